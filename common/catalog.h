@@ -1,0 +1,37 @@
+// The names a sweep may use for models, attention kinds and optimizers, and what each model
+// costs. Plain arithmetic on ModelConfig: no LibTorch, so the coordinator, the CLI and the
+// trainer all link it. Everything here is immutable and safe to call from any thread.
+#ifndef ABLATE_COMMON_CATALOG_H_
+#define ABLATE_COMMON_CATALOG_H_
+
+#include <cstdint>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ablate/v1/config.pb.h"
+
+namespace ablate {
+
+// Model sizes by name: "tiny" and "mini" for tests and CPU demos, then the Qwen3 family
+// (qwen3-0.6b, qwen3-4b, qwen3-8b, qwen3-32b) with Hugging Face's published shapes.
+const std::vector<std::string>& ModelNames();
+absl::StatusOr<v1::ModelConfig> ModelByName(absl::string_view name);
+
+// Attention kinds ("dense", "nsa") and optimizers ("adamw", "adamw8bit", "soap", "shampoo",
+// "soap4bit") a sweep may name. A name listed here may still be refused by a trainer that
+// does not implement it yet; the trainer then fails the job with a clear reason.
+const std::vector<std::string>& AttentionNames();
+const std::vector<std::string>& OptimizerNames();
+
+// Trainable parameters, counting a tied embedding once.
+int64_t ParameterCount(const v1::ModelConfig& config);
+
+// Training FLOPs per token: 6 * parameters (embedding excluded) plus the causal attention
+// term 6 * layers * heads * head_dim * context_length.
+double TrainingFlopsPerToken(const v1::ModelConfig& config, int64_t context_length);
+
+}  // namespace ablate
+
+#endif  // ABLATE_COMMON_CATALOG_H_

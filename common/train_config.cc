@@ -1,0 +1,194 @@
+#include "common/train_config.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/match.h"
+#include "common/catalog.h"
+
+namespace ablate {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+
+constexpr absl::string_view kOptimizerArgsPrefix = "optimizer_args.";
+constexpr uint64_t kLongestDenseContext = 131072;
+
+// Reads "524288", "512K" or "1M" (powers of two, as context lengths are written).
+bool ParseCount(absl::string_view text, uint64_t max, uint64_t& out) {
+  uint64_t scale = 1;
+  if (!text.empty()) {
+    const char suffix = absl::ascii_toupper(static_cast<unsigned char>(text.back()));
+    if (suffix == 'K') scale = uint64_t{1} << 10;
+    if (suffix == 'M') scale = uint64_t{1} << 20;
+    if (scale != 1) text.remove_suffix(1);
+  }
+  uint64_t value = 0;
+  if (!absl::SimpleAtoi(text, &value)) return false;
+  if (value > max / scale) return false;
+  out = value * scale;
+  return true;
+}
+
+const FieldDescriptor* Scalar(absl::string_view name) {
+  const FieldDescriptor* field = v1::TrainConfig::descriptor()->FindFieldByName(std::string(name));
+  if (field == nullptr || field->is_repeated()) return nullptr;
+  return field;
+}
+
+absl::Status BadValue(absl::string_view name, absl::string_view value, absl::string_view want) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(name, ": '", value, "' is not ", want));
+}
+
+absl::Status CheckName(absl::string_view field, const std::string& value,
+                       const std::vector<std::string>& known, absl::string_view what) {
+  if (std::find(known.begin(), known.end(), value) != known.end()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(field, ": unknown ", what, " '", value,
+                                                 "' (known: ", absl::StrJoin(known, ", "), ")"));
+}
+
+}  // namespace
+
+v1::TrainConfig DefaultTrainConfig() {
+  v1::TrainConfig c;
+  c.set_model("tiny");
+  c.set_attention("dense");
+  c.set_optimizer("adamw");
+  c.set_context_length(128);
+  c.set_seed(1);
+  c.set_data_seed(1);
+  c.set_learning_rate(3e-3);
+  c.set_min_lr_ratio(0.1);
+  c.set_warmup_steps(10);
+  c.set_steps(200);
+  c.set_batch_size(16);
+  c.set_weight_decay(0.1);
+  c.set_grad_clip(1.0);
+  c.set_log_every(10);
+  c.set_eval_every(0);
+  c.set_eval_batches(8);
+  c.set_checkpoint_every(0);
+  c.set_dataset("builtin:tiny-corpus");
+  c.set_precision("fp32");
+  return c;
+}
+
+bool IsTrainField(absl::string_view name) {
+  if (absl::StartsWith(name, kOptimizerArgsPrefix)) {
+    return name.size() > kOptimizerArgsPrefix.size();
+  }
+  return Scalar(name) != nullptr;
+}
+
+absl::Status SetTrainField(v1::TrainConfig& config, absl::string_view name,
+                           absl::string_view value) {
+  value = absl::StripAsciiWhitespace(value);
+  if (absl::StartsWith(name, kOptimizerArgsPrefix) && name.size() > kOptimizerArgsPrefix.size()) {
+    double number = 0;
+    if (!absl::SimpleAtod(value, &number)) return BadValue(name, value, "a number");
+    (*config.mutable_optimizer_args())[std::string(name.substr(kOptimizerArgsPrefix.size()))] =
+        number;
+    return absl::OkStatus();
+  }
+  const FieldDescriptor* field = Scalar(name);
+  if (field == nullptr) return absl::InvalidArgumentError(absl::StrCat(name, ": unknown setting"));
+  const auto* reflection = config.GetReflection();
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_STRING:
+      if (value.empty()) return BadValue(name, value, "a non-empty name");
+      reflection->SetString(&config, field, std::string(value));
+      return absl::OkStatus();
+    case FieldDescriptor::CPPTYPE_UINT32: {
+      uint64_t n = 0;
+      if (!ParseCount(value, std::numeric_limits<uint32_t>::max(), n)) {
+        return BadValue(name, value, "a whole number");
+      }
+      reflection->SetUInt32(&config, field, static_cast<uint32_t>(n));
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_UINT64: {
+      uint64_t n = 0;
+      if (!ParseCount(value, std::numeric_limits<uint64_t>::max(), n)) {
+        return BadValue(name, value, "a whole number");
+      }
+      reflection->SetUInt64(&config, field, n);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_DOUBLE: {
+      double d = 0;
+      if (!absl::SimpleAtod(value, &d)) return BadValue(name, value, "a number");
+      reflection->SetDouble(&config, field, d);
+      return absl::OkStatus();
+    }
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(name, ": cannot be set from a sweep file"));
+  }
+}
+
+std::string GetTrainField(const v1::TrainConfig& config, absl::string_view name) {
+  if (absl::StartsWith(name, kOptimizerArgsPrefix)) {
+    const auto& args = config.optimizer_args();
+    auto it = args.find(std::string(name.substr(kOptimizerArgsPrefix.size())));
+    return it == args.end() ? "" : absl::StrCat(it->second);
+  }
+  const FieldDescriptor* field = Scalar(name);
+  if (field == nullptr) return "";
+  const auto* reflection = config.GetReflection();
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_STRING:
+      return reflection->GetString(config, field);
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return absl::StrCat(reflection->GetUInt32(config, field));
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return absl::StrCat(reflection->GetUInt64(config, field));
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      return absl::StrCat(reflection->GetDouble(config, field));
+    default:
+      return "";
+  }
+}
+
+absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
+  if (auto s = CheckName("model", c.model(), ModelNames(), "model"); !s.ok()) return s;
+  if (auto s = CheckName("attention", c.attention(), AttentionNames(), "attention"); !s.ok()) {
+    return s;
+  }
+  if (auto s = CheckName("optimizer", c.optimizer(), OptimizerNames(), "optimizer"); !s.ok()) {
+    return s;
+  }
+  auto fail = [](auto... parts) { return absl::InvalidArgumentError(absl::StrCat(parts...)); };
+  if (c.context_length() == 0) return fail("context_length: must be positive");
+  if (c.context_length() > kLongestDenseContext && c.attention() != "nsa") {
+    return fail("context_length: ", c.context_length(), " requires attention nsa (got ",
+                c.attention(), ")");
+  }
+  if (c.steps() == 0) return fail("steps: must be positive");
+  if (c.batch_size() == 0) return fail("batch_size: must be positive");
+  if (!(c.learning_rate() > 0 && c.learning_rate() <= 1)) {
+    return fail("learning_rate: ", c.learning_rate(), " is outside (0, 1]");
+  }
+  if (c.min_lr_ratio() < 0 || c.min_lr_ratio() > 1) {
+    return fail("min_lr_ratio: ", c.min_lr_ratio(), " is outside [0, 1]");
+  }
+  if (c.warmup_steps() > c.steps()) {
+    return fail("warmup_steps: ", c.warmup_steps(), " is longer than the run (", c.steps(),
+                " steps)");
+  }
+  if (c.weight_decay() < 0) return fail("weight_decay: must not be negative");
+  if (c.grad_clip() < 0) return fail("grad_clip: must not be negative");
+  if (c.log_every() == 0) return fail("log_every: must be positive");
+  if (c.eval_batches() == 0) return fail("eval_batches: must be positive");
+  if (c.dataset().empty()) return fail("dataset: must name a corpus");
+  if (c.precision() != "fp32" && c.precision() != "bf16") {
+    return fail("precision: unknown precision '", c.precision(), "' (known: fp32, bf16)");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ablate

@@ -1,0 +1,42 @@
+// Defaults, field access by name and validation for TrainConfig, the resolved settings of one
+// run. Sweep files set fields by name (grid dimensions, `fixed`, `overrides`), so the mapping
+// from a name and a string value to a typed field lives here, once, through protobuf
+// reflection. Stateless; safe from any thread.
+#ifndef ABLATE_COMMON_TRAIN_CONFIG_H_
+#define ABLATE_COMMON_TRAIN_CONFIG_H_
+
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+#include "ablate/v1/config.pb.h"
+
+namespace ablate {
+
+// The settings a cell starts from before the sweep's grid, fixed settings and overrides:
+// tiny model, dense attention, AdamW at 3e-3 with 10 warmup steps, 200 steps of 16 x 128
+// tokens on the built-in corpus, fp32, seeds 1 and 1.
+v1::TrainConfig DefaultTrainConfig();
+
+// Sets the field called `name` ("learning_rate", "context_length", "optimizer_args.beta2")
+// from its text form. Integers accept a K/M suffix in powers of two ("32K" = 32768).
+// InvalidArgument names the field and the value when the name is unknown or the value does
+// not parse as the field's type.
+absl::Status SetTrainField(v1::TrainConfig& config, absl::string_view name, absl::string_view value);
+
+// The text form of a field, as SetTrainField would read it back ("0.003", "131072", "dense").
+// Returns an empty string for an unknown name.
+std::string GetTrainField(const v1::TrainConfig& config, absl::string_view name);
+
+// True when `name` is a field SetTrainField accepts.
+bool IsTrainField(absl::string_view name);
+
+// Checks a resolved config: known model, attention and optimizer names, positive steps, batch
+// and context, a learning rate in (0, 1], warmup not longer than the run, and context lengths
+// above 128K only with NSA. The message names the field: "context_length: 524288 requires
+// attention nsa (got dense)".
+absl::Status ValidateTrainConfig(const v1::TrainConfig& config);
+
+}  // namespace ablate
+
+#endif  // ABLATE_COMMON_TRAIN_CONFIG_H_

@@ -1,0 +1,62 @@
+#include "common/train_config.h"
+
+#include "gtest/gtest.h"
+
+namespace ablate {
+namespace {
+
+TEST(TrainConfigTest, DefaultsAreValid) {
+  EXPECT_TRUE(ValidateTrainConfig(DefaultTrainConfig()).ok());
+}
+
+TEST(TrainConfigTest, SetsFieldsOfEveryTypeByName) {
+  v1::TrainConfig c = DefaultTrainConfig();
+  ASSERT_TRUE(SetTrainField(c, "optimizer", "soap").ok());
+  ASSERT_TRUE(SetTrainField(c, "context_length", "32K").ok());
+  ASSERT_TRUE(SetTrainField(c, "seed", "7").ok());
+  ASSERT_TRUE(SetTrainField(c, "learning_rate", "3e-4").ok());
+  ASSERT_TRUE(SetTrainField(c, "optimizer_args.beta2", "0.99").ok());
+  EXPECT_EQ(c.optimizer(), "soap");
+  EXPECT_EQ(c.context_length(), 32768u);
+  EXPECT_EQ(c.seed(), 7u);
+  EXPECT_DOUBLE_EQ(c.learning_rate(), 3e-4);
+  EXPECT_DOUBLE_EQ(c.optimizer_args().at("beta2"), 0.99);
+  EXPECT_EQ(GetTrainField(c, "context_length"), "32768");
+  EXPECT_EQ(GetTrainField(c, "optimizer_args.beta2"), "0.99");
+  ASSERT_TRUE(SetTrainField(c, "context_length", "1M").ok());
+  EXPECT_EQ(c.context_length(), 1048576u);
+}
+
+TEST(TrainConfigTest, RefusesUnknownNamesAndBadValues) {
+  v1::TrainConfig c;
+  EXPECT_EQ(SetTrainField(c, "learnin_rate", "1").message(), "learnin_rate: unknown setting");
+  EXPECT_FALSE(SetTrainField(c, "steps", "-3").ok());
+  EXPECT_FALSE(SetTrainField(c, "steps", "ten").ok());
+  EXPECT_FALSE(SetTrainField(c, "context_length", "5000000000").ok());
+  EXPECT_FALSE(SetTrainField(c, "learning_rate", "fast").ok());
+  EXPECT_FALSE(SetTrainField(c, "optimizer", "").ok());
+  EXPECT_FALSE(IsTrainField("optimizer_args."));
+  EXPECT_TRUE(IsTrainField("optimizer_args.eps"));
+}
+
+TEST(TrainConfigTest, LongContextsNeedSparseAttention) {
+  v1::TrainConfig c = DefaultTrainConfig();
+  c.set_context_length(524288);
+  EXPECT_EQ(ValidateTrainConfig(c).message(),
+            "context_length: 524288 requires attention nsa (got dense)");
+  c.set_attention("nsa");
+  EXPECT_TRUE(ValidateTrainConfig(c).ok());
+}
+
+TEST(TrainConfigTest, ValidationNamesTheField) {
+  v1::TrainConfig c = DefaultTrainConfig();
+  c.set_optimizer("adamx");
+  EXPECT_NE(ValidateTrainConfig(c).message().find("optimizer: unknown optimizer 'adamx'"),
+            std::string::npos);
+  c = DefaultTrainConfig();
+  c.set_warmup_steps(500);
+  EXPECT_NE(ValidateTrainConfig(c).message().find("warmup_steps"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ablate

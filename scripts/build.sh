@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Configures (once) and builds Ablate into the given folder (default: build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${1:-build}
+torch_prefix=$(.venv/bin/python -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
+if [ ! -f "$build_dir/build.ninja" ]; then
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_PREFIX_PATH="$torch_prefix" ${ABLATE_CMAKE_ARGS:-} >/dev/null
+fi
+cmake --build "$build_dir" -j"$(nproc)"

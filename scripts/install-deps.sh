@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything Ablate needs to build, test and run on a fresh Debian 12 machine.
+# Idempotent: a second run only checks, so `make demo` and `make test` call it every time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  libsqlite3-dev prometheus-cpp-dev libyaml-cpp-dev libcli11-dev libcpp-httplib-dev
+  nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
+  chromium
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# LibTorch comes from the CPU wheel of torch, kept in a virtual environment inside the repo.
+TORCH_VERSION=2.13.0
+if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+  echo "install-deps: installing torch $TORCH_VERSION into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
+fi
+echo "install-deps: ok"
