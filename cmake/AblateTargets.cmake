@@ -25,8 +25,13 @@ function(ablate_test name)
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gmock GTest::gtest_main
     ablate_warnings)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  # An empty LABELS value would swallow the next property's name, so add it only when given.
+  set(properties ENVIRONMENT "ABLATE_BIN_DIR=${CMAKE_BINARY_DIR}/bin")
+  if(ARG_LABELS)
+    list(APPEND properties LABELS "${ARG_LABELS}")
+  endif()
   gtest_discover_tests(${name}
     WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}
-    PROPERTIES LABELS "${ARG_LABELS}" ENVIRONMENT "ABLATE_BIN_DIR=${CMAKE_BINARY_DIR}/bin"
+    PROPERTIES ${properties}
     DISCOVERY_TIMEOUT 60)
 endfunction()

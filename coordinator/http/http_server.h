@@ -1,0 +1,72 @@
+// HttpServer owns the coordinator's HTTP listener (cpp-httplib) and the thread that runs it:
+//   GET  /healthz                  200 "ok"
+//   GET  /metrics                  Prometheus text (Telemetry::Scrape)
+//   GET  /api/v1/sweeps            ListSweepsResponse
+//   GET  /api/v1/sweeps/{id}       Sweep
+//   GET  /api/v1/sweeps/{id}/jobs  ListJobsResponse
+//   GET  /api/v1/jobs/{id}         GetJobResponse; ?metrics=train/loss,eval/loss&max_points=200
+//   GET  /api/v1/workers           ListWorkersResponse
+//   POST /api/v1/sweeps            SubmitSweepRequest -> SubmitSweepResponse
+//   POST /api/v1/cancel            CancelRequest -> CancelResponse
+//   GET  / and /static/...         files of the web directory
+// The JSON API is protobuf's JSON mapping of sweep_service.proto (camelCase names, every field
+// printed) answered by the same SweepApi as the gRPC service. Errors are
+// {"error": "...", "code": "NOT_FOUND"} with the matching HTTP status.
+//
+// Thread safety: Start() and Stop() are called by the owner, once each, from one thread;
+// requests are served on httplib's worker threads.
+#ifndef ABLATE_COORDINATOR_HTTP_HTTP_SERVER_H_
+#define ABLATE_COORDINATOR_HTTP_HTTP_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "coordinator/api/sweep_api.h"
+#include "coordinator/telemetry/telemetry.h"
+
+namespace httplib {
+class Server;
+}  // namespace httplib
+
+namespace ablate::coordinator {
+
+struct HttpOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;  // 0 picks a free port; port() tells which
+  // Served at / and /static. A missing directory leaves only the API and health endpoints.
+  std::string web_dir;
+};
+
+class HttpServer {
+ public:
+  // `api` and `telemetry` must outlive the server.
+  HttpServer(SweepApi& api, Telemetry& telemetry, HttpOptions options);
+  ~HttpServer();  // Stop()s
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and starts serving. Unavailable when the address cannot be bound.
+  absl::Status Start();
+  // The bound port, after Start().
+  int port() const { return port_; }
+  // Stops listening, finishes requests in flight and joins the thread. Idempotent.
+  void Stop();
+
+ private:
+  void Route();
+
+  // Constant after construction.
+  SweepApi& api_;
+  Telemetry& telemetry_;
+  const HttpOptions options_;
+
+  std::unique_ptr<httplib::Server> server_;
+  int port_ = 0;
+  std::thread thread_;  // runs server_->listen_after_bind()
+};
+
+}  // namespace ablate::coordinator
+
+#endif  // ABLATE_COORDINATOR_HTTP_HTTP_SERVER_H_

@@ -1,0 +1,155 @@
+// The HTTP endpoints of a whole CoordinatorServer on loopback, read with httplib's client.
+#include <httplib.h>
+
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "ablate/v1/sweep_service.pb.h"
+#include "coordinator/server.h"
+#include "coordinator/testing/fixtures.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+
+namespace ablate::coordinator {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::TempDir;
+using testing::TinySweepSpec;
+
+template <typename T>
+T Parse(const std::string& json) {
+  T message;
+  google::protobuf::util::Status parsed =
+      google::protobuf::util::JsonStringToMessage(json, &message);
+  EXPECT_TRUE(parsed.ok()) << parsed.ToString() << " in " << json;
+  return message;
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string json;
+  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(message, &json).ok());
+  return json;
+}
+
+class HttpTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::ofstream(dir_.File("index.html")) << "<!doctype html><title>ablate</title>";
+    std::ofstream(dir_.File("app.js")) << "console.log('ablate');";
+    CoordinatorOptions options;
+    options.grpc_address = "127.0.0.1:0";
+    options.http_address = "127.0.0.1:0";
+    options.db_path = dir_.File("ablate.db");
+    options.web_dir = dir_.path();
+    server_ = std::make_unique<CoordinatorServer>(options);
+    absl::Status started = server_->Start();
+    ASSERT_TRUE(started.ok()) << started;
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->http_port());
+    client_->set_connection_timeout(5);
+    client_->set_read_timeout(5);
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  // GETs `path`, expecting `status`; returns the body.
+  std::string Get(const std::string& path, int status = 200) {
+    httplib::Result result = client_->Get(path.c_str());
+    EXPECT_TRUE(result) << path;
+    if (!result) return "";
+    EXPECT_EQ(result->status, status) << path << ": " << result->body;
+    return result->body;
+  }
+
+  std::string Post(const std::string& path, const std::string& body, int status = 200) {
+    httplib::Result result = client_->Post(path.c_str(), body, "application/json");
+    EXPECT_TRUE(result) << path;
+    if (!result) return "";
+    EXPECT_EQ(result->status, status) << path << ": " << result->body;
+    return result->body;
+  }
+
+  std::string SubmitTinySweep() {
+    v1::SubmitSweepRequest request;
+    *request.mutable_spec() = TinySweepSpec("http", 2);
+    return Parse<v1::SubmitSweepResponse>(Post("/api/v1/sweeps", ToJson(request))).sweep().id();
+  }
+
+  TempDir dir_;
+  std::unique_ptr<CoordinatorServer> server_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(HttpTest, HealthzIsOk) { EXPECT_EQ(Get("/healthz"), "ok"); }
+
+TEST_F(HttpTest, MetricsExposeJobsAndWorkers) {
+  SubmitTinySweep();
+  std::string text = Get("/metrics");
+  EXPECT_THAT(text, HasSubstr("ablate_jobs{state=\"pending\"} 2"));
+  EXPECT_THAT(text, HasSubstr("ablate_workers_connected 0"));
+  EXPECT_THAT(text, HasSubstr("ablate_sweeps_submitted_total 1"));
+  EXPECT_THAT(text, HasSubstr("ablate_rpcs_total{method=\"SubmitSweep\"} 1"));
+}
+
+TEST_F(HttpTest, JsonApiAnswersWithTheServiceMessages) {
+  std::string sweep_id = SubmitTinySweep();
+
+  std::string listed = Get("/api/v1/sweeps");
+  EXPECT_THAT(listed, HasSubstr("\"createdAt\""));
+  v1::ListSweepsResponse sweeps = Parse<v1::ListSweepsResponse>(listed);
+  ASSERT_EQ(sweeps.sweeps_size(), 1);
+  EXPECT_EQ(sweeps.sweeps(0).id(), sweep_id);
+
+  EXPECT_EQ(Parse<v1::Sweep>(Get("/api/v1/sweeps/" + sweep_id)).counts().pending(), 2u);
+  v1::ListJobsResponse jobs =
+      Parse<v1::ListJobsResponse>(Get("/api/v1/sweeps/" + sweep_id + "/jobs"));
+  ASSERT_EQ(jobs.jobs_size(), 2);
+
+  const std::string job_id = jobs.jobs(0).spec().job_id();
+  v1::GetJobResponse job = Parse<v1::GetJobResponse>(
+      Get("/api/v1/jobs/" + job_id + "?metrics=train/loss,eval/loss&max_points=200"));
+  EXPECT_EQ(job.job().spec().job_id(), job_id);
+  EXPECT_EQ(job.job().state(), v1::JOB_STATE_PENDING);
+
+  v1::ListWorkersResponse workers = Parse<v1::ListWorkersResponse>(Get("/api/v1/workers"));
+  EXPECT_EQ(workers.workers_size(), 0);
+
+  v1::CancelRequest cancel;
+  cancel.set_id(job_id);
+  v1::CancelResponse cancelled = Parse<v1::CancelResponse>(Post("/api/v1/cancel", ToJson(cancel)));
+  ASSERT_EQ(cancelled.cancelled_job_ids_size(), 1);
+  EXPECT_EQ(cancelled.cancelled_job_ids(0), job_id);
+}
+
+TEST_F(HttpTest, ErrorsAreJson) {
+  google::protobuf::Struct missing =
+      Parse<google::protobuf::Struct>(Get("/api/v1/sweeps/no-such-sweep", 404));
+  EXPECT_EQ(missing.fields().at("code").string_value(), "NOT_FOUND");
+  EXPECT_THAT(missing.fields().at("error").string_value(), HasSubstr("no-such-sweep"));
+
+  google::protobuf::Struct malformed =
+      Parse<google::protobuf::Struct>(Post("/api/v1/sweeps", "{not json", 400));
+  EXPECT_EQ(malformed.fields().at("code").string_value(), "INVALID_ARGUMENT");
+
+  google::protobuf::Struct unknown =
+      Parse<google::protobuf::Struct>(Get("/api/v1/nothing-here", 404));
+  EXPECT_EQ(unknown.fields().at("code").string_value(), "NOT_FOUND");
+}
+
+TEST_F(HttpTest, ServesTheWebDirectory) {
+  httplib::Result index = client_->Get("/");
+  ASSERT_TRUE(index);
+  EXPECT_EQ(index->status, 200);
+  EXPECT_THAT(index->body, HasSubstr("<title>ablate</title>"));
+  EXPECT_THAT(index->get_header_value("Content-Type"), HasSubstr("text/html"));
+
+  httplib::Result script = client_->Get("/static/app.js");
+  ASSERT_TRUE(script);
+  EXPECT_EQ(script->status, 200);
+  EXPECT_THAT(script->get_header_value("Content-Type"), HasSubstr("javascript"));
+}
+
+}  // namespace
+}  // namespace ablate::coordinator

@@ -1,0 +1,38 @@
+// What becomes of a job when one of its attempts ends: the rule both the worker service (a
+// worker reported the end) and the scheduler (a lease ran out) apply, kept in one place so the
+// two cannot drift. Pure functions; safe from any thread.
+#ifndef ABLATE_COORDINATOR_SCHEDULER_ATTEMPT_POLICY_H_
+#define ABLATE_COORDINATOR_SCHEDULER_ATTEMPT_POLICY_H_
+
+#include <string>
+
+#include "ablate/v1/job.pb.h"
+#include "ablate/v1/worker.pb.h"
+
+namespace ablate::coordinator {
+
+// The arguments of Store::EndAttempt that follow from how an attempt ended.
+struct AttemptOutcome {
+  v1::AttemptState attempt_state = v1::ATTEMPT_STATE_UNSPECIFIED;
+  v1::JobState job_state = v1::JOB_STATE_UNSPECIFIED;
+  std::string message;  // the job's message: why it failed, or why it was retried
+};
+
+// A worker reported the end of the current attempt of `job`. `trainer_error` is the error of
+// the trainer's finished event, empty when there was none.
+//  - succeeded: attempt and job SUCCEEDED.
+//  - cancelled: attempt and job CANCELLED.
+//  - killed by a signal the coordinator did not ask for (OOM killer, node drain, preemption):
+//    the attempt FAILED, and the job goes back to PENDING while attempts remain, else FAILED.
+//  - any other failure (an exit code, a trainer error): attempt and job FAILED, no retry, since
+//    running the same config again fails the same way.
+AttemptOutcome OutcomeOfReport(const v1::Job& job, const v1::AttemptEnded& ended,
+                               const std::string& trainer_error);
+
+// The current attempt of `job` is gone without a report (its worker vanished): the attempt is
+// LOST, and the job goes back to PENDING while attempts remain, else FAILED with `why`.
+AttemptOutcome OutcomeOfLoss(const v1::Job& job, const std::string& why);
+
+}  // namespace ablate::coordinator
+
+#endif  // ABLATE_COORDINATOR_SCHEDULER_ATTEMPT_POLICY_H_

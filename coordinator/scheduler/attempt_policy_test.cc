@@ -1,0 +1,64 @@
+#include "coordinator/scheduler/attempt_policy.h"
+
+#include "gtest/gtest.h"
+
+namespace ablate::coordinator {
+namespace {
+
+v1::Job JobWithAttempts(uint32_t attempts, uint32_t max_attempts) {
+  v1::Job job;
+  job.set_attempts(attempts);
+  job.set_max_attempts(max_attempts);
+  return job;
+}
+
+TEST(AttemptPolicyTest, SuccessAndCancelEndTheJob) {
+  v1::AttemptEnded ended;
+  ended.set_succeeded(true);
+  AttemptOutcome outcome = OutcomeOfReport(JobWithAttempts(1, 3), ended, "");
+  EXPECT_EQ(outcome.attempt_state, v1::ATTEMPT_STATE_SUCCEEDED);
+  EXPECT_EQ(outcome.job_state, v1::JOB_STATE_SUCCEEDED);
+
+  ended.set_succeeded(false);
+  ended.set_cancelled(true);
+  outcome = OutcomeOfReport(JobWithAttempts(1, 3), ended, "");
+  EXPECT_EQ(outcome.attempt_state, v1::ATTEMPT_STATE_CANCELLED);
+  EXPECT_EQ(outcome.job_state, v1::JOB_STATE_CANCELLED);
+}
+
+TEST(AttemptPolicyTest, SignalRetriesWhileAttemptsRemain) {
+  v1::AttemptEnded ended;
+  ended.mutable_exit()->set_exit_code(-1);
+  ended.mutable_exit()->set_signal(9);
+  AttemptOutcome retried = OutcomeOfReport(JobWithAttempts(1, 2), ended, "");
+  EXPECT_EQ(retried.attempt_state, v1::ATTEMPT_STATE_FAILED);
+  EXPECT_EQ(retried.job_state, v1::JOB_STATE_PENDING);
+
+  AttemptOutcome failed = OutcomeOfReport(JobWithAttempts(2, 2), ended, "");
+  EXPECT_EQ(failed.job_state, v1::JOB_STATE_FAILED);
+  EXPECT_EQ(failed.message, "killed by signal 9");
+}
+
+TEST(AttemptPolicyTest, ExitCodeFailsAtOnceWithTheTrainersReason) {
+  v1::AttemptEnded ended;
+  ended.mutable_exit()->set_exit_code(1);
+  ended.mutable_exit()->set_reason("exit code 1");
+  AttemptOutcome outcome = OutcomeOfReport(JobWithAttempts(1, 3), ended, "loss is NaN at step 7");
+  EXPECT_EQ(outcome.attempt_state, v1::ATTEMPT_STATE_FAILED);
+  EXPECT_EQ(outcome.job_state, v1::JOB_STATE_FAILED);
+  EXPECT_EQ(outcome.message, "loss is NaN at step 7");
+
+  outcome = OutcomeOfReport(JobWithAttempts(1, 3), ended, "");
+  EXPECT_EQ(outcome.message, "exit code 1");
+}
+
+TEST(AttemptPolicyTest, LossRetriesThenFails) {
+  EXPECT_EQ(OutcomeOfLoss(JobWithAttempts(1, 3), "worker w lost").job_state, v1::JOB_STATE_PENDING);
+  AttemptOutcome failed = OutcomeOfLoss(JobWithAttempts(3, 3), "worker w lost");
+  EXPECT_EQ(failed.attempt_state, v1::ATTEMPT_STATE_LOST);
+  EXPECT_EQ(failed.job_state, v1::JOB_STATE_FAILED);
+  EXPECT_EQ(failed.message, "worker w lost");
+}
+
+}  // namespace
+}  // namespace ablate::coordinator

@@ -1,0 +1,317 @@
+#include "coordinator/scheduler/scheduler.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/store/store.h"
+#include "coordinator/testing/fixtures.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ablate::coordinator {
+namespace {
+
+using ::testing::ElementsAre;
+using testing::FakeClock;
+using testing::TempDir;
+
+constexpr absl::Duration kLease = absl::Seconds(30);
+
+// Records what the scheduler sends; what a worker's stream would carry.
+class FakeLink : public WorkerLink {
+ public:
+  bool Send(const v1::CoordinatorMessage& message) override {
+    absl::MutexLock lock(&mu_);
+    messages_.push_back(message);
+    return true;
+  }
+  // Waits until `count` messages arrived; returns them all.
+  std::vector<v1::CoordinatorMessage> Await(size_t count) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return messages_.size() >= count; };
+    mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(5));
+    return messages_;
+  }
+  size_t Count() {
+    absl::MutexLock lock(&mu_);
+    return messages_.size();
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<v1::CoordinatorMessage> messages_ ABSL_GUARDED_BY(mu_);
+};
+
+v1::WorkerInfo Worker(const std::string& id, int cpu_slots, int cuda_slots = 0) {
+  v1::WorkerInfo info;
+  info.set_worker_id(id);
+  for (int i = 0; i < cpu_slots; ++i) {
+    v1::Slot* slot = info.add_slots();
+    slot->set_kind(v1::DEVICE_KIND_CPU);
+    slot->set_index(static_cast<uint32_t>(i));
+  }
+  for (int i = 0; i < cuda_slots; ++i) {
+    v1::Slot* slot = info.add_slots();
+    slot->set_kind(v1::DEVICE_KIND_CUDA);
+    slot->set_index(static_cast<uint32_t>(cpu_slots + i));
+  }
+  return info;
+}
+
+// The hello of worker `id` with one CPU slot, reconnecting while it still runs `attempt_id` of
+// job s-0.
+v1::WorkerInfo WorkerRunning(const std::string& id, uint64_t attempt_id) {
+  v1::WorkerInfo info = Worker(id, 1);
+  v1::RunningAttempt* running = info.add_running();
+  running->set_job_id("s-0");
+  running->set_attempt_id(attempt_id);
+  return info;
+}
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(dir_.File("ablate.db"), clock_);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    StartScheduler();
+  }
+
+  void StartScheduler() {
+    SchedulerOptions options;
+    options.lease_timeout = kLease;
+    options.tick = absl::Milliseconds(10);
+    scheduler_ = std::make_unique<Scheduler>(*store_, clock_, options);
+    ASSERT_TRUE(scheduler_->Start().ok());
+  }
+
+  // A sweep "s" of jobs s-0, s-1, ... asking for `gpus[i]` GPUs each.
+  void AddSweep(const std::vector<uint32_t>& gpus, uint32_t max_attempts = 3) {
+    v1::Sweep sweep;
+    sweep.set_id("s");
+    sweep.mutable_spec()->set_name("s");
+    *sweep.mutable_created_at() = ToProto(clock_.Now());
+    std::vector<v1::JobSpec> jobs;
+    for (size_t i = 0; i < gpus.size(); ++i) {
+      v1::JobSpec& job = jobs.emplace_back();
+      job.set_job_id(absl::StrCat("s-", i));
+      job.set_sweep_id("s");
+      job.set_index(static_cast<uint32_t>(i));
+      job.mutable_config()->set_gpus(gpus[i]);
+      job.mutable_config()->set_learning_rate(0.001 * static_cast<double>(i + 1));
+    }
+    absl::Status created = store_->CreateSweep(sweep, jobs, max_attempts);
+    ASSERT_TRUE(created.ok()) << created;
+    scheduler_->Kick();
+  }
+
+  v1::Job Job(const std::string& id) {
+    absl::StatusOr<v1::Job> job = store_->GetJob(id);
+    EXPECT_TRUE(job.ok()) << job.status();
+    return job.ok() ? *job : v1::Job();
+  }
+
+  // Reconnects w1 listing `attempt_id` of s-0, lets twice the lease pass, and checks that the
+  // attempt stayed current. Returns the new link.
+  std::shared_ptr<FakeLink> ReconnectAndOutliveTheLease(uint64_t attempt_id) {
+    auto relink = std::make_shared<FakeLink>();
+    EXPECT_TRUE(scheduler_->AddWorker(WorkerRunning("w1", attempt_id), relink).ok());
+    clock_.Advance(kLease * 2);
+    scheduler_->Kick();
+    absl::SleepFor(absl::Milliseconds(50));
+    EXPECT_EQ(Job("s-0").state(), v1::JOB_STATE_ASSIGNED);
+    EXPECT_EQ(Job("s-0").current_attempt_id(), attempt_id);
+    return relink;
+  }
+
+  bool JobReaches(const std::string& id, v1::JobState state) {
+    return testing::WaitUntil([&] { return Job(id).state() == state; });
+  }
+
+  TempDir dir_;
+  FakeClock clock_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Scheduler> scheduler_;
+};
+
+TEST_F(SchedulerTest, AssignsPendingJobsInOrderOnlyToFreeSlots) {
+  AddSweep({0, 0, 0});
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 2), link).ok());
+
+  std::vector<v1::CoordinatorMessage> sent = link->Await(2);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].assign().job().job_id(), "s-0");
+  EXPECT_THAT(sent[0].assign().slot_indices(), ElementsAre(0u));
+  EXPECT_EQ(sent[1].assign().job().job_id(), "s-1");
+  EXPECT_THAT(sent[1].assign().slot_indices(), ElementsAre(1u));
+  EXPECT_EQ(sent[0].assign().attempt_id(), Job("s-0").current_attempt_id());
+  EXPECT_EQ(Job("s-0").state(), v1::JOB_STATE_ASSIGNED);
+  EXPECT_EQ(Job("s-0").worker_id(), "w1");
+
+  // No slot is left: the third job waits.
+  scheduler_->Kick();
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(link->Count(), 2u);
+  EXPECT_EQ(Job("s-2").state(), v1::JOB_STATE_PENDING);
+  EXPECT_EQ(scheduler_->Loads()["w1"].free_slots, 0u);
+}
+
+TEST_F(SchedulerTest, EndedAttemptFreesItsSlotForTheNextJob) {
+  AddSweep({0, 0});
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1), link).ok());
+  v1::Assignment first = link->Await(1).at(0).assign();
+
+  ASSERT_TRUE(store_
+                  ->EndAttempt("s-0", first.attempt_id(), v1::ATTEMPT_STATE_SUCCEEDED, {},
+                               v1::JOB_STATE_SUCCEEDED, "", 2.5)
+                  .ok());
+  scheduler_->AttemptEnded("w1", first.attempt_id());
+
+  std::vector<v1::CoordinatorMessage> sent = link->Await(2);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[1].assign().job().job_id(), "s-1");
+  EXPECT_THAT(sent[1].assign().slot_indices(), ElementsAre(0u));
+}
+
+TEST_F(SchedulerTest, GpuJobsTakeCudaSlotsAndCpuJobsCpuSlots) {
+  AddSweep({2, 0, 1});
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1, 2), link).ok());
+
+  std::vector<v1::CoordinatorMessage> sent = link->Await(2);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].assign().job().job_id(), "s-0");
+  EXPECT_THAT(sent[0].assign().slot_indices(), ElementsAre(1u, 2u));
+  EXPECT_EQ(sent[1].assign().job().job_id(), "s-1");
+  EXPECT_THAT(sent[1].assign().slot_indices(), ElementsAre(0u));
+  EXPECT_EQ(Job("s-2").state(), v1::JOB_STATE_PENDING);
+}
+
+TEST_F(SchedulerTest, ExpiredLeaseRequeuesTheJobForAnotherWorker) {
+  AddSweep({0});
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1), link).ok());
+  link->Await(1);
+  scheduler_->RemoveWorker("w1", link.get());
+
+  clock_.Advance(kLease - absl::Seconds(1));
+  scheduler_->Kick();
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(Job("s-0").state(), v1::JOB_STATE_ASSIGNED);
+
+  clock_.Advance(absl::Seconds(2));
+  scheduler_->Kick();
+  ASSERT_TRUE(JobReaches("s-0", v1::JOB_STATE_PENDING));
+  absl::StatusOr<std::vector<v1::Attempt>> attempts = store_->ListAttempts("s-0");
+  ASSERT_TRUE(attempts.ok());
+  ASSERT_EQ(attempts->size(), 1u);
+  EXPECT_EQ(attempts->at(0).state(), v1::ATTEMPT_STATE_LOST);
+
+  auto other = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w2", 1), other).ok());
+  EXPECT_EQ(other->Await(1).at(0).assign().job().job_id(), "s-0");
+  EXPECT_EQ(Job("s-0").attempts(), 2u);
+}
+
+TEST_F(SchedulerTest, ExpiredLeaseFailsTheJobWithoutAttemptsLeft) {
+  AddSweep({0}, /*max_attempts=*/1);
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1), link).ok());
+  link->Await(1);
+  scheduler_->RemoveWorker("w1", link.get());
+  clock_.Advance(kLease + absl::Seconds(1));
+  scheduler_->Kick();
+  ASSERT_TRUE(JobReaches("s-0", v1::JOB_STATE_FAILED));
+  EXPECT_EQ(Job("s-0").message(), "worker w1 lost");
+}
+
+TEST_F(SchedulerTest, ReconnectListingTheAttemptKeepsIt) {
+  AddSweep({0, 0});
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1), link).ok());
+  v1::Assignment assigned = link->Await(1).at(0).assign();
+  scheduler_->RemoveWorker("w1", link.get());
+
+  std::shared_ptr<FakeLink> relink = ReconnectAndOutliveTheLease(assigned.attempt_id());
+  // Its one slot is still taken by the kept attempt.
+  EXPECT_EQ(relink->Count(), 0u);
+  EXPECT_EQ(Job("s-1").state(), v1::JOB_STATE_PENDING);
+}
+
+TEST_F(SchedulerTest, ReconnectWithoutTheAttemptLosesItAtOnce) {
+  AddSweep({0});
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1), link).ok());
+  uint64_t first = link->Await(1).at(0).assign().attempt_id();
+  scheduler_->RemoveWorker("w1", link.get());
+
+  auto relink = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1), relink).ok());
+  v1::Assignment again = relink->Await(1).at(0).assign();
+  EXPECT_EQ(again.job().job_id(), "s-0");
+  EXPECT_NE(again.attempt_id(), first);
+}
+
+TEST_F(SchedulerTest, StaleLinkRemovalKeepsTheNewerConnection) {
+  AddSweep({0});
+  auto old_link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1), old_link).ok());
+  old_link->Await(1);
+  auto new_link = std::make_shared<FakeLink>();
+  v1::WorkerInfo again = WorkerRunning("w1", Job("s-0").current_attempt_id());
+  ASSERT_TRUE(scheduler_->AddWorker(again, new_link).ok());
+
+  scheduler_->RemoveWorker("w1", old_link.get());
+  EXPECT_EQ(scheduler_->Loads().count("w1"), 1u);
+  absl::StatusOr<std::vector<v1::Worker>> workers = store_->ListWorkers();
+  ASSERT_TRUE(workers.ok());
+  ASSERT_EQ(workers->size(), 1u);
+  EXPECT_TRUE(workers->at(0).connected());
+}
+
+TEST_F(SchedulerTest, StopAttemptsSendsCancelToTheWorker) {
+  AddSweep({0});
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1), link).ok());
+  uint64_t attempt_id = link->Await(1).at(0).assign().attempt_id();
+
+  absl::StatusOr<std::vector<v1::Job>> before = store_->CancelJobs({"s-0"}, "stop");
+  ASSERT_TRUE(before.ok());
+  scheduler_->StopAttempts(*before, "stop");
+  std::vector<v1::CoordinatorMessage> sent = link->Await(2);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[1].cancel().job_id(), "s-0");
+  EXPECT_EQ(sent[1].cancel().attempt_id(), attempt_id);
+}
+
+TEST_F(SchedulerTest, RestartLeasesOutAttemptsWhoseWorkerNeverReturns) {
+  AddSweep({0});
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1), link).ok());
+  link->Await(1);
+  scheduler_->Stop();
+  StartScheduler();
+
+  clock_.Advance(kLease + absl::Seconds(1));
+  scheduler_->Kick();
+  ASSERT_TRUE(JobReaches("s-0", v1::JOB_STATE_PENDING));
+}
+
+TEST_F(SchedulerTest, RestartKeepsAttemptsTheirWorkerStillRuns) {
+  AddSweep({0});
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1), link).ok());
+  uint64_t attempt_id = link->Await(1).at(0).assign().attempt_id();
+  scheduler_->Stop();
+  StartScheduler();
+
+  ReconnectAndOutliveTheLease(attempt_id);
+  EXPECT_EQ(scheduler_->Loads()["w1"].free_slots, 0u);
+}
+
+}  // namespace
+}  // namespace ablate::coordinator

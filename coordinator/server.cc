@@ -1,0 +1,145 @@
+#include "coordinator/server.h"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "coordinator/api/sweep_api.h"
+#include "coordinator/http/http_server.h"
+#include "coordinator/scheduler/scheduler.h"
+#include "coordinator/service/sweep_service.h"
+#include "coordinator/service/worker_service.h"
+#include "coordinator/store/store.h"
+#include "coordinator/telemetry/telemetry.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+
+namespace ablate::coordinator {
+namespace {
+
+// How long unary calls in flight may take to finish when the server stops; streams are
+// cancelled at once.
+constexpr auto kShutdownGrace = std::chrono::seconds(2);
+
+// Keepalive pings find workers whose connection died without a FIN (a node that lost power),
+// so their streams end and their leases start.
+void SetKeepalive(grpc::ServerBuilder& builder) {
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // Workers ping too; allow it as often as every 5 s instead of refusing them as abusive.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5'000);
+}
+
+absl::Status WithContext(const absl::Status& status, absl::string_view context) {
+  return absl::Status(status.code(), absl::StrCat(context, ": ", status.message()));
+}
+
+}  // namespace
+
+absl::StatusOr<HostPort> ParseHostPort(absl::string_view address) {
+  size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("address '", address, "': expected host:port, as 127.0.0.1:8080"));
+  }
+  HostPort result;
+  absl::string_view host = address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  result.host = std::string(host);
+  if (!absl::SimpleAtoi(address.substr(colon + 1), &result.port) || result.port < 0 ||
+      result.port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("address '", address, "': the port must be a number in [0, 65535]"));
+  }
+  return result;
+}
+
+CoordinatorServer::CoordinatorServer(CoordinatorOptions options, Clock& clock)
+    : options_(std::move(options)), clock_(clock) {}
+
+CoordinatorServer::~CoordinatorServer() { Shutdown(); }
+
+absl::Status CoordinatorServer::Start() {
+  absl::StatusOr<HostPort> http = ParseHostPort(options_.http_address);
+  if (!http.ok()) return WithContext(http.status(), "--http");
+
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options_.db_path, clock_);
+  if (!store.ok()) return WithContext(store.status(), absl::StrCat("database ", options_.db_path));
+  store_ = *std::move(store);
+  telemetry_ = std::make_unique<Telemetry>(*store_);
+
+  SchedulerOptions scheduling;
+  scheduling.lease_timeout = options_.lease_timeout;
+  // Notice an expired lease within a quarter of its length, and at least once a second.
+  scheduling.tick = std::min(absl::Seconds(1), options_.lease_timeout / 4);
+  scheduler_ = std::make_unique<Scheduler>(*store_, clock_, scheduling);
+  if (absl::Status s = scheduler_->Start(); !s.ok()) {
+    Shutdown();
+    return WithContext(s, "rebuilding the scheduler from the store");
+  }
+
+  api_ = std::make_unique<SweepApi>(*store_, *scheduler_, *telemetry_, clock_);
+  sweep_service_ = std::make_unique<SweepServiceImpl>(*api_);
+  worker_service_ = std::make_unique<WorkerServiceImpl>(*store_, *scheduler_, *telemetry_);
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(), &grpc_port_);
+  builder.RegisterService(sweep_service_.get());
+  builder.RegisterService(worker_service_.get());
+  SetKeepalive(builder);
+  grpc_server_ = builder.BuildAndStart();
+  if (grpc_server_ == nullptr || grpc_port_ == 0) {
+    Shutdown();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen for gRPC on ", options_.grpc_address));
+  }
+
+  HttpOptions http_options;
+  http_options.host = http->host;
+  http_options.port = http->port;
+  http_options.web_dir = options_.web_dir;
+  http_server_ = std::make_unique<HttpServer>(*api_, *telemetry_, http_options);
+  if (absl::Status s = http_server_->Start(); !s.ok()) {
+    Shutdown();
+    return s;
+  }
+  http_port_ = http_server_->port();
+  absl::StatusOr<HostPort> grpc = ParseHostPort(options_.grpc_address);
+  ABLATE_LOG(INFO) << "coordinator listening grpc="
+                   << (grpc.ok() ? absl::StrCat(grpc->host, ":", grpc_port_)
+                                 : options_.grpc_address)
+                   << " http=" << http->host << ":" << http_port_ << " db=" << options_.db_path
+                   << " web_dir=" << options_.web_dir;
+  return absl::OkStatus();
+}
+
+void CoordinatorServer::Shutdown() {
+  if (http_server_ != nullptr) http_server_->Stop();
+  if (grpc_server_ != nullptr) {
+    sweep_service_->Shutdown();
+    worker_service_->Shutdown();
+    grpc_server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
+    grpc_server_->Wait();
+  }
+  if (scheduler_ != nullptr) scheduler_->Stop();
+  http_server_.reset();
+  grpc_server_.reset();
+  worker_service_.reset();
+  sweep_service_.reset();
+  api_.reset();
+  scheduler_.reset();
+  telemetry_.reset();
+  if (store_ != nullptr) {
+    store_.reset();
+    ABLATE_LOG(INFO) << "coordinator stopped";
+  }
+}
+
+}  // namespace ablate::coordinator

@@ -1,0 +1,89 @@
+// CoordinatorServer owns every part of the coordinator process, in dependency order: the
+// store, telemetry, the scheduler, the API and the gRPC services over it, the gRPC server and
+// the HTTP server. Start() builds and starts them in that order; Shutdown() stops them in
+// reverse, joining every thread, so nothing outlives what it borrows.
+//
+// Thread safety: Start() and Shutdown() are called once each, from the owning thread; the
+// port accessors are safe after Start() returned.
+#ifndef ABLATE_COORDINATOR_SERVER_H_
+#define ABLATE_COORDINATOR_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+
+namespace grpc {
+class Server;
+}  // namespace grpc
+
+namespace ablate::coordinator {
+
+class HttpServer;
+class Scheduler;
+class Store;
+class SweepApi;
+class SweepServiceImpl;
+class Telemetry;
+class WorkerServiceImpl;
+
+struct CoordinatorOptions {
+  std::string grpc_address = "127.0.0.1:7070";  // host:port; port 0 picks a free one
+  std::string http_address = "127.0.0.1:8080";  // host:port; port 0 picks a free one
+  std::string db_path = "runs/ablate.db";       // its folder must exist
+  std::string web_dir;                          // empty: no static files
+  absl::Duration lease_timeout = absl::Seconds(30);
+};
+
+class CoordinatorServer {
+ public:
+  // `clock` must outlive the server.
+  explicit CoordinatorServer(CoordinatorOptions options, Clock& clock = RealClock());
+  ~CoordinatorServer();  // Shutdown()s
+  CoordinatorServer(const CoordinatorServer&) = delete;
+  CoordinatorServer& operator=(const CoordinatorServer&) = delete;
+
+  // Opens the store, rebuilds the scheduler's view from it and binds both listeners. On error
+  // (a store that does not open, an address that cannot be bound) whatever started is
+  // stopped again.
+  absl::Status Start();
+  // Stops accepting, ends worker streams and watches, finishes requests in flight, stops the
+  // scheduler and closes the store. Idempotent.
+  void Shutdown();
+
+  int grpc_port() const { return grpc_port_; }
+  int http_port() const { return http_port_; }
+
+ private:
+  const CoordinatorOptions options_;
+  Clock& clock_;
+
+  // Declared in dependency order: members are destroyed bottom-up.
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Telemetry> telemetry_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<SweepApi> api_;
+  std::unique_ptr<SweepServiceImpl> sweep_service_;
+  std::unique_ptr<WorkerServiceImpl> worker_service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<HttpServer> http_server_;
+  int grpc_port_ = 0;
+  int http_port_ = 0;
+};
+
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+
+// Splits "host:port" ("[::1]:8080" for IPv6, brackets dropped). InvalidArgument when the host
+// or port is missing or the port is not a number in [0, 65535].
+absl::StatusOr<HostPort> ParseHostPort(absl::string_view address);
+
+}  // namespace ablate::coordinator
+
+#endif  // ABLATE_COORDINATOR_SERVER_H_

@@ -1,0 +1,304 @@
+// SweepService and WorkerService over real gRPC on loopback, against a whole CoordinatorServer
+// with its database in a temporary directory.
+#include <memory>
+#include <string>
+
+#include "ablate/v1/sweep_service.grpc.pb.h"
+#include "ablate/v1/worker.grpc.pb.h"
+#include "absl/strings/str_cat.h"
+#include "coordinator/server.h"
+#include "coordinator/testing/fixtures.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+
+namespace ablate::coordinator {
+namespace {
+
+using testing::TempDir;
+using testing::TinySweepSpec;
+using testing::WaitUntil;
+
+// Every call and stream of these tests ends within this long, whatever the server does.
+constexpr auto kDeadline = std::chrono::seconds(8);
+
+void SetDeadline(grpc::ClientContext& context) {
+  context.set_deadline(std::chrono::system_clock::now() + kDeadline);
+}
+
+// A worker daemon reduced to its stream: the test decides every message.
+class FakeWorker {
+ public:
+  FakeWorker(const std::shared_ptr<grpc::Channel>& channel, const std::string& worker_id)
+      : stub_(v1::WorkerService::NewStub(channel)) {
+    SetDeadline(context_);
+    stream_ = stub_->Connect(&context_);
+    hello_.set_worker_id(worker_id);
+    hello_.set_hostname("localhost");
+    v1::Slot* slot = hello_.add_slots();
+    slot->set_kind(v1::DEVICE_KIND_CPU);
+    slot->set_name("cpu");
+  }
+
+  bool SendHello() {
+    v1::WorkerMessage message;
+    *message.mutable_hello() = hello_;
+    return stream_->Write(message);
+  }
+  bool Send(const v1::WorkerMessage& message) { return stream_->Write(message); }
+  bool Read(v1::CoordinatorMessage& message) { return stream_->Read(&message); }
+  bool SendEvent(const std::string& job_id, uint64_t attempt_id, const v1::TrainerEvent& event) {
+    v1::WorkerMessage message;
+    message.mutable_job_event()->set_job_id(job_id);
+    message.mutable_job_event()->set_attempt_id(attempt_id);
+    *message.mutable_job_event()->mutable_event() = event;
+    return Send(message);
+  }
+  grpc::Status Close() {
+    stream_->WritesDone();
+    return stream_->Finish();
+  }
+
+ private:
+  std::unique_ptr<v1::WorkerService::Stub> stub_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::WorkerMessage, v1::CoordinatorMessage>> stream_;
+  v1::WorkerInfo hello_;
+};
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    CoordinatorOptions options;
+    options.grpc_address = "127.0.0.1:0";
+    options.http_address = "127.0.0.1:0";
+    options.db_path = dir_.File("ablate.db");
+    server_ = std::make_unique<CoordinatorServer>(options);
+    absl::Status started = server_->Start();
+    ASSERT_TRUE(started.ok()) << started;
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->grpc_port()),
+                                   grpc::InsecureChannelCredentials());
+    sweeps_ = v1::SweepService::NewStub(channel_);
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  v1::SubmitSweepResponse Submit(const v1::SweepSpec& spec) {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    v1::SubmitSweepRequest request;
+    *request.mutable_spec() = spec;
+    v1::SubmitSweepResponse response;
+    grpc::Status status = sweeps_->SubmitSweep(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  }
+
+  grpc::Status GetJob(const std::string& job_id, v1::GetJobResponse& response) {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    v1::GetJobRequest request;
+    request.set_job_id(job_id);
+    return sweeps_->GetJob(&context, request, &response);
+  }
+
+  v1::JobState JobState(const std::string& job_id) {
+    v1::GetJobResponse response;
+    return GetJob(job_id, response).ok() ? response.job().state() : v1::JOB_STATE_UNSPECIFIED;
+  }
+
+  v1::ListJobsResponse ListJobs(const std::string& sweep_id) {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    v1::ListJobsRequest request;
+    request.set_sweep_id(sweep_id);
+    v1::ListJobsResponse response;
+    EXPECT_TRUE(sweeps_->ListJobs(&context, request, &response).ok());
+    return response;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<CoordinatorServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::SweepService::Stub> sweeps_;
+};
+
+TEST_F(ServiceTest, SubmitListGetAndResubmit) {
+  v1::SubmitSweepResponse first = Submit(TinySweepSpec("grid", 3));
+  EXPECT_FALSE(first.already_existed());
+  EXPECT_EQ(first.sweep().counts().total(), 3u);
+  EXPECT_EQ(first.sweep().state(), v1::SWEEP_STATE_ACTIVE);
+
+  v1::SubmitSweepResponse again = Submit(TinySweepSpec("grid", 3));
+  EXPECT_TRUE(again.already_existed());
+  EXPECT_EQ(again.sweep().id(), first.sweep().id());
+
+  grpc::ClientContext list_context;
+  SetDeadline(list_context);
+  v1::ListSweepsResponse list;
+  ASSERT_TRUE(sweeps_->ListSweeps(&list_context, {}, &list).ok());
+  ASSERT_EQ(list.sweeps_size(), 1);
+  EXPECT_EQ(list.sweeps(0).id(), first.sweep().id());
+
+  grpc::ClientContext get_context;
+  SetDeadline(get_context);
+  v1::GetSweepRequest get;
+  get.set_sweep_id(first.sweep().id());
+  v1::Sweep sweep;
+  ASSERT_TRUE(sweeps_->GetSweep(&get_context, get, &sweep).ok());
+  EXPECT_EQ(sweep.spec().name(), "grid");
+
+  v1::ListJobsResponse jobs = ListJobs(first.sweep().id());
+  ASSERT_EQ(jobs.jobs_size(), 3);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(jobs.jobs(i).spec().index(), static_cast<uint32_t>(i));
+
+  grpc::ClientContext missing_context;
+  SetDeadline(missing_context);
+  get.set_sweep_id("no-such-sweep");
+  EXPECT_EQ(sweeps_->GetSweep(&missing_context, get, &sweep).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ServiceTest, InvalidSpecIsInvalidArgument) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::SubmitSweepRequest request;
+  request.mutable_spec()->set_name("empty");
+  v1::SubmitSweepResponse response;
+  grpc::Status status = sweeps_->SubmitSweep(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_FALSE(status.error_message().empty());
+}
+
+TEST_F(ServiceTest, CancelEndsPendingJobs) {
+  std::string sweep_id = Submit(TinySweepSpec("cancel-me", 2)).sweep().id();
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::CancelRequest request;
+  request.set_id(sweep_id);
+  v1::CancelResponse response;
+  ASSERT_TRUE(sweeps_->Cancel(&context, request, &response).ok());
+  EXPECT_EQ(response.cancelled_job_ids_size(), 2);
+  v1::ListJobsResponse jobs = ListJobs(sweep_id);
+  for (const v1::Job& job : jobs.jobs()) EXPECT_EQ(job.state(), v1::JOB_STATE_CANCELLED);
+
+  grpc::ClientContext unknown_context;
+  SetDeadline(unknown_context);
+  request.set_id("nothing-by-this-name");
+  EXPECT_EQ(sweeps_->Cancel(&unknown_context, request, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ServiceTest, WatchSweepSendsSnapshotsUntilEveryJobEnded) {
+  std::string sweep_id = Submit(TinySweepSpec("watched", 2)).sweep().id();
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::WatchSweepRequest request;
+  request.set_sweep_id(sweep_id);
+  auto reader = sweeps_->WatchSweep(&context, request);
+  v1::SweepSnapshot snapshot;
+  ASSERT_TRUE(reader->Read(&snapshot));
+  EXPECT_EQ(snapshot.sweep().id(), sweep_id);
+  EXPECT_EQ(snapshot.jobs_size(), 2);
+
+  grpc::ClientContext cancel_context;
+  SetDeadline(cancel_context);
+  v1::CancelRequest cancel;
+  cancel.set_id(sweep_id);
+  v1::CancelResponse cancelled;
+  ASSERT_TRUE(sweeps_->Cancel(&cancel_context, cancel, &cancelled).ok());
+  while (reader->Read(&snapshot)) {
+  }
+  EXPECT_EQ(snapshot.sweep().state(), v1::SWEEP_STATE_CANCELLED);
+  EXPECT_TRUE(reader->Finish().ok());
+}
+
+TEST_F(ServiceTest, WorkerRunsAJobToSuccess) {
+  std::string sweep_id = Submit(TinySweepSpec("run", 1)).sweep().id();
+  FakeWorker worker(channel_, "w1");
+  ASSERT_TRUE(worker.SendHello());
+  v1::CoordinatorMessage message;
+  ASSERT_TRUE(worker.Read(message));
+  ASSERT_TRUE(message.has_welcome());
+  ASSERT_TRUE(worker.Read(message));
+  ASSERT_TRUE(message.has_assign());
+  const v1::Assignment assignment = message.assign();
+  const std::string job_id = assignment.job().job_id();
+  EXPECT_EQ(assignment.job().sweep_id(), sweep_id);
+  EXPECT_EQ(assignment.slot_indices_size(), 1);
+
+  // A report for an attempt that is not the current one changes nothing.
+  v1::WorkerMessage stale;
+  stale.mutable_attempt_ended()->set_job_id(job_id);
+  stale.mutable_attempt_ended()->set_attempt_id(assignment.attempt_id() + 100);
+  stale.mutable_attempt_ended()->mutable_exit()->set_exit_code(1);
+  ASSERT_TRUE(worker.Send(stale));
+
+  v1::TrainerEvent started;
+  started.mutable_started()->set_device("cpu");
+  ASSERT_TRUE(worker.SendEvent(job_id, assignment.attempt_id(), started));
+  ASSERT_TRUE(WaitUntil([&] { return JobState(job_id) == v1::JOB_STATE_RUNNING; }));
+
+  v1::TrainerEvent metrics;
+  for (int step = 1; step <= 3; ++step) {
+    v1::MetricPoint* point = metrics.mutable_metrics()->add_points();
+    point->set_name("train/loss");
+    point->set_step(step);
+    point->set_value(5.0 - step);
+  }
+  ASSERT_TRUE(worker.SendEvent(job_id, assignment.attempt_id(), metrics));
+  v1::TrainerEvent finished;
+  finished.mutable_finished()->set_ok(true);
+  finished.mutable_finished()->set_steps(3);
+  finished.mutable_finished()->set_final_eval_loss(1.75);
+  ASSERT_TRUE(worker.SendEvent(job_id, assignment.attempt_id(), finished));
+  v1::WorkerMessage ended;
+  ended.mutable_attempt_ended()->set_job_id(job_id);
+  ended.mutable_attempt_ended()->set_attempt_id(assignment.attempt_id());
+  ended.mutable_attempt_ended()->set_succeeded(true);
+  ASSERT_TRUE(worker.Send(ended));
+
+  ASSERT_TRUE(WaitUntil([&] { return JobState(job_id) == v1::JOB_STATE_SUCCEEDED; }));
+  v1::GetJobResponse job;
+  ASSERT_TRUE(GetJob(job_id, job).ok());
+  EXPECT_EQ(job.job().final_eval_loss(), 1.75);
+  EXPECT_EQ(job.job().attempts(), 1u);
+  ASSERT_EQ(job.attempts_size(), 1);
+  EXPECT_EQ(job.attempts(0).state(), v1::ATTEMPT_STATE_SUCCEEDED);
+  ASSERT_EQ(job.metrics_size(), 1);
+  EXPECT_EQ(job.metrics(0).name(), "train/loss");
+  EXPECT_EQ(job.metrics(0).steps_size(), 3);
+
+  grpc::ClientContext workers_context;
+  SetDeadline(workers_context);
+  v1::ListWorkersResponse workers;
+  ASSERT_TRUE(sweeps_->ListWorkers(&workers_context, {}, &workers).ok());
+  ASSERT_EQ(workers.workers_size(), 1);
+  EXPECT_TRUE(workers.workers(0).connected());
+  EXPECT_EQ(workers.workers(0).free_slots(), 1u);
+  EXPECT_TRUE(worker.Close().ok());
+}
+
+TEST_F(ServiceTest, FirstWorkerMessageMustBeHello) {
+  FakeWorker worker(channel_, "w1");
+  v1::WorkerMessage heartbeat;
+  heartbeat.mutable_heartbeat();
+  ASSERT_TRUE(worker.Send(heartbeat));
+  EXPECT_EQ(worker.Close().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(ServiceTest, ShutdownEndsOpenWorkerStreams) {
+  FakeWorker worker(channel_, "w1");
+  ASSERT_TRUE(worker.SendHello());
+  v1::CoordinatorMessage welcome;
+  ASSERT_TRUE(worker.Read(welcome));
+  absl::Time start = absl::Now();
+  server_->Shutdown();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  v1::CoordinatorMessage more;
+  EXPECT_FALSE(worker.Read(more));
+  EXPECT_FALSE(worker.Close().ok());
+}
+
+}  // namespace
+}  // namespace ablate::coordinator

@@ -1,0 +1,49 @@
+// SweepServiceImpl is SweepService over gRPC's synchronous API: each handler calls SweepApi
+// and maps its Status with ToGrpcStatus. It owns nothing but the flag that ends running
+// WatchSweep calls when the server stops.
+//
+// Thread safety: gRPC calls the handlers from many threads at once; Shutdown() may be called
+// from any thread.
+#ifndef ABLATE_COORDINATOR_SERVICE_SWEEP_SERVICE_H_
+#define ABLATE_COORDINATOR_SERVICE_SWEEP_SERVICE_H_
+
+#include <atomic>
+
+#include "ablate/v1/sweep_service.grpc.pb.h"
+#include "coordinator/api/sweep_api.h"
+
+namespace ablate::coordinator {
+
+class SweepServiceImpl final : public v1::SweepService::Service {
+ public:
+  // `api` must outlive the service.
+  explicit SweepServiceImpl(SweepApi& api);
+
+  // Ends every WatchSweep call within one poll of the store; later ones end at once.
+  void Shutdown();
+
+  grpc::Status SubmitSweep(grpc::ServerContext* context, const v1::SubmitSweepRequest* request,
+                           v1::SubmitSweepResponse* response) override;
+  grpc::Status GetSweep(grpc::ServerContext* context, const v1::GetSweepRequest* request,
+                        v1::Sweep* response) override;
+  grpc::Status ListSweeps(grpc::ServerContext* context, const v1::ListSweepsRequest* request,
+                          v1::ListSweepsResponse* response) override;
+  grpc::Status ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
+                        v1::ListJobsResponse* response) override;
+  grpc::Status GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,
+                      v1::GetJobResponse* response) override;
+  grpc::Status Cancel(grpc::ServerContext* context, const v1::CancelRequest* request,
+                      v1::CancelResponse* response) override;
+  grpc::Status WatchSweep(grpc::ServerContext* context, const v1::WatchSweepRequest* request,
+                          grpc::ServerWriter<v1::SweepSnapshot>* writer) override;
+  grpc::Status ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest* request,
+                           v1::ListWorkersResponse* response) override;
+
+ private:
+  SweepApi& api_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace ablate::coordinator
+
+#endif  // ABLATE_COORDINATOR_SERVICE_SWEEP_SERVICE_H_

@@ -1,0 +1,207 @@
+#include "coordinator/spec/grid.h"
+
+#include <string>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "coordinator/spec/sweep_file.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ablate::coordinator {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+v1::SweepSpec Parse(const std::string& yaml) {
+  absl::StatusOr<v1::SweepSpec> spec = ParseSweepYaml(yaml, "test.yaml");
+  EXPECT_TRUE(spec.ok()) << spec.status();
+  return spec.value_or(v1::SweepSpec());
+}
+
+std::string CellOf(const v1::JobSpec& job) {
+  std::string out;
+  for (const v1::CellValue& value : job.cell()) {
+    absl::StrAppend(&out, out.empty() ? "" : " ", value.dimension(), "=", value.value());
+  }
+  return out;
+}
+
+TEST(GridTest, CrossProductFirstDimensionSlowest) {
+  absl::StatusOr<v1::SweepSpec> spec = LoadSweepFile("examples/tiny-grid.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  absl::StatusOr<Expansion> expansion = ExpandSweep(*spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  EXPECT_THAT(expansion->sweep_id, StartsWith("tiny-grid-"));
+  EXPECT_EQ(expansion->sweep_id.size(), std::string("tiny-grid-").size() + 8);
+  ASSERT_EQ(expansion->jobs.size(), 4u);
+  const char* cells[] = {"model=tiny optimizer=adamw context_length=64",
+                         "model=tiny optimizer=adamw context_length=128",
+                         "model=mini optimizer=adamw context_length=64",
+                         "model=mini optimizer=adamw context_length=128"};
+  for (size_t i = 0; i < 4; ++i) {
+    const v1::JobSpec& job = expansion->jobs[i];
+    EXPECT_EQ(CellOf(job), cells[i]);
+    EXPECT_EQ(job.index(), i);
+    EXPECT_EQ(job.sweep_id(), expansion->sweep_id);
+    EXPECT_EQ(job.config_hash().size(), 16u);
+    EXPECT_EQ(job.job_id(), absl::StrCat(expansion->sweep_id, "-", job.config_hash().substr(0, 6)));
+    EXPECT_EQ(job.checkpoint_dir(),
+              absl::StrCat("runs/checkpoints/", expansion->sweep_id, "/", job.job_id()));
+    EXPECT_EQ(job.config().steps(), 150u);  // fixed
+    EXPECT_DOUBLE_EQ(job.config().optimizer_args().at("beta2"), 0.95);
+    EXPECT_EQ(job.config().warmup_steps(), 10u);  // default
+  }
+  EXPECT_EQ(expansion->jobs[1].config().context_length(), 128u);
+  EXPECT_DOUBLE_EQ(expansion->jobs[0].config().learning_rate(), 3e-3);  // default
+  EXPECT_DOUBLE_EQ(expansion->jobs[2].config().learning_rate(), 2e-3);  // override for mini
+  EXPECT_EQ(expansion->jobs[2].config().model(), "mini");
+}
+
+TEST(GridTest, ConstraintDropsLongDenseCellsOfTheResearchGrid) {
+  absl::StatusOr<v1::SweepSpec> spec = LoadSweepFile("examples/qwen3-ablation.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  absl::StatusOr<Expansion> expansion = ExpandSweep(*spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  // 4 models x 2 attention x 5 optimizers x 4 contexts = 160; dense at 512K and 1M is 40.
+  EXPECT_EQ(expansion->jobs.size(), 120u);
+  ASSERT_EQ(expansion->dropped.size(), 40u);
+  EXPECT_EQ(expansion->dropped[0],
+            "model=qwen3-0.6b attention=dense optimizer=adamw context_length=512K: contexts above "
+            "128K need sparse attention");
+  for (const v1::JobSpec& job : expansion->jobs) {
+    EXPECT_TRUE(job.config().context_length() <= 131072 || job.config().attention() == "nsa")
+        << CellOf(job);
+    const std::string& optimizer = job.config().optimizer();
+    EXPECT_DOUBLE_EQ(job.config().learning_rate(),
+                     optimizer == "adamw" || optimizer == "adamw8bit" ? 3e-4 : 1e-3);
+  }
+}
+
+TEST(GridTest, ConditionsCompareParsedValues) {
+  absl::StatusOr<Expansion> expansion = ExpandSweep(Parse(R"(
+name: t
+grid:
+  attention: [dense, nsa]
+  context_length: [131072, 524288]
+constraints:
+  - when: {context_length: 512K}
+    require: {attention: nsa}
+)"));
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  EXPECT_EQ(expansion->jobs.size(), 3u);
+  EXPECT_THAT(expansion->dropped,
+              testing::ElementsAre("attention=dense context_length=524288: left out by "
+                                   "constraints[0]"));
+}
+
+TEST(GridTest, OverridesApplyInOrder) {
+  absl::StatusOr<Expansion> expansion = ExpandSweep(Parse(R"(
+name: t
+grid:
+  model: [tiny, mini]
+overrides:
+  - when: {model: [tiny, mini]}
+    set: {learning_rate: 1e-3, steps: 50}
+  - when: {model: mini}
+    set: {learning_rate: 2e-3}
+)"));
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  ASSERT_EQ(expansion->jobs.size(), 2u);
+  EXPECT_DOUBLE_EQ(expansion->jobs[0].config().learning_rate(), 1e-3);
+  EXPECT_DOUBLE_EQ(expansion->jobs[1].config().learning_rate(), 2e-3);
+  EXPECT_EQ(expansion->jobs[1].config().steps(), 50u);
+}
+
+TEST(GridTest, IdsAreStableAndFollowTheSpec) {
+  const std::string yaml = "name: Stable Ids\ngrid:\n  model: [tiny, mini]\n";
+  absl::StatusOr<Expansion> first = ExpandSweep(Parse(yaml));
+  absl::StatusOr<Expansion> second = ExpandSweep(Parse(yaml));
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_THAT(first->sweep_id, StartsWith("stable-ids-"));
+  EXPECT_EQ(first->sweep_id, second->sweep_id);
+  for (size_t i = 0; i < first->jobs.size(); ++i) {
+    EXPECT_EQ(first->jobs[i].job_id(), second->jobs[i].job_id());
+  }
+
+  absl::StatusOr<Expansion> changed = ExpandSweep(Parse(yaml + "fixed: {steps: 99}\n"));
+  ASSERT_TRUE(changed.ok());
+  EXPECT_NE(changed->sweep_id, first->sweep_id);
+  EXPECT_NE(changed->jobs[0].config_hash(), first->jobs[0].config_hash());
+}
+
+TEST(GridTest, DuplicateConfigsNameBothCells) {
+  absl::StatusOr<Expansion> expansion = ExpandSweep(Parse(R"(
+name: t
+grid:
+  model: [tiny, mini]
+  optimizer: [adamw]
+overrides:
+  - when: {model: mini}
+    set: {model: tiny}
+)"));
+  ASSERT_FALSE(expansion.ok());
+  EXPECT_EQ(expansion.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(expansion.status().message(),
+              HasSubstr("cells model=tiny optimizer=adamw and model=mini optimizer=adamw resolve "
+                        "to the same config"));
+}
+
+TEST(GridTest, InvalidCellIsNamed) {
+  absl::StatusOr<Expansion> expansion =
+      ExpandSweep(Parse("name: t\ngrid:\n  model: [tiny]\n  context_length: [128, 1M]\n"));
+  ASSERT_FALSE(expansion.ok());
+  EXPECT_EQ(expansion.status().message(),
+            "cell model=tiny context_length=1M: context_length: 1048576 requires attention nsa "
+            "(got dense)");
+}
+
+TEST(GridTest, NoCellLeftIsAnError) {
+  absl::StatusOr<Expansion> expansion = ExpandSweep(Parse(R"(
+name: t
+grid:
+  attention: [dense]
+  context_length: [1M]
+constraints:
+  - when: {context_length: 1M}
+    require: {attention: nsa}
+)"));
+  EXPECT_EQ(expansion.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(GridTest, ValidatesSpecsFromOtherSources) {
+  v1::SweepSpec spec;
+  spec.set_name("t");
+  v1::Dimension& dimension = *spec.add_grid();
+  dimension.set_name("optimzer");
+  dimension.add_values("adamw");
+  EXPECT_EQ(ValidateSweepSpec(spec).message(),
+            "grid.optimzer: unknown setting (did you mean optimizer?)");
+  dimension.set_name("optimizer");
+  EXPECT_TRUE(ValidateSweepSpec(spec).ok());
+  spec.mutable_fixed()->insert({"optimizer", "soap"});
+  EXPECT_EQ(ValidateSweepSpec(spec).message(),
+            "fixed.optimizer: also a grid dimension; set it in one place");
+}
+
+TEST(GridTest, HundredThousandCells) {
+  v1::SweepSpec spec;
+  spec.set_name("large");
+  v1::Dimension& seeds = *spec.add_grid();
+  seeds.set_name("seed");
+  for (int i = 0; i < 1000; ++i) seeds.add_values(absl::StrCat(i));
+  v1::Dimension& rates = *spec.add_grid();
+  rates.set_name("learning_rate");
+  for (int i = 1; i <= 100; ++i) rates.add_values(absl::StrCat(i, "e-4"));
+  absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  ASSERT_EQ(expansion->jobs.size(), 100000u);
+  // Six hex digits collide among 100,000 hashes; ids lengthen where they would.
+  absl::flat_hash_set<absl::string_view> ids;
+  for (const v1::JobSpec& job : expansion->jobs) ids.insert(job.job_id());
+  EXPECT_EQ(ids.size(), expansion->jobs.size());
+}
+
+}  // namespace
+}  // namespace ablate::coordinator

@@ -1,0 +1,293 @@
+#include "coordinator/spec/sweep_file.h"
+
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "coordinator/spec/validate.h"
+#include "yaml-cpp/yaml.h"
+
+namespace ablate::coordinator {
+namespace {
+
+using google::protobuf::RepeatedPtrField;
+using internal::SpecIssue;
+using EntryFn = absl::FunctionRef<absl::Status(const std::string& name, const std::string& key,
+                                               const YAML::Node& value)>;
+
+const std::vector<std::string>& TopLevelKeys() {
+  static const auto* keys =
+      new std::vector<std::string>{"name",  "description", "grid",         "constraints",
+                                   "fixed", "overrides",   "max_attempts", "checkpoint_root"};
+  return *keys;
+}
+
+// Walks the YAML tree into a SweepSpec. Shape problems (a list where a map belongs, an unknown
+// key) are found on the way; the rules on content are FindSpecIssue's, checked afterwards on
+// the spec. To place those, the reader remembers where every key and value stood, under the
+// same names SpecIssue::at uses: `key` for a key, `key[i]` for its i-th value.
+class SweepFileReader {
+ public:
+  explicit SweepFileReader(absl::string_view source) : source_(source) {}
+
+  absl::StatusOr<v1::SweepSpec> Read(absl::string_view yaml) {
+    YAML::Node root;
+    try {
+      root = YAML::Load(std::string(yaml));
+    } catch (const YAML::Exception& e) {
+      return absl::InvalidArgumentError(absl::StrFormat("%s:%d:%d: invalid YAML: %s", source_,
+                                                        e.mark.line + 1, e.mark.column + 1, e.msg));
+    }
+    if (!root.IsMap()) {
+      return Error(
+          root.Mark(), "sweep",
+          absl::StrCat("expected a map of settings (", absl::StrJoin(TopLevelKeys(), ", "), ")"));
+    }
+    v1::SweepSpec spec;
+    absl::Status read = ForEachEntry(
+        root, "", [&](const std::string& name, const std::string& key, const YAML::Node& value) {
+          return ReadTopLevel(name, key, value, spec);
+        });
+    if (!read.ok()) return read;
+    if (std::optional<SpecIssue> issue = internal::FindSpecIssue(spec)) return Locate(*issue);
+    return spec;
+  }
+
+ private:
+  absl::Status ReadTopLevel(const std::string& name, const std::string& key,
+                            const YAML::Node& value, v1::SweepSpec& spec) {
+    if (name == "grid") return ReadGrid(value, key, spec);
+    if (name == "constraints") {
+      return ForEachItem(value, key, [&](const std::string& item_key, const YAML::Node& item) {
+        return ReadConstraint(item, item_key, *spec.add_constraints());
+      });
+    }
+    if (name == "overrides") {
+      return ForEachItem(value, key, [&](const std::string& item_key, const YAML::Node& item) {
+        return ReadOverride(item, item_key, *spec.add_overrides());
+      });
+    }
+    if (name == "fixed") return ReadSettings(value, key, "", *spec.mutable_fixed());
+    if (name != "name" && name != "description" && name != "checkpoint_root" &&
+        name != "max_attempts") {
+      return UnknownKey(key, name, TopLevelKeys());
+    }
+    absl::StatusOr<std::string> text = Scalar(value, key);
+    if (!text.ok()) return text.status();
+    if (name == "name") {
+      spec.set_name(*text);
+    } else if (name == "description") {
+      spec.set_description(*text);
+    } else if (name == "checkpoint_root") {
+      spec.set_checkpoint_root(*text);
+    } else {
+      uint32_t attempts = 0;
+      if (!absl::SimpleAtoi(*text, &attempts) || attempts == 0) {
+        return Error(value, key, absl::StrCat("'", *text, "' is not a positive whole number"));
+      }
+      spec.set_max_attempts(attempts);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ReadGrid(const YAML::Node& node, const std::string& key, v1::SweepSpec& spec) {
+    if (!node.IsMap()) return Error(node, key, "expected a map of dimension: [values]");
+    return ForEachEntry(
+        node, key,
+        [&](const std::string& name, const std::string& dimension_key, const YAML::Node& values) {
+          if (!values.IsSequence()) {
+            return Error(values, dimension_key, "expected a list of values, as [a, b]");
+          }
+          v1::Dimension& dimension = *spec.add_grid();
+          dimension.set_name(name);
+          return ReadValues(values, dimension_key, *dimension.mutable_values());
+        });
+  }
+
+  // A condition's values: a list, or one value alone.
+  absl::Status ReadConditions(const YAML::Node& node, const std::string& key,
+                              RepeatedPtrField<v1::Condition>& out) {
+    if (!node.IsMap()) return Error(node, key, "expected a map of dimension: [values]");
+    return ForEachEntry(
+        node, key,
+        [&](const std::string& name, const std::string& condition_key, const YAML::Node& values) {
+          v1::Condition& condition = *out.Add();
+          condition.set_dimension(name);
+          return ReadValues(values, condition_key, *condition.mutable_values());
+        });
+  }
+
+  absl::Status ReadConstraint(const YAML::Node& node, const std::string& key,
+                              v1::Constraint& constraint) {
+    if (!node.IsMap()) return Error(node, key, "expected a map with when, require and reason");
+    return ForEachEntry(node, key,
+                        [&](const std::string& name, const std::string& entry_key,
+                            const YAML::Node& value) -> absl::Status {
+                          if (name == "when")
+                            return ReadConditions(value, entry_key, *constraint.mutable_when());
+                          if (name == "require") {
+                            return ReadConditions(value, entry_key, *constraint.mutable_require());
+                          }
+                          if (name == "reason") {
+                            absl::StatusOr<std::string> reason = Scalar(value, entry_key);
+                            if (!reason.ok()) return reason.status();
+                            constraint.set_reason(*reason);
+                            return absl::OkStatus();
+                          }
+                          return UnknownKey(entry_key, name, {"when", "require", "reason"});
+                        });
+  }
+
+  absl::Status ReadOverride(const YAML::Node& node, const std::string& key,
+                            v1::Override& override) {
+    if (!node.IsMap()) return Error(node, key, "expected a map with when and set");
+    return ForEachEntry(node, key,
+                        [&](const std::string& name, const std::string& entry_key,
+                            const YAML::Node& value) -> absl::Status {
+                          if (name == "when")
+                            return ReadConditions(value, entry_key, *override.mutable_when());
+                          if (name == "set")
+                            return ReadSettings(value, entry_key, "", *override.mutable_set());
+                          return UnknownKey(entry_key, name, {"when", "set"});
+                        });
+  }
+
+  // TrainConfig settings; a nested map flattens into dotted names, so `optimizer_args:
+  // {beta2: 0.95}` sets optimizer_args.beta2.
+  absl::Status ReadSettings(const YAML::Node& node, const std::string& key,
+                            const std::string& prefix,
+                            google::protobuf::Map<std::string, std::string>& out) {
+    if (!node.IsMap()) return Error(node, key, "expected a map of setting: value");
+    return ForEachEntry(node, key,
+                        [&](const std::string& name, const std::string& setting_key,
+                            const YAML::Node& value) -> absl::Status {
+                          const std::string setting = prefix + name;
+                          if (value.IsMap())
+                            return ReadSettings(value, setting_key, setting + ".", out);
+                          absl::StatusOr<std::string> text = Scalar(value, setting_key);
+                          if (!text.ok()) return text.status();
+                          if (!out.insert({setting, *text}).second) {
+                            return Error(marks_.at(setting_key), setting_key,
+                                         "this setting is given twice");
+                          }
+                          Remember(setting_key + "[0]", value);
+                          return absl::OkStatus();
+                        });
+  }
+
+  absl::Status ReadValues(const YAML::Node& node, const std::string& key,
+                          RepeatedPtrField<std::string>& out) {
+    if (node.IsScalar()) {
+      *out.Add() = node.Scalar();
+      Remember(key + "[0]", node);
+      return absl::OkStatus();
+    }
+    if (!node.IsSequence()) return Error(node, key, "expected a value or a list of values");
+    for (size_t i = 0; i < node.size(); ++i) {
+      const std::string item_key = absl::StrCat(key, "[", i, "]");
+      absl::StatusOr<std::string> text = Scalar(node[i], item_key);
+      if (!text.ok()) return text.status();
+      *out.Add() = *std::move(text);
+      Remember(item_key, node[i]);
+    }
+    return absl::OkStatus();
+  }
+
+  // Calls `fn` for each entry of a map in file order; keys must be plain names, each once.
+  absl::Status ForEachEntry(const YAML::Node& map, const std::string& key, EntryFn fn) {
+    absl::flat_hash_set<std::string> seen;
+    for (const auto& entry : map) {
+      const std::string name = entry.first.IsScalar() ? entry.first.Scalar() : "";
+      const std::string entry_key = key.empty() ? name : absl::StrCat(key, ".", name);
+      if (name.empty()) return Error(entry.first, key, "expected a plain name as the key");
+      if (!seen.insert(name).second) return Error(entry.first, entry_key, "repeated key");
+      marks_.insert_or_assign(entry_key, entry.first.Mark());
+      if (absl::Status status = fn(name, entry_key, entry.second); !status.ok()) return status;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ForEachItem(
+      const YAML::Node& list, const std::string& key,
+      absl::FunctionRef<absl::Status(const std::string&, const YAML::Node&)> fn) {
+    if (!list.IsSequence()) return Error(list, key, "expected a list");
+    for (size_t i = 0; i < list.size(); ++i) {
+      const std::string item_key = absl::StrCat(key, "[", i, "]");
+      Remember(item_key, list[i]);
+      if (absl::Status status = fn(item_key, list[i]); !status.ok()) return status;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> Scalar(const YAML::Node& node, const std::string& key) {
+    if (node.IsScalar()) return node.Scalar();
+    return Error(node, key, node.IsNull() ? "missing value" : "expected a single value");
+  }
+
+  absl::Status UnknownKey(const std::string& key, const std::string& name,
+                          const std::vector<std::string>& known) {
+    return Error(marks_.at(key), key,
+                 absl::StrCat("unknown key", internal::DidYouMean(name, known),
+                              " (known: ", absl::StrJoin(known, ", "), ")"));
+  }
+
+  // A node's own position. An empty value has none of its own (YAML places it at the next
+  // token), so a problem with it is placed at its key.
+  void Remember(const std::string& at, const YAML::Node& node) {
+    if (!node.IsNull()) marks_.insert_or_assign(at, node.Mark());
+  }
+
+  absl::Status Error(const YAML::Node& node, const std::string& key, absl::string_view problem) {
+    if (node.IsNull()) {
+      if (auto it = marks_.find(key); it != marks_.end()) return Error(it->second, key, problem);
+    }
+    return Error(node.Mark(), key, problem);
+  }
+
+  absl::Status Error(const YAML::Mark& mark, const std::string& key,
+                     absl::string_view problem) const {
+    return absl::InvalidArgumentError(absl::StrFormat("%s:%d:%d: %s: %s", source_,
+                                                      std::max(mark.line, 0) + 1,
+                                                      std::max(mark.column, 0) + 1, key, problem));
+  }
+
+  // Places an issue at the nearest remembered position: its value, else its key, else the
+  // key that holds it ("constraints[0].when" missing falls back to "constraints[0]").
+  absl::Status Locate(const SpecIssue& issue) const {
+    std::string at = issue.at;
+    while (!at.empty()) {
+      if (auto it = marks_.find(at); it != marks_.end()) {
+        return Error(it->second, issue.key, issue.problem);
+      }
+      const size_t cut = at.find_last_of(".[");
+      at.resize(cut == std::string::npos ? 0 : cut);
+    }
+    return Error(YAML::Mark(), issue.key, issue.problem);
+  }
+
+  absl::string_view source_;
+  absl::flat_hash_map<std::string, YAML::Mark> marks_;
+};
+
+}  // namespace
+
+absl::StatusOr<v1::SweepSpec> ParseSweepYaml(absl::string_view yaml, absl::string_view source) {
+  return SweepFileReader(source).Read(yaml);
+}
+
+absl::StatusOr<v1::SweepSpec> LoadSweepFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return absl::NotFoundError(absl::StrCat(path, ": cannot read the sweep file"));
+  std::ostringstream text;
+  text << file.rdbuf();
+  return ParseSweepYaml(text.str(), path);
+}
+
+}  // namespace ablate::coordinator

@@ -1,0 +1,164 @@
+#include "coordinator/spec/sweep_file.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ablate::coordinator {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::Pair;
+using ::testing::UnorderedElementsAre;
+
+// The one line a bad file gives, or "" when it parses.
+std::string ErrorOf(const std::string& yaml) {
+  absl::StatusOr<v1::SweepSpec> spec = ParseSweepYaml(yaml, "s.yaml");
+  if (spec.ok()) return "";
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  return std::string(spec.status().message());
+}
+
+TEST(SweepFileTest, ParsesEverySection) {
+  absl::StatusOr<v1::SweepSpec> spec = ParseSweepYaml(R"(
+name: tiny-grid
+description: free text
+grid:
+  model: [tiny, mini]
+  attention: [dense, nsa]
+  context_length: [64, 1M]
+constraints:
+  - when: {context_length: [1M]}
+    require: {attention: nsa}
+    reason: long contexts need sparse attention
+fixed:
+  steps: 150
+  optimizer_args: {beta2: 0.95}
+overrides:
+  - when: {model: mini}
+    set: {learning_rate: 2e-3}
+max_attempts: 5
+checkpoint_root: runs/ckpt
+)",
+                                                      "s.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->name(), "tiny-grid");
+  EXPECT_EQ(spec->description(), "free text");
+  ASSERT_EQ(spec->grid_size(), 3);
+  EXPECT_EQ(spec->grid(0).name(), "model");  // file order, not sorted
+  EXPECT_EQ(spec->grid(1).name(), "attention");
+  EXPECT_THAT(spec->grid(2).values(), ElementsAre("64", "1M"));  // the user's text is kept
+  ASSERT_EQ(spec->constraints_size(), 1);
+  EXPECT_EQ(spec->constraints(0).when(0).dimension(), "context_length");
+  EXPECT_THAT(spec->constraints(0).require(0).values(), ElementsAre("nsa"));
+  EXPECT_EQ(spec->constraints(0).reason(), "long contexts need sparse attention");
+  EXPECT_THAT(spec->fixed(),
+              UnorderedElementsAre(Pair("steps", "150"), Pair("optimizer_args.beta2", "0.95")));
+  ASSERT_EQ(spec->overrides_size(), 1);
+  EXPECT_THAT(spec->overrides(0).set(), UnorderedElementsAre(Pair("learning_rate", "2e-3")));
+  EXPECT_EQ(spec->max_attempts(), 5u);
+  EXPECT_EQ(spec->checkpoint_root(), "runs/ckpt");
+}
+
+TEST(SweepFileTest, LoadsTheExamples) {
+  for (const char* path : {"examples/tiny-grid.yaml", "examples/qwen3-ablation.yaml"}) {
+    absl::StatusOr<v1::SweepSpec> spec = LoadSweepFile(path);
+    EXPECT_TRUE(spec.ok()) << spec.status();
+  }
+}
+
+TEST(SweepFileTest, MissingFileIsNotFound) {
+  EXPECT_EQ(LoadSweepFile("no/such/sweep.yaml").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(SweepFileTest, BadYamlNamesItsPosition) {
+  const std::string error = ErrorOf("name: t\ngrid:\n  model: [tiny, mini\n");
+  EXPECT_THAT(error, HasSubstr("s.yaml:4:1: invalid YAML: "));
+  EXPECT_THAT(error, Not(HasSubstr("\n")));
+}
+
+TEST(SweepFileTest, UnknownTopLevelKey) {
+  EXPECT_THAT(ErrorOf("name: t\ngrdi:\n  model: [tiny]\n"),
+              HasSubstr("s.yaml:2:1: grdi: unknown key (did you mean grid?) (known: name, "));
+}
+
+TEST(SweepFileTest, UnknownSetting) {
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  optimzer: [adamw]\n"),
+            "s.yaml:3:3: grid.optimzer: unknown setting (did you mean optimizer?)");
+}
+
+TEST(SweepFileTest, UnknownOptimizerListsTheKnownOnes) {
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny]\n  optimizer: [adamw, adamx]\n"),
+            "s.yaml:4:22: grid.optimizer: unknown optimizer 'adamx' (known: adamw, adamw8bit, "
+            "soap, shampoo, soap4bit)");
+}
+
+TEST(SweepFileTest, BadNumber) {
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  context_length: [64, 12x]\n"),
+            "s.yaml:3:24: grid.context_length: '12x' is not a whole number");
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny]\nfixed:\n  learning_rate: fast\n"),
+            "s.yaml:5:18: fixed.learning_rate: 'fast' is not a number");
+}
+
+TEST(SweepFileTest, EmptyValueList) {
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: []\n"),
+            "s.yaml:3:3: grid.model: needs at least one value");
+}
+
+TEST(SweepFileTest, RepeatedValueComparesParsedValues) {
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny, mini, tiny]\n"),
+            "s.yaml:3:23: grid.model: 'tiny' is listed twice");
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  context_length: [32K, 32768]\n"),
+            "s.yaml:3:25: grid.context_length: '32768' repeats '32K'");
+}
+
+TEST(SweepFileTest, ConditionOnDimensionOutsideTheGrid) {
+  EXPECT_EQ(ErrorOf("name: t\n"
+                    "grid:\n"
+                    "  model: [tiny]\n"
+                    "  context_length: [64]\n"
+                    "constraints:\n"
+                    "  - when: {context_length: [64]}\n"
+                    "    require: {attention: [nsa]}\n"),
+            "s.yaml:7:15: constraints[0].require.attention: not a grid dimension (grid: model, "
+            "context_length)");
+}
+
+TEST(SweepFileTest, OverrideProblems) {
+  const std::string head = "name: t\ngrid:\n  model: [tiny, mini]\noverrides:\n";
+  EXPECT_EQ(ErrorOf(head + "  - when: {model: mini}\n    set: {learnign_rate: 1e-3}\n"),
+            "s.yaml:6:11: overrides[0].set.learnign_rate: unknown setting (did you mean "
+            "learning_rate?)");
+  EXPECT_EQ(ErrorOf(head + "  - when: {model: huge}\n    set: {steps: 10}\n"),
+            "s.yaml:5:19: overrides[0].when.model: unknown model 'huge' (known: tiny, mini, "
+            "qwen3-0.6b, qwen3-4b, qwen3-8b, qwen3-32b)");
+  EXPECT_EQ(ErrorOf(head + "  - set: {steps: 10}\n"),
+            "s.yaml:5:5: overrides[0].when: needs at least one condition");
+  EXPECT_EQ(ErrorOf(head + "  - when: {model: mini}\n    sett: {steps: 10}\n"),
+            "s.yaml:6:5: overrides[0].sett: unknown key (did you mean set?) (known: when, set)");
+}
+
+TEST(SweepFileTest, ShapeProblems) {
+  EXPECT_EQ(ErrorOf("grid:\n  model: [tiny]\n"), "s.yaml:1:1: name: a sweep needs a name");
+  EXPECT_EQ(ErrorOf("name: t\ngrid: [model]\n"),
+            "s.yaml:2:7: grid: expected a map of dimension: [values]");
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: tiny\n"),
+            "s.yaml:3:10: grid.model: expected a list of values, as [a, b]");
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny]\n  model: [mini]\n"),
+            "s.yaml:4:3: grid.model: repeated key");
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny]\nfixed:\n  model: mini\n"),
+            "s.yaml:5:3: fixed.model: also a grid dimension; set it in one place");
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny]\nmax_attempts: many\n"),
+            "s.yaml:4:15: max_attempts: 'many' is not a positive whole number");
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny]\nfixed:\n  steps:\n"),
+            "s.yaml:5:3: fixed.steps: missing value");
+  EXPECT_EQ(ErrorOf(""),
+            "s.yaml:1:1: sweep: expected a map of settings (name, description, "
+            "grid, constraints, fixed, overrides, max_attempts, checkpoint_root)");
+}
+
+}  // namespace
+}  // namespace ablate::coordinator

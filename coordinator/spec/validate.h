@@ -1,0 +1,49 @@
+// The rules a SweepSpec must meet, shared by the YAML reader (which adds a file position to a
+// problem) and by ValidateSweepSpec (which reports the key alone). Stateless; safe from any
+// thread.
+#ifndef ABLATE_COORDINATOR_SPEC_VALIDATE_H_
+#define ABLATE_COORDINATOR_SPEC_VALIDATE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ablate/v1/sweep.pb.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace ablate::coordinator::internal {
+
+// The most cells one sweep may expand to; a larger grid is almost always a mistake and would
+// not fit the coordinator's memory as jobs.
+inline constexpr uint64_t kMaxCells = 1'000'000;
+inline constexpr uint32_t kMaxAttempts = 100;
+
+// One problem found in a spec. `key` is what the user reads ("grid.optimizer"); `at` locates
+// it more finely for a file position: `key` itself for the key, `key[i]` for its i-th value.
+struct SpecIssue {
+  std::string key;
+  std::string at;
+  std::string problem;
+};
+
+// The first problem of `spec` in reading order, or nullopt when it is valid.
+std::optional<SpecIssue> FindSpecIssue(const v1::SweepSpec& spec);
+
+// The value `text` of TrainConfig field `field` in a form that compares equal exactly when the
+// parsed values are equal ("512K" and "524288" give the same key). InvalidArgument with the
+// problem alone ("'x' is not a whole number", "unknown optimizer 'adamx' (known: ...)") when
+// the text does not parse or names nothing in the catalog.
+absl::StatusOr<std::string> ValueKey(absl::string_view field, absl::string_view text);
+
+// Close names from `known` for a misspelt `name` ("optimzer" -> "optimizer"), as
+// " (did you mean optimizer?)", or "" when none is close.
+std::string DidYouMean(absl::string_view name, const std::vector<std::string>& known);
+
+// Every field name a sweep may set, in the order TrainConfig declares them.
+const std::vector<std::string>& TrainFieldNames();
+
+}  // namespace ablate::coordinator::internal
+
+#endif  // ABLATE_COORDINATOR_SPEC_VALIDATE_H_

@@ -1,0 +1,63 @@
+#include "coordinator/store/metric_table.h"
+
+#include <memory>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ablate::coordinator::internal {
+namespace {
+
+using ::testing::ElementsAre;
+
+v1::MetricPoint Point(const std::string& name, int64_t step, double value) {
+  v1::MetricPoint point;
+  point.set_name(name);
+  point.set_step(step);
+  point.set_value(value);
+  return point;
+}
+
+class MetricTableTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = Db::Open(":memory:", true).value();
+    ASSERT_TRUE(db_->Exec(MetricTable::kSchemaV1).ok());
+  }
+  std::unique_ptr<Db> db_;
+};
+
+TEST(ThinEvenlyTest, KeepsFirstAndLastEvenlySpaced) {
+  EXPECT_THAT(ThinEvenly(3, 10), ElementsAre(0, 1, 2));
+  EXPECT_THAT(ThinEvenly(3, 0), ElementsAre(0, 1, 2));
+  EXPECT_THAT(ThinEvenly(10, 4), ElementsAre(0, 3, 6, 9));
+  EXPECT_THAT(ThinEvenly(10, 1), ElementsAre(9));
+  EXPECT_THAT(ThinEvenly(0, 5), ElementsAre());
+}
+
+TEST_F(MetricTableTest, SeriesByNameAndStepNewestReportWins) {
+  MetricTable table(*db_);
+  ASSERT_TRUE(table
+                  .Append(1, 1,
+                          {Point("train/loss", 10, 4.0), Point("train/loss", 20, 3.0),
+                           Point("eval/loss", 20, 3.3)})
+                  .ok());
+  // A retry resumed from the checkpoint at step 10 and reports step 20 again.
+  ASSERT_TRUE(
+      table.Append(1, 2, {Point("train/loss", 20, 2.9), Point("train/loss", 30, 2.5)}).ok());
+  ASSERT_TRUE(table.Append(2, 3, {Point("train/loss", 10, 9.0)}).ok());  // another job
+
+  std::vector<v1::MetricSeries> all = table.Read(1, {}, 0).value();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].name(), "eval/loss");
+  EXPECT_EQ(all[1].name(), "train/loss");
+  EXPECT_THAT(all[1].steps(), ElementsAre(10, 20, 30));
+  EXPECT_THAT(all[1].values(), ElementsAre(4.0, 2.9, 2.5));
+
+  std::vector<v1::MetricSeries> one = table.Read(1, {"train/loss", "missing"}, 1).value();
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_THAT(one[0].steps(), ElementsAre(30));
+}
+
+}  // namespace
+}  // namespace ablate::coordinator::internal

@@ -1,0 +1,99 @@
+#include "coordinator/store/rows.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+
+namespace ablate::coordinator::internal {
+namespace {
+
+template <typename Message>
+absl::StatusOr<Message> Parse(absl::string_view bytes, absl::string_view what) {
+  Message message;
+  if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError(absl::StrCat("stored ", what, " does not parse"));
+  }
+  return message;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Job> JobFromRow(const Statement& row, int first_column) {
+  const int c = first_column;
+  absl::StatusOr<v1::JobSpec> spec = Parse<v1::JobSpec>(row.Blob(c), "job spec");
+  if (!spec.ok()) return spec.status();
+  v1::Job job;
+  *job.mutable_spec() = *std::move(spec);
+  job.set_state(static_cast<v1::JobState>(row.Int(c + 1)));
+  job.set_attempts(static_cast<uint32_t>(row.Int(c + 2)));
+  job.set_max_attempts(static_cast<uint32_t>(row.Int(c + 3)));
+  job.set_current_attempt_id(static_cast<uint64_t>(row.Int(c + 4)));
+  job.set_worker_id(row.Text(c + 5));
+  job.set_step(row.Int(c + 6));
+  if (auto loss = row.OptionalDouble(c + 7)) job.set_last_loss(*loss);
+  if (auto loss = row.OptionalDouble(c + 8)) job.set_final_eval_loss(*loss);
+  job.set_message(row.Text(c + 9));
+  *job.mutable_created_at() = TimestampOf(row.Int(c + 10));
+  *job.mutable_updated_at() = TimestampOf(row.Int(c + 11));
+  return job;
+}
+
+absl::StatusOr<v1::Attempt> AttemptFromRow(const Statement& row) {
+  v1::Attempt attempt;
+  attempt.set_id(static_cast<uint64_t>(row.Int(0)));
+  attempt.set_job_id(row.Text(1));
+  attempt.set_worker_id(row.Text(2));
+  attempt.set_state(static_cast<v1::AttemptState>(row.Int(3)));
+  if (!row.Blob(4).empty()) {
+    absl::StatusOr<v1::ExitStatus> exit = Parse<v1::ExitStatus>(row.Blob(4), "exit status");
+    if (!exit.ok()) return exit.status();
+    *attempt.mutable_exit() = *std::move(exit);
+  }
+  *attempt.mutable_started_at() = TimestampOf(row.Int(5));
+  if (!row.IsNull(6)) *attempt.mutable_ended_at() = TimestampOf(row.Int(6));
+  return attempt;
+}
+
+void CountJobs(v1::JobState state, uint32_t n, v1::JobCounts& counts) {
+  counts.set_total(counts.total() + n);
+  switch (state) {
+    case v1::JOB_STATE_PENDING:
+      counts.set_pending(counts.pending() + n);
+      break;
+    case v1::JOB_STATE_ASSIGNED:
+      counts.set_assigned(counts.assigned() + n);
+      break;
+    case v1::JOB_STATE_RUNNING:
+      counts.set_running(counts.running() + n);
+      break;
+    case v1::JOB_STATE_SUCCEEDED:
+      counts.set_succeeded(counts.succeeded() + n);
+      break;
+    case v1::JOB_STATE_FAILED:
+      counts.set_failed(counts.failed() + n);
+      break;
+    case v1::JOB_STATE_CANCELLED:
+      counts.set_cancelled(counts.cancelled() + n);
+      break;
+    default:
+      break;
+  }
+}
+
+v1::SweepState SweepStateOf(const v1::JobCounts& counts) {
+  if (counts.pending() + counts.assigned() + counts.running() > 0) return v1::SWEEP_STATE_ACTIVE;
+  if (counts.failed() > 0) return v1::SWEEP_STATE_FAILED;
+  if (counts.cancelled() > 0) return v1::SWEEP_STATE_CANCELLED;
+  return v1::SWEEP_STATE_COMPLETED;
+}
+
+google::protobuf::Timestamp TimestampOf(int64_t unix_micros) {
+  return ToProto(absl::FromUnixMicros(unix_micros));
+}
+
+bool HasEnded(v1::JobState state) {
+  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
+         state == v1::JOB_STATE_CANCELLED;
+}
+
+}  // namespace ablate::coordinator::internal

@@ -1,0 +1,39 @@
+// How stored rows map onto the proto messages: the column lists the store selects and the
+// functions that read them back. Stateless.
+#ifndef ABLATE_COORDINATOR_STORE_ROWS_H_
+#define ABLATE_COORDINATOR_STORE_ROWS_H_
+
+#include <cstdint>
+
+#include "ablate/v1/job.pb.h"
+#include "ablate/v1/sweep.pb.h"
+#include "absl/status/statusor.h"
+#include "coordinator/store/sqlite_db.h"
+#include "google/protobuf/timestamp.pb.h"
+
+namespace ablate::coordinator::internal {
+
+// Columns JobFromRow reads, in its order, starting at `first_column`.
+inline constexpr char kJobColumns[] =
+    "spec, state, attempts, max_attempts, current_attempt_id, worker_id, step, last_loss, "
+    "final_eval_loss, message, created_at, updated_at";
+absl::StatusOr<v1::Job> JobFromRow(const Statement& row, int first_column = 0);
+
+// Columns AttemptFromRow reads, in its order.
+inline constexpr char kAttemptColumns[] =
+    "id, job_id, worker_id, state, exit, started_at, ended_at";
+absl::StatusOr<v1::Attempt> AttemptFromRow(const Statement& row);
+
+// Adds `n` jobs in `state` to `counts`.
+void CountJobs(v1::JobState state, uint32_t n, v1::JobCounts& counts);
+// The sweep's state as sweep.proto defines it from its jobs' states.
+v1::SweepState SweepStateOf(const v1::JobCounts& counts);
+
+google::protobuf::Timestamp TimestampOf(int64_t unix_micros);
+
+// True for the states a job leaves no more: SUCCEEDED, FAILED, CANCELLED.
+bool HasEnded(v1::JobState state);
+
+}  // namespace ablate::coordinator::internal
+
+#endif  // ABLATE_COORDINATOR_STORE_ROWS_H_

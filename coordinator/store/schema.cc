@@ -1,0 +1,114 @@
+#include "coordinator/store/schema.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/store/metric_table.h"
+
+namespace ablate::coordinator::internal {
+namespace {
+
+// Messages are stored as serialized protos (spec, info, exit) beside the columns queries
+// filter or sort on. States are the proto enums' numbers; times are Unix microseconds.
+constexpr char kSchemaV1[] = R"sql(
+CREATE TABLE sweeps (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  spec BLOB NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY,
+  sweep_id TEXT NOT NULL REFERENCES sweeps (id),
+  idx INTEGER NOT NULL,
+  spec BLOB NOT NULL,
+  state INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL,
+  current_attempt_id INTEGER NOT NULL DEFAULT 0,
+  worker_id TEXT NOT NULL DEFAULT '',
+  step INTEGER NOT NULL DEFAULT 0,
+  last_loss REAL,
+  final_eval_loss REAL,
+  message TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX jobs_by_sweep ON jobs (sweep_id, idx);
+CREATE INDEX jobs_by_state ON jobs (state);
+-- Jobs per sweep and state. CreateSweep counts a new sweep's jobs; the trigger moves a job
+-- between counts in the same transaction as its change of state. Reading a sweep's counts is
+-- then a few rows, where counting its jobs would scan 100,000 of them.
+CREATE TABLE sweep_counts (
+  sweep_id TEXT NOT NULL REFERENCES sweeps (id),
+  state INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (sweep_id, state)
+) WITHOUT ROWID;
+CREATE TRIGGER jobs_move_count AFTER UPDATE OF state ON jobs WHEN old.state <> new.state
+BEGIN
+  UPDATE sweep_counts SET n = n - 1 WHERE sweep_id = old.sweep_id AND state = old.state;
+  INSERT INTO sweep_counts (sweep_id, state, n) VALUES (new.sweep_id, new.state, 1)
+    ON CONFLICT (sweep_id, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TABLE attempts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id TEXT NOT NULL REFERENCES jobs (id),
+  worker_id TEXT NOT NULL,
+  state INTEGER NOT NULL,
+  exit BLOB,
+  started_at INTEGER NOT NULL,
+  ended_at INTEGER
+);
+CREATE INDEX attempts_by_job ON attempts (job_id, id);
+CREATE TABLE workers (
+  id TEXT PRIMARY KEY,
+  info BLOB NOT NULL,
+  connected INTEGER NOT NULL,
+  connected_at INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL
+);
+)sql";
+
+// Migration i brings version i to version i + 1. Append only: a released migration never
+// changes, since files written by that release have already run it.
+const std::vector<std::string>& Migrations() {
+  static const auto* migrations = new std::vector<std::string>{
+      absl::StrCat(kSchemaV1, MetricTable::kSchemaV1),
+  };
+  return *migrations;
+}
+
+absl::StatusOr<int> UserVersion(Db& db) {
+  absl::StatusOr<Statement> query = db.Prepare("PRAGMA user_version");
+  if (!query.ok()) return query.status();
+  absl::StatusOr<bool> row = query->Step();
+  if (!row.ok()) return row.status();
+  return static_cast<int>(query->Int(0));
+}
+
+}  // namespace
+
+int CurrentSchemaVersion() { return static_cast<int>(Migrations().size()); }
+
+absl::Status Migrate(Db& db) {
+  absl::StatusOr<int> version = UserVersion(db);
+  if (!version.ok()) return version.status();
+  if (*version > CurrentSchemaVersion()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the database has schema version ", *version, "; this binary knows up to ",
+                     CurrentSchemaVersion(), " (upgrade ablate-coordinator)"));
+  }
+  for (int v = *version; v < CurrentSchemaVersion(); ++v) {
+    absl::StatusOr<Transaction> transaction = Transaction::Begin(db, /*write=*/true);
+    if (!transaction.ok()) return transaction.status();
+    // user_version lives in the file's header page, so it commits with the migration.
+    absl::Status step = db.Exec(absl::StrCat(Migrations()[v], "PRAGMA user_version = ", v + 1));
+    if (!step.ok()) return step;
+    if (absl::Status commit = transaction->Commit(); !commit.ok()) return commit;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ablate::coordinator::internal

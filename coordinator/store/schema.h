@@ -1,0 +1,20 @@
+// The store's schema and its migrations. The database records its version in PRAGMA
+// user_version; opening it runs, each in its own transaction, every migration past that
+// version, so an older file is brought up to date and a newer one is refused.
+#ifndef ABLATE_COORDINATOR_STORE_SCHEMA_H_
+#define ABLATE_COORDINATOR_STORE_SCHEMA_H_
+
+#include "absl/status/status.h"
+#include "coordinator/store/sqlite_db.h"
+
+namespace ablate::coordinator::internal {
+
+// The version this binary writes: the number of migrations it knows.
+int CurrentSchemaVersion();
+
+// Brings `db` to CurrentSchemaVersion(). FailedPrecondition when the file's version is newer.
+absl::Status Migrate(Db& db);
+
+}  // namespace ablate::coordinator::internal
+
+#endif  // ABLATE_COORDINATOR_STORE_SCHEMA_H_

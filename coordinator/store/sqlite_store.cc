@@ -1,0 +1,382 @@
+// Opening the store, its transactions and version, sweeps, jobs and workers. The attempt
+// lifecycle and metrics are in sqlite_store_attempts.cc.
+#include "coordinator/store/sqlite_store.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "coordinator/store/rows.h"
+#include "coordinator/store/schema.h"
+
+namespace ablate::coordinator {
+
+using internal::Db;
+using internal::Statement;
+
+namespace {
+
+constexpr char kInMemory[] = ":memory:";
+constexpr int kBusyTimeoutMs = 5000;
+// Page cache per connection, in KiB: a 100,000-job sweep is about 40 MB of table and index
+// pages, and a transaction whose dirty pages outgrow the cache spills them to the WAL early and
+// reads them back.
+constexpr int kCacheKib = 64 * 1024;
+
+// Asks for WAL mode and returns the journal mode the file got.
+absl::StatusOr<std::string> UseWal(Db& db) {
+  absl::StatusOr<Statement> wal = db.Prepare("PRAGMA journal_mode = WAL");
+  if (!wal.ok()) return wal.status();
+  absl::StatusOr<bool> row = wal->Step();
+  if (!row.ok()) return row.status();
+  return wal->Text(0);
+}
+
+absl::StatusOr<std::unique_ptr<Db>> OpenWriter(const std::string& path) {
+  absl::StatusOr<std::unique_ptr<Db>> db = Db::Open(path, /*create=*/true);
+  if (!db.ok()) return db.status();
+  absl::StatusOr<std::string> mode = UseWal(**db);
+  if (!mode.ok()) return mode.status();
+  if (*mode != "wal" && path != kInMemory) {
+    ABLATE_LOG(WARNING) << "sqlite refused WAL mode; reads will wait for writes path=" << path
+                        << " journal_mode=" << *mode;
+  }
+  absl::Status pragmas = (*db)->Exec(
+      absl::StrCat("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = ",
+                   kBusyTimeoutMs, "; PRAGMA cache_size = -", kCacheKib));
+  if (!pragmas.ok()) return pragmas;
+  if (absl::Status migrate = internal::Migrate(**db); !migrate.ok()) return migrate;
+  return db;
+}
+
+absl::StatusOr<std::unique_ptr<Db>> OpenReader(const std::string& path) {
+  absl::StatusOr<std::unique_ptr<Db>> db = Db::Open(path, /*create=*/false);
+  if (!db.ok()) return db.status();
+  absl::Status pragmas =
+      (*db)->Exec(absl::StrCat("PRAGMA query_only = ON; PRAGMA busy_timeout = ", kBusyTimeoutMs,
+                               "; PRAGMA cache_size = -", kCacheKib));
+  if (!pragmas.ok()) return pragmas;
+  return db;
+}
+
+absl::StatusOr<v1::JobCounts> CountsOf(Db& db, const std::string& sweep_id) {
+  absl::StatusOr<Statement> counts =
+      db.Prepare("SELECT state, n FROM sweep_counts WHERE sweep_id = ?1");
+  if (!counts.ok()) return counts.status();
+  counts->Bind(1, sweep_id);
+  v1::JobCounts out;
+  absl::Status read = counts->ForEachRow([&](const Statement& row) {
+    internal::CountJobs(static_cast<v1::JobState>(row.Int(0)), static_cast<uint32_t>(row.Int(1)),
+                        out);
+    return absl::OkStatus();
+  });
+  if (!read.ok()) return read;
+  return out;
+}
+
+// A sweep from a row of (id, spec, created_at), with its counts and state.
+absl::StatusOr<v1::Sweep> SweepFromRow(Db& db, const Statement& row) {
+  v1::Sweep sweep;
+  sweep.set_id(row.Text(0));
+  const absl::string_view spec = row.Blob(1);
+  if (!sweep.mutable_spec()->ParseFromArray(spec.data(), static_cast<int>(spec.size()))) {
+    return absl::DataLossError(absl::StrCat("sweep ", sweep.id(), ": stored spec does not parse"));
+  }
+  *sweep.mutable_created_at() = internal::TimestampOf(row.Int(2));
+  absl::StatusOr<v1::JobCounts> counts = CountsOf(db, sweep.id());
+  if (!counts.ok()) return counts.status();
+  *sweep.mutable_counts() = *std::move(counts);
+  sweep.set_state(internal::SweepStateOf(sweep.counts()));
+  return sweep;
+}
+
+absl::Status SweepExists(Db& db, const std::string& sweep_id) {
+  absl::StatusOr<Statement> query = db.Prepare("SELECT 1 FROM sweeps WHERE id = ?1");
+  if (!query.ok()) return query.status();
+  absl::StatusOr<bool> found = query->Bind(1, sweep_id).Step();
+  if (!found.ok()) return found.status();
+  return *found ? absl::OkStatus() : absl::NotFoundError(absl::StrCat("unknown sweep ", sweep_id));
+}
+
+// Runs `jobs` (selecting kJobColumns) and appends each row to `out`.
+absl::Status ReadJobs(Statement& jobs, std::vector<v1::Job>& out) {
+  return jobs.ForEachRow([&](const Statement& row) {
+    absl::StatusOr<v1::Job> job = internal::JobFromRow(row);
+    if (!job.ok()) return job.status();
+    out.push_back(*std::move(job));
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, Clock& clock) {
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(path, clock);
+  if (!store.ok()) return store.status();
+  return std::unique_ptr<Store>(*std::move(store));
+}
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
+                                                               Clock& clock) {
+  auto writer = std::make_unique<Connection>();
+  absl::StatusOr<std::unique_ptr<Db>> writer_db = OpenWriter(path);
+  if (!writer_db.ok()) return writer_db.status();
+  writer->db = *std::move(writer_db);
+  std::unique_ptr<Connection> reader;
+  if (path != kInMemory) {
+    reader = std::make_unique<Connection>();
+    absl::StatusOr<std::unique_ptr<Db>> reader_db = OpenReader(path);
+    if (!reader_db.ok()) return reader_db.status();
+    reader->db = *std::move(reader_db);
+  }
+  return std::unique_ptr<SqliteStore>(new SqliteStore(clock, std::move(writer), std::move(reader)));
+}
+
+SqliteStore::SqliteStore(Clock& clock, std::unique_ptr<Connection> writer,
+                         std::unique_ptr<Connection> reader)
+    : clock_(clock),
+      writer_(std::move(writer)),
+      owned_reader_(std::move(reader)),
+      reader_(owned_reader_ != nullptr ? owned_reader_.get() : writer_.get()) {}
+
+absl::Status SqliteStore::Write(absl::FunctionRef<absl::Status(Db&)> body) {
+  {
+    absl::MutexLock lock(&writer_->mu);
+    absl::StatusOr<internal::Transaction> transaction =
+        internal::Transaction::Begin(*writer_->db, /*write=*/true);
+    if (!transaction.ok()) return transaction.status();
+    if (absl::Status status = body(*writer_->db); !status.ok()) return status;
+    if (absl::Status commit = transaction->Commit(); !commit.ok()) return commit;
+  }
+  absl::MutexLock lock(&version_mu_);
+  ++version_;
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::Read(absl::FunctionRef<absl::Status(Db&)> body) {
+  absl::MutexLock lock(&reader_->mu);
+  absl::StatusOr<internal::Transaction> transaction =
+      internal::Transaction::Begin(*reader_->db, /*write=*/false);
+  if (!transaction.ok()) return transaction.status();
+  if (absl::Status status = body(*reader_->db); !status.ok()) return status;
+  return transaction->Commit();
+}
+
+int64_t SqliteStore::NowMicros() const { return absl::ToUnixMicros(clock_.Now()); }
+
+int64_t SqliteStore::Version() {
+  absl::MutexLock lock(&version_mu_);
+  return version_;
+}
+
+int64_t SqliteStore::WaitForChange(int64_t seen, absl::Duration timeout) {
+  absl::MutexLock lock(&version_mu_);
+  auto changed = [this, seen]()
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(version_mu_) { return version_ > seen; };
+  version_mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
+  return version_;
+}
+
+// --- Sweeps and jobs ------------------------------------------------------------------------
+
+absl::Status SqliteStore::CreateSweep(const v1::Sweep& sweep, const std::vector<v1::JobSpec>& jobs,
+                                      uint32_t max_attempts) {
+  const int64_t now = NowMicros();
+  const int64_t created_at =
+      sweep.has_created_at() ? absl::ToUnixMicros(FromProto(sweep.created_at())) : now;
+  return Write([&](Db& db) -> absl::Status {
+    absl::StatusOr<Statement> insert_sweep =
+        db.Prepare("INSERT INTO sweeps (id, name, spec, created_at) VALUES (?1, ?2, ?3, ?4)");
+    if (!insert_sweep.ok()) return insert_sweep.status();
+    absl::Status inserted = insert_sweep->Bind(1, sweep.id())
+                                .Bind(2, sweep.spec().name())
+                                .BindBlob(3, sweep.spec().SerializeAsString())
+                                .Bind(4, created_at)
+                                .Run();
+    if (absl::IsAlreadyExists(inserted)) {
+      return absl::AlreadyExistsError(absl::StrCat("sweep ", sweep.id(), " already exists"));
+    }
+    if (!inserted.ok()) return inserted;
+    // Jobs are inserted in expansion order, so their rowids order the queue (PendingJobs).
+    absl::StatusOr<Statement> insert_job = db.Prepare(
+        "INSERT INTO jobs (id, sweep_id, idx, spec, state, max_attempts, created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)");
+    if (!insert_job.ok()) return insert_job.status();
+    std::string bytes;
+    for (const v1::JobSpec& job : jobs) {
+      job.SerializeToString(&bytes);
+      absl::Status status = insert_job->Bind(1, job.job_id())
+                                .Bind(2, sweep.id())
+                                .Bind(3, int64_t{job.index()})
+                                .BindBlob(4, bytes)
+                                .Bind(5, int64_t{v1::JOB_STATE_PENDING})
+                                .Bind(6, int64_t{max_attempts})
+                                .Bind(7, now)
+                                .Run();
+      if (absl::IsAlreadyExists(status)) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("job ", job.job_id(), " (index ", job.index(), ") already exists"));
+      }
+      if (!status.ok()) return status;
+      insert_job->Reset();
+    }
+    absl::StatusOr<Statement> count =
+        db.Prepare("INSERT INTO sweep_counts (sweep_id, state, n) VALUES (?1, ?2, ?3)");
+    if (!count.ok()) return count.status();
+    return count->Bind(1, sweep.id())
+        .Bind(2, int64_t{v1::JOB_STATE_PENDING})
+        .Bind(3, static_cast<int64_t>(jobs.size()))
+        .Run();
+  });
+}
+
+absl::StatusOr<v1::Sweep> SqliteStore::GetSweep(const std::string& sweep_id) {
+  v1::Sweep out;
+  absl::Status status = Read([&](Db& db) -> absl::Status {
+    absl::StatusOr<Statement> query =
+        db.Prepare("SELECT id, spec, created_at FROM sweeps WHERE id = ?1");
+    if (!query.ok()) return query.status();
+    absl::StatusOr<bool> found = query->Bind(1, sweep_id).Step();
+    if (!found.ok()) return found.status();
+    if (!*found) return absl::NotFoundError(absl::StrCat("unknown sweep ", sweep_id));
+    absl::StatusOr<v1::Sweep> sweep = SweepFromRow(db, *query);
+    if (!sweep.ok()) return sweep.status();
+    out = *std::move(sweep);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::Sweep>> SqliteStore::ListSweeps() {
+  std::vector<v1::Sweep> out;
+  absl::Status status = Read([&](Db& db) -> absl::Status {
+    // Rowids follow insertion, so the newest sweep has the largest.
+    absl::StatusOr<Statement> query =
+        db.Prepare("SELECT id, spec, created_at FROM sweeps ORDER BY rowid DESC");
+    if (!query.ok()) return query.status();
+    return query->ForEachRow([&](const Statement& row) {
+      absl::StatusOr<v1::Sweep> sweep = SweepFromRow(db, row);
+      if (!sweep.ok()) return sweep.status();
+      out.push_back(*std::move(sweep));
+      return absl::OkStatus();
+    });
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::Job>> SqliteStore::ListJobs(const std::string& sweep_id) {
+  std::vector<v1::Job> out;
+  absl::Status status = Read([&](Db& db) -> absl::Status {
+    if (absl::Status exists = SweepExists(db, sweep_id); !exists.ok()) return exists;
+    absl::StatusOr<Statement> query = db.Prepare(absl::StrCat(
+        "SELECT ", internal::kJobColumns, " FROM jobs WHERE sweep_id = ?1 ORDER BY idx"));
+    if (!query.ok()) return query.status();
+    query->Bind(1, sweep_id);
+    return ReadJobs(*query, out);
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
+absl::StatusOr<v1::Job> SqliteStore::GetJob(const std::string& job_id) {
+  std::vector<v1::Job> out;
+  absl::Status status = Read([&](Db& db) -> absl::Status {
+    absl::StatusOr<Statement> query =
+        db.Prepare(absl::StrCat("SELECT ", internal::kJobColumns, " FROM jobs WHERE id = ?1"));
+    if (!query.ok()) return query.status();
+    query->Bind(1, job_id);
+    return ReadJobs(*query, out);
+  });
+  if (!status.ok()) return status;
+  if (out.empty()) return absl::NotFoundError(absl::StrCat("unknown job ", job_id));
+  return std::move(out.front());
+}
+
+absl::StatusOr<std::vector<v1::Job>> SqliteStore::PendingJobs(int limit) {
+  std::vector<v1::Job> out;
+  absl::Status status = Read([&](Db& db) -> absl::Status {
+    // Walks jobs_by_state, whose entries end in the rowid: oldest sweep first, then expansion
+    // order, without a sort.
+    absl::StatusOr<Statement> query = db.Prepare(absl::StrCat(
+        "SELECT ", internal::kJobColumns, " FROM jobs WHERE state = ?1 ORDER BY rowid LIMIT ?2"));
+    if (!query.ok()) return query.status();
+    query->Bind(1, int64_t{v1::JOB_STATE_PENDING}).Bind(2, int64_t{limit});
+    return ReadJobs(*query, out);
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
+// --- Workers --------------------------------------------------------------------------------
+
+absl::Status SqliteStore::UpsertWorker(const v1::WorkerInfo& info, bool connected) {
+  const int64_t now = NowMicros();
+  return Write([&](Db& db) -> absl::Status {
+    // A disconnect keeps the slots last reported; a connect after a disconnect restarts
+    // connected_at. SET reads the row's values from before the update.
+    absl::StatusOr<Statement> upsert = db.Prepare(
+        "INSERT INTO workers (id, info, connected, connected_at, last_seen) "
+        "VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (id) DO UPDATE SET "
+        "info = CASE WHEN ?3 THEN excluded.info ELSE info END, "
+        "connected_at = CASE WHEN ?3 AND NOT connected THEN excluded.connected_at "
+        "ELSE connected_at END, "
+        "connected = excluded.connected, last_seen = excluded.last_seen");
+    if (!upsert.ok()) return upsert.status();
+    return upsert->Bind(1, info.worker_id())
+        .BindBlob(2, info.SerializeAsString())
+        .Bind(3, int64_t{connected})
+        .Bind(4, now)
+        .Run();
+  });
+}
+
+absl::StatusOr<std::vector<v1::Worker>> SqliteStore::ListWorkers() {
+  std::vector<v1::Worker> out;
+  absl::Status status = Read([&](Db& db) -> absl::Status {
+    absl::StatusOr<Statement> workers =
+        db.Prepare("SELECT id, info, connected, connected_at, last_seen FROM workers ORDER BY id");
+    if (!workers.ok()) return workers.status();
+    absl::flat_hash_map<std::string, size_t> index;
+    absl::Status read = workers->ForEachRow([&](const Statement& row) {
+      v1::Worker& worker = out.emplace_back();
+      const absl::string_view info = row.Blob(1);
+      if (!worker.mutable_info()->ParseFromArray(info.data(), static_cast<int>(info.size()))) {
+        return absl::DataLossError(absl::StrCat("worker ", row.Text(0), ": info does not parse"));
+      }
+      worker.set_connected(row.Int(2) != 0);
+      *worker.mutable_connected_at() = internal::TimestampOf(row.Int(3));
+      *worker.mutable_last_seen() = internal::TimestampOf(row.Int(4));
+      worker.set_free_slots(worker.info().slots_size());
+      index[row.Text(0)] = out.size() - 1;
+      return absl::OkStatus();
+    });
+    if (!read.ok()) return read;
+    // A job holds max(1, gpus) slots: its GPUs, or one CPU slot.
+    absl::StatusOr<Statement> jobs =
+        db.Prepare("SELECT worker_id, id, spec FROM jobs WHERE state IN (?1, ?2) ORDER BY rowid");
+    if (!jobs.ok()) return jobs.status();
+    jobs->Bind(1, int64_t{v1::JOB_STATE_ASSIGNED}).Bind(2, int64_t{v1::JOB_STATE_RUNNING});
+    return jobs->ForEachRow([&](const Statement& row) {
+      auto it = index.find(row.Text(0));
+      if (it == index.end()) return absl::OkStatus();
+      v1::Worker& worker = out[it->second];
+      worker.add_job_ids(row.Text(1));
+      v1::JobSpec spec;
+      const absl::string_view bytes = row.Blob(2);
+      if (!spec.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+        return absl::DataLossError(absl::StrCat("job ", row.Text(1), ": spec does not parse"));
+      }
+      const uint32_t held = std::max<uint32_t>(1, spec.config().gpus());
+      worker.set_free_slots(worker.free_slots() - std::min(held, worker.free_slots()));
+      return absl::OkStatus();
+    });
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
+}  // namespace ablate::coordinator

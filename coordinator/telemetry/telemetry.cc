@@ -1,0 +1,77 @@
+#include "coordinator/telemetry/telemetry.h"
+
+#include <vector>
+
+#include "common/log.h"
+#include "prometheus/text_serializer.h"
+
+namespace ablate::coordinator {
+
+Telemetry::Telemetry(Store& store)
+    : store_(store),
+      jobs_(prometheus::BuildGauge()
+                .Name("ablate_jobs")
+                .Help("Jobs by state, read from the store at scrape time")
+                .Register(registry_)),
+      workers_connected_(prometheus::BuildGauge()
+                             .Name("ablate_workers_connected")
+                             .Help("Workers holding a stream to the coordinator")
+                             .Register(registry_)
+                             .Add({})),
+      rpcs_(prometheus::BuildCounter()
+                .Name("ablate_rpcs_total")
+                .Help("SweepService calls, over gRPC and the JSON API, by method")
+                .Register(registry_)),
+      metric_points_(prometheus::BuildCounter()
+                         .Name("ablate_metric_points_ingested_total")
+                         .Help("Metric points stored from workers' reports")
+                         .Register(registry_)
+                         .Add({})),
+      sweeps_submitted_(prometheus::BuildCounter()
+                            .Name("ablate_sweeps_submitted_total")
+                            .Help("Sweeps created (resubmissions of a stored sweep excluded)")
+                            .Register(registry_)
+                            .Add({})) {}
+
+void Telemetry::CountRpc(std::string_view method) {
+  rpcs_.Add({{"method", std::string(method)}}).Increment();
+}
+
+void Telemetry::CountMetricPoints(int64_t points) {
+  metric_points_.Increment(static_cast<double>(points));
+}
+
+void Telemetry::CountSweepSubmitted() { sweeps_submitted_.Increment(); }
+
+std::string Telemetry::Scrape() {
+  absl::StatusOr<std::vector<v1::Sweep>> sweeps = store_.ListSweeps();
+  if (sweeps.ok()) {
+    v1::JobCounts total;
+    for (const v1::Sweep& sweep : *sweeps) {
+      const v1::JobCounts& c = sweep.counts();
+      total.set_pending(total.pending() + c.pending());
+      total.set_assigned(total.assigned() + c.assigned());
+      total.set_running(total.running() + c.running());
+      total.set_succeeded(total.succeeded() + c.succeeded());
+      total.set_failed(total.failed() + c.failed());
+      total.set_cancelled(total.cancelled() + c.cancelled());
+    }
+    jobs_.Add({{"state", "pending"}}).Set(total.pending());
+    jobs_.Add({{"state", "assigned"}}).Set(total.assigned());
+    jobs_.Add({{"state", "running"}}).Set(total.running());
+    jobs_.Add({{"state", "succeeded"}}).Set(total.succeeded());
+    jobs_.Add({{"state", "failed"}}).Set(total.failed());
+    jobs_.Add({{"state", "cancelled"}}).Set(total.cancelled());
+  } else {
+    ABLATE_LOG(WARNING) << "job gauges not refreshed error=\"" << sweeps.status().message() << "\"";
+  }
+  absl::StatusOr<std::vector<v1::Worker>> workers = store_.ListWorkers();
+  if (workers.ok()) {
+    int connected = 0;
+    for (const v1::Worker& worker : *workers) connected += worker.connected() ? 1 : 0;
+    workers_connected_.Set(connected);
+  }
+  return prometheus::TextSerializer().Serialize(registry_.Collect());
+}
+
+}  // namespace ablate::coordinator

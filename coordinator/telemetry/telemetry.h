@@ -1,0 +1,56 @@
+// Telemetry owns the coordinator's Prometheus registry: counters the API and the worker
+// service bump as they work, and gauges read from the store when /metrics is scraped, so a
+// gauge never disagrees with the database.
+//
+// Series:
+//   ablate_jobs{state="pending"|"assigned"|"running"|"succeeded"|"failed"|"cancelled"}
+//   ablate_workers_connected
+//   ablate_rpcs_total{method="SubmitSweep"|...}
+//   ablate_metric_points_ingested_total
+//   ablate_sweeps_submitted_total
+//
+// Thread safety: every method may be called from any thread.
+#ifndef ABLATE_COORDINATOR_TELEMETRY_TELEMETRY_H_
+#define ABLATE_COORDINATOR_TELEMETRY_TELEMETRY_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "coordinator/store/store.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/registry.h"
+
+namespace ablate::coordinator {
+
+class Telemetry {
+ public:
+  // `store` must outlive the Telemetry.
+  explicit Telemetry(Store& store);
+  Telemetry(const Telemetry&) = delete;
+  Telemetry& operator=(const Telemetry&) = delete;
+
+  void CountRpc(std::string_view method);
+  void CountMetricPoints(int64_t points);
+  void CountSweepSubmitted();
+
+  // Refreshes the gauges from the store and renders every series in Prometheus' text format.
+  // A store that cannot be read leaves the gauges at their last values.
+  std::string Scrape();
+
+ private:
+  // Constant after construction; the registry and its families synchronize themselves.
+  Store& store_;
+  prometheus::Registry registry_;
+  prometheus::Family<prometheus::Gauge>& jobs_;
+  prometheus::Gauge& workers_connected_;
+  prometheus::Family<prometheus::Counter>& rpcs_;
+  prometheus::Counter& metric_points_;
+  prometheus::Counter& sweeps_submitted_;
+};
+
+}  // namespace ablate::coordinator
+
+#endif  // ABLATE_COORDINATOR_TELEMETRY_TELEMETRY_H_

@@ -1,0 +1,53 @@
+#include "coordinator/testing/fixtures.h"
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+
+namespace ablate::coordinator::testing {
+
+TempDir::TempDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "ablate-test-XXXXXX").string();
+  path_ = mkdtemp(pattern.data()) != nullptr ? pattern : "";
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+}
+
+absl::Time FakeClock::Now() const {
+  absl::MutexLock lock(&mu_);
+  return now_;
+}
+
+void FakeClock::Advance(absl::Duration d) {
+  absl::MutexLock lock(&mu_);
+  now_ += d;
+}
+
+v1::SweepSpec TinySweepSpec(const std::string& name, int cells) {
+  v1::SweepSpec spec;
+  spec.set_name(name);
+  v1::Dimension* lr = spec.add_grid();
+  lr->set_name("learning_rate");
+  for (int i = 1; i <= cells; ++i) lr->add_values(absl::StrFormat("%g", 0.001 * i));
+  (*spec.mutable_fixed())["steps"] = "20";
+  spec.set_max_attempts(2);
+  return spec;
+}
+
+bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (!done()) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
+}  // namespace ablate::coordinator::testing

@@ -1,0 +1,52 @@
+// What the coordinator's tests share: a temporary directory, a clock the test moves by hand, a
+// small valid sweep spec, and a wait that always ends. For tests only.
+#ifndef ABLATE_COORDINATOR_TESTING_FIXTURES_H_
+#define ABLATE_COORDINATOR_TESTING_FIXTURES_H_
+
+#include <functional>
+#include <string>
+
+#include "ablate/v1/sweep.pb.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+
+namespace ablate::coordinator::testing {
+
+// A fresh directory under the system's temporary folder, removed with everything in it when
+// the object goes.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Starts at a fixed instant and moves only when told. Thread-safe.
+class FakeClock : public Clock {
+ public:
+  absl::Time Now() const override;
+  void Advance(absl::Duration d);
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1'800'000'000);
+};
+
+// A sweep of `cells` CPU jobs of the tiny model, one per learning rate, in that order.
+v1::SweepSpec TinySweepSpec(const std::string& name, int cells);
+
+// Polls `done` until it holds or `timeout` passes; returns its last value.
+bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(5));
+
+}  // namespace ablate::coordinator::testing
+
+#endif  // ABLATE_COORDINATOR_TESTING_FIXTURES_H_
