@@ -1,0 +1,112 @@
+// ablate-worker: runs the coordinator's training jobs on this machine, one ablate-train process
+// per attempt, until SIGTERM or SIGINT.
+#include <limits.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/log.h"
+#include "worker/session.h"
+#include "worker/slots.h"
+
+namespace {
+
+std::string Hostname() {
+  char name[HOST_NAME_MAX + 1] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "localhost";
+  return name;
+}
+
+// ablate-train beside this executable, as the build and the install lay them out.
+std::string DefaultTrainer() {
+  std::error_code error;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
+  return error ? "ablate-train" : (self.parent_path() / "ablate-train").string();
+}
+
+std::string DescribeSlots(const ablate::worker::SessionOptions& options) {
+  return absl::StrJoin(options.info.slots(), ",", [](std::string* out, const auto& slot) {
+    absl::StrAppend(out,
+                    slot.kind() == ablate::v1::DEVICE_KIND_CUDA ? "cuda:" : "cpu:", slot.index());
+  });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ablate::worker::SessionOptions options;
+  uint32_t cpu_slots = 0;
+  std::string worker_id;
+  std::string work_dir;
+  std::string trainer = DefaultTrainer();
+
+  CLI::App app{"ablate-worker: runs the coordinator's training jobs on this machine"};
+  app.add_option("--coordinator", options.coordinator, "coordinator address, HOST:PORT")
+      ->envname("ABLATE_COORDINATOR")
+      ->capture_default_str();
+  app.add_option("--slots", cpu_slots,
+                 "offer this many CPU slots (default: one slot per CUDA device, else 1 CPU slot)")
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--worker-id", worker_id, "stable id of this worker (default: <hostname>-<pid>)");
+  app.add_option("--work-dir", work_dir,
+                 "where attempts keep job.json and trainer.log (default: ./runs/worker-<id>)");
+  app.add_option("--trainer", trainer, "the ablate-train executable")->capture_default_str();
+  app.add_option("--cpu-threads-per-slot", options.trainer.cpu_threads_per_slot,
+                 "threads per slot for jobs whose config leaves cpu_threads at 0")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  const std::string hostname = Hostname();
+  if (worker_id.empty()) worker_id = absl::StrCat(hostname, "-", getpid());
+  if (work_dir.empty()) work_dir = absl::StrCat("runs/worker-", worker_id);
+  if (access(trainer.c_str(), X_OK) != 0) {
+    ABLATE_LOG(ERROR) << "trainer not executable path=" << trainer
+                      << " (build ablate-train or pass --trainer)";
+    return EXIT_FAILURE;
+  }
+
+  options.info.set_worker_id(worker_id);
+  options.info.set_hostname(hostname);
+  options.info.set_version(ABLATE_VERSION);
+  for (ablate::v1::Slot& slot : ablate::worker::DefaultSlots(cpu_slots)) {
+    *options.info.add_slots() = std::move(slot);
+  }
+  // Absolute, so that logs and job.json paths name them wherever a trainer runs.
+  std::error_code error;
+  const std::filesystem::path cwd = std::filesystem::current_path(error);
+  if (error) {
+    ABLATE_LOG(ERROR) << "cannot read the working directory error=" << error.message();
+    return EXIT_FAILURE;
+  }
+  options.trainer.trainer_path = (cwd / trainer).string();
+  options.trainer.work_dir = cwd / work_dir;
+
+  // Blocked before any thread starts, so every thread inherits the mask and the signals wait
+  // for sigwait below. Trainers get a clean mask from TrainerProcess.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  ABLATE_LOG(INFO) << "worker starting worker_id=" << worker_id
+                   << " coordinator=" << options.coordinator << " slots=" << DescribeSlots(options)
+                   << " work_dir=" << options.trainer.work_dir.string()
+                   << " trainer=" << options.trainer.trainer_path;
+  ablate::worker::Session session(std::move(options));
+  session.Start();
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  ABLATE_LOG(INFO) << "signal received signal=" << signal_number;
+  session.Shutdown();
+  return EXIT_SUCCESS;
+}

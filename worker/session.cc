@@ -1,0 +1,338 @@
+#include "worker/session.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/log.h"
+
+namespace ablate::worker {
+namespace {
+
+// How long Shutdown() waits for the coordinator to close the stream after WritesDone.
+constexpr absl::Duration kCloseTimeout = absl::Seconds(2);
+// Beyond stop_grace, for SIGKILLed trainers to be reaped.
+constexpr absl::Duration kReapMargin = absl::Seconds(5);
+constexpr absl::Duration kMinHeartbeatInterval = absl::Milliseconds(100);
+
+}  // namespace
+
+Session::Session(SessionOptions options)
+    : options_(std::move(options)),
+      heartbeat_interval_(options_.heartbeat_interval),
+      outbox_(options_.max_buffered) {}
+
+Session::~Session() { Shutdown(); }
+
+void Session::Start() {
+  absl::MutexLock lock(&mu_);
+  if (started_) return;
+  started_ = true;
+  connection_thread_ = std::thread(&Session::RunConnection, this);
+  sender_thread_ = std::thread(&Session::RunSender, this);
+}
+
+void Session::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!started_ || stopping_) return;
+    stopping_ = true;
+    ABLATE_LOG(INFO) << "worker shutting down running=" << running_.size();
+    for (auto& [attempt_id, running] : running_) {
+      running.process->Stop(options_.stop_grace, "worker shutting down");
+    }
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return running_.empty(); };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&idle), options_.stop_grace + kReapMargin)) {
+      ABLATE_LOG(WARNING) << "trainers still running at shutdown count=" << running_.size();
+    }
+    auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return outbox_.empty() && !writing_;  // nothing queued, nothing in the sender's hands
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&drained), options_.drain_timeout)) {
+      ABLATE_LOG(WARNING) << "reports not delivered at shutdown count=" << outbox_.size();
+      // Ends a write the coordinator is not reading, which the sender's join would wait for.
+      if (context_ != nullptr) context_->TryCancel();
+    }
+    closing_ = true;
+  }
+  sender_thread_.join();
+  {
+    // A clean end of the stream: the coordinator sees the writes end and closes the call.
+    absl::MutexLock lock(&stream_mu_);
+    if (stream_ != nullptr) stream_->WritesDone();
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    auto closed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return context_ == nullptr; };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&closed), kCloseTimeout)) context_->TryCancel();
+  }
+  connection_thread_.join();
+  std::vector<std::unique_ptr<TrainerProcess>> ended;
+  std::map<uint64_t, Running> running;
+  {
+    absl::MutexLock lock(&mu_);
+    ended.swap(ended_);
+    running.swap(running_);
+  }
+  // Destroyed outside the lock: a trainer's destructor waits for callbacks that take it.
+  ended.clear();
+  running.clear();
+  ABLATE_LOG(INFO) << "worker shut down";
+}
+
+void Session::RunConnection() {
+  absl::BitGen random;
+  absl::Duration backoff = options_.min_backoff;
+  for (int attempt = 1;; ++attempt) {
+    ABLATE_LOG(INFO) << "connecting coordinator=" << options_.coordinator << " try=" << attempt;
+    if (Converse()) {
+      backoff = options_.min_backoff;
+      attempt = 0;
+    }
+    // Jitter spreads the reconnects of a fleet of workers after a coordinator restart.
+    const absl::Duration delay = backoff * absl::Uniform(random, 0.5, 1.0);
+    absl::MutexLock lock(&mu_);
+    if (closing_) return;
+    ABLATE_LOG(INFO) << "reconnecting coordinator=" << options_.coordinator
+                     << " in=" << absl::FormatDuration(delay);
+    if (mu_.AwaitWithTimeout(absl::Condition(&closing_), delay)) return;
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+bool Session::Converse() {
+  grpc::ChannelArguments args;
+  // A fresh channel per try with its own subchannels: the session's backoff is then the only
+  // one, instead of gRPC's shared reconnect backoff of up to two minutes.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  std::unique_ptr<v1::WorkerService::Stub> stub = v1::WorkerService::NewStub(
+      grpc::CreateCustomChannel(options_.coordinator, grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext context;
+  {
+    absl::MutexLock lock(&mu_);
+    if (closing_) return false;
+    context_ = &context;
+  }
+  std::unique_ptr<Stream> stream = stub->Connect(&context);
+  bool heard = false;
+  absl::Time opened = absl::InfiniteFuture();
+  if (stream->Write(Hello())) {
+    opened = absl::Now();
+    {
+      absl::MutexLock lock(&stream_mu_);
+      stream_ = stream.get();
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      connected_ = true;
+    }
+    ABLATE_LOG(INFO) << "connected coordinator=" << options_.coordinator;
+    v1::CoordinatorMessage message;
+    while (stream->Read(&message)) {
+      heard = true;
+      if (message.has_welcome()) {
+        ABLATE_LOG(INFO) << "welcome coordinator_version="
+                         << message.welcome().coordinator_version()
+                         << " heartbeat_interval_ms=" << message.welcome().heartbeat_interval_ms();
+        if (message.welcome().heartbeat_interval_ms() > 0) {
+          absl::MutexLock lock(&mu_);
+          heartbeat_interval_ = std::max(
+              kMinHeartbeatInterval, absl::Milliseconds(message.welcome().heartbeat_interval_ms()));
+        }
+      } else if (message.has_assign()) {
+        HandleAssign(message.assign());
+      } else if (message.has_cancel()) {
+        HandleCancel(message.cancel());
+      }
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    connected_ = false;
+  }
+  {
+    // Once reads have ended the call is over, so a write in flight returns soon.
+    absl::MutexLock lock(&stream_mu_);
+    stream_ = nullptr;
+  }
+  const grpc::Status status = stream->Finish();
+  absl::MutexLock lock(&mu_);
+  context_ = nullptr;
+  ABLATE_LOG(INFO) << "disconnected coordinator=" << options_.coordinator
+                   << " code=" << status.error_code() << " error=\"" << status.error_message()
+                   << "\"";
+  return heard || absl::Now() - opened >= options_.max_backoff;
+}
+
+v1::WorkerMessage Session::Hello() {
+  v1::WorkerMessage message;
+  v1::WorkerInfo& hello = *message.mutable_hello();
+  hello = options_.info;
+  hello.clear_running();
+  absl::MutexLock lock(&mu_);
+  for (const auto& [attempt_id, running] : running_) {
+    v1::RunningAttempt& attempt = *hello.add_running();
+    attempt.set_job_id(running.job_id);
+    attempt.set_attempt_id(attempt_id);
+  }
+  return message;
+}
+
+void Session::RunSender() {
+  absl::Time next_heartbeat = absl::Now();
+  while (true) {
+    std::vector<std::unique_ptr<TrainerProcess>> ended;
+    std::optional<v1::WorkerMessage> message;
+    bool from_outbox = false;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return closing_ || !ended_.empty() || (connected_ && !outbox_.empty());
+      };
+      mu_.AwaitWithDeadline(absl::Condition(&ready), next_heartbeat);
+      if (closing_) return;
+      ended.swap(ended_);
+      const absl::Time now = absl::Now();
+      if (!connected_) {
+        next_heartbeat = now + heartbeat_interval_;
+      } else if (now >= next_heartbeat) {
+        message.emplace().mutable_heartbeat();
+        next_heartbeat = now + heartbeat_interval_;
+      } else if (!outbox_.empty()) {
+        message = outbox_.Pop();
+        from_outbox = true;
+      }
+      writing_ = message.has_value();
+    }
+    ended.clear();  // joins their threads, outside the lock their last callbacks took
+    if (!message.has_value()) continue;
+    const bool written = Write(*message);
+    absl::MutexLock lock(&mu_);
+    if (!written && from_outbox) outbox_.PushFront(*std::move(message));
+    writing_ = false;
+  }
+}
+
+bool Session::Write(const v1::WorkerMessage& message) {
+  absl::MutexLock lock(&stream_mu_);
+  return stream_ != nullptr && stream_->Write(message);
+}
+
+void Session::HandleAssign(const v1::Assignment& assignment) {
+  const std::string& job_id = assignment.job().job_id();
+  const uint64_t attempt_id = assignment.attempt_id();
+  // Held while the trainer starts, so that its callbacks find it registered.
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return Refuse(assignment, "the worker is shutting down");
+  if (running_.contains(attempt_id)) {
+    ABLATE_LOG(INFO) << "ignoring repeated assignment job_id=" << job_id
+                     << " attempt_id=" << attempt_id;
+    return;
+  }
+  absl::StatusOr<std::vector<v1::Slot>> slots = PickSlots(assignment);
+  if (!slots.ok()) return Refuse(assignment, std::string(slots.status().message()));
+  absl::StatusOr<std::unique_ptr<TrainerProcess>> process = TrainerProcess::Start(
+      options_.trainer, assignment.job(), attempt_id, *slots,
+      [this, job_id, attempt_id](const v1::TrainerEvent& event) {
+        v1::WorkerMessage message;
+        v1::JobEvent& job_event = *message.mutable_job_event();
+        job_event.set_job_id(job_id);
+        job_event.set_attempt_id(attempt_id);
+        *job_event.mutable_event() = event;
+        absl::MutexLock lock(&mu_);
+        outbox_.Push(std::move(message));
+      },
+      [this](const v1::AttemptEnded& ended) { OnTrainerExit(ended); });
+  if (!process.ok()) return Refuse(assignment, std::string(process.status().message()));
+
+  Running& running = running_[attempt_id];
+  running.job_id = job_id;
+  for (const v1::Slot& slot : *slots) {
+    running.slots.push_back(slot.index());
+    busy_slots_.insert(slot.index());
+  }
+  running.process = *std::move(process);
+  ABLATE_LOG(INFO) << "attempt started job_id=" << job_id << " attempt_id=" << attempt_id
+                   << " slots=" << absl::StrJoin(running.slots, ",");
+}
+
+absl::StatusOr<std::vector<v1::Slot>> Session::PickSlots(const v1::Assignment& assignment) {
+  std::vector<v1::Slot> picked;
+  if (assignment.slot_indices().empty()) {
+    const uint32_t wanted = std::max<uint32_t>(1, assignment.job().config().gpus());
+    for (const v1::Slot& slot : options_.info.slots()) {
+      if (picked.size() < wanted && !busy_slots_.contains(slot.index())) picked.push_back(slot);
+    }
+    if (picked.size() < wanted) {
+      return absl::ResourceExhaustedError(absl::StrCat("no free slot: the job needs ", wanted,
+                                                       " and ", picked.size(), " of ",
+                                                       options_.info.slots_size(), " are free"));
+    }
+    return picked;
+  }
+  for (const uint32_t index : assignment.slot_indices()) {
+    auto slot = std::find_if(options_.info.slots().begin(), options_.info.slots().end(),
+                             [index](const v1::Slot& s) { return s.index() == index; });
+    if (slot == options_.info.slots().end()) {
+      return absl::InvalidArgumentError(absl::StrCat("slot ", index, " does not exist"));
+    }
+    if (std::any_of(picked.begin(), picked.end(),
+                    [index](const v1::Slot& s) { return s.index() == index; })) {
+      return absl::InvalidArgumentError(absl::StrCat("slot ", index, " is named twice"));
+    }
+    if (busy_slots_.contains(index)) {
+      return absl::ResourceExhaustedError(absl::StrCat("no free slot: slot ", index, " is busy"));
+    }
+    picked.push_back(*slot);
+  }
+  return picked;
+}
+
+void Session::Refuse(const v1::Assignment& assignment, const std::string& reason) {
+  ABLATE_LOG(WARNING) << "assignment refused job_id=" << assignment.job().job_id()
+                      << " attempt_id=" << assignment.attempt_id() << " reason=\"" << reason
+                      << "\"";
+  v1::WorkerMessage message;
+  v1::AttemptEnded& ended = *message.mutable_attempt_ended();
+  ended.set_job_id(assignment.job().job_id());
+  ended.set_attempt_id(assignment.attempt_id());
+  ended.set_succeeded(false);
+  ended.mutable_exit()->set_reason(absl::StrCat("not started: ", reason));
+  outbox_.Push(std::move(message));
+}
+
+void Session::HandleCancel(const v1::CancelAttempt& cancel) {
+  absl::MutexLock lock(&mu_);
+  auto it = running_.find(cancel.attempt_id());
+  if (it == running_.end() || it->second.job_id != cancel.job_id()) {
+    ABLATE_LOG(INFO) << "ignoring cancel of an attempt not running job_id=" << cancel.job_id()
+                     << " attempt_id=" << cancel.attempt_id();
+    return;
+  }
+  ABLATE_LOG(INFO) << "cancelling job_id=" << cancel.job_id()
+                   << " attempt_id=" << cancel.attempt_id() << " reason=\"" << cancel.reason()
+                   << "\"";
+  it->second.cancelled = true;
+  it->second.process->Stop(options_.stop_grace, cancel.reason().empty()
+                                                    ? "cancelled"
+                                                    : absl::StrCat("cancelled: ", cancel.reason()));
+}
+
+void Session::OnTrainerExit(v1::AttemptEnded ended) {
+  absl::MutexLock lock(&mu_);
+  auto it = running_.find(ended.attempt_id());
+  if (it != running_.end()) {
+    ended.set_cancelled(it->second.cancelled);
+    for (const uint32_t slot : it->second.slots) busy_slots_.erase(slot);
+    ended_.push_back(std::move(it->second.process));
+    running_.erase(it);
+  }
+  v1::WorkerMessage message;
+  *message.mutable_attempt_ended() = std::move(ended);
+  outbox_.Push(std::move(message));
+}
+
+}  // namespace ablate::worker

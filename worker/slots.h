@@ -1,0 +1,39 @@
+// The slots a worker advertises: one per CUDA device when the machine has any, otherwise a
+// number of CPU slots. Detection runs `nvidia-smi` (the worker links no CUDA library) and
+// falls back to the driver's /proc entries. Stateless; safe from any thread.
+#ifndef ABLATE_WORKER_SLOTS_H_
+#define ABLATE_WORKER_SLOTS_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ablate/v1/worker.pb.h"
+
+namespace ablate::worker {
+
+// `count` CPU slots, indexed 0..count-1.
+std::vector<v1::Slot> CpuSlots(uint32_t count);
+
+// This machine's CUDA devices, indexed in PCI bus order (the order CUDA uses when
+// CUDA_DEVICE_ORDER=PCI_BUS_ID, which the worker sets for its trainers). Empty when there is
+// no NVIDIA driver.
+std::vector<v1::Slot> DetectCudaSlots();
+
+// The slots a worker offers: `cpu_slots` CPU slots when given (> 0), else its CUDA devices,
+// else one CPU slot.
+std::vector<v1::Slot> DefaultSlots(uint32_t cpu_slots);
+
+// Parses `nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader,nounits`
+// ("0, NVIDIA H100 80GB HBM3, 81559" per line, memory in MiB). Lines that do not parse are
+// skipped.
+std::vector<v1::Slot> ParseNvidiaSmiQuery(std::string_view csv);
+
+// The model name from a /proc/driver/nvidia/gpus/<bus>/information file ("Model: \t NVIDIA
+// H100 80GB HBM3"), or an empty string.
+std::string ParseProcGpuModel(std::string_view information);
+
+}  // namespace ablate::worker
+
+#endif  // ABLATE_WORKER_SLOTS_H_

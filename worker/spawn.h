@@ -1,0 +1,53 @@
+// Starting a trainer's process with exactly what TrainerProcess promises it (see
+// trainer_process.h): its descriptors, its environment, a process group of its own and
+// default signal handling. Stateless; safe from any thread.
+#ifndef ABLATE_WORKER_SPAWN_H_
+#define ABLATE_WORKER_SPAWN_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "ablate/v1/worker.pb.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "worker/unique_fd.h"
+
+namespace ablate::worker {
+
+// The descriptor on which a trainer writes its events.
+inline constexpr int kEventsFd = 3;
+
+// Internal, with `what` and the text of `error` (an errno value).
+absl::Status ErrnoError(const std::string& what, int error);
+
+// Takes `fd` as open(), pipe() or eventfd() returned it (-1: failed, errno set) and returns it
+// owned and numbered above kEventsFd, so that none of the child's dup2 actions onto 0..3
+// overwrites a descriptor a later action still reads (possible when the worker was started
+// with stdio closed).
+absl::StatusOr<UniqueFd> AboveEventsFd(int fd);
+
+// The worker's environment plus, when `slots` holds CUDA slots, CUDA_VISIBLE_DEVICES naming
+// them and CUDA_DEVICE_ORDER=PCI_BUS_ID, which makes CUDA's device indices the ones
+// nvidia-smi reports and the slots carry.
+std::vector<std::string> ChildEnvironment(const std::vector<v1::Slot>& slots);
+
+// The descriptors a child starts with; the caller keeps them, and the child gets copies.
+struct ChildFds {
+  int stdin_fd;   // becomes 0
+  int output_fd;  // becomes 1 and 2
+  int events_fd;  // becomes kEventsFd
+};
+
+// Runs `path` with `argv` and `env` in a new process group whose id is the returned pid,
+// with `fds` in place, every other descriptor closed, an empty signal mask and every signal
+// at its default action. posix_spawn, not fork: it is safe in a process full of gRPC threads
+// and reports a failed exec ("cannot run <path>: No such file or directory") as an error
+// instead of a child that exits 127.
+absl::StatusOr<pid_t> SpawnInOwnGroup(const std::string& path, std::vector<std::string> argv,
+                                      std::vector<std::string> env, const ChildFds& fds);
+
+}  // namespace ablate::worker
+
+#endif  // ABLATE_WORKER_SPAWN_H_

@@ -1,0 +1,275 @@
+#include "worker/trainer_process.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "worker/slots.h"
+
+namespace ablate::worker {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr absl::Duration kWait = absl::Seconds(8);
+
+v1::JobSpec FakeJob(const std::string& behavior, uint32_t steps = 3) {
+  v1::JobSpec job;
+  job.set_job_id(absl::StrCat("job-", behavior));
+  job.set_sweep_id("sweep");
+  v1::CellValue& cell = *job.add_cell();
+  cell.set_dimension("behavior");
+  cell.set_value(behavior);
+  job.mutable_config()->set_steps(steps);
+  return job;
+}
+
+// True once `pid` is gone or a zombie nobody has reaped yet: in both cases it runs no more.
+bool Dead(pid_t pid) {
+  if (kill(pid, 0) != 0) return true;
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  std::getline(stat, line);
+  const size_t paren = line.rfind(')');
+  return paren == std::string::npos || line.substr(paren + 2, 1) == "Z";
+}
+
+bool EventuallyDead(pid_t pid) {
+  const absl::Time deadline = absl::Now() + kWait;
+  while (!Dead(pid)) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
+}
+
+class TrainerProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    options_.trainer_path = ABLATE_FAKE_TRAINER;
+    options_.work_dir =
+        std::filesystem::path(::testing::TempDir()) /
+        absl::StrCat("trainer_process_test-", getpid(), "-",
+                     ::testing::UnitTest::GetInstance()->random_seed(), "-", counter_++);
+    options_.cpu_threads_per_slot = 2;
+  }
+  void TearDown() override { std::filesystem::remove_all(options_.work_dir); }
+
+  absl::StatusOr<std::unique_ptr<TrainerProcess>> Start(
+      const v1::JobSpec& job, const std::vector<v1::Slot>& slots = CpuSlots(1)) {
+    return TrainerProcess::Start(
+        options_, job, /*attempt_id=*/7, slots,
+        [this](const v1::TrainerEvent& event) {
+          absl::MutexLock lock(&mu_);
+          events_.push_back(event);
+        },
+        [this](const v1::AttemptEnded& ended) {
+          absl::MutexLock lock(&mu_);
+          exits_.push_back(ended);
+        });
+  }
+
+  std::vector<v1::TrainerEvent> Events() {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+
+  // Waits for the first event that is a log line, and returns its text.
+  std::string FirstLog() {
+    absl::MutexLock lock(&mu_);
+    auto has_log = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      for (const auto& e : events_) {
+        if (e.has_log()) return true;
+      }
+      return false;
+    };
+    EXPECT_TRUE(mu_.AwaitWithTimeout(absl::Condition(&has_log), kWait));
+    for (const auto& e : events_) {
+      if (e.has_log()) return e.log().text();
+    }
+    return "";
+  }
+
+  static inline int counter_ = 0;
+  TrainerOptions options_;
+  absl::Mutex mu_;
+  std::vector<v1::TrainerEvent> events_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::AttemptEnded> exits_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(TrainerProcessTest, SuccessDeliversEventsInOrderAndWritesTheJobFile) {
+  auto process = Start(FakeJob("succeed", 4));
+  ASSERT_TRUE(process.ok()) << process.status();
+  std::optional<v1::AttemptEnded> ended = (*process)->WaitForExit(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_TRUE(ended->succeeded());
+  EXPECT_EQ(ended->job_id(), "job-succeed");
+  EXPECT_EQ(ended->attempt_id(), 7u);
+  EXPECT_EQ(ended->exit().exit_code(), 0);
+  EXPECT_EQ(ended->exit().signal(), 0);
+  EXPECT_EQ(ended->exit().reason(), "exited with code 0");
+
+  std::vector<v1::TrainerEvent> events = Events();
+  ASSERT_EQ(events.size(), 7u);  // started, log, 4 metrics, finished
+  EXPECT_TRUE(events[0].has_started());
+  EXPECT_TRUE(events[1].has_log());
+  for (int step = 1; step <= 4; ++step) {
+    ASSERT_TRUE(events[1 + step].has_metrics());
+    EXPECT_EQ(events[1 + step].metrics().points(0).step(), step);
+  }
+  EXPECT_TRUE(events[6].finished().ok());
+  {
+    absl::MutexLock lock(&mu_);
+    ASSERT_EQ(exits_.size(), 1u);  // on_exit ran before WaitForExit returned
+  }
+
+  const std::filesystem::path dir = options_.work_dir / "job-succeed" / "attempt-7";
+  EXPECT_EQ((*process)->attempt_dir(), dir);
+  std::ifstream in(dir / "job.json");
+  std::stringstream json;
+  json << in.rdbuf();
+  v1::JobSpec written;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.str(), &written).ok());
+  EXPECT_EQ(written.job_id(), "job-succeed");
+  EXPECT_EQ(written.config().steps(), 4u);
+  EXPECT_EQ(written.config().cpu_threads(), 2u);  // 2 per slot, 1 slot
+  EXPECT_TRUE(std::filesystem::exists(dir / "trainer.log"));
+}
+
+TEST_F(TrainerProcessTest, ChildGetsOnlyItsDescriptorsItsGroupAndTheCudaDevices) {
+  v1::Slot gpu1, gpu3;
+  gpu1.set_kind(v1::DEVICE_KIND_CUDA);
+  gpu1.set_index(1);
+  gpu3.set_kind(v1::DEVICE_KIND_CUDA);
+  gpu3.set_index(3);
+  auto process = Start(FakeJob("succeed"), {gpu1, gpu3});
+  ASSERT_TRUE(process.ok()) << process.status();
+  const std::string env = FirstLog();
+  EXPECT_THAT(env, HasSubstr("CUDA_VISIBLE_DEVICES=1,3 "));
+  EXPECT_THAT(env, HasSubstr("CUDA_DEVICE_ORDER=PCI_BUS_ID "));
+  EXPECT_THAT(env, HasSubstr("cpu_threads=4 "));
+  EXPECT_THAT(env, HasSubstr("fds=0,1,2,3 "));
+  EXPECT_THAT(env, HasSubstr("pgid_is_pid=1"));
+  ASSERT_TRUE((*process)->WaitForExit(kWait).has_value());
+}
+
+TEST_F(TrainerProcessTest, FailureReportsTheTrainersError) {
+  auto process = Start(FakeJob("fail"));
+  ASSERT_TRUE(process.ok()) << process.status();
+  std::optional<v1::AttemptEnded> ended = (*process)->WaitForExit(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_FALSE(ended->succeeded());
+  EXPECT_EQ(ended->exit().exit_code(), 1);
+  EXPECT_EQ(ended->exit().reason(), "exited with code 1: loss is NaN at step 2");
+}
+
+TEST_F(TrainerProcessTest, SilentFailureQuotesTheEndOfTheLogAsValidUtf8) {
+  auto process = Start(FakeJob("fail-silent"));
+  ASSERT_TRUE(process.ok()) << process.status();
+  std::optional<v1::AttemptEnded> ended = (*process)->WaitForExit(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->exit().exit_code(), 3);
+  EXPECT_EQ(ended->exit().reason(),
+            "exited with code 3: loading data | out of memory | bad byte ?? here");
+}
+
+TEST_F(TrainerProcessTest, CrashesAreReportedBySignal) {
+  auto segv = Start(FakeJob("segv"));
+  ASSERT_TRUE(segv.ok()) << segv.status();
+  std::optional<v1::AttemptEnded> ended = (*segv)->WaitForExit(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_FALSE(ended->succeeded());
+  EXPECT_EQ(ended->exit().exit_code(), -1);
+  EXPECT_EQ(ended->exit().signal(), SIGSEGV);
+  EXPECT_EQ(ended->exit().reason(), "killed by signal 11 (SIGSEGV)");
+
+  auto abort = Start(FakeJob("abort"));
+  ASSERT_TRUE(abort.ok()) << abort.status();
+  ended = (*abort)->WaitForExit(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->exit().signal(), SIGABRT);
+  EXPECT_EQ(ended->exit().reason(), "killed by signal 6 (SIGABRT): fatal: invariant broken");
+}
+
+// Reads "grandchild_pid=N" from the sleeping fake's log event.
+pid_t Grandchild(const std::string& log) {
+  int pid = 0;
+  EXPECT_TRUE(absl::SimpleAtoi(log.substr(log.find('=') + 1), &pid)) << log;
+  return pid;
+}
+
+TEST_F(TrainerProcessTest, StopTerminatesTheWholeGroup) {
+  auto process = Start(FakeJob("sleep"));
+  ASSERT_TRUE(process.ok()) << process.status();
+  const pid_t grandchild = Grandchild(FirstLog());
+  const absl::Time start = absl::Now();
+  (*process)->Stop(absl::Seconds(5), "cancelled");
+  std::optional<v1::AttemptEnded> ended = (*process)->WaitForExit(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));  // SIGTERM did it, well within the grace
+  EXPECT_FALSE(ended->succeeded());
+  EXPECT_EQ(ended->exit().signal(), SIGTERM);
+  EXPECT_EQ(ended->exit().reason(), "cancelled");
+  EXPECT_TRUE(EventuallyDead(grandchild));
+}
+
+TEST_F(TrainerProcessTest, StopEscalatesToSigkillAfterTheGrace) {
+  auto process = Start(FakeJob("ignore-term"));
+  ASSERT_TRUE(process.ok()) << process.status();
+  const pid_t grandchild = Grandchild(FirstLog());
+  const absl::Time start = absl::Now();
+  (*process)->Stop(absl::Milliseconds(300), "cancelled");
+  std::optional<v1::AttemptEnded> ended = (*process)->WaitForExit(kWait);
+  ASSERT_TRUE(ended.has_value());
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_GE(took, absl::Milliseconds(300));
+  EXPECT_LT(took, absl::Seconds(2));
+  EXPECT_EQ(ended->exit().signal(), SIGKILL);
+  EXPECT_EQ(ended->exit().reason(), "cancelled: killed by SIGKILL after 300ms");
+  EXPECT_TRUE(EventuallyDead(grandchild));
+}
+
+TEST_F(TrainerProcessTest, DestructorStopsAndJoins) {
+  pid_t pid = 0;
+  {
+    auto process = Start(FakeJob("sleep"));
+    ASSERT_TRUE(process.ok()) << process.status();
+    pid = (*process)->pid();
+    FirstLog();
+  }
+  EXPECT_TRUE(Dead(pid));
+  absl::MutexLock lock(&mu_);
+  ASSERT_EQ(exits_.size(), 1u);
+  EXPECT_EQ(exits_[0].exit().reason(), "stopped");
+}
+
+TEST_F(TrainerProcessTest, StartErrorsLeaveNothingRunning) {
+  EXPECT_EQ(Start(FakeJob("../escape")).status().code(), absl::StatusCode::kInvalidArgument);
+  v1::JobSpec no_id = FakeJob("succeed");
+  no_id.clear_job_id();
+  EXPECT_EQ(Start(no_id).status().code(), absl::StatusCode::kInvalidArgument);
+
+  options_.trainer_path = (options_.work_dir / "no-such-trainer").string();
+  absl::Status status = Start(FakeJob("succeed")).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(status.message()), StartsWith("cannot run "));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("No such file or directory"));
+  absl::MutexLock lock(&mu_);
+  EXPECT_TRUE(events_.empty());
+  EXPECT_TRUE(exits_.empty());
+}
+
+}  // namespace
+}  // namespace ablate::worker
