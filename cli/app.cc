@@ -1,0 +1,93 @@
+#include "cli/app.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "cli/client.h"
+#include "cli/commands.h"
+
+namespace ablate::cli {
+namespace {
+
+constexpr char kDefaultCoordinator[] = "127.0.0.1:7070";
+
+// HOST:PORT with a port in 1..65535; HOST may be a bracketed IPv6 address.
+bool IsHostPort(absl::string_view address) {
+  const size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0) return false;
+  int port = 0;
+  return absl::SimpleAtoi(address.substr(colon + 1), &port) && port > 0 && port < 65536;
+}
+
+bool StdoutIsInteractive() {
+  const char* term = std::getenv("TERM");
+  return isatty(STDOUT_FILENO) == 1 && (term == nullptr || absl::string_view(term) != "dumb");
+}
+
+}  // namespace
+
+int RunCli(int argc, char** argv) {
+  CLI::App app("Runs ablation sweeps of LLM training on an Ablate coordinator.", "ablate");
+  app.require_subcommand(1);
+
+  std::string coordinator = kDefaultCoordinator;
+  app.add_option("--coordinator", coordinator, "the coordinator's gRPC address, HOST:PORT")
+      ->envname("ABLATE_COORDINATOR")
+      ->capture_default_str();
+
+  std::string file;
+  bool submit_watch = false;
+  CLI::App* submit = app.add_subcommand("submit", "validate a sweep file and submit it");
+  submit->add_option("FILE", file, "the sweep file (YAML)")->required();
+  submit->add_flag("--watch", submit_watch, "follow the sweep until every job ended");
+
+  CLI::App* ls = app.add_subcommand("ls", "list sweeps, newest first");
+
+  std::string sweep_id;
+  bool json = false;
+  CLI::App* status = app.add_subcommand("status", "show a sweep's jobs and their results");
+  status->add_option("SWEEP", sweep_id, "the sweep's id")->required();
+  status->add_flag("--json", json, "print {\"sweep\": ..., \"jobs\": [...]} as JSON");
+
+  CLI::App* watch = app.add_subcommand("watch", "follow a sweep live until every job ended");
+  watch->add_option("SWEEP", sweep_id, "the sweep's id")->required();
+
+  std::string cancel_id;
+  CLI::App* cancel = app.add_subcommand("cancel", "cancel a sweep's unfinished jobs, or one job");
+  cancel->add_option("ID", cancel_id, "a sweep id or a job id")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Help and version requests are "errors" that exit 0 and print to stdout.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::string message = absl::StrReplaceAll(e.what(), {{"\n", " "}});
+    absl::StripTrailingAsciiWhitespace(&message);
+    std::cerr << "ablate: " << message << " (see ablate --help)\n";
+    return kExitUsage;
+  }
+  if (!IsHostPort(coordinator)) {
+    std::cerr << "ablate: --coordinator: expected HOST:PORT, got '" << coordinator << "'\n";
+    return kExitUsage;
+  }
+
+  Client client(coordinator);
+  const Io io{std::cout, std::cerr, StdoutIsInteractive(), absl::LocalTimeZone()};
+  if (*submit) return SubmitCommand(client, file, submit_watch, io);
+  if (*ls) return ListCommand(client, io);
+  if (*status) return StatusCommand(client, sweep_id, json, io);
+  if (*watch) return WatchCommand(client, sweep_id, io);
+  return CancelCommand(client, cancel_id, io);
+}
+
+}  // namespace ablate::cli

@@ -1,0 +1,136 @@
+#include "cli/client.h"
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
+
+namespace ablate::cli {
+namespace {
+
+std::chrono::system_clock::time_point After(absl::Duration d) {
+  return absl::ToChronoTime(absl::Now() + d);
+}
+
+// The short cause inside gRPC's transport error text, which is long and changes between
+// gRPC versions ("failed to connect to all addresses; last error: UNKNOWN: ipv4:...: Failed
+// to connect to remote host: Connection refused").
+std::string TransportCause(const grpc::Status& status) {
+  const std::string message = absl::AsciiStrToLower(status.error_message());
+  if (absl::StrContains(message, "connection refused")) return "connection refused";
+  if (absl::StrContains(message, "dns") || absl::StrContains(message, "resolve")) {
+    return "cannot resolve the host name";
+  }
+  if (absl::StrContains(message, "connection reset") || absl::StrContains(message, "closed")) {
+    return "the connection was closed";
+  }
+  return status.error_message();
+}
+
+}  // namespace
+
+Client::Client(std::string address) : address_(std::move(address)) {
+  grpc::ChannelArguments args;
+  // A sweep's job list grows with its grid; the 4 MB default would cap sweeps near 10k jobs.
+  args.SetMaxReceiveMessageSize(-1);
+  channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
+  stub_ = v1::SweepService::NewStub(channel_);
+}
+
+absl::Status Client::AwaitConnection() {
+  const auto deadline = After(kConnectTimeout);
+  grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
+  while (state != GRPC_CHANNEL_READY && state != GRPC_CHANNEL_TRANSIENT_FAILURE &&
+         state != GRPC_CHANNEL_SHUTDOWN) {
+    if (!channel_->WaitForStateChange(state, deadline)) {
+      return Unreachable(absl::StrCat("no answer within ", absl::FormatDuration(kConnectTimeout)));
+    }
+    state = channel_->GetState(/*try_to_connect=*/true);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Client::Unreachable(absl::string_view cause) const {
+  return absl::UnavailableError(absl::StrCat(
+      "ablate: cannot reach the coordinator at ", address_, " (", cause,
+      "); is ablate-coordinator running? set --coordinator or ABLATE_COORDINATOR"));
+}
+
+absl::Status Client::CallError(absl::string_view method, const grpc::Status& status) const {
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    return Unreachable(TransportCause(status));
+  }
+  // gRPC's codes are numbered as absl's.
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      absl::StrCat("ablate: ", method, ": ", status.error_message()));
+}
+
+template <typename Request, typename Response>
+absl::StatusOr<Response> Client::Call(absl::string_view method,
+                                      grpc::Status (v1::SweepService::Stub::*rpc)(
+                                          grpc::ClientContext*, const Request&, Response*),
+                                      const Request& request) {
+  if (absl::Status connected = AwaitConnection(); !connected.ok()) return connected;
+  grpc::ClientContext context;
+  // Fail at once rather than queue while the channel is down, so an unreachable coordinator
+  // is reported instead of waited for.
+  context.set_wait_for_ready(false);
+  context.set_deadline(After(kCallTimeout));
+  Response response;
+  grpc::Status status = (stub_.get()->*rpc)(&context, request, &response);
+  if (!status.ok()) return CallError(method, status);
+  return response;
+}
+
+absl::StatusOr<v1::SubmitSweepResponse> Client::SubmitSweep(const v1::SweepSpec& spec) {
+  v1::SubmitSweepRequest request;
+  *request.mutable_spec() = spec;
+  return Call("SubmitSweep", &v1::SweepService::Stub::SubmitSweep, request);
+}
+
+absl::StatusOr<v1::ListSweepsResponse> Client::ListSweeps() {
+  return Call("ListSweeps", &v1::SweepService::Stub::ListSweeps, v1::ListSweepsRequest());
+}
+
+absl::StatusOr<v1::Sweep> Client::GetSweep(const std::string& sweep_id) {
+  v1::GetSweepRequest request;
+  request.set_sweep_id(sweep_id);
+  return Call("GetSweep", &v1::SweepService::Stub::GetSweep, request);
+}
+
+absl::StatusOr<v1::ListJobsResponse> Client::ListJobs(const std::string& sweep_id) {
+  v1::ListJobsRequest request;
+  request.set_sweep_id(sweep_id);
+  return Call("ListJobs", &v1::SweepService::Stub::ListJobs, request);
+}
+
+absl::StatusOr<v1::CancelResponse> Client::Cancel(const std::string& id) {
+  v1::CancelRequest request;
+  request.set_id(id);
+  return Call("Cancel", &v1::SweepService::Stub::Cancel, request);
+}
+
+absl::Status Client::WatchSweep(const std::string& sweep_id,
+                                const std::function<void(const v1::SweepSnapshot&)>& on_snapshot) {
+  if (absl::Status connected = AwaitConnection(); !connected.ok()) return connected;
+  grpc::ClientContext context;
+  context.set_wait_for_ready(false);
+  v1::WatchSweepRequest request;
+  request.set_sweep_id(sweep_id);
+  std::unique_ptr<grpc::ClientReader<v1::SweepSnapshot>> reader =
+      stub_->WatchSweep(&context, request);
+  v1::SweepSnapshot snapshot;
+  while (reader->Read(&snapshot)) on_snapshot(snapshot);
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) return CallError("WatchSweep", status);
+  return absl::OkStatus();
+}
+
+}  // namespace ablate::cli

@@ -1,0 +1,70 @@
+// Client is the CLI's connection to the coordinator's SweepService: one gRPC channel, one
+// method per RPC the commands use. It turns every failure into a Status whose message is the
+// single line the user sees:
+//   Unavailable  "ablate: cannot reach the coordinator at HOST:PORT (connection refused); ..."
+//                when no connection is made within kConnectTimeout or the connection drops;
+//   otherwise    the server's code with "ablate: <Method>: <server's message>".
+//
+// A Client owns its channel. Not thread-safe: the CLI calls it from its one thread.
+#ifndef ABLATE_CLI_CLIENT_H_
+#define ABLATE_CLI_CLIENT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "ablate/v1/sweep_service.grpc.pb.h"
+#include "grpcpp/channel.h"
+
+namespace ablate::cli {
+
+// How long a command waits for the coordinator to accept a connection before giving up.
+inline constexpr absl::Duration kConnectTimeout = absl::Seconds(3);
+// Bound on one unary call once connected; generous, since a large sweep's job list is big.
+inline constexpr absl::Duration kCallTimeout = absl::Seconds(60);
+
+class Client {
+ public:
+  // Prepares a channel to `address` (HOST:PORT); nothing touches the network until a call.
+  explicit Client(std::string address);
+
+  const std::string& address() const { return address_; }
+
+  absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(const v1::SweepSpec& spec);
+  absl::StatusOr<v1::ListSweepsResponse> ListSweeps();
+  absl::StatusOr<v1::Sweep> GetSweep(const std::string& sweep_id);
+  absl::StatusOr<v1::ListJobsResponse> ListJobs(const std::string& sweep_id);
+  absl::StatusOr<v1::CancelResponse> Cancel(const std::string& id);
+
+  // Calls `on_snapshot` with every snapshot of the sweep, from the first one the coordinator
+  // sends at once until it closes the stream because every job has ended. Has no deadline: a
+  // sweep may run for days.
+  absl::Status WatchSweep(const std::string& sweep_id,
+                          const std::function<void(const v1::SweepSnapshot&)>& on_snapshot);
+
+ private:
+  // Waits up to kConnectTimeout for the channel to connect or fail. A failed connection is
+  // left for the next call to report, since its error names the cause (refused, unknown host).
+  absl::Status AwaitConnection();
+  // Connects, then makes one unary call with the deadline kCallTimeout.
+  template <typename Request, typename Response>
+  absl::StatusOr<Response> Call(absl::string_view method,
+                                grpc::Status (v1::SweepService::Stub::*rpc)(
+                                    grpc::ClientContext*, const Request&, Response*),
+                                const Request& request);
+  // The Status a failed call of `method` turns into.
+  absl::Status CallError(absl::string_view method, const grpc::Status& status) const;
+  absl::Status Unreachable(absl::string_view cause) const;
+
+  const std::string address_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::SweepService::Stub> stub_;
+};
+
+}  // namespace ablate::cli
+
+#endif  // ABLATE_CLI_CLIENT_H_

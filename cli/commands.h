@@ -1,0 +1,48 @@
+// The CLI's subcommands. Each prints its results on `io.out`, at most one error line on
+// `io.err`, and returns the exit status the process ends with (see ExitCode). Commands borrow
+// the Client and the streams for the call only.
+#ifndef ABLATE_CLI_COMMANDS_H_
+#define ABLATE_CLI_COMMANDS_H_
+
+#include <ostream>
+#include <string>
+
+#include "absl/time/time.h"
+#include "cli/client.h"
+
+namespace ablate::cli {
+
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitFailed = 1,       // the coordinator refused, or a watched sweep did not fully succeed
+  kExitUsage = 2,        // bad flags or a bad sweep file
+  kExitUnreachable = 3,  // no connection to the coordinator
+};
+
+struct Io {
+  std::ostream& out;
+  std::ostream& err;
+  bool interactive;  // `out` is a terminal a person watches: live views may redraw it
+  absl::TimeZone zone;
+};
+
+// Validates the sweep file locally (so errors name its line), submits it, and with `watch`
+// follows it as WatchCommand does.
+int SubmitCommand(Client& client, const std::string& path, bool watch, const Io& io);
+
+// A table of every sweep, newest first.
+int ListCommand(Client& client, const Io& io);
+
+// One row per job of the sweep and a summary line; with `json`, one JSON object instead.
+int StatusCommand(Client& client, const std::string& sweep_id, bool json, const Io& io);
+
+// Follows the sweep until every job ended, then prints the status table. kExitOk when every
+// job succeeded, kExitFailed when one failed or was cancelled.
+int WatchCommand(Client& client, const std::string& sweep_id, const Io& io);
+
+// Cancels a sweep's unfinished jobs, or one job, and names the jobs cancelled.
+int CancelCommand(Client& client, const std::string& id, const Io& io);
+
+}  // namespace ablate::cli
+
+#endif  // ABLATE_CLI_COMMANDS_H_

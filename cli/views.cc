@@ -1,0 +1,125 @@
+#include "cli/views.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace ablate::cli {
+namespace {
+
+std::string LossText(bool present, double value) {
+  return present ? absl::StrFormat("%.4f", value) : "-";
+}
+
+}  // namespace
+
+std::string JobStateName(v1::JobState state) {
+  return std::string(absl::StripPrefix(v1::JobState_Name(state), "JOB_STATE_"));
+}
+
+std::string SweepStateName(v1::SweepState state) {
+  return std::string(absl::StripPrefix(v1::SweepState_Name(state), "SWEEP_STATE_"));
+}
+
+uint32_t DoneCount(const v1::JobCounts& counts) {
+  return counts.succeeded() + counts.failed() + counts.cancelled();
+}
+
+std::string ShortJobId(const v1::Job& job) {
+  absl::string_view id = job.spec().job_id();
+  const std::string prefix = absl::StrCat(job.spec().sweep_id(), "-");
+  return std::string(job.spec().sweep_id().empty() ? id : absl::StripPrefix(id, prefix));
+}
+
+std::vector<std::string> CellValues(const v1::Sweep& sweep, const v1::Job& job) {
+  // The cell lists values in grid order; matching by name keeps a missing value blank rather
+  // than shifting the columns after it.
+  std::vector<std::string> values;
+  for (const v1::Dimension& dimension : sweep.spec().grid()) {
+    std::string value;
+    for (const v1::CellValue& cell : job.spec().cell()) {
+      if (cell.dimension() == dimension.name()) value = cell.value();
+    }
+    values.push_back(std::move(value));
+  }
+  return values;
+}
+
+std::string FormatTime(const google::protobuf::Timestamp& time, absl::TimeZone zone) {
+  if (time.seconds() == 0 && time.nanos() == 0) return "-";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(time.seconds()), zone);
+}
+
+Table SweepsTable(const v1::ListSweepsResponse& response, absl::TimeZone zone) {
+  Table table({"SWEEP", "NAME", "STATE", "DONE", "CREATED"});
+  table.SetAlign(3, Table::Align::kRight);
+  for (const v1::Sweep& sweep : response.sweeps()) {
+    table.AddRow({sweep.id(), sweep.spec().name(), SweepStateName(sweep.state()),
+                  absl::StrCat(DoneCount(sweep.counts()), "/", sweep.counts().total()),
+                  FormatTime(sweep.created_at(), zone)});
+  }
+  return table;
+}
+
+Table JobsTable(const v1::Sweep& sweep, const Jobs& jobs) {
+  std::vector<std::string> headers = {"JOB"};
+  for (const v1::Dimension& dimension : sweep.spec().grid()) headers.push_back(dimension.name());
+  const size_t first_number = headers.size() + 1;  // after STATE
+  for (absl::string_view h : {"STATE", "ATTEMPTS", "STEP", "LOSS", "EVAL LOSS", "MESSAGE"}) {
+    headers.emplace_back(h);
+  }
+  Table table(std::move(headers));
+  for (size_t c = first_number; c < first_number + 4; ++c) table.SetAlign(c, Table::Align::kRight);
+
+  for (const v1::Job& job : jobs) {
+    std::vector<std::string> row = {job.spec().job_id()};
+    for (std::string& value : CellValues(sweep, job)) row.push_back(std::move(value));
+    row.push_back(JobStateName(job.state()));
+    row.push_back(absl::StrCat(job.attempts()));
+    row.push_back(absl::StrCat(job.step()));
+    row.push_back(LossText(job.has_last_loss(), job.last_loss()));
+    row.push_back(LossText(job.has_final_eval_loss(), job.final_eval_loss()));
+    row.push_back(job.message());
+    table.AddRow(std::move(row));
+  }
+  return table;
+}
+
+std::string CountsSummary(const v1::JobCounts& counts) {
+  const std::pair<uint32_t, absl::string_view> parts[] = {
+      {counts.succeeded(), "succeeded"}, {counts.failed(), "failed"},
+      {counts.cancelled(), "cancelled"}, {counts.running(), "running"},
+      {counts.assigned(), "assigned"},   {counts.pending(), "pending"},
+  };
+  std::vector<std::string> shown;
+  for (const auto& [count, name] : parts) {
+    if (count > 0) shown.push_back(absl::StrCat(count, " ", name));
+  }
+  std::string summary = absl::StrCat(counts.total(), counts.total() == 1 ? " job" : " jobs");
+  if (!shown.empty()) absl::StrAppend(&summary, ": ", absl::StrJoin(shown, ", "));
+  return summary;
+}
+
+std::string StatusText(const v1::Sweep& sweep, const Jobs& jobs) {
+  return absl::StrCat(JobsTable(sweep, jobs).Render(), CountsSummary(sweep.counts()), "\n");
+}
+
+absl::StatusOr<std::string> StatusJson(const v1::Sweep& sweep, const Jobs& jobs) {
+  // SweepSnapshot is exactly {sweep, jobs}: the one schema, not a hand-made object.
+  v1::SweepSnapshot snapshot;
+  *snapshot.mutable_sweep() = sweep;
+  *snapshot.mutable_jobs() = jobs;
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  std::string json;
+  auto status = google::protobuf::util::MessageToJsonString(snapshot, &json, options);
+  if (!status.ok()) return absl::InternalError(std::string(status.message()));
+  return json;
+}
+
+}  // namespace ablate::cli

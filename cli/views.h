@@ -1,0 +1,61 @@
+// The text forms of sweeps and jobs that the commands print: state names, tables, summary
+// lines and the machine-readable JSON of `status --json`. Pure functions of the protos and a
+// time zone, so tests can pin their output; safe from any thread.
+#ifndef ABLATE_CLI_VIEWS_H_
+#define ABLATE_CLI_VIEWS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "ablate/v1/job.pb.h"
+#include "ablate/v1/sweep.pb.h"
+#include "ablate/v1/sweep_service.pb.h"
+#include "cli/table.h"
+#include "google/protobuf/repeated_ptr_field.h"
+#include "google/protobuf/timestamp.pb.h"
+
+namespace ablate::cli {
+
+using Jobs = google::protobuf::RepeatedPtrField<v1::Job>;
+
+// "RUNNING", "SUCCEEDED": the enum's name without its prefix.
+std::string JobStateName(v1::JobState state);
+std::string SweepStateName(v1::SweepState state);
+
+// Jobs that ended (succeeded, failed or cancelled).
+uint32_t DoneCount(const v1::JobCounts& counts);
+
+// The job id without its sweep's id in front ("460358" for "tiny-grid-5f6276bf-460358"), for
+// views that already name the sweep.
+std::string ShortJobId(const v1::Job& job);
+
+// The job's value on each of the sweep's grid dimensions, in grid order; empty where the job's
+// cell names no value for a dimension.
+std::vector<std::string> CellValues(const v1::Sweep& sweep, const v1::Job& job);
+
+// "2026-11-23 14:33:49" in `zone`; "-" when unset.
+std::string FormatTime(const google::protobuf::Timestamp& time, absl::TimeZone zone);
+
+// A sweep per row: id, name, state, done/total, created.
+Table SweepsTable(const v1::ListSweepsResponse& response, absl::TimeZone zone);
+
+// A job per row: id, one column per grid dimension, state, attempts, step, last loss, final
+// eval loss, message.
+Table JobsTable(const v1::Sweep& sweep, const Jobs& jobs);
+
+// "4 jobs: 2 succeeded, 1 failed, 1 running"; states with no job are left out.
+std::string CountsSummary(const v1::JobCounts& counts);
+
+// The `status` command's whole text: the jobs table, then the summary line.
+std::string StatusText(const v1::Sweep& sweep, const Jobs& jobs);
+
+// {"sweep": {...}, "jobs": [...]} in protobuf's JSON mapping, on one line. Fields at their
+// default are printed too, so a script finds every key on every job.
+absl::StatusOr<std::string> StatusJson(const v1::Sweep& sweep, const Jobs& jobs);
+
+}  // namespace ablate::cli
+
+#endif  // ABLATE_CLI_VIEWS_H_

@@ -1,0 +1,115 @@
+#include "cli/views.h"
+
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+
+namespace ablate::cli {
+namespace {
+
+using ::testing::HasSubstr;
+
+template <typename T>
+T Parse(const char* text) {
+  T message;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &message)) << text;
+  return message;
+}
+
+v1::Sweep TwoDimensionSweep() {
+  return Parse<v1::Sweep>(R"pb(
+    id: "grid-0123abcd"
+    spec {
+      name: "grid"
+      grid { name: "optimizer" values: [ "adamw", "soap" ] }
+      grid { name: "seed" values: [ "1" ] }
+    }
+    state: SWEEP_STATE_ACTIVE
+    counts { total: 2 running: 1 failed: 1 }
+    created_at { seconds: 1700000000 }
+  )pb");
+}
+
+Jobs TwoJobs() {
+  return Parse<v1::SweepSnapshot>(R"pb(
+           jobs {
+             spec {
+               job_id: "grid-0123abcd-aaaaaa"
+               cell { dimension: "optimizer" value: "adamw" }
+               cell { dimension: "seed" value: "1" }
+             }
+             state: JOB_STATE_RUNNING
+             attempts: 1
+             step: 40
+             last_loss: 2.31
+           }
+           jobs {
+             spec {
+               job_id: "grid-0123abcd-bbbbbb"
+               cell { dimension: "optimizer" value: "soap" }
+               cell { dimension: "seed" value: "1" }
+             }
+             state: JOB_STATE_FAILED
+             attempts: 3
+             message: "trainer exited with code 1"
+           }
+         )pb")
+      .jobs();
+}
+
+TEST(ViewsTest, StateNamesDropTheEnumPrefix) {
+  EXPECT_EQ(JobStateName(v1::JOB_STATE_RUNNING), "RUNNING");
+  EXPECT_EQ(SweepStateName(v1::SWEEP_STATE_COMPLETED), "COMPLETED");
+}
+
+TEST(ViewsTest, JobsTableHasAColumnPerDimension) {
+  const std::string text = JobsTable(TwoDimensionSweep(), TwoJobs()).Render();
+  EXPECT_EQ(text,
+            "JOB                   optimizer  seed  STATE    ATTEMPTS  STEP    LOSS  EVAL LOSS  "
+            "MESSAGE\n"
+            "grid-0123abcd-aaaaaa  adamw      1     RUNNING         1    40  2.3100          -\n"
+            "grid-0123abcd-bbbbbb  soap       1     FAILED          3     0       -          -  "
+            "trainer exited with code 1\n");
+}
+
+TEST(ViewsTest, ShortJobIdDropsTheSweepId) {
+  v1::Job job = TwoJobs()[0];
+  EXPECT_EQ(ShortJobId(job), "grid-0123abcd-aaaaaa");  // no sweep_id in the spec
+  job.mutable_spec()->set_sweep_id("grid-0123abcd");
+  EXPECT_EQ(ShortJobId(job), "aaaaaa");
+}
+
+TEST(ViewsTest, CellValuesMatchDimensionsByName) {
+  v1::Job job = TwoJobs()[0];
+  job.mutable_spec()->mutable_cell()->DeleteSubrange(0, 1);  // only seed is left
+  EXPECT_THAT(CellValues(TwoDimensionSweep(), job), ::testing::ElementsAre("", "1"));
+}
+
+TEST(ViewsTest, SummaryLeavesOutEmptyStates) {
+  EXPECT_EQ(CountsSummary(TwoDimensionSweep().counts()), "2 jobs: 1 failed, 1 running");
+  EXPECT_EQ(CountsSummary(Parse<v1::JobCounts>("total: 1 succeeded: 1")), "1 job: 1 succeeded");
+}
+
+TEST(ViewsTest, SweepsTableShowsProgressAndCreationTime) {
+  v1::ListSweepsResponse response;
+  *response.add_sweeps() = TwoDimensionSweep();
+  const std::string text = SweepsTable(response, absl::UTCTimeZone()).Render();
+  EXPECT_THAT(text, HasSubstr("SWEEP          NAME  STATE   DONE  CREATED\n"));
+  EXPECT_THAT(text, HasSubstr("grid-0123abcd  grid  ACTIVE   1/2  2023-11-14 22:13:20\n"));
+}
+
+TEST(ViewsTest, StatusJsonIsOneObjectWithSweepAndJobs) {
+  absl::StatusOr<std::string> json = StatusJson(TwoDimensionSweep(), TwoJobs());
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_EQ(json->front(), '{');
+  EXPECT_EQ(json->find('\n'), std::string::npos);
+  EXPECT_THAT(*json, HasSubstr(R"("sweep":{"id":"grid-0123abcd")"));
+  EXPECT_THAT(*json, HasSubstr(R"("jobs":[{"spec":)"));
+  EXPECT_THAT(*json, HasSubstr(R"("state":"JOB_STATE_RUNNING")"));
+  EXPECT_THAT(*json, HasSubstr(R"("step":"40")"));
+  EXPECT_THAT(*json, HasSubstr(R"("lastLoss":2.31)"));
+}
+
+}  // namespace
+}  // namespace ablate::cli

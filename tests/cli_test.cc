@@ -1,0 +1,256 @@
+// The `ablate` binary as a user meets it: for each kind of mistake, the exit status and the
+// single stderr line that names the problem and where it is; then each command against a real
+// coordinator.
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "ablate/v1/sweep_service.pb.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "tests/support/coordinator.h"
+#include "tests/support/process.h"
+
+namespace ablate {
+namespace {
+
+using ::testing::ContainsRegex;
+using ::testing::HasSubstr;
+
+struct Result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::string> bin_dir = test::BinDir();
+    ASSERT_TRUE(bin_dir.ok()) << bin_dir.status();
+    ablate_ = absl::StrCat(*bin_dir, "/ablate");
+    absl::StatusOr<std::string> dir = test::MakeTempDir();
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = *dir;
+    // Nothing listens here, so a command that got past its local checks fails to connect.
+    absl::StatusOr<int> port = test::UnusedLoopbackPort();
+    ASSERT_TRUE(port.ok()) << port.status();
+    unreachable_ = absl::StrCat("127.0.0.1:", *port);
+  }
+
+  void TearDown() override {
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  std::string WriteFile(const std::string& name, const std::string& text) {
+    const std::string path = absl::StrCat(dir_, "/", name);
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  // Runs `ablate args...` with ABLATE_COORDINATOR set as given; an unreachable coordinator
+  // must still end the command within a few seconds.
+  Result Run(const std::vector<std::string>& args, const std::string& coordinator_env = "") {
+    std::vector<std::string> argv = {ablate_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    absl::StatusOr<std::unique_ptr<test::Subprocess>> process =
+        test::Subprocess::Start(argv, {{"ABLATE_COORDINATOR", coordinator_env}});
+    EXPECT_TRUE(process.ok()) << process.status();
+    if (!process.ok()) return {};
+    absl::StatusOr<int> code = (*process)->WaitFor(absl::Seconds(15));
+    EXPECT_TRUE(code.ok()) << code.status();
+    return {code.ok() ? *code : -1, (*process)->Stdout(), (*process)->Stderr()};
+  }
+
+  std::string ablate_;
+  std::string dir_;
+  std::string unreachable_;
+};
+
+// One line: the error, ended by a newline, and nothing else.
+MATCHER(IsOneLine, "is exactly one newline-terminated line") {
+  return !arg.empty() && arg.find('\n') == arg.size() - 1;
+}
+
+constexpr char kValidSweep[] = R"(name: cli-test
+grid:
+  seed: [1, 2]
+fixed:
+  steps: 10
+)";
+
+TEST_F(CliTest, BadYamlNamesFileLineAndColumn) {
+  const std::string path = WriteFile("bad.yaml", "name: x\ngrid:\n  seed: [1, 2\nfixed: {}\n");
+  const Result r = Run({"--coordinator", unreachable_, "submit", path});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, IsOneLine());
+  EXPECT_THAT(r.err, ContainsRegex("bad\\.yaml:[0-9]+:[0-9]+: "));
+  EXPECT_EQ(r.out, "");
+}
+
+TEST_F(CliTest, UnknownOptimizerIsNamedWithItsLine) {
+  const std::string path =
+      WriteFile("optim.yaml", "name: x\ngrid:\n  optimizer: [adamw, adamx]\n");
+  const Result r = Run({"--coordinator", unreachable_, "submit", path});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, IsOneLine());
+  EXPECT_THAT(r.err, ContainsRegex("optim\\.yaml:3:[0-9]+: "));
+  EXPECT_THAT(r.err, HasSubstr("adamx"));
+}
+
+TEST_F(CliTest, MissingFileIsAUsageError) {
+  const Result r = Run({"--coordinator", unreachable_, "submit", dir_ + "/absent.yaml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, IsOneLine());
+  EXPECT_THAT(r.err, HasSubstr("absent.yaml"));
+}
+
+TEST_F(CliTest, UnreachableCoordinatorExits3NamingTheAddress) {
+  const std::string path = WriteFile("ok.yaml", kValidSweep);
+  const absl::Time start = absl::Now();
+  const Result r = Run({"--coordinator", unreachable_, "submit", path});
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, IsOneLine());
+  EXPECT_THAT(r.err, HasSubstr(absl::StrCat("cannot reach the coordinator at ", unreachable_,
+                                            " (connection refused)")));
+  EXPECT_THAT(r.err, HasSubstr("ABLATE_COORDINATOR"));
+}
+
+TEST_F(CliTest, CoordinatorComesFromTheEnvironment) {
+  const Result r = Run({"ls"}, unreachable_);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, IsOneLine());
+  EXPECT_THAT(r.err, HasSubstr(unreachable_));
+}
+
+TEST_F(CliTest, EveryRemoteCommandReportsAnUnreachableCoordinator) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"ls"}, {"status", "s"}, {"status", "s", "--json"}, {"watch", "s"}, {"cancel", "s"}}) {
+    std::vector<std::string> full = {"--coordinator", unreachable_};
+    full.insert(full.end(), args.begin(), args.end());
+    const Result r = Run(full);
+    EXPECT_EQ(r.exit_code, 3) << args[0];
+    EXPECT_THAT(r.err, IsOneLine()) << args[0];
+  }
+}
+
+TEST_F(CliTest, UsageErrorsExit2WithOneLine) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {}, {"status"}, {"frobnicate"}, {"--coordinator", "no-port", "ls"}}) {
+    const Result r = Run(args);
+    EXPECT_EQ(r.exit_code, 2) << (args.empty() ? "(no args)" : args[0]);
+    EXPECT_THAT(r.err, IsOneLine()) << r.err;
+  }
+}
+
+TEST_F(CliTest, HelpGoesToStdoutAndSucceeds) {
+  const Result r = Run({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, HasSubstr("submit"));
+  EXPECT_THAT(r.out, HasSubstr("--coordinator"));
+}
+
+// The commands that talk to a coordinator, against the real one. No worker joins, so jobs stay
+// pending until the test cancels them.
+class CliCoordinatorTest : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    if (HasFatalFailure()) return;
+    absl::StatusOr<std::unique_ptr<test::TestCoordinator>> coordinator =
+        test::TestCoordinator::Start(*test::BinDir(), dir_);
+    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+    coordinator_ = *std::move(coordinator);
+  }
+
+  void TearDown() override {
+    coordinator_.reset();
+    CliTest::TearDown();
+  }
+
+  Result Ablate(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--coordinator", coordinator_->grpc_address()});
+    return Run(args);
+  }
+
+  // Submits the two-job sweep and returns its id.
+  std::string Submit() {
+    const Result r = Ablate({"submit", WriteFile("ok.yaml", kValidSweep)});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::smatch match;
+    EXPECT_TRUE(std::regex_search(
+        r.out, match, std::regex(R"(^submitted sweep (\S+): 2 jobs \(0 cells dropped)")))
+        << r.out;
+    return match.size() > 1 ? match[1].str() : "";
+  }
+
+  std::unique_ptr<test::TestCoordinator> coordinator_;
+};
+
+TEST_F(CliCoordinatorTest, SubmitTwiceSaysItWasAlreadySubmitted) {
+  const std::string id = Submit();
+  const Result again = Ablate({"submit", WriteFile("ok.yaml", kValidSweep)});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out, absl::StrCat("sweep ", id, " was already submitted\n"));
+}
+
+TEST_F(CliCoordinatorTest, ListAndStatusShowTheSweep) {
+  const std::string id = Submit();
+  const Result ls = Ablate({"ls"});
+  EXPECT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_THAT(ls.out, ContainsRegex("^SWEEP +NAME +STATE +DONE +CREATED\n"));
+  EXPECT_THAT(ls.out, ContainsRegex(absl::StrCat(id, " +cli-test +ACTIVE +0/2 ")));
+
+  const Result status = Ablate({"status", id});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_THAT(status.out, ContainsRegex("^JOB +seed +STATE +ATTEMPTS +STEP +LOSS +EVAL LOSS"));
+  EXPECT_THAT(status.out, ContainsRegex(absl::StrCat(id, "-[0-9a-f]+ +1 +PENDING ")));
+  EXPECT_THAT(status.out, ContainsRegex(absl::StrCat(id, "-[0-9a-f]+ +2 +PENDING ")));
+  EXPECT_THAT(status.out, ::testing::EndsWith("\n2 jobs: 2 pending\n"));
+}
+
+TEST_F(CliCoordinatorTest, StatusJsonIsOneSnapshot) {
+  const std::string id = Submit();
+  const Result r = Ablate({"status", id, "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  v1::SweepSnapshot snapshot;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &snapshot).ok()) << r.out;
+  EXPECT_EQ(snapshot.sweep().id(), id);
+  ASSERT_EQ(snapshot.jobs_size(), 2);
+  EXPECT_EQ(snapshot.jobs(0).state(), v1::JOB_STATE_PENDING);
+}
+
+TEST_F(CliCoordinatorTest, UnknownSweepIsAServerError) {
+  const Result r = Ablate({"status", "no-such-sweep"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, IsOneLine());
+  EXPECT_THAT(r.err, HasSubstr("ablate: GetSweep: "));
+  EXPECT_THAT(r.err, HasSubstr("no-such-sweep"));
+}
+
+TEST_F(CliCoordinatorTest, CancelNamesJobsAndWatchEndsWithFailure) {
+  const std::string id = Submit();
+  const Result cancel = Ablate({"cancel", id});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
+  EXPECT_THAT(cancel.out, ::testing::StartsWith("cancelled 2 jobs:\n"));
+  const Result again = Ablate({"cancel", id});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.out, HasSubstr("nothing to cancel"));
+
+  // Every job has ended: watch prints the final table at once and fails, since none succeeded.
+  const Result watch = Ablate({"watch", id});
+  EXPECT_EQ(watch.exit_code, 1) << watch.err;
+  EXPECT_EQ(watch.out.find('\x1b'), std::string::npos) << "escape codes on a pipe";
+  EXPECT_THAT(watch.out, HasSubstr("2 jobs: 2 cancelled\n"));
+}
+
+}  // namespace
+}  // namespace ablate

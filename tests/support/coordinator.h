@@ -1,0 +1,53 @@
+// Runs the real `ablate-coordinator` binary for a test: on loopback ports the kernel picks,
+// with its database in a scratch directory, and reports the ports it announced.
+//
+// A TestCoordinator owns the process: destroying it sends SIGTERM, waits a bounded time for a
+// clean exit, then SIGKILLs. Not thread-safe.
+#ifndef ABLATE_TESTS_SUPPORT_COORDINATOR_H_
+#define ABLATE_TESTS_SUPPORT_COORDINATOR_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "tests/support/process.h"
+
+namespace ablate::test {
+
+// The folder holding Ablate's binaries: $ABLATE_BIN_DIR, which ablate_test sets to build/bin.
+// FailedPrecondition when it is unset.
+absl::StatusOr<std::string> BinDir();
+
+class TestCoordinator {
+ public:
+  // Starts `<bin_dir>/ablate-coordinator --listen 127.0.0.1:0 --http 127.0.0.1:0
+  // --db <dir>/a.db --ports-file <dir>/ports` plus `extra_args`, and waits up to 30 s for the
+  // ports file. The error includes the coordinator's stderr when it did not come up.
+  static absl::StatusOr<std::unique_ptr<TestCoordinator>> Start(
+      const std::string& bin_dir, const std::string& dir,
+      const std::vector<std::string>& extra_args = {});
+
+  ~TestCoordinator();
+
+  // "127.0.0.1:PORT" of the gRPC listener, as `ablate --coordinator` takes it.
+  std::string grpc_address() const;
+  int grpc_port() const { return grpc_port_; }
+  int http_port() const { return http_port_; }
+  Subprocess& process() { return *process_; }
+
+  // SIGTERM, then up to `timeout` for the exit status.
+  absl::StatusOr<int> Stop(absl::Duration timeout = absl::Seconds(15));
+
+ private:
+  TestCoordinator(std::unique_ptr<Subprocess> process, int grpc_port, int http_port);
+
+  std::unique_ptr<Subprocess> process_;
+  const int grpc_port_;
+  const int http_port_;
+};
+
+}  // namespace ablate::test
+
+#endif  // ABLATE_TESTS_SUPPORT_COORDINATOR_H_
