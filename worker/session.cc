@@ -326,6 +326,7 @@ void Session::OnTrainerExit(v1::AttemptEnded ended) {
   auto it = running_.find(ended.attempt_id());
   if (it != running_.end()) {
     ended.set_cancelled(it->second.cancelled);
+    ended.set_interrupted(stopping_ && !it->second.cancelled);
     for (const uint32_t slot : it->second.slots) busy_slots_.erase(slot);
     ended_.push_back(std::move(it->second.process));
     running_.erase(it);

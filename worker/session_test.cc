@@ -309,6 +309,7 @@ TEST_F(SessionTest, ShutdownStopsTrainersReportsThemAndClosesTheStream) {
   ASSERT_TRUE(ended.has_value());
   EXPECT_FALSE(ended->attempt_ended().succeeded());
   EXPECT_FALSE(ended->attempt_ended().cancelled());
+  EXPECT_TRUE(ended->attempt_ended().interrupted());
   EXPECT_EQ(ended->attempt_ended().exit().reason(), "worker shutting down");
   EXPECT_TRUE(server.coordinator().WaitForClosedStream());
 }

@@ -33,6 +33,10 @@ AttemptOutcome OutcomeOfReport(const v1::Job& job, const v1::AttemptEnded& ended
             ended.exit().reason().empty() ? "cancelled" : ended.exit().reason()};
   }
   const v1::ExitStatus& exit = ended.exit();
+  if (ended.interrupted()) {
+    return RetryOrFail(job, v1::ATTEMPT_STATE_LOST,
+                       exit.reason().empty() ? "interrupted by its worker" : exit.reason());
+  }
   if (exit.signal() != 0) {
     std::string why =
         exit.reason().empty() ? absl::StrCat("killed by signal ", exit.signal()) : exit.reason();

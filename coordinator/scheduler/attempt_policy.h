@@ -22,6 +22,8 @@ struct AttemptOutcome {
 // the trainer's finished event, empty when there was none.
 //  - succeeded: attempt and job SUCCEEDED.
 //  - cancelled: attempt and job CANCELLED.
+//  - interrupted by its worker (shutdown, drain): the attempt LOST, and the job goes back to
+//    PENDING while attempts remain, to resume from its checkpoint, else FAILED.
 //  - killed by a signal the coordinator did not ask for (OOM killer, node drain, preemption):
 //    the attempt FAILED, and the job goes back to PENDING while attempts remain, else FAILED.
 //  - any other failure (an exit code, a trainer error): attempt and job FAILED, no retry, since

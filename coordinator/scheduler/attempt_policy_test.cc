@@ -52,6 +52,17 @@ TEST(AttemptPolicyTest, ExitCodeFailsAtOnceWithTheTrainersReason) {
   EXPECT_EQ(outcome.message, "exit code 1");
 }
 
+TEST(AttemptPolicyTest, InterruptionByTheWorkerRetriesEvenAfterAnExitCode) {
+  v1::AttemptEnded ended;
+  ended.set_interrupted(true);
+  ended.mutable_exit()->set_exit_code(143);
+  ended.mutable_exit()->set_reason("worker shutting down");
+  AttemptOutcome retried = OutcomeOfReport(JobWithAttempts(1, 3), ended, "terminated by SIGTERM");
+  EXPECT_EQ(retried.attempt_state, v1::ATTEMPT_STATE_LOST);
+  EXPECT_EQ(retried.job_state, v1::JOB_STATE_PENDING);
+  EXPECT_EQ(OutcomeOfReport(JobWithAttempts(3, 3), ended, "").job_state, v1::JOB_STATE_FAILED);
+}
+
 TEST(AttemptPolicyTest, LossRetriesThenFails) {
   EXPECT_EQ(OutcomeOfLoss(JobWithAttempts(1, 3), "worker w lost").job_state, v1::JOB_STATE_PENDING);
   AttemptOutcome failed = OutcomeOfLoss(JobWithAttempts(3, 3), "worker w lost");
