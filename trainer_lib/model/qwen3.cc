@@ -1,0 +1,122 @@
+#include "trainer_lib/model/qwen3.h"
+
+#include <utility>
+
+#include <torch/torch.h>
+
+namespace ablate::train {
+namespace {
+
+torch::nn::Linear LinearNoBias(int64_t in, int64_t out) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
+}
+
+// The attention block of one layer: projections, per-head q/k norms, RoPE, the Attention kind
+// and the output projection. Names as Hugging Face's Qwen3Attention.
+class SelfAttentionImpl : public torch::nn::Module {
+ public:
+  SelfAttentionImpl(const v1::ModelConfig& c, std::shared_ptr<Attention> attention)
+      : heads_(c.num_attention_heads()), kv_heads_(c.num_key_value_heads()), dim_(c.head_dim()) {
+    const int64_t hidden = c.hidden_size();
+    q_proj_ = register_module("q_proj", LinearNoBias(hidden, heads_ * dim_));
+    k_proj_ = register_module("k_proj", LinearNoBias(hidden, kv_heads_ * dim_));
+    v_proj_ = register_module("v_proj", LinearNoBias(hidden, kv_heads_ * dim_));
+    o_proj_ = register_module("o_proj", LinearNoBias(heads_ * dim_, hidden));
+    q_norm_ = register_module("q_norm", RMSNorm(dim_, c.rms_norm_eps()));
+    k_norm_ = register_module("k_norm", RMSNorm(dim_, c.rms_norm_eps()));
+    attention_ = register_module("attention", std::move(attention));
+  }
+
+  // x: [B, T, hidden] -> [B, T, hidden]
+  torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope) {
+    const int64_t b = x.size(0), t = x.size(1);
+    torch::Tensor q = q_norm_(q_proj_(x).view({b, t, heads_, dim_})).transpose(1, 2);
+    torch::Tensor k = k_norm_(k_proj_(x).view({b, t, kv_heads_, dim_})).transpose(1, 2);
+    torch::Tensor v = v_proj_(x).view({b, t, kv_heads_, dim_}).transpose(1, 2);
+    q = ApplyRope(q, rope);  // [B, H, T, D]
+    k = ApplyRope(k, rope);  // [B, H_kv, T, D]
+    torch::Tensor y = attention_->Forward(q, k, v);  // [B, H, T, D]
+    return o_proj_(y.transpose(1, 2).reshape({b, t, heads_ * dim_}));
+  }
+
+ private:
+  int64_t heads_, kv_heads_, dim_;
+  torch::nn::Linear q_proj_{nullptr}, k_proj_{nullptr}, v_proj_{nullptr}, o_proj_{nullptr};
+  RMSNorm q_norm_{nullptr}, k_norm_{nullptr};
+  std::shared_ptr<Attention> attention_;
+};
+TORCH_MODULE(SelfAttention);
+
+class DecoderLayerImpl : public torch::nn::Module {
+ public:
+  DecoderLayerImpl(const v1::ModelConfig& c, std::shared_ptr<Attention> attention) {
+    input_layernorm_ =
+        register_module("input_layernorm", RMSNorm(c.hidden_size(), c.rms_norm_eps()));
+    self_attn_ = register_module("self_attn", SelfAttention(c, std::move(attention)));
+    post_attention_layernorm_ = register_module(
+        "post_attention_layernorm", RMSNorm(c.hidden_size(), c.rms_norm_eps()));
+    mlp_ = register_module("mlp", SwiGLU(c.hidden_size(), c.intermediate_size()));
+  }
+
+  torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope) {
+    torch::Tensor h = x + self_attn_(input_layernorm_(x), rope);
+    return h + mlp_(post_attention_layernorm_(h));
+  }
+
+ private:
+  RMSNorm input_layernorm_{nullptr}, post_attention_layernorm_{nullptr};
+  SelfAttention self_attn_{nullptr};
+  SwiGLU mlp_{nullptr};
+};
+TORCH_MODULE(DecoderLayer);
+
+}  // namespace
+
+Qwen3Impl::Qwen3Impl(const v1::ModelConfig& config,
+                     std::vector<std::shared_ptr<Attention>> attention)
+    : config_(config) {
+  TORCH_CHECK(attention.size() == config.num_hidden_layers(), "Qwen3: ", attention.size(),
+              " attention modules for ", config.num_hidden_layers(), " layers");
+  embed_tokens_ = register_module(
+      "embed_tokens", torch::nn::Embedding(config.vocab_size(), config.hidden_size()));
+  layers_ = register_module("layers", torch::nn::ModuleList());
+  for (auto& layer_attention : attention) {
+    layers_->push_back(DecoderLayer(config, std::move(layer_attention)));
+  }
+  norm_ = register_module("norm", RMSNorm(config.hidden_size(), config.rms_norm_eps()));
+  if (!config.tie_word_embeddings()) {
+    lm_head_ = register_module("lm_head", LinearNoBias(config.hidden_size(), config.vocab_size()));
+  }
+  // Every matrix is a linear or embedding weight; every vector a norm weight that stays at 1.
+  torch::NoGradGuard no_grad;
+  for (torch::Tensor& p : parameters()) {
+    if (p.dim() >= 2) p.normal_(0.0, 0.02);
+  }
+}
+
+torch::Tensor Qwen3Impl::forward(const torch::Tensor& tokens) {
+  TORCH_CHECK(tokens.dim() == 2 && tokens.scalar_type() == torch::kInt64,
+              "Qwen3 expects int64 tokens of shape [B, T], got ", tokens.scalar_type(), " ",
+              tokens.sizes());
+  RopeTables rope = MakeRopeTables(tokens.size(1), config_.head_dim(), config_.rope_theta(),
+                                   tokens.device());
+  torch::Tensor h = embed_tokens_(tokens);  // [B, T, hidden]
+  for (const auto& layer : *layers_) {
+    h = layer->as<DecoderLayer>()->forward(h, rope);
+  }
+  h = norm_(h);
+  if (lm_head_) return lm_head_(h);
+  return torch::nn::functional::linear(h, embed_tokens_->weight);  // [B, T, vocab]
+}
+
+absl::StatusOr<Qwen3> BuildQwen3(const v1::ModelConfig& config, const std::string& attention) {
+  std::vector<std::shared_ptr<Attention>> per_layer;
+  for (uint32_t i = 0; i < config.num_hidden_layers(); ++i) {
+    absl::StatusOr<std::shared_ptr<Attention>> a = MakeAttention(attention);
+    if (!a.ok()) return a.status();
+    per_layer.push_back(*std::move(a));
+  }
+  return Qwen3(config, std::move(per_layer));
+}
+
+}  // namespace ablate::train

@@ -1,0 +1,58 @@
+// A Qwen3-style decoder built from ablate::v1::ModelConfig:
+//   tokens -> embedding -> N x [x += attn(rmsnorm(x)); x += swiglu(rmsnorm(x))] -> rmsnorm
+//          -> lm_head (the embedding matrix itself when tie_word_embeddings).
+// Attention projects q, k, v without bias, applies RMSNorm to each head of q and k (Qwen3's
+// q_norm / k_norm), rotates them with RoPE and mixes them with the layer's Attention kind,
+// which may share key/value heads between query heads (grouped-query attention).
+//
+// Parameter names follow Hugging Face's Qwen3 (embed_tokens, layers.N.self_attn.q_proj, ...,
+// norm, lm_head) without its "model." prefix. Linear and embedding weights start as
+// normal(0, 0.02), norm weights as ones; the caller seeds torch's generator first.
+//
+// Thread-safety: one thread at a time, like any torch module.
+#ifndef ABLATE_TRAINER_LIB_MODEL_QWEN3_H_
+#define ABLATE_TRAINER_LIB_MODEL_QWEN3_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/pimpl.h>
+
+#include "ablate/v1/config.pb.h"
+#include "absl/status/statusor.h"
+#include "trainer_lib/attention/attention.h"
+#include "trainer_lib/model/blocks.h"
+
+namespace ablate::train {
+
+class Qwen3Impl : public torch::nn::Module {
+ public:
+  // `attention` holds one Attention per layer, config.num_hidden_layers of them.
+  Qwen3Impl(const v1::ModelConfig& config, std::vector<std::shared_ptr<Attention>> attention);
+
+  // tokens: [B, T] int64 ids below vocab_size. Returns logits [B, T, vocab_size] where
+  // position t depends on tokens 0..t only.
+  torch::Tensor forward(const torch::Tensor& tokens);
+
+  const v1::ModelConfig& config() const { return config_; }
+
+ private:
+  v1::ModelConfig config_;
+  torch::nn::Embedding embed_tokens_{nullptr};
+  torch::nn::ModuleList layers_{nullptr};
+  RMSNorm norm_{nullptr};
+  torch::nn::Linear lm_head_{nullptr};  // null when tied to embed_tokens_
+};
+TORCH_MODULE(Qwen3);
+
+// The model with `attention` (TrainConfig.attention) in every layer, initialised from torch's
+// current generator. Fails as MakeAttention does for a kind that is unknown or not built yet.
+absl::StatusOr<Qwen3> BuildQwen3(const v1::ModelConfig& config, const std::string& attention);
+
+}  // namespace ablate::train
+
+#endif  // ABLATE_TRAINER_LIB_MODEL_QWEN3_H_

@@ -1,0 +1,90 @@
+#include "trainer_lib/model/qwen3.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "common/catalog.h"
+
+namespace ablate::train {
+namespace {
+
+v1::ModelConfig Catalog(const char* name) {
+  absl::StatusOr<v1::ModelConfig> config = ModelByName(name);
+  EXPECT_TRUE(config.ok()) << config.status();
+  return *config;
+}
+
+int64_t CountParameters(torch::nn::Module& model) {
+  int64_t n = 0;
+  for (const torch::Tensor& p : model.parameters()) n += p.numel();
+  return n;
+}
+
+TEST(Qwen3Test, LogitsHaveShapeBatchTimeVocab) {
+  torch::manual_seed(0);
+  v1::ModelConfig config = Catalog("tiny");
+  absl::StatusOr<Qwen3> model = BuildQwen3(config, "dense");
+  ASSERT_TRUE(model.ok()) << model.status();
+  torch::Tensor tokens = torch::randint(0, config.vocab_size(), {3, 17}, torch::kInt64);
+  torch::Tensor logits = (*model)->forward(tokens);
+  EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{3, 17, config.vocab_size()}));
+  EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
+}
+
+TEST(Qwen3Test, ParameterCountMatchesCatalog) {
+  for (const char* name : {"tiny", "mini"}) {
+    v1::ModelConfig config = Catalog(name);
+    absl::StatusOr<Qwen3> model = BuildQwen3(config, "dense");
+    ASSERT_TRUE(model.ok()) << model.status();
+    EXPECT_EQ(CountParameters(**model), ParameterCount(config)) << name;
+  }
+}
+
+TEST(Qwen3Test, UntiedHeadAddsOneMatrix) {
+  v1::ModelConfig config = Catalog("tiny");
+  config.set_tie_word_embeddings(false);
+  absl::StatusOr<Qwen3> model = BuildQwen3(config, "dense");
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(CountParameters(**model), ParameterCount(config));
+  EXPECT_TRUE((*model)->named_parameters().contains("lm_head.weight"));
+}
+
+TEST(Qwen3Test, ParameterNamesFollowHuggingFace) {
+  absl::StatusOr<Qwen3> model = BuildQwen3(Catalog("tiny"), "dense");
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto params = (*model)->named_parameters();
+  for (const char* name :
+       {"embed_tokens.weight", "layers.0.input_layernorm.weight",
+        "layers.0.self_attn.q_proj.weight", "layers.0.self_attn.k_norm.weight",
+        "layers.1.post_attention_layernorm.weight", "layers.1.mlp.gate_proj.weight",
+        "layers.1.mlp.down_proj.weight", "norm.weight"}) {
+    EXPECT_TRUE(params.contains(name)) << name;
+  }
+  EXPECT_FALSE(params.contains("lm_head.weight"));  // tied
+}
+
+TEST(Qwen3Test, LaterTokensDoNotChangeEarlierLogits) {
+  torch::manual_seed(0);
+  v1::ModelConfig config = Catalog("tiny");
+  absl::StatusOr<Qwen3> model = BuildQwen3(config, "dense");
+  ASSERT_TRUE(model.ok()) << model.status();
+  torch::NoGradGuard no_grad;
+  torch::Tensor tokens = torch::randint(0, config.vocab_size(), {2, 24}, torch::kInt64);
+  torch::Tensor changed = tokens.clone();
+  changed.select(/*dim=*/1, 16).add_(1).remainder_(config.vocab_size());
+  torch::Tensor a = (*model)->forward(tokens);
+  torch::Tensor b = (*model)->forward(changed);
+  using torch::indexing::Slice;
+  EXPECT_TRUE(torch::allclose(a.index({Slice(), Slice(0, 16)}), b.index({Slice(), Slice(0, 16)}),
+                              /*rtol=*/0.0, /*atol=*/1e-6));
+  EXPECT_FALSE(torch::allclose(a.index({Slice(), 16}), b.index({Slice(), 16})));
+}
+
+TEST(Qwen3Test, UnknownOrUnbuiltAttentionFails) {
+  v1::ModelConfig config = Catalog("tiny");
+  EXPECT_EQ(BuildQwen3(config, "nsa").status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(BuildQwen3(config, "sparse").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace ablate::train

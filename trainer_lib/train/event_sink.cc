@@ -1,0 +1,66 @@
+#include "trainer_lib/train/event_sink.h"
+
+#include <map>
+#include <string>
+
+#include "absl/strings/str_format.h"
+
+namespace ablate::train {
+
+absl::Status PipeEventSink::Send(const v1::TrainerEvent& event) { return writer_.Write(event); }
+
+absl::Status ConsoleEventSink::Send(const v1::TrainerEvent& event) {
+  switch (event.event_case()) {
+    case v1::TrainerEvent::kStarted: {
+      const v1::TrainerStarted& s = event.started();
+      total_steps_ = s.total_steps();
+      out_ << absl::StrFormat("training %d parameters on %s for %d steps", s.parameters(),
+                              s.device(), s.total_steps());
+      if (s.resumed_from_step() > 0) out_ << ", resumed from step " << s.resumed_from_step();
+      out_ << "\n";
+      break;
+    }
+    case v1::TrainerEvent::kMetrics:
+      PrintMetrics(event.metrics());
+      break;
+    case v1::TrainerEvent::kCheckpoint:
+      out_ << "checkpoint step " << event.checkpoint().step() << " " << event.checkpoint().path()
+           << "\n";
+      break;
+    case v1::TrainerEvent::kLog:
+      out_ << event.log().level() << ": " << event.log().text() << "\n";
+      break;
+    case v1::TrainerEvent::kFinished: {
+      const v1::TrainerFinished& f = event.finished();
+      if (f.ok()) {
+        out_ << absl::StrFormat("done after %d steps: final eval loss %.4f\n", f.steps(),
+                                f.final_eval_loss());
+      } else {
+        out_ << "failed after " << f.steps() << " steps: " << f.error() << "\n";
+      }
+      break;
+    }
+    case v1::TrainerEvent::EVENT_NOT_SET:
+      break;
+  }
+  out_.flush();
+  return out_ ? absl::OkStatus() : absl::UnavailableError("console output closed");
+}
+
+void ConsoleEventSink::PrintMetrics(const v1::MetricBatch& batch) {
+  if (batch.points().empty()) return;
+  std::map<std::string, double> value;
+  for (const v1::MetricPoint& p : batch.points()) value[p.name()] = p.value();
+  const int64_t step = batch.points(0).step();
+  if (value.contains("train/loss")) {
+    out_ << absl::StrFormat("step %d/%d loss %.3f lr %.1e tok/s %.0f\n", step, total_steps_,
+                            value["train/loss"], value["train/lr"],
+                            value["train/tokens_per_sec"]);
+  }
+  if (value.contains("eval/loss")) {
+    out_ << absl::StrFormat("eval step %d loss %.4f perplexity %.2f\n", step, value["eval/loss"],
+                            value["eval/perplexity"]);
+  }
+}
+
+}  // namespace ablate::train

@@ -1,0 +1,52 @@
+// Where a trainer's events go. A run sends TrainerEvent messages in the order trainer.proto
+// documents: started, then metrics, checkpoints and logs, then finished. The trainer only sees
+// this interface; ablate-train picks the worker's pipe or a console, and tests keep the events
+// in memory.
+//
+// Thread-safety: a sink is used by one thread at a time.
+#ifndef ABLATE_TRAINER_LIB_TRAIN_EVENT_SINK_H_
+#define ABLATE_TRAINER_LIB_TRAIN_EVENT_SINK_H_
+
+#include <cstdint>
+#include <ostream>
+
+#include "ablate/v1/trainer.pb.h"
+#include "absl/status/status.h"
+#include "common/event_pipe.h"
+
+namespace ablate::train {
+
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  // Delivers one event. A failure means no one is listening any more: the trainer stops.
+  virtual absl::Status Send(const v1::TrainerEvent& event) = 0;
+};
+
+// Length-delimited events on a file descriptor it does not own (the worker's pipe).
+class PipeEventSink : public EventSink {
+ public:
+  explicit PipeEventSink(int fd) : writer_(fd) {}
+  absl::Status Send(const v1::TrainerEvent& event) override;
+
+ private:
+  EventWriter writer_;
+};
+
+// One human-readable line per event on `out`, for a run started by hand:
+//   step 40/200 loss 2.913 lr 3.0e-03 tok/s 51234
+class ConsoleEventSink : public EventSink {
+ public:
+  explicit ConsoleEventSink(std::ostream& out) : out_(out) {}
+  absl::Status Send(const v1::TrainerEvent& event) override;
+
+ private:
+  void PrintMetrics(const v1::MetricBatch& batch);
+
+  std::ostream& out_;
+  int64_t total_steps_ = 0;  // from TrainerStarted
+};
+
+}  // namespace ablate::train
+
+#endif  // ABLATE_TRAINER_LIB_TRAIN_EVENT_SINK_H_
