@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Ablate's main job on one machine: a coordinator and two CPU workers on loopback run the tiny
+# example grid, show progress, print the results table and serve the dashboard until
+# interrupted (or exit at once when CI=true).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${1:-build}
+bin="$build_dir/bin"
+sweep_file=${ABLATE_DEMO_SWEEP:-examples/tiny-grid.yaml}
+state=runs/demo
+http_address=${ABLATE_DEMO_HTTP:-127.0.0.1:8080}
+
+port_in_use() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
+if port_in_use "$http_address"; then
+  echo "demo: $http_address is taken; serving the dashboard on a free port instead"
+  http_address=127.0.0.1:0
+fi
+
+rm -rf "$state"
+mkdir -p "$state/logs"
+pids=()
+stop_all() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap stop_all EXIT
+trap 'echo; echo "demo: stopping"; exit 0' INT TERM
+
+"$bin/ablate-coordinator" --listen 127.0.0.1:0 --http "$http_address" --db "$state/ablate.db" \
+  --ports-file "$state/ports" 2>"$state/logs/coordinator.log" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$state/ports" ] && break; sleep 0.1; done
+if [ ! -s "$state/ports" ]; then
+  echo "demo: the coordinator did not start; see $state/logs/coordinator.log" >&2
+  tail -5 "$state/logs/coordinator.log" >&2
+  exit 1
+fi
+grpc_port=$(sed -n 's/^grpc=//p' "$state/ports")
+http_port=$(sed -n 's/^http=//p' "$state/ports")
+coordinator=127.0.0.1:$grpc_port
+dashboard=http://127.0.0.1:$http_port/
+
+for i in 1 2; do
+  "$bin/ablate-worker" --coordinator "$coordinator" --worker-id "demo-worker-$i" --slots 1 \
+    --work-dir "$state/worker-$i" 2>"$state/logs/worker-$i.log" &
+  pids+=($!)
+done
+
+echo "demo: coordinator on $coordinator, dashboard at $dashboard, logs in $state/logs"
+start=$(date +%s)
+status=0
+"$bin/ablate" --coordinator "$coordinator" submit "$sweep_file" --watch || status=$?
+echo "demo: sweep finished in $(( $(date +%s) - start )) s"
+echo "demo: dashboard: $dashboard"
+
+if [ "${CI:-}" = "true" ]; then
+  exit "$status"
+fi
+echo "demo: serving the dashboard until Ctrl-C"
+while true; do sleep 3600 & wait $!; done
