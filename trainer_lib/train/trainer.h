@@ -30,11 +30,17 @@ static_assert(StopRequest::is_always_lock_free, "set from signal handlers");
 
 // Trains job.config(), which the caller has validated (ValidateTrainConfig). Resumes from the
 // newest checkpoint in job.checkpoint_dir() when there is one; an empty checkpoint_dir writes
-// none. Returns OK when every step ran; Cancelled("terminated by SIGTERM at step N") after a
-// stop request, having saved step N's checkpoint (given a checkpoint_dir); Unimplemented for an attention kind,
-// optimizer or GPU count not built yet; FailedPrecondition for a GPU job on a host without
-// CUDA; another error, prefixed with "setup" or "step N" (steps done), when training fails,
-// LibTorch exceptions included. TrainerFinished carries the same message.
+// none. Returns:
+//   OK                   every step ran;
+//   Cancelled            "terminated by SIGTERM at step N" after a stop request, step N's
+//                        checkpoint saved (given a checkpoint_dir);
+//   Unimplemented        an attention kind, optimizer or GPU count not built yet;
+//   FailedPrecondition   a GPU job on a host without CUDA, or a corpus too short;
+//   NotFound             a corpus that is not there;
+//   DataLoss             a checkpoint that does not load into this model;
+//   Internal             a disk error naming the path, or a LibTorch exception prefixed with
+//                        where it happened: "setup" or "step N" (steps done).
+// TrainerFinished carries the same message.
 absl::Status Run(const v1::JobSpec& job, EventSink& events, const StopRequest& stop);
 
 }  // namespace ablate::train
