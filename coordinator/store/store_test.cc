@@ -1,7 +1,5 @@
 #include "coordinator/store/store.h"
 
-#include <stdlib.h>
-
 #include <algorithm>
 #include <string>
 #include <thread>
@@ -9,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/store/sqlite_db.h"
+#include "coordinator/testing/fixtures.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -18,11 +17,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-class FakeClock final : public Clock {
- public:
-  absl::Time Now() const override { return now; }
-  absl::Time now = absl::FromUnixSeconds(1'800'000'000);
-};
+using testing::FakeClock;
 
 std::vector<v1::JobSpec> MakeJobs(const std::string& sweep_id, int n) {
   std::vector<v1::JobSpec> jobs(n);
@@ -53,9 +48,7 @@ v1::MetricPoint Point(const std::string& name, int64_t step, double value) {
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string dir = testing::TempDir() + "store_test_XXXXXX";
-    ASSERT_NE(mkdtemp(dir.data()), nullptr);
-    path_ = dir + "/ablate.db";
+    path_ = dir_.File("ablate.db");
     Reopen();
   }
 
@@ -95,6 +88,7 @@ class StoreTest : public ::testing::Test {
   v1::Job Job(const std::string& id) { return store_->GetJob(id).value(); }
   v1::Sweep Sweep(const std::string& id) { return store_->GetSweep(id).value(); }
 
+  testing::TempDir dir_;
   FakeClock clock_;
   std::string path_;
   std::unique_ptr<Store> store_;
@@ -102,7 +96,7 @@ class StoreTest : public ::testing::Test {
 
 TEST_F(StoreTest, CreatesListsAndGets) {
   ASSERT_TRUE(store_->CreateSweep(MakeSweep("a"), MakeJobs("a", 3), 4).ok());
-  clock_.now += absl::Seconds(1);
+  clock_.Advance(absl::Seconds(1));
   ASSERT_TRUE(store_->CreateSweep(MakeSweep("b"), MakeJobs("b", 2), 3).ok());
 
   v1::Sweep a = Sweep("a");
@@ -177,7 +171,7 @@ TEST_F(StoreTest, AttemptLifecycleUpdatesJobAndCounts) {
 
   v1::ExitStatus exit;
   exit.set_reason("done");
-  clock_.now += absl::Minutes(5);
+  clock_.Advance(absl::Minutes(5));
   ASSERT_TRUE(store_
                   ->EndAttempt("s-j0", attempt->id(), v1::ATTEMPT_STATE_SUCCEEDED, exit,
                                v1::JOB_STATE_SUCCEEDED, "", 3.25)
@@ -366,7 +360,7 @@ TEST_F(StoreTest, WorkersShowTheirJobsAndFreeSlots) {
   EXPECT_THAT(workers[0].job_ids(), ElementsAre("s-j0", "s-j1"));
   EXPECT_EQ(workers[0].free_slots(), 1u);
 
-  clock_.now += absl::Seconds(30);
+  clock_.Advance(absl::Seconds(30));
   v1::WorkerInfo bye;
   bye.set_worker_id("w1");
   ASSERT_TRUE(store_->UpsertWorker(bye, false).ok());
