@@ -41,6 +41,10 @@ void Session::Shutdown() {
     if (!started_ || stopping_) return;
     stopping_ = true;
     ABLATE_LOG(INFO) << "worker shutting down running=" << running_.size();
+    // Queued before the trainers stop, so it reaches the coordinator ahead of their reports.
+    v1::WorkerMessage drain;
+    drain.mutable_drain()->set_reason("worker shutting down");
+    outbox_.Push(std::move(drain));
     for (auto& [attempt_id, running] : running_) {
       running.process->Stop(options_.stop_grace, "worker shutting down");
     }
@@ -177,7 +181,9 @@ v1::WorkerMessage Session::Hello() {
     v1::RunningAttempt& attempt = *hello.add_running();
     attempt.set_job_id(running.job_id);
     attempt.set_attempt_id(attempt_id);
+    attempt.mutable_slot_indices()->Add(running.slots.begin(), running.slots.end());
   }
+  for (const auto& [attempt_id, reporting] : reporting_) *hello.add_running() = reporting;
   return message;
 }
 
@@ -211,6 +217,12 @@ void Session::RunSender() {
     if (!message.has_value()) continue;
     const bool written = Write(*message);
     absl::MutexLock lock(&mu_);
+    if (written && message->has_attempt_ended()) {
+      auto it = reporting_.find(message->attempt_ended().attempt_id());
+      if (it != reporting_.end() && it->second.job_id() == message->attempt_ended().job_id()) {
+        reporting_.erase(it);
+      }
+    }
     if (!written && from_outbox) outbox_.PushFront(*std::move(message));
     writing_ = false;
   }
@@ -227,7 +239,7 @@ void Session::HandleAssign(const v1::Assignment& assignment) {
   // Held while the trainer starts, so that its callbacks find it registered.
   absl::MutexLock lock(&mu_);
   if (stopping_) return Refuse(assignment, "the worker is shutting down");
-  if (running_.contains(attempt_id)) {
+  if (running_.contains(attempt_id) || reporting_.contains(attempt_id)) {
     ABLATE_LOG(INFO) << "ignoring repeated assignment job_id=" << job_id
                      << " attempt_id=" << attempt_id;
     return;
@@ -300,6 +312,7 @@ void Session::Refuse(const v1::Assignment& assignment, const std::string& reason
   ended.set_job_id(assignment.job().job_id());
   ended.set_attempt_id(assignment.attempt_id());
   ended.set_succeeded(false);
+  ended.set_interrupted(true);
   ended.mutable_exit()->set_reason(absl::StrCat("not started: ", reason));
   outbox_.Push(std::move(message));
 }
@@ -328,6 +341,10 @@ void Session::OnTrainerExit(v1::AttemptEnded ended) {
     ended.set_cancelled(it->second.cancelled);
     ended.set_interrupted(stopping_ && !it->second.cancelled);
     for (const uint32_t slot : it->second.slots) busy_slots_.erase(slot);
+    v1::RunningAttempt& reporting = reporting_[ended.attempt_id()];
+    reporting.set_job_id(it->second.job_id);
+    reporting.set_attempt_id(ended.attempt_id());
+    reporting.mutable_slot_indices()->Add(it->second.slots.begin(), it->second.slots.end());
     ended_.push_back(std::move(it->second.process));
     running_.erase(it);
   }

@@ -1,12 +1,15 @@
 // A worker daemon's connection to its coordinator, and the trainers it runs for it.
 //
 // A Session holds one WorkerService.Connect stream at a time. Every stream opens with a hello
-// (the WorkerInfo given in the options plus the attempts still running), then carries the
-// trainers' events, an attempt_ended per attempt and a heartbeat every few seconds; the
-// coordinator answers with welcome, assign and cancel:
+// (the WorkerInfo given in the options plus the attempts it holds: those still running and
+// those whose attempt_ended has not been written yet, so that the coordinator does not declare
+// lost an attempt whose report is on its way), then carries the trainers' events, an
+// attempt_ended per attempt and a heartbeat every few seconds; the coordinator answers with
+// welcome, assign and cancel:
 //   assign  starts a TrainerProcess on the assigned slots (on free ones when it names none);
-//           one that cannot start (slot busy or unknown, trainer missing) ends at once with
-//           attempt_ended{succeeded: false} and the reason.
+//           one that cannot start (slot busy or unknown, trainer missing, shutting down) ends
+//           at once with attempt_ended{succeeded: false, interrupted: true} and the reason: a
+//           refusal is never the job's fault.
 //   cancel  stops that attempt (SIGTERM, SIGKILL after stop_grace); it then ends with
 //           attempt_ended{cancelled: true}. A cancel for an attempt not running is ignored.
 //
@@ -76,7 +79,8 @@ class Session {
   // Starts connecting; returns at once.
   void Start();
 
-  // Stops every trainer (SIGTERM, so it can checkpoint; SIGKILL after stop_grace), queues
+  // Queues a drain, so that the coordinator assigns nothing more here, then stops every
+  // trainer (SIGTERM, so it can checkpoint; SIGKILL after stop_grace), queues
   // their attempt_ended reports, waits up to drain_timeout for the outbox to be written,
   // closes the stream and joins every thread. Assignments arriving meanwhile are refused.
   // Returns at once when the session was never started or is already shut down.
@@ -119,6 +123,9 @@ class Session {
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_);
   Outbox outbox_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, Running> running_ ABSL_GUARDED_BY(mu_);  // by attempt id
+  // Attempts that ended and whose attempt_ended is not written yet, by attempt id; the sender
+  // removes one once that write succeeds.
+  std::map<uint64_t, v1::RunningAttempt> reporting_ ABSL_GUARDED_BY(mu_);
   std::set<uint32_t> busy_slots_ ABSL_GUARDED_BY(mu_);        // slot indices
   std::vector<std::unique_ptr<TrainerProcess>> ended_ ABSL_GUARDED_BY(mu_);
   // The current call's context, so that Shutdown() can cancel a stream that will not close.

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string>
@@ -18,6 +19,7 @@
 namespace ablate::worker {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -258,9 +260,13 @@ TEST_F(SessionTest, AssignmentWithoutAFreeSlotIsRefused) {
   std::optional<v1::WorkerMessage> ended = server.coordinator().WaitFor(IsEnded(2));
   ASSERT_TRUE(ended.has_value());
   EXPECT_FALSE(ended->attempt_ended().succeeded());
+  // A refusal is not the job's fault: the coordinator is to place the job again.
+  EXPECT_TRUE(ended->attempt_ended().interrupted());
+  EXPECT_FALSE(ended->attempt_ended().cancelled());
   EXPECT_THAT(ended->attempt_ended().exit().reason(), StartsWith("not started: no free slot"));
   ended = server.coordinator().WaitFor(IsEnded(3));
   ASSERT_TRUE(ended.has_value());
+  EXPECT_TRUE(ended->attempt_ended().interrupted());
   EXPECT_THAT(ended->attempt_ended().exit().reason(), HasSubstr("slot 5 does not exist"));
 }
 
@@ -277,22 +283,36 @@ TEST_F(SessionTest, ReconnectsAfterARestartAndSendsWhatWasBuffered) {
     ASSERT_TRUE(first.coordinator().WaitFor(IsStarted(4)));
     ASSERT_TRUE(first.coordinator().WaitFor(IsStarted(5)));
   }
-  // Attempt 5 finishes while no coordinator listens.
+  // Attempt 5 finishes while no coordinator listens. Until its attempt_ended is written, the
+  // hello still lists it, so that the coordinator does not declare it lost.
   absl::SleepFor(absl::Seconds(1));
-  TestServer second(port);
-  ASSERT_EQ(second.port(), port);
-  std::optional<v1::WorkerMessage> hello = second.coordinator().WaitFor(IsHello());
+  {
+    TestServer second(port);
+    ASSERT_EQ(second.port(), port);
+    std::optional<v1::WorkerMessage> hello = second.coordinator().WaitFor(IsHello());
+    ASSERT_TRUE(hello.has_value());
+    ASSERT_EQ(hello->hello().running_size(), 2);
+    EXPECT_EQ(hello->hello().running(0).attempt_id(), 4u);
+    EXPECT_EQ(hello->hello().running(0).job_id(), "job-4");
+    EXPECT_THAT(hello->hello().running(0).slot_indices(), ElementsAre(0u));
+    EXPECT_EQ(hello->hello().running(1).attempt_id(), 5u);
+    EXPECT_EQ(hello->hello().running(1).job_id(), "job-5");
+    EXPECT_THAT(hello->hello().running(1).slot_indices(), ElementsAre(1u));
+
+    std::optional<v1::WorkerMessage> ended = second.coordinator().WaitFor(IsEnded(5));
+    ASSERT_TRUE(ended.has_value());
+    EXPECT_TRUE(ended->attempt_ended().succeeded());
+    const std::vector<v1::WorkerMessage> received = second.coordinator().Received();
+    EXPECT_TRUE(received.front().has_hello());
+    EXPECT_EQ(EventKinds(received, 5), "metrics metrics metrics finished");
+  }
+  // Its report delivered, attempt 5 is gone from the hello of the next stream.
+  TestServer third(port);
+  ASSERT_EQ(third.port(), port);
+  std::optional<v1::WorkerMessage> hello = third.coordinator().WaitFor(IsHello());
   ASSERT_TRUE(hello.has_value());
   ASSERT_EQ(hello->hello().running_size(), 1);
   EXPECT_EQ(hello->hello().running(0).attempt_id(), 4u);
-  EXPECT_EQ(hello->hello().running(0).job_id(), "job-4");
-
-  std::optional<v1::WorkerMessage> ended = second.coordinator().WaitFor(IsEnded(5));
-  ASSERT_TRUE(ended.has_value());
-  EXPECT_TRUE(ended->attempt_ended().succeeded());
-  const std::vector<v1::WorkerMessage> received = second.coordinator().Received();
-  EXPECT_TRUE(received.front().has_hello());
-  EXPECT_EQ(EventKinds(received, 5), "metrics metrics metrics finished");
   session->Shutdown();  // while the coordinator still listens for the last report
 }
 
@@ -311,6 +331,14 @@ TEST_F(SessionTest, ShutdownStopsTrainersReportsThemAndClosesTheStream) {
   EXPECT_FALSE(ended->attempt_ended().cancelled());
   EXPECT_TRUE(ended->attempt_ended().interrupted());
   EXPECT_EQ(ended->attempt_ended().exit().reason(), "worker shutting down");
+  // The drain came first, so that the coordinator assigns nothing here once it sees the report.
+  const std::vector<v1::WorkerMessage> received = server.coordinator().Received();
+  auto drain = std::find_if(received.begin(), received.end(),
+                            [](const v1::WorkerMessage& m) { return m.has_drain(); });
+  ASSERT_NE(drain, received.end());
+  EXPECT_EQ(drain->drain().reason(), "worker shutting down");
+  EXPECT_LT(drain - received.begin(),
+            std::find_if(received.begin(), received.end(), IsEnded(6)) - received.begin());
   EXPECT_TRUE(server.coordinator().WaitForClosedStream());
 }
 

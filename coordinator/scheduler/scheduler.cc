@@ -83,8 +83,16 @@ absl::Status Scheduler::AddWorker(const v1::WorkerInfo& info, std::shared_ptr<Wo
   worker.placements.clear();
   worker.info = info;
   worker.link = std::move(link);
+  worker.draining = false;
   worker.busy.clear();
   for (const v1::Slot& slot : info.slots()) worker.busy[slot.index()] = false;
+  // The slots the worker says its attempts occupy are taken first, so that no attempt it does
+  // not say this of (an older worker's) is given one of them.
+  for (const v1::RunningAttempt& running : info.running()) {
+    for (uint32_t s : running.slot_indices()) {
+      if (auto it = worker.busy.find(s); it != worker.busy.end()) it->second = true;
+    }
+  }
 
   for (const v1::RunningAttempt& running : info.running()) {
     absl::StatusOr<v1::Job> job = store_.GetJob(running.job_id());
@@ -95,17 +103,21 @@ absl::Status Scheduler::AddWorker(const v1::WorkerInfo& info, std::shared_ptr<Wo
       return p.attempt_id == running.attempt_id();
     });
     // The trainer still occupies its devices whether or not its attempt is current, so its
-    // slots stay taken until the worker reports its end.
+    // slots stay taken until the worker reports its end. The slots the worker reports (taken
+    // above) win over the ones remembered, which a restart leaves empty.
     std::vector<uint32_t> slots;
+    for (uint32_t s : running.slot_indices()) {
+      if (worker.busy.contains(s)) slots.push_back(s);
+    }
     bool known_slots_free = known != previous.end() && !known->slots.empty() &&
                             std::all_of(known->slots.begin(), known->slots.end(), [&](uint32_t s) {
                               auto it = worker.busy.find(s);
                               return it != worker.busy.end() && !it->second;
                             });
-    if (known_slots_free) {
+    if (slots.empty() && known_slots_free) {
       slots = known->slots;
       for (uint32_t s : slots) worker.busy[s] = true;
-    } else if (job.ok()) {
+    } else if (slots.empty() && job.ok()) {
       SlotNeed need = NeedOf(job->spec());
       slots = TakeSlots(worker, need.kind, need.count);
     }
@@ -157,6 +169,17 @@ void Scheduler::AttemptEnded(const std::string& worker_id, uint64_t attempt_id) 
   placements.erase(placement);
 }
 
+void Scheduler::DrainWorker(const std::string& worker_id, const WorkerLink* link,
+                            const std::string& reason) {
+  absl::MutexLock lock(&mu_);
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end() || it->second.link.get() != link) return;
+  it->second.draining = true;
+  ABLATE_LOG(INFO) << "worker draining worker_id=" << worker_id
+                   << " placed_attempts=" << it->second.placements.size() << " reason=\"" << reason
+                   << "\"";
+}
+
 void Scheduler::StopAttempts(const std::vector<v1::Job>& jobs, const std::string& reason) {
   absl::MutexLock lock(&mu_);
   for (const v1::Job& job : jobs) {
@@ -175,7 +198,9 @@ absl::flat_hash_map<std::string, WorkerLoad> Scheduler::Loads() const {
   for (const auto& [id, worker] : workers_) {
     if (worker.link == nullptr) continue;
     WorkerLoad& load = loads[id];
-    for (const auto& [index, taken] : worker.busy) load.free_slots += taken ? 0 : 1;
+    for (const auto& [index, taken] : worker.busy) {
+      load.free_slots += taken || worker.draining ? 0 : 1;
+    }
     for (const Placement& p : worker.placements) load.job_ids.push_back(p.job_id);
   }
   return loads;
@@ -219,7 +244,7 @@ void Scheduler::ExpireLeases() {
 void Scheduler::PlacePending() {
   bool any_free = std::any_of(workers_.begin(), workers_.end(), [](const auto& entry) {
     const WorkerState& w = entry.second;
-    return w.link != nullptr &&
+    return w.link != nullptr && !w.draining &&
            std::any_of(w.busy.begin(), w.busy.end(), [](const auto& slot) { return !slot.second; });
   });
   if (!any_free) return;
@@ -233,7 +258,7 @@ void Scheduler::PlacePending() {
     WorkerState* target = nullptr;
     std::vector<uint32_t> slots;
     for (auto& [id, worker] : workers_) {
-      if (worker.link == nullptr) continue;
+      if (worker.link == nullptr || worker.draining) continue;
       slots = TakeSlots(worker, need.kind, need.count);
       if (!slots.empty()) {
         target = &worker;

@@ -16,7 +16,12 @@
 // The store holds the truth; the scheduler's view is rebuilt from it by Start() after a
 // restart: attempts that were ASSIGNED or RUNNING belong to workers counted as disconnected
 // since the start, so they are kept when their worker reconnects listing them in hello.running
-// and leased out otherwise.
+// and leased out otherwise. A reconnecting worker says which slots each attempt occupies
+// (RunningAttempt.slot_indices); only for workers that do not, the scheduler picks the slots
+// it remembers, or else the lowest free ones of the right kind.
+//
+// A draining worker (DrainWorker) is given no new attempt until it says hello on a new stream;
+// the attempts it holds stay placed and end as usual.
 //
 // Thread safety: every public method may be called from any thread. Store calls are made with
 // the scheduler's mutex held; the store never calls back, so no lock order can invert. Links
@@ -64,7 +69,7 @@ struct SchedulerOptions {
 
 // What one connected worker holds, for ListWorkers.
 struct WorkerLoad {
-  uint32_t free_slots = 0;
+  uint32_t free_slots = 0;  // slots a new attempt could take: none while the worker drains
   std::vector<std::string> job_ids;
 };
 
@@ -103,6 +108,11 @@ class Scheduler {
   // its slots are free again.
   void AttemptEnded(const std::string& worker_id, uint64_t attempt_id);
 
+  // The worker behind `link` said it takes no new assignments (it is shutting down): no attempt
+  // is placed on it until it connects again through AddWorker. Its placed attempts are kept.
+  // Nothing changes when `link` is not the worker's current link.
+  void DrainWorker(const std::string& worker_id, const WorkerLink* link, const std::string& reason);
+
   // Tells the workers of `jobs` (as Store::CancelJobs returned them, before the change) that
   // were ASSIGNED or RUNNING to stop their current attempt.
   void StopAttempts(const std::vector<v1::Job>& jobs, const std::string& reason);
@@ -120,6 +130,7 @@ class Scheduler {
     v1::WorkerInfo info;
     std::shared_ptr<WorkerLink> link;  // null while disconnected
     absl::Time disconnected_at;        // meaningful while link is null
+    bool draining = false;             // takes no new attempt until its next AddWorker
     std::map<uint32_t, bool> busy;     // Slot.index -> taken
     std::vector<Placement> placements;
   };

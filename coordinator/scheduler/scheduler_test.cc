@@ -313,5 +313,61 @@ TEST_F(SchedulerTest, RestartKeepsAttemptsTheirWorkerStillRuns) {
   EXPECT_EQ(scheduler_->Loads()["w1"].free_slots, 0u);
 }
 
+TEST_F(SchedulerTest, RestartKeepsTheSlotsTheWorkerReports) {
+  AddSweep({0, 0, 0});
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 2), link).ok());
+  std::vector<v1::CoordinatorMessage> sent = link->Await(2);
+  ASSERT_EQ(sent.size(), 2u);
+  v1::Assignment on_slot_1 = sent[1].assign();
+  ASSERT_THAT(on_slot_1.slot_indices(), ElementsAre(1u));
+  scheduler_->Stop();
+  // While the coordinator is down, s-0 ends on slot 0; s-1 still runs on slot 1.
+  ASSERT_TRUE(store_
+                  ->EndAttempt("s-0", sent[0].assign().attempt_id(), v1::ATTEMPT_STATE_SUCCEEDED,
+                               {}, v1::JOB_STATE_SUCCEEDED, "", 2.5)
+                  .ok());
+  StartScheduler();
+
+  v1::WorkerInfo hello = Worker("w1", 2);
+  v1::RunningAttempt* running = hello.add_running();
+  running->set_job_id("s-1");
+  running->set_attempt_id(on_slot_1.attempt_id());
+  running->add_slot_indices(1);
+  auto relink = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(hello, relink).ok());
+
+  v1::Assignment next = relink->Await(1).at(0).assign();
+  EXPECT_EQ(next.job().job_id(), "s-2");
+  EXPECT_THAT(next.slot_indices(), ElementsAre(0u));
+  EXPECT_EQ(Job("s-1").current_attempt_id(), on_slot_1.attempt_id());
+}
+
+TEST_F(SchedulerTest, DrainedWorkerGetsNoNewAttemptUntilItSaysHelloAgain) {
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1), link).ok());
+  scheduler_->DrainWorker("w1", link.get(), "shutting down");
+  AddSweep({0, 0});
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(link->Count(), 0u);
+  EXPECT_EQ(Job("s-0").state(), v1::JOB_STATE_PENDING);
+  EXPECT_EQ(scheduler_->Loads()["w1"].free_slots, 0u);
+
+  auto other = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w2", 1), other).ok());
+  EXPECT_EQ(other->Await(1).at(0).assign().job().job_id(), "s-0");
+  EXPECT_EQ(Job("s-0").worker_id(), "w2");
+  scheduler_->Kick();
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(link->Count(), 0u);
+  EXPECT_EQ(Job("s-1").state(), v1::JOB_STATE_PENDING);
+
+  // A drain from a stream that a newer one replaced changes nothing.
+  auto relink = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1), relink).ok());
+  scheduler_->DrainWorker("w1", link.get(), "stale");
+  EXPECT_EQ(relink->Await(1).at(0).assign().job().job_id(), "s-1");
+}
+
 }  // namespace
 }  // namespace ablate::coordinator

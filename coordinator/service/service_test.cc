@@ -279,6 +279,33 @@ TEST_F(ServiceTest, WorkerRunsAJobToSuccess) {
   EXPECT_TRUE(worker.Close().ok());
 }
 
+TEST_F(ServiceTest, DrainingWorkerGetsNoAssignment) {
+  FakeWorker worker(channel_, "w1");
+  ASSERT_TRUE(worker.SendHello());
+  v1::CoordinatorMessage message;
+  ASSERT_TRUE(worker.Read(message));
+  ASSERT_TRUE(message.has_welcome());
+  v1::WorkerMessage drain;
+  drain.mutable_drain()->set_reason("shutting down");
+  ASSERT_TRUE(worker.Send(drain));
+  // The drain has reached the scheduler once the worker offers no free slot.
+  ASSERT_TRUE(WaitUntil([&] {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    v1::ListWorkersResponse workers;
+    return sweeps_->ListWorkers(&context, {}, &workers).ok() && workers.workers_size() == 1 &&
+           workers.workers(0).free_slots() == 0;
+  }));
+
+  std::string sweep_id = Submit(TinySweepSpec("drain", 1)).sweep().id();
+  absl::SleepFor(absl::Seconds(1));
+  v1::ListJobsResponse jobs = ListJobs(sweep_id);
+  ASSERT_EQ(jobs.jobs_size(), 1);
+  // An assignment is sent only after its attempt started, so none was sent.
+  EXPECT_EQ(jobs.jobs(0).state(), v1::JOB_STATE_PENDING);
+  EXPECT_TRUE(worker.Close().ok());
+}
+
 TEST_F(ServiceTest, FirstWorkerMessageMustBeHello) {
   FakeWorker worker(channel_, "w1");
   v1::WorkerMessage heartbeat;

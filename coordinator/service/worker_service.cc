@@ -82,6 +82,9 @@ grpc::Status WorkerServiceImpl::Connect(grpc::ServerContext* context,
         case v1::WorkerMessage::kAttemptEnded:
           HandleAttemptEnded(hello.worker_id(), message.attempt_ended(), finished);
           break;
+        case v1::WorkerMessage::kDrain:
+          scheduler_.DrainWorker(hello.worker_id(), session.get(), message.drain().reason());
+          break;
         case v1::WorkerMessage::kHello:
           ABLATE_LOG(WARNING) << "repeated hello ignored worker_id=" << hello.worker_id();
           break;
