@@ -14,27 +14,15 @@
 #include "coordinator/api/sweep_api.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "coordinator/store/store.h"
+#include "coordinator/testing/fixtures.h"
 #include "coordinator/telemetry/telemetry.h"
 
 namespace ablate::coordinator {
 namespace {
 
-// 1,000 seeds x 100 learning rates: every cell a distinct config.
-v1::SubmitSweepRequest HundredThousandCells() {
-  v1::SubmitSweepRequest request;
-  v1::SweepSpec& spec = *request.mutable_spec();
-  spec.set_name("large");
-  v1::Dimension& seeds = *spec.add_grid();
-  seeds.set_name("seed");
-  for (int i = 0; i < 1000; ++i) seeds.add_values(absl::StrCat(i));
-  v1::Dimension& rates = *spec.add_grid();
-  rates.set_name("learning_rate");
-  for (int i = 1; i <= 100; ++i) rates.add_values(absl::StrCat(i, "e-4"));
-  return request;
-}
-
 void BM_SubmitSweep(benchmark::State& state) {
-  const v1::SubmitSweepRequest request = HundredThousandCells();
+  v1::SubmitSweepRequest request;
+  *request.mutable_spec() = testing::HundredThousandCellSpec();
   for (auto _ : state) {
     state.PauseTiming();
     std::string dir = (std::filesystem::temp_directory_path() / "submit_bench_XXXXXX").string();

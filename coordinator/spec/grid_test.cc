@@ -5,6 +5,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "coordinator/spec/sweep_file.h"
+#include "coordinator/testing/fixtures.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -92,7 +93,7 @@ constraints:
   ASSERT_TRUE(expansion.ok()) << expansion.status();
   EXPECT_EQ(expansion->jobs.size(), 3u);
   EXPECT_THAT(expansion->dropped,
-              testing::ElementsAre("attention=dense context_length=524288: left out by "
+              ::testing::ElementsAre("attention=dense context_length=524288: left out by "
                                    "constraints[0]"));
 }
 
@@ -186,14 +187,7 @@ TEST(GridTest, ValidatesSpecsFromOtherSources) {
 }
 
 TEST(GridTest, HundredThousandCells) {
-  v1::SweepSpec spec;
-  spec.set_name("large");
-  v1::Dimension& seeds = *spec.add_grid();
-  seeds.set_name("seed");
-  for (int i = 0; i < 1000; ++i) seeds.add_values(absl::StrCat(i));
-  v1::Dimension& rates = *spec.add_grid();
-  rates.set_name("learning_rate");
-  for (int i = 1; i <= 100; ++i) rates.add_values(absl::StrCat(i, "e-4"));
+  const v1::SweepSpec spec = testing::HundredThousandCellSpec();
   absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
   ASSERT_TRUE(expansion.ok()) << expansion.status();
   ASSERT_EQ(expansion->jobs.size(), 100000u);

@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "coordinator/testing/fixtures.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -10,13 +11,7 @@ namespace {
 
 using ::testing::ElementsAre;
 
-v1::MetricPoint Point(const std::string& name, int64_t step, double value) {
-  v1::MetricPoint point;
-  point.set_name(name);
-  point.set_step(step);
-  point.set_value(value);
-  return point;
-}
+using ::ablate::coordinator::testing::Point;
 
 class MetricTableTest : public ::testing::Test {
  protected:

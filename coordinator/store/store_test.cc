@@ -37,13 +37,7 @@ v1::Sweep MakeSweep(const std::string& id) {
   return sweep;
 }
 
-v1::MetricPoint Point(const std::string& name, int64_t step, double value) {
-  v1::MetricPoint point;
-  point.set_name(name);
-  point.set_step(step);
-  point.set_value(value);
-  return point;
-}
+using ::ablate::coordinator::testing::Point;
 
 class StoreTest : public ::testing::Test {
  protected:

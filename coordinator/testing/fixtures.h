@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "ablate/v1/metrics.pb.h"
 #include "ablate/v1/sweep.pb.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -43,6 +44,12 @@ class FakeClock : public Clock {
 
 // A sweep of `cells` CPU jobs of the tiny model, one per learning rate, in that order.
 v1::SweepSpec TinySweepSpec(const std::string& name, int cells);
+
+// 1,000 seeds x 100 learning rates: 100,000 cells, each a distinct config.
+v1::SweepSpec HundredThousandCellSpec();
+
+// A metric point without a wall time.
+v1::MetricPoint Point(const std::string& name, int64_t step, double value);
 
 // Polls `done` until it holds or `timeout` passes; returns its last value.
 bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(5));
