@@ -13,6 +13,7 @@
 #include "benchmark/benchmark.h"
 #include "common/train_config.h"
 #include "coordinator/store/store.h"
+#include "coordinator/testing/fixtures.h"
 
 namespace ablate::coordinator {
 namespace {
@@ -60,12 +61,7 @@ std::vector<v1::JobSpec> MakeJobs(const std::string& sweep_id, int n) {
   return jobs;
 }
 
-v1::Sweep MakeSweep(const std::string& id) {
-  v1::Sweep sweep;
-  sweep.set_id(id);
-  sweep.mutable_spec()->set_name(id);
-  return sweep;
-}
+using testing::MakeSweep;
 
 void BM_CreateSweep(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));

@@ -30,12 +30,7 @@ std::vector<v1::JobSpec> MakeJobs(const std::string& sweep_id, int n) {
   return jobs;
 }
 
-v1::Sweep MakeSweep(const std::string& id) {
-  v1::Sweep sweep;
-  sweep.set_id(id);
-  sweep.mutable_spec()->set_name(id);
-  return sweep;
-}
+using testing::MakeSweep;
 
 using ::ablate::coordinator::testing::Point;
 

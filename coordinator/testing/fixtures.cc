@@ -30,6 +30,13 @@ void FakeClock::Advance(absl::Duration d) {
   now_ += d;
 }
 
+v1::Sweep MakeSweep(const std::string& id) {
+  v1::Sweep sweep;
+  sweep.set_id(id);
+  sweep.mutable_spec()->set_name(id);
+  return sweep;
+}
+
 v1::SweepSpec TinySweepSpec(const std::string& name, int cells) {
   v1::SweepSpec spec;
   spec.set_name(name);

@@ -42,6 +42,9 @@ class FakeClock : public Clock {
   absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1'800'000'000);
 };
 
+// A sweep record with that id and name and an empty spec, as the store takes it.
+v1::Sweep MakeSweep(const std::string& id);
+
 // A sweep of `cells` CPU jobs of the tiny model, one per learning rate, in that order.
 v1::SweepSpec TinySweepSpec(const std::string& name, int cells);
 
