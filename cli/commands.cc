@@ -11,7 +11,7 @@
 #include "ablate/v1/sweep_service.pb.h"
 #include "cli/views.h"
 #include "cli/watch.h"
-#include "coordinator/spec/sweep_file.h"
+#include "sweep/sweep_file.h"
 
 namespace ablate::cli {
 namespace {
@@ -35,7 +35,7 @@ TerminalSize QueryTerminalSize() {
 }  // namespace
 
 int SubmitCommand(Client& client, const std::string& path, bool watch, const Io& io) {
-  absl::StatusOr<v1::SweepSpec> spec = coordinator::LoadSweepFile(path);
+  absl::StatusOr<v1::SweepSpec> spec = sweep::LoadSweepFile(path);
   if (!spec.ok()) {
     // The parser's message is already "file:line:col: key: problem".
     io.err << spec.status().message() << '\n';

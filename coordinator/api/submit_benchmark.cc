@@ -15,6 +15,7 @@
 #include "coordinator/scheduler/scheduler.h"
 #include "coordinator/store/store.h"
 #include "coordinator/testing/fixtures.h"
+#include "sweep/large_spec.h"
 #include "coordinator/telemetry/telemetry.h"
 
 namespace ablate::coordinator {
@@ -22,7 +23,7 @@ namespace {
 
 void BM_SubmitSweep(benchmark::State& state) {
   v1::SubmitSweepRequest request;
-  *request.mutable_spec() = testing::HundredThousandCellSpec();
+  *request.mutable_spec() = sweep::HundredThousandCellSpec();
   for (auto _ : state) {
     state.PauseTiming();
     std::string dir = (std::filesystem::temp_directory_path() / "submit_bench_XXXXXX").string();

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
-#include "coordinator/spec/grid.h"
+#include "sweep/grid.h"
 #include "google/protobuf/util/message_differencer.h"
 
 namespace ablate::coordinator {
@@ -41,7 +41,7 @@ SweepApi::SweepApi(Store& store, Scheduler& scheduler, Telemetry& telemetry, Clo
 absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
     const v1::SubmitSweepRequest& request) {
   telemetry_.CountRpc("SubmitSweep");
-  absl::StatusOr<Expansion> expansion = ExpandSweep(request.spec());
+  absl::StatusOr<sweep::Expansion> expansion = sweep::ExpandSweep(request.spec());
   if (!expansion.ok()) return expansion.status();
 
   v1::SubmitSweepResponse response;

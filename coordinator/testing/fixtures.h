@@ -48,9 +48,6 @@ v1::Sweep MakeSweep(const std::string& id);
 // A sweep of `cells` CPU jobs of the tiny model, one per learning rate, in that order.
 v1::SweepSpec TinySweepSpec(const std::string& name, int cells);
 
-// 1,000 seeds x 100 learning rates: 100,000 cells, each a distinct config.
-v1::SweepSpec HundredThousandCellSpec();
-
 // A metric point without a wall time.
 v1::MetricPoint Point(const std::string& name, int64_t step, double value);
 

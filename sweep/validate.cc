@@ -1,4 +1,4 @@
-#include "coordinator/spec/validate.h"
+#include "sweep/validate.h"
 
 #include <algorithm>
 #include <map>
@@ -13,9 +13,9 @@
 #include "absl/strings/strip.h"
 #include "common/catalog.h"
 #include "common/train_config.h"
-#include "coordinator/spec/grid.h"
+#include "sweep/grid.h"
 
-namespace ablate::coordinator {
+namespace ablate::sweep {
 namespace internal {
 namespace {
 
@@ -244,4 +244,4 @@ absl::Status ValidateSweepSpec(const v1::SweepSpec& spec) {
   return absl::InvalidArgumentError(absl::StrCat(issue->key, ": ", issue->problem));
 }
 
-}  // namespace ablate::coordinator
+}  // namespace ablate::sweep

@@ -1,4 +1,4 @@
-#include "coordinator/spec/grid.h"
+#include "sweep/grid.h"
 
 #include <algorithm>
 #include <bit>
@@ -13,9 +13,9 @@
 #include "absl/strings/strip.h"
 #include "common/ids.h"
 #include "common/train_config.h"
-#include "coordinator/spec/validate.h"
+#include "sweep/validate.h"
 
-namespace ablate::coordinator {
+namespace ablate::sweep {
 namespace {
 
 constexpr absl::string_view kDefaultCheckpointRoot = "runs/checkpoints";
@@ -241,4 +241,4 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
   return out;
 }
 
-}  // namespace ablate::coordinator
+}  // namespace ablate::sweep

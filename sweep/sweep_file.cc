@@ -1,4 +1,4 @@
-#include "coordinator/spec/sweep_file.h"
+#include "sweep/sweep_file.h"
 
 #include <fstream>
 #include <sstream>
@@ -11,10 +11,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "coordinator/spec/validate.h"
+#include "sweep/validate.h"
 #include "yaml-cpp/yaml.h"
 
-namespace ablate::coordinator {
+namespace ablate::sweep {
 namespace {
 
 using google::protobuf::RepeatedPtrField;
@@ -290,4 +290,4 @@ absl::StatusOr<v1::SweepSpec> LoadSweepFile(const std::string& path) {
   return ParseSweepYaml(text.str(), path);
 }
 
-}  // namespace ablate::coordinator
+}  // namespace ablate::sweep

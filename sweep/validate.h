@@ -1,8 +1,8 @@
 // The rules a SweepSpec must meet, shared by the YAML reader (which adds a file position to a
 // problem) and by ValidateSweepSpec (which reports the key alone). Stateless; safe from any
 // thread.
-#ifndef ABLATE_COORDINATOR_SPEC_VALIDATE_H_
-#define ABLATE_COORDINATOR_SPEC_VALIDATE_H_
+#ifndef ABLATE_SWEEP_VALIDATE_H_
+#define ABLATE_SWEEP_VALIDATE_H_
 
 #include <cstdint>
 #include <optional>
@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace ablate::coordinator::internal {
+namespace ablate::sweep::internal {
 
 // The most cells one sweep may expand to; a larger grid is almost always a mistake and would
 // not fit the coordinator's memory as jobs.
@@ -44,6 +44,6 @@ std::string DidYouMean(absl::string_view name, const std::vector<std::string>& k
 // Every field name a sweep may set, in the order TrainConfig declares them.
 const std::vector<std::string>& TrainFieldNames();
 
-}  // namespace ablate::coordinator::internal
+}  // namespace ablate::sweep::internal
 
-#endif  // ABLATE_COORDINATOR_SPEC_VALIDATE_H_
+#endif  // ABLATE_SWEEP_VALIDATE_H_

@@ -1,11 +1,11 @@
-#include "coordinator/spec/sweep_file.h"
+#include "sweep/sweep_file.h"
 
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace ablate::coordinator {
+namespace ablate::sweep {
 namespace {
 
 using ::testing::ElementsAre;
@@ -161,4 +161,4 @@ TEST(SweepFileTest, ShapeProblems) {
 }
 
 }  // namespace
-}  // namespace ablate::coordinator
+}  // namespace ablate::sweep

@@ -1,15 +1,15 @@
-#include "coordinator/spec/grid.h"
+#include "sweep/grid.h"
 
 #include <string>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "coordinator/spec/sweep_file.h"
-#include "coordinator/testing/fixtures.h"
+#include "sweep/sweep_file.h"
+#include "sweep/large_spec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace ablate::coordinator {
+namespace ablate::sweep {
 namespace {
 
 using ::testing::HasSubstr;
@@ -187,7 +187,7 @@ TEST(GridTest, ValidatesSpecsFromOtherSources) {
 }
 
 TEST(GridTest, HundredThousandCells) {
-  const v1::SweepSpec spec = testing::HundredThousandCellSpec();
+  const v1::SweepSpec spec = HundredThousandCellSpec();
   absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
   ASSERT_TRUE(expansion.ok()) << expansion.status();
   ASSERT_EQ(expansion->jobs.size(), 100000u);
@@ -198,4 +198,4 @@ TEST(GridTest, HundredThousandCells) {
 }
 
 }  // namespace
-}  // namespace ablate::coordinator
+}  // namespace ablate::sweep

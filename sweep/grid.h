@@ -3,8 +3,8 @@
 // cell's values, then `fixed`, then matching overrides in order) and validated. Pure and
 // deterministic: the same spec gives the same sweep id, the same jobs in the same order and the
 // same job ids on every machine.
-#ifndef ABLATE_COORDINATOR_SPEC_GRID_H_
-#define ABLATE_COORDINATOR_SPEC_GRID_H_
+#ifndef ABLATE_SWEEP_GRID_H_
+#define ABLATE_SWEEP_GRID_H_
 
 #include <string>
 #include <vector>
@@ -14,7 +14,7 @@
 #include "ablate/v1/job.pb.h"
 #include "ablate/v1/sweep.pb.h"
 
-namespace ablate::coordinator {
+namespace ablate::sweep {
 
 struct Expansion {
   std::string sweep_id;                // <slug of name>-<8 hex digits of the spec's hash>
@@ -41,6 +41,6 @@ absl::Status ValidateSweepSpec(const v1::SweepSpec& spec);
 // when no cell is left.
 absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec);
 
-}  // namespace ablate::coordinator
+}  // namespace ablate::sweep
 
-#endif  // ABLATE_COORDINATOR_SPEC_GRID_H_
+#endif  // ABLATE_SWEEP_GRID_H_

@@ -1,8 +1,8 @@
 // Reading a sweep file (YAML) into a validated SweepSpec. This is the edge where a user's file
 // becomes the proto the rest of Ablate trusts: every error names the file, line and column and
 // the offending key, in one line.
-#ifndef ABLATE_COORDINATOR_SPEC_SWEEP_FILE_H_
-#define ABLATE_COORDINATOR_SPEC_SWEEP_FILE_H_
+#ifndef ABLATE_SWEEP_SWEEP_FILE_H_
+#define ABLATE_SWEEP_SWEEP_FILE_H_
 
 #include <string>
 #include "absl/strings/string_view.h"
@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "ablate/v1/sweep.pb.h"
 
-namespace ablate::coordinator {
+namespace ablate::sweep {
 
 // Parses and validates `yaml`. `source` names it in errors ("tiny-grid.yaml:7:14: grid.optimizer:
 // unknown optimizer 'adamx' (known: adamw, adamw8bit, soap, shampoo, soap4bit)").
@@ -19,6 +19,6 @@ absl::StatusOr<v1::SweepSpec> ParseSweepYaml(absl::string_view yaml, absl::strin
 // Reads the file and parses it. NotFound when it cannot be read.
 absl::StatusOr<v1::SweepSpec> LoadSweepFile(const std::string& path);
 
-}  // namespace ablate::coordinator
+}  // namespace ablate::sweep
 
-#endif  // ABLATE_COORDINATOR_SPEC_SWEEP_FILE_H_
+#endif  // ABLATE_SWEEP_SWEEP_FILE_H_
