@@ -29,6 +29,15 @@ TORCH_VERSION=2.13.0
 if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
   echo "install-deps: installing torch $TORCH_VERSION into .venv"
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
+  .venv/bin/pip install -q --disable-pip-version-check "torch==$TORCH_VERSION" numpy
+fi
+# Data preparation and the reference implementations the tests compare against, pinned to that
+# torch. The stamp records which requirements were installed, so an unchanged list costs nothing.
+stamp=.venv/.ablate-requirements
+if ! cmp -s scripts/python/requirements.txt "$stamp" 2>/dev/null; then
+  echo "install-deps: installing scripts/python/requirements.txt into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check \
+    -c scripts/python/constraints.txt -r scripts/python/requirements.txt
+  cp scripts/python/requirements.txt "$stamp"
 fi
 echo "install-deps: ok"
