@@ -69,25 +69,4 @@ const std::vector<std::string>& OptimizerNames() {
   return *names;
 }
 
-int64_t ParameterCount(const v1::ModelConfig& c) {
-  const int64_t h = c.hidden_size();
-  const int64_t q_width = int64_t{c.num_attention_heads()} * c.head_dim();
-  const int64_t kv_width = int64_t{c.num_key_value_heads()} * c.head_dim();
-  const int64_t attention = h * q_width + 2 * h * kv_width + q_width * h + 2 * c.head_dim();
-  const int64_t mlp = 3 * h * c.intermediate_size();
-  const int64_t per_layer = attention + mlp + 2 * h;
-  const int64_t embedding = int64_t{c.vocab_size()} * h;
-  const int64_t head = c.tie_word_embeddings() ? 0 : embedding;
-  return embedding + head + c.num_hidden_layers() * per_layer + h;
-}
-
-double TrainingFlopsPerToken(const v1::ModelConfig& c, int64_t context_length) {
-  // An untied input embedding is a lookup, not a matrix product; a tied one is also the head.
-  const double lookup_only = c.tie_word_embeddings() ? 0.0 : double(c.vocab_size()) * c.hidden_size();
-  const double matmul_params = double(ParameterCount(c)) - lookup_only;
-  const double attention = 6.0 * c.num_hidden_layers() * c.num_attention_heads() * c.head_dim() *
-                           double(context_length);
-  return 6.0 * matmul_params + attention;
-}
-
 }  // namespace ablate

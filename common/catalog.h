@@ -1,10 +1,9 @@
-// The names a sweep may use for models, attention kinds and optimizers, and what each model
-// costs. Plain arithmetic on ModelConfig: no LibTorch, so the coordinator, the CLI and the
-// trainer all link it. Everything here is immutable and safe to call from any thread.
+// The names a sweep may use for models, attention kinds and optimizers (what each model costs
+// is in common/model_math.h). No LibTorch, so the coordinator, the CLI and the trainer all
+// link it. Everything here is immutable and safe to call from any thread.
 #ifndef ABLATE_COMMON_CATALOG_H_
 #define ABLATE_COMMON_CATALOG_H_
 
-#include <cstdint>
 #include <string>
 #include "absl/strings/string_view.h"
 #include <vector>
@@ -24,13 +23,6 @@ absl::StatusOr<v1::ModelConfig> ModelByName(absl::string_view name);
 // does not implement it yet; the trainer then fails the job with a clear reason.
 const std::vector<std::string>& AttentionNames();
 const std::vector<std::string>& OptimizerNames();
-
-// Trainable parameters, counting a tied embedding once.
-int64_t ParameterCount(const v1::ModelConfig& config);
-
-// Training FLOPs per token: 6 * parameters (embedding excluded) plus the causal attention
-// term 6 * layers * heads * head_dim * context_length.
-double TrainingFlopsPerToken(const v1::ModelConfig& config, int64_t context_length);
 
 }  // namespace ablate
 

@@ -11,7 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "common/catalog.h"
 #include "common/ids.h"
+#include "common/model_math.h"
 #include "common/train_config.h"
 #include "sweep/validate.h"
 
@@ -183,6 +185,31 @@ bool NextCell(const Plan& plan, Cell& cell) {
   return false;
 }
 
+// Each job's planned peak memory per rank, for placement. Cells of a sweep share a few
+// (model, optimizer, shape) combinations, so plans are computed once per combination.
+class MemoryPlanner {
+ public:
+  // 0 (fits anywhere) when the model or optimizer has no plan: validation already accepted
+  // the names, and a trainer that cannot run them says so itself.
+  uint64_t PeakBytes(const v1::TrainConfig& config) {
+    const RankWork work = RankWorkOf(config);
+    const std::string key =
+        absl::StrCat(config.model(), "|", work.optimizer, "|", work.micro_batch_size, "|",
+                     work.context_length, "|", work.bf16, "|", work.activation_checkpointing);
+    auto [it, inserted] = peaks_.try_emplace(key, 0);
+    if (inserted) {
+      absl::StatusOr<v1::ModelConfig> model = ModelByName(config.model());
+      absl::StatusOr<MemoryPlan> plan =
+          model.ok() ? PlanMemory(*model, work) : absl::StatusOr<MemoryPlan>(model.status());
+      if (plan.ok()) it->second = static_cast<uint64_t>(plan->total());
+    }
+    return it->second;
+  }
+
+ private:
+  absl::flat_hash_map<std::string, uint64_t> peaks_;
+};
+
 }  // namespace
 
 absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
@@ -202,6 +229,7 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
   out.jobs.reserve(cells);                            // at most internal::kMaxCells, as validated
   absl::flat_hash_map<uint64_t, size_t> job_by_hash;  // config hash -> job index
   job_by_hash.reserve(cells);
+  MemoryPlanner planner;
   Cell cell(plan->names.size(), 0);
   do {
     CellValues values = ValuesOf(*plan, cell);
@@ -232,6 +260,8 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
       *job.mutable_cell() = std::move(values);
       *job.mutable_config() = *std::move(config);
       job.set_config_hash(std::move(hash));
+      job.set_memory_bytes(planner.PeakBytes(job.config()));
+      job.set_priority(spec.priority());
     }
   } while (NextCell(*plan, cell));
   if (out.jobs.empty()) {

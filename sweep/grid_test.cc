@@ -5,6 +5,8 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "sweep/sweep_file.h"
+#include "common/catalog.h"
+#include "common/model_math.h"
 #include "sweep/large_spec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -58,6 +60,27 @@ TEST(GridTest, CrossProductFirstDimensionSlowest) {
   EXPECT_DOUBLE_EQ(expansion->jobs[0].config().learning_rate(), 3e-3);  // default
   EXPECT_DOUBLE_EQ(expansion->jobs[2].config().learning_rate(), 2e-3);  // override for mini
   EXPECT_EQ(expansion->jobs[2].config().model(), "mini");
+}
+
+TEST(GridTest, JobsCarryTheirMemoryPlanAndPriority) {
+  v1::SweepSpec spec = Parse(R"(
+name: plans
+priority: 3
+grid:
+  model: [tiny, qwen3-0.6b]
+fixed: {context_length: 4096, batch_size: 4, precision: bf16}
+)");
+  absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  ASSERT_EQ(expansion->jobs.size(), 2u);
+  for (const v1::JobSpec& job : expansion->jobs) {
+    const absl::StatusOr<MemoryPlan> plan =
+        PlanMemory(*ModelByName(job.config().model()), RankWorkOf(job.config()));
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    EXPECT_EQ(job.memory_bytes(), static_cast<uint64_t>(plan->total())) << job.job_id();
+    EXPECT_EQ(job.priority(), 3);
+  }
+  EXPECT_GT(expansion->jobs[1].memory_bytes(), 20 * expansion->jobs[0].memory_bytes());
 }
 
 TEST(GridTest, ConstraintDropsLongDenseCellsOfTheResearchGrid) {

@@ -24,8 +24,9 @@ using EntryFn = absl::FunctionRef<absl::Status(const std::string& name, const st
 
 const std::vector<std::string>& TopLevelKeys() {
   static const auto* keys =
-      new std::vector<std::string>{"name",  "description", "grid",         "constraints",
-                                   "fixed", "overrides",   "max_attempts", "checkpoint_root"};
+      new std::vector<std::string>{"name",         "description",     "grid",    "constraints",
+                                   "fixed",        "overrides",       "priority",
+                                   "max_attempts", "checkpoint_root"};
   return *keys;
 }
 
@@ -76,7 +77,7 @@ class SweepFileReader {
     }
     if (name == "fixed") return ReadSettings(value, key, "", *spec.mutable_fixed());
     if (name != "name" && name != "description" && name != "checkpoint_root" &&
-        name != "max_attempts") {
+        name != "max_attempts" && name != "priority") {
       return UnknownKey(key, name, TopLevelKeys());
     }
     absl::StatusOr<std::string> text = Scalar(value, key);
@@ -87,6 +88,12 @@ class SweepFileReader {
       spec.set_description(*text);
     } else if (name == "checkpoint_root") {
       spec.set_checkpoint_root(*text);
+    } else if (name == "priority") {
+      int32_t priority = 0;
+      if (!absl::SimpleAtoi(*text, &priority)) {
+        return Error(value, key, absl::StrCat("'", *text, "' is not a whole number"));
+      }
+      spec.set_priority(priority);
     } else {
       uint32_t attempts = 0;
       if (!absl::SimpleAtoi(*text, &attempts) || attempts == 0) {

@@ -157,7 +157,7 @@ TEST(SweepFileTest, ShapeProblems) {
             "s.yaml:5:3: fixed.steps: missing value");
   EXPECT_EQ(ErrorOf(""),
             "s.yaml:1:1: sweep: expected a map of settings (name, description, "
-            "grid, constraints, fixed, overrides, max_attempts, checkpoint_root)");
+            "grid, constraints, fixed, overrides, priority, max_attempts, checkpoint_root)");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "common/catalog.h"
+#include "common/model_math.h"
 
 namespace ablate::train {
 namespace {

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/catalog.h"
+#include "common/model_math.h"
 #include "common/train_config.h"
 
 namespace ablate::train {

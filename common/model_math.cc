@@ -1,0 +1,190 @@
+#include "common/model_math.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace ablate {
+namespace {
+
+// One weight's shape: a matrix [rows, cols], or a vector when cols is 1.
+struct Weight {
+  int64_t rows;
+  int64_t cols;
+  bool hidden_matrix;  // a 2-D weight inside a decoder layer (what Muon orthogonalizes)
+  int64_t size() const { return rows * cols; }
+};
+
+// Every weight of a Qwen3 model, in transformers' shapes ([out, in] for a linear).
+std::vector<Weight> Weights(const v1::ModelConfig& c) {
+  const int64_t h = c.hidden_size();
+  const int64_t d = c.head_dim();
+  const int64_t q = int64_t{c.num_attention_heads()} * d;
+  const int64_t kv = int64_t{c.num_key_value_heads()} * d;
+  const int64_t i = c.intermediate_size();
+  std::vector<Weight> weights = {{c.vocab_size(), h, false}};  // embed_tokens
+  for (uint32_t layer = 0; layer < c.num_hidden_layers(); ++layer) {
+    weights.insert(weights.end(), {{q, h, true},   // q_proj
+                                   {kv, h, true},  // k_proj
+                                   {kv, h, true},  // v_proj
+                                   {h, q, true},   // o_proj
+                                   {d, 1, false},  // q_norm
+                                   {d, 1, false},  // k_norm
+                                   {i, h, true},   // gate_proj
+                                   {i, h, true},   // up_proj
+                                   {h, i, true},   // down_proj
+                                   {h, 1, false},  // input_layernorm
+                                   {h, 1, false}});  // post_attention_layernorm
+  }
+  weights.push_back({h, 1, false});  // norm
+  if (!c.tie_word_embeddings()) weights.push_back({c.vocab_size(), h, false});  // lm_head
+  return weights;
+}
+
+// SOAP's and Shampoo's default bound on a preconditioned dimension (SOAP's reference
+// implementation: max_precond_dim = 10000); a longer side of a matrix is left unpreconditioned.
+constexpr int64_t kMaxPreconditionedDim = 10000;
+
+// Elements of the per-side preconditioner matrices of one weight (one m x m and one n x n);
+// vectors get none, as in SOAP's reference with precondition_1d off.
+int64_t PreconditionerElements(const Weight& w) {
+  if (w.cols == 1) return 0;
+  int64_t elements = 0;
+  for (int64_t side : {w.rows, w.cols}) {
+    if (side <= kMaxPreconditionedDim) elements += side * side;
+  }
+  return elements;
+}
+
+// Optimizer state bytes of one weight.
+absl::StatusOr<double> OptimizerBytes(const std::string& optimizer, const Weight& w) {
+  const double n = static_cast<double>(w.size());
+  const double adam = 8.0 * n;  // first and second moments, fp32
+  const double preconditioner = static_cast<double>(PreconditionerElements(w));
+  if (optimizer == "adamw") return adam;
+  // Both moments in 8 bits with one fp32 absmax scale per 256-element block of each
+  // (bitsandbytes' and torchao's block-wise dynamic quantization).
+  if (optimizer == "adamw8bit") return 2.0 * n + 2.0 * 4.0 * (n / 256.0);
+  // Muon keeps one fp32 momentum per hidden matrix; AdamW trains the rest (embedding, head,
+  // norms), as Muon's authors prescribe.
+  if (optimizer == "muon") return w.hidden_matrix ? 4.0 * n : adam;
+  // SOAP (Vyas et al. 2024): Adam's moments in the rotated basis, plus per side the gradient
+  // statistics and their eigenbasis, fp32.
+  if (optimizer == "soap") return adam + 2.0 * 4.0 * preconditioner;
+  // Shampoo with momentum and Adam grafting: per side the statistics and their inverse root.
+  if (optimizer == "shampoo") return adam + 2.0 * 4.0 * preconditioner;
+  // SOAP with the preconditioner matrices in 4 bits, one fp32 scale per 64-element block
+  // (Wang et al. 2024, "4-bit Shampoo").
+  if (optimizer == "soap4bit") return adam + 2.0 * (0.5 + 4.0 / 64.0) * preconditioner;
+  return absl::InvalidArgumentError(absl::StrCat("optimizer: no memory plan for '", optimizer, "'"));
+}
+
+// Bytes one decoder layer keeps for backward per token, with activations of `a` bytes.
+double LayerActivationBytesPerToken(const v1::ModelConfig& c, double a) {
+  const double h = c.hidden_size();
+  const double q = double(c.num_attention_heads()) * c.head_dim();
+  const double kv = double(c.num_key_value_heads()) * c.head_dim();
+  const double i = c.intermediate_size();
+  const double norms = 2 * (4 * h + a * h);            // fp32 input and cast output, twice
+  const double qk_norms = 4 * (q + kv) + a * (q + kv);  // fp32 inputs and outputs of q/k norms
+  const double rope_and_v = a * (q + kv) + a * kv;      // rotated q, k and v, what SDPA keeps
+  const double attention_out = a * q;                   // also o_proj's input
+  const double swiglu = 4 * a * i;                      // gate, up, silu(gate), their product
+  return norms + qk_norms + rope_and_v + attention_out + swiglu;
+}
+
+}  // namespace
+
+int64_t ParameterCount(const v1::ModelConfig& config) {
+  int64_t total = 0;
+  for (const Weight& w : Weights(config)) total += w.size();
+  return total;
+}
+
+double MeanKeysPerQuery(absl::string_view attention, int64_t context_length,
+                        const NsaShape& nsa) {
+  const double t = static_cast<double>(context_length);
+  if (attention != "nsa") return (t + 1) / 2;
+  // Mean over positions p = 0..T-1 of min(p + 1, cap): the ramp up to cap, then cap.
+  auto mean_capped = [&](double cap) {
+    if (cap >= t) return (t + 1) / 2;
+    return (cap * (cap + 1) / 2 + (t - cap) * cap) / t;
+  };
+  // Compressed blocks that end by position p: floor((p + 1 - l) / d) + 1 once p + 1 >= l,
+  // about (p + 1) / d on average, each one key.
+  const double compressed =
+      std::max(0.0, (mean_capped(t) - double(nsa.compress_block)) / nsa.compress_stride + 1);
+  const double selected = mean_capped(double(nsa.selected_blocks * nsa.select_block));
+  const double window = mean_capped(double(nsa.window));
+  return compressed + selected + window;
+}
+
+double TrainingFlopsPerToken(const v1::ModelConfig& c, int64_t context_length,
+                             absl::string_view attention, const NsaShape& nsa) {
+  // An untied input embedding is a lookup, not a matrix product; a tied one is also the head.
+  const double lookup_only =
+      c.tie_word_embeddings() ? 0.0 : double(c.vocab_size()) * c.hidden_size();
+  const double matmul_params = double(ParameterCount(c)) - lookup_only;
+  const double attention_flops = 12.0 * c.num_hidden_layers() * c.num_attention_heads() *
+                                 c.head_dim() * MeanKeysPerQuery(attention, context_length, nsa);
+  return 6.0 * matmul_params + attention_flops;
+}
+
+RankWork RankWorkOf(const v1::TrainConfig& train) {
+  RankWork work;
+  work.optimizer = train.optimizer();
+  const int64_t ranks = std::max<int64_t>(1, train.gpus());
+  work.micro_batch_size = std::max<int64_t>(1, int64_t{train.batch_size()} / ranks);
+  work.context_length = train.context_length();
+  work.bf16 = train.precision() == "bf16";
+  return work;
+}
+
+absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWork& work) {
+  MemoryPlan plan;
+  double optimizer = 0;
+  for (const Weight& w : Weights(model)) {
+    absl::StatusOr<double> bytes = OptimizerBytes(work.optimizer, w);
+    if (!bytes.ok()) return bytes.status();
+    optimizer += *bytes;
+  }
+  const int64_t parameters = ParameterCount(model);
+  plan.weights = 4 * parameters;
+  plan.gradients = 4 * parameters;
+  plan.optimizer = static_cast<int64_t>(optimizer);
+
+  const double a = work.bf16 ? 2.0 : 4.0;
+  const double tokens = double(work.micro_batch_size) * double(work.context_length);
+  const double layer = LayerActivationBytesPerToken(model, a) * tokens;
+  const double layers = model.num_hidden_layers();
+  // Checkpointing keeps each layer's fp32 input and recomputes one layer at a time.
+  const double kept = work.activation_checkpointing
+                          ? layers * 4.0 * model.hidden_size() * tokens + layer
+                          : layers * layer;
+  // Autocast keeps a bf16 copy of every weight it cast for the whole forward and backward.
+  const double weight_copies = work.bf16 ? 2.0 * double(parameters) : 0.0;
+  plan.activations = static_cast<int64_t>(kept + weight_copies);
+
+  // One chunk's logits in the compute dtype, their fp32 copy and its gradient.
+  const double chunk = std::min(tokens, double(kLossChunkTokens));
+  plan.loss = static_cast<int64_t>(chunk * model.vocab_size() * (a + 4.0 + 4.0));
+  return plan;
+}
+
+double PeakMatmulFlops(absl::string_view device_name) {
+  // Dense (not 2:4 sparse) bf16 tensor-core peaks of SXM parts, from NVIDIA's data sheets.
+  struct Peak {
+    absl::string_view name_part;
+    double flops;
+  };
+  static constexpr Peak kPeaks[] = {
+      {"H200", 989.4e12}, {"H100", 989.4e12}, {"A100", 312e12}, {"B200", 2250e12}};
+  for (const Peak& peak : kPeaks) {
+    if (absl::StrContains(device_name, peak.name_part)) return peak.flops;
+  }
+  return 0;
+}
+
+}  // namespace ablate

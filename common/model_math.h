@@ -1,0 +1,93 @@
+// Model math: what a Qwen3 training job costs, as plain arithmetic on its configs, so the
+// coordinator (placement), the CLI (plans) and the trainer (MFU) agree without LibTorch.
+//
+//  - ParameterCount: trainable parameters, as transformers counts them.
+//  - TrainingFlopsPerToken: model FLOPs of one trained token (forward + backward), the
+//    numerator of MFU as in PaLM (Chowdhery et al. 2022, appendix B): 6 per matrix parameter
+//    plus the attention score and value products for the attention kind and context length.
+//  - PlanMemory: the peak bytes one rank holds while training (weights, gradients, optimizer
+//    state, activations saved for backward, the loss's transient buffers), what PyTorch's
+//    caching allocator reports as peak allocated memory; not the CUDA context or allocator
+//    fragmentation.
+//  - PeakMatmulFlops: a device's dense bf16 matrix throughput, the denominator of MFU.
+//
+// Everything here is pure and safe to call from any thread.
+#ifndef ABLATE_COMMON_MODEL_MATH_H_
+#define ABLATE_COMMON_MODEL_MATH_H_
+
+#include <cstdint>
+#include <string>
+
+#include "ablate/v1/config.pb.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace ablate {
+
+// Trainable parameters, counting a tied embedding once. Qwen3-0.6B: 596,049,920, the figure
+// transformers reports.
+int64_t ParameterCount(const v1::ModelConfig& config);
+
+// The shape of Native Sparse Attention's three branches (Yuan et al. 2025, section 3.3): the
+// paper's defaults, which fla's implementation also uses.
+struct NsaShape {
+  int64_t compress_block = 32;   // l: tokens per compressed block
+  int64_t compress_stride = 16;  // d: stride between compressed blocks
+  int64_t select_block = 64;     // l': tokens per selected block
+  int64_t selected_blocks = 16;  // n: blocks each query attends to
+  int64_t window = 512;          // w: sliding window
+};
+
+// Keys one query at position t (0-based) attends to, averaged over t in [0, context_length):
+// t+1 for dense causal attention; for NSA the compressed blocks that ended by t, plus up to
+// selected_blocks * select_block selected tokens, plus up to `window` tokens.
+double MeanKeysPerQuery(absl::string_view attention, int64_t context_length,
+                        const NsaShape& nsa = {});
+
+// Forward + backward FLOPs per token: 6 * (parameters used in matrix products: the input
+// embedding is a lookup and counts only when tied, as the output head) + 12 * layers * heads *
+// head_dim * MeanKeysPerQuery (QK^T and PV, 2 FLOPs per multiply-add, backward twice the
+// forward). `attention` is "dense" or "nsa".
+double TrainingFlopsPerToken(const v1::ModelConfig& config, int64_t context_length,
+                             absl::string_view attention = "dense", const NsaShape& nsa = {});
+
+// Peak memory of one rank, in bytes, by what holds it.
+struct MemoryPlan {
+  int64_t weights = 0;      // fp32 master weights
+  int64_t gradients = 0;    // fp32, one per weight
+  int64_t optimizer = 0;    // optimizer state (moments, preconditioners, quantization scales)
+  int64_t activations = 0;  // saved for backward over one micro-batch, plus bf16 weight copies
+  int64_t loss = 0;         // logits and their gradient for one chunk of the cross-entropy
+  int64_t total() const { return weights + gradients + optimizer + activations + loss; }
+};
+
+// The trainer's cross-entropy computes logits for this many tokens at a time.
+inline constexpr int64_t kLossChunkTokens = 4096;
+
+// What one rank trains: the settings of a TrainConfig the plan depends on.
+struct RankWork {
+  std::string optimizer = "adamw";  // a name from OptimizerNames()
+  int64_t micro_batch_size = 1;     // sequences per forward/backward
+  int64_t context_length = 2048;    // tokens per sequence
+  bool bf16 = true;                 // autocast to bf16 (else fp32 activations)
+  bool activation_checkpointing = false;
+};
+
+// What one rank of `train` does: its batch split over max(1, gpus) ranks.
+RankWork RankWorkOf(const v1::TrainConfig& train);
+
+// Plans one rank of `work` on `model`. The activation term counts, per token and layer, the
+// tensors LibTorch keeps for backward in a Qwen3 decoder layer (the fp32 residual stream and
+// norm inputs, q/k/v before and after their norms and RoPE, attention output, the SwiGLU
+// branches); with activation checkpointing only each layer's input is kept, plus one layer's
+// tensors while it is recomputed. InvalidArgument for an optimizer it does not know.
+absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWork& work);
+
+// Dense bf16 tensor-core FLOP/s of a device named as CUDA names it ("NVIDIA H200", "NVIDIA
+// H100 80GB HBM3", ...), from NVIDIA's data sheets (SXM parts, without sparsity); 0 for a
+// device it does not know, a CPU among them (MFU is then not reported).
+double PeakMatmulFlops(absl::string_view device_name);
+
+}  // namespace ablate
+
+#endif  // ABLATE_COMMON_MODEL_MATH_H_
