@@ -1,9 +1,5 @@
 #include "trainer_lib/data/batches.h"
 
-#include <vector>
-
-#include <torch/torch.h>
-
 namespace ablate::train {
 namespace {
 
@@ -16,43 +12,59 @@ uint64_t SplitMix64(uint64_t& state) {
   return z ^ (z >> 31);
 }
 
-// Windows of T + 1 tokens at `offsets`, split into inputs and targets.
-Batch Windows(const at::Tensor& tokens, const std::vector<int64_t>& offsets, int64_t t) {
-  const auto b = static_cast<int64_t>(offsets.size());
-  at::Tensor starts = torch::tensor(offsets, torch::kInt64).view({b, 1});
-  at::Tensor index = starts + torch::arange(t + 1, torch::kInt64).view({1, t + 1});  // [B, T+1]
-  at::Tensor windows = tokens.index_select(0, index.view({-1})).view({b, t + 1}).to(torch::kInt64);
-  return {windows.narrow(1, 0, t), windows.narrow(1, 1, t)};
-}
-
-void CheckTokens(const at::Tensor& tokens, BatchShape shape) {
-  TORCH_CHECK(tokens.dim() == 1, "batches are cut from 1-D token tensors, got ", tokens.sizes());
-  TORCH_CHECK(tokens.numel() > shape.context_length + 1, "a split of ", tokens.numel(),
-              " tokens is too short for windows of ", shape.context_length + 1);
+// Two rounds of mixing keep nearby (seed, epoch) pairs from giving related orders.
+uint64_t EpochKey(uint64_t data_seed, uint64_t epoch) {
+  uint64_t state = data_seed;
+  state = SplitMix64(state) ^ epoch;
+  return SplitMix64(state);
 }
 
 }  // namespace
 
-Batch TrainBatch(const at::Tensor& tokens, BatchShape shape, uint64_t data_seed, int64_t step) {
-  CheckTokens(tokens, shape);
-  // Two rounds of mixing keep nearby (seed, step) pairs from starting related streams.
-  uint64_t seed_state = data_seed;
-  uint64_t state = SplitMix64(seed_state) ^ static_cast<uint64_t>(step);
-  state = SplitMix64(state);
-  const auto starts = static_cast<uint64_t>(tokens.numel() - shape.context_length);
-  std::vector<int64_t> offsets(shape.batch_size);
-  for (int64_t& offset : offsets) offset = static_cast<int64_t>(SplitMix64(state) % starts);
-  return Windows(tokens, offsets, shape.context_length);
+int64_t SequenceCount(int64_t tokens, int64_t context_length) {
+  return tokens > context_length ? (tokens - 1) / context_length : 0;
 }
 
-Batch EvalBatch(const at::Tensor& tokens, BatchShape shape, int64_t index) {
-  CheckTokens(tokens, shape);
-  const int64_t starts = tokens.numel() - shape.context_length;
-  std::vector<int64_t> offsets(shape.batch_size);
+std::vector<int64_t> TrainSequences(int64_t sequences, BatchShape shape, uint64_t data_seed,
+                                    int64_t step) {
+  std::vector<int64_t> rows(shape.batch_size);
   for (int64_t r = 0; r < shape.batch_size; ++r) {
-    offsets[r] = ((index * shape.batch_size + r) * (shape.context_length + 1)) % starts;
+    const auto sample = static_cast<uint64_t>(step * shape.batch_size + r);
+    const auto n = static_cast<uint64_t>(sequences);
+    rows[r] = static_cast<int64_t>(PermuteIndex(sample % n, n, EpochKey(data_seed, sample / n)));
   }
-  return Windows(tokens, offsets, shape.context_length);
+  return rows;
+}
+
+std::vector<int64_t> EvalSequences(int64_t sequences, BatchShape shape, int64_t index) {
+  std::vector<int64_t> rows(shape.batch_size);
+  for (int64_t r = 0; r < shape.batch_size; ++r) {
+    rows[r] = (index * shape.batch_size + r) % sequences;
+  }
+  return rows;
+}
+
+uint64_t PermuteIndex(uint64_t i, uint64_t n, uint64_t key) {
+  int half_bits = 1;
+  while (half_bits < 32 && (uint64_t{1} << (2 * half_bits)) < n) ++half_bits;
+  const uint64_t mask = (uint64_t{1} << half_bits) - 1;
+  // Each round's function is SplitMix64 of the round's key and the right half; a Feistel
+  // network is a bijection whatever its round functions are.
+  uint64_t round_keys[4];
+  uint64_t key_state = key;
+  for (uint64_t& round_key : round_keys) round_key = SplitMix64(key_state);
+  do {
+    uint64_t left = i >> half_bits;
+    uint64_t right = i & mask;
+    for (const uint64_t round_key : round_keys) {
+      uint64_t state = round_key ^ right;
+      const uint64_t mixed = left ^ (SplitMix64(state) & mask);
+      left = right;
+      right = mixed;
+    }
+    i = (left << half_bits) | right;
+  } while (i >= n);
+  return i;
 }
 
 }  // namespace ablate::train

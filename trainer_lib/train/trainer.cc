@@ -5,6 +5,7 @@
 #include <csignal>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,9 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/catalog.h"
-#include "trainer_lib/data/batches.h"
-#include "trainer_lib/data/corpus.h"
-#include "trainer_lib/data/tokenizer.h"
+#include "trainer_lib/data/dataset.h"
 #include "trainer_lib/model/qwen3.h"
 #include "trainer_lib/optim/lr_schedule.h"
 #include "trainer_lib/optim/optimizer.h"
@@ -88,7 +87,7 @@ class Trainer {
   const StopRequest& stop_;
   const BatchShape shape_;
   torch::Device device_{torch::kCPU};
-  Corpus corpus_;
+  std::optional<Dataset> dataset_;  // set by LoadData
   Qwen3 model_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<TrainStep> train_step_;
@@ -117,29 +116,16 @@ absl::Status Trainer::Setup() {
 }
 
 absl::Status Trainer::LoadData() {
-  absl::StatusOr<Corpus> corpus = LoadCorpus(config_.dataset());
-  if (!corpus.ok()) return corpus.status();
-  corpus_ = *std::move(corpus);
-  for (const auto& [split, tokens] : {std::pair{"train", &corpus_.train},
-                                      std::pair{"valid", &corpus_.valid}}) {
-    if (tokens->numel() <= shape_.context_length + 1) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("dataset ", config_.dataset(), ": the ", split, " split has ",
-                       tokens->numel(), " tokens, too few for context_length ",
-                       shape_.context_length));
-    }
-  }
+  absl::StatusOr<Dataset> dataset = Dataset::Open(config_.dataset(), shape_.context_length);
+  if (!dataset.ok()) return dataset.status();
+  dataset_ = *std::move(dataset);
   return absl::OkStatus();
 }
 
 absl::Status Trainer::BuildModel() {
   absl::StatusOr<v1::ModelConfig> model_config = ModelByName(config_.model());
   if (!model_config.ok()) return model_config.status();
-  if (model_config->vocab_size() < kByteVocabSize) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "model ", config_.model(), ": vocab_size ", model_config->vocab_size(),
-        " cannot hold the ", kByteVocabSize, " byte tokens"));
-  }
+  if (absl::Status s = dataset_->CheckVocabulary(model_config->vocab_size()); !s.ok()) return s;
   torch::manual_seed(config_.seed());
   absl::StatusOr<Qwen3> model = BuildQwen3(*model_config, config_.attention());
   if (!model.ok()) return model.status();
@@ -171,9 +157,10 @@ absl::Status Trainer::Train() {
           absl::StrCat("terminated by ", SignalName(signal), " at step ", step_));
     }
     const double lr = LearningRate(config_, step_);
-    const Batch batch = TrainBatch(corpus_.train, shape_, config_.data_seed(), step_);
-    const TrainStep::Result result = train_step_->Run(batch.inputs.to(device_),
-                                                      batch.targets.to(device_), lr);
+    const absl::StatusOr<Batch> batch = dataset_->TrainBatch(shape_, config_.data_seed(), step_);
+    if (!batch.ok()) return batch.status();
+    const TrainStep::Result result = train_step_->Run(batch->inputs.to(device_),
+                                                      batch->targets.to(device_), lr);
     ++step_;
     tokens_since_log += shape_.batch_size * shape_.context_length;
 
@@ -208,8 +195,9 @@ absl::Status Trainer::Evaluate() {
   const int64_t batches = config_.eval_batches();
   double total = 0;
   for (int64_t i = 0; i < batches; ++i) {
-    const Batch batch = EvalBatch(corpus_.valid, shape_, i);
-    total += train_step_->EvalLoss(batch.inputs.to(device_), batch.targets.to(device_));
+    const absl::StatusOr<Batch> batch = dataset_->EvalBatch(shape_, i);
+    if (!batch.ok()) return batch.status();
+    total += train_step_->EvalLoss(batch->inputs.to(device_), batch->targets.to(device_));
   }
   final_eval_loss_ = total / static_cast<double>(batches);
   return EmitMetrics({{"eval/loss", final_eval_loss_},

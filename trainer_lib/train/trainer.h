@@ -35,9 +35,11 @@ static_assert(StopRequest::is_always_lock_free, "set from signal handlers");
 //   Cancelled            "terminated by SIGTERM at step N" after a stop request, step N's
 //                        checkpoint saved (given a checkpoint_dir);
 //   Unimplemented        an attention kind, optimizer or GPU count not built yet;
-//   FailedPrecondition   a GPU job on a host without CUDA, or a corpus too short;
-//   NotFound             a corpus that is not there;
-//   DataLoss             a checkpoint that does not load into this model;
+//   FailedPrecondition   a GPU job on a host without CUDA, a dataset too short or with a
+//                        vocabulary larger than the model's;
+//   NotFound             a dataset, or a file of it, that is not there;
+//   DataLoss             a dataset whose manifest is malformed or disagrees with its files,
+//                        or a checkpoint that does not load into this model;
 //   Internal             a disk error naming the path, or a LibTorch exception prefixed with
 //                        where it happened: "setup" or "step N" (steps done).
 // TrainerFinished carries the same message.
