@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/slot_need.h"
 #include "coordinator/store/rows.h"
 #include "coordinator/store/schema.h"
 
@@ -355,7 +356,6 @@ absl::StatusOr<std::vector<v1::Worker>> SqliteStore::ListWorkers() {
       return absl::OkStatus();
     });
     if (!read.ok()) return read;
-    // A job holds max(1, gpus) slots: its GPUs, or one CPU slot.
     absl::StatusOr<Statement> jobs =
         db.Prepare("SELECT worker_id, id, spec FROM jobs WHERE state IN (?1, ?2) ORDER BY rowid");
     if (!jobs.ok()) return jobs.status();
@@ -370,7 +370,7 @@ absl::StatusOr<std::vector<v1::Worker>> SqliteStore::ListWorkers() {
       if (!spec.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
         return absl::DataLossError(absl::StrCat("job ", row.Text(1), ": spec does not parse"));
       }
-      const uint32_t held = std::max<uint32_t>(1, spec.config().gpus());
+      const uint32_t held = SlotNeedOf(spec).count;
       worker.set_free_slots(worker.free_slots() - std::min(held, worker.free_slots()));
       return absl::OkStatus();
     });

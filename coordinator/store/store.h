@@ -116,7 +116,7 @@ class Store {
   // disconnect keeps the info last reported; connected_at restarts on a reconnect.
   virtual absl::Status UpsertWorker(const v1::WorkerInfo& info, bool connected) = 0;
   // Every worker by id, with the jobs it holds (ASSIGNED or RUNNING) and its free slots: its
-  // slots less max(1, gpus) per job held.
+  // slots less those of each job held (common/slot_need.h).
   virtual absl::StatusOr<std::vector<v1::Worker>> ListWorkers() = 0;
 
   // --- Change notification ----------------------------------------------------------------
