@@ -38,6 +38,10 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<v1::Attempt> StartAttempt(const std::string& job_id,
                                            const std::string& worker_id) override;
+  absl::StatusOr<std::vector<v1::Attempt>> StartAttempts(
+      const std::vector<AttemptStart>& starts) override;
+  absl::Status SetPendingMessages(const std::vector<std::string>& job_ids,
+                                  const std::string& message) override;
   absl::Status MarkRunning(const std::string& job_id, uint64_t attempt_id) override;
   absl::Status AppendMetrics(const std::string& job_id, uint64_t attempt_id,
                              const std::vector<v1::MetricPoint>& points) override;

@@ -85,46 +85,89 @@ bool IsEndedAttempt(v1::AttemptState state) {
          state == v1::ATTEMPT_STATE_CANCELLED || state == v1::ATTEMPT_STATE_LOST;
 }
 
+// Starts a new attempt of the PENDING job `job_id` on `worker_id`, filling `attempt`.
+// FailedPrecondition (and nothing changes) when the job is not PENDING; NotFound when unknown.
+absl::Status StartAttemptRow(Db& db, const std::string& job_id, const std::string& worker_id,
+                             int64_t now, v1::Attempt& attempt) {
+  absl::StatusOr<JobRow> job = LoadJob(db, job_id);
+  if (!job.ok()) return job.status();
+  if (job->state != v1::JOB_STATE_PENDING) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, " is ", v1::JobState_Name(job->state), ", not PENDING"));
+  }
+  absl::StatusOr<Statement> insert = db.Prepare(
+      "INSERT INTO attempts (job_id, worker_id, state, started_at) VALUES (?1, ?2, ?3, ?4)");
+  if (!insert.ok()) return insert.status();
+  absl::Status inserted = insert->Bind(1, job_id)
+                              .Bind(2, worker_id)
+                              .Bind(3, int64_t{v1::ATTEMPT_STATE_ASSIGNED})
+                              .Bind(4, now)
+                              .Run();
+  if (!inserted.ok()) return inserted;
+  attempt.set_id(static_cast<uint64_t>(db.LastInsertRowid()));
+  attempt.set_job_id(job_id);
+  attempt.set_worker_id(worker_id);
+  attempt.set_state(v1::ATTEMPT_STATE_ASSIGNED);
+  *attempt.mutable_started_at() = internal::TimestampOf(now);
+  absl::StatusOr<Statement> update = db.Prepare(
+      "UPDATE jobs SET state = ?2, attempts = attempts + 1, current_attempt_id = ?3, "
+      "worker_id = ?4, message = '', updated_at = ?5 WHERE rowid = ?1");
+  if (!update.ok()) return update.status();
+  return update->Bind(1, job->rowid)
+      .Bind(2, int64_t{v1::JOB_STATE_ASSIGNED})
+      .Bind(3, static_cast<int64_t>(attempt.id()))
+      .Bind(4, worker_id)
+      .Bind(5, now)
+      .Run();
+}
+
 }  // namespace
 
 absl::StatusOr<v1::Attempt> SqliteStore::StartAttempt(const std::string& job_id,
                                                       const std::string& worker_id) {
   const int64_t now = NowMicros();
   v1::Attempt attempt;
+  absl::Status status =
+      Write([&](Db& db) { return StartAttemptRow(db, job_id, worker_id, now, attempt); });
+  if (!status.ok()) return status;
+  return attempt;
+}
+
+absl::StatusOr<std::vector<v1::Attempt>> SqliteStore::StartAttempts(
+    const std::vector<AttemptStart>& starts) {
+  const int64_t now = NowMicros();
+  std::vector<v1::Attempt> attempts(starts.size());
   absl::Status status = Write([&](Db& db) -> absl::Status {
-    absl::StatusOr<JobRow> job = LoadJob(db, job_id);
-    if (!job.ok()) return job.status();
-    if (job->state != v1::JOB_STATE_PENDING) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("job ", job_id, " is ", v1::JobState_Name(job->state), ", not PENDING"));
+    for (size_t i = 0; i < starts.size(); ++i) {
+      absl::Status started =
+          StartAttemptRow(db, starts[i].job_id, starts[i].worker_id, now, attempts[i]);
+      // A job cancelled since it was queued: its start is skipped, the others go on.
+      if (absl::IsFailedPrecondition(started) || absl::IsNotFound(started)) {
+        attempts[i] = v1::Attempt();
+        continue;
+      }
+      if (!started.ok()) return started;
     }
-    absl::StatusOr<Statement> insert = db.Prepare(
-        "INSERT INTO attempts (job_id, worker_id, state, started_at) VALUES (?1, ?2, ?3, ?4)");
-    if (!insert.ok()) return insert.status();
-    absl::Status inserted = insert->Bind(1, job_id)
-                                .Bind(2, worker_id)
-                                .Bind(3, int64_t{v1::ATTEMPT_STATE_ASSIGNED})
-                                .Bind(4, now)
-                                .Run();
-    if (!inserted.ok()) return inserted;
-    attempt.set_id(static_cast<uint64_t>(db.LastInsertRowid()));
-    absl::StatusOr<Statement> update = db.Prepare(
-        "UPDATE jobs SET state = ?2, attempts = attempts + 1, current_attempt_id = ?3, "
-        "worker_id = ?4, message = '', updated_at = ?5 WHERE rowid = ?1");
-    if (!update.ok()) return update.status();
-    return update->Bind(1, job->rowid)
-        .Bind(2, int64_t{v1::JOB_STATE_ASSIGNED})
-        .Bind(3, static_cast<int64_t>(attempt.id()))
-        .Bind(4, worker_id)
-        .Bind(5, now)
-        .Run();
+    return absl::OkStatus();
   });
   if (!status.ok()) return status;
-  attempt.set_job_id(job_id);
-  attempt.set_worker_id(worker_id);
-  attempt.set_state(v1::ATTEMPT_STATE_ASSIGNED);
-  *attempt.mutable_started_at() = internal::TimestampOf(now);
-  return attempt;
+  return attempts;
+}
+
+absl::Status SqliteStore::SetPendingMessages(const std::vector<std::string>& job_ids,
+                                             const std::string& message) {
+  return Write([&](Db& db) -> absl::Status {
+    absl::StatusOr<Statement> update =
+        db.Prepare("UPDATE jobs SET message = ?2 WHERE id = ?1 AND state = ?3");
+    if (!update.ok()) return update.status();
+    for (const std::string& job_id : job_ids) {
+      absl::Status updated =
+          update->Bind(1, job_id).Bind(2, message).Bind(3, int64_t{v1::JOB_STATE_PENDING}).Run();
+      if (!updated.ok()) return updated;
+      update->Reset();
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::Status SqliteStore::MarkRunning(const std::string& job_id, uint64_t attempt_id) {

@@ -32,6 +32,12 @@
 
 namespace ablate::coordinator {
 
+// One attempt to start: which PENDING job, on which worker.
+struct AttemptStart {
+  std::string job_id;
+  std::string worker_id;
+};
+
 class Store {
  public:
   // Opens or creates the database at `path` (WAL mode, foreign keys on) and migrates its
@@ -71,6 +77,18 @@ class Store {
   // the job is not PENDING.
   virtual absl::StatusOr<v1::Attempt> StartAttempt(const std::string& job_id,
                                                    const std::string& worker_id) = 0;
+
+  // StartAttempt for each of `starts`, in one transaction, in order. The result holds one
+  // attempt per start; a start whose job is no longer PENDING (cancelled since it was queued)
+  // or unknown changes nothing and gets an attempt with id 0. Any other error rolls back
+  // every start.
+  virtual absl::StatusOr<std::vector<v1::Attempt>> StartAttempts(
+      const std::vector<AttemptStart>& starts) = 0;
+
+  // Sets the message of those of `job_ids` that are PENDING (why they wait), in one
+  // transaction; jobs in any other state, and unknown ids, are left alone.
+  virtual absl::Status SetPendingMessages(const std::vector<std::string>& job_ids,
+                                          const std::string& message) = 0;
 
   // The trainer of the current attempt started: job and attempt become RUNNING. A repeated
   // report for an attempt already RUNNING succeeds and changes nothing.

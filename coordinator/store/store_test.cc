@@ -131,6 +131,32 @@ TEST_F(StoreTest, PendingJobsOldestSweepFirstInExpansionOrder) {
   EXPECT_EQ(store_->PendingJobs(2).value().size(), 2u);
 }
 
+TEST_F(StoreTest, StartAttemptsSkipsJobsNoLongerPending) {
+  ASSERT_TRUE(store_->CreateSweep(MakeSweep("s"), MakeJobs("s", 3), 3).ok());
+  ASSERT_TRUE(store_->CancelJobs({"s-j1"}, "stop").ok());
+  absl::StatusOr<std::vector<v1::Attempt>> attempts =
+      store_->StartAttempts({{"s-j0", "w1"}, {"s-j1", "w1"}, {"s-j2", "w2"}, {"nope", "w2"}});
+  ASSERT_TRUE(attempts.ok()) << attempts.status();
+  ASSERT_EQ(attempts->size(), 4u);
+  EXPECT_NE(attempts->at(0).id(), 0u);
+  EXPECT_EQ(attempts->at(1).id(), 0u);
+  EXPECT_NE(attempts->at(2).id(), 0u);
+  EXPECT_EQ(attempts->at(3).id(), 0u);
+  EXPECT_EQ(Job("s-j0").current_attempt_id(), attempts->at(0).id());
+  EXPECT_EQ(Job("s-j2").worker_id(), "w2");
+  EXPECT_EQ(Job("s-j1").state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(Sweep("s").counts().assigned(), 2u);
+  ExpectCountsMatchJobs("s");
+}
+
+TEST_F(StoreTest, SetPendingMessagesTouchesOnlyPendingJobs) {
+  ASSERT_TRUE(store_->CreateSweep(MakeSweep("s"), MakeJobs("s", 2), 3).ok());
+  ASSERT_TRUE(store_->StartAttempt("s-j0", "w1").ok());
+  ASSERT_TRUE(store_->SetPendingMessages({"s-j0", "s-j1", "nope"}, "waiting: why").ok());
+  EXPECT_EQ(Job("s-j0").message(), "");
+  EXPECT_EQ(Job("s-j1").message(), "waiting: why");
+}
+
 TEST_F(StoreTest, AttemptLifecycleUpdatesJobAndCounts) {
   ASSERT_TRUE(store_->CreateSweep(MakeSweep("s"), MakeJobs("s", 2), 3).ok());
   absl::StatusOr<v1::Attempt> attempt = store_->StartAttempt("s-j0", "w1");
