@@ -87,7 +87,10 @@ absl::Status CoordinatorServer::Start() {
 
   api_ = std::make_unique<SweepApi>(*store_, *scheduler_, *telemetry_, clock_);
   sweep_service_ = std::make_unique<SweepServiceImpl>(*api_);
-  worker_service_ = std::make_unique<WorkerServiceImpl>(*store_, *scheduler_, *telemetry_);
+  WorkerServiceOptions workers;
+  workers.max_streams = options_.max_worker_streams;
+  worker_service_ =
+      std::make_unique<WorkerServiceImpl>(*store_, *scheduler_, *telemetry_, workers);
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(), &grpc_port_);
@@ -127,6 +130,7 @@ void CoordinatorServer::Shutdown() {
     worker_service_->Shutdown();
     grpc_server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
     grpc_server_->Wait();
+    worker_service_->Stop();
   }
   if (scheduler_ != nullptr) scheduler_->Stop();
   http_server_.reset();

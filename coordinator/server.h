@@ -37,6 +37,7 @@ struct CoordinatorOptions {
   std::string db_path = "runs/ablate.db";       // its folder must exist
   std::string web_dir;                          // empty: no static files
   absl::Duration lease_timeout = absl::Seconds(30);
+  int max_worker_streams = 4096;  // WorkerService streams open at once; more are refused
 };
 
 class CoordinatorServer {

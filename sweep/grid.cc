@@ -229,6 +229,7 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
       v1::JobSpec& job = out.jobs.emplace_back();
       job.set_sweep_id(out.sweep_id);
       job.set_index(static_cast<uint32_t>(out.jobs.size() - 1));
+      job.set_priority(spec.priority());
       *job.mutable_cell() = std::move(values);
       *job.mutable_config() = *std::move(config);
       job.set_config_hash(std::move(hash));

@@ -97,6 +97,23 @@ constraints:
                                    "constraints[0]"));
 }
 
+TEST(GridTest, JobsCarryTheSweepsPriority) {
+  v1::SweepSpec spec = Parse(R"(
+name: t
+grid:
+  learning_rate: [1e-3, 2e-3]
+)");
+  absl::StatusOr<Expansion> plain = ExpandSweep(spec);
+  spec.set_priority(7);
+  absl::StatusOr<Expansion> urgent = ExpandSweep(spec);
+  ASSERT_TRUE(plain.ok() && urgent.ok());
+  ASSERT_EQ(urgent->jobs.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(urgent->jobs[i].priority(), 7);
+    EXPECT_EQ(plain->jobs[i].priority(), 0);
+  }
+}
+
 TEST(GridTest, OverridesApplyInOrder) {
   absl::StatusOr<Expansion> expansion = ExpandSweep(Parse(R"(
 name: t

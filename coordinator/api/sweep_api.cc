@@ -69,7 +69,7 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
     return created;
   } else {
     telemetry_.CountSweepSubmitted();
-    scheduler_.Kick();
+    scheduler_.JobsQueued(expansion->jobs);
     ABLATE_LOG(INFO) << "sweep submitted sweep_id=" << sweep.id()
                      << " jobs=" << expansion->jobs.size()
                      << " dropped=" << expansion->dropped.size();

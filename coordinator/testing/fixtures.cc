@@ -48,6 +48,14 @@ v1::SweepSpec TinySweepSpec(const std::string& name, int cells) {
   return spec;
 }
 
+v1::SweepSpec SeedSweepSpec(const std::string& name, int cells) {
+  v1::SweepSpec spec = TinySweepSpec(name, 1);
+  v1::Dimension* seeds = spec.add_grid();
+  seeds->set_name("seed");
+  for (int i = 0; i < cells; ++i) seeds->add_values(absl::StrFormat("%d", i));
+  return spec;
+}
+
 v1::MetricPoint Point(const std::string& name, int64_t step, double value) {
   v1::MetricPoint point;
   point.set_name(name);

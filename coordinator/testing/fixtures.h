@@ -48,6 +48,10 @@ v1::Sweep MakeSweep(const std::string& id);
 // A sweep of `cells` CPU jobs of the tiny model, one per learning rate, in that order.
 v1::SweepSpec TinySweepSpec(const std::string& name, int cells);
 
+// A sweep of `cells` CPU jobs of the tiny model that differ only in their seed (0, 1, ...), for
+// sweeps larger than learning rates in (0, 1] can spell.
+v1::SweepSpec SeedSweepSpec(const std::string& name, int cells);
+
 // A metric point without a wall time.
 v1::MetricPoint Point(const std::string& name, int64_t step, double value);
 
