@@ -392,7 +392,7 @@ TEST_F(ServiceTest, ReportsAreAcknowledgedOnceCommitted) {
   EXPECT_TRUE(worker.Close().ok());
 }
 
-TEST_F(ServiceTest, AttemptEndedOnAnotherStreamKeepsTheFinalEvalLoss) {
+TEST_F(ServiceTest, AReconnectedWorkerLearnsWhatIsCommittedAndEndsWithTheFinalEvalLoss) {
   Submit(TinySweepSpec("final", 1));
   v1::Assignment assignment;
   {
@@ -401,11 +401,20 @@ TEST_F(ServiceTest, AttemptEndedOnAnotherStreamKeepsTheFinalEvalLoss) {
     v1::CoordinatorMessage message;
     ASSERT_TRUE(ReadUntil(worker, [](const auto& m) { return m.has_assign(); }, message));
     assignment = message.assign();
-    v1::TrainerEvent started;
-    started.mutable_started()->set_device("cpu");
-    ASSERT_TRUE(worker.SendEvent(assignment.job().job_id(), assignment.attempt_id(), started));
+    v1::WorkerMessage started;
+    started.mutable_job_event()->set_job_id(assignment.job().job_id());
+    started.mutable_job_event()->set_attempt_id(assignment.attempt_id());
+    started.mutable_job_event()->set_sequence(1);
+    started.mutable_job_event()->mutable_event()->mutable_started()->set_device("cpu");
+    started.mutable_job_event()
+        ->mutable_event()
+        ->mutable_started()
+        ->mutable_provenance()
+        ->set_code_version("0.1.0+test");
+    ASSERT_TRUE(worker.Send(started));
     ASSERT_TRUE(WaitUntil(
         [&] { return JobState(assignment.job().job_id()) == v1::JOB_STATE_RUNNING; }));
+    EXPECT_EQ(Job(assignment.job().job_id()).provenance().code_version(), "0.1.0+test");
     EXPECT_TRUE(worker.Close().ok());
   }
   // The worker reconnects still holding the attempt, and reports its end with the trainer's
@@ -416,12 +425,19 @@ TEST_F(ServiceTest, AttemptEndedOnAnotherStreamKeepsTheFinalEvalLoss) {
   running->set_attempt_id(assignment.attempt_id());
   running->add_slot_indices(0);
   ASSERT_TRUE(again.SendHello());
+  // The welcome says what is already committed of the attempt: report 1, its start.
+  v1::CoordinatorMessage welcome;
+  ASSERT_TRUE(again.Read(welcome));
+  ASSERT_EQ(welcome.welcome().acks_size(), 1);
+  EXPECT_EQ(welcome.welcome().acks(0).attempt_id(), assignment.attempt_id());
+  EXPECT_EQ(welcome.welcome().acks(0).sequence(), 1u);
   v1::WorkerMessage ended;
   ended.mutable_attempt_ended()->set_job_id(assignment.job().job_id());
   ended.mutable_attempt_ended()->set_attempt_id(assignment.attempt_id());
   ended.mutable_attempt_ended()->set_succeeded(true);
   ended.mutable_attempt_ended()->mutable_finished()->set_ok(true);
   ended.mutable_attempt_ended()->mutable_finished()->set_final_eval_loss(2.25);
+  ended.mutable_attempt_ended()->set_sequence(2);
   ASSERT_TRUE(again.Send(ended));
 
   ASSERT_TRUE(WaitUntil(

@@ -9,20 +9,22 @@
 //  2. job_event.started -> the attempt RUNNING; metrics -> stored; finished -> kept for the
 //     attempt's end; checkpoint and log -> logged. attempt_ended -> the attempt ends as
 //     attempt_policy.h decides, with the final eval loss of AttemptEnded.finished (or of a
-//     finished event seen before on any stream), and its slots are free. After each report is
-//     committed (or refused as stale: resending it would change nothing) an Ack(attempt,
-//     sequence) is queued to the worker; a report the store failed to write is not acked, so
-//     the worker sends it again after it reconnects.
+//     finished event seen before on any stream), and its slots are free; started keeps the
+//     trainer's provenance with the job. After each report is committed (or refused as stale:
+//     resending it would change nothing) an Ack(attempt, sequence) is queued to the worker; a
+//     report the store failed to write is not acked, so the worker sends it again after it
+//     reconnects, and the store stores a resend once.
 //  3. heartbeat: the worker's event counters go to telemetry (the lease follows every message,
 //     see Scheduler). drain: no new assignments.
 //  4. When the stream ends, the worker is recorded as disconnected and its lease clock starts.
 // Reports for an attempt that is no longer current (the store refuses them) are logged and
 // dropped: a late worker never changes a job that moved on, and never loses its stream.
 //
-// Store and scheduler calls block for a commit, so none runs in a gRPC reaction: the reactions
-// queue them to the manager's one thread, which runs them in arrival order (the order of each
-// stream's messages is kept). When the store gains an asynchronous write path, reports go to
-// it directly from the reaction and the ack is queued from its completion.
+// No store or scheduler call runs in a gRPC reaction: the reactions queue messages to the
+// manager's one thread, which handles them in arrival order (the order of each stream's
+// messages is kept). Reports go to the store's asynchronous, group-committed writes; their
+// WriteDone queues the Ack and lets the stream read on, so a stream has at most
+// WorkerStreamOptions::read_ahead reports waiting for a commit.
 //
 // Thread safety: the StreamHandler methods may be called from any thread and never block;
 // Stop() from the owner, after the gRPC server stopped.
@@ -71,11 +73,14 @@ class WorkerManager final : public StreamHandler {
   // On the manager's thread.
   void Hello(const std::shared_ptr<WorkerStream>& stream, const v1::WorkerInfo& hello);
   void Handle(const std::shared_ptr<WorkerStream>& stream, const v1::WorkerMessage& message);
-  absl::Status HandleJobEvent(const v1::JobEvent& event);
-  absl::Status HandleAttemptEnded(const std::string& worker_id, const v1::AttemptEnded& ended);
-  // Queues the Ack of (attempt, sequence) when `status` says the report needs no resending.
-  static void Acknowledge(WorkerStream& stream, const std::string& job_id, uint64_t attempt_id,
-                          uint64_t sequence, const absl::Status& status);
+  void HandleJobEvent(const std::shared_ptr<WorkerStream>& stream, const v1::JobEvent& event);
+  void HandleAttemptEnded(const std::shared_ptr<WorkerStream>& stream,
+                          const v1::AttemptEnded& ended);
+  // The WriteDone of `report`: logs a refusal, queues the Ack of (attempt, sequence) when the
+  // report needs no resending, calls `then` (may be null) with whether it was stored, and
+  // lets the stream read on. Runs on the store's writer thread: must not block.
+  WriteDone Acknowledge(std::shared_ptr<WorkerStream> stream, ReportKey report, const char* kind,
+                        std::function<void(bool)> then);
 
   // Constant after construction.
   Store& store_;
