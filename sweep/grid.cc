@@ -21,7 +21,9 @@ namespace ablate::sweep {
 namespace {
 
 constexpr absl::string_view kDefaultCheckpointRoot = "runs/checkpoints";
-constexpr size_t kSweepHashDigits = 8;
+// All 64 bits of the spec's hash: two specs share a sweep id with probability about n^2 / 2^65
+// among n specs (32 bits collided after some 35,000 specs differing only in their seed).
+constexpr size_t kSweepHashDigits = 16;
 constexpr size_t kJobHashDigits = 6;
 
 using Cell = std::vector<int>;  // value index per grid dimension
@@ -212,14 +214,17 @@ class MemoryPlanner {
 
 }  // namespace
 
+std::string SweepId(const v1::SweepSpec& spec) {
+  return absl::StrCat(Slug(spec.name()), "-", MessageHash(spec).substr(0, kSweepHashDigits));
+}
+
 absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
   if (absl::Status valid = ValidateSweepSpec(spec); !valid.ok()) return valid;
   absl::StatusOr<Plan> plan = MakePlan(spec);
   if (!plan.ok()) return plan.status();
 
   Expansion out;
-  out.sweep_id =
-      absl::StrCat(Slug(spec.name()), "-", MessageHash(spec).substr(0, kSweepHashDigits));
+  out.sweep_id = SweepId(spec);
   const absl::string_view root =
       spec.checkpoint_root().empty() ? kDefaultCheckpointRoot : spec.checkpoint_root();
   const std::string checkpoint_root(absl::StripSuffix(root, "/"));
@@ -257,11 +262,11 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
       v1::JobSpec& job = out.jobs.emplace_back();
       job.set_sweep_id(out.sweep_id);
       job.set_index(static_cast<uint32_t>(out.jobs.size() - 1));
+      job.set_priority(spec.priority());
       *job.mutable_cell() = std::move(values);
       *job.mutable_config() = *std::move(config);
       job.set_config_hash(std::move(hash));
       job.set_memory_bytes(planner.PeakBytes(job.config()));
-      job.set_priority(spec.priority());
     }
   } while (NextCell(*plan, cell));
   if (out.jobs.empty()) {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
+#include "common/slot_need.h"
 
 namespace ablate::worker {
 namespace {
@@ -274,7 +275,7 @@ void Session::HandleAssign(const v1::Assignment& assignment) {
 absl::StatusOr<std::vector<v1::Slot>> Session::PickSlots(const v1::Assignment& assignment) {
   std::vector<v1::Slot> picked;
   if (assignment.slot_indices().empty()) {
-    const uint32_t wanted = std::max<uint32_t>(1, assignment.job().config().gpus());
+    const uint32_t wanted = SlotNeedOf(assignment.job()).count;
     for (const v1::Slot& slot : options_.info.slots()) {
       if (picked.size() < wanted && !busy_slots_.contains(slot.index())) picked.push_back(slot);
     }

@@ -122,6 +122,13 @@ HttpServer::~HttpServer() { Stop(); }
 
 absl::Status HttpServer::Start() {
   server_ = std::make_unique<httplib::Server>();
+  // The port is this server's alone: SO_REUSEADDR (rebind over TIME_WAIT after a restart) but
+  // not the SO_REUSEPORT cpp-httplib sets by default, which let a second coordinator listen on
+  // the first one's port.
+  server_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
+  });
   Route();
   if (!options_.web_dir.empty()) {
     // /static first: a mount point is matched by prefix, in the order mounts were made.

@@ -1,6 +1,7 @@
 #include "coordinator/scheduler/scheduler.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -10,17 +11,6 @@
 
 namespace ablate::coordinator {
 namespace {
-
-struct SlotNeed {
-  v1::DeviceKind kind;
-  uint32_t count;
-};
-
-// A CPU job runs on one CPU slot; a GPU job on as many CUDA slots as it asks for.
-SlotNeed NeedOf(const v1::JobSpec& spec) {
-  uint32_t gpus = spec.config().gpus();
-  return {gpus > 0 ? v1::DEVICE_KIND_CUDA : v1::DEVICE_KIND_CPU, std::max(1u, gpus)};
-}
 
 bool IsActive(v1::JobState state) {
   return state == v1::JOB_STATE_ASSIGNED || state == v1::JOB_STATE_RUNNING;
@@ -36,13 +26,18 @@ Scheduler::~Scheduler() { Stop(); }
 absl::Status Scheduler::Start() {
   absl::StatusOr<std::vector<v1::Sweep>> sweeps = store_.ListSweeps();
   if (!sweeps.ok()) return sweeps.status();
+  absl::StatusOr<std::vector<v1::Job>> pending =
+      store_.PendingJobs(std::numeric_limits<int>::max());
+  if (!pending.ok()) return pending.status();
   absl::Time now = clock_.Now();
   int restored = 0;
   {
     absl::MutexLock lock(&mu_);
-    for (const v1::Sweep& sweep : *sweeps) {
-      if (sweep.state() != v1::SWEEP_STATE_ACTIVE) continue;
-      absl::StatusOr<std::vector<v1::Job>> jobs = store_.ListJobs(sweep.id());
+    // ListSweeps is newest first; the queue breaks ties by the order sweeps join it.
+    for (const v1::Job& job : *pending) queue_.Add(job.spec());
+    for (auto sweep = sweeps->rbegin(); sweep != sweeps->rend(); ++sweep) {
+      if (sweep->state() != v1::SWEEP_STATE_ACTIVE) continue;
+      absl::StatusOr<std::vector<v1::Job>> jobs = store_.ListJobs(sweep->id());
       if (!jobs.ok()) return jobs.status();
       for (const v1::Job& job : *jobs) {
         if (!IsActive(job.state())) continue;
@@ -51,12 +46,14 @@ absl::Status Scheduler::Start() {
           worker.info.set_worker_id(job.worker_id());
           worker.disconnected_at = now;
         }
-        worker.placements.push_back({job.spec().job_id(), job.current_attempt_id(), {}});
+        AddPlacement(worker, {job.spec(), job.current_attempt_id(), {}});
         ++restored;
       }
     }
+    messages_dirty_ = true;
   }
-  ABLATE_LOG(INFO) << "scheduler started restored_attempts=" << restored
+  ABLATE_LOG(INFO) << "scheduler started pending=" << pending->size()
+                   << " restored_attempts=" << restored
                    << " lease_timeout_s=" << absl::ToDoubleSeconds(options_.lease_timeout);
   thread_ = std::thread(&Scheduler::Run, this);
   return absl::OkStatus();
@@ -75,14 +72,29 @@ void Scheduler::Kick() {
   kicked_ = true;
 }
 
+void Scheduler::JobsQueued(const std::vector<v1::JobSpec>& jobs) {
+  absl::MutexLock lock(&mu_);
+  for (const v1::JobSpec& job : jobs) queue_.Add(job);
+  kicked_ = true;
+  messages_dirty_ = true;
+}
+
+void Scheduler::AddPlacement(WorkerState& worker, Placement placement) {
+  if (!placement.spec.sweep_id().empty()) queue_.CountPlaced(placement.spec);
+  worker.placements.push_back(std::move(placement));
+}
+
 absl::Status Scheduler::AddWorker(const v1::WorkerInfo& info, std::shared_ptr<WorkerLink> link) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = store_.UpsertWorker(info, /*connected=*/true); !s.ok()) return s;
   WorkerState& worker = workers_[info.worker_id()];
   std::vector<Placement> previous = std::move(worker.placements);
   worker.placements.clear();
+  for (const Placement& p : previous) queue_.CountUnplaced(p.spec.sweep_id());
   worker.info = info;
   worker.link = std::move(link);
+  worker.received = worker.link->Received();
+  worker.last_heard = clock_.Now();
   worker.draining = false;
   worker.busy.clear();
   for (const v1::Slot& slot : info.slots()) worker.busy[slot.index()] = false;
@@ -93,6 +105,8 @@ absl::Status Scheduler::AddWorker(const v1::WorkerInfo& info, std::shared_ptr<Wo
       if (auto it = worker.busy.find(s); it != worker.busy.end()) it->second = true;
     }
   }
+  worker.free = static_cast<uint32_t>(std::count_if(
+      worker.busy.begin(), worker.busy.end(), [](const auto& s) { return !s.second; }));
 
   for (const v1::RunningAttempt& running : info.running()) {
     absl::StatusOr<v1::Job> job = store_.GetJob(running.job_id());
@@ -117,26 +131,34 @@ absl::Status Scheduler::AddWorker(const v1::WorkerInfo& info, std::shared_ptr<Wo
     if (slots.empty() && known_slots_free) {
       slots = known->slots;
       for (uint32_t s : slots) worker.busy[s] = true;
+      worker.free -= static_cast<uint32_t>(slots.size());
     } else if (slots.empty() && job.ok()) {
-      SlotNeed need = NeedOf(job->spec());
-      slots = TakeSlots(worker, need.kind, need.count);
+      slots = TakeSlots(worker, SlotNeedOf(job->spec()));
     }
-    worker.placements.push_back({running.job_id(), running.attempt_id(), slots});
+    v1::JobSpec spec;
+    if (job.ok()) {
+      spec = job->spec();
+    } else {
+      spec.set_job_id(running.job_id());
+    }
+    AddPlacement(worker, {std::move(spec), running.attempt_id(), slots});
     if (known != previous.end()) previous.erase(known);
     if (!current) {
-      QueueCancel(worker, running.job_id(), running.attempt_id(), "attempt is no longer current");
+      SendCancel(worker, running.job_id(), running.attempt_id(), "attempt is no longer current");
     }
   }
-  for (const Placement& gone : previous) {
+  for (Placement& gone : previous) {
     std::string why =
         absl::StrCat("worker ", info.worker_id(), " reconnected without attempt ", gone.attempt_id);
-    if (!EndLost(gone.job_id, gone.attempt_id, why).ok()) {
+    if (!EndLost(gone.spec.job_id(), gone.attempt_id, why).ok()) {
       // The store failed: keep the attempt, holding no slot, so the next lease expiry of this
       // worker tries again.
-      worker.placements.push_back({gone.job_id, gone.attempt_id, {}});
+      gone.slots.clear();
+      AddPlacement(worker, std::move(gone));
     }
   }
   kicked_ = true;
+  messages_dirty_ = true;
   ABLATE_LOG(INFO) << "worker connected worker_id=" << info.worker_id()
                    << " slots=" << info.slots_size() << " running=" << info.running_size();
   return absl::OkStatus();
@@ -148,6 +170,7 @@ void Scheduler::RemoveWorker(const std::string& worker_id, const WorkerLink* lin
   if (it == workers_.end() || it->second.link.get() != link) return;
   it->second.link = nullptr;
   it->second.disconnected_at = clock_.Now();
+  messages_dirty_ = true;
   if (absl::Status s = store_.UpsertWorker(it->second.info, /*connected=*/false); !s.ok()) {
     ABLATE_LOG(ERROR) << "worker disconnection not recorded worker_id=" << worker_id << " error=\""
                       << s.message() << "\"";
@@ -156,7 +179,8 @@ void Scheduler::RemoveWorker(const std::string& worker_id, const WorkerLink* lin
                    << " placed_attempts=" << it->second.placements.size();
 }
 
-void Scheduler::AttemptEnded(const std::string& worker_id, uint64_t attempt_id) {
+void Scheduler::AttemptEnded(const std::string& worker_id, uint64_t attempt_id,
+                             v1::JobState job_state) {
   absl::MutexLock lock(&mu_);
   kicked_ = true;
   auto it = workers_.find(worker_id);
@@ -166,6 +190,11 @@ void Scheduler::AttemptEnded(const std::string& worker_id, uint64_t attempt_id) 
                                 [&](const Placement& p) { return p.attempt_id == attempt_id; });
   if (placement == placements.end()) return;
   FreeSlots(it->second, placement->slots);
+  queue_.CountUnplaced(placement->spec.sweep_id());
+  if (job_state == v1::JOB_STATE_PENDING && !placement->spec.sweep_id().empty()) {
+    queue_.Add(placement->spec);
+    messages_dirty_ = true;
+  }
   placements.erase(placement);
 }
 
@@ -175,6 +204,7 @@ void Scheduler::DrainWorker(const std::string& worker_id, const WorkerLink* link
   auto it = workers_.find(worker_id);
   if (it == workers_.end() || it->second.link.get() != link) return;
   it->second.draining = true;
+  messages_dirty_ = true;
   ABLATE_LOG(INFO) << "worker draining worker_id=" << worker_id
                    << " placed_attempts=" << it->second.placements.size() << " reason=\"" << reason
                    << "\"";
@@ -183,11 +213,12 @@ void Scheduler::DrainWorker(const std::string& worker_id, const WorkerLink* link
 void Scheduler::StopAttempts(const std::vector<v1::Job>& jobs, const std::string& reason) {
   absl::MutexLock lock(&mu_);
   for (const v1::Job& job : jobs) {
+    queue_.Remove(job.spec().job_id());
     if (!IsActive(job.state())) continue;
     auto it = workers_.find(job.worker_id());
     // A disconnected worker is told when it reconnects: the attempt is then no longer current.
     if (it == workers_.end() || it->second.link == nullptr) continue;
-    QueueCancel(it->second, job.spec().job_id(), job.current_attempt_id(), reason);
+    SendCancel(it->second, job.spec().job_id(), job.current_attempt_id(), reason);
   }
   kicked_ = true;
 }
@@ -198,10 +229,8 @@ absl::flat_hash_map<std::string, WorkerLoad> Scheduler::Loads() const {
   for (const auto& [id, worker] : workers_) {
     if (worker.link == nullptr) continue;
     WorkerLoad& load = loads[id];
-    for (const auto& [index, taken] : worker.busy) {
-      load.free_slots += taken || worker.draining ? 0 : 1;
-    }
-    for (const Placement& p : worker.placements) load.job_ids.push_back(p.job_id);
+    load.free_slots = worker.draining ? 0 : worker.free;
+    for (const Placement& p : worker.placements) load.job_ids.push_back(p.spec.job_id());
   }
   return loads;
 }
@@ -209,16 +238,15 @@ absl::flat_hash_map<std::string, WorkerLoad> Scheduler::Loads() const {
 bool Scheduler::Woken() const { return kicked_ || stopping_; }
 
 void Scheduler::Run() {
+  absl::MutexLock lock(&mu_);
   while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(this, &Scheduler::Woken), options_.tick);
-      if (stopping_) return;
-      kicked_ = false;
-      ExpireLeases();
-      PlacePending();
+    mu_.AwaitWithTimeout(absl::Condition(this, &Scheduler::Woken), options_.tick);
+    if (stopping_) return;
+    kicked_ = false;
+    ExpireLeases();
+    while (PlaceBatch()) {
     }
-    Flush();
+    if (messages_dirty_) StoreWaitingMessages();
   }
 }
 
@@ -226,80 +254,169 @@ void Scheduler::ExpireLeases() {
   absl::Time now = clock_.Now();
   for (auto it = workers_.begin(); it != workers_.end();) {
     WorkerState& worker = it->second;
-    if (worker.link != nullptr || now - worker.disconnected_at < options_.lease_timeout) {
+    if (worker.link != nullptr) {
+      if (uint64_t received = worker.link->Received(); received != worker.received) {
+        worker.received = received;
+        worker.last_heard = now;
+      }
+      if (now - worker.last_heard < options_.lease_timeout) {
+        ++it;
+        continue;
+      }
+      // An open stream that carries nothing holds no lease: the worker is treated as gone
+      // since it last spoke.
+      std::string why = absl::StrCat("no message from worker ", it->first, " for ",
+                                     absl::FormatDuration(now - worker.last_heard));
+      ABLATE_LOG(WARNING) << "worker silent, stream closed worker_id=" << it->first
+                          << " placed_attempts=" << worker.placements.size();
+      worker.link->Close(why);
+      worker.link = nullptr;
+      worker.disconnected_at = worker.last_heard;
+      messages_dirty_ = true;
+      if (absl::Status s = store_.UpsertWorker(worker.info, /*connected=*/false); !s.ok()) {
+        ABLATE_LOG(ERROR) << "worker disconnection not recorded worker_id=" << it->first
+                          << " error=\"" << s.message() << "\"";
+      }
+    }
+    if (now - worker.disconnected_at < options_.lease_timeout) {
       ++it;
       continue;
     }
     std::vector<Placement> kept;
-    for (const Placement& p : worker.placements) {
-      if (!EndLost(p.job_id, p.attempt_id, absl::StrCat("worker ", it->first, " lost")).ok()) {
-        kept.push_back(p);
+    for (Placement& p : worker.placements) {
+      queue_.CountUnplaced(p.spec.sweep_id());
+      if (!EndLost(p.spec.job_id(), p.attempt_id, absl::StrCat("worker ", it->first, " lost"))
+               .ok()) {
+        kept.push_back(std::move(p));
       }
     }
-    worker.placements = std::move(kept);
+    worker.placements.clear();
+    for (Placement& p : kept) AddPlacement(worker, std::move(p));
     it = worker.placements.empty() ? workers_.erase(it) : std::next(it);
   }
 }
 
-void Scheduler::PlacePending() {
-  bool any_free = std::any_of(workers_.begin(), workers_.end(), [](const auto& entry) {
-    const WorkerState& w = entry.second;
-    return w.link != nullptr && !w.draining &&
-           std::any_of(w.busy.begin(), w.busy.end(), [](const auto& slot) { return !slot.second; });
-  });
-  if (!any_free) return;
-  absl::StatusOr<std::vector<v1::Job>> pending = store_.PendingJobs(options_.pending_batch);
-  if (!pending.ok()) {
-    ABLATE_LOG(WARNING) << "pending jobs unreadable error=\"" << pending.status().message() << "\"";
-    return;
-  }
-  for (const v1::Job& job : *pending) {
-    SlotNeed need = NeedOf(job.spec());
-    WorkerState* target = nullptr;
-    std::vector<uint32_t> slots;
-    for (auto& [id, worker] : workers_) {
-      if (worker.link == nullptr || worker.draining) continue;
-      slots = TakeSlots(worker, need.kind, need.count);
-      if (!slots.empty()) {
-        target = &worker;
-        break;
-      }
-    }
-    if (target == nullptr) continue;
-    const std::string& job_id = job.spec().job_id();
-    absl::StatusOr<v1::Attempt> attempt = store_.StartAttempt(job_id, target->info.worker_id());
-    if (!attempt.ok()) {
-      // Most often the job was cancelled since PendingJobs read it.
-      FreeSlots(*target, slots);
-      ABLATE_LOG(WARNING) << "attempt not started job_id=" << job_id << " error=\""
-                          << attempt.status().message() << "\"";
-      continue;
-    }
-    target->placements.push_back({job_id, attempt->id(), slots});
-    v1::CoordinatorMessage message;
-    v1::Assignment* assign = message.mutable_assign();
-    assign->set_attempt_id(attempt->id());
-    *assign->mutable_job() = job.spec();
-    assign->mutable_slot_indices()->Add(slots.begin(), slots.end());
-    outbox_.push_back({target->link, std::move(message)});
-    ABLATE_LOG(INFO) << "job assigned job_id=" << job_id << " attempt_id=" << attempt->id()
-                     << " worker_id=" << target->info.worker_id()
-                     << " slots=" << absl::StrJoin(slots, ",");
-  }
+bool Scheduler::Placeable(const WorkerState& worker) {
+  return worker.link != nullptr && !worker.draining;
 }
 
-void Scheduler::Flush() {
-  std::deque<Outgoing> outgoing;
-  {
-    absl::MutexLock lock(&mu_);
-    outgoing.swap(outbox_);
+bool Scheduler::PlaceBatch() {
+  bool any_free = std::any_of(workers_.begin(), workers_.end(), [](const auto& entry) {
+    return Placeable(entry.second) && entry.second.free > 0;
+  });
+  if (!any_free || queue_.size() == 0) return false;
+
+  std::vector<Decision> decisions;
+  queue_.Place(
+      [&](const v1::JobSpec& spec, const SlotNeed& need) {
+        for (auto& [id, worker] : workers_) {
+          if (!Placeable(worker) || worker.free < need.count) continue;
+          std::vector<uint32_t> slots = TakeSlots(worker, need);
+          if (slots.empty()) continue;
+          decisions.push_back({&worker, spec, std::move(slots)});
+          return true;
+        }
+        return false;
+      },
+      options_.assign_batch);
+  if (decisions.empty()) return false;
+
+  std::vector<AttemptStart> starts;
+  starts.reserve(decisions.size());
+  for (const Decision& d : decisions) {
+    starts.push_back({d.spec.job_id(), d.worker->info.worker_id()});
   }
-  for (const Outgoing& out : outgoing) {
-    if (!out.link->Send(out.message)) {
-      ABLATE_LOG(WARNING) << "worker link closed, message dropped kind="
-                          << (out.message.has_assign() ? "assign" : "cancel");
+  absl::StatusOr<std::vector<v1::Attempt>> attempts = store_.StartAttempts(starts);
+  if (!attempts.ok()) {
+    // Nothing started: every job goes back to the queue and the next tick tries again.
+    ABLATE_LOG(ERROR) << "attempts not started jobs=" << decisions.size() << " error=\""
+                      << attempts.status().message() << "\"";
+    for (Decision& d : decisions) {
+      FreeSlots(*d.worker, d.slots);
+      queue_.CountUnplaced(d.spec.sweep_id());
+      queue_.Add(d.spec);
     }
+    return false;
   }
+  for (size_t i = 0; i < decisions.size(); ++i) {
+    Decision& d = decisions[i];
+    const v1::Attempt& attempt = attempts->at(i);
+    if (attempt.id() == 0) {
+      // Cancelled since it was queued: it leaves the queue for good.
+      FreeSlots(*d.worker, d.slots);
+      queue_.CountUnplaced(d.spec.sweep_id());
+      ABLATE_LOG(INFO) << "attempt not started, job no longer pending job_id="
+                       << d.spec.job_id();
+      continue;
+    }
+    v1::CoordinatorMessage message;
+    v1::Assignment* assign = message.mutable_assign();
+    assign->set_attempt_id(attempt.id());
+    *assign->mutable_job() = d.spec;
+    assign->mutable_slot_indices()->Add(d.slots.begin(), d.slots.end());
+    if (!d.worker->link->Send(message)) {
+      ABLATE_LOG(WARNING) << "worker link closed, assignment dropped job_id=" << d.spec.job_id()
+                          << " worker_id=" << d.worker->info.worker_id();
+    }
+    ABLATE_LOG(INFO) << "job assigned job_id=" << d.spec.job_id() << " attempt_id=" << attempt.id()
+                     << " worker_id=" << d.worker->info.worker_id()
+                     << " slots=" << absl::StrJoin(d.slots, ",");
+    d.worker->placements.push_back({std::move(d.spec), attempt.id(), std::move(d.slots)});
+  }
+  return static_cast<int>(decisions.size()) == options_.assign_batch;
+}
+
+std::string Scheduler::WhyWaiting(const SlotNeed& need) const {
+  // Slots of connected workers that take new jobs, by kind and memory, for the message.
+  std::map<std::pair<int, uint64_t>, int, std::greater<>> fleet;
+  for (const auto& [id, worker] : workers_) {
+    if (!Placeable(worker)) continue;
+    uint32_t fitting = 0;
+    for (const v1::Slot& slot : worker.info.slots()) {
+      fitting += SlotFits(slot, need) ? 1 : 0;
+      ++fleet[{slot.kind(), slot.memory_bytes()}];
+    }
+    if (fitting >= need.count) return "";
+  }
+  std::string why = absl::StrCat("waiting: needs ", DescribeNeed(need), "; ");
+  if (fleet.empty()) return absl::StrCat(why, "no worker is connected");
+  std::vector<std::string> have;
+  for (const auto& [kind_memory, count] : fleet) {
+    SlotNeed slots{static_cast<v1::DeviceKind>(kind_memory.first), static_cast<uint32_t>(count),
+                   kind_memory.second};
+    have.push_back(DescribeNeed(slots));
+  }
+  return absl::StrCat(why, "connected workers have ", absl::StrJoin(have, ", "));
+}
+
+void Scheduler::StoreWaitingMessages() {
+  messages_dirty_ = false;
+  queue_.ForEachGroup([&](const std::string& sweep_id, const SlotNeed& need,
+                          PendingQueue::Group& group) {
+    std::string why = WhyWaiting(need);
+    if (why == group.message && !group.message_stale) return;
+    // A message that no longer holds is cleared; one never stored leaves the job's own (why it
+    // was retried) in place.
+    if (why.empty() && group.message.empty()) {
+      group.message_stale = false;
+      return;
+    }
+    std::vector<std::string> job_ids;
+    job_ids.reserve(group.jobs.size());
+    for (const auto& [index, spec] : group.jobs) job_ids.push_back(spec.job_id());
+    if (absl::Status s = store_.SetPendingMessages(job_ids, why); !s.ok()) {
+      ABLATE_LOG(ERROR) << "waiting message not stored sweep_id=" << sweep_id << " error=\""
+                        << s.message() << "\"";
+      messages_dirty_ = true;
+      return;
+    }
+    if (!why.empty()) {
+      ABLATE_LOG(INFO) << "jobs cannot be placed sweep_id=" << sweep_id
+                       << " jobs=" << job_ids.size() << " why=\"" << why << "\"";
+    }
+    group.message = std::move(why);
+    group.message_stale = false;
+  });
 }
 
 absl::Status Scheduler::EndLost(const std::string& job_id, uint64_t attempt_id,
@@ -320,40 +437,51 @@ absl::Status Scheduler::EndLost(const std::string& job_id, uint64_t attempt_id,
                       << " attempt_id=" << attempt_id << " error=\"" << status.message() << "\"";
     return status;
   }
+  if (status.ok() && outcome.job_state == v1::JOB_STATE_PENDING) {
+    queue_.Add(job->spec());
+    messages_dirty_ = true;
+    kicked_ = true;
+  }
   ABLATE_LOG(WARNING) << "attempt lost job_id=" << job_id << " attempt_id=" << attempt_id
                       << " job_state=" << v1::JobState_Name(outcome.job_state) << " why=\"" << why
                       << "\"";
   return absl::OkStatus();
 }
 
-std::vector<uint32_t> Scheduler::TakeSlots(WorkerState& worker, v1::DeviceKind kind,
-                                           uint32_t count) {
+std::vector<uint32_t> Scheduler::TakeSlots(WorkerState& worker, const SlotNeed& need) {
   std::vector<uint32_t> slots;
   for (const v1::Slot& slot : worker.info.slots()) {
-    if (slots.size() == count) break;
-    if (slot.kind() == kind && !worker.busy[slot.index()]) slots.push_back(slot.index());
+    if (slots.size() == need.count) break;
+    if (SlotFits(slot, need) && !worker.busy[slot.index()]) slots.push_back(slot.index());
   }
-  if (slots.size() < count) return {};
+  if (slots.size() < need.count) return {};
   for (uint32_t s : slots) worker.busy[s] = true;
+  worker.free -= static_cast<uint32_t>(slots.size());
   return slots;
 }
 
 void Scheduler::FreeSlots(WorkerState& worker, const std::vector<uint32_t>& slots) {
   for (uint32_t s : slots) {
     auto it = worker.busy.find(s);
-    if (it != worker.busy.end()) it->second = false;
+    if (it != worker.busy.end() && it->second) {
+      it->second = false;
+      ++worker.free;
+    }
   }
 }
 
-void Scheduler::QueueCancel(const WorkerState& worker, const std::string& job_id,
-                            uint64_t attempt_id, const std::string& reason) {
+void Scheduler::SendCancel(const WorkerState& worker, const std::string& job_id,
+                           uint64_t attempt_id, const std::string& reason) {
   v1::CoordinatorMessage message;
   v1::CancelAttempt* cancel = message.mutable_cancel();
   cancel->set_job_id(job_id);
   cancel->set_attempt_id(attempt_id);
   cancel->set_reason(reason);
-  outbox_.push_back({worker.link, std::move(message)});
-  ABLATE_LOG(INFO) << "attempt cancel queued job_id=" << job_id << " attempt_id=" << attempt_id
+  if (!worker.link->Send(message)) {
+    ABLATE_LOG(WARNING) << "worker link closed, cancel dropped job_id=" << job_id
+                        << " attempt_id=" << attempt_id;
+  }
+  ABLATE_LOG(INFO) << "attempt cancel sent job_id=" << job_id << " attempt_id=" << attempt_id
                    << " worker_id=" << worker.info.worker_id() << " reason=\"" << reason << "\"";
 }
 

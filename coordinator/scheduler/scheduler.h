@@ -1,36 +1,43 @@
 // The Scheduler owns placement: which connected worker has which free slots, which attempt
-// runs on which slots, and when a worker that went away has been gone long enough for its jobs
-// to be taken back.
+// runs on which slots, which jobs wait (a PendingQueue in memory), and when a worker that went
+// away, or fell silent, has been gone long enough for its jobs to be taken back.
 //
-// On every Kick() and at least once per `tick`, its thread
-//  1. ends the attempts of workers disconnected for longer than `lease_timeout` as LOST (the
-//     job is queued again while attempts remain, else FAILED "worker <id> lost");
-//  2. assigns PENDING jobs (Store::PendingJobs: oldest sweep first) to connected workers with
-//     enough free slots of the right kind: a job takes max(1, config.gpus) slots, CUDA slots
-//     when gpus > 0, else CPU slots. Store::StartAttempt first, then an Assignment on the
-//     worker's link. A job no worker can ever take stays PENDING;
-//  3. sends, in the order they were decided, every message queued for workers (assignments
-//     and cancels). Only this thread writes to links, so a cancel never overtakes the
-//     assignment it cancels.
+// On every Kick() (a notification: jobs queued, an attempt ended, a worker came) and at least
+// once per `tick`, its thread
+//  1. takes back the assignments of workers whose lease ran out: a worker's lease runs from the
+//     last message it sent (heartbeats included), so one whose stream stays open but that
+//     sends nothing loses its attempts after one lease, exactly as one that disconnected; its
+//     stream is closed. Its attempts end LOST (the job is queued again, to resume from its last
+//     checkpoint, while attempts remain, else FAILED "worker <id> lost");
+//  2. places queued jobs in the PendingQueue's order (priority, then fairly across sweeps,
+//     never starving a job that fits) on connected workers' free slots that fit their need
+//     (common/slot_need.h: kind, count, memory), up to `assign_batch` per commit: one
+//     Store::StartAttempts for the batch, then each Assignment is queued on its worker's link;
+//  3. stores, for jobs that no connected worker could ever take, why they wait, as the job's
+//     message ("waiting: needs 1 CUDA slot with 80 GB; connected workers have 2 CPU slots"),
+//     and clears it once a worker that fits connects.
 //
 // The store holds the truth; the scheduler's view is rebuilt from it by Start() after a
-// restart: attempts that were ASSIGNED or RUNNING belong to workers counted as disconnected
-// since the start, so they are kept when their worker reconnects listing them in hello.running
-// and leased out otherwise. A reconnecting worker says which slots each attempt occupies
-// (RunningAttempt.slot_indices); only for workers that do not, the scheduler picks the slots
-// it remembers, or else the lowest free ones of the right kind.
+// restart: the pending queue from Store::PendingJobs, and attempts that were ASSIGNED or
+// RUNNING belong to workers counted as disconnected since the start, so they are kept when
+// their worker reconnects listing them in hello.running and leased out otherwise. A
+// reconnecting worker says which slots each attempt occupies (RunningAttempt.slot_indices);
+// only for workers that do not, the scheduler picks the slots it remembers, or else the lowest
+// free ones that fit.
 //
 // A draining worker (DrainWorker) is given no new attempt until it says hello on a new stream;
 // the attempts it holds stay placed and end as usual.
 //
-// Thread safety: every public method may be called from any thread. Store calls are made with
-// the scheduler's mutex held; the store never calls back, so no lock order can invert. Links
-// are written only by the scheduler's thread and never with the mutex held.
+// Thread safety: every public method may be called from any thread, but most write to the
+// store and so block for a commit: call them from a thread that may block (never a gRPC
+// reaction). Store calls are made with the scheduler's mutex held; the store never calls back,
+// so no lock order can invert. WorkerLink::Send only queues (it never waits for a worker), so
+// it is called under the mutex too, which keeps a cancel behind the assignment it cancels and
+// one stalled worker from holding up placement for the others.
 #ifndef ABLATE_COORDINATOR_SCHEDULER_SCHEDULER_H_
 #define ABLATE_COORDINATOR_SCHEDULER_SCHEDULER_H_
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -45,26 +52,36 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/slot_need.h"
+#include "coordinator/scheduler/pending_queue.h"
 #include "coordinator/store/store.h"
 
 namespace ablate::coordinator {
 
-// Where messages for one connected worker go: its stream, in production a WorkerSession.
+// Where messages for one connected worker go: its stream, in production a WorkerStream.
+// Implementations must be safe to call from any thread and must not call the scheduler.
 class WorkerLink {
  public:
   virtual ~WorkerLink() = default;
-  // Sends one message. False when the link has closed; the message is then dropped, and the
-  // lease takes back whatever it would have started.
+  // Queues one message for the worker and returns at once, without waiting for the network.
+  // False when the link has closed; the message is then dropped, and the lease takes back
+  // whatever it would have started.
   virtual bool Send(const v1::CoordinatorMessage& message) = 0;
+  // How many messages the worker sent on this link so far (heartbeats included); the lease
+  // runs from the last time this grew.
+  virtual uint64_t Received() const = 0;
+  // Ends the stream with UNAVAILABLE and `reason`; Send() fails from then on.
+  virtual void Close(const std::string& reason) = 0;
 };
 
 struct SchedulerOptions {
-  // How long a worker may stay disconnected before its attempts are declared LOST.
+  // How long a worker may stay disconnected, or silent on an open stream, before its attempts
+  // are declared LOST.
   absl::Duration lease_timeout = absl::Seconds(30);
   // The longest the thread sleeps without a Kick(); bounds how late a lease is noticed.
   absl::Duration tick = absl::Seconds(1);
-  // How many pending jobs one round looks at.
-  int pending_batch = 1000;
+  // The most attempts started in one store commit.
+  int assign_batch = 1000;
 };
 
 // What one connected worker holds, for ListWorkers.
@@ -81,14 +98,18 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Rebuilds the view of running attempts from the store, then starts the thread. Returns the
-  // store's error when it cannot be read; the thread is then not started.
+  // Rebuilds the pending queue and the view of running attempts from the store, then starts
+  // the thread. Returns the store's error when it cannot be read; the thread is then not
+  // started.
   absl::Status Start();
-  // Stops and joins the thread. Queued messages not yet sent are dropped. Idempotent.
+  // Stops and joins the thread. Idempotent.
   void Stop();
 
-  // Asks for a round soon: a sweep was submitted, a job was cancelled.
+  // Asks for a round soon.
   void Kick();
+
+  // `jobs` were stored as PENDING (a sweep was submitted): they join the pending queue.
+  void JobsQueued(const std::vector<v1::JobSpec>& jobs);
 
   // A worker connected (or reconnected) with `info`: it is recorded as connected in the store
   // and its messages go to `link` from now on, replacing any earlier link of the same worker.
@@ -104,17 +125,18 @@ class Scheduler {
   // reconnect never ends up recorded as disconnected.
   void RemoveWorker(const std::string& worker_id, const WorkerLink* link);
 
-  // The worker reported the end of `attempt_id` (whatever the store made of the report):
-  // its slots are free again.
-  void AttemptEnded(const std::string& worker_id, uint64_t attempt_id);
+  // The worker reported the end of `attempt_id`, and the store left its job in `job_state`
+  // (UNSPECIFIED when the report was refused): its slots are free again, and a job back in
+  // PENDING joins the queue.
+  void AttemptEnded(const std::string& worker_id, uint64_t attempt_id, v1::JobState job_state);
 
   // The worker behind `link` said it takes no new assignments (it is shutting down): no attempt
   // is placed on it until it connects again through AddWorker. Its placed attempts are kept.
   // Nothing changes when `link` is not the worker's current link.
   void DrainWorker(const std::string& worker_id, const WorkerLink* link, const std::string& reason);
 
-  // Tells the workers of `jobs` (as Store::CancelJobs returned them, before the change) that
-  // were ASSIGNED or RUNNING to stop their current attempt.
+  // `jobs` were cancelled (as Store::CancelJobs returned them, before the change): pending ones
+  // leave the queue, and the workers of ASSIGNED or RUNNING ones are told to stop them.
   void StopAttempts(const std::vector<v1::Job>& jobs, const std::string& reason);
 
   // Free slots and placed jobs of each connected worker, by worker id.
@@ -122,7 +144,7 @@ class Scheduler {
 
  private:
   struct Placement {
-    std::string job_id;
+    v1::JobSpec spec;  // job_id and sweep_id at least
     uint64_t attempt_id = 0;
     std::vector<uint32_t> slots;  // Slot.index values; empty when not yet known
   };
@@ -130,30 +152,40 @@ class Scheduler {
     v1::WorkerInfo info;
     std::shared_ptr<WorkerLink> link;  // null while disconnected
     absl::Time disconnected_at;        // meaningful while link is null
+    uint64_t received = 0;             // link->Received() when last looked at
+    absl::Time last_heard;             // when `received` last grew, or the link was added
     bool draining = false;             // takes no new attempt until its next AddWorker
     std::map<uint32_t, bool> busy;     // Slot.index -> taken
+    uint32_t free = 0;                 // slots not taken
     std::vector<Placement> placements;
   };
-  struct Outgoing {
-    std::shared_ptr<WorkerLink> link;
-    v1::CoordinatorMessage message;
+  struct Decision {
+    WorkerState* worker;
+    v1::JobSpec spec;
+    std::vector<uint32_t> slots;
   };
 
   void Run();
   bool Woken() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void ExpireLeases() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void PlacePending() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Flush() ABSL_LOCKS_EXCLUDED(mu_);
+  // One batch of placements; false when nothing more can be placed now.
+  bool PlaceBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StoreWaitingMessages() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Why a job of `need` waits when no connected worker could ever take it; "" when one could.
+  std::string WhyWaiting(const SlotNeed& need) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
-  // Ends `attempt_id` of `job_id` as LOST when it is still the job's current attempt. OK also
-  // when there was nothing to end; the store's error when it could not record the loss.
+  void AddPlacement(WorkerState& worker, Placement placement) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends `attempt_id` of `job_id` as LOST when it is still the job's current attempt, queueing
+  // the job again when the policy says so. OK also when there was nothing to end; the store's
+  // error when it could not record the loss.
   absl::Status EndLost(const std::string& job_id, uint64_t attempt_id, const std::string& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Takes `count` free slots of `kind` on `worker`; empty when it has too few.
-  static std::vector<uint32_t> TakeSlots(WorkerState& worker, v1::DeviceKind kind, uint32_t count);
+  // Takes free slots of `worker` that fit `need`; empty when it has too few.
+  static std::vector<uint32_t> TakeSlots(WorkerState& worker, const SlotNeed& need);
   static void FreeSlots(WorkerState& worker, const std::vector<uint32_t>& slots);
-  void QueueCancel(const WorkerState& worker, const std::string& job_id, uint64_t attempt_id,
-                   const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static bool Placeable(const WorkerState& worker);
+  void SendCancel(const WorkerState& worker, const std::string& job_id, uint64_t attempt_id,
+                  const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Constant after construction.
   Store& store_;
@@ -162,9 +194,11 @@ class Scheduler {
 
   mutable absl::Mutex mu_;
   std::map<std::string, WorkerState> workers_ ABSL_GUARDED_BY(mu_);  // ordered: stable placement
-  std::deque<Outgoing> outbox_ ABSL_GUARDED_BY(mu_);
+  PendingQueue queue_ ABSL_GUARDED_BY(mu_);
   bool kicked_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // The fleet or the queue changed since waiting messages were last stored.
+  bool messages_dirty_ ABSL_GUARDED_BY(mu_) = true;
 
   std::thread thread_;  // started by Start(), joined by Stop()
 };

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/store/schema.h"
 #include "coordinator/store/sqlite_db.h"
 #include "coordinator/testing/fixtures.h"
 #include "gmock/gmock.h"
@@ -19,17 +20,7 @@ using ::testing::HasSubstr;
 
 using testing::FakeClock;
 
-std::vector<v1::JobSpec> MakeJobs(const std::string& sweep_id, int n) {
-  std::vector<v1::JobSpec> jobs(n);
-  for (int i = 0; i < n; ++i) {
-    jobs[i].set_sweep_id(sweep_id);
-    jobs[i].set_job_id(absl::StrCat(sweep_id, "-j", i));
-    jobs[i].set_index(i);
-    jobs[i].mutable_config()->set_steps(100 + i);
-  }
-  return jobs;
-}
-
+using testing::MakeJobs;
 using testing::MakeSweep;
 
 using ::ablate::coordinator::testing::Point;
@@ -129,6 +120,32 @@ TEST_F(StoreTest, PendingJobsOldestSweepFirstInExpansionOrder) {
   for (const v1::Job& job : pending) ids.push_back(job.spec().job_id());
   EXPECT_THAT(ids, ElementsAre("a-j0", "a-j2", "b-j0", "b-j1"));
   EXPECT_EQ(store_->PendingJobs(2).value().size(), 2u);
+}
+
+TEST_F(StoreTest, StartAttemptsSkipsJobsNoLongerPending) {
+  ASSERT_TRUE(store_->CreateSweep(MakeSweep("s"), MakeJobs("s", 3), 3).ok());
+  ASSERT_TRUE(store_->CancelJobs({"s-j1"}, "stop").ok());
+  absl::StatusOr<std::vector<v1::Attempt>> attempts =
+      store_->StartAttempts({{"s-j0", "w1"}, {"s-j1", "w1"}, {"s-j2", "w2"}, {"nope", "w2"}});
+  ASSERT_TRUE(attempts.ok()) << attempts.status();
+  ASSERT_EQ(attempts->size(), 4u);
+  EXPECT_NE(attempts->at(0).id(), 0u);
+  EXPECT_EQ(attempts->at(1).id(), 0u);
+  EXPECT_NE(attempts->at(2).id(), 0u);
+  EXPECT_EQ(attempts->at(3).id(), 0u);
+  EXPECT_EQ(Job("s-j0").current_attempt_id(), attempts->at(0).id());
+  EXPECT_EQ(Job("s-j2").worker_id(), "w2");
+  EXPECT_EQ(Job("s-j1").state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(Sweep("s").counts().assigned(), 2u);
+  ExpectCountsMatchJobs("s");
+}
+
+TEST_F(StoreTest, SetPendingMessagesTouchesOnlyPendingJobs) {
+  ASSERT_TRUE(store_->CreateSweep(MakeSweep("s"), MakeJobs("s", 2), 3).ok());
+  ASSERT_TRUE(store_->StartAttempt("s-j0", "w1").ok());
+  ASSERT_TRUE(store_->SetPendingMessages({"s-j0", "s-j1", "nope"}, "waiting: why").ok());
+  EXPECT_EQ(Job("s-j0").message(), "");
+  EXPECT_EQ(Job("s-j1").message(), "waiting: why");
 }
 
 TEST_F(StoreTest, AttemptLifecycleUpdatesJobAndCounts) {
@@ -307,7 +324,7 @@ TEST_F(StoreTest, RecordsTheSchemaVersionAndRefusesANewerOne) {
     auto db = internal::Db::Open(path_, false).value();
     auto version = db->Prepare("PRAGMA user_version").value();
     ASSERT_TRUE(version.Step().value());
-    EXPECT_EQ(version.Int(0), 1);
+    EXPECT_EQ(version.Int(0), internal::CurrentSchemaVersion());
   }
   {
     auto db = internal::Db::Open(path_, false).value();

@@ -1,5 +1,6 @@
 #include "coordinator/telemetry/telemetry.h"
 
+#include <map>
 #include <vector>
 
 #include "common/log.h"
@@ -31,7 +32,19 @@ Telemetry::Telemetry(Store& store)
                             .Name("ablate_sweeps_submitted_total")
                             .Help("Sweeps created (resubmissions of a stored sweep excluded)")
                             .Register(registry_)
-                            .Add({})) {}
+                            .Add({})),
+      events_spilled_(prometheus::BuildGauge()
+                          .Name("ablate_worker_events_spilled")
+                          .Help("Reports a worker spilled to its disk, as its last heartbeat said")
+                          .Register(registry_)),
+      events_dropped_(prometheus::BuildGauge()
+                          .Name("ablate_worker_events_dropped")
+                          .Help("Reports a worker lost, as its last heartbeat said")
+                          .Register(registry_)),
+      events_unacked_(prometheus::BuildGauge()
+                          .Name("ablate_worker_events_unacked")
+                          .Help("Reports a worker holds until acknowledged, at its last heartbeat")
+                          .Register(registry_)) {}
 
 void Telemetry::CountRpc(std::string_view method) {
   rpcs_.Add({{"method", std::string(method)}}).Increment();
@@ -42,6 +55,13 @@ void Telemetry::CountMetricPoints(int64_t points) {
 }
 
 void Telemetry::CountSweepSubmitted() { sweeps_submitted_.Increment(); }
+
+void Telemetry::SetWorkerEvents(const std::string& worker_id, const v1::Heartbeat& heartbeat) {
+  const std::map<std::string, std::string> labels = {{"worker", worker_id}};
+  events_spilled_.Add(labels).Set(static_cast<double>(heartbeat.events_spilled()));
+  events_dropped_.Add(labels).Set(static_cast<double>(heartbeat.events_dropped()));
+  events_unacked_.Add(labels).Set(static_cast<double>(heartbeat.events_unacked()));
+}
 
 std::string Telemetry::Scrape() {
   absl::StatusOr<std::vector<v1::Sweep>> sweeps = store_.ListSweeps();

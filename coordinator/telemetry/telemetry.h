@@ -8,6 +8,9 @@
 //   ablate_rpcs_total{method="SubmitSweep"|...}
 //   ablate_metric_points_ingested_total
 //   ablate_sweeps_submitted_total
+//   ablate_worker_events_spilled{worker="<id>"}   the counters of each worker's last heartbeat:
+//   ablate_worker_events_dropped{worker="<id>"}   reports spilled to its disk, lost, and now
+//   ablate_worker_events_unacked{worker="<id>"}   waiting for an Ack (worker.proto, Heartbeat)
 //
 // Thread safety: every method may be called from any thread.
 #ifndef ABLATE_COORDINATOR_TELEMETRY_TELEMETRY_H_
@@ -35,6 +38,8 @@ class Telemetry {
   void CountRpc(std::string_view method);
   void CountMetricPoints(int64_t points);
   void CountSweepSubmitted();
+  // Records the counters of a heartbeat from `worker_id`.
+  void SetWorkerEvents(const std::string& worker_id, const v1::Heartbeat& heartbeat);
 
   // Refreshes the gauges from the store and renders every series in Prometheus' text format.
   // A store that cannot be read leaves the gauges at their last values.
@@ -49,6 +54,9 @@ class Telemetry {
   prometheus::Family<prometheus::Counter>& rpcs_;
   prometheus::Counter& metric_points_;
   prometheus::Counter& sweeps_submitted_;
+  prometheus::Family<prometheus::Gauge>& events_spilled_;
+  prometheus::Family<prometheus::Gauge>& events_dropped_;
+  prometheus::Family<prometheus::Gauge>& events_unacked_;
 };
 
 }  // namespace ablate::coordinator

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 
@@ -37,6 +38,17 @@ v1::Sweep MakeSweep(const std::string& id) {
   return sweep;
 }
 
+std::vector<v1::JobSpec> MakeJobs(const std::string& sweep_id, int n) {
+  std::vector<v1::JobSpec> jobs(n);
+  for (int i = 0; i < n; ++i) {
+    jobs[i].set_sweep_id(sweep_id);
+    jobs[i].set_job_id(absl::StrCat(sweep_id, "-j", i));
+    jobs[i].set_index(i);
+    jobs[i].mutable_config()->set_steps(100 + i);
+  }
+  return jobs;
+}
+
 v1::SweepSpec TinySweepSpec(const std::string& name, int cells) {
   v1::SweepSpec spec;
   spec.set_name(name);
@@ -45,6 +57,14 @@ v1::SweepSpec TinySweepSpec(const std::string& name, int cells) {
   for (int i = 1; i <= cells; ++i) lr->add_values(absl::StrFormat("%g", 0.001 * i));
   (*spec.mutable_fixed())["steps"] = "20";
   spec.set_max_attempts(2);
+  return spec;
+}
+
+v1::SweepSpec SeedSweepSpec(const std::string& name, int cells) {
+  v1::SweepSpec spec = TinySweepSpec(name, 1);
+  v1::Dimension* seeds = spec.add_grid();
+  seeds->set_name("seed");
+  for (int i = 0; i < cells; ++i) seeds->add_values(absl::StrFormat("%d", i));
   return spec;
 }
 

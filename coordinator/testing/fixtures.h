@@ -5,7 +5,9 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
+#include "ablate/v1/job.pb.h"
 #include "ablate/v1/metrics.pb.h"
 #include "ablate/v1/sweep.pb.h"
 #include "absl/base/thread_annotations.h"
@@ -45,8 +47,15 @@ class FakeClock : public Clock {
 // A sweep record with that id and name and an empty spec, as the store takes it.
 v1::Sweep MakeSweep(const std::string& id);
 
+// `n` job specs of sweep `sweep_id`: ids "<sweep_id>-j<i>", index i, config.steps 100 + i.
+std::vector<v1::JobSpec> MakeJobs(const std::string& sweep_id, int n);
+
 // A sweep of `cells` CPU jobs of the tiny model, one per learning rate, in that order.
 v1::SweepSpec TinySweepSpec(const std::string& name, int cells);
+
+// A sweep of `cells` CPU jobs of the tiny model that differ only in their seed (0, 1, ...), for
+// sweeps larger than learning rates in (0, 1] can spell.
+v1::SweepSpec SeedSweepSpec(const std::string& name, int cells);
 
 // A metric point without a wall time.
 v1::MetricPoint Point(const std::string& name, int64_t step, double value);

@@ -1,0 +1,45 @@
+#include "common/slot_need.h"
+
+#include "gtest/gtest.h"
+
+namespace ablate {
+namespace {
+
+v1::JobSpec Job(uint32_t gpus, uint64_t memory_bytes) {
+  v1::JobSpec spec;
+  spec.mutable_config()->set_gpus(gpus);
+  spec.set_memory_bytes(memory_bytes);
+  return spec;
+}
+
+v1::Slot Slot(v1::DeviceKind kind, uint64_t memory_bytes) {
+  v1::Slot slot;
+  slot.set_kind(kind);
+  slot.set_memory_bytes(memory_bytes);
+  return slot;
+}
+
+TEST(SlotNeedTest, AJobHoldsOneSlotPerGpuOrOneCpuSlot) {
+  EXPECT_EQ(SlotNeedOf(Job(0, 0)), (SlotNeed{v1::DEVICE_KIND_CPU, 1, 0}));
+  EXPECT_EQ(SlotNeedOf(Job(1, 5)), (SlotNeed{v1::DEVICE_KIND_CUDA, 1, 5}));
+  EXPECT_EQ(SlotNeedOf(Job(4, 0)), (SlotNeed{v1::DEVICE_KIND_CUDA, 4, 0}));
+}
+
+TEST(SlotNeedTest, ASlotFitsByKindAndMemory) {
+  SlotNeed need = SlotNeedOf(Job(1, 80'000'000'000));
+  EXPECT_TRUE(SlotFits(Slot(v1::DEVICE_KIND_CUDA, 80'000'000'000), need));
+  EXPECT_FALSE(SlotFits(Slot(v1::DEVICE_KIND_CUDA, 40'000'000'000), need));
+  EXPECT_FALSE(SlotFits(Slot(v1::DEVICE_KIND_CPU, 0), need));
+  // A slot that does not say its memory is not ruled out by it.
+  EXPECT_TRUE(SlotFits(Slot(v1::DEVICE_KIND_CUDA, 0), need));
+  EXPECT_TRUE(SlotFits(Slot(v1::DEVICE_KIND_CPU, 1), SlotNeedOf(Job(0, 0))));
+}
+
+TEST(SlotNeedTest, DescribesANeedForAUser) {
+  EXPECT_EQ(DescribeNeed(SlotNeedOf(Job(1, 80'000'000'000))), "1 CUDA slot with 80 GB");
+  EXPECT_EQ(DescribeNeed(SlotNeedOf(Job(2, 0))), "2 CUDA slots");
+  EXPECT_EQ(DescribeNeed(SlotNeedOf(Job(0, 0))), "1 CPU slot");
+}
+
+}  // namespace
+}  // namespace ablate

@@ -1,0 +1,122 @@
+#include "coordinator/scheduler/pending_queue.h"
+
+#include <functional>
+#include <queue>
+#include <set>
+#include <utility>
+
+namespace ablate::coordinator {
+
+PendingQueue::NeedKey PendingQueue::KeyOf(const SlotNeed& need) {
+  return {static_cast<int>(need.kind), need.count, need.memory_bytes};
+}
+
+SlotNeed PendingQueue::NeedOf(const NeedKey& key) {
+  return {static_cast<v1::DeviceKind>(std::get<0>(key)), std::get<1>(key), std::get<2>(key)};
+}
+
+PendingQueue::Sweep& PendingQueue::SweepOf(const v1::JobSpec& spec) {
+  auto [it, inserted] = sweeps_.try_emplace(spec.sweep_id());
+  if (inserted) {
+    it->second.priority = spec.priority();
+    it->second.order = next_order_++;
+  }
+  return it->second;
+}
+
+void PendingQueue::DropIfIdle(const std::string& sweep_id) {
+  auto it = sweeps_.find(sweep_id);
+  if (it != sweeps_.end() && it->second.groups.empty() && it->second.placed == 0) {
+    sweeps_.erase(it);
+  }
+}
+
+void PendingQueue::Add(const v1::JobSpec& spec) {
+  if (where_.contains(spec.job_id())) return;
+  const NeedKey key = KeyOf(SlotNeedOf(spec));
+  Group& group = SweepOf(spec).groups[key];
+  group.jobs.emplace(spec.index(), spec);
+  group.message_stale = group.message_stale || !group.message.empty();
+  where_.emplace(spec.job_id(), Where{spec.sweep_id(), key, spec.index()});
+}
+
+bool PendingQueue::Remove(const std::string& job_id) {
+  auto it = where_.find(job_id);
+  if (it == where_.end()) return false;
+  const Where where = std::move(it->second);
+  where_.erase(it);
+  Sweep& sweep = sweeps_[where.sweep_id];
+  auto group = sweep.groups.find(where.need);
+  group->second.jobs.erase(where.index);
+  if (group->second.jobs.empty()) sweep.groups.erase(group);
+  DropIfIdle(where.sweep_id);
+  return true;
+}
+
+void PendingQueue::CountPlaced(const v1::JobSpec& spec) { ++SweepOf(spec).placed; }
+
+void PendingQueue::CountUnplaced(const std::string& sweep_id) {
+  auto it = sweeps_.find(sweep_id);
+  if (it == sweeps_.end() || it->second.placed == 0) return;
+  --it->second.placed;
+  DropIfIdle(sweep_id);
+}
+
+int PendingQueue::Place(absl::FunctionRef<bool(const v1::JobSpec&, const SlotNeed&)> try_place,
+                        int limit) {
+  using Entry = std::pair<const std::string*, Sweep*>;
+  std::map<int32_t, std::vector<Entry>, std::greater<>> levels;  // highest priority first
+  for (auto& [id, sweep] : sweeps_) {
+    if (!sweep.groups.empty()) levels[sweep.priority].emplace_back(&id, &sweep);
+  }
+  // Free slots only shrink during a pass, so a need that found none stays skipped.
+  std::set<NeedKey> unfit;
+  int placed = 0;
+  for (auto& [priority, members] : levels) {
+    // The sweep with the fewest placed jobs on top, the older one on a tie.
+    auto after = [](const Entry& a, const Entry& b) {
+      return std::tie(a.second->placed, a.second->order) >
+             std::tie(b.second->placed, b.second->order);
+    };
+    std::priority_queue<Entry, std::vector<Entry>, decltype(after)> turn(after, std::move(members));
+    while (!turn.empty() && placed < limit) {
+      auto [id, sweep] = turn.top();
+      turn.pop();
+      while (true) {
+        // Of the sweep's groups not skipped, the one whose next job comes first.
+        auto next = sweep->groups.end();
+        for (auto it = sweep->groups.begin(); it != sweep->groups.end(); ++it) {
+          if (unfit.contains(it->first)) continue;
+          if (next == sweep->groups.end() ||
+              it->second.jobs.begin()->first < next->second.jobs.begin()->first) {
+            next = it;
+          }
+        }
+        if (next == sweep->groups.end()) break;  // nothing of this sweep fits: it sits out
+        auto job = next->second.jobs.begin();
+        if (!try_place(job->second, NeedOf(next->first))) {
+          unfit.insert(next->first);
+          continue;
+        }
+        where_.erase(job->second.job_id());
+        next->second.jobs.erase(job);
+        if (next->second.jobs.empty()) sweep->groups.erase(next);
+        ++sweep->placed;
+        ++placed;
+        if (!sweep->groups.empty()) turn.push({id, sweep});
+        break;
+      }
+    }
+    if (placed >= limit) break;
+  }
+  return placed;
+}
+
+void PendingQueue::ForEachGroup(
+    absl::FunctionRef<void(const std::string& sweep_id, const SlotNeed&, Group&)> visit) {
+  for (auto& [id, sweep] : sweeps_) {
+    for (auto& [key, group] : sweep.groups) visit(id, NeedOf(key), group);
+  }
+}
+
+}  // namespace ablate::coordinator

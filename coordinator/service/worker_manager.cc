@@ -1,0 +1,273 @@
+#include "coordinator/service/worker_manager.h"
+
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "common/log.h"
+#include "coordinator/scheduler/attempt_policy.h"
+#include "coordinator/service/grpc_status.h"
+
+namespace ablate::coordinator {
+namespace {
+
+bool IsStale(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kFailedPrecondition ||
+         status.code() == absl::StatusCode::kNotFound;
+}
+
+// None of these failures ends the stream: a refused report concerns one attempt, not the
+// worker.
+void LogRefused(const absl::Status& status, const char* report, const std::string& job_id,
+                uint64_t attempt_id) {
+  if (status.ok()) return;
+  if (IsStale(status)) {
+    ABLATE_LOG(WARNING) << "stale report dropped report=" << report << " job_id=" << job_id
+                        << " attempt_id=" << attempt_id << " error=\"" << status.message() << "\"";
+  } else {
+    ABLATE_LOG(ERROR) << "report not stored report=" << report << " job_id=" << job_id
+                      << " attempt_id=" << attempt_id << " error=\"" << status.message() << "\"";
+  }
+}
+
+}  // namespace
+
+WorkerManager::WorkerManager(Store& store, Scheduler& scheduler, Telemetry& telemetry,
+                             uint32_t heartbeat_interval_ms)
+    : store_(store),
+      scheduler_(scheduler),
+      telemetry_(telemetry),
+      heartbeat_interval_ms_(heartbeat_interval_ms),
+      thread_(&WorkerManager::Run, this) {}
+
+WorkerManager::~WorkerManager() { Stop(); }
+
+void WorkerManager::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void WorkerManager::Post(std::function<void()> work) {
+  absl::MutexLock lock(&mu_);
+  if (exited_) return;
+  work_.push_back(std::move(work));
+}
+
+void WorkerManager::Run() {
+  while (true) {
+    std::function<void()> work;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !work_.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (work_.empty()) {  // stopping, and everything queued ran
+        exited_ = true;
+        return;
+      }
+      work = std::move(work_.front());
+      work_.pop_front();
+    }
+    work();
+  }
+}
+
+void WorkerManager::OnHello(std::shared_ptr<WorkerStream> stream, v1::WorkerInfo hello) {
+  Post([this, stream = std::move(stream), hello = std::move(hello)] { Hello(stream, hello); });
+}
+
+void WorkerManager::OnMessage(std::shared_ptr<WorkerStream> stream, v1::WorkerMessage message) {
+  Post([this, stream = std::move(stream), message = std::move(message)] {
+    Handle(stream, message);
+  });
+}
+
+void WorkerManager::OnEnded(std::shared_ptr<WorkerStream> stream) {
+  Post([this, stream = std::move(stream)] {
+    scheduler_.RemoveWorker(stream->worker_id(), stream.get());
+  });
+}
+
+void WorkerManager::Hello(const std::shared_ptr<WorkerStream>& stream,
+                          const v1::WorkerInfo& hello) {
+  telemetry_.CountRpc("Connect");
+  // The welcome is queued before the scheduler knows the stream, so it is always first. It
+  // says what is committed of each attempt the worker still holds, so the worker resends only
+  // the rest.
+  v1::CoordinatorMessage welcome;
+  welcome.mutable_welcome()->set_coordinator_version(ABLATE_VERSION);
+  welcome.mutable_welcome()->set_heartbeat_interval_ms(heartbeat_interval_ms_);
+  for (const v1::RunningAttempt& running : hello.running()) {
+    absl::StatusOr<uint64_t> committed = store_.CommittedSequence(running.attempt_id());
+    if (!committed.ok() || *committed == 0) continue;
+    v1::Ack* ack = welcome.mutable_welcome()->add_acks();
+    ack->set_job_id(running.job_id());
+    ack->set_attempt_id(running.attempt_id());
+    ack->set_sequence(*committed);
+  }
+  stream->Send(welcome);
+  if (absl::Status added = scheduler_.AddWorker(hello, stream); !added.ok()) {
+    ABLATE_LOG(ERROR) << "worker not recorded worker_id=" << hello.worker_id() << " error=\""
+                      << added.message() << "\"";
+    stream->Finish(ToGrpcStatus(added));
+  }
+}
+
+void WorkerManager::Handle(const std::shared_ptr<WorkerStream>& stream,
+                           const v1::WorkerMessage& message) {
+  switch (message.msg_case()) {
+    case v1::WorkerMessage::kJobEvent:
+      HandleJobEvent(stream, message.job_event());
+      return;  // the report's WriteDone calls Processed()
+    case v1::WorkerMessage::kAttemptEnded:
+      HandleAttemptEnded(stream, message.attempt_ended());
+      return;  // likewise
+    case v1::WorkerMessage::kDrain:
+      scheduler_.DrainWorker(stream->worker_id(), stream.get(), message.drain().reason());
+      break;
+    case v1::WorkerMessage::kHeartbeat:
+      telemetry_.SetWorkerEvents(stream->worker_id(), message.heartbeat());
+      store_.TouchWorkerAsync(stream->worker_id(), [](const absl::Status&) {});
+      break;
+    case v1::WorkerMessage::kHello:
+      ABLATE_LOG(WARNING) << "repeated hello ignored worker_id=" << stream->worker_id();
+      break;
+    case v1::WorkerMessage::MSG_NOT_SET:
+      break;
+  }
+  stream->Processed();
+}
+
+WriteDone WorkerManager::Acknowledge(std::shared_ptr<WorkerStream> stream, ReportKey report,
+                                     const char* kind, std::function<void(bool)> then) {
+  return [stream = std::move(stream), report = std::move(report), kind,
+          then = std::move(then)](const absl::Status& status) {
+    LogRefused(status, kind, report.job_id, report.attempt_id);
+    // A report refused as stale would be refused again: the worker may forget it too. One the
+    // store failed to write is not acked, so the worker resends it after it reconnects.
+    if (report.sequence != 0 && (status.ok() || IsStale(status))) {
+      v1::CoordinatorMessage message;
+      v1::Ack* ack = message.mutable_ack();
+      ack->set_job_id(report.job_id);
+      ack->set_attempt_id(report.attempt_id);
+      ack->set_sequence(report.sequence);
+      stream->Send(message);
+    }
+    if (then) then(status.ok());
+    stream->Processed();
+  };
+}
+
+void WorkerManager::HandleJobEvent(const std::shared_ptr<WorkerStream>& stream,
+                                   const v1::JobEvent& event) {
+  ReportKey report{event.job_id(), event.attempt_id(), event.sequence()};
+  const v1::TrainerEvent& trainer = event.event();
+  switch (trainer.event_case()) {
+    case v1::TrainerEvent::kStarted: {
+      ABLATE_LOG(INFO) << "trainer started job_id=" << report.job_id
+                       << " attempt_id=" << report.attempt_id
+                       << " device=" << trainer.started().device()
+                       << " resumed_from_step=" << trainer.started().resumed_from_step();
+      std::optional<v1::Provenance> provenance;
+      if (trainer.started().has_provenance()) provenance = trainer.started().provenance();
+      store_.MarkRunningAsync(report, std::move(provenance),
+                              Acknowledge(stream, report, "started", nullptr));
+      return;
+    }
+    case v1::TrainerEvent::kMetrics: {
+      std::vector<v1::MetricPoint> points(trainer.metrics().points().begin(),
+                                          trainer.metrics().points().end());
+      const int64_t count = static_cast<int64_t>(points.size());
+      store_.AppendMetricsAsync(report, std::move(points),
+                                Acknowledge(stream, report, "metrics", [this, count](bool ok) {
+                                  if (ok) telemetry_.CountMetricPoints(count);
+                                }));
+      return;
+    }
+    case v1::TrainerEvent::kCheckpoint:
+      ABLATE_LOG(INFO) << "checkpoint saved job_id=" << report.job_id
+                       << " attempt_id=" << report.attempt_id
+                       << " step=" << trainer.checkpoint().step()
+                       << " path=" << trainer.checkpoint().path();
+      break;
+    case v1::TrainerEvent::kLog:
+      ABLATE_LOG(INFO) << "trainer log job_id=" << report.job_id
+                       << " attempt_id=" << report.attempt_id << " level=" << trainer.log().level()
+                       << " text=\"" << trainer.log().text() << "\"";
+      break;
+    case v1::TrainerEvent::kFinished:
+      finished_[report.attempt_id] = trainer.finished();
+      break;
+    case v1::TrainerEvent::EVENT_NOT_SET:
+      break;
+  }
+  // Nothing is stored of it. It is not acked on its own, since an ack covers every earlier
+  // report and those may still wait for their commit; the next stored report's ack covers it.
+  stream->Processed();
+}
+
+void WorkerManager::HandleAttemptEnded(const std::shared_ptr<WorkerStream>& stream,
+                                       const v1::AttemptEnded& ended) {
+  ReportKey report{ended.job_id(), ended.attempt_id(), ended.sequence()};
+  const std::string worker_id = stream->worker_id();
+  // The trainer's last word travels in AttemptEnded; a finished event relayed earlier (by a
+  // worker that does not fill it in) stands in for it.
+  std::optional<v1::TrainerFinished> trainer;
+  if (ended.has_finished()) trainer = ended.finished();
+  if (auto it = finished_.find(report.attempt_id); it != finished_.end()) {
+    if (!trainer) trainer = it->second;
+    finished_.erase(it);
+  }
+
+  AttemptEnd end;
+  end.exit = ended.exit();
+  v1::JobState job_state = v1::JOB_STATE_UNSPECIFIED;  // what the job becomes when stored
+  std::string message;
+  absl::StatusOr<v1::Job> job = store_.GetJob(report.job_id);
+  if (!job.ok() && !absl::IsNotFound(job.status())) {
+    // Unreadable now: not acked, so the worker sends it again after it reconnects.
+    LogRefused(job.status(), "attempt_ended", report.job_id, report.attempt_id);
+    stream->Processed();
+    return;
+  }
+  if (job.ok() && job->current_attempt_id() == report.attempt_id) {
+    std::string trainer_error = trainer && !trainer->ok() ? trainer->error() : "";
+    AttemptOutcome outcome = OutcomeOfReport(*job, ended, trainer_error);
+    end.attempt_state = outcome.attempt_state;
+    end.job_state = job_state = outcome.job_state;
+    end.message = message = outcome.message;
+    if (ended.succeeded() && trainer && trainer->ok()) {
+      end.final_eval_loss = trainer->final_eval_loss();
+    }
+  } else {
+    // Not the job's current attempt (or no such job): the store refuses it whatever it says,
+    // or answers a resend of an end it committed. It still goes through the store, so that its
+    // ack follows the attempt's earlier reports.
+    end.attempt_state = v1::ATTEMPT_STATE_LOST;
+    end.job_state = v1::JOB_STATE_PENDING;
+  }
+  store_.EndAttemptAsync(
+      report, std::move(end),
+      Acknowledge(stream, report, "attempt_ended",
+                  [this, worker_id, report, job_state, message](bool ok) {
+                    if (ok && job_state != v1::JOB_STATE_UNSPECIFIED) {
+                      ABLATE_LOG(INFO) << "attempt ended job_id=" << report.job_id
+                                       << " attempt_id=" << report.attempt_id
+                                       << " job_state=" << v1::JobState_Name(job_state)
+                                       << " message=\"" << message << "\"";
+                    }
+                    // The trainer is gone whatever the store made of the report: its slots
+                    // are free. This runs on the store's writer thread, which the scheduler
+                    // may be waiting for, so the scheduler is told from the manager's.
+                    v1::JobState now = ok ? job_state : v1::JOB_STATE_UNSPECIFIED;
+                    Post([this, worker_id, attempt_id = report.attempt_id, now] {
+                      scheduler_.AttemptEnded(worker_id, attempt_id, now);
+                    });
+                  }));
+}
+
+}  // namespace ablate::coordinator

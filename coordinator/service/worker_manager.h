@@ -1,0 +1,105 @@
+// The WorkerManager is the logic behind WorkerService's streams (WorkerStream only moves
+// messages): it records workers with the scheduler, turns their reports into store changes,
+// and acknowledges what is committed.
+//
+// Protocol, as the worker sees it:
+//  1. hello: the worker is recorded as connected and gets a Welcome (heartbeat interval and,
+//     per attempt it lists, what is already committed), then assignments. A hello the store
+//     cannot record ends the stream with the store's error.
+//  2. job_event.started -> the attempt RUNNING; metrics -> stored; finished -> kept for the
+//     attempt's end; checkpoint and log -> logged. attempt_ended -> the attempt ends as
+//     attempt_policy.h decides, with the final eval loss of AttemptEnded.finished (or of a
+//     finished event seen before on any stream), and its slots are free; started keeps the
+//     trainer's provenance with the job. After each report is committed (or refused as stale:
+//     resending it would change nothing) an Ack(attempt, sequence) is queued to the worker; a
+//     report the store failed to write is not acked, so the worker sends it again after it
+//     reconnects, and the store stores a resend once.
+//  3. heartbeat: the worker's event counters go to telemetry (the lease follows every message,
+//     see Scheduler). drain: no new assignments.
+//  4. When the stream ends, the worker is recorded as disconnected and its lease clock starts.
+// Reports for an attempt that is no longer current (the store refuses them) are logged and
+// dropped: a late worker never changes a job that moved on, and never loses its stream.
+//
+// No store or scheduler call runs in a gRPC reaction: the reactions queue messages to the
+// manager's one thread, which handles them in arrival order (the order of each stream's
+// messages is kept). Reports go to the store's asynchronous, group-committed writes; their
+// WriteDone queues the Ack and lets the stream read on, so a stream has at most
+// WorkerStreamOptions::read_ahead reports waiting for a commit.
+//
+// Thread safety: the StreamHandler methods may be called from any thread and never block;
+// Stop() from the owner, after the gRPC server stopped.
+#ifndef ABLATE_COORDINATOR_SERVICE_WORKER_MANAGER_H_
+#define ABLATE_COORDINATOR_SERVICE_WORKER_MANAGER_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "ablate/v1/worker.pb.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "coordinator/scheduler/scheduler.h"
+#include "coordinator/service/worker_stream.h"
+#include "coordinator/store/store.h"
+#include "coordinator/telemetry/telemetry.h"
+
+namespace ablate::coordinator {
+
+class WorkerManager final : public StreamHandler {
+ public:
+  // Everything borrowed must outlive the manager. Starts its thread.
+  WorkerManager(Store& store, Scheduler& scheduler, Telemetry& telemetry,
+                uint32_t heartbeat_interval_ms);
+  ~WorkerManager();  // Stop()s
+  WorkerManager(const WorkerManager&) = delete;
+  WorkerManager& operator=(const WorkerManager&) = delete;
+
+  // Runs what is queued, then joins the thread; work queued later is dropped. Idempotent.
+  void Stop();
+
+  void OnHello(std::shared_ptr<WorkerStream> stream, v1::WorkerInfo hello) override;
+  void OnMessage(std::shared_ptr<WorkerStream> stream, v1::WorkerMessage message) override;
+  void OnEnded(std::shared_ptr<WorkerStream> stream) override;
+
+ private:
+  void Post(std::function<void()> work);
+  void Run();
+
+  // On the manager's thread.
+  void Hello(const std::shared_ptr<WorkerStream>& stream, const v1::WorkerInfo& hello);
+  void Handle(const std::shared_ptr<WorkerStream>& stream, const v1::WorkerMessage& message);
+  void HandleJobEvent(const std::shared_ptr<WorkerStream>& stream, const v1::JobEvent& event);
+  void HandleAttemptEnded(const std::shared_ptr<WorkerStream>& stream,
+                          const v1::AttemptEnded& ended);
+  // The WriteDone of `report`: logs a refusal, queues the Ack of (attempt, sequence) when the
+  // report needs no resending, calls `then` (may be null) with whether it was stored, and
+  // lets the stream read on. Runs on the store's writer thread: must not block.
+  WriteDone Acknowledge(std::shared_ptr<WorkerStream> stream, ReportKey report, const char* kind,
+                        std::function<void(bool)> then);
+
+  // Constant after construction.
+  Store& store_;
+  Scheduler& scheduler_;
+  Telemetry& telemetry_;
+  const uint32_t heartbeat_interval_ms_;
+
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> work_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool exited_ ABSL_GUARDED_BY(mu_) = false;  // the thread ran out of work after Stop()
+
+  // Only on the manager's thread: trainer finished events by attempt id, for workers whose
+  // AttemptEnded does not carry one, until the attempt's end.
+  absl::flat_hash_map<uint64_t, v1::TrainerFinished> finished_;
+
+  std::thread thread_;  // last: started when everything above is ready
+};
+
+}  // namespace ablate::coordinator
+
+#endif  // ABLATE_COORDINATOR_SERVICE_WORKER_MANAGER_H_
