@@ -37,6 +37,15 @@ struct HttpOptions {
   int port = 8080;  // 0 picks a free port; port() tells which
   // Served at / and /static. A missing directory leaves only the API and health endpoints.
   std::string web_dir;
+  // Connections waiting to be accepted; the kernel caps it at net.core.somaxconn (4096 on
+  // current Linux). httplib's own is 5, which makes a burst of new connections wait a second
+  // for the client's SYN retry.
+  int listen_backlog = 1024;
+  // Requests served on one connection before the server closes it (httplib's default is 5,
+  // which makes a polling dashboard reconnect every five requests).
+  size_t keep_alive_max_requests = 10'000;
+  // Threads serving connections. Each open connection holds one while it is kept alive.
+  size_t threads = 128;
 };
 
 class HttpServer {
@@ -64,6 +73,7 @@ class HttpServer {
 
   std::unique_ptr<httplib::Server> server_;
   int port_ = 0;
+  int listen_fd_ = -1;  // owned by server_; set while it binds
   std::thread thread_;  // runs server_->listen_after_bind()
 };
 

@@ -6,7 +6,9 @@
 #include <string>
 
 #include "ablate/v1/sweep_service.pb.h"
+#include "common/clock.h"
 #include "coordinator/server.h"
+#include "coordinator/store/store.h"
 #include "coordinator/testing/fixtures.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
@@ -121,6 +123,76 @@ TEST_F(HttpTest, JsonApiAnswersWithTheServiceMessages) {
   v1::CancelResponse cancelled = Parse<v1::CancelResponse>(Post("/api/v1/cancel", ToJson(cancel)));
   ASSERT_EQ(cancelled.cancelled_job_ids_size(), 1);
   EXPECT_EQ(cancelled.cancelled_job_ids(0), job_id);
+}
+
+// A job with 2,000 train/loss points (loss = 1000 / (step + 1)) and 20 eval/loss points,
+// stored before the coordinator starts, as a worker's reports would have left them.
+class HttpMetricsTest : public HttpTest {
+ protected:
+  void SetUp() override {
+    {
+      absl::StatusOr<std::unique_ptr<Store>> store =
+          Store::Open(dir_.File("ablate.db"), RealClock());
+      ASSERT_TRUE(store.ok()) << store.status();
+      v1::JobSpec job;
+      job.set_job_id("m-000001");
+      job.set_sweep_id("m");
+      ASSERT_TRUE((*store)->CreateSweep(testing::MakeSweep("m"), {job}, 3).ok());
+      absl::StatusOr<v1::Attempt> attempt = (*store)->StartAttempt("m-000001", "w1");
+      ASSERT_TRUE(attempt.ok()) << attempt.status();
+      std::vector<v1::MetricPoint> points;
+      for (int step = 0; step < 2000; ++step) {
+        points.push_back(testing::Point("train/loss", step, 1000.0 / (step + 1)));
+        if (step % 100 == 99) points.push_back(testing::Point("eval/loss", step, 3.0));
+      }
+      ASSERT_TRUE((*store)->AppendMetrics("m-000001", attempt->id(), points).ok());
+    }
+    HttpTest::SetUp();
+  }
+
+  v1::GetJobResponse GetJob(const std::string& query) {
+    return Parse<v1::GetJobResponse>(Get("/api/v1/jobs/m-000001" + query));
+  }
+};
+
+TEST_F(HttpMetricsTest, MetricsNamesTheSeriesReturned) {
+  v1::GetJobResponse one = GetJob("?metrics=eval/loss");
+  ASSERT_EQ(one.metrics_size(), 1);
+  EXPECT_EQ(one.metrics(0).name(), "eval/loss");
+  EXPECT_EQ(one.metrics(0).steps_size(), 20);
+
+  v1::GetJobResponse both = GetJob("?metrics=train/loss,eval/loss");
+  ASSERT_EQ(both.metrics_size(), 2);
+  EXPECT_EQ(both.metrics(0).name(), "eval/loss");
+  EXPECT_EQ(both.metrics(1).name(), "train/loss");
+
+  EXPECT_EQ(GetJob("?metrics=no/such").metrics_size(), 0);
+  EXPECT_EQ(GetJob("").metrics_size(), 2);  // none named: every series
+}
+
+TEST_F(HttpMetricsTest, MaxPointsThinsEachSeriesKeepingItsEnds) {
+  v1::GetJobResponse thin = GetJob("?metrics=train/loss&max_points=50");
+  ASSERT_EQ(thin.metrics_size(), 1);
+  const v1::MetricSeries& loss = thin.metrics(0);
+  ASSERT_EQ(loss.steps_size(), 50);
+  ASSERT_EQ(loss.values_size(), 50);
+  EXPECT_EQ(loss.steps(0), 0);
+  EXPECT_EQ(loss.steps(49), 1999);
+  for (int i = 0; i < 50; ++i) {
+    if (i > 0) {
+      EXPECT_GT(loss.steps(i), loss.steps(i - 1));
+    }
+    // Thinning picks stored points; it never averages them into new values.
+    EXPECT_DOUBLE_EQ(loss.values(i), 1000.0 / (loss.steps(i) + 1)) << "step " << loss.steps(i);
+  }
+  // Without max_points a series holds at most the API's default of 1,000.
+  EXPECT_EQ(GetJob("?metrics=train/loss").metrics(0).steps_size(), 1000);
+  // More than the series holds returns every point.
+  EXPECT_EQ(GetJob("?metrics=eval/loss&max_points=500").metrics(0).steps_size(), 20);
+
+  google::protobuf::Struct bad =
+      Parse<google::protobuf::Struct>(Get("/api/v1/jobs/m-000001?max_points=many", 400));
+  EXPECT_EQ(bad.fields().at("code").string_value(), "INVALID_ARGUMENT");
 }
 
 TEST_F(HttpTest, ErrorsAreJson) {
