@@ -1,9 +1,11 @@
 #include "coordinator/api/sweep_api.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -98,10 +100,26 @@ absl::StatusOr<v1::ListSweepsResponse> SweepApi::ListSweeps(const v1::ListSweeps
 absl::StatusOr<v1::ListJobsResponse> SweepApi::ListJobs(const v1::ListJobsRequest& request) {
   telemetry_.CountRpc("ListJobs");
   if (absl::Status s = Require(request.sweep_id(), "sweep_id"); !s.ok()) return s;
+  // The token is the expansion index the next page starts at; it stays valid however the
+  // jobs change, since a sweep's jobs and their order are fixed when it is stored.
+  uint32_t start = 0;
+  if (!request.page_token().empty() && !absl::SimpleAtoi(request.page_token(), &start)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "page_token '", request.page_token(), "' is not one ListJobs gave; start without one"));
+  }
+  const uint32_t page_size =
+      request.page_size() == 0 ? kDefaultPageSize : std::min(request.page_size(), kMaxPageSize);
   absl::StatusOr<std::vector<v1::Job>> jobs = store_.ListJobs(request.sweep_id());
   if (!jobs.ok()) return jobs.status();
   v1::ListJobsResponse response;
-  for (v1::Job& job : *jobs) *response.add_jobs() = std::move(job);
+  for (v1::Job& job : *jobs) {
+    if (job.spec().index() < start) continue;
+    if (static_cast<uint32_t>(response.jobs_size()) == page_size) {
+      response.set_next_page_token(absl::StrCat(job.spec().index()));
+      break;
+    }
+    *response.add_jobs() = std::move(job);
+  }
   return response;
 }
 

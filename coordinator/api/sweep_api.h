@@ -42,7 +42,12 @@ class SweepApi {
   absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(const v1::SubmitSweepRequest& request);
   absl::StatusOr<v1::Sweep> GetSweep(const v1::GetSweepRequest& request);
   absl::StatusOr<v1::ListSweepsResponse> ListSweeps(const v1::ListSweepsRequest& request);
+  // A page of the sweep's jobs in expansion order: page_size 0 reads kDefaultPageSize, and
+  // more than kMaxPageSize reads kMaxPageSize. InvalidArgument for a page_token this method
+  // did not give.
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
+  static constexpr uint32_t kDefaultPageSize = 500;
+  static constexpr uint32_t kMaxPageSize = 5000;
   // The job, its attempts and its metric series (max_points 0 reads 1000 points per series).
   absl::StatusOr<v1::GetJobResponse> GetJob(const v1::GetJobRequest& request);
   // `id` names a sweep (all its unfinished jobs) or one job. PENDING jobs end at once; the

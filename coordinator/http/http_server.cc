@@ -53,6 +53,16 @@ absl::Status ParseUint(const httplib::Request& req, const char* name, uint32_t* 
   return absl::OkStatus();
 }
 
+absl::StatusOr<v1::ListJobsRequest> ListJobsRequestOf(const httplib::Request& req) {
+  v1::ListJobsRequest request;
+  request.set_sweep_id(req.matches[1]);
+  uint32_t page_size = 0;
+  if (absl::Status s = ParseUint(req, "page_size", &page_size); !s.ok()) return s;
+  request.set_page_size(page_size);
+  request.set_page_token(req.get_param_value("page_token"));
+  return request;
+}
+
 absl::StatusOr<v1::GetJobRequest> GetJobRequestOf(const httplib::Request& req) {
   v1::GetJobRequest request;
   request.set_job_id(req.matches[1]);
@@ -146,9 +156,9 @@ void HttpServer::Route() {
   });
   s.Get(R"(/api/v1/sweeps/([^/]+)/jobs)",
         [this](const httplib::Request& req, httplib::Response& res) {
-          v1::ListJobsRequest request;
-          request.set_sweep_id(req.matches[1]);
-          Reply(api_.ListJobs(request), res);
+          absl::StatusOr<v1::ListJobsRequest> request = ListJobsRequestOf(req);
+          if (!request.ok()) return ReplyError(request.status(), res);
+          Reply(api_.ListJobs(*request), res);
         });
 
   s.Get(R"(/api/v1/jobs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {

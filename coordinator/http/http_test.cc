@@ -4,6 +4,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ablate/v1/sweep_service.pb.h"
 #include "common/clock.h"
@@ -123,6 +124,36 @@ TEST_F(HttpTest, JsonApiAnswersWithTheServiceMessages) {
   v1::CancelResponse cancelled = Parse<v1::CancelResponse>(Post("/api/v1/cancel", ToJson(cancel)));
   ASSERT_EQ(cancelled.cancelled_job_ids_size(), 1);
   EXPECT_EQ(cancelled.cancelled_job_ids(0), job_id);
+}
+
+TEST_F(HttpTest, JobsComeInPages) {
+  v1::SubmitSweepRequest submit;
+  *submit.mutable_spec() = TinySweepSpec("paged", 5);
+  const std::string sweep_id =
+      Parse<v1::SubmitSweepResponse>(Post("/api/v1/sweeps", ToJson(submit))).sweep().id();
+  const std::string jobs = "/api/v1/sweeps/" + sweep_id + "/jobs";
+  const v1::ListJobsResponse all = Parse<v1::ListJobsResponse>(Get(jobs));
+  ASSERT_EQ(all.jobs_size(), 5);
+  EXPECT_EQ(all.next_page_token(), "");
+
+  std::vector<std::string> paged;
+  std::string token;
+  int pages = 0;
+  do {
+    v1::ListJobsResponse page =
+        Parse<v1::ListJobsResponse>(Get(jobs + "?page_size=2&page_token=" + token));
+    EXPECT_LE(page.jobs_size(), 2);
+    for (const v1::Job& job : page.jobs()) paged.push_back(job.spec().job_id());
+    token = page.next_page_token();
+    ASSERT_LT(++pages, 10) << "the pages never end";
+  } while (!token.empty());
+  EXPECT_EQ(pages, 3);
+  ASSERT_EQ(paged.size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(paged[i], all.jobs(i).spec().job_id());
+
+  google::protobuf::Struct bad =
+      Parse<google::protobuf::Struct>(Get(jobs + "?page_token=not-a-token", 400));
+  EXPECT_EQ(bad.fields().at("code").string_value(), "INVALID_ARGUMENT");
 }
 
 // A job with 2,000 train/loss points (loss = 1000 / (step + 1)) and 20 eval/loss points,
