@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   options.web_dir = ABLATE_DEFAULT_WEB_DIR;
   std::string ports_file;
   double lease_timeout_s = absl::ToDoubleSeconds(options.lease_timeout);
+  double worker_retention_s = absl::ToDoubleSeconds(options.worker_retention);
 
   CLI::App app{"Ablate coordinator: stores sweeps, places their jobs on workers, serves the API"};
   app.add_option("--listen", options.grpc_address, "gRPC address, host:port (port 0: any)")
@@ -78,8 +79,14 @@ int main(int argc, char** argv) {
       ->envname("ABLATE_LEASE_TIMEOUT_S")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--worker-retention-s", worker_retention_s,
+                 "seconds a disconnected worker stays listed before it is forgotten")
+      ->envname("ABLATE_WORKER_RETENTION_S")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   options.lease_timeout = absl::Seconds(lease_timeout_s);
+  options.worker_retention = absl::Seconds(worker_retention_s);
 
   // Blocked before any thread starts, so every thread inherits the mask and only sigwait
   // below receives these signals.

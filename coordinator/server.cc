@@ -8,7 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "coordinator/api/sweep_api.h"
+#include "coordinator/feed/change_feed.h"
 #include "coordinator/http/http_server.h"
+#include "coordinator/instance_lock.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "coordinator/service/sweep_service.h"
 #include "coordinator/service/worker_service.h"
@@ -33,6 +35,12 @@ void SetKeepalive(grpc::ServerBuilder& builder) {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   // Workers ping too; allow it as often as every 5 s instead of refusing them as abusive.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5'000);
+}
+
+// gRPC sets SO_REUSEPORT by default, which let a second coordinator bind the first one's port
+// and take half its connections. The port is this process's alone.
+void UseExclusivePort(grpc::ServerBuilder& builder) {
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
 }
 
 absl::Status WithContext(const absl::Status& status, absl::string_view context) {
@@ -70,8 +78,19 @@ absl::Status CoordinatorServer::Start() {
   absl::StatusOr<HostPort> http = ParseHostPort(options_.http_address);
   if (!http.ok()) return WithContext(http.status(), "--http");
 
-  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options_.db_path, clock_);
-  if (!store.ok()) return WithContext(store.status(), absl::StrCat("database ", options_.db_path));
+  absl::StatusOr<std::unique_ptr<InstanceLock>> lock = InstanceLock::Acquire(options_.db_path);
+  if (!lock.ok()) return lock.status();
+  lock_ = *std::move(lock);
+  feed_ = std::make_unique<ChangeFeed>(clock_);
+  StoreOptions store_options;
+  store_options.feed = feed_.get();
+  store_options.worker_retention = options_.worker_retention;
+  absl::StatusOr<std::unique_ptr<Store>> store =
+      Store::Open(options_.db_path, clock_, store_options);
+  if (!store.ok()) {
+    Shutdown();
+    return WithContext(store.status(), absl::StrCat("database ", options_.db_path));
+  }
   store_ = *std::move(store);
   telemetry_ = std::make_unique<Telemetry>(*store_);
 
@@ -94,6 +113,7 @@ absl::Status CoordinatorServer::Start() {
   builder.RegisterService(sweep_service_.get());
   builder.RegisterService(worker_service_.get());
   SetKeepalive(builder);
+  UseExclusivePort(builder);
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || grpc_port_ == 0) {
     Shutdown();
@@ -111,6 +131,12 @@ absl::Status CoordinatorServer::Start() {
     return s;
   }
   http_port_ = http_server_->port();
+  if (lock_ != nullptr) {
+    if (absl::Status s = lock_->Describe(grpc_port_, http_port_); !s.ok()) {
+      Shutdown();
+      return s;
+    }
+  }
   absl::StatusOr<HostPort> grpc = ParseHostPort(options_.grpc_address);
   ABLATE_LOG(INFO) << "coordinator listening grpc="
                    << (grpc.ok() ? absl::StrCat(grpc->host, ":", grpc_port_)
@@ -136,10 +162,13 @@ void CoordinatorServer::Shutdown() {
   api_.reset();
   scheduler_.reset();
   telemetry_.reset();
+  if (feed_ != nullptr) feed_->Close();
   if (store_ != nullptr) {
     store_.reset();
     ABLATE_LOG(INFO) << "coordinator stopped";
   }
+  feed_.reset();
+  lock_.reset();
 }
 
 }  // namespace ablate::coordinator

@@ -1,5 +1,5 @@
 // CoordinatorServer owns every part of the coordinator process, in dependency order: the
-// store, telemetry, the scheduler, the API and the gRPC services over it, the gRPC server and
+// database's instance lock, the change feed, the store (publishing to the feed), telemetry, the scheduler, the API and the gRPC services over it, the gRPC server and
 // the HTTP server. Start() builds and starts them in that order; Shutdown() stops them in
 // reverse, joining every thread, so nothing outlives what it borrows.
 //
@@ -23,7 +23,9 @@ class Server;
 
 namespace ablate::coordinator {
 
+class ChangeFeed;
 class HttpServer;
+class InstanceLock;
 class Scheduler;
 class Store;
 class SweepApi;
@@ -37,6 +39,8 @@ struct CoordinatorOptions {
   std::string db_path = "runs/ablate.db";       // its folder must exist
   std::string web_dir;                          // empty: no static files
   absl::Duration lease_timeout = absl::Seconds(30);
+  // Workers disconnected for longer than this leave ListWorkers and the dashboard.
+  absl::Duration worker_retention = absl::Hours(24);
 };
 
 class CoordinatorServer {
@@ -47,9 +51,10 @@ class CoordinatorServer {
   CoordinatorServer(const CoordinatorServer&) = delete;
   CoordinatorServer& operator=(const CoordinatorServer&) = delete;
 
-  // Opens the store, rebuilds the scheduler's view from it and binds both listeners. On error
-  // (a store that does not open, an address that cannot be bound) whatever started is
-  // stopped again.
+  // Locks the database (one coordinator per database), opens the store, rebuilds the
+  // scheduler's view from it and binds both listeners, each port this process's alone. On error
+  // (a database another coordinator holds, a store that does not open, an address that cannot
+  // be bound) whatever started is stopped again.
   absl::Status Start();
   // Stops accepting, ends worker streams and watches, finishes requests in flight, stops the
   // scheduler and closes the store. Idempotent.
@@ -63,6 +68,8 @@ class CoordinatorServer {
   Clock& clock_;
 
   // Declared in dependency order: members are destroyed bottom-up.
+  std::unique_ptr<InstanceLock> lock_;
+  std::unique_ptr<ChangeFeed> feed_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Telemetry> telemetry_;
   std::unique_ptr<Scheduler> scheduler_;

@@ -19,7 +19,9 @@ namespace ablate::sweep {
 namespace {
 
 constexpr absl::string_view kDefaultCheckpointRoot = "runs/checkpoints";
-constexpr size_t kSweepHashDigits = 8;
+// All 64 bits of the spec's hash: two specs share a sweep id with probability about n^2 / 2^65
+// among n specs (32 bits collided after some 35,000 specs differing only in their seed).
+constexpr size_t kSweepHashDigits = 16;
 constexpr size_t kJobHashDigits = 6;
 
 using Cell = std::vector<int>;  // value index per grid dimension
@@ -185,14 +187,17 @@ bool NextCell(const Plan& plan, Cell& cell) {
 
 }  // namespace
 
+std::string SweepId(const v1::SweepSpec& spec) {
+  return absl::StrCat(Slug(spec.name()), "-", MessageHash(spec).substr(0, kSweepHashDigits));
+}
+
 absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
   if (absl::Status valid = ValidateSweepSpec(spec); !valid.ok()) return valid;
   absl::StatusOr<Plan> plan = MakePlan(spec);
   if (!plan.ok()) return plan.status();
 
   Expansion out;
-  out.sweep_id =
-      absl::StrCat(Slug(spec.name()), "-", MessageHash(spec).substr(0, kSweepHashDigits));
+  out.sweep_id = SweepId(spec);
   const absl::string_view root =
       spec.checkpoint_root().empty() ? kDefaultCheckpointRoot : spec.checkpoint_root();
   const std::string checkpoint_root(absl::StripSuffix(root, "/"));

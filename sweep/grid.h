@@ -17,7 +17,7 @@
 namespace ablate::sweep {
 
 struct Expansion {
-  std::string sweep_id;                // <slug of name>-<8 hex digits of the spec's hash>
+  std::string sweep_id;                // SweepId(spec)
   // job_id = <sweep_id>-<first 6 hex digits of config_hash>, more digits where two jobs of
   // the sweep share those 6 (as git lengthens short ids); index = position in this list.
   std::vector<v1::JobSpec> jobs;
@@ -34,6 +34,11 @@ struct Expansion {
 // optimizer name in the catalog. InvalidArgument names the key: "grid.optimzer: unknown
 // setting (did you mean optimizer?)". ParseSweepYaml applies the same rules.
 absl::Status ValidateSweepSpec(const v1::SweepSpec& spec);
+
+// <slug of name>-<16 hex digits: the 64-bit hash of the spec's deterministic serialization>.
+// The id ExpandSweep gives the spec's sweep, without expanding it (a resubmission is recognised
+// from this alone).
+std::string SweepId(const v1::SweepSpec& spec);
 
 // Validates, then expands. Conditions compare parsed values, so `when: {context_length:
 // 512K}` matches a grid value of 524288. InvalidArgument when a kept cell's config is invalid

@@ -35,7 +35,7 @@ TEST(GridTest, CrossProductFirstDimensionSlowest) {
   absl::StatusOr<Expansion> expansion = ExpandSweep(*spec);
   ASSERT_TRUE(expansion.ok()) << expansion.status();
   EXPECT_THAT(expansion->sweep_id, StartsWith("tiny-grid-"));
-  EXPECT_EQ(expansion->sweep_id.size(), std::string("tiny-grid-").size() + 8);
+  EXPECT_EQ(expansion->sweep_id.size(), std::string("tiny-grid-").size() + 16);
   ASSERT_EQ(expansion->jobs.size(), 4u);
   const char* cells[] = {"model=tiny optimizer=adamw context_length=64",
                          "model=tiny optimizer=adamw context_length=128",
@@ -130,6 +130,34 @@ TEST(GridTest, IdsAreStableAndFollowTheSpec) {
   ASSERT_TRUE(changed.ok());
   EXPECT_NE(changed->sweep_id, first->sweep_id);
   EXPECT_NE(changed->jobs[0].config_hash(), first->jobs[0].config_hash());
+}
+
+TEST(GridTest, SpecsDifferingOnlyInTheirSeedNeverShareASweepId) {
+  // 32-bit ids collided after about 35,000 such specs; 64 bits make that about 2^-33 here.
+  v1::SweepSpec spec = Parse("name: seeds\ngrid:\n  model: [tiny]\n");
+  absl::flat_hash_set<std::string> ids;
+  constexpr int kSpecs = 200'000;
+  for (int seed = 0; seed < kSpecs; ++seed) {
+    (*spec.mutable_fixed())["seed"] = std::to_string(seed);
+    ids.insert(SweepId(spec));
+  }
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kSpecs));
+}
+
+// The same file gives these ids on every machine and in every build: a change here changes the
+// id of every sweep already submitted, so a resubmission would run it again.
+TEST(GridTest, GoldenIdsOfTheDemoSweep) {
+  absl::StatusOr<v1::SweepSpec> spec = LoadSweepFile("examples/tiny-grid.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  absl::StatusOr<Expansion> expansion = ExpandSweep(*spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  EXPECT_EQ(expansion->sweep_id, "tiny-grid-5f6276bffc82a109");
+  std::vector<std::string> job_ids;
+  for (const v1::JobSpec& job : expansion->jobs) job_ids.push_back(job.job_id());
+  EXPECT_THAT(job_ids, ::testing::ElementsAre("tiny-grid-5f6276bffc82a109-460358",
+                                               "tiny-grid-5f6276bffc82a109-2d3648",
+                                               "tiny-grid-5f6276bffc82a109-641731",
+                                               "tiny-grid-5f6276bffc82a109-64050f"));
 }
 
 TEST(GridTest, DuplicateConfigsNameBothCells) {

@@ -43,19 +43,20 @@ SweepApi::SweepApi(Store& store, Scheduler& scheduler, Telemetry& telemetry, Clo
 absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
     const v1::SubmitSweepRequest& request) {
   telemetry_.CountRpc("SubmitSweep");
-  absl::StatusOr<sweep::Expansion> expansion = sweep::ExpandSweep(request.spec());
-  if (!expansion.ok()) return expansion.status();
-
+  // A resubmission is recognised by the spec's id alone, before expanding a grid of perhaps
+  // 100,000 cells: a stored sweep's spec was valid when it was stored.
   v1::SubmitSweepResponse response;
-  for (const std::string& dropped : expansion->dropped) response.add_dropped_cells(dropped);
-
-  absl::StatusOr<v1::Sweep> stored = store_.GetSweep(expansion->sweep_id);
+  absl::StatusOr<v1::Sweep> stored = store_.GetSweep(sweep::SweepId(request.spec()));
   if (stored.ok()) {
     response.set_already_existed(true);
     *response.mutable_sweep() = *std::move(stored);
     return response;
   }
   if (stored.status().code() != absl::StatusCode::kNotFound) return stored.status();
+
+  absl::StatusOr<sweep::Expansion> expansion = sweep::ExpandSweep(request.spec());
+  if (!expansion.ok()) return expansion.status();
+  for (const std::string& dropped : expansion->dropped) response.add_dropped_cells(dropped);
 
   v1::Sweep sweep;
   sweep.set_id(expansion->sweep_id);

@@ -35,6 +35,12 @@ absl::StatusOr<v1::Job> JobFromRow(const Statement& row, int first_column) {
   job.set_message(row.Text(c + 9));
   *job.mutable_created_at() = TimestampOf(row.Int(c + 10));
   *job.mutable_updated_at() = TimestampOf(row.Int(c + 11));
+  if (!row.Blob(c + 12).empty()) {
+    absl::StatusOr<v1::Provenance> provenance =
+        Parse<v1::Provenance>(row.Blob(c + 12), "provenance");
+    if (!provenance.ok()) return provenance.status();
+    *job.mutable_provenance() = *std::move(provenance);
+  }
   return job;
 }
 
@@ -52,6 +58,37 @@ absl::StatusOr<v1::Attempt> AttemptFromRow(const Statement& row) {
   *attempt.mutable_started_at() = TimestampOf(row.Int(5));
   if (!row.IsNull(6)) *attempt.mutable_ended_at() = TimestampOf(row.Int(6));
   return attempt;
+}
+
+absl::StatusOr<v1::JobCounts> ReadCounts(Db& db, const std::string& sweep_id) {
+  absl::StatusOr<Statement> counts =
+      db.Prepare("SELECT state, n FROM sweep_counts WHERE sweep_id = ?1");
+  if (!counts.ok()) return counts.status();
+  counts->Bind(1, sweep_id);
+  v1::JobCounts out;
+  absl::Status read = counts->ForEachRow([&](const Statement& row) {
+    CountJobs(static_cast<v1::JobState>(row.Int(0)), static_cast<uint32_t>(row.Int(1)), out);
+    return absl::OkStatus();
+  });
+  if (!read.ok()) return read;
+  return out;
+}
+
+absl::StatusOr<v1::Sweep> ReadSweepHeader(Db& db, const std::string& sweep_id) {
+  absl::StatusOr<Statement> query = db.Prepare("SELECT created_at FROM sweeps WHERE id = ?1");
+  if (!query.ok()) return query.status();
+  absl::StatusOr<bool> found = query->Bind(1, sweep_id).Step();
+  if (!found.ok()) return found.status();
+  if (!*found) return absl::NotFoundError(absl::StrCat("unknown sweep ", sweep_id));
+  v1::Sweep sweep;
+  sweep.set_id(sweep_id);
+  *sweep.mutable_created_at() = TimestampOf(query->Int(0));
+  query->Reset();
+  absl::StatusOr<v1::JobCounts> counts = ReadCounts(db, sweep_id);
+  if (!counts.ok()) return counts.status();
+  *sweep.mutable_counts() = *std::move(counts);
+  sweep.set_state(SweepStateOf(sweep.counts()));
+  return sweep;
 }
 
 void CountJobs(v1::JobState state, uint32_t n, v1::JobCounts& counts) {

@@ -4,6 +4,7 @@
 #define ABLATE_COORDINATOR_STORE_ROWS_H_
 
 #include <cstdint>
+#include <string>
 
 #include "ablate/v1/job.pb.h"
 #include "ablate/v1/sweep.pb.h"
@@ -16,13 +17,18 @@ namespace ablate::coordinator::internal {
 // Columns JobFromRow reads, in its order, starting at `first_column`.
 inline constexpr char kJobColumns[] =
     "spec, state, attempts, max_attempts, current_attempt_id, worker_id, step, last_loss, "
-    "final_eval_loss, message, created_at, updated_at";
+    "final_eval_loss, message, created_at, updated_at, provenance";
 absl::StatusOr<v1::Job> JobFromRow(const Statement& row, int first_column = 0);
 
 // Columns AttemptFromRow reads, in its order.
 inline constexpr char kAttemptColumns[] =
     "id, job_id, worker_id, state, exit, started_at, ended_at";
 absl::StatusOr<v1::Attempt> AttemptFromRow(const Statement& row);
+
+// The sweep's job counts, from the per-state counts the store keeps (a few rows).
+absl::StatusOr<v1::JobCounts> ReadCounts(Db& db, const std::string& sweep_id);
+// The sweep's id, created_at, counts and state, without its spec. NotFound for an unknown id.
+absl::StatusOr<v1::Sweep> ReadSweepHeader(Db& db, const std::string& sweep_id);
 
 // Adds `n` jobs in `state` to `counts`.
 void CountJobs(v1::JobState state, uint32_t n, v1::JobCounts& counts);

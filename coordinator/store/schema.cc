@@ -71,11 +71,25 @@ CREATE TABLE workers (
 );
 )sql";
 
+// Acknowledged reports, provenance, and versions that survive restarts. `attempts.sequence` is
+// the highest report sequence committed of the attempt (Store's dedup key and Welcome.acks);
+// `meta.version` the store's version, bumped by every group commit.
+constexpr char kSchemaV2[] = R"sql(
+ALTER TABLE attempts ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN provenance BLOB;
+CREATE TABLE meta (
+  id INTEGER PRIMARY KEY CHECK (id = 0),
+  version INTEGER NOT NULL
+);
+INSERT INTO meta (id, version) VALUES (0, 0);
+)sql";
+
 // Migration i brings version i to version i + 1. Append only: a released migration never
 // changes, since files written by that release have already run it.
 const std::vector<std::string>& Migrations() {
   static const auto* migrations = new std::vector<std::string>{
       absl::StrCat(kSchemaV1, MetricTable::kSchemaV1),
+      kSchemaV2,
   };
   return *migrations;
 }

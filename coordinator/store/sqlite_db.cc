@@ -2,11 +2,21 @@
 
 #include <sqlite3.h>
 
+#include <cmath>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 
 namespace ablate::coordinator::internal {
+
+namespace {
+
+// SQLite stores a NaN bound as a double as NULL; it is stored as this text instead, which a
+// REAL column keeps as text (it does not read as a number). Infinities are REAL values already.
+constexpr absl::string_view kNaN = "NaN";
+
+}  // namespace
 
 absl::Status SqliteError(int rc, absl::string_view message, absl::string_view context) {
   const std::string text = absl::StrCat("sqlite: ", message, " (", context, ")");
@@ -45,7 +55,12 @@ Statement& Statement::Bind(int index, int64_t value) {
 }
 
 Statement& Statement::Bind(int index, double value) {
-  Check(sqlite3_bind_double(stmt_, index, value));
+  if (std::isnan(value)) {
+    Check(sqlite3_bind_text(stmt_, index, kNaN.data(), static_cast<int>(kNaN.size()),
+                            SQLITE_STATIC));
+  } else {
+    Check(sqlite3_bind_double(stmt_, index, value));
+  }
   return *this;
 }
 
@@ -56,7 +71,8 @@ Statement& Statement::Bind(int index, absl::string_view text) {
 }
 
 Statement& Statement::Bind(int index, std::optional<double> value) {
-  Check(value ? sqlite3_bind_double(stmt_, index, *value) : sqlite3_bind_null(stmt_, index));
+  if (value.has_value()) return Bind(index, *value);
+  Check(sqlite3_bind_null(stmt_, index));
   return *this;
 }
 
@@ -95,11 +111,17 @@ bool Statement::IsNull(int column) const {
 
 int64_t Statement::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
 
-double Statement::Double(int column) const { return sqlite3_column_double(stmt_, column); }
+double Statement::Double(int column) const {
+  // Only a NaN is stored as text in a REAL column (see kNaN).
+  if (sqlite3_column_type(stmt_, column) == SQLITE_TEXT) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  return sqlite3_column_double(stmt_, column);
+}
 
 std::optional<double> Statement::OptionalDouble(int column) const {
   if (IsNull(column)) return std::nullopt;
-  return sqlite3_column_double(stmt_, column);
+  return Double(column);
 }
 
 std::string Statement::Text(int column) const {

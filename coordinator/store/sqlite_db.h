@@ -36,6 +36,8 @@ class Statement {
   Statement& operator=(Statement&&) = delete;
 
   Statement& Bind(int index, int64_t value);
+  // NaN is stored as the text "NaN" (SQLite would store NULL) and Double reads it back as a
+  // NaN; infinities are stored as they are.
   Statement& Bind(int index, double value);
   Statement& Bind(int index, absl::string_view text);
   Statement& Bind(int index, std::optional<double> value);  // NULL when empty

@@ -61,21 +61,6 @@ absl::StatusOr<std::unique_ptr<Db>> OpenReader(const std::string& path) {
   return db;
 }
 
-absl::StatusOr<v1::JobCounts> CountsOf(Db& db, const std::string& sweep_id) {
-  absl::StatusOr<Statement> counts =
-      db.Prepare("SELECT state, n FROM sweep_counts WHERE sweep_id = ?1");
-  if (!counts.ok()) return counts.status();
-  counts->Bind(1, sweep_id);
-  v1::JobCounts out;
-  absl::Status read = counts->ForEachRow([&](const Statement& row) {
-    internal::CountJobs(static_cast<v1::JobState>(row.Int(0)), static_cast<uint32_t>(row.Int(1)),
-                        out);
-    return absl::OkStatus();
-  });
-  if (!read.ok()) return read;
-  return out;
-}
-
 // A sweep from a row of (id, spec, created_at), with its counts and state.
 absl::StatusOr<v1::Sweep> SweepFromRow(Db& db, const Statement& row) {
   v1::Sweep sweep;
@@ -85,7 +70,7 @@ absl::StatusOr<v1::Sweep> SweepFromRow(Db& db, const Statement& row) {
     return absl::DataLossError(absl::StrCat("sweep ", sweep.id(), ": stored spec does not parse"));
   }
   *sweep.mutable_created_at() = internal::TimestampOf(row.Int(2));
-  absl::StatusOr<v1::JobCounts> counts = CountsOf(db, sweep.id());
+  absl::StatusOr<v1::JobCounts> counts = internal::ReadCounts(db, sweep.id());
   if (!counts.ok()) return counts.status();
   *sweep.mutable_counts() = *std::move(counts);
   sweep.set_state(internal::SweepStateOf(sweep.counts()));
@@ -110,16 +95,34 @@ absl::Status ReadJobs(Statement& jobs, std::vector<v1::Job>& out) {
   });
 }
 
+// Appends the page of the sweep's jobs `query` asks for to `out`. Walks jobs_by_sweep from
+// start_index, so a page costs its own rows (and the rows a state filter skips).
+absl::Status ReadJobPage(Db& db, const std::string& sweep_id, const JobQuery& query,
+                         std::vector<v1::Job>& out) {
+  absl::StatusOr<Statement> jobs = db.Prepare(absl::StrCat(
+      "SELECT ", internal::kJobColumns,
+      " FROM jobs WHERE sweep_id = ?1 AND idx >= ?2 AND (?3 < 0 OR state = ?3) ORDER BY idx "
+      "LIMIT ?4"));
+  if (!jobs.ok()) return jobs.status();
+  jobs->Bind(1, sweep_id)
+      .Bind(2, int64_t{query.start_index})
+      .Bind(3, query.state.has_value() ? int64_t{*query.state} : int64_t{-1})
+      .Bind(4, query.limit > 0 ? int64_t{query.limit} : int64_t{-1});
+  return ReadJobs(*jobs, out);
+}
+
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, Clock& clock) {
-  absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(path, clock);
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, Clock& clock,
+                                                   StoreOptions options) {
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(path, clock, options);
   if (!store.ok()) return store.status();
   return std::unique_ptr<Store>(*std::move(store));
 }
 
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
-                                                               Clock& clock) {
+                                                               Clock& clock,
+                                                               StoreOptions options) {
   auto writer = std::make_unique<Connection>();
   absl::StatusOr<std::unique_ptr<Db>> writer_db = OpenWriter(path);
   if (!writer_db.ok()) return writer_db.status();
@@ -131,29 +134,22 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
     if (!reader_db.ok()) return reader_db.status();
     reader->db = *std::move(reader_db);
   }
-  return std::unique_ptr<SqliteStore>(new SqliteStore(clock, std::move(writer), std::move(reader)));
+  std::unique_ptr<SqliteStore> store(
+      new SqliteStore(clock, options, std::move(writer), std::move(reader)));
+  if (absl::Status loaded = store->writer_.LoadVersion(); !loaded.ok()) return loaded;
+  return store;
 }
 
-SqliteStore::SqliteStore(Clock& clock, std::unique_ptr<Connection> writer,
+SqliteStore::SqliteStore(Clock& clock, StoreOptions options, std::unique_ptr<Connection> writer,
                          std::unique_ptr<Connection> reader)
     : clock_(clock),
-      writer_(std::move(writer)),
+      options_(options),
+      writer_connection_(std::move(writer)),
       owned_reader_(std::move(reader)),
-      reader_(owned_reader_ != nullptr ? owned_reader_.get() : writer_.get()) {}
+      reader_(owned_reader_ != nullptr ? owned_reader_.get() : writer_connection_.get()),
+      writer_(*writer_connection_, options_.feed, clock, options_.max_batch_rows) {}
 
-absl::Status SqliteStore::Write(absl::FunctionRef<absl::Status(Db&)> body) {
-  {
-    absl::MutexLock lock(&writer_->mu);
-    absl::StatusOr<internal::Transaction> transaction =
-        internal::Transaction::Begin(*writer_->db, /*write=*/true);
-    if (!transaction.ok()) return transaction.status();
-    if (absl::Status status = body(*writer_->db); !status.ok()) return status;
-    if (absl::Status commit = transaction->Commit(); !commit.ok()) return commit;
-  }
-  absl::MutexLock lock(&version_mu_);
-  ++version_;
-  return absl::OkStatus();
-}
+SqliteStore::~SqliteStore() = default;
 
 absl::Status SqliteStore::Read(absl::FunctionRef<absl::Status(Db&)> body) {
   absl::MutexLock lock(&reader_->mu);
@@ -166,17 +162,10 @@ absl::Status SqliteStore::Read(absl::FunctionRef<absl::Status(Db&)> body) {
 
 int64_t SqliteStore::NowMicros() const { return absl::ToUnixMicros(clock_.Now()); }
 
-int64_t SqliteStore::Version() {
-  absl::MutexLock lock(&version_mu_);
-  return version_;
-}
+int64_t SqliteStore::Version() { return writer_.version(); }
 
 int64_t SqliteStore::WaitForChange(int64_t seen, absl::Duration timeout) {
-  absl::MutexLock lock(&version_mu_);
-  auto changed = [this, seen]()
-                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(version_mu_) { return version_ > seen; };
-  version_mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
-  return version_;
+  return writer_.WaitForChange(seen, timeout);
 }
 
 // --- Sweeps and jobs ------------------------------------------------------------------------
@@ -186,7 +175,11 @@ absl::Status SqliteStore::CreateSweep(const v1::Sweep& sweep, const std::vector<
   const int64_t now = NowMicros();
   const int64_t created_at =
       sweep.has_created_at() ? absl::ToUnixMicros(FromProto(sweep.created_at())) : now;
-  return Write([&](Db& db) -> absl::Status {
+  return Write(
+      [&](Db& db, internal::Changes& changes) -> absl::Status {
+    // A job id already stored refuses the sweep after some rows went in: undo them.
+    absl::StatusOr<internal::Savepoint> savepoint = internal::Savepoint::Begin(db);
+    if (!savepoint.ok()) return savepoint.status();
     absl::StatusOr<Statement> insert_sweep =
         db.Prepare("INSERT INTO sweeps (id, name, spec, created_at) VALUES (?1, ?2, ?3, ?4)");
     if (!insert_sweep.ok()) return insert_sweep.status();
@@ -225,11 +218,16 @@ absl::Status SqliteStore::CreateSweep(const v1::Sweep& sweep, const std::vector<
     absl::StatusOr<Statement> count =
         db.Prepare("INSERT INTO sweep_counts (sweep_id, state, n) VALUES (?1, ?2, ?3)");
     if (!count.ok()) return count.status();
-    return count->Bind(1, sweep.id())
-        .Bind(2, int64_t{v1::JOB_STATE_PENDING})
-        .Bind(3, static_cast<int64_t>(jobs.size()))
-        .Run();
-  });
+    absl::Status counted = count->Bind(1, sweep.id())
+                               .Bind(2, int64_t{v1::JOB_STATE_PENDING})
+                               .Bind(3, static_cast<int64_t>(jobs.size()))
+                               .Run();
+    if (!counted.ok()) return counted;
+    if (absl::Status released = savepoint->Release(); !released.ok()) return released;
+    changes.NewSweep(sweep.id());
+    return absl::OkStatus();
+  },
+      static_cast<int64_t>(jobs.size()) + 1);
 }
 
 absl::StatusOr<v1::Sweep> SqliteStore::GetSweep(const std::string& sweep_id) {
@@ -282,6 +280,45 @@ absl::StatusOr<std::vector<v1::Job>> SqliteStore::ListJobs(const std::string& sw
   return out;
 }
 
+absl::StatusOr<std::vector<v1::Job>> SqliteStore::ListJobs(const std::string& sweep_id,
+                                                           const JobQuery& query) {
+  std::vector<v1::Job> out;
+  absl::Status status = Read([&](Db& db) -> absl::Status {
+    if (absl::Status exists = SweepExists(db, sweep_id); !exists.ok()) return exists;
+    return ReadJobPage(db, sweep_id, query, out);
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
+absl::StatusOr<v1::SweepSnapshot> SqliteStore::Snapshot(const std::string& sweep_id,
+                                                        const JobQuery& jobs) {
+  v1::SweepSnapshot out;
+  absl::Status status = Read([&](Db& db) -> absl::Status {
+    absl::StatusOr<Statement> query =
+        db.Prepare("SELECT id, spec, created_at FROM sweeps WHERE id = ?1");
+    if (!query.ok()) return query.status();
+    absl::StatusOr<bool> found = query->Bind(1, sweep_id).Step();
+    if (!found.ok()) return found.status();
+    if (!*found) return absl::NotFoundError(absl::StrCat("unknown sweep ", sweep_id));
+    absl::StatusOr<v1::Sweep> sweep = SweepFromRow(db, *query);
+    if (!sweep.ok()) return sweep.status();
+    *out.mutable_sweep() = *std::move(sweep);
+    query->Reset();
+    std::vector<v1::Job> page;
+    if (absl::Status read = ReadJobPage(db, sweep_id, jobs, page); !read.ok()) return read;
+    for (v1::Job& job : page) *out.add_jobs() = std::move(job);
+    absl::StatusOr<Statement> version = db.Prepare("SELECT version FROM meta WHERE id = 0");
+    if (!version.ok()) return version.status();
+    absl::StatusOr<bool> row = version->Step();
+    if (!row.ok()) return row.status();
+    out.set_version(*row ? version->Int(0) : 0);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
 absl::StatusOr<v1::Job> SqliteStore::GetJob(const std::string& job_id) {
   std::vector<v1::Job> out;
   absl::Status status = Read([&](Db& db) -> absl::Status {
@@ -313,9 +350,9 @@ absl::StatusOr<std::vector<v1::Job>> SqliteStore::PendingJobs(int limit) {
 
 // --- Workers --------------------------------------------------------------------------------
 
-absl::Status SqliteStore::UpsertWorker(const v1::WorkerInfo& info, bool connected) {
-  const int64_t now = NowMicros();
-  return Write([&](Db& db) -> absl::Status {
+SqliteStore::Body SqliteStore::UpsertWorkerBody(const v1::WorkerInfo& info, bool connected) {
+  return [this, id = info.worker_id(), bytes = info.SerializeAsString(), connected](
+             Db& db, internal::Changes&) -> absl::Status {
     // A disconnect keeps the slots last reported; a connect after a disconnect restarts
     // connected_at. SET reads the row's values from before the update.
     absl::StatusOr<Statement> upsert = db.Prepare(
@@ -326,20 +363,46 @@ absl::Status SqliteStore::UpsertWorker(const v1::WorkerInfo& info, bool connecte
         "ELSE connected_at END, "
         "connected = excluded.connected, last_seen = excluded.last_seen");
     if (!upsert.ok()) return upsert.status();
-    return upsert->Bind(1, info.worker_id())
-        .BindBlob(2, info.SerializeAsString())
+    return upsert->Bind(1, id)
+        .BindBlob(2, bytes)
         .Bind(3, int64_t{connected})
-        .Bind(4, now)
+        .Bind(4, NowMicros())
         .Run();
-  });
+  };
+}
+
+absl::Status SqliteStore::UpsertWorker(const v1::WorkerInfo& info, bool connected) {
+  return Write(UpsertWorkerBody(info, connected));
+}
+
+void SqliteStore::UpsertWorkerAsync(const v1::WorkerInfo& info, bool connected, WriteDone done) {
+  writer_.Submit(UpsertWorkerBody(info, connected), 1, std::move(done));
+}
+
+void SqliteStore::TouchWorkerAsync(const std::string& worker_id, WriteDone done) {
+  writer_.Submit(
+      [this, worker_id](Db& db, internal::Changes&) -> absl::Status {
+        absl::StatusOr<Statement> touch =
+            db.Prepare("UPDATE workers SET last_seen = ?2 WHERE id = ?1");
+        if (!touch.ok()) return touch.status();
+        if (absl::Status run = touch->Bind(1, worker_id).Bind(2, NowMicros()).Run(); !run.ok()) {
+          return run;
+        }
+        if (db.Changes() == 0) return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id));
+        return absl::OkStatus();
+      },
+      1, std::move(done));
 }
 
 absl::StatusOr<std::vector<v1::Worker>> SqliteStore::ListWorkers() {
   std::vector<v1::Worker> out;
   absl::Status status = Read([&](Db& db) -> absl::Status {
-    absl::StatusOr<Statement> workers =
-        db.Prepare("SELECT id, info, connected, connected_at, last_seen FROM workers ORDER BY id");
+    // Workers gone for longer than the retention are forgotten from the live view.
+    absl::StatusOr<Statement> workers = db.Prepare(
+        "SELECT id, info, connected, connected_at, last_seen FROM workers "
+        "WHERE connected OR last_seen >= ?1 ORDER BY id");
     if (!workers.ok()) return workers.status();
+    workers->Bind(1, absl::ToUnixMicros(clock_.Now() - options_.worker_retention));
     absl::flat_hash_map<std::string, size_t> index;
     absl::Status read = workers->ForEachRow([&](const Statement& row) {
       v1::Worker& worker = out.emplace_back();

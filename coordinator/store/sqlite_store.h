@@ -1,7 +1,7 @@
-// The Store on SQLite. One writer connection, guarded by its own mutex, runs every change as
-// one IMMEDIATE transaction; a second, query-only connection serves reads beside it, which
-// WAL mode allows. A ":memory:" database cannot be shared between connections, so there the
-// reader is the writer.
+// The Store on SQLite. Every write goes through one GroupWriter (writer.h): one thread, one
+// connection, group commits. A second, query-only connection serves reads beside it, which WAL
+// mode allows. A ":memory:" database cannot be shared between connections, so there the reader
+// is the writer's connection, taken in turns.
 //
 // The file runs with journal_mode=WAL, synchronous=NORMAL (a commit survives a crash of the
 // process; a power cut may lose the last commits, never corrupt the file), foreign_keys=ON and
@@ -15,23 +15,28 @@
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
-#include "absl/synchronization/mutex.h"
 #include "coordinator/store/sqlite_db.h"
 #include "coordinator/store/store.h"
+#include "coordinator/store/writer.h"
 
 namespace ablate::coordinator {
 
 class SqliteStore final : public Store {
  public:
-  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path, Clock& clock);
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path, Clock& clock,
+                                                           StoreOptions options);
+  ~SqliteStore() override;
 
   absl::Status CreateSweep(const v1::Sweep& sweep, const std::vector<v1::JobSpec>& jobs,
                            uint32_t max_attempts) override;
   absl::StatusOr<v1::Sweep> GetSweep(const std::string& sweep_id) override;
   absl::StatusOr<std::vector<v1::Sweep>> ListSweeps() override;
   absl::StatusOr<std::vector<v1::Job>> ListJobs(const std::string& sweep_id) override;
+  absl::StatusOr<std::vector<v1::Job>> ListJobs(const std::string& sweep_id,
+                                                const JobQuery& query) override;
+  absl::StatusOr<v1::SweepSnapshot> Snapshot(const std::string& sweep_id,
+                                             const JobQuery& jobs) override;
   absl::StatusOr<v1::Job> GetJob(const std::string& job_id) override;
   absl::StatusOr<std::vector<v1::Attempt>> ListAttempts(const std::string& job_id) override;
   absl::StatusOr<std::vector<v1::Job>> PendingJobs(int limit) override;
@@ -39,12 +44,18 @@ class SqliteStore final : public Store {
   absl::StatusOr<v1::Attempt> StartAttempt(const std::string& job_id,
                                            const std::string& worker_id) override;
   absl::Status MarkRunning(const std::string& job_id, uint64_t attempt_id) override;
+  void MarkRunningAsync(const ReportKey& report, std::optional<v1::Provenance> provenance,
+                        WriteDone done) override;
   absl::Status AppendMetrics(const std::string& job_id, uint64_t attempt_id,
                              const std::vector<v1::MetricPoint>& points) override;
+  void AppendMetricsAsync(const ReportKey& report, std::vector<v1::MetricPoint> points,
+                          WriteDone done) override;
   absl::Status EndAttempt(const std::string& job_id, uint64_t attempt_id,
                           v1::AttemptState attempt_state, const v1::ExitStatus& exit,
                           v1::JobState job_state, const std::string& message,
                           std::optional<double> final_eval_loss) override;
+  void EndAttemptAsync(const ReportKey& report, AttemptEnd end, WriteDone done) override;
+  absl::StatusOr<uint64_t> CommittedSequence(uint64_t attempt_id) override;
   absl::StatusOr<std::vector<v1::Job>> CancelJobs(const std::vector<std::string>& job_ids,
                                                   const std::string& message) override;
 
@@ -53,36 +64,41 @@ class SqliteStore final : public Store {
                                                             int max_points) override;
 
   absl::Status UpsertWorker(const v1::WorkerInfo& info, bool connected) override;
+  void UpsertWorkerAsync(const v1::WorkerInfo& info, bool connected, WriteDone done) override;
+  void TouchWorkerAsync(const std::string& worker_id, WriteDone done) override;
   absl::StatusOr<std::vector<v1::Worker>> ListWorkers() override;
 
   int64_t Version() override;
   int64_t WaitForChange(int64_t seen, absl::Duration timeout) override;
 
  private:
-  // One connection and the mutex that serializes its use.
-  struct Connection {
-    absl::Mutex mu;
-    std::unique_ptr<internal::Db> db ABSL_PT_GUARDED_BY(mu);
-  };
+  using Connection = internal::Connection;
+  using Body = internal::GroupWriter::Body;
 
-  SqliteStore(Clock& clock, std::unique_ptr<Connection> writer, std::unique_ptr<Connection> reader);
+  SqliteStore(Clock& clock, StoreOptions options, std::unique_ptr<Connection> writer,
+              std::unique_ptr<Connection> reader);
 
-  // Runs `body` in one write transaction; commits and bumps the version when it succeeds,
-  // rolls back when it fails.
-  absl::Status Write(absl::FunctionRef<absl::Status(internal::Db&)> body);
+  // Runs `body` as one write of a group and waits for its commit.
+  absl::Status Write(Body body, int64_t rows = 1) { return writer_.Run(std::move(body), rows); }
   // Runs `body` in one read transaction, so that its queries see one snapshot.
   absl::Status Read(absl::FunctionRef<absl::Status(internal::Db&)> body);
+
+  // The bodies of the report writes, shared by the synchronous and asynchronous methods.
+  Body MarkRunningBody(ReportKey report, std::optional<v1::Provenance> provenance);
+  Body AppendMetricsBody(ReportKey report, std::vector<v1::MetricPoint> points);
+  Body EndAttemptBody(ReportKey report, AttemptEnd end);
+  Body UpsertWorkerBody(const v1::WorkerInfo& info, bool connected);
 
   int64_t NowMicros() const;
 
   // Constant after construction.
   Clock& clock_;
-  const std::unique_ptr<Connection> writer_;
+  const StoreOptions options_;
+  const std::unique_ptr<Connection> writer_connection_;
   const std::unique_ptr<Connection> owned_reader_;  // null for ":memory:"
-  Connection* const reader_;                        // owned_reader_, or writer_ for ":memory:"
+  Connection* const reader_;                        // owned_reader_, or the writer's
 
-  absl::Mutex version_mu_;
-  int64_t version_ ABSL_GUARDED_BY(version_mu_) = 0;
+  internal::GroupWriter writer_;  // last: its thread stops first
 };
 
 }  // namespace ablate::coordinator

@@ -14,39 +14,68 @@ using internal::Statement;
 
 namespace {
 
-constexpr char kTrainLoss[] = "train/loss";
-
 // A job as a report about one of its attempts needs it.
 struct JobRow {
   int64_t rowid = 0;
   v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
   uint64_t current_attempt_id = 0;
+  std::string sweep_id;
 };
 
 absl::StatusOr<JobRow> LoadJob(Db& db, const std::string& job_id) {
   absl::StatusOr<Statement> query =
-      db.Prepare("SELECT rowid, state, current_attempt_id FROM jobs WHERE id = ?1");
+      db.Prepare("SELECT rowid, state, current_attempt_id, sweep_id FROM jobs WHERE id = ?1");
   if (!query.ok()) return query.status();
   absl::StatusOr<bool> found = query->Bind(1, job_id).Step();
   if (!found.ok()) return found.status();
   if (!*found) return absl::NotFoundError(absl::StrCat("unknown job ", job_id));
   return JobRow{query->Int(0), static_cast<v1::JobState>(query->Int(1)),
-                static_cast<uint64_t>(query->Int(2))};
+                static_cast<uint64_t>(query->Int(2)), query->Text(3)};
 }
 
 // The fence: a report counts only for the job's current attempt while the job is ASSIGNED or
 // RUNNING. A late report from a worker that lost its lease, or one after the job ended, is
 // refused before it changes anything.
-absl::StatusOr<JobRow> LoadLiveAttempt(Db& db, const std::string& job_id, uint64_t attempt_id) {
-  absl::StatusOr<JobRow> job = LoadJob(db, job_id);
-  if (!job.ok()) return job.status();
-  if (job->current_attempt_id != attempt_id ||
-      (job->state != v1::JOB_STATE_ASSIGNED && job->state != v1::JOB_STATE_RUNNING)) {
+absl::Status CheckLive(const JobRow& job, const std::string& job_id, uint64_t attempt_id) {
+  if (job.current_attempt_id != attempt_id ||
+      (job.state != v1::JOB_STATE_ASSIGNED && job.state != v1::JOB_STATE_RUNNING)) {
     return absl::FailedPreconditionError(
         absl::StrCat("job ", job_id, ": attempt ", attempt_id, " is not live (current attempt ",
-                     job->current_attempt_id, ", job ", v1::JobState_Name(job->state), ")"));
+                     job.current_attempt_id, ", job ", v1::JobState_Name(job.state), ")"));
   }
-  return job;
+  return absl::OkStatus();
+}
+
+// A report that passed the checks: the job it names, or nothing when it is a resend of a
+// report already applied (answered OK, changing nothing).
+using CheckedReport = std::optional<JobRow>;
+
+// Loads the job a report names and checks, in this order: the job exists; the report was not
+// applied before (its sequence is above the attempt's highest, committed or earlier in this
+// group), so a resend is never refused by the fence after its first copy ended the attempt;
+// the attempt is live.
+absl::StatusOr<CheckedReport> CheckReport(Db& db, const ReportKey& report,
+                                          const internal::Changes& changes) {
+  absl::StatusOr<JobRow> job = LoadJob(db, report.job_id);
+  if (!job.ok()) return job.status();
+  if (report.sequence != 0) {
+    absl::StatusOr<Statement> query = db.Prepare("SELECT sequence FROM attempts WHERE id = ?1");
+    if (!query.ok()) return query.status();
+    absl::StatusOr<bool> found = query->Bind(1, static_cast<int64_t>(report.attempt_id)).Step();
+    if (!found.ok()) return found.status();
+    uint64_t applied = *found ? static_cast<uint64_t>(query->Int(0)) : 0;
+    applied = std::max(applied, changes.SequenceOf(report.attempt_id).value_or(0));
+    if (report.sequence <= applied) return CheckedReport();
+  }
+  if (absl::Status live = CheckLive(*job, report.job_id, report.attempt_id); !live.ok()) {
+    return live;
+  }
+  return CheckedReport(*std::move(job));
+}
+
+// Records a report's sequence once its writes are done.
+void Applied(const ReportKey& report, internal::Changes& changes) {
+  if (report.sequence != 0) changes.Sequence(report.attempt_id, report.sequence);
 }
 
 absl::Status SetAttemptState(Db& db, uint64_t attempt_id, v1::AttemptState state) {
@@ -91,7 +120,7 @@ absl::StatusOr<v1::Attempt> SqliteStore::StartAttempt(const std::string& job_id,
                                                       const std::string& worker_id) {
   const int64_t now = NowMicros();
   v1::Attempt attempt;
-  absl::Status status = Write([&](Db& db) -> absl::Status {
+  absl::Status status = Write([&](Db& db, internal::Changes& changes) -> absl::Status {
     absl::StatusOr<JobRow> job = LoadJob(db, job_id);
     if (!job.ok()) return job.status();
     if (job->state != v1::JOB_STATE_PENDING) {
@@ -110,14 +139,17 @@ absl::StatusOr<v1::Attempt> SqliteStore::StartAttempt(const std::string& job_id,
     attempt.set_id(static_cast<uint64_t>(db.LastInsertRowid()));
     absl::StatusOr<Statement> update = db.Prepare(
         "UPDATE jobs SET state = ?2, attempts = attempts + 1, current_attempt_id = ?3, "
-        "worker_id = ?4, message = '', updated_at = ?5 WHERE rowid = ?1");
+        "worker_id = ?4, message = '', provenance = NULL, updated_at = ?5 WHERE rowid = ?1");
     if (!update.ok()) return update.status();
-    return update->Bind(1, job->rowid)
-        .Bind(2, int64_t{v1::JOB_STATE_ASSIGNED})
-        .Bind(3, static_cast<int64_t>(attempt.id()))
-        .Bind(4, worker_id)
-        .Bind(5, now)
-        .Run();
+    absl::Status updated = update->Bind(1, job->rowid)
+                               .Bind(2, int64_t{v1::JOB_STATE_ASSIGNED})
+                               .Bind(3, static_cast<int64_t>(attempt.id()))
+                               .Bind(4, worker_id)
+                               .Bind(5, now)
+                               .Run();
+    if (!updated.ok()) return updated;
+    changes.Job(job->rowid, job->sweep_id);
+    return absl::OkStatus();
   });
   if (!status.ok()) return status;
   attempt.set_job_id(job_id);
@@ -127,92 +159,152 @@ absl::StatusOr<v1::Attempt> SqliteStore::StartAttempt(const std::string& job_id,
   return attempt;
 }
 
-absl::Status SqliteStore::MarkRunning(const std::string& job_id, uint64_t attempt_id) {
-  const int64_t now = NowMicros();
-  return Write([&](Db& db) -> absl::Status {
-    absl::StatusOr<JobRow> job = LoadLiveAttempt(db, job_id, attempt_id);
-    if (!job.ok()) return job.status();
-    if (job->state == v1::JOB_STATE_RUNNING) return absl::OkStatus();  // a repeated report
-    absl::StatusOr<Statement> update =
-        db.Prepare("UPDATE jobs SET state = ?2, updated_at = ?3 WHERE rowid = ?1");
+SqliteStore::Body SqliteStore::MarkRunningBody(ReportKey report,
+                                               std::optional<v1::Provenance> provenance) {
+  return [this, report = std::move(report), provenance = std::move(provenance)](
+             Db& db, internal::Changes& changes) -> absl::Status {
+    absl::StatusOr<CheckedReport> checked = CheckReport(db, report, changes);
+    if (!checked.ok()) return checked.status();
+    if (!checked->has_value()) return absl::OkStatus();  // a resend
+    const JobRow& job = **checked;
+    // A repeated report of a RUNNING attempt changes nothing but a provenance it brings.
+    if (job.state == v1::JOB_STATE_RUNNING && !provenance.has_value()) {
+      Applied(report, changes);
+      return absl::OkStatus();
+    }
+    absl::StatusOr<Statement> update = db.Prepare(
+        "UPDATE jobs SET state = ?2, provenance = COALESCE(?3, provenance), updated_at = ?4 "
+        "WHERE rowid = ?1");
     if (!update.ok()) return update.status();
-    absl::Status updated =
-        update->Bind(1, job->rowid).Bind(2, int64_t{v1::JOB_STATE_RUNNING}).Bind(3, now).Run();
-    if (!updated.ok()) return updated;
-    return SetAttemptState(db, attempt_id, v1::ATTEMPT_STATE_RUNNING);
-  });
+    update->Bind(1, job.rowid).Bind(2, int64_t{v1::JOB_STATE_RUNNING}).Bind(4, NowMicros());
+    if (provenance.has_value()) update->BindBlob(3, provenance->SerializeAsString());
+    if (absl::Status updated = update->Run(); !updated.ok()) return updated;
+    absl::Status attempt = SetAttemptState(db, report.attempt_id, v1::ATTEMPT_STATE_RUNNING);
+    if (!attempt.ok()) return attempt;
+    changes.Job(job.rowid, job.sweep_id);
+    Applied(report, changes);
+    return absl::OkStatus();
+  };
+}
+
+absl::Status SqliteStore::MarkRunning(const std::string& job_id, uint64_t attempt_id) {
+  return Write(MarkRunningBody(ReportKey{job_id, attempt_id, 0}, std::nullopt));
+}
+
+void SqliteStore::MarkRunningAsync(const ReportKey& report,
+                                   std::optional<v1::Provenance> provenance, WriteDone done) {
+  writer_.Submit(MarkRunningBody(report, std::move(provenance)), 1, std::move(done));
+}
+
+SqliteStore::Body SqliteStore::AppendMetricsBody(ReportKey report,
+                                                 std::vector<v1::MetricPoint> points) {
+  return [report = std::move(report), points = std::move(points)](
+             Db& db, internal::Changes& changes) -> absl::Status {
+    absl::StatusOr<CheckedReport> checked = CheckReport(db, report, changes);
+    if (!checked.ok()) return checked.status();
+    if (!checked->has_value()) return absl::OkStatus();  // a resend
+    const JobRow& job = **checked;
+    if (!points.empty()) {
+      absl::Status append = internal::MetricTable(db).Append(job.rowid, report.attempt_id, points);
+      if (!append.ok()) return append;
+      // The job shows where this report leaves the run: its latest step, and the loss there.
+      changes.Progress(job.rowid, job.sweep_id, report.job_id, points);
+    }
+    Applied(report, changes);
+    return absl::OkStatus();
+  };
 }
 
 absl::Status SqliteStore::AppendMetrics(const std::string& job_id, uint64_t attempt_id,
                                         const std::vector<v1::MetricPoint>& points) {
-  const int64_t now = NowMicros();
-  return Write([&](Db& db) -> absl::Status {
-    absl::StatusOr<JobRow> job = LoadLiveAttempt(db, job_id, attempt_id);
-    if (!job.ok()) return job.status();
-    if (points.empty()) return absl::OkStatus();
-    if (absl::Status append = internal::MetricTable(db).Append(job->rowid, attempt_id, points);
-        !append.ok()) {
-      return append;
+  const auto rows = static_cast<int64_t>(std::max<size_t>(1, points.size()));
+  return Write(AppendMetricsBody(ReportKey{job_id, attempt_id, 0}, points), rows);
+}
+
+void SqliteStore::AppendMetricsAsync(const ReportKey& report, std::vector<v1::MetricPoint> points,
+                                     WriteDone done) {
+  const auto rows = static_cast<int64_t>(std::max<size_t>(1, points.size()));
+  writer_.Submit(AppendMetricsBody(report, std::move(points)), rows, std::move(done));
+}
+
+SqliteStore::Body SqliteStore::EndAttemptBody(ReportKey report, AttemptEnd end) {
+  return [this, report = std::move(report), end = std::move(end)](
+             Db& db, internal::Changes& changes) -> absl::Status {
+    if (!IsEndedAttempt(end.attempt_state)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("an attempt cannot end in ", v1::AttemptState_Name(end.attempt_state)));
     }
-    // The job shows where this report leaves the run: its latest step, and the loss there.
-    int64_t step = points.front().step();
-    const v1::MetricPoint* loss = nullptr;
-    for (const v1::MetricPoint& point : points) {
-      step = std::max(step, point.step());
-      if (point.name() == kTrainLoss && (loss == nullptr || point.step() >= loss->step())) {
-        loss = &point;
-      }
+    if (end.job_state != v1::JOB_STATE_PENDING && !internal::HasEnded(end.job_state)) {
+      return absl::InvalidArgumentError(absl::StrCat("an attempt's end cannot move its job to ",
+                                                     v1::JobState_Name(end.job_state)));
     }
-    absl::StatusOr<Statement> update = db.Prepare(
-        "UPDATE jobs SET step = ?2, last_loss = COALESCE(?3, last_loss), updated_at = ?4 "
-        "WHERE rowid = ?1");
-    if (!update.ok()) return update.status();
-    return update->Bind(1, job->rowid)
-        .Bind(2, step)
-        .Bind(3, loss != nullptr ? std::optional<double>(loss->value()) : std::nullopt)
-        .Bind(4, now)
-        .Run();
-  });
+    absl::StatusOr<CheckedReport> checked = CheckReport(db, report, changes);
+    if (!checked.ok()) return checked.status();
+    if (!checked->has_value()) return absl::OkStatus();  // a resend
+    const JobRow& job = **checked;
+    const int64_t now = NowMicros();
+    if (absl::Status ended = EndAttemptRow(db, report.attempt_id, end.attempt_state, &end.exit, now);
+        !ended.ok()) {
+      return ended;
+    }
+    absl::Status moved =
+        EndJobRow(db, job.rowid, end.job_state, end.message, end.final_eval_loss, now);
+    if (!moved.ok()) return moved;
+    changes.Job(job.rowid, job.sweep_id);
+    if (end.job_state == v1::JOB_STATE_PENDING) changes.Pending();
+    Applied(report, changes);
+    return absl::OkStatus();
+  };
 }
 
 absl::Status SqliteStore::EndAttempt(const std::string& job_id, uint64_t attempt_id,
                                      v1::AttemptState attempt_state, const v1::ExitStatus& exit,
                                      v1::JobState job_state, const std::string& message,
                                      std::optional<double> final_eval_loss) {
-  if (!IsEndedAttempt(attempt_state)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("an attempt cannot end in ", v1::AttemptState_Name(attempt_state)));
-  }
-  if (job_state != v1::JOB_STATE_PENDING && !internal::HasEnded(job_state)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("an attempt's end cannot move its job to ", v1::JobState_Name(job_state)));
-  }
-  const int64_t now = NowMicros();
-  return Write([&](Db& db) -> absl::Status {
-    absl::StatusOr<JobRow> job = LoadLiveAttempt(db, job_id, attempt_id);
-    if (!job.ok()) return job.status();
-    if (absl::Status ended = EndAttemptRow(db, attempt_id, attempt_state, &exit, now);
-        !ended.ok()) {
-      return ended;
-    }
-    return EndJobRow(db, job->rowid, job_state, message, final_eval_loss, now);
+  return Write(EndAttemptBody(ReportKey{job_id, attempt_id, 0},
+                              AttemptEnd{attempt_state, exit, job_state, message, final_eval_loss}));
+}
+
+void SqliteStore::EndAttemptAsync(const ReportKey& report, AttemptEnd end, WriteDone done) {
+  writer_.Submit(EndAttemptBody(report, std::move(end)), 1, std::move(done));
+}
+
+absl::StatusOr<uint64_t> SqliteStore::CommittedSequence(uint64_t attempt_id) {
+  uint64_t out = 0;
+  absl::Status status = Read([&](Db& db) -> absl::Status {
+    absl::StatusOr<Statement> query = db.Prepare("SELECT sequence FROM attempts WHERE id = ?1");
+    if (!query.ok()) return query.status();
+    absl::StatusOr<bool> found = query->Bind(1, static_cast<int64_t>(attempt_id)).Step();
+    if (!found.ok()) return found.status();
+    if (!*found) return absl::NotFoundError(absl::StrCat("unknown attempt ", attempt_id));
+    out = static_cast<uint64_t>(query->Int(0));
+    return absl::OkStatus();
   });
+  if (!status.ok()) return status;
+  return out;
 }
 
 absl::StatusOr<std::vector<v1::Job>> SqliteStore::CancelJobs(
     const std::vector<std::string>& job_ids, const std::string& message) {
   const int64_t now = NowMicros();
   std::vector<v1::Job> before;
-  absl::Status status = Write([&](Db& db) -> absl::Status {
-    absl::StatusOr<Statement> query = db.Prepare(
-        absl::StrCat("SELECT rowid, ", internal::kJobColumns, " FROM jobs WHERE id = ?1"));
+  absl::Status status = Write(
+      [&](Db& db, internal::Changes& changes) -> absl::Status {
+    before.clear();
+    // An unknown id refuses the whole call after earlier jobs were cancelled: undo them.
+    absl::StatusOr<internal::Savepoint> savepoint = internal::Savepoint::Begin(db);
+    if (!savepoint.ok()) return savepoint.status();
+    std::vector<std::pair<int64_t, std::string>> changed;  // rowid, sweep id
+    absl::StatusOr<Statement> query = db.Prepare(absl::StrCat(
+        "SELECT rowid, sweep_id, ", internal::kJobColumns, " FROM jobs WHERE id = ?1"));
     if (!query.ok()) return query.status();
     for (const std::string& job_id : job_ids) {
       absl::StatusOr<bool> found = query->Bind(1, job_id).Step();
       if (!found.ok()) return found.status();
       if (!*found) return absl::NotFoundError(absl::StrCat("unknown job ", job_id));
       const int64_t rowid = query->Int(0);
-      absl::StatusOr<v1::Job> job = internal::JobFromRow(*query, /*first_column=*/1);
+      std::string sweep_id = query->Text(1);
+      absl::StatusOr<v1::Job> job = internal::JobFromRow(*query, /*first_column=*/2);
       query->Reset();
       if (!job.ok()) return job.status();
       if (internal::HasEnded(job->state())) continue;
@@ -225,9 +317,13 @@ absl::StatusOr<std::vector<v1::Job>> SqliteStore::CancelJobs(
           EndJobRow(db, rowid, v1::JOB_STATE_CANCELLED, message, std::nullopt, now);
       if (!cancelled.ok()) return cancelled;
       before.push_back(*std::move(job));
+      changed.emplace_back(rowid, std::move(sweep_id));
     }
+    if (absl::Status released = savepoint->Release(); !released.ok()) return released;
+    for (const auto& [rowid, sweep_id] : changed) changes.Job(rowid, sweep_id);
     return absl::OkStatus();
-  });
+  },
+      static_cast<int64_t>(job_ids.size()));
   if (!status.ok()) return status;
   return before;
 }

@@ -1,21 +1,46 @@
 // Store owns the coordinator's SQLite database: sweeps, jobs, attempts, metric points and
-// workers. It is the coordinator's only durable state; every method that changes something is
-// one transaction, so a crash loses nothing a caller was told had succeeded.
+// workers. It is the coordinator's only durable state: a caller told a write succeeded can
+// count on it surviving a crash of the process.
+//
+// Writes. Every change goes through one writer thread, which runs them in order and commits
+// them in groups (at most StoreOptions::max_batch_rows rows or max_batch_delay, whichever comes
+// first): a group is one SQLite transaction, so a thousand metric reports cost one commit. Each
+// write is checked on its own inside the group: one refused (a fenced report, an unknown job)
+// changes nothing and fails alone; the others commit. The *Async methods take a WriteDone that
+// the writer calls once, after the commit that made the write durable (OK) or with the reason
+// it was refused; the synchronous methods are the same writes waited for. *Async calls never
+// block: the queue in front of the writer is unbounded, so a caller bounds what it has in
+// flight (a worker stream reading its next message only while fewer than N of its reports wait
+// for their WriteDone).
+//
+// Reports of attempts carry (attempt_id, sequence), sequence counting the attempt's reports 1,
+// 2, 3, ... as the worker sent them (JobEvent.sequence, AttemptEnded.sequence). The store keeps,
+// per attempt, the highest sequence it committed; a report at or below it is a resend after a
+// reconnect and is answered OK without changing anything (so a metric point is never stored
+// twice). CommittedSequence reads it for Welcome.acks. Sequence 0 means "not numbered": such a
+// report is never taken for a resend.
+//
+// Change feed. When opened with a ChangeFeed, the writer publishes to it once per commit: what
+// changed in each sweep, as deltas (coordinator/feed/change_feed.h), and whether a job became
+// PENDING. Version() is the version of the newest commit; versions are stored in the database
+// and keep growing across restarts.
 //
 // Thread safety: a Store is safe for concurrent use from many threads without external
-// locking. Writes go through one writer connection; reads use their own connection (WAL mode
-// lets them run beside a write).
+// locking. Reads use their own connection (WAL mode lets them run beside the writer).
 //
 // Invariants:
 //  1. A job's current_attempt_id names its newest attempt, or 0 before the first one.
 //  2. Reports (MarkRunning, AppendMetrics, EndAttempt) name an attempt; a report for an
 //     attempt that is not the job's current one, or for a job that already ended, is refused
 //     with FailedPrecondition and changes nothing (attempts fence workers).
-//  3. Version() grows by at least one with every committed change.
+//  3. Version() grows by at least one with every committed change, and never goes back, also
+//     across restarts.
+//  4. Per attempt, the committed sequence only grows; a report is applied at most once.
 #ifndef ABLATE_COORDINATOR_STORE_STORE_H_
 #define ABLATE_COORDINATOR_STORE_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,19 +52,71 @@
 #include "ablate/v1/job.pb.h"
 #include "ablate/v1/metrics.pb.h"
 #include "ablate/v1/sweep.pb.h"
+#include "ablate/v1/sweep_service.pb.h"
+#include "ablate/v1/trainer.pb.h"
 #include "ablate/v1/worker.pb.h"
 #include "common/clock.h"
 
 namespace ablate::coordinator {
 
+class ChangeFeed;
+
+struct StoreOptions {
+  // Group commit bounds: a group closes when it holds this many rows (metric points count one
+  // each, other writes one) or when its first write has waited this long. SQLite's append rate
+  // here flattens out above a few thousand rows per transaction; 20 ms keeps a report's
+  // acknowledgement well under a heartbeat.
+  int max_batch_rows = 5000;
+  absl::Duration max_batch_delay = absl::Milliseconds(20);
+  // ListWorkers leaves out workers disconnected for longer than this.
+  absl::Duration worker_retention = absl::Hours(24);
+  // Borrowed; when set, the writer publishes every commit to it. Must outlive the Store.
+  ChangeFeed* feed = nullptr;
+};
+
+// Called once, on the store's writer thread, with no store lock held: OK after the commit that
+// made the write durable, or the reason it was refused or failed. It must not block and must
+// not wait for another write of this Store (it would wait for itself); it may start *Async
+// writes and post work elsewhere.
+using WriteDone = std::function<void(absl::Status)>;
+
+// A report of one attempt, as a worker numbers it.
+struct ReportKey {
+  std::string job_id;
+  uint64_t attempt_id = 0;
+  uint64_t sequence = 0;  // JobEvent.sequence or AttemptEnded.sequence; 0: not numbered
+};
+
+// How an attempt ends, and what that does to its job.
+struct AttemptEnd {
+  // SUCCEEDED, FAILED, CANCELLED or LOST.
+  v1::AttemptState attempt_state = v1::ATTEMPT_STATE_UNSPECIFIED;
+  v1::ExitStatus exit;
+  // SUCCEEDED, FAILED or CANCELLED end the job (with `message` and, when given,
+  // final_eval_loss); PENDING queues it again (the caller decides whether retries remain).
+  v1::JobState job_state = v1::JOB_STATE_UNSPECIFIED;
+  std::string message;
+  std::optional<double> final_eval_loss;
+};
+
+// A page of a sweep's jobs, in expansion order.
+struct JobQuery {
+  uint32_t start_index = 0;  // the first JobSpec.index to include
+  int limit = 0;             // at most this many jobs; 0: all (unbounded: avoid on big sweeps)
+  // Only jobs in this state; unset: all. Filtering walks the sweep's jobs from start_index.
+  std::optional<v1::JobState> state;
+};
+
 class Store {
  public:
-  // Opens or creates the database at `path` (WAL mode, foreign keys on) and migrates its
-  // schema to the current version. FailedPrecondition when the file's schema is newer than
-  // this binary knows. ":memory:" opens a private database that ends with the Store (tests).
-  // `clock` must outlive the Store.
-  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path, Clock& clock);
+  // Opens or creates the database at `path` (WAL mode, foreign keys on), migrates its schema to
+  // the current version and starts the writer thread. FailedPrecondition when the file's schema
+  // is newer than this binary knows. ":memory:" opens a private database that ends with the
+  // Store (tests). `clock` must outlive the Store.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path, Clock& clock,
+                                                     StoreOptions options = {});
 
+  // Finishes the writes already queued (their WriteDone are called), then stops the writer.
   virtual ~Store() = default;
 
   // --- Sweeps and jobs -------------------------------------------------------------------
@@ -54,8 +131,21 @@ class Store {
   virtual absl::StatusOr<v1::Sweep> GetSweep(const std::string& sweep_id) = 0;
   // Every sweep, newest (last created) first, with counts and state.
   virtual absl::StatusOr<std::vector<v1::Sweep>> ListSweeps() = 0;
-  // The sweep's jobs in expansion order. NotFound for an unknown sweep.
+  // The sweep's jobs in expansion order. NotFound for an unknown sweep. Reads every job: on
+  // a large sweep, page with the JobQuery overload, and count with GetSweep's counts (kept per
+  // state as jobs change, so reading them reads a few rows, whatever the sweep's size).
   virtual absl::StatusOr<std::vector<v1::Job>> ListJobs(const std::string& sweep_id) = 0;
+  // A page of the sweep's jobs (see JobQuery); the next page starts at the last job's index +
+  // 1. Memory and time are bounded by `query.limit` when no state filter is set. NotFound for
+  // an unknown sweep.
+  virtual absl::StatusOr<std::vector<v1::Job>> ListJobs(const std::string& sweep_id,
+                                                        const JobQuery& query) = 0;
+  // The sweep (counts and state, as GetSweep) and a page of its jobs, read in one transaction,
+  // with `version` the store's version that read saw and delta false: the starting point
+  // for the change feed's deltas (Subscribe, Snapshot, then SkipThrough(version)). NotFound for
+  // an unknown sweep.
+  virtual absl::StatusOr<v1::SweepSnapshot> Snapshot(const std::string& sweep_id,
+                                                     const JobQuery& jobs) = 0;
   virtual absl::StatusOr<v1::Job> GetJob(const std::string& job_id) = 0;
   // The job's attempts, oldest first. NotFound for an unknown job.
   virtual absl::StatusOr<std::vector<v1::Attempt>> ListAttempts(const std::string& job_id) = 0;
@@ -75,12 +165,20 @@ class Store {
   // The trainer of the current attempt started: job and attempt become RUNNING. A repeated
   // report for an attempt already RUNNING succeeds and changes nothing.
   virtual absl::Status MarkRunning(const std::string& job_id, uint64_t attempt_id) = 0;
+  // The same, for the worker service: as a numbered report, and keeping the trainer's
+  // `provenance` (TrainerStarted.provenance) as the job's Job.provenance when given.
+  virtual void MarkRunningAsync(const ReportKey& report,
+                                std::optional<v1::Provenance> provenance, WriteDone done) = 0;
 
   // Stores metric points of the current attempt (ASSIGNED or RUNNING) and updates the job's
   // step to the batch's highest and, when the batch holds train/loss, last_loss to its value
   // at the highest step.
+  // Values that are NaN or infinite are stored and read back as such.
   virtual absl::Status AppendMetrics(const std::string& job_id, uint64_t attempt_id,
                                      const std::vector<v1::MetricPoint>& points) = 0;
+  // The same, as a numbered report (a resend is answered OK and stores nothing).
+  virtual void AppendMetricsAsync(const ReportKey& report, std::vector<v1::MetricPoint> points,
+                                  WriteDone done) = 0;
 
   // Ends the current attempt in `attempt_state` with `exit`, and moves the job to `job_state`:
   // SUCCEEDED, FAILED or CANCELLED end it (with `message` and, when given, final_eval_loss);
@@ -91,6 +189,13 @@ class Store {
                                   v1::AttemptState attempt_state, const v1::ExitStatus& exit,
                                   v1::JobState job_state, const std::string& message,
                                   std::optional<double> final_eval_loss) = 0;
+  // The same, as a numbered report. InvalidArgument as above; a resend of an end already
+  // committed is answered OK, even though the attempt is no longer live.
+  virtual void EndAttemptAsync(const ReportKey& report, AttemptEnd end, WriteDone done) = 0;
+
+  // The highest sequence committed of the attempt's reports; 0 when none was numbered.
+  // NotFound for an unknown attempt.
+  virtual absl::StatusOr<uint64_t> CommittedSequence(uint64_t attempt_id) = 0;
 
   // Cancels jobs that have not ended: PENDING ones at once; ASSIGNED and RUNNING ones end with
   // their current attempt marked CANCELLED. Returns the jobs as they were before the change
@@ -115,13 +220,18 @@ class Store {
   // Records a worker as connected (with its slots) or disconnected, stamping last_seen. A
   // disconnect keeps the info last reported; connected_at restarts on a reconnect.
   virtual absl::Status UpsertWorker(const v1::WorkerInfo& info, bool connected) = 0;
+  virtual void UpsertWorkerAsync(const v1::WorkerInfo& info, bool connected, WriteDone done) = 0;
+  // A heartbeat: stamps the worker's last_seen. NotFound for a worker never upserted.
+  virtual void TouchWorkerAsync(const std::string& worker_id, WriteDone done) = 0;
   // Every worker by id, with the jobs it holds (ASSIGNED or RUNNING) and its free slots: its
-  // slots less max(1, gpus) per job held.
+  // slots less max(1, gpus) per job held. Workers disconnected for longer than
+  // StoreOptions::worker_retention are left out.
   virtual absl::StatusOr<std::vector<v1::Worker>> ListWorkers() = 0;
 
   // --- Change notification ----------------------------------------------------------------
 
-  // A counter that grows with every committed change; it starts at 0 when the Store opens.
+  // A counter that grows with every commit; it starts where the database's last commit left
+  // it (0 for a new file).
   virtual int64_t Version() = 0;
   // Blocks until Version() > `seen` or `timeout` passes; returns the current version.
   virtual int64_t WaitForChange(int64_t seen, absl::Duration timeout) = 0;

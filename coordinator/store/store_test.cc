@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/store/schema.h"
 #include "coordinator/store/sqlite_db.h"
 #include "coordinator/testing/fixtures.h"
 #include "gmock/gmock.h"
@@ -19,17 +20,7 @@ using ::testing::HasSubstr;
 
 using testing::FakeClock;
 
-std::vector<v1::JobSpec> MakeJobs(const std::string& sweep_id, int n) {
-  std::vector<v1::JobSpec> jobs(n);
-  for (int i = 0; i < n; ++i) {
-    jobs[i].set_sweep_id(sweep_id);
-    jobs[i].set_job_id(absl::StrCat(sweep_id, "-j", i));
-    jobs[i].set_index(i);
-    jobs[i].mutable_config()->set_steps(100 + i);
-  }
-  return jobs;
-}
-
+using testing::MakeJobs;
 using testing::MakeSweep;
 
 using ::ablate::coordinator::testing::Point;
@@ -307,7 +298,7 @@ TEST_F(StoreTest, RecordsTheSchemaVersionAndRefusesANewerOne) {
     auto db = internal::Db::Open(path_, false).value();
     auto version = db->Prepare("PRAGMA user_version").value();
     ASSERT_TRUE(version.Step().value());
-    EXPECT_EQ(version.Int(0), 1);
+    EXPECT_EQ(version.Int(0), internal::CurrentSchemaVersion());
   }
   {
     auto db = internal::Db::Open(path_, false).value();

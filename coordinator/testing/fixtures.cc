@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 
@@ -35,6 +36,17 @@ v1::Sweep MakeSweep(const std::string& id) {
   sweep.set_id(id);
   sweep.mutable_spec()->set_name(id);
   return sweep;
+}
+
+std::vector<v1::JobSpec> MakeJobs(const std::string& sweep_id, int n) {
+  std::vector<v1::JobSpec> jobs(n);
+  for (int i = 0; i < n; ++i) {
+    jobs[i].set_sweep_id(sweep_id);
+    jobs[i].set_job_id(absl::StrCat(sweep_id, "-j", i));
+    jobs[i].set_index(i);
+    jobs[i].mutable_config()->set_steps(100 + i);
+  }
+  return jobs;
 }
 
 v1::SweepSpec TinySweepSpec(const std::string& name, int cells) {

@@ -5,7 +5,9 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
+#include "ablate/v1/job.pb.h"
 #include "ablate/v1/metrics.pb.h"
 #include "ablate/v1/sweep.pb.h"
 #include "absl/base/thread_annotations.h"
@@ -44,6 +46,9 @@ class FakeClock : public Clock {
 
 // A sweep record with that id and name and an empty spec, as the store takes it.
 v1::Sweep MakeSweep(const std::string& id);
+
+// `n` job specs of sweep `sweep_id`: ids "<sweep_id>-j<i>", index i, config.steps 100 + i.
+std::vector<v1::JobSpec> MakeJobs(const std::string& sweep_id, int n);
 
 // A sweep of `cells` CPU jobs of the tiny model, one per learning rate, in that order.
 v1::SweepSpec TinySweepSpec(const std::string& name, int cells);

@@ -1,0 +1,85 @@
+// One coordinator per database, and ports that are one process's alone: a second real
+// coordinator process started on a database a live one holds, or on a port it listens on,
+// refuses to start and says why; once the first is gone (even by SIGKILL) the next starts.
+#include <signal.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/coordinator.h"
+#include "tests/support/process.h"
+
+namespace ablate::test {
+namespace {
+
+using ::testing::HasSubstr;
+
+class SingleCoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::string> bin = BinDir();
+    ASSERT_TRUE(bin.ok()) << bin.status();
+    bin_ = *bin;
+    absl::StatusOr<std::string> dir = MakeTempDir();
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = *dir;
+    absl::StatusOr<std::unique_ptr<TestCoordinator>> first = TestCoordinator::Start(bin_, dir_);
+    ASSERT_TRUE(first.ok()) << first.status();
+    first_ = *std::move(first);
+  }
+  void TearDown() override {
+    first_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Runs a second coordinator to its exit; returns its exit code, its stderr in `err`.
+  int RunSecond(const std::string& db, const std::string& grpc, const std::string& http,
+                std::string& err) {
+    absl::StatusOr<std::unique_ptr<Subprocess>> second = Subprocess::Start(
+        {absl::StrCat(bin_, "/ablate-coordinator"), "--db", db, "--listen", grpc, "--http", http});
+    EXPECT_TRUE(second.ok()) << second.status();
+    if (!second.ok()) return -1;
+    absl::StatusOr<int> code = (*second)->WaitFor(absl::Seconds(30));
+    err = (*second)->Stderr();
+    EXPECT_TRUE(code.ok()) << "the second coordinator is still running: " << err;
+    return code.value_or(-1);
+  }
+
+  std::string bin_;
+  std::string dir_;
+  std::unique_ptr<TestCoordinator> first_;
+};
+
+TEST_F(SingleCoordinatorTest, ASecondCoordinatorOnTheSameDatabaseRefusesNamingTheFirst) {
+  std::string err;
+  EXPECT_EQ(RunSecond(dir_ + "/a.db", "127.0.0.1:0", "127.0.0.1:0", err), 1);
+  EXPECT_THAT(err, HasSubstr("in use by another coordinator"));
+  EXPECT_THAT(err, HasSubstr(absl::StrCat("pid=", first_->process().pid())));
+  EXPECT_THAT(err, HasSubstr(absl::StrCat("grpc=", first_->grpc_port())));
+  EXPECT_THAT(err, HasSubstr(absl::StrCat("http=", first_->http_port())));
+
+  // The lock dies with its holder, however it ends.
+  first_->process().Signal(SIGKILL);
+  ASSERT_TRUE(first_->process().WaitFor(absl::Seconds(30)).ok());
+  std::filesystem::remove(dir_ + "/ports");  // the first one's, read by Start otherwise
+  absl::StatusOr<std::unique_ptr<TestCoordinator>> next = TestCoordinator::Start(bin_, dir_);
+  EXPECT_TRUE(next.ok()) << next.status();
+}
+
+TEST_F(SingleCoordinatorTest, PortsAreNotShared) {
+  std::string err;
+  EXPECT_EQ(RunSecond(dir_ + "/other-grpc.db", first_->grpc_address(), "127.0.0.1:0", err), 1);
+  EXPECT_THAT(err, HasSubstr("cannot listen for gRPC"));
+  EXPECT_EQ(RunSecond(dir_ + "/other-http.db", "127.0.0.1:0",
+                      absl::StrCat("127.0.0.1:", first_->http_port()), err),
+            1);
+  EXPECT_THAT(err, HasSubstr("cannot listen for HTTP"));
+}
+
+}  // namespace
+}  // namespace ablate::test
