@@ -141,10 +141,13 @@ TEST_F(BrowserTest, SweepPageShowsItsPendingJobs) {
   const std::string sweep_id = SubmitTwoJobSweep();
   ASSERT_FALSE(sweep_id.empty());
 
-  const std::string dom = DumpDom(
-      absl::StrCat("http://127.0.0.1:", coordinator_->http_port(), "/#/sweeps/", sweep_id));
+  // ?poll=1: the pending sweep's event stream would stay open, and headless Chromium's virtual
+  // clock stands still while a request is open.
+  const std::string dom = DumpDom(absl::StrCat("http://127.0.0.1:", coordinator_->http_port(),
+                                               "/?poll=1#/sweeps/", sweep_id));
 
   EXPECT_THAT(dom, HasSubstr(absl::StrCat(R"(<span id="sweep-id">)", sweep_id, "</span>")));
+  EXPECT_THAT(dom, HasSubstr(R"(data-source="poll")"));
   const std::string jobs = JobsTable(dom);
   const std::vector<std::string> job_ids =
       Captures(jobs, std::regex(R"re(<tr data-job-id="([^"]+)")re"));
@@ -157,6 +160,28 @@ TEST_F(BrowserTest, SweepPageShowsItsPendingJobs) {
   for (const std::string& cell : states) EXPECT_THAT(cell, HasSubstr(">pending<"));
   // The header counts workers from the API, so the app got past its first refresh.
   EXPECT_THAT(dom, HasSubstr("0 workers connected"));
+  EXPECT_THAT(dom, ::testing::ContainsRegex(R"(<span id="connection"[^>]* hidden)"));
+}
+
+TEST_F(BrowserTest, SweepPageFollowsTheEventStream) {
+  const std::string sweep_id = SubmitTwoJobSweep();
+  ASSERT_FALSE(sweep_id.empty());
+  // A sweep whose jobs all ended: its stream sends the whole sweep and closes, so the page
+  // settles and the browser can dump it.
+  absl::StatusOr<std::unique_ptr<test::Subprocess>> cancel = test::Subprocess::Start(
+      {absl::StrCat(bin_dir_, "/ablate"), "--coordinator", coordinator_->grpc_address(),
+       "cancel", sweep_id});
+  ASSERT_TRUE(cancel.ok()) << cancel.status();
+  ASSERT_EQ((*cancel)->WaitFor(absl::Seconds(30)).value_or(-1), 0) << (*cancel)->Stderr();
+
+  const std::string dom = DumpDom(
+      absl::StrCat("http://127.0.0.1:", coordinator_->http_port(), "/#/sweeps/", sweep_id));
+
+  EXPECT_THAT(dom, HasSubstr(R"(data-source="stream")"));
+  const std::vector<std::string> states =
+      Captures(JobsTable(dom), std::regex(R"(<td class="state"[^>]*>(.*?)</td>)"));
+  ASSERT_EQ(states.size(), 2u) << dom;
+  for (const std::string& cell : states) EXPECT_THAT(cell, HasSubstr(">cancelled<"));
   EXPECT_THAT(dom, ::testing::ContainsRegex(R"(<span id="connection"[^>]* hidden)"));
 }
 

@@ -260,8 +260,11 @@ function stopFollowing() {
 function follow(sweepId) {
   if (live.sweepId === sweepId) return;
   stopFollowing();
+  // ?poll=1 polls instead: a headless browser's virtual clock stands still while a request is
+  // open, and an event stream stays open for as long as the sweep runs.
+  const poll = new URLSearchParams(location.search).has('poll');
   Object.assign(live, { sweepId, sweep: null, jobs: [], index: new Map(), lost: false,
-    refused: typeof EventSource !== 'function' });
+    refused: poll || typeof EventSource !== 'function' });
   if (sweepId === null || live.refused) return;
   const source = new EventSource(`/api/v1/sweeps/${enc(sweepId)}/events`);
   live.source = source;
@@ -286,19 +289,20 @@ function follow(sweepId) {
 async function sweepData(sweepId) {
   if (!live.refused) {
     if (live.lost) throw new Unreachable('the event stream is reconnecting');
-    if (live.sweep) return { sweep: live.sweep, jobs: live.jobs };
+    if (live.sweep) return { sweep: live.sweep, jobs: live.jobs, source: 'stream' };
   }
   const [sweep, { jobs = [] }] = await Promise.all([
     getJson(`/api/v1/sweeps/${enc(sweepId)}`),
     getJson(`/api/v1/sweeps/${enc(sweepId)}/jobs?page_size=${MAX_ROWS}`),
   ]);
-  return { sweep, jobs };
+  return { sweep, jobs, source: 'poll' };
 }
 
 async function refreshSweep(sweepId, isCurrent) {
   follow(sweepId);
-  const { sweep, jobs: allJobs } = await sweepData(sweepId);
+  const { sweep, jobs: allJobs, source } = await sweepData(sweepId);
   if (!isCurrent() || !sweep.id) return;
+  setAttr($('sweep-view'), 'data-source', source);
   const jobs = allJobs.slice(0, MAX_ROWS);
   document.title = `Ablate · ${sweep.id}`;
   setText($('sweep-id'), sweep.id);

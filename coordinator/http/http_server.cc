@@ -80,8 +80,11 @@ absl::StatusOr<v1::GetJobRequest> GetJobRequestOf(const httplib::Request& req) {
 
 }  // namespace
 
-HttpServer::HttpServer(SweepApi& api, Telemetry& telemetry, HttpOptions options)
-    : api_(api), telemetry_(telemetry), options_(std::move(options)) {}
+HttpServer::HttpServer(SweepApi& api, Telemetry& telemetry, HttpOptions options, Clock& clock)
+    : api_(api),
+      telemetry_(telemetry),
+      options_(std::move(options)),
+      events_(api, clock, options_.events) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -133,6 +136,8 @@ absl::Status HttpServer::Start() {
 
 void HttpServer::Stop() {
   if (server_ == nullptr) return;
+  // httplib's stop() waits for its threads, and an event stream holds one until told to end.
+  events_.Stop();
   server_->stop();
   if (thread_.joinable()) thread_.join();
   server_.reset();
@@ -160,6 +165,8 @@ void HttpServer::Route() {
           if (!request.ok()) return ReplyError(request.status(), res);
           Reply(api_.ListJobs(*request), res);
         });
+  s.Get(R"(/api/v1/sweeps/([^/]+)/events)",
+        [this](const httplib::Request& req, httplib::Response& res) { events_.Serve(req, res); });
 
   s.Get(R"(/api/v1/jobs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     absl::StatusOr<v1::GetJobRequest> request = GetJobRequestOf(req);
