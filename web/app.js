@@ -10,7 +10,7 @@ const CURVE = 'train/loss';
 // Points per curve, thinned by the coordinator: a sparkline 120 pixels wide shows no more.
 const CURVE_POINTS = 60;
 // Rows drawn at most; a larger sweep shows its first jobs and says how many there are.
-const MAX_ROWS = 500;
+const MAX_ROWS = 100;
 // Curves are fetched only for jobs whose step moved, and at most this many per refresh, so a
 // large sweep does not turn each refresh into hundreds of requests.
 const CURVE_FETCHES_PER_REFRESH = 8;

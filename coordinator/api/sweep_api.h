@@ -64,7 +64,7 @@ class SweepApi {
   // more than kMaxPageSize reads kMaxPageSize. InvalidArgument for a page_token this method
   // did not give.
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
-  static constexpr uint32_t kDefaultPageSize = 500;
+  static constexpr uint32_t kDefaultPageSize = 100;
   static constexpr uint32_t kMaxPageSize = 5000;
   // The job, its attempts and its metric series (max_points 0 reads 1000 points per series).
   absl::StatusOr<v1::GetJobResponse> GetJob(const v1::GetJobRequest& request);

@@ -205,7 +205,8 @@ TEST(EventWriterTest, FramesEventsAndKeepsAQuietStreamAlive) {
   snapshot.set_delta(true);
   snapshot.mutable_sweep()->set_id("s");
   ASSERT_TRUE(writer.Event(snapshot));
-  EXPECT_EQ(written, "id: 42\ndata: {\"sweep\":{\"id\":\"s\"},\"version\":\"42\",\"delta\":true}\n\n");
+  EXPECT_EQ(written,
+            "id: 42\ndata: {\"sweep\":{\"id\":\"s\"},\"version\":\"42\",\"delta\":true}\n\n");
   written.clear();
 
   clock.Advance(absl::Seconds(14));

@@ -3,7 +3,7 @@
 //   GET  /metrics                  Prometheus text (Telemetry::Scrape)
 //   GET  /api/v1/sweeps            ListSweepsResponse
 //   GET  /api/v1/sweeps/{id}       Sweep
-//   GET  /api/v1/sweeps/{id}/jobs  ListJobsResponse, a page: ?page_size=500&page_token=...
+//   GET  /api/v1/sweeps/{id}/jobs  ListJobsResponse, a page: ?page_size=100&page_token=...
 //   GET  /api/v1/sweeps/{id}/events  WatchSweep as server-sent events (event_stream.h)
 //   GET  /api/v1/jobs/{id}         GetJobResponse; ?metrics=train/loss,eval/loss&max_points=200
 //   GET  /api/v1/workers           ListWorkersResponse
