@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "ablate/v1/sweep_service.pb.h"
+#include "coordinator/http/loopback_coordinator.h"
 #include "coordinator/server.h"
 #include "coordinator/testing/fixtures.h"
 #include "gmock/gmock.h"
@@ -65,13 +66,10 @@ class EventParser {
 class EventStreamTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    CoordinatorOptions options;
-    options.grpc_address = "127.0.0.1:0";
-    options.http_address = "127.0.0.1:0";
-    options.db_path = dir_.File("ablate.db");
-    server_ = std::make_unique<CoordinatorServer>(options);
-    absl::Status started = server_->Start();
-    ASSERT_TRUE(started.ok()) << started;
+    absl::StatusOr<std::unique_ptr<CoordinatorServer>> server =
+        testing::StartLoopbackCoordinator(dir_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
     client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->http_port());
     client_->set_read_timeout(10);
     v1::SubmitSweepRequest request;

@@ -19,6 +19,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "coordinator/http/loopback_coordinator.h"
 #include "coordinator/server.h"
 #include "coordinator/testing/fixtures.h"
 #include "gtest/gtest.h"
@@ -150,13 +151,10 @@ int ListenBacklog(int port) {
 class HttpSocketTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    CoordinatorOptions options;
-    options.grpc_address = "127.0.0.1:0";
-    options.http_address = "127.0.0.1:0";
-    options.db_path = dir_.File("ablate.db");
-    server_ = std::make_unique<CoordinatorServer>(options);
-    absl::Status started = server_->Start();
-    ASSERT_TRUE(started.ok()) << started;
+    absl::StatusOr<std::unique_ptr<CoordinatorServer>> server =
+        testing::StartLoopbackCoordinator(dir_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
   }
   void TearDown() override { server_->Shutdown(); }
 

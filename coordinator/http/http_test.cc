@@ -8,6 +8,7 @@
 
 #include "ablate/v1/sweep_service.pb.h"
 #include "common/clock.h"
+#include "coordinator/http/loopback_coordinator.h"
 #include "coordinator/server.h"
 #include "coordinator/store/store.h"
 #include "coordinator/testing/fixtures.h"
@@ -43,14 +44,10 @@ class HttpTest : public ::testing::Test {
   void SetUp() override {
     std::ofstream(dir_.File("index.html")) << "<!doctype html><title>ablate</title>";
     std::ofstream(dir_.File("app.js")) << "console.log('ablate');";
-    CoordinatorOptions options;
-    options.grpc_address = "127.0.0.1:0";
-    options.http_address = "127.0.0.1:0";
-    options.db_path = dir_.File("ablate.db");
-    options.web_dir = dir_.path();
-    server_ = std::make_unique<CoordinatorServer>(options);
-    absl::Status started = server_->Start();
-    ASSERT_TRUE(started.ok()) << started;
+    absl::StatusOr<std::unique_ptr<CoordinatorServer>> server =
+        testing::StartLoopbackCoordinator(dir_, dir_.path());
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
     client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->http_port());
     client_->set_connection_timeout(5);
     client_->set_read_timeout(5);
