@@ -55,8 +55,11 @@ int RunCli(int argc, char** argv) {
 
   std::string sweep_id;
   bool json = false;
-  CLI::App* status = app.add_subcommand("status", "show a sweep's jobs and their results");
+  bool all = false;
+  CLI::App* status = app.add_subcommand(
+      "status", "show a sweep's jobs, or a summary of a sweep of more than 50");
   status->add_option("SWEEP", sweep_id, "the sweep's id")->required();
+  status->add_flag("--all", all, "one row per job, however many");
   status->add_flag("--json", json, "print {\"sweep\": ..., \"jobs\": [...]} as JSON");
 
   CLI::App* watch = app.add_subcommand("watch", "follow a sweep live until every job ended");
@@ -85,7 +88,11 @@ int RunCli(int argc, char** argv) {
   const Io io{std::cout, std::cerr, StdoutIsInteractive(), absl::LocalTimeZone()};
   if (*submit) return SubmitCommand(client, file, submit_watch, io);
   if (*ls) return ListCommand(client, io);
-  if (*status) return StatusCommand(client, sweep_id, json, io);
+  if (*status) {
+    const StatusForm form =
+        json ? StatusForm::kJson : (all ? StatusForm::kAll : StatusForm::kDefault);
+    return StatusCommand(client, sweep_id, form, io);
+  }
   if (*watch) return WatchCommand(client, sweep_id, io);
   return CancelCommand(client, cancel_id, io);
 }

@@ -40,6 +40,10 @@ Client::Client(std::string address) : address_(std::move(address)) {
   grpc::ChannelArguments args;
   // A sweep's job list grows with its grid; the 4 MB default would cap sweeps near 10k jobs.
   args.SetMaxReceiveMessageSize(-1);
+  // A watch reconnecting to a restarted coordinator should find it within seconds, not after
+  // gRPC's default backoff has grown to two minutes.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
   stub_ = v1::SweepService::NewStub(channel_);
 }
@@ -105,10 +109,26 @@ absl::StatusOr<v1::Sweep> Client::GetSweep(const std::string& sweep_id) {
   return Call("GetSweep", &v1::SweepService::Stub::GetSweep, request);
 }
 
-absl::StatusOr<v1::ListJobsResponse> Client::ListJobs(const std::string& sweep_id) {
+absl::StatusOr<v1::ListJobsResponse> Client::ListJobs(const std::string& sweep_id,
+                                                      uint32_t page_size,
+                                                      const std::string& page_token) {
   v1::ListJobsRequest request;
   request.set_sweep_id(sweep_id);
+  request.set_page_size(page_size);
+  request.set_page_token(page_token);
   return Call("ListJobs", &v1::SweepService::Stub::ListJobs, request);
+}
+
+absl::Status Client::ForEachPage(const std::string& sweep_id,
+                                 const std::function<void(const v1::ListJobsResponse&)>& on_page) {
+  std::string token;
+  do {
+    absl::StatusOr<v1::ListJobsResponse> page = ListJobs(sweep_id, kPageSize, token);
+    if (!page.ok()) return page.status();
+    on_page(*page);
+    token = page->next_page_token();
+  } while (!token.empty());
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::CancelResponse> Client::Cancel(const std::string& id) {

@@ -37,12 +37,20 @@ class Client {
   absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(const v1::SweepSpec& spec);
   absl::StatusOr<v1::ListSweepsResponse> ListSweeps();
   absl::StatusOr<v1::Sweep> GetSweep(const std::string& sweep_id);
-  absl::StatusOr<v1::ListJobsResponse> ListJobs(const std::string& sweep_id);
+  // One page of the sweep's jobs (see ListJobsRequest).
+  absl::StatusOr<v1::ListJobsResponse> ListJobs(const std::string& sweep_id, uint32_t page_size,
+                                                const std::string& page_token);
+  // Calls `on_page` with every page of the sweep's jobs in expansion order, kPageSize jobs at
+  // a time, holding one page in memory. Stops at the first failed call.
+  absl::Status ForEachPage(const std::string& sweep_id,
+                           const std::function<void(const v1::ListJobsResponse&)>& on_page);
+  static constexpr uint32_t kPageSize = 1000;
   absl::StatusOr<v1::CancelResponse> Cancel(const std::string& id);
 
-  // Calls `on_snapshot` with every snapshot of the sweep, from the first one the coordinator
-  // sends at once until it closes the stream because every job has ended. Has no deadline: a
-  // sweep may run for days.
+  // Calls `on_snapshot` with every message of the sweep's watch, from the whole sweep the
+  // coordinator sends at once, through the changes after it, until it closes the stream
+  // because every job has ended. Has no deadline: a sweep may run for days. Unavailable, as
+  // for any call, when the connection is lost (the coordinator stopped or restarted).
   absl::Status WatchSweep(const std::string& sweep_id,
                           const std::function<void(const v1::SweepSnapshot&)>& on_snapshot);
 

@@ -3,12 +3,17 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <optional>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "ablate/v1/sweep_service.pb.h"
+#include "cli/live_sweep.h"
+#include "cli/summary.h"
+#include "cli/table.h"
 #include "cli/views.h"
 #include "cli/watch.h"
 #include "sweep/sweep_file.h"
@@ -62,35 +67,81 @@ int ListCommand(Client& client, const Io& io) {
   return kExitOk;
 }
 
-int StatusCommand(Client& client, const std::string& sweep_id, bool json, const Io& io) {
+int StatusCommand(Client& client, const std::string& sweep_id, StatusForm form,
+                  const Io& io) {
   absl::StatusOr<v1::Sweep> sweep = client.GetSweep(sweep_id);
   if (!sweep.ok()) return Fail(io, sweep.status());
-  absl::StatusOr<v1::ListJobsResponse> jobs = client.ListJobs(sweep_id);
-  if (!jobs.ok()) return Fail(io, jobs.status());
-  if (!json) {
-    io.out << StatusText(*sweep, jobs->jobs());
+  if (form == StatusForm::kDefault && sweep->counts().total() > kTableJobs) {
+    SweepSummary summary;
+    absl::Status read = client.ForEachPage(sweep_id, [&](const v1::ListJobsResponse& page) {
+      for (const v1::Job& job : page.jobs()) summary.Add(job);
+    });
+    if (!read.ok()) return Fail(io, read);
+    io.out << summary.Render(*sweep);
     return kExitOk;
   }
-  absl::StatusOr<std::string> text = StatusJson(*sweep, jobs->jobs());
-  if (!text.ok()) {
-    io.err << "ablate: status --json: " << text.status().message() << '\n';
-    return kExitFailed;
+  if (form == StatusForm::kJson) {
+    StatusJsonWriter writer(io.out);
+    absl::Status written = writer.Begin(*sweep);
+    absl::Status read = client.ForEachPage(sweep_id, [&](const v1::ListJobsResponse& page) {
+      for (const v1::Job& job : page.jobs()) {
+        if (written.ok()) written = writer.Add(job);
+      }
+    });
+    if (!read.ok()) return Fail(io, read);
+    if (!written.ok()) {
+      io.err << "\nablate: status --json: " << written.message() << '\n';
+      return kExitFailed;
+    }
+    writer.End();
+    return kExitOk;
   }
-  io.out << *text << '\n';
+  // Pages print as they arrive, each lined up with the first.
+  std::vector<size_t> widths;
+  absl::Status read = client.ForEachPage(sweep_id, [&](const v1::ListJobsResponse& page) {
+    Table table = JobsTable(*sweep, page.jobs());
+    table.SetMinWidths(widths);
+    io.out << table.Render(/*header=*/widths.empty());
+    widths = table.Widths();
+  });
+  if (!read.ok()) return Fail(io, read);
+  io.out << CountsSummary(sweep->counts()) << '\n';
   return kExitOk;
 }
 
 int WatchCommand(Client& client, const std::string& sweep_id, const Io& io) {
   WatchView view(io.out, io.interactive, io.zone);
-  std::optional<v1::SweepSnapshot> last;
-  absl::Status watched =
-      client.WatchSweep(sweep_id, [&](const v1::SweepSnapshot& snapshot) {
-        view.Update(snapshot, absl::Now(), QueryTerminalSize());
-        last = snapshot;
-      });
-  if (!watched.ok()) return Fail(io, watched);
+  LiveSweep live;
+  std::optional<absl::Time> lost_at;  // set while the connection is down
+  absl::Duration backoff = absl::Milliseconds(250);
+  while (true) {
+    absl::Status watched = client.WatchSweep(sweep_id, [&](const v1::SweepSnapshot& message) {
+      if (lost_at.has_value()) {
+        io.err << "ablate: reconnected to the coordinator at " << client.address() << '\n';
+        lost_at.reset();
+        backoff = absl::Milliseconds(250);
+      }
+      live.Apply(message);
+      if (live.known()) view.Update(live.snapshot(), absl::Now(), QueryTerminalSize());
+    });
+    if (watched.ok()) break;
+    // Only a watch that began reconnects: an unreachable coordinator at the start, or an
+    // error of the sweep itself, is reported at once.
+    if (watched.code() != absl::StatusCode::kUnavailable || !live.known()) {
+      return Fail(io, watched);
+    }
+    if (!lost_at.has_value()) {
+      lost_at = absl::Now();
+      io.err << watched.message() << "; reconnecting for up to "
+             << absl::FormatDuration(kReconnectFor) << '\n';
+    } else if (absl::Now() - *lost_at > kReconnectFor) {
+      return Fail(io, watched);
+    }
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(5));
+  }
 
-  const v1::JobCounts* counts = last ? &last->sweep().counts() : nullptr;
+  const v1::JobCounts* counts = live.known() ? &live.snapshot().sweep().counts() : nullptr;
   if (counts == nullptr || DoneCount(*counts) < counts->total()) {
     io.err << "ablate: WatchSweep: the coordinator ended the stream before every job of "
            << sweep_id << " ended; run `ablate watch " << sweep_id << "` again\n";
@@ -98,7 +149,14 @@ int WatchCommand(Client& client, const std::string& sweep_id, const Io& io) {
   }
   view.Clear();
   if (!io.interactive) io.out << '\n';
-  io.out << StatusText(last->sweep(), last->jobs());
+  const v1::SweepSnapshot& last = live.snapshot();
+  if (counts->total() > kTableJobs) {
+    SweepSummary summary;
+    for (const v1::Job& job : last.jobs()) summary.Add(job);
+    io.out << summary.Render(last.sweep());
+  } else {
+    io.out << StatusText(last.sweep(), last.jobs());
+  }
   return counts->succeeded() == counts->total() ? kExitOk : kExitFailed;
 }
 

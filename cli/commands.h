@@ -33,12 +33,22 @@ int SubmitCommand(Client& client, const std::string& path, bool watch, const Io&
 // A table of every sweep, newest first.
 int ListCommand(Client& client, const Io& io);
 
-// One row per job of the sweep and a summary line; with `json`, one JSON object instead.
-int StatusCommand(Client& client, const std::string& sweep_id, bool json, const Io& io);
+enum class StatusForm {
+  kDefault,  // one row per job when the sweep has at most kTableJobs, else a SweepSummary
+  kAll,      // one row per job, printed a page at a time
+  kJson,     // {"sweep": ..., "jobs": [...]} on one line, a page at a time
+};
 
-// Follows the sweep until every job ended, then prints the status table. kExitOk when every
-// job succeeded, kExitFailed when one failed or was cancelled.
+// Shows the sweep in `form`. Every form reads the jobs a page at a time, so memory stays
+// bounded whatever the sweep's size.
+int StatusCommand(Client& client, const std::string& sweep_id, StatusForm form, const Io& io);
+
+// Follows the sweep until every job ended, then prints its status as StatusForm::kDefault
+// does. When the connection drops after the watch began (the coordinator restarted), says so
+// on `io.err` and reconnects, retrying with backoff for up to kReconnectFor. kExitOk when
+// every job succeeded, kExitFailed when one failed or was cancelled.
 int WatchCommand(Client& client, const std::string& sweep_id, const Io& io);
+inline constexpr absl::Duration kReconnectFor = absl::Minutes(5);
 
 // Cancels a sweep's unfinished jobs, or one job, and names the jobs cancelled.
 int CancelCommand(Client& client, const std::string& id, const Io& io);

@@ -17,12 +17,25 @@ void Table::AddRow(std::vector<std::string> cells) {
   rows_.push_back(std::move(cells));
 }
 
-std::string Table::Render() const {
+void Table::SetMinWidths(std::vector<size_t> widths) {
+  widths.resize(headers_.size());
+  min_widths_ = std::move(widths);
+}
+
+std::vector<size_t> Table::Widths() const {
   std::vector<size_t> widths(headers_.size());
-  for (size_t c = 0; c < headers_.size(); ++c) widths[c] = DisplayWidth(headers_[c]);
+  for (size_t c = 0; c < headers_.size(); ++c) {
+    widths[c] = DisplayWidth(headers_[c]);
+    if (c < min_widths_.size()) widths[c] = std::max(widths[c], min_widths_[c]);
+  }
   for (const auto& row : rows_) {
     for (size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], DisplayWidth(row[c]));
   }
+  return widths;
+}
+
+std::string Table::Render(bool header) const {
+  const std::vector<size_t> widths = Widths();
 
   std::string out;
   auto append_line = [&](const std::vector<std::string>& cells) {
@@ -39,7 +52,7 @@ std::string Table::Render() const {
     out += line;
     out += '\n';
   };
-  append_line(headers_);
+  if (header) append_line(headers_);
   for (const auto& row : rows_) append_line(row);
   return out;
 }

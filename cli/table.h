@@ -31,12 +31,19 @@ class Table {
 
   size_t rows() const { return rows_.size(); }
 
-  // The header line, then one line per row, each ending in '\n'.
-  std::string Render() const;
+  // Columns at least this wide (one entry per column, as Widths() gives them), so tables
+  // printed one after another, such as the pages of a long listing, line up.
+  void SetMinWidths(std::vector<size_t> widths);
+  // The width of each column as Render() lays it out.
+  std::vector<size_t> Widths() const;
+
+  // The header line (unless `header` is false), then one line per row, each ending in '\n'.
+  std::string Render(bool header = true) const;
 
  private:
   std::vector<std::string> headers_;
   std::vector<Align> align_;
+  std::vector<size_t> min_widths_;
   std::vector<std::vector<std::string>> rows_;
 };
 

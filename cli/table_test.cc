@@ -26,6 +26,18 @@ TEST(TableTest, RightAlignsNumbers) {
             "b    1200  -\n");
 }
 
+TEST(TableTest, PagesLineUpWithTheFirst) {
+  Table first({"ID", "STATE"});
+  first.AddRow({"long-id", "RUNNING"});
+  Table second({"ID", "STATE"});
+  second.SetMinWidths(first.Widths());
+  second.AddRow({"b", "PENDING"});
+  EXPECT_EQ(first.Render() + second.Render(/*header=*/false),
+            "ID       STATE\n"
+            "long-id  RUNNING\n"
+            "b        PENDING\n");
+}
+
 TEST(TableTest, LeavesNoTrailingWhitespace) {
   Table table({"A", "MESSAGE"});
   table.AddRow({"x", ""});

@@ -109,17 +109,37 @@ std::string StatusText(const v1::Sweep& sweep, const Jobs& jobs) {
   return absl::StrCat(JobsTable(sweep, jobs).Render(), CountsSummary(sweep.counts()), "\n");
 }
 
-absl::StatusOr<std::string> StatusJson(const v1::Sweep& sweep, const Jobs& jobs) {
-  // SweepSnapshot is exactly {sweep, jobs}: the one schema, not a hand-made object.
-  v1::SweepSnapshot snapshot;
-  *snapshot.mutable_sweep() = sweep;
-  *snapshot.mutable_jobs() = jobs;
+namespace {
+
+absl::StatusOr<std::string> OneLineJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;
   std::string json;
-  auto status = google::protobuf::util::MessageToJsonString(snapshot, &json, options);
+  auto status = google::protobuf::util::MessageToJsonString(message, &json, options);
   if (!status.ok()) return absl::InternalError(std::string(status.message()));
   return json;
 }
+
+}  // namespace
+
+// The field names are SweepSnapshot's, so the whole line parses as one: the one schema, not a
+// hand-made object.
+absl::Status StatusJsonWriter::Begin(const v1::Sweep& sweep) {
+  absl::StatusOr<std::string> json = OneLineJson(sweep);
+  if (!json.ok()) return json.status();
+  out_ << R"({"sweep":)" << *json << R"(,"jobs":[)";
+  return absl::OkStatus();
+}
+
+absl::Status StatusJsonWriter::Add(const v1::Job& job) {
+  absl::StatusOr<std::string> json = OneLineJson(job);
+  if (!json.ok()) return json.status();
+  if (!first_job_) out_ << ',';
+  first_job_ = false;
+  out_ << *json;
+  return absl::OkStatus();
+}
+
+void StatusJsonWriter::End() { out_ << "]}\n"; }
 
 }  // namespace ablate::cli

@@ -5,6 +5,7 @@
 #define ABLATE_CLI_VIEWS_H_
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -52,9 +53,23 @@ std::string CountsSummary(const v1::JobCounts& counts);
 // The `status` command's whole text: the jobs table, then the summary line.
 std::string StatusText(const v1::Sweep& sweep, const Jobs& jobs);
 
-// {"sweep": {...}, "jobs": [...]} in protobuf's JSON mapping, on one line. Fields at their
-// default are printed too, so a script finds every key on every job.
-absl::StatusOr<std::string> StatusJson(const v1::Sweep& sweep, const Jobs& jobs);
+// Writes `status --json` as pages of jobs arrive: {"sweep": {...}, "jobs": [...]} on one
+// line, a SweepSnapshot in protobuf's JSON mapping. Fields at their default are printed too,
+// so a script finds every key on every job. Memory stays one job's, whatever the sweep's size.
+// Borrows `out`; not thread-safe.
+class StatusJsonWriter {
+ public:
+  explicit StatusJsonWriter(std::ostream& out) : out_(out) {}
+  // Call Begin once, Add per job in order, then End. An error only when a message does not
+  // print (a string that is not UTF-8).
+  absl::Status Begin(const v1::Sweep& sweep);
+  absl::Status Add(const v1::Job& job);
+  void End();
+
+ private:
+  std::ostream& out_;
+  bool first_job_ = true;
+};
 
 }  // namespace ablate::cli
 

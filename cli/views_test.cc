@@ -1,8 +1,11 @@
 #include "cli/views.h"
 
+#include <sstream>
+
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 
 namespace ablate::cli {
@@ -99,16 +102,32 @@ TEST(ViewsTest, SweepsTableShowsProgressAndCreationTime) {
   EXPECT_THAT(text, HasSubstr("grid-0123abcd  grid  ACTIVE   1/2  2023-11-14 22:13:20\n"));
 }
 
-TEST(ViewsTest, StatusJsonIsOneObjectWithSweepAndJobs) {
-  absl::StatusOr<std::string> json = StatusJson(TwoDimensionSweep(), TwoJobs());
-  ASSERT_TRUE(json.ok()) << json.status();
-  EXPECT_EQ(json->front(), '{');
-  EXPECT_EQ(json->find('\n'), std::string::npos);
-  EXPECT_THAT(*json, HasSubstr(R"("sweep":{"id":"grid-0123abcd")"));
-  EXPECT_THAT(*json, HasSubstr(R"("jobs":[{"spec":)"));
-  EXPECT_THAT(*json, HasSubstr(R"("state":"JOB_STATE_RUNNING")"));
-  EXPECT_THAT(*json, HasSubstr(R"("step":"40")"));
-  EXPECT_THAT(*json, HasSubstr(R"("lastLoss":2.31)"));
+TEST(ViewsTest, StatusJsonIsOneSweepSnapshotOnOneLine) {
+  std::ostringstream out;
+  StatusJsonWriter writer(out);
+  ASSERT_TRUE(writer.Begin(TwoDimensionSweep()).ok());
+  for (const v1::Job& job : TwoJobs()) ASSERT_TRUE(writer.Add(job).ok());
+  writer.End();
+  const std::string json = out.str();
+  EXPECT_EQ(json.find('\n'), json.size() - 1);
+  EXPECT_THAT(json, HasSubstr(R"("state":"JOB_STATE_RUNNING")"));
+  EXPECT_THAT(json, HasSubstr(R"("step":"40")"));
+  EXPECT_THAT(json, HasSubstr(R"("lastLoss":2.31)"));
+  v1::SweepSnapshot parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json, &parsed).ok()) << json;
+  EXPECT_EQ(parsed.sweep().id(), "grid-0123abcd");
+  ASSERT_EQ(parsed.jobs_size(), 2);
+  EXPECT_EQ(parsed.jobs(1).message(), "trainer exited with code 1");
+}
+
+TEST(ViewsTest, StatusJsonOfNoJobsIsAnEmptyList) {
+  std::ostringstream out;
+  StatusJsonWriter writer(out);
+  ASSERT_TRUE(writer.Begin(TwoDimensionSweep()).ok());
+  writer.End();
+  v1::SweepSnapshot parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(out.str(), &parsed).ok()) << out.str();
+  EXPECT_EQ(parsed.jobs_size(), 0);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "cli/watch.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -38,7 +39,47 @@ std::string JobLine(const v1::Job& job) {
 bool Changed(const v1::Job& a, const v1::Job& b) {
   return a.state() != b.state() || a.attempts() != b.attempts() || a.step() != b.step() ||
          a.has_last_loss() != b.has_last_loss() || a.last_loss() != b.last_loss() ||
-         a.has_final_eval_loss() != b.has_final_eval_loss();
+         a.has_final_eval_loss() != b.has_final_eval_loss() || a.message() != b.message();
+}
+
+// Pending jobs that carry a message (why no worker takes them), grouped by it: a sweep of
+// 100,000 jobs that fit no worker says so in one line, not 100,000.
+class PendingReasons {
+ public:
+  void Add(const v1::Job& job) {
+    auto [it, inserted] = groups_.try_emplace(job.message(), Group{&job, 0});
+    ++it->second.count;
+    if (inserted) order_.push_back(job.message());
+  }
+  // "job X PENDING: reason" for a reason one job has, "N jobs PENDING: reason" otherwise; most
+  // common first, at most `limit` lines.
+  std::vector<std::string> Lines(size_t limit) const {
+    std::vector<std::string> messages = order_;
+    std::stable_sort(messages.begin(), messages.end(), [this](const auto& a, const auto& b) {
+      return groups_.at(a).count > groups_.at(b).count;
+    });
+    if (messages.size() > limit) messages.resize(limit);
+    std::vector<std::string> lines;
+    for (const std::string& message : messages) {
+      const Group& group = groups_.at(message);
+      lines.push_back(group.count == 1
+                          ? JobLine(*group.first)
+                          : absl::StrCat(group.count, " jobs PENDING: ", message));
+    }
+    return lines;
+  }
+
+ private:
+  struct Group {
+    const v1::Job* first;
+    size_t count;
+  };
+  absl::flat_hash_map<std::string, Group> groups_;
+  std::vector<std::string> order_;  // messages in the order first seen
+};
+
+bool HasReason(const v1::Job& job) {
+  return job.state() == v1::JOB_STATE_PENDING && !job.message().empty();
 }
 
 }  // namespace
@@ -84,29 +125,46 @@ std::vector<std::string> ChangeLines(const v1::SweepSnapshot* before,
       absl::StrCat("[", absl::FormatTime("%H:%M:%S", now, zone), "] ", DoneText(after.sweep()),
                    " · ");
   std::vector<std::string> lines;
+  PendingReasons reasons;
   if (before == nullptr) {
     lines.push_back(absl::StrCat(prefix, "sweep ", after.sweep().id(), " ",
                                  SweepStateName(after.sweep().state()), ": ",
                                  CountsSummary(after.sweep().counts())));
     for (const v1::Job& job : after.jobs()) {
-      if (job.state() != v1::JOB_STATE_PENDING) lines.push_back(prefix + JobLine(job));
+      if (HasReason(job)) {
+        reasons.Add(job);
+      } else if (job.state() != v1::JOB_STATE_PENDING) {
+        lines.push_back(prefix + JobLine(job));
+      }
     }
-    return lines;
+  } else {
+    absl::flat_hash_map<absl::string_view, const v1::Job*> previous;
+    for (const v1::Job& job : before->jobs()) previous[job.spec().job_id()] = &job;
+    for (const v1::Job& job : after.jobs()) {
+      auto it = previous.find(job.spec().job_id());
+      if (it != previous.end() && !Changed(*it->second, job)) continue;
+      if (HasReason(job)) {
+        reasons.Add(job);
+      } else {
+        lines.push_back(prefix + JobLine(job));
+      }
+    }
   }
-  absl::flat_hash_map<absl::string_view, const v1::Job*> previous;
-  for (const v1::Job& job : before->jobs()) previous[job.spec().job_id()] = &job;
-  for (const v1::Job& job : after.jobs()) {
-    auto it = previous.find(job.spec().job_id());
-    if (it == previous.end() || Changed(*it->second, job)) lines.push_back(prefix + JobLine(job));
-  }
+  for (const std::string& line : reasons.Lines(SIZE_MAX)) lines.push_back(prefix + line);
   return lines;
 }
 
 std::vector<std::string> LiveLines(const v1::SweepSnapshot& snapshot, TerminalSize size) {
   const v1::Sweep& sweep = snapshot.sweep();
   const size_t columns = static_cast<size_t>(std::max(size.columns, 20));
+  // Why jobs wait, when the coordinator said: at most two lines, under the sweep's.
+  PendingReasons reasons;
+  for (const v1::Job& job : snapshot.jobs()) {
+    if (HasReason(job)) reasons.Add(job);
+  }
+  const std::vector<std::string> reason_lines = reasons.Lines(2);
   // One line for the sweep, one for the table's header, one left free for the cursor.
-  const int job_rows = std::max(size.rows - 3, 1);
+  const int job_rows = std::max(size.rows - 3 - static_cast<int>(reason_lines.size()), 1);
 
   std::vector<const v1::Job*> shown;
   for (const v1::Job& job : snapshot.jobs()) shown.push_back(&job);
@@ -138,6 +196,7 @@ std::vector<std::string> LiveLines(const v1::SweepSnapshot& snapshot, TerminalSi
   std::vector<std::string> lines = {absl::StrCat(
       sweep.id(), "  ", ProgressBar(DoneCount(sweep.counts()), sweep.counts().total(), 24), " ",
       DoneText(sweep), " · ", CountsSummary(sweep.counts()))};
+  lines.insert(lines.end(), reason_lines.begin(), reason_lines.end());
   for (absl::string_view line : absl::StrSplit(table.Render(), '\n', absl::SkipEmpty())) {
     lines.emplace_back(line);
   }

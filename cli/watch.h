@@ -49,14 +49,16 @@ std::string ProgressBar(uint32_t done, uint32_t total, int width);
 
 // The lines a non-interactive watch prints for `after`. Without `before` (the first snapshot):
 // a line naming the sweep and its counts, then one per job that is no longer pending. With
-// it: one per job whose state, attempts, step or loss changed.
+// it: one per job whose state, attempts, step, loss or message changed. Pending jobs with a
+// message (the reason no worker takes them) are grouped by it: "12 jobs PENDING: <reason>".
 std::vector<std::string> ChangeLines(const v1::SweepSnapshot* before,
                                      const v1::SweepSnapshot& after, absl::Time now,
                                      absl::TimeZone zone);
 
 // The live view's lines for a terminal of `size`: at most size.rows - 1 lines, none wider
-// than size.columns. When the jobs do not fit, running and assigned ones are shown first and a
-// last line counts the rest.
+// than size.columns. Under the sweep's line, up to two lines say why pending jobs wait, when
+// the coordinator gave a reason. When the jobs do not fit, running and assigned ones are shown
+// first and a last line counts the rest.
 std::vector<std::string> LiveLines(const v1::SweepSnapshot& snapshot, TerminalSize size);
 
 }  // namespace ablate::cli

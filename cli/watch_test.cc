@@ -106,9 +106,41 @@ TEST(LiveLinesTest, ShowsRunningJobsFirstWhenTheyDoNotFit) {
 
 TEST(LiveLinesTest, CutsLinesToTheTerminalWidth) {
   const auto snapshot = Snapshot("JOB_STATE_RUNNING", 5, "total: 2 running: 1 pending: 1");
-  for (const std::string& line : LiveLines(snapshot, {30, 24})) {
-    EXPECT_LE(DisplayWidth(line), 30u) << line;
+  const std::vector<std::string> wide = LiveLines(snapshot, {200, 24});
+  const std::vector<std::string> narrow = LiveLines(snapshot, {30, 24});
+  ASSERT_EQ(narrow.size(), wide.size());
+  ASSERT_EQ(narrow.size(), 4u);  // sweep, header, two jobs
+  bool cut = false;
+  for (size_t i = 0; i < wide.size(); ++i) {
+    // Each line is the wide one's first 30 code points: cut, never wrapped or dropped.
+    EXPECT_EQ(narrow[i], TruncateToWidth(wide[i], 30)) << wide[i];
+    cut = cut || DisplayWidth(wide[i]) > 30;
   }
+  EXPECT_TRUE(cut) << "no line was wider than 30 columns, so nothing was tested";
+}
+
+TEST(LiveLinesTest, SaysWhyJobsWait) {
+  auto snapshot = Snapshot("JOB_STATE_PENDING", 0, "total: 2 pending: 2");
+  for (v1::Job& job : *snapshot.mutable_jobs()) job.set_message("no worker has a GPU");
+  const std::vector<std::string> lines = LiveLines(snapshot, {80, 24});
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_EQ(lines[1], "2 jobs PENDING: no worker has a GPU");
+}
+
+TEST(ChangeLinesTest, PendingJobsWithAReasonAreGroupedByIt) {
+  auto waiting = Snapshot("JOB_STATE_PENDING", 0, "total: 2 pending: 2");
+  for (v1::Job& job : *waiting.mutable_jobs()) job.set_message("needs 80 GiB, workers have 16");
+  EXPECT_THAT(ChangeLines(nullptr, waiting, kNoon, absl::UTCTimeZone()),
+              ElementsAre(::testing::_,
+                          "[12:01:03] 0/2 done · 2 jobs PENDING: needs 80 GiB, workers have 16"));
+
+  // A reason that appears later is a change too; one job alone is named.
+  const auto before = Snapshot("JOB_STATE_PENDING", 0, "total: 2 pending: 2");
+  auto after = before;
+  after.mutable_jobs(1)->set_message("no worker connected");
+  EXPECT_THAT(ChangeLines(&before, after, kNoon, absl::UTCTimeZone()),
+              ElementsAre("[12:01:03] 0/2 done · job grid-0123abcd-bbbbbb PENDING: "
+                          "no worker connected"));
 }
 
 }  // namespace

@@ -104,7 +104,7 @@ absl::Status CoordinatorServer::Start() {
     return WithContext(s, "rebuilding the scheduler from the store");
   }
 
-  api_ = std::make_unique<SweepApi>(*store_, *scheduler_, *telemetry_, clock_);
+  api_ = std::make_unique<SweepApi>(*store_, *feed_, *scheduler_, *telemetry_, clock_);
   sweep_service_ = std::make_unique<SweepServiceImpl>(*api_);
   WorkerServiceOptions workers;
   workers.max_streams = options_.max_worker_streams;
@@ -128,7 +128,7 @@ absl::Status CoordinatorServer::Start() {
   http_options.host = http->host;
   http_options.port = http->port;
   http_options.web_dir = options_.web_dir;
-  http_server_ = std::make_unique<HttpServer>(*api_, *telemetry_, http_options);
+  http_server_ = std::make_unique<HttpServer>(*api_, *telemetry_, http_options, clock_);
   if (absl::Status s = http_server_->Start(); !s.ok()) {
     Shutdown();
     return s;

@@ -1,7 +1,11 @@
 // The `ablate` binary as a user meets it: for each kind of mistake, the exit status and the
 // single stderr line that names the problem and where it is; then each command against a real
 // coordinator.
+#include <signal.h>
+
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -10,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "ablate/v1/sweep_service.pb.h"
 #include "gmock/gmock.h"
@@ -73,6 +78,16 @@ class CliTest : public ::testing::Test {
   std::string dir_;
   std::string unreachable_;
 };
+
+// Polls `done` every 50 ms until it holds or `timeout` passes.
+bool Eventually(const std::function<bool()>& done, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return true;
+}
 
 // One line: the error, ended by a newline, and nothing else.
 MATCHER(IsOneLine, "is exactly one newline-terminated line") {
@@ -250,6 +265,73 @@ TEST_F(CliCoordinatorTest, CancelNamesJobsAndWatchEndsWithFailure) {
   EXPECT_EQ(watch.exit_code, 1) << watch.err;
   EXPECT_EQ(watch.out.find('\x1b'), std::string::npos) << "escape codes on a pipe";
   EXPECT_THAT(watch.out, HasSubstr("2 jobs: 2 cancelled\n"));
+}
+
+TEST_F(CliCoordinatorTest, WatchReconnectsAfterTheCoordinatorRestarts) {
+  const std::string id = Submit();
+  const int grpc_port = coordinator_->grpc_port();
+  absl::StatusOr<std::unique_ptr<test::Subprocess>> watch = test::Subprocess::Start(
+      {ablate_, "--coordinator", coordinator_->grpc_address(), "watch", id});
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  // The watch has begun once it printed the sweep's first line.
+  ASSERT_TRUE(Eventually([&] { return (*watch)->Stdout().find(id) != std::string::npos; },
+                            absl::Seconds(15)))
+      << (*watch)->Stderr();
+
+  coordinator_->process().Signal(SIGKILL);
+  ASSERT_TRUE(coordinator_->Stop().ok());
+  absl::StatusOr<std::unique_ptr<test::TestCoordinator>> restarted =
+      test::TestCoordinator::Start(*test::BinDir(), dir_, {}, grpc_port);
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  coordinator_ = *std::move(restarted);
+  ASSERT_TRUE(Eventually(
+      [&] { return (*watch)->Stderr().find("reconnected") != std::string::npos; },
+      absl::Seconds(20)))
+      << (*watch)->Stderr();
+
+  // What changes on the new coordinator reaches the old watch, which then ends.
+  EXPECT_EQ(Ablate({"cancel", id}).exit_code, 0);
+  absl::StatusOr<int> code = (*watch)->WaitFor(absl::Seconds(15));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 1) << (*watch)->Stderr();
+  EXPECT_THAT((*watch)->Stderr(), HasSubstr("reconnecting"));
+  EXPECT_THAT((*watch)->Stdout(), HasSubstr("2 jobs: 2 cancelled\n"));
+}
+
+TEST_F(CliCoordinatorTest, StatusAllAndJsonPageThroughEveryJob) {
+  // 120 jobs: more than kTableJobs, so plain `status` summarises; pages of the API are 1000,
+  // so this checks the paging path end to end with one page, and the forms agree.
+  const std::string path = WriteFile("big.yaml", R"(name: cli-big
+grid:
+  seed: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+  learning_rate: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+fixed:
+  steps: 10
+)");
+  const Result submitted = Ablate({"submit", path});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(submitted.out, match, std::regex(R"(sweep (\S+): 120 jobs)")))
+      << submitted.out;
+  const std::string id = match[1].str();
+
+  const Result summary = Ablate({"status", id});
+  EXPECT_EQ(summary.exit_code, 0) << summary.err;
+  EXPECT_THAT(summary.out, ::testing::StartsWith(
+                               absl::StrCat("sweep ", id, " ACTIVE: 120 jobs: 120 pending\n")));
+  EXPECT_THAT(summary.out, HasSubstr("--all"));
+  EXPECT_THAT(summary.out, ::testing::Not(ContainsRegex("PENDING +0 +0")));  // no job rows
+
+  const Result all = Ablate({"status", id, "--all"});
+  EXPECT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(std::count(all.out.begin(), all.out.end(), '\n'), 1 + 120 + 1);
+  EXPECT_THAT(all.out, ::testing::EndsWith("\n120 jobs: 120 pending\n"));
+
+  const Result json = Ablate({"status", id, "--json"});
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  v1::SweepSnapshot snapshot;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &snapshot).ok());
+  EXPECT_EQ(snapshot.jobs_size(), 120);
 }
 
 }  // namespace

@@ -1,11 +1,16 @@
 // The Ablate dashboard: the sweeps list, and one sweep's jobs at #/sweeps/<id>. It reads the
 // coordinator's JSON API (protobuf's JSON mapping: camelCase names, enums by name, int64 as
-// strings, unset optional fields absent) and refreshes every second in place: rows are keyed
-// by id and only changed text is written, so nothing flickers while a sweep runs.
+// strings, unset optional fields absent) and redraws every second in place: rows are keyed by
+// id and only changed text is written, so nothing flickers while a sweep runs. A sweep's page
+// follows the sweep's event stream (server-sent events) rather than polling its jobs, and
+// polls the JSON API only where the stream is refused.
 
 const POLL_MS = 1000;
 const CURVE = 'train/loss';
+// Points per curve, thinned by the coordinator: a sparkline 120 pixels wide shows no more.
 const CURVE_POINTS = 60;
+// Rows drawn at most; a larger sweep shows its first jobs and says how many there are.
+const MAX_ROWS = 100;
 // Curves are fetched only for jobs whose step moved, and at most this many per refresh, so a
 // large sweep does not turn each refresh into hundreds of requests.
 const CURVE_FETCHES_PER_REFRESH = 8;
@@ -212,12 +217,93 @@ async function refreshCurves(jobs, isCurrent) {
   }));
 }
 
-async function refreshSweep(sweepId, isCurrent) {
+// --- The live stream of one sweep -----------------------------------------------------------
+
+// What the sweep page shows while it follows /api/v1/sweeps/<id>/events. The first event is
+// the whole sweep; each later one what one commit changed (the sweep's counts and state, and
+// the rows of the jobs that changed). EventSource reconnects by itself after a lost
+// connection, sending the last event's id, and the coordinator replays only what was missed.
+const live = { sweepId: null, source: null, sweep: null, jobs: [], index: new Map(),
+  lost: false, refused: false };
+
+const ENDED = ['SWEEP_STATE_COMPLETED', 'SWEEP_STATE_FAILED', 'SWEEP_STATE_CANCELLED'];
+
+function applyEvent(message) {
+  const { sweep = {}, jobs = [], delta = false } = message;
+  if (!delta) {
+    live.sweep = sweep;
+    live.jobs = jobs;
+    live.index = new Map(jobs.map((job, i) => [job.spec?.jobId, i]));
+  } else if (live.sweep) {
+    // A delta leaves out the spec, which never changes.
+    live.sweep = { ...live.sweep, state: sweep.state, counts: sweep.counts || {} };
+    for (const job of jobs) {
+      const i = live.index.get(job.spec?.jobId);
+      if (i === undefined) {
+        live.index.set(job.spec?.jobId, live.jobs.length);
+        live.jobs.push(job);
+      } else {
+        live.jobs[i] = job;
+      }
+    }
+  }
+  // An ended sweep changes no more; closing keeps EventSource from reconnecting for nothing.
+  if (ENDED.includes(live.sweep?.state)) stopFollowing();
+}
+
+function stopFollowing() {
+  live.source?.close();
+  live.source = null;
+}
+
+// Follows `sweepId`'s stream, or none when it is null.
+function follow(sweepId) {
+  if (live.sweepId === sweepId) return;
+  stopFollowing();
+  // ?poll=1 polls instead: a headless browser's virtual clock stands still while a request is
+  // open, and an event stream stays open for as long as the sweep runs.
+  const poll = new URLSearchParams(location.search).has('poll');
+  Object.assign(live, { sweepId, sweep: null, jobs: [], index: new Map(), lost: false,
+    refused: poll || typeof EventSource !== 'function' });
+  if (sweepId === null || live.refused) return;
+  const source = new EventSource(`/api/v1/sweeps/${enc(sweepId)}/events`);
+  live.source = source;
+  source.onmessage = (event) => {
+    if (live.source !== source) return;
+    live.lost = false;
+    applyEvent(JSON.parse(event.data));
+  };
+  source.onerror = () => {
+    if (live.source !== source) return;
+    // CONNECTING: the connection dropped and EventSource retries. CLOSED: the coordinator
+    // answered with an error (no such sweep, too many streams): poll the JSON API instead.
+    live.lost = source.readyState === EventSource.CONNECTING;
+    if (source.readyState === EventSource.CLOSED) {
+      live.refused = true;
+      live.source = null;
+    }
+  };
+}
+
+// The sweep and its first jobs: from the stream when it delivered, else from the JSON API.
+async function sweepData(sweepId) {
+  if (!live.refused) {
+    if (live.lost) throw new Unreachable('the event stream is reconnecting');
+    if (live.sweep) return { sweep: live.sweep, jobs: live.jobs, source: 'stream' };
+  }
   const [sweep, { jobs = [] }] = await Promise.all([
     getJson(`/api/v1/sweeps/${enc(sweepId)}`),
-    getJson(`/api/v1/sweeps/${enc(sweepId)}/jobs`),
+    getJson(`/api/v1/sweeps/${enc(sweepId)}/jobs?page_size=${MAX_ROWS}`),
   ]);
-  if (!isCurrent()) return;
+  return { sweep, jobs, source: 'poll' };
+}
+
+async function refreshSweep(sweepId, isCurrent) {
+  follow(sweepId);
+  const { sweep, jobs: allJobs, source } = await sweepData(sweepId);
+  if (!isCurrent() || !sweep.id) return;
+  setAttr($('sweep-view'), 'data-source', source);
+  const jobs = allJobs.slice(0, MAX_ROWS);
   document.title = `Ablate · ${sweep.id}`;
   setText($('sweep-id'), sweep.id);
   setBadge($('sweep-state'), stateName(sweep.state, 'SWEEP_STATE_'));
@@ -226,6 +312,9 @@ async function refreshSweep(sweepId, isCurrent) {
   const parts = ['succeeded', 'failed', 'cancelled', 'running', 'assigned', 'pending']
     .filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`);
   setText($('sweep-summary'), `${doneOf(counts)}/${counts.total || 0} done · ${parts.join(', ')}`);
+  const total = counts.total || 0;
+  $('jobs-more').hidden = total <= jobs.length;
+  setText($('jobs-more'), `showing the first ${jobs.length} of ${total} jobs`);
 
   const dimensions = (sweep.spec?.grid || []).map((d) => d.name);
   const table = $('jobs');
@@ -281,6 +370,7 @@ async function refresh() {
   $('sweeps-view').hidden = sweepId !== undefined;
   $('sweep-view').hidden = sweepId === undefined;
   if (sweepId !== undefined) showSweepShell(sweepId);
+  else follow(null);
   let reachable = true;
   let error = '';
   try {

@@ -12,6 +12,7 @@
 #include "benchmark/benchmark.h"
 #include "common/clock.h"
 #include "coordinator/api/sweep_api.h"
+#include "coordinator/feed/change_feed.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "coordinator/store/store.h"
 #include "coordinator/testing/fixtures.h"
@@ -28,10 +29,13 @@ void BM_SubmitSweep(benchmark::State& state) {
     state.PauseTiming();
     std::string dir = (std::filesystem::temp_directory_path() / "submit_bench_XXXXXX").string();
     if (mkdtemp(dir.data()) == nullptr) abort();
-    std::unique_ptr<Store> store = Store::Open(dir + "/ablate.db", RealClock()).value();
+    ChangeFeed feed(RealClock());
+    StoreOptions options;
+    options.feed = &feed;
+    std::unique_ptr<Store> store = Store::Open(dir + "/ablate.db", RealClock(), options).value();
     auto scheduler = std::make_unique<Scheduler>(*store, RealClock(), SchedulerOptions{});
     auto telemetry = std::make_unique<Telemetry>(*store);
-    auto api = std::make_unique<SweepApi>(*store, *scheduler, *telemetry, RealClock());
+    auto api = std::make_unique<SweepApi>(*store, feed, *scheduler, *telemetry, RealClock());
     state.ResumeTiming();
 
     absl::StatusOr<v1::SubmitSweepResponse> response = api->SubmitSweep(request);

@@ -1,14 +1,15 @@
 #include "coordinator/api/sweep_api.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "sweep/grid.h"
-#include "google/protobuf/util/message_differencer.h"
 
 namespace ablate::coordinator {
 namespace {
@@ -35,8 +36,9 @@ absl::Status Require(const std::string& value, const char* field) {
 
 }  // namespace
 
-SweepApi::SweepApi(Store& store, Scheduler& scheduler, Telemetry& telemetry, Clock& clock)
-    : store_(store), scheduler_(scheduler), telemetry_(telemetry), clock_(clock) {}
+SweepApi::SweepApi(Store& store, ChangeFeed& feed, Scheduler& scheduler, Telemetry& telemetry,
+                   Clock& clock)
+    : store_(store), feed_(feed), scheduler_(scheduler), telemetry_(telemetry), clock_(clock) {}
 
 absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
     const v1::SubmitSweepRequest& request) {
@@ -99,9 +101,25 @@ absl::StatusOr<v1::ListSweepsResponse> SweepApi::ListSweeps(const v1::ListSweeps
 absl::StatusOr<v1::ListJobsResponse> SweepApi::ListJobs(const v1::ListJobsRequest& request) {
   telemetry_.CountRpc("ListJobs");
   if (absl::Status s = Require(request.sweep_id(), "sweep_id"); !s.ok()) return s;
-  absl::StatusOr<std::vector<v1::Job>> jobs = store_.ListJobs(request.sweep_id());
+  // The token is the expansion index the next page starts at; it stays valid however the
+  // jobs change, since a sweep's jobs and their order are fixed when it is stored.
+  JobQuery query;
+  if (!request.page_token().empty() &&
+      !absl::SimpleAtoi(request.page_token(), &query.start_index)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "page_token '", request.page_token(), "' is not one ListJobs gave; start without one"));
+  }
+  const uint32_t page_size =
+      request.page_size() == 0 ? kDefaultPageSize : std::min(request.page_size(), kMaxPageSize);
+  // One job more than the page tells whether another page follows.
+  query.limit = static_cast<int>(page_size) + 1;
+  absl::StatusOr<std::vector<v1::Job>> jobs = store_.ListJobs(request.sweep_id(), query);
   if (!jobs.ok()) return jobs.status();
   v1::ListJobsResponse response;
+  if (jobs->size() > page_size) {
+    jobs->resize(page_size);
+    response.set_next_page_token(absl::StrCat(jobs->back().spec().index() + 1));
+  }
   for (v1::Job& job : *jobs) *response.add_jobs() = std::move(job);
   return response;
 }
@@ -179,45 +197,75 @@ absl::StatusOr<v1::ListWorkersResponse> SweepApi::ListWorkers(const v1::ListWork
 }
 
 absl::Status SweepApi::Watch(const v1::WatchSweepRequest& request, const SnapshotSink& sink,
-                             const StopCheck& stop, absl::Duration poll) {
+                             const StopCheck& stop, const WatchOptions& options) {
   telemetry_.CountRpc("WatchSweep");
   if (absl::Status s = Require(request.sweep_id(), "sweep_id"); !s.ok()) return s;
-  // The version is read before the snapshot, so no change can slip between the two.
-  int64_t seen = store_.Version();
-  absl::Time last_read = absl::Now();
-  absl::StatusOr<v1::SweepSnapshot> snapshot = Snapshot(request.sweep_id());
-  if (!snapshot.ok()) return snapshot.status();
-  if (!sink(*snapshot)) return absl::OkStatus();
-  while (!HasEnded(snapshot->sweep())) {
-    if (stop()) return absl::OkStatus();
-    int64_t version = store_.WaitForChange(seen, poll);
-    if (version == seen) continue;
-    absl::Duration since_read = absl::Now() - last_read;
-    if (since_read < poll) {
-      absl::SleepFor(poll - since_read);
-      version = store_.Version();
+  const std::string& sweep_id = request.sweep_id();
+
+  std::unique_ptr<ChangeFeed::Subscription> subscription;
+  bool ended = false;
+  if (options.resume_after.has_value()) {
+    absl::StatusOr<std::unique_ptr<ChangeFeed::Subscription>> resumed =
+        feed_.Resume(sweep_id, *options.resume_after);
+    if (resumed.ok()) {
+      subscription = *std::move(resumed);
+      // A sweep that ended while the client was away sends no more changes: send what the
+      // feed replays, then finish, as a fresh watch of it would.
+      absl::StatusOr<v1::Sweep> sweep = store_.GetSweep(sweep_id);
+      if (!sweep.ok()) return sweep.status();
+      if (HasEnded(*sweep)) {
+        ChangeFeed::Delta delta;
+        while (subscription->Next(&delta, absl::ZeroDuration()) ==
+               ChangeFeed::Subscription::Result::kDelta) {
+          if (!sink(*delta)) return absl::OkStatus();
+        }
+        return absl::OkStatus();
+      }
     }
-    seen = version;
-    last_read = absl::Now();
-    absl::StatusOr<v1::SweepSnapshot> next = Snapshot(request.sweep_id());
-    if (!next.ok()) return next.status();
-    // Changes to other sweeps wake every watcher; only this sweep's changes are sent.
-    if (google::protobuf::util::MessageDifferencer::Equals(*next, *snapshot)) continue;
-    snapshot = std::move(next);
-    if (!sink(*snapshot)) return absl::OkStatus();
+  }
+  if (subscription == nullptr) {
+    absl::StatusOr<std::unique_ptr<ChangeFeed::Subscription>> fresh =
+        StartFresh(sweep_id, sink, &ended);
+    if (!fresh.ok()) return fresh.status();
+    subscription = *std::move(fresh);
+  }
+
+  while (subscription != nullptr && !ended) {
+    if (stop()) return absl::OkStatus();
+    ChangeFeed::Delta delta;
+    switch (subscription->Next(&delta, options.poll)) {
+      case ChangeFeed::Subscription::Result::kDelta:
+        if (!sink(*delta)) return absl::OkStatus();
+        ended = HasEnded(delta->sweep());
+        break;
+      case ChangeFeed::Subscription::Result::kTimeout:
+        break;
+      case ChangeFeed::Subscription::Result::kFellBehind: {
+        subscription.reset();
+        absl::StatusOr<std::unique_ptr<ChangeFeed::Subscription>> fresh =
+            StartFresh(sweep_id, sink, &ended);
+        if (!fresh.ok()) return fresh.status();
+        subscription = *std::move(fresh);
+        break;
+      }
+      case ChangeFeed::Subscription::Result::kClosed:
+        return absl::UnavailableError("the coordinator is stopping");
+    }
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::SweepSnapshot> SweepApi::Snapshot(const std::string& sweep_id) {
-  absl::StatusOr<v1::Sweep> sweep = store_.GetSweep(sweep_id);
-  if (!sweep.ok()) return sweep.status();
-  absl::StatusOr<std::vector<v1::Job>> jobs = store_.ListJobs(sweep_id);
-  if (!jobs.ok()) return jobs.status();
-  v1::SweepSnapshot snapshot;
-  *snapshot.mutable_sweep() = *std::move(sweep);
-  for (v1::Job& job : *jobs) *snapshot.add_jobs() = std::move(job);
-  return snapshot;
+absl::StatusOr<std::unique_ptr<ChangeFeed::Subscription>> SweepApi::StartFresh(
+    const std::string& sweep_id, const SnapshotSink& sink, bool* ended) {
+  // Subscribing before reading keeps every change after the snapshot's version queued.
+  std::unique_ptr<ChangeFeed::Subscription> subscription = feed_.Subscribe(sweep_id);
+  absl::StatusOr<v1::SweepSnapshot> snapshot = store_.Snapshot(sweep_id, JobQuery());
+  if (!snapshot.ok()) return snapshot.status();
+  subscription->SkipThrough(snapshot->version());
+  *ended = HasEnded(snapshot->sweep());
+  // A watcher that left is told by a null subscription: nothing more is sent.
+  if (!sink(*snapshot)) return std::unique_ptr<ChangeFeed::Subscription>();
+  return subscription;
 }
 
 }  // namespace ablate::coordinator

@@ -8,16 +8,23 @@
 //
 // Thread safety: every method may be called from many threads at once. Watch() blocks its
 // caller for as long as the watch lasts.
+//
+// Memory: ListJobs answers a page at a time and GetJob thins each series to max_points, so
+// neither grows with a sweep's size. A watch holds its change-feed subscription (a bounded
+// queue of deltas); only its first message, the whole sweep, grows with the sweep.
 #ifndef ABLATE_COORDINATOR_API_SWEEP_API_H_
 #define ABLATE_COORDINATOR_API_SWEEP_API_H_
 
+#include <cstdint>
 #include <functional>
+#include <optional>
 
 #include "ablate/v1/sweep_service.pb.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "coordinator/feed/change_feed.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "coordinator/store/store.h"
 #include "coordinator/telemetry/telemetry.h"
@@ -28,11 +35,22 @@ class SweepApi {
  public:
   // Sends one snapshot to the watcher; false when the watcher has gone.
   using SnapshotSink = std::function<bool(const v1::SweepSnapshot&)>;
-  // True when the watch should end early: the client left or the server is stopping.
+  // True when the watch should end early: the client left or the server is stopping. A
+  // transport may also use the call to send keep-alives.
   using StopCheck = std::function<bool()>;
 
-  // Everything borrowed must outlive the SweepApi.
-  SweepApi(Store& store, Scheduler& scheduler, Telemetry& telemetry, Clock& clock);
+  struct WatchOptions {
+    // The version of the last message the client holds (an SSE Last-Event-ID): the watch
+    // sends only the changes after it when the change feed can still replay them, else it
+    // starts with the whole sweep as a fresh watch does.
+    std::optional<int64_t> resume_after;
+    // How often `stop` is asked while no change arrives.
+    absl::Duration poll = absl::Milliseconds(200);
+  };
+
+  // Everything borrowed must outlive the SweepApi. `feed` is the one the store publishes to.
+  SweepApi(Store& store, ChangeFeed& feed, Scheduler& scheduler, Telemetry& telemetry,
+           Clock& clock);
   SweepApi(const SweepApi&) = delete;
   SweepApi& operator=(const SweepApi&) = delete;
 
@@ -42,7 +60,12 @@ class SweepApi {
   absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(const v1::SubmitSweepRequest& request);
   absl::StatusOr<v1::Sweep> GetSweep(const v1::GetSweepRequest& request);
   absl::StatusOr<v1::ListSweepsResponse> ListSweeps(const v1::ListSweepsRequest& request);
+  // A page of the sweep's jobs in expansion order: page_size 0 reads kDefaultPageSize, and
+  // more than kMaxPageSize reads kMaxPageSize. InvalidArgument for a page_token this method
+  // did not give.
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
+  static constexpr uint32_t kDefaultPageSize = 100;
+  static constexpr uint32_t kMaxPageSize = 5000;
   // The job, its attempts and its metric series (max_points 0 reads 1000 points per series).
   absl::StatusOr<v1::GetJobResponse> GetJob(const v1::GetJobRequest& request);
   // `id` names a sweep (all its unfinished jobs) or one job. PENDING jobs end at once; the
@@ -51,19 +74,29 @@ class SweepApi {
   // Stored workers, with the free slots and jobs of the connected ones.
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::ListWorkersRequest& request);
 
-  // Sends a snapshot of the sweep at once, then a new one after store changes that change it,
-  // at most one per `poll` (a busy sweep commits metrics many times a second, and every
-  // snapshot reads all its jobs). OK once a snapshot with every job ended was sent, or when
-  // `sink` refuses a snapshot or `stop` turns true (checked at least every `poll`); NotFound
-  // for an unknown sweep; the store's error if it fails meanwhile.
+  // Sends the whole sweep at once (delta false), then each change the change feed publishes
+  // for it (delta true: one message per commit that touched the sweep; see
+  // sweep_service.proto's SweepSnapshot). When the watcher falls behind the feed (a slow
+  // reader, or one commit changing thousands of jobs) it is sent the whole sweep again. OK once
+  // a message with every job ended was sent, or when `sink` refuses one or `stop` turns true
+  // (asked at least every options.poll); NotFound for an unknown sweep; Unavailable when the
+  // feed closes (the coordinator is stopping); the store's error if a read fails.
   absl::Status Watch(const v1::WatchSweepRequest& request, const SnapshotSink& sink,
-                     const StopCheck& stop, absl::Duration poll = absl::Milliseconds(200));
+                     const StopCheck& stop, const WatchOptions& options);
+  absl::Status Watch(const v1::WatchSweepRequest& request, const SnapshotSink& sink,
+                     const StopCheck& stop) {
+    return Watch(request, sink, stop, WatchOptions());
+  }
 
  private:
-  absl::StatusOr<v1::SweepSnapshot> Snapshot(const std::string& sweep_id);
+  // Subscribes to the sweep's changes, then sends the whole sweep as of a version the
+  // subscription continues from. Sets *ended when every job of it has ended.
+  absl::StatusOr<std::unique_ptr<ChangeFeed::Subscription>> StartFresh(
+      const std::string& sweep_id, const SnapshotSink& sink, bool* ended);
 
   // Constant after construction.
   Store& store_;
+  ChangeFeed& feed_;
   Scheduler& scheduler_;
   Telemetry& telemetry_;
   Clock& clock_;

@@ -1,6 +1,9 @@
 #include "coordinator/http/http_server.h"
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <utility>
 #include <vector>
@@ -10,79 +13,11 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
-#include "google/protobuf/struct.pb.h"
+#include "coordinator/http/json_reply.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace ablate::coordinator {
 namespace {
-
-constexpr char kJson[] = "application/json";
-
-// Google's HTTP mapping of the canonical codes.
-int HttpStatusOf(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kOk:
-      return 200;
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kOutOfRange:
-      return 400;
-    case absl::StatusCode::kUnauthenticated:
-      return 401;
-    case absl::StatusCode::kPermissionDenied:
-      return 403;
-    case absl::StatusCode::kNotFound:
-      return 404;
-    case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kAborted:
-      return 409;
-    case absl::StatusCode::kResourceExhausted:
-      return 429;
-    case absl::StatusCode::kCancelled:
-      return 499;
-    case absl::StatusCode::kUnimplemented:
-      return 501;
-    case absl::StatusCode::kUnavailable:
-      return 503;
-    case absl::StatusCode::kDeadlineExceeded:
-      return 504;
-    default:
-      return 500;
-  }
-}
-
-void ReplyError(const absl::Status& status, httplib::Response& res) {
-  google::protobuf::Struct body;
-  (*body.mutable_fields())["error"].set_string_value(std::string(status.message()));
-  (*body.mutable_fields())["code"].set_string_value(absl::StatusCodeToString(status.code()));
-  std::string json;
-  google::protobuf::util::MessageToJsonString(body, &json);
-  res.status = HttpStatusOf(status.code());
-  res.set_content(json, kJson);
-}
-
-void ReplyJson(const google::protobuf::Message& message, httplib::Response& res) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.always_print_primitive_fields = true;
-  std::string json;
-  google::protobuf::util::Status printed =
-      google::protobuf::util::MessageToJsonString(message, &json, options);
-  if (!printed.ok()) {
-    ReplyError(absl::InternalError(std::string(printed.message())), res);
-    return;
-  }
-  res.status = 200;
-  res.set_content(json, kJson);
-}
-
-template <typename T>
-void Reply(const absl::StatusOr<T>& result, httplib::Response& res) {
-  if (result.ok()) {
-    ReplyJson(*result, res);
-  } else {
-    ReplyError(result.status(), res);
-  }
-}
 
 absl::Status ParseBody(const httplib::Request& req, google::protobuf::Message& message) {
   google::protobuf::util::Status parsed =
@@ -94,6 +29,40 @@ absl::Status ParseBody(const httplib::Request& req, google::protobuf::Message& m
   return absl::OkStatus();
 }
 
+// The listening socket's options, in place of httplib's default, which sets SO_REUSEPORT: with
+// it a second coordinator could bind the same port and take half the connections. SO_REUSEADDR
+// alone still lets a restarted coordinator bind while old connections sit in TIME_WAIT.
+// TCP_NODELAY is set here too, and Linux copies it to every accepted socket: without it, a
+// response written as headers then body waits for the client's delayed ACK (about 40 ms) on a
+// kept-alive connection (Nagle's algorithm). `*listening` receives the socket's descriptor.
+httplib::SocketOptions ListenSocketOptions(int* listening) {
+  return [listening](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
+    *listening = sock;
+  };
+}
+
+// ?name=N as an unsigned number; `*value` is left alone when the parameter is absent.
+absl::Status ParseUint(const httplib::Request& req, const char* name, uint32_t* value) {
+  if (!req.has_param(name)) return absl::OkStatus();
+  if (!absl::SimpleAtoi(req.get_param_value(name), value)) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": expected a non-negative integer"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::ListJobsRequest> ListJobsRequestOf(const httplib::Request& req) {
+  v1::ListJobsRequest request;
+  request.set_sweep_id(req.matches[1]);
+  uint32_t page_size = 0;
+  if (absl::Status s = ParseUint(req, "page_size", &page_size); !s.ok()) return s;
+  request.set_page_size(page_size);
+  request.set_page_token(req.get_param_value("page_token"));
+  return request;
+}
+
 absl::StatusOr<v1::GetJobRequest> GetJobRequestOf(const httplib::Request& req) {
   v1::GetJobRequest request;
   request.set_job_id(req.matches[1]);
@@ -103,32 +72,29 @@ absl::StatusOr<v1::GetJobRequest> GetJobRequestOf(const httplib::Request& req) {
       request.add_metric_names(std::string(name));
     }
   }
-  if (req.has_param("max_points")) {
-    uint32_t max_points = 0;
-    if (!absl::SimpleAtoi(req.get_param_value("max_points"), &max_points)) {
-      return absl::InvalidArgumentError("max_points: expected a non-negative integer");
-    }
-    request.set_max_points(max_points);
-  }
+  uint32_t max_points = 0;
+  if (absl::Status s = ParseUint(req, "max_points", &max_points); !s.ok()) return s;
+  request.set_max_points(max_points);
   return request;
 }
 
 }  // namespace
 
-HttpServer::HttpServer(SweepApi& api, Telemetry& telemetry, HttpOptions options)
-    : api_(api), telemetry_(telemetry), options_(std::move(options)) {}
+HttpServer::HttpServer(SweepApi& api, Telemetry& telemetry, HttpOptions options, Clock& clock)
+    : api_(api),
+      telemetry_(telemetry),
+      options_(std::move(options)),
+      events_(api, clock, options_.events) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
 absl::Status HttpServer::Start() {
   server_ = std::make_unique<httplib::Server>();
-  // The port is this server's alone: SO_REUSEADDR (rebind over TIME_WAIT after a restart) but
-  // not the SO_REUSEPORT cpp-httplib sets by default, which let a second coordinator listen on
-  // the first one's port.
-  server_->set_socket_options([](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
-  });
+  server_->set_socket_options(ListenSocketOptions(&listen_fd_));
+  server_->set_tcp_nodelay(true);
+  server_->set_keep_alive_max_count(options_.keep_alive_max_requests);
+  const size_t threads = options_.threads;
+  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   Route();
   if (!options_.web_dir.empty()) {
     // /static first: a mount point is matched by prefix, in the order mounts were made.
@@ -150,6 +116,14 @@ absl::Status HttpServer::Start() {
     return absl::UnavailableError(
         absl::StrCat("cannot listen for HTTP on ", options_.host, ":", options_.port));
   }
+  // httplib listens with a backlog of 5, compiled into its library; on Linux a second listen()
+  // on a listening socket only sets the new backlog, so bursts of connections are not refused
+  // or left to retry after a second.
+  if (::listen(listen_fd_, options_.listen_backlog) != 0) {
+    server_.reset();
+    return absl::InternalError(absl::StrCat("listen(backlog=", options_.listen_backlog,
+                                            ") failed on the HTTP socket"));
+  }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   // stop() only reaches a server that is already running; wait for it so Stop() cannot miss.
   absl::Time deadline = absl::Now() + absl::Seconds(5);
@@ -162,6 +136,8 @@ absl::Status HttpServer::Start() {
 
 void HttpServer::Stop() {
   if (server_ == nullptr) return;
+  // httplib's stop() waits for its threads, and an event stream holds one until told to end.
+  events_.Stop();
   server_->stop();
   if (thread_.joinable()) thread_.join();
   server_.reset();
@@ -185,10 +161,13 @@ void HttpServer::Route() {
   });
   s.Get(R"(/api/v1/sweeps/([^/]+)/jobs)",
         [this](const httplib::Request& req, httplib::Response& res) {
-          v1::ListJobsRequest request;
-          request.set_sweep_id(req.matches[1]);
-          Reply(api_.ListJobs(request), res);
+          absl::StatusOr<v1::ListJobsRequest> request = ListJobsRequestOf(req);
+          if (!request.ok()) return ReplyError(request.status(), res);
+          Reply(api_.ListJobs(*request), res);
         });
+  s.Get(R"(/api/v1/sweeps/([^/]+)/events)",
+        [this](const httplib::Request& req, httplib::Response& res) { events_.Serve(req, res); });
+
   s.Get(R"(/api/v1/jobs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     absl::StatusOr<v1::GetJobRequest> request = GetJobRequestOf(req);
     if (!request.ok()) return ReplyError(request.status(), res);

@@ -3,7 +3,8 @@
 //   GET  /metrics                  Prometheus text (Telemetry::Scrape)
 //   GET  /api/v1/sweeps            ListSweepsResponse
 //   GET  /api/v1/sweeps/{id}       Sweep
-//   GET  /api/v1/sweeps/{id}/jobs  ListJobsResponse
+//   GET  /api/v1/sweeps/{id}/jobs  ListJobsResponse, a page: ?page_size=100&page_token=...
+//   GET  /api/v1/sweeps/{id}/events  WatchSweep as server-sent events (event_stream.h)
 //   GET  /api/v1/jobs/{id}         GetJobResponse; ?metrics=train/loss,eval/loss&max_points=200
 //   GET  /api/v1/workers           ListWorkersResponse
 //   POST /api/v1/sweeps            SubmitSweepRequest -> SubmitSweepResponse
@@ -23,7 +24,9 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "common/clock.h"
 #include "coordinator/api/sweep_api.h"
+#include "coordinator/http/event_stream.h"
 #include "coordinator/telemetry/telemetry.h"
 
 namespace httplib {
@@ -37,12 +40,24 @@ struct HttpOptions {
   int port = 8080;  // 0 picks a free port; port() tells which
   // Served at / and /static. A missing directory leaves only the API and health endpoints.
   std::string web_dir;
+  // Connections waiting to be accepted; the kernel caps it at net.core.somaxconn (4096 on
+  // current Linux). httplib's own is 5, which makes a burst of new connections wait a second
+  // for the client's SYN retry.
+  int listen_backlog = 1024;
+  // Requests served on one connection before the server closes it (httplib's default is 5,
+  // which makes a polling dashboard reconnect every five requests).
+  size_t keep_alive_max_requests = 10'000;
+  // Threads serving connections. Each open connection holds one while it is kept alive, and
+  // each event stream (/events) holds one for as long as it lasts.
+  size_t threads = 128;
+  EventStreamOptions events;
 };
 
 class HttpServer {
  public:
-  // `api` and `telemetry` must outlive the server.
-  HttpServer(SweepApi& api, Telemetry& telemetry, HttpOptions options);
+  // `api`, `telemetry` and `clock` must outlive the server.
+  HttpServer(SweepApi& api, Telemetry& telemetry, HttpOptions options,
+             Clock& clock = RealClock());
   ~HttpServer();  // Stop()s
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -61,9 +76,11 @@ class HttpServer {
   SweepApi& api_;
   Telemetry& telemetry_;
   const HttpOptions options_;
+  EventStreams events_;
 
   std::unique_ptr<httplib::Server> server_;
   int port_ = 0;
+  int listen_fd_ = -1;  // owned by server_; set while it binds
   std::thread thread_;  // runs server_->listen_after_bind()
 };
 

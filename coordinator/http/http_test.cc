@@ -4,9 +4,13 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ablate/v1/sweep_service.pb.h"
+#include "common/clock.h"
+#include "coordinator/http/loopback_coordinator.h"
 #include "coordinator/server.h"
+#include "coordinator/store/store.h"
 #include "coordinator/testing/fixtures.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
@@ -40,14 +44,10 @@ class HttpTest : public ::testing::Test {
   void SetUp() override {
     std::ofstream(dir_.File("index.html")) << "<!doctype html><title>ablate</title>";
     std::ofstream(dir_.File("app.js")) << "console.log('ablate');";
-    CoordinatorOptions options;
-    options.grpc_address = "127.0.0.1:0";
-    options.http_address = "127.0.0.1:0";
-    options.db_path = dir_.File("ablate.db");
-    options.web_dir = dir_.path();
-    server_ = std::make_unique<CoordinatorServer>(options);
-    absl::Status started = server_->Start();
-    ASSERT_TRUE(started.ok()) << started;
+    absl::StatusOr<std::unique_ptr<CoordinatorServer>> server =
+        testing::StartLoopbackCoordinator(dir_, dir_.path());
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
     client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->http_port());
     client_->set_connection_timeout(5);
     client_->set_read_timeout(5);
@@ -121,6 +121,106 @@ TEST_F(HttpTest, JsonApiAnswersWithTheServiceMessages) {
   v1::CancelResponse cancelled = Parse<v1::CancelResponse>(Post("/api/v1/cancel", ToJson(cancel)));
   ASSERT_EQ(cancelled.cancelled_job_ids_size(), 1);
   EXPECT_EQ(cancelled.cancelled_job_ids(0), job_id);
+}
+
+TEST_F(HttpTest, JobsComeInPages) {
+  v1::SubmitSweepRequest submit;
+  *submit.mutable_spec() = TinySweepSpec("paged", 5);
+  const std::string sweep_id =
+      Parse<v1::SubmitSweepResponse>(Post("/api/v1/sweeps", ToJson(submit))).sweep().id();
+  const std::string jobs = "/api/v1/sweeps/" + sweep_id + "/jobs";
+  const v1::ListJobsResponse all = Parse<v1::ListJobsResponse>(Get(jobs));
+  ASSERT_EQ(all.jobs_size(), 5);
+  EXPECT_EQ(all.next_page_token(), "");
+
+  std::vector<std::string> paged;
+  std::string token;
+  int pages = 0;
+  do {
+    v1::ListJobsResponse page =
+        Parse<v1::ListJobsResponse>(Get(jobs + "?page_size=2&page_token=" + token));
+    EXPECT_LE(page.jobs_size(), 2);
+    for (const v1::Job& job : page.jobs()) paged.push_back(job.spec().job_id());
+    token = page.next_page_token();
+    ASSERT_LT(++pages, 10) << "the pages never end";
+  } while (!token.empty());
+  EXPECT_EQ(pages, 3);
+  ASSERT_EQ(paged.size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(paged[i], all.jobs(i).spec().job_id());
+
+  google::protobuf::Struct bad =
+      Parse<google::protobuf::Struct>(Get(jobs + "?page_token=not-a-token", 400));
+  EXPECT_EQ(bad.fields().at("code").string_value(), "INVALID_ARGUMENT");
+}
+
+// A job with 2,000 train/loss points (loss = 1000 / (step + 1)) and 20 eval/loss points,
+// stored before the coordinator starts, as a worker's reports would have left them.
+class HttpMetricsTest : public HttpTest {
+ protected:
+  void SetUp() override {
+    {
+      absl::StatusOr<std::unique_ptr<Store>> store =
+          Store::Open(dir_.File("ablate.db"), RealClock());
+      ASSERT_TRUE(store.ok()) << store.status();
+      v1::JobSpec job;
+      job.set_job_id("m-000001");
+      job.set_sweep_id("m");
+      ASSERT_TRUE((*store)->CreateSweep(testing::MakeSweep("m"), {job}, 3).ok());
+      absl::StatusOr<v1::Attempt> attempt = (*store)->StartAttempt("m-000001", "w1");
+      ASSERT_TRUE(attempt.ok()) << attempt.status();
+      std::vector<v1::MetricPoint> points;
+      for (int step = 0; step < 2000; ++step) {
+        points.push_back(testing::Point("train/loss", step, 1000.0 / (step + 1)));
+        if (step % 100 == 99) points.push_back(testing::Point("eval/loss", step, 3.0));
+      }
+      ASSERT_TRUE((*store)->AppendMetrics("m-000001", attempt->id(), points).ok());
+    }
+    HttpTest::SetUp();
+  }
+
+  v1::GetJobResponse GetJob(const std::string& query) {
+    return Parse<v1::GetJobResponse>(Get("/api/v1/jobs/m-000001" + query));
+  }
+};
+
+TEST_F(HttpMetricsTest, MetricsNamesTheSeriesReturned) {
+  v1::GetJobResponse one = GetJob("?metrics=eval/loss");
+  ASSERT_EQ(one.metrics_size(), 1);
+  EXPECT_EQ(one.metrics(0).name(), "eval/loss");
+  EXPECT_EQ(one.metrics(0).steps_size(), 20);
+
+  v1::GetJobResponse both = GetJob("?metrics=train/loss,eval/loss");
+  ASSERT_EQ(both.metrics_size(), 2);
+  EXPECT_EQ(both.metrics(0).name(), "eval/loss");
+  EXPECT_EQ(both.metrics(1).name(), "train/loss");
+
+  EXPECT_EQ(GetJob("?metrics=no/such").metrics_size(), 0);
+  EXPECT_EQ(GetJob("").metrics_size(), 2);  // none named: every series
+}
+
+TEST_F(HttpMetricsTest, MaxPointsThinsEachSeriesKeepingItsEnds) {
+  v1::GetJobResponse thin = GetJob("?metrics=train/loss&max_points=50");
+  ASSERT_EQ(thin.metrics_size(), 1);
+  const v1::MetricSeries& loss = thin.metrics(0);
+  ASSERT_EQ(loss.steps_size(), 50);
+  ASSERT_EQ(loss.values_size(), 50);
+  EXPECT_EQ(loss.steps(0), 0);
+  EXPECT_EQ(loss.steps(49), 1999);
+  for (int i = 0; i < 50; ++i) {
+    if (i > 0) {
+      EXPECT_GT(loss.steps(i), loss.steps(i - 1));
+    }
+    // Thinning picks stored points; it never averages them into new values.
+    EXPECT_DOUBLE_EQ(loss.values(i), 1000.0 / (loss.steps(i) + 1)) << "step " << loss.steps(i);
+  }
+  // Without max_points a series holds at most the API's default of 1,000.
+  EXPECT_EQ(GetJob("?metrics=train/loss").metrics(0).steps_size(), 1000);
+  // More than the series holds returns every point.
+  EXPECT_EQ(GetJob("?metrics=eval/loss&max_points=500").metrics(0).steps_size(), 20);
+
+  google::protobuf::Struct bad =
+      Parse<google::protobuf::Struct>(Get("/api/v1/jobs/m-000001?max_points=many", 400));
+  EXPECT_EQ(bad.fields().at("code").string_value(), "INVALID_ARGUMENT");
 }
 
 TEST_F(HttpTest, ErrorsAreJson) {

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <utility>
@@ -22,10 +23,11 @@ absl::StatusOr<std::string> BinDir() {
 
 absl::StatusOr<std::unique_ptr<TestCoordinator>> TestCoordinator::Start(
     const std::string& bin_dir, const std::string& dir,
-    const std::vector<std::string>& extra_args) {
+    const std::vector<std::string>& extra_args, int grpc_port) {
   const std::string ports_file = absl::StrCat(dir, "/ports");
+  std::remove(ports_file.c_str());
   std::vector<std::string> argv = {absl::StrCat(bin_dir, "/ablate-coordinator"),
-                                   "--listen", "127.0.0.1:0",
+                                   "--listen", absl::StrCat("127.0.0.1:", grpc_port),
                                    "--http", "127.0.0.1:0",
                                    "--db", absl::StrCat(dir, "/a.db"),
                                    "--ports-file", ports_file};

@@ -1,0 +1,164 @@
+// SweepApi's watch over a real store publishing to a real change feed: the whole sweep first,
+// then one delta per commit, a resume that sends only what was missed, and the end.
+#include "coordinator/api/sweep_api.h"
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "coordinator/feed/change_feed.h"
+#include "coordinator/scheduler/scheduler.h"
+#include "coordinator/store/store.h"
+#include "coordinator/telemetry/telemetry.h"
+#include "coordinator/testing/fixtures.h"
+#include "gtest/gtest.h"
+
+namespace ablate::coordinator {
+namespace {
+
+using testing::TinySweepSpec;
+
+class SweepApiWatchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    StoreOptions options;
+    options.feed = &feed_;
+    store_ = Store::Open(dir_.File("ablate.db"), RealClock(), options).value();
+    scheduler_ = std::make_unique<Scheduler>(*store_, RealClock(), SchedulerOptions{});
+    telemetry_ = std::make_unique<Telemetry>(*store_);
+    api_ = std::make_unique<SweepApi>(*store_, feed_, *scheduler_, *telemetry_, RealClock());
+    v1::SubmitSweepRequest submit;
+    *submit.mutable_spec() = TinySweepSpec("watch", 2);
+    absl::StatusOr<v1::SubmitSweepResponse> submitted = api_->SubmitSweep(submit);
+    ASSERT_TRUE(submitted.ok()) << submitted.status();
+    request_.set_sweep_id(submitted->sweep().id());
+    absl::StatusOr<std::vector<v1::Job>> jobs = store_->ListJobs(request_.sweep_id());
+    ASSERT_TRUE(jobs.ok()) << jobs.status();
+    for (const v1::Job& job : *jobs) job_ids_.push_back(job.spec().job_id());
+  }
+
+  void Cancel(const std::string& id) {
+    v1::CancelRequest cancel;
+    cancel.set_id(id);
+    ASSERT_TRUE(api_->Cancel(cancel).ok());
+  }
+
+  // Watches until `keep_going` says stop or the watch ends; returns what was sent.
+  std::vector<v1::SweepSnapshot> Watch(
+      const SweepApi::WatchOptions& options,
+      const std::function<bool(const std::vector<v1::SweepSnapshot>&)>& keep_going,
+      absl::Status* status = nullptr) {
+    std::vector<v1::SweepSnapshot> sent;
+    absl::Status watched = api_->Watch(
+        request_,
+        [&](const v1::SweepSnapshot& s) {
+          sent.push_back(s);
+          return keep_going(sent);
+        },
+        [] { return false; }, options);
+    EXPECT_TRUE(watched.ok()) << watched;
+    if (status != nullptr) *status = watched;
+    return sent;
+  }
+
+  testing::TempDir dir_;
+  ChangeFeed feed_{RealClock()};
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<Telemetry> telemetry_;
+  std::unique_ptr<SweepApi> api_;
+  v1::WatchSweepRequest request_;
+  std::vector<std::string> job_ids_;
+};
+
+TEST_F(SweepApiWatchTest, WholeSweepThenOneDeltaPerCommitUntilEveryJobEnded) {
+  // The changes happen on another thread while the watch waits for them, as in the server.
+  std::atomic<size_t> seen{0};
+  std::thread changer([&] {
+    for (size_t i = 0; i < job_ids_.size(); ++i) {
+      // One change per message received, so each lands in its own commit.
+      ASSERT_TRUE(testing::WaitUntil([&] { return seen.load() > i; }));
+      Cancel(job_ids_[i]);
+    }
+  });
+  std::vector<v1::SweepSnapshot> sent = Watch({}, [&](const auto& so_far) {
+    seen = so_far.size();
+    return true;
+  });
+  changer.join();
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_FALSE(sent[0].delta());
+  EXPECT_EQ(sent[0].jobs_size(), 2);
+  for (size_t i = 1; i < 3; ++i) {
+    EXPECT_TRUE(sent[i].delta());
+    ASSERT_EQ(sent[i].jobs_size(), 1);
+    EXPECT_EQ(sent[i].jobs(0).spec().job_id(), job_ids_[i - 1]);
+    EXPECT_EQ(sent[i].jobs(0).state(), v1::JOB_STATE_CANCELLED);
+    EXPECT_GT(sent[i].version(), sent[i - 1].version());
+  }
+  EXPECT_EQ(sent[2].sweep().state(), v1::SWEEP_STATE_CANCELLED);
+}
+
+TEST_F(SweepApiWatchTest, ResumeSendsOnlyWhatWasMissed) {
+  const std::vector<v1::SweepSnapshot> first = Watch({}, [](const auto&) { return false; });
+  ASSERT_EQ(first.size(), 1u);
+  Cancel(job_ids_[0]);
+
+  SweepApi::WatchOptions resume;
+  resume.resume_after = first[0].version();
+  const std::vector<v1::SweepSnapshot> resumed = Watch(resume, [](const auto&) { return false; });
+  ASSERT_EQ(resumed.size(), 1u);
+  EXPECT_TRUE(resumed[0].delta());
+  ASSERT_EQ(resumed[0].jobs_size(), 1);
+  EXPECT_EQ(resumed[0].jobs(0).spec().job_id(), job_ids_[0]);
+}
+
+TEST_F(SweepApiWatchTest, ResumingAnEndedSweepSendsTheRestAndEnds) {
+  const std::vector<v1::SweepSnapshot> first = Watch({}, [](const auto&) { return false; });
+  ASSERT_EQ(first.size(), 1u);
+  Cancel(request_.sweep_id());
+  SweepApi::WatchOptions resume;
+  resume.resume_after = first[0].version();
+  // Returns by itself: nothing more can change.
+  const std::vector<v1::SweepSnapshot> resumed = Watch(resume, [](const auto&) { return true; });
+  ASSERT_FALSE(resumed.empty());
+  EXPECT_EQ(resumed.back().sweep().state(), v1::SWEEP_STATE_CANCELLED);
+}
+
+TEST_F(SweepApiWatchTest, AVersionTheFeedCannotReplayStartsOver) {
+  SweepApi::WatchOptions resume;
+  resume.resume_after = 1'000'000'000;
+  const std::vector<v1::SweepSnapshot> sent = Watch(resume, [](const auto&) { return false; });
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_FALSE(sent[0].delta());
+  EXPECT_EQ(sent[0].jobs_size(), 2);
+}
+
+TEST_F(SweepApiWatchTest, UnknownSweepIsNotFound) {
+  v1::WatchSweepRequest unknown;
+  unknown.set_sweep_id("no-such-sweep");
+  absl::Status status = api_->Watch(
+      unknown, [](const v1::SweepSnapshot&) { return true; }, [] { return false; });
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SweepApiWatchTest, JobsPageByToken) {
+  v1::ListJobsRequest list;
+  list.set_sweep_id(request_.sweep_id());
+  list.set_page_size(1);
+  absl::StatusOr<v1::ListJobsResponse> first = api_->ListJobs(list);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->jobs_size(), 1);
+  EXPECT_EQ(first->jobs(0).spec().job_id(), job_ids_[0]);
+  ASSERT_FALSE(first->next_page_token().empty());
+  list.set_page_token(first->next_page_token());
+  absl::StatusOr<v1::ListJobsResponse> second = api_->ListJobs(list);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->jobs_size(), 1);
+  EXPECT_EQ(second->jobs(0).spec().job_id(), job_ids_[1]);
+  EXPECT_EQ(second->next_page_token(), "");
+}
+
+}  // namespace
+}  // namespace ablate::coordinator
