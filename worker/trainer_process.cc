@@ -275,6 +275,7 @@ v1::AttemptEnded TrainerProcess::Outcome(int wait_status) {
   }
   const bool clean = exit.exit_code() == 0 && finished.has_value() && finished->ok();
   ended.set_succeeded(clean && !stop_reason.has_value());
+  if (finished.has_value()) *ended.mutable_finished() = *finished;
 
   if (stop_reason.has_value()) {
     exit.set_reason(killed ? absl::StrCat(*stop_reason, ": killed by SIGKILL after ",

@@ -60,8 +60,9 @@ struct TrainerOptions {
 class TrainerProcess {
  public:
   using EventCallback = std::function<void(const v1::TrainerEvent&)>;
-  // Receives job_id, attempt_id, succeeded and exit; `cancelled` is left false, since only the
-  // caller knows whether a stop was the coordinator's wish.
+  // Receives job_id, attempt_id, succeeded, exit and, when the trainer sent one, its last
+  // TrainerFinished event in `finished`; `cancelled` is left false, since only the caller knows
+  // whether a stop was the coordinator's wish. `sequence` is left for the caller to number.
   using ExitCallback = std::function<void(const v1::AttemptEnded&)>;
 
   // Starts the trainer for `attempt_id` of `job` on `slots`. InvalidArgument when the job id

@@ -120,6 +120,10 @@ TEST_F(TrainerProcessTest, SuccessDeliversEventsInOrderAndWritesTheJobFile) {
   EXPECT_EQ(ended->exit().exit_code(), 0);
   EXPECT_EQ(ended->exit().signal(), 0);
   EXPECT_EQ(ended->exit().reason(), "exited with code 0");
+  // The trainer's last word travels with the attempt's end.
+  ASSERT_TRUE(ended->has_finished());
+  EXPECT_TRUE(ended->finished().ok());
+  EXPECT_EQ(ended->finished().steps(), 4u);
 
   std::vector<v1::TrainerEvent> events = Events();
   ASSERT_EQ(events.size(), 7u);  // started, log, 4 metrics, finished
@@ -173,6 +177,9 @@ TEST_F(TrainerProcessTest, FailureReportsTheTrainersError) {
   EXPECT_FALSE(ended->succeeded());
   EXPECT_EQ(ended->exit().exit_code(), 1);
   EXPECT_EQ(ended->exit().reason(), "exited with code 1: loss is NaN at step 2");
+  ASSERT_TRUE(ended->has_finished());
+  EXPECT_FALSE(ended->finished().ok());
+  EXPECT_EQ(ended->finished().error(), "loss is NaN at step 2");
 }
 
 TEST_F(TrainerProcessTest, SilentFailureQuotesTheEndOfTheLogAsValidUtf8) {
@@ -183,6 +190,7 @@ TEST_F(TrainerProcessTest, SilentFailureQuotesTheEndOfTheLogAsValidUtf8) {
   EXPECT_EQ(ended->exit().exit_code(), 3);
   EXPECT_EQ(ended->exit().reason(),
             "exited with code 3: loading data | out of memory | bad byte ?? here");
+  EXPECT_FALSE(ended->has_finished());
 }
 
 TEST_F(TrainerProcessTest, CrashesAreReportedBySignal) {
