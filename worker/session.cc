@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
+#include "worker/trainer_pids.h"
 
 namespace ablate::worker {
 namespace {
@@ -19,6 +20,8 @@ constexpr absl::Duration kCloseTimeout = absl::Seconds(2);
 // Beyond stop_grace, for SIGKILLed trainers to be reaped.
 constexpr absl::Duration kReapMargin = absl::Seconds(5);
 constexpr absl::Duration kMinHeartbeatInterval = absl::Milliseconds(100);
+// How long Start() waits for SIGKILLed leftover trainers to exit.
+constexpr absl::Duration kLeftoverTimeout = absl::Seconds(10);
 
 }  // namespace
 
@@ -39,6 +42,11 @@ void Session::Start() {
     // Trainers will be refused with the same error; reports then stay in memory.
     ABLATE_LOG(ERROR) << "cannot create the work dir path=" << options_.trainer.work_dir.string()
                       << " error=\"" << error.message() << "\"";
+  }
+  // Before any trainer of ours starts: none of them can be taken for a leftover.
+  if (const int killed = StopLeftoverTrainers(options_.trainer.work_dir, kLeftoverTimeout);
+      killed > 0) {
+    ABLATE_LOG(WARNING) << "stopped trainer processes left by an earlier worker count=" << killed;
   }
   connection_thread_ = std::thread(&Session::RunConnection, this);
   sender_thread_ = std::thread(&Session::RunSender, this);

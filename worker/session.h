@@ -29,6 +29,9 @@
 // When a stream fails, the session reconnects with exponential backoff (min_backoff doubling
 // to max_backoff, each wait jittered), logging every try. Trainers keep running meanwhile.
 //
+// Start() first stops any trainer left running by an earlier worker on the same work_dir (see
+// trainer_pids.h), so that no orphan trains beside the job's next attempt.
+//
 // Threads, all owned and joined by the Session:
 //   the connection thread connects, says hello, reads CoordinatorMessages and acts on them;
 //   the sender thread writes the outbox and the heartbeats, one write at a time, and
@@ -87,7 +90,7 @@ class Session {
   Session& operator=(const Session&) = delete;
   ~Session();
 
-  // Starts connecting; returns at once.
+  // Stops leftover trainers (waiting for them to die, up to a bound), then starts connecting.
   void Start();
 
   // Queues a drain, so that the coordinator assigns nothing more here, then stops every
