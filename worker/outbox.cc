@@ -50,7 +50,11 @@ bool ReadAll(int fd, char* out, size_t size, uint64_t offset) {
 }  // namespace
 
 Outbox::Outbox(size_t capacity, std::filesystem::path spill_path)
-    : capacity_(std::max<size_t>(1, capacity)), spill_path_(std::move(spill_path)) {}
+    : capacity_(std::max<size_t>(1, capacity)), spill_path_(std::move(spill_path)) {
+  // One left by a worker that was killed holds reports of attempts no trainer runs any more.
+  std::error_code error;
+  std::filesystem::remove(spill_path_, error);
+}
 
 Outbox::~Outbox() {
   if (!file_.valid()) return;

@@ -36,7 +36,8 @@ namespace ablate::worker {
 
 class Outbox {
  public:
-  // `spill_path` is created (truncating an older file) only when the first report spills.
+  // Removes a file left at `spill_path` by an earlier process; a new one is created only when
+  // the first report spills.
   Outbox(size_t capacity, std::filesystem::path spill_path);
   Outbox(const Outbox&) = delete;
   Outbox& operator=(const Outbox&) = delete;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -166,7 +167,12 @@ TEST_F(OutboxTest, WithoutASpillFileDropsOnlyTheOldestMetricsAndCountsThem) {
   EXPECT_THAT(SendAll(outbox), ElementsAre(Pair(1, 1), Pair(1, 5), Pair(2, 1), Pair(3, 1)));
 }
 
-TEST_F(OutboxTest, RemovesItsSpillFile) {
+TEST_F(OutboxTest, RemovesItsSpillFileAndOneLeftBefore) {
+  std::ofstream(spill_) << "reports of a worker that was killed";
+  {
+    Outbox outbox(1, spill_);
+    EXPECT_FALSE(std::filesystem::exists(spill_));
+  }
   {
     Outbox outbox(1, spill_);
     outbox.Push(Metric(1, 1));
