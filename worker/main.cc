@@ -33,8 +33,8 @@ std::string DefaultTrainer() {
 
 std::string DescribeSlots(const ablate::worker::SessionOptions& options) {
   return absl::StrJoin(options.info.slots(), ",", [](std::string* out, const auto& slot) {
-    absl::StrAppend(out,
-                    slot.kind() == ablate::v1::DEVICE_KIND_CUDA ? "cuda:" : "cpu:", slot.index());
+    absl::StrAppend(out, slot.kind() == ablate::v1::DEVICE_KIND_CUDA ? "cuda:" : "cpu:",
+                    slot.index(), "/", slot.memory_bytes() >> 20, "MiB");
   });
 }
 
@@ -43,6 +43,7 @@ std::string DescribeSlots(const ablate::worker::SessionOptions& options) {
 int main(int argc, char** argv) {
   ablate::worker::SessionOptions options;
   uint32_t cpu_slots = 0;
+  uint64_t slot_memory_mib = 0;
   std::string worker_id;
   std::string work_dir;
   std::string trainer = DefaultTrainer();
@@ -54,6 +55,10 @@ int main(int argc, char** argv) {
   app.add_option("--slots", cpu_slots,
                  "offer this many CPU slots (default: one slot per CUDA device, else 1 CPU slot)")
       ->check(CLI::Range(1, 4096));
+  app.add_option("--slot-memory-mib", slot_memory_mib,
+                 "memory each CPU slot offers, in MiB (default: the machine's memory divided "
+                 "among the CPU slots)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--worker-id", worker_id, "stable id of this worker (default: <hostname>-<pid>)");
   app.add_option("--work-dir", work_dir,
                  "where attempts keep job.json and trainer.log (default: ./runs/worker-<id>)");
@@ -76,7 +81,7 @@ int main(int argc, char** argv) {
   options.info.set_worker_id(worker_id);
   options.info.set_hostname(hostname);
   options.info.set_version(ABLATE_VERSION);
-  for (ablate::v1::Slot& slot : ablate::worker::DefaultSlots(cpu_slots)) {
+  for (ablate::v1::Slot& slot : ablate::worker::DefaultSlots(cpu_slots, slot_memory_mib << 20)) {
     *options.info.add_slots() = std::move(slot);
   }
   // Absolute, so that logs and job.json paths name them wherever a trainer runs.

@@ -1,7 +1,9 @@
 #include "worker/session.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <optional>
+#include <system_error>
 #include <utility>
 
 #include "absl/random/random.h"
@@ -9,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/slot_need.h"
+#include "worker/trainer_pids.h"
 
 namespace ablate::worker {
 namespace {
@@ -18,13 +21,15 @@ constexpr absl::Duration kCloseTimeout = absl::Seconds(2);
 // Beyond stop_grace, for SIGKILLed trainers to be reaped.
 constexpr absl::Duration kReapMargin = absl::Seconds(5);
 constexpr absl::Duration kMinHeartbeatInterval = absl::Milliseconds(100);
+// How long Start() waits for SIGKILLed leftover trainers to exit.
+constexpr absl::Duration kLeftoverTimeout = absl::Seconds(10);
 
 }  // namespace
 
 Session::Session(SessionOptions options)
     : options_(std::move(options)),
       heartbeat_interval_(options_.heartbeat_interval),
-      outbox_(options_.max_buffered) {}
+      outbox_(options_.max_buffered, options_.trainer.work_dir / "outbox.spill") {}
 
 Session::~Session() { Shutdown(); }
 
@@ -32,6 +37,18 @@ void Session::Start() {
   absl::MutexLock lock(&mu_);
   if (started_) return;
   started_ = true;
+  std::error_code error;
+  std::filesystem::create_directories(options_.trainer.work_dir, error);
+  if (error) {
+    // Trainers will be refused with the same error; reports then stay in memory.
+    ABLATE_LOG(ERROR) << "cannot create the work dir path=" << options_.trainer.work_dir.string()
+                      << " error=\"" << error.message() << "\"";
+  }
+  // Before any trainer of ours starts: none of them can be taken for a leftover.
+  if (const int killed = StopLeftoverTrainers(options_.trainer.work_dir, kLeftoverTimeout);
+      killed > 0) {
+    ABLATE_LOG(WARNING) << "stopped trainer processes left by an earlier worker count=" << killed;
+  }
   connection_thread_ = std::thread(&Session::RunConnection, this);
   sender_thread_ = std::thread(&Session::RunSender, this);
 }
@@ -41,11 +58,9 @@ void Session::Shutdown() {
     absl::MutexLock lock(&mu_);
     if (!started_ || stopping_) return;
     stopping_ = true;
+    // From now on the sender writes a drain first on every stream, so it reaches the
+    // coordinator ahead of the stopped trainers' reports.
     ABLATE_LOG(INFO) << "worker shutting down running=" << running_.size();
-    // Queued before the trainers stop, so it reaches the coordinator ahead of their reports.
-    v1::WorkerMessage drain;
-    drain.mutable_drain()->set_reason("worker shutting down");
-    outbox_.Push(std::move(drain));
     for (auto& [attempt_id, running] : running_) {
       running.process->Stop(options_.stop_grace, "worker shutting down");
     }
@@ -54,10 +69,14 @@ void Session::Shutdown() {
       ABLATE_LOG(WARNING) << "trainers still running at shutdown count=" << running_.size();
     }
     auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return outbox_.empty() && !writing_;  // nothing queued, nothing in the sender's hands
+      // Written on a stream that is still open (one that broke may have lost them), nothing in
+      // the sender's hands, and acknowledged when the coordinator acknowledges.
+      return connected_ && welcomed_ && drain_sent_ && !outbox_.HasUnsent() && !writing_ &&
+             (!acks_seen_ || outbox_.unacked() == 0);
     };
     if (!mu_.AwaitWithTimeout(absl::Condition(&drained), options_.drain_timeout)) {
-      ABLATE_LOG(WARNING) << "reports not delivered at shutdown count=" << outbox_.size();
+      ABLATE_LOG(WARNING) << "reports not delivered at shutdown events_unacked="
+                          << outbox_.unacked();
       // Ends a write the coordinator is not reading, which the sender's join would wait for.
       if (context_ != nullptr) context_->TryCancel();
     }
@@ -126,37 +145,39 @@ bool Session::Converse() {
   absl::Time opened = absl::InfiniteFuture();
   if (stream->Write(Hello())) {
     opened = absl::Now();
+    uint64_t generation = 0;
     {
       absl::MutexLock lock(&stream_mu_);
       stream_ = stream.get();
+      generation = ++stream_generation_;
     }
     {
       absl::MutexLock lock(&mu_);
       connected_ = true;
+      generation_ = generation;
+      welcomed_ = false;
+      drain_sent_ = false;
     }
     ABLATE_LOG(INFO) << "connected coordinator=" << options_.coordinator;
     v1::CoordinatorMessage message;
     while (stream->Read(&message)) {
       heard = true;
       if (message.has_welcome()) {
-        ABLATE_LOG(INFO) << "welcome coordinator_version="
-                         << message.welcome().coordinator_version()
-                         << " heartbeat_interval_ms=" << message.welcome().heartbeat_interval_ms();
-        if (message.welcome().heartbeat_interval_ms() > 0) {
-          absl::MutexLock lock(&mu_);
-          heartbeat_interval_ = std::max(
-              kMinHeartbeatInterval, absl::Milliseconds(message.welcome().heartbeat_interval_ms()));
-        }
+        HandleWelcome(message.welcome());
       } else if (message.has_assign()) {
         HandleAssign(message.assign());
       } else if (message.has_cancel()) {
         HandleCancel(message.cancel());
+      } else if (message.has_ack()) {
+        absl::MutexLock lock(&mu_);
+        HandleAck(message.ack());
       }
     }
   }
   {
     absl::MutexLock lock(&mu_);
     connected_ = false;
+    welcomed_ = false;
   }
   {
     // Once reads have ended the call is over, so a write in flight returns soon.
@@ -168,7 +189,9 @@ bool Session::Converse() {
   context_ = nullptr;
   ABLATE_LOG(INFO) << "disconnected coordinator=" << options_.coordinator
                    << " code=" << status.error_code() << " error=\"" << status.error_message()
-                   << "\"";
+                   << "\" events_unacked=" << outbox_.unacked()
+                   << " events_spilled=" << outbox_.spilled()
+                   << " events_dropped=" << outbox_.dropped();
   return heard || absl::Now() - opened >= options_.max_backoff;
 }
 
@@ -178,6 +201,8 @@ v1::WorkerMessage Session::Hello() {
   hello = options_.info;
   hello.clear_running();
   absl::MutexLock lock(&mu_);
+  // A new stream: what the last one carried may not have arrived.
+  outbox_.Rewind();
   for (const auto& [attempt_id, running] : running_) {
     v1::RunningAttempt& attempt = *hello.add_running();
     attempt.set_job_id(running.job_id);
@@ -193,45 +218,93 @@ void Session::RunSender() {
   while (true) {
     std::vector<std::unique_ptr<TrainerProcess>> ended;
     std::optional<v1::WorkerMessage> message;
-    bool from_outbox = false;
+    uint64_t generation = 0;
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return closing_ || !ended_.empty() || (connected_ && !outbox_.empty());
+        return closing_ || !ended_.empty() ||
+               (connected_ && ((stopping_ && !drain_sent_) ||
+                               (welcomed_ && outbox_.HasUnsent())));
       };
       mu_.AwaitWithDeadline(absl::Condition(&ready), next_heartbeat);
       if (closing_) return;
       ended.swap(ended_);
-      const absl::Time now = absl::Now();
-      if (!connected_) {
-        next_heartbeat = now + heartbeat_interval_;
-      } else if (now >= next_heartbeat) {
-        message.emplace().mutable_heartbeat();
-        next_heartbeat = now + heartbeat_interval_;
-      } else if (!outbox_.empty()) {
-        message = outbox_.Pop();
-        from_outbox = true;
-      }
+      message = NextMessage(next_heartbeat);
+      generation = generation_;
       writing_ = message.has_value();
     }
     ended.clear();  // joins their threads, outside the lock their last callbacks took
     if (!message.has_value()) continue;
-    const bool written = Write(*message);
+    // A failed write needs no undo: the next stream's hello rewinds the outbox.
+    const bool written = Write(*message, generation);
     absl::MutexLock lock(&mu_);
-    if (written && message->has_attempt_ended()) {
-      auto it = reporting_.find(message->attempt_ended().attempt_id());
-      if (it != reporting_.end() && it->second.job_id() == message->attempt_ended().job_id()) {
-        reporting_.erase(it);
-      }
-    }
-    if (!written && from_outbox) outbox_.PushFront(*std::move(message));
+    if (written && message->has_drain() && generation == generation_) drain_sent_ = true;
     writing_ = false;
   }
 }
 
-bool Session::Write(const v1::WorkerMessage& message) {
+std::optional<v1::WorkerMessage> Session::NextMessage(absl::Time& next_heartbeat) {
+  const absl::Time now = absl::Now();
+  if (!connected_) {
+    next_heartbeat = now + heartbeat_interval_;
+    return std::nullopt;
+  }
+  // First, so that a long backlog never delays the heartbeats the leases follow.
+  if (now >= next_heartbeat) {
+    next_heartbeat = now + heartbeat_interval_;
+    return Heartbeat();
+  }
+  if (stopping_ && !drain_sent_) {
+    v1::WorkerMessage drain;
+    drain.mutable_drain()->set_reason("worker shutting down");
+    return drain;
+  }
+  // Not before the welcome, whose acks say what need not be sent again.
+  if (welcomed_) return outbox_.NextToSend();
+  return std::nullopt;
+}
+
+v1::WorkerMessage Session::Heartbeat() {
+  v1::WorkerMessage message;
+  v1::Heartbeat& heartbeat = *message.mutable_heartbeat();
+  heartbeat.set_events_spilled(outbox_.spilled());
+  heartbeat.set_events_dropped(outbox_.dropped());
+  heartbeat.set_events_unacked(outbox_.unacked());
+  if (outbox_.spilled() != logged_spilled_ || outbox_.dropped() != logged_dropped_) {
+    logged_spilled_ = outbox_.spilled();
+    logged_dropped_ = outbox_.dropped();
+    ABLATE_LOG(INFO) << "outbox events_unacked=" << outbox_.unacked()
+                     << " events_spilled=" << logged_spilled_
+                     << " events_dropped=" << logged_dropped_;
+  }
+  return message;
+}
+
+bool Session::Write(const v1::WorkerMessage& message, uint64_t generation) {
   absl::MutexLock lock(&stream_mu_);
-  return stream_ != nullptr && stream_->Write(message);
+  // A message picked for a stream that has since been replaced is not written on the new one:
+  // that stream's own pass over the outbox sends it, in its place in the order.
+  return stream_ != nullptr && stream_generation_ == generation && stream_->Write(message);
+}
+
+void Session::HandleWelcome(const v1::Welcome& welcome) {
+  ABLATE_LOG(INFO) << "welcome coordinator_version=" << welcome.coordinator_version()
+                   << " heartbeat_interval_ms=" << welcome.heartbeat_interval_ms()
+                   << " acks=" << welcome.acks_size();
+  absl::MutexLock lock(&mu_);
+  if (welcome.heartbeat_interval_ms() > 0) {
+    heartbeat_interval_ =
+        std::max(kMinHeartbeatInterval, absl::Milliseconds(welcome.heartbeat_interval_ms()));
+  }
+  for (const v1::Ack& ack : welcome.acks()) HandleAck(ack);
+  welcomed_ = true;
+}
+
+void Session::HandleAck(const v1::Ack& ack) {
+  acks_seen_ = true;
+  if (!outbox_.Ack(ack.attempt_id(), ack.sequence())) return;
+  auto it = reporting_.find(ack.attempt_id());
+  if (it != reporting_.end() && it->second.job_id() == ack.job_id()) reporting_.erase(it);
 }
 
 void Session::HandleAssign(const v1::Assignment& assignment) {
@@ -316,6 +389,9 @@ void Session::Refuse(const v1::Assignment& assignment, const std::string& reason
   ended.set_interrupted(true);
   ended.mutable_exit()->set_reason(absl::StrCat("not started: ", reason));
   outbox_.Push(std::move(message));
+  v1::RunningAttempt& reporting = reporting_[assignment.attempt_id()];
+  reporting.set_job_id(assignment.job().job_id());
+  reporting.set_attempt_id(assignment.attempt_id());
 }
 
 void Session::HandleCancel(const v1::CancelAttempt& cancel) {

@@ -2,23 +2,35 @@
 //
 // A Session holds one WorkerService.Connect stream at a time. Every stream opens with a hello
 // (the WorkerInfo given in the options plus the attempts it holds: those still running and
-// those whose attempt_ended has not been written yet, so that the coordinator does not declare
-// lost an attempt whose report is on its way), then carries the trainers' events, an
-// attempt_ended per attempt and a heartbeat every few seconds; the coordinator answers with
-// welcome, assign and cancel:
+// those whose attempt_ended the coordinator has not acknowledged yet, so that it does not
+// declare lost an attempt whose report is on its way), then carries the trainers' events, an
+// attempt_ended per attempt and a heartbeat every Welcome.heartbeat_interval_ms; the
+// coordinator answers with welcome, assign, cancel and ack:
 //   assign  starts a TrainerProcess on the assigned slots (on free ones when it names none);
 //           one that cannot start (slot busy or unknown, trainer missing, shutting down) ends
 //           at once with attempt_ended{succeeded: false, interrupted: true} and the reason: a
 //           refusal is never the job's fault.
 //   cancel  stops that attempt (SIGTERM, SIGKILL after stop_grace); it then ends with
 //           attempt_ended{cancelled: true}. A cancel for an attempt not running is ignored.
+//   ack     (and Welcome.acks) the coordinator has committed the attempt's reports up to a
+//           sequence: the session forgets them, and an attempt whose attempt_ended is acked
+//           leaves the hello's list.
+//
+// Reports (see outbox.h) are numbered per attempt and kept until acknowledged: on each stream,
+// once the welcome has arrived (its acks applied), every report held goes out again, oldest
+// first, so a report whose write gRPC accepted just before the stream broke is never lost, and
+// the coordinator recognises what it already has by (attempt_id, sequence). Sending never waits
+// for acks: a coordinator that sends none still gets every report, and gets them again after
+// each reconnect. Past max_buffered reports in memory, the rest wait in
+// <work_dir>/outbox.spill. Heartbeats go out every interval whatever else is queued, and carry
+// the outbox's counters (spilled, dropped, unacked), which the log repeats whenever spilled or
+// dropped changed.
 //
 // When a stream fails, the session reconnects with exponential backoff (min_backoff doubling
-// to max_backoff, each wait jittered), logging every try. Trainers keep running meanwhile;
-// what they report waits in an Outbox (metrics and log lines may be dropped past
-// max_buffered, nothing else is) and goes out, in order, after the next hello. A report whose
-// write failed is sent again, so the coordinator may see it twice; one that gRPC accepted just
-// before the stream broke may be lost, since the protocol has no acknowledgements.
+// to max_backoff, each wait jittered), logging every try. Trainers keep running meanwhile.
+//
+// Start() first stops any trainer left running by an earlier worker on the same work_dir (see
+// trainer_pids.h), so that no orphan trains beside the job's next attempt.
 //
 // Threads, all owned and joined by the Session:
 //   the connection thread connects, says hello, reads CoordinatorMessages and acts on them;
@@ -35,6 +47,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -66,6 +79,7 @@ struct SessionOptions {
   absl::Duration stop_grace = kDefaultStopGrace;
   // How long Shutdown() waits for the last reports to be written, reconnecting if need be.
   absl::Duration drain_timeout = absl::Seconds(5);
+  // Reports held in memory before the rest spill to <trainer.work_dir>/outbox.spill.
   size_t max_buffered = 10000;
 };
 
@@ -76,12 +90,13 @@ class Session {
   Session& operator=(const Session&) = delete;
   ~Session();
 
-  // Starts connecting; returns at once.
+  // Stops leftover trainers (waiting for them to die, up to a bound), then starts connecting.
   void Start();
 
   // Queues a drain, so that the coordinator assigns nothing more here, then stops every
   // trainer (SIGTERM, so it can checkpoint; SIGKILL after stop_grace), queues
-  // their attempt_ended reports, waits up to drain_timeout for the outbox to be written,
+  // their attempt_ended reports, waits up to drain_timeout for every report to be written
+  // (and acknowledged, when the coordinator has acknowledged any report since Start()),
   // closes the stream and joins every thread. Assignments arriving meanwhile are refused.
   // Returns at once when the session was never started or is already shut down.
   void Shutdown();
@@ -102,7 +117,14 @@ class Session {
   // backoff: the coordinator said something on it, or it stayed open for max_backoff.
   bool Converse();
   v1::WorkerMessage Hello();
-  bool Write(const v1::WorkerMessage& message);
+  // Writes on the stream numbered `generation`; false when it is gone or the write failed.
+  bool Write(const v1::WorkerMessage& message, uint64_t generation);
+  // Picks the sender's next message: a heartbeat when due, the drain, then the outbox.
+  std::optional<v1::WorkerMessage> NextMessage(absl::Time& next_heartbeat)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::WorkerMessage Heartbeat() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void HandleWelcome(const v1::Welcome& welcome);
+  void HandleAck(const v1::Ack& ack) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void HandleAssign(const v1::Assignment& assignment);
   void HandleCancel(const v1::CancelAttempt& cancel);
@@ -119,12 +141,18 @@ class Session {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;   // Shutdown() began: no new attempts
   bool closing_ ABSL_GUARDED_BY(mu_) = false;    // the threads are to finish
   bool connected_ ABSL_GUARDED_BY(mu_) = false;  // a stream is open and its hello written
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;    // the sender holds a message from the outbox
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // the open stream's number
+  bool welcomed_ ABSL_GUARDED_BY(mu_) = false;    // its welcome arrived: reports may go out
+  bool drain_sent_ ABSL_GUARDED_BY(mu_) = false;  // the drain was written on it
+  bool acks_seen_ ABSL_GUARDED_BY(mu_) = false;   // the coordinator acknowledges reports
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;     // the sender holds a message to write
+  // The outbox counters as last logged.
+  uint64_t logged_spilled_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t logged_dropped_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_);
   Outbox outbox_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, Running> running_ ABSL_GUARDED_BY(mu_);  // by attempt id
-  // Attempts that ended and whose attempt_ended is not written yet, by attempt id; the sender
-  // removes one once that write succeeds.
+  // Attempts that ended and whose attempt_ended is not acknowledged yet, by attempt id.
   std::map<uint64_t, v1::RunningAttempt> reporting_ ABSL_GUARDED_BY(mu_);
   std::set<uint32_t> busy_slots_ ABSL_GUARDED_BY(mu_);        // slot indices
   std::vector<std::unique_ptr<TrainerProcess>> ended_ ABSL_GUARDED_BY(mu_);
@@ -134,6 +162,7 @@ class Session {
   // Serializes writes on the stream; never held together with mu_.
   absl::Mutex stream_mu_;
   Stream* stream_ ABSL_GUARDED_BY(stream_mu_) = nullptr;
+  uint64_t stream_generation_ ABSL_GUARDED_BY(stream_mu_) = 0;
 
   std::thread connection_thread_;
   std::thread sender_thread_;

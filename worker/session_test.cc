@@ -15,6 +15,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "worker/slots.h"
+#include "worker/testing/fake_coordinator.h"
 
 namespace ablate::worker {
 namespace {
@@ -23,129 +24,12 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-constexpr absl::Duration kWait = absl::Seconds(8);
-
-using Predicate = std::function<bool(const v1::WorkerMessage&)>;
-
-// A coordinator that records what the worker says and sends what the test tells it to.
-class FakeCoordinator final : public v1::WorkerService::Service {
- public:
-  grpc::Status Connect(
-      grpc::ServerContext* /*context*/,
-      grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::WorkerMessage>* stream) override {
-    {
-      absl::MutexLock lock(&write_mu_);
-      stream_ = stream;
-    }
-    v1::WorkerMessage message;
-    while (stream->Read(&message)) {
-      absl::MutexLock lock(&mu_);
-      received_.push_back(message);
-    }
-    {
-      absl::MutexLock lock(&write_mu_);
-      stream_ = nullptr;
-    }
-    absl::MutexLock lock(&mu_);
-    ++closed_streams_;
-    return grpc::Status::OK;
-  }
-
-  bool Send(const v1::CoordinatorMessage& message) {
-    absl::MutexLock lock(&write_mu_);
-    return stream_ != nullptr && stream_->Write(message);
-  }
-
-  // The first message received that satisfies `match`, waiting up to kWait for it.
-  std::optional<v1::WorkerMessage> WaitFor(const Predicate& match) {
-    absl::MutexLock lock(&mu_);
-    std::optional<v1::WorkerMessage> found;
-    auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      for (const auto& m : received_) {
-        if (match(m)) {
-          found = m;
-          return true;
-        }
-      }
-      return false;
-    };
-    mu_.AwaitWithTimeout(absl::Condition(&seen), kWait);
-    return found;
-  }
-
-  bool WaitForClosedStream() {
-    absl::MutexLock lock(&mu_);
-    auto closed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return closed_streams_ > 0; };
-    return mu_.AwaitWithTimeout(absl::Condition(&closed), kWait);
-  }
-
-  std::vector<v1::WorkerMessage> Received() {
-    absl::MutexLock lock(&mu_);
-    return received_;
-  }
-
- private:
-  absl::Mutex write_mu_;
-  grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::WorkerMessage>* stream_
-      ABSL_GUARDED_BY(write_mu_) = nullptr;
-  absl::Mutex mu_;
-  std::vector<v1::WorkerMessage> received_ ABSL_GUARDED_BY(mu_);
-  int closed_streams_ ABSL_GUARDED_BY(mu_) = 0;
-};
-
-// A gRPC server on loopback holding one FakeCoordinator; port 0 picks a free port.
-class TestServer {
- public:
-  explicit TestServer(int port) {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort(absl::StrCat("127.0.0.1:", port), grpc::InsecureServerCredentials(),
-                             &port_);
-    builder.RegisterService(&coordinator_);
-    server_ = builder.BuildAndStart();
-  }
-  ~TestServer() { server_->Shutdown(std::chrono::system_clock::now()); }
-
-  int port() const { return port_; }
-  FakeCoordinator& coordinator() { return coordinator_; }
-
- private:
-  FakeCoordinator coordinator_;
-  int port_ = 0;
-  std::unique_ptr<grpc::Server> server_;
-};
-
-Predicate IsHello() {
-  return [](const v1::WorkerMessage& m) { return m.has_hello(); };
-}
-Predicate IsEnded(uint64_t attempt_id) {
-  return [=](const v1::WorkerMessage& m) {
-    return m.has_attempt_ended() && m.attempt_ended().attempt_id() == attempt_id;
-  };
-}
-Predicate IsStarted(uint64_t attempt_id) {
-  return [=](const v1::WorkerMessage& m) {
-    return m.has_job_event() && m.job_event().attempt_id() == attempt_id &&
-           m.job_event().event().has_started();
-  };
-}
-
-v1::CoordinatorMessage Assign(uint64_t attempt_id, const std::string& behavior,
-                              const std::vector<uint32_t>& slots = {}, int delay_ms = 0) {
-  v1::CoordinatorMessage message;
-  v1::Assignment& assign = *message.mutable_assign();
-  assign.set_attempt_id(attempt_id);
-  for (uint32_t slot : slots) assign.add_slot_indices(slot);
-  v1::JobSpec& job = *assign.mutable_job();
-  job.set_job_id(absl::StrCat("job-", attempt_id));
-  job.mutable_config()->set_steps(3);
-  v1::CellValue* cell = job.add_cell();
-  cell->set_dimension("behavior");
-  cell->set_value(behavior);
-  cell = job.add_cell();
-  cell->set_dimension("delay_ms");
-  cell->set_value(absl::StrCat(delay_ms));
-  return message;
-}
+using testing::Assign;
+using testing::IsEnded;
+using testing::IsHello;
+using testing::IsStarted;
+using testing::Predicate;
+using testing::TestServer;
 
 v1::CoordinatorMessage Cancel(uint64_t attempt_id) {
   v1::CoordinatorMessage message;
@@ -169,11 +53,43 @@ std::string EventKinds(const std::vector<v1::WorkerMessage>& messages, uint64_t 
   return kinds;
 }
 
+// The sequences of one attempt's reports as received, in order.
+std::vector<uint64_t> Sequences(const std::vector<v1::WorkerMessage>& messages,
+                                uint64_t attempt_id) {
+  std::vector<uint64_t> sequences;
+  for (const auto& m : messages) {
+    if (m.has_job_event() && m.job_event().attempt_id() == attempt_id) {
+      sequences.push_back(m.job_event().sequence());
+    } else if (m.has_attempt_ended() && m.attempt_ended().attempt_id() == attempt_id) {
+      sequences.push_back(m.attempt_ended().sequence());
+    }
+  }
+  return sequences;
+}
+
+std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
+  std::vector<uint64_t> range;
+  for (uint64_t i = first; i <= last; ++i) range.push_back(i);
+  return range;
+}
+
+Predicate HeartbeatWith(const std::function<bool(const v1::Heartbeat&)>& match) {
+  return [=](const v1::WorkerMessage& m) { return m.has_heartbeat() && match(m.heartbeat()); };
+}
+
+v1::Ack MakeAck(uint64_t attempt_id, uint64_t sequence) {
+  v1::Ack ack;
+  ack.set_job_id(absl::StrCat("job-", attempt_id));
+  ack.set_attempt_id(attempt_id);
+  ack.set_sequence(sequence);
+  return ack;
+}
+
 class SessionTest : public ::testing::Test {
  protected:
   void TearDown() override { std::filesystem::remove_all(work_dir_); }
 
-  std::unique_ptr<Session> MakeSession(int port, uint32_t slots) {
+  std::unique_ptr<Session> MakeSession(int port, uint32_t slots, size_t max_buffered = 10000) {
     SessionOptions options;
     options.coordinator = absl::StrCat("127.0.0.1:", port);
     options.info.set_worker_id("w1");
@@ -187,6 +103,7 @@ class SessionTest : public ::testing::Test {
     options.max_backoff = absl::Milliseconds(400);
     options.stop_grace = absl::Seconds(2);
     options.drain_timeout = absl::Seconds(2);
+    options.max_buffered = max_buffered;
     auto session = std::make_unique<Session>(std::move(options));
     session->Start();
     return session;
@@ -222,9 +139,14 @@ TEST_F(SessionTest, AssignmentRunsTheTrainerAndRelaysItsEvents) {
   EXPECT_TRUE(ended->attempt_ended().succeeded());
   EXPECT_FALSE(ended->attempt_ended().cancelled());
   EXPECT_EQ(ended->attempt_ended().job_id(), "job-7");
-  // Every event of the attempt came before its attempt_ended, in the trainer's order.
+  // The trainer's last word rides on the attempt's end.
+  EXPECT_TRUE(ended->attempt_ended().finished().ok());
+  EXPECT_EQ(ended->attempt_ended().finished().steps(), 3u);
+  // Every event of the attempt came before its attempt_ended, in the trainer's order, each
+  // numbered.
   EXPECT_EQ(EventKinds(server.coordinator().Received(), 7),
             "started log metrics metrics metrics finished");
+  EXPECT_EQ(Sequences(server.coordinator().Received(), 7), Range(1, 7));
 
   // The slot is free again.
   ASSERT_TRUE(server.coordinator().Send(Assign(8, "succeed", {0})));
@@ -287,7 +209,7 @@ TEST_F(SessionTest, ReconnectsAfterARestartAndSendsWhatWasBuffered) {
   // hello still lists it, so that the coordinator does not declare it lost.
   absl::SleepFor(absl::Seconds(1));
   {
-    TestServer second(port);
+    TestServer second(port, /*auto_ack=*/true);
     ASSERT_EQ(second.port(), port);
     std::optional<v1::WorkerMessage> hello = second.coordinator().WaitFor(IsHello());
     ASSERT_TRUE(hello.has_value());
@@ -302,11 +224,15 @@ TEST_F(SessionTest, ReconnectsAfterARestartAndSendsWhatWasBuffered) {
     std::optional<v1::WorkerMessage> ended = second.coordinator().WaitFor(IsEnded(5));
     ASSERT_TRUE(ended.has_value());
     EXPECT_TRUE(ended->attempt_ended().succeeded());
+    // Nothing was acknowledged on the first stream, so everything comes again.
+    ASSERT_TRUE(second.coordinator().WaitFor(
+        HeartbeatWith([](const v1::Heartbeat& h) { return h.events_unacked() == 0; })));
     const std::vector<v1::WorkerMessage> received = second.coordinator().Received();
     EXPECT_TRUE(received.front().has_hello());
-    EXPECT_EQ(EventKinds(received, 5), "metrics metrics metrics finished");
+    EXPECT_EQ(EventKinds(received, 5), "started metrics metrics metrics finished");
+    EXPECT_EQ(EventKinds(received, 4), "started log");
   }
-  // Its report delivered, attempt 5 is gone from the hello of the next stream.
+  // Its end acknowledged, attempt 5 is gone from the hello of the next stream.
   TestServer third(port);
   ASSERT_EQ(third.port(), port);
   std::optional<v1::WorkerMessage> hello = third.coordinator().WaitFor(IsHello());
@@ -340,6 +266,101 @@ TEST_F(SessionTest, ShutdownStopsTrainersReportsThemAndClosesTheStream) {
   EXPECT_LT(drain - received.begin(),
             std::find_if(received.begin(), received.end(), IsEnded(6)) - received.begin());
   EXPECT_TRUE(server.coordinator().WaitForClosedStream());
+}
+
+TEST_F(SessionTest, ResendsWhatWasNotAcknowledgedOnceAndInOrder) {
+  int port = 0;
+  std::unique_ptr<Session> session;
+  {
+    TestServer first(0);
+    port = first.port();
+    session = MakeSession(port, 1);
+    ASSERT_TRUE(first.coordinator().WaitFor(IsHello()));
+    ASSERT_TRUE(first.coordinator().Send(Assign(7, "succeed", {0}, 0, /*steps=*/10)));
+    // started, log, 10 metrics, finished, attempt_ended: sequences 1..14.
+    ASSERT_TRUE(first.coordinator().WaitFor(IsEnded(7)));
+    EXPECT_EQ(Sequences(first.coordinator().Received(), 7), Range(1, 14));
+    v1::CoordinatorMessage ack;
+    *ack.mutable_ack() = MakeAck(7, 4);
+    ASSERT_TRUE(first.coordinator().Send(ack));
+    ASSERT_TRUE(first.coordinator().WaitFor(
+        HeartbeatWith([](const v1::Heartbeat& h) { return h.events_unacked() == 10; })));
+  }
+  // The next coordinator committed up to 6 (its ack of 5 and 6 never arrived).
+  TestServer second(port, /*auto_ack=*/false, {MakeAck(7, 6)});
+  ASSERT_EQ(second.port(), port);
+  std::optional<v1::WorkerMessage> hello = second.coordinator().WaitFor(IsHello());
+  ASSERT_TRUE(hello.has_value());
+  // Its end is not acknowledged yet: the attempt is still the worker's.
+  ASSERT_EQ(hello->hello().running_size(), 1);
+  EXPECT_EQ(hello->hello().running(0).attempt_id(), 7u);
+  ASSERT_TRUE(second.coordinator().WaitFor(IsEnded(7)));
+  ASSERT_TRUE(second.coordinator().WaitFor(
+      HeartbeatWith([](const v1::Heartbeat& h) { return h.events_unacked() == 8; })));
+  EXPECT_EQ(Sequences(second.coordinator().Received(), 7), Range(7, 14));
+  std::optional<v1::WorkerMessage> ended = second.coordinator().WaitFor(IsEnded(7));
+  EXPECT_TRUE(ended->attempt_ended().succeeded());
+  EXPECT_TRUE(ended->attempt_ended().finished().ok());
+  v1::CoordinatorMessage ack;
+  *ack.mutable_ack() = MakeAck(7, 14);
+  ASSERT_TRUE(second.coordinator().Send(ack));
+  ASSERT_TRUE(second.coordinator().WaitFor(
+      HeartbeatWith([](const v1::Heartbeat& h) { return h.events_unacked() == 0; })));
+  session->Shutdown();
+  EXPECT_EQ(Sequences(second.coordinator().Received(), 7), Range(7, 14));  // no resend
+}
+
+TEST_F(SessionTest, SpillsPastTheBoundAndDeliversEveryReport) {
+  int port = 0;
+  std::unique_ptr<Session> session;
+  {
+    TestServer first(0);
+    port = first.port();
+    session = MakeSession(port, 1, /*max_buffered=*/4);
+    ASSERT_TRUE(first.coordinator().WaitFor(IsHello()));
+    ASSERT_TRUE(first.coordinator().Send(Assign(3, "succeed", {0}, 0, /*steps=*/40)));
+    // started, log, 40 metrics, finished, attempt_ended: 44 reports, 4 of them in memory.
+    ASSERT_TRUE(first.coordinator().WaitFor(IsEnded(3)));
+    EXPECT_EQ(Sequences(first.coordinator().Received(), 3), Range(1, 44));
+    std::optional<v1::WorkerMessage> heartbeat =
+        first.coordinator().WaitFor(HeartbeatWith([](const v1::Heartbeat& h) {
+          return h.events_unacked() == 44;
+        }));
+    ASSERT_TRUE(heartbeat.has_value());
+    EXPECT_EQ(heartbeat->heartbeat().events_spilled(), 40u);
+    EXPECT_EQ(heartbeat->heartbeat().events_dropped(), 0u);
+    EXPECT_GT(std::filesystem::file_size(work_dir_ / "outbox.spill"), 0u);
+  }
+  TestServer second(port, /*auto_ack=*/true);
+  ASSERT_EQ(second.port(), port);
+  std::optional<v1::WorkerMessage> heartbeat =
+      second.coordinator().WaitFor(HeartbeatWith([](const v1::Heartbeat& h) {
+        return h.events_unacked() == 0;
+      }));
+  ASSERT_TRUE(heartbeat.has_value());
+  EXPECT_EQ(heartbeat->heartbeat().events_dropped(), 0u);
+  EXPECT_EQ(Sequences(second.coordinator().Received(), 3), Range(1, 44));
+  EXPECT_EQ(std::filesystem::file_size(work_dir_ / "outbox.spill"), 0u);
+  session.reset();
+  EXPECT_FALSE(std::filesystem::exists(work_dir_ / "outbox.spill"));
+}
+
+TEST_F(SessionTest, HeartbeatsKeepComingWhileATrainerRuns) {
+  TestServer server(0);
+  auto session = MakeSession(server.port(), 1);
+  ASSERT_TRUE(server.coordinator().WaitFor(IsHello()));
+  ASSERT_TRUE(server.coordinator().Send(Assign(2, "sleep")));
+  ASSERT_TRUE(server.coordinator().WaitFor(IsStarted(2)));
+  // The welcome's interval is 200 ms: five in a row come well within the wait.
+  EXPECT_TRUE(server.coordinator().WaitUntil([](const std::vector<v1::WorkerMessage>& received) {
+    auto started = std::find_if(received.begin(), received.end(), IsStarted(2));
+    return std::count_if(started, received.end(),
+                         [](const v1::WorkerMessage& m) { return m.has_heartbeat(); }) >= 5;
+  }));
+  std::optional<v1::WorkerMessage> heartbeat = server.coordinator().WaitFor(
+      HeartbeatWith([](const v1::Heartbeat& h) { return h.events_unacked() == 2; }));
+  ASSERT_TRUE(heartbeat.has_value());  // started and the log line, not acknowledged
+  EXPECT_EQ(heartbeat->heartbeat().events_spilled(), 0u);
 }
 
 }  // namespace

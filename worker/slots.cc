@@ -63,14 +63,28 @@ std::vector<v1::Slot> ProcGpuSlots() {
 
 }  // namespace
 
-std::vector<v1::Slot> CpuSlots(uint32_t count) {
+std::vector<v1::Slot> CpuSlots(uint32_t count, uint64_t memory_bytes) {
   std::vector<v1::Slot> slots(count);
   for (uint32_t i = 0; i < count; ++i) {
     slots[i].set_kind(v1::DEVICE_KIND_CPU);
     slots[i].set_index(i);
     slots[i].set_name("cpu");
+    slots[i].set_memory_bytes(memory_bytes);
   }
   return slots;
+}
+
+uint64_t ParseMemTotal(std::string_view meminfo) {
+  const absl::string_view text(meminfo.data(), meminfo.size());
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::ConsumePrefix(&line, "MemTotal:")) continue;
+    line = absl::StripAsciiWhitespace(line);
+    uint64_t kib = 0;
+    // The kernel writes the value in KiB, labelled "kB".
+    if (absl::ConsumeSuffix(&line, "kB") && absl::SimpleAtoi(line, &kib)) return kib << 10;
+    return 0;
+  }
+  return 0;
 }
 
 std::vector<v1::Slot> ParseNvidiaSmiQuery(std::string_view csv) {
@@ -111,11 +125,19 @@ std::vector<v1::Slot> DetectCudaSlots() {
   return ProcGpuSlots();
 }
 
-std::vector<v1::Slot> DefaultSlots(uint32_t cpu_slots) {
-  if (cpu_slots > 0) return CpuSlots(cpu_slots);
-  std::vector<v1::Slot> cuda = DetectCudaSlots();
-  if (!cuda.empty()) return cuda;
-  return CpuSlots(1);
+std::vector<v1::Slot> DefaultSlots(uint32_t cpu_slots, uint64_t cpu_slot_memory_bytes) {
+  if (cpu_slots == 0) {
+    std::vector<v1::Slot> cuda = DetectCudaSlots();
+    if (!cuda.empty()) return cuda;
+    cpu_slots = 1;
+  }
+  if (cpu_slot_memory_bytes == 0) {
+    std::ifstream file("/proc/meminfo");
+    std::stringstream text;
+    text << file.rdbuf();
+    cpu_slot_memory_bytes = ParseMemTotal(text.str()) / cpu_slots;
+  }
+  return CpuSlots(cpu_slots, cpu_slot_memory_bytes);
 }
 
 }  // namespace ablate::worker

@@ -1,6 +1,10 @@
 // The slots a worker advertises: one per CUDA device when the machine has any, otherwise a
 // number of CPU slots. Detection runs `nvidia-smi` (the worker links no CUDA library) and
-// falls back to the driver's /proc entries. Stateless; safe from any thread.
+// falls back to the driver's /proc entries. Each slot says how much memory a job placed on it
+// may use (Slot.memory_bytes): a CUDA slot its device's memory as nvidia-smi reports it (0,
+// unknown, from the /proc fallback, which does not say); a CPU slot the memory it is given, by
+// default the machine's MemTotal (/proc/meminfo) divided evenly among the CPU slots.
+// Stateless; safe from any thread.
 #ifndef ABLATE_WORKER_SLOTS_H_
 #define ABLATE_WORKER_SLOTS_H_
 
@@ -13,8 +17,8 @@
 
 namespace ablate::worker {
 
-// `count` CPU slots, indexed 0..count-1.
-std::vector<v1::Slot> CpuSlots(uint32_t count);
+// `count` CPU slots, indexed 0..count-1, each offering `memory_bytes` (0: unknown).
+std::vector<v1::Slot> CpuSlots(uint32_t count, uint64_t memory_bytes = 0);
 
 // This machine's CUDA devices, indexed in PCI bus order (the order CUDA uses when
 // CUDA_DEVICE_ORDER=PCI_BUS_ID, which the worker sets for its trainers). Empty when there is
@@ -22,8 +26,12 @@ std::vector<v1::Slot> CpuSlots(uint32_t count);
 std::vector<v1::Slot> DetectCudaSlots();
 
 // The slots a worker offers: `cpu_slots` CPU slots when given (> 0), else its CUDA devices,
-// else one CPU slot.
-std::vector<v1::Slot> DefaultSlots(uint32_t cpu_slots);
+// else one CPU slot. CPU slots offer `cpu_slot_memory_bytes` each when given (> 0), else an
+// even share of the machine's memory.
+std::vector<v1::Slot> DefaultSlots(uint32_t cpu_slots, uint64_t cpu_slot_memory_bytes = 0);
+
+// MemTotal of a /proc/meminfo text ("MemTotal:       16314432 kB"), in bytes; 0 when absent.
+uint64_t ParseMemTotal(std::string_view meminfo);
 
 // Parses `nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader,nounits`
 // ("0, NVIDIA H100 80GB HBM3, 81559" per line, memory in MiB). Lines that do not parse are

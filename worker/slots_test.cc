@@ -1,5 +1,8 @@
 #include "worker/slots.h"
 
+#include <fstream>
+#include <sstream>
+
 #include "gtest/gtest.h"
 
 namespace ablate::worker {
@@ -20,6 +23,26 @@ TEST(SlotsTest, GivenCpuSlotsWinOverDevices) {
   ASSERT_EQ(slots.size(), 2u);
   EXPECT_EQ(slots[1].kind(), v1::DEVICE_KIND_CPU);
   EXPECT_FALSE(DefaultSlots(0).empty());
+}
+
+TEST(SlotsTest, CpuSlotsShareTheMachinesMemoryUnlessGivenTheirOwn) {
+  std::ifstream file("/proc/meminfo");
+  std::stringstream text;
+  text << file.rdbuf();
+  const uint64_t total = ParseMemTotal(text.str());
+  ASSERT_GT(total, 0u);
+  std::vector<v1::Slot> slots = DefaultSlots(4);
+  ASSERT_EQ(slots.size(), 4u);
+  for (const v1::Slot& slot : slots) EXPECT_EQ(slot.memory_bytes(), total / 4);
+  slots = DefaultSlots(2, 3ull << 30);
+  for (const v1::Slot& slot : slots) EXPECT_EQ(slot.memory_bytes(), 3ull << 30);
+}
+
+TEST(SlotsTest, ParsesMemTotal) {
+  EXPECT_EQ(ParseMemTotal("MemTotal:       16314432 kB\nMemFree:          421508 kB\n"),
+            16314432ull << 10);
+  EXPECT_EQ(ParseMemTotal("MemFree: 1 kB\n"), 0u);
+  EXPECT_EQ(ParseMemTotal("MemTotal: lots\n"), 0u);
 }
 
 TEST(SlotsTest, ParsesNvidiaSmiQuery) {

@@ -1,13 +1,15 @@
 #include "worker/spawn.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <system_error>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -24,6 +26,39 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
   for (std::string& s : strings) pointers.push_back(s.data());
   pointers.push_back(nullptr);
   return pointers;
+}
+
+// The child between fork and exec: async-signal-safe calls only. Never returns.
+[[noreturn]] void RunChild(const char* path, char* const* argv, char* const* env,
+                           const ChildFds& fds, pid_t parent, int status_fd) {
+  auto fail = [status_fd](int error) {
+    while (write(status_fd, &error, sizeof(error)) < 0 && errno == EINTR) {
+    }
+    _exit(127);
+  };
+  if (setpgid(0, 0) != 0) fail(errno);
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(errno);
+  // The parent may have died before prctl took effect: then no signal will ever come.
+  if (getppid() != parent) _exit(127);
+  struct sigaction default_action = {};
+  default_action.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &default_action, nullptr);
+  }
+  // The worker blocks SIGTERM and SIGINT to wait for them; a child must not inherit that.
+  sigset_t empty;
+  sigemptyset(&empty);
+  if (sigprocmask(SIG_SETMASK, &empty, nullptr) != 0) fail(errno);
+  // Every source is above kEventsFd (AboveEventsFd), so no dup2 overwrites a later source.
+  if (dup2(fds.stdin_fd, 0) < 0 || dup2(fds.output_fd, 1) < 0 || dup2(fds.output_fd, 2) < 0 ||
+      dup2(fds.events_fd, kEventsFd) < 0) {
+    fail(errno);
+  }
+  // Close-on-exec rather than closed, so the status pipe still reports a failed exec.
+  if (close_range(kEventsFd + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0) fail(errno);
+  execve(path, argv, env);
+  fail(errno);
+  _exit(127);  // not reached: fail() exits
 }
 
 }  // namespace
@@ -65,37 +100,33 @@ std::vector<std::string> ChildEnvironment(const std::vector<v1::Slot>& slots) {
 
 absl::StatusOr<pid_t> SpawnInOwnGroup(const std::string& path, std::vector<std::string> argv,
                                       std::vector<std::string> env, const ChildFds& fds) {
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attr);
-  absl::Cleanup destroy = [&] {
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-  };
-  sigset_t empty, all;
-  sigemptyset(&empty);
-  sigfillset(&all);
-  int rc = posix_spawn_file_actions_adddup2(&actions, fds.stdin_fd, 0);
-  if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, fds.output_fd, 1);
-  if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, fds.output_fd, 2);
-  if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, fds.events_fd, kEventsFd);
-  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, kEventsFd + 1);
-  if (rc == 0) {
-    rc = posix_spawnattr_setflags(
-        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  }
-  if (rc == 0) rc = posix_spawnattr_setpgroup(&attr, 0);  // a group of its own
-  // The worker blocks SIGTERM and SIGINT to wait for them; a child must not inherit that.
-  if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &empty);
-  if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
-  if (rc != 0) return ErrnoError(absl::StrCat("cannot prepare to run ", path), rc);
+  // Everything the child needs is allocated before fork: it may not allocate after.
   std::vector<char*> c_argv = CStrings(argv);
   std::vector<char*> c_env = CStrings(env);
-  pid_t pid = 0;
-  rc = posix_spawn(&pid, path.c_str(), &actions, &attr, c_argv.data(), c_env.data());
-  if (rc != 0) return ErrnoError(absl::StrCat("cannot run ", path), rc);
-  return pid;
+  int status_pipe[2];  // the child writes exec's errno here; exec closes it on success
+  if (pipe2(status_pipe, O_CLOEXEC) != 0) {
+    return ErrnoError(absl::StrCat("cannot prepare to run ", path), errno);
+  }
+  UniqueFd status_read(status_pipe[0]);
+  UniqueFd status_write(status_pipe[1]);
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) return ErrnoError(absl::StrCat("cannot run ", path), errno);
+  if (pid == 0) {
+    RunChild(path.c_str(), c_argv.data(), c_env.data(), fds, parent, status_write.get());
+  }
+  status_write.Reset();
+  // Also here, so the group exists before the caller signals it, whichever runs first.
+  setpgid(pid, pid);
+  int child_errno = 0;
+  ssize_t n = 0;
+  while ((n = read(status_read.get(), &child_errno, sizeof(child_errno))) < 0 && errno == EINTR) {
+  }
+  if (n == 0) return pid;  // exec succeeded
+  while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  return ErrnoError(absl::StrCat("cannot run ", path),
+                    n == sizeof(child_errno) ? child_errno : EIO);
 }
 
 }  // namespace ablate::worker

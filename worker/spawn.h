@@ -42,9 +42,12 @@ struct ChildFds {
 
 // Runs `path` with `argv` and `env` in a new process group whose id is the returned pid,
 // with `fds` in place, every other descriptor closed, an empty signal mask and every signal
-// at its default action. posix_spawn, not fork: it is safe in a process full of gRPC threads
-// and reports a failed exec ("cannot run <path>: No such file or directory") as an error
-// instead of a child that exits 127.
+// at its default action. The child is SIGKILLed when the calling thread ends, so a worker
+// killed outright takes its trainers with it (prctl(PR_SET_PDEATHSIG): the signal follows the
+// thread that forked, so call this from a thread that lives as long as the child may run).
+// A failed exec is reported as an error ("cannot run <path>: No such file or directory")
+// instead of a child that exits 127. The child runs only async-signal-safe calls between fork
+// and exec, so this is safe in a process full of gRPC threads.
 absl::StatusOr<pid_t> SpawnInOwnGroup(const std::string& path, std::vector<std::string> argv,
                                       std::vector<std::string> env, const ChildFds& fds);
 

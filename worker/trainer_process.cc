@@ -22,6 +22,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "worker/log_tail.h"
 #include "worker/spawn.h"
+#include "worker/trainer_pids.h"
 
 namespace ablate::worker {
 namespace {
@@ -121,19 +122,28 @@ absl::StatusOr<std::unique_ptr<TrainerProcess>> TrainerProcess::Start(
     waitpid(*pid, nullptr, 0);
     return ErrnoError("cannot watch the trainer's process", saved);
   }
+  // A safety net for a restarted worker (trainer_pids.h); the death signal already covers
+  // the trainer itself, so the attempt goes on without it.
+  if (absl::Status recorded = WritePidFile(options.work_dir, attempt_id, *pid); !recorded.ok()) {
+    ABLATE_LOG(WARNING) << "trainer not recorded job_id=" << job.job_id()
+                        << " attempt_id=" << attempt_id << " error=\"" << recorded.message()
+                        << "\"";
+  }
   ABLATE_LOG(INFO) << "trainer started job_id=" << job.job_id() << " attempt_id=" << attempt_id
                    << " pid=" << *pid << " dir=" << dir.string();
   return std::unique_ptr<TrainerProcess>(new TrainerProcess(
-      job, attempt_id, std::move(dir), *pid, std::move(pidfd), std::move(read_end), std::move(wake),
-      std::move(on_event), std::move(on_exit)));
+      job, attempt_id, options.work_dir, std::move(dir), *pid, std::move(pidfd),
+      std::move(read_end), std::move(wake), std::move(on_event), std::move(on_exit)));
 }
 
 TrainerProcess::TrainerProcess(const v1::JobSpec& job, uint64_t attempt_id,
-                               std::filesystem::path attempt_dir, pid_t pid, UniqueFd pidfd,
+                               std::filesystem::path work_dir, std::filesystem::path attempt_dir,
+                               pid_t pid, UniqueFd pidfd,
                                UniqueFd events, UniqueFd wake, EventCallback on_event,
                                ExitCallback on_exit)
     : job_id_(job.job_id()),
       attempt_id_(attempt_id),
+      work_dir_(std::move(work_dir)),
       attempt_dir_(std::move(attempt_dir)),
       pid_(pid),
       pidfd_(std::move(pidfd)),
@@ -237,6 +247,7 @@ void TrainerProcess::Supervise() {
   int status = 0;
   while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
+  RemovePidFile(work_dir_, attempt_id_);  // its whole group is gone
   reader_.join();
   v1::AttemptEnded ended = Outcome(status);
   ABLATE_LOG(INFO) << "trainer ended job_id=" << job_id_ << " attempt_id=" << attempt_id_
@@ -275,6 +286,7 @@ v1::AttemptEnded TrainerProcess::Outcome(int wait_status) {
   }
   const bool clean = exit.exit_code() == 0 && finished.has_value() && finished->ok();
   ended.set_succeeded(clean && !stop_reason.has_value());
+  if (finished.has_value()) *ended.mutable_finished() = *finished;
 
   if (stop_reason.has_value()) {
     exit.set_reason(killed ? absl::StrCat(*stop_reason, ": killed by SIGKILL after ",

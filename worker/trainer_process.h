@@ -6,7 +6,10 @@
 // with the write end of a pipe on fd 3, stdin from /dev/null, stdout and stderr written to
 // trainer.log beside job.json, no other descriptor open, the signal mask and dispositions at
 // their defaults, and a process group of its own (so a stop reaches every process the trainer
-// starts). For CUDA slots it sets CUDA_VISIBLE_DEVICES to the slots' indices (and
+// starts). The trainer is SIGKILLed if the thread that called Start() ends (so a worker killed
+// outright takes its trainers with it; see spawn.h), and recorded in a pid file until its
+// group is gone (so a restarted worker stops what is left of it; see trainer_pids.h). For
+// CUDA slots it sets CUDA_VISIBLE_DEVICES to the slots' indices (and
 // CUDA_DEVICE_ORDER=PCI_BUS_ID, so those are the indices nvidia-smi reports).
 //
 // Ownership: a TrainerProcess owns the child and its process group, the read end of the event
@@ -60,8 +63,9 @@ struct TrainerOptions {
 class TrainerProcess {
  public:
   using EventCallback = std::function<void(const v1::TrainerEvent&)>;
-  // Receives job_id, attempt_id, succeeded and exit; `cancelled` is left false, since only the
-  // caller knows whether a stop was the coordinator's wish.
+  // Receives job_id, attempt_id, succeeded, exit and, when the trainer sent one, its last
+  // TrainerFinished event in `finished`; `cancelled` is left false, since only the caller knows
+  // whether a stop was the coordinator's wish. `sequence` is left for the caller to number.
   using ExitCallback = std::function<void(const v1::AttemptEnded&)>;
 
   // Starts the trainer for `attempt_id` of `job` on `slots`. InvalidArgument when the job id
@@ -91,9 +95,9 @@ class TrainerProcess {
   const std::filesystem::path& attempt_dir() const { return attempt_dir_; }
 
  private:
-  TrainerProcess(const v1::JobSpec& job, uint64_t attempt_id, std::filesystem::path attempt_dir,
-                 pid_t pid, UniqueFd pidfd, UniqueFd events, UniqueFd wake, EventCallback on_event,
-                 ExitCallback on_exit);
+  TrainerProcess(const v1::JobSpec& job, uint64_t attempt_id, std::filesystem::path work_dir,
+                 std::filesystem::path attempt_dir, pid_t pid, UniqueFd pidfd, UniqueFd events,
+                 UniqueFd wake, EventCallback on_event, ExitCallback on_exit);
 
   void ReadEvents();  // the reader thread
   void Supervise();   // the supervisor thread
@@ -102,6 +106,7 @@ class TrainerProcess {
   // Constant after construction.
   const std::string job_id_;
   const uint64_t attempt_id_;
+  const std::filesystem::path work_dir_;
   const std::filesystem::path attempt_dir_;
   const pid_t pid_;  // also the process group id
   const UniqueFd pidfd_;

@@ -16,6 +16,8 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "worker/slots.h"
+#include "worker/testing/process_state.h"
+#include "worker/trainer_pids.h"
 
 namespace ablate::worker {
 namespace {
@@ -36,24 +38,9 @@ v1::JobSpec FakeJob(const std::string& behavior, uint32_t steps = 3) {
   return job;
 }
 
-// True once `pid` is gone or a zombie nobody has reaped yet: in both cases it runs no more.
-bool Dead(pid_t pid) {
-  if (kill(pid, 0) != 0) return true;
-  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  std::getline(stat, line);
-  const size_t paren = line.rfind(')');
-  return paren == std::string::npos || line.substr(paren + 2, 1) == "Z";
-}
+using testing::Dead;
+using testing::EventuallyDead;
 
-bool EventuallyDead(pid_t pid) {
-  const absl::Time deadline = absl::Now() + kWait;
-  while (!Dead(pid)) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return true;
-}
 
 class TrainerProcessTest : public ::testing::Test {
  protected:
@@ -120,6 +107,10 @@ TEST_F(TrainerProcessTest, SuccessDeliversEventsInOrderAndWritesTheJobFile) {
   EXPECT_EQ(ended->exit().exit_code(), 0);
   EXPECT_EQ(ended->exit().signal(), 0);
   EXPECT_EQ(ended->exit().reason(), "exited with code 0");
+  // The trainer's last word travels with the attempt's end.
+  ASSERT_TRUE(ended->has_finished());
+  EXPECT_TRUE(ended->finished().ok());
+  EXPECT_EQ(ended->finished().steps(), 4u);
 
   std::vector<v1::TrainerEvent> events = Events();
   ASSERT_EQ(events.size(), 7u);  // started, log, 4 metrics, finished
@@ -173,6 +164,9 @@ TEST_F(TrainerProcessTest, FailureReportsTheTrainersError) {
   EXPECT_FALSE(ended->succeeded());
   EXPECT_EQ(ended->exit().exit_code(), 1);
   EXPECT_EQ(ended->exit().reason(), "exited with code 1: loss is NaN at step 2");
+  ASSERT_TRUE(ended->has_finished());
+  EXPECT_FALSE(ended->finished().ok());
+  EXPECT_EQ(ended->finished().error(), "loss is NaN at step 2");
 }
 
 TEST_F(TrainerProcessTest, SilentFailureQuotesTheEndOfTheLogAsValidUtf8) {
@@ -183,6 +177,7 @@ TEST_F(TrainerProcessTest, SilentFailureQuotesTheEndOfTheLogAsValidUtf8) {
   EXPECT_EQ(ended->exit().exit_code(), 3);
   EXPECT_EQ(ended->exit().reason(),
             "exited with code 3: loading data | out of memory | bad byte ?? here");
+  EXPECT_FALSE(ended->has_finished());
 }
 
 TEST_F(TrainerProcessTest, CrashesAreReportedBySignal) {
@@ -214,6 +209,11 @@ TEST_F(TrainerProcessTest, StopTerminatesTheWholeGroup) {
   auto process = Start(FakeJob("sleep"));
   ASSERT_TRUE(process.ok()) << process.status();
   const pid_t grandchild = Grandchild(FirstLog());
+  // Recorded while it runs, so that a restarted worker could stop it.
+  std::ifstream record(PidFilePath(options_.work_dir, 7));
+  pid_t recorded = 0;
+  ASSERT_TRUE(record >> recorded);
+  EXPECT_EQ(recorded, (*process)->pid());
   const absl::Time start = absl::Now();
   (*process)->Stop(absl::Seconds(5), "cancelled");
   std::optional<v1::AttemptEnded> ended = (*process)->WaitForExit(kWait);
@@ -222,7 +222,8 @@ TEST_F(TrainerProcessTest, StopTerminatesTheWholeGroup) {
   EXPECT_FALSE(ended->succeeded());
   EXPECT_EQ(ended->exit().signal(), SIGTERM);
   EXPECT_EQ(ended->exit().reason(), "cancelled");
-  EXPECT_TRUE(EventuallyDead(grandchild));
+  EXPECT_TRUE(EventuallyDead(grandchild, kWait));
+  EXPECT_FALSE(std::filesystem::exists(PidFilePath(options_.work_dir, 7)));  // the group is gone
 }
 
 TEST_F(TrainerProcessTest, StopEscalatesToSigkillAfterTheGrace) {
@@ -238,7 +239,7 @@ TEST_F(TrainerProcessTest, StopEscalatesToSigkillAfterTheGrace) {
   EXPECT_LT(took, absl::Seconds(2));
   EXPECT_EQ(ended->exit().signal(), SIGKILL);
   EXPECT_EQ(ended->exit().reason(), "cancelled: killed by SIGKILL after 300ms");
-  EXPECT_TRUE(EventuallyDead(grandchild));
+  EXPECT_TRUE(EventuallyDead(grandchild, kWait));
 }
 
 TEST_F(TrainerProcessTest, DestructorStopsAndJoins) {
