@@ -107,6 +107,13 @@ struct JobQuery {
   std::optional<v1::JobState> state;
 };
 
+// What the writer has done since the Store opened, for telemetry and benchmarks.
+struct StoreStats {
+  int64_t groups = 0;  // transactions committed
+  int64_t writes = 0;  // writes in them (refused ones included)
+  int64_t rows = 0;    // rows they weighed (a metric point is a row)
+};
+
 class Store {
  public:
   // Opens or creates the database at `path` (WAL mode, foreign keys on), migrates its schema to
@@ -235,6 +242,8 @@ class Store {
   virtual int64_t Version() = 0;
   // Blocks until Version() > `seen` or `timeout` passes; returns the current version.
   virtual int64_t WaitForChange(int64_t seen, absl::Duration timeout) = 0;
+
+  virtual StoreStats Stats() = 0;
 };
 
 }  // namespace ablate::coordinator

@@ -63,6 +63,7 @@ class GroupWriter {
   absl::Status Run(Body body, int64_t rows);
 
   int64_t version() ABSL_LOCKS_EXCLUDED(version_mu_);
+  StoreStats stats() ABSL_LOCKS_EXCLUDED(version_mu_);
   // Blocks until version() > `seen` or `timeout` passes; returns the version.
   int64_t WaitForChange(int64_t seen, absl::Duration timeout) ABSL_LOCKS_EXCLUDED(version_mu_);
 
@@ -83,12 +84,15 @@ class GroupWriter {
   Clock& clock_;
   const int64_t max_rows_;
 
+  internal::ReportCache cache_;  // used by the writer thread only
+
   absl::Mutex queue_mu_;
   std::deque<Write> queue_ ABSL_GUARDED_BY(queue_mu_);
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
 
   absl::Mutex version_mu_;
   int64_t version_ ABSL_GUARDED_BY(version_mu_) = 0;
+  StoreStats stats_ ABSL_GUARDED_BY(version_mu_);
 
   std::thread thread_;  // last: starts once everything above is built
 };
