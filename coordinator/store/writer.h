@@ -45,8 +45,8 @@ class GroupWriter {
   // One write: statements run in the group's transaction, recording what they changed.
   using Body = std::function<absl::Status(Db& db, Changes& changes)>;
 
-  // `connection` holds the schema's `meta` row; `feed` may be null. Both must outlive the
-  // writer. `clock` stamps the group's deferred updates. Starts the thread.
+  // `connection` holds the schema's `meta` row; `feed` may be null. Both, and `clock` (which
+  // stamps a group's deferred updates), must outlive the writer. Starts the thread.
   GroupWriter(Connection& connection, ChangeFeed* feed, Clock& clock, int max_rows);
   // Runs what is queued, then joins the thread.
   ~GroupWriter();
@@ -75,7 +75,7 @@ class GroupWriter {
   };
 
   void Loop();
-  // Runs one group; returns each write's outcome and whether anything committed.
+  // Runs one group in one transaction, publishes it to the feed, then calls each WriteDone.
   void RunGroup(std::vector<Write>& group);
 
   // Constant after construction.
