@@ -13,6 +13,16 @@ constexpr char kTrainLoss[] = "train/loss";
 
 }  // namespace
 
+ReportCache::Entry* ReportCache::Find(const std::string& job_id) {
+  auto it = entries_.find(job_id);
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
+ReportCache::Entry& ReportCache::Put(const std::string& job_id, Entry entry) {
+  if (entries_.size() >= kMaxEntries) entries_.clear();
+  return entries_[job_id] = std::move(entry);
+}
+
 Changes::SweepChanges& Changes::Sweep(const std::string& sweep_id) {
   auto [it, inserted] = sweeps_.try_emplace(sweep_id);
   if (inserted) it->second.wanted = feed_ != nullptr && feed_->Wants(sweep_id);

@@ -25,10 +25,37 @@
 
 namespace ablate::coordinator::internal {
 
+// What the fence needs of a job, remembered between groups so that a metric report costs its
+// inserts and no lookups: the writer is the only writer, so a job's row changes only through a
+// write that then Forgets it. Cleared when a group rolls back (what it remembered of that group
+// did not happen). Bounded: cleared when it outgrows kMaxEntries.
+class ReportCache {
+ public:
+  struct Entry {
+    int64_t rowid = 0;
+    v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+    uint64_t current_attempt_id = 0;
+    std::string sweep_id;
+    uint64_t sequence = 0;  // the highest applied of current_attempt_id's reports
+  };
+  static constexpr size_t kMaxEntries = 200'000;
+
+  Entry* Find(const std::string& job_id);
+  Entry& Put(const std::string& job_id, Entry entry);
+  void Forget(const std::string& job_id) { entries_.erase(job_id); }
+  void Clear() { entries_.clear(); }
+
+ private:
+  absl::flat_hash_map<std::string, Entry> entries_;
+};
+
 class Changes {
  public:
-  // `feed` (may be null: no feed) is asked once per sweep whether it wants deltas.
-  explicit Changes(ChangeFeed* feed) : feed_(feed) {}
+  // `feed` (may be null: no feed) is asked once per sweep whether it wants deltas. `cache`
+  // lives across groups; the writer clears it when this group rolls back.
+  Changes(ChangeFeed* feed, ReportCache& cache) : feed_(feed), cache_(cache) {}
+
+  ReportCache& cache() { return cache_; }
 
   // The row of job `rowid` (of sweep `sweep_id`) changed.
   void Job(int64_t rowid, const std::string& sweep_id);
@@ -72,6 +99,7 @@ class Changes {
   SweepChanges& Sweep(const std::string& sweep_id);
 
   ChangeFeed* const feed_;
+  ReportCache& cache_;
   bool pending_ = false;
   absl::flat_hash_map<std::string, SweepChanges> sweeps_;
   absl::flat_hash_map<int64_t, JobProgress> progress_;

@@ -23,6 +23,11 @@ struct sqlite3_stmt;
 
 namespace ablate::coordinator::internal {
 
+// WAL pages after which a commit copies the log back into the database (SQLite's default:
+// 1,000). Metric appends rewrite the same index pages commit after commit; checkpointing 40 MB
+// at a time writes each of them back once instead of once per 4 MB of log.
+inline constexpr int kWalCheckpointPages = 10'000;
+
 // A prepared statement borrowed from its Db's cache. Parameters are numbered from 1, columns
 // from 0. Destroying it resets the statement for the next user, so one SQL text must not be in
 // use twice at the same time.

@@ -46,7 +46,8 @@ absl::StatusOr<std::unique_ptr<Db>> OpenWriter(const std::string& path) {
   }
   absl::Status pragmas = (*db)->Exec(
       absl::StrCat("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = ",
-                   kBusyTimeoutMs, "; PRAGMA cache_size = -", kCacheKib));
+                   kBusyTimeoutMs, "; PRAGMA cache_size = -", kCacheKib,
+                   "; PRAGMA wal_autocheckpoint = ", internal::kWalCheckpointPages));
   if (!pragmas.ok()) return pragmas;
   if (absl::Status migrate = internal::Migrate(**db); !migrate.ok()) return migrate;
   return db;

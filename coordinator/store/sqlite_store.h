@@ -74,6 +74,7 @@ class SqliteStore final : public Store {
 
   int64_t Version() override;
   int64_t WaitForChange(int64_t seen, absl::Duration timeout) override;
+  StoreStats Stats() override { return writer_.stats(); }
 
  private:
   using Connection = internal::Connection;

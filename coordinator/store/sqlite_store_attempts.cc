@@ -46,6 +46,29 @@ absl::Status CheckLive(const JobRow& job, const std::string& job_id, uint64_t at
   return absl::OkStatus();
 }
 
+absl::StatusOr<uint64_t> StoredSequence(Db& db, uint64_t attempt_id) {
+  absl::StatusOr<Statement> query = db.Prepare("SELECT sequence FROM attempts WHERE id = ?1");
+  if (!query.ok()) return query.status();
+  absl::StatusOr<bool> found = query->Bind(1, static_cast<int64_t>(attempt_id)).Step();
+  if (!found.ok()) return found.status();
+  return *found ? static_cast<uint64_t>(query->Int(0)) : 0;
+}
+
+// The job a report names, from the writer's cache or, on a miss, from its row.
+absl::StatusOr<internal::ReportCache::Entry*> CachedJob(Db& db, const std::string& job_id,
+                                                        internal::Changes& changes) {
+  if (internal::ReportCache::Entry* entry = changes.cache().Find(job_id)) return entry;
+  absl::StatusOr<JobRow> job = LoadJob(db, job_id);
+  if (!job.ok()) return job.status();
+  absl::StatusOr<uint64_t> sequence = StoredSequence(db, job->current_attempt_id);
+  if (!sequence.ok()) return sequence.status();
+  // This group's sequences are written when it commits: count them too.
+  const uint64_t applied =
+      std::max(*sequence, changes.SequenceOf(job->current_attempt_id).value_or(0));
+  return &changes.cache().Put(
+      job_id, {job->rowid, job->state, job->current_attempt_id, job->sweep_id, applied});
+}
+
 // A report that passed the checks: the job it names, or nothing when it is a resend of a
 // report already applied (answered OK, changing nothing).
 using CheckedReport = std::optional<JobRow>;
@@ -55,27 +78,37 @@ using CheckedReport = std::optional<JobRow>;
 // group), so a resend is never refused by the fence after its first copy ended the attempt;
 // the attempt is live.
 absl::StatusOr<CheckedReport> CheckReport(Db& db, const ReportKey& report,
-                                          const internal::Changes& changes) {
-  absl::StatusOr<JobRow> job = LoadJob(db, report.job_id);
-  if (!job.ok()) return job.status();
+                                          internal::Changes& changes) {
+  absl::StatusOr<internal::ReportCache::Entry*> entry = CachedJob(db, report.job_id, changes);
+  if (!entry.ok()) return entry.status();
+  const internal::ReportCache::Entry& job = **entry;
   if (report.sequence != 0) {
-    absl::StatusOr<Statement> query = db.Prepare("SELECT sequence FROM attempts WHERE id = ?1");
-    if (!query.ok()) return query.status();
-    absl::StatusOr<bool> found = query->Bind(1, static_cast<int64_t>(report.attempt_id)).Step();
-    if (!found.ok()) return found.status();
-    uint64_t applied = *found ? static_cast<uint64_t>(query->Int(0)) : 0;
-    applied = std::max(applied, changes.SequenceOf(report.attempt_id).value_or(0));
+    uint64_t applied = job.sequence;
+    if (report.attempt_id != job.current_attempt_id) {  // a report of an older attempt
+      absl::StatusOr<uint64_t> stored = StoredSequence(db, report.attempt_id);
+      if (!stored.ok()) return stored.status();
+      applied = std::max(*stored, changes.SequenceOf(report.attempt_id).value_or(0));
+    }
     if (report.sequence <= applied) return CheckedReport();
   }
-  if (absl::Status live = CheckLive(*job, report.job_id, report.attempt_id); !live.ok()) {
+  JobRow row{job.rowid, job.state, job.current_attempt_id, job.sweep_id};
+  if (absl::Status live = CheckLive(row, report.job_id, report.attempt_id); !live.ok()) {
     return live;
   }
-  return CheckedReport(*std::move(job));
+  return CheckedReport(std::move(row));
 }
 
-// Records a report's sequence once its writes are done.
-void Applied(const ReportKey& report, internal::Changes& changes) {
+// Records a report's sequence once its writes are done. `row_changed`: the write changed the
+// job's state or attempt, so the cache forgets it (it reloads from the row, and the sequence
+// from this group's changes, when next needed).
+void Applied(const ReportKey& report, internal::Changes& changes, bool row_changed) {
   if (report.sequence != 0) changes.Sequence(report.attempt_id, report.sequence);
+  if (row_changed) {
+    changes.cache().Forget(report.job_id);
+  } else if (internal::ReportCache::Entry* entry = changes.cache().Find(report.job_id);
+             entry != nullptr && entry->current_attempt_id == report.attempt_id) {
+    entry->sequence = std::max(entry->sequence, report.sequence);
+  }
 }
 
 absl::Status SetAttemptState(Db& db, uint64_t attempt_id, v1::AttemptState state) {
@@ -150,6 +183,7 @@ absl::Status StartAttemptRow(Db& db, const std::string& job_id, const std::strin
                              .Run();
   if (!updated.ok()) return updated;
   changes.Job(job->rowid, job->sweep_id);
+  changes.cache().Forget(job_id);  // a new current attempt: what the fence knew is stale
   return absl::OkStatus();
 }
 
@@ -221,7 +255,7 @@ SqliteStore::Body SqliteStore::MarkRunningBody(ReportKey report,
     const JobRow& job = **checked;
     // A repeated report of a RUNNING attempt changes nothing but a provenance it brings.
     if (job.state == v1::JOB_STATE_RUNNING && !provenance.has_value()) {
-      Applied(report, changes);
+      Applied(report, changes, /*row_changed=*/false);
       return absl::OkStatus();
     }
     absl::StatusOr<Statement> update = db.Prepare(
@@ -234,7 +268,7 @@ SqliteStore::Body SqliteStore::MarkRunningBody(ReportKey report,
     absl::Status attempt = SetAttemptState(db, report.attempt_id, v1::ATTEMPT_STATE_RUNNING);
     if (!attempt.ok()) return attempt;
     changes.Job(job.rowid, job.sweep_id);
-    Applied(report, changes);
+    Applied(report, changes, /*row_changed=*/true);
     return absl::OkStatus();
   };
 }
@@ -262,7 +296,7 @@ SqliteStore::Body SqliteStore::AppendMetricsBody(ReportKey report,
       // The job shows where this report leaves the run: its latest step, and the loss there.
       changes.Progress(job.rowid, job.sweep_id, report.job_id, points);
     }
-    Applied(report, changes);
+    Applied(report, changes, /*row_changed=*/false);
     return absl::OkStatus();
   };
 }
@@ -304,7 +338,7 @@ SqliteStore::Body SqliteStore::EndAttemptBody(ReportKey report, AttemptEnd end) 
     if (!moved.ok()) return moved;
     changes.Job(job.rowid, job.sweep_id);
     if (end.job_state == v1::JOB_STATE_PENDING) changes.Pending();
-    Applied(report, changes);
+    Applied(report, changes, /*row_changed=*/true);
     return absl::OkStatus();
   };
 }
@@ -373,6 +407,7 @@ absl::StatusOr<std::vector<v1::Job>> SqliteStore::CancelJobs(
     }
     if (absl::Status released = savepoint->Release(); !released.ok()) return released;
     for (const auto& [rowid, sweep_id] : changed) changes.Job(rowid, sweep_id);
+    for (const v1::Job& job : before) changes.cache().Forget(job.spec().job_id());
     return absl::OkStatus();
   },
       static_cast<int64_t>(job_ids.size()));

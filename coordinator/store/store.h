@@ -3,8 +3,10 @@
 // count on it surviving a crash of the process.
 //
 // Writes. Every change goes through one writer thread, which runs them in order and commits
-// them in groups (at most StoreOptions::max_batch_rows rows or max_batch_delay, whichever comes
-// first): a group is one SQLite transaction, so a thousand metric reports cost one commit. Each
+// them in groups: a group is one SQLite transaction holding what queued while the previous one
+// committed, up to StoreOptions::max_batch_rows rows, so a thousand metric reports cost one
+// commit under load and a lone write commits at once (a write waits for at most the group in
+// progress and its own). Each
 // write is checked on its own inside the group: one refused (a fenced report, an unknown job)
 // changes nothing and fails alone; the others commit. The *Async methods take a WriteDone that
 // the writer calls once, after the commit that made the write durable (OK) or with the reason
@@ -62,12 +64,10 @@ namespace ablate::coordinator {
 class ChangeFeed;
 
 struct StoreOptions {
-  // Group commit bounds: a group closes when it holds this many rows (metric points count one
-  // each, other writes one) or when its first write has waited this long. SQLite's append rate
-  // here flattens out above a few thousand rows per transaction; 20 ms keeps a report's
-  // acknowledgement well under a heartbeat.
+  // A group holds at most this many rows (a metric point counts one, another write one; a
+  // single larger write, a 100,000-job sweep, is a group of its own). SQLite's append rate here
+  // flattens out above a few thousand rows per transaction.
   int max_batch_rows = 5000;
-  absl::Duration max_batch_delay = absl::Milliseconds(20);
   // ListWorkers leaves out workers disconnected for longer than this.
   absl::Duration worker_retention = absl::Hours(24);
   // Borrowed; when set, the writer publishes every commit to it. Must outlive the Store.
@@ -111,6 +111,13 @@ struct JobQuery {
 struct AttemptStart {
   std::string job_id;
   std::string worker_id;
+};
+
+// What the writer has done since the Store opened, for telemetry and benchmarks.
+struct StoreStats {
+  int64_t groups = 0;  // transactions committed
+  int64_t writes = 0;  // writes in them (refused ones included)
+  int64_t rows = 0;    // rows they weighed (a metric point is a row)
 };
 
 class Store {
@@ -253,6 +260,8 @@ class Store {
   virtual int64_t Version() = 0;
   // Blocks until Version() > `seen` or `timeout` passes; returns the current version.
   virtual int64_t WaitForChange(int64_t seen, absl::Duration timeout) = 0;
+
+  virtual StoreStats Stats() = 0;
 };
 
 }  // namespace ablate::coordinator

@@ -88,6 +88,11 @@ int64_t GroupWriter::version() {
   return version_;
 }
 
+StoreStats GroupWriter::stats() {
+  absl::MutexLock lock(&version_mu_);
+  return stats_;
+}
+
 int64_t GroupWriter::WaitForChange(int64_t seen, absl::Duration timeout) {
   absl::MutexLock lock(&version_mu_);
   auto changed = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(version_mu_) {
@@ -129,7 +134,7 @@ void GroupWriter::RunGroup(std::vector<Write>& group) {
     Db& db = *connection_.db;
     absl::StatusOr<Transaction> transaction = Transaction::Begin(db, /*write=*/true);
     if (!transaction.ok()) failed = transaction.status();
-    Changes changes(feed_);
+    Changes changes(feed_, cache_);
     bool changed = false;
     for (size_t i = 0; failed.ok() && i < group.size(); ++i) {
       outcomes[i] = group[i].body(db, changes);
@@ -161,9 +166,13 @@ void GroupWriter::RunGroup(std::vector<Write>& group) {
         if (outcome.ok()) outcome = failed;
       }
       commit.reset();
-    } else if (changed) {
+      cache_.Clear();
+    } else {
       absl::MutexLock version_lock(&version_mu_);
-      version_ = version;
+      if (changed) version_ = version;
+      ++stats_.groups;
+      stats_.writes += static_cast<int64_t>(group.size());
+      for (const Write& write : group) stats_.rows += write.rows;
     }
   }
   if (commit.has_value()) feed_->Publish(*std::move(commit));

@@ -45,8 +45,8 @@ class GroupWriter {
   // One write: statements run in the group's transaction, recording what they changed.
   using Body = std::function<absl::Status(Db& db, Changes& changes)>;
 
-  // `connection` holds the schema's `meta` row; `feed` may be null. Both must outlive the
-  // writer. `clock` stamps the group's deferred updates. Starts the thread.
+  // `connection` holds the schema's `meta` row; `feed` may be null. Both, and `clock` (which
+  // stamps a group's deferred updates), must outlive the writer. Starts the thread.
   GroupWriter(Connection& connection, ChangeFeed* feed, Clock& clock, int max_rows);
   // Runs what is queued, then joins the thread.
   ~GroupWriter();
@@ -63,6 +63,7 @@ class GroupWriter {
   absl::Status Run(Body body, int64_t rows);
 
   int64_t version() ABSL_LOCKS_EXCLUDED(version_mu_);
+  StoreStats stats() ABSL_LOCKS_EXCLUDED(version_mu_);
   // Blocks until version() > `seen` or `timeout` passes; returns the version.
   int64_t WaitForChange(int64_t seen, absl::Duration timeout) ABSL_LOCKS_EXCLUDED(version_mu_);
 
@@ -74,7 +75,7 @@ class GroupWriter {
   };
 
   void Loop();
-  // Runs one group; returns each write's outcome and whether anything committed.
+  // Runs one group in one transaction, publishes it to the feed, then calls each WriteDone.
   void RunGroup(std::vector<Write>& group);
 
   // Constant after construction.
@@ -83,12 +84,15 @@ class GroupWriter {
   Clock& clock_;
   const int64_t max_rows_;
 
+  internal::ReportCache cache_;  // used by the writer thread only
+
   absl::Mutex queue_mu_;
   std::deque<Write> queue_ ABSL_GUARDED_BY(queue_mu_);
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
 
   absl::Mutex version_mu_;
   int64_t version_ ABSL_GUARDED_BY(version_mu_) = 0;
+  StoreStats stats_ ABSL_GUARDED_BY(version_mu_);
 
   std::thread thread_;  // last: starts once everything above is built
 };

@@ -1,0 +1,35 @@
+// SQLite's own cost for the rows the store writes and reads, without the store: the floor the
+// store's benchmarks measure themselves against in the same run. Each function runs on a file
+// whose schema Store::Open created (same tables, same indexes), through one plain connection,
+// with prepared statements and nothing else. For benchmarks only.
+#ifndef ABLATE_COORDINATOR_STORE_SQLITE_FLOOR_H_
+#define ABLATE_COORDINATOR_STORE_SQLITE_FLOOR_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ablate/v1/job.pb.h"
+#include "ablate/v1/metrics.pb.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace ablate::coordinator::floor {
+
+// Inserts a sweep row and `jobs` as rows of the jobs table in one transaction.
+absl::Status InsertJobs(const std::string& db_path, const std::string& sweep_id,
+                        const std::vector<v1::JobSpec>& jobs);
+
+// Appends `rounds` copies of `points` (steps shifted each round), each round for the next of
+// `jobs` job rowids in turn (as reports of many jobs arrive), committing every
+// `rows_per_commit` rows.
+absl::Status AppendPoints(const std::string& db_path, const std::vector<v1::MetricPoint>& points,
+                          int rounds, int jobs, int rows_per_commit);
+
+// Reads every (step, value) of one series of job rowid `job`; returns how many rows it read.
+absl::StatusOr<int64_t> ReadSeries(const std::string& db_path, int64_t job,
+                                   const std::string& name);
+
+}  // namespace ablate::coordinator::floor
+
+#endif  // ABLATE_COORDINATOR_STORE_SQLITE_FLOOR_H_
