@@ -39,6 +39,37 @@ TEST(HfConfigTest, PublishedQwen3ConfigMatchesTheCatalog) {
   EXPECT_EQ(parsed->max_position_embeddings(), catalog.max_position_embeddings());
 }
 
+// The fields that differ between the published config.json files of the Qwen3 sizes (all
+// share vocab 151936, head_dim 128, 8 key/value heads, rope_theta 1e6, rms_norm_eps 1e-6 and
+// max_position_embeddings 40960 with 0.6B).
+TEST(HfConfigTest, PublishedSizesMatchTheCatalog) {
+  struct Size {
+    const char* name;
+    int hidden, intermediate, layers, heads;
+    bool tied;
+  };
+  for (const Size& size : {Size{"qwen3-1.7b", 2048, 6144, 28, 16, true},
+                           Size{"qwen3-4b", 2560, 9728, 36, 32, true},
+                           Size{"qwen3-8b", 4096, 12288, 36, 32, false},
+                           Size{"qwen3-14b", 5120, 17408, 40, 40, false},
+                           Size{"qwen3-32b", 5120, 25600, 64, 64, false}}) {
+    std::string json = kQwen3_0_6B;
+    auto set = [&json](const std::string& key, const std::string& old_value,
+                       const std::string& value) {
+      const std::string from = "\"" + key + "\": " + old_value;
+      json.replace(json.find(from), from.size(), "\"" + key + "\": " + value);
+    };
+    set("hidden_size", "1024", std::to_string(size.hidden));
+    set("intermediate_size", "3072", std::to_string(size.intermediate));
+    set("num_hidden_layers", "28", std::to_string(size.layers));
+    set("num_attention_heads", "16", std::to_string(size.heads));
+    set("tie_word_embeddings", "true", size.tied ? "true" : "false");
+    absl::StatusOr<v1::ModelConfig> parsed = ParseHfConfig(json, size.name);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(ModelConfigDifferences(*parsed, *ModelByName(size.name)), "") << size.name;
+  }
+}
+
 TEST(HfConfigTest, ReadsTransformers5RopeParameters) {
   absl::StatusOr<v1::ModelConfig> c = ParseHfConfig(kTransformers5, "config.json");
   ASSERT_TRUE(c.ok()) << c.status();
