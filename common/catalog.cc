@@ -1,5 +1,8 @@
 #include "common/catalog.h"
 
+#include "common/hf_config.h"
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -25,15 +28,19 @@ v1::ModelConfig Make(std::string name, uint32_t vocab, uint32_t hidden, uint32_t
   return c;
 }
 
-// Qwen3 shapes as published in Hugging Face's config.json of each size; tiny and mini keep the
+// Qwen3 shapes as published in Hugging Face's config.json of each size (Qwen/Qwen3-0.6B ...
+// Qwen/Qwen3-32B: max_position_embeddings 40960, rms_norm_eps 1e-6, rope_theta 1e6, no RoPE
+// scaling; the embedding tied up to 4B); tiny and mini keep the
 // architecture and shrink every width so a CPU trains them in seconds on a byte vocabulary.
 const std::vector<v1::ModelConfig>& Models() {
   static const auto* models = new std::vector<v1::ModelConfig>{
       Make("tiny", 256, 64, 192, 2, 4, 2, 16, 10000, true),
       Make("mini", 256, 128, 384, 4, 4, 2, 32, 10000, true),
       Make("qwen3-0.6b", 151936, 1024, 3072, 28, 16, 8, 128, 1e6, true),
+      Make("qwen3-1.7b", 151936, 2048, 6144, 28, 16, 8, 128, 1e6, true),
       Make("qwen3-4b", 151936, 2560, 9728, 36, 32, 8, 128, 1e6, true),
       Make("qwen3-8b", 151936, 4096, 12288, 36, 32, 8, 128, 1e6, false),
+      Make("qwen3-14b", 151936, 5120, 17408, 40, 40, 8, 128, 1e6, false),
       Make("qwen3-32b", 151936, 5120, 25600, 64, 64, 8, 128, 1e6, false),
   };
   return *models;
@@ -51,6 +58,9 @@ const std::vector<std::string>& ModelNames() {
 }
 
 absl::StatusOr<v1::ModelConfig> ModelByName(absl::string_view name) {
+  if (absl::StartsWith(name, kHfModelPrefix)) {
+    return ReadHfConfig(std::string(name.substr(kHfModelPrefix.size())), std::string(name));
+  }
   for (const auto& m : Models()) {
     if (m.name() == name) return m;
   }

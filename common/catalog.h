@@ -14,8 +14,13 @@
 namespace ablate {
 
 // Model sizes by name: "tiny" and "mini" for tests and CPU demos, then the Qwen3 family
-// (qwen3-0.6b, qwen3-4b, qwen3-8b, qwen3-32b) with Hugging Face's published shapes.
+// (qwen3-0.6b, qwen3-1.7b, qwen3-4b, qwen3-8b, qwen3-14b, qwen3-32b) with Hugging Face's
+// published shapes.
 const std::vector<std::string>& ModelNames();
+
+// A catalog name, or "hf:PATH" for the Qwen3 config.json at PATH (a model directory or the
+// file itself; see common/hf_config.h), read at every call. NotFound for an unknown name or a
+// missing file; InvalidArgument naming the file and field for a malformed config.
 absl::StatusOr<v1::ModelConfig> ModelByName(absl::string_view name);
 
 // Attention kinds ("dense", "nsa") and optimizers ("adamw", "adamw8bit", "soap", "shampoo",

@@ -155,7 +155,9 @@ std::string GetTrainField(const v1::TrainConfig& config, absl::string_view name)
 }
 
 absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
-  if (auto s = CheckName("model", c.model(), ModelNames(), "model"); !s.ok()) return s;
+  if (absl::StatusOr<v1::ModelConfig> model = ModelByName(c.model()); !model.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("model: ", model.status().message()));
+  }
   if (auto s = CheckName("attention", c.attention(), AttentionNames(), "attention"); !s.ok()) {
     return s;
   }

@@ -1,5 +1,7 @@
 #include "sweep/sweep_file.h"
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -96,6 +98,17 @@ TEST(SweepFileTest, UnknownOptimizerListsTheKnownOnes) {
             "soap, shampoo, soap4bit)");
 }
 
+TEST(SweepFileTest, HfModelIsReadWhenValidated) {
+  const std::string dir = testing::TempDir() + "/sweep_hf_model";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/config.json") << R"({"vocab_size": 300, "hidden_size": 48,
+      "intermediate_size": 88, "num_hidden_layers": 2, "num_attention_heads": 10,
+      "num_key_value_heads": 2, "head_dim": 8, "rope_theta": 500.0})";
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny, hf:" + dir + "]\n"), "");
+  EXPECT_THAT(ErrorOf("name: t\ngrid:\n  model: [hf:" + dir + "/nowhere]\n"),
+              HasSubstr("grid.model: " + dir + "/nowhere: cannot open"));
+}
+
 TEST(SweepFileTest, BadNumber) {
   EXPECT_EQ(ErrorOf("name: t\ngrid:\n  context_length: [64, 12x]\n"),
             "s.yaml:3:24: grid.context_length: '12x' is not a whole number");
@@ -134,7 +147,7 @@ TEST(SweepFileTest, OverrideProblems) {
             "learning_rate?)");
   EXPECT_EQ(ErrorOf(head + "  - when: {model: huge}\n    set: {steps: 10}\n"),
             "s.yaml:5:19: overrides[0].when.model: unknown model 'huge' (known: tiny, mini, "
-            "qwen3-0.6b, qwen3-4b, qwen3-8b, qwen3-32b)");
+            "qwen3-0.6b, qwen3-1.7b, qwen3-4b, qwen3-8b, qwen3-14b, qwen3-32b)");
   EXPECT_EQ(ErrorOf(head + "  - set: {steps: 10}\n"),
             "s.yaml:5:5: overrides[0].when: needs at least one condition");
   EXPECT_EQ(ErrorOf(head + "  - when: {model: mini}\n    sett: {steps: 10}\n"),

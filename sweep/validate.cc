@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/catalog.h"
+#include "common/hf_config.h"
 #include "common/train_config.h"
 #include "sweep/grid.h"
 
@@ -200,6 +201,12 @@ absl::StatusOr<std::string> ValueKey(absl::string_view field, absl::string_view 
       break;
   }
   std::string name = reflection->GetString(scratch, descriptor);
+  if (field == "model" && absl::StartsWith(name, kHfModelPrefix)) {
+    if (absl::StatusOr<v1::ModelConfig> model = ModelByName(name); !model.ok()) {
+      return absl::InvalidArgumentError(model.status().message());
+    }
+    return name;
+  }
   if (const std::vector<std::string>* known = KnownNames(field);
       known != nullptr && std::find(known->begin(), known->end(), name) == known->end()) {
     return absl::InvalidArgumentError(absl::StrCat("unknown ", field, " '", name,

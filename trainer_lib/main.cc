@@ -1,17 +1,26 @@
 // ablate-train: runs one training job, alone or as a worker's child process.
 //
 //   ablate-train train --job FILE [--events-fd N] [--checkpoint-dir DIR]
+//   ablate-train eval --model DIR --tokens FILE [--context N] [--token-bytes 2|4] [--batches N]
+//   ablate-train export --checkpoint DIR --model NAME --out DIR [--shard-bytes N]
+//
+// eval prints one line, "loss L tokens N": the mean next-token cross-entropy (nats) of the
+// Hugging Face model directory DIR on the token file (see trainer_lib/tools/eval.h). export
+// writes a checkpoint of a model NAME (a catalog name or hf:PATH) as a Hugging Face model
+// directory (see trainer_lib/tools/export.h).
 //
 // FILE holds a JobSpec (or a bare TrainConfig) in protobuf's JSON mapping. With --events-fd,
 // length-delimited TrainerEvents go to that descriptor; without it, progress lines go to
 // stdout. SIGTERM or SIGINT stops the run at the next step boundary, after a checkpoint, so a
 // preempted job resumes where it stopped.
 //
-// Exit codes: 0 trained; 1 training failed (TrainerFinished says why); 2 bad arguments or job
-// file (one line on stderr); 128 + signal when stopped by SIGTERM (143) or SIGINT (130).
+// Exit codes: 0 done; 1 training, eval or export failed (TrainerFinished or one line on stderr
+// says why); 2 bad arguments or job file (one line on stderr); 128 + signal when training was
+// stopped by SIGTERM (143) or SIGINT (130).
 #include <fcntl.h>
 
 #include <csignal>
+#include <cstdio>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -20,6 +29,8 @@
 
 #include "absl/status/status.h"
 #include "common/log.h"
+#include "trainer_lib/tools/eval.h"
+#include "trainer_lib/tools/export.h"
 #include "trainer_lib/train/event_sink.h"
 #include "trainer_lib/train/job_file.h"
 #include "trainer_lib/train/trainer.h"
@@ -33,6 +44,19 @@ extern "C" void OnStopSignal(int signal) { stop_request.store(signal); }
 int BadUsage(const std::string& problem) {
   std::cerr << "ablate-train: " << problem << "\n";
   return 2;
+}
+
+int Failed(const absl::Status& status) {
+  std::cerr << "ablate-train: " << status.message() << "\n";
+  return 1;
+}
+
+int Eval(const std::string& model_dir, const ablate::train::EvalOptions& options) {
+  absl::StatusOr<ablate::train::EvalResult> result =
+      ablate::train::EvaluateModelDir(model_dir, options);
+  if (!result.ok()) return Failed(result.status());
+  std::printf("loss %.6f tokens %lld\n", result->loss, static_cast<long long>(result->tokens));
+  return 0;
 }
 
 }  // namespace
@@ -49,11 +73,47 @@ int main(int argc, char** argv) {
                     "Write length-delimited TrainerEvents to this open descriptor");
   train->add_option("--checkpoint-dir", checkpoint_dir,
                     "Where checkpoints are written and resumed from (overrides the job's)");
+
+  CLI::App* eval = app.add_subcommand("eval", "Mean next-token loss of a model on a token file");
+  std::string model_dir;
+  ablate::train::EvalOptions eval_options;
+  eval->add_option("--model", model_dir, "Hugging Face model directory")->required();
+  eval->add_option("--tokens", eval_options.tokens_path, "Token file: little-endian uint16/32")
+      ->required();
+  eval->add_option("--context", eval_options.context, "Tokens predicted per window")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  eval->add_option("--token-bytes", eval_options.token_bytes,
+                   "Bytes per token id (default: 2 when vocab_size <= 65536, else 4)")
+      ->check(CLI::IsMember({2, 4}));
+  eval->add_option("--batches", eval_options.max_windows,
+                   "Evaluate at most this many windows (default: all)")
+      ->check(CLI::PositiveNumber);
+
+  CLI::App* export_command =
+      app.add_subcommand("export", "Write a checkpoint as a Hugging Face model directory");
+  ablate::train::ExportOptions export_options;
+  export_command->add_option("--checkpoint", export_options.checkpoint,
+                             "A job's checkpoint directory or one step-N folder in it")
+      ->required();
+  export_command->add_option("--model", export_options.model,
+                             "The job's model: a catalog name or hf:PATH")
+      ->required();
+  export_command->add_option("--out", export_options.out, "Model directory to write")
+      ->required();
+  export_command->add_option("--shard-bytes", export_options.shard_bytes,
+                             "Largest safetensors file before sharding (default: 5 GB)")
+      ->check(CLI::PositiveNumber);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help
     return BadUsage(e.what());
+  }
+  if (eval->parsed()) return Eval(model_dir, eval_options);
+  if (export_command->parsed()) {
+    const absl::Status status = ablate::train::ExportCheckpoint(export_options);
+    return status.ok() ? 0 : Failed(status);
   }
 
   absl::StatusOr<ablate::v1::JobSpec> job = ablate::train::ReadJobFile(job_path);

@@ -69,6 +69,22 @@ absl::Status FsError(absl::string_view what, const fs::path& path,
   return absl::InternalError(absl::StrCat(what, " ", path.string(), ": ", error.message()));
 }
 
+// The newest step-N folder under `dir`; none when `dir` is missing or holds none.
+absl::StatusOr<std::optional<int64_t>> NewestStep(const fs::path& dir) {
+  std::error_code error;
+  std::optional<int64_t> latest;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
+    std::optional<int64_t> step = StepOf(entry.path());
+    if (step.has_value() && (!latest.has_value() || *step > *latest)) latest = step;
+  }
+  if (error && error != std::errc::no_such_file_or_directory) return FsError("list", dir, error);
+  return latest;
+}
+
+std::string FirstLine(absl::string_view text) {
+  return std::string(text.substr(0, text.find('\n')));
+}
+
 }  // namespace
 
 absl::StatusOr<fs::path> SaveCheckpoint(const fs::path& dir, int64_t step,
@@ -110,16 +126,11 @@ absl::StatusOr<fs::path> SaveCheckpoint(const fs::path& dir, int64_t step,
 absl::StatusOr<int64_t> LoadLatestCheckpoint(const fs::path& dir, torch::nn::Module& model,
                                              torch::optim::Optimizer& optimizer,
                                              const torch::Device& device) {
-  std::error_code error;
-  std::optional<int64_t> latest;
-  for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
-    std::optional<int64_t> step = StepOf(entry.path());
-    if (step.has_value() && (!latest.has_value() || *step > *latest)) latest = step;
-  }
-  if (error && error != std::errc::no_such_file_or_directory) return FsError("list", dir, error);
-  if (!latest.has_value()) return 0;
+  absl::StatusOr<std::optional<int64_t>> latest = NewestStep(dir);
+  if (!latest.ok()) return latest.status();
+  if (!latest->has_value()) return 0;
 
-  const fs::path file = dir / StepName(*latest) / kFile;
+  const fs::path file = dir / StepName(**latest) / kFile;
   try {
     torch::serialize::InputArchive archive, model_archive, optimizer_archive;
     archive.load_from(file.string(), device);
@@ -133,6 +144,32 @@ absl::StatusOr<int64_t> LoadLatestCheckpoint(const fs::path& dir, torch::nn::Mod
   } catch (const c10::Error& e) {
     return absl::DataLossError(absl::StrCat("checkpoint ", file.string(), " does not load: ",
                                             e.what_without_backtrace()));
+  }
+}
+
+absl::StatusOr<int64_t> LoadCheckpointModel(const fs::path& dir, torch::nn::Module& model) {
+  fs::path folder = dir.lexically_normal();
+  if (!folder.has_filename()) folder = folder.parent_path();  // "step-N/"
+  if (!StepOf(folder).has_value()) {
+    absl::StatusOr<std::optional<int64_t>> latest = NewestStep(dir);
+    if (!latest.ok()) return latest.status();
+    if (!latest->has_value()) {
+      return absl::NotFoundError(absl::StrCat(dir.string(), ": no checkpoint (step-N folder)"));
+    }
+    folder = dir / StepName(**latest);
+  }
+  const fs::path file = folder / kFile;
+  try {
+    torch::serialize::InputArchive archive, model_archive;
+    archive.load_from(file.string(), torch::kCPU);
+    archive.read("model", model_archive);
+    torch::Tensor step;
+    archive.read("step", step);
+    model.load(model_archive);
+    return step.item<int64_t>();
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(absl::StrCat("checkpoint ", file.string(), " does not load: ",
+                                            FirstLine(e.what_without_backtrace())));
   }
 }
 

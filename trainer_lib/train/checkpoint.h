@@ -37,6 +37,12 @@ absl::StatusOr<int64_t> LoadLatestCheckpoint(const std::filesystem::path& dir,
                                              torch::optim::Optimizer& optimizer,
                                              const torch::Device& device);
 
+// Loads only the model's weights, on the CPU, from the checkpoint folder `dir` (a step-N
+// folder) or from the newest one under `dir` (a job's checkpoint_dir). Returns its step.
+// NotFound when there is none; DataLoss naming the file when it does not load into `model`.
+absl::StatusOr<int64_t> LoadCheckpointModel(const std::filesystem::path& dir,
+                                            torch::nn::Module& model);
+
 }  // namespace ablate::train
 
 #endif  // ABLATE_TRAINER_LIB_TRAIN_CHECKPOINT_H_

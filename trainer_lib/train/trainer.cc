@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "common/catalog.h"
 #include "trainer_lib/data/dataset.h"
+#include "trainer_lib/model/hf_adapter.h"
 #include "trainer_lib/model/qwen3.h"
 #include "trainer_lib/optim/lr_schedule.h"
 #include "trainer_lib/optim/optimizer.h"
@@ -129,6 +130,11 @@ absl::Status Trainer::BuildModel() {
   torch::manual_seed(config_.seed());
   absl::StatusOr<Qwen3> model = BuildQwen3(*model_config, config_.attention());
   if (!model.ok()) return model.status();
+  if (!config_.init_from().empty()) {
+    if (absl::Status s = LoadHfWeights(config_.init_from(), **model); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("init_from: ", s.message()));
+    }
+  }
   (*model)->to(device_);
   absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> optimizer =
       MakeOptimizer(config_, **model);

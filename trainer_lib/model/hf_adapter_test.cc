@@ -1,0 +1,91 @@
+#include "trainer_lib/model/hf_adapter.h"
+
+#include <stdlib.h>
+
+#include <filesystem>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "common/catalog.h"
+
+namespace ablate::train {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+// A new empty folder. Not std::filesystem::remove_all on an old one: LibTorch's CUDA build
+// exports a broken copy of it (see trainer_lib/train/checkpoint.cc).
+fs::path FreshDir(const std::string& name) {
+  std::string path = (fs::path(testing::TempDir()) / ("hf_adapter_" + name + "-XXXXXX")).string();
+  EXPECT_NE(::mkdtemp(path.data()), nullptr) << path;
+  return path;
+}
+
+Qwen3 Build(const v1::ModelConfig& config, uint64_t seed) {
+  torch::manual_seed(seed);
+  absl::StatusOr<Qwen3> model = BuildQwen3(config, "dense");
+  EXPECT_TRUE(model.ok()) << model.status();
+  return *model;
+}
+
+TEST(HfAdapterTest, NamesFollowTransformers) {
+  EXPECT_EQ(HfTensorName("layers.3.self_attn.q_norm.weight"),
+            "model.layers.3.self_attn.q_norm.weight");
+  EXPECT_EQ(HfTensorName("embed_tokens.weight"), "model.embed_tokens.weight");
+  EXPECT_EQ(HfTensorName("lm_head.weight"), "lm_head.weight");
+}
+
+TEST(HfAdapterTest, SavedModelLoadsBackIntoAnotherInitialisation) {
+  for (bool tied : {true, false}) {
+    v1::ModelConfig config = *ModelByName("tiny");
+    config.set_tie_word_embeddings(tied);
+    Qwen3 saved = Build(config, 1);
+    const fs::path dir = FreshDir(tied ? "tied" : "untied");
+    ASSERT_TRUE(SaveHfModel(dir, *saved, /*shard_bytes=*/100'000).ok());
+    EXPECT_TRUE(fs::exists(dir / "config.json"));
+    EXPECT_TRUE(fs::exists(dir / "model.safetensors.index.json"));  // 460 KB in shards
+
+    Qwen3 loaded = Build(config, 2);
+    ASSERT_TRUE(LoadHfWeights(dir, *loaded).ok());
+    auto expected = saved->named_parameters();
+    for (const auto& item : loaded->named_parameters()) {
+      EXPECT_TRUE(torch::equal(item.value(), expected[item.key()])) << item.key();
+    }
+    absl::StatusOr<Qwen3> whole = LoadHfModel(dir);
+    ASSERT_TRUE(whole.ok()) << whole.status();
+    EXPECT_EQ((*whole)->config().tie_word_embeddings(), tied);
+  }
+}
+
+TEST(HfAdapterTest, AnotherShapeIsRefusedNamingTheFields) {
+  const fs::path dir = FreshDir("other_shape");
+  ASSERT_TRUE(SaveHfModel(dir, *Build(*ModelByName("mini"), 1)).ok());
+  Qwen3 tiny = Build(*ModelByName("tiny"), 1);
+  absl::Status status = LoadHfWeights(dir, *tiny);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("hidden_size 128 vs 64"));
+  EXPECT_THAT(status.message(), HasSubstr("num_hidden_layers 4 vs 2"));
+  EXPECT_THAT(status.message(), HasSubstr(dir.string()));
+}
+
+TEST(HfAdapterTest, MissingWeightIsNamed) {
+  v1::ModelConfig config = *ModelByName("tiny");
+  config.set_tie_word_embeddings(false);
+  const fs::path dir = FreshDir("missing_head");
+  ASSERT_TRUE(SaveHfModel(dir, *Build(*ModelByName("tiny"), 1)).ok());  // tied: no lm_head
+  // The same shapes but untied: the config is rewritten, the weights lack lm_head.weight.
+  Qwen3 untied = Build(config, 1);
+  const fs::path untied_dir = FreshDir("untied_config");
+  ASSERT_TRUE(SaveHfModel(untied_dir, *untied).ok());
+  fs::copy_file(untied_dir / "config.json", dir / "config.json",
+                fs::copy_options::overwrite_existing);
+  absl::Status status = LoadHfWeights(dir, *untied);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("no lm_head.weight"));
+}
+
+}  // namespace
+}  // namespace ablate::train

@@ -1,0 +1,29 @@
+// `ablate-train export`: an Ablate checkpoint written out as a Hugging Face model directory
+// (config.json + safetensors) that transformers' Qwen3ForCausalLM.from_pretrained loads.
+//
+// This header does not include LibTorch. Not thread-safe: one export at a time per folder.
+#ifndef ABLATE_TRAINER_LIB_TOOLS_EXPORT_H_
+#define ABLATE_TRAINER_LIB_TOOLS_EXPORT_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace ablate::train {
+
+struct ExportOptions {
+  std::string checkpoint;  // a job's checkpoint_dir (its newest step) or one step-N folder
+  std::string model;       // the model it was trained as: a catalog name or hf:PATH
+  std::string out;         // the model directory to write; created when missing
+  int64_t shard_bytes = 0;  // largest file before sharding; 0: transformers' 5 GB
+};
+
+// Builds `model`, loads the checkpoint's weights into it and writes it to `out` in float32.
+// Fails as ModelByName, LoadCheckpointModel (DataLoss naming the file when the checkpoint is
+// of another model) and SaveHfModel do.
+absl::Status ExportCheckpoint(const ExportOptions& options);
+
+}  // namespace ablate::train
+
+#endif  // ABLATE_TRAINER_LIB_TOOLS_EXPORT_H_
