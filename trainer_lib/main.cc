@@ -1,6 +1,6 @@
 // ablate-train: runs one training job, alone or as a worker's child process.
 //
-//   ablate-train train --job FILE [--events-fd N] [--checkpoint-dir DIR]
+//   ablate-train train --job FILE [--events-fd N] [--checkpoint-dir DIR] [--allow-config-change]
 //
 // FILE holds a JobSpec (or a bare TrainConfig) in protobuf's JSON mapping. With --events-fd,
 // length-delimited TrainerEvents go to that descriptor; without it, progress lines go to
@@ -28,6 +28,8 @@ namespace {
 
 ablate::train::StopRequest stop_request{0};
 
+constexpr int kFailedPermanently = 3;
+
 extern "C" void OnStopSignal(int signal) { stop_request.store(signal); }
 
 int BadUsage(const std::string& problem) {
@@ -44,11 +46,14 @@ int main(int argc, char** argv) {
   std::string job_path;
   std::string checkpoint_dir;
   int events_fd = -1;
+  bool allow_config_change = false;
   train->add_option("--job", job_path, "JobSpec or TrainConfig as protobuf JSON")->required();
   train->add_option("--events-fd", events_fd,
                     "Write length-delimited TrainerEvents to this open descriptor");
   train->add_option("--checkpoint-dir", checkpoint_dir,
                     "Where checkpoints are written and resumed from (overrides the job's)");
+  train->add_flag("--allow-config-change", allow_config_change,
+                  "Resume from a checkpoint written under other settings");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -59,6 +64,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<ablate::v1::JobSpec> job = ablate::train::ReadJobFile(job_path);
   if (!job.ok()) return BadUsage(std::string(job.status().message()));
   if (!checkpoint_dir.empty()) job->set_checkpoint_dir(checkpoint_dir);
+  if (allow_config_change) job->mutable_config()->set_allow_config_change(true);
   if (events_fd >= 0 && ::fcntl(events_fd, F_GETFD) == -1) {
     return BadUsage("--events-fd " + std::to_string(events_fd) + " is not an open descriptor");
   }
@@ -80,6 +86,8 @@ int main(int argc, char** argv) {
   const absl::Status status = ablate::train::Run(*job, *events, stop_request);
   if (status.ok()) return 0;
   if (absl::IsCancelled(status) && stop_request.load() != 0) return 128 + stop_request.load();
-  ABLATE_LOG(ERROR) << "training failed job_id=" << job->job_id() << " error=" << status;
-  return 1;
+  const bool permanent = ablate::train::IsPermanent(status);
+  ABLATE_LOG(ERROR) << "training failed job_id=" << job->job_id() << " permanent=" << permanent
+                    << " error=" << status;
+  return permanent ? kFailedPermanently : 1;
 }
