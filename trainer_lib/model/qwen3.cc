@@ -113,11 +113,13 @@ torch::Tensor Qwen3Impl::hidden_states(const torch::Tensor& tokens) {
   RopeTables rope = MakeRopeTables(tokens.size(1), config_.head_dim(), config_.rope_theta(),
                                    tokens.device());
   torch::Tensor h = embed_tokens_(tokens);  // [B, T, hidden]
-  const bool recompute = activation_checkpointing_ && is_training() && torch::GradMode::is_enabled();
+  const bool recompute =
+      activation_checkpointing_ && is_training() && torch::GradMode::is_enabled();
   for (const auto& layer : *layers_) {
     DecoderLayerImpl* decoder = layer->as<DecoderLayer>();
     if (recompute) {
-      h = RecomputeInBackward([decoder, rope](const torch::Tensor& x) { return decoder->forward(x, rope); }, h);
+      h = RecomputeInBackward(
+          [decoder, rope](const torch::Tensor& x) { return decoder->forward(x, rope); }, h);
     } else {
       h = decoder->forward(h, rope);
     }
