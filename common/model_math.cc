@@ -136,9 +136,13 @@ RankWork RankWorkOf(const v1::TrainConfig& train) {
   RankWork work;
   work.optimizer = train.optimizer();
   const int64_t ranks = std::max<int64_t>(1, train.gpus());
-  work.micro_batch_size = std::max<int64_t>(1, int64_t{train.batch_size()} / ranks);
+  work.micro_batch_size = train.micro_batch_size() > 0
+                              ? int64_t{train.micro_batch_size()}
+                              : std::max<int64_t>(1, int64_t{train.batch_size()} / ranks);
   work.context_length = train.context_length();
   work.bf16 = train.precision() == "bf16";
+  work.activation_checkpointing = train.activation_checkpointing();
+  if (train.loss_chunk_tokens() > 0) work.loss_chunk_tokens = train.loss_chunk_tokens();
   return work;
 }
 
@@ -168,7 +172,7 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
   plan.activations = static_cast<int64_t>(kept + weight_copies);
 
   // One chunk's logits in the compute dtype, their fp32 copy and its gradient.
-  const double chunk = std::min(tokens, double(kLossChunkTokens));
+  const double chunk = std::min(tokens, double(work.loss_chunk_tokens));
   plan.loss = static_cast<int64_t>(chunk * model.vocab_size() * (a + 4.0 + 4.0));
   return plan;
 }

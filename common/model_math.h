@@ -61,9 +61,6 @@ struct MemoryPlan {
   int64_t total() const { return weights + gradients + optimizer + activations + loss; }
 };
 
-// The trainer's cross-entropy computes logits for this many tokens at a time.
-inline constexpr int64_t kLossChunkTokens = 4096;
-
 // What one rank trains: the settings of a TrainConfig the plan depends on.
 struct RankWork {
   std::string optimizer = "adamw";  // a name from OptimizerNames()
@@ -71,9 +68,13 @@ struct RankWork {
   int64_t context_length = 2048;    // tokens per sequence
   bool bf16 = true;                 // autocast to bf16 (else fp32 activations)
   bool activation_checkpointing = false;
+  // The cross-entropy computes logits for this many tokens at a time (TrainConfig's
+  // loss_chunk_tokens; the trainer's default).
+  int64_t loss_chunk_tokens = 4096;
 };
 
-// What one rank of `train` does: its batch split over max(1, gpus) ranks.
+// What one rank of `train` does: its micro-batch (by default the batch split over max(1, gpus)
+// ranks), precision, activation checkpointing and loss chunk.
 RankWork RankWorkOf(const v1::TrainConfig& train);
 
 // Plans one rank of `work` on `model`. The activation term counts, per token and layer, the

@@ -76,7 +76,26 @@ v1::TrainConfig DefaultTrainConfig() {
   c.set_checkpoint_every(0);
   c.set_dataset("builtin:tiny-corpus");
   c.set_precision("fp32");
+  c.set_micro_batch_size(0);  // the whole batch at once
+  c.set_activation_checkpointing(false);
+  c.set_loss_chunk_tokens(4096);
+  c.set_lr_schedule("cosine");
+  c.set_decay_fraction(0.2);
+  c.set_nonfinite("fail");
+  c.set_keep_checkpoints(2);
+  c.set_allow_config_change(false);
   return c;
+}
+
+v1::TrainConfig WithLoopDefaults(v1::TrainConfig config) {
+  const v1::TrainConfig defaults = DefaultTrainConfig();
+  if (config.micro_batch_size() == 0) config.set_micro_batch_size(config.batch_size());
+  if (config.loss_chunk_tokens() == 0) config.set_loss_chunk_tokens(defaults.loss_chunk_tokens());
+  if (config.lr_schedule().empty()) config.set_lr_schedule(defaults.lr_schedule());
+  if (config.decay_fraction() == 0) config.set_decay_fraction(defaults.decay_fraction());
+  if (config.nonfinite().empty()) config.set_nonfinite(defaults.nonfinite());
+  if (config.keep_checkpoints() == 0) config.set_keep_checkpoints(defaults.keep_checkpoints());
+  return config;
 }
 
 bool IsTrainField(absl::string_view name) {
@@ -126,6 +145,12 @@ absl::Status SetTrainField(v1::TrainConfig& config, absl::string_view name,
       reflection->SetDouble(&config, field, d);
       return absl::OkStatus();
     }
+    case FieldDescriptor::CPPTYPE_BOOL: {
+      bool b = false;
+      if (!absl::SimpleAtob(value, &b)) return BadValue(name, value, "true or false");
+      reflection->SetBool(&config, field, b);
+      return absl::OkStatus();
+    }
     default:
       return absl::InvalidArgumentError(absl::StrCat(name, ": cannot be set from a sweep file"));
   }
@@ -149,6 +174,8 @@ std::string GetTrainField(const v1::TrainConfig& config, absl::string_view name)
       return absl::StrCat(reflection->GetUInt64(config, field));
     case FieldDescriptor::CPPTYPE_DOUBLE:
       return absl::StrCat(reflection->GetDouble(config, field));
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return reflection->GetBool(config, field) ? "true" : "false";
     default:
       return "";
   }
@@ -189,6 +216,25 @@ absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
   if (c.dataset().empty()) return fail("dataset: must name a corpus");
   if (c.precision() != "fp32" && c.precision() != "bf16") {
     return fail("precision: unknown precision '", c.precision(), "' (known: fp32, bf16)");
+  }
+  if (c.micro_batch_size() > 0 && c.batch_size() % c.micro_batch_size() != 0) {
+    return fail("micro_batch_size: ", c.micro_batch_size(), " does not divide batch_size ",
+                c.batch_size());
+  }
+  // Empty names below mean the default (WithLoopDefaults).
+  if (!c.lr_schedule().empty()) {
+    if (auto s = CheckName("lr_schedule", c.lr_schedule(), {"cosine", "wsd"}, "schedule");
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (!(c.decay_fraction() >= 0 && c.decay_fraction() <= 1)) {
+    return fail("decay_fraction: ", c.decay_fraction(), " is outside [0, 1]");
+  }
+  if (!c.nonfinite().empty()) {
+    if (auto s = CheckName("nonfinite", c.nonfinite(), {"fail", "skip"}, "policy"); !s.ok()) {
+      return s;
+    }
   }
   return absl::OkStatus();
 }

@@ -18,6 +18,12 @@ namespace ablate {
 // tokens on the built-in corpus, fp32, seeds 1 and 1.
 v1::TrainConfig DefaultTrainConfig();
 
+// `config` with the training loop's zero values replaced by what they mean: micro_batch_size
+// 0 is batch_size, and loss_chunk_tokens, lr_schedule, decay_fraction, nonfinite and
+// keep_checkpoints left at zero (a config resolved before they existed) take
+// DefaultTrainConfig()'s values.
+v1::TrainConfig WithLoopDefaults(v1::TrainConfig config);
+
 // Sets the field called `name` ("learning_rate", "context_length", "optimizer_args.beta2")
 // from its text form. Integers accept a K/M suffix in powers of two ("32K" = 32768).
 // InvalidArgument names the field and the value when the name is unknown or the value does
@@ -32,9 +38,10 @@ std::string GetTrainField(const v1::TrainConfig& config, absl::string_view name)
 bool IsTrainField(absl::string_view name);
 
 // Checks a resolved config: known model, attention and optimizer names, positive steps, batch
-// and context, a learning rate in (0, 1], warmup not longer than the run, and context lengths
-// above 128K only with NSA. The message names the field: "context_length: 524288 requires
-// attention nsa (got dense)".
+// and context, a learning rate in (0, 1], warmup not longer than the run, context lengths
+// above 128K only with NSA, a micro_batch_size that divides batch_size, a known lr_schedule
+// and nonfinite policy, and decay_fraction in [0, 1]. The message names the field:
+// "context_length: 524288 requires attention nsa (got dense)".
 absl::Status ValidateTrainConfig(const v1::TrainConfig& config);
 
 }  // namespace ablate

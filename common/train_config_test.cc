@@ -58,5 +58,45 @@ TEST(TrainConfigTest, ValidationNamesTheField) {
   EXPECT_NE(ValidateTrainConfig(c).message().find("warmup_steps"), std::string::npos);
 }
 
+TEST(TrainConfigTest, LoopSettingsAreCheckedByName) {
+  v1::TrainConfig c = DefaultTrainConfig();
+  c.set_batch_size(16);
+  c.set_micro_batch_size(5);
+  EXPECT_EQ(ValidateTrainConfig(c).message(), "micro_batch_size: 5 does not divide batch_size 16");
+  c.set_micro_batch_size(4);
+  EXPECT_TRUE(ValidateTrainConfig(c).ok());
+  ASSERT_TRUE(SetTrainField(c, "lr_schedule", "linear").ok());
+  EXPECT_EQ(ValidateTrainConfig(c).message(),
+            "lr_schedule: unknown schedule 'linear' (known: cosine, wsd)");
+  c = DefaultTrainConfig();
+  c.set_decay_fraction(1.5);
+  EXPECT_EQ(ValidateTrainConfig(c).message(), "decay_fraction: 1.5 is outside [0, 1]");
+  c = DefaultTrainConfig();
+  c.set_nonfinite("ignore");
+  EXPECT_NE(ValidateTrainConfig(c).message().find("nonfinite: unknown policy 'ignore'"),
+            std::string::npos);
+}
+
+TEST(TrainConfigTest, BooleanSettingsReadTrueAndFalse) {
+  v1::TrainConfig c = DefaultTrainConfig();
+  ASSERT_TRUE(SetTrainField(c, "activation_checkpointing", "true").ok());
+  EXPECT_TRUE(c.activation_checkpointing());
+  EXPECT_EQ(GetTrainField(c, "activation_checkpointing"), "true");
+  EXPECT_EQ(SetTrainField(c, "activation_checkpointing", "maybe").message(),
+            "activation_checkpointing: 'maybe' is not true or false");
+}
+
+TEST(TrainConfigTest, ZeroLoopSettingsMeanTheDefaults) {
+  v1::TrainConfig old;  // resolved before the loop settings existed
+  old.set_batch_size(8);
+  const v1::TrainConfig c = WithLoopDefaults(old);
+  EXPECT_EQ(c.micro_batch_size(), 8u);
+  EXPECT_EQ(c.loss_chunk_tokens(), 4096u);
+  EXPECT_EQ(c.lr_schedule(), "cosine");
+  EXPECT_DOUBLE_EQ(c.decay_fraction(), 0.2);
+  EXPECT_EQ(c.nonfinite(), "fail");
+  EXPECT_EQ(c.keep_checkpoints(), 2u);
+}
+
 }  // namespace
 }  // namespace ablate

@@ -1,6 +1,6 @@
 // ablate-train: runs one training job, alone or as a worker's child process.
 //
-//   ablate-train train --job FILE [--events-fd N] [--checkpoint-dir DIR]
+//   ablate-train train --job FILE [--events-fd N] [--checkpoint-dir DIR] [--allow-config-change]
 //   ablate-train eval --model DIR --tokens FILE [--context N] [--token-bytes 2|4] [--batches N]
 //   ablate-train export --checkpoint DIR --model NAME --out DIR [--shard-bytes N]
 //
@@ -15,8 +15,10 @@
 // preempted job resumes where it stopped.
 //
 // Exit codes: 0 done; 1 training, eval or export failed (TrainerFinished or one line on stderr
-// says why); 2 bad arguments or job file (one line on stderr); 128 + signal when training was
-// stopped by SIGTERM (143) or SIGINT (130).
+// says why) in a way a retry may not meet; 2 bad arguments or job file (one line on stderr);
+// 3 training failed in a way a retry would meet again (train::IsPermanent: a full disk, a
+// diverged run, a refused checkpoint); 128 + signal when training was stopped by SIGTERM (143)
+// or SIGINT (130).
 #include <fcntl.h>
 
 #include <csignal>
@@ -38,6 +40,8 @@
 namespace {
 
 ablate::train::StopRequest stop_request{0};
+
+constexpr int kFailedPermanently = 3;
 
 extern "C" void OnStopSignal(int signal) { stop_request.store(signal); }
 
@@ -68,11 +72,14 @@ int main(int argc, char** argv) {
   std::string job_path;
   std::string checkpoint_dir;
   int events_fd = -1;
+  bool allow_config_change = false;
   train->add_option("--job", job_path, "JobSpec or TrainConfig as protobuf JSON")->required();
   train->add_option("--events-fd", events_fd,
                     "Write length-delimited TrainerEvents to this open descriptor");
   train->add_option("--checkpoint-dir", checkpoint_dir,
                     "Where checkpoints are written and resumed from (overrides the job's)");
+  train->add_flag("--allow-config-change", allow_config_change,
+                  "Resume from a checkpoint written under other settings");
 
   CLI::App* eval = app.add_subcommand("eval", "Mean next-token loss of a model on a token file");
   std::string model_dir;
@@ -119,6 +126,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<ablate::v1::JobSpec> job = ablate::train::ReadJobFile(job_path);
   if (!job.ok()) return BadUsage(std::string(job.status().message()));
   if (!checkpoint_dir.empty()) job->set_checkpoint_dir(checkpoint_dir);
+  if (allow_config_change) job->mutable_config()->set_allow_config_change(true);
   if (events_fd >= 0 && ::fcntl(events_fd, F_GETFD) == -1) {
     return BadUsage("--events-fd " + std::to_string(events_fd) + " is not an open descriptor");
   }
@@ -140,6 +148,8 @@ int main(int argc, char** argv) {
   const absl::Status status = ablate::train::Run(*job, *events, stop_request);
   if (status.ok()) return 0;
   if (absl::IsCancelled(status) && stop_request.load() != 0) return 128 + stop_request.load();
-  ABLATE_LOG(ERROR) << "training failed job_id=" << job->job_id() << " error=" << status;
-  return 1;
+  const bool permanent = ablate::train::IsPermanent(status);
+  ABLATE_LOG(ERROR) << "training failed job_id=" << job->job_id() << " permanent=" << permanent
+                    << " error=" << status;
+  return permanent ? kFailedPermanently : 1;
 }

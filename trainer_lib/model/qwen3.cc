@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include "trainer_lib/model/recompute.h"
+
 namespace ablate::train {
 namespace {
 
@@ -95,18 +97,34 @@ Qwen3Impl::Qwen3Impl(const v1::ModelConfig& config,
 }
 
 torch::Tensor Qwen3Impl::forward(const torch::Tensor& tokens) {
+  torch::Tensor h = hidden_states(tokens);
+  if (lm_head_) return lm_head_(h);
+  return torch::nn::functional::linear(h, embed_tokens_->weight);  // [B, T, vocab]
+}
+
+const torch::Tensor& Qwen3Impl::output_weight() const {
+  return lm_head_ ? lm_head_->weight : embed_tokens_->weight;
+}
+
+torch::Tensor Qwen3Impl::hidden_states(const torch::Tensor& tokens) {
   TORCH_CHECK(tokens.dim() == 2 && tokens.scalar_type() == torch::kInt64,
               "Qwen3 expects int64 tokens of shape [B, T], got ", tokens.scalar_type(), " ",
               tokens.sizes());
   RopeTables rope = MakeRopeTables(tokens.size(1), config_.head_dim(), config_.rope_theta(),
                                    tokens.device());
   torch::Tensor h = embed_tokens_(tokens);  // [B, T, hidden]
+  const bool recompute =
+      activation_checkpointing_ && is_training() && torch::GradMode::is_enabled();
   for (const auto& layer : *layers_) {
-    h = layer->as<DecoderLayer>()->forward(h, rope);
+    DecoderLayerImpl* decoder = layer->as<DecoderLayer>();
+    if (recompute) {
+      h = RecomputeInBackward(
+          [decoder, rope](const torch::Tensor& x) { return decoder->forward(x, rope); }, h);
+    } else {
+      h = decoder->forward(h, rope);
+    }
   }
-  h = norm_(h);
-  if (lm_head_) return lm_head_(h);
-  return torch::nn::functional::linear(h, embed_tokens_->weight);  // [B, T, vocab]
+  return norm_(h);
 }
 
 absl::StatusOr<Qwen3> BuildQwen3(const v1::ModelConfig& config, const std::string& attention) {

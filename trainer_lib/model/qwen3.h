@@ -38,6 +38,18 @@ class Qwen3Impl : public torch::nn::Module {
   // position t depends on tokens 0..t only.
   torch::Tensor forward(const torch::Tensor& tokens);
 
+  // The final normed hidden states [B, T, hidden_size] that forward multiplies by
+  // output_weight(), for a loss that computes the logits a chunk at a time.
+  torch::Tensor hidden_states(const torch::Tensor& tokens);
+
+  // The output head's weight [vocab_size, hidden_size]: lm_head's, or the embedding when tied.
+  const torch::Tensor& output_weight() const;
+
+  // When on, training forward passes keep only each decoder layer's input and recompute the
+  // layer in backward (RecomputeInBackward): activation memory falls from every layer's
+  // intermediates to one tensor per layer, for about one more forward pass of compute.
+  void set_activation_checkpointing(bool on) { activation_checkpointing_ = on; }
+
   const v1::ModelConfig& config() const { return config_; }
 
  private:
@@ -46,6 +58,7 @@ class Qwen3Impl : public torch::nn::Module {
   torch::nn::ModuleList layers_{nullptr};
   RMSNorm norm_{nullptr};
   torch::nn::Linear lm_head_{nullptr};  // null when tied to embed_tokens_
+  bool activation_checkpointing_ = false;
 };
 TORCH_MODULE(Qwen3);
 

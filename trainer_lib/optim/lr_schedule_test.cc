@@ -45,5 +45,20 @@ TEST(LrScheduleTest, DecreasesMonotonicallyAfterWarmup) {
   }
 }
 
+TEST(LrScheduleTest, WsdHoldsThePeakThenFallsLinearlyToTheFloor) {
+  v1::TrainConfig c = Schedule(1e-2, 0.1, 10, 110);
+  c.set_lr_schedule("wsd");
+  c.set_decay_fraction(0.2);  // the last 22 steps, 88..109
+  EXPECT_DOUBLE_EQ(LearningRate(c, 4), 5e-3);  // warmup as with cosine
+  EXPECT_DOUBLE_EQ(LearningRate(c, 10), 1e-2);
+  EXPECT_DOUBLE_EQ(LearningRate(c, 87), 1e-2);  // stable to the last step before the decay
+  EXPECT_NEAR(LearningRate(c, 88), 1e-2 - 9e-3 / 22, 1e-15);
+  EXPECT_NEAR(LearningRate(c, 98), 1e-2 - 9e-3 * 11 / 22, 1e-15);  // halfway
+  EXPECT_NEAR(LearningRate(c, 109), 1e-3, 1e-15);  // the floor at the last step
+  for (int64_t step = 88; step + 1 < 110; ++step) {
+    EXPECT_NEAR(LearningRate(c, step) - LearningRate(c, step + 1), 9e-3 / 22, 1e-15) << step;
+  }
+}
+
 }  // namespace
 }  // namespace ablate::train

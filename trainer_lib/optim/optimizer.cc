@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/catalog.h"
+#include "trainer_lib/state/archive_file.h"
 
 namespace ablate::train {
 namespace {
@@ -38,7 +39,44 @@ std::unique_ptr<torch::optim::Optimizer> MakeAdamW(const v1::TrainConfig& config
   return std::make_unique<torch::optim::AdamW>(std::move(groups));
 }
 
+class TorchOptimizerState : public Stateful {
+ public:
+  TorchOptimizerState(torch::optim::Optimizer& optimizer, const torch::Device& device)
+      : optimizer_(optimizer), device_(device) {}
+
+  std::string Name() const override { return "optimizer"; }
+
+  absl::Status Save(const std::filesystem::path& dir) override {
+    torch::serialize::OutputArchive archive;
+    optimizer_.save(archive);
+    return WriteArchive(archive, dir / "optimizer.pt");
+  }
+
+  absl::Status Load(const std::filesystem::path& dir) override {
+    const std::filesystem::path path = dir / "optimizer.pt";
+    torch::serialize::InputArchive archive;
+    if (absl::Status s = ReadArchive(path, device_, archive); !s.ok()) return s;
+    try {
+      optimizer_.load(archive);
+    } catch (const c10::Error& e) {
+      const std::string what = e.what_without_backtrace();
+      return absl::DataLossError(absl::StrCat(path.string(), " does not fit this optimizer: ",
+                                              what.substr(0, what.find('\n'))));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  torch::optim::Optimizer& optimizer_;
+  const torch::Device device_;
+};
+
 }  // namespace
+
+std::unique_ptr<Stateful> OptimizerState(torch::optim::Optimizer& optimizer,
+                                         const torch::Device& device) {
+  return std::make_unique<TorchOptimizerState>(optimizer, device);
+}
 
 absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
     const v1::TrainConfig& config, torch::nn::Module& model) {

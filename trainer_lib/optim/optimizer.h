@@ -1,7 +1,7 @@
 // Optimizers by the name a sweep gives them (TrainConfig.optimizer), built over a model's
 // parameters. Weight decay applies to matrices only: norm weights and biases (1-D parameters)
-// are left undecayed, as in GPT-2 and llm.c. The returned optimizer saves and loads its state
-// through torch's archives, which is what a checkpoint holds of it.
+// are left undecayed, as in GPT-2 and llm.c. A checkpoint holds an optimizer through
+// OptimizerState, the one place that knows how its state is stored.
 //
 // Thread-safety: the factory is safe from any thread; an optimizer is used by one thread.
 #ifndef ABLATE_TRAINER_LIB_OPTIM_OPTIMIZER_H_
@@ -14,6 +14,7 @@
 
 #include "ablate/v1/config.pb.h"
 #include "absl/status/statusor.h"
+#include "trainer_lib/state/stateful.h"
 
 namespace ablate::train {
 
@@ -24,6 +25,13 @@ namespace ablate::train {
 // names with InvalidArgument.
 absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
     const v1::TrainConfig& config, torch::nn::Module& model);
+
+// The checkpoint piece "optimizer" of `optimizer`, which it borrows: torch's archive of its
+// state (moments, step counts) in optimizer.pt, loaded with tensors on `device`. It loads only
+// into an optimizer MakeOptimizer built from the same config over the same model; anything
+// else fails with DataLoss rather than a LibTorch exception.
+std::unique_ptr<Stateful> OptimizerState(torch::optim::Optimizer& optimizer,
+                                         const torch::Device& device);
 
 // Sets the learning rate of every parameter group, whatever the optimizer.
 void SetLearningRate(torch::optim::Optimizer& optimizer, double lr);

@@ -1,11 +1,14 @@
 #include "trainer_lib/tools/export.h"
 
+#include <filesystem>
+
 #include <torch/torch.h>
 
 #include "common/catalog.h"
 #include "trainer_lib/model/hf_adapter.h"
 #include "trainer_lib/model/qwen3.h"
 #include "trainer_lib/train/checkpoint.h"
+#include "trainer_lib/train/run_state.h"
 
 namespace ablate::train {
 
@@ -15,8 +18,17 @@ absl::Status ExportCheckpoint(const ExportOptions& options) {
   // The attention kind owns no weights today, so any kind reads the same checkpoint.
   absl::StatusOr<Qwen3> model = BuildQwen3(*config, "dense");
   if (!model.ok()) return model.status();
-  absl::StatusOr<int64_t> step = LoadCheckpointModel(options.checkpoint, **model);
-  if (!step.ok()) return step.status();
+  // A step-N folder holds its MANIFEST; a job's checkpoint_dir holds step folders.
+  std::filesystem::path folder = options.checkpoint;
+  if (!std::filesystem::exists(folder / "MANIFEST")) {
+    absl::StatusOr<std::filesystem::path> newest =
+        CheckpointDir(options.checkpoint, /*keep=*/1).NewestComplete();
+    if (!newest.ok()) return newest.status();
+    folder = *newest;
+  }
+  if (absl::Status loaded = ModelState(**model, torch::kCPU)->Load(folder); !loaded.ok()) {
+    return loaded;
+  }
   return SaveHfModel(options.out, **model,
                      options.shard_bytes > 0 ? options.shard_bytes : kDefaultShardBytes);
 }

@@ -20,8 +20,8 @@ struct ExportOptions {
 };
 
 // Builds `model`, loads the checkpoint's weights into it and writes it to `out` in float32.
-// Fails as ModelByName, LoadCheckpointModel (DataLoss naming the file when the checkpoint is
-// of another model) and SaveHfModel do.
+// Fails as ModelByName, CheckpointDir::NewestComplete (NotFound when there is none), the
+// model piece (naming the tensor when the checkpoint is of another model) and SaveHfModel do.
 absl::Status ExportCheckpoint(const ExportOptions& options);
 
 }  // namespace ablate::train

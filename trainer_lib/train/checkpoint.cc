@@ -1,23 +1,22 @@
 #include "trainer_lib/train/checkpoint.h"
 
-#include <fcntl.h>
 #include <ftw.h>
-#include <unistd.h>
 
-#include <cerrno>
+#include <algorithm>
 #include <cstdio>
-#include <cstring>
-#include <optional>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "trainer_lib/state/archive_file.h"
+#include "trainer_lib/state/digest.h"
 
 namespace ablate::train {
 namespace {
@@ -26,7 +25,8 @@ namespace fs = std::filesystem;
 
 constexpr absl::string_view kStepPrefix = "step-";
 constexpr absl::string_view kTempPrefix = ".tmp-";
-constexpr char kFile[] = "checkpoint.pt";
+constexpr char kManifest[] = "MANIFEST";
+constexpr char kCorruptSuffix[] = ".corrupt";
 
 std::string StepName(int64_t step) { return absl::StrFormat("step-%08d", step); }
 
@@ -41,21 +41,74 @@ std::optional<int64_t> StepOf(const fs::path& path) {
   return step;
 }
 
-// fsync of a file or a folder, so that a rename never publishes data still in the page cache.
-absl::Status Sync(const fs::path& path, bool directory) {
-  const int fd = ::open(path.c_str(), O_RDONLY | (directory ? O_DIRECTORY : 0));
-  if (fd < 0 || ::fsync(fd) != 0) {
-    const int error = errno;
-    if (fd >= 0) ::close(fd);
-    return absl::InternalError(absl::StrCat("fsync ", path.string(), ": ", std::strerror(error)));
+absl::Status FsError(absl::string_view what, const fs::path& path, const std::error_code& error) {
+  return FileError(what, path, error.value());
+}
+
+// Step folders under `dir`, newest first.
+absl::StatusOr<std::vector<std::pair<int64_t, fs::path>>> StepFolders(const fs::path& dir) {
+  std::error_code error;
+  std::vector<std::pair<int64_t, fs::path>> steps;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
+    if (std::optional<int64_t> step = StepOf(entry.path()); step.has_value()) {
+      steps.emplace_back(*step, entry.path());
+    }
   }
-  ::close(fd);
+  if (error && error != std::errc::no_such_file_or_directory) return FsError("list", dir, error);
+  std::sort(steps.begin(), steps.end(), [](const auto& a, const auto& b) { return a > b; });
+  return steps;
+}
+
+// Flushes every file of `folder` and writes its MANIFEST: "<sha256> <bytes> <name>" lines.
+absl::Status SealFolder(const fs::path& folder) {
+  std::error_code error;
+  std::vector<fs::path> files;
+  for (const fs::directory_entry& entry : fs::directory_iterator(folder, error)) {
+    files.push_back(entry.path());
+  }
+  if (error) return FsError("list", folder, error);
+  std::sort(files.begin(), files.end());
+  std::string manifest;
+  for (const fs::path& file : files) {
+    if (absl::Status s = SyncPath(file, false); !s.ok()) return s;
+    absl::StatusOr<FileDigest> digest = DigestFile(file);
+    if (!digest.ok()) return digest.status();
+    absl::StrAppend(&manifest, digest->sha256, " ", digest->size, " ",
+                    file.filename().string(), "\n");
+  }
+  if (absl::Status s = WriteTextFile(folder / kManifest, manifest); !s.ok()) return s;
+  if (absl::Status s = SyncPath(folder / kManifest, false); !s.ok()) return s;
+  return SyncPath(folder, true);
+}
+
+// OK when every file the MANIFEST lists is there with its size and digest; DataLoss saying
+// which is not otherwise.
+absl::Status VerifyFolder(const fs::path& folder) {
+  std::string manifest;
+  if (!ReadTextFile(folder / kManifest, manifest).ok()) {
+    return absl::DataLossError("no MANIFEST (an incomplete write)");
+  }
+  for (absl::string_view line : absl::StrSplit(manifest, '\n', absl::SkipEmpty())) {
+    std::vector<std::string> fields = absl::StrSplit(line, absl::MaxSplits(' ', 2));
+    uint64_t size = 0;
+    if (fields.size() != 3 || !absl::SimpleAtoi(fields[1], &size)) {
+      return absl::DataLossError(absl::StrCat("MANIFEST line '", line, "' is malformed"));
+    }
+    absl::StatusOr<FileDigest> digest = DigestFile(folder / fields[2]);
+    if (!digest.ok()) return absl::DataLossError(absl::StrCat(fields[2], " is missing"));
+    if (digest->size != size) {
+      return absl::DataLossError(absl::StrCat(fields[2], " has ", digest->size,
+                                              " bytes, MANIFEST says ", size));
+    }
+    if (digest->sha256 != fields[0]) {
+      return absl::DataLossError(absl::StrCat(fields[2], " does not match its SHA-256"));
+    }
+  }
   return absl::OkStatus();
 }
 
-// Removes a folder and all it holds; a missing one is fine. Not std::filesystem::remove_all:
-// LibTorch's CUDA build (2.11) exports a copy of it that programs linking LibTorch call
-// instead of libstdc++'s, and that copy jumps to a null address.
+}  // namespace
+
 void RemoveTree(const fs::path& path) {
   ::nftw(
       path.c_str(), [](const char* entry, const struct stat*, int, struct FTW*) {
@@ -64,113 +117,81 @@ void RemoveTree(const fs::path& path) {
       /*nopenfd=*/16, FTW_DEPTH | FTW_PHYS);
 }
 
-absl::Status FsError(absl::string_view what, const fs::path& path,
-                     const std::error_code& error) {
-  return absl::InternalError(absl::StrCat(what, " ", path.string(), ": ", error.message()));
-}
-
-// The newest step-N folder under `dir`; none when `dir` is missing or holds none.
-absl::StatusOr<std::optional<int64_t>> NewestStep(const fs::path& dir) {
+absl::StatusOr<fs::path> CheckpointDir::Save(int64_t step, const std::vector<Stateful*>& pieces) {
   std::error_code error;
-  std::optional<int64_t> latest;
-  for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
-    std::optional<int64_t> step = StepOf(entry.path());
-    if (step.has_value() && (!latest.has_value() || *step > *latest)) latest = step;
-  }
-  if (error && error != std::errc::no_such_file_or_directory) return FsError("list", dir, error);
-  return latest;
-}
-
-std::string FirstLine(absl::string_view text) {
-  return std::string(text.substr(0, text.find('\n')));
-}
-
-}  // namespace
-
-absl::StatusOr<fs::path> SaveCheckpoint(const fs::path& dir, int64_t step,
-                                        torch::nn::Module& model,
-                                        torch::optim::Optimizer& optimizer) {
-  std::error_code error;
-  const fs::path temp = dir / absl::StrCat(kTempPrefix, StepName(step));
-  const fs::path final_path = dir / StepName(step);
+  const fs::path temp = dir_ / absl::StrCat(kTempPrefix, StepName(step));
+  const fs::path final_path = dir_ / StepName(step);
   if (fs::exists(final_path, error)) return final_path;  // complete, by invariant 1
   RemoveTree(temp);  // a leftover of a crash while writing this same step
   if (!fs::create_directories(temp, error) && error) return FsError("mkdir", temp, error);
 
-  torch::serialize::OutputArchive archive, model_archive, optimizer_archive;
-  model.save(model_archive);
-  optimizer.save(optimizer_archive);
-  archive.write("model", model_archive);
-  archive.write("optimizer", optimizer_archive);
-  archive.write("step", torch::tensor(step));
-  archive.save_to((temp / kFile).string());
-  if (absl::Status s = Sync(temp / kFile, false); !s.ok()) return s;
-  if (absl::Status s = Sync(temp, true); !s.ok()) return s;
-
-  fs::rename(temp, final_path, error);
-  if (error) return FsError("rename into", final_path, error);
-  if (absl::Status s = Sync(dir, true); !s.ok()) return s;
-
-  std::vector<fs::path> stale;
-  for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
-    const std::string name = entry.path().filename().string();
-    if (entry.path() != final_path &&
-        (StepOf(entry.path()).has_value() || absl::StartsWith(name, kTempPrefix))) {
-      stale.push_back(entry.path());
-    }
+  absl::Status written = absl::OkStatus();
+  for (Stateful* piece : pieces) {
+    written = piece->Save(temp);
+    if (!written.ok()) break;
   }
-  for (const fs::path& path : stale) RemoveTree(path);
+  if (written.ok()) written = SealFolder(temp);
+  if (written.ok()) {
+    fs::rename(temp, final_path, error);
+    if (error) written = FsError("rename into", final_path, error);
+  }
+  if (!written.ok()) {
+    RemoveTree(temp);  // frees what a full disk took; the older checkpoints stay
+    return written;
+  }
+  if (absl::Status s = SyncPath(dir_, true); !s.ok()) return s;
+  if (absl::Status s = Prune(final_path); !s.ok()) return s;
   return final_path;
 }
 
-absl::StatusOr<int64_t> LoadLatestCheckpoint(const fs::path& dir, torch::nn::Module& model,
-                                             torch::optim::Optimizer& optimizer,
-                                             const torch::Device& device) {
-  absl::StatusOr<std::optional<int64_t>> latest = NewestStep(dir);
-  if (!latest.ok()) return latest.status();
-  if (!latest->has_value()) return 0;
-
-  const fs::path file = dir / StepName(**latest) / kFile;
-  try {
-    torch::serialize::InputArchive archive, model_archive, optimizer_archive;
-    archive.load_from(file.string(), device);
-    archive.read("model", model_archive);
-    archive.read("optimizer", optimizer_archive);
-    torch::Tensor step;
-    archive.read("step", step);
-    model.load(model_archive);
-    optimizer.load(optimizer_archive);
-    return step.item<int64_t>();
-  } catch (const c10::Error& e) {
-    return absl::DataLossError(absl::StrCat("checkpoint ", file.string(), " does not load: ",
-                                            e.what_without_backtrace()));
+absl::Status CheckpointDir::Prune(const fs::path& newest) {
+  absl::StatusOr<std::vector<std::pair<int64_t, fs::path>>> steps = StepFolders(dir_);
+  if (!steps.ok()) return steps.status();
+  std::vector<fs::path> stale;
+  int kept = 0;
+  for (const auto& [step, path] : *steps) {
+    if (path == newest || kept < keep_) {
+      ++kept;
+      continue;
+    }
+    stale.push_back(path);
   }
+  std::error_code error;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir_, error)) {
+    if (absl::StartsWith(entry.path().filename().string(), kTempPrefix)) stale.push_back(entry);
+  }
+  for (const fs::path& path : stale) RemoveTree(path);
+  return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> LoadCheckpointModel(const fs::path& dir, torch::nn::Module& model) {
-  fs::path folder = dir.lexically_normal();
-  if (!folder.has_filename()) folder = folder.parent_path();  // "step-N/"
-  if (!StepOf(folder).has_value()) {
-    absl::StatusOr<std::optional<int64_t>> latest = NewestStep(dir);
-    if (!latest.ok()) return latest.status();
-    if (!latest->has_value()) {
-      return absl::NotFoundError(absl::StrCat(dir.string(), ": no checkpoint (step-N folder)"));
+absl::StatusOr<fs::path> CheckpointDir::NewestComplete() const {
+  absl::StatusOr<std::vector<std::pair<int64_t, fs::path>>> steps = StepFolders(dir_);
+  if (!steps.ok()) return steps.status();
+  for (const auto& [step, path] : *steps) {
+    if (VerifyFolder(path).ok()) return path;
+  }
+  return absl::NotFoundError(absl::StrCat("no complete checkpoint in ", dir_.string()));
+}
+
+absl::StatusOr<std::optional<CheckpointDir::Loaded>> CheckpointDir::LoadLatest(
+    const std::vector<Stateful*>& pieces, std::vector<std::string>& skipped) {
+  absl::StatusOr<std::vector<std::pair<int64_t, fs::path>>> steps = StepFolders(dir_);
+  if (!steps.ok()) return steps.status();
+  for (const auto& [step, path] : *steps) {
+    if (absl::Status verified = VerifyFolder(path); !verified.ok()) {
+      const fs::path aside = path.string() + kCorruptSuffix;
+      std::error_code error;
+      fs::rename(path, aside, error);
+      skipped.push_back(absl::StrCat("checkpoint ", path.string(), " is unreadable (",
+                                         verified.message(), "); moved to ", aside.string()));
+      continue;
     }
-    folder = dir / StepName(**latest);
+    for (Stateful* piece : pieces) {
+      if (absl::Status s = piece->Load(path); !s.ok()) return s;
+    }
+    return Loaded{step, path};
   }
-  const fs::path file = folder / kFile;
-  try {
-    torch::serialize::InputArchive archive, model_archive;
-    archive.load_from(file.string(), torch::kCPU);
-    archive.read("model", model_archive);
-    torch::Tensor step;
-    archive.read("step", step);
-    model.load(model_archive);
-    return step.item<int64_t>();
-  } catch (const c10::Error& e) {
-    return absl::DataLossError(absl::StrCat("checkpoint ", file.string(), " does not load: ",
-                                            FirstLine(e.what_without_backtrace())));
-  }
+  return std::nullopt;
 }
 
 }  // namespace ablate::train

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "trainer_lib/optim/optimizer.h"
+#include "trainer_lib/train/cross_entropy.h"
 
 namespace ablate::train {
 namespace {
@@ -49,6 +50,16 @@ torch::Tensor ClipGradNorm(const std::vector<torch::Tensor>& parameters, double 
   return total;
 }
 
+// True when both 0-d tensors are finite. Reads them: waits for the device.
+bool AllFinite(const torch::Tensor& loss, const torch::Tensor& grad_norm) {
+  return (torch::isfinite(loss) & torch::isfinite(grad_norm)).item<bool>();
+}
+
+// The number of targets that count, as a 0-d fp32 tensor of at least 1.
+torch::Tensor RealTokens(const torch::Tensor& targets) {
+  return (targets != kIgnoreIndex).sum().clamp_min(1).to(torch::kFloat32);
+}
+
 }  // namespace
 
 TrainStep::TrainStep(Qwen3Impl& model, torch::optim::Optimizer& optimizer,
@@ -57,32 +68,48 @@ TrainStep::TrainStep(Qwen3Impl& model, torch::optim::Optimizer& optimizer,
       optimizer_(optimizer),
       parameters_(model.parameters()),
       grad_clip_(config.grad_clip()),
-      bf16_(config.precision() == "bf16") {}
+      bf16_(config.precision() == "bf16"),
+      micro_batch_size_(config.micro_batch_size()),
+      loss_chunk_tokens_(config.loss_chunk_tokens()),
+      skip_nonfinite_(config.nonfinite() == "skip") {
+  model_.set_activation_checkpointing(config.activation_checkpointing());
+}
 
 TrainStep::Result TrainStep::Run(const torch::Tensor& inputs, const torch::Tensor& targets,
                                  double lr) {
   optimizer_.zero_grad();
-  torch::Tensor loss = Loss(inputs, targets);
-  loss.backward();
+  const torch::Tensor tokens = RealTokens(targets);
+  torch::Tensor loss = torch::zeros({}, inputs.options().dtype(torch::kFloat32));
+  for (int64_t start = 0; start < inputs.size(0); start += micro_batch_size_) {
+    const torch::Tensor micro_loss =
+        LossSum(inputs.narrow(0, start, micro_batch_size_),
+                targets.narrow(0, start, micro_batch_size_)) / tokens;
+    micro_loss.backward();
+    loss += micro_loss.detach();
+  }
   torch::Tensor grad_norm = ClipGradNorm(parameters_, grad_clip_);
+  if (skip_nonfinite_ && !AllFinite(loss, grad_norm)) {
+    optimizer_.zero_grad();
+    return {loss, grad_norm, /*skipped=*/true};
+  }
   SetLearningRate(optimizer_, lr);
   optimizer_.step();
-  return {loss.detach(), grad_norm};
+  return {loss, grad_norm, /*skipped=*/false};
 }
 
 double TrainStep::EvalLoss(const torch::Tensor& inputs, const torch::Tensor& targets) {
   torch::NoGradGuard no_grad;
   model_.eval();
-  const double loss = Loss(inputs, targets).item<double>();
+  const double loss = (LossSum(inputs, targets) / RealTokens(targets)).item<double>();
   model_.train();
   return loss;
 }
 
-torch::Tensor TrainStep::Loss(const torch::Tensor& inputs, const torch::Tensor& targets) {
+torch::Tensor TrainStep::LossSum(const torch::Tensor& inputs, const torch::Tensor& targets) {
   AutocastGuard autocast(inputs.device().type(), bf16_);
-  torch::Tensor logits = model_.forward(inputs);  // [B, T, V]
-  return torch::nn::functional::cross_entropy(logits.flatten(0, 1).to(torch::kFloat32),
-                                              targets.flatten());
+  const torch::Tensor hidden = model_.hidden_states(inputs);  // [B, T, H]
+  return ChunkedCrossEntropySum(hidden.flatten(0, 1), model_.output_weight(), targets.flatten(),
+                                loss_chunk_tokens_, bf16_ ? torch::kBFloat16 : torch::kFloat32);
 }
 
 }  // namespace ablate::train

@@ -1,8 +1,18 @@
 // One optimizer step, written as the algorithm reads:
-//   zero grad -> forward -> cross-entropy -> backward -> clip -> set lr -> optimizer step
-// and the loss of an evaluation batch. The step's precision policy lives here: "bf16" runs the
-// forward pass and the loss under autocast (matrix products in bf16, reductions and the loss
-// in fp32) while weights, gradients and optimizer state stay fp32.
+//   zero grad -> for each micro-batch: forward, loss, backward -> clip -> optimizer step
+// and the loss of an evaluation batch. The pieces it calls hold the complexity:
+//   - gradient accumulation: the batch's micro-batches each add their summed loss divided by
+//     the batch's real (non-ignored) token count, so the gradients are those of the batch's
+//     mean loss whatever micro_batch_size is (as llm.c and torchtitan count tokens);
+//   - the loss: ChunkedCrossEntropySum over the model's final hidden states, so the logits are
+//     never held whole;
+//   - precision: "bf16" runs the forward pass under autocast (matrix products in bf16,
+//     reductions in fp32) and the loss's products in bf16; weights, gradients and optimizer
+//     state stay fp32;
+//   - a non-finite step under nonfinite "skip": the update is left out, which needs one
+//     device-to-host copy of a flag per step in that mode only (whether to update must be
+//     known before updating). Under "fail" nothing here waits for the device; the loop watches
+//     the results with a NonFiniteWatch.
 //
 // Thread-safety: one thread at a time, like the model and optimizer it borrows.
 #ifndef ABLATE_TRAINER_LIB_TRAIN_TRAIN_STEP_H_
@@ -22,28 +32,36 @@ class TrainStep {
   // 0-d tensors on the model's device; reading one waits for the device, so the loop reads
   // them only when it logs.
   struct Result {
-    torch::Tensor loss;       // mean cross-entropy of the batch, before the update
-    torch::Tensor grad_norm;  // global L2 norm of the gradients, before clipping
+    torch::Tensor loss;       // fp32 mean cross-entropy over the batch's real tokens
+    torch::Tensor grad_norm;  // fp32 global L2 norm of the gradients, before clipping
+    bool skipped = false;     // nonfinite "skip" and the loss or gradient was not finite
   };
 
-  // Borrows `model` and `optimizer`, which must outlive it. Uses config.grad_clip() (0: no
-  // clipping) and config.precision().
+  // Borrows `model` and `optimizer`, which must outlive it. `config` has been through
+  // WithLoopDefaults; uses its grad_clip (0: no clipping), precision, micro_batch_size,
+  // loss_chunk_tokens and nonfinite. Turns the model's activation checkpointing on or off as
+  // config.activation_checkpointing says.
   TrainStep(Qwen3Impl& model, torch::optim::Optimizer& optimizer, const v1::TrainConfig& config);
 
-  // inputs, targets: [B, T] int64 on the model's device.
+  // One optimizer step at learning rate `lr`. inputs, targets: [B, T] int64 on the model's
+  // device, B a multiple of micro_batch_size; targets may hold kIgnoreIndex.
   Result Run(const torch::Tensor& inputs, const torch::Tensor& targets, double lr);
 
-  // Mean cross-entropy without gradients.
+  // Mean cross-entropy of a batch over its real tokens, without gradients, in eval mode.
   double EvalLoss(const torch::Tensor& inputs, const torch::Tensor& targets);
 
  private:
-  torch::Tensor Loss(const torch::Tensor& inputs, const torch::Tensor& targets);
+  // Summed cross-entropy of a (micro-)batch under the precision policy.
+  torch::Tensor LossSum(const torch::Tensor& inputs, const torch::Tensor& targets);
 
   Qwen3Impl& model_;
   torch::optim::Optimizer& optimizer_;
   const std::vector<torch::Tensor> parameters_;
   const double grad_clip_;
   const bool bf16_;
+  const int64_t micro_batch_size_;
+  const int64_t loss_chunk_tokens_;
+  const bool skip_nonfinite_;
 };
 
 }  // namespace ablate::train

@@ -16,12 +16,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/catalog.h"
+#include "common/train_config.h"
+#include "google/protobuf/util/json_util.h"
 #include "trainer_lib/data/dataset.h"
 #include "trainer_lib/model/hf_adapter.h"
 #include "trainer_lib/model/qwen3.h"
 #include "trainer_lib/optim/lr_schedule.h"
 #include "trainer_lib/optim/optimizer.h"
+#include "trainer_lib/train/build_info.h"
 #include "trainer_lib/train/checkpoint.h"
+#include "trainer_lib/train/nonfinite.h"
+#include "trainer_lib/train/run_state.h"
 #include "trainer_lib/train/train_step.h"
 
 namespace ablate::train {
@@ -47,23 +52,33 @@ absl::StatusOr<torch::Device> PickDevice(const v1::TrainConfig& config) {
         "gpus: ", config.gpus(), " needs data parallelism, which is not implemented yet"));
   }
   // A GPU job that lands on a host without CUDA is a placement error; training it on the CPU
-  // instead would only look like a very slow run.
+  // instead would only look like a very slow run. Another host may have one: not permanent.
   if (!torch::cuda::is_available()) {
-    return absl::FailedPreconditionError("gpus: 1 asked for, but CUDA is not available here");
+    return absl::UnavailableError("gpus: 1 asked for, but CUDA is not available here");
   }
   return torch::Device(torch::kCUDA, 0);
 }
 
 double WallTime() { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); }
 
+std::string ConfigJson(const v1::TrainConfig& config) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(config, &json, options);
+  return json;
+}
+
 class Trainer {
  public:
   Trainer(const v1::JobSpec& job, EventSink& events, const StopRequest& stop)
-      : config_(job.config()),
+      : config_(WithLoopDefaults(job.config())),
         checkpoint_dir_(job.checkpoint_dir()),
+        checkpoints_(checkpoint_dir_, static_cast<int>(config_.keep_checkpoints())),
         events_(events),
         stop_(stop),
-        shape_{config_.batch_size(), config_.context_length()} {}
+        shape_{config_.batch_size(), config_.context_length()},
+        skip_nonfinite_(config_.nonfinite() == "skip") {}
 
   // Device, data, model, optimizer and the checkpoint to resume from; sends TrainerStarted.
   absl::Status Setup();
@@ -77,23 +92,39 @@ class Trainer {
 
  private:
   absl::Status LoadData();
-  absl::Status BuildModel();  // and the optimizer, resumed from a checkpoint when there is one
+  absl::Status BuildModel();  // and the optimizer
+  absl::Status Resume();      // from the newest readable checkpoint, when there is one
+  absl::Status LogStep(const TrainStep::Result& result, double lr);  // train/* metrics
   absl::Status Evaluate();
   absl::Status Checkpoint();  // when a checkpoint_dir is set and this step is not saved yet
+  absl::Status Stopped(int signal);  // saves a checkpoint; Cancelled
+  absl::Status CheckFinite() const;  // FailedPrecondition naming the first non-finite step
+  bool WeightsFinite() const;        // waits for the device
   absl::Status EmitMetrics(const std::vector<std::pair<std::string, double>>& values);
+  absl::Status Log(const std::string& level, const std::string& text);
 
-  const v1::TrainConfig& config_;
+  const v1::TrainConfig config_;  // resolved: WithLoopDefaults
   const std::filesystem::path checkpoint_dir_;
+  CheckpointDir checkpoints_;
   EventSink& events_;
   const StopRequest& stop_;
   const BatchShape shape_;
+  const bool skip_nonfinite_;  // nonfinite "skip": TrainStep leaves such steps out
   torch::Device device_{torch::kCPU};
   std::optional<Dataset> dataset_;  // set by LoadData
+  v1::ModelConfig model_config_;
   Qwen3 model_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<TrainStep> train_step_;
-  int64_t step_ = 0;         // optimizer steps done
-  int64_t saved_step_ = -1;  // step of the checkpoint on disk
+  std::unique_ptr<NonFiniteWatch> nonfinite_;
+  std::vector<std::unique_ptr<Stateful>> state_;  // what a checkpoint saves, in load order
+  int64_t step_ = 0;           // optimizer steps done (skipped ones included)
+  int64_t skipped_steps_ = 0;  // steps left out under nonfinite "skip"
+  int64_t next_batch_ = 0;     // the data position: index of the next training batch
+  int64_t saved_step_ = -1;    // step of the newest checkpoint on disk
+  std::vector<std::string> resume_notes_;  // checkpoints set aside, logged after TrainerStarted
+  SteadyClock::time_point throughput_start_;  // since the last train/* metrics
+  int64_t throughput_step_ = 0;               // step_ then
   double final_eval_loss_ = 0;
 };
 
@@ -104,6 +135,7 @@ absl::Status Trainer::Setup() {
   if (config_.cpu_threads() > 0) torch::set_num_threads(static_cast<int>(config_.cpu_threads()));
   if (absl::Status s = LoadData(); !s.ok()) return s;
   if (absl::Status s = BuildModel(); !s.ok()) return s;
+  if (absl::Status s = Resume(); !s.ok()) return s;
 
   int64_t parameters = 0;
   for (const torch::Tensor& p : model_->parameters()) parameters += p.numel();
@@ -113,7 +145,18 @@ absl::Status Trainer::Setup() {
   started->set_device(device_.str());
   started->set_resumed_from_step(step_);
   started->set_total_steps(config_.steps());
-  return events_.Send(event);
+  v1::Provenance* provenance = started->mutable_provenance();
+  provenance->set_code_version(kCodeVersion);
+  provenance->set_config_json(ConfigJson(config_));
+  provenance->set_seed(config_.seed());
+  provenance->set_data_seed(config_.data_seed());
+  provenance->set_data_sha256(dataset_->sha256());
+  provenance->set_device(device_.str());
+  if (absl::Status s = events_.Send(event); !s.ok()) return s;
+  for (const std::string& note : resume_notes_) {
+    if (absl::Status s = Log("warning", note); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Trainer::LoadData() {
@@ -126,7 +169,10 @@ absl::Status Trainer::LoadData() {
 absl::Status Trainer::BuildModel() {
   absl::StatusOr<v1::ModelConfig> model_config = ModelByName(config_.model());
   if (!model_config.ok()) return model_config.status();
+  model_config_ = *model_config;
   if (absl::Status s = dataset_->CheckVocabulary(model_config->vocab_size()); !s.ok()) return s;
+  // Initialisation draws from torch's generator seeded by `seed`; batches are chosen by the
+  // dataset from data_seed alone (Dataset::TrainBatch), so the two never interfere.
   torch::manual_seed(config_.seed());
   absl::StatusOr<Qwen3> model = BuildQwen3(*model_config, config_.attention());
   if (!model.ok()) return model.status();
@@ -135,52 +181,59 @@ absl::Status Trainer::BuildModel() {
       return absl::Status(s.code(), absl::StrCat("init_from: ", s.message()));
     }
   }
-  (*model)->to(device_);
+  model_ = *std::move(model);
+  model_->to(device_);
   absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> optimizer =
-      MakeOptimizer(config_, **model);
+      MakeOptimizer(config_, *model_);
   if (!optimizer.ok()) return optimizer.status();
   optimizer_ = *std::move(optimizer);
-  if (!checkpoint_dir_.empty()) {
-    absl::StatusOr<int64_t> resumed =
-        LoadLatestCheckpoint(checkpoint_dir_, **model, *optimizer_, device_);
-    if (!resumed.ok()) return resumed.status();
-    step_ = *resumed;
-    if (step_ > 0) saved_step_ = step_;
-  }
-  model_ = *std::move(model);
   train_step_ = std::make_unique<TrainStep>(*model_, *optimizer_, config_);
+  nonfinite_ = std::make_unique<NonFiniteWatch>(device_);
+
+  state_.push_back(ConfigRecord(config_, model_config_));  // first: it refuses before loading
+  state_.push_back(ModelState(*model_, device_));
+  state_.push_back(OptimizerState(*optimizer_, device_));
+  state_.push_back(
+      CounterState("progress", {{"step", &step_}, {"skipped_steps", &skipped_steps_}}));
+  state_.push_back(CounterState("data", {{"next_batch", &next_batch_}}));
+  state_.push_back(RngState(device_));
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::Resume() {
+  if (checkpoint_dir_.empty()) return absl::OkStatus();
+  std::vector<Stateful*> pieces;
+  for (const auto& piece : state_) pieces.push_back(piece.get());
+  absl::StatusOr<std::optional<CheckpointDir::Loaded>> loaded =
+      checkpoints_.LoadLatest(pieces, resume_notes_);
+  if (!loaded.ok()) return loaded.status();
+  if (!loaded->has_value()) return absl::OkStatus();
+  saved_step_ = step_;
+  if (!resume_notes_.empty()) {
+    resume_notes_.push_back(absl::StrCat("resuming from the previous checkpoint, ",
+                                         (*loaded)->path.string()));
+  }
   return absl::OkStatus();
 }
 
 absl::Status Trainer::Train() {
   const int64_t total = config_.steps();
-  SteadyClock::time_point log_start = SteadyClock::now();
-  int64_t tokens_since_log = 0;
+  throughput_start_ = SteadyClock::now();
+  throughput_step_ = step_;
   while (step_ < total) {
-    if (const int signal = stop_.load(); signal != 0) {
-      if (absl::Status s = Checkpoint(); !s.ok()) return s;
-      return absl::CancelledError(
-          absl::StrCat("terminated by ", SignalName(signal), " at step ", step_));
-    }
+    if (const int signal = stop_.load(); signal != 0) return Stopped(signal);
     const double lr = LearningRate(config_, step_);
-    const absl::StatusOr<Batch> batch = dataset_->TrainBatch(shape_, config_.data_seed(), step_);
+    const absl::StatusOr<Batch> batch =
+        dataset_->TrainBatch(shape_, config_.data_seed(), next_batch_++);
     if (!batch.ok()) return batch.status();
-    const TrainStep::Result result = train_step_->Run(batch->inputs.to(device_),
-                                                      batch->targets.to(device_), lr);
+    const TrainStep::Result result =
+        train_step_->Run(batch->inputs.to(device_), batch->targets.to(device_), lr);
     ++step_;
-    tokens_since_log += shape_.batch_size * shape_.context_length;
+    if (result.skipped) ++skipped_steps_;
+    if (!skip_nonfinite_) nonfinite_->Record(step_, result.loss, result.grad_norm);
 
     if (step_ % config_.log_every() == 0 || step_ == total) {
-      const double loss = result.loss.item<double>();  // waits for the device
-      const double seconds =
-          std::chrono::duration<double>(SteadyClock::now() - log_start).count();
-      absl::Status s = EmitMetrics({{"train/loss", loss},
-                                    {"train/lr", lr},
-                                    {"train/tokens_per_sec", tokens_since_log / seconds},
-                                    {"train/grad_norm", result.grad_norm.item<double>()}});
-      if (!s.ok()) return s;
-      log_start = SteadyClock::now();
-      tokens_since_log = 0;
+      if (absl::Status s = LogStep(result, lr); !s.ok()) return s;
     }
     const SteadyClock::time_point pause = SteadyClock::now();
     if (config_.eval_every() > 0 && step_ % config_.eval_every() == 0 && step_ < total) {
@@ -190,36 +243,91 @@ absl::Status Trainer::Train() {
         step_ < total) {
       if (absl::Status s = Checkpoint(); !s.ok()) return s;
     }
-    log_start += SteadyClock::now() - pause;  // throughput counts training time only
+    throughput_start_ += SteadyClock::now() - pause;  // throughput counts training time only
   }
   // The end: evaluate, then save what was evaluated.
   if (absl::Status s = Evaluate(); !s.ok()) return s;
   return Checkpoint();
 }
 
+absl::Status Trainer::LogStep(const TrainStep::Result& result, double lr) {
+  if (absl::Status s = CheckFinite(); !s.ok()) return s;  // read with the loss: no extra wait
+  const double loss = result.loss.item<double>();         // waits for the device
+  const double seconds =
+      std::chrono::duration<double>(SteadyClock::now() - throughput_start_).count();
+  const int64_t tokens = (step_ - throughput_step_) * shape_.batch_size * shape_.context_length;
+  std::vector<std::pair<std::string, double>> metrics = {
+      {"train/loss", loss},
+      {"train/lr", lr},
+      {"train/tokens_per_sec", static_cast<double>(tokens) / seconds},
+      {"train/grad_norm", result.grad_norm.item<double>()}};
+  if (skip_nonfinite_) metrics.emplace_back("train/skipped_steps", skipped_steps_);
+  throughput_start_ = SteadyClock::now();
+  throughput_step_ = step_;
+  return EmitMetrics(metrics);
+}
+
+absl::Status Trainer::Stopped(int signal) {
+  if (absl::Status s = Checkpoint(); !s.ok()) return s;
+  return absl::CancelledError(
+      absl::StrCat("terminated by ", SignalName(signal), " at step ", step_));
+}
+
+absl::Status Trainer::CheckFinite() const {
+  if (std::optional<std::string> problem = nonfinite_->FirstProblem(); problem.has_value()) {
+    return absl::FailedPreconditionError(*problem);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Trainer::Evaluate() {
+  if (absl::Status s = CheckFinite(); !s.ok()) return s;
   const int64_t batches = config_.eval_batches();
   double total = 0;
   for (int64_t i = 0; i < batches; ++i) {
+    // A stop request is honoured between batches: an evaluation can take minutes.
+    if (const int signal = stop_.load(); signal != 0) return Stopped(signal);
     const absl::StatusOr<Batch> batch = dataset_->EvalBatch(shape_, i);
     if (!batch.ok()) return batch.status();
     total += train_step_->EvalLoss(batch->inputs.to(device_), batch->targets.to(device_));
   }
   final_eval_loss_ = total / static_cast<double>(batches);
+  if (!std::isfinite(final_eval_loss_)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "step ", step_, ": non-finite evaluation loss (", final_eval_loss_, ")"));
+  }
   return EmitMetrics({{"eval/loss", final_eval_loss_},
                       {"eval/perplexity", std::exp(final_eval_loss_)}});
 }
 
 absl::Status Trainer::Checkpoint() {
   if (checkpoint_dir_.empty() || saved_step_ == step_) return absl::OkStatus();
-  absl::StatusOr<std::filesystem::path> path =
-      SaveCheckpoint(checkpoint_dir_, step_, *model_, *optimizer_);
-  if (!path.ok()) return path.status();
+  // Never save weights that a non-finite step produced, or that an update made non-finite
+  // (beta2 1 divides by zero) before any loss could show it. Checkpoints are rare enough for
+  // this one wait on the device.
+  if (absl::Status s = CheckFinite(); !s.ok()) return s;
+  if (!WeightsFinite()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("step ", step_, ": non-finite weights after the update"));
+  }
+  std::vector<Stateful*> pieces;
+  for (const auto& piece : state_) pieces.push_back(piece.get());
+  absl::StatusOr<std::filesystem::path> path = checkpoints_.Save(step_, pieces);
+  if (!path.ok()) {
+    return absl::Status(path.status().code(), absl::StrCat("step ", step_, ": checkpoint: ",
+                                                           path.status().message()));
+  }
   saved_step_ = step_;
   v1::TrainerEvent event;
   event.mutable_checkpoint()->set_step(step_);
   event.mutable_checkpoint()->set_path(path->string());
   return events_.Send(event);
+}
+
+bool Trainer::WeightsFinite() const {
+  std::vector<torch::Tensor> finite;
+  for (const torch::Tensor& p : model_->parameters()) finite.push_back(torch::isfinite(p).all());
+  return torch::stack(finite).all().item<bool>();
 }
 
 absl::Status Trainer::EmitMetrics(const std::vector<std::pair<std::string, double>>& values) {
@@ -235,7 +343,28 @@ absl::Status Trainer::EmitMetrics(const std::vector<std::pair<std::string, doubl
   return events_.Send(event);
 }
 
+absl::Status Trainer::Log(const std::string& level, const std::string& text) {
+  v1::TrainerEvent event;
+  event.mutable_log()->set_level(level);
+  event.mutable_log()->set_text(text);
+  return events_.Send(event);
+}
+
 }  // namespace
+
+bool IsPermanent(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kDeadlineExceeded:
+      return false;
+    default:
+      return true;
+  }
+}
 
 absl::Status Run(const v1::JobSpec& job, EventSink& events, const StopRequest& stop) {
   Trainer trainer(job, events, stop);

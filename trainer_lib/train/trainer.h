@@ -1,16 +1,28 @@
 // Runs one training job from start (or from its latest checkpoint) to the end, reporting
-// through an EventSink. The loop reads like llm.c's: batch, zero grad, forward, loss,
-// backward, clip, learning rate, optimizer step, log; evaluation and checkpoints come when due.
+// through an EventSink. The loop reads like llm.c's: learning rate, batch, step (TrainStep:
+// micro-batches, loss, backward, clip, update), log; evaluation and checkpoints come when due.
+// Every stateful piece (configuration record, model, optimizer, progress, data position,
+// random generators) saves and loads itself; a checkpoint saves them all (checkpoint.h).
 //
 // What a run sends, in order:
-//   TrainerStarted    parameters, device ("cpu", "cuda:0"), resumed_from_step, total_steps
-//   metrics           train/loss, train/lr, train/tokens_per_sec, train/grad_norm every
-//                     log_every steps and at the last; eval/loss, eval/perplexity every
-//                     eval_every steps (when > 0) and at the end
+//   TrainerStarted    parameters, device ("cpu", "cuda:0"), resumed_from_step, total_steps,
+//                     provenance (code version, resolved config, seeds, the SHA-256 of the
+//                     corpus's tokens, device)
+//   log               a warning per newer checkpoint set aside as unreadable, and which one
+//                     the run resumed from instead
+//   metrics           train/loss, train/lr, train/tokens_per_sec, train/grad_norm (and
+//                     train/skipped_steps under nonfinite "skip") every log_every steps and at
+//                     the last; eval/loss, eval/perplexity every eval_every steps (when > 0)
+//                     and at the end
 //   CheckpointSaved   every checkpoint_every steps (when > 0), at the end and when stopped,
 //                     when the job names a checkpoint_dir
 //   TrainerFinished   last, always: ok with final_eval_loss, or !ok with a one-line error
 // A step in an event counts optimizer steps done: "step 40" follows the 40th update.
+//
+// A non-finite loss or gradient norm is noticed without waiting for the device (NonFiniteWatch)
+// when the loop reads the loss to log it, and before any evaluation or checkpoint; under
+// nonfinite "fail" the run then fails naming the first such step ("step 2: non-finite loss
+// (nan)"), under "skip" such steps were left out and counted.
 //
 // Thread-safety: Run blocks its caller; `stop` may be set from any thread or signal handler.
 #ifndef ABLATE_TRAINER_LIB_TRAIN_TRAINER_H_
@@ -24,7 +36,9 @@
 
 namespace ablate::train {
 
-// 0, or the number of the signal that asks the run to stop. Read at every step boundary.
+// 0, or the number of the signal that asks the run to stop. Read at every step boundary and
+// between evaluation batches; a checkpoint being written is finished first (it is what a stop
+// saves anyway), then the run stops.
 using StopRequest = std::atomic<int>;
 static_assert(StopRequest::is_always_lock_free, "set from signal handlers");
 
@@ -35,15 +49,24 @@ static_assert(StopRequest::is_always_lock_free, "set from signal handlers");
 //   Cancelled            "terminated by SIGTERM at step N" after a stop request, step N's
 //                        checkpoint saved (given a checkpoint_dir);
 //   Unimplemented        an attention kind, optimizer or GPU count not built yet;
-//   FailedPrecondition   a GPU job on a host without CUDA, a dataset too short or with a
-//                        vocabulary larger than the model's;
+//   Unavailable          a GPU job on a host without CUDA;
+//   FailedPrecondition   a dataset too short or with a vocabulary larger than the model's, a
+//                        non-finite loss or gradient ("step 2: non-finite loss (nan)"), or a
+//                        checkpoint written under another configuration (naming the fields);
 //   NotFound             a dataset, or a file of it, that is not there;
-//   DataLoss             a dataset whose manifest is malformed or disagrees with its files,
-//                        or a checkpoint that does not load into this model;
-//   Internal             a disk error naming the path, or a LibTorch exception prefixed with
-//                        where it happened: "setup" or "step N" (steps done).
+//   DataLoss             a dataset whose manifest is malformed or disagrees with its files, or
+//                        a checkpoint that does not load into this model (naming the tensor);
+//   ResourceExhausted    a full disk: "step N: checkpoint: write PATH: no space left on device";
+//   Internal             another disk error naming the path, or a LibTorch exception prefixed
+//                        with where it happened: "setup" or "step N" (steps done).
 // TrainerFinished carries the same message.
 absl::Status Run(const v1::JobSpec& job, EventSink& events, const StopRequest& stop);
+
+// True when a failed run would fail the same way if retried (a full disk, a bad setting, a
+// diverged run, a refused checkpoint): every code but Internal, Unavailable, Unknown and
+// DeadlineExceeded (LibTorch, device and host errors, which a fresh process or another host
+// may not meet), OK and Cancelled.
+bool IsPermanent(const absl::Status& status);
 
 }  // namespace ablate::train
 

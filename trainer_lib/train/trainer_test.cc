@@ -1,5 +1,6 @@
 #include "trainer_lib/train/trainer.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -10,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/catalog.h"
 #include "common/model_math.h"
@@ -68,16 +70,26 @@ fs::path FreshDir(const std::string& name) {
   return fs::path(testing::TempDir()) / absl::StrCat(name, "-", ::getpid());
 }
 
-// Removes a checkpoint folder laid out as checkpoint.h says: step-N folders of one file each.
-// Not std::filesystem::remove_all, for the reason checkpoint.cc gives.
+// Removes a checkpoint folder: folders of files. Not std::filesystem::remove_all, for the
+// reason checkpoint.h gives.
 void RemoveCheckpoints(const fs::path& dir) {
   std::vector<fs::path> steps;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir)) steps.push_back(entry);
   for (const fs::path& step : steps) {
-    fs::remove(step / "checkpoint.pt");
+    std::vector<fs::path> files;
+    for (const fs::directory_entry& entry : fs::directory_iterator(step)) files.push_back(entry);
+    for (const fs::path& file : files) fs::remove(file);
     fs::remove(step);
   }
   fs::remove(dir);
+}
+
+std::vector<int64_t> SavedSteps(const MemorySink& sink) {
+  std::vector<int64_t> saved;
+  for (const auto& e : sink.events) {
+    if (e.has_checkpoint()) saved.push_back(e.checkpoint().step());
+  }
+  return saved;
 }
 
 TEST(TrainerTest, LossFallsOnTheBuiltinCorpus) {
@@ -109,27 +121,86 @@ TEST(TrainerTest, LossFallsOnTheBuiltinCorpus) {
   EXPECT_DOUBLE_EQ(finished.final_eval_loss(), eval[0]);
 }
 
-TEST(TrainerTest, ResumesFromTheLatestCheckpoint) {
+TEST(TrainerTest, ResumesFromTheLatestCheckpointKeepingTheNewestTwo) {
   const fs::path dir = FreshDir("trainer_test_resume");
-  v1::JobSpec first = TinyJob(20, dir.string());
+  v1::JobSpec first = TinyJob(30, dir.string());
   first.mutable_config()->set_checkpoint_every(10);
   MemorySink sink1;
   StopRequest stop{0};
   ASSERT_TRUE(train::Run(first, sink1, stop).ok());
-  std::vector<int64_t> saved;
-  for (const auto& e : sink1.events) {
-    if (e.has_checkpoint()) saved.push_back(e.checkpoint().step());
-  }
-  EXPECT_EQ(saved, (std::vector<int64_t>{10, 20}));
-  EXPECT_TRUE(fs::exists(dir / "step-00000020" / "checkpoint.pt"));
-  EXPECT_FALSE(fs::exists(dir / "step-00000010"));  // only the latest is kept
+  EXPECT_EQ(SavedSteps(sink1), (std::vector<int64_t>{10, 20, 30}));
+  EXPECT_TRUE(fs::exists(dir / "step-00000030" / "MANIFEST"));
+  EXPECT_TRUE(fs::exists(dir / "step-00000020" / "model.pt"));
+  EXPECT_FALSE(fs::exists(dir / "step-00000010"));  // keep_checkpoints 2
 
+  // A longer run is another configuration: refused, naming the field, unless allowed.
+  MemorySink refused;
+  absl::Status status = train::Run(TinyJob(50, dir.string()), refused, stop);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(refused.events.back().finished().error(), "steps 30 -> 50"))
+      << refused.events.back().finished().error();
+  EXPECT_TRUE(IsPermanent(status));
+
+  v1::JobSpec longer = TinyJob(50, dir.string());
+  longer.mutable_config()->set_allow_config_change(true);
   MemorySink sink2;
-  ASSERT_TRUE(train::Run(TinyJob(40, dir.string()), sink2, stop).ok());
-  EXPECT_EQ(sink2.events.front().started().resumed_from_step(), 20);
-  EXPECT_TRUE(sink2.events.back().finished().ok());
-  EXPECT_EQ(sink2.events.back().finished().steps(), 40);
-  EXPECT_EQ(sink2.Values("train/loss").size(), 4u);  // steps 25, 30, 35, 40
+  ASSERT_TRUE(train::Run(longer, sink2, stop).ok());
+  EXPECT_EQ(sink2.events.front().started().resumed_from_step(), 30);
+  EXPECT_EQ(sink2.events.back().finished().steps(), 50);
+  EXPECT_EQ(sink2.Values("train/loss").size(), 4u);  // steps 35, 40, 45, 50
+  RemoveCheckpoints(dir);
+}
+
+TEST(TrainerTest, AnotherModelIsRefusedByNameNotByLibTorch) {
+  const fs::path dir = FreshDir("trainer_test_model");
+  MemorySink sink1;
+  StopRequest stop{0};
+  ASSERT_TRUE(train::Run(TinyJob(5, dir.string()), sink1, stop).ok());
+  v1::JobSpec other = TinyJob(5, dir.string());
+  other.mutable_config()->set_model("mini");
+  other.mutable_config()->set_allow_config_change(true);  // never enough for a model
+  MemorySink sink2;
+  absl::Status status = train::Run(other, sink2, stop);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  const std::string error = sink2.events.back().finished().error();
+  EXPECT_TRUE(absl::StrContains(error, "holds another model")) << error;
+  EXPECT_TRUE(absl::StrContains(error, "hidden_size")) << error;
+  RemoveCheckpoints(dir);
+}
+
+TEST(TrainerTest, CorruptNewestCheckpointResumesFromThePreviousOne) {
+  MemorySink straight;
+  StopRequest stop{0};
+  ASSERT_TRUE(train::Run(TinyJob(30), straight, stop).ok());
+
+  const fs::path dir = FreshDir("trainer_test_corrupt");
+  v1::JobSpec job = TinyJob(30, dir.string());
+  job.mutable_config()->set_checkpoint_every(10);
+  MemorySink first;
+  stop.store(0);
+  first.on_event = [&](const v1::TrainerEvent& e) {
+    if (e.has_checkpoint() && e.checkpoint().step() == 20) stop.store(SIGTERM);
+  };
+  EXPECT_EQ(train::Run(job, first, stop).code(), absl::StatusCode::kCancelled);
+  // Truncate the newest: as a disk that lost the file's tail.
+  fs::resize_file(dir / "step-00000020" / "model.pt", 1000);
+
+  MemorySink resumed;
+  StopRequest never{0};
+  ASSERT_TRUE(train::Run(job, resumed, never).ok());
+  EXPECT_EQ(resumed.events.front().started().resumed_from_step(), 10);
+  std::vector<std::string> warnings;
+  for (const auto& e : resumed.events) {
+    if (e.has_log()) warnings.push_back(e.log().text());
+  }
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_TRUE(absl::StrContains(warnings[0], "step-00000020 is unreadable")) << warnings[0];
+  EXPECT_TRUE(absl::StrContains(warnings[1], "resuming from the previous checkpoint"))
+      << warnings[1];
+  EXPECT_TRUE(fs::exists(dir / "step-00000020.corrupt" / "model.pt"));  // kept for inspection
+  EXPECT_EQ(resumed.Values("train/loss").back(), straight.Values("train/loss").back());
+  EXPECT_EQ(resumed.events.back().finished().final_eval_loss(),
+            straight.events.back().finished().final_eval_loss());
   RemoveCheckpoints(dir);
 }
 
@@ -163,13 +234,122 @@ TEST(TrainerTest, StoppedRunResumesExactlyAsIfUninterrupted) {
 TEST(TrainerTest, PeriodicEvaluationAndBf16) {
   v1::JobSpec job = TinyJob(10);
   job.mutable_config()->set_eval_every(5);
-  job.mutable_config()->set_precision("bf16");
-  MemorySink sink;
+  MemorySink fp32;
   StopRequest stop{0};
-  ASSERT_TRUE(train::Run(job, sink, stop).ok());
-  const std::vector<double> eval = sink.Values("eval/loss");
+  ASSERT_TRUE(train::Run(job, fp32, stop).ok());
+  job.mutable_config()->set_precision("bf16");
+  MemorySink bf16;
+  ASSERT_TRUE(train::Run(job, bf16, stop).ok());
+  const std::vector<double> eval = bf16.Values("eval/loss");
   ASSERT_EQ(eval.size(), 2u);  // step 5 and the end
   EXPECT_TRUE(std::isfinite(eval[1]));
+  // The same run in bf16 computes other numbers: were the setting ignored, they would be equal.
+  EXPECT_GT(std::abs(eval[1] - fp32.Values("eval/loss")[1]), 1e-5);
+  EXPECT_LT(std::abs(eval[1] - fp32.Values("eval/loss")[1]), 0.1);
+}
+
+// Today's regression: beta2 1 makes AdamW divide by zero, every loss after the first update is
+// NaN, and the job used to end SUCCEEDED.
+TEST(TrainerTest, NonFiniteLossFailsTheJobNamingTheStep) {
+  v1::JobSpec job = TinyJob(20);
+  (*job.mutable_config()->mutable_optimizer_args())["beta2"] = 1.0;
+  MemorySink sink;
+  StopRequest stop{0};
+  absl::Status status = train::Run(job, sink, stop);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(IsPermanent(status));
+  const v1::TrainerFinished& finished = sink.events.back().finished();
+  EXPECT_FALSE(finished.ok());
+  EXPECT_EQ(finished.error(), "step 2: non-finite loss (nan)");
+  EXPECT_TRUE(sink.Values("train/loss").empty());  // no NaN was ever reported as a loss
+  EXPECT_TRUE(sink.Values("eval/loss").empty());
+
+  // Step 1's update already made the weights NaN: no checkpoint may hold them.
+  const fs::path dir = FreshDir("trainer_test_nan");
+  job.set_checkpoint_dir(dir.string());
+  job.mutable_config()->set_checkpoint_every(1);
+  MemorySink saving;
+  status = train::Run(job, saving, stop);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(saving.events.back().finished().error(), "step 1: non-finite weights after the update");
+  EXPECT_TRUE(SavedSteps(saving).empty());
+  EXPECT_FALSE(fs::exists(dir / "step-00000001"));
+  fs::remove(dir);
+}
+
+TEST(TrainerTest, SkipModeCountsSkippedStepsAndStillFailsANonFiniteModel) {
+  v1::JobSpec job = TinyJob(10);
+  (*job.mutable_config()->mutable_optimizer_args())["beta2"] = 1.0;
+  job.mutable_config()->set_nonfinite("skip");
+  MemorySink sink;
+  StopRequest stop{0};
+  absl::Status status = train::Run(job, sink, stop);
+  // Steps 2..10 see NaN weights and are skipped; the NaN model then fails its evaluation.
+  EXPECT_EQ(sink.Values("train/skipped_steps"), (std::vector<double>{4, 9}));
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(sink.events.back().finished().error(), "step 10: non-finite evaluation loss (nan)");
+}
+
+TEST(TrainerTest, StopRequestIsHonouredDuringEvaluation) {
+  const fs::path dir = FreshDir("trainer_test_stop_eval");
+  v1::JobSpec job = TinyJob(20, dir.string());
+  job.mutable_config()->set_eval_every(10);
+  job.mutable_config()->set_eval_batches(100000);  // hours, were the stop not seen inside it
+  MemorySink sink;
+  StopRequest stop{0};
+  sink.on_event = [&](const v1::TrainerEvent& e) {
+    if (e.has_metrics() && e.metrics().points(0).step() == 10) stop.store(SIGTERM);
+  };
+  absl::Status status = train::Run(job, sink, stop);
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(sink.events.back().finished().error(), "terminated by SIGTERM at step 10");
+  EXPECT_TRUE(sink.Values("eval/loss").empty());
+  EXPECT_EQ(SavedSteps(sink), (std::vector<int64_t>{10}));
+  RemoveCheckpoints(dir);
+}
+
+// A disk that refuses to grow a file: a file-size limit, with SIGXFSZ ignored so that write
+// returns EFBIG as a full quota would (a full disk, ENOSPC, is exercised through the binary in
+// tests/trainer_process_test.cc). The run must fail with the path, permanently, and leave no
+// partial checkpoint behind.
+TEST(TrainerTest, DiskThatRefusesWritesFailsTheJobNamingThePath) {
+  const fs::path dir = FreshDir("trainer_test_full");
+  struct rlimit saved;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = saved;
+  small.rlim_cur = 64 * 1024;  // the tiny model's weights take ~0.5 MB
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  MemorySink sink;
+  StopRequest stop{0};
+  absl::Status status = train::Run(TinyJob(5, dir.string()), sink, stop);
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, SIG_DFL);
+
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(IsPermanent(status));
+  const std::string error = sink.events.back().finished().error();
+  EXPECT_EQ(error, absl::StrCat("step 5: checkpoint: write ", (dir / ".tmp-step-00000005").string(),
+                                "/model.pt: file too large"));
+  EXPECT_TRUE(fs::is_empty(dir));  // the partial folder is gone
+  RemoveCheckpoints(dir);
+}
+
+TEST(TrainerTest, ProvenanceRecordsCodeConfigSeedsAndData) {
+  MemorySink sink;
+  StopRequest stop{0};
+  ASSERT_TRUE(train::Run(TinyJob(5), sink, stop).ok());
+  const v1::Provenance& p = sink.events.front().started().provenance();
+  EXPECT_TRUE(absl::StartsWith(p.code_version(), "0.1.0+")) << p.code_version();
+  EXPECT_TRUE(absl::StrContains(p.config_json(), "\"model\":\"tiny\"")) << p.config_json();
+  EXPECT_TRUE(absl::StrContains(p.config_json(), "\"lr_schedule\":\"cosine\""));
+  EXPECT_EQ(p.seed(), 1u);
+  EXPECT_EQ(p.data_seed(), 1u);
+  EXPECT_EQ(p.data_sha256().size(), 64u);
+  EXPECT_EQ(p.device(), "cpu");
+  MemorySink again;
+  ASSERT_TRUE(train::Run(TinyJob(5), again, stop).ok());
+  EXPECT_EQ(again.events.front().started().provenance().data_sha256(), p.data_sha256());
 }
 
 TEST(TrainerTest, GpuJobRunsOnCudaOrFailsClearlyWithout) {
@@ -179,7 +359,8 @@ TEST(TrainerTest, GpuJobRunsOnCudaOrFailsClearlyWithout) {
   MemorySink sink;
   StopRequest stop{0};
   absl::Status status = train::Run(job, sink, stop);
-  if (status.code() == absl::StatusCode::kFailedPrecondition) {
+  if (status.code() == absl::StatusCode::kUnavailable) {
+    EXPECT_FALSE(IsPermanent(status));  // another host may have a GPU
     EXPECT_EQ(sink.events.back().finished().error(),
               "gpus: 1 asked for, but CUDA is not available here");
     GTEST_SKIP() << "no CUDA device";

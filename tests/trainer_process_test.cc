@@ -1,0 +1,177 @@
+// ablate-train as the worker runs it, a real process meeting real signals and a real full
+// disk: a SIGKILL in the middle of a checkpoint write, a filesystem with no space left, and a
+// run whose loss turns NaN. What the worker sees is the exit status and the events on the pipe
+// (here, stdout): 0 trained, 1 failed (a retry may help), 3 failed permanently.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ablate/v1/trainer.pb.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/event_pipe.h"
+#include "gtest/gtest.h"
+#include "tests/support/coordinator.h"
+#include "tests/support/process.h"
+
+namespace ablate {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr absl::Duration kWait = absl::Seconds(120);
+
+// The trainer's events, read from what it wrote to stdout (--events-fd 1). A process killed
+// mid-message leaves a torn tail, which is dropped.
+std::vector<v1::TrainerEvent> Events(const std::string& bytes, const fs::path& scratch) {
+  { std::ofstream(scratch, std::ios::binary) << bytes; }
+  std::FILE* file = std::fopen(scratch.c_str(), "rb");
+  std::vector<v1::TrainerEvent> events;
+  EventReader reader(::fileno(file));
+  while (true) {
+    absl::StatusOr<std::optional<v1::TrainerEvent>> next = reader.Next();
+    if (!next.ok() || !next->has_value()) break;
+    events.push_back(**next);
+  }
+  std::fclose(file);
+  return events;
+}
+
+// step -> train/loss.
+std::map<int64_t, double> Losses(const std::vector<v1::TrainerEvent>& events) {
+  std::map<int64_t, double> losses;
+  for (const v1::TrainerEvent& e : events) {
+    for (const v1::MetricPoint& p : e.metrics().points()) {
+      if (p.name() == "train/loss") losses[p.step()] = p.value();
+    }
+  }
+  return losses;
+}
+
+class TrainerProcessTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::string> bin = test::BinDir();
+    ASSERT_TRUE(bin.ok()) << bin.status();
+    train_ = *bin + "/ablate-train";
+    absl::StatusOr<std::string> dir = test::MakeTempDir();
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = *dir;
+  }
+  void TearDown() override {
+    std::error_code error;
+    fs::remove_all(dir_, error);  // this test does not link LibTorch (see checkpoint.h)
+  }
+
+  // A job file for the tiny model; `extra` adds JSON members.
+  std::string Job(int steps, const std::string& extra = "") {
+    const fs::path path = dir_ / absl::StrCat("job-", jobs_++, ".json");
+    std::ofstream(path) << absl::StrCat(
+        R"({"model": "tiny", "steps": )", steps,
+        R"(, "batch_size": 8, "context_length": 64, "learning_rate": 0.01,)",
+        R"( "warmup_steps": 5, "log_every": 1, "eval_batches": 2, "cpu_threads": 1)", extra,
+        "}");
+    return path.string();
+  }
+
+  std::vector<std::string> Train(const std::string& job, const std::string& checkpoints = "") {
+    std::vector<std::string> argv = {train_, "train", "--job", job, "--events-fd", "1"};
+    if (!checkpoints.empty()) {
+      argv.push_back("--checkpoint-dir");
+      argv.push_back(checkpoints);
+    }
+    return argv;
+  }
+
+  std::string train_;
+  fs::path dir_;
+  int jobs_ = 0;
+};
+
+TEST_F(TrainerProcessTest, SigkillDuringACheckpointWriteResumesTheSameLossCurve) {
+  const std::string job = Job(40, R"(, "checkpoint_every": 1)");
+  auto straight = test::Subprocess::Start(Train(job));
+  ASSERT_TRUE(straight.ok()) << straight.status();
+  ASSERT_EQ(*(*straight)->WaitFor(kWait), 0) << (*straight)->Stderr();
+  const std::map<int64_t, double> expected = Losses(Events((*straight)->Stdout(), dir_ / "a"));
+  ASSERT_EQ(expected.size(), 40u);
+
+  // Kill the run while a checkpoint folder past step 10 is being written.
+  const fs::path checkpoints = dir_ / "checkpoints";
+  auto killed = test::Subprocess::Start(Train(job, checkpoints.string()));
+  ASSERT_TRUE(killed.ok()) << killed.status();
+  std::string torn;
+  const absl::Time deadline = absl::Now() + kWait;
+  while (torn.empty() && absl::Now() < deadline) {
+    std::error_code error;
+    for (const fs::directory_entry& entry : fs::directory_iterator(checkpoints, error)) {
+      const std::string name = entry.path().filename().string();
+      if (absl::StartsWith(name, ".tmp-step-") && name > ".tmp-step-00000010") torn = name;
+    }
+    if ((*killed)->WaitFor(absl::ZeroDuration()).ok()) break;  // it ended first
+  }
+  (*killed)->Signal(SIGKILL);
+  ASSERT_EQ(*(*killed)->WaitFor(kWait), 128 + SIGKILL);
+  ASSERT_FALSE(torn.empty()) << "never saw a checkpoint being written";
+  EXPECT_TRUE(fs::exists(checkpoints / torn)) << "killed after the write, not during it";
+
+  auto resumed = test::Subprocess::Start(Train(job, checkpoints.string()));
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  ASSERT_EQ(*(*resumed)->WaitFor(kWait), 0) << (*resumed)->Stderr();
+  const std::vector<v1::TrainerEvent> events = Events((*resumed)->Stdout(), dir_ / "b");
+  ASSERT_FALSE(events.empty());
+  const int64_t from = events.front().started().resumed_from_step();
+  EXPECT_GE(from, 10);
+  EXPECT_LT(from, 40);
+  const std::map<int64_t, double> losses = Losses(events);
+  ASSERT_EQ(losses.size(), static_cast<size_t>(40 - from));
+  for (const auto& [step, loss] : losses) {
+    EXPECT_EQ(loss, expected.at(step)) << "step " << step;  // bit-identical on the CPU
+  }
+  EXPECT_FALSE(fs::exists(checkpoints / torn));  // the torn folder was cleared away
+}
+
+TEST_F(TrainerProcessTest, FullDiskFailsPermanentlyNamingThePath) {
+  // A real full filesystem: a 256 KiB tmpfs mounted in a private user and mount namespace,
+  // where the tiny model's 0.5 MB of weights cannot fit.
+  auto probe = test::Subprocess::Start({"unshare", "-rm", "true"});
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  if (*(*probe)->WaitFor(kWait) != 0) {
+    GTEST_SKIP() << "unprivileged user namespaces are off here: " << (*probe)->Stderr();
+  }
+  const fs::path full = dir_ / "full";
+  fs::create_directories(full);
+  std::vector<std::string> argv = {"unshare", "-rm", "sh", "-c",
+                                   "mount -t tmpfs -o size=256k tmpfs \"$0\" && exec \"$@\"",
+                                   full.string()};
+  for (const std::string& arg : Train(Job(6), full.string())) argv.push_back(arg);
+  auto run = test::Subprocess::Start(argv);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(*(*run)->WaitFor(kWait), 3) << (*run)->Stderr();
+  const std::vector<v1::TrainerEvent> events = Events((*run)->Stdout(), dir_ / "c");
+  ASSERT_FALSE(events.empty());
+  ASSERT_TRUE(events.back().has_finished());
+  const std::string error = events.back().finished().error();
+  EXPECT_TRUE(absl::StrContains(error, "no space left on device")) << error;
+  EXPECT_TRUE(absl::StrContains(error, full.string())) << error;
+  EXPECT_FALSE(absl::StrContains((*run)->Stderr(), "Exception raised from")) << (*run)->Stderr();
+}
+
+// Today's regression: beta2 1 gave NaN from the second step on, and the job exited 0.
+TEST_F(TrainerProcessTest, NonFiniteLossExitsAsAPermanentFailure) {
+  auto run = test::Subprocess::Start(Train(Job(10, R"(, "optimizer_args": {"beta2": 1.0})")));
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(*(*run)->WaitFor(kWait), 3) << (*run)->Stderr();
+  const std::vector<v1::TrainerEvent> events = Events((*run)->Stdout(), dir_ / "d");
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().finished().error(), "step 2: non-finite loss (nan)");
+}
+
+}  // namespace
+}  // namespace ablate

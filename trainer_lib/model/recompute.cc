@@ -1,0 +1,64 @@
+#include "trainer_lib/model/recompute.h"
+
+#include <utility>
+
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+
+namespace ablate::train {
+namespace {
+
+using Fn = std::function<torch::Tensor(const torch::Tensor&)>;
+
+// What backward needs beyond the input: the function and the autocast state to rerun it in.
+struct Rerun : torch::CustomClassHolder {
+  Rerun(Fn f, c10::DeviceType d, bool autocast, at::ScalarType dtype)
+      : fn(std::move(f)), device(d), autocast_enabled(autocast), autocast_dtype(dtype) {}
+  Fn fn;
+  c10::DeviceType device;
+  bool autocast_enabled;
+  at::ScalarType autocast_dtype;
+};
+
+class Recompute : public torch::autograd::Function<Recompute> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               Fn fn) {
+    const c10::DeviceType device = x.device().type();
+    ctx->saved_data["rerun"] = c10::IValue::make_capsule(c10::make_intrusive<Rerun>(
+        fn, device, at::autocast::is_autocast_enabled(device),
+        at::autocast::get_autocast_dtype(device)));
+    ctx->save_for_backward({x});
+    return fn(x);  // grad mode is off here: nothing inside is kept
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_output) {
+    const auto rerun =
+        c10::static_intrusive_pointer_cast<Rerun>(ctx->saved_data["rerun"].toCapsule());
+    torch::Tensor x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
+    // Backward may run on another thread than forward did: autocast is thread-local.
+    const bool was_enabled = at::autocast::is_autocast_enabled(rerun->device);
+    const at::ScalarType was_dtype = at::autocast::get_autocast_dtype(rerun->device);
+    at::autocast::set_autocast_dtype(rerun->device, rerun->autocast_dtype);
+    at::autocast::set_autocast_enabled(rerun->device, rerun->autocast_enabled);
+    torch::Tensor y;
+    {
+      torch::AutoGradMode grad(true);
+      y = rerun->fn(x);
+    }
+    at::autocast::set_autocast_enabled(rerun->device, was_enabled);
+    at::autocast::set_autocast_dtype(rerun->device, was_dtype);
+    if (rerun->autocast_enabled && !was_enabled) at::autocast::clear_cache();
+    torch::autograd::backward({y}, {grad_output[0]});
+    return {x.grad(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor RecomputeInBackward(Fn fn, const torch::Tensor& x) {
+  return Recompute::apply(x, std::move(fn));
+}
+
+}  // namespace ablate::train

@@ -1,0 +1,29 @@
+// Activation checkpointing: run a function of one tensor without keeping its intermediate
+// activations, and run it again in backward to get them. LibTorch has no
+// torch.utils.checkpoint, so this is its reentrant form: a custom autograd function keeps only
+// the input, and its backward reruns `fn` with grad mode on and backpropagates through that
+// rerun, which accumulates the parameters' gradients as the first pass would have.
+//
+// The rerun restores the autocast state the forward pass had, so a bf16 step recomputes the
+// same bf16 values. `fn` must be deterministic: Qwen3 has no dropout, so no random generator
+// state needs restoring.
+//
+// Thread-safety: as the module `fn` calls.
+#ifndef ABLATE_TRAINER_LIB_MODEL_RECOMPUTE_H_
+#define ABLATE_TRAINER_LIB_MODEL_RECOMPUTE_H_
+
+#include <functional>
+
+#include <ATen/core/Tensor.h>
+
+namespace ablate::train {
+
+// fn(x), holding for backward only x (and fn, which must stay callable until then: capture
+// what it needs by value). Same result and gradients as calling fn(x) directly, up to the
+// nondeterminism of the kernels fn runs.
+at::Tensor RecomputeInBackward(std::function<at::Tensor(const at::Tensor&)> fn,
+                               const at::Tensor& x);
+
+}  // namespace ablate::train
+
+#endif  // ABLATE_TRAINER_LIB_MODEL_RECOMPUTE_H_

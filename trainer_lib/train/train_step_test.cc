@@ -1,0 +1,151 @@
+#include "trainer_lib/train/train_step.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "common/catalog.h"
+#include "common/train_config.h"
+#include "trainer_lib/optim/optimizer.h"
+#include "trainer_lib/train/cross_entropy.h"
+
+namespace ablate::train {
+namespace {
+
+namespace F = torch::nn::functional;
+
+// The largest |a - b| relative to the largest |b|.
+double RelativeError(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item<double>();
+}
+
+TEST(ChunkedCrossEntropyTest, EqualsThePlainLossAndItsGradient) {
+  torch::manual_seed(3);
+  const int64_t n = 37, h = 16, v = 50;  // 37 tokens: chunks of 8 leave a ragged last one
+  torch::Tensor hidden = torch::randn({n, h}).requires_grad_(true);
+  torch::Tensor weight = torch::randn({v, h}).requires_grad_(true);
+  torch::Tensor targets = torch::randint(0, v, {n}, torch::kInt64);
+  targets.index_put_({torch::tensor({2, 11, 30})}, kIgnoreIndex);
+
+  torch::Tensor plain = F::cross_entropy(
+      torch::matmul(hidden, weight.t()), targets,
+      F::CrossEntropyFuncOptions().reduction(torch::kSum).ignore_index(kIgnoreIndex));
+  plain.backward();
+  const torch::Tensor plain_dh = hidden.grad().clone(), plain_dw = weight.grad().clone();
+  hidden.mutable_grad().zero_();
+  weight.mutable_grad().zero_();
+
+  torch::Tensor chunked = ChunkedCrossEntropySum(hidden, weight, targets, 8, torch::kFloat32);
+  (chunked * 2.5).backward();  // the incoming gradient scales what was stored
+  EXPECT_NEAR(chunked.item<double>(), plain.item<double>(), 1e-5 * plain.item<double>());
+  EXPECT_LT(RelativeError(hidden.grad(), 2.5 * plain_dh), 1e-5);
+  EXPECT_LT(RelativeError(weight.grad(), 2.5 * plain_dw), 1e-5);
+  EXPECT_EQ(hidden.grad()[2].abs().sum().item<double>(), 0.0);  // an ignored position
+
+  torch::NoGradGuard no_grad;  // evaluation takes the path without gradients
+  EXPECT_NEAR(ChunkedCrossEntropySum(hidden, weight, targets, 5, torch::kFloat32).item<double>(),
+              plain.item<double>(), 1e-5 * plain.item<double>());
+}
+
+// A tiny model and AdamW built from `seed`, and the step over them.
+struct Tiny {
+  explicit Tiny(const v1::TrainConfig& c, uint64_t seed = 7) : config(WithLoopDefaults(c)) {
+    torch::manual_seed(seed);
+    model = *BuildQwen3(*ModelByName("tiny"), "dense");
+    optimizer = *MakeOptimizer(config, *model);
+    step = std::make_unique<TrainStep>(*model, *optimizer, config);
+  }
+  v1::TrainConfig config;
+  Qwen3 model{nullptr};
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<TrainStep> step;
+};
+
+v1::TrainConfig TinyConfig() {
+  v1::TrainConfig c = DefaultTrainConfig();
+  c.set_batch_size(8);
+  c.set_context_length(32);
+  c.set_loss_chunk_tokens(100);  // ragged chunks over 8 x 32 tokens
+  return c;
+}
+
+torch::Tensor Tokens(int64_t b, int64_t t) {
+  torch::manual_seed(11);
+  return torch::randint(0, 256, {b, t}, torch::kInt64);
+}
+
+TEST(TrainStepTest, MicroBatchesGiveTheWholeBatchsStep) {
+  v1::TrainConfig c = TinyConfig();
+  Tiny whole(c);
+  c.set_micro_batch_size(2);
+  Tiny accumulated(c);
+  torch::Tensor inputs = Tokens(8, 32), targets = Tokens(8, 32).roll(1, 1);
+  targets.index_put_({0, torch::indexing::Slice(0, 5)}, kIgnoreIndex);  // uneven real tokens
+
+  const TrainStep::Result a = whole.step->Run(inputs, targets, 1e-3);
+  const TrainStep::Result b = accumulated.step->Run(inputs, targets, 1e-3);
+  EXPECT_NEAR(b.loss.item<double>(), a.loss.item<double>(), 1e-6);
+  EXPECT_NEAR(b.grad_norm.item<double>(), a.grad_norm.item<double>(), 1e-5);
+  // Adam's first update is about lr * sign(gradient), so rounding-level gradient differences
+  // near zero move a weight by up to 2 lr: 2e-3 against weights of ~0.1, where a wrong
+  // accumulation would move whole updates.
+  const auto pa = whole.model->parameters(), pb = accumulated.model->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_LT(RelativeError(pb[i], pa[i]), 3e-4) << i;
+}
+
+TEST(TrainStepTest, ActivationCheckpointingGivesTheSameStep) {
+  v1::TrainConfig c = TinyConfig();
+  Tiny plain(c);
+  c.set_activation_checkpointing(true);
+  Tiny recomputed(c);
+  torch::Tensor inputs = Tokens(8, 32), targets = Tokens(8, 32).roll(1, 1);
+  const TrainStep::Result a = plain.step->Run(inputs, targets, 1e-3);
+  const TrainStep::Result b = recomputed.step->Run(inputs, targets, 1e-3);
+  EXPECT_NEAR(b.loss.item<double>(), a.loss.item<double>(), 1e-6);
+  EXPECT_NEAR(b.grad_norm.item<double>(), a.grad_norm.item<double>(), 1e-6);
+  const auto pa = plain.model->parameters(), pb = recomputed.model->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_LT(RelativeError(pb[i], pa[i]), 1e-6) << i;
+}
+
+TEST(TrainStepTest, Bf16ChangesTheLossByMoreThanFp32Rounding) {
+  v1::TrainConfig c = TinyConfig();
+  Tiny fp32(c);
+  c.set_precision("bf16");
+  Tiny bf16(c);  // the same weights: same seed
+  torch::Tensor inputs = Tokens(8, 32), targets = Tokens(8, 32).roll(1, 1);
+  const double loss32 = fp32.step->EvalLoss(inputs, targets);
+  const double loss16 = bf16.step->EvalLoss(inputs, targets);
+  // bf16 keeps 8 bits of mantissa: products differ from fp32 by ~1e-3 relative. Ignoring the
+  // setting would make the two equal to fp32 rounding (~1e-7).
+  EXPECT_GT(std::abs(loss16 - loss32), 1e-5) << loss32 << " " << loss16;
+  EXPECT_LT(std::abs(loss16 - loss32), 5e-2) << loss32 << " " << loss16;
+  // A second fp32 model with other chunking agrees with the first to fp32 rounding.
+  c.set_precision("fp32");
+  c.set_loss_chunk_tokens(7);
+  Tiny fp32_again(c);
+  EXPECT_NEAR(fp32_again.step->EvalLoss(inputs, targets), loss32, 1e-6);
+}
+
+TEST(TrainStepTest, SkipModeLeavesTheWeightsOfANonFiniteStep) {
+  v1::TrainConfig c = TinyConfig();
+  c.set_nonfinite("skip");
+  Tiny tiny(c);
+  const std::vector<torch::Tensor> before = [&] {
+    std::vector<torch::Tensor> copies;
+    for (const torch::Tensor& p : tiny.model->parameters()) copies.push_back(p.detach().clone());
+    return copies;
+  }();
+  {
+    torch::NoGradGuard no_grad;
+    tiny.model->parameters()[0][0][0].fill_(std::numeric_limits<float>::quiet_NaN());
+  }
+  torch::Tensor inputs = Tokens(8, 32), targets = Tokens(8, 32).roll(1, 1);
+  inputs.index_put_({torch::indexing::Slice(), 0}, 0);  // the NaN embedding row is used
+  const TrainStep::Result r = tiny.step->Run(inputs, targets, 1e-3);
+  EXPECT_TRUE(r.skipped);
+  EXPECT_TRUE(std::isnan(r.loss.item<double>()));
+  const auto after = tiny.model->parameters();
+  for (size_t i = 1; i < after.size(); ++i) EXPECT_TRUE(torch::equal(after[i], before[i])) << i;
+}
+
+}  // namespace
+}  // namespace ablate::train
