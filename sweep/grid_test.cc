@@ -194,10 +194,10 @@ TEST(GridTest, GoldenIdsOfTheDemoSweep) {
   EXPECT_EQ(expansion->sweep_id, "tiny-grid-5f6276bffc82a109");
   std::vector<std::string> job_ids;
   for (const v1::JobSpec& job : expansion->jobs) job_ids.push_back(job.job_id());
-  EXPECT_THAT(job_ids, ::testing::ElementsAre("tiny-grid-5f6276bffc82a109-460358",
-                                               "tiny-grid-5f6276bffc82a109-2d3648",
-                                               "tiny-grid-5f6276bffc82a109-641731",
-                                               "tiny-grid-5f6276bffc82a109-64050f"));
+  EXPECT_THAT(job_ids, ::testing::ElementsAre("tiny-grid-5f6276bffc82a109-c83585",
+                                               "tiny-grid-5f6276bffc82a109-2b22a5",
+                                               "tiny-grid-5f6276bffc82a109-9e1726",
+                                               "tiny-grid-5f6276bffc82a109-83bf31"));
 }
 
 TEST(GridTest, DuplicateConfigsNameBothCells) {
