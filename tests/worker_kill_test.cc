@@ -68,10 +68,13 @@ class WorkerKillTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
+  // The worker's work dir, inside the test's temporary directory.
+  std::filesystem::path WorkDir() const { return std::filesystem::path(dir_) / "work"; }
+
   absl::StatusOr<std::unique_ptr<test::Subprocess>> StartWorker(int port) {
     return test::Subprocess::Start({bin_dir_ + "/ablate-worker", "--coordinator",
                                     absl::StrCat("127.0.0.1:", port), "--slots", "1",
-                                    "--worker-id", "killed", "--work-dir", dir_ + "/work",
+                                    "--worker-id", "killed", "--work-dir", WorkDir().string(),
                                     "--trainer", ABLATE_FAKE_TRAINER});
   }
 
@@ -90,7 +93,7 @@ TEST_F(WorkerKillTest, TrainersDieWithTheWorkerAndARestartStopsWhatTheyLeft) {
   const std::optional<pid_t> grandchild = GrandchildPid(server, 1);
   ASSERT_TRUE(grandchild.has_value());
   leftovers_.push_back(*grandchild);
-  const std::filesystem::path pid_file = dir_ + "/work/trainer-pids/attempt-1.pid";
+  const std::filesystem::path pid_file = WorkDir() / "trainer-pids" / "attempt-1.pid";
   std::ifstream file(pid_file);
   pid_t trainer = 0;
   ASSERT_TRUE(file >> trainer) << "no pid file " << pid_file;

@@ -1,0 +1,124 @@
+// Placement: priority, fairness across sweeps, memory fit, why a job waits, the in-memory
+// queue across restarts, and batched assignment.
+#include "coordinator/scheduler/scheduler_test_fixture.h"
+
+namespace ablate::coordinator::scheduler_test {
+namespace {
+
+TEST_F(SchedulerTest, HigherPriorityIsPlacedFirst) {
+  AddSweepOf("low", {0, 0}, {}, /*priority=*/0);
+  AddSweepOf("high", {0, 0}, {}, /*priority=*/5);
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 2), link).ok());
+  std::vector<v1::CoordinatorMessage> sent = link->Await(2);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].assign().job().job_id(), "high-0");
+  EXPECT_EQ(sent[1].assign().job().job_id(), "high-1");
+  EXPECT_EQ(Job("low-0").state(), v1::JOB_STATE_PENDING);
+}
+
+TEST_F(SchedulerTest, SweepsOfOnePriorityShareSlotsFairly) {
+  AddSweepOf("big", std::vector<uint32_t>(1000, 0), {});
+  AddSweepOf("one", {0}, {});
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 2), link).ok());
+  std::vector<v1::CoordinatorMessage> sent = link->Await(2);
+  ASSERT_EQ(sent.size(), 2u);
+  // The older sweep wins the tie; the one-cell sweep, with nothing running, goes next.
+  EXPECT_EQ(sent[0].assign().job().job_id(), "big-0");
+  EXPECT_EQ(sent[1].assign().job().job_id(), "one-0");
+}
+
+TEST_F(SchedulerTest, AJobThatFitsAnIdleSlotIsNeverStarvedByOnesAhead) {
+  // 300 jobs ahead need a CUDA slot with more memory than any worker has.
+  std::vector<uint32_t> gpus(300, 1);
+  gpus.push_back(0);
+  AddSweepOf("s", gpus, std::vector<uint64_t>(300, uint64_t{80} << 30));
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1), link).ok());
+  EXPECT_EQ(link->Await(1).at(0).assign().job().job_id(), "s-300");
+}
+
+TEST_F(SchedulerTest, PlacesOnlyOnSlotsWithEnoughMemory) {
+  AddSweepOf("s", {1}, {80'000'000'000});
+  v1::WorkerInfo small = Worker("small", 0, 1);
+  small.mutable_slots(0)->set_memory_bytes(40'000'000'000);
+  auto small_link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(small, small_link).ok());
+  // The message may first say that no worker is connected; it then names the small one.
+  ASSERT_TRUE(testing::WaitUntil([&] {
+    return Job("s-0").message() ==
+           "waiting: needs 1 CUDA slot with 80 GB; connected workers have 1 CUDA slot with 40 GB";
+  })) << Job("s-0").message();
+  EXPECT_EQ(small_link->Count(), 0u);
+
+  v1::WorkerInfo big = Worker("big", 0, 1);
+  big.mutable_slots(0)->set_memory_bytes(81'000'000'000);
+  auto big_link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(big, big_link).ok());
+  EXPECT_EQ(big_link->Await(1).at(0).assign().job().job_id(), "s-0");
+  EXPECT_EQ(Job("s-0").message(), "");
+  EXPECT_EQ(small_link->Count(), 0u);
+}
+
+TEST_F(SchedulerTest, AJobNoConnectedWorkerCanTakeSaysWhy) {
+  AddSweepOf("s", {1, 1}, {});
+  ASSERT_TRUE(testing::WaitUntil([&] { return !Job("s-1").message().empty(); }));
+  EXPECT_EQ(Job("s-1").message(), "waiting: needs 1 CUDA slot; no worker is connected");
+
+  auto cpu = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("cpu", 2), cpu).ok());
+  ASSERT_TRUE(testing::WaitUntil([&] {
+    return Job("s-0").message() == "waiting: needs 1 CUDA slot; connected workers have 2 CPU slots";
+  }));
+  EXPECT_EQ(Job("s-1").message(), Job("s-0").message());
+
+  // A worker that could take it, though busy, clears the reason.
+  auto gpu = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("gpu", 0, 1), gpu).ok());
+  EXPECT_EQ(gpu->Await(1).at(0).assign().job().job_id(), "s-0");
+  ASSERT_TRUE(testing::WaitUntil([&] { return Job("s-1").message().empty(); }));
+  EXPECT_EQ(Job("s-1").state(), v1::JOB_STATE_PENDING);
+}
+
+TEST_F(SchedulerTest, RestartRestoresThePendingQueueFromTheStore) {
+  AddSweep({0, 0});
+  scheduler_->Stop();
+  StartScheduler();
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 2), link).ok());
+  std::vector<v1::CoordinatorMessage> sent = link->Await(2);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].assign().job().job_id(), "s-0");
+  EXPECT_EQ(sent[1].assign().job().job_id(), "s-1");
+}
+
+TEST_F(SchedulerTest, CancelledPendingJobsLeaveTheQueue) {
+  AddSweep({0, 0});
+  absl::StatusOr<std::vector<v1::Job>> before = store_->CancelJobs({"s-0"}, "stop");
+  ASSERT_TRUE(before.ok());
+  scheduler_->StopAttempts(*before, "stop");
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 2), link).ok());
+  EXPECT_EQ(link->Await(1).at(0).assign().job().job_id(), "s-1");
+  Round();
+  EXPECT_EQ(link->Count(), 1u);
+  EXPECT_EQ(Job("s-0").state(), v1::JOB_STATE_CANCELLED);
+}
+
+TEST_F(SchedulerTest, ManyAssignmentsGoOutInBatches) {
+  constexpr int kJobs = 2500;  // more than two batches
+  AddSweep(std::vector<uint32_t>(kJobs, 0));
+  std::vector<std::shared_ptr<FakeLink>> links;
+  for (int w = 0; w < 5; ++w) {
+    links.push_back(std::make_shared<FakeLink>());
+    ASSERT_TRUE(scheduler_->AddWorker(Worker(absl::StrCat("w", w), kJobs / 5), links.back()).ok());
+  }
+  size_t total = 0;
+  for (auto& link : links) total += link->Await(kJobs / 5).size();
+  EXPECT_EQ(total, static_cast<size_t>(kJobs));
+  EXPECT_EQ(store_->GetSweep("s")->counts().assigned(), static_cast<uint32_t>(kJobs));
+}
+
+}  // namespace
+}  // namespace ablate::coordinator::scheduler_test
