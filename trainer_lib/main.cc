@@ -2,12 +2,12 @@
 //
 //   ablate-train train --job FILE [--events-fd N] [--checkpoint-dir DIR] [--allow-config-change]
 //   ablate-train eval --model DIR --tokens FILE [--context N] [--token-bytes 2|4] [--batches N]
-//   ablate-train export --checkpoint DIR --model NAME --out DIR [--shard-bytes N]
+//   ablate-train export --checkpoint DIR --out DIR [--model NAME] [--shard-bytes N]
 //
 // eval prints one line, "loss L tokens N": the mean next-token cross-entropy (nats) of the
 // Hugging Face model directory DIR on the token file (see trainer_lib/tools/eval.h). export
-// writes a checkpoint of a model NAME (a catalog name or hf:PATH) as a Hugging Face model
-// directory (see trainer_lib/tools/export.h).
+// writes a checkpoint as a Hugging Face model directory of the model the checkpoint records,
+// or of NAME (a catalog name or hf:PATH) when given (see trainer_lib/tools/export.h).
 //
 // FILE holds a JobSpec (or a bare TrainConfig) in protobuf's JSON mapping. With --events-fd,
 // length-delimited TrainerEvents go to that descriptor; without it, progress lines go to
@@ -103,9 +103,9 @@ int main(int argc, char** argv) {
   export_command->add_option("--checkpoint", export_options.checkpoint,
                              "A job's checkpoint directory or one step-N folder in it")
       ->required();
-  export_command->add_option("--model", export_options.model,
-                             "The job's model: a catalog name or hf:PATH")
-      ->required();
+  export_command->add_option(
+      "--model", export_options.model,
+      "The job's model, a catalog name or hf:PATH (default: the one the checkpoint records)");
   export_command->add_option("--out", export_options.out, "Model directory to write")
       ->required();
   export_command->add_option("--shard-bytes", export_options.shard_bytes,

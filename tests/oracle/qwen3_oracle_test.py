@@ -104,8 +104,10 @@ def train(binary, work, name, **fields):
 
 
 def export_and_compare(binary, work, name, model, checkpoints, ids, tokens_path):
+    """Exports the checkpoint, naming `model`, or when it is None the model it records."""
     out = os.path.join(work, name + "-export")
-    run(binary, "export", "--checkpoint", checkpoints, "--model", model, "--out", out)
+    run(binary, "export", "--checkpoint", checkpoints, "--out", out,
+        *(["--model", model] if model else []))
     loaded, info = Qwen3ForCausalLM.from_pretrained(out, output_loading_info=True)
     missing = [k for k in info["missing_keys"] if k != "lm_head.weight" or
                not loaded.config.tie_word_embeddings]
@@ -152,7 +154,7 @@ def main():
         write_tokens(text_path, text_ids)
         result, checkpoints = train(binary, work, "tiny")
         assert result.returncode == 0, result.stdout + result.stderr
-        export_and_compare(binary, work, "tiny", "tiny", checkpoints, text_ids, text_path)
+        export_and_compare(binary, work, "tiny", None, checkpoints, text_ids, text_path)
 
         # init_from a model of another shape: the job fails and says how they differ.
         result, _ = train(binary, work, "mismatch", init_from=dirs[0])

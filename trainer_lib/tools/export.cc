@@ -13,11 +13,6 @@
 namespace ablate::train {
 
 absl::Status ExportCheckpoint(const ExportOptions& options) {
-  absl::StatusOr<v1::ModelConfig> config = ModelByName(options.model);
-  if (!config.ok()) return config.status();
-  // The attention kind owns no weights today, so any kind reads the same checkpoint.
-  absl::StatusOr<Qwen3> model = BuildQwen3(*config, "dense");
-  if (!model.ok()) return model.status();
   // A step-N folder holds its MANIFEST; a job's checkpoint_dir holds step folders.
   std::filesystem::path folder = options.checkpoint;
   if (!std::filesystem::exists(folder / "MANIFEST")) {
@@ -26,6 +21,12 @@ absl::Status ExportCheckpoint(const ExportOptions& options) {
     if (!newest.ok()) return newest.status();
     folder = *newest;
   }
+  absl::StatusOr<v1::ModelConfig> config =
+      options.model.empty() ? SavedModelConfig(folder) : ModelByName(options.model);
+  if (!config.ok()) return config.status();
+  // The attention kind owns no weights today, so any kind reads the same checkpoint.
+  absl::StatusOr<Qwen3> model = BuildQwen3(*config, "dense");
+  if (!model.ok()) return model.status();
   if (absl::Status loaded = ModelState(**model, torch::kCPU)->Load(folder); !loaded.ok()) {
     return loaded;
   }

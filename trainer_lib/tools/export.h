@@ -14,14 +14,17 @@ namespace ablate::train {
 
 struct ExportOptions {
   std::string checkpoint;  // a job's checkpoint_dir (its newest step) or one step-N folder
-  std::string model;       // the model it was trained as: a catalog name or hf:PATH
+  // The model it was trained as, a catalog name or hf:PATH; empty: the model the checkpoint
+  // records (its model.json).
+  std::string model;
   std::string out;         // the model directory to write; created when missing
   int64_t shard_bytes = 0;  // largest file before sharding; 0: transformers' 5 GB
 };
 
-// Builds `model`, loads the checkpoint's weights into it and writes it to `out` in float32.
-// Fails as ModelByName, CheckpointDir::NewestComplete (NotFound when there is none), the
-// model piece (naming the tensor when the checkpoint is of another model) and SaveHfModel do.
+// Builds the model (options.model, or the one the checkpoint records), loads the checkpoint's
+// weights into it and writes it to `out` in float32. Fails as ModelByName,
+// CheckpointDir::NewestComplete (NotFound when there is none), SavedModelConfig, the model
+// piece (naming the tensor when the checkpoint is of another model) and SaveHfModel do.
 absl::Status ExportCheckpoint(const ExportOptions& options);
 
 }  // namespace ablate::train

@@ -241,6 +241,16 @@ std::unique_ptr<Stateful> ConfigRecord(const v1::TrainConfig& config,
   return std::make_unique<ConfigRecordImpl>(config, model);
 }
 
+absl::StatusOr<v1::ModelConfig> SavedModelConfig(const fs::path& dir) {
+  const fs::path path = dir / "model.json";
+  if (!fs::exists(path)) {
+    return absl::NotFoundError(absl::StrCat(path.string(), " does not exist"));
+  }
+  v1::ModelConfig model;
+  if (absl::Status s = FromJson(path, model); !s.ok()) return s;
+  return model;
+}
+
 std::unique_ptr<Stateful> ModelState(torch::nn::Module& model, const c10::Device& device) {
   return std::make_unique<ModelStateImpl>(model, device);
 }

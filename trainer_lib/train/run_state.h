@@ -18,6 +18,7 @@
 #define ABLATE_TRAINER_LIB_TRAIN_RUN_STATE_H_
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <utility>
@@ -27,12 +28,18 @@
 #include <torch/nn/module.h>
 
 #include "ablate/v1/config.pb.h"
+#include "absl/status/statusor.h"
 #include "trainer_lib/state/stateful.h"
 
 namespace ablate::train {
 
 std::unique_ptr<Stateful> ConfigRecord(const v1::TrainConfig& config,
                                        const v1::ModelConfig& model);
+
+// The ModelConfig the "config" piece saved in checkpoint folder `dir`: what export builds when
+// it is not told the model. NotFound without model.json (a checkpoint of an older Ablate),
+// DataLoss when it does not parse.
+absl::StatusOr<v1::ModelConfig> SavedModelConfig(const std::filesystem::path& dir);
 
 std::unique_ptr<Stateful> ModelState(torch::nn::Module& model, const c10::Device& device);
 

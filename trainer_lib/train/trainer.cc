@@ -16,9 +16,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/catalog.h"
+#include "common/model_math.h"
 #include "common/train_config.h"
 #include "google/protobuf/util/json_util.h"
 #include "trainer_lib/data/dataset.h"
+#include "trainer_lib/device/device_stats.h"
 #include "trainer_lib/model/hf_adapter.h"
 #include "trainer_lib/model/qwen3.h"
 #include "trainer_lib/optim/lr_schedule.h"
@@ -98,6 +100,8 @@ class Trainer {
   absl::Status Evaluate();
   absl::Status Checkpoint();  // when a checkpoint_dir is set and this step is not saved yet
   absl::Status Stopped(int signal);  // saves a checkpoint; Cancelled
+  // memory/* metrics: the allocator's peak beside the plan's total; none on a CPU.
+  std::vector<std::pair<std::string, double>> MemoryMetrics() const;
   absl::Status CheckFinite() const;  // FailedPrecondition naming the first non-finite step
   bool WeightsFinite() const;        // waits for the device
   absl::Status EmitMetrics(const std::vector<std::pair<std::string, double>>& values);
@@ -125,6 +129,9 @@ class Trainer {
   std::vector<std::string> resume_notes_;  // checkpoints set aside, logged after TrainerStarted
   SteadyClock::time_point throughput_start_;  // since the last train/* metrics
   int64_t throughput_step_ = 0;               // step_ then
+  double flops_per_token_ = 0;  // common/model_math's TrainingFlopsPerToken, MFU's numerator
+  double peak_flops_ = 0;       // the device's PeakMatmulFlops; 0 (no MFU) when unknown
+  int64_t planned_bytes_ = 0;   // common/model_math's PlanMemory total; 0 when it has none
   double final_eval_loss_ = 0;
 };
 
@@ -136,6 +143,15 @@ absl::Status Trainer::Setup() {
   if (absl::Status s = LoadData(); !s.ok()) return s;
   if (absl::Status s = BuildModel(); !s.ok()) return s;
   if (absl::Status s = Resume(); !s.ok()) return s;
+  flops_per_token_ =
+      TrainingFlopsPerToken(model_config_, config_.context_length(), config_.attention());
+  if (std::optional<std::string> name = DeviceName(device_); name.has_value()) {
+    peak_flops_ = PeakMatmulFlops(*name);
+  }
+  if (absl::StatusOr<MemoryPlan> plan = PlanMemory(model_config_, RankWorkOf(config_));
+      plan.ok()) {
+    planned_bytes_ = plan->total();
+  }
 
   int64_t parameters = 0;
   for (const torch::Tensor& p : model_->parameters()) parameters += p.numel();
@@ -247,7 +263,12 @@ absl::Status Trainer::Train() {
   }
   // The end: evaluate, then save what was evaluated.
   if (absl::Status s = Evaluate(); !s.ok()) return s;
-  return Checkpoint();
+  if (absl::Status s = Checkpoint(); !s.ok()) return s;
+  if (std::optional<int64_t> peak = PeakAllocatedBytes(device_); peak.has_value()) {
+    return Log("info", absl::StrCat("memory: peak allocated ", *peak, " bytes, planned ",
+                                    planned_bytes_, " bytes"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Trainer::LogStep(const TrainStep::Result& result, double lr) {
@@ -256,12 +277,18 @@ absl::Status Trainer::LogStep(const TrainStep::Result& result, double lr) {
   const double seconds =
       std::chrono::duration<double>(SteadyClock::now() - throughput_start_).count();
   const int64_t tokens = (step_ - throughput_step_) * shape_.batch_size * shape_.context_length;
+  const double tokens_per_sec = static_cast<double>(tokens) / seconds;
   std::vector<std::pair<std::string, double>> metrics = {
       {"train/loss", loss},
       {"train/lr", lr},
-      {"train/tokens_per_sec", static_cast<double>(tokens) / seconds},
+      {"train/tokens_per_sec", tokens_per_sec},
       {"train/grad_norm", result.grad_norm.item<double>()}};
   if (skip_nonfinite_) metrics.emplace_back("train/skipped_steps", skipped_steps_);
+  // Model FLOPs utilization as PaLM defines it (Chowdhery et al. 2022, appendix B).
+  if (peak_flops_ > 0) {
+    metrics.emplace_back("train/mfu", flops_per_token_ * tokens_per_sec / peak_flops_);
+  }
+  for (auto& metric : MemoryMetrics()) metrics.push_back(std::move(metric));
   throughput_start_ = SteadyClock::now();
   throughput_step_ = step_;
   return EmitMetrics(metrics);
@@ -271,6 +298,13 @@ absl::Status Trainer::Stopped(int signal) {
   if (absl::Status s = Checkpoint(); !s.ok()) return s;
   return absl::CancelledError(
       absl::StrCat("terminated by ", SignalName(signal), " at step ", step_));
+}
+
+std::vector<std::pair<std::string, double>> Trainer::MemoryMetrics() const {
+  const std::optional<int64_t> peak = PeakAllocatedBytes(device_);
+  if (!peak.has_value()) return {};
+  return {{"memory/peak_allocated_bytes", static_cast<double>(*peak)},
+          {"memory/planned_bytes", static_cast<double>(planned_bytes_)}};
 }
 
 absl::Status Trainer::CheckFinite() const {
