@@ -1,9 +1,13 @@
 # Helpers every folder uses to declare its library, binary and tests the same way.
 
-# Warnings are errors on our own code only; generated and third-party code is left alone.
+# Warnings are errors on our own code only; generated and third-party code is left alone. They
+# are errors with the compiler CI builds with; a newer GCC (13 on the GPU machines) adds false
+# positives of its own inside the standard library and LibTorch at -O3, so builds there turn
+# ABLATE_WERROR off and keep the warnings.
+option(ABLATE_WERROR "Treat warnings in Ablate's own code as errors" ON)
 add_library(ablate_warnings INTERFACE)
-target_compile_options(ablate_warnings INTERFACE -Wall -Wextra -Wpedantic -Werror
-  -Wno-unused-parameter)
+target_compile_options(ablate_warnings INTERFACE -Wall -Wextra -Wpedantic
+  $<$<BOOL:${ABLATE_WERROR}>:-Werror> -Wno-unused-parameter)
 
 # Torch ships an old copy of Protobuf's headers in its include folder, which comes before the
 # system's. A folder holding one link `google` -> the system's include/google, put first on a

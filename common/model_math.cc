@@ -88,11 +88,15 @@ double LayerActivationBytesPerToken(const v1::ModelConfig& c, double a) {
   const double kv = double(c.num_key_value_heads()) * c.head_dim();
   const double i = c.intermediate_size();
   const double norms = 2 * (4 * h + a * h);            // fp32 input and cast output, twice
+  // Each norm's output, which its projections keep: in fp32 one tensor the projections share;
+  // under autocast (2-byte activations) a bf16 cast for each projection, since autocast caches
+  // casts of weights only: q, k and v after the first norm, gate and up after the second.
+  const double projection_inputs = a < 4 ? 5 * a * h : 2 * a * h;
   const double qk_norms = 4 * (q + kv) + a * (q + kv);  // fp32 inputs and outputs of q/k norms
   const double rope_and_v = a * (q + kv) + a * kv;      // rotated q, k and v, what SDPA keeps
   const double attention_out = a * q;                   // also o_proj's input
   const double swiglu = 4 * a * i;                      // gate, up, silu(gate), their product
-  return norms + qk_norms + rope_and_v + attention_out + swiglu;
+  return norms + projection_inputs + qk_norms + rope_and_v + attention_out + swiglu;
 }
 
 }  // namespace
@@ -163,13 +167,13 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
   const double tokens = double(work.micro_batch_size) * double(work.context_length);
   const double layer = LayerActivationBytesPerToken(model, a) * tokens;
   const double layers = model.num_hidden_layers();
-  // Checkpointing keeps each layer's fp32 input and recomputes one layer at a time.
-  const double kept = work.activation_checkpointing
-                          ? layers * 4.0 * model.hidden_size() * tokens + layer
-                          : layers * layer;
-  // Autocast keeps a bf16 copy of every weight it cast for the whole forward and backward.
+  // Checkpointing keeps each layer's fp32 input and recomputes one layer at a time in backward.
+  const double kept = work.activation_checkpointing ? layers * 4.0 * model.hidden_size() * tokens
+                                                    : layers * layer;
+  // Autocast's cache keeps a bf16 copy of every weight it cast until the forward ends.
   const double weight_copies = work.bf16 ? 2.0 * double(parameters) : 0.0;
   plan.activations = static_cast<int64_t>(kept + weight_copies);
+  plan.recompute = work.activation_checkpointing ? static_cast<int64_t>(layer) : 0;
 
   // One chunk's logits in the compute dtype, their fp32 copy and its gradient.
   const double chunk = std::min(tokens, double(work.loss_chunk_tokens));

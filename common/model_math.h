@@ -51,14 +51,26 @@ double MeanKeysPerQuery(absl::string_view attention, int64_t context_length,
 double TrainingFlopsPerToken(const v1::ModelConfig& config, int64_t context_length,
                              absl::string_view attention = "dense", const NsaShape& nsa = {});
 
-// Peak memory of one rank, in bytes, by what holds it.
+// Memory of one rank, in bytes, by what holds it. Weights and optimizer state live through the
+// whole step; the rest comes and goes, and the peak is the larger of two moments:
+//  - the forward's end, at the loss: every activation saved for backward and one chunk of the
+//    loss's logits, before any gradient exists (the step's gradients are freed after each
+//    update, as zero_grad(set_to_none) leaves them);
+//  - the backward's end: every gradient, and under activation checkpointing one layer's
+//    recomputed activations, after the saved activations were freed layer by layer.
+// Checked against the allocator's peak on an H200 (docs/benchmarks.md, "Memory plan").
 struct MemoryPlan {
   int64_t weights = 0;      // fp32 master weights
   int64_t gradients = 0;    // fp32, one per weight
   int64_t optimizer = 0;    // optimizer state (moments, preconditioners, quantization scales)
   int64_t activations = 0;  // saved for backward over one micro-batch, plus bf16 weight copies
   int64_t loss = 0;         // logits and their gradient for one chunk of the cross-entropy
-  int64_t total() const { return weights + gradients + optimizer + activations + loss; }
+  int64_t recompute = 0;    // one layer's activations rebuilt in backward (checkpointing)
+  int64_t forward_end() const { return activations + loss; }
+  int64_t backward_end() const { return gradients + recompute; }
+  int64_t total() const {
+    return weights + optimizer + (forward_end() > backward_end() ? forward_end() : backward_end());
+  }
 };
 
 // What one rank trains: the settings of a TrainConfig the plan depends on.
@@ -79,9 +91,10 @@ RankWork RankWorkOf(const v1::TrainConfig& train);
 
 // Plans one rank of `work` on `model`. The activation term counts, per token and layer, the
 // tensors LibTorch keeps for backward in a Qwen3 decoder layer (the fp32 residual stream and
-// norm inputs, q/k/v before and after their norms and RoPE, attention output, the SwiGLU
-// branches); with activation checkpointing only each layer's input is kept, plus one layer's
-// tensors while it is recomputed. InvalidArgument for an optimizer it does not know.
+// norm inputs, the bf16 copies autocast makes of each projection's input, q/k/v before and
+// after their norms and RoPE, attention output, the SwiGLU branches); with activation
+// checkpointing only each layer's fp32 input is kept, and one layer's tensors exist again
+// while it is recomputed. InvalidArgument for an optimizer it does not know.
 absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWork& work);
 
 // Dense bf16 tensor-core FLOP/s of a device named as CUDA names it ("NVIDIA H200", "NVIDIA

@@ -9,6 +9,7 @@ source .device-deps/unpack.sh
 export NCCL_NVLS_ENABLE=0
 build=build-gpu
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DABLATE_BUILD_TESTS=OFF \
+  -DABLATE_WERROR=OFF \
   -DCMAKE_PREFIX_PATH="$TORCH_CMAKE_PREFIX;$DEPS_PREFIX" \
   -DProtobuf_PROTOC_EXECUTABLE="$DEPS_PREFIX/bin/protoc" \
   -DProtobuf_INCLUDE_DIR="$DEPS_PREFIX/include" \

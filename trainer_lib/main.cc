@@ -31,6 +31,7 @@
 
 #include "absl/status/status.h"
 #include "common/log.h"
+#include "common/trainer_exit.h"
 #include "trainer_lib/tools/eval.h"
 #include "trainer_lib/tools/export.h"
 #include "trainer_lib/train/event_sink.h"
@@ -41,18 +42,16 @@ namespace {
 
 ablate::train::StopRequest stop_request{0};
 
-constexpr int kFailedPermanently = 3;
-
 extern "C" void OnStopSignal(int signal) { stop_request.store(signal); }
 
 int BadUsage(const std::string& problem) {
   std::cerr << "ablate-train: " << problem << "\n";
-  return 2;
+  return ablate::kTrainerBadUsage;
 }
 
 int Failed(const absl::Status& status) {
   std::cerr << "ablate-train: " << status.message() << "\n";
-  return 1;
+  return ablate::kTrainerFailed;
 }
 
 int Eval(const std::string& model_dir, const ablate::train::EvalOptions& options) {
@@ -151,5 +150,5 @@ int main(int argc, char** argv) {
   const bool permanent = ablate::train::IsPermanent(status);
   ABLATE_LOG(ERROR) << "training failed job_id=" << job->job_id() << " permanent=" << permanent
                     << " error=" << status;
-  return permanent ? kFailedPermanently : 1;
+  return permanent ? ablate::kTrainerFailedPermanently : ablate::kTrainerFailed;
 }

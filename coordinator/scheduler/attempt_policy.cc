@@ -1,6 +1,7 @@
 #include "coordinator/scheduler/attempt_policy.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/trainer_exit.h"
 
 namespace ablate::coordinator {
 namespace {
@@ -45,6 +46,7 @@ AttemptOutcome OutcomeOfReport(const v1::Job& job, const v1::AttemptEnded& ended
   std::string why = !trainer_error.empty()   ? trainer_error
                     : !exit.reason().empty() ? exit.reason()
                                              : absl::StrCat("exit code ", exit.exit_code());
+  if (exit.exit_code() == kTrainerFailed) return RetryOrFail(job, v1::ATTEMPT_STATE_FAILED, why);
   return {v1::ATTEMPT_STATE_FAILED, v1::JOB_STATE_FAILED, why};
 }
 

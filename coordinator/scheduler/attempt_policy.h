@@ -26,8 +26,12 @@ struct AttemptOutcome {
 //    PENDING while attempts remain, to resume from its checkpoint, else FAILED.
 //  - killed by a signal the coordinator did not ask for (OOM killer, node drain, preemption):
 //    the attempt FAILED, and the job goes back to PENDING while attempts remain, else FAILED.
-//  - any other failure (an exit code, a trainer error): attempt and job FAILED, no retry, since
-//    running the same config again fails the same way.
+//  - exit code kTrainerFailed (common/trainer_exit.h: a failure another attempt may not meet,
+//    such as a lost device): the attempt FAILED, and the job goes back to PENDING while
+//    attempts remain, else FAILED.
+//  - any other exit code (kTrainerFailedPermanently: a full disk, a diverged run; or bad
+//    usage): attempt and job FAILED, no retry, since running the same config again fails the
+//    same way.
 AttemptOutcome OutcomeOfReport(const v1::Job& job, const v1::AttemptEnded& ended,
                                const std::string& trainer_error);
 

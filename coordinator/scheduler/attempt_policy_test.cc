@@ -1,5 +1,7 @@
 #include "coordinator/scheduler/attempt_policy.h"
 
+#include "absl/strings/str_cat.h"
+#include "common/trainer_exit.h"
 #include "gtest/gtest.h"
 
 namespace ablate::coordinator {
@@ -39,17 +41,32 @@ TEST(AttemptPolicyTest, SignalRetriesWhileAttemptsRemain) {
   EXPECT_EQ(failed.message, "killed by signal 9");
 }
 
-TEST(AttemptPolicyTest, ExitCodeFailsAtOnceWithTheTrainersReason) {
-  v1::AttemptEnded ended;
-  ended.mutable_exit()->set_exit_code(1);
-  ended.mutable_exit()->set_reason("exit code 1");
-  AttemptOutcome outcome = OutcomeOfReport(JobWithAttempts(1, 3), ended, "loss is NaN at step 7");
-  EXPECT_EQ(outcome.attempt_state, v1::ATTEMPT_STATE_FAILED);
-  EXPECT_EQ(outcome.job_state, v1::JOB_STATE_FAILED);
-  EXPECT_EQ(outcome.message, "loss is NaN at step 7");
+TEST(AttemptPolicyTest, PermanentExitCodesFailAtOnceWithTheTrainersReason) {
+  for (int code : {kTrainerFailedPermanently, kTrainerBadUsage}) {
+    SCOPED_TRACE(code);
+    v1::AttemptEnded ended;
+    ended.mutable_exit()->set_exit_code(code);
+    AttemptOutcome outcome =
+        OutcomeOfReport(JobWithAttempts(1, 3), ended, "step 7: non-finite loss (nan)");
+    EXPECT_EQ(outcome.attempt_state, v1::ATTEMPT_STATE_FAILED);
+    EXPECT_EQ(outcome.job_state, v1::JOB_STATE_FAILED);
+    EXPECT_EQ(outcome.message, "step 7: non-finite loss (nan)");
 
-  outcome = OutcomeOfReport(JobWithAttempts(1, 3), ended, "");
-  EXPECT_EQ(outcome.message, "exit code 1");
+    outcome = OutcomeOfReport(JobWithAttempts(1, 3), ended, "");
+    EXPECT_EQ(outcome.message, absl::StrCat("exit code ", code));
+  }
+}
+
+TEST(AttemptPolicyTest, AFailureAnotherAttemptMayNotMeetIsRetriedThenFails) {
+  v1::AttemptEnded ended;
+  ended.mutable_exit()->set_exit_code(kTrainerFailed);
+  AttemptOutcome retried = OutcomeOfReport(JobWithAttempts(1, 3), ended, "CUDA error");
+  EXPECT_EQ(retried.attempt_state, v1::ATTEMPT_STATE_FAILED);
+  EXPECT_EQ(retried.job_state, v1::JOB_STATE_PENDING);
+  EXPECT_EQ(retried.message, "attempt 1 of 3 ended: CUDA error; retrying");
+  AttemptOutcome failed = OutcomeOfReport(JobWithAttempts(3, 3), ended, "CUDA error");
+  EXPECT_EQ(failed.job_state, v1::JOB_STATE_FAILED);
+  EXPECT_EQ(failed.message, "CUDA error");
 }
 
 TEST(AttemptPolicyTest, InterruptionByTheWorkerRetriesEvenAfterAnExitCode) {

@@ -53,9 +53,13 @@ void ConsoleEventSink::PrintMetrics(const v1::MetricBatch& batch) {
   for (const v1::MetricPoint& p : batch.points()) value[p.name()] = p.value();
   const int64_t step = batch.points(0).step();
   if (value.contains("train/loss")) {
-    out_ << absl::StrFormat("step %d/%d loss %.3f lr %.1e tok/s %.0f\n", step, total_steps_,
+    out_ << absl::StrFormat("step %d/%d loss %.3f lr %.1e tok/s %.0f", step, total_steps_,
                             value["train/loss"], value["train/lr"],
                             value["train/tokens_per_sec"]);
+    if (value.contains("train/mfu")) {
+      out_ << absl::StrFormat(" mfu %.1f%%", 100 * value["train/mfu"]);
+    }
+    out_ << "\n";
   }
   if (value.contains("eval/loss")) {
     out_ << absl::StrFormat("eval step %d loss %.4f perplexity %.2f\n", step, value["eval/loss"],
