@@ -61,9 +61,28 @@ TEST(ModelMathTest, TinyFp32PlanIsPinned) {
   EXPECT_EQ(plan->weights, 460288);
   EXPECT_EQ(plan->gradients, 460288);
   EXPECT_EQ(plan->optimizer, 920576);
-  EXPECT_EQ(plan->activations, 720896);
+  EXPECT_EQ(plan->activations, 786432);
   EXPECT_EQ(plan->loss, 196608);
-  EXPECT_EQ(plan->total(), 460288 * 2 + 920576 + 720896 + 196608);
+  EXPECT_EQ(plan->recompute, 0);
+  // The forward's end (activations and the loss) outweighs the gradients.
+  EXPECT_EQ(plan->total(), 460288 + 920576 + 786432 + 196608);
+}
+
+TEST(ModelMathTest, PeakIsTheLargerOfTheForwardAndTheBackwardEnd) {
+  const v1::ModelConfig model = Model("qwen3-4b");
+  RankWork work;
+  work.activation_checkpointing = true;
+  work.context_length = 32768;  // long sequences: the saved layer inputs and the loss lead
+  const MemoryPlan long_context = *PlanMemory(model, work);
+  EXPECT_GT(long_context.forward_end(), long_context.backward_end());
+  EXPECT_EQ(long_context.total(),
+            long_context.weights + long_context.optimizer + long_context.forward_end());
+  work.context_length = 4096;  // short ones: the fp32 gradients lead
+  const MemoryPlan short_context = *PlanMemory(model, work);
+  EXPECT_LT(short_context.forward_end(), short_context.backward_end());
+  EXPECT_EQ(short_context.total(),
+            short_context.weights + short_context.optimizer + short_context.backward_end());
+  EXPECT_GT(short_context.recompute, 0);
 }
 
 TEST(ModelMathTest, CheckpointingKeepsOnlyLayerInputs) {
