@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/auth/client_token.h"
 #include "common/log.h"
 #include "worker/session.h"
 #include "worker/slots.h"
@@ -67,7 +68,16 @@ int main(int argc, char** argv) {
                  "threads per slot for jobs whose config leaves cpu_threads at 0")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
+  std::string token_file;
+  app.add_option("--token-file", token_file,
+                 "file whose first line is this worker's bearer token (default: $ABLATE_TOKEN)");
   CLI11_PARSE(app, argc, argv);
+  absl::StatusOr<std::string> token = ablate::auth::ClientToken(token_file);
+  if (!token.ok()) {
+    ABLATE_LOG(ERROR) << "no token error=\"" << token.status().message() << "\"";
+    return EXIT_FAILURE;
+  }
+  options.token = *std::move(token);
 
   const std::string hostname = Hostname();
   if (worker_id.empty()) worker_id = absl::StrCat(hostname, "-", getpid());

@@ -9,6 +9,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/auth/client_token.h"
 #include "common/log.h"
 #include "common/slot_need.h"
 #include "worker/trainer_pids.h"
@@ -135,6 +136,7 @@ bool Session::Converse() {
   std::unique_ptr<v1::WorkerService::Stub> stub = v1::WorkerService::NewStub(
       grpc::CreateCustomChannel(options_.coordinator, grpc::InsecureChannelCredentials(), args));
   grpc::ClientContext context;
+  if (!options_.token.empty()) context.AddMetadata("authorization", auth::BearerOf(options_.token));
   {
     absl::MutexLock lock(&mu_);
     if (closing_) return false;

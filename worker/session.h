@@ -67,6 +67,8 @@ namespace ablate::worker {
 
 struct SessionOptions {
   std::string coordinator = "127.0.0.1:7070";  // host:port
+  // Sent as the stream's bearer token when not empty: a worker token bound to info.worker_id.
+  std::string token;
   // worker_id (stable for the daemon's life), hostname, slots and version; `running` is
   // filled in for each hello.
   v1::WorkerInfo info;

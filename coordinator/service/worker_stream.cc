@@ -26,9 +26,10 @@ class WorkerStream::CallReactor final : public Reactor {
 WorkerStream::Started WorkerStream::Start(grpc::CallbackServerContext* context,
                                           StreamHandler& handler,
                                           const WorkerStreamOptions& options,
+                                          std::string bound_worker_id,
                                           std::function<void(WorkerStream*)> on_done) {
-  std::shared_ptr<WorkerStream> stream(
-      new WorkerStream(context, handler, options, std::move(on_done)));
+  std::shared_ptr<WorkerStream> stream(new WorkerStream(
+      context, handler, options, std::move(bound_worker_id), std::move(on_done)));
   auto* reactor = new CallReactor(stream);
   absl::MutexLock lock(&stream->mu_);
   stream->reactor_ = reactor;
@@ -38,9 +39,13 @@ WorkerStream::Started WorkerStream::Start(grpc::CallbackServerContext* context,
 }
 
 WorkerStream::WorkerStream(grpc::CallbackServerContext* context, StreamHandler& handler,
-                           const WorkerStreamOptions& options,
+                           const WorkerStreamOptions& options, std::string bound_worker_id,
                            std::function<void(WorkerStream*)> on_done)
-    : context_(context), handler_(handler), options_(options), on_done_(std::move(on_done)) {}
+    : context_(context),
+      handler_(handler),
+      options_(options),
+      bound_worker_id_(std::move(bound_worker_id)),
+      on_done_(std::move(on_done)) {}
 
 std::string WorkerStream::worker_id() const {
   absl::MutexLock lock(&mu_);
@@ -105,6 +110,13 @@ void WorkerStream::ReadDone(bool ok) {
         FinishLocked(
             grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "hello.worker_id is required"),
             false);
+        return;
+      }
+      if (!bound_worker_id_.empty() && in_.hello().worker_id() != bound_worker_id_) {
+        FinishLocked(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                  absl::StrCat("this token speaks for worker '", bound_worker_id_,
+                                               "', not for '", in_.hello().worker_id(), "'")),
+                     false);
         return;
       }
       worker_id_ = in_.hello().worker_id();

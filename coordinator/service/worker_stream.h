@@ -2,7 +2,8 @@
 // call and the logic (a StreamHandler, in production the WorkerManager), as Ray's GCS keeps
 // its handlers apart from its managers. It only moves messages:
 //  - reads: the first message must be a hello with a worker id (else the call ends with
-//    FAILED_PRECONDITION or INVALID_ARGUMENT); it goes to OnHello, and every later message
+//    FAILED_PRECONDITION or INVALID_ARGUMENT), and with the id the caller's token is bound to
+//    when it is bound to one (else PERMISSION_DENIED); it goes to OnHello, and every later message
 //    to OnMessage. At most `read_ahead` messages are handed over and not yet Processed(); the
 //    next read starts when one is, so a slow handler slows its worker's stream (HTTP/2 flow
 //    control) instead of growing a queue;
@@ -65,9 +66,10 @@ class WorkerStream final : public WorkerLink, public std::enable_shared_from_thi
     WorkerStream* stream;  // alive at least until on_done returned
   };
   // The reactor for one Connect call. `handler` must outlive the call; `on_done` runs once,
-  // when the call is done (after OnEnded, the last call to `handler`).
+  // when the call is done (after OnEnded, the last call to `handler`). A non-empty
+  // `bound_worker_id` is the only worker id the hello may give (the caller's token's).
   static Started Start(grpc::CallbackServerContext* context, StreamHandler& handler,
-                       const WorkerStreamOptions& options,
+                       const WorkerStreamOptions& options, std::string bound_worker_id,
                        std::function<void(WorkerStream*)> on_done);
 
   // The worker id of the hello; empty before it.
@@ -87,7 +89,8 @@ class WorkerStream final : public WorkerLink, public std::enable_shared_from_thi
   class CallReactor;
 
   WorkerStream(grpc::CallbackServerContext* context, StreamHandler& handler,
-               const WorkerStreamOptions& options, std::function<void(WorkerStream*)> on_done);
+               const WorkerStreamOptions& options, std::string bound_worker_id,
+               std::function<void(WorkerStream*)> on_done);
 
   // Reactions, forwarded by the reactor.
   void ReadDone(bool ok);
@@ -105,6 +108,7 @@ class WorkerStream final : public WorkerLink, public std::enable_shared_from_thi
   grpc::CallbackServerContext* const context_;  // valid while reactor_ is set
   StreamHandler& handler_;
   const WorkerStreamOptions options_;
+  const std::string bound_worker_id_;  // empty: any
   const std::function<void(WorkerStream*)> on_done_;
 
   std::atomic<uint64_t> received_{0};
