@@ -1,5 +1,6 @@
 // CoordinatorServer owns every part of the coordinator process, in dependency order: the
-// database's instance lock, the change feed, the store (publishing to the feed), telemetry, the scheduler, the API and the gRPC services over it, the gRPC server and
+// token table, the database's instance lock, the change feed, the store (publishing to the
+// feed), telemetry, the scheduler, the API and the gRPC services over it, the gRPC server and
 // the HTTP server. Start() builds and starts them in that order; Shutdown() stops them in
 // reverse, joining every thread, so nothing outlives what it borrows.
 //

@@ -31,11 +31,13 @@ absl::Status CheckBrowserSafety(const httplib::Request& req, const std::string& 
         absl::StrCat(what, " needs Content-Type: application/json (the body is JSON)"));
   }
   if (req.has_header("Origin")) {
-    absl::string_view origin = AuthorityOf(req.get_header_value("Origin"));
+    const std::string origin_header = req.get_header_value("Origin");
+    absl::string_view origin = AuthorityOf(origin_header);
     std::string host = req.get_header_value("Host");
     if (host.empty() || !absl::EqualsIgnoreCase(origin, host)) {
       return absl::PermissionDeniedError(
-          absl::StrCat(what, " refused: a request from another origin cannot change state"));
+          absl::StrCat(what, " refused: a request from another origin (", origin,
+                       ") cannot change state on ", host.empty() ? "this server" : host));
     }
   }
   return absl::OkStatus();

@@ -38,7 +38,8 @@ grpc::Status SweepServiceImpl::SubmitSweep(grpc::ServerContext* context,
                     [&] { return Reply(api_.SubmitSweep(*request), response); });
 }
 
-grpc::Status SweepServiceImpl::GetSweep(grpc::ServerContext* context, const v1::GetSweepRequest* request,
+grpc::Status SweepServiceImpl::GetSweep(grpc::ServerContext* context,
+                                        const v1::GetSweepRequest* request,
                                         v1::Sweep* response) {
   return Authorized(authenticator_, context, auth::Access::kRead, "GetSweep",
                     [&] { return Reply(api_.GetSweep(*request), response); });
@@ -51,19 +52,22 @@ grpc::Status SweepServiceImpl::ListSweeps(grpc::ServerContext* context,
                     [&] { return Reply(api_.ListSweeps(*request), response); });
 }
 
-grpc::Status SweepServiceImpl::ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
+grpc::Status SweepServiceImpl::ListJobs(grpc::ServerContext* context,
+                                        const v1::ListJobsRequest* request,
                                         v1::ListJobsResponse* response) {
   return Authorized(authenticator_, context, auth::Access::kRead, "ListJobs",
                     [&] { return Reply(api_.ListJobs(*request), response); });
 }
 
-grpc::Status SweepServiceImpl::GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,
+grpc::Status SweepServiceImpl::GetJob(grpc::ServerContext* context,
+                                      const v1::GetJobRequest* request,
                                       v1::GetJobResponse* response) {
   return Authorized(authenticator_, context, auth::Access::kRead, "GetJob",
                     [&] { return Reply(api_.GetJob(*request), response); });
 }
 
-grpc::Status SweepServiceImpl::Cancel(grpc::ServerContext* context, const v1::CancelRequest* request,
+grpc::Status SweepServiceImpl::Cancel(grpc::ServerContext* context,
+                                      const v1::CancelRequest* request,
                                       v1::CancelResponse* response) {
   return Authorized(authenticator_, context, auth::Access::kWrite, "Cancel",
                     [&] { return Reply(api_.Cancel(*request), response); });

@@ -1,7 +1,7 @@
 // SweepServiceImpl is SweepService over gRPC's synchronous API: each handler checks the
-// caller's role (call_auth.h: reads need viewer or user, SubmitSweep and Cancel need user), then
-// calls SweepApi and maps its Status with ToGrpcStatus. It owns nothing but the flag that ends running
-// WatchSweep calls when the server stops.
+// caller's role (call_auth.h: reads need viewer or user, SubmitSweep and Cancel need user),
+// then calls SweepApi and maps its Status with ToGrpcStatus. It owns nothing but the flag that
+// ends running WatchSweep calls when the server stops.
 //
 // Thread safety: gRPC calls the handlers from many threads at once; Shutdown() may be called
 // from any thread.

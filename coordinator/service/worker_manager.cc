@@ -94,9 +94,8 @@ void WorkerManager::OnMessage(std::shared_ptr<WorkerStream> stream, v1::WorkerMe
 void WorkerManager::OnEnded(std::shared_ptr<WorkerStream> stream) {
   Post([this, stream = std::move(stream)] {
     const std::string worker_id = stream->worker_id();
-    if (auto it = connected_.find(worker_id); it != connected_.end() && it->second == stream.get()) {
-      connected_.erase(it);
-    }
+    auto it = connected_.find(worker_id);
+    if (it != connected_.end() && it->second == stream.get()) connected_.erase(it);
     scheduler_.RemoveWorker(worker_id, stream.get());
   });
 }

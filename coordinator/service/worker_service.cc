@@ -58,9 +58,9 @@ grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>* WorkerServic
   WorkerStream::Started started =
       WorkerStream::Start(context, manager_, options_.stream, caller->worker_id,
                           [this](WorkerStream* stream) {
-        absl::MutexLock done_lock(&mu_);
-        streams_.erase(stream);
-      });
+                            absl::MutexLock done_lock(&mu_);
+                            streams_.erase(stream);
+                          });
   streams_.insert(started.stream);
   return started.reactor;
 }

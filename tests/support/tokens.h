@@ -5,10 +5,12 @@
 #define ABLATE_TESTS_SUPPORT_TOKENS_H_
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "grpcpp/channel.h"
 
 namespace ablate::test {
 
@@ -24,6 +26,10 @@ absl::Status WriteTokenFile(const std::string& path, const std::vector<std::stri
 
 // The environment a client process needs to send `token`: {ABLATE_TOKEN: token}.
 std::map<std::string, std::string> TokenEnv(const std::string& token);
+
+// A channel to `address` (insecure) whose every call carries `token` as its bearer token; an
+// empty token sends none.
+std::shared_ptr<grpc::Channel> TokenChannel(const std::string& address, const std::string& token);
 
 }  // namespace ablate::test
 
