@@ -65,7 +65,7 @@ class EndToEndTest : public ::testing::Test {
       auto worker = test::Subprocess::Start(
           {bin_dir_ + "/ablate-worker", "--coordinator", coordinator, "--slots", "1",
            "--worker-id", absl::StrCat("e2e-", i), "--work-dir",
-           absl::StrCat(dir_, "/worker-", i)},
+           absl::StrCat(dir_, "/worker-", i), "--checkpoint-root", dir_ + "/checkpoints"},
           test::TokenEnv(test::WorkerToken(absl::StrCat("e2e-", i))));
       ASSERT_TRUE(worker.ok()) << worker.status();
       workers_.push_back(std::move(*worker));
