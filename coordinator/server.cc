@@ -125,6 +125,9 @@ absl::Status CoordinatorServer::Start() {
   builder.RegisterService(worker_service_.get());
   SetKeepalive(builder);
   UseExclusivePort(builder);
+  // gRPC's own default, stated: no request (a SubmitSweep of a large grid is tens of kilobytes,
+  // a worker's report batch less) may make the coordinator hold more than this at once.
+  builder.SetMaxReceiveMessageSize(4 << 20);
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || grpc_port_ == 0) {
     Shutdown();

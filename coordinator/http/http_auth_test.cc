@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/http/http_server.h"
 #include "coordinator/http/loopback_coordinator.h"
 #include "ablate/v1/sweep_service.pb.h"
 #include "gmock/gmock.h"
@@ -156,6 +157,26 @@ TEST_F(HttpAuthTest, APageOfAnotherOriginCannotCancel) {
   EXPECT_EQ(same->status, 200) << same->body;
   EXPECT_FALSE(same->has_header("Access-Control-Allow-Origin"));
   EXPECT_EQ(JobsCancelled(sweep_id), 1);
+}
+
+}  // namespace
+}  // namespace ablate::coordinator
+
+namespace ablate::coordinator {
+namespace {
+
+// The failure this fixes: any request body was read whole (4 x 50 MB in parallel took the
+// coordinator to 1 GB). A body over the limit is refused from its Content-Length.
+TEST_F(HttpAuthTest, ABodyOverTheLimitIsRefusedWith413) {
+  const std::string body(HttpOptions().max_body_bytes + 1, ' ');
+  httplib::Result result = Post("/api/v1/sweeps", test::kUserToken, body, "application/json");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 413);
+  // Without a token it is refused before any of it is read.
+  httplib::Result anonymous = Post("/api/v1/sweeps", "", body, "application/json");
+  if (anonymous) {
+    EXPECT_EQ(anonymous->status, 401);
+  }
 }
 
 }  // namespace

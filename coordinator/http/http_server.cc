@@ -94,6 +94,7 @@ absl::Status HttpServer::Start() {
   server_->set_socket_options(ListenSocketOptions(&listen_fd_));
   server_->set_tcp_nodelay(true);
   server_->set_keep_alive_max_count(options_.keep_alive_max_requests);
+  server_->set_payload_max_length(options_.max_body_bytes);
   const size_t threads = options_.threads;
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {

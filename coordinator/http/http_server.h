@@ -53,6 +53,9 @@ struct HttpOptions {
   // Threads serving connections. Each open connection holds one while it is kept alive, and
   // each event stream (/events) holds one for as long as it lasts.
   size_t threads = 128;
+  // Largest request body read; a longer one is answered 413 without being read whole. A
+  // SubmitSweepRequest of a large grid is tens of kilobytes.
+  size_t max_body_bytes = 4 << 20;
   EventStreamOptions events;
   // Borrowed, must outlive the server; null checks no tokens (in-process tests only).
   const auth::Authenticator* authenticator = nullptr;
