@@ -182,6 +182,9 @@ WriteDone WorkerManager::Acknowledge(std::shared_ptr<WorkerStream> stream, Repor
 
 bool WorkerManager::MayReport(const WorkerStream& stream, const std::string& job_id,
                               uint64_t attempt_id, const char* kind) {
+  // Attempts assigned on this very stream need no lookup; others (held across a reconnect)
+  // are looked up once.
+  if (stream.WasAssigned(attempt_id, job_id)) return true;
   auto it = holders_.find(attempt_id);
   if (it == holders_.end()) {
     absl::StatusOr<v1::Job> job = store_.GetJob(job_id);
@@ -257,6 +260,7 @@ void WorkerManager::HandleAttemptEnded(const std::shared_ptr<WorkerStream>& stre
     return;
   }
   holders_.erase(report.attempt_id);
+  stream->ForgetAssignment(report.attempt_id);
   const std::string worker_id = stream->worker_id();
   // The trainer's last word travels in AttemptEnded; a finished event relayed earlier (by a
   // worker that does not fill it in) stands in for it.

@@ -52,6 +52,17 @@ std::string WorkerStream::worker_id() const {
   return worker_id_;
 }
 
+bool WorkerStream::WasAssigned(uint64_t attempt_id, const std::string& job_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = assigned_.find(attempt_id);
+  return it != assigned_.end() && it->second == job_id;
+}
+
+void WorkerStream::ForgetAssignment(uint64_t attempt_id) {
+  absl::MutexLock lock(&mu_);
+  assigned_.erase(attempt_id);
+}
+
 bool WorkerStream::Send(const v1::CoordinatorMessage& message) {
   absl::MutexLock lock(&mu_);
   if (reactor_ == nullptr || finished_ || finish_after_write_) return false;
@@ -61,6 +72,9 @@ bool WorkerStream::Send(const v1::CoordinatorMessage& message) {
                                            " messages were queued for it")),
                  /*cancel_write=*/true);
     return false;
+  }
+  if (message.has_assign()) {
+    assigned_[message.assign().attempt_id()] = message.assign().job().job_id();
   }
   outgoing_.push_back(message);
   if (!writing_) {

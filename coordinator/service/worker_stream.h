@@ -32,6 +32,7 @@
 
 #include "ablate/v1/worker.grpc.pb.h"
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "grpcpp/support/server_callback.h"
@@ -75,6 +76,12 @@ class WorkerStream final : public WorkerLink, public std::enable_shared_from_thi
   // The worker id of the hello; empty before it.
   std::string worker_id() const;
 
+  // Whether an Assignment of `attempt_id` for `job_id` was sent on this stream and not yet
+  // forgotten: the stream's worker holds it.
+  bool WasAssigned(uint64_t attempt_id, const std::string& job_id) const;
+  // The attempt ended: forgets its assignment.
+  void ForgetAssignment(uint64_t attempt_id);
+
   bool Send(const v1::CoordinatorMessage& message) override;
   uint64_t Received() const override { return received_.load(std::memory_order_relaxed); }
   void Close(const std::string& reason) override;
@@ -116,6 +123,8 @@ class WorkerStream final : public WorkerLink, public std::enable_shared_from_thi
   mutable absl::Mutex mu_;
   CallReactor* reactor_ ABSL_GUARDED_BY(mu_) = nullptr;  // null once the call is done
   std::string worker_id_ ABSL_GUARDED_BY(mu_);           // set by the hello
+  // Attempts assigned on this stream, with their job ids, until they end.
+  absl::flat_hash_map<uint64_t, std::string> assigned_ ABSL_GUARDED_BY(mu_);
   v1::WorkerMessage in_ ABSL_GUARDED_BY(mu_);            // the read in flight fills it
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool read_ended_ ABSL_GUARDED_BY(mu_) = false;
