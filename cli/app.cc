@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
+#include "common/auth/client_token.h"
 #include "absl/time/time.h"
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -44,6 +45,9 @@ int RunCli(int argc, char** argv) {
   app.add_option("--coordinator", coordinator, "the coordinator's gRPC address, HOST:PORT")
       ->envname("ABLATE_COORDINATOR")
       ->capture_default_str();
+  std::string token_file;
+  app.add_option("--token-file", token_file,
+                 "file whose first line is your bearer token (default: $ABLATE_TOKEN)");
 
   std::string file;
   bool submit_watch = false;
@@ -84,7 +88,12 @@ int RunCli(int argc, char** argv) {
     return kExitUsage;
   }
 
-  Client client(coordinator);
+  absl::StatusOr<std::string> token = auth::ClientToken(token_file);
+  if (!token.ok()) {
+    std::cerr << "ablate: --token-file: " << token.status().message() << "\n";
+    return kExitUsage;
+  }
+  Client client(coordinator, *token);
   const Io io{std::cout, std::cerr, StdoutIsInteractive(), absl::LocalTimeZone()};
   if (*submit) return SubmitCommand(client, file, submit_watch, io);
   if (*ls) return ListCommand(client, io);

@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/auth/client_token.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -36,7 +37,9 @@ std::string TransportCause(const grpc::Status& status) {
 
 }  // namespace
 
-Client::Client(std::string address) : address_(std::move(address)) {
+Client::Client(std::string address, std::string token)
+    : address_(std::move(address)),
+      authorization_(token.empty() ? "" : auth::BearerOf(token)) {
   grpc::ChannelArguments args;
   // A sweep's job list grows with its grid; the 4 MB default would cap sweeps near 10k jobs.
   args.SetMaxReceiveMessageSize(-1);
@@ -46,6 +49,10 @@ Client::Client(std::string address) : address_(std::move(address)) {
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
   stub_ = v1::SweepService::NewStub(channel_);
+}
+
+void Client::Prepare(grpc::ClientContext& context) const {
+  if (!authorization_.empty()) context.AddMetadata("authorization", authorization_);
 }
 
 absl::Status Client::AwaitConnection() {
@@ -83,6 +90,7 @@ absl::StatusOr<Response> Client::Call(absl::string_view method,
                                       const Request& request) {
   if (absl::Status connected = AwaitConnection(); !connected.ok()) return connected;
   grpc::ClientContext context;
+  Prepare(context);
   // Fail at once rather than queue while the channel is down, so an unreachable coordinator
   // is reported instead of waited for.
   context.set_wait_for_ready(false);
@@ -141,6 +149,7 @@ absl::Status Client::WatchSweep(const std::string& sweep_id,
                                 const std::function<void(const v1::SweepSnapshot&)>& on_snapshot) {
   if (absl::Status connected = AwaitConnection(); !connected.ok()) return connected;
   grpc::ClientContext context;
+  Prepare(context);
   context.set_wait_for_ready(false);
   v1::WatchSweepRequest request;
   request.set_sweep_id(sweep_id);

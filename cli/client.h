@@ -30,7 +30,8 @@ inline constexpr absl::Duration kCallTimeout = absl::Seconds(60);
 class Client {
  public:
   // Prepares a channel to `address` (HOST:PORT); nothing touches the network until a call.
-  explicit Client(std::string address);
+  // Every call carries `token` as its bearer token when it is not empty.
+  explicit Client(std::string address, std::string token = "");
 
   const std::string& address() const { return address_; }
 
@@ -68,7 +69,11 @@ class Client {
   absl::Status CallError(absl::string_view method, const grpc::Status& status) const;
   absl::Status Unreachable(absl::string_view cause) const;
 
+  // A context carrying the token, with the call options every call uses.
+  void Prepare(grpc::ClientContext& context) const;
+
   const std::string address_;
+  const std::string authorization_;  // "Bearer TOKEN", or empty
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::SweepService::Stub> stub_;
 };

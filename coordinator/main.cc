@@ -1,5 +1,7 @@
-// ablate-coordinator: parses flags, starts a CoordinatorServer, and stops it cleanly on SIGINT
-// or SIGTERM. Every flag can also come from the environment variable named in its help.
+// ablate-coordinator: parses flags, starts a CoordinatorServer, reloads its token file on
+// SIGHUP and stops it cleanly on SIGINT or SIGTERM. Every flag can also come from the
+// environment variable named in its help. It does not start without a token file: whoever can
+// reach its ports could otherwise submit, cancel and speak for any worker.
 #include <signal.h>
 #include <unistd.h>
 
@@ -84,7 +86,17 @@ int main(int argc, char** argv) {
       ->envname("ABLATE_WORKER_RETENTION_S")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--token-file", options.token_file,
+                 "bearer tokens and their roles, one 'ROLE TOKEN [WORKER_ID]' a line; "
+                 "reread on SIGHUP")
+      ->envname("ABLATE_TOKEN_FILE")
+      ->required();
+  bool public_metrics = false;
+  app.add_flag("--public-metrics", public_metrics,
+               "serve GET /metrics without a token (else it needs viewer or user)")
+      ->envname("ABLATE_PUBLIC_METRICS");
   CLI11_PARSE(app, argc, argv);
+  options.metrics_need_token = !public_metrics;
   options.lease_timeout = absl::Seconds(lease_timeout_s);
   options.worker_retention = absl::Seconds(worker_retention_s);
 
@@ -94,6 +106,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   if (absl::Status s = MakeParentDir(options.db_path); !s.ok()) {
@@ -114,7 +127,14 @@ int main(int argc, char** argv) {
   }
 
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  while (sigwait(&stop_signals, &signal_number) == 0 && signal_number == SIGHUP) {
+    if (absl::Status s = server.ReloadTokens(); s.ok()) {
+      ABLATE_LOG(INFO) << "token file reloaded";
+    } else {
+      ABLATE_LOG(ERROR) << "token file not reloaded, the old tokens stay error=\"" << s.message()
+                        << "\"";
+    }
+  }
   ABLATE_LOG(INFO) << "stopping signal=" << strsignal(signal_number);
   server.Shutdown();
   return 0;

@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/auth/tokens.h"
 #include "common/log.h"
 #include "coordinator/api/sweep_api.h"
 #include "coordinator/feed/change_feed.h"
@@ -78,6 +79,12 @@ absl::Status CoordinatorServer::Start() {
   absl::StatusOr<HostPort> http = ParseHostPort(options_.http_address);
   if (!http.ok()) return WithContext(http.status(), "--http");
 
+  if (!options_.token_file.empty()) {
+    absl::StatusOr<std::unique_ptr<auth::Authenticator>> authenticator =
+        auth::Authenticator::FromFile(options_.token_file);
+    if (!authenticator.ok()) return WithContext(authenticator.status(), "--token-file");
+    authenticator_ = *std::move(authenticator);
+  }
   absl::StatusOr<std::unique_ptr<InstanceLock>> lock = InstanceLock::Acquire(options_.db_path);
   if (!lock.ok()) return lock.status();
   lock_ = *std::move(lock);
@@ -105,11 +112,12 @@ absl::Status CoordinatorServer::Start() {
   }
 
   api_ = std::make_unique<SweepApi>(*store_, *feed_, *scheduler_, *telemetry_, clock_);
-  sweep_service_ = std::make_unique<SweepServiceImpl>(*api_);
+  sweep_service_ = std::make_unique<SweepServiceImpl>(*api_, authenticator_.get());
   WorkerServiceOptions workers;
   workers.max_streams = options_.max_worker_streams;
   worker_service_ =
-      std::make_unique<WorkerServiceImpl>(*store_, *scheduler_, *telemetry_, workers);
+      std::make_unique<WorkerServiceImpl>(*store_, *scheduler_, *telemetry_,
+                                                          authenticator_.get(), workers);
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(), &grpc_port_);
@@ -117,6 +125,9 @@ absl::Status CoordinatorServer::Start() {
   builder.RegisterService(worker_service_.get());
   SetKeepalive(builder);
   UseExclusivePort(builder);
+  // gRPC's own default, stated: no request (a SubmitSweep of a large grid is tens of kilobytes,
+  // a worker's report batch less) may make the coordinator hold more than this at once.
+  builder.SetMaxReceiveMessageSize(4 << 20);
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || grpc_port_ == 0) {
     Shutdown();
@@ -128,6 +139,8 @@ absl::Status CoordinatorServer::Start() {
   http_options.host = http->host;
   http_options.port = http->port;
   http_options.web_dir = options_.web_dir;
+  http_options.authenticator = authenticator_.get();
+  http_options.metrics_need_token = options_.metrics_need_token;
   http_server_ = std::make_unique<HttpServer>(*api_, *telemetry_, http_options, clock_);
   if (absl::Status s = http_server_->Start(); !s.ok()) {
     Shutdown();
@@ -147,6 +160,11 @@ absl::Status CoordinatorServer::Start() {
                    << " http=" << http->host << ":" << http_port_ << " db=" << options_.db_path
                    << " web_dir=" << options_.web_dir;
   return absl::OkStatus();
+}
+
+absl::Status CoordinatorServer::ReloadTokens() {
+  if (authenticator_ == nullptr) return absl::OkStatus();
+  return authenticator_->Reload();
 }
 
 void CoordinatorServer::Shutdown() {
@@ -173,6 +191,7 @@ void CoordinatorServer::Shutdown() {
   }
   feed_.reset();
   lock_.reset();
+  authenticator_.reset();
 }
 
 }  // namespace ablate::coordinator

@@ -1,5 +1,6 @@
 // CoordinatorServer owns every part of the coordinator process, in dependency order: the
-// database's instance lock, the change feed, the store (publishing to the feed), telemetry, the scheduler, the API and the gRPC services over it, the gRPC server and
+// token table, the database's instance lock, the change feed, the store (publishing to the
+// feed), telemetry, the scheduler, the API and the gRPC services over it, the gRPC server and
 // the HTTP server. Start() builds and starts them in that order; Shutdown() stops them in
 // reverse, joining every thread, so nothing outlives what it borrows.
 //
@@ -20,6 +21,10 @@
 namespace grpc {
 class Server;
 }  // namespace grpc
+
+namespace ablate::auth {
+class Authenticator;
+}  // namespace ablate::auth
 
 namespace ablate::coordinator {
 
@@ -42,6 +47,13 @@ struct CoordinatorOptions {
   int max_worker_streams = 4096;  // WorkerService streams open at once; more are refused
   // Workers disconnected for longer than this leave ListWorkers and the dashboard.
   absl::Duration worker_retention = absl::Hours(24);
+  // Bearer tokens and their roles (common/auth/tokens.h gives the file's format). Every gRPC
+  // method and HTTP API route checks the caller's token against it. Empty: no token is checked,
+  // for in-process tests of other concerns only; the ablate-coordinator binary refuses to
+  // start without one.
+  std::string token_file;
+  // Whether GET /metrics needs a viewer or user token too (Prometheus then sends one).
+  bool metrics_need_token = true;
 };
 
 class CoordinatorServer {
@@ -61,6 +73,11 @@ class CoordinatorServer {
   // scheduler and closes the store. Idempotent.
   void Shutdown();
 
+  // Reads the token file again (SIGHUP): new tokens work and removed ones stop working from the
+  // next call on. On error the old tokens stay and the error is returned. OK when no token file
+  // is used.
+  absl::Status ReloadTokens();
+
   int grpc_port() const { return grpc_port_; }
   int http_port() const { return http_port_; }
 
@@ -69,6 +86,7 @@ class CoordinatorServer {
   Clock& clock_;
 
   // Declared in dependency order: members are destroyed bottom-up.
+  std::unique_ptr<auth::Authenticator> authenticator_;  // null without a token file
   std::unique_ptr<InstanceLock> lock_;
   std::unique_ptr<ChangeFeed> feed_;
   std::unique_ptr<Store> store_;

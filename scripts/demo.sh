@@ -25,6 +25,20 @@ fi
 
 rm -rf "$state"
 mkdir -p "$state/logs"
+# Fresh tokens for this run: the coordinator reads the table, each client its own token (the
+# CLI and the workers from ABLATE_TOKEN, never from a command-line argument).
+new_token() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
+user_token=$(new_token)
+viewer_token=$(new_token)
+worker_tokens=("" "$(new_token)" "$(new_token)")
+(
+  umask 077
+  {
+    echo "user $user_token"
+    echo "viewer $viewer_token"
+    for i in 1 2; do echo "worker ${worker_tokens[$i]} demo-worker-$i"; done
+  } >"$state/tokens"
+)
 pids=()
 stop_all() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -34,7 +48,7 @@ trap stop_all EXIT
 trap 'echo; echo "demo: stopping"; exit 0' INT TERM
 
 "$bin/ablate-coordinator" --listen 127.0.0.1:0 --http "$http_address" --db "$state/ablate.db" \
-  --ports-file "$state/ports" 2>"$state/logs/coordinator.log" &
+  --ports-file "$state/ports" --token-file "$state/tokens" 2>"$state/logs/coordinator.log" &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$state/ports" ] && break; sleep 0.1; done
 if [ ! -s "$state/ports" ]; then
@@ -46,14 +60,20 @@ grpc_port=$(sed -n 's/^grpc=//p' "$state/ports")
 http_port=$(sed -n 's/^http=//p' "$state/ports")
 coordinator=127.0.0.1:$grpc_port
 dashboard=http://127.0.0.1:$http_port/
+# The viewer token rides in the address's fragment, which the browser never sends; the page
+# stores it and removes it from the address.
+dashboard_link="${dashboard}#token=$viewer_token"
+export ABLATE_TOKEN=$user_token
 
 for i in 1 2; do
-  "$bin/ablate-worker" --coordinator "$coordinator" --worker-id "demo-worker-$i" --slots 1 \
+  ABLATE_TOKEN=${worker_tokens[$i]} \
+    "$bin/ablate-worker" --coordinator "$coordinator" --worker-id "demo-worker-$i" --slots 1 \
     --work-dir "$state/worker-$i" 2>"$state/logs/worker-$i.log" &
   pids+=($!)
 done
 
-echo "demo: coordinator on $coordinator, dashboard at $dashboard, logs in $state/logs"
+echo "demo: coordinator on $coordinator, dashboard at $dashboard_link, logs in $state/logs"
+echo "demo: tokens in $state/tokens (the CLI here uses the user token through ABLATE_TOKEN)"
 start=$(date +%s)
 status=0
 # The real-text job is queued first, so a worker takes it while the grid runs on the other.
@@ -65,7 +85,7 @@ if [ -n "$real_text_id" ]; then
   "$bin/ablate" --coordinator "$coordinator" watch "$real_text_id" || status=$?
 fi
 echo "demo: sweeps finished in $(( $(date +%s) - start )) s"
-echo "demo: dashboard: $dashboard"
+echo "demo: dashboard: $dashboard_link"
 
 if [ "${CI:-}" = "true" ]; then
   exit "$status"

@@ -19,16 +19,21 @@ time cmake --build "$build" -j"$(nproc)" --target ablate ablate-coordinator abla
 state=runs/device-smoke
 rm -rf "$state" && mkdir -p "$state"
 bin=$build/bin
+new_token() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
+user_token=$(new_token)
+worker_token=$(new_token)
+(umask 077; printf 'user %s\nworker %s gpu-worker\n' "$user_token" "$worker_token" >"$state/tokens")
 "$bin/ablate-coordinator" --listen 127.0.0.1:0 --http 127.0.0.1:0 --db "$state/ablate.db" \
-  --ports-file "$state/ports" 2>"$state/coordinator.log" &
+  --ports-file "$state/ports" --token-file "$state/tokens" 2>"$state/coordinator.log" &
 coordinator_pid=$!
 for _ in $(seq 100); do [ -s "$state/ports" ] && break; sleep 0.1; done
 address=127.0.0.1:$(sed -n 's/^grpc=//p' "$state/ports")
-"$bin/ablate-worker" --coordinator "$address" --worker-id gpu-worker --work-dir "$state/worker" \
+ABLATE_TOKEN=$worker_token \
+  "$bin/ablate-worker" --coordinator "$address" --worker-id gpu-worker --work-dir "$state/worker" \
   2>"$state/worker.log" &
 worker_pid=$!
 status=0
-time "$bin/ablate" --coordinator "$address" submit examples/tiny-grid-gpu.yaml --watch || status=$?
+time ABLATE_TOKEN=$user_token "$bin/ablate" --coordinator "$address" submit examples/tiny-grid-gpu.yaml --watch || status=$?
 kill -TERM "$worker_pid" "$coordinator_pid"
 wait "$worker_pid" "$coordinator_pid" || true
 # Throughput per job, as the trainers reported it (median of the logged points after the first).

@@ -1,6 +1,8 @@
 #include "sweep/sweep_file.h"
 
+#include <filesystem>
 #include <fstream>
+#include <system_error>
 #include <sstream>
 #include <utility>
 
@@ -285,11 +287,21 @@ class SweepFileReader {
 
 }  // namespace
 
+absl::Status TooLarge(absl::string_view source, uint64_t bytes) {
+  return absl::InvalidArgumentError(absl::StrCat(source, ": the sweep file is ", bytes,
+                                                 " bytes; the limit is ", kMaxSweepFileBytes));
+}
+
 absl::StatusOr<v1::SweepSpec> ParseSweepYaml(absl::string_view yaml, absl::string_view source) {
+  if (yaml.size() > kMaxSweepFileBytes) return TooLarge(source, yaml.size());
   return SweepFileReader(source).Read(yaml);
 }
 
 absl::StatusOr<v1::SweepSpec> LoadSweepFile(const std::string& path) {
+  // Refused before reading, so a huge file is never held in memory.
+  std::error_code error;
+  const uintmax_t bytes = std::filesystem::file_size(path, error);
+  if (!error && bytes > kMaxSweepFileBytes) return TooLarge(path, bytes);
   std::ifstream file(path, std::ios::binary);
   if (!file) return absl::NotFoundError(absl::StrCat(path, ": cannot read the sweep file"));
   std::ostringstream text;

@@ -4,6 +4,7 @@
 #ifndef ABLATE_SWEEP_SWEEP_FILE_H_
 #define ABLATE_SWEEP_SWEEP_FILE_H_
 
+#include <cstdint>
 #include <string>
 #include "absl/strings/string_view.h"
 
@@ -12,11 +13,17 @@
 
 namespace ablate::sweep {
 
-// Parses and validates `yaml`. `source` names it in errors ("tiny-grid.yaml:7:14: grid.optimizer:
-// unknown optimizer 'adamx' (known: adamw, adamw8bit, soap, shampoo, soap4bit)").
+// The largest sweep file read: the largest real sweep files are a few kilobytes.
+inline constexpr uint64_t kMaxSweepFileBytes = 1 << 20;
+
+// Parses and validates `yaml`. `source` names it in errors ("tiny-grid.yaml:7:14:
+// grid.optimizer: unknown optimizer 'adamx' (known: adamw, adamw8bit, soap, shampoo,
+// soap4bit)"). A text of more than kMaxSweepFileBytes is refused (InvalidArgument, naming its
+// size and the limit).
 absl::StatusOr<v1::SweepSpec> ParseSweepYaml(absl::string_view yaml, absl::string_view source);
 
-// Reads the file and parses it. NotFound when it cannot be read.
+// Reads the file and parses it. NotFound when it cannot be read; a file of more than
+// kMaxSweepFileBytes is refused before it is read.
 absl::StatusOr<v1::SweepSpec> LoadSweepFile(const std::string& path);
 
 }  // namespace ablate::sweep

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -171,6 +172,36 @@ TEST(SweepFileTest, ShapeProblems) {
   EXPECT_EQ(ErrorOf(""),
             "s.yaml:1:1: sweep: expected a map of settings (name, description, "
             "grid, constraints, fixed, overrides, priority, max_attempts, checkpoint_root)");
+}
+
+}  // namespace
+}  // namespace ablate::sweep
+
+namespace ablate::sweep {
+namespace {
+
+// The failure this fixes: a grid whose cross product is 10^7 cells was only refused after it
+// was expanded; now its size is computed from the dimensions and refused with both numbers.
+TEST(SweepFileLimitsTest, AHugeGridIsRefusedWithItsCountAndTheLimit) {
+  std::string yaml = "name: huge\ngrid:\n";
+  for (const char* name : {"seed", "learning_rate", "warmup_steps", "batch_size", "steps",
+                           "weight_decay", "grad_clip"}) {
+    absl::StrAppend(&yaml, "  ", name, ": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n");
+  }
+  EXPECT_THAT(ErrorOf(yaml),
+              HasSubstr("grid: the grid has 10000000 cells (the product of its dimensions' "
+                        "sizes); the limit is 1000000"));
+}
+
+TEST(SweepFileLimitsTest, AFileOverTheSizeLimitIsRefusedUnread) {
+  const std::string big(kMaxSweepFileBytes + 1, '#');
+  EXPECT_THAT(ErrorOf(big), HasSubstr("the sweep file is 1048577 bytes; the limit is 1048576"));
+  const std::string path = ::testing::TempDir() + "/sweep_file_test_big.yaml";
+  std::ofstream(path) << big;
+  absl::StatusOr<v1::SweepSpec> spec = LoadSweepFile(path);
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(spec.status().message()), HasSubstr("the limit is 1048576"));
+  std::filesystem::remove(path);
 }
 
 }  // namespace

@@ -57,7 +57,19 @@ class SpecChecker {
   std::optional<SpecIssue> Run() {
     if (spec_.name().empty()) return Fail("name", "", "a sweep needs a name");
     if (spec_.grid().empty()) return Fail("grid", "", "a sweep needs at least one dimension");
+    // Counted from the dimensions' sizes before anything is expanded, saturating rather than
+    // overflowing, so the refusal can say how many cells the grid asks for.
     uint64_t cells = 1;
+    for (const v1::Dimension& dimension : spec_.grid()) {
+      const uint64_t size = static_cast<uint64_t>(dimension.values_size());
+      cells = size != 0 && cells > UINT64_MAX / size ? UINT64_MAX : cells * size;
+    }
+    if (cells > kMaxCells) {
+      return Fail("grid", "",
+                  absl::StrCat("the grid has ", cells == UINT64_MAX ? "over 2^64" : absl::StrCat(cells),
+                               " cells (the product of its dimensions' sizes); the limit is ",
+                               kMaxCells));
+    }
     for (const v1::Dimension& dimension : spec_.grid()) {
       const std::string key = absl::StrCat("grid.", dimension.name());
       if (auto issue = CheckField(key, dimension.name())) return issue;
@@ -65,10 +77,6 @@ class SpecChecker {
         return Fail(key, "", "this dimension is listed twice");
       }
       if (auto issue = CheckValues(key, dimension.name(), dimension.values(), true)) return issue;
-      cells *= dimension.values_size();
-      if (cells > kMaxCells) {
-        return Fail(key, "", absl::StrFormat("the grid has more than %d cells", kMaxCells));
-      }
     }
     for (int i = 0; i < spec_.constraints_size(); ++i) {
       const v1::Constraint& constraint = spec_.constraints(i);

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "tests/support/coordinator.h"
 #include "tests/support/process.h"
+#include "tests/support/tokens.h"
 
 namespace ablate {
 namespace {
@@ -64,6 +65,8 @@ std::string JobsTable(const std::string& dom) {
 class BrowserTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // The CLI processes the test starts send the user token.
+    setenv("ABLATE_TOKEN", test::kUserToken, 1);
     chromium_ = ChromiumPath();
     if (!std::filesystem::exists(chromium_)) {
       // On a developer's machine a missing browser skips; in CI it must not pass unseen.
@@ -114,7 +117,10 @@ class BrowserTest : public ::testing::Test {
   }
 
   // The DOM headless Chromium builds for `url` after up to 5 s of the page's virtual time.
-  std::string DumpDom(const std::string& url) {
+  // The page gets the viewer token through the address, as a link from `make demo` gives it.
+  std::string DumpDom(std::string url) {
+    absl::StrAppend(&url, url.find('#') == std::string::npos ? "#" : "&", "token=",
+                    test::kViewerToken);
     const std::string profile = absl::StrCat(dir_, "/chromium-profile");
     std::filesystem::create_directories(profile);
     absl::StatusOr<std::unique_ptr<test::Subprocess>> browser = test::Subprocess::Start(

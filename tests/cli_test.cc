@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <fstream>
@@ -22,6 +23,7 @@
 #include "gtest/gtest.h"
 #include "tests/support/coordinator.h"
 #include "tests/support/process.h"
+#include "tests/support/tokens.h"
 
 namespace ablate {
 namespace {
@@ -38,6 +40,8 @@ struct Result {
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // The CLI processes the test starts send the user token.
+    setenv("ABLATE_TOKEN", test::kUserToken, 1);
     absl::StatusOr<std::string> bin_dir = test::BinDir();
     ASSERT_TRUE(bin_dir.ok()) << bin_dir.status();
     ablate_ = absl::StrCat(*bin_dir, "/ablate");

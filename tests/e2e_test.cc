@@ -5,6 +5,7 @@
 // the same database and the workers carry the sweep to the end.
 #include <signal.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "tests/support/coordinator.h"
 #include "tests/support/process.h"
+#include "tests/support/tokens.h"
 
 namespace ablate {
 namespace {
@@ -29,6 +31,8 @@ constexpr absl::Duration kSweepTimeout = absl::Seconds(240);
 class EndToEndTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // The CLI processes the test starts send the user token; workers get their own.
+    setenv("ABLATE_TOKEN", test::kUserToken, 1);
     auto bin_dir = test::BinDir();
     ASSERT_TRUE(bin_dir.ok()) << bin_dir.status();
     bin_dir_ = *bin_dir;
@@ -61,7 +65,8 @@ class EndToEndTest : public ::testing::Test {
       auto worker = test::Subprocess::Start(
           {bin_dir_ + "/ablate-worker", "--coordinator", coordinator, "--slots", "1",
            "--worker-id", absl::StrCat("e2e-", i), "--work-dir",
-           absl::StrCat(dir_, "/worker-", i)});
+           absl::StrCat(dir_, "/worker-", i), "--checkpoint-root", dir_ + "/checkpoints"},
+          test::TokenEnv(test::WorkerToken(absl::StrCat("e2e-", i))));
       ASSERT_TRUE(worker.ok()) << worker.status();
       workers_.push_back(std::move(*worker));
     }
@@ -86,7 +91,7 @@ class EndToEndTest : public ::testing::Test {
 };
 
 TEST_F(EndToEndTest, TwoJobSweepSucceedsWithFallingLossAndStoredMetrics) {
-  auto coordinator = test::TestCoordinator::Start(bin_dir_, dir_);
+  auto coordinator = test::TestCoordinator::Start(bin_dir_, dir_, {}, 0, {"e2e-1", "e2e-2"});
   ASSERT_TRUE(coordinator.ok()) << coordinator.status();
   coordinator_ = std::move(*coordinator);
   StartWorkers(coordinator_->grpc_address());
@@ -104,6 +109,7 @@ TEST_F(EndToEndTest, TwoJobSweepSucceedsWithFallingLossAndStoredMetrics) {
   v1::ListSweepsResponse sweeps;
   {
     grpc::ClientContext context;
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", test::kUserToken));
     ASSERT_TRUE(stub->ListSweeps(&context, {}, &sweeps).ok());
   }
   ASSERT_EQ(sweeps.sweeps_size(), 1);
@@ -113,6 +119,7 @@ TEST_F(EndToEndTest, TwoJobSweepSucceedsWithFallingLossAndStoredMetrics) {
   v1::ListJobsResponse jobs;
   {
     grpc::ClientContext context;
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", test::kUserToken));
     ASSERT_TRUE(stub->ListJobs(&context, list, &jobs).ok());
   }
   ASSERT_EQ(jobs.jobs_size(), 2);
@@ -155,10 +162,12 @@ TEST_F(EndToEndTest, SweepSurvivesCoordinatorKilledWithSigkill) {
   auto port = test::UnusedLoopbackPort();
   ASSERT_TRUE(port.ok());
   const std::string address = absl::StrCat("127.0.0.1:", *port);
+  ASSERT_TRUE(test::WriteTokenFile(dir_ + "/tokens", {"e2e-1", "e2e-2"}).ok());
   auto start_coordinator = [&] {
     return test::Subprocess::Start({bin_dir_ + "/ablate-coordinator", "--listen", address,
                                     "--http", "127.0.0.1:0", "--db", dir_ + "/a.db",
-                                    "--ports-file", dir_ + "/ports"});
+                                    "--ports-file", dir_ + "/ports", "--token-file",
+                                    dir_ + "/tokens"});
   };
   auto first = start_coordinator();
   ASSERT_TRUE(first.ok()) << first.status();
@@ -176,6 +185,7 @@ TEST_F(EndToEndTest, SweepSurvivesCoordinatorKilledWithSigkill) {
   for (;;) {
     v1::ListSweepsResponse sweeps;
     grpc::ClientContext context;
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", test::kUserToken));
     ASSERT_TRUE(stub->ListSweeps(&context, {}, &sweeps).ok());
     if (sweeps.sweeps_size() == 1 && sweeps.sweeps(0).counts().running() == 2) break;
     ASSERT_LT(absl::Now(), deadline) << "jobs never ran\n" << Logs();
@@ -193,6 +203,7 @@ TEST_F(EndToEndTest, SweepSurvivesCoordinatorKilledWithSigkill) {
   v1::ListSweepsResponse sweeps;
   {
     grpc::ClientContext context;
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", test::kUserToken));
     context.set_wait_for_ready(true);
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     grpc::Status status = stub->ListSweeps(&context, {}, &sweeps);

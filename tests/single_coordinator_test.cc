@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "tests/support/coordinator.h"
 #include "tests/support/process.h"
+#include "tests/support/tokens.h"
 
 namespace ablate::test {
 namespace {
@@ -41,7 +42,8 @@ class SingleCoordinatorTest : public ::testing::Test {
   int RunSecond(const std::string& db, const std::string& grpc, const std::string& http,
                 std::string& err) {
     absl::StatusOr<std::unique_ptr<Subprocess>> second = Subprocess::Start(
-        {absl::StrCat(bin_, "/ablate-coordinator"), "--db", db, "--listen", grpc, "--http", http});
+        {absl::StrCat(bin_, "/ablate-coordinator"), "--db", db, "--listen", grpc, "--http", http,
+         "--token-file", absl::StrCat(dir_, "/tokens")});
     EXPECT_TRUE(second.ok()) << second.status();
     if (!second.ok()) return -1;
     absl::StatusOr<int> code = (*second)->WaitFor(absl::Seconds(30));

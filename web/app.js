@@ -4,6 +4,11 @@
 // id and only changed text is written, so nothing flickers while a sweep runs. A sweep's page
 // follows the sweep's event stream (server-sent events) rather than polling its jobs, and
 // polls the JSON API only where the stream is refused.
+//
+// Every API request carries the bearer token the user entered in the header's token field
+// (kept in this browser's localStorage, never in a cookie, so other sites' pages cannot make
+// the browser send it). A token can also be handed over in the address, #token=... or
+// #/sweeps/<id>&token=...; it is stored and removed from the address at once.
 
 const POLL_MS = 1000;
 const CURVE = 'train/loss';
@@ -18,10 +23,27 @@ const CURVE_FETCHES_PER_REFRESH = 8;
 // A fetch that got no answer from the coordinator, as opposed to an answer that is an error.
 class Unreachable extends Error {}
 
+const TOKEN_KEY = 'ablate.token';
+
+function takeTokenFromAddress() {
+  const match = location.hash.match(/[#&]token=([^&]*)/);
+  if (!match) return;
+  localStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+  let rest = location.hash.replace(/[#&]token=[^&]*/, '');
+  if (rest && !rest.startsWith('#')) rest = `#${rest}`;
+  history.replaceState(null, '', location.pathname + location.search + rest);
+}
+
+function apiHeaders(extra = {}) {
+  const token = localStorage.getItem(TOKEN_KEY);
+  return token ? { ...extra, Authorization: `Bearer ${token}` } : extra;
+}
+
 async function getJson(path) {
   let response;
   try {
-    response = await fetch(path, { cache: 'no-store', headers: { Accept: 'application/json' } });
+    response = await fetch(path,
+      { cache: 'no-store', headers: apiHeaders({ Accept: 'application/json' }) });
   } catch (e) {
     throw new Unreachable(String(e));
   }
@@ -219,6 +241,81 @@ async function refreshCurves(jobs, isCurrent) {
 
 // --- The live stream of one sweep -----------------------------------------------------------
 
+// EventSource's interface over fetch, which can send the Authorization header (EventSource
+// cannot). readyState is CONNECTING while (re)connecting, OPEN while events arrive, CLOSED
+// after an answer that is not a 200 event stream; a dropped connection reconnects after the
+// server's retry interval, sending the last event's id as Last-Event-ID.
+class TokenEventSource {
+  static CONNECTING = 0;
+  static OPEN = 1;
+  static CLOSED = 2;
+
+  constructor(url) {
+    this.url = url;
+    this.readyState = TokenEventSource.CONNECTING;
+    this.lastId = '';
+    this.retryMs = 2000;
+    this.abort = new AbortController();
+    this.onmessage = null;
+    this.onerror = null;
+    this.connect();
+  }
+
+  close() {
+    this.readyState = TokenEventSource.CLOSED;
+    this.abort.abort();
+  }
+
+  async connect() {
+    const headers = apiHeaders({ Accept: 'text/event-stream' });
+    if (this.lastId) headers['Last-Event-ID'] = this.lastId;
+    try {
+      const response = await fetch(this.url, { cache: 'no-store', headers,
+        signal: this.abort.signal });
+      if (!response.ok || !response.body) {
+        this.readyState = TokenEventSource.CLOSED;
+        this.onerror?.();
+        return;
+      }
+      this.readyState = TokenEventSource.OPEN;
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          this.dispatch(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+        }
+      }
+    } catch {
+      if (this.readyState === TokenEventSource.CLOSED) return;
+    }
+    if (this.readyState === TokenEventSource.CLOSED) return;
+    this.readyState = TokenEventSource.CONNECTING;
+    this.onerror?.();
+    setTimeout(() => { if (this.readyState !== TokenEventSource.CLOSED) this.connect(); },
+      this.retryMs);
+  }
+
+  // One event block: "id:", "data:" and "retry:" lines; comments (":") are keep-alives.
+  dispatch(block) {
+    const data = [];
+    for (const line of block.split('\n')) {
+      const colon = line.indexOf(':');
+      if (colon === 0) continue;
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+      if (field === 'data') data.push(value);
+      else if (field === 'id') this.lastId = value;
+      else if (field === 'retry' && /^\d+$/.test(value)) this.retryMs = Number(value);
+    }
+    if (data.length) this.onmessage?.({ data: data.join('\n') });
+  }
+}
+
 // What the sweep page shows while it follows /api/v1/sweeps/<id>/events. The first event is
 // the whole sweep; each later one what one commit changed (the sweep's counts and state, and
 // the rows of the jobs that changed). EventSource reconnects by itself after a lost
@@ -264,9 +361,9 @@ function follow(sweepId) {
   // open, and an event stream stays open for as long as the sweep runs.
   const poll = new URLSearchParams(location.search).has('poll');
   Object.assign(live, { sweepId, sweep: null, jobs: [], index: new Map(), lost: false,
-    refused: poll || typeof EventSource !== 'function' });
+    refused: poll || typeof ReadableStream !== 'function' });
   if (sweepId === null || live.refused) return;
-  const source = new EventSource(`/api/v1/sweeps/${enc(sweepId)}/events`);
+  const source = new TokenEventSource(`/api/v1/sweeps/${enc(sweepId)}/events`);
   live.source = source;
   source.onmessage = (event) => {
     if (live.source !== source) return;
@@ -277,8 +374,8 @@ function follow(sweepId) {
     if (live.source !== source) return;
     // CONNECTING: the connection dropped and EventSource retries. CLOSED: the coordinator
     // answered with an error (no such sweep, too many streams): poll the JSON API instead.
-    live.lost = source.readyState === EventSource.CONNECTING;
-    if (source.readyState === EventSource.CLOSED) {
+    live.lost = source.readyState === TokenEventSource.CONNECTING;
+    if (source.readyState === TokenEventSource.CLOSED) {
       live.refused = true;
       live.source = null;
     }
@@ -391,5 +488,20 @@ async function refresh() {
   timer = setTimeout(refresh, POLL_MS);
 }
 
-window.addEventListener('hashchange', refresh);
+// The header's token field: saving a token stores it and refreshes at once.
+$('token-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const token = $('token-input').value.trim();
+  if (token) localStorage.setItem(TOKEN_KEY, token);
+  else localStorage.removeItem(TOKEN_KEY);
+  $('token-input').value = '';
+  follow(null);
+  refresh();
+});
+
+takeTokenFromAddress();
+window.addEventListener('hashchange', () => {
+  takeTokenFromAddress();
+  refresh();
+});
 refresh();

@@ -9,9 +9,11 @@
 #include <filesystem>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/auth/client_token.h"
 #include "common/log.h"
 #include "worker/session.h"
 #include "worker/slots.h"
@@ -67,7 +69,22 @@ int main(int argc, char** argv) {
                  "threads per slot for jobs whose config leaves cpu_threads at 0")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
+  std::vector<std::string> checkpoint_roots;
+  app.add_option("--checkpoint-root", checkpoint_roots,
+                 "a folder jobs may checkpoint under; repeatable (default: ./runs)");
+  std::vector<std::string> data_roots;
+  app.add_option("--data-root", data_roots,
+                 "a folder jobs may read datasets from; repeatable (default: ./data)");
+  std::string token_file;
+  app.add_option("--token-file", token_file,
+                 "file whose first line is this worker's bearer token (default: $ABLATE_TOKEN)");
   CLI11_PARSE(app, argc, argv);
+  absl::StatusOr<std::string> token = ablate::auth::ClientToken(token_file);
+  if (!token.ok()) {
+    ABLATE_LOG(ERROR) << "no token error=\"" << token.status().message() << "\"";
+    return EXIT_FAILURE;
+  }
+  options.token = *std::move(token);
 
   const std::string hostname = Hostname();
   if (worker_id.empty()) worker_id = absl::StrCat(hostname, "-", getpid());
@@ -91,6 +108,12 @@ int main(int argc, char** argv) {
     ABLATE_LOG(ERROR) << "cannot read the working directory error=" << error.message();
     return EXIT_FAILURE;
   }
+  if (checkpoint_roots.empty()) checkpoint_roots = {"runs"};
+  if (data_roots.empty()) data_roots = {"data"};
+  for (const std::string& root : checkpoint_roots) {
+    options.roots.checkpoint_roots.push_back(cwd / root);
+  }
+  for (const std::string& root : data_roots) options.roots.data_roots.push_back(cwd / root);
   options.trainer.trainer_path = (cwd / trainer).string();
   options.trainer.work_dir = cwd / work_dir;
 

@@ -9,6 +9,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/auth/client_token.h"
 #include "common/log.h"
 #include "common/slot_need.h"
 #include "worker/trainer_pids.h"
@@ -135,6 +136,7 @@ bool Session::Converse() {
   std::unique_ptr<v1::WorkerService::Stub> stub = v1::WorkerService::NewStub(
       grpc::CreateCustomChannel(options_.coordinator, grpc::InsecureChannelCredentials(), args));
   grpc::ClientContext context;
+  if (!options_.token.empty()) context.AddMetadata("authorization", auth::BearerOf(options_.token));
   {
     absl::MutexLock lock(&mu_);
     if (closing_) return false;
@@ -318,6 +320,9 @@ void Session::HandleAssign(const v1::Assignment& assignment) {
                      << " attempt_id=" << attempt_id;
     return;
   }
+  if (absl::Status allowed = CheckJobPaths(assignment.job(), options_.roots); !allowed.ok()) {
+    return Refuse(assignment, std::string(allowed.message()), /*permanent=*/true);
+  }
   absl::StatusOr<std::vector<v1::Slot>> slots = PickSlots(assignment);
   if (!slots.ok()) return Refuse(assignment, std::string(slots.status().message()));
   absl::StatusOr<std::unique_ptr<TrainerProcess>> process = TrainerProcess::Start(
@@ -377,7 +382,8 @@ absl::StatusOr<std::vector<v1::Slot>> Session::PickSlots(const v1::Assignment& a
   return picked;
 }
 
-void Session::Refuse(const v1::Assignment& assignment, const std::string& reason) {
+void Session::Refuse(const v1::Assignment& assignment, const std::string& reason,
+                     bool permanent) {
   ABLATE_LOG(WARNING) << "assignment refused job_id=" << assignment.job().job_id()
                       << " attempt_id=" << assignment.attempt_id() << " reason=\"" << reason
                       << "\"";
@@ -386,7 +392,9 @@ void Session::Refuse(const v1::Assignment& assignment, const std::string& reason
   ended.set_job_id(assignment.job().job_id());
   ended.set_attempt_id(assignment.attempt_id());
   ended.set_succeeded(false);
-  ended.set_interrupted(true);
+  // Interrupted attempts are retried elsewhere; a permanent refusal fails the job, since every
+  // attempt would be refused the same way.
+  ended.set_interrupted(!permanent);
   ended.mutable_exit()->set_reason(absl::StrCat("not started: ", reason));
   outbox_.Push(std::move(message));
   v1::RunningAttempt& reporting = reporting_[assignment.attempt_id()];

@@ -60,6 +60,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "worker/job_paths.h"
 #include "worker/outbox.h"
 #include "worker/trainer_process.h"
 
@@ -67,6 +68,11 @@ namespace ablate::worker {
 
 struct SessionOptions {
   std::string coordinator = "127.0.0.1:7070";  // host:port
+  // Sent as the stream's bearer token when not empty: a worker token bound to info.worker_id.
+  std::string token;
+  // Where assigned jobs may checkpoint and read data; an assignment outside them is refused
+  // for good (its job FAILED, the reason on it) before any trainer starts.
+  PathRoots roots;
   // worker_id (stable for the daemon's life), hostname, slots and version; `running` is
   // filled in for each hello.
   v1::WorkerInfo info;
@@ -131,7 +137,9 @@ class Session {
   void OnTrainerExit(v1::AttemptEnded ended);
   absl::StatusOr<std::vector<v1::Slot>> PickSlots(const v1::Assignment& assignment)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Refuse(const v1::Assignment& assignment, const std::string& reason)
+  // Reports the assignment ended unstarted: interrupted (the job is retried) unless
+  // `permanent` (it fails with `reason`).
+  void Refuse(const v1::Assignment& assignment, const std::string& reason, bool permanent = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SessionOptions options_;

@@ -104,6 +104,7 @@ class SessionTest : public ::testing::Test {
     options.stop_grace = absl::Seconds(2);
     options.drain_timeout = absl::Seconds(2);
     options.max_buffered = max_buffered;
+    options.roots.checkpoint_roots = {work_dir_ / "checkpoints"};
     auto session = std::make_unique<Session>(std::move(options));
     session->Start();
     return session;
@@ -190,6 +191,34 @@ TEST_F(SessionTest, AssignmentWithoutAFreeSlotIsRefused) {
   ASSERT_TRUE(ended.has_value());
   EXPECT_TRUE(ended->attempt_ended().interrupted());
   EXPECT_THAT(ended->attempt_ended().exit().reason(), HasSubstr("slot 5 does not exist"));
+}
+
+// The failure this fixes: a sweep's checkpoint_root made workers create, write and prune
+// folders at any path.
+TEST_F(SessionTest, AJobCheckpointingOutsideTheRootsFailsUnstarted) {
+  TestServer server(0);
+  auto session = MakeSession(server.port(), 1);
+  ASSERT_TRUE(server.coordinator().WaitFor(IsHello()));
+  const std::filesystem::path outside = work_dir_ / "not-a-root" / "s" / "j";
+  v1::CoordinatorMessage assign = Assign(4, "succeed", {0});
+  assign.mutable_assign()->mutable_job()->set_checkpoint_dir(outside.string());
+  ASSERT_TRUE(server.coordinator().Send(assign));
+  std::optional<v1::WorkerMessage> ended = server.coordinator().WaitFor(IsEnded(4));
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_FALSE(ended->attempt_ended().succeeded());
+  // Not interrupted: every worker would refuse it the same way, so the job fails for good.
+  EXPECT_FALSE(ended->attempt_ended().interrupted());
+  EXPECT_THAT(ended->attempt_ended().exit().reason(),
+              HasSubstr(absl::StrCat("checkpoint_dir ", outside.string(), " is outside")));
+  for (const auto& m : server.coordinator().Received()) EXPECT_FALSE(IsStarted(4)(m));
+  EXPECT_FALSE(std::filesystem::exists(work_dir_ / "not-a-root"));
+
+  // Inside the root the same job runs.
+  assign = Assign(5, "succeed", {0});
+  assign.mutable_assign()->mutable_job()->set_checkpoint_dir(
+      (work_dir_ / "checkpoints" / "s" / "j").string());
+  ASSERT_TRUE(server.coordinator().Send(assign));
+  ASSERT_TRUE(server.coordinator().WaitFor(IsStarted(5)));
 }
 
 TEST_F(SessionTest, ReconnectsAfterARestartAndSendsWhatWasBuffered) {

@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "coordinator/http/json_reply.h"
+#include "coordinator/http/request_guard.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace ablate::coordinator {
@@ -93,8 +94,17 @@ absl::Status HttpServer::Start() {
   server_->set_socket_options(ListenSocketOptions(&listen_fd_));
   server_->set_tcp_nodelay(true);
   server_->set_keep_alive_max_count(options_.keep_alive_max_requests);
+  server_->set_payload_max_length(options_.max_body_bytes);
   const size_t threads = options_.threads;
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    absl::Status admitted =
+        AdmitRequest(req, options_.authenticator, options_.metrics_need_token);
+    if (admitted.ok()) return httplib::Server::HandlerResponse::Unhandled;
+    if (absl::IsUnauthenticated(admitted)) res.set_header("WWW-Authenticate", "Bearer");
+    ReplyError(admitted, res);
+    return httplib::Server::HandlerResponse::Handled;
+  });
   Route();
   if (!options_.web_dir.empty()) {
     // /static first: a mount point is matched by prefix, in the order mounts were made.

@@ -10,6 +10,8 @@
 //   POST /api/v1/sweeps            SubmitSweepRequest -> SubmitSweepResponse
 //   POST /api/v1/cancel            CancelRequest -> CancelResponse
 //   GET  / and /static/...         files of the web directory
+// Every request passes request_guard.h first: tokens for the API (and /metrics), the JSON
+// content type and a matching origin for state-changing requests.
 // The JSON API is protobuf's JSON mapping of sweep_service.proto (camelCase names, every field
 // printed) answered by the same SweepApi as the gRPC service. Errors are
 // {"error": "...", "code": "NOT_FOUND"} with the matching HTTP status.
@@ -24,6 +26,7 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "common/auth/tokens.h"
 #include "common/clock.h"
 #include "coordinator/api/sweep_api.h"
 #include "coordinator/http/event_stream.h"
@@ -50,7 +53,13 @@ struct HttpOptions {
   // Threads serving connections. Each open connection holds one while it is kept alive, and
   // each event stream (/events) holds one for as long as it lasts.
   size_t threads = 128;
+  // Largest request body read; a longer one is answered 413 without being read whole. A
+  // SubmitSweepRequest of a large grid is tens of kilobytes.
+  size_t max_body_bytes = 4 << 20;
   EventStreamOptions events;
+  // Borrowed, must outlive the server; null checks no tokens (in-process tests only).
+  const auth::Authenticator* authenticator = nullptr;
+  bool metrics_need_token = true;  // false: GET /metrics is open, as /healthz
 };
 
 class HttpServer {

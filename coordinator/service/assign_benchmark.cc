@@ -169,6 +169,9 @@ struct Run {
   double rss_mib = 0;
 };
 
+// The token of simulated worker `i`; -1: the user's.
+std::string BenchToken(int i) { return absl::StrCat("assign-benchmark-token-", i, "-0123456789"); }
+
 // N workers with one slot each, each ending every attempt as soon as it is assigned, until
 // `total` assignments arrived in all.
 Run Drive(const Child& server, int workers, int total) {
@@ -176,7 +179,10 @@ Run Drive(const Child& server, int workers, int total) {
   std::atomic<int> connected{0};
   absl::Mutex mu;
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
-  for (int i = 0; i < workers; ++i) contexts.push_back(std::make_unique<grpc::ClientContext>());
+  for (int i = 0; i < workers; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    contexts.back()->AddMetadata("authorization", absl::StrCat("Bearer ", BenchToken(i)));
+  }
   const absl::Time start = absl::Now();
   std::vector<std::thread> threads;
   for (int i = 0; i < workers; ++i) {
@@ -230,11 +236,20 @@ Run Drive(const Child& server, int workers, int total) {
   return run;
 }
 
+// The token file the coordinator reads: a user token and one worker token per simulated
+// worker (the minimal server ignores them).
+void WriteTokens(const std::string& path, int workers) {
+  std::ofstream out(path);
+  out << "user " << BenchToken(-1) << "\n";
+  for (int i = 0; i < workers; ++i) out << "worker " << BenchToken(i) << " bench-" << i << "\n";
+}
+
 void Submit(const Child& coordinator, int jobs) {
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", coordinator.port),
                                      grpc::InsecureChannelCredentials());
   auto stub = v1::SweepService::NewStub(channel);
   grpc::ClientContext context;
+  context.AddMetadata("authorization", absl::StrCat("Bearer ", BenchToken(-1)));
   v1::SubmitSweepRequest request;
   *request.mutable_spec() = testing::SeedSweepSpec("bench", jobs);
   v1::SubmitSweepResponse response;
@@ -271,8 +286,10 @@ int Main(int argc, char** argv) {
   for (int workers : fleet) {
     const int jobs = workers * jobs_per_worker;
     const std::string db = dir.File(absl::StrCat("bench-", workers, ".db"));
+    WriteTokens(dir.File("tokens"), workers);
     Child coordinator = Spawn({coordinator_bin, "--listen=127.0.0.1:0", "--http=127.0.0.1:0",
                                absl::StrCat("--db=", db), "--lease-timeout-s=600",
+                               absl::StrCat("--token-file=", dir.File("tokens")),
                                absl::StrCat("--ports-file=", dir.File("coordinator.ports"))},
                               dir.File("coordinator.ports"));
     Submit(coordinator, jobs);

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "coordinator/service/call_auth.h"
 #include "coordinator/service/grpc_status.h"
 
 namespace ablate::coordinator {
@@ -14,47 +15,70 @@ grpc::Status Reply(absl::StatusOr<T> result, T* response) {
   return grpc::Status::OK;
 }
 
+// Runs `handler` when the call's token may make `what`; else answers why not.
+template <typename Handler>
+grpc::Status Authorized(const auth::Authenticator* authenticator, grpc::ServerContext* context,
+                        auth::Access access, absl::string_view what, Handler handler) {
+  absl::StatusOr<auth::Principal> caller = AuthorizeCall(authenticator, *context, access, what);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return handler();
+}
+
 }  // namespace
 
-SweepServiceImpl::SweepServiceImpl(SweepApi& api) : api_(api) {}
+SweepServiceImpl::SweepServiceImpl(SweepApi& api, const auth::Authenticator* authenticator)
+    : api_(api), authenticator_(authenticator) {}
 
 void SweepServiceImpl::Shutdown() { stopping_ = true; }
 
-grpc::Status SweepServiceImpl::SubmitSweep(grpc::ServerContext*,
+grpc::Status SweepServiceImpl::SubmitSweep(grpc::ServerContext* context,
                                            const v1::SubmitSweepRequest* request,
                                            v1::SubmitSweepResponse* response) {
-  return Reply(api_.SubmitSweep(*request), response);
+  return Authorized(authenticator_, context, auth::Access::kWrite, "SubmitSweep",
+                    [&] { return Reply(api_.SubmitSweep(*request), response); });
 }
 
-grpc::Status SweepServiceImpl::GetSweep(grpc::ServerContext*, const v1::GetSweepRequest* request,
+grpc::Status SweepServiceImpl::GetSweep(grpc::ServerContext* context,
+                                        const v1::GetSweepRequest* request,
                                         v1::Sweep* response) {
-  return Reply(api_.GetSweep(*request), response);
+  return Authorized(authenticator_, context, auth::Access::kRead, "GetSweep",
+                    [&] { return Reply(api_.GetSweep(*request), response); });
 }
 
-grpc::Status SweepServiceImpl::ListSweeps(grpc::ServerContext*,
+grpc::Status SweepServiceImpl::ListSweeps(grpc::ServerContext* context,
                                           const v1::ListSweepsRequest* request,
                                           v1::ListSweepsResponse* response) {
-  return Reply(api_.ListSweeps(*request), response);
+  return Authorized(authenticator_, context, auth::Access::kRead, "ListSweeps",
+                    [&] { return Reply(api_.ListSweeps(*request), response); });
 }
 
-grpc::Status SweepServiceImpl::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* request,
+grpc::Status SweepServiceImpl::ListJobs(grpc::ServerContext* context,
+                                        const v1::ListJobsRequest* request,
                                         v1::ListJobsResponse* response) {
-  return Reply(api_.ListJobs(*request), response);
+  return Authorized(authenticator_, context, auth::Access::kRead, "ListJobs",
+                    [&] { return Reply(api_.ListJobs(*request), response); });
 }
 
-grpc::Status SweepServiceImpl::GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
+grpc::Status SweepServiceImpl::GetJob(grpc::ServerContext* context,
+                                      const v1::GetJobRequest* request,
                                       v1::GetJobResponse* response) {
-  return Reply(api_.GetJob(*request), response);
+  return Authorized(authenticator_, context, auth::Access::kRead, "GetJob",
+                    [&] { return Reply(api_.GetJob(*request), response); });
 }
 
-grpc::Status SweepServiceImpl::Cancel(grpc::ServerContext*, const v1::CancelRequest* request,
+grpc::Status SweepServiceImpl::Cancel(grpc::ServerContext* context,
+                                      const v1::CancelRequest* request,
                                       v1::CancelResponse* response) {
-  return Reply(api_.Cancel(*request), response);
+  return Authorized(authenticator_, context, auth::Access::kWrite, "Cancel",
+                    [&] { return Reply(api_.Cancel(*request), response); });
 }
 
 grpc::Status SweepServiceImpl::WatchSweep(grpc::ServerContext* context,
                                           const v1::WatchSweepRequest* request,
                                           grpc::ServerWriter<v1::SweepSnapshot>* writer) {
+  absl::StatusOr<auth::Principal> caller =
+      AuthorizeCall(authenticator_, *context, auth::Access::kRead, "WatchSweep");
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::Status status = api_.Watch(
       *request, [writer](const v1::SweepSnapshot& snapshot) { return writer->Write(snapshot); },
       [this, context] { return stopping_.load() || context->IsCancelled(); });
@@ -64,10 +88,11 @@ grpc::Status SweepServiceImpl::WatchSweep(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status SweepServiceImpl::ListWorkers(grpc::ServerContext*,
+grpc::Status SweepServiceImpl::ListWorkers(grpc::ServerContext* context,
                                            const v1::ListWorkersRequest* request,
                                            v1::ListWorkersResponse* response) {
-  return Reply(api_.ListWorkers(*request), response);
+  return Authorized(authenticator_, context, auth::Access::kRead, "ListWorkers",
+                    [&] { return Reply(api_.ListWorkers(*request), response); });
 }
 
 }  // namespace ablate::coordinator

@@ -1,6 +1,7 @@
-// SweepServiceImpl is SweepService over gRPC's synchronous API: each handler calls SweepApi
-// and maps its Status with ToGrpcStatus. It owns nothing but the flag that ends running
-// WatchSweep calls when the server stops.
+// SweepServiceImpl is SweepService over gRPC's synchronous API: each handler checks the
+// caller's role (call_auth.h: reads need viewer or user, SubmitSweep and Cancel need user),
+// then calls SweepApi and maps its Status with ToGrpcStatus. It owns nothing but the flag that
+// ends running WatchSweep calls when the server stops.
 //
 // Thread safety: gRPC calls the handlers from many threads at once; Shutdown() may be called
 // from any thread.
@@ -10,14 +11,16 @@
 #include <atomic>
 
 #include "ablate/v1/sweep_service.grpc.pb.h"
+#include "common/auth/tokens.h"
 #include "coordinator/api/sweep_api.h"
 
 namespace ablate::coordinator {
 
 class SweepServiceImpl final : public v1::SweepService::Service {
  public:
-  // `api` must outlive the service.
-  explicit SweepServiceImpl(SweepApi& api);
+  // `api` and `authenticator` must outlive the service; a null `authenticator` checks no
+  // tokens.
+  SweepServiceImpl(SweepApi& api, const auth::Authenticator* authenticator);
 
   // Ends every WatchSweep call within one poll of the store; later ones end at once.
   void Shutdown();
@@ -41,6 +44,7 @@ class SweepServiceImpl final : public v1::SweepService::Service {
 
  private:
   SweepApi& api_;
+  const auth::Authenticator* const authenticator_;
   std::atomic<bool> stopping_{false};
 };
 

@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "coordinator/scheduler/attempt_policy.h"
 #include "coordinator/service/grpc_status.h"
@@ -29,6 +30,10 @@ void LogRefused(const absl::Status& status, const char* report, const std::strin
                       << " attempt_id=" << attempt_id << " error=\"" << status.message() << "\"";
   }
 }
+
+// Attempts whose holder is remembered; past it the memory starts over (lost attempts are never
+// reported ended, so entries would otherwise pile up).
+constexpr size_t kMaxHolders = 100'000;
 
 }  // namespace
 
@@ -88,13 +93,26 @@ void WorkerManager::OnMessage(std::shared_ptr<WorkerStream> stream, v1::WorkerMe
 
 void WorkerManager::OnEnded(std::shared_ptr<WorkerStream> stream) {
   Post([this, stream = std::move(stream)] {
-    scheduler_.RemoveWorker(stream->worker_id(), stream.get());
+    const std::string worker_id = stream->worker_id();
+    auto it = connected_.find(worker_id);
+    if (it != connected_.end() && it->second == stream.get()) connected_.erase(it);
+    scheduler_.RemoveWorker(worker_id, stream.get());
   });
 }
 
 void WorkerManager::Hello(const std::shared_ptr<WorkerStream>& stream,
                           const v1::WorkerInfo& hello) {
   telemetry_.CountRpc("Connect");
+  if (auto it = connected_.find(hello.worker_id()); it != connected_.end()) {
+    ABLATE_LOG(WARNING) << "second stream refused worker_id=" << hello.worker_id();
+    stream->Finish(grpc::Status(
+        grpc::StatusCode::ALREADY_EXISTS,
+        absl::StrCat("worker '", hello.worker_id(),
+                     "' is connected on another stream; a new stream for it is accepted once "
+                     "that one ends")));
+    return;
+  }
+  connected_[hello.worker_id()] = stream.get();
   // The welcome is queued before the scheduler knows the stream, so it is always first. It
   // says what is committed of each attempt the worker still holds, so the worker resends only
   // the rest.
@@ -162,9 +180,33 @@ WriteDone WorkerManager::Acknowledge(std::shared_ptr<WorkerStream> stream, Repor
   };
 }
 
+bool WorkerManager::MayReport(const WorkerStream& stream, const std::string& job_id,
+                              uint64_t attempt_id, const char* kind) {
+  // Attempts assigned on this very stream need no lookup; others (held across a reconnect)
+  // are looked up once.
+  if (stream.WasAssigned(attempt_id, job_id)) return true;
+  auto it = holders_.find(attempt_id);
+  if (it == holders_.end()) {
+    absl::StatusOr<v1::Job> job = store_.GetJob(job_id);
+    if (!job.ok() || job->current_attempt_id() != attempt_id) return true;
+    if (holders_.size() >= kMaxHolders) holders_.clear();
+    it = holders_.emplace(attempt_id, Holder{job_id, job->worker_id()}).first;
+  }
+  const std::string worker_id = stream.worker_id();
+  if (it->second.job_id == job_id && it->second.worker_id == worker_id) return true;
+  ABLATE_LOG(WARNING) << "report refused, the attempt is another worker's report=" << kind
+                      << " job_id=" << job_id << " attempt_id=" << attempt_id
+                      << " worker_id=" << worker_id;
+  return false;
+}
+
 void WorkerManager::HandleJobEvent(const std::shared_ptr<WorkerStream>& stream,
                                    const v1::JobEvent& event) {
   ReportKey report{event.job_id(), event.attempt_id(), event.sequence()};
+  if (!MayReport(*stream, report.job_id, report.attempt_id, "job_event")) {
+    stream->Processed();
+    return;
+  }
   const v1::TrainerEvent& trainer = event.event();
   switch (trainer.event_case()) {
     case v1::TrainerEvent::kStarted: {
@@ -213,6 +255,12 @@ void WorkerManager::HandleJobEvent(const std::shared_ptr<WorkerStream>& stream,
 void WorkerManager::HandleAttemptEnded(const std::shared_ptr<WorkerStream>& stream,
                                        const v1::AttemptEnded& ended) {
   ReportKey report{ended.job_id(), ended.attempt_id(), ended.sequence()};
+  if (!MayReport(*stream, report.job_id, report.attempt_id, "attempt_ended")) {
+    stream->Processed();
+    return;
+  }
+  holders_.erase(report.attempt_id);
+  stream->ForgetAssignment(report.attempt_id);
   const std::string worker_id = stream->worker_id();
   // The trainer's last word travels in AttemptEnded; a finished event relayed earlier (by a
   // worker that does not fill it in) stands in for it.

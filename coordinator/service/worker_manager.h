@@ -3,7 +3,9 @@
 // and acknowledges what is committed.
 //
 // Protocol, as the worker sees it:
-//  1. hello: the worker is recorded as connected and gets a Welcome (heartbeat interval and,
+//  1. hello: refused with ALREADY_EXISTS while another stream of the same worker id is open, so
+//     a second stream never takes a connected worker's place (or its jobs); else the worker
+//     is recorded as connected and gets a Welcome (heartbeat interval and,
 //     per attempt it lists, what is already committed), then assignments. A hello the store
 //     cannot record ends the stream with the store's error.
 //  2. job_event.started -> the attempt RUNNING; metrics -> stored; finished -> kept for the
@@ -19,6 +21,8 @@
 //  4. When the stream ends, the worker is recorded as disconnected and its lease clock starts.
 // Reports for an attempt that is no longer current (the store refuses them) are logged and
 // dropped: a late worker never changes a job that moved on, and never loses its stream.
+// Reports for the current attempt of a job held by another worker are dropped unstored and
+// unacknowledged (logged as refused): a worker speaks only for the attempts it was given.
 //
 // No store or scheduler call runs in a gRPC reaction: the reactions queue messages to the
 // manager's one thread, which handles them in arrival order (the order of each stream's
@@ -76,6 +80,10 @@ class WorkerManager final : public StreamHandler {
   void HandleJobEvent(const std::shared_ptr<WorkerStream>& stream, const v1::JobEvent& event);
   void HandleAttemptEnded(const std::shared_ptr<WorkerStream>& stream,
                           const v1::AttemptEnded& ended);
+  // False when `attempt_id` is the current attempt of `job_id` and `stream`'s worker does not
+  // hold it (logged). Attempts that are not current pass: the store refuses their reports.
+  bool MayReport(const WorkerStream& stream, const std::string& job_id, uint64_t attempt_id,
+                 const char* kind);
   // The WriteDone of `report`: logs a refusal, queues the Ack of (attempt, sequence) when the
   // report needs no resending, calls `then` (may be null) with whether it was stored, and
   // lets the stream read on. Runs on the store's writer thread: must not block.
@@ -96,6 +104,15 @@ class WorkerManager final : public StreamHandler {
   // Only on the manager's thread: trainer finished events by attempt id, for workers whose
   // AttemptEnded does not carry one, until the attempt's end.
   absl::flat_hash_map<uint64_t, v1::TrainerFinished> finished_;
+  // Only on the manager's thread: the stream each connected worker said hello on, by id.
+  absl::flat_hash_map<std::string, const WorkerStream*> connected_;
+  // Only on the manager's thread: current attempts by id, with their job and the worker holding
+  // them, as the store said when first asked (an attempt never changes hands).
+  struct Holder {
+    std::string job_id;
+    std::string worker_id;
+  };
+  absl::flat_hash_map<uint64_t, Holder> holders_;
 
   std::thread thread_;  // last: started when everything above is ready
 };

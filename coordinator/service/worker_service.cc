@@ -5,6 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "coordinator/service/call_auth.h"
+#include "coordinator/service/grpc_status.h"
 
 namespace ablate::coordinator {
 namespace {
@@ -19,8 +21,10 @@ class Refusal final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::Coor
 }  // namespace
 
 WorkerServiceImpl::WorkerServiceImpl(Store& store, Scheduler& scheduler, Telemetry& telemetry,
+                                     const auth::Authenticator* authenticator,
                                      WorkerServiceOptions options)
     : options_(options),
+      authenticator_(authenticator),
       manager_(store, scheduler, telemetry, options.heartbeat_interval_ms) {}
 
 WorkerServiceImpl::~WorkerServiceImpl() { Stop(); }
@@ -35,6 +39,9 @@ void WorkerServiceImpl::Stop() { manager_.Stop(); }
 
 grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>* WorkerServiceImpl::Connect(
     grpc::CallbackServerContext* context) {
+  absl::StatusOr<auth::Principal> caller =
+      AuthorizeCall(authenticator_, *context, auth::Access::kWorker, "WorkerService.Connect");
+  if (!caller.ok()) return new Refusal(ToGrpcStatus(caller.status()));
   absl::MutexLock lock(&mu_);
   if (stopping_) {
     return new Refusal(grpc::Status(grpc::StatusCode::UNAVAILABLE, "coordinator is stopping"));
@@ -49,10 +56,11 @@ grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>* WorkerServic
   // The stream leaves the set when its call is done, before it can be freed; that cannot
   // happen before this handler returns.
   WorkerStream::Started started =
-      WorkerStream::Start(context, manager_, options_.stream, [this](WorkerStream* stream) {
-        absl::MutexLock done_lock(&mu_);
-        streams_.erase(stream);
-      });
+      WorkerStream::Start(context, manager_, options_.stream, caller->worker_id,
+                          [this](WorkerStream* stream) {
+                            absl::MutexLock done_lock(&mu_);
+                            streams_.erase(stream);
+                          });
   streams_.insert(started.stream);
   return started.reactor;
 }

@@ -2,7 +2,8 @@
 // (reactor) per worker daemon, held open for the daemon's life, over one WorkerManager that
 // holds the logic (worker_manager.h says the protocol). It owns the bound on open streams:
 // beyond `max_streams` a new Connect is refused with RESOURCE_EXHAUSTED, so a flood of
-// connections cannot exhaust the coordinator.
+// connections cannot exhaust the coordinator. Connect needs a token of role worker
+// (call_auth.h); the stream's hello must give the worker id that token is bound to.
 //
 // Thread safety: Connect is called by gRPC from any thread and never blocks; Shutdown() may be
 // called from any thread.
@@ -15,6 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
+#include "common/auth/tokens.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "coordinator/service/worker_manager.h"
 #include "coordinator/service/worker_stream.h"
@@ -33,9 +35,9 @@ struct WorkerServiceOptions {
 
 class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
  public:
-  // Everything borrowed must outlive the service.
+  // Everything borrowed must outlive the service; a null `authenticator` checks no tokens.
   WorkerServiceImpl(Store& store, Scheduler& scheduler, Telemetry& telemetry,
-                    WorkerServiceOptions options);
+                    const auth::Authenticator* authenticator, WorkerServiceOptions options);
   ~WorkerServiceImpl() override;  // Stop()s
 
   // Ends every open stream with UNAVAILABLE and refuses new ones, so the gRPC server's shutdown
@@ -51,6 +53,7 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
  private:
   // Constant after construction.
   const WorkerServiceOptions options_;
+  const auth::Authenticator* const authenticator_;
 
   WorkerManager manager_;
 

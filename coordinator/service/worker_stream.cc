@@ -26,9 +26,10 @@ class WorkerStream::CallReactor final : public Reactor {
 WorkerStream::Started WorkerStream::Start(grpc::CallbackServerContext* context,
                                           StreamHandler& handler,
                                           const WorkerStreamOptions& options,
+                                          std::string bound_worker_id,
                                           std::function<void(WorkerStream*)> on_done) {
-  std::shared_ptr<WorkerStream> stream(
-      new WorkerStream(context, handler, options, std::move(on_done)));
+  std::shared_ptr<WorkerStream> stream(new WorkerStream(
+      context, handler, options, std::move(bound_worker_id), std::move(on_done)));
   auto* reactor = new CallReactor(stream);
   absl::MutexLock lock(&stream->mu_);
   stream->reactor_ = reactor;
@@ -38,13 +39,28 @@ WorkerStream::Started WorkerStream::Start(grpc::CallbackServerContext* context,
 }
 
 WorkerStream::WorkerStream(grpc::CallbackServerContext* context, StreamHandler& handler,
-                           const WorkerStreamOptions& options,
+                           const WorkerStreamOptions& options, std::string bound_worker_id,
                            std::function<void(WorkerStream*)> on_done)
-    : context_(context), handler_(handler), options_(options), on_done_(std::move(on_done)) {}
+    : context_(context),
+      handler_(handler),
+      options_(options),
+      bound_worker_id_(std::move(bound_worker_id)),
+      on_done_(std::move(on_done)) {}
 
 std::string WorkerStream::worker_id() const {
   absl::MutexLock lock(&mu_);
   return worker_id_;
+}
+
+bool WorkerStream::WasAssigned(uint64_t attempt_id, const std::string& job_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = assigned_.find(attempt_id);
+  return it != assigned_.end() && it->second == job_id;
+}
+
+void WorkerStream::ForgetAssignment(uint64_t attempt_id) {
+  absl::MutexLock lock(&mu_);
+  assigned_.erase(attempt_id);
 }
 
 bool WorkerStream::Send(const v1::CoordinatorMessage& message) {
@@ -56,6 +72,9 @@ bool WorkerStream::Send(const v1::CoordinatorMessage& message) {
                                            " messages were queued for it")),
                  /*cancel_write=*/true);
     return false;
+  }
+  if (message.has_assign()) {
+    assigned_[message.assign().attempt_id()] = message.assign().job().job_id();
   }
   outgoing_.push_back(message);
   if (!writing_) {
@@ -105,6 +124,13 @@ void WorkerStream::ReadDone(bool ok) {
         FinishLocked(
             grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "hello.worker_id is required"),
             false);
+        return;
+      }
+      if (!bound_worker_id_.empty() && in_.hello().worker_id() != bound_worker_id_) {
+        FinishLocked(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                  absl::StrCat("this token speaks for worker '", bound_worker_id_,
+                                               "', not for '", in_.hello().worker_id(), "'")),
+                     false);
         return;
       }
       worker_id_ = in_.hello().worker_id();

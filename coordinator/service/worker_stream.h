@@ -2,7 +2,8 @@
 // call and the logic (a StreamHandler, in production the WorkerManager), as Ray's GCS keeps
 // its handlers apart from its managers. It only moves messages:
 //  - reads: the first message must be a hello with a worker id (else the call ends with
-//    FAILED_PRECONDITION or INVALID_ARGUMENT); it goes to OnHello, and every later message
+//    FAILED_PRECONDITION or INVALID_ARGUMENT), and with the id the caller's token is bound to
+//    when it is bound to one (else PERMISSION_DENIED); it goes to OnHello, and every later message
 //    to OnMessage. At most `read_ahead` messages are handed over and not yet Processed(); the
 //    next read starts when one is, so a slow handler slows its worker's stream (HTTP/2 flow
 //    control) instead of growing a queue;
@@ -31,6 +32,7 @@
 
 #include "ablate/v1/worker.grpc.pb.h"
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "grpcpp/support/server_callback.h"
@@ -65,13 +67,20 @@ class WorkerStream final : public WorkerLink, public std::enable_shared_from_thi
     WorkerStream* stream;  // alive at least until on_done returned
   };
   // The reactor for one Connect call. `handler` must outlive the call; `on_done` runs once,
-  // when the call is done (after OnEnded, the last call to `handler`).
+  // when the call is done (after OnEnded, the last call to `handler`). A non-empty
+  // `bound_worker_id` is the only worker id the hello may give (the caller's token's).
   static Started Start(grpc::CallbackServerContext* context, StreamHandler& handler,
-                       const WorkerStreamOptions& options,
+                       const WorkerStreamOptions& options, std::string bound_worker_id,
                        std::function<void(WorkerStream*)> on_done);
 
   // The worker id of the hello; empty before it.
   std::string worker_id() const;
+
+  // Whether an Assignment of `attempt_id` for `job_id` was sent on this stream and not yet
+  // forgotten: the stream's worker holds it.
+  bool WasAssigned(uint64_t attempt_id, const std::string& job_id) const;
+  // The attempt ended: forgets its assignment.
+  void ForgetAssignment(uint64_t attempt_id);
 
   bool Send(const v1::CoordinatorMessage& message) override;
   uint64_t Received() const override { return received_.load(std::memory_order_relaxed); }
@@ -87,7 +96,8 @@ class WorkerStream final : public WorkerLink, public std::enable_shared_from_thi
   class CallReactor;
 
   WorkerStream(grpc::CallbackServerContext* context, StreamHandler& handler,
-               const WorkerStreamOptions& options, std::function<void(WorkerStream*)> on_done);
+               const WorkerStreamOptions& options, std::string bound_worker_id,
+               std::function<void(WorkerStream*)> on_done);
 
   // Reactions, forwarded by the reactor.
   void ReadDone(bool ok);
@@ -105,6 +115,7 @@ class WorkerStream final : public WorkerLink, public std::enable_shared_from_thi
   grpc::CallbackServerContext* const context_;  // valid while reactor_ is set
   StreamHandler& handler_;
   const WorkerStreamOptions options_;
+  const std::string bound_worker_id_;  // empty: any
   const std::function<void(WorkerStream*)> on_done_;
 
   std::atomic<uint64_t> received_{0};
@@ -112,6 +123,8 @@ class WorkerStream final : public WorkerLink, public std::enable_shared_from_thi
   mutable absl::Mutex mu_;
   CallReactor* reactor_ ABSL_GUARDED_BY(mu_) = nullptr;  // null once the call is done
   std::string worker_id_ ABSL_GUARDED_BY(mu_);           // set by the hello
+  // Attempts assigned on this stream, with their job ids, until they end.
+  absl::flat_hash_map<uint64_t, std::string> assigned_ ABSL_GUARDED_BY(mu_);
   v1::WorkerMessage in_ ABSL_GUARDED_BY(mu_);            // the read in flight fills it
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool read_ended_ ABSL_GUARDED_BY(mu_) = false;

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "tests/support/tokens.h"
 
 namespace ablate::test {
 
@@ -23,14 +24,18 @@ absl::StatusOr<std::string> BinDir() {
 
 absl::StatusOr<std::unique_ptr<TestCoordinator>> TestCoordinator::Start(
     const std::string& bin_dir, const std::string& dir,
-    const std::vector<std::string>& extra_args, int grpc_port) {
+    const std::vector<std::string>& extra_args, int grpc_port,
+    const std::vector<std::string>& worker_ids) {
   const std::string ports_file = absl::StrCat(dir, "/ports");
   std::remove(ports_file.c_str());
+  const std::string token_file = absl::StrCat(dir, "/tokens");
+  if (absl::Status s = WriteTokenFile(token_file, worker_ids); !s.ok()) return s;
   std::vector<std::string> argv = {absl::StrCat(bin_dir, "/ablate-coordinator"),
                                    "--listen", absl::StrCat("127.0.0.1:", grpc_port),
                                    "--http", "127.0.0.1:0",
                                    "--db", absl::StrCat(dir, "/a.db"),
-                                   "--ports-file", ports_file};
+                                   "--ports-file", ports_file,
+                                   "--token-file", token_file};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(argv);
   if (!process.ok()) return process.status();

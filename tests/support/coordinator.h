@@ -23,13 +23,16 @@ absl::StatusOr<std::string> BinDir();
 class TestCoordinator {
  public:
   // Starts `<bin_dir>/ablate-coordinator --listen 127.0.0.1:<grpc_port> --http 127.0.0.1:0
-  // --db <dir>/a.db --ports-file <dir>/ports` plus `extra_args`, and waits up to 30 s for the
+  // --db <dir>/a.db --ports-file <dir>/ports --token-file <dir>/tokens` plus `extra_args`, the
+  // token file granting tokens.h's user and viewer tokens and a worker token to each of
+  // `worker_ids`, and waits up to 30 s for the
   // ports file (removed first, so a restart in the same `dir` waits for its own). A
   // `grpc_port` of 0 lets the kernel pick; a restart passes the port its clients know. The
   // error includes the coordinator's stderr when it did not come up.
   static absl::StatusOr<std::unique_ptr<TestCoordinator>> Start(
       const std::string& bin_dir, const std::string& dir,
-      const std::vector<std::string>& extra_args = {}, int grpc_port = 0);
+      const std::vector<std::string>& extra_args = {}, int grpc_port = 0,
+      const std::vector<std::string>& worker_ids = {});
 
   ~TestCoordinator();
 

@@ -1,0 +1,123 @@
+#include "common/auth/tokens.h"
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/auth/client_token.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ablate::auth {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kUser[] = "user-token-0123456789";
+constexpr char kViewer[] = "viewer-token-0123456789";
+constexpr char kWorkerA[] = "worker-a-token-0123456789";
+
+std::string Table() {
+  return absl::StrCat("# comment\n\nuser ", kUser, "\nviewer\t", kViewer, "\nworker ", kWorkerA,
+                      " node-a\n");
+}
+
+TEST(TokenTableTest, FindsEachGrantAndNothingElse) {
+  absl::StatusOr<TokenTable> table = TokenTable::Parse(Table());
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_EQ(table->size(), 3u);
+  ASSERT_NE(table->Find(kUser), nullptr);
+  EXPECT_EQ(table->Find(kUser)->role, Role::kUser);
+  EXPECT_EQ(table->Find(kViewer)->role, Role::kViewer);
+  ASSERT_NE(table->Find(kWorkerA), nullptr);
+  EXPECT_EQ(table->Find(kWorkerA)->role, Role::kWorker);
+  EXPECT_EQ(table->Find(kWorkerA)->worker_id, "node-a");
+  EXPECT_EQ(table->Find("user-token-012345678"), nullptr);  // a prefix
+  EXPECT_EQ(table->Find(""), nullptr);
+}
+
+TEST(TokenTableTest, RefusesBadLinesByNumberWithoutEchoingTokens) {
+  struct Case {
+    std::string text;
+    std::string why;
+  };
+  for (const Case& c : {
+           Case{"admin abcdefghijklmnopqrstuvwxyz\n", "line 1: unknown role 'admin'"},
+           Case{"user short\n", "line 1: a token must be at least 16"},
+           Case{"\nworker abcdefghijklmnopqrstuvwxyz\n", "line 2: a worker token must name"},
+           Case{"user abcdefghijklmnopqrstuvwxyz node\n", "only a worker token names"},
+           Case{"user abcdefghijklmnopqrstuvwxyz\nviewer abcdefghijklmnopqrstuvwxyz\n",
+                "line 2: this token is already granted"},
+           Case{"user\n", "expected ROLE TOKEN"},
+       }) {
+    absl::StatusOr<TokenTable> table = TokenTable::Parse(c.text);
+    ASSERT_FALSE(table.ok()) << c.text;
+    EXPECT_EQ(table.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(table.status().message()), HasSubstr(c.why));
+    EXPECT_THAT(std::string(table.status().message()), Not(HasSubstr("abcdefghijklmnop")));
+  }
+}
+
+TEST(AuthenticatorTest, EveryRoleBoundary) {
+  Authenticator auth(*TokenTable::Parse(Table()));
+  auto code = [&](const std::string& header, Access access) {
+    return auth.Check(header, access, "Call").status().code();
+  };
+  const std::string user = BearerOf(kUser), viewer = BearerOf(kViewer),
+                    worker = BearerOf(kWorkerA);
+  EXPECT_EQ(code(user, Access::kRead), absl::StatusCode::kOk);
+  EXPECT_EQ(code(user, Access::kWrite), absl::StatusCode::kOk);
+  EXPECT_EQ(code(user, Access::kWorker), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(code(viewer, Access::kRead), absl::StatusCode::kOk);
+  EXPECT_EQ(code(viewer, Access::kWrite), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(code(viewer, Access::kWorker), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(code(worker, Access::kRead), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(code(worker, Access::kWrite), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(code(worker, Access::kWorker), absl::StatusCode::kOk);
+  EXPECT_EQ(code("", Access::kRead), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(code(kUser, Access::kRead), absl::StatusCode::kUnauthenticated);  // no "Bearer "
+  EXPECT_EQ(code("Bearer not-a-known-token-at-all", Access::kRead),
+            absl::StatusCode::kUnauthenticated);
+
+  absl::Status denied = auth.Check(viewer, Access::kWrite, "Cancel").status();
+  EXPECT_THAT(std::string(denied.message()), HasSubstr("Cancel needs a token of role user"));
+  EXPECT_THAT(std::string(denied.message()), HasSubstr("role is viewer"));
+  EXPECT_THAT(std::string(denied.message()), Not(HasSubstr(kViewer)));
+}
+
+TEST(AuthenticatorTest, ReloadRotatesTokensAndKeepsTheOldTableOnABadFile) {
+  std::string path = ::testing::TempDir() + "/tokens_test_reload";
+  std::ofstream(path) << "user " << kUser << "\n";
+  absl::StatusOr<std::unique_ptr<Authenticator>> auth = Authenticator::FromFile(path);
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  EXPECT_TRUE((*auth)->Check(BearerOf(kUser), Access::kWrite, "Submit").ok());
+
+  std::ofstream(path) << "user " << kViewer << "\n";
+  ASSERT_TRUE((*auth)->Reload().ok());
+  EXPECT_FALSE((*auth)->Check(BearerOf(kUser), Access::kWrite, "Submit").ok());
+  EXPECT_TRUE((*auth)->Check(BearerOf(kViewer), Access::kWrite, "Submit").ok());
+
+  std::ofstream(path) << "nobody x\n";
+  EXPECT_FALSE((*auth)->Reload().ok());
+  EXPECT_TRUE((*auth)->Check(BearerOf(kViewer), Access::kWrite, "Submit").ok());
+  std::remove(path.c_str());
+}
+
+TEST(ClientTokenTest, FileFirstThenEnvironment) {
+  std::string path = ::testing::TempDir() + "/tokens_test_client";
+  std::ofstream(path) << "  " << kUser << "  \nignored\n";
+  ASSERT_EQ(setenv(kTokenEnv, kViewer, 1), 0);
+  EXPECT_EQ(*ClientToken(path), kUser);
+  EXPECT_EQ(*ClientToken(""), kViewer);
+  ASSERT_EQ(unsetenv(kTokenEnv), 0);
+  EXPECT_EQ(*ClientToken(""), "");
+  EXPECT_EQ(ClientToken(path + ".missing").status().code(), absl::StatusCode::kNotFound);
+  std::ofstream(path) << "\n";
+  EXPECT_EQ(ClientToken(path).status().code(), absl::StatusCode::kInvalidArgument);
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace ablate::auth

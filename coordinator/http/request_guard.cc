@@ -1,0 +1,65 @@
+#include "coordinator/http/request_guard.h"
+
+#include <httplib.h>
+
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
+namespace ablate::coordinator {
+namespace {
+
+bool ChangesState(const std::string& method) {
+  return method != "GET" && method != "HEAD" && method != "OPTIONS";
+}
+
+// "http://host:port" -> "host:port"; the whole value when it has no scheme.
+absl::string_view AuthorityOf(absl::string_view origin) {
+  if (size_t scheme = origin.find("://"); scheme != absl::string_view::npos) {
+    origin.remove_prefix(scheme + 3);
+  }
+  return absl::StripSuffix(origin, "/");
+}
+
+absl::Status CheckBrowserSafety(const httplib::Request& req, const std::string& what) {
+  std::string type = absl::AsciiStrToLower(req.get_header_value("Content-Type"));
+  if (type != "application/json" && !absl::StartsWith(type, "application/json;")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " needs Content-Type: application/json (the body is JSON)"));
+  }
+  if (req.has_header("Origin")) {
+    const std::string origin_header = req.get_header_value("Origin");
+    absl::string_view origin = AuthorityOf(origin_header);
+    std::string host = req.get_header_value("Host");
+    if (host.empty() || !absl::EqualsIgnoreCase(origin, host)) {
+      return absl::PermissionDeniedError(
+          absl::StrCat(what, " refused: a request from another origin (", origin,
+                       ") cannot change state on ", host.empty() ? "this server" : host));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status AdmitRequest(const httplib::Request& req, const auth::Authenticator* authenticator,
+                          bool metrics_need_token) {
+  const bool api = absl::StartsWith(req.path, "/api/");
+  const bool metrics = req.path == "/metrics";
+  if (!api && !(metrics && metrics_need_token)) return absl::OkStatus();
+  const std::string what = absl::StrCat(req.method, " ", req.path);
+  const bool changes = ChangesState(req.method);
+  if (changes) {
+    if (absl::Status safe = CheckBrowserSafety(req, what); !safe.ok()) return safe;
+  }
+  if (authenticator == nullptr) return absl::OkStatus();
+  return authenticator
+      ->Check(req.get_header_value("Authorization"),
+              changes ? auth::Access::kWrite : auth::Access::kRead, what)
+      .status();
+}
+
+}  // namespace ablate::coordinator

@@ -1,0 +1,265 @@
+// Roles over real gRPC on loopback: every SweepService and WorkerService method refuses a call
+// without a token, each role is held to its methods, a worker token speaks only for its own
+// worker id, a worker cannot report for another worker's attempt, and a second stream cannot
+// take a connected worker's place.
+#include <fstream>
+#include <map>
+
+#include "coordinator/service/service_test_fixture.h"
+#include "google/protobuf/descriptor.h"
+#include "tests/support/tokens.h"
+
+namespace ablate::coordinator::service_test {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class AuthTest : public ServiceTest {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(test::WriteTokenFile(dir_.File("tokens"), {"w-a", "w-b"}).ok());
+    CoordinatorOptions options;
+    options.token_file = dir_.File("tokens");
+    StartServer(options);
+    // The fixture's own channel and stub carry the user token.
+    channel_ = Channel(test::kUserToken);
+    sweeps_ = v1::SweepService::NewStub(channel_);
+  }
+
+  std::shared_ptr<grpc::Channel> Channel(const std::string& token) {
+    return test::TokenChannel(absl::StrCat("127.0.0.1:", server_->grpc_port()), token);
+  }
+
+  // Submit and Cancel as `token`'s holder.
+  grpc::Status SubmitAs(const std::string& token) {
+    auto stub = v1::SweepService::NewStub(Channel(token));
+    grpc::ClientContext context;
+    SetDeadline(context);
+    v1::SubmitSweepRequest request;
+    *request.mutable_spec() = TinySweepSpec("as", 1);
+    v1::SubmitSweepResponse response;
+    return stub->SubmitSweep(&context, request, &response);
+  }
+  grpc::Status CancelAs(const std::string& token, const std::string& id) {
+    auto stub = v1::SweepService::NewStub(Channel(token));
+    grpc::ClientContext context;
+    SetDeadline(context);
+    v1::CancelRequest request;
+    request.set_id(id);
+    v1::CancelResponse response;
+    return stub->Cancel(&context, request, &response);
+  }
+
+  // Every SweepService method and WorkerService.Connect, called with `token` (empty: none);
+  // the status of each by method name.
+  std::map<std::string, grpc::Status> CallEveryMethod(const std::string& token) {
+    std::shared_ptr<grpc::Channel> channel = Channel(token);
+    auto stub = v1::SweepService::NewStub(channel);
+    std::map<std::string, grpc::Status> result;
+    auto unary = [&](const char* name, auto call) {
+      grpc::ClientContext context;
+      SetDeadline(context);
+      result[name] = call(context);
+    };
+    unary("SubmitSweep", [&](grpc::ClientContext& c) {
+      v1::SubmitSweepRequest r;
+      *r.mutable_spec() = TinySweepSpec("every", 1);
+      v1::SubmitSweepResponse out;
+      return stub->SubmitSweep(&c, r, &out);
+    });
+    unary("GetSweep", [&](grpc::ClientContext& c) {
+      v1::Sweep out;
+      return stub->GetSweep(&c, v1::GetSweepRequest(), &out);
+    });
+    unary("ListSweeps", [&](grpc::ClientContext& c) {
+      v1::ListSweepsResponse out;
+      return stub->ListSweeps(&c, v1::ListSweepsRequest(), &out);
+    });
+    unary("ListJobs", [&](grpc::ClientContext& c) {
+      v1::ListJobsResponse out;
+      return stub->ListJobs(&c, v1::ListJobsRequest(), &out);
+    });
+    unary("GetJob", [&](grpc::ClientContext& c) {
+      v1::GetJobResponse out;
+      return stub->GetJob(&c, v1::GetJobRequest(), &out);
+    });
+    unary("Cancel", [&](grpc::ClientContext& c) {
+      v1::CancelResponse out;
+      return stub->Cancel(&c, v1::CancelRequest(), &out);
+    });
+    unary("ListWorkers", [&](grpc::ClientContext& c) {
+      v1::ListWorkersResponse out;
+      return stub->ListWorkers(&c, v1::ListWorkersRequest(), &out);
+    });
+    unary("WatchSweep", [&](grpc::ClientContext& c) {
+      auto reader = stub->WatchSweep(&c, v1::WatchSweepRequest());
+      v1::SweepSnapshot snapshot;
+      while (reader->Read(&snapshot)) {
+      }
+      return reader->Finish();
+    });
+    FakeWorker worker(channel, "w-a");
+    worker.SendHello();
+    result["Connect"] = worker.Close();
+    return result;
+  }
+};
+
+TEST_F(AuthTest, EveryMethodRefusesACallWithoutAToken) {
+  std::map<std::string, grpc::Status> statuses = CallEveryMethod("");
+  // A method added to either service must be added here (and checked in its handler).
+  const auto* pool = google::protobuf::DescriptorPool::generated_pool();
+  const int methods = pool->FindServiceByName("ablate.v1.SweepService")->method_count() +
+                      pool->FindServiceByName("ablate.v1.WorkerService")->method_count();
+  EXPECT_EQ(statuses.size(), static_cast<size_t>(methods));
+  for (const auto& [method, status] : statuses) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << method;
+    EXPECT_THAT(status.error_message(), HasSubstr("needs a bearer token of role")) << method;
+  }
+}
+
+TEST_F(AuthTest, AnUnknownTokenIsUnauthenticated) {
+  grpc::Status status = SubmitAs("not-a-token-of-this-coordinator");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(status.error_message(), HasSubstr("unknown"));
+  EXPECT_THAT(status.error_message(), Not(HasSubstr("not-a-token")));
+}
+
+TEST_F(AuthTest, AViewerReadsButCannotSubmitOrCancel) {
+  const std::string sweep_id = Submit(TinySweepSpec("viewed", 1)).sweep().id();
+  std::map<std::string, grpc::Status> statuses = CallEveryMethod(test::kViewerToken);
+  for (const char* read : {"GetSweep", "ListSweeps", "ListJobs", "GetJob", "ListWorkers",
+                           "WatchSweep"}) {
+    EXPECT_NE(statuses[read].error_code(), grpc::StatusCode::UNAUTHENTICATED) << read;
+    EXPECT_NE(statuses[read].error_code(), grpc::StatusCode::PERMISSION_DENIED) << read;
+  }
+  for (const char* write : {"SubmitSweep", "Cancel"}) {
+    EXPECT_EQ(statuses[write].error_code(), grpc::StatusCode::PERMISSION_DENIED) << write;
+    EXPECT_THAT(statuses[write].error_message(), HasSubstr("needs a token of role user"));
+    EXPECT_THAT(statuses[write].error_message(), HasSubstr("role is viewer"));
+  }
+  EXPECT_EQ(statuses["Connect"].error_code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  grpc::Status cancel = CancelAs(test::kViewerToken, sweep_id);
+  EXPECT_EQ(cancel.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(ListJobs(sweep_id).jobs(0).state(), v1::JOB_STATE_PENDING);
+}
+
+TEST_F(AuthTest, AWorkerTokenOpensItsStreamOnlyAndCannotSubmit) {
+  std::map<std::string, grpc::Status> statuses = CallEveryMethod(test::WorkerToken("w-a"));
+  for (const auto& [method, status] : statuses) {
+    if (method == "Connect") continue;
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << method;
+    EXPECT_THAT(status.error_message(), HasSubstr("role is worker")) << method;
+  }
+  // Its own stream is accepted: ended by the worker, it ends OK.
+  EXPECT_TRUE(statuses["Connect"].ok()) << statuses["Connect"].error_message();
+
+  // A user token is not a worker's.
+  FakeWorker user(Channel(test::kUserToken), "w-a");
+  user.SendHello();
+  grpc::Status refused = user.Close();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("needs a token of role worker"));
+}
+
+TEST_F(AuthTest, AWorkerTokenSpeaksOnlyForItsOwnWorkerId) {
+  FakeWorker impostor(Channel(test::WorkerToken("w-a")), "w-b");
+  impostor.SendHello();
+  v1::CoordinatorMessage message;
+  EXPECT_FALSE(impostor.Read(message));
+  grpc::Status status = impostor.Close();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(status.error_message(), HasSubstr("speaks for worker 'w-a', not for 'w-b'"));
+}
+
+// Reads until an assignment; false when the stream ends first.
+bool ReadAssignment(FakeWorker& worker, v1::Assignment& assignment) {
+  v1::CoordinatorMessage message;
+  while (worker.Read(message)) {
+    if (message.has_assign()) {
+      assignment = message.assign();
+      return true;
+    }
+  }
+  return false;
+}
+
+// The failure this fixes: any client that read a job's and its attempt's ids from the API
+// could mark another worker's running job SUCCEEDED with an eval loss of its choosing.
+TEST_F(AuthTest, WorkerACannotReportForWorkerBsAttempt) {
+  Submit(TinySweepSpec("held", 1));
+  FakeWorker b(Channel(test::WorkerToken("w-b")), "w-b");
+  ASSERT_TRUE(b.SendHello());
+  v1::Assignment assignment;
+  ASSERT_TRUE(ReadAssignment(b, assignment));
+  const std::string job_id = assignment.job().job_id();
+
+  FakeWorker a(Channel(test::WorkerToken("w-a")), "w-a", /*cpu_slots=*/0);
+  ASSERT_TRUE(a.SendHello());
+  v1::TrainerEvent started;
+  started.mutable_started()->set_device("cpu");
+  ASSERT_TRUE(a.SendEvent(job_id, assignment.attempt_id(), started));
+  v1::WorkerMessage forged;
+  v1::AttemptEnded* ended = forged.mutable_attempt_ended();
+  ended->set_job_id(job_id);
+  ended->set_attempt_id(assignment.attempt_id());
+  ended->set_succeeded(true);
+  ended->mutable_finished()->set_ok(true);
+  ended->mutable_finished()->set_final_eval_loss(0.001);
+  ended->set_sequence(2);
+  ASSERT_TRUE(a.Send(forged));
+  // Every message of a stream is handed to the coordinator's one report thread before its
+  // end is answered, so the forged reports are handled before anything sent after Close().
+  EXPECT_TRUE(a.Close().ok());
+
+  // The holder's reports still count: had the forged end been stored, the job would have ended
+  // and this report would be refused.
+  ASSERT_TRUE(b.SendEvent(job_id, assignment.attempt_id(), started));
+  EXPECT_TRUE(WaitUntil([&] { return JobState(job_id) == v1::JOB_STATE_RUNNING; }));
+  EXPECT_FALSE(Job(job_id).has_final_eval_loss());
+}
+
+// The failure this fixes: a stream that said hello with a connected worker's id took over its
+// job.
+TEST_F(AuthTest, ASecondStreamDoesNotDisplaceAConnectedWorker) {
+  Submit(TinySweepSpec("kept", 1));
+  FakeWorker first(Channel(test::WorkerToken("w-b")), "w-b");
+  ASSERT_TRUE(first.SendHello());
+  v1::Assignment assignment;
+  ASSERT_TRUE(ReadAssignment(first, assignment));
+
+  FakeWorker second(Channel(test::WorkerToken("w-b")), "w-b");
+  ASSERT_TRUE(second.SendHello());
+  v1::CoordinatorMessage message;
+  EXPECT_FALSE(second.Read(message));
+  grpc::Status refused = second.Close();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_THAT(refused.error_message(), HasSubstr("connected on another stream"));
+
+  // The first stream still holds the worker: its report is stored, and a cancel reaches it.
+  v1::TrainerEvent started;
+  started.mutable_started()->set_device("cpu");
+  ASSERT_TRUE(first.SendEvent(assignment.job().job_id(), assignment.attempt_id(), started));
+  EXPECT_TRUE(
+      WaitUntil([&] { return JobState(assignment.job().job_id()) == v1::JOB_STATE_RUNNING; }));
+  ASSERT_TRUE(CancelAs(test::kUserToken, assignment.job().job_id()).ok());
+  bool cancelled = false;
+  while (!cancelled && first.Read(message)) cancelled = message.has_cancel();
+  EXPECT_TRUE(cancelled);
+}
+
+TEST_F(AuthTest, ReloadedTokensTakeEffectAndRemovedOnesStopWorking) {
+  EXPECT_TRUE(SubmitAs(test::kUserToken).ok());
+  {
+    std::ofstream out(dir_.File("tokens"), std::ios::trunc);
+    out << "user rotated-user-token-0123456789\n";
+  }
+  ASSERT_TRUE(server_->ReloadTokens().ok());
+  EXPECT_EQ(SubmitAs(test::kUserToken).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(SubmitAs("rotated-user-token-0123456789").ok());
+}
+
+}  // namespace
+}  // namespace ablate::coordinator::service_test
