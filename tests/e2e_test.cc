@@ -62,11 +62,9 @@ class EndToEndTest : public ::testing::Test {
 
   void StartWorkers(const std::string& coordinator) {
     for (int i = 1; i <= 2; ++i) {
-      auto worker = test::Subprocess::Start(
-          {bin_dir_ + "/ablate-worker", "--coordinator", coordinator, "--slots", "1",
-           "--worker-id", absl::StrCat("e2e-", i), "--work-dir",
-           absl::StrCat(dir_, "/worker-", i), "--checkpoint-root", dir_ + "/checkpoints"},
-          test::TokenEnv(test::WorkerToken(absl::StrCat("e2e-", i))));
+      auto worker = test::StartWorker(bin_dir_, coordinator, absl::StrCat("e2e-", i),
+                                      absl::StrCat(dir_, "/worker-", i), /*slots=*/1,
+                                      {"--checkpoint-root", dir_ + "/checkpoints"});
       ASSERT_TRUE(worker.ok()) << worker.status();
       workers_.push_back(std::move(*worker));
     }

@@ -72,10 +72,8 @@ class WorkerKillTest : public ::testing::Test {
   std::filesystem::path WorkDir() const { return std::filesystem::path(dir_) / "work"; }
 
   absl::StatusOr<std::unique_ptr<test::Subprocess>> StartWorker(int port) {
-    return test::Subprocess::Start({bin_dir_ + "/ablate-worker", "--coordinator",
-                                    absl::StrCat("127.0.0.1:", port), "--slots", "1",
-                                    "--worker-id", "killed", "--work-dir", WorkDir().string(),
-                                    "--trainer", ABLATE_FAKE_TRAINER});
+    return test::StartWorker(bin_dir_, absl::StrCat("127.0.0.1:", port), "killed",
+                             WorkDir().string(), 1, {"--trainer", ABLATE_FAKE_TRAINER});
   }
 
   std::string bin_dir_;

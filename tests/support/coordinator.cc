@@ -22,6 +22,18 @@ absl::StatusOr<std::string> BinDir() {
   return std::string(dir);
 }
 
+absl::StatusOr<std::unique_ptr<Subprocess>> StartWorker(
+    const std::string& bin_dir, const std::string& coordinator, const std::string& worker_id,
+    const std::string& work_dir, int slots, const std::vector<std::string>& extra_args) {
+  std::vector<std::string> argv = {absl::StrCat(bin_dir, "/ablate-worker"),
+                                   "--coordinator", coordinator,
+                                   "--worker-id", worker_id,
+                                   "--work-dir", work_dir,
+                                   "--slots", absl::StrCat(slots)};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  return Subprocess::Start(argv, TokenEnv(WorkerToken(worker_id)));
+}
+
 absl::StatusOr<std::unique_ptr<TestCoordinator>> TestCoordinator::Start(
     const std::string& bin_dir, const std::string& dir,
     const std::vector<std::string>& extra_args, int grpc_port,

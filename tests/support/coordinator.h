@@ -20,6 +20,14 @@ namespace ablate::test {
 // FailedPrecondition when it is unset.
 absl::StatusOr<std::string> BinDir();
 
+// Starts `<bin_dir>/ablate-worker --coordinator <coordinator> --worker-id <worker_id>
+// --work-dir <work_dir> --slots <slots>` plus `extra_args`, with the worker token of
+// `worker_id` (tokens.h) in its environment: a worker daemon whose CPU slots run the real
+// ablate-train unless `extra_args` names another `--trainer`.
+absl::StatusOr<std::unique_ptr<Subprocess>> StartWorker(
+    const std::string& bin_dir, const std::string& coordinator, const std::string& worker_id,
+    const std::string& work_dir, int slots = 1, const std::vector<std::string>& extra_args = {});
+
 class TestCoordinator {
  public:
   // Starts `<bin_dir>/ablate-coordinator --listen 127.0.0.1:<grpc_port> --http 127.0.0.1:0

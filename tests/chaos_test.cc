@@ -1,0 +1,325 @@
+// Exactly once under coordinator crashes: a sweep of 32 short real-trainer jobs on two
+// ablate-worker daemons while the coordinator is killed with SIGKILL 20 times, at random
+// moments, and started again on the same port and database each time. Afterwards the store
+// must show every job ended once, SUCCEEDED, by one successful attempt, with every logged step
+// of its loss curve stored exactly once and its final evaluation loss kept. In the long set:
+// about two minutes on two cores.
+#include <signal.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ablate/v1/sweep_service.grpc.pb.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/clock.h"
+#include "coordinator/store/store.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "tests/support/coordinator.h"
+#include "tests/support/process.h"
+#include "tests/support/tokens.h"
+
+namespace ablate {
+namespace {
+
+constexpr int kJobs = 32;
+constexpr int kSteps = 40;
+constexpr int kKills = 20;
+constexpr absl::Duration kSweepTimeout = absl::Minutes(8);
+// Every worker id either test starts; each gets its own token.
+const std::vector<std::string> kWorkers = {"chaos-1", "chaos-2", "first", "second"};
+
+// Rows the metrics table holds for each step of one job's series, read from the database file
+// itself: the store's ReadMetrics shows a step reported twice once, which would hide a
+// duplicate.
+std::map<int64_t, int> RowsPerStep(const std::string& db_path, const std::string& job_id,
+                                   const std::string& name) {
+  std::map<int64_t, int> rows;
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* query = nullptr;
+    sqlite3_prepare_v2(db,
+                       "SELECT m.step, COUNT(*) FROM metrics m JOIN jobs j ON j.rowid = m.job "
+                       "WHERE j.id = ?1 AND m.name = ?2 GROUP BY m.step",
+                       -1, &query, nullptr);
+    sqlite3_bind_text(query, 1, job_id.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(query, 2, name.c_str(), -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(query) == SQLITE_ROW) {
+      rows[sqlite3_column_int64(query, 0)] = sqlite3_column_int(query, 1);
+    }
+    sqlite3_finalize(query);
+  }
+  sqlite3_close(db);
+  return rows;
+}
+
+class ChaosTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto bin_dir = test::BinDir();
+    ASSERT_TRUE(bin_dir.ok()) << bin_dir.status();
+    bin_dir_ = *bin_dir;
+    auto dir = test::MakeTempDir();
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = *dir;
+    // The CLI processes the test starts send the user token; workers get their own.
+    setenv("ABLATE_TOKEN", test::kUserToken, 1);
+  }
+
+  void TearDown() override {
+    workers_.clear();
+    coordinator_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  // kJobs tiny-model jobs differing in seed; each logs every step and checkpoints.
+  std::string WriteSweep(int jobs = kJobs, int steps = kSteps) {
+    const std::string path = dir_ + "/sweep.yaml";
+    std::ofstream out(path);
+    out << "name: chaos\ngrid:\n  model: [tiny]\n  seed: [";
+    for (int seed = 1; seed <= jobs; ++seed) out << (seed > 1 ? ", " : "") << seed;
+    out << "]\nfixed:\n  steps: " << steps
+        << "\n  batch_size: 4\n  context_length: 32\n  warmup_steps: 2\n"
+        << "  learning_rate: 5e-3\n  log_every: 1\n  eval_batches: 2\n"
+        << "  checkpoint_every: 20\n  cpu_threads: 1\n"
+        << "checkpoint_root: " << dir_ << "/checkpoints\n";
+    return path;
+  }
+
+  // (Re)starts the coordinator on the port its workers know.
+  void StartCoordinator() {
+    auto coordinator = test::TestCoordinator::Start(bin_dir_, dir_, {}, port_, kWorkers);
+    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+    coordinator_ = std::move(*coordinator);
+    port_ = coordinator_->grpc_port();
+  }
+
+  absl::StatusOr<v1::Sweep> OnlySweep() {
+    auto stub = v1::SweepService::NewStub(
+        test::TokenChannel(coordinator_->grpc_address(), test::kViewerToken));
+    grpc::ClientContext context;
+    context.set_wait_for_ready(true);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    v1::ListSweepsResponse sweeps;
+    grpc::Status status = stub->ListSweeps(&context, {}, &sweeps);
+    if (!status.ok()) return absl::UnavailableError(status.error_message());
+    if (sweeps.sweeps_size() != 1) return absl::NotFoundError("expected one sweep");
+    return sweeps.sweeps(0);
+  }
+
+  absl::StatusOr<std::unique_ptr<test::Subprocess>> StartWorker(const std::string& id,
+                                                                 int slots) {
+    return test::StartWorker(bin_dir_, coordinator_->grpc_address(), id,
+                             absl::StrCat(dir_, "/", id), slots,
+                             {"--checkpoint-root", dir_ + "/checkpoints"});
+  }
+
+  // The one job of the one sweep, once `done` holds for it (polled), or the reason it never
+  // did within `timeout`.
+  absl::StatusOr<v1::Job> WaitForJob(const std::function<bool(const v1::Job&)>& done,
+                                     absl::Duration timeout) {
+    auto stub = v1::SweepService::NewStub(
+        test::TokenChannel(coordinator_->grpc_address(), test::kViewerToken));
+    const absl::Time deadline = absl::Now() + timeout;
+    v1::Job last;
+    while (absl::Now() < deadline) {
+      absl::StatusOr<v1::Sweep> sweep = OnlySweep();
+      if (!sweep.ok()) return sweep.status();
+      v1::ListJobsRequest request;
+      request.set_sweep_id(sweep->id());
+      v1::ListJobsResponse jobs;
+      grpc::ClientContext context;
+      if (stub->ListJobs(&context, request, &jobs).ok() && jobs.jobs_size() == 1) {
+        last = jobs.jobs(0);
+        if (done(last)) return last;
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return absl::DeadlineExceededError(absl::StrCat("job never got there; last seen at step ",
+                                                    last.step(), ", ", last.message()));
+  }
+
+  std::string Logs() {
+    std::string out;
+    for (auto& w : workers_) absl::StrAppend(&out, "--- worker stderr\n", w->Stderr());
+    if (coordinator_) absl::StrAppend(&out, "--- coordinator\n", coordinator_->process().Stderr());
+    return out;
+  }
+
+  std::string bin_dir_;
+  std::string dir_;
+  int port_ = 0;
+  std::unique_ptr<test::TestCoordinator> coordinator_;
+  std::vector<std::unique_ptr<test::Subprocess>> workers_;
+};
+
+TEST_F(ChaosTest, TwentySigkillsOfTheCoordinatorLoseAndRepeatNothing) {
+  StartCoordinator();
+  for (int i = 1; i <= 2; ++i) {
+    auto worker = StartWorker(absl::StrCat("chaos-", i), /*slots=*/2);
+    ASSERT_TRUE(worker.ok()) << worker.status();
+    workers_.push_back(std::move(*worker));
+  }
+  auto submit = test::Subprocess::Start(
+      {bin_dir_ + "/ablate", "--coordinator", coordinator_->grpc_address(), "submit",
+       WriteSweep()});
+  ASSERT_TRUE(submit.ok());
+  ASSERT_EQ(*(*submit)->WaitFor(absl::Seconds(30)), 0) << (*submit)->Stderr();
+
+  // Kills at random moments (a fixed seed, so a failure can be replayed): between 0.2 and
+  // 2.5 s after the coordinator came back, whatever it was doing.
+  std::mt19937 rng(20261129);
+  std::uniform_int_distribution<int> pause_ms(200, 2500);
+  int kills = 0;
+  const absl::Time deadline = absl::Now() + kSweepTimeout;
+  for (;;) {
+    ASSERT_LT(absl::Now(), deadline) << "the sweep did not end\n" << Logs();
+    absl::SleepFor(absl::Milliseconds(pause_ms(rng)));
+    if (kills < kKills) {
+      coordinator_->process().Signal(SIGKILL);
+      ASSERT_TRUE(coordinator_->process().WaitFor(absl::Seconds(10)).ok());
+      coordinator_.reset();
+      ++kills;
+      StartCoordinator();
+      continue;
+    }
+    absl::StatusOr<v1::Sweep> sweep = OnlySweep();
+    ASSERT_TRUE(sweep.ok()) << sweep.status();
+    if (sweep->counts().succeeded() + sweep->counts().failed() + sweep->counts().cancelled() ==
+        sweep->counts().total()) {
+      break;
+    }
+  }
+  ASSERT_TRUE(coordinator_->Stop().ok());
+  coordinator_.reset();
+
+  auto store = coordinator::Store::Open(dir_ + "/a.db", RealClock());
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto sweeps = (*store)->ListSweeps();
+  ASSERT_TRUE(sweeps.ok());
+  ASSERT_EQ(sweeps->size(), 1u);
+  auto jobs = (*store)->ListJobs(sweeps->front().id());
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), static_cast<size_t>(kJobs));
+  for (const v1::Job& job : *jobs) {
+    SCOPED_TRACE(job.spec().job_id());
+    EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.message() << Logs();
+    EXPECT_EQ(job.step(), kSteps);
+    EXPECT_TRUE(job.has_final_eval_loss());
+
+    auto attempts = (*store)->ListAttempts(job.spec().job_id());
+    ASSERT_TRUE(attempts.ok());
+    int succeeded = 0;
+    for (const v1::Attempt& attempt : *attempts) {
+      succeeded += attempt.state() == v1::ATTEMPT_STATE_SUCCEEDED;
+    }
+    EXPECT_EQ(succeeded, 1) << attempts->size() << " attempts";
+
+    // Every logged step stored once: a point resent after a reconnect is stored once, none
+    // goes missing, and no second attempt logged the steps again.
+    std::map<int64_t, int> expected;
+    for (int step = 1; step <= kSteps; ++step) expected[step] = 1;
+    EXPECT_EQ(RowsPerStep(dir_ + "/a.db", job.spec().job_id(), "train/loss"), expected);
+    EXPECT_EQ(RowsPerStep(dir_ + "/a.db", job.spec().job_id(), "eval/loss"),
+              (std::map<int64_t, int>{{kSteps, 1}}));
+  }
+}
+
+}  // namespace
+}  // namespace ablate
+
+namespace ablate {
+namespace {
+
+// The first train/loss step each attempt of `job_id` logged, by attempt id.
+std::map<int64_t, int64_t> FirstStepByAttempt(const std::string& db_path,
+                                              const std::string& job_id) {
+  std::map<int64_t, int64_t> first;
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* query = nullptr;
+    sqlite3_prepare_v2(db,
+                       "SELECT m.attempt_id, MIN(m.step) FROM metrics m JOIN jobs j "
+                       "ON j.rowid = m.job WHERE j.id = ?1 AND m.name = 'train/loss' "
+                       "GROUP BY m.attempt_id",
+                       -1, &query, nullptr);
+    sqlite3_bind_text(query, 1, job_id.c_str(), -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(query) == SQLITE_ROW) {
+      first[sqlite3_column_int64(query, 0)] = sqlite3_column_int64(query, 1);
+    }
+    sqlite3_finalize(query);
+  }
+  sqlite3_close(db);
+  return first;
+}
+
+// A trainer killed with SIGKILL is retried on its worker; a worker killed with SIGKILL loses
+// its job after one lease, and another worker takes it. Each new attempt resumes from the last
+// checkpoint (every 20 steps) rather than from step 0.
+TEST_F(ChaosTest, LostTrainersAndWorkersResumeFromTheLastCheckpoint) {
+  constexpr int kLongSteps = 600;
+  auto coordinator =
+      test::TestCoordinator::Start(bin_dir_, dir_, {"--lease-timeout-s", "3"}, 0, kWorkers);
+  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+  coordinator_ = std::move(*coordinator);
+  auto first = StartWorker("first", 1);
+  ASSERT_TRUE(first.ok()) << first.status();
+  workers_.push_back(std::move(*first));
+  auto submit = test::Subprocess::Start({bin_dir_ + "/ablate", "--coordinator",
+                                         coordinator_->grpc_address(), "submit",
+                                         WriteSweep(/*jobs=*/1, kLongSteps)});
+  ASSERT_TRUE(submit.ok());
+  ASSERT_EQ(*(*submit)->WaitFor(absl::Seconds(30)), 0) << (*submit)->Stderr();
+
+  // The trainer dies; its worker reports the signal and the job is retried.
+  absl::StatusOr<v1::Job> job =
+      WaitForJob([](const v1::Job& j) { return j.step() >= 30; }, absl::Minutes(3));
+  ASSERT_TRUE(job.ok()) << job.status() << Logs();
+  std::ifstream pid_file(absl::StrCat(dir_, "/first/trainer-pids/attempt-",
+                                      job->current_attempt_id(), ".pid"));
+  pid_t trainer = 0;
+  ASSERT_TRUE(pid_file >> trainer);
+  ASSERT_EQ(kill(trainer, SIGKILL), 0);
+  job = WaitForJob([&](const v1::Job& j) { return j.attempts() == 2 && j.step() >= 70; },
+                   absl::Minutes(3));
+  ASSERT_TRUE(job.ok()) << job.status() << Logs();
+
+  // The worker dies; after its lease the job moves to a worker that joined later.
+  workers_.front()->Signal(SIGKILL);
+  ASSERT_TRUE(workers_.front()->WaitFor(absl::Seconds(10)).ok());
+  auto second = StartWorker("second", 1);
+  ASSERT_TRUE(second.ok()) << second.status();
+  workers_.push_back(std::move(*second));
+  job = WaitForJob([](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
+                   absl::Minutes(5));
+  ASSERT_TRUE(job.ok()) << job.status() << Logs();
+  EXPECT_EQ(job->attempts(), 3u);
+  EXPECT_EQ(job->worker_id(), "second");
+  EXPECT_EQ(job->step(), kLongSteps);
+
+  const std::map<int64_t, int64_t> first_steps =
+      FirstStepByAttempt(dir_ + "/a.db", job->spec().job_id());
+  ASSERT_EQ(first_steps.size(), 3u);
+  auto attempt = first_steps.begin();
+  EXPECT_EQ(attempt->second, 1);  // a fresh start
+  const int64_t second_from = (++attempt)->second - 1;
+  const int64_t third_from = (++attempt)->second - 1;
+  // Killed at step 30 or a little later: the newest checkpoint was step 20 (or 40).
+  EXPECT_GE(second_from, 20);
+  EXPECT_EQ(second_from % 20, 0);
+  // Killed at step 70 or later: the newest checkpoint was at least step 60.
+  EXPECT_GE(third_from, 60);
+  EXPECT_EQ(third_from % 20, 0);
+  RecordProperty("resumed_from_steps", absl::StrCat(second_from, ",", third_from));
+}
+
+}  // namespace
+}  // namespace ablate
