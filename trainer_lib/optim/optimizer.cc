@@ -148,6 +148,30 @@ absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
   return absl::InvalidArgumentError(absl::StrCat("optimizer: unknown optimizer \"", name, "\""));
 }
 
+double StateBytesPerParameter(const torch::optim::Optimizer& optimizer) {
+  constexpr double kFp32 = 4;
+  const bool is_8bit = dynamic_cast<const AdamW8bit*>(&optimizer) != nullptr;
+  const bool known = is_8bit || dynamic_cast<const AdamW*>(&optimizer) != nullptr ||
+                     dynamic_cast<const Muon*>(&optimizer) != nullptr;
+  double bytes = 0;
+  double elements = 0;
+  for (const torch::optim::OptimizerParamGroup& group : optimizer.param_groups()) {
+    const bool muon = dynamic_cast<const MuonOptions*>(&group.options()) != nullptr;
+    for (const torch::Tensor& p : group.params()) {
+      const double n = static_cast<double>(p.numel());
+      elements += n;
+      if (muon) {
+        bytes += kFp32 * n;  // momentum buffer
+      } else if (is_8bit && p.numel() >= kQuantMinElements && p.numel() % kQuantBlock == 0) {
+        bytes += 2 * (n + kFp32 * n / kQuantBlock);  // two moments: codes and block scales
+      } else {
+        bytes += 2 * kFp32 * n;  // two fp32 moments
+      }
+    }
+  }
+  return known && elements > 0 ? bytes / elements : 0;
+}
+
 void SetLearningRate(torch::optim::Optimizer& optimizer, double lr) {
   for (torch::optim::OptimizerParamGroup& group : optimizer.param_groups()) {
     group.options().set_lr(lr);

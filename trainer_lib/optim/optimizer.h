@@ -57,6 +57,12 @@ absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
 std::unique_ptr<Stateful> OptimizerState(torch::optim::Optimizer& optimizer,
                                          const torch::Device& device);
 
+// Bytes of state `optimizer` (one MakeOptimizer built) holds once every parameter has stepped
+// (moments, momentum buffers, quantization codes and scales; not step counters), divided by
+// the number of parameter elements. Exact for the layouts of adamw.h, adamw8bit.h and muon.h,
+// and known before the first step, when the state is still empty; 0 for other optimizers.
+double StateBytesPerParameter(const torch::optim::Optimizer& optimizer);
+
 // Sets the learning rate of every parameter group, whatever the optimizer.
 void SetLearningRate(torch::optim::Optimizer& optimizer, double lr);
 
