@@ -45,7 +45,8 @@ def random_case(shapes, steps, seed):
     return params, grads
 
 
-def run_ours(bin_dir, optimizer, lr, weight_decay, args, params, grads, reload_after=None):
+def run_ours(bin_dir, optimizer, lr, weight_decay, args, params, grads, reload_after=None,
+             device="cpu"):
     """Final parameters after Ablate's optimizer took every step, by name."""
     with tempfile.TemporaryDirectory() as tmp:
         tensors = {f"param.{n}": p.contiguous() for n, p in params.items()}
@@ -62,21 +63,22 @@ def run_ours(bin_dir, optimizer, lr, weight_decay, args, params, grads, reload_a
             command += ["--arg", f"{key}={text}"]
         if reload_after is not None:
             command += ["--reload_after", str(reload_after)]
+        command += ["--device", device]
         subprocess.run(command, check=True)
         final = load_file(os.path.join(out, "model.safetensors"))
         return {n[len("param."):]: t for n, t in final.items()}
 
 
-def run_reference(reference, params, grads):
+def run_reference(reference, params, grads, device="cpu"):
     """Final parameters after the reference optimizers built by `reference(named)` stepped."""
-    named = {n: torch.nn.Parameter(p.clone()) for n, p in params.items()}
+    named = {n: torch.nn.Parameter(p.clone().to(device)) for n, p in params.items()}
     optimizers = reference(named)
     for step_grads in grads:
         for n, p in named.items():
-            p.grad = step_grads[n].clone()
+            p.grad = step_grads[n].clone().to(device)
         for o in optimizers:
             o.step()
-    return {n: p.detach() for n, p in named.items()}
+    return {n: p.detach().cpu() for n, p in named.items()}
 
 
 def relative_errors(ours, reference):
@@ -87,13 +89,14 @@ def relative_errors(ours, reference):
 
 
 def check_case(bin_dir, name, optimizer, lr, weight_decay, args, reference, tolerance,
-               shapes=SHAPES, steps=5, seed=0, error=None):
+               shapes=SHAPES, steps=5, seed=0, error=None, device="cpu"):
     """Runs one case and raises AssertionError naming the parameters beyond `tolerance`;
     returns the largest error for the test's log. `error(ours, reference, initial)` measures
-    one parameter's error (default: relative to the reference's largest entry)."""
+    one parameter's error (default: relative to the reference's largest entry). Both run on
+    `device`."""
     params, grads = random_case(shapes, steps, seed)
-    ours = run_ours(bin_dir, optimizer, lr, weight_decay, args, params, grads)
-    reference_final = run_reference(reference, params, grads)
+    ours = run_ours(bin_dir, optimizer, lr, weight_decay, args, params, grads, device=device)
+    reference_final = run_reference(reference, params, grads, device)
     if error is None:
         errors = relative_errors(ours, reference_final)
     else:

@@ -11,7 +11,9 @@ says how a case runs).
 - every optimizer: saving its state after step 2 and loading it into a fresh optimizer gives
   the same parameters as an uninterrupted run, bit for bit.
 
-Usage: optim_oracle_test.py TESTS_DIR  (the folder holding optimizer_replay).
+Usage: optim_oracle_test.py TESTS_DIR [cuda]  (TESTS_DIR holds optimizer_replay). With `cuda`
+(a GPU machine; CI has none) it checks the CUDA paths instead: adamw's fused kernel against
+torch.optim.AdamW(fused=True) and muon against torch.optim.Muon, both on the GPU.
 """
 
 import sys
@@ -20,7 +22,6 @@ import torch
 
 # torchao compiles its per-parameter step with torch.compile; eager gives the same operations.
 torch.compile = lambda fn=None, **kwargs: fn if fn is not None else (lambda f: f)
-from torchao.optim import AdamW8bit  # noqa: E402 (after the patch above)
 
 import optim_harness as h
 
@@ -29,10 +30,10 @@ import optim_harness as h
 FP32 = 1e-6
 
 
-def adamw_reference(lr, weight_decay, betas=(0.9, 0.999), eps=1e-8):
+def adamw_reference(lr, weight_decay, betas=(0.9, 0.999), eps=1e-8, fused=None):
     def build(named):
         return [torch.optim.AdamW(h.decay_groups(list(named.values()), weight_decay), lr=lr,
-                                  betas=betas, eps=eps)]
+                                  betas=betas, eps=eps, fused=fused)]
     return build
 
 
@@ -62,6 +63,7 @@ def movement_error(lr, steps):
 
 def adamw8bit_reference(lr, weight_decay, betas=(0.9, 0.95), eps=1e-8):
     def build(named):
+        from torchao.optim import AdamW8bit  # imported here: GPU machines may lack torchao
         return [AdamW8bit(h.decay_groups(list(named.values()), weight_decay), lr=lr, betas=betas,
                           eps=eps, block_size=256)]
     return build
@@ -93,5 +95,20 @@ def main(bin_dir):
     print("PASS")
 
 
+def main_cuda(bin_dir):
+    # The fused kernel and cuBLAS sum in other orders than the CPU: a few fp32 ulps per step.
+    h.check_case(bin_dir, "adamw cuda fused", "adamw", 1e-2, 0.1, {"beta2": 0.999},
+                 adamw_reference(1e-2, 0.1, fused=True), FP32, device="cuda")
+    h.check_case(bin_dir, "muon cuda", "muon", 2e-2, 0.1, {"adam_lr_ratio": 0.25},
+                 muon_reference(2e-2, 0.1, adam_lr_ratio=0.25), 1e-5, device="cuda")
+    h.check_case(bin_dir, "adamw8bit cuda vs float AdamW", "adamw8bit", 1e-2, 0.1,
+                 {"beta2": 0.999}, adamw_reference(1e-2, 0.1), QUANT_BOUND,
+                 error=movement_error(1e-2, 5), device="cuda")
+    print("PASS")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[2:] == ["cuda"]:
+        main_cuda(sys.argv[1])
+    else:
+        main(sys.argv[1])

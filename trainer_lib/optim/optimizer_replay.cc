@@ -4,7 +4,7 @@
 //
 //   optimizer_replay --in CASE.safetensors --out DIR --optimizer muon --lr 0.02
 //                    --weight_decay 0.1 [--arg beta2=0.99 --arg nesterov=true ...]
-//                    [--reload_after K]
+//                    [--reload_after K] [--device cuda]
 //
 // CASE holds `param.<name>` (the initial fp32 parameters, named as the model names them, which
 // decides each one's role) and `grad.<step>.<name>` for steps 0, 1, ... (every parameter has a
@@ -12,7 +12,8 @@
 // as a sweep file's value is. DIR/model.safetensors receives `param.<name>` after the last
 // step. With --reload_after K the optimizer's checkpoint piece is saved after step K, and a
 // fresh optimizer over copies of the parameters loads it and runs the remaining steps, so the
-// result must equal an uninterrupted run bit for bit. Exit status 0 on success, 1 with the
+// result must equal an uninterrupted run bit for bit. --device runs the steps on that device
+// (the parameters and gradients are copied there), "cpu" by default. Exit status 0 on success, 1 with the
 // reason on stderr otherwise.
 #include <cstdio>
 #include <filesystem>
@@ -44,6 +45,7 @@ struct Flags {
   double weight_decay = 0;
   std::vector<std::string> args;
   int reload_after = -1;
+  std::string device = "cpu";
 };
 
 absl::StatusOr<v1::TrainConfig> ConfigOf(const Flags& flags) {
@@ -64,14 +66,15 @@ absl::StatusOr<v1::TrainConfig> ConfigOf(const Flags& flags) {
 
 // The gradients of step `step`, by parameter name, or an empty map past the last step.
 absl::StatusOr<std::map<std::string, torch::Tensor>> Gradients(const SafetensorsReader& reader,
-                                                               int step) {
+                                                               int step,
+                                                               const torch::Device& device) {
   std::map<std::string, torch::Tensor> out;
   const std::string prefix = absl::StrCat("grad.", step, ".");
   for (const std::string& name : reader.Names()) {
     if (!absl::StartsWith(name, prefix)) continue;
     absl::StatusOr<at::Tensor> grad = reader.Read(name);
     if (!grad.ok()) return grad.status();
-    out.emplace(name.substr(prefix.size()), *grad);
+    out.emplace(name.substr(prefix.size()), grad->to(device));
   }
   return out;
 }
@@ -79,6 +82,7 @@ absl::StatusOr<std::map<std::string, torch::Tensor>> Gradients(const Safetensors
 absl::Status Replay(const Flags& flags) {
   absl::StatusOr<v1::TrainConfig> config = ConfigOf(flags);
   if (!config.ok()) return config.status();
+  const torch::Device device(flags.device);
   absl::StatusOr<std::unique_ptr<SafetensorsReader>> reader = SafetensorsReader::Open(flags.in);
   if (!reader.ok()) return reader.status();
 
@@ -87,7 +91,7 @@ absl::Status Replay(const Flags& flags) {
     if (!absl::StartsWith(name, "param.")) continue;
     absl::StatusOr<at::Tensor> value = (*reader)->Read(name);
     if (!value.ok()) return value.status();
-    parameters.push_back({name.substr(6), value->set_requires_grad(true)});
+    parameters.push_back({name.substr(6), value->to(device).set_requires_grad(true)});
   }
   absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> optimizer =
       MakeOptimizer(*config, parameters);
@@ -95,7 +99,7 @@ absl::Status Replay(const Flags& flags) {
 
   const std::filesystem::path state_dir = std::filesystem::path(flags.out) / "state";
   for (int step = 0;; ++step) {
-    absl::StatusOr<std::map<std::string, torch::Tensor>> grads = Gradients(**reader, step);
+    absl::StatusOr<std::map<std::string, torch::Tensor>> grads = Gradients(**reader, step, device);
     if (!grads.ok()) return grads.status();
     if (grads->empty()) break;
     for (NamedParameter& p : parameters) {
@@ -108,7 +112,7 @@ absl::Status Replay(const Flags& flags) {
     (*optimizer)->step();
     if (step + 1 == flags.reload_after) {
       std::filesystem::create_directories(state_dir);
-      if (absl::Status s = OptimizerState(**optimizer, torch::kCPU)->Save(state_dir); !s.ok()) {
+      if (absl::Status s = OptimizerState(**optimizer, device)->Save(state_dir); !s.ok()) {
         return s;
       }
       // A fresh optimizer over fresh tensors: nothing but the saved files carries over.
@@ -117,14 +121,14 @@ absl::Status Replay(const Flags& flags) {
       }
       optimizer = MakeOptimizer(*config, parameters);
       if (!optimizer.ok()) return optimizer.status();
-      if (absl::Status s = OptimizerState(**optimizer, torch::kCPU)->Load(state_dir); !s.ok()) {
+      if (absl::Status s = OptimizerState(**optimizer, device)->Load(state_dir); !s.ok()) {
         return s;
       }
     }
   }
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (const NamedParameter& p : parameters) {
-    out.emplace_back(absl::StrCat("param.", p.name), p.tensor.detach());
+    out.emplace_back(absl::StrCat("param.", p.name), p.tensor.detach().cpu());
   }
   return WriteSafetensors(flags.out, out);
 }
@@ -142,6 +146,7 @@ int main(int argc, char** argv) {
   app.add_option("--weight_decay", flags.weight_decay, "weight decay");
   app.add_option("--arg", flags.args, "optimizer_args KEY=VALUE, repeatable");
   app.add_option("--reload_after", flags.reload_after, "save and reload the state after step K");
+  app.add_option("--device", flags.device, "device to step on: cpu, cuda, cuda:1, ...");
   CLI11_PARSE(app, argc, argv);
   torch::NoGradGuard no_grad;
   if (absl::Status s = ablate::train::Replay(flags); !s.ok()) {
