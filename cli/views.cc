@@ -1,5 +1,6 @@
 #include "cli/views.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -70,11 +71,19 @@ Table JobsTable(const v1::Sweep& sweep, const Jobs& jobs) {
   std::vector<std::string> headers = {"JOB"};
   for (const v1::Dimension& dimension : sweep.spec().grid()) headers.push_back(dimension.name());
   const size_t first_number = headers.size() + 1;  // after STATE
-  for (absl::string_view h : {"STATE", "ATTEMPTS", "STEP", "LOSS", "EVAL LOSS", "MESSAGE"}) {
+  // The optimizer's state in bytes per parameter, once a trainer reported it.
+  const bool state_bytes = std::any_of(jobs.begin(), jobs.end(), [](const v1::Job& job) {
+    return job.provenance().optimizer_state_bytes_per_parameter() > 0;
+  });
+  for (absl::string_view h : {"STATE", "ATTEMPTS", "STEP", "LOSS", "EVAL LOSS"}) {
     headers.emplace_back(h);
   }
+  if (state_bytes) headers.emplace_back("OPT B/PARAM");
+  headers.emplace_back("MESSAGE");
   Table table(std::move(headers));
-  for (size_t c = first_number; c < first_number + 4; ++c) table.SetAlign(c, Table::Align::kRight);
+  for (size_t c = first_number; c < first_number + (state_bytes ? 5 : 4); ++c) {
+    table.SetAlign(c, Table::Align::kRight);
+  }
 
   for (const v1::Job& job : jobs) {
     std::vector<std::string> row = {job.spec().job_id()};
@@ -84,6 +93,10 @@ Table JobsTable(const v1::Sweep& sweep, const Jobs& jobs) {
     row.push_back(absl::StrCat(job.step()));
     row.push_back(LossText(job.has_last_loss(), job.last_loss()));
     row.push_back(LossText(job.has_final_eval_loss(), job.final_eval_loss()));
+    if (state_bytes) {
+      const double bytes = job.provenance().optimizer_state_bytes_per_parameter();
+      row.push_back(bytes > 0 ? absl::StrFormat("%.2f", bytes) : "-");
+    }
     row.push_back(job.message());
     table.AddRow(std::move(row));
   }

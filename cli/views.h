@@ -44,7 +44,8 @@ std::string FormatTime(const google::protobuf::Timestamp& time, absl::TimeZone z
 Table SweepsTable(const v1::ListSweepsResponse& response, absl::TimeZone zone);
 
 // A job per row: id, one column per grid dimension, state, attempts, step, last loss, final
-// eval loss, message.
+// eval loss, the optimizer's state in bytes per parameter (OPT B/PARAM, only once some job's
+// trainer reported it), message.
 Table JobsTable(const v1::Sweep& sweep, const Jobs& jobs);
 
 // "4 jobs: 2 succeeded, 1 failed, 1 running"; states with no job are left out.

@@ -76,6 +76,19 @@ TEST(ViewsTest, JobsTableHasAColumnPerDimension) {
             "trainer exited with code 1\n");
 }
 
+TEST(ViewsTest, JobsTableShowsOptimizerStateBytesOnceReported) {
+  Jobs jobs = TwoJobs();
+  jobs[0].mutable_provenance()->set_optimizer_state_bytes_per_parameter(2.03125);
+  const std::string text = JobsTable(TwoDimensionSweep(), jobs).Render();
+  EXPECT_EQ(text,
+            "JOB                   optimizer  seed  STATE    ATTEMPTS  STEP    LOSS  EVAL LOSS  "
+            "OPT B/PARAM  MESSAGE\n"
+            "grid-0123abcd-aaaaaa  adamw      1     RUNNING         1    40  2.3100          -  "
+            "       2.03\n"
+            "grid-0123abcd-bbbbbb  soap       1     FAILED          3     0       -          -  "
+            "          -  trainer exited with code 1\n");
+}
+
 TEST(ViewsTest, ShortJobIdDropsTheSweepId) {
   v1::Job job = TwoJobs()[0];
   EXPECT_EQ(ShortJobId(job), "grid-0123abcd-aaaaaa");  // no sweep_id in the spec

@@ -17,7 +17,7 @@ namespace ablate::sweep {
 inline constexpr uint64_t kMaxSweepFileBytes = 1 << 20;
 
 // Parses and validates `yaml`. `source` names it in errors ("tiny-grid.yaml:7:14:
-// grid.optimizer: unknown optimizer 'adamx' (known: adamw, adamw8bit, soap, shampoo,
+// grid.optimizer: unknown optimizer 'adamx' (known: adamw, adamw8bit, muon, soap, shampoo,
 // soap4bit)"). A text of more than kMaxSweepFileBytes is refused (InvalidArgument, naming its
 // size and the limit).
 absl::StatusOr<v1::SweepSpec> ParseSweepYaml(absl::string_view yaml, absl::string_view source);

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "trainer_lib/optim/adamw8bit.h"
+#include "trainer_lib/optim/muon.h"
+
 namespace ablate::train {
 namespace {
 
@@ -53,6 +56,73 @@ TEST(OptimizerTest, OtherOptimizersAreRefusedClearly) {
   EXPECT_EQ(soap.status().message(), "optimizer soap is not implemented yet");
   config.set_optimizer("sgd");
   EXPECT_EQ(MakeOptimizer(config, *linear).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Qwen3's names for a small model: every role, one matrix large enough for 8-bit moments.
+std::vector<NamedParameter> Parameters() {
+  torch::manual_seed(3);
+  std::vector<NamedParameter> out = {
+      {"embed_tokens.weight", torch::randn({50, 16})},
+      {"layers.0.input_layernorm.weight", torch::randn({16})},
+      {"layers.0.self_attn.q_proj.weight", torch::randn({16, 16})},
+      {"layers.0.mlp.up_proj.weight", torch::randn({256, 16})},
+      {"norm.weight", torch::randn({16})},
+      {"lm_head.weight", torch::randn({50, 16})},
+  };
+  for (NamedParameter& p : out) p.tensor.set_requires_grad(true);
+  return out;
+}
+
+// Bytes of every state tensor the optimizer holds now.
+double HeldStateBytes(torch::optim::Optimizer& optimizer) {
+  double bytes = 0;
+  for (const auto& [key, state] : optimizer.state()) {
+    std::vector<torch::Tensor> tensors;
+    if (auto* s = dynamic_cast<torch::optim::AdamWParamState*>(state.get())) {
+      tensors = {s->exp_avg(), s->exp_avg_sq()};
+    } else if (auto* s = dynamic_cast<MuonParamState*>(state.get())) {
+      tensors = {s->momentum_buffer()};
+    } else if (auto* s = dynamic_cast<AdamW8bitParamState*>(state.get())) {
+      tensors = {s->exp_avg(), s->exp_avg_scale(), s->exp_avg_sq(), s->exp_avg_sq_scale()};
+    }
+    for (const torch::Tensor& t : tensors) bytes += static_cast<double>(t.nbytes());
+  }
+  return bytes;
+}
+
+TEST(OptimizerTest, MuonOrthogonalizesHiddenMatricesOnly) {
+  v1::TrainConfig config = AdamW();
+  config.set_optimizer("muon");
+  auto optimizer = MakeOptimizer(config, Parameters());
+  ASSERT_TRUE(optimizer.ok()) << optimizer.status();
+  auto& groups = (*optimizer)->param_groups();
+  ASSERT_EQ(groups.size(), 3u);
+  EXPECT_NE(dynamic_cast<MuonOptions*>(&groups[0].options()), nullptr);
+  EXPECT_EQ(groups[0].params().size(), 2u);  // q_proj, up_proj
+  EXPECT_EQ(groups[1].params().size(), 2u);  // embed_tokens, lm_head: AdamW, decayed
+  EXPECT_EQ(groups[2].params().size(), 2u);  // the norms: AdamW, not decayed
+  EXPECT_DOUBLE_EQ(static_cast<torch::optim::AdamWOptions&>(groups[2].options()).weight_decay(),
+                   0.0);
+}
+
+TEST(OptimizerTest, StateBytesPerParameterIsWhatTheStateHolds) {
+  for (const char* name : {"adamw", "adamw8bit", "muon"}) {
+    v1::TrainConfig config = AdamW();
+    config.set_optimizer(name);
+    std::vector<NamedParameter> parameters = Parameters();
+    auto optimizer = MakeOptimizer(config, parameters);
+    ASSERT_TRUE(optimizer.ok()) << optimizer.status();
+    const double predicted = StateBytesPerParameter(**optimizer);
+    double elements = 0;
+    for (NamedParameter& p : parameters) {
+      p.tensor.mutable_grad() = torch::randn_like(p.tensor);
+      elements += static_cast<double>(p.tensor.numel());
+    }
+    (*optimizer)->step();
+    EXPECT_DOUBLE_EQ(predicted, HeldStateBytes(**optimizer) / elements) << name;
+  }
+  v1::TrainConfig adamw = AdamW();
+  EXPECT_DOUBLE_EQ(StateBytesPerParameter(**MakeOptimizer(adamw, Parameters())), 8.0);
 }
 
 }  // namespace

@@ -168,6 +168,7 @@ absl::Status Trainer::Setup() {
   provenance->set_data_seed(config_.data_seed());
   provenance->set_data_sha256(dataset_->sha256());
   provenance->set_device(device_.str());
+  provenance->set_optimizer_state_bytes_per_parameter(StateBytesPerParameter(*optimizer_));
   if (absl::Status s = events_.Send(event); !s.ok()) return s;
   for (const std::string& note : resume_notes_) {
     if (absl::Status s = Log("warning", note); !s.ok()) return s;

@@ -103,6 +103,7 @@ TEST(TrainerTest, LossFallsOnTheBuiltinCorpus) {
   EXPECT_EQ(started.device(), "cpu");
   EXPECT_EQ(started.resumed_from_step(), 0);
   EXPECT_EQ(started.total_steps(), 60);
+  EXPECT_EQ(started.provenance().optimizer_state_bytes_per_parameter(), 8.0);  // AdamW, fp32
 
   const std::vector<double> loss = sink.Values("train/loss");
   ASSERT_EQ(loss.size(), 12u);  // every 5 steps
