@@ -75,7 +75,7 @@ const std::vector<std::string>& AttentionNames() {
 
 const std::vector<std::string>& OptimizerNames() {
   static const auto* names =
-      new std::vector<std::string>{"adamw", "adamw8bit", "soap", "shampoo", "soap4bit"};
+      new std::vector<std::string>{"adamw", "adamw8bit", "muon", "soap", "shampoo", "soap4bit"};
   return *names;
 }
 

@@ -23,8 +23,8 @@ const std::vector<std::string>& ModelNames();
 // missing file; InvalidArgument naming the file and field for a malformed config.
 absl::StatusOr<v1::ModelConfig> ModelByName(absl::string_view name);
 
-// Attention kinds ("dense", "nsa") and optimizers ("adamw", "adamw8bit", "soap", "shampoo",
-// "soap4bit") a sweep may name. A name listed here may still be refused by a trainer that
+// Attention kinds ("dense", "nsa") and optimizers ("adamw", "adamw8bit", "muon", "soap",
+// "shampoo", "soap4bit"; their arguments are in common/optimizer_args.h) a sweep may name. A name listed here may still be refused by a trainer that
 // does not implement it yet; the trainer then fails the job with a clear reason.
 const std::vector<std::string>& AttentionNames();
 const std::vector<std::string>& OptimizerNames();

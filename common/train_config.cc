@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/match.h"
 #include "common/catalog.h"
+#include "common/optimizer_args.h"
 
 namespace ablate {
 namespace {
@@ -109,8 +110,14 @@ absl::Status SetTrainField(v1::TrainConfig& config, absl::string_view name,
                            absl::string_view value) {
   value = absl::StripAsciiWhitespace(value);
   if (absl::StartsWith(name, kOptimizerArgsPrefix) && name.size() > kOptimizerArgsPrefix.size()) {
+    // A boolean argument ("nesterov: true") is stored as 1 or 0; ValidateOptimizerArgs checks
+    // each argument's type once the optimizer is known.
     double number = 0;
-    if (!absl::SimpleAtod(value, &number)) return BadValue(name, value, "a number");
+    if (value == "true" || value == "false") {
+      number = value == "true" ? 1 : 0;
+    } else if (!absl::SimpleAtod(value, &number)) {
+      return BadValue(name, value, "a number, true or false");
+    }
     (*config.mutable_optimizer_args())[std::string(name.substr(kOptimizerArgsPrefix.size()))] =
         number;
     return absl::OkStatus();
@@ -191,6 +198,7 @@ absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
   if (auto s = CheckName("optimizer", c.optimizer(), OptimizerNames(), "optimizer"); !s.ok()) {
     return s;
   }
+  if (absl::Status s = ValidateOptimizerArgs(c); !s.ok()) return s;
   auto fail = [](auto... parts) { return absl::InvalidArgumentError(absl::StrCat(parts...)); };
   if (c.context_length() == 0) return fail("context_length: must be positive");
   if (c.context_length() > kLongestDenseContext && c.attention() != "nsa") {

@@ -1,5 +1,6 @@
 #include "sweep/grid.h"
 
+#include <filesystem>
 #include <string>
 
 #include "absl/container/flat_hash_set.h"
@@ -224,6 +225,48 @@ TEST(GridTest, InvalidCellIsNamed) {
   EXPECT_EQ(expansion.status().message(),
             "cell model=tiny context_length=1M: context_length: 1048576 requires attention nsa "
             "(got dense)");
+}
+
+// Regression: `beta_2: [0.5, 0.999]`, a typo for beta2, gave two bit-identical runs under
+// different ids; `beta2: 1.0` was accepted though Adam needs beta2 < 1.
+TEST(GridTest, OptimizerArgumentsAreCheckedPerCell) {
+  absl::StatusOr<Expansion> typo = ExpandSweep(
+      Parse("name: t\ngrid:\n  optimizer: [adamw]\n  optimizer_args.beta_2: [0.5, 0.999]\n"));
+  ASSERT_FALSE(typo.ok());
+  EXPECT_EQ(typo.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(typo.status().message(),
+            "cell optimizer=adamw optimizer_args.beta_2=0.5: optimizer_args.beta_2: adamw has no "
+            "argument beta_2 (did you mean beta2?)");
+  absl::StatusOr<Expansion> range = ExpandSweep(
+      Parse("name: t\ngrid:\n  optimizer: [adamw]\nfixed:\n  optimizer_args: {beta2: 1.0}\n"));
+  ASSERT_FALSE(range.ok());
+  EXPECT_EQ(range.status().message(),
+            "cell optimizer=adamw: optimizer_args.beta2: 1 is outside [0, 1) for adamw");
+  // An argument of one optimizer is refused for another: it goes in that optimizer's override.
+  absl::StatusOr<Expansion> shared = ExpandSweep(Parse(
+      "name: t\ngrid:\n  optimizer: [adamw, muon]\nfixed:\n  optimizer_args: {nesterov: true}\n"));
+  ASSERT_FALSE(shared.ok());
+  EXPECT_THAT(shared.status().message(), HasSubstr("adamw has no argument nesterov"));
+  absl::StatusOr<Expansion> keyed = ExpandSweep(Parse(R"(
+name: t
+grid:
+  optimizer: [adamw, muon]
+overrides:
+  - when: {optimizer: muon}
+    set: {optimizer_args.nesterov: false, optimizer_args.ns_steps: 6}
+)"));
+  ASSERT_TRUE(keyed.ok()) << keyed.status();
+  EXPECT_EQ(keyed->jobs[1].config().optimizer_args().at("nesterov"), 0);
+}
+
+TEST(GridTest, EveryExampleExpands) {
+  for (const auto& entry : std::filesystem::directory_iterator("examples")) {
+    if (entry.path().extension() != ".yaml") continue;
+    absl::StatusOr<v1::SweepSpec> spec = LoadSweepFile(entry.path().string());
+    ASSERT_TRUE(spec.ok()) << entry.path() << ": " << spec.status();
+    absl::StatusOr<Expansion> expansion = ExpandSweep(*spec);
+    EXPECT_TRUE(expansion.ok()) << entry.path() << ": " << expansion.status();
+  }
 }
 
 TEST(GridTest, NoCellLeftIsAnError) {

@@ -13,7 +13,7 @@
 namespace ablate::sweep {
 
 // Parses and validates `yaml`. `source` names it in errors ("tiny-grid.yaml:7:14: grid.optimizer:
-// unknown optimizer 'adamx' (known: adamw, adamw8bit, soap, shampoo, soap4bit)").
+// unknown optimizer 'adamx' (known: adamw, adamw8bit, muon, soap, shampoo, soap4bit)").
 absl::StatusOr<v1::SweepSpec> ParseSweepYaml(absl::string_view yaml, absl::string_view source);
 
 // Reads the file and parses it. NotFound when it cannot be read.

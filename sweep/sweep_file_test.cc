@@ -95,7 +95,7 @@ TEST(SweepFileTest, UnknownSetting) {
 TEST(SweepFileTest, UnknownOptimizerListsTheKnownOnes) {
   EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny]\n  optimizer: [adamw, adamx]\n"),
             "s.yaml:4:22: grid.optimizer: unknown optimizer 'adamx' (known: adamw, adamw8bit, "
-            "soap, shampoo, soap4bit)");
+            "muon, soap, shampoo, soap4bit)");
 }
 
 TEST(SweepFileTest, HfModelIsReadWhenValidated) {

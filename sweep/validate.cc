@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/catalog.h"
+#include "common/did_you_mean.h"
 #include "common/hf_config.h"
 #include "common/train_config.h"
 #include "sweep/grid.h"
@@ -23,24 +24,6 @@ namespace {
 using google::protobuf::FieldDescriptor;
 
 constexpr absl::string_view kOptimizerArgsPrefix = "optimizer_args.";
-
-// Edits (insert, delete, substitute, swap two neighbours) between a and b: "grdi" is one swap
-// from "grid".
-size_t EditDistance(absl::string_view a, absl::string_view b) {
-  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
-  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    for (size_t j = 1; j <= b.size(); ++j) {
-      d[i][j] = std::min(
-          {d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.size()][b.size()];
-}
 
 // Catalog names a value of `field` must be one of, or null when any value of its type goes.
 const std::vector<std::string>* KnownNames(absl::string_view field) {
@@ -213,22 +196,6 @@ absl::StatusOr<std::string> ValueKey(absl::string_view field, absl::string_view 
                                                    "' (known: ", absl::StrJoin(*known, ", "), ")"));
   }
   return name;
-}
-
-std::string DidYouMean(absl::string_view name, const std::vector<std::string>& known) {
-  // A third of the name's length, at least one edit: catches typos without matching
-  // unrelated short words.
-  const size_t limit = std::max<size_t>(1, name.size() / 3);
-  const std::string* best = nullptr;
-  size_t best_distance = limit + 1;
-  for (const std::string& candidate : known) {
-    const size_t distance = EditDistance(name, candidate);
-    if (distance < best_distance) {
-      best = &candidate;
-      best_distance = distance;
-    }
-  }
-  return best == nullptr ? "" : absl::StrCat(" (did you mean ", *best, "?)");
 }
 
 const std::vector<std::string>& TrainFieldNames() {

@@ -12,6 +12,7 @@
 #include "ablate/v1/sweep.pb.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/did_you_mean.h"
 
 namespace ablate::sweep::internal {
 
@@ -37,9 +38,7 @@ std::optional<SpecIssue> FindSpecIssue(const v1::SweepSpec& spec);
 // the text does not parse or names nothing in the catalog.
 absl::StatusOr<std::string> ValueKey(absl::string_view field, absl::string_view text);
 
-// Close names from `known` for a misspelt `name` ("optimzer" -> "optimizer"), as
-// " (did you mean optimizer?)", or "" when none is close.
-std::string DidYouMean(absl::string_view name, const std::vector<std::string>& known);
+using ::ablate::DidYouMean;  // common/did_you_mean.h
 
 // Every field name a sweep may set, in the order TrainConfig declares them.
 const std::vector<std::string>& TrainFieldNames();

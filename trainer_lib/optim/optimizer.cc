@@ -10,33 +10,71 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/catalog.h"
+#include "common/optimizer_args.h"
+#include "trainer_lib/optim/adamw.h"
+#include "trainer_lib/optim/adamw8bit.h"
+#include "trainer_lib/optim/muon.h"
 #include "trainer_lib/state/archive_file.h"
 
 namespace ablate::train {
 namespace {
 
-double Arg(const v1::TrainConfig& config, const std::string& key, double fallback) {
-  auto it = config.optimizer_args().find(key);
-  return it == config.optimizer_args().end() ? fallback : it->second;
+std::unique_ptr<torch::optim::AdamWOptions> AdamWOptionsOf(const v1::TrainConfig& config,
+                                                         const std::string& prefix,
+                                                         double weight_decay) {
+  auto o = std::make_unique<torch::optim::AdamWOptions>(config.learning_rate());
+  o->betas({OptimizerArgOr(config, prefix + "beta1"), OptimizerArgOr(config, prefix + "beta2")});
+  o->eps(OptimizerArgOr(config, prefix + "eps"));
+  o->weight_decay(weight_decay);
+  return o;
 }
 
-std::unique_ptr<torch::optim::Optimizer> MakeAdamW(const v1::TrainConfig& config,
-                                                   torch::nn::Module& model) {
+// Matrices decay; norms, gains and biases (1-D) do not.
+void AddDecayGroups(std::vector<torch::Tensor> decayed, std::vector<torch::Tensor> undecayed,
+                    const v1::TrainConfig& config, const std::string& prefix,
+                    std::vector<torch::optim::OptimizerParamGroup>& groups) {
+  groups.emplace_back(std::move(decayed), AdamWOptionsOf(config, prefix, config.weight_decay()));
+  groups.emplace_back(std::move(undecayed), AdamWOptionsOf(config, prefix, 0.0));
+}
+
+// AdamW or AdamW8bit: their groups and options are the same.
+template <typename Adam>
+std::unique_ptr<torch::optim::Optimizer> MakeAdam(const v1::TrainConfig& config,
+                                                  const std::vector<NamedParameter>& parameters) {
   std::vector<torch::Tensor> decayed, undecayed;
-  for (const torch::Tensor& p : model.parameters()) {
-    (p.dim() >= 2 ? decayed : undecayed).push_back(p);
+  for (const NamedParameter& p : parameters) {
+    (p.tensor.dim() >= 2 ? decayed : undecayed).push_back(p.tensor);
   }
-  auto options = [&](double weight_decay) {
-    auto o = std::make_unique<torch::optim::AdamWOptions>(config.learning_rate());
-    o->betas({Arg(config, "beta1", 0.9), Arg(config, "beta2", 0.95)});
-    o->eps(Arg(config, "eps", 1e-8));
-    o->weight_decay(weight_decay);
-    return o;
-  };
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(std::move(decayed), options(config.weight_decay()));
-  groups.emplace_back(std::move(undecayed), options(0.0));
-  return std::make_unique<torch::optim::AdamW>(std::move(groups));
+  AddDecayGroups(std::move(decayed), std::move(undecayed), config, "", groups);
+  return std::make_unique<Adam>(std::move(groups));
+}
+
+std::unique_ptr<torch::optim::Optimizer> MakeMuon(const v1::TrainConfig& config,
+                                                  const std::vector<NamedParameter>& parameters) {
+  std::vector<torch::Tensor> hidden, decayed, undecayed;
+  for (const NamedParameter& p : parameters) {
+    if (IsHiddenMatrix(p)) {
+      hidden.push_back(p.tensor);
+    } else {
+      (p.tensor.dim() >= 2 ? decayed : undecayed).push_back(p.tensor);
+    }
+  }
+  auto muon = std::make_unique<MuonOptions>();
+  muon->lr(config.learning_rate())
+      .weight_decay(config.weight_decay())
+      .momentum(OptimizerArgOr(config, "momentum"))
+      .nesterov(OptimizerArgOr(config, "nesterov") != 0)
+      .ns_steps(static_cast<int64_t>(OptimizerArgOr(config, "ns_steps")))
+      .ns_a(OptimizerArgOr(config, "ns_a"))
+      .ns_b(OptimizerArgOr(config, "ns_b"))
+      .ns_c(OptimizerArgOr(config, "ns_c"))
+      .ns_eps(OptimizerArgOr(config, "ns_eps"))
+      .match_rms_adamw(OptimizerArgOr(config, "match_rms_adamw") != 0);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(std::move(hidden), std::move(muon));
+  AddDecayGroups(std::move(decayed), std::move(undecayed), config, "adam_", groups);
+  return std::make_unique<Muon>(std::move(groups), OptimizerArgOr(config, "adam_lr_ratio"));
 }
 
 class TorchOptimizerState : public Stateful {
@@ -78,12 +116,31 @@ std::unique_ptr<Stateful> OptimizerState(torch::optim::Optimizer& optimizer,
   return std::make_unique<TorchOptimizerState>(optimizer, device);
 }
 
+std::vector<NamedParameter> NamedParameters(torch::nn::Module& model) {
+  std::vector<NamedParameter> out;
+  for (const auto& item : model.named_parameters(/*recurse=*/true)) {
+    out.push_back({item.key(), item.value()});
+  }
+  return out;
+}
+
+bool IsHiddenMatrix(const NamedParameter& parameter) {
+  return parameter.tensor.dim() == 2 &&
+         parameter.name.find("embed_tokens") == std::string::npos &&
+         parameter.name.find("lm_head") == std::string::npos;
+}
+
 absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
     const v1::TrainConfig& config, torch::nn::Module& model) {
+  return MakeOptimizer(config, NamedParameters(model));
+}
+
+absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
+    const v1::TrainConfig& config, const std::vector<NamedParameter>& parameters) {
   const std::string& name = config.optimizer();
-  if (name == "adamw") {
-    return MakeAdamW(config, model);
-  }
+  if (name == "adamw") return MakeAdam<AdamW>(config, parameters);
+  if (name == "adamw8bit") return MakeAdam<AdamW8bit>(config, parameters);
+  if (name == "muon") return MakeMuon(config, parameters);
   const auto& known = OptimizerNames();
   if (std::find(known.begin(), known.end(), name) != known.end()) {
     return absl::UnimplementedError(absl::StrCat("optimizer ", name, " is not implemented yet"));

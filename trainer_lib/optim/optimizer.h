@@ -8,6 +8,8 @@
 #define ABLATE_TRAINER_LIB_OPTIM_OPTIMIZER_H_
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
@@ -18,11 +20,33 @@
 
 namespace ablate::train {
 
-// "adamw": torch::optim::AdamW with lr = config.learning_rate, weight_decay, and
-// optimizer_args beta1 (default 0.9), beta2 (0.95) and eps (1e-8); other optimizer_args are
-// left to the optimizers that take them, since one sweep may set them for several. Other names
-// from the catalog fail with Unimplemented ("optimizer soap is not implemented yet"), unknown
-// names with InvalidArgument.
+// A parameter as the model names it ("layers.0.mlp.up_proj.weight", "embed_tokens.weight",
+// "norm.weight"); the optimizer borrows the tensor and updates it in place.
+struct NamedParameter {
+  std::string name;
+  torch::Tensor tensor;
+};
+
+// Every parameter of `model` with its full dotted name, in the module's registration order.
+std::vector<NamedParameter> NamedParameters(torch::nn::Module& model);
+
+// A hidden matrix: a 2-D weight inside the network, neither the token embedding
+// ("embed_tokens") nor the output head ("lm_head"), which are 2-D but act per token. Muon
+// orthogonalizes exactly these (Jordan et al. 2024, "Muon: an optimizer for hidden layers").
+bool IsHiddenMatrix(const NamedParameter& parameter);
+
+// The optimizer config.optimizer names, with lr = config.learning_rate, config.weight_decay on
+// matrices only, and its optimizer_args (declared, with defaults and their sources, in
+// common/optimizer_args.h; the config was validated against them at the edge):
+//   "adamw": AdamW (trainer_lib/optim/adamw.h), as torch.optim.AdamW.
+//   "adamw8bit": AdamW with 8-bit moments (trainer_lib/optim/adamw8bit.h), as torchao's.
+//   "muon":  Muon on the hidden matrices, AdamW (adam_* arguments) on the rest
+//            (trainer_lib/optim/muon.h), as torch.optim.Muon.
+// Other names from the catalog fail with Unimplemented ("optimizer soap is not implemented
+// yet"), unknown names with InvalidArgument.
+absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
+    const v1::TrainConfig& config, const std::vector<NamedParameter>& parameters);
+// The same over NamedParameters(model).
 absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
     const v1::TrainConfig& config, torch::nn::Module& model);
 

@@ -1,0 +1,136 @@
+#include "common/optimizer_args.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/did_you_mean.h"
+
+namespace ablate {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// Adam's moment arguments, shared by adamw and adamw8bit; `prefix` names Muon's copies for
+// the parameters it leaves to AdamW ("adam_beta1").
+std::vector<OptimizerArg> AdamArgs(const std::string& prefix) {
+  return {
+      {prefix + "beta1", ArgType::kFloat, 0.9, 0, true, 1, false, "torch.optim.AdamW"},
+      // Not torch's 0.999: 0.95 is what LLM pretraining uses (GPT-3, Llama 2, Qwen reports)
+      // and what this project defaulted to before arguments were typed, so existing sweeps
+      // keep their meaning. `beta2: 0.999` gives torch's.
+      {prefix + "beta2", ArgType::kFloat, 0.95, 0, true, 1, false,
+       "LLM pretraining practice (GPT-3, Llama 2); torch.optim.AdamW has 0.999"},
+      {prefix + "eps", ArgType::kFloat, 1e-8, 0, true, kInf, false, "torch.optim.AdamW"},
+  };
+}
+
+std::vector<OptimizerArg> MuonArgs() {
+  std::vector<OptimizerArg> args = {
+      {"momentum", ArgType::kFloat, 0.95, 0, true, 1, false, "torch.optim.Muon"},
+      {"nesterov", ArgType::kBool, 1, 0, true, 1, true, "torch.optim.Muon"},
+      {"ns_steps", ArgType::kInt, 5, 1, true, 100, false,
+       "torch.optim.Muon (it refuses 100 or more)"},
+      {"ns_a", ArgType::kFloat, 3.4445, -kInf, false, kInf, false,
+       "torch.optim.Muon, from Keller Jordan's quintic"},
+      {"ns_b", ArgType::kFloat, -4.7750, -kInf, false, kInf, false,
+       "torch.optim.Muon, from Keller Jordan's quintic"},
+      {"ns_c", ArgType::kFloat, 2.0315, -kInf, false, kInf, false,
+       "torch.optim.Muon, from Keller Jordan's quintic"},
+      {"ns_eps", ArgType::kFloat, 1e-7, 0, true, kInf, false, "torch.optim.Muon's eps"},
+      // torch.optim.Muon's adjust_lr_fn: "original" scales the lr by sqrt(max(1, rows/cols));
+      // "match_rms_adamw" by 0.2 * sqrt(max(rows, cols)) (Liu et al. 2025, "Muon is scalable
+      // for LLM training"), which lets the AdamW part share the learning rate.
+      {"match_rms_adamw", ArgType::kBool, 0, 0, true, 1, true,
+       "torch.optim.Muon (adjust_lr_fn None means \"original\")"},
+      // The AdamW part's learning rate as a multiple of the schedule's (ours: torch.optim.Muon
+      // leaves the other parameters to a second optimizer with its own lr).
+      {"adam_lr_ratio", ArgType::kFloat, 1, 0, false, kInf, false, "ours: one schedule"},
+  };
+  for (OptimizerArg& arg : AdamArgs("adam_")) args.push_back(arg);
+  return args;
+}
+
+const std::map<std::string, std::vector<OptimizerArg>, std::less<>>& Table() {
+  static const auto* table = new std::map<std::string, std::vector<OptimizerArg>, std::less<>>{
+      {"adamw", AdamArgs("")},
+      {"adamw8bit", AdamArgs("")},
+      {"muon", MuonArgs()},
+  };
+  return *table;
+}
+
+std::string Range(const OptimizerArg& arg) {
+  return absl::StrCat(arg.low_inclusive ? "[" : "(", arg.low, ", ", arg.high,
+                      arg.high_inclusive ? "]" : ")");
+}
+
+std::string TypeProblem(const OptimizerArg& arg, double v) {
+  if (!std::isfinite(v)) return "must be a finite number";
+  switch (arg.type) {
+    case ArgType::kBool:
+      return v == 0 || v == 1 ? "" : "must be true or false";
+    case ArgType::kInt:
+      if (v != std::floor(v)) return "must be a whole number";
+      break;
+    case ArgType::kFloat:
+      break;
+  }
+  const bool above = arg.low_inclusive ? v >= arg.low : v > arg.low;
+  const bool below = arg.high_inclusive ? v <= arg.high : v < arg.high;
+  return above && below ? "" : absl::StrCat("is outside ", Range(arg));
+}
+
+}  // namespace
+
+const std::vector<OptimizerArg>* OptimizerArgs(absl::string_view optimizer) {
+  auto it = Table().find(optimizer);
+  return it == Table().end() ? nullptr : &it->second;
+}
+
+absl::Status ValidateOptimizerArgs(const v1::TrainConfig& config) {
+  const std::vector<OptimizerArg>* declared = OptimizerArgs(config.optimizer());
+  if (declared == nullptr) return absl::OkStatus();
+  // Sorted, so the first problem reported does not depend on the map's order.
+  const std::map<std::string, double> args(config.optimizer_args().begin(),
+                                           config.optimizer_args().end());
+  for (const auto& [name, value] : args) {
+    const OptimizerArg* arg = nullptr;
+    std::vector<std::string> names;
+    for (const OptimizerArg& a : *declared) {
+      if (a.name == name) arg = &a;
+      names.push_back(a.name);
+    }
+    const std::string field = absl::StrCat("optimizer_args.", name);
+    if (arg == nullptr) {
+      std::string hint = DidYouMean(name, names);
+      if (hint.empty()) hint = absl::StrCat(" (it takes ", absl::StrJoin(names, ", "), ")");
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": ", config.optimizer(), " has no argument ", name, hint));
+    }
+    if (std::string problem = TypeProblem(*arg, value); !problem.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": ", value, " ", problem, " for ", config.optimizer()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+double OptimizerArgOr(const v1::TrainConfig& config, absl::string_view name) {
+  auto set = config.optimizer_args().find(std::string(name));
+  if (set != config.optimizer_args().end()) return set->second;
+  if (const std::vector<OptimizerArg>* declared = OptimizerArgs(config.optimizer())) {
+    for (const OptimizerArg& arg : *declared) {
+      if (arg.name == name) return arg.default_value;
+    }
+  }
+  std::fprintf(stderr, "optimizer %s declares no argument %s\n", config.optimizer().c_str(),
+               std::string(name).c_str());
+  std::abort();
+}
+
+}  // namespace ablate
