@@ -23,13 +23,23 @@ std::vector<FactorRef> DefinedFactors(const std::vector<Refresh>& work) {
   return refs;
 }
 
-// Runs `fn` on each group of same-sized factors of `refs`, stacked into [B, n, n].
+// Runs `fn` on each group of same-sized factors of `refs`, stacked into [B, n, n]. On the CPU
+// each factor is a group of its own: LAPACK's batched eigh and QR there round the second and
+// later matrices of a batch differently from a lone one, and SOAP amplifies such differences
+// in the null space of a rank-deficient factor; one call per matrix costs the CPU nothing
+// and keeps it equal to the reference, op for op.
 template <typename Fn>
 void ForEachStack(const std::vector<FactorRef>& refs, Fn fn) {
   std::vector<at::Tensor> mats;
   mats.reserve(refs.size());
   for (const FactorRef& ref : refs) mats.push_back((*ref.refresh->factors)[ref.dim]);
-  for (const std::vector<size_t>& group : GroupBySize(mats)) {
+  std::vector<std::vector<size_t>> groups;
+  if (!mats.empty() && mats.front().is_cuda()) {
+    groups = GroupBySize(mats);
+  } else {
+    for (size_t i = 0; i < mats.size(); ++i) groups.push_back({i});
+  }
+  for (const std::vector<size_t>& group : groups) {
     std::vector<at::Tensor> stacked;
     std::vector<FactorRef> members;
     for (size_t i : group) {
@@ -112,7 +122,9 @@ void PowerIterationBases(const std::vector<Refresh>& work) {
     for (const FactorRef& ref : refs) old.push_back((*ref.refresh->bases)[ref.dim]);
     const at::Tensor q = torch::stack(old);                     // [B, n, n]
     const at::Tensor product = torch::matmul(f, q);             // F Q
-    const at::Tensor estimate = (q * product).sum(1);           // diag(Q^T F Q), [B, n]
+    std::vector<at::Tensor> estimates;  // diag(Q^T F Q) per matrix, summed as the reference
+    for (int64_t b = 0; b < q.size(0); ++b) estimates.push_back((q[b] * product[b]).sum(0));
+    const at::Tensor estimate = torch::stack(estimates);        // [B, n]
     const at::Tensor order = torch::argsort(estimate, -1, /*descending=*/true);
     const at::Tensor power = product.gather(2, order.unsqueeze(1).expand_as(product));
     const at::Tensor q_new = std::get<0>(torch::linalg_qr(power.to(torch::kFloat32)));

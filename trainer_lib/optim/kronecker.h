@@ -9,9 +9,9 @@
 // below follow, op for op, the SOAP code of pytorch-optimizer 4.1.0 (a port of the paper's),
 // so that LibTorch and that reference round alike.
 //
-// Refreshes take the work of many parameters at once and batch the factors of one size into
-// one stacked call of torch.linalg (eigh, QR), since on a GPU a few large calls cost far less
-// than one small call per factor. Stateless; safe from any thread on distinct tensors.
+// Refreshes take the work of many parameters at once and, on CUDA, batch the factors of one
+// size into one stacked call of torch.linalg (eigh, QR), since on a GPU a few large calls cost
+// far less than one small call per factor (on the CPU one call per factor, see kronecker.cc). Stateless; safe from any thread on distinct tensors.
 #ifndef ABLATE_TRAINER_LIB_OPTIM_KRONECKER_H_
 #define ABLATE_TRAINER_LIB_OPTIM_KRONECKER_H_
 

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include "trainer_lib/optim/group_options.h"
 #include "trainer_lib/optim/kronecker.h"
 #include "trainer_lib/optim/tensor_list_archive.h"
 
@@ -74,6 +75,7 @@ Shampoo::Shampoo(const std::vector<torch::optim::OptimizerParamGroup>& groups,
                  ShampooOptions defaults)
     : Optimizer(groups, std::make_unique<ShampooOptions>(defaults)) {
   TORCH_CHECK(defaults.precondition_frequency() >= 1, "shampoo: precondition_frequency < 1");
+  KeepGroupOptions(groups, *this);
 }
 
 torch::Tensor Shampoo::step(LossClosure closure) {

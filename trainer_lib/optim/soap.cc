@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include "trainer_lib/optim/group_options.h"
 #include "trainer_lib/optim/kronecker.h"
 #include "trainer_lib/optim/tensor_list_archive.h"
 
@@ -56,9 +57,37 @@ void SoapParamState::serialize(torch::serialize::InputArchive& archive) {
   bases = ReadTensorList(archive, "basis");
 }
 
+double ShampooBeta(const SoapOptions& o) {
+  return o.shampoo_beta() < 0 ? o.beta2() : o.shampoo_beta();
+}
+
+torch::Tensor SoapDirection(const torch::Tensor& grad, const std::vector<torch::Tensor>& bases,
+                            const SoapOptions& o, torch::Tensor& exp_avg,
+                            torch::Tensor& exp_avg_sq) {
+  const torch::Tensor grad_projected = Project(grad, bases, /*backward=*/false);
+  exp_avg.lerp_(grad, 1.0 - o.beta1());
+  exp_avg_sq.lerp_(grad_projected.square(), 1.0 - o.beta2());
+  const torch::Tensor denom = exp_avg_sq.sqrt().add_(o.eps());
+  const torch::Tensor exp_avg_projected = Project(exp_avg, bases, false);
+  torch::Tensor update = Project(exp_avg_projected / denom, bases, /*backward=*/true);
+  if (o.normalize_grads()) update.div_(update.square().mean().sqrt_().add_(o.eps()));
+  return update;
+}
+
+double SoapStepSize(const SoapOptions& o, int64_t t) {
+  double step_size = o.lr();
+  if (o.correct_bias()) {
+    const double bias1 = 1.0 - std::pow(o.beta1(), static_cast<double>(t));
+    const double bias2_sqrt = std::sqrt(1.0 - std::pow(o.beta2(), static_cast<double>(t)));
+    step_size *= bias2_sqrt / bias1;
+  }
+  return step_size;
+}
+
 Soap::Soap(const std::vector<torch::optim::OptimizerParamGroup>& groups, SoapOptions defaults)
     : Optimizer(groups, std::make_unique<SoapOptions>(defaults)) {
   TORCH_CHECK(defaults.precondition_frequency() >= 1, "soap: precondition_frequency < 1");
+  KeepGroupOptions(groups, *this);
 }
 
 torch::Tensor Soap::step(LossClosure closure) {
@@ -67,7 +96,7 @@ torch::Tensor Soap::step(LossClosure closure) {
   std::vector<Refresh> eigh_work, power_work;
   for (torch::optim::OptimizerParamGroup& group : param_groups_) {
     const auto& o = static_cast<const SoapOptions&>(group.options());
-    const double shampoo_beta = o.shampoo_beta() < 0 ? o.beta2() : o.shampoo_beta();
+    const double shampoo_beta = ShampooBeta(o);
     for (torch::Tensor& p : group.params()) {
       if (!p.grad().defined()) continue;
       auto& slot = state_[p.unsafeGetTensorImpl()];
@@ -89,20 +118,7 @@ torch::Tensor Soap::step(LossClosure closure) {
         eigh_work.push_back({&s.factors, &s.bases, nullptr});
         continue;
       }
-      const torch::Tensor grad_projected = Project(grad, s.bases, /*backward=*/false);
-      s.exp_avg().lerp_(grad, 1.0 - o.beta1());
-      s.exp_avg_sq().lerp_(grad_projected.square(), 1.0 - o.beta2());
-      const torch::Tensor denom = s.exp_avg_sq().sqrt().add_(o.eps());
-      const torch::Tensor exp_avg_projected = Project(s.exp_avg(), s.bases, false);
-      torch::Tensor update = Project(exp_avg_projected / denom, s.bases, /*backward=*/true);
-      if (o.normalize_grads()) update.div_(update.square().mean().sqrt_().add_(o.eps()));
-      double step_size = o.lr();
-      if (o.correct_bias()) {
-        const double bias1 = 1.0 - std::pow(o.beta1(), static_cast<double>(t));
-        const double bias2_sqrt = std::sqrt(1.0 - std::pow(o.beta2(), static_cast<double>(t)));
-        step_size *= bias2_sqrt / bias1;
-      }
-      p.add_(update, -step_size);
+      p.add_(SoapDirection(grad, s.bases, o, s.exp_avg(), s.exp_avg_sq()), -SoapStepSize(o, t));
       if (o.weight_decay() != 0.0) p.mul_(1.0 - o.weight_decay() * o.lr());
       AccumulateFactors(grad, shampoo_beta, s.factors);
       if (t % o.precondition_frequency() == 0) {

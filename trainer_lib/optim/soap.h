@@ -64,6 +64,19 @@ struct SoapParamState : public torch::optim::OptimizerCloneableParamState<SoapPa
   void serialize(torch::serialize::OutputArchive& archive) const override;
 };
 
+// Step 2 above for a parameter's step t >= 1: updates m and v in place and returns the
+// direction u; the parameter moves by -SoapStepSize(o, t) * u before weight decay. Shared with
+// Soap4bit, which holds m, v and the bases in 4 bits between steps.
+torch::Tensor SoapDirection(const torch::Tensor& grad, const std::vector<torch::Tensor>& bases,
+                            const SoapOptions& o, torch::Tensor& exp_avg,
+                            torch::Tensor& exp_avg_sq);
+
+// lr, times sqrt(1 - beta2^t) / (1 - beta1^t) with correct_bias.
+double SoapStepSize(const SoapOptions& o, int64_t t);
+
+// The factors' averaging rate: shampoo_beta, or beta2 when it is negative.
+double ShampooBeta(const SoapOptions& o);
+
 class Soap : public torch::optim::Optimizer {
  public:
   explicit Soap(const std::vector<torch::optim::OptimizerParamGroup>& groups,
