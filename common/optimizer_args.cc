@@ -55,11 +55,51 @@ std::vector<OptimizerArg> MuonArgs() {
   return args;
 }
 
+// SOAP's, shared by soap and soap4bit; defaults of pytorch-optimizer 4.1.0's SOAP (a port of
+// the paper's code).
+std::vector<OptimizerArg> SoapArgs() {
+  const std::string source = "pytorch_optimizer.SOAP";
+  return {
+      {"beta1", ArgType::kFloat, 0.95, 0, true, 1, false, source},
+      {"beta2", ArgType::kFloat, 0.95, 0, true, 1, false, source},
+      // Negative means "beta2", the reference's None.
+      {"shampoo_beta", ArgType::kFloat, -1, -1, true, 1, false, source + " (None: beta2)"},
+      {"eps", ArgType::kFloat, 1e-8, 0, true, kInf, false, source},
+      {"precondition_frequency", ArgType::kInt, 10, 1, true, kInf, false, source},
+      {"max_precond_dim", ArgType::kInt, 10000, 1, true, kInf, false,
+       source + "'s max_precondition_dim"},
+      {"precondition_1d", ArgType::kBool, 0, 0, true, 1, true, source},
+      {"normalize_grads", ArgType::kBool, 0, 0, true, 1, true, source + "'s normalize_gradient"},
+      {"correct_bias", ArgType::kBool, 1, 0, true, 1, true, source},
+  };
+}
+
+// Shampoo with an RMSprop graft; defaults of pytorch-optimizer 4.1.0's ScalableShampoo, but
+// for max_precond_dim (its no_preconditioning_for_layers_with_dim_gt).
+std::vector<OptimizerArg> ShampooArgs() {
+  const std::string source = "pytorch_optimizer.ScalableShampoo";
+  return {
+      {"beta1", ArgType::kFloat, 0.9, 0, true, 1, false, source},
+      {"beta2", ArgType::kFloat, 0.999, 0, true, 1, true, source},
+      {"start_preconditioning_step", ArgType::kInt, 25, 1, true, kInf, false, source},
+      {"precondition_frequency", ArgType::kInt, 1000, 1, true, kInf, false,
+       source + "'s preconditioning_compute_steps"},
+      {"max_precond_dim", ArgType::kInt, 8192, 1, true, kInf, false,
+       source + "'s no_preconditioning_for_layers_with_dim_gt"},
+      {"nesterov", ArgType::kBool, 1, 0, true, 1, true, source},
+      {"diagonal_eps", ArgType::kFloat, 1e-10, 0, true, kInf, false, source},
+      {"matrix_eps", ArgType::kFloat, 1e-6, 0, true, kInf, false, source},
+  };
+}
+
 const std::map<std::string, std::vector<OptimizerArg>, std::less<>>& Table() {
   static const auto* table = new std::map<std::string, std::vector<OptimizerArg>, std::less<>>{
       {"adamw", AdamArgs("")},
       {"adamw8bit", AdamArgs("")},
       {"muon", MuonArgs()},
+      {"soap", SoapArgs()},
+      {"soap4bit", SoapArgs()},
+      {"shampoo", ShampooArgs()},
   };
   return *table;
 }

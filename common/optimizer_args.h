@@ -33,8 +33,7 @@ struct OptimizerArg {
   std::string source;  // where the default comes from ("torch.optim.AdamW")
 };
 
-// The arguments `optimizer` declares, or null for a name that declares none yet (soap,
-// shampoo, soap4bit, which the trainer refuses as not implemented: their args pass unchecked).
+// The arguments `optimizer` declares, or null for a name that declares none.
 const std::vector<OptimizerArg>* OptimizerArgs(absl::string_view optimizer);
 
 // Checks config.optimizer_args against the arguments of config.optimizer: InvalidArgument

@@ -90,9 +90,21 @@ TEST(OptimizerArgsTest, EveryDeclaredDefaultIsValidAndSourced) {
   EXPECT_NE(OptimizerArgs("muon"), nullptr);
 }
 
-TEST(OptimizerArgsTest, OptimizersWithoutATableTakeAnyArguments) {
-  // soap, shampoo and soap4bit declare theirs when they are implemented.
-  EXPECT_TRUE(ValidateOptimizerArgs(With("soap", {{"precondition_frequency", "10"}})).ok());
+TEST(OptimizerArgsTest, PreconditionedOptimizersCheckTheirArguments) {
+  EXPECT_TRUE(ValidateOptimizerArgs(With("soap", {{"precondition_frequency", "10"},
+                                                  {"precondition_1d", "true"}}))
+                  .ok());
+  EXPECT_EQ(Problem(With("soap4bit", {{"precondition_frequncy", "10"}})),
+            "optimizer_args.precondition_frequncy: soap4bit has no argument "
+            "precondition_frequncy (did you mean precondition_frequency?)");
+  EXPECT_EQ(Problem(With("soap", {{"precondition_frequency", "0"}})),
+            "optimizer_args.precondition_frequency: 0 is outside [1, inf) for soap");
+  EXPECT_EQ(Problem(With("soap", {{"max_precond_dim", "10.5"}})),
+            "optimizer_args.max_precond_dim: 10.5 must be a whole number for soap");
+  EXPECT_EQ(Problem(With("shampoo", {{"beta1", "1"}})),
+            "optimizer_args.beta1: 1 is outside [0, 1) for shampoo");
+  EXPECT_EQ(Problem(With("shampoo", {{"nesterov", "2"}})),
+            "optimizer_args.nesterov: 2 must be true or false for shampoo");
 }
 
 }  // namespace

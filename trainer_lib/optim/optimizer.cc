@@ -1,6 +1,5 @@
 #include "trainer_lib/optim/optimizer.h"
 
-#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -9,11 +8,13 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "common/catalog.h"
 #include "common/optimizer_args.h"
 #include "trainer_lib/optim/adamw.h"
 #include "trainer_lib/optim/adamw8bit.h"
 #include "trainer_lib/optim/muon.h"
+#include "trainer_lib/optim/shampoo.h"
+#include "trainer_lib/optim/soap.h"
+#include "trainer_lib/optim/soap4bit.h"
 #include "trainer_lib/state/archive_file.h"
 
 namespace ablate::train {
@@ -75,6 +76,50 @@ std::unique_ptr<torch::optim::Optimizer> MakeMuon(const v1::TrainConfig& config,
   groups.emplace_back(std::move(hidden), std::move(muon));
   AddDecayGroups(std::move(decayed), std::move(undecayed), config, "adam_", groups);
   return std::make_unique<Muon>(std::move(groups), OptimizerArgOr(config, "adam_lr_ratio"));
+}
+
+SoapOptions SoapOptionsOf(const v1::TrainConfig& config, double weight_decay) {
+  return SoapOptions(config.learning_rate())
+      .beta1(OptimizerArgOr(config, "beta1"))
+      .beta2(OptimizerArgOr(config, "beta2"))
+      .shampoo_beta(OptimizerArgOr(config, "shampoo_beta"))
+      .eps(OptimizerArgOr(config, "eps"))
+      .weight_decay(weight_decay)
+      .precondition_frequency(static_cast<int64_t>(OptimizerArgOr(config, "precondition_frequency")))
+      .max_precond_dim(static_cast<int64_t>(OptimizerArgOr(config, "max_precond_dim")))
+      .precondition_1d(OptimizerArgOr(config, "precondition_1d") != 0)
+      .normalize_grads(OptimizerArgOr(config, "normalize_grads") != 0)
+      .correct_bias(OptimizerArgOr(config, "correct_bias") != 0);
+}
+
+ShampooOptions ShampooOptionsOf(const v1::TrainConfig& config, double weight_decay) {
+  return ShampooOptions(config.learning_rate())
+      .beta1(OptimizerArgOr(config, "beta1"))
+      .beta2(OptimizerArgOr(config, "beta2"))
+      .weight_decay(weight_decay)
+      .start_preconditioning_step(
+          static_cast<int64_t>(OptimizerArgOr(config, "start_preconditioning_step")))
+      .precondition_frequency(static_cast<int64_t>(OptimizerArgOr(config, "precondition_frequency")))
+      .max_precond_dim(static_cast<int64_t>(OptimizerArgOr(config, "max_precond_dim")))
+      .nesterov(OptimizerArgOr(config, "nesterov") != 0)
+      .diagonal_eps(OptimizerArgOr(config, "diagonal_eps"))
+      .matrix_eps(OptimizerArgOr(config, "matrix_eps"));
+}
+
+// Soap, Soap4bit or Shampoo over two groups: matrices decay, 1-D parameters do not.
+template <typename Preconditioned, typename Options>
+std::unique_ptr<torch::optim::Optimizer> MakePreconditioned(
+    const v1::TrainConfig& config, const std::vector<NamedParameter>& parameters,
+    Options (*options_of)(const v1::TrainConfig&, double)) {
+  std::vector<torch::Tensor> decayed, undecayed;
+  for (const NamedParameter& p : parameters) {
+    (p.tensor.dim() >= 2 ? decayed : undecayed).push_back(p.tensor);
+  }
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(std::move(decayed),
+                      std::make_unique<Options>(options_of(config, config.weight_decay())));
+  groups.emplace_back(std::move(undecayed), std::make_unique<Options>(options_of(config, 0.0)));
+  return std::make_unique<Preconditioned>(groups, options_of(config, config.weight_decay()));
 }
 
 class TorchOptimizerState : public Stateful {
@@ -141,9 +186,10 @@ absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
   if (name == "adamw") return MakeAdam<AdamW>(config, parameters);
   if (name == "adamw8bit") return MakeAdam<AdamW8bit>(config, parameters);
   if (name == "muon") return MakeMuon(config, parameters);
-  const auto& known = OptimizerNames();
-  if (std::find(known.begin(), known.end(), name) != known.end()) {
-    return absl::UnimplementedError(absl::StrCat("optimizer ", name, " is not implemented yet"));
+  if (name == "soap") return MakePreconditioned<Soap>(config, parameters, SoapOptionsOf);
+  if (name == "soap4bit") return MakePreconditioned<Soap4bit>(config, parameters, SoapOptionsOf);
+  if (name == "shampoo") {
+    return MakePreconditioned<Shampoo>(config, parameters, ShampooOptionsOf);
   }
   return absl::InvalidArgumentError(absl::StrCat("optimizer: unknown optimizer \"", name, "\""));
 }

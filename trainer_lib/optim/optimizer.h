@@ -42,8 +42,11 @@ bool IsHiddenMatrix(const NamedParameter& parameter);
 //   "adamw8bit": AdamW with 8-bit moments (trainer_lib/optim/adamw8bit.h), as torchao's.
 //   "muon":  Muon on the hidden matrices, AdamW (adam_* arguments) on the rest
 //            (trainer_lib/optim/muon.h), as torch.optim.Muon.
-// Other names from the catalog fail with Unimplemented ("optimizer soap is not implemented
-// yet"), unknown names with InvalidArgument.
+//   "soap": SOAP (trainer_lib/optim/soap.h), as pytorch-optimizer's SOAP.
+//   "soap4bit": SOAP with 4-bit bases and moments (trainer_lib/optim/soap4bit.h).
+//   "shampoo": Shampoo grafted to RMSprop's norm (trainer_lib/optim/shampoo.h), as
+//            pytorch-optimizer's ScalableShampoo.
+// Unknown names fail with InvalidArgument.
 absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
     const v1::TrainConfig& config, const std::vector<NamedParameter>& parameters);
 // The same over NamedParameters(model).

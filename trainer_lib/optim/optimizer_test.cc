@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "common/catalog.h"
 #include "trainer_lib/optim/adamw8bit.h"
 #include "trainer_lib/optim/muon.h"
+#include "trainer_lib/optim/shampoo.h"
+#include "trainer_lib/optim/soap.h"
 
 namespace ablate::train {
 namespace {
@@ -47,13 +50,13 @@ TEST(OptimizerTest, SetLearningRateReachesEveryGroup) {
   }
 }
 
-TEST(OptimizerTest, OtherOptimizersAreRefusedClearly) {
+TEST(OptimizerTest, EveryCatalogOptimizerIsBuiltAndOthersAreRefused) {
   torch::nn::Linear linear(4, 3);
   v1::TrainConfig config = AdamW();
-  config.set_optimizer("soap");
-  auto soap = MakeOptimizer(config, *linear);
-  EXPECT_EQ(soap.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_EQ(soap.status().message(), "optimizer soap is not implemented yet");
+  for (const std::string& name : OptimizerNames()) {
+    config.set_optimizer(name);
+    EXPECT_TRUE(MakeOptimizer(config, *linear).ok()) << name;
+  }
   config.set_optimizer("sgd");
   EXPECT_EQ(MakeOptimizer(config, *linear).status().code(), absl::StatusCode::kInvalidArgument);
 }
@@ -123,6 +126,28 @@ TEST(OptimizerTest, StateBytesPerParameterIsWhatTheStateHolds) {
   }
   v1::TrainConfig adamw = AdamW();
   EXPECT_DOUBLE_EQ(StateBytesPerParameter(**MakeOptimizer(adamw, Parameters())), 8.0);
+}
+
+TEST(OptimizerTest, PreconditionedOptimizersDecayMatricesOnly) {
+  torch::nn::Linear linear(torch::nn::LinearOptions(4, 3).bias(true));
+  v1::TrainConfig config = AdamW();
+  for (const std::string name : {"soap", "soap4bit", "shampoo"}) {
+    config.set_optimizer(name);
+    (*config.mutable_optimizer_args())["precondition_frequency"] = 3;
+    auto optimizer = MakeOptimizer(config, *linear);
+    ASSERT_TRUE(optimizer.ok()) << optimizer.status();
+    auto& groups = (*optimizer)->param_groups();
+    ASSERT_EQ(groups.size(), 2u) << name;
+    EXPECT_EQ(groups[0].params()[0].dim(), 2) << name;
+    EXPECT_EQ(groups[1].params()[0].dim(), 1) << name;
+    const auto decay = [&](size_t g) {
+      return name == "shampoo"
+                 ? static_cast<ShampooOptions&>(groups[g].options()).weight_decay()
+                 : static_cast<SoapOptions&>(groups[g].options()).weight_decay();
+    };
+    EXPECT_DOUBLE_EQ(decay(0), 0.5) << name;
+    EXPECT_DOUBLE_EQ(decay(1), 0.0) << name;
+  }
 }
 
 }  // namespace

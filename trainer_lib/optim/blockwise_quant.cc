@@ -1,0 +1,74 @@
+#include "trainer_lib/optim/blockwise_quant.h"
+
+#include <vector>
+
+#include <torch/torch.h>
+
+namespace ablate::train {
+namespace {
+
+std::vector<float> TableValues(QuantTable table) {
+  switch (table) {
+    case QuantTable::kNormalFloat4:
+      return {-1.0f,        -0.69619280f, -0.52507305f, -0.39491749f, -0.28444138f, -0.18477343f,
+              -0.09105004f, 0.0f,         0.07958030f,  0.16093020f,  0.24611230f,  0.33791524f,
+              0.44070983f,  0.56261700f,  0.72295684f,  1.0f};
+    case QuantTable::kPositive4: {
+      std::vector<float> v;
+      for (int k = 0; k < 16; ++k) v.push_back(static_cast<float>(k + 1) / 16.0f);
+      return v;
+    }
+    case QuantTable::kSigned8: {
+      std::vector<float> v;
+      for (int k = -127; k <= 127; ++k) v.push_back(static_cast<float>(k) / 127.0f);
+      return v;
+    }
+  }
+  return {};
+}
+
+bool IsFourBit(QuantTable table) { return table != QuantTable::kSigned8; }
+
+int64_t Blocks(int64_t n, int64_t block) { return (n + block - 1) / block; }
+
+}  // namespace
+
+Quantized Quantize(const at::Tensor& x, QuantTable table, int64_t block) {
+  const int64_t n = x.numel();
+  const int64_t blocks = Blocks(n, block);
+  at::Tensor flat = x.reshape({-1}).to(torch::kFloat32);
+  if (blocks * block != n) flat = torch::constant_pad_nd(flat, {0, blocks * block - n});
+  const at::Tensor grid = flat.view({blocks, block});
+  const at::Tensor scales = grid.abs().amax(1).clamp_min(1e-12);
+  const at::Tensor normed = grid / scales.unsqueeze(1);
+  const at::Tensor values = torch::tensor(TableValues(table), flat.options());
+  // Nearest table value: count the midpoints below each element.
+  const at::Tensor midpoints = (values.slice(0, 1) + values.slice(0, 0, -1)) / 2;
+  at::Tensor codes = torch::bucketize(normed, midpoints).to(torch::kUInt8).view({-1});
+  if (IsFourBit(table)) {
+    const at::Tensor pairs = codes.view({-1, 2});
+    codes = pairs.select(1, 0).bitwise_or(pairs.select(1, 1).bitwise_left_shift(4));
+  }
+  return {codes, scales};
+}
+
+at::Tensor Dequantize(const Quantized& q, QuantTable table, int64_t block,
+                      at::IntArrayRef shape) {
+  at::Tensor codes = q.codes;
+  if (IsFourBit(table)) {
+    codes = torch::stack({codes.bitwise_and(15), codes.bitwise_right_shift(4)}, 1).view({-1});
+  }
+  const at::Tensor values = torch::tensor(TableValues(table), q.scales.options());
+  const at::Tensor grid = values.index({codes.to(torch::kLong)}).view({-1, block});
+  const at::Tensor x = (grid * q.scales.unsqueeze(1)).view({-1});
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return x.slice(0, 0, n).view(shape);
+}
+
+int64_t QuantizedBytes(int64_t n, QuantTable table, int64_t block) {
+  const int64_t blocks = Blocks(n, block);
+  return blocks * 4 + blocks * block / (IsFourBit(table) ? 2 : 1);
+}
+
+}  // namespace ablate::train

@@ -1,0 +1,178 @@
+#include "trainer_lib/optim/kronecker.h"
+
+#include <utility>
+
+#include <torch/torch.h>
+
+namespace ablate::train {
+namespace {
+
+// One (parameter, dimension) of a refresh: where its factor and basis live.
+struct FactorRef {
+  const Refresh* refresh;
+  size_t dim;
+};
+
+std::vector<FactorRef> DefinedFactors(const std::vector<Refresh>& work) {
+  std::vector<FactorRef> refs;
+  for (const Refresh& r : work) {
+    for (size_t d = 0; d < r.factors->size(); ++d) {
+      if ((*r.factors)[d].defined()) refs.push_back({&r, d});
+    }
+  }
+  return refs;
+}
+
+// Runs `fn` on each group of same-sized factors of `refs`, stacked into [B, n, n]. On the CPU
+// each factor is a group of its own: LAPACK's batched eigh and QR there round the second and
+// later matrices of a batch differently from a lone one, and SOAP amplifies such differences
+// in the null space of a rank-deficient factor; one call per matrix costs the CPU nothing
+// and keeps it equal to the reference, op for op.
+template <typename Fn>
+void ForEachStack(const std::vector<FactorRef>& refs, Fn fn) {
+  std::vector<at::Tensor> mats;
+  mats.reserve(refs.size());
+  for (const FactorRef& ref : refs) mats.push_back((*ref.refresh->factors)[ref.dim]);
+  std::vector<std::vector<size_t>> groups;
+  if (!mats.empty() && mats.front().is_cuda()) {
+    groups = GroupBySize(mats);
+  } else {
+    for (size_t i = 0; i < mats.size(); ++i) groups.push_back({i});
+  }
+  for (const std::vector<size_t>& group : groups) {
+    std::vector<at::Tensor> stacked;
+    std::vector<FactorRef> members;
+    for (size_t i : group) {
+      stacked.push_back(mats[i]);
+      members.push_back(refs[i]);
+    }
+    fn(torch::stack(stacked), members);
+  }
+}
+
+}  // namespace
+
+std::vector<at::Tensor> ZeroFactors(at::IntArrayRef shape, const at::TensorOptions& options,
+                                    int64_t max_precond_dim, bool precondition_1d) {
+  std::vector<at::Tensor> factors(shape.size());
+  for (size_t d = 0; d < shape.size(); ++d) {
+    const bool wanted = shape.size() > 1 || precondition_1d;
+    if (wanted && shape[d] <= max_precond_dim) {
+      factors[d] = torch::zeros({shape[d], shape[d]}, options.dtype(torch::kFloat32));
+    }
+  }
+  return factors;
+}
+
+void AccumulateFactors(const at::Tensor& grad, double beta, std::vector<at::Tensor>& factors) {
+  const int64_t rank = grad.dim();
+  for (int64_t d = 0; d < rank; ++d) {
+    at::Tensor& factor = factors[d];
+    if (!factor.defined()) continue;
+    at::Tensor outer;
+    if (rank == 1) {
+      outer = torch::matmul(grad.unsqueeze(1), grad.unsqueeze(0));
+    } else {
+      std::vector<int64_t> others;
+      for (int64_t e = 0; e < rank; ++e) {
+        if (e != d) others.push_back(e);
+      }
+      outer = torch::tensordot(grad, grad, others, others);
+    }
+    factor.lerp_(outer.to(factor.scalar_type()), 1.0 - beta);
+  }
+}
+
+at::Tensor Project(const at::Tensor& x, const std::vector<at::Tensor>& bases, bool backward) {
+  at::Tensor y = x;
+  for (const at::Tensor& q : bases) {
+    if (q.defined()) {
+      y = torch::tensordot(y, q, {0}, {backward ? 1 : 0});
+    } else {
+      std::vector<int64_t> order;
+      for (int64_t e = 1; e < y.dim(); ++e) order.push_back(e);
+      order.push_back(0);
+      y = y.permute(order);
+    }
+  }
+  return y;
+}
+
+void EighBases(const std::vector<Refresh>& work) {
+  ForEachStack(DefinedFactors(work), [](const at::Tensor& f, const std::vector<FactorRef>& refs) {
+    const int64_t n = f.size(-1);
+    const at::Tensor shifted = f + 1e-30 * torch::eye(n, f.options());
+    at::Tensor q;
+    try {
+      q = std::get<1>(torch::linalg_eigh(shifted));
+    } catch (const c10::Error&) {
+      // Ill-conditioned float32 factors can fail to converge; float64 does, as the reference.
+      q = std::get<1>(torch::linalg_eigh(shifted.to(torch::kFloat64))).to(f.scalar_type());
+    }
+    q = torch::flip(q, {-1});  // descending eigenvalues
+    for (size_t b = 0; b < refs.size(); ++b) {
+      (*refs[b].refresh->bases)[refs[b].dim] = q[static_cast<int64_t>(b)].clone();
+    }
+  });
+}
+
+void PowerIterationBases(const std::vector<Refresh>& work) {
+  ForEachStack(DefinedFactors(work), [](const at::Tensor& f, const std::vector<FactorRef>& refs) {
+    std::vector<at::Tensor> old;
+    for (const FactorRef& ref : refs) old.push_back((*ref.refresh->bases)[ref.dim]);
+    const at::Tensor q = torch::stack(old);                     // [B, n, n]
+    const at::Tensor product = torch::matmul(f, q);             // F Q
+    std::vector<at::Tensor> estimates;  // diag(Q^T F Q) per matrix, summed as the reference
+    for (int64_t b = 0; b < q.size(0); ++b) estimates.push_back((q[b] * product[b]).sum(0));
+    const at::Tensor estimate = torch::stack(estimates);        // [B, n]
+    const at::Tensor order = torch::argsort(estimate, -1, /*descending=*/true);
+    const at::Tensor power = product.gather(2, order.unsqueeze(1).expand_as(product));
+    const at::Tensor q_new = std::get<0>(torch::linalg_qr(power.to(torch::kFloat32)));
+    for (size_t b = 0; b < refs.size(); ++b) {
+      const auto i = static_cast<int64_t>(b);
+      const Refresh& r = *refs[b].refresh;
+      const auto d = static_cast<int64_t>(refs[b].dim);
+      (*r.bases)[refs[b].dim] = q_new[i].to(f.scalar_type()).clone();
+      *r.exp_avg_sq = r.exp_avg_sq->index_select(d, order[i]);
+    }
+  });
+}
+
+void InverseRoots(const std::vector<Refresh>& work) {
+  ForEachStack(DefinedFactors(work), [](const at::Tensor& f, const std::vector<FactorRef>& refs) {
+    std::vector<double> exponents;
+    for (const FactorRef& ref : refs) {
+      int64_t k = 0;
+      for (const at::Tensor& factor : *ref.refresh->factors) k += factor.defined() ? 1 : 0;
+      exponents.push_back(-1.0 / (2.0 * static_cast<double>(k)));
+    }
+    const auto [lambda, q] = torch::linalg_eigh(f);  // [B, n], [B, n, n]
+    const at::Tensor power =
+        torch::tensor(exponents, lambda.options()).unsqueeze(1);  // [B, 1]
+    const at::Tensor scale = lambda.abs().pow(power);
+    const at::Tensor roots = torch::matmul(q * scale.unsqueeze(1), q.transpose(1, 2));
+    for (size_t b = 0; b < refs.size(); ++b) {
+      (*refs[b].refresh->bases)[refs[b].dim] = roots[static_cast<int64_t>(b)].clone();
+    }
+  });
+}
+
+std::vector<std::vector<size_t>> GroupBySize(const std::vector<at::Tensor>& mats) {
+  std::vector<std::vector<size_t>> groups;
+  for (size_t i = 0; i < mats.size(); ++i) {
+    bool placed = false;
+    for (std::vector<size_t>& group : groups) {
+      const at::Tensor& first = mats[group.front()];
+      if (first.sizes() == mats[i].sizes() && first.scalar_type() == mats[i].scalar_type() &&
+          first.device() == mats[i].device()) {
+        group.push_back(i);
+        placed = true;
+        break;
+      }
+    }
+    if (!placed) groups.push_back({i});
+  }
+  return groups;
+}
+
+}  // namespace ablate::train

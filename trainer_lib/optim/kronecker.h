@@ -1,0 +1,68 @@
+// Kronecker-factored preconditioner pieces shared by Shampoo and SOAP (Gupta et al. 2018,
+// arXiv:1802.09568; Vyas et al. 2025, arXiv:2409.11321): one factor per dimension of a
+// parameter, the exponential average of the gradient's outer product over every other
+// dimension, and its eigenbasis.
+//
+// A parameter of shape [n_0, ..., n_{k-1}] has a list of k factors, entry d an [n_d, n_d]
+// float tensor or an undefined tensor for a dimension left unpreconditioned (larger than
+// max_precond_dim, or the one dimension of a vector unless precondition_1d). The operations
+// below follow, op for op, the SOAP code of pytorch-optimizer 4.1.0 (a port of the paper's),
+// so that LibTorch and that reference round alike.
+//
+// Refreshes take the work of many parameters at once and, on CUDA, batch the factors of one
+// size into one stacked call of torch.linalg (eigh, QR), since on a GPU a few large calls cost
+// far less than one small call per factor (on the CPU one call per factor, see kronecker.cc). Stateless; safe from any thread on distinct tensors.
+#ifndef ABLATE_TRAINER_LIB_OPTIM_KRONECKER_H_
+#define ABLATE_TRAINER_LIB_OPTIM_KRONECKER_H_
+
+#include <cstdint>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+namespace ablate::train {
+
+// Zero factors for a parameter of `shape` (float32 on `options`' device): a dimension is
+// preconditioned when its size is at most max_precond_dim and, for a vector, when
+// precondition_1d holds.
+std::vector<at::Tensor> ZeroFactors(at::IntArrayRef shape, const at::TensorOptions& options,
+                                    int64_t max_precond_dim, bool precondition_1d);
+
+// factor_d <- lerp(factor_d, contraction of grad with itself over every dimension but d,
+// 1 - beta) for each defined factor.
+void AccumulateFactors(const at::Tensor& grad, double beta, std::vector<at::Tensor>& factors);
+
+// x contracted with each basis in turn along its first axis, so the result is in the same
+// layout as x: forward computes x ×_d Q_d^T (into the eigenbasis), backward x ×_d Q_d. An
+// undefined basis rotates the axis to the back without change.
+at::Tensor Project(const at::Tensor& x, const std::vector<at::Tensor>& bases, bool backward);
+
+// Work for one parameter's refresh: its factors, its bases (replaced) and, for the QR
+// refresh, its second moment in the eigenbasis, whose axes follow the bases' new column order.
+struct Refresh {
+  const std::vector<at::Tensor>* factors;
+  std::vector<at::Tensor>* bases;
+  at::Tensor* exp_avg_sq;  // null for the eigh refresh
+};
+
+// Bases from a full symmetric eigendecomposition of each factor (plus 1e-30 I, as the
+// reference), columns by descending eigenvalue. SOAP uses it at a parameter's first step.
+void EighBases(const std::vector<Refresh>& work);
+
+// One step of orthogonal iteration: columns of Q sorted by descending estimated eigenvalue
+// diag(Q^T F Q), then Q <- qr(F Q) in float32; exp_avg_sq permuted along the same axis.
+void PowerIterationBases(const std::vector<Refresh>& work);
+
+// Shampoo's inverse roots: bases_d <- F_d^(-1/(2k)) for each defined factor, k the number of
+// defined factors of that parameter, as Q |Lambda|^(-1/(2k)) Q^T from a symmetric
+// eigendecomposition (for a positive semi-definite F the same as the SVD U S^(-1/(2k)) V^T).
+// exp_avg_sq is not used.
+void InverseRoots(const std::vector<Refresh>& work);
+
+// Indexes of `mats` grouped by (sizes, dtype, device), in first-seen order, so that each group
+// can be stacked into one batched call.
+std::vector<std::vector<size_t>> GroupBySize(const std::vector<at::Tensor>& mats);
+
+}  // namespace ablate::train
+
+#endif  // ABLATE_TRAINER_LIB_OPTIM_KRONECKER_H_

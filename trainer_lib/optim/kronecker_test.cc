@@ -1,0 +1,109 @@
+#include "trainer_lib/optim/kronecker.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+namespace ablate::train {
+namespace {
+
+// A symmetric positive semi-definite factor, as the averages of outer products are.
+torch::Tensor RandomFactor(int64_t n) {
+  const torch::Tensor g = torch::randn({n, 2 * n});
+  const torch::Tensor f = torch::matmul(g, g.t());
+  return (f + f.t()) / 2;  // a float32 product is symmetric only up to rounding
+}
+
+TEST(KroneckerTest, EighBasesDiagonalizeInDescendingOrder) {
+  torch::manual_seed(1);
+  const std::vector<torch::Tensor> factors = {RandomFactor(6), RandomFactor(4)};
+  std::vector<torch::Tensor> bases(2);
+  EighBases({{&factors, &bases, nullptr}});
+  for (size_t d = 0; d < 2; ++d) {
+    const torch::Tensor q = bases[d];
+    const int64_t n = q.size(0);
+    EXPECT_TRUE(torch::allclose(torch::matmul(q.t(), q), torch::eye(n), 1e-5, 1e-5));
+    const torch::Tensor diag = torch::matmul(torch::matmul(q.t(), factors[d]), q);
+    const torch::Tensor eig = diag.diagonal();
+    EXPECT_TRUE(torch::allclose(diag, torch::diag(eig), 1e-3, 1e-3));
+    EXPECT_TRUE(torch::all(eig.slice(0, 0, n - 1) >= eig.slice(0, 1, n)).item<bool>());
+  }
+}
+
+// Batching across parameters must not change any parameter's result: each stacked slice goes
+// through the same kernels as a lone matrix.
+TEST(KroneckerTest, BatchedPowerIterationEqualsOneByOne) {
+  torch::manual_seed(2);
+  std::vector<std::vector<torch::Tensor>> factors, bases_batched, bases_single;
+  std::vector<torch::Tensor> v_batched, v_single;
+  for (int i = 0; i < 3; ++i) {
+    factors.push_back({RandomFactor(8), RandomFactor(5)});
+    std::vector<torch::Tensor> q(2);
+    EighBases({{&factors.back(), &q, nullptr}});
+    factors.back()[0] += 0.1 * RandomFactor(8);  // drift, so the iteration has work to do
+    bases_batched.push_back(q);
+    bases_single.push_back({q[0].clone(), q[1].clone()});
+    v_batched.push_back(torch::rand({8, 5}));
+    v_single.push_back(v_batched.back().clone());
+  }
+  std::vector<Refresh> batch;
+  for (int i = 0; i < 3; ++i) batch.push_back({&factors[i], &bases_batched[i], &v_batched[i]});
+  PowerIterationBases(batch);
+  for (int i = 0; i < 3; ++i) {
+    PowerIterationBases({{&factors[i], &bases_single[i], &v_single[i]}});
+    EXPECT_TRUE(torch::equal(bases_batched[i][0], bases_single[i][0])) << i;
+    EXPECT_TRUE(torch::equal(bases_batched[i][1], bases_single[i][1])) << i;
+    EXPECT_TRUE(torch::equal(v_batched[i], v_single[i])) << i;
+  }
+}
+
+TEST(KroneckerTest, ProjectBackUndoesProjectAndSkipsUndefinedBases) {
+  torch::manual_seed(3);
+  const std::vector<torch::Tensor> factors = {RandomFactor(6), torch::Tensor()};
+  std::vector<torch::Tensor> bases(2);
+  EighBases({{&factors, &bases, nullptr}});
+  EXPECT_FALSE(bases[1].defined());
+  const torch::Tensor x = torch::randn({6, 9});
+  const torch::Tensor y = Project(x, bases, /*backward=*/false);
+  EXPECT_TRUE(torch::allclose(y, torch::matmul(bases[0].t(), x), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(Project(y, bases, /*backward=*/true), x, 1e-5, 1e-5));
+}
+
+// F^(-1/(2k)) raised to the power 2k is F's inverse; k counts the defined factors.
+TEST(KroneckerTest, InverseRootsInvertAtTheRightPower) {
+  torch::manual_seed(4);
+  const std::vector<torch::Tensor> two = {RandomFactor(5).to(torch::kF64),
+                                          RandomFactor(3).to(torch::kF64)};
+  const std::vector<torch::Tensor> one = {RandomFactor(5).to(torch::kF64), torch::Tensor()};
+  std::vector<torch::Tensor> two_roots(2), one_roots(2);
+  InverseRoots({{&two, &two_roots, nullptr}, {&one, &one_roots, nullptr}});
+  const auto power = [](const torch::Tensor& m, int k) { return torch::linalg_matrix_power(m, k); };
+  for (size_t d = 0; d < 2; ++d) {
+    const torch::Tensor eye = torch::eye(two[d].size(0), torch::kF64);
+    EXPECT_TRUE(torch::allclose(torch::matmul(power(two_roots[d], 4), two[d]), eye, 1e-8, 1e-8));
+  }
+  EXPECT_TRUE(torch::allclose(torch::matmul(power(one_roots[0], 2), one[0]),
+                              torch::eye(5, torch::kF64), 1e-8, 1e-8));
+  EXPECT_FALSE(one_roots[1].defined());
+}
+
+TEST(KroneckerTest, FactorsFollowMaxDimAndVectorRule) {
+  const auto options = torch::TensorOptions().dtype(torch::kFloat32);
+  const auto matrix = ZeroFactors({4, 20}, options, 10, false);
+  EXPECT_TRUE(matrix[0].defined());
+  EXPECT_FALSE(matrix[1].defined());
+  EXPECT_FALSE(ZeroFactors({4}, options, 10, false)[0].defined());
+  EXPECT_TRUE(ZeroFactors({4}, options, 10, true)[0].defined());
+}
+
+TEST(KroneckerTest, GroupBySizeKeepsFirstSeenOrder) {
+  const std::vector<torch::Tensor> mats = {torch::zeros({3, 3}), torch::zeros({2, 2}),
+                                           torch::zeros({3, 3}), torch::zeros({3, 3}, torch::kF64)};
+  const auto groups = GroupBySize(mats);
+  ASSERT_EQ(groups.size(), 3u);
+  EXPECT_EQ(groups[0], (std::vector<size_t>{0, 2}));
+  EXPECT_EQ(groups[1], (std::vector<size_t>{1}));
+  EXPECT_EQ(groups[2], (std::vector<size_t>{3}));
+}
+
+}  // namespace
+}  // namespace ablate::train

@@ -1,0 +1,111 @@
+// optimizer_benchmark: the time of one optimizer step of each optimizer over a catalog
+// model's real parameter shapes, fp32, on CUDA when present (else CPU).
+//
+//   optimizer_benchmark [--model qwen3-0.6b] [--optimizers adamw,muon,soap]
+//                       [--precondition_frequency 10] [--device cuda|cpu]
+//
+// Prints one line per optimizer:
+//   optimizer=soap model=qwen3-0.6b device=cuda params=751632384 steps=10 ms_per_step=41.2
+// A preconditioned optimizer refreshes its bases once every precondition_frequency steps, so
+// the steps timed are that many (after one untimed step that builds the state), and
+// ms_per_step is amortized over exactly one refresh. scripts/bench/optimizers_reference.py
+// prints the same format for the reference implementations.
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <torch/torch.h>
+
+#include "absl/strings/str_split.h"
+#include "common/catalog.h"
+#include "trainer_lib/model/qwen3.h"
+#include "trainer_lib/optim/optimizer.h"
+
+namespace ablate::train {
+namespace {
+
+void Synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+// One optimizer's line, or its error: a failure to build or to step (out of memory on a large
+// model) is reported and the next optimizer still runs.
+void Bench(const std::string& name, const std::string& model_name, int frequency,
+           Qwen3& model, const torch::Device& device) {
+  v1::TrainConfig config;
+  config.set_optimizer(name);
+  config.set_learning_rate(1e-4);
+  config.set_weight_decay(0.1);
+  if (name == "soap" || name == "shampoo" || name == "soap4bit") {
+    (*config.mutable_optimizer_args())["precondition_frequency"] = frequency;
+  }
+  auto optimizer = MakeOptimizer(config, *model);
+  if (!optimizer.ok()) {
+    std::printf("optimizer=%s model=%s error=\"%s\"\n", name.c_str(), model_name.c_str(),
+                std::string(optimizer.status().message()).c_str());
+    return;
+  }
+  try {
+    (*optimizer)->step();  // builds the state (SOAP: the first eigendecompositions)
+    Synchronize(device);
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < frequency; ++i) (*optimizer)->step();
+    Synchronize(device);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count();
+    int64_t params = 0;
+    for (const torch::Tensor& p : model->parameters()) params += p.numel();
+    std::printf("optimizer=%s model=%s device=%s params=%lld steps=%d ms_per_step=%.3f\n",
+                name.c_str(), model_name.c_str(), device.str().c_str(),
+                static_cast<long long>(params), frequency, ms / frequency);
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    std::printf("optimizer=%s model=%s error=\"%s\"\n", name.c_str(), model_name.c_str(),
+                what.substr(0, what.find('\n')).c_str());
+  }
+  std::fflush(stdout);
+}
+
+int Run(int argc, char** argv) {
+  CLI::App app{"Times one optimizer step over a model's parameter shapes."};
+  std::string model_name = "qwen3-0.6b";
+  std::string names = "adamw,adamw8bit,muon,soap,shampoo,soap4bit";
+  int frequency = 10;
+  std::string device_name = torch::cuda::is_available() ? "cuda" : "cpu";
+  app.add_option("--model", model_name, "catalog model whose shapes to use");
+  app.add_option("--optimizers", names, "comma-separated optimizer names");
+  app.add_option("--precondition_frequency", frequency, "steps timed; SOAP/Shampoo refresh once")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--device", device_name, "cuda or cpu");
+  CLI11_PARSE(app, argc, argv);
+
+  const auto config = ModelByName(model_name);
+  if (!config.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(config.status().message()).c_str());
+    return 1;
+  }
+  const torch::Device device(device_name);
+  torch::NoGradGuard no_grad;
+  auto model = BuildQwen3(*config, "dense");
+  if (!model.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(model.status().message()).c_str());
+    return 1;
+  }
+  (*model)->to(device);
+  for (torch::Tensor& p : (*model)->parameters()) {
+    p.mutable_grad() = torch::randn_like(p).mul_(1e-3);
+  }
+  for (const std::string& name :
+       std::vector<std::string>(absl::StrSplit(names, ',', absl::SkipEmpty()))) {
+    Bench(name, model_name, frequency, *model, device);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace ablate::train
+
+int main(int argc, char** argv) { return ablate::train::Run(argc, argv); }
