@@ -4,6 +4,8 @@
 # sequence, and prints, for each run, the peak memory PyTorch's caching allocator held beside
 # common/model_math's plan (both reported by the trainer at the end of the run), the plan's
 # error, and the trainer's last train/mfu. With OUT set, the trainers' logs are left there.
+# Arguments, each "MODEL CONTEXT BATCH CHECKPOINTING" (e.g. "qwen3-1.7b 8192 2 false"), replace
+# the default runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .device-deps/unpack.sh
@@ -31,6 +33,7 @@ runs=(
   "qwen3-1.7b 8192 2 false"
   "qwen3-1.7b 16384 2 true"
 )
+if [ $# -gt 0 ]; then runs=("$@"); fi
 printf '%-11s %7s %5s %5s %9s %9s %7s %6s\n' model context batch ckpt "peak GiB" "plan GiB" error mfu
 for run in "${runs[@]}"; do
   read -r model context batch ckpt <<<"$run"
