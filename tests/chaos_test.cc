@@ -1,9 +1,9 @@
 // Exactly once under coordinator crashes: a sweep of 32 short real-trainer jobs on two
 // ablate-worker daemons while the coordinator is killed with SIGKILL 20 times, at random
-// moments while jobs run, and started again on the same port and database each time. Afterwards the store
-// must show every job ended once, SUCCEEDED, by one successful attempt, with every logged step
-// of its loss curve stored exactly once and its final evaluation loss kept. In the long set:
-// about a minute on two cores for each test.
+// moments while jobs run, and started again on the same port and database each time.
+// Afterwards the store must show every job ended once, SUCCEEDED, by one successful attempt,
+// with every logged step of its loss curve stored exactly once and its final evaluation loss
+// kept. In the long set: about a minute on two cores for each test.
 #include <signal.h>
 #include <sqlite3.h>
 
