@@ -8,14 +8,7 @@
 # the default runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source .device-deps/unpack.sh
-build=build-gpu
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DABLATE_BUILD_TESTS=OFF \
-  -DABLATE_WERROR=OFF \
-  -DCMAKE_PREFIX_PATH="$TORCH_CMAKE_PREFIX;$DEPS_PREFIX" \
-  -DProtobuf_PROTOC_EXECUTABLE="$DEPS_PREFIX/bin/protoc" \
-  -DProtobuf_INCLUDE_DIR="$DEPS_PREFIX/include" \
-  -DProtobuf_LIBRARY="$DEPS_PREFIX/lib/x86_64-linux-gnu/libprotobuf.so" >/dev/null
+source scripts/device-configure.sh Release
 logs=${OUT:-runs/device-memory-plan}
 mkdir -p "$logs"
 if ! cmake --build "$build" -j"$(nproc)" --target ablate-train >"$logs/build.log" 2>&1; then

@@ -5,15 +5,8 @@
 # results table; with OUT set, leaves the logs there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source .device-deps/unpack.sh
 export NCCL_NVLS_ENABLE=0
-build=build-gpu
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DABLATE_BUILD_TESTS=OFF \
-  -DABLATE_WERROR=OFF \
-  -DCMAKE_PREFIX_PATH="$TORCH_CMAKE_PREFIX;$DEPS_PREFIX" \
-  -DProtobuf_PROTOC_EXECUTABLE="$DEPS_PREFIX/bin/protoc" \
-  -DProtobuf_INCLUDE_DIR="$DEPS_PREFIX/include" \
-  -DProtobuf_LIBRARY="$DEPS_PREFIX/lib/x86_64-linux-gnu/libprotobuf.so" >/dev/null
+source scripts/device-configure.sh RelWithDebInfo
 time cmake --build "$build" -j"$(nproc)" --target ablate ablate-coordinator ablate-worker ablate-train
 
 state=runs/device-smoke
