@@ -23,6 +23,7 @@
 #include "coordinator/store/store.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/support/cluster_test.h"
 #include "tests/support/coordinator.h"
 #include "tests/support/process.h"
 #include "tests/support/tokens.h"
@@ -61,25 +62,8 @@ std::map<int64_t, int> RowsPerStep(const std::string& db_path, const std::string
   return rows;
 }
 
-class ChaosTest : public ::testing::Test {
+class ChaosTest : public test::ClusterTest {
  protected:
-  void SetUp() override {
-    auto bin_dir = test::BinDir();
-    ASSERT_TRUE(bin_dir.ok()) << bin_dir.status();
-    bin_dir_ = *bin_dir;
-    auto dir = test::MakeTempDir();
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_ = *dir;
-    // The CLI processes the test starts send the user token; workers get their own.
-    setenv("ABLATE_TOKEN", test::kUserToken, 1);
-  }
-
-  void TearDown() override {
-    workers_.clear();
-    coordinator_.reset();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
-
   // kJobs tiny-model jobs differing in seed; each logs every step and checkpoints.
   std::string WriteSweep(int jobs = kJobs, int steps = kSteps) {
     const std::string path = dir_ + "/sweep.yaml";
@@ -147,18 +131,7 @@ class ChaosTest : public ::testing::Test {
                                                     last.step(), ", ", last.message()));
   }
 
-  std::string Logs() {
-    std::string out;
-    for (auto& w : workers_) absl::StrAppend(&out, "--- worker stderr\n", w->Stderr());
-    if (coordinator_) absl::StrAppend(&out, "--- coordinator\n", coordinator_->process().Stderr());
-    return out;
-  }
-
-  std::string bin_dir_;
-  std::string dir_;
   int port_ = 0;
-  std::unique_ptr<test::TestCoordinator> coordinator_;
-  std::vector<std::unique_ptr<test::Subprocess>> workers_;
 };
 
 TEST_F(ChaosTest, TwentySigkillsOfTheCoordinatorLoseAndRepeatNothing) {

@@ -19,6 +19,7 @@
 #include "coordinator/store/store.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/support/cluster_test.h"
 #include "tests/support/coordinator.h"
 #include "tests/support/process.h"
 #include "tests/support/tokens.h"
@@ -28,25 +29,8 @@ namespace {
 
 constexpr absl::Duration kSweepTimeout = absl::Seconds(240);
 
-class EndToEndTest : public ::testing::Test {
+class EndToEndTest : public test::ClusterTest {
  protected:
-  void SetUp() override {
-    // The CLI processes the test starts send the user token; workers get their own.
-    setenv("ABLATE_TOKEN", test::kUserToken, 1);
-    auto bin_dir = test::BinDir();
-    ASSERT_TRUE(bin_dir.ok()) << bin_dir.status();
-    bin_dir_ = *bin_dir;
-    auto dir = test::MakeTempDir();
-    ASSERT_TRUE(dir.ok()) << dir.status();
-    dir_ = *dir;
-  }
-
-  void TearDown() override {
-    workers_.clear();
-    coordinator_.reset();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
-
   // Two tiny-model jobs, different seeds, the same data order: a minute of CPU in all.
   std::string WriteSweep(int steps) {
     const std::string path = dir_ + "/sweep.yaml";
@@ -74,18 +58,6 @@ class EndToEndTest : public ::testing::Test {
     return v1::SweepService::NewStub(
         grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   }
-
-  std::string Logs() {
-    std::string out;
-    for (auto& w : workers_) absl::StrAppend(&out, "--- worker stderr\n", w->Stderr());
-    if (coordinator_) absl::StrAppend(&out, "--- coordinator\n", coordinator_->process().Stderr());
-    return out;
-  }
-
-  std::string bin_dir_;
-  std::string dir_;
-  std::unique_ptr<test::TestCoordinator> coordinator_;
-  std::vector<std::unique_ptr<test::Subprocess>> workers_;
 };
 
 TEST_F(EndToEndTest, TwoJobSweepSucceedsWithFallingLossAndStoredMetrics) {
