@@ -6,13 +6,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "trainer_lib/optim/optimizer_testing.h"
+
 namespace ablate::train {
 namespace {
 
-void SetGrads(const std::vector<torch::Tensor>& params, int64_t seed) {
-  torch::manual_seed(seed);
-  for (const torch::Tensor& p : params) p.mutable_grad() = torch::randn_like(p);
-}
+using testing::ExpectSaveLoadContinuesBitIdentically;
+using testing::OneGroup;
+using testing::SetGrads;
 
 // The update's norm is the graft's (RMSprop's) whatever the preconditioner does: with zero
 // momentum and no Nesterov, the first step moves a matrix by lr * ||G / (|G| + eps)||.
@@ -20,7 +21,7 @@ TEST(ShampooTest, FirstStepHasTheGraftsNorm) {
   torch::manual_seed(1);
   torch::Tensor w = torch::randn({6, 4}, torch::kF64);
   const torch::Tensor before = w.clone();
-  Shampoo shampoo({torch::optim::OptimizerParamGroup({w})},
+  Shampoo shampoo(OneGroup({w}),
                   ShampooOptions(0.1).nesterov(false).precondition_frequency(1)
                       .start_preconditioning_step(1));
   SetGrads({w}, 2);
@@ -33,37 +34,17 @@ TEST(ShampooTest, FirstStepHasTheGraftsNorm) {
 
 TEST(ShampooTest, SaveLoadContinuesBitIdentically) {
   torch::manual_seed(0);
-  const std::vector<torch::Tensor> a = {torch::randn({6, 4}), torch::randn({4}),
-                                        torch::randn({3, 12})};
   const ShampooOptions options = ShampooOptions(0.01)
                                      .precondition_frequency(2)
                                      .start_preconditioning_step(4)
                                      .max_precond_dim(8)
                                      .weight_decay(0.1);
-  Shampoo first({torch::optim::OptimizerParamGroup(a)}, options);
-  for (int t = 0; t < 3; ++t) {
-    SetGrads(a, 100 + t);
-    first.step();
-  }
-  torch::serialize::OutputArchive out;
-  first.save(out);
-  std::ostringstream bytes;
-  out.save_to(bytes);
-
-  std::vector<torch::Tensor> b;
-  for (const torch::Tensor& p : a) b.push_back(p.clone());
-  Shampoo second({torch::optim::OptimizerParamGroup(b)}, ShampooOptions(1.0));
-  torch::serialize::InputArchive in;
-  std::istringstream read(bytes.str());
-  in.load_from(read);
-  second.load(in);
-  for (int t = 3; t < 8; ++t) {  // across the start step and two root refreshes
-    SetGrads(a, 100 + t);
-    SetGrads(b, 100 + t);
-    first.step();
-    second.step();
-  }
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
+  // Across the start step and two root refreshes.
+  ExpectSaveLoadContinuesBitIdentically(
+      {torch::randn({6, 4}), torch::randn({4}), torch::randn({3, 12})},
+      [&](const auto& p) { return std::make_unique<Shampoo>(OneGroup(p), options); },
+      [](const auto& p) { return std::make_unique<Shampoo>(OneGroup(p), ShampooOptions(1.0)); },
+      /*before=*/3, /*after=*/5);
 }
 
 }  // namespace

@@ -6,18 +6,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "trainer_lib/optim/optimizer_testing.h"
 
 namespace ablate::train {
 namespace {
 
-std::vector<torch::optim::OptimizerParamGroup> OneGroup(const std::vector<torch::Tensor>& ps) {
-  return {torch::optim::OptimizerParamGroup(ps)};
-}
-
-void SetGrads(const std::vector<torch::Tensor>& params, int64_t seed) {
-  torch::manual_seed(seed);
-  for (const torch::Tensor& p : params) p.mutable_grad() = torch::randn_like(p);
-}
+using testing::ExpectSaveLoadContinuesBitIdentically;
+using testing::OneGroup;
+using testing::SetGrads;
 
 TEST(Soap4bitTest, StateIsAtMostEightBytesPerParameter) {
   // Square, 1:3, 3:1, a vector and one dimension above max_precond_dim.
@@ -39,32 +35,12 @@ TEST(Soap4bitTest, StateIsAtMostEightBytesPerParameter) {
 
 TEST(Soap4bitTest, SaveLoadContinuesBitIdentically) {
   torch::manual_seed(0);
-  const std::vector<torch::Tensor> a = {torch::randn({6, 4}), torch::randn({4}),
-                                        torch::randn({3, 12})};
   const SoapOptions options = SoapOptions(0.01).precondition_frequency(3).max_precond_dim(8);
-  Soap4bit first(OneGroup(a), options);
-  for (int t = 0; t < 5; ++t) {
-    SetGrads(a, 100 + t);
-    first.step();
-  }
-  torch::serialize::OutputArchive out;
-  first.save(out);
-  std::ostringstream bytes;
-  out.save_to(bytes);
-  std::vector<torch::Tensor> b;
-  for (const torch::Tensor& p : a) b.push_back(p.clone());
-  Soap4bit second(OneGroup(b), SoapOptions(1.0));
-  torch::serialize::InputArchive in;
-  std::istringstream read(bytes.str());
-  in.load_from(read);
-  second.load(in);
-  for (int t = 5; t < 9; ++t) {
-    SetGrads(a, 100 + t);
-    SetGrads(b, 100 + t);
-    first.step();
-    second.step();
-  }
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
+  ExpectSaveLoadContinuesBitIdentically(
+      {torch::randn({6, 4}), torch::randn({4}), torch::randn({3, 12})},
+      [&](const auto& p) { return std::make_unique<Soap4bit>(OneGroup(p), options); },
+      [](const auto& p) { return std::make_unique<Soap4bit>(OneGroup(p), SoapOptions(1.0)); },
+      /*before=*/5, /*after=*/4);
 }
 
 }  // namespace
