@@ -1,8 +1,10 @@
 #include "common/train_config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
+#include <tuple>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -189,6 +191,29 @@ std::string GetTrainField(const v1::TrainConfig& config, absl::string_view name)
 }
 
 absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
+  // No run survives a NaN or infinite setting; comparisons with NaN are false, so the range
+  // checks below would let it through. Every number field, named by the field.
+  const google::protobuf::Descriptor* descriptor = c.GetDescriptor();
+  const google::protobuf::Reflection* reflection = c.GetReflection();
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const FieldDescriptor* field = descriptor->field(i);
+    if (field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE && !field->is_repeated() &&
+        !std::isfinite(reflection->GetDouble(c, field))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field->name(), ": ", reflection->GetDouble(c, field), " is not a finite number"));
+    }
+  }
+  // Sizes no machine can run: they would only overflow products of them further on.
+  for (const auto& [name, value, limit] : {std::tuple{"steps", c.steps(), kMaxSteps},
+                                           std::tuple{"batch_size", c.batch_size(), kMaxBatch},
+                                           std::tuple{"context_length", c.context_length(),
+                                                      kMaxContext},
+                                           std::tuple{"gpus", c.gpus(), kMaxGpus}}) {
+    if (value > limit) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": ", value, " is more than the limit of ", limit));
+    }
+  }
   if (absl::StatusOr<v1::ModelConfig> model = ModelByName(c.model()); !model.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("model: ", model.status().message()));
   }

@@ -5,6 +5,7 @@
 #ifndef ABLATE_COMMON_TRAIN_CONFIG_H_
 #define ABLATE_COMMON_TRAIN_CONFIG_H_
 
+#include <cstdint>
 #include <string>
 #include "absl/strings/string_view.h"
 
@@ -37,8 +38,15 @@ std::string GetTrainField(const v1::TrainConfig& config, absl::string_view name)
 // True when `name` is a field SetTrainField accepts.
 bool IsTrainField(absl::string_view name);
 
-// Checks a resolved config: known model, attention and optimizer names, positive steps, batch
-// and context, a learning rate in (0, 1], warmup not longer than the run, context lengths
+// Upper bounds of a job's sizes, far above any real run: 100M steps, 2^20 sequences per step,
+// 2^20 tokens per sequence (the 1M context NSA sweeps use), 4,096 GPUs.
+inline constexpr uint32_t kMaxSteps = 100'000'000;
+inline constexpr uint32_t kMaxBatch = 1u << 20;
+inline constexpr uint32_t kMaxContext = 1u << 20;
+inline constexpr uint32_t kMaxGpus = 4096;
+
+// Checks a resolved config: every number finite, sizes within the bounds above, known model,
+// attention and optimizer names, positive steps, batch and context, a learning rate in (0, 1], warmup not longer than the run, context lengths
 // above 128K only with NSA, a micro_batch_size that divides batch_size, a known lr_schedule
 // and nonfinite policy, and decay_fraction in [0, 1]. The message names the field:
 // "context_length: 524288 requires attention nsa (got dense)".

@@ -1,5 +1,8 @@
 #include "common/train_config.h"
 
+#include <cmath>
+#include <limits>
+
 #include "gtest/gtest.h"
 
 namespace ablate {
@@ -56,6 +59,28 @@ TEST(TrainConfigTest, ValidationNamesTheField) {
   c = DefaultTrainConfig();
   c.set_warmup_steps(500);
   EXPECT_NE(ValidateTrainConfig(c).message().find("warmup_steps"), std::string::npos);
+}
+
+// Settings no run survives: NaN and infinities (which range checks alone let through, since
+// every comparison with NaN is false) and sizes of 2^32 - 1.
+TEST(TrainConfigTest, NonFiniteNumbersAndAbsurdSizesAreRefusedByName) {
+  v1::TrainConfig c = DefaultTrainConfig();
+  c.set_weight_decay(std::nan(""));
+  EXPECT_EQ(ValidateTrainConfig(c).message(), "weight_decay: nan is not a finite number");
+  c = DefaultTrainConfig();
+  c.set_grad_clip(std::numeric_limits<double>::infinity());
+  EXPECT_EQ(ValidateTrainConfig(c).message(), "grad_clip: inf is not a finite number");
+  c = DefaultTrainConfig();
+  c.set_min_lr_ratio(std::nan(""));
+  EXPECT_EQ(ValidateTrainConfig(c).message(), "min_lr_ratio: nan is not a finite number");
+  c = DefaultTrainConfig();
+  c.set_steps(4294967295u);
+  EXPECT_EQ(ValidateTrainConfig(c).message(),
+            "steps: 4294967295 is more than the limit of 100000000");
+  c = DefaultTrainConfig();
+  c.set_batch_size(4294967295u);
+  EXPECT_EQ(ValidateTrainConfig(c).message(),
+            "batch_size: 4294967295 is more than the limit of 1048576");
 }
 
 TEST(TrainConfigTest, LoopSettingsAreCheckedByName) {
