@@ -10,6 +10,8 @@
 // the browser send it). A token can also be handed over in the address, #token=... or
 // #/sweeps/<id>&token=...; it is stored and removed from the address at once.
 
+import { TokenEventSource } from './token_event_source.js';
+
 const POLL_MS = 1000;
 const CURVE = 'train/loss';
 // Points per curve, thinned by the coordinator: a sparkline 120 pixels wide shows no more.
@@ -241,81 +243,6 @@ async function refreshCurves(jobs, isCurrent) {
 
 // --- The live stream of one sweep -----------------------------------------------------------
 
-// EventSource's interface over fetch, which can send the Authorization header (EventSource
-// cannot). readyState is CONNECTING while (re)connecting, OPEN while events arrive, CLOSED
-// after an answer that is not a 200 event stream; a dropped connection reconnects after the
-// server's retry interval, sending the last event's id as Last-Event-ID.
-class TokenEventSource {
-  static CONNECTING = 0;
-  static OPEN = 1;
-  static CLOSED = 2;
-
-  constructor(url) {
-    this.url = url;
-    this.readyState = TokenEventSource.CONNECTING;
-    this.lastId = '';
-    this.retryMs = 2000;
-    this.abort = new AbortController();
-    this.onmessage = null;
-    this.onerror = null;
-    this.connect();
-  }
-
-  close() {
-    this.readyState = TokenEventSource.CLOSED;
-    this.abort.abort();
-  }
-
-  async connect() {
-    const headers = apiHeaders({ Accept: 'text/event-stream' });
-    if (this.lastId) headers['Last-Event-ID'] = this.lastId;
-    try {
-      const response = await fetch(this.url, { cache: 'no-store', headers,
-        signal: this.abort.signal });
-      if (!response.ok || !response.body) {
-        this.readyState = TokenEventSource.CLOSED;
-        this.onerror?.();
-        return;
-      }
-      this.readyState = TokenEventSource.OPEN;
-      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += value;
-        let end;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          this.dispatch(buffer.slice(0, end));
-          buffer = buffer.slice(end + 2);
-        }
-      }
-    } catch {
-      if (this.readyState === TokenEventSource.CLOSED) return;
-    }
-    if (this.readyState === TokenEventSource.CLOSED) return;
-    this.readyState = TokenEventSource.CONNECTING;
-    this.onerror?.();
-    setTimeout(() => { if (this.readyState !== TokenEventSource.CLOSED) this.connect(); },
-      this.retryMs);
-  }
-
-  // One event block: "id:", "data:" and "retry:" lines; comments (":") are keep-alives.
-  dispatch(block) {
-    const data = [];
-    for (const line of block.split('\n')) {
-      const colon = line.indexOf(':');
-      if (colon === 0) continue;
-      const field = colon < 0 ? line : line.slice(0, colon);
-      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-      if (field === 'data') data.push(value);
-      else if (field === 'id') this.lastId = value;
-      else if (field === 'retry' && /^\d+$/.test(value)) this.retryMs = Number(value);
-    }
-    if (data.length) this.onmessage?.({ data: data.join('\n') });
-  }
-}
-
 // What the sweep page shows while it follows /api/v1/sweeps/<id>/events. The first event is
 // the whole sweep; each later one what one commit changed (the sweep's counts and state, and
 // the rows of the jobs that changed). EventSource reconnects by itself after a lost
@@ -363,7 +290,7 @@ function follow(sweepId) {
   Object.assign(live, { sweepId, sweep: null, jobs: [], index: new Map(), lost: false,
     refused: poll || typeof ReadableStream !== 'function' });
   if (sweepId === null || live.refused) return;
-  const source = new TokenEventSource(`/api/v1/sweeps/${enc(sweepId)}/events`);
+  const source = new TokenEventSource(`/api/v1/sweeps/${enc(sweepId)}/events`, apiHeaders);
   live.source = source;
   source.onmessage = (event) => {
     if (live.source !== source) return;
