@@ -55,6 +55,10 @@ int RunCli(int argc, char** argv) {
   submit->add_option("FILE", file, "the sweep file (YAML)")->required();
   submit->add_flag("--watch", submit_watch, "follow the sweep until every job ended");
 
+  CLI::App* validate = app.add_subcommand(
+      "validate", "check a sweep file and every cell of its grid, without a coordinator");
+  validate->add_option("FILE", file, "the sweep file (YAML)")->required();
+
   CLI::App* ls = app.add_subcommand("ls", "list sweeps, newest first");
 
   std::string sweep_id;
@@ -83,6 +87,8 @@ int RunCli(int argc, char** argv) {
     std::cerr << "ablate: " << message << " (see ablate --help)\n";
     return kExitUsage;
   }
+  const Io io{std::cout, std::cerr, StdoutIsInteractive(), absl::LocalTimeZone()};
+  if (*validate) return ValidateCommand(file, io);
   if (!IsHostPort(coordinator)) {
     std::cerr << "ablate: --coordinator: expected HOST:PORT, got '" << coordinator << "'\n";
     return kExitUsage;
@@ -94,7 +100,6 @@ int RunCli(int argc, char** argv) {
     return kExitUsage;
   }
   Client client(coordinator, *token);
-  const Io io{std::cout, std::cerr, StdoutIsInteractive(), absl::LocalTimeZone()};
   if (*submit) return SubmitCommand(client, file, submit_watch, io);
   if (*ls) return ListCommand(client, io);
   if (*status) {

@@ -16,6 +16,7 @@
 #include "cli/table.h"
 #include "cli/views.h"
 #include "cli/watch.h"
+#include "sweep/grid.h"
 #include "sweep/sweep_file.h"
 
 namespace ablate::cli {
@@ -38,6 +39,19 @@ TerminalSize QueryTerminalSize() {
 }
 
 }  // namespace
+
+int ValidateCommand(const std::string& path, const Io& io) {
+  absl::StatusOr<v1::SweepSpec> spec = sweep::LoadSweepFile(path);
+  absl::StatusOr<sweep::Expansion> expansion =
+      spec.ok() ? sweep::ExpandSweep(*spec) : absl::StatusOr<sweep::Expansion>(spec.status());
+  if (!expansion.ok()) {
+    io.err << path << ": " << expansion.status().message() << '\n';
+    return kExitUsage;
+  }
+  io.out << path << ": sweep " << expansion->sweep_id << ", " << expansion->jobs.size()
+         << " jobs (" << expansion->dropped.size() << " cells dropped by constraints)\n";
+  return kExitOk;
+}
 
 int SubmitCommand(Client& client, const std::string& path, bool watch, const Io& io) {
   absl::StatusOr<v1::SweepSpec> spec = sweep::LoadSweepFile(path);

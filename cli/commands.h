@@ -26,6 +26,12 @@ struct Io {
   absl::TimeZone zone;
 };
 
+// Checks the sweep file without a coordinator: parses it (errors name the line), then expands
+// its grid and checks every cell as the coordinator would at submit (the cell is named, e.g.
+// "cell optimizer=adamw: optimizer_args.beta_2: adamw has no argument beta_2 (did you mean
+// beta2?)"). Prints the sweep id and its job count. kExitOk, or kExitUsage with the error.
+int ValidateCommand(const std::string& path, const Io& io);
+
 // Validates the sweep file locally (so errors name its line), submits it, and with `watch`
 // follows it as WatchCommand does.
 int SubmitCommand(Client& client, const std::string& path, bool watch, const Io& io);

@@ -124,6 +124,24 @@ TEST_F(CliTest, UnknownOptimizerIsNamedWithItsLine) {
   EXPECT_THAT(r.err, HasSubstr("adamx"));
 }
 
+// `validate` needs no coordinator, and checks every cell as a submit would.
+TEST_F(CliTest, ValidateChecksEveryCellWithoutACoordinator) {
+  const Result ok = Run({"--coordinator", unreachable_, "validate",
+                         WriteFile("ok.yaml", kValidSweep)});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_THAT(ok.out, HasSubstr(": sweep cli-test-"));
+  EXPECT_THAT(ok.out, HasSubstr("2 jobs (0 cells dropped by constraints)"));
+
+  const std::string typo = WriteFile(
+      "typo.yaml", "name: x\ngrid:\n  seed: [1, 2]\nfixed:\n  optimizer_args: {beta_2: 0.9}\n");
+  const Result r = Run({"--coordinator", unreachable_, "validate", typo});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, IsOneLine());
+  EXPECT_THAT(r.err, HasSubstr("optimizer_args.beta_2: adamw has no argument beta_2"));
+  EXPECT_THAT(r.err, HasSubstr("did you mean beta2?"));
+  EXPECT_EQ(r.out, "");
+}
+
 TEST_F(CliTest, MissingFileIsAUsageError) {
   const Result r = Run({"--coordinator", unreachable_, "submit", dir_ + "/absent.yaml"});
   EXPECT_EQ(r.exit_code, 2);
