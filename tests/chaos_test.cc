@@ -38,28 +38,46 @@ constexpr absl::Duration kSweepTimeout = absl::Minutes(8);
 // Every worker id either test starts; each gets its own token.
 const std::vector<std::string> kWorkers = {"chaos-1", "chaos-2", "first", "second"};
 
-// Rows the metrics table holds for each step of one job's series, read from the database file
-// itself: the store's ReadMetrics shows a step reported twice once, which would hide a
-// duplicate.
-std::map<int64_t, int> RowsPerStep(const std::string& db_path, const std::string& job_id,
-                                   const std::string& name) {
-  std::map<int64_t, int> rows;
+// Two-column integer rows of `sql` run on the database file itself, its ?1, ?2, ... bound to
+// `params`: the first column keys the second. Read from the file rather than through the
+// store, whose ReadMetrics shows a step reported twice once and would hide a duplicate.
+std::map<int64_t, int64_t> QueryPairs(const std::string& db_path, const char* sql,
+                                      const std::vector<std::string>& params) {
+  std::map<int64_t, int64_t> rows;
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
     sqlite3_stmt* query = nullptr;
-    sqlite3_prepare_v2(db,
-                       "SELECT m.step, COUNT(*) FROM metrics m JOIN jobs j ON j.rowid = m.job "
-                       "WHERE j.id = ?1 AND m.name = ?2 GROUP BY m.step",
-                       -1, &query, nullptr);
-    sqlite3_bind_text(query, 1, job_id.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(query, 2, name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_prepare_v2(db, sql, -1, &query, nullptr);
+    for (size_t i = 0; i < params.size(); ++i) {
+      sqlite3_bind_text(query, static_cast<int>(i + 1), params[i].c_str(), -1,
+                        SQLITE_TRANSIENT);
+    }
     while (sqlite3_step(query) == SQLITE_ROW) {
-      rows[sqlite3_column_int64(query, 0)] = sqlite3_column_int(query, 1);
+      rows[sqlite3_column_int64(query, 0)] = sqlite3_column_int64(query, 1);
     }
     sqlite3_finalize(query);
   }
   sqlite3_close(db);
   return rows;
+}
+
+// Rows the metrics table holds for each step of one job's series.
+std::map<int64_t, int64_t> RowsPerStep(const std::string& db_path, const std::string& job_id,
+                                       const std::string& name) {
+  return QueryPairs(db_path,
+                    "SELECT m.step, COUNT(*) FROM metrics m JOIN jobs j ON j.rowid = m.job "
+                    "WHERE j.id = ?1 AND m.name = ?2 GROUP BY m.step",
+                    {job_id, name});
+}
+
+// The first train/loss step each attempt of `job_id` logged, by attempt id.
+std::map<int64_t, int64_t> FirstStepByAttempt(const std::string& db_path,
+                                              const std::string& job_id) {
+  return QueryPairs(db_path,
+                    "SELECT m.attempt_id, MIN(m.step) FROM metrics m JOIN jobs j "
+                    "ON j.rowid = m.job WHERE j.id = ?1 AND m.name = 'train/loss' "
+                    "GROUP BY m.attempt_id",
+                    {job_id});
 }
 
 class ChaosTest : public test::ClusterTest {
@@ -197,40 +215,12 @@ TEST_F(ChaosTest, TwentySigkillsOfTheCoordinatorLoseAndRepeatNothing) {
 
     // Every logged step stored once: a point resent after a reconnect is stored once, none
     // goes missing, and no second attempt logged the steps again.
-    std::map<int64_t, int> expected;
+    std::map<int64_t, int64_t> expected;
     for (int step = 1; step <= kSteps; ++step) expected[step] = 1;
     EXPECT_EQ(RowsPerStep(dir_ + "/a.db", job.spec().job_id(), "train/loss"), expected);
     EXPECT_EQ(RowsPerStep(dir_ + "/a.db", job.spec().job_id(), "eval/loss"),
-              (std::map<int64_t, int>{{kSteps, 1}}));
+              (std::map<int64_t, int64_t>{{kSteps, 1}}));
   }
-}
-
-}  // namespace
-}  // namespace ablate
-
-namespace ablate {
-namespace {
-
-// The first train/loss step each attempt of `job_id` logged, by attempt id.
-std::map<int64_t, int64_t> FirstStepByAttempt(const std::string& db_path,
-                                              const std::string& job_id) {
-  std::map<int64_t, int64_t> first;
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* query = nullptr;
-    sqlite3_prepare_v2(db,
-                       "SELECT m.attempt_id, MIN(m.step) FROM metrics m JOIN jobs j "
-                       "ON j.rowid = m.job WHERE j.id = ?1 AND m.name = 'train/loss' "
-                       "GROUP BY m.attempt_id",
-                       -1, &query, nullptr);
-    sqlite3_bind_text(query, 1, job_id.c_str(), -1, SQLITE_TRANSIENT);
-    while (sqlite3_step(query) == SQLITE_ROW) {
-      first[sqlite3_column_int64(query, 0)] = sqlite3_column_int64(query, 1);
-    }
-    sqlite3_finalize(query);
-  }
-  sqlite3_close(db);
-  return first;
 }
 
 // A trainer killed with SIGKILL is retried on its worker; a worker killed with SIGKILL loses
