@@ -11,7 +11,9 @@
 #      ratio to the compiled peer at the same shape.
 # Model FLOPs per token are 6N + 6 L T H D_head for both (the peer script's count: causal
 # attention forward and backward). With OUT set, logs, the trace and kernels.tsv are left there.
-# ABLATE_ONLY=1 skips the peers; PROFILE=0 skips the profile.
+# ABLATE_ONLY=1 skips the peers; PROFILE=0 skips the profile; COMPARE_EAGER=1 also runs each of
+# Ablate's runs with its fused kernels off (ABLATE_FUSED_KERNELS=0, row "ablate-eager").
+# Arguments, each "MODEL SEQ BATCH CHECKPOINTING STEPS", replace Ablate's default runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 peers=${PEERS:-.peers}
@@ -31,6 +33,9 @@ ablate_runs=(
   "qwen3-4b 8192 1 true 8"
   "qwen3-4b 32768 1 true 6"
 )
+if [ $# -gt 0 ]; then ablate_runs=("$@"); fi
+variants=(ablate)
+if [ "${COMPARE_EAGER:-0}" = 1 ]; then variants+=(ablate-eager); fi
 # The peer's specs (SEQ:BATCH:CKPT:OPTS), Qwen3-0.6B only.
 peer_runs=(4096:4:0:compile 4096:4:0: 32768:1:1:compile)
 
@@ -65,20 +70,25 @@ fi
 
 rows=()
 for run in "${ablate_runs[@]}"; do
-  read -r model seq batch ckpt steps <<<"$run"
-  name="$model-$seq-$batch"
-  write_job "$name" "$model" "$seq" "$batch" "$ckpt" "$steps"
-  if ! "$build/bin/ablate-train" train --job "$logs/$name.json" >"$logs/$name.log" 2>&1; then
-    rows+=("ablate $model $seq $batch $ckpt FAILED")
-    continue
-  fi
-  params=$(sed -n 's/^training \([0-9]*\) parameters.*/\1/p' "$logs/$name.log")
-  # Median tokens/s over the steps after the first two (allocator and cuBLAS warm-up).
-  tps=$(grep -o 'tok/s [0-9]*' "$logs/$name.log" | awk 'NR > 2 { print $2 }' | sort -n |
-    awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
-  peak=$(sed -n 's/.*peak allocated \([0-9]*\) bytes.*/\1/p' "$logs/$name.log")
-  read -r layers heads head_dim < <(attention_shape "$model")
-  rows+=("ablate $model $seq $batch $ckpt $tps $params $layers $heads $head_dim $peak")
+  for variant in "${variants[@]}"; do
+    read -r model seq batch ckpt steps <<<"$run"
+    name="$variant-$model-$seq-$batch"
+    fused=1
+    if [ "$variant" = ablate-eager ]; then fused=0; fi
+    write_job "$name" "$model" "$seq" "$batch" "$ckpt" "$steps"
+    if ! ABLATE_FUSED_KERNELS=$fused "$build/bin/ablate-train" train --job "$logs/$name.json" \
+        >"$logs/$name.log" 2>&1; then
+      rows+=("$variant $model $seq $batch $ckpt FAILED")
+      continue
+    fi
+    params=$(sed -n 's/^training \([0-9]*\) parameters.*/\1/p' "$logs/$name.log")
+    # Median tokens/s over the steps after the first two (allocator and cuBLAS warm-up).
+    tps=$(grep -o 'tok/s [0-9]*' "$logs/$name.log" | awk 'NR > 2 { print $2 }' | sort -n |
+      awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+    peak=$(sed -n 's/.*peak allocated \([0-9]*\) bytes.*/\1/p' "$logs/$name.log")
+    read -r layers heads head_dim < <(attention_shape "$model")
+    rows+=("$variant $model $seq $batch $ckpt $tps $params $layers $heads $head_dim $peak")
+  done
 done
 
 if [ "${ABLATE_ONLY:-0}" != 1 ]; then
@@ -110,7 +120,7 @@ for r in rows:
     tps, n, layers, heads, hd, peak = float(r[5]), *map(float, r[6:11])
     tflops = tps * (6 * n + 6 * layers * float(seq) * heads * hd) / 1e12
     ref = compiled.get((model, seq, batch))
-    ratio = f"{tps / ref:.2f}x" if ref and who == "ablate" else ""
+    ratio = f"{tps / ref:.2f}x" if ref and who.startswith("ablate") else ""
     print(f"{who:<14} {model:<11} {shape:>12} {ckpt:>5} {tps:>9,.0f} {tflops:>8.0f} "
           f"{100 * tflops / ceiling:>5.1f}% {peak / 2**30:>9.2f} {ratio:>17}")
 PY
