@@ -12,9 +12,13 @@ namespace ablate::kernels {
 namespace {
 
 constexpr int kWarpsPerBlock = 8;
-// The backward's partial-sum rows: a constant (not the device's size) so that dweight's
-// summation order, and so its bits, are the same on every GPU.
-constexpr int64_t kMaxPartials = 2048;
+// The backward's warps, each with its own partial-sum row of dweight: enough to fill a GPU
+// several times over for short rows, within a 16 MiB workspace. A function of the shape alone
+// (not of the device) so that dweight's summation order, and so its bits, are the same on
+// every GPU.
+constexpr int64_t kWorkspaceFloats = int64_t{1} << 22;
+constexpr int64_t kMinPartials = 2048;
+constexpr int64_t kMaxPartials = 32768;
 
 template <typename T>
 __device__ float Load(const T* p, int64_t i);
@@ -170,45 +174,196 @@ __global__ void BackwardKernel(RmsNormParams p, int64_t partials) {
   }
 }
 
-// dweight[c] = sum over partial rows in order: the same bits on every run.
-__global__ void SumPartialsKernel(const float* partials, int64_t count, int64_t cols,
-                                  float* out) {
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= cols) return;
+// The same two kernels for rows that fit in a warp's registers (C <= 32 * kPerLane; rope: C ==
+// 32 * kPerLane, so that a lane holds both elements of each of its pairs): the row is read
+// once, and the backward's dweight sums stay in registers until the warp's last row. Qwen3's
+// heads (D = 128) and the 0.6B model's hidden size (1,024) take these; wider rows the kernels
+// above.
+template <typename T, bool kRope, int kPerLane>
+__global__ void ForwardRegsKernel(RmsNormParams p) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
+  if (row >= p.rows) return;
+  const int64_t cols = p.cols;
+  const T* x = static_cast<const T*>(p.x) + row * cols;
+  float v[kPerLane];
   float sum = 0.f;
-  for (int64_t i = 0; i < count; ++i) sum = __fadd_rn(sum, partials[i * cols + c]);
-  out[c] = sum;
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) {
+    const int64_t c = lane + 32 * i;
+    v[i] = c < cols ? Load(x, c) : 0.f;
+    sum = __fadd_rn(sum, __fmul_rn(v[i], v[i]));
+  }
+  sum = WarpSum(sum);
+  const float r = rsqrtf(__fadd_rn(__fmul_rn(sum, 1.f / static_cast<float>(cols)), p.eps));
+  if (lane == 0) p.rstd[row] = r;
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) {
+    const int64_t c = lane + 32 * i;
+    if (c < cols) v[i] = __fmul_rn(p.weight[c], RoundIn<T>(__fmul_rn(v[i], r)));
+  }
+  __nv_bfloat16* y = static_cast<__nv_bfloat16*>(p.y);
+  if constexpr (!kRope) {
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) {
+      const int64_t c = lane + 32 * i;
+      if (c < cols) Store(y + row * cols, c, v[i]);
+    }
+  } else {
+    constexpr int kHalf = kPerLane / 2;
+    const int64_t half = cols / 2;
+    const RopeRow at = LocateRopeRow(row, p.seq_len, p.heads);
+    const float* cs = p.cos + at.t * cols;
+    const float* sn = p.sin + at.t * cols;
+    __nv_bfloat16* out = y + at.out_row * cols;
+#pragma unroll
+    for (int i = 0; i < kHalf; ++i) {
+      const int64_t c = lane + 32 * i;
+      const float n1 = v[i], n2 = v[i + kHalf];
+      Store(out, c, __fadd_rn(__fmul_rn(n1, cs[c]), __fmul_rn(-n2, sn[c])));
+      Store(out, c + half, __fadd_rn(__fmul_rn(n2, cs[c + half]), __fmul_rn(n1, sn[c + half])));
+    }
+  }
 }
 
-int64_t Partials(int64_t rows) { return std::min(rows, kMaxPartials); }
+template <typename T, bool kRope, int kPerLane>
+__global__ void BackwardRegsKernel(RmsNormParams p, int64_t partials) {
+  const int lane = threadIdx.x & 31;
+  const int64_t warp = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
+  if (warp >= partials) return;
+  const int64_t cols = p.cols;
+  const int64_t half = cols / 2;
+  float w[kPerLane], acc[kPerLane], xv[kPerLane], g[kPerLane];
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) {
+    const int64_t c = lane + 32 * i;
+    w[i] = c < cols ? p.weight[c] : 0.f;
+    acc[i] = 0.f;
+  }
+  const GradIn<kRope> grad_in;
+  for (int64_t row = warp; row < p.rows; row += partials) {
+    const T* x = static_cast<const T*>(p.x) + row * cols;
+    const float r = p.rstd[row];
+    const __nv_bfloat16* dy = static_cast<const __nv_bfloat16*>(p.dy);
+    const float* cs = nullptr;
+    const float* sn = nullptr;
+    if constexpr (kRope) {
+      const RopeRow at = LocateRopeRow(row, p.seq_len, p.heads);
+      dy += at.out_row * cols;
+      cs = p.cos + at.t * cols;
+      sn = p.sin + at.t * cols;
+    } else {
+      dy += row * cols;
+    }
+    float dot = 0.f;
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) {
+      const int64_t c = lane + 32 * i;
+      xv[i] = c < cols ? __fmul_rn(Load(x, c), r) : 0.f;  // x r
+      g[i] = c < cols ? grad_in(dy, cs, sn, c, half) : 0.f;
+      acc[i] = __fadd_rn(acc[i], __fmul_rn(g[i], RoundIn<T>(xv[i])));
+      g[i] = RoundIn<T>(__fmul_rn(g[i], w[i]));  // the gradient reaching round_in(x r)
+      dot = __fadd_rn(dot, __fmul_rn(g[i], xv[i]));
+    }
+    const float mean = WarpSum(dot) / static_cast<float>(cols);
+    T* dx = static_cast<T*>(p.dx) + row * cols;
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) {
+      const int64_t c = lane + 32 * i;
+      if (c < cols) Store(dx, c, __fmul_rn(r, __fsub_rn(g[i], __fmul_rn(xv[i], mean))));
+    }
+  }
+  float* partial = p.workspace + warp * cols;
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) {
+    const int64_t c = lane + 32 * i;
+    if (c < cols) partial[c] = acc[i];
+  }
+}
+
+// dweight[c] = sum over partial rows in a fixed order: the same bits on every run. A block
+// takes 32 columns; its 32 rows of threads each sum every 32nd partial row, coalesced across
+// the columns, then row 0 adds the 32 sums in order.
+__global__ void SumPartialsKernel(const float* partials, int64_t count, int64_t cols,
+                                  float* out) {
+  __shared__ float sums[32][33];
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
+  float sum = 0.f;
+  if (c < cols) {
+    for (int64_t i = threadIdx.y; i < count; i += 32) sum = __fadd_rn(sum, partials[i * cols + c]);
+  }
+  sums[threadIdx.y][threadIdx.x] = sum;
+  __syncthreads();
+  if (threadIdx.y != 0 || c >= cols) return;
+  float total = 0.f;
+  for (int j = 0; j < 32; ++j) total = __fadd_rn(total, sums[j][threadIdx.x]);
+  out[c] = total;
+}
+
+int64_t Partials(int64_t rows, int64_t cols) {
+  return std::min(rows, std::clamp(kWorkspaceFloats / cols, kMinPartials, kMaxPartials));
+}
 
 unsigned Blocks(int64_t warps) {
   return static_cast<unsigned>((warps + kWarpsPerBlock - 1) / kWarpsPerBlock);
 }
 
+// Values per lane when a row fits the register kernels, else 0.
+int PerLane(const RmsNormParams& p) {
+  for (int per_lane : {2, 4, 8, 16, 32}) {
+    if (p.rope ? p.cols == 32 * per_lane : p.cols <= 32 * per_lane) return per_lane;
+  }
+  return 0;
+}
+
+template <typename T, bool kRope>
+void LaunchForwardAs(const RmsNormParams& p, cudaStream_t stream) {
+  const dim3 block(32 * kWarpsPerBlock), grid(Blocks(p.rows));
+  switch (PerLane(p)) {
+    case 2: ForwardRegsKernel<T, kRope, 2><<<grid, block, 0, stream>>>(p); break;
+    case 4: ForwardRegsKernel<T, kRope, 4><<<grid, block, 0, stream>>>(p); break;
+    case 8: ForwardRegsKernel<T, kRope, 8><<<grid, block, 0, stream>>>(p); break;
+    case 16: ForwardRegsKernel<T, kRope, 16><<<grid, block, 0, stream>>>(p); break;
+    case 32: ForwardRegsKernel<T, kRope, 32><<<grid, block, 0, stream>>>(p); break;
+    default: ForwardKernel<T, kRope><<<grid, block, 0, stream>>>(p);
+  }
+}
+
+template <typename T, bool kRope>
+void LaunchBackwardAs(const RmsNormParams& p, int64_t partials, cudaStream_t stream) {
+  const dim3 block(32 * kWarpsPerBlock), grid(Blocks(partials));
+  switch (PerLane(p)) {
+    case 2: BackwardRegsKernel<T, kRope, 2><<<grid, block, 0, stream>>>(p, partials); break;
+    case 4: BackwardRegsKernel<T, kRope, 4><<<grid, block, 0, stream>>>(p, partials); break;
+    case 8: BackwardRegsKernel<T, kRope, 8><<<grid, block, 0, stream>>>(p, partials); break;
+    case 16: BackwardRegsKernel<T, kRope, 16><<<grid, block, 0, stream>>>(p, partials); break;
+    case 32: BackwardRegsKernel<T, kRope, 32><<<grid, block, 0, stream>>>(p, partials); break;
+    default: BackwardKernel<T, kRope><<<grid, block, 0, stream>>>(p, partials);
+  }
+}
+
 template <bool kRope>
 cudaError_t LaunchForward(const RmsNormParams& p, cudaStream_t stream) {
-  const dim3 block(32 * kWarpsPerBlock);
   if (p.input == NormInput::kFloat32) {
-    ForwardKernel<float, kRope><<<Blocks(p.rows), block, 0, stream>>>(p);
+    LaunchForwardAs<float, kRope>(p, stream);
   } else {
-    ForwardKernel<__nv_bfloat16, kRope><<<Blocks(p.rows), block, 0, stream>>>(p);
+    LaunchForwardAs<__nv_bfloat16, kRope>(p, stream);
   }
   return cudaGetLastError();
 }
 
 template <bool kRope>
 cudaError_t LaunchBackward(const RmsNormParams& p, cudaStream_t stream) {
-  const dim3 block(32 * kWarpsPerBlock);
-  const int64_t partials = Partials(p.rows);
+  const int64_t partials = Partials(p.rows, p.cols);
   if (p.input == NormInput::kFloat32) {
-    BackwardKernel<float, kRope><<<Blocks(partials), block, 0, stream>>>(p, partials);
+    LaunchBackwardAs<float, kRope>(p, partials, stream);
   } else {
-    BackwardKernel<__nv_bfloat16, kRope><<<Blocks(partials), block, 0, stream>>>(p, partials);
+    LaunchBackwardAs<__nv_bfloat16, kRope>(p, partials, stream);
   }
   if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
-  const unsigned sum_blocks = static_cast<unsigned>((p.cols + 255) / 256);
-  SumPartialsKernel<<<sum_blocks, 256, 0, stream>>>(p.workspace, partials, p.cols, p.dweight);
+  const unsigned sum_blocks = static_cast<unsigned>((p.cols + 31) / 32);
+  SumPartialsKernel<<<sum_blocks, dim3(32, 32), 0, stream>>>(p.workspace, partials, p.cols,
+                                                             p.dweight);
   return cudaGetLastError();
 }
 
@@ -221,7 +376,9 @@ bool RmsNormSupported(const RmsNormParams& p) {
          p.rows % (p.seq_len * p.heads) == 0;
 }
 
-int64_t RmsNormWorkspaceFloats(int64_t rows, int64_t cols) { return Partials(rows) * cols; }
+int64_t RmsNormWorkspaceFloats(int64_t rows, int64_t cols) {
+  return Partials(rows, cols) * cols;
+}
 
 cudaError_t RmsNormForward(const RmsNormParams& p, cudaStream_t stream) {
   return p.rope ? LaunchForward<true>(p, stream) : LaunchForward<false>(p, stream);

@@ -95,12 +95,16 @@ TEST(FusedNormTest, NormForProjectionMatchesEagerWithinItsError) {
   REQUIRE_KERNELS();
   torch::manual_seed(1);
   auto cuda = torch::TensorOptions().device(torch::kCUDA);
-  // Odd sizes: a row count no block divides, a width no warp divides; fp32 and bf16 inputs.
-  for (torch::ScalarType dtype : {torch::kFloat32, torch::kBFloat16}) {
-    torch::Tensor x = (3 * torch::randn({3, 37, 1000}, cuda)).to(dtype);
-    torch::Tensor w = 1 + 0.1 * torch::randn({1000}, cuda);
-    torch::Tensor g = torch::randn({3, 37, 1000}, cuda.dtype(torch::kFloat64));
-    RMSNorm norm = CudaNorm(1000, w);
+  // Odd sizes: a row count no block divides, widths no warp divides, one that fits a warp's
+  // registers (1,000) and one that does not (Qwen3-4B's 2,560); fp32 and bf16 inputs.
+  for (const auto& [dtype, width] :
+       {std::pair{torch::kFloat32, 1000}, std::pair{torch::kBFloat16, 1000},
+        std::pair{torch::kFloat32, 2560}, std::pair{torch::kBFloat16, 2560}}) {
+    SCOPED_TRACE(testing::Message() << "dtype " << dtype << " width " << width);
+    torch::Tensor x = (3 * torch::randn({3, 37, width}, cuda)).to(dtype);
+    torch::Tensor w = 1 + 0.1 * torch::randn({width}, cuda);
+    torch::Tensor g = torch::randn({3, 37, width}, cuda.dtype(torch::kFloat64));
+    RMSNorm norm = CudaNorm(width, w);
     Grads fused, eager;
     {
       Bf16Autocast autocast;
@@ -118,12 +122,14 @@ TEST(FusedNormTest, NormForProjectionMatchesEagerWithinItsError) {
   }
 }
 
-// Qwen3's per-head norms and RoPE: head dims 64, 128 and 256, an odd length.
+// Qwen3's per-head norms and RoPE: head dims 64, 128 and 256, an odd length; and a head dim
+// whose halves are not whole warps (80), which the kernels take by another path.
 TEST(FusedNormTest, NormRopeForAttentionMatchesEagerWithinItsError) {
   REQUIRE_KERNELS();
   torch::manual_seed(2);
   auto cuda = torch::TensorOptions().device(torch::kCUDA);
-  for (const auto& [heads, dim] : {std::pair{8, 64}, std::pair{16, 128}, std::pair{4, 256}}) {
+  for (const auto& [heads, dim] :
+       {std::pair{8, 64}, std::pair{16, 128}, std::pair{4, 256}, std::pair{5, 80}}) {
     const int64_t b = 2, t = 77;
     const RopeTables rope = MakeRopeTables(t, dim, 1e6, torch::kCUDA);
     torch::Tensor x = (2 * torch::randn({b, t, heads, dim}, cuda)).to(torch::kBFloat16);
