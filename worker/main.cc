@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "common/auth/client_token.h"
 #include "common/log.h"
+#include "worker/health_server.h"
 #include "worker/session.h"
 #include "worker/slots.h"
 
@@ -61,9 +63,11 @@ int main(int argc, char** argv) {
                  "memory each CPU slot offers, in MiB (default: the machine's memory divided "
                  "among the CPU slots)")
       ->check(CLI::PositiveNumber);
-  app.add_option("--worker-id", worker_id, "stable id of this worker (default: <hostname>-<pid>)");
+  app.add_option("--worker-id", worker_id, "stable id of this worker (default: <hostname>-<pid>)")
+      ->envname("ABLATE_WORKER_ID");
   app.add_option("--work-dir", work_dir,
-                 "where attempts keep job.json and trainer.log (default: ./runs/worker-<id>)");
+                 "where attempts keep job.json and trainer.log (default: ./runs/worker-<id>)")
+      ->envname("ABLATE_WORK_DIR");
   app.add_option("--trainer", trainer, "the ablate-train executable")->capture_default_str();
   app.add_option("--cpu-threads-per-slot", options.trainer.cpu_threads_per_slot,
                  "threads per slot for jobs whose config leaves cpu_threads at 0")
@@ -77,7 +81,12 @@ int main(int argc, char** argv) {
                  "a folder jobs may read datasets from; repeatable (default: ./data)");
   std::string token_file;
   app.add_option("--token-file", token_file,
-                 "file whose first line is this worker's bearer token (default: $ABLATE_TOKEN)");
+                 "file whose first line is this worker's bearer token (default: $ABLATE_TOKEN)")
+      ->envname("ABLATE_TOKEN_FILE");
+  std::string health_address;
+  app.add_option("--health-http", health_address,
+                 "serve /healthz and /readyz for an orchestrator's probes on HOST:PORT")
+      ->envname("ABLATE_HEALTH_HTTP");
   CLI11_PARSE(app, argc, argv);
   absl::StatusOr<std::string> token = ablate::auth::ClientToken(token_file);
   if (!token.ok()) {
@@ -130,11 +139,23 @@ int main(int argc, char** argv) {
                    << " work_dir=" << options.trainer.work_dir.string()
                    << " trainer=" << options.trainer.trainer_path;
   ablate::worker::Session session(std::move(options));
+  std::unique_ptr<ablate::worker::HealthServer> health;
+  if (!health_address.empty()) {
+    absl::StatusOr<std::unique_ptr<ablate::worker::HealthServer>> started =
+        ablate::worker::HealthServer::Start(health_address, [&session] { return session.Ready(); });
+    if (!started.ok()) {
+      ABLATE_LOG(ERROR) << "health endpoints error=\"" << started.status().message() << "\"";
+      return EXIT_FAILURE;
+    }
+    health = *std::move(started);
+    ABLATE_LOG(INFO) << "health endpoints listening port=" << health->port();
+  }
   session.Start();
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   ABLATE_LOG(INFO) << "signal received signal=" << signal_number;
   session.Shutdown();
+  health.reset();
   return EXIT_SUCCESS;
 }

@@ -438,4 +438,9 @@ void Session::OnTrainerExit(v1::AttemptEnded ended) {
   outbox_.Push(std::move(message));
 }
 
+bool Session::Ready() const {
+  absl::MutexLock lock(&mu_);
+  return connected_ && welcomed_ && !stopping_;
+}
+
 }  // namespace ablate::worker

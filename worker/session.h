@@ -107,6 +107,10 @@ class Session {
   // Returns at once when the session was never started or is already shut down.
   void Shutdown();
 
+  // True while the worker can take work: connected, welcomed by the coordinator, and not
+  // shutting down. What a readiness probe asks (worker/health_server.h).
+  bool Ready() const;
+
  private:
   using Stream = grpc::ClientReaderWriter<v1::WorkerMessage, v1::CoordinatorMessage>;
 
@@ -144,7 +148,7 @@ class Session {
 
   const SessionOptions options_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;   // Shutdown() began: no new attempts
   bool closing_ ABSL_GUARDED_BY(mu_) = false;    // the threads are to finish

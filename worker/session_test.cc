@@ -128,6 +128,12 @@ TEST_F(SessionTest, HelloCarriesTheSlotsAndHeartbeatsFollow) {
   EXPECT_TRUE(server.coordinator().Received().front().has_hello());  // first on the stream
   EXPECT_TRUE(
       server.coordinator().WaitFor([](const v1::WorkerMessage& m) { return m.has_heartbeat(); }));
+  // Ready for work once welcomed, until it shuts down.
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (!session->Ready() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_TRUE(session->Ready());
+  session->Shutdown();
+  EXPECT_FALSE(session->Ready());
 }
 
 TEST_F(SessionTest, AssignmentRunsTheTrainerAndRelaysItsEvents) {
