@@ -82,20 +82,6 @@ std::map<int64_t, int64_t> FirstStepByAttempt(const std::string& db_path,
 
 class ChaosTest : public test::ClusterTest {
  protected:
-  // kJobs tiny-model jobs differing in seed; each logs every step and checkpoints.
-  std::string WriteSweep(int jobs = kJobs, int steps = kSteps) {
-    const std::string path = dir_ + "/sweep.yaml";
-    std::ofstream out(path);
-    out << "name: chaos\ngrid:\n  model: [tiny]\n  seed: [";
-    for (int seed = 1; seed <= jobs; ++seed) out << (seed > 1 ? ", " : "") << seed;
-    out << "]\nfixed:\n  steps: " << steps
-        << "\n  batch_size: 4\n  context_length: 32\n  warmup_steps: 2\n"
-        << "  learning_rate: 5e-3\n  log_every: 1\n  eval_batches: 2\n"
-        << "  checkpoint_every: 20\n  cpu_threads: 1\n"
-        << "checkpoint_root: " << dir_ << "/checkpoints\n";
-    return path;
-  }
-
   // (Re)starts the coordinator on the port its workers know.
   void StartCoordinator() {
     auto coordinator = test::TestCoordinator::Start(bin_dir_, dir_, {}, port_, kWorkers);
@@ -104,64 +90,19 @@ class ChaosTest : public test::ClusterTest {
     port_ = coordinator_->grpc_port();
   }
 
-  absl::StatusOr<v1::Sweep> OnlySweep() {
-    auto stub = v1::SweepService::NewStub(
-        test::TokenChannel(coordinator_->grpc_address(), test::kViewerToken));
-    grpc::ClientContext context;
-    context.set_wait_for_ready(true);
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    v1::ListSweepsResponse sweeps;
-    grpc::Status status = stub->ListSweeps(&context, {}, &sweeps);
-    if (!status.ok()) return absl::UnavailableError(status.error_message());
-    if (sweeps.sweeps_size() != 1) return absl::NotFoundError("expected one sweep");
-    return sweeps.sweeps(0);
-  }
-
-  absl::StatusOr<std::unique_ptr<test::Subprocess>> StartWorker(const std::string& id,
-                                                                 int slots) {
-    return test::StartWorker(bin_dir_, coordinator_->grpc_address(), id,
-                             absl::StrCat(dir_, "/", id), slots,
-                             {"--checkpoint-root", dir_ + "/checkpoints"});
-  }
-
-  // The one job of the one sweep, once `done` holds for it (polled), or the reason it never
-  // did within `timeout`.
-  absl::StatusOr<v1::Job> WaitForJob(const std::function<bool(const v1::Job&)>& done,
-                                     absl::Duration timeout) {
-    auto stub = v1::SweepService::NewStub(
-        test::TokenChannel(coordinator_->grpc_address(), test::kViewerToken));
-    const absl::Time deadline = absl::Now() + timeout;
-    v1::Job last;
-    while (absl::Now() < deadline) {
-      absl::StatusOr<v1::Sweep> sweep = OnlySweep();
-      if (!sweep.ok()) return sweep.status();
-      v1::ListJobsRequest request;
-      request.set_sweep_id(sweep->id());
-      v1::ListJobsResponse jobs;
-      grpc::ClientContext context;
-      if (stub->ListJobs(&context, request, &jobs).ok() && jobs.jobs_size() == 1) {
-        last = jobs.jobs(0);
-        if (done(last)) return last;
-      }
-      absl::SleepFor(absl::Milliseconds(100));
-    }
-    return absl::DeadlineExceededError(absl::StrCat("job never got there; last seen at step ",
-                                                    last.step(), ", ", last.message()));
-  }
-
   int port_ = 0;
 };
 
 TEST_F(ChaosTest, TwentySigkillsOfTheCoordinatorLoseAndRepeatNothing) {
   StartCoordinator();
   for (int i = 1; i <= 2; ++i) {
-    auto worker = StartWorker(absl::StrCat("chaos-", i), /*slots=*/2);
+    auto worker = StartNamedWorker(absl::StrCat("chaos-", i), /*slots=*/2);
     ASSERT_TRUE(worker.ok()) << worker.status();
     workers_.push_back(std::move(*worker));
   }
   auto submit = test::Subprocess::Start(
       {bin_dir_ + "/ablate", "--coordinator", coordinator_->grpc_address(), "submit",
-       WriteSweep()});
+       WriteTinySweep(kJobs, kSteps)});
   ASSERT_TRUE(submit.ok());
   ASSERT_EQ(*(*submit)->WaitFor(absl::Seconds(30)), 0) << (*submit)->Stderr();
 
@@ -232,35 +173,35 @@ TEST_F(ChaosTest, LostTrainersAndWorkersResumeFromTheLastCheckpoint) {
       test::TestCoordinator::Start(bin_dir_, dir_, {"--lease-timeout-s", "3"}, 0, kWorkers);
   ASSERT_TRUE(coordinator.ok()) << coordinator.status();
   coordinator_ = std::move(*coordinator);
-  auto first = StartWorker("first", 1);
+  auto first = StartNamedWorker("first", 1);
   ASSERT_TRUE(first.ok()) << first.status();
   workers_.push_back(std::move(*first));
   auto submit = test::Subprocess::Start({bin_dir_ + "/ablate", "--coordinator",
                                          coordinator_->grpc_address(), "submit",
-                                         WriteSweep(/*jobs=*/1, kLongSteps)});
+                                         WriteTinySweep(/*jobs=*/1, kLongSteps)});
   ASSERT_TRUE(submit.ok());
   ASSERT_EQ(*(*submit)->WaitFor(absl::Seconds(30)), 0) << (*submit)->Stderr();
 
   // The trainer dies; its worker reports the signal and the job is retried.
   absl::StatusOr<v1::Job> job =
-      WaitForJob([](const v1::Job& j) { return j.step() >= 30; }, absl::Minutes(3));
+      WaitForOnlyJob([](const v1::Job& j) { return j.step() >= 30; }, absl::Minutes(3));
   ASSERT_TRUE(job.ok()) << job.status() << Logs();
   std::ifstream pid_file(absl::StrCat(dir_, "/first/trainer-pids/attempt-",
                                       job->current_attempt_id(), ".pid"));
   pid_t trainer = 0;
   ASSERT_TRUE(pid_file >> trainer);
   ASSERT_EQ(kill(trainer, SIGKILL), 0);
-  job = WaitForJob([&](const v1::Job& j) { return j.attempts() == 2 && j.step() >= 70; },
+  job = WaitForOnlyJob([&](const v1::Job& j) { return j.attempts() == 2 && j.step() >= 70; },
                    absl::Minutes(3));
   ASSERT_TRUE(job.ok()) << job.status() << Logs();
 
   // The worker dies; after its lease the job moves to a worker that joined later.
   workers_.front()->Signal(SIGKILL);
   ASSERT_TRUE(workers_.front()->WaitFor(absl::Seconds(10)).ok());
-  auto second = StartWorker("second", 1);
+  auto second = StartNamedWorker("second", 1);
   ASSERT_TRUE(second.ok()) << second.status();
   workers_.push_back(std::move(*second));
-  job = WaitForJob([](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
+  job = WaitForOnlyJob([](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
                    absl::Minutes(5));
   ASSERT_TRUE(job.ok()) << job.status() << Logs();
   EXPECT_EQ(job->attempts(), 3u);
