@@ -9,8 +9,9 @@ demo: build
 test: build
 	@bash scripts/test.sh $(BUILD_DIR)
 
-# Every test, the long ones included.
+# Every test, the long ones included (their extra packages first).
 test-all: build
+	@ABLATE_TEST_ALL=1 bash scripts/install-deps.sh
 	@ABLATE_TEST_ALL=1 bash scripts/test.sh $(BUILD_DIR)
 
 build: deps

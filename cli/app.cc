@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/slurm.h"
 
 namespace ablate::cli {
 namespace {
@@ -77,6 +78,9 @@ int RunCli(int argc, char** argv) {
   CLI::App* cancel = app.add_subcommand("cancel", "cancel a sweep's unfinished jobs, or one job");
   cancel->add_option("ID", cancel_id, "a sweep id or a job id")->required();
 
+  SlurmUpOptions slurm_up;
+  CLI::App* slurm_up_command = AddSlurmCommands(app, slurm_up);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -93,6 +97,7 @@ int RunCli(int argc, char** argv) {
     std::cerr << "ablate: --coordinator: expected HOST:PORT, got '" << coordinator << "'\n";
     return kExitUsage;
   }
+  if (*slurm_up_command) return SlurmUpCommand(slurm_up, coordinator, io);
 
   absl::StatusOr<std::string> token = auth::ClientToken(token_file);
   if (!token.ok()) {

@@ -11,6 +11,8 @@ APT_PACKAGES=(
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   chromium
 )
+# The long set's Slurm test runs a one-node cluster of Debian's own packages.
+if [ "${ABLATE_TEST_ALL:-0}" = 1 ]; then APT_PACKAGES+=(slurm-wlm munge); fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
