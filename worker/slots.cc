@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -117,12 +118,30 @@ std::string ParseProcGpuModel(std::string_view information) {
   return "";
 }
 
-std::vector<v1::Slot> DetectCudaSlots() {
-  if (std::optional<std::string> out = RunCommand(kNvidiaSmi)) {
-    std::vector<v1::Slot> slots = ParseNvidiaSmiQuery(*out);
-    if (!slots.empty()) return slots;
+std::vector<v1::Slot> VisibleSlots(const std::vector<v1::Slot>& devices, const char* visible) {
+  if (visible == nullptr) return devices;
+  const std::string value = absl::AsciiStrToLower(absl::StripAsciiWhitespace(visible));
+  if (value == "all") return devices;
+  std::vector<v1::Slot> kept;
+  if (value.empty() || value == "none" || value == "void" || value == "nodevfiles") return kept;
+  for (absl::string_view entry : absl::StrSplit(value, ',')) {
+    int index = 0;
+    if (!absl::SimpleAtoi(entry, &index)) return devices;  // a UUID: not matched here
+    if (index < 0) break;
+    for (const v1::Slot& slot : devices) {
+      if (static_cast<int>(slot.index()) == index) kept.push_back(slot);
+    }
   }
-  return ProcGpuSlots();
+  return kept;
+}
+
+std::vector<v1::Slot> DetectCudaSlots() {
+  std::vector<v1::Slot> devices;
+  if (std::optional<std::string> out = RunCommand(kNvidiaSmi)) devices = ParseNvidiaSmiQuery(*out);
+  if (devices.empty()) devices = ProcGpuSlots();
+  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  if (visible == nullptr) visible = std::getenv("NVIDIA_VISIBLE_DEVICES");
+  return VisibleSlots(devices, visible);
 }
 
 std::vector<v1::Slot> DefaultSlots(uint32_t cpu_slots, uint64_t cpu_slot_memory_bytes) {

@@ -20,10 +20,19 @@ namespace ablate::worker {
 // `count` CPU slots, indexed 0..count-1, each offering `memory_bytes` (0: unknown).
 std::vector<v1::Slot> CpuSlots(uint32_t count, uint64_t memory_bytes = 0);
 
-// This machine's CUDA devices, indexed in PCI bus order (the order CUDA uses when
-// CUDA_DEVICE_ORDER=PCI_BUS_ID, which the worker sets for its trainers). Empty when there is
+// This machine's CUDA devices that the worker may use, indexed in PCI bus order (the order CUDA
+// uses when CUDA_DEVICE_ORDER=PCI_BUS_ID, which the worker sets for its trainers): those its
+// environment makes visible (VisibleSlots with CUDA_VISIBLE_DEVICES, else
+// NVIDIA_VISIBLE_DEVICES), as a Slurm step or a container runtime sets them. Empty when there is
 // no NVIDIA driver.
 std::vector<v1::Slot> DetectCudaSlots();
+
+// The slots of `devices` that `visible` (a CUDA_VISIBLE_DEVICES-style value) lets through, in
+// its order: nullptr or "all" keeps every device; "", "none", "void", "NoDevFiles" or a
+// negative index keep none (CUDA stops at the first invalid entry, and so does this); a list
+// of indices ("2,3") keeps those. Entries that are not indices (GPU UUIDs) keep every device:
+// slots are matched by index only.
+std::vector<v1::Slot> VisibleSlots(const std::vector<v1::Slot>& devices, const char* visible);
 
 // The slots a worker offers: `cpu_slots` CPU slots when given (> 0), else its CUDA devices,
 // else one CPU slot. CPU slots offer `cpu_slot_memory_bytes` each when given (> 0), else an

@@ -64,5 +64,27 @@ TEST(SlotsTest, ParsesProcGpuModel) {
   EXPECT_EQ(ParseProcGpuModel("IRQ: 41\n"), "");
 }
 
+// What a Slurm step or a container runtime leaves visible is what the worker offers, by the
+// devices' physical indices (which the trainers' CUDA_VISIBLE_DEVICES then names).
+TEST(VisibleSlotsTest, KeepsWhatTheEnvironmentMakesVisible) {
+  const std::vector<v1::Slot> devices = ParseNvidiaSmiQuery(
+      "0, NVIDIA H200, 143771\n1, NVIDIA H200, 143771\n2, NVIDIA H200, 143771\n"
+      "3, NVIDIA H200, 143771\n");
+  auto indices = [](const std::vector<v1::Slot>& slots) {
+    std::vector<uint32_t> out;
+    for (const v1::Slot& slot : slots) out.push_back(slot.index());
+    return out;
+  };
+  EXPECT_EQ(indices(VisibleSlots(devices, nullptr)), (std::vector<uint32_t>{0, 1, 2, 3}));
+  EXPECT_EQ(indices(VisibleSlots(devices, "all")), (std::vector<uint32_t>{0, 1, 2, 3}));
+  EXPECT_EQ(indices(VisibleSlots(devices, "3,1")), (std::vector<uint32_t>{3, 1}));
+  EXPECT_EQ(indices(VisibleSlots(devices, "2,-1,0")), (std::vector<uint32_t>{2}));
+  EXPECT_EQ(indices(VisibleSlots(devices, "7")), (std::vector<uint32_t>{}));
+  EXPECT_TRUE(VisibleSlots(devices, "").empty());
+  EXPECT_TRUE(VisibleSlots(devices, "NoDevFiles").empty());
+  EXPECT_TRUE(VisibleSlots(devices, "none").empty());
+  EXPECT_EQ(VisibleSlots(devices, "GPU-8a1b2c3d-0000").size(), 4u);  // UUIDs: not matched
+}
+
 }  // namespace
 }  // namespace ablate::worker
