@@ -46,8 +46,11 @@ def generate_stubs(out):
 
 class BuildPyWithGenerated(build_py):
     def run(self):
-        super().run()
         out = pathlib.Path(self.build_lib)
+        # An in-tree build reuses build/lib: a module since removed from the sources must not
+        # ship from an earlier build.
+        shutil.rmtree(out / "ablate", ignore_errors=True)
+        super().run()
         generate_stubs(out)
         shutil.copyfile(PREPARE_SCRIPT, out / "ablate" / "prepare.py")
 
