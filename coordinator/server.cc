@@ -4,6 +4,8 @@
 #include <chrono>
 #include <utility>
 
+#include "ablate/v1/sweep_service.grpc.pb.h"
+#include "ablate/v1/worker.grpc.pb.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/auth/tokens.h"
@@ -17,8 +19,6 @@
 #include "coordinator/service/worker_service.h"
 #include "coordinator/store/store.h"
 #include "coordinator/telemetry/telemetry.h"
-#include "ablate/v1/sweep_service.grpc.pb.h"
-#include "ablate/v1/worker.grpc.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
