@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/export.h"
 #include "cli/slurm.h"
 
 namespace ablate::cli {
@@ -78,6 +79,16 @@ int RunCli(int argc, char** argv) {
   CLI::App* cancel = app.add_subcommand("cancel", "cancel a sweep's unfinished jobs, or one job");
   cancel->add_option("ID", cancel_id, "a sweep id or a job id")->required();
 
+  std::string export_format;
+  std::string export_out;
+  CLI::App* export_command = app.add_subcommand(
+      "export", "write a sweep's results as csv, parquet, tensorboard or wandb (offline) files");
+  export_command->add_option("SWEEP", sweep_id, "the sweep's id")->required();
+  export_command->add_option("--format", export_format, "csv | parquet | tensorboard | wandb")
+      ->required()
+      ->check(CLI::IsMember(kExportFormats));
+  export_command->add_option("--out", export_out, "the folder to write")->required();
+
   SlurmUpOptions slurm_up;
   CLI::App* slurm_up_command = AddSlurmCommands(app, slurm_up);
 
@@ -103,6 +114,9 @@ int RunCli(int argc, char** argv) {
   if (!token.ok()) {
     std::cerr << "ablate: --token-file: " << token.status().message() << "\n";
     return kExitUsage;
+  }
+  if (*export_command) {
+    return ExportCommand(coordinator, *token, sweep_id, export_format, export_out, io);
   }
   Client client(coordinator, *token);
   if (*submit) return SubmitCommand(client, file, submit_watch, io);

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <utility>
 
+#include "ablate/v1/sweep_service.grpc.pb.h"
+#include "ablate/v1/worker.grpc.pb.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/auth/tokens.h"
@@ -17,6 +19,8 @@
 #include "coordinator/service/worker_service.h"
 #include "coordinator/store/store.h"
 #include "coordinator/telemetry/telemetry.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
@@ -42,6 +46,17 @@ void SetKeepalive(grpc::ServerBuilder& builder) {
 // and take half its connections. The port is this process's alone.
 void UseExclusivePort(grpc::ServerBuilder& builder) {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+}
+
+// The standard health service (grpc.health.v1) and server reflection, both answered without a
+// token. Health is what load balancers and Kubernetes probes ask, and they carry no token.
+// Reflection describes the schema only, which is public in proto/, never sweeps or jobs;
+// tools such as grpcurl then list and call methods without the .proto files, and every
+// method they call still checks the caller's token. Both settings are process-wide and must
+// precede the ServerBuilder.
+void EnableHealthAndReflection() {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 }
 
 absl::Status WithContext(const absl::Status& status, absl::string_view context) {
@@ -119,6 +134,7 @@ absl::Status CoordinatorServer::Start() {
       std::make_unique<WorkerServiceImpl>(*store_, *scheduler_, *telemetry_,
                                                           authenticator_.get(), workers);
 
+  EnableHealthAndReflection();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(), &grpc_port_);
   builder.RegisterService(sweep_service_.get());
@@ -133,6 +149,11 @@ absl::Status CoordinatorServer::Start() {
     Shutdown();
     return absl::UnavailableError(
         absl::StrCat("cannot listen for gRPC on ", options_.grpc_address));
+  }
+  // The empty name, the whole server, is SERVING by default; each service is named too.
+  for (const char* service :
+       {v1::SweepService::service_full_name(), v1::WorkerService::service_full_name()}) {
+    grpc_server_->GetHealthCheckService()->SetServingStatus(service, true);
   }
 
   HttpOptions http_options;
@@ -170,6 +191,8 @@ absl::Status CoordinatorServer::ReloadTokens() {
 void CoordinatorServer::Shutdown() {
   if (http_server_ != nullptr) http_server_->Stop();
   if (grpc_server_ != nullptr) {
+    // Probes see NOT_SERVING while calls in flight finish.
+    grpc_server_->GetHealthCheckService()->Shutdown();
     sweep_service_->Shutdown();
     worker_service_->Shutdown();
     grpc_server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);

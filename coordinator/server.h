@@ -2,7 +2,9 @@
 // token table, the database's instance lock, the change feed, the store (publishing to the
 // feed), telemetry, the scheduler, the API and the gRPC services over it, the gRPC server and
 // the HTTP server. Start() builds and starts them in that order; Shutdown() stops them in
-// reverse, joining every thread, so nothing outlives what it borrows.
+// reverse, joining every thread, so nothing outlives what it borrows. Beside SweepService and
+// WorkerService, the gRPC server answers the standard health service (grpc.health.v1.Health)
+// and server reflection, both without a token (server.cc says why).
 //
 // Thread safety: Start() and Shutdown() are called once each, from the owning thread; the
 // port accessors are safe after Start() returned.

@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "sweep/grid.h"
+#include "sweep/sweep_file.h"
 
 namespace ablate::coordinator {
 namespace {
@@ -42,6 +43,18 @@ SweepApi::SweepApi(Store& store, ChangeFeed& feed, Scheduler& scheduler, Telemet
 
 absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
     const v1::SubmitSweepRequest& request) {
+  if (!request.sweep_file().empty()) {
+    if (request.has_spec()) {
+      return absl::InvalidArgumentError("give a spec or a sweep_file, not both");
+    }
+    absl::StatusOr<v1::SweepSpec> spec = sweep::ParseSweepYaml(
+        request.sweep_file(),
+        request.sweep_file_name().empty() ? "sweep_file" : request.sweep_file_name());
+    if (!spec.ok()) return spec.status();
+    v1::SubmitSweepRequest parsed;
+    *parsed.mutable_spec() = *std::move(spec);
+    return SubmitSweep(parsed);
+  }
   telemetry_.CountRpc("SubmitSweep");
   // A resubmission is recognised by the spec's id alone, before expanding a grid of perhaps
   // 100,000 cells: a stored sweep's spec was valid when it was stored.

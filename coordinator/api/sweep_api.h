@@ -56,7 +56,9 @@ class SweepApi {
 
   // Validates and expands the spec, then stores the sweep with its jobs as PENDING and asks the
   // scheduler to place them. The same spec again changes nothing and answers already_existed
-  // with the stored sweep.
+  // with the stored sweep. A request with a sweep_file instead is parsed as a sweep file
+  // first (sweep/sweep_file.h); InvalidArgument naming its line when it does not parse, or
+  // when it also has a spec.
   absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(const v1::SubmitSweepRequest& request);
   absl::StatusOr<v1::Sweep> GetSweep(const v1::GetSweepRequest& request);
   absl::StatusOr<v1::ListSweepsResponse> ListSweeps(const v1::ListSweepsRequest& request);

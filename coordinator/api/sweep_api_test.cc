@@ -160,5 +160,30 @@ TEST_F(SweepApiWatchTest, JobsPageByToken) {
   EXPECT_EQ(second->next_page_token(), "");
 }
 
+// A sweep file's text is parsed as `ablate submit` parses it: the same spec, so the same id.
+TEST_F(SweepApiWatchTest, SweepFileTextIsParsedLikeASweepFile) {
+  v1::SubmitSweepRequest request;
+  request.set_sweep_file(
+      "{\"name\": \"from-text\", \"grid\": {\"seed\": [1, 2]}, "
+      "\"fixed\": {\"model\": \"tiny\", \"steps\": 30}}");
+  absl::StatusOr<v1::SubmitSweepResponse> submitted = api_->SubmitSweep(request);
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  EXPECT_EQ(submitted->sweep().spec().name(), "from-text");
+  ASSERT_EQ(submitted->sweep().spec().grid_size(), 1);
+  EXPECT_EQ(submitted->sweep().spec().grid(0).values_size(), 2);
+  EXPECT_EQ(submitted->sweep().counts().total(), 2u);
+
+  v1::SubmitSweepRequest bad;
+  bad.set_sweep_file("name: bad\ngrid:\n  optimizer: [adamx]\n");
+  bad.set_sweep_file_name("bad.yaml");
+  absl::StatusOr<v1::SubmitSweepResponse> refused = api_->SubmitSweep(bad);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("bad.yaml:3"), std::string::npos)
+      << refused.status();
+
+  *bad.mutable_spec() = TinySweepSpec("both", 1);
+  EXPECT_EQ(api_->SubmitSweep(bad).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace ablate::coordinator

@@ -14,9 +14,11 @@ absl::Status ReadSeries(Statement& rows, std::vector<v1::MetricSeries>& out) {
     const int64_t step = row.Int(1);
     if (series.steps_size() > 0 && series.steps(series.steps_size() - 1) == step) {
       series.set_values(series.values_size() - 1, row.Double(2));
+      series.set_wall_times(series.wall_times_size() - 1, row.Double(3));
     } else {
       series.add_steps(step);
       series.add_values(row.Double(2));
+      series.add_wall_times(row.Double(3));
     }
     return absl::OkStatus();
   });
@@ -65,7 +67,8 @@ absl::StatusOr<std::vector<v1::MetricSeries>> MetricTable::Read(
   // newest report of a step last.
   if (names.empty()) {
     absl::StatusOr<Statement> rows = db_.Prepare(
-        "SELECT name, step, value FROM metrics WHERE job = ?1 ORDER BY name, step, rowid");
+        "SELECT name, step, value, wall_time FROM metrics WHERE job = ?1 "
+        "ORDER BY name, step, rowid");
     if (!rows.ok()) return rows.status();
     rows->Bind(1, job);
     if (absl::Status read = ReadSeries(*rows, out); !read.ok()) return read;
@@ -74,7 +77,7 @@ absl::StatusOr<std::vector<v1::MetricSeries>> MetricTable::Read(
     std::sort(sorted.begin(), sorted.end());
     sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
     absl::StatusOr<Statement> rows = db_.Prepare(
-        "SELECT name, step, value FROM metrics WHERE job = ?1 AND name = ?2 "
+        "SELECT name, step, value, wall_time FROM metrics WHERE job = ?1 AND name = ?2 "
         "ORDER BY step, rowid");
     if (!rows.ok()) return rows.status();
     for (const std::string& name : sorted) {
@@ -91,6 +94,7 @@ absl::StatusOr<std::vector<v1::MetricSeries>> MetricTable::Read(
     for (int i : keep) {
       thinned.add_steps(series.steps(i));
       thinned.add_values(series.values(i));
+      thinned.add_wall_times(series.wall_times(i));
     }
     series = std::move(thinned);
   }

@@ -54,5 +54,30 @@ TEST_F(MetricTableTest, SeriesByNameAndStepNewestReportWins) {
   EXPECT_THAT(one[0].steps(), ElementsAre(30));
 }
 
+// Wall times travel beside values: the newest report's with its value, and thinning keeps
+// each step's own.
+TEST_F(MetricTableTest, WallTimesStayWithTheirValues) {
+  auto at = [](v1::MetricPoint point, double wall_time) {
+    point.set_wall_time(wall_time);
+    return point;
+  };
+  MetricTable table(*db_);
+  ASSERT_TRUE(table
+                  .Append(1, 1,
+                          {at(Point("train/loss", 10, 4.0), 100.5),
+                           at(Point("train/loss", 20, 3.0), 200.5),
+                           at(Point("train/loss", 30, 2.0), 300.5)})
+                  .ok());
+  ASSERT_TRUE(table.Append(1, 2, {at(Point("train/loss", 20, 2.9), 250.25)}).ok());
+
+  std::vector<v1::MetricSeries> all = table.Read(1, {}, 0).value();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_THAT(all[0].wall_times(), ElementsAre(100.5, 250.25, 300.5));
+  std::vector<v1::MetricSeries> thinned = table.Read(1, {"train/loss"}, 2).value();
+  ASSERT_EQ(thinned.size(), 1u);
+  EXPECT_THAT(thinned[0].steps(), ElementsAre(10, 30));
+  EXPECT_THAT(thinned[0].wall_times(), ElementsAre(100.5, 300.5));
+}
+
 }  // namespace
 }  // namespace ablate::coordinator::internal

@@ -1,0 +1,29 @@
+// `ablate export SWEEP --format csv|parquet|tensorboard|wandb --out DIR` is the Python
+// package's `ablate-export` (python/ablate/export): TensorBoard's event writer, wandb's offline
+// runs and Parquet through pyarrow are Python libraries, and Debian ships no Arrow for C++, so
+// the CLI hands the command over instead of reimplementing any of them.
+#ifndef ABLATE_CLI_EXPORT_H_
+#define ABLATE_CLI_EXPORT_H_
+
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+
+namespace ablate::cli {
+
+// The formats ablate-export writes.
+inline const std::vector<std::string> kExportFormats = {"csv", "parquet", "tensorboard",
+                                                        "wandb"};
+
+// Replaces this process with `ablate-export SWEEP --format FORMAT --out OUT --coordinator
+// COORDINATOR`, found on PATH, with `token` in its environment as ABLATE_TOKEN (never on its
+// command line). Returns only when that program cannot be run: kExitUsage, with a line on
+// `io.err` saying how to install it.
+int ExportCommand(const std::string& coordinator, const std::string& token,
+                  const std::string& sweep_id, const std::string& format, const std::string& out,
+                  const Io& io);
+
+}  // namespace ablate::cli
+
+#endif  // ABLATE_CLI_EXPORT_H_

@@ -1,0 +1,217 @@
+"""`Client`: Ablate's SweepService from Python, answering with pandas DataFrames.
+
+A Client holds one gRPC channel to the coordinator and sends its bearer token with every call.
+It is safe to use from several threads (gRPC channels are); a `watch` iterator belongs to the
+thread that iterates it. Every failed call raises an `ablate.errors.AblateError` subclass that
+carries the coordinator's message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import grpc
+import pandas as pd
+
+from ablate import errors, frames
+from ablate.v1 import sweep_service_pb2 as service_pb2
+from ablate.v1 import sweep_service_pb2_grpc as service_grpc
+
+DEFAULT_ADDRESS = "127.0.0.1:7070"
+# The coordinator's own largest page (ListJobsRequest.page_size).
+_JOBS_PAGE = 5000
+# GetJob's max_points for "every point": the field is a uint32 the server reads as an int.
+_EVERY_POINT = 2**31 - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Submitted:
+    """What `Client.submit` got back."""
+
+    sweep_id: str
+    jobs: int  # jobs of the sweep
+    already_existed: bool  # the same spec was submitted before: nothing new was queued
+    dropped_cells: list[str]  # cells the sweep's constraints left out, each with its reason
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One message of `Client.watch`.
+
+    The first is the whole sweep (delta False); each later one is what one commit of the
+    coordinator changed: the sweep's state and counts, the jobs whose row changed (rows as
+    `Client.jobs` gives them) and the metric points that commit appended (rows as
+    `Client.metrics` gives them).
+    """
+
+    version: int  # the coordinator's store version after the commit
+    delta: bool
+    sweep: pd.Series  # a row of `Client.sweeps`
+    jobs: pd.DataFrame
+    metrics: pd.DataFrame
+
+
+def _token_from(token: str | None, token_file: str | os.PathLike | None) -> str:
+    """The token as the CLI finds it: the argument, else a file's first line, else $ABLATE_TOKEN."""
+    if token:
+        return token
+    if token_file:
+        lines = pathlib.Path(token_file).read_text().strip().splitlines()
+        if not lines or not lines[0].strip():
+            raise ValueError(f"{token_file}: holds no token")
+        return lines[0].strip()
+    return os.environ.get("ABLATE_TOKEN", "")
+
+
+class Client:
+    """A connection to one coordinator's SweepService.
+
+    Args:
+        address: the coordinator's gRPC address, HOST:PORT; default $ABLATE_COORDINATOR, else
+            127.0.0.1:7070 (as the `ablate` CLI).
+        token: the bearer token; default the first line of `token_file`, else $ABLATE_TOKEN.
+            Reading needs a viewer or user token, submit and cancel a user token.
+        token_file: a file whose first line is the token.
+        timeout: seconds each unary call may take; `watch` has no deadline.
+    """
+
+    def __init__(self, address: str | None = None, token: str | None = None, *,
+                 token_file: str | os.PathLike | None = None, timeout: float = 30.0) -> None:
+        self.address = address or os.environ.get("ABLATE_COORDINATOR") or DEFAULT_ADDRESS
+        token = _token_from(token, token_file)
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._timeout = timeout
+        self._channel = grpc.insecure_channel(self.address)
+        self._stub = service_grpc.SweepServiceStub(self._channel)
+
+    def close(self) -> None:
+        """Closes the channel; calls in flight are cancelled."""
+        self._channel.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: Callable[..., Any], request: Any) -> Any:
+        try:
+            return method(request, metadata=self._metadata, timeout=self._timeout)
+        except grpc.RpcError as error:
+            raise errors.from_rpc_error(error) from None
+
+    # Reading.
+
+    def sweeps(self) -> pd.DataFrame:
+        """Every sweep, newest first: one row each, frames.SWEEP_COLUMNS (id, name, state,
+        job counts by state, priority, created_at, description)."""
+        response = self._call(self._stub.ListSweeps, service_pb2.ListSweepsRequest())
+        return frames.frame([frames.sweep_row(s) for s in response.sweeps], frames.SWEEP_COLUMNS)
+
+    def job_messages(self, sweep: str) -> list:
+        """The sweep's jobs as ablate.v1.Job messages, in expansion order (every page)."""
+        jobs, token = [], ""
+        while True:
+            response = self._call(self._stub.ListJobs, service_pb2.ListJobsRequest(
+                sweep_id=sweep, page_size=_JOBS_PAGE, page_token=token))
+            jobs.extend(response.jobs)
+            token = response.next_page_token
+            if not token:
+                return jobs
+
+    def jobs(self, sweep: str) -> pd.DataFrame:
+        """One row per job of `sweep`, in expansion order: job_id, index, one column per grid
+        dimension, then state, attempts, step, last_loss, final_eval_loss, worker_id, message,
+        created_at, updated_at, config_hash. NotFound for an unknown sweep."""
+        rows = [frames.job_row(job) for job in self.job_messages(sweep)]
+        return frames.frame(rows, frames.JOB_COLUMNS)
+
+    def results(self, sweep: str) -> pd.DataFrame:
+        """One row per job: the columns of `jobs`, then the last value of every metric series
+        the job reported (a column per series name, as "train/loss" or "eval/loss"; NaN where
+        a job has none), then its provenance (code_version, seed, data_seed, data_sha256,
+        device, optimizer_state_bytes_per_parameter, config_json). One GetJob call per job."""
+        rows = []
+        for job in self.job_messages(sweep):
+            detail = self._call(self._stub.GetJob, service_pb2.GetJobRequest(
+                job_id=job.spec.job_id, max_points=1))
+            row = frames.job_row(detail.job)
+            row.update(frames.final_values(detail.metrics))
+            # A grid dimension named seed or data_seed keeps its column: the same value once
+            # the trainer started, and the cell's value before.
+            for name, value in frames.provenance_row(detail.job).items():
+                row.setdefault(name, value)
+            rows.append(row)
+        return frames.frame(rows, frames.JOB_COLUMNS + frames.PROVENANCE_COLUMNS)
+
+    def metrics(self, sweep: str, names: Sequence[str] | None = None,
+                max_points: int | None = None) -> pd.DataFrame:
+        """Every job's metric points as a long DataFrame: job_id, name, step, value, wall_time
+        (seconds since the Unix epoch; NaN where the trainer did not say).
+
+        Args:
+            names: series to read (as "train/loss"); None or empty: every series.
+            max_points: thin each series of each job evenly to at most this many points, the
+                first and last kept; None keeps every point.
+        """
+        if max_points is not None and max_points < 1:
+            raise ValueError(f"max_points must be at least 1, got {max_points}")
+        rows: list[tuple] = []
+        for job in self.job_messages(sweep):
+            detail = self._call(self._stub.GetJob, service_pb2.GetJobRequest(
+                job_id=job.spec.job_id, metric_names=list(names or []),
+                max_points=_EVERY_POINT if max_points is None else max_points))
+            rows.extend(frames.metric_rows(job.spec.job_id, detail.metrics))
+        return frames.metrics_frame(rows)
+
+    # Writing.
+
+    def submit(self, sweep_file: str | os.PathLike | Mapping[str, Any]) -> Submitted:
+        """Submits a sweep: a sweep file's path, or a dict shaped as a sweep file (grid,
+        fixed, constraints, overrides, ...). The coordinator parses and validates it as
+        `ablate submit` does; InvalidArgument names the offending key. Needs a user token."""
+        if isinstance(sweep_file, Mapping):
+            text, name = json.dumps(sweep_file), "<dict>"
+        else:
+            path = pathlib.Path(sweep_file)
+            text, name = path.read_text(encoding="utf-8"), str(path)
+        response = self._call(self._stub.SubmitSweep, service_pb2.SubmitSweepRequest(
+            sweep_file=text, sweep_file_name=name))
+        return Submitted(sweep_id=response.sweep.id, jobs=response.sweep.counts.total,
+                         already_existed=response.already_existed,
+                         dropped_cells=list(response.dropped_cells))
+
+    def cancel(self, id: str) -> list[str]:
+        """Cancels a sweep's unfinished jobs, or one job, by id; returns the ids of the jobs
+        cancelled (none when all had ended). Needs a user token."""
+        response = self._call(self._stub.Cancel, service_pb2.CancelRequest(id=id))
+        return list(response.cancelled_job_ids)
+
+    # Following.
+
+    def watch(self, sweep: str) -> Iterator[Change]:
+        """The sweep now, then each change as the coordinator commits it, until every job has
+        ended. Stop early by leaving the loop (the call is cancelled when the iterator is
+        closed or collected)."""
+        call = self._stub.WatchSweep(service_pb2.WatchSweepRequest(sweep_id=sweep),
+                                     metadata=self._metadata)
+        try:
+            for snapshot in call:
+                rows: list[tuple] = []
+                for job_metrics in snapshot.metrics:
+                    rows.extend((job_metrics.job_id, p.name, p.step, p.value, p.wall_time)
+                                for p in job_metrics.points)
+                yield Change(
+                    version=snapshot.version, delta=snapshot.delta,
+                    sweep=pd.Series(frames.sweep_row(snapshot.sweep)),
+                    jobs=frames.frame([frames.job_row(j) for j in snapshot.jobs],
+                                      frames.JOB_COLUMNS),
+                    metrics=frames.metrics_frame(rows))
+        except grpc.RpcError as error:
+            raise errors.from_rpc_error(error) from None
+        finally:
+            call.cancel()
