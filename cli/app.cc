@@ -59,6 +59,12 @@ int RunCli(int argc, char** argv) {
       "validate", "check a sweep file and every cell of its grid, without a coordinator");
   validate->add_option("FILE", file, "the sweep file (YAML)")->required();
 
+  bool plan_json = false;
+  CLI::App* plan = app.add_subcommand(
+      "plan", "expand a sweep file and show each job's size and cost, without submitting");
+  plan->add_option("FILE", file, "the sweep file (YAML)")->required();
+  plan->add_flag("--json", plan_json, "print the plan as one line of JSON");
+
   CLI::App* ls = app.add_subcommand("ls", "list sweeps, newest first");
 
   std::string sweep_id;
@@ -89,6 +95,7 @@ int RunCli(int argc, char** argv) {
   }
   const Io io{std::cout, std::cerr, StdoutIsInteractive(), absl::LocalTimeZone()};
   if (*validate) return ValidateCommand(file, io);
+  if (*plan) return PlanCommand(file, plan_json, io);
   if (!IsHostPort(coordinator)) {
     std::cerr << "ablate: --coordinator: expected HOST:PORT, got '" << coordinator << "'\n";
     return kExitUsage;

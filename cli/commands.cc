@@ -12,11 +12,13 @@
 #include "absl/time/clock.h"
 #include "ablate/v1/sweep_service.pb.h"
 #include "cli/live_sweep.h"
+#include "cli/plan_view.h"
 #include "cli/summary.h"
 #include "cli/table.h"
 #include "cli/views.h"
 #include "cli/watch.h"
 #include "sweep/grid.h"
+#include "sweep/plan.h"
 #include "sweep/sweep_file.h"
 
 namespace ablate::cli {
@@ -38,29 +40,63 @@ TerminalSize QueryTerminalSize() {
   return size;
 }
 
+// A sweep file read and expanded as the coordinator will expand it.
+struct CheckedSweep {
+  v1::SweepSpec spec;
+  sweep::Expansion expansion;
+};
+
+// Reads and expands the file; on a problem prints its one line ("file:line:col: key: problem"
+// from the parser, "file: cell ...: problem" from the expansion) and returns nullopt.
+std::optional<CheckedSweep> CheckSweepFile(const std::string& path, const Io& io) {
+  absl::StatusOr<v1::SweepSpec> spec = sweep::LoadSweepFile(path);
+  if (!spec.ok()) {
+    io.err << spec.status().message() << '\n';
+    return std::nullopt;
+  }
+  absl::StatusOr<sweep::Expansion> expansion = sweep::ExpandSweep(*spec);
+  if (!expansion.ok()) {
+    io.err << path << ": " << expansion.status().message() << '\n';
+    return std::nullopt;
+  }
+  return CheckedSweep{*std::move(spec), *std::move(expansion)};
+}
+
 }  // namespace
 
 int ValidateCommand(const std::string& path, const Io& io) {
-  absl::StatusOr<v1::SweepSpec> spec = sweep::LoadSweepFile(path);
-  absl::StatusOr<sweep::Expansion> expansion =
-      spec.ok() ? sweep::ExpandSweep(*spec) : absl::StatusOr<sweep::Expansion>(spec.status());
-  if (!expansion.ok()) {
-    io.err << path << ": " << expansion.status().message() << '\n';
-    return kExitUsage;
+  std::optional<CheckedSweep> checked = CheckSweepFile(path, io);
+  if (!checked) return kExitUsage;
+  io.out << path << ": sweep " << checked->expansion.sweep_id << ", "
+         << checked->expansion.jobs.size() << " jobs (" << checked->expansion.dropped.size()
+         << " cells dropped by constraints)\n";
+  return kExitOk;
+}
+
+int PlanCommand(const std::string& path, bool json, const Io& io) {
+  std::optional<CheckedSweep> checked = CheckSweepFile(path, io);
+  if (!checked) return kExitUsage;
+  const v1::SweepPlan plan = sweep::PlanOf(checked->spec, checked->expansion);
+  if (!json) {
+    io.out << PlanText(plan);
+    return kExitOk;
   }
-  io.out << path << ": sweep " << expansion->sweep_id << ", " << expansion->jobs.size()
-         << " jobs (" << expansion->dropped.size() << " cells dropped by constraints)\n";
+  absl::StatusOr<std::string> text = OneLineJson(plan);
+  if (!text.ok()) {
+    io.err << "ablate: plan --json: " << text.status().message() << '\n';
+    return kExitFailed;
+  }
+  io.out << *text << '\n';
   return kExitOk;
 }
 
 int SubmitCommand(Client& client, const std::string& path, bool watch, const Io& io) {
-  absl::StatusOr<v1::SweepSpec> spec = sweep::LoadSweepFile(path);
-  if (!spec.ok()) {
-    // The parser's message is already "file:line:col: key: problem".
-    io.err << spec.status().message() << '\n';
-    return kExitUsage;
-  }
-  absl::StatusOr<v1::SubmitSweepResponse> response = client.SubmitSweep(*spec);
+  std::optional<CheckedSweep> checked = CheckSweepFile(path, io);
+  if (!checked) return kExitUsage;
+  const v1::SweepSpec& spec = checked->spec;
+  io.out << PlanText(sweep::PlanOf(spec, checked->expansion), kTableJobs);
+  io.out.flush();
+  absl::StatusOr<v1::SubmitSweepResponse> response = client.SubmitSweep(spec);
   if (!response.ok()) return Fail(io, response.status());
 
   const v1::Sweep& sweep = response->sweep();

@@ -32,8 +32,16 @@ struct Io {
 // beta2?)"). Prints the sweep id and its job count. kExitOk, or kExitUsage with the error.
 int ValidateCommand(const std::string& path, const Io& io);
 
-// Validates the sweep file locally (so errors name its line), submits it, and with `watch`
-// follows it as WatchCommand does.
+// Expands the sweep file without a coordinator and prints its plan (cli/plan_view.h): cells
+// per dimension, excluded cells with their rule, per job its parameters, tokens, FLOPs, memory
+// plan, GPUs, derived batch and learning rate, and GPU-hours where the file's throughput table
+// gives them; with `json`, the SweepPlan in protobuf's JSON mapping on one line. A bad file
+// fails as ValidateCommand does.
+int PlanCommand(const std::string& path, bool json, const Io& io);
+
+// Checks the sweep file locally as ValidateCommand does (so errors name its line), prints its
+// plan (at most kTableJobs job rows), submits it, and with `watch` follows it as WatchCommand
+// does.
 int SubmitCommand(Client& client, const std::string& path, bool watch, const Io& io);
 
 // A table of every sweep, newest first.

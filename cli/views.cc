@@ -122,8 +122,6 @@ std::string StatusText(const v1::Sweep& sweep, const Jobs& jobs) {
   return absl::StrCat(JobsTable(sweep, jobs).Render(), CountsSummary(sweep.counts()), "\n");
 }
 
-namespace {
-
 absl::StatusOr<std::string> OneLineJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;
@@ -132,8 +130,6 @@ absl::StatusOr<std::string> OneLineJson(const google::protobuf::Message& message
   if (!status.ok()) return absl::InternalError(std::string(status.message()));
   return json;
 }
-
-}  // namespace
 
 // The field names are SweepSnapshot's, so the whole line parses as one: the one schema, not a
 // hand-made object.

@@ -15,6 +15,7 @@
 #include "ablate/v1/sweep.pb.h"
 #include "ablate/v1/sweep_service.pb.h"
 #include "cli/table.h"
+#include "google/protobuf/message.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "google/protobuf/timestamp.pb.h"
 
@@ -53,6 +54,10 @@ std::string CountsSummary(const v1::JobCounts& counts);
 
 // The `status` command's whole text: the jobs table, then the summary line.
 std::string StatusText(const v1::Sweep& sweep, const Jobs& jobs);
+
+// `message` in protobuf's JSON mapping on one line, every field printed, even at its default,
+// so a script finds every key. Internal when a string is not UTF-8.
+absl::StatusOr<std::string> OneLineJson(const google::protobuf::Message& message);
 
 // Writes `status --json` as pages of jobs arrive: {"sweep": {...}, "jobs": [...]} on one
 // line, a SweepSnapshot in protobuf's JSON mapping. Fields at their default are printed too,
