@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "ablate/v1/plan.pb.h"
+#include "ablate/v1/results.pb.h"
 #include "ablate/v1/sweep_service.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
@@ -303,6 +304,54 @@ TEST_F(CliCoordinatorTest, StatusJsonIsOneSnapshot) {
   EXPECT_EQ(snapshot.sweep().id(), id);
   ASSERT_EQ(snapshot.jobs_size(), 2);
   EXPECT_EQ(snapshot.jobs(0).state(), v1::JOB_STATE_PENDING);
+}
+
+// A sweep's name stands for its id while one sweep has it; results and compare read it.
+TEST_F(CliCoordinatorTest, SweepsAreNamedWhereTheNameIsUnique) {
+  const std::string id = Submit();
+  const Result status = Ablate({"status", "cli-test"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_THAT(status.out, HasSubstr(absl::StrCat(id, "-")));
+
+  // No job has run: every cell is known, none has a value yet.
+  const Result results = Ablate({"results", "cli-test"});
+  EXPECT_EQ(results.exit_code, 0) << results.err;
+  EXPECT_THAT(results.out, ContainsRegex("^seed +RUNS +eval/loss +95% CI +STD +VS BASELINE"));
+  EXPECT_THAT(results.out, ContainsRegex("\n1 +0/1 +- +- +- +- +-\n2 +0/1 "));
+  const Result csv = Ablate({"results", "cli-test", "--csv"});
+  EXPECT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_EQ(csv.out,
+            "seed,jobs,succeeded,n,mean,std,ci95_low,ci95_high,diff,diff_ci95_low,"
+            "diff_ci95_high\n1,1,0,0,,,,,,,\n2,1,0,0,,,,,,,\n");
+  const Result json = Ablate({"results", id, "--json", "--metric", "train/loss"});
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  v1::SweepResults parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &parsed).ok()) << json.out;
+  EXPECT_EQ(parsed.sweep_id(), id);
+  EXPECT_EQ(parsed.cells_size(), 2);
+  const Result same = Ablate({"compare", "cli-test", "--rows", "seed", "--cols", "seed"});
+  EXPECT_EQ(same.exit_code, 2);
+  EXPECT_EQ(same.err, "ablate: --cols: the same dimension as --rows\n");
+  const Result metric = Ablate({"results", "cli-test", "--metric", "eval/acc"});
+  EXPECT_EQ(metric.exit_code, 2);
+  EXPECT_THAT(metric.err, HasSubstr("--metric: unknown metric 'eval/acc'"));
+
+  // A second sweep of the same name: the name no longer says which.
+  const Result second = Ablate({"submit", WriteFile("twin.yaml", absl::StrCat(kValidSweep,
+                                                                                "  seed: 3\n"))});
+  ASSERT_EQ(second.exit_code, 2) << second.out;  // seed is a grid dimension: refused
+  const std::string twin = R"(name: cli-test
+grid:
+  seed: [1, 2]
+fixed:
+  steps: 20
+)";
+  ASSERT_EQ(Ablate({"submit", WriteFile("twin.yaml", twin)}).exit_code, 0);
+  const Result ambiguous = Ablate({"status", "cli-test"});
+  EXPECT_EQ(ambiguous.exit_code, 1);
+  EXPECT_THAT(ambiguous.err, IsOneLine());
+  EXPECT_THAT(ambiguous.err, HasSubstr("2 sweeps are named 'cli-test'; give one of their ids: "));
+  EXPECT_THAT(ambiguous.err, HasSubstr(id));
 }
 
 TEST_F(CliCoordinatorTest, UnknownSweepIsAServerError) {
