@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "ablate/v1/sweep_service.pb.h"
+#include "cli/fit.h"
 #include "cli/live_sweep.h"
 #include "cli/plan_view.h"
 #include "cli/results.h"
@@ -98,6 +99,12 @@ int SubmitCommand(Client& client, const std::string& path, bool watch, const Io&
   if (!checked) return kExitUsage;
   const v1::SweepSpec& spec = checked->spec;
   io.out << PlanText(sweep::PlanOf(spec, checked->expansion), kTableJobs);
+  // Workers may join later, so a job no known worker fits is a warning, not a refusal.
+  if (absl::StatusOr<v1::ListWorkersResponse> workers = client.ListWorkers(); workers.ok()) {
+    for (const std::string& line : UnfitJobs(checked->expansion.jobs, *workers)) {
+      io.out << "fits no known worker: " << line << '\n';
+    }
+  }
   io.out.flush();
   absl::StatusOr<v1::SubmitSweepResponse> response = client.SubmitSweep(spec);
   if (!response.ok()) return Fail(io, response.status());

@@ -34,8 +34,12 @@ uint32_t DoneCount(const v1::JobCounts& counts);
 // views that already name the sweep.
 std::string ShortJobId(const v1::Job& job);
 
-// The job's value on each of the sweep's grid dimensions, in grid order; empty where the job's
-// cell names no value for a dimension.
+// The columns that tell a sweep's jobs apart: its grid dimensions in order, then the repeat's
+// seed when the sweep has repeats.
+std::vector<std::string> CellDimensions(const v1::Sweep& sweep);
+
+// The job's value on each of CellDimensions(sweep), in that order; empty where the job's cell
+// names no value for a dimension.
 std::vector<std::string> CellValues(const v1::Sweep& sweep, const v1::Job& job);
 
 // "2026-11-23 14:33:49" in `zone`; "-" when unset.

@@ -267,6 +267,10 @@ class CliCoordinatorTest : public CliTest {
     EXPECT_TRUE(std::regex_search(
         r.out, match, std::regex(R"((?:^|\n)submitted sweep (\S+): 2 jobs \(0 cells dropped)")))
         << r.out;
+    // The plan comes first, then a warning: no worker joins these tests.
+    EXPECT_THAT(r.out, ::testing::StartsWith("sweep cli-test-"));
+    EXPECT_THAT(r.out, HasSubstr("\nfits no known worker: no worker has registered with the "
+                                 "coordinator yet"));
     return match.size() > 1 ? match[1].str() : "";
   }
 
