@@ -61,6 +61,12 @@ int RunCli(int argc, char** argv) {
       "validate", "check a sweep file and every cell of its grid, without a coordinator");
   validate->add_option("FILE", file, "the sweep file (YAML)")->required();
 
+  bool plan_json = false;
+  CLI::App* plan = app.add_subcommand(
+      "plan", "expand a sweep file and show each job's size and cost, without submitting");
+  plan->add_option("FILE", file, "the sweep file (YAML)")->required();
+  plan->add_flag("--json", plan_json, "print the plan as one line of JSON");
+
   CLI::App* ls = app.add_subcommand("ls", "list sweeps, newest first");
 
   std::string sweep_id;
@@ -68,12 +74,32 @@ int RunCli(int argc, char** argv) {
   bool all = false;
   CLI::App* status = app.add_subcommand(
       "status", "show a sweep's jobs, or a summary of a sweep of more than 50");
-  status->add_option("SWEEP", sweep_id, "the sweep's id")->required();
+  status->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
   status->add_flag("--all", all, "one row per job, however many");
   status->add_flag("--json", json, "print {\"sweep\": ..., \"jobs\": [...]} as JSON");
 
   CLI::App* watch = app.add_subcommand("watch", "follow a sweep live until every job ended");
-  watch->add_option("SWEEP", sweep_id, "the sweep's id")->required();
+  watch->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
+
+  std::string metric = "eval/loss";
+  bool csv = false;
+  bool results_json = false;
+  CLI::App* results = app.add_subcommand(
+      "results", "a sweep's metric per cell: mean, 95% interval over seeds, vs the baseline");
+  results->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
+  results->add_option("--metric", metric, "eval/loss or train/loss")->capture_default_str();
+  results->add_flag("--csv", csv, "print CSV");
+  results->add_flag("--json", results_json, "print the results as one line of JSON");
+  results->get_option("--csv")->excludes(results->get_option("--json"));
+
+  std::string rows;
+  std::string cols;
+  CLI::App* compare = app.add_subcommand(
+      "compare", "a sweep's metric as a heatmap of two dimensions, a panel per other value");
+  compare->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
+  compare->add_option("--rows", rows, "the grid dimension down the side")->required();
+  compare->add_option("--cols", cols, "the grid dimension across the top")->required();
+  compare->add_option("--metric", metric, "eval/loss or train/loss")->capture_default_str();
 
   std::string cancel_id;
   CLI::App* cancel = app.add_subcommand("cancel", "cancel a sweep's unfinished jobs, or one job");
@@ -102,8 +128,13 @@ int RunCli(int argc, char** argv) {
     std::cerr << "ablate: " << message << " (see ablate --help)\n";
     return kExitUsage;
   }
-  const Io io{std::cout, std::cerr, StdoutIsInteractive(), absl::LocalTimeZone()};
+  // NO_COLOR (no-color.org): present and not empty turns colors off.
+  const char* no_color = std::getenv("NO_COLOR");
+  const bool interactive = StdoutIsInteractive();
+  const Io io{std::cout, std::cerr, interactive, absl::LocalTimeZone(),
+              interactive && (no_color == nullptr || *no_color == '\0')};
   if (*validate) return ValidateCommand(file, io);
+  if (*plan) return PlanCommand(file, plan_json, io);
   if (!IsHostPort(coordinator)) {
     std::cerr << "ablate: --coordinator: expected HOST:PORT, got '" << coordinator << "'\n";
     return kExitUsage;
@@ -127,6 +158,12 @@ int RunCli(int argc, char** argv) {
     return StatusCommand(client, sweep_id, form, io);
   }
   if (*watch) return WatchCommand(client, sweep_id, io);
+  if (*results) {
+    const ResultsForm form =
+        csv ? ResultsForm::kCsv : (results_json ? ResultsForm::kJson : ResultsForm::kTable);
+    return ResultsCommand(client, sweep_id, metric, form, io);
+  }
+  if (*compare) return CompareCommand(client, sweep_id, rows, cols, metric, io);
   return CancelCommand(client, cancel_id, io);
 }
 

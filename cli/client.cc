@@ -139,6 +139,10 @@ absl::Status Client::ForEachPage(const std::string& sweep_id,
   return absl::OkStatus();
 }
 
+absl::StatusOr<v1::ListWorkersResponse> Client::ListWorkers() {
+  return Call("ListWorkers", &v1::SweepService::Stub::ListWorkers, v1::ListWorkersRequest());
+}
+
 absl::StatusOr<v1::CancelResponse> Client::Cancel(const std::string& id) {
   v1::CancelRequest request;
   request.set_id(id);

@@ -47,6 +47,7 @@ class Client {
                            const std::function<void(const v1::ListJobsResponse&)>& on_page);
   static constexpr uint32_t kPageSize = 1000;
   absl::StatusOr<v1::CancelResponse> Cancel(const std::string& id);
+  absl::StatusOr<v1::ListWorkersResponse> ListWorkers();
 
   // Calls `on_snapshot` with every message of the sweep's watch, from the whole sweep the
   // coordinator sends at once, through the changes after it, until it closes the stream

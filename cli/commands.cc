@@ -9,14 +9,20 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "ablate/v1/sweep_service.pb.h"
+#include "cli/fit.h"
 #include "cli/live_sweep.h"
+#include "cli/plan_view.h"
+#include "cli/results.h"
 #include "cli/summary.h"
 #include "cli/table.h"
 #include "cli/views.h"
 #include "cli/watch.h"
 #include "sweep/grid.h"
+#include "sweep/plan.h"
 #include "sweep/sweep_file.h"
 
 namespace ablate::cli {
@@ -38,29 +44,69 @@ TerminalSize QueryTerminalSize() {
   return size;
 }
 
+// A sweep file read and expanded as the coordinator will expand it.
+struct CheckedSweep {
+  v1::SweepSpec spec;
+  sweep::Expansion expansion;
+};
+
+// Reads and expands the file; on a problem prints its one line ("file:line:col: key: problem"
+// from the parser, "file: cell ...: problem" from the expansion) and returns nullopt.
+std::optional<CheckedSweep> CheckSweepFile(const std::string& path, const Io& io) {
+  absl::StatusOr<v1::SweepSpec> spec = sweep::LoadSweepFile(path);
+  if (!spec.ok()) {
+    io.err << spec.status().message() << '\n';
+    return std::nullopt;
+  }
+  absl::StatusOr<sweep::Expansion> expansion = sweep::ExpandSweep(*spec);
+  if (!expansion.ok()) {
+    io.err << path << ": " << expansion.status().message() << '\n';
+    return std::nullopt;
+  }
+  return CheckedSweep{*std::move(spec), *std::move(expansion)};
+}
+
 }  // namespace
 
 int ValidateCommand(const std::string& path, const Io& io) {
-  absl::StatusOr<v1::SweepSpec> spec = sweep::LoadSweepFile(path);
-  absl::StatusOr<sweep::Expansion> expansion =
-      spec.ok() ? sweep::ExpandSweep(*spec) : absl::StatusOr<sweep::Expansion>(spec.status());
-  if (!expansion.ok()) {
-    io.err << path << ": " << expansion.status().message() << '\n';
-    return kExitUsage;
+  std::optional<CheckedSweep> checked = CheckSweepFile(path, io);
+  if (!checked) return kExitUsage;
+  io.out << path << ": sweep " << checked->expansion.sweep_id << ", "
+         << checked->expansion.jobs.size() << " jobs (" << checked->expansion.dropped.size()
+         << " cells dropped by constraints)\n";
+  return kExitOk;
+}
+
+int PlanCommand(const std::string& path, bool json, const Io& io) {
+  std::optional<CheckedSweep> checked = CheckSweepFile(path, io);
+  if (!checked) return kExitUsage;
+  const v1::SweepPlan plan = sweep::PlanOf(checked->spec, checked->expansion);
+  if (!json) {
+    io.out << PlanText(plan);
+    return kExitOk;
   }
-  io.out << path << ": sweep " << expansion->sweep_id << ", " << expansion->jobs.size()
-         << " jobs (" << expansion->dropped.size() << " cells dropped by constraints)\n";
+  absl::StatusOr<std::string> text = OneLineJson(plan);
+  if (!text.ok()) {
+    io.err << "ablate: plan --json: " << text.status().message() << '\n';
+    return kExitFailed;
+  }
+  io.out << *text << '\n';
   return kExitOk;
 }
 
 int SubmitCommand(Client& client, const std::string& path, bool watch, const Io& io) {
-  absl::StatusOr<v1::SweepSpec> spec = sweep::LoadSweepFile(path);
-  if (!spec.ok()) {
-    // The parser's message is already "file:line:col: key: problem".
-    io.err << spec.status().message() << '\n';
-    return kExitUsage;
+  std::optional<CheckedSweep> checked = CheckSweepFile(path, io);
+  if (!checked) return kExitUsage;
+  const v1::SweepSpec& spec = checked->spec;
+  io.out << PlanText(sweep::PlanOf(spec, checked->expansion), kTableJobs);
+  // Workers may join later, so a job no known worker fits is a warning, not a refusal.
+  if (absl::StatusOr<v1::ListWorkersResponse> workers = client.ListWorkers(); workers.ok()) {
+    for (const std::string& line : UnfitJobs(checked->expansion.jobs, *workers)) {
+      io.out << "fits no known worker: " << line << '\n';
+    }
   }
-  absl::StatusOr<v1::SubmitSweepResponse> response = client.SubmitSweep(*spec);
+  io.out.flush();
+  absl::StatusOr<v1::SubmitSweepResponse> response = client.SubmitSweep(spec);
   if (!response.ok()) return Fail(io, response.status());
 
   const v1::Sweep& sweep = response->sweep();
@@ -81,8 +127,30 @@ int ListCommand(Client& client, const Io& io) {
   return kExitOk;
 }
 
-int StatusCommand(Client& client, const std::string& sweep_id, StatusForm form,
+absl::StatusOr<std::string> ResolveSweep(Client& client, const std::string& name_or_id) {
+  absl::StatusOr<v1::Sweep> sweep = client.GetSweep(name_or_id);
+  if (sweep.ok()) return sweep->id();
+  if (sweep.status().code() != absl::StatusCode::kNotFound) return sweep.status();
+  absl::StatusOr<v1::ListSweepsResponse> all = client.ListSweeps();
+  if (!all.ok()) return all.status();
+  std::vector<std::string> ids;
+  for (const v1::Sweep& candidate : all->sweeps()) {
+    if (candidate.spec().name() == name_or_id) ids.push_back(candidate.id());
+  }
+  if (ids.empty()) return sweep.status();
+  if (ids.size() > 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("ablate: ", ids.size(), " sweeps are named '", name_or_id,
+                     "'; give one of their ids: ", absl::StrJoin(ids, ", ")));
+  }
+  return ids[0];
+}
+
+int StatusCommand(Client& client, const std::string& name_or_id, StatusForm form,
                   const Io& io) {
+  absl::StatusOr<std::string> resolved = ResolveSweep(client, name_or_id);
+  if (!resolved.ok()) return Fail(io, resolved.status());
+  const std::string& sweep_id = *resolved;
   absl::StatusOr<v1::Sweep> sweep = client.GetSweep(sweep_id);
   if (!sweep.ok()) return Fail(io, sweep.status());
   if (form == StatusForm::kDefault && sweep->counts().total() > kTableJobs) {
@@ -123,7 +191,10 @@ int StatusCommand(Client& client, const std::string& sweep_id, StatusForm form,
   return kExitOk;
 }
 
-int WatchCommand(Client& client, const std::string& sweep_id, const Io& io) {
+int WatchCommand(Client& client, const std::string& name_or_id, const Io& io) {
+  absl::StatusOr<std::string> resolved = ResolveSweep(client, name_or_id);
+  if (!resolved.ok()) return Fail(io, resolved.status());
+  const std::string& sweep_id = *resolved;
   WatchView view(io.out, io.interactive, io.zone);
   LiveSweep live;
   std::optional<absl::Time> lost_at;  // set while the connection is down
@@ -172,6 +243,65 @@ int WatchCommand(Client& client, const std::string& sweep_id, const Io& io) {
     io.out << StatusText(last.sweep(), last.jobs());
   }
   return counts->succeeded() == counts->total() ? kExitOk : kExitFailed;
+}
+
+namespace {
+
+// Reads every job of the sweep into results for `metric`.
+absl::StatusOr<std::pair<v1::Sweep, v1::SweepResults>> ReadResults(Client& client,
+                                                                   const std::string& name_or_id,
+                                                                   const std::string& metric) {
+  absl::StatusOr<std::string> id = ResolveSweep(client, name_or_id);
+  if (!id.ok()) return id.status();
+  absl::StatusOr<v1::Sweep> sweep = client.GetSweep(*id);
+  if (!sweep.ok()) return sweep.status();
+  absl::StatusOr<ResultsBuilder> builder = ResultsBuilder::Create(*sweep, metric);
+  if (!builder.ok()) return builder.status();
+  absl::Status read = client.ForEachPage(*id, [&](const v1::ListJobsResponse& page) {
+    for (const v1::Job& job : page.jobs()) builder->Add(job);
+  });
+  if (!read.ok()) return read;
+  return std::pair{*std::move(sweep), builder->Finish()};
+}
+
+// A problem with the command's own flags is a usage error; the coordinator's, a failure.
+int FailResults(const Io& io, const absl::Status& status) {
+  if (status.code() == absl::StatusCode::kInvalidArgument) {
+    io.err << "ablate: " << status.message() << '\n';
+    return kExitUsage;
+  }
+  return Fail(io, status);
+}
+
+}  // namespace
+
+int ResultsCommand(Client& client, const std::string& sweep, const std::string& metric,
+                   ResultsForm form, const Io& io) {
+  auto results = ReadResults(client, sweep, metric);
+  if (!results.ok()) return FailResults(io, results.status());
+  const auto& [swept, table] = *results;
+  if (form == ResultsForm::kCsv) {
+    io.out << ResultsCsv(swept, table);
+  } else if (form == ResultsForm::kJson) {
+    absl::StatusOr<std::string> json = OneLineJson(table);
+    if (!json.ok()) return Fail(io, json.status());
+    io.out << *json << '\n';
+  } else {
+    io.out << ResultsText(swept, table);
+  }
+  return kExitOk;
+}
+
+int CompareCommand(Client& client, const std::string& sweep, const std::string& rows,
+                   const std::string& cols, const std::string& metric, const Io& io) {
+  auto results = ReadResults(client, sweep, metric);
+  if (!results.ok()) return FailResults(io, results.status());
+  absl::StatusOr<std::string> text =
+      CompareText(results->first, results->second, rows, cols, io.color);
+  if (!text.ok()) return FailResults(io, text.status());
+  io.out << results->second.metric() << " of " << results->first.id() << ", mean over seeds\n"
+         << *text;
+  return kExitOk;
 }
 
 int CancelCommand(Client& client, const std::string& id, const Io& io) {

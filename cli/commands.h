@@ -24,7 +24,12 @@ struct Io {
   std::ostream& err;
   bool interactive;  // `out` is a terminal a person watches: live views may redraw it
   absl::TimeZone zone;
+  bool color = false;  // `out` shows ANSI colors: a terminal, and NO_COLOR is not set
 };
+
+// The sweep `name_or_id` names: a sweep id, or a sweep name that exactly one sweep has (the
+// coordinator's ListSweeps). A name several sweeps share is refused, listing their ids.
+absl::StatusOr<std::string> ResolveSweep(Client& client, const std::string& name_or_id);
 
 // Checks the sweep file without a coordinator: parses it (errors name the line), then expands
 // its grid and checks every cell as the coordinator would at submit (the cell is named, e.g.
@@ -32,8 +37,16 @@ struct Io {
 // beta2?)"). Prints the sweep id and its job count. kExitOk, or kExitUsage with the error.
 int ValidateCommand(const std::string& path, const Io& io);
 
-// Validates the sweep file locally (so errors name its line), submits it, and with `watch`
-// follows it as WatchCommand does.
+// Expands the sweep file without a coordinator and prints its plan (cli/plan_view.h): cells
+// per dimension, excluded cells with their rule, per job its parameters, tokens, FLOPs, memory
+// plan, GPUs, derived batch and learning rate, and GPU-hours where the file's throughput table
+// gives them; with `json`, the SweepPlan in protobuf's JSON mapping on one line. A bad file
+// fails as ValidateCommand does.
+int PlanCommand(const std::string& path, bool json, const Io& io);
+
+// Checks the sweep file locally as ValidateCommand does (so errors name its line), prints its
+// plan (at most kTableJobs job rows), submits it, and with `watch` follows it as WatchCommand
+// does.
 int SubmitCommand(Client& client, const std::string& path, bool watch, const Io& io);
 
 // A table of every sweep, newest first.
@@ -45,7 +58,7 @@ enum class StatusForm {
   kJson,     // {"sweep": ..., "jobs": [...]} on one line, a page at a time
 };
 
-// Shows the sweep in `form`. Every form reads the jobs a page at a time, so memory stays
+// Shows the sweep (an id or a unique name) in `form`. Every form reads the jobs a page at a time, so memory stays
 // bounded whatever the sweep's size.
 int StatusCommand(Client& client, const std::string& sweep_id, StatusForm form, const Io& io);
 
@@ -55,6 +68,18 @@ int StatusCommand(Client& client, const std::string& sweep_id, StatusForm form, 
 // every job succeeded, kExitFailed when one failed or was cancelled.
 int WatchCommand(Client& client, const std::string& sweep_id, const Io& io);
 inline constexpr absl::Duration kReconnectFor = absl::Minutes(5);
+
+enum class ResultsForm { kTable, kCsv, kJson };
+
+// The sweep's results per cell over its repeats (cli/results.h) for `metric`: a table, CSV, or
+// the SweepResults message as one line of JSON.
+int ResultsCommand(Client& client, const std::string& sweep, const std::string& metric,
+                   ResultsForm form, const Io& io);
+
+// The sweep's `metric` per cell as a heatmap of `rows` x `cols`, one panel per combination of
+// the other dimensions, colored when `io.color`.
+int CompareCommand(Client& client, const std::string& sweep, const std::string& rows,
+                   const std::string& cols, const std::string& metric, const Io& io);
 
 // Cancels a sweep's unfinished jobs, or one job, and names the jobs cancelled.
 int CancelCommand(Client& client, const std::string& id, const Io& io);

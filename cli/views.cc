@@ -9,6 +9,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "google/protobuf/util/json_util.h"
+#include "sweep/grid.h"
 
 namespace ablate::cli {
 namespace {
@@ -37,14 +38,21 @@ std::string ShortJobId(const v1::Job& job) {
   return std::string(job.spec().sweep_id().empty() ? id : absl::StripPrefix(id, prefix));
 }
 
+std::vector<std::string> CellDimensions(const v1::Sweep& sweep) {
+  std::vector<std::string> names;
+  for (const v1::Dimension& dimension : sweep.spec().grid()) names.push_back(dimension.name());
+  if (sweep.spec().repeats() > 0) names.emplace_back(sweep::kRepeatDimension);
+  return names;
+}
+
 std::vector<std::string> CellValues(const v1::Sweep& sweep, const v1::Job& job) {
   // The cell lists values in grid order; matching by name keeps a missing value blank rather
   // than shifting the columns after it.
   std::vector<std::string> values;
-  for (const v1::Dimension& dimension : sweep.spec().grid()) {
+  for (const std::string& name : CellDimensions(sweep)) {
     std::string value;
     for (const v1::CellValue& cell : job.spec().cell()) {
-      if (cell.dimension() == dimension.name()) value = cell.value();
+      if (cell.dimension() == name) value = cell.value();
     }
     values.push_back(std::move(value));
   }
@@ -69,7 +77,7 @@ Table SweepsTable(const v1::ListSweepsResponse& response, absl::TimeZone zone) {
 
 Table JobsTable(const v1::Sweep& sweep, const Jobs& jobs) {
   std::vector<std::string> headers = {"JOB"};
-  for (const v1::Dimension& dimension : sweep.spec().grid()) headers.push_back(dimension.name());
+  for (std::string& name : CellDimensions(sweep)) headers.push_back(std::move(name));
   const size_t first_number = headers.size() + 1;  // after STATE
   // The optimizer's state in bytes per parameter, once a trainer reported it.
   const bool state_bytes = std::any_of(jobs.begin(), jobs.end(), [](const v1::Job& job) {
@@ -122,8 +130,6 @@ std::string StatusText(const v1::Sweep& sweep, const Jobs& jobs) {
   return absl::StrCat(JobsTable(sweep, jobs).Render(), CountsSummary(sweep.counts()), "\n");
 }
 
-namespace {
-
 absl::StatusOr<std::string> OneLineJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;
@@ -132,8 +138,6 @@ absl::StatusOr<std::string> OneLineJson(const google::protobuf::Message& message
   if (!status.ok()) return absl::InternalError(std::string(status.message()));
   return json;
 }
-
-}  // namespace
 
 // The field names are SweepSnapshot's, so the whole line parses as one: the one schema, not a
 // hand-made object.

@@ -15,6 +15,7 @@
 #include "ablate/v1/sweep.pb.h"
 #include "ablate/v1/sweep_service.pb.h"
 #include "cli/table.h"
+#include "google/protobuf/message.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "google/protobuf/timestamp.pb.h"
 
@@ -33,8 +34,12 @@ uint32_t DoneCount(const v1::JobCounts& counts);
 // views that already name the sweep.
 std::string ShortJobId(const v1::Job& job);
 
-// The job's value on each of the sweep's grid dimensions, in grid order; empty where the job's
-// cell names no value for a dimension.
+// The columns that tell a sweep's jobs apart: its grid dimensions in order, then the repeat's
+// seed when the sweep has repeats.
+std::vector<std::string> CellDimensions(const v1::Sweep& sweep);
+
+// The job's value on each of CellDimensions(sweep), in that order; empty where the job's cell
+// names no value for a dimension.
 std::vector<std::string> CellValues(const v1::Sweep& sweep, const v1::Job& job);
 
 // "2026-11-23 14:33:49" in `zone`; "-" when unset.
@@ -53,6 +58,10 @@ std::string CountsSummary(const v1::JobCounts& counts);
 
 // The `status` command's whole text: the jobs table, then the summary line.
 std::string StatusText(const v1::Sweep& sweep, const Jobs& jobs);
+
+// `message` in protobuf's JSON mapping on one line, every field printed, even at its default,
+// so a script finds every key. Internal when a string is not UTF-8.
+absl::StatusOr<std::string> OneLineJson(const google::protobuf::Message& message);
 
 // Writes `status --json` as pages of jobs arrive: {"sweep": {...}, "jobs": [...]} on one
 // line, a SweepSnapshot in protobuf's JSON mapping. Fields at their default are printed too,

@@ -102,6 +102,30 @@ TEST(ViewsTest, CellValuesMatchDimensionsByName) {
   EXPECT_THAT(CellValues(TwoDimensionSweep(), job), ::testing::ElementsAre("", "1"));
 }
 
+// With repeats, the repeat's seed tells the runs of a cell apart: it gets a column.
+TEST(ViewsTest, RepeatsAddTheSeedColumn) {
+  v1::Sweep sweep = Parse<v1::Sweep>(R"pb(
+    id: "study-00"
+    spec {
+      name: "study"
+      grid { name: "optimizer" values: [ "adamw" ] }
+      repeats: 2
+    }
+  )pb");
+  v1::Job job = Parse<v1::Job>(R"pb(
+    spec {
+      job_id: "study-00-aaaaaa"
+      cell { dimension: "optimizer" value: "adamw" }
+      cell { dimension: "seed" value: "2" }
+    }
+  )pb");
+  EXPECT_THAT(CellDimensions(sweep), ::testing::ElementsAre("optimizer", "seed"));
+  EXPECT_THAT(CellValues(sweep, job), ::testing::ElementsAre("adamw", "2"));
+  Jobs jobs;
+  *jobs.Add() = job;
+  EXPECT_THAT(JobsTable(sweep, jobs).Render(), ::testing::StartsWith("JOB              optimizer  seed  STATE"));
+}
+
 TEST(ViewsTest, SummaryLeavesOutEmptyStates) {
   EXPECT_EQ(CountsSummary(TwoDimensionSweep().counts()), "2 jobs: 1 failed, 1 running");
   EXPECT_EQ(CountsSummary(Parse<v1::JobCounts>("total: 1 succeeded: 1")), "1 job: 1 succeeded");

@@ -178,7 +178,7 @@ std::vector<std::string> LiveLines(const v1::SweepSnapshot& snapshot, TerminalSi
   }
 
   std::vector<std::string> headers = {"JOB"};
-  for (const v1::Dimension& dimension : sweep.spec().grid()) headers.push_back(dimension.name());
+  for (std::string& name : CellDimensions(sweep)) headers.push_back(std::move(name));
   for (absl::string_view h : {"STATE", "STEP", "LOSS"}) headers.emplace_back(h);
   Table table(std::move(headers));
   const size_t step_column = static_cast<size_t>(sweep.spec().grid_size()) + 2;

@@ -98,6 +98,9 @@ v1::TrainConfig WithLoopDefaults(v1::TrainConfig config) {
   if (config.decay_fraction() == 0) config.set_decay_fraction(defaults.decay_fraction());
   if (config.nonfinite().empty()) config.set_nonfinite(defaults.nonfinite());
   if (config.keep_checkpoints() == 0) config.set_keep_checkpoints(defaults.keep_checkpoints());
+  // Left at zero in DefaultTrainConfig too, so configs resolved before it existed, and their
+  // hashes (job ids), stay as they were.
+  if (config.divergence_evals() == 0) config.set_divergence_evals(3);
   return config;
 }
 
@@ -263,6 +266,9 @@ absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
   }
   if (!(c.decay_fraction() >= 0 && c.decay_fraction() <= 1)) {
     return fail("decay_fraction: ", c.decay_fraction(), " is outside [0, 1]");
+  }
+  if (c.divergence_factor() != 0 && !(c.divergence_factor() > 1)) {
+    return fail("divergence_factor: ", c.divergence_factor(), " must be 0 (off) or above 1");
   }
   if (!c.nonfinite().empty()) {
     if (auto s = CheckName("nonfinite", c.nonfinite(), {"fail", "skip"}, "policy"); !s.ok()) {

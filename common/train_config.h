@@ -21,7 +21,7 @@ v1::TrainConfig DefaultTrainConfig();
 
 // `config` with the training loop's zero values replaced by what they mean: micro_batch_size
 // 0 is batch_size, and loss_chunk_tokens, lr_schedule, decay_fraction, nonfinite and
-// keep_checkpoints left at zero (a config resolved before they existed) take
+// keep_checkpoints and divergence_evals left at zero (a config resolved before they existed) take
 // DefaultTrainConfig()'s values.
 v1::TrainConfig WithLoopDefaults(v1::TrainConfig config);
 
@@ -48,7 +48,8 @@ inline constexpr uint32_t kMaxGpus = 4096;
 // Checks a resolved config: every number finite, sizes within the bounds above, known model,
 // attention and optimizer names, positive steps, batch and context, a learning rate in (0, 1], warmup not longer than the run, context lengths
 // above 128K only with NSA, a micro_batch_size that divides batch_size, a known lr_schedule
-// and nonfinite policy, and decay_fraction in [0, 1]. The message names the field:
+// and nonfinite policy, decay_fraction in [0, 1] and a divergence_factor of 0 or above 1. The
+// message names the field:
 // "context_length: 524288 requires attention nsa (got dense)".
 absl::Status ValidateTrainConfig(const v1::TrainConfig& config);
 

@@ -97,6 +97,12 @@ TEST(TrainConfigTest, LoopSettingsAreCheckedByName) {
   c.set_decay_fraction(1.5);
   EXPECT_EQ(ValidateTrainConfig(c).message(), "decay_fraction: 1.5 is outside [0, 1]");
   c = DefaultTrainConfig();
+  c.set_divergence_factor(0.5);
+  EXPECT_EQ(ValidateTrainConfig(c).message(),
+            "divergence_factor: 0.5 must be 0 (off) or above 1");
+  c.set_divergence_factor(2);
+  EXPECT_TRUE(ValidateTrainConfig(c).ok());
+  c = DefaultTrainConfig();
   c.set_nonfinite("ignore");
   EXPECT_NE(ValidateTrainConfig(c).message().find("nonfinite: unknown policy 'ignore'"),
             std::string::npos);
@@ -121,6 +127,8 @@ TEST(TrainConfigTest, ZeroLoopSettingsMeanTheDefaults) {
   EXPECT_DOUBLE_EQ(c.decay_fraction(), 0.2);
   EXPECT_EQ(c.nonfinite(), "fail");
   EXPECT_EQ(c.keep_checkpoints(), 2u);
+  EXPECT_EQ(c.divergence_evals(), 3u);
+  EXPECT_EQ(c.divergence_factor(), 0);  // off
 }
 
 }  // namespace

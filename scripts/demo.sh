@@ -79,7 +79,7 @@ status=0
 # The real-text job is queued first, so a worker takes it while the grid runs on the other.
 submitted=$("$bin/ablate" --coordinator "$coordinator" submit "$real_text_sweep") || status=$?
 echo "$submitted"
-real_text_id=$(sed -n -E 's/^(submitted )?sweep ([^: ]+).*/\2/p' <<<"$submitted")
+real_text_id=$(sed -n -E 's/^(submitted )?sweep ([^: ]+).*/\2/p' <<<"$submitted" | head -n 1)
 "$bin/ablate" --coordinator "$coordinator" submit "$sweep_file" --watch || status=$?
 if [ -n "$real_text_id" ]; then
   "$bin/ablate" --coordinator "$coordinator" watch "$real_text_id" || status=$?

@@ -4,10 +4,13 @@
 #include <bit>
 #include <charconv>
 #include <numeric>
+#include <optional>
+#include <random>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
@@ -50,6 +53,11 @@ struct Plan {
   std::vector<std::string> reasons;
   std::vector<std::pair<Conjunction, Settings>> overrides;
   v1::TrainConfig base;  // defaults, then `fixed`
+  std::vector<std::vector<std::string>> keys;  // ValueKey of each value, per dimension
+  uint64_t tokens_per_step = 0;
+  // Field -> (optimizer -> value as written).
+  std::vector<std::pair<std::string, absl::flat_hash_map<std::string, std::string>>> by_optimizer;
+  uint32_t repeats = 0;
 };
 
 absl::StatusOr<Conjunction> ResolveConditions(
@@ -75,7 +83,7 @@ absl::StatusOr<Conjunction> ResolveConditions(
 
 absl::StatusOr<Plan> MakePlan(const v1::SweepSpec& spec) {
   Plan plan;
-  std::vector<std::vector<std::string>> keys;
+  std::vector<std::vector<std::string>>& keys = plan.keys;
   for (const v1::Dimension& dimension : spec.grid()) {
     plan.names.push_back(dimension.name());
     plan.values.emplace_back(dimension.values().begin(), dimension.values().end());
@@ -109,6 +117,15 @@ absl::StatusOr<Plan> MakePlan(const v1::SweepSpec& spec) {
   for (const auto& [name, value] : spec.fixed()) {
     if (absl::Status set = SetTrainField(plan.base, name, value); !set.ok()) return set;
   }
+  plan.tokens_per_step = spec.tokens_per_step();
+  for (const v1::OptimizerSetting& setting : spec.by_optimizer()) {
+    absl::flat_hash_map<std::string, std::string> values;
+    for (const auto& [optimizer, value] : setting.values()) {
+      values.emplace(*internal::ValueKey("optimizer", optimizer), value);
+    }
+    plan.by_optimizer.emplace_back(setting.field(), std::move(values));
+  }
+  plan.repeats = spec.repeats();
   return plan;
 }
 
@@ -133,13 +150,47 @@ std::string Label(const CellValues& values) {
   return label;
 }
 
-absl::StatusOr<v1::TrainConfig> ResolveConfig(const Plan& plan, const Cell& cell) {
+// The derived settings: a batch that keeps tokens per step, values that follow the optimizer.
+absl::Status ApplyDerived(const Plan& plan, v1::TrainConfig& config) {
+  if (plan.tokens_per_step > 0) {
+    const uint64_t context = config.context_length();
+    if (context == 0 || plan.tokens_per_step % context != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("derived.tokens_per_step: ", plan.tokens_per_step,
+                       " tokens is not a whole number of ", context, "-token sequences"));
+    }
+    if (plan.tokens_per_step / context > kMaxBatch) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "derived.tokens_per_step: ", plan.tokens_per_step / context,
+          " sequences of ", context, " tokens per step; the limit is ", kMaxBatch));
+    }
+    config.set_batch_size(static_cast<uint32_t>(plan.tokens_per_step / context));
+  }
+  for (const auto& [field, values] : plan.by_optimizer) {
+    const auto it = values.find(config.optimizer());
+    if (it == values.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("derived.", field, ": no value for optimizer ", config.optimizer()));
+    }
+    if (absl::Status set = SetTrainField(config, field, it->second); !set.ok()) return set;
+  }
+  return absl::OkStatus();
+}
+
+// The config of `cell` for repeat `seed` (0: no repeats, the configured seeds).
+absl::StatusOr<v1::TrainConfig> ResolveConfig(const Plan& plan, const Cell& cell,
+                                              uint32_t seed) {
   v1::TrainConfig config = plan.base;
   for (size_t d = 0; d < cell.size(); ++d) {
     if (absl::Status set = SetTrainField(config, plan.names[d], plan.values[d][cell[d]]);
         !set.ok()) {
       return set;
     }
+  }
+  if (absl::Status derived = ApplyDerived(plan, config); !derived.ok()) return derived;
+  if (seed > 0) {
+    config.set_seed(seed);
+    config.set_data_seed(seed);
   }
   for (const auto& [when, settings] : plan.overrides) {
     if (!Holds(when, cell)) continue;
@@ -212,6 +263,100 @@ class MemoryPlanner {
   absl::flat_hash_map<std::string, uint64_t> peaks_;
 };
 
+// The first constraint `cell` breaks, if any.
+std::optional<size_t> Violated(const Plan& plan, const Cell& cell) {
+  for (size_t i = 0; i < plan.constraints.size(); ++i) {
+    const auto& [when, require] = plan.constraints[i];
+    if (Holds(when, cell) && !Holds(require, cell)) return i;
+  }
+  return std::nullopt;
+}
+
+// The cell a baseline or an explicit cell names: the value index per dimension whose parsed
+// value matches (validation made sure one does).
+Cell CellOf(const Plan& plan, const google::protobuf::Map<std::string, std::string>& choice) {
+  Cell cell(plan.names.size(), 0);
+  for (size_t d = 0; d < plan.names.size(); ++d) {
+    const std::string key = *internal::ValueKey(plan.names[d], choice.at(plan.names[d]));
+    const auto& keys = plan.keys[d];
+    cell[d] = static_cast<int>(std::find(keys.begin(), keys.end(), key) - keys.begin());
+  }
+  return cell;
+}
+
+// Flat positions of `count` cells drawn without replacement from `allowed`, by a partial
+// Fisher-Yates shuffle driven by mt19937_64, whose output the C++ standard fixes (unlike
+// std::shuffle's or a distribution's), so a seed draws the same cells everywhere. The modulo's
+// bias is below 2^-40 for any grid within kMaxCells.
+std::vector<uint64_t> Draw(std::vector<uint64_t> allowed, uint32_t count, uint64_t seed) {
+  std::mt19937_64 generator(seed);
+  const size_t n = std::min<size_t>(count, allowed.size());
+  for (size_t i = 0; i < n; ++i) {
+    const size_t j = i + static_cast<size_t>(generator() % (allowed.size() - i));
+    std::swap(allowed[i], allowed[j]);
+  }
+  allowed.resize(n);
+  std::sort(allowed.begin(), allowed.end());
+  return allowed;
+}
+
+// Calls `fn` with each cell the sweep's shape considers, in run order: the whole grid (first
+// dimension slowest); the baseline, then per dimension in grid order each other value of it;
+// the explicit cells as listed; or the grid's excluded cells and the drawn sample, in grid
+// order. Stops at `fn`'s first error.
+absl::Status ForEachCell(const v1::SweepSpec& spec, const Plan& plan,
+                         absl::FunctionRef<absl::Status(const Cell&)> fn) {
+  if (!spec.baseline().empty()) {
+    const Cell baseline = CellOf(plan, spec.baseline());
+    if (std::optional<size_t> rule = Violated(plan, baseline)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "baseline: ", Label(ValuesOf(plan, baseline)), " is excluded by constraints[", *rule,
+          "] (", plan.reasons[*rule], ")"));
+    }
+    if (absl::Status status = fn(baseline); !status.ok()) return status;
+    for (size_t d = 0; d < baseline.size(); ++d) {
+      for (int v = 0; v < static_cast<int>(plan.values[d].size()); ++v) {
+        if (v == baseline[d]) continue;
+        Cell cell = baseline;
+        cell[d] = v;
+        if (absl::Status status = fn(cell); !status.ok()) return status;
+      }
+    }
+    return absl::OkStatus();
+  }
+  for (const v1::CellChoice& choice : spec.cells()) {
+    if (absl::Status status = fn(CellOf(plan, choice.values())); !status.ok()) return status;
+  }
+  if (!spec.cells().empty()) return absl::OkStatus();
+
+  std::vector<uint64_t> chosen;
+  if (spec.has_sample()) {
+    std::vector<uint64_t> allowed;
+    uint64_t position = 0;
+    Cell cell(plan.names.size(), 0);
+    do {
+      if (!Violated(plan, cell)) allowed.push_back(position);
+      ++position;
+    } while (NextCell(plan, cell));
+    chosen = Draw(std::move(allowed), spec.sample().count(), spec.sample().seed());
+  }
+  uint64_t position = 0;
+  auto next_chosen = chosen.begin();
+  Cell cell(plan.names.size(), 0);
+  do {
+    bool wanted = true;
+    if (spec.has_sample()) {
+      wanted = next_chosen != chosen.end() && *next_chosen == position;
+      if (wanted) ++next_chosen;
+      wanted = wanted || Violated(plan, cell).has_value();
+    }
+    ++position;
+    if (!wanted) continue;
+    if (absl::Status status = fn(cell); !status.ok()) return status;
+  } while (NextCell(plan, cell));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string SweepId(const v1::SweepSpec& spec) {
@@ -229,26 +374,30 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
       spec.checkpoint_root().empty() ? kDefaultCheckpointRoot : spec.checkpoint_root();
   const std::string checkpoint_root(absl::StripSuffix(root, "/"));
 
-  uint64_t cells = 1;
-  for (const auto& values : plan->values) cells *= values.size();
-  out.jobs.reserve(cells);                            // at most internal::kMaxCells, as validated
   absl::flat_hash_map<uint64_t, size_t> job_by_hash;  // config hash -> job index
-  job_by_hash.reserve(cells);
   MemoryPlanner planner;
-  Cell cell(plan->names.size(), 0);
-  do {
+  const uint32_t repeats = std::max<uint32_t>(1, plan->repeats);
+  absl::Status expanded = ForEachCell(spec, *plan, [&](const Cell& cell) -> absl::Status {
     CellValues values = ValuesOf(*plan, cell);
-    const auto violated =
-        std::find_if(plan->constraints.begin(), plan->constraints.end(),
-                     [&](const auto& c) { return Holds(c.first, cell) && !Holds(c.second, cell); });
-    if (violated != plan->constraints.end()) {
-      out.dropped.push_back(
-          absl::StrCat(Label(values), ": ", plan->reasons[violated - plan->constraints.begin()]));
-    } else {
-      absl::StatusOr<v1::TrainConfig> config = ResolveConfig(*plan, cell);
+    if (std::optional<size_t> rule = Violated(*plan, cell)) {
+      v1::ExcludedCell& excluded = out.dropped.emplace_back();
+      *excluded.mutable_cell() = std::move(values);
+      excluded.set_constraint(static_cast<int32_t>(*rule));
+      excluded.set_reason(plan->reasons[*rule]);
+      return absl::OkStatus();
+    }
+    for (uint32_t repeat = 1; repeat <= repeats; ++repeat) {
+      const uint32_t seed = plan->repeats > 0 ? repeat : 0;
+      absl::StatusOr<v1::TrainConfig> config = ResolveConfig(*plan, cell, seed);
       if (!config.ok()) {
         return absl::InvalidArgumentError(
             absl::StrCat("cell ", Label(values), ": ", config.status().message()));
+      }
+      CellValues job_cell = values;
+      if (seed > 0) {
+        v1::CellValue& value = *job_cell.Add();
+        value.set_dimension(std::string(kRepeatDimension));
+        value.set_value(absl::StrCat(seed));
       }
       std::string hash = MessageHash(*config);
       uint64_t number = 0;  // the same 16 hex digits as a number: a smaller key to look up
@@ -256,24 +405,31 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
       const auto [twin, inserted] = job_by_hash.emplace(number, out.jobs.size());
       if (!inserted) {
         return absl::InvalidArgumentError(
-            absl::StrCat("cells ", Label(out.jobs[twin->second].cell()), " and ", Label(values),
+            absl::StrCat("cells ", Label(out.jobs[twin->second].cell()), " and ",
+                         Label(job_cell),
                          " resolve to the same config; an override hides a grid dimension"));
       }
       v1::JobSpec& job = out.jobs.emplace_back();
       job.set_sweep_id(out.sweep_id);
       job.set_index(static_cast<uint32_t>(out.jobs.size() - 1));
       job.set_priority(spec.priority());
-      *job.mutable_cell() = std::move(values);
+      *job.mutable_cell() = std::move(job_cell);
       *job.mutable_config() = *std::move(config);
       job.set_config_hash(std::move(hash));
       job.set_memory_bytes(planner.PeakBytes(job.config()));
     }
-  } while (NextCell(*plan, cell));
+    return absl::OkStatus();
+  });
+  if (!expanded.ok()) return expanded;
   if (out.jobs.empty()) {
     return absl::InvalidArgumentError("constraints leave no cell of the grid to run");
   }
   AssignJobIds(out.sweep_id, checkpoint_root, job_by_hash, out.jobs);
   return out;
+}
+
+std::string ExcludedLine(const v1::ExcludedCell& excluded) {
+  return absl::StrCat(Label(excluded.cell()), ": ", excluded.reason());
 }
 
 }  // namespace ablate::sweep

@@ -1,8 +1,11 @@
-// Expansion of a sweep into its jobs: the grid's cross product (first dimension slowest),
-// minus the cells constraints drop, each cell resolved to a TrainConfig (defaults, then the
-// cell's values, then `fixed`, then matching overrides in order) and validated. Pure and
-// deterministic: the same spec gives the same sweep id, the same jobs in the same order and the
-// same job ids on every machine.
+// Expansion of a sweep into its jobs. The sweep's shape picks the cells: the grid's cross
+// product (first dimension slowest, the default); a baseline and every cell that changes
+// exactly one dimension from it; an explicit list; or a seeded random sample of the grid's
+// allowed cells. Cells a constraint excludes are reported with the rule, never altered. Each
+// kept cell resolves to a TrainConfig (defaults, then `fixed`, then the cell's values, then the
+// derived settings, then the repeat's seed, then matching overrides in order), once per repeat,
+// and is validated. Pure and deterministic: the same spec gives the same sweep id, the same
+// jobs in the same order and the same job ids on every machine.
 #ifndef ABLATE_SWEEP_GRID_H_
 #define ABLATE_SWEEP_GRID_H_
 
@@ -12,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "ablate/v1/job.pb.h"
+#include "ablate/v1/plan.pb.h"
 #include "ablate/v1/sweep.pb.h"
 
 namespace ablate::sweep {
@@ -21,10 +25,16 @@ struct Expansion {
   // job_id = <sweep_id>-<first 6 hex digits of config_hash>, more digits where two jobs of
   // the sweep share those 6 (as git lengthens short ids); index = position in this list.
   std::vector<v1::JobSpec> jobs;
-  // Cells left out by constraints, every dimension in grid order with the value as written:
-  // "model=tiny attention=dense context_length=512K: <reason>".
-  std::vector<std::string> dropped;
+  // Cells left out by constraints, every dimension in grid order with the value as written,
+  // and the first constraint each breaks.
+  std::vector<v1::ExcludedCell> dropped;
 };
+
+// With `repeats`, each job's cell ends with this dimension, the repeat's seed (1..repeats).
+inline constexpr char kRepeatDimension[] = "seed";
+
+// "model=tiny attention=dense context_length=512K: <reason>", as a submission reports it.
+std::string ExcludedLine(const v1::ExcludedCell& excluded);
 
 // Checks a spec that did not come through ParseSweepYaml (a gRPC or JSON submission): a
 // name, at least one dimension, each naming a TrainConfig field, non-empty and without
@@ -42,8 +52,10 @@ std::string SweepId(const v1::SweepSpec& spec);
 
 // Validates, then expands. Conditions compare parsed values, so `when: {context_length:
 // 512K}` matches a grid value of 524288. InvalidArgument when a kept cell's config is invalid
-// (the message names the cell), when two cells resolve to the same config (naming both), or
-// when no cell is left.
+// or a derived setting cannot be derived for it (the message names the cell and the field:
+// "cell context_length=384: derived.tokens_per_step: 4096 tokens is not a whole number of
+// 384-token sequences"), when the baseline is excluded, when two cells resolve to the same
+// config (naming both), or when no cell is left.
 absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec);
 
 }  // namespace ablate::sweep

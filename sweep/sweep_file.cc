@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/train_config.h"
 #include "sweep/validate.h"
 #include "yaml-cpp/yaml.h"
 
@@ -26,9 +27,10 @@ using EntryFn = absl::FunctionRef<absl::Status(const std::string& name, const st
 
 const std::vector<std::string>& TopLevelKeys() {
   static const auto* keys =
-      new std::vector<std::string>{"name",         "description",     "grid",    "constraints",
-                                   "fixed",        "overrides",       "priority",
-                                   "max_attempts", "checkpoint_root"};
+      new std::vector<std::string>{"name",      "description",     "grid",     "constraints",
+                                   "fixed",     "overrides",       "priority", "max_attempts",
+                                   "checkpoint_root", "baseline", "cells",  "sample",
+                                   "repeats",   "derived",         "throughput"};
   return *keys;
 }
 
@@ -78,6 +80,26 @@ class SweepFileReader {
       });
     }
     if (name == "fixed") return ReadSettings(value, key, "", *spec.mutable_fixed());
+    if (name == "baseline") return ReadCellChoice(value, key, *spec.mutable_baseline());
+    if (name == "cells") {
+      return ForEachItem(value, key, [&](const std::string& item_key, const YAML::Node& item) {
+        return ReadCellChoice(item, item_key, *spec.add_cells()->mutable_values());
+      });
+    }
+    if (name == "sample") return ReadSample(value, key, *spec.mutable_sample());
+    if (name == "derived") return ReadDerived(value, key, spec);
+    if (name == "throughput") {
+      return ForEachItem(value, key, [&](const std::string& item_key, const YAML::Node& item) {
+        return ReadThroughput(item, item_key, *spec.add_throughput());
+      });
+    }
+    if (name == "repeats") {
+      absl::StatusOr<uint64_t> repeats = WholeNumber(value, key);
+      if (!repeats.ok()) return repeats.status();
+      if (*repeats > UINT32_MAX) return Error(value, key, "too many repeats");
+      spec.set_repeats(static_cast<uint32_t>(*repeats));
+      return absl::OkStatus();
+    }
     if (name != "name" && name != "description" && name != "checkpoint_root" &&
         name != "max_attempts" && name != "priority") {
       return UnknownKey(key, name, TopLevelKeys());
@@ -166,6 +188,107 @@ class SweepFileReader {
                             return ReadSettings(value, entry_key, "", *override.mutable_set());
                           return UnknownKey(entry_key, name, {"when", "set"});
                         });
+  }
+
+  // dimension: value, one value each (a baseline, or one cell of an explicit list).
+  absl::Status ReadCellChoice(const YAML::Node& node, const std::string& key,
+                              google::protobuf::Map<std::string, std::string>& out) {
+    if (!node.IsMap()) return Error(node, key, "expected a map of dimension: value");
+    return ForEachEntry(node, key,
+                        [&](const std::string& name, const std::string& value_key,
+                            const YAML::Node& value) -> absl::Status {
+                          absl::StatusOr<std::string> text = Scalar(value, value_key);
+                          if (!text.ok()) return text.status();
+                          out[name] = *text;
+                          Remember(value_key + "[0]", value);
+                          return absl::OkStatus();
+                        });
+  }
+
+  absl::Status ReadSample(const YAML::Node& node, const std::string& key, v1::Sample& sample) {
+    if (!node.IsMap()) return Error(node, key, "expected a map with count and seed");
+    return ForEachEntry(node, key,
+                        [&](const std::string& name, const std::string& entry_key,
+                            const YAML::Node& value) -> absl::Status {
+                          if (name != "count" && name != "seed") {
+                            return UnknownKey(entry_key, name, {"count", "seed"});
+                          }
+                          absl::StatusOr<uint64_t> number = WholeNumber(value, entry_key);
+                          if (!number.ok()) return number.status();
+                          if (name == "seed") {
+                            sample.set_seed(*number);
+                          } else if (*number > UINT32_MAX) {
+                            return Error(value, entry_key, "more cells than any grid holds");
+                          } else {
+                            sample.set_count(static_cast<uint32_t>(*number));
+                          }
+                          return absl::OkStatus();
+                        });
+  }
+
+  // `tokens_per_step: N`, and `FIELD: {optimizer: value}` for settings that depend on the
+  // cell's optimizer.
+  absl::Status ReadDerived(const YAML::Node& node, const std::string& key, v1::SweepSpec& spec) {
+    if (!node.IsMap()) return Error(node, key, "expected a map of derived settings");
+    return ForEachEntry(
+        node, key,
+        [&](const std::string& name, const std::string& entry_key,
+            const YAML::Node& value) -> absl::Status {
+          if (name == "tokens_per_step") {
+            absl::StatusOr<std::string> text = Scalar(value, entry_key);
+            if (!text.ok()) return text.status();
+            v1::TrainConfig scratch;  // read as a count, so "512K" works as in the grid
+            if (!SetTrainField(scratch, "seed", *text).ok()) {
+              return Error(value, entry_key, absl::StrCat("'", *text, "' is not a whole number"));
+            }
+            spec.set_tokens_per_step(scratch.seed());
+            Remember(entry_key + "[0]", value);
+            return absl::OkStatus();
+          }
+          if (!value.IsMap()) {
+            return Error(value, entry_key,
+                         "expected tokens_per_step, or a setting as a map of optimizer: value");
+          }
+          v1::OptimizerSetting& setting = *spec.add_by_optimizer();
+          setting.set_field(name);
+          return ReadCellChoice(value, entry_key, *setting.mutable_values());
+        });
+  }
+
+  absl::Status ReadThroughput(const YAML::Node& node, const std::string& key,
+                              v1::Throughput& throughput) {
+    if (!node.IsMap()) return Error(node, key, "expected a map with when and tokens_per_second");
+    return ForEachEntry(node, key,
+                        [&](const std::string& name, const std::string& entry_key,
+                            const YAML::Node& value) -> absl::Status {
+                          if (name == "when") {
+                            return ReadConditions(value, entry_key, *throughput.mutable_when());
+                          }
+                          if (name != "tokens_per_second") {
+                            return UnknownKey(entry_key, name, {"when", "tokens_per_second"});
+                          }
+                          absl::StatusOr<std::string> text = Scalar(value, entry_key);
+                          if (!text.ok()) return text.status();
+                          double rate = 0;
+                          if (!absl::SimpleAtod(*text, &rate)) {
+                            return Error(value, entry_key,
+                                         absl::StrCat("'", *text, "' is not a number"));
+                          }
+                          throughput.set_tokens_per_second(rate);
+                          Remember(entry_key + "[0]", value);
+                          return absl::OkStatus();
+                        });
+  }
+
+  absl::StatusOr<uint64_t> WholeNumber(const YAML::Node& node, const std::string& key) {
+    absl::StatusOr<std::string> text = Scalar(node, key);
+    if (!text.ok()) return text.status();
+    uint64_t number = 0;
+    if (!absl::SimpleAtoi(*text, &number)) {
+      return Error(node, key, absl::StrCat("'", *text, "' is not a whole number"));
+    }
+    Remember(key + "[0]", node);
+    return number;
   }
 
   // TrainConfig settings; a nested map flattens into dotted names, so `optimizer_args:

@@ -67,7 +67,11 @@ checkpoint_root: runs/ckpt
 }
 
 TEST(SweepFileTest, LoadsTheExamples) {
-  for (const char* path : {"examples/tiny-grid.yaml", "examples/qwen3-ablation.yaml"}) {
+  for (const char* path :
+       {"examples/tiny-grid.yaml", "examples/qwen3-ablation.yaml", "examples/research-nsa.yaml",
+        "examples/research-64k.yaml", "examples/optimizer-study.yaml",
+        "examples/shapes/one-factor.yaml", "examples/shapes/cells.yaml",
+        "examples/shapes/sample.yaml"}) {
     absl::StatusOr<v1::SweepSpec> spec = LoadSweepFile(path);
     EXPECT_TRUE(spec.ok()) << spec.status();
   }
@@ -171,7 +175,8 @@ TEST(SweepFileTest, ShapeProblems) {
             "s.yaml:5:3: fixed.steps: missing value");
   EXPECT_EQ(ErrorOf(""),
             "s.yaml:1:1: sweep: expected a map of settings (name, description, "
-            "grid, constraints, fixed, overrides, priority, max_attempts, checkpoint_root)");
+            "grid, constraints, fixed, overrides, priority, max_attempts, checkpoint_root, "
+            "baseline, cells, sample, repeats, derived, throughput)");
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "sweep/validate.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <utility>
 
@@ -88,6 +89,20 @@ class SpecChecker {
     if (spec_.max_attempts() > kMaxAttempts) {
       return Fail("max_attempts", "", absl::StrCat("at most ", kMaxAttempts));
     }
+    if (auto issue = CheckShape()) return issue;
+    if (auto issue = CheckRepeats(cells)) return issue;
+    if (auto issue = CheckDerived()) return issue;
+    for (int i = 0; i < spec_.throughput_size(); ++i) {
+      const v1::Throughput& throughput = spec_.throughput(i);
+      const std::string key = absl::StrCat("throughput[", i, "]");
+      if (!throughput.when().empty()) {
+        if (auto issue = CheckConditions(key + ".when", throughput.when())) return issue;
+      }
+      if (!(throughput.tokens_per_second() > 0) || std::isinf(throughput.tokens_per_second())) {
+        return Fail(key + ".tokens_per_second", "[0]",
+                    "must be a positive number of tokens one GPU trains per second");
+      }
+    }
     return std::nullopt;
   }
 
@@ -142,18 +157,143 @@ class SpecChecker {
     if (all.empty()) return Fail(key, "", "needs at least one condition");
     for (const v1::Condition& condition : all) {
       const std::string condition_key = absl::StrCat(key, ".", condition.dimension());
-      if (!grid_.contains(condition.dimension())) {
-        std::vector<std::string> names;
-        for (const v1::Dimension& d : spec_.grid()) names.push_back(d.name());
-        return Fail(condition_key, "",
-                    absl::StrCat("not a grid dimension (grid: ", absl::StrJoin(names, ", "), ")"));
-      }
+      if (!grid_.contains(condition.dimension())) return NotADimension(condition_key);
       if (auto issue =
               CheckValues(condition_key, condition.dimension(), condition.values(), false)) {
         return issue;
       }
     }
     return std::nullopt;
+  }
+
+  std::optional<SpecIssue> CheckShape() {
+    const bool has_sample = spec_.has_sample();
+    const int shapes = int{!spec_.baseline().empty()} + int{!spec_.cells().empty()} + has_sample;
+    if (shapes > 1) {
+      return Fail(!spec_.baseline().empty() ? "baseline" : "cells", "",
+                  "a sweep takes one of baseline, cells and sample");
+    }
+    if (!spec_.baseline().empty()) {
+      if (auto issue = CheckCellChoice("baseline", spec_.baseline())) return issue;
+    }
+    absl::flat_hash_map<std::string, int> seen;  // cell's value keys -> its index
+    for (int i = 0; i < spec_.cells_size(); ++i) {
+      const std::string key = absl::StrCat("cells[", i, "]");
+      if (auto issue = CheckCellChoice(key, spec_.cells(i).values())) return issue;
+      std::string cell;
+      for (const v1::Dimension& dimension : spec_.grid()) {
+        absl::StrAppend(&cell, *ValueKey(dimension.name(),
+                                         spec_.cells(i).values().at(dimension.name())),
+                        "\n");
+      }
+      if (const auto [it, inserted] = seen.emplace(cell, i); !inserted) {
+        return Fail(key, "", absl::StrCat("the same cell as cells[", it->second, "]"));
+      }
+    }
+    if (has_sample && spec_.sample().count() == 0) {
+      return Fail("sample.count", "", "must be at least 1");
+    }
+    return std::nullopt;
+  }
+
+  // A value for every grid dimension, each one of that dimension's values.
+  std::optional<SpecIssue> CheckCellChoice(
+      const std::string& key, const google::protobuf::Map<std::string, std::string>& values) {
+    for (const auto& [name, value] : Sorted(values)) {
+      const std::string value_key = absl::StrCat(key, ".", name);
+      const v1::Dimension* dimension = FindDimension(name);
+      if (dimension == nullptr) return NotADimension(value_key);
+      absl::StatusOr<std::string> parsed = ValueKey(name, value);
+      if (!parsed.ok()) return Fail(value_key, "[0]", std::string(parsed.status().message()));
+      const bool listed =
+          std::any_of(dimension->values().begin(), dimension->values().end(),
+                      [&](const std::string& v) { return ValueKey(name, v).value_or("") == *parsed; });
+      if (!listed) {
+        return Fail(value_key, "[0]",
+                    absl::StrCat("'", value, "' is not a value of grid.", name, " (",
+                                 absl::StrJoin(dimension->values(), ", "), ")"));
+      }
+    }
+    for (const v1::Dimension& dimension : spec_.grid()) {
+      if (!values.contains(dimension.name())) {
+        return Fail(key, "", absl::StrCat("names no value of grid dimension ", dimension.name()));
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Repeats own seed and data_seed: nothing else may set them.
+  std::optional<SpecIssue> CheckRepeats(uint64_t cells) {
+    if (spec_.repeats() == 0) return std::nullopt;
+    if (spec_.repeats() > kMaxRepeats) {
+      return Fail("repeats", "", absl::StrCat("at most ", kMaxRepeats));
+    }
+    if (cells > kMaxCells / spec_.repeats()) {
+      return Fail("repeats", "",
+                  absl::StrCat("the grid's cells times repeats exceed the limit of ", kMaxCells,
+                               " jobs"));
+    }
+    constexpr absl::string_view kWhy = "repeats sets seed and data_seed of every cell";
+    for (absl::string_view seed : {"seed", "data_seed"}) {
+      if (grid_.contains(seed)) return Fail(absl::StrCat("grid.", seed), "", std::string(kWhy));
+      if (spec_.fixed().contains(std::string(seed))) {
+        return Fail(absl::StrCat("fixed.", seed), "", std::string(kWhy));
+      }
+      for (int i = 0; i < spec_.overrides_size(); ++i) {
+        if (spec_.overrides(i).set().contains(std::string(seed))) {
+          return Fail(absl::StrCat("overrides[", i, "].set.", seed), "", std::string(kWhy));
+        }
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::optional<SpecIssue> CheckDerived() {
+    if (spec_.tokens_per_step() > 0) {
+      if (grid_.contains("batch_size")) {
+        return Fail("grid.batch_size", "", "derived.tokens_per_step sets it; keep one of them");
+      }
+      if (spec_.fixed().contains("batch_size")) {
+        return Fail("fixed.batch_size", "", "derived.tokens_per_step sets it; keep one of them");
+      }
+    }
+    absl::flat_hash_set<std::string> fields;
+    for (const v1::OptimizerSetting& setting : spec_.by_optimizer()) {
+      const std::string key = absl::StrCat("derived.", setting.field());
+      if (auto issue = CheckField(key, setting.field())) return issue;
+      if (setting.field() == "optimizer" || setting.field() == "batch_size") {
+        return Fail(key, "", "cannot depend on the optimizer");
+      }
+      if (!fields.insert(setting.field()).second) return Fail(key, "", "listed twice");
+      if (grid_.contains(setting.field()) || spec_.fixed().contains(setting.field())) {
+        return Fail(key, "",
+                    absl::StrCat("also set in ", grid_.contains(setting.field()) ? "grid" : "fixed",
+                                 "; set it in one place"));
+      }
+      if (setting.values().empty()) return Fail(key, "", "needs a value per optimizer");
+      for (const auto& [optimizer, value] : Sorted(setting.values())) {
+        const std::string value_key = absl::StrCat(key, ".", optimizer);
+        if (auto known = ValueKey("optimizer", optimizer); !known.ok()) {
+          return Fail(value_key, "", std::string(known.status().message()));
+        }
+        if (auto issue = CheckSetting(value_key, setting.field(), value)) return issue;
+      }
+    }
+    return std::nullopt;
+  }
+
+  const v1::Dimension* FindDimension(const std::string& name) const {
+    for (const v1::Dimension& dimension : spec_.grid()) {
+      if (dimension.name() == name) return &dimension;
+    }
+    return nullptr;
+  }
+
+  std::optional<SpecIssue> NotADimension(const std::string& key) const {
+    std::vector<std::string> names;
+    for (const v1::Dimension& d : spec_.grid()) names.push_back(d.name());
+    return Fail(key, "",
+                absl::StrCat("not a grid dimension (grid: ", absl::StrJoin(names, ", "), ")"));
   }
 
   const v1::SweepSpec& spec_;
@@ -185,6 +325,8 @@ absl::StatusOr<std::string> ValueKey(absl::string_view field, absl::string_view 
       return absl::StrCat(reflection->GetUInt32(scratch, descriptor));
     case FieldDescriptor::CPPTYPE_UINT64:
       return absl::StrCat(reflection->GetUInt64(scratch, descriptor));
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return reflection->GetBool(scratch, descriptor) ? std::string("true") : std::string("false");
     case FieldDescriptor::CPPTYPE_DOUBLE:
       // 17 digits tell every double apart, unlike the 6 a default conversion keeps.
       return absl::StrFormat("%.17g", reflection->GetDouble(scratch, descriptor));

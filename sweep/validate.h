@@ -20,6 +20,8 @@ namespace ablate::sweep::internal {
 // not fit the coordinator's memory as jobs.
 inline constexpr uint64_t kMaxCells = 1'000'000;
 inline constexpr uint32_t kMaxAttempts = 100;
+// The most repeats of each cell: beyond a few dozen seeds an interval hardly narrows.
+inline constexpr uint32_t kMaxRepeats = 1000;
 
 // One problem found in a spec. `key` is what the user reads ("grid.optimizer"); `at` locates
 // it more finely for a file position: `key` itself for the key, `key[i]` for its i-th value.

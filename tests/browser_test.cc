@@ -111,7 +111,7 @@ class BrowserTest : public ::testing::Test {
     EXPECT_EQ(code.value_or(-1), 0) << (*cli)->Stderr();
     std::smatch match;
     const std::string out = (*cli)->Stdout();
-    static const std::regex kSubmitted(R"(^submitted sweep (\S+): 2 jobs)");
+    static const std::regex kSubmitted(R"((?:^|\n)submitted sweep (\S+): 2 jobs)");
     EXPECT_TRUE(std::regex_search(out, match, kSubmitted)) << out;
     return match.size() > 1 ? match[1].str() : "";
   }

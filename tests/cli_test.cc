@@ -17,6 +17,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "ablate/v1/plan.pb.h"
+#include "ablate/v1/results.pb.h"
 #include "ablate/v1/sweep_service.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
@@ -142,6 +144,45 @@ TEST_F(CliTest, ValidateChecksEveryCellWithoutACoordinator) {
   EXPECT_EQ(r.out, "");
 }
 
+// `plan` needs no coordinator: the example's counts, derived batches and estimates, as text
+// and as JSON that parses into the SweepPlan message; a bad file is one line naming the field.
+TEST_F(CliTest, PlanShowsCountsDerivedSettingsAndCostWithoutACoordinator) {
+  const Result text = Run({"--coordinator", unreachable_, "plan", "examples/research-nsa.yaml"});
+  EXPECT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out, ContainsRegex("^sweep nsa-research-[0-9a-f]+: 54 jobs \\(grid\\), 18 "
+                                      "excluded by constraints\n"));
+  EXPECT_THAT(text.out, HasSubstr("  context_length  32K 18  128K 18  512K 9  1M 9\n"));
+  EXPECT_THAT(text.out, HasSubstr("model=qwen3-8b attention=dense optimizer=soap "
+                                  "context_length=1M: constraints[0]: dense attention stops at "
+                                  "128K\n"));
+  // qwen3-0.6b, dense, adamw, 32K: 256 sequences in 32 accumulation steps, 116.5 GPU-hours.
+  EXPECT_THAT(text.out, ContainsRegex("qwen3-0.6b +dense +adamw +32K +596M +16.8B +2.49e\\+20 "
+                                      "+[0-9.]+ GiB +8 +256 +32 +0.0003 +116.5\n"));
+  EXPECT_THAT(text.out, HasSubstr("at least 3495.3 GPU-hours; 36 jobs unknown"));
+
+  const Result json =
+      Run({"--coordinator", unreachable_, "plan", "--json", "examples/optimizer-study.yaml"});
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  v1::SweepPlan plan;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &plan).ok()) << json.out;
+  EXPECT_EQ(plan.cells_size(), 9);
+  EXPECT_EQ(plan.repeats(), 3u);
+  EXPECT_EQ(plan.shape(), "baseline");
+
+  const std::string bad = WriteFile("bad.yaml", R"(name: b
+grid:
+  optimizer: [adamw, muon]
+constraints:
+  - when: {attention: nsa}
+    require: {optimizer: muon}
+)");
+  const Result r = Run({"--coordinator", unreachable_, "plan", bad});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, IsOneLine());
+  EXPECT_THAT(r.err, HasSubstr("bad.yaml:5:12: constraints[0].when.attention: not a grid "
+                               "dimension (grid: optimizer)"));
+}
+
 TEST_F(CliTest, MissingFileIsAUsageError) {
   const Result r = Run({"--coordinator", unreachable_, "submit", dir_ + "/absent.yaml"});
   EXPECT_EQ(r.exit_code, 2);
@@ -224,8 +265,12 @@ class CliCoordinatorTest : public CliTest {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     std::smatch match;
     EXPECT_TRUE(std::regex_search(
-        r.out, match, std::regex(R"(^submitted sweep (\S+): 2 jobs \(0 cells dropped)")))
+        r.out, match, std::regex(R"((?:^|\n)submitted sweep (\S+): 2 jobs \(0 cells dropped)")))
         << r.out;
+    // The plan comes first, then a warning: no worker joins these tests.
+    EXPECT_THAT(r.out, ::testing::StartsWith("sweep cli-test-"));
+    EXPECT_THAT(r.out, HasSubstr("\nfits no known worker: no worker has registered with the "
+                                 "coordinator yet"));
     return match.size() > 1 ? match[1].str() : "";
   }
 
@@ -236,7 +281,7 @@ TEST_F(CliCoordinatorTest, SubmitTwiceSaysItWasAlreadySubmitted) {
   const std::string id = Submit();
   const Result again = Ablate({"submit", WriteFile("ok.yaml", kValidSweep)});
   EXPECT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_EQ(again.out, absl::StrCat("sweep ", id, " was already submitted\n"));
+  EXPECT_THAT(again.out, ::testing::EndsWith(absl::StrCat("\nsweep ", id, " was already submitted\n")));
 }
 
 TEST_F(CliCoordinatorTest, ListAndStatusShowTheSweep) {
@@ -263,6 +308,54 @@ TEST_F(CliCoordinatorTest, StatusJsonIsOneSnapshot) {
   EXPECT_EQ(snapshot.sweep().id(), id);
   ASSERT_EQ(snapshot.jobs_size(), 2);
   EXPECT_EQ(snapshot.jobs(0).state(), v1::JOB_STATE_PENDING);
+}
+
+// A sweep's name stands for its id while one sweep has it; results and compare read it.
+TEST_F(CliCoordinatorTest, SweepsAreNamedWhereTheNameIsUnique) {
+  const std::string id = Submit();
+  const Result status = Ablate({"status", "cli-test"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_THAT(status.out, HasSubstr(absl::StrCat(id, "-")));
+
+  // No job has run: every cell is known, none has a value yet.
+  const Result results = Ablate({"results", "cli-test"});
+  EXPECT_EQ(results.exit_code, 0) << results.err;
+  EXPECT_THAT(results.out, ContainsRegex("^seed +RUNS +eval/loss +95% CI +STD +VS BASELINE"));
+  EXPECT_THAT(results.out, ContainsRegex("\n1 +0/1 +- +- +- +- +-\n2 +0/1 "));
+  const Result csv = Ablate({"results", "cli-test", "--csv"});
+  EXPECT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_EQ(csv.out,
+            "seed,jobs,succeeded,n,mean,std,ci95_low,ci95_high,diff,diff_ci95_low,"
+            "diff_ci95_high\n1,1,0,0,,,,,,,\n2,1,0,0,,,,,,,\n");
+  const Result json = Ablate({"results", id, "--json", "--metric", "train/loss"});
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  v1::SweepResults parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &parsed).ok()) << json.out;
+  EXPECT_EQ(parsed.sweep_id(), id);
+  EXPECT_EQ(parsed.cells_size(), 2);
+  const Result same = Ablate({"compare", "cli-test", "--rows", "seed", "--cols", "seed"});
+  EXPECT_EQ(same.exit_code, 2);
+  EXPECT_EQ(same.err, "ablate: --cols: the same dimension as --rows\n");
+  const Result metric = Ablate({"results", "cli-test", "--metric", "eval/acc"});
+  EXPECT_EQ(metric.exit_code, 2);
+  EXPECT_THAT(metric.err, HasSubstr("--metric: unknown metric 'eval/acc'"));
+
+  // A second sweep of the same name: the name no longer says which.
+  const Result second = Ablate({"submit", WriteFile("twin.yaml", absl::StrCat(kValidSweep,
+                                                                                "  seed: 3\n"))});
+  ASSERT_EQ(second.exit_code, 2) << second.out;  // seed is a grid dimension: refused
+  const std::string twin = R"(name: cli-test
+grid:
+  seed: [1, 2]
+fixed:
+  steps: 20
+)";
+  ASSERT_EQ(Ablate({"submit", WriteFile("twin.yaml", twin)}).exit_code, 0);
+  const Result ambiguous = Ablate({"status", "cli-test"});
+  EXPECT_EQ(ambiguous.exit_code, 1);
+  EXPECT_THAT(ambiguous.err, IsOneLine());
+  EXPECT_THAT(ambiguous.err, HasSubstr("2 sweeps are named 'cli-test'; give one of their ids: "));
+  EXPECT_THAT(ambiguous.err, HasSubstr(id));
 }
 
 TEST_F(CliCoordinatorTest, UnknownSweepIsAServerError) {

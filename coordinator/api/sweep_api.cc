@@ -69,7 +69,9 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
 
   absl::StatusOr<sweep::Expansion> expansion = sweep::ExpandSweep(request.spec());
   if (!expansion.ok()) return expansion.status();
-  for (const std::string& dropped : expansion->dropped) response.add_dropped_cells(dropped);
+  for (const v1::ExcludedCell& dropped : expansion->dropped) {
+    response.add_dropped_cells(sweep::ExcludedLine(dropped));
+  }
 
   v1::Sweep sweep;
   sweep.set_id(expansion->sweep_id);

@@ -27,6 +27,7 @@
 #include "trainer_lib/optim/optimizer.h"
 #include "trainer_lib/train/build_info.h"
 #include "trainer_lib/train/checkpoint.h"
+#include "trainer_lib/train/divergence.h"
 #include "trainer_lib/train/nonfinite.h"
 #include "trainer_lib/train/run_state.h"
 #include "trainer_lib/train/step_profiler.h"
@@ -138,6 +139,7 @@ class Trainer {
   double peak_flops_ = 0;       // the device's PeakMatmulFlops; 0 (no MFU) when unknown
   int64_t planned_bytes_ = 0;   // common/model_math's PlanMemory total; 0 when it has none
   double final_eval_loss_ = 0;
+  DivergenceWatch divergence_{config_.divergence_factor(), config_.divergence_evals()};
 };
 
 absl::Status Trainer::Setup() {
@@ -344,8 +346,12 @@ absl::Status Trainer::Evaluate() {
     return absl::FailedPreconditionError(absl::StrCat(
         "step ", step_, ": non-finite evaluation loss (", final_eval_loss_, ")"));
   }
-  return EmitMetrics({{"eval/loss", final_eval_loss_},
-                      {"eval/perplexity", std::exp(final_eval_loss_)}});
+  if (absl::Status s = EmitMetrics({{"eval/loss", final_eval_loss_},
+                                    {"eval/perplexity", std::exp(final_eval_loss_)}});
+      !s.ok()) {
+    return s;
+  }
+  return divergence_.Observe(step_, final_eval_loss_);
 }
 
 absl::Status Trainer::Checkpoint() {

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
@@ -278,6 +279,41 @@ TEST(TrainerTest, NonFiniteLossFailsTheJobNamingTheStep) {
   EXPECT_TRUE(SavedSteps(saving).empty());
   EXPECT_FALSE(fs::exists(dir / "step-00000001"));
   fs::remove(dir);
+}
+
+// A learning rate of 1 with no clipping throws the tiny model's loss far above its first
+// evaluation: the watch stops the run at the evaluation that makes the count, as a permanent
+// failure.
+TEST(TrainerTest, ADivergedRunStopsWithItsReason) {
+  v1::JobSpec job = TinyJob(40);
+  v1::TrainConfig& c = *job.mutable_config();
+  c.set_learning_rate(1.0);
+  c.set_warmup_steps(0);
+  c.set_grad_clip(0);
+  c.set_eval_every(2);
+  c.set_divergence_factor(1.5);
+  c.set_divergence_evals(2);
+  ASSERT_TRUE(ValidateTrainConfig(c).ok());
+  MemorySink sink;
+  StopRequest stop{0};
+  const absl::Status status = train::Run(job, sink, stop);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_TRUE(IsPermanent(status));
+  const std::vector<double> eval = sink.Values("eval/loss");
+  ASSERT_GE(eval.size(), 3u);
+  const double minimum = *std::min_element(eval.begin(), eval.end() - 2);
+  EXPECT_GT(eval[eval.size() - 1], 1.5 * minimum);  // the last two were both above
+  EXPECT_GT(eval[eval.size() - 2], 1.5 * minimum);
+  const v1::TrainerFinished& finished = sink.events.back().finished();
+  EXPECT_FALSE(finished.ok());
+  EXPECT_TRUE(absl::StrContains(finished.error(), "diverged: eval/loss")) << finished.error();
+  EXPECT_TRUE(absl::StrContains(finished.error(), "for 2 evaluations")) << finished.error();
+  EXPECT_LT(finished.steps(), 40);  // stopped early
+
+  // The same run without the watch goes to its end.
+  c.set_divergence_factor(0);
+  MemorySink unwatched;
+  EXPECT_TRUE(train::Run(job, unwatched, stop).ok());
 }
 
 TEST(TrainerTest, SkipModeCountsSkippedStepsAndStillFailsANonFiniteModel) {

@@ -1,0 +1,56 @@
+#include "cli/fit.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ablate::cli {
+namespace {
+
+using ::testing::ElementsAre;
+
+v1::JobSpec Job(const std::string& model, uint32_t gpus, uint64_t memory) {
+  v1::JobSpec job;
+  v1::CellValue* value = job.add_cell();
+  value->set_dimension("model");
+  value->set_value(model);
+  job.mutable_config()->set_gpus(gpus);
+  job.set_memory_bytes(memory);
+  return job;
+}
+
+v1::Worker Worker(const std::string& id, int cuda_slots, uint64_t memory) {
+  v1::Worker worker;
+  worker.mutable_info()->set_worker_id(id);
+  v1::Slot* cpu = worker.mutable_info()->add_slots();
+  cpu->set_kind(v1::DEVICE_KIND_CPU);
+  for (int i = 0; i < cuda_slots; ++i) {
+    v1::Slot* slot = worker.mutable_info()->add_slots();
+    slot->set_kind(v1::DEVICE_KIND_CUDA);
+    slot->set_memory_bytes(memory);
+  }
+  return worker;
+}
+
+TEST(FitTest, JobsNoWorkerCouldHoldAreGroupedByNeedWithTheReason) {
+  v1::ListWorkersResponse workers;
+  *workers.add_workers() = Worker("n1", 4, 80'000'000'000);
+  *workers.add_workers() = Worker("n2", 8, 40'000'000'000);
+  const std::vector<v1::JobSpec> jobs = {
+      Job("tiny", 0, 0),                    // a CPU slot: both have one
+      Job("a", 4, 60'000'000'000),          // n1's four 80 GB slots
+      Job("b", 8, 60'000'000'000),          // 8 slots of 60 GB: nobody
+      Job("c", 8, 60'000'000'000),
+      Job("d", 2, 100'000'000'000)};        // no slot has 100 GB
+  EXPECT_THAT(UnfitJobs(jobs, workers),
+              ElementsAre("2 jobs need 8 CUDA slots with 60 GB (first: model=b); the most any "
+                          "known worker has is 4 (n1)",
+                          "1 job needs 2 CUDA slots with 100 GB (first: model=d); no known "
+                          "worker has such a slot"));
+  EXPECT_TRUE(UnfitJobs({jobs[0], jobs[1]}, workers).empty());
+  EXPECT_THAT(UnfitJobs(jobs, v1::ListWorkersResponse()),
+              ElementsAre("no worker has registered with the coordinator yet: the jobs wait "
+                          "until one does"));
+}
+
+}  // namespace
+}  // namespace ablate::cli

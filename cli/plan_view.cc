@@ -1,0 +1,115 @@
+#include "cli/plan_view.h"
+
+#include <cmath>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "cli/table.h"
+
+namespace ablate::cli {
+namespace {
+
+std::string CellLabel(const google::protobuf::RepeatedPtrField<v1::CellValue>& cell) {
+  return absl::StrJoin(cell, " ", [](std::string* out, const v1::CellValue& value) {
+    absl::StrAppend(out, value.dimension(), "=", value.value());
+  });
+}
+
+// One decimal, or two significant digits below one hour (a CPU demo's 0.0028).
+std::string Hours(double hours) {
+  return absl::StrFormat(hours >= 1 || hours == 0 ? "%.1f" : "%.2g", hours);
+}
+
+}  // namespace
+
+std::string SiCount(double value) {
+  static constexpr const char* kSuffixes[] = {"", "K", "M", "B", "T", "P"};
+  size_t i = 0;
+  while (std::fabs(value) >= 1000 && i + 1 < std::size(kSuffixes)) {
+    value /= 1000;
+    ++i;
+  }
+  if (i == 0) return absl::StrFormat("%.0f", value);
+  return absl::StrFormat(value >= 100 ? "%.0f%s" : value >= 10 ? "%.1f%s" : "%.2f%s", value,
+                         kSuffixes[i]);
+}
+
+std::string Bytes(uint64_t bytes) {
+  if (bytes == 0) return "-";
+  const double gib = static_cast<double>(bytes) / (1ull << 30);
+  if (gib >= 1) return absl::StrFormat("%.1f GiB", gib);
+  return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / (1ull << 20));
+}
+
+std::string PlanText(const v1::SweepPlan& plan, size_t max_jobs) {
+  std::string out = absl::StrCat("sweep ", plan.sweep_id(), ": ", plan.cells_size(), " jobs (",
+                                 plan.shape());
+  if (plan.repeats() > 0) absl::StrAppend(&out, ", ", plan.repeats(), " seeds per cell");
+  absl::StrAppend(&out, "), ", plan.excluded_size(), " excluded by constraints\n");
+
+  absl::StrAppend(&out, "dimensions:\n");
+  Table dimensions({"", ""});
+  for (const v1::DimensionPlan& dimension : plan.dimensions()) {
+    std::vector<std::string> counts;
+    for (int i = 0; i < dimension.values_size(); ++i) {
+      counts.push_back(absl::StrCat(dimension.values(i), " ", dimension.jobs(i)));
+    }
+    dimensions.AddRow({absl::StrCat("  ", dimension.name()), absl::StrJoin(counts, "  ")});
+  }
+  absl::StrAppend(&out, dimensions.Render(/*header=*/false));
+
+  if (!plan.excluded().empty()) {
+    absl::StrAppend(&out, "excluded:\n");
+    for (const v1::ExcludedCell& excluded : plan.excluded()) {
+      absl::StrAppend(&out, "  ", CellLabel(excluded.cell()), ": constraints[",
+                      excluded.constraint(), "]: ", excluded.reason(), "\n");
+    }
+  }
+
+  std::vector<std::string> headers = {"JOB"};
+  const int dims = plan.cells().empty() ? 0 : plan.cells(0).cell_size();
+  for (int d = 0; d < dims; ++d) headers.push_back(plan.cells(0).cell(d).dimension());
+  for (const char* h :
+       {"PARAMS", "TOKENS", "FLOPS", "MEMORY", "GPUS", "BATCH", "ACCUM", "LR", "GPU-H"}) {
+    headers.push_back(h);
+  }
+  Table jobs(headers);
+  for (size_t c = dims + 1; c < headers.size(); ++c) jobs.SetAlign(c, Table::Align::kRight);
+  for (const v1::CellPlan& cell : plan.cells()) {
+    if (jobs.rows() == max_jobs) break;
+    std::vector<std::string> row = {std::string(
+        absl::StripPrefix(cell.job_id(), absl::StrCat(plan.sweep_id(), "-")))};
+    for (const v1::CellValue& value : cell.cell()) row.push_back(value.value());
+    row.insert(row.end(),
+               {SiCount(static_cast<double>(cell.parameters())),
+                SiCount(static_cast<double>(cell.tokens())), absl::StrFormat("%.3g", cell.flops()),
+                Bytes(cell.memory_bytes()), cell.gpus() == 0 ? "cpu" : absl::StrCat(cell.gpus()),
+                absl::StrCat(cell.batch_size()), absl::StrCat(cell.accumulation_steps()),
+                absl::StrFormat("%g", cell.learning_rate()),
+                cell.has_gpu_hours() ? Hours(cell.gpu_hours()) : "unknown"});
+    jobs.AddRow(std::move(row));
+  }
+  absl::StrAppend(&out, jobs.Render());
+  if (static_cast<size_t>(plan.cells_size()) > jobs.rows()) {
+    absl::StrAppend(&out, "... ", plan.cells_size() - jobs.rows(),
+                    " more jobs: `ablate plan FILE` lists every one\n");
+  }
+
+  absl::StrAppend(&out, "total: ", SiCount(static_cast<double>(plan.tokens())), " tokens, ",
+                  absl::StrFormat("%.3g", plan.flops()), " FLOPs, ");
+  if (plan.cells_without_estimate() == static_cast<uint32_t>(plan.cells_size())) {
+    absl::StrAppend(&out, "GPU-hours unknown (no throughput in the sweep file)\n");
+  } else if (plan.cells_without_estimate() > 0) {
+    absl::StrAppend(&out, "at least ", Hours(plan.gpu_hours()), " GPU-hours; ",
+                    plan.cells_without_estimate(),
+                    " jobs unknown (no throughput entry matches them)\n");
+  } else {
+    absl::StrAppend(&out, Hours(plan.gpu_hours()), " GPU-hours\n");
+  }
+  return out;
+}
+
+}  // namespace ablate::cli

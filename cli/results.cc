@@ -1,0 +1,300 @@
+#include "cli/results.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "cli/stats.h"
+#include "cli/table.h"
+#include "sweep/grid.h"
+#include "sweep/validate.h"
+
+namespace ablate::cli {
+namespace {
+
+using CellValues = google::protobuf::RepeatedPtrField<v1::CellValue>;
+
+std::string Label(const CellValues& cell) {
+  return absl::StrJoin(cell, " ", [](std::string* out, const v1::CellValue& value) {
+    absl::StrAppend(out, value.dimension(), "=", value.value());
+  });
+}
+
+// The grid's values of a cell, in grid order; the repeat's seed is not a grid dimension.
+CellValues GridValues(const v1::Sweep& sweep, const CellValues& cell) {
+  CellValues out;
+  for (const v1::Dimension& dimension : sweep.spec().grid()) {
+    for (const v1::CellValue& value : cell) {
+      if (value.dimension() == dimension.name()) *out.Add() = value;
+    }
+  }
+  return out;
+}
+
+// Whether the cell is the spec's baseline, comparing parsed values ("32K" is "32768").
+bool IsBaseline(const v1::SweepSpec& spec, const CellValues& cell) {
+  if (spec.baseline().empty()) return false;
+  for (const v1::CellValue& value : cell) {
+    const auto it = spec.baseline().find(value.dimension());
+    if (it == spec.baseline().end()) return false;
+    if (sweep::internal::ValueKey(value.dimension(), value.value()).value_or("a") !=
+        sweep::internal::ValueKey(value.dimension(), it->second).value_or("b")) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string Number(double value) { return absl::StrFormat("%.4f", value); }
+
+std::string Interval(const v1::Estimate& estimate) {
+  if (!estimate.has_low()) return "-";
+  return absl::StrFormat("[%.4f, %.4f]", estimate.low(), estimate.high());
+}
+
+std::string CsvField(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
+std::string Optional(bool present, double value) {
+  return present ? absl::StrFormat("%.17g", value) : "";
+}
+
+// A 256-color terminal's green -> yellow -> red ramp, for a value at `t` in [0, 1].
+int RampColor(double t) {
+  static constexpr int kRamp[] = {46, 82, 118, 154, 190, 226, 220, 214, 208, 202, 196};
+  const int last = static_cast<int>(std::size(kRamp)) - 1;
+  return kRamp[std::clamp(static_cast<int>(std::lround(t * last)), 0, last)];
+}
+
+std::string PadLeft(const std::string& text, size_t width) {
+  const size_t shown = DisplayWidth(text);
+  return std::string(width > shown ? width - shown : 0, ' ') + text;
+}
+
+std::string PadRight(const std::string& text, size_t width) {
+  const size_t shown = DisplayWidth(text);
+  return text + std::string(width > shown ? width - shown : 0, ' ');
+}
+
+}  // namespace
+
+absl::StatusOr<ResultsBuilder> ResultsBuilder::Create(const v1::Sweep& sweep,
+                                                      const std::string& metric) {
+  if (metric != "eval/loss" && metric != "train/loss") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--metric: unknown metric '", metric, "' (known: eval/loss, train/loss)"));
+  }
+  return ResultsBuilder(sweep, metric);
+}
+
+ResultsBuilder::ResultsBuilder(const v1::Sweep& sweep, std::string metric)
+    : sweep_(sweep), metric_(std::move(metric)) {}
+
+void ResultsBuilder::Add(const v1::Job& job) {
+  CellValues cell = GridValues(sweep_, job.spec().cell());
+  const std::string label = Label(cell);
+  auto [it, inserted] = index_.try_emplace(label, cells_.size());
+  if (inserted) {
+    Cell& added = cells_.emplace_back();
+    added.result.set_baseline(IsBaseline(sweep_.spec(), cell));
+    *added.result.mutable_cell() = std::move(cell);
+  }
+  Cell& entry = cells_[it->second];
+  entry.result.set_jobs(entry.result.jobs() + 1);
+  if (job.state() != v1::JOB_STATE_SUCCEEDED) return;
+  entry.result.set_succeeded(entry.result.succeeded() + 1);
+  const bool eval = metric_ == "eval/loss";
+  if (eval ? job.has_final_eval_loss() : job.has_last_loss()) {
+    entry.runs.emplace_back(job.spec().config().seed(),
+                            eval ? job.final_eval_loss() : job.last_loss());
+  }
+}
+
+v1::SweepResults ResultsBuilder::Finish() const {
+  v1::SweepResults out;
+  out.set_sweep_id(sweep_.id());
+  out.set_metric(metric_);
+  absl::flat_hash_map<uint64_t, double> baseline;  // seed -> metric
+  for (const Cell& cell : cells_) {
+    if (cell.result.baseline()) baseline.insert(cell.runs.begin(), cell.runs.end());
+  }
+  for (const Cell& cell : cells_) {
+    v1::CellResult& result = *out.add_cells();
+    result = cell.result;
+    std::vector<std::pair<uint64_t, double>> runs = cell.runs;
+    std::sort(runs.begin(), runs.end());
+    std::vector<double> values;
+    std::vector<double> differences;
+    for (const auto& [seed, value] : runs) {
+      result.add_seeds(seed);
+      result.add_values(value);
+      values.push_back(value);
+      if (const auto it = baseline.find(seed); it != baseline.end()) {
+        differences.push_back(value - it->second);
+      }
+    }
+    if (!values.empty()) *result.mutable_metric() = Estimate(values);
+    if (!cell.result.baseline() && !differences.empty()) {
+      *result.mutable_difference() = Estimate(differences);
+    }
+  }
+  return out;
+}
+
+std::string ResultsText(const v1::Sweep& sweep, const v1::SweepResults& results) {
+  std::vector<std::string> headers;
+  for (const v1::Dimension& dimension : sweep.spec().grid()) headers.push_back(dimension.name());
+  const size_t dims = headers.size();
+  for (const std::string& h : {std::string("RUNS"), results.metric(), std::string("95% CI"),
+                               std::string("STD"), std::string("VS BASELINE"),
+                               std::string("95% CI (PAIRED)")}) {
+    headers.push_back(h);
+  }
+  Table table(headers);
+  for (size_t c = dims; c < headers.size(); ++c) table.SetAlign(c, Table::Align::kRight);
+  for (const v1::CellResult& cell : results.cells()) {
+    std::vector<std::string> row;
+    for (const v1::CellValue& value : cell.cell()) row.push_back(value.value());
+    row.push_back(absl::StrCat(cell.succeeded(), "/", cell.jobs()));
+    const bool has = cell.has_metric();
+    row.push_back(has ? Number(cell.metric().mean()) : "-");
+    row.push_back(has ? Interval(cell.metric()) : "-");
+    row.push_back(has && cell.metric().has_std() ? Number(cell.metric().std()) : "-");
+    if (cell.baseline()) {
+      row.insert(row.end(), {"baseline", ""});
+    } else if (cell.has_difference()) {
+      row.push_back(absl::StrFormat("%+.4f", cell.difference().mean()));
+      row.push_back(Interval(cell.difference()));
+    } else {
+      row.insert(row.end(), {"-", "-"});
+    }
+    table.AddRow(std::move(row));
+  }
+  return table.Render();
+}
+
+std::string ResultsCsv(const v1::Sweep& sweep, const v1::SweepResults& results) {
+  std::vector<std::string> header;
+  for (const v1::Dimension& dimension : sweep.spec().grid()) {
+    header.push_back(CsvField(dimension.name()));
+  }
+  for (const char* h : {"jobs", "succeeded", "n", "mean", "std", "ci95_low", "ci95_high", "diff",
+                        "diff_ci95_low", "diff_ci95_high"}) {
+    header.push_back(h);
+  }
+  std::string out = absl::StrCat(absl::StrJoin(header, ","), "\n");
+  for (const v1::CellResult& cell : results.cells()) {
+    std::vector<std::string> row;
+    for (const v1::CellValue& value : cell.cell()) row.push_back(CsvField(value.value()));
+    const v1::Estimate& m = cell.metric();
+    const v1::Estimate& d = cell.difference();
+    const bool has = cell.has_metric();
+    const bool diff = cell.has_difference();
+    row.insert(row.end(), {absl::StrCat(cell.jobs()), absl::StrCat(cell.succeeded()),
+                           absl::StrCat(m.n()), Optional(has, m.mean()),
+                           Optional(m.has_std(), m.std()), Optional(m.has_low(), m.low()),
+                           Optional(m.has_high(), m.high()), Optional(diff, d.mean()),
+                           Optional(d.has_low(), d.low()), Optional(d.has_high(), d.high())});
+    absl::StrAppend(&out, absl::StrJoin(row, ","), "\n");
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> CompareText(const v1::Sweep& sweep, const v1::SweepResults& results,
+                                        const std::string& rows, const std::string& cols,
+                                        bool color) {
+  const auto& grid = sweep.spec().grid();
+  auto find = [&](const std::string& name) {
+    return std::find_if(grid.begin(), grid.end(),
+                        [&](const v1::Dimension& d) { return d.name() == name; });
+  };
+  std::vector<std::string> names;
+  for (const v1::Dimension& d : grid) names.push_back(d.name());
+  for (const auto& [flag, name] : {std::pair{"--rows", rows}, std::pair{"--cols", cols}}) {
+    if (find(name) == grid.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": '", name,
+                                                     "' is not a grid dimension (grid: ",
+                                                     absl::StrJoin(names, ", "), ")"));
+    }
+  }
+  if (rows == cols) return absl::InvalidArgumentError("--cols: the same dimension as --rows");
+  const v1::Dimension& row_dim = *find(rows);
+  const v1::Dimension& col_dim = *find(cols);
+
+  // Panels in the order their first cell comes; each maps (row value, col value) -> mean.
+  struct Panel {
+    std::string label;
+    std::map<std::pair<std::string, std::string>, double> means;
+  };
+  std::vector<Panel> panels;
+  double lowest = std::numeric_limits<double>::infinity();
+  double highest = -lowest;
+  for (const v1::CellResult& cell : results.cells()) {
+    std::string row_value, col_value;
+    CellValues rest;
+    for (const v1::CellValue& value : cell.cell()) {
+      if (value.dimension() == rows) {
+        row_value = value.value();
+      } else if (value.dimension() == cols) {
+        col_value = value.value();
+      } else {
+        *rest.Add() = value;
+      }
+    }
+    const std::string label = Label(rest);
+    auto panel = std::find_if(panels.begin(), panels.end(),
+                              [&](const Panel& p) { return p.label == label; });
+    if (panel == panels.end()) panel = panels.insert(panels.end(), Panel{label, {}});
+    if (!cell.has_metric()) continue;
+    panel->means[{row_value, col_value}] = cell.metric().mean();
+    lowest = std::min(lowest, cell.metric().mean());
+    highest = std::max(highest, cell.metric().mean());
+  }
+
+  std::string out;
+  for (const Panel& panel : panels) {
+    if (!out.empty()) out += '\n';
+    absl::StrAppend(&out, panel.label.empty() ? "" : absl::StrCat(panel.label, "\n"));
+    // Widths from the plain text, so color codes never shift a column.
+    size_t first = DisplayWidth(absl::StrCat(rows, " \\ ", cols));
+    for (const std::string& value : row_dim.values()) first = std::max(first, DisplayWidth(value));
+    std::vector<size_t> widths;
+    for (const std::string& value : col_dim.values()) {
+      widths.push_back(std::max<size_t>(DisplayWidth(value), 7));  // "0.0000"
+    }
+    absl::StrAppend(&out, PadRight(absl::StrCat(rows, " \\ ", cols), first));
+    for (int c = 0; c < col_dim.values_size(); ++c) {
+      absl::StrAppend(&out, "  ", PadLeft(col_dim.values(c), widths[c]));
+    }
+    out += '\n';
+    for (const std::string& row_value : row_dim.values()) {
+      absl::StrAppend(&out, PadRight(row_value, first));
+      for (int c = 0; c < col_dim.values_size(); ++c) {
+        const auto it = panel.means.find({row_value, col_dim.values(c)});
+        const std::string text = it == panel.means.end() ? "-" : Number(it->second);
+        std::string padded = PadLeft(text, widths[c]);
+        if (color && it != panel.means.end()) {
+          const double t = highest > lowest ? (it->second - lowest) / (highest - lowest) : 0;
+          padded = absl::StrCat("\x1b[38;5;", RampColor(t), "m", padded, "\x1b[0m");
+        }
+        absl::StrAppend(&out, "  ", padded);
+      }
+      out += '\n';
+    }
+  }
+  return out;
+}
+
+}  // namespace ablate::cli

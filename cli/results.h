@@ -1,0 +1,68 @@
+// A sweep's results per cell, over repeated seeds, from its jobs (cli/stats.h for the
+// statistics): what `ablate results` prints as a table, CSV or JSON, and `ablate compare` as a
+// heatmap of one metric over two dimensions.
+//
+// A cell is the job's grid values without the repeat's seed; its metric is taken from jobs
+// that succeeded only (a failed run's last loss says nothing about the configuration). The
+// difference from the baseline (the spec's `baseline` cell) pairs runs by seed.
+//
+// ResultsBuilder keeps one number per job, so a sweep's jobs can be fed a page at a time. Not
+// thread-safe; the render functions are pure.
+#ifndef ABLATE_CLI_RESULTS_H_
+#define ABLATE_CLI_RESULTS_H_
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ablate/v1/job.pb.h"
+#include "ablate/v1/results.pb.h"
+#include "ablate/v1/sweep.pb.h"
+
+namespace ablate::cli {
+
+class ResultsBuilder {
+ public:
+  // InvalidArgument unless `metric` is eval/loss (each job's final evaluation) or train/loss
+  // (its last logged training loss).
+  static absl::StatusOr<ResultsBuilder> Create(const v1::Sweep& sweep, const std::string& metric);
+
+  void Add(const v1::Job& job);
+  v1::SweepResults Finish() const;
+
+ private:
+  struct Cell {
+    v1::CellResult result;                      // cell, jobs, succeeded, baseline
+    std::vector<std::pair<uint64_t, double>> runs;  // seed -> metric
+  };
+  ResultsBuilder(const v1::Sweep& sweep, std::string metric);
+
+  v1::Sweep sweep_;
+  std::string metric_;
+  std::vector<Cell> cells_;             // in the order their first job came
+  std::map<std::string, size_t> index_;  // cell label -> position in cells_
+};
+
+// One row per cell: its grid values, RUNS (succeeded/jobs), the metric's mean, its 95%
+// interval and standard deviation, and the difference from the baseline with its paired 95%
+// interval; "-" where a value is unknown.
+std::string ResultsText(const v1::Sweep& sweep, const v1::SweepResults& results);
+
+// The same as CSV with a header row: dimensions, jobs, succeeded, n, mean, std, ci95_low,
+// ci95_high, diff, diff_ci95_low, diff_ci95_high; empty fields where unknown.
+std::string ResultsCsv(const v1::Sweep& sweep, const v1::SweepResults& results);
+
+// The cells' means as a grid of `rows` x `cols` (two different grid dimensions), one panel per
+// combination of the remaining dimensions, each headed by it. With `color`, each value is
+// colored on one scale over every panel, green at the lowest value through yellow to red at
+// the highest (for a loss, green is best). InvalidArgument names a flag that is not a grid
+// dimension, or the same dimension twice.
+absl::StatusOr<std::string> CompareText(const v1::Sweep& sweep, const v1::SweepResults& results,
+                                        const std::string& rows, const std::string& cols,
+                                        bool color);
+
+}  // namespace ablate::cli
+
+#endif  // ABLATE_CLI_RESULTS_H_

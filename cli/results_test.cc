@@ -1,0 +1,200 @@
+#include "cli/results.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "cli/stats.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace ablate::cli {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(StatsTest, StudentQuantilesMatchTheTables) {
+  EXPECT_DOUBLE_EQ(StudentT975(1), 12.706);
+  EXPECT_DOUBLE_EQ(StudentT975(2), 4.303);
+  EXPECT_DOUBLE_EQ(StudentT975(30), 2.042);
+  EXPECT_NEAR(StudentT975(40), 2.021, 1e-3);   // tables: 2.021
+  EXPECT_NEAR(StudentT975(120), 1.980, 1e-3);  // tables: 1.980
+  EXPECT_NEAR(StudentT975(100000), 1.960, 1e-3);
+}
+
+TEST(StatsTest, EstimateOfThreeValues) {
+  // mean 3.1; deviations -0.1, 0.1, 0: std sqrt(0.02 / 2) = 0.1; t(0.975, 2) = 4.303;
+  // half width 4.303 * 0.1 / sqrt(3) = 0.248434.
+  const v1::Estimate e = Estimate({3.0, 3.2, 3.1});
+  EXPECT_EQ(e.n(), 3u);
+  EXPECT_NEAR(e.mean(), 3.1, 1e-12);
+  EXPECT_NEAR(e.std(), 0.1, 1e-12);
+  EXPECT_NEAR(e.low(), 2.851566179, 1e-9);
+  EXPECT_NEAR(e.high(), 3.348433821, 1e-9);
+  const v1::Estimate one = Estimate({2.5});
+  EXPECT_EQ(one.mean(), 2.5);
+  EXPECT_FALSE(one.has_std());
+  EXPECT_FALSE(one.has_low());
+}
+
+v1::Sweep StudySweep() {
+  v1::Sweep sweep;
+  sweep.set_id("study-00");
+  v1::Dimension& optimizer = *sweep.mutable_spec()->add_grid();
+  optimizer.set_name("optimizer");
+  optimizer.add_values("adamw");
+  optimizer.add_values("muon");
+  (*sweep.mutable_spec()->mutable_baseline())["optimizer"] = "adamw";
+  sweep.mutable_spec()->set_repeats(3);
+  return sweep;
+}
+
+v1::Job Run(const std::string& optimizer, uint64_t seed, double loss,
+            v1::JobState state = v1::JOB_STATE_SUCCEEDED) {
+  v1::Job job;
+  job.set_state(state);
+  v1::CellValue* value = job.mutable_spec()->add_cell();
+  value->set_dimension("optimizer");
+  value->set_value(optimizer);
+  value = job.mutable_spec()->add_cell();
+  value->set_dimension("seed");
+  value->set_value(absl::StrCat(seed));
+  job.mutable_spec()->mutable_config()->set_seed(seed);
+  if (state == v1::JOB_STATE_SUCCEEDED) job.set_final_eval_loss(loss);
+  job.set_last_loss(loss + 1);
+  return job;
+}
+
+v1::SweepResults StudyResults(const std::string& metric = "eval/loss") {
+  absl::StatusOr<ResultsBuilder> builder = ResultsBuilder::Create(StudySweep(), metric);
+  EXPECT_TRUE(builder.ok()) << builder.status();
+  // Out of order, as pages may come; a failed run of muon seed 4 counts as a job only.
+  for (const v1::Job& job : {Run("muon", 3, 3.05), Run("adamw", 1, 3.0), Run("adamw", 2, 3.2),
+                             Run("adamw", 3, 3.1), Run("muon", 1, 2.9), Run("muon", 2, 3.0),
+                             Run("muon", 4, 0, v1::JOB_STATE_FAILED)}) {
+    builder->Add(job);
+  }
+  return builder->Finish();
+}
+
+TEST(ResultsTest, MeansIntervalsAndPairedDifferencesByHand) {
+  const v1::SweepResults results = StudyResults();
+  ASSERT_EQ(results.cells_size(), 2);
+  const v1::CellResult& muon = results.cells(0);  // the first job came from muon
+  const v1::CellResult& adamw = results.cells(1);
+  EXPECT_TRUE(adamw.baseline());
+  EXPECT_FALSE(adamw.has_difference());
+  EXPECT_EQ(adamw.jobs(), 3u);
+  EXPECT_NEAR(adamw.metric().mean(), 3.1, 1e-12);
+  EXPECT_NEAR(adamw.metric().low(), 2.851566179, 1e-9);
+
+  EXPECT_EQ(muon.jobs(), 4u);
+  EXPECT_EQ(muon.succeeded(), 3u);
+  EXPECT_THAT(muon.seeds(), ::testing::ElementsAre(1, 2, 3));
+  // mean (2.9 + 3.0 + 3.05) / 3 = 2.983333; std 0.0763763.
+  EXPECT_NEAR(muon.metric().mean(), 2.983333333, 1e-9);
+  EXPECT_NEAR(muon.metric().std(), 0.0763762616, 1e-9);
+  // Paired by seed: -0.1, -0.2, -0.05; mean -0.116667, std 0.0763763 (the same spread as
+  // muon's alone: adamw's seeds shift it), interval -0.116667 -+ 4.303 * 0.0763763 / sqrt(3).
+  EXPECT_NEAR(muon.difference().mean(), -0.116666667, 1e-9);
+  EXPECT_NEAR(muon.difference().low(), -0.306411132, 1e-9);
+  EXPECT_NEAR(muon.difference().high(), 0.073077798, 1e-9);
+  EXPECT_EQ(muon.cell_size(), 1);  // the seed is not a grid dimension
+
+  const v1::SweepResults train = StudyResults("train/loss");
+  EXPECT_NEAR(train.cells(1).metric().mean(), 4.1, 1e-12);
+  EXPECT_FALSE(ResultsBuilder::Create(StudySweep(), "eval/acc").ok());
+}
+
+TEST(ResultsTest, TableAndCsv) {
+  const v1::SweepResults results = StudyResults();
+  const std::string text = ResultsText(StudySweep(), results);
+  EXPECT_THAT(text, HasSubstr("optimizer  RUNS  eval/loss            95% CI     STD  "
+                              "VS BASELINE    95% CI (PAIRED)\n"));
+  EXPECT_THAT(text, HasSubstr("muon        3/4     2.9833  [2.7936, 3.1731]  0.0764      "
+                              "-0.1167  [-0.3064, 0.0731]\n"));
+  EXPECT_THAT(text, HasSubstr("adamw       3/3     3.1000  [2.8516, 3.3484]  0.1000     "
+                              "baseline\n"));
+  const std::string csv = ResultsCsv(StudySweep(), results);
+  EXPECT_THAT(csv, ::testing::StartsWith(
+                       "optimizer,jobs,succeeded,n,mean,std,ci95_low,ci95_high,diff,"
+                       "diff_ci95_low,diff_ci95_high\nmuon,4,3,3,2.98333"));
+  EXPECT_THAT(csv, HasSubstr("\nadamw,3,3,3,3.1000000000000001,0.10000000000000009,"));
+  EXPECT_THAT(csv, ::testing::EndsWith(",,,\n"));  // the baseline has no difference
+}
+
+v1::Sweep TwoByTwoByTwo() {
+  v1::Sweep sweep;
+  sweep.set_id("grid-00");
+  for (const auto& [name, a, b] : {std::tuple{"model", "tiny", "mini"},
+                                   std::tuple{"optimizer", "adamw", "soap"},
+                                   std::tuple{"attention", "dense", "nsa"}}) {
+    v1::Dimension& d = *sweep.mutable_spec()->add_grid();
+    d.set_name(name);
+    d.add_values(a);
+    d.add_values(b);
+  }
+  return sweep;
+}
+
+v1::SweepResults GridResults(const v1::Sweep& sweep) {
+  ResultsBuilder builder = *ResultsBuilder::Create(sweep, "eval/loss");
+  double loss = 1.0;
+  for (const char* model : {"tiny", "mini"}) {
+    for (const char* optimizer : {"adamw", "soap"}) {
+      for (const char* attention : {"dense", "nsa"}) {
+        v1::Job job;
+        job.set_state(v1::JOB_STATE_SUCCEEDED);
+        for (const auto& [d, v] : {std::pair{"model", model}, std::pair{"optimizer", optimizer},
+                                   std::pair{"attention", attention}}) {
+          v1::CellValue* value = job.mutable_spec()->add_cell();
+          value->set_dimension(d);
+          value->set_value(v);
+        }
+        job.set_final_eval_loss(loss);
+        loss += 0.5;  // 1.0 ... 4.5
+        builder.Add(job);
+      }
+    }
+  }
+  return builder.Finish();
+}
+
+TEST(CompareTest, OnePanelPerRemainingValue) {
+  const v1::Sweep sweep = TwoByTwoByTwo();
+  absl::StatusOr<std::string> text =
+      CompareText(sweep, GridResults(sweep), "optimizer", "attention", /*color=*/false);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text,
+            "model=tiny\n"
+            "optimizer \\ attention    dense      nsa\n"
+            "adamw                   1.0000   1.5000\n"
+            "soap                    2.0000   2.5000\n"
+            "\n"
+            "model=mini\n"
+            "optimizer \\ attention    dense      nsa\n"
+            "adamw                   3.0000   3.5000\n"
+            "soap                    4.0000   4.5000\n");
+}
+
+TEST(CompareTest, ColorsRunFromGreenAtTheLowestToRedAtTheHighest) {
+  const v1::Sweep sweep = TwoByTwoByTwo();
+  absl::StatusOr<std::string> text =
+      CompareText(sweep, GridResults(sweep), "optimizer", "attention", /*color=*/true);
+  ASSERT_TRUE(text.ok());
+  EXPECT_THAT(*text, HasSubstr("\x1b[38;5;46m 1.0000\x1b[0m"));   // lowest: green
+  EXPECT_THAT(*text, HasSubstr("\x1b[38;5;196m 4.5000\x1b[0m"));  // highest: red
+  // Columns line up as without color: the codes wrap the padded text.
+  EXPECT_THAT(*text, HasSubstr("adamw                  \x1b[38;5;"));
+}
+
+TEST(CompareTest, FlagsMustNameTwoGridDimensions) {
+  const v1::Sweep sweep = TwoByTwoByTwo();
+  const v1::SweepResults results = GridResults(sweep);
+  EXPECT_EQ(CompareText(sweep, results, "optimizr", "attention", false).status().message(),
+            "--rows: 'optimizr' is not a grid dimension (grid: model, optimizer, attention)");
+  EXPECT_EQ(CompareText(sweep, results, "model", "model", false).status().message(),
+            "--cols: the same dimension as --rows");
+}
+
+}  // namespace
+}  // namespace ablate::cli

@@ -1,0 +1,123 @@
+#include "sweep/plan.h"
+
+#include <algorithm>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "common/catalog.h"
+#include "common/model_math.h"
+#include "sweep/validate.h"
+
+namespace ablate::sweep {
+namespace {
+
+// Whether every condition of `when` holds for a job's cell, comparing parsed values.
+bool Matches(const google::protobuf::RepeatedPtrField<v1::Condition>& when,
+             const google::protobuf::RepeatedPtrField<v1::CellValue>& cell) {
+  for (const v1::Condition& condition : when) {
+    const auto value = std::find_if(cell.begin(), cell.end(), [&](const v1::CellValue& v) {
+      return v.dimension() == condition.dimension();
+    });
+    if (value == cell.end()) return false;
+    const std::string key = internal::ValueKey(value->dimension(), value->value()).value_or("");
+    const bool any = std::any_of(
+        condition.values().begin(), condition.values().end(), [&](const std::string& wanted) {
+          return internal::ValueKey(condition.dimension(), wanted).value_or("") == key;
+        });
+    if (!any) return false;
+  }
+  return true;
+}
+
+// Models by name, read once: an hf: model is a file read per lookup.
+class ModelCache {
+ public:
+  const v1::ModelConfig* Find(const std::string& name) {
+    auto [it, inserted] = models_.try_emplace(name);
+    if (inserted) {
+      absl::StatusOr<v1::ModelConfig> model = ModelByName(name);
+      if (model.ok()) it->second = *std::move(model);
+    }
+    return it->second.hidden_size() == 0 ? nullptr : &it->second;
+  }
+
+ private:
+  absl::flat_hash_map<std::string, v1::ModelConfig> models_;
+};
+
+}  // namespace
+
+const char* ShapeName(const v1::SweepSpec& spec) {
+  if (!spec.baseline().empty()) return "baseline";
+  if (!spec.cells().empty()) return "cells";
+  if (spec.has_sample()) return "sample";
+  return "grid";
+}
+
+v1::SweepPlan PlanOf(const v1::SweepSpec& spec, const Expansion& expansion) {
+  v1::SweepPlan plan;
+  plan.set_sweep_id(expansion.sweep_id);
+  plan.set_shape(ShapeName(spec));
+  plan.set_repeats(spec.repeats());
+  for (const v1::Dimension& dimension : spec.grid()) {
+    v1::DimensionPlan& out = *plan.add_dimensions();
+    out.set_name(dimension.name());
+    *out.mutable_values() = dimension.values();
+    out.mutable_jobs()->Resize(dimension.values_size(), 0);
+  }
+  *plan.mutable_excluded() = {expansion.dropped.begin(), expansion.dropped.end()};
+
+  ModelCache models;
+  double gpu_hours = 0;
+  for (const v1::JobSpec& job : expansion.jobs) {
+    const v1::TrainConfig& config = job.config();
+    v1::CellPlan& cell = *plan.add_cells();
+    cell.set_job_id(job.job_id());
+    *cell.mutable_cell() = job.cell();
+    for (int d = 0; d < spec.grid_size(); ++d) {
+      const auto& values = spec.grid(d).values();
+      const auto it = std::find(values.begin(), values.end(), job.cell(d).value());
+      if (it != values.end()) {
+        auto& jobs = *plan.mutable_dimensions(d)->mutable_jobs();
+        jobs[static_cast<int>(it - values.begin())] += 1;
+      }
+    }
+    const uint64_t tokens =
+        uint64_t{config.steps()} * config.batch_size() * config.context_length();
+    cell.set_tokens(tokens);
+    if (const v1::ModelConfig* model = models.Find(config.model())) {
+      cell.set_parameters(ParameterCount(*model));
+      cell.set_flops(static_cast<double>(tokens) *
+                     TrainingFlopsPerToken(*model, config.context_length(), config.attention()));
+    }
+    cell.set_memory_bytes(job.memory_bytes());
+    cell.set_gpus(config.gpus());
+    const RankWork work = RankWorkOf(config);
+    const uint32_t ranks = std::max<uint32_t>(1, config.gpus());
+    cell.set_batch_size(config.batch_size());
+    cell.set_micro_batch_size(static_cast<uint32_t>(work.micro_batch_size));
+    const uint64_t per_pass = uint64_t{ranks} * static_cast<uint64_t>(work.micro_batch_size);
+    cell.set_accumulation_steps(
+        static_cast<uint32_t>((config.batch_size() + per_pass - 1) / per_pass));
+    cell.set_learning_rate(config.learning_rate());
+    const auto throughput =
+        std::find_if(spec.throughput().begin(), spec.throughput().end(),
+                     [&](const v1::Throughput& t) { return Matches(t.when(), job.cell()); });
+    if (throughput == spec.throughput().end()) {
+      plan.set_cells_without_estimate(plan.cells_without_estimate() + 1);
+    } else {
+      const double hours =
+          static_cast<double>(tokens) / (throughput->tokens_per_second() * ranks) / 3600.0;
+      cell.set_hours(hours);
+      cell.set_gpu_hours(hours * ranks);
+      gpu_hours += hours * ranks;
+    }
+    plan.set_tokens(plan.tokens() + tokens);
+    plan.set_flops(plan.flops() + cell.flops());
+  }
+  plan.set_gpu_hours(gpu_hours);
+  return plan;
+}
+
+}  // namespace ablate::sweep

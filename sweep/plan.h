@@ -1,0 +1,31 @@
+// A sweep's plan: what each of its jobs will cost before anything runs, from the expansion and
+// common/model_math alone (no coordinator, no LibTorch), for `ablate plan` and `ablate submit`.
+//
+// Per job: trainable parameters; tokens = steps * batch_size * context_length; FLOPs = tokens *
+// TrainingFlopsPerToken (6 per matrix parameter plus the attention products of its kind and
+// context length); the planned peak memory of one rank; GPUs; the derived batch, micro-batch
+// and accumulation steps; the learning rate; and, where the sweep's throughput table has an
+// entry for the cell, hours = tokens / (tokens_per_second * max(1, gpus)) / 3600 and GPU-hours
+// = hours * max(1, gpus). A job no entry matches has no estimate and is counted as such, so a
+// total is never silently short.
+//
+// Pure and deterministic; safe from any thread.
+#ifndef ABLATE_SWEEP_PLAN_H_
+#define ABLATE_SWEEP_PLAN_H_
+
+#include "ablate/v1/plan.pb.h"
+#include "ablate/v1/sweep.pb.h"
+#include "sweep/grid.h"
+
+namespace ablate::sweep {
+
+// The plan of `expansion`, which must be ExpandSweep(spec)'s. A job whose model cannot be read
+// (an hf: path gone since it was validated) gets parameters and FLOPs 0.
+v1::SweepPlan PlanOf(const v1::SweepSpec& spec, const Expansion& expansion);
+
+// "grid", "baseline", "cells" or "sample": the shape that picks the spec's cells.
+const char* ShapeName(const v1::SweepSpec& spec);
+
+}  // namespace ablate::sweep
+
+#endif  // ABLATE_SWEEP_PLAN_H_
