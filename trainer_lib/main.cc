@@ -1,6 +1,7 @@
 // ablate-train: runs one training job, alone or as a worker's child process.
 //
 //   ablate-train train --job FILE [--events-fd N] [--checkpoint-dir DIR] [--allow-config-change]
+//                      [--profile-dir DIR [--profile-first-step N] [--profile-steps N]]
 //   ablate-train eval --model DIR --tokens FILE [--context N] [--token-bytes 2|4] [--batches N]
 //   ablate-train export --checkpoint DIR --out DIR [--model NAME] [--shard-bytes N]
 //
@@ -8,6 +9,10 @@
 // Hugging Face model directory DIR on the token file (see trainer_lib/tools/eval.h). export
 // writes a checkpoint as a Hugging Face model directory of the model the checkpoint records,
 // or of NAME (a catalog name or hf:PATH) when given (see trainer_lib/tools/export.h).
+//
+// With --profile-dir, the steps N+1..N+M (--profile-first-step N, default 3, skipping
+// warm-up; --profile-steps M, default 2) are recorded with PyTorch's profiler: DIR/trace.json
+// for a trace viewer and DIR/kernels.tsv, the time per kernel (trainer_lib/train/step_profiler.h).
 //
 // FILE holds a JobSpec (or a bare TrainConfig) in protobuf's JSON mapping. With --events-fd,
 // length-delimited TrainerEvents go to that descriptor; without it, progress lines go to
@@ -79,6 +84,21 @@ int main(int argc, char** argv) {
                     "Where checkpoints are written and resumed from (overrides the job's)");
   train->add_flag("--allow-config-change", allow_config_change,
                   "Resume from a checkpoint written under other settings");
+  ablate::train::RunOptions run_options;
+  ablate::train::ProfileOptions& profile = run_options.profile;
+  profile.first_step = 3;
+  profile.steps = 2;
+  std::string profile_dir;
+  train->add_option("--profile-dir", profile_dir,
+                    "Record some steps with PyTorch's profiler; write trace.json and kernels.tsv "
+                    "(time per kernel) here");
+  train->add_option("--profile-first-step", profile.first_step,
+                    "Steps to run before the profiled ones (warm-up)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  train->add_option("--profile-steps", profile.steps, "How many steps to profile")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
 
   CLI::App* eval = app.add_subcommand("eval", "Mean next-token loss of a model on a token file");
   std::string model_dir;
@@ -126,6 +146,17 @@ int main(int argc, char** argv) {
   if (!job.ok()) return BadUsage(std::string(job.status().message()));
   if (!checkpoint_dir.empty()) job->set_checkpoint_dir(checkpoint_dir);
   if (allow_config_change) job->mutable_config()->set_allow_config_change(true);
+  if (profile_dir.empty()) {
+    profile.steps = 0;
+  } else {
+    profile.dir = profile_dir;
+    if (profile.first_step + profile.steps > job->config().steps()) {
+      return BadUsage("--profile-first-step " + std::to_string(profile.first_step) +
+                      " + --profile-steps " + std::to_string(profile.steps) +
+                      " is more than the job's " + std::to_string(job->config().steps()) +
+                      " steps");
+    }
+  }
   if (events_fd >= 0 && ::fcntl(events_fd, F_GETFD) == -1) {
     return BadUsage("--events-fd " + std::to_string(events_fd) + " is not an open descriptor");
   }
@@ -144,7 +175,7 @@ int main(int argc, char** argv) {
   } else {
     events = std::make_unique<ablate::train::ConsoleEventSink>(std::cout);
   }
-  const absl::Status status = ablate::train::Run(*job, *events, stop_request);
+  const absl::Status status = ablate::train::Run(*job, *events, stop_request, run_options);
   if (status.ok()) return 0;
   if (absl::IsCancelled(status) && stop_request.load() != 0) return 128 + stop_request.load();
   const bool permanent = ablate::train::IsPermanent(status);

@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include "trainer_lib/model/fused_norm.h"
 #include "trainer_lib/model/recompute.h"
 
 namespace ablate::train {
@@ -32,11 +33,11 @@ class SelfAttentionImpl : public torch::nn::Module {
   // x: [B, T, hidden] -> [B, T, hidden]
   torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope) {
     const int64_t b = x.size(0), t = x.size(1);
-    torch::Tensor q = q_norm_(q_proj_(x).view({b, t, heads_, dim_})).transpose(1, 2);
-    torch::Tensor k = k_norm_(k_proj_(x).view({b, t, kv_heads_, dim_})).transpose(1, 2);
+    // Per-head norm, then RoPE: [B, T, H, D] -> [B, H, T, D].
+    torch::Tensor q = NormRopeForAttention(*q_norm_, q_proj_(x).view({b, t, heads_, dim_}), rope);
+    torch::Tensor k =
+        NormRopeForAttention(*k_norm_, k_proj_(x).view({b, t, kv_heads_, dim_}), rope);
     torch::Tensor v = v_proj_(x).view({b, t, kv_heads_, dim_}).transpose(1, 2);
-    q = ApplyRope(q, rope);  // [B, H, T, D]
-    k = ApplyRope(k, rope);  // [B, H_kv, T, D]
     torch::Tensor y = attention_->Forward(q, k, v, x);  // [B, H, T, D]
     return o_proj_(y.transpose(1, 2).reshape({b, t, heads_ * dim_}));
   }
@@ -61,8 +62,8 @@ class DecoderLayerImpl : public torch::nn::Module {
   }
 
   torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope) {
-    torch::Tensor h = x + self_attn_(input_layernorm_(x), rope);
-    return h + mlp_(post_attention_layernorm_(h));
+    torch::Tensor h = x + self_attn_(NormForProjection(*input_layernorm_, x), rope);
+    return h + mlp_(NormForProjection(*post_attention_layernorm_, h));
   }
 
  private:

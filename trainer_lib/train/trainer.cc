@@ -30,6 +30,7 @@
 #include "trainer_lib/train/checkpoint.h"
 #include "trainer_lib/train/nonfinite.h"
 #include "trainer_lib/train/run_state.h"
+#include "trainer_lib/train/step_profiler.h"
 #include "trainer_lib/train/train_step.h"
 
 namespace ablate::train {
@@ -74,14 +75,17 @@ std::string ConfigJson(const v1::TrainConfig& config) {
 
 class Trainer {
  public:
-  Trainer(const v1::JobSpec& job, EventSink& events, const StopRequest& stop)
+  Trainer(const v1::JobSpec& job, EventSink& events, const StopRequest& stop,
+          const RunOptions& options)
       : config_(WithLoopDefaults(job.config())),
         checkpoint_dir_(job.checkpoint_dir()),
         checkpoints_(checkpoint_dir_, static_cast<int>(config_.keep_checkpoints())),
         events_(events),
         stop_(stop),
         shape_{config_.batch_size(), config_.context_length()},
-        skip_nonfinite_(config_.nonfinite() == "skip") {}
+        skip_nonfinite_(config_.nonfinite() == "skip") {
+    if (options.profile.steps > 0) profiler_.emplace(options.profile);
+  }
 
   // Device, data, model, optimizer and the checkpoint to resume from; sends TrainerStarted.
   absl::Status Setup();
@@ -123,6 +127,7 @@ class Trainer {
   std::unique_ptr<TrainStep> train_step_;
   std::unique_ptr<NonFiniteWatch> nonfinite_;
   std::vector<std::unique_ptr<Stateful>> state_;  // what a checkpoint saves, in load order
+  std::optional<StepProfiler> profiler_;          // when RunOptions ask for a profile
   int64_t step_ = 0;           // optimizer steps done (skipped ones included)
   int64_t skipped_steps_ = 0;  // steps left out under nonfinite "skip"
   int64_t next_batch_ = 0;     // the data position: index of the next training batch
@@ -245,9 +250,17 @@ absl::Status Trainer::Train() {
     const absl::StatusOr<Batch> batch =
         dataset_->TrainBatch(shape_, config_.data_seed(), next_batch_++);
     if (!batch.ok()) return batch.status();
+    if (profiler_) profiler_->BeforeStep(step_, device_);
     const TrainStep::Result result =
         train_step_->Run(batch->inputs.to(device_), batch->targets.to(device_), lr);
     ++step_;
+    if (profiler_) {
+      absl::StatusOr<std::optional<std::string>> summary = profiler_->AfterStep(step_, device_);
+      if (!summary.ok()) return summary.status();
+      if (summary->has_value()) {
+        if (absl::Status s = Log("info", **summary); !s.ok()) return s;
+      }
+    }
     if (result.skipped) ++skipped_steps_;
     if (!skip_nonfinite_) nonfinite_->Record(step_, result.loss, result.grad_norm);
 
@@ -403,8 +416,9 @@ bool IsPermanent(const absl::Status& status) {
   }
 }
 
-absl::Status Run(const v1::JobSpec& job, EventSink& events, const StopRequest& stop) {
-  Trainer trainer(job, events, stop);
+absl::Status Run(const v1::JobSpec& job, EventSink& events, const StopRequest& stop,
+                 const RunOptions& options) {
+  Trainer trainer(job, events, stop, options);
   absl::Status status;
   try {
     status = trainer.Setup();

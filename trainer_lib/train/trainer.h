@@ -29,6 +29,8 @@
 #define ABLATE_TRAINER_LIB_TRAIN_TRAINER_H_
 
 #include <atomic>
+#include <cstdint>
+#include <filesystem>
 
 #include "ablate/v1/job.pb.h"
 #include "absl/status/status.h"
@@ -41,6 +43,19 @@ namespace ablate::train {
 // saves anyway), then the run stops.
 using StopRequest = std::atomic<int>;
 static_assert(StopRequest::is_always_lock_free, "set from signal handlers");
+
+// A window of steps to record with the profiler (step_profiler.h): `steps` steps (0: none)
+// starting with the one that follows `first_step` completed steps, written under `dir`.
+struct ProfileOptions {
+  std::filesystem::path dir;
+  int64_t first_step = 0;
+  int64_t steps = 0;
+};
+
+// What a run does beyond its job: settings for whoever runs ablate-train by hand.
+struct RunOptions {
+  ProfileOptions profile;
+};
 
 // Trains job.config(), which the caller has validated (ValidateTrainConfig). Resumes from the
 // newest checkpoint in job.checkpoint_dir() when there is one; an empty checkpoint_dir writes
@@ -59,8 +74,10 @@ static_assert(StopRequest::is_always_lock_free, "set from signal handlers");
 //   ResourceExhausted    a full disk: "step N: checkpoint: write PATH: no space left on device";
 //   Internal             another disk error naming the path, or a LibTorch exception prefixed
 //                        with where it happened: "setup" or "step N" (steps done).
-// TrainerFinished carries the same message.
-absl::Status Run(const v1::JobSpec& job, EventSink& events, const StopRequest& stop);
+// TrainerFinished carries the same message. With options.profile.steps > 0 the window's files
+// are written when it ends and its summary is sent as an "info" log event.
+absl::Status Run(const v1::JobSpec& job, EventSink& events, const StopRequest& stop,
+                 const RunOptions& options = {});
 
 // True when a failed run would fail the same way if retried (a full disk, a bad setting, a
 // diverged run, a refused checkpoint): every code but Internal, Unavailable, Unknown and

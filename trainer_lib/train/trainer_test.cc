@@ -6,7 +6,9 @@
 #include <cmath>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -351,6 +353,39 @@ TEST(TrainerTest, ProvenanceRecordsCodeConfigSeedsAndData) {
   MemorySink again;
   ASSERT_TRUE(train::Run(TinyJob(5), again, stop).ok());
   EXPECT_EQ(again.events.front().started().provenance().data_sha256(), p.data_sha256());
+}
+
+// The profiled window is the steps asked for: its summary is logged once, after them, and the
+// files it names hold the operators a tiny model's step runs.
+TEST(TrainerTest, ProfileRecordsTheStepsAskedForAndWritesItsTable) {
+  const fs::path dir = FreshDir("profile");
+  RunOptions options;
+  options.profile = {dir, /*first_step=*/2, /*steps=*/2};
+  MemorySink sink;
+  std::vector<size_t> metrics_before_summary;
+  sink.on_event = [&](const v1::TrainerEvent& e) {
+    if (e.has_log() && absl::StartsWith(e.log().text(), "profile of steps 3..4:")) {
+      metrics_before_summary.push_back(sink.Values("train/loss").size());
+    }
+  };
+  StopRequest stop{0};
+  v1::JobSpec job = TinyJob(6);
+  job.mutable_config()->set_log_every(1);
+  ASSERT_TRUE(train::Run(job, sink, stop, options).ok());
+  // Logged once, as soon as step 4 ran: after step 3's metrics, before step 4's.
+  ASSERT_EQ(metrics_before_summary, std::vector<size_t>{3});
+
+  std::ifstream table(dir / "kernels.tsv");
+  std::string header;
+  std::getline(table, header);
+  EXPECT_EQ(header, "kind\tname\tcalls\ttotal_ms\tms_per_step\tshare");
+  bool saw_matmul = false;
+  for (std::string line; std::getline(table, line);) {
+    if (absl::StartsWith(line, "matmul\t")) saw_matmul = true;
+  }
+  EXPECT_TRUE(saw_matmul);
+  EXPECT_GT(fs::file_size(dir / "trace.json"), 1000u);
+  fs::remove_all(dir);
 }
 
 TEST(TrainerTest, GpuJobRunsOnCudaOrFailsClearlyWithout) {

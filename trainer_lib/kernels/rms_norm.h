@@ -1,0 +1,72 @@
+// CUDA kernels for RMSNorm as a bf16 consumer reads it, alone (the decoder's two norms, whose
+// output feeds a projection) or fused with rotary position embedding (the per-head q and k
+// norms, whose output feeds attention). Plain CUDA: no LibTorch here; the autograd glue is
+// trainer_lib/model/fused_norm.h.
+//
+// The math is Hugging Face Qwen3's under bf16 autocast, operation for operation (every step
+// rounded as eager PyTorch rounds it; no fused multiply-adds where eager has two roundings):
+//   r       = 1 / sqrt(sum_c x[c]^2 / C + eps)                      fp32, per row
+//   n[c]    = w[c] * round_in(x[c] * r)                             fp32; round_in rounds to
+//             the input's dtype (bf16 input: to bf16; fp32 input: nothing)
+//   plain:  y[c] = bf16(n[c])                                       what autocast's cast gives
+//   rope:   y[c] = bf16(n[c] * cos[t][c] + rot(n)[c] * sin[t][c])   rot(n) = [-n2, n1] (halves)
+// Backward, with g the incoming gradient as fp32 (rope: g[c] = dy[c] cos[t][c] + the sin
+// terms of rot's transpose):
+//   dn_in[c] = round_in(g[c] * w[c]);   dw[c] += g[c] * round_in(x[c] r)
+//   dx[c]    = r (dn_in[c] - x[c] r * mean_c(dn_in[c] x[c] r))
+// The row's reduction order differs from ATen's, so r (and all after it) may differ from eager
+// in the last fp32 bit. dw is reduced deterministically: each of a fixed number of warps sums
+// its rows into its own partial row, then the partials are summed in warp order.
+//
+// Shapes (all contiguous):
+//   plain: x [rows, C] fp32 or bf16 -> y [rows, C] bf16; any C >= 1.
+//   rope:  x [B, T, H, D] bf16 -> y [B, H, T, D] bf16 (the layout attention reads);
+//          cos, sin [T, D] fp32; D even (a lane handles both elements of its pairs).
+// rstd: [rows] fp32, written by forward and read by backward. Indexes are 64-bit.
+#ifndef ABLATE_TRAINER_LIB_KERNELS_RMS_NORM_H_
+#define ABLATE_TRAINER_LIB_KERNELS_RMS_NORM_H_
+
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+namespace ablate::kernels {
+
+enum class NormInput { kFloat32, kBFloat16 };
+
+struct RmsNormParams {
+  NormInput input = NormInput::kBFloat16;
+  const void* x = nullptr;       // [rows, C] or [B, T, H, D]
+  const float* weight = nullptr;  // [C]
+  float eps = 1e-6f;
+  int64_t rows = 0;  // B * T * H for rope
+  int64_t cols = 0;  // C, or D for rope
+  // Rope only: the layout's T and H, and the tables.
+  bool rope = false;
+  int64_t seq_len = 0;
+  int64_t heads = 0;
+  const float* cos = nullptr;  // [T, D]
+  const float* sin = nullptr;  // [T, D]
+  // Forward writes y and rstd; backward reads dy and rstd and writes dx and dweight.
+  void* y = nullptr;            // bf16
+  float* rstd = nullptr;        // [rows]
+  const void* dy = nullptr;     // bf16, y's shape
+  void* dx = nullptr;           // x's dtype and shape
+  float* dweight = nullptr;     // [C], overwritten
+  float* workspace = nullptr;   // backward: RmsNormWorkspaceFloats(rows, cols) floats
+};
+
+// True when the kernels can take these shapes and dtypes (rope: bf16 input, D even, rows a
+// multiple of T * H; rows, cols >= 1).
+bool RmsNormSupported(const RmsNormParams& p);
+
+// Floats of scratch the backward needs for its deterministic dweight reduction.
+int64_t RmsNormWorkspaceFloats(int64_t rows, int64_t cols);
+
+// Launch on `stream`; return the launch's error (cudaSuccess when it started).
+cudaError_t RmsNormForward(const RmsNormParams& p, cudaStream_t stream);
+cudaError_t RmsNormBackward(const RmsNormParams& p, cudaStream_t stream);
+
+}  // namespace ablate::kernels
+
+#endif  // ABLATE_TRAINER_LIB_KERNELS_RMS_NORM_H_
