@@ -1,10 +1,12 @@
 #include "common/model_math.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/attention_args.h"
 
 namespace ablate {
 namespace {
@@ -17,8 +19,9 @@ struct Weight {
   int64_t size() const { return rows * cols; }
 };
 
-// Every weight of a Qwen3 model, in transformers' shapes ([out, in] for a linear).
-std::vector<Weight> Weights(const v1::ModelConfig& c) {
+// Every weight of a Qwen3 model, in transformers' shapes ([out, in] for a linear), plus NSA's
+// gate projection [3 heads, hidden] per layer when `nsa_gates`.
+std::vector<Weight> Weights(const v1::ModelConfig& c, bool nsa_gates = false) {
   const int64_t h = c.hidden_size();
   const int64_t d = c.head_dim();
   const int64_t q = int64_t{c.num_attention_heads()} * d;
@@ -37,6 +40,7 @@ std::vector<Weight> Weights(const v1::ModelConfig& c) {
                                    {h, i, true},   // down_proj
                                    {h, 1, false},  // input_layernorm
                                    {h, 1, false}});  // post_attention_layernorm
+    if (nsa_gates) weights.push_back({3 * int64_t{c.num_attention_heads()}, h, true});
   }
   weights.push_back({h, 1, false});  // norm
   if (!c.tie_word_embeddings()) weights.push_back({c.vocab_size(), h, false});  // lm_head
@@ -81,6 +85,19 @@ absl::StatusOr<double> OptimizerBytes(const std::string& optimizer, const Weight
   return absl::InvalidArgumentError(absl::StrCat("optimizer: no memory plan for '", optimizer, "'"));
 }
 
+// Bytes NSA keeps for backward per token and layer beyond what dense attention keeps
+// (trainer_lib/attention/nsa.h): the sigmoid's gates; under autocast also g_proj's own bf16
+// cast of its input and the fp32 copies of q, k, v and the gates that the recomputed chunks
+// keep (in fp32 those are the tensors themselves); and the pooled k and v, one per block.
+double NsaBytesPerToken(const v1::ModelConfig& c, double a, const NsaShape& nsa) {
+  const double h = c.hidden_size();
+  const double q = double(c.num_attention_heads()) * c.head_dim();
+  const double kv = double(c.num_key_value_heads()) * c.head_dim();
+  const double gates = 3.0 * c.num_attention_heads();
+  const double copies = a < 4 ? a * h + 4 * (q + 2 * kv + gates) : 0;
+  return a * gates + copies + 2 * 4 * kv / double(nsa.block_size);
+}
+
 // Bytes one decoder layer keeps for backward per token, with activations of `a` bytes.
 double LayerActivationBytesPerToken(const v1::ModelConfig& c, double a) {
   const double h = c.hidden_size();
@@ -116,11 +133,13 @@ double MeanKeysPerQuery(absl::string_view attention, int64_t context_length,
     if (cap >= t) return (t + 1) / 2;
     return (cap * (cap + 1) / 2 + (t - cap) * cap) / t;
   };
-  // Compressed blocks that end by position p: floor((p + 1 - l) / d) + 1 once p + 1 >= l,
-  // about (p + 1) / d on average, each one key.
-  const double compressed =
-      std::max(0.0, (mean_capped(t) - double(nsa.compress_block)) / nsa.compress_stride + 1);
-  const double selected = mean_capped(double(nsa.selected_blocks * nsa.select_block));
+  // Compressed blocks that ended by position p: floor((p + 1) / l), each one key. Summed over
+  // m = p + 1 = 1..T with T = q l + r: l (0 + 1 + ... + (q - 1)) + q (r + 1).
+  const double l = double(nsa.block_size);
+  const double q = std::floor(t / l);
+  const double r = t - q * l;
+  const double compressed = (l * q * (q - 1) / 2 + q * (r + 1)) / t;
+  const double selected = mean_capped(double(nsa.selected_blocks * nsa.block_size));
   const double window = mean_capped(double(nsa.window));
   return compressed + selected + window;
 }
@@ -130,7 +149,11 @@ double TrainingFlopsPerToken(const v1::ModelConfig& c, int64_t context_length,
   // An untied input embedding is a lookup, not a matrix product; a tied one is also the head.
   const double lookup_only =
       c.tie_word_embeddings() ? 0.0 : double(c.vocab_size()) * c.hidden_size();
-  const double matmul_params = double(ParameterCount(c)) - lookup_only;
+  // NSA's gate projection, [3 heads, hidden] per layer, is one more matrix product.
+  const double gates = attention == "nsa" ? 3.0 * c.num_attention_heads() * c.hidden_size() *
+                                                c.num_hidden_layers()
+                                          : 0.0;
+  const double matmul_params = double(ParameterCount(c)) - lookup_only + gates;
   const double attention_flops = 12.0 * c.num_hidden_layers() * c.num_attention_heads() *
                                  c.head_dim() * MeanKeysPerQuery(attention, context_length, nsa);
   return 6.0 * matmul_params + attention_flops;
@@ -147,25 +170,31 @@ RankWork RankWorkOf(const v1::TrainConfig& train) {
   work.bf16 = train.precision() == "bf16";
   work.activation_checkpointing = train.activation_checkpointing();
   if (train.loss_chunk_tokens() > 0) work.loss_chunk_tokens = train.loss_chunk_tokens();
+  work.attention = train.attention();
+  work.nsa = NsaShapeOf(train);
   return work;
 }
 
 absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWork& work) {
   MemoryPlan plan;
   double optimizer = 0;
-  for (const Weight& w : Weights(model)) {
+  const bool nsa = work.attention == "nsa";
+  std::vector<Weight> weights = Weights(model, nsa);
+  int64_t parameters = 0;
+  for (const Weight& w : weights) {
+    parameters += w.size();
     absl::StatusOr<double> bytes = OptimizerBytes(work.optimizer, w);
     if (!bytes.ok()) return bytes.status();
     optimizer += *bytes;
   }
-  const int64_t parameters = ParameterCount(model);
   plan.weights = 4 * parameters;
   plan.gradients = 4 * parameters;
   plan.optimizer = static_cast<int64_t>(optimizer);
 
   const double a = work.bf16 ? 2.0 : 4.0;
   const double tokens = double(work.micro_batch_size) * double(work.context_length);
-  const double layer = LayerActivationBytesPerToken(model, a) * tokens;
+  const double nsa_extra = nsa ? NsaBytesPerToken(model, a, work.nsa) : 0;
+  const double layer = (LayerActivationBytesPerToken(model, a) + nsa_extra) * tokens;
   const double layers = model.num_hidden_layers();
   // Checkpointing keeps each layer's fp32 input and recomputes one layer at a time in backward.
   const double kept = work.activation_checkpointing ? layers * 4.0 * model.hidden_size() * tokens

@@ -28,26 +28,27 @@ namespace ablate {
 // transformers reports.
 int64_t ParameterCount(const v1::ModelConfig& config);
 
-// The shape of Native Sparse Attention's three branches (Yuan et al. 2025, section 3.3): the
-// paper's defaults, which fla's implementation also uses.
+// The shape of Native Sparse Attention's three branches (Yuan et al. 2025, section 3.3) as
+// fla-core builds them: keys and values mean-pooled per block, with one block size for
+// compression, its stride and selection (the paper's l = d = l'). Defaults: fla's and the
+// paper's block of 64 and 16 selected blocks, the paper's window of 512. TrainConfig's
+// attention_args set them (common/attention_args.h).
 struct NsaShape {
-  int64_t compress_block = 32;   // l: tokens per compressed block
-  int64_t compress_stride = 16;  // d: stride between compressed blocks
-  int64_t select_block = 64;     // l': tokens per selected block
-  int64_t selected_blocks = 16;  // n: blocks each query attends to
-  int64_t window = 512;          // w: sliding window
+  int64_t block_size = 64;       // l: tokens per compressed and per selected block
+  int64_t selected_blocks = 16;  // n: blocks each query attends to, forced ones included
+  int64_t window = 512;          // w: sliding window; 0 turns the branch off
 };
 
 // Keys one query at position t (0-based) attends to, averaged over t in [0, context_length):
 // t+1 for dense causal attention; for NSA the compressed blocks that ended by t, plus up to
-// selected_blocks * select_block selected tokens, plus up to `window` tokens.
+// selected_blocks * block_size selected tokens, plus up to `window` tokens.
 double MeanKeysPerQuery(absl::string_view attention, int64_t context_length,
                         const NsaShape& nsa = {});
 
 // Forward + backward FLOPs per token: 6 * (parameters used in matrix products: the input
 // embedding is a lookup and counts only when tied, as the output head) + 12 * layers * heads *
 // head_dim * MeanKeysPerQuery (QK^T and PV, 2 FLOPs per multiply-add, backward twice the
-// forward). `attention` is "dense" or "nsa".
+// forward). `attention` is "dense" or "nsa"; NSA's gate projections count as parameters.
 double TrainingFlopsPerToken(const v1::ModelConfig& config, int64_t context_length,
                              absl::string_view attention = "dense", const NsaShape& nsa = {});
 
@@ -83,16 +84,20 @@ struct RankWork {
   // The cross-entropy computes logits for this many tokens at a time (TrainConfig's
   // loss_chunk_tokens; the trainer's default).
   int64_t loss_chunk_tokens = 4096;
+  std::string attention = "dense";  // "dense" or "nsa", of shape `nsa`
+  NsaShape nsa;
 };
 
 // What one rank of `train` does: its micro-batch (by default the batch split over max(1, gpus)
-// ranks), precision, activation checkpointing and loss chunk.
+// ranks), precision, activation checkpointing, loss chunk and attention.
 RankWork RankWorkOf(const v1::TrainConfig& train);
 
 // Plans one rank of `work` on `model`. The activation term counts, per token and layer, the
 // tensors LibTorch keeps for backward in a Qwen3 decoder layer (the fp32 residual stream and
 // norm inputs, the bf16 copies autocast makes of each projection's input, q/k/v before and
-// after their norms and RoPE, attention output, the SwiGLU branches); with activation
+// after their norms and RoPE, attention output, the SwiGLU branches; under NSA also its gate
+// projection's input, the gates, the fp32 copies of q, k, v and the gates that its
+// recomputed chunks keep, and the pooled keys and values); with activation
 // checkpointing only each layer's fp32 input is kept, and one layer's tensors exist again
 // while it is recomputed. InvalidArgument for an optimizer it does not know.
 absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWork& work);

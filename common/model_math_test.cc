@@ -41,14 +41,46 @@ TEST(ModelMathTest, UntiedEmbeddingIsALookupNotAMatmul) {
 }
 
 TEST(ModelMathTest, NsaKeysArePinnedAndBounded) {
-  // At 64K: compressed (32768.5 - 32) / 16 + 1, selected 16 x 64 ramping in, window 512
-  // ramping in.
-  EXPECT_DOUBLE_EQ(MeanKeysPerQuery("nsa", 65536), 3573.04296875);
+  // At 64K: the compressed blocks that ended (mean of floor((p + 1) / 64), 511.515625), selected
+  // 16 x 64 ramping in (1016.0078125), window 512 ramping in (510.00390625).
+  EXPECT_DOUBLE_EQ(MeanKeysPerQuery("nsa", 65536), 2037.52734375);
+  // A shape from attention_args changes it: no window, 8 blocks of 32.
+  NsaShape small;
+  small.block_size = 32;
+  small.selected_blocks = 8;
+  small.window = 0;
+  EXPECT_LT(MeanKeysPerQuery("nsa", 65536, small), MeanKeysPerQuery("nsa", 65536) / 1.5);
   // Past the ramps, only the compressed branch grows with the context.
   const double at_1m = MeanKeysPerQuery("nsa", 1 << 20);
   EXPECT_LT(at_1m, MeanKeysPerQuery("dense", 1 << 20) / 15);
   EXPECT_LT(TrainingFlopsPerToken(Model("qwen3-0.6b"), 131072, "nsa"),
             TrainingFlopsPerToken(Model("qwen3-0.6b"), 131072, "dense"));
+}
+
+TEST(ModelMathTest, NsaPlanAddsItsGatesAndWhatItsChunksKeep) {
+  const v1::ModelConfig model = Model("qwen3-0.6b");
+  RankWork dense;
+  dense.micro_batch_size = 1;
+  dense.context_length = 8192;
+  RankWork nsa = dense;
+  nsa.attention = "nsa";
+  absl::StatusOr<MemoryPlan> a = PlanMemory(model, dense), b = PlanMemory(model, nsa);
+  ASSERT_TRUE(a.ok() && b.ok());
+  // g_proj: [3 x 16 heads, 1024] in each of 28 layers, fp32.
+  const int64_t gates = 28 * 48 * 1024;
+  EXPECT_EQ(b->weights - a->weights, 4 * gates);
+  EXPECT_EQ(b->gradients - a->gradients, 4 * gates);
+  // Per token and layer under bf16: the gates (2 x 48), g_proj's input cast (2 x 1024), fp32
+  // copies of q, k, v and gates (4 x (2048 + 2 x 1024 + 48)), pooled k and v (8 x 1024 / 64).
+  const double per_token = 2 * 48 + 2 * 1024 + 4 * (2048 + 2048 + 48) + 8.0 * 1024 / 64;
+  EXPECT_NEAR(double(b->activations - a->activations), 28 * 8192 * per_token + 2.0 * gates, 2);
+  // FLOPs: 6 per gate weight beside the attention products of the keys each kind reads.
+  auto attention_flops = [&](const char* kind) {
+    return 12.0 * 28 * 16 * 128 * MeanKeysPerQuery(kind, 4096);
+  };
+  EXPECT_NEAR(TrainingFlopsPerToken(model, 4096, "nsa") - attention_flops("nsa") -
+                  (TrainingFlopsPerToken(model, 4096, "dense") - attention_flops("dense")),
+              6.0 * gates, 1.0);
 }
 
 TEST(ModelMathTest, TinyFp32PlanIsPinned) {

@@ -1,14 +1,10 @@
 #include "common/optimizer_args.h"
 
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <limits>
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "common/did_you_mean.h"
 
 namespace ablate {
 namespace {
@@ -104,27 +100,6 @@ const std::map<std::string, std::vector<OptimizerArg>, std::less<>>& Table() {
   return *table;
 }
 
-std::string Range(const OptimizerArg& arg) {
-  return absl::StrCat(arg.low_inclusive ? "[" : "(", arg.low, ", ", arg.high,
-                      arg.high_inclusive ? "]" : ")");
-}
-
-std::string TypeProblem(const OptimizerArg& arg, double v) {
-  if (!std::isfinite(v)) return "must be a finite number";
-  switch (arg.type) {
-    case ArgType::kBool:
-      return v == 0 || v == 1 ? "" : "must be true or false";
-    case ArgType::kInt:
-      if (v != std::floor(v)) return "must be a whole number";
-      break;
-    case ArgType::kFloat:
-      break;
-  }
-  const bool above = arg.low_inclusive ? v >= arg.low : v > arg.low;
-  const bool below = arg.high_inclusive ? v <= arg.high : v < arg.high;
-  return above && below ? "" : absl::StrCat("is outside ", Range(arg));
-}
-
 }  // namespace
 
 const std::vector<OptimizerArg>* OptimizerArgs(absl::string_view optimizer) {
@@ -135,42 +110,13 @@ const std::vector<OptimizerArg>* OptimizerArgs(absl::string_view optimizer) {
 absl::Status ValidateOptimizerArgs(const v1::TrainConfig& config) {
   const std::vector<OptimizerArg>* declared = OptimizerArgs(config.optimizer());
   if (declared == nullptr) return absl::OkStatus();
-  // Sorted, so the first problem reported does not depend on the map's order.
-  const std::map<std::string, double> args(config.optimizer_args().begin(),
-                                           config.optimizer_args().end());
-  for (const auto& [name, value] : args) {
-    const OptimizerArg* arg = nullptr;
-    std::vector<std::string> names;
-    for (const OptimizerArg& a : *declared) {
-      if (a.name == name) arg = &a;
-      names.push_back(a.name);
-    }
-    const std::string field = absl::StrCat("optimizer_args.", name);
-    if (arg == nullptr) {
-      std::string hint = DidYouMean(name, names);
-      if (hint.empty()) hint = absl::StrCat(" (it takes ", absl::StrJoin(names, ", "), ")");
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ": ", config.optimizer(), " has no argument ", name, hint));
-    }
-    if (std::string problem = TypeProblem(*arg, value); !problem.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ": ", value, " ", problem, " for ", config.optimizer()));
-    }
-  }
-  return absl::OkStatus();
+  return CheckTypedArgs("optimizer_args", config.optimizer(), *declared,
+                        config.optimizer_args());
 }
 
 double OptimizerArgOr(const v1::TrainConfig& config, absl::string_view name) {
-  auto set = config.optimizer_args().find(std::string(name));
-  if (set != config.optimizer_args().end()) return set->second;
-  if (const std::vector<OptimizerArg>* declared = OptimizerArgs(config.optimizer())) {
-    for (const OptimizerArg& arg : *declared) {
-      if (arg.name == name) return arg.default_value;
-    }
-  }
-  std::fprintf(stderr, "optimizer %s declares no argument %s\n", config.optimizer().c_str(),
-               std::string(name).c_str());
-  std::abort();
+  return TypedArgOr(absl::StrCat("optimizer ", config.optimizer()),
+                    OptimizerArgs(config.optimizer()), config.optimizer_args(), name);
 }
 
 }  // namespace ablate

@@ -3,9 +3,8 @@
 // trainer's optimizers and the documentation read, so a name or a default is written once.
 // No LibTorch. Everything here is immutable and safe to call from any thread.
 //
-// optimizer_args is a map<string, double>: a bool is stored as 1 or 0 (a sweep file writes
-// `nesterov: true`), an int as a whole number. Their types are checked here, where the
-// optimizer is known.
+// optimizer_args is a map<string, double> (common/typed_args.h says how bools and ints are
+// stored); their types are checked here, where the optimizer is known.
 #ifndef ABLATE_COMMON_OPTIMIZER_ARGS_H_
 #define ABLATE_COMMON_OPTIMIZER_ARGS_H_
 
@@ -15,23 +14,12 @@
 #include "ablate/v1/config.pb.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "common/typed_args.h"
 
 namespace ablate {
 
-enum class ArgType { kFloat, kInt, kBool };
-
-struct OptimizerArg {
-  std::string name;  // the key in optimizer_args ("beta2")
-  ArgType type;
-  double default_value;
-  // Valid values: low < v (or low <= v when low_inclusive) and v < high (or <=). Bools ignore
-  // the bounds; an int must also be whole.
-  double low;
-  bool low_inclusive;
-  double high;
-  bool high_inclusive;
-  std::string source;  // where the default comes from ("torch.optim.AdamW")
-};
+// One optimizer argument (common/typed_args.h).
+using OptimizerArg = TypedArg;
 
 // The arguments `optimizer` declares, or null for a name that declares none.
 const std::vector<OptimizerArg>* OptimizerArgs(absl::string_view optimizer);

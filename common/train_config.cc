@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/match.h"
+#include "common/attention_args.h"
 #include "common/catalog.h"
 #include "common/optimizer_args.h"
 
@@ -19,7 +20,8 @@ namespace {
 
 using google::protobuf::FieldDescriptor;
 
-constexpr absl::string_view kOptimizerArgsPrefix = "optimizer_args.";
+// The map fields a sweep sets one key at a time ("optimizer_args.beta2").
+constexpr absl::string_view kArgMaps[] = {"optimizer_args.", "attention_args."};
 constexpr uint64_t kLongestDenseContext = 131072;
 
 // Reads "524288", "512K" or "1M" (powers of two, as context lengths are written).
@@ -54,6 +56,19 @@ absl::Status CheckName(absl::string_view field, const std::string& value,
   if (std::find(known.begin(), known.end(), value) != known.end()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(field, ": unknown ", what, " '", value,
                                                  "' (known: ", absl::StrJoin(known, ", "), ")"));
+}
+
+// The map and key a name like "attention_args.window" sets, or null when it names none.
+google::protobuf::Map<std::string, double>* ArgMap(v1::TrainConfig& config,
+                                                   absl::string_view name, std::string& key) {
+  for (absl::string_view prefix : kArgMaps) {
+    if (absl::StartsWith(name, prefix) && name.size() > prefix.size()) {
+      key = std::string(name.substr(prefix.size()));
+      return prefix == kArgMaps[0] ? config.mutable_optimizer_args()
+                                   : config.mutable_attention_args();
+    }
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -105,8 +120,8 @@ v1::TrainConfig WithLoopDefaults(v1::TrainConfig config) {
 }
 
 bool IsTrainField(absl::string_view name) {
-  if (absl::StartsWith(name, kOptimizerArgsPrefix)) {
-    return name.size() > kOptimizerArgsPrefix.size();
+  for (absl::string_view prefix : kArgMaps) {
+    if (absl::StartsWith(name, prefix)) return name.size() > prefix.size();
   }
   return Scalar(name) != nullptr;
 }
@@ -114,17 +129,17 @@ bool IsTrainField(absl::string_view name) {
 absl::Status SetTrainField(v1::TrainConfig& config, absl::string_view name,
                            absl::string_view value) {
   value = absl::StripAsciiWhitespace(value);
-  if (absl::StartsWith(name, kOptimizerArgsPrefix) && name.size() > kOptimizerArgsPrefix.size()) {
-    // A boolean argument ("nesterov: true") is stored as 1 or 0; ValidateOptimizerArgs checks
-    // each argument's type once the optimizer is known.
+  std::string key;
+  if (google::protobuf::Map<std::string, double>* args = ArgMap(config, name, key)) {
+    // A boolean argument ("nesterov: true") is stored as 1 or 0; ValidateOptimizerArgs and
+    // ValidateAttentionArgs check each argument's type once the optimizer or kind is known.
     double number = 0;
     if (value == "true" || value == "false") {
       number = value == "true" ? 1 : 0;
     } else if (!absl::SimpleAtod(value, &number)) {
       return BadValue(name, value, "a number, true or false");
     }
-    (*config.mutable_optimizer_args())[std::string(name.substr(kOptimizerArgsPrefix.size()))] =
-        number;
+    (*args)[key] = number;
     return absl::OkStatus();
   }
   const FieldDescriptor* field = Scalar(name);
@@ -169,9 +184,11 @@ absl::Status SetTrainField(v1::TrainConfig& config, absl::string_view name,
 }
 
 std::string GetTrainField(const v1::TrainConfig& config, absl::string_view name) {
-  if (absl::StartsWith(name, kOptimizerArgsPrefix)) {
-    const auto& args = config.optimizer_args();
-    auto it = args.find(std::string(name.substr(kOptimizerArgsPrefix.size())));
+  for (absl::string_view prefix : kArgMaps) {
+    if (!absl::StartsWith(name, prefix)) continue;
+    const auto& args =
+        prefix == kArgMaps[0] ? config.optimizer_args() : config.attention_args();
+    auto it = args.find(std::string(name.substr(prefix.size())));
     return it == args.end() ? "" : absl::StrCat(it->second);
   }
   const FieldDescriptor* field = Scalar(name);
@@ -227,6 +244,7 @@ absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
     return s;
   }
   if (absl::Status s = ValidateOptimizerArgs(c); !s.ok()) return s;
+  if (absl::Status s = ValidateAttentionArgs(c); !s.ok()) return s;
   auto fail = [](auto... parts) { return absl::InvalidArgumentError(absl::StrCat(parts...)); };
   if (c.context_length() == 0) return fail("context_length: must be positive");
   if (c.context_length() > kLongestDenseContext && c.attention() != "nsa") {

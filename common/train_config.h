@@ -25,7 +25,8 @@ v1::TrainConfig DefaultTrainConfig();
 // DefaultTrainConfig()'s values.
 v1::TrainConfig WithLoopDefaults(v1::TrainConfig config);
 
-// Sets the field called `name` ("learning_rate", "context_length", "optimizer_args.beta2")
+// Sets the field called `name` ("learning_rate", "context_length", "optimizer_args.beta2",
+// "attention_args.window")
 // from its text form. Integers accept a K/M suffix in powers of two ("32K" = 32768).
 // InvalidArgument names the field and the value when the name is unknown or the value does
 // not parse as the field's type.
@@ -46,10 +47,12 @@ inline constexpr uint32_t kMaxContext = 1u << 20;
 inline constexpr uint32_t kMaxGpus = 4096;
 
 // Checks a resolved config: every number finite, sizes within the bounds above, known model,
-// attention and optimizer names, positive steps, batch and context, a learning rate in (0, 1], warmup not longer than the run, context lengths
-// above 128K only with NSA, a micro_batch_size that divides batch_size, a known lr_schedule
-// and nonfinite policy, decay_fraction in [0, 1] and a divergence_factor of 0 or above 1. The
-// message names the field:
+// attention and optimizer names, optimizer_args and attention_args as their optimizer and
+// attention kind declare them, positive steps, batch and context, a learning rate in (0, 1],
+// warmup not longer than the run, context lengths above 128K only with NSA, a
+// micro_batch_size that divides batch_size, a known lr_schedule and nonfinite policy,
+// decay_fraction in [0, 1] and a divergence_factor of 0 or above 1. The message names the
+// field:
 // "context_length: 524288 requires attention nsa (got dense)".
 absl::Status ValidateTrainConfig(const v1::TrainConfig& config);
 

@@ -261,6 +261,28 @@ overrides:
   EXPECT_EQ(keyed->jobs[1].config().optimizer_args().at("nesterov"), 0);
 }
 
+TEST(GridTest, AttentionArgumentsAreTypedCheckedAndCanBeADimension) {
+  absl::StatusOr<Expansion> grid = ExpandSweep(Parse(R"(
+name: t
+grid:
+  attention: [dense, nsa]
+  attention_args.window: [0, 128]
+fixed:
+  attention_args: {block_size: 32}
+)"));
+  ASSERT_TRUE(grid.ok()) << grid.status();
+  ASSERT_EQ(grid->jobs.size(), 4u);
+  EXPECT_EQ(grid->jobs[3].config().attention(), "nsa");
+  EXPECT_EQ(grid->jobs[3].config().attention_args().at("window"), 128);
+  EXPECT_EQ(grid->jobs[3].config().attention_args().at("block_size"), 32);
+  absl::StatusOr<Expansion> typo = ExpandSweep(
+      Parse("name: t\ngrid:\n  attention: [nsa]\nfixed:\n  attention_args: {windw: 64}\n"));
+  ASSERT_FALSE(typo.ok());
+  EXPECT_EQ(typo.status().message(),
+            "cell attention=nsa: attention_args.windw: nsa has no argument windw (did you mean "
+            "window?)");
+}
+
 TEST(GridTest, EveryExampleExpands) {
   for (const auto& entry : std::filesystem::recursive_directory_iterator("examples")) {
     if (entry.path().extension() != ".yaml") continue;

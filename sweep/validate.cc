@@ -24,7 +24,6 @@ namespace {
 
 using google::protobuf::FieldDescriptor;
 
-constexpr absl::string_view kOptimizerArgsPrefix = "optimizer_args.";
 
 // Catalog names a value of `field` must be one of, or null when any value of its type goes.
 const std::vector<std::string>* KnownNames(absl::string_view field) {
@@ -314,8 +313,9 @@ absl::StatusOr<std::string> ValueKey(absl::string_view field, absl::string_view 
     absl::ConsumePrefix(&problem, absl::StrCat(field, ": "));
     return absl::InvalidArgumentError(problem);
   }
-  if (absl::StartsWith(field, kOptimizerArgsPrefix)) {
-    return absl::StrFormat("%.17g", scratch.optimizer_args().begin()->second);
+  // A key of a map field (optimizer_args.beta2, attention_args.window): its one entry.
+  for (const auto* args : {&scratch.optimizer_args(), &scratch.attention_args()}) {
+    if (!args->empty()) return absl::StrFormat("%.17g", args->begin()->second);
   }
   const FieldDescriptor* descriptor =
       v1::TrainConfig::descriptor()->FindFieldByName(std::string(field));

@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "trainer_lib/attention/nsa.h"
 
 namespace ablate::train {
 namespace {
@@ -13,8 +14,8 @@ namespace {
 // read shared key/value heads in place instead of materialising H / H_kv copies of them.
 class DenseAttention : public Attention {
  protected:
-  torch::Tensor Compute(const torch::Tensor& q, const torch::Tensor& k,
-                        const torch::Tensor& v) override {
+  torch::Tensor Compute(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                        const torch::Tensor& /*hidden*/) override {
     // With equal query and key lengths the causal mask is the usual lower triangle.
     return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/std::nullopt,
                                             /*dropout_p=*/0.0, /*is_causal=*/true,
@@ -25,7 +26,7 @@ class DenseAttention : public Attention {
 }  // namespace
 
 torch::Tensor Attention::Forward(const torch::Tensor& q, const torch::Tensor& k,
-                                 const torch::Tensor& v) {
+                                 const torch::Tensor& v, const torch::Tensor& hidden) {
   TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4,
               "attention expects q, k, v of shape [B, H, T, D], got ", q.sizes(), ", ",
               k.sizes(), ", ", v.sizes());
@@ -35,12 +36,17 @@ torch::Tensor Attention::Forward(const torch::Tensor& q, const torch::Tensor& k,
               "attention: q ", q.sizes(), " does not match k ", k.sizes(), " in B, T or D");
   TORCH_CHECK(q.size(1) % k.size(1) == 0, "attention: ", q.size(1),
               " query heads are not a multiple of ", k.size(1), " key/value heads");
-  return Compute(q, k, v);
+  return Compute(q, k, v, hidden);
 }
 
-absl::StatusOr<std::shared_ptr<Attention>> MakeAttention(const std::string& kind) {
+absl::StatusOr<std::shared_ptr<Attention>> MakeAttention(const std::string& kind,
+                                                         const v1::ModelConfig& model,
+                                                         const NsaShape& nsa) {
   if (kind == "dense") return std::make_shared<DenseAttention>();
-  if (kind == "nsa") return absl::UnimplementedError("attention nsa is not implemented yet");
+  if (kind == "nsa") {
+    return std::make_shared<NsaAttention>(model.hidden_size(), model.num_attention_heads(),
+                                          NsaOptions{nsa});
+  }
   return absl::InvalidArgumentError(
       absl::StrCat("attention: unknown kind \"", kind, "\" (known: dense, nsa)"));
 }

@@ -23,13 +23,13 @@ torch::Tensor ReferenceAttention(const torch::Tensor& q, const torch::Tensor& k,
 
 TEST(AttentionTest, DenseMatchesReferenceWithGroupedHeads) {
   torch::manual_seed(0);
-  auto attention = MakeAttention("dense");
+  auto attention = MakeAttention("dense", v1::ModelConfig());
   ASSERT_TRUE(attention.ok()) << attention.status();
   // Odd sizes so that no blocking in the fused kernel lines up with the sequence.
   torch::Tensor q = torch::randn({2, 6, 37, 16});
   torch::Tensor k = torch::randn({2, 2, 37, 16});
   torch::Tensor v = torch::randn({2, 2, 37, 16});
-  torch::Tensor out = (*attention)->Forward(q, k, v);
+  torch::Tensor out = (*attention)->Forward(q, k, v, torch::Tensor());
   ASSERT_EQ(out.sizes(), q.sizes());
   EXPECT_TRUE(torch::allclose(out, ReferenceAttention(q, k, v), 1e-5, 1e-5));
 }
@@ -37,31 +37,29 @@ TEST(AttentionTest, DenseMatchesReferenceWithGroupedHeads) {
 TEST(AttentionTest, DenseOnCudaInBf16MatchesReference) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   torch::manual_seed(0);
-  auto attention = MakeAttention("dense");
+  auto attention = MakeAttention("dense", v1::ModelConfig());
   ASSERT_TRUE(attention.ok()) << attention.status();
   torch::Tensor q = torch::randn({2, 8, 97, 64});
   torch::Tensor k = torch::randn({2, 2, 97, 64});
   torch::Tensor v = torch::randn({2, 2, 97, 64});
   auto bf16 = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16);
-  torch::Tensor out = (*attention)->Forward(q.to(bf16), k.to(bf16), v.to(bf16));
+  torch::Tensor out = (*attention)->Forward(q.to(bf16), k.to(bf16), v.to(bf16), torch::Tensor());
   torch::Tensor reference = ReferenceAttention(q, k, v);
   // bf16 keeps 8 bits of mantissa: a few parts in a thousand of the inputs' scale.
   EXPECT_LT((out.to(torch::kCPU, torch::kFloat32) - reference).abs().max().item<float>(), 3e-2);
 }
 
 TEST(AttentionTest, RejectsMismatchedHeads) {
-  auto attention = MakeAttention("dense");
+  auto attention = MakeAttention("dense", v1::ModelConfig());
   ASSERT_TRUE(attention.ok());
   EXPECT_THROW((*attention)->Forward(torch::zeros({1, 3, 4, 8}), torch::zeros({1, 2, 4, 8}),
-                                     torch::zeros({1, 2, 4, 8})),
+                                     torch::zeros({1, 2, 4, 8}), torch::Tensor()),
                c10::Error);
 }
 
-TEST(AttentionTest, NsaIsUnimplementedAndUnknownKindsAreInvalid) {
-  auto nsa = MakeAttention("nsa");
-  EXPECT_EQ(nsa.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_EQ(nsa.status().message(), "attention nsa is not implemented yet");
-  EXPECT_EQ(MakeAttention("linear").status().code(), absl::StatusCode::kInvalidArgument);
+TEST(AttentionTest, UnknownKindsAreInvalid) {
+  EXPECT_EQ(MakeAttention("linear", v1::ModelConfig()).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

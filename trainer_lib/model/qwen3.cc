@@ -38,7 +38,7 @@ class SelfAttentionImpl : public torch::nn::Module {
     torch::Tensor k =
         NormRopeForAttention(*k_norm_, k_proj_(x).view({b, t, kv_heads_, dim_}), rope);
     torch::Tensor v = v_proj_(x).view({b, t, kv_heads_, dim_}).transpose(1, 2);
-    torch::Tensor y = attention_->Forward(q, k, v);  // [B, H, T, D]
+    torch::Tensor y = attention_->Forward(q, k, v, x);  // [B, H, T, D]
     return o_proj_(y.transpose(1, 2).reshape({b, t, heads_ * dim_}));
   }
 
@@ -128,10 +128,11 @@ torch::Tensor Qwen3Impl::hidden_states(const torch::Tensor& tokens) {
   return norm_(h);
 }
 
-absl::StatusOr<Qwen3> BuildQwen3(const v1::ModelConfig& config, const std::string& attention) {
+absl::StatusOr<Qwen3> BuildQwen3(const v1::ModelConfig& config, const std::string& attention,
+                                 const NsaShape& nsa) {
   std::vector<std::shared_ptr<Attention>> per_layer;
   for (uint32_t i = 0; i < config.num_hidden_layers(); ++i) {
-    absl::StatusOr<std::shared_ptr<Attention>> a = MakeAttention(attention);
+    absl::StatusOr<std::shared_ptr<Attention>> a = MakeAttention(attention, config, nsa);
     if (!a.ok()) return a.status();
     per_layer.push_back(*std::move(a));
   }

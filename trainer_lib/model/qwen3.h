@@ -62,9 +62,11 @@ class Qwen3Impl : public torch::nn::Module {
 };
 TORCH_MODULE(Qwen3);
 
-// The model with `attention` (TrainConfig.attention) in every layer, initialised from torch's
-// current generator. Fails as MakeAttention does for a kind that is unknown or not built yet.
-absl::StatusOr<Qwen3> BuildQwen3(const v1::ModelConfig& config, const std::string& attention);
+// The model with `attention` (TrainConfig.attention, of shape `nsa` when it is "nsa") in every
+// layer, initialised from torch's current generator. Fails as MakeAttention does for a kind
+// that is unknown.
+absl::StatusOr<Qwen3> BuildQwen3(const v1::ModelConfig& config, const std::string& attention,
+                                 const NsaShape& nsa = {});
 
 }  // namespace ablate::train
 

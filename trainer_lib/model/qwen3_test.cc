@@ -81,10 +81,39 @@ TEST(Qwen3Test, LaterTokensDoNotChangeEarlierLogits) {
   EXPECT_FALSE(torch::allclose(a.index({Slice(), 16}), b.index({Slice(), 16})));
 }
 
-TEST(Qwen3Test, UnknownOrUnbuiltAttentionFails) {
+TEST(Qwen3Test, UnknownAttentionFails) {
+  EXPECT_EQ(BuildQwen3(Catalog("tiny"), "sparse").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Qwen3Test, NsaLayersOwnTheirGateProjectionAndStayCausal) {
   v1::ModelConfig config = Catalog("tiny");
-  EXPECT_EQ(BuildQwen3(config, "nsa").status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_EQ(BuildQwen3(config, "sparse").status().code(), absl::StatusCode::kInvalidArgument);
+  torch::manual_seed(0);
+  NsaShape nsa;
+  nsa.block_size = 4;
+  nsa.selected_blocks = 3;
+  nsa.window = 6;
+  absl::StatusOr<Qwen3> model = BuildQwen3(config, "nsa", nsa);
+  ASSERT_TRUE(model.ok()) << model.status();
+  bool gate_found = false;
+  for (const auto& named : (*model)->named_parameters()) {
+    if (named.key() == "layers.0.self_attn.attention.g_proj.weight") {
+      gate_found = true;
+      EXPECT_EQ(named.value().sizes(),
+                (std::vector<int64_t>{3 * config.num_attention_heads(), config.hidden_size()}));
+    }
+  }
+  EXPECT_TRUE(gate_found);
+  // Changing token 21 leaves every earlier position's logits as they were.
+  torch::Tensor tokens = torch::randint(config.vocab_size(), {2, 30}, torch::kInt64);
+  torch::Tensor changed = tokens.clone();
+  changed.select(/*dim=*/1, 21).add_(1).remainder_(config.vocab_size());
+  torch::Tensor a = (*model)->forward(tokens);
+  torch::Tensor b = (*model)->forward(changed);
+  using torch::indexing::Slice;
+  EXPECT_TRUE(torch::allclose(a.index({Slice(), Slice(0, 21)}), b.index({Slice(), Slice(0, 21)}),
+                              /*rtol=*/0.0, /*atol=*/1e-6));
+  EXPECT_FALSE(torch::allclose(a.index({Slice(), 21}), b.index({Slice(), 21})));
 }
 
 }  // namespace

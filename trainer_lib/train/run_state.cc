@@ -274,11 +274,17 @@ std::vector<std::string> ConfigDifferences(const v1::TrainConfig& saved,
     const std::string before = GetTrainField(saved, name), after = GetTrainField(now, name);
     if (before != after) changed.push_back(absl::StrCat(name, " ", before, " -> ", after));
   }
-  std::set<std::string> keys;
-  for (const auto& [key, value] : saved.optimizer_args()) keys.insert(key);
-  for (const auto& [key, value] : now.optimizer_args()) keys.insert(key);
-  for (const std::string& key : keys) {
-    const std::string name = absl::StrCat("optimizer_args.", key);
+  // The map fields, key by key, as a sweep sets them.
+  std::set<std::string> names;
+  for (const v1::TrainConfig* config : {&saved, &now}) {
+    for (const auto& [key, value] : config->optimizer_args()) {
+      names.insert(absl::StrCat("optimizer_args.", key));
+    }
+    for (const auto& [key, value] : config->attention_args()) {
+      names.insert(absl::StrCat("attention_args.", key));
+    }
+  }
+  for (const std::string& name : names) {
     std::string before = GetTrainField(saved, name), after = GetTrainField(now, name);
     if (before == after) continue;
     changed.push_back(absl::StrCat(name, " ", before.empty() ? "unset" : before, " -> ",

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/attention_args.h"
 #include "common/catalog.h"
 #include "common/model_math.h"
 #include "common/train_config.h"
@@ -150,8 +151,8 @@ absl::Status Trainer::Setup() {
   if (absl::Status s = LoadData(); !s.ok()) return s;
   if (absl::Status s = BuildModel(); !s.ok()) return s;
   if (absl::Status s = Resume(); !s.ok()) return s;
-  flops_per_token_ =
-      TrainingFlopsPerToken(model_config_, config_.context_length(), config_.attention());
+  flops_per_token_ = TrainingFlopsPerToken(model_config_, config_.context_length(),
+                                           config_.attention(), NsaShapeOf(config_));
   if (std::optional<std::string> name = DeviceName(device_); name.has_value()) {
     peak_flops_ = PeakMatmulFlops(*name);
   }
@@ -198,7 +199,8 @@ absl::Status Trainer::BuildModel() {
   // Initialisation draws from torch's generator seeded by `seed`; batches are chosen by the
   // dataset from data_seed alone (Dataset::TrainBatch), so the two never interfere.
   torch::manual_seed(config_.seed());
-  absl::StatusOr<Qwen3> model = BuildQwen3(*model_config, config_.attention());
+  absl::StatusOr<Qwen3> model =
+      BuildQwen3(*model_config, config_.attention(), NsaShapeOf(config_));
   if (!model.ok()) return model.status();
   if (!config_.init_from().empty()) {
     if (absl::Status s = LoadHfWeights(config_.init_from(), **model); !s.ok()) {

@@ -443,16 +443,52 @@ TEST(TrainerTest, GpuJobRunsOnCudaOrFailsClearlyWithout) {
   EXPECT_LT(loss.back(), 0.8 * loss.front());
 }
 
-TEST(TrainerTest, UnbuiltAttentionFailsTheJobWithItsReason) {
-  v1::JobSpec job = TinyJob(10);
-  job.mutable_config()->set_attention("nsa");
-  MemorySink sink;
+TEST(TrainerTest, NsaTrainsWithItsArgumentsAndResumesExactly) {
+  auto nsa_job = [](const std::string& dir) {
+    v1::JobSpec job = TinyJob(12, dir);
+    v1::TrainConfig* c = job.mutable_config();
+    c->set_attention("nsa");
+    for (const auto& [key, value] :
+         {std::pair{"block_size", "8"}, {"selected_blocks", "3"}, {"window", "16"}}) {
+      EXPECT_TRUE(SetTrainField(*c, absl::StrCat("attention_args.", key), value).ok());
+    }
+    EXPECT_TRUE(ValidateTrainConfig(*c).ok());
+    return job;
+  };
+  MemorySink straight;
+  StopRequest never{0};
+  ASSERT_TRUE(train::Run(nsa_job(""), straight, never).ok());
+  const std::vector<double> loss = straight.Values("train/loss");
+  ASSERT_EQ(loss.size(), 3u);  // steps 5, 10 and the last
+  EXPECT_LT(loss.back(), loss.front());
+  // The gate projections are the model's parameters: more than the dense model's.
+  EXPECT_GT(straight.events.front().started().parameters(),
+            ParameterCount(*ModelByName("tiny")));
+
+  // Stopped at step 5 and resumed from its checkpoint (gate weights included), it ends
+  // exactly where the straight run did.
+  const fs::path dir = FreshDir("trainer_test_nsa");
+  MemorySink stopped;
   StopRequest stop{0};
-  absl::Status status = train::Run(job, sink, stop);
-  EXPECT_EQ(status.code(), absl::StatusCode::kUnimplemented);
-  ASSERT_EQ(sink.events.size(), 1u);  // never started
-  EXPECT_FALSE(sink.events[0].finished().ok());
-  EXPECT_EQ(sink.events[0].finished().error(), "attention nsa is not implemented yet");
+  stopped.on_event = [&](const v1::TrainerEvent& e) {
+    if (e.has_metrics() && e.metrics().points(0).step() == 5) stop.store(SIGTERM);
+  };
+  EXPECT_EQ(train::Run(nsa_job(dir.string()), stopped, stop).code(),
+            absl::StatusCode::kCancelled);
+  // Another window is another configuration: refused, naming the argument.
+  v1::JobSpec wider = nsa_job(dir.string());
+  (*wider.mutable_config()->mutable_attention_args())["window"] = 32;
+  MemorySink refused;
+  EXPECT_EQ(train::Run(wider, refused, never).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(refused.events.back().finished().error(),
+                                "attention_args.window 16 -> 32"))
+      << refused.events.back().finished().error();
+  MemorySink resumed;
+  ASSERT_TRUE(train::Run(nsa_job(dir.string()), resumed, never).ok());
+  EXPECT_EQ(resumed.events.front().started().resumed_from_step(), 5);
+  EXPECT_EQ(resumed.events.back().finished().final_eval_loss(),
+            straight.events.back().finished().final_eval_loss());
+  RemoveCheckpoints(dir);
 }
 
 }  // namespace

@@ -1,0 +1,78 @@
+#include "common/typed_args.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/did_you_mean.h"
+
+namespace ablate {
+namespace {
+
+std::string Range(const TypedArg& arg) {
+  return absl::StrCat(arg.low_inclusive ? "[" : "(", arg.low, ", ", arg.high,
+                      arg.high_inclusive ? "]" : ")");
+}
+
+std::string TypeProblem(const TypedArg& arg, double v) {
+  if (!std::isfinite(v)) return "must be a finite number";
+  switch (arg.type) {
+    case ArgType::kBool:
+      return v == 0 || v == 1 ? "" : "must be true or false";
+    case ArgType::kInt:
+      if (v != std::floor(v)) return "must be a whole number";
+      break;
+    case ArgType::kFloat:
+      break;
+  }
+  const bool above = arg.low_inclusive ? v >= arg.low : v > arg.low;
+  const bool below = arg.high_inclusive ? v <= arg.high : v < arg.high;
+  return above && below ? "" : absl::StrCat("is outside ", Range(arg));
+}
+
+}  // namespace
+
+absl::Status CheckTypedArgs(absl::string_view field, absl::string_view owner,
+                            const std::vector<TypedArg>& declared,
+                            const google::protobuf::Map<std::string, double>& args) {
+  const std::map<std::string, double> sorted(args.begin(), args.end());
+  for (const auto& [name, value] : sorted) {
+    const TypedArg* arg = nullptr;
+    std::vector<std::string> names;
+    for (const TypedArg& a : declared) {
+      if (a.name == name) arg = &a;
+      names.push_back(a.name);
+    }
+    const std::string key = absl::StrCat(field, ".", name);
+    if (arg == nullptr) {
+      std::string hint = DidYouMean(name, names);
+      if (hint.empty()) hint = absl::StrCat(" (it takes ", absl::StrJoin(names, ", "), ")");
+      return absl::InvalidArgumentError(
+          absl::StrCat(key, ": ", owner, " has no argument ", name, hint));
+    }
+    if (std::string problem = TypeProblem(*arg, value); !problem.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(key, ": ", value, " ", problem, " for ", owner));
+    }
+  }
+  return absl::OkStatus();
+}
+
+double TypedArgOr(absl::string_view owner, const std::vector<TypedArg>* declared,
+                  const google::protobuf::Map<std::string, double>& args, absl::string_view name) {
+  auto set = args.find(std::string(name));
+  if (set != args.end()) return set->second;
+  if (declared != nullptr) {
+    for (const TypedArg& arg : *declared) {
+      if (arg.name == name) return arg.default_value;
+    }
+  }
+  std::fprintf(stderr, "%s declares no argument %s\n", std::string(owner).c_str(),
+               std::string(name).c_str());
+  std::abort();
+}
+
+}  // namespace ablate

@@ -1,0 +1,280 @@
+#include "trainer_lib/attention/nsa.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+
+namespace ablate::train {
+namespace {
+
+using torch::indexing::Slice;
+
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+// Elements of one gathered key tensor [B, H_kv, chunk, n * l, D] the automatic chunk aims at.
+constexpr int64_t kChunkElements = int64_t{1} << 25;
+
+// Turns autocast off on one device type for a scope: the reference computes in fp32 whatever
+// the step's precision, so a recomputation in backward sees the same math.
+class AutocastOff {
+ public:
+  explicit AutocastOff(c10::DeviceType device)
+      : device_(device), was_enabled_(at::autocast::is_autocast_enabled(device)) {
+    at::autocast::set_autocast_enabled(device_, false);
+  }
+  ~AutocastOff() { at::autocast::set_autocast_enabled(device_, was_enabled_); }
+  AutocastOff(const AutocastOff&) = delete;
+  AutocastOff& operator=(const AutocastOff&) = delete;
+
+ private:
+  c10::DeviceType device_;
+  bool was_enabled_;
+};
+
+// Mean of k over each full block of l tokens: [B, H_kv, T, D] -> [B, H_kv, T / l, D]. A partial
+// last block is left out: no query ever sees it (it ends after the last query).
+torch::Tensor MeanPool(const torch::Tensor& x, int64_t l) {
+  const int64_t blocks = x.size(2) / l;
+  return x.index({Slice(), Slice(), Slice(0, blocks * l)})
+      .reshape({x.size(0), x.size(1), blocks, l, x.size(3)})
+      .mean(3);
+}
+
+// What one chunk of queries [t0, t0 + chunk) needs beyond its tensors.
+struct ChunkShape {
+  int64_t t0;     // first query position of the chunk
+  int64_t t;      // sequence length (keys)
+  NsaShape nsa;
+};
+
+// Compressed attention probabilities of a chunk, [B, H_kv, G, Tc, NF], zero where no block is
+// visible. qg: [B, H_kv, G, Tc, D]; k_cmp: [B, H_kv, NF, D] with NF > 0; pos: [Tc] positions.
+torch::Tensor CompressedProbs(const torch::Tensor& qg, const torch::Tensor& k_cmp,
+                              const torch::Tensor& pos, double scale, int64_t l) {
+  const int64_t blocks = k_cmp.size(2);
+  // Block c has ended by query t when (c + 1) l - 1 <= t, i.e. c < (t + 1) / l.
+  torch::Tensor visible = torch::arange(blocks, pos.options()).unsqueeze(0) <
+                          torch::floor_divide(pos + 1, l).unsqueeze(1);  // [Tc, NF]
+  torch::Tensor any = visible.any(-1, /*keepdim=*/true);                  // [Tc, 1]
+  torch::Tensor s = torch::matmul(qg, k_cmp.unsqueeze(2).transpose(-1, -2)) * scale;
+  // A row with nothing visible softmaxes zeros and is then zeroed: no NaN to reach backward.
+  s = s.masked_fill(visible.logical_not(), kNegInf).masked_fill(any.logical_not(), 0.0);
+  return torch::softmax(s, -1) * any;
+}
+
+// fla's naive_nsa_topk for a chunk: [B, H_kv, Tc, n] int64. p: the compressed probabilities
+// [B, H_kv, G, Tc, NF] (undefined when NF = 0); pos: [Tc] query positions.
+torch::Tensor SelectBlocks(const torch::Tensor& p, const torch::Tensor& pos,
+                           const std::vector<int64_t>& bhkt, const ChunkShape& c) {
+  const int64_t l = c.nsa.block_size, n = c.nsa.selected_blocks;
+  const int64_t blocks = (c.t + l - 1) / l;  // every block, the partial last one included
+  torch::Tensor score = torch::zeros({bhkt[0], bhkt[1], bhkt[2], blocks},
+                                     pos.options().dtype(torch::kFloat32));
+  if (p.defined()) score.index_put_({"...", Slice(0, p.size(-1))}, p.mean(2));
+  torch::Tensor block = torch::arange(blocks, pos.options()).unsqueeze(0);  // [1, NB]
+  torch::Tensor own = torch::floor_divide(pos, l).unsqueeze(1);             // [Tc, 1]
+  torch::Tensor forced = (block == own) | (block == 0) | (block == own - 1);
+  torch::Tensor allowed = (block < torch::floor_divide(pos + 1, l).unsqueeze(1)) | forced;
+  score = torch::where(forced, 1.0, score);
+  torch::Tensor top = std::get<1>(torch::topk(score, std::min(n, blocks), -1));
+  torch::Tensor kept = allowed.expand_as(score).gather(-1, top);
+  torch::Tensor idx = torch::where(kept, top, -1);
+  if (n > blocks) {
+    torch::Tensor pad = torch::full({bhkt[0], bhkt[1], bhkt[2], n - blocks}, -1, idx.options());
+    idx = torch::cat({idx, pad}, -1);
+  }
+  return idx;
+}
+
+// Selected attention of a chunk: [B, H_kv, G, Tc, D]. idx: [B, H_kv, Tc, n].
+torch::Tensor Selected(const torch::Tensor& qg, const torch::Tensor& k, const torch::Tensor& v,
+                       const torch::Tensor& idx, const torch::Tensor& pos, double scale,
+                       int64_t l) {
+  const int64_t b = k.size(0), hkv = k.size(1), d = k.size(3);
+  const int64_t tc = idx.size(2), tokens = idx.size(3) * l;
+  // Token positions of the chosen blocks: [B, H_kv, Tc, n * l]; -1 slots give negative ones.
+  torch::Tensor token = (idx.unsqueeze(-1) * l + torch::arange(l, idx.options()))
+                            .reshape({b, hkv, tc, tokens});
+  torch::Tensor valid = (token >= 0) & (token <= pos.view({1, 1, tc, 1}));
+  torch::Tensor gather = token.clamp(0, k.size(2) - 1).reshape({b, hkv, tc * tokens, 1})
+                             .expand({b, hkv, tc * tokens, d});
+  torch::Tensor k_sel = k.gather(2, gather).view({b, hkv, tc, tokens, d});
+  torch::Tensor v_sel = v.gather(2, gather).view({b, hkv, tc, tokens, d});
+  torch::Tensor q_t = qg.transpose(2, 3);  // [B, H_kv, Tc, G, D]
+  torch::Tensor s = torch::matmul(q_t, k_sel.transpose(-1, -2)) * scale;  // [B, H_kv, Tc, G, nl]
+  s = s.masked_fill(valid.unsqueeze(3).logical_not(), kNegInf);
+  return torch::matmul(torch::softmax(s, -1), v_sel).transpose(2, 3);
+}
+
+// Sliding-window attention of a chunk: [B, H_kv, G, Tc, D], over keys t - w < s <= t.
+torch::Tensor Window(const torch::Tensor& qg, const torch::Tensor& k, const torch::Tensor& v,
+                     const torch::Tensor& pos, double scale, const ChunkShape& c) {
+  const int64_t tc = pos.size(0), w = c.nsa.window;
+  const int64_t first = std::max<int64_t>(0, c.t0 - w + 1), end = c.t0 + tc;
+  torch::Tensor kw = k.index({Slice(), Slice(), Slice(first, end)}).unsqueeze(2);
+  torch::Tensor vw = v.index({Slice(), Slice(), Slice(first, end)}).unsqueeze(2);
+  torch::Tensor key = torch::arange(first, end, pos.options()).unsqueeze(0);  // [1, L]
+  torch::Tensor query = pos.unsqueeze(1);                                     // [Tc, 1]
+  torch::Tensor inside = (key <= query) & (key > query - w);
+  torch::Tensor s = torch::matmul(qg, kw.transpose(-1, -2)) * scale;  // [B, H_kv, G, Tc, L]
+  s = s.masked_fill(inside.logical_not(), kNegInf);
+  return torch::matmul(torch::softmax(s, -1), vw);
+}
+
+// The gated output of queries [t0, t0 + Tc): [B, H, Tc, D], all fp32. q_c: [B, H, Tc, D];
+// g_c: [B, H, Tc, 3]; k, v: [B, H_kv, T, D]; k_cmp, v_cmp: [B, H_kv, NF, D].
+torch::Tensor Chunk(const torch::Tensor& q_c, const torch::Tensor& g_c, const torch::Tensor& k,
+                    const torch::Tensor& v, const torch::Tensor& k_cmp,
+                    const torch::Tensor& v_cmp, const ChunkShape& c) {
+  const int64_t b = q_c.size(0), h = q_c.size(1), tc = q_c.size(2), d = q_c.size(3);
+  const int64_t hkv = k.size(1), g = h / hkv, l = c.nsa.block_size;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  torch::Tensor qg = q_c.view({b, hkv, g, tc, d});
+  torch::Tensor gates = g_c.view({b, hkv, g, tc, 3});
+  torch::Tensor pos = torch::arange(c.t0, c.t0 + tc, q_c.options().dtype(torch::kInt64));
+
+  torch::Tensor out;
+  torch::Tensor p;
+  if (k_cmp.size(2) > 0) {
+    torch::Tensor probs = CompressedProbs(qg, k_cmp, pos, scale, l);
+    out = torch::matmul(probs, v_cmp.unsqueeze(2)) * gates.select(-1, 0).unsqueeze(-1);
+    p = probs.detach();
+  }
+  torch::Tensor idx;
+  {
+    torch::NoGradGuard no_grad;
+    idx = SelectBlocks(p, pos, {b, hkv, tc}, c);
+  }
+  torch::Tensor o = Selected(qg, k, v, idx, pos, scale, l) * gates.select(-1, 1).unsqueeze(-1);
+  out = out.defined() ? out + o : o;
+  if (c.nsa.window > 0) {
+    out = out + Window(qg, k, v, pos, scale, c) * gates.select(-1, 2).unsqueeze(-1);
+  }
+  return out.reshape({b, h, tc, d});
+}
+
+// One chunk, keeping only its inputs for backward and recomputing the chunk there (the
+// several-input form of trainer_lib/model/recompute.h's RecomputeInBackward, which this
+// library cannot link: the model links it). Gradients come back for all six inputs.
+class ChunkCheckpoint : public torch::autograd::Function<ChunkCheckpoint> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q_c,
+                               const torch::Tensor& g_c, const torch::Tensor& k,
+                               const torch::Tensor& v, const torch::Tensor& k_cmp,
+                               const torch::Tensor& v_cmp, int64_t t0, int64_t t, int64_t l,
+                               int64_t n, int64_t w) {
+    ctx->save_for_backward({q_c, g_c, k, v, k_cmp, v_cmp});
+    ctx->saved_data["shape"] = std::vector<int64_t>{t0, t, l, n, w};
+    return Chunk(q_c, g_c, k, v, k_cmp, v_cmp, {t0, t, {l, n, w}});
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_output) {
+    std::vector<torch::Tensor> inputs;
+    for (const torch::Tensor& saved : ctx->get_saved_variables()) {
+      inputs.push_back(saved.detach().requires_grad_(true));
+    }
+    const std::vector<int64_t> s = ctx->saved_data["shape"].toIntVector();
+    torch::Tensor y;
+    {
+      torch::AutoGradMode grad(true);
+      AutocastOff autocast(inputs[0].device().type());
+      y = Chunk(inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5],
+                {s[0], s[1], {s[2], s[3], s[4]}});
+    }
+    torch::autograd::variable_list grads =
+        torch::autograd::grad({y}, inputs, {grad_output[0]}, /*retain_graph=*/false,
+                              /*create_graph=*/false, /*allow_unused=*/true);
+    grads.resize(inputs.size() + 5);  // no gradient for the five integers
+    return grads;
+  }
+};
+
+int64_t ChunkSize(const torch::Tensor& k, const NsaOptions& o) {
+  if (o.query_chunk > 0) return o.query_chunk;
+  const int64_t per_query = k.size(0) * k.size(1) * k.size(3) * o.shape.selected_blocks *
+                            o.shape.block_size;
+  return std::max<int64_t>(1, kChunkElements / std::max<int64_t>(1, per_query));
+}
+
+void CheckShapes(const torch::Tensor& q, const torch::Tensor& k, const NsaOptions& o) {
+  TORCH_CHECK(q.dim() == 4 && k.dim() == 4, "nsa: q ", q.sizes(), " and k ", k.sizes(),
+              " must be [B, H, T, D]");
+  TORCH_CHECK(q.size(0) == k.size(0) && q.size(2) == k.size(2) && q.size(3) == k.size(3),
+              "nsa: q ", q.sizes(), " does not match k ", k.sizes(), " in B, T or D");
+  TORCH_CHECK(k.size(1) > 0 && q.size(1) % k.size(1) == 0, "nsa: ", q.size(1),
+              " query heads are not a multiple of ", k.size(1), " key/value heads");
+  TORCH_CHECK(o.shape.block_size > 0 && o.shape.selected_blocks > 0 && o.shape.window >= 0,
+              "nsa: block_size and selected_blocks must be positive and window not negative");
+}
+
+}  // namespace
+
+at::Tensor NsaBlockIndices(const at::Tensor& q, const at::Tensor& k, const NsaOptions& options) {
+  CheckShapes(q, k, options);
+  torch::NoGradGuard no_grad;
+  AutocastOff autocast(q.device().type());
+  const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3), hkv = k.size(1);
+  torch::Tensor q32 = q.to(torch::kFloat32), k32 = k.to(torch::kFloat32);
+  torch::Tensor k_cmp = MeanPool(k32, options.shape.block_size);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  const int64_t chunk = ChunkSize(k, options);
+  std::vector<torch::Tensor> parts;
+  for (int64_t t0 = 0; t0 < t; t0 += chunk) {
+    const int64_t tc = std::min(chunk, t - t0);
+    torch::Tensor qg =
+        q32.index({Slice(), Slice(), Slice(t0, t0 + tc)}).view({b, hkv, h / hkv, tc, d});
+    torch::Tensor pos = torch::arange(t0, t0 + tc, q.options().dtype(torch::kInt64));
+    torch::Tensor p;
+    if (k_cmp.size(2) > 0) p = CompressedProbs(qg, k_cmp, pos, scale, options.shape.block_size);
+    parts.push_back(SelectBlocks(p, pos, {b, hkv, tc}, {t0, t, options.shape}));
+  }
+  return torch::cat(parts, 2);
+}
+
+at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const at::Tensor& gates, const NsaOptions& options) {
+  CheckShapes(q, k, options);
+  TORCH_CHECK(v.sizes() == k.sizes(), "nsa: v ", v.sizes(), " differs from k ", k.sizes());
+  TORCH_CHECK(gates.dim() == 4 && gates.size(0) == q.size(0) && gates.size(1) == q.size(1) &&
+                  gates.size(2) == q.size(2) && gates.size(3) == 3,
+              "nsa: gates ", gates.sizes(), " must be [B, H, T, 3] for q ", q.sizes());
+  AutocastOff autocast(q.device().type());
+  const int64_t t = q.size(2);
+  const NsaShape& s = options.shape;
+  torch::Tensor q32 = q.to(torch::kFloat32), g32 = gates.to(torch::kFloat32);
+  torch::Tensor k32 = k.to(torch::kFloat32), v32 = v.to(torch::kFloat32);
+  torch::Tensor k_cmp = MeanPool(k32, s.block_size), v_cmp = MeanPool(v32, s.block_size);
+  const int64_t chunk = ChunkSize(k, options);
+  std::vector<torch::Tensor> parts;
+  for (int64_t t0 = 0; t0 < t; t0 += chunk) {
+    const Slice rows(t0, std::min(t, t0 + chunk));
+    parts.push_back(ChunkCheckpoint::apply(
+        q32.index({Slice(), Slice(), rows}), g32.index({Slice(), Slice(), rows}), k32, v32,
+        k_cmp, v_cmp, t0, t, s.block_size, s.selected_blocks, s.window));
+  }
+  return torch::cat(parts, 2).to(q.scalar_type());
+}
+
+NsaAttention::NsaAttention(int64_t hidden_size, int64_t heads, const NsaOptions& options)
+    : heads_(heads), options_(options) {
+  g_proj_ = register_module(
+      "g_proj", torch::nn::Linear(torch::nn::LinearOptions(hidden_size, 3 * heads).bias(false)));
+}
+
+at::Tensor NsaAttention::Compute(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                 const at::Tensor& hidden) {
+  TORCH_CHECK(hidden.dim() == 3 && hidden.size(0) == q.size(0) && hidden.size(1) == q.size(2),
+              "nsa: hidden ", hidden.sizes(), " must be [B, T, hidden] for q ", q.sizes());
+  // [B, T, 3H] -> [B, T, H, 3] -> [B, H, T, 3], cmp/slc/swa innermost as fla's unbind(-1).
+  torch::Tensor gates = torch::sigmoid(g_proj_(hidden))
+                            .view({hidden.size(0), hidden.size(1), heads_, 3})
+                            .transpose(1, 2);
+  return NsaAttend(q, k, v, gates, options_);
+}
+
+}  // namespace ablate::train

@@ -1,0 +1,86 @@
+// Native Sparse Attention (Yuan et al. 2025, "Native Sparse Attention: Hardware-Aligned and
+// Natively Trainable Sparse Attention", arXiv 2502.11089), as fla-core 0.6.0's naive reference
+// computes it (fla/ops/nsa/naive.py: naive_nsa with naive_nsa_compression, naive_nsa_topk and
+// naive_nsa_selection), in plain LibTorch on any device.
+//
+// With l = block_size, n = selected_blocks, w = window, scale = 1 / sqrt(D), positions 0-based,
+// query head h reading key/value head h / G (G = H / H_kv), each query t gets three outputs:
+//
+//  1. Compressed (paper eq. 7, fla's mean_pooling): k_cmp[c] = mean(k[c*l .. c*l+l-1]) and
+//     likewise v_cmp, over full blocks only. Block c is visible once it has ended,
+//     (c+1)*l - 1 <= t. o_cmp = softmax(scale q k_cmp^T over visible c) v_cmp, and 0 for a
+//     query that sees no block yet (t < l - 1), as fla's nan_to_num makes it.
+//  2. Selected (paper eqs. 8-12 with l' = l = d, so eq. 9's p_slc is p_cmp): each block's
+//     score is its compressed attention probability averaged over the G query heads of the
+//     group (paper eq. 10 sums them: same order), so every head of a group reads the same
+//     blocks. The first block, the query's own block t/l and the one before it are forced in
+//     with score 1 (fla's rule; the paper's section 4.1 also fixes "1 initial block and 2
+//     local blocks" among the n), and the n highest-scoring blocks are kept when visible or
+//     forced (slots beyond the visible ones are -1). o_slc = softmax over the tokens s <= t
+//     of the kept blocks.
+//  3. Sliding window: o_swa = softmax over tokens s with t - w < s <= t (flash-attn's
+//     window_size = (w - 1, 0), as fla's naive_nsa calls it); w = 0 turns the branch off.
+//
+// out = g_cmp * o_cmp + g_slc * o_slc + g_swa * o_swa, the gates g in (0, 1) per query and
+// head. In NsaAttention they are sigmoid(hidden W_g^T) with W_g: [3H, hidden] (fla's
+// layers/nsa.py: g_proj, then sigmoid and unbind into cmp, slc, swa).
+//
+// Everything is computed in fp32 with autocast off (fla's naive upcasts too) and cast back to
+// q's dtype. Queries are processed in chunks, each recomputed in backward, so what is kept for
+// backward is linear in T: the fp32 inputs and the output. Compute is not: the compressed
+// branch is O(T^2 / l), and each chunk's backward adds a gradient of k's full size. The CUDA
+// kernels the issue asks for replace this reference for long contexts.
+//
+// Thread-safety: functions are pure; NsaAttention, like any torch module, is used by one thread
+// at a time.
+#ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_H_
+#define ABLATE_TRAINER_LIB_ATTENTION_NSA_H_
+
+#include <cstdint>
+
+#include <ATen/core/Tensor.h>
+#include <torch/nn/modules/linear.h>
+
+#include "common/model_math.h"
+#include "trainer_lib/attention/attention.h"
+
+namespace ablate::train {
+
+struct NsaOptions {
+  NsaShape shape;  // block_size, selected_blocks, window (common/attention_args checks them)
+  // Queries per recomputed chunk; 0 picks one so that a chunk's gathered keys stay near 2^25
+  // elements. Results do not depend on it beyond floating-point summation order.
+  int64_t query_chunk = 0;
+};
+
+// The blocks each query reads in the selected branch: [B, H_kv, T, n] int64, kept blocks in
+// descending score, then -1. q: [B, H, T, D]; k: [B, H_kv, T, D]; fp32 or any float dtype.
+// No gradient flows through the choice.
+at::Tensor NsaBlockIndices(const at::Tensor& q, const at::Tensor& k, const NsaOptions& options);
+
+// The gated sum of the three branches: [B, H, T, D] in q's dtype. q: [B, H, T, D]; k, v:
+// [B, H_kv, T, D] with H a multiple of H_kv; gates: [B, H, T, 3] holding g_cmp, g_slc, g_swa in
+// that order. Differentiable in q, k, v and gates. Shapes are checked (TORCH_CHECK).
+at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const at::Tensor& gates, const NsaOptions& options);
+
+// The Attention kind "nsa": NsaAttend with gates sigmoid(g_proj(hidden)), g_proj a bias-free
+// linear [hidden_size -> 3 * heads] registered as "g_proj" (so its weight is named
+// layers.N.self_attn.attention.g_proj.weight).
+class NsaAttention : public Attention {
+ public:
+  NsaAttention(int64_t hidden_size, int64_t heads, const NsaOptions& options);
+
+ protected:
+  at::Tensor Compute(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const at::Tensor& hidden) override;
+
+ private:
+  const int64_t heads_;
+  const NsaOptions options_;
+  torch::nn::Linear g_proj_{nullptr};
+};
+
+}  // namespace ablate::train
+
+#endif  // ABLATE_TRAINER_LIB_ATTENTION_NSA_H_

@@ -1,0 +1,242 @@
+#include "trainer_lib/attention/nsa.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+namespace ablate::train {
+namespace {
+
+using torch::indexing::Slice;
+
+NsaOptions Small(int64_t chunk = 0) {
+  NsaOptions o;
+  o.shape.block_size = 4;
+  o.shape.selected_blocks = 4;
+  o.shape.window = 5;
+  o.query_chunk = chunk;
+  return o;
+}
+
+// softmax(scale q K^T) V over the listed key positions; zeros for an empty list.
+torch::Tensor AttendTo(const torch::Tensor& q, const torch::Tensor& keys,
+                       const torch::Tensor& values) {
+  if (keys.size(0) == 0) return torch::zeros_like(q);
+  torch::Tensor p = torch::softmax(torch::mv(keys, q) / std::sqrt(double(q.size(0))), 0);
+  return torch::mv(values.t(), p);
+}
+
+// One query at a time, from the header's definitions: the compressed blocks that ended, the
+// blocks ranked by group-mean probability with the first, own and previous blocks forced, and
+// the window, each as an explicit list of keys. Slow and plain on purpose.
+torch::Tensor BruteForce(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                         const torch::Tensor& gates, const NsaShape& s) {
+  const int64_t b_n = q.size(0), h_n = q.size(1), t_n = q.size(2), hkv = k.size(1);
+  const int64_t g_n = h_n / hkv, l = s.block_size, full = t_n / l, blocks = (t_n + l - 1) / l;
+  std::vector<torch::Tensor> batch;
+  for (int64_t b = 0; b < b_n; ++b) {
+    std::vector<torch::Tensor> heads(h_n);
+    for (int64_t kh = 0; kh < hkv; ++kh) {
+      torch::Tensor kk = k[b][kh], vv = v[b][kh];  // [T, D]
+      torch::Tensor k_cmp = kk.index({Slice(0, full * l)}).view({full, l, -1}).mean(1);
+      torch::Tensor v_cmp = vv.index({Slice(0, full * l)}).view({full, l, -1}).mean(1);
+      std::vector<std::vector<torch::Tensor>> rows(g_n);
+      for (int64_t t = 0; t < t_n; ++t) {
+        const int64_t ended = (t + 1) / l;
+        std::vector<double> score(blocks, 0.0);
+        std::vector<torch::Tensor> o_cmp(g_n);
+        for (int64_t g = 0; g < g_n; ++g) {
+          torch::Tensor qt = q[b][kh * g_n + g][t];
+          o_cmp[g] = AttendTo(qt, k_cmp.index({Slice(0, ended)}), v_cmp.index({Slice(0, ended)}));
+          if (ended > 0) {
+            torch::Tensor p = torch::softmax(
+                torch::mv(k_cmp.index({Slice(0, ended)}), qt) / std::sqrt(double(qt.size(0))), 0);
+            for (int64_t c = 0; c < ended; ++c) score[c] += p[c].item<double>() / g_n;
+          }
+        }
+        const int64_t own = t / l;
+        std::vector<int64_t> order;
+        for (int64_t c = 0; c < blocks; ++c) {
+          if (c == 0 || c == own || c == own - 1) score[c] = 2.0;  // forced, above any mean
+          if (c < ended || score[c] == 2.0) order.push_back(c);
+        }
+        std::stable_sort(order.begin(), order.end(),
+                         [&](int64_t x, int64_t y) { return score[x] > score[y]; });
+        order.resize(std::min<size_t>(order.size(), s.selected_blocks));
+        std::vector<int64_t> selected, window;
+        for (int64_t c : order) {
+          for (int64_t j = c * l; j < std::min((c + 1) * l, t + 1); ++j) selected.push_back(j);
+        }
+        for (int64_t j = std::max<int64_t>(0, t - s.window + 1); j <= t && s.window > 0; ++j) {
+          window.push_back(j);
+        }
+        torch::Tensor sel = torch::tensor(selected, torch::kInt64);
+        torch::Tensor win = torch::tensor(window, torch::kInt64);
+        for (int64_t g = 0; g < g_n; ++g) {
+          const int64_t h = kh * g_n + g;
+          torch::Tensor qt = q[b][h][t];
+          torch::Tensor gt = gates[b][h][t];
+          torch::Tensor o =
+              gt[0] * o_cmp[g] + gt[1] * AttendTo(qt, kk.index({sel}), vv.index({sel}));
+          if (s.window > 0) o = o + gt[2] * AttendTo(qt, kk.index({win}), vv.index({win}));
+          rows[g].push_back(o);
+        }
+      }
+      for (int64_t g = 0; g < g_n; ++g) heads[kh * g_n + g] = torch::stack(rows[g]);
+    }
+    batch.push_back(torch::stack(heads));
+  }
+  return torch::stack(batch);
+}
+
+struct Inputs {
+  torch::Tensor q, k, v, gates;
+};
+
+Inputs Random(int64_t b, int64_t h, int64_t hkv, int64_t t, int64_t d) {
+  return {torch::randn({b, h, t, d}, torch::kFloat64).to(torch::kFloat32),
+          torch::randn({b, hkv, t, d}), torch::randn({b, hkv, t, d}),
+          torch::rand({b, h, t, 3})};
+}
+
+TEST(NsaTest, MatchesAQueryByQueryBruteForce) {
+  torch::manual_seed(1);
+  // 37 tokens: a partial last block; 2 query heads per key/value head.
+  Inputs in = Random(2, 4, 2, 37, 8);
+  torch::Tensor ours = NsaAttend(in.q, in.k, in.v, in.gates, Small());
+  torch::Tensor expected = BruteForce(in.q, in.k, in.v, in.gates, Small().shape);
+  EXPECT_LT((ours - expected).abs().max().item<double>(), 1e-5);
+}
+
+TEST(NsaTest, WithoutAWindowAndWithLongWindowsToo) {
+  torch::manual_seed(2);
+  Inputs in = Random(1, 3, 1, 23, 8);
+  for (int64_t window : {0, 1, 64}) {
+    NsaOptions o = Small();
+    o.shape.window = window;
+    torch::Tensor ours = NsaAttend(in.q, in.k, in.v, in.gates, o);
+    EXPECT_LT((ours - BruteForce(in.q, in.k, in.v, in.gates, o.shape)).abs().max().item<double>(),
+              1e-5)
+        << "window " << window;
+  }
+}
+
+TEST(NsaTest, ChunkingChangesNeitherOutputsNorGradients) {
+  torch::manual_seed(3);
+  Inputs in = Random(1, 4, 2, 41, 8);
+  auto run = [&](int64_t chunk) {
+    std::vector<torch::Tensor> leaves = {in.q.clone().requires_grad_(),
+                                         in.k.clone().requires_grad_(),
+                                         in.v.clone().requires_grad_(),
+                                         in.gates.clone().requires_grad_()};
+    torch::Tensor out = NsaAttend(leaves[0], leaves[1], leaves[2], leaves[3], Small(chunk));
+    (out * torch::linspace(-1, 1, out.numel()).view(out.sizes())).sum().backward();
+    std::vector<torch::Tensor> result = {out.detach()};
+    for (const torch::Tensor& leaf : leaves) result.push_back(leaf.grad());
+    return result;
+  };
+  std::vector<torch::Tensor> whole = run(41), chunked = run(5);
+  for (size_t i = 0; i < whole.size(); ++i) {
+    ASSERT_TRUE(chunked[i].defined()) << i;
+    EXPECT_LT((whole[i] - chunked[i]).abs().max().item<double>(), 1e-5) << i;
+    EXPECT_GT(whole[i].abs().max().item<double>(), 0) << i;
+  }
+}
+
+TEST(NsaTest, GradientsMatchTheBruteForce) {
+  torch::manual_seed(4);
+  Inputs in = Random(1, 2, 1, 19, 4);
+  auto grads = [&](bool brute) {
+    std::vector<torch::Tensor> leaves = {in.q.clone().requires_grad_(),
+                                         in.k.clone().requires_grad_(),
+                                         in.v.clone().requires_grad_(),
+                                         in.gates.clone().requires_grad_()};
+    torch::Tensor out =
+        brute ? BruteForce(leaves[0], leaves[1], leaves[2], leaves[3], Small().shape)
+              : NsaAttend(leaves[0], leaves[1], leaves[2], leaves[3], Small(7));
+    out.pow(2).sum().backward();
+    std::vector<torch::Tensor> g;
+    for (const torch::Tensor& leaf : leaves) g.push_back(leaf.grad());
+    return g;
+  };
+  std::vector<torch::Tensor> ours = grads(false), expected = grads(true);
+  for (size_t i = 0; i < ours.size(); ++i) {
+    EXPECT_LT((ours[i] - expected[i]).abs().max().item<double>(), 1e-4) << i;
+  }
+}
+
+TEST(NsaTest, EveryStageIsCausal) {
+  torch::manual_seed(5);
+  Inputs in = Random(1, 2, 2, 40, 8);
+  torch::Tensor before = NsaAttend(in.q, in.k, in.v, in.gates, Small());
+  // Position 26 changes in keys, values and queries; nothing before it may move.
+  for (torch::Tensor* x : {&in.q, &in.k, &in.v}) x->index_put_({Slice(), Slice(), 26}, 7.0);
+  torch::Tensor after = NsaAttend(in.q, in.k, in.v, in.gates, Small());
+  EXPECT_TRUE(torch::equal(before.index({Slice(), Slice(), Slice(0, 26)}),
+                           after.index({Slice(), Slice(), Slice(0, 26)})));
+  EXPECT_FALSE(torch::allclose(before.index({Slice(), Slice(), 26}),
+                               after.index({Slice(), Slice(), 26})));
+}
+
+TEST(NsaTest, BlockIndicesHoldTheForcedBlocksAndOnlyVisibleOnes) {
+  torch::manual_seed(6);
+  Inputs in = Random(1, 8, 2, 50, 8);
+  torch::Tensor idx = NsaBlockIndices(in.q, in.k, Small());  // [1, 2, 50, 4]
+  ASSERT_EQ(idx.sizes(), (std::vector<int64_t>{1, 2, 50, 4}));
+  for (int64_t kh = 0; kh < 2; ++kh) {
+    for (int64_t t = 0; t < 50; ++t) {
+      std::set<int64_t> chosen;
+      for (int64_t s = 0; s < 4; ++s) {
+        const int64_t c = idx[0][kh][t][s].item<int64_t>();
+        if (c < 0) continue;
+        EXPECT_TRUE(chosen.insert(c).second) << "duplicate block " << c << " at t=" << t;
+        // Visible (ended by t) or forced (the own block).
+        EXPECT_TRUE((c + 1) * 4 - 1 <= t || c == t / 4) << "block " << c << " at t=" << t;
+      }
+      EXPECT_TRUE(chosen.count(0) && chosen.count(t / 4)) << "t=" << t;
+      if (t >= 4) {
+        EXPECT_TRUE(chosen.count(t / 4 - 1)) << "t=" << t;
+      }
+      // Once more than four blocks are visible, all four slots are used.
+      if ((t + 1) / 4 >= 4) {
+        EXPECT_EQ(chosen.size(), 4u) << "t=" << t;
+      }
+    }
+  }
+}
+
+TEST(NsaTest, GateProjectionIsTheLayersOwnWeight) {
+  torch::manual_seed(7);
+  NsaAttention attention(/*hidden_size=*/12, /*heads=*/4, Small());
+  auto named = attention.named_parameters();
+  ASSERT_EQ(named.size(), 1u);
+  EXPECT_EQ(named[0].key(), "g_proj.weight");
+  EXPECT_EQ(named[0].value().sizes(), (std::vector<int64_t>{12, 12}));
+  Inputs in = Random(2, 4, 2, 21, 8);
+  torch::Tensor hidden = torch::randn({2, 21, 12});
+  torch::Tensor out = attention.Forward(in.q, in.k, in.v, hidden);
+  torch::Tensor gates = torch::sigmoid(torch::matmul(hidden, named[0].value().t()))
+                            .view({2, 21, 4, 3})
+                            .transpose(1, 2);
+  EXPECT_TRUE(torch::allclose(out, NsaAttend(in.q, in.k, in.v, gates, Small()), 1e-6, 1e-6));
+  out.sum().backward();
+  EXPECT_GT(named[0].value().grad().abs().sum().item<double>(), 0);
+}
+
+TEST(NsaTest, OnCudaInBf16MatchesFp32OnCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  torch::manual_seed(8);
+  Inputs in = Random(1, 8, 2, 97, 64);
+  auto bf16 = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16);
+  torch::Tensor out = NsaAttend(in.q.to(bf16), in.k.to(bf16), in.v.to(bf16), in.gates.to(bf16),
+                                Small());
+  torch::Tensor expected = NsaAttend(in.q, in.k, in.v, in.gates, Small());
+  EXPECT_LT((out.to(torch::kCPU, torch::kFloat32) - expected).abs().max().item<float>(), 5e-2);
+}
+
+}  // namespace
+}  // namespace ablate::train
