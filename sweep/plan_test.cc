@@ -74,10 +74,11 @@ TEST(PlanTest, TheNsaResearchGrid) {
   ASSERT_EQ(ValueOf(first, "context_length"), "32K");
   EXPECT_EQ(first.parameters(), 596'049'920);
   EXPECT_DOUBLE_EQ(first.flops(), 14'850'932'736.0 * static_cast<double>(tokens));
-  const MemoryPlan memory =
-      PlanMemory(*ModelByName("qwen3-0.6b"),
-                 RankWork{"adamw", 1, 32768, /*bf16=*/true, /*activation_checkpointing=*/true})
-          .value();
+  RankWork work;
+  work.micro_batch_size = 1;
+  work.context_length = 32768;
+  work.activation_checkpointing = true;
+  const MemoryPlan memory = PlanMemory(*ModelByName("qwen3-0.6b"), work).value();
   EXPECT_EQ(first.memory_bytes(), static_cast<uint64_t>(memory.total()));
 
   // Throughput only for qwen3-0.6b: 6 cells at 32K at 40,000 tokens/s per GPU, 12 others at
