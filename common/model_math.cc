@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/attention_args.h"
+#include "common/train_config.h"
 
 namespace ablate {
 namespace {
@@ -162,7 +163,7 @@ double TrainingFlopsPerToken(const v1::ModelConfig& c, int64_t context_length,
 RankWork RankWorkOf(const v1::TrainConfig& train) {
   RankWork work;
   work.optimizer = train.optimizer();
-  const int64_t ranks = std::max<int64_t>(1, train.gpus());
+  const int64_t ranks = WorldSize(train);
   work.micro_batch_size = train.micro_batch_size() > 0
                               ? int64_t{train.micro_batch_size()}
                               : std::max<int64_t>(1, int64_t{train.batch_size()} / ranks);

@@ -88,7 +88,7 @@ struct RankWork {
   NsaShape nsa;
 };
 
-// What one rank of `train` does: its micro-batch (by default the batch split over max(1, gpus)
+// What one rank of `train` does: its micro-batch (by default the batch split over its WorldSize
 // ranks), precision, activation checkpointing, loss chunk and attention.
 RankWork RankWorkOf(const v1::TrainConfig& train);
 

@@ -1,16 +1,14 @@
 #include "common/slot_need.h"
 
-#include <algorithm>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/train_config.h"
 
 namespace ablate {
 
 SlotNeed SlotNeedOf(const v1::JobSpec& spec) {
-  const uint32_t gpus = spec.config().gpus();
-  return {gpus > 0 ? v1::DEVICE_KIND_CUDA : v1::DEVICE_KIND_CPU, std::max(1u, gpus),
-          spec.memory_bytes()};
+  return {spec.config().gpus() > 0 ? v1::DEVICE_KIND_CUDA : v1::DEVICE_KIND_CPU,
+          WorldSize(spec.config()), spec.memory_bytes()};
 }
 
 bool SlotFits(const v1::Slot& slot, const SlotNeed& need) {

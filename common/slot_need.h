@@ -2,8 +2,8 @@
 // the free-slot count of ListWorkers (coordinator/store) and a worker picking slots for an
 // assignment that names none (worker/) share, so the three cannot drift.
 //
-// A job holds max(1, gpus) slots: one per GPU it asks for, all CUDA slots, or a single CPU slot
-// when it asks for none. Each slot it holds must have at least the job's planned memory per
+// A job holds one slot per rank (WorldSize, common/train_config.h): one CUDA slot per GPU it
+// asks for, or one CPU slot per CPU rank when it asks for none. Each slot it holds must have at least the job's planned memory per
 // rank (JobSpec.memory_bytes, 0 = unknown: fits anywhere); a slot that advertises no memory
 // (Slot.memory_bytes 0, an older worker) is taken to fit any job.
 //

@@ -23,6 +23,9 @@ TEST(SlotNeedTest, AJobHoldsOneSlotPerGpuOrOneCpuSlot) {
   EXPECT_EQ(SlotNeedOf(Job(0, 0)), (SlotNeed{v1::DEVICE_KIND_CPU, 1, 0}));
   EXPECT_EQ(SlotNeedOf(Job(1, 5)), (SlotNeed{v1::DEVICE_KIND_CUDA, 1, 5}));
   EXPECT_EQ(SlotNeedOf(Job(4, 0)), (SlotNeed{v1::DEVICE_KIND_CUDA, 4, 0}));
+  v1::JobSpec ranks = Job(0, 7);
+  ranks.mutable_config()->set_cpu_ranks(3);
+  EXPECT_EQ(SlotNeedOf(ranks), (SlotNeed{v1::DEVICE_KIND_CPU, 3, 7}));
 }
 
 TEST(SlotNeedTest, ASlotFitsByKindAndMemory) {

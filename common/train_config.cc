@@ -119,6 +119,10 @@ v1::TrainConfig WithLoopDefaults(v1::TrainConfig config) {
   return config;
 }
 
+uint32_t WorldSize(const v1::TrainConfig& config) {
+  return std::max(1u, config.gpus() > 0 ? config.gpus() : config.cpu_ranks());
+}
+
 bool IsTrainField(absl::string_view name) {
   for (absl::string_view prefix : kArgMaps) {
     if (absl::StartsWith(name, prefix)) return name.size() > prefix.size();
@@ -228,11 +232,17 @@ absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
                                            std::tuple{"batch_size", c.batch_size(), kMaxBatch},
                                            std::tuple{"context_length", c.context_length(),
                                                       kMaxContext},
-                                           std::tuple{"gpus", c.gpus(), kMaxGpus}}) {
+                                           std::tuple{"gpus", c.gpus(), kMaxGpus},
+                                           std::tuple{"cpu_ranks", c.cpu_ranks(), kMaxCpuRanks}}) {
     if (value > limit) {
       return absl::InvalidArgumentError(
           absl::StrCat(name, ": ", value, " is more than the limit of ", limit));
     }
+  }
+  if (c.gpus() > 0 && c.cpu_ranks() > 1) {
+    return absl::InvalidArgumentError(absl::StrCat("cpu_ranks: ", c.cpu_ranks(),
+                                                   " is for CPU jobs; this one asks for gpus: ",
+                                                   c.gpus()));
   }
   if (absl::StatusOr<v1::ModelConfig> model = ModelByName(c.model()); !model.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("model: ", model.status().message()));

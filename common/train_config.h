@@ -40,18 +40,25 @@ std::string GetTrainField(const v1::TrainConfig& config, absl::string_view name)
 bool IsTrainField(absl::string_view name);
 
 // Upper bounds of a job's sizes, far above any real run: 100M steps, 2^20 sequences per step,
-// 2^20 tokens per sequence (the 1M context NSA sweeps use), 4,096 GPUs.
+// 2^20 tokens per sequence (the 1M context NSA sweeps use), 4,096 GPUs, 256 CPU ranks.
 inline constexpr uint32_t kMaxSteps = 100'000'000;
 inline constexpr uint32_t kMaxBatch = 1u << 20;
 inline constexpr uint32_t kMaxContext = 1u << 20;
 inline constexpr uint32_t kMaxGpus = 4096;
+inline constexpr uint32_t kMaxCpuRanks = 256;
+
+// Data-parallel ranks of a run: gpus when it asks for GPUs, else cpu_ranks, at least 1. One
+// rule for the trainer's process group, the worker's gang of ranks, the scheduler's slot count
+// and the plan's per-rank batch.
+uint32_t WorldSize(const v1::TrainConfig& config);
 
 // Checks a resolved config: every number finite, sizes within the bounds above, known model,
 // attention and optimizer names, optimizer_args and attention_args as their optimizer and
 // attention kind declare them, positive steps, batch and context, a learning rate in (0, 1],
 // warmup not longer than the run, context lengths above 128K only with NSA, a
 // micro_batch_size that divides batch_size, a known lr_schedule and nonfinite policy,
-// decay_fraction in [0, 1] and a divergence_factor of 0 or above 1. The message names the
+// decay_fraction in [0, 1], a divergence_factor of 0 or above 1, and cpu_ranks only without
+// gpus. The message names the
 // field:
 // "context_length: 524288 requires attention nsa (got dense)".
 absl::Status ValidateTrainConfig(const v1::TrainConfig& config);

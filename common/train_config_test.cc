@@ -61,6 +61,22 @@ TEST(TrainConfigTest, ValidationNamesTheField) {
   EXPECT_NE(ValidateTrainConfig(c).message().find("warmup_steps"), std::string::npos);
 }
 
+TEST(TrainConfigTest, WorldSizeCountsGpusOrCpuRanks) {
+  v1::TrainConfig c = DefaultTrainConfig();
+  EXPECT_EQ(WorldSize(c), 1u);
+  c.set_cpu_ranks(3);
+  EXPECT_EQ(WorldSize(c), 3u);
+  EXPECT_TRUE(ValidateTrainConfig(c).ok());
+  c.set_gpus(2);
+  EXPECT_EQ(WorldSize(c), 2u);
+  EXPECT_NE(ValidateTrainConfig(c).message().find("cpu_ranks: 3 is for CPU jobs"),
+            std::string::npos);
+  c.set_gpus(0);
+  c.set_cpu_ranks(257);
+  EXPECT_NE(ValidateTrainConfig(c).message().find("cpu_ranks: 257 is more than the limit of 256"),
+            std::string::npos);
+}
+
 // Settings no run survives: NaN and infinities (which range checks alone let through, since
 // every comparison with NaN is false) and sizes of 2^32 - 1.
 TEST(TrainConfigTest, NonFiniteNumbersAndAbsurdSizesAreRefusedByName) {

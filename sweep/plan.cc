@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "common/catalog.h"
 #include "common/model_math.h"
+#include "common/train_config.h"
 #include "sweep/validate.h"
 
 namespace ablate::sweep {
@@ -94,7 +95,7 @@ v1::SweepPlan PlanOf(const v1::SweepSpec& spec, const Expansion& expansion) {
     cell.set_memory_bytes(job.memory_bytes());
     cell.set_gpus(config.gpus());
     const RankWork work = RankWorkOf(config);
-    const uint32_t ranks = std::max<uint32_t>(1, config.gpus());
+    const uint32_t ranks = WorldSize(config);
     cell.set_batch_size(config.batch_size());
     cell.set_micro_batch_size(static_cast<uint32_t>(work.micro_batch_size));
     const uint64_t per_pass = uint64_t{ranks} * static_cast<uint64_t>(work.micro_batch_size);
