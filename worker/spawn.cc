@@ -1,6 +1,9 @@
 #include "worker/spawn.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <linux/close_range.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -10,6 +13,7 @@
 #include <cerrno>
 #include <system_error>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -30,13 +34,14 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
 
 // The child between fork and exec: async-signal-safe calls only. Never returns.
 [[noreturn]] void RunChild(const char* path, char* const* argv, char* const* env,
-                           const ChildFds& fds, pid_t parent, int status_fd) {
+                           const ChildFds& fds, pid_t process_group, pid_t parent,
+                           int status_fd) {
   auto fail = [status_fd](int error) {
     while (write(status_fd, &error, sizeof(error)) < 0 && errno == EINTR) {
     }
     _exit(127);
   };
-  if (setpgid(0, 0) != 0) fail(errno);
+  if (setpgid(0, process_group) != 0) fail(errno);
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(errno);
   // The parent may have died before prctl took effect: then no signal will ever come.
   if (getppid() != parent) _exit(127);
@@ -51,11 +56,12 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
   if (sigprocmask(SIG_SETMASK, &empty, nullptr) != 0) fail(errno);
   // Every source is above kEventsFd (AboveEventsFd), so no dup2 overwrites a later source.
   if (dup2(fds.stdin_fd, 0) < 0 || dup2(fds.output_fd, 1) < 0 || dup2(fds.output_fd, 2) < 0 ||
-      dup2(fds.events_fd, kEventsFd) < 0) {
+      (fds.events_fd >= 0 && dup2(fds.events_fd, kEventsFd) < 0)) {
     fail(errno);
   }
   // Close-on-exec rather than closed, so the status pipe still reports a failed exec.
-  if (close_range(kEventsFd + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0) fail(errno);
+  const unsigned first_closed = fds.events_fd >= 0 ? kEventsFd + 1 : kEventsFd;
+  if (close_range(first_closed, ~0U, CLOSE_RANGE_CLOEXEC) != 0) fail(errno);
   execve(path, argv, env);
   fail(errno);
   _exit(127);  // not reached: fail() exits
@@ -77,16 +83,38 @@ absl::StatusOr<UniqueFd> AboveEventsFd(int fd) {
   return moved;
 }
 
-std::vector<std::string> ChildEnvironment(const std::vector<v1::Slot>& slots) {
+absl::StatusOr<int> FreeLoopbackPort() {
+  UniqueFd socket_fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!socket_fd.valid()) return ErrnoError("cannot open a socket for the rendezvous", errno);
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  socklen_t length = sizeof(address);
+  if (bind(socket_fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      getsockname(socket_fd.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    return ErrnoError("cannot find a free port for the rendezvous", errno);
+  }
+  return ntohs(address.sin_port);
+}
+
+std::vector<std::string> ChildEnvironment(const std::vector<v1::Slot>& slots,
+                                          const RankPlace& place) {
   std::vector<std::string> cuda;
   for (const v1::Slot& slot : slots) {
     if (slot.kind() == v1::DEVICE_KIND_CUDA) cuda.push_back(absl::StrCat(slot.index()));
   }
+  constexpr absl::string_view kRankVariables[] = {"RANK=", "LOCAL_RANK=", "WORLD_SIZE=",
+                                                  "MASTER_ADDR=", "MASTER_PORT="};
   std::vector<std::string> env;
   for (char** entry = environ; *entry != nullptr; ++entry) {
     const absl::string_view var(*entry);
     if (!cuda.empty() && (absl::StartsWith(var, "CUDA_VISIBLE_DEVICES=") ||
                           absl::StartsWith(var, "CUDA_DEVICE_ORDER="))) {
+      continue;
+    }
+    if (absl::c_any_of(kRankVariables,
+                       [var](absl::string_view name) { return absl::StartsWith(var, name); })) {
       continue;
     }
     env.emplace_back(var);
@@ -95,11 +123,19 @@ std::vector<std::string> ChildEnvironment(const std::vector<v1::Slot>& slots) {
     env.push_back("CUDA_DEVICE_ORDER=PCI_BUS_ID");
     env.push_back(absl::StrCat("CUDA_VISIBLE_DEVICES=", absl::StrJoin(cuda, ",")));
   }
+  if (place.world_size > 1) {
+    env.push_back(absl::StrCat("RANK=", place.rank));
+    env.push_back(absl::StrCat("LOCAL_RANK=", place.rank));
+    env.push_back(absl::StrCat("WORLD_SIZE=", place.world_size));
+    env.push_back("MASTER_ADDR=127.0.0.1");
+    env.push_back(absl::StrCat("MASTER_PORT=", place.master_port));
+  }
   return env;
 }
 
-absl::StatusOr<pid_t> SpawnInOwnGroup(const std::string& path, std::vector<std::string> argv,
-                                      std::vector<std::string> env, const ChildFds& fds) {
+absl::StatusOr<pid_t> SpawnInGroup(const std::string& path, std::vector<std::string> argv,
+                                   std::vector<std::string> env, const ChildFds& fds,
+                                   pid_t process_group) {
   // Everything the child needs is allocated before fork: it may not allocate after.
   std::vector<char*> c_argv = CStrings(argv);
   std::vector<char*> c_env = CStrings(env);
@@ -113,11 +149,12 @@ absl::StatusOr<pid_t> SpawnInOwnGroup(const std::string& path, std::vector<std::
   const pid_t pid = fork();
   if (pid < 0) return ErrnoError(absl::StrCat("cannot run ", path), errno);
   if (pid == 0) {
-    RunChild(path.c_str(), c_argv.data(), c_env.data(), fds, parent, status_write.get());
+    RunChild(path.c_str(), c_argv.data(), c_env.data(), fds, process_group, parent,
+             status_write.get());
   }
   status_write.Reset();
-  // Also here, so the group exists before the caller signals it, whichever runs first.
-  setpgid(pid, pid);
+  // Also here, so the child is in its group before the caller signals it, whichever runs first.
+  setpgid(pid, process_group == 0 ? pid : process_group);
   int child_errno = 0;
   ssize_t n = 0;
   while ((n = read(status_read.get(), &child_errno, sizeof(child_errno))) < 0 && errno == EINTR) {

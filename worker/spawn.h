@@ -1,11 +1,12 @@
 // Starting a trainer's process with exactly what TrainerProcess promises it (see
-// trainer_process.h): its descriptors, its environment, a process group of its own and
-// default signal handling. Stateless; safe from any thread.
+// trainer_process.h): its descriptors, its environment, its process group and default signal
+// handling. Stateless; safe from any thread.
 #ifndef ABLATE_WORKER_SPAWN_H_
 #define ABLATE_WORKER_SPAWN_H_
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -28,28 +29,47 @@ absl::Status ErrnoError(const std::string& what, int error);
 // with stdio closed).
 absl::StatusOr<UniqueFd> AboveEventsFd(int fd);
 
-// The worker's environment plus, when `slots` holds CUDA slots, CUDA_VISIBLE_DEVICES naming
-// them and CUDA_DEVICE_ORDER=PCI_BUS_ID, which makes CUDA's device indices the ones
-// nvidia-smi reports and the slots carry.
-std::vector<std::string> ChildEnvironment(const std::vector<v1::Slot>& slots);
+// Where one rank of a job on several ranks stands, told to it in torchrun's variables (RANK,
+// LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT): the ranks meet at rank 0's c10d TCPStore
+// on 127.0.0.1:master_port. All ranks of a job run on one worker, so the local rank is the rank.
+struct RankPlace {
+  uint32_t rank = 0;
+  uint32_t world_size = 1;
+  int master_port = 0;
+};
+
+// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed), for a
+// job's rendezvous. Another process may take it before rank 0 binds it; rank 0 then fails to
+// start and the attempt is retried with a new port. Internal with errno's text on failure.
+absl::StatusOr<int> FreeLoopbackPort();
+
+// The worker's environment, without any rank variables it inherited (a worker started by a
+// launcher must not pass its own rank on), plus: when `slots` holds CUDA slots,
+// CUDA_VISIBLE_DEVICES naming them and CUDA_DEVICE_ORDER=PCI_BUS_ID, which makes CUDA's device
+// indices the ones nvidia-smi reports and the slots carry; when `place` spans several ranks,
+// its torchrun variables.
+std::vector<std::string> ChildEnvironment(const std::vector<v1::Slot>& slots,
+                                          const RankPlace& place = {});
 
 // The descriptors a child starts with; the caller keeps them, and the child gets copies.
 struct ChildFds {
   int stdin_fd;   // becomes 0
   int output_fd;  // becomes 1 and 2
-  int events_fd;  // becomes kEventsFd
+  int events_fd;  // becomes kEventsFd; -1: the child gets none
 };
 
-// Runs `path` with `argv` and `env` in a new process group whose id is the returned pid,
-// with `fds` in place, every other descriptor closed, an empty signal mask and every signal
+// Runs `path` with `argv` and `env` in process group `process_group`, or in a new one whose id
+// is the returned pid when `process_group` is 0 (the ranks of one job share the group of rank
+// 0, so one signal reaches them all), with `fds` in place, every other descriptor closed, an empty signal mask and every signal
 // at its default action. The child is SIGKILLed when the calling thread ends, so a worker
 // killed outright takes its trainers with it (prctl(PR_SET_PDEATHSIG): the signal follows the
 // thread that forked, so call this from a thread that lives as long as the child may run).
 // A failed exec is reported as an error ("cannot run <path>: No such file or directory")
 // instead of a child that exits 127. The child runs only async-signal-safe calls between fork
 // and exec, so this is safe in a process full of gRPC threads.
-absl::StatusOr<pid_t> SpawnInOwnGroup(const std::string& path, std::vector<std::string> argv,
-                                      std::vector<std::string> env, const ChildFds& fds);
+absl::StatusOr<pid_t> SpawnInGroup(const std::string& path, std::vector<std::string> argv,
+                                   std::vector<std::string> env, const ChildFds& fds,
+                                   pid_t process_group = 0);
 
 }  // namespace ablate::worker
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -270,6 +271,89 @@ TEST_F(TrainerProcessTest, StartErrorsLeaveNothingRunning) {
   absl::MutexLock lock(&mu_);
   EXPECT_TRUE(events_.empty());
   EXPECT_TRUE(exits_.empty());
+}
+
+// The text of `path` once it holds `needle` (a rank writes its log on its own time).
+std::string WaitForText(const std::filesystem::path& path, const std::string& needle) {
+  std::string text;
+  for (const absl::Time deadline = absl::Now() + kWait; absl::Now() < deadline;
+       absl::SleepFor(absl::Milliseconds(20))) {
+    std::ifstream in(path);
+    text.assign(std::istreambuf_iterator<char>(in), {});
+    if (text.find(needle) != std::string::npos) break;
+  }
+  return text;
+}
+
+// The number after `key` ("pid=") in `text`.
+int NumberAfter(const std::string& text, const std::string& key) {
+  int value = 0;
+  const size_t at = text.find(key);
+  EXPECT_NE(at, std::string::npos) << key << " in " << text;
+  if (at != std::string::npos) {
+    const std::string rest = text.substr(at + key.size());
+    EXPECT_TRUE(absl::SimpleAtoi(rest.substr(0, rest.find_first_of(" \n")), &value)) << rest;
+  }
+  return value;
+}
+
+v1::JobSpec GangJob(const std::string& behavior, uint32_t ranks) {
+  v1::JobSpec job = FakeJob(behavior);
+  job.mutable_config()->set_cpu_ranks(ranks);
+  return job;
+}
+
+TEST_F(TrainerProcessTest, RanksShareOneGroupAndOneRendezvousAndOnlyRankZeroSpeaks) {
+  auto process = Start(GangJob("succeed", 3), CpuSlots(3));
+  ASSERT_TRUE(process.ok()) << process.status();
+  const std::string rank0 = FirstLog();
+  EXPECT_THAT(rank0, HasSubstr("RANK=0 LOCAL_RANK=0 WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 "));
+  EXPECT_THAT(rank0, HasSubstr("cpu_threads=2 "));  // 2 per slot, 3 slots, 3 ranks
+  EXPECT_THAT(rank0, HasSubstr("fds=0,1,2,3 "));
+  const int port = NumberAfter(rank0, "MASTER_PORT=");
+  EXPECT_GT(port, 0);
+  std::optional<v1::AttemptEnded> ended = (*process)->WaitForExit(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_TRUE(ended->succeeded());
+  EXPECT_EQ(ended->exit().reason(), "3 ranks exited with code 0");
+  for (int rank : {1, 2}) {
+    const std::string log = WaitForText(
+        (*process)->attempt_dir() / absl::StrCat("trainer-rank", rank, ".log"), "pid=");
+    EXPECT_THAT(log, HasSubstr(absl::StrCat("RANK=", rank, " LOCAL_RANK=", rank,
+                                            " WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 MASTER_PORT=",
+                                            port, " ")));
+    EXPECT_THAT(log, HasSubstr("fds=0,1,2 "));  // no event pipe
+    EXPECT_EQ(NumberAfter(log, "pgid="), (*process)->pid());
+  }
+}
+
+TEST_F(TrainerProcessTest, OneFailedRankStopsTheGangWithItsReason) {
+  auto process = Start(GangJob("rank-fail", 2), CpuSlots(2));
+  ASSERT_TRUE(process.ok()) << process.status();
+  const pid_t grandchild = Grandchild(FirstLog());  // rank 0 sleeps until the gang stops it
+  std::optional<v1::AttemptEnded> ended = (*process)->WaitForExit(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_FALSE(ended->succeeded());
+  EXPECT_EQ(ended->exit().exit_code(), 1);
+  EXPECT_THAT(ended->exit().reason(), StartsWith("rank 1 of 2 exited with code 1: "));
+  EXPECT_THAT(ended->exit().reason(), HasSubstr("rank 1: connection to rank 0 lost"));
+  EXPECT_TRUE(EventuallyDead(grandchild, kWait));
+  EXPECT_FALSE(std::filesystem::exists(PidFilePath(options_.work_dir, 7)));
+}
+
+TEST_F(TrainerProcessTest, StopReachesEveryRank) {
+  auto process = Start(GangJob("sleep", 2), CpuSlots(2));
+  ASSERT_TRUE(process.ok()) << process.status();
+  const pid_t grandchild = Grandchild(FirstLog());
+  const pid_t rank1 = NumberAfter(
+      WaitForText((*process)->attempt_dir() / "trainer-rank1.log", "pid="), "pid=");
+  (*process)->Stop(absl::Seconds(5), "cancelled");
+  std::optional<v1::AttemptEnded> ended = (*process)->WaitForExit(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->exit().reason(), "cancelled");
+  EXPECT_EQ(ended->exit().signal(), SIGTERM);
+  EXPECT_TRUE(Dead(rank1));
+  EXPECT_TRUE(EventuallyDead(grandchild, kWait));
 }
 
 }  // namespace

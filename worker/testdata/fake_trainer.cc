@@ -8,6 +8,10 @@
 //   sleep        started, starts a grandchild in its process group, reports its pid, sleeps
 //   ignore-term  like sleep, but ignores SIGTERM
 //   slow         started, sleeps for the cell value "delay_ms", then metrics and finished
+//   rank-fail    (several ranks) rank 1 writes an error to stderr and exits 1; the others sleep
+// Ranks other than 0 (RANK set by the worker for a job on several ranks) get no event pipe:
+// under `succeed` they write their environment to stderr and exit 0, under the sleeping
+// behaviours they sleep.
 #include <dirent.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -110,10 +114,15 @@ int main(int argc, char** argv) {
     if (flag == "--job") job_path = argv[i + 1];
     if (flag == "--events-fd") events_fd = std::atoi(argv[i + 1]);
   }
-  if (argc < 2 || std::string_view(argv[1]) != "train" || job_path.empty() || events_fd < 0) {
-    std::fprintf(stderr, "usage: fake_trainer train --job FILE --events-fd N\n");
+  const int rank = std::atoi(Env("RANK").c_str());  // "<unset>" reads as rank 0
+  if (argc < 2 || std::string_view(argv[1]) != "train" || job_path.empty() ||
+      (events_fd < 0) != (rank > 0)) {
+    std::fprintf(stderr, "usage: fake_trainer train --job FILE --events-fd N (rank 0 only)\n");
     return 2;
   }
+  const std::string rank_env = "RANK=" + Env("RANK") + " LOCAL_RANK=" + Env("LOCAL_RANK") +
+                               " WORLD_SIZE=" + Env("WORLD_SIZE") + " MASTER_ADDR=" +
+                               Env("MASTER_ADDR") + " MASTER_PORT=" + Env("MASTER_PORT");
   std::stringstream json;
   {
     std::ifstream in(job_path);  // closed before the descriptors are listed
@@ -128,13 +137,24 @@ int main(int argc, char** argv) {
   setrlimit(RLIMIT_CORE, &no_core);  // crashes on purpose leave no core files
 
   const std::string behavior = CellValue(job, "behavior");
+  if (rank > 0) {
+    std::fprintf(stderr, "%s fds=%s pgid=%d pid=%d\n", rank_env.c_str(), OpenFds().c_str(),
+                 static_cast<int>(getpgrp()), static_cast<int>(getpid()));
+    std::fflush(stderr);
+    if (behavior == "rank-fail" && rank == 1) {
+      std::fprintf(stderr, "rank 1: connection to rank 0 lost\n");
+      return 1;
+    }
+    if (behavior == "succeed") return 0;
+    SleepForever();
+  }
   Trainer trainer(events_fd, job);
   trainer.Started();
   if (behavior == "succeed") {
     trainer.Log("CUDA_VISIBLE_DEVICES=" + Env("CUDA_VISIBLE_DEVICES") +
                 " CUDA_DEVICE_ORDER=" + Env("CUDA_DEVICE_ORDER") +
                 " cpu_threads=" + std::to_string(job.config().cpu_threads()) + " fds=" + OpenFds() +
-                " pgid_is_pid=" + std::to_string(getpgrp() == getpid()));
+                " pgid_is_pid=" + std::to_string(getpgrp() == getpid()) + " " + rank_env);
     trainer.Metrics();
     trainer.Finished(true, "");
     return 0;
@@ -152,7 +172,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fatal: invariant broken\n");
     std::abort();
   }
-  if (behavior == "sleep" || behavior == "ignore-term") {
+  if (behavior == "sleep" || behavior == "ignore-term" || behavior == "rank-fail") {
     if (behavior == "ignore-term") signal(SIGTERM, SIG_IGN);
     const pid_t child = fork();
     if (child == 0) SleepForever();
