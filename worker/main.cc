@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "common/auth/client_token.h"
 #include "common/log.h"
+#include "worker/gpu_monitor.h"
 #include "worker/health_server.h"
 #include "worker/session.h"
 #include "worker/slots.h"
@@ -125,6 +127,18 @@ int main(int argc, char** argv) {
   for (const std::string& root : data_roots) options.roots.data_roots.push_back(cwd / root);
   options.trainer.trainer_path = (cwd / trainer).string();
   options.trainer.work_dir = cwd / work_dir;
+  if (std::any_of(options.info.slots().begin(), options.info.slots().end(),
+                  [](const ablate::v1::Slot& slot) {
+                    return slot.kind() == ablate::v1::DEVICE_KIND_CUDA;
+                  })) {
+    absl::StatusOr<std::unique_ptr<ablate::worker::GpuMonitor>> nvml =
+        ablate::worker::OpenNvml();
+    if (nvml.ok()) {
+      options.gpu_monitor = *std::move(nvml);
+    } else {
+      ABLATE_LOG(WARNING) << "no GPU health metrics error=\"" << nvml.status().message() << "\"";
+    }
+  }
 
   // Blocked before any thread starts, so every thread inherits the mask and the signals wait
   // for sigwait below. Trainers get a clean mask from TrainerProcess.

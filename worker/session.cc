@@ -217,9 +217,11 @@ v1::WorkerMessage Session::Hello() {
 
 void Session::RunSender() {
   absl::Time next_heartbeat = absl::Now();
+  absl::Time next_gpu_sample = absl::Now() + options_.gpu_sample_interval;
   while (true) {
     std::vector<std::unique_ptr<TrainerProcess>> ended;
     std::optional<v1::WorkerMessage> message;
+    std::vector<GpuTarget> gpu_targets;
     uint64_t generation = 0;
     {
       absl::MutexLock lock(&mu_);
@@ -228,14 +230,19 @@ void Session::RunSender() {
                (connected_ && ((stopping_ && !drain_sent_) ||
                                (welcomed_ && outbox_.HasUnsent())));
       };
-      mu_.AwaitWithDeadline(absl::Condition(&ready), next_heartbeat);
+      mu_.AwaitWithDeadline(absl::Condition(&ready),
+                            options_.gpu_monitor != nullptr
+                                ? std::min(next_heartbeat, next_gpu_sample)
+                                : next_heartbeat);
       if (closing_) return;
       ended.swap(ended_);
+      gpu_targets = GpuTargets(next_gpu_sample);
       message = NextMessage(next_heartbeat);
       generation = generation_;
       writing_ = message.has_value();
     }
     ended.clear();  // joins their threads, outside the lock their last callbacks took
+    ReportGpus(gpu_targets);
     if (!message.has_value()) continue;
     // A failed write needs no undo: the next stream's hello rewinds the outbox.
     const bool written = Write(*message, generation);
@@ -280,6 +287,47 @@ v1::WorkerMessage Session::Heartbeat() {
                      << " events_dropped=" << logged_dropped_;
   }
   return message;
+}
+
+std::vector<Session::GpuTarget> Session::GpuTargets(absl::Time& next_sample) {
+  std::vector<GpuTarget> targets;
+  if (options_.gpu_monitor == nullptr || absl::Now() < next_sample) return targets;
+  next_sample = absl::Now() + options_.gpu_sample_interval;
+  for (const auto& [attempt_id, running] : running_) {
+    if (running.cuda) {
+      targets.push_back({running.job_id, attempt_id, running.slots, running.last_step});
+    }
+  }
+  return targets;
+}
+
+void Session::ReportGpus(const std::vector<GpuTarget>& targets) {
+  for (const GpuTarget& target : targets) {
+    std::vector<GpuSample> samples;
+    for (const uint32_t slot : target.slots) {
+      absl::StatusOr<GpuSample> sample = options_.gpu_monitor->Sample(slot);
+      if (!sample.ok()) {
+        ABLATE_LOG(WARNING) << "cannot read a GPU's health job_id=" << target.job_id
+                            << " slot=" << slot << " error=\"" << sample.status().message()
+                            << "\"";
+        samples.clear();
+        break;
+      }
+      samples.push_back(*sample);
+    }
+    if (samples.empty()) continue;
+    v1::WorkerMessage message;
+    v1::JobEvent& job_event = *message.mutable_job_event();
+    job_event.set_job_id(target.job_id);
+    job_event.set_attempt_id(target.attempt_id);
+    for (v1::MetricPoint& point :
+         GpuMetricPoints(samples, target.step, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()))) {
+      *job_event.mutable_event()->mutable_metrics()->add_points() = std::move(point);
+    }
+    absl::MutexLock lock(&mu_);
+    // Not after the attempt's end, which must stay its last report.
+    if (running_.contains(target.attempt_id)) outbox_.Push(std::move(message));
+  }
 }
 
 bool Session::Write(const v1::WorkerMessage& message, uint64_t generation) {
@@ -334,6 +382,11 @@ void Session::HandleAssign(const v1::Assignment& assignment) {
         job_event.set_attempt_id(attempt_id);
         *job_event.mutable_event() = event;
         absl::MutexLock lock(&mu_);
+        if (auto running = running_.find(attempt_id); running != running_.end()) {
+          for (const v1::MetricPoint& point : event.metrics().points()) {
+            running->second.last_step = std::max(running->second.last_step, point.step());
+          }
+        }
         outbox_.Push(std::move(message));
       },
       [this](const v1::AttemptEnded& ended) { OnTrainerExit(ended); });
@@ -343,6 +396,7 @@ void Session::HandleAssign(const v1::Assignment& assignment) {
   running.job_id = job_id;
   for (const v1::Slot& slot : *slots) {
     running.slots.push_back(slot.index());
+    running.cuda = running.cuda || slot.kind() == v1::DEVICE_KIND_CUDA;
     busy_slots_.insert(slot.index());
   }
   running.process = *std::move(process);

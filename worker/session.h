@@ -26,6 +26,9 @@
 // the outbox's counters (spilled, dropped, unacked), which the log repeats whenever spilled or
 // dropped changed.
 //
+// Every gpu_sample_interval, each running attempt on CUDA slots also reports its GPUs' health
+// (gpu_monitor.h) as metric points at the trainer's latest step, when a GpuMonitor is given.
+//
 // When a stream fails, the session reconnects with exponential backoff (min_backoff doubling
 // to max_backoff, each wait jittered), logging every try. Trainers keep running meanwhile.
 //
@@ -60,6 +63,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
+#include "worker/gpu_monitor.h"
 #include "worker/job_paths.h"
 #include "worker/outbox.h"
 #include "worker/trainer_process.h"
@@ -87,6 +91,9 @@ struct SessionOptions {
   absl::Duration drain_timeout = absl::Seconds(5);
   // Reports held in memory before the rest spill to <trainer.work_dir>/outbox.spill.
   size_t max_buffered = 10000;
+  // Reads the GPUs' health for the attempts on CUDA slots; null: no GPU metrics.
+  std::shared_ptr<GpuMonitor> gpu_monitor;
+  absl::Duration gpu_sample_interval = absl::Seconds(10);
 };
 
 class Session {
@@ -118,7 +125,16 @@ class Session {
     std::string job_id;
     std::vector<uint32_t> slots;
     bool cancelled = false;  // the coordinator asked for the stop
+    bool cuda = false;       // its slots are GPUs, whose health it reports
+    int64_t last_step = 0;   // of the trainer's latest metric point
     std::unique_ptr<TrainerProcess> process;
+  };
+  // One attempt's GPUs to sample.
+  struct GpuTarget {
+    std::string job_id;
+    uint64_t attempt_id;
+    std::vector<uint32_t> slots;
+    int64_t step;
   };
 
   void RunConnection();  // the connection thread
@@ -133,6 +149,11 @@ class Session {
   std::optional<v1::WorkerMessage> NextMessage(absl::Time& next_heartbeat)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::WorkerMessage Heartbeat() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The attempts whose GPUs are due a sample; empty when none are, or there is no monitor.
+  std::vector<GpuTarget> GpuTargets(absl::Time& next_sample) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Samples the targets' GPUs (without the lock: NVML may take milliseconds) and queues the
+  // points as their attempts' reports.
+  void ReportGpus(const std::vector<GpuTarget>& targets) ABSL_LOCKS_EXCLUDED(mu_);
   void HandleWelcome(const v1::Welcome& welcome);
   void HandleAck(const v1::Ack& ack) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string>
@@ -89,13 +88,20 @@ class SessionTest : public ::testing::Test {
  protected:
   void TearDown() override { std::filesystem::remove_all(work_dir_); }
 
-  std::unique_ptr<Session> MakeSession(int port, uint32_t slots, size_t max_buffered = 10000) {
+  // With `gpus`, the slots are CUDA slots whose health `gpus` reads every 50 ms.
+  std::unique_ptr<Session> MakeSession(int port, uint32_t slots, size_t max_buffered = 10000,
+                                       std::shared_ptr<GpuMonitor> gpus = nullptr) {
     SessionOptions options;
     options.coordinator = absl::StrCat("127.0.0.1:", port);
     options.info.set_worker_id("w1");
     options.info.set_hostname("host");
     options.info.set_version("test");
-    for (v1::Slot& slot : CpuSlots(slots)) *options.info.add_slots() = slot;
+    for (v1::Slot& slot : CpuSlots(slots)) {
+      if (gpus != nullptr) slot.set_kind(v1::DEVICE_KIND_CUDA);
+      *options.info.add_slots() = slot;
+    }
+    options.gpu_monitor = std::move(gpus);
+    options.gpu_sample_interval = absl::Milliseconds(50);
     options.trainer.trainer_path = ABLATE_FAKE_TRAINER;
     options.trainer.work_dir = work_dir_;
     options.heartbeat_interval = absl::Milliseconds(200);
@@ -134,6 +140,48 @@ TEST_F(SessionTest, HelloCarriesTheSlotsAndHeartbeatsFollow) {
   EXPECT_TRUE(session->Ready());
   session->Shutdown();
   EXPECT_FALSE(session->Ready());
+}
+
+// Reports fixed readings, per NVML index.
+class FixedGpus final : public GpuMonitor {
+ public:
+  absl::StatusOr<GpuSample> Sample(uint32_t index) override {
+    return GpuSample{.utilization_percent = 80.0 + index,
+                     .memory_used_bytes = 3'000'000'000,
+                     .memory_total_bytes = 80'000'000'000,
+                     .temperature_celsius = 55};
+  }
+};
+
+TEST_F(SessionTest, AttemptsOnGpusReportTheirHealthAsMetrics) {
+  TestServer server(0);
+  auto session = MakeSession(server.port(), 2, 10000, std::make_shared<FixedGpus>());
+  ASSERT_TRUE(server.coordinator().WaitFor(IsHello()));
+  // The fake trainer sleeps before its first metric: the GPUs are sampled meanwhile.
+  ASSERT_TRUE(server.coordinator().Send(Assign(7, "slow", {1}, /*delay_ms=*/1000)));
+  std::optional<v1::WorkerMessage> health =
+      server.coordinator().WaitFor([](const v1::WorkerMessage& m) {
+        return m.has_job_event() && m.job_event().event().metrics().points_size() == 3;
+      });
+  ASSERT_TRUE(health.has_value());
+  EXPECT_EQ(health->job_event().job_id(), "job-7");
+  const auto& points = health->job_event().event().metrics().points();
+  EXPECT_EQ(points[0].name(), "gpu/0/utilization_percent");  // the job's first GPU: slot 1
+  EXPECT_EQ(points[0].value(), 81.0);
+  EXPECT_EQ(points[0].step(), 0);  // no training step yet
+  EXPECT_GT(points[0].wall_time(), 0);
+  EXPECT_EQ(points[1].name(), "gpu/0/memory_used_bytes");
+  EXPECT_EQ(points[1].value(), 3e9);
+  EXPECT_EQ(points[2].name(), "gpu/0/temperature_celsius");
+  EXPECT_EQ(points[2].value(), 55.0);
+  // The end stays the attempt's last report, though sampling goes on every 50 ms.
+  ASSERT_TRUE(server.coordinator().WaitFor(IsEnded(7)));
+  absl::SleepFor(absl::Milliseconds(300));
+  const std::vector<v1::WorkerMessage> received = server.coordinator().Received();
+  auto end = std::find_if(received.begin(), received.end(), IsEnded(7));
+  EXPECT_TRUE(std::none_of(end, received.end(), [](const v1::WorkerMessage& m) {
+    return m.has_job_event() && m.job_event().attempt_id() == 7;
+  }));
 }
 
 TEST_F(SessionTest, AssignmentRunsTheTrainerAndRelaysItsEvents) {
