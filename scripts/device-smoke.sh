@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # On a GPU machine with the Debian packages of .device-deps/ carried along: builds Ablate's
-# binaries against that machine's CUDA LibTorch, then runs examples/tiny-grid-gpu.yaml through
-# a real coordinator and one worker that offers the machine's CUDA devices as slots. Prints the
-# results table; with OUT set, leaves the logs there.
+# binaries against that machine's CUDA LibTorch, then runs a sweep (default
+# examples/tiny-grid-gpu.yaml) through a real coordinator and one worker that offers the
+# machine's CUDA devices as slots, exactly as a user would: `ablate submit --watch`, then
+# `ablate results` and `ablate status`, and the dashboard's JSON API for the sweep. Prints a
+# line per job (final eval loss, median tokens/s, peak memory, GPU utilization, wall time);
+# with OUT set, leaves the logs, the database and the API's answers there.
+# Usage: scripts/device-smoke.sh [SWEEP_FILE]   (a sweep whose dataset must be carried along)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+sweep_file=${1:-examples/tiny-grid-gpu.yaml}
 export NCCL_NVLS_ENABLE=0
 source scripts/device-configure.sh RelWithDebInfo
 time cmake --build "$build" -j"$(nproc)" --target ablate ablate-coordinator ablate-worker ablate-train
@@ -21,27 +26,54 @@ worker_token=$(new_token)
 coordinator_pid=$!
 for _ in $(seq 100); do [ -s "$state/ports" ] && break; sleep 0.1; done
 address=127.0.0.1:$(sed -n 's/^grpc=//p' "$state/ports")
+http=127.0.0.1:$(sed -n 's/^http=//p' "$state/ports")
 ABLATE_TOKEN=$worker_token \
   "$bin/ablate-worker" --coordinator "$address" --worker-id gpu-worker --work-dir "$state/worker" \
   2>"$state/worker.log" &
 worker_pid=$!
 status=0
-time ABLATE_TOKEN=$user_token "$bin/ablate" --coordinator "$address" submit examples/tiny-grid-gpu.yaml --watch || status=$?
+ablate() { ABLATE_TOKEN=$user_token "$bin/ablate" --coordinator "$address" "$@"; }
+time ablate submit "$sweep_file" --watch | tee "$state/submit.txt" || status=$?
+sweep_id=$(sed -n 's/^submitted sweep \([^ :]*\):.*/\1/p' "$state/submit.txt" | head -1)
+ablate results "$sweep_id" || status=$?
+ablate status "$sweep_id" || status=$?
+# The dashboard's JSON API, read as the page reads it (python's urllib: the machine's curl may
+# not load beside the unpacked libraries).
+for path in "sweeps/$sweep_id" "sweeps/$sweep_id/jobs"; do
+  python3 - "http://$http/api/v1/$path" "$user_token" <<'PY' >"$state/api-${path//\//-}.json" || status=$?
+import sys, urllib.request
+request = urllib.request.Request(sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2]})
+sys.stdout.write(urllib.request.urlopen(request, timeout=30).read().decode())
+PY
+done
+echo "dashboard API: $(wc -c <"$state/api-sweeps-$sweep_id.json") bytes for the sweep," \
+  "$(wc -c <"$state/api-sweeps-$sweep_id-jobs.json") for its jobs"
 kill -TERM "$worker_pid" "$coordinator_pid"
 wait "$worker_pid" "$coordinator_pid" || true
-# Throughput per job, as the trainers reported it (median of the logged points after the first).
+# Per job, as the trainers and the worker reported it: the last eval loss, the median
+# throughput of the logged points after the first, the allocator's peak, the mean GPU
+# utilization, and the attempts' wall time.
 python3 - "$state/ablate.db" <<'PY'
 import sqlite3, statistics, sys
 db = sqlite3.connect(sys.argv[1])
-rows = db.execute("""SELECT j.id, m.value FROM metrics m JOIN jobs j ON j.rowid = m.job
-                     WHERE m.name = 'train/tokens_per_sec' ORDER BY j.id, m.step""").fetchall()
-by_job = {}
-for job, value in rows:
-    by_job.setdefault(job, []).append(value)
-for job, values in by_job.items():
-    print(f"{job}: median train/tokens_per_sec {statistics.median(values[1:] or values):,.0f}")
+def series(job_rowid, name):
+    return [v for (v,) in db.execute(
+        "SELECT value FROM metrics WHERE job = ? AND name = ? ORDER BY step, wall_time",
+        (job_rowid, name))]
+for rowid, job in db.execute("SELECT rowid, id FROM jobs ORDER BY id"):
+    loss = series(rowid, "eval/loss")
+    tps = series(rowid, "train/tokens_per_sec")
+    peak = series(rowid, "memory/peak_allocated_bytes")
+    util = series(rowid, "gpu/0/utilization_percent")
+    wall = db.execute("SELECT SUM(ended_at - started_at) / 1e6 FROM attempts WHERE job_id = ?",
+                      (job,)).fetchone()[0]
+    print(f"{job}: eval/loss {loss[-1] if loss else float('nan'):.4f}"
+          f"  tokens/s {statistics.median(tps[1:] or tps) if tps else 0:,.0f}"
+          f"  peak {max(peak) / 2**30 if peak else 0:.2f} GiB"
+          f"  gpu util {statistics.mean(util) if util else 0:.0f}%"
+          f"  wall {wall or 0:.0f} s")
 PY
 if [ -n "${OUT:-}" ]; then
-  tar -czf "$OUT/device-smoke-logs.tgz" "$state"
+  tar -czf "$OUT/device-smoke-logs.tgz" --exclude="$state/worker/*/attempt-*/checkpoints" "$state"
 fi
 exit "$status"
