@@ -12,11 +12,7 @@ export ABLATE_BUILD_TESTS=ON
 source scripts/device-configure.sh Release
 logs=${OUT:-runs/device-fused-check}
 mkdir -p "$logs"
-if ! cmake --build "$build" -j"$(nproc)" --target model_test ablate-train >"$logs/build.log" 2>&1
-then
-  grep -A5 "error" "$logs/build.log" | head -60
-  exit 1
-fi
+device_build "$logs" model_test ablate-train
 "$build/tests/model_test" --gtest_filter='FusedNorm*' 2>&1 | grep -E '^\[ +(OK|FAILED|SKIPPED|PASSED) |Failure|eager' || true
 
 steps=${STEPS:-200}

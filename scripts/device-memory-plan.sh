@@ -11,10 +11,7 @@ cd "$(dirname "$0")/.."
 source scripts/device-configure.sh Release
 logs=${OUT:-runs/device-memory-plan}
 mkdir -p "$logs"
-if ! cmake --build "$build" -j"$(nproc)" --target ablate-train >"$logs/build.log" 2>&1; then
-  grep -A5 "error" "$logs/build.log" | head -60
-  exit 1
-fi
+device_build "$logs" ablate-train
 
 # model, context, batch (one micro-batch), activation checkpointing. The first four are the
 # issue's; the 1.7B runs were not looked at while the plan's terms were chosen.

@@ -11,11 +11,7 @@ cd "$(dirname "$0")/.."
 source scripts/device-configure.sh Release
 out=${OUT:-runs/device-optimizers}
 mkdir -p "$out"
-if ! cmake --build "$build" -j"$(nproc)" --target optimizer_benchmark ablate-train \
-    >"$out/build.log" 2>&1; then
-  grep -A5 "error" "$out/build.log" | head -60
-  exit 1
-fi
+device_build "$out" optimizer_benchmark ablate-train
 frequency=${PRECONDITION_FREQUENCY:-10}
 for model in qwen3-0.6b qwen3-4b; do
   "$build/bin/optimizer_benchmark" --model "$model" --device cuda \

@@ -21,10 +21,7 @@ ceiling=${CEILING_TFLOPS:-790}  # an 8192^3 bf16 matmul on an H200 (docs/benchma
 logs=${OUT:-runs/device-train-bench}
 mkdir -p "$logs"
 source scripts/device-configure.sh Release
-if ! cmake --build "$build" -j"$(nproc)" --target ablate-train >"$logs/build.log" 2>&1; then
-  grep -A5 "error" "$logs/build.log" | head -60
-  exit 1
-fi
+device_build "$logs" ablate-train
 
 # MODEL SEQ BATCH CHECKPOINTING STEPS
 ablate_runs=(
