@@ -100,11 +100,8 @@ TEST_F(ChaosTest, TwentySigkillsOfTheCoordinatorLoseAndRepeatNothing) {
     ASSERT_TRUE(worker.ok()) << worker.status();
     workers_.push_back(std::move(*worker));
   }
-  auto submit = test::Subprocess::Start(
-      {bin_dir_ + "/ablate", "--coordinator", coordinator_->grpc_address(), "submit",
-       WriteTinySweep(kJobs, kSteps)});
-  ASSERT_TRUE(submit.ok());
-  ASSERT_EQ(*(*submit)->WaitFor(absl::Seconds(30)), 0) << (*submit)->Stderr();
+  absl::Status submitted = Submit(WriteTinySweep(kJobs, kSteps));
+  ASSERT_TRUE(submitted.ok()) << submitted;
 
   // Kills at random moments (a fixed seed, so a failure can be replayed): between 0.2 and
   // 2.5 s after the coordinator came back, whatever it was doing.
@@ -176,11 +173,8 @@ TEST_F(ChaosTest, LostTrainersAndWorkersResumeFromTheLastCheckpoint) {
   auto first = StartNamedWorker("first", 1);
   ASSERT_TRUE(first.ok()) << first.status();
   workers_.push_back(std::move(*first));
-  auto submit = test::Subprocess::Start({bin_dir_ + "/ablate", "--coordinator",
-                                         coordinator_->grpc_address(), "submit",
-                                         WriteTinySweep(/*jobs=*/1, kLongSteps)});
-  ASSERT_TRUE(submit.ok());
-  ASSERT_EQ(*(*submit)->WaitFor(absl::Seconds(30)), 0) << (*submit)->Stderr();
+  absl::Status submitted = Submit(WriteTinySweep(/*jobs=*/1, kLongSteps));
+  ASSERT_TRUE(submitted.ok()) << submitted;
 
   // The trainer dies; its worker reports the signal and the job is retried.
   absl::StatusOr<v1::Job> job =

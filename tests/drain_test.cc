@@ -45,11 +45,8 @@ TEST_F(DrainTest, SigtermedWorkerHandsItsJobBackFromWhereItStopped) {
   auto first = StartNamedWorker("first", 1);
   ASSERT_TRUE(first.ok()) << first.status();
   workers_.push_back(std::move(*first));
-  auto submit = test::Subprocess::Start({bin_dir_ + "/ablate", "--coordinator",
-                                         coordinator_->grpc_address(), "submit",
-                                         WriteTinySweep(/*jobs=*/1, kSteps)});
-  ASSERT_TRUE(submit.ok());
-  ASSERT_EQ(*(*submit)->WaitFor(absl::Seconds(30)), 0) << (*submit)->Stderr();
+  absl::Status submitted = Submit(WriteTinySweep(/*jobs=*/1, kSteps));
+  ASSERT_TRUE(submitted.ok()) << submitted;
 
   // Past a periodic checkpoint (every 20 steps) and on its way to the next.
   absl::StatusOr<v1::Job> job =

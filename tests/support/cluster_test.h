@@ -1,8 +1,8 @@
 // A GoogleTest fixture for tests that run a real coordinator and real workers: the folder of
 // Ablate's binaries, a scratch directory removed afterwards, the user token in ABLATE_TOKEN for
 // the CLI processes a test starts (workers get their own through test::StartWorker), the
-// processes' stderr for failure messages, and helpers for a sweep of tiny-model jobs. Header-only: it needs GoogleTest, which
-// tests_support does not link.
+// processes' stderr for failure messages, and helpers for a sweep of tiny-model jobs.
+// Header-only: it needs GoogleTest, which tests_support does not link.
 #ifndef ABLATE_TESTS_SUPPORT_CLUSTER_TEST_H_
 #define ABLATE_TESTS_SUPPORT_CLUSTER_TEST_H_
 
@@ -54,8 +54,9 @@ class ClusterTest : public ::testing::Test {
   }
 
   // A sweep of `jobs` tiny-model jobs differing in seed, each `steps` long, logging every step
-  // and checkpointing every 20 under dir_/checkpoints. Returns the file's path.
-  std::string WriteTinySweep(int jobs, int steps) {
+  // and checkpointing every 20 under dir_/checkpoints; `extra_fixed` adds settings, one
+  // "  name: value\n" line each. Returns the file's path.
+  std::string WriteTinySweep(int jobs, int steps, const std::string& extra_fixed = "") {
     const std::string path = dir_ + "/sweep.yaml";
     std::ofstream out(path);
     out << "name: tiny\ngrid:\n  model: [tiny]\n  seed: [";
@@ -64,8 +65,23 @@ class ClusterTest : public ::testing::Test {
         << "\n  batch_size: 4\n  context_length: 32\n  warmup_steps: 2\n"
         << "  learning_rate: 5e-3\n  log_every: 1\n  eval_batches: 2\n"
         << "  checkpoint_every: 20\n  cpu_threads: 1\n"
-        << "checkpoint_root: " << dir_ << "/checkpoints\n";
+        << extra_fixed << "checkpoint_root: " << dir_ << "/checkpoints\n";
     return path;
+  }
+
+  // Submits `sweep_file` with the CLI, as a user would. Its stderr in the error when it fails.
+  absl::Status Submit(const std::string& sweep_file) {
+    auto submit = Subprocess::Start(
+        {bin_dir_ + "/ablate", "--coordinator", coordinator_->grpc_address(), "submit",
+         sweep_file});
+    if (!submit.ok()) return submit.status();
+    absl::StatusOr<int> exit = (*submit)->WaitFor(absl::Seconds(30));
+    if (!exit.ok()) return exit.status();
+    if (*exit != 0) {
+      return absl::InternalError(absl::StrCat("ablate submit exited with ", *exit, ": ",
+                                              (*submit)->Stderr()));
+    }
+    return absl::OkStatus();
   }
 
   // A worker of `slots` CPU slots named `id`, its work under dir_/id, its checkpoints allowed
