@@ -143,33 +143,41 @@ describe('10,000-job sweep', () => {
     assert.equal(await page.locator('td.cell').count(), 10000);
     assert.equal(await page.locator('figure.panel').count(), 20);
     // Timed in the page, from choosing other columns (a full re-render of all 10,000 cells) to
-    // the frame after it, so layout and paint are included.
+    // the frame after it, so layout and paint are included; the best of three, as this machine
+    // is shared.
     const ms = await page.evaluate(async () => {
       const select = document.querySelector('#grid-cols');
-      const t0 = performance.now();
-      select.value = 'c';
-      select.dispatchEvent(new Event('change'));
-      await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
-      return performance.now() - t0;
+      const times = [];
+      for (const cols of ['c', 'b', 'c']) {
+        const t0 = performance.now();
+        select.value = cols;
+        select.dispatchEvent(new Event('change'));
+        await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+        times.push(performance.now() - t0);
+      }
+      return Math.min(...times);
     });
     assert.equal(await page.locator('figure.panel').count(), 100);
     const renderMs = Number(await page.locator('#grid-panels').getAttribute('data-render-ms'));
     // The floor in the same page: 10,000 plain cells holding the same text, no colour, no
-    // pivot, timed the same way.
+    // pivot, timed the same way (best of three).
     const floorMs = await page.evaluate(async () => {
       const texts = [...document.querySelectorAll('td.cell .value')].map((e) => e.textContent);
       const rows = [];
       for (let i = 0; i < texts.length; i += 100) {
         rows.push(`<tr>${texts.slice(i, i + 100).map((t) => `<td>${t}</td>`).join('')}</tr>`);
       }
-      const t0 = performance.now();
-      const div = document.createElement('div');
-      document.body.append(div);
-      div.innerHTML = `<table>${rows.join('')}</table>`;
-      await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
-      const ms = performance.now() - t0;
-      div.remove();
-      return ms;
+      const times = [];
+      for (let run = 0; run < 3; run++) {
+        const t0 = performance.now();
+        const div = document.createElement('div');
+        document.body.append(div);
+        div.innerHTML = `<table>${rows.join('')}</table>`;
+        await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+        times.push(performance.now() - t0);
+        div.remove();
+      }
+      return Math.min(...times);
     });
     await screenshot(page, 'grid-10000', false);
     const cells = await page.locator('td.cell').count();

@@ -3,7 +3,6 @@
 // playwright-core (no browser download). Paths come from the environment ctest sets:
 //   ABLATE_BIN_DIR        the built binaries (ablate-coordinator, ablate-worker)
 //   ABLATE_SEED_STORE     seed_store
-//   ABLATE_WEB_DIST       the built dashboard the coordinator serves
 //   ABLATE_WEB_ARTIFACTS  where screenshots and measurements go
 //   ABLATE_CHROMIUM       the browser (default /usr/bin/chromium)
 import { spawn, execFileSync } from 'node:child_process';
@@ -60,7 +59,8 @@ export async function freePort() {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // A coordinator on `dir`'s database and token file, on fixed ports so a restart keeps the
-// page's origin and the worker's address.
+// page's origin and the worker's address. It serves the dashboard from its default folder (the
+// build's web/dist), as in `make demo`.
 export class Coordinator {
   constructor(dir, httpPort, grpcPort) {
     Object.assign(this, { dir, httpPort, grpcPort, stderr: '' });
@@ -83,8 +83,7 @@ export class Coordinator {
       '--listen', `127.0.0.1:${this.grpcPort}`, '--http', `127.0.0.1:${this.httpPort}`,
       '--db', join(this.dir, 'a.db'), '--ports-file', ports,
       '--token-file', join(this.dir, 'tokens'),
-      ...(process.env.ABLATE_WEB_DIST ? ['--web-dir', process.env.ABLATE_WEB_DIST] : []),
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    ], { stdio: ['ignore', 'ignore', 'pipe'], cwd: this.dir });
     this.process.stderr.on('data', (d) => { this.stderr += d; });
     for (let i = 0; i < 300 && !existsSync(ports); i++) await sleep(100);
     if (!existsSync(ports) || !readFileSync(ports, 'utf8').includes('http=')) {
@@ -113,11 +112,14 @@ export class Coordinator {
   }
 }
 
+// A worker with one CPU slot whose trainers run (and checkpoint) under `workDir`.
 export function startWorker(coordinator, workDir) {
+  mkdirSync(workDir, { recursive: true });
   const worker = spawn(join(binDir, 'ablate-worker'), [
     '--coordinator', `127.0.0.1:${coordinator.grpcPort}`, '--worker-id', WORKER_ID,
     '--work-dir', workDir, '--slots', '1',
-  ], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ABLATE_TOKEN: tokens.worker } });
+  ], { stdio: ['ignore', 'ignore', 'pipe'], cwd: workDir,
+    env: { ...process.env, ABLATE_TOKEN: tokens.worker } });
   worker.stderrText = '';
   worker.stderr.on('data', (d) => { worker.stderrText += d; });
   return worker;

@@ -36,7 +36,7 @@ function cellMean(cell: CellStats, perJob: Map<string, number>): number | undefi
 // An SVG scatter of `points`, the front joined and its points filled.
 export function scatterSvg(points: Point[], xLabel: string, format: (v: number) => string,
   id: string): string {
-  const W = 520, H = 340, L = 64, B = 44, T = 16, R = 16;
+  const W = 520, H = 340, L = 64, B = 44, T = 16, R = 48;
   if (!points.length) return `<p class="empty">No ended cells with ${escapeHtml(xLabel)} yet.</p>`;
   const xs = points.map((p) => p.x), ys = points.map((p) => p.y);
   const [x0, x1] = [Math.min(...xs), Math.max(...xs)];

@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import { SweepModel } from '../sweep_model';
 import { viridis } from '../palette';
-import { cellLabel, gridHtml } from './grid';
+import { cellColor, cellLabel, gridHtml } from './grid';
 import { GRID_METRICS } from '../metrics';
 
 function model(): SweepModel {
@@ -38,7 +38,10 @@ describe('grid view', () => {
     // Range 2.8 (muon/dense, best: yellow) .. 3.1 (adamw/nsa, worst: purple).
     expect(cell(div, 'muon/dense').dataset.color).toBe(viridis(1));
     expect(cell(div, 'adamw/nsa').dataset.color).toBe(viridis(0));
-    expect(cell(div, 'adamw/dense').dataset.color).toBe(viridis(1 - 0.2 / 0.3));
+    // 3.0 sits two thirds of the way to the worst: the nearest of the scale's 65 levels.
+    expect(cell(div, 'adamw/dense').dataset.color).toBe(viridis(Math.round(64 / 3) / 64));
+    expect(cellColor(GRID_METRICS[0], 3.0, 2.8, 3.1)).toBe(viridis(21 / 64));
+    expect(cell(div, 'adamw/dense').className).toBe('cell heat-21');
     expect(cell(div, 'adamw/dense').querySelector('.value')?.textContent).toBe('3.000');
     expect(cell(div, 'muon/dense').dataset.jobId).toBe('muon-dense');
   });

@@ -22,15 +22,44 @@ export interface GridChoice {
   metric: string;
 }
 
-// Background colour of a cell whose value is `v` on the scale [lo, hi].
-export function cellColor(choice: MetricChoice, v: number, lo: number, hi: number): string {
+// Colours a scale is drawn with: cells take the nearest of these, so a grid's markup names a
+// class per cell rather than parsing a style per cell (a 10,000-cell grid renders faster), and
+// 65 steps (an odd count, so a diverging scale has its neutral middle) are finer than the eye
+// tells apart.
+const LEVELS = 65;
+
+// The level of a cell whose value is `v` on the scale [lo, hi]: 0 is the scale's start.
+function levelOf(choice: MetricChoice, v: number, lo: number, hi: number): number {
+  let t: number;
   if (choice.difference) {
     const m = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
-    return diverging((choice.lowerIsBetter ? v : -v) / m);
+    t = ((choice.lowerIsBetter ? v : -v) / m + 1) / 2;
+  } else {
+    const u = hi > lo ? (v - lo) / (hi - lo) : 0.5;
+    // The better end is always the bright (yellow) end of viridis.
+    t = choice.lowerIsBetter ? 1 - u : u;
   }
-  const t = hi > lo ? (v - lo) / (hi - lo) : 0.5;
-  // The better end is always the bright (yellow) end of viridis.
-  return viridis(choice.lowerIsBetter ? 1 - t : t);
+  return Math.round(Math.min(1, Math.max(0, t)) * (LEVELS - 1));
+}
+
+function levelColor(choice: MetricChoice, level: number): string {
+  const t = level / (LEVELS - 1);
+  return choice.difference ? diverging(2 * t - 1) : viridis(t);
+}
+
+// Background colour of a cell whose value is `v` on the scale [lo, hi].
+export function cellColor(choice: MetricChoice, v: number, lo: number, hi: number): string {
+  return levelColor(choice, levelOf(choice, v, lo, hi));
+}
+
+// The stylesheet of the scale's classes (.heat-N), for one metric's colours.
+export function scaleCss(choice: MetricChoice): string {
+  const rules = [];
+  for (let i = 0; i < LEVELS; i++) {
+    const c = levelColor(choice, i);
+    rules.push(`.heat td.heat-${i}{background:${c};color:${textOn(c)}}`);
+  }
+  return rules.join('\n');
 }
 
 // What a cell says in its tooltip and to a screen reader: its coordinates, the metric's mean
@@ -53,18 +82,19 @@ function cellHtml(cell: CellStats | undefined, index: number, choice: MetricChoi
   }
   const job = cell.jobs.find((j) => j.state === 'JOB_STATE_SUCCEEDED') ?? cell.jobs[0];
   const id = job?.spec?.jobId ?? '';
-  let style = '';
+  let heat = '';
   let color = '';
   if (cell.mean !== undefined && range) {
-    color = cellColor(choice, cell.mean, range[0], range[1]);
-    style = ` style="background:${color};color:${textOn(color)}"`;
+    const level = levelOf(choice, cell.mean, range[0], range[1]);
+    color = levelColor(choice, level);
+    heat = ` heat-${level}`;
   }
   const spread = cell.std !== undefined ?
     `<span class="spread">±${escapeHtml(choice.format(cell.std).replace(/^[+−]/, ''))}</span>` : '';
   const base = cell.key === baseline && choice.difference ? ' baseline' : '';
-  return `<td class="cell${base}" tabindex="0" data-index="${index}" data-job-id="${escapeHtml(id)}"` +
+  return `<td class="cell${base}${heat}" tabindex="0" data-index="${index}" data-job-id="${escapeHtml(id)}"` +
     ` data-cell="${escapeHtml(Object.values(cell.values).join('/'))}"` +
-    ` data-value="${cell.mean ?? ''}" data-color="${color}"${style}><span class="value">` +
+    ` data-value="${cell.mean ?? ''}" data-color="${color}"><span class="value">` +
     `${escapeHtml(choice.format(cell.mean))}</span>${spread}${marks}</td>`;
 }
 
@@ -138,9 +168,10 @@ export function gridView(session: SweepSession): { el: HTMLElement; dispose: () 
   const controls = h('div', { className: 'controls' });
   const legendSlot = h('div');
   const panels = h('div', { className: 'panels', id: 'grid-panels' });
+  const scale = h('style');
   const note = h('p', { className: 'muted', id: 'grid-note' });
-  const el = h('section', { className: 'view', 'data-view': 'grid' }, controls, legendSlot, note,
-    panels);
+  const el = h('section', { className: 'view', 'data-view': 'grid' }, scale, controls, legendSlot,
+    note, panels);
   const params = new URLSearchParams(location.hash.split('?')[1] ?? '');
   let choice: GridChoice = { rows: params.get('rows') ?? '', cols: params.get('cols') ?? '',
     metric: params.get('metric') ?? 'eval_loss' };
@@ -168,6 +199,7 @@ export function gridView(session: SweepSession): { el: HTMLElement; dispose: () 
       } }, 'Export CSV'));
     const t0 = performance.now();
     const out = gridHtml(session, choice);
+    scale.textContent = scaleCss(out.metric);
     panels.innerHTML = out.html;
     last = out;
     legendSlot.replaceChildren(legend(out.metric, extent(out.cells)));
