@@ -2,7 +2,7 @@
 // grid's colours and values, every view's screenshot, and a 10,000-job sweep's grid rendered
 // in under a second (measured in the browser). Run by ctest (label web).
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -56,6 +56,14 @@ describe('seeded ablation sweep', () => {
       'model=small, optimizer=muon, attention=nsa: 2.495 (1 of 2 repeats; 1 succeeded, 1 failed)');
     await screenshot(page, 'grid');
 
+    // The results table as CSV: one row per cell, its repeats' mean and spread.
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.click('#export-csv')]);
+    assert.equal(csv.suggestedFilename(), 'ablation-results.csv');
+    const lines = readFileSync(await csv.path(), 'utf8').trim().split('\r\n');
+    assert.equal(lines[0], 'model,optimizer,attention,jobs,succeeded,eval_loss_mean,eval_loss_std');
+    assert.equal(lines.length, 9);
+    assert.match(lines.find((l) => l.startsWith('small,muon,nsa,')), /^small,muon,nsa,2,1,2\.49\d*,$/);
+
     // Difference from the baseline (tiny, adamw, dense), paired by seed.
     await page.selectOption('#grid-metric', 'baseline_diff');
     await page.waitForSelector('td.cell.baseline');
@@ -91,6 +99,9 @@ describe('seeded ablation sweep', () => {
     await page.check('#curve-log');
     await page.waitForSelector('#curves-chart canvas');
     await screenshot(page, 'curves');
+    const [png] = await Promise.all([page.waitForEvent('download'), page.click('#export-png')]);
+    assert.equal(png.suggestedFilename(), 'ablation-train_loss.png');
+    assert.deepEqual([...readFileSync(await png.path()).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
 
     await page.goto(`${coordinator.url}#/sweeps/ablation/cost`);
     await page.waitForSelector('#cost-gpu-hours circle');
