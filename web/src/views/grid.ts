@@ -232,6 +232,18 @@ export function gridView(session: SweepSession): { el: HTMLElement; dispose: () 
     const td = (event.target as HTMLElement).closest('td.cell') as HTMLElement | null;
     if (td?.dataset.jobId) location.hash = `#/jobs/${encodeURIComponent(td.dataset.jobId)}`;
   });
-  const unlisten = session.listen(() => render());
-  return { el, dispose: unlisten };
+  // Live changes redraw at most once a second (five times on small sweeps): a running sweep
+  // commits many times a second, and a large grid takes a few hundred milliseconds to draw.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let drawnAt = -Infinity;
+  const unlisten = session.listen(() => {
+    if (timer !== undefined) return;
+    const gap = session.model.jobs.length > 2000 ? 1000 : 200;
+    timer = setTimeout(() => {
+      timer = undefined;
+      drawnAt = performance.now();
+      render();
+    }, Math.max(0, drawnAt + gap - performance.now()));
+  });
+  return { el, dispose: () => { unlisten(); clearTimeout(timer); } };
 }
