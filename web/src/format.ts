@@ -72,7 +72,11 @@ export function stateName(value: string | undefined): string {
   return (value ?? 'UNSPECIFIED').replace(/^(JOB|SWEEP|ATTEMPT)_STATE_/, '').toLowerCase();
 }
 
+const HTML_SPECIAL = /[&<>"']/;
+
 export function escapeHtml(text: string): string {
+  // Most names and numbers hold nothing to escape; testing first skips building a new string.
+  if (!HTML_SPECIAL.test(text)) return text;
   return text.replace(/[&<>"']/g, (c) =>
     ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 }

@@ -62,7 +62,8 @@ export function cellsOf(sweep: Sweep | null, jobs: Job[], metric: Metric): CellS
   const byKey = new Map<string, CellStats>();
   for (const job of jobs) {
     const values = cellValues(job);
-    const key = dims.map((d) => values[d] ?? '').join('\u0000');
+    let key = '';
+    for (let i = 0; i < dims.length; i++) key += (i ? '\u0000' : '') + (values[dims[i]] ?? '');
     let cell = byKey.get(key);
     if (!cell) {
       const own: Record<string, string> = {};

@@ -3,7 +3,7 @@
 // new points from the sweep's event stream extend the lines as they arrive.
 import { api } from '../api';
 import type { SweepSession } from '../app';
-import { drawChart, exportPng, type Line } from '../chart';
+import { align, drawChart, exportPng, type Line } from '../chart';
 import { CURVE_METRICS, X_LABELS, curvePoints, xValues, type XAxis } from '../curves_data';
 import { h, select } from '../dom';
 import { stateName } from '../format';
@@ -58,6 +58,15 @@ export function curvesView(session: SweepSession): { el: HTMLElement; dispose: (
       xLabel: X_LABELS[state.axis], yLabel: state.metric, logY: state.log,
       time: state.axis === 'wall' });
   };
+  // New live points: the same lines, longer; uPlot redraws from new data without a rebuild.
+  const extend = () => {
+    const jobs = chosen.map((id) => session.model.job(id)).filter((j): j is Job => !!j);
+    const lines = linesOf(jobs, new Map(chosen.map((id) => [id, fetched.get(key(id))])), session,
+      state);
+    if (!plot || plot.series.length !== lines.length + 1) return draw();
+    plot.setData(align(lines));
+    chartEl.dataset.points = String(lines.reduce((n, l) => n + l.x.length, 0));
+  };
   const load = async () => {
     await Promise.all(chosen.filter((id) => !fetched.has(key(id))).map(async (id) => {
       const { metrics = [] } = await api.job(id, [state.metric], 2000);
@@ -90,18 +99,24 @@ export function curvesView(session: SweepSession): { el: HTMLElement; dispose: (
   let listed = 0;
   const unlisten = session.listen((grown) => {
     const jobs = session.model.jobs;
+    const shown = jobs.slice(0, 2000);
     if (jobs.length !== listed) {
       listed = jobs.length;
-      picker.replaceChildren(...jobs.slice(0, 2000).map((j) => h('option', {
-        value: j.spec?.jobId ?? '' }, `${jobLabel(j)} · ${stateName(j.state)}`)));
+      picker.replaceChildren(...shown.map((j) => h('option', { value: j.spec?.jobId ?? '',
+        selected: chosen.includes(j.spec?.jobId ?? '') })));
     }
+    shown.forEach((j, i) => {
+      const text = `${jobLabel(j)} · ${stateName(j.state)}`;
+      const option = picker.options[i];
+      if (option && option.text !== text) option.text = text;
+    });
     // Until the user picks, the first eight jobs that have points are shown.
     if (!chosen.length) {
       const started = jobs.filter((j) => Number(j.step ?? 0) > 0).slice(0, 8);
       if (started.length) setChosen(started.map((j) => j.spec?.jobId ?? ''));
       return;
     }
-    if (chosen.some((id) => grown.has(id))) draw();
+    if (chosen.some((id) => grown.has(id))) extend();
   });
   return { el, dispose: () => { unlisten(); plot?.destroy(); } };
 }

@@ -13,8 +13,9 @@ import {
 import { GRID_METRICS, fetchLastValues, valueOf, type MetricChoice } from '../metrics';
 import { diverging, textOn, viridis } from '../palette';
 
-const MARKS: Record<string, string> = { failed: '✕', cancelled: '⊘', running: '▶',
-  assigned: '▶', pending: '…' };
+// By JobState: a cell's jobs that are not done, or did not succeed.
+const MARKS: Record<string, string> = { JOB_STATE_FAILED: '✕', JOB_STATE_CANCELLED: '⊘',
+  JOB_STATE_RUNNING: '▶', JOB_STATE_ASSIGNED: '▶', JOB_STATE_PENDING: '…' };
 
 export interface GridChoice {
   rows: string;
@@ -42,9 +43,13 @@ function levelOf(choice: MetricChoice, v: number, lo: number, hi: number): numbe
   return Math.round(Math.min(1, Math.max(0, t)) * (LEVELS - 1));
 }
 
+const SCALES = {
+  sequential: Array.from({ length: LEVELS }, (_, i) => viridis(i / (LEVELS - 1))),
+  diverging: Array.from({ length: LEVELS }, (_, i) => diverging((2 * i) / (LEVELS - 1) - 1)),
+};
+
 function levelColor(choice: MetricChoice, level: number): string {
-  const t = level / (LEVELS - 1);
-  return choice.difference ? diverging(2 * t - 1) : viridis(t);
+  return (choice.difference ? SCALES.diverging : SCALES.sequential)[level];
 }
 
 // Background colour of a cell whose value is `v` on the scale [lo, hi].
@@ -76,8 +81,9 @@ function cellHtml(cell: CellStats | undefined, index: number, choice: MetricChoi
   range: [number, number] | null, baseline: string): string {
   if (!cell) return '<td class="cell empty" aria-label="no job">·</td>';
   let marks = '';
-  for (const [s, n] of Object.entries(cell.states)) {
-    const mark = MARKS[stateName(s)];
+  for (const s in cell.states) {
+    const mark = MARKS[s];
+    const n = cell.states[s];
     if (mark) marks += `<span class="mark">${mark}${n > 1 ? n : ''}</span>`;
   }
   const job = cell.jobs.find((j) => j.state === 'JOB_STATE_SUCCEEDED') ?? cell.jobs[0];
