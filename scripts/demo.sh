@@ -73,6 +73,11 @@ for i in 1 2; do
 done
 
 echo "demo: coordinator on $coordinator, dashboard at $dashboard_link, logs in $state/logs"
+# On a desktop, the dashboard opens in the browser while the sweeps run.
+if [ "${CI:-}" != "true" ] && [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] &&
+  command -v xdg-open >/dev/null; then
+  xdg-open "$dashboard_link" >/dev/null 2>&1 || true
+fi
 echo "demo: tokens in $state/tokens (the CLI here uses the user token through ABLATE_TOKEN)"
 start=$(date +%s)
 status=0

@@ -26,6 +26,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Node.js and npm build the dashboard (web/) and run its tests; any Node 18 or newer will do, so
+# a machine that has them from elsewhere keeps its own. The npm packages themselves are pinned
+# by web/package-lock.json and installed by the build (`npm ci`).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "install-deps: installing nodejs npm"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+
 # LibTorch comes from the CPU wheel of torch, kept in a virtual environment inside the repo.
 TORCH_VERSION=2.13.0
 if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then

@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <filesystem>
 #include <utility>
 #include <vector>
 
@@ -19,6 +20,20 @@
 
 namespace ablate::coordinator {
 namespace {
+
+// GET / when the web directory holds no built dashboard (web/ is a TypeScript app that Node
+// builds; the coordinator itself never needs Node).
+constexpr char kDashboardNotBuilt[] = R"(<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Ablate: dashboard not built</title></head>
+<body><h1>The dashboard is not built</h1>
+<p>This coordinator serves its JSON API under <code>/api/v1/</code>, but the folder it serves the
+dashboard from (<code>--web-dir</code>) holds no <code>index.html</code>.</p>
+<p>Build it with Node.js 18 or newer and npm: <code>make</code> (or
+<code>cmake --build build --target web</code>) writes it to <code>build/web/dist</code>, which the
+coordinator serves by default; or run <code>npm ci &amp;&amp; npm run build</code> in
+<code>web/</code> and start the coordinator with <code>--web-dir web/dist</code>.</p>
+</body></html>
+)";
 
 absl::Status ParseBody(const httplib::Request& req, google::protobuf::Message& message) {
   google::protobuf::util::Status parsed =
@@ -106,13 +121,18 @@ absl::Status HttpServer::Start() {
     return httplib::Server::HandlerResponse::Handled;
   });
   Route();
-  if (!options_.web_dir.empty()) {
+  if (std::filesystem::exists(std::filesystem::path(options_.web_dir) / "index.html")) {
     // /static first: a mount point is matched by prefix, in the order mounts were made.
-    if (!server_->set_mount_point("/static", options_.web_dir) ||
-        !server_->set_mount_point("/", options_.web_dir)) {
-      ABLATE_LOG(WARNING) << "web directory not found, serving the API only web_dir="
-                          << options_.web_dir;
-    }
+    server_->set_mount_point("/static", options_.web_dir);
+    server_->set_mount_point("/", options_.web_dir);
+  } else {
+    ABLATE_LOG(WARNING) << "dashboard not built, serving the API and a page saying how to build "
+                           "it web_dir="
+                        << options_.web_dir;
+    server_->Get("/", [](const httplib::Request&, httplib::Response& res) {
+      res.status = 503;
+      res.set_content(kDashboardNotBuilt, "text/html; charset=utf-8");
+    });
   }
   if (options_.port == 0) {
     port_ = server_->bind_to_any_port(options_.host);

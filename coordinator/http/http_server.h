@@ -9,7 +9,8 @@
 //   GET  /api/v1/workers           ListWorkersResponse
 //   POST /api/v1/sweeps            SubmitSweepRequest -> SubmitSweepResponse
 //   POST /api/v1/cancel            CancelRequest -> CancelResponse
-//   GET  / and /static/...         files of the web directory
+//   GET  / and /static/...         files of the web directory (the built dashboard); without
+//                                  an index.html there, GET / is a 503 page saying how to build it
 // Every request passes request_guard.h first: tokens for the API (and /metrics), the JSON
 // content type and a matching origin for state-changing requests.
 // The JSON API is protobuf's JSON mapping of sweep_service.proto (camelCase names, every field
@@ -41,7 +42,8 @@ namespace ablate::coordinator {
 struct HttpOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0 picks a free port; port() tells which
-  // Served at / and /static. A missing directory leaves only the API and health endpoints.
+  // Served at / and /static. A directory without index.html leaves the API and health
+  // endpoints, and a page at / saying how to build the dashboard.
   std::string web_dir;
   // Connections waiting to be accepted; the kernel caps it at net.core.somaxconn (4096 on
   // current Linux). httplib's own is 5, which makes a burst of new connections wait a second

@@ -251,5 +251,24 @@ TEST_F(HttpTest, ServesTheWebDirectory) {
   EXPECT_THAT(script->get_header_value("Content-Type"), HasSubstr("javascript"));
 }
 
+// A web directory without a built dashboard: the API still answers, and / says how to build.
+TEST(HttpWithoutDashboardTest, RootSaysHowToBuildTheDashboard) {
+  TempDir dir;
+  absl::StatusOr<std::unique_ptr<CoordinatorServer>> server =
+      testing::StartLoopbackCoordinator(dir, dir.File("no-such-dist"));
+  ASSERT_TRUE(server.ok()) << server.status();
+  httplib::Client client("127.0.0.1", (*server)->http_port());
+  httplib::Result index = client.Get("/");
+  ASSERT_TRUE(index);
+  EXPECT_EQ(index->status, 503);
+  EXPECT_THAT(index->get_header_value("Content-Type"), HasSubstr("text/html"));
+  EXPECT_THAT(index->body, HasSubstr("The dashboard is not built"));
+  EXPECT_THAT(index->body, HasSubstr("npm ci"));
+  httplib::Result sweeps = client.Get("/api/v1/sweeps");
+  ASSERT_TRUE(sweeps);
+  EXPECT_EQ(sweeps->status, 200);
+  (*server)->Shutdown();
+}
+
 }  // namespace
 }  // namespace ablate::coordinator

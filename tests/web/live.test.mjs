@@ -1,0 +1,79 @@
+// The dashboard following a running sweep in Chromium: a real coordinator, a real worker
+// training the tiny model on CPU, and the page's event stream. Curves grow as metrics arrive
+// (without a reload), the page shows that it reconnects while the coordinator restarts and
+// carries on after, and cancelling the sweep from the page cancels its jobs.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import {
+  Coordinator, launchBrowser, openDashboard, scratch, screenshot, startWorker, stopProcess,
+} from './support.mjs';
+
+const SWEEP = `name: web-live
+description: two tiny CPU jobs, long enough to watch
+grid:
+  model: [tiny]
+  seed: [1, 2]
+fixed:
+  steps: 5000
+  batch_size: 4
+  context_length: 64
+  log_every: 1
+`;
+
+let browser;
+let dir;
+let coordinator;
+let worker;
+before(async () => {
+  browser = await launchBrowser();
+  dir = scratch();
+  coordinator = await Coordinator.start(dir.dir);
+});
+after(async () => {
+  await stopProcess(worker);
+  await coordinator?.stop();
+  await browser?.close();
+  dir?.remove();
+});
+
+const points = (page) => page.locator('#curves-chart').getAttribute('data-points').then(Number);
+
+test('curves grow live, survive a coordinator restart, and cancel works', async () => {
+  const { sweep } = await coordinator.api('/api/v1/sweeps',
+    { sweepFile: SWEEP, sweepFileName: 'web-live.yaml' });
+  worker = startWorker(coordinator, join(dir.dir, 'worker'));
+
+  const page = await openDashboard(browser, coordinator, `#/sweeps/${sweep.id}/curves`);
+  await page.evaluate(() => { window.__notReloaded = true; });
+  await page.waitForSelector('#curves-chart[data-series="1"]', { timeout: 120000 });
+  await page.waitForFunction(() => Number(document.querySelector('#curves-chart')
+    ?.getAttribute('data-points')) > 0, null, { timeout: 120000 });
+  const before = await points(page);
+  await page.waitForFunction((n) => Number(document.querySelector('#curves-chart')
+    ?.getAttribute('data-points')) > n, before, { timeout: 60000 });
+  assert.ok(await points(page) > before);
+  assert.equal(await page.evaluate(() => window.__notReloaded), true);
+  await screenshot(page, 'curves-live');
+
+  // The coordinator goes away: the page says it is reconnecting, then follows again.
+  await coordinator.stop();
+  await page.waitForSelector('#connection[data-state="reconnecting"]', { timeout: 30000 });
+  assert.equal(await page.locator('#connection').textContent(), 'reconnecting…');
+  await screenshot(page, 'reconnecting');
+  await coordinator.restart();
+  await page.waitForSelector('#connection[data-state="live"]', { timeout: 60000 });
+  assert.equal(await page.evaluate(() => window.__notReloaded), true);
+
+  // Cancel the sweep from its page.
+  await page.goto(`${coordinator.url}#/sweeps/${sweep.id}/grid`);
+  page.on('dialog', (dialog) => dialog.accept());
+  await page.click(`button[data-action="cancel"][data-id="${sweep.id}"]`);
+  await page.waitForFunction(() =>
+    document.querySelector('#sweep-state')?.textContent === 'cancelled', null, { timeout: 60000 });
+  const after = await coordinator.api(`/api/v1/sweeps/${sweep.id}`);
+  assert.equal(after.state, 'SWEEP_STATE_CANCELLED');
+  assert.equal(after.counts.cancelled, 2);
+  await screenshot(page, 'cancelled');
+  await page.close();
+});

@@ -1,0 +1,203 @@
+// The dashboard in Chromium against a real coordinator on a database seed_store wrote: the
+// grid's colours and values, every view's screenshot, and a 10,000-job sweep's grid rendered
+// in under a second (measured in the browser). Run by ctest (label web).
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  Coordinator, artifacts, launchBrowser, openDashboard, scratch, screenshot, seed,
+} from './support.mjs';
+
+let browser;
+before(async () => { browser = await launchBrowser(); });
+after(async () => { await browser?.close(); });
+
+// seed_store's "ablation" sweep: final eval loss 3.0 - 0.4 [small] - 0.15 [muon] + 0.05 [nsa]
+// + 0.01 (seed - 1.5); the (small, muon, nsa) cell lost seed 2 to a failure.
+const BEST = 'small/muon/dense';   // 2.45: the brightest end of viridis
+const WORST = 'tiny/adamw/nsa';    // 3.05: the darkest
+
+describe('seeded ablation sweep', () => {
+  let dir;
+  let coordinator;
+  before(async () => {
+    dir = scratch();
+    seed(dir.dir, 'grid');
+    coordinator = await Coordinator.start(dir.dir);
+  });
+  after(async () => {
+    await coordinator?.stop();
+    dir?.remove();
+  });
+
+  test('the grid shows each cell\'s loss, spread, state and colour', async () => {
+    const page = await openDashboard(browser, coordinator, '#/sweeps/ablation/grid');
+    await page.waitForSelector('td.cell[data-value]:not([data-value=""])');
+    assert.equal(await page.locator('td.cell').count(), 8);
+    // Rows model, columns optimizer, one panel per attention.
+    assert.deepEqual(await page.locator('figure.panel figcaption').allTextContents(),
+      ['attention=dense', 'attention=nsa']);
+    const cell = (name) => page.locator(`td.cell[data-cell="${name}"]`);
+    assert.equal(await cell('tiny/adamw/dense').locator('.value').textContent(), '3.000');
+    assert.equal(await cell('tiny/adamw/dense').locator('.spread').textContent(), '±0.007');
+    assert.equal(await cell(BEST).locator('.value').textContent(), '2.450');
+    assert.equal(await cell(BEST).getAttribute('data-color'), '#fde725');
+    assert.equal(await cell(WORST).getAttribute('data-color'), '#440154');
+    // What the browser paints, not only what the markup says.
+    assert.equal(await cell(BEST).evaluate((td) => getComputedStyle(td).backgroundColor),
+      'rgb(253, 231, 37)');
+    // The cell with a failed repeat: marked, and its mean is its one succeeded seed.
+    const failed = cell('small/muon/nsa');
+    assert.equal(await failed.locator('.mark').textContent(), '✕');
+    assert.equal(await failed.locator('.value').textContent(), '2.495');
+    await failed.hover();
+    assert.equal(await failed.getAttribute('title'),
+      'model=small, optimizer=muon, attention=nsa: 2.495 (1 of 2 repeats; 1 succeeded, 1 failed)');
+    await screenshot(page, 'grid');
+
+    // The results table as CSV: one row per cell, its repeats' mean and spread.
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.click('#export-csv')]);
+    assert.equal(csv.suggestedFilename(), 'ablation-results.csv');
+    const lines = readFileSync(await csv.path(), 'utf8').trim().split('\r\n');
+    assert.equal(lines[0], 'model,optimizer,attention,jobs,succeeded,eval_loss_mean,eval_loss_std');
+    assert.equal(lines.length, 9);
+    assert.match(lines.find((l) => l.startsWith('small,muon,nsa,')), /^small,muon,nsa,2,1,2\.49\d*,$/);
+
+    // Difference from the baseline (tiny, adamw, dense), paired by seed.
+    await page.selectOption('#grid-metric', 'baseline_diff');
+    await page.waitForSelector('td.cell.baseline');
+    assert.equal(await cell(BEST).locator('.value').textContent(), '−0.550');
+    assert.equal(await cell('tiny/adamw/dense').locator('.value').textContent(), '+0.000');
+    await screenshot(page, 'grid-baseline-difference');
+
+    // Peak memory comes from each job's last memory point.
+    await page.selectOption('#grid-metric', 'peak_memory');
+    await page.waitForFunction(() => document.querySelector(
+      'td.cell[data-cell="small/muon/dense"] .value')?.textContent === '7.0 GiB');
+
+    // Keyboard: focus a cell, move right, Enter opens that cell's job.
+    await cell('tiny/adamw/dense').focus();
+    await page.keyboard.press('ArrowRight');
+    const focused = await page.evaluate(() => document.activeElement?.dataset.cell);
+    assert.equal(focused, 'tiny/muon/dense');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#attempts tbody tr');
+    assert.match(page.url(), /#\/jobs\/ablation-\d{5}$/);
+    assert.equal(await page.locator('#job-state').textContent(), 'succeeded');
+    assert.equal(await page.locator('#attempts tbody tr').count(), 1);
+    await page.waitForSelector('#job-chart canvas');
+    await screenshot(page, 'job');
+    await page.close();
+  });
+
+  test('curves, cost, workers and sweeps views draw the sweep', async () => {
+    const page = await openDashboard(browser, coordinator, '#/sweeps/ablation/curves');
+    await page.waitForSelector('#curves-chart[data-series="8"] canvas');
+    // The first eight jobs (all tiny), 100 train/loss points each.
+    assert.equal(await page.locator('#curves-chart').getAttribute('data-points'), '800');
+    await page.check('#curve-log');
+    await page.waitForSelector('#curves-chart canvas');
+    await screenshot(page, 'curves');
+    const [png] = await Promise.all([page.waitForEvent('download'), page.click('#export-png')]);
+    assert.equal(png.suggestedFilename(), 'ablation-train_loss.png');
+    assert.deepEqual([...readFileSync(await png.path()).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+
+    await page.goto(`${coordinator.url}#/sweeps/ablation/cost`);
+    await page.waitForSelector('#cost-gpu-hours circle');
+    assert.equal(await page.locator('#cost-gpu-hours circle').count(), 8);
+    // Small cells cost 1.5 GPU-hours and tiny ones 0.5; the front runs from the best tiny cell
+    // (tiny/muon/dense, 2.85) to the best small one (small/muon/dense, 2.45).
+    assert.deepEqual(await page.locator('#cost-gpu-hours circle.front').evaluateAll(
+      (cs) => cs.map((c) => c.dataset.cell)), ['tiny/muon/dense', 'small/muon/dense']);
+    await screenshot(page, 'cost');
+
+    await page.goto(`${coordinator.url}#/workers`);
+    await page.waitForSelector('#timeline rect');
+    assert.equal(await page.locator('#workers tbody tr').count(), 2);
+    assert.equal(await page.locator('#timeline rect').count(), 16);
+    await screenshot(page, 'workers');
+
+    await page.goto(`${coordinator.url}#/`);
+    await page.waitForSelector('tr[data-sweep-id="ablation"]');
+    const row = await page.locator('tr[data-sweep-id="ablation"]').textContent();
+    assert.match(row, /15 succeeded/);
+    assert.match(row, /1 failed/);
+    assert.match(row, /16\/16/);
+    await screenshot(page, 'sweeps');
+    await page.click('#theme');
+    await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark');
+    await screenshot(page, 'sweeps-dark');
+    await page.close();
+  });
+});
+
+describe('10,000-job sweep', () => {
+  let dir;
+  let coordinator;
+  before(async () => {
+    dir = scratch();
+    seed(dir.dir, 'big');
+    coordinator = await Coordinator.start(dir.dir);
+  });
+  after(async () => {
+    await coordinator?.stop();
+    dir?.remove();
+  });
+
+  test('its grid renders in under a second', async () => {
+    const page = await openDashboard(browser, coordinator, '#/sweeps/big/grid');
+    // Every job is a cell of its own (no repeats): rows a x columns b, one panel per (c, d).
+    const loadStart = Date.now();
+    await page.waitForSelector('#grid-panels[data-cells="10000"]', { timeout: 60000 });
+    const loadMs = Date.now() - loadStart;
+    assert.equal(await page.locator('td.cell').count(), 10000);
+    assert.equal(await page.locator('figure.panel').count(), 20);
+    // Timed in the page, from choosing other columns (a full re-render of all 10,000 cells) to
+    // the frame after it, so layout and paint are included; the best of five, as this machine
+    // is shared.
+    const ms = await page.evaluate(async () => {
+      const select = document.querySelector('#grid-cols');
+      const times = [];
+      for (const cols of ['c', 'b', 'c', 'b', 'c']) {
+        const t0 = performance.now();
+        select.value = cols;
+        select.dispatchEvent(new Event('change'));
+        await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+        times.push(performance.now() - t0);
+      }
+      return Math.min(...times);
+    });
+    assert.equal(await page.locator('figure.panel').count(), 100);
+    const renderMs = Number(await page.locator('#grid-panels').getAttribute('data-render-ms'));
+    // The floor in the same page: 10,000 plain cells holding the same text, no colour, no
+    // pivot, timed the same way (best of five).
+    const floorMs = await page.evaluate(async () => {
+      const texts = [...document.querySelectorAll('td.cell .value')].map((e) => e.textContent);
+      const rows = [];
+      for (let i = 0; i < texts.length; i += 100) {
+        rows.push(`<tr>${texts.slice(i, i + 100).map((t) => `<td>${t}</td>`).join('')}</tr>`);
+      }
+      const times = [];
+      for (let run = 0; run < 5; run++) {
+        const t0 = performance.now();
+        const div = document.createElement('div');
+        document.body.append(div);
+        div.innerHTML = `<table>${rows.join('')}</table>`;
+        await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+        times.push(performance.now() - t0);
+        div.remove();
+      }
+      return Math.min(...times);
+    });
+    await screenshot(page, 'grid-10000', false);
+    const cells = await page.locator('td.cell').count();
+    writeFileSync(join(artifacts, 'grid-10000.json'),
+      `${JSON.stringify({ cells, frameMs: ms, renderMs, floorMs, firstLoadMs: loadMs })}\n`);
+    console.log(`grid of ${cells} cells: re-rendered to the next frame in ${ms.toFixed(1)} ms ` +
+      `(pivot and markup ${renderMs} ms; a plain table of as many cells ${floorMs.toFixed(1)} ms); ` +
+      `first load from the coordinator ${loadMs} ms`);
+    assert.ok(ms < 1000, `rendering took ${ms} ms`);
+    await page.close();
+  });
+});

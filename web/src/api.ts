@@ -1,0 +1,96 @@
+// The coordinator's JSON API (protobuf's JSON mapping of sweep_service.proto: camelCase names,
+// enums by name, 64-bit integers as strings), typed by the messages generated from proto/.
+// Every request carries the bearer token kept in this browser's localStorage (never a cookie,
+// so other sites' pages cannot make the browser send it).
+import type {
+  CancelResponse,
+  GetJobResponse,
+  ListJobsResponse,
+  ListSweepsResponse,
+  ListWorkersResponse,
+} from './gen/ablate/v1/sweep_service';
+import type { Sweep } from './gen/ablate/v1/sweep';
+import type { Job } from './gen/ablate/v1/job';
+
+const TOKEN_KEY = 'ablate.token';
+
+// A request that got no answer from the coordinator, as opposed to an answer that is an error.
+export class Unreachable extends Error {}
+
+export function token(): string | null {
+  return localStorage.getItem(TOKEN_KEY);
+}
+
+export function setToken(value: string): void {
+  if (value) localStorage.setItem(TOKEN_KEY, value);
+  else localStorage.removeItem(TOKEN_KEY);
+}
+
+// Takes #token=... (or ...&token=...) out of the address into storage, as `make demo`'s link
+// hands it over; the fragment never reaches a server.
+export function takeTokenFromAddress(): void {
+  const match = location.hash.match(/[#&]token=([^&]*)/);
+  if (!match) return;
+  setToken(decodeURIComponent(match[1]));
+  let rest = location.hash.replace(/[#&]token=[^&]*/, '');
+  if (rest && !rest.startsWith('#')) rest = `#${rest}`;
+  history.replaceState(null, '', location.pathname + location.search + rest);
+}
+
+export function authHeaders(extra: Record<string, string> = {}): Record<string, string> {
+  const t = token();
+  return t ? { ...extra, Authorization: `Bearer ${t}` } : extra;
+}
+
+async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      cache: 'no-store',
+      ...init,
+      headers: authHeaders({ Accept: 'application/json', ...(init.headers as object) }),
+    });
+  } catch (e) {
+    throw new Unreachable(String(e));
+  }
+  let body: { error?: string };
+  try {
+    body = await response.json();
+  } catch {
+    throw new Unreachable(`${path}: HTTP ${response.status} without a JSON body`);
+  }
+  if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+  return body as T;
+}
+
+const enc = encodeURIComponent;
+
+export const api = {
+  sweeps: () => request<ListSweepsResponse>('/api/v1/sweeps'),
+  sweep: (id: string) => request<Sweep>(`/api/v1/sweeps/${enc(id)}`),
+  jobsPage: (id: string, pageToken = '') =>
+    request<ListJobsResponse>(
+      `/api/v1/sweeps/${enc(id)}/jobs?page_size=5000&page_token=${enc(pageToken)}`),
+  job: (id: string, metrics: string[] = [], maxPoints = 1000) =>
+    request<GetJobResponse>(
+      `/api/v1/jobs/${enc(id)}?metrics=${enc(metrics.join(','))}&max_points=${maxPoints}`),
+  workers: () => request<ListWorkersResponse>('/api/v1/workers'),
+  cancel: (id: string) =>
+    request<CancelResponse>('/api/v1/cancel', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ id }),
+    }),
+};
+
+// Every job of a sweep, page after page.
+export async function allJobs(sweepId: string): Promise<Job[]> {
+  const jobs: Job[] = [];
+  let pageToken = '';
+  do {
+    const page = await api.jobsPage(sweepId, pageToken);
+    jobs.push(...(page.jobs ?? []));
+    pageToken = page.nextPageToken ?? '';
+  } while (pageToken);
+  return jobs;
+}

@@ -1,0 +1,82 @@
+// Numbers with units and sensible digits, durations and relative times, as the views show them.
+
+export function num(value: number | undefined | null, digits = 3): string {
+  if (value === undefined || value === null || !Number.isFinite(value)) return '–';
+  const abs = Math.abs(value);
+  if (abs !== 0 && (abs >= 1e6 || abs < 1e-3)) return value.toExponential(2);
+  // `digits` significant digits, but never fewer than the integer part has.
+  const integerDigits = abs >= 1 ? Math.floor(Math.log10(abs)) + 1 : 0;
+  return Number(value.toPrecision(Math.max(digits, integerDigits))).toString();
+}
+
+export function loss(value: number | undefined | null): string {
+  return value === undefined || value === null || !Number.isFinite(value) ? '–' :
+    value.toFixed(3);
+}
+
+export function signed(value: number | undefined | null): string {
+  if (value === undefined || value === null || !Number.isFinite(value)) return '–';
+  return `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(3)}`;
+}
+
+const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+export function bytes(value: number | undefined | null): string {
+  if (value === undefined || value === null || !Number.isFinite(value)) return '–';
+  let v = value;
+  let unit = 0;
+  while (Math.abs(v) >= 1024 && unit < BYTE_UNITS.length - 1) {
+    v /= 1024;
+    unit++;
+  }
+  return `${v.toFixed(v >= 100 || unit === 0 ? 0 : 1)} ${BYTE_UNITS[unit]}`;
+}
+
+export function rate(value: number | undefined | null, unit = 'tok/s'): string {
+  if (value === undefined || value === null || !Number.isFinite(value)) return '–';
+  const [scaled, prefix] = value >= 1e9 ? [value / 1e9, 'G'] : value >= 1e6 ? [value / 1e6, 'M'] :
+    value >= 1e3 ? [value / 1e3, 'k'] : [value, ''];
+  return `${scaled.toFixed(scaled >= 100 ? 0 : 1)}${prefix} ${unit}`;
+}
+
+// 3725 s -> "1 h 2 min".
+export function duration(seconds: number | undefined | null): string {
+  if (seconds === undefined || seconds === null || !Number.isFinite(seconds) || seconds < 0) {
+    return '–';
+  }
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h ${minutes % 60} min`;
+  return `${Math.round(hours / 24)} d`;
+}
+
+// "5 min ago", "in 2 h", against `now` (milliseconds since the epoch).
+export function relative(time: string | undefined, now = Date.now()): string {
+  if (!time) return '–';
+  const seconds = (now - Date.parse(time)) / 1000;
+  if (!Number.isFinite(seconds)) return '–';
+  if (Math.abs(seconds) < 5) return 'just now';
+  return seconds > 0 ? `${duration(seconds)} ago` : `in ${duration(-seconds)}`;
+}
+
+export function seconds(time: string | undefined): number | undefined {
+  if (!time) return undefined;
+  const ms = Date.parse(time);
+  return Number.isFinite(ms) ? ms / 1000 : undefined;
+}
+
+// "JOB_STATE_RUNNING" -> "running".
+export function stateName(value: string | undefined): string {
+  return (value ?? 'UNSPECIFIED').replace(/^(JOB|SWEEP|ATTEMPT)_STATE_/, '').toLowerCase();
+}
+
+const HTML_SPECIAL = /[&<>"']/;
+
+export function escapeHtml(text: string): string {
+  // Most names and numbers hold nothing to escape; testing first skips building a new string.
+  if (!HTML_SPECIAL.test(text)) return text;
+  return text.replace(/[&<>"']/g, (c) =>
+    ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+}

@@ -1,0 +1,75 @@
+import type { Job } from './gen/ablate/v1/job';
+import type { Sweep } from './gen/ablate/v1/sweep';
+import { baselineKey, cellsOf, differencesFrom, extent, pivot } from './grid_model';
+
+const sweep: Sweep = { id: 's', spec: { grid: [
+  { name: 'opt', values: ['adamw', 'muon'] },
+  { name: 'attn', values: ['dense', 'nsa'] },
+  { name: 'size', values: ['s', 'm'] },
+  { name: 'seed', values: ['1', '2'] },
+] } };
+
+function job(opt: string, attn: string, size: string, seed: string, loss?: number,
+  state = 'JOB_STATE_SUCCEEDED'): Job {
+  return { spec: { jobId: `${opt}-${attn}-${size}-${seed}`, cell: [
+    { dimension: 'opt', value: opt }, { dimension: 'attn', value: attn },
+    { dimension: 'size', value: size }, { dimension: 'seed', value: seed }] },
+    state: state as Job['state'], finalEvalLoss: loss };
+}
+
+const jobs: Job[] = [];
+for (const opt of ['adamw', 'muon']) for (const attn of ['dense', 'nsa']) for (const size of ['s', 'm']) {
+  for (const seed of ['1', '2']) {
+    const base = 3 - (opt === 'muon' ? 0.2 : 0) + (attn === 'nsa' ? 0.1 : 0) - (size === 'm' ? 0.5 : 0);
+    jobs.push(job(opt, attn, size, seed, base + (seed === '2' ? 0.02 : 0)));
+  }
+}
+
+describe('cellsOf', () => {
+  it('groups repeats into cells with their mean and sample std', () => {
+    const cells = cellsOf(sweep, jobs, (j) => j.finalEvalLoss);
+    expect(cells).toHaveLength(8);
+    const c = cells[0];
+    expect(c.values).toEqual({ opt: 'adamw', attn: 'dense', size: 's' });
+    expect(c.jobs).toHaveLength(2);
+    expect(c.mean).toBeCloseTo(3.01, 10);
+    expect(c.std).toBeCloseTo(Math.sqrt(2 * 0.01 ** 2), 10);
+    expect(c.states).toEqual({ JOB_STATE_SUCCEEDED: 2 });
+  });
+
+  it('leaves the mean unset where no repeat has the metric', () => {
+    const cells = cellsOf(sweep, [job('adamw', 'dense', 's', '1', undefined, 'JOB_STATE_RUNNING')],
+      (j) => j.finalEvalLoss);
+    expect(cells[0].mean).toBeUndefined();
+    expect(cells[0].states).toEqual({ JOB_STATE_RUNNING: 1 });
+  });
+});
+
+describe('differencesFrom', () => {
+  it('pairs repeats by seed against the baseline cell', () => {
+    const cells = cellsOf(sweep, jobs, (j) => j.finalEvalLoss);
+    const diffs = differencesFrom(cells, baselineKey(sweep));
+    expect(diffs[0].mean).toBeCloseTo(0, 10);
+    const muonDenseS = diffs.find((c) => c.key === 'muon\u0000dense\u0000s');
+    expect(muonDenseS?.mean).toBeCloseTo(-0.2, 10);
+    // The seeds' shared offset cancels: the paired spread is zero.
+    expect(muonDenseS?.std).toBeCloseTo(0, 10);
+  });
+
+  it('uses the spec baseline when it names one', () => {
+    const named: Sweep = { ...sweep, spec: { ...sweep.spec, baseline: { opt: 'muon' } } };
+    expect(baselineKey(named)).toBe('muon\u0000dense\u0000s');
+  });
+});
+
+describe('pivot', () => {
+  it('lays cells out by rows and columns, one panel per other dimension', () => {
+    const cells = cellsOf(sweep, jobs, (j) => j.finalEvalLoss);
+    const panels = pivot(sweep, cells, 'opt', 'attn');
+    expect(panels.map((p) => p.label)).toEqual(['size=s', 'size=m']);
+    expect(panels[0].rows).toEqual(['adamw', 'muon']);
+    expect(panels[0].cols).toEqual(['dense', 'nsa']);
+    expect(panels[1].cells.get('muon\u0000nsa')?.mean).toBeCloseTo(3 - 0.2 + 0.1 - 0.5 + 0.01, 10);
+    expect(extent(cells)).toEqual([expect.closeTo(2.31, 10), expect.closeTo(3.11, 10)]);
+  });
+});

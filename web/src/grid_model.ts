@@ -1,0 +1,144 @@
+// The sweep as a matrix: jobs grouped into cells (one per combination of the grid's dimensions
+// other than the repeat's seed), cells laid out by a row and a column dimension, one panel per
+// combination of the others. Pure and linear in the number of jobs, so a 10,000-job sweep
+// pivots in milliseconds.
+import type { Job } from './gen/ablate/v1/job';
+import type { Sweep } from './gen/ablate/v1/sweep';
+
+export const REPEAT_DIMENSION = 'seed';
+
+export interface CellStats {
+  key: string;                 // the cell's values on every non-repeat dimension, joined
+  values: Record<string, string>;
+  jobs: Job[];                 // its repeats, in expansion order
+  samples: Map<string, number>;  // seed ('' without repeats) -> metric value
+  mean?: number;
+  std?: number;                // sample standard deviation over repeats; unset with one value
+  states: Record<string, number>;  // JobState -> count
+}
+
+export interface Panel {
+  label: string;  // "c=c0, d=d1", or "" when there are no panel dimensions
+  rows: string[];
+  cols: string[];
+  cells: Map<string, CellStats>;  // `${row}\u0000${col}` -> stats
+}
+
+export type Metric = (job: Job) => number | undefined;
+
+export function dimensionsOf(sweep: Sweep | null): { name: string; values: string[] }[] {
+  return (sweep?.spec?.grid ?? []).map((d) => ({ name: d.name ?? '', values: d.values ?? [] }));
+}
+
+// The grid's dimensions a cell is keyed by: all but the repeat's seed.
+export function cellDimensions(sweep: Sweep | null): string[] {
+  return dimensionsOf(sweep).map((d) => d.name).filter((n) => n !== REPEAT_DIMENSION);
+}
+
+function cellValues(job: Job): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const c of job.spec?.cell ?? []) values[c.dimension ?? ''] = c.value ?? '';
+  return values;
+}
+
+// Without repeats a cell holds one job, paired with the baseline's one job.
+function repeatOf(values: Record<string, string>): string {
+  return values[REPEAT_DIMENSION] ?? '';
+}
+
+function finish(cell: CellStats): void {
+  const xs = [...cell.samples.values()].filter(Number.isFinite);
+  if (!xs.length) return;
+  cell.mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  if (xs.length > 1) {
+    const m = cell.mean;
+    cell.std = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
+  }
+}
+
+// Every cell of the sweep, in expansion order, with `metric` per repeat.
+export function cellsOf(sweep: Sweep | null, jobs: Job[], metric: Metric): CellStats[] {
+  const dims = cellDimensions(sweep);
+  const byKey = new Map<string, CellStats>();
+  for (const job of jobs) {
+    const values = cellValues(job);
+    let key = '';
+    for (let i = 0; i < dims.length; i++) key += (i ? '\u0000' : '') + (values[dims[i]] ?? '');
+    let cell = byKey.get(key);
+    if (!cell) {
+      const own: Record<string, string> = {};
+      for (const d of dims) own[d] = values[d] ?? '';
+      cell = { key, values: own, jobs: [], samples: new Map(), states: {} };
+      byKey.set(key, cell);
+    }
+    cell.jobs.push(job);
+    const state = job.state ?? 'JOB_STATE_UNSPECIFIED';
+    cell.states[state] = (cell.states[state] ?? 0) + 1;
+    const v = metric(job);
+    if (v !== undefined && Number.isFinite(v)) cell.samples.set(repeatOf(values), v);
+  }
+  const cells = [...byKey.values()];
+  cells.forEach(finish);
+  return cells;
+}
+
+// The baseline cell: the spec's `baseline` where it names one, else the first value of every
+// dimension.
+export function baselineKey(sweep: Sweep | null): string {
+  const named = sweep?.spec?.baseline ?? {};
+  return dimensionsOf(sweep).filter((d) => d.name !== REPEAT_DIMENSION)
+    .map((d) => named[d.name] ?? d.values[0] ?? '').join('\u0000');
+}
+
+// Replaces each cell's samples by its difference from the baseline cell, paired by seed (what
+// a seed shares, initialisation and data order, cancels); seeds the baseline lacks drop out.
+export function differencesFrom(cells: CellStats[], baseline: string): CellStats[] {
+  const base = cells.find((c) => c.key === baseline);
+  return cells.map((c) => {
+    const samples = new Map<string, number>();
+    if (base) {
+      for (const [seed, v] of c.samples) {
+        const b = base.samples.get(seed);
+        if (b !== undefined) samples.set(seed, v - b);
+      }
+    }
+    const out: CellStats = { ...c, samples, mean: undefined, std: undefined };
+    finish(out);
+    return out;
+  });
+}
+
+// Lays `cells` out by `rowDim` x `colDim`, one panel per combination of the other dimensions,
+// in the grid's order of values.
+export function pivot(sweep: Sweep | null, cells: CellStats[], rowDim: string,
+  colDim: string): Panel[] {
+  const dims = dimensionsOf(sweep).filter((d) => d.name !== REPEAT_DIMENSION);
+  const valuesOf = (name: string) => dims.find((d) => d.name === name)?.values ?? [''];
+  const panelDims = dims.map((d) => d.name).filter((n) => n !== rowDim && n !== colDim);
+  const panels = new Map<string, Panel>();
+  for (const cell of cells) {
+    const label = panelDims.map((d) => `${d}=${cell.values[d]}`).join(', ');
+    let panel = panels.get(label);
+    if (!panel) {
+      panel = { label, rows: rowDim ? valuesOf(rowDim) : [''],
+        cols: colDim ? valuesOf(colDim) : [''], cells: new Map() };
+      panels.set(label, panel);
+    }
+    const r = rowDim ? cell.values[rowDim] : '';
+    const c = colDim ? cell.values[colDim] : '';
+    panel.cells.set(`${r}\u0000${c}`, cell);
+  }
+  return [...panels.values()];
+}
+
+// The finite range of the cells' means, for the colour scale.
+export function extent(cells: CellStats[]): [number, number] | null {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const c of cells) {
+    if (c.mean === undefined) continue;
+    lo = Math.min(lo, c.mean);
+    hi = Math.max(hi, c.mean);
+  }
+  return lo <= hi ? [lo, hi] : null;
+}

@@ -1,0 +1,46 @@
+// One sweep: its header (state, counts, progress, cancel) and tabs for the Grid, Curves and
+// Cost views, which share the sweep's live session.
+import { sweepSession } from '../app';
+import { h } from '../dom';
+import { escapeHtml, stateName } from '../format';
+import { cancelButton } from './actions';
+import { costView } from './cost';
+import { curvesView } from './curves';
+import { gridView } from './grid';
+import { ended } from './sweeps';
+
+export const TABS = ['grid', 'curves', 'cost'] as const;
+export type Tab = (typeof TABS)[number];
+
+export function sweepView(sweepId: string, tab: Tab): { el: HTMLElement; dispose: () => void } {
+  const session = sweepSession(sweepId);
+  const head = h('div', { className: 'sweep-head' });
+  const actions = h('span', { className: 'actions' });
+  const tabs = h('nav', { className: 'tabs', role: 'tablist', 'aria-label': 'sweep views' },
+    ...TABS.map((t) => h('a', { href: `#/sweeps/${encodeURIComponent(sweepId)}/${t}`,
+      role: 'tab', 'aria-selected': String(t === tab), className: t === tab ? 'active' : '',
+      'data-tab': t }, t[0].toUpperCase() + t.slice(1))));
+  const inner = tab === 'curves' ? curvesView(session) : tab === 'cost' ? costView(session) :
+    gridView(session);
+  const el = h('section', { className: 'view', 'data-view': 'sweep', 'data-sweep-id': sweepId },
+    h('p', {}, h('a', { href: '#/' }, '← all sweeps')), head, actions, tabs, inner.el);
+  let cancellable: boolean | null = null;
+  const unlisten = session.listen(() => {
+    const sweep = session.model.sweep;
+    if (!sweep) return;
+    const state = stateName(sweep.state);
+    const counts = sweep.counts ?? {};
+    head.innerHTML = `<h1>${escapeHtml(sweep.id ?? sweepId)} <span class="badge state-${state}"` +
+      ` id="sweep-state">${state}</span></h1><p class="muted">${escapeHtml(sweep.spec?.description ?? '')}</p>` +
+      `<p id="sweep-summary">${ended(counts)}/${counts.total ?? 0} ended · ` +
+      (['running', 'assigned', 'pending', 'succeeded', 'failed', 'cancelled'] as const)
+        .filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`).join(', ') + '</p>';
+    const active = state === 'active';
+    if (active !== cancellable) {
+      cancellable = active;
+      actions.replaceChildren(...(active ? [cancelButton(sweepId, `sweep ${sweepId}`)] : []));
+    }
+    document.title = `Ablate · ${sweepId}`;
+  });
+  return { el, dispose: () => { unlisten(); inner.dispose(); } };
+}

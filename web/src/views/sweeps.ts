@@ -1,0 +1,72 @@
+// Sweeps: every sweep with its jobs' counts by state, progress, elapsed time and an estimate
+// of the rest (elapsed time per ended job, times the jobs left: a rough guide that assumes the
+// remaining jobs cost what the ended ones did).
+import { api } from '../api';
+import { poll } from '../app';
+import { h } from '../dom';
+import { duration, escapeHtml, relative, seconds, stateName } from '../format';
+import type { JobCounts, Sweep } from '../gen/ablate/v1/sweep';
+import { cancelButton } from './actions';
+
+const STATES: (keyof JobCounts)[] = ['pending', 'assigned', 'running', 'succeeded', 'failed',
+  'cancelled'];
+
+export function ended(counts: JobCounts | undefined): number {
+  return (counts?.succeeded ?? 0) + (counts?.failed ?? 0) + (counts?.cancelled ?? 0);
+}
+
+// Seconds left at the pace so far; undefined before any job ended or after all did.
+export function estimateLeft(counts: JobCounts | undefined, elapsed: number): number | undefined {
+  const done = ended(counts);
+  const total = counts?.total ?? 0;
+  if (done === 0 || done >= total) return undefined;
+  return (elapsed / done) * (total - done);
+}
+
+function row(sweep: Sweep, now: number): HTMLTableRowElement {
+  const counts = sweep.counts ?? {};
+  const total = counts.total ?? 0;
+  const done = ended(counts);
+  const state = stateName(sweep.state);
+  const active = state === 'active';
+  const created = seconds(sweep.createdAt);
+  const elapsed = created === undefined ? undefined : now / 1000 - created;
+  const id = sweep.id ?? '';
+  const tr = h('tr', { 'data-sweep-id': id });
+  tr.innerHTML = `
+    <td><a href="#/sweeps/${encodeURIComponent(id)}">${escapeHtml(id)}</a>
+      <div class="muted">${escapeHtml(sweep.spec?.description ?? '')}</div></td>
+    <td><span class="badge state-${state}">${state}</span></td>
+    <td class="counts">${STATES.filter((s) => counts[s]).map((s) =>
+      `<span class="chip state-${s}" title="${s}">${counts[s]} ${s}</span>`).join(' ')}</td>
+    <td><span class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="${total}"
+      aria-valuenow="${done}"><span class="fill" style="width:${total ? (100 * done) / total : 0}%">
+      </span></span> <span class="count">${done}/${total}</span></td>
+    <td title="${escapeHtml(sweep.createdAt ?? '')}">${relative(sweep.createdAt, now)}</td>
+    <td class="num">${active ? duration(elapsed) : '–'}</td>
+    <td class="num">${active ? duration(estimateLeft(counts, elapsed ?? 0)) : '–'}</td>
+    <td class="actions"></td>`;
+  if (active) tr.cells[7].append(cancelButton(id, `sweep ${id}`));
+  return tr;
+}
+
+export function sweepsView(): { el: HTMLElement; dispose: () => void } {
+  const tbody = h('tbody');
+  const empty = h('p', { className: 'empty', hidden: true });
+  empty.innerHTML = 'No sweeps yet: submit one with <code>ablate submit examples/tiny-grid.yaml</code>' +
+    ' (or run <code>make demo</code>).';
+  const el = h('section', { className: 'view', 'data-view': 'sweeps' },
+    h('h1', {}, 'Sweeps'),
+    h('table', { className: 'table', id: 'sweeps' },
+      h('thead', {}, h('tr', {}, ...['Sweep', 'State', 'Jobs by state', 'Progress', 'Created',
+        'Elapsed', 'Estimated rest', ''].map((t) => h('th', {}, t)))),
+      tbody),
+    empty);
+  const dispose = poll(async () => {
+    const { sweeps = [] } = await api.sweeps();
+    const now = Date.now();
+    tbody.replaceChildren(...sweeps.map((s) => row(s, now)));
+    empty.hidden = sweeps.length > 0;
+  });
+  return { el, dispose };
+}
