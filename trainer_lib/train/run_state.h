@@ -5,7 +5,7 @@
 //               model always, other settings unless allow_config_change. Settings that only
 //               change bookkeeping or memory use may differ: log_every, eval_every,
 //               eval_batches, checkpoint_every, keep_checkpoints, cpu_threads, gpus,
-//               micro_batch_size, activation_checkpointing, loss_chunk_tokens and
+//               cpu_ranks, micro_batch_size, activation_checkpointing, loss_chunk_tokens and
 //               allow_config_change itself.
 //   "model"     model.pt: every parameter and buffer by its dotted name. Loading checks names
 //               and shapes first, so a mismatch reads "checkpoint model.pt: layers.0.mlp...

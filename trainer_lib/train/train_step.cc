@@ -63,7 +63,7 @@ torch::Tensor RealTokens(const torch::Tensor& targets) {
 }  // namespace
 
 TrainStep::TrainStep(Qwen3Impl& model, torch::optim::Optimizer& optimizer,
-                     const v1::TrainConfig& config)
+                     const v1::TrainConfig& config, dist::ProcessGroup* group)
     : model_(model),
       optimizer_(optimizer),
       parameters_(model.parameters()),
@@ -71,21 +71,32 @@ TrainStep::TrainStep(Qwen3Impl& model, torch::optim::Optimizer& optimizer,
       bf16_(config.precision() == "bf16"),
       micro_batch_size_(config.micro_batch_size()),
       loss_chunk_tokens_(config.loss_chunk_tokens()),
-      skip_nonfinite_(config.nonfinite() == "skip") {
+      skip_nonfinite_(config.nonfinite() == "skip"),
+      group_(group),
+      sync_(group == nullptr ? nullptr
+                             : std::make_unique<dist::GradientSync>(*group, parameters_)) {
   model_.set_activation_checkpointing(config.activation_checkpointing());
 }
 
 TrainStep::Result TrainStep::Run(const torch::Tensor& inputs, const torch::Tensor& targets,
                                  double lr) {
   optimizer_.zero_grad();
-  const torch::Tensor tokens = RealTokens(targets);
+  torch::Tensor tokens = (targets != kIgnoreIndex).sum().to(torch::kFloat32);
+  if (group_ != nullptr) group_->AllReduceSum(tokens).Wait();  // the global batch's
+  tokens = tokens.clamp_min(1);
   torch::Tensor loss = torch::zeros({}, inputs.options().dtype(torch::kFloat32));
   for (int64_t start = 0; start < inputs.size(0); start += micro_batch_size_) {
+    // Only the last micro-batch's backward exchanges gradients; earlier ones accumulate.
+    if (sync_ && start + micro_batch_size_ >= inputs.size(0)) sync_->Arm();
     const torch::Tensor micro_loss =
         LossSum(inputs.narrow(0, start, micro_batch_size_),
                 targets.narrow(0, start, micro_batch_size_)) / tokens;
     micro_loss.backward();
     loss += micro_loss.detach();
+  }
+  if (sync_) {
+    sync_->Finish();
+    group_->AllReduceSum(loss).Wait();
   }
   torch::Tensor grad_norm = ClipGradNorm(parameters_, grad_clip_);
   if (skip_nonfinite_ && !AllFinite(loss, grad_norm)) {
