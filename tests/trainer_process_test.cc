@@ -266,10 +266,12 @@ TEST_F(TrainerProcessTest, WorldSizeOtherThanTheJobsRanksIsRefused) {
             "WORLD_SIZE=2 but the job asks for 3 ranks (gpus, or cpu_ranks on a CPU)");
 }
 
-// The worker signals every rank; here only rank 1 gets SIGTERM, the harder case: rank 0 must
-// learn of it at the next step boundary, both save the same step and exit 143, and the job
-// resumes from that step.
-TEST_F(TrainerProcessTest, SigtermToOneRankStopsEveryRankAtOneStepAndTheJobResumes) {
+class StopTest : public TrainerProcessTest, public testing::WithParamInterface<bool> {};
+
+// The worker signals every rank (GetParam() true), each at its own moment; with only rank 1
+// signalled, rank 0 must learn of it at the next step boundary. Either way both save the same
+// step and exit 143, and the job resumes from that step.
+TEST_P(StopTest, SigtermStopsEveryRankAtOneStepAndTheJobResumes) {
   const std::string job = Job(100000, MultiRankExtra(2));
   const fs::path checkpoints = dir_ / "checkpoints";
   std::vector<std::unique_ptr<test::Subprocess>> ranks = StartRanks(job, 2, checkpoints.string());
@@ -279,6 +281,7 @@ TEST_F(TrainerProcessTest, SigtermToOneRankStopsEveryRankAtOneStepAndTheJobResum
          !ranks[0]->WaitFor(absl::Milliseconds(50)).ok()) {
   }
   ranks[1]->Signal(SIGTERM);
+  if (GetParam()) ranks[0]->Signal(SIGTERM);
   EXPECT_EQ(*ranks[0]->WaitFor(kWait), 128 + SIGTERM) << ranks[0]->Stderr();
   EXPECT_EQ(*ranks[1]->WaitFor(kWait), 128 + SIGTERM) << ranks[1]->Stderr();
   const std::vector<v1::TrainerEvent> events = Events(ranks[0]->Stdout(), dir_ / "d");
@@ -304,6 +307,11 @@ TEST_F(TrainerProcessTest, SigtermToOneRankStopsEveryRankAtOneStepAndTheJobResum
   EXPECT_EQ(resumed.front().started().resumed_from_step(), stopped);
   EXPECT_EQ(Losses(resumed).size(), 3u);
 }
+
+INSTANTIATE_TEST_SUITE_P(SignalledRanks, StopTest, testing::Values(false, true),
+                         [](const testing::TestParamInfo<bool>& info) {
+                           return info.param ? "All" : "OnlyRank1";
+                         });
 
 }  // namespace
 }  // namespace ablate

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/Types.hpp>
 #include <torch/torch.h>
@@ -113,6 +114,9 @@ void ProcessGroup::Work::Wait() { work_->wait(); }
 absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::Connect(
     const RankInfo& info, const c10::Device& device, std::chrono::milliseconds timeout) {
   if (info.world_size == 1) return nullptr;
+  // NCCL and CUDA's allocator work on the current device: make it this rank's, so that no
+  // rank opens a context on another rank's GPU.
+  if (device.is_cuda()) c10::impl::getDeviceGuardImpl(device.type())->setDevice(device);
   c10::intrusive_ptr<c10d::Store> store;
   try {
     c10d::TCPStoreOptions options;
