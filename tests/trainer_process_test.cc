@@ -313,5 +313,43 @@ INSTANTIATE_TEST_SUITE_P(SignalledRanks, StopTest, testing::Values(false, true),
                            return info.param ? "All" : "OnlyRank1";
                          });
 
+// ZeRO-1: each of 2 ranks saves the optimizer state it owns; 3 ranks resume from those shards,
+// each taking the states of the parameters it now owns, and continue exactly as one process
+// that never stopped. min_lr_ratio 1 keeps the rate constant after warmup, so the 6-step run
+// and the 12-step runs share their schedule. A lost or misplaced state (fresh moments) moves
+// the loss of the first resumed step by far more than the bound.
+TEST_F(TrainerProcessTest, OptimizerShardsOfTwoRanksResumeOnThreeAsAnUnbrokenRun) {
+  const std::string extra = R"(, "min_lr_ratio": 1)";
+  const std::string whole = Job(12, extra + MultiRankExtra(2), /*batch_size=*/12);
+  auto alone = test::Subprocess::Start(Train(whole, (dir_ / "alone").string()));
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  ASSERT_EQ(*(*alone)->WaitFor(kWait), 0) << (*alone)->Stderr();
+  const std::map<int64_t, double> expected = Losses(Events((*alone)->Stdout(), dir_ / "f"));
+  ASSERT_EQ(expected.size(), 12u);
+
+  const fs::path checkpoints = dir_ / "checkpoints";
+  const std::string first_half = Job(6, extra + MultiRankExtra(2), /*batch_size=*/12);
+  for (auto& rank : StartRanks(first_half, 2, checkpoints.string())) {
+    EXPECT_EQ(*rank->WaitFor(kWait), 0) << rank->Stderr();
+  }
+  for (const char* file : {"optimizer-0.pt", "optimizer-1.pt", "optimizer-owners.txt"}) {
+    EXPECT_TRUE(fs::exists(checkpoints / "step-00000006" / file)) << file;
+  }
+
+  const std::string rest = Job(12, extra + MultiRankExtra(3), /*batch_size=*/12);
+  std::vector<std::unique_ptr<test::Subprocess>> ranks =
+      StartRanks(rest, 3, checkpoints.string(), {"--allow-config-change"});
+  ASSERT_EQ(ranks.size(), 3u);
+  for (auto& rank : ranks) EXPECT_EQ(*rank->WaitFor(kWait), 0) << rank->Stderr();
+  const std::vector<v1::TrainerEvent> events = Events(ranks[0]->Stdout(), dir_ / "g");
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.front().started().resumed_from_step(), 6);
+  const std::map<int64_t, double> losses = Losses(events);
+  ASSERT_EQ(losses.size(), 6u);
+  for (const auto& [step, loss] : losses) {
+    EXPECT_NEAR(loss, expected.at(step), 1e-5) << "step " << step;
+  }
+}
+
 }  // namespace
 }  // namespace ablate

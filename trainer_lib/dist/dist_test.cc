@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "trainer_lib/dist/grad_sync.h"
 #include "trainer_lib/dist/placement.h"
 #include "trainer_lib/dist/process_group.h"
+#include "trainer_lib/dist/zero.h"
 
 namespace ablate::train::dist {
 namespace {
@@ -95,6 +97,16 @@ TEST(PlacementTest, EachRankTakesAnEvenShareInMicroBatchesCappedAtIt) {
   EXPECT_EQ(RankMicroBatch(config, 2).status().message(),
             "micro_batch_size 4 does not divide the 6 rows of each of 2 ranks");
   EXPECT_TRUE(RankDevice(config, 0)->is_cpu());
+}
+
+TEST(ZeroTest, OwnersTakeTheLargestParametersFirstToTheLeastLoadedRank) {
+  std::vector<NamedParameter> parameters;
+  for (const int64_t size : {10, 3, 7, 5}) {
+    parameters.push_back({"p" + std::to_string(size), torch::zeros({size})});
+  }
+  // 10 -> rank 0; 7 -> rank 1; 5 -> rank 1 (7 < 10); 3 -> rank 0 (10 < 12).
+  EXPECT_EQ(AssignOwners(parameters, 2), (std::vector<int>{0, 0, 1, 1}));
+  EXPECT_EQ(AssignOwners(parameters, 1), (std::vector<int>{0, 0, 0, 0}));
 }
 
 // A loopback port free a moment ago.

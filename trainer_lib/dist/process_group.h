@@ -73,8 +73,9 @@ class ProcessGroup {
 
   // Meets the other ranks of `info` (blocking until all have connected, at most `timeout`)
   // and builds the backend for `device`: Gloo for a CPU, NCCL for CUDA (device must be
-  // cuda:info.local_rank). Null, and nothing started, for a world of one. Unimplemented when this build lacks that backend; Unavailable when
-  // the rendezvous fails or times out (another attempt may succeed).
+  // cuda:info.local_rank). Null, and nothing started, for a world of one. Unimplemented when this
+  // build lacks that backend; Unavailable when the rendezvous fails or times out (another attempt
+  // may succeed).
   static absl::StatusOr<std::unique_ptr<ProcessGroup>> Connect(
       const RankInfo& info, const c10::Device& device,
       std::chrono::milliseconds timeout = std::chrono::minutes(5));

@@ -17,9 +17,9 @@
 namespace ablate::train::dist {
 
 // OK when every rank's `tensors` are bitwise equal (SHA-256 of their bytes, in order; copies
-// them to the host). Otherwise Internal: "step N: parameters of rank R differ from rank 0's"
-// naming the first such rank. Every rank gets the same answer.
-absl::Status CheckReplicasAgree(ProcessGroup& group, const std::vector<at::Tensor>& tensors,
+// them to the host), or at once for no group (one process). Otherwise Internal: "step N:
+// parameters of rank R differ from rank 0's" naming the first such rank, on every rank.
+absl::Status CheckReplicasAgree(ProcessGroup* group, const std::vector<at::Tensor>& tensors,
                                 int64_t step);
 
 // OK when every rank passes the same `value`; otherwise FailedPrecondition naming `what` and

@@ -1,4 +1,4 @@
-// The checkpoint pieces of a run besides the optimizer (OptimizerState, in trainer_lib/optim):
+// The checkpoint pieces of a run besides the optimizer (dist/zero.h, ShardedOptimizer::State):
 //   "config"    config.json and model.json: the TrainConfig and ModelConfig that wrote the
 //               checkpoint. Loading it into a run with another configuration is refused,
 //               naming each field that differs, before any other piece loads: a different

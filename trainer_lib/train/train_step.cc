@@ -50,6 +50,14 @@ torch::Tensor ClipGradNorm(const std::vector<torch::Tensor>& parameters, double 
   return total;
 }
 
+// Every parameter's gradient, not only those the (possibly sharded) optimizer steps, set to
+// none, as torch's zero_grad does by default.
+void ClearGradients(const std::vector<torch::Tensor>& parameters) {
+  for (const torch::Tensor& p : parameters) {
+    if (p.grad().defined()) const_cast<torch::Tensor&>(p).mutable_grad().reset();
+  }
+}
+
 // True when both 0-d tensors are finite. Reads them: waits for the device.
 bool AllFinite(const torch::Tensor& loss, const torch::Tensor& grad_norm) {
   return (torch::isfinite(loss) & torch::isfinite(grad_norm)).item<bool>();
@@ -63,7 +71,8 @@ torch::Tensor RealTokens(const torch::Tensor& targets) {
 }  // namespace
 
 TrainStep::TrainStep(Qwen3Impl& model, torch::optim::Optimizer& optimizer,
-                     const v1::TrainConfig& config, dist::ProcessGroup* group)
+                     const v1::TrainConfig& config, dist::ProcessGroup* group,
+                     dist::ShardedOptimizer* sharded)
     : model_(model),
       optimizer_(optimizer),
       parameters_(model.parameters()),
@@ -73,14 +82,14 @@ TrainStep::TrainStep(Qwen3Impl& model, torch::optim::Optimizer& optimizer,
       loss_chunk_tokens_(config.loss_chunk_tokens()),
       skip_nonfinite_(config.nonfinite() == "skip"),
       group_(group),
-      sync_(group == nullptr ? nullptr
-                             : std::make_unique<dist::GradientSync>(*group, parameters_)) {
+      sync_(group == nullptr ? nullptr : std::make_unique<dist::GradientSync>(*group, parameters_)),
+      sharded_(sharded) {
   model_.set_activation_checkpointing(config.activation_checkpointing());
 }
 
 TrainStep::Result TrainStep::Run(const torch::Tensor& inputs, const torch::Tensor& targets,
                                  double lr) {
-  optimizer_.zero_grad();
+  ClearGradients(parameters_);
   torch::Tensor tokens = (targets != kIgnoreIndex).sum().to(torch::kFloat32);
   if (group_ != nullptr) group_->AllReduceSum(tokens).Wait();  // the global batch's
   tokens = tokens.clamp_min(1);
@@ -100,11 +109,12 @@ TrainStep::Result TrainStep::Run(const torch::Tensor& inputs, const torch::Tenso
   }
   torch::Tensor grad_norm = ClipGradNorm(parameters_, grad_clip_);
   if (skip_nonfinite_ && !AllFinite(loss, grad_norm)) {
-    optimizer_.zero_grad();
+    ClearGradients(parameters_);
     return {loss, grad_norm, /*skipped=*/true};
   }
   SetLearningRate(optimizer_, lr);
   optimizer_.step();
+  if (sharded_ != nullptr) sharded_->BroadcastUpdated();
   return {loss, grad_norm, /*skipped=*/false};
 }
 

@@ -31,6 +31,7 @@
 #include "ablate/v1/config.pb.h"
 #include "trainer_lib/dist/grad_sync.h"
 #include "trainer_lib/dist/process_group.h"
+#include "trainer_lib/dist/zero.h"
 #include "trainer_lib/model/qwen3.h"
 
 namespace ablate::train {
@@ -49,9 +50,10 @@ class TrainStep {
   // WithLoopDefaults; uses its grad_clip (0: no clipping), precision, micro_batch_size,
   // loss_chunk_tokens and nonfinite. Turns the model's activation checkpointing on or off as
   // config.activation_checkpointing says. With `group` (borrowed; null for one process),
-  // gradients and the loss are summed over its ranks.
+  // gradients and the loss are summed over its ranks. With `sharded` (borrowed), `optimizer`
+  // is its local() share and every update is followed by its BroadcastUpdated.
   TrainStep(Qwen3Impl& model, torch::optim::Optimizer& optimizer, const v1::TrainConfig& config,
-            dist::ProcessGroup* group = nullptr);
+            dist::ProcessGroup* group = nullptr, dist::ShardedOptimizer* sharded = nullptr);
 
   // One optimizer step at learning rate `lr`. inputs, targets: [B, T] int64 on the model's
   // device, B a multiple of micro_batch_size; targets may hold kIgnoreIndex. With a group,
@@ -75,6 +77,7 @@ class TrainStep {
   const bool skip_nonfinite_;
   dist::ProcessGroup* const group_;                 // null: one process
   const std::unique_ptr<dist::GradientSync> sync_;  // with group_
+  dist::ShardedOptimizer* const sharded_;           // null: optimizer_ updates everything
 };
 
 }  // namespace ablate::train

@@ -27,6 +27,7 @@
 #include "trainer_lib/dist/placement.h"
 #include "trainer_lib/dist/process_group.h"
 #include "trainer_lib/dist/replicas.h"
+#include "trainer_lib/dist/zero.h"
 #include "trainer_lib/model/hf_adapter.h"
 #include "trainer_lib/model/qwen3.h"
 #include "trainer_lib/optim/lr_schedule.h"
@@ -119,7 +120,7 @@ class Trainer {
   std::optional<Dataset> dataset_;  // set by LoadData
   v1::ModelConfig model_config_;
   Qwen3 model_{nullptr};
-  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<dist::ShardedOptimizer> optimizer_;  // this rank's share of the state
   std::unique_ptr<TrainStep> train_step_;
   std::unique_ptr<NonFiniteWatch> nonfinite_;
   std::vector<std::unique_ptr<Stateful>> state_;  // what a checkpoint saves, in load order
@@ -179,7 +180,7 @@ absl::Status Trainer::Setup() {
   provenance->set_data_seed(config_.data_seed());
   provenance->set_data_sha256(dataset_->sha256());
   provenance->set_device(device_.str());
-  provenance->set_optimizer_state_bytes_per_parameter(StateBytesPerParameter(*optimizer_));
+  provenance->set_optimizer_state_bytes_per_parameter(StateBytesPerParameter(optimizer_->local()));
   if (absl::Status s = events_.Send(event); !s.ok()) return s;
   for (const std::string& note : resume_notes_) {
     if (absl::Status s = Log("warning", note); !s.ok()) return s;
@@ -212,20 +213,21 @@ absl::Status Trainer::BuildModel() {
   }
   model_ = *std::move(model);
   model_->to(device_);
-  absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> optimizer =
-      MakeOptimizer(config_, *model_);
+  absl::StatusOr<std::unique_ptr<dist::ShardedOptimizer>> optimizer =
+      dist::ShardedOptimizer::Make(config_, NamedParameters(*model_), group_.get());
   if (!optimizer.ok()) return optimizer.status();
   optimizer_ = *std::move(optimizer);
   absl::StatusOr<int64_t> micro = dist::RankMicroBatch(config_, ranks_.world_size);
   if (!micro.ok()) return micro.status();
   v1::TrainConfig step_config = config_;
   step_config.set_micro_batch_size(static_cast<uint32_t>(*micro));
-  train_step_ = std::make_unique<TrainStep>(*model_, *optimizer_, step_config, group_.get());
+  train_step_ = std::make_unique<TrainStep>(*model_, optimizer_->local(), step_config, group_.get(),
+                                            optimizer_.get());
   nonfinite_ = std::make_unique<NonFiniteWatch>(device_);
 
   state_.push_back(ConfigRecord(config_, model_config_));  // first: it refuses before loading
   state_.push_back(ModelState(*model_, device_));
-  state_.push_back(OptimizerState(*optimizer_, device_));
+  state_.push_back(optimizer_->State(checkpoint_dir_, device_));
   state_.push_back(
       CounterState("progress", {{"step", &step_}, {"skipped_steps", &skipped_steps_}}));
   state_.push_back(CounterState("data", {{"next_batch", &next_batch_}}));
@@ -392,16 +394,17 @@ absl::Status Trainer::Checkpoint() {
     return absl::FailedPreconditionError(
         absl::StrCat("step ", step_, ": non-finite weights after the update"));
   }
-  if (group_) {
-    if (absl::Status s = dist::CheckReplicasAgree(*group_, model_->parameters(), step_); !s.ok()) {
-      return s;
-    }
+  if (absl::Status s = dist::CheckReplicasAgree(group_.get(), model_->parameters(), step_);
+      !s.ok()) {
+    return s;
   }
   std::vector<Stateful*> pieces;
   for (const auto& piece : state_) pieces.push_back(piece.get());
-  // The ranks hold the same state: rank 0 writes it, the others wait for its outcome.
+  // Each rank stages its optimizer shard; rank 0 writes the checkpoint (with the state the
+  // ranks share) and the others wait for its outcome.
   absl::StatusOr<std::filesystem::path> path = checkpoint_dir_;
-  if (Leader()) path = checkpoints_.Save(step_, pieces);
+  if (absl::Status s = optimizer_->StageShard(checkpoint_dir_); !s.ok()) path = s;
+  if (path.ok() && Leader()) path = checkpoints_.Save(step_, pieces);
   if (group_ && group_->Max(path.ok() ? 0 : 1) != 0 && !Leader()) {
     return absl::InternalError(absl::StrCat("step ", step_, ": rank 0 failed to checkpoint"));
   }

@@ -30,7 +30,9 @@
 // N ranks together take exactly the batches one process would), gradients are summed over the
 // ranks during backward, so every rank makes the same update; a stop request is agreed at each
 // step boundary (the first signal any rank has), and rank 0 writes the checkpoints after the
-// ranks check that their parameters agree. Each rank sends its own events; the launcher gives
+// ranks check that their parameters agree. Optimizer state is sharded: each rank keeps and
+// saves that of the parameters it owns (dist/zero.h), and a checkpoint resumes at any rank
+// count. Each rank sends its own events; the launcher gives
 // rank 0 the event pipe and the others a log.
 //
 // Thread-safety: Run blocks its caller; `stop` may be set from any thread or signal handler.
