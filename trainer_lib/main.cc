@@ -28,6 +28,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -173,11 +174,14 @@ int main(int argc, char** argv) {
   if (events_fd >= 0) {
     events = std::make_unique<ablate::train::PipeEventSink>(events_fd);
   } else {
-    events = std::make_unique<ablate::train::ConsoleEventSink>(std::cout);
+    // Ranks other than 0 of a multi-rank job keep stdout free and log to stderr.
+    const char* rank = std::getenv("RANK");
+    const bool follower = rank != nullptr && std::string(rank) != "0" && *rank != '\0';
+    events = std::make_unique<ablate::train::ConsoleEventSink>(follower ? std::cerr : std::cout);
   }
   const absl::Status status = ablate::train::Run(*job, *events, stop_request, run_options);
   if (status.ok()) return 0;
-  if (absl::IsCancelled(status) && stop_request.load() != 0) return 128 + stop_request.load();
+  if (const int signal = ablate::train::StopSignalOf(status); signal != 0) return 128 + signal;
   const bool permanent = ablate::train::IsPermanent(status);
   ABLATE_LOG(ERROR) << "training failed job_id=" << job->job_id() << " permanent=" << permanent
                     << " error=" << status;

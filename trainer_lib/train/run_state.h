@@ -1,11 +1,11 @@
-// The checkpoint pieces of a run besides the optimizer (OptimizerState, in trainer_lib/optim):
+// The checkpoint pieces of a run besides the optimizer (dist/zero.h, ShardedOptimizer::State):
 //   "config"    config.json and model.json: the TrainConfig and ModelConfig that wrote the
 //               checkpoint. Loading it into a run with another configuration is refused,
 //               naming each field that differs, before any other piece loads: a different
 //               model always, other settings unless allow_config_change. Settings that only
 //               change bookkeeping or memory use may differ: log_every, eval_every,
 //               eval_batches, checkpoint_every, keep_checkpoints, cpu_threads, gpus,
-//               micro_batch_size, activation_checkpointing, loss_chunk_tokens and
+//               cpu_ranks, micro_batch_size, activation_checkpointing, loss_chunk_tokens and
 //               allow_config_change itself.
 //   "model"     model.pt: every parameter and buffer by its dotted name. Loading checks names
 //               and shapes first, so a mismatch reads "checkpoint model.pt: layers.0.mlp...

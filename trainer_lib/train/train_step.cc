@@ -50,6 +50,14 @@ torch::Tensor ClipGradNorm(const std::vector<torch::Tensor>& parameters, double 
   return total;
 }
 
+// Every parameter's gradient, not only those the (possibly sharded) optimizer steps, set to
+// none, as torch's zero_grad does by default.
+void ClearGradients(const std::vector<torch::Tensor>& parameters) {
+  for (const torch::Tensor& p : parameters) {
+    if (p.grad().defined()) const_cast<torch::Tensor&>(p).mutable_grad().reset();
+  }
+}
+
 // True when both 0-d tensors are finite. Reads them: waits for the device.
 bool AllFinite(const torch::Tensor& loss, const torch::Tensor& grad_norm) {
   return (torch::isfinite(loss) & torch::isfinite(grad_norm)).item<bool>();
@@ -63,7 +71,8 @@ torch::Tensor RealTokens(const torch::Tensor& targets) {
 }  // namespace
 
 TrainStep::TrainStep(Qwen3Impl& model, torch::optim::Optimizer& optimizer,
-                     const v1::TrainConfig& config)
+                     const v1::TrainConfig& config, dist::ProcessGroup* group,
+                     dist::ShardedOptimizer* sharded)
     : model_(model),
       optimizer_(optimizer),
       parameters_(model.parameters()),
@@ -71,29 +80,41 @@ TrainStep::TrainStep(Qwen3Impl& model, torch::optim::Optimizer& optimizer,
       bf16_(config.precision() == "bf16"),
       micro_batch_size_(config.micro_batch_size()),
       loss_chunk_tokens_(config.loss_chunk_tokens()),
-      skip_nonfinite_(config.nonfinite() == "skip") {
+      skip_nonfinite_(config.nonfinite() == "skip"),
+      group_(group),
+      sync_(group == nullptr ? nullptr : std::make_unique<dist::GradientSync>(*group, parameters_)),
+      sharded_(sharded) {
   model_.set_activation_checkpointing(config.activation_checkpointing());
 }
 
 TrainStep::Result TrainStep::Run(const torch::Tensor& inputs, const torch::Tensor& targets,
                                  double lr) {
-  optimizer_.zero_grad();
-  const torch::Tensor tokens = RealTokens(targets);
+  ClearGradients(parameters_);
+  torch::Tensor tokens = (targets != kIgnoreIndex).sum().to(torch::kFloat32);
+  if (group_ != nullptr) group_->AllReduceSum(tokens).Wait();  // the global batch's
+  tokens = tokens.clamp_min(1);
   torch::Tensor loss = torch::zeros({}, inputs.options().dtype(torch::kFloat32));
   for (int64_t start = 0; start < inputs.size(0); start += micro_batch_size_) {
+    // Only the last micro-batch's backward exchanges gradients; earlier ones accumulate.
+    if (sync_ && start + micro_batch_size_ >= inputs.size(0)) sync_->Arm();
     const torch::Tensor micro_loss =
         LossSum(inputs.narrow(0, start, micro_batch_size_),
                 targets.narrow(0, start, micro_batch_size_)) / tokens;
     micro_loss.backward();
     loss += micro_loss.detach();
   }
+  if (sync_) {
+    sync_->Finish();
+    group_->AllReduceSum(loss).Wait();
+  }
   torch::Tensor grad_norm = ClipGradNorm(parameters_, grad_clip_);
   if (skip_nonfinite_ && !AllFinite(loss, grad_norm)) {
-    optimizer_.zero_grad();
+    ClearGradients(parameters_);
     return {loss, grad_norm, /*skipped=*/true};
   }
   SetLearningRate(optimizer_, lr);
   optimizer_.step();
+  if (sharded_ != nullptr) sharded_->BroadcastUpdated();
   return {loss, grad_norm, /*skipped=*/false};
 }
 

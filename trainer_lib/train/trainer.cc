@@ -13,6 +13,8 @@
 #include <torch/torch.h>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/attention_args.h"
@@ -22,6 +24,10 @@
 #include "google/protobuf/util/json_util.h"
 #include "trainer_lib/data/dataset.h"
 #include "trainer_lib/device/device_stats.h"
+#include "trainer_lib/dist/placement.h"
+#include "trainer_lib/dist/process_group.h"
+#include "trainer_lib/dist/replicas.h"
+#include "trainer_lib/dist/zero.h"
 #include "trainer_lib/model/hf_adapter.h"
 #include "trainer_lib/model/qwen3.h"
 #include "trainer_lib/optim/lr_schedule.h"
@@ -48,20 +54,6 @@ std::string SignalName(int signal) {
 // LibTorch's messages carry a C++ backtrace after their first line.
 std::string FirstLine(absl::string_view text) {
   return std::string(text.substr(0, text.find('\n')));
-}
-
-absl::StatusOr<torch::Device> PickDevice(const v1::TrainConfig& config) {
-  if (config.gpus() == 0) return torch::Device(torch::kCPU);
-  if (config.gpus() > 1) {
-    return absl::UnimplementedError(absl::StrCat(
-        "gpus: ", config.gpus(), " needs data parallelism, which is not implemented yet"));
-  }
-  // A GPU job that lands on a host without CUDA is a placement error; training it on the CPU
-  // instead would only look like a very slow run. Another host may have one: not permanent.
-  if (!torch::cuda::is_available()) {
-    return absl::UnavailableError("gpus: 1 asked for, but CUDA is not available here");
-  }
-  return torch::Device(torch::kCUDA, 0);
 }
 
 double WallTime() { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); }
@@ -106,6 +98,8 @@ class Trainer {
   absl::Status Evaluate();
   absl::Status Checkpoint();  // when a checkpoint_dir is set and this step is not saved yet
   absl::Status Stopped(int signal);  // saves a checkpoint; Cancelled
+  int StopSignal() const;            // the stop request, agreed by every rank
+  bool Leader() const { return ranks_.rank == 0; }
   // memory/* metrics: the allocator's peak beside the plan's total; none on a CPU.
   std::vector<std::pair<std::string, double>> MemoryMetrics() const;
   absl::Status CheckFinite() const;  // FailedPrecondition naming the first non-finite step
@@ -121,10 +115,12 @@ class Trainer {
   const BatchShape shape_;
   const bool skip_nonfinite_;  // nonfinite "skip": TrainStep leaves such steps out
   torch::Device device_{torch::kCPU};
+  dist::RankInfo ranks_;                       // world_size 1: one process
+  std::unique_ptr<dist::ProcessGroup> group_;  // null for one process
   std::optional<Dataset> dataset_;  // set by LoadData
   v1::ModelConfig model_config_;
   Qwen3 model_{nullptr};
-  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<dist::ShardedOptimizer> optimizer_;  // this rank's share of the state
   std::unique_ptr<TrainStep> train_step_;
   std::unique_ptr<NonFiniteWatch> nonfinite_;
   std::vector<std::unique_ptr<Stateful>> state_;  // what a checkpoint saves, in load order
@@ -144,9 +140,17 @@ class Trainer {
 };
 
 absl::Status Trainer::Setup() {
-  absl::StatusOr<torch::Device> device = PickDevice(config_);
+  absl::StatusOr<dist::RankInfo> ranks =
+      dist::RankInfoFromEnvironment(static_cast<int>(WorldSize(config_)));
+  if (!ranks.ok()) return ranks.status();
+  ranks_ = *ranks;
+  absl::StatusOr<torch::Device> device = dist::RankDevice(config_, ranks_.local_rank);
   if (!device.ok()) return device.status();
   device_ = *device;
+  absl::StatusOr<std::unique_ptr<dist::ProcessGroup>> group =
+      dist::ProcessGroup::Connect(ranks_, device_);
+  if (!group.ok()) return group.status();
+  group_ = *std::move(group);
   if (config_.cpu_threads() > 0) torch::set_num_threads(static_cast<int>(config_.cpu_threads()));
   if (absl::Status s = LoadData(); !s.ok()) return s;
   if (absl::Status s = BuildModel(); !s.ok()) return s;
@@ -176,7 +180,7 @@ absl::Status Trainer::Setup() {
   provenance->set_data_seed(config_.data_seed());
   provenance->set_data_sha256(dataset_->sha256());
   provenance->set_device(device_.str());
-  provenance->set_optimizer_state_bytes_per_parameter(StateBytesPerParameter(*optimizer_));
+  provenance->set_optimizer_state_bytes_per_parameter(StateBytesPerParameter(optimizer_->local()));
   if (absl::Status s = events_.Send(event); !s.ok()) return s;
   for (const std::string& note : resume_notes_) {
     if (absl::Status s = Log("warning", note); !s.ok()) return s;
@@ -209,16 +213,21 @@ absl::Status Trainer::BuildModel() {
   }
   model_ = *std::move(model);
   model_->to(device_);
-  absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> optimizer =
-      MakeOptimizer(config_, *model_);
+  absl::StatusOr<std::unique_ptr<dist::ShardedOptimizer>> optimizer =
+      dist::ShardedOptimizer::Make(config_, NamedParameters(*model_), group_.get());
   if (!optimizer.ok()) return optimizer.status();
   optimizer_ = *std::move(optimizer);
-  train_step_ = std::make_unique<TrainStep>(*model_, *optimizer_, config_);
+  absl::StatusOr<int64_t> micro = dist::RankMicroBatch(config_, ranks_.world_size);
+  if (!micro.ok()) return micro.status();
+  v1::TrainConfig step_config = config_;
+  step_config.set_micro_batch_size(static_cast<uint32_t>(*micro));
+  train_step_ = std::make_unique<TrainStep>(*model_, optimizer_->local(), step_config, group_.get(),
+                                            optimizer_.get());
   nonfinite_ = std::make_unique<NonFiniteWatch>(device_);
 
   state_.push_back(ConfigRecord(config_, model_config_));  // first: it refuses before loading
   state_.push_back(ModelState(*model_, device_));
-  state_.push_back(OptimizerState(*optimizer_, device_));
+  state_.push_back(optimizer_->State(checkpoint_dir_, device_));
   state_.push_back(
       CounterState("progress", {{"step", &step_}, {"skipped_steps", &skipped_steps_}}));
   state_.push_back(CounterState("data", {{"next_batch", &next_batch_}}));
@@ -230,9 +239,16 @@ absl::Status Trainer::Resume() {
   if (checkpoint_dir_.empty()) return absl::OkStatus();
   std::vector<Stateful*> pieces;
   for (const auto& piece : state_) pieces.push_back(piece.get());
+  // Rank 0 loads first: it alone sets aside a corrupt checkpoint, then the others read what
+  // it chose, and all must have resumed from the same step.
+  if (group_ && !Leader()) group_->Barrier();
   absl::StatusOr<std::optional<CheckpointDir::Loaded>> loaded =
       checkpoints_.LoadLatest(pieces, resume_notes_);
+  if (group_ && Leader()) group_->Barrier();
   if (!loaded.ok()) return loaded.status();
+  if (group_) {
+    if (absl::Status s = dist::CheckSameValue(*group_, step_, "resumed step"); !s.ok()) return s;
+  }
   if (!loaded->has_value()) return absl::OkStatus();
   saved_step_ = step_;
   if (!resume_notes_.empty()) {
@@ -247,14 +263,16 @@ absl::Status Trainer::Train() {
   throughput_start_ = SteadyClock::now();
   throughput_step_ = step_;
   while (step_ < total) {
-    if (const int signal = stop_.load(); signal != 0) return Stopped(signal);
+    if (const int signal = StopSignal(); signal != 0) return Stopped(signal);
     const double lr = LearningRate(config_, step_);
     const absl::StatusOr<Batch> batch =
         dataset_->TrainBatch(shape_, config_.data_seed(), next_batch_++);
     if (!batch.ok()) return batch.status();
+    const int64_t rows = shape_.batch_size / ranks_.world_size;  // this rank's share
     if (profiler_) profiler_->BeforeStep(step_, device_);
     const TrainStep::Result result =
-        train_step_->Run(batch->inputs.to(device_), batch->targets.to(device_), lr);
+        train_step_->Run(batch->inputs.narrow(0, ranks_.rank * rows, rows).to(device_),
+                         batch->targets.narrow(0, ranks_.rank * rows, rows).to(device_), lr);
     ++step_;
     if (profiler_) {
       absl::StatusOr<std::optional<std::string>> summary = profiler_->AfterStep(step_, device_);
@@ -314,8 +332,18 @@ absl::Status Trainer::LogStep(const TrainStep::Result& result, double lr) {
 
 absl::Status Trainer::Stopped(int signal) {
   if (absl::Status s = Checkpoint(); !s.ok()) return s;
-  return absl::CancelledError(
-      absl::StrCat("terminated by ", SignalName(signal), " at step ", step_));
+  absl::Status cancelled =
+      absl::CancelledError(absl::StrCat("terminated by ", SignalName(signal), " at step ", step_));
+  cancelled.SetPayload(kStopSignalPayload, absl::Cord(absl::StrCat(signal)));
+  return cancelled;
+}
+
+int Trainer::StopSignal() const {
+  const int local = stop_.load();
+  if (!group_) return local;
+  // A signal may reach some ranks only, or reach them between two steps: the ranks stop at
+  // the first step boundary where any of them has one, all with the same signal.
+  return static_cast<int>(group_->Max(local));
 }
 
 std::vector<std::pair<std::string, double>> Trainer::MemoryMetrics() const {
@@ -338,7 +366,7 @@ absl::Status Trainer::Evaluate() {
   double total = 0;
   for (int64_t i = 0; i < batches; ++i) {
     // A stop request is honoured between batches: an evaluation can take minutes.
-    if (const int signal = stop_.load(); signal != 0) return Stopped(signal);
+    if (const int signal = StopSignal(); signal != 0) return Stopped(signal);
     const absl::StatusOr<Batch> batch = dataset_->EvalBatch(shape_, i);
     if (!batch.ok()) return batch.status();
     total += train_step_->EvalLoss(batch->inputs.to(device_), batch->targets.to(device_));
@@ -366,14 +394,26 @@ absl::Status Trainer::Checkpoint() {
     return absl::FailedPreconditionError(
         absl::StrCat("step ", step_, ": non-finite weights after the update"));
   }
+  if (absl::Status s = dist::CheckReplicasAgree(group_.get(), model_->parameters(), step_);
+      !s.ok()) {
+    return s;
+  }
   std::vector<Stateful*> pieces;
   for (const auto& piece : state_) pieces.push_back(piece.get());
-  absl::StatusOr<std::filesystem::path> path = checkpoints_.Save(step_, pieces);
+  // Each rank stages its optimizer shard; rank 0 writes the checkpoint (with the state the
+  // ranks share) and the others wait for its outcome.
+  absl::StatusOr<std::filesystem::path> path = checkpoint_dir_;
+  if (absl::Status s = optimizer_->StageShard(checkpoint_dir_); !s.ok()) path = s;
+  if (path.ok() && Leader()) path = checkpoints_.Save(step_, pieces);
+  if (group_ && group_->Max(path.ok() ? 0 : 1) != 0 && !Leader()) {
+    return absl::InternalError(absl::StrCat("step ", step_, ": rank 0 failed to checkpoint"));
+  }
   if (!path.ok()) {
     return absl::Status(path.status().code(), absl::StrCat("step ", step_, ": checkpoint: ",
                                                            path.status().message()));
   }
   saved_step_ = step_;
+  if (!Leader()) return absl::OkStatus();
   v1::TrainerEvent event;
   event.mutable_checkpoint()->set_step(step_);
   event.mutable_checkpoint()->set_path(path->string());
@@ -407,6 +447,13 @@ absl::Status Trainer::Log(const std::string& level, const std::string& text) {
 }
 
 }  // namespace
+
+int StopSignalOf(const absl::Status& status) {
+  const auto payload = status.GetPayload(kStopSignalPayload);
+  int signal = 0;
+  if (!payload.has_value() || !absl::SimpleAtoi(std::string(*payload), &signal)) return 0;
+  return signal;
+}
 
 bool IsPermanent(const absl::Status& status) {
   switch (status.code()) {

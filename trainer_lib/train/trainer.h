@@ -24,6 +24,17 @@
 // nonfinite "fail" the run then fails naming the first such step ("step 2: non-finite loss
 // (nan)"), under "skip" such steps were left out and counted.
 //
+// Data parallelism: with WORLD_SIZE > 1 in the environment (RANK, LOCAL_RANK, MASTER_ADDR,
+// MASTER_PORT as torchrun sets them; dist/process_group.h), this process is one rank of the
+// job. Every rank runs the same loop on its rows of each global batch (batch_size is global:
+// N ranks together take exactly the batches one process would), gradients are summed over the
+// ranks during backward, so every rank makes the same update; a stop request is agreed at each
+// step boundary (the first signal any rank has), and rank 0 writes the checkpoints after the
+// ranks check that their parameters agree. Optimizer state is sharded: each rank keeps and
+// saves that of the parameters it owns (dist/zero.h), and a checkpoint resumes at any rank
+// count. Each rank sends its own events; the launcher gives
+// rank 0 the event pipe and the others a log.
+//
 // Thread-safety: Run blocks its caller; `stop` may be set from any thread or signal handler.
 #ifndef ABLATE_TRAINER_LIB_TRAIN_TRAINER_H_
 #define ABLATE_TRAINER_LIB_TRAIN_TRAINER_H_
@@ -62,9 +73,12 @@ struct RunOptions {
 // none. Returns:
 //   OK                   every step ran;
 //   Cancelled            "terminated by SIGTERM at step N" after a stop request, step N's
-//                        checkpoint saved (given a checkpoint_dir);
-//   Unimplemented        an attention kind, optimizer or GPU count not built yet;
-//   Unavailable          a GPU job on a host without CUDA;
+//                        checkpoint saved (given a checkpoint_dir); StopSignalOf names it;
+//   InvalidArgument      WORLD_SIZE other than the job's ranks (gpus, or cpu_ranks), or a
+//                        batch_size or micro_batch_size that does not split over them;
+//   Unimplemented        an attention kind or optimizer not built yet, or data parallelism
+//                        on a device whose backend this build lacks;
+//   Unavailable          a GPU job on a host without CUDA, or ranks that failed to meet;
 //   FailedPrecondition   a dataset too short or with a vocabulary larger than the model's, a
 //                        non-finite loss or gradient ("step 2: non-finite loss (nan)"), or a
 //                        checkpoint written under another configuration (naming the fields);
@@ -78,6 +92,11 @@ struct RunOptions {
 // are written when it ends and its summary is sent as an "info" log event.
 absl::Status Run(const v1::JobSpec& job, EventSink& events, const StopRequest& stop,
                  const RunOptions& options = {});
+
+// The signal that stopped a run whose status is Cancelled (every rank of a job stops with the
+// one some rank received), or 0 for any other status.
+int StopSignalOf(const absl::Status& status);
+inline constexpr char kStopSignalPayload[] = "ablate.train/stop-signal";
 
 // True when a failed run would fail the same way if retried (a full disk, a bad setting, a
 // diverged run, a refused checkpoint): every code but Internal, Unavailable, Unknown and
