@@ -57,6 +57,4 @@ if ! cmp -s scripts/python/requirements.txt "$stamp" 2>/dev/null; then
     -c scripts/python/constraints.txt "emerging-optimizers==0.3.0"
   cp scripts/python/requirements.txt "$stamp"
 fi
-# Gloo headers for multi-rank CPU training (LibTorch has the library, not its headers).
-scripts/gloo-headers.sh
 echo "install-deps: ok"

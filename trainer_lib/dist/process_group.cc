@@ -1,5 +1,6 @@
 #include "trainer_lib/dist/process_group.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -58,9 +59,36 @@ absl::StatusOr<c10::intrusive_ptr<c10d::Backend>> MakeBackend(
   return c10::intrusive_ptr<c10d::Backend>(
       c10::make_intrusive<c10d::ProcessGroupGloo>(store, info.rank, info.world_size, options));
 #else
-  return absl::UnimplementedError(
-      "data parallelism on CPUs needs Gloo, which this build of the trainer lacks");
+  // No backend: the collectives go through the store (ProcessGroup's header says why).
+  return c10::intrusive_ptr<c10d::Backend>();
 #endif
+}
+
+// Every rank's `bytes`, indexed by rank, through the store: each rank sets its own key, reads
+// all of them, and the last reader removes them. Collective `sequence` names the keys, so
+// every rank must call this in the same order.
+std::vector<std::vector<uint8_t>> GatherThroughStore(c10d::Store& store, int rank, int size,
+                                                     uint64_t sequence,
+                                                     const std::vector<uint8_t>& bytes) {
+  const std::string prefix = absl::StrCat("ablate/collective/", sequence, "/");
+  store.set(absl::StrCat(prefix, rank), bytes);
+  std::vector<std::vector<uint8_t>> all;
+  for (int r = 0; r < size; ++r) all.push_back(store.get(absl::StrCat(prefix, r)));
+  if (store.add(prefix + "read", 1) == size) {
+    for (int r = 0; r < size; ++r) store.deleteKey(absl::StrCat(prefix, r));
+    store.deleteKey(prefix + "read");
+  }
+  return all;
+}
+
+std::vector<uint8_t> BytesOf(const at::Tensor& tensor) {
+  const at::Tensor contiguous = tensor.contiguous();
+  const auto* data = static_cast<const uint8_t*>(contiguous.data_ptr());
+  return std::vector<uint8_t>(data, data + contiguous.nbytes());
+}
+
+at::Tensor TensorOf(std::vector<uint8_t>& bytes, const at::Tensor& like) {
+  return torch::from_blob(bytes.data(), like.sizes(), like.options().device(torch::kCPU)).clone();
 }
 
 }  // namespace
@@ -109,7 +137,9 @@ ProcessGroup::Work::~Work() = default;
 ProcessGroup::Work::Work(Work&&) noexcept = default;
 ProcessGroup::Work& ProcessGroup::Work::operator=(Work&&) noexcept = default;
 
-void ProcessGroup::Work::Wait() { work_->wait(); }
+void ProcessGroup::Work::Wait() {
+  if (work_) work_->wait();  // none: the collective went through the store, already done
+}
 
 absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::Connect(
     const RankInfo& info, const c10::Device& device, std::chrono::milliseconds timeout) {
@@ -154,7 +184,24 @@ ProcessGroup::ProcessGroup(int rank, int size, c10::Device device,
 
 ProcessGroup::~ProcessGroup() = default;
 
+std::vector<at::Tensor> ProcessGroup::GatherThroughStore(const at::Tensor& tensor) {
+  std::vector<std::vector<uint8_t>> all = dist::GatherThroughStore(
+      *store_, rank_, size_, store_sequence_++, BytesOf(tensor.to(torch::kCPU)));
+  std::vector<at::Tensor> tensors;
+  for (std::vector<uint8_t>& bytes : all) tensors.push_back(TensorOf(bytes, tensor));
+  return tensors;
+}
+
 ProcessGroup::Work ProcessGroup::AllReduceSum(at::Tensor& tensor) {
+  if (!backend_) {
+    // Summed in rank order on every rank, so every rank gets the same bits.
+    at::Tensor sum;
+    for (const at::Tensor& part : GatherThroughStore(tensor)) {
+      sum = sum.defined() ? sum.add_(part) : part;
+    }
+    tensor.copy_(sum);
+    return Work(c10::intrusive_ptr<c10d::Work>());
+  }
   std::vector<at::Tensor> tensors = {tensor};
   c10d::AllreduceOptions options;
   options.reduceOp = c10d::ReduceOp::SUM;
@@ -162,6 +209,10 @@ ProcessGroup::Work ProcessGroup::AllReduceSum(at::Tensor& tensor) {
 }
 
 int64_t ProcessGroup::Max(int64_t value) {
+  if (!backend_) {
+    const std::vector<int64_t> values = AllGather(value);
+    return *std::max_element(values.begin(), values.end());
+  }
   std::vector<at::Tensor> tensors = {
       torch::full({1}, value, torch::TensorOptions().dtype(torch::kInt64).device(device_))};
   c10d::AllreduceOptions options;
@@ -171,6 +222,10 @@ int64_t ProcessGroup::Max(int64_t value) {
 }
 
 void ProcessGroup::Broadcast(at::Tensor& tensor, int root) {
+  if (!backend_) {
+    tensor.copy_(GatherThroughStore(tensor)[root]);
+    return;
+  }
   std::vector<at::Tensor> tensors = {tensor};
   c10d::BroadcastOptions options;
   options.rootRank = root;
@@ -179,6 +234,13 @@ void ProcessGroup::Broadcast(at::Tensor& tensor, int root) {
 
 std::vector<int64_t> ProcessGroup::AllGather(int64_t value) {
   const auto options = torch::TensorOptions().dtype(torch::kInt64).device(device_);
+  if (!backend_) {
+    std::vector<int64_t> values;
+    for (const at::Tensor& t : GatherThroughStore(torch::full({1}, value, options))) {
+      values.push_back(t.item<int64_t>());
+    }
+    return values;
+  }
   std::vector<at::Tensor> input = {torch::full({1}, value, options)};
   std::vector<std::vector<at::Tensor>> output(1);
   for (int r = 0; r < size_; ++r) output[0].push_back(torch::empty({1}, options));

@@ -4,7 +4,13 @@
 // environment: RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT. Rank 0 hosts c10d's
 // TCPStore on MASTER_ADDR:MASTER_PORT (torch/csrc/distributed/c10d/TCPStore.hpp) and the others
 // connect to it; the backend then meets through that store: Gloo for CPU tensors, NCCL for CUDA
-// tensors (compiled only where LibTorch has it, USE_C10D_NCCL). No WORLD_SIZE, or WORLD_SIZE=1,
+// tensors (compiled only where LibTorch has it, USE_C10D_NCCL). LibTorch's wheel ships Gloo
+// inside libtorch_cpu but not the headers ProcessGroupGloo.hpp includes; a build without them
+// (scripts/gloo-headers.sh fetches them where the network allows) runs CPU ranks' collectives
+// through the store itself: each rank sets its tensor under a key, reads every rank's and sums
+// them in rank order. Correct and deterministic (every rank gets the same bits), but every
+// byte passes through rank 0's store: fit for the tiny models CPU ranks exist for (tests of the
+// multi-rank code paths), not for speed. No WORLD_SIZE, or WORLD_SIZE=1,
 // means one process, and the trainer runs exactly as it does alone.
 //
 // Every collective must be called by every rank in the same order with tensors of the same
@@ -73,8 +79,9 @@ class ProcessGroup {
 
   // Meets the other ranks of `info` (blocking until all have connected, at most `timeout`)
   // and builds the backend for `device`: Gloo for a CPU, NCCL for CUDA (device must be
-  // cuda:info.local_rank). Null, and nothing started, for a world of one. Unimplemented when this
-  // build lacks that backend; Unavailable when the rendezvous fails or times out (another attempt
+  // cuda:info.local_rank), or the store's collectives on a CPU without Gloo. Null, and nothing
+  // started, for a world of one. Unimplemented when this build lacks NCCL for a CUDA device;
+  // Unavailable when the rendezvous fails or times out (another attempt
   // may succeed).
   static absl::StatusOr<std::unique_ptr<ProcessGroup>> Connect(
       const RankInfo& info, const c10::Device& device,
@@ -104,11 +111,16 @@ class ProcessGroup {
   ProcessGroup(int rank, int size, c10::Device device, c10::intrusive_ptr<c10d::Store> store,
                c10::intrusive_ptr<c10d::Backend> backend);
 
+  // Without a backend: every rank's `tensor` (same shape and dtype on every rank), by rank,
+  // on the CPU.
+  std::vector<at::Tensor> GatherThroughStore(const at::Tensor& tensor);
+
   const int rank_;
   const int size_;
   const c10::Device device_;
   const c10::intrusive_ptr<c10d::Store> store_;  // held for the backend's lifetime
-  const c10::intrusive_ptr<c10d::Backend> backend_;
+  const c10::intrusive_ptr<c10d::Backend> backend_;  // null: collectives through store_
+  uint64_t store_sequence_ = 0;  // numbers the store's collectives, the same on every rank
 };
 
 }  // namespace ablate::train::dist
