@@ -63,8 +63,8 @@ class LimitCounter : public YAML::EventHandler {
 
   void Open(const YAML::Mark& mark, YAML::anchor_t anchor) {
     if (open_.size() >= static_cast<size_t>(kMaxYamlDepth)) {
-      throw LimitPassed{mark, absl::StrFormat("maps and lists nest deeper than %d levels",
-                                              kMaxYamlDepth)};
+      throw LimitPassed{
+          mark, absl::StrFormat("maps and lists nest deeper than %d levels", kMaxYamlDepth)};
     }
     open_.push_back({mark, anchor, 1});
   }
@@ -103,8 +103,7 @@ absl::Status CheckYamlLimits(absl::string_view yaml, absl::string_view source) {
     YAML::Parser parser(in);
     parser.HandleNextDocument(counter);
   } catch (const LimitPassed& passed) {
-    return absl::InvalidArgumentError(absl::StrFormat("%s:%d:%d: %s", source,
-                                                      passed.mark.line + 1,
+    return absl::InvalidArgumentError(absl::StrFormat("%s:%d:%d: %s", source, passed.mark.line + 1,
                                                       passed.mark.column + 1, passed.problem));
   } catch (const YAML::Exception&) {
     // The tree parser reads the same text next and reports the syntax error with its place.

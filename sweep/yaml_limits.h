@@ -16,8 +16,8 @@ namespace ablate::sweep {
 
 // The largest real sweep files have a few hundred nodes and four levels of nesting; the limits
 // leave two orders of magnitude of room.
-inline constexpr uint64_t kMaxYamlNodes = 100'000;  // after every alias is expanded
-inline constexpr int kMaxYamlDepth = 32;            // maps and lists inside one another
+inline constexpr uint64_t kMaxYamlNodes = 100'000;         // after every alias is expanded
+inline constexpr int kMaxYamlDepth = 32;                   // maps and lists inside one another
 inline constexpr uint64_t kMaxYamlScalarBytes = 16 << 10;  // one key or value (a description)
 
 // OK when the first document of `yaml` stays within the limits above. InvalidArgument naming

@@ -68,7 +68,8 @@ TEST(YamlLimitsTest, ALongValueIsRefusedWithItsLengthAndTheLimit) {
   const std::string yaml = absl::StrCat("name: long\ndescription: ", std::string(20000, 'x'), "\n");
   const absl::Status status = CheckYamlLimits(yaml, "long.yaml");
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(status.message()), HasSubstr("long.yaml:2:14: a value of 20000 bytes; the limit is 16384"));
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("long.yaml:2:14: a value of 20000 bytes; the limit is 16384"));
   // Keys are scalars to the parser, held to the same limit (YAML itself refuses a plain key
   // longer than 1024 characters; an explicit one has no such bound).
   EXPECT_FALSE(

@@ -71,9 +71,9 @@ class TlsTest : public ::testing::Test {
 
   // A self-signed CA: NAME.pem and NAME.key.
   void MakeCa(const std::string& name) {
-    OpenSsl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-keyout", File(name + ".key"), "-out", File(name + ".pem"), "-days", "2",
-             "-subj", "/CN=" + name});
+    OpenSsl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", File(name + ".key"), "-out", File(name + ".pem"), "-days", "2", "-subj",
+             "/CN=" + name});
   }
 
   // NAME.pem and NAME.key, signed by CA with the extension line `extension`.
@@ -153,8 +153,8 @@ TEST_F(TlsTest, TheHttpApiIsServedOverHttps) {
 TEST_F(TlsTest, MutualTlsAcceptsOnlyClientsTheCaSigned) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator({"--tls-client-ca", File("ca.pem")}));
   const std::vector<std::string> ls = {"--tls-ca", File("ca.pem"), "ls"};
-  const Result signed_client = Ablate(
-      ls, {{"ABLATE_TLS_CERT", File("client.pem")}, {"ABLATE_TLS_KEY", File("client.key")}});
+  const Result signed_client =
+      Ablate(ls, {{"ABLATE_TLS_CERT", File("client.pem")}, {"ABLATE_TLS_KEY", File("client.key")}});
   EXPECT_EQ(signed_client.exit_code, 0) << signed_client.err;
   EXPECT_NE(Ablate(ls).exit_code, 0);  // no certificate
   EXPECT_NE(Ablate(ls, {{"ABLATE_TLS_CERT", File("stranger.pem")},

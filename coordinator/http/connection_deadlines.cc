@@ -80,8 +80,8 @@ ConnectionDeadlines::ConnectionDeadlines(absl::Duration request_timeout)
 
 ConnectionDeadlines::~ConnectionDeadlines() { Stop(); }
 
-absl::StatusOr<std::unique_ptr<httplib::Server>> ConnectionDeadlines::NewServer(
-    const HttpTls& tls, size_t threads) {
+absl::StatusOr<std::unique_ptr<httplib::Server>> ConnectionDeadlines::NewServer(const HttpTls& tls,
+                                                                                size_t threads) {
   std::unique_ptr<httplib::Server> server;
   if (tls.cert_file.empty() && tls.key_file.empty()) {
     server = std::make_unique<httplib::Server>();
@@ -126,8 +126,8 @@ int ConnectionDeadlines::WatchNewest() {
     int fd = -1;
     if (!absl::SimpleAtoi(entry->d_name, &fd) || fd == dirfd(dir)) continue;
     char target[64];
-    const ssize_t n = readlink(absl::StrCat("/proc/self/fd/", fd).c_str(), target,
-                               sizeof(target) - 1);
+    const ssize_t n =
+        readlink(absl::StrCat("/proc/self/fd/", fd).c_str(), target, sizeof(target) - 1);
     if (n <= 0) continue;
     absl::string_view link(target, static_cast<size_t>(n));
     uint64_t inode = 0;

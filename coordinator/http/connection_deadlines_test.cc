@@ -47,8 +47,8 @@ int Connect(int port) {
 void Trickle(int port, const std::atomic<bool>& stop, std::atomic<int>& closed_by_server) {
   const int fd = Connect(port);
   if (fd < 0) return;
-  const std::string header = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " +
-                             std::string(10'000, 'a');
+  const std::string header =
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(10'000, 'a');
   for (size_t i = 0; !stop.load() && i < header.size(); ++i) {
     char byte;
     const ssize_t got = recv(fd, &byte, 1, MSG_DONTWAIT);

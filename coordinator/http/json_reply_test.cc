@@ -19,9 +19,9 @@ TEST(JsonReplyTest, NonFiniteValuesAndHugeStepsAreValidJson) {
   v1::GetJobResponse reply;
   v1::MetricSeries& series = *reply.add_metrics();
   series.set_name("train/loss");
-  for (double value : {std::numeric_limits<double>::quiet_NaN(),
-                       std::numeric_limits<double>::infinity(),
-                       -std::numeric_limits<double>::infinity(), 2.5}) {
+  for (double value :
+       {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
+        -std::numeric_limits<double>::infinity(), 2.5}) {
     series.add_values(value);
     series.add_wall_times(value);
   }
