@@ -35,7 +35,11 @@ case "$mode" in
   tidy)
     build_dir=${BUILD_DIR:-build}
     sources=()
-    for f in "${files[@]}"; do [[ $f == *.cc ]] && sources+=("$f"); done
+    # Only sources the build compiles have flags to check with (fuzz/ has its own build).
+    for f in "${files[@]}"; do
+      [[ $f == *.cc ]] && grep -q "\"file\": \"$PWD/$f\"" "$build_dir/compile_commands.json" &&
+        sources+=("$f")
+    done
     # Headers are checked through the sources that include them (HeaderFilterRegex).
     printf '%s\n' "${sources[@]}" |
       xargs -P "$(nproc)" -n 4 clang-tidy-14 -p "$build_dir" --quiet 2>/dev/null
