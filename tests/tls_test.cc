@@ -134,7 +134,7 @@ TEST_F(TlsTest, ASweepIsSubmittedAndListedOverTls) {
 TEST_F(TlsTest, TheHttpApiIsServedOverHttps) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   httplib::SSLClient https("127.0.0.1", coordinator_->http_port());
-  https.set_ca_cert_path(File("ca.pem").c_str());
+  https.set_ca_cert_path(File("ca.pem"));
   https.enable_server_certificate_verification(true);
   httplib::Result health = https.Get("/healthz");
   ASSERT_TRUE(health) << httplib::to_string(health.error());
