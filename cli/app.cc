@@ -13,6 +13,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
 #include "common/auth/client_token.h"
+#include "common/auth/tls.h"
 #include "absl/time/time.h"
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -50,6 +51,11 @@ int RunCli(int argc, char** argv) {
   std::string token_file;
   app.add_option("--token-file", token_file,
                  "file whose first line is your bearer token (default: $ABLATE_TOKEN)");
+  std::string tls_ca;
+  app.add_option("--tls-ca", tls_ca,
+                 "PEM file of the CA that signed the coordinator's certificate: speak TLS "
+                 "(for mutual TLS, $ABLATE_TLS_CERT and $ABLATE_TLS_KEY name yours)")
+      ->envname(auth::kTlsCaEnv);
 
   std::string file;
   bool submit_watch = false;
@@ -149,7 +155,13 @@ int RunCli(int argc, char** argv) {
   if (*export_command) {
     return ExportCommand(coordinator, *token, sweep_id, export_format, export_out, io);
   }
-  Client client(coordinator, *token);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      auth::GrpcChannelCredentials(tls_ca);
+  if (!credentials.ok()) {
+    std::cerr << "ablate: " << credentials.status().message() << "\n";
+    return kExitUsage;
+  }
+  Client client(coordinator, *token, *credentials);
   if (*submit) return SubmitCommand(client, file, submit_watch, io);
   if (*ls) return ListCommand(client, io);
   if (*status) {

@@ -37,17 +37,21 @@ std::string TransportCause(const grpc::Status& status) {
 
 }  // namespace
 
-Client::Client(std::string address, std::string token)
+Client::Client(std::string address, std::string token,
+               std::shared_ptr<grpc::ChannelCredentials> credentials)
     : address_(std::move(address)),
       authorization_(token.empty() ? "" : auth::BearerOf(token)) {
   grpc::ChannelArguments args;
-  // A sweep's job list grows with its grid; the 4 MB default would cap sweeps near 10k jobs.
-  args.SetMaxReceiveMessageSize(-1);
+  // A sweep's job list grows with its grid (pages of kPageSize jobs); the 4 MB default would cap
+  // a page of large specs. Bounded all the same, so a broken or hostile server cannot make the
+  // CLI allocate without limit.
+  args.SetMaxReceiveMessageSize(kMaxReplyBytes);
   // A watch reconnecting to a restarted coordinator should find it within seconds, not after
   // gRPC's default backoff has grown to two minutes.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
+  channel_ = grpc::CreateCustomChannel(
+      address_, credentials != nullptr ? credentials : grpc::InsecureChannelCredentials(), args);
   stub_ = v1::SweepService::NewStub(channel_);
 }
 

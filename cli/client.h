@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "ablate/v1/sweep_service.grpc.pb.h"
 #include "grpcpp/channel.h"
+#include "grpcpp/security/credentials.h"
 
 namespace ablate::cli {
 
@@ -26,12 +27,16 @@ namespace ablate::cli {
 inline constexpr absl::Duration kConnectTimeout = absl::Seconds(3);
 // Bound on one unary call once connected; generous, since a large sweep's job list is big.
 inline constexpr absl::Duration kCallTimeout = absl::Seconds(60);
+// The largest reply read: a page of jobs or a job's every metric point is megabytes at most.
+inline constexpr int kMaxReplyBytes = 256 << 20;
 
 class Client {
  public:
   // Prepares a channel to `address` (HOST:PORT); nothing touches the network until a call.
-  // Every call carries `token` as its bearer token when it is not empty.
-  explicit Client(std::string address, std::string token = "");
+  // Every call carries `token` as its bearer token when it is not empty. Null `credentials`
+  // speak plaintext (common/auth/tls.h makes TLS ones).
+  explicit Client(std::string address, std::string token = "",
+                  std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
   const std::string& address() const { return address_; }
 

@@ -1,5 +1,6 @@
 #include "cli/results.h"
 
+#include <limits>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -185,6 +186,35 @@ TEST(CompareTest, ColorsRunFromGreenAtTheLowestToRedAtTheHighest) {
   EXPECT_THAT(*text, HasSubstr("\x1b[38;5;196m 4.5000\x1b[0m"));  // highest: red
   // Columns line up as without color: the codes wrap the padded text.
   EXPECT_THAT(*text, HasSubstr("adamw                  \x1b[38;5;"));
+}
+
+// A run that diverged may report a NaN or infinite loss; the coordinator stores it as given.
+// Every view of the results prints it as such, without a crash or undefined behavior (the
+// sanitizer build runs this test).
+TEST(ResultsTest, NanAndInfiniteLossesArePrinted) {
+  absl::StatusOr<ResultsBuilder> builder = ResultsBuilder::Create(StudySweep(), "eval/loss");
+  ASSERT_TRUE(builder.ok());
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  for (const v1::Job& job : {cli::Run("adamw", 1, 3.0), cli::Run("adamw", 2, inf),
+                             cli::Run("muon", 1, nan), cli::Run("muon", 2, 3.0),
+                             cli::Run("muon", 3, -inf)}) {
+    builder->Add(job);
+  }
+  const v1::SweepResults results = builder->Finish();
+  const std::string text = ResultsText(StudySweep(), results);
+  EXPECT_THAT(text, HasSubstr("nan"));
+  EXPECT_THAT(text, HasSubstr("inf"));
+  EXPECT_THAT(ResultsCsv(StudySweep(), results), HasSubstr("nan"));
+
+  const v1::Sweep sweep = TwoByTwoByTwo();
+  v1::SweepResults grid = GridResults(sweep);
+  grid.mutable_cells(0)->mutable_metric()->set_mean(nan);
+  grid.mutable_cells(1)->mutable_metric()->set_mean(inf);
+  grid.mutable_cells(2)->mutable_metric()->set_mean(-inf);
+  absl::StatusOr<std::string> heatmap = CompareText(sweep, grid, "optimizer", "attention", true);
+  ASSERT_TRUE(heatmap.ok()) << heatmap.status();
+  EXPECT_THAT(*heatmap, HasSubstr("nan"));
 }
 
 TEST(CompareTest, FlagsMustNameTwoGridDimensions) {

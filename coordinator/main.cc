@@ -91,6 +91,14 @@ int main(int argc, char** argv) {
                  "reread on SIGHUP")
       ->envname("ABLATE_TOKEN_FILE")
       ->required();
+  app.add_option("--tls-cert", options.tls_cert_file,
+                 "PEM certificate chain: serve gRPC and HTTP over TLS only (with --tls-key)")
+      ->envname("ABLATE_TLS_CERT_FILE");
+  app.add_option("--tls-key", options.tls_key_file, "PEM private key of --tls-cert")
+      ->envname("ABLATE_TLS_KEY_FILE");
+  app.add_option("--tls-client-ca", options.tls_client_ca_file,
+                 "PEM CA: gRPC clients (workers, the CLI) must present a certificate it signed")
+      ->envname("ABLATE_TLS_CLIENT_CA_FILE");
   bool public_metrics = false;
   app.add_flag("--public-metrics", public_metrics,
                "serve GET /metrics without a token (else it needs viewer or user)")

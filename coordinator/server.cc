@@ -8,6 +8,7 @@
 #include "ablate/v1/worker.grpc.pb.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/auth/tls.h"
 #include "common/auth/tokens.h"
 #include "common/log.h"
 #include "coordinator/api/sweep_api.h"
@@ -136,7 +137,14 @@ absl::Status CoordinatorServer::Start() {
 
   EnableHealthAndReflection();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(), &grpc_port_);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      auth::GrpcServerCredentials(
+          {options_.tls_cert_file, options_.tls_key_file, options_.tls_client_ca_file});
+  if (!credentials.ok()) {
+    Shutdown();
+    return credentials.status();
+  }
+  builder.AddListeningPort(options_.grpc_address, *credentials, &grpc_port_);
   builder.RegisterService(sweep_service_.get());
   builder.RegisterService(worker_service_.get());
   SetKeepalive(builder);
@@ -162,6 +170,9 @@ absl::Status CoordinatorServer::Start() {
   http_options.web_dir = options_.web_dir;
   http_options.authenticator = authenticator_.get();
   http_options.metrics_need_token = options_.metrics_need_token;
+  http_options.threads = options_.http_threads;
+  http_options.request_timeout = options_.http_request_timeout;
+  http_options.tls = {options_.tls_cert_file, options_.tls_key_file};
   http_server_ = std::make_unique<HttpServer>(*api_, *telemetry_, http_options, clock_);
   if (absl::Status s = http_server_->Start(); !s.ok()) {
     Shutdown();

@@ -56,6 +56,16 @@ struct CoordinatorOptions {
   std::string token_file;
   // Whether GET /metrics needs a viewer or user token too (Prometheus then sends one).
   bool metrics_need_token = true;
+  // HTTP threads (HttpOptions::threads) and how long a client may take to send one request
+  // before its connection is closed (HttpOptions::request_timeout).
+  size_t http_threads = 128;
+  absl::Duration http_request_timeout = absl::Seconds(30);
+  // PEM files. With a certificate and key, gRPC and HTTP serve TLS only. With a client CA too,
+  // gRPC asks every client for a certificate and accepts only those the CA signed (workers'
+  // mutual TLS; HTTP clients, browsers included, are not asked).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
 };
 
 class CoordinatorServer {

@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libsqlite3-dev prometheus-cpp-dev libyaml-cpp-dev libcli11-dev libcpp-httplib-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   chromium
+  clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14
 )
 # The long set's Slurm test runs a one-node cluster of Debian's own packages.
 if [ "${ABLATE_TEST_ALL:-0}" = 1 ]; then APT_PACKAGES+=(slurm-wlm munge); fi

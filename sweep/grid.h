@@ -42,7 +42,8 @@ std::string ExcludedLine(const v1::ExcludedCell& excluded);
 // conditions naming grid dimensions; fixed and override keys naming fields, fixed ones not
 // grid dimensions; every value parsing as its field's type and every model, attention and
 // optimizer name in the catalog. InvalidArgument names the key: "grid.optimzer: unknown
-// setting (did you mean optimizer?)". ParseSweepYaml applies the same rules.
+// setting (did you mean optimizer?)", one line per problem, every problem found. ParseSweepYaml
+// applies the same rules.
 absl::Status ValidateSweepSpec(const v1::SweepSpec& spec);
 
 // <slug of name>-<16 hex digits: the 64-bit hash of the spec's deterministic serialization>.

@@ -1,5 +1,6 @@
 #include "sweep/sweep_file.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <system_error>
@@ -9,12 +10,14 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/train_config.h"
 #include "sweep/validate.h"
+#include "sweep/yaml_limits.h"
 #include "yaml-cpp/yaml.h"
 
 namespace ablate::sweep {
@@ -35,7 +38,7 @@ const std::vector<std::string>& TopLevelKeys() {
 }
 
 // Walks the YAML tree into a SweepSpec. Shape problems (a list where a map belongs, an unknown
-// key) are found on the way; the rules on content are FindSpecIssue's, checked afterwards on
+// key) are found on the way; the rules on content are FindSpecIssues', checked afterwards on
 // the spec. To place those, the reader remembers where every key and value stood, under the
 // same names SpecIssue::at uses: `key` for a key, `key[i]` for its i-th value.
 class SweepFileReader {
@@ -43,6 +46,7 @@ class SweepFileReader {
   explicit SweepFileReader(absl::string_view source) : source_(source) {}
 
   absl::StatusOr<v1::SweepSpec> Read(absl::string_view yaml) {
+    if (absl::Status limits = CheckYamlLimits(yaml, source_); !limits.ok()) return limits;
     YAML::Node root;
     try {
       root = YAML::Load(std::string(yaml));
@@ -56,13 +60,28 @@ class SweepFileReader {
           absl::StrCat("expected a map of settings (", absl::StrJoin(TopLevelKeys(), ", "), ")"));
     }
     v1::SweepSpec spec;
-    absl::Status read = ForEachEntry(
-        root, "", [&](const std::string& name, const std::string& key, const YAML::Node& value) {
-          return ReadTopLevel(name, key, value, spec);
-        });
-    if (!read.ok()) return read;
-    if (std::optional<SpecIssue> issue = internal::FindSpecIssue(spec)) return Locate(*issue);
-    return spec;
+    ForEachEntry(root, "",
+                 [&](const std::string& name, const std::string& key, const YAML::Node& value) {
+                   return ReadTopLevel(name, key, value, spec);
+                 })
+        .IgnoreError();  // each problem is in problems_
+    // A rule on content is checked even when the file's shape had problems, so one run lists
+    // both; a rule about the map or list that held a problem would only repeat it ("an override
+    // must set something" after "overrides[0].sett: unknown key").
+    const std::vector<Problem> shape = problems_;
+    for (const SpecIssue& issue : internal::FindSpecIssues(spec)) {
+      const bool repeats = std::any_of(shape.begin(), shape.end(), [&](const Problem& p) {
+        return Related(Parent(p.key), issue.key);
+      });
+      if (!repeats) Locate(issue).IgnoreError();
+    }
+    if (problems_.empty()) return spec;
+    std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
+      return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+    });
+    std::vector<std::string> lines;
+    for (const Problem& problem : problems_) lines.push_back(problem.text);
+    return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
   }
 
  private:
@@ -322,40 +341,50 @@ class SweepFileReader {
       return absl::OkStatus();
     }
     if (!node.IsSequence()) return Error(node, key, "expected a value or a list of values");
+    absl::Status first;
     for (size_t i = 0; i < node.size(); ++i) {
       const std::string item_key = absl::StrCat(key, "[", i, "]");
       absl::StatusOr<std::string> text = Scalar(node[i], item_key);
-      if (!text.ok()) return text.status();
+      first.Update(text.status());
+      if (!text.ok()) continue;
       *out.Add() = *std::move(text);
       Remember(item_key, node[i]);
     }
-    return absl::OkStatus();
+    return first;
   }
 
   // Calls `fn` for each entry of a map in file order; keys must be plain names, each once.
   absl::Status ForEachEntry(const YAML::Node& map, const std::string& key, EntryFn fn) {
     absl::flat_hash_set<std::string> seen;
+    absl::Status first;  // entries after a failed one are still read, for their own problems
     for (const auto& entry : map) {
       const std::string name = entry.first.IsScalar() ? entry.first.Scalar() : "";
       const std::string entry_key = key.empty() ? name : absl::StrCat(key, ".", name);
-      if (name.empty()) return Error(entry.first, key, "expected a plain name as the key");
-      if (!seen.insert(name).second) return Error(entry.first, entry_key, "repeated key");
+      if (name.empty()) {
+        first.Update(Error(entry.first, key, "expected a plain name as the key"));
+        continue;
+      }
+      if (!seen.insert(name).second) {
+        first.Update(Error(entry.first, entry_key, "repeated key"));
+        continue;
+      }
       marks_.insert_or_assign(entry_key, entry.first.Mark());
-      if (absl::Status status = fn(name, entry_key, entry.second); !status.ok()) return status;
+      first.Update(fn(name, entry_key, entry.second));
     }
-    return absl::OkStatus();
+    return first;
   }
 
   absl::Status ForEachItem(
       const YAML::Node& list, const std::string& key,
       absl::FunctionRef<absl::Status(const std::string&, const YAML::Node&)> fn) {
     if (!list.IsSequence()) return Error(list, key, "expected a list");
+    absl::Status first;
     for (size_t i = 0; i < list.size(); ++i) {
       const std::string item_key = absl::StrCat(key, "[", i, "]");
       Remember(item_key, list[i]);
-      if (absl::Status status = fn(item_key, list[i]); !status.ok()) return status;
+      first.Update(fn(item_key, list[i]));
     }
-    return absl::OkStatus();
+    return first;
   }
 
   absl::StatusOr<std::string> Scalar(const YAML::Node& node, const std::string& key) {
@@ -383,16 +412,33 @@ class SweepFileReader {
     return Error(node.Mark(), key, problem);
   }
 
-  absl::Status Error(const YAML::Mark& mark, const std::string& key,
-                     absl::string_view problem) const {
-    return absl::InvalidArgumentError(absl::StrFormat("%s:%d:%d: %s: %s", source_,
-                                                      std::max(mark.line, 0) + 1,
-                                                      std::max(mark.column, 0) + 1, key, problem));
+  // Records the problem for the final report and returns it, so a caller can stop reading
+  // what depends on the value.
+  absl::Status Error(const YAML::Mark& mark, const std::string& key, absl::string_view problem) {
+    const int line = std::max(mark.line, 0) + 1;
+    const int column = std::max(mark.column, 0) + 1;
+    std::string text = absl::StrFormat("%s:%d:%d: %s: %s", source_, line, column, key, problem);
+    problems_.push_back({line, column, key, text});
+    return absl::InvalidArgumentError(std::move(text));
+  }
+
+  // The key of the map or list holding `key`: "overrides[0]" for "overrides[0].sett".
+  static absl::string_view Parent(absl::string_view key) {
+    const size_t cut = key.find_last_of(".[");
+    return cut == absl::string_view::npos ? key : key.substr(0, cut);
+  }
+
+  // Whether one key lies inside the other ("grid.lr" and "grid.lr[1]", "fixed" and
+  // "fixed.steps"), so a problem with one explains a problem with the other.
+  static bool Related(absl::string_view a, absl::string_view b) {
+    if (a.size() > b.size()) std::swap(a, b);
+    return absl::StartsWith(b, a) && (b.size() == a.size() || b[a.size()] == '.' ||
+                                      b[a.size()] == '[');
   }
 
   // Places an issue at the nearest remembered position: its value, else its key, else the
   // key that holds it ("constraints[0].when" missing falls back to "constraints[0]").
-  absl::Status Locate(const SpecIssue& issue) const {
+  absl::Status Locate(const SpecIssue& issue) {
     std::string at = issue.at;
     while (!at.empty()) {
       if (auto it = marks_.find(at); it != marks_.end()) {
@@ -404,8 +450,16 @@ class SweepFileReader {
     return Error(YAML::Mark(), issue.key, issue.problem);
   }
 
+  struct Problem {
+    int line;
+    int column;
+    std::string key;
+    std::string text;  // the report's line: "file:line:column: key: problem"
+  };
+
   absl::string_view source_;
   absl::flat_hash_map<std::string, YAML::Mark> marks_;
+  std::vector<Problem> problems_;  // every problem found, in the order found
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Reading a sweep file (YAML) into a validated SweepSpec. This is the edge where a user's file
-// becomes the proto the rest of Ablate trusts: every error names the file, line and column and
-// the offending key, in one line.
+// becomes the proto the rest of Ablate trusts: every problem names the file, line and column and
+// the offending key, in one line, and one reading reports all of a file's problems (a line
+// each, in file order), so a file with four mistakes needs one round to fix, not four.
 #ifndef ABLATE_SWEEP_SWEEP_FILE_H_
 #define ABLATE_SWEEP_SWEEP_FILE_H_
 
@@ -18,8 +19,9 @@ inline constexpr uint64_t kMaxSweepFileBytes = 1 << 20;
 
 // Parses and validates `yaml`. `source` names it in errors ("tiny-grid.yaml:7:14:
 // grid.optimizer: unknown optimizer 'adamx' (known: adamw, adamw8bit, muon, soap, shampoo,
-// soap4bit)"). A text of more than kMaxSweepFileBytes is refused (InvalidArgument, naming its
-// size and the limit).
+// soap4bit)"). A text of more than kMaxSweepFileBytes, or one passing yaml_limits.h's limits
+// (aliases expanding past kMaxYamlNodes, nesting, a value's length), is refused before it is
+// walked (InvalidArgument, naming the limit).
 absl::StatusOr<v1::SweepSpec> ParseSweepYaml(absl::string_view yaml, absl::string_view source);
 
 // Reads the file and parses it. NotFound when it cannot be read; a file of more than

@@ -187,6 +187,33 @@ namespace {
 
 // The failure this fixes: a grid whose cross product is 10^7 cells was only refused after it
 // was expanded; now its size is computed from the dimensions and refused with both numbers.
+// The failure this fixes: each submit reported only the first mistake, so a real sweep file
+// took four rounds to fix. Shape and content problems of one file come back together, one line
+// each with its line and column, in file order.
+TEST(SweepFileTest, EveryMistakeIsReportedInOneRun) {
+  const std::string error = ErrorOf(R"(name: four-mistakes
+grid:
+  optimizer: [adamw, adamx]
+  learning_rate: [1e-3, fast]
+fixed:
+  stpes: 100
+max_attempts: many
+)");
+  EXPECT_EQ(error,
+            "s.yaml:3:22: grid.optimizer: unknown optimizer 'adamx' (known: adamw, adamw8bit, "
+            "muon, soap, shampoo, soap4bit)\n"
+            "s.yaml:4:25: grid.learning_rate: 'fast' is not a number\n"
+            "s.yaml:6:3: fixed.stpes: unknown setting (did you mean steps?)\n"
+            "s.yaml:7:15: max_attempts: 'many' is not a positive whole number");
+}
+
+// A key whose reading failed is not reported again by the content rules ("a sweep needs a
+// name" after "name: expected a single value").
+TEST(SweepFileTest, AProblemIsNotRepeatedByTheRulesOnContent) {
+  EXPECT_EQ(ErrorOf("name: [a, b]\ngrid:\n  model: [tiny]\n"),
+            "s.yaml:1:7: name: expected a single value");
+}
+
 TEST(SweepFileLimitsTest, AHugeGridIsRefusedWithItsCountAndTheLimit) {
   std::string yaml = "name: huge\ngrid:\n";
   for (const char* name : {"seed", "learning_rate", "warmup_steps", "batch_size", "steps",

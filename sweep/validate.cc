@@ -37,9 +37,14 @@ class SpecChecker {
  public:
   explicit SpecChecker(const v1::SweepSpec& spec) : spec_(spec) {}
 
-  std::optional<SpecIssue> Run() {
-    if (spec_.name().empty()) return Fail("name", "", "a sweep needs a name");
-    if (spec_.grid().empty()) return Fail("grid", "", "a sweep needs at least one dimension");
+  // Every problem, one per setting, dimension or section at most: a problem makes the rest of
+  // its own piece meaningless, but not the pieces beside it.
+  std::vector<SpecIssue> Run() {
+    if (spec_.name().empty()) Add(Fail("name", "", "a sweep needs a name"));
+    if (spec_.grid().empty()) {
+      Add(Fail("grid", "", "a sweep needs at least one dimension"));
+      return std::move(issues_);
+    }
     // Counted from the dimensions' sizes before anything is expanded, saturating rather than
     // overflowing, so the refusal can say how many cells the grid asks for.
     uint64_t cells = 1;
@@ -48,64 +53,70 @@ class SpecChecker {
       cells = size != 0 && cells > UINT64_MAX / size ? UINT64_MAX : cells * size;
     }
     if (cells > kMaxCells) {
-      return Fail("grid", "",
-                  absl::StrCat("the grid has ", cells == UINT64_MAX ? "over 2^64" : absl::StrCat(cells),
-                               " cells (the product of its dimensions' sizes); the limit is ",
-                               kMaxCells));
+      Add(Fail("grid", "",
+               absl::StrCat("the grid has ",
+                            cells == UINT64_MAX ? "over 2^64" : absl::StrCat(cells),
+                            " cells (the product of its dimensions' sizes); the limit is ",
+                            kMaxCells)));
     }
     for (const v1::Dimension& dimension : spec_.grid()) {
       const std::string key = absl::StrCat("grid.", dimension.name());
-      if (auto issue = CheckField(key, dimension.name())) return issue;
       if (!grid_.insert(dimension.name()).second) {
-        return Fail(key, "", "this dimension is listed twice");
+        Add(Fail(key, "", "this dimension is listed twice"));
+        continue;
       }
-      if (auto issue = CheckValues(key, dimension.name(), dimension.values(), true)) return issue;
+      if (Add(CheckField(key, dimension.name()))) continue;
+      Add(CheckValues(key, dimension.name(), dimension.values(), true));
     }
     for (int i = 0; i < spec_.constraints_size(); ++i) {
       const v1::Constraint& constraint = spec_.constraints(i);
       const std::string key = absl::StrCat("constraints[", i, "]");
-      if (auto issue = CheckConditions(key + ".when", constraint.when())) return issue;
-      if (auto issue = CheckConditions(key + ".require", constraint.require())) return issue;
+      Add(CheckConditions(key + ".when", constraint.when()));
+      Add(CheckConditions(key + ".require", constraint.require()));
     }
     for (const auto& [name, value] : Sorted(spec_.fixed())) {
       const std::string key = absl::StrCat("fixed.", name);
       if (grid_.contains(name)) {
-        return Fail(key, "", "also a grid dimension; set it in one place");
+        Add(Fail(key, "", "also a grid dimension; set it in one place"));
+        continue;
       }
-      if (auto issue = CheckSetting(key, name, value)) return issue;
+      Add(CheckSetting(key, name, value));
     }
     for (int i = 0; i < spec_.overrides_size(); ++i) {
       const v1::Override& override = spec_.overrides(i);
       const std::string key = absl::StrCat("overrides[", i, "]");
-      if (auto issue = CheckConditions(key + ".when", override.when())) return issue;
-      if (override.set().empty()) return Fail(key + ".set", "", "an override must set something");
+      Add(CheckConditions(key + ".when", override.when()));
+      if (override.set().empty()) Add(Fail(key + ".set", "", "an override must set something"));
       for (const auto& [name, value] : Sorted(override.set())) {
-        if (auto issue = CheckSetting(absl::StrCat(key, ".set.", name), name, value)) {
-          return issue;
-        }
+        Add(CheckSetting(absl::StrCat(key, ".set.", name), name, value));
       }
     }
     if (spec_.max_attempts() > kMaxAttempts) {
-      return Fail("max_attempts", "", absl::StrCat("at most ", kMaxAttempts));
+      Add(Fail("max_attempts", "", absl::StrCat("at most ", kMaxAttempts)));
     }
-    if (auto issue = CheckShape()) return issue;
-    if (auto issue = CheckRepeats(cells)) return issue;
-    if (auto issue = CheckDerived()) return issue;
+    Add(CheckShape());
+    Add(CheckRepeats(cells));
+    Add(CheckDerived());
     for (int i = 0; i < spec_.throughput_size(); ++i) {
       const v1::Throughput& throughput = spec_.throughput(i);
       const std::string key = absl::StrCat("throughput[", i, "]");
-      if (!throughput.when().empty()) {
-        if (auto issue = CheckConditions(key + ".when", throughput.when())) return issue;
-      }
+      if (!throughput.when().empty()) Add(CheckConditions(key + ".when", throughput.when()));
       if (!(throughput.tokens_per_second() > 0) || std::isinf(throughput.tokens_per_second())) {
-        return Fail(key + ".tokens_per_second", "[0]",
-                    "must be a positive number of tokens one GPU trains per second");
+        Add(Fail(key + ".tokens_per_second", "[0]",
+                 "must be a positive number of tokens one GPU trains per second"));
       }
     }
-    return std::nullopt;
+    return std::move(issues_);
   }
 
  private:
+  // Keeps `issue`; true when there was one.
+  bool Add(std::optional<SpecIssue> issue) {
+    if (!issue) return false;
+    issues_.push_back(*std::move(issue));
+    return true;
+  }
+
   static std::optional<SpecIssue> Fail(const std::string& key, absl::string_view item,
                                        std::string problem) {
     return SpecIssue{key, absl::StrCat(key, item), std::move(problem)};
@@ -204,9 +215,11 @@ class SpecChecker {
       if (dimension == nullptr) return NotADimension(value_key);
       absl::StatusOr<std::string> parsed = ValueKey(name, value);
       if (!parsed.ok()) return Fail(value_key, "[0]", std::string(parsed.status().message()));
-      const bool listed =
-          std::any_of(dimension->values().begin(), dimension->values().end(),
-                      [&](const std::string& v) { return ValueKey(name, v).value_or("") == *parsed; });
+      // Named apart: clang before 16 cannot capture a structured binding (the fuzz build's).
+      const std::string& field = name;
+      const bool listed = std::any_of(
+          dimension->values().begin(), dimension->values().end(),
+          [&](const std::string& v) { return ValueKey(field, v).value_or("") == *parsed; });
       if (!listed) {
         return Fail(value_key, "[0]",
                     absl::StrCat("'", value, "' is not a value of grid.", name, " (",
@@ -297,11 +310,12 @@ class SpecChecker {
 
   const v1::SweepSpec& spec_;
   absl::flat_hash_set<std::string> grid_;  // dimension names seen so far
+  std::vector<SpecIssue> issues_;
 };
 
 }  // namespace
 
-std::optional<SpecIssue> FindSpecIssue(const v1::SweepSpec& spec) {
+std::vector<SpecIssue> FindSpecIssues(const v1::SweepSpec& spec) {
   return SpecChecker(spec).Run();
 }
 
@@ -363,9 +377,12 @@ const std::vector<std::string>& TrainFieldNames() {
 }  // namespace internal
 
 absl::Status ValidateSweepSpec(const v1::SweepSpec& spec) {
-  std::optional<internal::SpecIssue> issue = internal::FindSpecIssue(spec);
-  if (!issue) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(issue->key, ": ", issue->problem));
+  std::vector<internal::SpecIssue> issues = internal::FindSpecIssues(spec);
+  if (issues.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(
+      issues, "\n", [](std::string* out, const internal::SpecIssue& issue) {
+        absl::StrAppend(out, issue.key, ": ", issue.problem);
+      }));
 }
 
 }  // namespace ablate::sweep

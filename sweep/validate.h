@@ -1,5 +1,5 @@
 // The rules a SweepSpec must meet, shared by the YAML reader (which adds a file position to a
-// problem) and by ValidateSweepSpec (which reports the key alone). Stateless; safe from any
+// problem) and by ValidateSweepSpec (which reports the keys alone, one problem a line). Stateless; safe from any
 // thread.
 #ifndef ABLATE_SWEEP_VALIDATE_H_
 #define ABLATE_SWEEP_VALIDATE_H_
@@ -31,8 +31,9 @@ struct SpecIssue {
   std::string problem;
 };
 
-// The first problem of `spec` in reading order, or nullopt when it is valid.
-std::optional<SpecIssue> FindSpecIssue(const v1::SweepSpec& spec);
+// Every problem of `spec` in reading order (at most one per setting, dimension or section:
+// the first problem of each piece), empty when it is valid.
+std::vector<SpecIssue> FindSpecIssues(const v1::SweepSpec& spec);
 
 // The value `text` of TrainConfig field `field` in a form that compares equal exactly when the
 // parsed values are equal ("512K" and "524288" give the same key). InvalidArgument with the

@@ -16,7 +16,6 @@
 #include "common/log.h"
 #include "coordinator/http/json_reply.h"
 #include "coordinator/http/request_guard.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace ablate::coordinator {
 namespace {
@@ -34,16 +33,6 @@ coordinator serves by default; or run <code>npm ci &amp;&amp; npm run build</cod
 <code>web/</code> and start the coordinator with <code>--web-dir web/dist</code>.</p>
 </body></html>
 )";
-
-absl::Status ParseBody(const httplib::Request& req, google::protobuf::Message& message) {
-  google::protobuf::util::Status parsed =
-      google::protobuf::util::JsonStringToMessage(req.body, &message);
-  if (!parsed.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("request body is not a ", message.GetTypeName(),
-                                                   " in JSON: ", std::string(parsed.message())));
-  }
-  return absl::OkStatus();
-}
 
 // The listening socket's options, in place of httplib's default, which sets SO_REUSEPORT: with
 // it a second coordinator could bind the same port and take half the connections. SO_REUSEADDR
@@ -100,25 +89,31 @@ HttpServer::HttpServer(SweepApi& api, Telemetry& telemetry, HttpOptions options,
     : api_(api),
       telemetry_(telemetry),
       options_(std::move(options)),
-      events_(api, clock, options_.events) {}
+      events_(api, clock, options_.events),
+      deadlines_(options_.request_timeout) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
 absl::Status HttpServer::Start() {
-  server_ = std::make_unique<httplib::Server>();
+  absl::StatusOr<std::unique_ptr<httplib::Server>> server =
+      deadlines_.NewServer(options_.tls, options_.threads);
+  if (!server.ok()) return server.status();
+  server_ = *std::move(server);
   server_->set_socket_options(ListenSocketOptions(&listen_fd_));
   server_->set_tcp_nodelay(true);
   server_->set_keep_alive_max_count(options_.keep_alive_max_requests);
   server_->set_payload_max_length(options_.max_body_bytes);
-  const size_t threads = options_.threads;
-  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    deadlines_.RequestRead(req);
     absl::Status admitted =
         AdmitRequest(req, options_.authenticator, options_.metrics_need_token);
     if (admitted.ok()) return httplib::Server::HandlerResponse::Unhandled;
     if (absl::IsUnauthenticated(admitted)) res.set_header("WWW-Authenticate", "Bearer");
     ReplyError(admitted, res);
     return httplib::Server::HandlerResponse::Handled;
+  });
+  server_->set_post_routing_handler([this](const httplib::Request&, httplib::Response& res) {
+    deadlines_.ResponseStarting(res);
   });
   Route();
   if (std::filesystem::exists(std::filesystem::path(options_.web_dir) / "index.html")) {
@@ -154,6 +149,7 @@ absl::Status HttpServer::Start() {
     return absl::InternalError(absl::StrCat("listen(backlog=", options_.listen_backlog,
                                             ") failed on the HTTP socket"));
   }
+  deadlines_.Start(port_);
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   // stop() only reaches a server that is already running; wait for it so Stop() cannot miss.
   absl::Time deadline = absl::Now() + absl::Seconds(5);
@@ -171,6 +167,7 @@ void HttpServer::Stop() {
   server_->stop();
   if (thread_.joinable()) thread_.join();
   server_.reset();
+  deadlines_.Stop();
 }
 
 void HttpServer::Route() {
@@ -208,14 +205,14 @@ void HttpServer::Route() {
   });
   s.Post("/api/v1/sweeps", [this](const httplib::Request& req, httplib::Response& res) {
     v1::SubmitSweepRequest request;
-    if (absl::Status parsed = ParseBody(req, request); !parsed.ok()) {
+    if (absl::Status parsed = ParseJsonBody(req.body, request); !parsed.ok()) {
       return ReplyError(parsed, res);
     }
     Reply(api_.SubmitSweep(request), res);
   });
   s.Post("/api/v1/cancel", [this](const httplib::Request& req, httplib::Response& res) {
     v1::CancelRequest request;
-    if (absl::Status parsed = ParseBody(req, request); !parsed.ok()) {
+    if (absl::Status parsed = ParseJsonBody(req.body, request); !parsed.ok()) {
       return ReplyError(parsed, res);
     }
     Reply(api_.Cancel(request), res);

@@ -27,9 +27,11 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "common/auth/tokens.h"
 #include "common/clock.h"
 #include "coordinator/api/sweep_api.h"
+#include "coordinator/http/connection_deadlines.h"
 #include "coordinator/http/event_stream.h"
 #include "coordinator/telemetry/telemetry.h"
 
@@ -58,6 +60,11 @@ struct HttpOptions {
   // Largest request body read; a longer one is answered 413 without being read whole. A
   // SubmitSweepRequest of a large grid is tens of kilobytes.
   size_t max_body_bytes = 4 << 20;
+  // How long a client may take to send one request (connection_deadlines.h); past it the
+  // connection is closed, so slow or idle clients cannot hold every thread.
+  absl::Duration request_timeout = absl::Seconds(30);
+  // Serves HTTPS when both files are given.
+  HttpTls tls;
   EventStreamOptions events;
   // Borrowed, must outlive the server; null checks no tokens (in-process tests only).
   const auth::Authenticator* authenticator = nullptr;
@@ -88,6 +95,7 @@ class HttpServer {
   Telemetry& telemetry_;
   const HttpOptions options_;
   EventStreams events_;
+  ConnectionDeadlines deadlines_;  // outlives server_, whose connections it watches
 
   std::unique_ptr<httplib::Server> server_;
   int port_ = 0;

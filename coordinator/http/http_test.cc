@@ -223,6 +223,13 @@ TEST_F(HttpMetricsTest, MaxPointsThinsEachSeriesKeepingItsEnds) {
   EXPECT_EQ(bad.fields().at("code").string_value(), "INVALID_ARGUMENT");
 }
 
+// A URL is bounded like a body: httplib refuses a request line past 8 KiB with 414 before any
+// route runs, and the server goes on serving.
+TEST_F(HttpTest, AnOverlongUrlIsRefusedWith414) {
+  Get("/api/v1/sweeps/" + std::string(9000, 'x'), 414);
+  EXPECT_EQ(Get("/healthz"), "ok");
+}
+
 TEST_F(HttpTest, ErrorsAreJson) {
   google::protobuf::Struct missing =
       Parse<google::protobuf::Struct>(Get("/api/v1/sweeps/no-such-sweep", 404));

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -45,6 +46,16 @@ int HttpStatusOf(absl::StatusCode code) {
     default:
       return 500;
   }
+}
+
+absl::Status ParseJsonBody(const std::string& body, google::protobuf::Message& message) {
+  google::protobuf::util::Status parsed =
+      google::protobuf::util::JsonStringToMessage(body, &message);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("request body is not a ", message.GetTypeName(),
+                                                   " in JSON: ", std::string(parsed.message())));
+  }
+  return absl::OkStatus();
 }
 
 void ReplyError(const absl::Status& status, httplib::Response& res) {

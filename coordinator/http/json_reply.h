@@ -5,6 +5,8 @@
 #ifndef ABLATE_COORDINATOR_HTTP_JSON_REPLY_H_
 #define ABLATE_COORDINATOR_HTTP_JSON_REPLY_H_
 
+#include <string>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "google/protobuf/message.h"
@@ -16,6 +18,10 @@ struct Response;
 namespace ablate::coordinator {
 
 int HttpStatusOf(absl::StatusCode code);
+
+// Reads a request body in protobuf's JSON mapping into `message`. InvalidArgument naming the
+// message type and the parser's complaint when it is not one.
+absl::Status ParseJsonBody(const std::string& body, google::protobuf::Message& message);
 
 void ReplyError(const absl::Status& status, httplib::Response& res);
 

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Builds and tests the torch-free parts (coordinator, worker, CLI, common, sweep and their
+# tests) under sanitizers, in a build folder of their own with the trainer left out:
+#   bash scripts/sanitize.sh asan [BUILD_DIR]  ASan + UBSan, the default test set less the
+#                                              browser, Python, oracle and data tests (CI)
+#   bash scripts/sanitize.sh tsan [BUILD_DIR]  TSan, the coordinator's and worker's tests (long)
+# A sanitizer report fails the test that caused it (halt_on_error, no recovery from UBSan).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind=${1:?usage: sanitize.sh asan|tsan [BUILD_DIR]}
+build_dir=${2:-build-$kind}
+export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
+case "$kind" in
+  asan)
+    flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+    # The tests of the torch-free folders; Chromium, Python and reference-data tests add
+    # nothing a sanitizer sees in our code and take most of the time.
+    tests=(-LE 'long|browser|python|oracle|data')
+    targets=(all)
+    ;;
+  tsan)
+    flags="-fsanitize=thread -fno-omit-frame-pointer"
+    targets=(coordinator_store_test coordinator_feed_test scheduler_test service_test
+             sweep_api_test http_test coordinator_server_test worker_test)
+    ;;
+  *)
+    echo "sanitize.sh: unknown kind '$kind' (asan, tsan)" >&2
+    exit 2
+    ;;
+esac
+if [ ! -f "$build_dir/build.ninja" ]; then
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DABLATE_BUILD_TRAINER=OFF -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
+    -DCMAKE_EXE_LINKER_FLAGS="$flags" >/dev/null
+fi
+cmake --build "$build_dir" -j"$(nproc)" --target "${targets[@]}"
+export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+if [ "$kind" = asan ]; then
+  ctest --test-dir "$build_dir" --output-on-failure -j"$(nproc)" "${tests[@]}"
+else
+  for target in "${targets[@]}"; do
+    echo "sanitize: $target under TSan"
+    ABLATE_BIN_DIR="$(cd "$build_dir" && pwd)/bin" "$build_dir/tests/$target"
+  done
+fi
