@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/auth/client_token.h"
+#include "common/auth/tls.h"
 #include "common/log.h"
 #include "worker/gpu_monitor.h"
 #include "worker/health_server.h"
@@ -89,7 +90,19 @@ int main(int argc, char** argv) {
   app.add_option("--health-http", health_address,
                  "serve /healthz and /readyz for an orchestrator's probes on HOST:PORT")
       ->envname("ABLATE_HEALTH_HTTP");
+  std::string tls_ca;
+  app.add_option("--tls-ca", tls_ca,
+                 "CA certificate to trust the coordinator's TLS with (default: $ABLATE_TLS_CA; "
+                 "$ABLATE_TLS_CERT and $ABLATE_TLS_KEY add a client certificate); none: "
+                 "plaintext");
   CLI11_PARSE(app, argc, argv);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      ablate::auth::GrpcChannelCredentials(tls_ca);
+  if (!credentials.ok()) {
+    ABLATE_LOG(ERROR) << "no TLS credentials error=\"" << credentials.status().message() << "\"";
+    return EXIT_FAILURE;
+  }
+  options.credentials = *std::move(credentials);
   absl::StatusOr<std::string> token = ablate::auth::ClientToken(token_file);
   if (!token.ok()) {
     ABLATE_LOG(ERROR) << "no token error=\"" << token.status().message() << "\"";

@@ -134,7 +134,11 @@ bool Session::Converse() {
   // one, instead of gRPC's shared reconnect backoff of up to two minutes.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   std::unique_ptr<v1::WorkerService::Stub> stub = v1::WorkerService::NewStub(
-      grpc::CreateCustomChannel(options_.coordinator, grpc::InsecureChannelCredentials(), args));
+      grpc::CreateCustomChannel(options_.coordinator,
+                                options_.credentials != nullptr
+                                    ? options_.credentials
+                                    : grpc::InsecureChannelCredentials(),
+                                args));
   grpc::ClientContext context;
   if (!options_.token.empty()) context.AddMetadata("authorization", auth::BearerOf(options_.token));
   {

@@ -72,6 +72,8 @@ namespace ablate::worker {
 
 struct SessionOptions {
   std::string coordinator = "127.0.0.1:7070";  // host:port
+  // The stream's channel credentials (common/auth/tls.h); null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   // Sent as the stream's bearer token when not empty: a worker token bound to info.worker_id.
   std::string token;
   // Where assigned jobs may checkpoint and read data; an assignment outside them is refused
