@@ -234,10 +234,9 @@ void Session::RunSender() {
                (connected_ && ((stopping_ && !drain_sent_) ||
                                (welcomed_ && outbox_.HasUnsent())));
       };
+      const bool sampling = options_.gpu_monitor != nullptr;
       mu_.AwaitWithDeadline(absl::Condition(&ready),
-                            options_.gpu_monitor != nullptr
-                                ? std::min(next_heartbeat, next_gpu_sample)
-                                : next_heartbeat);
+                            sampling ? std::min(next_heartbeat, next_gpu_sample) : next_heartbeat);
       if (closing_) return;
       ended.swap(ended_);
       gpu_targets = GpuTargets(next_gpu_sample);
@@ -297,10 +296,8 @@ std::vector<Session::GpuTarget> Session::GpuTargets(absl::Time& next_sample) {
   std::vector<GpuTarget> targets;
   if (options_.gpu_monitor == nullptr || absl::Now() < next_sample) return targets;
   next_sample = absl::Now() + options_.gpu_sample_interval;
-  for (const auto& [attempt_id, running] : running_) {
-    if (running.cuda) {
-      targets.push_back({running.job_id, attempt_id, running.slots, running.last_step});
-    }
+  for (const auto& [attempt_id, r] : running_) {
+    if (r.cuda) targets.push_back({r.job_id, attempt_id, r.slots, r.last_step});
   }
   return targets;
 }
@@ -311,9 +308,8 @@ void Session::ReportGpus(const std::vector<GpuTarget>& targets) {
     for (const uint32_t slot : target.slots) {
       absl::StatusOr<GpuSample> sample = options_.gpu_monitor->Sample(slot);
       if (!sample.ok()) {
-        ABLATE_LOG(WARNING) << "cannot read a GPU's health job_id=" << target.job_id
-                            << " slot=" << slot << " error=\"" << sample.status().message()
-                            << "\"";
+        ABLATE_LOG(WARNING) << "cannot read a GPU's health job_id=" << target.job_id << " slot="
+                            << slot << " error=\"" << sample.status().message() << "\"";
         samples.clear();
         break;
       }
@@ -324,8 +320,8 @@ void Session::ReportGpus(const std::vector<GpuTarget>& targets) {
     v1::JobEvent& job_event = *message.mutable_job_event();
     job_event.set_job_id(target.job_id);
     job_event.set_attempt_id(target.attempt_id);
-    for (v1::MetricPoint& point :
-         GpuMetricPoints(samples, target.step, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()))) {
+    const double now = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+    for (v1::MetricPoint& point : GpuMetricPoints(samples, target.step, now)) {
       *job_event.mutable_event()->mutable_metrics()->add_points() = std::move(point);
     }
     absl::MutexLock lock(&mu_);

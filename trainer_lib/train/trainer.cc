@@ -320,12 +320,10 @@ absl::Status Trainer::LogStep(const TrainStep::Result& result, double lr) {
       {"train/tokens_per_sec", tokens_per_sec},
       {"train/grad_norm", result.grad_norm.item<double>()}};
   if (skip_nonfinite_) metrics.emplace_back("train/skipped_steps", skipped_steps_);
-  // Model FLOPs utilization as PaLM defines it (Chowdhery et al. 2022, appendix B), of the
-  // job's devices together: tokens_per_sec counts every rank's tokens.
-  if (peak_flops_ > 0) {
-    metrics.emplace_back("train/mfu", flops_per_token_ * tokens_per_sec /
-                                          (peak_flops_ * ranks_.world_size));
-  }
+  // Model FLOPs utilization as PaLM defines it (Chowdhery et al. 2022, appendix B), per device:
+  // tokens_per_sec counts every rank's tokens.
+  const double peak = peak_flops_ * ranks_.world_size;
+  if (peak > 0) metrics.emplace_back("train/mfu", flops_per_token_ * tokens_per_sec / peak);
   for (auto& metric : MemoryMetrics()) metrics.push_back(std::move(metric));
   throughput_start_ = SteadyClock::now();
   throughput_step_ = step_;
