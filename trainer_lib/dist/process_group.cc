@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include <c10/core/impl/DeviceGuardImplInterface.h>
@@ -184,7 +185,22 @@ ProcessGroup::ProcessGroup(int rank, int size, c10::Device device,
       store_(std::move(store)),
       backend_(std::move(backend)) {}
 
-ProcessGroup::~ProcessGroup() = default;
+ProcessGroup::~ProcessGroup() {
+  if (backend_) return;
+  // Rank 0's store serves every collective: it must outlive the other ranks' last requests,
+  // so each rank says it is done and rank 0 waits for all of them (bounded, in case one died).
+  try {
+    store_->add("ablate/finished", 1);
+    if (rank_ != 0) return;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    while (store_->add("ablate/finished", 0) < size_ &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  } catch (const std::exception&) {
+    // A peer that has already gone away: nothing is left to wait for.
+  }
+}
 
 std::vector<at::Tensor> ProcessGroup::GatherThroughStore(const at::Tensor& tensor) {
   std::vector<std::vector<uint8_t>> all = dist::GatherThroughStore(
