@@ -85,8 +85,10 @@ class ConnectionDeadlinesTest : public ::testing::Test {
 TEST_F(ConnectionDeadlinesTest, TricklingClientsCannotStarveOthers) {
   std::atomic<bool> stop{false};
   std::atomic<int> closed_by_server{0};
+  constexpr int kTricklers = 4;
   std::vector<std::thread> slow;
-  for (int i = 0; i < 4; ++i) {
+  slow.reserve(kTricklers);
+  for (int i = 0; i < kTricklers; ++i) {
     slow.emplace_back([&] { Trickle(server_->http_port(), stop, closed_by_server); });
   }
   absl::SleepFor(absl::Milliseconds(300));  // let them take the threads first
