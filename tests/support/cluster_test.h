@@ -6,6 +6,9 @@
 #ifndef ABLATE_TESTS_SUPPORT_CLUSTER_TEST_H_
 #define ABLATE_TESTS_SUPPORT_CLUSTER_TEST_H_
 
+#include <signal.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -16,7 +19,10 @@
 #include <vector>
 
 #include "ablate/v1/sweep_service.grpc.pb.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
@@ -90,6 +96,55 @@ class ClusterTest : public ::testing::Test {
                                                                int slots) {
     return StartWorker(bin_dir_, coordinator_->grpc_address(), id, absl::StrCat(dir_, "/", id),
                        slots, {"--checkpoint-root", dir_ + "/checkpoints"});
+  }
+
+  // A coordinator that knows the workers "first" and "second", worker "first" with `slots`
+  // slots, and one sweep of WriteTinySweep(1, steps, extra_fixed) submitted to them.
+  absl::Status StartFirstWorkerWithOneJob(int slots, int steps,
+                                          const std::string& extra_fixed = "") {
+    auto coordinator = TestCoordinator::Start(bin_dir_, dir_, {}, 0, {"first", "second"});
+    if (!coordinator.ok()) return coordinator.status();
+    coordinator_ = std::move(*coordinator);
+    auto first = StartNamedWorker("first", slots);
+    if (!first.ok()) return first.status();
+    workers_.push_back(std::move(*first));
+    return Submit(WriteTinySweep(/*jobs=*/1, steps, extra_fixed));
+  }
+
+  // SIGTERM to worker "first", which must exit 0 within `grace`.
+  absl::Status DrainFirstWorker(absl::Duration grace) {
+    workers_.front()->Signal(SIGTERM);
+    absl::StatusOr<int> exit = workers_.front()->WaitFor(grace);
+    if (!exit.ok()) return absl::DeadlineExceededError("the worker did not exit");
+    if (*exit != 0) return absl::InternalError(absl::StrCat("the worker exited ", *exit));
+    return absl::OkStatus();
+  }
+
+  // The only job, once handed back (PENDING), then started on worker "second" with `slots`
+  // slots and run to SUCCEEDED there.
+  absl::StatusOr<v1::Job> FinishOnSecondWorker(int slots) {
+    absl::StatusOr<v1::Job> job = WaitForOnlyJob(
+        [](const v1::Job& j) { return j.state() == v1::JOB_STATE_PENDING; }, absl::Seconds(20));
+    if (!job.ok()) return job.status();
+    auto second = StartNamedWorker("second", slots);
+    if (!second.ok()) return second.status();
+    workers_.push_back(std::move(*second));
+    return WaitForOnlyJob(
+        [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; }, absl::Minutes(3));
+  }
+
+  // The newest step-N folder under a job's checkpoint directory, or -1.
+  static int64_t NewestCheckpointStep(const std::filesystem::path& dir) {
+    int64_t newest = -1;
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+      const std::string name = entry.path().filename().string();
+      int64_t step = 0;
+      if (absl::StartsWith(name, "step-") && absl::SimpleAtoi(name.substr(5), &step)) {
+        newest = std::max(newest, step);
+      }
+    }
+    return newest;
   }
 
   // The coordinator's only sweep.
