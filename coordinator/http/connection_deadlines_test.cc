@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "coordinator/http/loopback_coordinator.h"
 #include "coordinator/server.h"
 #include "coordinator/testing/fixtures.h"
 #include "gtest/gtest.h"
@@ -28,24 +29,11 @@ namespace {
 
 using testing::TempDir;
 
-int Connect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 // Sends a request's header one byte every 100 ms (well inside httplib's 5 s read timeout, so
 // only a deadline on the whole request stops it) until the server closes the connection or
 // `stop` is set. Counts the connections the server closed.
 void Trickle(int port, const std::atomic<bool>& stop, std::atomic<int>& closed_by_server) {
-  const int fd = Connect(port);
+  const int fd = testing::ConnectLoopback(port);
   if (fd < 0) return;
   const std::string header =
       "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(10'000, 'a');
@@ -114,7 +102,7 @@ TEST_F(ConnectionDeadlinesTest, TricklingClientsCannotStarveOthers) {
 // Each plain response renews the deadline: one kept-alive connection serves requests for
 // longer than a deadline, as a polling dashboard's does.
 TEST_F(ConnectionDeadlinesTest, AKeptAliveConnectionGetsANewDeadlineEachRequest) {
-  const int fd = Connect(server_->http_port());
+  const int fd = testing::ConnectLoopback(server_->http_port());
   ASSERT_GE(fd, 0);
   timeval timeout{10, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));

@@ -43,22 +43,6 @@ int PeerPort(int fd) {
   return addr.sin_family == AF_INET ? ntohs(addr.sin_port) : -1;
 }
 
-// A plain blocking TCP connection to 127.0.0.1:port, or -1.
-int Connect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
-  timeval timeout{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  return fd;
-}
-
 struct HttpReply {
   int status = 0;
   bool closes = false;  // the server said "Connection: close"
@@ -163,7 +147,7 @@ class HttpSocketTest : public ::testing::Test {
 };
 
 TEST_F(HttpSocketTest, AcceptedSocketsHaveNagleOff) {
-  const int fd = Connect(server_->http_port());
+  const int fd = testing::ConnectLoopback(server_->http_port());
   ASSERT_GE(fd, 0);
   std::optional<HttpReply> reply = Get(fd, "/healthz");
   ASSERT_TRUE(reply.has_value());
@@ -183,7 +167,7 @@ TEST_F(HttpSocketTest, ListenBacklogIsLargerThanHttplibs) {
 }
 
 TEST_F(HttpSocketTest, OneConnectionServesManyRequests) {
-  const int fd = Connect(server_->http_port());
+  const int fd = testing::ConnectLoopback(server_->http_port());
   ASSERT_GE(fd, 0);
   for (int i = 0; i < 50; ++i) {
     std::optional<HttpReply> reply = Get(fd, "/healthz");
