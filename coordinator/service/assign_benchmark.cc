@@ -3,6 +3,7 @@
 // server measured the same way in the same run (the reference: what gRPC alone costs here).
 //
 //   build/bin/assign_benchmark [--workers=50,200,500] [--jobs_per_worker=20]
+//                              [--reports_per_job=0] [--points_per_report=4]
 //
 // For each N, a fresh ablate-coordinator (the binary beside this one) gets a sweep of
 // N * jobs_per_worker CPU jobs; N workers with one slot each connect (one connection each)
@@ -13,6 +14,12 @@
 // server answers each hello and each AttemptEnded with one prebuilt Assignment, so its figure
 // is the ceiling gRPC itself puts on the same exchange. Memory is VmRSS of the server process
 // with all N streams still open.
+//
+// With --reports_per_job=R, the same turn ingests metrics: before its AttemptEnded, each worker
+// sends R JobEvents of `points_per_report` points each (as the worker relays its trainer's
+// MetricBatch). The coordinator handles a stream's messages in order and assigns the next job
+// only once the end is committed, so points/s = assignments/s * R * points_per_report is what it
+// ingests end to end, committed; the minimal server reads the events and drops them.
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -169,12 +176,38 @@ struct Run {
   double rss_mib = 0;
 };
 
+// What each simulated worker sends for one assignment before it ends the attempt.
+struct Turn {
+  int reports = 0;
+  int points_per_report = 4;
+};
+
+// Report `sequence` of an attempt: the trainer's usual series, steps continuing across reports.
+v1::WorkerMessage MetricsReport(const v1::Assignment& assign, int sequence, int points) {
+  static const char* const kNames[] = {"train/loss", "train/learning_rate", "train/grad_norm",
+                                       "train/tokens_per_second"};
+  v1::WorkerMessage message;
+  v1::JobEvent* event = message.mutable_job_event();
+  event->set_job_id(assign.job().job_id());
+  event->set_attempt_id(assign.attempt_id());
+  event->set_sequence(sequence);
+  v1::MetricBatch* batch = event->mutable_event()->mutable_metrics();
+  for (int i = 0; i < points; ++i) {
+    v1::MetricPoint* point = batch->add_points();
+    point->set_name(kNames[i % 4]);
+    point->set_step(int64_t{sequence} * points / 4 + i / 4);
+    point->set_value(1.0 / (1 + i));
+    point->set_wall_time(1.7e9 + sequence);
+  }
+  return message;
+}
+
 // The token of simulated worker `i`; -1: the user's.
 std::string BenchToken(int i) { return absl::StrCat("assign-benchmark-token-", i, "-0123456789"); }
 
 // N workers with one slot each, each ending every attempt as soon as it is assigned, until
 // `total` assignments arrived in all.
-Run Drive(const Child& server, int workers, int total) {
+Run Drive(const Child& server, int workers, int total, const Turn& turn) {
   std::atomic<int> received{0};
   std::atomic<int> connected{0};
   absl::Mutex mu;
@@ -205,11 +238,16 @@ Run Drive(const Child& server, int workers, int total) {
       while (stream->Read(&message)) {
         if (!message.has_assign()) continue;
         received.fetch_add(1);
+        bool sent = true;
+        for (int r = 1; sent && r <= turn.reports; ++r) {
+          sent = stream->Write(MetricsReport(message.assign(), r, turn.points_per_report));
+        }
+        if (!sent) break;
         v1::WorkerMessage ended;
         ended.mutable_attempt_ended()->set_job_id(message.assign().job().job_id());
         ended.mutable_attempt_ended()->set_attempt_id(message.assign().attempt_id());
         ended.mutable_attempt_ended()->set_succeeded(true);
-        ended.mutable_attempt_ended()->set_sequence(1);
+        ended.mutable_attempt_ended()->set_sequence(turn.reports + 1);
         if (!stream->Write(ended)) break;
       }
       stream->Finish();
@@ -263,6 +301,7 @@ void Submit(const Child& coordinator, int jobs) {
 int Main(int argc, char** argv) {
   std::vector<int> fleet = {50, 200, 500};
   int jobs_per_worker = 20;
+  Turn turn;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--minimal_server" && i + 1 < argc) return ServeMinimal(argv[i + 1]);
@@ -276,13 +315,20 @@ int Main(int argc, char** argv) {
     if (arg.rfind("--jobs_per_worker=", 0) == 0) {
       (void)absl::SimpleAtoi(arg.substr(18), &jobs_per_worker);
     }
+    if (arg.rfind("--reports_per_job=", 0) == 0) {
+      (void)absl::SimpleAtoi(arg.substr(18), &turn.reports);
+    }
+    if (arg.rfind("--points_per_report=", 0) == 0) {
+      (void)absl::SimpleAtoi(arg.substr(20), &turn.points_per_report);
+    }
   }
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
   const std::string coordinator_bin =
       (std::filesystem::path(self).parent_path() / "ablate-coordinator").string();
   testing::TempDir dir;
-  printf("%8s %8s %16s %16s %8s %12s %12s\n", "workers", "jobs", "coordinator/s", "minimal/s",
-         "ratio", "coord_MiB", "minimal_MiB");
+  const int points_per_turn = turn.reports * turn.points_per_report;
+  printf("%8s %8s %16s %16s %8s %12s %12s %16s %16s\n", "workers", "jobs", "coordinator/s",
+         "minimal/s", "ratio", "coord_MiB", "minimal_MiB", "coord_points/s", "minimal_points/s");
   for (int workers : fleet) {
     const int jobs = workers * jobs_per_worker;
     const std::string db = dir.File(absl::StrCat("bench-", workers, ".db"));
@@ -293,17 +339,19 @@ int Main(int argc, char** argv) {
                                absl::StrCat("--ports-file=", dir.File("coordinator.ports"))},
                               dir.File("coordinator.ports"));
     Submit(coordinator, jobs);
-    Run ours = Drive(coordinator, workers, jobs);
+    Run ours = Drive(coordinator, workers, jobs, turn);
     Stop(coordinator);
 
     Child minimal = Spawn({self, "--minimal_server", dir.File("minimal.ports")},
                           dir.File("minimal.ports"));
-    Run reference = Drive(minimal, workers, jobs);
+    Run reference = Drive(minimal, workers, jobs, turn);
     Stop(minimal);
 
-    printf("%8d %8d %16.0f %16.0f %8.2f %12.1f %12.1f\n", workers, jobs, ours.assignments_per_s,
-           reference.assignments_per_s, ours.assignments_per_s / reference.assignments_per_s,
-           ours.rss_mib, reference.rss_mib);
+    printf("%8d %8d %16.0f %16.0f %8.2f %12.1f %12.1f %16.0f %16.0f\n", workers, jobs,
+           ours.assignments_per_s, reference.assignments_per_s,
+           ours.assignments_per_s / reference.assignments_per_s, ours.rss_mib, reference.rss_mib,
+           ours.assignments_per_s * points_per_turn,
+           reference.assignments_per_s * points_per_turn);
     fflush(stdout);
   }
   return 0;

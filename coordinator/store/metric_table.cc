@@ -1,33 +1,52 @@
 #include "coordinator/store/metric_table.h"
 
 #include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ablate/v1/trainer.pb.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 
 namespace ablate::coordinator::internal {
 namespace {
 
-// Appends the rows, in (name, step) order, to `out` as series, one value per step.
-absl::Status ReadSeries(Statement& rows, std::vector<v1::MetricSeries>& out) {
-  return rows.ForEachRow([&](const Statement& row) {
-    std::string name = row.Text(0);
-    if (out.empty() || out.back().name() != name) out.emplace_back().set_name(std::move(name));
-    v1::MetricSeries& series = out.back();
-    const int64_t step = row.Int(1);
-    if (series.steps_size() > 0 && series.steps(series.steps_size() - 1) == step) {
-      series.set_values(series.values_size() - 1, row.Double(2));
-      series.set_wall_times(series.wall_times_size() - 1, row.Double(3));
+struct Sample {
+  int64_t step;
+  double value;
+  double wall_time;
+};
+
+// One series from its samples in report order: sorted by step, the newest sample of a step
+// kept (a retry resumes from a checkpoint before the step its predecessor reached, and
+// reports the steps after it again), thinned to `max_points`.
+v1::MetricSeries ToSeries(const std::string& name, std::vector<Sample>& samples, int max_points) {
+  std::stable_sort(samples.begin(), samples.end(),
+                   [](const Sample& a, const Sample& b) { return a.step < b.step; });
+  std::vector<Sample> unique;
+  unique.reserve(samples.size());
+  for (const Sample& sample : samples) {
+    if (!unique.empty() && unique.back().step == sample.step) {
+      unique.back() = sample;
     } else {
-      series.add_steps(step);
-      series.add_values(row.Double(2));
-      series.add_wall_times(row.Double(3));
+      unique.push_back(sample);
     }
-    return absl::OkStatus();
-  });
+  }
+  v1::MetricSeries series;
+  series.set_name(name);
+  for (int i : ThinEvenly(static_cast<int>(unique.size()), max_points)) {
+    series.add_steps(unique[i].step);
+    series.add_values(unique[i].value);
+    series.add_wall_times(unique[i].wall_time);
+  }
+  return series;
 }
 
 }  // namespace
 
 // `job` is the jobs table's rowid: an integer keeps the index small where the text id would
-// repeat in every row. Without a foreign key: checking it would cost a lookup per point, and
+// repeat in every row. Without a foreign key: checking it would cost a lookup per report, and
 // the store only appends for a job it has just read.
 const char MetricTable::kSchemaV1[] = R"sql(
 CREATE TABLE metrics (
@@ -41,64 +60,72 @@ CREATE TABLE metrics (
 CREATE INDEX metrics_by_series ON metrics (job, name, step);
 )sql";
 
+const char MetricTable::kSchemaV2[] = R"sql(
+CREATE TABLE metric_reports (
+  job INTEGER NOT NULL,
+  attempt_id INTEGER NOT NULL,
+  points BLOB NOT NULL
+);
+CREATE INDEX metric_reports_by_job ON metric_reports (job);
+)sql";
+
 absl::Status MetricTable::Append(int64_t job, uint64_t attempt_id,
                                  const std::vector<v1::MetricPoint>& points) {
-  absl::StatusOr<Statement> insert = db_.Prepare(
-      "INSERT INTO metrics (job, attempt_id, name, step, value, wall_time) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  absl::StatusOr<Statement> insert =
+      db_.Prepare("INSERT INTO metric_reports (job, attempt_id, points) VALUES (?1, ?2, ?3)");
   if (!insert.ok()) return insert.status();
-  for (const v1::MetricPoint& point : points) {
-    insert->Bind(1, job)
-        .Bind(2, static_cast<int64_t>(attempt_id))
-        .Bind(3, point.name())
-        .Bind(4, point.step())
-        .Bind(5, point.value())
-        .Bind(6, point.wall_time());
-    if (absl::Status run = insert->Run(); !run.ok()) return run;
-    insert->Reset();
-  }
-  return absl::OkStatus();
+  const std::string packed = EncodeMetricBatch(points);
+  return insert->Bind(1, job)
+      .Bind(2, static_cast<int64_t>(attempt_id))
+      .BindBlob(3, packed)
+      .Run();
 }
 
 absl::StatusOr<std::vector<v1::MetricSeries>> MetricTable::Read(
     int64_t job, const std::vector<std::string>& names, int max_points) {
+  const absl::flat_hash_set<std::string> wanted(names.begin(), names.end());
+  std::map<std::string, std::vector<Sample>> by_name;  // sorted: series come out by name
+  auto keep = [&](const std::string& name, Sample sample) {
+    if (wanted.empty() || wanted.contains(name)) by_name[name].push_back(sample);
+  };
+  absl::StatusOr<Statement> legacy = db_.Prepare(
+      "SELECT name, step, value, wall_time FROM metrics WHERE job = ?1 ORDER BY rowid");
+  if (!legacy.ok()) return legacy.status();
+  legacy->Bind(1, job);
+  absl::Status read = legacy->ForEachRow([&](const Statement& row) {
+    keep(row.Text(0), {row.Int(1), row.Double(2), row.Double(3)});
+    return absl::OkStatus();
+  });
+  if (!read.ok()) return read;
+
+  absl::StatusOr<Statement> reports =
+      db_.Prepare("SELECT points FROM metric_reports WHERE job = ?1 ORDER BY rowid");
+  if (!reports.ok()) return reports.status();
+  reports->Bind(1, job);
+  v1::MetricBatch batch;
+  read = reports->ForEachRow([&](const Statement& row) {
+    const absl::string_view bytes = row.Blob(0);
+    if (!batch.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return absl::DataLossError(absl::StrCat("a metric report of job ", job, " is corrupt"));
+    }
+    for (const v1::MetricPoint& point : batch.points()) {
+      keep(point.name(), {point.step(), point.value(), point.wall_time()});
+    }
+    return absl::OkStatus();
+  });
+  if (!read.ok()) return read;
+
   std::vector<v1::MetricSeries> out;
-  // Ordering by rowid last follows the index (rowid ends every index entry) and puts the
-  // newest report of a step last.
-  if (names.empty()) {
-    absl::StatusOr<Statement> rows = db_.Prepare(
-        "SELECT name, step, value, wall_time FROM metrics WHERE job = ?1 "
-        "ORDER BY name, step, rowid");
-    if (!rows.ok()) return rows.status();
-    rows->Bind(1, job);
-    if (absl::Status read = ReadSeries(*rows, out); !read.ok()) return read;
-  } else {
-    std::vector<std::string> sorted = names;
-    std::sort(sorted.begin(), sorted.end());
-    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-    absl::StatusOr<Statement> rows = db_.Prepare(
-        "SELECT name, step, value, wall_time FROM metrics WHERE job = ?1 AND name = ?2 "
-        "ORDER BY step, rowid");
-    if (!rows.ok()) return rows.status();
-    for (const std::string& name : sorted) {
-      rows->Bind(1, job).Bind(2, name);
-      if (absl::Status read = ReadSeries(*rows, out); !read.ok()) return read;
-      rows->Reset();
-    }
-  }
-  for (v1::MetricSeries& series : out) {
-    const std::vector<int> keep = ThinEvenly(series.steps_size(), max_points);
-    if (static_cast<int>(keep.size()) == series.steps_size()) continue;
-    v1::MetricSeries thinned;
-    thinned.set_name(series.name());
-    for (int i : keep) {
-      thinned.add_steps(series.steps(i));
-      thinned.add_values(series.values(i));
-      thinned.add_wall_times(series.wall_times(i));
-    }
-    series = std::move(thinned);
-  }
+  out.reserve(by_name.size());
+  for (auto& [name, samples] : by_name) out.push_back(ToSeries(name, samples, max_points));
   return out;
+}
+
+std::string EncodeMetricBatch(const std::vector<v1::MetricPoint>& points) {
+  v1::MetricBatch batch;
+  batch.mutable_points()->Reserve(static_cast<int>(points.size()));
+  for (const v1::MetricPoint& point : points) *batch.add_points() = point;
+  return batch.SerializeAsString();
 }
 
 std::vector<int> ThinEvenly(int n, int max_points) {

@@ -18,6 +18,7 @@ class MetricTableTest : public ::testing::Test {
   void SetUp() override {
     db_ = Db::Open(":memory:", true).value();
     ASSERT_TRUE(db_->Exec(MetricTable::kSchemaV1).ok());
+    ASSERT_TRUE(db_->Exec(MetricTable::kSchemaV2).ok());
   }
   std::unique_ptr<Db> db_;
 };
@@ -77,6 +78,33 @@ TEST_F(MetricTableTest, WallTimesStayWithTheirValues) {
   ASSERT_EQ(thinned.size(), 1u);
   EXPECT_THAT(thinned[0].steps(), ElementsAre(10, 30));
   EXPECT_THAT(thinned[0].wall_times(), ElementsAre(100.5, 300.5));
+}
+
+// A file written before layout v2 keeps its points one per row; they are read beside the
+// packed reports appended since, and are older: a step reported again after the upgrade takes
+// the new value.
+TEST_F(MetricTableTest, PointsOfLayoutV1AreReadBeforeThePackedReports) {
+  ASSERT_TRUE(db_->Exec("INSERT INTO metrics (job, attempt_id, name, step, value, wall_time) "
+                        "VALUES (1, 1, 'train/loss', 10, 4.0, 1.0), "
+                        "(1, 1, 'train/loss', 20, 3.0, 2.0), (2, 9, 'train/loss', 10, 7.0, 1.0)")
+                  .ok());
+  MetricTable table(*db_);
+  ASSERT_TRUE(
+      table.Append(1, 2, {Point("train/loss", 20, 2.9), Point("train/loss", 30, 2.5)}).ok());
+  std::vector<v1::MetricSeries> all = table.Read(1, {}, 0).value();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_THAT(all[0].steps(), ElementsAre(10, 20, 30));
+  EXPECT_THAT(all[0].values(), ElementsAre(4.0, 2.9, 2.5));
+}
+
+// A report that does not decode fails the read, naming the job, rather than being skipped.
+TEST_F(MetricTableTest, ACorruptReportIsDataLoss) {
+  ASSERT_TRUE(db_->Exec("INSERT INTO metric_reports (job, attempt_id, points) "
+                        "VALUES (3, 1, x'0aff')")
+                  .ok());
+  absl::StatusOr<std::vector<v1::MetricSeries>> read = MetricTable(*db_).Read(3, {}, 0);
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(read.status().message()), ::testing::HasSubstr("job 3"));
 }
 
 }  // namespace

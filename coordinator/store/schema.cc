@@ -90,6 +90,7 @@ const std::vector<std::string>& Migrations() {
   static const auto* migrations = new std::vector<std::string>{
       absl::StrCat(kSchemaV1, MetricTable::kSchemaV1),
       kSchemaV2,
+      MetricTable::kSchemaV2,
   };
   return *migrations;
 }

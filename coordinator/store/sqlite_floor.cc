@@ -1,6 +1,8 @@
 #include "coordinator/store/sqlite_floor.h"
 
+#include "ablate/v1/trainer.pb.h"
 #include "absl/strings/str_cat.h"
+#include "coordinator/store/metric_table.h"
 #include "coordinator/store/sqlite_db.h"
 
 namespace ablate::coordinator::floor {
@@ -38,7 +40,7 @@ absl::Status InsertJobs(const std::string& db_path, const std::string& sweep_id,
 }
 
 absl::Status AppendPoints(const std::string& db_path, const std::vector<v1::MetricPoint>& points,
-                          int rounds, int jobs, int rows_per_commit) {
+                          int rounds, int jobs, int points_per_commit) {
   absl::StatusOr<std::unique_ptr<Db>> db = Db::Open(db_path, /*create=*/false);
   if (!db.ok()) return db.status();
   // The store's settings for the same file.
@@ -50,25 +52,29 @@ absl::Status AppendPoints(const std::string& db_path, const std::vector<v1::Metr
     return s;
   }
   absl::StatusOr<Statement> insert = (*db)->Prepare(
-      "INSERT INTO metrics (job, attempt_id, name, step, value, wall_time) "
-      "VALUES (?5, 1, ?1, ?2, ?3, ?4)");
+      "INSERT INTO metric_reports (job, attempt_id, points) VALUES (?1, 1, ?2)");
   if (!insert.ok()) return insert.status();
+  // Each round's report, encoded before the clock matters as little as the rows do: SQLite's
+  // share is the insert.
+  std::vector<std::string> reports;
+  reports.reserve(rounds);
+  std::vector<v1::MetricPoint> shifted = points;
+  for (int round = 0; round < rounds; ++round) {
+    for (size_t i = 0; i < points.size(); ++i) {
+      shifted[i].set_step(points[i].step() + int64_t{round} * 1'000'000);
+    }
+    reports.push_back(internal::EncodeMetricBatch(shifted));
+  }
   int in_transaction = 0;
   if (absl::Status s = (*db)->Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   for (int round = 0; round < rounds; ++round) {
-    for (const v1::MetricPoint& point : points) {
-      absl::Status s = insert->Bind(1, point.name())
-                           .Bind(2, point.step() + int64_t{round} * 1'000'000)
-                           .Bind(3, point.value())
-                           .Bind(4, point.wall_time())
-                           .Bind(5, int64_t{1 + round % jobs})
-                           .Run();
-      if (!s.ok()) return s;
-      insert->Reset();
-      if (++in_transaction == rows_per_commit) {
-        if (absl::Status c = (*db)->Exec("COMMIT; BEGIN IMMEDIATE"); !c.ok()) return c;
-        in_transaction = 0;
-      }
+    absl::Status s = insert->Bind(1, int64_t{1 + round % jobs}).BindBlob(2, reports[round]).Run();
+    if (!s.ok()) return s;
+    insert->Reset();
+    in_transaction += static_cast<int>(points.size());
+    if (in_transaction >= points_per_commit) {
+      if (absl::Status c = (*db)->Exec("COMMIT; BEGIN IMMEDIATE"); !c.ok()) return c;
+      in_transaction = 0;
     }
   }
   return (*db)->Exec("COMMIT");
@@ -78,15 +84,18 @@ absl::StatusOr<int64_t> ReadSeries(const std::string& db_path, int64_t job,
                                    const std::string& name) {
   absl::StatusOr<std::unique_ptr<Db>> db = Db::Open(db_path, /*create=*/false);
   if (!db.ok()) return db.status();
-  absl::StatusOr<Statement> rows = (*db)->Prepare(
-      "SELECT step, value FROM metrics WHERE job = ?1 AND name = ?2 ORDER BY step, rowid");
+  absl::StatusOr<Statement> rows =
+      (*db)->Prepare("SELECT points FROM metric_reports WHERE job = ?1 ORDER BY rowid");
   if (!rows.ok()) return rows.status();
-  rows->Bind(1, job).Bind(2, name);
+  rows->Bind(1, job);
   int64_t n = 0;
+  v1::MetricBatch batch;
   absl::Status read = rows->ForEachRow([&](const Statement& row) {
-    row.Int(0);  // each column read, as a reader would
-    row.Double(1);
-    ++n;
+    const absl::string_view bytes = row.Blob(0);
+    if (!batch.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return absl::DataLossError("corrupt report");
+    }
+    for (const v1::MetricPoint& point : batch.points()) n += point.name() == name;
     return absl::OkStatus();
   });
   if (!read.ok()) return read;

@@ -20,13 +20,13 @@ namespace ablate::coordinator::floor {
 absl::Status InsertJobs(const std::string& db_path, const std::string& sweep_id,
                         const std::vector<v1::JobSpec>& jobs);
 
-// Appends `rounds` copies of `points` (steps shifted each round), each round for the next of
-// `jobs` job rowids in turn (as reports of many jobs arrive), committing every
-// `rows_per_commit` rows.
+// Appends `rounds` copies of `points` (steps shifted each round) as reports in the store's
+// layout, one row each, each round for the next of `jobs` job rowids in turn (as reports of
+// many jobs arrive), committing once `points_per_commit` points are in the transaction.
 absl::Status AppendPoints(const std::string& db_path, const std::vector<v1::MetricPoint>& points,
-                          int rounds, int jobs, int rows_per_commit);
+                          int rounds, int jobs, int points_per_commit);
 
-// Reads every (step, value) of one series of job rowid `job`; returns how many rows it read.
+// Decodes every report of job rowid `job`; returns how many points of series `name` it read.
 absl::StatusOr<int64_t> ReadSeries(const std::string& db_path, int64_t job,
                                    const std::string& name);
 
