@@ -17,6 +17,7 @@
 #include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -215,6 +216,7 @@ void Run() {
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server.grpc_port()),
                                      grpc::InsecureChannelCredentials());
   auto stub = v1::SweepService::NewStub(channel);
+  const double rss_before = testing::ResidentMiB(getpid());
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
   std::vector<std::thread> readers;
   std::atomic<int> started{0};
@@ -236,6 +238,7 @@ void Run() {
     });
   }
   while (started < watches) absl::SleepFor(absl::Milliseconds(10));
+  const double rss_watching = testing::ResidentMiB(getpid());
   const long first_messages = messages;
   const double idle_before = CpuSeconds();
   absl::SleepFor(absl::Seconds(5));
@@ -250,6 +253,9 @@ void Run() {
               watches, watched, watched / 10, messages - first_messages);
   std::printf("| %d watches open, nothing changing, 5 s | %.2f s (%.2f cores) |\n", watches, idle,
               idle / 5);
+  std::printf("| resident memory of this process: before the watches, with %d open, after "
+              "their deltas | %.0f MiB, %.0f MiB, %.0f MiB |\n",
+              watches, rss_before, rss_watching, testing::ResidentMiB(getpid()));
   for (auto& context : contexts) context->TryCancel();
   for (std::thread& reader : readers) reader.join();
   server.Shutdown();

@@ -156,19 +156,6 @@ void Stop(const Child& child) {
   waitpid(child.pid, nullptr, 0);
 }
 
-double RssMiB(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      double kib = 0;
-      std::vector<std::string> parts = absl::StrSplit(line, ' ', absl::SkipEmpty());
-      if (parts.size() >= 2 && absl::SimpleAtod(parts[1], &kib)) return kib / 1024.0;
-    }
-  }
-  return 0;
-}
-
 // --- The simulated workers ------------------------------------------------------------------
 
 struct Run {
@@ -268,7 +255,7 @@ Run Drive(const Child& server, int workers, int total, const Turn& turn) {
   Run run;
   const double seconds = absl::ToDoubleSeconds(absl::Now() - opened);
   run.assignments_per_s = (received.load() - at_open) / seconds;
-  run.rss_mib = RssMiB(server.pid);
+  run.rss_mib = testing::ResidentMiB(server.pid);
   for (auto& context : contexts) context->TryCancel();
   for (std::thread& t : threads) t.join();
   return run;

@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "ablate/v1/trainer.pb.h"
 #include "coordinator/testing/fixtures.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -95,6 +96,19 @@ TEST_F(MetricTableTest, PointsOfLayoutV1AreReadBeforeThePackedReports) {
   ASSERT_EQ(all.size(), 1u);
   EXPECT_THAT(all[0].steps(), ElementsAre(10, 20, 30));
   EXPECT_THAT(all[0].values(), ElementsAre(4.0, 2.9, 2.5));
+}
+
+// The encoding is MetricBatch's own: a reader of the column needs nothing but the proto.
+TEST(EncodeMetricBatchTest, IsASerializedMetricBatch) {
+  std::vector<v1::MetricPoint> points = {Point("train/loss", 3, 2.5),
+                                         Point("train/learning_rate", 3, 1e-3)};
+  points[1].set_wall_time(1.7e9);
+  v1::MetricBatch batch;
+  ASSERT_TRUE(batch.ParseFromString(EncodeMetricBatch(points)));
+  ASSERT_EQ(batch.points_size(), 2);
+  EXPECT_EQ(batch.points(0).SerializeAsString(), points[0].SerializeAsString());
+  EXPECT_EQ(batch.points(1).SerializeAsString(), points[1].SerializeAsString());
+  EXPECT_TRUE(EncodeMetricBatch({}).empty());
 }
 
 // A report that does not decode fails the read, naming the job, rather than being skipped.

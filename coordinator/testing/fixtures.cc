@@ -3,10 +3,13 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 
 namespace ablate::coordinator::testing {
@@ -83,6 +86,18 @@ bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout) {
     absl::SleepFor(absl::Milliseconds(5));
   }
   return true;
+}
+
+double ResidentMiB(int pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) != 0) continue;
+    std::vector<std::string> parts = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    double kib = 0;
+    if (parts.size() >= 2 && absl::SimpleAtod(parts[1], &kib)) return kib / 1024.0;
+  }
+  return 0;
 }
 
 }  // namespace ablate::coordinator::testing

@@ -63,6 +63,10 @@ v1::MetricPoint Point(const std::string& name, int64_t step, double value);
 // Polls `done` until it holds or `timeout` passes; returns its last value.
 bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(5));
 
+// The resident memory of process `pid` (VmRSS) in MiB, or 0 when it cannot be read. For the
+// benchmarks' memory columns.
+double ResidentMiB(int pid);
+
 }  // namespace ablate::coordinator::testing
 
 #endif  // ABLATE_COORDINATOR_TESTING_FIXTURES_H_
