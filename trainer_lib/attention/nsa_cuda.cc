@@ -1,6 +1,7 @@
 #include "trainer_lib/attention/nsa_cuda.h"
 
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -32,9 +33,11 @@ k::NsaSelectedParams Params(const torch::Tensor& q, const torch::Tensor& key,
   TORCH_CHECK(q.scalar_type() == torch::kBFloat16 && key.scalar_type() == torch::kBFloat16 &&
                   v.scalar_type() == torch::kBFloat16 && idx.scalar_type() == torch::kInt32,
               "nsa selected kernel: q, k, v must be bf16 and block indices int32");
-  TORCH_CHECK(q.is_contiguous() && key.is_contiguous() && v.is_contiguous() &&
-                  idx.is_contiguous(),
-              "nsa selected kernel: inputs must be contiguous");
+  for (const torch::Tensor* x : {&q, &key, &v}) {
+    TORCH_CHECK(x->is_contiguous() && reinterpret_cast<uintptr_t>(x->data_ptr()) % 16 == 0,
+                "nsa selected kernel: q, k and v must be contiguous and 16-byte aligned");
+  }
+  TORCH_CHECK(idx.is_contiguous(), "nsa selected kernel: block indices must be contiguous");
   TORCH_CHECK(v.sizes() == key.sizes() && idx.dim() == 4 && idx.size(0) == q.size(0) &&
                   idx.size(1) == key.size(1) && idx.size(2) == q.size(2),
               "nsa selected kernel: q ", q.sizes(), ", k ", key.sizes(), ", v ", v.sizes(),
@@ -88,14 +91,20 @@ std::pair<torch::Tensor, torch::Tensor> ReverseIndex(const torch::Tensor& idx, i
   return {rev_query, torch::stack({item_list, begin, end}, 1).contiguous()};
 }
 
+// bf16, contiguous and 16-byte aligned (the kernels load 8 elements at a time): a view that
+// starts mid-row of a larger buffer is copied.
+torch::Tensor ForKernel(const torch::Tensor& x) {
+  torch::Tensor y = x.to(torch::kBFloat16).contiguous();
+  if (reinterpret_cast<uintptr_t>(y.data_ptr()) % 16 != 0) y = y.clone();
+  return y;
+}
+
 class NsaSelectedFunction : public torch::autograd::Function<NsaSelectedFunction> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q,
                                const torch::Tensor& key, const torch::Tensor& v,
                                const torch::Tensor& idx, int64_t block_size) {
-    const torch::Tensor q16 = q.to(torch::kBFloat16).contiguous();
-    const torch::Tensor k16 = key.to(torch::kBFloat16).contiguous();
-    const torch::Tensor v16 = v.to(torch::kBFloat16).contiguous();
+    const torch::Tensor q16 = ForKernel(q), k16 = ForKernel(key), v16 = ForKernel(v);
     const torch::Tensor idx32 = idx.to(torch::kInt32).contiguous();
     torch::Tensor o = torch::empty_like(q16);
     torch::Tensor lse = torch::empty({q.size(0), q.size(1), q.size(2)},
@@ -112,7 +121,7 @@ class NsaSelectedFunction : public torch::autograd::Function<NsaSelectedFunction
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
     const tensor_list s = ctx->get_saved_variables();
     const std::vector<int64_t> dtypes = ctx->saved_data["dtypes"].toIntVector();
-    const torch::Tensor d_o = grads[0].to(torch::kBFloat16).contiguous();
+    const torch::Tensor d_o = ForKernel(grads[0]);
     torch::Tensor dq = torch::empty_like(s[0]);
     torch::Tensor dk = torch::empty(s[1].sizes(), s[1].options().dtype(torch::kFloat32));
     torch::Tensor dv = torch::empty_like(dk);

@@ -7,6 +7,8 @@
 #include "trainer_lib/attention/nsa_cuda.h"
 
 #include <cmath>
+#include <iostream>
+#include <limits>
 #include <sstream>
 #include <string>
 
