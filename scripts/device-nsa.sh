@@ -6,29 +6,36 @@
 # and 256, odd lengths, blocks selected by thousands of queries, tensors near 2^31 elements,
 # NsaAttend end to end), then the benchmark against dense SDPA, then fla-core's parallel_nsa at
 # the same shapes when Python can import fla (FLA_WHEEL, if set, is installed first with
-# --no-deps). Everything lands in OUT (default runs/device-nsa): build.log, tests.log,
-# benchmark.md, fla.md.
-# Environment: REPS (default 5) timed runs per cell; MAX_T (default 131072) longest length.
+# --no-deps). Everything lands in OUT (default runs/device-nsa): build.log, tests.log (each
+# case's kernel and PyTorch bf16 errors), benchmark.md, fla.md and fla.err, at most six files.
+# Environment: REPS (default 5) timed runs per cell; MAX_T (default 131072) longest length;
+# TESTS_ONLY=1 stops after the tests.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export ABLATE_BUILD_TESTS=ON
 source scripts/device-configure.sh Release
 logs=${OUT:-runs/device-nsa}
 mkdir -p "$logs"
-nvidia-smi >"$logs/nvidia-smi.txt" 2>&1 || true
+nvidia-smi -L || true
 start=$(date +%s)
+stage() { echo "== $1 at $(($(date +%s) - start)) s"; }
 device_build "$logs" nsa_cuda_test nsa_benchmark
-echo "build: $(($(date +%s) - start)) s"
+stage "build done"
 
 "$build/tests/nsa_cuda_test" >"$logs/tests.log" 2>&1
-echo "nsa_cuda_test exit $?"
-grep -E '^\[ +(OK|FAILED|SKIPPED|PASSED) |Failure|error' "$logs/tests.log" | head -60
+status=$?
+echo "nsa_cuda_test exit $status"
+# A crash (an illegal address, say) ends the binary: the last test it started says where.
+if [ "$status" -ne 0 ]; then grep -E '^\[ RUN' "$logs/tests.log" | tail -1; tail -5 "$logs/tests.log"; fi
+grep -E '^\[ +(OK|FAILED|SKIPPED|PASSED) |Failure|error|kernel [0-9]|CUDA path' "$logs/tests.log" |
+  head -120
+stage "tests done"
+if [ -n "${TESTS_ONLY:-}" ]; then exit 0; fi
 
-"$build/bin/nsa_benchmark" "${REPS:-5}" "${MAX_T:-131072}" \
-  >"$logs/benchmark.md" 2>"$logs/benchmark.err"
+"$build/bin/nsa_benchmark" "${REPS:-5}" "${MAX_T:-131072}" >"$logs/benchmark.md" 2>&1
 echo "nsa_benchmark exit $?"
 cat "$logs/benchmark.md"
-tail -5 "$logs/benchmark.err"
+stage "benchmark done"
 
 if [ -n "${FLA_WHEEL:-}" ]; then
   python3 -m pip install --no-deps "$FLA_WHEEL" >"$logs/fla-install.log" 2>&1 || true
@@ -38,6 +45,7 @@ if python3 -c 'import fla.ops.nsa.parallel' >/dev/null 2>&1; then
   echo "nsa_fla.py exit $?"
   cat "$logs/fla.md"
   tail -5 "$logs/fla.err"
+  stage "fla done"
 else
   echo "fla not importable: fla benchmark skipped" | tee "$logs/fla.md"
 fi

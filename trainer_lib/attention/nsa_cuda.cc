@@ -61,7 +61,7 @@ k::NsaSelectedParams Params(const torch::Tensor& q, const torch::Tensor& key,
 }
 
 // The reverse index of the dk/dv kernel: the query position of every (query, slot) pair with a
-// block, grouped by list (b * H_kv + h_kv) * NB + block, and the work items cutting each list
+// block at or before the query's own, grouped by list (b * H_kv + h_kv) * NB + block, and the work items cutting each list
 // into runs of at most kNsaQueriesPerItem. One device-to-host copy (the item count).
 std::pair<torch::Tensor, torch::Tensor> ReverseIndex(const torch::Tensor& idx, int64_t t,
                                                      int64_t block_size) {
@@ -70,9 +70,11 @@ std::pair<torch::Tensor, torch::Tensor> ReverseIndex(const torch::Tensor& idx, i
   const int64_t lists = b * hkv * blocks;
   const auto long_opts = idx.options().dtype(torch::kInt64);
   torch::Tensor blk = idx.to(torch::kInt64);
-  torch::Tensor valid = blk.ge(0);
-  torch::Tensor list = torch::arange(b * hkv, long_opts).view({b, hkv, 1, 1}) * blocks + blk;
   torch::Tensor pos = torch::arange(t, long_opts).view({1, 1, t, 1}).expand({b, hkv, t, n});
+  // A block after the query's own has no key it may see (and one past the end would fall in
+  // the next head's lists): only blocks 0 .. t / l enter the index.
+  torch::Tensor valid = blk.ge(0) & blk.le(pos.floor_divide(block_size));
+  torch::Tensor list = torch::arange(b * hkv, long_opts).view({b, hkv, 1, 1}) * blocks + blk;
   torch::Tensor keys = list.masked_select(valid);
   torch::Tensor query = pos.masked_select(valid);
   torch::Tensor order = std::get<1>(torch::sort(keys, /*stable=*/true, /*dim=*/0));
