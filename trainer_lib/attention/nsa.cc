@@ -8,6 +8,8 @@
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
+#include "trainer_lib/attention/nsa_cuda.h"
+
 namespace ablate::train {
 namespace {
 
@@ -17,6 +19,9 @@ constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
 // Elements of one gathered key tensor [B, H_kv, chunk, n * l, D] the automatic chunk aims at.
 constexpr int64_t kChunkElements = int64_t{1} << 25;
+// Elements of one score tensor [B, H, chunk, NF + chunk + w] when the kernels take the
+// selected branch and only the compressed and window branches are left to the chunks.
+constexpr int64_t kScoreElements = int64_t{1} << 27;
 
 // Turns autocast off on one device type for a scope: the reference computes in fp32 whatever
 // the step's precision, so a recomputation in backward sees the same math.
@@ -49,6 +54,7 @@ struct ChunkShape {
   int64_t t0;     // first query position of the chunk
   int64_t t;      // sequence length (keys)
   NsaShape nsa;
+  bool selected = true;  // false when the CUDA kernels compute the selected branch
 };
 
 // Compressed attention probabilities of a chunk, [B, H_kv, G, Tc, NF], zero where no block is
@@ -144,16 +150,23 @@ torch::Tensor Chunk(const torch::Tensor& q_c, const torch::Tensor& g_c, const to
     out = torch::matmul(probs, v_cmp.unsqueeze(2)) * gates.select(-1, 0).unsqueeze(-1);
     p = probs.detach();
   }
-  torch::Tensor idx;
-  {
-    torch::NoGradGuard no_grad;
-    idx = SelectBlocks(p, pos, {b, hkv, tc}, c);
+  if (c.selected) {
+    torch::Tensor idx;
+    {
+      torch::NoGradGuard no_grad;
+      idx = SelectBlocks(p, pos, {b, hkv, tc}, c);
+    }
+    torch::Tensor o =
+        Selected(qg, k, v, idx, pos, scale, l) * gates.select(-1, 1).unsqueeze(-1);
+    out = out.defined() ? out + o : o;
   }
-  torch::Tensor o = Selected(qg, k, v, idx, pos, scale, l) * gates.select(-1, 1).unsqueeze(-1);
-  out = out.defined() ? out + o : o;
   if (c.nsa.window > 0) {
-    out = out + Window(qg, k, v, pos, scale, c) * gates.select(-1, 2).unsqueeze(-1);
+    torch::Tensor o = Window(qg, k, v, pos, scale, c) * gates.select(-1, 2).unsqueeze(-1);
+    out = out.defined() ? out + o : o;
   }
+  // Nothing left to the chunk (no full block yet, no window, selected branch elsewhere): zeros
+  // that still depend on q, so that autograd has a graph to walk.
+  if (!out.defined()) out = qg * 0.0;
   return out.reshape({b, h, tc, d});
 }
 
@@ -166,10 +179,10 @@ class ChunkCheckpoint : public torch::autograd::Function<ChunkCheckpoint> {
                                const torch::Tensor& g_c, const torch::Tensor& k,
                                const torch::Tensor& v, const torch::Tensor& k_cmp,
                                const torch::Tensor& v_cmp, int64_t t0, int64_t t, int64_t l,
-                               int64_t n, int64_t w) {
+                               int64_t n, int64_t w, bool selected) {
     ctx->save_for_backward({q_c, g_c, k, v, k_cmp, v_cmp});
-    ctx->saved_data["shape"] = std::vector<int64_t>{t0, t, l, n, w};
-    return Chunk(q_c, g_c, k, v, k_cmp, v_cmp, {t0, t, {l, n, w}});
+    ctx->saved_data["shape"] = std::vector<int64_t>{t0, t, l, n, w, selected ? 1 : 0};
+    return Chunk(q_c, g_c, k, v, k_cmp, v_cmp, {t0, t, {l, n, w}, selected});
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -184,18 +197,24 @@ class ChunkCheckpoint : public torch::autograd::Function<ChunkCheckpoint> {
       torch::AutoGradMode grad(true);
       AutocastOff autocast(inputs[0].device().type());
       y = Chunk(inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5],
-                {s[0], s[1], {s[2], s[3], s[4]}});
+                {s[0], s[1], {s[2], s[3], s[4]}, s[5] != 0});
     }
     torch::autograd::variable_list grads =
         torch::autograd::grad({y}, inputs, {grad_output[0]}, /*retain_graph=*/false,
                               /*create_graph=*/false, /*allow_unused=*/true);
-    grads.resize(inputs.size() + 5);  // no gradient for the five integers
+    grads.resize(inputs.size() + 6);  // no gradient for the six integers
     return grads;
   }
 };
 
-int64_t ChunkSize(const torch::Tensor& k, const NsaOptions& o) {
+int64_t ChunkSize(const torch::Tensor& q, const torch::Tensor& k, const NsaOptions& o,
+                  bool selected) {
   if (o.query_chunk > 0) return o.query_chunk;
+  if (!selected) {
+    const int64_t per_query =
+        q.size(0) * q.size(1) * (q.size(2) / o.shape.block_size + o.shape.window + 1);
+    return std::max<int64_t>(1, kScoreElements / std::max<int64_t>(1, per_query));
+  }
   const int64_t per_query = k.size(0) * k.size(1) * k.size(3) * o.shape.selected_blocks *
                             o.shape.block_size;
   return std::max<int64_t>(1, kChunkElements / std::max<int64_t>(1, per_query));
@@ -222,7 +241,8 @@ at::Tensor NsaBlockIndices(const at::Tensor& q, const at::Tensor& k, const NsaOp
   torch::Tensor q32 = q.to(torch::kFloat32), k32 = k.to(torch::kFloat32);
   torch::Tensor k_cmp = MeanPool(k32, options.shape.block_size);
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-  const int64_t chunk = ChunkSize(k, options);
+  // No keys are gathered here: the compressed scores bound the chunk.
+  const int64_t chunk = ChunkSize(q, k, options, /*selected=*/false);
   std::vector<torch::Tensor> parts;
   for (int64_t t0 = 0; t0 < t; t0 += chunk) {
     const int64_t tc = std::min(chunk, t - t0);
@@ -243,21 +263,48 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   TORCH_CHECK(gates.dim() == 4 && gates.size(0) == q.size(0) && gates.size(1) == q.size(1) &&
                   gates.size(2) == q.size(2) && gates.size(3) == 3,
               "nsa: gates ", gates.sizes(), " must be [B, H, T, 3] for q ", q.sizes());
+  const NsaShape& s = options.shape;
+  // The selected branch on the CUDA kernels where they take the shapes: its indices from the
+  // reference's selection, its output (bf16) gated here.
+  const bool kernel = NsaSelectedKernelTakes(q, k);
+  torch::Tensor o_slc;
+  if (kernel) {
+    o_slc = NsaSelectedAttention(q, k, v, NsaBlockIndices(q, k, options), s.block_size);
+  }
   AutocastOff autocast(q.device().type());
   const int64_t t = q.size(2);
-  const NsaShape& s = options.shape;
   torch::Tensor q32 = q.to(torch::kFloat32), g32 = gates.to(torch::kFloat32);
   torch::Tensor k32 = k.to(torch::kFloat32), v32 = v.to(torch::kFloat32);
   torch::Tensor k_cmp = MeanPool(k32, s.block_size), v_cmp = MeanPool(v32, s.block_size);
-  const int64_t chunk = ChunkSize(k, options);
+  const int64_t chunk = ChunkSize(q, k, options, /*selected=*/!kernel);
   std::vector<torch::Tensor> parts;
   for (int64_t t0 = 0; t0 < t; t0 += chunk) {
     const Slice rows(t0, std::min(t, t0 + chunk));
     parts.push_back(ChunkCheckpoint::apply(
         q32.index({Slice(), Slice(), rows}), g32.index({Slice(), Slice(), rows}), k32, v32,
-        k_cmp, v_cmp, t0, t, s.block_size, s.selected_blocks, s.window));
+        k_cmp, v_cmp, t0, t, s.block_size, s.selected_blocks, s.window, !kernel));
   }
-  return torch::cat(parts, 2).to(q.scalar_type());
+  torch::Tensor out = torch::cat(parts, 2);
+  if (kernel) out = out + g32.select(-1, 1).unsqueeze(-1) * o_slc.to(torch::kFloat32);
+  return out.to(q.scalar_type());
+}
+
+at::Tensor NsaSelectedReference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                const at::Tensor& block_idx, int64_t block_size,
+                                int64_t first_query) {
+  TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.sizes() == k.sizes() && block_idx.dim() == 4 &&
+                  q.size(0) == k.size(0) && q.size(3) == k.size(3) && k.size(1) > 0 &&
+                  q.size(1) % k.size(1) == 0 && block_idx.size(2) == q.size(2) &&
+                  first_query >= 0 && first_query + q.size(2) <= k.size(2) && block_size > 0,
+              "nsa: q ", q.sizes(), ", k ", k.sizes(), ", v ", v.sizes(), ", indices ",
+              block_idx.sizes(), ", first query ", first_query, " do not fit together");
+  const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3), hkv = k.size(1);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  torch::Tensor pos =
+      torch::arange(first_query, first_query + t, q.options().dtype(torch::kInt64));
+  return Selected(q.view({b, hkv, h / hkv, t, d}), k, v, block_idx.to(torch::kInt64), pos, scale,
+                  block_size)
+      .reshape({b, h, t, d});
 }
 
 NsaAttention::NsaAttention(int64_t hidden_size, int64_t heads, const NsaOptions& options)

@@ -28,8 +28,11 @@
 // Everything is computed in fp32 with autocast off (fla's naive upcasts too) and cast back to
 // q's dtype. Queries are processed in chunks, each recomputed in backward, so what is kept for
 // backward is linear in T: the fp32 inputs and the output. Compute is not: the compressed
-// branch is O(T^2 / l), and each chunk's backward adds a gradient of k's full size. The CUDA
-// kernels the issue asks for replace this reference for long contexts.
+// branch is O(T^2 / l), and each chunk's backward adds a gradient of k's full size.
+//
+// On CUDA tensors the kernels take (nsa_cuda.h), NsaAttend computes the selected branch with
+// them, in bf16 with fp32 accumulation, on NsaBlockIndices' selection; the compressed and window
+// branches stay on the chunked reference above.
 //
 // Thread-safety: functions are pure; NsaAttention, like any torch module, is used by one thread
 // at a time.
@@ -63,6 +66,15 @@ at::Tensor NsaBlockIndices(const at::Tensor& q, const at::Tensor& k, const NsaOp
 // that order. Differentiable in q, k, v and gates. Shapes are checked (TORCH_CHECK).
 at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const at::Tensor& gates, const NsaOptions& options);
+
+// The selected branch alone (branch 2 above) on given block indices: [B, H, T, D] in q's
+// dtype and computed in it (the kernel tests' fp32 reference and their bf16 baseline). q: [B, H,
+// Tq, D], the queries at positions first_query .. first_query + Tq - 1; k, v: [B, H_kv, T, D];
+// block_idx: [B, H_kv, Tq, n], any integer dtype, -1 for empty. Differentiable in q, k and v;
+// memory O(Tq n l D), unchunked: for tests.
+at::Tensor NsaSelectedReference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                const at::Tensor& block_idx, int64_t block_size,
+                                int64_t first_query = 0);
 
 // The Attention kind "nsa": NsaAttend with gates sigmoid(g_proj(hidden)), g_proj a bias-free
 // linear [hidden_size -> 3 * heads] registered as "g_proj" (so its weight is named

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# NSA's selected-branch CUDA kernels on a GPU (the NSA issue's kernel tests and benchmark). On a
+# GPU machine with .device-deps/ carried along: builds nsa_cuda_test and nsa_benchmark against
+# the machine's CUDA LibTorch, runs the kernel tests (the kernels against the fp32 reference
+# within twice PyTorch's bf16 error, poisoned outputs, every head ratio 1-16, head dims 64, 128
+# and 256, odd lengths, blocks selected by thousands of queries, tensors near 2^31 elements,
+# NsaAttend end to end), then the benchmark against dense SDPA, then fla-core's parallel_nsa at
+# the same shapes when Python can import fla (FLA_WHEEL, if set, is installed first with
+# --no-deps). Everything lands in OUT (default runs/device-nsa): build.log, tests.log (each
+# case's kernel and PyTorch bf16 errors), benchmark.md, fla.md and fla.err, at most six files.
+# Environment: REPS (default 5) timed runs per cell; MAX_T (default 131072) longest length;
+# TESTS_ONLY=1 stops after the tests.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export ABLATE_BUILD_TESTS=ON
+source scripts/device-configure.sh Release
+logs=${OUT:-runs/device-nsa}
+mkdir -p "$logs"
+nvidia-smi -L || true
+start=$(date +%s)
+stage() { echo "== $1 at $(($(date +%s) - start)) s"; }
+device_build "$logs" nsa_cuda_test nsa_benchmark
+stage "build done"
+
+"$build/tests/nsa_cuda_test" >"$logs/tests.log" 2>&1
+status=$?
+echo "nsa_cuda_test exit $status"
+# A crash (an illegal address, say) ends the binary: the last test it started says where.
+if [ "$status" -ne 0 ]; then grep -E '^\[ RUN' "$logs/tests.log" | tail -1; tail -5 "$logs/tests.log"; fi
+grep -E '^\[ +(OK|FAILED|SKIPPED|PASSED) |Failure|error|kernel [0-9]|CUDA path' "$logs/tests.log" |
+  head -120
+stage "tests done"
+if [ -n "${TESTS_ONLY:-}" ]; then exit 0; fi
+
+"$build/bin/nsa_benchmark" "${REPS:-5}" "${MAX_T:-131072}" >"$logs/benchmark.md" 2>&1
+echo "nsa_benchmark exit $?"
+cat "$logs/benchmark.md"
+stage "benchmark done"
+
+if [ -n "${FLA_WHEEL:-}" ]; then
+  python3 -m pip install --no-deps "$FLA_WHEEL" >"$logs/fla-install.log" 2>&1 || true
+fi
+if python3 -c 'import fla.ops.nsa.parallel' >/dev/null 2>&1; then
+  python3 scripts/bench/nsa_fla.py "${REPS:-5}" "${MAX_T:-131072}" >"$logs/fla.md" 2>"$logs/fla.err"
+  echo "nsa_fla.py exit $?"
+  cat "$logs/fla.md"
+  tail -5 "$logs/fla.err"
+  stage "fla done"
+else
+  echo "fla not importable: fla benchmark skipped" | tee "$logs/fla.md"
+fi

@@ -1,0 +1,120 @@
+// NSA forward and backward time on a GPU against PyTorch's dense causal SDPA, at fla's shape (64
+// query heads, 4 key/value heads, D 128) and Qwen3-0.6B's (16 and 8, D 128), bf16, batch 1.
+// Prints a markdown table: the median of `reps` timed runs (after one warm-up) of
+//   NsaAttend            the whole layer as the model calls it (kernels for the selected branch,
+//                        the chunked reference for the selection, compressed and window branches)
+//   selected kernels     NsaSelectedAttention alone on precomputed block indices
+//   SDPA                 at::scaled_dot_product_attention, causal, k and v repeated to H heads
+// each as forward alone and forward + backward, in milliseconds.
+//
+// Usage: nsa_benchmark [reps (default 5)] [max T (default 131072)]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "trainer_lib/attention/nsa.h"
+#include "trainer_lib/attention/nsa_cuda.h"
+
+namespace {
+
+using ablate::train::NsaOptions;
+
+double MedianMs(const std::function<void()>& run, int reps) {
+  run();  // warm-up: allocator, cuBLAS handles, first launches
+  torch::cuda::synchronize();
+  std::vector<double> ms;
+  for (int i = 0; i < reps; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    run();
+    torch::cuda::synchronize();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                           start)
+                     .count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+struct Shape {
+  const char* name;
+  int64_t heads, kv_heads, head_dim, seq_len;
+};
+
+void Row(const Shape& s, int reps) {
+  auto opts = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16);
+  const int64_t t = s.seq_len, d = s.head_dim, g = s.heads / s.kv_heads;
+  torch::Tensor q = torch::randn({1, s.heads, t, d}, opts).requires_grad_(true);
+  torch::Tensor k = torch::randn({1, s.kv_heads, t, d}, opts).requires_grad_(true);
+  torch::Tensor v = torch::randn({1, s.kv_heads, t, d}, opts).requires_grad_(true);
+  torch::Tensor gates = torch::sigmoid(torch::randn({1, s.heads, t, 3}, opts)).requires_grad_(true);
+  torch::Tensor d_o = torch::randn({1, s.heads, t, d}, opts);
+  NsaOptions options;  // the defaults: block 64, 16 selected blocks, window 512
+
+  auto nsa = [&](bool backward) {
+    torch::Tensor o = ablate::train::NsaAttend(q, k, v, gates, options);
+    if (backward) o.backward(d_o);
+  };
+  torch::Tensor idx;
+  {
+    torch::NoGradGuard no_grad;
+    idx = ablate::train::NsaBlockIndices(q, k, options);
+  }
+  auto selected = [&](bool backward) {
+    torch::Tensor o = ablate::train::NsaSelectedAttention(q, k, v, idx, options.shape.block_size);
+    if (backward) o.backward(d_o);
+  };
+  auto sdpa = [&](bool backward) {
+    torch::Tensor o = at::scaled_dot_product_attention(q, k.repeat_interleave(g, 1),
+                                                       v.repeat_interleave(g, 1), {}, 0.0,
+                                                       /*is_causal=*/true);
+    if (backward) o.backward(d_o);
+  };
+  const bool kernels = ablate::train::NsaSelectedKernelTakes(q, k);
+  auto time = [&](const std::function<void(bool)>& f, bool backward) {
+    return MedianMs([&] { f(backward); }, reps);
+  };
+  const double nsa_f = time(nsa, false), nsa_fb = time(nsa, true);
+  const double sel_f = kernels ? time(selected, false) : NAN;
+  const double sel_fb = kernels ? time(selected, true) : NAN;
+  const double sdpa_f = time(sdpa, false), sdpa_fb = time(sdpa, true);
+  std::printf("| %s | %lld/%lld/%lld | %lldK | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
+              s.name, static_cast<long long>(s.heads), static_cast<long long>(s.kv_heads),
+              static_cast<long long>(d), static_cast<long long>(t / 1024), nsa_f, nsa_fb, sel_f,
+              sel_fb, sdpa_f, sdpa_fb, sdpa_fb / nsa_fb);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (!torch::cuda::is_available()) {
+    std::fprintf(stderr, "nsa_benchmark: no CUDA device\n");
+    return 1;
+  }
+  const int reps = argc > 1 ? std::atoi(argv[1]) : 5;
+  const int64_t max_t = argc > 2 ? std::atoll(argv[2]) : 131072;
+  std::printf("NSA kernels: %s\n\n", ablate::train::NsaKernelsEnabled() ? "on" : "off");
+  std::printf("| shape | H/H_kv/D | T | NsaAttend fwd ms | NsaAttend fwd+bwd ms | selected "
+              "kernels fwd ms | selected kernels fwd+bwd ms | SDPA fwd ms | SDPA fwd+bwd ms | "
+              "SDPA / NsaAttend (fwd+bwd) |\n|---|---|---|---|---|---|---|---|---|---|\n");
+  std::vector<Shape> shapes;
+  for (int64_t t : {8192, 16384, 32768, 65536, 131072}) shapes.push_back({"fla", 64, 4, 128, t});
+  for (int64_t t : {32768, 131072}) shapes.push_back({"qwen3-0.6b", 16, 8, 128, t});
+  for (const Shape& s : shapes) {
+    if (s.seq_len > max_t) continue;
+    try {
+      Row(s, reps);
+    } catch (const std::exception& e) {
+      std::printf("| %s | %lld | %lldK | failed: %.200s |\n", s.name,
+                  static_cast<long long>(s.heads), static_cast<long long>(s.seq_len / 1024),
+                  e.what());
+    }
+    torch::cuda::synchronize();
+  }
+  return 0;
+}

@@ -1,0 +1,234 @@
+#include "trainer_lib/attention/nsa_cuda.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include <torch/torch.h>
+
+#ifdef ABLATE_NSA_KERNELS
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include "trainer_lib/kernels/nsa_selected.h"
+#endif
+
+namespace ablate::train {
+namespace {
+
+#ifdef ABLATE_NSA_KERNELS
+namespace k = ablate::kernels;
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+void Check(cudaError_t error, const char* what) {
+  TORCH_CHECK(error == cudaSuccess, "nsa selected kernel (", what,
+              "): ", cudaGetErrorString(error));
+}
+
+k::NsaSelectedParams Params(const torch::Tensor& q, const torch::Tensor& key,
+                            const torch::Tensor& v, const torch::Tensor& idx,
+                            int64_t block_size) {
+  TORCH_CHECK(q.scalar_type() == torch::kBFloat16 && key.scalar_type() == torch::kBFloat16 &&
+                  v.scalar_type() == torch::kBFloat16 && idx.scalar_type() == torch::kInt32,
+              "nsa selected kernel: q, k, v must be bf16 and block indices int32");
+  for (const torch::Tensor* x : {&q, &key, &v}) {
+    TORCH_CHECK(x->is_contiguous() && reinterpret_cast<uintptr_t>(x->data_ptr()) % 16 == 0,
+                "nsa selected kernel: q, k and v must be contiguous and 16-byte aligned");
+  }
+  TORCH_CHECK(idx.is_contiguous(), "nsa selected kernel: block indices must be contiguous");
+  TORCH_CHECK(v.sizes() == key.sizes() && idx.dim() == 4 && idx.size(0) == q.size(0) &&
+                  idx.size(1) == key.size(1) && idx.size(2) == q.size(2),
+              "nsa selected kernel: q ", q.sizes(), ", k ", key.sizes(), ", v ", v.sizes(),
+              ", indices ", idx.sizes(), " do not fit together");
+  k::NsaSelectedParams p;
+  p.batch = q.size(0);
+  p.heads = q.size(1);
+  p.kv_heads = key.size(1);
+  p.seq_len = q.size(2);
+  p.head_dim = q.size(3);
+  p.block_size = block_size;
+  p.selected = idx.size(3);
+  p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(p.head_dim)));
+  p.q = q.data_ptr();
+  p.k = key.data_ptr();
+  p.v = v.data_ptr();
+  p.block_idx = idx.data_ptr<int32_t>();
+  TORCH_CHECK(k::NsaSelectedSupported(p), "nsa selected kernel: unsupported shapes q ",
+              q.sizes(), ", k ", key.sizes(), ", block size ", block_size);
+  return p;
+}
+
+// The reverse index of the dk/dv kernel: the query position of every (query, slot) pair with a
+// block at or before the query's own, grouped by list (b * H_kv + h_kv) * NB + block, and the work items cutting each list
+// into runs of at most kNsaQueriesPerItem. One device-to-host copy (the item count).
+std::pair<torch::Tensor, torch::Tensor> ReverseIndex(const torch::Tensor& idx, int64_t t,
+                                                     int64_t block_size) {
+  const int64_t b = idx.size(0), hkv = idx.size(1), n = idx.size(3);
+  const int64_t blocks = (t + block_size - 1) / block_size;
+  const int64_t lists = b * hkv * blocks;
+  const auto long_opts = idx.options().dtype(torch::kInt64);
+  torch::Tensor blk = idx.to(torch::kInt64);
+  torch::Tensor pos = torch::arange(t, long_opts).view({1, 1, t, 1}).expand({b, hkv, t, n});
+  // A block after the query's own has no key it may see (and one past the end would fall in
+  // the next head's lists): only blocks 0 .. t / l enter the index.
+  torch::Tensor valid = blk.ge(0) & blk.le(pos.floor_divide(block_size));
+  torch::Tensor list = torch::arange(b * hkv, long_opts).view({b, hkv, 1, 1}) * blocks + blk;
+  torch::Tensor keys = list.masked_select(valid);
+  torch::Tensor query = pos.masked_select(valid);
+  torch::Tensor order = std::get<1>(torch::sort(keys, /*stable=*/true, /*dim=*/0));
+  torch::Tensor rev_query = query.index_select(0, order).to(torch::kInt32).contiguous();
+  torch::Tensor counts = torch::bincount(keys, /*weights=*/{}, lists);
+  torch::Tensor starts = counts.cumsum(0) - counts;
+  torch::Tensor chunks = (counts + (k::kNsaQueriesPerItem - 1)).floor_divide(
+      k::kNsaQueriesPerItem);
+  torch::Tensor item_list = torch::repeat_interleave(torch::arange(lists, long_opts), chunks);
+  torch::Tensor chunk_start = chunks.cumsum(0) - chunks;
+  torch::Tensor within = torch::arange(item_list.size(0), long_opts) -
+                         chunk_start.index_select(0, item_list);
+  torch::Tensor begin = starts.index_select(0, item_list) + within * k::kNsaQueriesPerItem;
+  torch::Tensor end = torch::minimum(begin + k::kNsaQueriesPerItem,
+                                     (starts + counts).index_select(0, item_list));
+  return {rev_query, torch::stack({item_list, begin, end}, 1).contiguous()};
+}
+
+// bf16, contiguous and 16-byte aligned (the kernels load 8 elements at a time): a view that
+// starts mid-row of a larger buffer is copied.
+torch::Tensor ForKernel(const torch::Tensor& x) {
+  torch::Tensor y = x.to(torch::kBFloat16).contiguous();
+  if (reinterpret_cast<uintptr_t>(y.data_ptr()) % 16 != 0) y = y.clone();
+  return y;
+}
+
+class NsaSelectedFunction : public torch::autograd::Function<NsaSelectedFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q,
+                               const torch::Tensor& key, const torch::Tensor& v,
+                               const torch::Tensor& idx, int64_t block_size) {
+    const torch::Tensor q16 = ForKernel(q), k16 = ForKernel(key), v16 = ForKernel(v);
+    const torch::Tensor idx32 = idx.to(torch::kInt32).contiguous();
+    torch::Tensor o = torch::empty_like(q16);
+    torch::Tensor lse = torch::empty({q.size(0), q.size(1), q.size(2)},
+                                     q16.options().dtype(torch::kFloat32));
+    NsaSelectedForwardInto(q16, k16, v16, idx32, block_size, o, lse);
+    ctx->save_for_backward({q16, k16, v16, idx32, o, lse});
+    ctx->saved_data["block_size"] = block_size;
+    ctx->saved_data["dtypes"] = std::vector<int64_t>{static_cast<int64_t>(q.scalar_type()),
+                                                     static_cast<int64_t>(key.scalar_type()),
+                                                     static_cast<int64_t>(v.scalar_type())};
+    return o;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const tensor_list s = ctx->get_saved_variables();
+    const std::vector<int64_t> dtypes = ctx->saved_data["dtypes"].toIntVector();
+    const torch::Tensor d_o = ForKernel(grads[0]);
+    torch::Tensor dq = torch::empty_like(s[0]);
+    torch::Tensor dk = torch::empty(s[1].sizes(), s[1].options().dtype(torch::kFloat32));
+    torch::Tensor dv = torch::empty_like(dk);
+    NsaSelectedBackwardInto(s[0], s[1], s[2], s[3], ctx->saved_data["block_size"].toInt(), s[4],
+                            s[5], d_o, dq, dk, dv);
+    return {dq.to(static_cast<c10::ScalarType>(dtypes[0])),
+            dk.to(static_cast<c10::ScalarType>(dtypes[1])),
+            dv.to(static_cast<c10::ScalarType>(dtypes[2])), torch::Tensor(), torch::Tensor()};
+  }
+};
+#endif
+
+}  // namespace
+
+bool NsaKernelsEnabled() {
+#ifdef ABLATE_NSA_KERNELS
+  static const bool enabled = [] {
+    const char* value = std::getenv("ABLATE_NSA_KERNELS");
+    return value == nullptr || std::strcmp(value, "0") != 0;
+  }();
+  return enabled;
+#else
+  return false;
+#endif
+}
+
+bool NsaSelectedKernelTakes(const at::Tensor& q, const at::Tensor& k) {
+  if (!NsaKernelsEnabled() || !q.is_cuda() || !k.is_cuda() || q.dim() != 4 || k.dim() != 4) {
+    return false;
+  }
+  const int64_t d = q.size(3);
+  return (d == 64 || d == 128 || d == 256) && k.size(1) > 0 && q.size(1) % k.size(1) == 0 &&
+         q.size(1) / k.size(1) <= 16 && q.size(0) <= 65535 && k.size(1) <= 65535 &&
+         q.size(2) > 0 && q.size(2) < (int64_t{1} << 31);
+}
+
+at::Tensor NsaSelectedAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                const at::Tensor& block_idx, int64_t block_size) {
+#ifdef ABLATE_NSA_KERNELS
+  return NsaSelectedFunction::apply(q, k, v, block_idx, block_size);
+#else
+  (void)q, (void)k, (void)v, (void)block_idx, (void)block_size;
+  TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
+#endif
+}
+
+void NsaSelectedForwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const at::Tensor& block_idx, int64_t block_size, at::Tensor& o,
+                            at::Tensor& lse) {
+#ifdef ABLATE_NSA_KERNELS
+  k::NsaSelectedParams p = Params(q, k, v, block_idx, block_size);
+  TORCH_CHECK(o.sizes() == q.sizes() && o.scalar_type() == torch::kBFloat16 &&
+                  o.is_contiguous() && lse.scalar_type() == torch::kFloat32 &&
+                  lse.is_contiguous() && lse.numel() == p.batch * p.heads * p.seq_len,
+              "nsa selected kernel: o ", o.sizes(), " or lse ", lse.sizes(), " do not fit q ",
+              q.sizes());
+  const c10::cuda::CUDAGuard guard(q.device());
+  p.o = o.data_ptr();
+  p.lse = lse.data_ptr<float>();
+  Check(k::NsaSelectedForward(p, at::cuda::getCurrentCUDAStream(q.device().index())),
+        "forward");
+#else
+  (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)o, (void)lse;
+  TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
+#endif
+}
+
+void NsaSelectedBackwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                             const at::Tensor& block_idx, int64_t block_size,
+                             const at::Tensor& o, const at::Tensor& lse, const at::Tensor& d_o,
+                             at::Tensor& dq, at::Tensor& dk, at::Tensor& dv) {
+#ifdef ABLATE_NSA_KERNELS
+  k::NsaSelectedParams p = Params(q, k, v, block_idx, block_size);
+  TORCH_CHECK(d_o.sizes() == q.sizes() && d_o.scalar_type() == torch::kBFloat16 &&
+                  d_o.is_contiguous() && dq.sizes() == q.sizes() &&
+                  dq.scalar_type() == torch::kBFloat16 && dq.is_contiguous() &&
+                  dk.sizes() == k.sizes() && dv.sizes() == k.sizes() &&
+                  dk.scalar_type() == torch::kFloat32 && dv.scalar_type() == torch::kFloat32 &&
+                  dk.is_contiguous() && dv.is_contiguous(),
+              "nsa selected kernel: gradient buffers do not fit q ", q.sizes(), " and k ",
+              k.sizes());
+  const c10::cuda::CUDAGuard guard(q.device());
+  const torch::Tensor delta = (d_o.to(torch::kFloat32) * o.to(torch::kFloat32)).sum(-1)
+                                  .contiguous();
+  const auto [rev_query, items] = ReverseIndex(block_idx, p.seq_len, block_size);
+  dk.zero_();
+  dv.zero_();
+  p.o = const_cast<void*>(o.data_ptr());
+  p.lse = const_cast<float*>(lse.data_ptr<float>());
+  p.d_o = d_o.data_ptr();
+  p.delta = delta.data_ptr<float>();
+  p.dq = dq.data_ptr();
+  p.dk = dk.data_ptr<float>();
+  p.dv = dv.data_ptr<float>();
+  p.rev_query = rev_query.data_ptr<int32_t>();
+  p.items = items.data_ptr<int64_t>();
+  p.num_items = items.size(0);
+  const cudaStream_t stream = at::cuda::getCurrentCUDAStream(q.device().index());
+  Check(k::NsaSelectedBackwardDq(p, stream), "dq");
+  Check(k::NsaSelectedBackwardDkv(p, stream), "dk, dv");
+#else
+  (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)o, (void)lse, (void)d_o,
+      (void)dq, (void)dk, (void)dv;
+  TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
+#endif
+}
+
+}  // namespace ablate::train

@@ -1,0 +1,47 @@
+// NSA's selected branch on our CUDA kernels (trainer_lib/kernels/nsa_selected.h: the math,
+// the design, the limits), bound to LibTorch: an autograd function NsaAttend uses on CUDA
+// tensors the kernels take, and the raw launches the kernel tests call with poisoned outputs.
+// The kernels are compiled in only where nvcc and a LibTorch with CUDA are both there; without
+// them NsaSelectedKernelTakes is always false and the other calls fail (TORCH_CHECK).
+//
+// Layout: the reference's, q [B, H, T, D]; k, v [B, H_kv, T, D]; block indices [B, H_kv, T, n]
+// of any integer dtype (NsaBlockIndices' int64 is narrowed to int32), -1 for an empty slot.
+// The kernels read bf16: other dtypes are rounded to bf16 first.
+//
+// Thread-safety: as LibTorch operators; launches go to the current CUDA stream.
+#ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_CUDA_H_
+#define ABLATE_TRAINER_LIB_ATTENTION_NSA_CUDA_H_
+
+#include <cstdint>
+
+#include <ATen/core/Tensor.h>
+
+namespace ablate::train {
+
+// True when the kernels are compiled in and the environment variable ABLATE_NSA_KERNELS is not
+// "0" (the switch that lets a run compare them with the reference).
+bool NsaKernelsEnabled();
+
+// True when NsaKernelsEnabled() and the kernels take these tensors: CUDA, 4-D, D in {64, 128,
+// 256}, H / H_kv from 1 to 16, T < 2^31.
+bool NsaSelectedKernelTakes(const at::Tensor& q, const at::Tensor& k);
+
+// The selected branch, o_slc: [B, H, T, D] bf16, differentiable in q, k and v (their gradients
+// come back in their dtypes; dk and dv are summed in fp32 before that).
+at::Tensor NsaSelectedAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                const at::Tensor& block_idx, int64_t block_size);
+
+// The raw launches on bf16 contiguous inputs. Forward writes o [B, H, T, D] bf16 and lse
+// [B, H, T] fp32 (natural log). Backward reads o, lse and d_o (bf16, o's shape) and writes dq
+// [B, H, T, D] bf16 and dk, dv [B, H_kv, T, D] fp32 (overwritten). block_idx: int32.
+void NsaSelectedForwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const at::Tensor& block_idx, int64_t block_size, at::Tensor& o,
+                            at::Tensor& lse);
+void NsaSelectedBackwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                             const at::Tensor& block_idx, int64_t block_size,
+                             const at::Tensor& o, const at::Tensor& lse, const at::Tensor& d_o,
+                             at::Tensor& dq, at::Tensor& dk, at::Tensor& dv);
+
+}  // namespace ablate::train
+
+#endif  // ABLATE_TRAINER_LIB_ATTENTION_NSA_CUDA_H_
