@@ -32,7 +32,9 @@ grep -E '^\[ +(OK|FAILED|SKIPPED|PASSED) |Failure|error|kernel [0-9]|CUDA path' 
 stage "tests done"
 if [ -n "${TESTS_ONLY:-}" ]; then exit 0; fi
 
-"$build/bin/nsa_benchmark" "${REPS:-5}" "${MAX_T:-131072}" >"$logs/benchmark.md" 2>&1
+# fla's sliding-window branch needs flash-attn: without it both sides run without the window.
+window=${WINDOW:-$(python3 -c 'import flash_attn' >/dev/null 2>&1 && echo 512 || echo 0)}
+"$build/bin/nsa_benchmark" "${REPS:-5}" "${MAX_T:-131072}" "$window" >"$logs/benchmark.md" 2>&1
 echo "nsa_benchmark exit $?"
 cat "$logs/benchmark.md"
 stage "benchmark done"
@@ -41,7 +43,7 @@ if [ -n "${FLA_WHEEL:-}" ]; then
   python3 -m pip install --no-deps "$FLA_WHEEL" >"$logs/fla-install.log" 2>&1 || true
 fi
 if python3 -c 'import fla.ops.nsa.parallel' >/dev/null 2>&1; then
-  python3 scripts/bench/nsa_fla.py "${REPS:-5}" "${MAX_T:-131072}" >"$logs/fla.md" 2>"$logs/fla.err"
+  python3 scripts/bench/nsa_fla.py "${REPS:-5}" "${MAX_T:-131072}" "$window" >"$logs/fla.md" 2>"$logs/fla.err"
   echo "nsa_fla.py exit $?"
   cat "$logs/fla.md"
   tail -5 "$logs/fla.err"

@@ -8,6 +8,7 @@ Qwen3-0.6B rows (ratio 2) say so. Timing: torch.cuda.Event around each run, medi
 after one warm-up.
 
 Usage: python scripts/bench/nsa_fla.py [reps (default 5)] [max T (default 131072)]
+       [window (default 512; 0 turns the sliding-window branch off)]
 """
 
 import statistics
@@ -32,7 +33,7 @@ def median_ms(run, reps):
     return statistics.median(times)
 
 
-def row(name, heads, kv_heads, dim, t, reps, parallel_nsa):
+def row(name, heads, kv_heads, dim, t, reps, window, parallel_nsa):
     dev, dt = "cuda", torch.bfloat16
     # fla's layout: [B, T, H, D]; gates [B, T, H].
     q = torch.randn(1, t, heads, dim, device=dev, dtype=dt, requires_grad=True)
@@ -43,7 +44,7 @@ def row(name, heads, kv_heads, dim, t, reps, parallel_nsa):
     d_o = torch.randn(1, t, heads, dim, device=dev, dtype=dt)
 
     def fla(backward):
-        o = parallel_nsa(q, k, v, *gates, block_counts=16, block_size=64, window_size=512)
+        o = parallel_nsa(q, k, v, *gates, block_counts=16, block_size=64, window_size=window)
         if backward:
             o.backward(d_o)
 
@@ -72,10 +73,13 @@ def row(name, heads, kv_heads, dim, t, reps, parallel_nsa):
 def main():
     reps = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     max_t = int(sys.argv[2]) if len(sys.argv) > 2 else 131072
+    # fla's sliding-window branch calls flash-attn's kernels; without flash-attn pass 0 and
+    # compare the compressed and selected branches alone.
+    window = int(sys.argv[3]) if len(sys.argv) > 3 else 512
     import fla
     from fla.ops.nsa.parallel import parallel_nsa
     print(f"fla-core {getattr(fla, '__version__', '?')}, torch {torch.__version__}, "
-          f"{torch.cuda.get_device_name()}\n")
+          f"{torch.cuda.get_device_name()}, window {window}\n")
     print("| shape | H/H_kv/D | T | fla parallel_nsa fwd ms | fla parallel_nsa fwd+bwd ms | "
           "SDPA fwd ms | SDPA fwd+bwd ms | SDPA / fla (fwd+bwd) |")
     print("|---|---|---|---|---|---|---|---|")
@@ -83,7 +87,7 @@ def main():
     shapes += [("qwen3-0.6b", 16, 8, 128, t) for t in (32768, 131072)]
     for name, heads, kv_heads, dim, t in shapes:
         if t <= max_t:
-            row(name, heads, kv_heads, dim, t, reps, parallel_nsa)
+            row(name, heads, kv_heads, dim, t, reps, window, parallel_nsa)
             torch.cuda.empty_cache()
 
 

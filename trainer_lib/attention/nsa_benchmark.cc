@@ -7,7 +7,8 @@
 //   SDPA                 at::scaled_dot_product_attention, causal, k and v repeated to H heads
 // each as forward alone and forward + backward, in milliseconds.
 //
-// Usage: nsa_benchmark [reps (default 5)] [max T (default 131072)]
+// Usage: nsa_benchmark [reps (default 5)] [max T (default 131072)] [window (default 512; 0:
+//        no sliding-window branch, to compare with fla where flash-attn is missing)]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -45,7 +46,7 @@ struct Shape {
   int64_t heads, kv_heads, head_dim, seq_len;
 };
 
-void Row(const Shape& s, int reps) {
+void Row(const Shape& s, int reps, int64_t window) {
   auto opts = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16);
   const int64_t t = s.seq_len, d = s.head_dim, g = s.heads / s.kv_heads;
   torch::Tensor q = torch::randn({1, s.heads, t, d}, opts).requires_grad_(true);
@@ -53,7 +54,8 @@ void Row(const Shape& s, int reps) {
   torch::Tensor v = torch::randn({1, s.kv_heads, t, d}, opts).requires_grad_(true);
   torch::Tensor gates = torch::sigmoid(torch::randn({1, s.heads, t, 3}, opts)).requires_grad_(true);
   torch::Tensor d_o = torch::randn({1, s.heads, t, d}, opts);
-  NsaOptions options;  // the defaults: block 64, 16 selected blocks, window 512
+  NsaOptions options;  // the defaults: block 64, 16 selected blocks; the window as asked
+  options.shape.window = window;
 
   auto nsa = [&](bool backward) {
     torch::Tensor o = ablate::train::NsaAttend(q, k, v, gates, options);
@@ -98,7 +100,9 @@ int main(int argc, char** argv) {
   }
   const int reps = argc > 1 ? std::atoi(argv[1]) : 5;
   const int64_t max_t = argc > 2 ? std::atoll(argv[2]) : 131072;
-  std::printf("NSA kernels: %s\n\n", ablate::train::NsaKernelsEnabled() ? "on" : "off");
+  const int64_t window = argc > 3 ? std::atoll(argv[3]) : 512;
+  std::printf("NSA kernels: %s, window %lld\n\n",
+              ablate::train::NsaKernelsEnabled() ? "on" : "off", static_cast<long long>(window));
   std::printf("| shape | H/H_kv/D | T | NsaAttend fwd ms | NsaAttend fwd+bwd ms | selected "
               "kernels fwd ms | selected kernels fwd+bwd ms | SDPA fwd ms | SDPA fwd+bwd ms | "
               "SDPA / NsaAttend (fwd+bwd) |\n|---|---|---|---|---|---|---|---|---|---|\n");
@@ -108,7 +112,7 @@ int main(int argc, char** argv) {
   for (const Shape& s : shapes) {
     if (s.seq_len > max_t) continue;
     try {
-      Row(s, reps);
+      Row(s, reps, window);
     } catch (const std::exception& e) {
       std::printf("| %s | %lld | %lldK | failed: %.200s |\n", s.name,
                   static_cast<long long>(s.heads), static_cast<long long>(s.seq_len / 1024),

@@ -77,7 +77,7 @@ std::pair<torch::Tensor, torch::Tensor> ReverseIndex(const torch::Tensor& idx, i
   torch::Tensor list = torch::arange(b * hkv, long_opts).view({b, hkv, 1, 1}) * blocks + blk;
   torch::Tensor keys = list.masked_select(valid);
   torch::Tensor query = pos.masked_select(valid);
-  torch::Tensor order = std::get<1>(torch::sort(keys, /*stable=*/true, /*dim=*/0));
+  torch::Tensor order = std::get<1>(torch::sort(keys, /*stable=*/std::optional<bool>(true), /*dim=*/0));
   torch::Tensor rev_query = query.index_select(0, order).to(torch::kInt32).contiguous();
   torch::Tensor counts = torch::bincount(keys, /*weights=*/{}, lists);
   torch::Tensor starts = counts.cumsum(0) - counts;
