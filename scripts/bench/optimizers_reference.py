@@ -83,7 +83,8 @@ def main():
     parser.add_argument("--optimizers", default="torch_adamw_fused,torch_muon,po_soap,po_shampoo")
     parser.add_argument("--tf32", action="store_true")
     args = parser.parse_args()
-    torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    if args.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
     device = torch.device(args.device)
     shapes = named_shapes(args.model)
     named = {n: torch.nn.Parameter(torch.randn(s, device=device) * 0.02) for n, s in shapes.items()}

@@ -35,7 +35,7 @@ void Synchronize(const torch::Device& device) {
 
 // One optimizer's line, or its error: a failure to build or to step (out of memory on a large
 // model) is reported and the next optimizer still runs.
-void Bench(const std::string& name, const std::string& model_name, int frequency,
+void Bench(const std::string& name, const std::string& model_name, int frequency, bool tf32,
            Qwen3& model, const torch::Device& device) {
   v1::TrainConfig config;
   config.set_optimizer(name);
@@ -63,9 +63,8 @@ void Bench(const std::string& name, const std::string& model_name, int frequency
     for (const torch::Tensor& p : model->parameters()) params += p.numel();
     std::printf(
         "optimizer=%s model=%s device=%s tf32=%d params=%lld steps=%d ms_per_step=%.3f\n",
-        name.c_str(), model_name.c_str(), device.str().c_str(),
-        at::globalContext().allowTF32CuBLAS() ? 1 : 0, static_cast<long long>(params),
-        frequency, ms / frequency);
+        name.c_str(), model_name.c_str(), device.str().c_str(), tf32 ? 1 : 0,
+        static_cast<long long>(params), frequency, ms / frequency);
   } catch (const c10::Error& e) {
     const std::string what = e.what_without_backtrace();
     std::printf("optimizer=%s model=%s error=\"%s\"\n", name.c_str(), model_name.c_str(),
@@ -88,7 +87,7 @@ int Run(int argc, char** argv) {
   bool tf32 = false;
   app.add_flag("--tf32", tf32, "float32 matmuls in TF32 on CUDA");
   CLI11_PARSE(app, argc, argv);
-  at::globalContext().setAllowTF32CuBLAS(tf32);
+  if (tf32) at::globalContext().setAllowTF32CuBLAS(true);
 
   const auto config = ModelByName(model_name);
   if (!config.ok()) {
@@ -108,7 +107,7 @@ int Run(int argc, char** argv) {
   }
   for (const std::string& name :
        std::vector<std::string>(absl::StrSplit(names, ',', absl::SkipEmpty()))) {
-    Bench(name, model_name, frequency, *model, device);
+    Bench(name, model_name, frequency, tf32, *model, device);
   }
   return 0;
 }
