@@ -3,9 +3,11 @@ fused AdamW, torch.optim.Muon (hidden matrices; fused AdamW on the rest) and
 pytorch-optimizer's SOAP and ScalableShampoo, over a Qwen3 model's parameter shapes in fp32.
 
     optimizers_reference.py [--model qwen3-0.6b] [--precondition_frequency 10] [--device cuda]
+                            [--optimizers torch_adamw_fused,...] [--tf32]
 
 Prints the benchmark's format, one line per optimizer:
-    optimizer=torch_adamw_fused model=qwen3-0.6b device=cuda params=... steps=10 ms_per_step=...
+    optimizer=torch_adamw_fused model=qwen3-0.6b device=cuda tf32=0 params=... steps=10 ms_per_step=...
+--tf32 lets float32 matmuls run in TF32, as optimizer_benchmark --tf32.
 One untimed step builds the state; then precondition_frequency steps are timed, so SOAP's and
 Shampoo's one refresh in them is amortized as in the C++ benchmark. The shapes are those of
 Hugging Face's published config.json, which common/catalog.cc also holds.
@@ -79,7 +81,10 @@ def main():
     parser.add_argument("--precondition_frequency", type=int, default=10)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--optimizers", default="torch_adamw_fused,torch_muon,po_soap,po_shampoo")
+    parser.add_argument("--tf32", action="store_true")
     args = parser.parse_args()
+    if args.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
     device = torch.device(args.device)
     shapes = named_shapes(args.model)
     named = {n: torch.nn.Parameter(torch.randn(s, device=device) * 0.02) for n, s in shapes.items()}
@@ -103,7 +108,8 @@ def main():
                     o.step()
             sync()
             ms = (time.perf_counter() - start) * 1e3 / args.precondition_frequency
-            print(f"optimizer={kind} model={args.model} device={device.type} params={total} "
+            print(f"optimizer={kind} model={args.model} device={device.type} "
+                  f"tf32={int(args.tf32)} params={total} "
                   f"steps={args.precondition_frequency} ms_per_step={ms:.3f}", flush=True)
         except (RuntimeError, torch.OutOfMemoryError) as e:
             print(f"optimizer={kind} model={args.model} error=\"{str(e).splitlines()[0]}\"",

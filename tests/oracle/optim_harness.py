@@ -21,7 +21,8 @@ from safetensors.torch import load_file, save_file
 
 # Square, tall, wide and 1-D parameters in every role, plus one larger than the 1,024 that
 # preconditioned optimizers use as max_precond_dim by default and one that 8-bit optimizers
-# quantize (at least 4,096 elements, a multiple of 256).
+# quantize (at least 4,096 elements, a multiple of 256). Layer 1 repeats a square, a tall and a
+# wide matrix of layer 0, so that optimizers which batch same-shaped matrices batch here.
 SHAPES = {
     "embed_tokens.weight": (61, 24),
     "layers.0.input_layernorm.weight": (24,),
@@ -31,6 +32,9 @@ SHAPES = {
     "layers.0.mlp.down_proj.weight": (24, 40),
     "layers.0.mlp.gate_proj.weight": (1040, 24),
     "layers.1.self_attn.o_proj.weight": (64, 128),  # 8,192 elements: 8-bit moments quantize it
+    "layers.1.self_attn.q_proj.weight": (24, 24),
+    "layers.1.mlp.up_proj.weight": (40, 24),
+    "layers.1.mlp.down_proj.weight": (24, 40),
     "norm.weight": (24,),
     "lm_head.weight": (61, 24),
 }

@@ -65,35 +65,45 @@ std::vector<at::Tensor> ZeroFactors(at::IntArrayRef shape, const at::TensorOptio
 }
 
 void AccumulateFactors(const at::Tensor& grad, double beta, std::vector<at::Tensor>& factors) {
-  const int64_t rank = grad.dim();
-  for (int64_t d = 0; d < rank; ++d) {
-    at::Tensor& factor = factors[d];
-    if (!factor.defined()) continue;
-    at::Tensor outer;
-    if (rank == 1) {
-      outer = torch::matmul(grad.unsqueeze(1), grad.unsqueeze(0));
-    } else {
-      std::vector<int64_t> others;
-      for (int64_t e = 0; e < rank; ++e) {
-        if (e != d) others.push_back(e);
-      }
-      outer = torch::tensordot(grad, grad, others, others);
-    }
-    factor.lerp_(outer.to(factor.scalar_type()), 1.0 - beta);
+  AccumulateFactors(grad.unsqueeze(0), beta, {&factors});
+}
+
+void AccumulateFactors(const at::Tensor& grads, double beta,
+                       const std::vector<std::vector<at::Tensor>*>& factors) {
+  const int64_t batch = grads.size(0);
+  for (int64_t d = 0; d + 1 < grads.dim(); ++d) {
+    if (!(*factors.front())[d].defined()) continue;
+    // [B, n_d, rest]: dimension d first, the others flattened, as torch.tensordot lays them out.
+    const at::Tensor rows = grads.movedim(d + 1, 1).reshape({batch, grads.size(d + 1), -1});
+    const at::Tensor outer = torch::bmm(rows, rows.mT());
+    std::vector<at::Tensor> targets;
+    for (std::vector<at::Tensor>* f : factors) targets.push_back((*f)[d]);
+    torch::_foreach_lerp_(targets, outer.to(targets.front().scalar_type()).unbind(0),
+                          1.0 - beta);
   }
 }
 
 at::Tensor Project(const at::Tensor& x, const std::vector<at::Tensor>& bases, bool backward) {
-  at::Tensor y = x;
+  std::vector<at::Tensor> stacked;
+  for (const at::Tensor& q : bases) stacked.push_back(q.defined() ? q.unsqueeze(0) : q);
+  return ProjectBatch(x.unsqueeze(0), stacked, backward).squeeze(0);
+}
+
+at::Tensor ProjectBatch(const at::Tensor& xs, const std::vector<at::Tensor>& bases,
+                        bool backward) {
+  const int64_t batch = xs.size(0);
+  at::Tensor y = xs;
   for (const at::Tensor& q : bases) {
-    if (q.defined()) {
-      y = torch::tensordot(y, q, {0}, {backward ? 1 : 0});
-    } else {
-      std::vector<int64_t> order;
-      for (int64_t e = 1; e < y.dim(); ++e) order.push_back(e);
-      order.push_back(0);
-      y = y.permute(order);
+    if (!q.defined()) {
+      y = y.movedim(1, -1);
+      continue;
     }
+    // Contract the first axis: [B, rest, n] = [B, n, rest]^T Q (forward) or Q^T (backward).
+    std::vector<int64_t> shape = y.sizes().vec();
+    shape.erase(shape.begin() + 1);
+    shape.push_back(q.size(-1));
+    const at::Tensor rows = y.reshape({batch, y.size(1), -1}).mT();
+    y = torch::bmm(rows, backward ? q.mT() : q).reshape(shape);
   }
   return y;
 }

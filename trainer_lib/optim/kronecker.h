@@ -11,7 +11,9 @@
 //
 // Refreshes take the work of many parameters at once and, on CUDA, batch the factors of one
 // size into one stacked call of torch.linalg (eigh, QR), since on a GPU a few large calls cost
-// far less than one small call per factor (on the CPU one call per factor, see kronecker.cc). Stateless; safe from any thread on distinct tensors.
+// far less than one small call per factor (on the CPU one call per factor, see kronecker.cc).
+// The per-step products (factor statistics, projections) likewise take a stack of same-shaped
+// parameters as batched matmuls. Stateless; safe from any thread on distinct tensors.
 #ifndef ABLATE_TRAINER_LIB_OPTIM_KRONECKER_H_
 #define ABLATE_TRAINER_LIB_OPTIM_KRONECKER_H_
 
@@ -32,10 +34,24 @@ std::vector<at::Tensor> ZeroFactors(at::IntArrayRef shape, const at::TensorOptio
 // 1 - beta) for each defined factor.
 void AccumulateFactors(const at::Tensor& grad, double beta, std::vector<at::Tensor>& factors);
 
+// The same for a stack of same-shaped gradients grads [B, n_0, ..., n_{k-1}] and the factor
+// lists of its B parameters (equal in which entries are defined), the contractions of each
+// dimension taken as one batched matmul; each slice's result is the one above, bit for bit on
+// the CPU for parameters of one and two dimensions.
+void AccumulateFactors(const at::Tensor& grads, double beta,
+                       const std::vector<std::vector<at::Tensor>*>& factors);
+
 // x contracted with each basis in turn along its first axis, so the result is in the same
 // layout as x: forward computes x ×_d Q_d^T (into the eigenbasis), backward x ×_d Q_d. An
 // undefined basis rotates the axis to the back without change.
 at::Tensor Project(const at::Tensor& x, const std::vector<at::Tensor>& bases, bool backward);
+
+// Project for a stack of same-shaped tensors xs [B, n_0, ..., n_{k-1}] with their bases stacked
+// per dimension (entry d [B, n_d, n_d], or undefined for all B): one batched matmul per
+// dimension, each slice equal to Project of that slice with its own bases (bit for bit on the
+// CPU for one and two dimensions).
+at::Tensor ProjectBatch(const at::Tensor& xs, const std::vector<at::Tensor>& bases,
+                        bool backward);
 
 // Work for one parameter's refresh: its factors, its bases (replaced) and, for the QR
 // refresh, its second moment in the eigenbasis, whose axes follow the bases' new column order.

@@ -68,6 +68,53 @@ TEST(KroneckerTest, ProjectBackUndoesProjectAndSkipsUndefinedBases) {
   EXPECT_TRUE(torch::allclose(Project(y, bases, /*backward=*/true), x, 1e-5, 1e-5));
 }
 
+// Stacked projections and factor statistics give each slice the bits of its lone computation,
+// for matrices (square, tall, with an unpreconditioned dimension) and vectors.
+TEST(KroneckerTest, BatchedProjectionAndStatisticsEqualOneByOne) {
+  torch::manual_seed(5);
+  for (const std::vector<int64_t>& shape :
+       std::vector<std::vector<int64_t>>{{6, 6}, {9, 4}, {4, 40}, {7}}) {
+    std::vector<std::vector<torch::Tensor>> bases, factors_batched, factors_single;
+    std::vector<torch::Tensor> grads;
+    for (int i = 0; i < 3; ++i) {
+      std::vector<torch::Tensor> f = ZeroFactors(shape, torch::TensorOptions(), 10, true);
+      for (torch::Tensor& factor : f) {
+        if (factor.defined()) factor.copy_(RandomFactor(factor.size(0)));
+      }
+      std::vector<torch::Tensor> q(f.size());
+      EighBases({{&f, &q, nullptr}});
+      bases.push_back(q);
+      factors_batched.push_back(f);
+      std::vector<torch::Tensor> copy;
+      for (const torch::Tensor& factor : f) copy.push_back(factor.defined() ? factor.clone() : factor);
+      factors_single.push_back(copy);
+      grads.push_back(torch::randn(shape));
+    }
+    std::vector<torch::Tensor> stacked_bases;
+    for (size_t d = 0; d < shape.size(); ++d) {
+      stacked_bases.push_back(bases[0][d].defined()
+                                  ? torch::stack({bases[0][d], bases[1][d], bases[2][d]})
+                                  : torch::Tensor());
+    }
+    const torch::Tensor x = torch::stack(grads);
+    for (const bool backward : {false, true}) {
+      const torch::Tensor y = ProjectBatch(x, stacked_bases, backward);
+      for (int64_t i = 0; i < 3; ++i) {
+        EXPECT_TRUE(torch::equal(y[i], Project(grads[i], bases[i], backward)))
+            << shape.size() << "-D " << shape[0] << " " << i;
+      }
+    }
+    AccumulateFactors(x, 0.9, {&factors_batched[0], &factors_batched[1], &factors_batched[2]});
+    for (int i = 0; i < 3; ++i) {
+      AccumulateFactors(grads[i], 0.9, factors_single[i]);
+      for (size_t d = 0; d < shape.size(); ++d) {
+        if (!factors_single[i][d].defined()) continue;
+        EXPECT_TRUE(torch::equal(factors_batched[i][d], factors_single[i][d])) << i << " " << d;
+      }
+    }
+  }
+}
+
 // F^(-1/(2k)) raised to the power 2k is F's inverse; k counts the defined factors.
 TEST(KroneckerTest, InverseRootsInvertAtTheRightPower) {
   torch::manual_seed(4);

@@ -12,6 +12,11 @@
 // The same operations in the same order as torch.optim.Muon, so on CPU the two agree to fp32
 // rounding. Defaults and ranges: common/optimizer_args.h.
 //
+// Speed: the momentum, Nesterov and weight-decay steps run as multi-tensor (foreach) operations
+// over all hidden matrices, and Newton-Schulz runs once per shape over the stacked matrices of
+// that shape (batched bf16 matmuls), which yields the same bits as one matrix at a time; the
+// AdamW part is ATen's fused AdamW on CUDA.
+//
 // State per parameter: a momentum buffer (hidden matrices) or AdamW's step, exp_avg and
 // exp_avg_sq; saved by parameter position, each entry alone, by save()/load().
 //
@@ -45,7 +50,9 @@ struct MuonParamState : public torch::optim::OptimizerCloneableParamState<MuonPa
   TORCH_ARG(torch::Tensor, momentum_buffer);
 };
 
-// The orthogonalized update of `update` [rows, cols], in bf16 (see above).
+// The orthogonalized update of `update` [rows, cols], or of each matrix of a stack
+// [n, rows, cols] (one batched computation, each matrix as it would be alone), in bf16 (see
+// above); the result has `update`'s shape.
 torch::Tensor NewtonSchulz(const torch::Tensor& update, const MuonOptions& o);
 
 class Muon : public torch::optim::Optimizer {

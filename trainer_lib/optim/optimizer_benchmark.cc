@@ -2,10 +2,13 @@
 // model's real parameter shapes, fp32, on CUDA when present (else CPU).
 //
 //   optimizer_benchmark [--model qwen3-0.6b] [--optimizers adamw,muon,soap]
-//                       [--precondition_frequency 10] [--device cuda|cpu]
+//                       [--precondition_frequency 10] [--device cuda|cpu] [--tf32]
 //
 // Prints one line per optimizer:
-//   optimizer=soap model=qwen3-0.6b device=cuda params=751632384 steps=10 ms_per_step=41.2
+//   optimizer=soap model=qwen3-0.6b device=cuda tf32=0 params=751632384 steps=10 ms_per_step=41.2
+// --tf32 lets cuBLAS run float32 matmuls in TF32 (SOAP's and Shampoo's projections and factor
+// products; Muon's Newton-Schulz is bf16 either way). Off by default, as in the trainer and in
+// torch: the references are timed in the same mode by optimizers_reference.py --tf32.
 // A preconditioned optimizer refreshes its bases once every precondition_frequency steps, so
 // the steps timed are that many (after one untimed step that builds the state), and
 // ms_per_step is amortized over exactly one refresh. scripts/bench/optimizers_reference.py
@@ -32,7 +35,7 @@ void Synchronize(const torch::Device& device) {
 
 // One optimizer's line, or its error: a failure to build or to step (out of memory on a large
 // model) is reported and the next optimizer still runs.
-void Bench(const std::string& name, const std::string& model_name, int frequency,
+void Bench(const std::string& name, const std::string& model_name, int frequency, bool tf32,
            Qwen3& model, const torch::Device& device) {
   v1::TrainConfig config;
   config.set_optimizer(name);
@@ -58,9 +61,10 @@ void Bench(const std::string& name, const std::string& model_name, int frequency
             .count();
     int64_t params = 0;
     for (const torch::Tensor& p : model->parameters()) params += p.numel();
-    std::printf("optimizer=%s model=%s device=%s params=%lld steps=%d ms_per_step=%.3f\n",
-                name.c_str(), model_name.c_str(), device.str().c_str(),
-                static_cast<long long>(params), frequency, ms / frequency);
+    std::printf(
+        "optimizer=%s model=%s device=%s tf32=%d params=%lld steps=%d ms_per_step=%.3f\n",
+        name.c_str(), model_name.c_str(), device.str().c_str(), tf32 ? 1 : 0,
+        static_cast<long long>(params), frequency, ms / frequency);
   } catch (const c10::Error& e) {
     const std::string what = e.what_without_backtrace();
     std::printf("optimizer=%s model=%s error=\"%s\"\n", name.c_str(), model_name.c_str(),
@@ -80,7 +84,10 @@ int Run(int argc, char** argv) {
   app.add_option("--precondition_frequency", frequency, "steps timed; SOAP/Shampoo refresh once")
       ->check(CLI::PositiveNumber);
   app.add_option("--device", device_name, "cuda or cpu");
+  bool tf32 = false;
+  app.add_flag("--tf32", tf32, "float32 matmuls in TF32 on CUDA");
   CLI11_PARSE(app, argc, argv);
+  if (tf32) at::globalContext().setAllowTF32CuBLAS(true);
 
   const auto config = ModelByName(model_name);
   if (!config.ok()) {
@@ -100,7 +107,7 @@ int Run(int argc, char** argv) {
   }
   for (const std::string& name :
        std::vector<std::string>(absl::StrSplit(names, ',', absl::SkipEmpty()))) {
-    Bench(name, model_name, frequency, *model, device);
+    Bench(name, model_name, frequency, tf32, *model, device);
   }
   return 0;
 }

@@ -108,6 +108,25 @@ TEST(OptimizerTest, MuonOrthogonalizesHiddenMatricesOnly) {
                    0.0);
 }
 
+TEST(OptimizerTest, MuonNewtonSchulzOfAStackIsEachMatrixAlone) {
+  torch::manual_seed(5);
+  const MuonOptions options;
+  for (const std::vector<int64_t>& shape :
+       std::vector<std::vector<int64_t>>{{24, 24}, {72, 24}, {24, 72}}) {
+    const torch::Tensor stack = torch::randn({3, shape[0], shape[1]});
+    const torch::Tensor batched = NewtonSchulz(stack, options);
+    ASSERT_EQ(batched.sizes(), stack.sizes());
+    for (int64_t i = 0; i < 3; ++i) {
+      const torch::Tensor alone = NewtonSchulz(stack[i], options);
+      EXPECT_TRUE(torch::equal(batched[i], alone)) << shape[0] << "x" << shape[1] << " " << i;
+      // Orthogonalized: the singular values are near one (the quintic leaves them in 0.5-1.5).
+      const torch::Tensor s = torch::linalg_svdvals(alone.to(torch::kFloat32));
+      EXPECT_GT(s.min().item<float>(), 0.4f);
+      EXPECT_LT(s.max().item<float>(), 1.6f);
+    }
+  }
+}
+
 TEST(OptimizerTest, StateBytesPerParameterIsWhatTheStateHolds) {
   for (const char* name : {"adamw", "adamw8bit", "muon"}) {
     v1::TrainConfig config = AdamW();

@@ -15,7 +15,9 @@
 // basis: on them SOAP is Adam.
 //
 // State is per parameter (step, m, v, factors, bases), so it can be sharded by parameter; the
-// refreshes of one step are batched across parameters by factor size (kronecker.h). A
+// refreshes of one step are batched across parameters by factor size (kronecker.h), and a
+// step's projections and factor statistics across same-shaped parameters of a group (batched
+// matmuls over stacked copies; the state stays per parameter). A
 // parameter without a gradient in a step is skipped, its step count unchanged.
 //
 // Thread-safety: one thread uses an optimizer at a time.
@@ -70,6 +72,16 @@ struct SoapParamState : public torch::optim::OptimizerCloneableParamState<SoapPa
 torch::Tensor SoapDirection(const torch::Tensor& grad, const std::vector<torch::Tensor>& bases,
                             const SoapOptions& o, torch::Tensor& exp_avg,
                             torch::Tensor& exp_avg_sq);
+
+// SoapDirection for B same-shaped parameters at once: grads [B, ...] stacked, bases stacked per
+// dimension as ProjectBatch (kronecker.h) takes them, exp_avgs and exp_avg_sqs the B parameters'
+// own m and v (updated in place, element-wise as above). Returns the directions [B, ...], each
+// slice what SoapDirection gives for that parameter (bit for bit on the CPU for 1-D and 2-D
+// parameters, up to the rounding of normalize_grads' mean).
+torch::Tensor SoapDirectionBatch(const torch::Tensor& grads,
+                                 const std::vector<torch::Tensor>& bases, const SoapOptions& o,
+                                 const std::vector<torch::Tensor>& exp_avgs,
+                                 const std::vector<torch::Tensor>& exp_avg_sqs);
 
 // lr, times sqrt(1 - beta2^t) / (1 - beta1^t) with correct_bias.
 double SoapStepSize(const SoapOptions& o, int64_t t);

@@ -49,6 +49,36 @@ TEST(SoapTest, UnpreconditionedVectorIsAdam) {
   EXPECT_TRUE(torch::allclose(p, expected, 1e-6, 1e-7));
 }
 
+// Same-shaped parameters step together as one batch; each must move exactly as it would with
+// an optimizer of its own, through first steps, refreshes and normalize_grads.
+TEST(SoapTest, BatchedParametersMoveAsAlone) {
+  torch::manual_seed(6);
+  const SoapOptions options = SoapOptions(0.01)
+                                  .precondition_frequency(2)
+                                  .max_precond_dim(8)
+                                  .precondition_1d(true)
+                                  .normalize_grads(true);
+  std::vector<torch::Tensor> together = {torch::randn({6, 4}), torch::randn({6, 4}),
+                                         torch::randn({4}), torch::randn({4}),
+                                         torch::randn({3, 12}), torch::randn({3, 12})};
+  std::vector<torch::Tensor> alone;
+  std::vector<std::unique_ptr<Soap>> singles;
+  for (const torch::Tensor& p : together) {
+    alone.push_back(p.clone());
+    singles.push_back(std::make_unique<Soap>(OneGroup({alone.back()}), options));
+  }
+  Soap batched(OneGroup(together), options);
+  for (int t = 0; t < 6; ++t) {
+    SetGrads(together, 20 + t);
+    for (size_t i = 0; i < alone.size(); ++i) alone[i].mutable_grad() = together[i].grad().clone();
+    batched.step();
+    for (const auto& single : singles) single->step();
+  }
+  for (size_t i = 0; i < together.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(together[i], alone[i], 0, 1e-6)) << i;
+  }
+}
+
 // Save after some steps, load into a new optimizer over a copy of the parameters, and both
 // continue through a basis refresh to the same bits.
 TEST(SoapTest, SaveLoadContinuesBitIdentically) {
