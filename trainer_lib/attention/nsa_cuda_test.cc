@@ -124,11 +124,13 @@ void CheckCase(const Case& c) {
   const Inputs in = RandomInputs(c);
   const torch::Tensor idx = Indices(c, 0, c.seq_len, torch::kCUDA);
 
-  // The fp32 reference and PyTorch's bf16 run, with their gradients.
+  // The fp32 reference and PyTorch's bf16 run, with their gradients. Inputs are detached:
+  // to(kFloat32) of an fp32 tensor is that tensor, and marking it would make the next run's
+  // copies non-leaf tensors whose .grad() stays undefined.
   auto reference = [&](torch::Dtype dtype) {
-    torch::Tensor q = in.q.to(dtype).requires_grad_(true);
-    torch::Tensor k = in.k.to(dtype).requires_grad_(true);
-    torch::Tensor v = in.v.to(dtype).requires_grad_(true);
+    torch::Tensor q = in.q.to(dtype).detach().requires_grad_(true);
+    torch::Tensor k = in.k.to(dtype).detach().requires_grad_(true);
+    torch::Tensor v = in.v.to(dtype).detach().requires_grad_(true);
     torch::Tensor o = NsaSelectedReference(q, k, v, idx, c.block_size);
     o.backward(in.d_o.to(dtype));
     return std::vector<torch::Tensor>{o.detach(), q.grad(), k.grad(), v.grad()};
@@ -207,7 +209,7 @@ TEST(NsaCudaTest, TensorsNear2To31Elements) {
   using torch::indexing::Slice;
   auto rows = [&](const torch::Tensor& x) { return x.index({Slice(), Slice(), Slice(first)}); };
   auto reference = [&](torch::Dtype dtype) {
-    torch::Tensor qt = rows(in.q).contiguous().to(dtype).requires_grad_(true);
+    torch::Tensor qt = rows(in.q).contiguous().to(dtype).detach().requires_grad_(true);
     torch::Tensor out = NsaSelectedReference(qt, in.k.to(dtype), in.v.to(dtype),
                                              rows(idx).contiguous(), c.block_size, first);
     out.backward(rows(in.d_o).to(dtype));
@@ -234,10 +236,10 @@ TEST(NsaCudaTest, NsaAttendMatchesTheReference) {
   NsaOptions options;
   options.shape = {c.block_size, c.selected, 128};
   auto run = [&](torch::Device device) {
-    torch::Tensor q = in.q.to(device).requires_grad_(true);
-    torch::Tensor k = in.k.to(device).requires_grad_(true);
-    torch::Tensor v = in.v.to(device).requires_grad_(true);
-    torch::Tensor g = gates.to(device).requires_grad_(true);
+    torch::Tensor q = in.q.to(device).detach().requires_grad_(true);
+    torch::Tensor k = in.k.to(device).detach().requires_grad_(true);
+    torch::Tensor v = in.v.to(device).detach().requires_grad_(true);
+    torch::Tensor g = gates.to(device).detach().requires_grad_(true);
     torch::Tensor o = NsaAttend(q, k, v, g, options);
     o.backward(in.d_o.to(device));
     return std::vector<torch::Tensor>{o.detach().cpu(), q.grad().cpu(), k.grad().cpu(),
@@ -248,9 +250,9 @@ TEST(NsaCudaTest, NsaAttendMatchesTheReference) {
   // PyTorch's bf16 error on the selected branch alone bounds what the kernels may add.
   const torch::Tensor idx = Indices(c, 0, c.seq_len, torch::kCUDA);
   auto branch = [&](torch::Dtype dtype) {
-    torch::Tensor q = in.q.to(dtype).requires_grad_(true);
-    torch::Tensor k = in.k.to(dtype).requires_grad_(true);
-    torch::Tensor v = in.v.to(dtype).requires_grad_(true);
+    torch::Tensor q = in.q.to(dtype).detach().requires_grad_(true);
+    torch::Tensor k = in.k.to(dtype).detach().requires_grad_(true);
+    torch::Tensor v = in.v.to(dtype).detach().requires_grad_(true);
     torch::Tensor o = NsaSelectedReference(q, k, v, idx, c.block_size);
     o.backward(in.d_o.to(dtype));
     return std::vector<torch::Tensor>{o.detach().cpu(), q.grad().cpu(), k.grad().cpu(),
