@@ -84,12 +84,18 @@ CREATE TABLE meta (
 INSERT INTO meta (id, version) VALUES (0, 0);
 )sql";
 
+// Jobs an update of their sweep left out of its spec (Job.dropped).
+constexpr char kSchemaV3[] = R"sql(
+ALTER TABLE jobs ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 // Migration i brings version i to version i + 1. Append only: a released migration never
 // changes, since files written by that release have already run it.
 const std::vector<std::string>& Migrations() {
   static const auto* migrations = new std::vector<std::string>{
       absl::StrCat(kSchemaV1, MetricTable::kSchemaV1),
       kSchemaV2,
+      kSchemaV3,
   };
   return *migrations;
 }
