@@ -59,9 +59,13 @@ int RunCli(int argc, char** argv) {
 
   std::string file;
   bool submit_watch = false;
+  bool submit_update = false;
   CLI::App* submit = app.add_subcommand("submit", "validate a sweep file and submit it");
   submit->add_option("FILE", file, "the sweep file (YAML)")->required();
   submit->add_flag("--watch", submit_watch, "follow the sweep until every job ended");
+  submit->add_flag("--update", submit_update,
+                   "update the sweep of the file's name: keep its cells whose config is "
+                   "unchanged, run only new or changed ones");
 
   CLI::App* validate = app.add_subcommand(
       "validate", "check a sweep file and every cell of its grid, without a coordinator");
@@ -109,7 +113,15 @@ int RunCli(int argc, char** argv) {
 
   std::string cancel_id;
   CLI::App* cancel = app.add_subcommand("cancel", "cancel a sweep's unfinished jobs, or one job");
-  cancel->add_option("ID", cancel_id, "a sweep id or a job id")->required();
+  cancel->add_option("ID", cancel_id, "a sweep's id or unique name, or a job id")->required();
+
+  RetryChoice retry_choice;
+  CLI::App* retry = app.add_subcommand(
+      "retry", "run a sweep's failed or cancelled jobs again, each as a new attempt");
+  retry->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
+  retry->add_option("JOB", retry_choice.job_ids, "jobs of the sweep to run again");
+  retry->add_flag("--failed", retry_choice.failed, "every failed job of the sweep");
+  retry->add_flag("--cancelled", retry_choice.cancelled, "every cancelled job of the sweep");
 
   std::string export_format;
   std::string export_out;
@@ -162,7 +174,7 @@ int RunCli(int argc, char** argv) {
     return kExitUsage;
   }
   Client client(coordinator, *token, *credentials);
-  if (*submit) return SubmitCommand(client, file, submit_watch, io);
+  if (*submit) return SubmitCommand(client, file, submit_update, submit_watch, io);
   if (*ls) return ListCommand(client, io);
   if (*status) {
     const StatusForm form =
@@ -176,6 +188,7 @@ int RunCli(int argc, char** argv) {
     return ResultsCommand(client, sweep_id, metric, form, io);
   }
   if (*compare) return CompareCommand(client, sweep_id, rows, cols, metric, io);
+  if (*retry) return RetryCommand(client, sweep_id, retry_choice, io);
   return CancelCommand(client, cancel_id, io);
 }
 

@@ -105,9 +105,11 @@ absl::StatusOr<Response> Client::Call(absl::string_view method,
   return response;
 }
 
-absl::StatusOr<v1::SubmitSweepResponse> Client::SubmitSweep(const v1::SweepSpec& spec) {
+absl::StatusOr<v1::SubmitSweepResponse> Client::SubmitSweep(const v1::SweepSpec& spec,
+                                                             bool update) {
   v1::SubmitSweepRequest request;
   *request.mutable_spec() = spec;
+  request.set_update(update);
   return Call("SubmitSweep", &v1::SweepService::Stub::SubmitSweep, request);
 }
 
@@ -151,6 +153,10 @@ absl::StatusOr<v1::CancelResponse> Client::Cancel(const std::string& id) {
   v1::CancelRequest request;
   request.set_id(id);
   return Call("Cancel", &v1::SweepService::Stub::Cancel, request);
+}
+
+absl::StatusOr<v1::RetryJobsResponse> Client::RetryJobs(const v1::RetryJobsRequest& request) {
+  return Call("RetryJobs", &v1::SweepService::Stub::RetryJobs, request);
 }
 
 absl::Status Client::WatchSweep(const std::string& sweep_id,

@@ -40,7 +40,9 @@ class Client {
 
   const std::string& address() const { return address_; }
 
-  absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(const v1::SweepSpec& spec);
+  // With `update`, updates the sweep of the spec's name (SubmitSweepRequest.update).
+  absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(const v1::SweepSpec& spec,
+                                                       bool update = false);
   absl::StatusOr<v1::ListSweepsResponse> ListSweeps();
   absl::StatusOr<v1::Sweep> GetSweep(const std::string& sweep_id);
   // One page of the sweep's jobs (see ListJobsRequest).
@@ -52,6 +54,7 @@ class Client {
                            const std::function<void(const v1::ListJobsResponse&)>& on_page);
   static constexpr uint32_t kPageSize = 1000;
   absl::StatusOr<v1::CancelResponse> Cancel(const std::string& id);
+  absl::StatusOr<v1::RetryJobsResponse> RetryJobs(const v1::RetryJobsRequest& request);
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers();
 
   // Calls `on_snapshot` with every message of the sweep's watch, from the whole sweep the

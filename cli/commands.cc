@@ -10,7 +10,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "ablate/v1/sweep_service.pb.h"
 #include "cli/fit.h"
@@ -94,7 +93,24 @@ int PlanCommand(const std::string& path, bool json, const Io& io) {
   return kExitOk;
 }
 
-int SubmitCommand(Client& client, const std::string& path, bool watch, const Io& io) {
+namespace {
+
+// What an update did, in a line or two.
+void PrintUpdate(const v1::SubmitSweepResponse& response, const Io& io) {
+  const v1::Sweep& sweep = response.sweep();
+  io.out << "updated sweep " << sweep.id() << ": " << response.reused_jobs() << " jobs reused, "
+         << response.added_jobs() << " added, " << response.dropped_jobs()
+         << " no longer in the file (kept, not run)\n";
+  if (response.reused_unfinished() > 0) {
+    io.out << response.reused_unfinished() << " reused jobs have not succeeded; `ablate retry "
+           << sweep.id() << " --failed` runs the failed ones again\n";
+  }
+}
+
+}  // namespace
+
+int SubmitCommand(Client& client, const std::string& path, bool update, bool watch,
+                  const Io& io) {
   std::optional<CheckedSweep> checked = CheckSweepFile(path, io);
   if (!checked) return kExitUsage;
   const v1::SweepSpec& spec = checked->spec;
@@ -106,11 +122,13 @@ int SubmitCommand(Client& client, const std::string& path, bool watch, const Io&
     }
   }
   io.out.flush();
-  absl::StatusOr<v1::SubmitSweepResponse> response = client.SubmitSweep(spec);
+  absl::StatusOr<v1::SubmitSweepResponse> response = client.SubmitSweep(spec, update);
   if (!response.ok()) return Fail(io, response.status());
 
   const v1::Sweep& sweep = response->sweep();
-  if (response->already_existed()) {
+  if (response->updated()) {
+    PrintUpdate(*response, io);
+  } else if (response->already_existed()) {
     io.out << "sweep " << sweep.id() << " was already submitted\n";
   } else {
     io.out << "submitted sweep " << sweep.id() << ": " << sweep.counts().total() << " jobs ("
@@ -129,21 +147,8 @@ int ListCommand(Client& client, const Io& io) {
 
 absl::StatusOr<std::string> ResolveSweep(Client& client, const std::string& name_or_id) {
   absl::StatusOr<v1::Sweep> sweep = client.GetSweep(name_or_id);
-  if (sweep.ok()) return sweep->id();
-  if (sweep.status().code() != absl::StatusCode::kNotFound) return sweep.status();
-  absl::StatusOr<v1::ListSweepsResponse> all = client.ListSweeps();
-  if (!all.ok()) return all.status();
-  std::vector<std::string> ids;
-  for (const v1::Sweep& candidate : all->sweeps()) {
-    if (candidate.spec().name() == name_or_id) ids.push_back(candidate.id());
-  }
-  if (ids.empty()) return sweep.status();
-  if (ids.size() > 1) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("ablate: ", ids.size(), " sweeps are named '", name_or_id,
-                     "'; give one of their ids: ", absl::StrJoin(ids, ", ")));
-  }
-  return ids[0];
+  if (!sweep.ok()) return sweep.status();
+  return sweep->id();
 }
 
 int StatusCommand(Client& client, const std::string& name_or_id, StatusForm form,
@@ -178,16 +183,19 @@ int StatusCommand(Client& client, const std::string& name_or_id, StatusForm form
     writer.End();
     return kExitOk;
   }
-  // Pages print as they arrive, each lined up with the first.
+  // Pages print as they arrive, each lined up with the first; each marks code versions
+  // against its own newest result.
   std::vector<size_t> widths;
+  std::string legend;
   absl::Status read = client.ForEachPage(sweep_id, [&](const v1::ListJobsResponse& page) {
     Table table = JobsTable(*sweep, page.jobs());
     table.SetMinWidths(widths);
     io.out << table.Render(/*header=*/widths.empty());
     widths = table.Widths();
+    if (legend.empty()) legend = CodeVersionLegend(page.jobs());
   });
   if (!read.ok()) return Fail(io, read);
-  io.out << CountsSummary(sweep->counts()) << '\n';
+  io.out << legend << CountsSummary(sweep->counts()) << '\n';
   return kExitOk;
 }
 
@@ -315,6 +323,40 @@ int CancelCommand(Client& client, const std::string& id, const Io& io) {
   io.out << "cancelled " << n << (n == 1 ? " job:\n" : " jobs:\n");
   for (const std::string& job_id : response->cancelled_job_ids()) io.out << "  " << job_id << '\n';
   return kExitOk;
+}
+
+int RetryCommand(Client& client, const std::string& sweep, const RetryChoice& choice,
+                 const Io& io) {
+  v1::RetryJobsRequest request;
+  request.set_sweep(sweep);
+  for (const std::string& job_id : choice.job_ids) request.add_job_ids(job_id);
+  if (choice.failed) request.add_states(v1::JOB_STATE_FAILED);
+  if (choice.cancelled) request.add_states(v1::JOB_STATE_CANCELLED);
+  if (request.job_ids().empty() == request.states().empty()) {
+    io.err << "ablate: retry: name jobs, or pass --failed or --cancelled (not both)\n";
+    return kExitUsage;
+  }
+  absl::StatusOr<v1::RetryJobsResponse> response = client.RetryJobs(request);
+  if (!response.ok()) return Fail(io, response.status());
+  const int n = response->requeued_job_ids_size();
+  if (n == 0 && response->refused().empty()) {
+    io.out << "nothing to retry: no job of " << response->sweep_id() << " is "
+           << (choice.failed && choice.cancelled ? "failed or cancelled"
+                                                 : (choice.failed ? "failed" : "cancelled"))
+           << '\n';
+    return kExitOk;
+  }
+  if (n > 0) {
+    io.out << "requeued " << n << (n == 1 ? " job" : " jobs") << " of " << response->sweep_id()
+           << ":\n";
+    for (const std::string& job_id : response->requeued_job_ids()) {
+      io.out << "  " << job_id << '\n';
+    }
+  }
+  for (const v1::RefusedJob& refused : response->refused()) {
+    io.out << "not requeued: " << refused.job_id() << ": " << refused.reason() << '\n';
+  }
+  return response->refused().empty() ? kExitOk : kExitFailed;
 }
 
 }  // namespace ablate::cli

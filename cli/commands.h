@@ -6,6 +6,7 @@
 
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "cli/client.h"
@@ -28,7 +29,7 @@ struct Io {
 };
 
 // The sweep `name_or_id` names: a sweep id, or a sweep name that exactly one sweep has (the
-// coordinator's ListSweeps). A name several sweeps share is refused, listing their ids.
+// coordinator resolves it). A name several sweeps share is refused, listing their ids.
 absl::StatusOr<std::string> ResolveSweep(Client& client, const std::string& name_or_id);
 
 // Checks the sweep file without a coordinator: parses it (errors name the line), then expands
@@ -46,8 +47,10 @@ int PlanCommand(const std::string& path, bool json, const Io& io);
 
 // Checks the sweep file locally as ValidateCommand does (so errors name its line), prints its
 // plan (at most kTableJobs job rows), submits it, and with `watch` follows it as WatchCommand
-// does.
-int SubmitCommand(Client& client, const std::string& path, bool watch, const Io& io);
+// does. With `update`, the file updates the sweep of its name (SubmitSweepRequest.update), and
+// the command says how many jobs were reused, added, and are no longer in the file.
+int SubmitCommand(Client& client, const std::string& path, bool update, bool watch,
+                  const Io& io);
 
 // A table of every sweep, newest first.
 int ListCommand(Client& client, const Io& io);
@@ -81,8 +84,22 @@ int ResultsCommand(Client& client, const std::string& sweep, const std::string& 
 int CompareCommand(Client& client, const std::string& sweep, const std::string& rows,
                    const std::string& cols, const std::string& metric, const Io& io);
 
-// Cancels a sweep's unfinished jobs, or one job, and names the jobs cancelled.
+// Cancels a sweep's unfinished jobs (by id or unique name), or one job, and names the jobs
+// cancelled.
 int CancelCommand(Client& client, const std::string& id, const Io& io);
+
+// Which ended jobs `ablate retry` runs again: those named, or every job in the states asked.
+struct RetryChoice {
+  std::vector<std::string> job_ids;
+  bool failed = false;
+  bool cancelled = false;
+};
+
+// Queues the chosen jobs of the sweep (an id or a unique name) again (SweepService.RetryJobs)
+// and names those requeued, then each named job refused with why. kExitOk, or kExitFailed when
+// a named job was refused; kExitUsage when `choice` names no job and no state.
+int RetryCommand(Client& client, const std::string& sweep, const RetryChoice& choice,
+                 const Io& io);
 
 }  // namespace ablate::cli
 

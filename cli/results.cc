@@ -103,6 +103,7 @@ ResultsBuilder::ResultsBuilder(const v1::Sweep& sweep, std::string metric)
     : sweep_(sweep), metric_(std::move(metric)) {}
 
 void ResultsBuilder::Add(const v1::Job& job) {
+  if (job.dropped()) return;
   CellValues cell = GridValues(sweep_, job.spec().cell());
   const std::string label = Label(cell);
   auto [it, inserted] = index_.try_emplace(label, cells_.size());
@@ -119,6 +120,11 @@ void ResultsBuilder::Add(const v1::Job& job) {
   if (eval ? job.has_final_eval_loss() : job.has_last_loss()) {
     entry.runs.emplace_back(job.spec().config().seed(),
                             eval ? job.final_eval_loss() : job.last_loss());
+    const std::string& version = job.provenance().code_version();
+    if (version.empty()) return;
+    entry.code_versions.insert(version);
+    const int64_t updated = job.updated_at().seconds() * 1'000'000'000 + job.updated_at().nanos();
+    if (updated >= newest_.first) newest_ = {updated, version};
   }
 }
 
@@ -126,6 +132,7 @@ v1::SweepResults ResultsBuilder::Finish() const {
   v1::SweepResults out;
   out.set_sweep_id(sweep_.id());
   out.set_metric(metric_);
+  out.set_code_version(newest_.second);
   absl::flat_hash_map<uint64_t, double> baseline;  // seed -> metric
   for (const Cell& cell : cells_) {
     if (cell.result.baseline()) baseline.insert(cell.runs.begin(), cell.runs.end());
@@ -133,6 +140,9 @@ v1::SweepResults ResultsBuilder::Finish() const {
   for (const Cell& cell : cells_) {
     v1::CellResult& result = *out.add_cells();
     result = cell.result;
+    for (const std::string& version : cell.code_versions) {
+      if (version != newest_.second) result.add_other_code_versions(version);
+    }
     std::vector<std::pair<uint64_t, double>> runs = cell.runs;
     std::sort(runs.begin(), runs.end());
     std::vector<double> values;
@@ -164,10 +174,13 @@ std::string ResultsText(const v1::Sweep& sweep, const v1::SweepResults& results)
   }
   Table table(headers);
   for (size_t c = dims; c < headers.size(); ++c) table.SetAlign(c, Table::Align::kRight);
+  std::set<std::string> other_versions;
   for (const v1::CellResult& cell : results.cells()) {
     std::vector<std::string> row;
     for (const v1::CellValue& value : cell.cell()) row.push_back(value.value());
-    row.push_back(absl::StrCat(cell.succeeded(), "/", cell.jobs()));
+    other_versions.insert(cell.other_code_versions().begin(), cell.other_code_versions().end());
+    row.push_back(absl::StrCat(cell.succeeded(), "/", cell.jobs(),
+                               cell.other_code_versions().empty() ? "" : "*"));
     const bool has = cell.has_metric();
     row.push_back(has ? Number(cell.metric().mean()) : "-");
     row.push_back(has ? Interval(cell.metric()) : "-");
@@ -182,7 +195,12 @@ std::string ResultsText(const v1::Sweep& sweep, const v1::SweepResults& results)
     }
     table.AddRow(std::move(row));
   }
-  return table.Render();
+  std::string out = table.Render();
+  if (!other_versions.empty()) {
+    absl::StrAppend(&out, "* some runs come from code ", absl::StrJoin(other_versions, ", "),
+                    ", not ", results.code_version(), " (the newest result's)\n");
+  }
+  return out;
 }
 
 std::string ResultsCsv(const v1::Sweep& sweep, const v1::SweepResults& results) {

@@ -4,14 +4,19 @@
 //
 // A cell is the job's grid values without the repeat's seed; its metric is taken from jobs
 // that succeeded only (a failed run's last loss says nothing about the configuration). The
-// difference from the baseline (the spec's `baseline` cell) pairs runs by seed.
+// difference from the baseline (the spec's `baseline` cell) pairs runs by seed. Jobs an update
+// of the sweep dropped (Job.dropped) are left out. A cell with a run produced by another code
+// version than the newest result's is marked (CellResult.other_code_versions).
 //
 // ResultsBuilder keeps one number per job, so a sweep's jobs can be fed a page at a time. Not
 // thread-safe; the render functions are pure.
 #ifndef ABLATE_CLI_RESULTS_H_
 #define ABLATE_CLI_RESULTS_H_
 
+#include <cstdint>
+#include <limits>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +41,7 @@ class ResultsBuilder {
   struct Cell {
     v1::CellResult result;                      // cell, jobs, succeeded, baseline
     std::vector<std::pair<uint64_t, double>> runs;  // seed -> metric
+    std::set<std::string> code_versions;        // of the runs
   };
   ResultsBuilder(const v1::Sweep& sweep, std::string metric);
 
@@ -43,11 +49,14 @@ class ResultsBuilder {
   std::string metric_;
   std::vector<Cell> cells_;             // in the order their first job came
   std::map<std::string, size_t> index_;  // cell label -> position in cells_
+  // The newest run's code version: of the succeeded job updated last.
+  std::pair<int64_t, std::string> newest_ = {std::numeric_limits<int64_t>::min(), ""};
 };
 
 // One row per cell: its grid values, RUNS (succeeded/jobs), the metric's mean, its 95%
 // interval and standard deviation, and the difference from the baseline with its paired 95%
-// interval; "-" where a value is unknown.
+// interval; "-" where a value is unknown. A cell with other_code_versions has a '*' after its
+// RUNS, explained by a last line naming the versions.
 std::string ResultsText(const v1::Sweep& sweep, const v1::SweepResults& results);
 
 // The same as CSV with a header row: dimensions, jobs, succeeded, n, mean, std, ci95_low,

@@ -123,6 +123,40 @@ TEST(ResultsTest, TableAndCsv) {
   EXPECT_THAT(csv, ::testing::EndsWith(",,,\n"));  // the baseline has no difference
 }
 
+// Runs from an older trainer are marked against the newest result's version; jobs an update
+// of the sweep dropped are no cell's runs.
+TEST(ResultsTest, MarksCellsOfOtherCodeVersionsAndLeavesOutDroppedJobs) {
+  ResultsBuilder builder = *ResultsBuilder::Create(StudySweep(), "eval/loss");
+  int64_t second = 100;
+  auto add = [&](v1::Job job, const std::string& version) {
+    job.mutable_provenance()->set_code_version(version);
+    job.mutable_updated_at()->set_seconds(second++);
+    builder.Add(job);
+  };
+  add(cli::Run("adamw", 1, 3.0), "0.1.0+new");
+  add(cli::Run("muon", 1, 2.9), "0.1.0+old");
+  add(cli::Run("muon", 2, 3.0), "0.1.0+new");
+  add(cli::Run("adamw", 2, 3.2), "0.1.0+new");  // updated last: the newest result
+  v1::Job dropped = cli::Run("adamw", 3, 9.0);
+  dropped.set_dropped(true);
+  add(dropped, "0.1.0+dropped");
+  const v1::SweepResults results = builder.Finish();
+  EXPECT_EQ(results.code_version(), "0.1.0+new");
+  ASSERT_EQ(results.cells_size(), 2);
+  EXPECT_TRUE(results.cells(0).other_code_versions().empty());  // adamw
+  EXPECT_EQ(results.cells(0).jobs(), 2u);
+  EXPECT_NEAR(results.cells(0).metric().mean(), 3.1, 1e-12);
+  EXPECT_THAT(results.cells(1).other_code_versions(), ::testing::ElementsAre("0.1.0+old"));
+
+  const std::string text = ResultsText(StudySweep(), results);
+  EXPECT_THAT(text, HasSubstr("\nadamw       2/2 "));
+  EXPECT_THAT(text, HasSubstr("\nmuon       2/2* "));
+  EXPECT_THAT(text, ::testing::EndsWith(
+                        "\n* some runs come from code 0.1.0+old, not 0.1.0+new (the newest "
+                        "result's)\n"));
+  EXPECT_THAT(ResultsText(StudySweep(), StudyResults()), ::testing::Not(HasSubstr("*")));
+}
+
 v1::Sweep TwoByTwoByTwo() {
   v1::Sweep sweep;
   sweep.set_id("grid-00");

@@ -1,6 +1,7 @@
 #include "cli/views.h"
 
 #include <algorithm>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "common/clock.h"
 #include "google/protobuf/util/json_util.h"
 #include "sweep/grid.h"
 
@@ -75,7 +77,42 @@ Table SweepsTable(const v1::ListSweepsResponse& response, absl::TimeZone zone) {
   return table;
 }
 
+std::string NewestCodeVersion(const Jobs& jobs) {
+  const v1::Job* newest = nullptr;
+  for (const v1::Job& job : jobs) {
+    if (job.state() != v1::JOB_STATE_SUCCEEDED || job.provenance().code_version().empty()) {
+      continue;
+    }
+    if (newest == nullptr || FromProto(job.updated_at()) >= FromProto(newest->updated_at())) {
+      newest = &job;
+    }
+  }
+  return newest == nullptr ? "" : newest->provenance().code_version();
+}
+
+namespace {
+
+// A succeeded job whose code is not `newest`.
+bool OtherCode(const v1::Job& job, const std::string& newest) {
+  return job.state() == v1::JOB_STATE_SUCCEEDED && !job.provenance().code_version().empty() &&
+         job.provenance().code_version() != newest;
+}
+
+}  // namespace
+
+std::string CodeVersionLegend(const Jobs& jobs) {
+  const std::string newest = NewestCodeVersion(jobs);
+  std::set<std::string> others;
+  for (const v1::Job& job : jobs) {
+    if (OtherCode(job, newest)) others.insert(job.provenance().code_version());
+  }
+  if (others.empty()) return "";
+  return absl::StrCat("* produced by code ", absl::StrJoin(others, ", "), ", not ", newest,
+                      " (the newest result's)\n");
+}
+
 Table JobsTable(const v1::Sweep& sweep, const Jobs& jobs) {
+  const std::string newest = NewestCodeVersion(jobs);
   std::vector<std::string> headers = {"JOB"};
   for (std::string& name : CellDimensions(sweep)) headers.push_back(std::move(name));
   const size_t first_number = headers.size() + 1;  // after STATE
@@ -96,7 +133,8 @@ Table JobsTable(const v1::Sweep& sweep, const Jobs& jobs) {
   for (const v1::Job& job : jobs) {
     std::vector<std::string> row = {job.spec().job_id()};
     for (std::string& value : CellValues(sweep, job)) row.push_back(std::move(value));
-    row.push_back(JobStateName(job.state()));
+    row.push_back(absl::StrCat(JobStateName(job.state()), OtherCode(job, newest) ? "*" : "",
+                               job.dropped() ? " (dropped)" : ""));
     row.push_back(absl::StrCat(job.attempts()));
     row.push_back(absl::StrCat(job.step()));
     row.push_back(LossText(job.has_last_loss(), job.last_loss()));
@@ -127,7 +165,8 @@ std::string CountsSummary(const v1::JobCounts& counts) {
 }
 
 std::string StatusText(const v1::Sweep& sweep, const Jobs& jobs) {
-  return absl::StrCat(JobsTable(sweep, jobs).Render(), CountsSummary(sweep.counts()), "\n");
+  return absl::StrCat(JobsTable(sweep, jobs).Render(), CodeVersionLegend(jobs),
+                      CountsSummary(sweep.counts()), "\n");
 }
 
 absl::StatusOr<std::string> OneLineJson(const google::protobuf::Message& message) {

@@ -48,15 +48,26 @@ std::string FormatTime(const google::protobuf::Timestamp& time, absl::TimeZone z
 // A sweep per row: id, name, state, done/total, created.
 Table SweepsTable(const v1::ListSweepsResponse& response, absl::TimeZone zone);
 
+// The code version (Provenance.code_version) of the succeeded job among `jobs` updated last;
+// "" when none reported one.
+std::string NewestCodeVersion(const Jobs& jobs);
+
 // A job per row: id, one column per grid dimension, state, attempts, step, last loss, final
 // eval loss, the optimizer's state in bytes per parameter (OPT B/PARAM, only once some job's
-// trainer reported it), message.
+// trainer reported it), message. The state of a succeeded job produced by another code version
+// than NewestCodeVersion(jobs) ends in '*' (CodeVersionLegend explains it); that of a job an
+// update of the sweep dropped (Job.dropped) in " (dropped)".
 Table JobsTable(const v1::Sweep& sweep, const Jobs& jobs);
+
+// "* produced by code 0.1.0+aaa, not 0.1.0+bbb (the newest result's)\n" when JobsTable marks a
+// job of `jobs`; else "".
+std::string CodeVersionLegend(const Jobs& jobs);
 
 // "4 jobs: 2 succeeded, 1 failed, 1 running"; states with no job are left out.
 std::string CountsSummary(const v1::JobCounts& counts);
 
-// The `status` command's whole text: the jobs table, then the summary line.
+// The `status` command's whole text: the jobs table, the code version legend, then the
+// summary line.
 std::string StatusText(const v1::Sweep& sweep, const Jobs& jobs);
 
 // `message` in protobuf's JSON mapping on one line, every field printed, even at its default,

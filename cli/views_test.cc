@@ -89,6 +89,27 @@ TEST(ViewsTest, JobsTableShowsOptimizerStateBytesOnceReported) {
             "          -  trainer exited with code 1\n");
 }
 
+TEST(ViewsTest, JobsTableMarksOtherCodeVersionsAndDroppedJobs) {
+  Jobs jobs = TwoJobs();
+  for (int i = 0; i < 2; ++i) {
+    jobs[i].set_state(v1::JOB_STATE_SUCCEEDED);
+    jobs[i].clear_message();
+    jobs[i].mutable_updated_at()->set_seconds(100 + i);
+  }
+  jobs[0].mutable_provenance()->set_code_version("0.1.0+old");
+  jobs[1].mutable_provenance()->set_code_version("0.1.0+new");
+  jobs[1].set_dropped(true);
+  EXPECT_EQ(NewestCodeVersion(jobs), "0.1.0+new");
+  const std::string text = StatusText(TwoDimensionSweep(), jobs);
+  EXPECT_THAT(text, HasSubstr("  adamw      1     SUCCEEDED*  "));
+  EXPECT_THAT(text, HasSubstr("  soap       1     SUCCEEDED (dropped)  "));
+  EXPECT_THAT(text, HasSubstr("\n* produced by code 0.1.0+old, not 0.1.0+new (the newest "
+                              "result's)\n"));
+  jobs[0].mutable_provenance()->set_code_version("0.1.0+new");
+  EXPECT_EQ(CodeVersionLegend(jobs), "");
+  EXPECT_THAT(JobsTable(TwoDimensionSweep(), jobs).Render(), ::testing::Not(HasSubstr("*")));
+}
+
 TEST(ViewsTest, ShortJobIdDropsTheSweepId) {
   v1::Job job = TwoJobs()[0];
   EXPECT_EQ(ShortJobId(job), "grid-0123abcd-aaaaaa");  // no sweep_id in the spec

@@ -1,8 +1,6 @@
 #include "sweep/grid.h"
 
 #include <algorithm>
-#include <bit>
-#include <charconv>
 #include <numeric>
 #include <optional>
 #include <random>
@@ -13,21 +11,19 @@
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "absl/strings/strip.h"
 #include "common/catalog.h"
 #include "common/ids.h"
 #include "common/model_math.h"
 #include "common/train_config.h"
+#include "sweep/job_ids.h"
 #include "sweep/validate.h"
 
 namespace ablate::sweep {
 namespace {
 
-constexpr absl::string_view kDefaultCheckpointRoot = "runs/checkpoints";
 // All 64 bits of the spec's hash: two specs share a sweep id with probability about n^2 / 2^65
 // among n specs (32 bits collided after some 35,000 specs differing only in their seed).
 constexpr size_t kSweepHashDigits = 16;
-constexpr size_t kJobHashDigits = 6;
 
 using Cell = std::vector<int>;  // value index per grid dimension
 using Settings = std::vector<std::pair<std::string, std::string>>;
@@ -202,32 +198,6 @@ absl::StatusOr<v1::TrainConfig> ResolveConfig(const Plan& plan, const Cell& cell
   return config;
 }
 
-// Hex digits two 64-bit hashes share at the front.
-size_t CommonDigits(uint64_t a, uint64_t b) {
-  return a == b ? 16 : static_cast<size_t>(std::countl_zero(a ^ b)) / 4;
-}
-
-// A job id holds the first six digits of its config hash, or more where two jobs of the sweep
-// share those (as git lengthens short commit ids): a sweep of 100,000 cells has hundreds of
-// such pairs. The length depends only on the sweep's set of hashes, so ids stay deterministic.
-void AssignJobIds(const std::string& sweep_id, const std::string& checkpoint_root,
-                  const absl::flat_hash_map<uint64_t, size_t>& job_by_hash,
-                  std::vector<v1::JobSpec>& jobs) {
-  std::vector<std::pair<uint64_t, size_t>> by_hash(job_by_hash.begin(), job_by_hash.end());
-  std::sort(by_hash.begin(), by_hash.end());
-  for (size_t i = 0; i < by_hash.size(); ++i) {
-    const uint64_t hash = by_hash[i].first;
-    size_t digits = kJobHashDigits;
-    if (i > 0) digits = std::max(digits, CommonDigits(hash, by_hash[i - 1].first) + 1);
-    if (i + 1 < by_hash.size()) {
-      digits = std::max(digits, CommonDigits(hash, by_hash[i + 1].first) + 1);
-    }
-    v1::JobSpec& job = jobs[by_hash[i].second];
-    job.set_job_id(absl::StrCat(sweep_id, "-", job.config_hash().substr(0, digits)));
-    job.set_checkpoint_dir(absl::StrCat(checkpoint_root, "/", sweep_id, "/", job.job_id()));
-  }
-}
-
 // Moves `cell` to the next cell of the cross product, the last dimension fastest; false after
 // the last cell.
 bool NextCell(const Plan& plan, Cell& cell) {
@@ -370,9 +340,6 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
 
   Expansion out;
   out.sweep_id = SweepId(spec);
-  const absl::string_view root =
-      spec.checkpoint_root().empty() ? kDefaultCheckpointRoot : spec.checkpoint_root();
-  const std::string checkpoint_root(absl::StripSuffix(root, "/"));
 
   absl::flat_hash_map<uint64_t, size_t> job_by_hash;  // config hash -> job index
   MemoryPlanner planner;
@@ -400,9 +367,9 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
         value.set_value(absl::StrCat(seed));
       }
       std::string hash = MessageHash(*config);
-      uint64_t number = 0;  // the same 16 hex digits as a number: a smaller key to look up
-      std::from_chars(hash.data(), hash.data() + hash.size(), number, 16);
-      const auto [twin, inserted] = job_by_hash.emplace(number, out.jobs.size());
+      // The same 16 hex digits as a number: a smaller key to look up.
+      const auto [twin, inserted] =
+          job_by_hash.emplace(internal::HashNumber(hash), out.jobs.size());
       if (!inserted) {
         return absl::InvalidArgumentError(
             absl::StrCat("cells ", Label(out.jobs[twin->second].cell()), " and ",
@@ -424,7 +391,8 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
   if (out.jobs.empty()) {
     return absl::InvalidArgumentError("constraints leave no cell of the grid to run");
   }
-  AssignJobIds(out.sweep_id, checkpoint_root, job_by_hash, out.jobs);
+  internal::AssignJobIds(out.sweep_id, internal::CheckpointRootOf(spec),
+                         {job_by_hash.begin(), job_by_hash.end()}, out.jobs);
   return out;
 }
 

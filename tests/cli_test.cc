@@ -356,6 +356,18 @@ fixed:
   EXPECT_THAT(ambiguous.err, IsOneLine());
   EXPECT_THAT(ambiguous.err, HasSubstr("2 sweeps are named 'cli-test'; give one of their ids: "));
   EXPECT_THAT(ambiguous.err, HasSubstr(id));
+  // Cancel and retry resolve names as the coordinator does: not an ambiguous one.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"cancel", "cli-test"},
+        std::vector<std::string>{"retry", "cli-test", "--cancelled"}}) {
+    const Result refused = Ablate(args);
+    EXPECT_EQ(refused.exit_code, 1) << args[0];
+    EXPECT_THAT(refused.err, HasSubstr("2 sweeps are named 'cli-test'")) << args[0];
+  }
+  EXPECT_EQ(Ablate({"cancel", id}).exit_code, 0);
+  const Result retried = Ablate({"retry", id, "--cancelled"});
+  EXPECT_EQ(retried.exit_code, 0) << retried.err;
+  EXPECT_THAT(retried.out, ::testing::StartsWith(absl::StrCat("requeued 2 jobs of ", id, ":\n")));
 }
 
 TEST_F(CliCoordinatorTest, UnknownSweepIsAServerError) {

@@ -2,7 +2,7 @@
 //
 // Roles:
 //   viewer  reads sweeps, jobs, metrics and workers (Access::kRead)
-//   user    what a viewer may, and submits and cancels sweeps (kRead, kWrite)
+//   user    what a viewer may, and submits, cancels and retries sweeps (kRead, kWrite)
 //   worker  WorkerService only (kWorker); the token is bound to one worker id, so a worker can
 //           speak for itself and no other
 //
@@ -45,7 +45,7 @@ enum class Role { kViewer, kUser, kWorker };
 // What a call needs.
 enum class Access {
   kRead,    // viewer or user
-  kWrite,   // user: submit, cancel
+  kWrite,   // user: submit, cancel, retry
   kWorker,  // worker: WorkerService
 };
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "sweep/grid.h"
@@ -53,9 +54,21 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
     if (!spec.ok()) return spec.status();
     v1::SubmitSweepRequest parsed;
     *parsed.mutable_spec() = *std::move(spec);
+    parsed.set_update(request.update());
     return SubmitSweep(parsed);
   }
   telemetry_.CountRpc("SubmitSweep");
+  if (request.update()) {
+    if (absl::Status valid = sweep::ValidateSweepSpec(request.spec()); !valid.ok()) return valid;
+    absl::StatusOr<std::vector<std::string>> named = store_.SweepIdsNamed(request.spec().name());
+    if (!named.ok()) return named.status();
+    if (named->size() > 1) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(named->size(), " sweeps are named '", request.spec().name(),
+                       "'; an update needs one: ", absl::StrJoin(*named, ", ")));
+    }
+    if (!named->empty()) return UpdateSweep(request.spec(), named->front());
+  }
   // A resubmission is recognised by the spec's id alone, before expanding a grid of perhaps
   // 100,000 cells: a stored sweep's spec was valid when it was stored.
   v1::SubmitSweepResponse response;
@@ -77,9 +90,8 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
   sweep.set_id(expansion->sweep_id);
   *sweep.mutable_spec() = request.spec();
   *sweep.mutable_created_at() = ToProto(clock_.Now());
-  uint32_t max_attempts =
-      request.spec().max_attempts() == 0 ? kDefaultMaxAttempts : request.spec().max_attempts();
-  absl::Status created = store_.CreateSweep(sweep, expansion->jobs, max_attempts);
+  absl::Status created =
+      store_.CreateSweep(sweep, expansion->jobs, MaxAttemptsOf(request.spec()));
   if (created.code() == absl::StatusCode::kAlreadyExists) {
     // A concurrent submission of the same spec stored it first.
     response.set_already_existed(true);
@@ -98,10 +110,28 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
   return response;
 }
 
+uint32_t SweepApi::MaxAttemptsOf(const v1::SweepSpec& spec) {
+  return spec.max_attempts() == 0 ? kDefaultMaxAttempts : spec.max_attempts();
+}
+
+absl::StatusOr<v1::Sweep> SweepApi::FindSweep(const std::string& name_or_id) {
+  absl::StatusOr<v1::Sweep> sweep = store_.GetSweep(name_or_id);
+  if (sweep.status().code() != absl::StatusCode::kNotFound) return sweep;
+  absl::StatusOr<std::vector<std::string>> ids = store_.SweepIdsNamed(name_or_id);
+  if (!ids.ok()) return ids.status();
+  if (ids->empty()) return sweep.status();
+  if (ids->size() > 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(ids->size(), " sweeps are named '", name_or_id,
+                     "'; give one of their ids: ", absl::StrJoin(*ids, ", ")));
+  }
+  return store_.GetSweep(ids->front());
+}
+
 absl::StatusOr<v1::Sweep> SweepApi::GetSweep(const v1::GetSweepRequest& request) {
   telemetry_.CountRpc("GetSweep");
   if (absl::Status s = Require(request.sweep_id(), "sweep_id"); !s.ok()) return s;
-  return store_.GetSweep(request.sweep_id());
+  return FindSweep(request.sweep_id());
 }
 
 absl::StatusOr<v1::ListSweepsResponse> SweepApi::ListSweeps(const v1::ListSweepsRequest&) {
@@ -164,9 +194,9 @@ absl::StatusOr<v1::CancelResponse> SweepApi::Cancel(const v1::CancelRequest& req
   telemetry_.CountRpc("Cancel");
   if (absl::Status s = Require(request.id(), "id"); !s.ok()) return s;
   std::vector<std::string> job_ids;
-  absl::StatusOr<v1::Sweep> sweep = store_.GetSweep(request.id());
+  absl::StatusOr<v1::Sweep> sweep = FindSweep(request.id());
   if (sweep.ok()) {
-    absl::StatusOr<std::vector<v1::Job>> jobs = store_.ListJobs(request.id());
+    absl::StatusOr<std::vector<v1::Job>> jobs = store_.ListJobs(sweep->id());
     if (!jobs.ok()) return jobs.status();
     for (const v1::Job& job : *jobs) {
       if (!HasEnded(job.state())) job_ids.push_back(job.spec().job_id());

@@ -2,8 +2,9 @@
 // HTTP JSON API both call it, so the two cannot answer the same question differently. Every
 // method takes and returns the messages of sweep_service.proto; errors are absl::Status values
 // a transport maps to its own codes:
-//   InvalidArgument  the request is malformed or the spec does not expand
-//   NotFound         no sweep or job with that id
+//   InvalidArgument    the request is malformed or the spec does not expand
+//   NotFound           no sweep or job with that id
+//   FailedPrecondition a sweep name that several sweeps have (the message lists their ids)
 //   otherwise        the store's error
 //
 // Thread safety: every method may be called from many threads at once. Watch() blocks its
@@ -58,8 +59,11 @@ class SweepApi {
   // scheduler to place them. The same spec again changes nothing and answers already_existed
   // with the stored sweep. A request with a sweep_file instead is parsed as a sweep file
   // first (sweep/sweep_file.h); InvalidArgument naming its line when it does not parse, or
-  // when it also has a spec.
+  // when it also has a spec. With `update`, the sweep of the spec's name is updated instead
+  // (sweep_service.proto, sweep/update.h): its new cells are stored and queued; submitted as
+  // new when no sweep has the name.
   absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(const v1::SubmitSweepRequest& request);
+  // `sweep_id` may also be a name exactly one sweep has; the answer holds the sweep's id.
   absl::StatusOr<v1::Sweep> GetSweep(const v1::GetSweepRequest& request);
   absl::StatusOr<v1::ListSweepsResponse> ListSweeps(const v1::ListSweepsRequest& request);
   // A page of the sweep's jobs in expansion order: page_size 0 reads kDefaultPageSize, and
@@ -70,9 +74,16 @@ class SweepApi {
   static constexpr uint32_t kMaxPageSize = 5000;
   // The job, its attempts and its metric series (max_points 0 reads 1000 points per series).
   absl::StatusOr<v1::GetJobResponse> GetJob(const v1::GetJobRequest& request);
-  // `id` names a sweep (all its unfinished jobs) or one job. PENDING jobs end at once; the
-  // workers of ASSIGNED and RUNNING ones are told to stop.
+  // `id` names a sweep (all its unfinished jobs: its id, or a name exactly one sweep has) or
+  // one job. PENDING jobs end at once; the workers of ASSIGNED and RUNNING ones are told to
+  // stop.
   absl::StatusOr<v1::CancelResponse> Cancel(const v1::CancelRequest& request);
+  // Queues the FAILED and CANCELLED jobs the request names (by id, or every job of the sweep
+  // in the states given) again, each for a new attempt with the sweep's retry budget afresh
+  // (Store::RequeueJobs), and hands them to the scheduler. Named jobs that have not ended or
+  // succeeded are refused one by one in the answer. InvalidArgument without a sweep, with
+  // both or neither of job_ids and states, or with a state other than FAILED and CANCELLED.
+  absl::StatusOr<v1::RetryJobsResponse> RetryJobs(const v1::RetryJobsRequest& request);
   // Stored workers, with the free slots and jobs of the connected ones.
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::ListWorkersRequest& request);
 
@@ -91,6 +102,15 @@ class SweepApi {
   }
 
  private:
+  // The sweep `name_or_id` names: its id, or a name exactly one sweep has. NotFound when
+  // neither; FailedPrecondition, listing the ids, when several sweeps have the name.
+  absl::StatusOr<v1::Sweep> FindSweep(const std::string& name_or_id);
+  // SubmitSweep of a valid spec with `update`, of the sweep `sweep_id` its name names.
+  absl::StatusOr<v1::SubmitSweepResponse> UpdateSweep(const v1::SweepSpec& spec,
+                                                      const std::string& sweep_id);
+  // SweepSpec.max_attempts, or the default when it is 0.
+  static uint32_t MaxAttemptsOf(const v1::SweepSpec& spec);
+
   // Subscribes to the sweep's changes, then sends the whole sweep as of a version the
   // subscription continues from. Sets *ended when every job of it has ended.
   absl::StatusOr<std::unique_ptr<ChangeFeed::Subscription>> StartFresh(

@@ -1,5 +1,6 @@
-// SweepApi's watch over a real store publishing to a real change feed: the whole sweep first,
-// then one delta per commit, a resume that sends only what was missed, and the end.
+// SweepApi over a real store publishing to a real change feed: the watch (the whole sweep
+// first, then one delta per commit, a resume that sends only what was missed, and the end),
+// updates of a sweep by name, and retries' refusals.
 #include "coordinator/api/sweep_api.h"
 
 #include <atomic>
@@ -183,6 +184,86 @@ TEST_F(SweepApiWatchTest, SweepFileTextIsParsedLikeASweepFile) {
 
   *bad.mutable_spec() = TinySweepSpec("both", 1);
   EXPECT_EQ(api_->SubmitSweep(bad).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace ablate::coordinator
+
+namespace ablate::coordinator {
+namespace {
+
+// An update of a sweep by name: new cells join it, dropped ones are flagged, and a name two
+// sweeps share is refused; names stand for ids in GetSweep and Cancel.
+TEST_F(SweepApiWatchTest, UpdatesTheSweepOfTheNameAndFindsSweepsByName) {
+  v1::SubmitSweepRequest update;
+  *update.mutable_spec() = TinySweepSpec("watch", 3);  // lr 0.001, 0.002 kept; 0.003 new
+  update.mutable_spec()->mutable_grid(0)->mutable_values()->erase(
+      update.mutable_spec()->mutable_grid(0)->mutable_values()->begin());  // 0.001 dropped
+  update.set_update(true);
+  absl::StatusOr<v1::SubmitSweepResponse> updated = api_->SubmitSweep(update);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_TRUE(updated->updated());
+  EXPECT_EQ(updated->sweep().id(), request_.sweep_id());
+  EXPECT_EQ(updated->reused_jobs(), 1u);
+  EXPECT_EQ(updated->reused_unfinished(), 1u);  // pending: no worker here
+  EXPECT_EQ(updated->added_jobs(), 1u);
+  EXPECT_EQ(updated->dropped_jobs(), 1u);
+  EXPECT_EQ(updated->sweep().counts().total(), 3u);
+  EXPECT_EQ(updated->sweep().spec().grid(0).values_size(), 2);
+  std::vector<v1::Job> jobs = store_->ListJobs(request_.sweep_id()).value();
+  ASSERT_EQ(jobs.size(), 3u);
+  EXPECT_TRUE(jobs[0].dropped());
+  EXPECT_FALSE(jobs[1].dropped());
+  EXPECT_FALSE(jobs[2].dropped());
+  EXPECT_EQ(jobs[2].spec().index(), 2u);
+  EXPECT_EQ(jobs[2].max_attempts(), 2u);
+
+  v1::GetSweepRequest by_name;
+  by_name.set_sweep_id("watch");
+  absl::StatusOr<v1::Sweep> found = api_->GetSweep(by_name);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->id(), request_.sweep_id());
+
+  // A second sweep of the name (a plain submit of another spec): the name says neither.
+  v1::SubmitSweepRequest twin;
+  *twin.mutable_spec() = TinySweepSpec("watch", 1);
+  (*twin.mutable_spec()->mutable_fixed())["steps"] = "30";
+  ASSERT_TRUE(api_->SubmitSweep(twin).ok());
+  EXPECT_EQ(api_->GetSweep(by_name).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(api_->SubmitSweep(update).status().code(), absl::StatusCode::kFailedPrecondition);
+  v1::CancelRequest cancel;
+  cancel.set_id("watch");
+  EXPECT_EQ(api_->Cancel(cancel).status().code(), absl::StatusCode::kFailedPrecondition);
+
+  // Without a sweep of its name, an update is a plain submit.
+  *update.mutable_spec() = TinySweepSpec("fresh", 1);
+  absl::StatusOr<v1::SubmitSweepResponse> fresh = api_->SubmitSweep(update);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_FALSE(fresh->updated());
+  cancel.set_id("fresh");
+  absl::StatusOr<v1::CancelResponse> cancelled = api_->Cancel(cancel);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->cancelled_job_ids_size(), 1);
+}
+
+TEST_F(SweepApiWatchTest, RetryRefusesMalformedRequests) {
+  v1::RetryJobsRequest request;
+  EXPECT_EQ(api_->RetryJobs(request).status().code(), absl::StatusCode::kInvalidArgument);
+  request.set_sweep(request_.sweep_id());
+  EXPECT_EQ(api_->RetryJobs(request).status().code(), absl::StatusCode::kInvalidArgument);
+  request.add_states(v1::JOB_STATE_SUCCEEDED);
+  absl::Status succeeded = api_->RetryJobs(request).status();
+  EXPECT_EQ(succeeded.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(succeeded.message(),
+            "states: JOB_STATE_SUCCEEDED cannot be retried; only JOB_STATE_FAILED and "
+            "JOB_STATE_CANCELLED can");
+  request.clear_states();
+  request.add_states(v1::JOB_STATE_FAILED);
+  absl::StatusOr<v1::RetryJobsResponse> none = api_->RetryJobs(request);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->requeued_job_ids_size(), 0);
+  request.set_sweep("no-such-sweep");
+  EXPECT_EQ(api_->RetryJobs(request).status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace

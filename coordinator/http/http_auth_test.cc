@@ -123,6 +123,60 @@ TEST_F(HttpAuthTest, ViewerReadsButCannotCancelAndWorkerReadsNothing) {
   EXPECT_THAT(worker->body, HasSubstr("role is worker"));
 }
 
+// The dashboard's retry: POST /api/v1/sweeps/{sweep}/retry with the request's JSON, as the
+// cancel route wants it; a viewer is refused, a user's body of states or job ids is served.
+TEST_F(HttpAuthTest, RetryNeedsAUserAndTakesStatesOrJobIds) {
+  const std::string sweep_id = Submit();
+  ASSERT_FALSE(sweep_id.empty());
+  ASSERT_EQ(Post("/api/v1/cancel", test::kUserToken,
+                 absl::StrCat(R"({"id": ")", sweep_id, R"("})"), "application/json")
+                ->status,
+            200);
+  ASSERT_EQ(JobsCancelled(sweep_id), 1);
+  const std::string path = absl::StrCat("/api/v1/sweeps/", sweep_id, "/retry");
+  const std::string states = R"({"states": ["JOB_STATE_CANCELLED"]})";
+
+  httplib::Result viewer = Post(path, test::kViewerToken, states, "application/json");
+  ASSERT_TRUE(viewer);
+  EXPECT_EQ(viewer->status, 403);
+  EXPECT_THAT(viewer->body, HasSubstr("needs a token of role user"));
+  httplib::Result plain = Post(path, test::kUserToken, states, "text/plain");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->status, 400);
+  EXPECT_EQ(JobsCancelled(sweep_id), 1);
+
+  httplib::Result both = Post(path, test::kUserToken,
+                              R"({"states": ["JOB_STATE_FAILED"], "jobIds": ["x"]})",
+                              "application/json");
+  ASSERT_TRUE(both);
+  EXPECT_EQ(both->status, 400);
+  EXPECT_THAT(both->body, HasSubstr("not both"));
+  httplib::Result other = Post(path, test::kUserToken,
+                               R"({"sweep": "another", "states": ["JOB_STATE_FAILED"]})",
+                               "application/json");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 400);
+
+  httplib::Result user = Post(path, test::kUserToken, states, "application/json");
+  ASSERT_TRUE(user);
+  EXPECT_EQ(user->status, 200) << user->body;
+  v1::RetryJobsResponse response;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(user->body, &response).ok())
+      << user->body;
+  EXPECT_EQ(response.sweep_id(), sweep_id);
+  ASSERT_EQ(response.requeued_job_ids_size(), 1);
+  EXPECT_EQ(JobsCancelled(sweep_id), 0);
+
+  // The same job again, by id: it is PENDING now, so refused with why.
+  httplib::Result again =
+      Post(path, test::kUserToken,
+           absl::StrCat(R"({"jobIds": [")", response.requeued_job_ids(0), R"("]})"),
+           "application/json");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200) << again->body;
+  EXPECT_THAT(again->body, HasSubstr(R"("reason":"PENDING: it has not ended")"));
+}
+
 // The failure this fixes: a text/plain POST from a page of another origin (which a browser
 // sends without asking the server first) cancelled a sweep.
 TEST_F(HttpAuthTest, APageOfAnotherOriginCannotCancel) {

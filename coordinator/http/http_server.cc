@@ -83,6 +83,20 @@ absl::StatusOr<v1::GetJobRequest> GetJobRequestOf(const httplib::Request& req) {
   return request;
 }
 
+// A POST route whose body is `Request` in protobuf's JSON mapping: answers what `call` returns
+// for the request it parsed (and the httplib request, for the path's matches), or the reason
+// the body does not parse.
+template <typename Request, typename Call>
+httplib::Server::Handler JsonPost(Call call) {
+  return [call](const httplib::Request& req, httplib::Response& res) {
+    Request request;
+    if (absl::Status parsed = ParseJsonBody(req.body, request); !parsed.ok()) {
+      return ReplyError(parsed, res);
+    }
+    Reply(call(req, request), res);
+  };
+}
+
 }  // namespace
 
 HttpServer::HttpServer(SweepApi& api, Telemetry& telemetry, HttpOptions options, Clock& clock)
@@ -203,20 +217,29 @@ void HttpServer::Route() {
   s.Get("/api/v1/workers", [this](const httplib::Request&, httplib::Response& res) {
     Reply(api_.ListWorkers({}), res);
   });
-  s.Post("/api/v1/sweeps", [this](const httplib::Request& req, httplib::Response& res) {
-    v1::SubmitSweepRequest request;
-    if (absl::Status parsed = ParseJsonBody(req.body, request); !parsed.ok()) {
-      return ReplyError(parsed, res);
-    }
-    Reply(api_.SubmitSweep(request), res);
-  });
-  s.Post("/api/v1/cancel", [this](const httplib::Request& req, httplib::Response& res) {
-    v1::CancelRequest request;
-    if (absl::Status parsed = ParseJsonBody(req.body, request); !parsed.ok()) {
-      return ReplyError(parsed, res);
-    }
-    Reply(api_.Cancel(request), res);
-  });
+  s.Post("/api/v1/sweeps",
+         JsonPost<v1::SubmitSweepRequest>(
+             [this](const httplib::Request&, const v1::SubmitSweepRequest& request) {
+               return api_.SubmitSweep(request);
+             }));
+  s.Post("/api/v1/cancel",
+         JsonPost<v1::CancelRequest>([this](const httplib::Request&,
+                                            const v1::CancelRequest& request) {
+           return api_.Cancel(request);
+         }));
+  // The sweep comes from the path; a body naming another one is refused.
+  s.Post(R"(/api/v1/sweeps/([^/]+)/retry)",
+         JsonPost<v1::RetryJobsRequest>(
+             [this](const httplib::Request& req, v1::RetryJobsRequest request)
+                 -> absl::StatusOr<v1::RetryJobsResponse> {
+               const std::string sweep = req.matches[1];
+               if (!request.sweep().empty() && request.sweep() != sweep) {
+                 return absl::InvalidArgumentError(absl::StrCat(
+                     "sweep: the body names '", request.sweep(), "', the path '", sweep, "'"));
+               }
+               request.set_sweep(sweep);
+               return api_.RetryJobs(request);
+             }));
   // Anything else under /api is a JSON 404 too, so API clients never have to parse HTML.
   auto unknown = [](const httplib::Request& req, httplib::Response& res) {
     ReplyError(absl::NotFoundError(absl::StrCat("no API endpoint ", req.method, " ", req.path)),

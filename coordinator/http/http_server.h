@@ -2,13 +2,16 @@
 //   GET  /healthz                  200 "ok"
 //   GET  /metrics                  Prometheus text (Telemetry::Scrape)
 //   GET  /api/v1/sweeps            ListSweepsResponse
-//   GET  /api/v1/sweeps/{id}       Sweep
+//   GET  /api/v1/sweeps/{id}       Sweep ({id} may be a name exactly one sweep has)
 //   GET  /api/v1/sweeps/{id}/jobs  ListJobsResponse, a page: ?page_size=100&page_token=...
 //   GET  /api/v1/sweeps/{id}/events  WatchSweep as server-sent events (event_stream.h)
 //   GET  /api/v1/jobs/{id}         GetJobResponse; ?metrics=train/loss,eval/loss&max_points=200
 //   GET  /api/v1/workers           ListWorkersResponse
 //   POST /api/v1/sweeps            SubmitSweepRequest -> SubmitSweepResponse
 //   POST /api/v1/cancel            CancelRequest -> CancelResponse
+//   POST /api/v1/sweeps/{sweep}/retry  RetryJobsRequest -> RetryJobsResponse; {sweep} is an
+//                                  id or a unique name; the body names job ids or states:
+//                                  {"jobIds": [...]} or {"states": ["JOB_STATE_FAILED"]}
 //   GET  / and /static/...         files of the web directory (the built dashboard); without
 //                                  an index.html there, GET / is a 503 page saying how to build it
 // Every request passes request_guard.h first: tokens for the API (and /metrics), the JSON

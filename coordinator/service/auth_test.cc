@@ -88,6 +88,10 @@ class AuthTest : public ServiceTest {
       v1::CancelResponse out;
       return stub->Cancel(&c, v1::CancelRequest(), &out);
     });
+    unary("RetryJobs", [&](grpc::ClientContext& c) {
+      v1::RetryJobsResponse out;
+      return stub->RetryJobs(&c, v1::RetryJobsRequest(), &out);
+    });
     unary("ListWorkers", [&](grpc::ClientContext& c) {
       v1::ListWorkersResponse out;
       return stub->ListWorkers(&c, v1::ListWorkersRequest(), &out);
@@ -126,7 +130,7 @@ TEST_F(AuthTest, AnUnknownTokenIsUnauthenticated) {
   EXPECT_THAT(status.error_message(), Not(HasSubstr("not-a-token")));
 }
 
-TEST_F(AuthTest, AViewerReadsButCannotSubmitOrCancel) {
+TEST_F(AuthTest, AViewerReadsButCannotSubmitCancelOrRetry) {
   const std::string sweep_id = Submit(TinySweepSpec("viewed", 1)).sweep().id();
   std::map<std::string, grpc::Status> statuses = CallEveryMethod(test::kViewerToken);
   for (const char* read : {"GetSweep", "ListSweeps", "ListJobs", "GetJob", "ListWorkers",
@@ -134,7 +138,7 @@ TEST_F(AuthTest, AViewerReadsButCannotSubmitOrCancel) {
     EXPECT_NE(statuses[read].error_code(), grpc::StatusCode::UNAUTHENTICATED) << read;
     EXPECT_NE(statuses[read].error_code(), grpc::StatusCode::PERMISSION_DENIED) << read;
   }
-  for (const char* write : {"SubmitSweep", "Cancel"}) {
+  for (const char* write : {"SubmitSweep", "Cancel", "RetryJobs"}) {
     EXPECT_EQ(statuses[write].error_code(), grpc::StatusCode::PERMISSION_DENIED) << write;
     EXPECT_THAT(statuses[write].error_message(), HasSubstr("needs a token of role user"));
     EXPECT_THAT(statuses[write].error_message(), HasSubstr("role is viewer"));
@@ -143,6 +147,23 @@ TEST_F(AuthTest, AViewerReadsButCannotSubmitOrCancel) {
 
   grpc::Status cancel = CancelAs(test::kViewerToken, sweep_id);
   EXPECT_EQ(cancel.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(ListJobs(sweep_id).jobs(0).state(), v1::JOB_STATE_PENDING);
+
+  // A cancelled job the viewer cannot queue again; the user can.
+  ASSERT_TRUE(CancelAs(test::kUserToken, sweep_id).ok());
+  auto retry_as = [&](const std::string& token) {
+    auto stub = v1::SweepService::NewStub(Channel(token));
+    grpc::ClientContext context;
+    SetDeadline(context);
+    v1::RetryJobsRequest request;
+    request.set_sweep(sweep_id);
+    request.add_states(v1::JOB_STATE_CANCELLED);
+    v1::RetryJobsResponse response;
+    return stub->RetryJobs(&context, request, &response);
+  };
+  EXPECT_EQ(retry_as(test::kViewerToken).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(ListJobs(sweep_id).jobs(0).state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_TRUE(retry_as(test::kUserToken).ok());
   EXPECT_EQ(ListJobs(sweep_id).jobs(0).state(), v1::JOB_STATE_PENDING);
 }
 

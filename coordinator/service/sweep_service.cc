@@ -73,6 +73,13 @@ grpc::Status SweepServiceImpl::Cancel(grpc::ServerContext* context,
                     [&] { return Reply(api_.Cancel(*request), response); });
 }
 
+grpc::Status SweepServiceImpl::RetryJobs(grpc::ServerContext* context,
+                                         const v1::RetryJobsRequest* request,
+                                         v1::RetryJobsResponse* response) {
+  return Authorized(authenticator_, context, auth::Access::kWrite, "RetryJobs",
+                    [&] { return Reply(api_.RetryJobs(*request), response); });
+}
+
 grpc::Status SweepServiceImpl::WatchSweep(grpc::ServerContext* context,
                                           const v1::WatchSweepRequest* request,
                                           grpc::ServerWriter<v1::SweepSnapshot>* writer) {

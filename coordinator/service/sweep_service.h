@@ -1,7 +1,7 @@
 // SweepServiceImpl is SweepService over gRPC's synchronous API: each handler checks the
-// caller's role (call_auth.h: reads need viewer or user, SubmitSweep and Cancel need user),
-// then calls SweepApi and maps its Status with ToGrpcStatus. It owns nothing but the flag that
-// ends running WatchSweep calls when the server stops.
+// caller's role (call_auth.h: reads need viewer or user; SubmitSweep, Cancel and RetryJobs
+// need user), then calls SweepApi and maps its Status with ToGrpcStatus. It owns nothing but
+// the flag that ends running WatchSweep calls when the server stops.
 //
 // Thread safety: gRPC calls the handlers from many threads at once; Shutdown() may be called
 // from any thread.
@@ -37,6 +37,8 @@ class SweepServiceImpl final : public v1::SweepService::Service {
                       v1::GetJobResponse* response) override;
   grpc::Status Cancel(grpc::ServerContext* context, const v1::CancelRequest* request,
                       v1::CancelResponse* response) override;
+  grpc::Status RetryJobs(grpc::ServerContext* context, const v1::RetryJobsRequest* request,
+                         v1::RetryJobsResponse* response) override;
   grpc::Status WatchSweep(grpc::ServerContext* context, const v1::WatchSweepRequest* request,
                           grpc::ServerWriter<v1::SweepSnapshot>* writer) override;
   grpc::Status ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest* request,

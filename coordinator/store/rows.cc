@@ -41,6 +41,7 @@ absl::StatusOr<v1::Job> JobFromRow(const Statement& row, int first_column) {
     if (!provenance.ok()) return provenance.status();
     *job.mutable_provenance() = *std::move(provenance);
   }
+  job.set_dropped(row.Int(c + 13) != 0);
   return job;
 }
 

@@ -17,7 +17,7 @@ namespace ablate::coordinator::internal {
 // Columns JobFromRow reads, in its order, starting at `first_column`.
 inline constexpr char kJobColumns[] =
     "spec, state, attempts, max_attempts, current_attempt_id, worker_id, step, last_loss, "
-    "final_eval_loss, message, created_at, updated_at, provenance";
+    "final_eval_loss, message, created_at, updated_at, provenance, dropped";
 absl::StatusOr<v1::Job> JobFromRow(const Statement& row, int first_column = 0);
 
 // Columns AttemptFromRow reads, in its order.

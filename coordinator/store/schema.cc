@@ -84,6 +84,12 @@ CREATE TABLE meta (
 INSERT INTO meta (id, version) VALUES (0, 0);
 )sql";
 
+// Jobs an update of their sweep left out of its spec (Job.dropped). Version 3 is the metric
+// table's layout v2 (MetricTable::kSchemaV2).
+constexpr char kSchemaV4[] = R"sql(
+ALTER TABLE jobs ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 // Migration i brings version i to version i + 1. Append only: a released migration never
 // changes, since files written by that release have already run it.
 const std::vector<std::string>& Migrations() {
@@ -91,6 +97,7 @@ const std::vector<std::string>& Migrations() {
       absl::StrCat(kSchemaV1, MetricTable::kSchemaV1),
       kSchemaV2,
       MetricTable::kSchemaV2,
+      kSchemaV4,
   };
   return *migrations;
 }

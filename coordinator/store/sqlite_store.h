@@ -30,6 +30,9 @@ class SqliteStore final : public Store {
 
   absl::Status CreateSweep(const v1::Sweep& sweep, const std::vector<v1::JobSpec>& jobs,
                            uint32_t max_attempts) override;
+  absl::Status AddJobs(const v1::Sweep& sweep, const std::vector<v1::JobSpec>& jobs,
+                       const std::vector<std::string>& dropped, uint32_t max_attempts) override;
+  absl::StatusOr<std::vector<std::string>> SweepIdsNamed(const std::string& name) override;
   absl::StatusOr<v1::Sweep> GetSweep(const std::string& sweep_id) override;
   absl::StatusOr<std::vector<v1::Sweep>> ListSweeps() override;
   absl::StatusOr<std::vector<v1::Job>> ListJobs(const std::string& sweep_id) override;
@@ -62,6 +65,9 @@ class SqliteStore final : public Store {
   absl::StatusOr<uint64_t> CommittedSequence(uint64_t attempt_id) override;
   absl::StatusOr<std::vector<v1::Job>> CancelJobs(const std::vector<std::string>& job_ids,
                                                   const std::string& message) override;
+  absl::StatusOr<RequeueResult> RequeueJobs(const std::string& sweep_id,
+                                            const std::vector<std::string>& job_ids,
+                                            uint32_t more_attempts) override;
 
   absl::StatusOr<std::vector<v1::MetricSeries>> ReadMetrics(const std::string& job_id,
                                                             const std::vector<std::string>& names,

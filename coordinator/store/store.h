@@ -113,6 +113,14 @@ struct AttemptStart {
   std::string worker_id;
 };
 
+// What RequeueJobs did, per id asked, in the order asked.
+struct RequeueResult {
+  std::vector<v1::JobSpec> requeued;  // now PENDING
+  // Ids left alone: "not a job of sweep S", "SUCCEEDED: its result stands", "RUNNING: it has
+  // not ended" (PENDING, ASSIGNED and RUNNING alike).
+  std::vector<v1::RefusedJob> refused;
+};
+
 // What the writer has done since the Store opened, for telemetry and benchmarks.
 struct StoreStats {
   int64_t groups = 0;  // transactions committed
@@ -139,6 +147,18 @@ class Store {
   // a sweep with that id, or a job with one of those ids, is stored.
   virtual absl::Status CreateSweep(const v1::Sweep& sweep, const std::vector<v1::JobSpec>& jobs,
                                    uint32_t max_attempts) = 0;
+
+  // An update of the stored sweep `sweep.id()`, in one transaction: stores `sweep.spec()` as
+  // its spec, adds `jobs` (new cells; their indexes follow the sweep's) as PENDING, each with
+  // `max_attempts`, and marks the sweep's jobs named in `dropped` as Job.dropped and its
+  // other jobs as not. NotFound for an unknown sweep; AlreadyExists, changing nothing, when a
+  // job id or index is already stored.
+  virtual absl::Status AddJobs(const v1::Sweep& sweep, const std::vector<v1::JobSpec>& jobs,
+                               const std::vector<std::string>& dropped,
+                               uint32_t max_attempts) = 0;
+
+  // The ids of the sweeps whose spec is named `name`, oldest first; empty when none is.
+  virtual absl::StatusOr<std::vector<std::string>> SweepIdsNamed(const std::string& name) = 0;
 
   // The sweep with its job counts and the state derived from them. NotFound for an unknown id.
   virtual absl::StatusOr<v1::Sweep> GetSweep(const std::string& sweep_id) = 0;
@@ -229,6 +249,15 @@ class Store {
   // cancelled.
   virtual absl::StatusOr<std::vector<v1::Job>> CancelJobs(
       const std::vector<std::string>& job_ids, const std::string& message) = 0;
+
+  // Queues ended jobs of sweep `sweep_id` again, in one transaction: each FAILED or CANCELLED
+  // one becomes PENDING with its message cleared and max_attempts = attempts + `more_attempts`
+  // (a fresh retry budget); its attempts so far stay as they were, and the next StartAttempt
+  // makes a new one. Every other id is refused, with why (see RequeueResult), and changes
+  // nothing. NotFound for an unknown sweep.
+  virtual absl::StatusOr<RequeueResult> RequeueJobs(const std::string& sweep_id,
+                                                    const std::vector<std::string>& job_ids,
+                                                    uint32_t more_attempts) = 0;
 
   // --- Metrics ----------------------------------------------------------------------------
 

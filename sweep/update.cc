@@ -1,0 +1,37 @@
+#include "sweep/update.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "sweep/job_ids.h"
+
+namespace ablate::sweep {
+
+Update UpdateOf(const std::string& sweep_id, const std::vector<v1::JobSpec>& stored,
+                const v1::SweepSpec& spec, Expansion expansion) {
+  Update out;
+  absl::flat_hash_set<std::string> in_spec;
+  for (const v1::JobSpec& job : expansion.jobs) in_spec.insert(job.config_hash());
+  absl::flat_hash_set<std::string> in_sweep;
+  std::vector<std::pair<uint64_t, size_t>> by_hash;
+  uint32_t next_index = 0;
+  for (const v1::JobSpec& job : stored) {
+    in_sweep.insert(job.config_hash());
+    by_hash.emplace_back(internal::HashNumber(job.config_hash()), internal::kStoredJob);
+    next_index = std::max(next_index, job.index() + 1);
+    (in_spec.contains(job.config_hash()) ? out.reused : out.dropped).push_back(job.job_id());
+  }
+  for (v1::JobSpec& job : expansion.jobs) {
+    if (in_sweep.contains(job.config_hash())) continue;
+    job.set_sweep_id(sweep_id);
+    job.set_index(next_index++);
+    by_hash.emplace_back(internal::HashNumber(job.config_hash()), out.added.size());
+    out.added.push_back(std::move(job));
+  }
+  internal::AssignJobIds(sweep_id, internal::CheckpointRootOf(spec), std::move(by_hash),
+                         out.added);
+  return out;
+}
+
+}  // namespace ablate::sweep

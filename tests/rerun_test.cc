@@ -1,0 +1,224 @@
+// Running cells again, through the real coordinator, worker, trainer and CLI processes:
+// `ablate retry SWEEP --failed` runs exactly the failed cells, each as a new attempt, and
+// `ablate submit --update` runs only the cells an edited file adds or changes, reusing the
+// finished ones.
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ablate/v1/sweep_service.grpc.pb.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "tests/support/cluster_test.h"
+#include "tests/support/coordinator.h"
+#include "tests/support/process.h"
+#include "tests/support/tokens.h"
+
+namespace ablate {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr absl::Duration kSweepTimeout = absl::Seconds(240);
+
+// The output of one `ablate` run.
+struct Cli {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+class RerunTest : public test::ClusterTest {
+ protected:
+  void SetUp() override {
+    test::ClusterTest::SetUp();
+    if (HasFatalFailure()) return;
+    auto coordinator = test::TestCoordinator::Start(bin_dir_, dir_, {}, 0, {"rerun-w"});
+    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+    coordinator_ = *std::move(coordinator);
+    // Datasets outside the builtin ones must lie under --data-root.
+    auto worker = test::StartWorker(bin_dir_, coordinator_->grpc_address(), "rerun-w",
+                                    dir_ + "/rerun-w", 1,
+                                    {"--checkpoint-root", dir_ + "/checkpoints", "--data-root",
+                                     dir_ + "/data"});
+    ASSERT_TRUE(worker.ok()) << worker.status();
+    workers_.push_back(*std::move(worker));
+  }
+
+  // A sweep "rerun" of tiny jobs, one per seed, each a few steps, tried once; `extra` adds
+  // top-level keys.
+  std::string WriteSweep(const std::string& seeds, const std::string& extra = "") {
+    const std::string path = dir_ + "/rerun.yaml";
+    std::ofstream(path) << "name: rerun\ngrid:\n  model: [tiny]\n  seed: [" << seeds << "]\n"
+                        << "fixed:\n  steps: 6\n  batch_size: 4\n  context_length: 32\n"
+                        << "  warmup_steps: 2\n  learning_rate: 5e-3\n  log_every: 2\n"
+                        << "  eval_batches: 2\n  checkpoint_every: 0\n  cpu_threads: 1\n"
+                        << "max_attempts: 1\n"
+                        << "checkpoint_root: " << dir_ << "/checkpoints\n"
+                        << extra;
+    return path;
+  }
+
+  Cli Ablate(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {bin_dir_ + "/ablate", "--coordinator",
+                                     coordinator_->grpc_address()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Cli out;
+    auto process = test::Subprocess::Start(argv);
+    if (!process.ok()) return out;
+    absl::StatusOr<int> code = (*process)->WaitFor(absl::Seconds(30));
+    out.exit_code = code.ok() ? *code : -1;
+    out.out = (*process)->Stdout();
+    out.err = (*process)->Stderr();
+    return out;
+  }
+
+  v1::ListJobsResponse Jobs() {
+    auto stub = v1::SweepService::NewStub(
+        test::TokenChannel(coordinator_->grpc_address(), test::kViewerToken));
+    v1::ListJobsResponse jobs;
+    absl::StatusOr<v1::Sweep> sweep = OnlySweep();
+    if (!sweep.ok()) return jobs;
+    grpc::ClientContext context;
+    v1::ListJobsRequest request;
+    request.set_sweep_id(sweep->id());
+    EXPECT_TRUE(stub->ListJobs(&context, request, &jobs).ok());
+    return jobs;
+  }
+
+  // Waits until `n` jobs of the only sweep have ended; their states by seed, "1=SUCCEEDED ...".
+  std::string WaitForEnded(int n) {
+    const absl::Time deadline = absl::Now() + kSweepTimeout;
+    std::string states;
+    while (absl::Now() < deadline) {
+      v1::ListJobsResponse jobs = Jobs();
+      int ended = 0;
+      states.clear();
+      for (const v1::Job& job : jobs.jobs()) {
+        if (job.state() >= v1::JOB_STATE_SUCCEEDED) ++ended;
+        absl::StrAppend(&states, states.empty() ? "" : " ", job.spec().config().seed(), "=",
+                        v1::JobState_Name(job.state()).substr(sizeof("JOB_STATE_") - 1));
+      }
+      if (ended == n && jobs.jobs_size() == n) return states;
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    ADD_FAILURE() << "jobs never ended: " << states << Logs();
+    return states;
+  }
+
+  const v1::Job* JobOfSeed(const v1::ListJobsResponse& jobs, uint64_t seed) {
+    for (const v1::Job& job : jobs.jobs()) {
+      if (job.spec().config().seed() == seed) return &job;
+    }
+    return nullptr;
+  }
+};
+
+TEST_F(RerunTest, RetryFailedRunsExactlyTheFailedCells) {
+  // Seeds 2 and 3 read a corpus that is not there yet: they fail; seed 1 reads the builtin one.
+  const std::string late = dir_ + "/data/late-corpus";
+  ASSERT_TRUE(std::filesystem::create_directories(dir_ + "/data"));
+  ASSERT_TRUE(Submit(WriteSweep("1, 2, 3", absl::StrCat("overrides:\n  - when: {seed: [2, 3]}\n"
+                                                        "    set: {dataset: ",
+                                                        late, "}\n")))
+                  .ok());
+  EXPECT_EQ(WaitForEnded(3), "1=SUCCEEDED 2=FAILED 3=FAILED");
+  const v1::ListJobsResponse before = Jobs();
+  ASSERT_EQ(before.jobs_size(), 3);
+  EXPECT_THAT(JobOfSeed(before, 2)->message(), HasSubstr("late-corpus"));
+
+  // The data arrives; the failed cells, and only they, run again, by the sweep's name.
+  std::filesystem::copy(std::string(ABLATE_SOURCE_DIR) + "/data/tiny-corpus", late);
+  const Cli retry = Ablate({"retry", "rerun", "--failed"});
+  ASSERT_EQ(retry.exit_code, 0) << retry.err;
+  const std::string sweep_id = OnlySweep()->id();
+  EXPECT_EQ(retry.out, absl::StrCat("requeued 2 jobs of ", sweep_id, ":\n  ",
+                                    JobOfSeed(before, 2)->spec().job_id(), "\n  ",
+                                    JobOfSeed(before, 3)->spec().job_id(), "\n"));
+  EXPECT_EQ(WaitForEnded(3), "1=SUCCEEDED 2=SUCCEEDED 3=SUCCEEDED");
+
+  const v1::ListJobsResponse after = Jobs();
+  const v1::Job& kept = *JobOfSeed(after, 1);
+  EXPECT_EQ(kept.attempts(), 1u);
+  EXPECT_EQ(kept.current_attempt_id(), JobOfSeed(before, 1)->current_attempt_id());
+  for (uint64_t seed : {2, 3}) {
+    const v1::Job& rerun = *JobOfSeed(after, seed);
+    EXPECT_EQ(rerun.attempts(), 2u) << seed;
+    EXPECT_NE(rerun.current_attempt_id(), JobOfSeed(before, seed)->current_attempt_id());
+    EXPECT_TRUE(rerun.has_final_eval_loss()) << seed;
+  }
+  // The failed attempt stays in the job's history.
+  auto stub = v1::SweepService::NewStub(
+      test::TokenChannel(coordinator_->grpc_address(), test::kViewerToken));
+  grpc::ClientContext context;
+  v1::GetJobRequest get;
+  get.set_job_id(JobOfSeed(after, 2)->spec().job_id());
+  v1::GetJobResponse job;
+  ASSERT_TRUE(stub->GetJob(&context, get, &job).ok());
+  ASSERT_EQ(job.attempts_size(), 2);
+  EXPECT_EQ(job.attempts(0).state(), v1::ATTEMPT_STATE_FAILED);
+  EXPECT_EQ(job.attempts(1).state(), v1::ATTEMPT_STATE_SUCCEEDED);
+
+  // Nothing failed is left; a succeeded job named is refused, with why.
+  const Cli none = Ablate({"retry", sweep_id, "--failed"});
+  EXPECT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_EQ(none.out, absl::StrCat("nothing to retry: no job of ", sweep_id, " is failed\n"));
+  const Cli refused = Ablate({"retry", "rerun", kept.spec().job_id()});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_EQ(refused.out, absl::StrCat("not requeued: ", kept.spec().job_id(),
+                                      ": SUCCEEDED: its result stands\n"));
+  const Cli usage = Ablate({"retry", "rerun"});
+  EXPECT_EQ(usage.exit_code, 2);
+}
+
+TEST_F(RerunTest, UpdateReusesFinishedCellsAndRunsOnlyNewOrChangedOnes) {
+  ASSERT_TRUE(Submit(WriteSweep("1, 2, 3")).ok());
+  EXPECT_EQ(WaitForEnded(3), "1=SUCCEEDED 2=SUCCEEDED 3=SUCCEEDED");
+  const v1::ListJobsResponse before = Jobs();
+  const std::string sweep_id = OnlySweep()->id();
+
+  // Seed 1 dropped, seed 2 as it was, seed 3 changed (a longer run), seed 4 new.
+  const std::string edited = WriteSweep(
+      "2, 3, 4", "overrides:\n  - when: {seed: [3]}\n    set: {steps: 8}\n");
+  const Cli update = Ablate({"submit", "--update", edited});
+  ASSERT_EQ(update.exit_code, 0) << update.err;
+  EXPECT_THAT(update.out,
+              HasSubstr(absl::StrCat("\nupdated sweep ", sweep_id,
+                                     ": 1 jobs reused, 2 added, 2 no longer in the file "
+                                     "(kept, not run)\n")));
+  EXPECT_EQ(WaitForEnded(5), "1=SUCCEEDED 2=SUCCEEDED 3=SUCCEEDED 3=SUCCEEDED 4=SUCCEEDED");
+
+  const v1::ListJobsResponse after = Jobs();
+  ASSERT_EQ(after.jobs_size(), 5);
+  for (int i = 0; i < 3; ++i) {  // the stored cells, untouched: one attempt each
+    EXPECT_EQ(after.jobs(i).spec().job_id(), before.jobs(i).spec().job_id());
+    EXPECT_EQ(after.jobs(i).current_attempt_id(), before.jobs(i).current_attempt_id());
+    EXPECT_EQ(after.jobs(i).attempts(), 1u);
+  }
+  EXPECT_EQ(after.jobs(3).spec().config().steps(), 8u);
+  EXPECT_EQ(after.jobs(3).step(), 8);
+  EXPECT_EQ(after.jobs(4).spec().config().seed(), 4u);
+  for (int i = 3; i < 5; ++i) {
+    EXPECT_EQ(after.jobs(i).spec().sweep_id(), sweep_id);
+    EXPECT_EQ(after.jobs(i).spec().index(), static_cast<uint32_t>(i));
+  }
+  absl::StatusOr<v1::Sweep> sweep = OnlySweep();  // still one sweep, holding the new spec
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  EXPECT_EQ(sweep->spec().grid(1).values(0), "2");
+  EXPECT_EQ(sweep->state(), v1::SWEEP_STATE_COMPLETED);
+
+  // The same file again: every cell reused, nothing to run.
+  const Cli again = Ablate({"submit", "--update", edited});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.out, HasSubstr(absl::StrCat("\nupdated sweep ", sweep_id,
+                                                ": 3 jobs reused, 0 added, 2 no longer in the "
+                                                "file (kept, not run)\n")));
+}
+
+}  // namespace
+}  // namespace ablate
