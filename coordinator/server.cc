@@ -11,6 +11,7 @@
 #include "common/auth/tls.h"
 #include "common/auth/tokens.h"
 #include "common/log.h"
+#include "coordinator/api/log_tails.h"
 #include "coordinator/api/sweep_api.h"
 #include "coordinator/feed/change_feed.h"
 #include "coordinator/http/http_server.h"
@@ -127,13 +128,15 @@ absl::Status CoordinatorServer::Start() {
     return WithContext(s, "rebuilding the scheduler from the store");
   }
 
-  api_ = std::make_unique<SweepApi>(*store_, *feed_, *scheduler_, *telemetry_, clock_);
+  log_tails_ = std::make_unique<LogTails>(clock_);
+  api_ = std::make_unique<SweepApi>(*store_, *feed_, *scheduler_, *telemetry_, clock_,
+                                    log_tails_.get());
   sweep_service_ = std::make_unique<SweepServiceImpl>(*api_, authenticator_.get());
   WorkerServiceOptions workers;
   workers.max_streams = options_.max_worker_streams;
-  worker_service_ =
-      std::make_unique<WorkerServiceImpl>(*store_, *scheduler_, *telemetry_,
-                                                          authenticator_.get(), workers);
+  workers.log_tails = log_tails_.get();
+  worker_service_ = std::make_unique<WorkerServiceImpl>(*store_, *scheduler_, *telemetry_,
+                                                        authenticator_.get(), workers);
 
   EnableHealthAndReflection();
   grpc::ServerBuilder builder;
@@ -216,6 +219,7 @@ void CoordinatorServer::Shutdown() {
   worker_service_.reset();
   sweep_service_.reset();
   api_.reset();
+  log_tails_.reset();
   scheduler_.reset();
   telemetry_.reset();
   if (feed_ != nullptr) feed_->Close();

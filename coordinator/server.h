@@ -33,6 +33,7 @@ namespace ablate::coordinator {
 class ChangeFeed;
 class HttpServer;
 class InstanceLock;
+class LogTails;
 class Scheduler;
 class Store;
 class SweepApi;
@@ -104,6 +105,7 @@ class CoordinatorServer {
   std::unique_ptr<Store> store_;
   std::unique_ptr<Telemetry> telemetry_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<LogTails> log_tails_;
   std::unique_ptr<SweepApi> api_;
   std::unique_ptr<SweepServiceImpl> sweep_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;

@@ -15,9 +15,10 @@
 // for a trace viewer and DIR/kernels.tsv, the time per kernel (trainer_lib/train/step_profiler.h).
 //
 // FILE holds a JobSpec (or a bare TrainConfig) in protobuf's JSON mapping. With --events-fd,
-// length-delimited TrainerEvents go to that descriptor; without it, progress lines go to
-// stdout. SIGTERM or SIGINT stops the run at the next step boundary, after a checkpoint, so a
-// preempted job resumes where it stopped.
+// length-delimited TrainerEvents go to that descriptor and, unless it is stdout, their progress
+// lines to stdout too (the worker's trainer.log); without it, progress lines go to stdout only. SIGTERM or SIGINT
+// stops the run at the next step boundary, after a checkpoint, so a preempted job resumes where
+// it stopped.
 //
 // Exit codes: 0 done; 1 training, eval or export failed (TrainerFinished or one line on stderr
 // says why) in a way a retry may not meet; 2 bad arguments or job file (one line on stderr);
@@ -25,6 +26,7 @@
 // diverged run, a refused checkpoint); 128 + signal when training was stopped by SIGTERM (143)
 // or SIGINT (130).
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
@@ -170,9 +172,17 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &action, nullptr);
   sigaction(SIGINT, &action, nullptr);
 
+  std::unique_ptr<ablate::train::EventSink> pipe;
+  std::unique_ptr<ablate::train::EventSink> console;
   std::unique_ptr<ablate::train::EventSink> events;
-  if (events_fd >= 0) {
+  if (events_fd == STDOUT_FILENO) {
+    // Events on stdout itself (as tests read them): nothing else may be written there.
     events = std::make_unique<ablate::train::PipeEventSink>(events_fd);
+  } else if (events_fd >= 0) {
+    // The worker reads the pipe and keeps stdout as the attempt's log.
+    pipe = std::make_unique<ablate::train::PipeEventSink>(events_fd);
+    console = std::make_unique<ablate::train::ConsoleEventSink>(std::cout);
+    events = std::make_unique<ablate::train::TeeEventSink>(*pipe, *console);
   } else {
     // Ranks other than 0 of a multi-rank job keep stdout free and log to stderr.
     const char* rank = std::getenv("RANK");

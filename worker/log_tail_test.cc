@@ -58,5 +58,60 @@ TEST_F(LogTailTest, MissingOrBlankIsEmpty) {
   EXPECT_EQ(LogTail(std::filesystem::path(::testing::TempDir()) / "missing.log", 3, 100), "");
 }
 
+TEST_F(LogTailTest, ReadsTheLastLinesWhole) {
+  const LogLines tail = ReadLogLines(Write("one\ntwo\r\n\nthree\n"), 3, 1000);
+  EXPECT_EQ(tail.lines, (std::vector<std::string>{"two", "", "three"}));
+  EXPECT_TRUE(tail.truncated);  // "one" was left out by the line bound
+  const LogLines all = ReadLogLines(Write("one\ntwo\n"), 3, 1000);
+  EXPECT_EQ(all.lines, (std::vector<std::string>{"one", "two"}));
+  EXPECT_FALSE(all.truncated);
+}
+
+TEST_F(LogTailTest, KeepsALastLineStillBeingWritten) {
+  EXPECT_EQ(ReadLogLines(Write("step 1\nstep 2 loss="), 5, 1000).lines,
+            (std::vector<std::string>{"step 1", "step 2 loss="}));
+}
+
+TEST_F(LogTailTest, LeavesOutALineCutByTheByteBound) {
+  // The last 13 bytes are "llo\nworld\nend": "llo" began before the window.
+  const LogLines tail = ReadLogLines(Write("say hello\nworld\nend"), 10, 13);
+  EXPECT_EQ(tail.lines, (std::vector<std::string>{"world", "end"}));
+  EXPECT_TRUE(tail.truncated);
+  // A window that starts just after a newline cuts nothing.
+  EXPECT_EQ(ReadLogLines(Write("say hello\nworld\nend"), 10, 9).lines,
+            (std::vector<std::string>{"world", "end"}));
+}
+
+TEST_F(LogTailTest, KeepsTheEndOfOneLineLongerThanTheWindow) {
+  const LogLines tail = ReadLogLines(Write(std::string(100, 'x') + "yz"), 10, 4);
+  EXPECT_EQ(tail.lines, (std::vector<std::string>{"xxyz"}));
+  EXPECT_TRUE(tail.truncated);
+}
+
+TEST_F(LogTailTest, ReadsAtMostTheWindowOfABigFile) {
+  std::string text;
+  for (int i = 0; i < 100000; ++i) absl::StrAppend(&text, "line ", i, "\n");
+  const LogLines tail = ReadLogLines(Write(text), 200, 64 << 10);
+  ASSERT_EQ(tail.lines.size(), 200u);
+  EXPECT_EQ(tail.lines.front(), "line 99800");
+  EXPECT_EQ(tail.lines.back(), "line 99999");
+  size_t bytes = 0;
+  for (const std::string& line : ReadLogLines(Write(text), 100000, 1000).lines) {
+    bytes += line.size() + 1;
+  }
+  EXPECT_LE(bytes, 1000u);
+  EXPECT_GT(bytes, 900u);
+}
+
+TEST_F(LogTailTest, LinesAreValidUtf8AndAMissingFileHasNone) {
+  // The window starts inside the two bytes of 'é' of the only line.
+  EXPECT_EQ(ReadLogLines(Write("caf\xc3\xa9!"), 5, 2).lines, (std::vector<std::string>{"?!"}));
+  const LogLines missing =
+      ReadLogLines(std::filesystem::path(::testing::TempDir()) / "missing.log", 5, 100);
+  EXPECT_TRUE(missing.lines.empty());
+  EXPECT_FALSE(missing.truncated);
+  EXPECT_TRUE(ReadLogLines(Write(""), 5, 100).lines.empty());
+}
+
 }  // namespace
 }  // namespace ablate::worker

@@ -30,7 +30,8 @@ constexpr absl::Duration kLeftoverTimeout = absl::Seconds(10);
 Session::Session(SessionOptions options)
     : options_(std::move(options)),
       heartbeat_interval_(options_.heartbeat_interval),
-      outbox_(options_.max_buffered, options_.trainer.work_dir / "outbox.spill") {}
+      outbox_(options_.max_buffered, options_.trainer.work_dir / "outbox.spill"),
+      log_shipper_(options_.log_tails) {}
 
 Session::~Session() { Shutdown(); }
 
@@ -226,6 +227,7 @@ void Session::RunSender() {
     std::vector<std::unique_ptr<TrainerProcess>> ended;
     std::optional<v1::WorkerMessage> message;
     std::vector<GpuTarget> gpu_targets;
+    std::vector<LogShipper::Target> log_targets;
     uint64_t generation = 0;
     {
       absl::MutexLock lock(&mu_);
@@ -235,17 +237,22 @@ void Session::RunSender() {
                                (welcomed_ && outbox_.HasUnsent())));
       };
       const bool sampling = options_.gpu_monitor != nullptr;
-      mu_.AwaitWithDeadline(absl::Condition(&ready),
-                            sampling ? std::min(next_heartbeat, next_gpu_sample) : next_heartbeat);
+      mu_.AwaitWithDeadline(
+          absl::Condition(&ready),
+          std::min({next_heartbeat, sampling ? next_gpu_sample : absl::InfiniteFuture(),
+                    connected_ && welcomed_ ? log_shipper_.NextRead() : absl::InfiniteFuture()}));
       if (closing_) return;
       ended.swap(ended_);
       gpu_targets = GpuTargets(next_gpu_sample);
+      log_targets = LogTargets();
       message = NextMessage(next_heartbeat);
       generation = generation_;
       writing_ = message.has_value();
     }
     ended.clear();  // joins their threads, outside the lock their last callbacks took
     ReportGpus(gpu_targets);
+    // Before the message, which may be an attempt's end: its last lines arrive first.
+    ShipLogs(log_targets, generation);
     if (!message.has_value()) continue;
     // A failed write needs no undo: the next stream's hello rewinds the outbox.
     const bool written = Write(*message, generation);
@@ -292,44 +299,6 @@ v1::WorkerMessage Session::Heartbeat() {
   return message;
 }
 
-std::vector<Session::GpuTarget> Session::GpuTargets(absl::Time& next_sample) {
-  std::vector<GpuTarget> targets;
-  if (options_.gpu_monitor == nullptr || absl::Now() < next_sample) return targets;
-  next_sample = absl::Now() + options_.gpu_sample_interval;
-  for (const auto& [attempt_id, r] : running_) {
-    if (r.cuda) targets.push_back({r.job_id, attempt_id, r.slots, r.last_step});
-  }
-  return targets;
-}
-
-void Session::ReportGpus(const std::vector<GpuTarget>& targets) {
-  for (const GpuTarget& target : targets) {
-    std::vector<GpuSample> samples;
-    for (const uint32_t slot : target.slots) {
-      absl::StatusOr<GpuSample> sample = options_.gpu_monitor->Sample(slot);
-      if (!sample.ok()) {
-        ABLATE_LOG(WARNING) << "cannot read a GPU's health job_id=" << target.job_id << " slot="
-                            << slot << " error=\"" << sample.status().message() << "\"";
-        samples.clear();
-        break;
-      }
-      samples.push_back(*sample);
-    }
-    if (samples.empty()) continue;
-    v1::WorkerMessage message;
-    v1::JobEvent& job_event = *message.mutable_job_event();
-    job_event.set_job_id(target.job_id);
-    job_event.set_attempt_id(target.attempt_id);
-    const double now = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
-    for (v1::MetricPoint& point : GpuMetricPoints(samples, target.step, now)) {
-      *job_event.mutable_event()->mutable_metrics()->add_points() = std::move(point);
-    }
-    absl::MutexLock lock(&mu_);
-    // Not after the attempt's end, which must stay its last report.
-    if (running_.contains(target.attempt_id)) outbox_.Push(std::move(message));
-  }
-}
-
 bool Session::Write(const v1::WorkerMessage& message, uint64_t generation) {
   absl::MutexLock lock(&stream_mu_);
   // A message picked for a stream that has since been replaced is not written on the new one:
@@ -354,7 +323,10 @@ void Session::HandleAck(const v1::Ack& ack) {
   acks_seen_ = true;
   if (!outbox_.Ack(ack.attempt_id(), ack.sequence())) return;
   auto it = reporting_.find(ack.attempt_id());
-  if (it != reporting_.end() && it->second.job_id() == ack.job_id()) reporting_.erase(it);
+  if (it != reporting_.end() && it->second.job_id() == ack.job_id()) {
+    reporting_.erase(it);
+    ended_logs_.erase(ack.attempt_id());
+  }
 }
 
 void Session::HandleAssign(const v1::Assignment& assignment) {
@@ -484,6 +456,7 @@ void Session::OnTrainerExit(v1::AttemptEnded ended) {
     reporting.set_job_id(it->second.job_id);
     reporting.set_attempt_id(ended.attempt_id());
     reporting.mutable_slot_indices()->Add(it->second.slots.begin(), it->second.slots.end());
+    ended_logs_[ended.attempt_id()] = it->second.process->log();
     ended_.push_back(std::move(it->second.process));
     running_.erase(it);
   }

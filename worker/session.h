@@ -28,6 +28,8 @@
 //
 // Every gpu_sample_interval, each running attempt on CUDA slots also reports its GPUs' health
 // (gpu_monitor.h) as metric points at the trainer's latest step, when a GpuMonitor is given.
+// The end of each held attempt's log goes out as LogTail messages (log_shipper.h says when),
+// written directly rather than through the outbox: they are neither numbered nor acknowledged.
 //
 // When a stream fails, the session reconnects with exponential backoff (min_backoff doubling
 // to max_backoff, each wait jittered), logging every try. Trainers keep running meanwhile.
@@ -65,6 +67,7 @@
 #include "grpcpp/grpcpp.h"
 #include "worker/gpu_monitor.h"
 #include "worker/job_paths.h"
+#include "worker/log_shipper.h"
 #include "worker/outbox.h"
 #include "worker/trainer_process.h"
 
@@ -96,6 +99,7 @@ struct SessionOptions {
   // Reads the GPUs' health for the attempts on CUDA slots; null: no GPU metrics.
   std::shared_ptr<GpuMonitor> gpu_monitor;
   absl::Duration gpu_sample_interval = absl::Seconds(10);
+  LogShipperOptions log_tails;
 };
 
 class Session {
@@ -156,6 +160,12 @@ class Session {
   // Samples the targets' GPUs (without the lock: NVML may take milliseconds) and queues the
   // points as their attempts' reports.
   void ReportGpus(const std::vector<GpuTarget>& targets) ABSL_LOCKS_EXCLUDED(mu_);
+  // The attempts whose logs the shipper follows: those running and those whose end is not
+  // acknowledged yet; empty until the stream is welcomed.
+  std::vector<LogShipper::Target> LogTargets() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the tails due on stream `generation` (file reads: without the lock).
+  void ShipLogs(const std::vector<LogShipper::Target>& targets, uint64_t generation)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void HandleWelcome(const v1::Welcome& welcome);
   void HandleAck(const v1::Ack& ack) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -191,6 +201,8 @@ class Session {
   std::map<uint64_t, v1::RunningAttempt> reporting_ ABSL_GUARDED_BY(mu_);
   std::set<uint32_t> busy_slots_ ABSL_GUARDED_BY(mu_);        // slot indices
   std::vector<std::unique_ptr<TrainerProcess>> ended_ ABSL_GUARDED_BY(mu_);
+  // Rank 0's log of each attempt in reporting_ that started a trainer.
+  std::map<uint64_t, std::filesystem::path> ended_logs_ ABSL_GUARDED_BY(mu_);
   // The current call's context, so that Shutdown() can cancel a stream that will not close.
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
 
@@ -198,6 +210,8 @@ class Session {
   absl::Mutex stream_mu_;
   Stream* stream_ ABSL_GUARDED_BY(stream_mu_) = nullptr;
   uint64_t stream_generation_ ABSL_GUARDED_BY(stream_mu_) = 0;
+
+  LogShipper log_shipper_;  // only on the sender thread
 
   std::thread connection_thread_;
   std::thread sender_thread_;

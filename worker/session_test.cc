@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string>
@@ -208,6 +209,26 @@ TEST_F(SessionTest, AssignmentRunsTheTrainerAndRelaysItsEvents) {
   ended = server.coordinator().WaitFor(IsEnded(8));
   ASSERT_TRUE(ended.has_value());
   EXPECT_TRUE(ended->attempt_ended().succeeded());
+}
+
+// The end of the trainer's log goes out as a LogTail, the last one before the attempt's end.
+TEST_F(SessionTest, TheTailOfTheTrainersLogArrivesBeforeTheAttemptsEnd) {
+  TestServer server(0);
+  auto session = MakeSession(server.port(), 1);
+  ASSERT_TRUE(server.coordinator().WaitFor(IsHello()));
+  ASSERT_TRUE(server.coordinator().Send(Assign(5, "fail-silent", {0})));
+  ASSERT_TRUE(server.coordinator().WaitFor(IsEnded(5)));
+  const std::vector<v1::WorkerMessage> received = server.coordinator().Received();
+  const auto ended = std::find_if(received.begin(), received.end(), IsEnded(5));
+  const auto tail = std::find_if(received.begin(), ended, [](const v1::WorkerMessage& m) {
+    return m.has_log_tail() && m.log_tail().attempt_id() == 5;
+  });
+  ASSERT_NE(tail, ended) << "no log tail before the attempt's end";
+  EXPECT_EQ(tail->log_tail().job_id(), "job-5");
+  EXPECT_THAT(std::vector<std::string>(tail->log_tail().lines().begin(),
+                                       tail->log_tail().lines().end()),
+              ElementsAre("loading data", "out of memory", "bad byte ?? here"));
+  EXPECT_FALSE(tail->log_tail().truncated());
 }
 
 TEST_F(SessionTest, CancelStopsTheAttemptAndUnknownCancelsAreIgnored) {

@@ -105,6 +105,8 @@ class TrainerProcess {
   // Rank 0's pid, which is also the process group's id.
   pid_t pid() const { return ranks_.front().pid; }
   const std::filesystem::path& attempt_dir() const { return attempt_dir_; }
+  // Rank 0's trainer.log.
+  const std::filesystem::path& log() const { return ranks_.front().log; }
 
  private:
   struct Rank {

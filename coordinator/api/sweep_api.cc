@@ -5,11 +5,15 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/attention_args.h"
+#include "common/catalog.h"
 #include "common/log.h"
+#include "common/model_math.h"
 #include "sweep/grid.h"
 #include "sweep/sweep_file.h"
 
@@ -39,8 +43,35 @@ absl::Status Require(const std::string& value, const char* field) {
 }  // namespace
 
 SweepApi::SweepApi(Store& store, ChangeFeed& feed, Scheduler& scheduler, Telemetry& telemetry,
-                   Clock& clock)
-    : store_(store), feed_(feed), scheduler_(scheduler), telemetry_(telemetry), clock_(clock) {}
+                   Clock& clock, const LogTails* log_tails)
+    : store_(store),
+      feed_(feed),
+      scheduler_(scheduler),
+      telemetry_(telemetry),
+      clock_(clock),
+      log_tails_(log_tails) {}
+
+// Sets each job's train_flops_per_token, computed once per model and attention shape: a sweep
+// of 100,000 cells has a handful, and an hf: model is a file read per lookup. 0 for a model
+// whose config cannot be read (validation accepted its name; its trainer says what is wrong).
+void SweepApi::SetTrainFlops(std::vector<v1::JobSpec>& jobs) {
+  absl::flat_hash_map<std::string, double> flops;
+  for (v1::JobSpec& job : jobs) {
+    const v1::TrainConfig& config = job.config();
+    const NsaShape nsa = NsaShapeOf(config);
+    const std::string key =
+        absl::StrCat(config.model(), "|", config.context_length(), "|", config.attention(), "|",
+                     nsa.block_size, "|", nsa.selected_blocks, "|", nsa.window);
+    auto [it, inserted] = flops.try_emplace(key, 0.0);
+    if (inserted) {
+      if (absl::StatusOr<v1::ModelConfig> model = ModelByName(config.model()); model.ok()) {
+        it->second =
+            TrainingFlopsPerToken(*model, config.context_length(), config.attention(), nsa);
+      }
+    }
+    job.set_train_flops_per_token(it->second);
+  }
+}
 
 absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
     const v1::SubmitSweepRequest& request) {
@@ -82,6 +113,7 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
 
   absl::StatusOr<sweep::Expansion> expansion = sweep::ExpandSweep(request.spec());
   if (!expansion.ok()) return expansion.status();
+  SetTrainFlops(expansion->jobs);
   for (const v1::ExcludedCell& dropped : expansion->dropped) {
     response.add_dropped_cells(sweep::ExcludedLine(dropped));
   }
@@ -188,6 +220,20 @@ absl::StatusOr<v1::GetJobResponse> SweepApi::GetJob(const v1::GetJobRequest& req
   for (v1::Attempt& attempt : *attempts) *response.add_attempts() = std::move(attempt);
   for (v1::MetricSeries& series : *metrics) *response.add_metrics() = std::move(series);
   return response;
+}
+
+absl::StatusOr<v1::JobLog> SweepApi::GetJobLog(const v1::GetJobLogRequest& request) {
+  telemetry_.CountRpc("GetJobLog");
+  if (absl::Status s = Require(request.job_id(), "job_id"); !s.ok()) return s;
+  if (absl::StatusOr<v1::Job> job = store_.GetJob(request.job_id()); !job.ok()) {
+    return job.status();
+  }
+  if (log_tails_ == nullptr) {
+    v1::JobLog empty;
+    empty.set_job_id(request.job_id());
+    return empty;
+  }
+  return log_tails_->Get(request.job_id());
 }
 
 absl::StatusOr<v1::CancelResponse> SweepApi::Cancel(const v1::CancelRequest& request) {

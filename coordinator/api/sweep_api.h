@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "coordinator/api/log_tails.h"
 #include "coordinator/feed/change_feed.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "coordinator/store/store.h"
@@ -49,19 +50,21 @@ class SweepApi {
     absl::Duration poll = absl::Milliseconds(200);
   };
 
-  // Everything borrowed must outlive the SweepApi. `feed` is the one the store publishes to.
-  SweepApi(Store& store, ChangeFeed& feed, Scheduler& scheduler, Telemetry& telemetry,
-           Clock& clock);
+  // Everything borrowed must outlive the SweepApi. `feed` is the one the store publishes to;
+  // `log_tails` (may be null: no job has a log) the one the workers' tails go to.
+  SweepApi(Store& store, ChangeFeed& feed, Scheduler& scheduler, Telemetry& telemetry, Clock& clock,
+           const LogTails* log_tails = nullptr);
   SweepApi(const SweepApi&) = delete;
   SweepApi& operator=(const SweepApi&) = delete;
 
-  // Validates and expands the spec, then stores the sweep with its jobs as PENDING and asks the
-  // scheduler to place them. The same spec again changes nothing and answers already_existed
-  // with the stored sweep. A request with a sweep_file instead is parsed as a sweep file
-  // first (sweep/sweep_file.h); InvalidArgument naming its line when it does not parse, or
-  // when it also has a spec. With `update`, the sweep of the spec's name is updated instead
-  // (sweep_service.proto, sweep/update.h): its new cells are stored and queued; submitted as
-  // new when no sweep has the name.
+  // Validates and expands the spec, then stores the sweep with its jobs as PENDING (each with
+  // its train_flops_per_token, from common/model_math) and asks the scheduler to place them. The
+  // same spec again changes nothing and answers already_existed with the stored sweep. A request
+  // with a sweep_file instead is parsed as a sweep file first (sweep/sweep_file.h);
+  // InvalidArgument naming its line when it does not parse, or when it also has a spec. With
+  // `update`, the sweep of the spec's name is updated instead (sweep_service.proto,
+  // sweep/update.h): its new cells are stored and queued; submitted as new when no sweep has
+  // the name.
   absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(const v1::SubmitSweepRequest& request);
   // `sweep_id` may also be a name exactly one sweep has; the answer holds the sweep's id.
   absl::StatusOr<v1::Sweep> GetSweep(const v1::GetSweepRequest& request);
@@ -74,6 +77,8 @@ class SweepApi {
   static constexpr uint32_t kMaxPageSize = 5000;
   // The job, its attempts and its metric series (max_points 0 reads 1000 points per series).
   absl::StatusOr<v1::GetJobResponse> GetJob(const v1::GetJobRequest& request);
+  // The job's log tail as its worker last sent it (log_tails.h); NotFound for an unknown job.
+  absl::StatusOr<v1::JobLog> GetJobLog(const v1::GetJobLogRequest& request);
   // `id` names a sweep (all its unfinished jobs: its id, or a name exactly one sweep has) or
   // one job. PENDING jobs end at once; the workers of ASSIGNED and RUNNING ones are told to
   // stop.
@@ -110,6 +115,9 @@ class SweepApi {
                                                       const std::string& sweep_id);
   // SweepSpec.max_attempts, or the default when it is 0.
   static uint32_t MaxAttemptsOf(const v1::SweepSpec& spec);
+  // Sets each job's train_flops_per_token (common/model_math), computed once per model and
+  // attention shape; 0 for a model whose config cannot be read.
+  static void SetTrainFlops(std::vector<v1::JobSpec>& jobs);
 
   // Subscribes to the sweep's changes, then sends the whole sweep as of a version the
   // subscription continues from. Sets *ended when every job of it has ended.
@@ -122,6 +130,7 @@ class SweepApi {
   Scheduler& scheduler_;
   Telemetry& telemetry_;
   Clock& clock_;
+  const LogTails* const log_tails_;
 };
 
 }  // namespace ablate::coordinator

@@ -30,8 +30,8 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::UpdateSweep(const v1::SweepSpe
   std::vector<v1::JobSpec> specs;
   specs.reserve(jobs->size());
   for (const v1::Job& job : *jobs) specs.push_back(job.spec());
-  const sweep::Update update =
-      sweep::UpdateOf(stored->id(), specs, spec, *std::move(expansion));
+  sweep::Update update = sweep::UpdateOf(stored->id(), specs, spec, *std::move(expansion));
+  SetTrainFlops(update.added);
 
   v1::Sweep updated;
   updated.set_id(stored->id());

@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/catalog.h"
+#include "common/model_math.h"
 #include "coordinator/feed/change_feed.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "coordinator/store/store.h"
@@ -184,6 +186,29 @@ TEST_F(SweepApiWatchTest, SweepFileTextIsParsedLikeASweepFile) {
 
   *bad.mutable_spec() = TinySweepSpec("both", 1);
   EXPECT_EQ(api_->SubmitSweep(bad).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Each job carries its training FLOPs per token, from the model math, so a client can draw
+// curves against FLOPs: per model and context length, and for NSA per its shape.
+TEST_F(SweepApiWatchTest, JobsCarryTheirTrainingFlopsPerToken) {
+  v1::SubmitSweepRequest request;
+  request.set_sweep_file(
+      "{\"name\": \"flops\", \"grid\": {\"model\": [\"tiny\", \"qwen3-0.6b\"], "
+      "\"context_length\": [64, 128]}, \"fixed\": {\"steps\": 30}}");
+  absl::StatusOr<v1::SubmitSweepResponse> submitted = api_->SubmitSweep(request);
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  absl::StatusOr<std::vector<v1::Job>> jobs = store_->ListJobs(submitted->sweep().id());
+  ASSERT_TRUE(jobs.ok()) << jobs.status();
+  ASSERT_EQ(jobs->size(), 4u);
+  for (const v1::Job& job : *jobs) {
+    const v1::TrainConfig& config = job.spec().config();
+    absl::StatusOr<v1::ModelConfig> model = ModelByName(config.model());
+    ASSERT_TRUE(model.ok()) << model.status();
+    EXPECT_GT(job.spec().train_flops_per_token(), 6.0 * 1000) << config.model();
+    EXPECT_DOUBLE_EQ(job.spec().train_flops_per_token(),
+                     TrainingFlopsPerToken(*model, config.context_length(), config.attention()))
+        << config.model() << " " << config.context_length();
+  }
 }
 
 }  // namespace

@@ -177,6 +177,51 @@ TEST_F(HttpAuthTest, RetryNeedsAUserAndTakesStatesOrJobIds) {
   EXPECT_THAT(again->body, HasSubstr(R"("reason":"PENDING: it has not ended")"));
 }
 
+TEST_F(HttpAuthTest, WhoAmINamesTheRoleOfTheToken) {
+  httplib::Result viewer = Get("/api/v1/whoami", test::kViewerToken);
+  ASSERT_TRUE(viewer);
+  EXPECT_EQ(viewer->status, 200);
+  EXPECT_EQ(viewer->body, R"({"role":"viewer"})");
+  httplib::Result user = Get("/api/v1/whoami", test::kUserToken);
+  ASSERT_TRUE(user);
+  EXPECT_EQ(user->body, R"({"role":"user"})");
+  httplib::Result anonymous = Get("/api/v1/whoami", "");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+  httplib::Result worker = Get("/api/v1/whoami", test::WorkerToken("w-a"));
+  ASSERT_TRUE(worker);
+  EXPECT_EQ(worker->status, 403);
+}
+
+TEST_F(HttpAuthTest, AViewerReadsAJobsLogTail) {
+  ASSERT_FALSE(Submit().empty());
+  httplib::Result jobs = Get("/api/v1/sweeps", test::kViewerToken);
+  ASSERT_TRUE(jobs);
+  v1::ListSweepsResponse sweeps;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(jobs->body, &sweeps).ok());
+  httplib::Result page =
+      Get(absl::StrCat("/api/v1/sweeps/", sweeps.sweeps(0).id(), "/jobs"), test::kViewerToken);
+  ASSERT_TRUE(page);
+  v1::ListJobsResponse listed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(page->body, &listed).ok());
+  const std::string job_id = listed.jobs(0).spec().job_id();
+  // No worker has sent a tail: the job's log is empty, not missing.
+  httplib::Result log = Get(absl::StrCat("/api/v1/jobs/", job_id, "/log"), test::kViewerToken);
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->status, 200) << log->body;
+  v1::JobLog tail;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(log->body, &tail).ok()) << log->body;
+  EXPECT_EQ(tail.job_id(), job_id);
+  EXPECT_EQ(tail.attempt_id(), 0u);
+  EXPECT_EQ(tail.lines_size(), 0);
+  httplib::Result unknown = Get("/api/v1/jobs/no-such-job/log", test::kViewerToken);
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  httplib::Result anonymous = Get(absl::StrCat("/api/v1/jobs/", job_id, "/log"), "");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+}
+
 // The failure this fixes: a text/plain POST from a page of another origin (which a browser
 // sends without asking the server first) cancelled a sweep.
 TEST_F(HttpAuthTest, APageOfAnotherOriginCannotCancel) {

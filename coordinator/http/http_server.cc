@@ -214,6 +214,23 @@ void HttpServer::Route() {
     if (!request.ok()) return ReplyError(request.status(), res);
     Reply(api_.GetJob(*request), res);
   });
+  s.Get(R"(/api/v1/jobs/([^/]+)/log)", [this](const httplib::Request& req, httplib::Response& res) {
+    v1::GetJobLogRequest request;
+    request.set_job_id(req.matches[1]);
+    Reply(api_.GetJobLog(request), res);
+  });
+  s.Get("/api/v1/whoami", [this](const httplib::Request& req, httplib::Response& res) {
+    // The guard has admitted the token (or there are none to check, which lets anyone act).
+    v1::WhoAmIResponse response;
+    response.set_role("user");
+    if (options_.authenticator != nullptr) {
+      absl::StatusOr<auth::Principal> caller = options_.authenticator->Check(
+          req.get_header_value("Authorization"), auth::Access::kRead, "GET /api/v1/whoami");
+      if (!caller.ok()) return ReplyError(caller.status(), res);
+      response.set_role(std::string(auth::RoleName(caller->role)));
+    }
+    ReplyJson(response, res);
+  });
   s.Get("/api/v1/workers", [this](const httplib::Request&, httplib::Response& res) {
     Reply(api_.ListWorkers({}), res);
   });

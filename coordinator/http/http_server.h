@@ -6,6 +6,8 @@
 //   GET  /api/v1/sweeps/{id}/jobs  ListJobsResponse, a page: ?page_size=100&page_token=...
 //   GET  /api/v1/sweeps/{id}/events  WatchSweep as server-sent events (event_stream.h)
 //   GET  /api/v1/jobs/{id}         GetJobResponse; ?metrics=train/loss,eval/loss&max_points=200
+//   GET  /api/v1/jobs/{id}/log     JobLog: the tail of the job's log its worker last sent
+//   GET  /api/v1/whoami            WhoAmIResponse: the role of the request's token
 //   GET  /api/v1/workers           ListWorkersResponse
 //   POST /api/v1/sweeps            SubmitSweepRequest -> SubmitSweepResponse
 //   POST /api/v1/cancel            CancelRequest -> CancelResponse

@@ -84,6 +84,10 @@ class AuthTest : public ServiceTest {
       v1::GetJobResponse out;
       return stub->GetJob(&c, v1::GetJobRequest(), &out);
     });
+    unary("GetJobLog", [&](grpc::ClientContext& c) {
+      v1::JobLog out;
+      return stub->GetJobLog(&c, v1::GetJobLogRequest(), &out);
+    });
     unary("Cancel", [&](grpc::ClientContext& c) {
       v1::CancelResponse out;
       return stub->Cancel(&c, v1::CancelRequest(), &out);
@@ -133,8 +137,8 @@ TEST_F(AuthTest, AnUnknownTokenIsUnauthenticated) {
 TEST_F(AuthTest, AViewerReadsButCannotSubmitCancelOrRetry) {
   const std::string sweep_id = Submit(TinySweepSpec("viewed", 1)).sweep().id();
   std::map<std::string, grpc::Status> statuses = CallEveryMethod(test::kViewerToken);
-  for (const char* read : {"GetSweep", "ListSweeps", "ListJobs", "GetJob", "ListWorkers",
-                           "WatchSweep"}) {
+  for (const char* read : {"GetSweep", "ListSweeps", "ListJobs", "GetJob", "GetJobLog",
+                           "ListWorkers", "WatchSweep"}) {
     EXPECT_NE(statuses[read].error_code(), grpc::StatusCode::UNAUTHENTICATED) << read;
     EXPECT_NE(statuses[read].error_code(), grpc::StatusCode::PERMISSION_DENIED) << read;
   }

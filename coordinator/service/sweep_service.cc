@@ -66,6 +66,13 @@ grpc::Status SweepServiceImpl::GetJob(grpc::ServerContext* context,
                     [&] { return Reply(api_.GetJob(*request), response); });
 }
 
+grpc::Status SweepServiceImpl::GetJobLog(grpc::ServerContext* context,
+                                         const v1::GetJobLogRequest* request,
+                                         v1::JobLog* response) {
+  return Authorized(authenticator_, context, auth::Access::kRead, "GetJobLog",
+                    [&] { return Reply(api_.GetJobLog(*request), response); });
+}
+
 grpc::Status SweepServiceImpl::Cancel(grpc::ServerContext* context,
                                       const v1::CancelRequest* request,
                                       v1::CancelResponse* response) {

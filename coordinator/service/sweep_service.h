@@ -35,6 +35,8 @@ class SweepServiceImpl final : public v1::SweepService::Service {
                         v1::ListJobsResponse* response) override;
   grpc::Status GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,
                       v1::GetJobResponse* response) override;
+  grpc::Status GetJobLog(grpc::ServerContext* context, const v1::GetJobLogRequest* request,
+                         v1::JobLog* response) override;
   grpc::Status Cancel(grpc::ServerContext* context, const v1::CancelRequest* request,
                       v1::CancelResponse* response) override;
   grpc::Status RetryJobs(grpc::ServerContext* context, const v1::RetryJobsRequest* request,

@@ -38,11 +38,12 @@ constexpr size_t kMaxHolders = 100'000;
 }  // namespace
 
 WorkerManager::WorkerManager(Store& store, Scheduler& scheduler, Telemetry& telemetry,
-                             uint32_t heartbeat_interval_ms)
+                             uint32_t heartbeat_interval_ms, LogTails* log_tails)
     : store_(store),
       scheduler_(scheduler),
       telemetry_(telemetry),
       heartbeat_interval_ms_(heartbeat_interval_ms),
+      log_tails_(log_tails),
       thread_(&WorkerManager::Run, this) {}
 
 WorkerManager::~WorkerManager() { Stop(); }
@@ -147,6 +148,14 @@ void WorkerManager::Handle(const std::shared_ptr<WorkerStream>& stream,
     case v1::WorkerMessage::kDrain:
       scheduler_.DrainWorker(stream->worker_id(), stream.get(), message.drain().reason());
       break;
+    case v1::WorkerMessage::kLogTail: {
+      const v1::LogTail& tail = message.log_tail();
+      if (log_tails_ != nullptr &&
+          MayReport(*stream, tail.job_id(), tail.attempt_id(), "log_tail")) {
+        log_tails_->Put(tail);
+      }
+      break;
+    }
     case v1::WorkerMessage::kHeartbeat:
       telemetry_.SetWorkerEvents(stream->worker_id(), message.heartbeat());
       store_.TouchWorkerAsync(stream->worker_id(), [](const absl::Status&) {});

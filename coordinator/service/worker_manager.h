@@ -16,8 +16,9 @@
 //     resending it would change nothing) an Ack(attempt, sequence) is queued to the worker; a
 //     report the store failed to write is not acked, so the worker sends it again after it
 //     reconnects, and the store stores a resend once.
-//  3. heartbeat: the worker's event counters go to telemetry (the lease follows every message,
-//     see Scheduler). drain: no new assignments.
+//  3. log_tail: kept in LogTails (in memory, unacknowledged), when the stream's worker holds
+//     the attempt. heartbeat: the worker's event counters go to telemetry (the lease follows every
+//     message, see Scheduler). drain: no new assignments.
 //  4. When the stream ends, the worker is recorded as disconnected and its lease clock starts.
 // Reports for an attempt that is no longer current (the store refuses them) are logged and
 // dropped: a late worker never changes a job that moved on, and never loses its stream.
@@ -47,6 +48,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "coordinator/api/log_tails.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "coordinator/service/worker_stream.h"
 #include "coordinator/store/store.h"
@@ -56,9 +58,10 @@ namespace ablate::coordinator {
 
 class WorkerManager final : public StreamHandler {
  public:
-  // Everything borrowed must outlive the manager. Starts its thread.
+  // Everything borrowed must outlive the manager; a null `log_tails` drops the workers'
+  // log tails. Starts its thread.
   WorkerManager(Store& store, Scheduler& scheduler, Telemetry& telemetry,
-                uint32_t heartbeat_interval_ms);
+                uint32_t heartbeat_interval_ms, LogTails* log_tails = nullptr);
   ~WorkerManager();  // Stop()s
   WorkerManager(const WorkerManager&) = delete;
   WorkerManager& operator=(const WorkerManager&) = delete;
@@ -95,6 +98,7 @@ class WorkerManager final : public StreamHandler {
   Scheduler& scheduler_;
   Telemetry& telemetry_;
   const uint32_t heartbeat_interval_ms_;
+  LogTails* const log_tails_;
 
   absl::Mutex mu_;
   std::deque<std::function<void()>> work_ ABSL_GUARDED_BY(mu_);

@@ -25,7 +25,7 @@ WorkerServiceImpl::WorkerServiceImpl(Store& store, Scheduler& scheduler, Telemet
                                      WorkerServiceOptions options)
     : options_(options),
       authenticator_(authenticator),
-      manager_(store, scheduler, telemetry, options.heartbeat_interval_ms) {}
+      manager_(store, scheduler, telemetry, options.heartbeat_interval_ms, options.log_tails) {}
 
 WorkerServiceImpl::~WorkerServiceImpl() { Stop(); }
 

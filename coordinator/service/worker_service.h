@@ -31,6 +31,8 @@ struct WorkerServiceOptions {
   // lost heartbeats never cost a lease.
   uint32_t heartbeat_interval_ms = 5000;
   WorkerStreamOptions stream;
+  // Borrowed, must outlive the service: where the workers' log tails go; null drops them.
+  LogTails* log_tails = nullptr;
 };
 
 class WorkerServiceImpl final : public v1::WorkerService::CallbackService {

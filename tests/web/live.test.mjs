@@ -1,12 +1,13 @@
 // The dashboard following a running sweep in Chromium: a real coordinator, a real worker
 // training the tiny model on CPU, and the page's event stream. Curves grow as metrics arrive
-// (without a reload), the page shows that it reconnects while the coordinator restarts and
-// carries on after, and cancelling the sweep from the page cancels its jobs.
+// (without a reload), a running job's page shows the tail of its trainer's log, the page shows
+// that it reconnects while the coordinator restarts and carries on after, a viewer's page
+// offers no cancel, and cancelling the sweep from a user's page cancels its jobs.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
-  Coordinator, launchBrowser, openDashboard, scratch, screenshot, startWorker, stopProcess,
+  Coordinator, launchBrowser, openDashboard, scratch, screenshot, startWorker, stopProcess, tokens,
 } from './support.mjs';
 
 const SWEEP = `name: web-live
@@ -56,6 +57,39 @@ test('curves grow live, survive a coordinator restart, and cancel works', async 
   assert.equal(await page.evaluate(() => window.__notReloaded), true);
   await screenshot(page, 'curves-live');
 
+  // A running job's page: its trainer's progress lines, as its worker sent them.
+  const { jobs } = await coordinator.api(`/api/v1/sweeps/${sweep.id}/jobs`);
+  const running = jobs.find((j) => j.state === 'JOB_STATE_RUNNING') ?? jobs[0];
+  const jobPage = await openDashboard(browser, coordinator, `#/jobs/${running.spec.jobId}`);
+  await jobPage.waitForFunction(() => /^step \d+\/5000 loss /m.test(
+    document.querySelector('#job-log')?.textContent ?? ''), null, { timeout: 60000 });
+  assert.match(await jobPage.locator('#job-log-caption').textContent(),
+    /^The last \d+ lines of rank 0's log, attempt \d+/);
+  const lastStep = (text) => Math.max(...[...text.matchAll(/^step (\d+)\//gm)].map((m) => +m[1]));
+  const firstSeen = lastStep(await jobPage.locator('#job-log').textContent());
+  // It follows the log while the job runs (the worker sends it every 5 s).
+  await jobPage.waitForFunction((n) => {
+    const text = document.querySelector('#job-log')?.textContent ?? '';
+    return Math.max(...[...text.matchAll(/^step (\d+)\//gm)].map((m) => +m[1])) > n;
+  }, firstSeen, { timeout: 30000 });
+  assert.ok(lastStep(await jobPage.locator('#job-log').textContent()) > firstSeen);
+  await screenshot(jobPage, 'job-log');
+  await jobPage.close();
+
+  // A viewer's token: the coordinator says so, and the page offers no cancel.
+  const whoami = await fetch(new URL('/api/v1/whoami', coordinator.url),
+    { headers: { Authorization: `Bearer ${tokens.viewer}` } }).then((r) => r.json());
+  assert.deepEqual(whoami, { role: 'viewer' });
+  const viewerPage = await openDashboard(browser, coordinator, `#/sweeps/${sweep.id}/grid`,
+    tokens.viewer);
+  await viewerPage.waitForSelector('body[data-role="viewer"]');
+  await viewerPage.waitForSelector(`button[data-action="cancel"][data-id="${sweep.id}"]`,
+    { state: 'attached' });
+  assert.equal(await viewerPage.locator(`button[data-action="cancel"][data-id="${sweep.id}"]`)
+    .isVisible(), false);
+  await screenshot(viewerPage, 'viewer');
+  await viewerPage.close();
+
   // The coordinator goes away: the page says it is reconnecting, then follows again.
   await coordinator.stop();
   await page.waitForSelector('#connection[data-state="reconnecting"]', { timeout: 30000 });
@@ -68,6 +102,7 @@ test('curves grow live, survive a coordinator restart, and cancel works', async 
   // Cancel the sweep from its page.
   await page.goto(`${coordinator.url}#/sweeps/${sweep.id}/grid`);
   page.on('dialog', (dialog) => dialog.accept());
+  await page.waitForSelector('body[data-role="user"]');
   await page.click(`button[data-action="cancel"][data-id="${sweep.id}"]`);
   await page.waitForFunction(() =>
     document.querySelector('#sweep-state')?.textContent === 'cancelled', null, { timeout: 60000 });

@@ -117,7 +117,10 @@ v1::MetricPoint Point(const std::string& name, int64_t step, double value, absl:
 // The "ablation" sweep. Final eval loss = 3.0 - 0.4 [small] - 0.15 [muon] + 0.05 [nsa]
 // + 0.01 * (seed - 1.5); one job (small, muon, nsa, seed 2) failed. A job lasts 0.5 h (tiny)
 // or 1.5 h (small); it trains 1000 (tiny) or 400 (small) tokens/s and peaks at 2 GiB (tiny) or
-// 6 GiB (small), plus 1 GiB with muon.
+// 6 GiB (small), plus 1 GiB with muon. Each runs on one GPU, whose health its worker sampled
+// every 10 steps: utilization 90% + step / 10 (tiny) or 80% + step / 10 (small), memory used
+// 2 GiB + step MiB, 50 + step / 5 degrees; steps of 4 sequences of 64 tokens, at 1e6 (tiny) or
+// 5e6 (small) training FLOPs per token.
 void SeedGrid(Store& store, SteppedClock& clock) {
   const std::vector<std::pair<std::string, std::vector<std::string>>> grid = {
       {"model", {"tiny", "small"}},
@@ -125,7 +128,17 @@ void SeedGrid(Store& store, SteppedClock& clock) {
       {"attention", {"dense", "nsa"}},
       {"seed", {"1", "2"}}};
   const std::vector<Cell> cells = Expand(grid);
-  const std::vector<v1::JobSpec> specs = SpecsOf("ablation", cells);
+  std::vector<v1::JobSpec> specs = SpecsOf("ablation", cells);
+  for (size_t i = 0; i < cells.size(); ++i) {
+    const bool small = ValueOf(cells[i], "model") == "small";
+    v1::TrainConfig& config = *specs[i].mutable_config();
+    config.set_model(ValueOf(cells[i], "model"));
+    config.set_gpus(1);
+    config.set_batch_size(4);
+    config.set_context_length(64);
+    config.set_steps(100);
+    specs[i].set_train_flops_per_token(small ? 5e6 : 1e6);
+  }
   Check(store.CreateSweep(SweepOf("ablation", grid, clock.Now()), specs, 3), "CreateSweep");
   for (size_t i = 0; i < cells.size(); ++i) {
     const Cell& cell = cells[i];
@@ -151,6 +164,12 @@ void SeedGrid(Store& store, SteppedClock& clock) {
       points.push_back(Point("train/tokens_per_sec", step, small ? 400 : 1000, t));
       if (step % 25 == 0) {
         points.push_back(Point("eval/loss", step, final_loss + 8.0 * (1 - progress) * (1 - progress), t));
+      }
+      if (step % 10 == 0) {
+        points.push_back(
+            Point("gpu/0/utilization_percent", step, (small ? 80 : 90) + step / 10.0, t));
+        points.push_back(Point("gpu/0/memory_used_bytes", step, (2048.0 + step) * (1 << 20), t));
+        points.push_back(Point("gpu/0/temperature_celsius", step, 50 + step / 5.0, t));
       }
     }
     const double gib = 1024.0 * 1024 * 1024;

@@ -103,6 +103,16 @@ describe('seeded ablation sweep', () => {
     assert.equal(png.suggestedFilename(), 'ablation-train_loss.png');
     assert.deepEqual([...readFileSync(await png.path()).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
 
+    // On the FLOPs axis: each job's FLOPs per token from the coordinator, times its tokens.
+    await page.selectOption('#curve-axis', 'flops');
+    await page.waitForFunction(() => document.querySelector('.u-legend')?.textContent
+      ?.includes('training FLOPs'));
+    // Every job has its FLOPs per token: none is left without points.
+    assert.equal(await page.locator('#curves-chart').getAttribute('data-points'), '800');
+    assert.equal(await page.locator('.u-legend').textContent().then((t) => t.includes('unknown')),
+      false);
+    await screenshot(page, 'curves-flops');
+
     await page.goto(`${coordinator.url}#/sweeps/ablation/cost`);
     await page.waitForSelector('#cost-gpu-hours circle');
     assert.equal(await page.locator('#cost-gpu-hours circle').count(), 8);
@@ -115,6 +125,9 @@ describe('seeded ablation sweep', () => {
     await page.goto(`${coordinator.url}#/workers`);
     await page.waitForSelector('#timeline rect');
     assert.equal(await page.locator('#workers tbody tr').count(), 2);
+    // The GPU each worker advertises, with its memory.
+    assert.equal(await page.locator('tr[data-worker-id="gpu-node-1"] td.gpus').textContent(),
+      '0: NVIDIA H200 · 141 GiB');
     assert.equal(await page.locator('#timeline rect').count(), 16);
     await screenshot(page, 'workers');
 
@@ -128,6 +141,32 @@ describe('seeded ablation sweep', () => {
     await page.click('#theme');
     await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark');
     await screenshot(page, 'sweeps-dark');
+    await page.close();
+  });
+
+  test('a job shows its GPUs\' health and says when no log has arrived', async () => {
+    // ablation-00000 (tiny, adamw, dense, seed 1) ran 100 steps on one GPU.
+    const page = await openDashboard(browser, coordinator, '#/jobs/ablation-00000');
+    await page.waitForSelector('#job-gpus tbody tr');
+    assert.equal(await page.locator('#gpu-panel').isVisible(), true);
+    assert.equal(await page.locator('#job-gpus tbody tr').count(), 1);
+    const latest = (q) => page.locator(`#job-gpus tr[data-rank="0"] td[data-quantity="${q}"]`)
+      .textContent();
+    // Sampled last at step 100: 90% + 10, 2 GiB + 100 MiB, 50 + 20 degrees.
+    assert.equal(await latest('utilization_percent'), '100%');
+    assert.equal(await latest('memory_used_bytes'), '2.1 GiB');
+    assert.equal(await latest('temperature_celsius'), '70 °C');
+    // Curves of one quantity per GPU: ten samples.
+    await page.waitForSelector('#gpu-chart[data-series="1"] canvas');
+    assert.equal(await page.locator('#gpu-chart').getAttribute('data-points'), '10');
+    await page.selectOption('#gpu-metric', 'temperature_celsius');
+    await page.waitForSelector('#gpu-chart[data-quantity="temperature_celsius"] canvas');
+    assert.equal(await page.locator('#gpu-chart').getAttribute('data-points'), '10');
+    // A seeded job's worker never sent its log.
+    await page.waitForFunction(() => document.querySelector('#job-log-caption')?.textContent
+      ?.startsWith('No log lines'));
+    assert.equal(await page.locator('#job-log').isVisible(), false);
+    await screenshot(page, 'job-gpus');
     await page.close();
   });
 });

@@ -9,6 +9,13 @@ namespace ablate::train {
 
 absl::Status PipeEventSink::Send(const v1::TrainerEvent& event) { return writer_.Write(event); }
 
+absl::Status TeeEventSink::Send(const v1::TrainerEvent& event) {
+  absl::Status status = primary_.Send(event);
+  // A log that cannot be written (a full disk) does not stop a run the worker still hears.
+  copy_.Send(event).IgnoreError();
+  return status;
+}
+
 absl::Status ConsoleEventSink::Send(const v1::TrainerEvent& event) {
   switch (event.event_case()) {
     case v1::TrainerEvent::kStarted: {

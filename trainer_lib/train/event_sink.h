@@ -47,6 +47,21 @@ class ConsoleEventSink : public EventSink {
   int64_t total_steps_ = 0;  // from TrainerStarted
 };
 
+// Each event to `primary`, then to `copy`; only the primary's failure is the sink's. Under a
+// worker, ablate-train sends its events down the pipe and their console lines to stdout, which
+// the worker keeps as trainer.log, so that the log (and its tail on the dashboard) reads as a
+// run started by hand does.
+class TeeEventSink : public EventSink {
+ public:
+  // Both borrowed: they must outlive the tee.
+  TeeEventSink(EventSink& primary, EventSink& copy) : primary_(primary), copy_(copy) {}
+  absl::Status Send(const v1::TrainerEvent& event) override;
+
+ private:
+  EventSink& primary_;
+  EventSink& copy_;
+};
+
 }  // namespace ablate::train
 
 #endif  // ABLATE_TRAINER_LIB_TRAIN_EVENT_SINK_H_

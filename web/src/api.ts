@@ -5,9 +5,11 @@
 import type {
   CancelResponse,
   GetJobResponse,
+  JobLog,
   ListJobsResponse,
   ListSweepsResponse,
   ListWorkersResponse,
+  WhoAmIResponse,
 } from './gen/ablate/v1/sweep_service';
 import type { Sweep } from './gen/ablate/v1/sweep';
 import type { Job } from './gen/ablate/v1/job';
@@ -74,7 +76,9 @@ export const api = {
   job: (id: string, metrics: string[] = [], maxPoints = 1000) =>
     request<GetJobResponse>(
       `/api/v1/jobs/${enc(id)}?metrics=${enc(metrics.join(','))}&max_points=${maxPoints}`),
+  jobLog: (id: string) => request<JobLog>(`/api/v1/jobs/${enc(id)}/log`),
   workers: () => request<ListWorkersResponse>('/api/v1/workers'),
+  whoami: () => request<WhoAmIResponse>('/api/v1/whoami'),
   cancel: (id: string) =>
     request<CancelResponse>('/api/v1/cancel', {
       method: 'POST',

@@ -7,6 +7,7 @@ import './style.css';
 import { jobView } from './views/job';
 import { TABS, sweepView, type Tab } from './views/sweep';
 import { sweepsView } from './views/sweeps';
+import { loadRole } from './views/actions';
 import { workersView } from './views/workers';
 
 const THEME_KEY = 'ablate.theme';
@@ -77,9 +78,11 @@ document.getElementById('token-form')?.addEventListener('submit', (event) => {
   setToken(input.value.trim());
   input.value = '';
   closeSweepSession();
+  void loadRole();
   route();
 });
 
 applyTheme(localStorage.getItem(THEME_KEY));
 window.addEventListener('hashchange', route);
-route();
+route();  // takes a token handed over in the address first
+void loadRole();

@@ -1,8 +1,23 @@
-// Actions that change the coordinator's state. The API refuses them to a viewer token (the
-// error it answers is shown); the buttons ask for confirmation first.
+// Actions that change the coordinator's state, offered only to a token that may take them: the
+// caller's role comes from GET /api/v1/whoami, and with a viewer's every action button is
+// hidden (body[data-role="viewer"] in style.css), since the API would refuse it anyway. Until
+// the role is known the buttons show, and an error from the API is shown if one is refused.
+// The buttons ask for confirmation first.
 import { api } from '../api';
 import { showError } from '../app';
 import { h } from '../dom';
+
+// Asks the coordinator who the token is and marks the page with it; a failure (no token, an
+// unknown one) leaves the page unmarked, and the views say what went wrong on their own.
+export async function loadRole(): Promise<void> {
+  let role = '';
+  try {
+    role = (await api.whoami()).role ?? '';
+  } catch {
+    role = '';
+  }
+  document.body.dataset.role = role;
+}
 
 export function cancelButton(id: string, what: string, done?: () => void): HTMLButtonElement {
   const button = h('button', { type: 'button', className: 'danger', 'data-action': 'cancel',

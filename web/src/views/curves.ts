@@ -1,5 +1,5 @@
 // Curves: chosen jobs' series overlaid (loss, eval loss, learning rate, grad norm, tokens/s)
-// against step, tokens or wall time, linear or log, smoothed by an exponential moving average;
+// against step, tokens, training FLOPs or wall time, linear or log, smoothed by an exponential moving average;
 // new points from the sweep's event stream extend the lines as they arrive.
 import { api } from '../api';
 import type { SweepSession } from '../app';
@@ -30,8 +30,10 @@ export function linesOf(jobs: Job[], fetched: Map<string, MetricSeries | undefin
   return jobs.map((job) => {
     const id = job.spec?.jobId ?? '';
     const pts = curvePoints(fetched.get(id), session?.model.livePoints.get(id), state.metric);
-    return { label: jobLabel(job), x: xValues(pts, state.axis, job),
-      y: smooth(pts.values, state.smoothing) };
+    const x = xValues(pts, state.axis, job);
+    // A job the axis cannot place keeps its legend entry, without points.
+    if (!x) return { label: `${jobLabel(job)} (FLOPs unknown)`, x: [], y: [] };
+    return { label: jobLabel(job), x, y: smooth(pts.values, state.smoothing) };
   });
 }
 

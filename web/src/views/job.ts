@@ -1,16 +1,21 @@
-// Job: one job's settings, provenance, attempts with their workers and outcomes, its curves
-// (refreshed every two seconds while it runs) and where its checkpoints go. Its log is not
-// served by the JSON API, so `ablate logs <job>` is named instead.
+// Job: one job's settings, provenance, attempts with their workers and outcomes, its curves and
+// its GPUs' health (gpu_panel.ts), the tail of its log as its worker last sent it, and where its
+// checkpoints go; refreshed every two seconds while it runs.
 import { api } from '../api';
 import { poll } from '../app';
 import { drawChart } from '../chart';
 import { h } from '../dom';
 import { duration, escapeHtml, loss, relative, seconds, stateName } from '../format';
-import type { GetJobResponse } from '../gen/ablate/v1/sweep_service';
+import type { GetJobResponse, JobLog } from '../gen/ablate/v1/sweep_service';
+import { gpuSeriesNames } from '../gpu';
 import type uPlot from 'uplot';
 import { cancelButton } from './actions';
+import { gpuPanel } from './gpu_panel';
 
 const ENDED = ['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'];
+const CURVES = ['train/loss', 'eval/loss'];
+// Refreshes of the log after the job ended: its last lines arrive with its end, or just after.
+const LOG_REFRESHES_AFTER_END = 3;
 
 function table(rows: [string, string][], id: string): HTMLTableElement {
   const t = h('table', { className: 'table kv', id });
@@ -34,7 +39,13 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
   const head = h('div', { className: 'job-head' });
   const chartEl = h('div', { className: 'chart', id: 'job-chart' });
   const details = h('div', { className: 'job-details' });
-  el.append(head, h('h2', {}, 'Curves'), chartEl, details);
+  const logCaption = h('p', { className: 'muted', id: 'job-log-caption' });
+  const logEl = h('pre', { className: 'log', id: 'job-log', tabIndex: 0,
+    'aria-label': 'the end of the job\'s log' });
+  const gpus = gpuPanel();
+  el.append(head, h('h2', {}, 'Curves'), chartEl, gpus.el, h('h2', {}, 'Log'), logCaption, logEl,
+    details);
+  let gpuNames: string[] = [];
   let plot: uPlot | null = null;
   let lastStep = '';
   let done = false;
@@ -53,7 +64,7 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
     if (!ENDED.includes(job.state ?? '')) head.append(cancelButton(jobId, `job ${jobId}`));
     if (String(job.step) !== lastStep || !plot) {
       lastStep = String(job.step);
-      const lines = (r.metrics ?? []).filter((m) => m.name === 'train/loss' || m.name === 'eval/loss')
+      const lines = (r.metrics ?? []).filter((m) => CURVES.includes(m.name ?? ''))
         .map((m) => ({ label: m.name ?? '', x: (m.steps ?? []).map(Number),
           y: m.values ?? [] }));
       plot?.destroy();
@@ -78,16 +89,42 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
         h('div', {}, h('h2', {}, 'Cell'), table(cell, 'job-cell'),
           h('h2', {}, 'Checkpoints'), table([['folder', job.spec?.checkpointDir ?? '–']], 'job-ckpt'),
           h('h2', {}, 'Provenance'), table(flatten(job.provenance ?? {}).filter(([k]) =>
-            k !== 'configJson'), 'job-provenance'),
-          h('h2', {}, 'Log'), h('p', { className: 'muted' }, 'The tail of its log: ',
-            h('code', {}, `ablate logs ${jobId}`))),
+            k !== 'configJson'), 'job-provenance')),
         h('div', {}, h('h2', {}, 'Settings'), table(flatten(job.spec?.config ?? {}), 'job-settings'))));
+    gpus.update(r.metrics ?? []);
     done = ENDED.includes(job.state ?? '');
   };
-  let stop = () => {};
-  stop = poll(async () => {
-    if (done) return;
-    render(await api.job(jobId, ['train/loss', 'eval/loss'], 1000));
+  const renderLog = (log: JobLog) => {
+    const lines = log.lines ?? [];
+    const text = lines.join('\n');
+    if (logEl.textContent !== text) {
+      // Follows the end unless the reader scrolled up.
+      const atEnd = logEl.scrollTop + logEl.clientHeight >= logEl.scrollHeight - 4;
+      logEl.textContent = text;
+      if (atEnd) logEl.scrollTop = logEl.scrollHeight;
+    }
+    logEl.hidden = !lines.length;
+    logCaption.textContent = lines.length ?
+      `The last ${lines.length} lines of rank 0's log, attempt ${log.attemptId}, received ` +
+        `${relative(log.updatedAt)}${log.truncated ? ' (earlier lines left out)' : ''}.` :
+      'No log lines have arrived: the worker sends them every few seconds while the job runs.';
+  };
+  const fetchJob = async () => {
+    let r = await api.job(jobId, [...CURVES, ...gpuNames], 1000);
+    // The job's GPU count names its GPU series: known after the first answer.
+    const count = r.job?.spec?.config?.gpus ?? 0;
+    if (count > 0 && !gpuNames.length) {
+      gpuNames = gpuSeriesNames(count);
+      r = await api.job(jobId, [...CURVES, ...gpuNames], 1000);
+    }
+    return r;
+  };
+  let refreshesAfterEnd = 0;
+  const stop = poll(async () => {
+    if (refreshesAfterEnd > LOG_REFRESHES_AFTER_END) return;
+    if (!done) render(await fetchJob());
+    renderLog(await api.jobLog(jobId));
+    if (done) refreshesAfterEnd++;
   });
-  return { el, dispose: () => { stop(); plot?.destroy(); } };
+  return { el, dispose: () => { stop(); plot?.destroy(); gpus.dispose(); } };
 }

@@ -1,4 +1,4 @@
-// Workers: each worker's slots and GPUs, the jobs it runs, its last heartbeat, and a timeline
+// Workers: each worker's slots and the GPUs it advertises (name and memory), the jobs it runs, its last heartbeat, and a timeline
 // of which job ran where and when for the newest sweep (its attempts as bars per worker,
 // colored by outcome; gaps are idle time, a lost attempt is a preemption).
 import { api } from '../api';
@@ -44,7 +44,7 @@ export function workersView(): { el: HTMLElement; dispose: () => void } {
     'No workers have connected: start one with ablate-worker --coordinator HOST:PORT.');
   const el = h('section', { className: 'view', 'data-view': 'workers' }, h('h1', {}, 'Workers'),
     h('table', { className: 'table', id: 'workers' }, h('thead', {}, h('tr', {},
-      ...['Worker', 'Connected', 'Slots', 'Free', 'Running jobs', 'Last heartbeat']
+      ...['Worker', 'Connected', 'Slots', 'GPUs', 'Free', 'Running jobs', 'Last heartbeat']
         .map((t) => h('th', {}, t)))), tbody), empty,
     h('h2', {}, 'Timeline'), caption, timeline);
   let timelineAt = 0;
@@ -53,12 +53,17 @@ export function workersView(): { el: HTMLElement; dispose: () => void } {
     const now = Date.now();
     empty.hidden = workers.length > 0;
     tbody.innerHTML = workers.map((w) => {
-      const slots = (w.info?.slots ?? []).map((s) => `${s.name ?? s.kind} ${bytes(Number(s.memoryBytes ?? 0))}`);
+      const slots = w.info?.slots ?? [];
+      const gpus = slots.filter((s) => s.kind === 'DEVICE_KIND_CUDA');
       return `<tr data-worker-id="${escapeHtml(w.info?.workerId ?? '')}">` +
         `<td>${escapeHtml(w.info?.workerId ?? '')}<div class="muted">${escapeHtml(w.info?.hostname ?? '')}</div></td>` +
         `<td>${w.connected ? '<span class="badge state-running">connected</span>' :
           '<span class="badge state-cancelled">gone</span>'}</td>` +
-        `<td>${escapeHtml(slots.join(', '))}</td><td class="num">${w.freeSlots ?? 0}</td>` +
+        `<td class="num">${slots.length} ${gpus.length ? 'GPU' : 'CPU'}</td>` +
+        `<td class="gpus">${gpus.map((g) => `<div data-gpu="${g.index ?? 0}">` +
+          `${g.index ?? 0}: ${escapeHtml(g.name ?? 'GPU')} · ${bytes(Number(g.memoryBytes ?? 0))}` +
+          '</div>').join('') || '<span class="muted">none</span>'}</td>` +
+        `<td class="num">${w.freeSlots ?? 0}</td>` +
         `<td>${(w.jobIds ?? []).map((j) => `<a href="#/jobs/${encodeURIComponent(j)}">${escapeHtml(j)}</a>`).join(' ')}</td>` +
         `<td title="${escapeHtml(w.lastSeen ?? '')}">${relative(w.lastSeen, now)}</td></tr>`;
     }).join('');

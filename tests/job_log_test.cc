@@ -1,0 +1,114 @@
+// The tail of a job's log, from the trainer's file on the worker to the coordinator's JSON API:
+// a real coordinator, a real worker and ablate-train on a tiny model. While the job runs its
+// log's progress lines arrive within seconds; once it ends, GET /api/v1/jobs/{id}/log answers
+// the last lines of the trainer.log on the worker's disk, exactly.
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ablate/v1/sweep_service.pb.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "tests/support/cluster_test.h"
+#include "tests/support/coordinator.h"
+#include "tests/support/tokens.h"
+
+namespace ablate {
+namespace {
+
+class JobLogTest : public test::ClusterTest {
+ protected:
+  // GET `path` with the viewer token: the HTTP status, and the body parsed into `message`.
+  int Get(const std::string& path, google::protobuf::Message& message) {
+    httplib::Client http("127.0.0.1", coordinator_->http_port());
+    httplib::Result result =
+        http.Get(path, {{"Authorization", absl::StrCat("Bearer ", test::kViewerToken)}});
+    if (!result) return 0;
+    google::protobuf::util::JsonParseOptions options;
+    options.ignore_unknown_fields = true;
+    if (result->status == 200) {
+      EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(result->body, &message, options).ok())
+          << result->body;
+    }
+    return result->status;
+  }
+
+  // The job's log as the API answers it, once `done` holds for it (polled), or the last seen.
+  v1::JobLog WaitForLog(const std::string& job_id,
+                        const std::function<bool(const v1::JobLog&)>& done,
+                        absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    v1::JobLog log;
+    while (absl::Now() < deadline) {
+      log.Clear();
+      EXPECT_EQ(Get(absl::StrCat("/api/v1/jobs/", job_id, "/log"), log), 200);
+      if (done(log)) break;
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    return log;
+  }
+};
+
+bool HasLine(const v1::JobLog& log, absl::string_view prefix) {
+  for (const std::string& line : log.lines()) {
+    if (absl::StartsWith(line, prefix)) return true;
+  }
+  return false;
+}
+
+TEST_F(JobLogTest, TheApiServesTheTailOfTheTrainersLog) {
+  auto coordinator = test::TestCoordinator::Start(bin_dir_, dir_, {}, 0, {"w"});
+  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+  coordinator_ = std::move(*coordinator);
+  auto worker = StartNamedWorker("w", 1);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  workers_.push_back(std::move(*worker));
+  ASSERT_TRUE(Submit(WriteTinySweep(/*jobs=*/1, /*steps=*/300)).ok()) << Logs();
+
+  absl::StatusOr<v1::Job> job =
+      WaitForOnlyJob([](const v1::Job& j) { return j.step() >= 1; }, absl::Minutes(2));
+  ASSERT_TRUE(job.ok()) << job.status() << Logs();
+  const std::string job_id = job->spec().job_id();
+
+  // While it runs: its progress lines, from the attempt that runs it.
+  v1::JobLog running = WaitForLog(
+      job_id, [](const v1::JobLog& log) { return HasLine(log, "step "); }, absl::Seconds(30));
+  ASSERT_TRUE(HasLine(running, "step ")) << running.DebugString() << Logs();
+  EXPECT_EQ(running.attempt_id(), job->current_attempt_id());
+  EXPECT_TRUE(running.has_updated_at());
+
+  // Once it ended: the last lines of the file on the worker's disk, exactly.
+  job = WaitForOnlyJob([](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
+                       absl::Minutes(3));
+  ASSERT_TRUE(job.ok()) << job.status() << Logs();
+  v1::JobLog ended = WaitForLog(
+      job_id, [](const v1::JobLog& log) { return HasLine(log, "done after "); }, absl::Seconds(20));
+  ASSERT_TRUE(HasLine(ended, "done after ")) << ended.DebugString() << Logs();
+  const std::filesystem::path file = std::filesystem::path(dir_) / "w" / job_id /
+                                     absl::StrCat("attempt-", job->current_attempt_id()) /
+                                     "trainer.log";
+  std::ifstream in(file);
+  ASSERT_TRUE(in) << file;
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> lines = absl::StrSplit(text, '\n');
+  if (!lines.empty() && lines.back().empty()) lines.pop_back();
+  // 300 steps of progress lines: more than a tail's 200 lines.
+  ASSERT_GT(lines.size(), 200u);
+  ASSERT_EQ(ended.lines_size(), 200);
+  EXPECT_TRUE(ended.truncated());
+  const std::vector<std::string> last(lines.end() - 200, lines.end());
+  EXPECT_EQ(std::vector<std::string>(ended.lines().begin(), ended.lines().end()), last);
+
+  v1::JobLog unknown;
+  EXPECT_EQ(Get("/api/v1/jobs/no-such-job/log", unknown), 404);
+}
+
+}  // namespace
+}  // namespace ablate

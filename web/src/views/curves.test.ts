@@ -1,0 +1,24 @@
+// @vitest-environment jsdom
+import type { MetricSeries } from '../gen/ablate/v1/metrics';
+
+// uPlot asks for matchMedia as it loads, which jsdom lacks.
+window.matchMedia = (() => ({ addEventListener() {}, removeEventListener() {} })) as never;
+const { linesOf } = await import('./curves');
+
+describe('curves on the FLOPs axis', () => {
+  it('places each job by its FLOPs per token and marks one the coordinator could not', () => {
+    const config = { batchSize: 4, contextLength: 32 };
+    const jobs = [
+      { spec: { jobId: 'a', cell: [{ dimension: 'model', value: 'tiny' }], config,
+        trainFlopsPerToken: 1e6 } },
+      { spec: { jobId: 'b', cell: [{ dimension: 'model', value: 'old' }], config } },
+    ];
+    const series: MetricSeries = { name: 'train/loss', steps: ['1', '2'], values: [3, 2.5],
+      wallTimes: [1, 2] };
+    const lines = linesOf(jobs, new Map([['a', series], ['b', series]]), null,
+      { metric: 'train/loss', axis: 'flops', log: false, smoothing: 0 });
+    // 128 tokens a step at 1e6 FLOPs each.
+    expect(lines[0]).toEqual({ label: 'model=tiny', x: [1.28e8, 2.56e8], y: [3, 2.5] });
+    expect(lines[1]).toEqual({ label: 'model=old (FLOPs unknown)', x: [], y: [] });
+  });
+});
