@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  Coordinator, artifacts, launchBrowser, openDashboard, scratch, screenshot, seed,
+  Coordinator, artifacts, launchBrowser, openDashboard, scratch, screenshot, seed, tokens,
 } from './support.mjs';
 
 let browser;
@@ -18,21 +18,28 @@ after(async () => { await browser?.close(); });
 const BEST = 'small/muon/dense';   // 2.45: the brightest end of viridis
 const WORST = 'tiny/adamw/nsa';    // 3.05: the darkest
 
-describe('seeded ablation sweep', () => {
+// A coordinator on a store seed_store wrote for `scenario`, started before the enclosing
+// describe's tests and stopped after them: `.coordinator` once started.
+function seededCoordinator(scenario) {
+  const seeded = {};
   let dir;
-  let coordinator;
   before(async () => {
     dir = scratch();
-    seed(dir.dir, 'grid');
-    coordinator = await Coordinator.start(dir.dir);
+    seed(dir.dir, scenario);
+    seeded.coordinator = await Coordinator.start(dir.dir);
   });
   after(async () => {
-    await coordinator?.stop();
+    await seeded.coordinator?.stop();
     dir?.remove();
   });
+  return seeded;
+}
+
+describe('seeded ablation sweep', () => {
+  const seeded = seededCoordinator('grid');
 
   test('the grid shows each cell\'s loss, spread, state and colour', async () => {
-    const page = await openDashboard(browser, coordinator, '#/sweeps/ablation/grid');
+    const page = await openDashboard(browser, seeded.coordinator, '#/sweeps/ablation/grid');
     await page.waitForSelector('td.cell[data-value]:not([data-value=""])');
     assert.equal(await page.locator('td.cell').count(), 8);
     // Rows model, columns optimizer, one panel per attention.
@@ -92,7 +99,7 @@ describe('seeded ablation sweep', () => {
   });
 
   test('curves, cost, workers and sweeps views draw the sweep', async () => {
-    const page = await openDashboard(browser, coordinator, '#/sweeps/ablation/curves');
+    const page = await openDashboard(browser, seeded.coordinator, '#/sweeps/ablation/curves');
     await page.waitForSelector('#curves-chart[data-series="8"] canvas');
     // The first eight jobs (all tiny), 100 train/loss points each.
     assert.equal(await page.locator('#curves-chart').getAttribute('data-points'), '800');
@@ -103,7 +110,7 @@ describe('seeded ablation sweep', () => {
     assert.equal(png.suggestedFilename(), 'ablation-train_loss.png');
     assert.deepEqual([...readFileSync(await png.path()).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
 
-    // On the FLOPs axis: each job's FLOPs per token from the coordinator, times its tokens.
+    // On the FLOPs axis: each job's FLOPs per token from the seeded.coordinator, times its tokens.
     await page.selectOption('#curve-axis', 'flops');
     await page.waitForFunction(() => document.querySelector('.u-legend')?.textContent
       ?.includes('training FLOPs'));
@@ -113,7 +120,7 @@ describe('seeded ablation sweep', () => {
       false);
     await screenshot(page, 'curves-flops');
 
-    await page.goto(`${coordinator.url}#/sweeps/ablation/cost`);
+    await page.goto(`${seeded.coordinator.url}#/sweeps/ablation/cost`);
     await page.waitForSelector('#cost-gpu-hours circle');
     assert.equal(await page.locator('#cost-gpu-hours circle').count(), 8);
     // Small cells cost 1.5 GPU-hours and tiny ones 0.5; the front runs from the best tiny cell
@@ -122,7 +129,7 @@ describe('seeded ablation sweep', () => {
       (cs) => cs.map((c) => c.dataset.cell)), ['tiny/muon/dense', 'small/muon/dense']);
     await screenshot(page, 'cost');
 
-    await page.goto(`${coordinator.url}#/workers`);
+    await page.goto(`${seeded.coordinator.url}#/workers`);
     await page.waitForSelector('#timeline rect');
     assert.equal(await page.locator('#workers tbody tr').count(), 2);
     // The GPU each worker advertises, with its memory.
@@ -131,7 +138,7 @@ describe('seeded ablation sweep', () => {
     assert.equal(await page.locator('#timeline rect').count(), 16);
     await screenshot(page, 'workers');
 
-    await page.goto(`${coordinator.url}#/`);
+    await page.goto(`${seeded.coordinator.url}#/`);
     await page.waitForSelector('tr[data-sweep-id="ablation"]');
     const row = await page.locator('tr[data-sweep-id="ablation"]').textContent();
     assert.match(row, /15 succeeded/);
@@ -146,7 +153,7 @@ describe('seeded ablation sweep', () => {
 
   test('a job shows its GPUs\' health and says when no log has arrived', async () => {
     // ablation-00000 (tiny, adamw, dense, seed 1) ran 100 steps on one GPU.
-    const page = await openDashboard(browser, coordinator, '#/jobs/ablation-00000');
+    const page = await openDashboard(browser, seeded.coordinator, '#/jobs/ablation-00000');
     await page.waitForSelector('#job-gpus tbody tr');
     assert.equal(await page.locator('#gpu-panel').isVisible(), true);
     assert.equal(await page.locator('#job-gpus tbody tr').count(), 1);
@@ -171,21 +178,46 @@ describe('seeded ablation sweep', () => {
   });
 });
 
+describe('retrying a failed job', () => {
+  const seeded = seededCoordinator('grid');
+
+  test('a user\'s Retry requeues the failed job; a viewer is offered none', async () => {
+    const { jobs } = await seeded.coordinator.api('/api/v1/sweeps/ablation/jobs?page_size=100');
+    const failed = jobs.filter((j) => j.state === 'JOB_STATE_FAILED');
+    assert.equal(failed.length, 1);
+    const jobId = failed[0].spec.jobId;
+    const retry = `button[data-action="retry"][data-id="${jobId}"]`;
+
+    const viewer = await openDashboard(browser, seeded.coordinator, `#/jobs/${jobId}`, tokens.viewer);
+    await viewer.waitForFunction(() => document.body.dataset.role === 'viewer');
+    await viewer.waitForSelector(retry, { state: 'attached' });
+    assert.equal(await viewer.locator(retry).isVisible(), false);
+    await viewer.close();
+
+    const page = await openDashboard(browser, seeded.coordinator, `#/jobs/${jobId}`);
+    await page.waitForSelector(retry);
+    page.on('dialog', (dialog) => dialog.accept());
+    await page.click(retry);
+    await page.waitForFunction(() => document.querySelector('#job-state')?.textContent ===
+      'pending', null, { timeout: 30000 });
+    await screenshot(page, 'job-retried');
+    const { job } = await seeded.coordinator.api(`/api/v1/jobs/${jobId}`);
+    assert.equal(job.state, 'JOB_STATE_PENDING');
+    assert.equal(await page.locator(retry).count(), 0);
+    // A succeeded job offers no retry.
+    await page.goto(`${seeded.coordinator.url}#/jobs/ablation-00000`);
+    await page.waitForFunction(() => document.querySelector('#job-state')?.textContent ===
+      'succeeded');
+    assert.equal(await page.locator('button[data-action="retry"]').count(), 0);
+    await page.close();
+  });
+});
+
 describe('10,000-job sweep', () => {
-  let dir;
-  let coordinator;
-  before(async () => {
-    dir = scratch();
-    seed(dir.dir, 'big');
-    coordinator = await Coordinator.start(dir.dir);
-  });
-  after(async () => {
-    await coordinator?.stop();
-    dir?.remove();
-  });
+  const seeded = seededCoordinator('big');
 
   test('its grid renders in under a second', async () => {
-    const page = await openDashboard(browser, coordinator, '#/sweeps/big/grid');
+    const page = await openDashboard(browser, seeded.coordinator, '#/sweeps/big/grid');
     // Every job is a cell of its own (no repeats): rows a x columns b, one panel per (c, d).
     const loadStart = Date.now();
     await page.waitForSelector('#grid-panels[data-cells="10000"]', { timeout: 60000 });

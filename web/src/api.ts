@@ -9,6 +9,7 @@ import type {
   ListJobsResponse,
   ListSweepsResponse,
   ListWorkersResponse,
+  RetryJobsResponse,
   WhoAmIResponse,
 } from './gen/ablate/v1/sweep_service';
 import type { Sweep } from './gen/ablate/v1/sweep';
@@ -84,6 +85,13 @@ export const api = {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ id }),
+    }),
+  // Ended jobs of a sweep back to PENDING as new attempts; each one refused says why.
+  retry: (sweepId: string, jobIds: string[]) =>
+    request<RetryJobsResponse>(`/api/v1/sweeps/${enc(sweepId)}/retry`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ jobIds }),
     }),
 };
 

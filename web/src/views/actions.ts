@@ -39,3 +39,23 @@ export function cancelButton(id: string, what: string, done?: () => void): HTMLB
   });
   return button;
 }
+
+// Runs a failed or cancelled job again (a new attempt, from its last checkpoint if it has one).
+export function retryButton(sweepId: string, jobId: string, done?: () => void): HTMLButtonElement {
+  const button = h('button', { type: 'button', 'data-action': 'retry', 'data-id': jobId }, 'Retry');
+  button.addEventListener('click', async (event) => {
+    event.stopPropagation();
+    if (!window.confirm(`Retry job ${jobId}? It runs again as a new attempt.`)) return;
+    button.disabled = true;
+    try {
+      const { requeuedJobIds = [], refused = [] } = await api.retry(sweepId, [jobId]);
+      if (refused.length > 0) throw new Error(refused.map((r) => r.reason ?? '').join('; '));
+      button.textContent = requeuedJobIds.length > 0 ? 'requeued' : 'nothing to retry';
+      done?.();
+    } catch (e) {
+      showError(`retry ${jobId}: ${(e as Error).message}`);
+      button.disabled = false;
+    }
+  });
+  return button;
+}

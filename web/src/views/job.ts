@@ -9,10 +9,11 @@ import { duration, escapeHtml, loss, relative, seconds, stateName } from '../for
 import type { GetJobResponse, JobLog } from '../gen/ablate/v1/sweep_service';
 import { gpuSeriesNames } from '../gpu';
 import type uPlot from 'uplot';
-import { cancelButton } from './actions';
+import { cancelButton, retryButton } from './actions';
 import { gpuPanel } from './gpu_panel';
 
 const ENDED = ['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'];
+const RETRYABLE = ['JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'];
 const CURVES = ['train/loss', 'eval/loss'];
 // Refreshes of the log after the job ended: its last lines arrive with its end, or just after.
 const LOG_REFRESHES_AFTER_END = 3;
@@ -62,6 +63,10 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
       `${job.workerId ? ` · on ${escapeHtml(job.workerId)}` : ''}</p>` +
       `${job.message ? `<p class="error-text">${escapeHtml(job.message)}</p>` : ''}`;
     if (!ENDED.includes(job.state ?? '')) head.append(cancelButton(jobId, `job ${jobId}`));
+    if (RETRYABLE.includes(job.state ?? '')) {
+      // Polling resumes: the job runs again.
+      head.append(retryButton(sweepId, jobId, () => { done = false; refreshesAfterEnd = 0; }));
+    }
     if (String(job.step) !== lastStep || !plot) {
       lastStep = String(job.step);
       const lines = (r.metrics ?? []).filter((m) => CURVES.includes(m.name ?? ''))
