@@ -5,6 +5,8 @@
 #                                              browser, Python, oracle and data tests (CI)
 #   bash scripts/sanitize.sh tsan [BUILD_DIR]  TSan, the coordinator's and worker's tests (long)
 # A sanitizer report fails the test that caused it (halt_on_error, no recovery from UBSan).
+# Warnings are not errors here: GCC's flow analysis sees sanitizer-instrumented libstdc++ (its
+# std::regex, say) and reports uninitialized values that the normal build does not have.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:?usage: sanitize.sh asan|tsan [BUILD_DIR]}
@@ -30,7 +32,8 @@ case "$kind" in
 esac
 if [ ! -f "$build_dir/build.ninja" ]; then
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DABLATE_BUILD_TRAINER=OFF -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
+    -DABLATE_BUILD_TRAINER=OFF -DABLATE_WERROR=OFF \
+    -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
     -DCMAKE_EXE_LINKER_FLAGS="$flags" >/dev/null
 fi
 cmake --build "$build_dir" -j"$(nproc)" --target "${targets[@]}"
