@@ -2,23 +2,22 @@
 
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
-#include "common/auth/client_token.h"
-#include "common/auth/tls.h"
 #include "absl/time/time.h"
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/export.h"
 #include "cli/slurm.h"
+#include "common/auth/client_token.h"
+#include "common/auth/tls.h"
 
 namespace ablate::cli {
 namespace {
@@ -82,8 +81,8 @@ int RunCli(int argc, char** argv) {
   std::string sweep_id;
   bool json = false;
   bool all = false;
-  CLI::App* status = app.add_subcommand(
-      "status", "show a sweep's jobs, or a summary of a sweep of more than 50");
+  CLI::App* status =
+      app.add_subcommand("status", "show a sweep's jobs, or a summary of a sweep of more than 50");
   status->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
   status->add_flag("--all", all, "one row per job, however many");
   status->add_flag("--json", json, "print {\"sweep\": ..., \"jobs\": [...]} as JSON");

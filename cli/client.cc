@@ -39,8 +39,7 @@ std::string TransportCause(const grpc::Status& status) {
 
 Client::Client(std::string address, std::string token,
                std::shared_ptr<grpc::ChannelCredentials> credentials)
-    : address_(std::move(address)),
-      authorization_(token.empty() ? "" : auth::BearerOf(token)) {
+    : address_(std::move(address)), authorization_(token.empty() ? "" : auth::BearerOf(token)) {
   grpc::ChannelArguments args;
   // A sweep's job list grows with its grid (pages of kPageSize jobs); the 4 MB default would cap
   // a page of large specs. Bounded all the same, so a broken or hostile server cannot make the
@@ -73,9 +72,9 @@ absl::Status Client::AwaitConnection() {
 }
 
 absl::Status Client::Unreachable(absl::string_view cause) const {
-  return absl::UnavailableError(absl::StrCat(
-      "ablate: cannot reach the coordinator at ", address_, " (", cause,
-      "); is ablate-coordinator running? set --coordinator or ABLATE_COORDINATOR"));
+  return absl::UnavailableError(
+      absl::StrCat("ablate: cannot reach the coordinator at ", address_, " (", cause,
+                   "); is ablate-coordinator running? set --coordinator or ABLATE_COORDINATOR"));
 }
 
 absl::Status Client::CallError(absl::string_view method, const grpc::Status& status) const {
@@ -88,10 +87,10 @@ absl::Status Client::CallError(absl::string_view method, const grpc::Status& sta
 }
 
 template <typename Request, typename Response>
-absl::StatusOr<Response> Client::Call(absl::string_view method,
-                                      grpc::Status (v1::SweepService::Stub::*rpc)(
-                                          grpc::ClientContext*, const Request&, Response*),
-                                      const Request& request) {
+absl::StatusOr<Response> Client::Call(
+    absl::string_view method,
+    grpc::Status (v1::SweepService::Stub::*rpc)(grpc::ClientContext*, const Request&, Response*),
+    const Request& request) {
   if (absl::Status connected = AwaitConnection(); !connected.ok()) return connected;
   grpc::ClientContext context;
   Prepare(context);
@@ -106,7 +105,7 @@ absl::StatusOr<Response> Client::Call(absl::string_view method,
 }
 
 absl::StatusOr<v1::SubmitSweepResponse> Client::SubmitSweep(const v1::SweepSpec& spec,
-                                                             bool update) {
+                                                            bool update) {
   v1::SubmitSweepRequest request;
   *request.mutable_spec() = spec;
   request.set_update(update);

@@ -13,11 +13,11 @@
 #include <memory>
 #include <string>
 
+#include "ablate/v1/sweep_service.grpc.pb.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "ablate/v1/sweep_service.grpc.pb.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/security/credentials.h"
 
@@ -42,7 +42,7 @@ class Client {
 
   // With `update`, updates the sweep of the spec's name (SubmitSweepRequest.update).
   absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(const v1::SweepSpec& spec,
-                                                       bool update = false);
+                                                      bool update = false);
   absl::StatusOr<v1::ListSweepsResponse> ListSweeps();
   absl::StatusOr<v1::Sweep> GetSweep(const std::string& sweep_id);
   // One page of the sweep's jobs (see ListJobsRequest).
@@ -71,8 +71,9 @@ class Client {
   // Connects, then makes one unary call with the deadline kCallTimeout.
   template <typename Request, typename Response>
   absl::StatusOr<Response> Call(absl::string_view method,
-                                grpc::Status (v1::SweepService::Stub::*rpc)(
-                                    grpc::ClientContext*, const Request&, Response*),
+                                grpc::Status (v1::SweepService::Stub::*rpc)(grpc::ClientContext*,
+                                                                            const Request&,
+                                                                            Response*),
                                 const Request& request);
   // The Status a failed call of `method` turns into.
   absl::Status CallError(absl::string_view method, const grpc::Status& status) const;

@@ -7,11 +7,11 @@
 #include <optional>
 #include <vector>
 
+#include "ablate/v1/sweep_service.pb.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "ablate/v1/sweep_service.pb.h"
 #include "cli/fit.h"
 #include "cli/live_sweep.h"
 #include "cli/plan_view.h"
@@ -109,8 +109,7 @@ void PrintUpdate(const v1::SubmitSweepResponse& response, const Io& io) {
 
 }  // namespace
 
-int SubmitCommand(Client& client, const std::string& path, bool update, bool watch,
-                  const Io& io) {
+int SubmitCommand(Client& client, const std::string& path, bool update, bool watch, const Io& io) {
   std::optional<CheckedSweep> checked = CheckSweepFile(path, io);
   if (!checked) return kExitUsage;
   const v1::SweepSpec& spec = checked->spec;
@@ -151,8 +150,7 @@ absl::StatusOr<std::string> ResolveSweep(Client& client, const std::string& name
   return sweep->id();
 }
 
-int StatusCommand(Client& client, const std::string& name_or_id, StatusForm form,
-                  const Io& io) {
+int StatusCommand(Client& client, const std::string& name_or_id, StatusForm form, const Io& io) {
   absl::StatusOr<std::string> resolved = ResolveSweep(client, name_or_id);
   if (!resolved.ok()) return Fail(io, resolved.status());
   const std::string& sweep_id = *resolved;

@@ -49,8 +49,7 @@ int PlanCommand(const std::string& path, bool json, const Io& io);
 // plan (at most kTableJobs job rows), submits it, and with `watch` follows it as WatchCommand
 // does. With `update`, the file updates the sweep of its name (SubmitSweepRequest.update), and
 // the command says how many jobs were reused, added, and are no longer in the file.
-int SubmitCommand(Client& client, const std::string& path, bool update, bool watch,
-                  const Io& io);
+int SubmitCommand(Client& client, const std::string& path, bool update, bool watch, const Io& io);
 
 // A table of every sweep, newest first.
 int ListCommand(Client& client, const Io& io);
@@ -61,8 +60,8 @@ enum class StatusForm {
   kJson,     // {"sweep": ..., "jobs": [...]} on one line, a page at a time
 };
 
-// Shows the sweep (an id or a unique name) in `form`. Every form reads the jobs a page at a time, so memory stays
-// bounded whatever the sweep's size.
+// Shows the sweep (an id or a unique name) in `form`. Every form reads the jobs a page at a time,
+// so memory stays bounded whatever the sweep's size.
 int StatusCommand(Client& client, const std::string& sweep_id, StatusForm form, const Io& io);
 
 // Follows the sweep until every job ended, then prints its status as StatusForm::kDefault
@@ -98,8 +97,7 @@ struct RetryChoice {
 // Queues the chosen jobs of the sweep (an id or a unique name) again (SweepService.RetryJobs)
 // and names those requeued, then each named job refused with why. kExitOk, or kExitFailed when
 // a named job was refused; kExitUsage when `choice` names no job and no state.
-int RetryCommand(Client& client, const std::string& sweep, const RetryChoice& choice,
-                 const Io& io);
+int RetryCommand(Client& client, const std::string& sweep, const RetryChoice& choice, const Io& io);
 
 }  // namespace ablate::cli
 

@@ -13,8 +13,7 @@
 namespace ablate::cli {
 
 // The formats ablate-export writes.
-inline const std::vector<std::string> kExportFormats = {"csv", "parquet", "tensorboard",
-                                                        "wandb"};
+inline const std::vector<std::string> kExportFormats = {"csv", "parquet", "tensorboard", "wandb"};
 
 // Replaces this process with `ablate-export SWEEP --format FORMAT --out OUT --coordinator
 // COORDINATOR`, found on PATH, with `token` in its environment as ABLATE_TOKEN (never on its

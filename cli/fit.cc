@@ -12,9 +12,9 @@ namespace {
 
 // Slots of `worker` that could each hold one rank of a job with `need`.
 uint32_t FittingSlots(const v1::WorkerInfo& worker, const SlotNeed& need) {
-  return static_cast<uint32_t>(std::count_if(
-      worker.slots().begin(), worker.slots().end(),
-      [&](const v1::Slot& slot) { return SlotFits(slot, need); }));
+  return static_cast<uint32_t>(
+      std::count_if(worker.slots().begin(), worker.slots().end(),
+                    [&](const v1::Slot& slot) { return SlotFits(slot, need); }));
 }
 
 // The most such slots one known worker has, and which.
@@ -64,10 +64,10 @@ std::vector<std::string> UnfitJobs(const std::vector<v1::JobSpec>& jobs,
   }
   std::vector<std::pair<size_t, std::string>> lines;
   for (const auto& [description, unfit] : by_need) {
-    lines.emplace_back(unfit.order,
-                       absl::StrCat(unfit.jobs, unfit.jobs == 1 ? " job needs " : " jobs need ",
-                                    description, " (first: ", unfit.first, "); ",
-                                    BestOffer(workers, unfit.need)));
+    lines.emplace_back(
+        unfit.order,
+        absl::StrCat(unfit.jobs, unfit.jobs == 1 ? " job needs " : " jobs need ", description,
+                     " (first: ", unfit.first, "); ", BestOffer(workers, unfit.need)));
   }
   std::sort(lines.begin(), lines.end());
   std::vector<std::string> out;

@@ -35,12 +35,11 @@ TEST(FitTest, JobsNoWorkerCouldHoldAreGroupedByNeedWithTheReason) {
   v1::ListWorkersResponse workers;
   *workers.add_workers() = Worker("n1", 4, 80'000'000'000);
   *workers.add_workers() = Worker("n2", 8, 40'000'000'000);
-  const std::vector<v1::JobSpec> jobs = {
-      Job("tiny", 0, 0),                    // a CPU slot: both have one
-      Job("a", 4, 60'000'000'000),          // n1's four 80 GB slots
-      Job("b", 8, 60'000'000'000),          // 8 slots of 60 GB: nobody
-      Job("c", 8, 60'000'000'000),
-      Job("d", 2, 100'000'000'000)};        // no slot has 100 GB
+  const std::vector<v1::JobSpec> jobs = {Job("tiny", 0, 0),            // a CPU slot: both have one
+                                         Job("a", 4, 60'000'000'000),  // n1's four 80 GB slots
+                                         Job("b", 8, 60'000'000'000),  // 8 slots of 60 GB: nobody
+                                         Job("c", 8, 60'000'000'000),
+                                         Job("d", 2, 100'000'000'000)};  // no slot has 100 GB
   EXPECT_THAT(UnfitJobs(jobs, workers),
               ElementsAre("2 jobs need 8 CUDA slots with 60 GB (first: model=b); the most any "
                           "known worker has is 4 (n1)",

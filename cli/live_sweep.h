@@ -10,8 +10,8 @@
 
 #include <string>
 
-#include "absl/container/flat_hash_map.h"
 #include "ablate/v1/sweep_service.pb.h"
+#include "absl/container/flat_hash_map.h"
 
 namespace ablate::cli {
 

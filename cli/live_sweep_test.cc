@@ -20,8 +20,14 @@ const v1::SweepSnapshot kWhole = Parse(R"pb(
     state: SWEEP_STATE_ACTIVE
     counts { total: 2 pending: 2 }
   }
-  jobs { spec { job_id: "s-a" } state: JOB_STATE_PENDING }
-  jobs { spec { job_id: "s-b" } state: JOB_STATE_PENDING }
+  jobs {
+    spec { job_id: "s-a" }
+    state: JOB_STATE_PENDING
+  }
+  jobs {
+    spec { job_id: "s-b" }
+    state: JOB_STATE_PENDING
+  }
   version: 7
 )pb");
 
@@ -31,9 +37,20 @@ TEST(LiveSweepTest, DeltaReplacesChangedJobsAndCounts) {
   live.Apply(Parse(R"pb(
     delta: true
     version: 9
-    sweep { id: "s" state: SWEEP_STATE_ACTIVE counts { total: 2 pending: 1 running: 1 } }
-    jobs { spec { job_id: "s-b" } state: JOB_STATE_RUNNING step: 40 }
-    metrics { job_id: "s-b" points { name: "train/loss" step: 40 value: 2.5 } }
+    sweep {
+      id: "s"
+      state: SWEEP_STATE_ACTIVE
+      counts { total: 2 pending: 1 running: 1 }
+    }
+    jobs {
+      spec { job_id: "s-b" }
+      state: JOB_STATE_RUNNING
+      step: 40
+    }
+    metrics {
+      job_id: "s-b"
+      points { name: "train/loss" step: 40 value: 2.5 }
+    }
   )pb"));
   const v1::SweepSnapshot& now = live.snapshot();
   EXPECT_EQ(now.version(), 9);
@@ -52,7 +69,11 @@ TEST(LiveSweepTest, ACountThatDropsToZeroIsZero) {
   live.Apply(kWhole);
   live.Apply(Parse(R"pb(
     delta: true
-    sweep { id: "s" state: SWEEP_STATE_CANCELLED counts { total: 2 cancelled: 2 } }
+    sweep {
+      id: "s"
+      state: SWEEP_STATE_CANCELLED
+      counts { total: 2 cancelled: 2 }
+    }
   )pb"));
   EXPECT_EQ(live.snapshot().sweep().counts().pending(), 0u);
   EXPECT_EQ(live.snapshot().sweep().state(), v1::SWEEP_STATE_CANCELLED);
@@ -71,7 +92,8 @@ TEST(LiveSweepTest, AWholeSweepAgainReplacesEverything) {
 
 TEST(LiveSweepTest, DeltaBeforeTheWholeSweepIsIgnored) {
   LiveSweep live;
-  live.Apply(Parse(R"pb(delta: true jobs { spec { job_id: "s-a" } })pb"));
+  live.Apply(Parse(R"pb(delta: true
+                        jobs { spec { job_id: "s-a" } })pb"));
   EXPECT_FALSE(live.known());
   EXPECT_EQ(live.snapshot().jobs_size(), 0);
 }

@@ -33,8 +33,10 @@ std::string SiCount(double value) {
     ++i;
   }
   if (i == 0) return absl::StrFormat("%.0f", value);
-  return absl::StrFormat(value >= 100 ? "%.0f%s" : value >= 10 ? "%.1f%s" : "%.2f%s", value,
-                         kSuffixes[i]);
+  return absl::StrFormat(value >= 100  ? "%.0f%s"
+                         : value >= 10 ? "%.1f%s"
+                                       : "%.2f%s",
+                         value, kSuffixes[i]);
 }
 
 std::string Bytes(uint64_t bytes) {
@@ -45,8 +47,8 @@ std::string Bytes(uint64_t bytes) {
 }
 
 std::string PlanText(const v1::SweepPlan& plan, size_t max_jobs) {
-  std::string out = absl::StrCat("sweep ", plan.sweep_id(), ": ", plan.cells_size(), " jobs (",
-                                 plan.shape());
+  std::string out =
+      absl::StrCat("sweep ", plan.sweep_id(), ": ", plan.cells_size(), " jobs (", plan.shape());
   if (plan.repeats() > 0) absl::StrAppend(&out, ", ", plan.repeats(), " seeds per cell");
   absl::StrAppend(&out, "), ", plan.excluded_size(), " excluded by constraints\n");
 
@@ -80,8 +82,8 @@ std::string PlanText(const v1::SweepPlan& plan, size_t max_jobs) {
   for (size_t c = dims + 1; c < headers.size(); ++c) jobs.SetAlign(c, Table::Align::kRight);
   for (const v1::CellPlan& cell : plan.cells()) {
     if (jobs.rows() == max_jobs) break;
-    std::vector<std::string> row = {std::string(
-        absl::StripPrefix(cell.job_id(), absl::StrCat(plan.sweep_id(), "-")))};
+    std::vector<std::string> row = {
+        std::string(absl::StripPrefix(cell.job_id(), absl::StrCat(plan.sweep_id(), "-")))};
     for (const v1::CellValue& value : cell.cell()) row.push_back(value.value());
     row.insert(row.end(),
                {SiCount(static_cast<double>(cell.parameters())),

@@ -93,8 +93,8 @@ std::string PadRight(const std::string& text, size_t width) {
 absl::StatusOr<ResultsBuilder> ResultsBuilder::Create(const v1::Sweep& sweep,
                                                       const std::string& metric) {
   if (metric != "eval/loss" && metric != "train/loss") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--metric: unknown metric '", metric, "' (known: eval/loss, train/loss)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--metric: unknown metric '", metric, "' (known: eval/loss, train/loss)"));
   }
   return ResultsBuilder(sweep, metric);
 }
@@ -167,9 +167,9 @@ std::string ResultsText(const v1::Sweep& sweep, const v1::SweepResults& results)
   std::vector<std::string> headers;
   for (const v1::Dimension& dimension : sweep.spec().grid()) headers.push_back(dimension.name());
   const size_t dims = headers.size();
-  for (const std::string& h : {std::string("RUNS"), results.metric(), std::string("95% CI"),
-                               std::string("STD"), std::string("VS BASELINE"),
-                               std::string("95% CI (PAIRED)")}) {
+  for (const std::string& h :
+       {std::string("RUNS"), results.metric(), std::string("95% CI"), std::string("STD"),
+        std::string("VS BASELINE"), std::string("95% CI (PAIRED)")}) {
     headers.push_back(h);
   }
   Table table(headers);
@@ -242,9 +242,8 @@ absl::StatusOr<std::string> CompareText(const v1::Sweep& sweep, const v1::SweepR
   for (const v1::Dimension& d : grid) names.push_back(d.name());
   for (const auto& [flag, name] : {std::pair{"--rows", rows}, std::pair{"--cols", cols}}) {
     if (find(name) == grid.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(flag, ": '", name,
-                                                     "' is not a grid dimension (grid: ",
-                                                     absl::StrJoin(names, ", "), ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          flag, ": '", name, "' is not a grid dimension (grid: ", absl::StrJoin(names, ", "), ")"));
     }
   }
   if (rows == cols) return absl::InvalidArgumentError("--cols: the same dimension as --rows");

@@ -21,10 +21,10 @@
 #include <utility>
 #include <vector>
 
-#include "absl/status/statusor.h"
 #include "ablate/v1/job.pb.h"
 #include "ablate/v1/results.pb.h"
 #include "ablate/v1/sweep.pb.h"
+#include "absl/status/statusor.h"
 
 namespace ablate::cli {
 
@@ -39,15 +39,15 @@ class ResultsBuilder {
 
  private:
   struct Cell {
-    v1::CellResult result;                      // cell, jobs, succeeded, baseline
+    v1::CellResult result;                          // cell, jobs, succeeded, baseline
     std::vector<std::pair<uint64_t, double>> runs;  // seed -> metric
-    std::set<std::string> code_versions;        // of the runs
+    std::set<std::string> code_versions;            // of the runs
   };
   ResultsBuilder(const v1::Sweep& sweep, std::string metric);
 
   v1::Sweep sweep_;
   std::string metric_;
-  std::vector<Cell> cells_;             // in the order their first job came
+  std::vector<Cell> cells_;              // in the order their first job came
   std::map<std::string, size_t> index_;  // cell label -> position in cells_
   // The newest run's code version: of the succeeded job updated last.
   std::pair<int64_t, std::string> newest_ = {std::numeric_limits<int64_t>::min(), ""};

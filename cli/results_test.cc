@@ -69,9 +69,9 @@ v1::SweepResults StudyResults(const std::string& metric = "eval/loss") {
   absl::StatusOr<ResultsBuilder> builder = ResultsBuilder::Create(StudySweep(), metric);
   EXPECT_TRUE(builder.ok()) << builder.status();
   // Out of order, as pages may come; a failed run of muon seed 4 counts as a job only.
-  for (const v1::Job& job : {Run("muon", 3, 3.05), Run("adamw", 1, 3.0), Run("adamw", 2, 3.2),
-                             Run("adamw", 3, 3.1), Run("muon", 1, 2.9), Run("muon", 2, 3.0),
-                             Run("muon", 4, 0, v1::JOB_STATE_FAILED)}) {
+  for (const v1::Job& job :
+       {Run("muon", 3, 3.05), Run("adamw", 1, 3.0), Run("adamw", 2, 3.2), Run("adamw", 3, 3.1),
+        Run("muon", 1, 2.9), Run("muon", 2, 3.0), Run("muon", 4, 0, v1::JOB_STATE_FAILED)}) {
     builder->Add(job);
   }
   return builder->Finish();
@@ -116,9 +116,9 @@ TEST(ResultsTest, TableAndCsv) {
   EXPECT_THAT(text, HasSubstr("adamw       3/3     3.1000  [2.8516, 3.3484]  0.1000     "
                               "baseline\n"));
   const std::string csv = ResultsCsv(StudySweep(), results);
-  EXPECT_THAT(csv, ::testing::StartsWith(
-                       "optimizer,jobs,succeeded,n,mean,std,ci95_low,ci95_high,diff,"
-                       "diff_ci95_low,diff_ci95_high\nmuon,4,3,3,2.98333"));
+  EXPECT_THAT(csv,
+              ::testing::StartsWith("optimizer,jobs,succeeded,n,mean,std,ci95_low,ci95_high,diff,"
+                                    "diff_ci95_low,diff_ci95_high\nmuon,4,3,3,2.98333"));
   EXPECT_THAT(csv, HasSubstr("\nadamw,3,3,3,3.1000000000000001,0.10000000000000009,"));
   EXPECT_THAT(csv, ::testing::EndsWith(",,,\n"));  // the baseline has no difference
 }
@@ -151,18 +151,18 @@ TEST(ResultsTest, MarksCellsOfOtherCodeVersionsAndLeavesOutDroppedJobs) {
   const std::string text = ResultsText(StudySweep(), results);
   EXPECT_THAT(text, HasSubstr("\nadamw       2/2 "));
   EXPECT_THAT(text, HasSubstr("\nmuon       2/2* "));
-  EXPECT_THAT(text, ::testing::EndsWith(
-                        "\n* some runs come from code 0.1.0+old, not 0.1.0+new (the newest "
-                        "result's)\n"));
+  EXPECT_THAT(
+      text, ::testing::EndsWith("\n* some runs come from code 0.1.0+old, not 0.1.0+new (the newest "
+                                "result's)\n"));
   EXPECT_THAT(ResultsText(StudySweep(), StudyResults()), ::testing::Not(HasSubstr("*")));
 }
 
 v1::Sweep TwoByTwoByTwo() {
   v1::Sweep sweep;
   sweep.set_id("grid-00");
-  for (const auto& [name, a, b] : {std::tuple{"model", "tiny", "mini"},
-                                   std::tuple{"optimizer", "adamw", "soap"},
-                                   std::tuple{"attention", "dense", "nsa"}}) {
+  for (const auto& [name, a, b] :
+       {std::tuple{"model", "tiny", "mini"}, std::tuple{"optimizer", "adamw", "soap"},
+        std::tuple{"attention", "dense", "nsa"}}) {
     v1::Dimension& d = *sweep.mutable_spec()->add_grid();
     d.set_name(name);
     d.add_values(a);
@@ -230,9 +230,9 @@ TEST(ResultsTest, NanAndInfiniteLossesArePrinted) {
   ASSERT_TRUE(builder.ok());
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double inf = std::numeric_limits<double>::infinity();
-  for (const v1::Job& job : {cli::Run("adamw", 1, 3.0), cli::Run("adamw", 2, inf),
-                             cli::Run("muon", 1, nan), cli::Run("muon", 2, 3.0),
-                             cli::Run("muon", 3, -inf)}) {
+  for (const v1::Job& job :
+       {cli::Run("adamw", 1, 3.0), cli::Run("adamw", 2, inf), cli::Run("muon", 1, nan),
+        cli::Run("muon", 2, 3.0), cli::Run("muon", 3, -inf)}) {
     builder->Add(job);
   }
   const v1::SweepResults results = builder->Finish();

@@ -103,7 +103,8 @@ CLI::App* AddSlurmCommands(CLI::App& app, SlurmUpOptions& options) {
   up->add_option("--template", options.template_path,
                  "your own batch script template (default: the built-in one)");
   up->add_option("--worker", options.worker, "ablate-worker on the nodes (default: beside ablate)");
-  up->add_option("--trainer", options.trainer, "ablate-train on the nodes (default: beside ablate)");
+  up->add_option("--trainer", options.trainer,
+                 "ablate-train on the nodes (default: beside ablate)");
   up->add_option("--work-dir", options.work_dir, "shared folder for logs and the script")
       ->capture_default_str();
   up->add_option("--checkpoint-root", options.checkpoint_root,
@@ -138,10 +139,10 @@ absl::StatusOr<std::string> RenderSlurmScript(const std::string& template_text,
        {"@COORDINATOR@", coordinator},
        {"@WORKER_PREFIX@", options.worker_prefix},
        {"@TOKEN_DIR@", Absolute(options.token_dir)},
-       {"@WORKER@", Absolute(options.worker.empty() ? (own / "ablate-worker").string()
-                                                    : options.worker)},
-       {"@TRAINER@", Absolute(options.trainer.empty() ? (own / "ablate-train").string()
-                                                      : options.trainer)},
+       {"@WORKER@",
+        Absolute(options.worker.empty() ? (own / "ablate-worker").string() : options.worker)},
+       {"@TRAINER@",
+        Absolute(options.trainer.empty() ? (own / "ablate-train").string() : options.trainer)},
        {"@WORK_DIR@", work_dir},
        {"@CHECKPOINT_ROOT@", Absolute(options.checkpoint_root)},
        {"@DATA_ROOT@", Absolute(options.data_root)}});
@@ -154,8 +155,7 @@ absl::StatusOr<std::string> RenderSlurmScript(const std::string& template_text,
   return script;
 }
 
-int SlurmUpCommand(const SlurmUpOptions& options, const std::string& coordinator,
-                   const Io& io) {
+int SlurmUpCommand(const SlurmUpOptions& options, const std::string& coordinator, const Io& io) {
   std::string template_text(kSlurmWorkersTemplate);
   if (!options.template_path.empty()) {
     std::ifstream in(options.template_path);
@@ -189,8 +189,7 @@ int SlurmUpCommand(const SlurmUpOptions& options, const std::string& coordinator
   const fs::path path =
       fs::path(Absolute(options.work_dir)) /
       absl::StrCat("ablate-", options.worker_prefix, "-",
-                   absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::UTCTimeZone()),
-                   ".sbatch");
+                   absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::UTCTimeZone()), ".sbatch");
   std::ofstream(path) << *script;
   if (error || !fs::exists(path)) {
     io.err << "ablate: cannot write " << path.string() << "\n";
@@ -205,8 +204,8 @@ int SlurmUpCommand(const SlurmUpOptions& options, const std::string& coordinator
   std::string job_id(absl::StripTrailingAsciiWhitespace(submitted.out));
   io.out << "submitted Slurm job " << job_id << ": workers " << WorkerId(options, 0);
   if (options.nodes > 1) io.out << " .. " << WorkerId(options, options.nodes - 1);
-  io.out << " for " << coordinator << "; script " << path.string() << ", logs "
-         << logs.string() << "\n";
+  io.out << " for " << coordinator << "; script " << path.string() << ", logs " << logs.string()
+         << "\n";
   return kExitOk;
 }
 

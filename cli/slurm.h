@@ -11,9 +11,8 @@
 #ifndef ABLATE_CLI_SLURM_H_
 #define ABLATE_CLI_SLURM_H_
 
-#include <string>
-
 #include <CLI/CLI.hpp>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "cli/commands.h"
@@ -22,19 +21,19 @@ namespace ablate::cli {
 
 struct SlurmUpOptions {
   int nodes = 1;
-  int gpus_per_node = 0;       // 0: no GPUs asked for (CPU workers)
-  std::string partition;       // empty: the cluster's default partition
+  int gpus_per_node = 0;  // 0: no GPUs asked for (CPU workers)
+  std::string partition;  // empty: the cluster's default partition
   std::string time = "24:00:00";
-  int grace_s = 120;           // SIGTERM this long before the time limit
+  int grace_s = 120;                    // SIGTERM this long before the time limit
   std::string worker_prefix = "slurm";  // worker ids: PREFIX-0 .. PREFIX-(nodes-1)
-  std::string token_dir;       // holds one file per worker id, its bearer token
-  std::string template_path;   // empty: the built-in template
-  std::string worker;          // default: ablate-worker beside this binary
-  std::string trainer;         // default: ablate-train beside this binary
+  std::string token_dir;                // holds one file per worker id, its bearer token
+  std::string template_path;            // empty: the built-in template
+  std::string worker;                   // default: ablate-worker beside this binary
+  std::string trainer;                  // default: ablate-train beside this binary
   std::string work_dir = "runs/slurm";
   std::string checkpoint_root = "runs";
   std::string data_root = "data";
-  bool dry_run = false;        // print the script instead of submitting it
+  bool dry_run = false;  // print the script instead of submitting it
   std::string sbatch = "sbatch";
 };
 
@@ -51,8 +50,7 @@ absl::StatusOr<std::string> RenderSlurmScript(const std::string& template_text,
 // Checks that every worker id has its token, renders the script, writes it under the work
 // directory and submits it (or prints it, with dry_run). Prints the Slurm job id and the worker
 // ids. kExitUsage for bad options or a missing token, kExitFailed when sbatch fails.
-int SlurmUpCommand(const SlurmUpOptions& options, const std::string& coordinator,
-                   const Io& io);
+int SlurmUpCommand(const SlurmUpOptions& options, const std::string& coordinator, const Io& io);
 
 }  // namespace ablate::cli
 

@@ -1,5 +1,6 @@
 #include "cli/slurm.h"
 
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,8 +8,6 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -30,7 +29,8 @@ class SlurmUpTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   void WriteTokens(int count) {
-    for (int i = 0; i < count; ++i) std::ofstream(dir_ / "tokens" / absl::StrCat("slurm-", i)) << "t";
+    for (int i = 0; i < count; ++i)
+      std::ofstream(dir_ / "tokens" / absl::StrCat("slurm-", i)) << "t";
   }
 
   fs::path dir_;
@@ -53,8 +53,8 @@ TEST_F(SlurmUpTest, BuiltInTemplateFillsEveryField) {
   EXPECT_FALSE(absl::StrContains(*script, "--partition"));  // the cluster's default
   EXPECT_TRUE(absl::StrContains(*script, "--coordinator \"coord:50051\""));
   // Paths the nodes read are absolute.
-  EXPECT_TRUE(absl::StrContains(*script, absl::StrCat("--token-file \"", dir_.string(),
-                                                      "/tokens/$id\"")));
+  EXPECT_TRUE(
+      absl::StrContains(*script, absl::StrCat("--token-file \"", dir_.string(), "/tokens/$id\"")));
   EXPECT_TRUE(absl::StrContains(*script, "id=\"slurm-${SLURM_NODEID}\""));
 }
 

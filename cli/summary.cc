@@ -41,12 +41,10 @@ void SweepSummary::Add(const v1::Job& job) {
     if (failed_.size() < keep_) failed_.push_back(job);
   }
   if (!LossOf(job).has_value()) return;
-  KeepTop(best_, job, keep_, [](const v1::Job& a, const v1::Job& b) {
-    return *LossOf(a) < *LossOf(b);
-  });
-  KeepTop(worst_, job, keep_, [](const v1::Job& a, const v1::Job& b) {
-    return *LossOf(a) > *LossOf(b);
-  });
+  KeepTop(best_, job, keep_,
+          [](const v1::Job& a, const v1::Job& b) { return *LossOf(a) < *LossOf(b); });
+  KeepTop(worst_, job, keep_,
+          [](const v1::Job& a, const v1::Job& b) { return *LossOf(a) > *LossOf(b); });
 }
 
 std::string SweepSummary::Render(const v1::Sweep& sweep) const {

@@ -36,8 +36,8 @@ class SweepSummary {
 
  private:
   const size_t keep_;
-  std::vector<v1::Job> best_;   // lowest loss first, at most keep_
-  std::vector<v1::Job> worst_;  // highest loss first, at most keep_
+  std::vector<v1::Job> best_;    // lowest loss first, at most keep_
+  std::vector<v1::Job> worst_;   // highest loss first, at most keep_
   std::vector<v1::Job> failed_;  // the first keep_ failures, in expansion order
   size_t failed_total_ = 0;
 };

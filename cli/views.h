@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "absl/status/statusor.h"
-#include "absl/time/time.h"
 #include "ablate/v1/job.pb.h"
 #include "ablate/v1/sweep.pb.h"
 #include "ablate/v1/sweep_service.pb.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "cli/table.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/repeated_ptr_field.h"

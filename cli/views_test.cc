@@ -25,8 +25,14 @@ v1::Sweep TwoDimensionSweep() {
     id: "grid-0123abcd"
     spec {
       name: "grid"
-      grid { name: "optimizer" values: [ "adamw", "soap" ] }
-      grid { name: "seed" values: [ "1" ] }
+      grid {
+        name: "optimizer"
+        values: [ "adamw", "soap" ]
+      }
+      grid {
+        name: "seed"
+        values: [ "1" ]
+      }
     }
     state: SWEEP_STATE_ACTIVE
     counts { total: 2 running: 1 failed: 1 }
@@ -129,7 +135,10 @@ TEST(ViewsTest, RepeatsAddTheSeedColumn) {
     id: "study-00"
     spec {
       name: "study"
-      grid { name: "optimizer" values: [ "adamw" ] }
+      grid {
+        name: "optimizer"
+        values: [ "adamw" ]
+      }
       repeats: 2
     }
   )pb");
@@ -144,7 +153,8 @@ TEST(ViewsTest, RepeatsAddTheSeedColumn) {
   EXPECT_THAT(CellValues(sweep, job), ::testing::ElementsAre("adamw", "2"));
   Jobs jobs;
   *jobs.Add() = job;
-  EXPECT_THAT(JobsTable(sweep, jobs).Render(), ::testing::StartsWith("JOB              optimizer  seed  STATE"));
+  EXPECT_THAT(JobsTable(sweep, jobs).Render(),
+              ::testing::StartsWith("JOB              optimizer  seed  STATE"));
 }
 
 TEST(ViewsTest, SummaryLeavesOutEmptyStates) {

@@ -62,9 +62,8 @@ class PendingReasons {
     std::vector<std::string> lines;
     for (const std::string& message : messages) {
       const Group& group = groups_.at(message);
-      lines.push_back(group.count == 1
-                          ? JobLine(*group.first)
-                          : absl::StrCat(group.count, " jobs PENDING: ", message));
+      lines.push_back(group.count == 1 ? JobLine(*group.first)
+                                       : absl::StrCat(group.count, " jobs PENDING: ", message));
     }
     return lines;
   }
@@ -121,9 +120,8 @@ std::string ProgressBar(uint32_t done, uint32_t total, int width) {
 std::vector<std::string> ChangeLines(const v1::SweepSnapshot* before,
                                      const v1::SweepSnapshot& after, absl::Time now,
                                      absl::TimeZone zone) {
-  const std::string prefix =
-      absl::StrCat("[", absl::FormatTime("%H:%M:%S", now, zone), "] ", DoneText(after.sweep()),
-                   " · ");
+  const std::string prefix = absl::StrCat("[", absl::FormatTime("%H:%M:%S", now, zone), "] ",
+                                          DoneText(after.sweep()), " · ");
   std::vector<std::string> lines;
   PendingReasons reasons;
   if (before == nullptr) {

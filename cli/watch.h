@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/time/time.h"
 #include "ablate/v1/sweep_service.pb.h"
+#include "absl/time/time.h"
 
 namespace ablate::cli {
 

@@ -17,18 +17,24 @@ using ::testing::HasSubstr;
 v1::SweepSnapshot Snapshot(const char* jobs_state_a, int step_a, const char* done) {
   v1::SweepSnapshot snapshot;
   const std::string text = std::string(R"pb(
-    sweep {
-      id: "grid-0123abcd"
-      spec { name: "grid" grid { name: "seed" values: [ "1", "2" ] } }
-      state: SWEEP_STATE_ACTIVE
-    }
-    jobs {
-      spec {
-        job_id: "grid-0123abcd-aaaaaa"
-        sweep_id: "grid-0123abcd"
-        cell { dimension: "seed" value: "1" }
-      }
-      state: )pb") + jobs_state_a + " step: " + std::to_string(step_a) + R"pb(
+                             sweep {
+                               id: "grid-0123abcd"
+                               spec {
+                                 name: "grid"
+                                 grid {
+                                   name: "seed"
+                                   values: [ "1", "2" ]
+                                 }
+                               }
+                               state: SWEEP_STATE_ACTIVE
+                             }
+                             jobs { spec {
+                               job_id: "grid-0123abcd-aaaaaa"
+                               sweep_id: "grid-0123abcd"
+                               cell { dimension: "seed" value: "1" }
+                             }
+                                    state:)pb") +
+                           jobs_state_a + " step: " + std::to_string(step_a) + R"pb(
     }
     jobs {
       spec {
@@ -45,8 +51,8 @@ v1::SweepSnapshot Snapshot(const char* jobs_state_a, int step_a, const char* don
   return snapshot;
 }
 
-const absl::Time kNoon = absl::FromCivil(absl::CivilSecond(2026, 11, 23, 12, 1, 3),
-                                         absl::UTCTimeZone());
+const absl::Time kNoon =
+    absl::FromCivil(absl::CivilSecond(2026, 11, 23, 12, 1, 3), absl::UTCTimeZone());
 
 TEST(ProgressBarTest, FillsInProportion) {
   EXPECT_EQ(ProgressBar(0, 4, 8), "[--------]");
@@ -73,8 +79,7 @@ TEST(WatchViewTest, PlainOutputHasNoEscapeCodes) {
   std::ostringstream out;
   WatchView view(out, /*interactive=*/false, absl::UTCTimeZone());
   view.Update(Snapshot("JOB_STATE_PENDING", 0, "total: 2 pending: 2"), kNoon, {});
-  view.Update(Snapshot("JOB_STATE_SUCCEEDED", 200, "total: 2 succeeded: 1 pending: 1"), kNoon,
-              {});
+  view.Update(Snapshot("JOB_STATE_SUCCEEDED", 200, "total: 2 succeeded: 1 pending: 1"), kNoon, {});
   view.Clear();
   EXPECT_FALSE(absl::StrContains(out.str(), "\x1b"));
   EXPECT_THAT(out.str(), HasSubstr("1/2 done · job grid-0123abcd-aaaaaa SUCCEEDED step 200\n"));

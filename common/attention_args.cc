@@ -29,8 +29,8 @@ const std::vector<TypedArg>* AttentionArgs(absl::string_view attention) {
 absl::Status ValidateAttentionArgs(const v1::TrainConfig& config) {
   const std::vector<TypedArg>* declared = AttentionArgs(config.attention());
   if (declared == nullptr) return absl::OkStatus();
-  if (absl::Status s = CheckTypedArgs("attention_args", config.attention(), *declared,
-                                      config.attention_args());
+  if (absl::Status s =
+          CheckTypedArgs("attention_args", config.attention(), *declared, config.attention_args());
       !s.ok()) {
     return s;
   }

@@ -1,10 +1,9 @@
 #include "common/catalog.h"
 
-#include "common/hf_config.h"
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/hf_config.h"
 
 namespace ablate {
 namespace {
@@ -64,8 +63,8 @@ absl::StatusOr<v1::ModelConfig> ModelByName(absl::string_view name) {
   for (const auto& m : Models()) {
     if (m.name() == name) return m;
   }
-  return absl::NotFoundError(absl::StrCat("unknown model '", name,
-                                          "' (known: ", absl::StrJoin(ModelNames(), ", "), ")"));
+  return absl::NotFoundError(
+      absl::StrCat("unknown model '", name, "' (known: ", absl::StrJoin(ModelNames(), ", "), ")"));
 }
 
 const std::vector<std::string>& AttentionNames() {

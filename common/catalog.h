@@ -5,11 +5,11 @@
 #define ABLATE_COMMON_CATALOG_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
-#include "absl/status/statusor.h"
 #include "ablate/v1/config.pb.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace ablate {
 
@@ -24,8 +24,9 @@ const std::vector<std::string>& ModelNames();
 absl::StatusOr<v1::ModelConfig> ModelByName(absl::string_view name);
 
 // Attention kinds ("dense", "nsa") and optimizers ("adamw", "adamw8bit", "muon", "soap",
-// "shampoo", "soap4bit"; their arguments are in common/optimizer_args.h) a sweep may name. A name listed here may still be refused by a trainer that
-// does not implement it yet; the trainer then fails the job with a clear reason.
+// "shampoo", "soap4bit"; their arguments are in common/optimizer_args.h) a sweep may name. A name
+// listed here may still be refused by a trainer that does not implement it yet; the trainer then
+// fails the job with a clear reason.
 const std::vector<std::string>& AttentionNames();
 const std::vector<std::string>& OptimizerNames();
 

@@ -7,9 +7,9 @@
 #include <optional>
 #include <string>
 
+#include "ablate/v1/trainer.pb.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "ablate/v1/trainer.pb.h"
 
 namespace ablate {
 

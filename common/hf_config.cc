@@ -3,10 +3,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -126,18 +125,17 @@ absl::StatusOr<v1::ModelConfig> ParseHfConfig(absl::string_view text, absl::stri
   c.set_max_position_embeddings(f.Positive("max_position_embeddings", 32768));
   c.set_rms_norm_eps(f.PositiveNumber(f.Find("rms_norm_eps"), "rms_norm_eps", 1e-6));
   c.set_tie_word_embeddings(f.Bool("tie_word_embeddings", false));
-  if (const json* params = f.Find("rope_parameters"); params != nullptr && params->is_object() &&
-                                                      params->contains("rope_theta")) {
-    c.set_rope_theta(
-        f.PositiveNumber(&(*params)["rope_theta"], "rope_parameters.rope_theta", 0));
+  if (const json* params = f.Find("rope_parameters");
+      params != nullptr && params->is_object() && params->contains("rope_theta")) {
+    c.set_rope_theta(f.PositiveNumber(&(*params)["rope_theta"], "rope_parameters.rope_theta", 0));
   } else {
     c.set_rope_theta(f.PositiveNumber(f.Find("rope_theta"), "rope_theta", 0));
   }
   if (!f.status().ok()) return f.status();
   if (c.num_attention_heads() % c.num_key_value_heads() != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        source, ": num_attention_heads: ", c.num_attention_heads(),
-        " is not a multiple of num_key_value_heads ", c.num_key_value_heads()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": num_attention_heads: ", c.num_attention_heads(),
+                     " is not a multiple of num_key_value_heads ", c.num_key_value_heads()));
   }
   if (c.head_dim() % 2 != 0) {
     return absl::InvalidArgumentError(

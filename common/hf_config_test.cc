@@ -48,11 +48,10 @@ TEST(HfConfigTest, PublishedSizesMatchTheCatalog) {
     int hidden, intermediate, layers, heads;
     bool tied;
   };
-  for (const Size& size : {Size{"qwen3-1.7b", 2048, 6144, 28, 16, true},
-                           Size{"qwen3-4b", 2560, 9728, 36, 32, true},
-                           Size{"qwen3-8b", 4096, 12288, 36, 32, false},
-                           Size{"qwen3-14b", 5120, 17408, 40, 40, false},
-                           Size{"qwen3-32b", 5120, 25600, 64, 64, false}}) {
+  for (const Size& size :
+       {Size{"qwen3-1.7b", 2048, 6144, 28, 16, true}, Size{"qwen3-4b", 2560, 9728, 36, 32, true},
+        Size{"qwen3-8b", 4096, 12288, 36, 32, false}, Size{"qwen3-14b", 5120, 17408, 40, 40, false},
+        Size{"qwen3-32b", 5120, 25600, 64, 64, false}}) {
     std::string json = kQwen3_0_6B;
     auto set = [&json](const std::string& key, const std::string& old_value,
                        const std::string& value) {
@@ -97,8 +96,7 @@ TEST(HfConfigTest, MalformedFieldsAreNamedWithTheSource) {
   EXPECT_THAT(ParseHfConfig("{\"hidden_size\": -4", "/m/config.json").status().message(),
               HasSubstr("/m/config.json: not a JSON object"));
   std::string bad_heads = kTransformers5;
-  bad_heads.replace(bad_heads.find("\"num_key_value_heads\": 1"), 24,
-                    "\"num_key_value_heads\": 2");
+  bad_heads.replace(bad_heads.find("\"num_key_value_heads\": 1"), 24, "\"num_key_value_heads\": 2");
   EXPECT_THAT(ParseHfConfig(bad_heads, "c").status().message(),
               HasSubstr("num_attention_heads: 5 is not a multiple of num_key_value_heads 2"));
   std::string string_width = kTransformers5;

@@ -30,20 +30,20 @@ std::vector<Weight> Weights(const v1::ModelConfig& c, bool nsa_gates = false) {
   const int64_t i = c.intermediate_size();
   std::vector<Weight> weights = {{c.vocab_size(), h, false}};  // embed_tokens
   for (uint32_t layer = 0; layer < c.num_hidden_layers(); ++layer) {
-    weights.insert(weights.end(), {{q, h, true},   // q_proj
-                                   {kv, h, true},  // k_proj
-                                   {kv, h, true},  // v_proj
-                                   {h, q, true},   // o_proj
-                                   {d, 1, false},  // q_norm
-                                   {d, 1, false},  // k_norm
-                                   {i, h, true},   // gate_proj
-                                   {i, h, true},   // up_proj
-                                   {h, i, true},   // down_proj
-                                   {h, 1, false},  // input_layernorm
+    weights.insert(weights.end(), {{q, h, true},     // q_proj
+                                   {kv, h, true},    // k_proj
+                                   {kv, h, true},    // v_proj
+                                   {h, q, true},     // o_proj
+                                   {d, 1, false},    // q_norm
+                                   {d, 1, false},    // k_norm
+                                   {i, h, true},     // gate_proj
+                                   {i, h, true},     // up_proj
+                                   {h, i, true},     // down_proj
+                                   {h, 1, false},    // input_layernorm
                                    {h, 1, false}});  // post_attention_layernorm
     if (nsa_gates) weights.push_back({3 * int64_t{c.num_attention_heads()}, h, true});
   }
-  weights.push_back({h, 1, false});  // norm
+  weights.push_back({h, 1, false});                                             // norm
   if (!c.tie_word_embeddings()) weights.push_back({c.vocab_size(), h, false});  // lm_head
   return weights;
 }
@@ -83,7 +83,8 @@ absl::StatusOr<double> OptimizerBytes(const std::string& optimizer, const Weight
   // SOAP with the preconditioner matrices in 4 bits, one fp32 scale per 64-element block
   // (Wang et al. 2024, "4-bit Shampoo").
   if (optimizer == "soap4bit") return adam + 2.0 * (0.5 + 4.0 / 64.0) * preconditioner;
-  return absl::InvalidArgumentError(absl::StrCat("optimizer: no memory plan for '", optimizer, "'"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("optimizer: no memory plan for '", optimizer, "'"));
 }
 
 // Bytes NSA keeps for backward per token and layer beyond what dense attention keeps
@@ -105,7 +106,7 @@ double LayerActivationBytesPerToken(const v1::ModelConfig& c, double a) {
   const double q = double(c.num_attention_heads()) * c.head_dim();
   const double kv = double(c.num_key_value_heads()) * c.head_dim();
   const double i = c.intermediate_size();
-  const double norms = 2 * (4 * h + a * h);            // fp32 input and cast output, twice
+  const double norms = 2 * (4 * h + a * h);  // fp32 input and cast output, twice
   // Each norm's output, which its projections keep: in fp32 one tensor the projections share;
   // under autocast (2-byte activations) a bf16 cast for each projection, since autocast caches
   // casts of weights only: q, k and v after the first norm, gate and up after the second.
@@ -125,8 +126,7 @@ int64_t ParameterCount(const v1::ModelConfig& config) {
   return total;
 }
 
-double MeanKeysPerQuery(absl::string_view attention, int64_t context_length,
-                        const NsaShape& nsa) {
+double MeanKeysPerQuery(absl::string_view attention, int64_t context_length, const NsaShape& nsa) {
   const double t = static_cast<double>(context_length);
   if (attention != "nsa") return (t + 1) / 2;
   // Mean over positions p = 0..T-1 of min(p + 1, cap): the ramp up to cap, then cap.
@@ -151,9 +151,9 @@ double TrainingFlopsPerToken(const v1::ModelConfig& c, int64_t context_length,
   const double lookup_only =
       c.tie_word_embeddings() ? 0.0 : double(c.vocab_size()) * c.hidden_size();
   // NSA's gate projection, [3 heads, hidden] per layer, is one more matrix product.
-  const double gates = attention == "nsa" ? 3.0 * c.num_attention_heads() * c.hidden_size() *
-                                                c.num_hidden_layers()
-                                          : 0.0;
+  const double gates = attention == "nsa"
+                           ? 3.0 * c.num_attention_heads() * c.hidden_size() * c.num_hidden_layers()
+                           : 0.0;
   const double matmul_params = double(ParameterCount(c)) - lookup_only + gates;
   const double attention_flops = 12.0 * c.num_hidden_layers() * c.num_attention_heads() *
                                  c.head_dim() * MeanKeysPerQuery(attention, context_length, nsa);
@@ -198,8 +198,8 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
   const double layer = (LayerActivationBytesPerToken(model, a) + nsa_extra) * tokens;
   const double layers = model.num_hidden_layers();
   // Checkpointing keeps each layer's fp32 input and recomputes one layer at a time in backward.
-  const double kept = work.activation_checkpointing ? layers * 4.0 * model.hidden_size() * tokens
-                                                    : layers * layer;
+  const double kept =
+      work.activation_checkpointing ? layers * 4.0 * model.hidden_size() * tokens : layers * layer;
   // Autocast's cache keeps a bf16 copy of every weight it cast until the forward ends.
   const double weight_copies = work.bf16 ? 2.0 * double(parameters) : 0.0;
   plan.activations = static_cast<int64_t>(kept + weight_copies);

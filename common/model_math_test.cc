@@ -139,9 +139,9 @@ TEST(ModelMathTest, OptimizerStateOrdersAsTheMethodsDo) {
   };
   const int64_t adamw = state("adamw");
   EXPECT_EQ(adamw, 8 * ParameterCount(model));
-  EXPECT_LT(state("adamw8bit") * 3, adamw);   // 2 bytes and a scale per 256, not 8
-  EXPECT_LT(state("muon"), adamw);            // one moment for hidden matrices
-  EXPECT_GT(state("soap"), adamw);            // plus preconditioners
+  EXPECT_LT(state("adamw8bit") * 3, adamw);  // 2 bytes and a scale per 256, not 8
+  EXPECT_LT(state("muon"), adamw);           // one moment for hidden matrices
+  EXPECT_GT(state("soap"), adamw);           // plus preconditioners
   EXPECT_LT(state("soap4bit"), state("soap"));
   RankWork unknown;
   unknown.optimizer = "sgd";

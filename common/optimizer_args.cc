@@ -90,12 +90,8 @@ std::vector<OptimizerArg> ShampooArgs() {
 
 const std::map<std::string, std::vector<OptimizerArg>, std::less<>>& Table() {
   static const auto* table = new std::map<std::string, std::vector<OptimizerArg>, std::less<>>{
-      {"adamw", AdamArgs("")},
-      {"adamw8bit", AdamArgs("")},
-      {"muon", MuonArgs()},
-      {"soap", SoapArgs()},
-      {"soap4bit", SoapArgs()},
-      {"shampoo", ShampooArgs()},
+      {"adamw", AdamArgs("")}, {"adamw8bit", AdamArgs("")}, {"muon", MuonArgs()},
+      {"soap", SoapArgs()},    {"soap4bit", SoapArgs()},    {"shampoo", ShampooArgs()},
   };
   return *table;
 }
@@ -110,8 +106,7 @@ const std::vector<OptimizerArg>* OptimizerArgs(absl::string_view optimizer) {
 absl::Status ValidateOptimizerArgs(const v1::TrainConfig& config) {
   const std::vector<OptimizerArg>* declared = OptimizerArgs(config.optimizer());
   if (declared == nullptr) return absl::OkStatus();
-  return CheckTypedArgs("optimizer_args", config.optimizer(), *declared,
-                        config.optimizer_args());
+  return CheckTypedArgs("optimizer_args", config.optimizer(), *declared, config.optimizer_args());
 }
 
 double OptimizerArgOr(const v1::TrainConfig& config, absl::string_view name) {

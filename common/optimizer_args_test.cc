@@ -1,9 +1,9 @@
 #include "common/optimizer_args.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <limits>
-
-#include <gtest/gtest.h>
 
 #include "common/catalog.h"
 #include "common/train_config.h"
@@ -91,8 +91,8 @@ TEST(OptimizerArgsTest, EveryDeclaredDefaultIsValidAndSourced) {
 }
 
 TEST(OptimizerArgsTest, PreconditionedOptimizersCheckTheirArguments) {
-  EXPECT_TRUE(ValidateOptimizerArgs(With("soap", {{"precondition_frequency", "10"},
-                                                  {"precondition_1d", "true"}}))
+  EXPECT_TRUE(ValidateOptimizerArgs(
+                  With("soap", {{"precondition_frequency", "10"}, {"precondition_1d", "true"}}))
                   .ok());
   EXPECT_EQ(Problem(With("soap4bit", {{"precondition_frequncy", "10"}})),
             "optimizer_args.precondition_frequncy: soap4bit has no argument "

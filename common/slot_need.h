@@ -3,9 +3,9 @@
 // assignment that names none (worker/) share, so the three cannot drift.
 //
 // A job holds one slot per rank (WorldSize, common/train_config.h): one CUDA slot per GPU it
-// asks for, or one CPU slot per CPU rank when it asks for none. Each slot it holds must have at least the job's planned memory per
-// rank (JobSpec.memory_bytes, 0 = unknown: fits anywhere); a slot that advertises no memory
-// (Slot.memory_bytes 0, an older worker) is taken to fit any job.
+// asks for, or one CPU slot per CPU rank when it asks for none. Each slot it holds must have at
+// least the job's planned memory per rank (JobSpec.memory_bytes, 0 = unknown: fits anywhere); a
+// slot that advertises no memory (Slot.memory_bytes 0, an older worker) is taken to fit any job.
 //
 // Pure functions; safe from any thread.
 #ifndef ABLATE_COMMON_SLOT_NEED_H_

@@ -7,10 +7,10 @@
 #include <tuple>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/match.h"
 #include "common/attention_args.h"
 #include "common/catalog.h"
 #include "common/optimizer_args.h"
@@ -47,8 +47,7 @@ const FieldDescriptor* Scalar(absl::string_view name) {
 }
 
 absl::Status BadValue(absl::string_view name, absl::string_view value, absl::string_view want) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(name, ": '", value, "' is not ", want));
+  return absl::InvalidArgumentError(absl::StrCat(name, ": '", value, "' is not ", want));
 }
 
 absl::Status CheckName(absl::string_view field, const std::string& value,
@@ -59,8 +58,8 @@ absl::Status CheckName(absl::string_view field, const std::string& value,
 }
 
 // The map and key a name like "attention_args.window" sets, or null when it names none.
-google::protobuf::Map<std::string, double>* ArgMap(v1::TrainConfig& config,
-                                                   absl::string_view name, std::string& key) {
+google::protobuf::Map<std::string, double>* ArgMap(v1::TrainConfig& config, absl::string_view name,
+                                                   std::string& key) {
   for (absl::string_view prefix : kArgMaps) {
     if (absl::StartsWith(name, prefix) && name.size() > prefix.size()) {
       key = std::string(name.substr(prefix.size()));
@@ -190,8 +189,7 @@ absl::Status SetTrainField(v1::TrainConfig& config, absl::string_view name,
 std::string GetTrainField(const v1::TrainConfig& config, absl::string_view name) {
   for (absl::string_view prefix : kArgMaps) {
     if (!absl::StartsWith(name, prefix)) continue;
-    const auto& args =
-        prefix == kArgMaps[0] ? config.optimizer_args() : config.attention_args();
+    const auto& args = prefix == kArgMaps[0] ? config.optimizer_args() : config.attention_args();
     auto it = args.find(std::string(name.substr(prefix.size())));
     return it == args.end() ? "" : absl::StrCat(it->second);
   }
@@ -228,21 +226,20 @@ absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
     }
   }
   // Sizes no machine can run: they would only overflow products of them further on.
-  for (const auto& [name, value, limit] : {std::tuple{"steps", c.steps(), kMaxSteps},
-                                           std::tuple{"batch_size", c.batch_size(), kMaxBatch},
-                                           std::tuple{"context_length", c.context_length(),
-                                                      kMaxContext},
-                                           std::tuple{"gpus", c.gpus(), kMaxGpus},
-                                           std::tuple{"cpu_ranks", c.cpu_ranks(), kMaxCpuRanks}}) {
+  for (const auto& [name, value, limit] :
+       {std::tuple{"steps", c.steps(), kMaxSteps},
+        std::tuple{"batch_size", c.batch_size(), kMaxBatch},
+        std::tuple{"context_length", c.context_length(), kMaxContext},
+        std::tuple{"gpus", c.gpus(), kMaxGpus},
+        std::tuple{"cpu_ranks", c.cpu_ranks(), kMaxCpuRanks}}) {
     if (value > limit) {
       return absl::InvalidArgumentError(
           absl::StrCat(name, ": ", value, " is more than the limit of ", limit));
     }
   }
   if (c.gpus() > 0 && c.cpu_ranks() > 1) {
-    return absl::InvalidArgumentError(absl::StrCat("cpu_ranks: ", c.cpu_ranks(),
-                                                   " is for CPU jobs; this one asks for gpus: ",
-                                                   c.gpus()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cpu_ranks: ", c.cpu_ranks(), " is for CPU jobs; this one asks for gpus: ", c.gpus()));
   }
   if (absl::StatusOr<v1::ModelConfig> model = ModelByName(c.model()); !model.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("model: ", model.status().message()));

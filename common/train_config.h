@@ -7,10 +7,10 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 
-#include "absl/status/status.h"
 #include "ablate/v1/config.pb.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace ablate {
 
@@ -30,7 +30,8 @@ v1::TrainConfig WithLoopDefaults(v1::TrainConfig config);
 // from its text form. Integers accept a K/M suffix in powers of two ("32K" = 32768).
 // InvalidArgument names the field and the value when the name is unknown or the value does
 // not parse as the field's type.
-absl::Status SetTrainField(v1::TrainConfig& config, absl::string_view name, absl::string_view value);
+absl::Status SetTrainField(v1::TrainConfig& config, absl::string_view name,
+                           absl::string_view value);
 
 // The text form of a field, as SetTrainField would read it back ("0.003", "131072", "dense").
 // Returns an empty string for an unknown name.

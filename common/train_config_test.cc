@@ -114,8 +114,7 @@ TEST(TrainConfigTest, LoopSettingsAreCheckedByName) {
   EXPECT_EQ(ValidateTrainConfig(c).message(), "decay_fraction: 1.5 is outside [0, 1]");
   c = DefaultTrainConfig();
   c.set_divergence_factor(0.5);
-  EXPECT_EQ(ValidateTrainConfig(c).message(),
-            "divergence_factor: 0.5 must be 0 (off) or above 1");
+  EXPECT_EQ(ValidateTrainConfig(c).message(), "divergence_factor: 0.5 must be 0 (off) or above 1");
   c.set_divergence_factor(2);
   EXPECT_TRUE(ValidateTrainConfig(c).ok());
   c = DefaultTrainConfig();

@@ -50,8 +50,7 @@ absl::StatusOr<std::unique_ptr<InstanceLock>> InstanceLock::Acquire(const std::s
     return absl::InternalError(absl::StrCat("cannot lock ", path, ": ", std::strerror(error)));
   }
   std::unique_ptr<InstanceLock> lock(new InstanceLock(std::move(path), fd));
-  if (absl::Status s = lock->Write(absl::StrCat("pid=", getpid(), " host=", HostName()));
-      !s.ok()) {
+  if (absl::Status s = lock->Write(absl::StrCat("pid=", getpid(), " host=", HostName())); !s.ok()) {
     return s;
   }
   return lock;
@@ -67,8 +66,8 @@ InstanceLock::~InstanceLock() {
 }
 
 absl::Status InstanceLock::Describe(int grpc_port, int http_port) {
-  return Write(
-      absl::StrCat("pid=", getpid(), " host=", HostName(), " grpc=", grpc_port, " http=", http_port));
+  return Write(absl::StrCat("pid=", getpid(), " host=", HostName(), " grpc=", grpc_port,
+                            " http=", http_port));
 }
 
 absl::Status InstanceLock::Write(const std::string& text) {

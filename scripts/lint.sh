@@ -3,9 +3,9 @@
 #   bash scripts/lint.sh format [--fix] [--all | FILE...]  clang-format with .clang-format
 #   bash scripts/lint.sh tidy [--all | FILE...]            clang-tidy with .clang-tidy, using
 #                                                          $BUILD_DIR/compile_commands.json
-# Without files it checks those listed in scripts/lint-files.txt, the files known to be clean;
-# CI runs that. --all takes every torch-free source instead (once the tree has been formatted,
-# `bash scripts/lint.sh format --fix --all` formats it, and CI can check --all from then on).
+# Without files it checks those listed in scripts/lint-files.txt, the files known to be
+# clang-tidy clean; --all takes every torch-free source instead. The tree is formatted
+# (`bash scripts/lint.sh format --fix --all` keeps it so), and CI checks the format of --all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:?usage: lint.sh format|tidy [--fix] [--all | FILE...]}

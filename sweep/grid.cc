@@ -48,7 +48,7 @@ struct Plan {
   std::vector<std::pair<Conjunction, Conjunction>> constraints;  // when, require
   std::vector<std::string> reasons;
   std::vector<std::pair<Conjunction, Settings>> overrides;
-  v1::TrainConfig base;  // defaults, then `fixed`
+  v1::TrainConfig base;                        // defaults, then `fixed`
   std::vector<std::vector<std::string>> keys;  // ValueKey of each value, per dimension
   uint64_t tokens_per_step = 0;
   // Field -> (optimizer -> value as written).
@@ -156,9 +156,9 @@ absl::Status ApplyDerived(const Plan& plan, v1::TrainConfig& config) {
                        " tokens is not a whole number of ", context, "-token sequences"));
     }
     if (plan.tokens_per_step / context > kMaxBatch) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "derived.tokens_per_step: ", plan.tokens_per_step / context,
-          " sequences of ", context, " tokens per step; the limit is ", kMaxBatch));
+      return absl::InvalidArgumentError(
+          absl::StrCat("derived.tokens_per_step: ", plan.tokens_per_step / context,
+                       " sequences of ", context, " tokens per step; the limit is ", kMaxBatch));
     }
     config.set_batch_size(static_cast<uint32_t>(plan.tokens_per_step / context));
   }
@@ -174,8 +174,7 @@ absl::Status ApplyDerived(const Plan& plan, v1::TrainConfig& config) {
 }
 
 // The config of `cell` for repeat `seed` (0: no repeats, the configured seeds).
-absl::StatusOr<v1::TrainConfig> ResolveConfig(const Plan& plan, const Cell& cell,
-                                              uint32_t seed) {
+absl::StatusOr<v1::TrainConfig> ResolveConfig(const Plan& plan, const Cell& cell, uint32_t seed) {
   v1::TrainConfig config = plan.base;
   for (size_t d = 0; d < cell.size(); ++d) {
     if (absl::Status set = SetTrainField(config, plan.names[d], plan.values[d][cell[d]]);
@@ -279,9 +278,9 @@ absl::Status ForEachCell(const v1::SweepSpec& spec, const Plan& plan,
   if (!spec.baseline().empty()) {
     const Cell baseline = CellOf(plan, spec.baseline());
     if (std::optional<size_t> rule = Violated(plan, baseline)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "baseline: ", Label(ValuesOf(plan, baseline)), " is excluded by constraints[", *rule,
-          "] (", plan.reasons[*rule], ")"));
+      return absl::InvalidArgumentError(absl::StrCat("baseline: ", Label(ValuesOf(plan, baseline)),
+                                                     " is excluded by constraints[", *rule, "] (",
+                                                     plan.reasons[*rule], ")"));
     }
     if (absl::Status status = fn(baseline); !status.ok()) return status;
     for (size_t d = 0; d < baseline.size(); ++d) {
@@ -372,8 +371,7 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
           job_by_hash.emplace(internal::HashNumber(hash), out.jobs.size());
       if (!inserted) {
         return absl::InvalidArgumentError(
-            absl::StrCat("cells ", Label(out.jobs[twin->second].cell()), " and ",
-                         Label(job_cell),
+            absl::StrCat("cells ", Label(out.jobs[twin->second].cell()), " and ", Label(job_cell),
                          " resolve to the same config; an override hides a grid dimension"));
       }
       v1::JobSpec& job = out.jobs.emplace_back();

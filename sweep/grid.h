@@ -12,16 +12,16 @@
 #include <string>
 #include <vector>
 
-#include "absl/status/status.h"
-#include "absl/status/statusor.h"
 #include "ablate/v1/job.pb.h"
 #include "ablate/v1/plan.pb.h"
 #include "ablate/v1/sweep.pb.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace ablate::sweep {
 
 struct Expansion {
-  std::string sweep_id;                // SweepId(spec)
+  std::string sweep_id;  // SweepId(spec)
   // job_id = <sweep_id>-<first 6 hex digits of config_hash>, more digits where two jobs of
   // the sweep share those 6 (as git lengthens short ids); index = position in this list.
   std::vector<v1::JobSpec> jobs;

@@ -5,12 +5,12 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "sweep/sweep_file.h"
 #include "common/catalog.h"
 #include "common/model_math.h"
-#include "sweep/large_spec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sweep/large_spec.h"
+#include "sweep/sweep_file.h"
 
 namespace ablate::sweep {
 namespace {
@@ -120,7 +120,7 @@ constraints:
   EXPECT_EQ(expansion->dropped[0].constraint(), 0);
   EXPECT_THAT(ExcludedLine(expansion->dropped[0]),
               ::testing::Eq("attention=dense context_length=524288: left out by "
-                                   "constraints[0]"));
+                            "constraints[0]"));
 }
 
 TEST(GridTest, JobsCarryTheSweepsPriority) {
@@ -198,9 +198,9 @@ TEST(GridTest, GoldenIdsOfTheDemoSweep) {
   std::vector<std::string> job_ids;
   for (const v1::JobSpec& job : expansion->jobs) job_ids.push_back(job.job_id());
   EXPECT_THAT(job_ids, ::testing::ElementsAre("tiny-grid-5f6276bffc82a109-c83585",
-                                               "tiny-grid-5f6276bffc82a109-2b22a5",
-                                               "tiny-grid-5f6276bffc82a109-9e1726",
-                                               "tiny-grid-5f6276bffc82a109-83bf31"));
+                                              "tiny-grid-5f6276bffc82a109-2b22a5",
+                                              "tiny-grid-5f6276bffc82a109-9e1726",
+                                              "tiny-grid-5f6276bffc82a109-83bf31"));
 }
 
 TEST(GridTest, DuplicateConfigsNameBothCells) {

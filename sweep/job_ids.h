@@ -32,8 +32,7 @@ inline constexpr size_t kStoredJob = std::numeric_limits<size_t>::max();
 // depends only on the set of hashes, so ids stay deterministic; an id given beside stored ones
 // never equals one of them, since it is longer than the digits it shares with each.
 void AssignJobIds(const std::string& sweep_id, const std::string& checkpoint_root,
-                  std::vector<std::pair<uint64_t, size_t>> by_hash,
-                  std::vector<v1::JobSpec>& jobs);
+                  std::vector<std::pair<uint64_t, size_t>> by_hash, std::vector<v1::JobSpec>& jobs);
 
 }  // namespace ablate::sweep::internal
 

@@ -43,25 +43,29 @@ TEST(PlanTest, TheNsaResearchGrid) {
     EXPECT_EQ(excluded.reason(), "dense attention stops at 128K");
   }
   ASSERT_EQ(plan.dimensions_size(), 4);
-  EXPECT_THAT(plan.dimensions(0).jobs(), ElementsAre(18, 18, 18));     // model
-  EXPECT_THAT(plan.dimensions(1).jobs(), ElementsAre(18, 36));         // dense, nsa
-  EXPECT_THAT(plan.dimensions(2).jobs(), ElementsAre(18, 18, 18));     // optimizer
-  EXPECT_THAT(plan.dimensions(3).jobs(), ElementsAre(18, 18, 9, 9));   // 32K 128K 512K 1M
+  EXPECT_THAT(plan.dimensions(0).jobs(), ElementsAre(18, 18, 18));    // model
+  EXPECT_THAT(plan.dimensions(1).jobs(), ElementsAre(18, 36));        // dense, nsa
+  EXPECT_THAT(plan.dimensions(2).jobs(), ElementsAre(18, 18, 18));    // optimizer
+  EXPECT_THAT(plan.dimensions(3).jobs(), ElementsAre(18, 18, 9, 9));  // 32K 128K 512K 1M
 
   // 8M tokens per step: 256, 64, 16 and 8 sequences; over 8 GPUs of one sequence each,
   // 32, 8, 2 and 1 accumulation steps.
   const uint64_t tokens = 2000ull * 8 * 1024 * 1024;  // 16,777,216,000 per job
   for (const v1::CellPlan& cell : plan.cells()) {
     const std::string context = ValueOf(cell, "context_length");
-    const uint32_t batch = context == "32K" ? 256 : context == "128K" ? 64 : context == "512K" ? 16 : 8;
+    const uint32_t batch = context == "32K"    ? 256
+                           : context == "128K" ? 64
+                           : context == "512K" ? 16
+                                               : 8;
     EXPECT_EQ(cell.batch_size(), batch) << context;
     EXPECT_EQ(cell.micro_batch_size(), 1u);
     EXPECT_EQ(cell.accumulation_steps(), batch / 8) << context;
     EXPECT_EQ(cell.tokens(), tokens);
     EXPECT_EQ(cell.gpus(), 8u);
     const std::string optimizer = ValueOf(cell, "optimizer");
-    EXPECT_DOUBLE_EQ(cell.learning_rate(),
-                     optimizer == "adamw" ? 3e-4 : optimizer == "muon" ? 0.02 : 1e-3);
+    EXPECT_DOUBLE_EQ(cell.learning_rate(), optimizer == "adamw"  ? 3e-4
+                                           : optimizer == "muon" ? 0.02
+                                                                 : 1e-3);
     EXPECT_GT(cell.memory_bytes(), 0u);
   }
   EXPECT_EQ(plan.tokens(), 54 * tokens);  // 905,969,664,000
@@ -97,13 +101,12 @@ TEST(PlanTest, TheAdamw8bitGridAtA64KContext) {
   ASSERT_EQ(plan.cells_size(), 12);  // 3 x 2 x 2, nothing excluded
   EXPECT_EQ(plan.excluded_size(), 0);
   for (const v1::CellPlan& cell : plan.cells()) {
-    EXPECT_EQ(cell.batch_size(), 64u);          // 4M / 64K
-    EXPECT_EQ(cell.accumulation_steps(), 4u);   // 64 / (2 per micro-batch * 8 GPUs)
-    EXPECT_EQ(cell.tokens(), 4'194'304'000u);   // 1000 steps * 4M
+    EXPECT_EQ(cell.batch_size(), 64u);         // 4M / 64K
+    EXPECT_EQ(cell.accumulation_steps(), 4u);  // 64 / (2 per micro-batch * 8 GPUs)
+    EXPECT_EQ(cell.tokens(), 4'194'304'000u);  // 1000 steps * 4M
   }
   // 4 cells per model at 30,000, 12,000 and 5,000 tokens/s per GPU.
-  EXPECT_NEAR(plan.gpu_hours(), 4 * 4194304000.0 / 3600 * (1 / 30e3 + 1 / 12e3 + 1 / 5e3),
-              1e-9);
+  EXPECT_NEAR(plan.gpu_hours(), 4 * 4194304000.0 / 3600 * (1 / 30e3 + 1 / 12e3 + 1 / 5e3), 1e-9);
   EXPECT_NEAR(plan.gpu_hours(), 1475.77362963, 1e-6);
   EXPECT_EQ(plan.cells_without_estimate(), 0u);
 }

@@ -55,12 +55,11 @@ derived:
 )");
   ASSERT_TRUE(expansion.ok()) << expansion.status();
   // 1 + (2-1) + (3-1) + (2-1) = 5 of the 12 cells, the baseline first, then in grid order.
-  EXPECT_THAT(CellsOf(*expansion),
-              ElementsAre("model=mini optimizer=muon context_length=128",
-                          "model=tiny optimizer=muon context_length=128",
-                          "model=mini optimizer=adamw context_length=128",
-                          "model=mini optimizer=soap context_length=128",
-                          "model=mini optimizer=muon context_length=64"));
+  EXPECT_THAT(CellsOf(*expansion), ElementsAre("model=mini optimizer=muon context_length=128",
+                                               "model=tiny optimizer=muon context_length=128",
+                                               "model=mini optimizer=adamw context_length=128",
+                                               "model=mini optimizer=soap context_length=128",
+                                               "model=mini optimizer=muon context_length=64"));
   EXPECT_DOUBLE_EQ(expansion->jobs[0].config().learning_rate(), 2e-2);
   EXPECT_DOUBLE_EQ(expansion->jobs[2].config().learning_rate(), 3e-3);
   EXPECT_DOUBLE_EQ(expansion->jobs[3].config().learning_rate(), 1e-3);

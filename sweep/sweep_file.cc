@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <system_error>
 #include <sstream>
+#include <system_error>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -29,11 +29,10 @@ using EntryFn = absl::FunctionRef<absl::Status(const std::string& name, const st
                                                const YAML::Node& value)>;
 
 const std::vector<std::string>& TopLevelKeys() {
-  static const auto* keys =
-      new std::vector<std::string>{"name",      "description",     "grid",     "constraints",
-                                   "fixed",     "overrides",       "priority", "max_attempts",
-                                   "checkpoint_root", "baseline", "cells",  "sample",
-                                   "repeats",   "derived",         "throughput"};
+  static const auto* keys = new std::vector<std::string>{
+      "name",      "description", "grid",         "constraints",     "fixed",
+      "overrides", "priority",    "max_attempts", "checkpoint_root", "baseline",
+      "cells",     "sample",      "repeats",      "derived",         "throughput"};
   return *keys;
 }
 
@@ -432,8 +431,8 @@ class SweepFileReader {
   // "fixed.steps"), so a problem with one explains a problem with the other.
   static bool Related(absl::string_view a, absl::string_view b) {
     if (a.size() > b.size()) std::swap(a, b);
-    return absl::StartsWith(b, a) && (b.size() == a.size() || b[a.size()] == '.' ||
-                                      b[a.size()] == '[');
+    return absl::StartsWith(b, a) &&
+           (b.size() == a.size() || b[a.size()] == '.' || b[a.size()] == '[');
   }
 
   // Places an issue at the nearest remembered position: its value, else its key, else the

@@ -7,10 +7,10 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 
-#include "absl/status/statusor.h"
 #include "ablate/v1/sweep.pb.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace ablate::sweep {
 

@@ -67,11 +67,10 @@ checkpoint_root: runs/ckpt
 }
 
 TEST(SweepFileTest, LoadsTheExamples) {
-  for (const char* path :
-       {"examples/tiny-grid.yaml", "examples/qwen3-ablation.yaml", "examples/research-nsa.yaml",
-        "examples/research-64k.yaml", "examples/optimizer-study.yaml",
-        "examples/shapes/one-factor.yaml", "examples/shapes/cells.yaml",
-        "examples/shapes/sample.yaml"}) {
+  for (const char* path : {"examples/tiny-grid.yaml", "examples/qwen3-ablation.yaml",
+                           "examples/research-nsa.yaml", "examples/research-64k.yaml",
+                           "examples/optimizer-study.yaml", "examples/shapes/one-factor.yaml",
+                           "examples/shapes/cells.yaml", "examples/shapes/sample.yaml"}) {
     absl::StatusOr<v1::SweepSpec> spec = LoadSweepFile(path);
     EXPECT_TRUE(spec.ok()) << spec.status();
   }

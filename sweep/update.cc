@@ -29,8 +29,7 @@ Update UpdateOf(const std::string& sweep_id, const std::vector<v1::JobSpec>& sto
     by_hash.emplace_back(internal::HashNumber(job.config_hash()), out.added.size());
     out.added.push_back(std::move(job));
   }
-  internal::AssignJobIds(sweep_id, internal::CheckpointRootOf(spec), std::move(by_hash),
-                         out.added);
+  internal::AssignJobIds(sweep_id, internal::CheckpointRootOf(spec), std::move(by_hash), out.added);
   return out;
 }
 

@@ -53,8 +53,7 @@ TEST(UpdateTest, KeepsUnchangedConfigsAndAddsTheRestAfterTheStoredJobs) {
   ASSERT_EQ(old_sweep.jobs.size(), 4u);
   absl::StatusOr<v1::SweepSpec> spec = ParseSweepYaml(kNew, "s.yaml");
   ASSERT_TRUE(spec.ok());
-  const Update update =
-      UpdateOf(old_sweep.sweep_id, old_sweep.jobs, *spec, ExpandYaml(kNew));
+  const Update update = UpdateOf(old_sweep.sweep_id, old_sweep.jobs, *spec, ExpandYaml(kNew));
 
   // lr 1e-3 seed 1 is the only config both hold (index 0 of the old expansion).
   EXPECT_THAT(update.reused, ElementsAre(old_sweep.jobs[0].job_id()));
@@ -90,8 +89,8 @@ TEST(UpdateTest, ANewIdIsLengthenedPastAStoredIdItsHashShares) {
   // Make a stored job's hash share the first 9 digits with the first added cell's.
   const std::string& added_hash = edited.jobs[0].config_hash();  // lr 4e-3, seed 1
   v1::JobSpec& stored = old_sweep.jobs[3];
-  stored.set_config_hash(absl::StrCat(added_hash.substr(0, 9),
-                                      added_hash[9] == '0' ? "1" : "0", added_hash.substr(10)));
+  stored.set_config_hash(absl::StrCat(added_hash.substr(0, 9), added_hash[9] == '0' ? "1" : "0",
+                                      added_hash.substr(10)));
   stored.set_job_id(absl::StrCat(old_sweep.sweep_id, "-", stored.config_hash().substr(0, 6)));
   absl::StatusOr<v1::SweepSpec> spec = ParseSweepYaml(kNew, "s.yaml");
   ASSERT_TRUE(spec.ok());

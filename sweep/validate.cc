@@ -24,7 +24,6 @@ namespace {
 
 using google::protobuf::FieldDescriptor;
 
-
 // Catalog names a value of `field` must be one of, or null when any value of its type goes.
 const std::vector<std::string>* KnownNames(absl::string_view field) {
   if (field == "model") return &ModelNames();
@@ -53,11 +52,10 @@ class SpecChecker {
       cells = size != 0 && cells > UINT64_MAX / size ? UINT64_MAX : cells * size;
     }
     if (cells > kMaxCells) {
-      Add(Fail("grid", "",
-               absl::StrCat("the grid has ",
-                            cells == UINT64_MAX ? "over 2^64" : absl::StrCat(cells),
-                            " cells (the product of its dimensions' sizes); the limit is ",
-                            kMaxCells)));
+      Add(Fail(
+          "grid", "",
+          absl::StrCat("the grid has ", cells == UINT64_MAX ? "over 2^64" : absl::StrCat(cells),
+                       " cells (the product of its dimensions' sizes); the limit is ", kMaxCells)));
     }
     for (const v1::Dimension& dimension : spec_.grid()) {
       const std::string key = absl::StrCat("grid.", dimension.name());
@@ -192,9 +190,8 @@ class SpecChecker {
       if (auto issue = CheckCellChoice(key, spec_.cells(i).values())) return issue;
       std::string cell;
       for (const v1::Dimension& dimension : spec_.grid()) {
-        absl::StrAppend(&cell, *ValueKey(dimension.name(),
-                                         spec_.cells(i).values().at(dimension.name())),
-                        "\n");
+        absl::StrAppend(
+            &cell, *ValueKey(dimension.name(), spec_.cells(i).values().at(dimension.name())), "\n");
       }
       if (const auto [it, inserted] = seen.emplace(cell, i); !inserted) {
         return Fail(key, "", absl::StrCat("the same cell as cells[", it->second, "]"));
@@ -241,9 +238,9 @@ class SpecChecker {
       return Fail("repeats", "", absl::StrCat("at most ", kMaxRepeats));
     }
     if (cells > kMaxCells / spec_.repeats()) {
-      return Fail("repeats", "",
-                  absl::StrCat("the grid's cells times repeats exceed the limit of ", kMaxCells,
-                               " jobs"));
+      return Fail(
+          "repeats", "",
+          absl::StrCat("the grid's cells times repeats exceed the limit of ", kMaxCells, " jobs"));
     }
     constexpr absl::string_view kWhy = "repeats sets seed and data_seed of every cell";
     for (absl::string_view seed : {"seed", "data_seed"}) {
@@ -315,9 +312,7 @@ class SpecChecker {
 
 }  // namespace
 
-std::vector<SpecIssue> FindSpecIssues(const v1::SweepSpec& spec) {
-  return SpecChecker(spec).Run();
-}
+std::vector<SpecIssue> FindSpecIssues(const v1::SweepSpec& spec) { return SpecChecker(spec).Run(); }
 
 absl::StatusOr<std::string> ValueKey(absl::string_view field, absl::string_view text) {
   v1::TrainConfig scratch;
@@ -379,8 +374,8 @@ const std::vector<std::string>& TrainFieldNames() {
 absl::Status ValidateSweepSpec(const v1::SweepSpec& spec) {
   std::vector<internal::SpecIssue> issues = internal::FindSpecIssues(spec);
   if (issues.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrJoin(
-      issues, "\n", [](std::string* out, const internal::SpecIssue& issue) {
+  return absl::InvalidArgumentError(
+      absl::StrJoin(issues, "\n", [](std::string* out, const internal::SpecIssue& issue) {
         absl::StrAppend(out, issue.key, ": ", issue.problem);
       }));
 }

@@ -1,6 +1,6 @@
 // The rules a SweepSpec must meet, shared by the YAML reader (which adds a file position to a
-// problem) and by ValidateSweepSpec (which reports the keys alone, one problem a line). Stateless; safe from any
-// thread.
+// problem) and by ValidateSweepSpec (which reports the keys alone, one problem a line). Stateless;
+// safe from any thread.
 #ifndef ABLATE_SWEEP_VALIDATE_H_
 #define ABLATE_SWEEP_VALIDATE_H_
 

@@ -49,8 +49,7 @@ std::map<int64_t, int64_t> QueryPairs(const std::string& db_path, const char* sq
     sqlite3_stmt* query = nullptr;
     sqlite3_prepare_v2(db, sql, -1, &query, nullptr);
     for (size_t i = 0; i < params.size(); ++i) {
-      sqlite3_bind_text(query, static_cast<int>(i + 1), params[i].c_str(), -1,
-                        SQLITE_TRANSIENT);
+      sqlite3_bind_text(query, static_cast<int>(i + 1), params[i].c_str(), -1, SQLITE_TRANSIENT);
     }
     while (sqlite3_step(query) == SQLITE_ROW) {
       rows[sqlite3_column_int64(query, 0)] = sqlite3_column_int64(query, 1);
@@ -180,13 +179,13 @@ TEST_F(ChaosTest, LostTrainersAndWorkersResumeFromTheLastCheckpoint) {
   absl::StatusOr<v1::Job> job =
       WaitForOnlyJob([](const v1::Job& j) { return j.step() >= 30; }, absl::Minutes(3));
   ASSERT_TRUE(job.ok()) << job.status() << Logs();
-  std::ifstream pid_file(absl::StrCat(dir_, "/first/trainer-pids/attempt-",
-                                      job->current_attempt_id(), ".pid"));
+  std::ifstream pid_file(
+      absl::StrCat(dir_, "/first/trainer-pids/attempt-", job->current_attempt_id(), ".pid"));
   pid_t trainer = 0;
   ASSERT_TRUE(pid_file >> trainer);
   ASSERT_EQ(kill(trainer, SIGKILL), 0);
   job = WaitForOnlyJob([&](const v1::Job& j) { return j.attempts() == 2 && j.step() >= 70; },
-                   absl::Minutes(3));
+                       absl::Minutes(3));
   ASSERT_TRUE(job.ok()) << job.status() << Logs();
 
   // The worker dies; after its lease the job moves to a worker that joined later.
@@ -196,7 +195,7 @@ TEST_F(ChaosTest, LostTrainersAndWorkersResumeFromTheLastCheckpoint) {
   ASSERT_TRUE(second.ok()) << second.status();
   workers_.push_back(std::move(*second));
   job = WaitForOnlyJob([](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
-                   absl::Minutes(5));
+                       absl::Minutes(5));
   ASSERT_TRUE(job.ok()) << job.status() << Logs();
   EXPECT_EQ(job->attempts(), 3u);
   EXPECT_EQ(job->worker_id(), "second");

@@ -6,20 +6,20 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <regex>
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "ablate/v1/plan.pb.h"
 #include "ablate/v1/results.pb.h"
 #include "ablate/v1/sweep_service.pb.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -117,8 +117,7 @@ TEST_F(CliTest, BadYamlNamesFileLineAndColumn) {
 }
 
 TEST_F(CliTest, UnknownOptimizerIsNamedWithItsLine) {
-  const std::string path =
-      WriteFile("optim.yaml", "name: x\ngrid:\n  optimizer: [adamw, adamx]\n");
+  const std::string path = WriteFile("optim.yaml", "name: x\ngrid:\n  optimizer: [adamw, adamx]\n");
   const Result r = Run({"--coordinator", unreachable_, "submit", path});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, IsOneLine());
@@ -128,8 +127,8 @@ TEST_F(CliTest, UnknownOptimizerIsNamedWithItsLine) {
 
 // `validate` needs no coordinator, and checks every cell as a submit would.
 TEST_F(CliTest, ValidateChecksEveryCellWithoutACoordinator) {
-  const Result ok = Run({"--coordinator", unreachable_, "validate",
-                         WriteFile("ok.yaml", kValidSweep)});
+  const Result ok =
+      Run({"--coordinator", unreachable_, "validate", WriteFile("ok.yaml", kValidSweep)});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_THAT(ok.out, HasSubstr(": sweep cli-test-"));
   EXPECT_THAT(ok.out, HasSubstr("2 jobs (0 cells dropped by constraints)"));
@@ -281,7 +280,8 @@ TEST_F(CliCoordinatorTest, SubmitTwiceSaysItWasAlreadySubmitted) {
   const std::string id = Submit();
   const Result again = Ablate({"submit", WriteFile("ok.yaml", kValidSweep)});
   EXPECT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_THAT(again.out, ::testing::EndsWith(absl::StrCat("\nsweep ", id, " was already submitted\n")));
+  EXPECT_THAT(again.out,
+              ::testing::EndsWith(absl::StrCat("\nsweep ", id, " was already submitted\n")));
 }
 
 TEST_F(CliCoordinatorTest, ListAndStatusShowTheSweep) {
@@ -341,8 +341,8 @@ TEST_F(CliCoordinatorTest, SweepsAreNamedWhereTheNameIsUnique) {
   EXPECT_THAT(metric.err, HasSubstr("--metric: unknown metric 'eval/acc'"));
 
   // A second sweep of the same name: the name no longer says which.
-  const Result second = Ablate({"submit", WriteFile("twin.yaml", absl::StrCat(kValidSweep,
-                                                                                "  seed: 3\n"))});
+  const Result second =
+      Ablate({"submit", WriteFile("twin.yaml", absl::StrCat(kValidSweep, "  seed: 3\n"))});
   ASSERT_EQ(second.exit_code, 2) << second.out;  // seed is a grid dimension: refused
   const std::string twin = R"(name: cli-test
 grid:
@@ -402,7 +402,7 @@ TEST_F(CliCoordinatorTest, WatchReconnectsAfterTheCoordinatorRestarts) {
   ASSERT_TRUE(watch.ok()) << watch.status();
   // The watch has begun once it printed the sweep's first line.
   ASSERT_TRUE(Eventually([&] { return (*watch)->Stdout().find(id) != std::string::npos; },
-                            absl::Seconds(15)))
+                         absl::Seconds(15)))
       << (*watch)->Stderr();
 
   coordinator_->process().Signal(SIGKILL);
@@ -411,9 +411,9 @@ TEST_F(CliCoordinatorTest, WatchReconnectsAfterTheCoordinatorRestarts) {
       test::TestCoordinator::Start(*test::BinDir(), dir_, {}, grpc_port);
   ASSERT_TRUE(restarted.ok()) << restarted.status();
   coordinator_ = *std::move(restarted);
-  ASSERT_TRUE(Eventually(
-      [&] { return (*watch)->Stderr().find("reconnected") != std::string::npos; },
-      absl::Seconds(20)))
+  ASSERT_TRUE(
+      Eventually([&] { return (*watch)->Stderr().find("reconnected") != std::string::npos; },
+                 absl::Seconds(20)))
       << (*watch)->Stderr();
 
   // What changes on the new coordinator reaches the old watch, which then ends.

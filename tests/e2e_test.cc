@@ -66,9 +66,9 @@ TEST_F(EndToEndTest, TwoJobSweepSucceedsWithFallingLossAndStoredMetrics) {
   coordinator_ = std::move(*coordinator);
   StartWorkers(coordinator_->grpc_address());
 
-  auto cli = test::Subprocess::Start({bin_dir_ + "/ablate", "--coordinator",
-                                      coordinator_->grpc_address(), "submit", WriteSweep(80),
-                                      "--watch"});
+  auto cli =
+      test::Subprocess::Start({bin_dir_ + "/ablate", "--coordinator", coordinator_->grpc_address(),
+                               "submit", WriteSweep(80), "--watch"});
   ASSERT_TRUE(cli.ok()) << cli.status();
   auto cli_exit = (*cli)->WaitFor(kSweepTimeout);
   ASSERT_TRUE(cli_exit.ok()) << cli_exit.status() << Logs();
@@ -134,10 +134,9 @@ TEST_F(EndToEndTest, SweepSurvivesCoordinatorKilledWithSigkill) {
   const std::string address = absl::StrCat("127.0.0.1:", *port);
   ASSERT_TRUE(test::WriteTokenFile(dir_ + "/tokens", {"e2e-1", "e2e-2"}).ok());
   auto start_coordinator = [&] {
-    return test::Subprocess::Start({bin_dir_ + "/ablate-coordinator", "--listen", address,
-                                    "--http", "127.0.0.1:0", "--db", dir_ + "/a.db",
-                                    "--ports-file", dir_ + "/ports", "--token-file",
-                                    dir_ + "/tokens"});
+    return test::Subprocess::Start({bin_dir_ + "/ablate-coordinator", "--listen", address, "--http",
+                                    "127.0.0.1:0", "--db", dir_ + "/a.db", "--ports-file",
+                                    dir_ + "/ports", "--token-file", dir_ + "/tokens"});
   };
   auto first = start_coordinator();
   ASSERT_TRUE(first.ok()) << first.status();

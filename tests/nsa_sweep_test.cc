@@ -1,8 +1,8 @@
 // examples/nsa-vs-dense.yaml through the real binaries: ablate-coordinator, one ablate-worker
 // running ablate-train per job, driven by the `ablate` CLI, on loopback and on CPU. Both cells
 // train, NSA with the attention_args the sweep file gave it. Minutes of CPU: in the long set.
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -45,15 +45,14 @@ TEST_F(NsaSweepTest, DenseAndNsaCellsBothTrain) {
   auto coordinator = test::TestCoordinator::Start(bin_dir_, dir_, {}, 0, {"nsa-1"});
   ASSERT_TRUE(coordinator.ok()) << coordinator.status();
   coordinator_ = std::move(*coordinator);
-  auto worker = test::StartWorker(bin_dir_, coordinator_->grpc_address(), "nsa-1",
-                                  dir_ + "/worker", /*slots=*/2,
-                                  {"--checkpoint-root", dir_ + "/checkpoints"});
+  auto worker = test::StartWorker(bin_dir_, coordinator_->grpc_address(), "nsa-1", dir_ + "/worker",
+                                  /*slots=*/2, {"--checkpoint-root", dir_ + "/checkpoints"});
   ASSERT_TRUE(worker.ok()) << worker.status();
   workers_.push_back(std::move(*worker));
 
-  auto cli = test::Subprocess::Start({bin_dir_ + "/ablate", "--coordinator",
-                                      coordinator_->grpc_address(), "submit", CopyExample(),
-                                      "--watch"});
+  auto cli =
+      test::Subprocess::Start({bin_dir_ + "/ablate", "--coordinator", coordinator_->grpc_address(),
+                               "submit", CopyExample(), "--watch"});
   ASSERT_TRUE(cli.ok()) << cli.status();
   auto cli_exit = (*cli)->WaitFor(kSweepTimeout);
   ASSERT_TRUE(cli_exit.ok()) << cli_exit.status() << Logs();
@@ -66,9 +65,9 @@ TEST_F(NsaSweepTest, DenseAndNsaCellsBothTrain) {
   ASSERT_NE(at, std::string::npos) << out;
   const size_t id_at = at + marker.size();
   const std::string sweep_id = out.substr(id_at, out.find(':', id_at) - id_at);
-  auto status = test::Subprocess::Start({bin_dir_ + "/ablate", "--coordinator",
-                                         coordinator_->grpc_address(), "status", sweep_id,
-                                         "--json"});
+  auto status =
+      test::Subprocess::Start({bin_dir_ + "/ablate", "--coordinator", coordinator_->grpc_address(),
+                               "status", sweep_id, "--json"});
   ASSERT_TRUE(status.ok()) << status.status();
   ASSERT_EQ(*(*status)->WaitFor(absl::Seconds(30)), 0) << (*status)->Stderr();
   v1::SweepSnapshot snapshot;

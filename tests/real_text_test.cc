@@ -9,6 +9,8 @@
 // copyright file (/usr/share/doc/cmake-data/copyright) puts these files under the BSD
 // 3-clause license, which permits use and redistribution with or without modification.
 #include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -18,9 +20,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/event_pipe.h"
@@ -51,7 +50,8 @@ std::string TinyJob(const std::string& dataset) {
     "min_lr_ratio": 0.1, "weight_decay": 0.1, "grad_clip": 1.0, "log_every": 5,
     "eval_every": 0, "eval_batches": 4, "precision": "fp32", "gpus": 0, "cpu_threads": 1,
     "seed": 1, "data_seed": 1, "optimizer_args": {"beta2": 0.95},
-    "dataset": ")", dataset, R"("}})");
+    "dataset": ")",
+                      dataset, R"("}})");
 }
 
 // Trains with `ablate-train train --job FILE --events-fd 3`, descriptor 3 open on a file, and
@@ -108,8 +108,7 @@ class RealTextTest : public testing::Test {
 TEST_F(RealTextTest, TheTinyModelLearnsPreparedCMakeDocumentation) {
   const fs::path data = dir_ / "cmake-docs";
   std::string progress;
-  ASSERT_EQ(RunToEnd({"/bin/bash", "scripts/prepare_cmake_docs.sh", data.string()}, &progress),
-            0)
+  ASSERT_EQ(RunToEnd({"/bin/bash", "scripts/prepare_cmake_docs.sh", data.string()}, &progress), 0)
       << progress;
   EXPECT_THAT(progress, HasSubstr("documents"));
   EXPECT_TRUE(fs::exists(data / "tokenizer.json"));

@@ -42,10 +42,9 @@ class RerunTest : public test::ClusterTest {
     ASSERT_TRUE(coordinator.ok()) << coordinator.status();
     coordinator_ = *std::move(coordinator);
     // Datasets outside the builtin ones must lie under --data-root.
-    auto worker = test::StartWorker(bin_dir_, coordinator_->grpc_address(), "rerun-w",
-                                    dir_ + "/rerun-w", 1,
-                                    {"--checkpoint-root", dir_ + "/checkpoints", "--data-root",
-                                     dir_ + "/data"});
+    auto worker = test::StartWorker(
+        bin_dir_, coordinator_->grpc_address(), "rerun-w", dir_ + "/rerun-w", 1,
+        {"--checkpoint-root", dir_ + "/checkpoints", "--data-root", dir_ + "/data"});
     ASSERT_TRUE(worker.ok()) << worker.status();
     workers_.push_back(*std::move(worker));
   }
@@ -183,8 +182,8 @@ TEST_F(RerunTest, UpdateReusesFinishedCellsAndRunsOnlyNewOrChangedOnes) {
   const std::string sweep_id = OnlySweep()->id();
 
   // Seed 1 dropped, seed 2 as it was, seed 3 changed (a longer run), seed 4 new.
-  const std::string edited = WriteSweep(
-      "2, 3, 4", "overrides:\n  - when: {seed: [3]}\n    set: {steps: 8}\n");
+  const std::string edited =
+      WriteSweep("2, 3, 4", "overrides:\n  - when: {seed: [3]}\n    set: {steps: 8}\n");
   const Cli update = Ablate({"submit", "--update", edited});
   ASSERT_EQ(update.exit_code, 0) << update.err;
   EXPECT_THAT(update.out,

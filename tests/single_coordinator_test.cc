@@ -41,9 +41,9 @@ class SingleCoordinatorTest : public ::testing::Test {
   // Runs a second coordinator to its exit; returns its exit code, its stderr in `err`.
   int RunSecond(const std::string& db, const std::string& grpc, const std::string& http,
                 std::string& err) {
-    absl::StatusOr<std::unique_ptr<Subprocess>> second = Subprocess::Start(
-        {absl::StrCat(bin_, "/ablate-coordinator"), "--db", db, "--listen", grpc, "--http", http,
-         "--token-file", absl::StrCat(dir_, "/tokens")});
+    absl::StatusOr<std::unique_ptr<Subprocess>> second =
+        Subprocess::Start({absl::StrCat(bin_, "/ablate-coordinator"), "--db", db, "--listen", grpc,
+                           "--http", http, "--token-file", absl::StrCat(dir_, "/tokens")});
     EXPECT_TRUE(second.ok()) << second.status();
     if (!second.ok()) return -1;
     absl::StatusOr<int> code = (*second)->WaitFor(absl::Seconds(30));

@@ -178,9 +178,9 @@ TEST_F(TrainerProcessTest, FullDiskFailsPermanentlyNamingThePath) {
   }
   const fs::path full = dir_ / "full";
   fs::create_directories(full);
-  std::vector<std::string> argv = {"unshare", "-rm", "sh", "-c",
-                                   "mount -t tmpfs -o size=256k tmpfs \"$0\" && exec \"$@\"",
-                                   full.string()};
+  std::vector<std::string> argv = {
+      "unshare",    "-rm", "sh", "-c", "mount -t tmpfs -o size=256k tmpfs \"$0\" && exec \"$@\"",
+      full.string()};
   for (const std::string& arg : Train(Job(6), full.string())) argv.push_back(arg);
   auto run = test::Subprocess::Start(argv);
   ASSERT_TRUE(run.ok()) << run.status();
@@ -381,15 +381,15 @@ class ShardedStateTest : public TrainerProcessTest,
 // near-degenerate statistics amplify past any useful bound: the 2-to-3 resharding above is
 // checked with AdamW, and the owners' hand-over is the same for every optimizer.)
 TEST_P(ShardedStateTest, ShardsOfEveryOptimizerResumeAsAnUnbrokenRun) {
-  const std::string extra = absl::StrCat(R"(, "min_lr_ratio": 1, "optimizer": ")", GetParam(),
-                                         R"(")", MultiRankExtra(2));
+  const std::string extra =
+      absl::StrCat(R"(, "min_lr_ratio": 1, "optimizer": ")", GetParam(), R"(")", MultiRankExtra(2));
   const std::map<int64_t, double> expected =
       LossesOfRanks(Job(12, extra, /*batch_size=*/12), 2, dir_ / "unbroken");
   ASSERT_EQ(expected.size(), 12u);
   const fs::path checkpoints = dir_ / "checkpoints";
   ASSERT_EQ(LossesOfRanks(Job(6, extra, /*batch_size=*/12), 2, checkpoints).size(), 6u);
-  const std::map<int64_t, double> resumed = LossesOfRanks(
-      Job(12, extra, /*batch_size=*/12), 2, checkpoints, {"--allow-config-change"});
+  const std::map<int64_t, double> resumed =
+      LossesOfRanks(Job(12, extra, /*batch_size=*/12), 2, checkpoints, {"--allow-config-change"});
   ASSERT_EQ(resumed.size(), 6u);
   for (const auto& [step, loss] : resumed) EXPECT_EQ(loss, expected.at(step)) << "step " << step;
 }

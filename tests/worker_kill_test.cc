@@ -35,7 +35,6 @@ constexpr absl::Duration kWait = absl::Seconds(15);
 using worker::testing::Dead;
 using worker::testing::EventuallyDead;
 
-
 // The pid the fake trainer's "sleep" behaviour reports for the helper it started.
 std::optional<pid_t> GrandchildPid(TestServer& server, uint64_t attempt_id) {
   std::optional<v1::WorkerMessage> log =
@@ -44,10 +43,9 @@ std::optional<pid_t> GrandchildPid(TestServer& server, uint64_t attempt_id) {
                absl::StartsWith(m.job_event().event().log().text(), "grandchild_pid=");
       });
   pid_t pid = 0;
-  if (!log.has_value() ||
-      !absl::SimpleAtoi(absl::string_view(log->job_event().event().log().text())
-                            .substr(sizeof("grandchild_pid=") - 1),
-                        &pid)) {
+  if (!log.has_value() || !absl::SimpleAtoi(absl::string_view(log->job_event().event().log().text())
+                                                .substr(sizeof("grandchild_pid=") - 1),
+                                            &pid)) {
     return std::nullopt;
   }
   return pid;

@@ -39,8 +39,8 @@ class Nvml final : public GpuMonitor {
     auto nvml = std::unique_ptr<Nvml>(new Nvml(library));
     bool complete = true;
     auto bind = [&](auto& function, const char* name) {
-      function = reinterpret_cast<std::remove_reference_t<decltype(function)>>(
-          dlsym(library, name));
+      function =
+          reinterpret_cast<std::remove_reference_t<decltype(function)>>(dlsym(library, name));
       complete = complete && function != nullptr;
     };
     bind(nvml->init_, "nvmlInit_v2");
@@ -52,7 +52,8 @@ class Nvml final : public GpuMonitor {
     bind(nvml->temperature_, "nvmlDeviceGetTemperature");
     if (!complete) return absl::NotFoundError("NVML lacks a function the worker uses");
     if (NvmlReturn status = nvml->init_(); status != kNvmlSuccess) {
-      return absl::InternalError(absl::StrCat("NVML will not start: ", nvml->error_string_(status)));
+      return absl::InternalError(
+          absl::StrCat("NVML will not start: ", nvml->error_string_(status)));
     }
     nvml->initialised_ = true;
     return nvml;

@@ -6,10 +6,10 @@ namespace ablate::worker {
 namespace {
 
 TEST(GpuMonitorTest, PointsAreNamedByTheJobsGpuAndQuantity) {
-  std::vector<v1::MetricPoint> points =
-      GpuMetricPoints({{.utilization_percent = 97, .memory_used_bytes = 5, .temperature_celsius = 61},
-                       {.utilization_percent = 12, .memory_used_bytes = 7, .temperature_celsius = 40}},
-                      /*step=*/120, /*wall_time=*/1.5e9);
+  std::vector<v1::MetricPoint> points = GpuMetricPoints(
+      {{.utilization_percent = 97, .memory_used_bytes = 5, .temperature_celsius = 61},
+       {.utilization_percent = 12, .memory_used_bytes = 7, .temperature_celsius = 40}},
+      /*step=*/120, /*wall_time=*/1.5e9);
   ASSERT_EQ(points.size(), 6u);
   EXPECT_EQ(points[0].name(), "gpu/0/utilization_percent");
   EXPECT_EQ(points[0].value(), 97);

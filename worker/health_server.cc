@@ -1,8 +1,8 @@
 #include "worker/health_server.h"
 
-#include <utility>
-
 #include <httplib.h>
+
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -25,15 +25,15 @@ absl::StatusOr<std::unique_ptr<HealthServer>> HealthServer::Start(const std::str
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok", "text/plain");
   });
-  server.Get("/readyz", [ready = std::move(ready)](const httplib::Request&,
-                                                   httplib::Response& res) {
-    if (ready()) {
-      res.set_content("ready", "text/plain");
-    } else {
-      res.status = 503;
-      res.set_content("not connected to the coordinator", "text/plain");
-    }
-  });
+  server.Get("/readyz",
+             [ready = std::move(ready)](const httplib::Request&, httplib::Response& res) {
+               if (ready()) {
+                 res.set_content("ready", "text/plain");
+               } else {
+                 res.status = 503;
+                 res.set_content("not connected to the coordinator", "text/plain");
+               }
+             });
   if (port == 0) {
     health->port_ = server.bind_to_any_port(host);
   } else {

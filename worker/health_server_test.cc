@@ -1,9 +1,9 @@
 #include "worker/health_server.h"
 
-#include <atomic>
-
 #include <gtest/gtest.h>
 #include <httplib.h>
+
+#include <atomic>
 
 namespace ablate::worker {
 namespace {

@@ -40,15 +40,13 @@ absl::Status CheckUnder(const char* field, const std::string& path,
 
 absl::Status CheckJobPaths(const v1::JobSpec& job, const PathRoots& roots) {
   if (!job.checkpoint_dir().empty()) {
-    absl::Status s =
-        CheckUnder("checkpoint_dir", job.checkpoint_dir(), roots.checkpoint_roots,
-                   "--checkpoint-root");
+    absl::Status s = CheckUnder("checkpoint_dir", job.checkpoint_dir(), roots.checkpoint_roots,
+                                "--checkpoint-root");
     if (!s.ok()) return s;
   }
   absl::string_view dataset = job.config().dataset();
   if (absl::ConsumePrefix(&dataset, "builtin:")) {
-    if (dataset.empty() || absl::StrContains(dataset, "/") || dataset == "." ||
-        dataset == "..") {
+    if (dataset.empty() || absl::StrContains(dataset, "/") || dataset == "." || dataset == "..") {
       return absl::PermissionDeniedError(
           absl::StrCat("dataset builtin:", dataset, " is not a builtin dataset's name"));
     }

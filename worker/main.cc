@@ -40,8 +40,9 @@ std::string DefaultTrainer() {
 
 std::string DescribeSlots(const ablate::worker::SessionOptions& options) {
   return absl::StrJoin(options.info.slots(), ",", [](std::string* out, const auto& slot) {
-    absl::StrAppend(out, slot.kind() == ablate::v1::DEVICE_KIND_CUDA ? "cuda:" : "cpu:",
-                    slot.index(), "/", slot.memory_bytes() >> 20, "MiB");
+    absl::StrAppend(out,
+                    slot.kind() == ablate::v1::DEVICE_KIND_CUDA ? "cuda:" : "cpu:", slot.index(),
+                    "/", slot.memory_bytes() >> 20, "MiB");
   });
 }
 
@@ -144,8 +145,7 @@ int main(int argc, char** argv) {
                   [](const ablate::v1::Slot& slot) {
                     return slot.kind() == ablate::v1::DEVICE_KIND_CUDA;
                   })) {
-    absl::StatusOr<std::unique_ptr<ablate::worker::GpuMonitor>> nvml =
-        ablate::worker::OpenNvml();
+    absl::StatusOr<std::unique_ptr<ablate::worker::GpuMonitor>> nvml = ablate::worker::OpenNvml();
     if (nvml.ok()) {
       options.gpu_monitor = *std::move(nvml);
     } else {

@@ -27,8 +27,8 @@ bool Droppable(const v1::WorkerMessage& message) {
 bool WriteAll(int fd, const std::string& bytes, uint64_t offset) {
   size_t done = 0;
   while (done < bytes.size()) {
-    const ssize_t n = pwrite(fd, bytes.data() + done, bytes.size() - done,
-                             static_cast<off_t>(offset + done));
+    const ssize_t n =
+        pwrite(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     done += static_cast<size_t>(n);
@@ -143,9 +143,9 @@ bool Outbox::Spill(const Entry& entry) {
     }
   }
   const std::string body = entry.message.SerializeAsString();
-  std::string bytes(google::protobuf::io::CodedOutputStream::VarintSize32(
-                        static_cast<uint32_t>(body.size())),
-                    '\0');
+  std::string bytes(
+      google::protobuf::io::CodedOutputStream::VarintSize32(static_cast<uint32_t>(body.size())),
+      '\0');
   google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(
       static_cast<uint32_t>(body.size()), reinterpret_cast<uint8_t*>(bytes.data()));
   bytes += body;

@@ -70,8 +70,8 @@ TEST_F(OutboxTest, NumbersEachAttemptsReportsInTheOrderPushed) {
   outbox.Push(Metric(1, 1));
   outbox.Push(Ended(2));
   outbox.Push(Ended(1));
-  EXPECT_THAT(SendAll(outbox), ElementsAre(Pair(1, 1), Pair(2, 1), Pair(1, 2), Pair(2, 2),
-                                           Pair(1, 3)));
+  EXPECT_THAT(SendAll(outbox),
+              ElementsAre(Pair(1, 1), Pair(2, 1), Pair(1, 2), Pair(2, 2), Pair(1, 3)));
   EXPECT_EQ(outbox.unacked(), 5u);  // sent is not acknowledged
   EXPECT_EQ(outbox.spilled(), 0u);
   EXPECT_FALSE(std::filesystem::exists(spill_));
@@ -88,7 +88,7 @@ TEST_F(OutboxTest, KeepsWhatIsNotAckedAndSendsItAgainAfterRewind) {
   EXPECT_FALSE(outbox.Ack(1, 1));  // acks only grow: nothing comes back
   outbox.Rewind();
   EXPECT_THAT(SendAll(outbox), ElementsAre(Pair(1, 3), Pair(1, 4), Pair(1, 5), Pair(2, 1)));
-  EXPECT_TRUE(outbox.Ack(1, 5));  // the attempt's end is committed
+  EXPECT_TRUE(outbox.Ack(1, 5));   // the attempt's end is committed
   EXPECT_FALSE(outbox.Ack(7, 3));  // an unknown attempt
   EXPECT_EQ(outbox.unacked(), 1u);
   outbox.Rewind();

@@ -134,12 +134,12 @@ bool Session::Converse() {
   // A fresh channel per try with its own subchannels: the session's backoff is then the only
   // one, instead of gRPC's shared reconnect backoff of up to two minutes.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  std::unique_ptr<v1::WorkerService::Stub> stub = v1::WorkerService::NewStub(
-      grpc::CreateCustomChannel(options_.coordinator,
-                                options_.credentials != nullptr
-                                    ? options_.credentials
-                                    : grpc::InsecureChannelCredentials(),
-                                args));
+  std::unique_ptr<v1::WorkerService::Stub> stub =
+      v1::WorkerService::NewStub(grpc::CreateCustomChannel(options_.coordinator,
+                                                           options_.credentials != nullptr
+                                                               ? options_.credentials
+                                                               : grpc::InsecureChannelCredentials(),
+                                                           args));
   grpc::ClientContext context;
   if (!options_.token.empty()) context.AddMetadata("authorization", auth::BearerOf(options_.token));
   {
@@ -233,8 +233,7 @@ void Session::RunSender() {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return closing_ || !ended_.empty() ||
-               (connected_ && ((stopping_ && !drain_sent_) ||
-                               (welcomed_ && outbox_.HasUnsent())));
+               (connected_ && ((stopping_ && !drain_sent_) || (welcomed_ && outbox_.HasUnsent())));
       };
       const bool sampling = options_.gpu_monitor != nullptr;
       mu_.AwaitWithDeadline(
@@ -408,8 +407,7 @@ absl::StatusOr<std::vector<v1::Slot>> Session::PickSlots(const v1::Assignment& a
   return picked;
 }
 
-void Session::Refuse(const v1::Assignment& assignment, const std::string& reason,
-                     bool permanent) {
+void Session::Refuse(const v1::Assignment& assignment, const std::string& reason, bool permanent) {
   ABLATE_LOG(WARNING) << "assignment refused job_id=" << assignment.job().job_id()
                       << " attempt_id=" << assignment.attempt_id() << " reason=\"" << reason
                       << "\"";

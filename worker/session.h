@@ -183,9 +183,9 @@ class Session {
 
   mutable absl::Mutex mu_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;   // Shutdown() began: no new attempts
-  bool closing_ ABSL_GUARDED_BY(mu_) = false;    // the threads are to finish
-  bool connected_ ABSL_GUARDED_BY(mu_) = false;  // a stream is open and its hello written
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;    // Shutdown() began: no new attempts
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;     // the threads are to finish
+  bool connected_ ABSL_GUARDED_BY(mu_) = false;   // a stream is open and its hello written
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // the open stream's number
   bool welcomed_ ABSL_GUARDED_BY(mu_) = false;    // its welcome arrived: reports may go out
   bool drain_sent_ ABSL_GUARDED_BY(mu_) = false;  // the drain was written on it
@@ -199,7 +199,7 @@ class Session {
   std::map<uint64_t, Running> running_ ABSL_GUARDED_BY(mu_);  // by attempt id
   // Attempts that ended and whose attempt_ended is not acknowledged yet, by attempt id.
   std::map<uint64_t, v1::RunningAttempt> reporting_ ABSL_GUARDED_BY(mu_);
-  std::set<uint32_t> busy_slots_ ABSL_GUARDED_BY(mu_);        // slot indices
+  std::set<uint32_t> busy_slots_ ABSL_GUARDED_BY(mu_);  // slot indices
   std::vector<std::unique_ptr<TrainerProcess>> ended_ ABSL_GUARDED_BY(mu_);
   // Rank 0's log of each attempt in reporting_ that started a trainer.
   std::map<uint64_t, std::filesystem::path> ended_logs_ ABSL_GUARDED_BY(mu_);

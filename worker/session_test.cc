@@ -225,9 +225,9 @@ TEST_F(SessionTest, TheTailOfTheTrainersLogArrivesBeforeTheAttemptsEnd) {
   });
   ASSERT_NE(tail, ended) << "no log tail before the attempt's end";
   EXPECT_EQ(tail->log_tail().job_id(), "job-5");
-  EXPECT_THAT(std::vector<std::string>(tail->log_tail().lines().begin(),
-                                       tail->log_tail().lines().end()),
-              ElementsAre("loading data", "out of memory", "bad byte ?? here"));
+  EXPECT_THAT(
+      std::vector<std::string>(tail->log_tail().lines().begin(), tail->log_tail().lines().end()),
+      ElementsAre("loading data", "out of memory", "bad byte ?? here"));
   EXPECT_FALSE(tail->log_tail().truncated());
 }
 
@@ -426,10 +426,8 @@ TEST_F(SessionTest, SpillsPastTheBoundAndDeliversEveryReport) {
     // started, log, 40 metrics, finished, attempt_ended: 44 reports, 4 of them in memory.
     ASSERT_TRUE(first.coordinator().WaitFor(IsEnded(3)));
     EXPECT_EQ(Sequences(first.coordinator().Received(), 3), Range(1, 44));
-    std::optional<v1::WorkerMessage> heartbeat =
-        first.coordinator().WaitFor(HeartbeatWith([](const v1::Heartbeat& h) {
-          return h.events_unacked() == 44;
-        }));
+    std::optional<v1::WorkerMessage> heartbeat = first.coordinator().WaitFor(
+        HeartbeatWith([](const v1::Heartbeat& h) { return h.events_unacked() == 44; }));
     ASSERT_TRUE(heartbeat.has_value());
     EXPECT_EQ(heartbeat->heartbeat().events_spilled(), 40u);
     EXPECT_EQ(heartbeat->heartbeat().events_dropped(), 0u);
@@ -437,10 +435,8 @@ TEST_F(SessionTest, SpillsPastTheBoundAndDeliversEveryReport) {
   }
   TestServer second(port, /*auto_ack=*/true);
   ASSERT_EQ(second.port(), port);
-  std::optional<v1::WorkerMessage> heartbeat =
-      second.coordinator().WaitFor(HeartbeatWith([](const v1::Heartbeat& h) {
-        return h.events_unacked() == 0;
-      }));
+  std::optional<v1::WorkerMessage> heartbeat = second.coordinator().WaitFor(
+      HeartbeatWith([](const v1::Heartbeat& h) { return h.events_unacked() == 0; }));
   ASSERT_TRUE(heartbeat.has_value());
   EXPECT_EQ(heartbeat->heartbeat().events_dropped(), 0u);
   EXPECT_EQ(Sequences(second.coordinator().Received(), 3), Range(1, 44));

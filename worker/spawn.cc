@@ -2,11 +2,11 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <linux/close_range.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,8 +34,7 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
 
 // The child between fork and exec: async-signal-safe calls only. Never returns.
 [[noreturn]] void RunChild(const char* path, char* const* argv, char* const* env,
-                           const ChildFds& fds, pid_t process_group, pid_t parent,
-                           int status_fd) {
+                           const ChildFds& fds, pid_t process_group, pid_t parent, int status_fd) {
   auto fail = [status_fd](int error) {
     while (write(status_fd, &error, sizeof(error)) < 0 && errno == EINTR) {
     }
@@ -104,8 +103,8 @@ std::vector<std::string> ChildEnvironment(const std::vector<v1::Slot>& slots,
   for (const v1::Slot& slot : slots) {
     if (slot.kind() == v1::DEVICE_KIND_CUDA) cuda.push_back(absl::StrCat(slot.index()));
   }
-  constexpr absl::string_view kRankVariables[] = {"RANK=", "LOCAL_RANK=", "WORLD_SIZE=",
-                                                  "MASTER_ADDR=", "MASTER_PORT="};
+  constexpr absl::string_view kRankVariables[] = {
+      "RANK=", "LOCAL_RANK=", "WORLD_SIZE=", "MASTER_ADDR=", "MASTER_PORT="};
   std::vector<std::string> env;
   for (char** entry = environ; *entry != nullptr; ++entry) {
     const absl::string_view var(*entry);

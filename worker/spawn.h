@@ -60,11 +60,11 @@ struct ChildFds {
 
 // Runs `path` with `argv` and `env` in process group `process_group`, or in a new one whose id
 // is the returned pid when `process_group` is 0 (the ranks of one job share the group of rank
-// 0, so one signal reaches them all), with `fds` in place, every other descriptor closed, an empty signal mask and every signal
-// at its default action. The child is SIGKILLed when the calling thread ends, so a worker
-// killed outright takes its trainers with it (prctl(PR_SET_PDEATHSIG): the signal follows the
-// thread that forked, so call this from a thread that lives as long as the child may run).
-// A failed exec is reported as an error ("cannot run <path>: No such file or directory")
+// 0, so one signal reaches them all), with `fds` in place, every other descriptor closed, an empty
+// signal mask and every signal at its default action. The child is SIGKILLed when the calling
+// thread ends, so a worker killed outright takes its trainers with it (prctl(PR_SET_PDEATHSIG): the
+// signal follows the thread that forked, so call this from a thread that lives as long as the child
+// may run). A failed exec is reported as an error ("cannot run <path>: No such file or directory")
 // instead of a child that exits 127. The child runs only async-signal-safe calls between fork
 // and exec, so this is safe in a process full of gRPC threads.
 absl::StatusOr<pid_t> SpawnInGroup(const std::string& path, std::vector<std::string> argv,

@@ -85,8 +85,8 @@ bool WaitForExit(int pidfd, absl::Time deadline) {
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) return false;
     pollfd fd = {pidfd, POLLIN, 0};
-    const int n = poll(&fd, 1, static_cast<int>(std::min<int64_t>(
-                                   INT_MAX, absl::ToInt64Milliseconds(left) + 1)));
+    const int n = poll(
+        &fd, 1, static_cast<int>(std::min<int64_t>(INT_MAX, absl::ToInt64Milliseconds(left) + 1)));
     if (n > 0) return true;
     if (n < 0 && errno != EINTR) return false;
   }

@@ -20,7 +20,6 @@ constexpr absl::Duration kWait = absl::Seconds(8);
 using testing::Dead;
 using testing::EventuallyDead;
 
-
 // A stand-in trainer: a child leading a process group of its own, and a member of that group
 // it started (as a trainer's helper processes are).
 struct Group {

@@ -18,9 +18,9 @@
 
 #include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
-#include "common/train_config.h"
 #include "common/event_pipe.h"
 #include "common/log.h"
+#include "common/train_config.h"
 #include "google/protobuf/util/json_util.h"
 #include "worker/log_tail.h"
 #include "worker/spawn.h"
@@ -126,8 +126,8 @@ absl::StatusOr<std::unique_ptr<TrainerProcess>> TrainerProcess::Start(
     place.rank = r;
     const std::filesystem::path log_path =
         dir / (r == 0 ? std::string(kLogFile) : absl::StrCat("trainer-rank", r, ".log"));
-    absl::StatusOr<UniqueFd> log = AboveEventsFd(
-        open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    absl::StatusOr<UniqueFd> log =
+        AboveEventsFd(open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!log.ok()) {
       kill_started();
       return log.status();
@@ -363,9 +363,8 @@ v1::AttemptEnded TrainerProcess::Outcome(const std::vector<int>& wait_statuses) 
     exit.set_exit_code(WEXITSTATUS(wait_status));
     absl::StrAppend(&what, "exited with code ", exit.exit_code());
   }
-  const bool all_exited_zero = absl::c_all_of(wait_statuses, [](int status) {
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  });
+  const bool all_exited_zero = absl::c_all_of(
+      wait_statuses, [](int status) { return WIFEXITED(status) && WEXITSTATUS(status) == 0; });
   const bool clean = all_exited_zero && finished.has_value() && finished->ok();
   ended.set_succeeded(clean && !stop_reason.has_value());
   if (finished.has_value()) *ended.mutable_finished() = *finished;

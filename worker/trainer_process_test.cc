@@ -42,7 +42,6 @@ v1::JobSpec FakeJob(const std::string& behavior, uint32_t steps = 3) {
 using testing::Dead;
 using testing::EventuallyDead;
 
-
 class TrainerProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -317,11 +316,11 @@ TEST_F(TrainerProcessTest, RanksShareOneGroupAndOneRendezvousAndOnlyRankZeroSpea
   EXPECT_TRUE(ended->succeeded());
   EXPECT_EQ(ended->exit().reason(), "3 ranks exited with code 0");
   for (int rank : {1, 2}) {
-    const std::string log = WaitForText(
-        (*process)->attempt_dir() / absl::StrCat("trainer-rank", rank, ".log"), "pid=");
-    EXPECT_THAT(log, HasSubstr(absl::StrCat("RANK=", rank, " LOCAL_RANK=", rank,
-                                            " WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 MASTER_PORT=",
-                                            port, " ")));
+    const std::string log =
+        WaitForText((*process)->attempt_dir() / absl::StrCat("trainer-rank", rank, ".log"), "pid=");
+    EXPECT_THAT(log, HasSubstr(absl::StrCat(
+                         "RANK=", rank, " LOCAL_RANK=", rank,
+                         " WORLD_SIZE=3 MASTER_ADDR=127.0.0.1 MASTER_PORT=", port, " ")));
     EXPECT_THAT(log, HasSubstr("fds=0,1,2 "));  // no event pipe
     EXPECT_EQ(NumberAfter(log, "pgid="), (*process)->pid());
   }
@@ -344,8 +343,8 @@ TEST_F(TrainerProcessTest, StopReachesEveryRank) {
   auto process = Start(GangJob("sleep", 2), CpuSlots(2));
   ASSERT_TRUE(process.ok()) << process.status();
   const pid_t grandchild = Grandchild(FirstLog());
-  const pid_t rank1 = NumberAfter(
-      WaitForText((*process)->attempt_dir() / "trainer-rank1.log", "pid="), "pid=");
+  const pid_t rank1 =
+      NumberAfter(WaitForText((*process)->attempt_dir() / "trainer-rank1.log", "pid="), "pid=");
   (*process)->Stop(absl::Seconds(5), "cancelled");
   std::optional<v1::AttemptEnded> ended = (*process)->WaitForExit(kWait);
   ASSERT_TRUE(ended.has_value());

@@ -107,16 +107,16 @@ absl::StatusOr<TokenTable> TokenTable::Parse(absl::string_view text) {
     if (!role.ok()) return bad(role.status().message());
     absl::string_view token = fields[1];
     if (token.size() < kMinTokenLength || !PrintableWithoutSpace(token)) {
-      return bad(absl::StrCat("a token must be at least ", kMinTokenLength,
-                              " printable characters"));
+      return bad(
+          absl::StrCat("a token must be at least ", kMinTokenLength, " printable characters"));
     }
     Entry entry{DigestOf(token), Principal{*role, ""}};
     if (*role == Role::kWorker) {
       if (fields.size() != 3) return bad("a worker token must name its worker id");
       entry.principal.worker_id = std::string(fields[2]);
     } else if (fields.size() == 3) {
-      return bad(absl::StrCat("only a worker token names a worker id, not a ", fields[0],
-                              " token"));
+      return bad(
+          absl::StrCat("only a worker token names a worker id, not a ", fields[0], " token"));
     }
     if (!seen.insert(std::string(entry.digest.begin(), entry.digest.end())).second) {
       return bad("this token is already granted on an earlier line");
@@ -137,8 +137,7 @@ const Principal* TokenTable::Find(absl::string_view token) const {
   return found;
 }
 
-Authenticator::Authenticator(TokenTable table)
-    : Authenticator(std::string(), std::move(table)) {}
+Authenticator::Authenticator(TokenTable table) : Authenticator(std::string(), std::move(table)) {}
 
 Authenticator::Authenticator(std::string path, TokenTable table)
     : path_(std::move(path)), table_(std::make_shared<const TokenTable>(std::move(table))) {}
@@ -176,10 +175,9 @@ absl::StatusOr<Principal> Authenticator::Check(absl::string_view authorization, 
   }
   absl::string_view token = authorization;
   if (!absl::ConsumePrefix(&token, "Bearer ") || token.empty()) {
-    return absl::UnauthenticatedError(
-        absl::StrCat(what, " needs a bearer token of role ", RolesFor(access),
-                     " (Authorization: Bearer TOKEN; clients read it from --token-file or ",
-                     "ABLATE_TOKEN)"));
+    return absl::UnauthenticatedError(absl::StrCat(
+        what, " needs a bearer token of role ", RolesFor(access),
+        " (Authorization: Bearer TOKEN; clients read it from --token-file or ", "ABLATE_TOKEN)"));
   }
   const Principal* principal = table->Find(token);
   if (principal == nullptr) {

@@ -65,8 +65,7 @@ TEST(AuthenticatorTest, EveryRoleBoundary) {
   auto code = [&](const std::string& header, Access access) {
     return auth.Check(header, access, "Call").status().code();
   };
-  const std::string user = BearerOf(kUser), viewer = BearerOf(kViewer),
-                    worker = BearerOf(kWorkerA);
+  const std::string user = BearerOf(kUser), viewer = BearerOf(kViewer), worker = BearerOf(kWorkerA);
   EXPECT_EQ(code(user, Access::kRead), absl::StatusCode::kOk);
   EXPECT_EQ(code(user, Access::kWrite), absl::StatusCode::kOk);
   EXPECT_EQ(code(user, Access::kWorker), absl::StatusCode::kPermissionDenied);

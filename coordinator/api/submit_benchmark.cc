@@ -17,10 +17,10 @@
 #include "coordinator/scheduler/scheduler.h"
 #include "coordinator/store/sqlite_floor.h"
 #include "coordinator/store/store.h"
+#include "coordinator/telemetry/telemetry.h"
 #include "coordinator/testing/fixtures.h"
 #include "sweep/grid.h"
 #include "sweep/large_spec.h"
-#include "coordinator/telemetry/telemetry.h"
 
 namespace ablate::coordinator {
 namespace {

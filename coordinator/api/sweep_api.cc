@@ -122,8 +122,7 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
   sweep.set_id(expansion->sweep_id);
   *sweep.mutable_spec() = request.spec();
   *sweep.mutable_created_at() = ToProto(clock_.Now());
-  absl::Status created =
-      store_.CreateSweep(sweep, expansion->jobs, MaxAttemptsOf(request.spec()));
+  absl::Status created = store_.CreateSweep(sweep, expansion->jobs, MaxAttemptsOf(request.spec()));
   if (created.code() == absl::StatusCode::kAlreadyExists) {
     // A concurrent submission of the same spec stored it first.
     response.set_already_existed(true);

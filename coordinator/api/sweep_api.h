@@ -121,8 +121,9 @@ class SweepApi {
 
   // Subscribes to the sweep's changes, then sends the whole sweep as of a version the
   // subscription continues from. Sets *ended when every job of it has ended.
-  absl::StatusOr<std::unique_ptr<ChangeFeed::Subscription>> StartFresh(
-      const std::string& sweep_id, const SnapshotSink& sink, bool* ended);
+  absl::StatusOr<std::unique_ptr<ChangeFeed::Subscription>> StartFresh(const std::string& sweep_id,
+                                                                       const SnapshotSink& sink,
+                                                                       bool* ended);
 
   // Constant after construction.
   Store& store_;

@@ -16,7 +16,7 @@
 namespace ablate::coordinator {
 
 absl::StatusOr<v1::SubmitSweepResponse> SweepApi::UpdateSweep(const v1::SweepSpec& spec,
-                                                               const std::string& sweep_id) {
+                                                              const std::string& sweep_id) {
   absl::StatusOr<v1::Sweep> stored = store_.GetSweep(sweep_id);
   if (!stored.ok()) return stored.status();
   absl::StatusOr<sweep::Expansion> expansion = sweep::ExpandSweep(spec);
@@ -36,13 +36,12 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::UpdateSweep(const v1::SweepSpe
   v1::Sweep updated;
   updated.set_id(stored->id());
   *updated.mutable_spec() = spec;
-  absl::Status added =
-      store_.AddJobs(updated, update.added, update.dropped, MaxAttemptsOf(spec));
+  absl::Status added = store_.AddJobs(updated, update.added, update.dropped, MaxAttemptsOf(spec));
   if (!added.ok()) return added;
   scheduler_.JobsQueued(update.added);
   const absl::flat_hash_set<std::string> reused(update.reused.begin(), update.reused.end());
-  const uint32_t reused_unfinished = static_cast<uint32_t>(
-      std::count_if(jobs->begin(), jobs->end(), [&](const v1::Job& job) {
+  const uint32_t reused_unfinished =
+      static_cast<uint32_t>(std::count_if(jobs->begin(), jobs->end(), [&](const v1::Job& job) {
         return job.state() != v1::JOB_STATE_SUCCEEDED && reused.contains(job.spec().job_id());
       }));
   ABLATE_LOG(INFO) << "sweep updated sweep_id=" << stored->id()

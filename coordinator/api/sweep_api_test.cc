@@ -181,8 +181,7 @@ TEST_F(SweepApiWatchTest, SweepFileTextIsParsedLikeASweepFile) {
   bad.set_sweep_file_name("bad.yaml");
   absl::StatusOr<v1::SubmitSweepResponse> refused = api_->SubmitSweep(bad);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(refused.status().message().find("bad.yaml:3"), std::string::npos)
-      << refused.status();
+  EXPECT_NE(refused.status().message().find("bad.yaml:3"), std::string::npos) << refused.status();
 
   *bad.mutable_spec() = TinySweepSpec("both", 1);
   EXPECT_EQ(api_->SubmitSweep(bad).status().code(), absl::StatusCode::kInvalidArgument);

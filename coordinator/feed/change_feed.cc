@@ -200,8 +200,8 @@ void ChangeFeed::Publish(Commit commit) {
 }
 
 void ChangeFeed::Trim() {
-  while (!buffer_.empty() && (buffer_.size() > options_.replay_commits ||
-                              buffered_points_ > options_.replay_points)) {
+  while (!buffer_.empty() &&
+         (buffer_.size() > options_.replay_commits || buffered_points_ > options_.replay_points)) {
     evicted_through_ = buffer_.front().version;
     buffered_points_ -= buffer_.front().points;
     buffer_.pop_front();

@@ -69,10 +69,10 @@ struct Commit {
 };
 
 struct ChangeFeedOptions {
-  size_t subscriber_queue = 1024;      // deltas one subscriber may have waiting
-  size_t replay_commits = 4096;        // commits the replay buffer keeps
-  size_t replay_points = 1'000'000;    // metric points the replay buffer keeps, at most
-  size_t max_delta_jobs = 2000;        // changed jobs of one sweep in one delta, at most
+  size_t subscriber_queue = 1024;             // deltas one subscriber may have waiting
+  size_t replay_commits = 4096;               // commits the replay buffer keeps
+  size_t replay_points = 1'000'000;           // metric points the replay buffer keeps, at most
+  size_t max_delta_jobs = 2000;               // changed jobs of one sweep in one delta, at most
   absl::Duration linger = absl::Seconds(60);  // deltas kept built after the last subscriber
 };
 

@@ -83,9 +83,9 @@ void EventStreams::Serve(const httplib::Request& req, httplib::Response& res) {
   res.set_chunked_content_provider(
       "text/event-stream",
       [this, request, watch](size_t, httplib::DataSink& sink) {
-        EventWriter writer([&sink](absl::string_view text) {
-          return sink.write(text.data(), text.size());
-        }, clock_, options_.keep_alive);
+        EventWriter writer(
+            [&sink](absl::string_view text) { return sink.write(text.data(), text.size()); },
+            clock_, options_.keep_alive);
         if (!writer.Open()) return false;
         absl::Status watched = api_.Watch(
             request, [&writer](const v1::SweepSnapshot& s) { return writer.Event(s); },

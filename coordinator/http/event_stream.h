@@ -22,9 +22,9 @@
 #include <functional>
 #include <string>
 
+#include "ablate/v1/sweep_service.pb.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "ablate/v1/sweep_service.pb.h"
 #include "common/clock.h"
 #include "coordinator/api/sweep_api.h"
 

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "ablate/v1/sweep_service.pb.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "ablate/v1/sweep_service.pb.h"
 #include "coordinator/http/loopback_coordinator.h"
 #include "coordinator/server.h"
 #include "coordinator/testing/fixtures.h"
@@ -22,8 +22,8 @@
 namespace ablate::coordinator {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::FakeClock;
+using ::testing::HasSubstr;
 using testing::TempDir;
 using testing::TinySweepSpec;
 
@@ -50,8 +50,7 @@ class EventParser {
       }
       buffer_.erase(0, end + 2);
       if (data.empty()) continue;
-      EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(data, &event.snapshot).ok())
-          << data;
+      EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(data, &event.snapshot).ok()) << data;
       events.push_back(std::move(event));
     }
     return events;
@@ -97,15 +96,15 @@ class EventStreamTest : public ::testing::Test {
                             const std::function<bool(const std::vector<Event>&)>& on_event) {
     std::vector<Event> events;
     EventParser parser;
-    httplib::Result result = client_->Get(
-        absl::StrCat("/api/v1/sweeps/", sweep_id_, "/events").c_str(), headers,
-        [&](const char* data, size_t size) {
-          for (Event& event : parser.Feed(absl::string_view(data, size))) {
-            events.push_back(std::move(event));
-            if (!on_event(events)) return false;
-          }
-          return true;
-        });
+    httplib::Result result =
+        client_->Get(absl::StrCat("/api/v1/sweeps/", sweep_id_, "/events").c_str(), headers,
+                     [&](const char* data, size_t size) {
+                       for (Event& event : parser.Feed(absl::string_view(data, size))) {
+                         events.push_back(std::move(event));
+                         if (!on_event(events)) return false;
+                       }
+                       return true;
+                     });
     return events;
   }
 
@@ -169,8 +168,8 @@ TEST_F(EventStreamTest, LastEventIdResumesWithOnlyTheChangesMissed) {
   ASSERT_FALSE(resume_from.empty());
   Cancel(job_to_cancel);
 
-  std::vector<Event> resumed = Stream({{"Last-Event-ID", resume_from}},
-                                      [](const std::vector<Event>&) { return false; });
+  std::vector<Event> resumed =
+      Stream({{"Last-Event-ID", resume_from}}, [](const std::vector<Event>&) { return false; });
   ASSERT_EQ(resumed.size(), 1u);
   EXPECT_TRUE(resumed[0].snapshot.delta()) << "resumed with the whole sweep, not the change";
   ASSERT_EQ(resumed[0].snapshot.jobs_size(), 1);
@@ -178,8 +177,8 @@ TEST_F(EventStreamTest, LastEventIdResumesWithOnlyTheChangesMissed) {
 }
 
 TEST_F(EventStreamTest, AnIdTheFeedCannotReplayStartsWithTheWholeSweep) {
-  std::vector<Event> events = Stream({{"Last-Event-ID", "999999999"}},
-                                     [](const std::vector<Event>&) { return false; });
+  std::vector<Event> events =
+      Stream({{"Last-Event-ID", "999999999"}}, [](const std::vector<Event>&) { return false; });
   ASSERT_EQ(events.size(), 1u);
   EXPECT_FALSE(events[0].snapshot.delta());
   EXPECT_EQ(events[0].snapshot.jobs_size(), 2);

@@ -6,10 +6,10 @@
 #include <memory>
 #include <string>
 
+#include "ablate/v1/sweep_service.pb.h"
 #include "absl/strings/str_cat.h"
 #include "coordinator/http/http_server.h"
 #include "coordinator/http/loopback_coordinator.h"
-#include "ablate/v1/sweep_service.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -45,9 +45,8 @@ class HttpAuthTest : public ::testing::Test {
     return client_->Get(path.c_str(), As(token));
   }
 
-  httplib::Result Post(const std::string& path, const std::string& token,
-                       const std::string& body, const std::string& type,
-                       httplib::Headers extra = {}) {
+  httplib::Result Post(const std::string& path, const std::string& token, const std::string& body,
+                       const std::string& type, httplib::Headers extra = {}) {
     httplib::Headers headers = As(token);
     headers.insert(extra.begin(), extra.end());
     return client_->Post(path.c_str(), headers, body, type.c_str());
@@ -128,8 +127,8 @@ TEST_F(HttpAuthTest, ViewerReadsButCannotCancelAndWorkerReadsNothing) {
 TEST_F(HttpAuthTest, RetryNeedsAUserAndTakesStatesOrJobIds) {
   const std::string sweep_id = Submit();
   ASSERT_FALSE(sweep_id.empty());
-  ASSERT_EQ(Post("/api/v1/cancel", test::kUserToken,
-                 absl::StrCat(R"({"id": ")", sweep_id, R"("})"), "application/json")
+  ASSERT_EQ(Post("/api/v1/cancel", test::kUserToken, absl::StrCat(R"({"id": ")", sweep_id, R"("})"),
+                 "application/json")
                 ->status,
             200);
   ASSERT_EQ(JobsCancelled(sweep_id), 1);
@@ -145,15 +144,15 @@ TEST_F(HttpAuthTest, RetryNeedsAUserAndTakesStatesOrJobIds) {
   EXPECT_EQ(plain->status, 400);
   EXPECT_EQ(JobsCancelled(sweep_id), 1);
 
-  httplib::Result both = Post(path, test::kUserToken,
-                              R"({"states": ["JOB_STATE_FAILED"], "jobIds": ["x"]})",
-                              "application/json");
+  httplib::Result both =
+      Post(path, test::kUserToken, R"({"states": ["JOB_STATE_FAILED"], "jobIds": ["x"]})",
+           "application/json");
   ASSERT_TRUE(both);
   EXPECT_EQ(both->status, 400);
   EXPECT_THAT(both->body, HasSubstr("not both"));
-  httplib::Result other = Post(path, test::kUserToken,
-                               R"({"sweep": "another", "states": ["JOB_STATE_FAILED"]})",
-                               "application/json");
+  httplib::Result other =
+      Post(path, test::kUserToken, R"({"sweep": "another", "states": ["JOB_STATE_FAILED"]})",
+           "application/json");
   ASSERT_TRUE(other);
   EXPECT_EQ(other->status, 400);
 
@@ -168,10 +167,9 @@ TEST_F(HttpAuthTest, RetryNeedsAUserAndTakesStatesOrJobIds) {
   EXPECT_EQ(JobsCancelled(sweep_id), 0);
 
   // The same job again, by id: it is PENDING now, so refused with why.
-  httplib::Result again =
-      Post(path, test::kUserToken,
-           absl::StrCat(R"({"jobIds": [")", response.requeued_job_ids(0), R"("]})"),
-           "application/json");
+  httplib::Result again = Post(
+      path, test::kUserToken,
+      absl::StrCat(R"({"jobIds": [")", response.requeued_job_ids(0), R"("]})"), "application/json");
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 200) << again->body;
   EXPECT_THAT(again->body, HasSubstr(R"("reason":"PENDING: it has not ended")"));
@@ -238,8 +236,8 @@ TEST_F(HttpAuthTest, APageOfAnotherOriginCannotCancel) {
   httplib::Result plain_token = Post("/api/v1/cancel", test::kUserToken, body, "text/plain");
   ASSERT_TRUE(plain_token);
   EXPECT_EQ(plain_token->status, 400);
-  httplib::Result cross = Post("/api/v1/cancel", test::kUserToken, body, "application/json",
-                               foreign);
+  httplib::Result cross =
+      Post("/api/v1/cancel", test::kUserToken, body, "application/json", foreign);
   ASSERT_TRUE(cross);
   EXPECT_EQ(cross->status, 403);
   EXPECT_THAT(cross->body, HasSubstr("another origin"));
@@ -249,9 +247,9 @@ TEST_F(HttpAuthTest, APageOfAnotherOriginCannotCancel) {
   EXPECT_EQ(JobsCancelled(sweep_id), 0);
 
   // The dashboard's own origin, with the token and JSON, may.
-  httplib::Result same = Post(
-      "/api/v1/cancel", test::kUserToken, body, "application/json",
-      {{"Origin", absl::StrCat("http://127.0.0.1:", server_->http_port())}});
+  httplib::Result same =
+      Post("/api/v1/cancel", test::kUserToken, body, "application/json",
+           {{"Origin", absl::StrCat("http://127.0.0.1:", server_->http_port())}});
   ASSERT_TRUE(same);
   EXPECT_EQ(same->status, 200) << same->body;
   EXPECT_FALSE(same->has_header("Access-Control-Allow-Origin"));

@@ -143,11 +143,10 @@ std::vector<std::string> Fill(const std::string& db, int jobs, int points) {
       batch.push_back(testing::Point("train/loss", step, 10.0 / (step + 1) + i * 1e-6));
     }
     ++pending;
-    store->AppendMetricsAsync({ids[i], attempt->id(), 1}, std::move(batch),
-                              [&](absl::Status s) {
-                                if (!s.ok()) failed = true;
-                                --pending;
-                              });
+    store->AppendMetricsAsync({ids[i], attempt->id(), 1}, std::move(batch), [&](absl::Status s) {
+      if (!s.ok()) failed = true;
+      --pending;
+    });
   }
   while (pending > 0) absl::SleepFor(absl::Milliseconds(10));
   if (failed) Die("AppendMetricsAsync failed");
@@ -253,9 +252,10 @@ void Run() {
               watches, watched, watched / 10, messages - first_messages);
   std::printf("| %d watches open, nothing changing, 5 s | %.2f s (%.2f cores) |\n", watches, idle,
               idle / 5);
-  std::printf("| resident memory of this process: before the watches, with %d open, after "
-              "their deltas | %.0f MiB, %.0f MiB, %.0f MiB |\n",
-              watches, rss_before, rss_watching, testing::ResidentMiB(getpid()));
+  std::printf(
+      "| resident memory of this process: before the watches, with %d open, after "
+      "their deltas | %.0f MiB, %.0f MiB, %.0f MiB |\n",
+      watches, rss_before, rss_watching, testing::ResidentMiB(getpid()));
   for (auto& context : contexts) context->TryCancel();
   for (std::thread& reader : readers) reader.join();
   server.Shutdown();

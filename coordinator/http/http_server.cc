@@ -119,8 +119,7 @@ absl::Status HttpServer::Start() {
   server_->set_payload_max_length(options_.max_body_bytes);
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     deadlines_.RequestRead(req);
-    absl::Status admitted =
-        AdmitRequest(req, options_.authenticator, options_.metrics_need_token);
+    absl::Status admitted = AdmitRequest(req, options_.authenticator, options_.metrics_need_token);
     if (admitted.ok()) return httplib::Server::HandlerResponse::Unhandled;
     if (absl::IsUnauthenticated(admitted)) res.set_header("WWW-Authenticate", "Bearer");
     ReplyError(admitted, res);
@@ -160,8 +159,8 @@ absl::Status HttpServer::Start() {
   // or left to retry after a second.
   if (::listen(listen_fd_, options_.listen_backlog) != 0) {
     server_.reset();
-    return absl::InternalError(absl::StrCat("listen(backlog=", options_.listen_backlog,
-                                            ") failed on the HTTP socket"));
+    return absl::InternalError(
+        absl::StrCat("listen(backlog=", options_.listen_backlog, ") failed on the HTTP socket"));
   }
   deadlines_.Start(port_);
   thread_ = std::thread([this] { server_->listen_after_bind(); });
@@ -239,16 +238,15 @@ void HttpServer::Route() {
              [this](const httplib::Request&, const v1::SubmitSweepRequest& request) {
                return api_.SubmitSweep(request);
              }));
-  s.Post("/api/v1/cancel",
-         JsonPost<v1::CancelRequest>([this](const httplib::Request&,
-                                            const v1::CancelRequest& request) {
-           return api_.Cancel(request);
-         }));
+  s.Post("/api/v1/cancel", JsonPost<v1::CancelRequest>(
+                               [this](const httplib::Request&, const v1::CancelRequest& request) {
+                                 return api_.Cancel(request);
+                               }));
   // The sweep comes from the path; a body naming another one is refused.
   s.Post(R"(/api/v1/sweeps/([^/]+)/retry)",
          JsonPost<v1::RetryJobsRequest>(
-             [this](const httplib::Request& req, v1::RetryJobsRequest request)
-                 -> absl::StatusOr<v1::RetryJobsResponse> {
+             [this](const httplib::Request& req,
+                    v1::RetryJobsRequest request) -> absl::StatusOr<v1::RetryJobsResponse> {
                const std::string sweep = req.matches[1];
                if (!request.sweep().empty() && request.sweep() != sweep) {
                  return absl::InvalidArgumentError(absl::StrCat(

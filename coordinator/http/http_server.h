@@ -79,8 +79,7 @@ struct HttpOptions {
 class HttpServer {
  public:
   // `api`, `telemetry` and `clock` must outlive the server.
-  HttpServer(SweepApi& api, Telemetry& telemetry, HttpOptions options,
-             Clock& clock = RealClock());
+  HttpServer(SweepApi& api, Telemetry& telemetry, HttpOptions options, Clock& clock = RealClock());
   ~HttpServer();  // Stop()s
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

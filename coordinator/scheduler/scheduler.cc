@@ -105,8 +105,8 @@ absl::Status Scheduler::AddWorker(const v1::WorkerInfo& info, std::shared_ptr<Wo
       if (auto it = worker.busy.find(s); it != worker.busy.end()) it->second = true;
     }
   }
-  worker.free = static_cast<uint32_t>(std::count_if(
-      worker.busy.begin(), worker.busy.end(), [](const auto& s) { return !s.second; }));
+  worker.free = static_cast<uint32_t>(std::count_if(worker.busy.begin(), worker.busy.end(),
+                                                    [](const auto& s) { return !s.second; }));
 
   for (const v1::RunningAttempt& running : info.running()) {
     absl::StatusOr<v1::Job> job = store_.GetJob(running.job_id());
@@ -345,8 +345,7 @@ bool Scheduler::PlaceBatch() {
       // Cancelled since it was queued: it leaves the queue for good.
       FreeSlots(*d.worker, d.slots);
       queue_.CountUnplaced(d.spec.sweep_id());
-      ABLATE_LOG(INFO) << "attempt not started, job no longer pending job_id="
-                       << d.spec.job_id();
+      ABLATE_LOG(INFO) << "attempt not started, job no longer pending job_id=" << d.spec.job_id();
       continue;
     }
     v1::CoordinatorMessage message;
@@ -391,32 +390,32 @@ std::string Scheduler::WhyWaiting(const SlotNeed& need) const {
 
 void Scheduler::StoreWaitingMessages() {
   messages_dirty_ = false;
-  queue_.ForEachGroup([&](const std::string& sweep_id, const SlotNeed& need,
-                          PendingQueue::Group& group) {
-    std::string why = WhyWaiting(need);
-    if (why == group.message && !group.message_stale) return;
-    // A message that no longer holds is cleared; one never stored leaves the job's own (why it
-    // was retried) in place.
-    if (why.empty() && group.message.empty()) {
-      group.message_stale = false;
-      return;
-    }
-    std::vector<std::string> job_ids;
-    job_ids.reserve(group.jobs.size());
-    for (const auto& [index, spec] : group.jobs) job_ids.push_back(spec.job_id());
-    if (absl::Status s = store_.SetPendingMessages(job_ids, why); !s.ok()) {
-      ABLATE_LOG(ERROR) << "waiting message not stored sweep_id=" << sweep_id << " error=\""
-                        << s.message() << "\"";
-      messages_dirty_ = true;
-      return;
-    }
-    if (!why.empty()) {
-      ABLATE_LOG(INFO) << "jobs cannot be placed sweep_id=" << sweep_id
-                       << " jobs=" << job_ids.size() << " why=\"" << why << "\"";
-    }
-    group.message = std::move(why);
-    group.message_stale = false;
-  });
+  queue_.ForEachGroup(
+      [&](const std::string& sweep_id, const SlotNeed& need, PendingQueue::Group& group) {
+        std::string why = WhyWaiting(need);
+        if (why == group.message && !group.message_stale) return;
+        // A message that no longer holds is cleared; one never stored leaves the job's own (why it
+        // was retried) in place.
+        if (why.empty() && group.message.empty()) {
+          group.message_stale = false;
+          return;
+        }
+        std::vector<std::string> job_ids;
+        job_ids.reserve(group.jobs.size());
+        for (const auto& [index, spec] : group.jobs) job_ids.push_back(spec.job_id());
+        if (absl::Status s = store_.SetPendingMessages(job_ids, why); !s.ok()) {
+          ABLATE_LOG(ERROR) << "waiting message not stored sweep_id=" << sweep_id << " error=\""
+                            << s.message() << "\"";
+          messages_dirty_ = true;
+          return;
+        }
+        if (!why.empty()) {
+          ABLATE_LOG(INFO) << "jobs cannot be placed sweep_id=" << sweep_id
+                           << " jobs=" << job_ids.size() << " why=\"" << why << "\"";
+        }
+        group.message = std::move(why);
+        group.message_stale = false;
+      });
 }
 
 absl::Status Scheduler::EndLost(const std::string& job_id, uint64_t attempt_id,

@@ -320,25 +320,24 @@ int Main(int argc, char** argv) {
     const int jobs = workers * jobs_per_worker;
     const std::string db = dir.File(absl::StrCat("bench-", workers, ".db"));
     WriteTokens(dir.File("tokens"), workers);
-    Child coordinator = Spawn({coordinator_bin, "--listen=127.0.0.1:0", "--http=127.0.0.1:0",
-                               absl::StrCat("--db=", db), "--lease-timeout-s=600",
-                               absl::StrCat("--token-file=", dir.File("tokens")),
-                               absl::StrCat("--ports-file=", dir.File("coordinator.ports"))},
-                              dir.File("coordinator.ports"));
+    Child coordinator = Spawn(
+        {coordinator_bin, "--listen=127.0.0.1:0", "--http=127.0.0.1:0", absl::StrCat("--db=", db),
+         "--lease-timeout-s=600", absl::StrCat("--token-file=", dir.File("tokens")),
+         absl::StrCat("--ports-file=", dir.File("coordinator.ports"))},
+        dir.File("coordinator.ports"));
     Submit(coordinator, jobs);
     Run ours = Drive(coordinator, workers, jobs, turn);
     Stop(coordinator);
 
-    Child minimal = Spawn({self, "--minimal_server", dir.File("minimal.ports")},
-                          dir.File("minimal.ports"));
+    Child minimal =
+        Spawn({self, "--minimal_server", dir.File("minimal.ports")}, dir.File("minimal.ports"));
     Run reference = Drive(minimal, workers, jobs, turn);
     Stop(minimal);
 
     printf("%8d %8d %16.0f %16.0f %8.2f %12.1f %12.1f %16.0f %16.0f\n", workers, jobs,
            ours.assignments_per_s, reference.assignments_per_s,
            ours.assignments_per_s / reference.assignments_per_s, ours.rss_mib, reference.rss_mib,
-           ours.assignments_per_s * points_per_turn,
-           reference.assignments_per_s * points_per_turn);
+           ours.assignments_per_s * points_per_turn, reference.assignments_per_s * points_per_turn);
     fflush(stdout);
   }
   return 0;

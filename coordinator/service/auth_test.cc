@@ -137,8 +137,8 @@ TEST_F(AuthTest, AnUnknownTokenIsUnauthenticated) {
 TEST_F(AuthTest, AViewerReadsButCannotSubmitCancelOrRetry) {
   const std::string sweep_id = Submit(TinySweepSpec("viewed", 1)).sweep().id();
   std::map<std::string, grpc::Status> statuses = CallEveryMethod(test::kViewerToken);
-  for (const char* read : {"GetSweep", "ListSweeps", "ListJobs", "GetJob", "GetJobLog",
-                           "ListWorkers", "WatchSweep"}) {
+  for (const char* read :
+       {"GetSweep", "ListSweeps", "ListJobs", "GetJob", "GetJobLog", "ListWorkers", "WatchSweep"}) {
     EXPECT_NE(statuses[read].error_code(), grpc::StatusCode::UNAUTHENTICATED) << read;
     EXPECT_NE(statuses[read].error_code(), grpc::StatusCode::PERMISSION_DENIED) << read;
   }

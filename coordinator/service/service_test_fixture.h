@@ -3,10 +3,11 @@
 #ifndef ABLATE_COORDINATOR_SERVICE_SERVICE_TEST_FIXTURE_H_
 #define ABLATE_COORDINATOR_SERVICE_SERVICE_TEST_FIXTURE_H_
 
+#include <httplib.h>
+
 #include <functional>
 #include <memory>
 #include <string>
-#include <httplib.h>
 
 #include "ablate/v1/sweep_service.grpc.pb.h"
 #include "ablate/v1/worker.grpc.pb.h"

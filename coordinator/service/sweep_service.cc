@@ -39,8 +39,7 @@ grpc::Status SweepServiceImpl::SubmitSweep(grpc::ServerContext* context,
 }
 
 grpc::Status SweepServiceImpl::GetSweep(grpc::ServerContext* context,
-                                        const v1::GetSweepRequest* request,
-                                        v1::Sweep* response) {
+                                        const v1::GetSweepRequest* request, v1::Sweep* response) {
   return Authorized(authenticator_, context, auth::Access::kRead, "GetSweep",
                     [&] { return Reply(api_.GetSweep(*request), response); });
 }

@@ -67,9 +67,7 @@ void WorkerManager::Run() {
     std::function<void()> work;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-        return stopping_ || !work_.empty();
-      };
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_ || !work_.empty(); };
       mu_.Await(absl::Condition(&ready));
       if (work_.empty()) {  // stopping, and everything queued ran
         exited_ = true;

@@ -48,19 +48,18 @@ grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>* WorkerServic
   }
   if (streams_.size() >= static_cast<size_t>(options_.max_streams)) {
     ABLATE_LOG(WARNING) << "worker stream refused open_streams=" << streams_.size();
-    return new Refusal(grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
-        absl::StrCat("the coordinator holds its limit of ", options_.max_streams,
-                     " worker streams; retry later or raise the limit")));
+    return new Refusal(
+        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                     absl::StrCat("the coordinator holds its limit of ", options_.max_streams,
+                                  " worker streams; retry later or raise the limit")));
   }
   // The stream leaves the set when its call is done, before it can be freed; that cannot
   // happen before this handler returns.
-  WorkerStream::Started started =
-      WorkerStream::Start(context, manager_, options_.stream, caller->worker_id,
-                          [this](WorkerStream* stream) {
-                            absl::MutexLock done_lock(&mu_);
-                            streams_.erase(stream);
-                          });
+  WorkerStream::Started started = WorkerStream::Start(
+      context, manager_, options_.stream, caller->worker_id, [this](WorkerStream* stream) {
+        absl::MutexLock done_lock(&mu_);
+        streams_.erase(stream);
+      });
   streams_.insert(started.stream);
   return started.reactor;
 }

@@ -137,7 +137,8 @@ TEST_F(ServiceTest, ReportsAreAcknowledgedOnceCommitted) {
   FakeWorker worker(channel_, "w1");
   ASSERT_TRUE(worker.SendHello());
   v1::CoordinatorMessage message;
-  ASSERT_TRUE(ReadUntil(worker, [](const auto& m) { return m.has_assign(); }, message));
+  ASSERT_TRUE(ReadUntil(
+      worker, [](const auto& m) { return m.has_assign(); }, message));
   const v1::Assignment assignment = message.assign();
 
   v1::WorkerMessage report;
@@ -152,7 +153,8 @@ TEST_F(ServiceTest, ReportsAreAcknowledgedOnceCommitted) {
   ASSERT_TRUE(worker.Send(report));
 
   for (uint64_t sequence : {1u, 2u}) {
-    ASSERT_TRUE(ReadUntil(worker, [](const auto& m) { return m.has_ack(); }, message));
+    ASSERT_TRUE(ReadUntil(
+        worker, [](const auto& m) { return m.has_ack(); }, message));
     EXPECT_EQ(message.ack().job_id(), assignment.job().job_id());
     EXPECT_EQ(message.ack().attempt_id(), assignment.attempt_id());
     EXPECT_EQ(message.ack().sequence(), sequence);
@@ -172,7 +174,8 @@ TEST_F(ServiceTest, AReconnectedWorkerLearnsWhatIsCommittedAndEndsWithTheFinalEv
     FakeWorker worker(channel_, "w1");
     ASSERT_TRUE(worker.SendHello());
     v1::CoordinatorMessage message;
-    ASSERT_TRUE(ReadUntil(worker, [](const auto& m) { return m.has_assign(); }, message));
+    ASSERT_TRUE(ReadUntil(
+        worker, [](const auto& m) { return m.has_assign(); }, message));
     assignment = message.assign();
     v1::WorkerMessage started;
     started.mutable_job_event()->set_job_id(assignment.job().job_id());
@@ -185,8 +188,8 @@ TEST_F(ServiceTest, AReconnectedWorkerLearnsWhatIsCommittedAndEndsWithTheFinalEv
         ->mutable_provenance()
         ->set_code_version("0.1.0+test");
     ASSERT_TRUE(worker.Send(started));
-    ASSERT_TRUE(WaitUntil(
-        [&] { return JobState(assignment.job().job_id()) == v1::JOB_STATE_RUNNING; }));
+    ASSERT_TRUE(
+        WaitUntil([&] { return JobState(assignment.job().job_id()) == v1::JOB_STATE_RUNNING; }));
     EXPECT_EQ(Job(assignment.job().job_id()).provenance().code_version(), "0.1.0+test");
     EXPECT_TRUE(worker.Close().ok());
   }
@@ -221,8 +224,8 @@ TEST_F(ServiceTest, AReconnectedWorkerLearnsWhatIsCommittedAndEndsWithTheFinalEv
   ended.mutable_attempt_ended()->set_sequence(2);
   ASSERT_TRUE(again->Send(ended));
 
-  ASSERT_TRUE(WaitUntil(
-      [&] { return JobState(assignment.job().job_id()) == v1::JOB_STATE_SUCCEEDED; }));
+  ASSERT_TRUE(
+      WaitUntil([&] { return JobState(assignment.job().job_id()) == v1::JOB_STATE_SUCCEEDED; }));
   EXPECT_EQ(Job(assignment.job().job_id()).final_eval_loss(), 2.25);
   EXPECT_TRUE(again->Close().ok());
 }
@@ -278,7 +281,8 @@ TEST_F(ServiceTest, AWorkerThatNeverReadsDoesNotStallOthers) {
   FakeWorker other(channel_, "other");
   ASSERT_TRUE(other.SendHello());
   v1::CoordinatorMessage message;
-  ASSERT_TRUE(ReadUntil(other, [](const auto& m) { return m.has_assign(); }, message));
+  ASSERT_TRUE(ReadUntil(
+      other, [](const auto& m) { return m.has_assign(); }, message));
   EXPECT_EQ(message.assign().job().sweep_id(), sweep_id);
   EXPECT_TRUE(other.Close().ok());
 }
@@ -291,7 +295,8 @@ TEST_F(ServiceTest, ASilentOpenStreamLosesItsJobAfterOneLease) {
   FakeWorker silent(channel_, "silent");
   ASSERT_TRUE(silent.SendHello());
   v1::CoordinatorMessage message;
-  ASSERT_TRUE(ReadUntil(silent, [](const auto& m) { return m.has_assign(); }, message));
+  ASSERT_TRUE(ReadUntil(
+      silent, [](const auto& m) { return m.has_assign(); }, message));
   const std::string job_id = message.assign().job().job_id();
   // It sends nothing more: its stream is closed and its job queued again.
   ASSERT_TRUE(WaitUntil([&] { return JobState(job_id) == v1::JOB_STATE_PENDING; }));
@@ -334,8 +339,8 @@ TEST_F(ServiceTest, HeartbeatCountersAreExported) {
   httplib::Client http("127.0.0.1", server_->http_port());
   ASSERT_TRUE(WaitUntil([&] {
     httplib::Result scraped = http.Get("/metrics");
-    return scraped && scraped->body.find("ablate_worker_events_spilled{worker=\"w1\"} 7") !=
-                          std::string::npos;
+    return scraped &&
+           scraped->body.find("ablate_worker_events_spilled{worker=\"w1\"} 7") != std::string::npos;
   }));
   std::string body = http.Get("/metrics")->body;
   EXPECT_THAT(body, ::testing::HasSubstr("ablate_worker_events_dropped{worker=\"w1\"} 2"));

@@ -28,8 +28,8 @@ WorkerStream::Started WorkerStream::Start(grpc::CallbackServerContext* context,
                                           const WorkerStreamOptions& options,
                                           std::string bound_worker_id,
                                           std::function<void(WorkerStream*)> on_done) {
-  std::shared_ptr<WorkerStream> stream(new WorkerStream(
-      context, handler, options, std::move(bound_worker_id), std::move(on_done)));
+  std::shared_ptr<WorkerStream> stream(
+      new WorkerStream(context, handler, options, std::move(bound_worker_id), std::move(on_done)));
   auto* reactor = new CallReactor(stream);
   absl::MutexLock lock(&stream->mu_);
   stream->reactor_ = reactor;
@@ -122,8 +122,7 @@ void WorkerStream::ReadDone(bool ok) {
       }
       if (in_.hello().worker_id().empty()) {
         FinishLocked(
-            grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "hello.worker_id is required"),
-            false);
+            grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "hello.worker_id is required"), false);
         return;
       }
       if (!bound_worker_id_.empty() && in_.hello().worker_id() != bound_worker_id_) {

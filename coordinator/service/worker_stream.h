@@ -125,7 +125,7 @@ class WorkerStream final : public WorkerLink, public std::enable_shared_from_thi
   std::string worker_id_ ABSL_GUARDED_BY(mu_);           // set by the hello
   // Attempts assigned on this stream, with their job ids, until they end.
   absl::flat_hash_map<uint64_t, std::string> assigned_ ABSL_GUARDED_BY(mu_);
-  v1::WorkerMessage in_ ABSL_GUARDED_BY(mu_);            // the read in flight fills it
+  v1::WorkerMessage in_ ABSL_GUARDED_BY(mu_);  // the read in flight fills it
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool read_ended_ ABSL_GUARDED_BY(mu_) = false;
   // A read message is being handed over: the next read waits, so messages arrive in order.

@@ -79,8 +79,11 @@ absl::Status Changes::Flush(Db& db, int64_t now) {
         "WHERE rowid = ?1");
     if (!update.ok()) return update.status();
     for (const auto& [rowid, progress] : progress_) {
-      absl::Status run =
-          update->Bind(1, rowid).Bind(2, progress.step).Bind(3, progress.last_loss).Bind(4, now).Run();
+      absl::Status run = update->Bind(1, rowid)
+                             .Bind(2, progress.step)
+                             .Bind(3, progress.last_loss)
+                             .Bind(4, now)
+                             .Run();
       if (!run.ok()) return run;
       update->Reset();
     }
@@ -112,8 +115,8 @@ absl::StatusOr<Commit> Changes::BuildCommit(Db& db, int64_t version) {
     absl::StatusOr<v1::Sweep> sweep = ReadSweepHeader(db, sweep_id);
     if (!sweep.ok()) return sweep.status();
     *delta.mutable_sweep() = *std::move(sweep);
-    absl::StatusOr<Statement> query = db.Prepare(
-        absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE rowid = ?1"));
+    absl::StatusOr<Statement> query =
+        db.Prepare(absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE rowid = ?1"));
     if (!query.ok()) return query.status();
     for (auto& [rowid, job_id] : changes.jobs) {
       query->Bind(1, rowid);

@@ -78,10 +78,7 @@ absl::Status MetricTable::Append(int64_t job, uint64_t attempt_id,
       db_.Prepare("INSERT INTO metric_reports (job, attempt_id, points) VALUES (?1, ?2, ?3)");
   if (!insert.ok()) return insert.status();
   const std::string packed = EncodeMetricBatch(points);
-  return insert->Bind(1, job)
-      .Bind(2, static_cast<int64_t>(attempt_id))
-      .BindBlob(3, packed)
-      .Run();
+  return insert->Bind(1, job).Bind(2, static_cast<int64_t>(attempt_id)).BindBlob(3, packed).Run();
 }
 
 absl::StatusOr<std::vector<v1::MetricSeries>> MetricTable::Read(
@@ -91,8 +88,8 @@ absl::StatusOr<std::vector<v1::MetricSeries>> MetricTable::Read(
   auto keep = [&](const std::string& name, Sample sample) {
     if (wanted.empty() || wanted.contains(name)) by_name[name].push_back(sample);
   };
-  absl::StatusOr<Statement> legacy = db_.Prepare(
-      "SELECT name, step, value, wall_time FROM metrics WHERE job = ?1 ORDER BY rowid");
+  absl::StatusOr<Statement> legacy =
+      db_.Prepare("SELECT name, step, value, wall_time FROM metrics WHERE job = ?1 ORDER BY rowid");
   if (!legacy.ok()) return legacy.status();
   legacy->Bind(1, job);
   absl::Status read = legacy->ForEachRow([&](const Statement& row) {

@@ -64,12 +64,12 @@ TEST_F(MetricTableTest, WallTimesStayWithTheirValues) {
     return point;
   };
   MetricTable table(*db_);
-  ASSERT_TRUE(table
-                  .Append(1, 1,
-                          {at(Point("train/loss", 10, 4.0), 100.5),
-                           at(Point("train/loss", 20, 3.0), 200.5),
-                           at(Point("train/loss", 30, 2.0), 300.5)})
-                  .ok());
+  ASSERT_TRUE(
+      table
+          .Append(1, 1,
+                  {at(Point("train/loss", 10, 4.0), 100.5), at(Point("train/loss", 20, 3.0), 200.5),
+                   at(Point("train/loss", 30, 2.0), 300.5)})
+          .ok());
   ASSERT_TRUE(table.Append(1, 2, {at(Point("train/loss", 20, 2.9), 250.25)}).ok());
 
   std::vector<v1::MetricSeries> all = table.Read(1, {}, 0).value();

@@ -56,8 +56,8 @@ Statement& Statement::Bind(int index, int64_t value) {
 
 Statement& Statement::Bind(int index, double value) {
   if (std::isnan(value)) {
-    Check(sqlite3_bind_text(stmt_, index, kNaN.data(), static_cast<int>(kNaN.size()),
-                            SQLITE_STATIC));
+    Check(
+        sqlite3_bind_text(stmt_, index, kNaN.data(), static_cast<int>(kNaN.size()), SQLITE_STATIC));
   } else {
     Check(sqlite3_bind_double(stmt_, index, value));
   }

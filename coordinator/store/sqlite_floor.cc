@@ -51,8 +51,8 @@ absl::Status AppendPoints(const std::string& db_path, const std::vector<v1::Metr
       !s.ok()) {
     return s;
   }
-  absl::StatusOr<Statement> insert = (*db)->Prepare(
-      "INSERT INTO metric_reports (job, attempt_id, points) VALUES (?1, 1, ?2)");
+  absl::StatusOr<Statement> insert =
+      (*db)->Prepare("INSERT INTO metric_reports (job, attempt_id, points) VALUES (?1, 1, ?2)");
   if (!insert.ok()) return insert.status();
   // Each round's report, encoded before the clock matters as little as the rows do: SQLite's
   // share is the insert.

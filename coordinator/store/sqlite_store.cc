@@ -123,8 +123,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, Cloc
 }
 
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
-                                                               Clock& clock,
-                                                               StoreOptions options) {
+                                                               Clock& clock, StoreOptions options) {
   auto writer = std::make_unique<Connection>();
   absl::StatusOr<std::unique_ptr<Db>> writer_db = OpenWriter(path);
   if (!writer_db.ok()) return writer_db.status();
@@ -179,56 +178,57 @@ absl::Status SqliteStore::CreateSweep(const v1::Sweep& sweep, const std::vector<
       sweep.has_created_at() ? absl::ToUnixMicros(FromProto(sweep.created_at())) : now;
   return Write(
       [&](Db& db, internal::Changes& changes) -> absl::Status {
-    // A job id already stored refuses the sweep after some rows went in: undo them.
-    absl::StatusOr<internal::Savepoint> savepoint = internal::Savepoint::Begin(db);
-    if (!savepoint.ok()) return savepoint.status();
-    absl::StatusOr<Statement> insert_sweep =
-        db.Prepare("INSERT INTO sweeps (id, name, spec, created_at) VALUES (?1, ?2, ?3, ?4)");
-    if (!insert_sweep.ok()) return insert_sweep.status();
-    absl::Status inserted = insert_sweep->Bind(1, sweep.id())
-                                .Bind(2, sweep.spec().name())
-                                .BindBlob(3, sweep.spec().SerializeAsString())
-                                .Bind(4, created_at)
-                                .Run();
-    if (absl::IsAlreadyExists(inserted)) {
-      return absl::AlreadyExistsError(absl::StrCat("sweep ", sweep.id(), " already exists"));
-    }
-    if (!inserted.ok()) return inserted;
-    // Jobs are inserted in expansion order, so their rowids order the queue (PendingJobs).
-    absl::StatusOr<Statement> insert_job = db.Prepare(
-        "INSERT INTO jobs (id, sweep_id, idx, spec, state, max_attempts, created_at, updated_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)");
-    if (!insert_job.ok()) return insert_job.status();
-    std::string bytes;
-    for (const v1::JobSpec& job : jobs) {
-      job.SerializeToString(&bytes);
-      absl::Status status = insert_job->Bind(1, job.job_id())
-                                .Bind(2, sweep.id())
-                                .Bind(3, int64_t{job.index()})
-                                .BindBlob(4, bytes)
-                                .Bind(5, int64_t{v1::JOB_STATE_PENDING})
-                                .Bind(6, int64_t{max_attempts})
-                                .Bind(7, now)
-                                .Run();
-      if (absl::IsAlreadyExists(status)) {
-        return absl::AlreadyExistsError(
-            absl::StrCat("job ", job.job_id(), " (index ", job.index(), ") already exists"));
-      }
-      if (!status.ok()) return status;
-      insert_job->Reset();
-    }
-    absl::StatusOr<Statement> count =
-        db.Prepare("INSERT INTO sweep_counts (sweep_id, state, n) VALUES (?1, ?2, ?3)");
-    if (!count.ok()) return count.status();
-    absl::Status counted = count->Bind(1, sweep.id())
-                               .Bind(2, int64_t{v1::JOB_STATE_PENDING})
-                               .Bind(3, static_cast<int64_t>(jobs.size()))
-                               .Run();
-    if (!counted.ok()) return counted;
-    if (absl::Status released = savepoint->Release(); !released.ok()) return released;
-    changes.NewSweep(sweep.id());
-    return absl::OkStatus();
-  },
+        // A job id already stored refuses the sweep after some rows went in: undo them.
+        absl::StatusOr<internal::Savepoint> savepoint = internal::Savepoint::Begin(db);
+        if (!savepoint.ok()) return savepoint.status();
+        absl::StatusOr<Statement> insert_sweep =
+            db.Prepare("INSERT INTO sweeps (id, name, spec, created_at) VALUES (?1, ?2, ?3, ?4)");
+        if (!insert_sweep.ok()) return insert_sweep.status();
+        absl::Status inserted = insert_sweep->Bind(1, sweep.id())
+                                    .Bind(2, sweep.spec().name())
+                                    .BindBlob(3, sweep.spec().SerializeAsString())
+                                    .Bind(4, created_at)
+                                    .Run();
+        if (absl::IsAlreadyExists(inserted)) {
+          return absl::AlreadyExistsError(absl::StrCat("sweep ", sweep.id(), " already exists"));
+        }
+        if (!inserted.ok()) return inserted;
+        // Jobs are inserted in expansion order, so their rowids order the queue (PendingJobs).
+        absl::StatusOr<Statement> insert_job = db.Prepare(
+            "INSERT INTO jobs (id, sweep_id, idx, spec, state, max_attempts, created_at, "
+            "updated_at) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)");
+        if (!insert_job.ok()) return insert_job.status();
+        std::string bytes;
+        for (const v1::JobSpec& job : jobs) {
+          job.SerializeToString(&bytes);
+          absl::Status status = insert_job->Bind(1, job.job_id())
+                                    .Bind(2, sweep.id())
+                                    .Bind(3, int64_t{job.index()})
+                                    .BindBlob(4, bytes)
+                                    .Bind(5, int64_t{v1::JOB_STATE_PENDING})
+                                    .Bind(6, int64_t{max_attempts})
+                                    .Bind(7, now)
+                                    .Run();
+          if (absl::IsAlreadyExists(status)) {
+            return absl::AlreadyExistsError(
+                absl::StrCat("job ", job.job_id(), " (index ", job.index(), ") already exists"));
+          }
+          if (!status.ok()) return status;
+          insert_job->Reset();
+        }
+        absl::StatusOr<Statement> count =
+            db.Prepare("INSERT INTO sweep_counts (sweep_id, state, n) VALUES (?1, ?2, ?3)");
+        if (!count.ok()) return count.status();
+        absl::Status counted = count->Bind(1, sweep.id())
+                                   .Bind(2, int64_t{v1::JOB_STATE_PENDING})
+                                   .Bind(3, static_cast<int64_t>(jobs.size()))
+                                   .Run();
+        if (!counted.ok()) return counted;
+        if (absl::Status released = savepoint->Release(); !released.ok()) return released;
+        changes.NewSweep(sweep.id());
+        return absl::OkStatus();
+      },
       static_cast<int64_t>(jobs.size()) + 1);
 }
 
@@ -390,7 +390,8 @@ void SqliteStore::TouchWorkerAsync(const std::string& worker_id, WriteDone done)
         if (absl::Status run = touch->Bind(1, worker_id).Bind(2, NowMicros()).Run(); !run.ok()) {
           return run;
         }
-        if (db.Changes() == 0) return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id));
+        if (db.Changes() == 0)
+          return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id));
         return absl::OkStatus();
       },
       1, std::move(done));

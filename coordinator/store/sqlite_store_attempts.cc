@@ -207,8 +207,8 @@ absl::StatusOr<std::vector<v1::Attempt>> SqliteStore::StartAttempts(
   absl::Status status = Write(
       [&](Db& db, internal::Changes& changes) -> absl::Status {
         for (size_t i = 0; i < starts.size(); ++i) {
-          absl::Status started = StartAttemptRow(db, starts[i].job_id, starts[i].worker_id, now,
-                                                 attempts[i], changes);
+          absl::Status started =
+              StartAttemptRow(db, starts[i].job_id, starts[i].worker_id, now, attempts[i], changes);
           // A job cancelled since it was queued: its start is skipped, the others go on.
           if (absl::IsFailedPrecondition(started) || absl::IsNotFound(started)) {
             attempts[i] = v1::Attempt();
@@ -329,7 +329,8 @@ SqliteStore::Body SqliteStore::EndAttemptBody(ReportKey report, AttemptEnd end) 
     if (!checked->has_value()) return absl::OkStatus();  // a resend
     const JobRow& job = **checked;
     const int64_t now = NowMicros();
-    if (absl::Status ended = EndAttemptRow(db, report.attempt_id, end.attempt_state, &end.exit, now);
+    if (absl::Status ended =
+            EndAttemptRow(db, report.attempt_id, end.attempt_state, &end.exit, now);
         !ended.ok()) {
       return ended;
     }
@@ -347,8 +348,9 @@ absl::Status SqliteStore::EndAttempt(const std::string& job_id, uint64_t attempt
                                      v1::AttemptState attempt_state, const v1::ExitStatus& exit,
                                      v1::JobState job_state, const std::string& message,
                                      std::optional<double> final_eval_loss) {
-  return Write(EndAttemptBody(ReportKey{job_id, attempt_id, 0},
-                              AttemptEnd{attempt_state, exit, job_state, message, final_eval_loss}));
+  return Write(
+      EndAttemptBody(ReportKey{job_id, attempt_id, 0},
+                     AttemptEnd{attempt_state, exit, job_state, message, final_eval_loss}));
 }
 
 void SqliteStore::EndAttemptAsync(const ReportKey& report, AttemptEnd end, WriteDone done) {
@@ -376,40 +378,40 @@ absl::StatusOr<std::vector<v1::Job>> SqliteStore::CancelJobs(
   std::vector<v1::Job> before;
   absl::Status status = Write(
       [&](Db& db, internal::Changes& changes) -> absl::Status {
-    before.clear();
-    // An unknown id refuses the whole call after earlier jobs were cancelled: undo them.
-    absl::StatusOr<internal::Savepoint> savepoint = internal::Savepoint::Begin(db);
-    if (!savepoint.ok()) return savepoint.status();
-    std::vector<std::pair<int64_t, std::string>> changed;  // rowid, sweep id
-    absl::StatusOr<Statement> query = db.Prepare(absl::StrCat(
-        "SELECT rowid, sweep_id, ", internal::kJobColumns, " FROM jobs WHERE id = ?1"));
-    if (!query.ok()) return query.status();
-    for (const std::string& job_id : job_ids) {
-      absl::StatusOr<bool> found = query->Bind(1, job_id).Step();
-      if (!found.ok()) return found.status();
-      if (!*found) return absl::NotFoundError(absl::StrCat("unknown job ", job_id));
-      const int64_t rowid = query->Int(0);
-      std::string sweep_id = query->Text(1);
-      absl::StatusOr<v1::Job> job = internal::JobFromRow(*query, /*first_column=*/2);
-      query->Reset();
-      if (!job.ok()) return job.status();
-      if (internal::HasEnded(job->state())) continue;
-      if (job->state() != v1::JOB_STATE_PENDING) {
-        absl::Status ended =
-            EndAttemptRow(db, job->current_attempt_id(), v1::ATTEMPT_STATE_CANCELLED, nullptr, now);
-        if (!ended.ok()) return ended;
-      }
-      absl::Status cancelled =
-          EndJobRow(db, rowid, v1::JOB_STATE_CANCELLED, message, std::nullopt, now);
-      if (!cancelled.ok()) return cancelled;
-      before.push_back(*std::move(job));
-      changed.emplace_back(rowid, std::move(sweep_id));
-    }
-    if (absl::Status released = savepoint->Release(); !released.ok()) return released;
-    for (const auto& [rowid, sweep_id] : changed) changes.Job(rowid, sweep_id);
-    for (const v1::Job& job : before) changes.cache().Forget(job.spec().job_id());
-    return absl::OkStatus();
-  },
+        before.clear();
+        // An unknown id refuses the whole call after earlier jobs were cancelled: undo them.
+        absl::StatusOr<internal::Savepoint> savepoint = internal::Savepoint::Begin(db);
+        if (!savepoint.ok()) return savepoint.status();
+        std::vector<std::pair<int64_t, std::string>> changed;  // rowid, sweep id
+        absl::StatusOr<Statement> query = db.Prepare(absl::StrCat(
+            "SELECT rowid, sweep_id, ", internal::kJobColumns, " FROM jobs WHERE id = ?1"));
+        if (!query.ok()) return query.status();
+        for (const std::string& job_id : job_ids) {
+          absl::StatusOr<bool> found = query->Bind(1, job_id).Step();
+          if (!found.ok()) return found.status();
+          if (!*found) return absl::NotFoundError(absl::StrCat("unknown job ", job_id));
+          const int64_t rowid = query->Int(0);
+          std::string sweep_id = query->Text(1);
+          absl::StatusOr<v1::Job> job = internal::JobFromRow(*query, /*first_column=*/2);
+          query->Reset();
+          if (!job.ok()) return job.status();
+          if (internal::HasEnded(job->state())) continue;
+          if (job->state() != v1::JOB_STATE_PENDING) {
+            absl::Status ended = EndAttemptRow(db, job->current_attempt_id(),
+                                               v1::ATTEMPT_STATE_CANCELLED, nullptr, now);
+            if (!ended.ok()) return ended;
+          }
+          absl::Status cancelled =
+              EndJobRow(db, rowid, v1::JOB_STATE_CANCELLED, message, std::nullopt, now);
+          if (!cancelled.ok()) return cancelled;
+          before.push_back(*std::move(job));
+          changed.emplace_back(rowid, std::move(sweep_id));
+        }
+        if (absl::Status released = savepoint->Release(); !released.ok()) return released;
+        for (const auto& [rowid, sweep_id] : changed) changes.Job(rowid, sweep_id);
+        for (const v1::Job& job : before) changes.cache().Forget(job.spec().job_id());
+        return absl::OkStatus();
+      },
       static_cast<int64_t>(job_ids.size()));
   if (!status.ok()) return status;
   return before;

@@ -10,8 +10,7 @@ using internal::Db;
 using internal::Statement;
 
 absl::Status SqliteStore::AddJobs(const v1::Sweep& sweep, const std::vector<v1::JobSpec>& jobs,
-                                  const std::vector<std::string>& dropped,
-                                  uint32_t max_attempts) {
+                                  const std::vector<std::string>& dropped, uint32_t max_attempts) {
   const int64_t now = NowMicros();
   return Write(
       [&](Db& db, internal::Changes& changes) -> absl::Status {

@@ -48,15 +48,15 @@
 #include <string>
 #include <vector>
 
-#include "absl/status/status.h"
-#include "absl/status/statusor.h"
-#include "absl/time/time.h"
 #include "ablate/v1/job.pb.h"
 #include "ablate/v1/metrics.pb.h"
 #include "ablate/v1/sweep.pb.h"
 #include "ablate/v1/sweep_service.pb.h"
 #include "ablate/v1/trainer.pb.h"
 #include "ablate/v1/worker.pb.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/clock.h"
 
 namespace ablate::coordinator {
@@ -154,8 +154,7 @@ class Store {
   // other jobs as not. NotFound for an unknown sweep; AlreadyExists, changing nothing, when a
   // job id or index is already stored.
   virtual absl::Status AddJobs(const v1::Sweep& sweep, const std::vector<v1::JobSpec>& jobs,
-                               const std::vector<std::string>& dropped,
-                               uint32_t max_attempts) = 0;
+                               const std::vector<std::string>& dropped, uint32_t max_attempts) = 0;
 
   // The ids of the sweeps whose spec is named `name`, oldest first; empty when none is.
   virtual absl::StatusOr<std::vector<std::string>> SweepIdsNamed(const std::string& name) = 0;
@@ -212,8 +211,8 @@ class Store {
   virtual absl::Status MarkRunning(const std::string& job_id, uint64_t attempt_id) = 0;
   // The same, for the worker service: as a numbered report, and keeping the trainer's
   // `provenance` (TrainerStarted.provenance) as the job's Job.provenance when given.
-  virtual void MarkRunningAsync(const ReportKey& report,
-                                std::optional<v1::Provenance> provenance, WriteDone done) = 0;
+  virtual void MarkRunningAsync(const ReportKey& report, std::optional<v1::Provenance> provenance,
+                                WriteDone done) = 0;
 
   // Stores metric points of the current attempt (ASSIGNED or RUNNING) and updates the job's
   // step to the batch's highest and, when the batch holds train/loss, last_loss to its value
@@ -247,8 +246,8 @@ class Store {
   // (state, current attempt, worker), so the caller can tell their workers to stop. Ids of
   // jobs that already ended are skipped; NotFound when an id is unknown, and then nothing is
   // cancelled.
-  virtual absl::StatusOr<std::vector<v1::Job>> CancelJobs(
-      const std::vector<std::string>& job_ids, const std::string& message) = 0;
+  virtual absl::StatusOr<std::vector<v1::Job>> CancelJobs(const std::vector<std::string>& job_ids,
+                                                          const std::string& message) = 0;
 
   // Queues ended jobs of sweep `sweep_id` again, in one transaction: each FAILED or CANCELLED
   // one becomes PENDING with its message cleared and max_attempts = attempts + `more_attempts`

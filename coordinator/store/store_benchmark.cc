@@ -85,8 +85,7 @@ void BM_CreateSweep(benchmark::State& state) {
     state.PauseTiming();
     auto temp = std::make_unique<TempStore>();
     state.ResumeTiming();
-    if (absl::Status s = temp->store().CreateSweep(testing::MakeSweep("bench"), jobs, 3);
-        !s.ok()) {
+    if (absl::Status s = temp->store().CreateSweep(testing::MakeSweep("bench"), jobs, 3); !s.ok()) {
       state.SkipWithError(s.ToString().c_str());
     }
     state.PauseTiming();

@@ -43,7 +43,8 @@ class StoreReportsTest : public ::testing::Test {
 
   void Reopen(StoreOptions options = {}) {
     store_.reset();
-    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(dir_.File("ablate.db"), clock_, options);
+    absl::StatusOr<std::unique_ptr<Store>> store =
+        Store::Open(dir_.File("ablate.db"), clock_, options);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
   }
@@ -75,12 +76,12 @@ TEST_F(StoreReportsTest, NonFiniteValuesAreStoredAndReadBack) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double inf = std::numeric_limits<double>::infinity();
   // Today's trainer report: a NaN loss beside a learning rate and a throughput.
-  ASSERT_TRUE(store_
-                  ->AppendMetrics("s-j0", attempt,
-                                  {Point("train/loss", 1, nan), Point("train/lr", 1, 3e-4),
-                                   Point("train/grad_norm", 1, inf),
-                                   Point("train/tokens_per_s", 1, -inf)})
-                  .ok());
+  ASSERT_TRUE(
+      store_
+          ->AppendMetrics("s-j0", attempt,
+                          {Point("train/loss", 1, nan), Point("train/lr", 1, 3e-4),
+                           Point("train/grad_norm", 1, inf), Point("train/tokens_per_s", 1, -inf)})
+          .ok());
   auto value = [&](const std::string& name) {
     std::vector<v1::MetricSeries> series = store_->ReadMetrics("s-j0", {name}, 0).value();
     EXPECT_EQ(series.size(), 1u) << name;
@@ -109,8 +110,7 @@ TEST_F(StoreReportsTest, AResentReportIsAnsweredOkAndStoredOnce) {
   }
   EXPECT_EQ(PointCount("s-j0", "train/loss"), 4u);
   EXPECT_EQ(store_->CommittedSequence(attempt).value(), 4u);
-  EXPECT_EQ(store_->CommittedSequence(attempt + 100).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->CommittedSequence(attempt + 100).status().code(), absl::StatusCode::kNotFound);
   // The committed sequence survives a restart, for Welcome.acks.
   Reopen();
   EXPECT_EQ(store_->CommittedSequence(attempt).value(), 4u);

@@ -57,17 +57,16 @@ TEST_F(StoreRerunTest, RequeuesEndedJobsAsNewAttemptsAndRefusesTheRest) {
   ASSERT_TRUE(store_->CancelJobs({"s-j2"}, "by user").ok());
   ASSERT_TRUE(store_->StartAttempt("s-j3", "w1").ok());
 
-  absl::StatusOr<RequeueResult> result = store_->RequeueJobs(
-      "s", {"s-j0", "s-j1", "s-j2", "s-j3", "s-j4", "t-j0", "nope", "s-j0"}, 2);
+  absl::StatusOr<RequeueResult> result =
+      store_->RequeueJobs("s", {"s-j0", "s-j1", "s-j2", "s-j3", "s-j4", "t-j0", "nope", "s-j0"}, 2);
   ASSERT_TRUE(result.ok()) << result.status();
   std::vector<std::string> requeued;
   for (const v1::JobSpec& spec : result->requeued) requeued.push_back(spec.job_id());
   EXPECT_THAT(requeued, ElementsAre("s-j0", "s-j2"));
   EXPECT_THAT(Reasons(*result),
-              ElementsAre("s-j1: SUCCEEDED: its result stands",
-                          "s-j3: ASSIGNED: it has not ended", "s-j4: PENDING: it has not ended",
-                          "t-j0: not a job of sweep s", "nope: not a job of sweep s",
-                          "s-j0: PENDING: it has not ended"));
+              ElementsAre("s-j1: SUCCEEDED: its result stands", "s-j3: ASSIGNED: it has not ended",
+                          "s-j4: PENDING: it has not ended", "t-j0: not a job of sweep s",
+                          "nope: not a job of sweep s", "s-j0: PENDING: it has not ended"));
 
   // A fresh budget beyond the attempts made; the history stays.
   const v1::Job failed = Job("s-j0");
@@ -86,16 +85,14 @@ TEST_F(StoreRerunTest, RequeuesEndedJobsAsNewAttemptsAndRefusesTheRest) {
   absl::StatusOr<v1::Attempt> next = store_->StartAttempt("s-j0", "w2");
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_NE(next->id(), old_attempt);
-  EXPECT_EQ(store_->MarkRunning("s-j0", old_attempt).code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->MarkRunning("s-j0", old_attempt).code(), absl::StatusCode::kFailedPrecondition);
   const std::vector<v1::Attempt> attempts = store_->ListAttempts("s-j0").value();
   ASSERT_EQ(attempts.size(), 2u);
   EXPECT_EQ(attempts[0].state(), v1::ATTEMPT_STATE_FAILED);
   EXPECT_EQ(attempts[1].state(), v1::ATTEMPT_STATE_ASSIGNED);
   EXPECT_EQ(Job("s-j0").attempts(), 2u);
 
-  EXPECT_EQ(store_->RequeueJobs("nope", {"s-j0"}, 1).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->RequeueJobs("nope", {"s-j0"}, 1).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(StoreRerunTest, AddsJobsToAStoredSweepAndStoresItsNewSpec) {

@@ -33,11 +33,9 @@ absl::Status BumpVersion(Db& db, int64_t version) {
 }  // namespace
 
 GroupWriter::GroupWriter(Connection& connection, ChangeFeed* feed, Clock& clock, int max_rows)
-    : connection_(connection),
-      feed_(feed),
-      clock_(clock),
-      max_rows_(max_rows),
-      thread_([this] { Loop(); }) {}
+    : connection_(connection), feed_(feed), clock_(clock), max_rows_(max_rows), thread_([this] {
+        Loop();
+      }) {}
 
 GroupWriter::~GroupWriter() {
   {
@@ -49,7 +47,8 @@ GroupWriter::~GroupWriter() {
 
 absl::Status GroupWriter::LoadVersion() {
   absl::MutexLock lock(&connection_.mu);
-  absl::StatusOr<Statement> query = connection_.db->Prepare("SELECT version FROM meta WHERE id = 0");
+  absl::StatusOr<Statement> query =
+      connection_.db->Prepare("SELECT version FROM meta WHERE id = 0");
   if (!query.ok()) return query.status();
   absl::StatusOr<bool> row = query->Step();
   if (!row.ok()) return row.status();
@@ -95,9 +94,8 @@ StoreStats GroupWriter::stats() {
 
 int64_t GroupWriter::WaitForChange(int64_t seen, absl::Duration timeout) {
   absl::MutexLock lock(&version_mu_);
-  auto changed = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(version_mu_) {
-    return version_ > seen;
-  };
+  auto changed = [this, seen]()
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(version_mu_) { return version_ > seen; };
   version_mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
   return version_;
 }

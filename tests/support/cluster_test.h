@@ -77,23 +77,21 @@ class ClusterTest : public ::testing::Test {
 
   // Submits `sweep_file` with the CLI, as a user would. Its stderr in the error when it fails.
   absl::Status Submit(const std::string& sweep_file) {
-    auto submit = Subprocess::Start(
-        {bin_dir_ + "/ablate", "--coordinator", coordinator_->grpc_address(), "submit",
-         sweep_file});
+    auto submit = Subprocess::Start({bin_dir_ + "/ablate", "--coordinator",
+                                     coordinator_->grpc_address(), "submit", sweep_file});
     if (!submit.ok()) return submit.status();
     absl::StatusOr<int> exit = (*submit)->WaitFor(absl::Seconds(30));
     if (!exit.ok()) return exit.status();
     if (*exit != 0) {
-      return absl::InternalError(absl::StrCat("ablate submit exited with ", *exit, ": ",
-                                              (*submit)->Stderr()));
+      return absl::InternalError(
+          absl::StrCat("ablate submit exited with ", *exit, ": ", (*submit)->Stderr()));
     }
     return absl::OkStatus();
   }
 
   // A worker of `slots` CPU slots named `id`, its work under dir_/id, its checkpoints allowed
   // under dir_/checkpoints.
-  absl::StatusOr<std::unique_ptr<Subprocess>> StartNamedWorker(const std::string& id,
-                                                               int slots) {
+  absl::StatusOr<std::unique_ptr<Subprocess>> StartNamedWorker(const std::string& id, int slots) {
     return StartWorker(bin_dir_, coordinator_->grpc_address(), id, absl::StrCat(dir_, "/", id),
                        slots, {"--checkpoint-root", dir_ + "/checkpoints"});
   }
@@ -129,8 +127,8 @@ class ClusterTest : public ::testing::Test {
     auto second = StartNamedWorker("second", slots);
     if (!second.ok()) return second.status();
     workers_.push_back(std::move(*second));
-    return WaitForOnlyJob(
-        [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; }, absl::Minutes(3));
+    return WaitForOnlyJob([](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
+                          absl::Minutes(3));
   }
 
   // The newest step-N folder under a job's checkpoint directory, or -1.
@@ -149,8 +147,7 @@ class ClusterTest : public ::testing::Test {
 
   // The coordinator's only sweep.
   absl::StatusOr<v1::Sweep> OnlySweep() {
-    auto stub =
-        v1::SweepService::NewStub(TokenChannel(coordinator_->grpc_address(), kViewerToken));
+    auto stub = v1::SweepService::NewStub(TokenChannel(coordinator_->grpc_address(), kViewerToken));
     grpc::ClientContext context;
     context.set_wait_for_ready(true);
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
@@ -165,8 +162,7 @@ class ClusterTest : public ::testing::Test {
   // did within `timeout`.
   absl::StatusOr<v1::Job> WaitForOnlyJob(const std::function<bool(const v1::Job&)>& done,
                                          absl::Duration timeout) {
-    auto stub =
-        v1::SweepService::NewStub(TokenChannel(coordinator_->grpc_address(), kViewerToken));
+    auto stub = v1::SweepService::NewStub(TokenChannel(coordinator_->grpc_address(), kViewerToken));
     const absl::Time deadline = absl::Now() + timeout;
     v1::Job last;
     while (absl::Now() < deadline) {
@@ -182,8 +178,8 @@ class ClusterTest : public ::testing::Test {
       }
       absl::SleepFor(absl::Milliseconds(100));
     }
-    return absl::DeadlineExceededError(absl::StrCat("job never got there; last seen at step ",
-                                                    last.step(), ", ", last.message()));
+    return absl::DeadlineExceededError(
+        absl::StrCat("job never got there; last seen at step ", last.step(), ", ", last.message()));
   }
 
   std::string bin_dir_;

@@ -26,45 +26,51 @@ absl::StatusOr<std::unique_ptr<Subprocess>> StartWorker(
     const std::string& bin_dir, const std::string& coordinator, const std::string& worker_id,
     const std::string& work_dir, int slots, const std::vector<std::string>& extra_args) {
   std::vector<std::string> argv = {absl::StrCat(bin_dir, "/ablate-worker"),
-                                   "--coordinator", coordinator,
-                                   "--worker-id", worker_id,
-                                   "--work-dir", work_dir,
-                                   "--slots", absl::StrCat(slots)};
+                                   "--coordinator",
+                                   coordinator,
+                                   "--worker-id",
+                                   worker_id,
+                                   "--work-dir",
+                                   work_dir,
+                                   "--slots",
+                                   absl::StrCat(slots)};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   return Subprocess::Start(argv, TokenEnv(WorkerToken(worker_id)));
 }
 
 absl::StatusOr<std::unique_ptr<TestCoordinator>> TestCoordinator::Start(
-    const std::string& bin_dir, const std::string& dir,
-    const std::vector<std::string>& extra_args, int grpc_port,
-    const std::vector<std::string>& worker_ids) {
+    const std::string& bin_dir, const std::string& dir, const std::vector<std::string>& extra_args,
+    int grpc_port, const std::vector<std::string>& worker_ids) {
   const std::string ports_file = absl::StrCat(dir, "/ports");
   std::remove(ports_file.c_str());
   const std::string token_file = absl::StrCat(dir, "/tokens");
   if (absl::Status s = WriteTokenFile(token_file, worker_ids); !s.ok()) return s;
   std::vector<std::string> argv = {absl::StrCat(bin_dir, "/ablate-coordinator"),
-                                   "--listen", absl::StrCat("127.0.0.1:", grpc_port),
-                                   "--http", "127.0.0.1:0",
-                                   "--db", absl::StrCat(dir, "/a.db"),
-                                   "--ports-file", ports_file,
-                                   "--token-file", token_file};
+                                   "--listen",
+                                   absl::StrCat("127.0.0.1:", grpc_port),
+                                   "--http",
+                                   "127.0.0.1:0",
+                                   "--db",
+                                   absl::StrCat(dir, "/a.db"),
+                                   "--ports-file",
+                                   ports_file,
+                                   "--token-file",
+                                   token_file};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   absl::StatusOr<std::unique_ptr<Subprocess>> process = Subprocess::Start(argv);
   if (!process.ok()) return process.status();
 
-  absl::StatusOr<std::map<std::string, int>> ports =
-      ReadPortsFile(ports_file, absl::Seconds(30));
+  absl::StatusOr<std::map<std::string, int>> ports = ReadPortsFile(ports_file, absl::Seconds(30));
   if (!ports.ok()) {
-    return absl::Status(ports.status().code(),
-                        absl::StrCat(ports.status().message(), "; coordinator stderr:\n",
-                                     (*process)->Stderr()));
+    return absl::Status(
+        ports.status().code(),
+        absl::StrCat(ports.status().message(), "; coordinator stderr:\n", (*process)->Stderr()));
   }
   return std::unique_ptr<TestCoordinator>(
       new TestCoordinator(*std::move(process), ports->at("grpc"), ports->at("http")));
 }
 
-TestCoordinator::TestCoordinator(std::unique_ptr<Subprocess> process, int grpc_port,
-                                 int http_port)
+TestCoordinator::TestCoordinator(std::unique_ptr<Subprocess> process, int grpc_port, int http_port)
     : process_(std::move(process)), grpc_port_(grpc_port), http_port_(http_port) {}
 
 TestCoordinator::~TestCoordinator() {
@@ -72,9 +78,7 @@ TestCoordinator::~TestCoordinator() {
   (void)Stop();
 }
 
-std::string TestCoordinator::grpc_address() const {
-  return absl::StrCat("127.0.0.1:", grpc_port_);
-}
+std::string TestCoordinator::grpc_address() const { return absl::StrCat("127.0.0.1:", grpc_port_); }
 
 absl::StatusOr<int> TestCoordinator::Stop(absl::Duration timeout) {
   process_->Signal(SIGTERM);

@@ -153,8 +153,8 @@ std::string Subprocess::Stdout() const { return ReadAll(stdout_fd_); }
 std::string Subprocess::Stderr() const { return ReadAll(stderr_fd_); }
 
 absl::StatusOr<std::map<std::string, int>> ReadPortsFile(const std::string& path,
-                                                          absl::Duration timeout,
-                                                          const std::vector<std::string>& names) {
+                                                         absl::Duration timeout,
+                                                         const std::vector<std::string>& names) {
   const absl::Time deadline = absl::Now() + timeout;
   std::map<std::string, int> ports;
   while (true) {
@@ -177,9 +177,9 @@ absl::StatusOr<std::map<std::string, int>> ReadPortsFile(const std::string& path
     for (const std::string& name : names) complete = complete && ports.count(name) > 0;
     if (complete) return ports;
     if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          path, " did not name every port of ", absl::StrJoin(names, ","), " within ",
-          absl::FormatDuration(timeout), "; it holds: ", content));
+      return absl::DeadlineExceededError(
+          absl::StrCat(path, " did not name every port of ", absl::StrJoin(names, ","), " within ",
+                       absl::FormatDuration(timeout), "; it holds: ", content));
     }
     absl::SleepFor(kPollInterval);
   }

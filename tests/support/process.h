@@ -62,9 +62,10 @@ class Subprocess {
 // Reads a ports file a server writes once it listens ("grpc=PORT\nhttp=PORT\n"), waiting up
 // to `timeout` until it holds a port for each of `names`. Returns name -> port for every
 // complete line. DeadlineExceeded when a name is still missing at the deadline.
-absl::StatusOr<std::map<std::string, int>> ReadPortsFile(
-    const std::string& path, absl::Duration timeout,
-    const std::vector<std::string>& names = {"grpc", "http"});
+absl::StatusOr<std::map<std::string, int>> ReadPortsFile(const std::string& path,
+                                                         absl::Duration timeout,
+                                                         const std::vector<std::string>& names = {
+                                                             "grpc", "http"});
 
 // A new empty directory under $TMPDIR (or /tmp). The caller removes it.
 absl::StatusOr<std::string> MakeTempDir();

@@ -43,8 +43,7 @@ class TokenInterceptor final : public grpc::experimental::Interceptor {
   const std::string authorization_;
 };
 
-class TokenInterceptorFactory final
-    : public grpc::experimental::ClientInterceptorFactoryInterface {
+class TokenInterceptorFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
  public:
   explicit TokenInterceptorFactory(std::string token)
       : authorization_(absl::StrCat("Bearer ", token)) {}

@@ -66,7 +66,8 @@ v1::Sweep SweepOf(const std::string& id,
 }
 
 // The cross product of `grid`, first dimension slowest, as the sweep's expansion orders it.
-std::vector<Cell> Expand(const std::vector<std::pair<std::string, std::vector<std::string>>>& grid) {
+std::vector<Cell> Expand(
+    const std::vector<std::pair<std::string, std::vector<std::string>>>& grid) {
   std::vector<Cell> cells(1);
   for (const auto& [name, values] : grid) {
     std::vector<Cell> next;
@@ -159,11 +160,13 @@ void SeedGrid(Store& store, SteppedClock& clock) {
     for (int step = 1; step <= steps; ++step) {
       const absl::Time t = clock.Now() + duration * step / 100;
       const double progress = step / 100.0;
-      points.push_back(Point("train/loss", step, final_loss + 8.0 * (1 - progress) * (1 - progress) + 0.02, t));
+      points.push_back(
+          Point("train/loss", step, final_loss + 8.0 * (1 - progress) * (1 - progress) + 0.02, t));
       points.push_back(Point("train/lr", step, 1e-3 * std::min(1.0, step / 10.0), t));
       points.push_back(Point("train/tokens_per_sec", step, small ? 400 : 1000, t));
       if (step % 25 == 0) {
-        points.push_back(Point("eval/loss", step, final_loss + 8.0 * (1 - progress) * (1 - progress), t));
+        points.push_back(
+            Point("eval/loss", step, final_loss + 8.0 * (1 - progress) * (1 - progress), t));
       }
       if (step % 10 == 0) {
         points.push_back(
@@ -238,7 +241,8 @@ void SeedBig(Store& store, SteppedClock& clock) {
                           });
   }
   absl::MutexLock lock(&mu);
-  mu.Await(absl::Condition(+[](int* n) { return *n == 0; }, &pending));
+  mu.Await(absl::Condition(
+      +[](int* n) { return *n == 0; }, &pending));
   Check(failed, "EndAttemptAsync");
 }
 

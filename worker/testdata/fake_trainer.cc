@@ -121,8 +121,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string rank_env = "RANK=" + Env("RANK") + " LOCAL_RANK=" + Env("LOCAL_RANK") +
-                               " WORLD_SIZE=" + Env("WORLD_SIZE") + " MASTER_ADDR=" +
-                               Env("MASTER_ADDR") + " MASTER_PORT=" + Env("MASTER_PORT");
+                               " WORLD_SIZE=" + Env("WORLD_SIZE") +
+                               " MASTER_ADDR=" + Env("MASTER_ADDR") +
+                               " MASTER_PORT=" + Env("MASTER_PORT");
   std::stringstream json;
   {
     std::ifstream in(job_path);  // closed before the descriptors are listed
