@@ -418,7 +418,7 @@ class SweepFileReader {
     const int column = std::max(mark.column, 0) + 1;
     std::string text = absl::StrFormat("%s:%d:%d: %s: %s", source_, line, column, key, problem);
     problems_.push_back({line, column, key, text});
-    return absl::InvalidArgumentError(std::move(text));
+    return absl::InvalidArgumentError(text);
   }
 
   // The key of the map or list holding `key`: "overrides[0]" for "overrides[0].sett".
