@@ -300,6 +300,13 @@ absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
       return s;
     }
   }
+  if (!c.optimizer_sharding().empty()) {
+    if (auto s = CheckName("optimizer_sharding", c.optimizer_sharding(), {"auto", "zero1", "none"},
+                           "sharding");
+        !s.ok()) {
+      return s;
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -121,6 +121,12 @@ TEST(TrainConfigTest, LoopSettingsAreCheckedByName) {
   c.set_nonfinite("ignore");
   EXPECT_NE(ValidateTrainConfig(c).message().find("nonfinite: unknown policy 'ignore'"),
             std::string::npos);
+  c = DefaultTrainConfig();
+  ASSERT_TRUE(SetTrainField(c, "optimizer_sharding", "zero3").ok());
+  EXPECT_EQ(ValidateTrainConfig(c).message(),
+            "optimizer_sharding: unknown sharding 'zero3' (known: auto, zero1, none)");
+  ASSERT_TRUE(SetTrainField(c, "optimizer_sharding", "none").ok());
+  EXPECT_TRUE(ValidateTrainConfig(c).ok());
 }
 
 TEST(TrainConfigTest, BooleanSettingsReadTrueAndFalse) {

@@ -13,12 +13,14 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "ablate/v1/trainer.pb.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "common/event_pipe.h"
 #include "gtest/gtest.h"
@@ -208,12 +210,15 @@ TEST_F(TrainerProcessTest, NonFiniteLossExitsAsAPermanentFailure) {
 
 // Settings for a job of `ranks` CPU ranks. With 12 rows per batch, 1, 2 and 3 ranks take 12, 6
 // and 4 rows of each, in micro-batches of 2: every rank also accumulates over micro-batches.
-std::string MultiRankExtra(int ranks) {
-  return absl::StrCat(R"(, "cpu_ranks": )", ranks,
-                      R"(, "micro_batch_size": 2, "checkpoint_every": 4, "keep_checkpoints": 1)");
+// The optimizer state is sharded (ZeRO-1) unless `sharding` says otherwise.
+std::string MultiRankExtra(int ranks, absl::string_view sharding = "zero1") {
+  return absl::StrCat(R"(, "cpu_ranks": )", ranks, R"(, "optimizer_sharding": ")", sharding,
+                      R"(", "micro_batch_size": 2, "checkpoint_every": 4, "keep_checkpoints": 1)");
 }
 
-class MultiRankTest : public TrainerProcessTest, public testing::WithParamInterface<int> {};
+// (ranks, optimizer_sharding)
+class MultiRankTest : public TrainerProcessTest,
+                      public testing::WithParamInterface<std::tuple<int, const char*>> {};
 
 // Each rank's gradients are summed over the ranks, so every step is the one-process step up
 // to the order of fp32 additions (per micro-batch, per rank, then across ranks, where one
@@ -222,9 +227,9 @@ class MultiRankTest : public TrainerProcessTest, public testing::WithParamInterf
 // ulps of drift. A wrong shard, a missing or doubled rank, or an average where a sum belongs
 // changes the gradients by a factor or the batch, and the loss by far more from step 2 on.
 TEST_P(MultiRankTest, RanksTogetherTrainAsOneProcessOnTheSameBatches) {
-  const int world = GetParam();
+  const auto [world, sharding] = GetParam();
   constexpr int kSteps = 12;
-  const std::string job = Job(kSteps, MultiRankExtra(world), /*batch_size=*/12);
+  const std::string job = Job(kSteps, MultiRankExtra(world, sharding), /*batch_size=*/12);
   auto alone = test::Subprocess::Start(Train(job, (dir_ / "alone").string()));
   ASSERT_TRUE(alone.ok()) << alone.status();
   ASSERT_EQ(*(*alone)->WaitFor(kWait), 0) << (*alone)->Stderr();
@@ -251,7 +256,8 @@ TEST_P(MultiRankTest, RanksTogetherTrainAsOneProcessOnTheSameBatches) {
   EXPECT_TRUE(ranks[1]->Stdout().empty()) << "only rank 0 writes events";
 }
 
-INSTANTIATE_TEST_SUITE_P(Ranks, MultiRankTest, testing::Values(2, 3));
+INSTANTIATE_TEST_SUITE_P(Ranks, MultiRankTest,
+                         testing::Combine(testing::Values(2, 3), testing::Values("zero1", "none")));
 
 TEST_F(TrainerProcessTest, WorldSizeOtherThanTheJobsRanksIsRefused) {
   const std::string job = Job(6, MultiRankExtra(3), /*batch_size=*/12);

@@ -20,6 +20,16 @@ std::optional<int64_t> PeakAllocatedBytes(const c10::Device& device) {
   return std::nullopt;
 }
 
+std::optional<int64_t> TotalMemoryBytes(const c10::Device& device) {
+#ifdef ABLATE_WITH_CUDA
+  if (device.is_cuda()) {
+    return static_cast<int64_t>(at::cuda::getDeviceProperties(device.index())->totalGlobalMem);
+  }
+#endif
+  (void)device;
+  return std::nullopt;
+}
+
 std::optional<std::string> DeviceName(const c10::Device& device) {
 #ifdef ABLATE_WITH_CUDA
   if (device.is_cuda()) return std::string(at::cuda::getDeviceProperties(device.index())->name);

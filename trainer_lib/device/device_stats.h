@@ -20,6 +20,10 @@ namespace ablate::train {
 // torch.cuda.max_memory_allocated reports. nullopt on a CPU device or without CUDA support.
 std::optional<int64_t> PeakAllocatedBytes(const c10::Device& device);
 
+// The device's memory in bytes (cudaDeviceProp::totalGlobalMem); nullopt on a CPU device or
+// without CUDA support.
+std::optional<int64_t> TotalMemoryBytes(const c10::Device& device);
+
 // The device's name as CUDA gives it ("NVIDIA H200"); nullopt on a CPU device or without CUDA
 // support.
 std::optional<std::string> DeviceName(const c10::Device& device);

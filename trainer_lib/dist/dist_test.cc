@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "absl/strings/match.h"
+#include "common/catalog.h"
 #include "common/train_config.h"
 #include "trainer_lib/dist/grad_sync.h"
 #include "trainer_lib/dist/placement.h"
@@ -109,6 +110,32 @@ TEST(ZeroTest, OwnersTakeTheLargestParametersFirstToTheLeastLoadedRank) {
   EXPECT_EQ(AssignOwners(parameters, 1), (std::vector<int>{0, 0, 0, 0}));
 }
 
+TEST(ZeroTest, ShardingFollowsTheSettingAndUnderAutoTheMemoryPlan) {
+  absl::StatusOr<v1::ModelConfig> model = ModelByName("qwen3-8b");
+  ASSERT_TRUE(model.ok()) << model.status();
+  v1::TrainConfig c = DefaultTrainConfig();
+  c.set_gpus(2);
+  c.set_batch_size(2);
+  c.set_context_length(4096);
+  c.set_optimizer("soap");
+  constexpr int64_t kH200 = int64_t{141} << 30;
+  // SOAP's state for 8B parameters (about 64 GB of moments plus preconditioners) on top of
+  // fp32 weights and gradients fits no single H200: auto shards.
+  EXPECT_TRUE(*ShardsOptimizerState(c, *model, kH200));
+  EXPECT_FALSE(*ShardsOptimizerState(c, *model, /*device_memory_bytes=*/0));  // a CPU
+  c.set_optimizer_sharding("none");
+  EXPECT_FALSE(*ShardsOptimizerState(c, *model, kH200));
+  ASSERT_TRUE(ModelByName("qwen3-0.6b").ok());
+  c.set_optimizer("adamw");
+  c.set_optimizer_sharding("");  // auto: 0.6B with AdamW fits, replicated as DDP does
+  EXPECT_FALSE(*ShardsOptimizerState(c, *ModelByName("qwen3-0.6b"), kH200));
+  c.set_optimizer_sharding("zero1");
+  EXPECT_TRUE(*ShardsOptimizerState(c, *ModelByName("qwen3-0.6b"), kH200));
+  c.set_gpus(1);
+  c.set_batch_size(1);
+  EXPECT_FALSE(*ShardsOptimizerState(c, *ModelByName("qwen3-0.6b"), kH200));  // one rank
+}
+
 // A loopback port free a moment ago.
 int FreePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -142,14 +169,20 @@ TEST(GradientSyncTest, SumsAccumulatedGradientsOverRanksInSeveralBuckets) {
     torch::Tensor a = torch::ones({4, 3}, torch::requires_grad());
     torch::Tensor b = torch::arange(5, torch::kFloat32).requires_grad_(true);
     torch::Tensor c = torch::ones({2, 2}, torch::requires_grad());
-    // 24 bytes per bucket: a (48 bytes) and b (20) and c (16) each get their own.
-    GradientSync sync(**group, {a, b, c}, /*bucket_bytes=*/24);
+    // 40 bytes per bucket, filled from the last parameter: c (16 bytes) and b (20) share one,
+    // a (48) gets its own.
+    GradientSync sync(**group, {a, b, c}, /*bucket_bytes=*/40);
     buckets[rank] = sync.bucket_count();
-    for (int pass = 0; pass < 2; ++pass) {
-      if (pass == 1) sync.Arm();
-      ((rank + 1) * a.sum() + rank * (b * b).sum()).backward();
+    // Two steps, gradients cleared between them as the trainer does: the second sums into a
+    // fresh buffer while the first step's .grad views are gone.
+    for (int step = 0; step < 2; ++step) {
+      for (torch::Tensor* p : {&a, &b, &c}) p->mutable_grad().reset();
+      for (int pass = 0; pass < 2; ++pass) {
+        if (pass == 1) sync.Arm();
+        ((rank + 1) * a.sum() + rank * (b * b).sum()).backward();
+      }
+      sync.Finish();
     }
-    sync.Finish();
     grads[rank] = {a.grad().clone(), b.grad().clone(), c.grad().clone()};
   };
   std::thread first(rank_main, 0);
@@ -161,7 +194,7 @@ TEST(GradientSyncTest, SumsAccumulatedGradientsOverRanksInSeveralBuckets) {
     ASSERT_TRUE(error.empty()) << error;
   }
   for (int rank = 0; rank < 2; ++rank) {
-    EXPECT_EQ(buckets[rank], 3);
+    EXPECT_EQ(buckets[rank], 2);
     EXPECT_TRUE(torch::equal(grads[rank][0], torch::full({4, 3}, 6.0f))) << grads[rank][0];
     EXPECT_TRUE(torch::equal(grads[rank][1], 4 * torch::arange(5, torch::kFloat32)))
         << grads[rank][1];

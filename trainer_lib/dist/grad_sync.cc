@@ -29,6 +29,7 @@ GradientSync::GradientSync(ProcessGroup& group, std::vector<at::Tensor> paramete
     : group_(group),
       parameters_(std::move(parameters)),
       bucket_of_(parameters_.size()),
+      slot_of_(parameters_.size()),
       ready_(parameters_.size(), 0) {
   TORCH_CHECK(bucket_bytes > 0, "GradientSync: bucket_bytes must be positive");
   int64_t bytes = 0;
@@ -40,7 +41,12 @@ GradientSync::GradientSync(ProcessGroup& group, std::vector<at::Tensor> paramete
       buckets_.emplace_back();
       bytes = 0;
     }
-    buckets_.back().parameters.push_back(i);
+    Bucket& bucket = buckets_.back();
+    slot_of_[i] = static_cast<int64_t>(bucket.parameters.size());
+    bucket.offsets.push_back(bucket.parameters.empty()
+                                 ? 0
+                                 : bucket.offsets.back() + parameters_[bucket.parameters.back()].numel());
+    bucket.parameters.push_back(i);
     bucket_of_[i] = static_cast<int64_t>(buckets_.size()) - 1;
     bytes += size;
   }
@@ -60,6 +66,11 @@ void GradientSync::Arm() {
   for (Bucket& bucket : buckets_) {
     bucket.pending = static_cast<int64_t>(bucket.parameters.size());
     bucket.work.reset();
+    // A fresh buffer each step (the caching allocator makes that cheap): the previous one
+    // lives on as the .grad views until the trainer clears them, and between steps no
+    // gradient memory is held, as with zero_grad(set_to_none).
+    const at::Tensor& last = parameters_[bucket.parameters.back()];
+    bucket.flat = torch::empty({bucket.offsets.back() + last.numel()}, last.options());
   }
   std::fill(ready_.begin(), ready_.end(), 0);
   next_launch_ = 0;
@@ -74,7 +85,15 @@ void GradientSync::MarkReady(int64_t parameter) {
               " accumulated its gradient twice in one backward pass");
   ready_[parameter] = 1;
   Bucket& bucket = buckets_[bucket_of_[parameter]];
+  // Copied now, on the stream backward runs on, so the buffer is complete when the bucket's
+  // last gradient arrives; the all-reduce is ordered after these copies.
+  Slot(bucket, parameter).copy_(parameters_[parameter].grad());
   if (--bucket.pending == 0) LaunchReadyInOrder();
+}
+
+at::Tensor GradientSync::Slot(const Bucket& bucket, int64_t parameter) const {
+  const at::Tensor& p = parameters_[parameter];
+  return bucket.flat.narrow(0, bucket.offsets[slot_of_[parameter]], p.numel()).view_as(p);
 }
 
 void GradientSync::LaunchReadyInOrder() {
@@ -84,37 +103,37 @@ void GradientSync::LaunchReadyInOrder() {
 }
 
 void GradientSync::Launch(Bucket& bucket) {
-  std::vector<at::Tensor> grads;
-  for (const int64_t i : bucket.parameters) {
-    const at::Tensor& p = parameters_[i];
-    grads.push_back(p.grad().defined() ? p.grad().reshape(-1) : torch::zeros_like(p).reshape(-1));
-  }
-  bucket.flat = torch::cat(grads);
   bucket.work.emplace(group_.AllReduceSum(bucket.flat));
 }
 
 void GradientSync::Finish() {
   // Buckets whose parameters had no gradient this step (or whose hooks did not run) still
-  // take part, in order, so that every rank issues the same collectives.
-  for (Bucket& bucket : buckets_) bucket.pending = 0;
-  LaunchReadyInOrder();
-  armed_ = false;
+  // take part, in order, so that every rank issues the same collectives; such parameters
+  // contribute zeros.
   torch::NoGradGuard no_grad;
   for (Bucket& bucket : buckets_) {
-    bucket.work->Wait();
-    int64_t offset = 0;
+    if (bucket.pending == 0) continue;
     for (const int64_t i : bucket.parameters) {
-      at::Tensor& p = const_cast<at::Tensor&>(parameters_[i]);
-      const at::Tensor sum = bucket.flat.narrow(0, offset, p.numel()).view_as(p);
-      if (p.grad().defined()) {
-        p.mutable_grad().copy_(sum);
-      } else {
-        p.mutable_grad() = sum.clone();
+      if (!ready_[i]) {
+        const at::Tensor& grad = parameters_[i].grad();
+        if (grad.defined()) {
+          Slot(bucket, i).copy_(grad);
+        } else {
+          Slot(bucket, i).zero_();
+        }
       }
-      offset += p.numel();
+    }
+    bucket.pending = 0;
+  }
+  LaunchReadyInOrder();
+  armed_ = false;
+  for (Bucket& bucket : buckets_) {
+    bucket.work->Wait();
+    bucket.work.reset();
+    for (const int64_t i : bucket.parameters) {
+      const_cast<at::Tensor&>(parameters_[i]).mutable_grad() = Slot(bucket, i);
     }
     bucket.flat = at::Tensor();
-    bucket.work.reset();
   }
 }
 

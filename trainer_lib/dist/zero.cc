@@ -11,6 +11,8 @@
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/model_math.h"
+#include "common/train_config.h"
 #include "trainer_lib/state/archive_file.h"
 
 namespace ablate::train::dist {
@@ -57,6 +59,18 @@ absl::StatusOr<Layout> ReadLayout(const fs::path& dir) {
 }
 
 }  // namespace
+
+absl::StatusOr<bool> ShardsOptimizerState(const v1::TrainConfig& config,
+                                          const v1::ModelConfig& model,
+                                          int64_t device_memory_bytes) {
+  if (WorldSize(config) <= 1) return false;
+  const std::string& sharding = config.optimizer_sharding();
+  if (sharding == "zero1") return true;
+  if (sharding == "none" || device_memory_bytes <= 0) return false;
+  absl::StatusOr<MemoryPlan> plan = PlanMemory(model, RankWorkOf(config));
+  if (!plan.ok()) return plan.status();
+  return static_cast<double>(plan->total()) > 0.9 * static_cast<double>(device_memory_bytes);
+}
 
 std::vector<int> AssignOwners(const std::vector<NamedParameter>& parameters, int world_size) {
   std::vector<size_t> order(parameters.size());

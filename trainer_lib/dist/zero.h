@@ -22,6 +22,7 @@
 #ifndef ABLATE_TRAINER_LIB_DIST_ZERO_H_
 #define ABLATE_TRAINER_LIB_DIST_ZERO_H_
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <vector>
@@ -36,6 +37,17 @@
 #include "trainer_lib/state/stateful.h"
 
 namespace ablate::train::dist {
+
+// Whether the ranks of `config` shard the optimizer state, as its optimizer_sharding says:
+// zero1 shards, none replicates, and auto (or empty) shards only when one rank's memory plan
+// (common/model_math.h) for `model` with the state replicated exceeds 90% of
+// `device_memory_bytes`, the memory of the rank's GPU (0 for a CPU: auto never shards there).
+// Sharding saves (N-1)/N of the state but broadcasts every parameter after each step, which
+// replicated state (PyTorch DDP's way) does not pay. One rank never shards. PlanMemory's
+// InvalidArgument under auto.
+absl::StatusOr<bool> ShardsOptimizerState(const v1::TrainConfig& config,
+                                          const v1::ModelConfig& model,
+                                          int64_t device_memory_bytes);
 
 // The owner rank of each of `parameters` (same order), for `world_size` >= 1 ranks.
 std::vector<int> AssignOwners(const std::vector<NamedParameter>& parameters, int world_size);

@@ -167,14 +167,17 @@ void InverseRoots(const std::vector<Refresh>& work) {
   });
 }
 
-std::vector<std::vector<size_t>> GroupBySize(const std::vector<at::Tensor>& mats) {
+std::vector<std::vector<size_t>> GroupBySize(const std::vector<at::Tensor>& mats,
+                                             int64_t max_elements) {
   std::vector<std::vector<size_t>> groups;
   for (size_t i = 0; i < mats.size(); ++i) {
     bool placed = false;
     for (std::vector<size_t>& group : groups) {
       const at::Tensor& first = mats[group.front()];
-      if (first.sizes() == mats[i].sizes() && first.scalar_type() == mats[i].scalar_type() &&
-          first.device() == mats[i].device()) {
+      const bool full =
+          static_cast<int64_t>(group.size() + 1) * first.numel() > max_elements;
+      if (!full && first.sizes() == mats[i].sizes() &&
+          first.scalar_type() == mats[i].scalar_type() && first.device() == mats[i].device()) {
         group.push_back(i);
         placed = true;
         break;

@@ -152,5 +152,16 @@ TEST(KroneckerTest, GroupBySizeKeepsFirstSeenOrder) {
   EXPECT_EQ(groups[2], (std::vector<size_t>{3}));
 }
 
+TEST(KroneckerTest, GroupBySizeCutsGroupsAtTheElementBound) {
+  const std::vector<torch::Tensor> mats(5, torch::zeros({3, 3}));
+  // 9 elements each: 20 holds two per group; a bound below one matrix still takes one.
+  const auto pairs = GroupBySize(mats, /*max_elements=*/20);
+  ASSERT_EQ(pairs.size(), 3u);
+  EXPECT_EQ(pairs[0], (std::vector<size_t>{0, 1}));
+  EXPECT_EQ(pairs[1], (std::vector<size_t>{2, 3}));
+  EXPECT_EQ(pairs[2], (std::vector<size_t>{4}));
+  EXPECT_EQ(GroupBySize(mats, /*max_elements=*/4).size(), 5u);
+}
+
 }  // namespace
 }  // namespace ablate::train

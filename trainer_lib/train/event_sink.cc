@@ -66,6 +66,11 @@ void ConsoleEventSink::PrintMetrics(const v1::MetricBatch& batch) {
     if (value.contains("train/mfu")) {
       out_ << absl::StrFormat(" mfu %.1f%%", 100 * value["train/mfu"]);
     }
+    if (value.contains("memory/peak_allocated_bytes")) {
+      out_ << absl::StrFormat(" peak %.2f GiB planned %.2f GiB",
+                              value["memory/peak_allocated_bytes"] / (1 << 30),
+                              value["memory/planned_bytes"] / (1 << 30));
+    }
     out_ << "\n";
   }
   if (value.contains("eval/loss")) {

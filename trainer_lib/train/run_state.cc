@@ -29,7 +29,8 @@ const std::set<std::string>& FreeToChange() {
       "log_every",        "eval_every",       "eval_batches",
       "checkpoint_every", "keep_checkpoints", "cpu_threads",
       "gpus",             "micro_batch_size", "activation_checkpointing",
-      "loss_chunk_tokens", "allow_config_change", "cpu_ranks"};
+      "loss_chunk_tokens", "allow_config_change", "cpu_ranks",
+      "optimizer_sharding", "grad_bucket_mb"};
   return *names;
 }
 

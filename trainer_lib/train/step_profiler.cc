@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include <kineto/ActivityType.h>
 #include <torch/csrc/autograd/profiler_kineto.h>
 #include <torch/torch.h>
 
@@ -50,6 +51,11 @@ std::vector<KernelTotal> Totals(const profiler::ProfilerResult& result, bool on_
   for (const profiler::KinetoEvent& event : result.events()) {
     const bool device_event = event.deviceType() != c10::DeviceType::CPU;
     if (device_event != on_gpu) continue;
+    // Ranges drawn on the device's timeline around other activity (c10d's "nccl:all_reduce"
+    // spans its kernel): counting them would count that activity twice.
+    if (event.activityType() == static_cast<uint8_t>(libkineto::ActivityType::GPU_USER_ANNOTATION)) {
+      continue;
+    }
     KernelTotal& total = by_name[event.name()];
     total.name = event.name();
     total.calls += 1;
@@ -81,7 +87,9 @@ std::string KernelKind(const std::string& name) {
     }
     return false;
   };
-  // Order matters: flash kernels mention "gemm" in their templates, fused Adam "elementwise".
+  // Order matters: flash kernels mention "gemm" in their templates, fused Adam "elementwise",
+  // NCCL's all-reduce "reduce".
+  if (any({"nccl"})) return "communication";
   if (any({"flash", "fmha", "attention", "sdpa", "cudnn_generated_fort_native_sdpa"})) {
     return "attention";
   }
@@ -134,9 +142,14 @@ absl::StatusOr<std::optional<std::string>> StepProfiler::AfterStep(int64_t steps
 
   const bool on_gpu = device.is_cuda();
   const std::vector<KernelTotal> totals = Totals(*result, on_gpu);
-  double all_ms = 0;
+  double all_ms = 0;            // the compute stream's busy time
+  double communication_ms = 0;  // on NCCL's stream, overlapping the rest
   std::map<std::string, double> by_kind;
   for (const KernelTotal& t : totals) {
+    if (t.kind == "communication") {
+      communication_ms += t.ms;
+      continue;
+    }
     all_ms += t.ms;
     by_kind[t.kind] += t.ms;
   }
@@ -157,6 +170,9 @@ absl::StatusOr<std::optional<std::string>> StepProfiler::AfterStep(int64_t steps
   std::vector<std::string> shares;
   for (const auto& [ms, kind] : kinds) {
     shares.push_back(absl::StrFormat("%s %.0f%%", kind, all_ms > 0 ? 100 * ms / all_ms : 0.0));
+  }
+  if (communication_ms > 0) {
+    shares.push_back(absl::StrFormat("beside them communication %.1f ms", communication_ms / steps));
   }
   const int64_t first = options_.first_step + 1;
   return absl::StrFormat("profile of steps %d..%d: %s %.1f ms per step: %s; %s and %s written",

@@ -23,7 +23,9 @@
 
 namespace ablate::train {
 
-// The kind a device activity belongs to, from its name: "matmul" (cuBLAS, CUTLASS, nvjet),
+// The kind a device activity belongs to, from its name: "communication" (NCCL's kernels, which
+// run on their own stream, beside the others: their time is not added to the device's busy
+// time), "matmul" (cuBLAS, CUTLASS, nvjet),
 // "attention" (flash and memory-efficient SDPA), "optimizer" (multi-tensor and fused
 // optimizer kernels), "copy" (memcpy, memset, dtype casts), "reduction", "elementwise", or
 // "other".

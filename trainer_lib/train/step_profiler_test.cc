@@ -19,6 +19,8 @@ TEST(KernelKindTest, SortsDeviceKernelsByWhatTheyDo) {
             "reduction");
   EXPECT_EQ(KernelKind("void at::native::vectorized_elementwise_kernel<4, MulFunctor<float>>"),
             "elementwise");
+  EXPECT_EQ(KernelKind("ncclDevKernel_AllReduce_Sum_f32_RING_LL(ncclDevKernelArgsStorage<4096ul>)"),
+            "communication");
   EXPECT_EQ(KernelKind("ablate_rope_forward"), "other");
 }
 

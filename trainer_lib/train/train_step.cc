@@ -82,7 +82,12 @@ TrainStep::TrainStep(Qwen3Impl& model, torch::optim::Optimizer& optimizer,
       loss_chunk_tokens_(config.loss_chunk_tokens()),
       skip_nonfinite_(config.nonfinite() == "skip"),
       group_(group),
-      sync_(group == nullptr ? nullptr : std::make_unique<dist::GradientSync>(*group, parameters_)),
+      sync_(group == nullptr ? nullptr
+                             : std::make_unique<dist::GradientSync>(
+                                   *group, parameters_,
+                                   config.grad_bucket_mb() > 0
+                                       ? int64_t{config.grad_bucket_mb()} << 20
+                                       : dist::GradientSync::kDefaultBucketBytes)),
       sharded_(sharded) {
   model_.set_activation_checkpointing(config.activation_checkpointing());
 }

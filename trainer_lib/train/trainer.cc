@@ -121,6 +121,7 @@ class Trainer {
   v1::ModelConfig model_config_;
   Qwen3 model_{nullptr};
   std::unique_ptr<dist::ShardedOptimizer> optimizer_;  // this rank's share of the state
+  bool shard_optimizer_ = false;  // the state is sharded over the ranks (else replicated)
   std::unique_ptr<TrainStep> train_step_;
   std::unique_ptr<NonFiniteWatch> nonfinite_;
   std::vector<std::unique_ptr<Stateful>> state_;  // what a checkpoint saves, in load order
@@ -162,6 +163,8 @@ absl::Status Trainer::Setup() {
   }
   if (absl::StatusOr<MemoryPlan> plan = PlanMemory(model_config_, RankWorkOf(config_));
       plan.ok()) {
+    // Whole parameters are owned, so a shard holds about 1/N of the state.
+    if (shard_optimizer_) plan->optimizer /= ranks_.world_size;
     planned_bytes_ = plan->total();
   }
 
@@ -213,8 +216,14 @@ absl::Status Trainer::BuildModel() {
   }
   model_ = *std::move(model);
   model_->to(device_);
-  absl::StatusOr<std::unique_ptr<dist::ShardedOptimizer>> optimizer =
-      dist::ShardedOptimizer::Make(config_, NamedParameters(*model_), group_.get());
+  absl::StatusOr<bool> shard =
+      dist::ShardsOptimizerState(config_, model_config_, TotalMemoryBytes(device_).value_or(0));
+  if (!shard.ok()) return shard.status();
+  shard_optimizer_ = *shard;
+  // Replicated state is one process's optimizer on every rank: the same all-reduced gradients
+  // give the same update everywhere, and rank 0's checkpoint holds the whole state.
+  absl::StatusOr<std::unique_ptr<dist::ShardedOptimizer>> optimizer = dist::ShardedOptimizer::Make(
+      config_, NamedParameters(*model_), shard_optimizer_ ? group_.get() : nullptr);
   if (!optimizer.ok()) return optimizer.status();
   optimizer_ = *std::move(optimizer);
   absl::StatusOr<int64_t> micro = dist::RankMicroBatch(config_, ranks_.world_size);
