@@ -359,7 +359,8 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
         return absl::InvalidArgumentError(
             absl::StrCat("cell ", Label(values), ": ", config.status().message()));
       }
-      CellValues job_cell = values;
+      // The last repeat takes the cell's values; the ones before it copy them.
+      CellValues job_cell = repeat == repeats ? std::move(values) : values;
       if (seed > 0) {
         v1::CellValue& value = *job_cell.Add();
         value.set_dimension(std::string(kRepeatDimension));

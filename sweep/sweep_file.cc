@@ -112,14 +112,25 @@ class SweepFileReader {
       });
     }
     if (name == "repeats") {
-      absl::StatusOr<uint64_t> repeats = WholeNumber(value, key);
+      absl::StatusOr<uint64_t> repeats = WholeNumber<uint64_t>(value, key);
       if (!repeats.ok()) return repeats.status();
       if (*repeats > UINT32_MAX) return Error(value, key, "too many repeats");
       spec.set_repeats(static_cast<uint32_t>(*repeats));
       return absl::OkStatus();
     }
-    if (name != "name" && name != "description" && name != "checkpoint_root" &&
-        name != "max_attempts" && name != "priority") {
+    if (name == "priority") {
+      absl::StatusOr<int32_t> priority = WholeNumber<int32_t>(value, key);
+      if (!priority.ok()) return priority.status();
+      spec.set_priority(*priority);
+      return absl::OkStatus();
+    }
+    if (name == "max_attempts") {
+      absl::StatusOr<uint32_t> attempts = WholeNumber<uint32_t>(value, key, /*positive=*/true);
+      if (!attempts.ok()) return attempts.status();
+      spec.set_max_attempts(*attempts);
+      return absl::OkStatus();
+    }
+    if (name != "name" && name != "description" && name != "checkpoint_root") {
       return UnknownKey(key, name, TopLevelKeys());
     }
     absl::StatusOr<std::string> text = Scalar(value, key);
@@ -128,20 +139,8 @@ class SweepFileReader {
       spec.set_name(*text);
     } else if (name == "description") {
       spec.set_description(*text);
-    } else if (name == "checkpoint_root") {
-      spec.set_checkpoint_root(*text);
-    } else if (name == "priority") {
-      int32_t priority = 0;
-      if (!absl::SimpleAtoi(*text, &priority)) {
-        return Error(value, key, absl::StrCat("'", *text, "' is not a whole number"));
-      }
-      spec.set_priority(priority);
     } else {
-      uint32_t attempts = 0;
-      if (!absl::SimpleAtoi(*text, &attempts) || attempts == 0) {
-        return Error(value, key, absl::StrCat("'", *text, "' is not a positive whole number"));
-      }
-      spec.set_max_attempts(attempts);
+      spec.set_checkpoint_root(*text);
     }
     return absl::OkStatus();
   }
@@ -231,7 +230,7 @@ class SweepFileReader {
                           if (name != "count" && name != "seed") {
                             return UnknownKey(entry_key, name, {"count", "seed"});
                           }
-                          absl::StatusOr<uint64_t> number = WholeNumber(value, entry_key);
+                          absl::StatusOr<uint64_t> number = WholeNumber<uint64_t>(value, entry_key);
                           if (!number.ok()) return number.status();
                           if (name == "seed") {
                             sample.set_seed(*number);
@@ -298,12 +297,17 @@ class SweepFileReader {
                         });
   }
 
-  absl::StatusOr<uint64_t> WholeNumber(const YAML::Node& node, const std::string& key) {
+  // A scalar that reads as an Int; with `positive`, above 0 too.
+  template <typename Int>
+  absl::StatusOr<Int> WholeNumber(const YAML::Node& node, const std::string& key,
+                                  bool positive = false) {
     absl::StatusOr<std::string> text = Scalar(node, key);
     if (!text.ok()) return text.status();
-    uint64_t number = 0;
-    if (!absl::SimpleAtoi(*text, &number)) {
-      return Error(node, key, absl::StrCat("'", *text, "' is not a whole number"));
+    Int number = 0;
+    if (!absl::SimpleAtoi(*text, &number) || (positive && number <= 0)) {
+      return Error(
+          node, key,
+          absl::StrCat("'", *text, "' is not a ", positive ? "positive " : "", "whole number"));
     }
     Remember(key + "[0]", node);
     return number;

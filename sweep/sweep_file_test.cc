@@ -170,6 +170,10 @@ TEST(SweepFileTest, ShapeProblems) {
             "s.yaml:5:3: fixed.model: also a grid dimension; set it in one place");
   EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny]\nmax_attempts: many\n"),
             "s.yaml:4:15: max_attempts: 'many' is not a positive whole number");
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny]\nmax_attempts: 0\n"),
+            "s.yaml:4:15: max_attempts: '0' is not a positive whole number");
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny]\npriority: high\n"),
+            "s.yaml:4:11: priority: 'high' is not a whole number");
   EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny]\nfixed:\n  steps:\n"),
             "s.yaml:5:3: fixed.steps: missing value");
   EXPECT_EQ(ErrorOf(""),

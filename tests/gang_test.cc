@@ -75,23 +75,7 @@ TEST_F(GangTest, AKilledRankEndsTheAttemptAndTheJobResumesBothRanks) {
 TEST_F(GangTest, SigtermedWorkerCheckpointsBothRanksWhereTheyStoppedAndAnotherFinishes) {
   absl::Status started = StartFirstWorkerWithOneJob(/*slots=*/2, kSteps, "  cpu_ranks: 2\n");
   ASSERT_TRUE(started.ok()) << started << Logs();
-  absl::StatusOr<v1::Job> job =
-      WaitForOnlyJob([](const v1::Job& j) { return j.step() >= 25; }, absl::Minutes(2));
-  ASSERT_TRUE(job.ok()) << job.status() << Logs();
-  const int64_t seen_step = job->step();
-
-  absl::Status drained = DrainFirstWorker(absl::Seconds(30));
-  ASSERT_TRUE(drained.ok()) << drained << Logs();
-  const int64_t stopped_at = NewestCheckpointStep(job->spec().checkpoint_dir());
-  EXPECT_GE(stopped_at, seen_step) << Logs();
-  EXPECT_LT(stopped_at, kSteps);
-
-  job = FinishOnSecondWorker(/*slots=*/2);
-  ASSERT_TRUE(job.ok()) << job.status() << Logs();
-  EXPECT_EQ(job->attempts(), 2u);
-  EXPECT_EQ(job->worker_id(), "second");
-  EXPECT_EQ(job->step(), kSteps);
-  RecordProperty("stopped_at_step", stopped_at);
+  DrainFirstWorkerThenFinishOnSecond(/*slots=*/2, kSteps, absl::Seconds(30));
 }
 
 }  // namespace

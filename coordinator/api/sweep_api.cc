@@ -130,10 +130,10 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
     return created;
   } else {
     telemetry_.CountSweepSubmitted();
-    scheduler_.JobsQueued(expansion->jobs);
     ABLATE_LOG(INFO) << "sweep submitted sweep_id=" << sweep.id()
                      << " jobs=" << expansion->jobs.size()
                      << " dropped=" << expansion->dropped.size();
+    scheduler_.JobsQueued(std::move(expansion->jobs));
   }
   stored = store_.GetSweep(expansion->sweep_id);
   if (!stored.ok()) return stored.status();

@@ -31,13 +31,13 @@ void PendingQueue::DropIfIdle(const std::string& sweep_id) {
   }
 }
 
-void PendingQueue::Add(const v1::JobSpec& spec) {
-  if (where_.contains(spec.job_id())) return;
+void PendingQueue::Add(v1::JobSpec spec) {
   const NeedKey key = KeyOf(SlotNeedOf(spec));
+  if (!where_.try_emplace(spec.job_id(), Where{spec.sweep_id(), key, spec.index()}).second) return;
   Group& group = SweepOf(spec).groups[key];
-  group.jobs.emplace(spec.index(), spec);
   group.message_stale = group.message_stale || !group.message.empty();
-  where_.emplace(spec.job_id(), Where{spec.sweep_id(), key, spec.index()});
+  const uint32_t index = spec.index();
+  group.jobs.emplace(index, std::move(spec));
 }
 
 bool PendingQueue::Remove(const std::string& job_id) {

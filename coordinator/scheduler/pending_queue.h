@@ -42,8 +42,11 @@ class PendingQueue {
     bool message_stale = false;            // a job joined after `message` was stored
   };
 
-  // Queues a PENDING job; a job already queued is left as it is.
-  void Add(const v1::JobSpec& spec);
+  // Queues a PENDING job; a job already queued is left as it is (and `spec` dropped).
+  void Add(v1::JobSpec spec);
+  // Makes room for `more` jobs, so that adding a sweep's 100,000 does not rehash the index of
+  // queued jobs over and over.
+  void Reserve(size_t more) { where_.reserve(where_.size() + more); }
   // Takes a queued job out (it was cancelled). False when it was not queued.
   bool Remove(const std::string& job_id);
   bool Contains(const std::string& job_id) const { return where_.contains(job_id); }

@@ -72,9 +72,10 @@ void Scheduler::Kick() {
   kicked_ = true;
 }
 
-void Scheduler::JobsQueued(const std::vector<v1::JobSpec>& jobs) {
+void Scheduler::JobsQueued(std::vector<v1::JobSpec> jobs) {
   absl::MutexLock lock(&mu_);
-  for (const v1::JobSpec& job : jobs) queue_.Add(job);
+  queue_.Reserve(jobs.size());
+  for (v1::JobSpec& job : jobs) queue_.Add(std::move(job));
   kicked_ = true;
   messages_dirty_ = true;
 }

@@ -108,8 +108,9 @@ class Scheduler {
   // Asks for a round soon.
   void Kick();
 
-  // `jobs` were stored as PENDING (a sweep was submitted): they join the pending queue.
-  void JobsQueued(const std::vector<v1::JobSpec>& jobs);
+  // `jobs` were stored as PENDING (a sweep was submitted): they join the pending queue, moved
+  // there rather than copied (a sweep may hold 100,000).
+  void JobsQueued(std::vector<v1::JobSpec> jobs);
 
   // A worker connected (or reconnected) with `info`: it is recorded as connected in the store
   // and its messages go to `link` from now on, replacing any earlier link of the same worker.

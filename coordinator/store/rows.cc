@@ -45,6 +45,42 @@ absl::StatusOr<v1::Job> JobFromRow(const Statement& row, int first_column) {
   return job;
 }
 
+absl::Status InsertPendingJobs(Db& db, const std::string& sweep_id,
+                               const std::vector<v1::JobSpec>& jobs, uint32_t max_attempts,
+                               int64_t now, std::vector<int64_t>* rowids) {
+  absl::StatusOr<Statement> insert = db.Prepare(
+      "INSERT INTO jobs (id, sweep_id, idx, spec, state, max_attempts, created_at, updated_at) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)");
+  if (!insert.ok()) return insert.status();
+  std::string bytes;
+  for (const v1::JobSpec& job : jobs) {
+    job.SerializeToString(&bytes);
+    absl::Status status = insert->Bind(1, job.job_id())
+                              .Bind(2, sweep_id)
+                              .Bind(3, int64_t{job.index()})
+                              .BindBlob(4, bytes)
+                              .Bind(5, int64_t{v1::JOB_STATE_PENDING})
+                              .Bind(6, int64_t{max_attempts})
+                              .Bind(7, now)
+                              .Run();
+    if (absl::IsAlreadyExists(status)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("job ", job.job_id(), " (index ", job.index(), ") already exists"));
+    }
+    if (!status.ok()) return status;
+    if (rowids != nullptr) rowids->push_back(db.LastInsertRowid());
+    insert->Reset();
+  }
+  absl::StatusOr<Statement> count = db.Prepare(
+      "INSERT INTO sweep_counts (sweep_id, state, n) VALUES (?1, ?2, ?3) "
+      "ON CONFLICT (sweep_id, state) DO UPDATE SET n = n + excluded.n");
+  if (!count.ok()) return count.status();
+  return count->Bind(1, sweep_id)
+      .Bind(2, int64_t{v1::JOB_STATE_PENDING})
+      .Bind(3, static_cast<int64_t>(jobs.size()))
+      .Run();
+}
+
 absl::StatusOr<v1::Attempt> AttemptFromRow(const Statement& row) {
   v1::Attempt attempt;
   attempt.set_id(static_cast<uint64_t>(row.Int(0)));

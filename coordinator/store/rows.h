@@ -1,10 +1,11 @@
-// How stored rows map onto the proto messages: the column lists the store selects and the
-// functions that read them back. Stateless.
+// How stored rows map onto the proto messages: the column lists the store selects, the
+// functions that read them back, and the insert of new jobs. Stateless.
 #ifndef ABLATE_COORDINATOR_STORE_ROWS_H_
 #define ABLATE_COORDINATOR_STORE_ROWS_H_
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ablate/v1/job.pb.h"
 #include "ablate/v1/sweep.pb.h"
@@ -29,6 +30,15 @@ absl::StatusOr<v1::Attempt> AttemptFromRow(const Statement& row);
 absl::StatusOr<v1::JobCounts> ReadCounts(Db& db, const std::string& sweep_id);
 // The sweep's id, created_at, counts and state, without its spec. NotFound for an unknown id.
 absl::StatusOr<v1::Sweep> ReadSweepHeader(Db& db, const std::string& sweep_id);
+
+// Inserts `jobs` of sweep `sweep_id` as PENDING rows, each with `max_attempts` and created at
+// `now` (Unix microseconds), in the order given, so that their rowids order the queue
+// (PendingJobs), and adds them to the sweep's PENDING count. Appends each new row's rowid to
+// `rowids` when it is not null. AlreadyExists naming the first job whose id or index is
+// already stored; the rows inserted before it stay, for the caller's savepoint to undo.
+absl::Status InsertPendingJobs(Db& db, const std::string& sweep_id,
+                               const std::vector<v1::JobSpec>& jobs, uint32_t max_attempts,
+                               int64_t now, std::vector<int64_t>* rowids);
 
 // Adds `n` jobs in `state` to `counts`.
 void CountJobs(v1::JobState state, uint32_t n, v1::JobCounts& counts);

@@ -193,38 +193,9 @@ absl::Status SqliteStore::CreateSweep(const v1::Sweep& sweep, const std::vector<
           return absl::AlreadyExistsError(absl::StrCat("sweep ", sweep.id(), " already exists"));
         }
         if (!inserted.ok()) return inserted;
-        // Jobs are inserted in expansion order, so their rowids order the queue (PendingJobs).
-        absl::StatusOr<Statement> insert_job = db.Prepare(
-            "INSERT INTO jobs (id, sweep_id, idx, spec, state, max_attempts, created_at, "
-            "updated_at) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)");
-        if (!insert_job.ok()) return insert_job.status();
-        std::string bytes;
-        for (const v1::JobSpec& job : jobs) {
-          job.SerializeToString(&bytes);
-          absl::Status status = insert_job->Bind(1, job.job_id())
-                                    .Bind(2, sweep.id())
-                                    .Bind(3, int64_t{job.index()})
-                                    .BindBlob(4, bytes)
-                                    .Bind(5, int64_t{v1::JOB_STATE_PENDING})
-                                    .Bind(6, int64_t{max_attempts})
-                                    .Bind(7, now)
-                                    .Run();
-          if (absl::IsAlreadyExists(status)) {
-            return absl::AlreadyExistsError(
-                absl::StrCat("job ", job.job_id(), " (index ", job.index(), ") already exists"));
-          }
-          if (!status.ok()) return status;
-          insert_job->Reset();
-        }
-        absl::StatusOr<Statement> count =
-            db.Prepare("INSERT INTO sweep_counts (sweep_id, state, n) VALUES (?1, ?2, ?3)");
-        if (!count.ok()) return count.status();
-        absl::Status counted = count->Bind(1, sweep.id())
-                                   .Bind(2, int64_t{v1::JOB_STATE_PENDING})
-                                   .Bind(3, static_cast<int64_t>(jobs.size()))
-                                   .Run();
-        if (!counted.ok()) return counted;
+        absl::Status jobs_inserted =
+            internal::InsertPendingJobs(db, sweep.id(), jobs, max_attempts, now, nullptr);
+        if (!jobs_inserted.ok()) return jobs_inserted;
         if (absl::Status released = savepoint->Release(); !released.ok()) return released;
         changes.NewSweep(sweep.id());
         return absl::OkStatus();

@@ -131,6 +131,36 @@ class ClusterTest : public ::testing::Test {
                           absl::Minutes(3));
   }
 
+  // A drain in the middle of a run, as Kubernetes or Slurm starts one, and what must follow:
+  // once the only job passed step 25 (a periodic checkpoint, every 20 steps, behind it),
+  // SIGTERM to worker "first", which must exit 0 within `grace` with the job's newest
+  // checkpoint at the step its trainer reached (at least the step seen before the signal, short
+  // of the job's `steps`); then the job, handed back, must run to SUCCEEDED on worker "second"
+  // with `slots` slots, in a second attempt. Records the worker's exit time and the step the
+  // job stopped at as test properties.
+  void DrainFirstWorkerThenFinishOnSecond(int slots, int steps, absl::Duration grace) {
+    absl::StatusOr<v1::Job> job =
+        WaitForOnlyJob([](const v1::Job& j) { return j.step() >= 25; }, absl::Minutes(2));
+    ASSERT_TRUE(job.ok()) << job.status() << Logs();
+    const int64_t seen_step = job->step();
+    const absl::Time sent = absl::Now();
+    absl::Status drained = DrainFirstWorker(grace);
+    ASSERT_TRUE(drained.ok()) << drained << Logs();
+    RecordProperty("worker_exit_ms", absl::ToInt64Milliseconds(absl::Now() - sent));
+
+    // The trainer saved where it stopped, not only the periodic checkpoint before it.
+    const int64_t stopped_at = NewestCheckpointStep(job->spec().checkpoint_dir());
+    EXPECT_GE(stopped_at, seen_step) << Logs();
+    EXPECT_LT(stopped_at, steps);
+    RecordProperty("stopped_at_step", stopped_at);
+
+    job = FinishOnSecondWorker(slots);
+    ASSERT_TRUE(job.ok()) << job.status() << Logs();
+    EXPECT_EQ(job->attempts(), 2u);
+    EXPECT_EQ(job->worker_id(), "second");
+    EXPECT_EQ(job->step(), steps);
+  }
+
   // The newest step-N folder under a job's checkpoint directory, or -1.
   static int64_t NewestCheckpointStep(const std::filesystem::path& dir) {
     int64_t newest = -1;
