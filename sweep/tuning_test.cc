@@ -248,7 +248,7 @@ TEST(TuningTest, ThePlanCountsTheTrialsOfTheExample) {
   ASSERT_EQ(plan.cells_size(), 9);  // 3 optimizers x 3 seeds, at 300 steps
   EXPECT_EQ(plan.search_size(), 8);
   EXPECT_EQ(plan.reduction_factor(), 3u);
-  EXPECT_EQ(plan.trials(), 30u);      // 3 cells x (8 + 2)
+  EXPECT_EQ(plan.trials(), 30u);       // 3 cells x (8 + 2)
   const uint64_t per_step = 16 * 128;  // the default batch of 16 sequences of 128 tokens
   uint64_t trial_tokens = 0;
   for (int i = 0; i < plan.cells_size(); ++i) {
