@@ -1,5 +1,6 @@
 #include "cli/plan_view.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -21,6 +22,66 @@ std::string CellLabel(const google::protobuf::RepeatedPtrField<v1::CellValue>& c
 // One decimal, or two significant digits below one hour (a CPU demo's 0.0028).
 std::string Hours(double hours) {
   return absl::StrFormat(hours >= 1 || hours == 0 ? "%.1f" : "%.2g", hours);
+}
+
+// The search every cell runs: its size and each parameter's values.
+std::string SearchText(const v1::SweepPlan& plan) {
+  std::string out =
+      absl::StrCat("tuning: ", plan.search_size(), " points per cell by successive halving (eta ",
+                   plan.reduction_factor(), "); ", plan.trials(), " trial jobs\n");
+  const int parameters = plan.search(0).values_size();
+  for (int p = 0; p < parameters; ++p) {
+    std::vector<std::string> values;
+    for (const v1::SearchPoint& point : plan.search()) {
+      const std::string& value = point.values(p).value();
+      if (std::find(values.begin(), values.end(), value) == values.end()) values.push_back(value);
+    }
+    absl::StrAppend(&out, "  ", plan.search(0).values(p).dimension(), ": ",
+                    absl::StrJoin(values, " "), "\n");
+  }
+  return out;
+}
+
+// Each tuned cell's rungs ("8x50 2x150": 8 trials of 50 steps, then 2 of 150) and their cost.
+std::string TrialsText(const v1::SweepPlan& plan, size_t max_jobs) {
+  std::vector<std::string> headers;
+  const int dims = plan.cells().empty() ? 0 : plan.cells(0).cell_size();
+  for (int d = 0; d < dims; ++d) {
+    if (plan.cells(0).cell(d).dimension() != "seed") {
+      headers.push_back(plan.cells(0).cell(d).dimension());
+    }
+  }
+  const size_t cell_columns = headers.size();
+  for (const char* h : {"RUNGS", "STEPS", "TOKENS", "FLOPS", "GPU-H"}) headers.push_back(h);
+  Table trials(headers);
+  for (size_t c = cell_columns + 1; c < headers.size(); ++c) {
+    trials.SetAlign(c, Table::Align::kRight);
+  }
+  size_t cells = 0;
+  for (const v1::CellPlan& cell : plan.cells()) {
+    if (!cell.has_tuning()) continue;
+    if (cells++ >= max_jobs) continue;
+    std::vector<std::string> row;
+    for (const v1::CellValue& value : cell.cell()) {
+      if (value.dimension() != "seed") row.push_back(value.value());
+    }
+    std::vector<std::string> rungs;
+    for (const v1::RungPlan& rung : cell.tuning().rungs()) {
+      rungs.push_back(absl::StrCat(rung.trials(), "x", rung.steps()));
+    }
+    row.insert(row.end(),
+               {absl::StrJoin(rungs, " "), absl::StrCat(cell.tuning().steps()),
+                SiCount(static_cast<double>(cell.tuning().tokens())),
+                absl::StrFormat("%.3g", cell.tuning().flops()),
+                cell.tuning().has_gpu_hours() ? Hours(cell.tuning().gpu_hours()) : "unknown"});
+    trials.AddRow(std::move(row));
+  }
+  std::string out = absl::StrCat("trials per cell:\n", trials.Render());
+  if (cells > trials.rows()) {
+    absl::StrAppend(&out, "... ", cells - trials.rows(),
+                    " more cells: `ablate plan FILE` lists every one\n");
+  }
+  return out;
 }
 
 }  // namespace
@@ -51,6 +112,7 @@ std::string PlanText(const v1::SweepPlan& plan, size_t max_jobs) {
       absl::StrCat("sweep ", plan.sweep_id(), ": ", plan.cells_size(), " jobs (", plan.shape());
   if (plan.repeats() > 0) absl::StrAppend(&out, ", ", plan.repeats(), " seeds per cell");
   absl::StrAppend(&out, "), ", plan.excluded_size(), " excluded by constraints\n");
+  if (!plan.search().empty()) absl::StrAppend(&out, SearchText(plan));
 
   absl::StrAppend(&out, "dimensions:\n");
   Table dimensions({"", ""});
@@ -83,14 +145,16 @@ std::string PlanText(const v1::SweepPlan& plan, size_t max_jobs) {
   for (const v1::CellPlan& cell : plan.cells()) {
     if (jobs.rows() == max_jobs) break;
     std::vector<std::string> row = {
-        std::string(absl::StripPrefix(cell.job_id(), absl::StrCat(plan.sweep_id(), "-")))};
+        cell.tuned()
+            ? "(tuned)"
+            : std::string(absl::StripPrefix(cell.job_id(), absl::StrCat(plan.sweep_id(), "-")))};
     for (const v1::CellValue& value : cell.cell()) row.push_back(value.value());
     row.insert(row.end(),
                {SiCount(static_cast<double>(cell.parameters())),
                 SiCount(static_cast<double>(cell.tokens())), absl::StrFormat("%.3g", cell.flops()),
                 Bytes(cell.memory_bytes()), cell.gpus() == 0 ? "cpu" : absl::StrCat(cell.gpus()),
                 absl::StrCat(cell.batch_size()), absl::StrCat(cell.accumulation_steps()),
-                absl::StrFormat("%g", cell.learning_rate()),
+                cell.tuned() ? "tuned" : absl::StrFormat("%g", cell.learning_rate()),
                 cell.has_gpu_hours() ? Hours(cell.gpu_hours()) : "unknown"});
     jobs.AddRow(std::move(row));
   }
@@ -100,7 +164,10 @@ std::string PlanText(const v1::SweepPlan& plan, size_t max_jobs) {
                     " more jobs: `ablate plan FILE` lists every one\n");
   }
 
-  absl::StrAppend(&out, "total: ", SiCount(static_cast<double>(plan.tokens())), " tokens, ",
+  if (!plan.search().empty()) absl::StrAppend(&out, TrialsText(plan, max_jobs));
+
+  absl::StrAppend(&out, "total", plan.search().empty() ? "" : " (trials included)", ": ",
+                  SiCount(static_cast<double>(plan.tokens())), " tokens, ",
                   absl::StrFormat("%.3g", plan.flops()), " FLOPs, ");
   if (plan.cells_without_estimate() == static_cast<uint32_t>(plan.cells_size())) {
     absl::StrAppend(&out, "GPU-hours unknown (no throughput in the sweep file)\n");

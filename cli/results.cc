@@ -113,6 +113,11 @@ void ResultsBuilder::Add(const v1::Job& job) {
     *added.result.mutable_cell() = std::move(cell);
   }
   Cell& entry = cells_[it->second];
+  if (job.spec().has_trial()) {
+    entry.result.set_trials(entry.result.trials() + 1);
+    return;
+  }
+  if (job.spec().has_tuned()) *entry.result.mutable_tuned() = job.spec().tuned();
   entry.result.set_jobs(entry.result.jobs() + 1);
   if (job.state() != v1::JOB_STATE_SUCCEEDED) return;
   entry.result.set_succeeded(entry.result.succeeded() + 1);
@@ -167,6 +172,8 @@ std::string ResultsText(const v1::Sweep& sweep, const v1::SweepResults& results)
   std::vector<std::string> headers;
   for (const v1::Dimension& dimension : sweep.spec().grid()) headers.push_back(dimension.name());
   const size_t dims = headers.size();
+  const bool tuned = sweep.spec().has_tuning();
+  if (tuned) headers.insert(headers.end(), {"TRIALS", "TUNED LR", "TUNED WD"});
   for (const std::string& h :
        {std::string("RUNS"), results.metric(), std::string("95% CI"), std::string("STD"),
         std::string("VS BASELINE"), std::string("95% CI (PAIRED)")}) {
@@ -179,6 +186,13 @@ std::string ResultsText(const v1::Sweep& sweep, const v1::SweepResults& results)
     std::vector<std::string> row;
     for (const v1::CellValue& value : cell.cell()) row.push_back(value.value());
     other_versions.insert(cell.other_code_versions().begin(), cell.other_code_versions().end());
+    if (tuned) {
+      // Until the cell's tuning chooses, its final jobs do not exist.
+      const bool chose = cell.has_tuned();
+      row.insert(row.end(), {absl::StrCat(cell.trials()),
+                             chose ? absl::StrFormat("%g", cell.tuned().learning_rate()) : "tuning",
+                             chose ? absl::StrFormat("%g", cell.tuned().weight_decay()) : "-"});
+    }
     row.push_back(absl::StrCat(cell.succeeded(), "/", cell.jobs(),
                                cell.other_code_versions().empty() ? "" : "*"));
     const bool has = cell.has_metric();
@@ -208,6 +222,8 @@ std::string ResultsCsv(const v1::Sweep& sweep, const v1::SweepResults& results) 
   for (const v1::Dimension& dimension : sweep.spec().grid()) {
     header.push_back(CsvField(dimension.name()));
   }
+  const bool tuned = sweep.spec().has_tuning();
+  if (tuned) header.insert(header.end(), {"trials", "tuned_learning_rate", "tuned_weight_decay"});
   for (const char* h : {"jobs", "succeeded", "n", "mean", "std", "ci95_low", "ci95_high", "diff",
                         "diff_ci95_low", "diff_ci95_high"}) {
     header.push_back(h);
@@ -220,6 +236,11 @@ std::string ResultsCsv(const v1::Sweep& sweep, const v1::SweepResults& results) 
     const v1::Estimate& d = cell.difference();
     const bool has = cell.has_metric();
     const bool diff = cell.has_difference();
+    if (tuned) {
+      row.insert(row.end(), {absl::StrCat(cell.trials()),
+                             Optional(cell.has_tuned(), cell.tuned().learning_rate()),
+                             Optional(cell.has_tuned(), cell.tuned().weight_decay())});
+    }
     row.insert(row.end(), {absl::StrCat(cell.jobs()), absl::StrCat(cell.succeeded()),
                            absl::StrCat(m.n()), Optional(has, m.mean()),
                            Optional(m.has_std(), m.std()), Optional(m.has_low(), m.low()),

@@ -16,6 +16,18 @@
 namespace ablate::cli {
 namespace {
 
+// With tuning, the column that tells a cell's trials and final jobs apart.
+constexpr char kTuningColumn[] = "tuning";
+
+// A trial's rung and values, or the values a cell's final job trains with.
+std::string TuningValue(const v1::JobSpec& job) {
+  if (!job.has_trial() && !job.has_tuned()) return "";
+  const std::string values =
+      absl::StrFormat("lr %g wd %g", job.config().learning_rate(), job.config().weight_decay());
+  if (job.has_tuned()) return absl::StrCat("chosen: ", values);
+  return absl::StrCat("rung ", job.trial().rung(), ": ", values);
+}
+
 std::string LossText(bool present, double value) {
   return present ? absl::StrFormat("%.4f", value) : "-";
 }
@@ -44,6 +56,7 @@ std::vector<std::string> CellDimensions(const v1::Sweep& sweep) {
   std::vector<std::string> names;
   for (const v1::Dimension& dimension : sweep.spec().grid()) names.push_back(dimension.name());
   if (sweep.spec().repeats() > 0) names.emplace_back(sweep::kRepeatDimension);
+  if (sweep.spec().has_tuning()) names.emplace_back(kTuningColumn);
   return names;
 }
 
@@ -52,7 +65,7 @@ std::vector<std::string> CellValues(const v1::Sweep& sweep, const v1::Job& job) 
   // than shifting the columns after it.
   std::vector<std::string> values;
   for (const std::string& name : CellDimensions(sweep)) {
-    std::string value;
+    std::string value = name == kTuningColumn ? TuningValue(job.spec()) : "";
     for (const v1::CellValue& cell : job.spec().cell()) {
       if (cell.dimension() == name) value = cell.value();
     }

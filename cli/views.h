@@ -35,7 +35,8 @@ uint32_t DoneCount(const v1::JobCounts& counts);
 std::string ShortJobId(const v1::Job& job);
 
 // The columns that tell a sweep's jobs apart: its grid dimensions in order, then the repeat's
-// seed when the sweep has repeats.
+// seed when the sweep has repeats, then, with tuning, "tuning": a trial's rung and values
+// ("rung 1: lr 0.003 wd 0") or a final job's chosen ones ("chosen: lr 0.003 wd 0").
 std::vector<std::string> CellDimensions(const v1::Sweep& sweep);
 
 // The job's value on each of CellDimensions(sweep), in that order; empty where the job's cell

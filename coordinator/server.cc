@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "coordinator/api/log_tails.h"
 #include "coordinator/api/sweep_api.h"
+#include "coordinator/api/tuning_driver.h"
 #include "coordinator/feed/change_feed.h"
 #include "coordinator/http/http_server.h"
 #include "coordinator/instance_lock.h"
@@ -131,6 +132,12 @@ absl::Status CoordinatorServer::Start() {
   log_tails_ = std::make_unique<LogTails>(clock_);
   api_ = std::make_unique<SweepApi>(*store_, *feed_, *scheduler_, *telemetry_, clock_,
                                     log_tails_.get());
+  tuning_ = std::make_unique<TuningDriver>(*store_, *scheduler_);
+  if (absl::Status s = tuning_->Start(); !s.ok()) {
+    Shutdown();
+    return WithContext(s, "resuming the sweeps' tuning from the store");
+  }
+  api_->SetTuningDriver(tuning_.get());
   sweep_service_ = std::make_unique<SweepServiceImpl>(*api_, authenticator_.get());
   WorkerServiceOptions workers;
   workers.max_streams = options_.max_worker_streams;
@@ -213,12 +220,14 @@ void CoordinatorServer::Shutdown() {
     grpc_server_->Wait();
     worker_service_->Stop();
   }
+  if (tuning_ != nullptr) tuning_->Stop();
   if (scheduler_ != nullptr) scheduler_->Stop();
   http_server_.reset();
   grpc_server_.reset();
   worker_service_.reset();
   sweep_service_.reset();
   api_.reset();
+  tuning_.reset();
   log_tails_.reset();
   scheduler_.reset();
   telemetry_.reset();

@@ -37,6 +37,7 @@ class LogTails;
 class Scheduler;
 class Store;
 class SweepApi;
+class TuningDriver;
 class SweepServiceImpl;
 class Telemetry;
 class WorkerServiceImpl;
@@ -107,6 +108,7 @@ class CoordinatorServer {
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<LogTails> log_tails_;
   std::unique_ptr<SweepApi> api_;
+  std::unique_ptr<TuningDriver> tuning_;  // runs tuned sweeps' promotions
   std::unique_ptr<SweepServiceImpl> sweep_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;
   std::unique_ptr<grpc::Server> grpc_server_;

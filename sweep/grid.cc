@@ -16,6 +16,7 @@
 #include "common/model_math.h"
 #include "common/train_config.h"
 #include "sweep/job_ids.h"
+#include "sweep/tuning.h"
 #include "sweep/validate.h"
 
 namespace ablate::sweep {
@@ -343,6 +344,8 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
   absl::flat_hash_map<uint64_t, size_t> job_by_hash;  // config hash -> job index
   MemoryPlanner planner;
   const uint32_t repeats = std::max<uint32_t>(1, plan->repeats);
+  const std::vector<v1::SearchPoint> points =
+      spec.has_tuning() ? SearchPoints(spec.tuning()) : std::vector<v1::SearchPoint>();
   absl::Status expanded = ForEachCell(spec, *plan, [&](const Cell& cell) -> absl::Status {
     CellValues values = ValuesOf(*plan, cell);
     if (std::optional<size_t> rule = Violated(*plan, cell)) {
@@ -352,36 +355,49 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
       excluded.set_reason(plan->reasons[*rule]);
       return absl::OkStatus();
     }
-    for (uint32_t repeat = 1; repeat <= repeats; ++repeat) {
+    // A tuned cell's jobs are its first rung's trials (with its first seed); the rest of its
+    // jobs follow from their results (sweep/tuning.h).
+    std::vector<v1::JobSpec> drafts;
+    for (uint32_t repeat = 1; repeat <= (spec.has_tuning() ? 1 : repeats); ++repeat) {
       const uint32_t seed = plan->repeats > 0 ? repeat : 0;
       absl::StatusOr<v1::TrainConfig> config = ResolveConfig(*plan, cell, seed);
+      absl::StatusOr<std::vector<v1::JobSpec>> trials;
+      if (config.ok() && spec.has_tuning()) {
+        trials = TrialsOfCell(spec.tuning(), points, *config, values);
+        if (!trials.ok()) config = trials.status();
+      }
       if (!config.ok()) {
         return absl::InvalidArgumentError(
             absl::StrCat("cell ", Label(values), ": ", config.status().message()));
       }
+      if (spec.has_tuning()) {
+        drafts = *std::move(trials);
+        break;
+      }
+      v1::JobSpec& job = drafts.emplace_back();
       // The last repeat takes the cell's values; the ones before it copy them.
-      CellValues job_cell = repeat == repeats ? std::move(values) : values;
+      *job.mutable_cell() = repeat == repeats ? std::move(values) : values;
       if (seed > 0) {
-        v1::CellValue& value = *job_cell.Add();
+        v1::CellValue& value = *job.add_cell();
         value.set_dimension(std::string(kRepeatDimension));
         value.set_value(absl::StrCat(seed));
       }
-      std::string hash = MessageHash(*config);
+      *job.mutable_config() = *std::move(config);
+      job.set_config_hash(MessageHash(job.config()));
+    }
+    for (v1::JobSpec& draft : drafts) {
       // The same 16 hex digits as a number: a smaller key to look up.
       const auto [twin, inserted] =
-          job_by_hash.emplace(internal::HashNumber(hash), out.jobs.size());
+          job_by_hash.emplace(internal::HashNumber(draft.config_hash()), out.jobs.size());
       if (!inserted) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("cells ", Label(out.jobs[twin->second].cell()), " and ", Label(job_cell),
-                         " resolve to the same config; an override hides a grid dimension"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "cells ", Label(out.jobs[twin->second].cell()), " and ", Label(draft.cell()),
+            " resolve to the same config; an override hides a grid dimension"));
       }
-      v1::JobSpec& job = out.jobs.emplace_back();
+      v1::JobSpec& job = out.jobs.emplace_back(std::move(draft));
       job.set_sweep_id(out.sweep_id);
       job.set_index(static_cast<uint32_t>(out.jobs.size() - 1));
       job.set_priority(spec.priority());
-      *job.mutable_cell() = std::move(job_cell);
-      *job.mutable_config() = *std::move(config);
-      job.set_config_hash(std::move(hash));
       job.set_memory_bytes(planner.PeakBytes(job.config()));
     }
     return absl::OkStatus();

@@ -4,8 +4,10 @@
 // allowed cells. Cells a constraint excludes are reported with the rule, never altered. Each
 // kept cell resolves to a TrainConfig (defaults, then `fixed`, then the cell's values, then the
 // derived settings, then the repeat's seed, then matching overrides in order), once per repeat,
-// and is validated. Pure and deterministic: the same spec gives the same sweep id, the same
-// jobs in the same order and the same job ids on every machine.
+// and is validated. With tuning, a cell's jobs are instead its first rung's trials, from its
+// first seed's config (sweep/tuning.h); its later trials and final jobs are added as they run.
+// Pure and deterministic: the same spec gives the same sweep id, the same jobs in the same
+// order and the same job ids on every machine.
 #ifndef ABLATE_SWEEP_GRID_H_
 #define ABLATE_SWEEP_GRID_H_
 

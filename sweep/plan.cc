@@ -5,9 +5,11 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "common/catalog.h"
 #include "common/model_math.h"
 #include "common/train_config.h"
+#include "sweep/tuning.h"
 #include "sweep/validate.h"
 
 namespace ablate::sweep {
@@ -47,6 +49,46 @@ class ModelCache {
   absl::flat_hash_map<std::string, v1::ModelConfig> models_;
 };
 
+// A job the sweep will run. With tuning, the expansion holds each cell's first-rung trials,
+// and the jobs are the cells' final ones (each seed's config at the cell's steps, its learning
+// rate and weight decay still to be chosen), the first of each cell carrying its trials.
+struct PlannedJob {
+  v1::JobSpec job;
+  const v1::JobSpec* trials = nullptr;  // the cell's first trial, on its cell's first job
+  std::vector<v1::RungPlan> rungs;
+};
+
+std::vector<PlannedJob> PlannedJobs(const v1::SweepSpec& spec, const Expansion& expansion) {
+  std::vector<PlannedJob> out;
+  if (!spec.has_tuning()) {
+    for (const v1::JobSpec& job : expansion.jobs) out.emplace_back().job = job;
+    return out;
+  }
+  const size_t points = SearchPoints(spec.tuning()).size();
+  for (const v1::JobSpec& trial : expansion.jobs) {
+    if (trial.trial().point() != 0) continue;
+    for (uint32_t seed = spec.repeats() > 0 ? 1 : 0; seed <= spec.repeats(); ++seed) {
+      PlannedJob& planned = out.emplace_back();
+      planned.job = trial;
+      planned.job.clear_job_id();
+      planned.job.clear_trial();
+      planned.job.mutable_config()->set_steps(trial.trial().cell_steps());
+      if (seed > 0) {
+        planned.job.mutable_config()->set_seed(seed);
+        planned.job.mutable_config()->set_data_seed(seed);
+        v1::CellValue& value = *planned.job.add_cell();
+        value.set_dimension(kRepeatDimension);
+        value.set_value(absl::StrCat(seed));
+      }
+      if (seed <= 1) {
+        planned.trials = &trial;
+        planned.rungs = RungsOf(spec.tuning(), points, trial.trial().cell_steps());
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 const char* ShapeName(const v1::SweepSpec& spec) {
@@ -71,11 +113,13 @@ v1::SweepPlan PlanOf(const v1::SweepSpec& spec, const Expansion& expansion) {
 
   ModelCache models;
   double gpu_hours = 0;
-  for (const v1::JobSpec& job : expansion.jobs) {
+  for (const PlannedJob& planned : PlannedJobs(spec, expansion)) {
+    const v1::JobSpec& job = planned.job;
     const v1::TrainConfig& config = job.config();
     v1::CellPlan& cell = *plan.add_cells();
     cell.set_job_id(job.job_id());
     *cell.mutable_cell() = job.cell();
+    cell.set_tuned(spec.has_tuning());
     for (int d = 0; d < spec.grid_size(); ++d) {
       const auto& values = spec.grid(d).values();
       const auto it = std::find(values.begin(), values.end(), job.cell(d).value());
@@ -105,19 +149,46 @@ v1::SweepPlan PlanOf(const v1::SweepSpec& spec, const Expansion& expansion) {
     const auto throughput =
         std::find_if(spec.throughput().begin(), spec.throughput().end(),
                      [&](const v1::Throughput& t) { return Matches(t.when(), job.cell()); });
+    // Seconds per token on the job's ranks; 0 when unknown.
+    double seconds_per_token = 0;
     if (throughput == spec.throughput().end()) {
       plan.set_cells_without_estimate(plan.cells_without_estimate() + 1);
     } else {
-      const double hours =
-          static_cast<double>(tokens) / (throughput->tokens_per_second() * ranks) / 3600.0;
+      seconds_per_token = 1.0 / (throughput->tokens_per_second() * ranks);
+      const double hours = static_cast<double>(tokens) * seconds_per_token / 3600.0;
       cell.set_hours(hours);
       cell.set_gpu_hours(hours * ranks);
       gpu_hours += hours * ranks;
     }
     plan.set_tokens(plan.tokens() + tokens);
     plan.set_flops(plan.flops() + cell.flops());
+    if (planned.trials != nullptr) {
+      v1::CellTuning& tuning = *cell.mutable_tuning();
+      *tuning.mutable_rungs() = {planned.rungs.begin(), planned.rungs.end()};
+      const uint64_t per_step = uint64_t{config.batch_size()} * config.context_length();
+      for (const v1::RungPlan& rung : planned.rungs) {
+        tuning.set_steps(tuning.steps() + uint64_t{rung.steps()} * rung.trials());
+        plan.set_trials(plan.trials() + rung.trials());
+      }
+      tuning.set_tokens(tuning.steps() * per_step);
+      tuning.set_flops(tokens == 0 ? 0 : cell.flops() / tokens * tuning.tokens());
+      if (seconds_per_token > 0) {
+        const double hours = static_cast<double>(tuning.tokens()) * seconds_per_token / 3600.0;
+        tuning.set_gpu_hours(hours * ranks);
+        gpu_hours += hours * ranks;
+      }
+      plan.set_tokens(plan.tokens() + tuning.tokens());
+      plan.set_flops(plan.flops() + tuning.flops());
+    }
   }
   plan.set_gpu_hours(gpu_hours);
+  if (spec.has_tuning()) {
+    for (v1::SearchPoint& point : SearchPoints(spec.tuning()))
+      *plan.add_search() = std::move(point);
+    plan.set_reduction_factor(spec.tuning().reduction_factor() == 0
+                                  ? kDefaultReductionFactor
+                                  : spec.tuning().reduction_factor());
+  }
   return plan;
 }
 

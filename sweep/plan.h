@@ -9,6 +9,11 @@
 // = hours * max(1, gpus). A job no entry matches has no estimate and is counted as such, so a
 // total is never silently short.
 //
+// With tuning (sweep/tuning.h), the jobs listed are the cells' final jobs, each seed's config at
+// the cell's steps with learning rate and weight decay left to the tuning (CellPlan.tuned, no
+// job id yet); the first job of each cell carries its rungs and their cost over its trials
+// (CellPlan.tuning), and the totals count the trials too.
+//
 // Pure and deterministic; safe from any thread.
 #ifndef ABLATE_SWEEP_PLAN_H_
 #define ABLATE_SWEEP_PLAN_H_

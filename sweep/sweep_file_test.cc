@@ -179,7 +179,7 @@ TEST(SweepFileTest, ShapeProblems) {
   EXPECT_EQ(ErrorOf(""),
             "s.yaml:1:1: sweep: expected a map of settings (name, description, "
             "grid, constraints, fixed, overrides, priority, max_attempts, checkpoint_root, "
-            "baseline, cells, sample, repeats, derived, throughput)");
+            "baseline, cells, sample, repeats, derived, throughput, tuning)");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "sweep/job_ids.h"
+#include "sweep/tuning.h"
 
 namespace ablate::sweep {
 
@@ -14,13 +15,28 @@ Update UpdateOf(const std::string& sweep_id, const std::vector<v1::JobSpec>& sto
   absl::flat_hash_set<std::string> in_spec;
   for (const v1::JobSpec& job : expansion.jobs) in_spec.insert(job.config_hash());
   absl::flat_hash_set<std::string> in_sweep;
+  for (const v1::JobSpec& job : stored) in_sweep.insert(job.config_hash());
+  // With tuning, the spec names only a cell's first-rung trials; its later trials and final
+  // jobs stand while the cell keeps the same search (every first-rung trial already stored).
+  absl::flat_hash_set<std::string> tuned_cells;
+  absl::flat_hash_set<std::string> searches_changed;
+  for (const v1::JobSpec& job : expansion.jobs) {
+    if (!job.has_trial()) continue;
+    const std::string cell = TuningCellKey(spec, job);
+    tuned_cells.insert(cell);
+    if (!in_sweep.contains(job.config_hash())) searches_changed.insert(cell);
+  }
   std::vector<std::pair<uint64_t, size_t>> by_hash;
   uint32_t next_index = 0;
   for (const v1::JobSpec& job : stored) {
-    in_sweep.insert(job.config_hash());
     by_hash.emplace_back(internal::HashNumber(job.config_hash()), internal::kStoredJob);
     next_index = std::max(next_index, job.index() + 1);
-    (in_spec.contains(job.config_hash()) ? out.reused : out.dropped).push_back(job.job_id());
+    bool reused = in_spec.contains(job.config_hash());
+    if (job.has_tuned() || (job.has_trial() && job.trial().rung() > 0)) {
+      const std::string cell = TuningCellKey(spec, job);
+      reused = tuned_cells.contains(cell) && !searches_changed.contains(cell);
+    }
+    (reused ? out.reused : out.dropped).push_back(job.job_id());
   }
   for (v1::JobSpec& job : expansion.jobs) {
     if (in_sweep.contains(job.config_hash())) continue;

@@ -1,7 +1,9 @@
 // An edited spec set against the jobs of the stored sweep it updates (`ablate submit
 // --update`). A cell's identity is its resolved config (JobSpec.config_hash): a cell the
 // sweep holds is the same cell whatever its position in the grid or the spelling of its
-// values, and a cell whose config changed is a new cell. Pure; safe from any thread.
+// values, and a cell whose config changed is a new cell. With tuning, a cell's later trials
+// and final jobs (which the spec does not list) are kept while its search and first-rung
+// trials are unchanged, and dropped with them otherwise. Pure; safe from any thread.
 #ifndef ABLATE_SWEEP_UPDATE_H_
 #define ABLATE_SWEEP_UPDATE_H_
 

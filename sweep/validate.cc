@@ -17,6 +17,7 @@
 #include "common/hf_config.h"
 #include "common/train_config.h"
 #include "sweep/grid.h"
+#include "sweep/tuning.h"
 
 namespace ablate::sweep {
 namespace internal {
@@ -95,6 +96,7 @@ class SpecChecker {
     Add(CheckShape());
     Add(CheckRepeats(cells));
     Add(CheckDerived());
+    if (spec_.has_tuning()) Add(CheckTuning(cells));
     for (int i = 0; i < spec_.throughput_size(); ++i) {
       const v1::Throughput& throughput = spec_.throughput(i);
       const std::string key = absl::StrCat("throughput[", i, "]");
@@ -286,6 +288,118 @@ class SpecChecker {
           return Fail(value_key, "", std::string(known.status().message()));
         }
         if (auto issue = CheckSetting(value_key, setting.field(), value)) return issue;
+      }
+    }
+    return std::nullopt;
+  }
+
+  // One problem of the tuning section at most (sweep/tuning.h says what it means).
+  std::optional<SpecIssue> CheckTuning(uint64_t cells) const {
+    const v1::Tuning& tuning = spec_.tuning();
+    if (!tuning.method().empty() && tuning.method() != kTuningMethod) {
+      return Fail("tuning.method", "[0]",
+                  absl::StrCat("unknown method '", tuning.method(), "' (known: ", kTuningMethod,
+                               ", synchronous successive halving)"));
+    }
+    if (!tuning.metric().empty() && tuning.metric() != kTuningMetric) {
+      return Fail("tuning.metric", "[0]",
+                  absl::StrCat("unknown metric '", tuning.metric(), "' (known: ", kTuningMetric,
+                               ", the evaluation at a rung's end)"));
+    }
+    if (tuning.parameters().empty()) {
+      return Fail("tuning.parameters", "", "needs learning_rate, weight_decay or both");
+    }
+    absl::flat_hash_set<std::string> seen;
+    for (const v1::TunedParameter& parameter : tuning.parameters()) {
+      if (auto issue = CheckTunedParameter(parameter, tuning.samples() > 0)) return issue;
+      const std::string key = absl::StrCat("tuning.parameters.", parameter.name());
+      if (!seen.insert(parameter.name()).second) return Fail(key, "", "listed twice");
+    }
+    if (tuning.samples() > kMaxTrials) {
+      return Fail("tuning.samples", "[0]", absl::StrCat("at most ", kMaxTrials));
+    }
+    // Counted before the points are made, so a huge grid is refused without being built.
+    uint64_t count = tuning.samples();
+    for (const v1::TunedParameter& parameter : tuning.parameters()) {
+      if (tuning.samples() > 0) break;
+      const uint64_t size = parameter.values().empty()
+                                ? parameter.points()
+                                : static_cast<uint64_t>(parameter.values_size());
+      count = std::max<uint64_t>(count, 1) * std::min<uint64_t>(size, kMaxTrials + 1);
+    }
+    if (count > kMaxTrials) {
+      return Fail("tuning.parameters", "",
+                  absl::StrCat("the search has ", count, " points; the limit is ", kMaxTrials));
+    }
+    const std::vector<v1::SearchPoint> points = SearchPoints(tuning);
+    if (points.size() < 2) {
+      return Fail("tuning.parameters", "", "the search needs at least two points");
+    }
+    absl::flat_hash_set<std::string> drawn;
+    for (const v1::SearchPoint& point : points) {
+      std::string values;
+      for (const v1::CellValue& value : point.values()) {
+        absl::StrAppend(&values, value.dimension(), "=",
+                        ValueKey(value.dimension(), value.value()).value_or(value.value()), " ");
+      }
+      if (!drawn.insert(values).second) {
+        return Fail("tuning.samples", "[0]",
+                    absl::StrCat("draws ", values, "twice; draw fewer points or widen the ranges"));
+      }
+    }
+    if (cells > kMaxCells / points.size()) {
+      return Fail("tuning.parameters", "",
+                  absl::StrCat("the grid's cells times the search's ", points.size(),
+                               " points exceed the limit of ", kMaxCells, " jobs"));
+    }
+    if (tuning.min_steps() == 0) return Fail("tuning.min_steps", "", "must be at least 1");
+    if (tuning.reduction_factor() == 1) {
+      return Fail("tuning.reduction_factor", "[0]", "must be at least 2 (3 when left out)");
+    }
+    return std::nullopt;
+  }
+
+  std::optional<SpecIssue> CheckTunedParameter(const v1::TunedParameter& parameter,
+                                               bool sampled) const {
+    const std::string key = absl::StrCat("tuning.parameters.", parameter.name());
+    if (parameter.name() != "learning_rate" && parameter.name() != "weight_decay") {
+      return Fail(key, "", "only learning_rate and weight_decay are tuned");
+    }
+    if (grid_.contains(parameter.name())) {
+      return Fail(key, "", "also a grid dimension; tune it or sweep it");
+    }
+    if (!parameter.values().empty()) {
+      if (parameter.low() != 0 || parameter.high() != 0 || parameter.points() != 0) {
+        return Fail(key, "", "give values or a range, not both");
+      }
+      return CheckValues(key + ".values", parameter.name(), parameter.values(), true);
+    }
+    const std::string range = key + (sampled ? ".log_uniform" : ".log_grid");
+    if (!(parameter.low() > 0) || !(parameter.high() > parameter.low()) ||
+        std::isinf(parameter.high())) {
+      return Fail(range, "", "a log range needs 0 < low < high");
+    }
+    if (sampled && parameter.points() > 0) {
+      return Fail(key + ".points", "",
+                  "with tuning.samples a range is drawn from (log_uniform), not a grid");
+    }
+    if (!sampled && parameter.points() < 2) {
+      return Fail(key + (parameter.points() == 0 ? "" : ".points"), "",
+                  "a log grid needs points (at least 2), or tuning.samples to draw from it");
+    }
+    if (parameter.points() > kMaxTrials) {
+      return Fail(key + ".points", "", absl::StrCat("at most ", kMaxTrials));
+    }
+    if (!sampled) {
+      v1::Tuning alone;
+      *alone.add_parameters() = parameter;
+      const std::vector<v1::SearchPoint> grid = SearchPoints(alone);
+      for (size_t i = 1; i < grid.size(); ++i) {
+        if (grid[i].values(0).value() == grid[i - 1].values(0).value()) {
+          return Fail(key + ".points", "",
+                      absl::StrCat("too many points for the range: ", grid[i].values(0).value(),
+                                   " twice at 3 significant digits"));
+        }
       }
     }
     return std::nullopt;

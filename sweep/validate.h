@@ -22,6 +22,9 @@ inline constexpr uint64_t kMaxCells = 1'000'000;
 inline constexpr uint32_t kMaxAttempts = 100;
 // The most repeats of each cell: beyond a few dozen seeds an interval hardly narrows.
 inline constexpr uint32_t kMaxRepeats = 1000;
+// The most points one cell's tuning searches: successive halving's rungs shrink by eta, so a
+// search of a thousand points is already seven rungs deep at eta = 3.
+inline constexpr uint32_t kMaxTrials = 1000;
 
 // One problem found in a spec. `key` is what the user reads ("grid.optimizer"); `at` locates
 // it more finely for a file position: `key` itself for the key, `key[i]` for its i-th value.

@@ -16,6 +16,7 @@
 #include "common/model_math.h"
 #include "sweep/grid.h"
 #include "sweep/sweep_file.h"
+#include "sweep/tuning.h"
 
 namespace ablate::coordinator {
 namespace {
@@ -130,6 +131,7 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
     return created;
   } else {
     telemetry_.CountSweepSubmitted();
+    WatchTuning(sweep.id(), sweep.spec());
     ABLATE_LOG(INFO) << "sweep submitted sweep_id=" << sweep.id()
                      << " jobs=" << expansion->jobs.size()
                      << " dropped=" << expansion->dropped.size();
@@ -139,6 +141,22 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
   if (!stored.ok()) return stored.status();
   *response.mutable_sweep() = *std::move(stored);
   return response;
+}
+
+bool SweepApi::Ended(const v1::Sweep& sweep) {
+  if (!HasEnded(sweep)) return false;
+  // A delta's sweep has no spec; the spec never changes but by an update, read here.
+  absl::StatusOr<v1::Sweep> stored = sweep;
+  if (!sweep.has_spec()) stored = store_.GetSweep(sweep.id());
+  if (!stored.ok() || !stored->spec().has_tuning()) return true;
+  absl::StatusOr<std::vector<v1::Job>> jobs = store_.ListJobs(sweep.id());
+  if (!jobs.ok()) return true;
+  const sweep::TuningStep step = sweep::NextTuningJobs(stored->spec(), *jobs);
+  return step.done && step.add.empty();
+}
+
+void SweepApi::WatchTuning(const std::string& sweep_id, const v1::SweepSpec& spec) {
+  if (tuning_ != nullptr && spec.has_tuning()) tuning_->Watch(sweep_id);
 }
 
 uint32_t SweepApi::MaxAttemptsOf(const v1::SweepSpec& spec) {
@@ -303,7 +321,7 @@ absl::Status SweepApi::Watch(const v1::WatchSweepRequest& request, const Snapsho
       // feed replays, then finish, as a fresh watch of it would.
       absl::StatusOr<v1::Sweep> sweep = store_.GetSweep(sweep_id);
       if (!sweep.ok()) return sweep.status();
-      if (HasEnded(*sweep)) {
+      if (Ended(*sweep)) {
         ChangeFeed::Delta delta;
         while (subscription->Next(&delta, absl::ZeroDuration()) ==
                ChangeFeed::Subscription::Result::kDelta) {
@@ -326,7 +344,7 @@ absl::Status SweepApi::Watch(const v1::WatchSweepRequest& request, const Snapsho
     switch (subscription->Next(&delta, options.poll)) {
       case ChangeFeed::Subscription::Result::kDelta:
         if (!sink(*delta)) return absl::OkStatus();
-        ended = HasEnded(delta->sweep());
+        ended = Ended(delta->sweep());
         break;
       case ChangeFeed::Subscription::Result::kTimeout:
         break;
@@ -352,7 +370,7 @@ absl::StatusOr<std::unique_ptr<ChangeFeed::Subscription>> SweepApi::StartFresh(
   absl::StatusOr<v1::SweepSnapshot> snapshot = store_.Snapshot(sweep_id, JobQuery());
   if (!snapshot.ok()) return snapshot.status();
   subscription->SkipThrough(snapshot->version());
-  *ended = HasEnded(snapshot->sweep());
+  *ended = Ended(snapshot->sweep());
   // A watcher that left is told by a null subscription: nothing more is sent.
   if (!sink(*snapshot)) return std::unique_ptr<ChangeFeed::Subscription>();
   return subscription;

@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "coordinator/api/log_tails.h"
+#include "coordinator/api/tuning_driver.h"
 #include "coordinator/feed/change_feed.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "coordinator/store/store.h"
@@ -89,6 +90,14 @@ class SweepApi {
   // succeeded are refused one by one in the answer. InvalidArgument without a sweep, with
   // both or neither of job_ids and states, or with a state other than FAILED and CANCELLED.
   absl::StatusOr<v1::RetryJobsResponse> RetryJobs(const v1::RetryJobsRequest& request);
+  // SweepSpec.max_attempts, or the default when it is 0.
+  static uint32_t MaxAttemptsOf(const v1::SweepSpec& spec);
+
+  // Sweeps with tuning that are stored, updated or retried from now on are handed to `driver`
+  // (borrowed; it must outlive the SweepApi), which runs their tuning. Without one, their first
+  // rung's trials run and nothing follows. Call before the first request.
+  void SetTuningDriver(TuningDriver* driver) { tuning_ = driver; }
+
   // Stored workers, with the free slots and jobs of the connected ones.
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::ListWorkersRequest& request);
 
@@ -96,9 +105,10 @@ class SweepApi {
   // for it (delta true: one message per commit that touched the sweep; see
   // sweep_service.proto's SweepSnapshot). When the watcher falls behind the feed (a slow
   // reader, or one commit changing thousands of jobs) it is sent the whole sweep again. OK once
-  // a message with every job ended was sent, or when `sink` refuses one or `stop` turns true
-  // (asked at least every options.poll); NotFound for an unknown sweep; Unavailable when the
-  // feed closes (the coordinator is stopping); the store's error if a read fails.
+  // a message with every job ended (and, with tuning, nothing more to add) was sent, or when `sink`
+  // refuses one or `stop` turns true (asked at least every options.poll); NotFound for an unknown
+  // sweep; Unavailable when the feed closes (the coordinator is stopping); the store's error if a
+  // read fails.
   absl::Status Watch(const v1::WatchSweepRequest& request, const SnapshotSink& sink,
                      const StopCheck& stop, const WatchOptions& options);
   absl::Status Watch(const v1::WatchSweepRequest& request, const SnapshotSink& sink,
@@ -113,8 +123,11 @@ class SweepApi {
   // SubmitSweep of a valid spec with `update`, of the sweep `sweep_id` its name names.
   absl::StatusOr<v1::SubmitSweepResponse> UpdateSweep(const v1::SweepSpec& spec,
                                                       const std::string& sweep_id);
-  // SweepSpec.max_attempts, or the default when it is 0.
-  static uint32_t MaxAttemptsOf(const v1::SweepSpec& spec);
+  // Whether every job of the sweep ended and, with tuning, the tuning will add none: between a
+  // rung's last trial and its promotions every job has ended, but the sweep goes on.
+  bool Ended(const v1::Sweep& sweep);
+  // Hands a sweep of `spec` to the tuning driver, when it has tuning and there is one.
+  void WatchTuning(const std::string& sweep_id, const v1::SweepSpec& spec);
   // Sets each job's train_flops_per_token (common/model_math), computed once per model and
   // attention shape; 0 for a model whose config cannot be read.
   static void SetTrainFlops(std::vector<v1::JobSpec>& jobs);
@@ -132,6 +145,7 @@ class SweepApi {
   Telemetry& telemetry_;
   Clock& clock_;
   const LogTails* const log_tails_;
+  TuningDriver* tuning_ = nullptr;
 };
 
 }  // namespace ablate::coordinator

@@ -39,6 +39,7 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::UpdateSweep(const v1::SweepSpe
   absl::Status added = store_.AddJobs(updated, update.added, update.dropped, MaxAttemptsOf(spec));
   if (!added.ok()) return added;
   scheduler_.JobsQueued(update.added);
+  WatchTuning(stored->id(), spec);
   const absl::flat_hash_set<std::string> reused(update.reused.begin(), update.reused.end());
   const uint32_t reused_unfinished =
       static_cast<uint32_t>(std::count_if(jobs->begin(), jobs->end(), [&](const v1::Job& job) {
@@ -98,6 +99,7 @@ absl::StatusOr<v1::RetryJobsResponse> SweepApi::RetryJobs(const v1::RetryJobsReq
       store_.RequeueJobs(sweep->id(), job_ids, MaxAttemptsOf(sweep->spec()));
   if (!requeued.ok()) return requeued.status();
   scheduler_.JobsQueued(requeued->requeued);
+  WatchTuning(sweep->id(), sweep->spec());
   for (const v1::JobSpec& job : requeued->requeued) response.add_requeued_job_ids(job.job_id());
   for (v1::RefusedJob& refused : requeued->refused) *response.add_refused() = std::move(refused);
   ABLATE_LOG(INFO) << "retried sweep_id=" << sweep->id()

@@ -1,0 +1,350 @@
+// Per-cell tuning: the search's points, the rungs, the trials a tuned sweep expands to, every
+// promotion and choice from stored jobs, the plan's counts (worked out by hand beside each
+// number), what an update keeps, and the sweep file's mistakes named by position.
+#include "sweep/tuning.h"
+
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "sweep/grid.h"
+#include "sweep/plan.h"
+#include "sweep/sweep_file.h"
+#include "sweep/update.h"
+
+namespace ablate::sweep {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// Two optimizers, 2 seeds each; 4 learning rates x 2 weight decays = 8 points; rungs of 25 and
+// 75 steps (8 / 3 = 2 trials) before the cells' 300.
+constexpr char kTuned[] = R"(name: tuned
+grid:
+  optimizer: [adamw, muon]
+repeats: 2
+tuning:
+  parameters:
+    learning_rate: {log_grid: [1e-4, 3e-3], points: 4}
+    weight_decay: [0.0, 0.1]
+  min_steps: 25
+fixed:
+  model: tiny
+  context_length: 32
+  batch_size: 4
+  steps: 300
+  warmup_steps: 5
+)";
+
+v1::SweepSpec Parse(const std::string& yaml) {
+  absl::StatusOr<v1::SweepSpec> spec = ParseSweepYaml(yaml, "s.yaml");
+  EXPECT_TRUE(spec.ok()) << spec.status();
+  return spec.ok() ? *spec : v1::SweepSpec();
+}
+
+std::string ParseError(const std::string& yaml) {
+  absl::StatusOr<v1::SweepSpec> spec = ParseSweepYaml(yaml, "s.yaml");
+  EXPECT_FALSE(spec.ok());
+  return std::string(spec.status().message());
+}
+
+std::vector<std::string> Values(const std::vector<v1::SearchPoint>& points, int parameter) {
+  std::vector<std::string> out;
+  for (const v1::SearchPoint& point : points) out.push_back(point.values(parameter).value());
+  return out;
+}
+
+// The sweep's jobs as the store would hold them: PENDING, each with its spec.
+std::vector<v1::Job> Stored(const std::vector<v1::JobSpec>& specs) {
+  std::vector<v1::Job> out;
+  for (const v1::JobSpec& spec : specs) {
+    v1::Job& job = out.emplace_back();
+    *job.mutable_spec() = spec;
+    job.set_state(v1::JOB_STATE_PENDING);
+  }
+  return out;
+}
+
+void Succeed(v1::Job& job, double loss) {
+  job.set_state(v1::JOB_STATE_SUCCEEDED);
+  job.set_final_eval_loss(loss);
+}
+
+// Adds `step`'s jobs to `jobs`, as the coordinator stores them.
+void Add(std::vector<v1::Job>& jobs, const TuningStep& step) {
+  for (v1::Job& job : Stored(step.add)) jobs.push_back(std::move(job));
+}
+
+TEST(TuningTest, AGridSearchCrossesItsParametersFirstSlowest) {
+  const v1::SweepSpec spec = Parse(kTuned);
+  const std::vector<v1::SearchPoint> points = SearchPoints(spec.tuning());
+  ASSERT_EQ(points.size(), 8u);
+  // 1e-4 * 30^(i/3): 1e-4, 3.107e-4, 9.655e-4, 3e-3, at 3 significant digits.
+  EXPECT_THAT(Values(points, 0), ElementsAre("0.0001", "0.0001", "0.000311", "0.000311", "0.000965",
+                                             "0.000965", "0.003", "0.003"));
+  EXPECT_THAT(Values(points, 1),
+              ElementsAre("0.0", "0.1", "0.0", "0.1", "0.0", "0.1", "0.0", "0.1"));
+}
+
+TEST(TuningTest, ASampledSearchIsFixedByItsSeedAndStaysInItsRange) {
+  v1::Tuning tuning;
+  tuning.set_samples(6);
+  tuning.set_seed(7);
+  v1::TunedParameter& rate = *tuning.add_parameters();
+  rate.set_name("learning_rate");
+  rate.set_low(1e-4);
+  rate.set_high(1e-2);
+  const std::vector<v1::SearchPoint> points = SearchPoints(tuning);
+  ASSERT_EQ(points.size(), 6u);
+  EXPECT_EQ(Values(points, 0), Values(SearchPoints(tuning), 0));
+  for (const std::string& value : Values(points, 0)) {
+    EXPECT_GE(std::stod(value), 1e-4);
+    EXPECT_LE(std::stod(value), 1e-2);
+  }
+  tuning.set_seed(8);
+  EXPECT_NE(Values(points, 0), Values(SearchPoints(tuning), 0));
+}
+
+TEST(TuningTest, RungsGrowByEtaWhileBelowTheCellsStepsAndHoldingTwoTrials) {
+  v1::Tuning tuning;
+  tuning.set_min_steps(10);
+  auto rungs = [&](size_t points, uint32_t steps) {
+    std::vector<std::pair<uint32_t, uint32_t>> out;
+    for (const v1::RungPlan& rung : RungsOf(tuning, points, steps)) {
+      out.emplace_back(rung.trials(), rung.steps());
+    }
+    return out;
+  };
+  // 27 points: 27 x 10, 9 x 30, 3 x 90; a fourth rung would hold one trial.
+  EXPECT_THAT(rungs(27, 1000),
+              ElementsAre(std::pair(27u, 10u), std::pair(9u, 30u), std::pair(3u, 90u)));
+  // 90 steps is not below a cell of 90.
+  EXPECT_THAT(rungs(27, 90), ElementsAre(std::pair(27u, 10u), std::pair(9u, 30u)));
+  // 8 points: 8 / 3 = 2 trials on the second rung; 2 / 3 = 0 on the third.
+  EXPECT_THAT(rungs(8, 1000), ElementsAre(std::pair(8u, 10u), std::pair(2u, 30u)));
+  tuning.set_reduction_factor(2);
+  EXPECT_THAT(rungs(8, 1000),
+              ElementsAre(std::pair(8u, 10u), std::pair(4u, 20u), std::pair(2u, 40u)));
+  EXPECT_TRUE(rungs(8, 10).empty());
+}
+
+TEST(TuningTest, ATunedCellExpandsToItsFirstRungsTrialsOnItsFirstSeed) {
+  const v1::SweepSpec spec = Parse(kTuned);
+  absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  ASSERT_EQ(expansion->jobs.size(), 16u);  // 2 cells x 8 points
+  for (size_t i = 0; i < 16; ++i) {
+    const v1::JobSpec& job = expansion->jobs[i];
+    ASSERT_TRUE(job.has_trial());
+    EXPECT_EQ(job.trial().point(), i % 8);
+    EXPECT_EQ(job.trial().rung(), 0u);
+    EXPECT_EQ(job.trial().cell_steps(), 300u);
+    EXPECT_EQ(job.config().steps(), 25u);
+    EXPECT_EQ(job.config().seed(), 1u);  // the cell's first seed: trials are paired
+    EXPECT_EQ(job.config().data_seed(), 1u);
+    ASSERT_EQ(job.cell_size(), 1);  // the grid's values, no seed
+    EXPECT_EQ(job.cell(0).value(), i < 8 ? "adamw" : "muon");
+  }
+  EXPECT_DOUBLE_EQ(expansion->jobs[2].config().learning_rate(), 0.000311);
+  EXPECT_DOUBLE_EQ(expansion->jobs[3].config().weight_decay(), 0.1);
+}
+
+TEST(TuningTest, TheBestThirdIsPromotedAndTheBestOfTheLastRungIsChosen) {
+  const v1::SweepSpec spec = Parse(kTuned);
+  absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  std::vector<v1::Job> jobs = Stored(expansion->jobs);
+
+  // Nothing moves while a rung runs.
+  TuningStep step = NextTuningJobs(spec, jobs);
+  EXPECT_TRUE(step.add.empty());
+  EXPECT_FALSE(step.done);
+
+  // adamw: point 5 best, then 2; point 0's loss is lower still but it failed, and point 1's
+  // is NaN: both rank below every other. muon still runs.
+  const std::vector<double> losses = {0.1, 3.0, 2.5, 4.0, 5.0, 2.0, 6.0, 7.0};
+  for (int i = 0; i < 8; ++i) Succeed(jobs[i], losses[i]);
+  jobs[0].set_state(v1::JOB_STATE_FAILED);
+  jobs[1].set_final_eval_loss(std::nan(""));
+  step = NextTuningJobs(spec, jobs);
+  ASSERT_EQ(step.add.size(), 2u);
+  EXPECT_EQ(step.add[0].trial().point(), 5u);
+  EXPECT_EQ(step.add[1].trial().point(), 2u);
+  for (const v1::JobSpec& promoted : step.add) {
+    EXPECT_EQ(promoted.trial().rung(), 1u);
+    EXPECT_EQ(promoted.config().steps(), 75u);
+    EXPECT_EQ(promoted.index(), 16u + (&promoted - step.add.data()));
+    EXPECT_THAT(promoted.job_id(), testing::StartsWith(expansion->sweep_id + "-"));
+    EXPECT_NE(promoted.job_id(), jobs[promoted.trial().point()].spec().job_id());
+  }
+  Add(jobs, step);
+  EXPECT_TRUE(NextTuningJobs(spec, jobs).add.empty());  // promoted once
+
+  // On the second rung point 2 beats point 5: it is chosen, and each seed trains it for 300.
+  Succeed(jobs[16], 1.9);  // point 5
+  Succeed(jobs[17], 1.2);  // point 2
+  step = NextTuningJobs(spec, jobs);
+  ASSERT_EQ(step.add.size(), 2u);
+  for (uint32_t seed = 1; seed <= 2; ++seed) {
+    const v1::JobSpec& final = step.add[seed - 1];
+    EXPECT_FALSE(final.has_trial());
+    ASSERT_TRUE(final.has_tuned());
+    EXPECT_EQ(final.tuned().point(), 2u);
+    EXPECT_EQ(final.tuned().rung(), 1u);
+    EXPECT_EQ(final.tuned().trial_job_id(), jobs[17].spec().job_id());
+    EXPECT_DOUBLE_EQ(final.tuned().trial_eval_loss(), 1.2);
+    EXPECT_DOUBLE_EQ(final.tuned().learning_rate(), 0.000311);
+    EXPECT_DOUBLE_EQ(final.tuned().weight_decay(), 0.0);
+    EXPECT_DOUBLE_EQ(final.config().learning_rate(), 0.000311);
+    EXPECT_EQ(final.config().steps(), 300u);
+    EXPECT_EQ(final.config().seed(), seed);
+    ASSERT_EQ(final.cell_size(), 2);
+    EXPECT_EQ(final.cell(1).value(), absl::StrCat(seed));
+  }
+  EXPECT_FALSE(step.done);  // muon has not chosen
+  Add(jobs, step);
+  EXPECT_TRUE(NextTuningJobs(spec, jobs).add.empty());
+
+  // Every muon trial fails: the cell never chooses, and the sweep's tuning is done.
+  for (int i = 8; i < 16; ++i) jobs[i].set_state(v1::JOB_STATE_FAILED);
+  step = NextTuningJobs(spec, jobs);
+  EXPECT_TRUE(step.add.empty());
+  EXPECT_TRUE(step.done);
+}
+
+TEST(TuningTest, APointThatFailsOnALaterRungIsNeverChosen) {
+  const v1::SweepSpec spec = Parse(kTuned);
+  absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  std::vector<v1::Job> jobs = Stored(expansion->jobs);
+  for (int i = 0; i < 16; ++i) Succeed(jobs[i], 10.0 - i % 8);  // points 7 and 6 best
+  Add(jobs, NextTuningJobs(spec, jobs));
+  ASSERT_EQ(jobs.size(), 20u);  // 2 promotions per cell
+  EXPECT_EQ(jobs[16].spec().trial().point(), 7u);
+  // adamw: point 7 diverges on the second rung; point 6 is chosen.
+  jobs[16].set_state(v1::JOB_STATE_FAILED);
+  Succeed(jobs[17], 2.0);
+  // muon: both promoted trials diverge; the best first-rung point that never failed is none
+  // of them, so the cell falls back to the best of the rest of the first rung (point 5).
+  jobs[18].set_state(v1::JOB_STATE_FAILED);
+  jobs[19].set_state(v1::JOB_STATE_FAILED);
+  const TuningStep step = NextTuningJobs(spec, jobs);
+  ASSERT_EQ(step.add.size(), 4u);
+  EXPECT_EQ(step.add[0].tuned().point(), 6u);
+  EXPECT_EQ(step.add[2].tuned().point(), 5u);
+  EXPECT_EQ(step.add[2].tuned().rung(), 0u);
+  EXPECT_TRUE(step.done);
+}
+
+TEST(TuningTest, ThePlanCountsTheTrialsOfTheExample) {
+  absl::StatusOr<v1::SweepSpec> spec = LoadSweepFile("examples/optimizer-tuning.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  absl::StatusOr<Expansion> expansion = ExpandSweep(*spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  EXPECT_EQ(expansion->jobs.size(), 24u);  // 3 optimizers x 8 points on the first rung
+  const v1::SweepPlan plan = PlanOf(*spec, *expansion);
+  ASSERT_EQ(plan.cells_size(), 9);  // 3 optimizers x 3 seeds, at 300 steps
+  EXPECT_EQ(plan.search_size(), 8);
+  EXPECT_EQ(plan.reduction_factor(), 3u);
+  EXPECT_EQ(plan.trials(), 30u);       // 3 cells x (8 + 2)
+  const uint64_t per_step = 16 * 128;  // the default batch of 16 sequences of 128 tokens
+  uint64_t trial_tokens = 0;
+  for (int i = 0; i < plan.cells_size(); ++i) {
+    const v1::CellPlan& cell = plan.cells(i);
+    EXPECT_TRUE(cell.tuned());
+    EXPECT_TRUE(cell.job_id().empty());
+    EXPECT_EQ(cell.tokens(), 300 * per_step);
+    EXPECT_EQ(cell.has_tuning(), i % 3 == 0) << i;  // on each cell's first seed
+    if (!cell.has_tuning()) continue;
+    ASSERT_EQ(cell.tuning().rungs_size(), 2);
+    EXPECT_EQ(cell.tuning().rungs(0).trials(), 8u);
+    EXPECT_EQ(cell.tuning().rungs(0).steps(), 25u);
+    EXPECT_EQ(cell.tuning().rungs(1).trials(), 2u);
+    EXPECT_EQ(cell.tuning().rungs(1).steps(), 75u);
+    EXPECT_EQ(cell.tuning().steps(), 350u);  // 8 x 25 + 2 x 75
+    EXPECT_EQ(cell.tuning().tokens(), 350 * per_step);
+    EXPECT_TRUE(cell.tuning().has_gpu_hours());
+    trial_tokens += cell.tuning().tokens();
+  }
+  EXPECT_EQ(plan.tokens(), 9 * 300 * per_step + trial_tokens);
+  // 20,000 tokens a second: (2700 + 1050) steps x 2048 tokens / 20,000 / 3600.
+  EXPECT_NEAR(plan.gpu_hours(), 3750.0 * 2048 / 20000 / 3600, 1e-9);
+}
+
+TEST(TuningTest, AnUpdateKeepsLaterTrialsAndFinalsWhileTheSearchStands) {
+  const v1::SweepSpec spec = Parse(kTuned);
+  absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  std::vector<v1::Job> jobs = Stored(expansion->jobs);
+  for (int i = 0; i < 8; ++i) Succeed(jobs[i], 10.0 - i);
+  Add(jobs, NextTuningJobs(spec, jobs));
+  ASSERT_EQ(jobs.size(), 18u);
+  std::vector<v1::JobSpec> stored;
+  for (const v1::Job& job : jobs) stored.push_back(job.spec());
+
+  Update same = UpdateOf(expansion->sweep_id, stored, spec, *ExpandSweep(spec));
+  EXPECT_TRUE(same.added.empty());
+  EXPECT_TRUE(same.dropped.empty());
+
+  // A third weight decay changes adamw's and muon's search: 4 new points each (the 8 it had
+  // stand, though their indexes moved), and the promoted trials of the old search are dropped
+  // with it.
+  v1::SweepSpec wider = spec;
+  wider.mutable_tuning()->mutable_parameters(1)->add_values("0.3");
+  Update changed = UpdateOf(expansion->sweep_id, stored, wider, *ExpandSweep(wider));
+  EXPECT_EQ(changed.added.size(), 8u);
+  EXPECT_THAT(changed.dropped, ElementsAre(jobs[16].spec().job_id(), jobs[17].spec().job_id()));
+}
+
+TEST(TuningFileTest, MistakesNameTheKeyAndPosition) {
+  const std::string head = "name: t\ngrid:\n  optimizer: [adamw]\nfixed: {steps: 100}\n";
+  EXPECT_THAT(ParseError(head + "tuning:\n  parameters: {learning_rate: [1e-3, 1e-2]}\n"
+                                "  min_steps: 10\n  method: asha\n"),
+              HasSubstr("s.yaml:8:11: tuning.method: unknown method 'asha' (known: "
+                        "successive_halving"));
+  EXPECT_THAT(ParseError(head + "tuning:\n  parameters: {learning_rate: [1e-3, 1e-2]}\n"
+                                "  min_steps: 10\n  rungs: 3\n"),
+              HasSubstr("s.yaml:8:3: tuning.rungs: unknown key"));
+  EXPECT_THAT(ParseError(head + "tuning:\n  parameters:\n    learning_rate: {log_grid: [1e-3, "
+                                "1e-2]}\n  min_steps: 10\n"),
+              HasSubstr("s.yaml:7:5: tuning.parameters.learning_rate: a log grid needs points"));
+  EXPECT_THAT(ParseError(head + "tuning:\n  parameters:\n    weight_decay: {log_grid: [0, 0.1], "
+                                "points: 3}\n  min_steps: 10\n"),
+              HasSubstr("s.yaml:7:20: tuning.parameters.weight_decay.log_grid: a log range "
+                        "needs 0 < low < high"));
+  EXPECT_THAT(ParseError(head + "tuning:\n  parameters: {beta2: [0.9, 0.95]}\n  min_steps: 10\n"),
+              HasSubstr("s.yaml:6:16: tuning.parameters.beta2: only learning_rate and "
+                        "weight_decay are tuned"));
+  EXPECT_THAT(ParseError(head + "tuning:\n  parameters: {optimizer: [adamw]}\n  min_steps: 10\n"),
+              HasSubstr("tuning.parameters.optimizer: only learning_rate"));
+  EXPECT_THAT(ParseError("name: t\ngrid:\n  learning_rate: [1e-3, 1e-2]\ntuning:\n"
+                         "  parameters: {learning_rate: [1e-3, 1e-2]}\n  min_steps: 10\n"),
+              HasSubstr("s.yaml:5:16: tuning.parameters.learning_rate: also a grid dimension"));
+  EXPECT_THAT(
+      ParseError(head + "tuning:\n  parameters: {learning_rate: [1e-3]}\n  min_steps: 10\n"),
+      HasSubstr("tuning.parameters: the search needs at least two points"));
+  EXPECT_THAT(ParseError(head + "tuning:\n  parameters: {learning_rate: [1e-3, 1e-2]}\n"),
+              HasSubstr("s.yaml:6:3: tuning: needs min_steps"));
+  EXPECT_THAT(ParseError(head + "tuning:\n  parameters: {learning_rate: {log_uniform: [1e-3, "
+                                "1e-2], points: 4}}\n  samples: 8\n  min_steps: 10\n"),
+              HasSubstr("tuning.parameters.learning_rate.points: with tuning.samples a range is "
+                        "drawn from"));
+  EXPECT_THAT(ParseError(head + "tuning:\n  parameters: {learning_rate: [1e-3, x]}\n"
+                                "  min_steps: 10\n"),
+              HasSubstr("s.yaml:6:38: tuning.parameters.learning_rate.values: 'x' is not a "
+                        "number"));
+}
+
+TEST(TuningFileTest, ACellTooShortForTheFirstRungIsNamed) {
+  absl::StatusOr<Expansion> expansion =
+      ExpandSweep(Parse("name: t\ngrid:\n  optimizer: [adamw]\nfixed: {steps: 40}\ntuning:\n"
+                        "  parameters: {learning_rate: [1e-3, 1e-2]}\n  min_steps: 50\n"));
+  ASSERT_FALSE(expansion.ok());
+  EXPECT_EQ(expansion.status().message(),
+            "cell optimizer=adamw: tuning.min_steps: 50 steps is not below the cell's 40");
+}
+
+}  // namespace
+}  // namespace ablate::sweep
