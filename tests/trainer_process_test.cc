@@ -257,7 +257,11 @@ TEST_P(MultiRankTest, RanksTogetherTrainAsOneProcessOnTheSameBatches) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Ranks, MultiRankTest,
-                         testing::Combine(testing::Values(2, 3), testing::Values("zero1", "none")));
+                         testing::Combine(testing::Values(2, 3), testing::Values("zero1", "none")),
+                         [](const testing::TestParamInfo<std::tuple<int, const char*>>& info) {
+                           return absl::StrCat(std::get<0>(info.param), "Ranks_",
+                                               std::get<1>(info.param));
+                         });
 
 TEST_F(TrainerProcessTest, WorldSizeOtherThanTheJobsRanksIsRefused) {
   const std::string job = Job(6, MultiRankExtra(3), /*batch_size=*/12);

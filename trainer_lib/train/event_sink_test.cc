@@ -20,6 +20,8 @@ TEST(ConsoleEventSinkTest, PrintsAStepLineWithMemoryWhereTheDeviceReportsIt) {
   ConsoleEventSink sink(out);
   v1::TrainerEvent started;
   started.mutable_started()->set_total_steps(200);
+  started.mutable_started()->set_parameters(1000);
+  started.mutable_started()->set_device("cuda:0");
   ASSERT_TRUE(sink.Send(started).ok());
 
   v1::TrainerEvent cpu;
@@ -32,6 +34,7 @@ TEST(ConsoleEventSinkTest, PrintsAStepLineWithMemoryWhereTheDeviceReportsIt) {
   AddPoint(*gpu.mutable_metrics(), "memory/planned_bytes", 13.0 * (1 << 30));
   ASSERT_TRUE(sink.Send(gpu).ok());
   EXPECT_EQ(out.str(),
+            "training 1000 parameters on cuda:0 for 200 steps\n"
             "step 40/200 loss 2.913 lr 3.0e-03 tok/s 51234\n"
             "step 40/200 loss 2.913 lr 3.0e-03 tok/s 51234 peak 12.50 GiB planned 13.00 GiB\n");
 }
