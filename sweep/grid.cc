@@ -375,8 +375,7 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
         break;
       }
       v1::JobSpec& job = drafts.emplace_back();
-      // The last repeat takes the cell's values; the ones before it copy them.
-      *job.mutable_cell() = repeat == repeats ? std::move(values) : values;
+      *job.mutable_cell() = values;
       if (seed > 0) {
         v1::CellValue& value = *job.add_cell();
         value.set_dimension(std::string(kRepeatDimension));
