@@ -21,7 +21,6 @@
 #include "common/catalog.h"
 #include "common/model_math.h"
 #include "common/train_config.h"
-#include "google/protobuf/util/json_util.h"
 #include "trainer_lib/data/dataset.h"
 #include "trainer_lib/device/device_stats.h"
 #include "trainer_lib/dist/placement.h"
@@ -32,10 +31,10 @@
 #include "trainer_lib/model/qwen3.h"
 #include "trainer_lib/optim/lr_schedule.h"
 #include "trainer_lib/optim/optimizer.h"
-#include "trainer_lib/train/build_info.h"
 #include "trainer_lib/train/checkpoint.h"
 #include "trainer_lib/train/divergence.h"
 #include "trainer_lib/train/nonfinite.h"
+#include "trainer_lib/train/provenance.h"
 #include "trainer_lib/train/run_state.h"
 #include "trainer_lib/train/step_profiler.h"
 #include "trainer_lib/train/train_step.h"
@@ -57,14 +56,6 @@ std::string FirstLine(absl::string_view text) {
 }
 
 double WallTime() { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); }
-
-std::string ConfigJson(const v1::TrainConfig& config) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(config, &json, options);
-  return json;
-}
 
 class Trainer {
  public:
@@ -170,20 +161,13 @@ absl::Status Trainer::Setup() {
 
   int64_t parameters = 0;
   for (const torch::Tensor& p : model_->parameters()) parameters += p.numel();
-  v1::TrainerEvent event;
-  v1::TrainerStarted* started = event.mutable_started();
-  started->set_parameters(parameters);
-  started->set_device(device_.str());
-  started->set_resumed_from_step(step_);
-  started->set_total_steps(config_.steps());
-  v1::Provenance* provenance = started->mutable_provenance();
-  provenance->set_code_version(kCodeVersion);
-  provenance->set_config_json(ConfigJson(config_));
-  provenance->set_seed(config_.seed());
-  provenance->set_data_seed(config_.data_seed());
-  provenance->set_data_sha256(dataset_->sha256());
-  provenance->set_device(device_.str());
-  provenance->set_optimizer_state_bytes_per_parameter(StateBytesPerParameter(optimizer_->local()));
+  StartFacts facts;
+  facts.parameters = parameters;
+  facts.device = device_.str();
+  facts.resumed_from_step = step_;
+  facts.data_sha256 = dataset_->sha256();
+  facts.optimizer_state_bytes_per_parameter = StateBytesPerParameter(optimizer_->local());
+  const v1::TrainerEvent event = StartedEvent(config_, facts);
   if (absl::Status s = events_.Send(event); !s.ok()) return s;
   for (const std::string& note : resume_notes_) {
     if (absl::Status s = Log("warning", note); !s.ok()) return s;
