@@ -15,10 +15,10 @@ namespace ablate::train {
 
 // What the trainer learns during setup, beside its resolved configuration.
 struct StartFacts {
-  int64_t parameters = 0;         // the model's, all ranks' copies counted once
-  std::string device;             // torch's name: "cpu", "cuda:0"
-  int64_t resumed_from_step = 0;  // 0 for a fresh run
-  std::string data_sha256;        // the dataset's digest (Dataset::sha256)
+  int64_t parameters = 0;                          // the model's, all ranks' copies counted once
+  std::string device;                              // torch's name: "cpu", "cuda:0"
+  int64_t resumed_from_step = 0;                   // 0 for a fresh run
+  std::string data_sha256;                         // the dataset's digest (Dataset::sha256)
   double optimizer_state_bytes_per_parameter = 0;  // StateBytesPerParameter
 };
 
