@@ -14,7 +14,7 @@
 #      (scripts/bench/overlap.py);
 #   4. unless DDP=0, runs the DDP peer (eager and compiled) with torchrun on the same GPU counts.
 # NCCL_NVLS_ENABLE=0 (NVLink multicast stays off). With OUT set, the logs are left there.
-# BUCKET_MB sets grad_bucket_mb (25); STEPS (default 20) steps per run; CHECKPOINTING=1 turns activation checkpointing on;
+# BUCKET_MB sets grad_bucket_mb (100); STEPS (default 20) steps per run; CHECKPOINTING=1 turns activation checkpointing on;
 # KILL_AT_END=1 ends each run after its last step's line, before the final checkpoint, and
 # prints that line (its peak and planned memory): for memory runs of large models.
 set -euo pipefail
@@ -59,7 +59,7 @@ for run in "${runs[@]}"; do
  "context_length": $context, "batch_size": $((rows * n)), "micro_batch_size": $rows, "steps": $steps,
  "warmup_steps": 1, "learning_rate": 1e-4, "log_every": 1, "eval_batches": 1,
  "activation_checkpointing": $checkpointing, "optimizer_sharding": "$sharding",
- "grad_bucket_mb": ${BUCKET_MB:-25},
+ "grad_bucket_mb": ${BUCKET_MB:-100},
  "dataset": "builtin:tiny-corpus", "precision": "bf16", "gpus": $n, "seed": 1, "data_seed": 1}}
 JSON
   port=$((29500 + RANDOM % 2000))

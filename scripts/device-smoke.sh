@@ -68,7 +68,7 @@ PY
 api_get "sweeps/$sweep_id"
 api_get "sweeps/$sweep_id/jobs"
 for job in $(python3 -c 'import json, sys
-print(" ".join(j["id"] for j in json.load(open(sys.argv[1])).get("jobs", [])))' \
+print(" ".join(j["spec"]["job_id"] for j in json.load(open(sys.argv[1])).get("jobs", [])))' \
   "$state/api-sweeps-$sweep_id-jobs.json"); do
   api_get "jobs/$job"
 done
@@ -83,15 +83,16 @@ python3 - "$state" "$sweep_id" <<'PY'
 import json, statistics, sys
 state, sweep = sys.argv[1], sys.argv[2]
 jobs = json.load(open(f"{state}/api-sweeps-{sweep}-jobs.json")).get("jobs", [])
-for job in sorted(jobs, key=lambda j: j["id"]):
-    detail = json.load(open(f"{state}/api-jobs-{job['id']}.json"))
+for job in sorted(jobs, key=lambda j: j["spec"]["job_id"]):
+    job_id = job["spec"]["job_id"]
+    detail = json.load(open(f"{state}/api-jobs-{job_id}.json"))
     series = {m["name"]: [float(v) for v in m.get("values", [])] for m in detail.get("metrics", [])}
     loss = series.get("eval/loss", [])
     tps = series.get("train/tokens_per_sec", [])
     peak = series.get("memory/peak_allocated_bytes", [])
     util = series.get("gpu/0/utilization_percent", [])
     attempts = detail.get("attempts", [])
-    print(f"{job['id']} ({job.get('spec', {}).get('config', {}).get('gpus', 0)} GPUs):"
+    print(f"{job_id} ({job['spec'].get('config', {}).get('gpus', 0)} GPUs):"
           f" {job.get('state', '?')} eval/loss {loss[-1] if loss else float('nan'):.4f}"
           f"  tokens/s {statistics.median(tps[1:] or tps) if tps else 0:,.0f}"
           f"  peak {max(peak) / 2**30 if peak else 0:.2f} GiB"

@@ -1,8 +1,5 @@
 #include "trainer_lib/model/fused_norm.h"
 
-#include <cstdlib>
-#include <cstring>
-
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
@@ -101,18 +98,6 @@ bool KernelTakes(const torch::Tensor& x, const torch::Tensor& weight, bool rope)
 #endif
 
 }  // namespace
-
-bool FusedKernelsEnabled() {
-#ifdef ABLATE_FUSED_KERNELS
-  static const bool enabled = [] {
-    const char* value = std::getenv("ABLATE_FUSED_KERNELS");
-    return value == nullptr || std::strcmp(value, "0") != 0;
-  }();
-  return enabled;
-#else
-  return false;
-#endif
-}
 
 torch::Tensor NormForProjection(RMSNormImpl& norm, const torch::Tensor& x) {
 #ifdef ABLATE_FUSED_KERNELS

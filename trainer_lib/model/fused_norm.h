@@ -4,22 +4,19 @@
 // kernels read x once, write bf16 instead of fp32, and keep only x and one fp32 per row for
 // backward (eager keeps fp32 copies of x, of its square and of the normed result).
 //
-// The kernels apply when this build has them (LibTorch with CUDA, and nvcc), x is on a CUDA
-// device, autocast is on there with bf16, and ABLATE_FUSED_KERNELS is not "0" in the
-// environment (read once: the switch for comparing the two paths on one build).
+// The kernels apply when FusedKernelsEnabled (trainer_lib/device/fused_kernels.h), x is on a
+// CUDA device and autocast is on there with bf16.
 //
-// Thread-safety: as for any torch module; FusedKernelsEnabled may be called from any thread.
+// Thread-safety: as for any torch module.
 #ifndef ABLATE_TRAINER_LIB_MODEL_FUSED_NORM_H_
 #define ABLATE_TRAINER_LIB_MODEL_FUSED_NORM_H_
 
 #include <torch/types.h>
 
+#include "trainer_lib/device/fused_kernels.h"
 #include "trainer_lib/model/blocks.h"
 
 namespace ablate::train {
-
-// True when this build has the kernels and the environment does not turn them off.
-bool FusedKernelsEnabled();
 
 // norm(x) as a projection reads it: x [..., C] fp32 or bf16. With the kernels: bf16 [..., C],
 // equal to autocast's bf16 cast of norm.forward(x) but for r's last bit (kernels header).

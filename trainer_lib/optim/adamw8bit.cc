@@ -1,16 +1,72 @@
 #include "trainer_lib/optim/adamw8bit.h"
 
+#include <torch/optim/serialize.h>
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
-#include <torch/optim/serialize.h>
-#include <torch/torch.h>
+#include "trainer_lib/device/fused_kernels.h"
+
+#ifdef ABLATE_FUSED_KERNELS
+#include <ATen/cuda/CUDAContext.h>
+
+#include "trainer_lib/kernels/adamw8bit.h"
+#endif
 
 namespace ablate::train {
 namespace {
 
 using torch::optim::AdamWOptions;
+
+// The step of one parameter by trainer_lib/kernels/adamw8bit.h, when the kernels are in this
+// build and take it (a contiguous CUDA parameter of fp32 or bf16, its gradient alike); returns
+// false, having done nothing, otherwise. The scalars are rounded to fp32 as the eager path's
+// fp32 scalar tensors round them.
+bool FusedStep(torch::Tensor& p, AdamW8bitParamState& s, const AdamWOptions& o,
+               const torch::Tensor& qmap_signed, const torch::Tensor& qmap_unsigned) {
+#ifdef ABLATE_FUSED_KERNELS
+  const torch::Tensor& grad = p.grad();
+  const bool takes = FusedKernelsEnabled() && p.is_cuda() &&
+                     (p.scalar_type() == torch::kFloat32 || p.scalar_type() == torch::kBFloat16) &&
+                     grad.scalar_type() == p.scalar_type() && p.is_contiguous() &&
+                     grad.is_contiguous() && s.exp_avg().is_contiguous() &&
+                     s.exp_avg_sq().is_contiguous();
+  if (!takes) return false;
+  namespace k = ablate::kernels;
+  const auto [beta1, beta2] = o.betas();
+  const auto step = static_cast<float>(s.step());
+  const float lr = static_cast<float>(o.lr());
+  k::AdamW8bitParams a;
+  a.dtype =
+      p.scalar_type() == torch::kBFloat16 ? k::ParamDtype::kBFloat16 : k::ParamDtype::kFloat32;
+  a.param = p.data_ptr();
+  a.grad = grad.data_ptr();
+  a.numel = p.numel();
+  a.quantized = s.exp_avg().scalar_type() == torch::kUInt8;
+  a.exp_avg = s.exp_avg().data_ptr();
+  a.exp_avg_sq = s.exp_avg_sq().data_ptr();
+  if (a.quantized) {
+    a.exp_avg_scale = s.exp_avg_scale().data_ptr<float>();
+    a.exp_avg_sq_scale = s.exp_avg_sq_scale().data_ptr<float>();
+    a.qmap_signed = qmap_signed.data_ptr<float>();
+    a.qmap_unsigned = qmap_unsigned.data_ptr<float>();
+  }
+  a.lr = lr;
+  a.lr_times_weight_decay = lr * static_cast<float>(o.weight_decay());
+  a.one_minus_beta1 = static_cast<float>(1 - beta1);
+  a.one_minus_beta2 = static_cast<float>(1 - beta2);
+  a.eps = static_cast<float>(o.eps());
+  a.bias_correction1 = 1.f - std::pow(static_cast<float>(beta1), step);
+  a.bias_correction2_sqrt = std::sqrt(1.f - std::pow(static_cast<float>(beta2), step));
+  const cudaError_t error = k::AdamW8bitStep(a, at::cuda::getCurrentCUDAStream(p.device().index()));
+  TORCH_CHECK(error == cudaSuccess, "8-bit AdamW kernel: ", cudaGetErrorString(error));
+  return true;
+#else
+  return false;
+#endif
+}
 
 bool Quantized(const torch::Tensor& p) {
   return p.numel() >= kQuantMinElements && p.numel() % kQuantBlock == 0;
@@ -134,6 +190,7 @@ torch::Tensor AdamW8bit::step(LossClosure closure) {
       }
       auto& s = static_cast<AdamW8bitParamState&>(*slot);
       s.step(s.step() + 1);
+      if (FusedStep(p, s, o, qmap_signed_, qmap_unsigned_)) continue;
       // torchao keeps lr and the step as fp32 tensors; the same here gives its rounding.
       const auto fp32 = p.options().dtype(torch::kFloat32);
       const torch::Tensor lr = torch::scalar_tensor(o.lr(), fp32);

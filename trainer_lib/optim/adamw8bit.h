@@ -12,6 +12,10 @@
 //   v = lerp(deq(v), g^2, 1 - beta2); store quantized m and v; p <- p - lr * (m / bc1) /
 //   (sqrt(v) / sqrt(bc2) + eps), with the unquantized m and v of this step.
 //
+// On a CUDA device, with our kernels in the build (trainer_lib/device/fused_kernels.h), each
+// parameter's step is one kernel (trainer_lib/kernels/adamw8bit.h) computing the same math;
+// elsewhere it is the eager LibTorch operations below, which the kernel's test compares it to.
+//
 // State: about 2 bytes per parameter plus 8 bytes per 256 (torchao's layout), saved with
 // torch's optimizer archive, one entry per parameter. Thread-safety: one thread.
 #ifndef ABLATE_TRAINER_LIB_OPTIM_ADAMW8BIT_H_
