@@ -10,7 +10,8 @@
 #                                  through them to success
 #   bash scripts/images.sh         all three (an existing base is kept; delete it to remake it)
 # Needs root (debootstrap; rootful podman), podman, debootstrap and runc (Debian packages).
-# DEBIAN_MIRROR and DEBIAN_SECURITY_MIRROR choose the mirrors. The builds compile Ablate
+# DEBIAN_MIRROR and DEBIAN_SECURITY_MIRROR (required for base) are the mirrors' URLs; TORCH_WHEELS
+# (required for worker-cpu) a folder holding torch's CPU wheel. The builds compile Ablate
 # inside the images: tens of minutes on two cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +24,8 @@ need podman
 
 BASE=localhost/ablate-base:bookworm
 VERSION=$(sed -n 's/^project(ablate VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+MIRROR=${DEBIAN_MIRROR:-}
+SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-}
 
 # Where the OCI runtime cannot raise a limit (a container without CAP_SYS_RESOURCE), podman's
 # default rlimits for RUN steps fail with "setrlimit RLIMIT_NOFILE: Operation not permitted";
@@ -41,6 +42,11 @@ make_base() (
     exit 0
   fi
   need debootstrap
+  if [ -z "$MIRROR" ] || [ -z "$SECURITY_MIRROR" ]; then
+    echo "images.sh: set DEBIAN_MIRROR and DEBIAN_SECURITY_MIRROR to the URLs of a Debian mirror" \
+      "and of its security archive (the base image is made from them)" >&2
+    exit 1
+  fi
   root=$(mktemp -d "${TMPDIR:-/var/tmp}/ablate-base.XXXXXX")
   trap 'rm -rf "$root"' EXIT
   echo "images: debootstrap bookworm from $MIRROR"
@@ -67,14 +73,21 @@ EOF
   echo "images: $BASE made"
 )
 
-# $1: coordinator or worker-cpu. TORCH_WHEELS, a folder holding torch's CPU wheel, stands in for
-# PyTorch's index (where PyPI is reachable but that index is not): mounted into the build's RUN
-# steps, so it is no part of any layer.
+# $1: coordinator or worker-cpu. The CPU worker's torch comes from TORCH_WHEELS, a folder holding
+# torch's CPU wheel, mounted into the build's RUN steps (so it is no part of any layer), or else
+# from PIP_EXTRA_INDEX_URL, PyTorch's CPU wheel index.
 build_image() {
   local flags=("${BUILD_FLAGS[@]}")
-  if [ "$1" = worker-cpu ] && [ -n "${TORCH_WHEELS:-}" ]; then
-    flags+=(-v "$(realpath "$TORCH_WHEELS"):/wheels:ro" --build-arg PIP_FIND_LINKS=/wheels
-            --build-arg PIP_EXTRA_INDEX_URL=)
+  if [ "$1" = worker-cpu ]; then
+    if [ -n "${TORCH_WHEELS:-}" ]; then
+      flags+=(-v "$(realpath "$TORCH_WHEELS"):/wheels:ro" --build-arg PIP_FIND_LINKS=/wheels)
+    elif [ -n "${PIP_EXTRA_INDEX_URL:-}" ]; then
+      flags+=(--build-arg PIP_EXTRA_INDEX_URL="$PIP_EXTRA_INDEX_URL")
+    else
+      echo "images.sh: set TORCH_WHEELS to a folder holding torch's CPU wheel, or" \
+        "PIP_EXTRA_INDEX_URL to PyTorch's CPU wheel index" >&2
+      exit 1
+    fi
   fi
   echo "images: building localhost/ablate-$1:$VERSION"
   podman build "${flags[@]}" --pull=never --build-arg DEBIAN_IMAGE="$BASE" \
