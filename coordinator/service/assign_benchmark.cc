@@ -13,7 +13,9 @@
 // (all connected, roughly) to the last one. The minimal
 // server answers each hello and each AttemptEnded with one prebuilt Assignment, so its figure
 // is the ceiling gRPC itself puts on the same exchange. Memory is VmRSS of the server process
-// with all N streams still open.
+// with all N streams still open; CPU is the server's user and system time per assignment
+// within the window (on a shared machine the rates are each server's share of it, the CPU
+// time is what each needed).
 //
 // With --points_per_job=P, the same turn ingests metrics: before its AttemptEnded, each worker
 // sends what a real worker sends for a trainer that logged P points as events of 4 (the
@@ -28,10 +30,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -165,7 +169,26 @@ void Stop(const Child& child) {
 struct Run {
   double assignments_per_s = 0;
   double rss_mib = 0;
+  // The server's CPU time (all its threads, user and system) per assignment in the window:
+  // steadier than the rate on a shared machine, where the rate is the server's share of it.
+  double cpu_ms_per_assignment = 0;
 };
+
+// User plus system CPU seconds process `pid` has used (/proc/<pid>/stat, fields 14 and 15).
+double CpuSeconds(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command, which is in parentheses and may hold spaces.
+  const std::vector<std::string> fields =
+      absl::StrSplit(stat.substr(stat.rfind(')') + 2), ' ', absl::SkipEmpty());
+  double utime = 0;
+  double stime = 0;
+  if (fields.size() < 13 || !absl::SimpleAtod(fields[11], &utime) ||
+      !absl::SimpleAtod(fields[12], &stime)) {
+    return 0;
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
 
 // What each simulated worker sends for one assignment before it ends the attempt.
 struct Turn {
@@ -265,17 +288,21 @@ Run Drive(const Child& server, int workers, int total, const Turn& turn) {
   // channels is not what is measured) and closes with the last one.
   absl::Time opened = absl::InfinitePast();
   int at_open = 0;
+  double cpu_at_open = 0;
   while (received.load() < total) {
     absl::SleepFor(absl::Microseconds(200));
     if (opened == absl::InfinitePast() && received.load() >= workers) {
       opened = absl::Now();
       at_open = received.load();
+      cpu_at_open = CpuSeconds(server.pid);
     }
     if (absl::Now() - start > absl::Minutes(5)) break;
   }
   Run run;
   const double seconds = absl::ToDoubleSeconds(absl::Now() - opened);
   run.assignments_per_s = (received.load() - at_open) / seconds;
+  run.cpu_ms_per_assignment =
+      1e3 * (CpuSeconds(server.pid) - cpu_at_open) / std::max(1, received.load() - at_open);
   run.rss_mib = testing::ResidentMiB(server.pid);
   for (auto& context : contexts) context->TryCancel();
   for (std::thread& t : threads) t.join();
@@ -339,8 +366,9 @@ int Main(int argc, char** argv) {
     printf("reports per job: %zu metric reports + the attempt's end, %d points in all\n",
            MetricReports(turn).size(), points_per_turn);
   }
-  printf("%8s %8s %16s %16s %8s %12s %12s %16s %16s\n", "workers", "jobs", "coordinator/s",
-         "minimal/s", "ratio", "coord_MiB", "minimal_MiB", "coord_points/s", "minimal_points/s");
+  printf("%8s %8s %16s %16s %8s %12s %12s %16s %16s %14s %14s\n", "workers", "jobs",
+         "coordinator/s", "minimal/s", "ratio", "coord_MiB", "minimal_MiB", "coord_points/s",
+         "minimal_points/s", "coord_cpu_ms", "minimal_cpu_ms");
   for (int workers : fleet) {
     const int jobs = workers * jobs_per_worker;
     const std::string db = dir.File(absl::StrCat("bench-", workers, ".db"));
@@ -359,10 +387,11 @@ int Main(int argc, char** argv) {
     Run reference = Drive(minimal, workers, jobs, turn);
     Stop(minimal);
 
-    printf("%8d %8d %16.0f %16.0f %8.2f %12.1f %12.1f %16.0f %16.0f\n", workers, jobs,
-           ours.assignments_per_s, reference.assignments_per_s,
+    printf("%8d %8d %16.0f %16.0f %8.2f %12.1f %12.1f %16.0f %16.0f %14.2f %14.2f\n", workers,
+           jobs, ours.assignments_per_s, reference.assignments_per_s,
            ours.assignments_per_s / reference.assignments_per_s, ours.rss_mib, reference.rss_mib,
-           ours.assignments_per_s * points_per_turn, reference.assignments_per_s * points_per_turn);
+           ours.assignments_per_s * points_per_turn, reference.assignments_per_s * points_per_turn,
+           ours.cpu_ms_per_assignment, reference.cpu_ms_per_assignment);
     fflush(stdout);
   }
   return 0;
