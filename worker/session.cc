@@ -75,8 +75,7 @@ void Session::Shutdown() {
       // Written on a stream that is still open (one that broke may have lost them), nothing in
       // the sender's hands, and acknowledged when the coordinator acknowledges.
       return connected_ && welcomed_ && drain_sent_ && batcher_.open() == 0 &&
-             !outbox_.HasUnsent() && !writing_ &&
-             (!acks_seen_ || outbox_.unacked() == 0);
+             !outbox_.HasUnsent() && !writing_ && (!acks_seen_ || outbox_.unacked() == 0);
     };
     if (!mu_.AwaitWithTimeout(absl::Condition(&drained), options_.drain_timeout)) {
       ABLATE_LOG(WARNING) << "reports not delivered at shutdown events_unacked="

@@ -387,8 +387,8 @@ int Main(int argc, char** argv) {
     Run reference = Drive(minimal, workers, jobs, turn);
     Stop(minimal);
 
-    printf("%8d %8d %16.0f %16.0f %8.2f %12.1f %12.1f %16.0f %16.0f %14.2f %14.2f\n", workers,
-           jobs, ours.assignments_per_s, reference.assignments_per_s,
+    printf("%8d %8d %16.0f %16.0f %8.2f %12.1f %12.1f %16.0f %16.0f %14.2f %14.2f\n", workers, jobs,
+           ours.assignments_per_s, reference.assignments_per_s,
            ours.assignments_per_s / reference.assignments_per_s, ours.rss_mib, reference.rss_mib,
            ours.assignments_per_s * points_per_turn, reference.assignments_per_s * points_per_turn,
            ours.cpu_ms_per_assignment, reference.cpu_ms_per_assignment);

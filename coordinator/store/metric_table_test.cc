@@ -43,8 +43,8 @@ TEST(ThinEvenlyTest, KeepsFirstAndLastEvenlySpaced) {
 TEST_F(MetricTableTest, SeriesByNameAndStepNewestReportWins) {
   MetricTable table(*db_);
   ASSERT_TRUE(Append(table, 1, 1,
-                          {Point("train/loss", 10, 4.0), Point("train/loss", 20, 3.0),
-                           Point("eval/loss", 20, 3.3)})
+                     {Point("train/loss", 10, 4.0), Point("train/loss", 20, 3.0),
+                      Point("eval/loss", 20, 3.3)})
                   .ok());
   // A retry resumed from the checkpoint at step 10 and reports step 20 again.
   ASSERT_TRUE(
@@ -73,8 +73,8 @@ TEST_F(MetricTableTest, WallTimesStayWithTheirValues) {
   MetricTable table(*db_);
   ASSERT_TRUE(
       Append(table, 1, 1,
-                  {at(Point("train/loss", 10, 4.0), 100.5), at(Point("train/loss", 20, 3.0), 200.5),
-                   at(Point("train/loss", 30, 2.0), 300.5)})
+             {at(Point("train/loss", 10, 4.0), 100.5), at(Point("train/loss", 20, 3.0), 200.5),
+              at(Point("train/loss", 30, 2.0), 300.5)})
           .ok());
   ASSERT_TRUE(Append(table, 1, 2, {at(Point("train/loss", 20, 2.9), 250.25)}).ok());
 

@@ -83,8 +83,8 @@ Statement& Statement::BindBlob(int index, absl::string_view bytes) {
 }
 
 Statement& Statement::BindBlobUncopied(int index, absl::string_view bytes) {
-  Check(sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()),
-                          SQLITE_STATIC));
+  Check(
+      sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC));
   return *this;
 }
 

@@ -55,8 +55,7 @@ class SqliteStore final : public Store {
                         WriteDone done) override;
   absl::Status AppendMetrics(const std::string& job_id, uint64_t attempt_id,
                              const std::vector<v1::MetricPoint>& points) override;
-  void AppendMetricsAsync(const ReportKey& report, v1::MetricBatch batch,
-                          WriteDone done) override;
+  void AppendMetricsAsync(const ReportKey& report, v1::MetricBatch batch, WriteDone done) override;
   void AppendMetricsAsync(const ReportKey& report, std::vector<v1::MetricPoint> points,
                           WriteDone done) override;
   absl::Status EndAttempt(const std::string& job_id, uint64_t attempt_id,
