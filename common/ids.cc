@@ -2,7 +2,6 @@
 
 #include <cctype>
 
-#include "absl/strings/str_format.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 
@@ -18,15 +17,22 @@ uint64_t StableHash64(absl::string_view bytes) {
 }
 
 std::string MessageHash(const google::protobuf::Message& message) {
-  std::string bytes;
+  // Serialized into one buffer of the message's size, reused by the thread: a sweep hashes a
+  // config per job, and growing a fresh string as the bytes come cost more than the hash.
+  thread_local std::string bytes;
+  bytes.resize(message.ByteSizeLong());
   {
     // Deterministic serialization orders map entries, so equal messages give equal bytes.
-    google::protobuf::io::StringOutputStream raw(&bytes);
+    google::protobuf::io::ArrayOutputStream raw(bytes.data(), static_cast<int>(bytes.size()));
     google::protobuf::io::CodedOutputStream coded(&raw);
     coded.SetSerializationDeterministic(true);
-    message.SerializeToCodedStream(&coded);
+    message.SerializeWithCachedSizes(&coded);
   }
-  return absl::StrFormat("%016x", StableHash64(bytes));
+  // 16 lowercase hex digits, zero-padded (what "%016x" writes).
+  uint64_t hash = StableHash64(bytes);
+  std::string hex(16, '0');
+  for (size_t i = hex.size(); i-- > 0; hash >>= 4) hex[i] = "0123456789abcdef"[hash & 0xf];
+  return hex;
 }
 
 std::string Slug(absl::string_view name) {

@@ -30,6 +30,7 @@ constexpr absl::Duration kLeftoverTimeout = absl::Seconds(10);
 Session::Session(SessionOptions options)
     : options_(std::move(options)),
       heartbeat_interval_(options_.heartbeat_interval),
+      batcher_(options_.batching),
       outbox_(options_.max_buffered, options_.trainer.work_dir / "outbox.spill"),
       log_shipper_(options_.log_tails) {}
 
@@ -73,8 +74,8 @@ void Session::Shutdown() {
     auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       // Written on a stream that is still open (one that broke may have lost them), nothing in
       // the sender's hands, and acknowledged when the coordinator acknowledges.
-      return connected_ && welcomed_ && drain_sent_ && !outbox_.HasUnsent() && !writing_ &&
-             (!acks_seen_ || outbox_.unacked() == 0);
+      return connected_ && welcomed_ && drain_sent_ && batcher_.open() == 0 &&
+             !outbox_.HasUnsent() && !writing_ && (!acks_seen_ || outbox_.unacked() == 0);
     };
     if (!mu_.AwaitWithTimeout(absl::Condition(&drained), options_.drain_timeout)) {
       ABLATE_LOG(WARNING) << "reports not delivered at shutdown events_unacked="
@@ -231,16 +232,19 @@ void Session::RunSender() {
     uint64_t generation = 0;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return closing_ || !ended_.empty() ||
+      const bool sampling = options_.gpu_monitor != nullptr;
+      const absl::Time deadline =
+          std::min({next_heartbeat, sampling ? next_gpu_sample : absl::InfiniteFuture(),
+                    connected_ && welcomed_ ? log_shipper_.NextRead() : absl::InfiniteFuture(),
+                    batcher_.NextDue()});
+      // A batch opened meanwhile comes due before `deadline`: wake to wait for it instead.
+      auto ready = [this, deadline]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return closing_ || !ended_.empty() || batcher_.NextDue() < deadline ||
                (connected_ && ((stopping_ && !drain_sent_) || (welcomed_ && outbox_.HasUnsent())));
       };
-      const bool sampling = options_.gpu_monitor != nullptr;
-      mu_.AwaitWithDeadline(
-          absl::Condition(&ready),
-          std::min({next_heartbeat, sampling ? next_gpu_sample : absl::InfiniteFuture(),
-                    connected_ && welcomed_ ? log_shipper_.NextRead() : absl::InfiniteFuture()}));
+      mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
       if (closing_) return;
+      for (v1::WorkerMessage& due : batcher_.TakeDue(absl::Now())) outbox_.Push(std::move(due));
       ended.swap(ended_);
       gpu_targets = GpuTargets(next_gpu_sample);
       log_targets = LogTargets();
@@ -305,6 +309,12 @@ bool Session::Write(const v1::WorkerMessage& message, uint64_t generation) {
   return stream_ != nullptr && stream_generation_ == generation && stream_->Write(message);
 }
 
+void Session::Report(v1::WorkerMessage report) {
+  for (v1::WorkerMessage& ready : batcher_.Add(std::move(report), absl::Now())) {
+    outbox_.Push(std::move(ready));
+  }
+}
+
 void Session::HandleWelcome(const v1::Welcome& welcome) {
   ABLATE_LOG(INFO) << "welcome coordinator_version=" << welcome.coordinator_version()
                    << " heartbeat_interval_ms=" << welcome.heartbeat_interval_ms()
@@ -358,7 +368,7 @@ void Session::HandleAssign(const v1::Assignment& assignment) {
             running->second.last_step = std::max(running->second.last_step, point.step());
           }
         }
-        outbox_.Push(std::move(message));
+        Report(std::move(message));
       },
       [this](const v1::AttemptEnded& ended) { OnTrainerExit(ended); });
   if (!process.ok()) return Refuse(assignment, std::string(process.status().message()));
@@ -420,7 +430,7 @@ void Session::Refuse(const v1::Assignment& assignment, const std::string& reason
   // attempt would be refused the same way.
   ended.set_interrupted(!permanent);
   ended.mutable_exit()->set_reason(absl::StrCat("not started: ", reason));
-  outbox_.Push(std::move(message));
+  Report(std::move(message));
   v1::RunningAttempt& reporting = reporting_[assignment.attempt_id()];
   reporting.set_job_id(assignment.job().job_id());
   reporting.set_attempt_id(assignment.attempt_id());
@@ -460,7 +470,7 @@ void Session::OnTrainerExit(v1::AttemptEnded ended) {
   }
   v1::WorkerMessage message;
   *message.mutable_attempt_ended() = std::move(ended);
-  outbox_.Push(std::move(message));
+  Report(std::move(message));
 }
 
 bool Session::Ready() const {

@@ -16,6 +16,10 @@
 //           sequence: the session forgets them, and an attempt whose attempt_ended is acked
 //           leaves the hello's list.
 //
+// A trainer's metric events wait up to options.batching.max_delay to be coalesced into one
+// report of up to options.batching.max_points points (report_batcher.h); every other report
+// enters the outbox at once, after the points its attempt produced before it.
+//
 // Reports (see outbox.h) are numbered per attempt and kept until acknowledged: on each stream,
 // once the welcome has arrived (its acks applied), every report held goes out again, oldest
 // first, so a report whose write gRPC accepted just before the stream broke is never lost, and
@@ -69,6 +73,7 @@
 #include "worker/job_paths.h"
 #include "worker/log_shipper.h"
 #include "worker/outbox.h"
+#include "worker/report_batcher.h"
 #include "worker/trainer_process.h"
 
 namespace ablate::worker {
@@ -96,6 +101,9 @@ struct SessionOptions {
   absl::Duration drain_timeout = absl::Seconds(5);
   // Reports held in memory before the rest spill to <trainer.work_dir>/outbox.spill.
   size_t max_buffered = 10000;
+  // How a trainer's metric events are coalesced into reports (report_batcher.h): by default
+  // up to 4,096 points, none waiting longer than 100 ms.
+  ReportBatcherOptions batching;
   // Reads the GPUs' health for the attempts on CUDA slots; null: no GPU metrics.
   std::shared_ptr<GpuMonitor> gpu_monitor;
   absl::Duration gpu_sample_interval = absl::Seconds(10);
@@ -166,6 +174,8 @@ class Session {
   // Writes the tails due on stream `generation` (file reads: without the lock).
   void ShipLogs(const std::vector<LogShipper::Target>& targets, uint64_t generation)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Hands `report` to the batcher, and what leaves it to the outbox.
+  void Report(v1::WorkerMessage report) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void HandleWelcome(const v1::Welcome& welcome);
   void HandleAck(const v1::Ack& ack) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -195,6 +205,7 @@ class Session {
   uint64_t logged_spilled_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t logged_dropped_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_);
+  ReportBatcher batcher_ ABSL_GUARDED_BY(mu_);
   Outbox outbox_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, Running> running_ ABSL_GUARDED_BY(mu_);  // by attempt id
   // Attempts that ended and whose attempt_ended is not acknowledged yet, by attempt id.

@@ -41,7 +41,7 @@ void Session::ReportGpus(const std::vector<GpuTarget>& targets) {
     }
     absl::MutexLock lock(&mu_);
     // Not after the attempt's end, which must stay its last report.
-    if (running_.contains(target.attempt_id)) outbox_.Push(std::move(message));
+    if (running_.contains(target.attempt_id)) Report(std::move(message));
   }
 }
 

@@ -3,7 +3,7 @@
 // server measured the same way in the same run (the reference: what gRPC alone costs here).
 //
 //   build/bin/assign_benchmark [--workers=50,200,500] [--jobs_per_worker=20]
-//                              [--reports_per_job=0] [--points_per_report=4]
+//                              [--points_per_job=0] [--max_report_points=4096]
 //
 // For each N, a fresh ablate-coordinator (the binary beside this one) gets a sweep of
 // N * jobs_per_worker CPU jobs; N workers with one slot each connect (one connection each)
@@ -13,22 +13,29 @@
 // (all connected, roughly) to the last one. The minimal
 // server answers each hello and each AttemptEnded with one prebuilt Assignment, so its figure
 // is the ceiling gRPC itself puts on the same exchange. Memory is VmRSS of the server process
-// with all N streams still open.
+// with all N streams still open; CPU is the server's user and system time per assignment
+// within the window (on a shared machine the rates are each server's share of it, the CPU
+// time is what each needed).
 //
-// With --reports_per_job=R, the same turn ingests metrics: before its AttemptEnded, each worker
-// sends R JobEvents of `points_per_report` points each (as the worker relays its trainer's
-// MetricBatch). The coordinator handles a stream's messages in order and assigns the next job
-// only once the end is committed, so points/s = assignments/s * R * points_per_report is what it
-// ingests end to end, committed; the minimal server reads the events and drops them.
+// With --points_per_job=P, the same turn ingests metrics: before its AttemptEnded, each worker
+// sends what a real worker sends for a trainer that logged P points as events of 4 (the
+// trainer's train/* series, one event per logged step) faster than they could be sent: the
+// events coalesced by the worker's own ReportBatcher (worker/report_batcher.h, its default
+// bound of 4,096 points per report unless --max_report_points says otherwise; 4 sends each
+// trainer event as its own report). The coordinator handles a stream's messages in order and
+// assigns the next job only once the end is committed, so points/s = assignments/s * P is what
+// it ingests end to end, committed; the minimal server reads the reports and drops them.
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -44,6 +51,7 @@
 #include "absl/time/time.h"
 #include "coordinator/testing/fixtures.h"
 #include "grpcpp/grpcpp.h"
+#include "worker/report_batcher.h"
 
 namespace ablate::coordinator {
 namespace {
@@ -161,32 +169,62 @@ void Stop(const Child& child) {
 struct Run {
   double assignments_per_s = 0;
   double rss_mib = 0;
+  // The server's CPU time (all its threads, user and system) per assignment in the window:
+  // steadier than the rate on a shared machine, where the rate is the server's share of it.
+  double cpu_ms_per_assignment = 0;
 };
+
+// User plus system CPU seconds process `pid` has used (/proc/<pid>/stat, fields 14 and 15).
+double CpuSeconds(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command, which is in parentheses and may hold spaces.
+  const std::vector<std::string> fields =
+      absl::StrSplit(stat.substr(stat.rfind(')') + 2), ' ', absl::SkipEmpty());
+  double utime = 0;
+  double stime = 0;
+  if (fields.size() < 13 || !absl::SimpleAtod(fields[11], &utime) ||
+      !absl::SimpleAtod(fields[12], &stime)) {
+    return 0;
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
 
 // What each simulated worker sends for one assignment before it ends the attempt.
 struct Turn {
-  int reports = 0;
-  int points_per_report = 4;
+  int points_per_job = 0;
+  size_t max_report_points = worker::ReportBatcherOptions().max_points;
 };
 
-// Report `sequence` of an attempt: the trainer's usual series, steps continuing across reports.
-v1::WorkerMessage MetricsReport(const v1::Assignment& assign, int sequence, int points) {
+// The metric reports a worker sends for a trainer that logged `turn.points_per_job` points,
+// 4 per step, as one event per step: the worker's ReportBatcher's output, the attempt's end
+// closing the last batch. Job and attempt ids and sequences are filled in per assignment.
+std::vector<v1::WorkerMessage> MetricReports(const Turn& turn) {
   static const char* const kNames[] = {"train/loss", "train/learning_rate", "train/grad_norm",
                                        "train/tokens_per_second"};
-  v1::WorkerMessage message;
-  v1::JobEvent* event = message.mutable_job_event();
-  event->set_job_id(assign.job().job_id());
-  event->set_attempt_id(assign.attempt_id());
-  event->set_sequence(sequence);
-  v1::MetricBatch* batch = event->mutable_event()->mutable_metrics();
-  for (int i = 0; i < points; ++i) {
-    v1::MetricPoint* point = batch->add_points();
-    point->set_name(kNames[i % 4]);
-    point->set_step(int64_t{sequence} * points / 4 + i / 4);
-    point->set_value(1.0 / (1 + i));
-    point->set_wall_time(1.7e9 + sequence);
+  worker::ReportBatcher batcher({.max_points = turn.max_report_points});
+  const absl::Time now = absl::Now();
+  std::vector<v1::WorkerMessage> reports;
+  for (int step = 0; step * 4 < turn.points_per_job; ++step) {
+    v1::WorkerMessage event;
+    v1::MetricBatch* batch = event.mutable_job_event()->mutable_event()->mutable_metrics();
+    for (int i = 0; i < 4 && step * 4 + i < turn.points_per_job; ++i) {
+      v1::MetricPoint* point = batch->add_points();
+      point->set_name(kNames[i]);
+      point->set_step(step + 1);
+      point->set_value(1.0 / (1 + step + i));
+      point->set_wall_time(1.7e9 + 0.01 * step);
+    }
+    for (v1::WorkerMessage& report : batcher.Add(std::move(event), now)) {
+      reports.push_back(std::move(report));
+    }
   }
-  return message;
+  v1::WorkerMessage ended;
+  ended.mutable_attempt_ended();
+  for (v1::WorkerMessage& report : batcher.Add(std::move(ended), now)) {
+    if (report.has_job_event()) reports.push_back(std::move(report));
+  }
+  return reports;
 }
 
 // The token of simulated worker `i`; -1: the user's.
@@ -207,6 +245,7 @@ Run Drive(const Child& server, int workers, int total, const Turn& turn) {
   std::vector<std::thread> threads;
   for (int i = 0; i < workers; ++i) {
     threads.emplace_back([&, i] {
+      std::vector<v1::WorkerMessage> reports = MetricReports(turn);
       // One connection per worker, as real workers have: distinct arguments, distinct channels.
       grpc::ChannelArguments args;
       args.SetInt("ablate.bench.worker", i);
@@ -226,15 +265,20 @@ Run Drive(const Child& server, int workers, int total, const Turn& turn) {
         if (!message.has_assign()) continue;
         received.fetch_add(1);
         bool sent = true;
-        for (int r = 1; sent && r <= turn.reports; ++r) {
-          sent = stream->Write(MetricsReport(message.assign(), r, turn.points_per_report));
+        uint64_t sequence = 0;
+        for (v1::WorkerMessage& report : reports) {
+          v1::JobEvent* event = report.mutable_job_event();
+          event->set_job_id(message.assign().job().job_id());
+          event->set_attempt_id(message.assign().attempt_id());
+          event->set_sequence(++sequence);
+          sent = sent && stream->Write(report);
         }
         if (!sent) break;
         v1::WorkerMessage ended;
         ended.mutable_attempt_ended()->set_job_id(message.assign().job().job_id());
         ended.mutable_attempt_ended()->set_attempt_id(message.assign().attempt_id());
         ended.mutable_attempt_ended()->set_succeeded(true);
-        ended.mutable_attempt_ended()->set_sequence(turn.reports + 1);
+        ended.mutable_attempt_ended()->set_sequence(sequence + 1);
         if (!stream->Write(ended)) break;
       }
       stream->Finish();
@@ -244,17 +288,21 @@ Run Drive(const Child& server, int workers, int total, const Turn& turn) {
   // channels is not what is measured) and closes with the last one.
   absl::Time opened = absl::InfinitePast();
   int at_open = 0;
+  double cpu_at_open = 0;
   while (received.load() < total) {
     absl::SleepFor(absl::Microseconds(200));
     if (opened == absl::InfinitePast() && received.load() >= workers) {
       opened = absl::Now();
       at_open = received.load();
+      cpu_at_open = CpuSeconds(server.pid);
     }
     if (absl::Now() - start > absl::Minutes(5)) break;
   }
   Run run;
   const double seconds = absl::ToDoubleSeconds(absl::Now() - opened);
   run.assignments_per_s = (received.load() - at_open) / seconds;
+  run.cpu_ms_per_assignment =
+      1e3 * (CpuSeconds(server.pid) - cpu_at_open) / std::max(1, received.load() - at_open);
   run.rss_mib = testing::ResidentMiB(server.pid);
   for (auto& context : contexts) context->TryCancel();
   for (std::thread& t : threads) t.join();
@@ -302,20 +350,25 @@ int Main(int argc, char** argv) {
     if (arg.rfind("--jobs_per_worker=", 0) == 0) {
       (void)absl::SimpleAtoi(arg.substr(18), &jobs_per_worker);
     }
-    if (arg.rfind("--reports_per_job=", 0) == 0) {
-      (void)absl::SimpleAtoi(arg.substr(18), &turn.reports);
+    if (arg.rfind("--points_per_job=", 0) == 0) {
+      (void)absl::SimpleAtoi(arg.substr(17), &turn.points_per_job);
     }
-    if (arg.rfind("--points_per_report=", 0) == 0) {
-      (void)absl::SimpleAtoi(arg.substr(20), &turn.points_per_report);
+    if (arg.rfind("--max_report_points=", 0) == 0) {
+      (void)absl::SimpleAtoi(arg.substr(20), &turn.max_report_points);
     }
   }
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
   const std::string coordinator_bin =
       (std::filesystem::path(self).parent_path() / "ablate-coordinator").string();
   testing::TempDir dir;
-  const int points_per_turn = turn.reports * turn.points_per_report;
-  printf("%8s %8s %16s %16s %8s %12s %12s %16s %16s\n", "workers", "jobs", "coordinator/s",
-         "minimal/s", "ratio", "coord_MiB", "minimal_MiB", "coord_points/s", "minimal_points/s");
+  const int points_per_turn = turn.points_per_job;
+  if (points_per_turn > 0) {
+    printf("reports per job: %zu metric reports + the attempt's end, %d points in all\n",
+           MetricReports(turn).size(), points_per_turn);
+  }
+  printf("%8s %8s %16s %16s %8s %12s %12s %16s %16s %14s %14s\n", "workers", "jobs",
+         "coordinator/s", "minimal/s", "ratio", "coord_MiB", "minimal_MiB", "coord_points/s",
+         "minimal_points/s", "coord_cpu_ms", "minimal_cpu_ms");
   for (int workers : fleet) {
     const int jobs = workers * jobs_per_worker;
     const std::string db = dir.File(absl::StrCat("bench-", workers, ".db"));
@@ -334,10 +387,11 @@ int Main(int argc, char** argv) {
     Run reference = Drive(minimal, workers, jobs, turn);
     Stop(minimal);
 
-    printf("%8d %8d %16.0f %16.0f %8.2f %12.1f %12.1f %16.0f %16.0f\n", workers, jobs,
+    printf("%8d %8d %16.0f %16.0f %8.2f %12.1f %12.1f %16.0f %16.0f %14.2f %14.2f\n", workers, jobs,
            ours.assignments_per_s, reference.assignments_per_s,
            ours.assignments_per_s / reference.assignments_per_s, ours.rss_mib, reference.rss_mib,
-           ours.assignments_per_s * points_per_turn, reference.assignments_per_s * points_per_turn);
+           ours.assignments_per_s * points_per_turn, reference.assignments_per_s * points_per_turn,
+           ours.cpu_ms_per_assignment, reference.cpu_ms_per_assignment);
     fflush(stdout);
   }
   return 0;

@@ -79,8 +79,9 @@ class WorkerManager final : public StreamHandler {
 
   // On the manager's thread.
   void Hello(const std::shared_ptr<WorkerStream>& stream, const v1::WorkerInfo& hello);
-  void Handle(const std::shared_ptr<WorkerStream>& stream, const v1::WorkerMessage& message);
-  void HandleJobEvent(const std::shared_ptr<WorkerStream>& stream, const v1::JobEvent& event);
+  // Both may move what they store out of the message (a report's points).
+  void Handle(const std::shared_ptr<WorkerStream>& stream, v1::WorkerMessage& message);
+  void HandleJobEvent(const std::shared_ptr<WorkerStream>& stream, v1::JobEvent& event);
   void HandleAttemptEnded(const std::shared_ptr<WorkerStream>& stream,
                           const v1::AttemptEnded& ended);
   // False when `attempt_id` is the current attempt of `job_id` and `stream`'s worker does not

@@ -40,10 +40,10 @@ void Changes::NewSweep(const std::string& sweep_id) {
 }
 
 void Changes::Progress(int64_t rowid, const std::string& sweep_id, const std::string& job_id,
-                       const std::vector<v1::MetricPoint>& points) {
+                       const google::protobuf::RepeatedPtrField<v1::MetricPoint>& points) {
   if (points.empty()) return;
   JobProgress& progress = progress_[rowid];
-  int64_t step = points.front().step();
+  int64_t step = points[0].step();
   const v1::MetricPoint* loss = nullptr;
   for (const v1::MetricPoint& point : points) {
     step = std::max(step, point.step());

@@ -68,7 +68,7 @@ class Changes {
   // its last loss the report's train/loss at the highest step, when the report has one. Written
   // by Flush.
   void Progress(int64_t rowid, const std::string& sweep_id, const std::string& job_id,
-                const std::vector<v1::MetricPoint>& points);
+                const google::protobuf::RepeatedPtrField<v1::MetricPoint>& points);
   // Report `sequence` of `attempt_id` was applied. Written by Flush.
   void Sequence(uint64_t attempt_id, uint64_t sequence);
   // The highest sequence of the attempt applied in this group, if any.

@@ -72,13 +72,22 @@ CREATE TABLE metric_reports (
 CREATE INDEX metric_reports_by_job ON metric_reports (job);
 )sql";
 
-absl::Status MetricTable::Append(int64_t job, uint64_t attempt_id,
-                                 const std::vector<v1::MetricPoint>& points) {
+absl::Status MetricTable::Append(int64_t job, uint64_t attempt_id, const v1::MetricBatch& batch) {
   absl::StatusOr<Statement> insert =
       db_.Prepare("INSERT INTO metric_reports (job, attempt_id, points) VALUES (?1, ?2, ?3)");
   if (!insert.ok()) return insert.status();
-  const std::string packed = EncodeMetricBatch(points);
-  return insert->Bind(1, job).Bind(2, static_cast<int64_t>(attempt_id)).BindBlob(3, packed).Run();
+  // One buffer per writing thread, reused: a report of thousands of points is some 100 KB, and
+  // a fresh allocation of that size makes the allocator consolidate the small chunks the
+  // previous reports' points freed, which cost the writer more than the serializing.
+  thread_local std::string packed;
+  packed.clear();
+  if (!batch.AppendToString(&packed)) {
+    return absl::InvalidArgumentError("a metric report too large to store");
+  }
+  return insert->Bind(1, job)
+      .Bind(2, static_cast<int64_t>(attempt_id))
+      .BindBlobUncopied(3, packed)
+      .Run();
 }
 
 absl::StatusOr<std::vector<v1::MetricSeries>> MetricTable::Read(

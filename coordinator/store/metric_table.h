@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "ablate/v1/metrics.pb.h"
+#include "ablate/v1/trainer.pb.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "coordinator/store/sqlite_db.h"
@@ -34,8 +35,9 @@ class MetricTable {
 
   explicit MetricTable(Db& db) : db_(db) {}
 
-  // Appends points of attempt `attempt_id` of the job whose rowid is `job`, as one row.
-  absl::Status Append(int64_t job, uint64_t attempt_id, const std::vector<v1::MetricPoint>& points);
+  // Appends the points of `batch`, of attempt `attempt_id` of the job whose rowid is `job`, as
+  // one row.
+  absl::Status Append(int64_t job, uint64_t attempt_id, const v1::MetricBatch& batch);
 
   // The job's series named in `names` (all when empty), by name, each sorted by step. Where
   // a step was reported twice (a retry resumes from a checkpoint before the step its

@@ -24,6 +24,14 @@ class MetricTableTest : public ::testing::Test {
   std::unique_ptr<Db> db_;
 };
 
+// Appends `points` as one report.
+absl::Status Append(MetricTable& table, int64_t job, uint64_t attempt_id,
+                    const std::vector<v1::MetricPoint>& points) {
+  v1::MetricBatch batch;
+  for (const v1::MetricPoint& point : points) *batch.add_points() = point;
+  return table.Append(job, attempt_id, batch);
+}
+
 TEST(ThinEvenlyTest, KeepsFirstAndLastEvenlySpaced) {
   EXPECT_THAT(ThinEvenly(3, 10), ElementsAre(0, 1, 2));
   EXPECT_THAT(ThinEvenly(3, 0), ElementsAre(0, 1, 2));
@@ -34,15 +42,14 @@ TEST(ThinEvenlyTest, KeepsFirstAndLastEvenlySpaced) {
 
 TEST_F(MetricTableTest, SeriesByNameAndStepNewestReportWins) {
   MetricTable table(*db_);
-  ASSERT_TRUE(table
-                  .Append(1, 1,
-                          {Point("train/loss", 10, 4.0), Point("train/loss", 20, 3.0),
-                           Point("eval/loss", 20, 3.3)})
+  ASSERT_TRUE(Append(table, 1, 1,
+                     {Point("train/loss", 10, 4.0), Point("train/loss", 20, 3.0),
+                      Point("eval/loss", 20, 3.3)})
                   .ok());
   // A retry resumed from the checkpoint at step 10 and reports step 20 again.
   ASSERT_TRUE(
-      table.Append(1, 2, {Point("train/loss", 20, 2.9), Point("train/loss", 30, 2.5)}).ok());
-  ASSERT_TRUE(table.Append(2, 3, {Point("train/loss", 10, 9.0)}).ok());  // another job
+      Append(table, 1, 2, {Point("train/loss", 20, 2.9), Point("train/loss", 30, 2.5)}).ok());
+  ASSERT_TRUE(Append(table, 2, 3, {Point("train/loss", 10, 9.0)}).ok());  // another job
 
   std::vector<v1::MetricSeries> all = table.Read(1, {}, 0).value();
   ASSERT_EQ(all.size(), 2u);
@@ -65,12 +72,11 @@ TEST_F(MetricTableTest, WallTimesStayWithTheirValues) {
   };
   MetricTable table(*db_);
   ASSERT_TRUE(
-      table
-          .Append(1, 1,
-                  {at(Point("train/loss", 10, 4.0), 100.5), at(Point("train/loss", 20, 3.0), 200.5),
-                   at(Point("train/loss", 30, 2.0), 300.5)})
+      Append(table, 1, 1,
+             {at(Point("train/loss", 10, 4.0), 100.5), at(Point("train/loss", 20, 3.0), 200.5),
+              at(Point("train/loss", 30, 2.0), 300.5)})
           .ok());
-  ASSERT_TRUE(table.Append(1, 2, {at(Point("train/loss", 20, 2.9), 250.25)}).ok());
+  ASSERT_TRUE(Append(table, 1, 2, {at(Point("train/loss", 20, 2.9), 250.25)}).ok());
 
   std::vector<v1::MetricSeries> all = table.Read(1, {}, 0).value();
   ASSERT_EQ(all.size(), 1u);
@@ -91,7 +97,7 @@ TEST_F(MetricTableTest, PointsOfLayoutV1AreReadBeforeThePackedReports) {
                   .ok());
   MetricTable table(*db_);
   ASSERT_TRUE(
-      table.Append(1, 2, {Point("train/loss", 20, 2.9), Point("train/loss", 30, 2.5)}).ok());
+      Append(table, 1, 2, {Point("train/loss", 20, 2.9), Point("train/loss", 30, 2.5)}).ok());
   std::vector<v1::MetricSeries> all = table.Read(1, {}, 0).value();
   ASSERT_EQ(all.size(), 1u);
   EXPECT_THAT(all[0].steps(), ElementsAre(10, 20, 30));

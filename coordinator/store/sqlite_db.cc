@@ -82,6 +82,12 @@ Statement& Statement::BindBlob(int index, absl::string_view bytes) {
   return *this;
 }
 
+Statement& Statement::BindBlobUncopied(int index, absl::string_view bytes) {
+  Check(
+      sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC));
+  return *this;
+}
+
 absl::StatusOr<bool> Statement::Step() {
   if (bind_error_ != 0) {
     return SqliteError(bind_error_, sqlite3_errstr(bind_error_), sqlite3_sql(stmt_));

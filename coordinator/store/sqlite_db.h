@@ -47,6 +47,9 @@ class Statement {
   Statement& Bind(int index, absl::string_view text);
   Statement& Bind(int index, std::optional<double> value);  // NULL when empty
   Statement& BindBlob(int index, absl::string_view bytes);
+  // The same without SQLite's copy of `bytes`, which must then stay valid and unchanged until
+  // the statement has run (Run, Step or ForEachRow) and is bound anew.
+  Statement& BindBlobUncopied(int index, absl::string_view bytes);
 
   // Steps once: true when a row is ready to read, false when the statement is done. A bind
   // that failed earlier is reported here.

@@ -55,6 +55,7 @@ class SqliteStore final : public Store {
                         WriteDone done) override;
   absl::Status AppendMetrics(const std::string& job_id, uint64_t attempt_id,
                              const std::vector<v1::MetricPoint>& points) override;
+  void AppendMetricsAsync(const ReportKey& report, v1::MetricBatch batch, WriteDone done) override;
   void AppendMetricsAsync(const ReportKey& report, std::vector<v1::MetricPoint> points,
                           WriteDone done) override;
   absl::Status EndAttempt(const std::string& job_id, uint64_t attempt_id,
@@ -96,7 +97,7 @@ class SqliteStore final : public Store {
 
   // The bodies of the report writes, shared by the synchronous and asynchronous methods.
   Body MarkRunningBody(ReportKey report, std::optional<v1::Provenance> provenance);
-  Body AppendMetricsBody(ReportKey report, std::vector<v1::MetricPoint> points);
+  Body AppendMetricsBody(ReportKey report, v1::MetricBatch batch);
   Body EndAttemptBody(ReportKey report, AttemptEnd end);
   Body UpsertWorkerBody(const v1::WorkerInfo& info, bool connected);
 

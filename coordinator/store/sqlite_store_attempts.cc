@@ -282,16 +282,29 @@ void SqliteStore::MarkRunningAsync(const ReportKey& report,
   writer_.Submit(MarkRunningBody(report, std::move(provenance)), 1, std::move(done));
 }
 
-SqliteStore::Body SqliteStore::AppendMetricsBody(ReportKey report,
-                                                 std::vector<v1::MetricPoint> points) {
-  return [report = std::move(report), points = std::move(points)](
+namespace {
+
+v1::MetricBatch ToBatch(std::vector<v1::MetricPoint> points) {
+  v1::MetricBatch batch;
+  batch.mutable_points()->Reserve(static_cast<int>(points.size()));
+  for (v1::MetricPoint& point : points) *batch.add_points() = std::move(point);
+  return batch;
+}
+
+int64_t RowsOf(const v1::MetricBatch& batch) { return std::max<int64_t>(1, batch.points_size()); }
+
+}  // namespace
+
+SqliteStore::Body SqliteStore::AppendMetricsBody(ReportKey report, v1::MetricBatch batch) {
+  return [report = std::move(report), batch = std::move(batch)](
              Db& db, internal::Changes& changes) -> absl::Status {
+    const auto& points = batch.points();
     absl::StatusOr<CheckedReport> checked = CheckReport(db, report, changes);
     if (!checked.ok()) return checked.status();
     if (!checked->has_value()) return absl::OkStatus();  // a resend
     const JobRow& job = **checked;
     if (!points.empty()) {
-      absl::Status append = internal::MetricTable(db).Append(job.rowid, report.attempt_id, points);
+      absl::Status append = internal::MetricTable(db).Append(job.rowid, report.attempt_id, batch);
       if (!append.ok()) return append;
       // The job shows where this report leaves the run: its latest step, and the loss there.
       changes.Progress(job.rowid, job.sweep_id, report.job_id, points);
@@ -303,14 +316,20 @@ SqliteStore::Body SqliteStore::AppendMetricsBody(ReportKey report,
 
 absl::Status SqliteStore::AppendMetrics(const std::string& job_id, uint64_t attempt_id,
                                         const std::vector<v1::MetricPoint>& points) {
-  const auto rows = static_cast<int64_t>(std::max<size_t>(1, points.size()));
-  return Write(AppendMetricsBody(ReportKey{job_id, attempt_id, 0}, points), rows);
+  v1::MetricBatch batch = ToBatch(points);
+  const int64_t rows = RowsOf(batch);
+  return Write(AppendMetricsBody(ReportKey{job_id, attempt_id, 0}, std::move(batch)), rows);
 }
 
 void SqliteStore::AppendMetricsAsync(const ReportKey& report, std::vector<v1::MetricPoint> points,
                                      WriteDone done) {
-  const auto rows = static_cast<int64_t>(std::max<size_t>(1, points.size()));
-  writer_.Submit(AppendMetricsBody(report, std::move(points)), rows, std::move(done));
+  AppendMetricsAsync(report, ToBatch(std::move(points)), std::move(done));
+}
+
+void SqliteStore::AppendMetricsAsync(const ReportKey& report, v1::MetricBatch batch,
+                                     WriteDone done) {
+  const int64_t rows = RowsOf(batch);
+  writer_.Submit(AppendMetricsBody(report, std::move(batch)), rows, std::move(done));
 }
 
 SqliteStore::Body SqliteStore::EndAttemptBody(ReportKey report, AttemptEnd end) {

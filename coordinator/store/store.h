@@ -223,6 +223,10 @@ class Store {
   // The same, as a numbered report (a resend is answered OK and stores nothing).
   virtual void AppendMetricsAsync(const ReportKey& report, std::vector<v1::MetricPoint> points,
                                   WriteDone done) = 0;
+  // The same, taking the points as the worker's report holds them: a caller that owns the
+  // report moves its MetricBatch in (a swap), where the vector form costs a copy of each point.
+  virtual void AppendMetricsAsync(const ReportKey& report, v1::MetricBatch batch,
+                                  WriteDone done) = 0;
 
   // Ends the current attempt in `attempt_state` with `exit`, and moves the job to `job_state`:
   // SUCCEEDED, FAILED or CANCELLED end it (with `message` and, when given, final_eval_loss);
