@@ -37,8 +37,8 @@ std::string TransportCause(const grpc::Status& status) {
 
 }  // namespace
 
-Client::Client(std::string address, std::string token,
-               std::shared_ptr<grpc::ChannelCredentials> credentials)
+Client::Client(std::string address, const std::string& token,
+               const std::shared_ptr<grpc::ChannelCredentials>& credentials)
     : address_(std::move(address)), authorization_(token.empty() ? "" : auth::BearerOf(token)) {
   grpc::ChannelArguments args;
   // A sweep's job list grows with its grid (pages of kPageSize jobs); the 4 MB default would cap

@@ -35,8 +35,8 @@ class Client {
   // Prepares a channel to `address` (HOST:PORT); nothing touches the network until a call.
   // Every call carries `token` as its bearer token when it is not empty. Null `credentials`
   // speak plaintext (common/auth/tls.h makes TLS ones).
-  explicit Client(std::string address, std::string token = "",
-                  std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
+  explicit Client(std::string address, const std::string& token = "",
+                  const std::shared_ptr<grpc::ChannelCredentials>& credentials = nullptr);
 
   const std::string& address() const { return address_; }
 

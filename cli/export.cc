@@ -16,6 +16,7 @@ int ExportCommand(const std::string& coordinator, const std::string& token,
   std::vector<std::string> args = {kProgram, sweep_id, "--format",      format,
                                    "--out",  out,      "--coordinator", coordinator};
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
   if (!token.empty()) setenv("ABLATE_TOKEN", token.c_str(), /*overwrite=*/1);

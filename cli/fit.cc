@@ -63,6 +63,7 @@ std::vector<std::string> UnfitJobs(const std::vector<v1::JobSpec>& jobs,
     ++it->second.jobs;
   }
   std::vector<std::pair<size_t, std::string>> lines;
+  lines.reserve(by_need.size());
   for (const auto& [description, unfit] : by_need) {
     lines.emplace_back(
         unfit.order,
@@ -71,6 +72,7 @@ std::vector<std::string> UnfitJobs(const std::vector<v1::JobSpec>& jobs,
   }
   std::sort(lines.begin(), lines.end());
   std::vector<std::string> out;
+  out.reserve(lines.size());
   for (auto& [order, line] : lines) out.push_back(std::move(line));
   return out;
 }

@@ -3,24 +3,28 @@
 #   bash scripts/lint.sh format [--fix] [--all | FILE...]  clang-format with .clang-format
 #   bash scripts/lint.sh tidy [--all | FILE...]            clang-tidy with .clang-tidy, using
 #                                                          $BUILD_DIR/compile_commands.json
-# Without files it checks those listed in scripts/lint-files.txt, the files known to be
-# clang-tidy clean; --all takes every torch-free source instead. The tree is formatted
-# (`bash scripts/lint.sh format --fix --all` keeps it so), and CI checks the format of --all.
+# Without files both take every torch-free source, less (for tidy) those listed in
+# scripts/lint-tidy-pending.txt, the files not yet made clang-tidy clean; --all takes them too.
+# CI runs both without files. The tree is formatted (`lint.sh format --fix` keeps it so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:?usage: lint.sh format|tidy [--fix] [--all | FILE...]}
 shift
 fix=0
 if [ "${1:-}" = --fix ]; then fix=1; shift; fi
-if [ "${1:-}" = --all ]; then
+all=0
+if [ "${1:-}" = --all ]; then all=1; shift; fi
+if [ $# -gt 0 ]; then
+  files=("$@")
+else
   # Every C++ file of the torch-free folders, less any that includes LibTorch.
   mapfile -t files < <(git ls-files 'cli/*.cc' 'cli/*.h' 'common/*.cc' 'common/*.h' \
     'coordinator/*.cc' 'coordinator/*.h' 'sweep/*.cc' 'sweep/*.h' 'worker/*.cc' 'worker/*.h' \
     'fuzz/*.cc' 'tests/*.cc' 'tests/*.h' | xargs grep -L '#include <torch/' || true)
-elif [ $# -gt 0 ]; then
-  files=("$@")
-else
-  mapfile -t files < <(grep -v '^#' scripts/lint-files.txt | sed '/^$/d')
+  if [ "$mode" = tidy ] && [ $all = 0 ]; then
+    mapfile -t files < <(printf '%s\n' "${files[@]}" |
+      grep -vxF -f <(grep -v '^#' scripts/lint-tidy-pending.txt | sed '/^$/d') || true)
+  fi
 fi
 
 case "$mode" in

@@ -40,6 +40,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ablate/v1/sweep_service.pb.h"
@@ -110,7 +111,8 @@ class ChangeFeed {
 
    private:
     friend class ChangeFeed;
-    Subscription(ChangeFeed& feed, std::string sweep_id) : feed_(feed), sweep_id_(sweep_id) {}
+    Subscription(ChangeFeed& feed, std::string sweep_id)
+        : feed_(feed), sweep_id_(std::move(sweep_id)) {}
     // Queues `delta` or, when full, falls behind. Returns the callback to run, if any.
     std::function<void()> Offer(const Delta& delta) ABSL_LOCKS_EXCLUDED(mu_);
     std::function<void()> FallBehind() ABSL_LOCKS_EXCLUDED(mu_);

@@ -97,7 +97,7 @@ class EventStreamTest : public ::testing::Test {
     std::vector<Event> events;
     EventParser parser;
     httplib::Result result =
-        client_->Get(absl::StrCat("/api/v1/sweeps/", sweep_id_, "/events").c_str(), headers,
+        client_->Get(absl::StrCat("/api/v1/sweeps/", sweep_id_, "/events"), headers,
                      [&](const char* data, size_t size) {
                        for (Event& event : parser.Feed(absl::string_view(data, size))) {
                          events.push_back(std::move(event));

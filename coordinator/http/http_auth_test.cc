@@ -42,14 +42,14 @@ class HttpAuthTest : public ::testing::Test {
   }
 
   httplib::Result Get(const std::string& path, const std::string& token) {
-    return client_->Get(path.c_str(), As(token));
+    return client_->Get(path, As(token));
   }
 
   httplib::Result Post(const std::string& path, const std::string& token, const std::string& body,
                        const std::string& type, httplib::Headers extra = {}) {
     httplib::Headers headers = As(token);
     headers.insert(extra.begin(), extra.end());
-    return client_->Post(path.c_str(), headers, body, type.c_str());
+    return client_->Post(path, headers, body, type);
   }
 
   // Submits a one-job sweep as the user; its id.

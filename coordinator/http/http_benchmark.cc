@@ -51,7 +51,7 @@ namespace ablate::coordinator {
 namespace {
 
 [[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "http_benchmark: %s\n", what.c_str());
+  absl::FPrintF(stderr, "http_benchmark: %s\n", what);
   std::exit(1);
 }
 
@@ -77,7 +77,7 @@ Latency Time(int port, const std::string& path, int n) {
   size_t bytes = 0;
   for (int i = -10; i < n; ++i) {
     const absl::Time start = absl::Now();
-    httplib::Result result = client.Get(path.c_str());
+    httplib::Result result = client.Get(path);
     const absl::Duration took = absl::Now() - start;
     if (!result || result->status != 200) Die(absl::StrCat("GET ", path, " failed"));
     bytes = result->body.size();
@@ -139,14 +139,16 @@ std::vector<std::string> Fill(const std::string& db, int jobs, int points) {
     absl::StatusOr<v1::Attempt> attempt = store->StartAttempt(ids[i], "bench-worker");
     if (!attempt.ok()) Die(attempt.status().ToString());
     std::vector<v1::MetricPoint> batch;
+    batch.reserve(points);
     for (int step = 0; step < points; ++step) {
       batch.push_back(testing::Point("train/loss", step, 10.0 / (step + 1) + i * 1e-6));
     }
     ++pending;
-    store->AppendMetricsAsync({ids[i], attempt->id(), 1}, std::move(batch), [&](absl::Status s) {
-      if (!s.ok()) failed = true;
-      --pending;
-    });
+    store->AppendMetricsAsync({ids[i], attempt->id(), 1}, std::move(batch),
+                              [&](const absl::Status& s) {
+                                if (!s.ok()) failed = true;
+                                --pending;
+                              });
   }
   while (pending > 0) absl::SleepFor(absl::Milliseconds(10));
   if (failed) Die("AppendMetricsAsync failed");
@@ -173,8 +175,8 @@ void Run() {
   testing::TempDir dir;
   const absl::Time fill_start = absl::Now();
   std::vector<std::string> ids = Fill(dir.File("ablate.db"), jobs, absl::GetFlag(FLAGS_points));
-  std::fprintf(stderr, "filled %d jobs in %s\n", jobs,
-               absl::FormatDuration(absl::Now() - fill_start).c_str());
+  absl::FPrintF(stderr, "filled %d jobs in %s\n", jobs,
+                absl::FormatDuration(absl::Now() - fill_start));
 
   CoordinatorOptions options;
   options.grpc_address = "127.0.0.1:0";

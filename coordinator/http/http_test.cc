@@ -56,7 +56,7 @@ class HttpTest : public ::testing::Test {
 
   // GETs `path`, expecting `status`; returns the body.
   std::string Get(const std::string& path, int status = 200) {
-    httplib::Result result = client_->Get(path.c_str());
+    httplib::Result result = client_->Get(path);
     EXPECT_TRUE(result) << path;
     if (!result) return "";
     EXPECT_EQ(result->status, status) << path << ": " << result->body;
@@ -64,7 +64,7 @@ class HttpTest : public ::testing::Test {
   }
 
   std::string Post(const std::string& path, const std::string& body, int status = 200) {
-    httplib::Result result = client_->Post(path.c_str(), body, "application/json");
+    httplib::Result result = client_->Post(path, body, "application/json");
     EXPECT_TRUE(result) << path;
     if (!result) return "";
     EXPECT_EQ(result->status, status) << path << ": " << result->body;
