@@ -89,6 +89,17 @@ struct TuningStep {
 // nothing new.
 TuningStep NextTuningJobs(const v1::SweepSpec& spec, const std::vector<v1::Job>& jobs);
 
+// The states a tuned sweep's state is decided from, given every job of the sweep as
+// NextTuningJobs takes them; the store counts them as it counts an untuned sweep's jobs
+// (sweep.proto's SweepState). They are the cells' final jobs' states; for each cell that will
+// never have final jobs (every point failed) FAILED, or CANCELLED when one of its trials was
+// cancelled; and one PENDING while a trial of a cell without final jobs is pending, assigned or
+// running, or tuning has jobs to add (NextTuningJobs's `add`, as at a rung's barrier), so the
+// sweep reads ACTIVE until NextTuningJobs is done. A trial that failed or was cancelled counts
+// nowhere: it ranks last and is never chosen, but the sweep's outcome is its cells'.
+std::vector<v1::JobState> TuningOutcomes(const v1::SweepSpec& spec,
+                                         const std::vector<v1::Job>& jobs);
+
 }  // namespace ablate::sweep
 
 #endif  // ABLATE_SWEEP_TUNING_H_

@@ -1,6 +1,6 @@
 // Per-cell tuning: the search's points, the rungs, the trials a tuned sweep expands to, every
-// promotion and choice from stored jobs, the plan's counts (worked out by hand beside each
-// number) and what an update keeps.
+// promotion and choice from stored jobs, the outcomes a tuned sweep's state is read from, the
+// plan's counts (worked out by hand beside each number) and what an update keeps.
 #include "sweep/tuning.h"
 
 #include <string>
@@ -229,6 +229,44 @@ TEST(TuningTest, APointThatFailsOnALaterRungIsNeverChosen) {
   EXPECT_EQ(step.add[2].tuned().point(), 5u);
   EXPECT_EQ(step.add[2].tuned().rung(), 0u);
   EXPECT_TRUE(step.done);
+}
+
+TEST(TuningTest, OutcomesAreTheCellsFinalJobsNotTheirTrials) {
+  using ::testing::UnorderedElementsAre;
+  const v1::SweepSpec spec = Parse(kTuned);
+  absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  std::vector<v1::Job> jobs = Stored(expansion->jobs);
+  EXPECT_THAT(TuningOutcomes(spec, jobs), ElementsAre(v1::JOB_STATE_PENDING));
+
+  // Every first-rung trial ended, one failed in each cell: a barrier, not an end.
+  for (int i = 0; i < 16; ++i) Succeed(jobs[i], 10.0 - i % 8);
+  jobs[0].set_state(v1::JOB_STATE_FAILED);
+  jobs[8].set_state(v1::JOB_STATE_FAILED);
+  EXPECT_THAT(TuningOutcomes(spec, jobs), ElementsAre(v1::JOB_STATE_PENDING));
+  Add(jobs, NextTuningJobs(spec, jobs));
+  for (size_t i = 16; i < jobs.size(); ++i) Succeed(jobs[i], 1.0);
+  EXPECT_THAT(TuningOutcomes(spec, jobs), ElementsAre(v1::JOB_STATE_PENDING));
+  Add(jobs, NextTuningJobs(spec, jobs));
+  ASSERT_EQ(jobs.size(), 24u);  // 2 cells x 2 seeds of final jobs
+
+  // The final jobs decide, whatever their trials did.
+  for (size_t i = 20; i < 24; ++i) Succeed(jobs[i], 1.0);
+  jobs[23].set_state(v1::JOB_STATE_RUNNING);
+  EXPECT_THAT(TuningOutcomes(spec, jobs),
+              UnorderedElementsAre(v1::JOB_STATE_SUCCEEDED, v1::JOB_STATE_SUCCEEDED,
+                                   v1::JOB_STATE_SUCCEEDED, v1::JOB_STATE_RUNNING));
+  jobs[23].set_state(v1::JOB_STATE_FAILED);
+  EXPECT_THAT(TuningOutcomes(spec, jobs),
+              UnorderedElementsAre(v1::JOB_STATE_SUCCEEDED, v1::JOB_STATE_SUCCEEDED,
+                                   v1::JOB_STATE_SUCCEEDED, v1::JOB_STATE_FAILED));
+
+  // A cell whose every point failed has no result: FAILED, or CANCELLED when cancelled.
+  std::vector<v1::Job> failed = Stored(expansion->jobs);
+  for (v1::Job& job : failed) job.set_state(v1::JOB_STATE_FAILED);
+  failed[8].set_state(v1::JOB_STATE_CANCELLED);
+  EXPECT_THAT(TuningOutcomes(spec, failed),
+              ElementsAre(v1::JOB_STATE_FAILED, v1::JOB_STATE_CANCELLED));
 }
 
 TEST(TuningTest, ThePlanCountsTheTrialsOfTheExample) {
