@@ -7,6 +7,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -202,9 +203,27 @@ struct SweepCells {
   }
 };
 
-}  // namespace
+// The value a trial of a cell whose config is `cell` trains with: the point's value, or for a
+// relative one ("x0.25") that multiple of the cell's own value.
+absl::StatusOr<std::string> TrialValue(const v1::CellValue& value, const v1::TrainConfig& cell) {
+  if (!absl::StartsWith(value.value(), kRelativeMark)) return value.value();
+  double multiple = 0;
+  if (!absl::SimpleAtod(absl::string_view(value.value()).substr(1), &multiple)) {
+    return absl::InvalidArgumentError(absl::StrCat("tuning.parameters.", value.dimension(), ": '",
+                                                   value.value(), "' is not a multiple"));
+  }
+  const double own =
+      value.dimension() == "learning_rate" ? cell.learning_rate() : cell.weight_decay();
+  if (!(own > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tuning.parameters.", value.dimension(), " is relative, and the cell's own ",
+                     value.dimension(), " is ", own, ": set one (fixed, derived or overrides)"));
+  }
+  return Rounded(own * multiple);
+}
 
-std::vector<v1::SearchPoint> SearchPoints(const v1::Tuning& tuning) {
+// SearchPoints before relative values are marked.
+std::vector<v1::SearchPoint> PointsAsWritten(const v1::Tuning& tuning) {
   std::vector<v1::SearchPoint> out;
   if (tuning.samples() > 0) {
     std::mt19937_64 generator(tuning.seed());
@@ -247,6 +266,20 @@ std::vector<v1::SearchPoint> SearchPoints(const v1::Tuning& tuning) {
   }
 }
 
+}  // namespace
+
+std::vector<v1::SearchPoint> SearchPoints(const v1::Tuning& tuning) {
+  std::vector<v1::SearchPoint> out = PointsAsWritten(tuning);
+  for (v1::SearchPoint& point : out) {
+    for (int p = 0; p < point.values_size(); ++p) {
+      if (tuning.parameters(p).relative()) {
+        point.mutable_values(p)->set_value(absl::StrCat(kRelativeMark, point.values(p).value()));
+      }
+    }
+  }
+  return out;
+}
+
 std::vector<v1::RungPlan> RungsOf(const v1::Tuning& tuning, size_t points, uint32_t cell_steps) {
   const uint64_t eta =
       tuning.reduction_factor() == 0 ? kDefaultReductionFactor : tuning.reduction_factor();
@@ -279,7 +312,9 @@ absl::StatusOr<std::vector<v1::JobSpec>> TrialsOfCell(const v1::Tuning& tuning,
     v1::TrainConfig& config = *job.mutable_config();
     config = cell;
     for (const v1::CellValue& value : points[i].values()) {
-      if (absl::Status set = SetTrainField(config, value.dimension(), value.value()); !set.ok()) {
+      absl::StatusOr<std::string> text = TrialValue(value, cell);
+      if (!text.ok()) return text.status();
+      if (absl::Status set = SetTrainField(config, value.dimension(), *text); !set.ok()) {
         return set;
       }
     }

@@ -9,14 +9,14 @@ namespace ablate::sweep::internal {
 namespace {
 
 // A tuned parameter: [values], {values: [...]}, {log_grid: [low, high], points: N} or
-// {log_uniform: [low, high]}.
+// {log_uniform: [low, high]}; a map may add `relative: true`.
 absl::Status ReadSearch(YamlReader& reader, const YAML::Node& node, const std::string& key,
                         v1::TunedParameter& out) {
   if (node.IsSequence()) return reader.ReadValues(node, key + ".values", *out.mutable_values());
   if (!node.IsMap()) {
     return reader.Error(node, key,
-                        "expected [values], {log_grid: [low, high], points: N} or "
-                        "{log_uniform: [low, high]}");
+                        "expected [values], {values: [...]}, {log_grid: [low, high], points: N} "
+                        "or {log_uniform: [low, high]}, each map with relative: true if wanted");
   }
   return reader.ForEachEntry(
       node, key,
@@ -35,9 +35,20 @@ absl::Status ReadSearch(YamlReader& reader, const YAML::Node& node, const std::s
           out.set_points(static_cast<uint32_t>(*points));
           return absl::OkStatus();
         }
+        if (name == "relative") {
+          absl::StatusOr<std::string> text = reader.Scalar(value, entry_key);
+          if (!text.ok()) return text.status();
+          if (*text != "true" && *text != "false") {
+            return reader.Error(value, entry_key,
+                                absl::StrCat("'", *text, "' is not true or false"));
+          }
+          reader.Remember(entry_key + "[0]", value);
+          out.set_relative(*text == "true");
+          return absl::OkStatus();
+        }
         if (name != "log_grid" && name != "log_uniform") {
           return reader.UnknownKey(entry_key, name,
-                                   {"values", "log_grid", "points", "log_uniform"});
+                                   {"values", "log_grid", "points", "log_uniform", "relative"});
         }
         if (!value.IsSequence() || value.size() != 2) {
           return reader.Error(value, entry_key, "expected [low, high]");

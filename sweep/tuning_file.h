@@ -16,8 +16,8 @@ namespace ablate::sweep::internal {
 
 // `node` is the section's value, `key` its name ("tuning"). Reads method, parameters, samples,
 // seed, min_steps, reduction_factor and metric; each parameter is [values], {values: [...]},
-// {log_grid: [low, high], points: N} or {log_uniform: [low, high]}. The first problem recorded
-// in `reader`, or OK.
+// {log_grid: [low, high], points: N} or {log_uniform: [low, high]}, and a map may add
+// `relative: true` (TunedParameter.relative). The first problem recorded in `reader`, or OK.
 absl::Status ReadTuning(YamlReader& reader, const YAML::Node& node, const std::string& key,
                         v1::Tuning& tuning);
 
