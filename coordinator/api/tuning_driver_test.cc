@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "coordinator/api/api_test_fixture.h"
 #include "coordinator/api/sweep_api.h"
 #include "coordinator/feed/change_feed.h"
 #include "coordinator/scheduler/scheduler.h"
@@ -32,15 +33,11 @@ tuning:
 fixed: {model: tiny, steps: 40, warmup_steps: 2, context_length: 32}
 )";
 
-class TuningDriverTest : public ::testing::Test {
+class TuningDriverTest : public testing::ApiTest {
  protected:
   void SetUp() override {
-    StoreOptions options;
-    options.feed = &feed_;
-    store_ = Store::Open(dir_.File("ablate.db"), RealClock(), options).value();
-    scheduler_ = std::make_unique<Scheduler>(*store_, RealClock(), SchedulerOptions{});
-    telemetry_ = std::make_unique<Telemetry>(*store_);
-    api_ = std::make_unique<SweepApi>(*store_, feed_, *scheduler_, *telemetry_, RealClock());
+    testing::ApiTest::SetUp();
+    if (HasFatalFailure()) return;
     StartDriver();
     v1::SubmitSweepRequest submit;
     submit.set_sweep_file(kSweep);
@@ -81,12 +78,6 @@ class TuningDriverTest : public ::testing::Test {
     return Jobs();
   }
 
-  testing::TempDir dir_;
-  ChangeFeed feed_{RealClock()};
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<Scheduler> scheduler_;
-  std::unique_ptr<Telemetry> telemetry_;
-  std::unique_ptr<SweepApi> api_;
   std::unique_ptr<TuningDriver> driver_;
   std::string sweep_id_;
 };
