@@ -147,11 +147,13 @@ bool YamlReader::Explains(absl::string_view key) const {
 absl::Status YamlReader::Report() const {
   if (problems_.empty()) return absl::OkStatus();
   std::vector<const Problem*> sorted;
+  sorted.reserve(problems_.size());
   for (const Problem& problem : problems_) sorted.push_back(&problem);
   std::stable_sort(sorted.begin(), sorted.end(), [](const Problem* a, const Problem* b) {
     return std::pair(a->line, a->column) < std::pair(b->line, b->column);
   });
   std::vector<std::string> lines;
+  lines.reserve(sorted.size());
   for (const Problem* problem : sorted) lines.push_back(problem->text);
   return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
 }
