@@ -4,11 +4,15 @@
 #include <cmath>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "cli/table.h"
+#include "sweep/tuning.h"
 
 namespace ablate::cli {
 namespace {
@@ -36,10 +40,45 @@ std::string SearchText(const v1::SweepPlan& plan) {
       const std::string& value = point.values(p).value();
       if (std::find(values.begin(), values.end(), value) == values.end()) values.push_back(value);
     }
-    absl::StrAppend(&out, "  ", plan.search(0).values(p).dimension(), ": ",
-                    absl::StrJoin(values, " "), "\n");
+    const std::string& name = plan.search(0).values(p).dimension();
+    const bool relative = absl::StartsWith(values.front(), sweep::kRelativeMark);
+    absl::StrAppend(&out, "  ", name, ": ", absl::StrJoin(values, " "),
+                    relative ? absl::StrCat(" (times each cell's own ", name, ")") : "", "\n");
   }
   return out;
+}
+
+// The tuned parameters whose search is relative to each cell's own value.
+std::vector<std::string> RelativeParameters(const v1::SweepPlan& plan) {
+  std::vector<std::string> out;
+  if (plan.search().empty()) return out;
+  for (const v1::CellValue& value : plan.search(0).values()) {
+    if (absl::StartsWith(value.value(), sweep::kRelativeMark)) out.push_back(value.dimension());
+  }
+  return out;
+}
+
+// The lowest and highest value of `name` a cell's trials train with: "0.00075..0.012".
+std::string RangeOf(const v1::CellTuning& tuning, const std::string& name) {
+  double low = 0;
+  double high = 0;
+  std::string low_text;
+  std::string high_text;
+  for (const v1::SearchPoint& point : tuning.points()) {
+    for (const v1::CellValue& value : point.values()) {
+      double number = 0;
+      if (value.dimension() != name || !absl::SimpleAtod(value.value(), &number)) continue;
+      if (low_text.empty() || number < low) {
+        low = number;
+        low_text = value.value();
+      }
+      if (high_text.empty() || number > high) {
+        high = number;
+        high_text = value.value();
+      }
+    }
+  }
+  return low_text.empty() ? "" : absl::StrCat(low_text, "..", high_text);
 }
 
 // Each tuned cell's rungs ("8x50 2x150": 8 trials of 50 steps, then 2 of 150) and their cost.
@@ -53,6 +92,9 @@ std::string TrialsText(const v1::SweepPlan& plan, size_t max_jobs) {
   }
   const size_t cell_columns = headers.size();
   for (const char* h : {"RUNGS", "STEPS", "TOKENS", "FLOPS", "GPU-H"}) headers.push_back(h);
+  // With relative parameters, the values each cell's trials train with, as "low..high".
+  const std::vector<std::string> relative = RelativeParameters(plan);
+  for (const std::string& name : relative) headers.push_back(absl::AsciiStrToUpper(name));
   Table trials(headers);
   for (size_t c = cell_columns + 1; c < headers.size(); ++c) {
     trials.SetAlign(c, Table::Align::kRight);
@@ -74,6 +116,7 @@ std::string TrialsText(const v1::SweepPlan& plan, size_t max_jobs) {
                 SiCount(static_cast<double>(cell.tuning().tokens())),
                 absl::StrFormat("%.3g", cell.tuning().flops()),
                 cell.tuning().has_gpu_hours() ? Hours(cell.tuning().gpu_hours()) : "unknown"});
+    for (const std::string& name : relative) row.push_back(RangeOf(cell.tuning(), name));
     trials.AddRow(std::move(row));
   }
   std::string out = absl::StrCat("trials per cell:\n", trials.Render());

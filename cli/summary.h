@@ -16,6 +16,7 @@
 
 #include "ablate/v1/job.pb.h"
 #include "ablate/v1/sweep.pb.h"
+#include "cli/views.h"
 
 namespace ablate::cli {
 
@@ -40,6 +41,7 @@ class SweepSummary {
   std::vector<v1::Job> worst_;   // highest loss first, at most keep_
   std::vector<v1::Job> failed_;  // the first keep_ failures, in expansion order
   size_t failed_total_ = 0;
+  TrialCounts trials_;
 };
 
 }  // namespace ablate::cli

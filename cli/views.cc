@@ -177,9 +177,28 @@ std::string CountsSummary(const v1::JobCounts& counts) {
   return summary;
 }
 
+void TrialCounts::Add(const v1::Job& job) {
+  if (!job.spec().has_trial() || job.dropped()) return;
+  ++total;
+  if (job.state() == v1::JOB_STATE_FAILED) ++failed;
+  if (job.state() == v1::JOB_STATE_CANCELLED) ++cancelled;
+}
+
+std::string TrialCounts::Summary() const {
+  if (total == 0) return "";
+  std::vector<std::string> ended;
+  if (failed > 0) ended.push_back(absl::StrCat(failed, " failed"));
+  if (cancelled > 0) ended.push_back(absl::StrCat(cancelled, " cancelled"));
+  return absl::StrCat("of which ", total, total == 1 ? " trial" : " trials",
+                      ended.empty() ? "" : ": ", absl::StrJoin(ended, ", "),
+                      ended.empty() ? "" : " (ranked last, never chosen)", "\n");
+}
+
 std::string StatusText(const v1::Sweep& sweep, const Jobs& jobs) {
+  TrialCounts trials;
+  for (const v1::Job& job : jobs) trials.Add(job);
   return absl::StrCat(JobsTable(sweep, jobs).Render(), CodeVersionLegend(jobs),
-                      CountsSummary(sweep.counts()), "\n");
+                      CountsSummary(sweep.counts()), "\n", trials.Summary());
 }
 
 absl::StatusOr<std::string> OneLineJson(const google::protobuf::Message& message) {

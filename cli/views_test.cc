@@ -162,6 +162,21 @@ TEST(ViewsTest, SummaryLeavesOutEmptyStates) {
   EXPECT_EQ(CountsSummary(Parse<v1::JobCounts>("total: 1 succeeded: 1")), "1 job: 1 succeeded");
 }
 
+TEST(ViewsTest, TrialsAreCountedApartWithTheirFailures) {
+  TrialCounts trials;
+  EXPECT_EQ(trials.Summary(), "");
+  trials.Add(Parse<v1::Job>("spec { trial { rung: 0 } } state: JOB_STATE_FAILED"));
+  trials.Add(Parse<v1::Job>("spec { trial { rung: 0 } } state: JOB_STATE_SUCCEEDED"));
+  trials.Add(Parse<v1::Job>("spec { trial { rung: 1 } } state: JOB_STATE_CANCELLED"));
+  trials.Add(Parse<v1::Job>("spec { trial { rung: 1 } } state: JOB_STATE_FAILED dropped: true"));
+  trials.Add(Parse<v1::Job>("spec { tuned { point: 1 } } state: JOB_STATE_FAILED"));
+  EXPECT_EQ(trials.Summary(),
+            "of which 3 trials: 1 failed, 1 cancelled (ranked last, never chosen)\n");
+  TrialCounts fine;
+  fine.Add(Parse<v1::Job>("spec { trial { rung: 0 } } state: JOB_STATE_SUCCEEDED"));
+  EXPECT_EQ(fine.Summary(), "of which 1 trial\n");
+}
+
 TEST(ViewsTest, SweepsTableShowsProgressAndCreationTime) {
   v1::ListSweepsResponse response;
   *response.add_sweeps() = TwoDimensionSweep();

@@ -132,7 +132,7 @@ absl::Status CoordinatorServer::Start() {
   log_tails_ = std::make_unique<LogTails>(clock_);
   api_ = std::make_unique<SweepApi>(*store_, *feed_, *scheduler_, *telemetry_, clock_,
                                     log_tails_.get());
-  tuning_ = std::make_unique<TuningDriver>(*store_, *scheduler_);
+  tuning_ = std::make_unique<TuningDriver>(*store_, *scheduler_, *feed_);
   if (absl::Status s = tuning_->Start(); !s.ok()) {
     Shutdown();
     return WithContext(s, "resuming the sweeps' tuning from the store");

@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/catalog.h"
 #include "common/model_math.h"
 #include "common/train_config.h"
@@ -55,6 +56,7 @@ class ModelCache {
 struct PlannedJob {
   v1::JobSpec job;
   const v1::JobSpec* trials = nullptr;  // the cell's first trial, on its cell's first job
+  size_t points = 0;                    // the cell's trials, from `trials` on in the expansion
   std::vector<v1::RungPlan> rungs;
 };
 
@@ -82,6 +84,7 @@ std::vector<PlannedJob> PlannedJobs(const v1::SweepSpec& spec, const Expansion& 
       }
       if (seed <= 1) {
         planned.trials = &trial;
+        planned.points = points;
         planned.rungs = RungsOf(spec.tuning(), points, trial.trial().cell_steps());
       }
     }
@@ -113,6 +116,9 @@ v1::SweepPlan PlanOf(const v1::SweepSpec& spec, const Expansion& expansion) {
 
   ModelCache models;
   double gpu_hours = 0;
+  const bool relative =
+      std::any_of(spec.tuning().parameters().begin(), spec.tuning().parameters().end(),
+                  [](const v1::TunedParameter& parameter) { return parameter.relative(); });
   for (const PlannedJob& planned : PlannedJobs(spec, expansion)) {
     const v1::JobSpec& job = planned.job;
     const v1::TrainConfig& config = job.config();
@@ -179,6 +185,19 @@ v1::SweepPlan PlanOf(const v1::SweepSpec& spec, const Expansion& expansion) {
       }
       plan.set_tokens(plan.tokens() + tuning.tokens());
       plan.set_flops(plan.flops() + tuning.flops());
+      if (relative) {
+        for (size_t i = 0; i < planned.points; ++i) {
+          const v1::TrainConfig& trial = planned.trials[i].config();
+          v1::SearchPoint& point = *tuning.add_points();
+          for (const v1::TunedParameter& parameter : spec.tuning().parameters()) {
+            v1::CellValue& value = *point.add_values();
+            value.set_dimension(parameter.name());
+            value.set_value(absl::StrFormat("%.3g", parameter.name() == "learning_rate"
+                                                        ? trial.learning_rate()
+                                                        : trial.weight_decay()));
+          }
+        }
+      }
     }
   }
   plan.set_gpu_hours(gpu_hours);

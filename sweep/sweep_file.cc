@@ -7,17 +7,14 @@
 #include <system_error>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
-#include "absl/functional/function_ref.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/train_config.h"
+#include "sweep/tuning_file.h"
 #include "sweep/validate.h"
 #include "sweep/yaml_limits.h"
+#include "sweep/yaml_reader.h"
 #include "yaml-cpp/yaml.h"
 
 namespace ablate::sweep {
@@ -25,8 +22,6 @@ namespace {
 
 using google::protobuf::RepeatedPtrField;
 using internal::SpecIssue;
-using EntryFn = absl::FunctionRef<absl::Status(const std::string& name, const std::string& key,
-                                               const YAML::Node& value)>;
 
 const std::vector<std::string>& TopLevelKeys() {
   static const auto* keys = new std::vector<std::string>{
@@ -39,19 +34,18 @@ const std::vector<std::string>& TopLevelKeys() {
 
 // Walks the YAML tree into a SweepSpec. Shape problems (a list where a map belongs, an unknown
 // key) are found on the way; the rules on content are FindSpecIssues', checked afterwards on
-// the spec. To place those, the reader remembers where every key and value stood, under the
-// same names SpecIssue::at uses: `key` for a key, `key[i]` for its i-th value.
-class SweepFileReader {
+// the spec and placed where YamlReader remembers their keys and values stood.
+class SweepFileReader : public internal::YamlReader {
  public:
-  explicit SweepFileReader(absl::string_view source) : source_(source) {}
+  explicit SweepFileReader(absl::string_view source) : YamlReader(source) {}
 
   absl::StatusOr<v1::SweepSpec> Read(absl::string_view yaml) {
-    if (absl::Status limits = CheckYamlLimits(yaml, source_); !limits.ok()) return limits;
+    if (absl::Status limits = CheckYamlLimits(yaml, source()); !limits.ok()) return limits;
     YAML::Node root;
     try {
       root = YAML::Load(std::string(yaml));
     } catch (const YAML::Exception& e) {
-      return absl::InvalidArgumentError(absl::StrFormat("%s:%d:%d: invalid YAML: %s", source_,
+      return absl::InvalidArgumentError(absl::StrFormat("%s:%d:%d: invalid YAML: %s", source(),
                                                         e.mark.line + 1, e.mark.column + 1, e.msg));
     }
     if (!root.IsMap()) {
@@ -68,20 +62,13 @@ class SweepFileReader {
     // A rule on content is checked even when the file's shape had problems, so one run lists
     // both; a rule about the map or list that held a problem would only repeat it ("an override
     // must set something" after "overrides[0].sett: unknown key").
-    const std::vector<Problem> shape = problems_;
-    for (const SpecIssue& issue : internal::FindSpecIssues(spec)) {
-      const bool repeats = std::any_of(shape.begin(), shape.end(), [&](const Problem& p) {
-        return Related(Parent(p.key), issue.key);
-      });
-      if (!repeats) Locate(issue).IgnoreError();
-    }
-    if (problems_.empty()) return spec;
-    std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
-      return std::pair(a.line, a.column) < std::pair(b.line, b.column);
-    });
-    std::vector<std::string> lines;
-    for (const Problem& problem : problems_) lines.push_back(problem.text);
-    return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
+    std::vector<SpecIssue> issues = internal::FindSpecIssues(spec);
+    issues.erase(std::remove_if(issues.begin(), issues.end(),
+                                [&](const SpecIssue& issue) { return Explains(issue.key); }),
+                 issues.end());
+    for (const SpecIssue& issue : issues) Locate(issue);
+    if (absl::Status problems = Report(); !problems.ok()) return problems;
+    return spec;
   }
 
  private:
@@ -107,7 +94,7 @@ class SweepFileReader {
     }
     if (name == "sample") return ReadSample(value, key, *spec.mutable_sample());
     if (name == "derived") return ReadDerived(value, key, spec);
-    if (name == "tuning") return ReadTuning(value, key, *spec.mutable_tuning());
+    if (name == "tuning") return internal::ReadTuning(*this, value, key, *spec.mutable_tuning());
     if (name == "throughput") {
       return ForEachItem(value, key, [&](const std::string& item_key, const YAML::Node& item) {
         return ReadThroughput(item, item_key, *spec.add_throughput());
@@ -286,135 +273,12 @@ class SweepFileReader {
                           if (name != "tokens_per_second") {
                             return UnknownKey(entry_key, name, {"when", "tokens_per_second"});
                           }
-                          absl::StatusOr<std::string> text = Scalar(value, entry_key);
-                          if (!text.ok()) return text.status();
-                          double rate = 0;
-                          if (!absl::SimpleAtod(*text, &rate)) {
-                            return Error(value, entry_key,
-                                         absl::StrCat("'", *text, "' is not a number"));
-                          }
-                          throughput.set_tokens_per_second(rate);
+                          absl::StatusOr<double> rate = Number(value, entry_key);
+                          if (!rate.ok()) return rate.status();
+                          throughput.set_tokens_per_second(*rate);
                           Remember(entry_key + "[0]", value);
                           return absl::OkStatus();
                         });
-  }
-
-  // method, parameters, samples, seed, min_steps, reduction_factor and metric (sweep/tuning.h).
-  absl::Status ReadTuning(const YAML::Node& node, const std::string& key, v1::Tuning& tuning) {
-    static const auto* keys = new std::vector<std::string>{
-        "method", "parameters", "samples", "seed", "min_steps", "reduction_factor", "metric"};
-    if (!node.IsMap()) return Error(node, key, "expected a map with parameters and min_steps");
-    absl::Status read = ForEachEntry(
-        node, key,
-        [&](const std::string& name, const std::string& entry_key,
-            const YAML::Node& value) -> absl::Status {
-          if (name == "parameters") {
-            if (!value.IsMap()) {
-              return Error(value, entry_key, "expected a map of learning_rate and weight_decay");
-            }
-            return ForEachEntry(value, entry_key,
-                                [&](const std::string& parameter, const std::string& parameter_key,
-                                    const YAML::Node& search) {
-                                  v1::TunedParameter& out = *tuning.add_parameters();
-                                  out.set_name(parameter);
-                                  return ReadSearch(search, parameter_key, out);
-                                });
-          }
-          if (name == "method" || name == "metric") {
-            absl::StatusOr<std::string> text = Scalar(value, entry_key);
-            if (!text.ok()) return text.status();
-            Remember(entry_key + "[0]", value);
-            if (name == "method") {
-              tuning.set_method(*text);
-            } else {
-              tuning.set_metric(*text);
-            }
-            return absl::OkStatus();
-          }
-          if (std::find(keys->begin(), keys->end(), name) == keys->end()) {
-            return UnknownKey(entry_key, name, *keys);
-          }
-          absl::StatusOr<uint64_t> number = WholeNumber<uint64_t>(value, entry_key);
-          if (!number.ok()) return number.status();
-          if (name == "seed") {
-            tuning.set_seed(*number);
-            return absl::OkStatus();
-          }
-          if (*number > UINT32_MAX) return Error(value, entry_key, "too large");
-          const auto small = static_cast<uint32_t>(*number);
-          if (name == "samples") tuning.set_samples(small);
-          if (name == "min_steps") tuning.set_min_steps(small);
-          if (name == "reduction_factor") tuning.set_reduction_factor(small);
-          return absl::OkStatus();
-        });
-    if (read.ok() && !node["parameters"]) {
-      return Error(node, key, "needs parameters (learning_rate, weight_decay or both)");
-    }
-    if (read.ok() && !node["min_steps"]) {
-      return Error(node, key, "needs min_steps (the first rung's budget in steps)");
-    }
-    return read;
-  }
-
-  // A tuned parameter: [values], {values: [...]}, {log_grid: [low, high], points: N} or
-  // {log_uniform: [low, high]}.
-  absl::Status ReadSearch(const YAML::Node& node, const std::string& key, v1::TunedParameter& out) {
-    if (node.IsSequence()) return ReadValues(node, key + ".values", *out.mutable_values());
-    if (!node.IsMap()) {
-      return Error(node, key,
-                   "expected [values], {log_grid: [low, high], points: N} or "
-                   "{log_uniform: [low, high]}");
-    }
-    return ForEachEntry(
-        node, key,
-        [&](const std::string& name, const std::string& entry_key,
-            const YAML::Node& value) -> absl::Status {
-          if (name == "values") {
-            if (!value.IsSequence()) return Error(value, entry_key, "expected a list of values");
-            return ReadValues(value, entry_key, *out.mutable_values());
-          }
-          if (name == "points") {
-            absl::StatusOr<uint64_t> points = WholeNumber<uint64_t>(value, entry_key);
-            if (!points.ok()) return points.status();
-            if (*points > UINT32_MAX) return Error(value, entry_key, "too many points");
-            out.set_points(static_cast<uint32_t>(*points));
-            return absl::OkStatus();
-          }
-          if (name != "log_grid" && name != "log_uniform") {
-            return UnknownKey(entry_key, name, {"values", "log_grid", "points", "log_uniform"});
-          }
-          if (!value.IsSequence() || value.size() != 2) {
-            return Error(value, entry_key, "expected [low, high]");
-          }
-          double bounds[2] = {0, 0};
-          for (size_t i = 0; i < 2; ++i) {
-            absl::StatusOr<std::string> text = Scalar(value[i], entry_key);
-            if (!text.ok()) return text.status();
-            if (!absl::SimpleAtod(*text, &bounds[i])) {
-              return Error(value[i], entry_key, absl::StrCat("'", *text, "' is not a number"));
-            }
-          }
-          Remember(entry_key + "[0]", value);
-          out.set_low(bounds[0]);
-          out.set_high(bounds[1]);
-          return absl::OkStatus();
-        });
-  }
-
-  // A scalar that reads as an Int; with `positive`, above 0 too.
-  template <typename Int>
-  absl::StatusOr<Int> WholeNumber(const YAML::Node& node, const std::string& key,
-                                  bool positive = false) {
-    absl::StatusOr<std::string> text = Scalar(node, key);
-    if (!text.ok()) return text.status();
-    Int number = 0;
-    if (!absl::SimpleAtoi(*text, &number) || (positive && number <= 0)) {
-      return Error(
-          node, key,
-          absl::StrCat("'", *text, "' is not a ", positive ? "positive " : "", "whole number"));
-    }
-    Remember(key + "[0]", node);
-    return number;
   }
 
   // TrainConfig settings; a nested map flattens into dotted names, so `optimizer_args:
@@ -432,141 +296,13 @@ class SweepFileReader {
                           absl::StatusOr<std::string> text = Scalar(value, setting_key);
                           if (!text.ok()) return text.status();
                           if (!out.insert({setting, *text}).second) {
-                            return Error(marks_.at(setting_key), setting_key,
+                            return Error(*MarkOf(setting_key), setting_key,
                                          "this setting is given twice");
                           }
                           Remember(setting_key + "[0]", value);
                           return absl::OkStatus();
                         });
   }
-
-  absl::Status ReadValues(const YAML::Node& node, const std::string& key,
-                          RepeatedPtrField<std::string>& out) {
-    if (node.IsScalar()) {
-      *out.Add() = node.Scalar();
-      Remember(key + "[0]", node);
-      return absl::OkStatus();
-    }
-    if (!node.IsSequence()) return Error(node, key, "expected a value or a list of values");
-    absl::Status first;
-    for (size_t i = 0; i < node.size(); ++i) {
-      const std::string item_key = absl::StrCat(key, "[", i, "]");
-      absl::StatusOr<std::string> text = Scalar(node[i], item_key);
-      first.Update(text.status());
-      if (!text.ok()) continue;
-      *out.Add() = *std::move(text);
-      Remember(item_key, node[i]);
-    }
-    return first;
-  }
-
-  // Calls `fn` for each entry of a map in file order; keys must be plain names, each once.
-  absl::Status ForEachEntry(const YAML::Node& map, const std::string& key, EntryFn fn) {
-    absl::flat_hash_set<std::string> seen;
-    absl::Status first;  // entries after a failed one are still read, for their own problems
-    for (const auto& entry : map) {
-      const std::string name = entry.first.IsScalar() ? entry.first.Scalar() : "";
-      const std::string entry_key = key.empty() ? name : absl::StrCat(key, ".", name);
-      if (name.empty()) {
-        first.Update(Error(entry.first, key, "expected a plain name as the key"));
-        continue;
-      }
-      if (!seen.insert(name).second) {
-        first.Update(Error(entry.first, entry_key, "repeated key"));
-        continue;
-      }
-      marks_.insert_or_assign(entry_key, entry.first.Mark());
-      first.Update(fn(name, entry_key, entry.second));
-    }
-    return first;
-  }
-
-  absl::Status ForEachItem(
-      const YAML::Node& list, const std::string& key,
-      absl::FunctionRef<absl::Status(const std::string&, const YAML::Node&)> fn) {
-    if (!list.IsSequence()) return Error(list, key, "expected a list");
-    absl::Status first;
-    for (size_t i = 0; i < list.size(); ++i) {
-      const std::string item_key = absl::StrCat(key, "[", i, "]");
-      Remember(item_key, list[i]);
-      first.Update(fn(item_key, list[i]));
-    }
-    return first;
-  }
-
-  absl::StatusOr<std::string> Scalar(const YAML::Node& node, const std::string& key) {
-    if (node.IsScalar()) return node.Scalar();
-    return Error(node, key, node.IsNull() ? "missing value" : "expected a single value");
-  }
-
-  absl::Status UnknownKey(const std::string& key, const std::string& name,
-                          const std::vector<std::string>& known) {
-    return Error(marks_.at(key), key,
-                 absl::StrCat("unknown key", internal::DidYouMean(name, known),
-                              " (known: ", absl::StrJoin(known, ", "), ")"));
-  }
-
-  // A node's own position. An empty value has none of its own (YAML places it at the next
-  // token), so a problem with it is placed at its key.
-  void Remember(const std::string& at, const YAML::Node& node) {
-    if (!node.IsNull()) marks_.insert_or_assign(at, node.Mark());
-  }
-
-  absl::Status Error(const YAML::Node& node, const std::string& key, absl::string_view problem) {
-    if (node.IsNull()) {
-      if (auto it = marks_.find(key); it != marks_.end()) return Error(it->second, key, problem);
-    }
-    return Error(node.Mark(), key, problem);
-  }
-
-  // Records the problem for the final report and returns it, so a caller can stop reading
-  // what depends on the value.
-  absl::Status Error(const YAML::Mark& mark, const std::string& key, absl::string_view problem) {
-    const int line = std::max(mark.line, 0) + 1;
-    const int column = std::max(mark.column, 0) + 1;
-    std::string text = absl::StrFormat("%s:%d:%d: %s: %s", source_, line, column, key, problem);
-    problems_.push_back({line, column, key, text});
-    return absl::InvalidArgumentError(text);
-  }
-
-  // The key of the map or list holding `key`: "overrides[0]" for "overrides[0].sett".
-  static absl::string_view Parent(absl::string_view key) {
-    const size_t cut = key.find_last_of(".[");
-    return cut == absl::string_view::npos ? key : key.substr(0, cut);
-  }
-
-  // Whether one key lies inside the other ("grid.lr" and "grid.lr[1]", "fixed" and
-  // "fixed.steps"), so a problem with one explains a problem with the other.
-  static bool Related(absl::string_view a, absl::string_view b) {
-    if (a.size() > b.size()) std::swap(a, b);
-    return absl::StartsWith(b, a) &&
-           (b.size() == a.size() || b[a.size()] == '.' || b[a.size()] == '[');
-  }
-
-  // Places an issue at the nearest remembered position: its value, else its key, else the
-  // key that holds it ("constraints[0].when" missing falls back to "constraints[0]").
-  absl::Status Locate(const SpecIssue& issue) {
-    std::string at = issue.at;
-    while (!at.empty()) {
-      if (auto it = marks_.find(at); it != marks_.end()) {
-        return Error(it->second, issue.key, issue.problem);
-      }
-      const size_t cut = at.find_last_of(".[");
-      at.resize(cut == std::string::npos ? 0 : cut);
-    }
-    return Error(YAML::Mark(), issue.key, issue.problem);
-  }
-
-  struct Problem {
-    int line;
-    int column;
-    std::string key;
-    std::string text;  // the report's line: "file:line:column: key: problem"
-  };
-
-  absl::string_view source_;
-  absl::flat_hash_map<std::string, YAML::Mark> marks_;
-  std::vector<Problem> problems_;  // every problem found, in the order found
 };
 
 }  // namespace

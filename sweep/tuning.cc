@@ -7,6 +7,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -73,8 +74,9 @@ std::vector<const v1::Job*> Ranked(const Rung& rung) {
 
 // One cell's jobs as tuning sees them.
 struct CellJobs {
-  std::vector<Rung> rungs;  // rung -> point -> trial
-  bool has_final = false;
+  std::vector<Rung> rungs;             // rung -> point -> trial
+  std::vector<const v1::Job*> finals;  // its final jobs
+  std::vector<const v1::Job*> plain;   // jobs neither trial nor final (not made by tuning)
 };
 
 v1::JobSpec Promoted(const v1::JobSpec& trial, uint32_t rung, uint32_t steps) {
@@ -136,7 +138,7 @@ const v1::Job* Choose(const CellJobs& cell, size_t top) {
 // What one cell needs next; true when it is done (has or gets its final jobs, or never will).
 bool StepCell(const v1::SweepSpec& spec, size_t points, const CellJobs& cell,
               std::vector<v1::JobSpec>& add) {
-  if (cell.has_final) return true;
+  if (!cell.finals.empty()) return true;
   if (cell.rungs.empty() || cell.rungs[0].empty()) return true;
   const v1::JobSpec& any = cell.rungs[0].begin()->second->spec();
   const std::vector<v1::RungPlan> rungs = RungsOf(spec.tuning(), points, any.trial().cell_steps());
@@ -167,9 +169,61 @@ bool StepCell(const v1::SweepSpec& spec, size_t points, const CellJobs& cell,
   return false;
 }
 
-}  // namespace
+// A sweep's jobs by cell, as NextTuningJobs and TuningOutcomes read them.
+struct SweepCells {
+  std::vector<std::string> order;  // cells in the order of their first job
+  std::map<std::string, CellJobs> cells;
+  // Every stored job's config hash, dropped ones included (job_ids.h names new jobs apart).
+  std::vector<std::pair<uint64_t, size_t>> by_hash;
+  uint32_t next_index = 0;
+  std::string sweep_id;
 
-std::vector<v1::SearchPoint> SearchPoints(const v1::Tuning& tuning) {
+  static SweepCells Of(const v1::SweepSpec& spec, const std::vector<v1::Job>& jobs) {
+    SweepCells out;
+    for (const v1::Job& job : jobs) {
+      out.by_hash.emplace_back(internal::HashNumber(job.spec().config_hash()),
+                               internal::kStoredJob);
+      out.next_index = std::max(out.next_index, job.spec().index() + 1);
+      out.sweep_id = job.spec().sweep_id();
+      if (job.dropped()) continue;
+      const std::string key = TuningCellKey(spec, job.spec());
+      auto [it, inserted] = out.cells.try_emplace(key);
+      if (inserted) out.order.push_back(key);
+      if (job.spec().has_tuned()) {
+        it->second.finals.push_back(&job);
+      } else if (job.spec().has_trial()) {
+        const uint32_t rung = job.spec().trial().rung();
+        if (it->second.rungs.size() <= rung) it->second.rungs.resize(rung + 1);
+        it->second.rungs[rung].try_emplace(PointOf(job.spec()), &job);
+      } else {
+        it->second.plain.push_back(&job);
+      }
+    }
+    return out;
+  }
+};
+
+// The value a trial of a cell whose config is `cell` trains with: the point's value, or for a
+// relative one ("x0.25") that multiple of the cell's own value.
+absl::StatusOr<std::string> TrialValue(const v1::CellValue& value, const v1::TrainConfig& cell) {
+  if (!absl::StartsWith(value.value(), kRelativeMark)) return value.value();
+  double multiple = 0;
+  if (!absl::SimpleAtod(absl::string_view(value.value()).substr(1), &multiple)) {
+    return absl::InvalidArgumentError(absl::StrCat("tuning.parameters.", value.dimension(), ": '",
+                                                   value.value(), "' is not a multiple"));
+  }
+  const double own =
+      value.dimension() == "learning_rate" ? cell.learning_rate() : cell.weight_decay();
+  if (!(own > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tuning.parameters.", value.dimension(), " is relative, and the cell's own ",
+                     value.dimension(), " is ", own, ": set one (fixed, derived or overrides)"));
+  }
+  return Rounded(own * multiple);
+}
+
+// SearchPoints before relative values are marked.
+std::vector<v1::SearchPoint> PointsAsWritten(const v1::Tuning& tuning) {
   std::vector<v1::SearchPoint> out;
   if (tuning.samples() > 0) {
     std::mt19937_64 generator(tuning.seed());
@@ -212,6 +266,20 @@ std::vector<v1::SearchPoint> SearchPoints(const v1::Tuning& tuning) {
   }
 }
 
+}  // namespace
+
+std::vector<v1::SearchPoint> SearchPoints(const v1::Tuning& tuning) {
+  std::vector<v1::SearchPoint> out = PointsAsWritten(tuning);
+  for (v1::SearchPoint& point : out) {
+    for (int p = 0; p < point.values_size(); ++p) {
+      if (tuning.parameters(p).relative()) {
+        point.mutable_values(p)->set_value(absl::StrCat(kRelativeMark, point.values(p).value()));
+      }
+    }
+  }
+  return out;
+}
+
 std::vector<v1::RungPlan> RungsOf(const v1::Tuning& tuning, size_t points, uint32_t cell_steps) {
   const uint64_t eta =
       tuning.reduction_factor() == 0 ? kDefaultReductionFactor : tuning.reduction_factor();
@@ -244,7 +312,9 @@ absl::StatusOr<std::vector<v1::JobSpec>> TrialsOfCell(const v1::Tuning& tuning,
     v1::TrainConfig& config = *job.mutable_config();
     config = cell;
     for (const v1::CellValue& value : points[i].values()) {
-      if (absl::Status set = SetTrainField(config, value.dimension(), value.value()); !set.ok()) {
+      absl::StatusOr<std::string> text = TrialValue(value, cell);
+      if (!text.ok()) return text.status();
+      if (absl::Status set = SetTrainField(config, value.dimension(), *text); !set.ok()) {
         return set;
       }
     }
@@ -278,39 +348,50 @@ std::string TuningCellKey(const v1::SweepSpec& spec, const v1::JobSpec& job) {
 
 TuningStep NextTuningJobs(const v1::SweepSpec& spec, const std::vector<v1::Job>& jobs) {
   const size_t points = SearchPoints(spec.tuning()).size();
-  std::vector<std::string> order;  // cells in the order of their first job
-  std::map<std::string, CellJobs> cells;
-  std::vector<std::pair<uint64_t, size_t>> by_hash;
-  uint32_t next_index = 0;
-  std::string sweep_id;
-  for (const v1::Job& job : jobs) {
-    by_hash.emplace_back(internal::HashNumber(job.spec().config_hash()), internal::kStoredJob);
-    next_index = std::max(next_index, job.spec().index() + 1);
-    sweep_id = job.spec().sweep_id();
-    if (job.dropped()) continue;
-    const std::string key = TuningCellKey(spec, job.spec());
-    auto [it, inserted] = cells.try_emplace(key);
-    if (inserted) order.push_back(key);
-    if (job.spec().has_tuned()) {
-      it->second.has_final = true;
-    } else if (job.spec().has_trial()) {
-      const uint32_t rung = job.spec().trial().rung();
-      if (it->second.rungs.size() <= rung) it->second.rungs.resize(rung + 1);
-      it->second.rungs[rung].try_emplace(PointOf(job.spec()), &job);
-    }
-  }
+  SweepCells sweep = SweepCells::Of(spec, jobs);
   TuningStep step;
   step.done = true;
-  for (const std::string& key : order) {
-    step.done = StepCell(spec, points, cells[key], step.add) && step.done;
+  for (const std::string& key : sweep.order) {
+    step.done = StepCell(spec, points, sweep.cells[key], step.add) && step.done;
   }
+  uint32_t next_index = sweep.next_index;
   for (v1::JobSpec& job : step.add) {
     job.set_index(next_index++);
-    by_hash.emplace_back(internal::HashNumber(job.config_hash()),
-                         static_cast<size_t>(&job - step.add.data()));
+    sweep.by_hash.emplace_back(internal::HashNumber(job.config_hash()),
+                               static_cast<size_t>(&job - step.add.data()));
   }
-  internal::AssignJobIds(sweep_id, internal::CheckpointRootOf(spec), std::move(by_hash), step.add);
+  internal::AssignJobIds(sweep.sweep_id, internal::CheckpointRootOf(spec), std::move(sweep.by_hash),
+                         step.add);
   return step;
+}
+
+std::vector<v1::JobState> TuningOutcomes(const v1::SweepSpec& spec,
+                                         const std::vector<v1::Job>& jobs) {
+  const size_t points = SearchPoints(spec.tuning()).size();
+  SweepCells sweep = SweepCells::Of(spec, jobs);
+  std::vector<v1::JobState> out;
+  bool adding = false;
+  for (const std::string& key : sweep.order) {
+    const CellJobs& cell = sweep.cells[key];
+    for (const v1::Job* job : cell.plain) out.push_back(job->state());
+    for (const v1::Job* final : cell.finals) out.push_back(final->state());
+    if (!cell.finals.empty() || cell.rungs.empty()) continue;
+    std::vector<v1::JobSpec> add;
+    if (!StepCell(spec, points, cell, add) || !add.empty()) {
+      adding = true;
+      continue;
+    }
+    // Every point failed: the cell has no result.
+    bool cancelled = false;
+    for (const Rung& rung : cell.rungs) {
+      for (const auto& [point, trial] : rung) {
+        cancelled = cancelled || trial->state() == v1::JOB_STATE_CANCELLED;
+      }
+    }
+    out.push_back(cancelled ? v1::JOB_STATE_CANCELLED : v1::JOB_STATE_FAILED);
+  }
+  if (adding) out.push_back(v1::JOB_STATE_PENDING);
+  return out;
 }
 
 }  // namespace ablate::sweep

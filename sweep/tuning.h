@@ -46,11 +46,14 @@ namespace ablate::sweep {
 inline constexpr uint32_t kDefaultReductionFactor = 3;  // Li et al.'s default eta
 inline constexpr char kTuningMethod[] = "successive_halving";
 inline constexpr char kTuningMetric[] = "eval/loss";
+// Marks a relative parameter's value in a search point: "x0.25" is a quarter of the cell's own.
+inline constexpr char kRelativeMark[] = "x";
 
 // The search's points in order: a grid's combinations (first parameter slowest), or
 // `samples` points drawn by mt19937_64 seeded with `seed` (its output is fixed by the C++
 // standard, so a seed draws the same points everywhere). Every value is rounded to 3
-// significant digits, so configs and plans read as written. `tuning` must be valid.
+// significant digits, so configs and plans read as written; a relative parameter's value is a
+// multiple of the cell's own, written after kRelativeMark ("x0.25"). `tuning` must be valid.
 std::vector<v1::SearchPoint> SearchPoints(const v1::Tuning& tuning);
 
 // The rungs of a cell of `cell_steps` steps searching `points` points; empty when even the
@@ -58,10 +61,11 @@ std::vector<v1::SearchPoint> SearchPoints(const v1::Tuning& tuning);
 std::vector<v1::RungPlan> RungsOf(const v1::Tuning& tuning, size_t points, uint32_t cell_steps);
 
 // The trials of a cell whose (first seed's) resolved config is `cell`: one per point, on rung
-// 0, its JobSpec holding cell values, config (with the point's values and rung 0's steps),
-// config_hash and trial (ids and index left to the caller). InvalidArgument when the cell is
-// too short for a rung ("tuning.min_steps: 50 steps is not below the cell's 40") or a trial's
-// config is invalid.
+// 0, its JobSpec holding cell values, config (with the point's values and rung 0's steps; a
+// relative value times the cell's own, rounded to 3 significant digits), config_hash and trial
+// (ids and index left to the caller). InvalidArgument when the cell is too short for a rung
+// ("tuning.min_steps: 50 steps is not below the cell's 40"), a relative parameter's own value
+// in the cell is not above 0, or a trial's config is invalid.
 absl::StatusOr<std::vector<v1::JobSpec>> TrialsOfCell(
     const v1::Tuning& tuning, const std::vector<v1::SearchPoint>& points,
     const v1::TrainConfig& cell, const google::protobuf::RepeatedPtrField<v1::CellValue>& values);
@@ -88,6 +92,17 @@ struct TuningStep {
 // are left out of it). Adding `add` and calling it again, before anything else ends, gives
 // nothing new.
 TuningStep NextTuningJobs(const v1::SweepSpec& spec, const std::vector<v1::Job>& jobs);
+
+// The states a tuned sweep's state is decided from, given every job of the sweep as
+// NextTuningJobs takes them; the store counts them as it counts an untuned sweep's jobs
+// (sweep.proto's SweepState). They are the cells' final jobs' states; for each cell that will
+// never have final jobs (every point failed) FAILED, or CANCELLED when one of its trials was
+// cancelled; and one PENDING while a trial of a cell without final jobs is pending, assigned or
+// running, or tuning has jobs to add (NextTuningJobs's `add`, as at a rung's barrier), so the
+// sweep reads ACTIVE until NextTuningJobs is done. A trial that failed or was cancelled counts
+// nowhere: it ranks last and is never chosen, but the sweep's outcome is its cells'.
+std::vector<v1::JobState> TuningOutcomes(const v1::SweepSpec& spec,
+                                         const std::vector<v1::Job>& jobs);
 
 }  // namespace ablate::sweep
 

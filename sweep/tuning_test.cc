@@ -1,6 +1,6 @@
 // Per-cell tuning: the search's points, the rungs, the trials a tuned sweep expands to, every
-// promotion and choice from stored jobs, the plan's counts (worked out by hand beside each
-// number), what an update keeps, and the sweep file's mistakes named by position.
+// promotion and choice from stored jobs, the outcomes a tuned sweep's state is read from, the
+// plan's counts (worked out by hand beside each number) and what an update keeps.
 #include "sweep/tuning.h"
 
 #include <string>
@@ -17,7 +17,6 @@ namespace ablate::sweep {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 
 // Two optimizers, 2 seeds each; 4 learning rates x 2 weight decays = 8 points; rungs of 25 and
 // 75 steps (8 / 3 = 2 trials) before the cells' 300.
@@ -42,12 +41,6 @@ v1::SweepSpec Parse(const std::string& yaml) {
   absl::StatusOr<v1::SweepSpec> spec = ParseSweepYaml(yaml, "s.yaml");
   EXPECT_TRUE(spec.ok()) << spec.status();
   return spec.ok() ? *spec : v1::SweepSpec();
-}
-
-std::string ParseError(const std::string& yaml) {
-  absl::StatusOr<v1::SweepSpec> spec = ParseSweepYaml(yaml, "s.yaml");
-  EXPECT_FALSE(spec.ok());
-  return std::string(spec.status().message());
 }
 
 std::vector<std::string> Values(const std::vector<v1::SearchPoint>& points, int parameter) {
@@ -238,17 +231,56 @@ TEST(TuningTest, APointThatFailsOnALaterRungIsNeverChosen) {
   EXPECT_TRUE(step.done);
 }
 
+TEST(TuningTest, OutcomesAreTheCellsFinalJobsNotTheirTrials) {
+  using ::testing::UnorderedElementsAre;
+  const v1::SweepSpec spec = Parse(kTuned);
+  absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  std::vector<v1::Job> jobs = Stored(expansion->jobs);
+  EXPECT_THAT(TuningOutcomes(spec, jobs), ElementsAre(v1::JOB_STATE_PENDING));
+
+  // Every first-rung trial ended, one failed in each cell: a barrier, not an end.
+  for (int i = 0; i < 16; ++i) Succeed(jobs[i], 10.0 - i % 8);
+  jobs[0].set_state(v1::JOB_STATE_FAILED);
+  jobs[8].set_state(v1::JOB_STATE_FAILED);
+  EXPECT_THAT(TuningOutcomes(spec, jobs), ElementsAre(v1::JOB_STATE_PENDING));
+  Add(jobs, NextTuningJobs(spec, jobs));
+  for (size_t i = 16; i < jobs.size(); ++i) Succeed(jobs[i], 1.0);
+  EXPECT_THAT(TuningOutcomes(spec, jobs), ElementsAre(v1::JOB_STATE_PENDING));
+  Add(jobs, NextTuningJobs(spec, jobs));
+  ASSERT_EQ(jobs.size(), 24u);  // 2 cells x 2 seeds of final jobs
+
+  // The final jobs decide, whatever their trials did.
+  for (size_t i = 20; i < 24; ++i) Succeed(jobs[i], 1.0);
+  jobs[23].set_state(v1::JOB_STATE_RUNNING);
+  EXPECT_THAT(TuningOutcomes(spec, jobs),
+              UnorderedElementsAre(v1::JOB_STATE_SUCCEEDED, v1::JOB_STATE_SUCCEEDED,
+                                   v1::JOB_STATE_SUCCEEDED, v1::JOB_STATE_RUNNING));
+  jobs[23].set_state(v1::JOB_STATE_FAILED);
+  EXPECT_THAT(TuningOutcomes(spec, jobs),
+              UnorderedElementsAre(v1::JOB_STATE_SUCCEEDED, v1::JOB_STATE_SUCCEEDED,
+                                   v1::JOB_STATE_SUCCEEDED, v1::JOB_STATE_FAILED));
+
+  // A cell whose every point failed has no result: FAILED, or CANCELLED when cancelled.
+  std::vector<v1::Job> failed = Stored(expansion->jobs);
+  for (v1::Job& job : failed) job.set_state(v1::JOB_STATE_FAILED);
+  failed[8].set_state(v1::JOB_STATE_CANCELLED);
+  EXPECT_THAT(TuningOutcomes(spec, failed),
+              ElementsAre(v1::JOB_STATE_FAILED, v1::JOB_STATE_CANCELLED));
+}
+
 TEST(TuningTest, ThePlanCountsTheTrialsOfTheExample) {
   absl::StatusOr<v1::SweepSpec> spec = LoadSweepFile("examples/optimizer-tuning.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
   absl::StatusOr<Expansion> expansion = ExpandSweep(*spec);
   ASSERT_TRUE(expansion.ok()) << expansion.status();
-  EXPECT_EQ(expansion->jobs.size(), 24u);  // 3 optimizers x 8 points on the first rung
+  EXPECT_EQ(expansion->jobs.size(), 30u);  // 3 optimizers x 10 points on the first rung
   const v1::SweepPlan plan = PlanOf(*spec, *expansion);
-  ASSERT_EQ(plan.cells_size(), 9);  // 3 optimizers x 3 seeds, at 300 steps
-  EXPECT_EQ(plan.search_size(), 8);
+  ASSERT_EQ(plan.cells_size(), 9);    // 3 optimizers x 3 seeds, at 300 steps
+  EXPECT_EQ(plan.search_size(), 10);  // 5 multiples of each optimizer's rate x 2 decays
+  EXPECT_EQ(plan.search(0).values(0).value(), "x0.25");
   EXPECT_EQ(plan.reduction_factor(), 3u);
-  EXPECT_EQ(plan.trials(), 30u);       // 3 cells x (8 + 2)
+  EXPECT_EQ(plan.trials(), 39u);       // 3 cells x (10 + 3)
   const uint64_t per_step = 16 * 128;  // the default batch of 16 sequences of 128 tokens
   uint64_t trial_tokens = 0;
   for (int i = 0; i < plan.cells_size(); ++i) {
@@ -259,18 +291,22 @@ TEST(TuningTest, ThePlanCountsTheTrialsOfTheExample) {
     EXPECT_EQ(cell.has_tuning(), i % 3 == 0) << i;  // on each cell's first seed
     if (!cell.has_tuning()) continue;
     ASSERT_EQ(cell.tuning().rungs_size(), 2);
-    EXPECT_EQ(cell.tuning().rungs(0).trials(), 8u);
+    EXPECT_EQ(cell.tuning().rungs(0).trials(), 10u);
     EXPECT_EQ(cell.tuning().rungs(0).steps(), 25u);
-    EXPECT_EQ(cell.tuning().rungs(1).trials(), 2u);
+    EXPECT_EQ(cell.tuning().rungs(1).trials(), 3u);
     EXPECT_EQ(cell.tuning().rungs(1).steps(), 75u);
-    EXPECT_EQ(cell.tuning().steps(), 350u);  // 8 x 25 + 2 x 75
-    EXPECT_EQ(cell.tuning().tokens(), 350 * per_step);
+    EXPECT_EQ(cell.tuning().steps(), 475u);  // 10 x 25 + 3 x 75
+    EXPECT_EQ(cell.tuning().tokens(), 475 * per_step);
     EXPECT_TRUE(cell.tuning().has_gpu_hours());
+    ASSERT_EQ(cell.tuning().points_size(), 10);
     trial_tokens += cell.tuning().tokens();
   }
+  // Each optimizer searches a quarter to four times its own rate (derived.learning_rate).
+  EXPECT_EQ(plan.cells(0).tuning().points(0).values(0).value(), "0.00075");  // adamw 3e-3
+  EXPECT_EQ(plan.cells(3).tuning().points(8).values(0).value(), "0.08");     // muon 2e-2
   EXPECT_EQ(plan.tokens(), 9 * 300 * per_step + trial_tokens);
-  // 20,000 tokens a second: (2700 + 1050) steps x 2048 tokens / 20,000 / 3600.
-  EXPECT_NEAR(plan.gpu_hours(), 3750.0 * 2048 / 20000 / 3600, 1e-9);
+  // 20,000 tokens a second: (2700 + 1425) steps x 2048 tokens / 20,000 / 3600.
+  EXPECT_NEAR(plan.gpu_hours(), 4125.0 * 2048 / 20000 / 3600, 1e-9);
 }
 
 TEST(TuningTest, AnUpdateKeepsLaterTrialsAndFinalsWhileTheSearchStands) {
@@ -296,54 +332,6 @@ TEST(TuningTest, AnUpdateKeepsLaterTrialsAndFinalsWhileTheSearchStands) {
   Update changed = UpdateOf(expansion->sweep_id, stored, wider, *ExpandSweep(wider));
   EXPECT_EQ(changed.added.size(), 8u);
   EXPECT_THAT(changed.dropped, ElementsAre(jobs[16].spec().job_id(), jobs[17].spec().job_id()));
-}
-
-TEST(TuningFileTest, MistakesNameTheKeyAndPosition) {
-  const std::string head = "name: t\ngrid:\n  optimizer: [adamw]\nfixed: {steps: 100}\n";
-  EXPECT_THAT(ParseError(head + "tuning:\n  parameters: {learning_rate: [1e-3, 1e-2]}\n"
-                                "  min_steps: 10\n  method: asha\n"),
-              HasSubstr("s.yaml:8:11: tuning.method: unknown method 'asha' (known: "
-                        "successive_halving"));
-  EXPECT_THAT(ParseError(head + "tuning:\n  parameters: {learning_rate: [1e-3, 1e-2]}\n"
-                                "  min_steps: 10\n  rungs: 3\n"),
-              HasSubstr("s.yaml:8:3: tuning.rungs: unknown key"));
-  EXPECT_THAT(ParseError(head + "tuning:\n  parameters:\n    learning_rate: {log_grid: [1e-3, "
-                                "1e-2]}\n  min_steps: 10\n"),
-              HasSubstr("s.yaml:7:5: tuning.parameters.learning_rate: a log grid needs points"));
-  EXPECT_THAT(ParseError(head + "tuning:\n  parameters:\n    weight_decay: {log_grid: [0, 0.1], "
-                                "points: 3}\n  min_steps: 10\n"),
-              HasSubstr("s.yaml:7:20: tuning.parameters.weight_decay.log_grid: a log range "
-                        "needs 0 < low < high"));
-  EXPECT_THAT(ParseError(head + "tuning:\n  parameters: {beta2: [0.9, 0.95]}\n  min_steps: 10\n"),
-              HasSubstr("s.yaml:6:16: tuning.parameters.beta2: only learning_rate and "
-                        "weight_decay are tuned"));
-  EXPECT_THAT(ParseError(head + "tuning:\n  parameters: {optimizer: [adamw]}\n  min_steps: 10\n"),
-              HasSubstr("tuning.parameters.optimizer: only learning_rate"));
-  EXPECT_THAT(ParseError("name: t\ngrid:\n  learning_rate: [1e-3, 1e-2]\ntuning:\n"
-                         "  parameters: {learning_rate: [1e-3, 1e-2]}\n  min_steps: 10\n"),
-              HasSubstr("s.yaml:5:16: tuning.parameters.learning_rate: also a grid dimension"));
-  EXPECT_THAT(
-      ParseError(head + "tuning:\n  parameters: {learning_rate: [1e-3]}\n  min_steps: 10\n"),
-      HasSubstr("tuning.parameters: the search needs at least two points"));
-  EXPECT_THAT(ParseError(head + "tuning:\n  parameters: {learning_rate: [1e-3, 1e-2]}\n"),
-              HasSubstr("s.yaml:6:3: tuning: needs min_steps"));
-  EXPECT_THAT(ParseError(head + "tuning:\n  parameters: {learning_rate: {log_uniform: [1e-3, "
-                                "1e-2], points: 4}}\n  samples: 8\n  min_steps: 10\n"),
-              HasSubstr("tuning.parameters.learning_rate.points: with tuning.samples a range is "
-                        "drawn from"));
-  EXPECT_THAT(ParseError(head + "tuning:\n  parameters: {learning_rate: [1e-3, x]}\n"
-                                "  min_steps: 10\n"),
-              HasSubstr("s.yaml:6:38: tuning.parameters.learning_rate.values: 'x' is not a "
-                        "number"));
-}
-
-TEST(TuningFileTest, ACellTooShortForTheFirstRungIsNamed) {
-  absl::StatusOr<Expansion> expansion =
-      ExpandSweep(Parse("name: t\ngrid:\n  optimizer: [adamw]\nfixed: {steps: 40}\ntuning:\n"
-                        "  parameters: {learning_rate: [1e-3, 1e-2]}\n  min_steps: 50\n"));
-  ASSERT_FALSE(expansion.ok());
-  EXPECT_EQ(expansion.status().message(),
-            "cell optimizer=adamw: tuning.min_steps: 50 steps is not below the cell's 40");
 }
 
 }  // namespace

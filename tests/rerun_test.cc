@@ -26,27 +26,15 @@ using ::testing::HasSubstr;
 
 constexpr absl::Duration kSweepTimeout = absl::Seconds(240);
 
-// The output of one `ablate` run.
-struct Cli {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using test::Cli;
 
 class RerunTest : public test::ClusterTest {
  protected:
   void SetUp() override {
     test::ClusterTest::SetUp();
     if (HasFatalFailure()) return;
-    auto coordinator = test::TestCoordinator::Start(bin_dir_, dir_, {}, 0, {"rerun-w"});
-    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
-    coordinator_ = *std::move(coordinator);
     // Datasets outside the builtin ones must lie under --data-root.
-    auto worker = test::StartWorker(
-        bin_dir_, coordinator_->grpc_address(), "rerun-w", dir_ + "/rerun-w", 1,
-        {"--checkpoint-root", dir_ + "/checkpoints", "--data-root", dir_ + "/data"});
-    ASSERT_TRUE(worker.ok()) << worker.status();
-    workers_.push_back(*std::move(worker));
+    StartCoordinatorAndWorker("rerun-w", 1, {"--data-root", dir_ + "/data"});
   }
 
   // A sweep "rerun" of tiny jobs, one per seed, each a few steps, tried once; `extra` adds
@@ -63,31 +51,12 @@ class RerunTest : public test::ClusterTest {
     return path;
   }
 
-  Cli Ablate(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {bin_dir_ + "/ablate", "--coordinator",
-                                     coordinator_->grpc_address()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Cli out;
-    auto process = test::Subprocess::Start(argv);
-    if (!process.ok()) return out;
-    absl::StatusOr<int> code = (*process)->WaitFor(absl::Seconds(30));
-    out.exit_code = code.ok() ? *code : -1;
-    out.out = (*process)->Stdout();
-    out.err = (*process)->Stderr();
-    return out;
-  }
-
   v1::ListJobsResponse Jobs() {
-    auto stub = v1::SweepService::NewStub(
-        test::TokenChannel(coordinator_->grpc_address(), test::kViewerToken));
-    v1::ListJobsResponse jobs;
-    absl::StatusOr<v1::Sweep> sweep = OnlySweep();
-    if (!sweep.ok()) return jobs;
-    grpc::ClientContext context;
-    v1::ListJobsRequest request;
-    request.set_sweep_id(sweep->id());
-    EXPECT_TRUE(stub->ListJobs(&context, request, &jobs).ok());
-    return jobs;
+    v1::ListJobsResponse out;
+    absl::StatusOr<std::vector<v1::Job>> jobs = OnlySweepJobs();
+    EXPECT_TRUE(jobs.ok()) << jobs.status();
+    if (jobs.ok()) *out.mutable_jobs() = {jobs->begin(), jobs->end()};
+    return out;
   }
 
   // Waits until `n` jobs of the only sweep have ended; their states by seed, "1=SUCCEEDED ...".

@@ -13,12 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
-#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tests/support/cluster_test.h"
-#include "tests/support/coordinator.h"
-#include "tests/support/process.h"
-#include "tests/support/tokens.h"
 
 namespace ablate {
 namespace {
@@ -51,41 +47,17 @@ class TuningSweepTest : public test::ClusterTest {
   void SetUp() override {
     test::ClusterTest::SetUp();
     if (HasFatalFailure()) return;
-    auto coordinator = test::TestCoordinator::Start(bin_dir_, dir_, {}, 0, {"tune-w"});
-    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
-    coordinator_ = *std::move(coordinator);
-    auto worker = StartNamedWorker("tune-w", 2);
-    ASSERT_TRUE(worker.ok()) << worker.status();
-    workers_.push_back(*std::move(worker));
-  }
-
-  // The output of one `ablate` run.
-  std::string Ablate(const std::vector<std::string>& args, int* exit_code) {
-    std::vector<std::string> argv = {bin_dir_ + "/ablate", "--coordinator",
-                                     coordinator_->grpc_address()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto process = test::Subprocess::Start(argv);
-    if (!process.ok()) return "";
-    absl::StatusOr<int> code = (*process)->WaitFor(absl::Seconds(30));
-    *exit_code = code.ok() ? *code : -1;
-    return (*process)->Stdout() + (*process)->Stderr();
+    StartCoordinatorAndWorker("tune-w", 2);
   }
 
   // The only sweep's jobs once its final job ended (or the last ones seen at the deadline).
   std::vector<v1::Job> WaitForFinal() {
-    auto stub = v1::SweepService::NewStub(
-        test::TokenChannel(coordinator_->grpc_address(), test::kViewerToken));
     const absl::Time deadline = absl::Now() + absl::Seconds(240);
     std::vector<v1::Job> jobs;
     while (absl::Now() < deadline) {
-      absl::StatusOr<v1::Sweep> sweep = OnlySweep();
-      if (!sweep.ok()) break;
-      grpc::ClientContext context;
-      v1::ListJobsRequest request;
-      request.set_sweep_id(sweep->id());
-      v1::ListJobsResponse response;
-      if (stub->ListJobs(&context, request, &response).ok()) {
-        jobs.assign(response.jobs().begin(), response.jobs().end());
+      absl::StatusOr<std::vector<v1::Job>> read = OnlySweepJobs();
+      if (read.ok()) {
+        jobs = *std::move(read);
         const bool ended = std::any_of(jobs.begin(), jobs.end(), [](const v1::Job& job) {
           return job.spec().has_tuned() && job.state() >= v1::JOB_STATE_SUCCEEDED;
         });
@@ -102,9 +74,9 @@ TEST_F(TuningSweepTest, PromotesTheBestTrialsAndTrainsTheChosenPointForTheCellsS
   const std::string file = dir_ + "/tune.yaml";
   std::ofstream(file) << kSweep << "checkpoint_root: " << dir_ << "/checkpoints\n";
 
-  int code = -1;
-  const std::string plan = Ablate({"plan", file}, &code);
-  ASSERT_EQ(code, 0) << plan;
+  const test::Cli plan_run = Ablate({"plan", file});
+  ASSERT_EQ(plan_run.exit_code, 0) << plan_run.err;
+  const std::string& plan = plan_run.out;
   EXPECT_THAT(plan, HasSubstr("tuning: 4 points per cell by successive halving (eta 2); 6 trial "
                               "jobs\n  learning_rate: 1e-7 1e-6 3e-3 1e-5\n"));
   EXPECT_THAT(plan, HasSubstr("4x4 2x8"));  // rungs: 4 trials of 4 steps, 2 of 8
@@ -161,8 +133,9 @@ TEST_F(TuningSweepTest, PromotesTheBestTrialsAndTrainsTheChosenPointForTheCellsS
   EXPECT_EQ(final->step(), 16);
   EXPECT_EQ(final->spec().config().seed(), best->spec().config().seed());
 
-  const std::string results = Ablate({"results", "tune"}, &code);
-  ASSERT_EQ(code, 0) << results;
+  const test::Cli results_run = Ablate({"results", "tune"});
+  ASSERT_EQ(results_run.exit_code, 0) << results_run.err;
+  const std::string& results = results_run.out;
   EXPECT_THAT(results, HasSubstr("TRIALS"));
   EXPECT_THAT(results, HasSubstr("TUNED LR"));
   EXPECT_THAT(results, testing::ContainsRegex("tiny +6 +0.003 +0.1 +1/1"));  // default decay

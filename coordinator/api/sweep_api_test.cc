@@ -10,6 +10,7 @@
 
 #include "common/catalog.h"
 #include "common/model_math.h"
+#include "coordinator/api/api_test_fixture.h"
 #include "coordinator/feed/change_feed.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "coordinator/store/store.h"
@@ -22,15 +23,11 @@ namespace {
 
 using testing::TinySweepSpec;
 
-class SweepApiWatchTest : public ::testing::Test {
+class SweepApiWatchTest : public testing::ApiTest {
  protected:
   void SetUp() override {
-    StoreOptions options;
-    options.feed = &feed_;
-    store_ = Store::Open(dir_.File("ablate.db"), RealClock(), options).value();
-    scheduler_ = std::make_unique<Scheduler>(*store_, RealClock(), SchedulerOptions{});
-    telemetry_ = std::make_unique<Telemetry>(*store_);
-    api_ = std::make_unique<SweepApi>(*store_, feed_, *scheduler_, *telemetry_, RealClock());
+    testing::ApiTest::SetUp();
+    if (HasFatalFailure()) return;
     v1::SubmitSweepRequest submit;
     *submit.mutable_spec() = TinySweepSpec("watch", 2);
     absl::StatusOr<v1::SubmitSweepResponse> submitted = api_->SubmitSweep(submit);
@@ -65,12 +62,6 @@ class SweepApiWatchTest : public ::testing::Test {
     return sent;
   }
 
-  testing::TempDir dir_;
-  ChangeFeed feed_{RealClock()};
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<Scheduler> scheduler_;
-  std::unique_ptr<Telemetry> telemetry_;
-  std::unique_ptr<SweepApi> api_;
   v1::WatchSweepRequest request_;
   std::vector<std::string> job_ids_;
 };

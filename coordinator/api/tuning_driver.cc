@@ -8,20 +8,30 @@
 #include "sweep/tuning.h"
 
 namespace ablate::coordinator {
+namespace {
 
-TuningDriver::TuningDriver(Store& store, Scheduler& scheduler, TuningDriverOptions options)
-    : store_(store), scheduler_(scheduler), options_(options) {}
+bool Ended(v1::JobState state) {
+  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
+         state == v1::JOB_STATE_CANCELLED;
+}
+
+}  // namespace
+
+TuningDriver::TuningDriver(Store& store, Scheduler& scheduler, ChangeFeed& feed,
+                           TuningDriverOptions options)
+    : store_(store),
+      scheduler_(scheduler),
+      feed_(feed),
+      options_(options),
+      wake_(std::make_shared<Wake>()) {}
 
 TuningDriver::~TuningDriver() { Stop(); }
 
 absl::Status TuningDriver::Start() {
   absl::StatusOr<std::vector<v1::Sweep>> sweeps = store_.ListSweeps();
   if (!sweeps.ok()) return sweeps.status();
-  {
-    absl::MutexLock lock(&mu_);
-    for (const v1::Sweep& sweep : *sweeps) {
-      if (sweep.spec().has_tuning()) watched_.try_emplace(sweep.id());
-    }
+  for (const v1::Sweep& sweep : *sweeps) {
+    if (sweep.spec().has_tuning()) Watch(sweep.id());
   }
   thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
@@ -29,61 +39,108 @@ absl::Status TuningDriver::Start() {
 
 void TuningDriver::Stop() {
   {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
+    absl::MutexLock lock(&wake_->mu);
+    wake_->stopping = true;
   }
   if (thread_.joinable()) thread_.join();
+  absl::MutexLock lock(&mu_);
+  watched_.clear();
 }
 
 void TuningDriver::Watch(const std::string& sweep_id) {
-  absl::MutexLock lock(&mu_);
-  watched_.insert_or_assign(sweep_id, std::nullopt);
+  {
+    absl::MutexLock lock(&mu_);
+    Watched& watched = watched_[sweep_id];
+    ++watched.watches;
+    if (watched.subscription == nullptr) {
+      // Subscribed before the forced step reads the jobs, so no change falls between them.
+      watched.subscription = feed_.Subscribe(sweep_id);
+      watched.subscription->SetNotify([wake = wake_, sweep_id] {
+        absl::MutexLock lock(&wake->mu);
+        wake->changed.insert(sweep_id);
+      });
+    }
+  }
+  absl::MutexLock lock(&wake_->mu);
+  wake_->forced.insert(sweep_id);
+}
+
+bool TuningDriver::JobEnded(ChangeFeed::Subscription& subscription) {
+  bool ended = false;
+  ChangeFeed::Delta delta;
+  while (true) {
+    switch (subscription.Next(&delta, absl::ZeroDuration())) {
+      case ChangeFeed::Subscription::Result::kDelta:
+        for (const v1::Job& job : delta->jobs()) ended = ended || Ended(job.state());
+        break;
+      case ChangeFeed::Subscription::Result::kFellBehind:
+        ended = true;  // what was lost may have ended a job
+        break;
+      case ChangeFeed::Subscription::Result::kTimeout:
+      case ChangeFeed::Subscription::Result::kClosed:
+        return ended;
+    }
+  }
 }
 
 void TuningDriver::Run() {
+  absl::flat_hash_set<std::string> retry;  // sweeps whose last step failed
   while (true) {
-    std::vector<std::pair<std::string, std::optional<Seen>>> sweeps;
+    absl::flat_hash_set<std::string> changed;
+    absl::flat_hash_set<std::string> forced;
     {
-      absl::MutexLock lock(&mu_);
-      if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.interval)) return;
-      sweeps.assign(watched_.begin(), watched_.end());
+      Wake& wake = *wake_;
+      absl::MutexLock lock(&wake.mu);
+      auto ready = [&wake]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wake.mu) {
+        return wake.stopping || !wake.changed.empty() || !wake.forced.empty();
+      };
+      wake.mu.AwaitWithTimeout(absl::Condition(&ready),
+                               retry.empty() ? absl::InfiniteDuration() : options_.retry);
+      if (wake.stopping) return;
+      changed.swap(wake.changed);
+      forced.swap(wake.forced);
     }
-    for (const auto& [sweep_id, before] : sweeps) {
-      absl::StatusOr<v1::Sweep> sweep = store_.GetSweep(sweep_id);
-      if (!sweep.ok()) {
-        ABLATE_LOG(WARNING) << "tuning: cannot read sweep_id=" << sweep_id << " error=\""
-                            << sweep.status().message() << "\"";
-        continue;
+    forced.insert(retry.begin(), retry.end());
+    retry.clear();
+    changed.insert(forced.begin(), forced.end());
+    for (const std::string& sweep_id : changed) {
+      ChangeFeed::Subscription* subscription = nullptr;
+      uint64_t watches = 0;
+      {
+        absl::MutexLock lock(&mu_);
+        auto it = watched_.find(sweep_id);
+        if (it == watched_.end()) continue;
+        subscription = it->second.subscription.get();  // only this thread removes it
+        watches = it->second.watches;
       }
-      const v1::JobCounts& counts = sweep->counts();
-      const Seen now = {counts.succeeded(), counts.failed(), counts.cancelled(), counts.total()};
-      if (before == now) continue;
-      absl::StatusOr<bool> done = Step(*sweep);
-      absl::MutexLock lock(&mu_);
+      if (!JobEnded(*subscription) && !forced.contains(sweep_id)) continue;
+      absl::StatusOr<bool> done = Step(sweep_id);
       if (!done.ok()) {
         ABLATE_LOG(WARNING) << "tuning: step failed sweep_id=" << sweep_id << " error=\""
                             << done.status().message() << "\"";
-        watched_.insert_or_assign(sweep_id, std::nullopt);  // tried again next round
+        retry.insert(sweep_id);
       } else if (*done) {
-        watched_.erase(sweep_id);
-      } else if (auto it = watched_.find(sweep_id); it != watched_.end() && it->second == before) {
-        it->second = now;  // unless Watch asked for a fresh step meanwhile
+        absl::MutexLock lock(&mu_);
+        auto it = watched_.find(sweep_id);
+        if (it != watched_.end() && it->second.watches == watches) watched_.erase(it);
       }
     }
   }
 }
 
-absl::StatusOr<bool> TuningDriver::Step(const v1::Sweep& sweep) {
-  absl::StatusOr<std::vector<v1::Job>> jobs = store_.ListJobs(sweep.id());
+absl::StatusOr<bool> TuningDriver::Step(const std::string& sweep_id) {
+  absl::StatusOr<v1::Sweep> sweep = store_.GetSweep(sweep_id);
+  if (!sweep.ok()) return sweep.status();
+  absl::StatusOr<std::vector<v1::Job>> jobs = store_.ListJobs(sweep_id);
   if (!jobs.ok()) return jobs.status();
-  sweep::TuningStep step = sweep::NextTuningJobs(sweep.spec(), *jobs);
+  sweep::TuningStep step = sweep::NextTuningJobs(sweep->spec(), *jobs);
   if (step.add.empty()) return step.done;
   std::vector<std::string> dropped;
   for (const v1::Job& job : *jobs) {
     if (job.dropped()) dropped.push_back(job.spec().job_id());
   }
   if (absl::Status added =
-          store_.AddJobs(sweep, step.add, dropped, SweepApi::MaxAttemptsOf(sweep.spec()));
+          store_.AddJobs(*sweep, step.add, dropped, SweepApi::MaxAttemptsOf(sweep->spec()));
       !added.ok()) {
     return added;
   }

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "sweep/tuning.h"
 
 namespace ablate::coordinator::internal {
 namespace {
@@ -112,7 +113,7 @@ absl::StatusOr<v1::JobCounts> ReadCounts(Db& db, const std::string& sweep_id) {
 }
 
 absl::StatusOr<v1::Sweep> ReadSweepHeader(Db& db, const std::string& sweep_id) {
-  absl::StatusOr<Statement> query = db.Prepare("SELECT created_at FROM sweeps WHERE id = ?1");
+  absl::StatusOr<Statement> query = db.Prepare("SELECT created_at, spec FROM sweeps WHERE id = ?1");
   if (!query.ok()) return query.status();
   absl::StatusOr<bool> found = query->Bind(1, sweep_id).Step();
   if (!found.ok()) return found.status();
@@ -120,12 +121,41 @@ absl::StatusOr<v1::Sweep> ReadSweepHeader(Db& db, const std::string& sweep_id) {
   v1::Sweep sweep;
   sweep.set_id(sweep_id);
   *sweep.mutable_created_at() = TimestampOf(query->Int(0));
-  query->Reset();
   absl::StatusOr<v1::JobCounts> counts = ReadCounts(db, sweep_id);
   if (!counts.ok()) return counts.status();
   *sweep.mutable_counts() = *std::move(counts);
-  sweep.set_state(SweepStateOf(sweep.counts()));
+  absl::StatusOr<v1::SweepState> state =
+      ReadSweepState(db, sweep_id, query->Blob(1), sweep.counts());
+  if (!state.ok()) return state.status();
+  sweep.set_state(*state);
   return sweep;
+}
+
+absl::StatusOr<v1::SweepState> ReadSweepState(Db& db, const std::string& sweep_id,
+                                              absl::string_view spec_bytes,
+                                              const v1::JobCounts& counts) {
+  const v1::SweepState by_counts = SweepStateOf(counts);
+  // The spec is parsed, and a tuned sweep's jobs read, only once no job is live: at a rung's
+  // barrier and after the sweep ended.
+  if (by_counts == v1::SWEEP_STATE_ACTIVE) return by_counts;
+  absl::StatusOr<v1::SweepSpec> spec = Parse<v1::SweepSpec>(spec_bytes, "sweep spec");
+  if (!spec.ok()) return spec.status();
+  if (!spec->has_tuning()) return by_counts;
+  absl::StatusOr<Statement> query = db.Prepare(
+      absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE sweep_id = ?1 ORDER BY idx"));
+  if (!query.ok()) return query.status();
+  query->Bind(1, sweep_id);
+  std::vector<v1::Job> jobs;
+  absl::Status read = query->ForEachRow([&](const Statement& row) {
+    absl::StatusOr<v1::Job> job = JobFromRow(row);
+    if (!job.ok()) return job.status();
+    jobs.push_back(*std::move(job));
+    return absl::OkStatus();
+  });
+  if (!read.ok()) return read;
+  v1::JobCounts outcomes;
+  for (v1::JobState state : sweep::TuningOutcomes(*spec, jobs)) CountJobs(state, 1, outcomes);
+  return SweepStateOf(outcomes);
 }
 
 void CountJobs(v1::JobState state, uint32_t n, v1::JobCounts& counts) {

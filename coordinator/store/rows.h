@@ -40,9 +40,17 @@ absl::Status InsertPendingJobs(Db& db, const std::string& sweep_id,
                                const std::vector<v1::JobSpec>& jobs, uint32_t max_attempts,
                                int64_t now, std::vector<int64_t>* rowids);
 
+// The sweep's state: from `counts` alone (SweepStateOf) while a job is live or the sweep has no
+// tuning; a tuned sweep whose every job ended reads its jobs and decides from
+// sweep::TuningOutcomes, so it stays ACTIVE at a rung's barrier and its trials' failures do not
+// fail it. `spec_bytes` is the stored (serialized) spec. DataLoss when it does not parse.
+absl::StatusOr<v1::SweepState> ReadSweepState(Db& db, const std::string& sweep_id,
+                                              absl::string_view spec_bytes,
+                                              const v1::JobCounts& counts);
+
 // Adds `n` jobs in `state` to `counts`.
 void CountJobs(v1::JobState state, uint32_t n, v1::JobCounts& counts);
-// The sweep's state as sweep.proto defines it from its jobs' states.
+// The state of a sweep whose jobs' states are `counts`, as sweep.proto defines it.
 v1::SweepState SweepStateOf(const v1::JobCounts& counts);
 
 google::protobuf::Timestamp TimestampOf(int64_t unix_micros);

@@ -75,7 +75,10 @@ absl::StatusOr<v1::Sweep> SweepFromRow(Db& db, const Statement& row) {
   absl::StatusOr<v1::JobCounts> counts = internal::ReadCounts(db, sweep.id());
   if (!counts.ok()) return counts.status();
   *sweep.mutable_counts() = *std::move(counts);
-  sweep.set_state(internal::SweepStateOf(sweep.counts()));
+  absl::StatusOr<v1::SweepState> state =
+      internal::ReadSweepState(db, sweep.id(), spec, sweep.counts());
+  if (!state.ok()) return state.status();
+  sweep.set_state(*state);
   return sweep;
 }
 

@@ -159,7 +159,8 @@ class Store {
   // The ids of the sweeps whose spec is named `name`, oldest first; empty when none is.
   virtual absl::StatusOr<std::vector<std::string>> SweepIdsNamed(const std::string& name) = 0;
 
-  // The sweep with its job counts and the state derived from them. NotFound for an unknown id.
+  // The sweep with its job counts and its state (rows.h: ReadSweepState). NotFound for an
+  // unknown id.
   virtual absl::StatusOr<v1::Sweep> GetSweep(const std::string& sweep_id) = 0;
   // Every sweep, newest (last created) first, with counts and state.
   virtual absl::StatusOr<std::vector<v1::Sweep>> ListSweeps() = 0;

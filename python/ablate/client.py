@@ -126,7 +126,9 @@ class Client:
     def jobs(self, sweep: str) -> pd.DataFrame:
         """One row per job of `sweep`, in expansion order: job_id, index, one column per grid
         dimension, then state, attempts, step, last_loss, final_eval_loss, worker_id, message,
-        created_at, updated_at, config_hash. NotFound for an unknown sweep."""
+        created_at, updated_at, config_hash, and the job's part in its cell's tuning (role:
+        trial, final or job; trial_rung, trial_point, tuned_learning_rate, tuned_weight_decay;
+        frames.tuning_row). NotFound for an unknown sweep."""
         rows = [frames.job_row(job) for job in self.job_messages(sweep)]
         return frames.frame(rows, frames.JOB_COLUMNS)
 
@@ -134,9 +136,19 @@ class Client:
         """One row per job: the columns of `jobs`, then the last value of every metric series
         the job reported (a column per series name, as "train/loss" or "eval/loss"; NaN where
         a job has none), then its provenance (code_version, seed, data_seed, data_sha256,
-        device, optimizer_state_bytes_per_parameter, config_json). One GetJob call per job."""
+        device, optimizer_state_bytes_per_parameter, config_json), then `trials`: the number of
+        trials its cell's tuning ran (0 without tuning; `ablate results`' TRIALS). One GetJob
+        call per job."""
+        messages = self.job_messages(sweep)
+        grid_size = len(self._call(self._stub.GetSweep,
+                                   service_pb2.GetSweepRequest(sweep_id=sweep)).spec.grid)
+        trials: dict[tuple, int] = {}
+        for job in messages:
+            if job.spec.HasField("trial") and not job.dropped:
+                key = frames.cell_key(job.spec, grid_size)
+                trials[key] = trials.get(key, 0) + 1
         rows = []
-        for job in self.job_messages(sweep):
+        for job in messages:
             detail = self._call(self._stub.GetJob, service_pb2.GetJobRequest(
                 job_id=job.spec.job_id, max_points=1))
             row = frames.job_row(detail.job)
@@ -145,8 +157,10 @@ class Client:
             # the trainer started, and the cell's value before.
             for name, value in frames.provenance_row(detail.job).items():
                 row.setdefault(name, value)
+            row["trials"] = trials.get(frames.cell_key(job.spec, grid_size), 0)
             rows.append(row)
-        return frames.frame(rows, frames.JOB_COLUMNS + frames.PROVENANCE_COLUMNS)
+        return frames.frame(rows,
+                            frames.JOB_COLUMNS + frames.PROVENANCE_COLUMNS + frames.CELL_COLUMNS)
 
     def metrics(self, sweep: str, names: Sequence[str] | None = None,
                 max_points: int | None = None) -> pd.DataFrame:

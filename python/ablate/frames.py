@@ -20,10 +20,14 @@ SWEEP_COLUMNS = ["sweep_id", "name", "state", "total", "pending", "assigned", "r
                  "succeeded", "failed", "cancelled", "priority", "created_at", "description"]
 JOB_COLUMNS = ["job_id", "index", "state", "attempts", "max_attempts", "step", "last_loss",
                "final_eval_loss", "worker_id", "message", "created_at", "updated_at",
-               "config_hash"]
+               "config_hash", "role", "trial_rung", "trial_point", "tuned_learning_rate",
+               "tuned_weight_decay"]
 PROVENANCE_COLUMNS = ["code_version", "seed", "data_seed", "data_sha256", "device",
                       "optimizer_state_bytes_per_parameter", "config_json"]
 METRIC_COLUMNS = ["job_id", "name", "step", "value", "wall_time"]
+# Client.results' columns that hold a fact of the job's cell, the same on each of its jobs:
+# the number of trials its tuning ran.
+CELL_COLUMNS = ["trials"]
 
 
 def state_name(enum_type: Any, value: int) -> str:
@@ -82,7 +86,33 @@ def job_row(job: job_pb2.Job) -> dict[str, Any]:
         "created_at": timestamp(job.created_at), "updated_at": timestamp(job.updated_at),
         "config_hash": job.spec.config_hash,
     })
+    row.update(tuning_row(job.spec))
     return row
+
+
+def tuning_row(spec: job_pb2.JobSpec) -> dict[str, Any]:
+    """The job's part in its cell's tuning (sweep/tuning.h): `role` is "trial" for a trial of
+    the search, "final" for a cell's final job, "job" in a sweep without tuning. A trial has
+    its rung (0: the shortest budget) and point (index into the search); tuned_learning_rate
+    and tuned_weight_decay are the values tuning gave the job: a trial's point, or the values
+    the final job's cell chose (`ablate results`' TUNED LR, TUNED WD). The rest is NaN."""
+    nan = float("nan")
+    if spec.HasField("trial"):
+        return {"role": "trial", "trial_rung": spec.trial.rung, "trial_point": spec.trial.point,
+                "tuned_learning_rate": spec.config.learning_rate,
+                "tuned_weight_decay": spec.config.weight_decay}
+    if spec.HasField("tuned"):
+        return {"role": "final", "trial_rung": nan, "trial_point": nan,
+                "tuned_learning_rate": spec.tuned.learning_rate,
+                "tuned_weight_decay": spec.tuned.weight_decay}
+    return {"role": "job", "trial_rung": nan, "trial_point": nan, "tuned_learning_rate": nan,
+            "tuned_weight_decay": nan}
+
+
+def cell_key(spec: job_pb2.JobSpec, grid_size: int) -> tuple:
+    """The job's values on the sweep's `grid_size` grid dimensions, without the repeat's seed
+    that follows them: a cell's trials and final jobs share it."""
+    return tuple((c.dimension, c.value) for c in spec.cell[:grid_size])
 
 
 def provenance_row(job: job_pb2.Job) -> dict[str, Any]:

@@ -33,6 +33,13 @@
 
 namespace ablate::test {
 
+// The output of one `ablate` run.
+struct Cli {
+  int exit_code = -1;  // -1 when it did not start or did not exit within 30 s
+  std::string out;
+  std::string err;
+};
+
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -89,11 +96,40 @@ class ClusterTest : public ::testing::Test {
     return absl::OkStatus();
   }
 
+  // Runs `ablate --coordinator ADDRESS args...` to its end (at most 30 s).
+  Cli Ablate(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {bin_dir_ + "/ablate", "--coordinator",
+                                     coordinator_->grpc_address()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Cli out;
+    auto process = Subprocess::Start(argv);
+    if (!process.ok()) return out;
+    absl::StatusOr<int> code = (*process)->WaitFor(absl::Seconds(30));
+    out.exit_code = code.ok() ? *code : -1;
+    out.out = (*process)->Stdout();
+    out.err = (*process)->Stderr();
+    return out;
+  }
+
   // A worker of `slots` CPU slots named `id`, its work under dir_/id, its checkpoints allowed
-  // under dir_/checkpoints.
-  absl::StatusOr<std::unique_ptr<Subprocess>> StartNamedWorker(const std::string& id, int slots) {
+  // under dir_/checkpoints; `extra_args` are added to its command line.
+  absl::StatusOr<std::unique_ptr<Subprocess>> StartNamedWorker(
+      const std::string& id, int slots, const std::vector<std::string>& extra_args = {}) {
+    std::vector<std::string> args = {"--checkpoint-root", dir_ + "/checkpoints"};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
     return StartWorker(bin_dir_, coordinator_->grpc_address(), id, absl::StrCat(dir_, "/", id),
-                       slots, {"--checkpoint-root", dir_ + "/checkpoints"});
+                       slots, args);
+  }
+
+  // A coordinator that knows one worker, `id`, and that worker (StartNamedWorker).
+  void StartCoordinatorAndWorker(const std::string& id, int slots,
+                                 const std::vector<std::string>& extra_worker_args = {}) {
+    auto coordinator = TestCoordinator::Start(bin_dir_, dir_, {}, 0, {id});
+    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+    coordinator_ = *std::move(coordinator);
+    auto worker = StartNamedWorker(id, slots, extra_worker_args);
+    ASSERT_TRUE(worker.ok()) << worker.status();
+    workers_.push_back(*std::move(worker));
   }
 
   // A coordinator that knows the workers "first" and "second", worker "first" with `slots`
@@ -186,6 +222,20 @@ class ClusterTest : public ::testing::Test {
     if (!status.ok()) return absl::UnavailableError(status.error_message());
     if (sweeps.sweeps_size() != 1) return absl::NotFoundError("expected one sweep");
     return sweeps.sweeps(0);
+  }
+
+  // The only sweep's jobs in expansion order.
+  absl::StatusOr<std::vector<v1::Job>> OnlySweepJobs() {
+    absl::StatusOr<v1::Sweep> sweep = OnlySweep();
+    if (!sweep.ok()) return sweep.status();
+    auto stub = v1::SweepService::NewStub(TokenChannel(coordinator_->grpc_address(), kViewerToken));
+    grpc::ClientContext context;
+    v1::ListJobsRequest request;
+    request.set_sweep_id(sweep->id());
+    v1::ListJobsResponse jobs;
+    grpc::Status status = stub->ListJobs(&context, request, &jobs);
+    if (!status.ok()) return absl::UnavailableError(status.error_message());
+    return std::vector<v1::Job>(jobs.jobs().begin(), jobs.jobs().end());
   }
 
   // The one job of the only sweep, once `done` holds for it (polled), or the reason it never

@@ -10,7 +10,7 @@ import pandas as pd
 from ablate import frames
 
 # Columns of Client.results that are not a final metric.
-_NOT_METRICS = {*frames.JOB_COLUMNS, *frames.PROVENANCE_COLUMNS}
+_NOT_METRICS = {*frames.JOB_COLUMNS, *frames.PROVENANCE_COLUMNS, *frames.CELL_COLUMNS}
 
 
 def plain(value: Any) -> Any:
