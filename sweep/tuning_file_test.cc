@@ -64,10 +64,10 @@ TEST(TuningFileTest, MistakesNameTheKeyAndPosition) {
 }
 
 TEST(TuningFileTest, ACellTooShortForTheFirstRungIsNamed) {
-  absl::StatusOr<v1::SweepSpec> spec =
-      ParseSweepYaml("name: t\ngrid:\n  optimizer: [adamw]\nfixed: {steps: 40}\ntuning:\n"
-                     "  parameters: {learning_rate: [1e-3, 1e-2]}\n  min_steps: 50\n",
-                     "s.yaml");
+  absl::StatusOr<v1::SweepSpec> spec = ParseSweepYaml(
+      "name: t\ngrid:\n  optimizer: [adamw]\nfixed: {steps: 40}\ntuning:\n"
+      "  parameters: {learning_rate: [1e-3, 1e-2]}\n  min_steps: 50\n",
+      "s.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
   absl::StatusOr<Expansion> expansion = ExpandSweep(*spec);
   ASSERT_FALSE(expansion.ok());
@@ -133,7 +133,8 @@ TEST(TuningFileTest, RelativeMistakesAreNamed) {
                         "true or false"));
   EXPECT_THAT(ParseError(head + "tuning:\n  parameters:\n    learning_rate: {log_grid: [0.5, 2], "
                                 "point: 3, relative: true}\n  min_steps: 10\n"),
-              HasSubstr("s.yaml:7:41: tuning.parameters.learning_rate.point: unknown key (did you mean points?)"));
+              HasSubstr("s.yaml:7:41: tuning.parameters.learning_rate.point: unknown key (did you "
+                        "mean points?)"));
   // A relative weight decay needs the cell's own to be above 0.
   absl::StatusOr<v1::SweepSpec> spec = ParseSweepYaml(
       "name: t\ngrid:\n  optimizer: [adamw]\nfixed: {steps: 100, weight_decay: 0}\n"
