@@ -40,7 +40,7 @@ class RerunTest : public test::ClusterTest {
   // A sweep "rerun" of tiny jobs, one per seed, each a few steps, tried once; `extra` adds
   // top-level keys.
   std::string WriteSweep(const std::string& seeds, const std::string& extra = "") {
-    const std::string path = dir_ + "/rerun.yaml";
+    std::string path = dir_ + "/rerun.yaml";
     std::ofstream(path) << "name: rerun\ngrid:\n  model: [tiny]\n  seed: [" << seeds << "]\n"
                         << "fixed:\n  steps: 6\n  batch_size: 4\n  context_length: 32\n"
                         << "  warmup_steps: 2\n  learning_rate: 5e-3\n  log_every: 2\n"

@@ -108,6 +108,7 @@ TEST_F(TuningSweepTest, PromotesTheBestTrialsAndTrainsTheChosenPointForTheCellsS
   }
   // The second rung holds exactly the two best of the first, by their recorded eval losses.
   std::vector<std::pair<double, uint32_t>> ranked;
+  ranked.reserve(first.size());
   for (const auto& [point, trial] : first) ranked.emplace_back(trial->final_eval_loss(), point);
   std::sort(ranked.begin(), ranked.end());
   EXPECT_TRUE(second.contains(ranked[0].second) && second.contains(ranked[1].second))

@@ -70,7 +70,7 @@ class ClusterTest : public ::testing::Test {
   // and checkpointing every 20 under dir_/checkpoints; `extra_fixed` adds settings, one
   // "  name: value\n" line each. Returns the file's path.
   std::string WriteTinySweep(int jobs, int steps, const std::string& extra_fixed = "") {
-    const std::string path = dir_ + "/sweep.yaml";
+    std::string path = dir_ + "/sweep.yaml";
     std::ofstream out(path);
     out << "name: tiny\ngrid:\n  model: [tiny]\n  seed: [";
     for (int seed = 1; seed <= jobs; ++seed) out << (seed > 1 ? ", " : "") << seed;
