@@ -49,6 +49,12 @@ def podman(*args, check=True):
     return result.stdout.strip()
 
 
+def container_log(name):
+    """What the container wrote: `podman logs` replays its stderr, where Ablate logs, on stderr."""
+    result = subprocess.run(["podman", "logs", name], capture_output=True, text=True)
+    return result.stdout + result.stderr
+
+
 def missing_prerequisite():
     if not shutil.which("podman"):
         return "podman is not installed (Debian's podman; scripts/images.sh builds the images)"
@@ -142,7 +148,7 @@ class ImagesTest(unittest.TestCase):
         subprocess.run([*owner, "rm", "-rf", cls.dir])
 
     def logs(self):
-        return "".join(f"\n--- {name} ---\n" + podman("logs", name, check=False)
+        return "".join(f"\n--- {name} ---\n" + container_log(name)
                        for name in (self.coordinator, self.worker))
 
     def ablate(self, *args):
@@ -187,7 +193,7 @@ class ImagesTest(unittest.TestCase):
             podman("stop", "-t", "60", name)
             self.assertEqual(podman("inspect", "--format", "{{.State.ExitCode}}", name), "0",
                              self.logs())
-        self.assertIn("stopping signal=Terminated", podman("logs", self.coordinator))
+        self.assertIn("stopping signal=Terminated", container_log(self.coordinator))
 
 
 if __name__ == "__main__":
