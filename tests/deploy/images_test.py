@@ -16,11 +16,14 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
-import time
 import unittest
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from wait import wait_for  # noqa: E402  (tests/support/wait.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 USER_TOKEN = "images-test-user-token-0123456789"
@@ -62,16 +65,6 @@ def missing_prerequisite():
         if subprocess.run(["podman", "image", "exists", image]).returncode != 0:
             return f"{image} is not built (bash scripts/images.sh base build)"
     return None
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def http_get(url, token=None):
