@@ -11,6 +11,8 @@
 
 #include <cuda_bf16.h>
 
+#include "trainer_lib/kernels/element_access.cuh"
+
 namespace ablate::kernels {
 namespace {
 
@@ -18,28 +20,6 @@ constexpr int kThreads = 64;  // per quantization block
 constexpr int kPerThread = static_cast<int>(kAdamW8bitBlock) / kThreads;
 constexpr int kWarps = kThreads / 32;
 constexpr int kMapSize = 256;
-
-template <typename T>
-__device__ float LoadParam(const T* p, int64_t i);
-template <>
-__device__ float LoadParam<float>(const float* p, int64_t i) {
-  return p[i];
-}
-template <>
-__device__ float LoadParam<__nv_bfloat16>(const __nv_bfloat16* p, int64_t i) {
-  return __bfloat162float(p[i]);
-}
-
-template <typename T>
-__device__ void StoreParam(T* p, int64_t i, float v);
-template <>
-__device__ void StoreParam<float>(float* p, int64_t i, float v) {
-  p[i] = v;
-}
-template <>
-__device__ void StoreParam<__nv_bfloat16>(__nv_bfloat16* p, int64_t i, float v) {
-  p[i] = __float2bfloat16_rn(v);
-}
 
 // ATen's CUDA lerp, whose two forms nvcc compiles to fused multiply-adds.
 __device__ float Lerp(float self, float end, float weight) {
@@ -105,8 +85,8 @@ __global__ void QuantizedStep(AdamW8bitParams a) {
 #pragma unroll
   for (int k = 0; k < kPerThread; ++k) {
     const int64_t i = first + k * kThreads;
-    g[k] = LoadParam(grad, i);
-    p32[k] = Decayed(LoadParam(param, i), a);
+    g[k] = Load(grad, i);
+    p32[k] = Decayed(Load(param, i), a);
     m_old[k] = m_codes[i];
     v_old[k] = v_codes[i];
   }
@@ -127,7 +107,7 @@ __global__ void QuantizedStep(AdamW8bitParams a) {
     const int64_t i = first + k * kThreads;
     m_codes[i] = static_cast<uint8_t>(Encode(__fdiv_rn(m[k], m_scale), qmap_signed));
     v_codes[i] = static_cast<uint8_t>(Encode(__fdiv_rn(v[k], v_scale), qmap_unsigned));
-    StoreParam(param, i, Update(p32[k], m[k], v[k], a));
+    Store(param, i, Update(p32[k], m[k], v[k], a));
   }
   if (threadIdx.x == 0) {
     a.exp_avg_scale[block] = m_scale;
@@ -143,13 +123,13 @@ __global__ void Float32MomentsStep(AdamW8bitParams a) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < a.numel;
        i += stride) {
-    const float g = LoadParam(static_cast<const T*>(a.grad), i);
-    const float p32 = Decayed(LoadParam(param, i), a);
+    const float g = Load(static_cast<const T*>(a.grad), i);
+    const float p32 = Decayed(Load(param, i), a);
     const float m = Lerp(exp_avg[i], g, a.one_minus_beta1);
     const float v = Lerp(exp_avg_sq[i], __fmul_rn(g, g), a.one_minus_beta2);
     exp_avg[i] = m;
     exp_avg_sq[i] = v;
-    StoreParam(param, i, Update(p32, m, v, a));
+    Store(param, i, Update(p32, m, v, a));
   }
 }
 

@@ -8,6 +8,8 @@
 
 #include <cuda_bf16.h>
 
+#include "trainer_lib/kernels/element_access.cuh"
+
 namespace ablate::kernels {
 namespace {
 
@@ -19,24 +21,6 @@ constexpr int kWarpsPerBlock = 8;
 constexpr int64_t kWorkspaceFloats = int64_t{1} << 22;
 constexpr int64_t kMinPartials = 2048;
 constexpr int64_t kMaxPartials = 32768;
-
-template <typename T>
-__device__ float Load(const T* p, int64_t i);
-template <>
-__device__ float Load<float>(const float* p, int64_t i) { return p[i]; }
-template <>
-__device__ float Load<__nv_bfloat16>(const __nv_bfloat16* p, int64_t i) {
-  return __bfloat162float(p[i]);
-}
-
-template <typename T>
-__device__ void Store(T* p, int64_t i, float v);
-template <>
-__device__ void Store<float>(float* p, int64_t i, float v) { p[i] = v; }
-template <>
-__device__ void Store<__nv_bfloat16>(__nv_bfloat16* p, int64_t i, float v) {
-  p[i] = __float2bfloat16_rn(v);
-}
 
 // Rounds to the input's dtype and back, as eager's .to(input dtype) does.
 template <typename T>
