@@ -33,7 +33,7 @@ class EndToEndTest : public test::ClusterTest {
  protected:
   // Two tiny-model jobs, different seeds, the same data order: a minute of CPU in all.
   std::string WriteSweep(int steps) {
-    const std::string path = dir_ + "/sweep.yaml";
+    std::string path = dir_ + "/sweep.yaml";
     std::ofstream(path) << "name: e2e\n"
                         << "grid:\n  model: [tiny]\n  seed: [1, 2]\n"
                         << "fixed:\n  steps: " << steps

@@ -35,7 +35,7 @@ class NsaSweepTest : public test::ClusterTest {
     const size_t at = yaml.find(root);
     EXPECT_NE(at, std::string::npos);
     yaml.replace(at, root.size(), absl::StrCat("checkpoint_root: ", dir_, "/checkpoints"));
-    const std::string path = dir_ + "/nsa-vs-dense.yaml";
+    std::string path = dir_ + "/nsa-vs-dense.yaml";
     std::ofstream(path) << yaml;
     return path;
   }

@@ -46,7 +46,7 @@ std::vector<v1::TrainerEvent> Events(const std::string& bytes, const fs::path& s
     if (!next.ok() || !next->has_value()) break;
     events.push_back(**next);
   }
-  std::fclose(file);
+  (void)std::fclose(file);  // read only: nothing to lose
   return events;
 }
 
