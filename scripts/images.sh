@@ -10,8 +10,9 @@
 #                                  through them to success
 #   bash scripts/images.sh         all three (an existing base is kept; delete it to remake it)
 # Needs root (debootstrap; rootful podman), podman, debootstrap and runc (Debian packages).
-# DEBIAN_MIRROR and DEBIAN_SECURITY_MIRROR (required for base) are the mirrors' URLs; TORCH_WHEELS
-# (required for worker-cpu) a folder holding torch's CPU wheel. The builds compile Ablate
+# DEBIAN_MIRROR and DEBIAN_SECURITY_MIRROR (required for base) are the mirrors' URLs; worker-cpu
+# needs TORCH_WHEELS (a folder holding torch-2.13.0+cpu's wheel) or PIP_EXTRA_INDEX_URL
+# (PyTorch's CPU wheel index), checked before anything is built. The builds compile Ablate
 # inside the images: tens of minutes on two cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,22 +74,30 @@ EOF
   echo "images: $BASE made"
 )
 
-# $1: coordinator or worker-cpu. The CPU worker's torch comes from TORCH_WHEELS, a folder holding
-# torch's CPU wheel, mounted into the build's RUN steps (so it is no part of any layer), or else
-# from PIP_EXTRA_INDEX_URL, PyTorch's CPU wheel index.
-build_image() {
-  local flags=("${BUILD_FLAGS[@]}")
-  if [ "$1" = worker-cpu ]; then
-    if [ -n "${TORCH_WHEELS:-}" ]; then
-      flags+=(-v "$(realpath "$TORCH_WHEELS"):/wheels:ro" --build-arg PIP_FIND_LINKS=/wheels)
-    elif [ -n "${PIP_EXTRA_INDEX_URL:-}" ]; then
-      flags+=(--build-arg PIP_EXTRA_INDEX_URL="$PIP_EXTRA_INDEX_URL")
-    else
-      echo "images.sh: set TORCH_WHEELS to a folder holding torch's CPU wheel, or" \
-        "PIP_EXTRA_INDEX_URL to PyTorch's CPU wheel index" >&2
+# The CPU worker's torch: TORCH_WHEELS, a folder holding torch's CPU wheel, mounted into the
+# build's RUN steps (so it is no part of any layer), or else PIP_EXTRA_INDEX_URL, PyTorch's CPU
+# wheel index. Checked before any image is built, so a mistake costs seconds, not a build.
+TORCH_WHEEL_GLOB="torch-2.13.0+cpu-*.whl"
+torch_source_flags() {
+  if [ -n "${TORCH_WHEELS:-}" ]; then
+    if ! compgen -G "$TORCH_WHEELS/$TORCH_WHEEL_GLOB" >/dev/null; then
+      echo "images.sh: TORCH_WHEELS=$TORCH_WHEELS holds no $TORCH_WHEEL_GLOB" >&2
       exit 1
     fi
+    torch_flags=(-v "$(realpath "$TORCH_WHEELS"):/wheels:ro" --build-arg PIP_FIND_LINKS=/wheels)
+  elif [ -n "${PIP_EXTRA_INDEX_URL:-}" ]; then
+    torch_flags=(--build-arg PIP_EXTRA_INDEX_URL="$PIP_EXTRA_INDEX_URL")
+  else
+    echo "images.sh: the CPU worker needs torch's CPU build: set TORCH_WHEELS to a folder" \
+      "holding $TORCH_WHEEL_GLOB, or PIP_EXTRA_INDEX_URL to PyTorch's CPU wheel index" >&2
+    exit 1
   fi
+}
+
+# $1: coordinator or worker-cpu.
+build_image() {
+  local flags=("${BUILD_FLAGS[@]}")
+  if [ "$1" = worker-cpu ]; then flags+=("${torch_flags[@]}"); fi
   echo "images: building localhost/ablate-$1:$VERSION"
   podman build "${flags[@]}" --pull=never --build-arg DEBIAN_IMAGE="$BASE" \
     --build-arg VERSION="$VERSION" -f "deploy/docker/Dockerfile.$1" \
@@ -98,12 +107,19 @@ build_image() {
 smoke() { ABLATE_IMAGE_TAG=$VERSION python3 tests/deploy/images_test.py; }
 
 step=${1:-all}
+images=("${@:2}")
+if [ "$step" = build ] && [ ${#images[@]} = 0 ]; then images=(coordinator worker-cpu); fi
+if [ "$step" = all ]; then images=(coordinator worker-cpu); fi
+for image in "${images[@]}"; do
+  case "$image" in
+    coordinator) ;;
+    worker-cpu) torch_source_flags ;;
+    *) echo "images.sh: unknown image '$image' (coordinator, worker-cpu)" >&2; exit 2 ;;
+  esac
+done
 case "$step" in
   base) make_base ;;
-  build)
-    for image in "${@:2}"; do build_image "$image"; done
-    [ $# -gt 1 ] || { build_image coordinator; build_image worker-cpu; }
-    ;;
+  build) for image in "${images[@]}"; do build_image "$image"; done ;;
   smoke) smoke ;;
   all)
     make_base
