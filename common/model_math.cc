@@ -87,6 +87,22 @@ absl::StatusOr<double> OptimizerBytes(const std::string& optimizer, const Weight
       absl::StrCat("optimizer: no memory plan for '", optimizer, "'"));
 }
 
+// Working memory of one optimizer step, in bytes, for a model whose weights hold
+// `preconditioner_elements` preconditioner entries in all. SOAP, Shampoo and SOAP-4bit stack
+// same-shaped factors, bases and gradients into batches of at most 2^28 float32 elements
+// (trainer_lib/optim/kronecker.h, soap.cc, soap4bit.cc), and a batch's step or refresh holds
+// several such copies at once (the stacks, their products, QR's or eigh's outputs). Measured on
+// an H200, Qwen3-0.6B: 6.6 GiB beyond the gradients in SOAP's refresh steps and 6.1 GiB in
+// Shampoo's steps, where a batch is full (docs/benchmarks.md); planned as 7 full batches, or 7
+// copies of every preconditioner when they fill less than one. The other optimizers work
+// tensor by tensor (fused AdamW, the 8-bit kernel) or in Muon's bf16 batches of the same
+// bound, within what the plan's other ends leave.
+double OptimizerStepBytes(const std::string& optimizer, int64_t preconditioner_elements) {
+  if (optimizer != "soap" && optimizer != "shampoo" && optimizer != "soap4bit") return 0;
+  constexpr int64_t kBatchElements = int64_t{1} << 28;
+  return 7.0 * 4.0 * double(std::min(kBatchElements, preconditioner_elements));
+}
+
 // Bytes NSA keeps for backward per token and layer beyond what dense attention keeps
 // (trainer_lib/attention/nsa.h): the sigmoid's gates; under autocast also g_proj's own bf16
 // cast of its input and the fp32 copies of q, k, v and the gates that the recomputed chunks
@@ -182,8 +198,10 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
   const bool nsa = work.attention == "nsa";
   std::vector<Weight> weights = Weights(model, nsa);
   int64_t parameters = 0;
+  int64_t preconditioner_elements = 0;
   for (const Weight& w : weights) {
     parameters += w.size();
+    preconditioner_elements += PreconditionerElements(w);
     absl::StatusOr<double> bytes = OptimizerBytes(work.optimizer, w);
     if (!bytes.ok()) return bytes.status();
     optimizer += *bytes;
@@ -191,6 +209,8 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
   plan.weights = 4 * parameters;
   plan.gradients = 4 * parameters;
   plan.optimizer = static_cast<int64_t>(optimizer);
+  plan.optimizer_step =
+      static_cast<int64_t>(OptimizerStepBytes(work.optimizer, preconditioner_elements));
 
   const double a = work.bf16 ? 2.0 : 4.0;
   const double tokens = double(work.micro_batch_size) * double(work.context_length);

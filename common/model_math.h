@@ -15,6 +15,7 @@
 #ifndef ABLATE_COMMON_MODEL_MATH_H_
 #define ABLATE_COMMON_MODEL_MATH_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -58,8 +59,11 @@ double TrainingFlopsPerToken(const v1::ModelConfig& config, int64_t context_leng
 //    loss's logits, before any gradient exists (the step's gradients are freed after each
 //    update, as zero_grad(set_to_none) leaves them);
 //  - the backward's end: every gradient, and under activation checkpointing one layer's
-//    recomputed activations, after the saved activations were freed layer by layer.
-// Checked against the allocator's peak on an H200 (docs/benchmarks.md, "Memory plan").
+//    recomputed activations, after the saved activations were freed layer by layer;
+//  - the optimizer step: every gradient and the step's own working memory (SOAP's, Shampoo's
+//    and SOAP-4bit's batched preconditioner work).
+// Checked against the allocator's peak on an H200 (docs/benchmarks.md, "Memory plan", and
+// "The optimizer step's working memory").
 struct MemoryPlan {
   int64_t weights = 0;      // fp32 master weights
   int64_t gradients = 0;    // fp32, one per weight
@@ -67,10 +71,12 @@ struct MemoryPlan {
   int64_t activations = 0;  // saved for backward over one micro-batch, plus bf16 weight copies
   int64_t loss = 0;         // logits and their gradient for one chunk of the cross-entropy
   int64_t recompute = 0;    // one layer's activations rebuilt in backward (checkpointing)
+  int64_t optimizer_step = 0;  // working memory of the optimizer's step, beside the gradients
   int64_t forward_end() const { return activations + loss; }
   int64_t backward_end() const { return gradients + recompute; }
+  int64_t step_end() const { return gradients + optimizer_step; }
   int64_t total() const {
-    return weights + optimizer + (forward_end() > backward_end() ? forward_end() : backward_end());
+    return weights + optimizer + std::max({forward_end(), backward_end(), step_end()});
   }
 };
 
