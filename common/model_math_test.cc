@@ -117,6 +117,36 @@ TEST(ModelMathTest, PeakIsTheLargerOfTheForwardAndTheBackwardEnd) {
   EXPECT_GT(short_context.recompute, 0);
 }
 
+// SOAP's step at Qwen3-0.6B, one 4,096-token row, checkpointed: measured on an H200 at
+// 25.09 GiB (refresh steps) where the forward's end alone planned 23.64 GiB; the step's own
+// working memory, 7 full batches of 2^28 float32 elements beside the gradients, now leads.
+TEST(ModelMathTest, PreconditionedOptimizersPlanTheirStepsWorkingMemory) {
+  const v1::ModelConfig model = Model("qwen3-0.6b");
+  RankWork work;
+  work.micro_batch_size = 1;
+  work.context_length = 4096;
+  work.activation_checkpointing = true;
+  for (const char* optimizer : {"soap", "shampoo", "soap4bit"}) {
+    work.optimizer = optimizer;
+    const MemoryPlan plan = *PlanMemory(model, work);
+    EXPECT_EQ(plan.optimizer_step, int64_t{7} * 4 * (int64_t{1} << 28)) << optimizer;
+    EXPECT_GT(plan.step_end(), plan.forward_end()) << optimizer;
+    EXPECT_EQ(plan.total(), plan.weights + plan.optimizer + plan.step_end()) << optimizer;
+  }
+  work.optimizer = "soap";
+  EXPECT_GT(PlanMemory(model, work)->total(), int64_t{25} << 30);  // above the measured peak
+  for (const char* optimizer : {"adamw", "adamw8bit", "muon"}) {
+    work.optimizer = optimizer;
+    EXPECT_EQ(PlanMemory(model, work)->optimizer_step, 0) << optimizer;
+  }
+  // A model whose preconditioners fill less than one batch plans 7 copies of them: 7 x 4 bytes
+  // x 2 x (1/8 of SOAP's state beyond Adam's moments).
+  work.optimizer = "soap";
+  const MemoryPlan tiny = *PlanMemory(Model("tiny"), work);
+  const int64_t adam = 8 * ParameterCount(Model("tiny"));
+  EXPECT_EQ(tiny.optimizer_step, 7 * (tiny.optimizer - adam) / 2);
+}
+
 TEST(ModelMathTest, CheckpointingKeepsOnlyLayerInputs) {
   RankWork work;
   work.context_length = 32768;
