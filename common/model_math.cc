@@ -189,6 +189,7 @@ RankWork RankWorkOf(const v1::TrainConfig& train) {
   if (train.loss_chunk_tokens() > 0) work.loss_chunk_tokens = train.loss_chunk_tokens();
   work.attention = train.attention();
   work.nsa = NsaShapeOf(train);
+  if (train.optimizer_sharding() == "zero1") work.optimizer_shards = ranks;
   return work;
 }
 
@@ -208,7 +209,7 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
   }
   plan.weights = 4 * parameters;
   plan.gradients = 4 * parameters;
-  plan.optimizer = static_cast<int64_t>(optimizer);
+  plan.optimizer = static_cast<int64_t>(optimizer / double(std::max<int64_t>(1, work.optimizer_shards)));
   plan.optimizer_step =
       static_cast<int64_t>(OptimizerStepBytes(work.optimizer, preconditioner_elements));
 

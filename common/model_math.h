@@ -92,10 +92,15 @@ struct RankWork {
   int64_t loss_chunk_tokens = 4096;
   std::string attention = "dense";  // "dense" or "nsa", of shape `nsa`
   NsaShape nsa;
+  // The ranks the optimizer state is split over (ZeRO-1, trainer_lib/dist/zero.h): each holds
+  // about 1/N of it, whole parameters per owner. 1: every rank holds all of it.
+  int64_t optimizer_shards = 1;
 };
 
 // What one rank of `train` does: its micro-batch (by default the batch split over its WorldSize
-// ranks), precision, activation checkpointing, loss chunk and attention.
+// ranks), precision, activation checkpointing, loss chunk and attention; its optimizer state
+// split over the ranks under optimizer_sharding zero1 (under auto the trainer decides from the
+// GPU's memory: planned here as replicated, the larger of the two).
 RankWork RankWorkOf(const v1::TrainConfig& train);
 
 // Plans one rank of `work` on `model`. The activation term counts, per token and layer, the

@@ -147,6 +147,29 @@ TEST(ModelMathTest, PreconditionedOptimizersPlanTheirStepsWorkingMemory) {
   EXPECT_EQ(tiny.optimizer_step, 7 * (tiny.optimizer - adam) / 2);
 }
 
+// Under zero1 each of the job's ranks holds about 1/N of the state: the sweep's plan (what
+// placement compares with a GPU's memory) and the trainer's agree on it. Under auto the plan
+// stays replicated, the larger figure, since the trainer decides from the GPU it gets.
+TEST(ModelMathTest, Zero1SplitsTheOptimizerStateOverTheJobsRanks) {
+  v1::TrainConfig train;
+  train.set_model("qwen3-4b");
+  train.set_optimizer("soap");
+  train.set_batch_size(2);
+  train.set_context_length(4096);
+  train.set_gpus(2);
+  const v1::ModelConfig model = Model("qwen3-4b");
+  train.set_optimizer_sharding("auto");
+  const MemoryPlan replicated = *PlanMemory(model, RankWorkOf(train));
+  train.set_optimizer_sharding("zero1");
+  const RankWork work = RankWorkOf(train);
+  EXPECT_EQ(work.optimizer_shards, 2);
+  const MemoryPlan sharded = *PlanMemory(model, work);
+  EXPECT_EQ(sharded.optimizer, replicated.optimizer / 2);
+  EXPECT_EQ(replicated.total() - sharded.total(), replicated.optimizer - sharded.optimizer);
+  train.set_gpus(1);
+  EXPECT_EQ(RankWorkOf(train).optimizer_shards, 1);
+}
+
 TEST(ModelMathTest, CheckpointingKeepsOnlyLayerInputs) {
   RankWork work;
   work.context_length = 32768;

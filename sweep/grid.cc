@@ -216,9 +216,12 @@ class MemoryPlanner {
   // the names, and a trainer that cannot run them says so itself.
   uint64_t PeakBytes(const v1::TrainConfig& config) {
     const RankWork work = RankWorkOf(config);
-    const std::string key =
-        absl::StrCat(config.model(), "|", work.optimizer, "|", work.micro_batch_size, "|",
-                     work.context_length, "|", work.bf16, "|", work.activation_checkpointing);
+    // Every field of RankWork: cells that differ in any of them plan differently.
+    const std::string key = absl::StrCat(
+        config.model(), "|", work.optimizer, "|", work.micro_batch_size, "|",
+        work.context_length, "|", work.bf16, "|", work.activation_checkpointing, "|",
+        work.loss_chunk_tokens, "|", work.attention, "|", work.nsa.block_size, "|",
+        work.nsa.selected_blocks, "|", work.nsa.window, "|", work.optimizer_shards);
     auto [it, inserted] = peaks_.try_emplace(key, 0);
     if (inserted) {
       absl::StatusOr<v1::ModelConfig> model = ModelByName(config.model());

@@ -1,6 +1,7 @@
 #include "sweep/grid.h"
 
 #include <filesystem>
+#include <set>
 #include <string>
 
 #include "absl/container/flat_hash_set.h"
@@ -82,6 +83,30 @@ fixed: {context_length: 4096, batch_size: 4, precision: bf16}
     EXPECT_EQ(job.priority(), 3);
   }
   EXPECT_GT(expansion->jobs[1].memory_bytes(), 20 * expansion->jobs[0].memory_bytes());
+}
+
+// Cells that differ only in what a rank does (attention kind, state sharding) get plans of
+// their own, not one shared by their model, optimizer and shape.
+TEST(GridTest, EachCellsMemoryPlanIsItsOwn) {
+  v1::SweepSpec spec = Parse(R"(
+name: plans-apart
+grid:
+  attention: [dense, nsa]
+  optimizer_sharding: [none, zero1]
+fixed: {model: qwen3-0.6b, optimizer: soap, context_length: 8192, batch_size: 2, gpus: 2}
+)");
+  absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  ASSERT_EQ(expansion->jobs.size(), 4u);
+  std::set<uint64_t> peaks;
+  for (const v1::JobSpec& job : expansion->jobs) {
+    const absl::StatusOr<MemoryPlan> plan =
+        PlanMemory(*ModelByName(job.config().model()), RankWorkOf(job.config()));
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    EXPECT_EQ(job.memory_bytes(), static_cast<uint64_t>(plan->total())) << job.job_id();
+    peaks.insert(job.memory_bytes());
+  }
+  EXPECT_EQ(peaks.size(), 4u);
 }
 
 TEST(GridTest, ConstraintDropsLongDenseCellsOfTheResearchGrid) {

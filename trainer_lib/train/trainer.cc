@@ -152,10 +152,9 @@ absl::Status Trainer::Setup() {
   if (std::optional<std::string> name = DeviceName(device_); name.has_value()) {
     peak_flops_ = PeakMatmulFlops(*name);
   }
-  if (absl::StatusOr<MemoryPlan> plan = PlanMemory(model_config_, RankWorkOf(config_));
-      plan.ok()) {
-    // Whole parameters are owned, so a shard holds about 1/N of the state.
-    if (shard_optimizer_) plan->optimizer /= ranks_.world_size;
+  RankWork work = RankWorkOf(config_);
+  work.optimizer_shards = shard_optimizer_ ? ranks_.world_size : 1;  // as auto decided
+  if (absl::StatusOr<MemoryPlan> plan = PlanMemory(model_config_, work); plan.ok()) {
     planned_bytes_ = plan->total();
   }
 
