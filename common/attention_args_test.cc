@@ -7,7 +7,7 @@
 namespace ablate {
 namespace {
 
-v1::TrainConfig Nsa(std::vector<std::pair<std::string, std::string>> args) {
+v1::TrainConfig Nsa(const std::vector<std::pair<std::string, std::string>>& args) {
   v1::TrainConfig c = DefaultTrainConfig();
   c.set_attention("nsa");
   for (const auto& [name, value] : args) {

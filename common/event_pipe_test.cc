@@ -71,7 +71,7 @@ TEST_F(PipeTest, WriterSeesAGoneReader) {
   int other[2];
   ASSERT_EQ(::pipe(other), 0);
   ::close(other[0]);
-  signal(SIGPIPE, SIG_IGN);
+  ASSERT_NE(signal(SIGPIPE, SIG_IGN), SIG_ERR);
   EventWriter writer(other[1]);
   v1::TrainerEvent event;
   event.mutable_finished()->set_ok(true);

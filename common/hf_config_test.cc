@@ -4,6 +4,7 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "common/catalog.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -55,8 +56,8 @@ TEST(HfConfigTest, PublishedSizesMatchTheCatalog) {
     std::string json = kQwen3_0_6B;
     auto set = [&json](const std::string& key, const std::string& old_value,
                        const std::string& value) {
-      const std::string from = "\"" + key + "\": " + old_value;
-      json.replace(json.find(from), from.size(), "\"" + key + "\": " + value);
+      const std::string from = absl::StrCat("\"", key, "\": ", old_value);
+      json.replace(json.find(from), from.size(), absl::StrCat("\"", key, "\": ", value));
     };
     set("hidden_size", "1024", std::to_string(size.hidden));
     set("intermediate_size", "3072", std::to_string(size.intermediate));

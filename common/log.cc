@@ -20,8 +20,9 @@ LogLine::~LogLine() {
   stream_ << '\n';
   const std::string text = stream_.str();
   // One fwrite per line: stdio locks the stream, so lines from threads never interleave.
-  std::fwrite(text.data(), 1, text.size(), stderr);
-  if (level_ != LogLevel::kInfo) std::fflush(stderr);
+  // A failed write to stderr has nowhere left to be reported.
+  (void)std::fwrite(text.data(), 1, text.size(), stderr);
+  if (level_ != LogLevel::kInfo) (void)std::fflush(stderr);
 }
 
 }  // namespace ablate::internal

@@ -12,7 +12,7 @@ namespace ablate {
 namespace {
 
 v1::TrainConfig With(const std::string& optimizer,
-                     std::vector<std::pair<std::string, std::string>> args) {
+                     const std::vector<std::pair<std::string, std::string>>& args) {
   v1::TrainConfig c;
   c.set_optimizer(optimizer);
   for (const auto& [name, value] : args) {

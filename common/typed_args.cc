@@ -1,11 +1,11 @@
 #include "common/typed_args.h"
 
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/did_you_mean.h"
 
@@ -70,8 +70,7 @@ double TypedArgOr(absl::string_view owner, const std::vector<TypedArg>* declared
       if (arg.name == name) return arg.default_value;
     }
   }
-  std::fprintf(stderr, "%s declares no argument %s\n", std::string(owner).c_str(),
-               std::string(name).c_str());
+  absl::FPrintF(stderr, "%s declares no argument %s\n", owner, name);
   std::abort();
 }
 

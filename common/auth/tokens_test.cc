@@ -101,7 +101,7 @@ TEST(AuthenticatorTest, ReloadRotatesTokensAndKeepsTheOldTableOnABadFile) {
   std::ofstream(path) << "nobody x\n";
   EXPECT_FALSE((*auth)->Reload().ok());
   EXPECT_TRUE((*auth)->Check(BearerOf(kViewer), Access::kWrite, "Submit").ok());
-  std::remove(path.c_str());
+  EXPECT_EQ(std::remove(path.c_str()), 0);
 }
 
 TEST(ClientTokenTest, FileFirstThenEnvironment) {
@@ -115,7 +115,7 @@ TEST(ClientTokenTest, FileFirstThenEnvironment) {
   EXPECT_EQ(ClientToken(path + ".missing").status().code(), absl::StatusCode::kNotFound);
   std::ofstream(path) << "\n";
   EXPECT_EQ(ClientToken(path).status().code(), absl::StatusCode::kInvalidArgument);
-  std::remove(path.c_str());
+  EXPECT_EQ(std::remove(path.c_str()), 0);
 }
 
 }  // namespace
