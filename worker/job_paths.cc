@@ -30,6 +30,7 @@ absl::Status CheckUnder(const char* field, const std::string& path,
     if (Inside(path, root)) return absl::OkStatus();
   }
   std::vector<std::string> names;
+  names.reserve(roots.size());
   for (const std::filesystem::path& root : roots) names.push_back(Resolved(root).string());
   return absl::PermissionDeniedError(absl::StrCat(
       field, " ", path, " is outside this worker's ", flag,

@@ -72,6 +72,7 @@ TEST(VisibleSlotsTest, KeepsWhatTheEnvironmentMakesVisible) {
       "3, NVIDIA H200, 143771\n");
   auto indices = [](const std::vector<v1::Slot>& slots) {
     std::vector<uint32_t> out;
+    out.reserve(slots.size());
     for (const v1::Slot& slot : slots) out.push_back(slot.index());
     return out;
   };

@@ -26,6 +26,7 @@
 
 #include "ablate/v1/job.pb.h"
 #include "ablate/v1/trainer.pb.h"
+#include "absl/strings/str_format.h"
 #include "common/event_pipe.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -117,7 +118,7 @@ int main(int argc, char** argv) {
   const int rank = std::atoi(Env("RANK").c_str());  // "<unset>" reads as rank 0
   if (argc < 2 || std::string_view(argv[1]) != "train" || job_path.empty() ||
       (events_fd < 0) != (rank > 0)) {
-    std::fprintf(stderr, "usage: fake_trainer train --job FILE --events-fd N (rank 0 only)\n");
+    absl::FPrintF(stderr, "usage: fake_trainer train --job FILE --events-fd N (rank 0 only)\n");
     return 2;
   }
   const std::string rank_env = "RANK=" + Env("RANK") + " LOCAL_RANK=" + Env("LOCAL_RANK") +
@@ -131,19 +132,19 @@ int main(int argc, char** argv) {
   }
   ablate::v1::JobSpec job;
   if (!google::protobuf::util::JsonStringToMessage(json.str(), &job).ok()) {
-    std::fprintf(stderr, "cannot parse %s\n", job_path.c_str());
+    absl::FPrintF(stderr, "cannot parse %s\n", job_path.c_str());
     return 2;
   }
   const rlimit no_core = {0, 0};
-  setrlimit(RLIMIT_CORE, &no_core);  // crashes on purpose leave no core files
+  (void)setrlimit(RLIMIT_CORE, &no_core);  // crashes on purpose leave no core files
 
   const std::string behavior = CellValue(job, "behavior");
   if (rank > 0) {
-    std::fprintf(stderr, "%s fds=%s pgid=%d pid=%d\n", rank_env.c_str(), OpenFds().c_str(),
+    absl::FPrintF(stderr, "%s fds=%s pgid=%d pid=%d\n", rank_env.c_str(), OpenFds().c_str(),
                  static_cast<int>(getpgrp()), static_cast<int>(getpid()));
-    std::fflush(stderr);
+    (void)std::fflush(stderr);  // this fake has no one to tell
     if (behavior == "rank-fail" && rank == 1) {
-      std::fprintf(stderr, "rank 1: connection to rank 0 lost\n");
+      absl::FPrintF(stderr, "rank 1: connection to rank 0 lost\n");
       return 1;
     }
     if (behavior == "succeed") return 0;
@@ -165,27 +166,27 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (behavior == "fail-silent") {
-    std::fprintf(stderr, "loading data\nout of memory\nbad byte \xff\xfe here\n");
+    absl::FPrintF(stderr, "loading data\nout of memory\nbad byte \xff\xfe here\n");
     return 3;
   }
-  if (behavior == "segv") raise(SIGSEGV);
+  if (behavior == "segv") (void)raise(SIGSEGV);
   if (behavior == "abort") {
-    std::fprintf(stderr, "fatal: invariant broken\n");
+    absl::FPrintF(stderr, "fatal: invariant broken\n");
     std::abort();
   }
   if (behavior == "sleep" || behavior == "ignore-term" || behavior == "rank-fail") {
-    if (behavior == "ignore-term") signal(SIGTERM, SIG_IGN);
+    if (behavior == "ignore-term") (void)signal(SIGTERM, SIG_IGN);
     const pid_t child = fork();
     if (child == 0) SleepForever();
     trainer.Log("grandchild_pid=" + std::to_string(child));
     SleepForever();
   }
   if (behavior == "slow") {
-    usleep(static_cast<useconds_t>(std::atoi(CellValue(job, "delay_ms").c_str())) * 1000);
+    (void)usleep(static_cast<useconds_t>(std::atoi(CellValue(job, "delay_ms").c_str())) * 1000);
     trainer.Metrics();
     trainer.Finished(true, "");
     return 0;
   }
-  std::fprintf(stderr, "unknown behavior \"%s\"\n", behavior.c_str());
+  absl::FPrintF(stderr, "unknown behavior \"%s\"\n", behavior.c_str());
   return 2;
 }
