@@ -60,6 +60,10 @@ int RunCli(int argc, char** argv) {
   bool submit_watch = false;
   bool submit_update = false;
   CLI::App* submit = app.add_subcommand("submit", "validate a sweep file and submit it");
+  submit->footer(
+      "It prints the plan first (see `ablate plan --help`). With tuning, the coordinator queues "
+      "only the first rung's trials at once; each later rung, and each cell's final jobs, "
+      "follow as rungs end, so the job count printed is an upper bound.");
   submit->add_option("FILE", file, "the sweep file (YAML)")->required();
   submit->add_flag("--watch", submit_watch, "follow the sweep until every job ended");
   submit->add_flag("--update", submit_update,
@@ -73,6 +77,15 @@ int RunCli(int argc, char** argv) {
   bool plan_json = false;
   CLI::App* plan = app.add_subcommand(
       "plan", "expand a sweep file and show each job's size and cost, without submitting");
+  plan->footer(
+      "With a `tuning:` section it shows the search each cell runs, each cell's rungs (trials x "
+      "steps) and their cost, and the final jobs, whose LR reads \"tuned\" (in --json: "
+      "learningRate 0 and tunedParameters, the search space). The search's points: without "
+      "`samples`, every combination of the parameters' values (a list's, or a log_grid's "
+      "`points` values spaced evenly in log, both ends included); with `samples: N`, N points "
+      "drawn at random, seeded by `seed`, log-uniform within a log_uniform range or uniformly "
+      "from a list. The job count is an upper bound: a rung promotes only trials that "
+      "succeeded, and a cell whose every point failed has no final jobs.");
   plan->add_option("FILE", file, "the sweep file (YAML)")->required();
   plan->add_flag("--json", plan_json, "print the plan as one line of JSON");
 
@@ -95,6 +108,11 @@ int RunCli(int argc, char** argv) {
   bool results_json = false;
   CLI::App* results = app.add_subcommand(
       "results", "a sweep's metric per cell: mean, 95% interval over seeds, vs the baseline");
+  results->footer(
+      "With tuning, each cell also shows its trials (\"(N failed)\" when some failed; trials "
+      "are left out of the runs and the metric) and the learning rate and weight decay its "
+      "tuning chose: \"tuning\" until it has, \"failed: N of M trials\" when every point of "
+      "its search failed (the cell then has no final jobs and no result, and counts as failed).");
   results->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
   results->add_option("--metric", metric, "eval/loss or train/loss")->capture_default_str();
   results->add_flag("--csv", csv, "print CSV");

@@ -43,41 +43,30 @@ TerminalSize QueryTerminalSize() {
   return size;
 }
 
-// A sweep file read and expanded as the coordinator will expand it.
-struct CheckedSweep {
-  v1::SweepSpec spec;
-  sweep::Expansion expansion;
-};
-
 // Reads and expands the file; on a problem prints its one line ("file:line:col: key: problem"
-// from the parser, "file: cell ...: problem" from the expansion) and returns nullopt.
-std::optional<CheckedSweep> CheckSweepFile(const std::string& path, const Io& io) {
-  absl::StatusOr<v1::SweepSpec> spec = sweep::LoadSweepFile(path);
-  if (!spec.ok()) {
-    io.err << spec.status().message() << '\n';
+// from the parser or, for a cell's problem, at the node that gave the value) and returns
+// nullopt.
+std::optional<sweep::ExpandedSweepFile> CheckSweepFile(const std::string& path, const Io& io) {
+  absl::StatusOr<sweep::ExpandedSweepFile> checked = sweep::ExpandSweepFile(path);
+  if (!checked.ok()) {
+    io.err << checked.status().message() << '\n';
     return std::nullopt;
   }
-  absl::StatusOr<sweep::Expansion> expansion = sweep::ExpandSweep(*spec);
-  if (!expansion.ok()) {
-    io.err << path << ": " << expansion.status().message() << '\n';
-    return std::nullopt;
-  }
-  return CheckedSweep{*std::move(spec), *std::move(expansion)};
+  return *std::move(checked);
 }
 
 }  // namespace
 
 int ValidateCommand(const std::string& path, const Io& io) {
-  std::optional<CheckedSweep> checked = CheckSweepFile(path, io);
+  std::optional<sweep::ExpandedSweepFile> checked = CheckSweepFile(path, io);
   if (!checked) return kExitUsage;
-  io.out << path << ": sweep " << checked->expansion.sweep_id << ", "
-         << checked->expansion.jobs.size() << " jobs (" << checked->expansion.dropped.size()
-         << " cells dropped by constraints)\n";
+  io.out << path << ": sweep " << checked->expansion.sweep_id << ": "
+         << JobCountText(sweep::JobCountOf(checked->spec, checked->expansion)) << '\n';
   return kExitOk;
 }
 
 int PlanCommand(const std::string& path, bool json, const Io& io) {
-  std::optional<CheckedSweep> checked = CheckSweepFile(path, io);
+  std::optional<sweep::ExpandedSweepFile> checked = CheckSweepFile(path, io);
   if (!checked) return kExitUsage;
   const v1::SweepPlan plan = sweep::PlanOf(checked->spec, checked->expansion);
   if (!json) {
@@ -110,10 +99,11 @@ void PrintUpdate(const v1::SubmitSweepResponse& response, const Io& io) {
 }  // namespace
 
 int SubmitCommand(Client& client, const std::string& path, bool update, bool watch, const Io& io) {
-  std::optional<CheckedSweep> checked = CheckSweepFile(path, io);
+  std::optional<sweep::ExpandedSweepFile> checked = CheckSweepFile(path, io);
   if (!checked) return kExitUsage;
   const v1::SweepSpec& spec = checked->spec;
-  io.out << PlanText(sweep::PlanOf(spec, checked->expansion), kTableJobs);
+  const v1::SweepPlan plan = sweep::PlanOf(spec, checked->expansion);
+  io.out << PlanText(plan, kTableJobs);
   // Workers may join later, so a job no known worker fits is a warning, not a refusal.
   if (absl::StatusOr<v1::ListWorkersResponse> workers = client.ListWorkers(); workers.ok()) {
     for (const std::string& line : UnfitJobs(checked->expansion.jobs, *workers)) {
@@ -130,8 +120,9 @@ int SubmitCommand(Client& client, const std::string& path, bool update, bool wat
   } else if (response->already_existed()) {
     io.out << "sweep " << sweep.id() << " was already submitted\n";
   } else {
-    io.out << "submitted sweep " << sweep.id() << ": " << sweep.counts().total() << " jobs ("
-           << response->dropped_cells_size() << " cells dropped by constraints)\n";
+    // The plan's count, which the file fixes: the coordinator stores a tuned sweep's later
+    // rungs and final jobs only as its rungs end.
+    io.out << "submitted sweep " << sweep.id() << ": " << JobCountText(plan.job_count()) << '\n';
   }
   io.out.flush();
   return watch ? WatchCommand(client, sweep.id(), io) : kExitOk;

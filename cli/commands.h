@@ -34,8 +34,10 @@ absl::StatusOr<std::string> ResolveSweep(Client& client, const std::string& name
 
 // Checks the sweep file without a coordinator: parses it (errors name the line), then expands
 // its grid and checks every cell as the coordinator would at submit (the cell is named, e.g.
-// "cell optimizer=adamw: optimizer_args.beta_2: adamw has no argument beta_2 (did you mean
-// beta2?)"). Prints the sweep id and its job count. kExitOk, or kExitUsage with the error.
+// "f.yaml:5:19: cell optimizer=adamw: optimizer_args.beta_2: adamw has no argument beta_2 (did
+// you mean beta2?)", placed at the setting that gave the value). Prints the sweep id and its
+// job count as `plan` and `submit` print it (cli/plan_view.h's JobCountText). kExitOk, or
+// kExitUsage with the error.
 int ValidateCommand(const std::string& path, const Io& io);
 
 // Expands the sweep file without a coordinator and prints its plan (cli/plan_view.h): cells
@@ -46,9 +48,11 @@ int ValidateCommand(const std::string& path, const Io& io);
 int PlanCommand(const std::string& path, bool json, const Io& io);
 
 // Checks the sweep file locally as ValidateCommand does (so errors name its line), prints its
-// plan (at most kTableJobs job rows), submits it, and with `watch` follows it as WatchCommand
-// does. With `update`, the file updates the sweep of its name (SubmitSweepRequest.update), and
-// the command says how many jobs were reused, added, and are no longer in the file.
+// plan (at most kTableJobs job rows), submits it (saying the plan's job count: the coordinator
+// stores a tuned sweep's first rung at once and the rest as rungs end), and with `watch` follows it
+// as WatchCommand does. With `update`, the file updates the sweep of its name
+// (SubmitSweepRequest.update), and the command says how many jobs were reused, added, and are no
+// longer in the file.
 int SubmitCommand(Client& client, const std::string& path, bool update, bool watch, const Io& io);
 
 // A table of every sweep, newest first.

@@ -32,7 +32,7 @@ std::string Hours(double hours) {
 std::string SearchText(const v1::SweepPlan& plan) {
   std::string out =
       absl::StrCat("tuning: ", plan.search_size(), " points per cell by successive halving (eta ",
-                   plan.reduction_factor(), "); ", plan.trials(), " trial jobs\n");
+                   plan.reduction_factor(), ")\n");
   const int parameters = plan.search(0).values_size();
   for (int p = 0; p < parameters; ++p) {
     std::vector<std::string> values;
@@ -127,7 +127,36 @@ std::string TrialsText(const v1::SweepPlan& plan, size_t max_jobs) {
   return out;
 }
 
+std::string Count(uint64_t n, absl::string_view one, absl::string_view many) {
+  return absl::StrCat(n, " ", n == 1 ? one : many);
+}
+
 }  // namespace
+
+std::string JobCountText(const v1::JobCountPlan& count) {
+  const std::string per_cell = count.seeds() > 1
+                                   ? absl::StrCat(" (", Count(count.cells(), "cell", "cells"),
+                                                  " x ", count.seeds(), " seeds)")
+                                   : "";
+  std::string out;
+  if (count.rungs().empty()) {
+    out = absl::StrCat(Count(count.total(), "job", "jobs"), per_cell);
+  } else {
+    std::vector<std::string> rungs;
+    for (int k = 0; k < count.rungs_size(); ++k) {
+      rungs.push_back(absl::StrCat("rung ", k, ": ", count.rungs(k).trials(), " x ",
+                                   count.rungs(k).steps(), " steps"));
+    }
+    out = absl::StrCat(count.total(), " jobs at most: ", count.finals(), " final", per_cell, " + ",
+                       Count(count.trials(), "trial", "trials"), " (", absl::StrJoin(rungs, ", "),
+                       ")");
+  }
+  absl::StrAppend(&out, "; ", Count(count.excluded(), "cell", "cells"), " excluded by constraints");
+  if (!count.rungs().empty()) {
+    absl::StrAppend(&out, "; rung 0's ", count.submitted(), " trials run first");
+  }
+  return out;
+}
 
 std::string SiCount(double value) {
   static constexpr const char* kSuffixes[] = {"", "K", "M", "B", "T", "P"};
@@ -151,10 +180,8 @@ std::string Bytes(uint64_t bytes) {
 }
 
 std::string PlanText(const v1::SweepPlan& plan, size_t max_jobs) {
-  std::string out =
-      absl::StrCat("sweep ", plan.sweep_id(), ": ", plan.cells_size(), " jobs (", plan.shape());
-  if (plan.repeats() > 0) absl::StrAppend(&out, ", ", plan.repeats(), " seeds per cell");
-  absl::StrAppend(&out, "), ", plan.excluded_size(), " excluded by constraints\n");
+  std::string out = absl::StrCat("sweep ", plan.sweep_id(), " (", plan.shape(),
+                                 "): ", JobCountText(plan.job_count()), "\n");
   if (!plan.search().empty()) absl::StrAppend(&out, SearchText(plan));
 
   absl::StrAppend(&out, "dimensions:\n");

@@ -12,6 +12,7 @@
 #include "cli/stats.h"
 #include "cli/table.h"
 #include "sweep/grid.h"
+#include "sweep/tuning.h"
 #include "sweep/validate.h"
 
 namespace ablate::cli {
@@ -115,9 +116,26 @@ void ResultsBuilder::Add(const v1::Job& job) {
   Cell& entry = cells_[it->second];
   if (job.spec().has_trial()) {
     entry.result.set_trials(entry.result.trials() + 1);
+    const bool ended = job.state() == v1::JOB_STATE_SUCCEEDED ||
+                       job.state() == v1::JOB_STATE_FAILED ||
+                       job.state() == v1::JOB_STATE_CANCELLED;
+    const bool result = job.state() == v1::JOB_STATE_SUCCEEDED && job.has_final_eval_loss() &&
+                        std::isfinite(job.final_eval_loss());
+    if (ended && !result) entry.result.set_failed_trials(entry.result.failed_trials() + 1);
+    if (entry.result.has_tuned()) return;
+    v1::Job& trial = entry.trials.emplace_back();
+    trial.set_state(job.state());
+    if (job.has_final_eval_loss()) trial.set_final_eval_loss(job.final_eval_loss());
+    *trial.mutable_spec()->mutable_cell() = job.spec().cell();
+    *trial.mutable_spec()->mutable_trial() = job.spec().trial();
+    trial.mutable_spec()->mutable_config()->set_learning_rate(job.spec().config().learning_rate());
+    trial.mutable_spec()->mutable_config()->set_weight_decay(job.spec().config().weight_decay());
     return;
   }
-  if (job.spec().has_tuned()) *entry.result.mutable_tuned() = job.spec().tuned();
+  if (job.spec().has_tuned()) {
+    *entry.result.mutable_tuned() = job.spec().tuned();
+    entry.trials.clear();  // the cell chose
+  }
   entry.result.set_jobs(entry.result.jobs() + 1);
   if (job.state() != v1::JOB_STATE_SUCCEEDED) return;
   entry.result.set_succeeded(entry.result.succeeded() + 1);
@@ -145,6 +163,12 @@ v1::SweepResults ResultsBuilder::Finish() const {
   for (const Cell& cell : cells_) {
     v1::CellResult& result = *out.add_cells();
     result = cell.result;
+    if (!cell.trials.empty() && !result.has_tuned()) {
+      const std::vector<v1::JobState> outcomes = sweep::TuningOutcomes(sweep_.spec(), cell.trials);
+      result.set_tuning_failed(std::any_of(outcomes.begin(), outcomes.end(), [](v1::JobState s) {
+        return s == v1::JOB_STATE_FAILED || s == v1::JOB_STATE_CANCELLED;
+      }));
+    }
     for (const std::string& version : cell.code_versions) {
       if (version != newest_.second) result.add_other_code_versions(version);
     }
@@ -187,10 +211,18 @@ std::string ResultsText(const v1::Sweep& sweep, const v1::SweepResults& results)
     for (const v1::CellValue& value : cell.cell()) row.push_back(value.value());
     other_versions.insert(cell.other_code_versions().begin(), cell.other_code_versions().end());
     if (tuned) {
-      // Until the cell's tuning chooses, its final jobs do not exist.
+      // Until the cell's tuning chooses, its final jobs do not exist; if every point failed,
+      // they never will.
       const bool chose = cell.has_tuned();
-      row.insert(row.end(), {absl::StrCat(cell.trials()),
-                             chose ? absl::StrFormat("%g", cell.tuned().learning_rate()) : "tuning",
+      const std::string waiting =
+          cell.tuning_failed()
+              ? absl::StrCat("failed: ", cell.failed_trials(), " of ", cell.trials(), " trials")
+              : "tuning";
+      row.insert(row.end(), {absl::StrCat(cell.trials(),
+                                          cell.failed_trials() > 0
+                                              ? absl::StrCat(" (", cell.failed_trials(), " failed)")
+                                              : ""),
+                             chose ? absl::StrFormat("%g", cell.tuned().learning_rate()) : waiting,
                              chose ? absl::StrFormat("%g", cell.tuned().weight_decay()) : "-"});
     }
     row.push_back(absl::StrCat(cell.succeeded(), "/", cell.jobs(),
@@ -223,7 +255,10 @@ std::string ResultsCsv(const v1::Sweep& sweep, const v1::SweepResults& results) 
     header.push_back(CsvField(dimension.name()));
   }
   const bool tuned = sweep.spec().has_tuning();
-  if (tuned) header.insert(header.end(), {"trials", "tuned_learning_rate", "tuned_weight_decay"});
+  if (tuned) {
+    header.insert(header.end(), {"trials", "failed_trials", "tuning_failed", "tuned_learning_rate",
+                                 "tuned_weight_decay"});
+  }
   for (const char* h : {"jobs", "succeeded", "n", "mean", "std", "ci95_low", "ci95_high", "diff",
                         "diff_ci95_low", "diff_ci95_high"}) {
     header.push_back(h);
@@ -237,7 +272,8 @@ std::string ResultsCsv(const v1::Sweep& sweep, const v1::SweepResults& results) 
     const bool has = cell.has_metric();
     const bool diff = cell.has_difference();
     if (tuned) {
-      row.insert(row.end(), {absl::StrCat(cell.trials()),
+      row.insert(row.end(), {absl::StrCat(cell.trials()), absl::StrCat(cell.failed_trials()),
+                             cell.tuning_failed() ? "true" : "false",
                              Optional(cell.has_tuned(), cell.tuned().learning_rate()),
                              Optional(cell.has_tuned(), cell.tuned().weight_decay())});
     }

@@ -7,8 +7,9 @@
 // difference from the baseline (the spec's `baseline` cell) pairs runs by seed. Jobs an update
 // of the sweep dropped (Job.dropped) are left out. A cell with a run produced by another code
 // version than the newest result's is marked (CellResult.other_code_versions). With tuning,
-// a cell's trials are counted apart (CellResult.trials) and left out of its runs, and what its
-// tuning chose comes from its final jobs (CellResult.tuned).
+// a cell's trials are counted apart (CellResult.trials, failed_trials) and left out of its runs,
+// what its tuning chose comes from its final jobs (CellResult.tuned), and a cell whose every
+// point failed is marked so (CellResult.tuning_failed) rather than left "tuning".
 //
 // ResultsBuilder keeps one number per job, so a sweep's jobs can be fed a page at a time. Not
 // thread-safe; the render functions are pure.
@@ -44,6 +45,9 @@ class ResultsBuilder {
     v1::CellResult result;                          // cell, jobs, succeeded, baseline
     std::vector<std::pair<uint64_t, double>> runs;  // seed -> metric
     std::set<std::string> code_versions;            // of the runs
+    // With tuning, until the cell has a final job: its trials, with only what
+    // sweep::TuningOutcomes reads, to tell a tuning still under way from one that failed.
+    std::vector<v1::Job> trials;
   };
   ResultsBuilder(const v1::Sweep& sweep, std::string metric);
 
@@ -58,13 +62,14 @@ class ResultsBuilder {
 // One row per cell: its grid values, RUNS (succeeded/jobs), the metric's mean, its 95%
 // interval and standard deviation, and the difference from the baseline with its paired 95%
 // interval; "-" where a value is unknown. A cell with other_code_versions has a '*' after its
-// RUNS, explained by a last line naming the versions. With tuning, TRIALS, TUNED LR and TUNED WD
-// follow the grid values ("tuning" until the cell has chosen).
+// RUNS, explained by a last line naming the versions. With tuning, TRIALS (with "(N failed)"
+// when some failed), TUNED LR and TUNED WD follow the grid values: "tuning" until the cell has
+// chosen, "failed: N of M trials" when its tuning ended without a choice.
 std::string ResultsText(const v1::Sweep& sweep, const v1::SweepResults& results);
 
-// The same as CSV with a header row: dimensions, (with tuning: trials, tuned_learning_rate,
-// tuned_weight_decay,) jobs, succeeded, n, mean, std, ci95_low, ci95_high, diff, diff_ci95_low,
-// diff_ci95_high; empty fields where unknown.
+// The same as CSV with a header row: dimensions, (with tuning: trials, failed_trials,
+// tuning_failed, tuned_learning_rate, tuned_weight_decay,) jobs, succeeded, n, mean, std, ci95_low,
+// ci95_high, diff, diff_ci95_low, diff_ci95_high; empty fields where unknown.
 std::string ResultsCsv(const v1::Sweep& sweep, const v1::SweepResults& results);
 
 // The cells' means as a grid of `rows` x `cols` (two different grid dimensions), one panel per

@@ -7,6 +7,9 @@
 #include "cli/stats.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sweep/grid.h"
+#include "sweep/sweep_file.h"
+#include "sweep/tuning.h"
 
 namespace ablate::cli {
 namespace {
@@ -258,6 +261,62 @@ TEST(CompareTest, FlagsMustNameTwoGridDimensions) {
             "--rows: 'optimizr' is not a grid dimension (grid: model, optimizer, attention)");
   EXPECT_EQ(CompareText(sweep, results, "model", "model", false).status().message(),
             "--cols: the same dimension as --rows");
+}
+
+// A tuned cell whose every trial failed says so, with the count, instead of "tuning"; a
+// cell whose tuning is under way still reads "tuning", and one that chose shows its values.
+TEST(ResultsTest, ATuningWhoseEveryTrialFailedSaysSo) {
+  absl::StatusOr<v1::SweepSpec> spec = sweep::ParseSweepYaml(R"(name: tuned
+grid:
+  optimizer: [adamw, muon, soap]
+tuning:
+  parameters: {learning_rate: [1e-3, 2e-3, 4e-3]}
+  min_steps: 10
+fixed: {model: tiny, steps: 20, context_length: 32, batch_size: 4, warmup_steps: 2}
+)",
+                                                             "s.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  absl::StatusOr<sweep::Expansion> expansion = sweep::ExpandSweep(*spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  ASSERT_EQ(expansion->jobs.size(), 9u);  // one rung of 3 trials per cell (30 steps >= 20)
+  std::vector<v1::Job> jobs;
+  for (const v1::JobSpec& trial : expansion->jobs) {
+    v1::Job& job = jobs.emplace_back();
+    *job.mutable_spec() = trial;
+    job.set_state(v1::JOB_STATE_FAILED);  // adamw's: all three
+  }
+  jobs[3].set_state(v1::JOB_STATE_RUNNING);  // muon: still tuning
+  for (int i = 6; i < 9; ++i) {              // soap: chose
+    jobs[i].set_state(v1::JOB_STATE_SUCCEEDED);
+    jobs[i].set_final_eval_loss(3.0 - i * 0.1);
+  }
+  jobs[8].set_state(v1::JOB_STATE_CANCELLED);
+  const sweep::TuningStep step = sweep::NextTuningJobs(*spec, jobs);
+  ASSERT_EQ(step.add.size(), 1u);  // soap's final job, on its best trial (i = 7)
+  v1::Job& final = jobs.emplace_back();
+  *final.mutable_spec() = step.add[0];
+
+  v1::Sweep sweep;
+  sweep.set_id("tuned-00");
+  *sweep.mutable_spec() = *spec;
+  absl::StatusOr<ResultsBuilder> builder = ResultsBuilder::Create(sweep, "eval/loss");
+  ASSERT_TRUE(builder.ok()) << builder.status();
+  for (const v1::Job& job : jobs) builder->Add(job);
+  const v1::SweepResults results = builder->Finish();
+  ASSERT_EQ(results.cells_size(), 3);
+  EXPECT_TRUE(results.cells(0).tuning_failed());
+  EXPECT_EQ(results.cells(0).failed_trials(), 3u);
+  EXPECT_FALSE(results.cells(1).tuning_failed());
+  EXPECT_EQ(results.cells(1).failed_trials(), 2u);
+  EXPECT_FALSE(results.cells(2).tuning_failed());
+  EXPECT_EQ(results.cells(2).failed_trials(), 1u);
+  EXPECT_TRUE(results.cells(2).has_tuned());
+
+  const std::string text = ResultsText(sweep, results);
+  EXPECT_THAT(text, ::testing::ContainsRegex("adamw +3 \\(3 failed\\) +failed: 3 of 3 trials +- "));
+  EXPECT_THAT(text, ::testing::ContainsRegex("muon +3 \\(2 failed\\) +tuning +- "));
+  EXPECT_THAT(text, ::testing::ContainsRegex("soap +3 \\(1 failed\\) +0.002 +0.1 "));
+  EXPECT_THAT(ResultsCsv(sweep, results), HasSubstr("\nadamw,3,3,true,,,"));
 }
 
 }  // namespace

@@ -66,6 +66,11 @@ std::vector<std::string> CellValues(const v1::Sweep& sweep, const v1::Job& job) 
   std::vector<std::string> values;
   for (const std::string& name : CellDimensions(sweep)) {
     std::string value = name == kTuningColumn ? TuningValue(job.spec()) : "";
+    // A trial trains on its cell's first seed, which its cell values leave out (they are the
+    // cell's, shared by every repeat).
+    if (name == sweep::kRepeatDimension && job.spec().has_trial()) {
+      value = absl::StrCat(job.spec().config().seed());
+    }
     for (const v1::CellValue& cell : job.spec().cell()) {
       if (cell.dimension() == name) value = cell.value();
     }

@@ -40,7 +40,8 @@ std::string ShortJobId(const v1::Job& job);
 std::vector<std::string> CellDimensions(const v1::Sweep& sweep);
 
 // The job's value on each of CellDimensions(sweep), in that order; empty where the job's cell
-// names no value for a dimension.
+// names no value for a dimension. A trial's seed is its config's (the cell's first seed, which
+// every trial of the cell trains on).
 std::vector<std::string> CellValues(const v1::Sweep& sweep, const v1::Job& job);
 
 // "2026-11-23 14:33:49" in `zone`; "-" when unset.

@@ -157,6 +157,38 @@ TEST(ViewsTest, RepeatsAddTheSeedColumn) {
               ::testing::StartsWith("JOB              optimizer  seed  STATE"));
 }
 
+// A trial names no seed among its cell values (they are its cell's, shared by every repeat);
+// the seed it trains on, the cell's first, is its config's.
+TEST(ViewsTest, ATrialShowsTheSeedItTrainsOn) {
+  v1::Sweep sweep = Parse<v1::Sweep>(R"pb(
+    id: "tuned-00"
+    spec {
+      name: "tuned"
+      grid {
+        name: "optimizer"
+        values: [ "adamw" ]
+      }
+      repeats: 3
+      tuning { min_steps: 10 }
+    }
+  )pb");
+  v1::Job trial = Parse<v1::Job>(R"pb(
+    spec {
+      job_id: "tuned-00-aaaaaa"
+      cell { dimension: "optimizer" value: "adamw" }
+      config { seed: 1 learning_rate: 0.003 }
+      trial { rung: 1 }
+    }
+  )pb");
+  EXPECT_THAT(CellDimensions(sweep), ::testing::ElementsAre("optimizer", "seed", "tuning"));
+  EXPECT_THAT(CellValues(sweep, trial),
+              ::testing::ElementsAre("adamw", "1", "rung 1: lr 0.003 wd 0"));
+  Jobs jobs;
+  *jobs.Add() = trial;
+  EXPECT_THAT(JobsTable(sweep, jobs).Render(),
+              ::testing::ContainsRegex("aaaaaa +adamw +1 +rung 1: lr 0.003 wd 0 "));
+}
+
 TEST(ViewsTest, SummaryLeavesOutEmptyStates) {
   EXPECT_EQ(CountsSummary(TwoDimensionSweep().counts()), "2 jobs: 1 failed, 1 running");
   EXPECT_EQ(CountsSummary(Parse<v1::JobCounts>("total: 1 succeeded: 1")), "1 job: 1 succeeded");

@@ -94,6 +94,35 @@ std::vector<PlannedJob> PlannedJobs(const v1::SweepSpec& spec, const Expansion& 
 
 }  // namespace
 
+v1::JobCountPlan JobCountOf(const v1::SweepSpec& spec, const Expansion& expansion) {
+  v1::JobCountPlan out;
+  out.set_seeds(std::max<uint32_t>(1, spec.repeats()));
+  out.set_excluded(static_cast<uint32_t>(expansion.dropped.size()));
+  out.set_submitted(expansion.jobs.size());
+  if (!spec.has_tuning()) {
+    out.set_finals(expansion.jobs.size());
+    out.set_cells(out.finals() / out.seeds());
+    out.set_total(out.finals());
+    return out;
+  }
+  const size_t points = SearchPoints(spec.tuning()).size();
+  for (const v1::JobSpec& trial : expansion.jobs) {
+    if (trial.trial().point() != 0) continue;  // one per cell
+    out.set_cells(out.cells() + 1);
+    const std::vector<v1::RungPlan> rungs =
+        RungsOf(spec.tuning(), points, trial.trial().cell_steps());
+    for (size_t k = 0; k < rungs.size(); ++k) {
+      if (static_cast<int>(k) == out.rungs_size()) out.add_rungs()->set_steps(rungs[k].steps());
+      v1::RungPlan& rung = *out.mutable_rungs(static_cast<int>(k));
+      rung.set_trials(rung.trials() + rungs[k].trials());
+      out.set_trials(out.trials() + rungs[k].trials());
+    }
+  }
+  out.set_finals(out.cells() * out.seeds());
+  out.set_total(out.finals() + out.trials());
+  return out;
+}
+
 const char* ShapeName(const v1::SweepSpec& spec) {
   if (!spec.baseline().empty()) return "baseline";
   if (!spec.cells().empty()) return "cells";
@@ -114,6 +143,8 @@ v1::SweepPlan PlanOf(const v1::SweepSpec& spec, const Expansion& expansion) {
   }
   *plan.mutable_excluded() = {expansion.dropped.begin(), expansion.dropped.end()};
 
+  *plan.mutable_job_count() = JobCountOf(spec, expansion);
+  plan.set_trials(static_cast<uint32_t>(plan.job_count().trials()));
   ModelCache models;
   double gpu_hours = 0;
   const bool relative =
@@ -151,7 +182,12 @@ v1::SweepPlan PlanOf(const v1::SweepSpec& spec, const Expansion& expansion) {
     const uint64_t per_pass = uint64_t{ranks} * static_cast<uint64_t>(work.micro_batch_size);
     cell.set_accumulation_steps(
         static_cast<uint32_t>((config.batch_size() + per_pass - 1) / per_pass));
-    cell.set_learning_rate(config.learning_rate());
+    if (spec.has_tuning()) {
+      // The config holds the first point's values, which this job may never train with.
+      *cell.mutable_tuned_parameters() = spec.tuning().parameters();
+    } else {
+      cell.set_learning_rate(config.learning_rate());
+    }
     const auto throughput =
         std::find_if(spec.throughput().begin(), spec.throughput().end(),
                      [&](const v1::Throughput& t) { return Matches(t.when(), job.cell()); });
@@ -174,7 +210,6 @@ v1::SweepPlan PlanOf(const v1::SweepSpec& spec, const Expansion& expansion) {
       const uint64_t per_step = uint64_t{config.batch_size()} * config.context_length();
       for (const v1::RungPlan& rung : planned.rungs) {
         tuning.set_steps(tuning.steps() + uint64_t{rung.steps()} * rung.trials());
-        plan.set_trials(plan.trials() + rung.trials());
       }
       tuning.set_tokens(tuning.steps() * per_step);
       tuning.set_flops(tokens == 0 ? 0 : cell.flops() / tokens * tuning.tokens());

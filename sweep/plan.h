@@ -11,8 +11,9 @@
 //
 // With tuning (sweep/tuning.h), the jobs listed are the cells' final jobs, each seed's config at
 // the cell's steps with learning rate and weight decay left to the tuning (CellPlan.tuned, no
-// job id yet); the first job of each cell carries its rungs and their cost over its trials
-// (CellPlan.tuning), and the totals count the trials too.
+// job id yet, learning_rate 0 and the search space in CellPlan.tuned_parameters rather than a
+// value no job will train with); the first job of each cell carries its rungs and their cost
+// over its trials (CellPlan.tuning), and the totals count the trials too.
 //
 // Pure and deterministic; safe from any thread.
 #ifndef ABLATE_SWEEP_PLAN_H_
@@ -27,6 +28,13 @@ namespace ablate::sweep {
 // The plan of `expansion`, which must be ExpandSweep(spec)'s. A job whose model cannot be read
 // (an hf: path gone since it was validated) gets parameters and FLOPs 0.
 v1::SweepPlan PlanOf(const v1::SweepSpec& spec, const Expansion& expansion);
+
+// How many jobs the sweep makes, the one count `ablate validate`, `plan` and `submit` print
+// (plan.proto's JobCountPlan): finals = cells * max(1, repeats); with tuning, rung k's trials
+// summed over the cells (RungsOf each cell's steps), total = finals + trials as an upper bound,
+// and submitted = the expansion's jobs (rung 0's trials). `expansion` must be
+// ExpandSweep(spec)'s. PlanOf's job_count and trials are this.
+v1::JobCountPlan JobCountOf(const v1::SweepSpec& spec, const Expansion& expansion);
 
 // "grid", "baseline", "cells" or "sample": the shape that picks the spec's cells.
 const char* ShapeName(const v1::SweepSpec& spec);

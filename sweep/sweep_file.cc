@@ -7,9 +7,12 @@
 #include <system_error>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/train_config.h"
 #include "sweep/tuning_file.h"
 #include "sweep/validate.h"
@@ -71,7 +74,68 @@ class SweepFileReader : public internal::YamlReader {
     return spec;
   }
 
+  // `problem`, ExpandSweep's, prefixed by the file's position of the node that gave the value
+  // it names (ExpandSweepYaml says which), or by the file's name alone.
+  std::string PlaceCellProblem(const v1::SweepSpec& spec, absl::string_view problem) const {
+    absl::string_view rest = problem;
+    const size_t label_end = rest.find(": ");
+    if (!absl::ConsumePrefix(&rest, "cell ") || label_end == absl::string_view::npos) {
+      return absl::StrCat(source(), ": ", problem);
+    }
+    absl::flat_hash_map<std::string, std::string> cell;  // dimension -> value, as labelled
+    for (absl::string_view pair : absl::StrSplit(rest.substr(0, label_end - 5), ' ')) {
+      const size_t eq = pair.find('=');
+      if (eq != absl::string_view::npos) cell.emplace(pair.substr(0, eq), pair.substr(eq + 1));
+    }
+    rest.remove_prefix(label_end - 3);  // "cell " and the label's ": "
+    const std::string key(rest.substr(0, rest.find_first_of(": ")));
+    for (const std::string& at : NodesOf(spec, cell, key)) {
+      if (const YAML::Mark* mark = MarkOf(at)) {
+        return absl::StrFormat("%s:%d:%d: %s", source(), mark->line + 1, mark->column + 1, problem);
+      }
+    }
+    return absl::StrCat(source(), ": ", problem);
+  }
+
  private:
+  // Where a value named `key` may have come from, nearest first.
+  static std::vector<std::string> NodesOf(const v1::SweepSpec& spec,
+                                          const absl::flat_hash_map<std::string, std::string>& cell,
+                                          const std::string& key) {
+    std::vector<std::string> out = {key + "[0]", key};
+    if (!IsTrainField(key)) return out;
+    // Whether the cell's labelled value of a dimension is one of `values`, once parsed.
+    auto holds = [&](const v1::Condition& condition) {
+      const auto it = cell.find(condition.dimension());
+      if (it == cell.end()) return false;
+      const absl::StatusOr<std::string> value = internal::ValueKey(it->first, it->second);
+      return value.ok() &&
+             std::any_of(condition.values().begin(), condition.values().end(),
+                         [&](const std::string& wanted) {
+                           return internal::ValueKey(condition.dimension(), wanted).value_or("") ==
+                                  *value;
+                         });
+    };
+    for (int i = spec.overrides_size(); i-- > 0;) {
+      const v1::Override& override = spec.overrides(i);
+      if (override.set().contains(key) &&
+          std::all_of(override.when().begin(), override.when().end(), holds)) {
+        out.push_back(absl::StrCat("overrides[", i, "].set.", key, "[0]"));
+      }
+    }
+    out.push_back(absl::StrCat("derived.", key));
+    for (const v1::Dimension& dimension : spec.grid()) {
+      const auto it = cell.find(dimension.name());
+      if (dimension.name() != key || it == cell.end()) continue;
+      for (int i = 0; i < dimension.values_size(); ++i) {
+        if (dimension.values(i) == it->second)
+          out.push_back(absl::StrCat("grid.", key, "[", i, "]"));
+      }
+    }
+    out.push_back(absl::StrCat("fixed.", key, "[0]"));
+    return out;
+  }
+
   absl::Status ReadTopLevel(const std::string& name, const std::string& key,
                             const YAML::Node& value, v1::SweepSpec& spec) {
     if (name == "grid") return ReadGrid(value, key, spec);
@@ -317,7 +381,9 @@ absl::StatusOr<v1::SweepSpec> ParseSweepYaml(absl::string_view yaml, absl::strin
   return SweepFileReader(source).Read(yaml);
 }
 
-absl::StatusOr<v1::SweepSpec> LoadSweepFile(const std::string& path) {
+namespace {
+
+absl::StatusOr<std::string> ReadSweepFile(const std::string& path) {
   // Refused before reading, so a huge file is never held in memory.
   std::error_code error;
   const uintmax_t bytes = std::filesystem::file_size(path, error);
@@ -326,7 +392,35 @@ absl::StatusOr<v1::SweepSpec> LoadSweepFile(const std::string& path) {
   if (!file) return absl::NotFoundError(absl::StrCat(path, ": cannot read the sweep file"));
   std::ostringstream text;
   text << file.rdbuf();
-  return ParseSweepYaml(text.str(), path);
+  return text.str();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::SweepSpec> LoadSweepFile(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadSweepFile(path);
+  if (!text.ok()) return text.status();
+  return ParseSweepYaml(*text, path);
+}
+
+absl::StatusOr<ExpandedSweepFile> ExpandSweepYaml(absl::string_view yaml,
+                                                  absl::string_view source) {
+  if (yaml.size() > kMaxSweepFileBytes) return TooLarge(source, yaml.size());
+  SweepFileReader reader(source);
+  absl::StatusOr<v1::SweepSpec> spec = reader.Read(yaml);
+  if (!spec.ok()) return spec.status();
+  absl::StatusOr<Expansion> expansion = ExpandSweep(*spec);
+  if (!expansion.ok()) {
+    return absl::Status(expansion.status().code(),
+                        reader.PlaceCellProblem(*spec, expansion.status().message()));
+  }
+  return ExpandedSweepFile{*std::move(spec), *std::move(expansion)};
+}
+
+absl::StatusOr<ExpandedSweepFile> ExpandSweepFile(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadSweepFile(path);
+  if (!text.ok()) return text.status();
+  return ExpandSweepYaml(*text, path);
 }
 
 }  // namespace ablate::sweep

@@ -11,6 +11,7 @@
 #include "ablate/v1/sweep.pb.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "sweep/grid.h"
 
 namespace ablate::sweep {
 
@@ -27,6 +28,23 @@ absl::StatusOr<v1::SweepSpec> ParseSweepYaml(absl::string_view yaml, absl::strin
 // Reads the file and parses it. NotFound when it cannot be read; a file of more than
 // kMaxSweepFileBytes is refused before it is read.
 absl::StatusOr<v1::SweepSpec> LoadSweepFile(const std::string& path);
+
+// A sweep file read and expanded as the coordinator will expand it.
+struct ExpandedSweepFile {
+  v1::SweepSpec spec;
+  Expansion expansion;
+};
+
+// ParseSweepYaml, then ExpandSweep: how `ablate validate`, `plan` and `submit` check a file.
+// A problem ExpandSweep finds in one cell ("cell optimizer=adamw: tuning.min_steps: 50 steps is
+// not below the cell's 40") is placed at the node of the file that gave the value its key
+// names: the key itself where the file has it (tuning.*, derived.*), else, for a TrainConfig
+// field, the setting that applied to the cell: the last override whose conditions hold, a
+// derived value, the cell's grid value, then fixed ("s.yaml:9:14: cell optimizer=adamw:
+// tuning.min_steps: ..."). A problem the file holds no node for reads "s.yaml: cell ...".
+absl::StatusOr<ExpandedSweepFile> ExpandSweepYaml(absl::string_view yaml, absl::string_view source);
+// Reads the file (as LoadSweepFile does) and expands it as ExpandSweepYaml does.
+absl::StatusOr<ExpandedSweepFile> ExpandSweepFile(const std::string& path);
 
 }  // namespace ablate::sweep
 

@@ -217,6 +217,42 @@ TEST(SweepFileTest, AProblemIsNotRepeatedByTheRulesOnContent) {
             "s.yaml:1:7: name: expected a single value");
 }
 
+// A problem ExpandSweep finds in one cell is placed at the node that gave the value it names:
+// the cell's grid value, the override whose conditions hold for it, else fixed.
+TEST(SweepFileTest, ACellsProblemIsPlacedAtTheSettingThatGaveIt) {
+  auto problem = [](const std::string& yaml) {
+    absl::StatusOr<ExpandedSweepFile> expanded = ExpandSweepYaml(yaml, "s.yaml");
+    EXPECT_FALSE(expanded.ok());
+    return std::string(expanded.status().message());
+  };
+  EXPECT_EQ(problem("name: t\ngrid:\n  optimizer: [adamw]\n  optimizer_args.beta_2: [0.5, "
+                    "0.999]\n"),
+            "s.yaml:4:27: cell optimizer=adamw optimizer_args.beta_2=0.5: optimizer_args.beta_2: "
+            "adamw has no argument beta_2 (did you mean beta2?)");
+  EXPECT_EQ(problem("name: t\ngrid:\n  optimizer: [adamw]\nfixed:\n  optimizer_args: {beta2: "
+                    "1.0}\n"),
+            "s.yaml:5:27: cell optimizer=adamw: optimizer_args.beta2: 1 is outside [0, 1) for "
+            "adamw");
+  // muon's override sets beta2 as well; the override that holds for the cell is the one named.
+  EXPECT_EQ(problem(R"(name: t
+grid:
+  optimizer: [adamw, muon]
+fixed:
+  optimizer_args: {beta2: 0.95}
+overrides:
+  - when: {optimizer: muon}
+    set: {optimizer_args.momentum: 0.9}
+  - when: {optimizer: adamw}
+    set: {optimizer_args.beta2: 1.5}
+)"),
+            "s.yaml:10:33: cell optimizer=adamw: optimizer_args.beta2: 1.5 is outside [0, 1) for "
+            "adamw");
+  // A problem with no node of its own in the file names the file alone.
+  EXPECT_EQ(problem("name: t\ngrid:\n  optimizer: [adamw]\nconstraints:\n  - when: {optimizer: "
+                    "adamw}\n    require: {optimizer: muon}\n"),
+            "s.yaml: constraints leave no cell of the grid to run");
+}
+
 TEST(SweepFileLimitsTest, AHugeGridIsRefusedWithItsCountAndTheLimit) {
   std::string yaml = "name: huge\ngrid:\n";
   for (const char* name : {"seed", "learning_rate", "warmup_steps", "batch_size", "steps",

@@ -216,7 +216,7 @@ absl::StatusOr<std::string> TrialValue(const v1::CellValue& value, const v1::Tra
       value.dimension() == "learning_rate" ? cell.learning_rate() : cell.weight_decay();
   if (!(own > 0)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("tuning.parameters.", value.dimension(), " is relative, and the cell's own ",
+        absl::StrCat("tuning.parameters.", value.dimension(), ": relative, and the cell's own ",
                      value.dimension(), " is ", own, ": set one (fixed, derived or overrides)"));
   }
   return Rounded(own * multiple);
@@ -320,8 +320,18 @@ absl::StatusOr<std::vector<v1::JobSpec>> TrialsOfCell(const v1::Tuning& tuning,
     }
     config.set_steps(rungs[0].steps());
     if (absl::Status valid = ValidateTrainConfig(config); !valid.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tuning's first rung (", rungs[0].steps(), " steps): ", valid.message()));
+      // Named by the tuning setting that made the trial's config: a tuned value, or the
+      // first rung's budget.
+      const auto tuned = std::find_if(
+          points[i].values().begin(), points[i].values().end(), [&](const v1::CellValue& v) {
+            return absl::StartsWith(valid.message(), absl::StrCat(v.dimension(), ":"));
+          });
+      return absl::InvalidArgumentError(tuned != points[i].values().end()
+                                            ? absl::StrCat("tuning.parameters.", tuned->dimension(),
+                                                           ": point ", i, ": ", valid.message())
+                                            : absl::StrCat("tuning.min_steps: the first rung's ",
+                                                           rungs[0].steps(),
+                                                           " steps: ", valid.message()));
     }
     job.mutable_trial()->set_point(static_cast<uint32_t>(i));
     job.mutable_trial()->set_cell_steps(cell.steps());

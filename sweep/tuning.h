@@ -63,9 +63,12 @@ std::vector<v1::RungPlan> RungsOf(const v1::Tuning& tuning, size_t points, uint3
 // The trials of a cell whose (first seed's) resolved config is `cell`: one per point, on rung
 // 0, its JobSpec holding cell values, config (with the point's values and rung 0's steps; a
 // relative value times the cell's own, rounded to 3 significant digits), config_hash and trial
-// (ids and index left to the caller). InvalidArgument when the cell is too short for a rung
-// ("tuning.min_steps: 50 steps is not below the cell's 40"), a relative parameter's own value
-// in the cell is not above 0, or a trial's config is invalid.
+// (ids and index left to the caller). InvalidArgument, its message starting with the tuning key
+// at fault so a file reader can place it: the cell is too short for a rung ("tuning.min_steps:
+// 50 steps is not below the cell's 40"), a relative parameter's own value in the cell is not
+// above 0 ("tuning.parameters.weight_decay: relative, and the cell's own weight_decay is 0:
+// ..."), or a trial's config is invalid (named by the tuned value that made it so, else by
+// tuning.min_steps).
 absl::StatusOr<std::vector<v1::JobSpec>> TrialsOfCell(
     const v1::Tuning& tuning, const std::vector<v1::SearchPoint>& points,
     const v1::TrainConfig& cell, const google::protobuf::RepeatedPtrField<v1::CellValue>& values);

@@ -280,13 +280,33 @@ TEST(TuningTest, ThePlanCountsTheTrialsOfTheExample) {
   EXPECT_EQ(plan.search_size(), 10);  // 5 multiples of each optimizer's rate x 2 decays
   EXPECT_EQ(plan.search(0).values(0).value(), "x0.25");
   EXPECT_EQ(plan.reduction_factor(), 3u);
-  EXPECT_EQ(plan.trials(), 39u);       // 3 cells x (10 + 3)
+  EXPECT_EQ(plan.trials(), 39u);  // 3 cells x (10 + 3)
+  // The one count validate, plan and submit print: 9 finals + 39 trials, 30 queued at once.
+  const v1::JobCountPlan& count = plan.job_count();
+  EXPECT_EQ(count.cells(), 3u);
+  EXPECT_EQ(count.seeds(), 3u);
+  EXPECT_EQ(count.finals(), 9u);
+  ASSERT_EQ(count.rungs_size(), 2);
+  EXPECT_EQ(count.rungs(0).trials(), 30u);  // 3 cells x 10 points
+  EXPECT_EQ(count.rungs(0).steps(), 25u);
+  EXPECT_EQ(count.rungs(1).trials(), 9u);  // 3 cells x floor(10 / 3)
+  EXPECT_EQ(count.rungs(1).steps(), 75u);
+  EXPECT_EQ(count.trials(), 39u);
+  EXPECT_EQ(count.total(), 48u);
+  EXPECT_EQ(count.submitted(), expansion->jobs.size());
   const uint64_t per_step = 16 * 128;  // the default batch of 16 sequences of 128 tokens
   uint64_t trial_tokens = 0;
   for (int i = 0; i < plan.cells_size(); ++i) {
     const v1::CellPlan& cell = plan.cells(i);
     EXPECT_TRUE(cell.tuned());
     EXPECT_TRUE(cell.job_id().empty());
+    // No learning rate of its own until the tuning chooses: the search space instead.
+    EXPECT_EQ(cell.learning_rate(), 0);
+    ASSERT_EQ(cell.tuned_parameters_size(), 2);
+    EXPECT_EQ(cell.tuned_parameters(0).name(), "learning_rate");
+    EXPECT_TRUE(cell.tuned_parameters(0).relative());
+    EXPECT_EQ(cell.tuned_parameters(0).high(), 4);
+    EXPECT_EQ(cell.tuned_parameters(1).name(), "weight_decay");
     EXPECT_EQ(cell.tokens(), 300 * per_step);
     EXPECT_EQ(cell.has_tuning(), i % 3 == 0) << i;  // on each cell's first seed
     if (!cell.has_tuning()) continue;
@@ -307,6 +327,34 @@ TEST(TuningTest, ThePlanCountsTheTrialsOfTheExample) {
   EXPECT_EQ(plan.tokens(), 9 * 300 * per_step + trial_tokens);
   // 20,000 tokens a second: (2700 + 1425) steps x 2048 tokens / 20,000 / 3600.
   EXPECT_NEAR(plan.gpu_hours(), 4125.0 * 2048 / 20000 / 3600, 1e-9);
+}
+
+// Cells of different steps have different rungs: the count sums each cell's own.
+TEST(TuningTest, TheJobCountSumsEachCellsOwnRungs) {
+  std::string yaml = kTuned;
+  yaml += "overrides:\n  - when: {optimizer: muon}\n    set: {steps: 60}\n";
+  const v1::SweepSpec spec = Parse(yaml);
+  absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  const v1::JobCountPlan count = JobCountOf(spec, *expansion);
+  // adamw (300 steps): 8 x 25, then 2 x 75; muon (60 steps): 8 x 25 only (75 is not below 60).
+  ASSERT_EQ(count.rungs_size(), 2);
+  EXPECT_EQ(count.rungs(0).trials(), 16u);
+  EXPECT_EQ(count.rungs(1).trials(), 2u);
+  EXPECT_EQ(count.trials(), 18u);
+  EXPECT_EQ(count.finals(), 4u);  // 2 cells x 2 seeds
+  EXPECT_EQ(count.total(), 22u);
+  EXPECT_EQ(count.submitted(), 16u);
+  // Without tuning every job is a final one.
+  v1::SweepSpec plain = spec;
+  plain.clear_tuning();
+  absl::StatusOr<Expansion> untuned = ExpandSweep(plain);
+  ASSERT_TRUE(untuned.ok()) << untuned.status();
+  const v1::JobCountPlan jobs = JobCountOf(plain, *untuned);
+  EXPECT_EQ(jobs.total(), 4u);
+  EXPECT_EQ(jobs.cells(), 2u);
+  EXPECT_EQ(jobs.trials(), 0u);
+  EXPECT_EQ(jobs.submitted(), 4u);
 }
 
 TEST(TuningTest, AnUpdateKeepsLaterTrialsAndFinalsWhileTheSearchStands) {

@@ -17,7 +17,7 @@
 #include "common/hf_config.h"
 #include "common/train_config.h"
 #include "sweep/grid.h"
-#include "sweep/tuning.h"
+#include "sweep/tuning_check.h"
 
 namespace ablate::sweep {
 namespace internal {
@@ -65,7 +65,7 @@ class SpecChecker {
         continue;
       }
       if (Add(CheckField(key, dimension.name()))) continue;
-      Add(CheckValues(key, dimension.name(), dimension.values(), true));
+      AddAll(ValueIssues(key, dimension.name(), dimension.values(), /*distinct=*/true));
     }
     for (int i = 0; i < spec_.constraints_size(); ++i) {
       const v1::Constraint& constraint = spec_.constraints(i);
@@ -96,7 +96,7 @@ class SpecChecker {
     Add(CheckShape());
     Add(CheckRepeats(cells));
     Add(CheckDerived());
-    if (spec_.has_tuning()) Add(CheckTuning(cells));
+    if (spec_.has_tuning()) AddAll(FindTuningIssues(spec_, cells));
     for (int i = 0; i < spec_.throughput_size(); ++i) {
       const v1::Throughput& throughput = spec_.throughput(i);
       const std::string key = absl::StrCat("throughput[", i, "]");
@@ -115,6 +115,10 @@ class SpecChecker {
     if (!issue) return false;
     issues_.push_back(*std::move(issue));
     return true;
+  }
+
+  void AddAll(std::vector<SpecIssue> issues) {
+    for (SpecIssue& issue : issues) issues_.push_back(std::move(issue));
   }
 
   static std::optional<SpecIssue> Fail(const std::string& key, absl::string_view item,
@@ -141,37 +145,15 @@ class SpecChecker {
     return std::nullopt;
   }
 
-  // Each value must parse; a grid's values must also differ once parsed.
-  static std::optional<SpecIssue> CheckValues(
-      const std::string& key, const std::string& field,
-      const google::protobuf::RepeatedPtrField<std::string>& values, bool distinct) {
-    if (values.empty()) return Fail(key, "", "needs at least one value");
-    absl::flat_hash_map<std::string, int> seen;
-    for (int i = 0; i < values.size(); ++i) {
-      const std::string item = absl::StrCat("[", i, "]");
-      absl::StatusOr<std::string> parsed = ValueKey(field, values[i]);
-      if (!parsed.ok()) return Fail(key, item, std::string(parsed.status().message()));
-      const auto [it, inserted] = seen.emplace(*parsed, i);
-      if (distinct && !inserted) {
-        const std::string& first = values[it->second];
-        return Fail(key, item,
-                    first == values[i] ? absl::StrCat("'", first, "' is listed twice")
-                                       : absl::StrCat("'", values[i], "' repeats '", first, "'"));
-      }
-    }
-    return std::nullopt;
-  }
-
   std::optional<SpecIssue> CheckConditions(
       const std::string& key, const google::protobuf::RepeatedPtrField<v1::Condition>& all) {
     if (all.empty()) return Fail(key, "", "needs at least one condition");
     for (const v1::Condition& condition : all) {
       const std::string condition_key = absl::StrCat(key, ".", condition.dimension());
       if (!grid_.contains(condition.dimension())) return NotADimension(condition_key);
-      if (auto issue =
-              CheckValues(condition_key, condition.dimension(), condition.values(), false)) {
-        return issue;
-      }
+      std::vector<SpecIssue> issues =
+          ValueIssues(condition_key, condition.dimension(), condition.values(), false);
+      if (!issues.empty()) return issues.front();
     }
     return std::nullopt;
   }
@@ -293,118 +275,6 @@ class SpecChecker {
     return std::nullopt;
   }
 
-  // One problem of the tuning section at most (sweep/tuning.h says what it means).
-  std::optional<SpecIssue> CheckTuning(uint64_t cells) const {
-    const v1::Tuning& tuning = spec_.tuning();
-    if (!tuning.method().empty() && tuning.method() != kTuningMethod) {
-      return Fail("tuning.method", "[0]",
-                  absl::StrCat("unknown method '", tuning.method(), "' (known: ", kTuningMethod,
-                               ", synchronous successive halving)"));
-    }
-    if (!tuning.metric().empty() && tuning.metric() != kTuningMetric) {
-      return Fail("tuning.metric", "[0]",
-                  absl::StrCat("unknown metric '", tuning.metric(), "' (known: ", kTuningMetric,
-                               ", the evaluation at a rung's end)"));
-    }
-    if (tuning.parameters().empty()) {
-      return Fail("tuning.parameters", "", "needs learning_rate, weight_decay or both");
-    }
-    absl::flat_hash_set<std::string> seen;
-    for (const v1::TunedParameter& parameter : tuning.parameters()) {
-      if (auto issue = CheckTunedParameter(parameter, tuning.samples() > 0)) return issue;
-      const std::string key = absl::StrCat("tuning.parameters.", parameter.name());
-      if (!seen.insert(parameter.name()).second) return Fail(key, "", "listed twice");
-    }
-    if (tuning.samples() > kMaxTrials) {
-      return Fail("tuning.samples", "[0]", absl::StrCat("at most ", kMaxTrials));
-    }
-    // Counted before the points are made, so a huge grid is refused without being built.
-    uint64_t count = tuning.samples();
-    for (const v1::TunedParameter& parameter : tuning.parameters()) {
-      if (tuning.samples() > 0) break;
-      const uint64_t size = parameter.values().empty()
-                                ? parameter.points()
-                                : static_cast<uint64_t>(parameter.values_size());
-      count = std::max<uint64_t>(count, 1) * std::min<uint64_t>(size, kMaxTrials + 1);
-    }
-    if (count > kMaxTrials) {
-      return Fail("tuning.parameters", "",
-                  absl::StrCat("the search has ", count, " points; the limit is ", kMaxTrials));
-    }
-    const std::vector<v1::SearchPoint> points = SearchPoints(tuning);
-    if (points.size() < 2) {
-      return Fail("tuning.parameters", "", "the search needs at least two points");
-    }
-    absl::flat_hash_set<std::string> drawn;
-    for (const v1::SearchPoint& point : points) {
-      std::string values;
-      for (const v1::CellValue& value : point.values()) {
-        absl::StrAppend(&values, value.dimension(), "=",
-                        ValueKey(value.dimension(), value.value()).value_or(value.value()), " ");
-      }
-      if (!drawn.insert(values).second) {
-        return Fail("tuning.samples", "[0]",
-                    absl::StrCat("draws ", values, "twice; draw fewer points or widen the ranges"));
-      }
-    }
-    if (cells > kMaxCells / points.size()) {
-      return Fail("tuning.parameters", "",
-                  absl::StrCat("the grid's cells times the search's ", points.size(),
-                               " points exceed the limit of ", kMaxCells, " jobs"));
-    }
-    if (tuning.min_steps() == 0) return Fail("tuning.min_steps", "", "must be at least 1");
-    if (tuning.reduction_factor() == 1) {
-      return Fail("tuning.reduction_factor", "[0]", "must be at least 2 (3 when left out)");
-    }
-    return std::nullopt;
-  }
-
-  std::optional<SpecIssue> CheckTunedParameter(const v1::TunedParameter& parameter,
-                                               bool sampled) const {
-    const std::string key = absl::StrCat("tuning.parameters.", parameter.name());
-    if (parameter.name() != "learning_rate" && parameter.name() != "weight_decay") {
-      return Fail(key, "", "only learning_rate and weight_decay are tuned");
-    }
-    if (grid_.contains(parameter.name())) {
-      return Fail(key, "", "also a grid dimension; tune it or sweep it");
-    }
-    if (!parameter.values().empty()) {
-      if (parameter.low() != 0 || parameter.high() != 0 || parameter.points() != 0) {
-        return Fail(key, "", "give values or a range, not both");
-      }
-      return CheckValues(key + ".values", parameter.name(), parameter.values(), true);
-    }
-    const std::string range = key + (sampled ? ".log_uniform" : ".log_grid");
-    if (!(parameter.low() > 0) || !(parameter.high() > parameter.low()) ||
-        std::isinf(parameter.high())) {
-      return Fail(range, "", "a log range needs 0 < low < high");
-    }
-    if (sampled && parameter.points() > 0) {
-      return Fail(key + ".points", "",
-                  "with tuning.samples a range is drawn from (log_uniform), not a grid");
-    }
-    if (!sampled && parameter.points() < 2) {
-      return Fail(key + (parameter.points() == 0 ? "" : ".points"), "",
-                  "a log grid needs points (at least 2), or tuning.samples to draw from it");
-    }
-    if (parameter.points() > kMaxTrials) {
-      return Fail(key + ".points", "", absl::StrCat("at most ", kMaxTrials));
-    }
-    if (!sampled) {
-      v1::Tuning alone;
-      *alone.add_parameters() = parameter;
-      const std::vector<v1::SearchPoint> grid = SearchPoints(alone);
-      for (size_t i = 1; i < grid.size(); ++i) {
-        if (grid[i].values(0).value() == grid[i - 1].values(0).value()) {
-          return Fail(key + ".points", "",
-                      absl::StrCat("too many points for the range: ", grid[i].values(0).value(),
-                                   " twice at 3 significant digits"));
-        }
-      }
-    }
-    return std::nullopt;
-  }
-
   const v1::Dimension* FindDimension(const std::string& name) const {
     for (const v1::Dimension& dimension : spec_.grid()) {
       if (dimension.name() == name) return &dimension;
@@ -427,6 +297,30 @@ class SpecChecker {
 }  // namespace
 
 std::vector<SpecIssue> FindSpecIssues(const v1::SweepSpec& spec) { return SpecChecker(spec).Run(); }
+
+std::vector<SpecIssue> ValueIssues(const std::string& key, absl::string_view field,
+                                   const google::protobuf::RepeatedPtrField<std::string>& values,
+                                   bool distinct) {
+  if (values.empty()) return {{key, key, "needs at least one value"}};
+  std::vector<SpecIssue> out;
+  absl::flat_hash_map<std::string, int> seen;  // parsed value -> its first index
+  for (int i = 0; i < values.size(); ++i) {
+    const std::string at = absl::StrCat(key, "[", i, "]");
+    absl::StatusOr<std::string> parsed = ValueKey(field, values[i]);
+    if (!parsed.ok()) {
+      out.push_back({key, at, std::string(parsed.status().message())});
+      continue;
+    }
+    const auto [it, inserted] = seen.emplace(*parsed, i);
+    if (distinct && !inserted) {
+      const std::string& first = values[it->second];
+      out.push_back({key, at,
+                     first == values[i] ? absl::StrCat("'", first, "' is listed twice")
+                                        : absl::StrCat("'", values[i], "' repeats '", first, "'")});
+    }
+  }
+  return out;
+}
 
 absl::StatusOr<std::string> ValueKey(absl::string_view field, absl::string_view text) {
   v1::TrainConfig scratch;

@@ -34,9 +34,18 @@ struct SpecIssue {
   std::string problem;
 };
 
-// Every problem of `spec` in reading order (at most one per setting, dimension or section:
-// the first problem of each piece), empty when it is valid.
+// Every problem of `spec` in reading order, empty when it is valid: one per setting, list
+// value or tuning field at most (the first problem of each piece: a problem makes the rest of
+// its own piece meaningless, not the pieces beside it).
 std::vector<SpecIssue> FindSpecIssues(const v1::SweepSpec& spec);
+
+// The problems of a list of values of TrainConfig field `field` under `key` (a grid dimension,
+// a condition, a tuned parameter's values): "needs at least one value" for an empty list, else
+// one per value that does not parse (at `key[i]`) and, with `distinct`, one per value that
+// repeats an earlier one once parsed ("32K" repeats "32768").
+std::vector<SpecIssue> ValueIssues(const std::string& key, absl::string_view field,
+                                   const google::protobuf::RepeatedPtrField<std::string>& values,
+                                   bool distinct);
 
 // The value `text` of TrainConfig field `field` in a form that compares equal exactly when the
 // parsed values are equal ("512K" and "524288" give the same key). InvalidArgument with the

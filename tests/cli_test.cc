@@ -131,7 +131,7 @@ TEST_F(CliTest, ValidateChecksEveryCellWithoutACoordinator) {
       Run({"--coordinator", unreachable_, "validate", WriteFile("ok.yaml", kValidSweep)});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_THAT(ok.out, HasSubstr(": sweep cli-test-"));
-  EXPECT_THAT(ok.out, HasSubstr("2 jobs (0 cells dropped by constraints)"));
+  EXPECT_THAT(ok.out, HasSubstr(": 2 jobs; 0 cells excluded by constraints\n"));
 
   const std::string typo = WriteFile(
       "typo.yaml", "name: x\ngrid:\n  seed: [1, 2]\nfixed:\n  optimizer_args: {beta_2: 0.9}\n");
@@ -148,8 +148,8 @@ TEST_F(CliTest, ValidateChecksEveryCellWithoutACoordinator) {
 TEST_F(CliTest, PlanShowsCountsDerivedSettingsAndCostWithoutACoordinator) {
   const Result text = Run({"--coordinator", unreachable_, "plan", "examples/research-nsa.yaml"});
   EXPECT_EQ(text.exit_code, 0) << text.err;
-  EXPECT_THAT(text.out, ContainsRegex("^sweep nsa-research-[0-9a-f]+: 54 jobs \\(grid\\), 18 "
-                                      "excluded by constraints\n"));
+  EXPECT_THAT(text.out, ContainsRegex("^sweep nsa-research-[0-9a-f]+ \\(grid\\): 54 jobs; 18 "
+                                      "cells excluded by constraints\n"));
   EXPECT_THAT(text.out, HasSubstr("  context_length  32K 18  128K 18  512K 9  1M 9\n"));
   EXPECT_THAT(text.out, HasSubstr("model=qwen3-8b attention=dense optimizer=soap "
                                   "context_length=1M: constraints[0]: dense attention stops at "
@@ -233,6 +233,9 @@ TEST_F(CliTest, HelpGoesToStdoutAndSucceeds) {
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_THAT(r.out, HasSubstr("submit"));
   EXPECT_THAT(r.out, HasSubstr("--coordinator"));
+  // Tuning is documented where it is met: what `samples` draws, what a failed tuning shows.
+  EXPECT_THAT(Run({"plan", "--help"}).out, HasSubstr("with `samples: N`, N points drawn"));
+  EXPECT_THAT(Run({"results", "--help"}).out, HasSubstr("\"failed: N of M trials\""));
 }
 
 // The commands that talk to a coordinator, against the real one. No worker joins, so jobs stay
@@ -264,7 +267,7 @@ class CliCoordinatorTest : public CliTest {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     std::smatch match;
     EXPECT_TRUE(std::regex_search(
-        r.out, match, std::regex(R"((?:^|\n)submitted sweep (\S+): 2 jobs \(0 cells dropped)")))
+        r.out, match, std::regex(R"((?:^|\n)submitted sweep (\S+): 2 jobs; 0 cells excluded)")))
         << r.out;
     // The plan comes first, then a warning: no worker joins these tests.
     EXPECT_THAT(r.out, ::testing::StartsWith("sweep cli-test-"));
@@ -423,6 +426,34 @@ TEST_F(CliCoordinatorTest, WatchReconnectsAfterTheCoordinatorRestarts) {
   EXPECT_EQ(*code, 1) << (*watch)->Stderr();
   EXPECT_THAT((*watch)->Stderr(), HasSubstr("reconnecting"));
   EXPECT_THAT((*watch)->Stdout(), HasSubstr("2 jobs: 2 cancelled\n"));
+}
+
+// A tuned sweep's job count is one figure, in the same words, from validate, plan, plan --json
+// and submit; status then shows each trial's seed (its cell's first).
+TEST_F(CliCoordinatorTest, ATunedSweepsJobCountAgreesEverywhere) {
+  const std::string file = "examples/optimizer-tuning.yaml";
+  const std::string count =
+      "48 jobs at most: 9 final (3 cells x 3 seeds) + 39 trials (rung 0: 30 x 25 steps, rung 1: "
+      "9 x 75 steps); 0 cells excluded by constraints; rung 0's 30 trials run first\n";
+  const Result validate = Ablate({"validate", file});
+  EXPECT_THAT(validate.out, ::testing::EndsWith(absl::StrCat(": ", count))) << validate.err;
+  EXPECT_THAT(Ablate({"plan", file}).out, HasSubstr(absl::StrCat("(baseline): ", count)));
+  v1::SweepPlan plan;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(Ablate({"plan", "--json", file}).out, &plan)
+          .ok());
+  EXPECT_EQ(plan.job_count().total(), 48u);
+  EXPECT_EQ(plan.job_count().submitted(), 30u);
+  const Result submitted = Ablate({"submit", file});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  std::smatch match;
+  ASSERT_TRUE(
+      std::regex_search(submitted.out, match, std::regex(R"(\nsubmitted sweep (\S+): (.*\n))")))
+      << submitted.out;
+  EXPECT_EQ(match[2].str(), count);
+  const Result status = Ablate({"status", match[1].str()});
+  EXPECT_THAT(status.out, ContainsRegex("^JOB +optimizer +seed +tuning +STATE"));
+  EXPECT_THAT(status.out, ContainsRegex("-[0-9a-f]+ +muon +1 +rung 0: lr 0.005 wd 0 +PENDING"));
 }
 
 TEST_F(CliCoordinatorTest, StatusAllAndJsonPageThroughEveryJob) {

@@ -77,8 +77,10 @@ TEST_F(TuningSweepTest, PromotesTheBestTrialsAndTrainsTheChosenPointForTheCellsS
   const test::Cli plan_run = Ablate({"plan", file});
   ASSERT_EQ(plan_run.exit_code, 0) << plan_run.err;
   const std::string& plan = plan_run.out;
-  EXPECT_THAT(plan, HasSubstr("tuning: 4 points per cell by successive halving (eta 2); 6 trial "
-                              "jobs\n  learning_rate: 1e-7 1e-6 3e-3 1e-5\n"));
+  EXPECT_THAT(plan, HasSubstr("7 jobs at most: 1 final + 6 trials (rung 0: 4 x 4 steps, rung 1: "
+                              "2 x 8 steps)"));
+  EXPECT_THAT(plan, HasSubstr("tuning: 4 points per cell by successive halving (eta 2)\n"
+                              "  learning_rate: 1e-7 1e-6 3e-3 1e-5\n"));
   EXPECT_THAT(plan, HasSubstr("4x4 2x8"));  // rungs: 4 trials of 4 steps, 2 of 8
   ASSERT_TRUE(Submit(file).ok());
 
