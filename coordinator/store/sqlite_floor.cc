@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "coordinator/store/metric_table.h"
 #include "coordinator/store/sqlite_db.h"
+#include "coordinator/store/store.h"
 
 namespace ablate::coordinator::floor {
 
@@ -47,7 +48,7 @@ absl::Status AppendPoints(const std::string& db_path, const std::vector<v1::Metr
   if (absl::Status s = (*db)->Exec(absl::StrCat("PRAGMA synchronous = NORMAL; "
                                                 "PRAGMA cache_size = -65536; "
                                                 "PRAGMA wal_autocheckpoint = ",
-                                                internal::kWalCheckpointPages));
+                                                StoreOptions().checkpoint_pages));
       !s.ok()) {
     return s;
   }

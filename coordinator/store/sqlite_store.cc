@@ -46,9 +46,10 @@ absl::StatusOr<std::unique_ptr<Db>> OpenWriter(const std::string& path) {
   }
   absl::Status pragmas = (*db)->Exec(
       absl::StrCat("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = ",
-                   kBusyTimeoutMs, "; PRAGMA cache_size = -", kCacheKib,
-                   "; PRAGMA wal_autocheckpoint = ", internal::kWalCheckpointPages));
+                   kBusyTimeoutMs, "; PRAGMA cache_size = -", kCacheKib));
   if (!pragmas.ok()) return pragmas;
+  // The writer checkpoints after answering a group's writes (GroupWriter).
+  (*db)->DeferCheckpoints();
   if (absl::Status migrate = internal::Migrate(**db); !migrate.ok()) return migrate;
   return db;
 }
@@ -151,7 +152,8 @@ SqliteStore::SqliteStore(Clock& clock, StoreOptions options, std::unique_ptr<Con
       writer_connection_(std::move(writer)),
       owned_reader_(std::move(reader)),
       reader_(owned_reader_ != nullptr ? owned_reader_.get() : writer_connection_.get()),
-      writer_(*writer_connection_, options_.feed, clock, options_.max_batch_rows) {}
+      writer_(*writer_connection_, options_.feed, clock, options_.max_batch_rows,
+              options_.checkpoint_pages) {}
 
 SqliteStore::~SqliteStore() = default;
 
