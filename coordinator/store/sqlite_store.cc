@@ -181,6 +181,7 @@ absl::Status SqliteStore::CreateSweep(const v1::Sweep& sweep, const std::vector<
   const int64_t now = NowMicros();
   const int64_t created_at =
       sweep.has_created_at() ? absl::ToUnixMicros(FromProto(sweep.created_at())) : now;
+  internal::SpecRows specs(jobs);
   return Write(
       [&](Db& db, internal::Changes& changes) -> absl::Status {
         // A job id already stored refuses the sweep after some rows went in: undo them.
@@ -199,13 +200,13 @@ absl::Status SqliteStore::CreateSweep(const v1::Sweep& sweep, const std::vector<
         }
         if (!inserted.ok()) return inserted;
         absl::Status jobs_inserted =
-            internal::InsertPendingJobs(db, sweep.id(), jobs, max_attempts, now, nullptr);
+            internal::InsertPendingJobs(db, sweep.id(), jobs, specs, max_attempts, now, nullptr);
         if (!jobs_inserted.ok()) return jobs_inserted;
         if (absl::Status released = savepoint->Release(); !released.ok()) return released;
         changes.NewSweep(sweep.id());
         return absl::OkStatus();
       },
-      static_cast<int64_t>(jobs.size()) + 1);
+      static_cast<int64_t>(jobs.size()) + 1, [&] { specs.Serialize(); });
 }
 
 absl::StatusOr<v1::Sweep> SqliteStore::GetSweep(const std::string& sweep_id) {

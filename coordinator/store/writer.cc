@@ -70,7 +70,7 @@ void GroupWriter::Submit(Body body, int64_t rows, WriteDone done) {
   queue_.push_back(Write{std::move(body), rows, std::move(done)});
 }
 
-absl::Status GroupWriter::Run(Body body, int64_t rows) {
+absl::Status GroupWriter::Run(Body body, int64_t rows, absl::FunctionRef<void()> meanwhile) {
   if (std::this_thread::get_id() == thread_.get_id()) {
     return absl::FailedPreconditionError(
         "a synchronous store write from the store's writer thread (a WriteDone) would wait "
@@ -82,6 +82,7 @@ absl::Status GroupWriter::Run(Body body, int64_t rows) {
     outcome = std::move(status);
     done.Notify();
   });
+  meanwhile();
   done.WaitForNotification();
   return outcome;
 }

@@ -28,6 +28,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -64,9 +65,11 @@ class GroupWriter {
 
   // Queues `body` (weighing `rows` toward the group's bound); `done` is called after its group.
   void Submit(Body body, int64_t rows, WriteDone done);
-  // Submits and waits for the outcome. FailedPrecondition when called on the writer thread
-  // (from a WriteDone), where waiting would never end.
-  absl::Status Run(Body body, int64_t rows);
+  // Submits, runs `meanwhile` on the calling thread (work the body may wait for, which must
+  // not itself wait for the write), then waits for the outcome. FailedPrecondition when called
+  // on the writer thread (from a WriteDone), where waiting would never end.
+  absl::Status Run(
+      Body body, int64_t rows, absl::FunctionRef<void()> meanwhile = [] {});
 
   int64_t version() ABSL_LOCKS_EXCLUDED(version_mu_);
   StoreStats stats() ABSL_LOCKS_EXCLUDED(version_mu_);
