@@ -330,7 +330,7 @@ absl::Status ForEachCell(const v1::SweepSpec& spec, const Plan& plan,
 }
 
 // What one cell of the sweep comes to: left out by a constraint (`rule`), an error naming the
-// cell, or its jobs without ids, indices or memory plans (drafts).
+// cell, or its jobs without ids and indices (drafts).
 struct ResolvedCell {
   CellValues values;
   std::optional<size_t> rule;
@@ -338,9 +338,11 @@ struct ResolvedCell {
   std::vector<v1::JobSpec> drafts;
 };
 
-// Reads only what it is given, so cells resolve on several threads at once.
+// Reads only what it is given and writes only `planner`'s cache, so cells resolve on several
+// threads at once, each with its own planner.
 ResolvedCell ResolveCell(const v1::SweepSpec& spec, const Plan& plan,
-                         const std::vector<v1::SearchPoint>& points, const Cell& cell) {
+                         const std::vector<v1::SearchPoint>& points, const std::string& sweep_id,
+                         const Cell& cell, MemoryPlanner& planner) {
   ResolvedCell out;
   out.values = ValuesOf(plan, cell);
   out.rule = Violated(plan, cell);
@@ -366,7 +368,12 @@ ResolvedCell ResolveCell(const v1::SweepSpec& spec, const Plan& plan,
       break;
     }
     v1::JobSpec& job = out.drafts.emplace_back();
-    *job.mutable_cell() = out.values;
+    // The last repeat takes the values; nothing reads them after it.
+    if (repeat < repeats) {
+      *job.mutable_cell() = out.values;
+    } else {
+      *job.mutable_cell() = std::move(out.values);
+    }
     if (seed > 0) {
       v1::CellValue& value = *job.add_cell();
       value.set_dimension(std::string(kRepeatDimension));
@@ -375,6 +382,11 @@ ResolvedCell ResolveCell(const v1::SweepSpec& spec, const Plan& plan,
     *job.mutable_config() = *std::move(config);
     job.set_config_hash(MessageHash(job.config()));
   }
+  for (v1::JobSpec& job : out.drafts) {
+    job.set_sweep_id(sweep_id);
+    job.set_priority(spec.priority());
+    job.set_memory_bytes(planner.PeakBytes(job.config()));
+  }
   return out;
 }
 
@@ -382,17 +394,19 @@ ResolvedCell ResolveCell(const v1::SweepSpec& spec, const Plan& plan,
 // more to start than it saves.
 constexpr size_t kCellsPerThread = 4096;
 
-// Calls fn(0), ..., fn(n - 1), each once, in no particular order: on the calling thread and,
-// for n of at least 2 * kCellsPerThread, one more, which is joined before returning.
+// Calls fn(0, planner), ..., fn(n - 1, planner), each once, in no particular order: on the
+// calling thread and, for n of at least 2 * kCellsPerThread, one more, which is joined before
+// returning; each thread passes its own planner.
 // Resolving a cell's config (copy, set, validate, hash) is most of a large sweep's expansion,
 // and cells are independent of each other: a 100,000-cell sweep then expands in about half
 // the time on two cores.
-void ForEachIndex(size_t n, absl::FunctionRef<void(size_t)> fn) {
+void ForEachIndex(size_t n, absl::FunctionRef<void(size_t, MemoryPlanner&)> fn) {
   constexpr size_t kChunk = 256;  // indices taken at a time: the threads share the work evenly
   std::atomic<size_t> next{0};
   auto run = [&] {
+    MemoryPlanner planner;
     for (size_t begin; (begin = next.fetch_add(kChunk)) < n;) {
-      for (size_t i = begin; i < std::min(n, begin + kChunk); ++i) fn(i);
+      for (size_t i = begin; i < std::min(n, begin + kChunk); ++i) fn(i, planner);
     }
   };
   std::optional<std::thread> helper;
@@ -420,15 +434,18 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
   if (!listed.ok()) return listed;
   const std::vector<v1::SearchPoint> points =
       spec.has_tuning() ? SearchPoints(spec.tuning()) : std::vector<v1::SearchPoint>();
-  std::vector<ResolvedCell> resolved(cells.size());
-  ForEachIndex(cells.size(),
-               [&](size_t i) { resolved[i] = ResolveCell(spec, *plan, points, cells[i]); });
-
   Expansion out;
   out.sweep_id = SweepId(spec);
+  std::vector<ResolvedCell> resolved(cells.size());
+  ForEachIndex(cells.size(), [&](size_t i, MemoryPlanner& planner) {
+    resolved[i] = ResolveCell(spec, *plan, points, out.sweep_id, cells[i], planner);
+  });
+
+  size_t drafts = 0;
+  for (const ResolvedCell& cell : resolved) drafts += cell.drafts.size();
+  out.jobs.reserve(drafts);
   absl::flat_hash_map<uint64_t, size_t> job_by_hash;  // config hash -> job index
-  job_by_hash.reserve(cells.size());
-  MemoryPlanner planner;
+  job_by_hash.reserve(drafts);
   for (ResolvedCell& cell : resolved) {
     if (!cell.status.ok()) return cell.status;
     if (cell.rule.has_value()) {
@@ -448,10 +465,7 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
             " resolve to the same config; an override hides a grid dimension"));
       }
       v1::JobSpec& job = out.jobs.emplace_back(std::move(draft));
-      job.set_sweep_id(out.sweep_id);
       job.set_index(static_cast<uint32_t>(out.jobs.size() - 1));
-      job.set_priority(spec.priority());
-      job.set_memory_bytes(planner.PeakBytes(job.config()));
     }
   }
   if (out.jobs.empty()) {
