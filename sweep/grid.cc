@@ -1,9 +1,11 @@
 #include "sweep/grid.h"
 
 #include <algorithm>
+#include <atomic>
 #include <numeric>
 #include <optional>
 #include <random>
+#include <thread>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -330,6 +332,92 @@ absl::Status ForEachCell(const v1::SweepSpec& spec, const Plan& plan,
   return absl::OkStatus();
 }
 
+// What one cell of the sweep comes to: left out by a constraint (`rule`), an error naming the
+// cell, or its jobs without ids and indices (drafts).
+struct ResolvedCell {
+  CellValues values;
+  std::optional<size_t> rule;
+  absl::Status status;
+  std::vector<v1::JobSpec> drafts;
+};
+
+// Reads only what it is given and writes only `planner`'s cache, so cells resolve on several
+// threads at once, each with its own planner.
+ResolvedCell ResolveCell(const v1::SweepSpec& spec, const Plan& plan,
+                         const std::vector<v1::SearchPoint>& points, const std::string& sweep_id,
+                         const Cell& cell, MemoryPlanner& planner) {
+  ResolvedCell out;
+  out.values = ValuesOf(plan, cell);
+  out.rule = Violated(plan, cell);
+  if (out.rule.has_value()) return out;
+  // A tuned cell's jobs are its first rung's trials (with its first seed); the rest of its
+  // jobs follow from their results (sweep/tuning.h).
+  const uint32_t repeats = std::max<uint32_t>(1, plan.repeats);
+  for (uint32_t repeat = 1; repeat <= (spec.has_tuning() ? 1 : repeats); ++repeat) {
+    const uint32_t seed = plan.repeats > 0 ? repeat : 0;
+    absl::StatusOr<v1::TrainConfig> config = ResolveConfig(plan, cell, seed);
+    absl::StatusOr<std::vector<v1::JobSpec>> trials;
+    if (config.ok() && spec.has_tuning()) {
+      trials = TrialsOfCell(spec.tuning(), points, *config, out.values);
+      if (!trials.ok()) config = trials.status();
+    }
+    if (!config.ok()) {
+      out.status = absl::InvalidArgumentError(
+          absl::StrCat("cell ", Label(out.values), ": ", config.status().message()));
+      return out;
+    }
+    if (spec.has_tuning()) {
+      out.drafts = *std::move(trials);
+      break;
+    }
+    v1::JobSpec& job = out.drafts.emplace_back();
+    // The last repeat takes the values; nothing reads them after it.
+    if (repeat < repeats) {
+      *job.mutable_cell() = out.values;
+    } else {
+      *job.mutable_cell() = std::move(out.values);
+    }
+    if (seed > 0) {
+      v1::CellValue& value = *job.add_cell();
+      value.set_dimension(std::string(kRepeatDimension));
+      value.set_value(absl::StrCat(seed));
+    }
+    *job.mutable_config() = *std::move(config);
+    job.set_config_hash(MessageHash(job.config()));
+  }
+  for (v1::JobSpec& job : out.drafts) {
+    job.set_sweep_id(sweep_id);
+    job.set_priority(spec.priority());
+    job.set_memory_bytes(planner.PeakBytes(job.config()));
+  }
+  return out;
+}
+
+// Below this many cells a sweep resolves on the calling thread alone: a second thread costs
+// more to start than it saves.
+constexpr size_t kCellsPerThread = 4096;
+
+// Calls fn(0, planner), ..., fn(n - 1, planner), each once, in no particular order: on the
+// calling thread and, for n of at least 2 * kCellsPerThread, one more, which is joined before
+// returning; each thread passes its own planner.
+// Resolving a cell's config (copy, set, validate, hash) is most of a large sweep's expansion,
+// and cells are independent of each other: a 100,000-cell sweep then expands in about half
+// the time on two cores.
+void ForEachIndex(size_t n, absl::FunctionRef<void(size_t, MemoryPlanner&)> fn) {
+  constexpr size_t kChunk = 256;  // indices taken at a time: the threads share the work evenly
+  std::atomic<size_t> next{0};
+  auto run = [&] {
+    MemoryPlanner planner;
+    for (size_t begin; (begin = next.fetch_add(kChunk)) < n;) {
+      for (size_t i = begin; i < std::min(n, begin + kChunk); ++i) fn(i, planner);
+    }
+  };
+  std::optional<std::thread> helper;
+  if (n >= 2 * kCellsPerThread) helper.emplace(run);
+  run();
+  if (helper.has_value()) helper->join();
+}
+
 }  // namespace
 
 std::string SweepId(const v1::SweepSpec& spec) {
@@ -341,53 +429,36 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
   absl::StatusOr<Plan> plan = MakePlan(spec);
   if (!plan.ok()) return plan.status();
 
-  Expansion out;
-  out.sweep_id = SweepId(spec);
-
-  absl::flat_hash_map<uint64_t, size_t> job_by_hash;  // config hash -> job index
-  MemoryPlanner planner;
-  const uint32_t repeats = std::max<uint32_t>(1, plan->repeats);
+  std::vector<Cell> cells;
+  absl::Status listed = ForEachCell(spec, *plan, [&](const Cell& cell) {
+    cells.push_back(cell);
+    return absl::OkStatus();
+  });
+  if (!listed.ok()) return listed;
   const std::vector<v1::SearchPoint> points =
       spec.has_tuning() ? SearchPoints(spec.tuning()) : std::vector<v1::SearchPoint>();
-  absl::Status expanded = ForEachCell(spec, *plan, [&](const Cell& cell) -> absl::Status {
-    CellValues values = ValuesOf(*plan, cell);
-    if (std::optional<size_t> rule = Violated(*plan, cell)) {
+  Expansion out;
+  out.sweep_id = SweepId(spec);
+  std::vector<ResolvedCell> resolved(cells.size());
+  ForEachIndex(cells.size(), [&](size_t i, MemoryPlanner& planner) {
+    resolved[i] = ResolveCell(spec, *plan, points, out.sweep_id, cells[i], planner);
+  });
+
+  size_t drafts = 0;
+  for (const ResolvedCell& cell : resolved) drafts += cell.drafts.size();
+  out.jobs.reserve(drafts);
+  absl::flat_hash_map<uint64_t, size_t> job_by_hash;  // config hash -> job index
+  job_by_hash.reserve(drafts);
+  for (ResolvedCell& cell : resolved) {
+    if (!cell.status.ok()) return cell.status;
+    if (cell.rule.has_value()) {
       v1::ExcludedCell& excluded = out.dropped.emplace_back();
-      *excluded.mutable_cell() = std::move(values);
-      excluded.set_constraint(static_cast<int32_t>(*rule));
-      excluded.set_reason(plan->reasons[*rule]);
-      return absl::OkStatus();
+      *excluded.mutable_cell() = std::move(cell.values);
+      excluded.set_constraint(static_cast<int32_t>(*cell.rule));
+      excluded.set_reason(plan->reasons[*cell.rule]);
+      continue;
     }
-    // A tuned cell's jobs are its first rung's trials (with its first seed); the rest of its
-    // jobs follow from their results (sweep/tuning.h).
-    std::vector<v1::JobSpec> drafts;
-    for (uint32_t repeat = 1; repeat <= (spec.has_tuning() ? 1 : repeats); ++repeat) {
-      const uint32_t seed = plan->repeats > 0 ? repeat : 0;
-      absl::StatusOr<v1::TrainConfig> config = ResolveConfig(*plan, cell, seed);
-      absl::StatusOr<std::vector<v1::JobSpec>> trials;
-      if (config.ok() && spec.has_tuning()) {
-        trials = TrialsOfCell(spec.tuning(), points, *config, values);
-        if (!trials.ok()) config = trials.status();
-      }
-      if (!config.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("cell ", Label(values), ": ", config.status().message()));
-      }
-      if (spec.has_tuning()) {
-        drafts = *std::move(trials);
-        break;
-      }
-      v1::JobSpec& job = drafts.emplace_back();
-      *job.mutable_cell() = values;
-      if (seed > 0) {
-        v1::CellValue& value = *job.add_cell();
-        value.set_dimension(std::string(kRepeatDimension));
-        value.set_value(absl::StrCat(seed));
-      }
-      *job.mutable_config() = *std::move(config);
-      job.set_config_hash(MessageHash(job.config()));
-    }
-    for (v1::JobSpec& draft : drafts) {
+    for (v1::JobSpec& draft : cell.drafts) {
       // The same 16 hex digits as a number: a smaller key to look up.
       const auto [twin, inserted] =
           job_by_hash.emplace(internal::HashNumber(draft.config_hash()), out.jobs.size());
@@ -397,14 +468,9 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
             " resolve to the same config; an override hides a grid dimension"));
       }
       v1::JobSpec& job = out.jobs.emplace_back(std::move(draft));
-      job.set_sweep_id(out.sweep_id);
       job.set_index(static_cast<uint32_t>(out.jobs.size() - 1));
-      job.set_priority(spec.priority());
-      job.set_memory_bytes(planner.PeakBytes(job.config()));
     }
-    return absl::OkStatus();
-  });
-  if (!expanded.ok()) return expanded;
+  }
   if (out.jobs.empty()) {
     return absl::InvalidArgumentError("constraints leave no cell of the grid to run");
   }

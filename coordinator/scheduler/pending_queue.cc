@@ -37,7 +37,8 @@ void PendingQueue::Add(v1::JobSpec spec) {
   Group& group = SweepOf(spec).groups[key];
   group.message_stale = group.message_stale || !group.message.empty();
   const uint32_t index = spec.index();
-  group.jobs.emplace(index, std::move(spec));
+  // A sweep's jobs arrive in index order, so each goes last: the hint saves the tree's search.
+  group.jobs.emplace_hint(group.jobs.end(), index, std::move(spec));
 }
 
 bool PendingQueue::Remove(const std::string& job_id) {

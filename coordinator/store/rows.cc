@@ -1,5 +1,7 @@
 #include "coordinator/store/rows.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -46,20 +48,39 @@ absl::StatusOr<v1::Job> JobFromRow(const Statement& row, int first_column) {
   return job;
 }
 
+void SpecRows::Serialize() {
+  // Batches keep the hand-over's locking rare; the writer waits at most for one.
+  constexpr size_t kBatch = 256;
+  for (size_t begin = 0; begin < jobs_.size(); begin += kBatch) {
+    const size_t end = std::min(jobs_.size(), begin + kBatch);
+    for (size_t i = begin; i < end; ++i) jobs_[i].SerializeToString(&bytes_[i]);
+    absl::MutexLock lock(&mu_);
+    ready_.store(end, std::memory_order_release);
+  }
+}
+
+absl::string_view SpecRows::Get(size_t i) {
+  if (ready_.load(std::memory_order_acquire) <= i) {
+    absl::MutexLock lock(&mu_);
+    auto made = [this, i] { return ready_.load(std::memory_order_acquire) > i; };
+    mu_.Await(absl::Condition(&made));
+  }
+  return bytes_[i];
+}
+
 absl::Status InsertPendingJobs(Db& db, const std::string& sweep_id,
-                               const std::vector<v1::JobSpec>& jobs, uint32_t max_attempts,
-                               int64_t now, std::vector<int64_t>* rowids) {
+                               const std::vector<v1::JobSpec>& jobs, SpecRows& specs,
+                               uint32_t max_attempts, int64_t now, std::vector<int64_t>* rowids) {
   absl::StatusOr<Statement> insert = db.Prepare(
       "INSERT INTO jobs (id, sweep_id, idx, spec, state, max_attempts, created_at, updated_at) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)");
   if (!insert.ok()) return insert.status();
-  std::string bytes;
-  for (const v1::JobSpec& job : jobs) {
-    job.SerializeToString(&bytes);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const v1::JobSpec& job = jobs[i];
     absl::Status status = insert->Bind(1, job.job_id())
                               .Bind(2, sweep_id)
                               .Bind(3, int64_t{job.index()})
-                              .BindBlob(4, bytes)
+                              .BindBlobUncopied(4, specs.Get(i))
                               .Bind(5, int64_t{v1::JOB_STATE_PENDING})
                               .Bind(6, int64_t{max_attempts})
                               .Bind(7, now)

@@ -3,13 +3,16 @@
 #ifndef ABLATE_COORDINATOR_STORE_ROWS_H_
 #define ABLATE_COORDINATOR_STORE_ROWS_H_
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "ablate/v1/job.pb.h"
 #include "ablate/v1/sweep.pb.h"
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "coordinator/store/sqlite_db.h"
 #include "google/protobuf/timestamp.pb.h"
 
@@ -31,14 +34,35 @@ absl::StatusOr<v1::JobCounts> ReadCounts(Db& db, const std::string& sweep_id);
 // The sweep's id, created_at, counts and state, without its spec. NotFound for an unknown id.
 absl::StatusOr<v1::Sweep> ReadSweepHeader(Db& db, const std::string& sweep_id);
 
-// Inserts `jobs` of sweep `sweep_id` as PENDING rows, each with `max_attempts` and created at
-// `now` (Unix microseconds), in the order given, so that their rowids order the queue
-// (PendingJobs), and adds them to the sweep's PENDING count. Appends each new row's rowid to
-// `rowids` when it is not null. AlreadyExists naming the first job whose id or index is
-// already stored; the rows inserted before it stay, for the caller's savepoint to undo.
+// The serialized specs of a write's jobs, made on the thread that asked for the write while
+// the store's writer inserts the rows before them (SqliteStore::CreateSweep): that thread
+// would otherwise only wait, and serializing 100,000 specs was a tenth of the writer's time.
+// Thread safety: Serialize runs on one thread, Get on one other; `jobs` must outlive both.
+class SpecRows {
+ public:
+  explicit SpecRows(const std::vector<v1::JobSpec>& jobs) : jobs_(jobs), bytes_(jobs.size()) {}
+
+  // Serializes the jobs in order; each batch becomes readable once it is done.
+  void Serialize() ABSL_LOCKS_EXCLUDED(mu_);
+  // Job i's serialized spec, valid while this lives; waits until Serialize has made it.
+  absl::string_view Get(size_t i) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  const std::vector<v1::JobSpec>& jobs_;
+  std::vector<std::string> bytes_;  // [i] written before ready_ passes i, read after
+  std::atomic<size_t> ready_{0};    // specs serialized; grows under mu_, so Await sees it
+  absl::Mutex mu_;
+};
+
+// Inserts `jobs` of sweep `sweep_id` as PENDING rows (`specs` holds their bytes), each with
+// `max_attempts` and created at `now` (Unix microseconds), in the order given, so that their
+// rowids order the queue (PendingJobs), and adds them to the sweep's PENDING count. Appends
+// each new row's rowid to `rowids` when it is not null. AlreadyExists naming the first job
+// whose id or index is already stored; the rows inserted before it stay, for the caller's
+// savepoint to undo.
 absl::Status InsertPendingJobs(Db& db, const std::string& sweep_id,
-                               const std::vector<v1::JobSpec>& jobs, uint32_t max_attempts,
-                               int64_t now, std::vector<int64_t>* rowids);
+                               const std::vector<v1::JobSpec>& jobs, SpecRows& specs,
+                               uint32_t max_attempts, int64_t now, std::vector<int64_t>* rowids);
 
 // The sweep's state: from `counts` alone (SweepStateOf) while a job is live or the sweep has no
 // tuning; a tuned sweep whose every job ended reads its jobs and decides from

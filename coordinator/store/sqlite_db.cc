@@ -193,6 +193,25 @@ int64_t Db::LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
 
 int Db::Changes() const { return sqlite3_changes(db_); }
 
+void Db::DeferCheckpoints() {
+  // A hook of our own replaces the one wal_autocheckpoint installs.
+  sqlite3_wal_hook(
+      db_,
+      [](void* self, sqlite3*, const char*, int pages) {
+        static_cast<Db*>(self)->wal_pages_ = pages;
+        return SQLITE_OK;
+      },
+      this);
+}
+
+absl::Status Db::Checkpoint() {
+  wal_pages_ = 0;
+  const int rc =
+      sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (rc != SQLITE_OK) return SqliteError(rc, sqlite3_errmsg(db_), "checkpoint");
+  return absl::OkStatus();
+}
+
 // --- Transaction ----------------------------------------------------------------------------
 
 absl::StatusOr<Transaction> Transaction::Begin(Db& db, bool write) {

@@ -23,11 +23,6 @@ struct sqlite3_stmt;
 
 namespace ablate::coordinator::internal {
 
-// WAL pages after which a commit copies the log back into the database (SQLite's default:
-// 1,000). Metric appends rewrite the same index pages commit after commit; checkpointing 40 MB
-// at a time writes each of them back once instead of once per 4 MB of log.
-inline constexpr int kWalCheckpointPages = 10'000;
-
 // A prepared statement borrowed from its Db's cache. Parameters are numbered from 1, columns
 // from 0. Destroying it resets the statement for the next user, so one SQL text must not be in
 // use twice at the same time.
@@ -93,10 +88,22 @@ class Db {
   int64_t LastInsertRowid() const;
   int Changes() const;  // rows the last statement changed
 
+  // Stops SQLite's checkpoint at commit (wal_autocheckpoint) on this connection: a commit then
+  // only appends to the write-ahead log, and the owner copies the log back with Checkpoint when
+  // it chooses, e.g. after the commit's writers have been answered. A commit is durable once in
+  // the log, so this moves the copy's time and nothing else.
+  void DeferCheckpoints();
+  // Pages the log held after this connection's last commit, since DeferCheckpoints; 0 before.
+  int wal_pages() const { return wal_pages_; }
+  // Copies what the log holds into the database (a PASSIVE checkpoint: it waits for no reader
+  // and leaves the frames a reader's snapshot still needs), and sets wal_pages to 0.
+  absl::Status Checkpoint();
+
  private:
   explicit Db(sqlite3* db) : db_(db) {}
 
   sqlite3* db_;
+  int wal_pages_ = 0;
   absl::flat_hash_map<std::string, sqlite3_stmt*> statements_;
 };
 

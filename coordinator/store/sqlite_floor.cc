@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "coordinator/store/metric_table.h"
 #include "coordinator/store/sqlite_db.h"
+#include "coordinator/store/store.h"
 
 namespace ablate::coordinator::floor {
 
@@ -39,6 +40,45 @@ absl::Status InsertJobs(const std::string& db_path, const std::string& sweep_id,
   return transaction->Commit();
 }
 
+absl::StatusOr<absl::Duration> CommitJobsAsWriter(const std::string& db_path,
+                                                  const std::string& sweep_id,
+                                                  const std::vector<v1::JobSpec>& jobs) {
+  absl::StatusOr<std::unique_ptr<Db>> db = Db::Open(db_path, /*create=*/false);
+  if (!db.ok()) return db.status();
+  if (absl::Status s = (*db)->Exec(
+          "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA foreign_keys = ON");
+      !s.ok()) {
+    return s;
+  }
+  (*db)->DeferCheckpoints();
+  std::vector<std::string> specs(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) jobs[i].SerializeToString(&specs[i]);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Transaction> transaction = Transaction::Begin(**db, /*write=*/true);
+  if (!transaction.ok()) return transaction.status();
+  absl::StatusOr<Statement> sweep =
+      (*db)->Prepare("INSERT INTO sweeps (id, name, spec, created_at) VALUES (?1, ?1, x'', 0)");
+  if (!sweep.ok()) return sweep.status();
+  if (absl::Status s = sweep->Bind(1, sweep_id).Run(); !s.ok()) return s;
+  absl::StatusOr<Statement> insert = (*db)->Prepare(
+      "INSERT INTO jobs (id, sweep_id, idx, spec, state, max_attempts, created_at, updated_at) "
+      "VALUES (?1, ?2, ?3, ?4, 1, 3, 0, 0)");
+  if (!insert.ok()) return insert.status();
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    absl::Status s = insert->Bind(1, jobs[i].job_id())
+                         .Bind(2, sweep_id)
+                         .Bind(3, int64_t{jobs[i].index()})
+                         .BindBlobUncopied(4, specs[i])
+                         .Run();
+    if (!s.ok()) return s;
+    insert->Reset();
+  }
+  if (absl::Status s = transaction->Commit(); !s.ok()) return s;
+  const absl::Duration committed = absl::Now() - start;
+  if (absl::Status s = (*db)->Checkpoint(); !s.ok()) return s;
+  return committed;
+}
+
 absl::Status AppendPoints(const std::string& db_path, const std::vector<v1::MetricPoint>& points,
                           int rounds, int jobs, int points_per_commit) {
   absl::StatusOr<std::unique_ptr<Db>> db = Db::Open(db_path, /*create=*/false);
@@ -47,7 +87,7 @@ absl::Status AppendPoints(const std::string& db_path, const std::vector<v1::Metr
   if (absl::Status s = (*db)->Exec(absl::StrCat("PRAGMA synchronous = NORMAL; "
                                                 "PRAGMA cache_size = -65536; "
                                                 "PRAGMA wal_autocheckpoint = ",
-                                                internal::kWalCheckpointPages));
+                                                StoreOptions().checkpoint_pages));
       !s.ok()) {
     return s;
   }

@@ -13,12 +13,23 @@
 #include "ablate/v1/metrics.pb.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace ablate::coordinator::floor {
 
-// Inserts a sweep row and `jobs` as rows of the jobs table in one transaction.
+// Inserts a sweep row and `jobs` as rows of the jobs table in one transaction, serializing
+// each job's spec as it goes, with SQLite's settings as the file left them (its default page
+// cache and synchronous level, the checkpoint at commit and at close inside the call).
 absl::Status InsertJobs(const std::string& db_path, const std::string& sweep_id,
                         const std::vector<v1::JobSpec>& jobs);
+
+// The same rows as the store's writer now commits them: its page cache (64 MiB), synchronous
+// NORMAL and foreign keys, the specs serialized before the transaction and the checkpoint
+// left until after the commit. Returns the time from BEGIN to COMMIT's return, which is what
+// a writer waits for before it answers; the checkpoint then runs before returning.
+absl::StatusOr<absl::Duration> CommitJobsAsWriter(const std::string& db_path,
+                                                  const std::string& sweep_id,
+                                                  const std::vector<v1::JobSpec>& jobs);
 
 // Appends `rounds` copies of `points` (steps shifted each round) as reports in the store's
 // layout, one row each, each round for the next of `jobs` job rowids in turn (as reports of

@@ -46,9 +46,10 @@ absl::StatusOr<std::unique_ptr<Db>> OpenWriter(const std::string& path) {
   }
   absl::Status pragmas = (*db)->Exec(
       absl::StrCat("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = ",
-                   kBusyTimeoutMs, "; PRAGMA cache_size = -", kCacheKib,
-                   "; PRAGMA wal_autocheckpoint = ", internal::kWalCheckpointPages));
+                   kBusyTimeoutMs, "; PRAGMA cache_size = -", kCacheKib));
   if (!pragmas.ok()) return pragmas;
+  // The writer checkpoints after answering a group's writes (GroupWriter).
+  (*db)->DeferCheckpoints();
   if (absl::Status migrate = internal::Migrate(**db); !migrate.ok()) return migrate;
   return db;
 }
@@ -151,7 +152,8 @@ SqliteStore::SqliteStore(Clock& clock, StoreOptions options, std::unique_ptr<Con
       writer_connection_(std::move(writer)),
       owned_reader_(std::move(reader)),
       reader_(owned_reader_ != nullptr ? owned_reader_.get() : writer_connection_.get()),
-      writer_(*writer_connection_, options_.feed, clock, options_.max_batch_rows) {}
+      writer_(*writer_connection_, options_.feed, clock, options_.max_batch_rows,
+              options_.checkpoint_pages) {}
 
 SqliteStore::~SqliteStore() = default;
 
@@ -179,6 +181,7 @@ absl::Status SqliteStore::CreateSweep(const v1::Sweep& sweep, const std::vector<
   const int64_t now = NowMicros();
   const int64_t created_at =
       sweep.has_created_at() ? absl::ToUnixMicros(FromProto(sweep.created_at())) : now;
+  internal::SpecRows specs(jobs);
   return Write(
       [&](Db& db, internal::Changes& changes) -> absl::Status {
         // A job id already stored refuses the sweep after some rows went in: undo them.
@@ -197,13 +200,13 @@ absl::Status SqliteStore::CreateSweep(const v1::Sweep& sweep, const std::vector<
         }
         if (!inserted.ok()) return inserted;
         absl::Status jobs_inserted =
-            internal::InsertPendingJobs(db, sweep.id(), jobs, max_attempts, now, nullptr);
+            internal::InsertPendingJobs(db, sweep.id(), jobs, specs, max_attempts, now, nullptr);
         if (!jobs_inserted.ok()) return jobs_inserted;
         if (absl::Status released = savepoint->Release(); !released.ok()) return released;
         changes.NewSweep(sweep.id());
         return absl::OkStatus();
       },
-      static_cast<int64_t>(jobs.size()) + 1);
+      static_cast<int64_t>(jobs.size()) + 1, [&] { specs.Serialize(); });
 }
 
 absl::StatusOr<v1::Sweep> SqliteStore::GetSweep(const std::string& sweep_id) {

@@ -90,8 +90,12 @@ class SqliteStore final : public Store {
   SqliteStore(Clock& clock, StoreOptions options, std::unique_ptr<Connection> writer,
               std::unique_ptr<Connection> reader);
 
-  // Runs `body` as one write of a group and waits for its commit.
-  absl::Status Write(Body body, int64_t rows = 1) { return writer_.Run(std::move(body), rows); }
+  // Runs `body` as one write of a group and waits for its commit, running `meanwhile` on this
+  // thread first (GroupWriter::Run).
+  absl::Status Write(
+      Body body, int64_t rows = 1, absl::FunctionRef<void()> meanwhile = [] {}) {
+    return writer_.Run(std::move(body), rows, meanwhile);
+  }
   // Runs `body` in one read transaction, so that its queries see one snapshot.
   absl::Status Read(absl::FunctionRef<absl::Status(internal::Db&)> body);
 

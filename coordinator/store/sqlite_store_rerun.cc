@@ -12,6 +12,7 @@ using internal::Statement;
 absl::Status SqliteStore::AddJobs(const v1::Sweep& sweep, const std::vector<v1::JobSpec>& jobs,
                                   const std::vector<std::string>& dropped, uint32_t max_attempts) {
   const int64_t now = NowMicros();
+  internal::SpecRows specs(jobs);
   return Write(
       [&](Db& db, internal::Changes& changes) -> absl::Status {
         // A job id already stored refuses the update after some rows went in: undo them.
@@ -28,7 +29,7 @@ absl::Status SqliteStore::AddJobs(const v1::Sweep& sweep, const std::vector<v1::
         }
         std::vector<int64_t> rowids;
         absl::Status jobs_inserted =
-            internal::InsertPendingJobs(db, sweep.id(), jobs, max_attempts, now, &rowids);
+            internal::InsertPendingJobs(db, sweep.id(), jobs, specs, max_attempts, now, &rowids);
         if (!jobs_inserted.ok()) return jobs_inserted;
         // Jobs whose flag changes are sent to watchers as changed rows.
         absl::StatusOr<Statement> undrop = db.Prepare(
@@ -57,7 +58,7 @@ absl::Status SqliteStore::AddJobs(const v1::Sweep& sweep, const std::vector<v1::
         if (!jobs.empty()) changes.Pending();
         return absl::OkStatus();
       },
-      static_cast<int64_t>(jobs.size() + dropped.size()) + 1);
+      static_cast<int64_t>(jobs.size() + dropped.size()) + 1, [&] { specs.Serialize(); });
 }
 
 absl::StatusOr<std::vector<std::string>> SqliteStore::SweepIdsNamed(const std::string& name) {

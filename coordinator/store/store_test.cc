@@ -1,6 +1,7 @@
 #include "coordinator/store/store.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -374,6 +375,26 @@ TEST_F(StoreTest, WorkersShowTheirJobsAndFreeSlots) {
   EXPECT_FALSE(workers[0].connected());
   EXPECT_EQ(workers[0].info().hostname(), "node-1");  // the last report is kept
   EXPECT_EQ(workers[0].last_seen().seconds() - workers[0].connected_at().seconds(), 30);
+}
+
+TEST_F(StoreTest, CopiesTheLogBackOnlyOnceItHoldsCheckpointPages) {
+  v1::WorkerInfo worker;
+  worker.set_worker_id("w1");
+  EXPECT_TRUE(store_->CreateSweep(MakeSweep("s"), MakeJobs("s", 50), 3).ok());
+  EXPECT_TRUE(store_->UpsertWorker(worker, true).ok());
+  EXPECT_EQ(store_->Stats().checkpoints, 0);  // a few pages, under the default 10,000
+
+  store_.reset();
+  StoreOptions options;
+  options.checkpoint_pages = 1;
+  store_ = Store::Open(path_, clock_, options).value();
+  const auto size_before = std::filesystem::file_size(path_);
+  ASSERT_TRUE(store_->CreateSweep(MakeSweep("t"), MakeJobs("t", 2000), 3).ok());
+  // The checkpoint follows the answer to the sweep's write; the next write waits for it.
+  ASSERT_TRUE(store_->UpsertWorker(worker, true).ok());
+  EXPECT_GE(store_->Stats().checkpoints, 1);
+  EXPECT_GT(std::filesystem::file_size(path_), size_before);  // the sweep's pages copied in
+  EXPECT_EQ(store_->ListJobs("t").value().size(), 2000u);
 }
 
 TEST(InMemoryStoreTest, ReadsSeeWrites) {

@@ -7,6 +7,10 @@
 // (the writes queued while one group commits form the next), and an idle store commits a lone
 // write at once: a write waits for at most the group in progress and its own.
 //
+// After a group's WriteDone calls, the writer copies the write-ahead log back into the
+// database once it holds `checkpoint_pages` (Db::DeferCheckpoints): a write is answered when
+// its commit is in the log, and the copy delays the next group, not this one's writers.
+//
 // Each write is a Body run inside the group's transaction. A Body that refuses (returns
 // FailedPrecondition, NotFound, InvalidArgument, AlreadyExists or OutOfRange) must have changed
 // nothing (it checks before it writes, or undoes its own writes with a Savepoint), and the
@@ -24,6 +28,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -45,9 +50,11 @@ class GroupWriter {
   // One write: statements run in the group's transaction, recording what they changed.
   using Body = std::function<absl::Status(Db& db, Changes& changes)>;
 
-  // `connection` holds the schema's `meta` row; `feed` may be null. Both, and `clock` (which
-  // stamps a group's deferred updates), must outlive the writer. Starts the thread.
-  GroupWriter(Connection& connection, ChangeFeed* feed, Clock& clock, int max_rows);
+  // `connection` holds the schema's `meta` row and defers its checkpoints to the writer; `feed`
+  // may be null. Both, and `clock` (which stamps a group's deferred updates), must outlive the
+  // writer. Starts the thread.
+  GroupWriter(Connection& connection, ChangeFeed* feed, Clock& clock, int max_rows,
+              int checkpoint_pages);
   // Runs what is queued, then joins the thread.
   ~GroupWriter();
   GroupWriter(const GroupWriter&) = delete;
@@ -58,9 +65,11 @@ class GroupWriter {
 
   // Queues `body` (weighing `rows` toward the group's bound); `done` is called after its group.
   void Submit(Body body, int64_t rows, WriteDone done);
-  // Submits and waits for the outcome. FailedPrecondition when called on the writer thread
-  // (from a WriteDone), where waiting would never end.
-  absl::Status Run(Body body, int64_t rows);
+  // Submits, runs `meanwhile` on the calling thread (work the body may wait for, which must
+  // not itself wait for the write), then waits for the outcome. FailedPrecondition when called
+  // on the writer thread (from a WriteDone), where waiting would never end.
+  absl::Status Run(
+      Body body, int64_t rows, absl::FunctionRef<void()> meanwhile = [] {});
 
   int64_t version() ABSL_LOCKS_EXCLUDED(version_mu_);
   StoreStats stats() ABSL_LOCKS_EXCLUDED(version_mu_);
@@ -75,7 +84,8 @@ class GroupWriter {
   };
 
   void Loop();
-  // Runs one group in one transaction, publishes it to the feed, then calls each WriteDone.
+  // Runs one group in one transaction, publishes it to the feed, calls each WriteDone, then
+  // checkpoints when the log has grown to checkpoint_pages_.
   void RunGroup(std::vector<Write>& group);
 
   // Constant after construction.
@@ -83,6 +93,7 @@ class GroupWriter {
   ChangeFeed* const feed_;
   Clock& clock_;
   const int64_t max_rows_;
+  const int checkpoint_pages_;
 
   internal::ReportCache cache_;  // used by the writer thread only
 
