@@ -209,7 +209,8 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
   }
   plan.weights = 4 * parameters;
   plan.gradients = 4 * parameters;
-  plan.optimizer = static_cast<int64_t>(optimizer / double(std::max<int64_t>(1, work.optimizer_shards)));
+  plan.optimizer =
+      static_cast<int64_t>(optimizer / double(std::max<int64_t>(1, work.optimizer_shards)));
   plan.optimizer_step =
       static_cast<int64_t>(OptimizerStepBytes(work.optimizer, preconditioner_elements));
 

@@ -219,11 +219,11 @@ class MemoryPlanner {
   uint64_t PeakBytes(const v1::TrainConfig& config) {
     const RankWork work = RankWorkOf(config);
     // Every field of RankWork: cells that differ in any of them plan differently.
-    const std::string key = absl::StrCat(
-        config.model(), "|", work.optimizer, "|", work.micro_batch_size, "|",
-        work.context_length, "|", work.bf16, "|", work.activation_checkpointing, "|",
-        work.loss_chunk_tokens, "|", work.attention, "|", work.nsa.block_size, "|",
-        work.nsa.selected_blocks, "|", work.nsa.window, "|", work.optimizer_shards);
+    const std::string key =
+        absl::StrCat(config.model(), "|", work.optimizer, "|", work.micro_batch_size, "|",
+                     work.context_length, "|", work.bf16, "|", work.activation_checkpointing, "|",
+                     work.loss_chunk_tokens, "|", work.attention, "|", work.nsa.block_size, "|",
+                     work.nsa.selected_blocks, "|", work.nsa.window, "|", work.optimizer_shards);
     auto [it, inserted] = peaks_.try_emplace(key, 0);
     if (inserted) {
       absl::StatusOr<v1::ModelConfig> model = ModelByName(config.model());

@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
   const std::string behavior = CellValue(job, "behavior");
   if (rank > 0) {
     absl::FPrintF(stderr, "%s fds=%s pgid=%d pid=%d\n", rank_env.c_str(), OpenFds().c_str(),
-                 static_cast<int>(getpgrp()), static_cast<int>(getpid()));
+                  static_cast<int>(getpgrp()), static_cast<int>(getpid()));
     (void)std::fflush(stderr);  // this fake has no one to tell
     if (behavior == "rank-fail" && rank == 1) {
       absl::FPrintF(stderr, "rank 1: connection to rank 0 lost\n");
