@@ -147,6 +147,13 @@ bool StepCell(const v1::SweepSpec& spec, size_t points, const CellJobs& cell,
     const bool running = std::any_of(
         rung.begin(), rung.end(), [](const auto& entry) { return !Ended(entry.second->state()); });
     if (rung.empty() || running) return false;
+    // A cancelled trial stops its cell's tuning until it is retried: cancelling a sweep ends
+    // the trials it is running, and ranking them last would promote the rest and train on.
+    if (std::any_of(rung.begin(), rung.end(), [](const auto& entry) {
+          return entry.second->state() == v1::JOB_STATE_CANCELLED;
+        })) {
+      return true;
+    }
     const std::vector<const v1::Job*> ranked = Ranked(rung);
     if (k + 1 < rungs.size() && !ranked.empty()) {
       const size_t keep = std::min<size_t>(rungs[k + 1].trials(), ranked.size());

@@ -207,6 +207,36 @@ TEST(TuningTest, TheBestThirdIsPromotedAndTheBestOfTheLastRungIsChosen) {
   EXPECT_TRUE(step.done);
 }
 
+// `ablate cancel` on a tuning sweep cancels the trials that have not ended; the cell must not
+// promote the others and train on. Once the cancelled trial is retried, tuning resumes.
+TEST(TuningTest, ACancelledTrialStopsItsCellsTuningUntilItIsRetried) {
+  const v1::SweepSpec spec = Parse(kTuned);
+  absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  std::vector<v1::Job> jobs = Stored(expansion->jobs);
+  for (int i = 0; i < 16; ++i) Succeed(jobs[i], 10.0 - i % 8);
+  jobs[3].set_state(v1::JOB_STATE_CANCELLED);  // adamw's point 3
+  TuningStep step = NextTuningJobs(spec, jobs);
+  ASSERT_EQ(step.add.size(), 2u);  // muon's promotions only
+  for (const v1::JobSpec& promoted : step.add) EXPECT_EQ(promoted.config().optimizer(), "muon");
+  EXPECT_FALSE(step.done);
+  std::vector<v1::Job> muon_done = jobs;
+  Add(muon_done, step);
+  for (size_t i = 16; i < muon_done.size(); ++i) Succeed(muon_done[i], 1.0);
+  Add(muon_done, NextTuningJobs(spec, muon_done));  // muon's final jobs
+  for (size_t i = 18; i < muon_done.size(); ++i) Succeed(muon_done[i], 1.0);
+  step = NextTuningJobs(spec, muon_done);
+  EXPECT_TRUE(step.add.empty());
+  EXPECT_TRUE(step.done);  // nothing more will run: the sweep can end, CANCELLED
+  EXPECT_THAT(TuningOutcomes(spec, muon_done),
+              testing::UnorderedElementsAre(v1::JOB_STATE_CANCELLED, v1::JOB_STATE_SUCCEEDED,
+                                            v1::JOB_STATE_SUCCEEDED));
+
+  Succeed(jobs[3], 9.0);  // retried
+  step = NextTuningJobs(spec, jobs);
+  EXPECT_EQ(step.add.size(), 4u);  // both cells promote
+}
+
 TEST(TuningTest, APointThatFailsOnALaterRungIsNeverChosen) {
   const v1::SweepSpec spec = Parse(kTuned);
   absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
