@@ -290,7 +290,7 @@ fixed: {model: tiny, steps: 20, context_length: 32, batch_size: 4, warmup_steps:
     jobs[i].set_state(v1::JOB_STATE_SUCCEEDED);
     jobs[i].set_final_eval_loss(3.0 - i * 0.1);
   }
-  jobs[8].set_state(v1::JOB_STATE_CANCELLED);
+  jobs[8].set_state(v1::JOB_STATE_FAILED);  // (a cancelled one would stop soap's tuning)
   const sweep::TuningStep step = sweep::NextTuningJobs(*spec, jobs);
   ASSERT_EQ(step.add.size(), 1u);  // soap's final job, on its best trial (i = 7)
   v1::Job& final = jobs.emplace_back();
