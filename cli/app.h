@@ -7,7 +7,8 @@
 namespace ablate::cli {
 
 // Parses `argv`, runs the chosen subcommand and returns the process's exit status: 0 on
-// success, 1 when the coordinator refused or a watched sweep did not fully succeed, 2 for
+// success, 1 when the coordinator refused or a watched sweep ended other than COMPLETED (a
+// job of an untuned sweep, or a cell's final job of a tuned one, failed or was cancelled), 2 for
 // usage errors and bad sweep files, 3 when the coordinator cannot be reached.
 int RunCli(int argc, char** argv);
 

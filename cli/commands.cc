@@ -241,7 +241,9 @@ int WatchCommand(Client& client, const std::string& name_or_id, const Io& io) {
   } else {
     io.out << StatusText(last.sweep(), last.jobs());
   }
-  return counts->succeeded() == counts->total() ? kExitOk : kExitFailed;
+  // The sweep's state, not its job counts: a tuned sweep completes when every cell's final
+  // jobs succeeded, whatever some of its trials did.
+  return last.sweep().state() == v1::SWEEP_STATE_COMPLETED ? kExitOk : kExitFailed;
 }
 
 namespace {

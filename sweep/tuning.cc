@@ -7,6 +7,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -184,6 +185,8 @@ struct SweepCells {
   std::vector<std::pair<uint64_t, size_t>> by_hash;
   uint32_t next_index = 0;
   std::string sweep_id;
+  // Dropped jobs that succeeded, by config hash: TuningStep::revive's candidates.
+  absl::flat_hash_map<std::string, const v1::Job*> dropped_succeeded;
 
   static SweepCells Of(const v1::SweepSpec& spec, const std::vector<v1::Job>& jobs) {
     SweepCells out;
@@ -192,7 +195,10 @@ struct SweepCells {
                                internal::kStoredJob);
       out.next_index = std::max(out.next_index, job.spec().index() + 1);
       out.sweep_id = job.spec().sweep_id();
-      if (job.dropped()) continue;
+      if (job.dropped()) {
+        if (Succeeded(job)) out.dropped_succeeded.try_emplace(job.spec().config_hash(), &job);
+        continue;
+      }
       const std::string key = TuningCellKey(spec, job.spec());
       auto [it, inserted] = out.cells.try_emplace(key);
       if (inserted) out.order.push_back(key);
@@ -310,7 +316,9 @@ absl::StatusOr<std::vector<v1::JobSpec>> TrialsOfCell(const v1::Tuning& tuning,
   const std::vector<v1::RungPlan> rungs = RungsOf(tuning, points.size(), cell.steps());
   if (rungs.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "tuning.min_steps: ", tuning.min_steps(), " steps is not below the cell's ", cell.steps()));
+        "tuning.min_steps: ", tuning.min_steps(), " steps is not below the cell's ", cell.steps(),
+        ": a trial must train fewer steps than its cell (lower min_steps, or raise the cell's "
+        "steps)"));
   }
   std::vector<v1::JobSpec> out;
   for (size_t i = 0; i < points.size(); ++i) {
@@ -371,6 +379,12 @@ TuningStep NextTuningJobs(const v1::SweepSpec& spec, const std::vector<v1::Job>&
   for (const std::string& key : sweep.order) {
     step.done = StepCell(spec, points, sweep.cells[key], step.add) && step.done;
   }
+  std::erase_if(step.add, [&](const v1::JobSpec& job) {
+    auto it = sweep.dropped_succeeded.find(job.config_hash());
+    if (it == sweep.dropped_succeeded.end()) return false;
+    step.revive.push_back(it->second->spec().job_id());
+    return true;
+  });
   uint32_t next_index = sweep.next_index;
   for (v1::JobSpec& job : step.add) {
     job.set_index(next_index++);

@@ -87,13 +87,18 @@ struct TuningStep {
   // memory, FLOPs per token) with its own config, config_hash and trial or tuned; indexes
   // follow the sweep's, and ids and checkpoint dirs are named as ExpandSweep names them.
   std::vector<v1::JobSpec> add;
+  // Jobs an update of the sweep dropped that tuning needs again as they are: each succeeded
+  // with the config of a job tuning would add (its config_hash). They are kept rather than
+  // run again, so that widening a search re-trains nothing it already trained: un-drop them
+  // (Store::AddJobs's `dropped` less these).
+  std::vector<std::string> revive;
   // Every cell has its final jobs, or never will (each of its points failed).
   bool done = false;
 };
 
 // What the tuning of `spec`'s sweep needs next, given every job of the sweep (dropped jobs
-// are left out of it). Adding `add` and calling it again, before anything else ends, gives
-// nothing new.
+// take no part in it, except as `revive`). Adding `add`, reviving `revive` and calling it
+// again, before anything else ends, gives nothing new.
 TuningStep NextTuningJobs(const v1::SweepSpec& spec, const std::vector<v1::Job>& jobs);
 
 // The states a tuned sweep's state is decided from, given every job of the sweep as

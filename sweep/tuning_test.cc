@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sweep/grid.h"
@@ -410,6 +411,74 @@ TEST(TuningTest, AnUpdateKeepsLaterTrialsAndFinalsWhileTheSearchStands) {
   Update changed = UpdateOf(expansion->sweep_id, stored, wider, *ExpandSweep(wider));
   EXPECT_EQ(changed.added.size(), 8u);
   EXPECT_THAT(changed.dropped, ElementsAre(jobs[16].spec().job_id(), jobs[17].spec().job_id()));
+}
+
+// A search widened after the cell chose: the new point trains alone, and the later rung's
+// trials and the final job the update dropped are revived once the new point ranks below them,
+// rather than trained again.
+TEST(TuningTest, AWiderSearchRevivesTheTrainedJobsItStillNeeds) {
+  constexpr char kOneCell[] = R"(name: widen
+grid:
+  optimizer: [adamw]
+tuning:
+  parameters: {learning_rate: [1e-4, 3e-4, 1e-3, 3e-3]}
+  min_steps: 25
+  reduction_factor: 2
+fixed:
+  model: tiny
+  context_length: 32
+  batch_size: 4
+  steps: 300
+  warmup_steps: 5
+)";
+  const v1::SweepSpec spec = Parse(kOneCell);
+  absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  std::vector<v1::Job> jobs = Stored(expansion->jobs);
+  ASSERT_EQ(jobs.size(), 4u);
+  for (int i = 0; i < 4; ++i) Succeed(jobs[i], 4.0 - i);  // 3e-3 best
+  Add(jobs, NextTuningJobs(spec, jobs));
+  ASSERT_EQ(jobs.size(), 6u);  // 3e-3 and 1e-3 on the second rung
+  Succeed(jobs[4], 0.5);
+  Succeed(jobs[5], 0.7);
+  Add(jobs, NextTuningJobs(spec, jobs));
+  ASSERT_EQ(jobs.size(), 7u);
+  ASSERT_TRUE(jobs[6].spec().has_tuned());
+  Succeed(jobs[6], 0.1);
+  ASSERT_TRUE(NextTuningJobs(spec, jobs).done);
+
+  v1::SweepSpec wider = spec;
+  wider.mutable_tuning()->mutable_parameters(0)->add_values("1e-5");
+  std::vector<v1::JobSpec> stored;
+  for (const v1::Job& job : jobs) stored.push_back(job.spec());
+  Update update = UpdateOf(expansion->sweep_id, stored, wider, *ExpandSweep(wider));
+  ASSERT_EQ(update.added.size(), 1u);
+  EXPECT_THAT(update.dropped, ElementsAre(jobs[4].spec().job_id(), jobs[5].spec().job_id(),
+                                          jobs[6].spec().job_id()));
+  for (v1::Job& job : jobs) {
+    job.set_dropped(absl::c_linear_search(update.dropped, job.spec().job_id()));
+  }
+  for (v1::Job& job : Stored(update.added)) jobs.push_back(std::move(job));
+
+  TuningStep step = NextTuningJobs(wider, jobs);  // the new point is pending
+  EXPECT_FALSE(step.done);
+  EXPECT_TRUE(step.add.empty());
+  EXPECT_TRUE(step.revive.empty());
+  Succeed(jobs[7], 9.0);
+  const auto revive = [&](const TuningStep& next) {
+    EXPECT_TRUE(next.add.empty());
+    for (v1::Job& job : jobs) {
+      if (absl::c_linear_search(next.revive, job.spec().job_id())) job.set_dropped(false);
+    }
+    return next.revive;
+  };
+  EXPECT_THAT(revive(NextTuningJobs(wider, jobs)),
+              ElementsAre(jobs[4].spec().job_id(), jobs[5].spec().job_id()));
+  EXPECT_THAT(revive(NextTuningJobs(wider, jobs)), ElementsAre(jobs[6].spec().job_id()));
+  step = NextTuningJobs(wider, jobs);
+  EXPECT_TRUE(step.done);
+  EXPECT_TRUE(step.add.empty());
+  EXPECT_TRUE(step.revive.empty());
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include "ablate/v1/sweep_service.grpc.pb.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -141,7 +142,35 @@ TEST_F(TuningSweepTest, PromotesTheBestTrialsAndTrainsTheChosenPointForTheCellsS
   const std::string& results = results_run.out;
   EXPECT_THAT(results, HasSubstr("TRIALS"));
   EXPECT_THAT(results, HasSubstr("TUNED LR"));
-  EXPECT_THAT(results, testing::ContainsRegex("tiny +6 +0.003 +0.1 +1/1"));  // default decay
+  // No TUNED WD column: the search leaves weight decay at the cell's own.
+  EXPECT_THAT(results, testing::ContainsRegex("tiny +6 +0.003 +1/1"));
+
+  // Widening the search trains the new point alone: the rung it joins ranks it last, so the
+  // second rung and the final job are those already trained, kept rather than run again.
+  std::map<std::string, uint32_t> attempts;  // job id -> attempts before the update
+  for (const v1::Job& job : jobs) attempts[job.spec().job_id()] = job.attempts();
+  std::ofstream(file, std::ios::trunc) << absl::StrReplaceAll(kSweep, {{"1e-5]", "1e-5, 1e-9]"}})
+                                       << "checkpoint_root: " << dir_ << "/checkpoints\n";
+  const test::Cli update = Ablate({"submit", "--update", file});
+  ASSERT_EQ(update.exit_code, 0) << update.err;
+  const test::Cli watch = Ablate({"watch", "tune"});
+  EXPECT_EQ(watch.exit_code, 0) << watch.out << watch.err;
+  absl::StatusOr<std::vector<v1::Job>> after = OnlySweepJobs();
+  ASSERT_TRUE(after.ok()) << after.status();
+  std::vector<std::string> added;
+  for (const v1::Job& job : *after) {
+    EXPECT_FALSE(job.dropped()) << job.spec().job_id();
+    EXPECT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.spec().job_id() << Logs();
+    auto before = attempts.find(job.spec().job_id());
+    if (before == attempts.end()) {
+      added.push_back(job.spec().job_id());
+      EXPECT_EQ(job.spec().trial().rung(), 0u) << job.spec().job_id();
+      EXPECT_DOUBLE_EQ(job.spec().config().learning_rate(), 1e-9);
+    } else {
+      EXPECT_EQ(job.attempts(), before->second) << job.spec().job_id() << " ran again";
+    }
+  }
+  EXPECT_EQ(added.size(), 1u) << Logs();
 }
 
 }  // namespace

@@ -152,7 +152,7 @@ bool SweepApi::Ended(const v1::Sweep& sweep) {
   absl::StatusOr<std::vector<v1::Job>> jobs = store_.ListJobs(sweep.id());
   if (!jobs.ok()) return true;
   const sweep::TuningStep step = sweep::NextTuningJobs(stored->spec(), *jobs);
-  return step.done && step.add.empty();
+  return step.done && step.add.empty() && step.revive.empty();
 }
 
 void SweepApi::WatchTuning(const std::string& sweep_id, const v1::SweepSpec& spec) {

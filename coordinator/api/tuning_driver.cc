@@ -3,6 +3,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "common/log.h"
 #include "coordinator/api/sweep_api.h"
 #include "sweep/tuning.h"
@@ -134,10 +135,13 @@ absl::StatusOr<bool> TuningDriver::Step(const std::string& sweep_id) {
   absl::StatusOr<std::vector<v1::Job>> jobs = store_.ListJobs(sweep_id);
   if (!jobs.ok()) return jobs.status();
   sweep::TuningStep step = sweep::NextTuningJobs(sweep->spec(), *jobs);
-  if (step.add.empty()) return step.done;
+  if (step.add.empty() && step.revive.empty()) return step.done;
+  const absl::flat_hash_set<std::string> revive(step.revive.begin(), step.revive.end());
   std::vector<std::string> dropped;
   for (const v1::Job& job : *jobs) {
-    if (job.dropped()) dropped.push_back(job.spec().job_id());
+    if (job.dropped() && !revive.contains(job.spec().job_id())) {
+      dropped.push_back(job.spec().job_id());
+    }
   }
   if (absl::Status added =
           store_.AddJobs(*sweep, step.add, dropped, SweepApi::MaxAttemptsOf(sweep->spec()));
@@ -145,6 +149,10 @@ absl::StatusOr<bool> TuningDriver::Step(const std::string& sweep_id) {
     return added;
   }
   scheduler_.JobsQueued(step.add);
+  for (const std::string& job_id : step.revive) {
+    ABLATE_LOG(INFO) << "tuning kept job_id=" << job_id
+                     << " (dropped by an update, and its result is needed again)";
+  }
   for (const v1::JobSpec& job : step.add) {
     if (job.has_tuned()) {
       ABLATE_LOG(INFO) << "tuning chose job_id=" << job.job_id()
