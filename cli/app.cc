@@ -102,6 +102,9 @@ int RunCli(int argc, char** argv) {
 
   CLI::App* watch = app.add_subcommand("watch", "follow a sweep live until every job ended");
   watch->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
+  watch->footer(
+      "Exits 0 when the sweep ended COMPLETED, 1 otherwise. A tuned sweep completes when each "
+      "cell's final jobs succeeded: trials that failed or diverged only rank last.");
 
   std::string metric = "eval/loss";
   bool csv = false;
@@ -125,7 +128,8 @@ int RunCli(int argc, char** argv) {
       "compare", "a sweep's metric as a heatmap of two dimensions, a panel per other value");
   compare->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
   compare->add_option("--rows", rows, "the grid dimension down the side")->required();
-  compare->add_option("--cols", cols, "the grid dimension across the top")->required();
+  compare->add_option("--cols", cols,
+                      "the grid dimension across the top (left out: one column, the metric)");
   compare->add_option("--metric", metric, "eval/loss or train/loss")->capture_default_str();
 
   std::string cancel_id;

@@ -45,6 +45,11 @@ std::string SearchText(const v1::SweepPlan& plan) {
     absl::StrAppend(&out, "  ", name, ": ", absl::StrJoin(values, " "),
                     relative ? absl::StrCat(" (times each cell's own ", name, ")") : "", "\n");
   }
+  // Why a cell may have fewer rungs than its search would fill (sweep/tuning.h: RungsOf).
+  absl::StrAppend(&out,
+                  "  rungs: from min_steps, each eta times the steps of the one before, "
+                  "while that is\n  below the cell's steps and keeps 2 or more trials; the "
+                  "last rung's best trains the cell's steps\n");
   return out;
 }
 

@@ -53,6 +53,10 @@ TEST(PlanViewTest, TheTunedExample) {
                         "trials run first\n"
                         "tuning: 10 points per cell by successive halving \\(eta 3\\)\n"));
   EXPECT_THAT(text, ::testing::ContainsRegex("\\(tuned\\) +adamw +1 .* tuned +0.0085\n"));
+  // Why there is no third rung (it would hold 10 / 9 = 1 trial): the rule is shown.
+  EXPECT_THAT(text, ::testing::HasSubstr("  rungs: from min_steps, each eta times the steps of "
+                                         "the one before, while that is\n  below the cell's steps "
+                                         "and keeps 2 or more trials"));
 }
 
 }  // namespace

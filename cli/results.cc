@@ -1,7 +1,9 @@
 #include "cli/results.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <iterator>
 #include <limits>
 
 #include "absl/container/flat_hash_map.h"
@@ -68,8 +70,12 @@ std::string CsvField(const std::string& text) {
   return quoted + "\"";
 }
 
+// The shortest text that reads back as the same double (0.003, not 0.0030000000000000001).
 std::string Optional(bool present, double value) {
-  return present ? absl::StrFormat("%.17g", value) : "";
+  if (!present) return "";
+  char text[32];
+  const std::to_chars_result written = std::to_chars(std::begin(text), std::end(text), value);
+  return std::string(text, written.ptr);
 }
 
 // A 256-color terminal's green -> yellow -> red ramp, for a value at `t` in [0, 1].
@@ -121,7 +127,10 @@ void ResultsBuilder::Add(const v1::Job& job) {
                        job.state() == v1::JOB_STATE_CANCELLED;
     const bool result = job.state() == v1::JOB_STATE_SUCCEEDED && job.has_final_eval_loss() &&
                         std::isfinite(job.final_eval_loss());
-    if (ended && !result) entry.result.set_failed_trials(entry.result.failed_trials() + 1);
+    // A cancelled trial did not fail: it waits for a retry (sweep/tuning.h).
+    if (ended && !result && job.state() != v1::JOB_STATE_CANCELLED) {
+      entry.result.set_failed_trials(entry.result.failed_trials() + 1);
+    }
     if (entry.result.has_tuned()) return;
     v1::Job& trial = entry.trials.emplace_back();
     trial.set_state(job.state());
@@ -197,7 +206,13 @@ std::string ResultsText(const v1::Sweep& sweep, const v1::SweepResults& results)
   for (const v1::Dimension& dimension : sweep.spec().grid()) headers.push_back(dimension.name());
   const size_t dims = headers.size();
   const bool tuned = sweep.spec().has_tuning();
-  if (tuned) headers.insert(headers.end(), {"TRIALS", "TUNED LR", "TUNED WD"});
+  // A parameter the search leaves alone has the cell's own value: no column of its own.
+  bool tuned_wd = false;
+  for (const v1::TunedParameter& parameter : sweep.spec().tuning().parameters()) {
+    tuned_wd = tuned_wd || parameter.name() == "weight_decay";
+  }
+  if (tuned) headers.insert(headers.end(), {"TRIALS", "TUNED LR"});
+  if (tuned_wd) headers.push_back("TUNED WD");
   for (const std::string& h :
        {std::string("RUNS"), results.metric(), std::string("95% CI"), std::string("STD"),
         std::string("VS BASELINE"), std::string("95% CI (PAIRED)")}) {
@@ -218,12 +233,15 @@ std::string ResultsText(const v1::Sweep& sweep, const v1::SweepResults& results)
           cell.tuning_failed()
               ? absl::StrCat("failed: ", cell.failed_trials(), " of ", cell.trials(), " trials")
               : "tuning";
-      row.insert(row.end(), {absl::StrCat(cell.trials(),
-                                          cell.failed_trials() > 0
-                                              ? absl::StrCat(" (", cell.failed_trials(), " failed)")
-                                              : ""),
-                             chose ? absl::StrFormat("%g", cell.tuned().learning_rate()) : waiting,
-                             chose ? absl::StrFormat("%g", cell.tuned().weight_decay()) : "-"});
+      row.insert(
+          row.end(),
+          {absl::StrCat(cell.trials(), cell.failed_trials() > 0
+                                           ? absl::StrCat(" (", cell.failed_trials(), " failed)")
+                                           : ""),
+           chose ? absl::StrFormat("%g", cell.tuned().learning_rate()) : waiting});
+      if (tuned_wd) {
+        row.push_back(chose ? absl::StrFormat("%g", cell.tuned().weight_decay()) : "-");
+      }
     }
     row.push_back(absl::StrCat(cell.succeeded(), "/", cell.jobs(),
                                cell.other_code_versions().empty() ? "" : "*"));
@@ -257,7 +275,8 @@ std::string ResultsCsv(const v1::Sweep& sweep, const v1::SweepResults& results) 
   const bool tuned = sweep.spec().has_tuning();
   if (tuned) {
     header.insert(header.end(), {"trials", "failed_trials", "tuning_failed", "tuned_learning_rate",
-                                 "tuned_weight_decay"});
+                                 "tuned_weight_decay", "tuned_trial_job_id", "tuned_rung",
+                                 "tuned_trial_eval_loss"});
   }
   for (const char* h : {"jobs", "succeeded", "n", "mean", "std", "ci95_low", "ci95_high", "diff",
                         "diff_ci95_low", "diff_ci95_high"}) {
@@ -275,7 +294,10 @@ std::string ResultsCsv(const v1::Sweep& sweep, const v1::SweepResults& results) 
       row.insert(row.end(), {absl::StrCat(cell.trials()), absl::StrCat(cell.failed_trials()),
                              cell.tuning_failed() ? "true" : "false",
                              Optional(cell.has_tuned(), cell.tuned().learning_rate()),
-                             Optional(cell.has_tuned(), cell.tuned().weight_decay())});
+                             Optional(cell.has_tuned(), cell.tuned().weight_decay()),
+                             CsvField(cell.tuned().trial_job_id()),
+                             cell.has_tuned() ? absl::StrCat(cell.tuned().rung()) : "",
+                             Optional(cell.has_tuned(), cell.tuned().trial_eval_loss())});
     }
     row.insert(row.end(), {absl::StrCat(cell.jobs()), absl::StrCat(cell.succeeded()),
                            absl::StrCat(m.n()), Optional(has, m.mean()),
@@ -297,7 +319,13 @@ absl::StatusOr<std::string> CompareText(const v1::Sweep& sweep, const v1::SweepR
   };
   std::vector<std::string> names;
   for (const v1::Dimension& d : grid) names.push_back(d.name());
+  // Without --cols (a grid of one dimension, say) the metric is the one column.
+  const bool one_column = cols.empty();
+  v1::Dimension metric_column;
+  metric_column.set_name(results.metric());
+  metric_column.add_values(results.metric());
   for (const auto& [flag, name] : {std::pair{"--rows", rows}, std::pair{"--cols", cols}}) {
+    if (name.empty() && one_column) continue;
     if (find(name) == grid.end()) {
       return absl::InvalidArgumentError(absl::StrCat(
           flag, ": '", name, "' is not a grid dimension (grid: ", absl::StrJoin(names, ", "), ")"));
@@ -305,7 +333,7 @@ absl::StatusOr<std::string> CompareText(const v1::Sweep& sweep, const v1::SweepR
   }
   if (rows == cols) return absl::InvalidArgumentError("--cols: the same dimension as --rows");
   const v1::Dimension& row_dim = *find(rows);
-  const v1::Dimension& col_dim = *find(cols);
+  const v1::Dimension& col_dim = one_column ? metric_column : *find(cols);
 
   // Panels in the order their first cell comes; each maps (row value, col value) -> mean.
   struct Panel {
@@ -316,7 +344,8 @@ absl::StatusOr<std::string> CompareText(const v1::Sweep& sweep, const v1::SweepR
   double lowest = std::numeric_limits<double>::infinity();
   double highest = -lowest;
   for (const v1::CellResult& cell : results.cells()) {
-    std::string row_value, col_value;
+    std::string row_value;
+    std::string col_value = one_column ? results.metric() : "";
     CellValues rest;
     for (const v1::CellValue& value : cell.cell()) {
       if (value.dimension() == rows) {
@@ -342,13 +371,14 @@ absl::StatusOr<std::string> CompareText(const v1::Sweep& sweep, const v1::SweepR
     if (!out.empty()) out += '\n';
     absl::StrAppend(&out, panel.label.empty() ? "" : absl::StrCat(panel.label, "\n"));
     // Widths from the plain text, so color codes never shift a column.
-    size_t first = DisplayWidth(absl::StrCat(rows, " \\ ", cols));
+    const std::string corner = absl::StrCat(rows, " \\ ", col_dim.name());
+    size_t first = DisplayWidth(corner);
     for (const std::string& value : row_dim.values()) first = std::max(first, DisplayWidth(value));
     std::vector<size_t> widths;
     for (const std::string& value : col_dim.values()) {
       widths.push_back(std::max<size_t>(DisplayWidth(value), 7));  // "0.0000"
     }
-    absl::StrAppend(&out, PadRight(absl::StrCat(rows, " \\ ", cols), first));
+    absl::StrAppend(&out, PadRight(corner, first));
     for (int c = 0; c < col_dim.values_size(); ++c) {
       absl::StrAppend(&out, "  ", PadLeft(col_dim.values(c), widths[c]));
     }

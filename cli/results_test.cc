@@ -15,6 +15,7 @@ namespace ablate::cli {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(StatsTest, StudentQuantilesMatchTheTables) {
   EXPECT_DOUBLE_EQ(StudentT975(1), 12.706);
@@ -122,7 +123,7 @@ TEST(ResultsTest, TableAndCsv) {
   EXPECT_THAT(csv,
               ::testing::StartsWith("optimizer,jobs,succeeded,n,mean,std,ci95_low,ci95_high,diff,"
                                     "diff_ci95_low,diff_ci95_high\nmuon,4,3,3,2.98333"));
-  EXPECT_THAT(csv, HasSubstr("\nadamw,3,3,3,3.1000000000000001,0.10000000000000009,"));
+  EXPECT_THAT(csv, HasSubstr("\nadamw,3,3,3,3.1,0.10000000000000009,"));
   EXPECT_THAT(csv, ::testing::EndsWith(",,,\n"));  // the baseline has no difference
 }
 
@@ -214,6 +215,17 @@ TEST(CompareTest, OnePanelPerRemainingValue) {
             "soap                    4.0000   4.5000\n");
 }
 
+// Without --cols the metric is the one column: a sweep of one dimension still compares.
+TEST(CompareTest, WithoutColsTheMetricIsTheOneColumn) {
+  const v1::Sweep sweep = TwoByTwoByTwo();
+  absl::StatusOr<std::string> text =
+      CompareText(sweep, GridResults(sweep), "optimizer", "", /*color=*/false);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_THAT(*text, HasSubstr("optimizer \\ eval/loss  eval/loss\n"
+                               "adamw                     1.0000\n"
+                               "soap                      2.0000\n"));
+}
+
 TEST(CompareTest, ColorsRunFromGreenAtTheLowestToRedAtTheHighest) {
   const v1::Sweep sweep = TwoByTwoByTwo();
   absl::StatusOr<std::string> text =
@@ -285,8 +297,9 @@ fixed: {model: tiny, steps: 20, context_length: 32, batch_size: 4, warmup_steps:
     *job.mutable_spec() = trial;
     job.set_state(v1::JOB_STATE_FAILED);  // adamw's: all three
   }
-  jobs[3].set_state(v1::JOB_STATE_RUNNING);  // muon: still tuning
-  for (int i = 6; i < 9; ++i) {              // soap: chose
+  jobs[3].set_state(v1::JOB_STATE_RUNNING);    // muon: still tuning,
+  jobs[4].set_state(v1::JOB_STATE_CANCELLED);  // and a cancelled trial is not a failed one
+  for (int i = 6; i < 9; ++i) {                // soap: chose
     jobs[i].set_state(v1::JOB_STATE_SUCCEEDED);
     jobs[i].set_final_eval_loss(3.0 - i * 0.1);
   }
@@ -307,16 +320,22 @@ fixed: {model: tiny, steps: 20, context_length: 32, batch_size: 4, warmup_steps:
   EXPECT_TRUE(results.cells(0).tuning_failed());
   EXPECT_EQ(results.cells(0).failed_trials(), 3u);
   EXPECT_FALSE(results.cells(1).tuning_failed());
-  EXPECT_EQ(results.cells(1).failed_trials(), 2u);
+  EXPECT_EQ(results.cells(1).failed_trials(), 1u);
   EXPECT_FALSE(results.cells(2).tuning_failed());
   EXPECT_EQ(results.cells(2).failed_trials(), 1u);
   EXPECT_TRUE(results.cells(2).has_tuned());
 
   const std::string text = ResultsText(sweep, results);
-  EXPECT_THAT(text, ::testing::ContainsRegex("adamw +3 \\(3 failed\\) +failed: 3 of 3 trials +- "));
-  EXPECT_THAT(text, ::testing::ContainsRegex("muon +3 \\(2 failed\\) +tuning +- "));
-  EXPECT_THAT(text, ::testing::ContainsRegex("soap +3 \\(1 failed\\) +0.002 +0.1 "));
-  EXPECT_THAT(ResultsCsv(sweep, results), HasSubstr("\nadamw,3,3,true,,,"));
+  EXPECT_THAT(text,
+              ::testing::ContainsRegex("adamw +3 \\(3 failed\\) +failed: 3 of 3 trials +0/0 "));
+  EXPECT_THAT(text, ::testing::ContainsRegex("muon +3 \\(1 failed\\) +tuning +0/0 "));
+  EXPECT_THAT(text, ::testing::ContainsRegex("soap +3 \\(1 failed\\) +0.002 +0/1 "));
+  EXPECT_THAT(text, Not(HasSubstr("TUNED WD")));  // the search leaves weight decay alone
+  const std::string csv = ResultsCsv(sweep, results);
+  EXPECT_THAT(csv, HasSubstr("\nadamw,3,3,true,,,"));
+  // The chosen trial, its rung and its eval loss, each number as short as reads back exactly.
+  EXPECT_THAT(csv, HasSubstr(absl::StrCat("\nsoap,3,1,false,0.002,0.1,", jobs[7].spec().job_id(),
+                                          ",0,2.3,1,0,")));
 }
 
 }  // namespace

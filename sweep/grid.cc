@@ -12,12 +12,12 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
-#include "common/catalog.h"
 #include "common/ids.h"
-#include "common/model_math.h"
 #include "common/train_config.h"
 #include "sweep/job_ids.h"
+#include "sweep/memory_planner.h"
 #include "sweep/tuning.h"
 #include "sweep/validate.h"
 
@@ -210,34 +210,6 @@ bool NextCell(const Plan& plan, Cell& cell) {
   return false;
 }
 
-// Each job's planned peak memory per rank, for placement. Cells of a sweep share a few
-// (model, optimizer, shape) combinations, so plans are computed once per combination.
-class MemoryPlanner {
- public:
-  // 0 (fits anywhere) when the model or optimizer has no plan: validation already accepted
-  // the names, and a trainer that cannot run them says so itself.
-  uint64_t PeakBytes(const v1::TrainConfig& config) {
-    const RankWork work = RankWorkOf(config);
-    // Every field of RankWork: cells that differ in any of them plan differently.
-    const std::string key =
-        absl::StrCat(config.model(), "|", work.optimizer, "|", work.micro_batch_size, "|",
-                     work.context_length, "|", work.bf16, "|", work.activation_checkpointing, "|",
-                     work.loss_chunk_tokens, "|", work.attention, "|", work.nsa.block_size, "|",
-                     work.nsa.selected_blocks, "|", work.nsa.window, "|", work.optimizer_shards);
-    auto [it, inserted] = peaks_.try_emplace(key, 0);
-    if (inserted) {
-      absl::StatusOr<v1::ModelConfig> model = ModelByName(config.model());
-      absl::StatusOr<MemoryPlan> plan =
-          model.ok() ? PlanMemory(*model, work) : absl::StatusOr<MemoryPlan>(model.status());
-      if (plan.ok()) it->second = static_cast<uint64_t>(plan->total());
-    }
-    return it->second;
-  }
-
- private:
-  absl::flat_hash_map<std::string, uint64_t> peaks_;
-};
-
 // The first constraint `cell` breaks, if any.
 std::optional<size_t> Violated(const Plan& plan, const Cell& cell) {
   for (size_t i = 0; i < plan.constraints.size(); ++i) {
@@ -345,7 +317,7 @@ struct ResolvedCell {
 // threads at once, each with its own planner.
 ResolvedCell ResolveCell(const v1::SweepSpec& spec, const Plan& plan,
                          const std::vector<v1::SearchPoint>& points, const std::string& sweep_id,
-                         const Cell& cell, MemoryPlanner& planner) {
+                         const Cell& cell, internal::MemoryPlanner& planner) {
   ResolvedCell out;
   out.values = ValuesOf(plan, cell);
   out.rule = Violated(plan, cell);
@@ -403,11 +375,11 @@ constexpr size_t kCellsPerThread = 4096;
 // Resolving a cell's config (copy, set, validate, hash) is most of a large sweep's expansion,
 // and cells are independent of each other: a 100,000-cell sweep then expands in about half
 // the time on two cores.
-void ForEachIndex(size_t n, absl::FunctionRef<void(size_t, MemoryPlanner&)> fn) {
+void ForEachIndex(size_t n, absl::FunctionRef<void(size_t, internal::MemoryPlanner&)> fn) {
   constexpr size_t kChunk = 256;  // indices taken at a time: the threads share the work evenly
   std::atomic<size_t> next{0};
   auto run = [&] {
-    MemoryPlanner planner;
+    internal::MemoryPlanner planner;
     for (size_t begin; (begin = next.fetch_add(kChunk)) < n;) {
       for (size_t i = begin; i < std::min(n, begin + kChunk); ++i) fn(i, planner);
     }
@@ -416,6 +388,35 @@ void ForEachIndex(size_t n, absl::FunctionRef<void(size_t, MemoryPlanner&)> fn) 
   if (n >= 2 * kCellsPerThread) helper.emplace(run);
   run();
   if (helper.has_value()) helper->join();
+}
+
+// The first cell that could not be resolved, naming up to three more with the same problem,
+// so that a file whose setting breaks several cells is fixed in one round.
+absl::Status FirstBadCell(const std::vector<ResolvedCell>& resolved) {
+  // A problem without its "cell <label>: " prefix.
+  auto problem = [](const ResolvedCell& cell) {
+    return cell.status.message().substr(Label(cell.values).size() + 7);
+  };
+  const ResolvedCell* first = nullptr;
+  std::vector<std::string> others;
+  size_t more = 0;
+  for (const ResolvedCell& cell : resolved) {
+    if (cell.status.ok()) continue;
+    if (first == nullptr) {
+      first = &cell;
+    } else if (problem(cell) != problem(*first)) {
+      continue;
+    } else if (others.size() < 3) {
+      others.push_back(Label(cell.values));
+    } else {
+      ++more;
+    }
+  }
+  if (first == nullptr || others.empty())
+    return first == nullptr ? absl::OkStatus() : first->status;
+  return absl::InvalidArgumentError(
+      absl::StrCat(first->status.message(), " (so do cells ", absl::StrJoin(others, ", "),
+                   more > 0 ? absl::StrCat(" and ", more, " more") : "", ")"));
 }
 
 }  // namespace
@@ -440,7 +441,7 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
   Expansion out;
   out.sweep_id = SweepId(spec);
   std::vector<ResolvedCell> resolved(cells.size());
-  ForEachIndex(cells.size(), [&](size_t i, MemoryPlanner& planner) {
+  ForEachIndex(cells.size(), [&](size_t i, internal::MemoryPlanner& planner) {
     resolved[i] = ResolveCell(spec, *plan, points, out.sweep_id, cells[i], planner);
   });
 
@@ -449,8 +450,8 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
   out.jobs.reserve(drafts);
   absl::flat_hash_map<uint64_t, size_t> job_by_hash;  // config hash -> job index
   job_by_hash.reserve(drafts);
+  if (absl::Status bad = FirstBadCell(resolved); !bad.ok()) return bad;
   for (ResolvedCell& cell : resolved) {
-    if (!cell.status.ok()) return cell.status;
     if (cell.rule.has_value()) {
       v1::ExcludedCell& excluded = out.dropped.emplace_back();
       *excluded.mutable_cell() = std::move(cell.values);

@@ -150,7 +150,7 @@ TEST(SweepFileTest, OverrideProblems) {
             "s.yaml:6:11: overrides[0].set.learnign_rate: unknown setting (did you mean "
             "learning_rate?)");
   EXPECT_EQ(ErrorOf(head + "  - when: {model: huge}\n    set: {steps: 10}\n"),
-            "s.yaml:5:19: overrides[0].when.model: unknown model 'huge' (known: tiny, mini, "
+            "s.yaml:5:19: overrides[0].when.model: unknown model 'huge' (known: tiny, mini, small, "
             "qwen3-0.6b, qwen3-1.7b, qwen3-4b, qwen3-8b, qwen3-14b, qwen3-32b)");
   EXPECT_EQ(ErrorOf(head + "  - set: {steps: 10}\n"),
             "s.yaml:5:5: overrides[0].when: needs at least one condition");
@@ -228,7 +228,8 @@ TEST(SweepFileTest, ACellsProblemIsPlacedAtTheSettingThatGaveIt) {
   EXPECT_EQ(problem("name: t\ngrid:\n  optimizer: [adamw]\n  optimizer_args.beta_2: [0.5, "
                     "0.999]\n"),
             "s.yaml:4:27: cell optimizer=adamw optimizer_args.beta_2=0.5: optimizer_args.beta_2: "
-            "adamw has no argument beta_2 (did you mean beta2?)");
+            "adamw has no argument beta_2 (did you mean beta2?) (so do cells optimizer=adamw "
+            "optimizer_args.beta_2=0.999)");
   EXPECT_EQ(problem("name: t\ngrid:\n  optimizer: [adamw]\nfixed:\n  optimizer_args: {beta2: "
                     "1.0}\n"),
             "s.yaml:5:27: cell optimizer=adamw: optimizer_args.beta2: 1 is outside [0, 1) for "

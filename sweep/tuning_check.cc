@@ -4,10 +4,12 @@
 #include <cmath>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "sweep/tuning.h"
 
 namespace ablate::sweep::internal {
@@ -45,7 +47,7 @@ class TuningChecker {
     if (!tuning_.method().empty() && tuning_.method() != kTuningMethod) {
       Fail("tuning.method", "[0]",
            absl::StrCat("unknown method '", tuning_.method(), "' (known: ", kTuningMethod,
-                        ", synchronous successive halving)"));
+                        ", run synchronously: each rung ends before its best go on)"));
     }
     if (!tuning_.metric().empty() && tuning_.metric() != kTuningMetric) {
       Fail("tuning.metric", "[0]",
@@ -126,7 +128,9 @@ class TuningChecker {
 
   // A log range: [low, high] with 0 < low < high, in the parameter's range; a log grid's points.
   void CheckRange(const v1::TunedParameter& parameter, const std::string& key) {
-    const std::string range = key + (sampled() ? ".log_uniform" : ".log_grid");
+    // A bound's problem is named by the parameter, and placed at the bound as written
+    // (log_grid or log_uniform: the spec keeps no spelling, so the file reader remembers each
+    // bound as "<key>.range[i]" too).
     const double low = parameter.low();
     const double high = parameter.high();
     if (low == 0 && high == 0 && parameter.points() == 0) {
@@ -135,16 +139,17 @@ class TuningChecker {
                   "tuning.samples, {log_uniform: [low, high]}");
     }
     if (!(low > 0) || !std::isfinite(low)) {
-      return Fail(range, "[0]", absl::StrCat("low is ", low, ": a log range needs 0 < low < high"));
+      return Fail(key, ".range[0]",
+                  absl::StrCat("low is ", low, ": a log range needs 0 < low < high"));
     }
     if (!(high > low) || !std::isfinite(high)) {
-      return Fail(range, "[1]",
+      return Fail(key, ".range[1]",
                   absl::StrCat("high is ", high, ", not above low ", low,
                                ": a log range needs 0 < low < high"));
     }
     if (std::string problem = OutOfRange(parameter, high, absl::StrCat("high ", high));
         !problem.empty()) {
-      return Fail(range, "[1]", std::move(problem));
+      return Fail(key, ".range[1]", std::move(problem));
     }
     if (tuning_.samples() > 0 && parameter.points() > 0) {
       return Fail(key + ".points", "[0]",
@@ -222,14 +227,18 @@ class TuningChecker {
     }
     absl::flat_hash_set<std::string> drawn;
     for (const v1::SearchPoint& point : points) {
-      std::string values;
+      std::string key;
+      std::vector<std::string> shown;  // as SearchPoints wrote them: 3 significant digits
       for (const v1::CellValue& value : point.values()) {
-        absl::StrAppend(&values, value.dimension(), "=",
-                        ValueKey(value.dimension(), value.value()).value_or(value.value()), " ");
+        absl::StrAppend(&key, ValueKey(value.dimension(), value.value()).value_or(value.value()),
+                        " ");
+        shown.push_back(absl::StrCat(value.dimension(), "=", value.value()));
       }
-      if (!drawn.insert(values).second) {
+      if (!drawn.insert(key).second) {
         return Fail("tuning.samples", "[0]",
-                    absl::StrCat("draws ", values, "twice; draw fewer points or widen the ranges"));
+                    absl::StrCat("draws ", absl::StrJoin(shown, " "),
+                                 " twice (a drawn value keeps 3 significant digits); widen the "
+                                 "range, draw fewer samples or try another tuning.seed"));
       }
     }
     if (cells_ > kMaxCells / points.size()) {

@@ -82,7 +82,9 @@ absl::Status ReadSearch(YamlReader& reader, const YAML::Node& node, const std::s
           absl::StatusOr<double> bound = reader.Number(value[i], bound_key);
           if (!bound.ok()) return bound.status();
           bounds[i] = *bound;
-          reader.Remember(bound_key, value[i]);  // where a rule on low or high points
+          // Where a rule on low or high points, under either spelling (FindTuningIssues).
+          reader.Remember(bound_key, value[i]);
+          reader.Remember(absl::StrCat(key, ".range[", i, "]"), value[i]);
         }
         out.set_low(bounds[0]);
         out.set_high(bounds[1]);

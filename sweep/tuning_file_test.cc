@@ -47,7 +47,7 @@ TEST(TuningFileTest, MistakesNameTheKeyAndPosition) {
               HasSubstr("s.yaml:7:5: tuning.parameters.learning_rate: a log grid needs points"));
   EXPECT_THAT(ParseError(head + "tuning:\n  parameters:\n    weight_decay: {log_grid: [0, 0.1], "
                                 "points: 3}\n  min_steps: 10\n"),
-              HasSubstr("s.yaml:7:31: tuning.parameters.weight_decay.log_grid: low is 0: a log "
+              HasSubstr("s.yaml:7:31: tuning.parameters.weight_decay: low is 0: a log "
                         "range needs 0 < low < high"));
   // No suggestion when no tuned name is near.
   EXPECT_EQ(ParseError(head + "tuning:\n  parameters: {beta2: [0.9, 0.95]}\n  min_steps: 10\n"),
@@ -100,12 +100,15 @@ TEST(TuningFileTest, OutOfRangeSettingsAreRefusedNamingTheField) {
   const std::string steps = "  min_steps: 10\n";
   const std::vector<Case> ranges = {
       {"    learning_rate: {log_grid: [1e-2, 1e-3], points: 3}\n",
-       "s.yaml:7:38: tuning.parameters.learning_rate.log_grid: high is 0.001, not above low "
+       "s.yaml:7:38: tuning.parameters.learning_rate: high is 0.001, not above low "
        "0.01: a log range needs 0 < low < high"},
       {"    learning_rate: {log_grid: [-1e-3, 1e-2], points: 3}\n",
-       "s.yaml:7:32: tuning.parameters.learning_rate.log_grid: low is -0.001: a log range"},
+       "s.yaml:7:32: tuning.parameters.learning_rate: low is -0.001: a log range"},
       {"    learning_rate: {log_grid: [1e-3, 2], points: 3}\n",
-       "s.yaml:7:38: tuning.parameters.learning_rate.log_grid: high 2 is outside (0, 1]"},
+       "s.yaml:7:38: tuning.parameters.learning_rate: high 2 is outside (0, 1]"},
+      // A range is named by its parameter, never by the other spelling of a range.
+      {"    learning_rate: {log_uniform: [1e-2, 1e-3]}\n  samples: 4\n",
+       "s.yaml:7:41: tuning.parameters.learning_rate: high is 0.001, not above low 0.01"},
       {"    learning_rate: {log_grid: [1e-3, 1e-2], points: 1}\n",
        "s.yaml:7:53: tuning.parameters.learning_rate.points: must be at least 2"},
       {"    learning_rate: {log_grid: [1e-3, 1e-2], points: -4}\n",
@@ -124,6 +127,16 @@ TEST(TuningFileTest, OutOfRangeSettingsAreRefusedNamingTheField) {
     EXPECT_THAT(error, HasSubstr(c.error)) << c.tail;
     EXPECT_EQ(error.find('\n'), std::string::npos) << error;
   }
+}
+
+// Two draws equal at 3 significant digits are named as the plan writes them, with the fixes.
+TEST(TuningFileTest, ARepeatedDrawNamesItsValuesAndTheWaysOut) {
+  EXPECT_THAT(ParseError("name: t\ngrid:\n  optimizer: [adamw]\nfixed: {steps: 100}\ntuning:\n"
+                         "  parameters: {learning_rate: {log_uniform: [1e-3, 1.001e-3]}}\n"
+                         "  samples: 4\n  min_steps: 10\n"),
+              HasSubstr("s.yaml:7:12: tuning.samples: draws learning_rate=0.001 twice (a drawn "
+                        "value keeps 3 significant digits); widen the range, draw fewer samples "
+                        "or try another tuning.seed"));
 }
 
 // `samples: 0` and `values: []` say what is wrong with that field, not with another.
@@ -189,7 +202,14 @@ TEST(TuningFileTest, ACellTooShortForTheFirstRungIsNamedAtItsNode) {
   EXPECT_EQ(CellProblem("name: t\ngrid:\n  optimizer: [adamw]\nfixed: {steps: 40}\ntuning:\n"
                         "  parameters: {learning_rate: [1e-3, 1e-2]}\n  min_steps: 50\n"),
             "s.yaml:7:14: cell optimizer=adamw: tuning.min_steps: 50 steps is not below the "
-            "cell's 40");
+            "cell's 40: a trial must train fewer steps than its cell (lower min_steps, or raise "
+            "the cell's steps)");
+  // Other cells with a problem are named too, so one round fixes them all.
+  EXPECT_THAT(CellProblem("name: t\ngrid:\n  optimizer: [adamw, muon, soap, shampoo, soap4bit]\n"
+                          "fixed: {steps: 40}\ntuning:\n"
+                          "  parameters: {learning_rate: [1e-3, 1e-2]}\n  min_steps: 50\n"),
+              ::testing::EndsWith("raise the cell's steps) (so do cells optimizer=muon, "
+                                  "optimizer=soap, optimizer=shampoo and 1 more)"));
 }
 
 // Each optimizer searches x0.25 .. x4 around its own learning rate (derived per optimizer).

@@ -1,0 +1,28 @@
+#include "sweep/memory_planner.h"
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "common/catalog.h"
+#include "common/model_math.h"
+
+namespace ablate::sweep::internal {
+
+uint64_t MemoryPlanner::PeakBytes(const v1::TrainConfig& config) {
+  const RankWork work = RankWorkOf(config);
+  // Every field of RankWork: cells that differ in any of them plan differently.
+  const std::string key =
+      absl::StrCat(config.model(), "|", work.optimizer, "|", work.micro_batch_size, "|",
+                   work.context_length, "|", work.bf16, "|", work.activation_checkpointing, "|",
+                   work.loss_chunk_tokens, "|", work.attention, "|", work.nsa.block_size, "|",
+                   work.nsa.selected_blocks, "|", work.nsa.window, "|", work.optimizer_shards);
+  auto [it, inserted] = peaks_.try_emplace(key, 0);
+  if (inserted) {
+    absl::StatusOr<v1::ModelConfig> model = ModelByName(config.model());
+    absl::StatusOr<MemoryPlan> plan =
+        model.ok() ? PlanMemory(*model, work) : absl::StatusOr<MemoryPlan>(model.status());
+    if (plan.ok()) it->second = static_cast<uint64_t>(plan->total());
+  }
+  return it->second;
+}
+
+}  // namespace ablate::sweep::internal
