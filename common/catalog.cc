@@ -30,11 +30,15 @@ v1::ModelConfig Make(std::string name, uint32_t vocab, uint32_t hidden, uint32_t
 // Qwen3 shapes as published in Hugging Face's config.json of each size (Qwen/Qwen3-0.6B ...
 // Qwen/Qwen3-32B: max_position_embeddings 40960, rms_norm_eps 1e-6, rope_theta 1e6, no RoPE
 // scaling; the embedding tied up to 4B); tiny and mini keep the
-// architecture and shrink every width so a CPU trains them in seconds on a byte vocabulary.
+// architecture and shrink every width so a CPU trains them in seconds on a byte vocabulary;
+// small (108M parameters, 25M of them the tied embedding) is Qwen3's architecture at GPT-2
+// small's widths with a 32,768-id vocabulary (scripts/prepare_kernel_docs.sh's tokenizer), for
+// GPU comparisons that take minutes.
 const std::vector<v1::ModelConfig>& Models() {
   static const auto* models = new std::vector<v1::ModelConfig>{
       Make("tiny", 256, 64, 192, 2, 4, 2, 16, 10000, true),
       Make("mini", 256, 128, 384, 4, 4, 2, 32, 10000, true),
+      Make("small", 32768, 768, 2304, 12, 12, 4, 64, 1e6, true),
       Make("qwen3-0.6b", 151936, 1024, 3072, 28, 16, 8, 128, 1e6, true),
       Make("qwen3-1.7b", 151936, 2048, 6144, 28, 16, 8, 128, 1e6, true),
       Make("qwen3-4b", 151936, 2560, 9728, 36, 32, 8, 128, 1e6, true),

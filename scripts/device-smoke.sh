@@ -68,7 +68,7 @@ PY
 api_get "sweeps/$sweep_id"
 api_get "sweeps/$sweep_id/jobs"
 for job in $(python3 -c 'import json, sys
-print(" ".join(j["spec"]["job_id"] for j in json.load(open(sys.argv[1])).get("jobs", [])))' \
+print(" ".join(j["spec"].get("jobId", j["spec"].get("job_id")) for j in json.load(open(sys.argv[1])).get("jobs", [])))' \
   "$state/api-sweeps-$sweep_id-jobs.json"); do
   api_get "jobs/$job"
 done
@@ -83,8 +83,10 @@ python3 - "$state" "$sweep_id" <<'PY'
 import json, statistics, sys
 state, sweep = sys.argv[1], sys.argv[2]
 jobs = json.load(open(f"{state}/api-sweeps-{sweep}-jobs.json")).get("jobs", [])
-for job in sorted(jobs, key=lambda j: j["spec"]["job_id"]):
-    job_id = job["spec"]["job_id"]
+# The API writes proto JSON's names (jobId); older answers had the field's own (job_id).
+job_id_of = lambda j: j["spec"].get("jobId", j["spec"].get("job_id"))
+for job in sorted(jobs, key=job_id_of):
+    job_id = job_id_of(job)
     detail = json.load(open(f"{state}/api-jobs-{job_id}.json"))
     series = {m["name"]: [float(v) for v in m.get("values", [])] for m in detail.get("metrics", [])}
     loss = series.get("eval/loss", [])
