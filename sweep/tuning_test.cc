@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/algorithm/container.h"
+#include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sweep/grid.h"
@@ -417,21 +418,14 @@ TEST(TuningTest, AnUpdateKeepsLaterTrialsAndFinalsWhileTheSearchStands) {
 // trials and the final job the update dropped are revived once the new point ranks below them,
 // rather than trained again.
 TEST(TuningTest, AWiderSearchRevivesTheTrainedJobsItStillNeeds) {
-  constexpr char kOneCell[] = R"(name: widen
-grid:
-  optimizer: [adamw]
-tuning:
-  parameters: {learning_rate: [1e-4, 3e-4, 1e-3, 3e-3]}
-  min_steps: 25
-  reduction_factor: 2
-fixed:
-  model: tiny
-  context_length: 32
-  batch_size: 4
-  steps: 300
-  warmup_steps: 5
-)";
-  const v1::SweepSpec spec = Parse(kOneCell);
+  // kTuned with one cell, one seed, and 4 learning rates halved per rung: rungs of 4 x 25 and
+  // 2 x 50 steps before the cell's 300.
+  const std::string one_cell = absl::StrReplaceAll(
+      kTuned, {{"[adamw, muon]\nrepeats: 2", "[adamw]"},
+               {"{log_grid: [1e-4, 3e-3], points: 4}\n    weight_decay: [0.0, 0.1]",
+                "[1e-4, 3e-4, 1e-3, 3e-3]"},
+               {"min_steps: 25", "min_steps: 25\n  reduction_factor: 2"}});
+  const v1::SweepSpec spec = Parse(one_cell);
   absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
   ASSERT_TRUE(expansion.ok()) << expansion.status();
   std::vector<v1::Job> jobs = Stored(expansion->jobs);
