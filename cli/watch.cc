@@ -20,7 +20,12 @@ bool IsActive(v1::JobState state) {
 }
 
 std::string DoneText(const v1::Sweep& sweep) {
-  return absl::StrCat(DoneCount(sweep.counts()), "/", sweep.counts().total(), " done");
+  std::string out = absl::StrCat(DoneCount(sweep.counts()), "/", sweep.counts().total(), " done");
+  // A tuned sweep adds jobs as its rungs end (sweep/tuning.h), so its total grows until then.
+  if (sweep.spec().has_tuning() && sweep.state() == v1::SWEEP_STATE_ACTIVE) {
+    absl::StrAppend(&out, " (tuning adds more)");
+  }
+  return out;
 }
 
 // "job tiny-3f2a1b RUNNING step 40 loss 2.3100", with what else the state makes worth saying.

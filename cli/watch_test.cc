@@ -67,6 +67,15 @@ TEST(ChangeLinesTest, FirstSnapshotNamesTheSweep) {
               ElementsAre("[12:01:03] 0/2 done · sweep grid-0123abcd ACTIVE: 2 jobs: 2 pending"));
 }
 
+// A tuned sweep's total grows as rungs end: the count says more jobs may come while it runs.
+TEST(ChangeLinesTest, ATunedSweepsCountSaysMoreMayCome) {
+  auto first = Snapshot("JOB_STATE_PENDING", 0, "total: 2 pending: 2");
+  first.mutable_sweep()->mutable_spec()->mutable_tuning()->set_min_steps(10);
+  EXPECT_THAT(ChangeLines(nullptr, first, kNoon, absl::UTCTimeZone()),
+              ElementsAre("[12:01:03] 0/2 done (tuning adds more) · sweep grid-0123abcd ACTIVE: 2 "
+                          "jobs: 2 pending"));
+}
+
 TEST(ChangeLinesTest, OneLinePerChangedJob) {
   const auto before = Snapshot("JOB_STATE_PENDING", 0, "total: 2 pending: 2");
   const auto after = Snapshot("JOB_STATE_RUNNING", 40, "total: 2 pending: 1 running: 1");
