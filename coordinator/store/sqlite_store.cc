@@ -398,8 +398,9 @@ absl::StatusOr<std::vector<v1::Worker>> SqliteStore::ListWorkers() {
       return absl::OkStatus();
     });
     if (!read.ok()) return read;
-    absl::StatusOr<Statement> jobs =
-        db.Prepare("SELECT worker_id, id, spec FROM jobs WHERE state IN (?1, ?2) ORDER BY rowid");
+    absl::StatusOr<Statement> jobs = db.Prepare(
+        "SELECT worker_id, id, sweep_id, idx, spec FROM jobs WHERE state IN (?1, ?2) "
+        "ORDER BY rowid");
     if (!jobs.ok()) return jobs.status();
     jobs->Bind(1, int64_t{v1::JOB_STATE_ASSIGNED}).Bind(2, int64_t{v1::JOB_STATE_RUNNING});
     return jobs->ForEachRow([&](const Statement& row) {
@@ -407,12 +408,10 @@ absl::StatusOr<std::vector<v1::Worker>> SqliteStore::ListWorkers() {
       if (it == index.end()) return absl::OkStatus();
       v1::Worker& worker = out[it->second];
       worker.add_job_ids(row.Text(1));
-      v1::JobSpec spec;
-      const absl::string_view bytes = row.Blob(2);
-      if (!spec.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-        return absl::DataLossError(absl::StrCat("job ", row.Text(1), ": spec does not parse"));
-      }
-      const uint32_t held = SlotNeedOf(spec).count;
+      absl::StatusOr<v1::JobSpec> spec =
+          internal::JobSpecFromRow(row.Blob(4), row.Text(1), row.Text(2), row.Int(3));
+      if (!spec.ok()) return spec.status();
+      const uint32_t held = SlotNeedOf(*spec).count;
       worker.set_free_slots(worker.free_slots() - std::min(held, worker.free_slots()));
       return absl::OkStatus();
     });
