@@ -177,7 +177,7 @@ int64_t SqliteStore::WaitForChange(int64_t seen, absl::Duration timeout) {
 // --- Sweeps and jobs ------------------------------------------------------------------------
 
 absl::Status SqliteStore::CreateSweep(const v1::Sweep& sweep, const std::vector<v1::JobSpec>& jobs,
-                                      uint32_t max_attempts) {
+                                      uint32_t max_attempts, absl::FunctionRef<void()> meanwhile) {
   const int64_t now = NowMicros();
   const int64_t created_at =
       sweep.has_created_at() ? absl::ToUnixMicros(FromProto(sweep.created_at())) : now;
@@ -206,7 +206,11 @@ absl::Status SqliteStore::CreateSweep(const v1::Sweep& sweep, const std::vector<
         changes.NewSweep(sweep.id());
         return absl::OkStatus();
       },
-      static_cast<int64_t>(jobs.size()) + 1, [&] { specs.Serialize(); });
+      static_cast<int64_t>(jobs.size()) + 1,
+      [&] {
+        specs.Serialize();
+        meanwhile();
+      });
 }
 
 absl::StatusOr<v1::Sweep> SqliteStore::GetSweep(const std::string& sweep_id) {
