@@ -27,7 +27,7 @@ using google::protobuf::internal::WireFormatLite;
 
 // The part of `job`'s checkpoint_dir before <sweep_id>/<job_id> ("<root>/"), or nullopt when
 // the directory does not end in them.
-std::optional<absl::string_view> CheckpointRootOf(const v1::JobSpec& job) {
+std::optional<absl::string_view> CutCheckpointDir(const v1::JobSpec& job) {
   const absl::string_view dir = job.checkpoint_dir();
   const size_t tail = job.sweep_id().size() + 1 + job.job_id().size();
   if (dir.size() < tail) return std::nullopt;
@@ -49,7 +49,7 @@ void SerializeStoredSpec(const v1::JobSpec& job, std::string& out) {
   thread_local std::string whole;
   whole.clear();
   job.SerializeToString(&whole);
-  const std::optional<absl::string_view> root = CheckpointRootOf(job);
+  const std::optional<absl::string_view> root = CutCheckpointDir(job);
   google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(whole.data()),
                                             static_cast<int>(whole.size()));
   for (int begin = 0;; begin = in.CurrentPosition()) {

@@ -49,8 +49,8 @@ TEST(StoredSpecTest, LeavesOutWhatTheColumnsHold) {
 TEST(StoredSpecTest, KeepsAnyOtherCheckpointDir) {
   v1::JobSpec job = Expanded().jobs[2];
   for (const std::string& dir : {std::string(""), std::string("/elsewhere/"),
-                                std::string("x") + job.sweep_id() + "/" + job.job_id(),
-                                "/a/" + job.sweep_id() + "/other"}) {
+                                 std::string("x") + job.sweep_id() + "/" + job.job_id(),
+                                 "/a/" + job.sweep_id() + "/other"}) {
     job.set_checkpoint_dir(dir);
     std::string bytes;
     SerializeStoredSpec(job, bytes);
