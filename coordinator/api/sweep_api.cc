@@ -1,6 +1,7 @@
 #include "coordinator/api/sweep_api.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "common/catalog.h"
 #include "common/log.h"
 #include "common/model_math.h"
+#include "coordinator/scheduler/pending_queue.h"
 #include "sweep/grid.h"
 #include "sweep/sweep_file.h"
 #include "sweep/tuning.h"
@@ -123,7 +125,11 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
   sweep.set_id(expansion->sweep_id);
   *sweep.mutable_spec() = request.spec();
   *sweep.mutable_created_at() = ToProto(clock_.Now());
-  absl::Status created = store_.CreateSweep(sweep, expansion->jobs, MaxAttemptsOf(request.spec()));
+  // The jobs' places in the pending queue are built while the store inserts them; they join
+  // it only once stored, so none can be placed before its row exists.
+  std::optional<PendingQueue::Staged> staged;
+  absl::Status created = store_.CreateSweep(sweep, expansion->jobs, MaxAttemptsOf(request.spec()),
+                                            [&] { staged.emplace(expansion->jobs); });
   if (created.code() == absl::StatusCode::kAlreadyExists) {
     // A concurrent submission of the same spec stored it first.
     response.set_already_existed(true);
@@ -135,7 +141,8 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
     ABLATE_LOG(INFO) << "sweep submitted sweep_id=" << sweep.id()
                      << " jobs=" << expansion->jobs.size()
                      << " dropped=" << expansion->dropped.size();
-    scheduler_.JobsQueued(std::move(expansion->jobs));
+    staged->Take(std::move(expansion->jobs));
+    scheduler_.JobsQueued(*std::move(staged));
   }
   stored = store_.GetSweep(expansion->sweep_id);
   if (!stored.ok()) return stored.status();

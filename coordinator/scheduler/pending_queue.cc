@@ -1,5 +1,6 @@
 #include "coordinator/scheduler/pending_queue.h"
 
+#include <algorithm>
 #include <functional>
 #include <queue>
 #include <set>
@@ -39,6 +40,69 @@ void PendingQueue::Add(v1::JobSpec spec) {
   const uint32_t index = spec.index();
   // A sweep's jobs arrive in index order, so each goes last: the hint saves the tree's search.
   group.jobs.emplace_hint(group.jobs.end(), index, std::move(spec));
+}
+
+PendingQueue::Staged::Staged(const std::vector<v1::JobSpec>& jobs) {
+  where_.reserve(jobs.size());
+  slots_.reserve(jobs.size());
+  // A sweep's jobs come together and mostly share a need: look each up once per run of them.
+  Sweep* sweep = nullptr;
+  const std::string* sweep_id = nullptr;
+  std::map<NeedKey, Group>::iterator group;
+  for (const v1::JobSpec& spec : jobs) {
+    const NeedKey key = KeyOf(SlotNeedOf(spec));
+    if (sweep_id == nullptr || *sweep_id != spec.sweep_id()) {
+      auto [it, inserted] = sweeps_.try_emplace(spec.sweep_id());
+      if (inserted) {
+        it->second.priority = spec.priority();
+        it->second.order = sweeps_.size() - 1;  // first seen first, as Add would order them
+      }
+      sweep = &it->second;
+      sweep_id = &it->first;
+      group = sweep->groups.end();
+    }
+    if (group == sweep->groups.end() || group->first != key) {
+      group = sweep->groups.try_emplace(key).first;
+    }
+    auto job = group->second.jobs.try_emplace(group->second.jobs.end(), spec.index());
+    slots_.push_back(&job->second);
+    where_.emplace_back(spec.job_id(), Where{spec.sweep_id(), key, spec.index()});
+  }
+}
+
+void PendingQueue::Staged::Take(std::vector<v1::JobSpec> jobs) {
+  for (size_t i = 0; i < jobs.size(); ++i) *slots_[i] = std::move(jobs[i]);
+}
+
+void PendingQueue::Splice(Staged staged) {
+  where_.reserve(where_.size() + staged.where_.size());
+  for (auto& [job_id, where] : staged.where_) {
+    if (where_.try_emplace(std::move(job_id), std::move(where)).second) continue;
+    // Queued already: it stays as it is.
+    staged.sweeps_[where.sweep_id].groups[where.need].jobs.erase(where.index);
+  }
+  std::vector<std::pair<const std::string, Sweep>*> in_order;
+  for (auto& entry : staged.sweeps_) in_order.push_back(&entry);
+  std::sort(in_order.begin(), in_order.end(),
+            [](const auto* a, const auto* b) { return a->second.order < b->second.order; });
+  for (auto* entry : in_order) {
+    Sweep* sweep = nullptr;
+    for (auto& [key, group] : entry->second.groups) {
+      if (group.jobs.empty()) continue;
+      if (sweep == nullptr) {
+        auto [it, inserted] = sweeps_.try_emplace(entry->first);
+        if (inserted) {
+          it->second.priority = entry->second.priority;
+          it->second.order = next_order_++;
+        }
+        sweep = &it->second;
+      }
+      auto [to, inserted] = sweep->groups.try_emplace(key, std::move(group));
+      if (inserted) continue;
+      to->second.message_stale = to->second.message_stale || !to->second.message.empty();
+      to->second.jobs.merge(group.jobs);
+    }
+  }
 }
 
 bool PendingQueue::Remove(const std::string& job_id) {

@@ -23,6 +23,7 @@
 #include <map>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "ablate/v1/job.pb.h"
@@ -42,11 +43,13 @@ class PendingQueue {
     bool message_stale = false;            // a job joined after `message` was stored
   };
 
+  class Staged;
+
   // Queues a PENDING job; a job already queued is left as it is (and `spec` dropped).
   void Add(v1::JobSpec spec);
-  // Makes room for `more` jobs, so that adding a sweep's 100,000 does not rehash the index of
-  // queued jobs over and over.
-  void Reserve(size_t more) { where_.reserve(where_.size() + more); }
+  // Queues the staged jobs as Add would queue each in turn, by moving what Staged built: a
+  // sweep's 100,000 jobs cost a hash each here, not their groups' nodes and index entries.
+  void Splice(Staged staged);
   // Takes a queued job out (it was cancelled). False when it was not queued.
   bool Remove(const std::string& job_id);
   bool Contains(const std::string& job_id) const { return where_.contains(job_id); }
@@ -81,6 +84,7 @@ class PendingQueue {
     uint32_t index = 0;
   };
 
+  friend class Staged;
   static NeedKey KeyOf(const SlotNeed& need);
   static SlotNeed NeedOf(const NeedKey& key);
   Sweep& SweepOf(const v1::JobSpec& spec);
@@ -89,6 +93,24 @@ class PendingQueue {
   absl::flat_hash_map<std::string, Sweep> sweeps_;
   absl::flat_hash_map<std::string, Where> where_;  // queued job id -> its place
   uint64_t next_order_ = 0;
+};
+
+// Jobs made ready to join a PendingQueue without touching one: the groups and index entries
+// Add would make, built where the queue's owner does not hold its lock (SweepApi builds them
+// while the store inserts the jobs), then spliced in by PendingQueue::Splice once the jobs are
+// stored. Until then none of them can be placed, and dropping it queues nothing.
+class PendingQueue::Staged {
+ public:
+  // Builds the places of `jobs`, reading them only; the jobs themselves join with Take.
+  explicit Staged(const std::vector<v1::JobSpec>& jobs);
+  // Moves `jobs` into their places: the same jobs, in the same order, as the constructor's.
+  void Take(std::vector<v1::JobSpec> jobs);
+
+ private:
+  friend class PendingQueue;
+  absl::flat_hash_map<std::string, Sweep> sweeps_;  // order: first seen first; placed unset
+  std::vector<std::pair<std::string, Where>> where_;
+  std::vector<v1::JobSpec*> slots_;  // [i]: where jobs[i] goes, inside sweeps_' groups
 };
 
 }  // namespace ablate::coordinator

@@ -105,5 +105,52 @@ TEST(PendingQueueTest, GroupsRememberTheirMessageAndNewcomersMakeItStale) {
   EXPECT_EQ(groups, 1);
 }
 
+// `jobs` staged and taken, ready to splice.
+PendingQueue::Staged Stage(std::vector<v1::JobSpec> jobs) {
+  PendingQueue::Staged staged(jobs);
+  staged.Take(std::move(jobs));
+  return staged;
+}
+
+// Spliced jobs are queued as Add queues them, and not before.
+TEST(PendingQueueTest, StagedJobsJoinOnlyWhenSpliced) {
+  PendingQueue queue;
+  queue.Add(Spec("a", 0));
+  PendingQueue::Staged staged = Stage({Spec("b", 0), Spec("b", 1, 1), Spec("b", 2), Spec("c", 0)});
+  EXPECT_EQ(queue.size(), 1u);
+  EXPECT_FALSE(queue.Contains("b-0"));
+  queue.Splice(std::move(staged));
+  EXPECT_EQ(queue.size(), 5u);
+  EXPECT_TRUE(queue.Contains("b-1"));
+  // b was first seen before c, so it is the older sweep: a, b, c take turns, then b's rest.
+  EXPECT_THAT(PlaceAll(queue, 100, Anything), ElementsAre("a-0", "b-0", "c-0", "b-1", "b-2"));
+  EXPECT_EQ(queue.size(), 0u);
+}
+
+TEST(PendingQueueTest, ADroppedStageQueuesNothing) {
+  PendingQueue queue;
+  { PendingQueue::Staged staged({Spec("b", 0), Spec("b", 1)}); }
+  EXPECT_EQ(queue.size(), 0u);
+  EXPECT_THAT(PlaceAll(queue, 100, Anything), ElementsAre());
+}
+
+TEST(PendingQueueTest, SplicingKeepsQueuedJobsAndJoinsTheirGroups) {
+  PendingQueue queue;
+  v1::JobSpec queued = Spec("s", 1, 1);
+  queued.mutable_config()->set_steps(7);
+  queue.Add(queued);
+  queue.ForEachGroup([](const std::string&, const SlotNeed&, PendingQueue::Group& group) {
+    group.message = "waiting";
+  });
+  queue.Splice(Stage({Spec("s", 0, 1), Spec("s", 1, 1), Spec("s", 2, 1)}));
+  EXPECT_EQ(queue.size(), 3u);
+  queue.ForEachGroup([](const std::string&, const SlotNeed&, PendingQueue::Group& group) {
+    EXPECT_EQ(group.jobs.size(), 3u);
+    EXPECT_EQ(group.jobs.at(1).config().steps(), 7u);  // the job queued first stays
+    EXPECT_TRUE(group.message_stale);
+  });
+  EXPECT_THAT(PlaceAll(queue, 100, Anything), ElementsAre("s-0", "s-1", "s-2"));
+}
+
 }  // namespace
 }  // namespace ablate::coordinator

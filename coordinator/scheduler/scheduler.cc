@@ -73,9 +73,14 @@ void Scheduler::Kick() {
 }
 
 void Scheduler::JobsQueued(std::vector<v1::JobSpec> jobs) {
+  PendingQueue::Staged staged(jobs);
+  staged.Take(std::move(jobs));
+  JobsQueued(std::move(staged));
+}
+
+void Scheduler::JobsQueued(PendingQueue::Staged staged) {
   absl::MutexLock lock(&mu_);
-  queue_.Reserve(jobs.size());
-  for (v1::JobSpec& job : jobs) queue_.Add(std::move(job));
+  queue_.Splice(std::move(staged));
   kicked_ = true;
   messages_dirty_ = true;
 }

@@ -111,6 +111,9 @@ class Scheduler {
   // `jobs` were stored as PENDING (a sweep was submitted): they join the pending queue, moved
   // there rather than copied (a sweep may hold 100,000).
   void JobsQueued(std::vector<v1::JobSpec> jobs);
+  // The same for jobs staged while they were being stored (PendingQueue::Staged): only the
+  // splice runs under the scheduler's lock.
+  void JobsQueued(PendingQueue::Staged staged);
 
   // A worker connected (or reconnected) with `info`: it is recorded as connected in the store
   // and its messages go to `link` from now on, replacing any earlier link of the same worker.

@@ -282,5 +282,44 @@ TEST_F(SchedulerTest, AWorkerThatSpeaksKeepsItsLease) {
   EXPECT_EQ(link->Closed(), "");
 }
 
+// As SweepApi::SubmitSweep queues a sweep: the jobs' places are staged while the store inserts
+// them and join the queue after the commit, so no worker is sent a job whose row is not
+// committed; a sweep the store refuses is never queued.
+TEST_F(SchedulerTest, StagedJobsArePlacedOnlyOnceStoredAndSpliced) {
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 2), link).ok());
+  std::vector<v1::JobSpec> jobs = testing::MakeJobs("s", 2);
+  std::optional<PendingQueue::Staged> staged;
+  ASSERT_TRUE(store_
+                  ->CreateSweep(testing::MakeSweep("s"), jobs, 3,
+                                [&] {
+                                  staged.emplace(jobs);
+                                  Round();
+                                })
+                  .ok());
+  Round();
+  EXPECT_EQ(link->Count(), 0u);
+
+  // A sweep whose second job's id is stored already: the store refuses it, its staged places
+  // are dropped, and none of its rows stays.
+  std::vector<v1::JobSpec> clash = testing::MakeJobs("t", 2);
+  clash[1].set_job_id("s-j0");
+  std::optional<PendingQueue::Staged> refused;
+  EXPECT_TRUE(absl::IsAlreadyExists(
+      store_->CreateSweep(testing::MakeSweep("t"), clash, 3, [&] { refused.emplace(clash); })));
+  EXPECT_TRUE(refused.has_value());
+  refused.reset();
+  EXPECT_FALSE(store_->GetJob("t-j0").ok());
+
+  staged->Take(std::move(jobs));
+  scheduler_->JobsQueued(*std::move(staged));
+  std::vector<v1::CoordinatorMessage> sent = link->Await(2);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].assign().job().job_id(), "s-j0");
+  EXPECT_EQ(sent[1].assign().job().job_id(), "s-j1");
+  Round();
+  EXPECT_EQ(link->Count(), 2u);
+}
+
 }  // namespace
 }  // namespace ablate::coordinator::scheduler_test

@@ -1,10 +1,14 @@
 #include "coordinator/store/rows.h"
 
 #include <algorithm>
+#include <optional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "sweep/tuning.h"
 
 namespace ablate::coordinator::internal {
@@ -19,12 +23,75 @@ absl::StatusOr<Message> Parse(absl::string_view bytes, absl::string_view what) {
   return message;
 }
 
+using google::protobuf::internal::WireFormatLite;
+
+// The part of `job`'s checkpoint_dir before <sweep_id>/<job_id> ("<root>/"), or nullopt when
+// the directory does not end in them.
+std::optional<absl::string_view> CutCheckpointDir(const v1::JobSpec& job) {
+  const absl::string_view dir = job.checkpoint_dir();
+  const size_t tail = job.sweep_id().size() + 1 + job.job_id().size();
+  if (dir.size() < tail) return std::nullopt;
+  const absl::string_view root = dir.substr(0, dir.size() - tail);
+  const absl::string_view rest = dir.substr(root.size());
+  if (!root.empty() && root.back() != '/') return std::nullopt;
+  if (!absl::StartsWith(rest, job.sweep_id()) || rest[job.sweep_id().size()] != '/' ||
+      !absl::EndsWith(rest, job.job_id())) {
+    return std::nullopt;
+  }
+  return root;
+}
+
 }  // namespace
 
-absl::StatusOr<v1::Job> JobFromRow(const Statement& row, int first_column) {
-  const int c = first_column;
-  absl::StatusOr<v1::JobSpec> spec = Parse<v1::JobSpec>(row.Blob(c), "job spec");
+void SerializeStoredSpec(const v1::JobSpec& job, std::string& out) {
+  // The whole message, then its top-level fields copied but for those the columns hold: a
+  // copy of the JobSpec to clear them would cost more than the serialization itself.
+  thread_local std::string whole;
+  whole.clear();
+  job.SerializeToString(&whole);
+  const std::optional<absl::string_view> root = CutCheckpointDir(job);
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(whole.data()),
+                                            static_cast<int>(whole.size()));
+  for (int begin = 0;; begin = in.CurrentPosition()) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0 || !WireFormatLite::SkipField(&in, tag)) break;
+    const int field = WireFormatLite::GetTagFieldNumber(tag);
+    const bool column = field == v1::JobSpec::kSweepIdFieldNumber ||
+                        field == v1::JobSpec::kIndexFieldNumber ||
+                        (root.has_value() && (field == v1::JobSpec::kJobIdFieldNumber ||
+                                              field == v1::JobSpec::kCheckpointDirFieldNumber));
+    if (!column) out.append(whole, begin, in.CurrentPosition() - begin);
+  }
+  if (root.has_value() && !root->empty()) {
+    uint8_t head[1 + 5];  // field 7's one-byte tag, the length's varint of at most 5 bytes
+    uint8_t* end = WireFormatLite::WriteTagToArray(v1::JobSpec::kCheckpointDirFieldNumber,
+                                                   WireFormatLite::WIRETYPE_LENGTH_DELIMITED, head);
+    end = google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(
+        static_cast<uint32_t>(root->size()), end);
+    out.append(reinterpret_cast<const char*>(head), end - head);
+    out.append(root->data(), root->size());
+  }
+}
+
+absl::StatusOr<v1::JobSpec> JobSpecFromRow(absl::string_view bytes, absl::string_view job_id,
+                                           absl::string_view sweep_id, int64_t index) {
+  absl::StatusOr<v1::JobSpec> spec = Parse<v1::JobSpec>(bytes, "job spec");
   if (!spec.ok()) return spec.status();
+  if (spec->job_id().empty()) {
+    spec->set_job_id(std::string(job_id));
+    spec->set_checkpoint_dir(absl::StrCat(spec->checkpoint_dir(), sweep_id, "/", job_id));
+  }
+  spec->set_sweep_id(std::string(sweep_id));
+  spec->set_index(static_cast<uint32_t>(index));
+  return spec;
+}
+
+absl::StatusOr<v1::Job> JobFromRow(const Statement& row, int first_column) {
+  absl::StatusOr<v1::JobSpec> spec =
+      JobSpecFromRow(row.Blob(first_column + 3), row.Text(first_column), row.Text(first_column + 1),
+                     row.Int(first_column + 2));
+  if (!spec.ok()) return spec.status();
+  const int c = first_column + 3;
   v1::Job job;
   *job.mutable_spec() = *std::move(spec);
   job.set_state(static_cast<v1::JobState>(row.Int(c + 1)));
@@ -53,7 +120,7 @@ void SpecRows::Serialize() {
   constexpr size_t kBatch = 256;
   for (size_t begin = 0; begin < jobs_.size(); begin += kBatch) {
     const size_t end = std::min(jobs_.size(), begin + kBatch);
-    for (size_t i = begin; i < end; ++i) jobs_[i].SerializeToString(&bytes_[i]);
+    for (size_t i = begin; i < end; ++i) SerializeStoredSpec(jobs_[i], bytes_[i]);
     absl::MutexLock lock(&mu_);
     ready_.store(end, std::memory_order_release);
   }

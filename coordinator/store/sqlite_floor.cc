@@ -1,8 +1,10 @@
 #include "coordinator/store/sqlite_floor.h"
 
 #include "ablate/v1/trainer.pb.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "coordinator/store/metric_table.h"
+#include "coordinator/store/rows.h"
 #include "coordinator/store/sqlite_db.h"
 #include "coordinator/store/store.h"
 
@@ -12,31 +14,47 @@ using internal::Db;
 using internal::Statement;
 using internal::Transaction;
 
+namespace {
+
+// Inserts the sweep's row and its jobs' rows in `db`'s open transaction; job i's spec column
+// holds `spec(i)`, the bytes the store's rows hold (SerializeStoredSpec).
+absl::Status InsertRows(Db& db, const std::string& sweep_id, const std::vector<v1::JobSpec>& jobs,
+                        absl::FunctionRef<absl::string_view(size_t)> spec) {
+  absl::StatusOr<Statement> sweep =
+      db.Prepare("INSERT INTO sweeps (id, name, spec, created_at) VALUES (?1, ?1, x'', 0)");
+  if (!sweep.ok()) return sweep.status();
+  if (absl::Status s = sweep->Bind(1, sweep_id).Run(); !s.ok()) return s;
+  absl::StatusOr<Statement> insert = db.Prepare(
+      "INSERT INTO jobs (id, sweep_id, idx, spec, state, max_attempts, created_at, updated_at) "
+      "VALUES (?1, ?2, ?3, ?4, 1, 3, 0, 0)");
+  if (!insert.ok()) return insert.status();
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    absl::Status s = insert->Bind(1, jobs[i].job_id())
+                         .Bind(2, sweep_id)
+                         .Bind(3, int64_t{jobs[i].index()})
+                         .BindBlobUncopied(4, spec(i))
+                         .Run();
+    if (!s.ok()) return s;
+    insert->Reset();
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status InsertJobs(const std::string& db_path, const std::string& sweep_id,
                         const std::vector<v1::JobSpec>& jobs) {
   absl::StatusOr<std::unique_ptr<Db>> db = Db::Open(db_path, /*create=*/false);
   if (!db.ok()) return db.status();
   absl::StatusOr<Transaction> transaction = Transaction::Begin(**db, /*write=*/true);
   if (!transaction.ok()) return transaction.status();
-  absl::StatusOr<Statement> sweep =
-      (*db)->Prepare("INSERT INTO sweeps (id, name, spec, created_at) VALUES (?1, ?1, x'', 0)");
-  if (!sweep.ok()) return sweep.status();
-  if (absl::Status s = sweep->Bind(1, sweep_id).Run(); !s.ok()) return s;
-  absl::StatusOr<Statement> insert = (*db)->Prepare(
-      "INSERT INTO jobs (id, sweep_id, idx, spec, state, max_attempts, created_at, updated_at) "
-      "VALUES (?1, ?2, ?3, ?4, 1, 3, 0, 0)");
-  if (!insert.ok()) return insert.status();
   std::string bytes;
-  for (const v1::JobSpec& job : jobs) {
-    job.SerializeToString(&bytes);
-    absl::Status s = insert->Bind(1, job.job_id())
-                         .Bind(2, sweep_id)
-                         .Bind(3, int64_t{job.index()})
-                         .BindBlob(4, bytes)
-                         .Run();
-    if (!s.ok()) return s;
-    insert->Reset();
-  }
+  absl::Status inserted = InsertRows(**db, sweep_id, jobs, [&](size_t i) -> absl::string_view {
+    bytes.clear();
+    internal::SerializeStoredSpec(jobs[i], bytes);
+    return bytes;
+  });
+  if (!inserted.ok()) return inserted;
   return transaction->Commit();
 }
 
@@ -52,27 +70,13 @@ absl::StatusOr<absl::Duration> CommitJobsAsWriter(const std::string& db_path,
   }
   (*db)->DeferCheckpoints();
   std::vector<std::string> specs(jobs.size());
-  for (size_t i = 0; i < jobs.size(); ++i) jobs[i].SerializeToString(&specs[i]);
+  for (size_t i = 0; i < jobs.size(); ++i) internal::SerializeStoredSpec(jobs[i], specs[i]);
   const absl::Time start = absl::Now();
   absl::StatusOr<Transaction> transaction = Transaction::Begin(**db, /*write=*/true);
   if (!transaction.ok()) return transaction.status();
-  absl::StatusOr<Statement> sweep =
-      (*db)->Prepare("INSERT INTO sweeps (id, name, spec, created_at) VALUES (?1, ?1, x'', 0)");
-  if (!sweep.ok()) return sweep.status();
-  if (absl::Status s = sweep->Bind(1, sweep_id).Run(); !s.ok()) return s;
-  absl::StatusOr<Statement> insert = (*db)->Prepare(
-      "INSERT INTO jobs (id, sweep_id, idx, spec, state, max_attempts, created_at, updated_at) "
-      "VALUES (?1, ?2, ?3, ?4, 1, 3, 0, 0)");
-  if (!insert.ok()) return insert.status();
-  for (size_t i = 0; i < jobs.size(); ++i) {
-    absl::Status s = insert->Bind(1, jobs[i].job_id())
-                         .Bind(2, sweep_id)
-                         .Bind(3, int64_t{jobs[i].index()})
-                         .BindBlobUncopied(4, specs[i])
-                         .Run();
-    if (!s.ok()) return s;
-    insert->Reset();
-  }
+  absl::Status inserted =
+      InsertRows(**db, sweep_id, jobs, [&](size_t i) -> absl::string_view { return specs[i]; });
+  if (!inserted.ok()) return inserted;
   if (absl::Status s = transaction->Commit(); !s.ok()) return s;
   const absl::Duration committed = absl::Now() - start;
   if (absl::Status s = (*db)->Checkpoint(); !s.ok()) return s;

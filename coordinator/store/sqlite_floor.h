@@ -1,7 +1,8 @@
 // SQLite's own cost for the rows the store writes and reads, without the store: the floor the
 // store's benchmarks measure themselves against in the same run. Each function runs on a file
 // whose schema Store::Open created (same tables, same indexes), through one plain connection,
-// with prepared statements and nothing else. For benchmarks only.
+// with prepared statements and nothing else; a job row's spec holds the same bytes as the
+// store's (internal::SerializeStoredSpec). For benchmarks only.
 #ifndef ABLATE_COORDINATOR_STORE_SQLITE_FLOOR_H_
 #define ABLATE_COORDINATOR_STORE_SQLITE_FLOOR_H_
 

@@ -177,7 +177,7 @@ int64_t SqliteStore::WaitForChange(int64_t seen, absl::Duration timeout) {
 // --- Sweeps and jobs ------------------------------------------------------------------------
 
 absl::Status SqliteStore::CreateSweep(const v1::Sweep& sweep, const std::vector<v1::JobSpec>& jobs,
-                                      uint32_t max_attempts) {
+                                      uint32_t max_attempts, absl::FunctionRef<void()> meanwhile) {
   const int64_t now = NowMicros();
   const int64_t created_at =
       sweep.has_created_at() ? absl::ToUnixMicros(FromProto(sweep.created_at())) : now;
@@ -206,7 +206,11 @@ absl::Status SqliteStore::CreateSweep(const v1::Sweep& sweep, const std::vector<
         changes.NewSweep(sweep.id());
         return absl::OkStatus();
       },
-      static_cast<int64_t>(jobs.size()) + 1, [&] { specs.Serialize(); });
+      static_cast<int64_t>(jobs.size()) + 1,
+      [&] {
+        specs.Serialize();
+        meanwhile();
+      });
 }
 
 absl::StatusOr<v1::Sweep> SqliteStore::GetSweep(const std::string& sweep_id) {
@@ -398,8 +402,9 @@ absl::StatusOr<std::vector<v1::Worker>> SqliteStore::ListWorkers() {
       return absl::OkStatus();
     });
     if (!read.ok()) return read;
-    absl::StatusOr<Statement> jobs =
-        db.Prepare("SELECT worker_id, id, spec FROM jobs WHERE state IN (?1, ?2) ORDER BY rowid");
+    absl::StatusOr<Statement> jobs = db.Prepare(
+        "SELECT worker_id, id, sweep_id, idx, spec FROM jobs WHERE state IN (?1, ?2) "
+        "ORDER BY rowid");
     if (!jobs.ok()) return jobs.status();
     jobs->Bind(1, int64_t{v1::JOB_STATE_ASSIGNED}).Bind(2, int64_t{v1::JOB_STATE_RUNNING});
     return jobs->ForEachRow([&](const Statement& row) {
@@ -407,12 +412,10 @@ absl::StatusOr<std::vector<v1::Worker>> SqliteStore::ListWorkers() {
       if (it == index.end()) return absl::OkStatus();
       v1::Worker& worker = out[it->second];
       worker.add_job_ids(row.Text(1));
-      v1::JobSpec spec;
-      const absl::string_view bytes = row.Blob(2);
-      if (!spec.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-        return absl::DataLossError(absl::StrCat("job ", row.Text(1), ": spec does not parse"));
-      }
-      const uint32_t held = SlotNeedOf(spec).count;
+      absl::StatusOr<v1::JobSpec> spec =
+          internal::JobSpecFromRow(row.Blob(4), row.Text(1), row.Text(2), row.Int(3));
+      if (!spec.ok()) return spec.status();
+      const uint32_t held = SlotNeedOf(*spec).count;
       worker.set_free_slots(worker.free_slots() - std::min(held, worker.free_slots()));
       return absl::OkStatus();
     });

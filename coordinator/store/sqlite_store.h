@@ -28,8 +28,9 @@ class SqliteStore final : public Store {
                                                            StoreOptions options);
   ~SqliteStore() override;
 
+  using Store::CreateSweep;
   absl::Status CreateSweep(const v1::Sweep& sweep, const std::vector<v1::JobSpec>& jobs,
-                           uint32_t max_attempts) override;
+                           uint32_t max_attempts, absl::FunctionRef<void()> meanwhile) override;
   absl::Status AddJobs(const v1::Sweep& sweep, const std::vector<v1::JobSpec>& jobs,
                        const std::vector<std::string>& dropped, uint32_t max_attempts) override;
   absl::StatusOr<std::vector<std::string>> SweepIdsNamed(const std::string& name) override;

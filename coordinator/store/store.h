@@ -54,6 +54,7 @@
 #include "ablate/v1/sweep_service.pb.h"
 #include "ablate/v1/trainer.pb.h"
 #include "ablate/v1/worker.pb.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -150,9 +151,16 @@ class Store {
 
   // Inserts the sweep (its id, spec and created_at are used; an unset created_at means now)
   // and its jobs as PENDING, each with `max_attempts`, in one transaction. AlreadyExists when
-  // a sweep with that id, or a job with one of those ids, is stored.
+  // a sweep with that id, or a job with one of those ids, is stored. Runs `meanwhile` on the
+  // calling thread while the store's writer inserts the rows, before the commit: work the
+  // caller would otherwise do after it (it may read `jobs`, never change them, and must not
+  // wait for the store).
   virtual absl::Status CreateSweep(const v1::Sweep& sweep, const std::vector<v1::JobSpec>& jobs,
-                                   uint32_t max_attempts) = 0;
+                                   uint32_t max_attempts, absl::FunctionRef<void()> meanwhile) = 0;
+  absl::Status CreateSweep(const v1::Sweep& sweep, const std::vector<v1::JobSpec>& jobs,
+                           uint32_t max_attempts) {
+    return CreateSweep(sweep, jobs, max_attempts, [] {});
+  }
 
   // An update of the stored sweep `sweep.id()`, in one transaction: stores `sweep.spec()` as
   // its spec, adds `jobs` (new cells; their indexes follow the sweep's) as PENDING, each with
