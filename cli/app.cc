@@ -115,7 +115,8 @@ int RunCli(int argc, char** argv) {
       "With tuning, each cell also shows its trials (\"(N failed)\" when some failed; trials "
       "are left out of the runs and the metric) and the learning rate and weight decay its "
       "tuning chose: \"tuning\" until it has, \"failed: N of M trials\" when every point of "
-      "its search failed (the cell then has no final jobs and no result, and counts as failed).");
+      "its search failed (the cell then has no final jobs and no result, and counts as failed), "
+      "\"cancelled: retry --cancelled\" when a cancelled trial holds its tuning back.");
   results->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
   results->add_option("--metric", metric, "eval/loss or train/loss")->capture_default_str();
   results->add_flag("--csv", csv, "print CSV");
@@ -127,9 +128,10 @@ int RunCli(int argc, char** argv) {
   CLI::App* compare = app.add_subcommand(
       "compare", "a sweep's metric as a heatmap of two dimensions, a panel per other value");
   compare->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
-  compare->add_option("--rows", rows, "the grid dimension down the side")->required();
+  compare->add_option("--rows", rows, "the grid dimension down the side (left out: the first)");
   compare->add_option("--cols", cols,
-                      "the grid dimension across the top (left out: one column, the metric)");
+                      "the grid dimension across the top (left out: the next one, or on a grid "
+                      "of one dimension the metric as the one column)");
   compare->add_option("--metric", metric, "eval/loss or train/loss")->capture_default_str();
 
   std::string cancel_id;

@@ -89,7 +89,8 @@ void PrintUpdate(const v1::SubmitSweepResponse& response, const Io& io) {
   const v1::Sweep& sweep = response.sweep();
   io.out << "updated sweep " << sweep.id() << ": " << response.reused_jobs() << " jobs reused, "
          << response.added_jobs() << " added, " << response.dropped_jobs()
-         << " no longer in the file (kept, not run)\n";
+         << " no longer in the file (kept, not run"
+         << (sweep.spec().has_tuning() ? "; tuning takes back those it needs again" : "") << ")\n";
   if (response.reused_unfinished() > 0) {
     io.out << response.reused_unfinished() << " reused jobs have not succeeded; `ablate retry "
            << sweep.id() << " --failed` runs the failed ones again\n";
@@ -336,7 +337,7 @@ int RetryCommand(Client& client, const std::string& sweep, const RetryChoice& ch
     io.out << "nothing to retry: no job of " << response->sweep_id() << " is "
            << (choice.failed && choice.cancelled ? "failed or cancelled"
                                                  : (choice.failed ? "failed" : "cancelled"))
-           << '\n';
+           << (choice.failed && !choice.cancelled ? " (cancelled jobs: --cancelled)" : "") << '\n';
     return kExitOk;
   }
   if (n > 0) {

@@ -231,7 +231,10 @@ std::string ResultsText(const v1::Sweep& sweep, const v1::SweepResults& results)
       const bool chose = cell.has_tuned();
       const std::string waiting =
           cell.tuning_failed()
-              ? absl::StrCat("failed: ", cell.failed_trials(), " of ", cell.trials(), " trials")
+              // Stopped with no failed trial: a cancelled one holds its tuning back.
+              ? (cell.failed_trials() == 0 ? std::string("cancelled: retry --cancelled")
+                                           : absl::StrCat("failed: ", cell.failed_trials(), " of ",
+                                                          cell.trials(), " trials"))
               : "tuning";
       row.insert(
           row.end(),
@@ -310,16 +313,22 @@ std::string ResultsCsv(const v1::Sweep& sweep, const v1::SweepResults& results) 
 }
 
 absl::StatusOr<std::string> CompareText(const v1::Sweep& sweep, const v1::SweepResults& results,
-                                        const std::string& rows, const std::string& cols,
+                                        const std::string& rows_flag, const std::string& cols_flag,
                                         bool color) {
   const auto& grid = sweep.spec().grid();
+  // Left out, the rows are the grid's first dimension and the columns the next one.
+  const std::string rows = rows_flag.empty() && !grid.empty() ? grid.begin()->name() : rows_flag;
+  std::string cols = cols_flag;
+  for (const v1::Dimension& d : grid) {
+    if (cols.empty() && d.name() != rows) cols = d.name();
+  }
   auto find = [&](const std::string& name) {
     return std::find_if(grid.begin(), grid.end(),
                         [&](const v1::Dimension& d) { return d.name() == name; });
   };
   std::vector<std::string> names;
   for (const v1::Dimension& d : grid) names.push_back(d.name());
-  // Without --cols (a grid of one dimension, say) the metric is the one column.
+  // A grid of one dimension has the metric as its one column.
   const bool one_column = cols.empty();
   v1::Dimension metric_column;
   metric_column.set_name(results.metric());
@@ -371,7 +380,7 @@ absl::StatusOr<std::string> CompareText(const v1::Sweep& sweep, const v1::SweepR
     if (!out.empty()) out += '\n';
     absl::StrAppend(&out, panel.label.empty() ? "" : absl::StrCat(panel.label, "\n"));
     // Widths from the plain text, so color codes never shift a column.
-    const std::string corner = absl::StrCat(rows, " \\ ", col_dim.name());
+    const std::string corner = one_column ? rows : absl::StrCat(rows, " \\ ", col_dim.name());
     size_t first = DisplayWidth(corner);
     for (const std::string& value : row_dim.values()) first = std::max(first, DisplayWidth(value));
     std::vector<size_t> widths;

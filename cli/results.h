@@ -72,8 +72,9 @@ std::string ResultsText(const v1::Sweep& sweep, const v1::SweepResults& results)
 // ci95_high, diff, diff_ci95_low, diff_ci95_high; empty fields where unknown.
 std::string ResultsCsv(const v1::Sweep& sweep, const v1::SweepResults& results);
 
-// The cells' means as a grid of `rows` x `cols` (two different grid dimensions; an empty `cols`
-// makes the metric the one column, as a grid of one dimension needs), one panel per
+// The cells' means as a grid of `rows` x `cols` (two different grid dimensions; empty, the
+// rows are the first dimension and the columns the next, or on a grid of one dimension the
+// metric as the one column), one panel per
 // combination of the remaining dimensions, each headed by it. With `color`, each value is
 // colored on one scale over every panel, green at the lowest value through yellow to red at
 // the highest (for a loss, green is best). InvalidArgument names a flag that is not a grid

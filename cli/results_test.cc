@@ -215,15 +215,31 @@ TEST(CompareTest, OnePanelPerRemainingValue) {
             "soap                    4.0000   4.5000\n");
 }
 
-// Without --cols the metric is the one column: a sweep of one dimension still compares.
-TEST(CompareTest, WithoutColsTheMetricIsTheOneColumn) {
+// Left out, --rows and --cols are the grid's first two dimensions (model x optimizer here, a
+// panel per attention); on a grid of one dimension the metric is the one column.
+TEST(CompareTest, FlagsLeftOutTakeTheGridsDimensionsInOrder) {
   const v1::Sweep sweep = TwoByTwoByTwo();
-  absl::StatusOr<std::string> text =
-      CompareText(sweep, GridResults(sweep), "optimizer", "", /*color=*/false);
+  absl::StatusOr<std::string> text = CompareText(sweep, GridResults(sweep), "", "", false);
   ASSERT_TRUE(text.ok()) << text.status();
-  EXPECT_THAT(*text, HasSubstr("optimizer \\ eval/loss  eval/loss\n"
-                               "adamw                     1.0000\n"
-                               "soap                      2.0000\n"));
+  EXPECT_THAT(*text, ::testing::StartsWith("attention=dense\nmodel \\ optimizer"));
+  v1::Sweep one = sweep;
+  one.mutable_spec()->mutable_grid()->DeleteSubrange(0, 1);  // optimizer x attention
+  one.mutable_spec()->mutable_grid()->DeleteSubrange(1, 1);  // optimizer
+  v1::SweepResults by_optimizer;
+  by_optimizer.set_metric("eval/loss");
+  for (const char* optimizer : {"adamw", "soap"}) {
+    v1::CellResult& cell = *by_optimizer.add_cells();
+    v1::CellValue& value = *cell.add_cell();
+    value.set_dimension("optimizer");
+    value.set_value(optimizer);
+    cell.mutable_metric()->set_mean(optimizer[0] == 'a' ? 1.0 : 2.0);
+  }
+  text = CompareText(one, by_optimizer, "", "", false);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text,
+            "optimizer  eval/loss\n"
+            "adamw         1.0000\n"
+            "soap          2.0000\n");
 }
 
 TEST(CompareTest, ColorsRunFromGreenAtTheLowestToRedAtTheHighest) {
@@ -336,6 +352,40 @@ fixed: {model: tiny, steps: 20, context_length: 32, batch_size: 4, warmup_steps:
   // The chosen trial, its rung and its eval loss, each number as short as reads back exactly.
   EXPECT_THAT(csv, HasSubstr(absl::StrCat("\nsoap,3,1,false,0.002,0.1,", jobs[7].spec().job_id(),
                                           ",0,2.3,1,0,")));
+}
+
+// A cell whose tuning a cancelled trial holds back says so, not "failed: 0 of 3 trials".
+TEST(ResultsTest, ATuningACancelledTrialHoldsBackSaysHowToGoOn) {
+  absl::StatusOr<v1::SweepSpec> spec = sweep::ParseSweepYaml(R"(name: tuned
+grid:
+  optimizer: [adamw]
+tuning:
+  parameters: {learning_rate: [1e-3, 2e-3, 4e-3]}
+  min_steps: 10
+fixed: {model: tiny, steps: 20, context_length: 32, batch_size: 4, warmup_steps: 2}
+)",
+                                                             "s.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  absl::StatusOr<sweep::Expansion> expansion = sweep::ExpandSweep(*spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  v1::Sweep sweep;
+  sweep.set_id("tuned-00");
+  *sweep.mutable_spec() = *spec;
+  absl::StatusOr<ResultsBuilder> builder = ResultsBuilder::Create(sweep, "eval/loss");
+  ASSERT_TRUE(builder.ok()) << builder.status();
+  for (size_t i = 0; i < expansion->jobs.size(); ++i) {
+    v1::Job job;
+    *job.mutable_spec() = expansion->jobs[i];
+    job.set_state(i == 0 ? v1::JOB_STATE_CANCELLED : v1::JOB_STATE_SUCCEEDED);
+    if (i > 0) job.set_final_eval_loss(3.0);
+    builder->Add(job);
+  }
+  const v1::SweepResults results = builder->Finish();
+  ASSERT_EQ(results.cells_size(), 1);
+  EXPECT_TRUE(results.cells(0).tuning_failed());
+  EXPECT_EQ(results.cells(0).failed_trials(), 0u);
+  EXPECT_THAT(ResultsText(sweep, results),
+              ::testing::ContainsRegex("adamw +3 +cancelled: retry --cancelled +0/0 "));
 }
 
 }  // namespace

@@ -191,12 +191,16 @@ void TrialCounts::Add(const v1::Job& job) {
 
 std::string TrialCounts::Summary() const {
   if (total == 0) return "";
+  // What each kind of ended trial does to its cell's tuning (sweep/tuning.h).
   std::vector<std::string> ended;
-  if (failed > 0) ended.push_back(absl::StrCat(failed, " failed"));
-  if (cancelled > 0) ended.push_back(absl::StrCat(cancelled, " cancelled"));
+  if (failed > 0) ended.push_back(absl::StrCat(failed, " failed (ranked last, never chosen)"));
+  if (cancelled > 0) {
+    ended.push_back(absl::StrCat(cancelled,
+                                 " cancelled (their cells' tuning waits for `ablate retry "
+                                 "--cancelled`)"));
+  }
   return absl::StrCat("of which ", total, total == 1 ? " trial" : " trials",
-                      ended.empty() ? "" : ": ", absl::StrJoin(ended, ", "),
-                      ended.empty() ? "" : " (ranked last, never chosen)", "\n");
+                      ended.empty() ? "" : ": ", absl::StrJoin(ended, ", "), "\n");
 }
 
 std::string StatusText(const v1::Sweep& sweep, const Jobs& jobs) {

@@ -203,7 +203,8 @@ TEST(ViewsTest, TrialsAreCountedApartWithTheirFailures) {
   trials.Add(Parse<v1::Job>("spec { trial { rung: 1 } } state: JOB_STATE_FAILED dropped: true"));
   trials.Add(Parse<v1::Job>("spec { tuned { point: 1 } } state: JOB_STATE_FAILED"));
   EXPECT_EQ(trials.Summary(),
-            "of which 3 trials: 1 failed, 1 cancelled (ranked last, never chosen)\n");
+            "of which 3 trials: 1 failed (ranked last, never chosen), 1 cancelled (their cells' "
+            "tuning waits for `ablate retry --cancelled`)\n");
   TrialCounts fine;
   fine.Add(Parse<v1::Job>("spec { trial { rung: 0 } } state: JOB_STATE_SUCCEEDED"));
   EXPECT_EQ(fine.Summary(), "of which 1 trial\n");

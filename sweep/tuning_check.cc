@@ -158,7 +158,8 @@ class TuningChecker {
     if (!sampled() && parameter.points() < 2) {
       return Fail(key + (parameter.points() == 0 ? "" : ".points"),
                   parameter.points() == 0 ? "" : "[0]",
-                  "a log grid needs points (at least 2), or tuning.samples to draw from it");
+                  "a range needs points (at least 2, for a log_grid) or tuning.samples (to draw a "
+                  "log_uniform)");
     }
     if (parameter.points() > kMaxTrials) {
       return Fail(key + ".points", "[0]", absl::StrCat("at most ", kMaxTrials));

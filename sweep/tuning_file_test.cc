@@ -42,9 +42,11 @@ TEST(TuningFileTest, MistakesNameTheKeyAndPosition) {
   EXPECT_THAT(ParseError(head + "tuning:\n  parameters: {learning_rate: [1e-3, 1e-2]}\n"
                                 "  min_steps: 10\n  rungs: 3\n"),
               HasSubstr("s.yaml:8:3: tuning.rungs: unknown key"));
-  EXPECT_THAT(ParseError(head + "tuning:\n  parameters:\n    learning_rate: {log_grid: [1e-3, "
-                                "1e-2]}\n  min_steps: 10\n"),
-              HasSubstr("s.yaml:7:5: tuning.parameters.learning_rate: a log grid needs points"));
+  EXPECT_THAT(
+      ParseError(head + "tuning:\n  parameters:\n    learning_rate: {log_grid: [1e-3, "
+                        "1e-2]}\n  min_steps: 10\n"),
+      HasSubstr("s.yaml:7:5: tuning.parameters.learning_rate: a range needs points (at least "
+                "2, for a log_grid) or tuning.samples (to draw a log_uniform)"));
   EXPECT_THAT(ParseError(head + "tuning:\n  parameters:\n    weight_decay: {log_grid: [0, 0.1], "
                                 "points: 3}\n  min_steps: 10\n"),
               HasSubstr("s.yaml:7:31: tuning.parameters.weight_decay: low is 0: a log "

@@ -135,7 +135,8 @@ TEST_F(RerunTest, RetryFailedRunsExactlyTheFailedCells) {
   // Nothing failed is left; a succeeded job named is refused, with why.
   const Cli none = Ablate({"retry", sweep_id, "--failed"});
   EXPECT_EQ(none.exit_code, 0) << none.err;
-  EXPECT_EQ(none.out, absl::StrCat("nothing to retry: no job of ", sweep_id, " is failed\n"));
+  EXPECT_EQ(none.out, absl::StrCat("nothing to retry: no job of ", sweep_id,
+                                   " is failed (cancelled jobs: --cancelled)\n"));
   const Cli refused = Ablate({"retry", "rerun", kept.spec().job_id()});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_EQ(refused.out, absl::StrCat("not requeued: ", kept.spec().job_id(),
