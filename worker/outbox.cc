@@ -221,7 +221,8 @@ bool Outbox::Ack(uint64_t attempt_id, uint64_t sequence) {
   auto it = attempts_.find(attempt_id);
   if (it == attempts_.end()) return false;
   AttemptState& attempt = it->second;
-  if (sequence > attempt.acked) {
+  const bool advanced = sequence > attempt.acked;
+  if (advanced) {
     const uint64_t first = std::max(attempt.acked + 1, attempt.file_first);
     const uint64_t last = std::min(sequence, attempt.file_last);
     if (first <= last) acked_in_file_ += last - first + 1;
@@ -236,9 +237,11 @@ bool Outbox::Ack(uint64_t attempt_id, uint64_t sequence) {
     }
     memory_.resize(kept);
     send_index_ = sent_kept;
-    Refill();
   }
+  // Read before Refill(): emptying the file forgets the finished attempts, this one with them,
+  // which leaves `attempt` dangling.
   const bool ended = attempt.ended != 0 && attempt.acked >= attempt.ended;
+  if (advanced) Refill();
   if (ended && file_count_ == 0) ForgetFinishedAttempts();
   return ended;
 }

@@ -62,7 +62,7 @@ class WorkerManager final : public StreamHandler {
   // log tails. Starts its thread.
   WorkerManager(Store& store, Scheduler& scheduler, Telemetry& telemetry,
                 uint32_t heartbeat_interval_ms, LogTails* log_tails = nullptr);
-  ~WorkerManager();  // Stop()s
+  ~WorkerManager() override;  // Stop()s
   WorkerManager(const WorkerManager&) = delete;
   WorkerManager& operator=(const WorkerManager&) = delete;
 

@@ -100,6 +100,7 @@ TEST_F(StoreFeedTest, CancellingMoreJobsThanADeltaHoldsMakesWatchersTakeASnapsho
   ASSERT_TRUE(store_->CreateSweep(MakeSweep("s"), MakeJobs("s", n), 3).ok());
   auto sub = feed_.Subscribe("s");
   std::vector<std::string> ids;
+  ids.reserve(n);
   for (int i = 0; i < n; ++i) ids.push_back("s-j" + std::to_string(i));
   ASSERT_TRUE(store_->CancelJobs(ids, "cancelled by user").ok());
   ChangeFeed::Delta delta;

@@ -45,7 +45,7 @@ class TokenInterceptor final : public grpc::experimental::Interceptor {
 
 class TokenInterceptorFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
  public:
-  explicit TokenInterceptorFactory(std::string token)
+  explicit TokenInterceptorFactory(const std::string& token)
       : authorization_(absl::StrCat("Bearer ", token)) {}
   grpc::experimental::Interceptor* CreateClientInterceptor(
       grpc::experimental::ClientRpcInfo*) override {
