@@ -291,18 +291,21 @@ TEST(CompareTest, FlagsMustNameTwoGridDimensions) {
             "--cols: the same dimension as --rows");
 }
 
+// A sweep tuning 3 learning rates in each cell of `optimizers` (a YAML list): one rung of 3
+// trials of 10 steps (the next, 30 steps, is not below the cells' 20).
+absl::StatusOr<v1::SweepSpec> TunedSpec(const std::string& optimizers) {
+  return sweep::ParseSweepYaml(
+      absl::StrCat("name: tuned\ngrid:\n  optimizer: ", optimizers,
+                   "\ntuning:\n  parameters: {learning_rate: [1e-3, 2e-3, 4e-3]}\n"
+                   "  min_steps: 10\nfixed: {model: tiny, steps: 20, context_length: 32, "
+                   "batch_size: 4, warmup_steps: 2}\n"),
+      "s.yaml");
+}
+
 // A tuned cell whose every trial failed says so, with the count, instead of "tuning"; a
 // cell whose tuning is under way still reads "tuning", and one that chose shows its values.
 TEST(ResultsTest, ATuningWhoseEveryTrialFailedSaysSo) {
-  absl::StatusOr<v1::SweepSpec> spec = sweep::ParseSweepYaml(R"(name: tuned
-grid:
-  optimizer: [adamw, muon, soap]
-tuning:
-  parameters: {learning_rate: [1e-3, 2e-3, 4e-3]}
-  min_steps: 10
-fixed: {model: tiny, steps: 20, context_length: 32, batch_size: 4, warmup_steps: 2}
-)",
-                                                             "s.yaml");
+  absl::StatusOr<v1::SweepSpec> spec = TunedSpec("[adamw, muon, soap]");
   ASSERT_TRUE(spec.ok()) << spec.status();
   absl::StatusOr<sweep::Expansion> expansion = sweep::ExpandSweep(*spec);
   ASSERT_TRUE(expansion.ok()) << expansion.status();
@@ -356,15 +359,7 @@ fixed: {model: tiny, steps: 20, context_length: 32, batch_size: 4, warmup_steps:
 
 // A cell whose tuning a cancelled trial holds back says so, not "failed: 0 of 3 trials".
 TEST(ResultsTest, ATuningACancelledTrialHoldsBackSaysHowToGoOn) {
-  absl::StatusOr<v1::SweepSpec> spec = sweep::ParseSweepYaml(R"(name: tuned
-grid:
-  optimizer: [adamw]
-tuning:
-  parameters: {learning_rate: [1e-3, 2e-3, 4e-3]}
-  min_steps: 10
-fixed: {model: tiny, steps: 20, context_length: 32, batch_size: 4, warmup_steps: 2}
-)",
-                                                             "s.yaml");
+  absl::StatusOr<v1::SweepSpec> spec = TunedSpec("[adamw]");
   ASSERT_TRUE(spec.ok()) << spec.status();
   absl::StatusOr<sweep::Expansion> expansion = sweep::ExpandSweep(*spec);
   ASSERT_TRUE(expansion.ok()) << expansion.status();
