@@ -25,7 +25,8 @@ std::string CellLabel(const google::protobuf::RepeatedPtrField<v1::CellValue>& c
 
 // One decimal, or two significant digits below one hour (a CPU demo's 0.0028).
 std::string Hours(double hours) {
-  return absl::StrFormat(hours >= 1 || hours == 0 ? "%.1f" : "%.2g", hours);
+  if (hours >= 1 || hours == 0) return absl::StrFormat("%.1f", hours);
+  return absl::StrFormat("%.2g", hours);
 }
 
 // The search every cell runs: its size and each parameter's values.
@@ -148,6 +149,7 @@ std::string JobCountText(const v1::JobCountPlan& count) {
     out = absl::StrCat(Count(count.total(), "job", "jobs"), per_cell);
   } else {
     std::vector<std::string> rungs;
+    rungs.reserve(count.rungs_size());
     for (int k = 0; k < count.rungs_size(); ++k) {
       rungs.push_back(absl::StrCat("rung ", k, ": ", count.rungs(k).trials(), " x ",
                                    count.rungs(k).steps(), " steps"));
@@ -171,10 +173,9 @@ std::string SiCount(double value) {
     ++i;
   }
   if (i == 0) return absl::StrFormat("%.0f", value);
-  return absl::StrFormat(value >= 100  ? "%.0f%s"
-                         : value >= 10 ? "%.1f%s"
-                                       : "%.2f%s",
-                         value, kSuffixes[i]);
+  if (value >= 100) return absl::StrFormat("%.0f%s", value, kSuffixes[i]);
+  if (value >= 10) return absl::StrFormat("%.1f%s", value, kSuffixes[i]);
+  return absl::StrFormat("%.2f%s", value, kSuffixes[i]);
 }
 
 std::string Bytes(uint64_t bytes) {
@@ -193,6 +194,7 @@ std::string PlanText(const v1::SweepPlan& plan, size_t max_jobs) {
   Table dimensions({"", ""});
   for (const v1::DimensionPlan& dimension : plan.dimensions()) {
     std::vector<std::string> counts;
+    counts.reserve(dimension.values_size());
     for (int i = 0; i < dimension.values_size(); ++i) {
       counts.push_back(absl::StrCat(dimension.values(i), " ", dimension.jobs(i)));
     }
