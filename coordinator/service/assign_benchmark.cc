@@ -25,6 +25,7 @@
 // trainer event as its own report). The coordinator handles a stream's messages in order and
 // assigns the next job only once the end is committed, so points/s = assignments/s * P is what
 // it ingests end to end, committed; the minimal server reads the reports and drops them.
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -133,13 +134,17 @@ struct Child {
 
 Child Spawn(const std::vector<std::string>& argv, const std::string& ports_file) {
   std::filesystem::remove(ports_file);
+  // Built before fork, so that the child only calls async-signal-safe functions.
+  std::vector<char*> args;
+  args.reserve(argv.size() + 1);
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
   Child child;
   child.pid = fork();
   if (child.pid == 0) {
-    freopen("/dev/null", "w", stderr);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
+    // The server's log would interleave with the table; a server that keeps it still runs.
+    const int null_fd = open("/dev/null", O_WRONLY);
+    if (null_fd >= 0) dup2(null_fd, STDERR_FILENO);
     execv(args[0], args.data());
     _exit(127);
   }
@@ -153,7 +158,7 @@ Child Spawn(const std::vector<std::string>& argv, const std::string& ports_file)
     absl::SleepFor(absl::Milliseconds(20));
   }
   if (child.port == 0) {
-    fprintf(stderr, "server %s did not start\n", argv[0].c_str());
+    (void)fprintf(stderr, "server %s did not start\n", argv[0].c_str());
     exit(1);
   }
   return child;
@@ -243,6 +248,7 @@ Run Drive(const Child& server, int workers, int total, const Turn& turn) {
   }
   const absl::Time start = absl::Now();
   std::vector<std::thread> threads;
+  threads.reserve(workers);
   for (int i = 0; i < workers; ++i) {
     threads.emplace_back([&, i] {
       std::vector<v1::WorkerMessage> reports = MetricReports(turn);
@@ -328,7 +334,7 @@ void Submit(const Child& coordinator, int jobs) {
   v1::SubmitSweepResponse response;
   grpc::Status status = stub->SubmitSweep(&context, request, &response);
   if (!status.ok()) {
-    fprintf(stderr, "submit failed: %s\n", status.error_message().c_str());
+    (void)fprintf(stderr, "submit failed: %s\n", status.error_message().c_str());
     exit(1);
   }
 }
@@ -392,7 +398,7 @@ int Main(int argc, char** argv) {
            ours.assignments_per_s / reference.assignments_per_s, ours.rss_mib, reference.rss_mib,
            ours.assignments_per_s * points_per_turn, reference.assignments_per_s * points_per_turn,
            ours.cpu_ms_per_assignment, reference.cpu_ms_per_assignment);
-    fflush(stdout);
+    (void)fflush(stdout);
   }
   return 0;
 }

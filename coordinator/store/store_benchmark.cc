@@ -154,6 +154,7 @@ void BM_Ingest(benchmark::State& state) {
   const int reports_per_thread = kPointsPerIteration / points_per_report / kThreads;
   for (auto _ : state) {
     std::vector<std::thread> threads;
+    threads.reserve(kThreads);
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
         InFlight in_flight;
@@ -166,7 +167,7 @@ void BM_Ingest(benchmark::State& state) {
           store.AppendMetricsAsync(
               {jobs[job].job_id(), attempts[job], seq},
               MakePoints(points_per_report, static_cast<int64_t>(seq) * points_per_report),
-              [&](absl::Status status) {
+              [&](const absl::Status& status) {
                 if (!status.ok()) ++refused;
                 in_flight.Done();
               });

@@ -118,6 +118,7 @@ TEST_F(StoreTest, PendingJobsOldestSweepFirstInExpansionOrder) {
 
   const std::vector<v1::Job> pending = store_->PendingJobs(10).value();
   std::vector<std::string> ids;
+  ids.reserve(pending.size());
   for (const v1::Job& job : pending) ids.push_back(job.spec().job_id());
   EXPECT_THAT(ids, ElementsAre("a-j0", "a-j2", "b-j0", "b-j1"));
   EXPECT_EQ(store_->PendingJobs(2).value().size(), 2u);
@@ -282,6 +283,7 @@ TEST_F(StoreTest, CancelsPendingAndRunningJobs) {
 TEST_F(StoreTest, ReadMetricsThinsAndKeepsTheLastPoint) {
   const uint64_t attempt = CreateAndRunFirst(1);
   std::vector<v1::MetricPoint> points;
+  points.reserve(1001);
   for (int step = 0; step < 1000; ++step) points.push_back(Point("train/loss", step, step));
   points.push_back(Point("eval/loss", 999, 2.0));
   ASSERT_TRUE(store_->AppendMetrics("s-j0", attempt, points).ok());
