@@ -47,6 +47,7 @@ v1::SweepSpec Parse(const std::string& yaml) {
 
 std::vector<std::string> Values(const std::vector<v1::SearchPoint>& points, int parameter) {
   std::vector<std::string> out;
+  out.reserve(points.size());
   for (const v1::SearchPoint& point : points) out.push_back(point.values(parameter).value());
   return out;
 }
@@ -59,6 +60,14 @@ std::vector<v1::Job> Stored(const std::vector<v1::JobSpec>& specs) {
     *job.mutable_spec() = spec;
     job.set_state(v1::JOB_STATE_PENDING);
   }
+  return out;
+}
+
+// The specs of `jobs`, as an update reads them back from the store.
+std::vector<v1::JobSpec> Specs(const std::vector<v1::Job>& jobs) {
+  std::vector<v1::JobSpec> out;
+  out.reserve(jobs.size());
+  for (const v1::Job& job : jobs) out.push_back(job.spec());
   return out;
 }
 
@@ -397,8 +406,7 @@ TEST(TuningTest, AnUpdateKeepsLaterTrialsAndFinalsWhileTheSearchStands) {
   for (int i = 0; i < 8; ++i) Succeed(jobs[i], 10.0 - i);
   Add(jobs, NextTuningJobs(spec, jobs));
   ASSERT_EQ(jobs.size(), 18u);
-  std::vector<v1::JobSpec> stored;
-  for (const v1::Job& job : jobs) stored.push_back(job.spec());
+  const std::vector<v1::JobSpec> stored = Specs(jobs);
 
   Update same = UpdateOf(expansion->sweep_id, stored, spec, *ExpandSweep(spec));
   EXPECT_TRUE(same.added.empty());
@@ -443,8 +451,7 @@ TEST(TuningTest, AWiderSearchRevivesTheTrainedJobsItStillNeeds) {
 
   v1::SweepSpec wider = spec;
   wider.mutable_tuning()->mutable_parameters(0)->add_values("1e-5");
-  std::vector<v1::JobSpec> stored;
-  for (const v1::Job& job : jobs) stored.push_back(job.spec());
+  const std::vector<v1::JobSpec> stored = Specs(jobs);
   Update update = UpdateOf(expansion->sweep_id, stored, wider, *ExpandSweep(wider));
   ASSERT_EQ(update.added.size(), 1u);
   EXPECT_THAT(update.dropped, ElementsAre(jobs[4].spec().job_id(), jobs[5].spec().job_id(),

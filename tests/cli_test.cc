@@ -61,7 +61,7 @@ class CliTest : public ::testing::Test {
   }
 
   std::string WriteFile(const std::string& name, const std::string& text) {
-    const std::string path = absl::StrCat(dir_, "/", name);
+    std::string path = absl::StrCat(dir_, "/", name);
     std::ofstream(path) << text;
     return path;
   }

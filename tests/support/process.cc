@@ -72,9 +72,12 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
   }
   for (const auto& [name, value] : env) merged[name] = value;
   std::vector<std::string> env_strings;
+  env_strings.reserve(merged.size());
   for (const auto& [name, value] : merged) env_strings.push_back(absl::StrCat(name, "=", value));
 
   std::vector<char*> c_argv, c_env;
+  c_argv.reserve(argv.size() + 1);
+  c_env.reserve(env_strings.size() + 1);
   for (const std::string& a : argv) c_argv.push_back(const_cast<char*>(a.c_str()));
   c_argv.push_back(nullptr);
   for (const std::string& e : env_strings) c_env.push_back(const_cast<char*>(e.c_str()));

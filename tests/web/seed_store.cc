@@ -44,7 +44,7 @@ struct Cell {
 
 void Check(const absl::Status& s, const char* what) {
   if (!s.ok()) {
-    std::fprintf(stderr, "seed_store: %s: %s\n", what, s.ToString().c_str());
+    (void)std::fprintf(stderr, "seed_store: %s: %s\n", what, s.ToString().c_str());
     std::exit(1);
   }
 }
@@ -208,6 +208,7 @@ void SeedGrid(Store& store, SteppedClock& clock) {
 void SeedBig(Store& store, SteppedClock& clock) {
   auto values = [](const std::string& prefix, int n) {
     std::vector<std::string> v;
+    v.reserve(n);
     for (int i = 0; i < n; ++i) v.push_back(absl::StrCat(prefix, i));
     return v;
   };
@@ -217,6 +218,7 @@ void SeedBig(Store& store, SteppedClock& clock) {
   const std::vector<v1::JobSpec> specs = SpecsOf("big", cells);
   Check(store.CreateSweep(SweepOf("big", grid, clock.Now()), specs, 3), "CreateSweep");
   std::vector<AttemptStart> starts;
+  starts.reserve(specs.size());
   for (const v1::JobSpec& spec : specs) starts.push_back({spec.job_id(), "gpu-node-1"});
   absl::StatusOr<std::vector<v1::Attempt>> attempts = store.StartAttempts(starts);
   Check(attempts.status(), "StartAttempts");
@@ -234,7 +236,7 @@ void SeedBig(Store& store, SteppedClock& clock) {
       ++pending;
     }
     store.EndAttemptAsync({specs[i].job_id(), (*attempts)[i].id(), 1}, std::move(end),
-                          [&](absl::Status s) {
+                          [&](const absl::Status& s) {
                             absl::MutexLock lock(&mu);
                             if (!s.ok()) failed = s;
                             --pending;
@@ -261,7 +263,7 @@ int main(int argc, char** argv) {
   } else if (scenario == "big") {
     SeedBig(**store, clock);
   } else {
-    std::fprintf(stderr, "seed_store: unknown --scenario %s\n", scenario.c_str());
+    (void)std::fprintf(stderr, "seed_store: unknown --scenario %s\n", scenario.c_str());
     return 2;
   }
   return 0;
