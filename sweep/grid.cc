@@ -304,12 +304,13 @@ absl::Status ForEachCell(const v1::SweepSpec& spec, const Plan& plan,
   return absl::OkStatus();
 }
 
-// What one cell of the sweep comes to: left out by a constraint (`rule`), an error naming the
-// cell, or its jobs without ids and indices (drafts).
+// What one cell of the sweep comes to: left out by a constraint (`rule`), a problem that keeps
+// it from resolving (without the cell's label, so that cells with the same problem compare
+// equal), or its jobs without ids and indices (drafts).
 struct ResolvedCell {
   CellValues values;
   std::optional<size_t> rule;
-  absl::Status status;
+  std::optional<std::string> problem;
   std::vector<v1::JobSpec> drafts;
 };
 
@@ -334,8 +335,7 @@ ResolvedCell ResolveCell(const v1::SweepSpec& spec, const Plan& plan,
       if (!trials.ok()) config = trials.status();
     }
     if (!config.ok()) {
-      out.status = absl::InvalidArgumentError(
-          absl::StrCat("cell ", Label(out.values), ": ", config.status().message()));
+      out.problem = std::string(config.status().message());
       return out;
     }
     if (spec.has_tuning()) {
@@ -393,18 +393,14 @@ void ForEachIndex(size_t n, absl::FunctionRef<void(size_t, internal::MemoryPlann
 // The first cell that could not be resolved, naming up to three more with the same problem,
 // so that a file whose setting breaks several cells is fixed in one round.
 absl::Status FirstBadCell(const std::vector<ResolvedCell>& resolved) {
-  // A problem without its "cell <label>: " prefix.
-  auto problem = [](const ResolvedCell& cell) {
-    return cell.status.message().substr(Label(cell.values).size() + 7);
-  };
   const ResolvedCell* first = nullptr;
   std::vector<std::string> others;
   size_t more = 0;
   for (const ResolvedCell& cell : resolved) {
-    if (cell.status.ok()) continue;
+    if (!cell.problem.has_value()) continue;
     if (first == nullptr) {
       first = &cell;
-    } else if (problem(cell) != problem(*first)) {
+    } else if (*cell.problem != *first->problem) {
       continue;
     } else if (others.size() < 3) {
       others.push_back(Label(cell.values));
@@ -412,11 +408,13 @@ absl::Status FirstBadCell(const std::vector<ResolvedCell>& resolved) {
       ++more;
     }
   }
-  if (first == nullptr || others.empty())
-    return first == nullptr ? absl::OkStatus() : first->status;
-  return absl::InvalidArgumentError(
-      absl::StrCat(first->status.message(), " (so do cells ", absl::StrJoin(others, ", "),
-                   more > 0 ? absl::StrCat(" and ", more, " more") : "", ")"));
+  if (first == nullptr) return absl::OkStatus();
+  std::string message = absl::StrCat("cell ", Label(first->values), ": ", *first->problem);
+  if (!others.empty()) {
+    absl::StrAppend(&message, " (so do cells ", absl::StrJoin(others, ", "),
+                    more > 0 ? absl::StrCat(" and ", more, " more") : "", ")");
+  }
+  return absl::InvalidArgumentError(message);
 }
 
 }  // namespace

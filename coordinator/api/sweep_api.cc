@@ -135,6 +135,14 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
     response.set_already_existed(true);
   } else if (!created.ok()) {
     return created;
+  } else if (!staged.has_value()) {
+    // The jobs are stored but could not join the pending queue; a coordinator restart queues
+    // them from the store.
+    return absl::InternalError(absl::StrCat(
+        "sweep ", sweep.id(),
+        " was stored, but the store's CreateSweep succeeded without running "
+        "its `meanwhile` hook (its contract in coordinator/store/store.h), so its jobs are not "
+        "queued until the coordinator restarts"));
   } else {
     telemetry_.CountSweepSubmitted();
     WatchTuning(sweep.id(), sweep.spec());

@@ -1,13 +1,16 @@
 // SweepApi over a real store publishing to a real change feed: the watch (the whole sweep
 // first, then one delta per commit, a resume that sends only what was missed, and the end),
-// updates of a sweep by name, and retries' refusals.
+// submitted jobs joining the scheduler's queue, updates of a sweep by name, and retries'
+// refusals.
 #include "coordinator/api/sweep_api.h"
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "common/catalog.h"
 #include "common/model_math.h"
 #include "coordinator/api/api_test_fixture.h"
@@ -198,6 +201,31 @@ TEST_F(SweepApiWatchTest, JobsCarryTheirTrainingFlopsPerToken) {
     EXPECT_DOUBLE_EQ(job.spec().train_flops_per_token(),
                      TrainingFlopsPerToken(*model, config.context_length(), config.attention()))
         << config.model() << " " << config.context_length();
+  }
+}
+
+// A submitted sweep's jobs join the running scheduler's queue, staged while the store inserts
+// them (CreateSweep's `meanwhile`): with no worker connected, the scheduler says so on each.
+using SweepApiSubmitTest = testing::ApiTest;
+
+TEST_F(SweepApiSubmitTest, SubmittedJobsJoinTheSchedulersQueue) {
+  ASSERT_TRUE(scheduler_->Start().ok());
+  v1::SubmitSweepRequest request;
+  *request.mutable_spec() = TinySweepSpec("queued", 3);
+  absl::StatusOr<v1::SubmitSweepResponse> submitted = api_->SubmitSweep(request);
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  EXPECT_FALSE(submitted->already_existed());
+  std::vector<v1::Job> jobs;
+  EXPECT_TRUE(testing::WaitUntil([&] {
+    absl::StatusOr<std::vector<v1::Job>> listed = store_->ListJobs(submitted->sweep().id());
+    if (!listed.ok()) return false;
+    jobs = *std::move(listed);
+    return jobs.size() == 3 && std::all_of(jobs.begin(), jobs.end(), [](const v1::Job& job) {
+             return absl::StrContains(job.message(), "no worker is connected");
+           });
+  }));
+  for (const v1::Job& job : jobs) {
+    EXPECT_EQ(job.state(), v1::JOB_STATE_PENDING) << job.spec().job_id();
   }
 }
 

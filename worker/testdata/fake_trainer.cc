@@ -9,6 +9,11 @@
 //   ignore-term  like sleep, but ignores SIGTERM
 //   slow         started, sleeps for the cell value "delay_ms", then metrics and finished
 //   rank-fail    (several ranks) rank 1 writes an error to stderr and exits 1; the others sleep
+//   (none)       a job of a sweep file, which has no such dimension: started, one metric per
+//                step, finished with its learning rate as final eval loss (the lowest learning
+//                rate of a tuned cell wins); or, when the environment's FAKE_TRAINER_FAIL names
+//                the job, as `fail`: "final" names a tuned cell's final jobs, "point=N" the
+//                trials of search point N
 // Ranks other than 0 (RANK set by the worker for a job on several ranks) get no event pipe:
 // under `succeed` they write their environment to stderr and exit 0, under the sleeping
 // behaviours they sleep.
@@ -88,10 +93,11 @@ class Trainer {
       Send(event);
     }
   }
-  void Finished(bool ok, const std::string& error) {
+  void Finished(bool ok, const std::string& error, double final_eval_loss = 0) {
     ablate::v1::TrainerEvent event;
     event.mutable_finished()->set_ok(ok);
     event.mutable_finished()->set_steps(job_.config().steps());
+    event.mutable_finished()->set_final_eval_loss(final_eval_loss);
     event.mutable_finished()->set_error(error);
     Send(event);
   }
@@ -161,7 +167,17 @@ int main(int argc, char** argv) {
     trainer.Finished(true, "");
     return 0;
   }
-  if (behavior == "fail") {
+  if (behavior.empty()) {
+    const std::string fail = Env("FAKE_TRAINER_FAIL");
+    const bool named = (fail == "final" && job.has_tuned()) ||
+                       (job.has_trial() && fail == "point=" + std::to_string(job.trial().point()));
+    if (!named) {
+      trainer.Metrics();
+      trainer.Finished(true, "", job.config().learning_rate());
+      return 0;
+    }
+  }
+  if (behavior == "fail" || behavior.empty()) {
     trainer.Finished(false, "loss is NaN at step 2");
     return 1;
   }
