@@ -80,9 +80,11 @@ absl::StatusOr<double> OptimizerBytes(const std::string& optimizer, const Weight
   if (optimizer == "soap") return adam + 2.0 * 4.0 * preconditioner;
   // Shampoo with momentum and Adam grafting: per side the statistics and their inverse root.
   if (optimizer == "shampoo") return adam + 2.0 * 4.0 * preconditioner;
-  // SOAP with the preconditioner matrices in 4 bits, one fp32 scale per 64-element block
-  // (Wang et al. 2024, "4-bit Shampoo").
-  if (optimizer == "soap4bit") return adam + 2.0 * (0.5 + 4.0 / 64.0) * preconditioner;
+  // SOAP-4bit (trainer_lib/optim/soap4bit.h): both moments in 8 bits and the eigenbases in 4,
+  // with one fp32 scale per 64-element block; the factors in 8 bits, a scale per 256.
+  if (optimizer == "soap4bit") {
+    return 2.0 * (n + 4.0 * n / 64.0) + (1.0 + 4.0 / 256.0 + 0.5 + 4.0 / 64.0) * preconditioner;
+  }
   return absl::InvalidArgumentError(
       absl::StrCat("optimizer: no memory plan for '", optimizer, "'"));
 }

@@ -18,6 +18,11 @@ std::vector<float> TableValues(QuantTable table) {
       for (int k = 0; k < 16; ++k) v.push_back(static_cast<float>(k + 1) / 16.0f);
       return v;
     }
+    case QuantTable::kPositive8: {
+      std::vector<float> v;
+      for (int k = 0; k < 256; ++k) v.push_back(static_cast<float>(k + 1) / 256.0f);
+      return v;
+    }
     case QuantTable::kSigned8: {
       std::vector<float> v;
       for (int k = -127; k <= 127; ++k) v.push_back(static_cast<float>(k) / 127.0f);
@@ -27,7 +32,9 @@ std::vector<float> TableValues(QuantTable table) {
   return {};
 }
 
-bool IsFourBit(QuantTable table) { return table != QuantTable::kSigned8; }
+bool IsFourBit(QuantTable table) {
+  return table == QuantTable::kNormalFloat4 || table == QuantTable::kPositive4;
+}
 
 int64_t Blocks(int64_t n, int64_t block) { return (n + block - 1) / block; }
 

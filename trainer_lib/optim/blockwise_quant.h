@@ -10,6 +10,7 @@
 //   kPositive4     (k + 1) / 16, k = 0..15: a linear map without zero, as Li et al. 2023
 //                  ("Memory Efficient Optimizers with 4-bit States", arXiv:2309.01507) use for
 //                  second moments, so no denominator is quantized to zero.
+//   kPositive8     (k + 1) / 256, k = 0..255: the same map without zero at 8 bits.
 //   kSigned8       k / 127, k = -127..127: linear 8 bits.
 // 4-bit codes are packed two to a byte (uint8, low nibble first), 8-bit codes one to a byte.
 //
@@ -23,7 +24,7 @@
 
 namespace ablate::train {
 
-enum class QuantTable { kNormalFloat4, kPositive4, kSigned8 };
+enum class QuantTable { kNormalFloat4, kPositive4, kPositive8, kSigned8 };
 
 struct Quantized {
   at::Tensor codes;   // uint8, ceil(numel / block) * block / (2 for 4-bit tables) bytes

@@ -18,6 +18,7 @@ TEST(BlockwiseQuantTest, RoundTripIsWithinHalfAStepOfEachBlock) {
   };
   const Case cases[] = {{QuantTable::kNormalFloat4, x, (1.0 - 0.69619280) / 2},
                         {QuantTable::kPositive4, x.abs(), 1.0 / 16},  // below 1/16 rounds up
+                        {QuantTable::kPositive8, x.abs(), 1.0 / 256},  // below 1/256 too
                         {QuantTable::kSigned8, x, 0.5 / 127}};
   for (const Case& c : cases) {
     const Quantized q = Quantize(c.input, c.table, 64);

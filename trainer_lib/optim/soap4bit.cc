@@ -13,7 +13,7 @@
 namespace ablate::train {
 namespace {
 
-constexpr int64_t kSmallBlock = 64;    // bases and moments (Wang et al. use 64)
+constexpr int64_t kSmallBlock = 64;    // bases and moments (Wang et al. use 64 for bases)
 constexpr int64_t kFactorBlock = 256;  // factors, as 8-bit optimizers block
 
 // Q <- 1.5 Q - 0.5 Q (Q^T Q): one Björck step towards the nearest orthogonal matrix.
@@ -48,10 +48,10 @@ struct Working {
 void Unpack(Working& w) {
   Soap4bitParamState& s = *w.state;
   const auto shape = w.param.sizes();
-  w.exp_avg = Dequantize({s.exp_avg_codes(), s.exp_avg_scales()}, QuantTable::kNormalFloat4,
+  w.exp_avg = Dequantize({s.exp_avg_codes(), s.exp_avg_scales()}, QuantTable::kSigned8,
                          kSmallBlock, shape);
   w.exp_avg_sq = Dequantize({s.exp_avg_sq_codes(), s.exp_avg_sq_scales()},
-                            QuantTable::kPositive4, kSmallBlock, shape)
+                            QuantTable::kPositive8, kSmallBlock, shape)
                      .square();
   w.factors.assign(s.factor_codes.size(), torch::Tensor());
   w.bases.assign(s.factor_codes.size(), torch::Tensor());
@@ -69,9 +69,9 @@ void Unpack(Working& w) {
 
 void Pack(Working& w) {
   Soap4bitParamState& s = *w.state;
-  Quantized m = Quantize(w.exp_avg, QuantTable::kNormalFloat4, kSmallBlock);
+  Quantized m = Quantize(w.exp_avg, QuantTable::kSigned8, kSmallBlock);
   s.exp_avg_codes(m.codes).exp_avg_scales(m.scales);
-  Quantized v = Quantize(w.exp_avg_sq.sqrt(), QuantTable::kPositive4, kSmallBlock);
+  Quantized v = Quantize(w.exp_avg_sq.sqrt(), QuantTable::kPositive8, kSmallBlock);
   s.exp_avg_sq_codes(v.codes).exp_avg_sq_scales(v.scales);
   for (size_t d = 0; d < w.factors.size(); ++d) {
     if (!w.factors[d].defined()) continue;
