@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
@@ -196,21 +197,27 @@ absl::StatusOr<std::string> MakeTempDir() {
 }
 
 absl::StatusOr<int> UnusedLoopbackPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return ErrnoError("socket");
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;  // the kernel picks a free one
-  socklen_t length = sizeof(address);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    absl::Status error = ErrnoError("bind");
+  // Below Linux's ephemeral range (32768-60999 by default): a port the kernel hands out there
+  // can be taken again by any outgoing connection, such as another test's ranks connecting to
+  // each other, between this check and the caller's listen; this range is only ever claimed
+  // explicitly. Random, so tests running in parallel rarely try the same one.
+  thread_local std::minstd_rand generator(static_cast<unsigned>(getpid()) ^
+                                          static_cast<unsigned>(absl::ToUnixNanos(absl::Now())));
+  absl::Status last;
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return ErrnoError("socket");
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const int port = 20000 + static_cast<int>(generator() % 12000);
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+    if (!free) last = ErrnoError("bind");
     close(fd);
-    return error;
+    if (free) return port;
   }
-  close(fd);
-  return static_cast<int>(ntohs(address.sin_port));
+  return last;
 }
 
 }  // namespace ablate::test

@@ -70,7 +70,8 @@ absl::StatusOr<std::map<std::string, int>> ReadPortsFile(const std::string& path
 // A new empty directory under $TMPDIR (or /tmp). The caller removes it.
 absl::StatusOr<std::string> MakeTempDir();
 
-// A loopback TCP port that nothing listened on a moment ago: bound, read, then closed.
+// A loopback TCP port in 20000-31999 (below the kernel's ephemeral ports) that was free a
+// moment ago: bound, then closed.
 absl::StatusOr<int> UnusedLoopbackPort();
 
 }  // namespace ablate::test
