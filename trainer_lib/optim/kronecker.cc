@@ -137,7 +137,9 @@ void PowerIterationBases(const std::vector<Refresh>& work) {
     const at::Tensor estimate = torch::stack(estimates);        // [B, n]
     const at::Tensor order = torch::argsort(estimate, -1, /*descending=*/true);
     const at::Tensor power = product.gather(2, order.unsqueeze(1).expand_as(product));
-    const at::Tensor q_new = std::get<0>(torch::linalg_qr(power.to(torch::kFloat32)));
+    const at::Tensor q_new = power.is_cuda()
+                                 ? CholeskyQr(power.to(torch::kFloat32))
+                                 : std::get<0>(torch::linalg_qr(power.to(torch::kFloat32)));
     for (size_t b = 0; b < refs.size(); ++b) {
       const auto i = static_cast<int64_t>(b);
       const Refresh& r = *refs[b].refresh;
@@ -146,6 +148,26 @@ void PowerIterationBases(const std::vector<Refresh>& work) {
       *r.exp_avg_sq = r.exp_avg_sq->index_select(d, order[i]);
     }
   });
+}
+
+at::Tensor CholeskyQr(const at::Tensor& a) {
+  const at::Tensor a64 = a.to(torch::kFloat64);
+  const at::Tensor norms = at::linalg_vector_norm(a64, 2, {-2}, /*keepdim=*/true);
+  const at::Tensor scaled = a64 / norms.clamp_min(1e-300);
+  const auto [l, info] = torch::linalg_cholesky_ex(torch::matmul(scaled.mT(), scaled));
+  // scaled = Q L^T, so Q = scaled L^-T.
+  const at::Tensor q64 =
+      torch::linalg_solve_triangular(l.mT(), scaled, /*upper=*/true, /*left=*/false);
+  const at::Tensor eye = torch::eye(a.size(-1), q64.options());
+  const at::Tensor error = (torch::matmul(q64.mT(), q64) - eye).abs().amax({-2, -1});
+  // A failed factorization leaves NaN in its member's Q, which no comparison with 1e-6 catches.
+  const at::Tensor failed = (info != 0).logical_or(error.isnan()).logical_or(error > 1e-6);
+  at::Tensor q = q64.to(a.scalar_type());
+  if (failed.any().item<bool>()) {
+    const at::Tensor redo = failed.nonzero().squeeze(1);
+    q.index_copy_(0, redo, std::get<0>(torch::linalg_qr(a.index_select(0, redo))));
+  }
+  return q;
 }
 
 void InverseRoots(const std::vector<Refresh>& work) {

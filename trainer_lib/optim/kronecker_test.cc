@@ -56,6 +56,37 @@ TEST(KroneckerTest, BatchedPowerIterationEqualsOneByOne) {
   }
 }
 
+// Cholesky QR gives Householder's Q up to the signs of its columns, on the power iteration's
+// own kind of input (F Q with Q near F's eigenbasis, columns of very different norms) and on a
+// plain random matrix.
+TEST(KroneckerTest, CholeskyQrEqualsHouseholderUpToColumnSigns) {
+  torch::manual_seed(7);
+  const torch::Tensor f = RandomFactor(24) * torch::logspace(0, -6, 24).unsqueeze(0);
+  const torch::Tensor sym = (f + f.t()) / 2;
+  const torch::Tensor near = std::get<1>(torch::linalg_eigh(sym + 1e-3 * RandomFactor(24)));
+  const torch::Tensor a = torch::stack({torch::matmul(sym, near), torch::randn({24, 24})});
+  const torch::Tensor householder = std::get<0>(torch::linalg_qr(a));
+  const torch::Tensor q = CholeskyQr(a);
+  ASSERT_EQ(q.scalar_type(), torch::kFloat32);
+  const torch::Tensor signs = (q * householder).sum(-2, /*keepdim=*/true).sign();
+  EXPECT_LT((q * signs - householder).abs().max().item<float>(), 1e-4);
+  EXPECT_LT((torch::matmul(q.mT(), q) - torch::eye(24)).abs().max().item<float>(), 1e-5);
+}
+
+// A rank-deficient member (a zero column: F with a null direction) fails Cholesky and is redone
+// by Householder QR; the other member keeps its Cholesky result.
+TEST(KroneckerTest, CholeskyQrFallsBackForRankDeficientMatrices) {
+  torch::manual_seed(8);
+  torch::Tensor deficient = torch::randn({16, 16});
+  deficient.select(1, 3).zero_();
+  const torch::Tensor a = torch::stack({deficient, torch::randn({16, 16})});
+  const torch::Tensor q = CholeskyQr(a);
+  EXPECT_FALSE(q.isnan().any().item<bool>());
+  EXPECT_LT((torch::matmul(q.mT(), q) - torch::eye(16)).abs().max().item<float>(), 1e-5);
+  // A QR decomposition: R = Q^T a is upper triangular.
+  EXPECT_LT(torch::tril(torch::matmul(q.mT(), a), -1).abs().max().item<float>(), 1e-4);
+}
+
 TEST(KroneckerTest, ProjectBackUndoesProjectAndSkipsUndefinedBases) {
   torch::manual_seed(3);
   const std::vector<torch::Tensor> factors = {RandomFactor(6), torch::Tensor()};

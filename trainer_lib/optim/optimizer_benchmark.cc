@@ -6,13 +6,18 @@
 //
 // Prints one line per optimizer:
 //   optimizer=soap model=qwen3-0.6b device=cuda tf32=0 params=751632384 steps=10 ms_per_step=41.2
+//     plain_ms=12.0 slowest_ms=304.0
 // --tf32 lets cuBLAS run float32 matmuls in TF32 (SOAP's and Shampoo's projections and factor
 // products; Muon's Newton-Schulz is bf16 either way). Off by default, as in the trainer and in
 // torch: the references are timed in the same mode by optimizers_reference.py --tf32.
 // A preconditioned optimizer refreshes its bases once every precondition_frequency steps, so
 // the steps timed are that many (after one untimed step that builds the state), and
-// ms_per_step is amortized over exactly one refresh. scripts/bench/optimizers_reference.py
-// prints the same format for the reference implementations.
+// ms_per_step is amortized over exactly one refresh. Each step is also timed alone (the device
+// synchronized after it): plain_ms is the median step, slowest_ms the slowest, which for SOAP and
+// Shampoo is the step that refreshes, so the two say how much of the amortized time is the
+// refresh. scripts/bench/optimizers_reference.py prints the same format (amortized only) for the
+// reference implementations.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -53,18 +58,26 @@ void Bench(const std::string& name, const std::string& model_name, int frequency
   try {
     (*optimizer)->step();  // builds the state (SOAP: the first eigendecompositions)
     Synchronize(device);
-    const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < frequency; ++i) (*optimizer)->step();
-    Synchronize(device);
-    const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-            .count();
+    std::vector<double> step_ms;
+    for (int i = 0; i < frequency; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      (*optimizer)->step();
+      Synchronize(device);
+      step_ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
+    }
+    double total = 0;
+    for (double ms : step_ms) total += ms;
+    std::sort(step_ms.begin(), step_ms.end());
     int64_t params = 0;
     for (const torch::Tensor& p : model->parameters()) params += p.numel();
     std::printf(
-        "optimizer=%s model=%s device=%s tf32=%d params=%lld steps=%d ms_per_step=%.3f\n",
+        "optimizer=%s model=%s device=%s tf32=%d params=%lld steps=%d ms_per_step=%.3f "
+        "plain_ms=%.3f slowest_ms=%.3f\n",
         name.c_str(), model_name.c_str(), device.str().c_str(), tf32 ? 1 : 0,
-        static_cast<long long>(params), frequency, ms / frequency);
+        static_cast<long long>(params), frequency, total / frequency,
+        step_ms[step_ms.size() / 2], step_ms.back());
   } catch (const c10::Error& e) {
     const std::string what = e.what_without_backtrace();
     std::printf("optimizer=%s model=%s error=\"%s\"\n", name.c_str(), model_name.c_str(),
