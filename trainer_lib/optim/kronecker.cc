@@ -1,5 +1,6 @@
 #include "trainer_lib/optim/kronecker.h"
 
+#include <algorithm>
 #include <utility>
 
 #include <torch/torch.h>
@@ -150,7 +151,9 @@ void PowerIterationBases(const std::vector<Refresh>& work) {
   });
 }
 
-at::Tensor CholeskyQr(const at::Tensor& a) {
+namespace {
+
+at::Tensor CholeskyQrSlice(const at::Tensor& a) {
   const at::Tensor a64 = a.to(torch::kFloat64);
   const at::Tensor norms = at::linalg_vector_norm(a64, 2, {-2}, /*keepdim=*/true);
   const at::Tensor scaled = a64 / norms.clamp_min(1e-300);
@@ -168,6 +171,17 @@ at::Tensor CholeskyQr(const at::Tensor& a) {
     q.index_copy_(0, redo, std::get<0>(torch::linalg_qr(a.index_select(0, redo))));
   }
   return q;
+}
+
+}  // namespace
+
+at::Tensor CholeskyQr(const at::Tensor& a, int64_t max_slice_elements) {
+  const int64_t per_slice = std::max<int64_t>(1, max_slice_elements / (a.size(-1) * a.size(-2)));
+  std::vector<at::Tensor> slices;
+  for (int64_t first = 0; first < a.size(0); first += per_slice) {
+    slices.push_back(CholeskyQrSlice(a.slice(0, first, first + per_slice)));
+  }
+  return slices.size() == 1 ? slices.front() : torch::cat(slices);
 }
 
 void InverseRoots(const std::vector<Refresh>& work) {

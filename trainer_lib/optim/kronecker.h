@@ -80,8 +80,11 @@ void PowerIterationBases(const std::vector<Refresh>& work);
 // Cholesky factorization fails (a rank-deficient matrix) or whose Q is not orthonormal to 1e-6
 // is redone by Householder QR. On an H200 it takes 0.2, 1.4 and 4.8 ms per matrix at n =
 // 1,024, 2,048 and 3,072 where cuSOLVER's Householder QR takes 4.9, 10.8 and 18.6
-// (docs/benchmarks.md). Returns a's dtype.
-at::Tensor CholeskyQr(const at::Tensor& a);
+// (docs/benchmarks.md). Returns a's dtype. The stack is done in consecutive slices of at most
+// `max_slice_elements` elements (at least one matrix), so that its float64 temporaries (about
+// six live at once) stay within a few of the float32 batches that the memory plan budgets for an
+// optimizer step (common/model_math.h) however large the stack.
+at::Tensor CholeskyQr(const at::Tensor& a, int64_t max_slice_elements = int64_t{1} << 26);
 
 // Shampoo's inverse roots: bases_d <- F_d^(-1/(2k)) for each defined factor, k the number of
 // defined factors of that parameter, as Q |Lambda|^(-1/(2k)) Q^T from a symmetric
