@@ -1,5 +1,8 @@
 #include "trainer_lib/optim/blockwise_quant.h"
 
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <vector>
 
 #include <torch/torch.h>
@@ -32,6 +35,31 @@ std::vector<float> TableValues(QuantTable table) {
   return {};
 }
 
+// A table's values and the midpoints between neighbours, on one device.
+struct Codebook {
+  at::Tensor values;
+  at::Tensor midpoints;
+};
+
+// Made once per (table, device) and kept for the process: built from host memory on each call,
+// the table is a blocking host-to-device copy, which waits for the CUDA stream once per
+// quantized tensor (SOAP-4bit quantizes and dequantizes thousands per step). Never freed:
+// CUDA tensors must not be released after the CUDA runtime's teardown at exit.
+Codebook CodebookOn(QuantTable table, const at::Device& device) {
+  static std::mutex mu;
+  static auto* const cache = new std::map<std::tuple<int, int, int>, Codebook>();
+  const std::lock_guard<std::mutex> lock(mu);
+  const auto key = std::make_tuple(static_cast<int>(table), static_cast<int>(device.type()),
+                                   static_cast<int>(device.index()));
+  auto it = cache->find(key);
+  if (it == cache->end()) {
+    const at::Tensor values = torch::tensor(TableValues(table), torch::kFloat32).to(device);
+    const at::Tensor midpoints = (values.slice(0, 1) + values.slice(0, 0, -1)) / 2;
+    it = cache->emplace(key, Codebook{values, midpoints}).first;
+  }
+  return it->second;
+}
+
 bool IsFourBit(QuantTable table) {
   return table == QuantTable::kNormalFloat4 || table == QuantTable::kPositive4;
 }
@@ -48,10 +76,10 @@ Quantized Quantize(const at::Tensor& x, QuantTable table, int64_t block) {
   const at::Tensor grid = flat.view({blocks, block});
   const at::Tensor scales = grid.abs().amax(1).clamp_min(1e-12);
   const at::Tensor normed = grid / scales.unsqueeze(1);
-  const at::Tensor values = torch::tensor(TableValues(table), flat.options());
   // Nearest table value: count the midpoints below each element.
-  const at::Tensor midpoints = (values.slice(0, 1) + values.slice(0, 0, -1)) / 2;
-  at::Tensor codes = torch::bucketize(normed, midpoints).to(torch::kUInt8).view({-1});
+  at::Tensor codes = torch::bucketize(normed, CodebookOn(table, flat.device()).midpoints)
+                         .to(torch::kUInt8)
+                         .view({-1});
   if (IsFourBit(table)) {
     const at::Tensor pairs = codes.view({-1, 2});
     codes = pairs.select(1, 0).bitwise_or(pairs.select(1, 1).bitwise_left_shift(4));
@@ -65,7 +93,7 @@ at::Tensor Dequantize(const Quantized& q, QuantTable table, int64_t block,
   if (IsFourBit(table)) {
     codes = torch::stack({codes.bitwise_and(15), codes.bitwise_right_shift(4)}, 1).view({-1});
   }
-  const at::Tensor values = torch::tensor(TableValues(table), q.scales.options());
+  const at::Tensor values = CodebookOn(table, q.scales.device()).values;
   const at::Tensor grid = values.index({codes.to(torch::kLong)}).view({-1, block});
   const at::Tensor x = (grid * q.scales.unsqueeze(1)).view({-1});
   int64_t n = 1;
