@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -14,9 +15,12 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "ablate/v1/metrics.pb.h"
 #include "ablate/v1/sweep_service.grpc.pb.h"
+#include "ablate/v1/trainer.pb.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/clock.h"
@@ -38,45 +42,55 @@ constexpr absl::Duration kSweepTimeout = absl::Minutes(8);
 // Every worker id either test starts; each gets its own token.
 const std::vector<std::string> kWorkers = {"chaos-1", "chaos-2", "first", "second"};
 
-// Two-column integer rows of `sql` run on the database file itself, its ?1, ?2, ... bound to
-// `params`: the first column keys the second. Read from the file rather than through the
-// store, whose ReadMetrics shows a step reported twice once and would hide a duplicate.
-std::map<int64_t, int64_t> QueryPairs(const std::string& db_path, const char* sql,
-                                      const std::vector<std::string>& params) {
-  std::map<int64_t, int64_t> rows;
+// Every metric point stored for one job, with its attempt, in storage order: the reports
+// (layout v2, one row per report, its points a serialized v1::MetricBatch) read from the
+// database file itself rather than through the store, whose reads show a step reported twice
+// once and would hide a duplicate.
+std::vector<std::pair<int64_t, v1::MetricPoint>> StoredPoints(const std::string& db_path,
+                                                              const std::string& job_id) {
+  std::vector<std::pair<int64_t, v1::MetricPoint>> points;
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
     sqlite3_stmt* query = nullptr;
-    sqlite3_prepare_v2(db, sql, -1, &query, nullptr);
-    for (size_t i = 0; i < params.size(); ++i) {
-      sqlite3_bind_text(query, static_cast<int>(i + 1), params[i].c_str(), -1, SQLITE_TRANSIENT);
-    }
+    sqlite3_prepare_v2(db,
+                       "SELECT r.attempt_id, r.points FROM metric_reports r JOIN jobs j "
+                       "ON j.rowid = r.job WHERE j.id = ?1 ORDER BY r.rowid",
+                       -1, &query, nullptr);
+    sqlite3_bind_text(query, 1, job_id.c_str(), -1, SQLITE_TRANSIENT);
     while (sqlite3_step(query) == SQLITE_ROW) {
-      rows[sqlite3_column_int64(query, 0)] = sqlite3_column_int64(query, 1);
+      v1::MetricBatch batch;
+      EXPECT_TRUE(
+          batch.ParseFromArray(sqlite3_column_blob(query, 1), sqlite3_column_bytes(query, 1)));
+      for (const v1::MetricPoint& point : batch.points()) {
+        points.emplace_back(sqlite3_column_int64(query, 0), point);
+      }
     }
     sqlite3_finalize(query);
   }
   sqlite3_close(db);
+  return points;
+}
+
+// Points stored for each step of one job's series.
+std::map<int64_t, int64_t> RowsPerStep(const std::string& db_path, const std::string& job_id,
+                                       const std::string& name) {
+  std::map<int64_t, int64_t> rows;
+  for (const auto& [attempt, point] : StoredPoints(db_path, job_id)) {
+    if (point.name() == name) ++rows[point.step()];
+  }
   return rows;
 }
 
-// Rows the metrics table holds for each step of one job's series.
-std::map<int64_t, int64_t> RowsPerStep(const std::string& db_path, const std::string& job_id,
-                                       const std::string& name) {
-  return QueryPairs(db_path,
-                    "SELECT m.step, COUNT(*) FROM metrics m JOIN jobs j ON j.rowid = m.job "
-                    "WHERE j.id = ?1 AND m.name = ?2 GROUP BY m.step",
-                    {job_id, name});
-}
-
-// The first train/loss step each attempt of `job_id` logged, by attempt id.
+// The first step of the training loss each attempt of one job stored.
 std::map<int64_t, int64_t> FirstStepByAttempt(const std::string& db_path,
                                               const std::string& job_id) {
-  return QueryPairs(db_path,
-                    "SELECT m.attempt_id, MIN(m.step) FROM metrics m JOIN jobs j "
-                    "ON j.rowid = m.job WHERE j.id = ?1 AND m.name = 'train/loss' "
-                    "GROUP BY m.attempt_id",
-                    {job_id});
+  std::map<int64_t, int64_t> first;
+  for (const auto& [attempt, point] : StoredPoints(db_path, job_id)) {
+    if (point.name() != "train/loss") continue;
+    auto [it, fresh] = first.try_emplace(attempt, point.step());
+    if (!fresh) it->second = std::min(it->second, point.step());
+  }
+  return first;
 }
 
 class ChaosTest : public test::ClusterTest {
