@@ -69,36 +69,62 @@ int64_t Blocks(int64_t n, int64_t block) { return (n + block - 1) / block; }
 }  // namespace
 
 Quantized Quantize(const at::Tensor& x, QuantTable table, int64_t block) {
-  const int64_t n = x.numel();
-  const int64_t blocks = Blocks(n, block);
-  at::Tensor flat = x.reshape({-1}).to(torch::kFloat32);
-  if (blocks * block != n) flat = torch::constant_pad_nd(flat, {0, blocks * block - n});
-  const at::Tensor grid = flat.view({blocks, block});
-  const at::Tensor scales = grid.abs().amax(1).clamp_min(1e-12);
-  const at::Tensor normed = grid / scales.unsqueeze(1);
-  // Nearest table value: count the midpoints below each element.
-  at::Tensor codes = torch::bucketize(normed, CodebookOn(table, flat.device()).midpoints)
-                         .to(torch::kUInt8)
-                         .view({-1});
-  if (IsFourBit(table)) {
-    const at::Tensor pairs = codes.view({-1, 2});
-    codes = pairs.select(1, 0).bitwise_or(pairs.select(1, 1).bitwise_left_shift(4));
-  }
-  return {codes, scales};
+  return QuantizeEach(x.unsqueeze(0), table, block).front();
 }
 
 at::Tensor Dequantize(const Quantized& q, QuantTable table, int64_t block,
                       at::IntArrayRef shape) {
-  at::Tensor codes = q.codes;
+  return DequantizeEach({q}, table, block, shape).squeeze(0);
+}
+
+std::vector<Quantized> QuantizeEach(const at::Tensor& xs, QuantTable table, int64_t block) {
+  const int64_t count = xs.size(0);
+  const int64_t n = xs.numel() / count;
+  const int64_t blocks = Blocks(n, block);
+  at::Tensor rows = xs.reshape({count, n}).to(torch::kFloat32);
+  if (blocks * block != n) rows = torch::constant_pad_nd(rows, {0, blocks * block - n});
+  const at::Tensor grid = rows.reshape({count * blocks, block});
+  const at::Tensor scales = grid.abs().amax(1).clamp_min(1e-12);
+  const at::Tensor normed = grid / scales.unsqueeze(1);
+  // Nearest table value: count the midpoints below each element.
+  at::Tensor codes = torch::bucketize(normed, CodebookOn(table, xs.device()).midpoints)
+                         .to(torch::kUInt8)
+                         .view({-1});
+  if (IsFourBit(table)) {
+    const at::Tensor pairs = codes.view({-1, 2});  // blocks are even, so pairs stay in a slice
+    codes = pairs.select(1, 0).bitwise_or(pairs.select(1, 1).bitwise_left_shift(4));
+  }
+  const at::Tensor codes_each = codes.view({count, -1});
+  const at::Tensor scales_each = scales.view({count, blocks});
+  std::vector<Quantized> each;
+  each.reserve(static_cast<size_t>(count));
+  for (int64_t b = 0; b < count; ++b) {
+    each.push_back({codes_each[b].clone(), scales_each[b].clone()});
+  }
+  return each;
+}
+
+at::Tensor DequantizeEach(const std::vector<Quantized>& qs, QuantTable table, int64_t block,
+                          at::IntArrayRef shape) {
+  std::vector<at::Tensor> codes_each, scales_each;
+  for (const Quantized& q : qs) {
+    codes_each.push_back(q.codes);
+    scales_each.push_back(q.scales);
+  }
+  at::Tensor codes = torch::cat(codes_each);
   if (IsFourBit(table)) {
     codes = torch::stack({codes.bitwise_and(15), codes.bitwise_right_shift(4)}, 1).view({-1});
   }
-  const at::Tensor values = CodebookOn(table, q.scales.device()).values;
+  const at::Tensor scales = torch::cat(scales_each);
+  const at::Tensor values = CodebookOn(table, scales.device()).values;
   const at::Tensor grid = values.index({codes.to(torch::kLong)}).view({-1, block});
-  const at::Tensor x = (grid * q.scales.unsqueeze(1)).view({-1});
+  const auto count = static_cast<int64_t>(qs.size());
+  const at::Tensor rows = (grid * scales.unsqueeze(1)).view({count, -1});
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
-  return x.slice(0, 0, n).view(shape);
+  std::vector<int64_t> sizes = {count};
+  sizes.insert(sizes.end(), shape.begin(), shape.end());
+  return rows.slice(1, 0, n).reshape(sizes);
 }
 
 int64_t QuantizedBytes(int64_t n, QuantTable table, int64_t block) {

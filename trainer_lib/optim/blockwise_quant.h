@@ -19,6 +19,7 @@
 #define ABLATE_TRAINER_LIB_OPTIM_BLOCKWISE_QUANT_H_
 
 #include <cstdint>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
@@ -37,6 +38,15 @@ Quantized Quantize(const at::Tensor& x, QuantTable table, int64_t block);
 // The float32 tensor of `shape` that `q` encodes; shape's element count is x's.
 at::Tensor Dequantize(const Quantized& q, QuantTable table, int64_t block,
                       at::IntArrayRef shape);
+
+// Quantize for each of the B slices of xs [B, ...] on its own, in one pass over the stack: entry
+// b is Quantize(xs[b]) bit for bit (each slice's last block padded apart). Its tensors are
+// the slice's own (not views of a stacked result), so that each can be saved or freed alone.
+std::vector<Quantized> QuantizeEach(const at::Tensor& xs, QuantTable table, int64_t block);
+
+// Dequantize for B tensors of one `shape` at once: [B, shape...], slice b Dequantize(qs[b]).
+at::Tensor DequantizeEach(const std::vector<Quantized>& qs, QuantTable table, int64_t block,
+                          at::IntArrayRef shape);
 
 // Bytes that Quantize's result holds for n elements.
 int64_t QuantizedBytes(int64_t n, QuantTable table, int64_t block);

@@ -43,5 +43,24 @@ TEST(BlockwiseQuantTest, PositiveTableNeverGivesZero) {
   EXPECT_FLOAT_EQ(back[2].item<float>(), 1.0f);
 }
 
+// A stack quantized in one pass gives each slice the codes and scales of that slice alone, its
+// last block padded on its own (259 elements: 4 blocks of 64 and 3 padded), and back.
+TEST(BlockwiseQuantTest, EachSliceOfAStackAsIfAlone) {
+  torch::manual_seed(1);
+  const torch::Tensor xs = torch::randn({3, 7, 37});
+  for (QuantTable table : {QuantTable::kNormalFloat4, QuantTable::kSigned8}) {
+    const std::vector<Quantized> each = QuantizeEach(xs, table, 64);
+    ASSERT_EQ(each.size(), 3u);
+    std::vector<torch::Tensor> alone_back;
+    for (int64_t b = 0; b < 3; ++b) {
+      const Quantized alone = Quantize(xs[b], table, 64);
+      EXPECT_TRUE(torch::equal(each[b].codes, alone.codes)) << b;
+      EXPECT_TRUE(torch::equal(each[b].scales, alone.scales)) << b;
+      alone_back.push_back(Dequantize(alone, table, 64, {7, 37}));
+    }
+    EXPECT_TRUE(torch::equal(DequantizeEach(each, table, 64, {7, 37}), torch::stack(alone_back)));
+  }
+}
+
 }  // namespace
 }  // namespace ablate::train

@@ -1,7 +1,10 @@
 #include "trainer_lib/optim/soap4bit.h"
 
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -16,16 +19,18 @@ namespace {
 constexpr int64_t kSmallBlock = 64;    // bases and moments (Wang et al. use 64 for bases)
 constexpr int64_t kFactorBlock = 256;  // factors, as 8-bit optimizers block
 
-// Q <- 1.5 Q - 0.5 Q (Q^T Q): one Björck step towards the nearest orthogonal matrix.
+// Q <- 1.5 Q - 0.5 Q (Q^T Q) for each Q of a stack [B, n, n]: one Björck step towards the
+// nearest orthogonal matrix.
 torch::Tensor Rectify(const torch::Tensor& q) {
-  return 1.5 * q - 0.5 * torch::matmul(q, torch::matmul(q.t(), q));
+  return 1.5 * q - 0.5 * torch::matmul(q, torch::matmul(q.mT(), q));
 }
 
 // Parameters unpacked for a refresh are refreshed and packed again once they hold this many
 // float32 elements between them. Every parameter's bases refresh on the same steps, so holding
 // them all until one refresh at the end would hold the whole state in float32 on those steps,
 // which is SOAP's own peak (measured on Qwen3-0.6B: 27.1 GiB, above soap's 25.1). 2^28 is the
-// refreshes' own batch bound (kronecker.h's GroupBySize), so their batches stay as large.
+// refreshes' own batch bound (kronecker.h's GroupBySize), so their batches stay as large. The
+// same bound cuts the batches of same-shaped parameters that step together.
 constexpr int64_t kMaxUnpackedElements = int64_t{1} << 28;
 
 // A parameter's state in float32 for the length of one step.
@@ -45,43 +50,106 @@ struct Working {
   }
 };
 
-void Unpack(Working& w) {
-  Soap4bitParamState& s = *w.state;
-  const auto shape = w.param.sizes();
-  w.exp_avg = Dequantize({s.exp_avg_codes(), s.exp_avg_scales()}, QuantTable::kSigned8,
-                         kSmallBlock, shape);
-  w.exp_avg_sq = Dequantize({s.exp_avg_sq_codes(), s.exp_avg_sq_scales()},
-                            QuantTable::kPositive8, kSmallBlock, shape)
-                     .square();
-  w.factors.assign(s.factor_codes.size(), torch::Tensor());
-  w.bases.assign(s.factor_codes.size(), torch::Tensor());
-  for (size_t d = 0; d < s.factor_codes.size(); ++d) {
-    if (!s.factor_codes[d].defined()) continue;
-    const int64_t n = w.param.size(static_cast<int64_t>(d));
-    w.factors[d] = Dequantize({s.factor_codes[d], s.factor_scales[d]}, QuantTable::kSigned8,
-                              kFactorBlock, {n, n});
-    if (s.basis_codes[d].defined()) {
-      w.bases[d] = Rectify(Dequantize({s.basis_codes[d], s.basis_scales[d]},
-                                      QuantTable::kNormalFloat4, kSmallBlock, {n, n}));
+// Float32 elements that unpacking a parameter of `state` makes.
+int64_t UnpackedElements(const torch::Tensor& param, const Soap4bitParamState& state) {
+  int64_t n = 2 * param.numel();
+  for (size_t d = 0; d < state.factor_codes.size(); ++d) {
+    if (state.factor_codes[d].defined()) {
+      n += 2 * param.size(static_cast<int64_t>(d)) * param.size(static_cast<int64_t>(d));
     }
   }
+  return n;
 }
 
-void Pack(Working& w) {
-  Soap4bitParamState& s = *w.state;
-  Quantized m = Quantize(w.exp_avg, QuantTable::kSigned8, kSmallBlock);
-  s.exp_avg_codes(m.codes).exp_avg_scales(m.scales);
-  Quantized v = Quantize(w.exp_avg_sq.sqrt(), QuantTable::kPositive8, kSmallBlock);
-  s.exp_avg_sq_codes(v.codes).exp_avg_sq_scales(v.scales);
-  for (size_t d = 0; d < w.factors.size(); ++d) {
-    if (!w.factors[d].defined()) continue;
-    Quantized f = Quantize(w.factors[d], QuantTable::kSigned8, kFactorBlock);
-    s.factor_codes[d] = f.codes;
-    s.factor_scales[d] = f.scales;
-    if (w.bases_changed) {
-      Quantized q = Quantize(w.bases[d], QuantTable::kNormalFloat4, kSmallBlock);
-      s.basis_codes[d] = q.codes;
-      s.basis_scales[d] = q.scales;
+// Unpacks same-shaped parameters (past their first step) together: each Working's tensors are
+// slices of stacks, one dequantization and one batched rectification per kind. Returns the
+// rectified bases stacked per dimension ([B, n, n], or undefined), as SoapDirectionBatch takes
+// them.
+std::vector<torch::Tensor> UnpackEach(const std::vector<Working*>& ws) {
+  const Soap4bitParamState& first = *ws.front()->state;
+  const auto shape = ws.front()->param.sizes();
+  auto codes = [&](auto member) {
+    std::vector<Quantized> qs;
+    for (const Working* w : ws) qs.push_back(member(*w->state));
+    return qs;
+  };
+  const torch::Tensor m = DequantizeEach(
+      codes([](const Soap4bitParamState& s) -> Quantized {
+        return {s.exp_avg_codes(), s.exp_avg_scales()};
+      }),
+      QuantTable::kSigned8, kSmallBlock, shape);
+  const torch::Tensor v = DequantizeEach(codes([](const Soap4bitParamState& s) -> Quantized {
+                                           return {s.exp_avg_sq_codes(), s.exp_avg_sq_scales()};
+                                         }),
+                                         QuantTable::kPositive8, kSmallBlock, shape)
+                              .square();
+  const size_t dims = first.factor_codes.size();
+  std::vector<torch::Tensor> factors(dims), bases(dims);
+  for (size_t d = 0; d < dims; ++d) {
+    if (!first.factor_codes[d].defined()) continue;
+    const int64_t n = shape[static_cast<int64_t>(d)];
+    factors[d] = DequantizeEach(codes([d](const Soap4bitParamState& s) -> Quantized {
+                                  return {s.factor_codes[d], s.factor_scales[d]};
+                                }),
+                                QuantTable::kSigned8, kFactorBlock, {n, n});
+    bases[d] = Rectify(DequantizeEach(codes([d](const Soap4bitParamState& s) -> Quantized {
+                                        return {s.basis_codes[d], s.basis_scales[d]};
+                                      }),
+                                      QuantTable::kNormalFloat4, kSmallBlock, {n, n}));
+  }
+  for (size_t b = 0; b < ws.size(); ++b) {
+    Working& w = *ws[b];
+    const auto i = static_cast<int64_t>(b);
+    w.exp_avg = m[i];
+    w.exp_avg_sq = v[i];
+    w.factors.assign(dims, torch::Tensor());
+    w.bases.assign(dims, torch::Tensor());
+    for (size_t d = 0; d < dims; ++d) {
+      if (factors[d].defined()) {
+        w.factors[d] = factors[d][i];
+        w.bases[d] = bases[d][i];
+      }
+    }
+  }
+  return bases;
+}
+
+// Packs same-shaped parameters together, bases only when they were (all) refreshed.
+void PackEach(const std::vector<Working*>& ws) {
+  auto stacked = [&](auto member) {
+    std::vector<torch::Tensor> of_each;
+    for (const Working* w : ws) of_each.push_back(member(*w));
+    return torch::stack(of_each);
+  };
+  const std::vector<Quantized> m = QuantizeEach(
+      stacked([](const Working& w) { return w.exp_avg; }), QuantTable::kSigned8, kSmallBlock);
+  const std::vector<Quantized> v =
+      QuantizeEach(stacked([](const Working& w) { return w.exp_avg_sq.sqrt(); }),
+                   QuantTable::kPositive8, kSmallBlock);
+  const Working& first = *ws.front();
+  std::vector<std::vector<Quantized>> factors(first.factors.size()), bases(first.factors.size());
+  for (size_t d = 0; d < first.factors.size(); ++d) {
+    if (!first.factors[d].defined()) continue;
+    factors[d] = QuantizeEach(stacked([d](const Working& w) { return w.factors[d]; }),
+                              QuantTable::kSigned8, kFactorBlock);
+    if (first.bases_changed) {
+      bases[d] = QuantizeEach(stacked([d](const Working& w) { return w.bases[d]; }),
+                              QuantTable::kNormalFloat4, kSmallBlock);
+    }
+  }
+  for (size_t b = 0; b < ws.size(); ++b) {
+    Soap4bitParamState& s = *ws[b]->state;
+    TORCH_INTERNAL_ASSERT(ws[b]->bases_changed == first.bases_changed);
+    s.exp_avg_codes(m[b].codes).exp_avg_scales(m[b].scales);
+    s.exp_avg_sq_codes(v[b].codes).exp_avg_sq_scales(v[b].scales);
+    for (size_t d = 0; d < factors.size(); ++d) {
+      if (factors[d].empty()) continue;
+      s.factor_codes[d] = factors[d][b].codes;
+      s.factor_scales[d] = factors[d][b].scales;
+      if (!bases[d].empty()) {
+        s.basis_codes[d] = bases[d][b].codes;
+        s.basis_scales[d] = bases[d][b].scales;
+      }
     }
   }
 }
@@ -132,54 +200,87 @@ torch::Tensor Soap4bit::step(LossClosure closure) {
   auto refresh = [&] {
     EighBases(eigh_work);
     PowerIterationBases(power_work);
-    for (const std::unique_ptr<Working>& w : refreshing) Pack(*w);
+    for (const std::unique_ptr<Working>& w : refreshing) PackEach({w.get()});
     eigh_work.clear();
     power_work.clear();
     refreshing.clear();
     unpacked = 0;
   };
+  auto keep_for_refresh = [&](std::unique_ptr<Working> w, bool first_step) {
+    w->bases_changed = true;
+    (first_step ? eigh_work : power_work).push_back({&w->factors, &w->bases, &w->exp_avg_sq});
+    unpacked += w->elements();
+    refreshing.push_back(std::move(w));
+    if (unpacked >= kMaxUnpackedElements) refresh();
+  };
   for (torch::optim::OptimizerParamGroup& group : param_groups_) {
     const auto& o = static_cast<const SoapOptions&>(group.options());
+    // Parameters past their first step, by shape: each shape's run steps in stacked batches.
+    std::map<std::vector<int64_t>, std::vector<std::unique_ptr<Working>>> moving;
     for (torch::Tensor& p : group.params()) {
       if (!p.grad().defined()) continue;
       auto& slot = state_[p.unsafeGetTensorImpl()];
       auto w = std::make_unique<Working>();
       w->param = p;
-      if (!slot) {
-        auto fresh = std::make_unique<Soap4bitParamState>();
-        w->state = fresh.get();
-        w->exp_avg = torch::zeros_like(p, torch::kFloat32);
-        w->exp_avg_sq = torch::zeros_like(p, torch::kFloat32);
-        w->factors = ZeroFactors(p.sizes(), p.options(), o.max_precond_dim(), o.precondition_1d());
-        w->bases.resize(w->factors.size());
-        const size_t k = w->factors.size();
-        fresh->factor_codes.resize(k);
-        fresh->factor_scales.resize(k);
-        fresh->basis_codes.resize(k);
-        fresh->basis_scales.resize(k);
-        slot = std::move(fresh);
-      } else {
+      if (slot) {
         w->state = static_cast<Soap4bitParamState*>(slot.get());
-        Unpack(*w);
+        moving[p.sizes().vec()].push_back(std::move(w));
+        continue;
       }
-      Soap4bitParamState& s = *w->state;
-      const torch::Tensor grad = p.grad().to(torch::kFloat32);
-      const int64_t t = s.step();
-      s.step(t + 1);
-      if (t > 0) {
-        p.add_(SoapDirection(grad, w->bases, o, w->exp_avg, w->exp_avg_sq),
-               -SoapStepSize(o, t));
-        if (o.weight_decay() != 0.0) p.mul_(1.0 - o.weight_decay() * o.lr());
-      }
-      AccumulateFactors(grad, ShampooBeta(o), w->factors);
-      if (t == 0 || t % o.precondition_frequency() == 0) {
-        w->bases_changed = true;
-        (t == 0 ? eigh_work : power_work).push_back({&w->factors, &w->bases, &w->exp_avg_sq});
-        unpacked += w->elements();
-        refreshing.push_back(std::move(w));
-        if (unpacked >= kMaxUnpackedElements) refresh();
-      } else {
-        Pack(*w);
+      auto fresh = std::make_unique<Soap4bitParamState>();
+      w->state = fresh.get();
+      w->exp_avg = torch::zeros_like(p, torch::kFloat32);
+      w->exp_avg_sq = torch::zeros_like(p, torch::kFloat32);
+      w->factors = ZeroFactors(p.sizes(), p.options(), o.max_precond_dim(), o.precondition_1d());
+      w->bases.resize(w->factors.size());
+      const size_t k = w->factors.size();
+      fresh->factor_codes.resize(k);
+      fresh->factor_scales.resize(k);
+      fresh->basis_codes.resize(k);
+      fresh->basis_scales.resize(k);
+      fresh->step(1);
+      slot = std::move(fresh);
+      AccumulateFactors(p.grad().to(torch::kFloat32), ShampooBeta(o), w->factors);
+      keep_for_refresh(std::move(w), /*first_step=*/true);
+    }
+    for (auto& [shape, run] : moving) {
+      const int64_t per_member = UnpackedElements(run.front()->param, *run.front()->state);
+      const auto size =
+          static_cast<size_t>(std::max<int64_t>(1, kMaxUnpackedElements / per_member));
+      for (size_t first = 0; first < run.size(); first += size) {
+        std::vector<Working*> batch;
+        for (size_t i = first; i < std::min(run.size(), first + size); ++i) {
+          batch.push_back(run[i].get());
+        }
+        const std::vector<torch::Tensor> bases = UnpackEach(batch);
+        std::vector<torch::Tensor> grads, exp_avgs, exp_avg_sqs;
+        std::vector<std::vector<torch::Tensor>*> factors;
+        for (Working* w : batch) {
+          grads.push_back(w->param.grad().to(torch::kFloat32));
+          exp_avgs.push_back(w->exp_avg);
+          exp_avg_sqs.push_back(w->exp_avg_sq);
+          factors.push_back(&w->factors);
+        }
+        const torch::Tensor stacked_grads = torch::stack(grads);
+        const torch::Tensor directions =
+            SoapDirectionBatch(stacked_grads, bases, o, exp_avgs, exp_avg_sqs);
+        std::vector<Working*> to_pack;
+        for (size_t b = 0; b < batch.size(); ++b) {
+          Working& w = *batch[b];
+          const int64_t t = w.state->step();
+          w.state->step(t + 1);
+          w.param.add_(directions[static_cast<int64_t>(b)], -SoapStepSize(o, t));
+          if (o.weight_decay() != 0.0) w.param.mul_(1.0 - o.weight_decay() * o.lr());
+        }
+        AccumulateFactors(stacked_grads, ShampooBeta(o), factors);
+        for (size_t b = first; b < first + batch.size(); ++b) {
+          if ((run[b]->state->step() - 1) % o.precondition_frequency() == 0) {
+            keep_for_refresh(std::move(run[b]), /*first_step=*/false);
+          } else {
+            to_pack.push_back(run[b].get());
+          }
+        }
+        if (!to_pack.empty()) PackEach(to_pack);
       }
     }
   }
