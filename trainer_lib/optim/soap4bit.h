@@ -18,8 +18,9 @@
 // State, with block scales: 2.125 bytes per parameter for the moments plus 1.58 per element of
 // factors and bases together, (m^2 + n^2) / (m n) elements per parameter of an [m, n] matrix:
 // 5.3 bytes per parameter for a square matrix, 7.4 for a 1:3 one; StateBytes reports it. During
-// a step a parameter's state is float32 (a refresh step holds the refreshed parameters' factors,
-// bases and v in float32 together, to batch their linear algebra).
+// a step the state is float32, unpacked for stacked batches of same-shaped parameters (at most
+// 2^28 elements each) as soap.cc batches its work (a refresh step holds the refreshed
+// parameters' factors, bases and v in float32 together, to batch their linear algebra).
 //
 // No maintained reference exists: its bars are the state size and a tiny model's loss within
 // 1% of soap's on the same run (soap4bit_test.cc). Thread-safety: one thread at a time.
