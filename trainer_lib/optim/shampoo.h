@@ -4,7 +4,7 @@
 // use_svd, graft_type RMSPROP, shape_interpretation off, no block partitioning and decoupled
 // weight decay. For each step t = 1, 2, ...:
 //   v <- beta2 v + (1 - beta2) G^2                                (the graft's RMSprop)
-//   v_hat = v / (1 - beta2^t) with graft_bias_correction, else v
+//   v_hat = v / (1 - beta2^t) with graft_bias_correction and beta2 < 1, else v
 //   F_d <- beta2 F_d + (1 - beta2) G_(d) G_(d)^T for each dimension d   (F_d(0) = matrix_eps I)
 //   every precondition_frequency-th step: P_d <- F_d^(-1/(2k)), k the preconditioned dims,
 //     computed by a symmetric eigendecomposition (|lambda|^(-1/(2k)), the singular values the
