@@ -85,6 +85,11 @@ std::vector<OptimizerArg> ShampooArgs() {
       {"nesterov", ArgType::kBool, 1, 0, true, 1, true, source},
       {"diagonal_eps", ArgType::kFloat, 1e-10, 0, true, kInf, false, source},
       {"matrix_eps", ArgType::kFloat, 1e-6, 0, true, kInf, false, source},
+      {"moving_average_for_momentum", ArgType::kBool, 0, 0, true, 1, true, source},
+      // Off as the reference has it; on is Adam's bias-corrected denominator, as Meta's
+      // DistributedShampoo grafts (trainer_lib/optim/shampoo.h says why it matters).
+      {"graft_bias_correction", ArgType::kBool, 0, 0, true, 1, true,
+       "ours; on as DistributedShampoo's AdamGraftingConfig"},
   };
 }
 

@@ -15,7 +15,8 @@
   exactly diagonal, and its off-diagonal entries are rounding noise, which eps=1e-8 would
   divide by a second moment of the same size; eps=0.3 keeps that noise at rounding level.
 - shampoo: pytorch-optimizer 4.1.0's ScalableShampoo with use_svd, an RMSprop graft, no shape
-  interpretation or blocking, decoupled weight decay, in float64: the inverse fourth root of a
+  interpretation or blocking, decoupled weight decay, with and without
+  moving_average_for_momentum, in float64: the inverse fourth root of a
   float32 factor with eigenvalues near matrix_eps amplifies rounding (ours takes it by eigh,
   the reference by SVD), so float64 compares the algorithm, to 1e-9 (FP64 says why).
 - every optimizer, soap4bit included: save, load and continue is bit-identical.
@@ -81,11 +82,11 @@ def check_emerging(bin_dir):
     assert min((ours[n] - params[n]).abs().max().item() for n in params) > 0
 
 
-def shampoo_reference(lr, weight_decay, betas, start, frequency, max_dim):
+def shampoo_reference(lr, weight_decay, betas, start, frequency, max_dim, moving_average=False):
     def build(named):
         return [ScalableShampoo(
             h.decay_groups(list(named.values()), weight_decay), lr=lr, betas=betas,
-            moving_average_for_momentum=False, decoupled_weight_decay=True,
+            moving_average_for_momentum=moving_average, decoupled_weight_decay=True,
             decoupled_learning_rate=True, start_preconditioning_step=start,
             preconditioning_compute_steps=frequency, statistics_compute_steps=1,
             block_size=1 << 30, no_preconditioning_for_layers_with_dim_gt=max_dim,
@@ -94,18 +95,20 @@ def shampoo_reference(lr, weight_decay, betas, start, frequency, max_dim):
     return build
 
 
-def check_shampoo(bin_dir):
+def check_shampoo(bin_dir, moving_average):
     params, grads = h.random_case(h.SHAPES, STEPS, seed=4)
     params = {n: p.double() for n, p in params.items()}
     grads = [{n: g.double() for n, g in step.items()} for step in grads]
     args = {"beta1": 0.9, "beta2": 0.97, "start_preconditioning_step": 3,
-            "precondition_frequency": 2, "max_precond_dim": 1024}
+            "precondition_frequency": 2, "max_precond_dim": 1024,
+            "moving_average_for_momentum": moving_average}
     ours = h.run_ours(bin_dir, "shampoo", 1e-2, 0.1, args, params, grads)
-    reference = h.run_reference(shampoo_reference(1e-2, 0.1, (0.9, 0.97), 3, 2, 1024), params,
-                                grads)
+    reference = h.run_reference(
+        shampoo_reference(1e-2, 0.1, (0.9, 0.97), 3, 2, 1024, moving_average), params, grads)
     errors = h.relative_errors(ours, reference)
     worst = max(errors.values())
-    print(f"shampoo vs ScalableShampoo (float64): largest relative error {worst:.2e}")
+    print(f"shampoo vs ScalableShampoo (float64, moving_average_for_momentum {moving_average}): "
+          f"largest relative error {worst:.2e}")
     assert worst <= FP64, errors
     assert min((ours[n] - params[n]).abs().max().item() for n in params) > 0
 
@@ -136,7 +139,8 @@ def main(bin_dir):
                  soap_reference(3e-3, 0.01, max_precondition_dim=1024, correct_bias=False),
                  FP32, steps=12)
     check_emerging(bin_dir)
-    check_shampoo(bin_dir)
+    check_shampoo(bin_dir, moving_average=False)
+    check_shampoo(bin_dir, moving_average=True)
     for name in ["soap", "soap4bit", "shampoo"]:
         args = {"precondition_frequency": 2, "max_precond_dim": 1024}
         if name == "shampoo":

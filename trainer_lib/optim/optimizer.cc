@@ -103,7 +103,9 @@ ShampooOptions ShampooOptionsOf(const v1::TrainConfig& config, double weight_dec
       .max_precond_dim(static_cast<int64_t>(OptimizerArgOr(config, "max_precond_dim")))
       .nesterov(OptimizerArgOr(config, "nesterov") != 0)
       .diagonal_eps(OptimizerArgOr(config, "diagonal_eps"))
-      .matrix_eps(OptimizerArgOr(config, "matrix_eps"));
+      .matrix_eps(OptimizerArgOr(config, "matrix_eps"))
+      .moving_average_for_momentum(OptimizerArgOr(config, "moving_average_for_momentum") != 0)
+      .graft_bias_correction(OptimizerArgOr(config, "graft_bias_correction") != 0);
 }
 
 // Soap, Soap4bit or Shampoo over two groups: matrices decay, 1-D parameters do not.

@@ -1,5 +1,6 @@
 #include "trainer_lib/optim/shampoo.h"
 
+#include <cmath>
 #include <memory>
 #include <utility>
 
@@ -37,6 +38,8 @@ void ShampooOptions::serialize(torch::serialize::OutputArchive& archive) const {
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(nesterov);
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(diagonal_eps);
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(matrix_eps);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(moving_average_for_momentum);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(graft_bias_correction);
 }
 
 void ShampooOptions::serialize(torch::serialize::InputArchive& archive) {
@@ -50,6 +53,11 @@ void ShampooOptions::serialize(torch::serialize::InputArchive& archive) {
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(bool, nesterov);
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, diagonal_eps);
   _TORCH_OPTIM_DESERIALIZE_TORCH_ARG(double, matrix_eps);
+  // Checkpoints from before these two options lack them: they keep the reference's behaviour.
+  c10::IValue flag;
+  moving_average_for_momentum(archive.try_read("moving_average_for_momentum", flag) &&
+                              flag.toBool());
+  graft_bias_correction(archive.try_read("graft_bias_correction", flag) && flag.toBool());
 }
 
 void ShampooParamState::serialize(torch::serialize::OutputArchive& archive) const {
@@ -132,19 +140,24 @@ torch::Tensor Shampoo::step(LossClosure closure) {
     ShampooParamState& s = *item.s;
     const ShampooOptions& o = *item.o;
     const torch::Tensor grad = item.p.grad().to(s.momentum().scalar_type());
-    const torch::Tensor graft = grad.div(s.graft_sq().sqrt().add_(o.diagonal_eps()));
+    torch::Tensor rms = s.graft_sq().sqrt();
+    if (o.graft_bias_correction() && o.beta2() < 1.0) {
+      rms.div_(std::sqrt(1.0 - std::pow(o.beta2(), static_cast<double>(s.step()))));
+    }
+    const torch::Tensor graft = grad.div(rms.add_(o.diagonal_eps()));
     torch::Tensor shampoo = s.factors.empty() ? graft.clone() : Project(grad, s.roots, false);
     shampoo.mul_(torch::linalg_vector_norm(graft) /
                  (torch::linalg_vector_norm(shampoo) + 1e-16));
     if (o.weight_decay() != 0.0) item.p.mul_(1.0 - o.weight_decay() * o.lr());
-    s.momentum().mul_(o.beta1()).add_(shampoo);
+    const double w = o.moving_average_for_momentum() ? 1.0 - o.beta1() : 1.0;
+    s.momentum().mul_(o.beta1()).add_(shampoo, w);
     const bool preconditioned = s.step() >= o.start_preconditioning_step();
     torch::Tensor update = s.momentum();
     if (s.graft_momentum().defined()) {
-      s.graft_momentum().mul_(o.beta1()).add_(graft);
+      s.graft_momentum().mul_(o.beta1()).add_(graft, w);
       if (!preconditioned) update = s.graft_momentum();
     }
-    if (o.nesterov()) update = update.mul(o.beta1()).add_(preconditioned ? shampoo : graft);
+    if (o.nesterov()) update = update.mul(o.beta1()).add_(preconditioned ? shampoo : graft, w);
     item.p.add_(update.to(item.p.scalar_type()), -o.lr());
     if (preconditioned) s.graft_momentum(torch::Tensor());
   }

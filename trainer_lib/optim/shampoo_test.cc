@@ -32,13 +32,44 @@ TEST(ShampooTest, FirstStepHasTheGraftsNorm) {
   EXPECT_NEAR(torch::linalg_vector_norm(before - w).item<double>(), 0.1 * graft_norm, 1e-9);
 }
 
+// Both options off the reference's path, by hand over two steps on a vector (grafted only):
+// v_hat = v / (1 - beta2^t) makes the graft Adam's denominator, and the momentum is an EMA,
+// m_t = beta1 m_(t-1) + (1 - beta1) g_graft, so the steps are Adam's without m's correction.
+TEST(ShampooTest, BiasCorrectedGraftAndMovingAverageMomentumAreAdamLike) {
+  const double lr = 0.1, beta1 = 0.9, beta2 = 0.99, eps = 1e-10;
+  torch::manual_seed(2);
+  torch::Tensor w = torch::randn({5}, torch::kF64);
+  const torch::Tensor w0 = w.clone();
+  Shampoo shampoo(OneGroup({w}), ShampooOptions(lr)
+                                     .beta1(beta1)
+                                     .beta2(beta2)
+                                     .nesterov(false)
+                                     .moving_average_for_momentum(true)
+                                     .graft_bias_correction(true));
+  SetGrads({w}, 3);
+  const torch::Tensor g1 = w.grad().clone();
+  shampoo.step();
+  // The first step is lr (1 - beta1) sign(g) but for eps: v_hat is g^2 exactly.
+  const torch::Tensor m1 = (1 - beta1) * g1 / (g1.abs() + eps);
+  EXPECT_TRUE(torch::allclose(w0 - w, lr * m1, 0, 1e-15));
+  SetGrads({w}, 4);
+  const torch::Tensor g2 = w.grad().clone();
+  shampoo.step();
+  const torch::Tensor v2 = beta2 * (1 - beta2) * g1 * g1 + (1 - beta2) * g2 * g2;
+  const torch::Tensor graft2 = g2 / ((v2 / (1 - beta2 * beta2)).sqrt() + eps);
+  const torch::Tensor m2 = beta1 * m1 + (1 - beta1) * graft2;
+  EXPECT_TRUE(torch::allclose(w0 - w, lr * (m1 + m2), 0, 1e-15));
+}
+
 TEST(ShampooTest, SaveLoadContinuesBitIdentically) {
   torch::manual_seed(0);
   const ShampooOptions options = ShampooOptions(0.01)
                                      .precondition_frequency(2)
                                      .start_preconditioning_step(4)
                                      .max_precond_dim(8)
-                                     .weight_decay(0.1);
+                                     .weight_decay(0.1)
+                                     .moving_average_for_momentum(true)
+                                     .graft_bias_correction(true);
   // Across the start step and two root refreshes.
   ExpectSaveLoadContinuesBitIdentically(
       {torch::randn({6, 4}), torch::randn({4}), torch::randn({3, 12})},
