@@ -154,6 +154,40 @@ void PackEach(const std::vector<Working*>& ws) {
   }
 }
 
+// One step of same-shaped parameters past their first step, as one stack: moves each by its
+// SOAP direction, accumulates the factors and packs again the members whose bases are not due
+// for a refresh. Returns, per member, whether its refresh is due (it then stays unpacked).
+std::vector<bool> StepBatch(const std::vector<Working*>& batch, const SoapOptions& o) {
+  const std::vector<torch::Tensor> bases = UnpackEach(batch);
+  std::vector<torch::Tensor> grads, exp_avgs, exp_avg_sqs;
+  std::vector<std::vector<torch::Tensor>*> factors;
+  for (Working* w : batch) {
+    grads.push_back(w->param.grad().to(torch::kFloat32));
+    exp_avgs.push_back(w->exp_avg);
+    exp_avg_sqs.push_back(w->exp_avg_sq);
+    factors.push_back(&w->factors);
+  }
+  const torch::Tensor stacked_grads = torch::stack(grads);
+  const torch::Tensor directions =
+      SoapDirectionBatch(stacked_grads, bases, o, exp_avgs, exp_avg_sqs);
+  std::vector<bool> due;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    Working& w = *batch[b];
+    const int64_t t = w.state->step();
+    w.state->step(t + 1);
+    w.param.add_(directions[static_cast<int64_t>(b)], -SoapStepSize(o, t));
+    if (o.weight_decay() != 0.0) w.param.mul_(1.0 - o.weight_decay() * o.lr());
+    due.push_back(t % o.precondition_frequency() == 0);
+  }
+  AccumulateFactors(stacked_grads, ShampooBeta(o), factors);
+  std::vector<Working*> to_pack;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    if (!due[b]) to_pack.push_back(batch[b]);
+  }
+  if (!to_pack.empty()) PackEach(to_pack);
+  return due;
+}
+
 int64_t Bytes(const torch::Tensor& t) { return t.defined() ? t.numel() * t.element_size() : 0; }
 
 }  // namespace
@@ -252,35 +286,10 @@ torch::Tensor Soap4bit::step(LossClosure closure) {
         for (size_t i = first; i < std::min(run.size(), first + size); ++i) {
           batch.push_back(run[i].get());
         }
-        const std::vector<torch::Tensor> bases = UnpackEach(batch);
-        std::vector<torch::Tensor> grads, exp_avgs, exp_avg_sqs;
-        std::vector<std::vector<torch::Tensor>*> factors;
-        for (Working* w : batch) {
-          grads.push_back(w->param.grad().to(torch::kFloat32));
-          exp_avgs.push_back(w->exp_avg);
-          exp_avg_sqs.push_back(w->exp_avg_sq);
-          factors.push_back(&w->factors);
-        }
-        const torch::Tensor stacked_grads = torch::stack(grads);
-        const torch::Tensor directions =
-            SoapDirectionBatch(stacked_grads, bases, o, exp_avgs, exp_avg_sqs);
-        std::vector<Working*> to_pack;
-        for (size_t b = 0; b < batch.size(); ++b) {
-          Working& w = *batch[b];
-          const int64_t t = w.state->step();
-          w.state->step(t + 1);
-          w.param.add_(directions[static_cast<int64_t>(b)], -SoapStepSize(o, t));
-          if (o.weight_decay() != 0.0) w.param.mul_(1.0 - o.weight_decay() * o.lr());
-        }
-        AccumulateFactors(stacked_grads, ShampooBeta(o), factors);
+        const std::vector<bool> due = StepBatch(batch, o);
         for (size_t b = first; b < first + batch.size(); ++b) {
-          if ((run[b]->state->step() - 1) % o.precondition_frequency() == 0) {
-            keep_for_refresh(std::move(run[b]), /*first_step=*/false);
-          } else {
-            to_pack.push_back(run[b].get());
-          }
+          if (due[b - first]) keep_for_refresh(std::move(run[b]), /*first_step=*/false);
         }
-        if (!to_pack.empty()) PackEach(to_pack);
       }
     }
   }
