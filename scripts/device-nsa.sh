@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# NSA's selected-branch CUDA kernels on a GPU (the NSA issue's kernel tests and benchmark). On a
-# GPU machine with .device-deps/ carried along: builds nsa_cuda_test and nsa_benchmark against
-# the machine's CUDA LibTorch, runs the kernel tests (the kernels against the fp32 reference
-# within twice PyTorch's bf16 error, poisoned outputs, every head ratio 1-16, head dims 64, 128
-# and 256, odd lengths, blocks selected by thousands of queries, tensors near 2^31 elements,
-# NsaAttend end to end), then the benchmark against dense SDPA, then fla-core's parallel_nsa at
-# the same shapes when Python can import fla (FLA_WHEEL, if set, is installed first with
-# --no-deps). Everything lands in OUT (default runs/device-nsa): build.log, tests.log (each
+# NSA's CUDA path on a GPU (the NSA issue's tests and benchmark). On a GPU machine with
+# .device-deps/ carried along: builds nsa_cuda_test and nsa_benchmark against the machine's CUDA
+# LibTorch, runs the tests (the selected-branch kernels against the fp32 reference within twice
+# PyTorch's bf16 error, poisoned outputs, every head ratio 1-16, head dims 64, 128 and 256, odd
+# lengths, blocks selected by thousands of queries, tensors near 2^31 elements; the bf16
+# compressed branch and its gradients within the same rule at head ratios 1, 2, 5, 16, its
+# selection against the reference's; NsaAttend end to end), then the benchmark against dense
+# SDPA (the compressed branch with the selection timed on its own too), then fla-core's
+# parallel_nsa at the same shapes when Python can import fla (FLA_WHEEL, if set, is installed
+# first with --no-deps). Everything lands in OUT (default runs/device-nsa): build.log, tests.log (each
 # case's kernel and PyTorch bf16 errors), benchmark.md, fla.md and fla.err, at most six files.
 # Environment: REPS (default 5) timed runs per cell; MAX_T (default 131072) longest length;
 # TESTS_ONLY=1 stops after the tests.
@@ -27,8 +29,8 @@ status=$?
 echo "nsa_cuda_test exit $status"
 # A crash (an illegal address, say) ends the binary: the last test it started says where.
 if [ "$status" -ne 0 ]; then grep -E '^\[ RUN' "$logs/tests.log" | tail -1; tail -5 "$logs/tests.log"; fi
-grep -E '^\[ +(OK|FAILED|SKIPPED|PASSED) |Failure|error|kernel [0-9]|CUDA path' "$logs/tests.log" |
-  head -120
+grep -E '^\[ +(OK|FAILED|SKIPPED|PASSED) |Failure|error|kernel [0-9]|fast [0-9]|blocks differ|CUDA path' \
+  "$logs/tests.log" | head -200
 stage "tests done"
 if [ -n "${TESTS_ONLY:-}" ]; then exit 0; fi
 

@@ -8,6 +8,7 @@
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
+#include "trainer_lib/attention/nsa_compressed.h"
 #include "trainer_lib/attention/nsa_cuda.h"
 
 namespace ablate::train {
@@ -40,21 +41,14 @@ class AutocastOff {
   bool was_enabled_;
 };
 
-// Mean of k over each full block of l tokens: [B, H_kv, T, D] -> [B, H_kv, T / l, D]. A partial
-// last block is left out: no query ever sees it (it ends after the last query).
-torch::Tensor MeanPool(const torch::Tensor& x, int64_t l) {
-  const int64_t blocks = x.size(2) / l;
-  return x.index({Slice(), Slice(), Slice(0, blocks * l)})
-      .reshape({x.size(0), x.size(1), blocks, l, x.size(3)})
-      .mean(3);
-}
-
 // What one chunk of queries [t0, t0 + chunk) needs beyond its tensors.
 struct ChunkShape {
   int64_t t0;     // first query position of the chunk
   int64_t t;      // sequence length (keys)
   NsaShape nsa;
-  bool selected = true;  // false when the CUDA kernels compute the selected branch
+  // False when the fast path (nsa_compressed.h, the kernels) computes the branch.
+  bool compressed = true;
+  bool selected = true;
 };
 
 // Compressed attention probabilities of a chunk, [B, H_kv, G, Tc, NF], zero where no block is
@@ -76,24 +70,12 @@ torch::Tensor CompressedProbs(const torch::Tensor& qg, const torch::Tensor& k_cm
 // [B, H_kv, G, Tc, NF] (undefined when NF = 0); pos: [Tc] query positions.
 torch::Tensor SelectBlocks(const torch::Tensor& p, const torch::Tensor& pos,
                            const std::vector<int64_t>& bhkt, const ChunkShape& c) {
-  const int64_t l = c.nsa.block_size, n = c.nsa.selected_blocks;
+  const int64_t l = c.nsa.block_size;
   const int64_t blocks = (c.t + l - 1) / l;  // every block, the partial last one included
   torch::Tensor score = torch::zeros({bhkt[0], bhkt[1], bhkt[2], blocks},
                                      pos.options().dtype(torch::kFloat32));
   if (p.defined()) score.index_put_({"...", Slice(0, p.size(-1))}, p.mean(2));
-  torch::Tensor block = torch::arange(blocks, pos.options()).unsqueeze(0);  // [1, NB]
-  torch::Tensor own = torch::floor_divide(pos, l).unsqueeze(1);             // [Tc, 1]
-  torch::Tensor forced = (block == own) | (block == 0) | (block == own - 1);
-  torch::Tensor allowed = (block < torch::floor_divide(pos + 1, l).unsqueeze(1)) | forced;
-  score = torch::where(forced, 1.0, score);
-  torch::Tensor top = std::get<1>(torch::topk(score, std::min(n, blocks), -1));
-  torch::Tensor kept = allowed.expand_as(score).gather(-1, top);
-  torch::Tensor idx = torch::where(kept, top, -1);
-  if (n > blocks) {
-    torch::Tensor pad = torch::full({bhkt[0], bhkt[1], bhkt[2], n - blocks}, -1, idx.options());
-    idx = torch::cat({idx, pad}, -1);
-  }
-  return idx;
+  return NsaTopBlocks(score, c.t0, c.nsa);
 }
 
 // Selected attention of a chunk: [B, H_kv, G, Tc, D]. idx: [B, H_kv, Tc, n].
@@ -145,9 +127,11 @@ torch::Tensor Chunk(const torch::Tensor& q_c, const torch::Tensor& g_c, const to
 
   torch::Tensor out;
   torch::Tensor p;
-  if (k_cmp.size(2) > 0) {
+  if (k_cmp.size(2) > 0 && (c.compressed || c.selected)) {
     torch::Tensor probs = CompressedProbs(qg, k_cmp, pos, scale, l);
-    out = torch::matmul(probs, v_cmp.unsqueeze(2)) * gates.select(-1, 0).unsqueeze(-1);
+    if (c.compressed) {
+      out = torch::matmul(probs, v_cmp.unsqueeze(2)) * gates.select(-1, 0).unsqueeze(-1);
+    }
     p = probs.detach();
   }
   if (c.selected) {
@@ -164,7 +148,7 @@ torch::Tensor Chunk(const torch::Tensor& q_c, const torch::Tensor& g_c, const to
     torch::Tensor o = Window(qg, k, v, pos, scale, c) * gates.select(-1, 2).unsqueeze(-1);
     out = out.defined() ? out + o : o;
   }
-  // Nothing left to the chunk (no full block yet, no window, selected branch elsewhere): zeros
+  // Nothing left to the chunk (no full block yet, no window, other branches elsewhere): zeros
   // that still depend on q, so that autograd has a graph to walk.
   if (!out.defined()) out = qg * 0.0;
   return out.reshape({b, h, tc, d});
@@ -179,10 +163,10 @@ class ChunkCheckpoint : public torch::autograd::Function<ChunkCheckpoint> {
                                const torch::Tensor& g_c, const torch::Tensor& k,
                                const torch::Tensor& v, const torch::Tensor& k_cmp,
                                const torch::Tensor& v_cmp, int64_t t0, int64_t t, int64_t l,
-                               int64_t n, int64_t w, bool selected) {
+                               int64_t n, int64_t w, bool fast) {
     ctx->save_for_backward({q_c, g_c, k, v, k_cmp, v_cmp});
-    ctx->saved_data["shape"] = std::vector<int64_t>{t0, t, l, n, w, selected ? 1 : 0};
-    return Chunk(q_c, g_c, k, v, k_cmp, v_cmp, {t0, t, {l, n, w}, selected});
+    ctx->saved_data["shape"] = std::vector<int64_t>{t0, t, l, n, w, fast ? 1 : 0};
+    return Chunk(q_c, g_c, k, v, k_cmp, v_cmp, {t0, t, {l, n, w}, !fast, !fast});
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -197,7 +181,7 @@ class ChunkCheckpoint : public torch::autograd::Function<ChunkCheckpoint> {
       torch::AutoGradMode grad(true);
       AutocastOff autocast(inputs[0].device().type());
       y = Chunk(inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5],
-                {s[0], s[1], {s[2], s[3], s[4]}, s[5] != 0});
+                {s[0], s[1], {s[2], s[3], s[4]}, s[5] == 0, s[5] == 0});
     }
     torch::autograd::variable_list grads =
         torch::autograd::grad({y}, inputs, {grad_output[0]}, /*retain_graph=*/false,
@@ -239,7 +223,7 @@ at::Tensor NsaBlockIndices(const at::Tensor& q, const at::Tensor& k, const NsaOp
   AutocastOff autocast(q.device().type());
   const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3), hkv = k.size(1);
   torch::Tensor q32 = q.to(torch::kFloat32), k32 = k.to(torch::kFloat32);
-  torch::Tensor k_cmp = MeanPool(k32, options.shape.block_size);
+  torch::Tensor k_cmp = NsaMeanPool(k32, options.shape.block_size);
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   // No keys are gathered here: the compressed scores bound the chunk.
   const int64_t chunk = ChunkSize(q, k, options, /*selected=*/false);
@@ -264,29 +248,79 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
                   gates.size(2) == q.size(2) && gates.size(3) == 3,
               "nsa: gates ", gates.sizes(), " must be [B, H, T, 3] for q ", q.sizes());
   const NsaShape& s = options.shape;
-  // The selected branch on the CUDA kernels where they take the shapes: its indices from the
-  // reference's selection, its output (bf16) gated here.
-  const bool kernel = NsaSelectedKernelTakes(q, k);
-  torch::Tensor o_slc;
-  if (kernel) {
-    o_slc = NsaSelectedAttention(q, k, v, NsaBlockIndices(q, k, options), s.block_size);
-  }
+  // The fast path where the kernels take the shapes: the compressed branch and the selection
+  // scored once in bf16 (the selection computed in forward only, kept by the selected branch's
+  // autograd node for backward), the selected branch on the kernels, both gated here in fp32.
+  const bool fast = NsaSelectedKernelTakes(q, k);
   AutocastOff autocast(q.device().type());
+  torch::Tensor g32 = gates.to(torch::kFloat32);
+  torch::Tensor out;
+  if (fast) {
+    const NsaCompressedOutput cmp = NsaCompressedAndSelect(q, k, v, options);
+    torch::Tensor o_slc = NsaSelectedAttention(q, k, v, cmp.block_idx, s.block_size);
+    out = g32.select(-1, 0).unsqueeze(-1) * cmp.out +
+          g32.select(-1, 1).unsqueeze(-1) * o_slc.to(torch::kFloat32);
+    if (s.window == 0) return out.to(q.scalar_type());
+  }
   const int64_t t = q.size(2);
-  torch::Tensor q32 = q.to(torch::kFloat32), g32 = gates.to(torch::kFloat32);
+  torch::Tensor q32 = q.to(torch::kFloat32);
   torch::Tensor k32 = k.to(torch::kFloat32), v32 = v.to(torch::kFloat32);
-  torch::Tensor k_cmp = MeanPool(k32, s.block_size), v_cmp = MeanPool(v32, s.block_size);
-  const int64_t chunk = ChunkSize(q, k, options, /*selected=*/!kernel);
+  torch::Tensor k_cmp = NsaMeanPool(k32, s.block_size), v_cmp = NsaMeanPool(v32, s.block_size);
+  const int64_t chunk = ChunkSize(q, k, options, /*selected=*/!fast);
   std::vector<torch::Tensor> parts;
   for (int64_t t0 = 0; t0 < t; t0 += chunk) {
     const Slice rows(t0, std::min(t, t0 + chunk));
     parts.push_back(ChunkCheckpoint::apply(
         q32.index({Slice(), Slice(), rows}), g32.index({Slice(), Slice(), rows}), k32, v32,
-        k_cmp, v_cmp, t0, t, s.block_size, s.selected_blocks, s.window, !kernel));
+        k_cmp, v_cmp, t0, t, s.block_size, s.selected_blocks, s.window, fast));
   }
-  torch::Tensor out = torch::cat(parts, 2);
-  if (kernel) out = out + g32.select(-1, 1).unsqueeze(-1) * o_slc.to(torch::kFloat32);
+  torch::Tensor chunks = torch::cat(parts, 2);
+  out = out.defined() ? out + chunks : chunks;
   return out.to(q.scalar_type());
+}
+
+at::Tensor NsaMeanPool(const at::Tensor& x, int64_t block_size) {
+  const int64_t blocks = x.size(2) / block_size;
+  return x.index({Slice(), Slice(), Slice(0, blocks * block_size)})
+      .reshape({x.size(0), x.size(1), blocks, block_size, x.size(3)})
+      .mean(3);
+}
+
+at::Tensor NsaTopBlocks(const at::Tensor& score, int64_t first_query, const NsaShape& shape) {
+  const int64_t l = shape.block_size, n = shape.selected_blocks;
+  const int64_t tc = score.size(2), blocks = score.size(3);
+  const auto long_opts = score.options().dtype(torch::kInt64);
+  torch::Tensor pos = torch::arange(first_query, first_query + tc, long_opts);
+  torch::Tensor block = torch::arange(blocks, long_opts).unsqueeze(0);  // [1, NB]
+  torch::Tensor own = torch::floor_divide(pos, l).unsqueeze(1);         // [Tc, 1]
+  torch::Tensor forced = (block == own) | (block == 0) | (block == own - 1);
+  torch::Tensor allowed = (block < torch::floor_divide(pos + 1, l).unsqueeze(1)) | forced;
+  torch::Tensor top = std::get<1>(torch::topk(torch::where(forced, 1.0, score),
+                                              std::min(n, blocks), -1));
+  torch::Tensor kept = allowed.expand_as(score).gather(-1, top);
+  torch::Tensor idx = torch::where(kept, top, -1);
+  if (n > blocks) {
+    torch::Tensor pad = torch::full({score.size(0), score.size(1), tc, n - blocks}, -1,
+                                    idx.options());
+    idx = torch::cat({idx, pad}, -1);
+  }
+  return idx;
+}
+
+at::Tensor NsaCompressedReference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                  int64_t block_size) {
+  NsaOptions options;
+  options.shape.block_size = block_size;
+  CheckShapes(q, k, options);
+  TORCH_CHECK(v.sizes() == k.sizes(), "nsa: v ", v.sizes(), " differs from k ", k.sizes());
+  const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3), hkv = k.size(1);
+  if (t / block_size == 0) return q * 0.0;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  torch::Tensor pos = torch::arange(t, q.options().dtype(torch::kInt64));
+  torch::Tensor qg = q.view({b, hkv, h / hkv, t, d});
+  torch::Tensor probs =
+      CompressedProbs(qg, NsaMeanPool(k, block_size), pos, scale, block_size);
+  return torch::matmul(probs, NsaMeanPool(v, block_size).unsqueeze(2)).reshape({b, h, t, d});
 }
 
 at::Tensor NsaSelectedReference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

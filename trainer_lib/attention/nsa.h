@@ -30,9 +30,10 @@
 // backward is linear in T: the fp32 inputs and the output. Compute is not: the compressed
 // branch is O(T^2 / l), and each chunk's backward adds a gradient of k's full size.
 //
-// On CUDA tensors the kernels take (nsa_cuda.h), NsaAttend computes the selected branch with
-// them, in bf16 with fp32 accumulation, on NsaBlockIndices' selection; the compressed and window
-// branches stay on the chunked reference above.
+// On CUDA tensors the kernels take (nsa_cuda.h), NsaAttend computes the compressed branch and
+// the selection in bf16 on tensor cores (nsa_compressed.h: scored once per forward, the
+// selection kept for backward) and the selected branch on our kernels, in bf16 with fp32
+// accumulation; only the window branch stays on the chunked reference above.
 //
 // Thread-safety: functions are pure; NsaAttention, like any torch module, is used by one thread
 // at a time.
@@ -61,6 +62,16 @@ struct NsaOptions {
 // No gradient flows through the choice.
 at::Tensor NsaBlockIndices(const at::Tensor& q, const at::Tensor& k, const NsaOptions& options);
 
+// Mean of x over each full block of l tokens (branch 1's k_cmp, v_cmp): [B, H_kv, T, D] ->
+// [B, H_kv, T / l, D]. A partial last block is left out: no query ever sees it.
+at::Tensor NsaMeanPool(const at::Tensor& x, int64_t block_size);
+
+// fla's naive_nsa_topk on the group-mean compressed probabilities of queries first_query ..
+// first_query + Tc - 1: [B, H_kv, Tc, n] int64 (branch 2's rule above). score: [B, H_kv, Tc, NB]
+// fp32, zero past the blocks each query sees, NB at least the last query's own block + 1 and at
+// most ceil(seq_len / l) (blocks past every query's own block can never be kept).
+at::Tensor NsaTopBlocks(const at::Tensor& score, int64_t first_query, const NsaShape& shape);
+
 // The gated sum of the three branches: [B, H, T, D] in q's dtype. q: [B, H, T, D]; k, v:
 // [B, H_kv, T, D] with H a multiple of H_kv; gates: [B, H, T, 3] holding g_cmp, g_slc, g_swa in
 // that order. Differentiable in q, k, v and gates. Shapes are checked (TORCH_CHECK).
@@ -75,6 +86,12 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 at::Tensor NsaSelectedReference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                 const at::Tensor& block_idx, int64_t block_size,
                                 int64_t first_query = 0);
+
+// The compressed branch alone (branch 1 above): [B, H, T, D] in q's dtype and computed in it
+// (the fast path's fp32 reference and its bf16 baseline in the tests). q: [B, H, T, D]; k, v:
+// [B, H_kv, T, D]. Differentiable in q, k and v; memory O(H T^2 / l), unchunked: for tests.
+at::Tensor NsaCompressedReference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                  int64_t block_size);
 
 // The Attention kind "nsa": NsaAttend with gates sigmoid(g_proj(hidden)), g_proj a bias-free
 // linear [hidden_size -> 3 * heads] registered as "g_proj" (so its weight is named

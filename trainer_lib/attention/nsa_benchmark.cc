@@ -1,8 +1,10 @@
 // NSA forward and backward time on a GPU against PyTorch's dense causal SDPA, at fla's shape (64
 // query heads, 4 key/value heads, D 128) and Qwen3-0.6B's (16 and 8, D 128), bf16, batch 1.
 // Prints a markdown table: the median of `reps` timed runs (after one warm-up) of
-//   NsaAttend            the whole layer as the model calls it (kernels for the selected branch,
-//                        the chunked reference for the selection, compressed and window branches)
+//   NsaAttend            the whole layer as the model calls it (the compressed branch and the
+//                        selection in bf16 GEMMs, kernels for the selected branch, the chunked
+//                        reference for the window branch)
+//   compressed+selection NsaCompressedAndSelect alone: o_cmp and the block indices
 //   selected kernels     NsaSelectedAttention alone on precomputed block indices
 //   SDPA                 at::scaled_dot_product_attention, causal, k and v repeated to H heads
 // each as forward alone and forward + backward, in milliseconds.
@@ -19,6 +21,7 @@
 #include <torch/torch.h>
 
 #include "trainer_lib/attention/nsa.h"
+#include "trainer_lib/attention/nsa_compressed.h"
 #include "trainer_lib/attention/nsa_cuda.h"
 
 namespace {
@@ -61,10 +64,15 @@ void Row(const Shape& s, int reps, int64_t window) {
     torch::Tensor o = ablate::train::NsaAttend(q, k, v, gates, options);
     if (backward) o.backward(d_o);
   };
+  const torch::Tensor d_o32 = d_o.to(torch::kFloat32);  // o_cmp is fp32
+  auto compressed = [&](bool backward) {
+    torch::Tensor o = ablate::train::NsaCompressedAndSelect(q, k, v, options).out;
+    if (backward) o.backward(d_o32);
+  };
   torch::Tensor idx;
   {
     torch::NoGradGuard no_grad;
-    idx = ablate::train::NsaBlockIndices(q, k, options);
+    idx = ablate::train::NsaCompressedAndSelect(q, k, v, options).block_idx;
   }
   auto selected = [&](bool backward) {
     torch::Tensor o = ablate::train::NsaSelectedAttention(q, k, v, idx, options.shape.block_size);
@@ -81,13 +89,16 @@ void Row(const Shape& s, int reps, int64_t window) {
     return MedianMs([&] { f(backward); }, reps);
   };
   const double nsa_f = time(nsa, false), nsa_fb = time(nsa, true);
+  const double cmp_f = time(compressed, false), cmp_fb = time(compressed, true);
   const double sel_f = kernels ? time(selected, false) : NAN;
   const double sel_fb = kernels ? time(selected, true) : NAN;
   const double sdpa_f = time(sdpa, false), sdpa_fb = time(sdpa, true);
-  std::printf("| %s | %lld/%lld/%lld | %lldK | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
-              s.name, static_cast<long long>(s.heads), static_cast<long long>(s.kv_heads),
-              static_cast<long long>(d), static_cast<long long>(t / 1024), nsa_f, nsa_fb, sel_f,
-              sel_fb, sdpa_f, sdpa_fb, sdpa_fb / nsa_fb);
+  std::printf(
+      "| %s | %lld/%lld/%lld | %lldK | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | "
+      "%.2f |\n",
+      s.name, static_cast<long long>(s.heads), static_cast<long long>(s.kv_heads),
+      static_cast<long long>(d), static_cast<long long>(t / 1024), nsa_f, nsa_fb, cmp_f, cmp_fb,
+      sel_f, sel_fb, sdpa_f, sdpa_fb, sdpa_fb / nsa_fb);
   std::fflush(stdout);
 }
 
@@ -103,9 +114,10 @@ int main(int argc, char** argv) {
   const int64_t window = argc > 3 ? std::atoll(argv[3]) : 512;
   std::printf("NSA kernels: %s, window %lld\n\n",
               ablate::train::NsaKernelsEnabled() ? "on" : "off", static_cast<long long>(window));
-  std::printf("| shape | H/H_kv/D | T | NsaAttend fwd ms | NsaAttend fwd+bwd ms | selected "
+  std::printf("| shape | H/H_kv/D | T | NsaAttend fwd ms | NsaAttend fwd+bwd ms | "
+              "compressed+selection fwd ms | compressed+selection fwd+bwd ms | selected "
               "kernels fwd ms | selected kernels fwd+bwd ms | SDPA fwd ms | SDPA fwd+bwd ms | "
-              "SDPA / NsaAttend (fwd+bwd) |\n|---|---|---|---|---|---|---|---|---|---|\n");
+              "SDPA / NsaAttend (fwd+bwd) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::vector<Shape> shapes;
   for (int64_t t : {8192, 16384, 32768, 65536, 131072}) shapes.push_back({"fla", 64, 4, 128, t});
   for (int64_t t : {32768, 131072}) shapes.push_back({"qwen3-0.6b", 16, 8, 128, t});

@@ -8,7 +8,6 @@
 
 #include <cmath>
 #include <iostream>
-#include <limits>
 #include <sstream>
 #include <string>
 
@@ -16,6 +15,7 @@
 #include <torch/torch.h>
 
 #include "trainer_lib/attention/nsa.h"
+#include "trainer_lib/attention/nsa_error_rule.h"
 
 namespace ablate::train {
 namespace {
@@ -66,42 +66,10 @@ torch::Tensor Indices(const Case& c, int64_t first, int64_t count, torch::Device
   return random.to(torch::kInt32).contiguous();
 }
 
-// Max |a - b| over all elements (NaN counts as infinite), with what a failure should show.
-struct Error {
-  double max = 0;
-  int64_t first_over = -1;  // first flat index over the bound, -1 if none
-};
-
-Error Measure(const torch::Tensor& a, const torch::Tensor& b, double bound) {
-  torch::Tensor diff = (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().flatten();
-  diff = torch::where(torch::isnan(diff), std::numeric_limits<double>::infinity(), diff);
-  Error e;
-  e.max = diff.numel() > 0 ? diff.max().item<double>() : 0.0;
-  if (bound >= 0) {
-    torch::Tensor over = torch::nonzero(diff > bound);
-    if (over.size(0) > 0) e.first_over = over[0][0].item<int64_t>();
-  }
-  return e;
-}
-
-// Checks `ours` against `exact` within twice `torch_bf16`'s error, printing the shapes, both
-// errors and the first element over the bound.
+// Checks `ours` against `exact` within twice `torch_bf16`'s error (nsa_error_rule.h).
 void ExpectWithinRule(const char* what, const Case& c, const torch::Tensor& ours,
                       const torch::Tensor& torch_bf16, const torch::Tensor& exact) {
-  const double baseline = Measure(torch_bf16, exact, -1).max;
-  const double bound = 2 * baseline + 1e-6;
-  const Error e = Measure(ours, exact, bound);
-  std::ostringstream where;
-  if (e.first_over >= 0) {
-    const double o = ours.flatten()[e.first_over].item<double>();
-    const double x = exact.flatten()[e.first_over].item<double>();
-    where << "; first over at flat index " << e.first_over << " of shape " << exact.sizes()
-          << ": ours " << o << ", fp32 " << x;
-  }
-  EXPECT_LE(e.max, bound) << what << " (" << Describe(c) << "): kernel error " << e.max
-                          << ", PyTorch bf16 error " << baseline << where.str();
-  std::cout << "  " << what << " " << Describe(c) << ": kernel " << e.max << ", PyTorch bf16 "
-            << baseline << "\n";
+  NsaExpectWithinRule(std::string(what) + " " + Describe(c), "kernel", ours, torch_bf16, exact);
 }
 
 struct Inputs {
@@ -223,9 +191,9 @@ TEST(NsaCudaTest, TensorsNear2To31Elements) {
   EXPECT_FALSE(torch::isnan(dk).any().item<bool>());
 }
 
-// NsaAttend on CUDA (the kernels take the selected branch) against NsaAttend on the CPU (all
-// reference), gates included. T <= n l, so every visible block is selected on both devices and
-// the selection cannot differ by a near tie.
+// NsaAttend on CUDA (the fast path: compressed branch and selection in bf16, the kernels for the
+// selected branch) against NsaAttend on the CPU (all reference), gates included. T <= n l, so
+// every visible block is selected on both devices and the selection cannot differ by a near tie.
 TEST(NsaCudaTest, NsaAttendMatchesTheReference) {
   REQUIRE_KERNELS();
   const Case c{.heads = 8, .kv_heads = 2, .seq_len = 1000};
@@ -247,7 +215,8 @@ TEST(NsaCudaTest, NsaAttendMatchesTheReference) {
   };
   const std::vector<torch::Tensor> gpu = run(torch::kCUDA);
   const std::vector<torch::Tensor> cpu = run(torch::kCPU);
-  // PyTorch's bf16 error on the selected branch alone bounds what the kernels may add.
+  // PyTorch's bf16 errors on the selected and compressed branches bound what the fast path may
+  // add.
   const torch::Tensor idx = Indices(c, 0, c.seq_len, torch::kCUDA);
   auto branch = [&](torch::Dtype dtype) {
     torch::Tensor q = in.q.to(dtype).detach().requires_grad_(true);
@@ -258,11 +227,23 @@ TEST(NsaCudaTest, NsaAttendMatchesTheReference) {
     return std::vector<torch::Tensor>{o.detach().cpu(), q.grad().cpu(), k.grad().cpu(),
                                       v.grad().cpu()};
   };
+  auto compressed = [&](torch::Dtype dtype) {
+    torch::Tensor q = in.q.to(dtype).detach().requires_grad_(true);
+    torch::Tensor k = in.k.to(dtype).detach().requires_grad_(true);
+    torch::Tensor v = in.v.to(dtype).detach().requires_grad_(true);
+    torch::Tensor o = NsaCompressedReference(q, k, v, c.block_size);
+    o.backward(in.d_o.to(dtype));
+    return std::vector<torch::Tensor>{o.detach().cpu(), q.grad().cpu(), k.grad().cpu(),
+                                      v.grad().cpu()};
+  };
   const std::vector<torch::Tensor> b32 = branch(torch::kFloat32), b16 = branch(torch::kBFloat16);
+  const std::vector<torch::Tensor> c32 = compressed(torch::kFloat32);
+  const std::vector<torch::Tensor> c16 = compressed(torch::kBFloat16);
   const char* names[] = {"NsaAttend o", "NsaAttend dq", "NsaAttend dk", "NsaAttend dv"};
   for (int i = 0; i < 4; ++i) {
-    const double baseline = Measure(b16[i], b32[i], -1).max;
-    const Error e = Measure(gpu[i], cpu[i], 2 * baseline + 1e-4);
+    const double baseline =
+        NsaMeasure(b16[i], b32[i], -1).max + NsaMeasure(c16[i], c32[i], -1).max;
+    const NsaError e = NsaMeasure(gpu[i], cpu[i], 2 * baseline + 1e-4);
     EXPECT_LE(e.max, 2 * baseline + 1e-4)
         << names[i] << ": CUDA path error " << e.max << ", PyTorch bf16 branch error "
         << baseline << ", first over at " << e.first_over << " of " << cpu[i].sizes();
@@ -271,7 +252,7 @@ TEST(NsaCudaTest, NsaAttendMatchesTheReference) {
   }
   // The gates' gradient is a sum over D of o_slc's rounding: relative to its size.
   const double scale = cpu[4].abs().max().item<double>();
-  const Error e = Measure(gpu[4], cpu[4], 1e-2 * scale);
+  const NsaError e = NsaMeasure(gpu[4], cpu[4], 1e-2 * scale);
   EXPECT_LE(e.max, 1e-2 * scale) << "NsaAttend dgates: error " << e.max << " of max " << scale;
 }
 

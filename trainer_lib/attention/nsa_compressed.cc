@@ -1,0 +1,199 @@
+#include "trainer_lib/attention/nsa_compressed.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include <torch/torch.h>
+
+namespace ablate::train {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+// fp32 elements of one chunk's [B, H, Tc, NF] scores when NsaOptions::query_chunk is 0: about
+// 1 GiB, three of them in backward.
+constexpr int64_t kScoreElements = int64_t{1} << 28;
+
+// a b for bf16 batches with fp32 accumulation and an fp32 result: bmm's out_dtype overload
+// (cuBLAS's bf16 tensor-core GEMM) on CUDA. The CPU has no such kernel: there the same bf16
+// values are multiplied in fp32.
+torch::Tensor Bmm32(const torch::Tensor& a, const torch::Tensor& b) {
+  if (a.is_cuda()) return at::bmm(a, b, torch::kFloat32);
+  return torch::bmm(a.to(torch::kFloat32), b.to(torch::kFloat32));
+}
+
+struct Geometry {
+  int64_t b, h_kv, g, t, nf, l, n;  // nf: full blocks, T / l
+  double scale;
+};
+
+Geometry GeometryOf(const torch::Tensor& q, const torch::Tensor& k_cmp, int64_t l, int64_t n) {
+  return {q.size(0),  k_cmp.size(1), q.size(1) / k_cmp.size(1), q.size(2), k_cmp.size(2), l, n,
+          1.0 / std::sqrt(static_cast<double>(q.size(3)))};
+}
+
+// A chunk of queries [t0, t0 + tc) and the compressed blocks c < nfc that any of them sees.
+struct Rows {
+  int64_t t0, tc, nfc;
+};
+
+Rows RowsAt(int64_t t0, int64_t chunk, const Geometry& g) {
+  const int64_t tc = std::min(chunk, g.t - t0);
+  return {t0, tc, std::min(g.nf, (t0 + tc) / g.l)};
+}
+
+// A chunk's rows of x [B, H, T, X] or [B, H, T] with each key/value head's G query heads
+// stacked: [B H_kv, G tc, X] (X = 1 for 3-D x), a copy.
+torch::Tensor Group(const torch::Tensor& x, const Geometry& g, const Rows& r) {
+  return x.narrow(2, r.t0, r.tc).reshape({g.b * g.h_kv, g.g * r.tc, -1});
+}
+
+// Writes rows in Group's layout into the chunk's rows of dst [B, H, T, X] or [B, H, T].
+void Ungroup(const torch::Tensor& dst, const torch::Tensor& rows, const Geometry& g,
+             const Rows& r) {
+  dst.view({g.b, g.h_kv, g.g, g.t, -1})
+      .narrow(3, r.t0, r.tc)
+      .copy_(rows.view({g.b, g.h_kv, g.g, r.tc, -1}));
+}
+
+// The chunk's scaled scores [B H_kv, G tc, nfc] fp32, -inf where a block has not ended for a
+// query ((c + 1) l - 1 > t). qg: Group(q) bf16; kc: [B H_kv, nfc, D] bf16.
+torch::Tensor Scores(const torch::Tensor& qg, const torch::Tensor& kc, const Geometry& g,
+                     const Rows& r) {
+  torch::Tensor s = Bmm32(qg, kc.transpose(1, 2)).mul_(g.scale);
+  // Blocks c < (t0 + 1) / l have ended for every query of the chunk: only the columns after them
+  // (about tc / l of them) need the mask.
+  const int64_t ended = (r.t0 + 1) / g.l;
+  if (ended < r.nfc) {
+    const auto opts = torch::TensorOptions().dtype(torch::kInt64).device(s.device());
+    torch::Tensor pos = torch::arange(r.t0, r.t0 + r.tc, opts);
+    torch::Tensor block = torch::arange(ended, r.nfc, opts);
+    torch::Tensor hidden =
+        block.unsqueeze(0) >= torch::floor_divide(pos + 1, g.l).unsqueeze(1);  // [tc, cols]
+    s.narrow(2, ended, r.nfc - ended)
+        .view({s.size(0), g.g, r.tc, r.nfc - ended})
+        .masked_fill_(hidden, -kInf);
+  }
+  return s;
+}
+
+// The chunk's selection [B, H_kv, tc, n] int32 from its probabilities p [B H_kv, G tc, nfc]
+// (undefined when nfc = 0). Blocks past the last query's own one can never be kept: the score
+// stops there.
+torch::Tensor Select(const torch::Tensor& p, const Geometry& g, const Rows& r,
+                     torch::Device device) {
+  const int64_t blocks = std::min((g.t + g.l - 1) / g.l, (r.t0 + r.tc - 1) / g.l + 1);
+  torch::Tensor score = torch::zeros({g.b, g.h_kv, r.tc, blocks},
+                                     torch::TensorOptions().device(device));
+  if (p.defined()) {
+    score.narrow(3, 0, r.nfc).copy_(p.view({g.b, g.h_kv, g.g, r.tc, r.nfc}).mean(2));
+  }
+  return NsaTopBlocks(score, r.t0, NsaShape{g.l, g.n, 0}).to(torch::kInt32);
+}
+
+class CompressedFunction : public torch::autograd::Function<CompressedFunction> {
+ public:
+  // q: [B, H, T, D]; k_cmp, v_cmp: [B, H_kv, NF, D]. Returns {o_cmp fp32, block_idx int32}.
+  static tensor_list forward(AutogradContext* ctx, const torch::Tensor& q,
+                             const torch::Tensor& k_cmp, const torch::Tensor& v_cmp, int64_t l,
+                             int64_t n, int64_t chunk) {
+    const Geometry g = GeometryOf(q, k_cmp, l, n);
+    const int64_t d = q.size(3);
+    const torch::Tensor q16 = q.to(torch::kBFloat16);
+    // Kept as [B, H_kv, NF, D]; the GEMMs read them as [B H_kv, NF, D].
+    const torch::Tensor k16 = k_cmp.to(torch::kBFloat16).contiguous();
+    const torch::Tensor v16 = v_cmp.to(torch::kBFloat16).contiguous();
+    const torch::Tensor kf = k16.view({g.b * g.h_kv, g.nf, d});
+    const torch::Tensor vf = v16.view({g.b * g.h_kv, g.nf, d});
+    const auto f32 = q.options().dtype(torch::kFloat32);
+    // Rows that see no block keep o = 0 and lse = +inf (so that exp(S - lse) is 0 there).
+    torch::Tensor o = torch::zeros(q.sizes(), f32);
+    torch::Tensor lse = torch::full({g.b, q.size(1), g.t}, kInf, f32);
+    std::vector<torch::Tensor> idx;
+    for (int64_t t0 = 0; t0 < g.t; t0 += chunk) {
+      const Rows r = RowsAt(t0, chunk, g);
+      torch::Tensor p;
+      if (r.nfc > 0) {
+        torch::Tensor s = Scores(Group(q16, g, r), kf.narrow(1, 0, r.nfc), g, r);
+        torch::Tensor row_lse = torch::logsumexp(s, -1, /*keepdim=*/true);
+        row_lse.masked_fill_(row_lse == -kInf, kInf);
+        p = s.sub_(row_lse).exp_();
+        Ungroup(lse, row_lse, g, r);
+        Ungroup(o, Bmm32(p.to(torch::kBFloat16), vf.narrow(1, 0, r.nfc)), g, r);
+      }
+      idx.push_back(Select(p, g, r, q.device()));
+    }
+    torch::Tensor block_idx = torch::cat(idx, 2);
+    ctx->mark_non_differentiable({block_idx});
+    ctx->save_for_backward({q16, k16, v16, lse, o});
+    ctx->saved_data["ints"] = std::vector<int64_t>{
+        l, n, chunk, static_cast<int64_t>(q.scalar_type()),
+        static_cast<int64_t>(k_cmp.scalar_type()), static_cast<int64_t>(v_cmp.scalar_type())};
+    return {o, block_idx};
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const tensor_list s = ctx->get_saved_variables();
+    const std::vector<int64_t> ints = ctx->saved_data["ints"].toIntVector();
+    if (!grads[0].defined()) return tensor_list(6);
+    const torch::Tensor &q16 = s[0], &k16 = s[1], &v16 = s[2], &lse = s[3], &o = s[4];
+    const int64_t chunk = ints[2];
+    const Geometry g = GeometryOf(q16, k16, ints[0], ints[1]);
+    const int64_t d = q16.size(3);
+    const torch::Tensor kf = k16.view({g.b * g.h_kv, g.nf, d});
+    const torch::Tensor vf = v16.view({g.b * g.h_kv, g.nf, d});
+    const torch::Tensor d_o = grads[0].to(torch::kFloat32);
+    const torch::Tensor delta = (d_o * o).sum(-1);  // [B, H, T]
+    const torch::Tensor do16 = d_o.to(torch::kBFloat16);
+    torch::Tensor dq = torch::zeros(q16.sizes(), o.options());
+    torch::Tensor dk = torch::zeros(kf.sizes(), o.options()), dv = torch::zeros_like(dk);
+    for (int64_t t0 = 0; t0 < g.t; t0 += chunk) {
+      const Rows r = RowsAt(t0, chunk, g);
+      if (r.nfc == 0) continue;
+      const torch::Tensor qg = Group(q16, g, r), dog = Group(do16, g, r);
+      const torch::Tensor kc = kf.narrow(1, 0, r.nfc), vc = vf.narrow(1, 0, r.nfc);
+      torch::Tensor p = Scores(qg, kc, g, r).sub_(Group(lse, g, r)).exp_();
+      torch::Tensor ds = Bmm32(dog, vc.transpose(1, 2)).sub_(Group(delta, g, r)).mul_(p);
+      const torch::Tensor p16 = p.to(torch::kBFloat16), ds16 = ds.to(torch::kBFloat16);
+      Ungroup(dq, Bmm32(ds16, kc).mul_(g.scale), g, r);
+      dk.narrow(1, 0, r.nfc).add_(Bmm32(ds16.transpose(1, 2), qg), g.scale);
+      dv.narrow(1, 0, r.nfc).add_(Bmm32(p16.transpose(1, 2), dog));
+    }
+    return {dq.to(static_cast<c10::ScalarType>(ints[3])),
+            dk.view(k16.sizes()).to(static_cast<c10::ScalarType>(ints[4])),
+            dv.view(k16.sizes()).to(static_cast<c10::ScalarType>(ints[5])),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor& k,
+                                           const at::Tensor& v, const NsaOptions& options) {
+  TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.sizes() == k.sizes() && q.size(0) == k.size(0) &&
+                  q.size(2) == k.size(2) && q.size(3) == k.size(3) && k.size(1) > 0 &&
+                  q.size(1) % k.size(1) == 0,
+              "nsa compressed: q ", q.sizes(), ", k ", k.sizes(), " and v ", v.sizes(),
+              " must be [B, H, T, D], [B, H_kv, T, D] twice, H a multiple of H_kv");
+  const int64_t l = options.shape.block_size, n = options.shape.selected_blocks;
+  TORCH_CHECK(l > 0 && n > 0, "nsa compressed: block_size and selected_blocks must be positive");
+  // Pooled in fp32 under autograd: dk_cmp, dv_cmp reach k and v through the mean.
+  torch::Tensor k_cmp = NsaMeanPool(k.to(torch::kFloat32), l);
+  torch::Tensor v_cmp = NsaMeanPool(v.to(torch::kFloat32), l);
+  int64_t chunk = options.query_chunk;
+  if (chunk <= 0) {
+    const int64_t per_query = q.size(0) * q.size(1) * std::max<int64_t>(1, k_cmp.size(2));
+    chunk = std::max<int64_t>(1, kScoreElements / per_query);
+  }
+  const tensor_list out = CompressedFunction::apply(q, k_cmp, v_cmp, l, n, chunk);
+  return {out[0], out[1]};
+}
+
+}  // namespace ablate::train

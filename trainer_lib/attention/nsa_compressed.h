@@ -1,0 +1,54 @@
+// NSA's compressed branch and block selection in bf16 on tensor cores, in plain LibTorch: the
+// fast path NsaAttend takes on CUDA (nsa.h's branches 1 and 2's selection; the chunked fp32
+// reference there stays the CPU path and the tests' oracle).
+//
+// Per chunk of queries [t0, t0 + Tc) and key/value head, with G = H / H_kv query heads stacked as
+// rows and NFc = (t0 + Tc) / l the compressed blocks any query of the chunk can see:
+//   S = scale q k_cmp^T               bf16 GEMM, fp32 accumulate and result  [G Tc, NFc]
+//   S[t][c] = -inf where (c + 1) l - 1 > t (the block has not ended)
+//   lse = logsumexp(S), +inf for a row that sees no block;  P = exp(S - lse)  (fp32)
+//   score[t][c] = mean over the G heads of P  ->  fla's top-n with the forced first, own and
+//                 previous blocks (NsaTopBlocks, the reference's own rule)
+//   o_cmp = bf16(P) v_cmp             bf16 GEMM, fp32 result; 0 for a row that sees no block
+// so the forward scores each chunk once for both the output and the selection. Backward
+// (softmax's, with delta = rowsum(do * o) as FlashAttention-2, Dao 2023) recomputes S and P per
+// chunk from the saved lse:
+//   dP = do v_cmp^T,  dS = P (dP - delta),  dq = scale dS k_cmp,  dk_cmp = scale dS^T q,
+//   dv_cmp = P^T do
+// with bf16 GEMM inputs and fp32 results and sums; k_cmp, v_cmp are pooled (NsaMeanPool) in
+// fp32 under autograd, so their gradients reach k and v through the pooling. Blocks past NFc are
+// never multiplied: the causal half of the work is skipped chunk by chunk.
+//
+// Numerics: outputs and gradients carry bf16 rounding of q, k_cmp, v_cmp, P, do and dS, about
+// PyTorch's own bf16 error (the tests hold them within twice it). The selection reads fp32
+// scores of bf16 inputs: it can differ from the fp32 reference's in near-ties only.
+//
+// Memory: a chunk holds about three [B, H, Tc, NFc] fp32 tensors; Tc is chosen so that one stays
+// near 2^28 elements unless NsaOptions::query_chunk sets it. Kept for backward: q in bf16, the
+// pooled k and v in bf16, lse [B, H, T] fp32 and the output.
+//
+// Thread-safety: as LibTorch operators.
+#ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_COMPRESSED_H_
+#define ABLATE_TRAINER_LIB_ATTENTION_NSA_COMPRESSED_H_
+
+#include <ATen/core/Tensor.h>
+
+#include "trainer_lib/attention/nsa.h"
+
+namespace ablate::train {
+
+struct NsaCompressedOutput {
+  at::Tensor out;        // o_cmp: [B, H, T, D] fp32, differentiable in q, k and v
+  at::Tensor block_idx;  // [B, H_kv, T, n] int32, kept blocks then -1; no gradient
+};
+
+// q: [B, H, T, D]; k, v: [B, H_kv, T, D] with H a multiple of H_kv, any float dtype (rounded to
+// bf16 for the GEMMs), on any device (CUDA uses cuBLAS's bf16 GEMM with an fp32 result; the CPU
+// multiplies the same bf16 values in fp32). options: block_size, selected_blocks, query_chunk.
+// Shapes are checked (TORCH_CHECK).
+NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor& k,
+                                           const at::Tensor& v, const NsaOptions& options);
+
+}  // namespace ablate::train
+
+#endif  // ABLATE_TRAINER_LIB_ATTENTION_NSA_COMPRESSED_H_
