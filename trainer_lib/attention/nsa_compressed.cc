@@ -82,6 +82,16 @@ torch::Tensor Scores(const torch::Tensor& qg, const torch::Tensor& kc, const Geo
   return s;
 }
 
+// The chunk's compressed probabilities [B H_kv, G tc, nfc] fp32: the softmax of Scores, with the
+// rows of queries that see no block yet (t < l - 1, all -inf) set to 0 as fla's nan_to_num does.
+torch::Tensor Probs(const torch::Tensor& qg, const torch::Tensor& kc, const Geometry& g,
+                    const Rows& r) {
+  torch::Tensor p = torch::softmax(Scores(qg, kc, g, r), -1);
+  const int64_t blind = std::min(r.tc, g.l - 1 - r.t0);
+  if (blind > 0) p.view({p.size(0), g.g, r.tc, r.nfc}).narrow(2, 0, blind).zero_();
+  return p;
+}
+
 // The chunk's selection [B, H_kv, tc, n] int32 from its probabilities p [B H_kv, G tc, nfc]
 // (undefined when nfc = 0). Blocks past the last query's own one can never be kept: the score
 // stops there.
@@ -111,26 +121,20 @@ class CompressedFunction : public torch::autograd::Function<CompressedFunction> 
     const torch::Tensor kf = k16.view({g.b * g.h_kv, g.nf, d});
     const torch::Tensor vf = v16.view({g.b * g.h_kv, g.nf, d});
     const auto f32 = q.options().dtype(torch::kFloat32);
-    // Rows that see no block keep o = 0 and lse = +inf (so that exp(S - lse) is 0 there).
-    torch::Tensor o = torch::zeros(q.sizes(), f32);
-    torch::Tensor lse = torch::full({g.b, q.size(1), g.t}, kInf, f32);
+    torch::Tensor o = torch::zeros(q.sizes(), f32);  // rows of chunks that see no block stay 0
     std::vector<torch::Tensor> idx;
     for (int64_t t0 = 0; t0 < g.t; t0 += chunk) {
       const Rows r = RowsAt(t0, chunk, g);
       torch::Tensor p;
       if (r.nfc > 0) {
-        torch::Tensor s = Scores(Group(q16, g, r), kf.narrow(1, 0, r.nfc), g, r);
-        torch::Tensor row_lse = torch::logsumexp(s, -1, /*keepdim=*/true);
-        row_lse.masked_fill_(row_lse == -kInf, kInf);
-        p = s.sub_(row_lse).exp_();
-        Ungroup(lse, row_lse, g, r);
+        p = Probs(Group(q16, g, r), kf.narrow(1, 0, r.nfc), g, r);
         Ungroup(o, Bmm32(p.to(torch::kBFloat16), vf.narrow(1, 0, r.nfc)), g, r);
       }
       idx.push_back(Select(p, g, r, q.device()));
     }
     torch::Tensor block_idx = torch::cat(idx, 2);
     ctx->mark_non_differentiable({block_idx});
-    ctx->save_for_backward({q16, k16, v16, lse, o});
+    ctx->save_for_backward({q16, k16, v16, o});
     ctx->saved_data["ints"] = std::vector<int64_t>{
         l, n, chunk, static_cast<int64_t>(q.scalar_type()),
         static_cast<int64_t>(k_cmp.scalar_type()), static_cast<int64_t>(v_cmp.scalar_type())};
@@ -141,7 +145,7 @@ class CompressedFunction : public torch::autograd::Function<CompressedFunction> 
     const tensor_list s = ctx->get_saved_variables();
     const std::vector<int64_t> ints = ctx->saved_data["ints"].toIntVector();
     if (!grads[0].defined()) return tensor_list(6);
-    const torch::Tensor &q16 = s[0], &k16 = s[1], &v16 = s[2], &lse = s[3], &o = s[4];
+    const torch::Tensor &q16 = s[0], &k16 = s[1], &v16 = s[2], &o = s[3];
     const int64_t chunk = ints[2];
     const Geometry g = GeometryOf(q16, k16, ints[0], ints[1]);
     const int64_t d = q16.size(3);
@@ -157,7 +161,7 @@ class CompressedFunction : public torch::autograd::Function<CompressedFunction> 
       if (r.nfc == 0) continue;
       const torch::Tensor qg = Group(q16, g, r), dog = Group(do16, g, r);
       const torch::Tensor kc = kf.narrow(1, 0, r.nfc), vc = vf.narrow(1, 0, r.nfc);
-      torch::Tensor p = Scores(qg, kc, g, r).sub_(Group(lse, g, r)).exp_();
+      const torch::Tensor p = Probs(qg, kc, g, r);
       torch::Tensor ds = Bmm32(dog, vc.transpose(1, 2)).sub_(Group(delta, g, r)).mul_(p);
       const torch::Tensor p16 = p.to(torch::kBFloat16), ds16 = ds.to(torch::kBFloat16);
       Ungroup(dq, Bmm32(ds16, kc).mul_(g.scale), g, r);

@@ -6,13 +6,13 @@
 // rows and NFc = (t0 + Tc) / l the compressed blocks any query of the chunk can see:
 //   S = scale q k_cmp^T               bf16 GEMM, fp32 accumulate and result  [G Tc, NFc]
 //   S[t][c] = -inf where (c + 1) l - 1 > t (the block has not ended)
-//   lse = logsumexp(S), +inf for a row that sees no block;  P = exp(S - lse)  (fp32)
+//   P = softmax(S) (fp32), 0 for a row that sees no block
 //   score[t][c] = mean over the G heads of P  ->  fla's top-n with the forced first, own and
 //                 previous blocks (NsaTopBlocks, the reference's own rule)
 //   o_cmp = bf16(P) v_cmp             bf16 GEMM, fp32 result; 0 for a row that sees no block
 // so the forward scores each chunk once for both the output and the selection. Backward
 // (softmax's, with delta = rowsum(do * o) as FlashAttention-2, Dao 2023) recomputes S and P per
-// chunk from the saved lse:
+// chunk:
 //   dP = do v_cmp^T,  dS = P (dP - delta),  dq = scale dS k_cmp,  dk_cmp = scale dS^T q,
 //   dv_cmp = P^T do
 // with bf16 GEMM inputs and fp32 results and sums; k_cmp, v_cmp are pooled (NsaMeanPool) in
@@ -25,7 +25,7 @@
 //
 // Memory: a chunk holds about three [B, H, Tc, NFc] fp32 tensors; Tc is chosen so that one stays
 // near 2^28 elements unless NsaOptions::query_chunk sets it. Kept for backward: q in bf16, the
-// pooled k and v in bf16, lse [B, H, T] fp32 and the output.
+// pooled k and v in bf16 and the output.
 //
 // Thread-safety: as LibTorch operators.
 #ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_COMPRESSED_H_

@@ -116,8 +116,8 @@ int64_t Missing(const torch::Tensor& a, const torch::Tensor& b) {
 void ExpectWellFormed(const torch::Tensor& idx, const Case& c) {
   ASSERT_EQ(idx.scalar_type(), torch::kInt32);
   ASSERT_EQ(idx.sizes(), (std::vector<int64_t>{c.batch, c.kv_heads, c.seq_len, c.selected}));
-  torch::Tensor own = torch::floor_divide(torch::arange(c.seq_len, idx.options().dtype(torch::kInt64)),
-                                          c.block_size)
+  const auto long_opts = idx.options().dtype(torch::kInt64);
+  torch::Tensor own = torch::floor_divide(torch::arange(c.seq_len, long_opts), c.block_size)
                           .view({1, 1, c.seq_len, 1});
   EXPECT_TRUE((idx.ge(-1) & idx.le(own)).all().item<bool>()) << Describe(c);
   auto has = [&](const torch::Tensor& block) { return (idx == block).any(-1); };
