@@ -3,7 +3,8 @@
 # with .device-deps/ carried along: builds model_test, optim_test, optimizer_benchmark and
 # ablate-train against the machine's CUDA LibTorch, runs the kernels' tests (FusedNormTest:
 # outputs and gradients within twice the eager bf16 error against fp64, poisoned outputs,
-# deterministic weight gradients; FusedAdamW8bitTest: the 8-bit AdamW step against the eager
+# deterministic weight gradients, the residual stream of the add fused with the post-attention
+# norm bit-identical to eager's add; FusedAdamW8bitTest: the 8-bit AdamW step against the eager
 # path), times one step of adamw and adamw8bit on Qwen3-0.6B's and 4B's shapes, then trains
 # qwen3-0.6b with $OPTIMIZER (default adamw) for STEPS steps (default 200) at 4,096 x 1 twice
 # from the same seeds, with the fused kernels on and off, and prints how far the two loss

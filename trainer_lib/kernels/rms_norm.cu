@@ -5,6 +5,7 @@
 #include "trainer_lib/kernels/rms_norm.h"
 
 #include <algorithm>
+#include <type_traits>
 
 #include <cuda_bf16.h>
 
@@ -30,6 +31,29 @@ __device__ float RoundIn<float>(float v) { return v; }
 template <>
 __device__ float RoundIn<__nv_bfloat16>(float v) {
   return __bfloat162float(__float2bfloat16_rn(v));
+}
+
+// The kernels that may add a residual first, or dsum and dx_bf16 in backward: plain, fp32 x.
+// Elsewhere those branches are not compiled at all.
+template <typename T, bool kRope>
+constexpr bool kAddable = std::is_same_v<T, float> && !kRope;
+
+// Element i of residual + delta, the new residual stream, written to sum as well.
+__device__ float AddAt(const RmsNormParams& p, int64_t i) {
+  const float s =
+      __fadd_rn(p.residual[i], __bfloat162float(static_cast<const __nv_bfloat16*>(p.delta)[i]));
+  p.sum[i] = s;
+  return s;
+}
+
+// Element i of dx, v the norm's gradient: with add's extras, dsum added and a bf16 copy.
+template <typename T, bool kRope>
+__device__ void StoreDx(const RmsNormParams& p, int64_t i, float v) {
+  if constexpr (kAddable<T, kRope>) {
+    if (p.dsum != nullptr) v = __fadd_rn(v, p.dsum[i]);
+    if (p.dx_bf16 != nullptr) Store(static_cast<__nv_bfloat16*>(p.dx_bf16), i, v);
+  }
+  Store(static_cast<T*>(p.dx), i, v);
 }
 
 __device__ float WarpSum(float v) {
@@ -69,6 +93,13 @@ __global__ void ForwardKernel(RmsNormParams p) {
   if (row >= p.rows) return;
   const int64_t cols = p.cols;
   const T* x = static_cast<const T*>(p.x) + row * cols;
+  if constexpr (kAddable<T, kRope>) {
+    // The sum first, then the norm reads it back: each lane rereads only what it wrote.
+    if (p.residual != nullptr) {
+      for (int64_t c = lane; c < cols; c += 32) AddAt(p, row * cols + c);
+      x = p.sum + row * cols;
+    }
+  }
   const float r = RowRstd(x, cols, p.eps, lane);
   if (lane == 0) p.rstd[row] = r;
   const float* w = p.weight;
@@ -127,7 +158,6 @@ __global__ void BackwardKernel(RmsNormParams p, int64_t partials) {
   const GradIn<kRope> grad_in;
   for (int64_t row = warp; row < p.rows; row += partials) {
     const T* x = static_cast<const T*>(p.x) + row * cols;
-    T* dx = static_cast<T*>(p.dx) + row * cols;
     const float r = p.rstd[row];
     const __nv_bfloat16* dy = static_cast<const __nv_bfloat16*>(p.dy);
     const float* cs = nullptr;
@@ -153,7 +183,7 @@ __global__ void BackwardKernel(RmsNormParams p, int64_t partials) {
       const float g = grad_in(dy, cs, sn, c, half);
       const float xh = __fmul_rn(Load(x, c), r);
       const float dn = RoundIn<T>(__fmul_rn(g, w[c]));
-      Store(dx, c, __fmul_rn(r, __fsub_rn(dn, __fmul_rn(xh, mean))));
+      StoreDx<T, kRope>(p, row * cols + c, __fmul_rn(r, __fsub_rn(dn, __fmul_rn(xh, mean))));
     }
   }
 }
@@ -170,12 +200,14 @@ __global__ void ForwardRegsKernel(RmsNormParams p) {
   if (row >= p.rows) return;
   const int64_t cols = p.cols;
   const T* x = static_cast<const T*>(p.x) + row * cols;
+  bool add = false;
+  if constexpr (kAddable<T, kRope>) add = p.residual != nullptr;
   float v[kPerLane];
   float sum = 0.f;
 #pragma unroll
   for (int i = 0; i < kPerLane; ++i) {
     const int64_t c = lane + 32 * i;
-    v[i] = c < cols ? Load(x, c) : 0.f;
+    v[i] = c >= cols ? 0.f : add ? AddAt(p, row * cols + c) : Load(x, c);
     sum = __fadd_rn(sum, __fmul_rn(v[i], v[i]));
   }
   sum = WarpSum(sum);
@@ -250,11 +282,12 @@ __global__ void BackwardRegsKernel(RmsNormParams p, int64_t partials) {
       dot = __fadd_rn(dot, __fmul_rn(g[i], xv[i]));
     }
     const float mean = WarpSum(dot) / static_cast<float>(cols);
-    T* dx = static_cast<T*>(p.dx) + row * cols;
 #pragma unroll
     for (int i = 0; i < kPerLane; ++i) {
       const int64_t c = lane + 32 * i;
-      if (c < cols) Store(dx, c, __fmul_rn(r, __fsub_rn(g[i], __fmul_rn(xv[i], mean))));
+      if (c < cols) {
+        StoreDx<T, kRope>(p, row * cols + c, __fmul_rn(r, __fsub_rn(g[i], __fmul_rn(xv[i], mean))));
+      }
     }
   }
   float* partial = p.workspace + warp * cols;
@@ -355,6 +388,11 @@ cudaError_t LaunchBackward(const RmsNormParams& p, cudaStream_t stream) {
 
 bool RmsNormSupported(const RmsNormParams& p) {
   if (p.rows < 1 || p.cols < 1) return false;
+  const bool add = p.residual != nullptr || p.delta != nullptr || p.sum != nullptr;
+  if (add || p.dsum != nullptr || p.dx_bf16 != nullptr) {
+    if (p.rope || p.input != NormInput::kFloat32) return false;
+    if (add && (p.residual == nullptr || p.delta == nullptr || p.sum == nullptr)) return false;
+  }
   if (!p.rope) return true;
   return p.input == NormInput::kBFloat16 && p.cols % 2 == 0 && p.seq_len >= 1 && p.heads >= 1 &&
          p.rows % (p.seq_len * p.heads) == 0;

@@ -1,5 +1,7 @@
 #include "trainer_lib/model/fused_norm.h"
 
+#include <utility>
+
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
@@ -22,9 +24,55 @@ namespace k = ablate::kernels;
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
-// x [rows, C] (plain: cos and sin empty) or [B, T, H, D] (rope). Autograd's apply refuses
-// undefined tensors among the inputs, hence empty ones. Forward and backward are the
-// kernels'; autograd sees one node.
+void Check(cudaError_t error) {
+  TORCH_CHECK(error == cudaSuccess, "RMSNorm kernel: ", cudaGetErrorString(error));
+}
+
+cudaStream_t StreamOf(const torch::Tensor& x) {
+  return at::cuda::getCurrentCUDAStream(x.device().index());
+}
+
+// The kernels' parameters for x [rows, C] (plain: cos and sin empty) or [B, T, H, D] (rope).
+k::RmsNormParams Params(const torch::Tensor& x, const torch::Tensor& weight, double eps,
+                        const torch::Tensor& cos, const torch::Tensor& sin) {
+  k::RmsNormParams p;
+  p.input =
+      x.scalar_type() == torch::kBFloat16 ? k::NormInput::kBFloat16 : k::NormInput::kFloat32;
+  p.x = x.data_ptr();
+  p.weight = weight.data_ptr<float>();
+  p.eps = static_cast<float>(eps);
+  p.cols = x.size(-1);
+  p.rows = x.numel() / p.cols;
+  if (cos.numel() > 0) {
+    p.rope = true;
+    p.seq_len = x.size(1);
+    p.heads = x.size(2);
+    p.cos = cos.data_ptr<float>();
+    p.sin = sin.data_ptr<float>();
+  }
+  return p;
+}
+
+// The backward kernel on p (set up by Params, plus any add extras) with forward's rstd and
+// the incoming gradient dy; writes dx and returns dweight.
+torch::Tensor RunBackward(k::RmsNormParams& p, const torch::Tensor& weight,
+                          const torch::Tensor& rstd, const torch::Tensor& dy_in,
+                          torch::Tensor& dx) {
+  const torch::Tensor dy = dy_in.to(torch::kBFloat16).contiguous();
+  torch::Tensor dweight = torch::empty_like(weight);
+  torch::Tensor workspace = torch::empty({k::RmsNormWorkspaceFloats(p.rows, p.cols)},
+                                         weight.options().dtype(torch::kFloat32));
+  p.rstd = rstd.data_ptr<float>();
+  p.dy = dy.data_ptr();
+  p.dx = dx.data_ptr();
+  p.dweight = dweight.data_ptr<float>();
+  p.workspace = workspace.data_ptr<float>();
+  Check(k::RmsNormBackward(p, StreamOf(dx)));
+  return dweight;
+}
+
+// Autograd's apply refuses undefined tensors among the inputs, hence empty cos and sin for the
+// plain norm. Forward and backward are the kernels'; autograd sees one node.
 class FusedRmsNorm : public torch::autograd::Function<FusedRmsNorm> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in,
@@ -39,7 +87,7 @@ class FusedRmsNorm : public torch::autograd::Function<FusedRmsNorm> {
     torch::Tensor rstd = torch::empty({p.rows}, x.options().dtype(torch::kFloat32));
     p.y = y.data_ptr();
     p.rstd = rstd.data_ptr<float>();
-    Check(k::RmsNormForward(p, at::cuda::getCurrentCUDAStream(x.device().index())));
+    Check(k::RmsNormForward(p, StreamOf(x)));
     ctx->save_for_backward({x, weight, rstd, cos, sin});
     ctx->saved_data["eps"] = eps;
     return y;
@@ -49,42 +97,50 @@ class FusedRmsNorm : public torch::autograd::Function<FusedRmsNorm> {
     const tensor_list saved = ctx->get_saved_variables();
     const torch::Tensor &x = saved[0], &weight = saved[1], &rstd = saved[2];
     k::RmsNormParams p = Params(x, weight, ctx->saved_data["eps"].toDouble(), saved[3], saved[4]);
-    const torch::Tensor dy = grads[0].to(torch::kBFloat16).contiguous();
     torch::Tensor dx = torch::empty_like(x);
-    torch::Tensor dweight = torch::empty_like(weight);
-    torch::Tensor workspace = torch::empty({k::RmsNormWorkspaceFloats(p.rows, p.cols)},
-                                           x.options().dtype(torch::kFloat32));
-    p.rstd = rstd.data_ptr<float>();
-    p.dy = dy.data_ptr();
-    p.dx = dx.data_ptr();
-    p.dweight = dweight.data_ptr<float>();
-    p.workspace = workspace.data_ptr<float>();
-    Check(k::RmsNormBackward(p, at::cuda::getCurrentCUDAStream(x.device().index())));
+    torch::Tensor dweight = RunBackward(p, weight, rstd, grads[0], dx);
     return {dx, dweight, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
+};
 
-  static k::RmsNormParams Params(const torch::Tensor& x, const torch::Tensor& weight, double eps,
-                                 const torch::Tensor& cos, const torch::Tensor& sin) {
-    k::RmsNormParams p;
-    p.input = x.scalar_type() == torch::kBFloat16 ? k::NormInput::kBFloat16
-                                                  : k::NormInput::kFloat32;
-    p.x = x.data_ptr();
-    p.weight = weight.data_ptr<float>();
-    p.eps = static_cast<float>(eps);
-    p.cols = x.size(-1);
-    p.rows = x.numel() / p.cols;
-    if (cos.numel() > 0) {
-      p.rope = true;
-      p.seq_len = x.size(1);
-      p.heads = x.size(2);
-      p.cos = cos.data_ptr<float>();
-      p.sin = sin.data_ptr<float>();
-    }
-    return p;
+// x [rows, C] fp32 and delta [rows, C] bf16 -> {x + delta in fp32, the plain norm of it in
+// bf16}. Backward gets both outputs' gradients: the sum's joins the norm's in the one kernel,
+// which hands the total to x in fp32 and to delta in bf16, as eager's add does.
+class FusedAddRmsNorm : public torch::autograd::Function<FusedAddRmsNorm> {
+ public:
+  static tensor_list forward(AutogradContext* ctx, const torch::Tensor& x_in,
+                             const torch::Tensor& delta_in, const torch::Tensor& weight,
+                             double eps) {
+    const torch::Tensor x = x_in.contiguous();
+    const torch::Tensor delta = delta_in.contiguous();
+    torch::Tensor sum = torch::empty(x.sizes(), x.options());
+    const torch::Tensor none = torch::empty({0}, weight.options());
+    k::RmsNormParams p = Params(sum, weight, eps, none, none);
+    torch::Tensor y = torch::empty(x.sizes(), x.options().dtype(torch::kBFloat16));
+    torch::Tensor rstd = torch::empty({p.rows}, x.options());
+    p.residual = x.data_ptr<float>();
+    p.delta = delta.data_ptr();
+    p.sum = sum.data_ptr<float>();
+    p.y = y.data_ptr();
+    p.rstd = rstd.data_ptr<float>();
+    Check(k::RmsNormForward(p, StreamOf(x)));
+    ctx->save_for_backward({sum, weight, rstd});
+    ctx->saved_data["eps"] = eps;
+    return {sum, y};
   }
 
-  static void Check(cudaError_t error) {
-    TORCH_CHECK(error == cudaSuccess, "RMSNorm kernel: ", cudaGetErrorString(error));
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const tensor_list saved = ctx->get_saved_variables();
+    const torch::Tensor &sum = saved[0], &weight = saved[1], &rstd = saved[2];
+    const torch::Tensor none = torch::empty({0}, weight.options());
+    k::RmsNormParams p = Params(sum, weight, ctx->saved_data["eps"].toDouble(), none, none);
+    const torch::Tensor dsum = grads[0].to(torch::kFloat32).contiguous();
+    torch::Tensor dx = torch::empty_like(sum);
+    torch::Tensor ddelta = torch::empty(sum.sizes(), sum.options().dtype(torch::kBFloat16));
+    p.dsum = dsum.data_ptr<float>();
+    p.dx_bf16 = ddelta.data_ptr();
+    torch::Tensor dweight = RunBackward(p, weight, rstd, grads[1], dx);
+    return {dx, ddelta, dweight, torch::Tensor()};
   }
 };
 
@@ -120,6 +176,21 @@ torch::Tensor NormRopeForAttention(RMSNormImpl& norm, const torch::Tensor& x,
   }
 #endif
   return ApplyRope(norm.forward(x).transpose(1, 2), rope);
+}
+
+ResidualNormed AddNormForProjection(RMSNormImpl& norm, const torch::Tensor& x,
+                                    const torch::Tensor& delta) {
+#ifdef ABLATE_FUSED_KERNELS
+  if (FusedKernelsEnabled() && UnderBf16Autocast(x) && x.scalar_type() == torch::kFloat32 &&
+      delta.scalar_type() == torch::kBFloat16 && delta.device() == x.device() &&
+      delta.sizes() == x.sizes() && KernelTakes(x, norm.weight(), /*rope=*/false)) {
+    tensor_list out = FusedAddRmsNorm::apply(x, delta, norm.weight(), norm.eps());
+    return {std::move(out[0]), std::move(out[1])};
+  }
+#endif
+  torch::Tensor residual = x + delta;
+  torch::Tensor normed = NormForProjection(norm, residual);
+  return {std::move(residual), std::move(normed)};
 }
 
 }  // namespace ablate::train

@@ -1,8 +1,9 @@
-// RMSNorm, alone or followed by rotary position embedding, computed the way the next operation
-// reads it under bf16 autocast: by our CUDA kernels (trainer_lib/kernels/rms_norm.h) where they
-// apply, else by the eager modules of blocks.h. Both give the same values to the consumer; the
-// kernels read x once, write bf16 instead of fp32, and keep only x and one fp32 per row for
-// backward (eager keeps fp32 copies of x, of its square and of the normed result).
+// RMSNorm, alone, after a residual add, or followed by rotary position embedding, computed the
+// way the next operation reads it under bf16 autocast: by our CUDA kernels
+// (trainer_lib/kernels/rms_norm.h) where they apply, else by the eager modules of blocks.h.
+// Both give the same values to the consumer; the kernels read x once, write bf16 instead of
+// fp32, and keep only x and one fp32 per row for backward (eager keeps fp32 copies of x, of its
+// square and of the normed result).
 //
 // The kernels apply when FusedKernelsEnabled (trainer_lib/device/fused_kernels.h), x is on a
 // CUDA device and autocast is on there with bf16.
@@ -28,6 +29,20 @@ torch::Tensor NormForProjection(RMSNormImpl& norm, const torch::Tensor& x);
 // ApplyRope(norm.forward(x).transpose(1, 2), rope).
 torch::Tensor NormRopeForAttention(RMSNormImpl& norm, const torch::Tensor& x,
                                    const RopeTables& rope);
+
+// The residual stream after adding a block's output, and its norm as the next projection reads
+// it: residual = x + delta, normed = NormForProjection(norm, residual), for x [..., C] and
+// delta of x's shape. With the kernels (x fp32, delta bf16: the stream and a projection's
+// output under autocast) one kernel reads x and delta once and writes both, residual
+// bit-identical to eager's x + delta; in backward one kernel sums residual's gradient with the
+// norm's and gives it to x (fp32) and delta (bf16), as eager's add would. Otherwise eager
+// x + delta, then NormForProjection.
+struct ResidualNormed {
+  torch::Tensor residual;
+  torch::Tensor normed;
+};
+ResidualNormed AddNormForProjection(RMSNormImpl& norm, const torch::Tensor& x,
+                                    const torch::Tensor& delta);
 
 }  // namespace ablate::train
 

@@ -5,6 +5,7 @@
 #include "trainer_lib/model/fused_norm.h"
 
 #include <functional>
+#include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -72,15 +73,22 @@ torch::Tensor ExactNorm(const torch::Tensor& x, const torch::Tensor& w) {
   return w * x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + 1e-6);
 }
 
-void ExpectWithinTwiceEager(const Grads& fused, const Grads& eager, const Grads& exact) {
-  for (const auto& [name, a, b, c] :
-       {std::tuple{"y", fused.y, eager.y, exact.y}, std::tuple{"dx", fused.dx, eager.dx, exact.dx},
-        std::tuple{"dw", fused.dw, eager.dw, exact.dw}}) {
+// Each: a name, then the fused, eager and exact values.
+using Compared = std::tuple<const char*, torch::Tensor, torch::Tensor, torch::Tensor>;
+
+void ExpectEachWithinTwiceEager(const std::vector<Compared>& compared) {
+  for (const auto& [name, a, b, c] : compared) {
     ASSERT_TRUE(torch::isfinite(a).all().item<bool>()) << name << " has NaN or Inf";
     const double fused_error = MaxError(a, c);
     const double eager_error = MaxError(b, c);
     EXPECT_LE(fused_error, 2 * eager_error + 1e-6) << name << ": eager " << eager_error;
   }
+}
+
+void ExpectWithinTwiceEager(const Grads& fused, const Grads& eager, const Grads& exact) {
+  ExpectEachWithinTwiceEager({{"y", fused.y, eager.y, exact.y},
+                              {"dx", fused.dx, eager.dx, exact.dx},
+                              {"dw", fused.dw, eager.dw, exact.dw}});
 }
 
 RMSNorm CudaNorm(int64_t dim, const torch::Tensor& weight) {
@@ -158,6 +166,110 @@ TEST(FusedNormTest, NormRopeForAttentionMatchesEagerWithinItsError) {
     SCOPED_TRACE(testing::Message() << "heads " << heads << " head dim " << dim);
     ExpectWithinTwiceEager(fused, eager, RunExact(exact_fn, x, w, g));
   }
+}
+
+// What the residual add and its norm give: the stream, the normed values, and the gradients
+// of x, delta and the weight for the loss sum(normed * g) + sum(residual * g_residual).
+struct AddGrads {
+  torch::Tensor residual, normed, dx, ddelta, dw;
+};
+
+using AddFn = std::function<ResidualNormed(const torch::Tensor&, const torch::Tensor&)>;
+
+AddGrads RunAdd(RMSNorm& norm, const AddFn& f, const torch::Tensor& x0, const torch::Tensor& d0,
+                const torch::Tensor& g, const torch::Tensor& g_residual) {
+  norm->zero_grad();
+  torch::Tensor x = x0.detach().clone().requires_grad_(true);
+  torch::Tensor d = d0.detach().clone().requires_grad_(true);
+  const ResidualNormed out = f(x, d);
+  ((out.normed.to(g.scalar_type()) * g).sum() +
+   (out.residual.to(g_residual.scalar_type()) * g_residual).sum())
+      .backward();
+  return {out.residual.detach(), out.normed.detach(), x.grad(), d.grad(),
+          norm->weight().grad().clone()};
+}
+
+// The same loss in fp64 with nothing rounded.
+AddGrads RunAddExact(const torch::Tensor& x0, const torch::Tensor& d0, const torch::Tensor& w0,
+                     const torch::Tensor& g, const torch::Tensor& g_residual) {
+  torch::Tensor x = x0.detach().to(torch::kFloat64).requires_grad_(true);
+  torch::Tensor d = d0.detach().to(torch::kFloat64).requires_grad_(true);
+  torch::Tensor w = w0.detach().to(torch::kFloat64).requires_grad_(true);
+  torch::Tensor s = x + d;
+  torch::Tensor y = ExactNorm(s, w);
+  ((y * g).sum() + (s * g_residual).sum()).backward();
+  return {s.detach(), y.detach(), x.grad(), d.grad(), w.grad()};
+}
+
+// The fused residual add: the stream bit for bit as eager's x + delta, the rest within twice
+// the eager bf16 path's error. Widths for both kernels (1,000 and 1,024 fit a warp's
+// registers, 2,560 does not), an odd row count.
+TEST(FusedNormTest, AddNormForProjectionMatchesEagerWithinItsError) {
+  REQUIRE_KERNELS();
+  torch::manual_seed(4);
+  auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  for (const int64_t width : {1000, 1024, 2560}) {
+    SCOPED_TRACE(testing::Message() << "width " << width);
+    torch::Tensor x = 3 * torch::randn({3, 37, width}, cuda);
+    torch::Tensor d = torch::randn({3, 37, width}, cuda).to(torch::kBFloat16);
+    torch::Tensor w = 1 + 0.1 * torch::randn({width}, cuda);
+    torch::Tensor g = torch::randn({3, 37, width}, cuda.dtype(torch::kFloat64));
+    torch::Tensor g_residual = torch::randn({3, 37, width}, cuda.dtype(torch::kFloat64));
+    RMSNorm norm = CudaNorm(width, w);
+    AddGrads fused, again, eager;
+    {
+      Bf16Autocast autocast;
+      auto fused_fn = [&](const torch::Tensor& x, const torch::Tensor& d) {
+        ResidualNormed out = AddNormForProjection(*norm, x, d);
+        // The kernels' node, not the eager fallback's.
+        EXPECT_NE(out.normed.grad_fn()->name().find("FusedAddRmsNorm"), std::string::npos)
+            << out.normed.grad_fn()->name();
+        return out;
+      };
+      PoisonAllocator();
+      fused = RunAdd(norm, fused_fn, x, d, g, g_residual);
+      PoisonAllocator();
+      again = RunAdd(norm, fused_fn, x, d, g, g_residual);
+      // Eager: the add, the module, then the cast the projection's autocast makes.
+      eager = RunAdd(norm, [&](const torch::Tensor& x, const torch::Tensor& d) {
+        torch::Tensor s = x + d;
+        return ResidualNormed{s, norm->forward(s).to(torch::kBFloat16)};
+      }, x, d, g, g_residual);
+    }
+    ASSERT_EQ(fused.residual.scalar_type(), torch::kFloat32);
+    ASSERT_EQ(fused.normed.scalar_type(), torch::kBFloat16);
+    ASSERT_EQ(fused.dx.scalar_type(), torch::kFloat32);
+    ASSERT_EQ(fused.ddelta.scalar_type(), torch::kBFloat16);
+    EXPECT_TRUE(torch::equal(fused.residual, eager.residual));
+    const AddGrads exact = RunAddExact(x, d, w, g, g_residual);
+    ExpectEachWithinTwiceEager({{"normed", fused.normed, eager.normed, exact.normed},
+                                {"dx", fused.dx, eager.dx, exact.dx},
+                                {"ddelta", fused.ddelta, eager.ddelta, exact.ddelta},
+                                {"dw", fused.dw, eager.dw, exact.dw}});
+    // The gradient of delta is the gradient of x, rounded as eager's add rounds it.
+    EXPECT_TRUE(torch::equal(fused.ddelta, fused.dx.to(torch::kBFloat16)));
+    for (const auto& [a, b] : {std::pair{fused.normed, again.normed}, std::pair{fused.dx, again.dx},
+                               std::pair{fused.ddelta, again.ddelta},
+                               std::pair{fused.dw, again.dw}}) {
+      EXPECT_TRUE(torch::equal(a, b)) << "not the same bits on a second run";
+    }
+  }
+}
+
+// Without the kernels (here: on the CPU) the residual add is eager's, then NormForProjection.
+TEST(FusedNormTest, AddNormForProjectionIsEagerWithoutTheKernels) {
+  torch::manual_seed(5);
+  torch::Tensor x = 3 * torch::randn({3, 5, 40});
+  torch::Tensor d = torch::randn({3, 5, 40}).to(torch::kBFloat16);
+  RMSNorm norm(40, 1e-6);
+  {
+    torch::NoGradGuard no_grad;
+    norm->weight().copy_(1 + 0.1 * torch::randn({40}));
+  }
+  const ResidualNormed out = AddNormForProjection(*norm, x, d);
+  const torch::Tensor s = x + d;
+  EXPECT_TRUE(torch::equal(out.residual, s));
+  EXPECT_TRUE(torch::equal(out.normed, norm->forward(s)));
 }
 
 // dweight is summed in a fixed order: the same bits on every run.

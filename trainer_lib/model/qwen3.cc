@@ -61,9 +61,13 @@ class DecoderLayerImpl : public torch::nn::Module {
     mlp_ = register_module("mlp", SwiGLU(c.hidden_size(), c.intermediate_size()));
   }
 
+  // h = x + attn(norm1(x)); h + mlp(norm2(h)), the first add fused with norm2. The second add
+  // stays eager: fusing it with the next layer's norm1 would cross the layer boundary that
+  // activation checkpointing recomputes from.
   torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope) {
-    torch::Tensor h = x + self_attn_(NormForProjection(*input_layernorm_, x), rope);
-    return h + mlp_(NormForProjection(*post_attention_layernorm_, h));
+    torch::Tensor attn = self_attn_(NormForProjection(*input_layernorm_, x), rope);
+    auto [h, normed] = AddNormForProjection(*post_attention_layernorm_, x, attn);
+    return h + mlp_(normed);
   }
 
  private:
