@@ -48,7 +48,7 @@ SwiGLUImpl::SwiGLUImpl(int64_t hidden, int64_t intermediate) {
 }
 
 torch::Tensor SwiGLUImpl::forward(const torch::Tensor& x) {
-  return down_proj_(SwiGluActivation(gate_proj_(x), up_proj_(x)));
+  return SwiGluMlp(x, *gate_proj_, *up_proj_, *down_proj_);
 }
 
 }  // namespace ablate::train

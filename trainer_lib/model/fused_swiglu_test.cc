@@ -1,9 +1,10 @@
-// The fused SwiGLU activation against eager silu(gate) * up and an fp64 reference. On the GPU,
-// the rule (flash-attention's): the kernels' largest error against fp64 is at most twice the
-// eager bf16 path's own, for the output and both gradients, with outputs in NaN-poisoned
-// memory. Everywhere: without the kernels' conditions, the eager expression exactly.
+// The fused SwiGLU MLP against the eager modules and an fp64 reference. On the GPU, the rule
+// (flash-attention's): the node's largest error against fp64 is at most twice the eager bf16
+// path's own, for the output and for every gradient, with outputs in NaN-poisoned memory.
+// Everywhere: without the node's conditions, the eager modules' result and graph.
 #include "trainer_lib/model/fused_swiglu.h"
 
+#include <array>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -20,61 +21,93 @@ using kernel_test::Bf16Autocast;
 using kernel_test::MaxError;
 using kernel_test::PoisonAllocator;
 
-struct Result {
-  torch::Tensor y, dgate, dup;
-  std::string node;  // the name of y's autograd node
+constexpr char kNode[] = "FusedSwiGluMlp";
+
+struct Mlp {
+  torch::nn::Linear gate, up, down;
 };
 
-// y = SwiGluActivation(gate, up), or eager's expression, and the gradients of sum(y * w).
-Result RunCopies(bool eager, const torch::Tensor& gate0, const torch::Tensor& up0,
-                 const torch::Tensor& w) {
-  torch::Tensor gate = gate0.detach().clone().requires_grad_(true);
-  torch::Tensor up = up0.detach().clone().requires_grad_(true);
-  torch::Tensor y = eager ? torch::silu(gate) * up : SwiGluActivation(gate, up);
-  const std::string node = y.grad_fn() ? y.grad_fn()->name() : "";
-  (y.to(w.scalar_type()) * w).sum().backward();
-  return {y.detach(), gate.grad(), up.grad(), node};
+Mlp MakeMlp(int64_t hidden, int64_t intermediate, const torch::Device& device) {
+  auto linear = [&](int64_t in, int64_t out) {
+    torch::nn::Linear layer(torch::nn::LinearOptions(in, out).bias(false));
+    layer->to(device);
+    return layer;
+  };
+  return {linear(hidden, intermediate), linear(hidden, intermediate), linear(intermediate, hidden)};
+}
+
+struct Result {
+  torch::Tensor out, dx, dgate, dup, ddown;
+  std::string node;  // the name of out's autograd node
+};
+
+// out = SwiGluMlp(x), or the eager modules, and the gradients of sum(out * w).
+Result RunMlp(bool eager, Mlp& m, const torch::Tensor& x0, const torch::Tensor& w) {
+  for (auto* layer : {&m.gate, &m.up, &m.down}) (*layer)->zero_grad();
+  torch::Tensor x = x0.detach().clone().requires_grad_(true);
+  torch::Tensor out =
+      eager ? m.down(torch::silu(m.gate(x)) * m.up(x)) : SwiGluMlp(x, *m.gate, *m.up, *m.down);
+  const std::string node = out.grad_fn() ? out.grad_fn()->name() : "";
+  (out.to(w.scalar_type()) * w).sum().backward();
+  return {out.detach(),
+          x.grad(),
+          m.gate->weight.grad().clone(),
+          m.up->weight.grad().clone(),
+          m.down->weight.grad().clone(),
+          node};
 }
 
 // The same in fp64 with nothing rounded: the reference both are judged against.
-Result RunExact(const torch::Tensor& gate0, const torch::Tensor& up0, const torch::Tensor& w) {
-  torch::Tensor gate = gate0.detach().to(torch::kFloat64).requires_grad_(true);
-  torch::Tensor up = up0.detach().to(torch::kFloat64).requires_grad_(true);
-  torch::Tensor y = gate * torch::sigmoid(gate) * up;
-  (y * w).sum().backward();
-  return {y.detach(), gate.grad(), up.grad(), ""};
+Result RunExact(const Mlp& m, const torch::Tensor& x0, const torch::Tensor& w) {
+  auto leaf = [](const torch::Tensor& t) {
+    return t.detach().to(torch::kFloat64).requires_grad_(true);
+  };
+  torch::Tensor x = leaf(x0), wg = leaf(m.gate->weight), wu = leaf(m.up->weight),
+                wd = leaf(m.down->weight);
+  torch::Tensor g = x.matmul(wg.t());
+  torch::Tensor out = (g * torch::sigmoid(g) * x.matmul(wu.t())).matmul(wd.t());
+  (out * w).sum().backward();
+  return {out.detach(), x.grad(), wg.grad(), wu.grad(), wd.grad(), ""};
 }
 
 TEST(FusedSwiGluTest, MatchesEagerWithinItsError) {
   ABLATE_REQUIRE_FUSED_KERNELS();
   torch::manual_seed(1);
   auto cuda = torch::TensorOptions().device(torch::kCUDA);
-  // Odd row counts; widths of 8-element packs (1,000 and Qwen3-0.6B's 3,072) and widths the
-  // kernels take one element at a time (999, 3,071). The last shape has more elements than a
-  // launch has threads (2^22), so that threads take several.
-  for (const auto& shape : std::vector<std::vector<int64_t>>{
-           {37, 1000}, {37, 3072}, {3, 37, 999}, {37, 3071}, {2, 2049, 3072}, {2, 2049, 3071}}) {
-    SCOPED_TRACE(::testing::Message() << "shape " << torch::IntArrayRef(shape));
-    // gate spread over silu's curved part and both tails; up and the gradient of unit scale.
-    torch::Tensor gate = (4 * torch::randn(shape, cuda)).to(torch::kBFloat16);
-    torch::Tensor up = torch::randn(shape, cuda).to(torch::kBFloat16);
-    torch::Tensor w = torch::randn(shape, cuda.dtype(torch::kFloat64));
+  // Odd token counts; intermediate sizes the activation kernels take in packs of 8 (1,000, and
+  // Qwen3-0.6B's 3,072 beside its hidden size 1,024) and one element at a time (999, 3,071,
+  // the latter with more elements than a launch has threads, 2^22, so that threads take
+  // several); bf16 inputs (the fused norm's) and fp32 ones (the eager norm's).
+  for (const auto& [tokens, hidden, intermediate, dtype] :
+       {std::tuple{37, 64, 1000, torch::kBFloat16}, std::tuple{111, 96, 3072, torch::kFloat32},
+        std::tuple{37, 64, 999, torch::kBFloat16}, std::tuple{4098, 128, 3071, torch::kBFloat16},
+        std::tuple{4096, 1024, 3072, torch::kBFloat16}}) {
+    SCOPED_TRACE(::testing::Message()
+                 << tokens << " tokens, " << hidden << " -> " << intermediate << ", " << dtype);
+    Mlp m = MakeMlp(hidden, intermediate, torch::kCUDA);
+    torch::Tensor x = torch::randn({1, tokens, hidden}, cuda).to(dtype);
+    torch::Tensor w = torch::randn({1, tokens, hidden}, cuda.dtype(torch::kFloat64));
     Result fused, eager;
     {
       Bf16Autocast autocast;
       PoisonAllocator();
-      fused = RunCopies(/*eager=*/false, gate, up, w);
-      eager = RunCopies(/*eager=*/true, gate, up, w);
+      fused = RunMlp(/*eager=*/false, m, x, w);
+      eager = RunMlp(/*eager=*/true, m, x, w);
     }
-    EXPECT_NE(fused.node.find("FusedSwiGlu"), std::string::npos) << fused.node;
-    ASSERT_EQ(fused.y.scalar_type(), torch::kBFloat16);
-    ASSERT_EQ(fused.y.sizes(), gate.sizes());
-    const Result exact = RunExact(gate, up, w);
-    for (const auto& [name, a, b, c] : {std::tuple{"y", fused.y, eager.y, exact.y},
-                                        std::tuple{"dgate", fused.dgate, eager.dgate, exact.dgate},
-                                        std::tuple{"dup", fused.dup, eager.dup, exact.dup}}) {
-      ASSERT_EQ(a.scalar_type(), torch::kBFloat16) << name;
+    EXPECT_NE(fused.node.find(kNode), std::string::npos) << fused.node;
+    ASSERT_EQ(fused.out.scalar_type(), torch::kBFloat16);
+    ASSERT_EQ(fused.out.sizes(), x.sizes());
+    ASSERT_EQ(fused.dx.scalar_type(), dtype);
+    const Result exact = RunExact(m, x, w);
+    for (const auto& [name, a, b, c] :
+         std::array{std::tuple{"out", fused.out, eager.out, exact.out},
+                    std::tuple{"dx", fused.dx, eager.dx, exact.dx},
+                    std::tuple{"dgate", fused.dgate, eager.dgate, exact.dgate},
+                    std::tuple{"dup", fused.dup, eager.dup, exact.dup},
+                    std::tuple{"ddown", fused.ddown, eager.ddown, exact.ddown}}) {
       ASSERT_TRUE(torch::isfinite(a).all().item<bool>()) << name << " has NaN or Inf";
+      ASSERT_EQ(a.sizes(), b.sizes()) << name;
+      ASSERT_EQ(a.scalar_type(), b.scalar_type()) << name;
       const double fused_error = MaxError(a, c);
       const double eager_error = MaxError(b, c);
       EXPECT_LE(fused_error, 2 * eager_error + 1e-6) << name << ": eager " << eager_error;
@@ -82,61 +115,28 @@ TEST(FusedSwiGluTest, MatchesEagerWithinItsError) {
   }
 }
 
-// gate and up as given (no copy), and the gradients of sum(y * w) for them.
-Result RunInPlace(const torch::Tensor& gate, const torch::Tensor& up, const torch::Tensor& w) {
-  gate.requires_grad_(true);
-  up.requires_grad_(true);
-  torch::Tensor y = SwiGluActivation(gate, up);
-  const torch::autograd::variable_list grads =
-      torch::autograd::grad({(y.to(w.scalar_type()) * w).sum()}, {gate, up});
-  return {y.detach(), grads[0], grads[1], y.grad_fn()->name()};
-}
-
-// Inputs whose rows do not start on 16-byte boundaries (a view at an odd offset) take the
-// kernels' one-element path; the same values, aligned, take packs of 8. Both give the same bits.
-TEST(FusedSwiGluTest, UnalignedInputsGiveTheAlignedBits) {
-  ABLATE_REQUIRE_FUSED_KERNELS();
+// Without the node's conditions (here: the CPU, or no autocast) the result is the eager
+// modules', bit for bit, through their own autograd graph.
+TEST(FusedSwiGluTest, FallsBackToTheEagerModules) {
   torch::manual_seed(2);
-  auto cuda = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16);
-  const int64_t rows = 37, cols = 1024;
-  torch::Tensor gate = (4 * torch::randn({rows, cols}, cuda)).to(torch::kBFloat16);
-  torch::Tensor up = torch::randn({rows, cols}, cuda);
-  torch::Tensor w = torch::randn({rows, cols}, cuda.dtype(torch::kFloat64));
-  auto shifted = [&](const torch::Tensor& t) {
-    torch::Tensor view = torch::empty({rows * cols + 1}, cuda).narrow(0, 1, rows * cols);
-    view.copy_(t.flatten());
-    return view.view({rows, cols});
-  };
-  Bf16Autocast autocast;
-  PoisonAllocator();
-  const Result packed = RunInPlace(gate.clone(), up.clone(), w);
-  const Result single = RunInPlace(shifted(gate), shifted(up), w);
-  EXPECT_NE(single.node.find("FusedSwiGlu"), std::string::npos) << single.node;
-  EXPECT_TRUE(torch::equal(packed.y, single.y));
-  EXPECT_TRUE(torch::equal(packed.dgate, single.dgate));
-  EXPECT_TRUE(torch::equal(packed.dup, single.dup));
-  EXPECT_TRUE(torch::isfinite(single.y).all().item<bool>());
-}
-
-// Without the kernels' conditions (here: fp32 inputs, or no autocast, or the CPU) the result
-// is eager's expression, bit for bit, with eager's autograd graph.
-TEST(FusedSwiGluTest, FallsBackToEagerExactly) {
-  torch::manual_seed(3);
   std::vector<torch::Device> devices = {torch::kCPU};
   if (torch::cuda::is_available()) devices.push_back(torch::kCUDA);
   for (const torch::Device& device : devices) {
     for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {
       SCOPED_TRACE(::testing::Message() << device << " " << dtype);
-      auto options = torch::TensorOptions().device(device).dtype(dtype);
-      torch::Tensor gate = 4 * torch::randn({5, 37}, options);
-      torch::Tensor up = torch::randn({5, 37}, options);
-      torch::Tensor w = torch::randn({5, 37}, options.dtype(torch::kFloat64));
-      const Result fused = RunCopies(false, gate, up, w);
-      const Result eager = RunCopies(true, gate, up, w);
+      Mlp m = MakeMlp(24, 40, device);
+      for (auto* layer : {&m.gate, &m.up, &m.down}) (*layer)->to(dtype);
+      torch::Tensor x = torch::randn({2, 5, 24}, torch::TensorOptions().device(device)).to(dtype);
+      torch::Tensor w = torch::randn({2, 5, 24}, x.options().dtype(torch::kFloat64));
+      const Result fused = RunMlp(/*eager=*/false, m, x, w);
+      const Result eager = RunMlp(/*eager=*/true, m, x, w);
+      EXPECT_EQ(fused.node.find(kNode), std::string::npos) << fused.node;
       EXPECT_EQ(fused.node, eager.node);
-      EXPECT_TRUE(torch::equal(fused.y, eager.y));
+      EXPECT_TRUE(torch::equal(fused.out, eager.out));
+      EXPECT_TRUE(torch::equal(fused.dx, eager.dx));
       EXPECT_TRUE(torch::equal(fused.dgate, eager.dgate));
       EXPECT_TRUE(torch::equal(fused.dup, eager.dup));
+      EXPECT_TRUE(torch::equal(fused.ddown, eager.ddown));
     }
   }
 }
