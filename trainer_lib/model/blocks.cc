@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "trainer_lib/model/fused_swiglu.h"
+
 namespace ablate::train {
 
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
@@ -46,7 +48,7 @@ SwiGLUImpl::SwiGLUImpl(int64_t hidden, int64_t intermediate) {
 }
 
 torch::Tensor SwiGLUImpl::forward(const torch::Tensor& x) {
-  return down_proj_(torch::silu(gate_proj_(x)) * up_proj_(x));
+  return SwiGluMlp(x, *gate_proj_, *up_proj_, *down_proj_);
 }
 
 }  // namespace ablate::train
