@@ -71,7 +71,7 @@ std::vector<OptimizerArg> SoapArgs() {
 }
 
 // Shampoo with an RMSprop graft; defaults of pytorch-optimizer 4.1.0's ScalableShampoo, but
-// for max_precond_dim (its no_preconditioning_for_layers_with_dim_gt).
+// for max_precond_dim (its no_preconditioning_for_layers_with_dim_gt) and use_svd.
 std::vector<OptimizerArg> ShampooArgs() {
   const std::string source = "pytorch_optimizer.ScalableShampoo";
   return {
@@ -90,6 +90,9 @@ std::vector<OptimizerArg> ShampooArgs() {
       // DistributedShampoo grafts (trainer_lib/optim/shampoo.h says why it matters).
       {"graft_bias_correction", ArgType::kBool, 0, 0, true, 1, true,
        "ours; on as DistributedShampoo's AdamGraftingConfig"},
+      // On: inverse roots by eigh, as Ablate always took them; off: the reference's default,
+      // its coupled Newton iteration (trainer_lib/optim/shampoo.h says why ours is on).
+      {"use_svd", ArgType::kBool, 1, 0, true, 1, true, source + " (default false there)"},
   };
 }
 

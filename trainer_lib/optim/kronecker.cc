@@ -184,14 +184,25 @@ at::Tensor CholeskyQr(const at::Tensor& a, int64_t max_slice_elements) {
   return slices.size() == 1 ? slices.front() : torch::cat(slices);
 }
 
+namespace {
+
+// p = 2k for each member, k the number of defined factors of its parameter.
+std::vector<int64_t> RootOrders(const std::vector<FactorRef>& refs) {
+  std::vector<int64_t> orders;
+  for (const FactorRef& ref : refs) {
+    int64_t k = 0;
+    for (const at::Tensor& factor : *ref.refresh->factors) k += factor.defined() ? 1 : 0;
+    orders.push_back(2 * k);
+  }
+  return orders;
+}
+
+}  // namespace
+
 void InverseRoots(const std::vector<Refresh>& work) {
   ForEachStack(DefinedFactors(work), [](const at::Tensor& f, const std::vector<FactorRef>& refs) {
     std::vector<double> exponents;
-    for (const FactorRef& ref : refs) {
-      int64_t k = 0;
-      for (const at::Tensor& factor : *ref.refresh->factors) k += factor.defined() ? 1 : 0;
-      exponents.push_back(-1.0 / (2.0 * static_cast<double>(k)));
-    }
+    for (int64_t p : RootOrders(refs)) exponents.push_back(-1.0 / static_cast<double>(p));
     const auto [lambda, q] = torch::linalg_eigh(f);  // [B, n], [B, n, n]
     const at::Tensor power =
         torch::tensor(exponents, lambda.options()).unsqueeze(1);  // [B, 1]
@@ -199,6 +210,31 @@ void InverseRoots(const std::vector<Refresh>& work) {
     const at::Tensor roots = torch::matmul(q * scale.unsqueeze(1), q.transpose(1, 2));
     for (size_t b = 0; b < refs.size(); ++b) {
       (*refs[b].refresh->bases)[refs[b].dim] = roots[static_cast<int64_t>(b)].clone();
+    }
+  });
+}
+
+void NewtonInverseRoots(const std::vector<Refresh>& work, const NewtonRootOptions& options) {
+  ForEachStack(DefinedFactors(work), [&](const at::Tensor& f, const std::vector<FactorRef>& refs) {
+    const std::vector<int64_t> orders = RootOrders(refs);
+    // One size can hold factors of different orders (a matrix's and a 3-D tensor's).
+    std::vector<int64_t> distinct = orders;
+    std::sort(distinct.begin(), distinct.end());
+    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+    for (int64_t p : distinct) {
+      std::vector<int64_t> members;
+      for (size_t b = 0; b < refs.size(); ++b) {
+        if (orders[b] == p) members.push_back(static_cast<int64_t>(b));
+      }
+      const at::Tensor stack =
+          distinct.size() == 1
+              ? f
+              : f.index_select(0, torch::tensor(members, torch::kLong).to(f.device()));
+      const at::Tensor roots = NewtonInverseRoot(stack, p, options);
+      for (size_t j = 0; j < members.size(); ++j) {
+        const FactorRef& ref = refs[static_cast<size_t>(members[j])];
+        (*ref.refresh->bases)[ref.dim] = roots[static_cast<int64_t>(j)].clone();
+      }
     }
   });
 }

@@ -22,6 +22,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "trainer_lib/optim/matrix_roots.h"
+
 namespace ablate::train {
 
 // Zero factors for a parameter of `shape` (float32 on `options`' device): a dimension is
@@ -91,6 +93,11 @@ at::Tensor CholeskyQr(const at::Tensor& a, int64_t max_slice_elements = int64_t{
 // eigendecomposition (for a positive semi-definite F the same as the SVD U S^(-1/(2k)) V^T).
 // exp_avg_sq is not used.
 void InverseRoots(const std::vector<Refresh>& work);
+
+// The same roots by the coupled Newton iteration (matrix_roots.h), each of F_d plus its ridge
+// options.ridge_epsilon lambda_max(F_d) I, as the reference's use_svd=False; batched as above
+// (on the CPU one call per factor, so that it rounds as the reference's loop over factors).
+void NewtonInverseRoots(const std::vector<Refresh>& work, const NewtonRootOptions& options);
 
 // Indexes of `mats` grouped by (sizes, dtype, device), in first-seen order, so that each group
 // can be stacked into one batched call. A group holds at most `max_elements` elements in all

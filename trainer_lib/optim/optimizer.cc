@@ -105,7 +105,8 @@ ShampooOptions ShampooOptionsOf(const v1::TrainConfig& config, double weight_dec
       .diagonal_eps(OptimizerArgOr(config, "diagonal_eps"))
       .matrix_eps(OptimizerArgOr(config, "matrix_eps"))
       .moving_average_for_momentum(OptimizerArgOr(config, "moving_average_for_momentum") != 0)
-      .graft_bias_correction(OptimizerArgOr(config, "graft_bias_correction") != 0);
+      .graft_bias_correction(OptimizerArgOr(config, "graft_bias_correction") != 0)
+      .use_svd(OptimizerArgOr(config, "use_svd") != 0);
 }
 
 // Soap, Soap4bit or Shampoo over two groups: matrices decay, 1-D parameters do not.

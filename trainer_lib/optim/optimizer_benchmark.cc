@@ -3,6 +3,7 @@
 //
 //   optimizer_benchmark [--model qwen3-0.6b] [--optimizers adamw,muon,soap]
 //                       [--precondition_frequency 10] [--device cuda|cpu] [--tf32]
+//                       [--optimizer_args use_svd=0,matrix_eps=1e-6]
 //
 // Prints one line per optimizer:
 //   optimizer=soap model=qwen3-0.6b device=cuda tf32=0 params=751632384 steps=10 ms_per_step=41.2
@@ -10,6 +11,8 @@
 // --tf32 lets cuBLAS run float32 matmuls in TF32 (SOAP's and Shampoo's projections and factor
 // products; Muon's Newton-Schulz is bf16 either way). Off by default, as in the trainer and in
 // torch: the references are timed in the same mode by optimizers_reference.py --tf32.
+// --optimizer_args sets sweep-file optimizer_args (name=value, bools as 0/1) for every optimizer
+// named, checked as a submitted sweep's are; the line then ends in args="...".
 // A preconditioned optimizer refreshes its bases once every precondition_frequency steps, so
 // the steps timed are that many (after one untimed step that builds the state), and
 // ms_per_step is amortized over exactly one refresh. Each step is also timed alone (the device
@@ -26,8 +29,12 @@
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/catalog.h"
+#include "common/optimizer_args.h"
 #include "trainer_lib/model/qwen3.h"
 #include "trainer_lib/optim/optimizer.h"
 
@@ -38,10 +45,24 @@ void Synchronize(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize();
 }
 
+// Adds "name=value,..." to config's optimizer_args and validates them as a submitted sweep's
+// (InvalidArgument for a malformed, undeclared or out-of-range one).
+absl::Status SetArgs(const std::string& args, v1::TrainConfig& config) {
+  for (absl::string_view pair : absl::StrSplit(args, ',', absl::SkipEmpty())) {
+    const std::pair<std::string, std::string> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    double value = 0;
+    if (!absl::SimpleAtod(kv.second, &value)) {
+      return absl::InvalidArgumentError(absl::StrCat("--optimizer_args: not a number: ", pair));
+    }
+    (*config.mutable_optimizer_args())[kv.first] = value;
+  }
+  return ValidateOptimizerArgs(config);
+}
+
 // One optimizer's line, or its error: a failure to build or to step (out of memory on a large
 // model) is reported and the next optimizer still runs.
 void Bench(const std::string& name, const std::string& model_name, int frequency, bool tf32,
-           Qwen3& model, const torch::Device& device) {
+           const std::string& args, Qwen3& model, const torch::Device& device) {
   v1::TrainConfig config;
   config.set_optimizer(name);
   config.set_learning_rate(1e-4);
@@ -49,7 +70,9 @@ void Bench(const std::string& name, const std::string& model_name, int frequency
   if (name == "soap" || name == "shampoo" || name == "soap4bit") {
     (*config.mutable_optimizer_args())["precondition_frequency"] = frequency;
   }
-  auto optimizer = MakeOptimizer(config, *model);
+  const absl::Status args_status = SetArgs(args, config);
+  absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> optimizer =
+      args_status.ok() ? MakeOptimizer(config, *model) : args_status;
   if (!optimizer.ok()) {
     std::printf("optimizer=%s model=%s error=\"%s\"\n", name.c_str(), model_name.c_str(),
                 std::string(optimizer.status().message()).c_str());
@@ -74,10 +97,10 @@ void Bench(const std::string& name, const std::string& model_name, int frequency
     for (const torch::Tensor& p : model->parameters()) params += p.numel();
     std::printf(
         "optimizer=%s model=%s device=%s tf32=%d params=%lld steps=%d ms_per_step=%.3f "
-        "plain_ms=%.3f slowest_ms=%.3f\n",
+        "plain_ms=%.3f slowest_ms=%.3f%s\n",
         name.c_str(), model_name.c_str(), device.str().c_str(), tf32 ? 1 : 0,
-        static_cast<long long>(params), frequency, total / frequency,
-        step_ms[step_ms.size() / 2], step_ms.back());
+        static_cast<long long>(params), frequency, total / frequency, step_ms[step_ms.size() / 2],
+        step_ms.back(), args.empty() ? "" : absl::StrCat(" args=\"", args, "\"").c_str());
   } catch (const c10::Error& e) {
     const std::string what = e.what_without_backtrace();
     std::printf("optimizer=%s model=%s error=\"%s\"\n", name.c_str(), model_name.c_str(),
@@ -99,6 +122,8 @@ int Run(int argc, char** argv) {
   app.add_option("--device", device_name, "cuda or cpu");
   bool tf32 = false;
   app.add_flag("--tf32", tf32, "float32 matmuls in TF32 on CUDA");
+  std::string args;
+  app.add_option("--optimizer_args", args, "name=value,... optimizer_args for each optimizer");
   CLI11_PARSE(app, argc, argv);
   if (tf32) at::globalContext().setAllowTF32CuBLAS(true);
 
@@ -120,7 +145,7 @@ int Run(int argc, char** argv) {
   }
   for (const std::string& name :
        std::vector<std::string>(absl::StrSplit(names, ',', absl::SkipEmpty()))) {
-    Bench(name, model_name, frequency, tf32, *model, device);
+    Bench(name, model_name, frequency, tf32, args, *model, device);
   }
   return 0;
 }

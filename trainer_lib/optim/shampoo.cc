@@ -1,6 +1,7 @@
 #include "trainer_lib/optim/shampoo.h"
 
 #include <cmath>
+#include <map>
 #include <memory>
 #include <utility>
 
@@ -40,6 +41,7 @@ void ShampooOptions::serialize(torch::serialize::OutputArchive& archive) const {
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(matrix_eps);
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(moving_average_for_momentum);
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(graft_bias_correction);
+  _TORCH_OPTIM_SERIALIZE_TORCH_ARG(use_svd);
 }
 
 void ShampooOptions::serialize(torch::serialize::InputArchive& archive) {
@@ -58,6 +60,8 @@ void ShampooOptions::serialize(torch::serialize::InputArchive& archive) {
   moving_average_for_momentum(archive.try_read("moving_average_for_momentum", flag) &&
                               flag.toBool());
   graft_bias_correction(archive.try_read("graft_bias_correction", flag) && flag.toBool());
+  // Those from before use_svd took every root by eigh.
+  use_svd(!archive.try_read("use_svd", flag) || flag.toBool());
 }
 
 void ShampooParamState::serialize(torch::serialize::OutputArchive& archive) const {
@@ -97,7 +101,8 @@ torch::Tensor Shampoo::step(LossClosure closure) {
     const ShampooOptions* o;
   };
   std::vector<Pending> pending;
-  std::vector<Refresh> roots_due;
+  std::vector<Refresh> eigh_due;
+  std::map<double, std::vector<Refresh>> newton_due;  // by matrix_eps, the Newton ridge
   for (torch::optim::OptimizerParamGroup& group : param_groups_) {
     const auto& o = static_cast<const ShampooOptions&>(group.options());
     for (torch::Tensor& p : group.params()) {
@@ -130,12 +135,18 @@ torch::Tensor Shampoo::step(LossClosure closure) {
         s.factors[d].mul_(o.beta2()).add_(torch::tensordot(grad, grad, others, others), w2);
       }
       if (!s.factors.empty() && t % o.precondition_frequency() == 0) {
-        roots_due.push_back({&s.factors, &s.roots, nullptr});
+        (o.use_svd() ? eigh_due : newton_due[o.matrix_eps()])
+            .push_back({&s.factors, &s.roots, nullptr});
       }
       pending.push_back({p, &s, &o});
     }
   }
-  InverseRoots(roots_due);
+  InverseRoots(eigh_due);
+  for (const auto& [ridge, due] : newton_due) {
+    NewtonRootOptions newton;
+    newton.ridge_epsilon = ridge;
+    NewtonInverseRoots(due, newton);
+  }
   for (const Pending& item : pending) {
     ShampooParamState& s = *item.s;
     const ShampooOptions& o = *item.o;

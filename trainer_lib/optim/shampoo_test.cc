@@ -61,21 +61,49 @@ TEST(ShampooTest, BiasCorrectedGraftAndMovingAverageMomentumAreAdamLike) {
   EXPECT_TRUE(torch::allclose(w0 - w, lr * (m1 + m2), 0, 1e-15));
 }
 
+// With either root (use_svd travels in the checkpoint: the fresh optimizer has the default).
 TEST(ShampooTest, SaveLoadContinuesBitIdentically) {
-  torch::manual_seed(0);
-  const ShampooOptions options = ShampooOptions(0.01)
-                                     .precondition_frequency(2)
-                                     .start_preconditioning_step(4)
-                                     .max_precond_dim(8)
-                                     .weight_decay(0.1)
-                                     .moving_average_for_momentum(true)
-                                     .graft_bias_correction(true);
-  // Across the start step and two root refreshes.
-  ExpectSaveLoadContinuesBitIdentically(
-      {torch::randn({6, 4}), torch::randn({4}), torch::randn({3, 12})},
-      [&](const auto& p) { return std::make_unique<Shampoo>(OneGroup(p), options); },
-      [](const auto& p) { return std::make_unique<Shampoo>(OneGroup(p), ShampooOptions(1.0)); },
-      /*before=*/3, /*after=*/5);
+  for (const bool use_svd : {true, false}) {
+    SCOPED_TRACE(use_svd ? "eigh" : "newton");
+    torch::manual_seed(0);
+    const ShampooOptions options = ShampooOptions(0.01)
+                                       .precondition_frequency(2)
+                                       .start_preconditioning_step(4)
+                                       .max_precond_dim(8)
+                                       .weight_decay(0.1)
+                                       .moving_average_for_momentum(true)
+                                       .graft_bias_correction(true)
+                                       .use_svd(use_svd);
+    // Across the start step and two root refreshes.
+    ExpectSaveLoadContinuesBitIdentically(
+        {torch::randn({6, 4}), torch::randn({4}), torch::randn({3, 12})},
+        [&](const auto& p) { return std::make_unique<Shampoo>(OneGroup(p), options); },
+        [](const auto& p) { return std::make_unique<Shampoo>(OneGroup(p), ShampooOptions(1.0)); },
+        /*before=*/3, /*after=*/5);
+  }
+}
+
+// use_svd off takes the roots by Newton: on the same gradients the two differ, by the ridge
+// and the iteration's 1e-3 residual, yet not by much.
+TEST(ShampooTest, NewtonRootsStayCloseToEigh) {
+  torch::manual_seed(5);
+  const torch::Tensor start = torch::randn({6, 4}, torch::kF64);
+  std::vector<torch::Tensor> finals;
+  for (const bool use_svd : {true, false}) {
+    torch::Tensor w = start.clone();
+    Shampoo shampoo(
+        OneGroup({w}),
+        ShampooOptions(0.01).precondition_frequency(1).start_preconditioning_step(1).use_svd(
+            use_svd));
+    for (int step = 0; step < 4; ++step) {
+      SetGrads({w}, 10 + step);
+      shampoo.step();
+    }
+    finals.push_back(w - start);
+  }
+  EXPECT_FALSE(torch::equal(finals[0], finals[1]));
+  EXPECT_TRUE(
+      torch::allclose(finals[0], finals[1], 0.0, 0.05 * finals[0].abs().max().item<double>()));
 }
 
 }  // namespace
