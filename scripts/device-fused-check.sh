@@ -8,13 +8,17 @@
 # step against the eager path), times one step of adamw and adamw8bit on Qwen3-0.6B's and 4B's
 # shapes, then trains qwen3-0.6b with $OPTIMIZER (default adamw) for STEPS steps (default 200)
 # at 4,096 x 1 twice from the same seeds, with the fused kernels on and off, and prints how far
-# the two loss curves drift apart. With OUT set, the logs are left there.
+# the two loss curves drift apart. With OUT set, the logs are left there. CURVE_ONLY=1 builds
+# ablate-train alone and runs only the two trainings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ABLATE_BUILD_TESTS=ON
 source scripts/device-configure.sh Release
 logs=${OUT:-runs/device-fused-check}
 mkdir -p "$logs"
+if [ "${CURVE_ONLY:-0}" = 1 ]; then
+  device_build "$logs" ablate-train
+else
 device_build "$logs" model_test optim_test optimizer_benchmark ablate-train
 "$build/tests/model_test" --gtest_filter='FusedNorm*:FusedSwiGlu*' 2>&1 | grep -E '^\[ +(OK|FAILED|SKIPPED|PASSED) |Failure|eager' || true
 "$build/tests/optim_test" --gtest_filter='*Fused*' 2>&1 |
@@ -22,6 +26,7 @@ device_build "$logs" model_test optim_test optimizer_benchmark ablate-train
 for model in qwen3-0.6b qwen3-4b; do
   "$build/bin/optimizer_benchmark" --device cuda --model "$model" --optimizers adamw,adamw8bit || true
 done
+fi
 
 steps=${STEPS:-200}
 for fused in 1 0; do
