@@ -3,24 +3,19 @@
 #include <cstdint>
 #include <vector>
 
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #ifdef ABLATE_FUSED_KERNELS
 #include <c10/cuda/CUDAStream.h>
 
 #include "trainer_lib/kernels/swiglu.h"
+#include "trainer_lib/model/bf16_autocast.h"
 #endif
 
 namespace ablate::train {
 namespace {
 
 #ifdef ABLATE_FUSED_KERNELS
-bool UnderBf16Autocast(const torch::Tensor& x) {
-  return x.is_cuda() && at::autocast::is_autocast_enabled(at::kCUDA) &&
-         at::autocast::get_autocast_dtype(at::kCUDA) == at::kBFloat16;
-}
-
 namespace k = ablate::kernels;
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
