@@ -1,8 +1,19 @@
 #include "trainer_lib/train/cross_entropy.h"
 
+#include <optional>
+#include <utility>
+
 #include <torch/torch.h>
 
 #include <c10/core/impl/LocalDispatchKeySet.h>
+
+#include "trainer_lib/device/fused_kernels.h"
+
+#ifdef ABLATE_FUSED_KERNELS
+#include <c10/cuda/CUDAStream.h>
+
+#include "trainer_lib/kernels/cross_entropy.h"
+#endif
 
 namespace ablate::train {
 namespace {
@@ -29,6 +40,58 @@ ChunkLoss ForwardChunk(const torch::Tensor& h, const torch::Tensor& w_compute,
   return {std::move(logits), std::move(lse), std::move(loss)};
 }
 
+#ifdef ABLATE_FUSED_KERNELS
+// The chunk's loss and logit gradient by our kernel (trainer_lib/kernels/cross_entropy.h), in
+// place over the bf16 logits; nullopt where it does not apply.
+std::optional<torch::Tensor> FusedLogitGradient(const torch::Tensor& h,
+                                                const torch::Tensor& w_compute,
+                                                const torch::Tensor& targets,
+                                                torch::Tensor& total) {
+  if (!FusedKernelsEnabled() || !h.is_cuda() || w_compute.scalar_type() != torch::kBFloat16) {
+    return std::nullopt;
+  }
+  torch::Tensor logits = torch::matmul(h.to(torch::kBFloat16), w_compute.t()).contiguous();
+  const torch::Tensor t = targets.contiguous();
+  const auto f32 = h.options().dtype(torch::kFloat32);
+  torch::Tensor lse = torch::empty({logits.size(0)}, f32);
+  torch::Tensor loss = torch::empty({logits.size(0)}, f32);
+  ablate::kernels::CrossEntropyParams p;
+  p.rows = logits.size(0);
+  p.vocab = logits.size(1);
+  p.ignore_index = kIgnoreIndex;
+  p.logits = logits.data_ptr();
+  p.targets = t.data_ptr<int64_t>();
+  p.lse = lse.data_ptr<float>();
+  p.loss = loss.data_ptr<float>();
+  if (!ablate::kernels::CrossEntropySupported(p)) return std::nullopt;
+  const cudaError_t error = ablate::kernels::CrossEntropyForwardBackward(
+      p, c10::cuda::getCurrentCUDAStream(h.device().index()));
+  TORCH_CHECK(error == cudaSuccess, "cross-entropy kernel: ", cudaGetErrorString(error));
+  total.add_(loss.sum());
+  return logits;
+}
+#endif
+
+// Adds the chunk's summed loss to `total` and returns d loss / d logits = softmax -
+// onehot(target), zero on ignored rows, [C, V] in w_compute's dtype.
+torch::Tensor LogitGradient(const torch::Tensor& h, const torch::Tensor& w_compute,
+                            const torch::Tensor& targets, torch::Tensor& total) {
+#ifdef ABLATE_FUSED_KERNELS
+  if (std::optional<torch::Tensor> d = FusedLogitGradient(h, w_compute, targets, total)) {
+    return *std::move(d);
+  }
+#endif
+  ChunkLoss chunk = ForwardChunk(h, w_compute, targets);
+  total.add_(chunk.loss);
+  torch::Tensor& dlogits = chunk.logits;  // in place
+  dlogits.sub_(chunk.lse.unsqueeze(1)).exp_();
+  const torch::Tensor valid = (targets != kIgnoreIndex).unsqueeze(1);
+  dlogits.scatter_add_(1, targets.clamp_min(0).unsqueeze(1),
+                       -torch::ones({targets.size(0), 1}, dlogits.options()));
+  dlogits.mul_(valid);
+  return dlogits.to(w_compute.scalar_type());
+}
+
 class ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& hidden,
@@ -42,16 +105,7 @@ class ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy
       const Slice rows(start, start + chunk_tokens);
       const torch::Tensor h = hidden.index({rows});
       const torch::Tensor t = targets.index({rows});
-      ChunkLoss chunk = ForwardChunk(h, w_compute, t);
-      total.add_(chunk.loss);
-      // d loss / d logits = softmax - onehot(target), zero on ignored rows; in place.
-      torch::Tensor& dlogits = chunk.logits;
-      dlogits.sub_(chunk.lse.unsqueeze(1)).exp_();
-      const torch::Tensor valid = (t != kIgnoreIndex).unsqueeze(1);
-      dlogits.scatter_add_(1, t.clamp_min(0).unsqueeze(1),
-                           -torch::ones({t.size(0), 1}, dlogits.options()));
-      dlogits.mul_(valid);
-      const torch::Tensor d = dlogits.to(compute);
+      const torch::Tensor d = LogitGradient(h, w_compute, t, total);
       grad_hidden.index_put_({rows}, torch::matmul(d, w_compute).to(hidden.scalar_type()));
       grad_weight.add_(torch::matmul(d.t(), h.to(compute)).to(torch::kFloat32));
     }

@@ -1,5 +1,7 @@
 #include "trainer_lib/train/train_step.h"
 
+#include <iostream>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -44,6 +46,59 @@ TEST(ChunkedCrossEntropyTest, EqualsThePlainLossAndItsGradient) {
   torch::NoGradGuard no_grad;  // evaluation takes the path without gradients
   EXPECT_NEAR(ChunkedCrossEntropySum(hidden, weight, targets, 5, torch::kFloat32).item<double>(),
               plain.item<double>(), 1e-5 * plain.item<double>());
+}
+
+// On CUDA in bf16 the loss's kernel (trainer_lib/kernels/cross_entropy.h) takes each chunk's
+// loss and softmax gradient when the kernels are built. Loss within fp32 rounding, gradients
+// within twice the eager bf16 formula's own error against fp64 from the same bf16 logits, on
+// Qwen3's vocabulary (16-byte loads) and an odd one (one element at a time), ignored rows
+// included, ragged chunks.
+TEST(ChunkedCrossEntropyTest, Bf16OnCudaWithinTheEagerFormulasError) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  for (const int64_t v : {int64_t{151936}, int64_t{1001}}) {
+    torch::manual_seed(5);
+    const int64_t n = 77, h = 64;
+    torch::Tensor hidden = torch::randn({n, h}, cuda).requires_grad_(true);
+    torch::Tensor weight = (torch::randn({v, h}, cuda) * 0.5).requires_grad_(true);
+    torch::Tensor targets = torch::randint(0, v, {n}, cuda.dtype(torch::kInt64));
+    targets.index_put_({torch::tensor({0, 40}, cuda.dtype(torch::kInt64))}, kIgnoreIndex);
+    torch::Tensor loss = ChunkedCrossEntropySum(hidden, weight, targets, 32, torch::kBFloat16);
+    loss.backward();
+
+    torch::NoGradGuard no_grad;
+    const torch::Tensor hb = hidden.detach().to(torch::kBFloat16);
+    const torch::Tensor wb = weight.detach().to(torch::kBFloat16);
+    const torch::Tensor logits = torch::matmul(hb, wb.t());  // bf16, as both paths have them
+    const torch::Tensor valid = (targets != kIgnoreIndex).unsqueeze(1);
+    const torch::Tensor at_target = targets.clamp_min(0).unsqueeze(1);
+    // d loss / d logits by the eager formula in `dtype`.
+    auto softmax_grad = [&](torch::ScalarType dtype) {
+      const torch::Tensor z = logits.to(dtype);
+      torch::Tensor d = (z - z.logsumexp(1, /*keepdim=*/true)).exp();
+      d.scatter_add_(1, at_target, -torch::ones({n, 1}, d.options()));
+      return d * valid;
+    };
+    const torch::Tensor z64 = logits.to(torch::kF64);
+    const torch::Tensor ref_loss =
+        ((z64.logsumexp(1) - z64.gather(1, at_target).squeeze(1)) * valid.squeeze(1)).sum();
+    const torch::Tensor d64 = softmax_grad(torch::kF64);
+    const torch::Tensor ref_dh = torch::matmul(d64, wb.to(torch::kF64));
+    const torch::Tensor ref_dw = torch::matmul(d64.t(), hb.to(torch::kF64));
+    const torch::Tensor d_eager = softmax_grad(torch::kFloat32).to(torch::kBFloat16);
+    const torch::Tensor eager_dh = torch::matmul(d_eager, wb).to(torch::kF64);
+    const torch::Tensor eager_dw = torch::matmul(d_eager.t(), hb).to(torch::kF64);
+
+    EXPECT_NEAR(loss.item<double>(), ref_loss.item<double>(), 1e-5 * ref_loss.item<double>())
+        << "vocab " << v;
+    const double dh = RelativeError(hidden.grad().to(torch::kF64), ref_dh);
+    const double dw = RelativeError(weight.grad().to(torch::kF64), ref_dw);
+    EXPECT_LE(dh, 2 * RelativeError(eager_dh, ref_dh) + 1e-6) << "vocab " << v;
+    EXPECT_LE(dw, 2 * RelativeError(eager_dw, ref_dw) + 1e-6) << "vocab " << v;
+    EXPECT_EQ(hidden.grad()[40].abs().sum().item<double>(), 0.0) << "an ignored position";
+    std::cout << "  vocab " << v << ": dh " << dh << " (eager " << RelativeError(eager_dh, ref_dh)
+              << "), dW " << dw << " (eager " << RelativeError(eager_dw, ref_dw) << ")\n";
+  }
 }
 
 // A tiny model and AdamW built from `seed`, and the step over them.
