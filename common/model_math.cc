@@ -118,7 +118,8 @@ double NsaBytesPerToken(const v1::ModelConfig& c, double a, const NsaShape& nsa)
   return a * gates + copies + 2 * 4 * kv / double(nsa.block_size);
 }
 
-// Bytes one decoder layer keeps for backward per token, with activations of `a` bytes.
+// Bytes one decoder layer keeps for backward per token, with activations of `a` bytes, run
+// eagerly (LibTorch's modules under autocast, or fp32).
 double LayerActivationBytesPerToken(const v1::ModelConfig& c, double a) {
   const double h = c.hidden_size();
   const double q = double(c.num_attention_heads()) * c.head_dim();
@@ -133,6 +134,29 @@ double LayerActivationBytesPerToken(const v1::ModelConfig& c, double a) {
   const double rope_and_v = a * (q + kv) + a * kv;      // rotated q, k and v, what SDPA keeps
   const double attention_out = a * q;                   // also o_proj's input
   const double swiglu = 4 * a * i;                      // gate, up, silu(gate), their product
+  return norms + projection_inputs + qk_norms + rope_and_v + attention_out + swiglu;
+}
+
+// The same under bf16 autocast with the fused kernels (trainer_lib/model/fused_norm.h,
+// fused_swiglu.h), from the tensors their autograd nodes save. Each norm keeps its input and
+// one fp32 per row (its rstd) and writes bf16, which the projections after it share (autocast
+// does not cast a bf16 input again): input_layernorm keeps the fp32 layer input,
+// post_attention_layernorm the fp32 residual sum it computes (the add is fused into it), q_norm
+// and k_norm the bf16 q and k projections, a row per head. The MLP node keeps its bf16 input
+// (post_attention_layernorm's output) and the [2I] gate-up projection. q, k and v after RoPE
+// and the attention output are kept as eagerly.
+double FusedLayerActivationBytesPerToken(const v1::ModelConfig& c) {
+  const double h = c.hidden_size();
+  const double heads = c.num_attention_heads(), kv_heads = c.num_key_value_heads();
+  const double q = heads * c.head_dim();
+  const double kv = kv_heads * c.head_dim();
+  const double i = c.intermediate_size();
+  const double norms = 2 * (4 * h + 4);        // fp32 input or sum, and rstd, twice
+  const double projection_inputs = 2 * 2 * h;  // the two norms' bf16 outputs
+  const double qk_norms = 2 * (q + kv) + 4 * (heads + kv_heads);  // bf16 inputs, rstd per head
+  const double rope_and_v = 2 * (q + kv) + 2 * kv;
+  const double attention_out = 2 * q;
+  const double swiglu = 2 * 2 * i;  // the gate-up projection
   return norms + projection_inputs + qk_norms + rope_and_v + attention_out + swiglu;
 }
 
@@ -219,13 +243,19 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
   const double a = work.bf16 ? 2.0 : 4.0;
   const double tokens = double(work.micro_batch_size) * double(work.context_length);
   const double nsa_extra = nsa ? NsaBytesPerToken(model, a, work.nsa) : 0;
-  const double layer = (LayerActivationBytesPerToken(model, a) + nsa_extra) * tokens;
+  const bool fused = work.bf16 && work.fused_kernels;
+  const double per_token =
+      fused ? FusedLayerActivationBytesPerToken(model) : LayerActivationBytesPerToken(model, a);
+  const double layer = (per_token + nsa_extra) * tokens;
   const double layers = model.num_hidden_layers();
   // Checkpointing keeps each layer's fp32 input and recomputes one layer at a time in backward.
   const double kept =
       work.activation_checkpointing ? layers * 4.0 * model.hidden_size() * tokens : layers * layer;
-  // Autocast's cache keeps a bf16 copy of every weight it cast until the forward ends.
-  const double weight_copies = work.bf16 ? 2.0 * double(parameters) : 0.0;
+  // Autocast's cache keeps a bf16 copy of every weight it cast until the forward ends; the
+  // fused MLP node casts its three weights itself, per call, and keeps none of the casts.
+  const double mlp_weights = 3.0 * model.hidden_size() * double(model.intermediate_size()) * layers;
+  const double weight_copies =
+      work.bf16 ? 2.0 * (double(parameters) - (fused ? mlp_weights : 0.0)) : 0.0;
   plan.activations = static_cast<int64_t>(kept + weight_copies);
   plan.recompute = work.activation_checkpointing ? static_cast<int64_t>(layer) : 0;
 

@@ -86,6 +86,11 @@ struct RankWork {
   int64_t micro_batch_size = 1;     // sequences per forward/backward
   int64_t context_length = 2048;    // tokens per sequence
   bool bf16 = true;                 // autocast to bf16 (else fp32 activations)
+  // The trainer runs its fused RMSNorm and SwiGLU kernels (trainer_lib/model/fused_norm.h,
+  // fused_swiglu.h): a CUDA device, bf16, a build with the kernels and ABLATE_FUSED_KERNELS not
+  // "0". They keep less for backward. Only the trainer knows; elsewhere (the coordinator's
+  // placement) it stays false, planning the eager layers, the larger figure.
+  bool fused_kernels = false;
   bool activation_checkpointing = false;
   // The cross-entropy computes logits for this many tokens at a time (TrainConfig's
   // loss_chunk_tokens; the trainer's default).
@@ -106,7 +111,9 @@ RankWork RankWorkOf(const v1::TrainConfig& train);
 // Plans one rank of `work` on `model`. The activation term counts, per token and layer, the
 // tensors LibTorch keeps for backward in a Qwen3 decoder layer (the fp32 residual stream and
 // norm inputs, the bf16 copies autocast makes of each projection's input, q/k/v before and
-// after their norms and RoPE, attention output, the SwiGLU branches; under NSA also its gate
+// after their norms and RoPE, attention output, the SwiGLU branches; with `fused_kernels` the
+// norms' inputs and per-row rstd, their bf16 outputs once, and the MLP's input and gate-up
+// projection only, without the bf16 casts of the MLP's weights; under NSA also its gate
 // projection's input, the gates, the fp32 copies of q, k, v and the gates that its
 // recomputed chunks keep, and the pooled keys and values); with activation
 // checkpointing only each layer's fp32 input is kept, and one layer's tensors exist again

@@ -181,6 +181,63 @@ TEST(ModelMathTest, CheckpointingKeepsOnlyLayerInputs) {
   EXPECT_EQ(checkpointed.optimizer, full.optimizer);
 }
 
+// Qwen3-0.6B (C 1,024, I 3,072, 16 q and 8 kv heads of 128, 28 layers) at 4,096 x 4 tokens,
+// bf16, no checkpointing: 77,824 bytes per token and layer eagerly, the figure the plan was
+// checked with on an H200 (docs/benchmarks.md), plus a bf16 copy of every weight.
+TEST(ModelMathTest, EagerLayersPlanAsBefore) {
+  RankWork work;
+  work.micro_batch_size = 4;
+  work.context_length = 4096;
+  const MemoryPlan plan = *PlanMemory(Model("qwen3-0.6b"), work);
+  EXPECT_EQ(plan.activations, int64_t{77824} * 16384 * 28 + 2 * int64_t{596049920});
+  EXPECT_FALSE(work.fused_kernels);  // the default, as the coordinator plans
+}
+
+// The fused kernels keep, per token and layer, 8,200 + 4,096 + 6,240 + 8,192 + 4,096 + 12,288
+// = 43,112 bytes where eager keeps 77,824: the norms 8C + 8 (input or sum, and rstd) for 12C;
+// their outputs 4C (one bf16 tensor each) for autocast's five casts, 10C; q/k norms 2(q + kv)
+// plus an rstd per head for 6(q + kv); SwiGLU 4I (gate-up) for 8I. The MLP's three weights get
+// no cached bf16 copies: 2 x 3 x 1,024 x 3,072 x 28 bytes fewer.
+TEST(ModelMathTest, FusedKernelsKeepLessPerLayerAndNoMlpWeightCopies) {
+  const v1::ModelConfig model = Model("qwen3-0.6b");
+  RankWork work;
+  work.micro_batch_size = 4;
+  work.context_length = 4096;
+  const MemoryPlan eager = *PlanMemory(model, work);
+  work.fused_kernels = true;
+  const MemoryPlan fused = *PlanMemory(model, work);
+  const int64_t weight_copies = int64_t{2} * 3 * 1024 * 3072 * 28;
+  EXPECT_EQ(fused.activations,
+            int64_t{43112} * 16384 * 28 + 2 * int64_t{596049920} - weight_copies);
+  EXPECT_EQ(eager.activations - fused.activations,
+            int64_t{77824 - 43112} * 16384 * 28 + weight_copies);
+  EXPECT_EQ(fused.loss, eager.loss);
+  EXPECT_EQ(fused.weights + fused.optimizer, eager.weights + eager.optimizer);
+
+  // Checkpointed, only the recomputed layer and the weight copies differ.
+  work.micro_batch_size = 1;
+  work.context_length = 32768;
+  work.activation_checkpointing = true;
+  const MemoryPlan fused_checkpointed = *PlanMemory(model, work);
+  work.fused_kernels = false;
+  const MemoryPlan eager_checkpointed = *PlanMemory(model, work);
+  EXPECT_EQ(eager_checkpointed.recompute - fused_checkpointed.recompute,
+            int64_t{77824 - 43112} * 32768);
+  EXPECT_EQ(eager_checkpointed.activations - fused_checkpointed.activations, weight_copies);
+}
+
+// The kernels run only under bf16 autocast: in fp32 the flag changes nothing.
+TEST(ModelMathTest, FusedKernelsChangeNothingInFp32) {
+  const v1::ModelConfig model = Model("qwen3-0.6b");
+  RankWork work;
+  work.bf16 = false;
+  const MemoryPlan eager = *PlanMemory(model, work);
+  work.fused_kernels = true;
+  const MemoryPlan fused = *PlanMemory(model, work);
+  EXPECT_EQ(fused.activations, eager.activations);
+  EXPECT_EQ(fused.total(), eager.total());
+}
+
 TEST(ModelMathTest, OptimizerStateOrdersAsTheMethodsDo) {
   const v1::ModelConfig model = Model("qwen3-0.6b");
   auto state = [&](const std::string& optimizer) {
