@@ -86,10 +86,11 @@ struct RankWork {
   int64_t micro_batch_size = 1;     // sequences per forward/backward
   int64_t context_length = 2048;    // tokens per sequence
   bool bf16 = true;                 // autocast to bf16 (else fp32 activations)
-  // The trainer runs its fused RMSNorm and SwiGLU kernels (trainer_lib/model/fused_norm.h,
-  // fused_swiglu.h): a CUDA device, bf16, a build with the kernels and ABLATE_FUSED_KERNELS not
-  // "0". They keep less for backward. Only the trainer knows; elsewhere (the coordinator's
-  // placement) it stays false, planning the eager layers, the larger figure.
+  // The trainer runs its fused RMSNorm, SwiGLU and cross-entropy kernels
+  // (trainer_lib/model/fused_norm.h, fused_swiglu.h, trainer_lib/train/cross_entropy.h): a CUDA
+  // device, bf16, a build with the kernels and ABLATE_FUSED_KERNELS not "0". They keep less for
+  // backward, and the loss no fp32 copy of its logits. Only the trainer knows; elsewhere (the
+  // coordinator's placement) it stays false, planning the eager layers, the larger figure.
   bool fused_kernels = false;
   bool activation_checkpointing = false;
   // The cross-entropy computes logits for this many tokens at a time (TrainConfig's

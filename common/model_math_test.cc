@@ -211,7 +211,6 @@ TEST(ModelMathTest, FusedKernelsKeepLessPerLayerAndNoMlpWeightCopies) {
             int64_t{43112} * 16384 * 28 + 2 * int64_t{596049920} - weight_copies);
   EXPECT_EQ(eager.activations - fused.activations,
             int64_t{77824 - 43112} * 16384 * 28 + weight_copies);
-  EXPECT_EQ(fused.loss, eager.loss);
   EXPECT_EQ(fused.weights + fused.optimizer, eager.weights + eager.optimizer);
 
   // Checkpointed, only the recomputed layer and the weight copies differ.
@@ -224,6 +223,21 @@ TEST(ModelMathTest, FusedKernelsKeepLessPerLayerAndNoMlpWeightCopies) {
   EXPECT_EQ(eager_checkpointed.recompute - fused_checkpointed.recompute,
             int64_t{77824 - 43112} * 32768);
   EXPECT_EQ(eager_checkpointed.activations - fused_checkpointed.activations, weight_copies);
+}
+
+// The loss kernel keeps a chunk's bf16 logits alone (4,096 x 151,936 x 2 bytes) where eager
+// adds their fp32 copy and gradient (x 10), beside the head's bf16 cast, its fp32 gradient and
+// one chunk's product into it in bf16 and fp32: 12 bytes per head element (151,936 x 1,024).
+TEST(ModelMathTest, FusedLossKeepsTheChunksBf16LogitsAndTheHeadsGradient) {
+  const v1::ModelConfig model = Model("qwen3-0.6b");
+  RankWork work;
+  work.context_length = 8192;  // two chunks of the default 4,096 tokens
+  const MemoryPlan eager = *PlanMemory(model, work);
+  work.fused_kernels = true;
+  const MemoryPlan fused = *PlanMemory(model, work);
+  const int64_t logits = int64_t{4096} * 151936;
+  EXPECT_EQ(eager.loss, logits * 10);
+  EXPECT_EQ(fused.loss, logits * 2 + int64_t{151936} * 1024 * 12);
 }
 
 // The kernels run only under bf16 autocast: in fp32 the flag changes nothing.
