@@ -1,6 +1,7 @@
 // The one switch for our CUDA kernels (trainer_lib/kernels/): RMSNorm with RoPE
-// (trainer_lib/model/fused_norm.h), the SwiGLU MLP (trainer_lib/model/fused_swiglu.h) and the
-// 8-bit AdamW step (trainer_lib/optim/adamw8bit.h).
+// (trainer_lib/model/fused_norm.h), the SwiGLU MLP (trainer_lib/model/fused_swiglu.h), the
+// cross-entropy's softmax gradient (trainer_lib/train/cross_entropy.h) and the 8-bit AdamW step
+// (trainer_lib/optim/adamw8bit.h).
 // They are in a build when nvcc and a LibTorch with CUDA are both there; each caller adds its
 // own conditions (a CUDA tensor, dtypes, layout) and otherwise runs its eager LibTorch path.
 //

@@ -7,7 +7,10 @@
 // for each chunk, logits = h W^T, loss = logsumexp(logits) - logits[target], and
 // d loss / d logits = softmax(logits) - onehot(target), from which dh = dlogits W and
 // dW += dlogits^T h; backward then only scales the stored dh and dW by the incoming gradient.
-// The result equals the unchunked loss and gradient up to fp32 summation order.
+// The result equals the unchunked loss and gradient up to fp32 summation order. On CUDA in
+// bf16, where the fused kernels are on (trainer_lib/device/fused_kernels.h), each chunk's loss
+// and logit gradient come from one kernel in place over the bf16 logits
+// (trainer_lib/kernels/cross_entropy.h) instead of an fp32 copy and six passes over it.
 //
 // Thread-safety: none needed; pure functions of their arguments.
 #ifndef ABLATE_TRAINER_LIB_TRAIN_CROSS_ENTROPY_H_
