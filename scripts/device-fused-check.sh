@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The fused kernels on a GPU (the trainer-speed issue's correctness check). On a GPU machine
-# with .device-deps/ carried along: builds model_test, optim_test, optimizer_benchmark and
-# ablate-train against the machine's CUDA LibTorch, runs the kernels' tests (FusedNormTest and
-# FusedSwiGluTest: outputs and gradients within twice the eager bf16 error against fp64,
-# poisoned outputs, deterministic weight gradients, the residual stream of the add fused with
-# the post-attention norm bit-identical to eager's add; FusedAdamW8bitTest: the 8-bit AdamW
-# step against the eager path), times one step of adamw and adamw8bit on Qwen3-0.6B's and 4B's
-# shapes, then trains qwen3-0.6b with $OPTIMIZER (default adamw) for STEPS steps (default 200)
-# at 4,096 x 1 twice from the same seeds, with the fused kernels on and off, and prints how far
-# the two loss curves drift apart. With OUT set, the logs are left there. CURVE_ONLY=1 builds
-# ablate-train alone and runs only the two trainings.
+# with .device-deps/ carried along: builds model_test, train_step_test, optim_test,
+# optimizer_benchmark and ablate-train against the machine's CUDA LibTorch, runs the kernels'
+# tests (FusedNormTest, FusedSwiGluTest and ChunkedCrossEntropyTest: outputs and gradients
+# within twice the eager bf16 error against fp64, poisoned outputs, deterministic weight
+# gradients, the residual stream of the add fused with the post-attention norm bit-identical to
+# eager's add; FusedAdamW8bitTest: the 8-bit AdamW step against the eager path), times one step
+# of adamw and adamw8bit on Qwen3-0.6B's and 4B's shapes, then trains qwen3-0.6b with
+# $OPTIMIZER (default adamw) for STEPS steps (default 200) at 4,096 x 1 twice from the same
+# seeds, with the fused kernels on and off, and prints how far the two loss curves drift apart.
+# With OUT set, the logs are left there. CURVE_ONLY=1 builds ablate-train alone and runs only
+# the two trainings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ABLATE_BUILD_TESTS=ON
@@ -19,8 +20,10 @@ mkdir -p "$logs"
 if [ "${CURVE_ONLY:-0}" = 1 ]; then
   device_build "$logs" ablate-train
 else
-device_build "$logs" model_test optim_test optimizer_benchmark ablate-train
+device_build "$logs" model_test train_step_test optim_test optimizer_benchmark ablate-train
 "$build/tests/model_test" --gtest_filter='FusedNorm*:FusedSwiGlu*' 2>&1 | grep -E '^\[ +(OK|FAILED|SKIPPED|PASSED) |Failure|eager' || true
+"$build/tests/train_step_test" --gtest_filter='ChunkedCrossEntropy*' 2>&1 |
+  grep -E '^\[ +(OK|FAILED|SKIPPED|PASSED) |Failure|eager' || true
 "$build/tests/optim_test" --gtest_filter='*Fused*' 2>&1 |
   grep -E '^\[ +(OK|FAILED|SKIPPED|PASSED) |Failure|Expected|Which is|actual|  ' || true
 for model in qwen3-0.6b qwen3-4b; do
