@@ -1,7 +1,5 @@
 #include "trainer_lib/train/trainer.h"
 
-#include <torch/torch.h>
-
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -11,6 +9,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <torch/torch.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/cord.h"
@@ -88,7 +88,7 @@ class Trainer {
   absl::Status Resume();      // from the newest readable checkpoint, when there is one
   absl::Status LogStep(const TrainStep::Result& result, double lr);  // train/* metrics
   absl::Status Evaluate();
-  absl::Status Checkpoint();         // when a checkpoint_dir is set and this step is not saved yet
+  absl::Status Checkpoint();  // when a checkpoint_dir is set and this step is not saved yet
   absl::Status Stopped(int signal);  // saves a checkpoint; Cancelled
   int StopSignal() const;            // the stop request, agreed by every rank
   bool Leader() const { return ranks_.rank == 0; }
@@ -109,7 +109,7 @@ class Trainer {
   torch::Device device_{torch::kCPU};
   dist::RankInfo ranks_;                       // world_size 1: one process
   std::unique_ptr<dist::ProcessGroup> group_;  // null for one process
-  std::optional<Dataset> dataset_;             // set by LoadData
+  std::optional<Dataset> dataset_;  // set by LoadData
   v1::ModelConfig model_config_;
   Qwen3 model_{nullptr};
   std::unique_ptr<dist::ShardedOptimizer> optimizer_;  // this rank's share of the state
@@ -118,11 +118,11 @@ class Trainer {
   std::unique_ptr<NonFiniteWatch> nonfinite_;
   std::vector<std::unique_ptr<Stateful>> state_;  // what a checkpoint saves, in load order
   std::optional<StepProfiler> profiler_;          // when RunOptions ask for a profile
-  int64_t step_ = 0;                              // optimizer steps done (skipped ones included)
-  int64_t skipped_steps_ = 0;                     // steps left out under nonfinite "skip"
-  int64_t next_batch_ = 0;                    // the data position: index of the next training batch
-  int64_t saved_step_ = -1;                   // step of the newest checkpoint on disk
-  std::vector<std::string> resume_notes_;     // checkpoints set aside, logged after TrainerStarted
+  int64_t step_ = 0;           // optimizer steps done (skipped ones included)
+  int64_t skipped_steps_ = 0;  // steps left out under nonfinite "skip"
+  int64_t next_batch_ = 0;     // the data position: index of the next training batch
+  int64_t saved_step_ = -1;    // step of the newest checkpoint on disk
+  std::vector<std::string> resume_notes_;  // checkpoints set aside, logged after TrainerStarted
   SteadyClock::time_point throughput_start_;  // since the last train/* metrics
   int64_t throughput_step_ = 0;               // step_ then
   double flops_per_token_ = 0;  // common/model_math's TrainingFlopsPerToken, MFU's numerator
@@ -155,8 +155,8 @@ absl::Status Trainer::Setup() {
   }
   RankWork work = RankWorkOf(config_);
   work.optimizer_shards = shard_optimizer_ ? ranks_.world_size : 1;  // as auto decided
-  // The kernels' own conditions (fused_norm.h, fused_swiglu.h) beyond these hold for Qwen3's
-  // layers: fp32 weights, no biases.
+  // The kernels' own conditions (fused_norm.h, fused_swiglu.h, cross_entropy.h) beyond these
+  // hold for Qwen3's layers and loss: fp32 weights, no biases, a bf16 compute dtype.
   work.fused_kernels = work.bf16 && device_.is_cuda() && FusedKernelsEnabled();
   if (absl::StatusOr<MemoryPlan> plan = PlanMemory(model_config_, work); plan.ok()) {
     planned_bytes_ = plan->total();
@@ -193,7 +193,8 @@ absl::Status Trainer::BuildModel() {
   // Initialisation draws from torch's generator seeded by `seed`; batches are chosen by the
   // dataset from data_seed alone (Dataset::TrainBatch), so the two never interfere.
   torch::manual_seed(config_.seed());
-  absl::StatusOr<Qwen3> model = BuildQwen3(*model_config, config_.attention(), NsaShapeOf(config_));
+  absl::StatusOr<Qwen3> model =
+      BuildQwen3(*model_config, config_.attention(), NsaShapeOf(config_));
   if (!model.ok()) return model.status();
   if (!config_.init_from().empty()) {
     if (absl::Status s = LoadHfWeights(config_.init_from(), **model); !s.ok()) {
@@ -247,8 +248,8 @@ absl::Status Trainer::Resume() {
   if (!loaded->has_value()) return absl::OkStatus();
   saved_step_ = step_;
   if (!resume_notes_.empty()) {
-    resume_notes_.push_back(
-        absl::StrCat("resuming from the previous checkpoint, ", (*loaded)->path.string()));
+    resume_notes_.push_back(absl::StrCat("resuming from the previous checkpoint, ",
+                                         (*loaded)->path.string()));
   }
   return absl::OkStatus();
 }
@@ -368,11 +369,11 @@ absl::Status Trainer::Evaluate() {
   }
   final_eval_loss_ = total / static_cast<double>(batches);
   if (!std::isfinite(final_eval_loss_)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("step ", step_, ": non-finite evaluation loss (", final_eval_loss_, ")"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "step ", step_, ": non-finite evaluation loss (", final_eval_loss_, ")"));
   }
-  if (absl::Status s = EmitMetrics(
-          {{"eval/loss", final_eval_loss_}, {"eval/perplexity", std::exp(final_eval_loss_)}});
+  if (absl::Status s = EmitMetrics({{"eval/loss", final_eval_loss_},
+                                    {"eval/perplexity", std::exp(final_eval_loss_)}});
       !s.ok()) {
     return s;
   }
@@ -404,8 +405,8 @@ absl::Status Trainer::Checkpoint() {
     return absl::InternalError(absl::StrCat("step ", step_, ": rank 0 failed to checkpoint"));
   }
   if (!path.ok()) {
-    return absl::Status(path.status().code(),
-                        absl::StrCat("step ", step_, ": checkpoint: ", path.status().message()));
+    return absl::Status(path.status().code(), absl::StrCat("step ", step_, ": checkpoint: ",
+                                                           path.status().message()));
   }
   saved_step_ = step_;
   if (!Leader()) return absl::OkStatus();
