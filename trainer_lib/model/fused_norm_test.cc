@@ -10,40 +10,17 @@
 #include <utility>
 #include <vector>
 
-#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include "trainer_lib/model/fused_kernels_testing.h"
 
 namespace ablate::train {
 namespace {
 
-// Skips unless the kernels can run here.
-#define REQUIRE_KERNELS()                                                         \
-  if (!FusedKernelsEnabled() || !torch::cuda::is_available()) {                   \
-    GTEST_SKIP() << "needs the CUDA kernels (nvcc and LibTorch with CUDA) and a GPU"; \
-  }
-
-class Bf16Autocast {
- public:
-  Bf16Autocast() {
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-  }
-  ~Bf16Autocast() {
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-    at::autocast::clear_cache();
-  }
-};
-
-// Leaves NaN in the caching allocator's free blocks, where the next outputs will come from.
-void PoisonAllocator() {
-  torch::Tensor poison = torch::full({64 << 20}, NAN, torch::TensorOptions().device(torch::kCUDA));
-  torch::cuda::synchronize();
-}
-
-double MaxError(const torch::Tensor& got, const torch::Tensor& want) {
-  return (got.to(torch::kFloat64) - want).abs().max().item<double>();
-}
+using kernel_test::Bf16Autocast;
+using kernel_test::MaxError;
+using kernel_test::PoisonAllocator;
 
 struct Grads {
   torch::Tensor y, dx, dw;
@@ -100,7 +77,7 @@ RMSNorm CudaNorm(int64_t dim, const torch::Tensor& weight) {
 }
 
 TEST(FusedNormTest, NormForProjectionMatchesEagerWithinItsError) {
-  REQUIRE_KERNELS();
+  ABLATE_REQUIRE_FUSED_KERNELS();
   torch::manual_seed(1);
   auto cuda = torch::TensorOptions().device(torch::kCUDA);
   // Odd sizes: a row count no block divides, widths no warp divides, one that fits a warp's
@@ -133,7 +110,7 @@ TEST(FusedNormTest, NormForProjectionMatchesEagerWithinItsError) {
 // Qwen3's per-head norms and RoPE: head dims 64, 128 and 256, an odd length; and a head dim
 // whose halves are not whole warps (80), which the kernels take by another path.
 TEST(FusedNormTest, NormRopeForAttentionMatchesEagerWithinItsError) {
-  REQUIRE_KERNELS();
+  ABLATE_REQUIRE_FUSED_KERNELS();
   torch::manual_seed(2);
   auto cuda = torch::TensorOptions().device(torch::kCUDA);
   for (const auto& [heads, dim] :
@@ -205,7 +182,7 @@ AddGrads RunAddExact(const torch::Tensor& x0, const torch::Tensor& d0, const tor
 // the eager bf16 path's error. Widths for both kernels (1,000 and 1,024 fit a warp's
 // registers, 2,560 does not), an odd row count.
 TEST(FusedNormTest, AddNormForProjectionMatchesEagerWithinItsError) {
-  REQUIRE_KERNELS();
+  ABLATE_REQUIRE_FUSED_KERNELS();
   torch::manual_seed(4);
   auto cuda = torch::TensorOptions().device(torch::kCUDA);
   for (const int64_t width : {1000, 1024, 2560}) {
@@ -274,7 +251,7 @@ TEST(FusedNormTest, AddNormForProjectionIsEagerWithoutTheKernels) {
 
 // dweight is summed in a fixed order: the same bits on every run.
 TEST(FusedNormTest, WeightGradientIsDeterministic) {
-  REQUIRE_KERNELS();
+  ABLATE_REQUIRE_FUSED_KERNELS();
   torch::manual_seed(3);
   auto cuda = torch::TensorOptions().device(torch::kCUDA);
   torch::Tensor x = torch::randn({4, 3001, 1024}, cuda);
