@@ -148,6 +148,17 @@ TEST(NsaCudaTest, OddLengthsAndBlockSizes) {
   CheckCase({.heads = 4, .kv_heads = 4, .seq_len = 37, .block_size = 64, .selected = 4});
 }
 
+// Block sizes off the kernels' key tiles (16 and 32 tokens per warp, 64 per dk/dv block): tiles
+// cut inside every block, a dk/dv tile of 36 keys, blocks of 7 keys that leave most of a tile
+// empty; at head dims 128, 256 (16 heads per group) and 64 (one head per group).
+TEST(NsaCudaTest, BlockSizesOffTheTiles) {
+  REQUIRE_KERNELS();
+  CheckCase({.heads = 6, .kv_heads = 2, .seq_len = 1001, .block_size = 100, .selected = 8});
+  CheckCase({.heads = 16, .kv_heads = 1, .seq_len = 531, .head_dim = 256, .block_size = 100,
+             .selected = 6});
+  CheckCase({.heads = 2, .kv_heads = 2, .seq_len = 300, .head_dim = 64, .block_size = 7});
+}
+
 TEST(NsaCudaTest, ManyQueriesSelectingTheSameBlocks) {
   REQUIRE_KERNELS();
   CheckCase({.heads = 16, .kv_heads = 2, .seq_len = 4099, .hot = true});

@@ -1,346 +1,422 @@
 #include "trainer_lib/kernels/nsa_selected.h"
 
 #include <cmath>
-#include <cstring>
 
 #include <cuda_bf16.h>
+
+#include "trainer_lib/kernels/mma_bf16.cuh"
 
 namespace ablate::kernels {
 namespace {
 
 using bf16 = __nv_bfloat16;
+using mma::CopyRows;
+using mma::kStride;
+using mma::QuadMax;
+using mma::QuadSum;
 
-constexpr int kTile = 32;       // keys per shared-memory tile: one per lane
+constexpr int kRows = 16;       // the MMA's M: a group's G query heads, zero-padded, or 16 keys
 constexpr int kMaxGroup = 16;   // G
-constexpr int kMaxWarps = 4;    // forward and dq: a warp owns heads g, g + 4, ...
-constexpr int kHeadsPerWarp = kMaxGroup / kMaxWarps;
-constexpr int kDkvThreads = 128;
+constexpr int kQueryWarps = 4;  // forward and dq: warps sharing out one query's key tiles
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
-constexpr unsigned kFull = 0xffffffffu;
 
 __device__ __forceinline__ int64_t Min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-__device__ __forceinline__ float2 Unpack(uint32_t word) {
-  __nv_bfloat162 pair;
-  memcpy(&pair, &word, sizeof(word));
-  return __bfloat1622float2(pair);
-}
+// ---- Forward and dq: a thread block per (b, h_kv, t), rows = the group's G heads. ----
 
-__device__ __forceinline__ float WarpSum(float x) {
-  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(kFull, x, o);
-  return x;
-}
-
-__device__ __forceinline__ float WarpMax(float x) {
-  for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(kFull, x, o));
-  return x;
-}
-
-// Row stride of a shared key/value tile in 32-bit words (two bf16 each): the extra word puts
-// the rows of consecutive lanes in consecutive banks when each lane reads its own row.
 template <int D>
-__host__ __device__ constexpr int RowWords() {
-  return D / 2 + 1;
-}
-
-// Copies rows [0, count) of a [rows, D] bf16 matrix into a padded shared tile.
-template <int D>
-__device__ void LoadTile(const bf16* src, int count, uint32_t* tile) {
-  constexpr int kChunks = D / 8;  // 16-byte loads per row
-  for (int i = threadIdx.x; i < count * kChunks; i += blockDim.x) {
-    const int r = i / kChunks, c = i % kChunks;
-    const uint4 x = reinterpret_cast<const uint4*>(src + static_cast<int64_t>(r) * D)[c];
-    uint32_t* dst = tile + r * RowWords<D>() + c * 4;
-    dst[0] = x.x;
-    dst[1] = x.y;
-    dst[2] = x.z;
-    dst[3] = x.w;
+struct QueryTiles {
+  static constexpr int kKeys = D > 128 ? 16 : 32;  // keys per warp tile
+  static constexpr int kTileElems = kKeys * kStride<D>;
+  static constexpr int kMatrixBytes = kRows * kStride<D> * 2;  // the heads' q (or do) rows
+  // A warp's region: its K and V tiles, then its fp32 [16][D] partial result.
+  static constexpr int kWarpBytes =
+      4 * kTileElems > kRows * D * 4 ? 4 * kTileElems : kRows * D * 4;
+  // `matrices` row matrices, the warps' regions, and the forward's running max and sum per
+  // warp and row.
+  static constexpr size_t Bytes(int matrices) {
+    return matrices * kMatrixBytes + kQueryWarps * kWarpBytes + 2 * kQueryWarps * kRows * 4;
   }
-}
-
-// Copies the G rows of one query position (heads h0 .. h0 + G - 1, row stride T * D) to fp32
-// shared memory, times `mul`.
-template <int D>
-__device__ void LoadHeads(const bf16* src, int64_t head_stride, int groups, float mul,
-                          float* dst) {
-  constexpr int kChunks = D / 8;
-  for (int i = threadIdx.x; i < groups * kChunks; i += blockDim.x) {
-    const int g = i / kChunks, c = i % kChunks;
-    const uint4 x = reinterpret_cast<const uint4*>(src + g * head_stride)[c];
-    const uint32_t words[4] = {x.x, x.y, x.z, x.w};
-    for (int w = 0; w < 4; ++w) {
-      const float2 f = Unpack(words[w]);
-      dst[g * D + c * 8 + 2 * w] = f.x * mul;
-      dst[g * D + c * 8 + 2 * w + 1] = f.y * mul;
-    }
-  }
-}
-
-// Dot product of an fp32 shared row with row `r` of a padded bf16 tile.
-template <int D>
-__device__ __forceinline__ float DotRow(const float* x, const uint32_t* tile, int r) {
-  const float2* x2 = reinterpret_cast<const float2*>(x);
-  const uint32_t* row = tile + r * RowWords<D>();
-  float s = 0.0f;
-#pragma unroll 8
-  for (int w = 0; w < D / 2; ++w) {
-    const float2 k = Unpack(row[w]);
-    const float2 a = x2[w];
-    s = fmaf(a.x, k.x, fmaf(a.y, k.y, s));
-  }
-  return s;
-}
+};
 
 struct Layout {
-  int64_t t, hk, b, groups, h0;
+  int64_t t, groups;
   int64_t kv_row;  // row of (b, hk, 0) in k, v: [B * H_kv * T, D]
-  int64_t q_row;   // row of (b, h0, t) in q: [B * H * T, D]
+  int64_t q_row;   // row of (b, h0 = hk G, t) in q: [B * H * T, D]
 };
 
 __device__ Layout QueryLayout(const NsaSelectedParams& p) {
   Layout l;
   l.t = blockIdx.x;
-  l.hk = blockIdx.y;
-  l.b = blockIdx.z;
+  const int64_t hk = blockIdx.y, b = blockIdx.z;
   l.groups = p.heads / p.kv_heads;
-  l.h0 = l.hk * l.groups;
-  l.kv_row = (l.b * p.kv_heads + l.hk) * p.seq_len;
-  l.q_row = (l.b * p.heads + l.h0) * p.seq_len + l.t;
+  l.kv_row = (b * p.kv_heads + hk) * p.seq_len;
+  l.q_row = (b * p.heads + hk * l.groups) * p.seq_len + l.t;
   return l;
 }
 
+// Starts copying the group's G rows of x (q or do) at position t into a shared [16][D] tile,
+// zeros below them. All threads of the block.
 template <int D>
-__global__ void __launch_bounds__(kTile * kMaxWarps) ForwardKernel(NsaSelectedParams p) {
-  constexpr int kPairs = D / 64;  // column pairs per lane in the weighted sum
-  const Layout at = QueryLayout(p);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
-  const int groups = static_cast<int>(at.groups);
-  extern __shared__ float smem[];
-  float* qs = smem;  // [G][D], times scale * log2(e): scores come out in base 2
-  uint32_t* ks = reinterpret_cast<uint32_t*>(qs + groups * D);
-  uint32_t* vs = ks + kTile * RowWords<D>();
-  const bf16* q = static_cast<const bf16*>(p.q);
-  const bf16* k = static_cast<const bf16*>(p.k);
-  const bf16* v = static_cast<const bf16*>(p.v);
-  LoadHeads<D>(q + at.q_row * D, p.seq_len * D, groups, p.scale * kLog2e, qs);
+__device__ void CopyHeads(bf16* dst, const void* x, const Layout& at, int64_t seq_len) {
+  const bf16* first = static_cast<const bf16*>(x) + at.q_row * D;
+  CopyRows<D>(dst, kRows, first,
+              [&](int g) { return g < at.groups ? first + g * seq_len * D : nullptr; },
+              threadIdx.x, blockDim.x);
+}
 
-  float m[kHeadsPerWarp], l[kHeadsPerWarp], acc[kHeadsPerWarp][kPairs][2];
-#pragma unroll
-  for (int j = 0; j < kHeadsPerWarp; ++j) {
-    m[j] = -INFINITY;
-    l[j] = 0.0f;
-#pragma unroll
-    for (int c = 0; c < kPairs; ++c) acc[j][c][0] = acc[j][c][1] = 0.0f;
-  }
+// Calls body(r0, count) for the key tiles of this warp: the query's selected blocks cut into
+// tiles of kKeys tokens (the last of a block cut at its end or at t), dealt to the warps in turn.
+template <int kKeys, typename Body>
+__device__ void ForEachTile(const NsaSelectedParams& p, const Layout& at, int warp, Body body) {
   const int32_t* idx = p.block_idx + (at.kv_row + at.t) * p.selected;
+  int64_t n = 0;
   for (int64_t slot = 0; slot < p.selected; ++slot) {
     const int64_t block = idx[slot];
     if (block < 0) continue;
     const int64_t first = block * p.block_size;
     const int64_t end = Min64(first + p.block_size, at.t + 1);  // causal; t < T bounds it too
-    for (int64_t r0 = first; r0 < end; r0 += kTile) {
-      const int count = static_cast<int>(Min64(kTile, end - r0));
-      __syncthreads();  // the previous tile is consumed (and, first time, qs is written)
-      LoadTile<D>(k + (at.kv_row + r0) * D, count, ks);
-      LoadTile<D>(v + (at.kv_row + r0) * D, count, vs);
-      __syncthreads();
-#pragma unroll
-      for (int j = 0; j < kHeadsPerWarp; ++j) {
-        const int g = warp + j * warps;
-        if (g >= groups) continue;  // uniform across the warp
-        const float s = lane < count ? DotRow<D>(qs + g * D, ks, lane) : -INFINITY;
-        const float m_new = fmaxf(m[j], WarpMax(s));
-        const float pr = lane < count ? exp2f(s - m_new) : 0.0f;
-        const float corr = exp2f(m[j] - m_new);  // m[j] = -inf the first time: 0
-        l[j] = l[j] * corr + WarpSum(pr);
-        m[j] = m_new;
-#pragma unroll
-        for (int c = 0; c < kPairs; ++c) {
-          acc[j][c][0] *= corr;
-          acc[j][c][1] *= corr;
-        }
-        for (int r = 0; r < count; ++r) {
-          const float pj = __shfl_sync(kFull, pr, r);
-#pragma unroll
-          for (int c = 0; c < kPairs; ++c) {
-            const float2 x = Unpack(vs[r * RowWords<D>() + lane + 32 * c]);
-            acc[j][c][0] = fmaf(pj, x.x, acc[j][c][0]);
-            acc[j][c][1] = fmaf(pj, x.y, acc[j][c][1]);
-          }
-        }
-      }
+    for (int64_t r0 = first; r0 < end; r0 += kKeys, ++n) {
+      if (n % kQueryWarps == warp) body(r0, static_cast<int>(Min64(kKeys, end - r0)));
     }
-  }
-#pragma unroll
-  for (int j = 0; j < kHeadsPerWarp; ++j) {
-    const int g = warp + j * warps;
-    if (g >= groups) continue;
-    const int64_t row = at.q_row + g * p.seq_len;
-    const float inv = l[j] > 0.0f ? 1.0f / l[j] : 0.0f;
-    __nv_bfloat162* o = reinterpret_cast<__nv_bfloat162*>(static_cast<bf16*>(p.o) + row * D);
-#pragma unroll
-    for (int c = 0; c < kPairs; ++c) {
-      o[lane + 32 * c] = __floats2bfloat162_rn(acc[j][c][0] * inv, acc[j][c][1] * inv);
-    }
-    if (lane == 0) p.lse[row] = l[j] > 0.0f ? m[j] * kLn2 + logf(l[j]) : -INFINITY;
   }
 }
 
+// Starts copying rows [row, row + count) of k and v ([B * H_kv * T, D]) into shared [kKeys][D]
+// tiles, zeros after them.
+template <int D, int kKeys>
+__device__ void CopyKeys(bf16* ks, bf16* vs, const NsaSelectedParams& p, int64_t row, int count,
+                         int thread, int threads) {
+  const bf16* k = static_cast<const bf16*>(p.k) + row * D;
+  const bf16* v = static_cast<const bf16*>(p.v) + row * D;
+  CopyRows<D>(ks, kKeys, k, [&](int r) { return r < count ? k + r * D : nullptr; }, thread,
+              threads);
+  CopyRows<D>(vs, kKeys, v, [&](int r) { return r < count ? v + r * D : nullptr; }, thread,
+              threads);
+}
+
+// Loads a warp's tiles: keys [row, row + count) of k and v, zeros after them.
+template <int D, int kKeys>
+__device__ void LoadWarpTile(bf16* ks, bf16* vs, const NsaSelectedParams& p, int64_t row,
+                             int count) {
+  __syncwarp();  // the warp's previous tile is consumed
+  CopyKeys<D, kKeys>(ks, vs, p, row, count, threadIdx.x % 32, 32);
+  mma::CommitCopies();
+  mma::WaitCopies<0>();
+  __syncwarp();
+}
+
+// Writes a warp's [16][D] accumulator fragments to fp32 shared memory (its region, whose tiles
+// it has consumed).
 template <int D>
-__global__ void __launch_bounds__(kTile * kMaxWarps) DqKernel(NsaSelectedParams p) {
-  constexpr int kPairs = D / 64;
+__device__ void StorePartial(float* part, const float (&acc)[D / 8][4]) {
+  const int lane = threadIdx.x % 32;
+  __syncwarp();
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float* x = part + (lane / 4 + 8 * h) * D + 8 * n + 2 * (lane % 4);
+      x[0] = acc[n][2 * h];
+      x[1] = acc[n][2 * h + 1];
+    }
+  }
+}
+
+// sum_w f[w] partial_w[g][c, c + 1] over the warps' partial results.
+template <int D>
+__device__ float2 SumPartials(const unsigned char* regions, int g, int c,
+                              const float (&f)[kQueryWarps]) {
+  float2 sum = make_float2(0.0f, 0.0f);
+#pragma unroll
+  for (int w = 0; w < kQueryWarps; ++w) {
+    const float* x =
+        reinterpret_cast<const float*>(regions + w * QueryTiles<D>::kWarpBytes) + g * D + c;
+    sum.x += f[w] * x[0];
+    sum.y += f[w] * x[1];
+  }
+  return sum;
+}
+
+// Each warp runs an online softmax (base 2) over its tiles: S = Q K^T for the 16 padded head
+// rows, P = exp2(S - m), O += P V; the warps' (m, l, O) are then merged.
+template <int D>
+__global__ void __launch_bounds__(32 * kQueryWarps) ForwardKernel(NsaSelectedParams p) {
+  using Tiles = QueryTiles<D>;
+  constexpr int kKeys = Tiles::kKeys;
   const Layout at = QueryLayout(p);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
-  const int groups = static_cast<int>(at.groups);
-  extern __shared__ float smem[];
-  float* qs = smem;              // [G][D], times scale * log2(e)
-  float* dos = qs + groups * D;  // [G][D]
-  uint32_t* ks = reinterpret_cast<uint32_t*>(dos + groups * D);
-  uint32_t* vs = ks + kTile * RowWords<D>();
-  const bf16* k = static_cast<const bf16*>(p.k);
-  const bf16* v = static_cast<const bf16*>(p.v);
-  LoadHeads<D>(static_cast<const bf16*>(p.q) + at.q_row * D, p.seq_len * D, groups,
-               p.scale * kLog2e, qs);
-  LoadHeads<D>(static_cast<const bf16*>(p.d_o) + at.q_row * D, p.seq_len * D, groups, 1.0f,
-               dos);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16* qs = reinterpret_cast<bf16*>(smem);
+  unsigned char* regions = smem + Tiles::kMatrixBytes;
+  bf16* ks = reinterpret_cast<bf16*>(regions + warp * Tiles::kWarpBytes);
+  bf16* vs = ks + Tiles::kTileElems;
+  float* row_max = reinterpret_cast<float*>(regions + kQueryWarps * Tiles::kWarpBytes);
+  float* row_sum = row_max + kQueryWarps * kRows;  // both [warp][16]
+  CopyHeads<D>(qs, p.q, at, p.seq_len);
+  mma::CommitCopies();
+  mma::WaitCopies<0>();
+  __syncthreads();
 
-  float lse2[kHeadsPerWarp], delta[kHeadsPerWarp], acc[kHeadsPerWarp][kPairs][2];
+  const float scale2 = p.scale * kLog2e;
+  // Rows lane / 4 and lane / 4 + 8: running max m, this lane's share of the sum l.
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, acc[D / 8][4] = {};
+  ForEachTile<kKeys>(p, at, warp, [&](int64_t r0, int count) {
+    LoadWarpTile<D, kKeys>(ks, vs, p, at.kv_row + r0, count);
+    float s[kKeys / 8][4];
+    mma::ProductWithTranspose<D, kKeys>(s, qs, ks, kStride<D>);
+    float top[2] = {m[0], m[1]};
 #pragma unroll
-  for (int j = 0; j < kHeadsPerWarp; ++j) {
-    const int g = warp + j * warps;
-    const int64_t row = at.q_row + g * p.seq_len;
-    lse2[j] = g < groups ? p.lse[row] * kLog2e : 0.0f;
-    delta[j] = g < groups ? p.delta[row] : 0.0f;
+    for (int j = 0; j < kKeys / 8; ++j) {
 #pragma unroll
-    for (int c = 0; c < kPairs; ++c) acc[j][c][0] = acc[j][c][1] = 0.0f;
-  }
-  const int32_t* idx = p.block_idx + (at.kv_row + at.t) * p.selected;
-  for (int64_t slot = 0; slot < p.selected; ++slot) {
-    const int64_t block = idx[slot];
-    if (block < 0) continue;
-    const int64_t first = block * p.block_size;
-    const int64_t end = Min64(first + p.block_size, at.t + 1);
-    for (int64_t r0 = first; r0 < end; r0 += kTile) {
-      const int count = static_cast<int>(Min64(kTile, end - r0));
-      __syncthreads();
-      LoadTile<D>(k + (at.kv_row + r0) * D, count, ks);
-      LoadTile<D>(v + (at.kv_row + r0) * D, count, vs);
-      __syncthreads();
-#pragma unroll
-      for (int j = 0; j < kHeadsPerWarp; ++j) {
-        const int g = warp + j * warps;
-        if (g >= groups) continue;
-        float ds = 0.0f;
-        if (lane < count) {
-          const float pr = exp2f(DotRow<D>(qs + g * D, ks, lane) - lse2[j]);
-          ds = pr * (DotRow<D>(dos + g * D, vs, lane) - delta[j]);
-        }
-        for (int r = 0; r < count; ++r) {
-          const float dj = __shfl_sync(kFull, ds, r);
-#pragma unroll
-          for (int c = 0; c < kPairs; ++c) {
-            const float2 x = Unpack(ks[r * RowWords<D>() + lane + 32 * c]);
-            acc[j][c][0] = fmaf(dj, x.x, acc[j][c][0]);
-            acc[j][c][1] = fmaf(dj, x.y, acc[j][c][1]);
-          }
-        }
+      for (int e = 0; e < 4; ++e) {
+        const int key = 8 * j + 2 * (lane % 4) + e % 2;
+        s[j][e] = key < count ? s[j][e] * scale2 : -INFINITY;
+        top[e / 2] = fmaxf(top[e / 2], s[j][e]);
       }
     }
-  }
 #pragma unroll
-  for (int j = 0; j < kHeadsPerWarp; ++j) {
-    const int g = warp + j * warps;
-    if (g >= groups) continue;
-    const int64_t row = at.q_row + g * p.seq_len;
-    __nv_bfloat162* dq = reinterpret_cast<__nv_bfloat162*>(static_cast<bf16*>(p.dq) + row * D);
+    for (int h = 0; h < 2; ++h) {
+      top[h] = QuadMax(top[h]);  // finite: key 0 of the tile is always visible
+      const float corr = exp2f(m[h] - top[h]);
+      m[h] = top[h];
+      l[h] *= corr;
 #pragma unroll
-    for (int c = 0; c < kPairs; ++c) {
-      dq[lane + 32 * c] =
-          __floats2bfloat162_rn(acc[j][c][0] * p.scale, acc[j][c][1] * p.scale);
+      for (int n = 0; n < D / 8; ++n) {
+        acc[n][2 * h] *= corr;
+        acc[n][2 * h + 1] *= corr;
+      }
     }
+#pragma unroll
+    for (int j = 0; j < kKeys / 8; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        s[j][e] = exp2f(s[j][e] - m[e / 2]);
+        l[e / 2] += s[j][e];
+      }
+    }
+    mma::AccumulateProduct<D, kKeys>(acc, s, vs, kStride<D>);
+  });
+
+  StorePartial<D>(reinterpret_cast<float*>(ks), acc);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const float sum = QuadSum(l[h]);
+    if (lane % 4 == 0) {
+      row_max[warp * kRows + lane / 4 + 8 * h] = m[h];
+      row_sum[warp * kRows + lane / 4 + 8 * h] = sum;
+    }
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < at.groups * (D / 2); i += blockDim.x) {
+    const int g = i / (D / 2), c = 2 * (i % (D / 2));
+    float top = -INFINITY, sum = 0.0f, f[kQueryWarps];
+#pragma unroll
+    for (int w = 0; w < kQueryWarps; ++w) top = fmaxf(top, row_max[w * kRows + g]);
+#pragma unroll
+    for (int w = 0; w < kQueryWarps; ++w) {
+      const float mw = row_max[w * kRows + g];  // -inf for a warp without tiles
+      f[w] = mw == -INFINITY ? 0.0f : exp2f(mw - top);
+      sum += f[w] * row_sum[w * kRows + g];
+    }
+    const float2 o = SumPartials<D>(regions, g, c, f);
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    const int64_t row = at.q_row + g * p.seq_len;
+    reinterpret_cast<__nv_bfloat162*>(static_cast<bf16*>(p.o) + row * D)[c / 2] =
+        __floats2bfloat162_rn(o.x * inv, o.y * inv);
+    if (c == 0) p.lse[row] = sum > 0.0f ? top * kLn2 + logf(sum) : -INFINITY;
   }
 }
 
-// One work item (a run of queries that chose one block) times one 32-token tile of the block.
+// Each warp, over its tiles: P = exp2(S - lse), dP = dO V^T, dS = P (dP - delta), dq += dS K;
+// the warps' sums are then added.
 template <int D>
-__global__ void __launch_bounds__(kDkvThreads) DkvKernel(NsaSelectedParams p) {
-  constexpr int kParts = kDkvThreads / kTile;  // a thread owns key tid % 32, columns of a part
-  constexpr int kCols = D / kParts;
+__global__ void __launch_bounds__(32 * kQueryWarps, 1) DqKernel(NsaSelectedParams p) {
+  using Tiles = QueryTiles<D>;
+  constexpr int kKeys = Tiles::kKeys;
+  const Layout at = QueryLayout(p);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16* qs = reinterpret_cast<bf16*>(smem);
+  bf16* dos = reinterpret_cast<bf16*>(smem + Tiles::kMatrixBytes);
+  unsigned char* regions = smem + 2 * Tiles::kMatrixBytes;
+  bf16* ks = reinterpret_cast<bf16*>(regions + warp * Tiles::kWarpBytes);
+  bf16* vs = ks + Tiles::kTileElems;
+  CopyHeads<D>(qs, p.q, at, p.seq_len);
+  CopyHeads<D>(dos, p.d_o, at, p.seq_len);
+  mma::CommitCopies();
+
+  const float scale2 = p.scale * kLog2e;
+  float lse2[2], delta[2];  // rows lane / 4 and lane / 4 + 8; padding rows get 0 (their dS is 0)
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int g = lane / 4 + 8 * h;
+    const int64_t row = at.q_row + g * p.seq_len;
+    lse2[h] = g < at.groups ? p.lse[row] * kLog2e : 0.0f;
+    delta[h] = g < at.groups ? p.delta[row] : 0.0f;
+  }
+  mma::WaitCopies<0>();
+  __syncthreads();
+
+  float acc[D / 8][4] = {};
+  ForEachTile<kKeys>(p, at, warp, [&](int64_t r0, int count) {
+    LoadWarpTile<D, kKeys>(ks, vs, p, at.kv_row + r0, count);
+    float s[kKeys / 8][4], dp[kKeys / 8][4];
+    mma::ProductWithTranspose<D, kKeys>(s, qs, ks, kStride<D>);
+    mma::ProductWithTranspose<D, kKeys>(dp, dos, vs, kStride<D>);
+#pragma unroll
+    for (int j = 0; j < kKeys / 8; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int key = 8 * j + 2 * (lane % 4) + e % 2;
+        const float pr = key < count ? exp2f(s[j][e] * scale2 - lse2[e / 2]) : 0.0f;
+        s[j][e] = pr * (dp[j][e] - delta[e / 2]);
+      }
+    }
+    mma::AccumulateProduct<D, kKeys>(acc, s, ks, kStride<D>);
+  });
+
+  StorePartial<D>(reinterpret_cast<float*>(ks), acc);
+  __syncthreads();
+  static_assert(kQueryWarps == 4);
+  const float ones[kQueryWarps] = {1.0f, 1.0f, 1.0f, 1.0f};
+  for (int i = threadIdx.x; i < at.groups * (D / 2); i += blockDim.x) {
+    const int g = i / (D / 2), c = 2 * (i % (D / 2));
+    const float2 dq = SumPartials<D>(regions, g, c, ones);
+    const int64_t row = at.q_row + g * p.seq_len;
+    reinterpret_cast<__nv_bfloat162*>(static_cast<bf16*>(p.dq) + row * D)[c / 2] =
+        __floats2bfloat162_rn(dq.x * p.scale, dq.y * p.scale);
+  }
+}
+
+// ---- dk, dv: a thread block per (work item, 64-token tile of its block). ----
+
+template <int D>
+struct DkvTiles {
+  static constexpr int kCols = D > 128 ? 128 : D;  // dk, dv columns a warp accumulates
+  static constexpr int kWarps = 4 * (D / kCols);   // warp w: keys 16 (w % 4), column part w / 4
+  static constexpr int kKeys = 64;
+  static constexpr int kTileElems = kKeys * kStride<D>;  // K or V
+  static constexpr int kRowElems = kRows * kStride<D>;   // one buffer of q or do rows
+  // K, V, two buffers of q rows, two of do rows, two of the rows' (t, lse2, delta).
+  static constexpr size_t kBytes = 2 * (2 * kTileElems + 4 * kRowElems) + 2 * 3 * kRows * 4;
+};
+
+// The item's rows are its (query, head) pairs, entry-major; a step takes 16 of them: S^T =
+// K Q^T and dP^T = V dO^T for the warp's 16 keys, P^T = exp2(S^T - lse), dS^T = P^T (dP^T -
+// delta), dv += P^T dO, dk += dS^T Q, the next step's rows loading meanwhile.
+template <int D>
+__global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelectedParams p) {
+  using Tiles = DkvTiles<D>;
+  constexpr int kKeys = Tiles::kKeys, kCols = Tiles::kCols, kS = kStride<D>;
   const int64_t* item = p.items + 3 * static_cast<int64_t>(blockIdx.x);
   const int64_t list = item[0], e0 = item[1], e1 = item[2];
   const int64_t blocks = (p.seq_len + p.block_size - 1) / p.block_size;
   const int64_t block = list % blocks, bh = list / blocks;
   const int64_t hk = bh % p.kv_heads, b = bh / p.kv_heads;
-  const int64_t tile0 = static_cast<int64_t>(blockIdx.y) * kTile;
+  const int64_t tile0 = static_cast<int64_t>(blockIdx.y) * kKeys;
   const int64_t r0 = block * p.block_size + tile0;
-  const int64_t count64 = Min64(Min64(kTile, p.block_size - tile0), p.seq_len - r0);
+  const int64_t count64 = Min64(Min64(kKeys, p.block_size - tile0), p.seq_len - r0);
   if (count64 <= 0) return;  // uniform: the tile is past the block's or the sequence's end
   const int count = static_cast<int>(count64);
   const int groups = static_cast<int>(p.heads / p.kv_heads);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  constexpr int warps = kDkvThreads / 32;
-  const int key = threadIdx.x % kTile, part = threadIdx.x / kTile;
+  const int key0 = 16 * (warp % 4), col0 = kCols * (warp / 4);
 
-  extern __shared__ float smem[];
-  float* qs = smem;                   // [G][D], unscaled
-  float* dos = qs + groups * D;       // [G][D]
-  float* ps = dos + groups * D;       // [G][32]
-  float* dss = ps + groups * kTile;   // [G][32]
-  uint32_t* ks = reinterpret_cast<uint32_t*>(dss + groups * kTile);
-  uint32_t* vs = ks + kTile * RowWords<D>();
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16* ks = reinterpret_cast<bf16*>(smem);
+  bf16* vs = ks + Tiles::kTileElems;
+  bf16* qs = vs + Tiles::kTileElems;      // [2][16][stride]
+  bf16* dos = qs + 2 * Tiles::kRowElems;  // [2][16][stride]
+  int32_t* row_t = reinterpret_cast<int32_t*>(dos + 2 * Tiles::kRowElems);  // [2][16], -1: none
+  float* row_lse2 = reinterpret_cast<float*>(row_t + 2 * kRows);             // [2][16]
+  float* row_delta = row_lse2 + 2 * kRows;                                   // [2][16]
+
   const int64_t kv_row = (b * p.kv_heads + hk) * p.seq_len + r0;
-  LoadTile<D>(static_cast<const bf16*>(p.k) + kv_row * D, count, ks);
-  LoadTile<D>(static_cast<const bf16*>(p.v) + kv_row * D, count, vs);
+  CopyKeys<D, kKeys>(ks, vs, p, kv_row, count, threadIdx.x, blockDim.x);
 
-  float dk[kCols], dv[kCols];
-#pragma unroll
-  for (int i = 0; i < kCols; ++i) dk[i] = dv[i] = 0.0f;
+  const int64_t rows = (e1 - e0) * groups;
+  const int64_t head0 = (b * p.heads + hk * groups) * p.seq_len;  // row of (b, hk G, 0)
+  const bf16* q = static_cast<const bf16*>(p.q);
+  const bf16* d_o = static_cast<const bf16*>(p.d_o);
+  // Row r of step i: its row in q, do, lse and delta and its query position, or -1 past the end.
+  auto row_of = [&](int64_t i, int r, int64_t* t) {
+    const int64_t f = kRows * i + r;
+    if (f >= rows) return int64_t{-1};
+    *t = p.rev_query[e0 + f / groups];
+    return head0 + (f % groups) * p.seq_len + *t;
+  };
+  // Starts loading step i's rows into buffer i % 2.
+  auto prefetch = [&](int64_t i) {
+    const int buf = static_cast<int>(i % 2);
+    int64_t t = 0;
+    const auto rows_of = [&](const bf16* x) {
+      return [&, x](int r) {
+        const int64_t row = row_of(i, r, &t);
+        return row < 0 ? nullptr : x + row * D;
+      };
+    };
+    CopyRows<D>(qs + buf * Tiles::kRowElems, kRows, q, rows_of(q), threadIdx.x, blockDim.x);
+    CopyRows<D>(dos + buf * Tiles::kRowElems, kRows, d_o, rows_of(d_o), threadIdx.x, blockDim.x);
+    if (threadIdx.x < kRows) {
+      const int64_t x = row_of(i, threadIdx.x, &t);
+      row_t[buf * kRows + threadIdx.x] = x < 0 ? -1 : static_cast<int32_t>(t);
+      row_lse2[buf * kRows + threadIdx.x] = x < 0 ? 0.0f : p.lse[x] * kLog2e;
+      row_delta[buf * kRows + threadIdx.x] = x < 0 ? 0.0f : p.delta[x];
+    }
+    mma::CommitCopies();
+  };
+
   const float scale2 = p.scale * kLog2e;
-  for (int64_t e = e0; e < e1; ++e) {
-    const int64_t t = p.rev_query[e];
-    const int64_t q_row = (b * p.heads + hk * groups) * p.seq_len + t;
-    __syncthreads();  // the previous query's qs, dos, ps, dss are consumed
-    LoadHeads<D>(static_cast<const bf16*>(p.q) + q_row * D, p.seq_len * D, groups, 1.0f, qs);
-    LoadHeads<D>(static_cast<const bf16*>(p.d_o) + q_row * D, p.seq_len * D, groups, 1.0f,
-                 dos);
-    __syncthreads();
-    const bool valid = lane < count && r0 + lane <= t;
-    for (int g = warp; g < groups; g += warps) {
-      const int64_t row = q_row + g * p.seq_len;
-      float pr = 0.0f, ds = 0.0f;
-      if (valid) {
-        pr = exp2f(DotRow<D>(qs + g * D, ks, lane) * scale2 - p.lse[row] * kLog2e);
-        ds = pr * (DotRow<D>(dos + g * D, vs, lane) - p.delta[row]);
-      }
-      ps[g * kTile + lane] = pr;
-      dss[g * kTile + lane] = ds;
+  const int64_t steps = (rows + kRows - 1) / kRows;
+  float dk[kCols / 8][4] = {}, dv[kCols / 8][4] = {};
+  prefetch(0);  // the K, V tiles travel with step 0's rows
+  for (int64_t i = 0; i < steps; ++i) {
+    const int buf = static_cast<int>(i % 2);
+    if (i + 1 < steps) {
+      prefetch(i + 1);
+      mma::WaitCopies<1>();
+    } else {
+      mma::WaitCopies<0>();
     }
-    __syncthreads();
-    for (int g = 0; g < groups; ++g) {
-      const float pr = ps[g * kTile + key], ds = dss[g * kTile + key];
-      const float* qrow = qs + g * D + part * kCols;
-      const float* drow = dos + g * D + part * kCols;
+    __syncthreads();  // step i's rows are in
+    if (key0 < count) {  // uniform per warp: the warp has keys
+      const bf16* qb = qs + buf * Tiles::kRowElems;
+      const bf16* dob = dos + buf * Tiles::kRowElems;
+      float s[2][4], dp[2][4];  // [16 keys][16 rows]
+      mma::ProductWithTranspose<D, kRows>(s, ks + key0 * kS, qb, kS);
+      mma::ProductWithTranspose<D, kRows>(dp, vs + key0 * kS, dob, kS);
 #pragma unroll
-      for (int i = 0; i < kCols; ++i) {
-        dv[i] = fmaf(pr, drow[i], dv[i]);
-        dk[i] = fmaf(ds, qrow[i], dk[i]);
+      for (int j = 0; j < 2; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = key0 + lane / 4 + 8 * (e / 2);
+          const int r = buf * kRows + 8 * j + 2 * (lane % 4) + e % 2;  // facts' index
+          const bool visible = key < count && r0 + key <= row_t[r];
+          const float pr = visible ? exp2f(s[j][e] * scale2 - row_lse2[r]) : 0.0f;
+          s[j][e] = pr;
+          dp[j][e] = pr * (dp[j][e] - row_delta[r]);
+        }
       }
+      mma::AccumulateProduct<kCols, kRows>(dv, s, dob + col0, kS);
+      mma::AccumulateProduct<kCols, kRows>(dk, dp, qb + col0, kS);
+    }
+    __syncthreads();  // buffer buf is consumed before step i + 2 loads into it
+  }
+  if (key0 >= count) return;
+#pragma unroll
+  for (int n = 0; n < kCols / 8; ++n) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int key = key0 + lane / 4 + 8 * h;
+      if (key >= count) continue;
+      const int64_t out = (kv_row + key) * D + col0 + 8 * n + 2 * (lane % 4);
+      atomicAdd(reinterpret_cast<float2*>(p.dk + out),
+                make_float2(dk[n][2 * h] * p.scale, dk[n][2 * h + 1] * p.scale));
+      atomicAdd(reinterpret_cast<float2*>(p.dv + out), make_float2(dv[n][2 * h], dv[n][2 * h + 1]));
     }
   }
-  if (key < count) {
-    const int64_t out = (kv_row + key) * D + part * kCols;
-#pragma unroll
-    for (int i = 0; i < kCols; ++i) {
-      atomicAdd(p.dk + out + i, dk[i] * p.scale);
-      atomicAdd(p.dv + out + i, dv[i]);
-    }
-  }
-}
-
-int Warps(const NsaSelectedParams& p) {
-  const int64_t groups = p.heads / p.kv_heads;
-  return static_cast<int>(groups < kMaxWarps ? groups : kMaxWarps);
 }
 
 template <typename Kernel>
@@ -356,22 +432,20 @@ cudaError_t Launch(Kernel kernel, dim3 grid, int threads, size_t smem, cudaStrea
 
 template <int D>
 cudaError_t Dispatch(const NsaSelectedParams& p, int which, cudaStream_t stream) {
-  const int64_t groups = p.heads / p.kv_heads;
-  const size_t tiles = 2 * sizeof(uint32_t) * kTile * RowWords<D>();
   const dim3 per_query(static_cast<unsigned>(p.seq_len), static_cast<unsigned>(p.kv_heads),
                        static_cast<unsigned>(p.batch));
   switch (which) {
     case 0:
-      return Launch(ForwardKernel<D>, per_query, 32 * Warps(p),
-                    sizeof(float) * groups * D + tiles, stream, p);
+      return Launch(ForwardKernel<D>, per_query, 32 * kQueryWarps, QueryTiles<D>::Bytes(1),
+                    stream, p);
     case 1:
-      return Launch(DqKernel<D>, per_query, 32 * Warps(p),
-                    2 * sizeof(float) * groups * D + tiles, stream, p);
+      return Launch(DqKernel<D>, per_query, 32 * kQueryWarps, QueryTiles<D>::Bytes(2), stream,
+                    p);
     default: {
+      using Tiles = DkvTiles<D>;
       const dim3 grid(static_cast<unsigned>(p.num_items),
-                      static_cast<unsigned>((p.block_size + kTile - 1) / kTile));
-      return Launch(DkvKernel<D>, grid, kDkvThreads,
-                    2 * sizeof(float) * groups * (D + kTile) + tiles, stream, p);
+                      static_cast<unsigned>((p.block_size + Tiles::kKeys - 1) / Tiles::kKeys));
+      return Launch(DkvKernel<D>, grid, 32 * Tiles::kWarps, Tiles::kBytes, stream, p);
     }
   }
 }

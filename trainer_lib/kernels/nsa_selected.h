@@ -11,18 +11,28 @@
 //   dq = scale dS k,   dk = scale sum dS^T q,   dv = sum P^T do
 // where the sums run over every (query, head) that selected the key.
 //
-// Design (SIMT, fp32 accumulation, no tensor cores):
-//  - Forward and dq: one thread block per (b, h_kv, t); it loads each selected key/value tile
-//    of 32 tokens once into shared memory and serves all G query heads of the group from it
-//    (the paper's group-centric loading). A warp owns a set of heads; a lane owns a key for the
-//    scores and a pair of head-dim columns for the weighted sum. Online softmax in base 2.
+// Design (bf16 tensor cores, mma.sync m16n8k16 with fp32 accumulation; P and dS are rounded to
+// bf16 before their products, as FlashAttention-2 does; trainer_lib/kernels/mma_bf16.cuh):
+//  - Forward and dq: one thread block of 4 warps per (b, h_kv, t). The MMA's 16 rows are the
+//    G query heads of the group (the paper's group-centric loading), zero rows below G. The
+//    query's selected blocks are cut into key tiles of 32 tokens (16 at D = 256; the last of a
+//    block cut at its end and at t) and dealt to the warps in turn; a warp copies its K and V
+//    tiles into its own shared memory (cp.async, zeros past the end) and keeps S, P and its
+//    output in registers. Forward: an online softmax in base 2 per warp, the 4 warps' (max,
+//    sum, output) merged through shared memory at the end. dq: P = exp(S - lse), dS, dq += dS K
+//    per warp, the 4 partial sums added at the end.
 //  - dk/dv: the reverse index. The caller groups the (query, slot) pairs by selected block
 //    (a CSR list per (b, h_kv, block)) and cuts each list into work items of at most
-//    kNsaQueriesPerItem queries. A thread block per (item, 32-token tile of the block) loads
-//    its key/value tile once, loops over its queries (all G heads each) accumulating dk and dv
-//    in registers, then adds them into fp32 dk, dv with atomicAdd: a block chosen by many
-//    queries (the first block is chosen by every query) is split over many items, and a
-//    duplicate (query, block) pair is simply summed twice, as the reference's gather would.
+//    kNsaQueriesPerItem queries. A thread block per (item, 64-token tile of the block) keeps
+//    the tile's K and V in shared memory and walks the item's (query, head) pairs 16 at a time
+//    (their q and do rows double-buffered with cp.async). Everything is computed transposed, so
+//    that P^T and dS^T come out as the A operand of the next products: for its 16 keys a warp
+//    forms S^T = K q^T, dP^T = V do^T, P^T = exp(S^T - lse) (zero for s > t), dS^T =
+//    P^T (dP^T - delta), and accumulates dv += P^T do, dk += dS^T q in fp32 registers (at D =
+//    256 two warps share the keys, each owning 128 columns). At the end it adds them into fp32
+//    dk, dv with atomicAdd: a block chosen by many queries (the first block is chosen by every
+//    query) is split over many items, and a duplicate (query, block) pair is simply summed
+//    twice, as the reference's gather would. Needs sm_90 (float2 atomicAdd).
 //
 // Shapes (all contiguous, 64-bit offsets everywhere):
 //   q, o, do, dq: [B, H, T, D] bf16;  k, v: [B, H_kv, T, D] bf16;  lse, delta: [B, H, T] fp32
