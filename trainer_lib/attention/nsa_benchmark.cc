@@ -1,5 +1,6 @@
 // NSA forward and backward time on a GPU against PyTorch's dense causal SDPA, at fla's shape (64
-// query heads, 4 key/value heads, D 128) and Qwen3-0.6B's (16 and 8, D 128), bf16, batch 1.
+// query heads, 4 key/value heads, D 128), Qwen3-0.6B's (16 and 8, D 128) and Qwen3-4B's (32 and
+// 8, D 128), bf16, batch 1.
 // Prints a markdown table: the median of `reps` timed runs (after one warm-up) of
 //   NsaAttend            the whole layer as the model calls it (the compressed branch and the
 //                        selection in bf16 GEMMs, kernels for the selected branch, the chunked
@@ -121,6 +122,7 @@ int main(int argc, char** argv) {
   std::vector<Shape> shapes;
   for (int64_t t : {8192, 16384, 32768, 65536, 131072}) shapes.push_back({"fla", 64, 4, 128, t});
   for (int64_t t : {32768, 131072}) shapes.push_back({"qwen3-0.6b", 16, 8, 128, t});
+  for (int64_t t : {32768, 131072}) shapes.push_back({"qwen3-4b", 32, 8, 128, t});
   for (const Shape& s : shapes) {
     if (s.seq_len > max_t) continue;
     try {
