@@ -20,8 +20,12 @@
 // add: dx[c] += dsum[c], the gradient x's other uses send it (autograd's sum of a tensor's
 // gradients), and dx_bf16[c] = bf16(dx[c]), the gradient eager's add sends its bf16 delta.
 // The row's reduction order differs from ATen's, so r (and all after it) may differ from eager
-// in the last fp32 bit. dw is reduced deterministically: each of a fixed number of warps sums
-// its rows into its own partial row, then the partials are summed in warp order.
+// in the last fp32 bit. dw is reduced deterministically: each of a number of thread blocks
+// fixed by the shape (at most 528) sums its rows in a fixed order into its own partial row of
+// the workspace, then the partials are summed column by column in block order. Rows of whole
+// 16-byte vectors that fit in registers (plain: C % (16 / sizeof(x)) == 0 and C <= 1,024;
+// rope: (D / 2) % 8 == 0 and D <= 1,024) with 16-byte aligned pointers take vector kernels,
+// other shapes kernels that move one element at a time; both do the math above.
 //
 // Shapes (all contiguous):
 //   plain: x [rows, C] fp32 or bf16 -> y [rows, C] bf16; any C >= 1.

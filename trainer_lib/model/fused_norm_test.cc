@@ -68,6 +68,19 @@ void ExpectWithinTwiceEager(const Grads& fused, const Grads& eager, const Grads&
                               {"dw", fused.dw, eager.dw, exact.dw}});
 }
 
+// x's values in a tensor whose data starts one element past an allocation's (16-byte aligned)
+// start, which the kernels' 16-byte accesses cannot take: the same math, by the other kernels.
+torch::Tensor Misaligned(const torch::Tensor& x) {
+  torch::Tensor flat = torch::cat({torch::zeros({1}, x.options()), x.flatten()});
+  return flat.narrow(0, 1, x.numel()).view(x.sizes());
+}
+
+void ExpectSameBits(const Grads& a, const Grads& b) {
+  EXPECT_TRUE(torch::equal(a.y, b.y)) << "y not the same bits on a second run";
+  EXPECT_TRUE(torch::equal(a.dx, b.dx)) << "dx not the same bits on a second run";
+  EXPECT_TRUE(torch::equal(a.dw, b.dw)) << "dw not the same bits on a second run";
+}
+
 RMSNorm CudaNorm(int64_t dim, const torch::Tensor& weight) {
   RMSNorm norm(dim, 1e-6);
   norm->to(torch::kCUDA);
@@ -80,22 +93,32 @@ TEST(FusedNormTest, NormForProjectionMatchesEagerWithinItsError) {
   ABLATE_REQUIRE_FUSED_KERNELS();
   torch::manual_seed(1);
   auto cuda = torch::TensorOptions().device(torch::kCUDA);
-  // Odd sizes: a row count no block divides, widths no warp divides, one that fits a warp's
-  // registers (1,000) and one that does not (Qwen3-4B's 2,560); fp32 and bf16 inputs.
-  for (const auto& [dtype, width] :
-       {std::pair{torch::kFloat32, 1000}, std::pair{torch::kBFloat16, 1000},
-        std::pair{torch::kFloat32, 2560}, std::pair{torch::kBFloat16, 2560}}) {
-    SCOPED_TRACE(testing::Message() << "dtype " << dtype << " width " << width);
+  // Odd sizes: a row count no block divides; widths of whole 16-byte vectors that fit in
+  // registers exactly (1,024) or with the last vectors masked (1,000), and widths the
+  // one-element kernels take: not whole vectors (1,001), too wide (Qwen3-4B's 2,560), or
+  // misaligned; fp32 and bf16 inputs.
+  for (const auto& [dtype, width, misaligned] :
+       {std::tuple{torch::kFloat32, 1000, false}, std::tuple{torch::kBFloat16, 1000, false},
+        std::tuple{torch::kFloat32, 1024, false}, std::tuple{torch::kBFloat16, 1024, false},
+        std::tuple{torch::kFloat32, 1001, false}, std::tuple{torch::kBFloat16, 1001, false},
+        std::tuple{torch::kFloat32, 2560, false}, std::tuple{torch::kBFloat16, 2560, false},
+        std::tuple{torch::kFloat32, 1024, true}}) {
+    SCOPED_TRACE(testing::Message() << "dtype " << dtype << " width " << width << " misaligned "
+                                    << misaligned);
     torch::Tensor x = (3 * torch::randn({3, 37, width}, cuda)).to(dtype);
     torch::Tensor w = 1 + 0.1 * torch::randn({width}, cuda);
     torch::Tensor g = torch::randn({3, 37, width}, cuda.dtype(torch::kFloat64));
     RMSNorm norm = CudaNorm(width, w);
-    Grads fused, eager;
+    Grads fused, again, eager;
     {
       Bf16Autocast autocast;
+      auto fused_fn = [&](const torch::Tensor& x) {
+        return NormForProjection(*norm, misaligned ? Misaligned(x) : x);
+      };
       PoisonAllocator();
-      fused = RunThrough(
-          norm, [&](const torch::Tensor& x) { return NormForProjection(*norm, x); }, x, g);
+      fused = RunThrough(norm, fused_fn, x, g);
+      PoisonAllocator();
+      again = RunThrough(norm, fused_fn, x, g);
       // Eager: the module, then the cast the projection's autocast makes.
       eager = RunThrough(norm, [&](const torch::Tensor& x) {
         return norm->forward(x).to(torch::kBFloat16);
@@ -104,30 +127,35 @@ TEST(FusedNormTest, NormForProjectionMatchesEagerWithinItsError) {
     ASSERT_EQ(fused.y.scalar_type(), torch::kBFloat16);
     ASSERT_EQ(fused.dx.scalar_type(), dtype);
     ExpectWithinTwiceEager(fused, eager, RunExact(ExactNorm, x, w, g));
+    ExpectSameBits(fused, again);
   }
 }
 
-// Qwen3's per-head norms and RoPE: head dims 64, 128 and 256, an odd length; and a head dim
-// whose halves are not whole warps (80), which the kernels take by another path.
+// Qwen3's per-head norms and RoPE: head dims 64, 128 and 256, an odd length, and at 128 a
+// length long enough that each block takes several rows per lane; a head dim whose halves end
+// in a part of a lane's vectors (80), and one whose halves are not whole 16-byte vectors (36),
+// which the one-element kernels take.
 TEST(FusedNormTest, NormRopeForAttentionMatchesEagerWithinItsError) {
   ABLATE_REQUIRE_FUSED_KERNELS();
   torch::manual_seed(2);
   auto cuda = torch::TensorOptions().device(torch::kCUDA);
-  for (const auto& [heads, dim] :
-       {std::pair{8, 64}, std::pair{16, 128}, std::pair{4, 256}, std::pair{5, 80}}) {
-    const int64_t b = 2, t = 77;
+  for (const auto& [heads, dim, t] :
+       {std::tuple{8, 64, 77}, std::tuple{16, 128, 77}, std::tuple{4, 256, 77},
+        std::tuple{5, 80, 77}, std::tuple{3, 36, 77}, std::tuple{16, 128, 1025}}) {
+    const int64_t b = 2;
     const RopeTables rope = MakeRopeTables(t, dim, 1e6, torch::kCUDA);
     torch::Tensor x = (2 * torch::randn({b, t, heads, dim}, cuda)).to(torch::kBFloat16);
     torch::Tensor w = 1 + 0.1 * torch::randn({dim}, cuda);
     torch::Tensor g = torch::randn({b, heads, t, dim}, cuda.dtype(torch::kFloat64));
     RMSNorm norm = CudaNorm(dim, w);
-    Grads fused, eager;
+    Grads fused, again, eager;
     {
       Bf16Autocast autocast;
+      auto fused_fn = [&](const torch::Tensor& x) { return NormRopeForAttention(*norm, x, rope); };
       PoisonAllocator();
-      fused = RunThrough(norm, [&](const torch::Tensor& x) {
-        return NormRopeForAttention(*norm, x, rope);
-      }, x, g);
+      fused = RunThrough(norm, fused_fn, x, g);
+      PoisonAllocator();
+      again = RunThrough(norm, fused_fn, x, g);
       // Eager: the module, RoPE, then the cast attention's autocast makes.
       eager = RunThrough(norm, [&](const torch::Tensor& x) {
         return ApplyRope(norm->forward(x).transpose(1, 2), rope).to(torch::kBFloat16);
@@ -140,8 +168,9 @@ TEST(FusedNormTest, NormRopeForAttentionMatchesEagerWithinItsError) {
       torch::Tensor rotated = torch::cat({-n.narrow(-1, half, half), n.narrow(-1, 0, half)}, -1);
       return n * rope.cos.to(torch::kFloat64) + rotated * rope.sin.to(torch::kFloat64);
     };
-    SCOPED_TRACE(testing::Message() << "heads " << heads << " head dim " << dim);
+    SCOPED_TRACE(testing::Message() << "heads " << heads << " head dim " << dim << " length " << t);
     ExpectWithinTwiceEager(fused, eager, RunExact(exact_fn, x, w, g));
+    ExpectSameBits(fused, again);
   }
 }
 
@@ -249,20 +278,23 @@ TEST(FusedNormTest, AddNormForProjectionIsEagerWithoutTheKernels) {
   EXPECT_TRUE(torch::equal(out.normed, norm->forward(s)));
 }
 
-// dweight is summed in a fixed order: the same bits on every run.
+// dweight is summed in a fixed order: the same bits on every run, with many rows to each of the
+// backward's blocks, by the vector kernels (1,024) and the one-element ones (1,001).
 TEST(FusedNormTest, WeightGradientIsDeterministic) {
   ABLATE_REQUIRE_FUSED_KERNELS();
   torch::manual_seed(3);
   auto cuda = torch::TensorOptions().device(torch::kCUDA);
-  torch::Tensor x = torch::randn({4, 3001, 1024}, cuda);
-  torch::Tensor g = torch::randn({4, 3001, 1024}, cuda.dtype(torch::kFloat64));
-  RMSNorm norm = CudaNorm(1024, torch::ones({1024}, cuda));
-  Bf16Autocast autocast;
-  auto f = [&](const torch::Tensor& x) { return NormForProjection(*norm, x); };
-  const Grads first = RunThrough(norm, f, x, g);
-  const Grads second = RunThrough(norm, f, x, g);
-  EXPECT_TRUE(torch::equal(first.dw, second.dw));
-  EXPECT_TRUE(torch::equal(first.dx, second.dx));
+  for (const int64_t width : {1024, 1001}) {
+    SCOPED_TRACE(testing::Message() << "width " << width);
+    torch::Tensor x = torch::randn({4, 3001, width}, cuda);
+    torch::Tensor g = torch::randn({4, 3001, width}, cuda.dtype(torch::kFloat64));
+    RMSNorm norm = CudaNorm(width, torch::ones({width}, cuda));
+    Bf16Autocast autocast;
+    auto f = [&](const torch::Tensor& x) { return NormForProjection(*norm, x); };
+    const Grads first = RunThrough(norm, f, x, g);
+    PoisonAllocator();
+    ExpectSameBits(first, RunThrough(norm, f, x, g));
+  }
 }
 
 }  // namespace
