@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include <ATen/SDPBackend.h>
 #include <torch/torch.h>
 
 namespace ablate::train {
@@ -106,6 +107,56 @@ torch::Tensor Select(const torch::Tensor& p, const Geometry& g, const Rows& r,
   return NsaTopBlocks(score, r.t0, NsaShape{g.l, g.n, 0}).to(torch::kInt32);
 }
 
+// Every chunk's selection [B, H_kv, T, n] int32 and, when `o` ([B, H, T, D] fp32) is defined,
+// o_cmp's rows written into it. q16: [B, H, T, D] bf16; kf, vf: [B H_kv, NF, D] bf16.
+torch::Tensor ScoreChunks(const torch::Tensor& q16, const torch::Tensor& kf,
+                          const torch::Tensor& vf, const Geometry& g, int64_t chunk,
+                          const torch::Tensor& o) {
+  std::vector<torch::Tensor> idx;
+  for (int64_t t0 = 0; t0 < g.t; t0 += chunk) {
+    const Rows r = RowsAt(t0, chunk, g);
+    torch::Tensor p;
+    if (r.nfc > 0) {
+      p = Probs(Group(q16, g, r), kf.narrow(1, 0, r.nfc), g, r);
+      if (o.defined()) Ungroup(o, Bmm32(p.to(torch::kBFloat16), vf.narrow(1, 0, r.nfc)), g, r);
+    }
+    idx.push_back(Select(p, g, r, q16.device()));
+  }
+  return torch::cat(idx, 2);
+}
+
+// o_cmp through PyTorch's fused causal attention (cuDNN or flash on CUDA), or undefined where
+// SDPA would pick its unfused math kernel. The queries that see the same compressed blocks
+// are folded into heads: query t sees the blocks c <= p with p = (t + 1) / l - 1, so the l
+// queries t = (p + 1) l - 1 + i (i < l) form row p of head h l + i, and row p of a causal
+// attention over the NF compressed keys sees exactly the keys c <= p. With equal query and key
+// lengths (NF rows: the last query, T - 1, has p = NF - 1) SDPA's causal mask is that lower
+// triangle, and head h l + i reads key/value head h / G as GQA asks. The first l - 1 queries
+// see no block: their rows are 0, as fla's nan_to_num makes them. Autograd differentiates it
+// through SDPA's own backward. q: [B, H, T, D]; k_cmp, v_cmp: [B, H_kv, NF, D]; result fp32.
+torch::Tensor FusedCompressedAttention(const torch::Tensor& q, const torch::Tensor& k_cmp,
+                                       const torch::Tensor& v_cmp, int64_t l) {
+  const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3), nf = k_cmp.size(2);
+  if (!q.is_cuda() || nf == 0) return {};
+  const torch::Tensor k16 = k_cmp.to(torch::kBFloat16), v16 = v_cmp.to(torch::kBFloat16);
+  // Queries l - 1 .. T - 1, padded at the end to NF l rows (T - l + 1 <= NF l < T + 1).
+  torch::Tensor qs = q.to(torch::kBFloat16).narrow(2, l - 1, t - l + 1);
+  qs = torch::constant_pad_nd(qs, {0, 0, 0, nf * l - (t - l + 1)});
+  const torch::Tensor folded =
+      qs.reshape({b, h, nf, l, d}).permute({0, 1, 3, 2, 4}).reshape({b, h * l, nf, d});
+  const auto backend = static_cast<at::SDPBackend>(
+      at::_fused_sdp_choice(folded, k16, v16, /*attn_mask=*/std::nullopt, /*dropout_p=*/0.0,
+                            /*is_causal=*/true, /*scale=*/std::nullopt, /*enable_gqa=*/true));
+  if (backend == at::SDPBackend::math || backend == at::SDPBackend::error) return {};
+  const torch::Tensor o = at::scaled_dot_product_attention(
+      folded, k16, v16, /*attn_mask=*/std::nullopt, /*dropout_p=*/0.0, /*is_causal=*/true,
+      /*scale=*/std::nullopt, /*enable_gqa=*/true);
+  const torch::Tensor rows = o.reshape({b, h, l, nf, d}).permute({0, 1, 3, 2, 4}).reshape(
+      {b, h, nf * l, d});
+  return torch::constant_pad_nd(rows.narrow(2, 0, t - l + 1).to(torch::kFloat32),
+                                {0, 0, l - 1, 0});
+}
+
 class CompressedFunction : public torch::autograd::Function<CompressedFunction> {
  public:
   // q: [B, H, T, D]; k_cmp, v_cmp: [B, H_kv, NF, D]. Returns {o_cmp fp32, block_idx int32}.
@@ -120,19 +171,9 @@ class CompressedFunction : public torch::autograd::Function<CompressedFunction> 
     const torch::Tensor v16 = v_cmp.to(torch::kBFloat16).contiguous();
     const torch::Tensor kf = k16.view({g.b * g.h_kv, g.nf, d});
     const torch::Tensor vf = v16.view({g.b * g.h_kv, g.nf, d});
-    const auto f32 = q.options().dtype(torch::kFloat32);
-    torch::Tensor o = torch::zeros(q.sizes(), f32);  // rows of chunks that see no block stay 0
-    std::vector<torch::Tensor> idx;
-    for (int64_t t0 = 0; t0 < g.t; t0 += chunk) {
-      const Rows r = RowsAt(t0, chunk, g);
-      torch::Tensor p;
-      if (r.nfc > 0) {
-        p = Probs(Group(q16, g, r), kf.narrow(1, 0, r.nfc), g, r);
-        Ungroup(o, Bmm32(p.to(torch::kBFloat16), vf.narrow(1, 0, r.nfc)), g, r);
-      }
-      idx.push_back(Select(p, g, r, q.device()));
-    }
-    torch::Tensor block_idx = torch::cat(idx, 2);
+    // Rows of chunks that see no block stay 0.
+    torch::Tensor o = torch::zeros(q.sizes(), q.options().dtype(torch::kFloat32));
+    torch::Tensor block_idx = ScoreChunks(q16, kf, vf, g, chunk, o);
     ctx->mark_non_differentiable({block_idx});
     ctx->save_for_backward({q16, k16, v16, o});
     ctx->saved_data["ints"] = std::vector<int64_t>{
@@ -195,6 +236,16 @@ NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor
   if (chunk <= 0) {
     const int64_t per_query = q.size(0) * q.size(1) * std::max<int64_t>(1, k_cmp.size(2));
     chunk = std::max<int64_t>(1, kScoreElements / per_query);
+  }
+  torch::Tensor fused = FusedCompressedAttention(q, k_cmp, v_cmp, l);
+  if (fused.defined()) {
+    // The selection is not differentiable: one pass of scores without autograd.
+    torch::NoGradGuard no_grad;
+    const Geometry g = GeometryOf(q, k_cmp, l, n);
+    const torch::Tensor kf =
+        k_cmp.to(torch::kBFloat16).contiguous().view({g.b * g.h_kv, g.nf, q.size(3)});
+    return {fused, ScoreChunks(q.to(torch::kBFloat16), kf, torch::Tensor(), g, chunk,
+                               torch::Tensor())};
   }
   const tensor_list out = CompressedFunction::apply(q, k_cmp, v_cmp, l, n, chunk);
   return {out[0], out[1]};

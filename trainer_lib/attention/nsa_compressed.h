@@ -19,6 +19,13 @@
 // fp32 under autograd, so their gradients reach k and v through the pooling. Blocks past NFc are
 // never multiplied: the causal half of the work is skipped chunk by chunk.
 //
+// On CUDA, o_cmp itself comes from PyTorch's fused causal attention instead (cuDNN or flash,
+// forward and backward, nothing of [T, NF] size in memory): the l queries whose visible blocks
+// are the same (t = (p + 1) l - 1 + i, i < l, all see c <= p) are folded into l heads, so that
+// SDPA's causal lower triangle over the NF compressed keys is exactly the rule above. The chunks
+// then only score for the selection, without autograd. Where SDPA would fall back to its
+// unfused math kernel, the chunked path computes o_cmp too.
+//
 // Numerics: outputs and gradients carry bf16 rounding of q, k_cmp, v_cmp, P, do and dS, about
 // PyTorch's own bf16 error (the tests hold them within twice it). The selection reads fp32
 // scores of bf16 inputs: it can differ from the fp32 reference's in near-ties only.
