@@ -8,6 +8,8 @@
 
 #include <torch/torch.h>
 
+#include "trainer_lib/attention/nsa_blocks.h"
+
 namespace ablate::train {
 namespace {
 
