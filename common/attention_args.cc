@@ -2,6 +2,8 @@
 
 #include <cstdint>
 
+#include "absl/strings/str_cat.h"
+
 namespace ablate {
 namespace {
 
@@ -15,7 +17,11 @@ const std::vector<TypedArg>& NsaArgs() {
        "fla-core naive_nsa block_counts; paper n = 16 (section 4.1)"},
       {"window", ArgType::kInt, 512, 0, true, 1 << 20, true, "paper w = 512 (section 4.1)"},
       {"learned_compression", ArgType::kBool, 0, 0, true, 1, true,
-       "fla-core mean pooling (the paper's MLP over kernel 32, stride 16 is not built)"},
+       "fla-core mean pooling; true: the paper's learned compression (section 3.3.1, eq. 7)"},
+      {"compression_kernel", ArgType::kInt, 32, 1, true, 65536, true, "paper l = 32 (section 4.1)"},
+      {"compression_stride", ArgType::kInt, 16, 1, true, 65536, true, "paper d = 16 (section 4.1)"},
+      {"paper_selection", ArgType::kBool, 0, 0, true, 1, true,
+       "fla-core naive_nsa_topk (forces the first and two local blocks); true: paper eq. 11"},
   };
   return *args;
 }
@@ -34,10 +40,25 @@ absl::Status ValidateAttentionArgs(const v1::TrainConfig& config) {
       !s.ok()) {
     return s;
   }
-  if (TypedArgOr("nsa", declared, config.attention_args(), "learned_compression") != 0) {
-    return absl::InvalidArgumentError(
-        "attention_args.learned_compression: true is not built yet; nsa compresses keys and "
-        "values by mean pooling over block_size tokens, as fla-core does (set it to false)");
+  // Eq. 9 maps compressed scores onto selection blocks given l <= l', d | l and d | l'
+  // (section 3.3.2); the window and stride matter only to learned compression.
+  const NsaShape shape = NsaShapeOf(config);
+  if (!shape.learned_compression) return absl::OkStatus();
+  const int64_t l = shape.compression_kernel, d = shape.compression_stride;
+  if (l % d != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "attention_args.compression_stride: ", d, " does not divide compression_kernel ", l,
+        " (the paper's eq. 9 needs the stride to divide the window)"));
+  }
+  if (shape.block_size % d != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "attention_args.compression_stride: ", d, " does not divide block_size ",
+        shape.block_size, " (the paper's eq. 9 needs the stride to divide the selection block)"));
+  }
+  if (l > shape.block_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "attention_args.compression_kernel: ", l, " exceeds block_size ", shape.block_size,
+        " (the paper's eq. 9 needs compression windows no longer than selection blocks)"));
   }
   return absl::OkStatus();
 }
@@ -50,6 +71,10 @@ NsaShape NsaShapeOf(const v1::TrainConfig& config) {
   shape.block_size = value("block_size");
   shape.selected_blocks = value("selected_blocks");
   shape.window = value("window");
+  shape.learned_compression = value("learned_compression") != 0;
+  shape.compression_kernel = value("compression_kernel");
+  shape.compression_stride = value("compression_stride");
+  shape.paper_selection = value("paper_selection") != 0;
   return shape;
 }
 

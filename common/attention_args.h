@@ -5,11 +5,17 @@
 // from any thread.
 //
 // nsa (Yuan et al. 2025; fla-core's NSA):
-//   block_size           int   64   compression block, its stride and the selection block
-//   selected_blocks      int   16   blocks per query, the 3 forced ones included (so >= 3)
-//   window               int   512  sliding window in tokens; 0 turns the branch off
-//   learned_compression  bool  false  the paper's MLP compression (kernel 32, stride 16):
-//                                     not built, refused when true
+//   block_size           int   64     the selection block l' (and, pooling, the compression
+//                                     window and stride)
+//   selected_blocks      int   16     blocks per query, fla's 3 forced ones included (so >= 3)
+//   window               int   512    sliding window in tokens; 0 turns the branch off
+//   learned_compression  bool  false  the paper's learned compression instead of fla's mean
+//                                     pooling (trainer_lib/attention/nsa_blocks.h)
+//   compression_kernel   int   32     its window l (read only under learned_compression)
+//   compression_stride   int   16     its stride d (read only under learned_compression)
+//   paper_selection      bool  false  the paper's eq. 11 (top n, none forced) instead of fla's
+//                                     rule (the first and two local blocks forced in)
+// Under learned_compression the paper's eq. 9 needs d | l, d | l' and l <= l'.
 // dense takes none; arguments given to a kind that declares none are ignored, as a grid over
 // attention with fixed NSA arguments needs.
 #ifndef ABLATE_COMMON_ATTENTION_ARGS_H_
@@ -30,7 +36,9 @@ const std::vector<TypedArg>* AttentionArgs(absl::string_view attention);
 
 // Checks config.attention_args against config.attention's arguments: InvalidArgument naming
 // the field, as CheckTypedArgs does ("attention_args.blok_size: nsa has no argument blok_size
-// (did you mean block_size?)"), and for learned_compression set to true ("not built").
+// (did you mean block_size?)"), and under learned_compression a kernel, stride and block that
+// eq. 9 cannot map ("attention_args.compression_stride: 24 does not divide compression_kernel
+// 32 ...").
 absl::Status ValidateAttentionArgs(const v1::TrainConfig& config);
 
 // NSA's shape from a validated config: the arguments set, else their defaults.

@@ -45,7 +45,13 @@ TEST(AttentionArgsTest, MisspeltTypedAndOutOfRangeArgumentsAreRefusedByName) {
             "attention_args.blok_size: nsa has no argument blok_size (did you mean block_size?)");
   EXPECT_EQ(Problem(Nsa({{"stride", "16"}})),
             "attention_args.stride: nsa has no argument stride (it takes block_size, "
-            "selected_blocks, window, learned_compression)");
+            "selected_blocks, window, learned_compression, compression_kernel, "
+            "compression_stride, paper_selection)");
+  EXPECT_EQ(Problem(Nsa({{"compression_strid", "8"}})),
+            "attention_args.compression_strid: nsa has no argument compression_strid (did you "
+            "mean compression_stride?)");
+  EXPECT_EQ(Problem(Nsa({{"paper_selection", "2"}})),
+            "attention_args.paper_selection: 2 must be true or false for nsa");
   EXPECT_EQ(Problem(Nsa({{"block_size", "0"}})),
             "attention_args.block_size: 0 is outside [1, 65536] for nsa");
   EXPECT_EQ(Problem(Nsa({{"selected_blocks", "2"}})),
@@ -59,11 +65,35 @@ TEST(AttentionArgsTest, MisspeltTypedAndOutOfRangeArgumentsAreRefusedByName) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST(AttentionArgsTest, LearnedCompressionIsRefusedAsNotBuilt) {
-  EXPECT_TRUE(ValidateAttentionArgs(Nsa({{"learned_compression", "false"}})).ok());
-  const std::string problem = Problem(Nsa({{"learned_compression", "true"}}));
-  EXPECT_EQ(problem.rfind("attention_args.learned_compression: true is not built yet", 0), 0u)
-      << problem;
+TEST(AttentionArgsTest, ThePapersCompressionAndRuleReachTheShape) {
+  const NsaShape defaults = NsaShapeOf(Nsa({}));
+  EXPECT_FALSE(defaults.learned_compression);
+  EXPECT_FALSE(defaults.paper_selection);
+  EXPECT_EQ(defaults.kernel(), 64);  // mean pooling over the block
+  const v1::TrainConfig c = Nsa({{"learned_compression", "true"}, {"paper_selection", "true"}});
+  ASSERT_TRUE(ValidateTrainConfig(c).ok()) << ValidateTrainConfig(c);
+  const NsaShape shape = NsaShapeOf(c);
+  EXPECT_TRUE(shape.learned_compression && shape.paper_selection);
+  EXPECT_EQ(shape.kernel(), 32);  // the paper's l and d
+  EXPECT_EQ(shape.stride(), 16);
+}
+
+TEST(AttentionArgsTest, CompressionThatEquationNineCannotMapIsRefusedByName) {
+  EXPECT_EQ(Problem(Nsa({{"learned_compression", "true"}, {"compression_stride", "24"}})),
+            "attention_args.compression_stride: 24 does not divide compression_kernel 32 (the "
+            "paper's eq. 9 needs the stride to divide the window)");
+  EXPECT_EQ(Problem(Nsa({{"learned_compression", "true"},
+                         {"compression_kernel", "48"},
+                         {"compression_stride", "48"}})),
+            "attention_args.compression_stride: 48 does not divide block_size 64 (the paper's "
+            "eq. 9 needs the stride to divide the selection block)");
+  EXPECT_EQ(Problem(Nsa({{"learned_compression", "true"}, {"compression_kernel", "128"}})),
+            "attention_args.compression_kernel: 128 exceeds block_size 64 (the paper's eq. 9 "
+            "needs compression windows no longer than selection blocks)");
+  EXPECT_EQ(Problem(Nsa({{"learned_compression", "true"}, {"compression_stride", "0"}})),
+            "attention_args.compression_stride: 0 is outside [1, 65536] for nsa");
+  // Mean pooling reads neither: a grid over learned_compression can fix them.
+  EXPECT_TRUE(ValidateAttentionArgs(Nsa({{"compression_stride", "24"}})).ok());
 }
 
 TEST(AttentionArgsTest, DenseIgnoresThemSoAGridCanShareThem) {

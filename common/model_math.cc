@@ -21,8 +21,11 @@ struct Weight {
 };
 
 // Every weight of a Qwen3 model, in transformers' shapes ([out, in] for a linear), plus NSA's
-// gate projection [3 heads, hidden] per layer when `nsa_gates`.
-std::vector<Weight> Weights(const v1::ModelConfig& c, bool nsa_gates = false) {
+// gate projection [3 heads, hidden] per layer when `nsa` is given, and under its learned
+// compression the maps of keys and values, [H_kv, l D, D] each, and their intra-block position
+// encodings, [H_kv, l, D] each (trainer_lib/attention/nsa_blocks.h), planned as matrices of
+// [H_kv l D, D] and [H_kv l, D] that are no hidden matrices (Muon leaves 3-D tensors to AdamW).
+std::vector<Weight> Weights(const v1::ModelConfig& c, const NsaShape* nsa = nullptr) {
   const int64_t h = c.hidden_size();
   const int64_t d = c.head_dim();
   const int64_t q = int64_t{c.num_attention_heads()} * d;
@@ -41,7 +44,14 @@ std::vector<Weight> Weights(const v1::ModelConfig& c, bool nsa_gates = false) {
                                    {h, i, true},     // down_proj
                                    {h, 1, false},    // input_layernorm
                                    {h, 1, false}});  // post_attention_layernorm
-    if (nsa_gates) weights.push_back({3 * int64_t{c.num_attention_heads()}, h, true});
+    if (nsa == nullptr) continue;
+    weights.push_back({3 * int64_t{c.num_attention_heads()}, h, true});
+    if (nsa->learned_compression) {
+      const int64_t hkv_l = int64_t{c.num_key_value_heads()} * nsa->compression_kernel;
+      // Keys' map and position encoding, then values'.
+      weights.insert(weights.end(), {{hkv_l * d, d, false}, {hkv_l, d, false},
+                                     {hkv_l * d, d, false}, {hkv_l, d, false}});
+    }
   }
   weights.push_back({h, 1, false});                                             // norm
   if (!c.tie_word_embeddings()) weights.push_back({c.vocab_size(), h, false});  // lm_head
@@ -108,14 +118,16 @@ double OptimizerStepBytes(const std::string& optimizer, int64_t preconditioner_e
 // Bytes NSA keeps for backward per token and layer beyond what dense attention keeps
 // (trainer_lib/attention/nsa.h): the sigmoid's gates; under autocast also g_proj's own bf16
 // cast of its input and the fp32 copies of q, k, v and the gates that the recomputed chunks
-// keep (in fp32 those are the tensors themselves); and the pooled k and v, one per block.
+// keep (in fp32 those are the tensors themselves); and the compressed k and v, one per stride
+// d; under learned compression also the fp32 windows of l tokens its maps keep, one per d.
 double NsaBytesPerToken(const v1::ModelConfig& c, double a, const NsaShape& nsa) {
   const double h = c.hidden_size();
   const double q = double(c.num_attention_heads()) * c.head_dim();
   const double kv = double(c.num_key_value_heads()) * c.head_dim();
   const double gates = 3.0 * c.num_attention_heads();
   const double copies = a < 4 ? a * h + 4 * (q + 2 * kv + gates) : 0;
-  return a * gates + copies + 2 * 4 * kv / double(nsa.block_size);
+  const double windows = nsa.learned_compression ? double(nsa.kernel()) : 0.0;
+  return a * gates + copies + 2 * 4 * kv * (1 + windows) / double(nsa.stride());
 }
 
 // Bytes one decoder layer keeps for backward per token, with activations of `a` bytes, run
@@ -176,12 +188,14 @@ double MeanKeysPerQuery(absl::string_view attention, int64_t context_length, con
     if (cap >= t) return (t + 1) / 2;
     return (cap * (cap + 1) / 2 + (t - cap) * cap) / t;
   };
-  // Compressed blocks that ended by position p: floor((p + 1) / l), each one key. Summed over
-  // m = p + 1 = 1..T with T = q l + r: l (0 + 1 + ... + (q - 1)) + q (r + 1).
-  const double l = double(nsa.block_size);
-  const double q = std::floor(t / l);
-  const double r = t - q * l;
-  const double compressed = (l * q * (q - 1) / 2 + q * (r + 1)) / t;
+  // Compressed windows that ended by position p: those i with i d + l - 1 <= p, so
+  // floor((u) / d) + 1 for u = p - l + 1 >= 0. Summed over u = 0..M-1, M = T - l + 1 = q d + r:
+  // d (0 + 1 + ... + (q - 1)) + q r + M. With l = d this is the sum of floor((p + 1) / l).
+  const double l = double(nsa.kernel()), d = double(nsa.stride());
+  const double m = std::max(0.0, t - l + 1);
+  const double q = std::floor(m / d);
+  const double r = m - q * d;
+  const double compressed = (d * q * (q - 1) / 2 + q * r + m) / t;
   const double selected = mean_capped(double(nsa.selected_blocks * nsa.block_size));
   const double window = mean_capped(double(nsa.window));
   return compressed + selected + window;
@@ -192,11 +206,16 @@ double TrainingFlopsPerToken(const v1::ModelConfig& c, int64_t context_length,
   // An untied input embedding is a lookup, not a matrix product; a tied one is also the head.
   const double lookup_only =
       c.tie_word_embeddings() ? 0.0 : double(c.vocab_size()) * c.hidden_size();
-  // NSA's gate projection, [3 heads, hidden] per layer, is one more matrix product.
-  const double gates = attention == "nsa"
-                           ? 3.0 * c.num_attention_heads() * c.hidden_size() * c.num_hidden_layers()
-                           : 0.0;
-  const double matmul_params = double(ParameterCount(c)) - lookup_only + gates;
+  // NSA's gate projection, [3 heads, hidden] per layer, is one more matrix product; its
+  // learned compression maps two more, each weight used once per compressed window of d tokens.
+  const bool nsa_on = attention == "nsa";
+  const double layers = c.num_hidden_layers();
+  const double gates = nsa_on ? 3.0 * c.num_attention_heads() * c.hidden_size() * layers : 0.0;
+  const double maps = nsa_on && nsa.learned_compression
+                          ? 2.0 * c.num_key_value_heads() * nsa.kernel() * c.head_dim() *
+                                c.head_dim() * layers / double(nsa.stride())
+                          : 0.0;
+  const double matmul_params = double(ParameterCount(c)) - lookup_only + gates + maps;
   const double attention_flops = 12.0 * c.num_hidden_layers() * c.num_attention_heads() *
                                  c.head_dim() * MeanKeysPerQuery(attention, context_length, nsa);
   return 6.0 * matmul_params + attention_flops;
@@ -223,7 +242,7 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
   MemoryPlan plan;
   double optimizer = 0;
   const bool nsa = work.attention == "nsa";
-  std::vector<Weight> weights = Weights(model, nsa);
+  std::vector<Weight> weights = Weights(model, nsa ? &work.nsa : nullptr);
   int64_t parameters = 0;
   int64_t preconditioner_elements = 0;
   for (const Weight& w : weights) {
@@ -254,8 +273,15 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
   // Autocast's cache keeps a bf16 copy of every weight it cast until the forward ends; the
   // fused MLP node casts its three weights itself, per call, and keeps none of the casts.
   const double mlp_weights = 3.0 * model.hidden_size() * double(model.intermediate_size()) * layers;
+  // NSA's compression maps run with autocast off, in fp32: no copies of them.
+  const double compression_maps =
+      nsa && work.nsa.learned_compression
+          ? 2.0 * model.num_key_value_heads() * work.nsa.kernel() * model.head_dim() *
+                (model.head_dim() + 1.0) * layers
+          : 0.0;
   const double weight_copies =
-      work.bf16 ? 2.0 * (double(parameters) - (fused ? mlp_weights : 0.0)) : 0.0;
+      work.bf16 ? 2.0 * (double(parameters) - compression_maps - (fused ? mlp_weights : 0.0))
+                : 0.0;
   plan.activations = static_cast<int64_t>(kept + weight_copies);
   plan.recompute = work.activation_checkpointing ? static_cast<int64_t>(layer) : 0;
 

@@ -29,19 +29,32 @@ namespace ablate {
 // transformers reports.
 int64_t ParameterCount(const v1::ModelConfig& config);
 
-// The shape of Native Sparse Attention's three branches (Yuan et al. 2025, section 3.3) as
-// fla-core builds them: keys and values mean-pooled per block, with one block size for
-// compression, its stride and selection (the paper's l = d = l'). Defaults: fla's and the
-// paper's block of 64 and 16 selected blocks, the paper's window of 512. TrainConfig's
-// attention_args set them (common/attention_args.h).
+// The shape of Native Sparse Attention's three branches (Yuan et al. 2025, section 3.3). By
+// default as fla-core builds them: keys and values mean-pooled per block, with one block size
+// for compression, its stride and selection (the paper's l = d = l'), and fla's selection rule.
+// With learned_compression, the paper's compression: a learned map over windows of
+// compression_kernel tokens (l) every compression_stride tokens (d), with blocks of block_size
+// (l') selected. Defaults: fla's and the paper's block of 64 and 16 selected blocks, the
+// paper's window of 512, kernel 32 and stride 16. TrainConfig's attention_args set them
+// (common/attention_args.h, which checks that d divides l and l', and l <= l').
 struct NsaShape {
-  int64_t block_size = 64;       // l: tokens per compressed and per selected block
+  int64_t block_size = 64;       // l': tokens per selected block (and per mean-pooled block)
   int64_t selected_blocks = 16;  // n: blocks each query attends to, forced ones included
   int64_t window = 512;          // w: sliding window; 0 turns the branch off
+  bool learned_compression = false;  // the paper's learned map instead of mean pooling
+  int64_t compression_kernel = 32;   // l under learned_compression
+  int64_t compression_stride = 16;   // d under learned_compression
+  // The paper's selection rule (eq. 11: the top n blocks by score, none forced) instead of
+  // fla's (the first and the two local blocks forced in). trainer_lib/attention/nsa_blocks.h.
+  bool paper_selection = false;
+
+  // The compression window l and stride d in effect: block_size for both under mean pooling.
+  int64_t kernel() const { return learned_compression ? compression_kernel : block_size; }
+  int64_t stride() const { return learned_compression ? compression_stride : block_size; }
 };
 
 // Keys one query at position t (0-based) attends to, averaged over t in [0, context_length):
-// t+1 for dense causal attention; for NSA the compressed blocks that ended by t, plus up to
+// t+1 for dense causal attention; for NSA the compressed windows that ended by t, plus up to
 // selected_blocks * block_size selected tokens, plus up to `window` tokens.
 double MeanKeysPerQuery(absl::string_view attention, int64_t context_length,
                         const NsaShape& nsa = {});
@@ -49,7 +62,8 @@ double MeanKeysPerQuery(absl::string_view attention, int64_t context_length,
 // Forward + backward FLOPs per token: 6 * (parameters used in matrix products: the input
 // embedding is a lookup and counts only when tied, as the output head) + 12 * layers * heads *
 // head_dim * MeanKeysPerQuery (QK^T and PV, 2 FLOPs per multiply-add, backward twice the
-// forward). `attention` is "dense" or "nsa"; NSA's gate projections count as parameters.
+// forward). `attention` is "dense" or "nsa"; NSA's gate projections count as parameters, and
+// under learned compression its maps, each applied once per compressed window (1 / d per token).
 double TrainingFlopsPerToken(const v1::ModelConfig& config, int64_t context_length,
                              absl::string_view attention = "dense", const NsaShape& nsa = {});
 
@@ -116,7 +130,8 @@ RankWork RankWorkOf(const v1::TrainConfig& train);
 // norms' inputs and per-row rstd, their bf16 outputs once, and the MLP's input and gate-up
 // projection only, without the bf16 casts of the MLP's weights; under NSA also its gate
 // projection's input, the gates, the fp32 copies of q, k, v and the gates that its
-// recomputed chunks keep, and the pooled keys and values); with activation
+// recomputed chunks keep, and the pooled keys and values, or under learned compression the
+// compressed ones with the windows their maps keep for backward); with activation
 // checkpointing only each layer's fp32 input is kept, and one layer's tensors exist again
 // while it is recomputed. InvalidArgument for an optimizer it does not know.
 absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWork& work);

@@ -83,6 +83,36 @@ TEST(ModelMathTest, NsaPlanAddsItsGatesAndWhatItsChunksKeep) {
               6.0 * gates, 1.0);
 }
 
+TEST(ModelMathTest, NsaLearnedCompressionAddsItsMapsAndTheWindowsTheyKeep) {
+  const v1::ModelConfig model = Model("qwen3-0.6b");
+  RankWork pooled;
+  pooled.micro_batch_size = 1;
+  pooled.context_length = 8192;
+  pooled.attention = "nsa";
+  RankWork learned = pooled;
+  learned.nsa.learned_compression = true;  // l = 32, d = 16 over blocks of 64
+  absl::StatusOr<MemoryPlan> a = PlanMemory(model, pooled), b = PlanMemory(model, learned);
+  ASSERT_TRUE(a.ok() && b.ok());
+  // Per layer: maps [8, 32 x 128, 128] and encodings [8, 32, 128] for keys and for values.
+  const int64_t maps = 28 * 2 * (8 * 32 * 128 * 128 + 8 * 32 * 128);
+  EXPECT_EQ(b->weights - a->weights, 4 * maps);
+  EXPECT_EQ(b->optimizer - a->optimizer, 8 * maps);  // AdamW's two moments
+  // Per token and layer: compressed k and v once per 16 tokens instead of per 64, and the
+  // fp32 windows of 32 tokens their maps keep, also once per 16; the maps run in fp32, uncast.
+  const double per_token = 8.0 * 1024 * (1 + 32) / 16 - 8.0 * 1024 / 64;
+  EXPECT_NEAR(double(b->activations - a->activations), 28 * 8192 * per_token, 2);
+  // Each map weight works once per window of 16 tokens: 6 FLOPs per use.
+  EXPECT_NEAR(TrainingFlopsPerToken(model, 4096, "nsa", learned.nsa) -
+                  TrainingFlopsPerToken(model, 4096, "nsa"),
+              6.0 * 28 * 2 * 8 * 32 * 128 * 128 / 16 +
+                  12.0 * 28 * 16 * 128 *
+                      (MeanKeysPerQuery("nsa", 4096, learned.nsa) - MeanKeysPerQuery("nsa", 4096)),
+              1.0);
+  // About four times as many compressed keys: a window ends every 16 tokens, not every 64.
+  EXPECT_NEAR(MeanKeysPerQuery("nsa", 4096, learned.nsa) - MeanKeysPerQuery("nsa", 4096),
+              (4096.0 / 16 - 4096.0 / 64) / 2, 2);
+}
+
 TEST(ModelMathTest, TinyFp32PlanIsPinned) {
   RankWork work;
   work.micro_batch_size = 2;

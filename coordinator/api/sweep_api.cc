@@ -64,7 +64,8 @@ void SweepApi::SetTrainFlops(std::vector<v1::JobSpec>& jobs) {
     const NsaShape nsa = NsaShapeOf(config);
     const std::string key =
         absl::StrCat(config.model(), "|", config.context_length(), "|", config.attention(), "|",
-                     nsa.block_size, "|", nsa.selected_blocks, "|", nsa.window);
+                     nsa.block_size, "|", nsa.selected_blocks, "|", nsa.window, "|",
+                     nsa.learned_compression, "|", nsa.kernel(), "|", nsa.stride());
     auto [it, inserted] = flops.try_emplace(key, 0.0);
     if (inserted) {
       if (absl::StatusOr<v1::ModelConfig> model = ModelByName(config.model()); model.ok()) {

@@ -45,6 +45,7 @@ absl::StatusOr<std::shared_ptr<Attention>> MakeAttention(const std::string& kind
   if (kind == "dense") return std::make_shared<DenseAttention>();
   if (kind == "nsa") {
     return std::make_shared<NsaAttention>(model.hidden_size(), model.num_attention_heads(),
+                                          model.num_key_value_heads(), model.head_dim(),
                                           NsaOptions{nsa});
   }
   return absl::InvalidArgumentError(

@@ -8,6 +8,7 @@
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
+#include "trainer_lib/attention/nsa_blocks.h"
 #include "trainer_lib/attention/nsa_compressed.h"
 #include "trainer_lib/attention/nsa_cuda.h"
 
@@ -46,19 +47,31 @@ struct ChunkShape {
   int64_t t0;     // first query position of the chunk
   int64_t t;      // sequence length (keys)
   NsaShape nsa;
-  // False when the fast path (nsa_compressed.h, the kernels) computes the branch.
-  bool compressed = true;
-  bool selected = true;
+  // False when the fast path (nsa_compressed.h, the kernels) computes the compressed and
+  // selected branches.
+  bool slow = true;
 };
 
-// Compressed attention probabilities of a chunk, [B, H_kv, G, Tc, NF], zero where no block is
-// visible. qg: [B, H_kv, G, Tc, D]; k_cmp: [B, H_kv, NF, D] with NF > 0; pos: [Tc] positions.
+// A ChunkShape as the integers an autograd node keeps, and back.
+std::vector<int64_t> Pack(const ChunkShape& c) {
+  const NsaShape& s = c.nsa;
+  return {c.t0, c.t, s.block_size, s.selected_blocks, s.window, s.learned_compression,
+          s.compression_kernel, s.compression_stride, s.paper_selection, c.slow};
+}
+
+ChunkShape Unpack(const std::vector<int64_t>& v) {
+  return {v[0], v[1], {v[2], v[3], v[4], v[5] != 0, v[6], v[7], v[8] != 0}, v[9] != 0};
+}
+
+// Compressed attention probabilities of a chunk, [B, H_kv, G, Tc, NF], zero where no window
+// is visible. qg: [B, H_kv, G, Tc, D]; k_cmp: [B, H_kv, NF, D] with NF > 0; pos: [Tc] positions.
 torch::Tensor CompressedProbs(const torch::Tensor& qg, const torch::Tensor& k_cmp,
-                              const torch::Tensor& pos, double scale, int64_t l) {
-  const int64_t blocks = k_cmp.size(2);
-  // Block c has ended by query t when (c + 1) l - 1 <= t, i.e. c < (t + 1) / l.
+                              const torch::Tensor& pos, double scale, const NsaShape& shape) {
+  const int64_t blocks = k_cmp.size(2), l = shape.kernel(), d = shape.stride();
+  // Window i has ended by query t when i d + l - 1 <= t, i.e. i < (t - l + 1 + d) / d (floored,
+  // so negative before the first window ends).
   torch::Tensor visible = torch::arange(blocks, pos.options()).unsqueeze(0) <
-                          torch::floor_divide(pos + 1, l).unsqueeze(1);  // [Tc, NF]
+                          torch::floor_divide(pos - l + 1 + d, d).unsqueeze(1);  // [Tc, NF]
   torch::Tensor any = visible.any(-1, /*keepdim=*/true);                  // [Tc, 1]
   torch::Tensor s = torch::matmul(qg, k_cmp.unsqueeze(2).transpose(-1, -2)) * scale;
   // A row with nothing visible softmaxes zeros and is then zeroed: no NaN to reach backward.
@@ -66,15 +79,19 @@ torch::Tensor CompressedProbs(const torch::Tensor& qg, const torch::Tensor& k_cm
   return torch::softmax(s, -1) * any;
 }
 
-// fla's naive_nsa_topk for a chunk: [B, H_kv, Tc, n] int64. p: the compressed probabilities
-// [B, H_kv, G, Tc, NF] (undefined when NF = 0); pos: [Tc] query positions.
+// The selection of a chunk by its rule (nsa_blocks.h): [B, H_kv, Tc, n] int64. p: the
+// compressed probabilities [B, H_kv, G, Tc, NF] (undefined when NF = 0); pos: [Tc] positions.
 torch::Tensor SelectBlocks(const torch::Tensor& p, const torch::Tensor& pos,
                            const std::vector<int64_t>& bhkt, const ChunkShape& c) {
   const int64_t l = c.nsa.block_size;
   const int64_t blocks = (c.t + l - 1) / l;  // every block, the partial last one included
   torch::Tensor score = torch::zeros({bhkt[0], bhkt[1], bhkt[2], blocks},
                                      pos.options().dtype(torch::kFloat32));
-  if (p.defined()) score.index_put_({"...", Slice(0, p.size(-1))}, p.mean(2));
+  if (p.defined()) {
+    // Eq. 9's sum over l / d windows per segment, scaled back to at most 1 (the ranking is
+    // unchanged; fla's forced score 1 stays on top). With l = d = l' it is p itself.
+    score = NsaSelectionScores(p.mean(2), blocks, c.nsa) / double(c.nsa.kernel() / c.nsa.stride());
+  }
   return NsaTopBlocks(score, c.t0, c.nsa);
 }
 
@@ -88,6 +105,10 @@ torch::Tensor Selected(const torch::Tensor& qg, const torch::Tensor& k, const to
   torch::Tensor token = (idx.unsqueeze(-1) * l + torch::arange(l, idx.options()))
                             .reshape({b, hkv, tc, tokens});
   torch::Tensor valid = (token >= 0) & (token <= pos.view({1, 1, tc, 1}));
+  // A query that kept no block (the paper's rule before any window ended) reads 0: its row
+  // softmaxes the clamped keys and is then zeroed, so no NaN reaches backward.
+  torch::Tensor any = valid.any(-1, /*keepdim=*/true);  // [B, H_kv, Tc, 1]
+  valid = valid | any.logical_not();
   torch::Tensor gather = token.clamp(0, k.size(2) - 1).reshape({b, hkv, tc * tokens, 1})
                              .expand({b, hkv, tc * tokens, d});
   torch::Tensor k_sel = k.gather(2, gather).view({b, hkv, tc, tokens, d});
@@ -95,7 +116,7 @@ torch::Tensor Selected(const torch::Tensor& qg, const torch::Tensor& k, const to
   torch::Tensor q_t = qg.transpose(2, 3);  // [B, H_kv, Tc, G, D]
   torch::Tensor s = torch::matmul(q_t, k_sel.transpose(-1, -2)) * scale;  // [B, H_kv, Tc, G, nl]
   s = s.masked_fill(valid.unsqueeze(3).logical_not(), kNegInf);
-  return torch::matmul(torch::softmax(s, -1), v_sel).transpose(2, 3);
+  return (torch::matmul(torch::softmax(s, -1), v_sel) * any.unsqueeze(3)).transpose(2, 3);
 }
 
 // Sliding-window attention of a chunk: [B, H_kv, G, Tc, D], over keys t - w < s <= t.
@@ -127,14 +148,14 @@ torch::Tensor Chunk(const torch::Tensor& q_c, const torch::Tensor& g_c, const to
 
   torch::Tensor out;
   torch::Tensor p;
-  if (k_cmp.size(2) > 0 && (c.compressed || c.selected)) {
-    torch::Tensor probs = CompressedProbs(qg, k_cmp, pos, scale, l);
-    if (c.compressed) {
+  if (k_cmp.size(2) > 0 && c.slow) {
+    torch::Tensor probs = CompressedProbs(qg, k_cmp, pos, scale, c.nsa);
+    {
       out = torch::matmul(probs, v_cmp.unsqueeze(2)) * gates.select(-1, 0).unsqueeze(-1);
     }
     p = probs.detach();
   }
-  if (c.selected) {
+  if (c.slow) {
     torch::Tensor idx;
     {
       torch::NoGradGuard no_grad;
@@ -162,11 +183,10 @@ class ChunkCheckpoint : public torch::autograd::Function<ChunkCheckpoint> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& q_c,
                                const torch::Tensor& g_c, const torch::Tensor& k,
                                const torch::Tensor& v, const torch::Tensor& k_cmp,
-                               const torch::Tensor& v_cmp, int64_t t0, int64_t t, int64_t l,
-                               int64_t n, int64_t w, bool fast) {
+                               const torch::Tensor& v_cmp, const ChunkShape& shape) {
     ctx->save_for_backward({q_c, g_c, k, v, k_cmp, v_cmp});
-    ctx->saved_data["shape"] = std::vector<int64_t>{t0, t, l, n, w, fast ? 1 : 0};
-    return Chunk(q_c, g_c, k, v, k_cmp, v_cmp, {t0, t, {l, n, w}, !fast, !fast});
+    ctx->saved_data["shape"] = Pack(shape);
+    return Chunk(q_c, g_c, k, v, k_cmp, v_cmp, shape);
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -175,18 +195,17 @@ class ChunkCheckpoint : public torch::autograd::Function<ChunkCheckpoint> {
     for (const torch::Tensor& saved : ctx->get_saved_variables()) {
       inputs.push_back(saved.detach().requires_grad_(true));
     }
-    const std::vector<int64_t> s = ctx->saved_data["shape"].toIntVector();
+    const ChunkShape shape = Unpack(ctx->saved_data["shape"].toIntVector());
     torch::Tensor y;
     {
       torch::AutoGradMode grad(true);
       AutocastOff autocast(inputs[0].device().type());
-      y = Chunk(inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5],
-                {s[0], s[1], {s[2], s[3], s[4]}, s[5] == 0, s[5] == 0});
+      y = Chunk(inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5], shape);
     }
     torch::autograd::variable_list grads =
         torch::autograd::grad({y}, inputs, {grad_output[0]}, /*retain_graph=*/false,
                               /*create_graph=*/false, /*allow_unused=*/true);
-    grads.resize(inputs.size() + 6);  // no gradient for the six integers
+    grads.resize(inputs.size() + 1);  // no gradient for the shape
     return grads;
   }
 };
@@ -196,7 +215,7 @@ int64_t ChunkSize(const torch::Tensor& q, const torch::Tensor& k, const NsaOptio
   if (o.query_chunk > 0) return o.query_chunk;
   if (!selected) {
     const int64_t per_query =
-        q.size(0) * q.size(1) * (q.size(2) / o.shape.block_size + o.shape.window + 1);
+        q.size(0) * q.size(1) * (q.size(2) / o.shape.stride() + o.shape.window + 1);
     return std::max<int64_t>(1, kScoreElements / std::max<int64_t>(1, per_query));
   }
   const int64_t per_query = k.size(0) * k.size(1) * k.size(3) * o.shape.selected_blocks *
@@ -213,17 +232,32 @@ void CheckShapes(const torch::Tensor& q, const torch::Tensor& k, const NsaOption
               " query heads are not a multiple of ", k.size(1), " key/value heads");
   TORCH_CHECK(o.shape.block_size > 0 && o.shape.selected_blocks > 0 && o.shape.window >= 0,
               "nsa: block_size and selected_blocks must be positive and window not negative");
+  const int64_t l = o.shape.kernel(), d = o.shape.stride();
+  TORCH_CHECK(d > 0 && l % d == 0 && o.shape.block_size % d == 0 && l <= o.shape.block_size,
+              "nsa: compression window ", l, " and stride ", d, " do not fit block ",
+              o.shape.block_size, " (eq. 9 needs d | l, d | l' and l <= l')");
+}
+
+// Keys or values compressed by `shape`'s rule (nsa_blocks.h), fp32 in and out.
+torch::Tensor Compress(const torch::Tensor& x32, const at::Tensor& weight, const at::Tensor& pe,
+                       const NsaShape& shape) {
+  if (!shape.learned_compression) return NsaMeanPool(x32, shape.block_size);
+  TORCH_CHECK(weight.defined() && pe.defined(),
+              "nsa: learned compression needs its weights and position encodings");
+  return NsaLearnedCompress(x32, weight.to(torch::kFloat32), pe.to(torch::kFloat32),
+                            shape.compression_kernel, shape.compression_stride);
 }
 
 }  // namespace
 
-at::Tensor NsaBlockIndices(const at::Tensor& q, const at::Tensor& k, const NsaOptions& options) {
+at::Tensor NsaBlockIndices(const at::Tensor& q, const at::Tensor& k, const NsaOptions& options,
+                           const NsaCompressionWeights& weights) {
   CheckShapes(q, k, options);
   torch::NoGradGuard no_grad;
   AutocastOff autocast(q.device().type());
   const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3), hkv = k.size(1);
   torch::Tensor q32 = q.to(torch::kFloat32), k32 = k.to(torch::kFloat32);
-  torch::Tensor k_cmp = NsaMeanPool(k32, options.shape.block_size);
+  torch::Tensor k_cmp = Compress(k32, weights.k_weight, weights.k_pe, options.shape);
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   // No keys are gathered here: the compressed scores bound the chunk.
   const int64_t chunk = ChunkSize(q, k, options, /*selected=*/false);
@@ -234,14 +268,15 @@ at::Tensor NsaBlockIndices(const at::Tensor& q, const at::Tensor& k, const NsaOp
         q32.index({Slice(), Slice(), Slice(t0, t0 + tc)}).view({b, hkv, h / hkv, tc, d});
     torch::Tensor pos = torch::arange(t0, t0 + tc, q.options().dtype(torch::kInt64));
     torch::Tensor p;
-    if (k_cmp.size(2) > 0) p = CompressedProbs(qg, k_cmp, pos, scale, options.shape.block_size);
+    if (k_cmp.size(2) > 0) p = CompressedProbs(qg, k_cmp, pos, scale, options.shape);
     parts.push_back(SelectBlocks(p, pos, {b, hkv, tc}, {t0, t, options.shape}));
   }
   return torch::cat(parts, 2);
 }
 
 at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                     const at::Tensor& gates, const NsaOptions& options) {
+                     const at::Tensor& gates, const NsaOptions& options,
+                     const NsaCompressionWeights& weights) {
   CheckShapes(q, k, options);
   TORCH_CHECK(v.sizes() == k.sizes(), "nsa: v ", v.sizes(), " differs from k ", k.sizes());
   TORCH_CHECK(gates.dim() == 4 && gates.size(0) == q.size(0) && gates.size(1) == q.size(1) &&
@@ -251,7 +286,11 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   // The fast path where the kernels take the shapes: the compressed branch and the selection
   // scored once in bf16 (the selection computed in forward only, kept by the selected branch's
   // autograd node for backward), the selected branch on the kernels, both gated here in fp32.
-  const bool fast = NsaSelectedKernelTakes(q, k);
+  // That path scores mean-pooled blocks under fla's rule only: learned compression (windows
+  // that overlap, a map with its own gradient) and the paper's rule (rows that may select
+  // nothing) run on the chunked reference below, on CUDA too, at its speed.
+  const bool fast =
+      !s.learned_compression && !s.paper_selection && NsaSelectedKernelTakes(q, k);
   AutocastOff autocast(q.device().type());
   torch::Tensor g32 = gates.to(torch::kFloat32);
   torch::Tensor out;
@@ -265,46 +304,19 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   const int64_t t = q.size(2);
   torch::Tensor q32 = q.to(torch::kFloat32);
   torch::Tensor k32 = k.to(torch::kFloat32), v32 = v.to(torch::kFloat32);
-  torch::Tensor k_cmp = NsaMeanPool(k32, s.block_size), v_cmp = NsaMeanPool(v32, s.block_size);
+  torch::Tensor k_cmp = Compress(k32, weights.k_weight, weights.k_pe, s);
+  torch::Tensor v_cmp = Compress(v32, weights.v_weight, weights.v_pe, s);
   const int64_t chunk = ChunkSize(q, k, options, /*selected=*/!fast);
   std::vector<torch::Tensor> parts;
   for (int64_t t0 = 0; t0 < t; t0 += chunk) {
     const Slice rows(t0, std::min(t, t0 + chunk));
     parts.push_back(ChunkCheckpoint::apply(
         q32.index({Slice(), Slice(), rows}), g32.index({Slice(), Slice(), rows}), k32, v32,
-        k_cmp, v_cmp, t0, t, s.block_size, s.selected_blocks, s.window, fast));
+        k_cmp, v_cmp, ChunkShape{t0, t, s, !fast}));
   }
   torch::Tensor chunks = torch::cat(parts, 2);
   out = out.defined() ? out + chunks : chunks;
   return out.to(q.scalar_type());
-}
-
-at::Tensor NsaMeanPool(const at::Tensor& x, int64_t block_size) {
-  const int64_t blocks = x.size(2) / block_size;
-  return x.index({Slice(), Slice(), Slice(0, blocks * block_size)})
-      .reshape({x.size(0), x.size(1), blocks, block_size, x.size(3)})
-      .mean(3);
-}
-
-at::Tensor NsaTopBlocks(const at::Tensor& score, int64_t first_query, const NsaShape& shape) {
-  const int64_t l = shape.block_size, n = shape.selected_blocks;
-  const int64_t tc = score.size(2), blocks = score.size(3);
-  const auto long_opts = score.options().dtype(torch::kInt64);
-  torch::Tensor pos = torch::arange(first_query, first_query + tc, long_opts);
-  torch::Tensor block = torch::arange(blocks, long_opts).unsqueeze(0);  // [1, NB]
-  torch::Tensor own = torch::floor_divide(pos, l).unsqueeze(1);         // [Tc, 1]
-  torch::Tensor forced = (block == own) | (block == 0) | (block == own - 1);
-  torch::Tensor allowed = (block < torch::floor_divide(pos + 1, l).unsqueeze(1)) | forced;
-  torch::Tensor top = std::get<1>(torch::topk(torch::where(forced, 1.0, score),
-                                              std::min(n, blocks), -1));
-  torch::Tensor kept = allowed.expand_as(score).gather(-1, top);
-  torch::Tensor idx = torch::where(kept, top, -1);
-  if (n > blocks) {
-    torch::Tensor pad = torch::full({score.size(0), score.size(1), tc, n - blocks}, -1,
-                                    idx.options());
-    idx = torch::cat({idx, pad}, -1);
-  }
-  return idx;
 }
 
 at::Tensor NsaCompressedReference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -319,7 +331,7 @@ at::Tensor NsaCompressedReference(const at::Tensor& q, const at::Tensor& k, cons
   torch::Tensor pos = torch::arange(t, q.options().dtype(torch::kInt64));
   torch::Tensor qg = q.view({b, hkv, h / hkv, t, d});
   torch::Tensor probs =
-      CompressedProbs(qg, NsaMeanPool(k, block_size), pos, scale, block_size);
+      CompressedProbs(qg, NsaMeanPool(k, block_size), pos, scale, options.shape);
   return torch::matmul(probs, NsaMeanPool(v, block_size).unsqueeze(2)).reshape({b, h, t, d});
 }
 
@@ -341,10 +353,19 @@ at::Tensor NsaSelectedReference(const at::Tensor& q, const at::Tensor& k, const 
       .reshape({b, h, t, d});
 }
 
-NsaAttention::NsaAttention(int64_t hidden_size, int64_t heads, const NsaOptions& options)
+NsaAttention::NsaAttention(int64_t hidden_size, int64_t heads, int64_t kv_heads,
+                           int64_t head_dim, const NsaOptions& options)
     : heads_(heads), options_(options) {
   g_proj_ = register_module(
       "g_proj", torch::nn::Linear(torch::nn::LinearOptions(hidden_size, 3 * heads).bias(false)));
+  if (!options.shape.learned_compression) return;
+  const int64_t l = options.shape.compression_kernel;
+  compression_.k_weight =
+      register_parameter("k_compress", NsaMeanCompressionWeight(kv_heads, l, head_dim));
+  compression_.k_pe = register_parameter("k_compress_pe", torch::zeros({kv_heads, l, head_dim}));
+  compression_.v_weight =
+      register_parameter("v_compress", NsaMeanCompressionWeight(kv_heads, l, head_dim));
+  compression_.v_pe = register_parameter("v_compress_pe", torch::zeros({kv_heads, l, head_dim}));
 }
 
 at::Tensor NsaAttention::Compute(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -355,7 +376,7 @@ at::Tensor NsaAttention::Compute(const at::Tensor& q, const at::Tensor& k, const
   torch::Tensor gates = torch::sigmoid(g_proj_(hidden))
                             .view({hidden.size(0), hidden.size(1), heads_, 3})
                             .transpose(1, 2);
-  return NsaAttend(q, k, v, gates, options_);
+  return NsaAttend(q, k, v, gates, options_, compression_);
 }
 
 }  // namespace ablate::train

@@ -4,20 +4,23 @@
 // naive_nsa_selection), in plain LibTorch on any device.
 //
 // With l = block_size, n = selected_blocks, w = window, scale = 1 / sqrt(D), positions 0-based,
-// query head h reading key/value head h / G (G = H / H_kv), each query t gets three outputs:
+// query head h reading key/value head h / G (G = H / H_kv), each query t gets three outputs
+// (nsa_blocks.h holds the compression, eq. 9's scores and the selection rules):
 //
 //  1. Compressed (paper eq. 7, fla's mean_pooling): k_cmp[c] = mean(k[c*l .. c*l+l-1]) and
 //     likewise v_cmp, over full blocks only. Block c is visible once it has ended,
 //     (c+1)*l - 1 <= t. o_cmp = softmax(scale q k_cmp^T over visible c) v_cmp, and 0 for a
-//     query that sees no block yet (t < l - 1), as fla's nan_to_num makes it.
-//  2. Selected (paper eqs. 8-12 with l' = l = d, so eq. 9's p_slc is p_cmp): each block's
+//     query that sees no block yet (t < l - 1), as fla's nan_to_num makes it. Under
+//     learned_compression the paper's phi over windows of compression_kernel tokens every
+//     compression_stride instead, visible once each window has ended.
+//  2. Selected (paper eqs. 8-12; with l' = l = d, eq. 9's p_slc is p_cmp): each block's
 //     score is its compressed attention probability averaged over the G query heads of the
 //     group (paper eq. 10 sums them: same order), so every head of a group reads the same
-//     blocks. The first block, the query's own block t/l and the one before it are forced in
-//     with score 1 (fla's rule; the paper's section 4.1 also fixes "1 initial block and 2
-//     local blocks" among the n), and the n highest-scoring blocks are kept when visible or
-//     forced (slots beyond the visible ones are -1). o_slc = softmax over the tokens s <= t
-//     of the kept blocks.
+//     blocks. By default fla's rule: the first block, the query's own block t/l and the one
+//     before it are forced in with score 1 (the paper's section 4.1 also fixes "1 initial
+//     block and 2 local blocks" among the n), and the n highest-scoring blocks are kept when
+//     visible or forced (slots beyond the visible ones are -1); under paper_selection eq. 11
+//     alone. o_slc = softmax over the tokens s <= t of the kept blocks, 0 when none is kept.
 //  3. Sliding window: o_swa = softmax over tokens s with t - w < s <= t (flash-attn's
 //     window_size = (w - 1, 0), as fla's naive_nsa calls it); w = 0 turns the branch off.
 //
@@ -30,10 +33,11 @@
 // backward is linear in T: the fp32 inputs and the output. Compute is not: the compressed
 // branch is O(T^2 / l), and each chunk's backward adds a gradient of k's full size.
 //
-// On CUDA tensors the kernels take (nsa_cuda.h), NsaAttend computes the compressed branch and
-// the selection in bf16 on tensor cores (nsa_compressed.h: scored once per forward, the
-// selection kept for backward) and the selected branch on our kernels, in bf16 with fp32
-// accumulation; only the window branch stays on the chunked reference above.
+// On CUDA tensors the kernels take (nsa_cuda.h), under mean pooling and fla's rule, NsaAttend
+// computes the compressed branch and the selection in bf16 on tensor cores (nsa_compressed.h:
+// scored once per forward, the selection kept for backward) and the selected branch on our
+// kernels, in bf16 with fp32 accumulation; only the window branch stays on the chunked
+// reference above. Learned compression and the paper's rule run all on the reference.
 //
 // Thread-safety: functions are pure; NsaAttention, like any torch module, is used by one thread
 // at a time.
@@ -47,36 +51,30 @@
 
 #include "common/model_math.h"
 #include "trainer_lib/attention/attention.h"
+#include "trainer_lib/attention/nsa_blocks.h"
 
 namespace ablate::train {
 
 struct NsaOptions {
-  NsaShape shape;  // block_size, selected_blocks, window (common/attention_args checks them)
+  NsaShape shape;  // the branches' shape and rules (common/attention_args checks them)
   // Queries per recomputed chunk; 0 picks one so that a chunk's gathered keys stay near 2^25
   // elements. Results do not depend on it beyond floating-point summation order.
   int64_t query_chunk = 0;
 };
 
 // The blocks each query reads in the selected branch: [B, H_kv, T, n] int64, kept blocks in
-// descending score, then -1. q: [B, H, T, D]; k: [B, H_kv, T, D]; fp32 or any float dtype.
-// No gradient flows through the choice.
-at::Tensor NsaBlockIndices(const at::Tensor& q, const at::Tensor& k, const NsaOptions& options);
-
-// Mean of x over each full block of l tokens (branch 1's k_cmp, v_cmp): [B, H_kv, T, D] ->
-// [B, H_kv, T / l, D]. A partial last block is left out: no query ever sees it.
-at::Tensor NsaMeanPool(const at::Tensor& x, int64_t block_size);
-
-// fla's naive_nsa_topk on the group-mean compressed probabilities of queries first_query ..
-// first_query + Tc - 1: [B, H_kv, Tc, n] int64 (branch 2's rule above). score: [B, H_kv, Tc, NB]
-// fp32, zero past the blocks each query sees, NB at least the last query's own block + 1 and at
-// most ceil(seq_len / l) (blocks past every query's own block can never be kept).
-at::Tensor NsaTopBlocks(const at::Tensor& score, int64_t first_query, const NsaShape& shape);
+// descending score, then -1. q: [B, H, T, D]; k: [B, H_kv, T, D]; fp32 or any float dtype;
+// `weights` only under learned compression. No gradient flows through the choice.
+at::Tensor NsaBlockIndices(const at::Tensor& q, const at::Tensor& k, const NsaOptions& options,
+                           const NsaCompressionWeights& weights = {});
 
 // The gated sum of the three branches: [B, H, T, D] in q's dtype. q: [B, H, T, D]; k, v:
 // [B, H_kv, T, D] with H a multiple of H_kv; gates: [B, H, T, 3] holding g_cmp, g_slc, g_swa in
-// that order. Differentiable in q, k, v and gates. Shapes are checked (TORCH_CHECK).
+// that order; `weights` (nsa_blocks.h) required under learned compression, else unused.
+// Differentiable in q, k, v, gates and the weights. Shapes are checked (TORCH_CHECK).
 at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                     const at::Tensor& gates, const NsaOptions& options);
+                     const at::Tensor& gates, const NsaOptions& options,
+                     const NsaCompressionWeights& weights = {});
 
 // The selected branch alone (branch 2 above) on given block indices: [B, H, T, D] in q's
 // dtype and computed in it (the kernel tests' fp32 reference and their bf16 baseline). q: [B, H,
@@ -95,10 +93,15 @@ at::Tensor NsaCompressedReference(const at::Tensor& q, const at::Tensor& k, cons
 
 // The Attention kind "nsa": NsaAttend with gates sigmoid(g_proj(hidden)), g_proj a bias-free
 // linear [hidden_size -> 3 * heads] registered as "g_proj" (so its weight is named
-// layers.N.self_attn.attention.g_proj.weight).
+// layers.N.self_attn.attention.g_proj.weight). Under learned compression it also owns the
+// maps and position encodings of nsa_blocks.h, registered as "k_compress" and "v_compress"
+// [kv_heads, l * head_dim, head_dim] and "k_compress_pe" and "v_compress_pe" [kv_heads, l,
+// head_dim], initialised to mean pooling over each window (3-D, so the model's own
+// initialisation of its matrices leaves them be).
 class NsaAttention : public Attention {
  public:
-  NsaAttention(int64_t hidden_size, int64_t heads, const NsaOptions& options);
+  NsaAttention(int64_t hidden_size, int64_t heads, int64_t kv_heads, int64_t head_dim,
+               const NsaOptions& options);
 
  protected:
   at::Tensor Compute(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -108,6 +111,7 @@ class NsaAttention : public Attention {
   const int64_t heads_;
   const NsaOptions options_;
   torch::nn::Linear g_proj_{nullptr};
+  NsaCompressionWeights compression_;  // registered parameters; undefined under mean pooling
 };
 
 }  // namespace ablate::train

@@ -9,6 +9,8 @@
 #include <ATen/SDPBackend.h>
 #include <torch/torch.h>
 
+#include "trainer_lib/attention/nsa_blocks.h"
+
 namespace ablate::train {
 namespace {
 

@@ -50,7 +50,14 @@ absl::StatusOr<NsaOptions> OptionsOf(const Flags& flags) {
     }
   }
   if (absl::Status s = ValidateAttentionArgs(config); !s.ok()) return s;
-  return NsaOptions{NsaShapeOf(config), flags.query_chunk};
+  const NsaShape shape = NsaShapeOf(config);
+  // The recorded tensors carry no compression weights: fla's naive_nsa pools by the mean.
+  if (shape.learned_compression) {
+    return absl::InvalidArgumentError(
+        "--arg learned_compression=true: replay compares with fla's mean pooling, which has no "
+        "compression weights to replay");
+  }
+  return NsaOptions{shape, flags.query_chunk};
 }
 
 absl::Status Replay(const Flags& flags) {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -30,23 +32,41 @@ torch::Tensor AttendTo(const torch::Tensor& q, const torch::Tensor& keys,
   return torch::mv(values.t(), p);
 }
 
-// One query at a time, from the header's definitions: the compressed blocks that ended, the
-// blocks ranked by group-mean probability with the first, own and previous blocks forced, and
-// the window, each as an explicit list of keys. Slow and plain on purpose.
+// One query at a time, from the headers' definitions (nsa.h, nsa_blocks.h): the compressed
+// windows that ended, each block scored by the tokens it shares with them (eq. 9 counted from
+// positions, not from its index formula) averaged over the group, ranked by fla's rule (first,
+// own and previous blocks forced) or the paper's, and the window, each as an explicit list of
+// keys. Slow and plain on purpose.
 torch::Tensor BruteForce(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                         const torch::Tensor& gates, const NsaShape& s) {
+                         const torch::Tensor& gates, const NsaShape& s,
+                         const NsaCompressionWeights& w = {}) {
   const int64_t b_n = q.size(0), h_n = q.size(1), t_n = q.size(2), hkv = k.size(1);
-  const int64_t g_n = h_n / hkv, l = s.block_size, full = t_n / l, blocks = (t_n + l - 1) / l;
+  const int64_t g_n = h_n / hkv, l = s.kernel(), d = s.stride(), lb = s.block_size;
+  const int64_t windows = t_n >= l ? (t_n - l) / d + 1 : 0, blocks = (t_n + lb - 1) / lb;
+  auto shared = [&](int64_t i, int64_t c) {  // tokens window i and block c share
+    return std::max<int64_t>(0, std::min(i * d + l, (c + 1) * lb) - std::max(i * d, c * lb));
+  };
   std::vector<torch::Tensor> batch;
   for (int64_t b = 0; b < b_n; ++b) {
     std::vector<torch::Tensor> heads(h_n);
     for (int64_t kh = 0; kh < hkv; ++kh) {
       torch::Tensor kk = k[b][kh], vv = v[b][kh];  // [T, D]
-      torch::Tensor k_cmp = kk.index({Slice(0, full * l)}).view({full, l, -1}).mean(1);
-      torch::Tensor v_cmp = vv.index({Slice(0, full * l)}).view({full, l, -1}).mean(1);
+      auto compress = [&](const torch::Tensor& x, const at::Tensor& weight, const at::Tensor& pe) {
+        std::vector<torch::Tensor> out;
+        for (int64_t i = 0; i < windows; ++i) {
+          torch::Tensor win = x.index({Slice(i * d, i * d + l)});  // [l, D]
+          out.push_back(s.learned_compression
+                            ? torch::mv(weight[kh].t(), (win + pe[kh]).flatten())
+                            : win.mean(0));
+        }
+        return out.empty() ? x.index({Slice(0, 0)}) : torch::stack(out);
+      };
+      torch::Tensor k_cmp = compress(kk, w.k_weight, w.k_pe);
+      torch::Tensor v_cmp = compress(vv, w.v_weight, w.v_pe);
       std::vector<std::vector<torch::Tensor>> rows(g_n);
       for (int64_t t = 0; t < t_n; ++t) {
-        const int64_t ended = (t + 1) / l;
+        int64_t ended = 0;
+        while (ended < windows && ended * d + l - 1 <= t) ++ended;
         std::vector<double> score(blocks, 0.0);
         std::vector<torch::Tensor> o_cmp(g_n);
         for (int64_t g = 0; g < g_n; ++g) {
@@ -55,21 +75,32 @@ torch::Tensor BruteForce(const torch::Tensor& q, const torch::Tensor& k, const t
           if (ended > 0) {
             torch::Tensor p = torch::softmax(
                 torch::mv(k_cmp.index({Slice(0, ended)}), qt) / std::sqrt(double(qt.size(0))), 0);
-            for (int64_t c = 0; c < ended; ++c) score[c] += p[c].item<double>() / g_n;
+            for (int64_t i = 0; i < ended; ++i) {
+              for (int64_t c = 0; c < blocks; ++c) {
+                score[c] += p[i].item<double>() * double(shared(i, c)) / double(d) / g_n;
+              }
+            }
           }
         }
-        const int64_t own = t / l;
+        const int64_t own = t / lb;
         std::vector<int64_t> order;
         for (int64_t c = 0; c < blocks; ++c) {
-          if (c == 0 || c == own || c == own - 1) score[c] = 2.0;  // forced, above any mean
-          if (c < ended || score[c] == 2.0) order.push_back(c);
+          bool allowed = false;
+          if (s.paper_selection) {
+            for (int64_t i = 0; i < ended; ++i) allowed = allowed || shared(i, c) > 0;
+          } else {
+            const bool forced = c == 0 || c == own || c == own - 1;
+            if (forced) score[c] = 1e9;  // above any score
+            allowed = (c + 1) * lb - 1 <= t || forced;
+          }
+          if (allowed) order.push_back(c);
         }
         std::stable_sort(order.begin(), order.end(),
                          [&](int64_t x, int64_t y) { return score[x] > score[y]; });
         order.resize(std::min<size_t>(order.size(), s.selected_blocks));
         std::vector<int64_t> selected, window;
         for (int64_t c : order) {
-          for (int64_t j = c * l; j < std::min((c + 1) * l, t + 1); ++j) selected.push_back(j);
+          for (int64_t j = c * lb; j < std::min((c + 1) * lb, t + 1); ++j) selected.push_back(j);
         }
         for (int64_t j = std::max<int64_t>(0, t - s.window + 1); j <= t && s.window > 0; ++j) {
           window.push_back(j);
@@ -211,7 +242,7 @@ TEST(NsaTest, BlockIndicesHoldTheForcedBlocksAndOnlyVisibleOnes) {
 
 TEST(NsaTest, GateProjectionIsTheLayersOwnWeight) {
   torch::manual_seed(7);
-  NsaAttention attention(/*hidden_size=*/12, /*heads=*/4, Small());
+  NsaAttention attention(/*hidden_size=*/12, /*heads=*/4, /*kv_heads=*/2, /*head_dim=*/8, Small());
   auto named = attention.named_parameters();
   ASSERT_EQ(named.size(), 1u);
   EXPECT_EQ(named[0].key(), "g_proj.weight");
@@ -225,6 +256,78 @@ TEST(NsaTest, GateProjectionIsTheLayersOwnWeight) {
   EXPECT_TRUE(torch::allclose(out, NsaAttend(in.q, in.k, in.v, gates, Small()), 1e-6, 1e-6));
   out.sum().backward();
   EXPECT_GT(named[0].value().grad().abs().sum().item<double>(), 0);
+}
+
+// The paper's options: learned compression (window 4, stride 2, blocks of 8) with weights away
+// from the mean, under either rule; 4 blocks of 8 kept from 37 tokens.
+NsaOptions Paper(bool paper_rule, int64_t chunk = 0) {
+  NsaOptions o = Small(chunk);
+  o.shape.block_size = 8;
+  o.shape.learned_compression = true;
+  o.shape.compression_kernel = 4;
+  o.shape.compression_stride = 2;
+  o.shape.paper_selection = paper_rule;
+  return o;
+}
+
+NsaCompressionWeights RandomWeights(int64_t hkv, int64_t l, int64_t d) {
+  return {torch::randn({hkv, l * d, d}) / std::sqrt(double(l * d)), torch::randn({hkv, l, d}),
+          torch::randn({hkv, l * d, d}) / std::sqrt(double(l * d)), torch::randn({hkv, l, d})};
+}
+
+TEST(NsaTest, LearnedCompressionUnderEitherRuleMatchesTheBruteForce) {
+  torch::manual_seed(9);
+  Inputs in = Random(2, 4, 2, 37, 8);
+  const NsaCompressionWeights w = RandomWeights(2, 4, 8);
+  for (const bool paper_rule : {false, true}) {
+    const NsaOptions o = Paper(paper_rule, /*chunk=*/6);
+    torch::Tensor ours = NsaAttend(in.q, in.k, in.v, in.gates, o, w);
+    torch::Tensor expected = BruteForce(in.q, in.k, in.v, in.gates, o.shape, w);
+    EXPECT_LT((ours - expected).abs().max().item<double>(), 1e-5) << "paper rule " << paper_rule;
+  }
+  // The rules differ here: the paper's may drop the first and local blocks fla forces in.
+  EXPECT_FALSE(torch::equal(NsaBlockIndices(in.q, in.k, Paper(false), w),
+                            NsaBlockIndices(in.q, in.k, Paper(true), w)));
+}
+
+TEST(NsaTest, LearnedCompressionGradientsReachItsWeightsAsInTheBruteForce) {
+  torch::manual_seed(10);
+  Inputs in = Random(1, 2, 1, 21, 4);
+  const NsaCompressionWeights w = RandomWeights(1, 4, 4);
+  auto grads = [&](bool brute) {
+    std::vector<torch::Tensor> leaves = {in.q, in.k, in.v, in.gates,
+                                         w.k_weight, w.k_pe, w.v_weight, w.v_pe};
+    for (torch::Tensor& leaf : leaves) leaf = leaf.clone().requires_grad_();
+    const NsaCompressionWeights lw = {leaves[4], leaves[5], leaves[6], leaves[7]};
+    const NsaOptions o = Paper(/*paper_rule=*/true, /*chunk=*/5);
+    torch::Tensor out = brute ? BruteForce(leaves[0], leaves[1], leaves[2], leaves[3], o.shape, lw)
+                              : NsaAttend(leaves[0], leaves[1], leaves[2], leaves[3], o, lw);
+    out.pow(2).sum().backward();
+    std::vector<torch::Tensor> g;
+    for (const torch::Tensor& leaf : leaves) g.push_back(leaf.grad());
+    return g;
+  };
+  std::vector<torch::Tensor> ours = grads(false), expected = grads(true);
+  for (size_t i = 0; i < ours.size(); ++i) {
+    ASSERT_TRUE(ours[i].defined()) << i;
+    EXPECT_LT((ours[i] - expected[i]).abs().max().item<double>(), 1e-4) << i;
+  }
+  EXPECT_GT(ours[4].abs().max().item<double>(), 0);  // the keys' map learns
+}
+
+TEST(NsaTest, TheLayerOwnsItsLearnedCompressionStartingFromTheMean) {
+  NsaAttention attention(/*hidden_size=*/12, /*heads=*/4, /*kv_heads=*/2, /*head_dim=*/8,
+                         Paper(true));
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& named : attention.named_parameters()) {
+    shapes[named.key()] = named.value().sizes().vec();
+  }
+  const std::map<std::string, std::vector<int64_t>> expected = {
+      {"g_proj.weight", {12, 12}},    {"k_compress", {2, 32, 8}}, {"k_compress_pe", {2, 4, 8}},
+      {"v_compress", {2, 32, 8}}, {"v_compress_pe", {2, 4, 8}}};
+  EXPECT_EQ(shapes, expected);
+  EXPECT_TRUE(torch::equal(attention.named_parameters()["k_compress"],
+                           NsaMeanCompressionWeight(2, 4, 8)));
 }
 
 TEST(NsaTest, OnCudaInBf16MatchesFp32OnCpu) {

@@ -95,9 +95,10 @@ Qwen3Impl::Qwen3Impl(const v1::ModelConfig& config,
     lm_head_ = register_module("lm_head", LinearNoBias(config.hidden_size(), config.vocab_size()));
   }
   // Every matrix is a linear or embedding weight; every vector a norm weight that stays at 1.
+  // The 3-D tensors of NSA's learned compression keep their own initialisation (nsa.h).
   torch::NoGradGuard no_grad;
   for (torch::Tensor& p : parameters()) {
-    if (p.dim() >= 2) p.normal_(0.0, 0.02);
+    if (p.dim() == 2) p.normal_(0.0, 0.02);
   }
 }
 

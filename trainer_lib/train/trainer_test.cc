@@ -443,13 +443,18 @@ TEST(TrainerTest, GpuJobRunsOnCudaOrFailsClearlyWithout) {
   EXPECT_LT(loss.back(), 0.8 * loss.front());
 }
 
-TEST(TrainerTest, NsaTrainsWithItsArgumentsAndResumesExactly) {
-  auto nsa_job = [](const std::string& dir) {
+class NsaTrainerTest : public testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(FlaAndPaper, NsaTrainerTest, testing::Bool());
+TEST_P(NsaTrainerTest, NsaTrainsWithItsArgumentsAndResumesExactly) {
+  auto nsa_job = [this](const std::string& dir) {
     v1::JobSpec job = TinyJob(12, dir);
     v1::TrainConfig* c = job.mutable_config();
     c->set_attention("nsa");
-    for (const auto& [key, value] :
-         {std::pair{"block_size", "8"}, {"selected_blocks", "3"}, {"window", "16"}}) {
+    const std::string paper = GetParam() ? "true" : "false";
+    for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+             {"block_size", "8"}, {"selected_blocks", "3"}, {"window", "16"},
+             {"learned_compression", paper}, {"paper_selection", paper},
+             {"compression_kernel", "4"}, {"compression_stride", "2"}}) {
       EXPECT_TRUE(SetTrainField(*c, absl::StrCat("attention_args.", key), value).ok());
     }
     EXPECT_TRUE(ValidateTrainConfig(*c).ok());
@@ -465,9 +470,9 @@ TEST(TrainerTest, NsaTrainsWithItsArgumentsAndResumesExactly) {
   EXPECT_GT(straight.events.front().started().parameters(),
             ParameterCount(*ModelByName("tiny")));
 
-  // Stopped at step 5 and resumed from its checkpoint (gate weights included), it ends
-  // exactly where the straight run did.
-  const fs::path dir = FreshDir("trainer_test_nsa");
+  // Stopped at step 5 and resumed from its checkpoint (gate and compression weights included),
+  // it ends exactly where the straight run did.
+  const fs::path dir = FreshDir(GetParam() ? "trainer_test_nsa_paper" : "trainer_test_nsa");
   MemorySink stopped;
   StopRequest stop{0};
   stopped.on_event = [&](const v1::TrainerEvent& e) {
