@@ -21,9 +21,13 @@ constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
 // Elements of one gathered key tensor [B, H_kv, chunk, n * l, D] the automatic chunk aims at.
 constexpr int64_t kChunkElements = int64_t{1} << 25;
-// Elements of one score tensor [B, H, chunk, NF + chunk + w] when the kernels take the
-// selected branch and only the compressed and window branches are left to the chunks.
+// Elements of one score tensor [B, H, chunk, NF + w] NsaBlockIndices' chunks aim at (they
+// gather no keys).
 constexpr int64_t kScoreElements = int64_t{1} << 27;
+// Block size of the window's indices on the kernels: any tiling of (t - w, t] gives the same
+// branch, and 64 is the dk/dv kernel's key tile and a multiple of the forward's, whatever the
+// selected branch's block size.
+constexpr int64_t kWindowBlock = 64;
 
 // Turns autocast off on one device type for a scope: the reference computes in fp32 whatever
 // the step's precision, so a recomputation in backward sees the same math.
@@ -47,20 +51,17 @@ struct ChunkShape {
   int64_t t0;     // first query position of the chunk
   int64_t t;      // sequence length (keys)
   NsaShape nsa;
-  // False when the fast path (nsa_compressed.h, the kernels) computes the compressed and
-  // selected branches.
-  bool slow = true;
 };
 
 // A ChunkShape as the integers an autograd node keeps, and back.
 std::vector<int64_t> Pack(const ChunkShape& c) {
   const NsaShape& s = c.nsa;
   return {c.t0, c.t, s.block_size, s.selected_blocks, s.window, s.learned_compression,
-          s.compression_kernel, s.compression_stride, s.paper_selection, c.slow};
+          s.compression_kernel, s.compression_stride, s.paper_selection};
 }
 
 ChunkShape Unpack(const std::vector<int64_t>& v) {
-  return {v[0], v[1], {v[2], v[3], v[4], v[5] != 0, v[6], v[7], v[8] != 0}, v[9] != 0};
+  return {v[0], v[1], {v[2], v[3], v[4], v[5] != 0, v[6], v[7], v[8] != 0}};
 }
 
 // Compressed attention probabilities of a chunk, [B, H_kv, G, Tc, NF], zero where no window
@@ -95,16 +96,18 @@ torch::Tensor SelectBlocks(const torch::Tensor& p, const torch::Tensor& pos,
   return NsaTopBlocks(score, c.t0, c.nsa);
 }
 
-// Selected attention of a chunk: [B, H_kv, G, Tc, D]. idx: [B, H_kv, Tc, n].
+// Selected attention of a chunk: [B, H_kv, G, Tc, D]. idx: [B, H_kv, Tc, n]; w > 0 also hides
+// the keys s <= t - w (NsaSelectedReference's window; the branch itself has none).
 torch::Tensor Selected(const torch::Tensor& qg, const torch::Tensor& k, const torch::Tensor& v,
                        const torch::Tensor& idx, const torch::Tensor& pos, double scale,
-                       int64_t l) {
+                       int64_t l, int64_t w) {
   const int64_t b = k.size(0), hkv = k.size(1), d = k.size(3);
   const int64_t tc = idx.size(2), tokens = idx.size(3) * l;
   // Token positions of the chosen blocks: [B, H_kv, Tc, n * l]; -1 slots give negative ones.
   torch::Tensor token = (idx.unsqueeze(-1) * l + torch::arange(l, idx.options()))
                             .reshape({b, hkv, tc, tokens});
   torch::Tensor valid = (token >= 0) & (token <= pos.view({1, 1, tc, 1}));
+  if (w > 0) valid &= token > pos.view({1, 1, tc, 1}) - w;
   // A query that kept no block (the paper's rule before any window ended) reads 0: its row
   // softmaxes the clamped keys and is then zeroed, so no NaN reaches backward.
   torch::Tensor any = valid.any(-1, /*keepdim=*/true);  // [B, H_kv, Tc, 1]
@@ -148,30 +151,22 @@ torch::Tensor Chunk(const torch::Tensor& q_c, const torch::Tensor& g_c, const to
 
   torch::Tensor out;
   torch::Tensor p;
-  if (k_cmp.size(2) > 0 && c.slow) {
+  if (k_cmp.size(2) > 0) {
     torch::Tensor probs = CompressedProbs(qg, k_cmp, pos, scale, c.nsa);
-    {
-      out = torch::matmul(probs, v_cmp.unsqueeze(2)) * gates.select(-1, 0).unsqueeze(-1);
-    }
+    out = torch::matmul(probs, v_cmp.unsqueeze(2)) * gates.select(-1, 0).unsqueeze(-1);
     p = probs.detach();
   }
-  if (c.slow) {
-    torch::Tensor idx;
-    {
-      torch::NoGradGuard no_grad;
-      idx = SelectBlocks(p, pos, {b, hkv, tc}, c);
-    }
-    torch::Tensor o =
-        Selected(qg, k, v, idx, pos, scale, l) * gates.select(-1, 1).unsqueeze(-1);
-    out = out.defined() ? out + o : o;
+  torch::Tensor idx;
+  {
+    torch::NoGradGuard no_grad;
+    idx = SelectBlocks(p, pos, {b, hkv, tc}, c);
   }
+  torch::Tensor o =
+      Selected(qg, k, v, idx, pos, scale, l, /*w=*/0) * gates.select(-1, 1).unsqueeze(-1);
+  out = out.defined() ? out + o : o;
   if (c.nsa.window > 0) {
-    torch::Tensor o = Window(qg, k, v, pos, scale, c) * gates.select(-1, 2).unsqueeze(-1);
-    out = out.defined() ? out + o : o;
+    out = out + Window(qg, k, v, pos, scale, c) * gates.select(-1, 2).unsqueeze(-1);
   }
-  // Nothing left to the chunk (no full block yet, no window, other branches elsewhere): zeros
-  // that still depend on q, so that autograd has a graph to walk.
-  if (!out.defined()) out = qg * 0.0;
   return out.reshape({b, h, tc, d});
 }
 
@@ -285,38 +280,42 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   const NsaShape& s = options.shape;
   // The fast path where the kernels take the shapes: the compressed branch and the selection
   // scored once in bf16 (the selection computed in forward only, kept by the selected branch's
-  // autograd node for backward), the selected branch on the kernels, both gated here in fp32.
-  // That path scores mean-pooled blocks under fla's rule only: learned compression (windows
-  // that overlap, a map with its own gradient) and the paper's rule (rows that may select
-  // nothing) run on the chunked reference below, on CUDA too, at its speed.
+  // autograd node for backward), the selected and window branches on the kernels, all gated
+  // here in fp32. That path scores mean-pooled blocks under fla's rule only: learned
+  // compression (windows that overlap, a map with its own gradient) and the paper's rule (rows
+  // that may select nothing) run on the chunked reference below, on CUDA too, at its speed.
   const bool fast =
       !s.learned_compression && !s.paper_selection && NsaSelectedKernelTakes(q, k);
   AutocastOff autocast(q.device().type());
   torch::Tensor g32 = gates.to(torch::kFloat32);
-  torch::Tensor out;
   if (fast) {
     const NsaCompressedOutput cmp = NsaCompressedAndSelect(q, k, v, options);
     torch::Tensor o_slc = NsaSelectedAttention(q, k, v, cmp.block_idx, s.block_size);
-    out = g32.select(-1, 0).unsqueeze(-1) * cmp.out +
-          g32.select(-1, 1).unsqueeze(-1) * o_slc.to(torch::kFloat32);
-    if (s.window == 0) return out.to(q.scalar_type());
+    torch::Tensor out = g32.select(-1, 0).unsqueeze(-1) * cmp.out +
+                        g32.select(-1, 1).unsqueeze(-1) * o_slc.to(torch::kFloat32);
+    if (s.window > 0) {
+      const torch::Tensor window_idx =
+          NsaWindowBlockIndices(k.size(0), k.size(1), k.size(2), kWindowBlock, s.window,
+                                q.device());
+      torch::Tensor o_swa = NsaSelectedAttention(q, k, v, window_idx, kWindowBlock, s.window);
+      out = out + g32.select(-1, 2).unsqueeze(-1) * o_swa.to(torch::kFloat32);
+    }
+    return out.to(q.scalar_type());
   }
   const int64_t t = q.size(2);
   torch::Tensor q32 = q.to(torch::kFloat32);
   torch::Tensor k32 = k.to(torch::kFloat32), v32 = v.to(torch::kFloat32);
   torch::Tensor k_cmp = Compress(k32, weights.k_weight, weights.k_pe, s);
   torch::Tensor v_cmp = Compress(v32, weights.v_weight, weights.v_pe, s);
-  const int64_t chunk = ChunkSize(q, k, options, /*selected=*/!fast);
+  const int64_t chunk = ChunkSize(q, k, options, /*selected=*/true);
   std::vector<torch::Tensor> parts;
   for (int64_t t0 = 0; t0 < t; t0 += chunk) {
     const Slice rows(t0, std::min(t, t0 + chunk));
     parts.push_back(ChunkCheckpoint::apply(
         q32.index({Slice(), Slice(), rows}), g32.index({Slice(), Slice(), rows}), k32, v32,
-        k_cmp, v_cmp, ChunkShape{t0, t, s, !fast}));
+        k_cmp, v_cmp, ChunkShape{t0, t, s}));
   }
-  torch::Tensor chunks = torch::cat(parts, 2);
-  out = out.defined() ? out + chunks : chunks;
-  return out.to(q.scalar_type());
+  return torch::cat(parts, 2).to(q.scalar_type());
 }
 
 at::Tensor NsaCompressedReference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -337,11 +336,12 @@ at::Tensor NsaCompressedReference(const at::Tensor& q, const at::Tensor& k, cons
 
 at::Tensor NsaSelectedReference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                 const at::Tensor& block_idx, int64_t block_size,
-                                int64_t first_query) {
+                                int64_t first_query, int64_t window) {
   TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.sizes() == k.sizes() && block_idx.dim() == 4 &&
                   q.size(0) == k.size(0) && q.size(3) == k.size(3) && k.size(1) > 0 &&
                   q.size(1) % k.size(1) == 0 && block_idx.size(2) == q.size(2) &&
-                  first_query >= 0 && first_query + q.size(2) <= k.size(2) && block_size > 0,
+                  first_query >= 0 && first_query + q.size(2) <= k.size(2) && block_size > 0 &&
+                  window >= 0,
               "nsa: q ", q.sizes(), ", k ", k.sizes(), ", v ", v.sizes(), ", indices ",
               block_idx.sizes(), ", first query ", first_query, " do not fit together");
   const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3), hkv = k.size(1);
@@ -349,7 +349,21 @@ at::Tensor NsaSelectedReference(const at::Tensor& q, const at::Tensor& k, const 
   torch::Tensor pos =
       torch::arange(first_query, first_query + t, q.options().dtype(torch::kInt64));
   return Selected(q.view({b, hkv, h / hkv, t, d}), k, v, block_idx.to(torch::kInt64), pos, scale,
-                  block_size)
+                  block_size, window)
+      .reshape({b, h, t, d});
+}
+
+at::Tensor NsaWindowReference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                              int64_t window) {
+  NsaOptions options;
+  options.shape.window = window;
+  CheckShapes(q, k, options);
+  TORCH_CHECK(v.sizes() == k.sizes() && window > 0, "nsa: v ", v.sizes(), " differs from k ",
+              k.sizes(), " or window ", window, " is not positive");
+  const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3), hkv = k.size(1);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  torch::Tensor pos = torch::arange(t, q.options().dtype(torch::kInt64));
+  return Window(q.view({b, hkv, h / hkv, t, d}), k, v, pos, scale, {0, t, options.shape})
       .reshape({b, h, t, d});
 }
 

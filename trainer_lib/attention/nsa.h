@@ -35,9 +35,10 @@
 //
 // On CUDA tensors the kernels take (nsa_cuda.h), under mean pooling and fla's rule, NsaAttend
 // computes the compressed branch and the selection in bf16 on tensor cores (nsa_compressed.h:
-// scored once per forward, the selection kept for backward) and the selected branch on our
-// kernels, in bf16 with fp32 accumulation; only the window branch stays on the chunked
-// reference above. Learned compression and the paper's rule run all on the reference.
+// scored once per forward, the selection kept for backward) and the selected and window
+// branches on our kernels (the window as the blocks it touches with the keys below it masked),
+// in bf16 with fp32 accumulation. The chunked reference above runs on the CPU, with
+// ABLATE_NSA_KERNELS=0, and for learned compression and the paper's rule.
 //
 // Thread-safety: functions are pure; NsaAttention, like any torch module, is used by one thread
 // at a time.
@@ -79,11 +80,18 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 // The selected branch alone (branch 2 above) on given block indices: [B, H, T, D] in q's
 // dtype and computed in it (the kernel tests' fp32 reference and their bf16 baseline). q: [B, H,
 // Tq, D], the queries at positions first_query .. first_query + Tq - 1; k, v: [B, H_kv, T, D];
-// block_idx: [B, H_kv, Tq, n], any integer dtype, -1 for empty. Differentiable in q, k and v;
-// memory O(Tq n l D), unchunked: for tests.
+// block_idx: [B, H_kv, Tq, n], any integer dtype, -1 for empty. window w > 0 also hides the keys
+// s <= t - w, as the kernels' window does (nsa_cuda.h). Differentiable in q, k and v; memory
+// O(Tq n l D), unchunked: for tests.
 at::Tensor NsaSelectedReference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                 const at::Tensor& block_idx, int64_t block_size,
-                                int64_t first_query = 0);
+                                int64_t first_query = 0, int64_t window = 0);
+
+// The sliding-window branch alone (branch 3 above, w = window > 0): [B, H, T, D] in q's dtype
+// and computed in it (the window kernels' fp32 reference and bf16 baseline). q: [B, H, T, D];
+// k, v: [B, H_kv, T, D]. Differentiable in q, k and v; memory O(H T^2), unchunked: for tests.
+at::Tensor NsaWindowReference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                              int64_t window);
 
 // The compressed branch alone (branch 1 above): [B, H, T, D] in q's dtype and computed in it
 // (the fast path's fp32 reference and its bf16 baseline in the tests). q: [B, H, T, D]; k, v:

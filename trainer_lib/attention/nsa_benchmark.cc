@@ -3,8 +3,7 @@
 // 8, D 128), bf16, batch 1.
 // Prints a markdown table: the median of `reps` timed runs (after one warm-up) of
 //   NsaAttend            the whole layer as the model calls it (the compressed branch and the
-//                        selection in bf16 GEMMs, kernels for the selected branch, the chunked
-//                        reference for the window branch)
+//                        selection in bf16 GEMMs, kernels for the selected and window branches)
 //   compressed+selection NsaCompressedAndSelect alone: o_cmp and the block indices
 //   selected kernels     NsaSelectedAttention alone on precomputed block indices
 //   SDPA                 at::scaled_dot_product_attention, causal, k and v repeated to H heads

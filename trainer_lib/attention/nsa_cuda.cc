@@ -1,5 +1,6 @@
 #include "trainer_lib/attention/nsa_cuda.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -29,7 +30,7 @@ void Check(cudaError_t error, const char* what) {
 
 k::NsaSelectedParams Params(const torch::Tensor& q, const torch::Tensor& key,
                             const torch::Tensor& v, const torch::Tensor& idx,
-                            int64_t block_size) {
+                            int64_t block_size, int64_t window) {
   TORCH_CHECK(q.scalar_type() == torch::kBFloat16 && key.scalar_type() == torch::kBFloat16 &&
                   v.scalar_type() == torch::kBFloat16 && idx.scalar_type() == torch::kInt32,
               "nsa selected kernel: q, k, v must be bf16 and block indices int32");
@@ -50,21 +51,23 @@ k::NsaSelectedParams Params(const torch::Tensor& q, const torch::Tensor& key,
   p.head_dim = q.size(3);
   p.block_size = block_size;
   p.selected = idx.size(3);
+  p.window = window;
   p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(p.head_dim)));
   p.q = q.data_ptr();
   p.k = key.data_ptr();
   p.v = v.data_ptr();
   p.block_idx = idx.data_ptr<int32_t>();
   TORCH_CHECK(k::NsaSelectedSupported(p), "nsa selected kernel: unsupported shapes q ",
-              q.sizes(), ", k ", key.sizes(), ", block size ", block_size);
+              q.sizes(), ", k ", key.sizes(), ", block size ", block_size, ", window ", window);
   return p;
 }
 
-// The reverse index of the dk/dv kernel: the query position of every (query, slot) pair with a
-// block at or before the query's own, grouped by list (b * H_kv + h_kv) * NB + block, and the work items cutting each list
-// into runs of at most kNsaQueriesPerItem. One device-to-host copy (the item count).
+// The reverse index of the dk/dv kernel: the query position of every (query, slot) pair whose
+// block holds a key the query sees, grouped by list (b * H_kv + h_kv) * NB + block, and the
+// work items cutting each list into runs of at most kNsaQueriesPerItem. One device-to-host copy
+// (the item count).
 std::pair<torch::Tensor, torch::Tensor> ReverseIndex(const torch::Tensor& idx, int64_t t,
-                                                     int64_t block_size) {
+                                                     int64_t block_size, int64_t window) {
   const int64_t b = idx.size(0), hkv = idx.size(1), n = idx.size(3);
   const int64_t blocks = (t + block_size - 1) / block_size;
   const int64_t lists = b * hkv * blocks;
@@ -72,12 +75,15 @@ std::pair<torch::Tensor, torch::Tensor> ReverseIndex(const torch::Tensor& idx, i
   torch::Tensor blk = idx.to(torch::kInt64);
   torch::Tensor pos = torch::arange(t, long_opts).view({1, 1, t, 1}).expand({b, hkv, t, n});
   // A block after the query's own has no key it may see (and one past the end would fall in
-  // the next head's lists): only blocks 0 .. t / l enter the index.
+  // the next head's lists): only blocks 0 .. t / l enter the index. With a window, nor does a
+  // block whose last key (c + 1) l - 1 is at or below t - w.
   torch::Tensor valid = blk.ge(0) & blk.le(pos.floor_divide(block_size));
+  if (window > 0) valid &= ((blk + 1) * block_size - 1).gt(pos - window);
   torch::Tensor list = torch::arange(b * hkv, long_opts).view({b, hkv, 1, 1}) * blocks + blk;
   torch::Tensor keys = list.masked_select(valid);
   torch::Tensor query = pos.masked_select(valid);
-  torch::Tensor order = std::get<1>(torch::sort(keys, /*stable=*/std::optional<bool>(true), /*dim=*/0));
+  torch::Tensor order =
+      std::get<1>(torch::sort(keys, /*stable=*/std::optional<bool>(true), /*dim=*/0));
   torch::Tensor rev_query = query.index_select(0, order).to(torch::kInt32).contiguous();
   torch::Tensor counts = torch::bincount(keys, /*weights=*/{}, lists);
   torch::Tensor starts = counts.cumsum(0) - counts;
@@ -105,15 +111,16 @@ class NsaSelectedFunction : public torch::autograd::Function<NsaSelectedFunction
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q,
                                const torch::Tensor& key, const torch::Tensor& v,
-                               const torch::Tensor& idx, int64_t block_size) {
+                               const torch::Tensor& idx, int64_t block_size, int64_t window) {
     const torch::Tensor q16 = ForKernel(q), k16 = ForKernel(key), v16 = ForKernel(v);
     const torch::Tensor idx32 = idx.to(torch::kInt32).contiguous();
     torch::Tensor o = torch::empty_like(q16);
     torch::Tensor lse = torch::empty({q.size(0), q.size(1), q.size(2)},
                                      q16.options().dtype(torch::kFloat32));
-    NsaSelectedForwardInto(q16, k16, v16, idx32, block_size, o, lse);
+    NsaSelectedForwardInto(q16, k16, v16, idx32, block_size, window, o, lse);
     ctx->save_for_backward({q16, k16, v16, idx32, o, lse});
     ctx->saved_data["block_size"] = block_size;
+    ctx->saved_data["window"] = window;
     ctx->saved_data["dtypes"] = std::vector<int64_t>{static_cast<int64_t>(q.scalar_type()),
                                                      static_cast<int64_t>(key.scalar_type()),
                                                      static_cast<int64_t>(v.scalar_type())};
@@ -127,11 +134,12 @@ class NsaSelectedFunction : public torch::autograd::Function<NsaSelectedFunction
     torch::Tensor dq = torch::empty_like(s[0]);
     torch::Tensor dk = torch::empty(s[1].sizes(), s[1].options().dtype(torch::kFloat32));
     torch::Tensor dv = torch::empty_like(dk);
-    NsaSelectedBackwardInto(s[0], s[1], s[2], s[3], ctx->saved_data["block_size"].toInt(), s[4],
-                            s[5], d_o, dq, dk, dv);
+    NsaSelectedBackwardInto(s[0], s[1], s[2], s[3], ctx->saved_data["block_size"].toInt(),
+                            ctx->saved_data["window"].toInt(), s[4], s[5], d_o, dq, dk, dv);
     return {dq.to(static_cast<c10::ScalarType>(dtypes[0])),
             dk.to(static_cast<c10::ScalarType>(dtypes[1])),
-            dv.to(static_cast<c10::ScalarType>(dtypes[2])), torch::Tensor(), torch::Tensor()};
+            dv.to(static_cast<c10::ScalarType>(dtypes[2])), torch::Tensor(), torch::Tensor(),
+            torch::Tensor()};
   }
 };
 #endif
@@ -161,20 +169,36 @@ bool NsaSelectedKernelTakes(const at::Tensor& q, const at::Tensor& k) {
 }
 
 at::Tensor NsaSelectedAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                const at::Tensor& block_idx, int64_t block_size) {
+                                const at::Tensor& block_idx, int64_t block_size,
+                                int64_t window) {
 #ifdef ABLATE_NSA_KERNELS
-  return NsaSelectedFunction::apply(q, k, v, block_idx, block_size);
+  return NsaSelectedFunction::apply(q, k, v, block_idx, block_size, window);
 #else
-  (void)q, (void)k, (void)v, (void)block_idx, (void)block_size;
+  (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)window;
   TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
 #endif
 }
 
+at::Tensor NsaWindowBlockIndices(int64_t batch, int64_t kv_heads, int64_t seq_len,
+                                 int64_t block_size, int64_t window, const at::Device& device) {
+  TORCH_CHECK(batch > 0 && kv_heads > 0 && seq_len > 0 && block_size > 0 && window > 0,
+              "nsa window indices: batch ", batch, ", kv heads ", kv_heads, ", length ", seq_len,
+              ", block size ", block_size, ", window ", window, " must be positive");
+  const int64_t blocks = (seq_len + block_size - 1) / block_size;
+  const int64_t slots = std::min((window - 1 + block_size - 1) / block_size + 1, blocks);
+  const auto opts = torch::TensorOptions().dtype(torch::kInt64).device(device);
+  torch::Tensor pos = torch::arange(seq_len, opts).unsqueeze(1);  // [T, 1]
+  torch::Tensor first = (pos - (window - 1)).clamp_min(0).floor_divide(block_size);
+  torch::Tensor block = first + torch::arange(slots, opts);  // [T, n]
+  torch::Tensor idx = torch::where(block <= pos.floor_divide(block_size), block, -1);
+  return idx.to(torch::kInt32).expand({batch, kv_heads, seq_len, slots}).contiguous();
+}
+
 void NsaSelectedForwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                            const at::Tensor& block_idx, int64_t block_size, at::Tensor& o,
-                            at::Tensor& lse) {
+                            const at::Tensor& block_idx, int64_t block_size, int64_t window,
+                            at::Tensor& o, at::Tensor& lse) {
 #ifdef ABLATE_NSA_KERNELS
-  k::NsaSelectedParams p = Params(q, k, v, block_idx, block_size);
+  k::NsaSelectedParams p = Params(q, k, v, block_idx, block_size, window);
   TORCH_CHECK(o.sizes() == q.sizes() && o.scalar_type() == torch::kBFloat16 &&
                   o.is_contiguous() && lse.scalar_type() == torch::kFloat32 &&
                   lse.is_contiguous() && lse.numel() == p.batch * p.heads * p.seq_len,
@@ -186,17 +210,17 @@ void NsaSelectedForwardInto(const at::Tensor& q, const at::Tensor& k, const at::
   Check(k::NsaSelectedForward(p, at::cuda::getCurrentCUDAStream(q.device().index())),
         "forward");
 #else
-  (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)o, (void)lse;
+  (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)window, (void)o, (void)lse;
   TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
 #endif
 }
 
 void NsaSelectedBackwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                             const at::Tensor& block_idx, int64_t block_size,
+                             const at::Tensor& block_idx, int64_t block_size, int64_t window,
                              const at::Tensor& o, const at::Tensor& lse, const at::Tensor& d_o,
                              at::Tensor& dq, at::Tensor& dk, at::Tensor& dv) {
 #ifdef ABLATE_NSA_KERNELS
-  k::NsaSelectedParams p = Params(q, k, v, block_idx, block_size);
+  k::NsaSelectedParams p = Params(q, k, v, block_idx, block_size, window);
   TORCH_CHECK(d_o.sizes() == q.sizes() && d_o.scalar_type() == torch::kBFloat16 &&
                   d_o.is_contiguous() && dq.sizes() == q.sizes() &&
                   dq.scalar_type() == torch::kBFloat16 && dq.is_contiguous() &&
@@ -208,7 +232,7 @@ void NsaSelectedBackwardInto(const at::Tensor& q, const at::Tensor& k, const at:
   const c10::cuda::CUDAGuard guard(q.device());
   const torch::Tensor delta = (d_o.to(torch::kFloat32) * o.to(torch::kFloat32)).sum(-1)
                                   .contiguous();
-  const auto [rev_query, items] = ReverseIndex(block_idx, p.seq_len, block_size);
+  const auto [rev_query, items] = ReverseIndex(block_idx, p.seq_len, block_size, window);
   dk.zero_();
   dv.zero_();
   p.o = const_cast<void*>(o.data_ptr());
@@ -225,8 +249,8 @@ void NsaSelectedBackwardInto(const at::Tensor& q, const at::Tensor& k, const at:
   Check(k::NsaSelectedBackwardDq(p, stream), "dq");
   Check(k::NsaSelectedBackwardDkv(p, stream), "dk, dv");
 #else
-  (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)o, (void)lse, (void)d_o,
-      (void)dq, (void)dk, (void)dv;
+  (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)window, (void)o, (void)lse,
+      (void)d_o, (void)dq, (void)dk, (void)dv;
   TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
 #endif
 }

@@ -1,12 +1,14 @@
-// NSA's selected branch on our CUDA kernels (trainer_lib/kernels/nsa_selected.h: the math,
-// the design, the limits), bound to LibTorch: an autograd function NsaAttend uses on CUDA
-// tensors the kernels take, and the raw launches the kernel tests call with poisoned outputs.
+// NSA's selected and sliding-window branches on our CUDA kernels (trainer_lib/kernels/
+// nsa_selected.h: the math, the design, the limits), bound to LibTorch: an autograd function
+// NsaAttend uses on CUDA tensors the kernels take, the window's block indices, and the raw
+// launches the kernel tests call with poisoned outputs.
 // The kernels are compiled in only where nvcc and a LibTorch with CUDA are both there; without
 // them NsaSelectedKernelTakes is always false and the other calls fail (TORCH_CHECK).
 //
 // Layout: the reference's, q [B, H, T, D]; k, v [B, H_kv, T, D]; block indices [B, H_kv, T, n]
 // of any integer dtype (NsaBlockIndices' int64 is narrowed to int32), -1 for an empty slot.
-// The kernels read bf16: other dtypes are rounded to bf16 first.
+// The kernels read bf16: other dtypes are rounded to bf16 first. `window` w > 0 also hides the
+// keys s <= t - w from query t (nsa.h's branch 3 on NsaWindowBlockIndices); 0 hides none.
 //
 // Thread-safety: as LibTorch operators; launches go to the current CUDA stream.
 #ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_CUDA_H_
@@ -26,19 +28,30 @@ bool NsaKernelsEnabled();
 // 256}, H / H_kv from 1 to 16, T < 2^31.
 bool NsaSelectedKernelTakes(const at::Tensor& q, const at::Tensor& k);
 
-// The selected branch, o_slc: [B, H, T, D] bf16, differentiable in q, k and v (their gradients
-// come back in their dtypes; dk and dv are summed in fp32 before that).
+// The selected branch, o_slc (or with a window and NsaWindowBlockIndices, the window branch,
+// o_swa): [B, H, T, D] bf16, differentiable in q, k and v (their gradients come back in their
+// dtypes; dk and dv are summed in fp32 before that).
 at::Tensor NsaSelectedAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                const at::Tensor& block_idx, int64_t block_size);
+                                const at::Tensor& block_idx, int64_t block_size,
+                                int64_t window = 0);
+
+// The blocks of block_size tokens that query t's window (t - w, t] touches, for every query:
+// [batch, kv_heads, T, n] int32 on `device`, blocks max(0, t - w + 1) / l .. t / l ascending,
+// then -1. n = min(ceil((w - 1) / l) + 1, ceil(T / l)): w consecutive tokens starting at a
+// block's last token touch ceil((w - 1) / l) + 1 blocks, and none touch more. Built with
+// LibTorch on the device (no kernels needed). Requires w, l, T > 0 (TORCH_CHECK).
+at::Tensor NsaWindowBlockIndices(int64_t batch, int64_t kv_heads, int64_t seq_len,
+                                 int64_t block_size, int64_t window, const at::Device& device);
 
 // The raw launches on bf16 contiguous inputs. Forward writes o [B, H, T, D] bf16 and lse
 // [B, H, T] fp32 (natural log). Backward reads o, lse and d_o (bf16, o's shape) and writes dq
-// [B, H, T, D] bf16 and dk, dv [B, H_kv, T, D] fp32 (overwritten). block_idx: int32.
+// [B, H, T, D] bf16 and dk, dv [B, H_kv, T, D] fp32 (overwritten). block_idx: int32; window:
+// as above, 0 for the selected branch.
 void NsaSelectedForwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                            const at::Tensor& block_idx, int64_t block_size, at::Tensor& o,
-                            at::Tensor& lse);
+                            const at::Tensor& block_idx, int64_t block_size, int64_t window,
+                            at::Tensor& o, at::Tensor& lse);
 void NsaSelectedBackwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                             const at::Tensor& block_idx, int64_t block_size,
+                             const at::Tensor& block_idx, int64_t block_size, int64_t window,
                              const at::Tensor& o, const at::Tensor& lse, const at::Tensor& d_o,
                              at::Tensor& dq, at::Tensor& dk, at::Tensor& dv);
 

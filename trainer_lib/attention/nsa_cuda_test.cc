@@ -1,11 +1,14 @@
-// The selected-branch CUDA kernels against NsaSelectedReference on fresh random inputs, outputs
-// poisoned with NaN first. The error rule (the NSA issue's): the kernels' largest absolute
+// The selected-branch CUDA kernels against NsaSelectedReference, and with a window on the
+// window's blocks against NsaWindowReference, on fresh random inputs, outputs poisoned with NaN
+// first. The error rule (the NSA issue's): the kernels' largest absolute
 // error against the fp32 reference is at most twice PyTorch's own bf16 error, where PyTorch's
 // is the same reference run in bf16 on the same bf16-rounded inputs (bf16 matmuls, softmax and
 // gather backward as eager PyTorch does them) and both are measured against the reference in
-// fp32 on those inputs. Every case skips without a GPU and the kernels.
+// fp32 on those inputs. Every case skips without a GPU and the kernels, but the window's block
+// indices, which are checked on the CPU too.
 #include "trainer_lib/attention/nsa_cuda.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <sstream>
@@ -34,13 +37,18 @@ struct Case {
   int64_t block_size = 64;
   int64_t selected = 16;
   bool hot = false;  // every query also picks blocks 1 and 2 in all its free slots
+  int64_t window = 0;  // the kernels' and the reference's w; 0: none
+  // The window branch: the window's own blocks (NsaWindowBlockIndices) against
+  // NsaWindowReference, instead of random blocks against NsaSelectedReference.
+  bool window_blocks = false;
 };
 
 std::string Describe(const Case& c) {
   std::ostringstream s;
   s << "B=" << c.batch << " H=" << c.heads << " H_kv=" << c.kv_heads << " T=" << c.seq_len
     << " D=" << c.head_dim << " l=" << c.block_size << " n=" << c.selected
-    << (c.hot ? " hot" : "");
+    << (c.hot ? " hot" : "") << (c.window > 0 ? " w=" + std::to_string(c.window) : "")
+    << (c.window_blocks ? " window blocks" : "");
   return s.str();
 }
 
@@ -88,9 +96,12 @@ Inputs RandomInputs(const Case& c, int64_t first_query = 0) {
 
 // Forward and backward of the kernels against the reference, all gradients.
 void CheckCase(const Case& c) {
-  torch::manual_seed(c.seq_len * 131 + c.heads * 7 + c.head_dim);
+  torch::manual_seed(c.seq_len * 131 + c.heads * 7 + c.head_dim + c.window);
   const Inputs in = RandomInputs(c);
-  const torch::Tensor idx = Indices(c, 0, c.seq_len, torch::kCUDA);
+  const torch::Tensor idx =
+      c.window_blocks ? NsaWindowBlockIndices(c.batch, c.kv_heads, c.seq_len, c.block_size,
+                                              c.window, torch::kCUDA)
+                      : Indices(c, 0, c.seq_len, torch::kCUDA);
 
   // The fp32 reference and PyTorch's bf16 run, with their gradients. Inputs are detached:
   // to(kFloat32) of an fp32 tensor is that tensor, and marking it would make the next run's
@@ -99,7 +110,9 @@ void CheckCase(const Case& c) {
     torch::Tensor q = in.q.to(dtype).detach().requires_grad_(true);
     torch::Tensor k = in.k.to(dtype).detach().requires_grad_(true);
     torch::Tensor v = in.v.to(dtype).detach().requires_grad_(true);
-    torch::Tensor o = NsaSelectedReference(q, k, v, idx, c.block_size);
+    torch::Tensor o = c.window_blocks
+                          ? NsaWindowReference(q, k, v, c.window)
+                          : NsaSelectedReference(q, k, v, idx, c.block_size, 0, c.window);
     o.backward(in.d_o.to(dtype));
     return std::vector<torch::Tensor>{o.detach(), q.grad(), k.grad(), v.grad()};
   };
@@ -111,10 +124,10 @@ void CheckCase(const Case& c) {
   torch::Tensor o = torch::full_like(q, NAN);
   torch::Tensor lse = torch::full({c.batch, c.heads, c.seq_len}, NAN,
                                   q.options().dtype(torch::kFloat32));
-  NsaSelectedForwardInto(q, k, v, idx, c.block_size, o, lse);
+  NsaSelectedForwardInto(q, k, v, idx, c.block_size, c.window, o, lse);
   torch::Tensor dq = torch::full_like(q, NAN);
   torch::Tensor dk = torch::full_like(in.k, NAN), dv = torch::full_like(in.v, NAN);
-  NsaSelectedBackwardInto(q, k, v, idx, c.block_size, o, lse, d_o, dq, dk, dv);
+  NsaSelectedBackwardInto(q, k, v, idx, c.block_size, c.window, o, lse, d_o, dq, dk, dv);
   torch::cuda::synchronize();
   EXPECT_FALSE(torch::isnan(lse).any().item<bool>()) << "lse has NaN: " << Describe(c);
 
@@ -165,6 +178,47 @@ TEST(NsaCudaTest, ManyQueriesSelectingTheSameBlocks) {
   CheckCase({.heads = 4, .kv_heads = 2, .seq_len = 3000, .head_dim = 64, .hot = true});
 }
 
+// The window branch: blocks 64 with the window 512 the model uses, at every head ratio the
+// kernels' row padding treats differently (1, 2, 5 and 16 heads per group), head dims 64 and
+// 128, an odd length.
+TEST(NsaCudaTest, WindowBranchHeadRatios) {
+  REQUIRE_KERNELS();
+  for (int64_t d : {64, 128}) {
+    for (int64_t g : {1, 2, 5, 16}) {
+      CheckCase({.heads = 2 * g, .kv_heads = 2, .seq_len = 1337, .head_dim = d, .window = 512,
+                 .window_blocks = true});
+    }
+  }
+}
+
+// Windows that are not a multiple of the block (100 over blocks of 64: the first block cut
+// inside a forward tile) and blocks off the kernels' tiles (100: a dk/dv tile of 36 keys, tiles
+// below the window within a block), lengths shorter than the window and odd, batch 2, D 256.
+TEST(NsaCudaTest, WindowBranchOffTheBlocks) {
+  REQUIRE_KERNELS();
+  for (int64_t l : {64, 100}) {
+    for (int64_t w : {100, 512}) {
+      CheckCase({.heads = 10, .kv_heads = 2, .seq_len = 1001, .block_size = l, .window = w,
+                 .window_blocks = true});
+      CheckCase({.heads = 16, .kv_heads = 1, .seq_len = 2049, .head_dim = 64, .block_size = l,
+                 .window = w, .window_blocks = true});
+    }
+  }
+  CheckCase({.heads = 4, .kv_heads = 2, .seq_len = 37, .window = 512, .window_blocks = true});
+  CheckCase({.batch = 2, .heads = 8, .kv_heads = 2, .seq_len = 777, .head_dim = 256,
+             .block_size = 100, .window = 100, .window_blocks = true});
+}
+
+// A window over selected blocks that lie wholly below it (the first block, random ones): the
+// forward's and dq's tiles skip them, the reverse index leaves them out, dk/dv masks the rest.
+TEST(NsaCudaTest, WindowOverSelectedBlocks) {
+  REQUIRE_KERNELS();
+  CheckCase({.heads = 16, .kv_heads = 2, .seq_len = 1500, .window = 100});
+  CheckCase({.heads = 5, .kv_heads = 1, .seq_len = 2049, .head_dim = 64, .block_size = 100,
+             .window = 512});
+  CheckCase({.heads = 4, .kv_heads = 2, .seq_len = 3000, .hot = true, .window = 200});
+}
+
 // q near 2^31 elements (16 heads x 2^20 + 5 tokens x 128): 64-bit offsets. The reference
 // checks the last queries' outputs and dq, which depend on those queries alone.
 TEST(NsaCudaTest, TensorsNear2To31Elements) {
@@ -178,10 +232,10 @@ TEST(NsaCudaTest, TensorsNear2To31Elements) {
   torch::Tensor o = torch::full_like(q, NAN);
   torch::Tensor lse = torch::full({1, c.heads, c.seq_len}, NAN,
                                   q.options().dtype(torch::kFloat32));
-  NsaSelectedForwardInto(q, k, v, idx, c.block_size, o, lse);
+  NsaSelectedForwardInto(q, k, v, idx, c.block_size, /*window=*/0, o, lse);
   torch::Tensor dq = torch::full_like(q, NAN);
   torch::Tensor dk = torch::empty_like(in.k), dv = torch::empty_like(in.v);
-  NsaSelectedBackwardInto(q, k, v, idx, c.block_size, o, lse, d_o, dq, dk, dv);
+  NsaSelectedBackwardInto(q, k, v, idx, c.block_size, /*window=*/0, o, lse, d_o, dq, dk, dv);
   torch::cuda::synchronize();
 
   const int64_t tail = 300, first = c.seq_len - tail;
@@ -203,17 +257,17 @@ TEST(NsaCudaTest, TensorsNear2To31Elements) {
 }
 
 // NsaAttend on CUDA (the fast path: compressed branch and selection in bf16, the kernels for the
-// selected branch) against NsaAttend on the CPU (all reference), gates included. T <= n l, so
-// every visible block is selected on both devices and the selection cannot differ by a near tie.
-TEST(NsaCudaTest, NsaAttendMatchesTheReference) {
-  REQUIRE_KERNELS();
-  const Case c{.heads = 8, .kv_heads = 2, .seq_len = 1000};
+// selected and window branches) against NsaAttend on the CPU (all reference), gates included,
+// with the model's window 512 and without one. T <= n l, so every visible block is selected on
+// both devices and the selection cannot differ by a near tie.
+void CheckNsaAttend(int64_t window) {
+  const Case c{.heads = 8, .kv_heads = 2, .seq_len = 1000, .window = window};
   torch::manual_seed(11);
   const Inputs in = RandomInputs(c);
   auto cuda = torch::TensorOptions().device(torch::kCUDA);
   const torch::Tensor gates = torch::rand({c.batch, c.heads, c.seq_len, 3}, cuda);
   NsaOptions options;
-  options.shape = {c.block_size, c.selected, 128};
+  options.shape = {c.block_size, c.selected, c.window};
   auto run = [&](torch::Device device) {
     torch::Tensor q = in.q.to(device).detach().requires_grad_(true);
     torch::Tensor k = in.k.to(device).detach().requires_grad_(true);
@@ -248,23 +302,110 @@ TEST(NsaCudaTest, NsaAttendMatchesTheReference) {
                                       v.grad().cpu()};
   };
   const std::vector<torch::Tensor> b32 = branch(torch::kFloat32), b16 = branch(torch::kBFloat16);
+  auto window_branch = [&](torch::Dtype dtype) {
+    torch::Tensor q = in.q.to(dtype).detach().requires_grad_(true);
+    torch::Tensor k = in.k.to(dtype).detach().requires_grad_(true);
+    torch::Tensor v = in.v.to(dtype).detach().requires_grad_(true);
+    torch::Tensor o = NsaWindowReference(q, k, v, c.window);
+    o.backward(in.d_o.to(dtype));
+    return std::vector<torch::Tensor>{o.detach().cpu(), q.grad().cpu(), k.grad().cpu(),
+                                      v.grad().cpu()};
+  };
   const std::vector<torch::Tensor> c32 = compressed(torch::kFloat32);
   const std::vector<torch::Tensor> c16 = compressed(torch::kBFloat16);
+  std::vector<torch::Tensor> w32, w16;
+  if (c.window > 0) {
+    w32 = window_branch(torch::kFloat32);
+    w16 = window_branch(torch::kBFloat16);
+  }
   const char* names[] = {"NsaAttend o", "NsaAttend dq", "NsaAttend dk", "NsaAttend dv"};
   for (int i = 0; i < 4; ++i) {
-    const double baseline =
-        NsaMeasure(b16[i], b32[i], -1).max + NsaMeasure(c16[i], c32[i], -1).max;
+    double baseline = NsaMeasure(b16[i], b32[i], -1).max + NsaMeasure(c16[i], c32[i], -1).max;
+    if (c.window > 0) baseline += NsaMeasure(w16[i], w32[i], -1).max;
     const NsaError e = NsaMeasure(gpu[i], cpu[i], 2 * baseline + 1e-4);
     EXPECT_LE(e.max, 2 * baseline + 1e-4)
-        << names[i] << ": CUDA path error " << e.max << ", PyTorch bf16 branch error "
-        << baseline << ", first over at " << e.first_over << " of " << cpu[i].sizes();
-    std::cout << "  " << names[i] << ": CUDA path " << e.max << ", bound " << 2 * baseline
-              << "\n";
+        << names[i] << " w=" << c.window << ": CUDA path error " << e.max
+        << ", PyTorch bf16 branch error " << baseline << ", first over at " << e.first_over
+        << " of " << cpu[i].sizes();
+    std::cout << "  " << names[i] << " w=" << c.window << ": CUDA path " << e.max << ", bound "
+              << 2 * baseline << "\n";
   }
-  // The gates' gradient is a sum over D of o_slc's rounding: relative to its size.
+  // The gates' gradient is a sum over D of the branches' rounding: relative to its size.
   const double scale = cpu[4].abs().max().item<double>();
   const NsaError e = NsaMeasure(gpu[4], cpu[4], 1e-2 * scale);
-  EXPECT_LE(e.max, 1e-2 * scale) << "NsaAttend dgates: error " << e.max << " of max " << scale;
+  EXPECT_LE(e.max, 1e-2 * scale) << "NsaAttend dgates w=" << c.window << ": error " << e.max
+                                 << " of max " << scale;
+}
+
+TEST(NsaCudaTest, NsaAttendMatchesTheReference) {
+  REQUIRE_KERNELS();
+  CheckNsaAttend(512);
+  CheckNsaAttend(0);
+}
+
+// The window's block indices against a loop over each query's window, on the CPU (no kernels
+// needed): exact blocks, ascending, -1 after them, and the slot count the widest window needs,
+// reached by some query once the sequence is long enough.
+TEST(NsaWindowBlockIndicesTest, MatchEachQuerysWindow) {
+  struct Shape {
+    int64_t t, l, w;
+  };
+  for (const Shape s : {Shape{1000, 64, 512}, Shape{1001, 64, 100}, Shape{777, 100, 100},
+                        Shape{300, 100, 512}, Shape{37, 64, 512}, Shape{200, 7, 1},
+                        Shape{200, 16, 17}, Shape{130, 64, 64}}) {
+    const torch::Tensor idx = NsaWindowBlockIndices(2, 3, s.t, s.l, s.w, torch::kCPU);
+    const int64_t blocks = (s.t + s.l - 1) / s.l;
+    const int64_t slots = std::min((s.w - 1 + s.l - 1) / s.l + 1, blocks);
+    ASSERT_EQ(idx.sizes(), (std::vector<int64_t>{2, 3, s.t, slots}))
+        << "T=" << s.t << " l=" << s.l << " w=" << s.w;
+    ASSERT_EQ(idx.scalar_type(), torch::kInt32);
+    ASSERT_TRUE(idx.is_contiguous());
+    EXPECT_TRUE(torch::equal(idx, idx.select(0, 0).select(0, 0).expand_as(idx)));
+    const auto a = idx.accessor<int32_t, 4>();
+    int64_t widest = 0;
+    for (int64_t t = 0; t < s.t; ++t) {
+      const int64_t first = std::max<int64_t>(0, t - s.w + 1) / s.l, last = t / s.l;
+      widest = std::max(widest, last - first + 1);
+      for (int64_t j = 0; j < slots; ++j) {
+        const int64_t want = first + j <= last ? first + j : -1;
+        ASSERT_EQ(a[1][2][t][j], want)
+            << "T=" << s.t << " l=" << s.l << " w=" << s.w << " t=" << t << " slot " << j;
+      }
+    }
+    if (s.t >= s.w + s.l) {
+      EXPECT_EQ(widest, slots) << "T=" << s.t << " l=" << s.l << " w=" << s.w;
+    }
+  }
+}
+
+// What the fast path relies on, in the reference's fp32 on the CPU: the selected branch over the
+// window's blocks with the window's lower bound is the window branch, outputs and gradients.
+TEST(NsaWindowBlockIndicesTest, SelectedBranchOverThemIsTheWindowBranch) {
+  struct Shape {
+    int64_t t, l, w;
+  };
+  for (const Shape s : {Shape{300, 64, 128}, Shape{301, 64, 100}, Shape{250, 100, 37},
+                        Shape{40, 16, 512}}) {
+    torch::manual_seed(s.t + s.w);
+    const int64_t hkv = 2, d = 16;
+    const torch::Tensor q0 = torch::randn({2, 6, s.t, d}), d_o = torch::randn({2, 6, s.t, d});
+    const torch::Tensor k0 = torch::randn({2, hkv, s.t, d}), v0 = torch::randn({2, hkv, s.t, d});
+    const torch::Tensor idx = NsaWindowBlockIndices(2, hkv, s.t, s.l, s.w, torch::kCPU);
+    auto run = [&](bool window_branch) {
+      torch::Tensor q = q0.clone().requires_grad_(true), k = k0.clone().requires_grad_(true);
+      torch::Tensor v = v0.clone().requires_grad_(true);
+      torch::Tensor o = window_branch ? NsaWindowReference(q, k, v, s.w)
+                                      : NsaSelectedReference(q, k, v, idx, s.l, 0, s.w);
+      o.backward(d_o);
+      return std::vector<torch::Tensor>{o.detach(), q.grad(), k.grad(), v.grad()};
+    };
+    const std::vector<torch::Tensor> window = run(true), selected = run(false);
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_TRUE(torch::allclose(selected[i], window[i], 1e-5, 1e-5))
+          << "T=" << s.t << " l=" << s.l << " w=" << s.w << " output " << i << ": "
+          << (selected[i] - window[i]).abs().max().item<double>();
+    }
+  }
 }
 
 }  // namespace

@@ -22,6 +22,7 @@ constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
 __device__ __forceinline__ int64_t Min64(int64_t a, int64_t b) { return a < b ? a : b; }
+__device__ __forceinline__ int64_t Max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 // ---- Forward and dq: a thread block per (b, h_kv, t), rows = the group's G heads. ----
 
@@ -66,17 +67,20 @@ __device__ void CopyHeads(bf16* dst, const void* x, const Layout& at, int64_t se
               threadIdx.x, blockDim.x);
 }
 
-// Calls body(r0, count) for the key tiles of this warp: the query's selected blocks cut into
-// tiles of kKeys tokens (the last of a block cut at its end or at t), dealt to the warps in turn.
+// Calls body(r0, count) for the key tiles of this warp: the query's selected blocks cut to the
+// keys t - w < s <= t and into tiles of kKeys tokens (the last of a block cut at its end or at
+// t), dealt to the warps in turn. Every key of a tile is visible: the kernels mask only past
+// `count`.
 template <int kKeys, typename Body>
 __device__ void ForEachTile(const NsaSelectedParams& p, const Layout& at, int warp, Body body) {
   const int32_t* idx = p.block_idx + (at.kv_row + at.t) * p.selected;
+  const int64_t low = p.window > 0 ? at.t - p.window + 1 : 0;  // the window's first key
   int64_t n = 0;
   for (int64_t slot = 0; slot < p.selected; ++slot) {
     const int64_t block = idx[slot];
     if (block < 0) continue;
-    const int64_t first = block * p.block_size;
-    const int64_t end = Min64(first + p.block_size, at.t + 1);  // causal; t < T bounds it too
+    const int64_t first = Max64(block * p.block_size, low);  // empty below the window
+    const int64_t end = Min64((block + 1) * p.block_size, at.t + 1);  // causal; t < T too
     for (int64_t r0 = first; r0 < end; r0 += kKeys, ++n) {
       if (n % kQueryWarps == warp) body(r0, static_cast<int>(Min64(kKeys, end - r0)));
     }
@@ -369,6 +373,8 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
   };
 
   const float scale2 = p.scale * kLog2e;
+  // Key s is seen by query t when s > t - reach: the window, or every s >= 0 without one.
+  const int64_t reach = p.window > 0 ? p.window : p.seq_len + 1;
   const int64_t steps = (rows + kRows - 1) / kRows;
   float dk[kCols / 8][4] = {}, dv[kCols / 8][4] = {};
   prefetch(0);  // the K, V tiles travel with step 0's rows
@@ -381,7 +387,23 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
       mma::WaitCopies<0>();
     }
     __syncthreads();  // step i's rows are in
-    if (key0 < count) {  // uniform per warp: the warp has keys
+    // Bit 4 j + e: whether this lane's element (key, row) of the warp's [16 keys][16 rows] is
+    // visible, t - w < s <= t (rows past the end have t = -1 and see nothing).
+    unsigned seen = 0;
+    if (key0 < count) {
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = key0 + lane / 4 + 8 * (e / 2);
+          const int64_t t = row_t[buf * kRows + 8 * j + 2 * (lane % 4) + e % 2];
+          const int64_t at = r0 + key;  // the key's position
+          if (key < count && at <= t && at > t - reach) seen |= 1u << (4 * j + e);
+        }
+      }
+    }
+    // Uniform per warp: the warp has keys and a row of the step sees one of them.
+    if (__any_sync(0xffffffffu, seen != 0)) {
       const bf16* qb = qs + buf * Tiles::kRowElems;
       const bf16* dob = dos + buf * Tiles::kRowElems;
       float s[2][4], dp[2][4];  // [16 keys][16 rows]
@@ -391,9 +413,8 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
       for (int j = 0; j < 2; ++j) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          const int key = key0 + lane / 4 + 8 * (e / 2);
           const int r = buf * kRows + 8 * j + 2 * (lane % 4) + e % 2;  // facts' index
-          const bool visible = key < count && r0 + key <= row_t[r];
+          const bool visible = (seen >> (4 * j + e)) & 1u;
           const float pr = visible ? exp2f(s[j][e] * scale2 - row_lse2[r]) : 0.0f;
           s[j][e] = pr;
           dp[j][e] = pr * (dp[j][e] - row_delta[r]);
@@ -469,7 +490,7 @@ bool NsaSelectedSupported(const NsaSelectedParams& p) {
   return dim && p.batch > 0 && p.batch <= 65535 && p.kv_heads > 0 && p.kv_heads <= 65535 &&
          p.heads % p.kv_heads == 0 && p.heads / p.kv_heads <= kMaxGroup && p.seq_len > 0 &&
          p.seq_len < (int64_t{1} << 31) && p.block_size > 0 && p.selected > 0 &&
-         p.num_items < (int64_t{1} << 31);
+         p.window >= 0 && p.num_items < (int64_t{1} << 31);
 }
 
 cudaError_t NsaSelectedForward(const NsaSelectedParams& p, cudaStream_t stream) {

@@ -2,11 +2,14 @@
 // 2502.11089, eqs. 8-12): each query attends to the tokens s <= t of the key blocks chosen for
 // it. The math is trainer_lib/attention/nsa.h's branch 2 (fla's naive_nsa_selection):
 //
-//   S[g][s] = scale q[h][t] . k[h_kv][s]     over s in the chosen blocks, s <= t
+//   S[g][s] = scale q[h][t] . k[h_kv][s]     over s in the chosen blocks, t - w < s <= t
 //   o[h][t] = softmax_s(S[g]) v[h_kv]        lse[h][t] = log sum_s exp(S[g][s])
 //
-// with h = h_kv * G + g, G = H / H_kv, and every slot of block_idx holding a block number or -1
-// (empty). Backward (FlashAttention-2's, Dao 2023, with delta = rowsum(do * o)):
+// with h = h_kv * G + g, G = H / H_kv, every slot of block_idx holding a block number or -1
+// (empty), and w = window, 0 meaning no lower bound. With w > 0 and the blocks that the window
+// (t - w, t] touches, this is nsa.h's branch 3, the sliding window (flash-attn's window_size =
+// (w - 1, 0)). A query that sees no key gets o = 0 and lse = -inf. Backward (FlashAttention-2's,
+// Dao 2023, with delta = rowsum(do * o)):
 //   P = exp(S - lse),  dP = do v^T,  dS = P * (dP - delta),
 //   dq = scale dS k,   dk = scale sum dS^T q,   dv = sum P^T do
 // where the sums run over every (query, head) that selected the key.
@@ -15,7 +18,8 @@
 // bf16 before their products, as FlashAttention-2 does; trainer_lib/kernels/mma_bf16.cuh):
 //  - Forward and dq: one thread block of 4 warps per (b, h_kv, t). The MMA's 16 rows are the
 //    G query heads of the group (the paper's group-centric loading), zero rows below G. The
-//    query's selected blocks are cut into key tiles of 32 tokens (16 at D = 256; the last of a
+//    query's selected blocks, each first cut to its tokens t - w < s <= t (a block wholly
+//    outside is skipped), are cut into key tiles of 32 tokens (16 at D = 256; the last of a
 //    block cut at its end and at t) and dealt to the warps in turn; a warp copies its K and V
 //    tiles into its own shared memory (cp.async, zeros past the end) and keeps S, P and its
 //    output in registers. Forward: an online softmax in base 2 per warp, the 4 warps' (max,
@@ -27,10 +31,11 @@
 //    the tile's K and V in shared memory and walks the item's (query, head) pairs 16 at a time
 //    (their q and do rows double-buffered with cp.async). Everything is computed transposed, so
 //    that P^T and dS^T come out as the A operand of the next products: for its 16 keys a warp
-//    forms S^T = K q^T, dP^T = V do^T, P^T = exp(S^T - lse) (zero for s > t), dS^T =
-//    P^T (dP^T - delta), and accumulates dv += P^T do, dk += dS^T q in fp32 registers (at D =
-//    256 two warps share the keys, each owning 128 columns). At the end it adds them into fp32
-//    dk, dv with atomicAdd: a block chosen by many queries (the first block is chosen by every
+//    forms S^T = K q^T, dP^T = V do^T, P^T = exp(S^T - lse) (zero unless t - w < s <= t),
+//    dS^T = P^T (dP^T - delta), and accumulates dv += P^T do, dk += dS^T q in fp32 registers
+//    (at D = 256 two warps share the keys, each owning 128 columns); a warp whose 16 keys no
+//    row of the step sees skips the step's products. At the end it adds them into fp32 dk, dv
+//    with atomicAdd: a block chosen by many queries (the first block is chosen by every
 //    query) is split over many items, and a duplicate (query, block) pair is simply summed
 //    twice, as the reference's gather would. Needs sm_90 (float2 atomicAdd).
 //
@@ -58,6 +63,7 @@ struct NsaSelectedParams {
   int64_t head_dim = 0;  // D
   int64_t block_size = 0;
   int64_t selected = 0;  // n, slots per query
+  int64_t window = 0;    // w: key s is seen by query t only if s > t - w; 0: no lower bound
   float scale = 0.0f;    // usually 1 / sqrt(D)
   const void* q = nullptr;
   const void* k = nullptr;
@@ -80,7 +86,7 @@ struct NsaSelectedParams {
   int64_t num_items = 0;
 };
 
-// True when the kernels take these sizes (D, G, positive sizes, T < 2^31).
+// True when the kernels take these sizes (D, G, positive sizes, T < 2^31, window >= 0).
 bool NsaSelectedSupported(const NsaSelectedParams& p);
 
 // Launch on `stream`; return the launch's error (cudaSuccess when it started).
