@@ -19,18 +19,20 @@
 # The peers run unmodified through scripts/bench/peer_shape.py, which builds them at the model's
 # size (Qwen3-4B as well as 0.6B), one process per line of peer_runs: pt_qwen3_train.py compiled
 # (pt-compile), eager (pt-eager) and compiled with Liger's fused linear cross-entropy
-# (pt-compile+liger: the leanest peer at 4K, the fastest at 32K), transformers' Qwen3 eager
-# (hf-eager) and with Liger-Kernel patched in (hf-liger, the leanest at 32K), in a process of
-# its own since Liger patches transformers for the whole process. A peer whose imports fail
-# (transformers) or an option whose package is missing (liger_kernel) leaves a SKIPPED row.
-# Only the peer lines of models among Ablate's runs run. Each peer process may take
-# PEER_TIMEOUT seconds (default 240); a killed one leaves the rows it printed.
+# (pt-compile+liger: the leanest peer at 4K, the fastest at 32K), one shape per process;
+# transformers' Qwen3 eager (hf-eager) and with Liger-Kernel patched in (hf-liger, the leanest
+# at 32K), each in a process of its own since Liger patches transformers for the whole process.
+# A peer whose imports fail (transformers) or an option whose package is missing (liger_kernel)
+# leaves a SKIPPED row. Only the peer lines of models among Ablate's runs run. Each peer process
+# may take PEER_TIMEOUT seconds (default 240); a killed one leaves the rows it printed.
 #
-# Step counts (timed steps after warm-up), chosen for the whole call to take about 9 minutes on
-# an H200 once ablate-train is built: Ablate's runs below (0.6B at 4K: 30 steps of ~0.21 s;
-# 32K: 12 of ~1.4 s; 4B at 8K: 10 of ~0.75 s; at 32K: 6 of ~4.5 s, plus ~10 s to start each);
-# each peer's spec ends with :STEPS:WARM. A compiled peer compiles each shape once (~1 minute);
-# its Liger variant reuses the blocks' compiled code in the same process.
+# Step counts, chosen for the whole call to take about 9 minutes on an H200 once ablate-train
+# is built (estimates: profile 0.3 min, Ablate 1.5, pt at 0.6B 3, pt at 4B 2.5, hf 1.2): Ablate's
+# runs below (steps in all; 0.6B at 4K: 30 of ~0.21 s; 32K: 12 of ~1.4 s; 4B at 8K: 10 of
+# ~0.75 s; at 32K: 6 of ~4.5 s; ~10 s to start each), each peer's spec ends with :STEPS:WARM
+# (timed steps after warm-up ones). A compiled peer compiles each shape once (about a minute);
+# its Liger variant reuses the blocks' compiled code in the same process. Each phase prints the
+# seconds since the start.
 #
 # With OUT set, logs, the trace and kernels.tsv are left there. ABLATE_ONLY=1 skips the peers;
 # PEERS_ONLY=1 skips the profile and Ablate's runs; PROFILE=0 skips the profile;
@@ -64,9 +66,10 @@ variants=(ablate)
 if [ "${COMPARE_EAGER:-0}" = 1 ]; then variants+=(ablate-eager); fi
 # SCRIPT MODEL SPEC... (SEQ:BATCH:CKPT:OPTS:STEPS:WARM), one process each.
 peer_runs=(
-  "pt_qwen3_train.py qwen3-0.6b 4096:4:0:compile:10:3 4096:4:0:compile+liger:10:3 4096:4:0::10:3
-   32768:1:1:compile:6:3 32768:1:1:compile+liger:6:3 32768:1:1::4:2"
-  "pt_qwen3_train.py qwen3-4b 8192:1:1:compile:6:3 32768:1:1:compile:4:2"
+  "pt_qwen3_train.py qwen3-0.6b 4096:4:0:compile:10:3 4096:4:0:compile+liger:10:3 4096:4:0::10:3"
+  "pt_qwen3_train.py qwen3-0.6b 32768:1:1:compile:6:3 32768:1:1:compile+liger:6:3 32768:1:1::4:2"
+  "pt_qwen3_train.py qwen3-4b 8192:1:1:compile:6:3"
+  "pt_qwen3_train.py qwen3-4b 32768:1:1:compile:4:2"
   "hf_qwen3_train.py qwen3-0.6b 4096:4:0::8:3 32768:1:1::4:2"
   "hf_qwen3_train.py qwen3-0.6b 4096:4:0:liger:8:3 32768:1:1:liger:4:2"
 )
@@ -125,11 +128,11 @@ done
 if [ "${ABLATE_ONLY:-0}" != 1 ]; then
   ablate_models=" $(printf '%s\n' "${ablate_runs[@]}" | awk '{ print $1 }' | tr '\n' ' ')"
   for run in "${peer_runs[@]}"; do
-    read -r -a words <<<"${run//$'\n'/ }"
+    read -r -a words <<<"$run"
     script=${words[0]} model=${words[1]}
     case $ablate_models in *" $model "*) ;; *) continue ;; esac
-    opts=$(echo "${words[2]}" | cut -d: -f4)
-    log="$logs/peer-${script%%_*}-$model-${opts:-eager}.log"
+    IFS=: read -r seq _ _ opts _ <<<"${words[2]}"
+    log="$logs/peer-${script%%_*}-$model-$seq-${opts:-eager}.log"
     # stdout carries the rows; anything else a peer prints goes to its log.
     if ! timeout "$peer_timeout" python3 scripts/bench/peer_shape.py "$peers/$script" \
         "$model" "${words[@]:2}" 2>"$log" | grep -E '^(pt|hf)-' >>"$logs/rows.txt"; then
