@@ -5,119 +5,143 @@
 #   1. builds ablate-train against the machine's CUDA LibTorch;
 #   2. profiles 2 steps of qwen3-0.6b at 4,096 x 4 (ablate-train --profile-dir) and prints the
 #      device time per kind of kernel and the 25 largest kernels;
-#   3. trains each of Ablate's runs below for a few bf16 steps and the peers' runs, and prints
-#      one table: tokens/s (median over the steps after warm-up), model TFLOP/s, MFU against
-#      the card's measured bf16 matrix ceiling, peak allocated memory, and each Ablate run's
-#      ratio to the compiled peer at the same shape.
-# Model FLOPs per token are 6N + 6 L T H D_head for both (the peer script's count: causal
-# attention forward and backward). With OUT set, logs, the trace and kernels.tsv are left there.
-# ABLATE_ONLY=1 skips the peers; PROFILE=0 skips the profile; COMPARE_EAGER=1 also runs each of
-# Ablate's runs with its fused kernels off (ABLATE_FUSED_KERNELS=0, row "ablate-eager").
-# Arguments, each "MODEL SEQ BATCH CHECKPOINTING STEPS", replace Ablate's default runs.
+#   3. trains each of Ablate's runs below for a few bf16 steps, then the peers' runs, and prints
+#      one table (scripts/bench/train_bench_table.py): tokens/s, model TFLOP/s, MFU against the
+#      card's measured bf16 matrix ceiling, peak allocated memory, and each Ablate run's tokens/s
+#      over the fastest peer's and the compiled peer's (pt-compile) at the same model and shape,
+#      and its peak over the leanest peer's.
+# Ablate's tokens/s is the median over its logged windows after the first two steps (allocator
+# and cuBLAS warm-up): log_every steps per window, so the loss is read (a wait on the device)
+# once per window, and each window's time ends with that wait. A peer's is the mean over its
+# timed steps after its warm-up, between two synchronizes. Model FLOPs per token are
+# 6N + 6 L T H D_head for every row (the peers' count, from the model's shape).
+#
+# The peers run unmodified through scripts/bench/peer_shape.py, which builds them at the model's
+# size (Qwen3-4B as well as 0.6B), one process per line of peer_runs: pt_qwen3_train.py compiled
+# (pt-compile), eager (pt-eager) and compiled with Liger's fused linear cross-entropy
+# (pt-compile+liger: the leanest peer at 4K, the fastest at 32K), one shape per process;
+# transformers' Qwen3 eager (hf-eager) and with Liger-Kernel patched in (hf-liger, the leanest
+# at 32K), each in a process of its own since Liger patches transformers for the whole process.
+# A peer whose imports fail (transformers) or an option whose package is missing (liger_kernel)
+# leaves a SKIPPED row. Only the peer lines of models among Ablate's runs run. Each peer process
+# may take PEER_TIMEOUT seconds (default 240); a killed one leaves the rows it printed.
+#
+# Step counts, chosen for the whole call to take about 9 minutes on an H200 once ablate-train
+# is built (estimates: profile 0.3 min, Ablate 1.5, pt at 0.6B 3, pt at 4B 2.5, hf 1.2): Ablate's
+# runs below (steps in all; 0.6B at 4K: 30 of ~0.21 s; 32K: 12 of ~1.4 s; 4B at 8K: 10 of
+# ~0.75 s; at 32K: 6 of ~4.5 s; ~10 s to start each), each peer's spec ends with :STEPS:WARM
+# (timed steps after warm-up ones). A compiled peer compiles each shape once (about a minute);
+# its Liger variant reuses the blocks' compiled code in the same process. Each phase prints the
+# seconds since the start.
+#
+# With OUT set, logs, the trace and kernels.tsv are left there. ABLATE_ONLY=1 skips the peers;
+# PEERS_ONLY=1 skips the profile and Ablate's runs; PROFILE=0 skips the profile;
+# COMPARE_EAGER=1 also runs each of Ablate's runs with its fused kernels off
+# (ABLATE_FUSED_KERNELS=0, row "ablate-eager").
+# Arguments, each "MODEL SEQ BATCH CHECKPOINTING STEPS [LOG_EVERY]" (log_every 1 by default),
+# replace Ablate's default runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 peers=${PEERS:-.peers}
 ceiling=${CEILING_TFLOPS:-790}  # an 8192^3 bf16 matmul on an H200 (docs/benchmarks.md)
+peer_timeout=${PEER_TIMEOUT:-240}
 logs=${OUT:-runs/device-train-bench}
 mkdir -p "$logs"
-source scripts/device-configure.sh Release
-device_build "$logs" ablate-train
+: >"$logs/rows.txt"
+if [ "${PEERS_ONLY:-0}" != 1 ]; then
+  source scripts/device-configure.sh Release
+  device_build "$logs" ablate-train
+  echo "built in ${SECONDS}s"
+fi
 
-# MODEL SEQ BATCH CHECKPOINTING STEPS
+# MODEL SEQ BATCH CHECKPOINTING STEPS LOG_EVERY
 ablate_runs=(
-  "qwen3-0.6b 4096 4 false 20"
-  "qwen3-0.6b 32768 1 true 12"
-  "qwen3-4b 8192 1 true 8"
-  "qwen3-4b 32768 1 true 6"
+  "qwen3-0.6b 4096 4 false 30 5"
+  "qwen3-0.6b 32768 1 true 12 3"
+  "qwen3-4b 8192 1 true 10 2"
+  "qwen3-4b 32768 1 true 6 1"
 )
 if [ $# -gt 0 ]; then ablate_runs=("$@"); fi
 variants=(ablate)
 if [ "${COMPARE_EAGER:-0}" = 1 ]; then variants+=(ablate-eager); fi
-# The peer's specs (SEQ:BATCH:CKPT:OPTS), Qwen3-0.6B only.
-peer_runs=(4096:4:0:compile 4096:4:0: 32768:1:1:compile)
+# SCRIPT MODEL SPEC... (SEQ:BATCH:CKPT:OPTS:STEPS:WARM), one process each.
+peer_runs=(
+  "pt_qwen3_train.py qwen3-0.6b 4096:4:0:compile:10:3 4096:4:0:compile+liger:10:3 4096:4:0::10:3"
+  "pt_qwen3_train.py qwen3-0.6b 32768:1:1:compile:6:3 32768:1:1:compile+liger:6:3 32768:1:1::4:2"
+  "pt_qwen3_train.py qwen3-4b 8192:1:1:compile:6:3"
+  "pt_qwen3_train.py qwen3-4b 32768:1:1:compile:4:2"
+  "hf_qwen3_train.py qwen3-0.6b 4096:4:0::8:3 32768:1:1::4:2"
+  "hf_qwen3_train.py qwen3-0.6b 4096:4:0:liger:8:3 32768:1:1:liger:4:2"
+)
 
-# Layers, query heads, head dim: attention's share of the FLOPs.
-attention_shape() {
-  case $1 in
-    qwen3-0.6b) echo "28 16 128" ;;
-    qwen3-4b) echo "36 32 128" ;;
-    *) echo "unknown model $1" >&2; return 1 ;;
-  esac
-}
-
-write_job() {  # NAME MODEL SEQ BATCH CKPT STEPS
+write_job() {  # NAME MODEL SEQ BATCH CKPT STEPS LOG_EVERY
   cat >"$logs/$1.json" <<JSON
 {"job_id": "$1", "config": {"model": "$2", "attention": "dense", "optimizer": "adamw",
  "context_length": $3, "batch_size": $4, "micro_batch_size": $4,
  "activation_checkpointing": $5, "steps": $6, "warmup_steps": 1, "learning_rate": 1e-4,
- "log_every": 1, "eval_batches": 1, "dataset": "builtin:tiny-corpus", "precision": "bf16",
+ "log_every": $7, "eval_batches": 1, "dataset": "builtin:tiny-corpus", "precision": "bf16",
  "gpus": 1, "seed": 1, "data_seed": 1}}
 JSON
 }
 
-if [ "${PROFILE:-1}" = 1 ]; then
-  write_job profile qwen3-0.6b 4096 4 false 6
+if [ "${PROFILE:-1}" = 1 ] && [ "${PEERS_ONLY:-0}" != 1 ]; then
+  write_job profile qwen3-0.6b 4096 4 false 6 1
   "$build/bin/ablate-train" train --job "$logs/profile.json" --profile-dir "$logs/profile" \
     >"$logs/profile.log" 2>&1 || { tail -3 "$logs/profile.log"; exit 1; }
   grep -o 'profile of steps.*per step: [^;]*' "$logs/profile.log"
   echo "largest kernels (ms per step, share):"
   tail -n +2 "$logs/profile/kernels.tsv" | head -25 |
     awk -F'\t' '{ printf "  %8.2f %5.1f%%  %-11s %.110s\n", $5, 100*$6, $1, $2 }'
+  echo "profiled by ${SECONDS}s"
 fi
 
-rows=()
 for run in "${ablate_runs[@]}"; do
+  [ "${PEERS_ONLY:-0}" = 1 ] && break
   for variant in "${variants[@]}"; do
-    read -r model seq batch ckpt steps <<<"$run"
+    read -r model seq batch ckpt steps log_every <<<"$run"
+    log_every=${log_every:-1}
     name="$variant-$model-$seq-$batch"
+    ckpt01=$([ "$ckpt" = true ] && echo 1 || echo 0)
     fused=1
     if [ "$variant" = ablate-eager ]; then fused=0; fi
-    write_job "$name" "$model" "$seq" "$batch" "$ckpt" "$steps"
+    write_job "$name" "$model" "$seq" "$batch" "$ckpt" "$steps" "$log_every"
     if ! ABLATE_FUSED_KERNELS=$fused "$build/bin/ablate-train" train --job "$logs/$name.json" \
         >"$logs/$name.log" 2>&1; then
-      rows+=("$variant $model $seq $batch $ckpt FAILED")
+      echo "$variant $model $seq $batch $ckpt01 FAILED $(grep -m1 '^failed' "$logs/$name.log" |
+        cut -c1-120)" >>"$logs/rows.txt"
       continue
     fi
     params=$(sed -n 's/^training \([0-9]*\) parameters.*/\1/p' "$logs/$name.log")
-    # Median tokens/s over the steps after the first two (allocator and cuBLAS warm-up).
-    tps=$(grep -o 'tok/s [0-9]*' "$logs/$name.log" | awk 'NR > 2 { print $2 }' | sort -n |
-      awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+    # The median of the windows that start after step 2: "step S/N ... tok/s X" ends a window
+    # of log_every steps.
+    tps=$(sed -n 's|^step \([0-9]*\)/[0-9]* .* tok/s \([0-9]*\).*|\1 \2|p' "$logs/$name.log" |
+      awk -v every="$log_every" '$1 - every + 1 > 2 { print $2 }' | sort -n |
+      awk '{ v[NR] = $1 }
+        END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
     peak=$(sed -n 's/.*peak allocated \([0-9]*\) bytes.*/\1/p' "$logs/$name.log")
-    read -r layers heads head_dim < <(attention_shape "$model")
-    rows+=("$variant $model $seq $batch $ckpt $tps $params $layers $heads $head_dim $peak")
+    echo "$variant $model $seq $batch $ckpt01 ${tps:-FAILED no window after step 2} $peak $params" \
+      >>"$logs/rows.txt"
   done
+  echo "$model $seq x $batch trained by ${SECONDS}s"
 done
 
 if [ "${ABLATE_ONLY:-0}" != 1 ]; then
-  python3 "$peers/pt_qwen3_train.py" "${peer_runs[@]}" | tee "$logs/peer.csv"
-  # seq,batch,ckpt,opts,params,ms/step,tok/s,TFLOP/s,peak GiB,loss
-  while IFS=, read -r seq batch ckpt opts params _ tps _ peak _; do
-    case $seq in seq|'') continue ;; esac
-    case $params in FAILED*) rows+=("peer-$opts qwen3-0.6b $seq $batch $ckpt FAILED"); continue ;; esac
-    rows+=("peer-$opts qwen3-0.6b $seq $batch $ckpt $tps 596049920 28 16 128 \
-$(awk -v g="$peak" 'BEGIN { printf "%.0f", g * 2^30 }')")
-  done <"$logs/peer.csv"
+  ablate_models=" $(printf '%s\n' "${ablate_runs[@]}" | awk '{ print $1 }' | tr '\n' ' ')"
+  for run in "${peer_runs[@]}"; do
+    read -r -a words <<<"$run"
+    script=${words[0]} model=${words[1]}
+    case $ablate_models in *" $model "*) ;; *) continue ;; esac
+    IFS=: read -r seq _ _ opts _ <<<"${words[2]}"
+    log="$logs/peer-${script%%_*}-$model-$seq-${opts:-eager}.log"
+    # stdout carries the rows; anything else a peer prints goes to its log.
+    if ! timeout "$peer_timeout" python3 scripts/bench/peer_shape.py "$peers/$script" \
+        "$model" "${words[@]:2}" 2>"$log" | grep -E '^(pt|hf)-' >>"$logs/rows.txt"; then
+      echo "$script $model ${words[*]:2}: exited early or printed no row; see $log"
+      tail -3 "$log"
+    fi
+    echo "$script $model done by ${SECONDS}s"
+  done
 fi
 
-printf '%s\n' "${rows[@]}" >"$logs/rows.txt"
-python3 - "$logs/rows.txt" "$ceiling" <<'PY'
-import sys
-rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
-ceiling = float(sys.argv[2])
-compiled = {(r[1], r[2], r[3]): float(r[5]) for r in rows
-            if r[0] == "peer-compile" and r[5] != "FAILED"}
-print(f"{'run':<14} {'model':<11} {'seq x batch':>12} {'ckpt':>5} {'tokens/s':>9} "
-      f"{'TFLOP/s':>8} {'MFU':>6} {'peak GiB':>9} {'vs compiled peer':>17}")
-for r in rows:
-    who, model, seq, batch, ckpt = r[:5]
-    shape = f"{int(seq):,} x {batch}"
-    if r[5] == "FAILED":
-        print(f"{who:<14} {model:<11} {shape:>12} {ckpt:>5} FAILED")
-        continue
-    tps, n, layers, heads, hd, peak = float(r[5]), *map(float, r[6:11])
-    tflops = tps * (6 * n + 6 * layers * float(seq) * heads * hd) / 1e12
-    ref = compiled.get((model, seq, batch))
-    ratio = f"{tps / ref:.2f}x" if ref and who.startswith("ablate") else ""
-    print(f"{who:<14} {model:<11} {shape:>12} {ckpt:>5} {tps:>9,.0f} {tflops:>8.0f} "
-          f"{100 * tflops / ceiling:>5.1f}% {peak / 2**30:>9.2f} {ratio:>17}")
-PY
+python3 scripts/bench/train_bench_table.py "$logs/rows.txt" "$ceiling"
+echo "total ${SECONDS}s"

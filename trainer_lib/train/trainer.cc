@@ -24,6 +24,7 @@
 #include "trainer_lib/data/dataset.h"
 #include "trainer_lib/device/device_stats.h"
 #include "trainer_lib/device/fused_kernels.h"
+#include "trainer_lib/device/host_copy.h"
 #include "trainer_lib/dist/placement.h"
 #include "trainer_lib/dist/process_group.h"
 #include "trainer_lib/dist/replicas.h"
@@ -266,9 +267,10 @@ absl::Status Trainer::Train() {
     if (!batch.ok()) return batch.status();
     const int64_t rows = shape_.batch_size / ranks_.world_size;  // this rank's share
     if (profiler_) profiler_->BeforeStep(step_, device_);
-    const TrainStep::Result result =
-        train_step_->Run(batch->inputs.narrow(0, ranks_.rank * rows, rows).to(device_),
-                         batch->targets.narrow(0, ranks_.rank * rows, rows).to(device_), lr);
+    // Copies that do not wait for the device, which may still run the previous step.
+    const TrainStep::Result result = train_step_->Run(
+        CopyToDevice(batch->inputs.narrow(0, ranks_.rank * rows, rows), device_),
+        CopyToDevice(batch->targets.narrow(0, ranks_.rank * rows, rows), device_), lr);
     ++step_;
     if (profiler_) {
       absl::StatusOr<std::optional<std::string>> summary = profiler_->AfterStep(step_, device_);
