@@ -268,8 +268,9 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
   const double layer = (per_token + nsa_extra) * tokens;
   const double layers = model.num_hidden_layers();
   // Checkpointing keeps each layer's fp32 input and recomputes one layer at a time in backward.
-  const double kept =
-      work.activation_checkpointing ? layers * 4.0 * model.hidden_size() * tokens : layers * layer;
+  const double checkpoints =
+      work.activation_checkpointing ? layers * 4.0 * model.hidden_size() * tokens : 0.0;
+  const double kept = work.activation_checkpointing ? checkpoints : layers * layer;
   // Autocast's cache keeps a bf16 copy of every weight it cast until the forward ends; the
   // fused MLP node casts its three weights itself, per call, and keeps none of the casts.
   const double mlp_weights = 3.0 * model.hidden_size() * double(model.intermediate_size()) * layers;
@@ -283,7 +284,19 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
       work.bf16 ? 2.0 * (double(parameters) - compression_maps - (fused ? mlp_weights : 0.0))
                 : 0.0;
   plan.activations = static_cast<int64_t>(kept + weight_copies);
-  plan.recompute = work.activation_checkpointing ? static_cast<int64_t>(layer) : 0;
+  if (work.activation_checkpointing) {
+    plan.recompute = static_cast<int64_t>(layer);
+    plan.checkpoints = static_cast<int64_t>(checkpoints);
+    // What backward has made when it recomputes the last layer: the output head's gradient,
+    // which the loss computes in its forward (trainer_lib/train/cross_entropy.h), the final
+    // norm's, and the layer's own; an untied embedding's comes at backward's very end.
+    const int64_t head = int64_t{model.vocab_size()} * model.hidden_size();
+    const int64_t outside_layers =
+        (model.tie_word_embeddings() ? head : 2 * head) + model.hidden_size();
+    const int64_t per_layer =
+        (parameters - outside_layers) / std::max<int64_t>(1, model.num_hidden_layers());
+    plan.first_grads = 4 * (head + model.hidden_size() + per_layer);
+  }
 
   // Eager: one chunk's logits in the compute dtype, their fp32 copy and its gradient. Fused
   // (trainer_lib/kernels/cross_entropy.h): the chunk's bf16 logits alone, overwritten by their

@@ -68,10 +68,15 @@ double TrainingFlopsPerToken(const v1::ModelConfig& config, int64_t context_leng
                              absl::string_view attention = "dense", const NsaShape& nsa = {});
 
 // Memory of one rank, in bytes, by what holds it. Weights and optimizer state live through the
-// whole step; the rest comes and goes, and the peak is the larger of two moments:
+// whole step; the rest comes and goes, and the peak is the largest of four moments:
 //  - the forward's end, at the loss: every activation saved for backward and one chunk of the
 //    loss's logits, before any gradient exists (the step's gradients are freed after each
 //    update, as zero_grad(set_to_none) leaves them);
+//  - under activation checkpointing, the backward's start: every layer's kept input, freed one
+//    by one as backward passes the layers, while the last layer is recomputed, beside the
+//    gradients made so far (the output head's, the final norm's and that layer's). Backward
+//    frees a layer's input and adds its gradients as it goes: at long contexts an input
+//    outweighs a layer's gradients and this moment leads, at short ones the backward's end;
 //  - the backward's end: every gradient, and under activation checkpointing one layer's
 //    recomputed activations, after the saved activations were freed layer by layer;
 //  - the optimizer step: every gradient and the step's own working memory (SOAP's, Shampoo's
@@ -85,12 +90,16 @@ struct MemoryPlan {
   int64_t activations = 0;     // saved for backward over one micro-batch, plus bf16 weight copies
   int64_t loss = 0;            // logits and their gradient for one chunk of the cross-entropy
   int64_t recompute = 0;       // one layer's activations rebuilt in backward (checkpointing)
+  int64_t checkpoints = 0;     // every layer's fp32 input, kept by checkpointing (in activations)
+  int64_t first_grads = 0;     // the gradients made when backward reaches the last layer
   int64_t optimizer_step = 0;  // working memory of the optimizer's step, beside the gradients
   int64_t forward_end() const { return activations + loss; }
+  int64_t backward_start() const { return checkpoints + recompute + first_grads; }
   int64_t backward_end() const { return gradients + recompute; }
   int64_t step_end() const { return gradients + optimizer_step; }
   int64_t total() const {
-    return weights + optimizer + std::max({forward_end(), backward_end(), step_end()});
+    return weights + optimizer +
+           std::max({forward_end(), backward_start(), backward_end(), step_end()});
   }
 };
 
@@ -133,7 +142,8 @@ RankWork RankWorkOf(const v1::TrainConfig& train);
 // recomputed chunks keep, and the pooled keys and values, or under learned compression the
 // compressed ones with the windows their maps keep for backward); with activation
 // checkpointing only each layer's fp32 input is kept, and one layer's tensors exist again
-// while it is recomputed. InvalidArgument for an optimizer it does not know.
+// while it is recomputed, the first of them while every input is still kept. InvalidArgument
+// for an optimizer it does not know.
 absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWork& work);
 
 // Dense bf16 tensor-core FLOP/s of a device named as CUDA names it ("NVIDIA H200", "NVIDIA

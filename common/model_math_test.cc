@@ -1,5 +1,7 @@
 #include "common/model_math.h"
 
+#include <algorithm>
+
 #include "common/catalog.h"
 #include "gtest/gtest.h"
 
@@ -145,6 +147,58 @@ TEST(ModelMathTest, PeakIsTheLargerOfTheForwardAndTheBackwardEnd) {
   EXPECT_EQ(short_context.total(),
             short_context.weights + short_context.optimizer + short_context.backward_end());
   EXPECT_GT(short_context.recompute, 0);
+}
+
+// Under checkpointing, backward begins with every layer's fp32 input still kept while the last
+// layer is recomputed, and frees them one by one. Qwen3-0.6B under NSA at 1,048,576 tokens: 112
+// GiB of layer inputs (28 x 4 x 1,024 bytes per token) beside a recomputed layer of 60 GiB
+// (fused) or 94 GiB (eager), which cannot fit an H200's 139 GiB.
+TEST(ModelMathTest, CheckpointedBackwardStartsWithEveryLayersInput) {
+  const v1::ModelConfig model = Model("qwen3-0.6b");
+  RankWork work;
+  work.context_length = 1 << 20;
+  work.attention = "nsa";
+  work.activation_checkpointing = true;
+  for (const bool fused : {false, true}) {
+    work.fused_kernels = fused;
+    const MemoryPlan plan = *PlanMemory(model, work);
+    EXPECT_EQ(plan.checkpoints, int64_t{28} * 4 * 1024 * (1 << 20)) << fused;
+    EXPECT_GT(plan.backward_start(), plan.forward_end()) << fused;
+    EXPECT_EQ(plan.total(), plan.weights + plan.optimizer + plan.backward_start()) << fused;
+    EXPECT_GT(plan.total(), int64_t{139} << 30) << fused;
+  }
+}
+
+// The checkpointed runs whose plan was checked against the allocator's peak on an H200
+// (docs/benchmarks.md, "Memory plan against the allocator's peak" and "The plan for the fused
+// kernels"): the backward's start leads none of them, so their recorded plans stand.
+TEST(ModelMathTest, MeasuredCheckpointedRunsKeepTheirPlans) {
+  struct Run {
+    const char* model;
+    int64_t micro_batch_size;
+    int64_t context_length;
+    bool fused_kernels;
+    double planned_gib;
+  };
+  for (const Run& run : {Run{"qwen3-0.6b", 1, 32768, false, 17.07},
+                         Run{"qwen3-4b", 4, 4096, false, 63.87},
+                         Run{"qwen3-4b", 1, 32768, false, 69.49},
+                         Run{"qwen3-1.7b", 2, 16384, false, 35.23},
+                         Run{"qwen3-0.6b", 2, 8192, false, 15.32},
+                         Run{"qwen3-0.6b", 1, 32768, true, 13.68},
+                         Run{"qwen3-1.7b", 2, 16384, true, 32.10}}) {
+    RankWork work;
+    work.micro_batch_size = run.micro_batch_size;
+    work.context_length = run.context_length;
+    work.fused_kernels = run.fused_kernels;
+    work.activation_checkpointing = true;
+    const MemoryPlan plan = *PlanMemory(Model(run.model), work);
+    EXPECT_NEAR(double(plan.total()) / double(int64_t{1} << 30), run.planned_gib, 0.005)
+        << run.model << " " << run.context_length;
+    EXPECT_LT(plan.backward_start(),
+              std::max({plan.forward_end(), plan.backward_end(), plan.step_end()}))
+        << run.model << " " << run.context_length;
+  }
 }
 
 // SOAP's step at Qwen3-0.6B, one 4,096-token row, checkpointed: measured on an H200 at

@@ -26,9 +26,13 @@
 
 namespace ablate::train {
 
-// Zero factors for a parameter of `shape` (float32 on `options`' device): a dimension is
-// preconditioned when its size is at most max_precond_dim and, for a vector, when
-// precondition_1d holds.
+// Whether dimension d of a parameter of `shape` is preconditioned: its size is at most
+// max_precond_dim and, for a vector, precondition_1d holds.
+bool IsPreconditioned(at::IntArrayRef shape, size_t d, int64_t max_precond_dim,
+                      bool precondition_1d);
+
+// Zero factors for a parameter of `shape` (float32 on `options`' device), [n_d, n_d] for each
+// dimension d that IsPreconditioned.
 std::vector<at::Tensor> ZeroFactors(at::IntArrayRef shape, const at::TensorOptions& options,
                                     int64_t max_precond_dim, bool precondition_1d);
 

@@ -200,25 +200,31 @@ absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
 double StateBytesPerParameter(const torch::optim::Optimizer& optimizer) {
   constexpr double kFp32 = 4;
   const bool is_8bit = dynamic_cast<const AdamW8bit*>(&optimizer) != nullptr;
-  const bool known = is_8bit || dynamic_cast<const AdamW*>(&optimizer) != nullptr ||
-                     dynamic_cast<const Muon*>(&optimizer) != nullptr;
+  const bool is_soap4bit = dynamic_cast<const Soap4bit*>(&optimizer) != nullptr;
   double bytes = 0;
   double elements = 0;
   for (const torch::optim::OptimizerParamGroup& group : optimizer.param_groups()) {
-    const bool muon = dynamic_cast<const MuonOptions*>(&group.options()) != nullptr;
+    const auto* muon = dynamic_cast<const MuonOptions*>(&group.options());
+    const auto* soap = dynamic_cast<const SoapOptions*>(&group.options());
+    const auto* shampoo = dynamic_cast<const ShampooOptions*>(&group.options());
     for (const torch::Tensor& p : group.params()) {
       const double n = static_cast<double>(p.numel());
       elements += n;
-      if (muon) {
+      if (muon != nullptr) {
         bytes += kFp32 * n;  // momentum buffer
+      } else if (soap != nullptr) {
+        bytes += static_cast<double>(is_soap4bit ? Soap4bitStateBytes(p.sizes(), *soap)
+                                                 : SoapStateBytes(p.sizes(), *soap));
+      } else if (shampoo != nullptr) {
+        bytes += static_cast<double>(ShampooStateBytes(p, *shampoo));
       } else if (is_8bit && p.numel() >= kQuantMinElements && p.numel() % kQuantBlock == 0) {
         bytes += 2 * (n + kFp32 * n / kQuantBlock);  // two moments: codes and block scales
       } else {
-        bytes += 2 * kFp32 * n;  // two fp32 moments
+        bytes += 2 * kFp32 * n;  // AdamW's two fp32 moments
       }
     }
   }
-  return known && elements > 0 ? bytes / elements : 0;
+  return elements > 0 ? bytes / elements : 0;
 }
 
 void SetLearningRate(torch::optim::Optimizer& optimizer, double lr) {

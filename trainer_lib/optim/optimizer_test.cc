@@ -1,5 +1,10 @@
 #include "trainer_lib/optim/optimizer.h"
 
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -8,6 +13,7 @@
 #include "trainer_lib/optim/muon.h"
 #include "trainer_lib/optim/shampoo.h"
 #include "trainer_lib/optim/soap.h"
+#include "trainer_lib/optim/soap4bit.h"
 
 namespace ablate::train {
 namespace {
@@ -76,7 +82,7 @@ std::vector<NamedParameter> Parameters() {
   return out;
 }
 
-// Bytes of every state tensor the optimizer holds now.
+// Bytes of every state tensor the optimizer holds now (undefined ones: not held).
 double HeldStateBytes(torch::optim::Optimizer& optimizer) {
   double bytes = 0;
   for (const auto& [key, state] : optimizer.state()) {
@@ -87,8 +93,27 @@ double HeldStateBytes(torch::optim::Optimizer& optimizer) {
       tensors = {s->momentum_buffer()};
     } else if (auto* s = dynamic_cast<AdamW8bitParamState*>(state.get())) {
       tensors = {s->exp_avg(), s->exp_avg_scale(), s->exp_avg_sq(), s->exp_avg_sq_scale()};
+    } else if (auto* s = dynamic_cast<SoapParamState*>(state.get())) {
+      tensors = {s->exp_avg(), s->exp_avg_sq()};
+      for (const auto* list : {&s->factors, &s->bases}) {
+        tensors.insert(tensors.end(), list->begin(), list->end());
+      }
+    } else if (auto* s = dynamic_cast<ShampooParamState*>(state.get())) {
+      tensors = {s->momentum(), s->graft_sq(), s->graft_momentum()};
+      for (const auto* list : {&s->factors, &s->roots}) {
+        tensors.insert(tensors.end(), list->begin(), list->end());
+      }
+    } else if (auto* s = dynamic_cast<Soap4bitParamState*>(state.get())) {
+      tensors = {s->exp_avg_codes(), s->exp_avg_scales(), s->exp_avg_sq_codes(),
+                 s->exp_avg_sq_scales()};
+      for (const auto* list :
+           {&s->factor_codes, &s->factor_scales, &s->basis_codes, &s->basis_scales}) {
+        tensors.insert(tensors.end(), list->begin(), list->end());
+      }
     }
-    for (const torch::Tensor& t : tensors) bytes += static_cast<double>(t.nbytes());
+    for (const torch::Tensor& t : tensors) {
+      if (t.defined()) bytes += static_cast<double>(t.nbytes());
+    }
   }
   return bytes;
 }
@@ -127,21 +152,46 @@ TEST(OptimizerTest, MuonNewtonSchulzOfAStackIsEachMatrixAlone) {
   }
 }
 
+// Known before the first step, what the state holds after it, and after a refresh of the
+// preconditioners (precondition_frequency 2). max_precond_dim 64 leaves up_proj's 256-row side
+// unpreconditioned under SOAP and the whole matrix under Shampoo; Shampoo holds m_graft until
+// start_preconditioning_step (25 by default), and at 1 drops it after the first step.
 TEST(OptimizerTest, StateBytesPerParameterIsWhatTheStateHolds) {
-  for (const char* name : {"adamw", "adamw8bit", "muon"}) {
+  const std::map<std::string, double> refresh = {{"precondition_frequency", 2}};
+  auto with = [&](const std::string& arg, double value) {
+    std::map<std::string, double> args = refresh;
+    args[arg] = value;
+    return args;
+  };
+  const std::vector<std::pair<std::string, std::map<std::string, double>>> cases = {
+      {"adamw", {}},
+      {"adamw8bit", {}},
+      {"muon", {}},
+      {"soap", refresh},
+      {"soap", with("max_precond_dim", 64)},
+      {"soap4bit", refresh},
+      {"soap4bit", with("max_precond_dim", 64)},
+      {"shampoo", refresh},
+      {"shampoo", with("max_precond_dim", 64)},
+      {"shampoo", with("start_preconditioning_step", 1)}};
+  for (const auto& [optimizer_name, args] : cases) {
+    std::string name = optimizer_name;
+    for (const auto& [arg, value] : args) name += " " + arg;
     v1::TrainConfig config = AdamW();
-    config.set_optimizer(name);
+    config.set_optimizer(optimizer_name);
+    config.mutable_optimizer_args()->insert(args.begin(), args.end());
     std::vector<NamedParameter> parameters = Parameters();
     auto optimizer = MakeOptimizer(config, parameters);
     ASSERT_TRUE(optimizer.ok()) << optimizer.status();
     const double predicted = StateBytesPerParameter(**optimizer);
+    EXPECT_GT(predicted, 0) << name;
     double elements = 0;
-    for (NamedParameter& p : parameters) {
-      p.tensor.mutable_grad() = torch::randn_like(p.tensor);
-      elements += static_cast<double>(p.tensor.numel());
+    for (NamedParameter& p : parameters) elements += static_cast<double>(p.tensor.numel());
+    for (int64_t step = 1; step <= 2; ++step) {
+      for (NamedParameter& p : parameters) p.tensor.mutable_grad() = torch::randn_like(p.tensor);
+      (*optimizer)->step();
+      EXPECT_DOUBLE_EQ(predicted, HeldStateBytes(**optimizer) / elements) << name << step;
     }
-    (*optimizer)->step();
-    EXPECT_DOUBLE_EQ(predicted, HeldStateBytes(**optimizer) / elements) << name;
   }
   v1::TrainConfig adamw = AdamW();
   EXPECT_DOUBLE_EQ(StateBytesPerParameter(**MakeOptimizer(adamw, Parameters())), 8.0);

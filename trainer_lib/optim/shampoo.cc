@@ -14,19 +14,40 @@
 namespace ablate::train {
 namespace {
 
-// F_d for each dimension of a matrix (or tensor) with every dimension within max_dim, starting
-// at eps I; none for vectors and larger dimensions, as the reference's skip rules.
+// A parameter is preconditioned when it has two dimensions or more, none above max_precond_dim,
+// as the reference's skip rules.
+bool IsPreconditionedParameter(const torch::Tensor& p, const ShampooOptions& o) {
+  if (p.dim() < 2) return false;
+  for (int64_t n : p.sizes()) {
+    if (n > o.max_precond_dim()) return false;
+  }
+  return true;
+}
+
+// F_d for each dimension of a preconditioned parameter, starting at eps I; none otherwise.
 std::vector<torch::Tensor> InitialFactors(const torch::Tensor& p, const ShampooOptions& o) {
   std::vector<torch::Tensor> factors;
-  if (p.dim() < 2) return factors;
-  for (int64_t n : p.sizes()) {
-    if (n > o.max_precond_dim()) return {};
-  }
+  if (!IsPreconditionedParameter(p, o)) return factors;
   for (int64_t n : p.sizes()) factors.push_back(o.matrix_eps() * torch::eye(n, p.options()));
   return factors;
 }
 
+// The state's dtype: float64 for float64 parameters, as the reference, else float32.
+torch::ScalarType StateDtype(const torch::Tensor& p) {
+  return p.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+}
+
 }  // namespace
+
+int64_t ShampooStateBytes(const at::Tensor& p, const ShampooOptions& o) {
+  // m_graft is dropped after the step that reaches start_preconditioning_step: after the first
+  // one already when that is 1.
+  int64_t elements = (o.start_preconditioning_step() > 1 ? 3 : 2) * p.numel();
+  if (IsPreconditionedParameter(p, o)) {
+    for (int64_t n : p.sizes()) elements += 2 * n * n;
+  }
+  return elements * static_cast<int64_t>(c10::elementSize(StateDtype(p)));
+}
 
 void ShampooOptions::serialize(torch::serialize::OutputArchive& archive) const {
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(lr);
@@ -108,8 +129,7 @@ torch::Tensor Shampoo::step(LossClosure closure) {
     for (torch::Tensor& p : group.params()) {
       if (!p.grad().defined()) continue;
       auto& slot = state_[p.unsafeGetTensorImpl()];
-      const auto state_dtype = p.scalar_type() == torch::kFloat64 ? torch::kFloat64
-                                                                  : torch::kFloat32;
+      const torch::ScalarType state_dtype = StateDtype(p);
       if (!slot) {
         auto fresh = std::make_unique<ShampooParamState>();
         fresh->momentum(torch::zeros_like(p, state_dtype));

@@ -86,6 +86,11 @@ struct ShampooParamState : public torch::optim::OptimizerCloneableParamState<Sha
   void serialize(torch::serialize::OutputArchive& archive) const override;
 };
 
+// The most bytes of state a parameter `p` holds between steps, from its first step on: m and v,
+// m_graft until start_preconditioning_step, and where it is preconditioned an [n_d, n_d]
+// factor and inverse root per dimension, all in the state's dtype.
+int64_t ShampooStateBytes(const at::Tensor& p, const ShampooOptions& o);
+
 class Shampoo : public torch::optim::Optimizer {
  public:
   explicit Shampoo(const std::vector<torch::optim::OptimizerParamGroup>& groups,

@@ -297,6 +297,20 @@ torch::Tensor Soap4bit::step(LossClosure closure) {
   return {};
 }
 
+int64_t Soap4bitStateBytes(at::IntArrayRef shape, const SoapOptions& o) {
+  const int64_t n = c10::multiply_integers(shape);
+  int64_t bytes = QuantizedBytes(n, QuantTable::kSigned8, kSmallBlock) +
+                  QuantizedBytes(n, QuantTable::kPositive8, kSmallBlock);
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (IsPreconditioned(shape, d, o.max_precond_dim(), o.precondition_1d())) {
+      const int64_t square = shape[d] * shape[d];
+      bytes += QuantizedBytes(square, QuantTable::kSigned8, kFactorBlock) +
+               QuantizedBytes(square, QuantTable::kNormalFloat4, kSmallBlock);
+    }
+  }
+  return bytes;
+}
+
 int64_t Soap4bit::StateBytes() const {
   int64_t bytes = 0;
   for (const auto& [key, state] : state_) {
