@@ -52,8 +52,8 @@ absl::Status ValidateAttentionArgs(const v1::TrainConfig& config) {
   }
   if (shape.block_size % d != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "attention_args.compression_stride: ", d, " does not divide block_size ",
-        shape.block_size, " (the paper's eq. 9 needs the stride to divide the selection block)"));
+        "attention_args.compression_stride: ", d, " does not divide block_size ", shape.block_size,
+        " (the paper's eq. 9 needs the stride to divide the selection block)"));
   }
   if (l > shape.block_size) {
     return absl::InvalidArgumentError(absl::StrCat(

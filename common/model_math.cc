@@ -49,8 +49,9 @@ std::vector<Weight> Weights(const v1::ModelConfig& c, const NsaShape* nsa = null
     if (nsa->learned_compression) {
       const int64_t hkv_l = int64_t{c.num_key_value_heads()} * nsa->compression_kernel;
       // Keys' map and position encoding, then values'.
-      weights.insert(weights.end(), {{hkv_l * d, d, false}, {hkv_l, d, false},
-                                     {hkv_l * d, d, false}, {hkv_l, d, false}});
+      weights.insert(
+          weights.end(),
+          {{hkv_l * d, d, false}, {hkv_l, d, false}, {hkv_l * d, d, false}, {hkv_l, d, false}});
     }
   }
   weights.push_back({h, 1, false});                                             // norm
@@ -275,14 +276,12 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
   // fused MLP node casts its three weights itself, per call, and keeps none of the casts.
   const double mlp_weights = 3.0 * model.hidden_size() * double(model.intermediate_size()) * layers;
   // NSA's compression maps run with autocast off, in fp32: no copies of them.
-  const double compression_maps =
-      nsa && work.nsa.learned_compression
-          ? 2.0 * model.num_key_value_heads() * work.nsa.kernel() * model.head_dim() *
-                (model.head_dim() + 1.0) * layers
-          : 0.0;
+  const double compression_maps = nsa && work.nsa.learned_compression
+                                      ? 2.0 * model.num_key_value_heads() * work.nsa.kernel() *
+                                            model.head_dim() * (model.head_dim() + 1.0) * layers
+                                      : 0.0;
   const double weight_copies =
-      work.bf16 ? 2.0 * (double(parameters) - compression_maps - (fused ? mlp_weights : 0.0))
-                : 0.0;
+      work.bf16 ? 2.0 * (double(parameters) - compression_maps - (fused ? mlp_weights : 0.0)) : 0.0;
   plan.activations = static_cast<int64_t>(kept + weight_copies);
   if (work.activation_checkpointing) {
     plan.recompute = static_cast<int64_t>(layer);

@@ -38,9 +38,9 @@ int64_t ParameterCount(const v1::ModelConfig& config);
 // paper's window of 512, kernel 32 and stride 16. TrainConfig's attention_args set them
 // (common/attention_args.h, which checks that d divides l and l', and l <= l').
 struct NsaShape {
-  int64_t block_size = 64;       // l': tokens per selected block (and per mean-pooled block)
-  int64_t selected_blocks = 16;  // n: blocks each query attends to, forced ones included
-  int64_t window = 512;          // w: sliding window; 0 turns the branch off
+  int64_t block_size = 64;           // l': tokens per selected block (and per mean-pooled block)
+  int64_t selected_blocks = 16;      // n: blocks each query attends to, forced ones included
+  int64_t window = 512;              // w: sliding window; 0 turns the branch off
   bool learned_compression = false;  // the paper's learned map instead of mean pooling
   int64_t compression_kernel = 32;   // l under learned_compression
   int64_t compression_stride = 16;   // d under learned_compression

@@ -180,13 +180,11 @@ TEST(ModelMathTest, MeasuredCheckpointedRunsKeepTheirPlans) {
     bool fused_kernels;
     double planned_gib;
   };
-  for (const Run& run : {Run{"qwen3-0.6b", 1, 32768, false, 17.07},
-                         Run{"qwen3-4b", 4, 4096, false, 63.87},
-                         Run{"qwen3-4b", 1, 32768, false, 69.49},
-                         Run{"qwen3-1.7b", 2, 16384, false, 35.23},
-                         Run{"qwen3-0.6b", 2, 8192, false, 15.32},
-                         Run{"qwen3-0.6b", 1, 32768, true, 13.68},
-                         Run{"qwen3-1.7b", 2, 16384, true, 32.10}}) {
+  for (const Run& run :
+       {Run{"qwen3-0.6b", 1, 32768, false, 17.07}, Run{"qwen3-4b", 4, 4096, false, 63.87},
+        Run{"qwen3-4b", 1, 32768, false, 69.49}, Run{"qwen3-1.7b", 2, 16384, false, 35.23},
+        Run{"qwen3-0.6b", 2, 8192, false, 15.32}, Run{"qwen3-0.6b", 1, 32768, true, 13.68},
+        Run{"qwen3-1.7b", 2, 16384, true, 32.10}}) {
     RankWork work;
     work.micro_batch_size = run.micro_batch_size;
     work.context_length = run.context_length;

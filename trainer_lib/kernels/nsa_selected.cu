@@ -21,9 +21,6 @@ constexpr int kQueryWarps = 4;  // forward and dq: warps sharing out one query's
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
-__device__ __forceinline__ int64_t Min64(int64_t a, int64_t b) { return a < b ? a : b; }
-__device__ __forceinline__ int64_t Max64(int64_t a, int64_t b) { return a > b ? a : b; }
-
 // ---- Forward and dq: a thread block per (b, h_kv, t), rows = the group's G heads. ----
 
 template <int D>
@@ -79,10 +76,10 @@ __device__ void ForEachTile(const NsaSelectedParams& p, const Layout& at, int wa
   for (int64_t slot = 0; slot < p.selected; ++slot) {
     const int64_t block = idx[slot];
     if (block < 0) continue;
-    const int64_t first = Max64(block * p.block_size, low);  // empty below the window
-    const int64_t end = Min64((block + 1) * p.block_size, at.t + 1);  // causal; t < T too
+    const int64_t first = max(block * p.block_size, low);  // empty below the window
+    const int64_t end = min((block + 1) * p.block_size, at.t + 1);  // causal; t < T too
     for (int64_t r0 = first; r0 < end; r0 += kKeys, ++n) {
-      if (n % kQueryWarps == warp) body(r0, static_cast<int>(Min64(kKeys, end - r0)));
+      if (n % kQueryWarps == warp) body(r0, static_cast<int>(min(int64_t{kKeys}, end - r0)));
     }
   }
 }
@@ -321,7 +318,7 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
   const int64_t hk = bh % p.kv_heads, b = bh / p.kv_heads;
   const int64_t tile0 = static_cast<int64_t>(blockIdx.y) * kKeys;
   const int64_t r0 = block * p.block_size + tile0;
-  const int64_t count64 = Min64(Min64(kKeys, p.block_size - tile0), p.seq_len - r0);
+  const int64_t count64 = min(min(int64_t{kKeys}, p.block_size - tile0), p.seq_len - r0);
   if (count64 <= 0) return;  // uniform: the tile is past the block's or the sequence's end
   const int count = static_cast<int>(count64);
   const int groups = static_cast<int>(p.heads / p.kv_heads);
@@ -460,8 +457,7 @@ cudaError_t Dispatch(const NsaSelectedParams& p, int which, cudaStream_t stream)
       return Launch(ForwardKernel<D>, per_query, 32 * kQueryWarps, QueryTiles<D>::Bytes(1),
                     stream, p);
     case 1:
-      return Launch(DqKernel<D>, per_query, 32 * kQueryWarps, QueryTiles<D>::Bytes(2), stream,
-                    p);
+      return Launch(DqKernel<D>, per_query, 32 * kQueryWarps, QueryTiles<D>::Bytes(2), stream, p);
     default: {
       using Tiles = DkvTiles<D>;
       const dim3 grid(static_cast<unsigned>(p.num_items),
@@ -473,14 +469,9 @@ cudaError_t Dispatch(const NsaSelectedParams& p, int which, cudaStream_t stream)
 
 cudaError_t Run(const NsaSelectedParams& p, int which, cudaStream_t stream) {
   if (!NsaSelectedSupported(p)) return cudaErrorInvalidValue;
-  switch (p.head_dim) {
-    case 64:
-      return Dispatch<64>(p, which, stream);
-    case 128:
-      return Dispatch<128>(p, which, stream);
-    default:
-      return Dispatch<256>(p, which, stream);
-  }
+  if (p.head_dim == 64) return Dispatch<64>(p, which, stream);
+  if (p.head_dim == 128) return Dispatch<128>(p, which, stream);
+  return Dispatch<256>(p, which, stream);
 }
 
 }  // namespace
