@@ -32,7 +32,8 @@
 //
 // Memory: a chunk holds about three [B, H, Tc, NFc] fp32 tensors; Tc is chosen so that one stays
 // near 2^28 elements unless NsaOptions::query_chunk sets it. Kept for backward: q in bf16, the
-// pooled k and v in bf16 and the output.
+// pooled k and v in bf16 and the output (on CUDA, SDPA's own: the folded q, the pooled k and v,
+// its bf16 output and its log-sum-exp).
 //
 // Thread-safety: as LibTorch operators.
 #ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_COMPRESSED_H_
