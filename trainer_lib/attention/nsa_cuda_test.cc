@@ -283,34 +283,35 @@ void CheckNsaAttend(int64_t window) {
   // PyTorch's bf16 errors on the selected and compressed branches bound what the fast path may
   // add.
   const torch::Tensor idx = Indices(c, 0, c.seq_len, torch::kCUDA);
-  auto branch = [&](torch::Dtype dtype) {
+  // A reference branch f(q, k, v) in `dtype`: its output and the gradients of q, k and v.
+  auto reference = [&](torch::Dtype dtype, const auto& f) {
     torch::Tensor q = in.q.to(dtype).detach().requires_grad_(true);
     torch::Tensor k = in.k.to(dtype).detach().requires_grad_(true);
     torch::Tensor v = in.v.to(dtype).detach().requires_grad_(true);
-    torch::Tensor o = NsaSelectedReference(q, k, v, idx, c.block_size);
+    torch::Tensor o = f(q, k, v);
     o.backward(in.d_o.to(dtype));
     return std::vector<torch::Tensor>{o.detach().cpu(), q.grad().cpu(), k.grad().cpu(),
                                       v.grad().cpu()};
+  };
+  auto branch = [&](torch::Dtype dtype) {
+    return reference(dtype, [&](const torch::Tensor& q, const torch::Tensor& k,
+                                const torch::Tensor& v) {
+      return NsaSelectedReference(q, k, v, idx, c.block_size);
+    });
   };
   auto compressed = [&](torch::Dtype dtype) {
-    torch::Tensor q = in.q.to(dtype).detach().requires_grad_(true);
-    torch::Tensor k = in.k.to(dtype).detach().requires_grad_(true);
-    torch::Tensor v = in.v.to(dtype).detach().requires_grad_(true);
-    torch::Tensor o = NsaCompressedReference(q, k, v, c.block_size);
-    o.backward(in.d_o.to(dtype));
-    return std::vector<torch::Tensor>{o.detach().cpu(), q.grad().cpu(), k.grad().cpu(),
-                                      v.grad().cpu()};
+    return reference(dtype, [&](const torch::Tensor& q, const torch::Tensor& k,
+                                const torch::Tensor& v) {
+      return NsaCompressedReference(q, k, v, c.block_size);
+    });
+  };
+  auto window_branch = [&](torch::Dtype dtype) {
+    return reference(dtype, [&](const torch::Tensor& q, const torch::Tensor& k,
+                                const torch::Tensor& v) {
+      return NsaWindowReference(q, k, v, c.window);
+    });
   };
   const std::vector<torch::Tensor> b32 = branch(torch::kFloat32), b16 = branch(torch::kBFloat16);
-  auto window_branch = [&](torch::Dtype dtype) {
-    torch::Tensor q = in.q.to(dtype).detach().requires_grad_(true);
-    torch::Tensor k = in.k.to(dtype).detach().requires_grad_(true);
-    torch::Tensor v = in.v.to(dtype).detach().requires_grad_(true);
-    torch::Tensor o = NsaWindowReference(q, k, v, c.window);
-    o.backward(in.d_o.to(dtype));
-    return std::vector<torch::Tensor>{o.detach().cpu(), q.grad().cpu(), k.grad().cpu(),
-                                      v.grad().cpu()};
-  };
   const std::vector<torch::Tensor> c32 = compressed(torch::kFloat32);
   const std::vector<torch::Tensor> c16 = compressed(torch::kBFloat16);
   std::vector<torch::Tensor> w32, w16;

@@ -15,6 +15,15 @@ namespace {
 
 using torch::indexing::Slice;
 
+// The gradients of sum(out^2) with respect to `leaves` (tensors that require grad).
+std::vector<torch::Tensor> GradientsOfSquaredSum(const torch::Tensor& out,
+                                                 const std::vector<torch::Tensor>& leaves) {
+  out.pow(2).sum().backward();
+  std::vector<torch::Tensor> g;
+  for (const torch::Tensor& leaf : leaves) g.push_back(leaf.grad());
+  return g;
+}
+
 NsaOptions Small(int64_t chunk = 0) {
   NsaOptions o;
   o.shape.block_size = 4;
@@ -189,10 +198,7 @@ TEST(NsaTest, GradientsMatchTheBruteForce) {
     torch::Tensor out =
         brute ? BruteForce(leaves[0], leaves[1], leaves[2], leaves[3], Small().shape)
               : NsaAttend(leaves[0], leaves[1], leaves[2], leaves[3], Small(7));
-    out.pow(2).sum().backward();
-    std::vector<torch::Tensor> g;
-    for (const torch::Tensor& leaf : leaves) g.push_back(leaf.grad());
-    return g;
+    return GradientsOfSquaredSum(out, leaves);
   };
   std::vector<torch::Tensor> ours = grads(false), expected = grads(true);
   for (size_t i = 0; i < ours.size(); ++i) {
@@ -302,10 +308,7 @@ TEST(NsaTest, LearnedCompressionGradientsReachItsWeightsAsInTheBruteForce) {
     const NsaOptions o = Paper(/*paper_rule=*/true, /*chunk=*/5);
     torch::Tensor out = brute ? BruteForce(leaves[0], leaves[1], leaves[2], leaves[3], o.shape, lw)
                               : NsaAttend(leaves[0], leaves[1], leaves[2], leaves[3], o, lw);
-    out.pow(2).sum().backward();
-    std::vector<torch::Tensor> g;
-    for (const torch::Tensor& leaf : leaves) g.push_back(leaf.grad());
-    return g;
+    return GradientsOfSquaredSum(out, leaves);
   };
   std::vector<torch::Tensor> ours = grads(false), expected = grads(true);
   for (size_t i = 0; i < ours.size(); ++i) {
