@@ -11,6 +11,7 @@
 #include "trainer_lib/attention/nsa_blocks.h"
 #include "trainer_lib/attention/nsa_compressed.h"
 #include "trainer_lib/attention/nsa_cuda.h"
+#include "trainer_lib/attention/nsa_gate.h"
 
 namespace ablate::train {
 namespace {
@@ -280,28 +281,29 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   const NsaShape& s = options.shape;
   // The fast path where the kernels take the shapes: the compressed branch and the selection
   // scored once in bf16 (the selection computed in forward only, kept by the selected branch's
-  // autograd node for backward), the selected and window branches on the kernels, all gated
-  // here in fp32. That path scores mean-pooled blocks under fla's rule only: learned
+  // autograd node for backward), the selected and window branches on the kernels, gated in
+  // fp32 by one node that keeps the branches as they are (nsa_gate.h). That path scores mean-pooled blocks under fla's rule only: learned
   // compression (windows that overlap, a map with its own gradient) and the paper's rule (rows
   // that may select nothing) run on the chunked reference below, on CUDA too, at its speed.
   const bool fast =
       !s.learned_compression && !s.paper_selection && NsaSelectedKernelTakes(q, k);
   AutocastOff autocast(q.device().type());
-  torch::Tensor g32 = gates.to(torch::kFloat32);
   if (fast) {
     const NsaCompressedOutput cmp = NsaCompressedAndSelect(q, k, v, options);
-    torch::Tensor o_slc = NsaSelectedAttention(q, k, v, cmp.block_idx, s.block_size);
-    torch::Tensor out = g32.select(-1, 0).unsqueeze(-1) * cmp.out +
-                        g32.select(-1, 1).unsqueeze(-1) * o_slc.to(torch::kFloat32);
+    // Contiguous once: the two kernel nodes then keep the same tensors, where each would copy
+    // a transposed view (v's) for itself.
+    const torch::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
+    std::vector<torch::Tensor> branches = {
+        cmp.out, NsaSelectedAttention(qc, kc, vc, cmp.block_idx, s.block_size)};
     if (s.window > 0) {
       const torch::Tensor window_idx =
           NsaWindowBlockIndices(k.size(0), k.size(1), k.size(2), kWindowBlock, s.window,
                                 q.device());
-      torch::Tensor o_swa = NsaSelectedAttention(q, k, v, window_idx, kWindowBlock, s.window);
-      out = out + g32.select(-1, 2).unsqueeze(-1) * o_swa.to(torch::kFloat32);
+      branches.push_back(NsaSelectedAttention(qc, kc, vc, window_idx, kWindowBlock, s.window));
     }
-    return out.to(q.scalar_type());
+    return NsaGateCombine(gates, branches, q.scalar_type());
   }
+  torch::Tensor g32 = gates.to(torch::kFloat32);
   const int64_t t = q.size(2);
   torch::Tensor q32 = q.to(torch::kFloat32);
   torch::Tensor k32 = k.to(torch::kFloat32), v32 = v.to(torch::kFloat32);

@@ -135,7 +135,7 @@ torch::Tensor ScoreChunks(const torch::Tensor& q16, const torch::Tensor& kf,
 // lengths (NF rows: the last query, T - 1, has p = NF - 1) SDPA's causal mask is that lower
 // triangle, and head h l + i reads key/value head h / G as GQA asks. The first l - 1 queries
 // see no block: their rows are 0, as fla's nan_to_num makes them. Autograd differentiates it
-// through SDPA's own backward. q: [B, H, T, D]; k_cmp, v_cmp: [B, H_kv, NF, D]; result fp32.
+// through SDPA's own backward. q: [B, H, T, D]; k_cmp, v_cmp: [B, H_kv, NF, D]; result bf16.
 torch::Tensor FusedCompressedAttention(const torch::Tensor& q, const torch::Tensor& k_cmp,
                                        const torch::Tensor& v_cmp, int64_t l) {
   const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3), nf = k_cmp.size(2);
@@ -155,8 +155,7 @@ torch::Tensor FusedCompressedAttention(const torch::Tensor& q, const torch::Tens
       /*scale=*/std::nullopt, /*enable_gqa=*/true);
   const torch::Tensor rows = o.reshape({b, h, l, nf, d}).permute({0, 1, 3, 2, 4}).reshape(
       {b, h, nf * l, d});
-  return torch::constant_pad_nd(rows.narrow(2, 0, t - l + 1).to(torch::kFloat32),
-                                {0, 0, l - 1, 0});
+  return torch::constant_pad_nd(rows.narrow(2, 0, t - l + 1), {0, 0, l - 1, 0});
 }
 
 class CompressedFunction : public torch::autograd::Function<CompressedFunction> {

@@ -46,7 +46,9 @@
 namespace ablate::train {
 
 struct NsaCompressedOutput {
-  at::Tensor out;        // o_cmp: [B, H, T, D] fp32, differentiable in q, k and v
+  // o_cmp: [B, H, T, D], differentiable in q, k and v; fp32 from the chunks, bf16 (SDPA's
+  // output, exactly) from the fused path.
+  at::Tensor out;
   at::Tensor block_idx;  // [B, H_kv, T, n] int32, kept blocks then -1; no gradient
 };
 

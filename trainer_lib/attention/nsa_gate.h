@@ -1,0 +1,31 @@
+// NSA's output: the three branches weighted by their per-head gates (Yuan et al., 2025, eq. 5),
+//   o[b, h, t] = sum_c g[b, h, t, c] o_c[b, h, t]       c = compressed, selected, window
+// summed in fp32 whatever the branches' dtypes, as one autograd node.
+//
+// Why a node of its own: written as eager products, autograd keeps an fp32 copy of every branch
+// (each product saves its operands, and the branches reach it cast to fp32), three [B, H, T, D]
+// fp32 tensors per layer, 24 KiB a token on Qwen3-0.6B. This node keeps the branches as they
+// came, which on the kernels' path are the bf16 outputs their own nodes keep anyway, and the
+// gates: nothing of [B, H, T, D] size of its own. Backward:
+//   d o_c = g_c do,   d g_c = sum_d do o_c
+// in fp32, each returned in its input's dtype; a gate without a branch gets a zero gradient.
+//
+// Thread-safety: as LibTorch operators.
+#ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_GATE_H_
+#define ABLATE_TRAINER_LIB_ATTENTION_NSA_GATE_H_
+
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+namespace ablate::train {
+
+// gates: [B, H, T, C] any float dtype; branches: 1 to C tensors [B, H, T, D] of any float
+// dtypes, branch c weighted by gates[..., c]. Returns [B, H, T, D] in `dtype`. Shapes are
+// checked (TORCH_CHECK).
+at::Tensor NsaGateCombine(const at::Tensor& gates, const std::vector<at::Tensor>& branches,
+                          at::ScalarType dtype);
+
+}  // namespace ablate::train
+
+#endif  // ABLATE_TRAINER_LIB_ATTENTION_NSA_GATE_H_

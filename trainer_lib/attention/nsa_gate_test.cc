@@ -1,0 +1,87 @@
+#include "trainer_lib/attention/nsa_gate.h"
+
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+namespace ablate::train {
+namespace {
+
+struct Result {
+  torch::Tensor out, d_gates;
+  std::vector<torch::Tensor> d_branches;
+};
+
+// The output and gradients of sum(out * weights) through the node, or through the eager
+// products it replaces (fp32 arithmetic on fp32 copies of every input).
+Result Combine(const torch::Tensor& gates, const std::vector<torch::Tensor>& branches,
+           const torch::Tensor& weights, bool node) {
+  torch::Tensor g = gates.detach().requires_grad_(true);
+  std::vector<torch::Tensor> b;
+  for (const torch::Tensor& x : branches) b.push_back(x.detach().requires_grad_(true));
+  torch::Tensor out;
+  if (node) {
+    out = NsaGateCombine(g, b, torch::kBFloat16);
+  } else {
+    for (size_t c = 0; c < b.size(); ++c) {
+      torch::Tensor term =
+          g.to(torch::kFloat32).select(-1, static_cast<int64_t>(c)).unsqueeze(-1) *
+          b[c].to(torch::kFloat32);
+      out = out.defined() ? out + term : term;
+    }
+    out = out.to(torch::kBFloat16);
+  }
+  (out.to(torch::kFloat32) * weights).sum().backward();
+  Result r{out.detach(), g.grad(), {}};
+  for (const torch::Tensor& x : b) r.d_branches.push_back(x.grad());
+  return r;
+}
+
+void ExpectSame(const Result& node, const Result& eager, const char* what) {
+  EXPECT_TRUE(torch::equal(node.out, eager.out)) << what << ": output";
+  EXPECT_EQ(node.d_gates.scalar_type(), eager.d_gates.scalar_type()) << what;
+  EXPECT_TRUE(torch::allclose(node.d_gates.to(torch::kFloat32), eager.d_gates.to(torch::kFloat32),
+                              1e-5, 1e-5))
+      << what << ": gates' gradient";
+  ASSERT_EQ(node.d_branches.size(), eager.d_branches.size());
+  for (size_t c = 0; c < node.d_branches.size(); ++c) {
+    EXPECT_EQ(node.d_branches[c].scalar_type(), eager.d_branches[c].scalar_type()) << what;
+    EXPECT_TRUE(torch::equal(node.d_branches[c], eager.d_branches[c]))
+        << what << ": branch " << c << "'s gradient";
+  }
+}
+
+TEST(NsaGateTest, MatchesTheEagerProductsItReplaces) {
+  torch::manual_seed(3);
+  const int64_t b = 2, h = 3, t = 37, d = 16;
+  const torch::Tensor gates = torch::sigmoid(torch::randn({b, h, t, 3})).to(torch::kBFloat16);
+  const torch::Tensor weights = torch::randn({b, h, t, d});
+  // The kernels' path: compressed fp32 or bf16, selected and window bf16; without the window
+  // its gate gets no gradient.
+  const torch::Tensor cmp = torch::randn({b, h, t, d});
+  const torch::Tensor slc = torch::randn({b, h, t, d}).to(torch::kBFloat16);
+  const torch::Tensor swa = torch::randn({b, h, t, d}).to(torch::kBFloat16);
+  for (const std::vector<torch::Tensor>& branches :
+       {std::vector<torch::Tensor>{cmp, slc, swa},
+        std::vector<torch::Tensor>{cmp.to(torch::kBFloat16), slc, swa},
+        std::vector<torch::Tensor>{cmp, slc}}) {
+    const Result node = Combine(gates, branches, weights, true);
+    const Result eager = Combine(gates, branches, weights, false);
+    ExpectSame(node, eager, branches.size() == 3 ? "three branches" : "two branches");
+    if (branches.size() == 2) {
+      EXPECT_EQ(node.d_gates.select(-1, 2).abs().max().item<float>(), 0.0f);
+    }
+  }
+}
+
+TEST(NsaGateTest, RejectsBranchesThatDoNotMatchTheGates) {
+  const torch::Tensor gates = torch::rand({1, 2, 5, 3});
+  EXPECT_THROW(NsaGateCombine(gates, {torch::rand({1, 2, 4, 8})}, torch::kFloat32), c10::Error);
+  EXPECT_THROW(NsaGateCombine(gates, std::vector<torch::Tensor>(4, torch::rand({1, 2, 5, 8})),
+                              torch::kFloat32),
+               c10::Error);
+}
+
+}  // namespace
+}  // namespace ablate::train
