@@ -131,6 +131,25 @@ double NsaBytesPerToken(const v1::ModelConfig& c, double a, const NsaShape& nsa)
   return a * gates + copies + 2 * 4 * kv * (1 + windows) / double(nsa.stride());
 }
 
+// The same on the kernels' path (trainer_lib/attention/nsa.h's fast path: CUDA, bf16, pooled
+// compression under fla's rule), from the tensors its autograd nodes keep: the gates in bf16;
+// the selected and window kernels' bf16 outputs, fp32 log-sum-exps and int32 block indices (n
+// selected, and the window's w / 64 + 1 blocks of 64); the compressed branch's fused attention,
+// which keeps its folded copy of q, its bf16 output and log-sum-exp and the pooled bf16 keys
+// and values, and its output padded to T rows, which the gate node keeps (nsa_gate.h). q, k
+// and v themselves are the dense layer's.
+double NsaKernelBytesPerToken(const v1::ModelConfig& c, const NsaShape& nsa) {
+  const double heads = c.num_attention_heads(), kv_heads = c.num_key_value_heads();
+  const double q = heads * c.head_dim();
+  const double kv = kv_heads * c.head_dim();
+  const double gates = 2 * 3 * heads;
+  const double selected = 2 * q + 4 * heads + 4 * kv_heads * nsa.selected_blocks;
+  const double window =
+      nsa.window > 0 ? 2 * q + 4 * heads + 4 * kv_heads * (nsa.window / 64 + 1) : 0.0;
+  const double compressed = 3 * 2 * q + 4 * heads + 2 * 2 * kv / double(nsa.block_size);
+  return gates + selected + window + compressed;
+}
+
 // Bytes one decoder layer keeps for backward per token, with activations of `a` bytes, run
 // eagerly (LibTorch's modules under autocast, or fp32).
 double LayerActivationBytesPerToken(const v1::ModelConfig& c, double a) {
@@ -232,6 +251,7 @@ RankWork RankWorkOf(const v1::TrainConfig& train) {
   work.context_length = train.context_length();
   work.bf16 = train.precision() == "bf16";
   work.activation_checkpointing = train.activation_checkpointing();
+  work.offloaded_layers = train.activation_checkpointing() ? train.checkpoint_offload_layers() : 0;
   if (train.loss_chunk_tokens() > 0) work.loss_chunk_tokens = train.loss_chunk_tokens();
   work.attention = train.attention();
   work.nsa = NsaShapeOf(train);
@@ -262,15 +282,23 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
 
   const double a = work.bf16 ? 2.0 : 4.0;
   const double tokens = double(work.micro_batch_size) * double(work.context_length);
-  const double nsa_extra = nsa ? NsaBytesPerToken(model, a, work.nsa) : 0;
   const bool fused = work.bf16 && work.fused_kernels;
+  // The kernels' path runs where the fused kernels do (a CUDA build, bf16), for the shapes it
+  // takes; learned compression and the paper's rule stay on the reference.
+  const bool nsa_kernels = fused && !work.nsa.learned_compression && !work.nsa.paper_selection;
+  const double nsa_extra = !nsa           ? 0.0
+                           : nsa_kernels ? NsaKernelBytesPerToken(model, work.nsa)
+                                         : NsaBytesPerToken(model, a, work.nsa);
   const double per_token =
       fused ? FusedLayerActivationBytesPerToken(model) : LayerActivationBytesPerToken(model, a);
   const double layer = (per_token + nsa_extra) * tokens;
   const double layers = model.num_hidden_layers();
-  // Checkpointing keeps each layer's fp32 input and recomputes one layer at a time in backward.
-  const double checkpoints =
-      work.activation_checkpointing ? layers * 4.0 * model.hidden_size() * tokens : 0.0;
+  // Checkpointing keeps each layer's fp32 input and recomputes one layer at a time in backward;
+  // the offloaded layers keep theirs in host memory.
+  const double offloaded =
+      work.activation_checkpointing ? std::min(double(work.offloaded_layers), layers) : 0.0;
+  const double checkpoint = 4.0 * model.hidden_size() * tokens;
+  const double checkpoints = work.activation_checkpointing ? (layers - offloaded) * checkpoint : 0.0;
   const double kept = work.activation_checkpointing ? checkpoints : layers * layer;
   // Autocast's cache keeps a bf16 copy of every weight it cast until the forward ends; the
   // fused MLP node casts its three weights itself, per call, and keeps none of the casts.
@@ -286,6 +314,7 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
   if (work.activation_checkpointing) {
     plan.recompute = static_cast<int64_t>(layer);
     plan.checkpoints = static_cast<int64_t>(checkpoints);
+    plan.host_checkpoints = static_cast<int64_t>(offloaded * checkpoint);
     // What backward has made when it recomputes the last layer: the output head's gradient,
     // which the loss computes in its forward (trainer_lib/train/cross_entropy.h), the final
     // norm's, and the layer's own; an untied embedding's comes at backward's very end.

@@ -91,6 +91,7 @@ struct MemoryPlan {
   int64_t loss = 0;            // logits and their gradient for one chunk of the cross-entropy
   int64_t recompute = 0;       // one layer's activations rebuilt in backward (checkpointing)
   int64_t checkpoints = 0;     // every layer's fp32 input, kept by checkpointing (in activations)
+  int64_t host_checkpoints = 0;  // the offloaded layers' inputs, in pinned host memory (not total)
   int64_t first_grads = 0;     // the gradients made when backward reaches the last layer
   int64_t optimizer_step = 0;  // working memory of the optimizer's step, beside the gradients
   int64_t forward_end() const { return activations + loss; }
@@ -116,6 +117,9 @@ struct RankWork {
   // coordinator's placement) it stays false, planning the eager layers, the larger figure.
   bool fused_kernels = false;
   bool activation_checkpointing = false;
+  // Layers whose checkpoints live in pinned host memory (TrainConfig's
+  // checkpoint_offload_layers): they leave `checkpoints` for `host_checkpoints`.
+  int64_t offloaded_layers = 0;
   // The cross-entropy computes logits for this many tokens at a time (TrainConfig's
   // loss_chunk_tokens; the trainer's default).
   int64_t loss_chunk_tokens = 4096;
@@ -140,10 +144,11 @@ RankWork RankWorkOf(const v1::TrainConfig& train);
 // projection only, without the bf16 casts of the MLP's weights; under NSA also its gate
 // projection's input, the gates, the fp32 copies of q, k, v and the gates that its
 // recomputed chunks keep, and the pooled keys and values, or under learned compression the
-// compressed ones with the windows their maps keep for backward); with activation
-// checkpointing only each layer's fp32 input is kept, and one layer's tensors exist again
-// while it is recomputed, the first of them while every input is still kept. InvalidArgument
-// for an optimizer it does not know.
+// compressed ones with the windows their maps keep for backward; on the kernels' path, under
+// the fused kernels, what the kernels' and the fused attention's nodes keep instead of the fp32
+// copies); with activation checkpointing only each layer's fp32 input is kept (on the host for
+// the offloaded layers), and one layer's tensors exist again while it is recomputed, the first
+// of them while every input is still kept. InvalidArgument for an optimizer it does not know.
 absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWork& work);
 
 // Dense bf16 tensor-core FLOP/s of a device named as CUDA names it ("NVIDIA H200", "NVIDIA

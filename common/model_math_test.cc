@@ -85,6 +85,30 @@ TEST(ModelMathTest, NsaPlanAddsItsGatesAndWhatItsChunksKeep) {
               6.0 * gates, 1.0);
 }
 
+// On the kernels' path (fused kernels: CUDA and bf16) NSA keeps what its kernels' and fused
+// attention's nodes save, not the reference's fp32 copies.
+TEST(ModelMathTest, NsaOnTheKernelsKeepsWhatTheirNodesSave) {
+  const v1::ModelConfig model = Model("qwen3-0.6b");
+  RankWork dense;
+  dense.context_length = 8192;
+  dense.fused_kernels = true;
+  RankWork nsa = dense;
+  nsa.attention = "nsa";
+  const MemoryPlan a = *PlanMemory(model, dense), b = *PlanMemory(model, nsa);
+  const int64_t gates = 28 * 48 * 1024;
+  // Per token and layer: the gates (2 x 48); the selected and the window kernels' outputs
+  // (2 x 2048), log-sum-exps (4 x 16) and indices (4 x 8 x 16, then 4 x 8 x 9); the compressed
+  // branch's folded q, output and padded output (3 x 2 x 2048), log-sum-exp (4 x 16) and pooled
+  // bf16 k and v (4 x 1024 / 64).
+  const double per_token = 2 * 48 + (4096 + 64 + 512) + (4096 + 64 + 288) +
+                           (3 * 4096 + 64 + 4.0 * 1024 / 64);
+  EXPECT_NEAR(double(b.activations - a.activations), 28 * 8192 * per_token + 2.0 * gates, 2);
+  // Learned compression runs on the reference: its plan is the reference's.
+  nsa.nsa.learned_compression = true;
+  EXPECT_GT(PlanMemory(model, nsa)->activations - a.activations,
+            b.activations - a.activations);
+}
+
 TEST(ModelMathTest, NsaLearnedCompressionAddsItsMapsAndTheWindowsTheyKeep) {
   const v1::ModelConfig model = Model("qwen3-0.6b");
   RankWork pooled;
@@ -167,6 +191,28 @@ TEST(ModelMathTest, CheckpointedBackwardStartsWithEveryLayersInput) {
     EXPECT_EQ(plan.total(), plan.weights + plan.optimizer + plan.backward_start()) << fused;
     EXPECT_GT(plan.total(), int64_t{139} << 30) << fused;
   }
+}
+
+// Offloaded layers move their checkpoints, and nothing else, to host memory.
+TEST(ModelMathTest, OffloadedCheckpointsLeaveTheDevicesPlan) {
+  const v1::ModelConfig model = Model("qwen3-0.6b");
+  RankWork work;
+  work.context_length = 1 << 20;
+  work.attention = "nsa";
+  work.activation_checkpointing = true;
+  work.fused_kernels = true;
+  const MemoryPlan kept = *PlanMemory(model, work);
+  const int64_t layer_input = int64_t{4} * 1024 * (1 << 20);
+  work.offloaded_layers = 16;
+  const MemoryPlan offloaded = *PlanMemory(model, work);
+  EXPECT_EQ(offloaded.checkpoints, kept.checkpoints - 16 * layer_input);
+  EXPECT_EQ(offloaded.host_checkpoints, 16 * layer_input);
+  EXPECT_EQ(offloaded.activations, kept.activations - 16 * layer_input);
+  EXPECT_EQ(offloaded.recompute, kept.recompute);
+  EXPECT_EQ(offloaded.total(), kept.total() - 16 * layer_input);
+  work.offloaded_layers = 100;  // more than the 28 layers: all of them
+  EXPECT_EQ(PlanMemory(model, work)->host_checkpoints, 28 * layer_input);
+  EXPECT_EQ(PlanMemory(model, work)->checkpoints, 0);
 }
 
 // The checkpointed runs whose plan was checked against the allocator's peak on an H200

@@ -278,6 +278,17 @@ absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
   if (c.precision() != "fp32" && c.precision() != "bf16") {
     return fail("precision: unknown precision '", c.precision(), "' (known: fp32, bf16)");
   }
+  if (c.checkpoint_offload_layers() > 0) {
+    if (!c.activation_checkpointing()) {
+      return fail("checkpoint_offload_layers: ", c.checkpoint_offload_layers(),
+                  " needs activation_checkpointing: true (it moves the checkpoints)");
+    }
+    const uint32_t layers = ModelByName(c.model())->num_hidden_layers();
+    if (c.checkpoint_offload_layers() > layers) {
+      return fail("checkpoint_offload_layers: ", c.checkpoint_offload_layers(), " is more than ",
+                  c.model(), "'s ", layers, " layers");
+    }
+  }
   if (c.micro_batch_size() > 0 && c.batch_size() % c.micro_batch_size() != 0) {
     return fail("micro_batch_size: ", c.micro_batch_size(), " does not divide batch_size ",
                 c.batch_size());

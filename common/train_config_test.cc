@@ -129,6 +129,20 @@ TEST(TrainConfigTest, LoopSettingsAreCheckedByName) {
   EXPECT_TRUE(ValidateTrainConfig(c).ok());
 }
 
+TEST(TrainConfigTest, OffloadedCheckpointsNeedCheckpointingAndExistingLayers) {
+  v1::TrainConfig c = DefaultTrainConfig();
+  c.set_model("qwen3-0.6b");
+  ASSERT_TRUE(SetTrainField(c, "checkpoint_offload_layers", "16").ok());
+  EXPECT_EQ(ValidateTrainConfig(c).message(),
+            "checkpoint_offload_layers: 16 needs activation_checkpointing: true (it moves the "
+            "checkpoints)");
+  c.set_activation_checkpointing(true);
+  EXPECT_TRUE(ValidateTrainConfig(c).ok());
+  c.set_checkpoint_offload_layers(29);
+  EXPECT_EQ(ValidateTrainConfig(c).message(),
+            "checkpoint_offload_layers: 29 is more than qwen3-0.6b's 28 layers");
+}
+
 TEST(TrainConfigTest, BooleanSettingsReadTrueAndFalse) {
   v1::TrainConfig c = DefaultTrainConfig();
   ASSERT_TRUE(SetTrainField(c, "activation_checkpointing", "true").ok());

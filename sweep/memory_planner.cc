@@ -14,7 +14,8 @@ uint64_t MemoryPlanner::PeakBytes(const v1::TrainConfig& config) {
       absl::StrCat(config.model(), "|", work.optimizer, "|", work.micro_batch_size, "|",
                    work.context_length, "|", work.bf16, "|", work.activation_checkpointing, "|",
                    work.loss_chunk_tokens, "|", work.attention, "|", work.nsa.block_size, "|",
-                   work.nsa.selected_blocks, "|", work.nsa.window, "|", work.optimizer_shards);
+                   work.nsa.selected_blocks, "|", work.nsa.window, "|", work.optimizer_shards, "|",
+                   work.offloaded_layers);
   auto [it, inserted] = peaks_.try_emplace(key, 0);
   if (inserted) {
     absl::StatusOr<v1::ModelConfig> model = ModelByName(config.model());

@@ -121,11 +121,12 @@ torch::Tensor Qwen3Impl::hidden_states(const torch::Tensor& tokens) {
   torch::Tensor h = embed_tokens_(tokens);  // [B, T, hidden]
   const bool recompute =
       activation_checkpointing_ && is_training() && torch::GradMode::is_enabled();
-  for (const auto& layer : *layers_) {
-    DecoderLayerImpl* decoder = layer->as<DecoderLayer>();
+  for (size_t i = 0; i < layers_->size(); ++i) {
+    DecoderLayerImpl* decoder = layers_[i]->as<DecoderLayer>();
     if (recompute) {
       h = RecomputeInBackward(
-          [decoder, rope](const torch::Tensor& x) { return decoder->forward(x, rope); }, h);
+          [decoder, rope](const torch::Tensor& x) { return decoder->forward(x, rope); }, h,
+          static_cast<int64_t>(i) < offloaded_layers_);
     } else {
       h = decoder->forward(h, rope);
     }

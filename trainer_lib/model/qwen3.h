@@ -47,8 +47,12 @@ class Qwen3Impl : public torch::nn::Module {
 
   // When on, training forward passes keep only each decoder layer's input and recompute the
   // layer in backward (RecomputeInBackward): activation memory falls from every layer's
-  // intermediates to one tensor per layer, for about one more forward pass of compute.
-  void set_activation_checkpointing(bool on) { activation_checkpointing_ = on; }
+  // intermediates to one tensor per layer, for about one more forward pass of compute. The
+  // first `offloaded_layers` layers keep that tensor in host memory.
+  void set_activation_checkpointing(bool on, int64_t offloaded_layers = 0) {
+    activation_checkpointing_ = on;
+    offloaded_layers_ = offloaded_layers;
+  }
 
   const v1::ModelConfig& config() const { return config_; }
 
@@ -59,6 +63,7 @@ class Qwen3Impl : public torch::nn::Module {
   RMSNorm norm_{nullptr};
   torch::nn::Linear lm_head_{nullptr};  // null when tied to embed_tokens_
   bool activation_checkpointing_ = false;
+  int64_t offloaded_layers_ = 0;
 };
 TORCH_MODULE(Qwen3);
 

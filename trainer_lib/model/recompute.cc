@@ -23,12 +23,20 @@ struct Rerun : torch::CustomClassHolder {
 class Recompute : public torch::autograd::Function<Recompute> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
-                               Fn fn) {
+                               Fn fn, bool offload) {
     const c10::DeviceType device = x.device().type();
     ctx->saved_data["rerun"] = c10::IValue::make_capsule(c10::make_intrusive<Rerun>(
         fn, device, at::autocast::is_autocast_enabled(device),
         at::autocast::get_autocast_dtype(device)));
-    ctx->save_for_backward({x});
+    if (offload) {
+      torch::Tensor host = torch::empty(
+          x.sizes(), x.options().device(torch::kCPU).pinned_memory(x.is_cuda()));
+      host.copy_(x, /*non_blocking=*/x.is_cuda());
+      ctx->saved_data["host"] = host;
+      ctx->saved_data["device"] = x.device().str();
+    } else {
+      ctx->save_for_backward({x});
+    }
     return fn(x);  // grad mode is off here: nothing inside is kept
   }
 
@@ -36,7 +44,7 @@ class Recompute : public torch::autograd::Function<Recompute> {
                                                  torch::autograd::variable_list grad_output) {
     const auto rerun =
         c10::static_intrusive_pointer_cast<Rerun>(ctx->saved_data["rerun"].toCapsule());
-    torch::Tensor x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
+    torch::Tensor x = Input(ctx).detach().requires_grad_(true);
     // Backward may run on another thread than forward did: autocast is thread-local.
     const bool was_enabled = at::autocast::is_autocast_enabled(rerun->device);
     const at::ScalarType was_dtype = at::autocast::get_autocast_dtype(rerun->device);
@@ -51,14 +59,23 @@ class Recompute : public torch::autograd::Function<Recompute> {
     at::autocast::set_autocast_dtype(rerun->device, was_dtype);
     if (rerun->autocast_enabled && !was_enabled) at::autocast::clear_cache();
     torch::autograd::backward({y}, {grad_output[0]});
-    return {x.grad(), torch::Tensor()};
+    return {x.grad(), torch::Tensor(), torch::Tensor()};
+  }
+
+ private:
+  // The input forward kept: on its device, or copied back from host memory.
+  static torch::Tensor Input(torch::autograd::AutogradContext* ctx) {
+    auto host = ctx->saved_data.find("host");
+    if (host == ctx->saved_data.end()) return ctx->get_saved_variables()[0];
+    const torch::Device device(ctx->saved_data.at("device").toStringRef());
+    return host->second.toTensor().to(device, /*non_blocking=*/device.is_cuda(), /*copy=*/true);
   }
 };
 
 }  // namespace
 
-torch::Tensor RecomputeInBackward(Fn fn, const torch::Tensor& x) {
-  return Recompute::apply(x, std::move(fn));
+torch::Tensor RecomputeInBackward(Fn fn, const torch::Tensor& x, bool offload) {
+  return Recompute::apply(x, std::move(fn), offload);
 }
 
 }  // namespace ablate::train

@@ -8,6 +8,13 @@
 // same bf16 values. `fn` must be deterministic: Qwen3 has no dropout, so no random generator
 // state needs restoring.
 //
+// Offloaded, the input waits for backward in pinned host memory: copied out in forward and back
+// in backward, both on the current stream without blocking the host. Stream order keeps both
+// copies safe (the GPU tensor is not reused before the copy out has read it; backward's kernels
+// run after the copy in), at the price of the copies' time on that stream: about 80 ms each
+// way for 4 GiB at PCIe 5's ~50 GB/s. On a CPU tensor it is an ordinary copy, kept apart from
+// the input.
+//
 // Thread-safety: as the module `fn` calls.
 #ifndef ABLATE_TRAINER_LIB_MODEL_RECOMPUTE_H_
 #define ABLATE_TRAINER_LIB_MODEL_RECOMPUTE_H_
@@ -19,10 +26,10 @@
 namespace ablate::train {
 
 // fn(x), holding for backward only x (and fn, which must stay callable until then: capture
-// what it needs by value). Same result and gradients as calling fn(x) directly, up to the
-// nondeterminism of the kernels fn runs.
+// what it needs by value), on x's device or, with `offload`, in host memory. Same result and
+// gradients as calling fn(x) directly, up to the nondeterminism of the kernels fn runs.
 at::Tensor RecomputeInBackward(std::function<at::Tensor(const at::Tensor&)> fn,
-                               const at::Tensor& x);
+                               const at::Tensor& x, bool offload = false);
 
 }  // namespace ablate::train
 

@@ -30,7 +30,7 @@ const std::set<std::string>& FreeToChange() {
       "checkpoint_every", "keep_checkpoints", "cpu_threads",
       "gpus",             "micro_batch_size", "activation_checkpointing",
       "loss_chunk_tokens", "allow_config_change", "cpu_ranks",
-      "optimizer_sharding", "grad_bucket_mb"};
+      "optimizer_sharding", "grad_bucket_mb",   "checkpoint_offload_layers"};
   return *names;
 }
 

@@ -89,7 +89,8 @@ TrainStep::TrainStep(Qwen3Impl& model, torch::optim::Optimizer& optimizer,
                                        ? int64_t{config.grad_bucket_mb()} << 20
                                        : dist::GradientSync::kDefaultBucketBytes)),
       sharded_(sharded) {
-  model_.set_activation_checkpointing(config.activation_checkpointing());
+  model_.set_activation_checkpointing(config.activation_checkpointing(),
+                                      config.checkpoint_offload_layers());
 }
 
 TrainStep::Result TrainStep::Run(const torch::Tensor& inputs, const torch::Tensor& targets,

@@ -150,15 +150,21 @@ TEST(TrainStepTest, MicroBatchesGiveTheWholeBatchsStep) {
 TEST(TrainStepTest, ActivationCheckpointingGivesTheSameStep) {
   v1::TrainConfig c = TinyConfig();
   Tiny plain(c);
-  c.set_activation_checkpointing(true);
-  Tiny recomputed(c);
   torch::Tensor inputs = Tokens(8, 32), targets = Tokens(8, 32).roll(1, 1);
   const TrainStep::Result a = plain.step->Run(inputs, targets, 1e-3);
-  const TrainStep::Result b = recomputed.step->Run(inputs, targets, 1e-3);
-  EXPECT_NEAR(b.loss.item<double>(), a.loss.item<double>(), 1e-6);
-  EXPECT_NEAR(b.grad_norm.item<double>(), a.grad_norm.item<double>(), 1e-6);
-  const auto pa = plain.model->parameters(), pb = recomputed.model->parameters();
-  for (size_t i = 0; i < pa.size(); ++i) EXPECT_LT(RelativeError(pb[i], pa[i]), 1e-6) << i;
+  c.set_activation_checkpointing(true);
+  // Every checkpoint on the device, then the first layer's in host memory.
+  for (uint32_t offloaded : {0u, 1u}) {
+    c.set_checkpoint_offload_layers(offloaded);
+    Tiny recomputed(c);
+    const TrainStep::Result b = recomputed.step->Run(inputs, targets, 1e-3);
+    EXPECT_NEAR(b.loss.item<double>(), a.loss.item<double>(), 1e-6) << offloaded;
+    EXPECT_NEAR(b.grad_norm.item<double>(), a.grad_norm.item<double>(), 1e-6) << offloaded;
+    const auto pa = plain.model->parameters(), pb = recomputed.model->parameters();
+    for (size_t i = 0; i < pa.size(); ++i) {
+      EXPECT_LT(RelativeError(pb[i], pa[i]), 1e-6) << i << " offloaded " << offloaded;
+    }
+  }
 }
 
 TEST(TrainStepTest, Bf16ChangesTheLossByMoreThanFp32Rounding) {
