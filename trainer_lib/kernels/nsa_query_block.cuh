@@ -56,7 +56,7 @@ inline __device__ QueryBlock ThisQueryBlock(const NsaSelectedParams& p) {
 // sequence whose length Q does not divide).
 inline __device__ int RowQuery(const QueryBlock& at, int r, int64_t seq_len) {
   const int qi = r / at.groups;
-  return qi < at.queries && at.t0 + qi < seq_len ? qi : -1;
+  return qi < at.queries && int64_t{at.t0} + qi < seq_len ? qi : -1;  // t0 + qi may pass 2^31
 }
 
 // Row r's row in q, o, do, dq ([B * H * T, D]) and lse, delta: (b, h_kv G + g, t0 + qi); r must
@@ -97,8 +97,8 @@ inline __device__ int BuildUnion(QueryUnion& u, const NsaSelectedParams& p, cons
   const int items = at.queries * slots, i = threadIdx.x;
   const int qi = i / slots;
   int32_t block = -1;
-  if (i < items && at.t0 + qi < p.seq_len) {
-    const int64_t t = at.t0 + qi;
+  const int64_t t = int64_t{at.t0} + qi;
+  if (i < items && t < p.seq_len) {
     const int32_t c = p.block_idx[(at.KvRow(p) + t) * p.selected + s0 + i % slots];
     // A key first <= s < first + l with t - w < s <= t (as the reverse index's test).
     const int64_t first = int64_t{c} * p.block_size;

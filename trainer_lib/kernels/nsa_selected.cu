@@ -23,6 +23,9 @@ constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
 // ---- Forward and dq: a thread block per (b, h_kv, Q = 16 / G queries), rows r = qi G + g. ----
+// Q queries fill the MMA's rows that one query's G heads left as padding at small G, and load a
+// block they share once (the union of their selections, nsa_query_block.cuh); each row is masked
+// to its own query's keys. Q = 1 for G > 8 is the same code.
 
 template <int D>
 struct QueryTiles {
