@@ -74,8 +74,9 @@ __device__ void CopyQueryRows(bf16* dst, const void* x, const NsaSelectedParams&
   const bf16* base = static_cast<const bf16*>(x);
   mma::CopyRows<D>(
       dst, kRows, base,
-      [&](int r) { return RowQuery(at, r, p.seq_len) >= 0 ? base + HeadRow(p, at, r) * D
-                                                          : nullptr; },
+      [&](int r) {
+        return RowQuery(at, r, p.seq_len) >= 0 ? base + HeadRow(p, at, r) * D : nullptr;
+      },
       threadIdx.x, blockDim.x);
 }
 
