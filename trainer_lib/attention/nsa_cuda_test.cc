@@ -37,6 +37,9 @@ struct Case {
   int64_t block_size = 64;
   int64_t selected = 16;
   bool hot = false;  // every query also picks blocks 1 and 2 in all its free slots
+  // Query t picks only blocks c = t (mod 16), c <= t / l, or none: the queries of a thread block
+  // (at most 16) select disjoint blocks, and early ones nothing.
+  bool disjoint = false;
   int64_t window = 0;  // the kernels' and the reference's w; 0: none
   // The window branch: the window's own blocks (NsaWindowBlockIndices) against
   // NsaWindowReference, instead of random blocks against NsaSelectedReference.
@@ -47,7 +50,8 @@ std::string Describe(const Case& c) {
   std::ostringstream s;
   s << "B=" << c.batch << " H=" << c.heads << " H_kv=" << c.kv_heads << " T=" << c.seq_len
     << " D=" << c.head_dim << " l=" << c.block_size << " n=" << c.selected
-    << (c.hot ? " hot" : "") << (c.window > 0 ? " w=" + std::to_string(c.window) : "")
+    << (c.hot ? " hot" : "") << (c.disjoint ? " disjoint" : "")
+    << (c.window > 0 ? " w=" + std::to_string(c.window) : "")
     << (c.window_blocks ? " window blocks" : "");
   return s.str();
 }
@@ -55,17 +59,28 @@ std::string Describe(const Case& c) {
 // [B, H_kv, Tq, n] int32 for queries first .. first + Tq - 1: the first block, the own block,
 // the one before (-1 when none), then random blocks at or before the own one (a query may pick
 // one twice, as the reference then counts twice), the last slot empty. `hot` puts blocks 1 and
-// 2 in the random slots of every query: thousands of queries select the same blocks.
+// 2 in the random slots of every query: thousands of queries select the same blocks. `disjoint`
+// replaces all of it by random blocks of the query's residue (Case::disjoint).
 torch::Tensor Indices(const Case& c, int64_t first, int64_t count, torch::Device device) {
   auto opts = torch::TensorOptions().dtype(torch::kInt64).device(device);
+  torch::Tensor pos = torch::arange(first, first + count, opts).view({1, 1, count, 1});
   torch::Tensor own =
-      torch::floor_divide(torch::arange(first, first + count, opts), c.block_size)
-          .view({1, 1, count, 1})
-          .expand({c.batch, c.kv_heads, count, 1});
-  torch::Tensor random = torch::floor(torch::rand({c.batch, c.kv_heads, count, c.selected},
-                                                  opts.dtype(torch::kFloat32)) *
-                                      (own + 1).to(torch::kFloat32))
-                             .to(torch::kInt64);
+      torch::floor_divide(pos, c.block_size).expand({c.batch, c.kv_heads, count, 1});
+  // Per slot offset + step x, x uniform in 0 .. choices - 1 (choices >= 1).
+  auto random_blocks = [&](const torch::Tensor& choices, int64_t step,
+                           const torch::Tensor& offset) {
+    torch::Tensor x = torch::rand({c.batch, c.kv_heads, count, c.selected},
+                                  opts.dtype(torch::kFloat32));
+    return torch::floor(x * choices.to(torch::kFloat32)).to(torch::kInt64) * step + offset;
+  };
+  if (c.disjoint) {
+    const torch::Tensor residue = torch::remainder(pos, 16);
+    const torch::Tensor choices = torch::floor_divide(own - residue, 16) + 1;
+    return torch::where(choices > 0, random_blocks(choices.clamp_min(1), 16, residue), -1)
+        .to(torch::kInt32)
+        .contiguous();
+  }
+  torch::Tensor random = random_blocks(own + 1, 1, torch::zeros_like(own));
   if (c.hot) random = (torch::arange(c.selected, opts) % 2 + 1).expand_as(random).clone();
   random.select(-1, 0).fill_(0);
   random.select(-1, 1).copy_(own.squeeze(-1));
@@ -178,6 +193,34 @@ TEST(NsaCudaTest, ManyQueriesSelectingTheSameBlocks) {
   CheckCase({.heads = 4, .kv_heads = 2, .seq_len = 3000, .head_dim = 64, .hot = true});
 }
 
+// The forward and dq kernels take Q = 16 / G queries per thread block: lengths Q does not divide
+// (1003 leaves 3, 3, 1 and 1 queries in the last block at G = 2, 3, 5 and 6 or 7), on the selected
+// and the window branch.
+TEST(NsaCudaTest, LastQueryBlockPartial) {
+  REQUIRE_KERNELS();
+  for (int64_t g : {2, 3, 5, 6, 7}) {
+    CheckCase({.heads = 2 * g, .kv_heads = 2, .seq_len = 1003});
+    CheckCase({.heads = g, .kv_heads = 1, .seq_len = 1003, .head_dim = 64, .window = 512,
+               .window_blocks = true});
+  }
+  CheckCase({.heads = 2, .kv_heads = 1, .seq_len = 13, .head_dim = 256, .block_size = 4});
+}
+
+// Queries of one thread block that share no block, early ones selecting nothing (o = 0,
+// lse = -inf beside rows that see keys), at blocks of 8 and 100 keys, with and without a window,
+// at every query count per block (G = 1, 2, 3, 4, 8, 16).
+TEST(NsaCudaTest, QueriesOfABlockSelectingDisjointBlocks) {
+  REQUIRE_KERNELS();
+  for (int64_t g : {1, 2, 3, 4, 8, 16}) {
+    CheckCase({.heads = 2 * g, .kv_heads = 2, .seq_len = 1003, .head_dim = 64, .block_size = 8,
+               .disjoint = true});
+  }
+  CheckCase({.heads = 4, .kv_heads = 2, .seq_len = 2049, .block_size = 8, .disjoint = true,
+             .window = 100});
+  CheckCase({.heads = 6, .kv_heads = 2, .seq_len = 3001, .block_size = 100, .selected = 4,
+             .disjoint = true});
+}
+
 // The window branch: blocks 64 with the window 512 the model uses, at every head ratio the
 // kernels' row padding treats differently (1, 2, 5 and 16 heads per group), head dims 64 and
 // 128, an odd length.
@@ -219,18 +262,16 @@ TEST(NsaCudaTest, WindowOverSelectedBlocks) {
   CheckCase({.heads = 4, .kv_heads = 2, .seq_len = 3000, .hot = true, .window = 200});
 }
 
-// q near 2^31 elements (16 heads x 2^20 + 5 tokens x 128): 64-bit offsets. The reference
-// checks the last queries' outputs and dq, which depend on those queries alone.
-TEST(NsaCudaTest, TensorsNear2To31Elements) {
-  REQUIRE_KERNELS();
-  const Case c{.heads = 16, .kv_heads = 1, .seq_len = (int64_t{1} << 20) + 5, .selected = 8};
+// q of more than 2^31 elements: 64-bit offsets. The reference checks the last queries' outputs
+// and dq, which depend on those queries alone.
+void CheckNear2To31Elements(const Case& c) {
   torch::manual_seed(3);
   const Inputs in = RandomInputs(c);
   const torch::Tensor idx = Indices(c, 0, c.seq_len, torch::kCUDA);
   const torch::Tensor q = in.q.to(torch::kBFloat16), k = in.k.to(torch::kBFloat16);
   const torch::Tensor v = in.v.to(torch::kBFloat16), d_o = in.d_o.to(torch::kBFloat16);
   torch::Tensor o = torch::full_like(q, NAN);
-  torch::Tensor lse = torch::full({1, c.heads, c.seq_len}, NAN,
+  torch::Tensor lse = torch::full({c.batch, c.heads, c.seq_len}, NAN,
                                   q.options().dtype(torch::kFloat32));
   NsaSelectedForwardInto(q, k, v, idx, c.block_size, /*window=*/0, o, lse);
   torch::Tensor dq = torch::full_like(q, NAN);
@@ -254,6 +295,16 @@ TEST(NsaCudaTest, TensorsNear2To31Elements) {
   ExpectWithinRule("dq (last rows)", c, rows(dq), bf16[1], exact[1]);
   EXPECT_FALSE(torch::isnan(o).any().item<bool>());
   EXPECT_FALSE(torch::isnan(dk).any().item<bool>());
+}
+
+// 16 heads x 2^20 + 5 tokens x 128, one query per thread block (G = 16); 2 heads x 2^23 + 5
+// tokens x 128, 8 queries per block (G = 2), the last block of 5.
+TEST(NsaCudaTest, TensorsNear2To31Elements) {
+  REQUIRE_KERNELS();
+  CheckNear2To31Elements({.heads = 16, .kv_heads = 1, .seq_len = (int64_t{1} << 20) + 5,
+                          .selected = 8});
+  CheckNear2To31Elements({.heads = 2, .kv_heads = 1, .seq_len = (int64_t{1} << 23) + 5,
+                          .selected = 8});
 }
 
 // NsaAttend on CUDA (the fast path: compressed branch and selection in bf16, the kernels for the

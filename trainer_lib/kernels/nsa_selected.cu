@@ -5,6 +5,7 @@
 #include <cuda_bf16.h>
 
 #include "trainer_lib/kernels/mma_bf16.cuh"
+#include "trainer_lib/kernels/nsa_query_block.cuh"
 
 namespace ablate::kernels {
 namespace {
@@ -14,75 +15,38 @@ using mma::CopyRows;
 using mma::kStride;
 using mma::QuadMax;
 using mma::QuadSum;
+using nsa::kQueryWarps;
+using nsa::kRows;
 
-constexpr int kRows = 16;       // the MMA's M: a group's G query heads, zero-padded, or 16 keys
-constexpr int kMaxGroup = 16;   // G
-constexpr int kQueryWarps = 4;  // forward and dq: warps sharing out one query's key tiles
+constexpr int kMaxGroup = 16;  // G
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
-// ---- Forward and dq: a thread block per (b, h_kv, t), rows = the group's G heads. ----
+// ---- Forward and dq: a thread block per (b, h_kv, Q = 16 / G queries), rows r = qi G + g. ----
+// Q queries fill the MMA's rows that one query's G heads left as padding at small G, and load a
+// block they share once (the union of their selections, nsa_query_block.cuh); each row is masked
+// to its own query's keys. Q = 1 for G > 8 is the same code.
 
 template <int D>
 struct QueryTiles {
   static constexpr int kKeys = D > 128 ? 16 : 32;  // keys per warp tile
   static constexpr int kTileElems = kKeys * kStride<D>;
-  static constexpr int kMatrixBytes = kRows * kStride<D> * 2;  // the heads' q (or do) rows
-  // A warp's region: its K and V tiles, then its fp32 [16][D] partial result.
-  static constexpr int kWarpBytes =
-      4 * kTileElems > kRows * D * 4 ? 4 * kTileElems : kRows * D * 4;
-  // `matrices` row matrices, the warps' regions, and the forward's running max and sum per
-  // warp and row.
+  static constexpr int kMatrixBytes = kRows * kStride<D> * 2;  // the rows of q (or do)
+  static constexpr int kPartialBytes = kRows * D * 4;          // a warp's fp32 [16][D] result
+  // A warp's region: its K and V tiles, then its partial result and the forward's running max
+  // and sum per row (in the 512 bytes the tiles leave at D = 256, so that the forward keeps 3
+  // blocks per SM there).
+  static constexpr int kWarpBytes = 4 * kTileElems > kPartialBytes + 2 * kRows * 4
+                                        ? 4 * kTileElems
+                                        : kPartialBytes + 2 * kRows * 4;
+  // Forward blocks per SM that registers and shared memory allow together (228 KB per SM, 1 KB
+  // of each block's reserved): the registers are held to it.
+  static constexpr int kForwardBlocks = D > 64 ? 3 : 4;
+  // `matrices` row matrices, the warps' regions and the union of the queries' blocks.
   static constexpr size_t Bytes(int matrices) {
-    return matrices * kMatrixBytes + kQueryWarps * kWarpBytes + 2 * kQueryWarps * kRows * 4;
+    return matrices * kMatrixBytes + kQueryWarps * kWarpBytes + sizeof(nsa::QueryUnion);
   }
 };
-
-struct Layout {
-  int64_t t, groups;
-  int64_t kv_row;  // row of (b, hk, 0) in k, v: [B * H_kv * T, D]
-  int64_t q_row;   // row of (b, h0 = hk G, t) in q: [B * H * T, D]
-};
-
-__device__ Layout QueryLayout(const NsaSelectedParams& p) {
-  Layout l;
-  l.t = blockIdx.x;
-  const int64_t hk = blockIdx.y, b = blockIdx.z;
-  l.groups = p.heads / p.kv_heads;
-  l.kv_row = (b * p.kv_heads + hk) * p.seq_len;
-  l.q_row = (b * p.heads + hk * l.groups) * p.seq_len + l.t;
-  return l;
-}
-
-// Starts copying the group's G rows of x (q or do) at position t into a shared [16][D] tile,
-// zeros below them. All threads of the block.
-template <int D>
-__device__ void CopyHeads(bf16* dst, const void* x, const Layout& at, int64_t seq_len) {
-  const bf16* first = static_cast<const bf16*>(x) + at.q_row * D;
-  CopyRows<D>(dst, kRows, first,
-              [&](int g) { return g < at.groups ? first + g * seq_len * D : nullptr; },
-              threadIdx.x, blockDim.x);
-}
-
-// Calls body(r0, count) for the key tiles of this warp: the query's selected blocks cut to the
-// keys t - w < s <= t and into tiles of kKeys tokens (the last of a block cut at its end or at
-// t), dealt to the warps in turn. Every key of a tile is visible: the kernels mask only past
-// `count`.
-template <int kKeys, typename Body>
-__device__ void ForEachTile(const NsaSelectedParams& p, const Layout& at, int warp, Body body) {
-  const int32_t* idx = p.block_idx + (at.kv_row + at.t) * p.selected;
-  const int64_t low = p.window > 0 ? at.t - p.window + 1 : 0;  // the window's first key
-  int64_t n = 0;
-  for (int64_t slot = 0; slot < p.selected; ++slot) {
-    const int64_t block = idx[slot];
-    if (block < 0) continue;
-    const int64_t first = max(block * p.block_size, low);  // empty below the window
-    const int64_t end = min((block + 1) * p.block_size, at.t + 1);  // causal; t < T too
-    for (int64_t r0 = first; r0 < end; r0 += kKeys, ++n) {
-      if (n % kQueryWarps == warp) body(r0, static_cast<int>(min(int64_t{kKeys}, end - r0)));
-    }
-  }
-}
 
 // Starts copying rows [row, row + count) of k and v ([B * H_kv * T, D]) into shared [kKeys][D]
 // tiles, zeros after them.
@@ -125,46 +89,56 @@ __device__ void StorePartial(float* part, const float (&acc)[D / 8][4]) {
   }
 }
 
-// sum_w f[w] partial_w[g][c, c + 1] over the warps' partial results.
+// sum_w f[w] partial_w[r][c, c + 1] over the warps' partial results.
 template <int D>
-__device__ float2 SumPartials(const unsigned char* regions, int g, int c,
+__device__ float2 SumPartials(const unsigned char* regions, int r, int c,
                               const float (&f)[kQueryWarps]) {
   float2 sum = make_float2(0.0f, 0.0f);
 #pragma unroll
   for (int w = 0; w < kQueryWarps; ++w) {
     const float* x =
-        reinterpret_cast<const float*>(regions + w * QueryTiles<D>::kWarpBytes) + g * D + c;
+        reinterpret_cast<const float*>(regions + w * QueryTiles<D>::kWarpBytes) + r * D + c;
     sum.x += f[w] * x[0];
     sum.y += f[w] * x[1];
   }
   return sum;
 }
 
-// Each warp runs an online softmax (base 2) over its tiles: S = Q K^T for the 16 padded head
-// rows, P = exp2(S - m), O += P V; the warps' (m, l, O) are then merged.
+// Warp w's running max and sum per row, [2][16] after its partial result.
 template <int D>
-__global__ void __launch_bounds__(32 * kQueryWarps) ForwardKernel(NsaSelectedParams p) {
+__device__ float* RowStats(unsigned char* regions, int w) {
+  return reinterpret_cast<float*>(regions + w * QueryTiles<D>::kWarpBytes +
+                                  QueryTiles<D>::kPartialBytes);
+}
+
+// Each warp runs an online softmax (base 2) over its tiles: S = Q K^T for the 16 rows, each
+// masked to the keys its query sees, P = exp2(S - m), O += P V; the warps' (m, l, O) are then
+// merged.
+template <int D>
+__global__ void __launch_bounds__(32 * kQueryWarps, QueryTiles<D>::kForwardBlocks)
+    ForwardKernel(NsaSelectedParams p) {
   using Tiles = QueryTiles<D>;
   constexpr int kKeys = Tiles::kKeys;
-  const Layout at = QueryLayout(p);
+  const nsa::QueryBlock at = nsa::ThisQueryBlock(p);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* qs = reinterpret_cast<bf16*>(smem);
   unsigned char* regions = smem + Tiles::kMatrixBytes;
   bf16* ks = reinterpret_cast<bf16*>(regions + warp * Tiles::kWarpBytes);
   bf16* vs = ks + Tiles::kTileElems;
-  float* row_max = reinterpret_cast<float*>(regions + kQueryWarps * Tiles::kWarpBytes);
-  float* row_sum = row_max + kQueryWarps * kRows;  // both [warp][16]
-  CopyHeads<D>(qs, p.q, at, p.seq_len);
-  mma::CommitCopies();
-  mma::WaitCopies<0>();
-  __syncthreads();
+  auto& u = *reinterpret_cast<nsa::QueryUnion*>(regions + kQueryWarps * Tiles::kWarpBytes);
+  nsa::CopyQueryRows<D>(qs, p.q, p, at);
+  mma::CommitCopies();  // ForEachTile's first pass waits for it
 
   const float scale2 = p.scale * kLog2e;
-  // Rows lane / 4 and lane / 4 + 8: running max m, this lane's share of the sum l.
+  const int row_q[2] = {nsa::RowQuery(at, lane / 4, p.seq_len),
+                        nsa::RowQuery(at, lane / 4 + 8, p.seq_len)};
+  // Rows lane / 4 and lane / 4 + 8: running max m (-inf until the row sees a key), this lane's
+  // share of the sum l.
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, acc[D / 8][4] = {};
-  ForEachTile<kKeys>(p, at, warp, [&](int64_t r0, int count) {
-    LoadWarpTile<D, kKeys>(ks, vs, p, at.kv_row + r0, count);
+  nsa::ForEachTile<kKeys>(u, p, at, [&](int r0, int count, uint32_t takers) {
+    LoadWarpTile<D, kKeys>(ks, vs, p, at.KvRow(p) + r0, count);
+    const uint32_t seen = nsa::SeenElements<kKeys>(row_q, takers, at, r0, count, p.window);
     float s[kKeys / 8][4];
     mma::ProductWithTranspose<D, kKeys>(s, qs, ks, kStride<D>);
     float top[2] = {m[0], m[1]};
@@ -172,15 +146,16 @@ __global__ void __launch_bounds__(32 * kQueryWarps) ForwardKernel(NsaSelectedPar
     for (int j = 0; j < kKeys / 8; ++j) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int key = 8 * j + 2 * (lane % 4) + e % 2;
-        s[j][e] = key < count ? s[j][e] * scale2 : -INFINITY;
+        s[j][e] = (seen >> (4 * j + e)) & 1u ? s[j][e] * scale2 : -INFINITY;
         top[e / 2] = fmaxf(top[e / 2], s[j][e]);
       }
     }
+    float base[2];  // exp2's offset: the new max, 0 for a row that has seen no key (all -inf)
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      top[h] = QuadMax(top[h]);  // finite: key 0 of the tile is always visible
-      const float corr = exp2f(m[h] - top[h]);
+      top[h] = QuadMax(top[h]);
+      base[h] = top[h] == -INFINITY ? 0.0f : top[h];
+      const float corr = exp2f(m[h] - base[h]);  // 0 while m = -inf, where l and acc are 0
       m[h] = top[h];
       l[h] *= corr;
 #pragma unroll
@@ -193,7 +168,7 @@ __global__ void __launch_bounds__(32 * kQueryWarps) ForwardKernel(NsaSelectedPar
     for (int j = 0; j < kKeys / 8; ++j) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        s[j][e] = exp2f(s[j][e] - m[e / 2]);
+        s[j][e] = exp2f(s[j][e] - base[e / 2]);
         l[e / 2] += s[j][e];
       }
     }
@@ -201,42 +176,46 @@ __global__ void __launch_bounds__(32 * kQueryWarps) ForwardKernel(NsaSelectedPar
   });
 
   StorePartial<D>(reinterpret_cast<float*>(ks), acc);
+  float* stats = RowStats<D>(regions, warp);
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const float sum = QuadSum(l[h]);
     if (lane % 4 == 0) {
-      row_max[warp * kRows + lane / 4 + 8 * h] = m[h];
-      row_sum[warp * kRows + lane / 4 + 8 * h] = sum;
+      stats[lane / 4 + 8 * h] = m[h];
+      stats[kRows + lane / 4 + 8 * h] = sum;
     }
   }
   __syncthreads();
-  for (int i = threadIdx.x; i < at.groups * (D / 2); i += blockDim.x) {
-    const int g = i / (D / 2), c = 2 * (i % (D / 2));
+  // A row whose query sees no key (every warp's m = -inf) gets o = 0 and lse = -inf.
+  for (int i = threadIdx.x; i < at.queries * at.groups * (D / 2); i += blockDim.x) {
+    const int r = i / (D / 2), c = 2 * (i % (D / 2));
+    if (nsa::RowQuery(at, r, p.seq_len) < 0) continue;
     float top = -INFINITY, sum = 0.0f, f[kQueryWarps];
 #pragma unroll
-    for (int w = 0; w < kQueryWarps; ++w) top = fmaxf(top, row_max[w * kRows + g]);
+    for (int w = 0; w < kQueryWarps; ++w) top = fmaxf(top, RowStats<D>(regions, w)[r]);
 #pragma unroll
     for (int w = 0; w < kQueryWarps; ++w) {
-      const float mw = row_max[w * kRows + g];  // -inf for a warp without tiles
+      const float* stats_w = RowStats<D>(regions, w);
+      const float mw = stats_w[r];  // -inf for a warp whose tiles this row saw nothing of
       f[w] = mw == -INFINITY ? 0.0f : exp2f(mw - top);
-      sum += f[w] * row_sum[w * kRows + g];
+      sum += f[w] * stats_w[kRows + r];
     }
-    const float2 o = SumPartials<D>(regions, g, c, f);
+    const float2 o = SumPartials<D>(regions, r, c, f);
     const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
-    const int64_t row = at.q_row + g * p.seq_len;
+    const int64_t row = nsa::HeadRow(p, at, r);
     reinterpret_cast<__nv_bfloat162*>(static_cast<bf16*>(p.o) + row * D)[c / 2] =
         __floats2bfloat162_rn(o.x * inv, o.y * inv);
     if (c == 0) p.lse[row] = sum > 0.0f ? top * kLn2 + logf(sum) : -INFINITY;
   }
 }
 
-// Each warp, over its tiles: P = exp2(S - lse), dP = dO V^T, dS = P (dP - delta), dq += dS K;
-// the warps' sums are then added.
+// Each warp, over its tiles: P = exp2(S - lse), masked as the forward's, dP = dO V^T,
+// dS = P (dP - delta), dq += dS K; the warps' sums are then added.
 template <int D>
 __global__ void __launch_bounds__(32 * kQueryWarps, 1) DqKernel(NsaSelectedParams p) {
   using Tiles = QueryTiles<D>;
   constexpr int kKeys = Tiles::kKeys;
-  const Layout at = QueryLayout(p);
+  const nsa::QueryBlock at = nsa::ThisQueryBlock(p);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* qs = reinterpret_cast<bf16*>(smem);
@@ -244,25 +223,30 @@ __global__ void __launch_bounds__(32 * kQueryWarps, 1) DqKernel(NsaSelectedParam
   unsigned char* regions = smem + 2 * Tiles::kMatrixBytes;
   bf16* ks = reinterpret_cast<bf16*>(regions + warp * Tiles::kWarpBytes);
   bf16* vs = ks + Tiles::kTileElems;
-  CopyHeads<D>(qs, p.q, at, p.seq_len);
-  CopyHeads<D>(dos, p.d_o, at, p.seq_len);
-  mma::CommitCopies();
+  auto& u = *reinterpret_cast<nsa::QueryUnion*>(regions + kQueryWarps * Tiles::kWarpBytes);
+  nsa::CopyQueryRows<D>(qs, p.q, p, at);
+  nsa::CopyQueryRows<D>(dos, p.d_o, p, at);
+  mma::CommitCopies();  // ForEachTile's first pass waits for them
 
   const float scale2 = p.scale * kLog2e;
-  float lse2[2], delta[2];  // rows lane / 4 and lane / 4 + 8; padding rows get 0 (their dS is 0)
+  // Rows lane / 4 and lane / 4 + 8; a row without a query sees no key (P = 0), whatever its
+  // lse2 and delta (0). Nor does a row whose lse is -inf (it saw none in the forward), so
+  // exp2 never meets that lse unmasked.
+  int row_q[2];
+  float lse2[2], delta[2];
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    const int g = lane / 4 + 8 * h;
-    const int64_t row = at.q_row + g * p.seq_len;
-    lse2[h] = g < at.groups ? p.lse[row] * kLog2e : 0.0f;
-    delta[h] = g < at.groups ? p.delta[row] : 0.0f;
+    const int r = lane / 4 + 8 * h;
+    row_q[h] = nsa::RowQuery(at, r, p.seq_len);
+    const int64_t row = row_q[h] >= 0 ? nsa::HeadRow(p, at, r) : 0;
+    lse2[h] = row_q[h] >= 0 ? p.lse[row] * kLog2e : 0.0f;
+    delta[h] = row_q[h] >= 0 ? p.delta[row] : 0.0f;
   }
-  mma::WaitCopies<0>();
-  __syncthreads();
 
   float acc[D / 8][4] = {};
-  ForEachTile<kKeys>(p, at, warp, [&](int64_t r0, int count) {
-    LoadWarpTile<D, kKeys>(ks, vs, p, at.kv_row + r0, count);
+  nsa::ForEachTile<kKeys>(u, p, at, [&](int r0, int count, uint32_t takers) {
+    LoadWarpTile<D, kKeys>(ks, vs, p, at.KvRow(p) + r0, count);
+    const uint32_t seen = nsa::SeenElements<kKeys>(row_q, takers, at, r0, count, p.window);
     float s[kKeys / 8][4], dp[kKeys / 8][4];
     mma::ProductWithTranspose<D, kKeys>(s, qs, ks, kStride<D>);
     mma::ProductWithTranspose<D, kKeys>(dp, dos, vs, kStride<D>);
@@ -270,8 +254,8 @@ __global__ void __launch_bounds__(32 * kQueryWarps, 1) DqKernel(NsaSelectedParam
     for (int j = 0; j < kKeys / 8; ++j) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int key = 8 * j + 2 * (lane % 4) + e % 2;
-        const float pr = key < count ? exp2f(s[j][e] * scale2 - lse2[e / 2]) : 0.0f;
+        const bool visible = (seen >> (4 * j + e)) & 1u;
+        const float pr = visible ? exp2f(s[j][e] * scale2 - lse2[e / 2]) : 0.0f;
         s[j][e] = pr * (dp[j][e] - delta[e / 2]);
       }
     }
@@ -282,10 +266,11 @@ __global__ void __launch_bounds__(32 * kQueryWarps, 1) DqKernel(NsaSelectedParam
   __syncthreads();
   static_assert(kQueryWarps == 4);
   const float ones[kQueryWarps] = {1.0f, 1.0f, 1.0f, 1.0f};
-  for (int i = threadIdx.x; i < at.groups * (D / 2); i += blockDim.x) {
-    const int g = i / (D / 2), c = 2 * (i % (D / 2));
-    const float2 dq = SumPartials<D>(regions, g, c, ones);
-    const int64_t row = at.q_row + g * p.seq_len;
+  for (int i = threadIdx.x; i < at.queries * at.groups * (D / 2); i += blockDim.x) {
+    const int r = i / (D / 2), c = 2 * (i % (D / 2));
+    if (nsa::RowQuery(at, r, p.seq_len) < 0) continue;
+    const float2 dq = SumPartials<D>(regions, r, c, ones);
+    const int64_t row = nsa::HeadRow(p, at, r);
     reinterpret_cast<__nv_bfloat162*>(static_cast<bf16*>(p.dq) + row * D)[c / 2] =
         __floats2bfloat162_rn(dq.x * p.scale, dq.y * p.scale);
   }
@@ -450,8 +435,10 @@ cudaError_t Launch(Kernel kernel, dim3 grid, int threads, size_t smem, cudaStrea
 
 template <int D>
 cudaError_t Dispatch(const NsaSelectedParams& p, int which, cudaStream_t stream) {
-  const dim3 per_query(static_cast<unsigned>(p.seq_len), static_cast<unsigned>(p.kv_heads),
-                       static_cast<unsigned>(p.batch));
+  static_assert((QueryTiles<D>::Bytes(1) + 1024) * QueryTiles<D>::kForwardBlocks <= 228 * 1024);
+  const int64_t queries = kRows / (p.heads / p.kv_heads);  // nsa::ThisQueryBlock's Q
+  const dim3 per_query(static_cast<unsigned>((p.seq_len + queries - 1) / queries),
+                       static_cast<unsigned>(p.kv_heads), static_cast<unsigned>(p.batch));
   switch (which) {
     case 0:
       return Launch(ForwardKernel<D>, per_query, 32 * kQueryWarps, QueryTiles<D>::Bytes(1),
@@ -481,6 +468,7 @@ bool NsaSelectedSupported(const NsaSelectedParams& p) {
   return dim && p.batch > 0 && p.batch <= 65535 && p.kv_heads > 0 && p.kv_heads <= 65535 &&
          p.heads % p.kv_heads == 0 && p.heads / p.kv_heads <= kMaxGroup && p.seq_len > 0 &&
          p.seq_len < (int64_t{1} << 31) && p.block_size > 0 && p.selected > 0 &&
+         p.selected < (int64_t{1} << 31) &&
          p.window >= 0 && p.num_items < (int64_t{1} << 31);
 }
 

@@ -16,15 +16,23 @@
 //
 // Design (bf16 tensor cores, mma.sync m16n8k16 with fp32 accumulation; P and dS are rounded to
 // bf16 before their products, as FlashAttention-2 does; trainer_lib/kernels/mma_bf16.cuh):
-//  - Forward and dq: one thread block of 4 warps per (b, h_kv, t). The MMA's 16 rows are the
-//    G query heads of the group (the paper's group-centric loading), zero rows below G. The
-//    query's selected blocks, each first cut to its tokens t - w < s <= t (a block wholly
-//    outside is skipped), are cut into key tiles of 32 tokens (16 at D = 256; the last of a
-//    block cut at its end and at t) and dealt to the warps in turn; a warp copies its K and V
-//    tiles into its own shared memory (cp.async, zeros past the end) and keeps S, P and its
-//    output in registers. Forward: an online softmax in base 2 per warp, the 4 warps' (max,
-//    sum, output) merged through shared memory at the end. dq: P = exp(S - lse), dS, dq += dS K
-//    per warp, the 4 partial sums added at the end.
+//  - Forward and dq: one thread block of 4 warps per (b, h_kv, Q = 16 / G consecutive queries;
+//    Q = 1 for G > 8). The MMA's 16 rows are the Q queries' G heads, row qi G + g, zero rows
+//    below Q G. One query per block (the paper's group-centric loading alone) left 14 of the 16
+//    rows as padding at Qwen3-0.6B's G = 2 (12 at 4B's G = 4), and every query loaded its
+//    selected blocks alone though neighbours mostly select the same ones. The block builds the
+//    union of its queries' selected blocks in shared memory (nsa_query_block.cuh), each entry
+//    with the queries that take it; a block one query's list holds twice has two entries, so
+//    that it counts twice for that query, as in the reference. An entry, cut to the keys its
+//    queries see (t_first - w, t_last] (one wholly outside is not an entry), is cut into key
+//    tiles of 32 tokens (16 at D = 256; the last of an entry cut at its block's end and at
+//    t_last) dealt to the warps in turn; a warp copies its K and V tiles into its own shared
+//    memory (cp.async, zeros past the end) and keeps S, P and its output in registers, each
+//    row masked to the keys its own query sees (it takes the entry, t - w < s <= t). Forward:
+//    an online softmax in base 2 per warp and row, the 4 warps' (max, sum, output) merged
+//    through shared memory at the end. dq: P = exp(S - lse), dS, dq += dS K per warp, the 4
+//    partial sums added at the end. The last block of a sequence that Q does not divide has
+//    rows without a query: zero, masked, never written.
 //  - dk/dv: the reverse index. The caller groups the (query, slot) pairs by selected block
 //    (a CSR list per (b, h_kv, block)) and cuts each list into work items of at most
 //    kNsaQueriesPerItem queries. A thread block per (item, 64-token tile of the block) keeps
@@ -42,7 +50,8 @@
 // Shapes (all contiguous, 64-bit offsets everywhere):
 //   q, o, do, dq: [B, H, T, D] bf16;  k, v: [B, H_kv, T, D] bf16;  lse, delta: [B, H, T] fp32
 //   block_idx: [B, H_kv, T, n] int32;  dk, dv: [B, H_kv, T, D] fp32, accumulated into (the
-//   caller zeroes them).  D in {64, 128, 256}; 1 <= G <= 16; any block size >= 1; T < 2^31.
+//   caller zeroes them).  D in {64, 128, 256}; 1 <= G <= 16; any block size >= 1; T < 2^31;
+//   n < 2^31.
 #ifndef ABLATE_TRAINER_LIB_KERNELS_NSA_SELECTED_H_
 #define ABLATE_TRAINER_LIB_KERNELS_NSA_SELECTED_H_
 
@@ -86,7 +95,7 @@ struct NsaSelectedParams {
   int64_t num_items = 0;
 };
 
-// True when the kernels take these sizes (D, G, positive sizes, T < 2^31, window >= 0).
+// True when the kernels take these sizes (D, G, positive sizes, T and n < 2^31, window >= 0).
 bool NsaSelectedSupported(const NsaSelectedParams& p);
 
 // Launch on `stream`; return the launch's error (cudaSuccess when it started).
