@@ -150,13 +150,19 @@ double NsaKernelBytesPerToken(const v1::ModelConfig& c, const NsaShape& nsa) {
   return gates + selected + window + compressed;
 }
 
+// Bytes the MLP keeps for backward per token beyond its input: eager, the gate and up
+// projections, silu(gate) and their product, of `a` bytes each; fused (fused_swiglu.h), the
+// bf16 [2 I] gate-up projection only.
+double MlpBytesPerToken(const v1::ModelConfig& c, double a, bool fused) {
+  return fused ? 2 * 2 * double(c.intermediate_size()) : 4 * a * c.intermediate_size();
+}
+
 // Bytes one decoder layer keeps for backward per token, with activations of `a` bytes, run
 // eagerly (LibTorch's modules under autocast, or fp32).
 double LayerActivationBytesPerToken(const v1::ModelConfig& c, double a) {
   const double h = c.hidden_size();
   const double q = double(c.num_attention_heads()) * c.head_dim();
   const double kv = double(c.num_key_value_heads()) * c.head_dim();
-  const double i = c.intermediate_size();
   const double norms = 2 * (4 * h + a * h);  // fp32 input and cast output, twice
   // Each norm's output, which its projections keep: in fp32 one tensor the projections share;
   // under autocast (2-byte activations) a bf16 cast for each projection, since autocast caches
@@ -165,8 +171,8 @@ double LayerActivationBytesPerToken(const v1::ModelConfig& c, double a) {
   const double qk_norms = 4 * (q + kv) + a * (q + kv);  // fp32 inputs and outputs of q/k norms
   const double rope_and_v = a * (q + kv) + a * kv;      // rotated q, k and v, what SDPA keeps
   const double attention_out = a * q;                   // also o_proj's input
-  const double swiglu = 4 * a * i;                      // gate, up, silu(gate), their product
-  return norms + projection_inputs + qk_norms + rope_and_v + attention_out + swiglu;
+  return norms + projection_inputs + qk_norms + rope_and_v + attention_out +
+         MlpBytesPerToken(c, a, /*fused=*/false);
 }
 
 // The same under bf16 autocast with the fused kernels (trainer_lib/model/fused_norm.h,
@@ -182,14 +188,13 @@ double FusedLayerActivationBytesPerToken(const v1::ModelConfig& c) {
   const double heads = c.num_attention_heads(), kv_heads = c.num_key_value_heads();
   const double q = heads * c.head_dim();
   const double kv = kv_heads * c.head_dim();
-  const double i = c.intermediate_size();
   const double norms = 2 * (4 * h + 4);        // fp32 input or sum, and rstd, twice
   const double projection_inputs = 2 * 2 * h;  // the two norms' bf16 outputs
   const double qk_norms = 2 * (q + kv) + 4 * (heads + kv_heads);  // bf16 inputs, rstd per head
   const double rope_and_v = 2 * (q + kv) + 2 * kv;
   const double attention_out = 2 * q;
-  const double swiglu = 2 * 2 * i;  // the gate-up projection
-  return norms + projection_inputs + qk_norms + rope_and_v + attention_out + swiglu;
+  return norms + projection_inputs + qk_norms + rope_and_v + attention_out +
+         MlpBytesPerToken(c, 2, /*fused=*/true);
 }
 
 }  // namespace
@@ -312,7 +317,13 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
       work.bf16 ? 2.0 * (double(parameters) - compression_maps - (fused ? mlp_weights : 0.0)) : 0.0;
   plan.activations = static_cast<int64_t>(kept + weight_copies);
   if (work.activation_checkpointing) {
-    plan.recompute = static_cast<int64_t>(layer);
+    // Long sequences recompute the MLP per chunk of kMlpChunkTokens: its activations exist for
+    // one chunk of each sequence at a time.
+    const double mlp_tokens =
+        work.context_length > 2 * kMlpChunkTokens
+            ? double(work.micro_batch_size) * double(work.context_length - kMlpChunkTokens)
+            : 0.0;
+    plan.recompute = static_cast<int64_t>(layer - mlp_tokens * MlpBytesPerToken(model, a, fused));
     plan.checkpoints = static_cast<int64_t>(checkpoints);
     plan.host_checkpoints = static_cast<int64_t>(offloaded * checkpoint);
     // What backward has made when it recomputes the last layer: the output head's gradient,

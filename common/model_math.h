@@ -37,6 +37,11 @@ int64_t ParameterCount(const v1::ModelConfig& config);
 // (l') selected. Defaults: fla's and the paper's block of 64 and 16 selected blocks, the
 // paper's window of 512, kernel 32 and stride 16. TrainConfig's attention_args set them
 // (common/attention_args.h, which checks that d divides l and l', and l <= l').
+// Under activation checkpointing, sequences of more than 2 kMlpChunkTokens tokens recompute
+// each layer's MLP per chunk of kMlpChunkTokens positions in backward (trainer_lib/model/qwen3.h),
+// and the memory plan counts the MLP's activations for one chunk.
+inline constexpr int64_t kMlpChunkTokens = 65536;
+
 struct NsaShape {
   int64_t block_size = 64;           // l': tokens per selected block (and per mean-pooled block)
   int64_t selected_blocks = 16;      // n: blocks each query attends to, forced ones included

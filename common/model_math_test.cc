@@ -193,6 +193,21 @@ TEST(ModelMathTest, CheckpointedBackwardStartsWithEveryLayersInput) {
   }
 }
 
+// Past 2 x 65,536 tokens the recomputed layer holds its MLP's activations (the fused gate-up
+// projection, 4 x 3,072 bytes a token) for one chunk of 65,536 positions.
+TEST(ModelMathTest, LongSequencesPlanTheirMlpForOneChunk) {
+  const v1::ModelConfig model = Model("qwen3-0.6b");
+  RankWork work;
+  work.attention = "nsa";
+  work.activation_checkpointing = true;
+  work.fused_kernels = true;
+  work.context_length = 131072;  // not chunked: 2 x 65,536
+  const int64_t whole = PlanMemory(model, work)->recompute;
+  work.context_length = 1 << 20;
+  EXPECT_NEAR(double(PlanMemory(model, work)->recompute),
+              8.0 * double(whole) - 4.0 * 3072 * ((1 << 20) - 65536), 8);
+}
+
 // Offloaded layers move their checkpoints, and nothing else, to host memory.
 TEST(ModelMathTest, OffloadedCheckpointsLeaveTheDevicesPlan) {
   const v1::ModelConfig model = Model("qwen3-0.6b");

@@ -1,4 +1,5 @@
 #include "trainer_lib/attention/nsa.h"
+#include "trainer_lib/attention/nsa_compressed.h"
 
 #include <algorithm>
 #include <cmath>
@@ -333,15 +334,29 @@ TEST(NsaTest, TheLayerOwnsItsLearnedCompressionStartingFromTheMean) {
                            NsaMeanCompressionWeight(2, 4, 8)));
 }
 
+// The CUDA path scores the selection in bf16 (nsa_compressed.h): where two blocks' scores are
+// nearly tied it may pick another block than the fp32 reference, and that query's output then
+// differs by O(1). Such queries are few; every other one agrees within bf16 rounding.
 TEST(NsaTest, OnCudaInBf16MatchesFp32OnCpu) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   torch::manual_seed(8);
   Inputs in = Random(1, 8, 2, 97, 64);
   auto bf16 = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16);
-  torch::Tensor out = NsaAttend(in.q.to(bf16), in.k.to(bf16), in.v.to(bf16), in.gates.to(bf16),
-                                Small());
+  const torch::Tensor q = in.q.to(bf16), k = in.k.to(bf16), v = in.v.to(bf16);
+  torch::Tensor out = NsaAttend(q, k, v, in.gates.to(bf16), Small());
   torch::Tensor expected = NsaAttend(in.q, in.k, in.v, in.gates, Small());
-  EXPECT_LT((out.to(torch::kCPU, torch::kFloat32) - expected).abs().max().item<float>(), 5e-2);
+  // Queries [B, H_kv, T] whose selection is the reference's, as a mask over [B, H, T, 1].
+  auto sorted = [](const torch::Tensor& idx) {
+    return std::get<0>(idx.to(torch::kCPU, torch::kInt64).sort(-1));
+  };
+  const torch::Tensor same =
+      (sorted(NsaCompressedAndSelect(q, k, v, Small()).block_idx) ==
+       sorted(NsaBlockIndices(in.q, in.k, Small())))
+          .all(-1);
+  EXPECT_GE(same.to(torch::kFloat32).mean().item<float>(), 0.98f);
+  const torch::Tensor agree = same.repeat_interleave(4, 1).unsqueeze(-1);  // G = 4 heads each
+  const torch::Tensor error = (out.to(torch::kCPU, torch::kFloat32) - expected).abs() * agree;
+  EXPECT_LT(error.max().item<float>(), 5e-2);
 }
 
 }  // namespace

@@ -63,11 +63,22 @@ class DecoderLayerImpl : public torch::nn::Module {
 
   // h = x + attn(norm1(x)); h + mlp(norm2(h)), the first add fused with norm2. The second add
   // stays eager: fusing it with the next layer's norm1 would cross the layer boundary that
-  // activation checkpointing recomputes from.
-  torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope) {
+  // activation checkpointing recomputes from. With mlp_chunk > 0 the MLP runs per chunk of
+  // that many positions, each recomputed in backward (RecomputeInBackward): its activations,
+  // the largest of the layer ([tokens, 2 I] for the gate and up projections), then exist for
+  // one chunk at a time, for one more forward of the MLP (the Mini-Sequence Transformer's
+  // chunked MLP, Luo et al., 2024). The MLP is per position: the values are the same.
+  torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope, int64_t mlp_chunk = 0) {
     torch::Tensor attn = self_attn_(NormForProjection(*input_layernorm_, x), rope);
     auto [h, normed] = AddNormForProjection(*post_attention_layernorm_, x, attn);
-    return h + mlp_(normed);
+    if (mlp_chunk <= 0 || normed.size(1) <= mlp_chunk) return h + mlp_(normed);
+    std::vector<torch::Tensor> parts;
+    SwiGLUImpl* mlp = mlp_.get();
+    for (const torch::Tensor& chunk : torch::split(normed, mlp_chunk, /*dim=*/1)) {
+      parts.push_back(
+          RecomputeInBackward([mlp](const torch::Tensor& in) { return mlp->forward(in); }, chunk));
+    }
+    return h + torch::cat(parts, /*dim=*/1);
   }
 
  private:
@@ -121,12 +132,16 @@ torch::Tensor Qwen3Impl::hidden_states(const torch::Tensor& tokens) {
   torch::Tensor h = embed_tokens_(tokens);  // [B, T, hidden]
   const bool recompute =
       activation_checkpointing_ && is_training() && torch::GradMode::is_enabled();
+  const int64_t mlp_chunk =
+      recompute && tokens.size(1) > 2 * mlp_chunk_tokens_ ? mlp_chunk_tokens_ : 0;
   for (size_t i = 0; i < layers_->size(); ++i) {
     DecoderLayerImpl* decoder = layers_[i]->as<DecoderLayer>();
     if (recompute) {
       h = RecomputeInBackward(
-          [decoder, rope](const torch::Tensor& x) { return decoder->forward(x, rope); }, h,
-          static_cast<int64_t>(i) < offloaded_layers_);
+          [decoder, rope, mlp_chunk](const torch::Tensor& x) {
+            return decoder->forward(x, rope, mlp_chunk);
+          },
+          h, static_cast<int64_t>(i) < offloaded_layers_);
     } else {
       h = decoder->forward(h, rope);
     }

@@ -48,10 +48,16 @@ class Qwen3Impl : public torch::nn::Module {
   // When on, training forward passes keep only each decoder layer's input and recompute the
   // layer in backward (RecomputeInBackward): activation memory falls from every layer's
   // intermediates to one tensor per layer, for about one more forward pass of compute. The
-  // first `offloaded_layers` layers keep that tensor in host memory.
-  void set_activation_checkpointing(bool on, int64_t offloaded_layers = 0) {
+  // first `offloaded_layers` layers keep that tensor in host memory. Sequences longer than
+  // 2 mlp_chunk_tokens also recompute each layer's MLP per mlp_chunk_tokens positions in
+  // backward (qwen3.cc's DecoderLayer): at 1M tokens its activations would otherwise be the
+  // largest term of backward (12 GiB of gate and up projections on Qwen3-0.6B). The default,
+  // kMlpChunkTokens, is the one the memory plan counts (common/model_math.h).
+  void set_activation_checkpointing(bool on, int64_t offloaded_layers = 0,
+                                    int64_t mlp_chunk_tokens = kMlpChunkTokens) {
     activation_checkpointing_ = on;
     offloaded_layers_ = offloaded_layers;
+    mlp_chunk_tokens_ = mlp_chunk_tokens;
   }
 
   const v1::ModelConfig& config() const { return config_; }
@@ -64,6 +70,7 @@ class Qwen3Impl : public torch::nn::Module {
   torch::nn::Linear lm_head_{nullptr};  // null when tied to embed_tokens_
   bool activation_checkpointing_ = false;
   int64_t offloaded_layers_ = 0;
+  int64_t mlp_chunk_tokens_ = kMlpChunkTokens;
 };
 TORCH_MODULE(Qwen3);
 

@@ -81,6 +81,27 @@ TEST(Qwen3Test, LaterTokensDoNotChangeEarlierLogits) {
   EXPECT_FALSE(torch::allclose(a.index({Slice(), 16}), b.index({Slice(), 16})));
 }
 
+// Under checkpointing a long sequence recomputes its MLPs per chunk of positions (here 8 of
+// 37: four whole chunks and a partial one): the same loss and gradients as whole MLPs.
+TEST(Qwen3Test, ChunkedMlpRecomputationGivesTheSameGradients) {
+  const v1::ModelConfig config = Catalog("tiny");
+  torch::manual_seed(4);
+  const torch::Tensor tokens = torch::randint(0, config.vocab_size(), {2, 37}, torch::kInt64);
+  std::vector<std::vector<torch::Tensor>> grads;
+  for (int64_t chunk : {int64_t{1000}, int64_t{8}}) {
+    torch::manual_seed(5);
+    Qwen3 model = *BuildQwen3(config, "dense");
+    model->set_activation_checkpointing(true, /*offloaded_layers=*/0, chunk);
+    model->forward(tokens).pow(2).mean().backward();
+    grads.emplace_back();
+    for (const torch::Tensor& p : model->parameters()) grads.back().push_back(p.grad().clone());
+  }
+  ASSERT_EQ(grads[0].size(), grads[1].size());
+  for (size_t i = 0; i < grads[0].size(); ++i) {
+    EXPECT_TRUE(torch::allclose(grads[1][i], grads[0][i], 1e-5, 1e-7)) << i;
+  }
+}
+
 TEST(Qwen3Test, UnknownAttentionFails) {
   EXPECT_EQ(BuildQwen3(Catalog("tiny"), "sparse").status().code(),
             absl::StatusCode::kInvalidArgument);
