@@ -299,11 +299,18 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
   const double layer = (per_token + nsa_extra) * tokens;
   const double layers = model.num_hidden_layers();
   // Checkpointing keeps each layer's fp32 input and recomputes one layer at a time in backward;
-  // the offloaded layers keep theirs in host memory.
+  // the offloaded layers keep theirs in host memory. NSA on the kernels also keeps each layer's
+  // selection, int32 [H_kv, n] per token, on the device for its recomputation (nsa.h).
   const double offloaded =
       work.activation_checkpointing ? std::min(double(work.offloaded_layers), layers) : 0.0;
   const double checkpoint = 4.0 * model.hidden_size() * tokens;
-  const double checkpoints = work.activation_checkpointing ? (layers - offloaded) * checkpoint : 0.0;
+  const double selection =
+      nsa && nsa_kernels
+          ? 4.0 * model.num_key_value_heads() * double(work.nsa.selected_blocks) * tokens
+          : 0.0;
+  const double checkpoints = work.activation_checkpointing
+                                 ? (layers - offloaded) * checkpoint + layers * selection
+                                 : 0.0;
   const double kept = work.activation_checkpointing ? checkpoints : layers * layer;
   // Autocast's cache keeps a bf16 copy of every weight it cast until the forward ends; the
   // fused MLP node casts its three weights itself, per call, and keeps none of the casts.

@@ -95,7 +95,9 @@ struct MemoryPlan {
   int64_t activations = 0;     // saved for backward over one micro-batch, plus bf16 weight copies
   int64_t loss = 0;            // logits and their gradient for one chunk of the cross-entropy
   int64_t recompute = 0;       // one layer's activations rebuilt in backward (checkpointing)
-  int64_t checkpoints = 0;     // every layer's fp32 input, kept by checkpointing (in activations)
+  // Every layer's fp32 input, kept by checkpointing (in activations), and under NSA's kernels
+  // every layer's selection.
+  int64_t checkpoints = 0;
   int64_t host_checkpoints = 0;  // the offloaded layers' inputs, in pinned host memory (not total)
   int64_t first_grads = 0;     // the gradients made when backward reaches the last layer
   int64_t optimizer_step = 0;  // working memory of the optimizer's step, beside the gradients

@@ -30,6 +30,13 @@ class Attention : public torch::nn::Module {
   torch::Tensor Forward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& hidden);
 
+  // Called by the model before each training forward (Qwen3Impl::hidden_states): `on` when
+  // activation checkpointing runs each layer twice, first without autograd, then again in
+  // backward. A kind may keep from the first run what the second can reuse, in the order the
+  // runs come (a layer's forward runs before its backward); each call drops what was kept.
+  // Default: nothing kept.
+  virtual void set_recomputed(bool on) {}
+
  protected:
   // Called with q, k and v's shapes already checked.
   virtual torch::Tensor Compute(const torch::Tensor& q, const torch::Tensor& k,

@@ -272,7 +272,7 @@ at::Tensor NsaBlockIndices(const at::Tensor& q, const at::Tensor& k, const NsaOp
 
 at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const at::Tensor& gates, const NsaOptions& options,
-                     const NsaCompressionWeights& weights) {
+                     const NsaCompressionWeights& weights, at::Tensor* selection) {
   CheckShapes(q, k, options);
   TORCH_CHECK(v.sizes() == k.sizes(), "nsa: v ", v.sizes(), " differs from k ", k.sizes());
   TORCH_CHECK(gates.dim() == 4 && gates.size(0) == q.size(0) && gates.size(1) == q.size(1) &&
@@ -289,7 +289,9 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
       !s.learned_compression && !s.paper_selection && NsaSelectedKernelTakes(q, k);
   AutocastOff autocast(q.device().type());
   if (fast) {
-    const NsaCompressedOutput cmp = NsaCompressedAndSelect(q, k, v, options);
+    const NsaCompressedOutput cmp = NsaCompressedAndSelect(
+        q, k, v, options, selection != nullptr ? *selection : at::Tensor());
+    if (selection != nullptr) *selection = cmp.block_idx;
     // Contiguous once: the two kernel nodes then keep the same tensors, where each would copy
     // a transposed view (v's) for itself.
     const torch::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
@@ -392,7 +394,18 @@ at::Tensor NsaAttention::Compute(const at::Tensor& q, const at::Tensor& k, const
   torch::Tensor gates = torch::sigmoid(g_proj_(hidden))
                             .view({hidden.size(0), hidden.size(1), heads_, 3})
                             .transpose(1, 2);
-  return NsaAttend(q, k, v, gates, options_, compression_);
+  if (!recomputed_) return NsaAttend(q, k, v, gates, options_, compression_);
+  at::Tensor selection;
+  if (!torch::GradMode::is_enabled()) {  // the first run: keep what it selects
+    at::Tensor out = NsaAttend(q, k, v, gates, options_, compression_, &selection);
+    if (selection.defined()) kept_.push_back(selection);
+    return out;
+  }
+  if (!kept_.empty()) {  // the recomputation: select what forward did
+    selection = kept_.front();
+    kept_.pop_front();
+  }
+  return NsaAttend(q, k, v, gates, options_, compression_, &selection);
 }
 
 }  // namespace ablate::train

@@ -46,6 +46,7 @@
 #define ABLATE_TRAINER_LIB_ATTENTION_NSA_H_
 
 #include <cstdint>
+#include <deque>
 
 #include <ATen/core/Tensor.h>
 #include <torch/nn/modules/linear.h>
@@ -73,9 +74,12 @@ at::Tensor NsaBlockIndices(const at::Tensor& q, const at::Tensor& k, const NsaOp
 // [B, H_kv, T, D] with H a multiple of H_kv; gates: [B, H, T, 3] holding g_cmp, g_slc, g_swa in
 // that order; `weights` (nsa_blocks.h) required under learned compression, else unused.
 // Differentiable in q, k, v, gates and the weights. Shapes are checked (TORCH_CHECK).
+// `selection`, on the kernels' fast path only: when it holds [B, H_kv, T, n] int32 blocks
+// (an earlier call's on the same q and k) they are used instead of scoring the compressed
+// blocks again; when it is undefined it receives the blocks selected. Elsewhere it is left be.
 at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const at::Tensor& gates, const NsaOptions& options,
-                     const NsaCompressionWeights& weights = {});
+                     const NsaCompressionWeights& weights = {}, at::Tensor* selection = nullptr);
 
 // The selected branch alone (branch 2 above) on given block indices: [B, H, T, D] in q's
 // dtype and computed in it (the kernel tests' fp32 reference and their bf16 baseline). q: [B, H,
@@ -111,6 +115,16 @@ class NsaAttention : public Attention {
   NsaAttention(int64_t hidden_size, int64_t heads, int64_t kv_heads, int64_t head_dim,
                const NsaOptions& options);
 
+  // Under checkpointing the forward without autograd keeps its selection for the
+  // recomputation in backward (NsaAttend's `selection`): the compressed scores, quadratic in T
+  // and most of a step at 1M tokens, are computed once, and backward selects exactly the blocks
+  // forward did. Costs [B, H_kv, T, n] int32 per layer until its backward (512 MiB per layer at
+  // 1M tokens on Qwen3-0.6B; common/model_math counts it).
+  void set_recomputed(bool on) override {
+    recomputed_ = on;
+    kept_.clear();
+  }
+
  protected:
   at::Tensor Compute(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const at::Tensor& hidden) override;
@@ -120,6 +134,8 @@ class NsaAttention : public Attention {
   const NsaOptions options_;
   torch::nn::Linear g_proj_{nullptr};
   NsaCompressionWeights compression_;  // registered parameters; undefined under mean pooling
+  bool recomputed_ = false;
+  std::deque<at::Tensor> kept_;  // selections of forwards whose backward has not run yet
 };
 
 }  // namespace ablate::train

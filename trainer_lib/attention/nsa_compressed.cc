@@ -222,7 +222,8 @@ class CompressedFunction : public torch::autograd::Function<CompressedFunction> 
 }  // namespace
 
 NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor& k,
-                                           const at::Tensor& v, const NsaOptions& options) {
+                                           const at::Tensor& v, const NsaOptions& options,
+                                           const at::Tensor& selection) {
   TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.sizes() == k.sizes() && q.size(0) == k.size(0) &&
                   q.size(2) == k.size(2) && q.size(3) == k.size(3) && k.size(1) > 0 &&
                   q.size(1) % k.size(1) == 0,
@@ -240,6 +241,14 @@ NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor
   }
   torch::Tensor fused = FusedCompressedAttention(q, k_cmp, v_cmp, l);
   if (fused.defined()) {
+    if (selection.defined()) {
+      TORCH_CHECK(selection.dim() == 4 && selection.size(0) == k.size(0) &&
+                      selection.size(1) == k.size(1) && selection.size(2) == k.size(2) &&
+                      selection.size(3) == n,
+                  "nsa compressed: a kept selection ", selection.sizes(), " does not fit k ",
+                  k.sizes(), " and n = ", n);
+      return {fused, selection};
+    }
     // The selection is not differentiable: one pass of scores without autograd.
     torch::NoGradGuard no_grad;
     const Geometry g = GeometryOf(q, k_cmp, l, n);

@@ -55,9 +55,12 @@ struct NsaCompressedOutput {
 // q: [B, H, T, D]; k, v: [B, H_kv, T, D] with H a multiple of H_kv, any float dtype (rounded to
 // bf16 for the GEMMs), on any device (CUDA uses cuBLAS's bf16 GEMM with an fp32 result; the CPU
 // multiplies the same bf16 values in fp32). options: block_size, selected_blocks, query_chunk.
-// Shapes are checked (TORCH_CHECK).
+// Shapes are checked (TORCH_CHECK). `selection`, when defined: [B, H_kv, T, n] int32 blocks
+// the fused path returns as block_idx instead of scoring the chunks (the chunked path, which
+// scores as it computes o_cmp, ignores it).
 NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor& k,
-                                           const at::Tensor& v, const NsaOptions& options);
+                                           const at::Tensor& v, const NsaOptions& options,
+                                           const at::Tensor& selection = at::Tensor());
 
 }  // namespace ablate::train
 

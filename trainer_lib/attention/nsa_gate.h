@@ -9,6 +9,8 @@
 // gates: nothing of [B, H, T, D] size of its own. Backward:
 //   d o_c = g_c do,   d g_c = sum_d do o_c
 // in fp32, each returned in its input's dtype; a gate without a branch gets a zero gradient.
+// Both passes run a chunk of positions at a time, so that their fp32 temporaries stay near 2^27
+// elements (whole, several [B, H, T, D] fp32 tensors: 8 GiB each at 1M tokens on Qwen3-0.6B).
 //
 // Thread-safety: as LibTorch operators.
 #ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_GATE_H_
@@ -22,9 +24,10 @@ namespace ablate::train {
 
 // gates: [B, H, T, C] any float dtype; branches: 1 to C tensors [B, H, T, D] of any float
 // dtypes, branch c weighted by gates[..., c]. Returns [B, H, T, D] in `dtype`. Shapes are
-// checked (TORCH_CHECK).
+// checked (TORCH_CHECK). chunk_elements: the fp32 elements of one chunk's temporaries (B H D
+// per position; at least one position a chunk).
 at::Tensor NsaGateCombine(const at::Tensor& gates, const std::vector<at::Tensor>& branches,
-                          at::ScalarType dtype);
+                          at::ScalarType dtype, int64_t chunk_elements = int64_t{1} << 27);
 
 }  // namespace ablate::train
 

@@ -15,14 +15,15 @@ struct Result {
 
 // The output and gradients of sum(out * weights) through the node, or through the eager
 // products it replaces (fp32 arithmetic on fp32 copies of every input).
+// node: 0 the eager products, else the node with chunks of `node` fp32 elements.
 Result Combine(const torch::Tensor& gates, const std::vector<torch::Tensor>& branches,
-           const torch::Tensor& weights, bool node) {
+               const torch::Tensor& weights, int64_t node) {
   torch::Tensor g = gates.detach().requires_grad_(true);
   std::vector<torch::Tensor> b;
   for (const torch::Tensor& x : branches) b.push_back(x.detach().requires_grad_(true));
   torch::Tensor out;
   if (node) {
-    out = NsaGateCombine(g, b, torch::kBFloat16);
+    out = NsaGateCombine(g, b, torch::kBFloat16, node);
   } else {
     for (size_t c = 0; c < b.size(); ++c) {
       torch::Tensor term =
@@ -66,11 +67,14 @@ TEST(NsaGateTest, MatchesTheEagerProductsItReplaces) {
        {std::vector<torch::Tensor>{cmp, slc, swa},
         std::vector<torch::Tensor>{cmp.to(torch::kBFloat16), slc, swa},
         std::vector<torch::Tensor>{cmp, slc}}) {
-    const Result node = Combine(gates, branches, weights, true);
-    const Result eager = Combine(gates, branches, weights, false);
-    ExpectSame(node, eager, branches.size() == 3 ? "three branches" : "two branches");
-    if (branches.size() == 2) {
-      EXPECT_EQ(node.d_gates.select(-1, 2).abs().max().item<float>(), 0.0f);
+    const Result eager = Combine(gates, branches, weights, 0);
+    // One chunk, then 5 positions of B H D = 96 elements a chunk (37 = 7 x 5 + 2).
+    for (int64_t chunk : {int64_t{1} << 27, int64_t{5} * 96}) {
+      const Result node = Combine(gates, branches, weights, chunk);
+      ExpectSame(node, eager, branches.size() == 3 ? "three branches" : "two branches");
+      if (branches.size() == 2) {
+        EXPECT_EQ(node.d_gates.select(-1, 2).abs().max().item<float>(), 0.0f);
+      }
     }
   }
 }

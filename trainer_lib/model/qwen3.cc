@@ -98,9 +98,10 @@ Qwen3Impl::Qwen3Impl(const v1::ModelConfig& config,
   embed_tokens_ = register_module(
       "embed_tokens", torch::nn::Embedding(config.vocab_size(), config.hidden_size()));
   layers_ = register_module("layers", torch::nn::ModuleList());
-  for (auto& layer_attention : attention) {
-    layers_->push_back(DecoderLayer(config, std::move(layer_attention)));
+  for (const auto& layer_attention : attention) {
+    layers_->push_back(DecoderLayer(config, layer_attention));
   }
+  attention_ = std::move(attention);
   norm_ = register_module("norm", RMSNorm(config.hidden_size(), config.rms_norm_eps()));
   if (!config.tie_word_embeddings()) {
     lm_head_ = register_module("lm_head", LinearNoBias(config.hidden_size(), config.vocab_size()));
@@ -134,6 +135,7 @@ torch::Tensor Qwen3Impl::hidden_states(const torch::Tensor& tokens) {
       activation_checkpointing_ && is_training() && torch::GradMode::is_enabled();
   const int64_t mlp_chunk =
       recompute && tokens.size(1) > 2 * mlp_chunk_tokens_ ? mlp_chunk_tokens_ : 0;
+  for (const auto& attention : attention_) attention->set_recomputed(recompute);
   for (size_t i = 0; i < layers_->size(); ++i) {
     DecoderLayerImpl* decoder = layers_[i]->as<DecoderLayer>();
     if (recompute) {

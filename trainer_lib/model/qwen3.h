@@ -68,6 +68,7 @@ class Qwen3Impl : public torch::nn::Module {
   torch::nn::ModuleList layers_{nullptr};
   RMSNorm norm_{nullptr};
   torch::nn::Linear lm_head_{nullptr};  // null when tied to embed_tokens_
+  std::vector<std::shared_ptr<Attention>> attention_;  // each layer's, also held by the layer
   bool activation_checkpointing_ = false;
   int64_t offloaded_layers_ = 0;
   int64_t mlp_chunk_tokens_ = kMlpChunkTokens;
