@@ -5,105 +5,70 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "common/attention_args.h"
+#include "common/optimizer_state.h"
 #include "common/train_config.h"
 
 namespace ablate {
 namespace {
 
-// One weight's shape: a matrix [rows, cols], or a vector when cols is 1.
+// One weight's shape, as the model holds it.
 struct Weight {
-  int64_t rows;
-  int64_t cols;
+  std::vector<int64_t> shape;
   bool hidden_matrix;  // a 2-D weight inside a decoder layer (what Muon orthogonalizes)
-  int64_t size() const { return rows * cols; }
+  int64_t size() const {
+    int64_t n = 1;
+    for (int64_t side : shape) n *= side;
+    return n;
+  }
 };
 
 // Every weight of a Qwen3 model, in transformers' shapes ([out, in] for a linear), plus NSA's
 // gate projection [3 heads, hidden] per layer when `nsa` is given, and under its learned
 // compression the maps of keys and values, [H_kv, l D, D] each, and their intra-block position
-// encodings, [H_kv, l, D] each (trainer_lib/attention/nsa_blocks.h), planned as matrices of
-// [H_kv l D, D] and [H_kv l, D] that are no hidden matrices (Muon leaves 3-D tensors to AdamW).
+// encodings, [H_kv, l, D] each (trainer_lib/attention/nsa_blocks.h), which are no hidden
+// matrices (Muon leaves 3-D tensors to AdamW).
 std::vector<Weight> Weights(const v1::ModelConfig& c, const NsaShape* nsa = nullptr) {
   const int64_t h = c.hidden_size();
   const int64_t d = c.head_dim();
   const int64_t q = int64_t{c.num_attention_heads()} * d;
   const int64_t kv = int64_t{c.num_key_value_heads()} * d;
   const int64_t i = c.intermediate_size();
-  std::vector<Weight> weights = {{c.vocab_size(), h, false}};  // embed_tokens
+  std::vector<Weight> weights = {{{c.vocab_size(), h}, false}};  // embed_tokens
   for (uint32_t layer = 0; layer < c.num_hidden_layers(); ++layer) {
-    weights.insert(weights.end(), {{q, h, true},     // q_proj
-                                   {kv, h, true},    // k_proj
-                                   {kv, h, true},    // v_proj
-                                   {h, q, true},     // o_proj
-                                   {d, 1, false},    // q_norm
-                                   {d, 1, false},    // k_norm
-                                   {i, h, true},     // gate_proj
-                                   {i, h, true},     // up_proj
-                                   {h, i, true},     // down_proj
-                                   {h, 1, false},    // input_layernorm
-                                   {h, 1, false}});  // post_attention_layernorm
+    weights.insert(weights.end(), {{{q, h}, true},   // q_proj
+                                   {{kv, h}, true},  // k_proj
+                                   {{kv, h}, true},  // v_proj
+                                   {{h, q}, true},   // o_proj
+                                   {{d}, false},     // q_norm
+                                   {{d}, false},     // k_norm
+                                   {{i, h}, true},   // gate_proj
+                                   {{i, h}, true},   // up_proj
+                                   {{h, i}, true},   // down_proj
+                                   {{h}, false},     // input_layernorm
+                                   {{h}, false}});   // post_attention_layernorm
     if (nsa == nullptr) continue;
-    weights.push_back({3 * int64_t{c.num_attention_heads()}, h, true});
+    weights.push_back({{3 * int64_t{c.num_attention_heads()}, h}, true});
     if (nsa->learned_compression) {
-      const int64_t hkv_l = int64_t{c.num_key_value_heads()} * nsa->compression_kernel;
+      const int64_t hkv = c.num_key_value_heads();
+      const int64_t l = nsa->compression_kernel;
       // Keys' map and position encoding, then values'.
-      weights.insert(
-          weights.end(),
-          {{hkv_l * d, d, false}, {hkv_l, d, false}, {hkv_l * d, d, false}, {hkv_l, d, false}});
+      weights.insert(weights.end(), {{{hkv, l * d, d}, false},
+                                     {{hkv, l, d}, false},
+                                     {{hkv, l * d, d}, false},
+                                     {{hkv, l, d}, false}});
     }
   }
-  weights.push_back({h, 1, false});                                             // norm
-  if (!c.tie_word_embeddings()) weights.push_back({c.vocab_size(), h, false});  // lm_head
+  weights.push_back({{h}, false});                                                // norm
+  if (!c.tie_word_embeddings()) weights.push_back({{c.vocab_size(), h}, false});  // lm_head
   return weights;
 }
 
-// SOAP's and Shampoo's default bound on a preconditioned dimension (SOAP's reference
-// implementation: max_precond_dim = 10000); a longer side of a matrix is left unpreconditioned.
-constexpr int64_t kMaxPreconditionedDim = 10000;
-
-// Elements of the per-side preconditioner matrices of one weight (one m x m and one n x n);
-// vectors get none, as in SOAP's reference with precondition_1d off.
-int64_t PreconditionerElements(const Weight& w) {
-  if (w.cols == 1) return 0;
-  int64_t elements = 0;
-  for (int64_t side : {w.rows, w.cols}) {
-    if (side <= kMaxPreconditionedDim) elements += side * side;
-  }
-  return elements;
-}
-
-// Optimizer state bytes of one weight.
-absl::StatusOr<double> OptimizerBytes(const std::string& optimizer, const Weight& w) {
-  const double n = static_cast<double>(w.size());
-  const double adam = 8.0 * n;  // first and second moments, fp32
-  const double preconditioner = static_cast<double>(PreconditionerElements(w));
-  if (optimizer == "adamw") return adam;
-  // Both moments in 8 bits with one fp32 absmax scale per 256-element block of each
-  // (bitsandbytes' and torchao's block-wise dynamic quantization).
-  if (optimizer == "adamw8bit") return 2.0 * n + 2.0 * 4.0 * (n / 256.0);
-  // Muon keeps one fp32 momentum per hidden matrix; AdamW trains the rest (embedding, head,
-  // norms), as Muon's authors prescribe.
-  if (optimizer == "muon") return w.hidden_matrix ? 4.0 * n : adam;
-  // SOAP (Vyas et al. 2024): Adam's moments in the rotated basis, plus per side the gradient
-  // statistics and their eigenbasis, fp32.
-  if (optimizer == "soap") return adam + 2.0 * 4.0 * preconditioner;
-  // Shampoo with momentum and Adam grafting: per side the statistics and their inverse root.
-  if (optimizer == "shampoo") return adam + 2.0 * 4.0 * preconditioner;
-  // SOAP-4bit (trainer_lib/optim/soap4bit.h): both moments in 8 bits and the eigenbases in 4,
-  // with one fp32 scale per 64-element block; the factors in 8 bits, a scale per 256.
-  if (optimizer == "soap4bit") {
-    return 2.0 * (n + 4.0 * n / 64.0) + (1.0 + 4.0 / 256.0 + 0.5 + 4.0 / 64.0) * preconditioner;
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("optimizer: no memory plan for '", optimizer, "'"));
-}
-
 // Working memory of one optimizer step, in bytes, for a model whose weights hold
-// `preconditioner_elements` preconditioner entries in all. SOAP, Shampoo and SOAP-4bit stack
-// same-shaped factors, bases and gradients into batches of at most 2^28 float32 elements
-// (trainer_lib/optim/kronecker.h, soap.cc, soap4bit.cc), and a batch's step or refresh holds
+// `preconditioner_elements` preconditioner entries in all (PreconditionerElements, by the
+// optimizer's own rule). SOAP, Shampoo and SOAP-4bit stack same-shaped factors, bases and
+// gradients into batches of at most 2^28 float32 elements (trainer_lib/optim/kronecker.h,
+// soap.cc, soap4bit.cc), and a batch's step or refresh holds
 // several such copies at once (the stacks, their products, QR's or eigh's outputs). Measured on
 // an H200, Qwen3-0.6B: 6.6 GiB beyond the gradients in SOAP's refresh steps and 6.1 GiB in
 // Shampoo's steps, where a batch is full (docs/benchmarks.md); planned as 7 full batches, or 7
@@ -260,6 +225,7 @@ RankWork RankWorkOf(const v1::TrainConfig& train) {
   if (train.loss_chunk_tokens() > 0) work.loss_chunk_tokens = train.loss_chunk_tokens();
   work.attention = train.attention();
   work.nsa = NsaShapeOf(train);
+  work.optimizer_args = train.optimizer_args();
   if (train.optimizer_sharding() == "zero1") work.optimizer_shards = ranks;
   return work;
 }
@@ -271,12 +237,14 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
   std::vector<Weight> weights = Weights(model, nsa ? &work.nsa : nullptr);
   int64_t parameters = 0;
   int64_t preconditioner_elements = 0;
+  const OptimizerStateArgs args = OptimizerStateArgsOf(work.optimizer, work.optimizer_args);
   for (const Weight& w : weights) {
     parameters += w.size();
-    preconditioner_elements += PreconditionerElements(w);
-    absl::StatusOr<double> bytes = OptimizerBytes(work.optimizer, w);
+    preconditioner_elements += PreconditionerElements(work.optimizer, w.shape, args);
+    absl::StatusOr<int64_t> bytes =
+        OptimizerStateBytes(work.optimizer, w.shape, w.hidden_matrix, args);
     if (!bytes.ok()) return bytes.status();
-    optimizer += *bytes;
+    optimizer += static_cast<double>(*bytes);
   }
   plan.weights = 4 * parameters;
   plan.gradients = 4 * parameters;

@@ -135,15 +135,21 @@ struct RankWork {
   // The ranks the optimizer state is split over (ZeRO-1, trainer_lib/dist/zero.h): each holds
   // about 1/N of it, whole parameters per owner. 1: every rank holds all of it.
   int64_t optimizer_shards = 1;
+  // TrainConfig.optimizer_args; those unset take their defaults. The ones that change the
+  // state's size are read (common/optimizer_state.h, OptimizerStateArgsOf).
+  google::protobuf::Map<std::string, double> optimizer_args;
 };
 
 // What one rank of `train` does: its micro-batch (by default the batch split over its WorldSize
-// ranks), precision, activation checkpointing, loss chunk and attention; its optimizer state
-// split over the ranks under optimizer_sharding zero1 (under auto the trainer decides from the
-// GPU's memory: planned here as replicated, the larger of the two).
+// ranks), precision, activation checkpointing, loss chunk and attention; its optimizer and
+// optimizer_args; its optimizer state split over the ranks under optimizer_sharding zero1 (under
+// auto the trainer decides from the GPU's memory: planned here as replicated, the larger of the
+// two).
 RankWork RankWorkOf(const v1::TrainConfig& train);
 
-// Plans one rank of `work` on `model`. The activation term counts, per token and layer, the
+// Plans one rank of `work` on `model`. The optimizer term sums OptimizerStateBytes
+// (common/optimizer_state.h) over the model's weights, each by the optimizer's own rule for
+// which dimensions it preconditions. The activation term counts, per token and layer, the
 // tensors LibTorch keeps for backward in a Qwen3 decoder layer (the fp32 residual stream and
 // norm inputs, the bf16 copies autocast makes of each projection's input, q/k/v before and
 // after their norms and RoPE, attention output, the SwiGLU branches; with `fused_kernels` the

@@ -418,6 +418,56 @@ TEST(ModelMathTest, OptimizerStateOrdersAsTheMethodsDo) {
   EXPECT_EQ(PlanMemory(model, unknown).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// Shampoo holds m, the graft's v and, until start_preconditioning_step, m_graft, and
+// preconditions a matrix only when no side exceeds its own bound of 8,192 (shampoo.h): not
+// Qwen3's embedding, nor Qwen3-4B's 9,728-wide MLP matrices, whose sides SOAP's bound of 10,000
+// lets through one by one.
+TEST(ModelMathTest, ShampooPlansItsGraftAndItsOwnBound) {
+  auto optimizer_bytes = [](const v1::ModelConfig& model, const std::string& optimizer) {
+    RankWork work;
+    work.optimizer = optimizer;
+    absl::StatusOr<MemoryPlan> plan = PlanMemory(model, work);
+    EXPECT_TRUE(plan.ok()) << plan.status();
+    return plan.ok() ? plan->optimizer : 0;
+  };
+  auto square = [](int64_t n) { return n * n; };
+  // Qwen3-0.6B: every layer matrix is preconditioned, q and o [2048, 1024], k and v [1024,
+  // 1024], gate, up and down [3072, 1024].
+  const v1::ModelConfig small = Model("qwen3-0.6b");
+  const int64_t small_layer =
+      2 * (square(2048) + square(1024)) + 2 * 2 * square(1024) + 3 * (square(3072) + square(1024));
+  EXPECT_EQ(optimizer_bytes(small, "shampoo"), 12 * ParameterCount(small) + 8 * 28 * small_layer);
+  // Qwen3-4B: q and o [4096, 2560], k and v [1024, 2560], gate, up and down [9728, 2560].
+  const v1::ModelConfig large = Model("qwen3-4b");
+  const int64_t attention = 2 * (square(4096) + square(2560)) + 2 * (square(1024) + square(2560));
+  const int64_t mlp = 3 * (square(9728) + square(2560));
+  EXPECT_EQ(optimizer_bytes(large, "shampoo"), 12 * ParameterCount(large) + 8 * 36 * attention);
+  EXPECT_EQ(optimizer_bytes(large, "soap"),
+            8 * ParameterCount(large) + 8 * (square(2560) + 36 * (attention + mlp)));
+}
+
+// The plan reads the optimizer_args that change the state: a bound of 2,048 drops the MLP's
+// preconditioners under both rules, and Shampoo starting at step 1 holds no m_graft.
+TEST(ModelMathTest, OptimizerArgsReachThePlan) {
+  const v1::ModelConfig model = Model("qwen3-0.6b");
+  v1::TrainConfig train;
+  train.set_optimizer("shampoo");
+  train.set_micro_batch_size(1);
+  const int64_t defaults = PlanMemory(model, RankWorkOf(train))->optimizer;
+  (*train.mutable_optimizer_args())["start_preconditioning_step"] = 1;
+  EXPECT_EQ(PlanMemory(model, RankWorkOf(train))->optimizer, defaults - 4 * ParameterCount(model));
+  (*train.mutable_optimizer_args())["max_precond_dim"] = 2048;
+  const int64_t mlp = int64_t{3} * (3072 * 3072 + 1024 * 1024);
+  EXPECT_EQ(PlanMemory(model, RankWorkOf(train))->optimizer,
+            defaults - 4 * ParameterCount(model) - 8 * 28 * mlp);
+  train.set_optimizer("soap");
+  train.clear_optimizer_args();
+  const int64_t soap = PlanMemory(model, RankWorkOf(train))->optimizer;
+  (*train.mutable_optimizer_args())["max_precond_dim"] = 2048;
+  EXPECT_EQ(PlanMemory(model, RankWorkOf(train))->optimizer,
+            soap - int64_t{8} * 28 * 3 * 3072 * 3072);
+}
+
 TEST(ModelMathTest, PeakFlopsKnowsHopperAndNotCpus) {
   EXPECT_DOUBLE_EQ(PeakMatmulFlops("NVIDIA H200"), 989.4e12);
   EXPECT_DOUBLE_EQ(PeakMatmulFlops("NVIDIA H100 80GB HBM3"), 989.4e12);

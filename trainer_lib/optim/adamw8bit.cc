@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "common/optimizer_state.h"
 #include "trainer_lib/device/fused_kernels.h"
 
 #ifdef ABLATE_FUSED_KERNELS
@@ -68,9 +69,7 @@ bool FusedStep(torch::Tensor& p, AdamW8bitParamState& s, const AdamWOptions& o,
 #endif
 }
 
-bool Quantized(const torch::Tensor& p) {
-  return p.numel() >= kQuantMinElements && p.numel() % kQuantBlock == 0;
-}
+bool Quantized(const torch::Tensor& p) { return AdamW8bitQuantizes(p.numel()); }
 
 // Codes of `x` (fp32, already divided by its block scales) in `qmap`: the nearest map value,
 // ties up, found by a branch-free binary search over the ascending map, as torchao does.
@@ -92,7 +91,7 @@ void Store(const torch::Tensor& value, torch::Tensor& moment, torch::Tensor& sca
     moment.copy_(value);
     return;
   }
-  const torch::Tensor blocks = value.view({-1, kQuantBlock});
+  const torch::Tensor blocks = value.view({-1, kAdamW8bitBlock});
   const torch::Tensor s = blocks.abs().amax(-1).clamp_min(1e-12);
   moment.copy_(Encode((blocks / s.view({-1, 1})).view(value.sizes()), qmap));
   scale.copy_(s);
@@ -110,8 +109,8 @@ void NewState(const torch::Tensor& p, AdamW8bitParamState& s) {
   if (Quantized(p)) {
     s.exp_avg(torch::zeros(p.sizes(), p.options().dtype(torch::kUInt8)));
     s.exp_avg_sq(torch::zeros(p.sizes(), p.options().dtype(torch::kUInt8)));
-    s.exp_avg_scale(torch::zeros({p.numel() / kQuantBlock}, fp32));
-    s.exp_avg_sq_scale(torch::zeros({p.numel() / kQuantBlock}, fp32));
+    s.exp_avg_scale(torch::zeros({p.numel() / kAdamW8bitBlock}, fp32));
+    s.exp_avg_sq_scale(torch::zeros({p.numel() / kAdamW8bitBlock}, fp32));
   } else {
     s.exp_avg(torch::zeros(p.sizes(), fp32));
     s.exp_avg_sq(torch::zeros(p.sizes(), fp32));

@@ -17,7 +17,9 @@
 // elsewhere it is the eager LibTorch operations below, which the kernel's test compares it to.
 //
 // State: about 2 bytes per parameter plus 8 bytes per 256 (torchao's layout), saved with
-// torch's optimizer archive, one entry per parameter. Thread-safety: one thread.
+// torch's optimizer archive, one entry per parameter. The block, the size rule and the bytes
+// are common/optimizer_state.h's (kAdamW8bitBlock, AdamW8bitQuantizes, OptimizerStateBytes).
+// Thread-safety: one thread.
 #ifndef ABLATE_TRAINER_LIB_OPTIM_ADAMW8BIT_H_
 #define ABLATE_TRAINER_LIB_OPTIM_ADAMW8BIT_H_
 
@@ -26,9 +28,6 @@
 #include <torch/optim/adamw.h>
 
 namespace ablate::train {
-
-inline constexpr int64_t kQuantBlock = 256;        // elements per scale
-inline constexpr int64_t kQuantMinElements = 4096;  // smaller moments stay fp32 (torchao)
 
 struct AdamW8bitParamState
     : public torch::optim::OptimizerCloneableParamState<AdamW8bitParamState> {

@@ -7,6 +7,8 @@
 
 #include <torch/torch.h>
 
+#include "common/optimizer_state.h"
+
 namespace ablate::train {
 namespace {
 
@@ -128,8 +130,7 @@ at::Tensor DequantizeEach(const std::vector<Quantized>& qs, QuantTable table, in
 }
 
 int64_t QuantizedBytes(int64_t n, QuantTable table, int64_t block) {
-  const int64_t blocks = Blocks(n, block);
-  return blocks * 4 + blocks * block / (IsFourBit(table) ? 2 : 1);
+  return BlockQuantizedBytes(n, IsFourBit(table) ? 4 : 8, block);
 }
 
 }  // namespace ablate::train

@@ -48,7 +48,8 @@ std::vector<Quantized> QuantizeEach(const at::Tensor& xs, QuantTable table, int6
 at::Tensor DequantizeEach(const std::vector<Quantized>& qs, QuantTable table, int64_t block,
                           at::IntArrayRef shape);
 
-// Bytes that Quantize's result holds for n elements.
+// Bytes that Quantize's result holds for n elements (common/optimizer_state.h's
+// BlockQuantizedBytes, which the state's accounting uses).
 int64_t QuantizedBytes(int64_t n, QuantTable table, int64_t block);
 
 }  // namespace ablate::train

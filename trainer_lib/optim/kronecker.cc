@@ -5,6 +5,8 @@
 
 #include <torch/torch.h>
 
+#include "common/optimizer_state.h"
+
 namespace ablate::train {
 namespace {
 
@@ -53,16 +55,11 @@ void ForEachStack(const std::vector<FactorRef>& refs, Fn fn) {
 
 }  // namespace
 
-bool IsPreconditioned(at::IntArrayRef shape, size_t d, int64_t max_precond_dim,
-                      bool precondition_1d) {
-  return (shape.size() > 1 || precondition_1d) && shape[d] <= max_precond_dim;
-}
-
 std::vector<at::Tensor> ZeroFactors(at::IntArrayRef shape, const at::TensorOptions& options,
                                     int64_t max_precond_dim, bool precondition_1d) {
   std::vector<at::Tensor> factors(shape.size());
   for (size_t d = 0; d < shape.size(); ++d) {
-    if (IsPreconditioned(shape, d, max_precond_dim, precondition_1d)) {
+    if (SoapPreconditions(shape, d, max_precond_dim, precondition_1d)) {
       factors[d] = torch::zeros({shape[d], shape[d]}, options.dtype(torch::kFloat32));
     }
   }

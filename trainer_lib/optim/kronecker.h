@@ -4,8 +4,9 @@
 // dimension, and its eigenbasis.
 //
 // A parameter of shape [n_0, ..., n_{k-1}] has a list of k factors, entry d an [n_d, n_d]
-// float tensor or an undefined tensor for a dimension left unpreconditioned (larger than
-// max_precond_dim, or the one dimension of a vector unless precondition_1d). The operations
+// float tensor or an undefined tensor for a dimension left unpreconditioned (by SOAP's rule,
+// common/optimizer_state.h's SoapPreconditions: larger than max_precond_dim, or the one
+// dimension of a vector unless precondition_1d). The operations
 // below follow, op for op, the SOAP code of pytorch-optimizer 4.1.0 (a port of the paper's),
 // so that LibTorch and that reference round alike.
 //
@@ -26,13 +27,8 @@
 
 namespace ablate::train {
 
-// Whether dimension d of a parameter of `shape` is preconditioned: its size is at most
-// max_precond_dim and, for a vector, precondition_1d holds.
-bool IsPreconditioned(at::IntArrayRef shape, size_t d, int64_t max_precond_dim,
-                      bool precondition_1d);
-
 // Zero factors for a parameter of `shape` (float32 on `options`' device), [n_d, n_d] for each
-// dimension d that IsPreconditioned.
+// dimension d that SoapPreconditions (common/optimizer_state.h).
 std::vector<at::Tensor> ZeroFactors(at::IntArrayRef shape, const at::TensorOptions& options,
                                     int64_t max_precond_dim, bool precondition_1d);
 

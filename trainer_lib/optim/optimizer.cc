@@ -8,7 +8,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "common/optimizer_args.h"
+#include "common/optimizer_state.h"
 #include "trainer_lib/optim/adamw.h"
 #include "trainer_lib/optim/adamw8bit.h"
 #include "trainer_lib/optim/muon.h"
@@ -198,30 +200,30 @@ absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
 }
 
 double StateBytesPerParameter(const torch::optim::Optimizer& optimizer) {
-  constexpr double kFp32 = 4;
   const bool is_8bit = dynamic_cast<const AdamW8bit*>(&optimizer) != nullptr;
   const bool is_soap4bit = dynamic_cast<const Soap4bit*>(&optimizer) != nullptr;
   double bytes = 0;
   double elements = 0;
   for (const torch::optim::OptimizerParamGroup& group : optimizer.param_groups()) {
-    const auto* muon = dynamic_cast<const MuonOptions*>(&group.options());
-    const auto* soap = dynamic_cast<const SoapOptions*>(&group.options());
-    const auto* shampoo = dynamic_cast<const ShampooOptions*>(&group.options());
+    // Each group's layout by its options: Muon's own group holds the hidden matrices, AdamW's
+    // groups (Muon's too) the rest.
+    absl::string_view layout = is_8bit ? "adamw8bit" : "adamw";
+    OptimizerStateArgs args;
+    if (dynamic_cast<const MuonOptions*>(&group.options()) != nullptr) {
+      layout = "muon";
+    } else if (const auto* soap = dynamic_cast<const SoapOptions*>(&group.options())) {
+      layout = is_soap4bit ? "soap4bit" : "soap";
+      args.max_precond_dim = soap->max_precond_dim();
+      args.precondition_1d = soap->precondition_1d();
+    } else if (const auto* shampoo = dynamic_cast<const ShampooOptions*>(&group.options())) {
+      layout = "shampoo";
+      args.max_precond_dim = shampoo->max_precond_dim();
+      args.start_preconditioning_step = shampoo->start_preconditioning_step();
+    }
+    const bool hidden_matrix = layout == "muon";
     for (const torch::Tensor& p : group.params()) {
-      const double n = static_cast<double>(p.numel());
-      elements += n;
-      if (muon != nullptr) {
-        bytes += kFp32 * n;  // momentum buffer
-      } else if (soap != nullptr) {
-        bytes += static_cast<double>(is_soap4bit ? Soap4bitStateBytes(p.sizes(), *soap)
-                                                 : SoapStateBytes(p.sizes(), *soap));
-      } else if (shampoo != nullptr) {
-        bytes += static_cast<double>(ShampooStateBytes(p, *shampoo));
-      } else if (is_8bit && p.numel() >= kQuantMinElements && p.numel() % kQuantBlock == 0) {
-        bytes += 2 * (n + kFp32 * n / kQuantBlock);  // two moments: codes and block scales
-      } else {
-        bytes += 2 * kFp32 * n;  // AdamW's two fp32 moments
-      }
+      elements += static_cast<double>(p.numel());
+      bytes += static_cast<double>(*OptimizerStateBytes(layout, p.sizes(), hidden_matrix, args));
     }
   }
   return elements > 0 ? bytes / elements : 0;

@@ -60,12 +60,13 @@ absl::StatusOr<std::unique_ptr<torch::optim::Optimizer>> MakeOptimizer(
 std::unique_ptr<Stateful> OptimizerState(torch::optim::Optimizer& optimizer,
                                          const torch::Device& device);
 
-// Bytes of state `optimizer` (one MakeOptimizer built) holds once every parameter has stepped
-// (moments, momentum buffers, Kronecker factors and their bases or roots, quantization codes
-// and scales; not step counters), divided by the number of parameter elements; for Shampoo the
-// most it holds, m_graft included (shampoo.h). Exact for the layouts of the six optimizers
-// (SoapStateBytes, Soap4bitStateBytes, ShampooStateBytes for the preconditioned ones) and
-// known before the first step, when the state is still empty; 0 without parameters.
+// Bytes of state `optimizer` (one MakeOptimizer built over float32 parameters) holds once every
+// parameter has stepped (moments, momentum buffers, Kronecker factors and their bases or roots,
+// quantization codes and scales; not step counters), divided by the number of parameter
+// elements; for Shampoo the most it holds, m_graft included (shampoo.h). Each parameter counted
+// by common/optimizer_state.h's OptimizerStateBytes with its group's options, the layouts the
+// memory plan sums too; known before the first step, when the state is still empty; 0 without
+// parameters.
 double StateBytesPerParameter(const torch::optim::Optimizer& optimizer);
 
 // Sets the learning rate of every parameter group, whatever the optimizer.

@@ -9,6 +9,8 @@
 #include <torch/torch.h>
 
 #include "common/catalog.h"
+#include "common/model_math.h"
+#include "trainer_lib/model/qwen3.h"
 #include "trainer_lib/optim/adamw8bit.h"
 #include "trainer_lib/optim/muon.h"
 #include "trainer_lib/optim/shampoo.h"
@@ -152,49 +154,93 @@ TEST(OptimizerTest, MuonNewtonSchulzOfAStackIsEachMatrixAlone) {
   }
 }
 
-// Known before the first step, what the state holds after it, and after a refresh of the
-// preconditioners (precondition_frequency 2). max_precond_dim 64 leaves up_proj's 256-row side
-// unpreconditioned under SOAP and the whole matrix under Shampoo; Shampoo holds m_graft until
-// start_preconditioning_step (25 by default), and at 1 drops it after the first step.
+// A configuration of one optimizer whose state size the tests below check, by its name.
+struct StateCase {
+  std::string name;  // the optimizer and the arguments it sets
+  v1::TrainConfig config;
+};
+
+// Each of the six optimizers by default, the preconditioned ones through a refresh
+// (precondition_frequency 2), again with max_precond_dim `bound`, and Shampoo with m_graft
+// dropped after the first step (start_preconditioning_step 1, where 25 keeps it).
+std::vector<StateCase> StateCases(double bound) {
+  EXPECT_EQ(OptimizerNames().size(), 6u);  // a seventh needs its cases here
+  std::vector<std::pair<std::string, std::map<std::string, double>>> cases = {
+      {"adamw", {}}, {"adamw8bit", {}}, {"muon", {}}};
+  for (const std::string name : {"soap", "soap4bit", "shampoo"}) {
+    cases.push_back({name, {{"precondition_frequency", 2}}});
+    cases.push_back({name, {{"precondition_frequency", 2}, {"max_precond_dim", bound}}});
+  }
+  cases.push_back({"shampoo", {{"precondition_frequency", 2}, {"start_preconditioning_step", 1}}});
+  std::vector<StateCase> out;
+  for (const auto& [optimizer, args] : cases) {
+    StateCase c{optimizer, AdamW()};
+    for (const auto& [arg, value] : args) c.name += " " + arg;
+    c.config.set_optimizer(optimizer);
+    c.config.mutable_optimizer_args()->insert(args.begin(), args.end());
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+// Steps `optimizer` over `parameters` twice on fresh gradients and expects it to hold `bytes`
+// of state after each step.
+void ExpectHoldsAfterEachStep(torch::optim::Optimizer& optimizer,
+                              std::vector<NamedParameter>& parameters, double bytes,
+                              const std::string& name) {
+  for (int64_t step = 1; step <= 2; ++step) {
+    for (NamedParameter& p : parameters) p.tensor.mutable_grad() = torch::randn_like(p.tensor);
+    optimizer.step();
+    EXPECT_DOUBLE_EQ(HeldStateBytes(optimizer), bytes) << name << " step " << step;
+  }
+}
+
+double Elements(const std::vector<NamedParameter>& parameters) {
+  double elements = 0;
+  for (const NamedParameter& p : parameters) elements += static_cast<double>(p.tensor.numel());
+  return elements;
+}
+
+// Known before the first step, what the state holds after it and after a refresh. A bound of
+// 64 leaves up_proj's 256-row side unpreconditioned under SOAP and the whole matrix under
+// Shampoo.
 TEST(OptimizerTest, StateBytesPerParameterIsWhatTheStateHolds) {
-  const std::map<std::string, double> refresh = {{"precondition_frequency", 2}};
-  auto with = [&](const std::string& arg, double value) {
-    std::map<std::string, double> args = refresh;
-    args[arg] = value;
-    return args;
-  };
-  const std::vector<std::pair<std::string, std::map<std::string, double>>> cases = {
-      {"adamw", {}},
-      {"adamw8bit", {}},
-      {"muon", {}},
-      {"soap", refresh},
-      {"soap", with("max_precond_dim", 64)},
-      {"soap4bit", refresh},
-      {"soap4bit", with("max_precond_dim", 64)},
-      {"shampoo", refresh},
-      {"shampoo", with("max_precond_dim", 64)},
-      {"shampoo", with("start_preconditioning_step", 1)}};
-  for (const auto& [optimizer_name, args] : cases) {
-    std::string name = optimizer_name;
-    for (const auto& [arg, value] : args) name += " " + arg;
-    v1::TrainConfig config = AdamW();
-    config.set_optimizer(optimizer_name);
-    config.mutable_optimizer_args()->insert(args.begin(), args.end());
+  for (StateCase& c : StateCases(64)) {
     std::vector<NamedParameter> parameters = Parameters();
-    auto optimizer = MakeOptimizer(config, parameters);
+    auto optimizer = MakeOptimizer(c.config, parameters);
     ASSERT_TRUE(optimizer.ok()) << optimizer.status();
     const double predicted = StateBytesPerParameter(**optimizer);
-    EXPECT_GT(predicted, 0) << name;
-    double elements = 0;
-    for (NamedParameter& p : parameters) elements += static_cast<double>(p.tensor.numel());
-    for (int64_t step = 1; step <= 2; ++step) {
-      for (NamedParameter& p : parameters) p.tensor.mutable_grad() = torch::randn_like(p.tensor);
-      (*optimizer)->step();
-      EXPECT_DOUBLE_EQ(predicted, HeldStateBytes(**optimizer) / elements) << name << step;
-    }
+    EXPECT_GT(predicted, 0) << c.name;
+    ExpectHoldsAfterEachStep(**optimizer, parameters, predicted * Elements(parameters), c.name);
   }
   v1::TrainConfig adamw = AdamW();
   EXPECT_DOUBLE_EQ(StateBytesPerParameter(**MakeOptimizer(adamw, Parameters())), 8.0);
+}
+
+// The memory plan's optimizer term (common/model_math.h) is the state each optimizer really
+// allocates for a model's weights: over the tiny Qwen3 model on the CPU every case holds
+// PlanMemory's bytes exactly, and StateBytesPerParameter reports them. A bound of 128 is
+// exceeded by the tiny model's 256-row embedding and 192-wide MLP matrices: SOAP drops those
+// sides, Shampoo those matrices.
+TEST(OptimizerTest, MemoryPlanIsWhatEveryOptimizerAllocates) {
+  const absl::StatusOr<v1::ModelConfig> tiny = ModelByName("tiny");
+  ASSERT_TRUE(tiny.ok()) << tiny.status();
+  for (StateCase& c : StateCases(128)) {
+    c.config.set_micro_batch_size(1);
+    torch::manual_seed(7);
+    absl::StatusOr<Qwen3> model = BuildQwen3(*tiny, "dense");
+    ASSERT_TRUE(model.ok()) << model.status();
+    std::vector<NamedParameter> parameters = NamedParameters(**model);
+    auto optimizer = MakeOptimizer(c.config, parameters);
+    ASSERT_TRUE(optimizer.ok()) << optimizer.status();
+    const absl::StatusOr<MemoryPlan> plan = PlanMemory(*tiny, RankWorkOf(c.config));
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    const double planned = static_cast<double>(plan->optimizer);
+    EXPECT_EQ(Elements(parameters), static_cast<double>(ParameterCount(*tiny))) << c.name;
+    EXPECT_DOUBLE_EQ(StateBytesPerParameter(**optimizer) * Elements(parameters), planned)
+        << c.name;
+    ExpectHoldsAfterEachStep(**optimizer, parameters, planned, c.name);
+  }
 }
 
 TEST(OptimizerTest, PreconditionedOptimizersDecayMatricesOnly) {

@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include "common/optimizer_state.h"
 #include "trainer_lib/optim/group_options.h"
 #include "trainer_lib/optim/kronecker.h"
 #include "trainer_lib/optim/tensor_list_archive.h"
@@ -14,20 +15,11 @@
 namespace ablate::train {
 namespace {
 
-// A parameter is preconditioned when it has two dimensions or more, none above max_precond_dim,
-// as the reference's skip rules.
-bool IsPreconditionedParameter(const torch::Tensor& p, const ShampooOptions& o) {
-  if (p.dim() < 2) return false;
-  for (int64_t n : p.sizes()) {
-    if (n > o.max_precond_dim()) return false;
-  }
-  return true;
-}
-
-// F_d for each dimension of a preconditioned parameter, starting at eps I; none otherwise.
+// F_d for each dimension of a preconditioned parameter (ShampooPreconditions, the reference's
+// skip rules), starting at eps I; none otherwise.
 std::vector<torch::Tensor> InitialFactors(const torch::Tensor& p, const ShampooOptions& o) {
   std::vector<torch::Tensor> factors;
-  if (!IsPreconditionedParameter(p, o)) return factors;
+  if (!ShampooPreconditions(p.sizes(), o.max_precond_dim())) return factors;
   for (int64_t n : p.sizes()) factors.push_back(o.matrix_eps() * torch::eye(n, p.options()));
   return factors;
 }
@@ -38,16 +30,6 @@ torch::ScalarType StateDtype(const torch::Tensor& p) {
 }
 
 }  // namespace
-
-int64_t ShampooStateBytes(const at::Tensor& p, const ShampooOptions& o) {
-  // m_graft is dropped after the step that reaches start_preconditioning_step: after the first
-  // one already when that is 1.
-  int64_t elements = (o.start_preconditioning_step() > 1 ? 3 : 2) * p.numel();
-  if (IsPreconditionedParameter(p, o)) {
-    for (int64_t n : p.sizes()) elements += 2 * n * n;
-  }
-  return elements * static_cast<int64_t>(c10::elementSize(StateDtype(p)));
-}
 
 void ShampooOptions::serialize(torch::serialize::OutputArchive& archive) const {
   _TORCH_OPTIM_SERIALIZE_TORCH_ARG(lr);

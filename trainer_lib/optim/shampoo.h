@@ -35,15 +35,17 @@
 // graft_bias_correction is not the reference's: with it the graft is Adam's denominator, as
 // in Meta's DistributedShampoo (AdamGraftingConfig, use_bias_correction). Without it, v starts
 // at 0, so the graft's norm, and with it every step, is 1 / sqrt(1 - beta2^t) times Adam's:
-#include <cstdint>
-#include <vector>
-
 // about 32x at t = 1 and still 1.9x at t = 300 for beta2 = 0.999.
 //
 // State is per parameter; dtype float32 (float64 for float64 parameters, as the reference).
+// Which parameters are preconditioned, and the bytes of state each holds, are
+// common/optimizer_state.h's (ShampooPreconditions, OptimizerStateBytes).
 // Thread-safety: one thread uses an optimizer at a time.
 #ifndef ABLATE_TRAINER_LIB_OPTIM_SHAMPOO_H_
 #define ABLATE_TRAINER_LIB_OPTIM_SHAMPOO_H_
+
+#include <cstdint>
+#include <vector>
 
 #include <torch/optim/optimizer.h>
 #include <torch/optim/serialize.h>
@@ -85,11 +87,6 @@ struct ShampooParamState : public torch::optim::OptimizerCloneableParamState<Sha
   void serialize(torch::serialize::InputArchive& archive) override;
   void serialize(torch::serialize::OutputArchive& archive) const override;
 };
-
-// The most bytes of state a parameter `p` holds between steps, from its first step on: m and v,
-// m_graft until start_preconditioning_step, and where it is preconditioned an [n_d, n_d]
-// factor and inverse root per dimension, all in the state's dtype.
-int64_t ShampooStateBytes(const at::Tensor& p, const ShampooOptions& o);
 
 class Shampoo : public torch::optim::Optimizer {
  public:

@@ -63,17 +63,6 @@ double ShampooBeta(const SoapOptions& o) {
   return o.shampoo_beta() < 0 ? o.beta2() : o.shampoo_beta();
 }
 
-int64_t SoapStateBytes(at::IntArrayRef shape, const SoapOptions& o) {
-  constexpr int64_t kFloat32 = 4;
-  int64_t elements = 2 * c10::multiply_integers(shape);
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (IsPreconditioned(shape, d, o.max_precond_dim(), o.precondition_1d())) {
-      elements += 2 * shape[d] * shape[d];
-    }
-  }
-  return kFloat32 * elements;
-}
-
 torch::Tensor SoapDirection(const torch::Tensor& grad, const std::vector<torch::Tensor>& bases,
                             const SoapOptions& o, torch::Tensor& exp_avg,
                             torch::Tensor& exp_avg_sq) {

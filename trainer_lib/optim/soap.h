@@ -89,11 +89,6 @@ double SoapStepSize(const SoapOptions& o, int64_t t);
 // The factors' averaging rate: shampoo_beta, or beta2 when it is negative.
 double ShampooBeta(const SoapOptions& o);
 
-// Bytes of state a parameter of `shape` holds from its first step on: m and v, and for each
-// preconditioned dimension d (kronecker.h's IsPreconditioned) its [n_d, n_d] factor and
-// eigenbasis, all float32.
-int64_t SoapStateBytes(at::IntArrayRef shape, const SoapOptions& o);
-
 class Soap : public torch::optim::Optimizer {
  public:
   explicit Soap(const std::vector<torch::optim::OptimizerParamGroup>& groups,

@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include "common/optimizer_state.h"
 #include "trainer_lib/optim/blockwise_quant.h"
 #include "trainer_lib/optim/group_options.h"
 #include "trainer_lib/optim/kronecker.h"
@@ -16,8 +17,9 @@
 namespace ablate::train {
 namespace {
 
-constexpr int64_t kSmallBlock = 64;    // bases and moments (Wang et al. use 64 for bases)
-constexpr int64_t kFactorBlock = 256;  // factors, as 8-bit optimizers block
+// The layout's block sizes are common/optimizer_state.h's, which counts the state's bytes.
+constexpr int64_t kSmallBlock = kSoap4bitSmallBlock;    // bases and moments
+constexpr int64_t kFactorBlock = kSoap4bitFactorBlock;  // factors
 
 // Q <- 1.5 Q - 0.5 Q (Q^T Q) for each Q of a stack [B, n, n]: one Björck step towards the
 // nearest orthogonal matrix.
@@ -295,20 +297,6 @@ torch::Tensor Soap4bit::step(LossClosure closure) {
   }
   refresh();
   return {};
-}
-
-int64_t Soap4bitStateBytes(at::IntArrayRef shape, const SoapOptions& o) {
-  const int64_t n = c10::multiply_integers(shape);
-  int64_t bytes = QuantizedBytes(n, QuantTable::kSigned8, kSmallBlock) +
-                  QuantizedBytes(n, QuantTable::kPositive8, kSmallBlock);
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (IsPreconditioned(shape, d, o.max_precond_dim(), o.precondition_1d())) {
-      const int64_t square = shape[d] * shape[d];
-      bytes += QuantizedBytes(square, QuantTable::kSigned8, kFactorBlock) +
-               QuantizedBytes(square, QuantTable::kNormalFloat4, kSmallBlock);
-    }
-  }
-  return bytes;
 }
 
 int64_t Soap4bit::StateBytes() const {

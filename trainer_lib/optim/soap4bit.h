@@ -67,12 +67,6 @@ class Soap4bit : public torch::optim::Optimizer {
   int64_t StateBytes() const;
 };
 
-// Bytes of state a parameter of `shape` holds from its first step on, as StateBytes counts
-// them: the two 8-bit moments in blocks of 64, and for each preconditioned dimension d
-// (kronecker.h's IsPreconditioned) its [n_d, n_d] factor in 8 bits, blocks of 256, and its
-// eigenbasis in NF4, blocks of 64; a float32 scale per block, the last block padded.
-int64_t Soap4bitStateBytes(at::IntArrayRef shape, const SoapOptions& o);
-
 }  // namespace ablate::train
 
 #endif  // ABLATE_TRAINER_LIB_OPTIM_SOAP4BIT_H_
