@@ -115,6 +115,18 @@ double NsaKernelBytesPerToken(const v1::ModelConfig& c, const NsaShape& nsa) {
   return gates + selected + window + compressed;
 }
 
+// Bytes per token of the gradients NSA's backward on the kernels holds at once, beyond the
+// layer's kept tensors: the gate node's three bf16 branch gradients (nsa_gate.h), a kernel
+// node's fp32 dk and dv and bf16 dq (nsa_cuda.h), the gradients of q, k and v gathering the
+// branches', and the gates' fp32 gradient. On Qwen3-0.6B at 1M tokens (docs/benchmarks.md) the
+// plan without them was 31.4 GiB under the measured peak; they are 30.7 GiB.
+double NsaKernelBackwardBytesPerToken(const v1::ModelConfig& c) {
+  const double heads = c.num_attention_heads();
+  const double q = heads * c.head_dim();
+  const double kv = double(c.num_key_value_heads()) * c.head_dim();
+  return 3 * 2 * q + (2 * 4 * kv + 2 * q) + (2 * q + 2 * 2 * kv) + 4 * 3 * heads;
+}
+
 // Bytes the MLP keeps for backward per token beyond its input: eager, the gate and up
 // projections, silu(gate) and their product, of `a` bytes each; fused (fused_swiglu.h), the
 // bf16 [2 I] gate-up projection only.
@@ -298,7 +310,10 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
         work.context_length > 2 * kMlpChunkTokens
             ? double(work.micro_batch_size) * double(work.context_length - kMlpChunkTokens)
             : 0.0;
-    plan.recompute = static_cast<int64_t>(layer - mlp_tokens * MlpBytesPerToken(model, a, fused));
+    const double nsa_backward =
+        nsa && nsa_kernels ? NsaKernelBackwardBytesPerToken(model) * tokens : 0.0;
+    plan.recompute = static_cast<int64_t>(layer + nsa_backward -
+                                          mlp_tokens * MlpBytesPerToken(model, a, fused));
     plan.checkpoints = static_cast<int64_t>(checkpoints);
     plan.host_checkpoints = static_cast<int64_t>(offloaded * checkpoint);
     // What backward has made when it recomputes the last layer: the output head's gradient,

@@ -94,7 +94,9 @@ struct MemoryPlan {
   int64_t optimizer = 0;       // optimizer state (moments, preconditioners, quantization scales)
   int64_t activations = 0;     // saved for backward over one micro-batch, plus bf16 weight copies
   int64_t loss = 0;            // logits and their gradient for one chunk of the cross-entropy
-  int64_t recompute = 0;       // one layer's activations rebuilt in backward (checkpointing)
+  // One layer's activations rebuilt in backward (checkpointing); under NSA's kernels also the
+  // gradients its backward holds at once.
+  int64_t recompute = 0;
   // Every layer's fp32 input, kept by checkpointing (in activations), and under NSA's kernels
   // every layer's selection.
   int64_t checkpoints = 0;

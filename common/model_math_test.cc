@@ -211,6 +211,19 @@ TEST(ModelMathTest, LongSequencesPlanTheirMlpForOneChunk) {
               8.0 * double(whole) - 4.0 * 3072 * ((1 << 20) - 65536), 8);
 }
 
+// The 1M-token NSA run on an H200 (docs/benchmarks.md): 20 layers' checkpoints on the host, a
+// peak of 146,734,865,408 bytes allocated. The plan stays within 3% of it.
+TEST(ModelMathTest, MeasuredMillionTokenNsaRunKeepsItsPlan) {
+  RankWork work;
+  work.context_length = 1 << 20;
+  work.attention = "nsa";
+  work.activation_checkpointing = true;
+  work.fused_kernels = true;
+  work.offloaded_layers = 20;
+  const double planned = double(PlanMemory(Model("qwen3-0.6b"), work)->total());
+  EXPECT_NEAR(planned / 146734865408.0, 1.0, 0.03) << planned / double(1 << 30) << " GiB";
+}
+
 // Offloaded layers move their checkpoints, and nothing else, to host memory.
 TEST(ModelMathTest, OffloadedCheckpointsLeaveTheDevicesPlan) {
   const v1::ModelConfig model = Model("qwen3-0.6b");

@@ -1,5 +1,8 @@
 #include "sweep/memory_planner.h"
 
+#include <map>
+#include <string>
+
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "common/catalog.h"
@@ -10,12 +13,17 @@ namespace ablate::sweep::internal {
 uint64_t MemoryPlanner::PeakBytes(const v1::TrainConfig& config) {
   const RankWork work = RankWorkOf(config);
   // Every field of RankWork: cells that differ in any of them plan differently.
-  const std::string key =
-      absl::StrCat(config.model(), "|", work.optimizer, "|", work.micro_batch_size, "|",
-                   work.context_length, "|", work.bf16, "|", work.activation_checkpointing, "|",
-                   work.loss_chunk_tokens, "|", work.attention, "|", work.nsa.block_size, "|",
-                   work.nsa.selected_blocks, "|", work.nsa.window, "|", work.optimizer_shards, "|",
-                   work.offloaded_layers);
+  std::string key = absl::StrCat(
+      config.model(), "|", work.optimizer, "|", work.micro_batch_size, "|", work.context_length,
+      "|", work.bf16, "|", work.fused_kernels, "|", work.activation_checkpointing, "|",
+      work.offloaded_layers, "|", work.loss_chunk_tokens, "|", work.attention, "|",
+      work.nsa.block_size, "|", work.nsa.selected_blocks, "|", work.nsa.window, "|",
+      work.nsa.learned_compression, "|", work.nsa.compression_kernel, "|",
+      work.nsa.compression_stride, "|", work.nsa.paper_selection, "|", work.optimizer_shards);
+  // A protobuf map's order is unspecified: the arguments in name order.
+  const std::map<std::string, double> args(work.optimizer_args.begin(),
+                                           work.optimizer_args.end());
+  for (const auto& [name, value] : args) absl::StrAppend(&key, "|", name, "=", value);
   auto [it, inserted] = peaks_.try_emplace(key, 0);
   if (inserted) {
     absl::StatusOr<v1::ModelConfig> model = ModelByName(config.model());
