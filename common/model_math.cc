@@ -271,7 +271,7 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
   // The kernels' path runs where the fused kernels do (a CUDA build, bf16), for the shapes it
   // takes; learned compression and the paper's rule stay on the reference.
   const bool nsa_kernels = fused && !work.nsa.learned_compression && !work.nsa.paper_selection;
-  const double nsa_extra = !nsa           ? 0.0
+  const double nsa_extra = !nsa          ? 0.0
                            : nsa_kernels ? NsaKernelBytesPerToken(model, work.nsa)
                                          : NsaBytesPerToken(model, a, work.nsa);
   const double per_token =
@@ -284,13 +284,11 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
   const double offloaded =
       work.activation_checkpointing ? std::min(double(work.offloaded_layers), layers) : 0.0;
   const double checkpoint = 4.0 * model.hidden_size() * tokens;
-  const double selection =
-      nsa && nsa_kernels
-          ? 4.0 * model.num_key_value_heads() * double(work.nsa.selected_blocks) * tokens
-          : 0.0;
-  const double checkpoints = work.activation_checkpointing
-                                 ? (layers - offloaded) * checkpoint + layers * selection
-                                 : 0.0;
+  const double selection = nsa && nsa_kernels ? 4.0 * model.num_key_value_heads() *
+                                                    double(work.nsa.selected_blocks) * tokens
+                                              : 0.0;
+  const double checkpoints =
+      work.activation_checkpointing ? (layers - offloaded) * checkpoint + layers * selection : 0.0;
   const double kept = work.activation_checkpointing ? checkpoints : layers * layer;
   // Autocast's cache keeps a bf16 copy of every weight it cast until the forward ends; the
   // fused MLP node casts its three weights itself, per call, and keeps none of the casts.
@@ -312,8 +310,8 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
             : 0.0;
     const double nsa_backward =
         nsa && nsa_kernels ? NsaKernelBackwardBytesPerToken(model) * tokens : 0.0;
-    plan.recompute = static_cast<int64_t>(layer + nsa_backward -
-                                          mlp_tokens * MlpBytesPerToken(model, a, fused));
+    plan.recompute =
+        static_cast<int64_t>(layer + nsa_backward - mlp_tokens * MlpBytesPerToken(model, a, fused));
     plan.checkpoints = static_cast<int64_t>(checkpoints);
     plan.host_checkpoints = static_cast<int64_t>(offloaded * checkpoint);
     // What backward has made when it recomputes the last layer: the output head's gradient,

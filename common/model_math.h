@@ -89,11 +89,11 @@ double TrainingFlopsPerToken(const v1::ModelConfig& config, int64_t context_leng
 // Checked against the allocator's peak on an H200 (docs/benchmarks.md, "Memory plan", and
 // "The optimizer step's working memory").
 struct MemoryPlan {
-  int64_t weights = 0;         // fp32 master weights
-  int64_t gradients = 0;       // fp32, one per weight
-  int64_t optimizer = 0;       // optimizer state (moments, preconditioners, quantization scales)
-  int64_t activations = 0;     // saved for backward over one micro-batch, plus bf16 weight copies
-  int64_t loss = 0;            // logits and their gradient for one chunk of the cross-entropy
+  int64_t weights = 0;      // fp32 master weights
+  int64_t gradients = 0;    // fp32, one per weight
+  int64_t optimizer = 0;    // optimizer state (moments, preconditioners, quantization scales)
+  int64_t activations = 0;  // saved for backward over one micro-batch, plus bf16 weight copies
+  int64_t loss = 0;         // logits and their gradient for one chunk of the cross-entropy
   // One layer's activations rebuilt in backward (checkpointing); under NSA's kernels also the
   // gradients its backward holds at once.
   int64_t recompute = 0;
@@ -101,8 +101,8 @@ struct MemoryPlan {
   // every layer's selection.
   int64_t checkpoints = 0;
   int64_t host_checkpoints = 0;  // the offloaded layers' inputs, in pinned host memory (not total)
-  int64_t first_grads = 0;     // the gradients made when backward reaches the last layer
-  int64_t optimizer_step = 0;  // working memory of the optimizer's step, beside the gradients
+  int64_t first_grads = 0;       // the gradients made when backward reaches the last layer
+  int64_t optimizer_step = 0;    // working memory of the optimizer's step, beside the gradients
   int64_t forward_end() const { return activations + loss; }
   int64_t backward_start() const { return checkpoints + recompute + first_grads; }
   int64_t backward_end() const { return gradients + recompute; }

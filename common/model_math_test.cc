@@ -100,13 +100,12 @@ TEST(ModelMathTest, NsaOnTheKernelsKeepsWhatTheirNodesSave) {
   // (2 x 2048), log-sum-exps (4 x 16) and indices (4 x 8 x 16, then 4 x 8 x 9); the compressed
   // branch's folded q, output and padded output (3 x 2 x 2048), log-sum-exp (4 x 16) and pooled
   // bf16 k and v (4 x 1024 / 64).
-  const double per_token = 2 * 48 + (4096 + 64 + 512) + (4096 + 64 + 288) +
-                           (3 * 4096 + 64 + 4.0 * 1024 / 64);
+  const double per_token =
+      2 * 48 + (4096 + 64 + 512) + (4096 + 64 + 288) + (3 * 4096 + 64 + 4.0 * 1024 / 64);
   EXPECT_NEAR(double(b.activations - a.activations), 28 * 8192 * per_token + 2.0 * gates, 2);
   // Learned compression runs on the reference: its plan is the reference's.
   nsa.nsa.learned_compression = true;
-  EXPECT_GT(PlanMemory(model, nsa)->activations - a.activations,
-            b.activations - a.activations);
+  EXPECT_GT(PlanMemory(model, nsa)->activations - a.activations, b.activations - a.activations);
 }
 
 TEST(ModelMathTest, NsaLearnedCompressionAddsItsMapsAndTheWindowsTheyKeep) {

@@ -21,8 +21,7 @@ uint64_t MemoryPlanner::PeakBytes(const v1::TrainConfig& config) {
       work.nsa.learned_compression, "|", work.nsa.compression_kernel, "|",
       work.nsa.compression_stride, "|", work.nsa.paper_selection, "|", work.optimizer_shards);
   // A protobuf map's order is unspecified: the arguments in name order.
-  const std::map<std::string, double> args(work.optimizer_args.begin(),
-                                           work.optimizer_args.end());
+  const std::map<std::string, double> args(work.optimizer_args.begin(), work.optimizer_args.end());
   for (const auto& [name, value] : args) absl::StrAppend(&key, "|", name, "=", value);
   auto [it, inserted] = peaks_.try_emplace(key, 0);
   if (inserted) {
