@@ -122,8 +122,9 @@ struct RankWork {
   // The trainer runs its fused RMSNorm, SwiGLU and cross-entropy kernels
   // (trainer_lib/model/fused_norm.h, fused_swiglu.h, trainer_lib/train/cross_entropy.h): a CUDA
   // device, bf16, a build with the kernels and ABLATE_FUSED_KERNELS not "0". They keep less for
-  // backward, and the loss no fp32 copy of its logits. Only the trainer knows; elsewhere (the
-  // coordinator's placement) it stays false, planning the eager layers, the larger figure.
+  // backward, and the loss no fp32 copy of its logits, but NSA's kernels hold more than its
+  // reference does. Only the trainer knows; the coordinator's placement
+  // (sweep/memory_planner.h) plans a bf16 job both ways and takes the larger.
   bool fused_kernels = false;
   bool activation_checkpointing = false;
   // Layers whose checkpoints live in pinned host memory (TrainConfig's

@@ -1,5 +1,6 @@
 #include "sweep/memory_planner.h"
 
+#include <algorithm>
 #include <map>
 #include <string>
 
@@ -25,10 +26,16 @@ uint64_t MemoryPlanner::PeakBytes(const v1::TrainConfig& config) {
   for (const auto& [name, value] : args) absl::StrAppend(&key, "|", name, "=", value);
   auto [it, inserted] = peaks_.try_emplace(key, 0);
   if (inserted) {
+    // Where the job lands decides whether the trainer runs its fused kernels (RankWork's
+    // fused_kernels): a bf16 job is planned both ways and placed by the larger.
     absl::StatusOr<v1::ModelConfig> model = ModelByName(config.model());
-    absl::StatusOr<MemoryPlan> plan =
-        model.ok() ? PlanMemory(*model, work) : absl::StatusOr<MemoryPlan>(model.status());
-    if (plan.ok()) it->second = static_cast<uint64_t>(plan->total());
+    for (const bool fused : {false, work.bf16}) {
+      RankWork way = work;
+      way.fused_kernels = fused;
+      absl::StatusOr<MemoryPlan> plan =
+          model.ok() ? PlanMemory(*model, way) : absl::StatusOr<MemoryPlan>(model.status());
+      if (plan.ok()) it->second = std::max(it->second, static_cast<uint64_t>(plan->total()));
+    }
   }
   return it->second;
 }

@@ -14,7 +14,9 @@ namespace ablate::sweep::internal {
 
 class MemoryPlanner {
  public:
-  // Bytes of one rank's planned peak (common/model_math.h: PlanMemory of RankWorkOf(config)).
+  // Bytes of one rank's planned peak (common/model_math.h: PlanMemory of RankWorkOf(config)),
+  // under bf16 the larger of its plans with and without the fused kernels: where the job lands
+  // decides which runs.
   // 0 (fits anywhere) when the model or optimizer has no plan: validation already accepted
   // the names, and a trainer that cannot run them says so itself.
   uint64_t PeakBytes(const v1::TrainConfig& config);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/catalog.h"
 #include "common/model_math.h"
 #include "common/train_config.h"
 
@@ -24,12 +25,38 @@ TEST(MemoryPlannerTest, CellsThatDifferInAnyPlannedSettingPlanApart) {
   cells[4].set_checkpoint_offload_layers(4);
   MemoryPlanner planner;
   std::vector<uint64_t> peaks;
+  peaks.reserve(cells.size());
   for (const v1::TrainConfig& cell : cells) peaks.push_back(planner.PeakBytes(cell));
   for (size_t i = 0; i < cells.size(); ++i) {
     MemoryPlanner alone;
     EXPECT_EQ(peaks[i], alone.PeakBytes(cells[i])) << i;
     for (size_t j = 0; j < i; ++j) EXPECT_NE(peaks[i], peaks[j]) << i << " " << j;
   }
+}
+
+// A bf16 job is placed by the larger of its plans with and without the fused kernels: eager
+// layers keep more, but NSA's kernels hold more at 1M tokens than its reference does.
+TEST(MemoryPlannerTest, Bf16JobsArePlacedByTheLargerOfTheirPlans) {
+  v1::TrainConfig config = DefaultTrainConfig();
+  config.set_model("qwen3-0.6b");
+  config.set_precision("bf16");
+  config.set_attention("nsa");
+  config.set_context_length(1 << 20);
+  config.set_batch_size(1);
+  config.set_activation_checkpointing(true);
+  const v1::ModelConfig model = *ModelByName("qwen3-0.6b");
+  RankWork work = RankWorkOf(config);
+  const int64_t eager = PlanMemory(model, work)->total();
+  work.fused_kernels = true;
+  const int64_t fused = PlanMemory(model, work)->total();
+  EXPECT_GT(fused, eager);
+  MemoryPlanner planner;
+  EXPECT_EQ(planner.PeakBytes(config), static_cast<uint64_t>(fused));
+  config.set_context_length(4096);  // dense-like sizes: the eager layers are the larger
+  config.set_attention("dense");
+  config.set_activation_checkpointing(false);
+  work = RankWorkOf(config);
+  EXPECT_EQ(planner.PeakBytes(config), static_cast<uint64_t>(PlanMemory(model, work)->total()));
 }
 
 }  // namespace
