@@ -282,9 +282,10 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   // The fast path where the kernels take the shapes: the compressed branch and the selection
   // scored once in bf16 (the selection computed in forward only, kept by the selected branch's
   // autograd node for backward), the selected and window branches on the kernels, gated in
-  // fp32 by one node that keeps the branches as they are (nsa_gate.h). That path scores mean-pooled blocks under fla's rule only: learned
-  // compression (windows that overlap, a map with its own gradient) and the paper's rule (rows
-  // that may select nothing) run on the chunked reference below, on CUDA too, at its speed.
+  // fp32 by one node that keeps the branches as they are (nsa_gate.h). That path scores
+  // mean-pooled blocks under fla's rule only: learned compression (windows that overlap, a map
+  // with its own gradient) and the paper's rule (rows that may select nothing) run on the
+  // chunked reference below, on CUDA too, at its speed.
   const bool fast =
       !s.learned_compression && !s.paper_selection && NsaSelectedKernelTakes(q, k);
   AutocastOff autocast(q.device().type());

@@ -60,7 +60,8 @@ class GateCombine : public torch::autograd::Function<GateCombine> {
     for (size_t c = 0; c + 1 < saved.size(); ++c) {
       grads.push_back(torch::empty_like(saved[c + 1], torch::MemoryFormat::Contiguous));
     }
-    ForEachChunk(d_out, ctx->saved_data["chunk_elements"].toInt(), [&](const torch::indexing::Slice& rows) {
+    const int64_t chunk_elements = ctx->saved_data["chunk_elements"].toInt();
+    ForEachChunk(d_out, chunk_elements, [&](const torch::indexing::Slice& rows) {
       const torch::Tensor d_o = Rows(d_out, rows).to(torch::kFloat32);
       const torch::Tensor g = Rows(gates, rows);
       for (size_t c = 0; c + 1 < saved.size(); ++c) {
