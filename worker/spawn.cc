@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <system_error>
 
 #include "absl/algorithm/container.h"
@@ -121,6 +122,9 @@ std::vector<std::string> ChildEnvironment(const std::vector<v1::Slot>& slots,
   if (!cuda.empty()) {
     env.push_back("CUDA_DEVICE_ORDER=PCI_BUS_ID");
     env.push_back(absl::StrCat("CUDA_VISIBLE_DEVICES=", absl::StrJoin(cuda, ",")));
+    if (std::getenv("PYTORCH_CUDA_ALLOC_CONF") == nullptr) {
+      env.push_back(std::string(kCudaAllocatorSettings));
+    }
   }
   if (place.world_size > 1) {
     env.push_back(absl::StrCat("RANK=", place.rank));

@@ -13,6 +13,7 @@
 #include "ablate/v1/worker.pb.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "worker/unique_fd.h"
 
 namespace ablate::worker {
@@ -43,10 +44,17 @@ struct RankPlace {
 // start and the attempt is retried with a new port. Internal with errno's text on failure.
 absl::StatusOr<int> FreeLoopbackPort();
 
+// PyTorch's caching allocator growing its segments instead of reserving new ones, as
+// torchtitan's launcher sets it: without it a 1M-token NSA step on an H200 ran out of memory
+// with 10 GiB reserved but free (docs/benchmarks.md).
+inline constexpr absl::string_view kCudaAllocatorSettings =
+    "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True";
+
 // The worker's environment, without any rank variables it inherited (a worker started by a
 // launcher must not pass its own rank on), plus: when `slots` holds CUDA slots,
 // CUDA_VISIBLE_DEVICES naming them and CUDA_DEVICE_ORDER=PCI_BUS_ID, which makes CUDA's device
-// indices the ones nvidia-smi reports and the slots carry; when `place` spans several ranks,
+// indices the ones nvidia-smi reports and the slots carry, and kCudaAllocatorSettings unless the
+// worker's environment sets PYTORCH_CUDA_ALLOC_CONF itself; when `place` spans several ranks,
 // its torchrun variables.
 std::vector<std::string> ChildEnvironment(const std::vector<v1::Slot>& slots,
                                           const RankPlace& place = {});

@@ -150,6 +150,7 @@ TEST_F(TrainerProcessTest, ChildGetsOnlyItsDescriptorsItsGroupAndTheCudaDevices)
   const std::string env = FirstLog();
   EXPECT_THAT(env, HasSubstr("CUDA_VISIBLE_DEVICES=1,3 "));
   EXPECT_THAT(env, HasSubstr("CUDA_DEVICE_ORDER=PCI_BUS_ID "));
+  EXPECT_THAT(env, HasSubstr("PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True "));
   EXPECT_THAT(env, HasSubstr("cpu_threads=4 "));
   EXPECT_THAT(env, HasSubstr("fds=0,1,2,3 "));
   EXPECT_THAT(env, HasSubstr("pgid_is_pid=1"));

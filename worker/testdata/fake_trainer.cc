@@ -161,6 +161,7 @@ int main(int argc, char** argv) {
   if (behavior == "succeed") {
     trainer.Log("CUDA_VISIBLE_DEVICES=" + Env("CUDA_VISIBLE_DEVICES") +
                 " CUDA_DEVICE_ORDER=" + Env("CUDA_DEVICE_ORDER") +
+                " PYTORCH_CUDA_ALLOC_CONF=" + Env("PYTORCH_CUDA_ALLOC_CONF") +
                 " cpu_threads=" + std::to_string(job.config().cpu_threads()) + " fds=" + OpenFds() +
                 " pgid_is_pid=" + std::to_string(getpgrp() == getpid()) + " " + rank_env);
     trainer.Metrics();
