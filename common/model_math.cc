@@ -99,7 +99,7 @@ double NsaBytesPerToken(const v1::ModelConfig& c, double a, const NsaShape& nsa)
 // The same on the kernels' path (trainer_lib/attention/nsa.h's fast path: CUDA, bf16, pooled
 // compression under fla's rule), from the tensors its autograd nodes keep: the gates in bf16;
 // the selected and window kernels' bf16 outputs, fp32 log-sum-exps and int32 block indices (n
-// selected, and the window's floor(w / 64) + 1 blocks of 64); the compressed branch's fused
+// selected, and the window's ceil((w - 1) / 64) + 1 blocks of 64); the compressed branch's fused
 // attention, which keeps its folded copy of q, its bf16 output and log-sum-exp and the pooled bf16
 // keys and values, and its output padded to T rows, which the gate node keeps (nsa_gate.h). q, k
 // and v themselves are the dense layer's.
@@ -109,7 +109,8 @@ double NsaKernelBytesPerToken(const v1::ModelConfig& c, const NsaShape& nsa) {
   const double kv = kv_heads * c.head_dim();
   const double gates = 2 * 3 * heads;
   const double selected = 2 * q + 4 * heads + 4 * kv_heads * nsa.selected_blocks;
-  const int64_t window_blocks = nsa.window / 64 + 1;  // NsaWindowBlockIndices' slots
+  // NsaWindowBlockIndices' slots: the blocks of 64 that keys t - w + 1 .. t can touch.
+  const int64_t window_blocks = (nsa.window + 62) / 64 + 1;
   const double window =
       nsa.window > 0 ? 2 * q + 4 * heads + 4 * kv_heads * double(window_blocks) : 0.0;
   const double compressed = 3 * 2 * q + 4 * heads + 2 * 2 * kv / double(nsa.block_size);

@@ -16,13 +16,14 @@ TEST(MemoryPlannerTest, CellsThatDifferInAnyPlannedSettingPlanApart) {
   base.set_model("qwen3-0.6b");
   base.set_optimizer("soap");
   base.set_context_length(4096);
-  std::vector<v1::TrainConfig> cells(5, base);
+  std::vector<v1::TrainConfig> cells(6, base);
   (*cells[1].mutable_optimizer_args())["max_precond_dim"] = 100;
   cells[2].set_attention("nsa");
   cells[3] = cells[2];
   (*cells[3].mutable_attention_args())["learned_compression"] = 1;
   cells[4].set_activation_checkpointing(true);
-  cells[4].set_checkpoint_offload_layers(4);
+  cells[5] = cells[4];
+  cells[5].set_checkpoint_offload_layers(4);
   MemoryPlanner planner;
   std::vector<uint64_t> peaks;
   peaks.reserve(cells.size());

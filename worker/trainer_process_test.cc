@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -140,6 +141,7 @@ TEST_F(TrainerProcessTest, SuccessDeliversEventsInOrderAndWritesTheJobFile) {
 }
 
 TEST_F(TrainerProcessTest, ChildGetsOnlyItsDescriptorsItsGroupAndTheCudaDevices) {
+  unsetenv("PYTORCH_CUDA_ALLOC_CONF");  // the worker's own setting would be passed on instead
   v1::Slot gpu1, gpu3;
   gpu1.set_kind(v1::DEVICE_KIND_CUDA);
   gpu1.set_index(1);

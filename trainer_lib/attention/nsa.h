@@ -76,7 +76,9 @@ at::Tensor NsaBlockIndices(const at::Tensor& q, const at::Tensor& k, const NsaOp
 // Differentiable in q, k, v, gates and the weights. Shapes are checked (TORCH_CHECK).
 // `selection`, on the kernels' fast path only: when it holds [B, H_kv, T, n] int32 blocks
 // (an earlier call's on the same q and k) they are used instead of scoring the compressed
-// blocks again; when it is undefined it receives the blocks selected. Elsewhere it is left be.
+// blocks again, unless the compressed branch falls back to its chunks (where SDPA would pick
+// its math kernel: they score as they go); it then receives the blocks actually used. Elsewhere
+// it is left be.
 at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const at::Tensor& gates, const NsaOptions& options,
                      const NsaCompressionWeights& weights = {}, at::Tensor* selection = nullptr);

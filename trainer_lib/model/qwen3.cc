@@ -72,11 +72,15 @@ class DecoderLayerImpl : public torch::nn::Module {
     torch::Tensor attn = self_attn_(NormForProjection(*input_layernorm_, x), rope);
     auto [h, normed] = AddNormForProjection(*post_attention_layernorm_, x, attn);
     if (mlp_chunk <= 0 || normed.size(1) <= mlp_chunk) return h + mlp_(normed);
+    // The chunks' nodes return the MLP's weight gradients (RecomputeInBackward's params), so
+    // that each weight accumulates once per backward, as gradient sync requires.
     std::vector<torch::Tensor> parts;
     SwiGLUImpl* mlp = mlp_.get();
+    const std::vector<torch::Tensor> weights = mlp_->parameters();
     for (const torch::Tensor& chunk : torch::split(normed, mlp_chunk, /*dim=*/1)) {
-      parts.push_back(
-          RecomputeInBackward([mlp](const torch::Tensor& in) { return mlp->forward(in); }, chunk));
+      parts.push_back(RecomputeInBackward(
+          [mlp](const torch::Tensor& in) { return mlp->forward(in); }, chunk, /*offload=*/false,
+          weights));
     }
     return h + torch::cat(parts, /*dim=*/1);
   }

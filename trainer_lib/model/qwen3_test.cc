@@ -1,6 +1,8 @@
 #include "trainer_lib/model/qwen3.h"
 
 #include <gtest/gtest.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
 #include <torch/torch.h>
 
 #include "common/catalog.h"
@@ -81,8 +83,19 @@ TEST(Qwen3Test, LaterTokensDoNotChangeEarlierLogits) {
   EXPECT_FALSE(torch::allclose(a.index({Slice(), 16}), b.index({Slice(), 16})));
 }
 
+// Counts a parameter's gradient accumulations, as data-parallel gradient sync's hook sees them.
+class CountAccumulations : public torch::autograd::PostAccumulateGradHook {
+ public:
+  explicit CountAccumulations(int* count) : count_(count) {}
+  void operator()(const torch::autograd::Variable& /*tensor*/) override { ++*count_; }
+
+ private:
+  int* count_;
+};
+
 // Under checkpointing a long sequence recomputes its MLPs per chunk of positions (here 8 of
-// 37: four whole chunks and a partial one): the same loss and gradients as whole MLPs.
+// 37: four whole chunks and a partial one): the same loss and gradients as whole MLPs, and
+// still one accumulation per parameter and backward, which gradient sync requires.
 TEST(Qwen3Test, ChunkedMlpRecomputationGivesTheSameGradients) {
   const v1::ModelConfig config = Catalog("tiny");
   torch::manual_seed(4);
@@ -92,9 +105,16 @@ TEST(Qwen3Test, ChunkedMlpRecomputationGivesTheSameGradients) {
     torch::manual_seed(5);
     Qwen3 model = *BuildQwen3(config, "dense");
     model->set_activation_checkpointing(true, /*offloaded_layers=*/0, chunk);
+    const std::vector<torch::Tensor> parameters = model->parameters();
+    std::vector<int> accumulations(parameters.size(), 0);
+    for (size_t i = 0; i < parameters.size(); ++i) {
+      torch::autograd::impl::set_post_acc_grad_hooks(
+          parameters[i], std::make_unique<CountAccumulations>(&accumulations[i]));
+    }
     model->forward(tokens).pow(2).mean().backward();
+    EXPECT_EQ(accumulations, std::vector<int>(parameters.size(), 1)) << "chunk " << chunk;
     grads.emplace_back();
-    for (const torch::Tensor& p : model->parameters()) grads.back().push_back(p.grad().clone());
+    for (const torch::Tensor& p : parameters) grads.back().push_back(p.grad().clone());
   }
   ASSERT_EQ(grads[0].size(), grads[1].size());
   for (size_t i = 0; i < grads[0].size(); ++i) {

@@ -22,12 +22,14 @@ struct Rerun : torch::CustomClassHolder {
 
 class Recompute : public torch::autograd::Function<Recompute> {
  public:
+  // params travel as a TensorList: one gradient slot each.
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
-                               Fn fn, bool offload) {
+                               Fn fn, bool offload, at::TensorList params) {
     const c10::DeviceType device = x.device().type();
     ctx->saved_data["rerun"] = c10::IValue::make_capsule(c10::make_intrusive<Rerun>(
         fn, device, at::autocast::is_autocast_enabled(device),
         at::autocast::get_autocast_dtype(device)));
+    ctx->saved_data["params"] = params.vec();
     if (offload) {
       torch::Tensor host = torch::empty(
           x.sizes(), x.options().device(torch::kCPU).pinned_memory(x.is_cuda()));
@@ -58,8 +60,21 @@ class Recompute : public torch::autograd::Function<Recompute> {
     at::autocast::set_autocast_enabled(rerun->device, was_enabled);
     at::autocast::set_autocast_dtype(rerun->device, was_dtype);
     if (rerun->autocast_enabled && !was_enabled) at::autocast::clear_cache();
-    torch::autograd::backward({y}, {grad_output[0]});
-    return {x.grad(), torch::Tensor(), torch::Tensor()};
+    const std::vector<torch::Tensor> params = ctx->saved_data["params"].toTensorVector();
+    torch::autograd::variable_list grads = {torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    if (params.empty()) {
+      torch::autograd::backward({y}, {grad_output[0]});
+      grads[0] = x.grad();
+      return grads;
+    }
+    std::vector<torch::Tensor> inputs = {x};
+    inputs.insert(inputs.end(), params.begin(), params.end());
+    const torch::autograd::variable_list d = torch::autograd::grad(
+        {y}, inputs, {grad_output[0]}, /*retain_graph=*/false, /*create_graph=*/false,
+        /*allow_unused=*/true);
+    grads[0] = d[0];
+    grads.insert(grads.end(), d.begin() + 1, d.end());
+    return grads;
   }
 
  private:
@@ -74,8 +89,9 @@ class Recompute : public torch::autograd::Function<Recompute> {
 
 }  // namespace
 
-torch::Tensor RecomputeInBackward(Fn fn, const torch::Tensor& x, bool offload) {
-  return Recompute::apply(x, std::move(fn), offload);
+torch::Tensor RecomputeInBackward(Fn fn, const torch::Tensor& x, bool offload,
+                                  at::TensorList params) {
+  return Recompute::apply(x, std::move(fn), offload, params);
 }
 
 }  // namespace ablate::train

@@ -28,8 +28,16 @@ namespace ablate::train {
 // fn(x), holding for backward only x (and fn, which must stay callable until then: capture
 // what it needs by value), on x's device or, with `offload`, in host memory. Same result and
 // gradients as calling fn(x) directly, up to the nondeterminism of the kernels fn runs.
+//
+// By default the rerun's own backward accumulates into the parameters fn reads, one
+// accumulation per node. `params` (tensors fn reads besides x) makes this node return their
+// gradients instead, from autograd::grad on the rerun, so that the engine sums every node's
+// gradient for a parameter before its one accumulation: needed where several nodes read the
+// same parameters in one backward (a chunked MLP), since each accumulation fires the
+// parameter's post-accumulate hooks, which data-parallel gradient sync allows once a backward.
 at::Tensor RecomputeInBackward(std::function<at::Tensor(const at::Tensor&)> fn,
-                               const at::Tensor& x, bool offload = false);
+                               const at::Tensor& x, bool offload = false,
+                               at::TensorList params = {});
 
 }  // namespace ablate::train
 
