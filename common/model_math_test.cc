@@ -172,19 +172,25 @@ TEST(ModelMathTest, PeakIsTheLargerOfTheForwardAndTheBackwardEnd) {
   EXPECT_GT(short_context.recompute, 0);
 }
 
+// One rank of Qwen3-0.6B's NSA cell at 1,048,576 tokens under activation checkpointing, on the
+// kernels' path (fused) or the reference's.
+RankWork MillionTokenNsa(bool fused) {
+  RankWork work;
+  work.context_length = 1 << 20;
+  work.attention = "nsa";
+  work.activation_checkpointing = true;
+  work.fused_kernels = fused;
+  return work;
+}
+
 // Under checkpointing, backward begins with every layer's fp32 input still kept while the last
 // layer is recomputed, and frees them one by one. Qwen3-0.6B under NSA at 1,048,576 tokens: 112
 // GiB of layer inputs (28 x 4 x 1,024 bytes per token) beside a recomputed layer of 60 GiB
 // (fused) or 94 GiB (eager), which cannot fit an H200's 139 GiB.
 TEST(ModelMathTest, CheckpointedBackwardStartsWithEveryLayersInput) {
   const v1::ModelConfig model = Model("qwen3-0.6b");
-  RankWork work;
-  work.context_length = 1 << 20;
-  work.attention = "nsa";
-  work.activation_checkpointing = true;
   for (const bool fused : {false, true}) {
-    work.fused_kernels = fused;
-    const MemoryPlan plan = *PlanMemory(model, work);
+    const MemoryPlan plan = *PlanMemory(model, MillionTokenNsa(fused));
     // Fused, NSA runs on the kernels, whose layers also keep their selections (int32, 8 KV heads
     // x 16 blocks a token).
     const int64_t selections = fused ? int64_t{28} * 4 * 8 * 16 * (1 << 20) : 0;
@@ -199,10 +205,7 @@ TEST(ModelMathTest, CheckpointedBackwardStartsWithEveryLayersInput) {
 // projection, 4 x 3,072 bytes a token) for one chunk of 65,536 positions.
 TEST(ModelMathTest, LongSequencesPlanTheirMlpForOneChunk) {
   const v1::ModelConfig model = Model("qwen3-0.6b");
-  RankWork work;
-  work.attention = "nsa";
-  work.activation_checkpointing = true;
-  work.fused_kernels = true;
+  RankWork work = MillionTokenNsa(/*fused=*/true);
   work.context_length = 131072;  // not chunked: 2 x 65,536
   const int64_t whole = PlanMemory(model, work)->recompute;
   work.context_length = 1 << 20;
@@ -213,11 +216,7 @@ TEST(ModelMathTest, LongSequencesPlanTheirMlpForOneChunk) {
 // The 1M-token NSA run on an H200 (docs/benchmarks.md): 20 layers' checkpoints on the host, a
 // peak of 146,734,865,408 bytes allocated. The plan stays within 3% of it.
 TEST(ModelMathTest, MeasuredMillionTokenNsaRunKeepsItsPlan) {
-  RankWork work;
-  work.context_length = 1 << 20;
-  work.attention = "nsa";
-  work.activation_checkpointing = true;
-  work.fused_kernels = true;
+  RankWork work = MillionTokenNsa(/*fused=*/true);
   work.offloaded_layers = 20;
   const double planned = double(PlanMemory(Model("qwen3-0.6b"), work)->total());
   EXPECT_NEAR(planned / 146734865408.0, 1.0, 0.03) << planned / double(1 << 30) << " GiB";
@@ -226,11 +225,7 @@ TEST(ModelMathTest, MeasuredMillionTokenNsaRunKeepsItsPlan) {
 // Offloaded layers move their checkpoints, and nothing else, to host memory.
 TEST(ModelMathTest, OffloadedCheckpointsLeaveTheDevicesPlan) {
   const v1::ModelConfig model = Model("qwen3-0.6b");
-  RankWork work;
-  work.context_length = 1 << 20;
-  work.attention = "nsa";
-  work.activation_checkpointing = true;
-  work.fused_kernels = true;
+  RankWork work = MillionTokenNsa(/*fused=*/true);
   const MemoryPlan kept = *PlanMemory(model, work);
   const int64_t layer_input = int64_t{4} * 1024 * (1 << 20);
   work.offloaded_layers = 16;
