@@ -13,6 +13,9 @@ namespace {
 // device has (flash or memory-efficient on CUDA, a blocked kernel on CPU). enable_gqa lets it
 // read shared key/value heads in place instead of materialising H / H_kv copies of them.
 class DenseAttention : public Attention {
+ public:
+  bool reads_token_major() const override { return true; }
+
  protected:
   torch::Tensor Compute(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& /*hidden*/) override {

@@ -37,6 +37,11 @@ class Attention : public torch::nn::Module {
   // Default: nothing kept.
   virtual void set_recomputed(bool on) {}
 
+  // True when the kind reads q and k fastest as [B, T, H, D] memory viewed as [B, H, T, D]
+  // (PyTorch's fused attention, which then writes its output in that order too), false when
+  // it reads them contiguous in [B, H, T, D] (NSA's kernels). The values are the same.
+  virtual bool reads_token_major() const { return false; }
+
  protected:
   // Called with q, k and v's shapes already checked.
   virtual torch::Tensor Compute(const torch::Tensor& q, const torch::Tensor& k,

@@ -94,7 +94,7 @@ __global__ void ForwardKernel(RmsNormParams p) {
   if constexpr (!kRope) {
     for (int64_t c = lane; c < cols; c += 32) Store(y + row * cols, c, normed(c));
   } else {
-    const RopeRow at = LocateRopeRow(row, p.seq_len, p.heads);
+    const RopeRow at = LocateRopeRow(row, p);
     const int64_t half = cols / 2;
     const float* cs = p.cos + at.t * cols;
     const float* sn = p.sin + at.t * cols;
@@ -148,7 +148,7 @@ __global__ void BackwardKernel(RmsNormParams p) {
     const float* cs = nullptr;
     const float* sn = nullptr;
     if constexpr (kRope) {
-      const RopeRow at = LocateRopeRow(row, p.seq_len, p.heads);
+      const RopeRow at = LocateRopeRow(row, p);
       dy += at.out_row * cols;
       cs = p.cos + at.t * cols;
       sn = p.sin + at.t * cols;

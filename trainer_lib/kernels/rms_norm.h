@@ -29,7 +29,9 @@
 //
 // Shapes (all contiguous):
 //   plain: x [rows, C] fp32 or bf16 -> y [rows, C] bf16; any C >= 1.
-//   rope:  x [B, T, H, D] bf16 -> y [B, H, T, D] bf16 (the layout attention reads);
+//   rope:  x [B, T, H, D] bf16 -> y [B, H, T, D] bf16, or with token_major y [B, T, H, D]
+//          (x's layout, which PyTorch's fused attention reads in place and gives its output
+//          in, so that the output projection reads that as a view); dy in y's layout;
 //          cos, sin [T, D] fp32; D even (a lane handles both elements of its pairs).
 //   add:   residual [rows, C] fp32, delta [rows, C] bf16 -> sum [rows, C] fp32 and y as plain;
 //          backward reads x = sum as an fp32 input; dsum [rows, C] fp32, dx_bf16 [rows, C] bf16.
@@ -52,10 +54,11 @@ struct RmsNormParams {
   float eps = 1e-6f;
   int64_t rows = 0;  // B * T * H for rope
   int64_t cols = 0;  // C, or D for rope
-  // Rope only: the layout's T and H, and the tables.
+  // Rope only: the layout's T and H, the tables, and y's layout (false: [B, H, T, D]).
   bool rope = false;
   int64_t seq_len = 0;
   int64_t heads = 0;
+  bool token_major = false;
   const float* cos = nullptr;  // [T, D]
   const float* sin = nullptr;  // [T, D]
   // Add only (plain, fp32): forward normalizes residual + delta, written to sum, instead of x.

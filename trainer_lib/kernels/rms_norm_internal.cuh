@@ -59,17 +59,19 @@ __device__ inline float RstdOf(float sum_of_squares, int64_t cols, float eps) {
   return rsqrtf(__fadd_rn(__fmul_rn(sum_of_squares, 1.f / static_cast<float>(cols)), eps));
 }
 
-// Where row `row` of x [B, T, H, D] goes in y [B, H, T, D], and its position t.
+// Where row `row` of x [B, T, H, D] goes in y ([B, H, T, D], or x's own layout with
+// p.token_major), and its position t.
 struct RopeRow {
   int64_t out_row;
   int64_t t;
 };
-__device__ inline RopeRow LocateRopeRow(int64_t row, int64_t seq_len, int64_t heads) {
-  const int64_t h = row % heads;
-  const int64_t bt = row / heads;
-  const int64_t t = bt % seq_len;
-  const int64_t b = bt / seq_len;
-  return {(b * heads + h) * seq_len + t, t};
+__device__ inline RopeRow LocateRopeRow(int64_t row, const RmsNormParams& p) {
+  const int64_t h = row % p.heads;
+  const int64_t bt = row / p.heads;
+  const int64_t t = bt % p.seq_len;
+  if (p.token_major) return {row, t};
+  const int64_t b = bt / p.seq_len;
+  return {(b * p.heads + h) * p.seq_len + t, t};
 }
 
 // The 16-byte kernels of rms_norm_vector.cu, launched when they take p's shape and alignment;

@@ -101,7 +101,7 @@ struct RowAt {
 template <bool kRope>
 __device__ RowAt Locate(const RmsNormParams& p, int64_t row) {
   if constexpr (kRope) {
-    const RopeRow at = LocateRopeRow(row, p.seq_len, p.heads);
+    const RopeRow at = LocateRopeRow(row, p);
     return {row * p.cols, at.out_row * p.cols, p.cos + at.t * p.cols, p.sin + at.t * p.cols};
   } else {
     return {row * p.cols, row * p.cols, nullptr, nullptr};

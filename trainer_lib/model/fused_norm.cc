@@ -27,9 +27,11 @@ cudaStream_t StreamOf(const torch::Tensor& x) {
   return at::cuda::getCurrentCUDAStream(x.device().index());
 }
 
-// The kernels' parameters for x [rows, C] (plain: cos and sin empty) or [B, T, H, D] (rope).
+// The kernels' parameters for x [rows, C] (plain: cos and sin empty) or [B, T, H, D] (rope,
+// y in `layout`).
 k::RmsNormParams Params(const torch::Tensor& x, const torch::Tensor& weight, double eps,
-                        const torch::Tensor& cos, const torch::Tensor& sin) {
+                        const torch::Tensor& cos, const torch::Tensor& sin,
+                        RopeLayout layout = RopeLayout::kHeadsMajor) {
   k::RmsNormParams p;
   p.input =
       x.scalar_type() == torch::kBFloat16 ? k::NormInput::kBFloat16 : k::NormInput::kFloat32;
@@ -44,6 +46,7 @@ k::RmsNormParams Params(const torch::Tensor& x, const torch::Tensor& weight, dou
     p.heads = x.size(2);
     p.cos = cos.data_ptr<float>();
     p.sin = sin.data_ptr<float>();
+    p.token_major = layout == RopeLayout::kTokenMajor;
   }
   return p;
 }
@@ -67,34 +70,39 @@ torch::Tensor RunBackward(k::RmsNormParams& p, const torch::Tensor& weight,
 }
 
 // Autograd's apply refuses undefined tensors among the inputs, hence empty cos and sin for the
-// plain norm. Forward and backward are the kernels'; autograd sees one node.
+// plain norm. Forward and backward are the kernels'; autograd sees one node. With rope, y is
+// [B, H, T, D] (kHeadsMajor) or [B, T, H, D] (kTokenMajor); the plain norm ignores `layout`.
 class FusedRmsNorm : public torch::autograd::Function<FusedRmsNorm> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in,
                                const torch::Tensor& weight, double eps, const torch::Tensor& cos,
-                               const torch::Tensor& sin) {
+                               const torch::Tensor& sin, RopeLayout layout) {
     const torch::Tensor x = x_in.contiguous();
-    k::RmsNormParams p = Params(x, weight, eps, cos, sin);
-    const bool rope = p.rope;
-    torch::Tensor y = rope ? torch::empty({x.size(0), x.size(2), x.size(1), x.size(3)},
-                                          x.options().dtype(torch::kBFloat16))
-                           : torch::empty(x.sizes(), x.options().dtype(torch::kBFloat16));
+    k::RmsNormParams p = Params(x, weight, eps, cos, sin, layout);
+    const bool heads_major = p.rope && !p.token_major;
+    torch::Tensor y = heads_major ? torch::empty({x.size(0), x.size(2), x.size(1), x.size(3)},
+                                                 x.options().dtype(torch::kBFloat16))
+                                  : torch::empty(x.sizes(), x.options().dtype(torch::kBFloat16));
     torch::Tensor rstd = torch::empty({p.rows}, x.options().dtype(torch::kFloat32));
     p.y = y.data_ptr();
     p.rstd = rstd.data_ptr<float>();
     Check(k::RmsNormForward(p, StreamOf(x)));
     ctx->save_for_backward({x, weight, rstd, cos, sin});
     ctx->saved_data["eps"] = eps;
+    ctx->saved_data["token_major"] = layout == RopeLayout::kTokenMajor;
     return y;
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
     const tensor_list saved = ctx->get_saved_variables();
     const torch::Tensor &x = saved[0], &weight = saved[1], &rstd = saved[2];
-    k::RmsNormParams p = Params(x, weight, ctx->saved_data["eps"].toDouble(), saved[3], saved[4]);
+    const RopeLayout layout = ctx->saved_data["token_major"].toBool() ? RopeLayout::kTokenMajor
+                                                                      : RopeLayout::kHeadsMajor;
+    k::RmsNormParams p =
+        Params(x, weight, ctx->saved_data["eps"].toDouble(), saved[3], saved[4], layout);
     torch::Tensor dx = torch::empty_like(x);
     torch::Tensor dweight = RunBackward(p, weight, rstd, grads[0], dx);
-    return {dx, dweight, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {dx, dweight, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -155,19 +163,21 @@ torch::Tensor NormForProjection(RMSNormImpl& norm, const torch::Tensor& x) {
   if (FusedKernelsEnabled() && UnderBf16Autocast(x) &&
       KernelTakes(x, norm.weight(), /*rope=*/false)) {
     const torch::Tensor none = torch::empty({0}, norm.weight().options());
-    return FusedRmsNorm::apply(x, norm.weight(), norm.eps(), none, none);
+    return FusedRmsNorm::apply(x, norm.weight(), norm.eps(), none, none,
+                               RopeLayout::kHeadsMajor);
   }
 #endif
   return norm.forward(x);
 }
 
 torch::Tensor NormRopeForAttention(RMSNormImpl& norm, const torch::Tensor& x,
-                                   const RopeTables& rope) {
+                                   const RopeTables& rope, RopeLayout layout) {
 #ifdef ABLATE_FUSED_KERNELS
   if (FusedKernelsEnabled() && UnderBf16Autocast(x) &&
       KernelTakes(x, norm.weight(), /*rope=*/true) && rope.cos.scalar_type() == torch::kFloat32) {
-    return FusedRmsNorm::apply(x, norm.weight(), norm.eps(), rope.cos.contiguous(),
-                               rope.sin.contiguous());
+    torch::Tensor y = FusedRmsNorm::apply(x, norm.weight(), norm.eps(), rope.cos.contiguous(),
+                                          rope.sin.contiguous(), layout);
+    return layout == RopeLayout::kTokenMajor ? y.transpose(1, 2) : y;
   }
 #endif
   return ApplyRope(norm.forward(x).transpose(1, 2), rope);

@@ -24,11 +24,20 @@ namespace ablate::train {
 // Otherwise norm.forward(x).
 torch::Tensor NormForProjection(RMSNormImpl& norm, const torch::Tensor& x);
 
+// The memory order of a [B, H, T, D] result: contiguous (kHeadsMajor), or a transposed view
+// of a contiguous [B, T, H, D] tensor (kTokenMajor). PyTorch's fused attention reads the
+// latter in place and writes its output in q's order, so that the output's transpose back to
+// [B, T, H * D] for the output projection is a view rather than a copy, which the projection
+// would keep for backward beside attention's own output (64 MiB a layer for Qwen3-0.6B at
+// 16,384 tokens).
+enum class RopeLayout { kHeadsMajor, kTokenMajor };
+
 // RoPE(norm(x)) as attention reads it: x [B, T, H, D] (a projection's output viewed per head),
-// result [B, H, T, D]. With the kernels (bf16 x, even D): bf16, contiguous. Otherwise
-// ApplyRope(norm.forward(x).transpose(1, 2), rope).
+// result [B, H, T, D]. With the kernels (bf16 x, even D): bf16, in `layout`'s memory order.
+// Otherwise ApplyRope(norm.forward(x).transpose(1, 2), rope), whose element-wise operations
+// keep x's order: token-major, whatever `layout` says.
 torch::Tensor NormRopeForAttention(RMSNormImpl& norm, const torch::Tensor& x,
-                                   const RopeTables& rope);
+                                   const RopeTables& rope, RopeLayout layout);
 
 // The residual stream after adding a block's output, and its norm as the next projection reads
 // it: residual = x + delta, normed = NormForProjection(norm, residual), for x [..., C] and

@@ -134,7 +134,7 @@ TEST(FusedNormTest, NormForProjectionMatchesEagerWithinItsError) {
 // Qwen3's per-head norms and RoPE: head dims 64, 128 and 256, an odd length, and at 128 a
 // length long enough that each block takes several rows per lane; a head dim whose halves end
 // in a part of a lane's vectors (80), and one whose halves are not whole 16-byte vectors (36),
-// which the one-element kernels take.
+// which the one-element kernels take. Both memory orders of the result.
 TEST(FusedNormTest, NormRopeForAttentionMatchesEagerWithinItsError) {
   ABLATE_REQUIRE_FUSED_KERNELS();
   torch::manual_seed(2);
@@ -151,11 +151,18 @@ TEST(FusedNormTest, NormRopeForAttentionMatchesEagerWithinItsError) {
     Grads fused, again, eager;
     {
       Bf16Autocast autocast;
-      auto fused_fn = [&](const torch::Tensor& x) { return NormRopeForAttention(*norm, x, rope); };
+      auto fused_in = [&](RopeLayout layout) {
+        return [&, layout](const torch::Tensor& x) {
+          return NormRopeForAttention(*norm, x, rope, layout);
+        };
+      };
       PoisonAllocator();
-      fused = RunThrough(norm, fused_fn, x, g);
+      fused = RunThrough(norm, fused_in(RopeLayout::kHeadsMajor), x, g);
+      // The token-major order holds the same values as a transposed view: bit-identical to
+      // the heads-major run, which also shows the kernels deterministic.
       PoisonAllocator();
-      again = RunThrough(norm, fused_fn, x, g);
+      again = RunThrough(norm, fused_in(RopeLayout::kTokenMajor), x, g);
+      EXPECT_TRUE(again.y.transpose(1, 2).is_contiguous());
       // Eager: the module, RoPE, then the cast attention's autocast makes.
       eager = RunThrough(norm, [&](const torch::Tensor& x) {
         return ApplyRope(norm->forward(x).transpose(1, 2), rope).to(torch::kBFloat16);

@@ -33,12 +33,17 @@ class SelfAttentionImpl : public torch::nn::Module {
   // x: [B, T, hidden] -> [B, T, hidden]
   torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope) {
     const int64_t b = x.size(0), t = x.size(1);
-    // Per-head norm, then RoPE: [B, T, H, D] -> [B, H, T, D].
-    torch::Tensor q = NormRopeForAttention(*q_norm_, q_proj_(x).view({b, t, heads_, dim_}), rope);
+    // Per-head norm, then RoPE: [B, T, H, D] -> [B, H, T, D], in the memory order the
+    // attention kind reads (v is a token-major view either way).
+    const RopeLayout layout =
+        attention_->reads_token_major() ? RopeLayout::kTokenMajor : RopeLayout::kHeadsMajor;
+    torch::Tensor q =
+        NormRopeForAttention(*q_norm_, q_proj_(x).view({b, t, heads_, dim_}), rope, layout);
     torch::Tensor k =
-        NormRopeForAttention(*k_norm_, k_proj_(x).view({b, t, kv_heads_, dim_}), rope);
+        NormRopeForAttention(*k_norm_, k_proj_(x).view({b, t, kv_heads_, dim_}), rope, layout);
     torch::Tensor v = v_proj_(x).view({b, t, kv_heads_, dim_}).transpose(1, 2);
     torch::Tensor y = attention_->Forward(q, k, v, x);  // [B, H, T, D]
+    // A view when y is token-major in memory; otherwise a copy, which o_proj keeps.
     return o_proj_(y.transpose(1, 2).reshape({b, t, heads_ * dim_}));
   }
 
