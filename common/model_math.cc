@@ -329,13 +329,13 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
 
   // Eager: one chunk's logits in the compute dtype, their fp32 copy and its gradient. Fused
   // (trainer_lib/kernels/cross_entropy.h): the chunk's bf16 logits alone, overwritten by their
-  // gradient, beside what the loss holds whatever the chunk: the head's bf16 cast, the fp32
-  // gradient it accumulates, and the chunk's bf16 product into it with that product's fp32
-  // copy (trainer_lib/train/cross_entropy.cc).
+  // gradient, beside what the loss holds whatever the chunk: the head's bf16 cast and the fp32
+  // gradient that cuBLAS accumulates each chunk's product into (trainer_lib/train/
+  // cross_entropy.cc).
   const double chunk = std::min(tokens, double(work.loss_chunk_tokens));
   const double vocab = model.vocab_size();
   const double head = vocab * model.hidden_size();
-  plan.loss = static_cast<int64_t>(fused ? chunk * vocab * a + head * (a + 4.0 + a + 4.0)
+  plan.loss = static_cast<int64_t>(fused ? chunk * vocab * a + head * (a + 4.0)
                                          : chunk * vocab * (a + 4.0 + 4.0));
   return plan;
 }

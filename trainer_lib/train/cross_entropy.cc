@@ -92,6 +92,31 @@ torch::Tensor LogitGradient(const torch::Tensor& h, const torch::Tensor& w_compu
   return dlogits.to(w_compute.scalar_type());
 }
 
+// grad_weight [V, H] fp32 += d^T h, for d [C, V] and h [C, H] in the compute dtype. On CUDA
+// with bf16 inputs cuBLAS accumulates the product into the fp32 gradient in place (addmm's
+// out_dtype); otherwise the product is made in the compute dtype, widened and added, which
+// holds a [V, H] product and its fp32 copy (1.7 GiB at Qwen3's vocabulary and H = 1,024).
+void AccumulateWeightGradient(torch::Tensor& grad_weight, const torch::Tensor& d,
+                              const torch::Tensor& h) {
+  if (d.is_cuda() && d.scalar_type() == torch::kBFloat16) {
+    at::addmm_out(grad_weight, grad_weight, d.t(), h, torch::kFloat32);
+    return;
+  }
+  grad_weight.add_(torch::matmul(d.t(), h).to(torch::kFloat32));
+}
+
+// Adds the chunk's summed loss to `total`, for evaluation. Where the loss kernel runs it holds
+// the chunk's bf16 logits alone (the gradient it writes over them is dropped), not
+// ForwardChunk's fp32 copy and logsumexp's fp32 temporaries, which at 4,096 tokens of Qwen3's
+// vocabulary raised a checkpointed run's peak by 0.97 GiB (docs/benchmarks.md).
+void AddChunkLoss(const torch::Tensor& h, const torch::Tensor& w_compute,
+                  const torch::Tensor& targets, torch::Tensor& total) {
+#ifdef ABLATE_FUSED_KERNELS
+  if (FusedLogitGradient(h, w_compute, targets, total)) return;
+#endif
+  total.add_(ForwardChunk(h, w_compute, targets).loss);
+}
+
 class ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& hidden,
@@ -107,7 +132,7 @@ class ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy
       const torch::Tensor t = targets.index({rows});
       const torch::Tensor d = LogitGradient(h, w_compute, t, total);
       grad_hidden.index_put_({rows}, torch::matmul(d, w_compute).to(hidden.scalar_type()));
-      grad_weight.add_(torch::matmul(d.t(), h.to(compute)).to(torch::kFloat32));
+      AccumulateWeightGradient(grad_weight, d, h.to(compute));
     }
     ctx->saved_data["grad_hidden"] = grad_hidden;
     ctx->saved_data["grad_weight"] = grad_weight.to(weight.scalar_type());
@@ -117,8 +142,18 @@ class ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_output) {
     const torch::Tensor& g = grad_output[0];  // 0-d
-    torch::Tensor grad_hidden = ctx->saved_data["grad_hidden"].toTensor() * g;
-    torch::Tensor grad_weight = ctx->saved_data["grad_weight"].toTensor() * g;
+    // The loss tensor keeps this node, and so saved_data, alive until the whole backward has
+    // run, while the stored gradients (the head's is 594 MiB in fp32 at Qwen3's vocabulary)
+    // are needed only now. They are scaled in place and handed over, so that autograd's
+    // accumulation takes them without a copy and nothing else holds them.
+    auto hidden = ctx->saved_data.find("grad_hidden");
+    auto weight = ctx->saved_data.find("grad_weight");
+    TORCH_CHECK(hidden != ctx->saved_data.end() && weight != ctx->saved_data.end(),
+                "cross-entropy: backward runs once per forward (its gradients, computed in "
+                "forward, were handed over by the first)");
+    torch::Tensor grad_hidden = hidden->second.toTensor().mul_(g);
+    torch::Tensor grad_weight = weight->second.toTensor().mul_(g);
+    ctx->saved_data.clear();
     return {grad_hidden, grad_weight, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
@@ -147,7 +182,7 @@ torch::Tensor ChunkedCrossEntropySum(const torch::Tensor& hidden, const torch::T
   torch::Tensor total = torch::zeros({}, hidden.options().dtype(torch::kFloat32));
   for (int64_t start = 0; start < hidden.size(0); start += chunk_tokens) {
     const Slice rows(start, start + chunk_tokens);
-    total.add_(ForwardChunk(hidden.index({rows}), w_compute, targets.index({rows})).loss);
+    AddChunkLoss(hidden.index({rows}), w_compute, targets.index({rows}), total);
   }
   return total;
 }

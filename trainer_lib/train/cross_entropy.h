@@ -6,10 +6,11 @@
 // The gradient is taken in the same pass (as Liger-Kernel's fused linear cross-entropy does):
 // for each chunk, logits = h W^T, loss = logsumexp(logits) - logits[target], and
 // d loss / d logits = softmax(logits) - onehot(target), from which dh = dlogits W and
-// dW += dlogits^T h; backward then only scales the stored dh and dW by the incoming gradient.
+// dW += dlogits^T h; backward then only scales the stored dh and dW by the incoming gradient
+// and hands them over, so it runs once per forward.
 // The result equals the unchunked loss and gradient up to fp32 summation order. On CUDA in
 // bf16, where the fused kernels are on (trainer_lib/device/fused_kernels.h), each chunk's loss
-// and logit gradient come from one kernel in place over the bf16 logits
+// and logit gradient (evaluation's loss too) come from one kernel in place over the bf16 logits
 // (trainer_lib/kernels/cross_entropy.h) instead of an fp32 copy and six passes over it.
 //
 // Thread-safety: none needed; pure functions of their arguments.

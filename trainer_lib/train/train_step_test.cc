@@ -1,6 +1,7 @@
 #include "trainer_lib/train/train_step.h"
 
 #include <iostream>
+#include <string>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -48,6 +49,26 @@ TEST(ChunkedCrossEntropyTest, EqualsThePlainLossAndItsGradient) {
               plain.item<double>(), 1e-5 * plain.item<double>());
 }
 
+// The loss hands its stored gradients to autograd instead of keeping them while the loss
+// tensor lives (through the whole backward of the model below it): a second backward through
+// the same graph finds nothing left and says so.
+TEST(ChunkedCrossEntropyTest, BackwardHandsItsGradientsOver) {
+  torch::manual_seed(4);
+  torch::Tensor hidden = torch::randn({9, 8}).requires_grad_(true);
+  torch::Tensor weight = torch::randn({20, 8}).requires_grad_(true);
+  const torch::Tensor targets = torch::randint(0, 20, {9}, torch::kInt64);
+  torch::Tensor loss = ChunkedCrossEntropySum(hidden, weight, targets, 4, torch::kFloat32);
+  loss.backward({}, /*retain_graph=*/true);
+  const torch::Tensor first = weight.grad().clone();
+  try {
+    loss.backward();
+    ADD_FAILURE() << "a second backward ran";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("backward runs once"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(torch::equal(weight.grad(), first));
+}
+
 // On CUDA in bf16 the loss's kernel (trainer_lib/kernels/cross_entropy.h) takes each chunk's
 // loss and softmax gradient when the kernels are built. Loss within fp32 rounding, gradients
 // within twice the eager bf16 formula's own error against fp64 from the same bf16 logits, on
@@ -90,6 +111,10 @@ TEST(ChunkedCrossEntropyTest, Bf16OnCudaWithinTheEagerFormulasError) {
     const torch::Tensor eager_dw = torch::matmul(d_eager.t(), hb).to(torch::kF64);
 
     EXPECT_NEAR(loss.item<double>(), ref_loss.item<double>(), 1e-5 * ref_loss.item<double>())
+        << "vocab " << v;
+    const torch::Tensor eval_loss =  // without gradients, as evaluation computes it
+        ChunkedCrossEntropySum(hidden, weight, targets, 32, torch::kBFloat16);
+    EXPECT_NEAR(eval_loss.item<double>(), ref_loss.item<double>(), 1e-5 * ref_loss.item<double>())
         << "vocab " << v;
     const double dh = RelativeError(hidden.grad().to(torch::kF64), ref_dh);
     const double dw = RelativeError(weight.grad().to(torch::kF64), ref_dw);
