@@ -38,8 +38,9 @@
 # PEERS_ONLY=1 skips the profile and Ablate's runs; PROFILE=0 skips the profile;
 # COMPARE_EAGER=1 also runs each of Ablate's runs with its fused kernels off
 # (ABLATE_FUSED_KERNELS=0, row "ablate-eager").
-# Arguments, each "MODEL SEQ BATCH CHECKPOINTING STEPS [LOG_EVERY]" (log_every 1 by default),
-# replace Ablate's default runs.
+# Arguments, each "MODEL SEQ BATCH CHECKPOINTING STEPS [LOG_EVERY [LOSS_CHUNK]]" (log_every 1
+# by default; LOSS_CHUNK sets loss_chunk_tokens instead of the trainer's default, and names the
+# row ablate-lcLOSS_CHUNK), replace Ablate's default runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 peers=${PEERS:-.peers}
@@ -74,9 +75,10 @@ peer_runs=(
   "hf_qwen3_train.py qwen3-0.6b 4096:4:0:liger:8:3 32768:1:1:liger:4:2"
 )
 
-write_job() {  # NAME MODEL SEQ BATCH CKPT STEPS LOG_EVERY
+write_job() {  # NAME MODEL SEQ BATCH CKPT STEPS LOG_EVERY [LOSS_CHUNK]
   cat >"$logs/$1.json" <<JSON
-{"job_id": "$1", "config": {"model": "$2", "attention": "dense", "optimizer": "adamw",
+{"job_id": "$1", "config": {"model": "$2", "attention": "dense", "optimizer": "adamw",${8:+
+ "loss_chunk_tokens": $8,}
  "context_length": $3, "batch_size": $4, "micro_batch_size": $4,
  "activation_checkpointing": $5, "steps": $6, "warmup_steps": 1, "learning_rate": 1e-4,
  "log_every": $7, "eval_batches": 1, "dataset": "builtin:tiny-corpus", "precision": "bf16",
@@ -98,16 +100,17 @@ fi
 for run in "${ablate_runs[@]}"; do
   [ "${PEERS_ONLY:-0}" = 1 ] && break
   for variant in "${variants[@]}"; do
-    read -r model seq batch ckpt steps log_every <<<"$run"
+    read -r model seq batch ckpt steps log_every loss_chunk <<<"$run"
     log_every=${log_every:-1}
-    name="$variant-$model-$seq-$batch"
+    who=$variant${loss_chunk:+-lc$loss_chunk}
+    name="$who-$model-$seq-$batch"
     ckpt01=$([ "$ckpt" = true ] && echo 1 || echo 0)
     fused=1
     if [ "$variant" = ablate-eager ]; then fused=0; fi
-    write_job "$name" "$model" "$seq" "$batch" "$ckpt" "$steps" "$log_every"
+    write_job "$name" "$model" "$seq" "$batch" "$ckpt" "$steps" "$log_every" "$loss_chunk"
     if ! ABLATE_FUSED_KERNELS=$fused "$build/bin/ablate-train" train --job "$logs/$name.json" \
         >"$logs/$name.log" 2>&1; then
-      echo "$variant $model $seq $batch $ckpt01 FAILED $(grep -m1 '^failed' "$logs/$name.log" |
+      echo "$who $model $seq $batch $ckpt01 FAILED $(grep -m1 '^failed' "$logs/$name.log" |
         cut -c1-120)" >>"$logs/rows.txt"
       continue
     fi
@@ -119,7 +122,7 @@ for run in "${ablate_runs[@]}"; do
       awk '{ v[NR] = $1 }
         END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
     peak=$(sed -n 's/.*peak allocated \([0-9]*\) bytes.*/\1/p' "$logs/$name.log")
-    echo "$variant $model $seq $batch $ckpt01 ${tps:-FAILED no window after step 2} $peak $params" \
+    echo "$who $model $seq $batch $ckpt01 ${tps:-FAILED no window after step 2} $peak $params" \
       >>"$logs/rows.txt"
   done
   echo "$model $seq x $batch trained by ${SECONDS}s"
