@@ -9,7 +9,9 @@
 //    one kernel in backward;
 //  - keeps for backward x and the [N, 2I] projection (g and u) alone: not silu(g), nor the
 //    activation y (down's input), which backward recomputes from g and u, bit for bit, for
-//    down's weight gradient; nor the weights' bf16 casts, which it casts again.
+//    down's weight gradient; nor the weights' bf16 casts, which it casts again. Backward
+//    writes the activation's gradient over that projection, so it runs once per forward (as
+//    every training backward here does: no retain_graph).
 // Eager keeps x, g, silu(g), u, y and the three weight casts: per token and layer, 4 I bf16
 // values where the node keeps 2 I (plus x in both).
 //

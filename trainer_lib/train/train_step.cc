@@ -32,21 +32,16 @@ class AutocastGuard {
 
 // Scales the gradients so that their global L2 norm is at most max_norm (0: leaves them) and
 // returns the norm before scaling. Unlike torch::nn::utils::clip_grad_norm_, it never copies
-// the norm to the host, so a GPU step does not wait here.
+// the norm to the host, so a GPU step does not wait here. Multi-tensor kernels, as
+// clip_grad_norm_'s foreach path: a few launches for all the gradients instead of a norm and a
+// product per parameter (620 for Qwen3-0.6B's 310).
 torch::Tensor ClipGradNorm(const std::vector<torch::Tensor>& parameters, double max_norm) {
-  std::vector<torch::Tensor> norms;
+  std::vector<torch::Tensor> grads;
   for (const torch::Tensor& p : parameters) {
-    if (p.grad().defined()) {
-      norms.push_back(torch::linalg_vector_norm(p.grad(), 2, std::nullopt, false, torch::kFloat32));
-    }
+    if (p.grad().defined()) grads.push_back(p.grad());
   }
-  torch::Tensor total = torch::stack(norms).norm();
-  if (max_norm > 0) {
-    torch::Tensor scale = (max_norm / (total + 1e-6)).clamp_max(1.0);
-    for (const torch::Tensor& p : parameters) {
-      if (p.grad().defined()) p.grad().mul_(scale);
-    }
-  }
+  torch::Tensor total = torch::stack(at::_foreach_norm(grads, 2, torch::kFloat32)).norm();
+  if (max_norm > 0) at::_foreach_mul_(grads, (max_norm / (total + 1e-6)).clamp_max(1.0));
   return total;
 }
 
