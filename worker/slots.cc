@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "common/host_memory.h"
 
 namespace ablate::worker {
 namespace {
@@ -73,19 +74,6 @@ std::vector<v1::Slot> CpuSlots(uint32_t count, uint64_t memory_bytes) {
     slots[i].set_memory_bytes(memory_bytes);
   }
   return slots;
-}
-
-uint64_t ParseMemTotal(std::string_view meminfo) {
-  const absl::string_view text(meminfo.data(), meminfo.size());
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (!absl::ConsumePrefix(&line, "MemTotal:")) continue;
-    line = absl::StripAsciiWhitespace(line);
-    uint64_t kib = 0;
-    // The kernel writes the value in KiB, labelled "kB".
-    if (absl::ConsumeSuffix(&line, "kB") && absl::SimpleAtoi(line, &kib)) return kib << 10;
-    return 0;
-  }
-  return 0;
 }
 
 std::vector<v1::Slot> ParseNvidiaSmiQuery(std::string_view csv) {
@@ -151,10 +139,7 @@ std::vector<v1::Slot> DefaultSlots(uint32_t cpu_slots, uint64_t cpu_slot_memory_
     cpu_slots = 1;
   }
   if (cpu_slot_memory_bytes == 0) {
-    std::ifstream file("/proc/meminfo");
-    std::stringstream text;
-    text << file.rdbuf();
-    cpu_slot_memory_bytes = ParseMemTotal(text.str()) / cpu_slots;
+    cpu_slot_memory_bytes = ReadMeminfoBytes("MemTotal") / cpu_slots;
   }
   return CpuSlots(cpu_slots, cpu_slot_memory_bytes);
 }

@@ -39,9 +39,6 @@ std::vector<v1::Slot> VisibleSlots(const std::vector<v1::Slot>& devices, const c
 // even share of the machine's memory.
 std::vector<v1::Slot> DefaultSlots(uint32_t cpu_slots, uint64_t cpu_slot_memory_bytes = 0);
 
-// MemTotal of a /proc/meminfo text ("MemTotal:       16314432 kB"), in bytes; 0 when absent.
-uint64_t ParseMemTotal(std::string_view meminfo);
-
 // Parses `nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader,nounits`
 // ("0, NVIDIA H100 80GB HBM3, 81559" per line, memory in MiB). Lines that do not parse are
 // skipped.

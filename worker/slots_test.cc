@@ -1,8 +1,6 @@
 #include "worker/slots.h"
 
-#include <fstream>
-#include <sstream>
-
+#include "common/host_memory.h"
 #include "gtest/gtest.h"
 
 namespace ablate::worker {
@@ -26,23 +24,13 @@ TEST(SlotsTest, GivenCpuSlotsWinOverDevices) {
 }
 
 TEST(SlotsTest, CpuSlotsShareTheMachinesMemoryUnlessGivenTheirOwn) {
-  std::ifstream file("/proc/meminfo");
-  std::stringstream text;
-  text << file.rdbuf();
-  const uint64_t total = ParseMemTotal(text.str());
+  const uint64_t total = ReadMeminfoBytes("MemTotal");
   ASSERT_GT(total, 0u);
   std::vector<v1::Slot> slots = DefaultSlots(4);
   ASSERT_EQ(slots.size(), 4u);
   for (const v1::Slot& slot : slots) EXPECT_EQ(slot.memory_bytes(), total / 4);
   slots = DefaultSlots(2, 3ull << 30);
   for (const v1::Slot& slot : slots) EXPECT_EQ(slot.memory_bytes(), 3ull << 30);
-}
-
-TEST(SlotsTest, ParsesMemTotal) {
-  EXPECT_EQ(ParseMemTotal("MemTotal:       16314432 kB\nMemFree:          421508 kB\n"),
-            16314432ull << 10);
-  EXPECT_EQ(ParseMemTotal("MemFree: 1 kB\n"), 0u);
-  EXPECT_EQ(ParseMemTotal("MemTotal: lots\n"), 0u);
 }
 
 TEST(SlotsTest, ParsesNvidiaSmiQuery) {

@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "common/attention_args.h"
 #include "common/catalog.h"
+#include "common/host_memory.h"
 #include "common/model_math.h"
 #include "common/train_config.h"
 #include "trainer_lib/data/dataset.h"
@@ -161,6 +162,13 @@ absl::Status Trainer::Setup() {
   work.fused_kernels = work.bf16 && device_.is_cuda() && FusedKernelsEnabled();
   if (absl::StatusOr<MemoryPlan> plan = PlanMemory(model_config_, work); plan.ok()) {
     planned_bytes_ = plan->total();
+    // Every rank of a job runs on one worker's host (worker/spawn.h), each pinning its own.
+    if (absl::Status s = CheckPinnedHostMemory(plan->host_checkpoints, ranks_.world_size,
+                                               config_.checkpoint_offload_layers(),
+                                               ReadMeminfoBytes("MemAvailable"));
+        !s.ok()) {
+      return s;
+    }
   }
 
   int64_t parameters = 0;

@@ -1,0 +1,36 @@
+// Host memory as Linux reports it in /proc/meminfo (proc(5)), and whether a job's pinned host
+// memory fits in it. A trainer pins the inputs of the layers TrainConfig's
+// checkpoint_offload_layers names (trainer_lib/model/recompute.h); pinned pages cannot be
+// swapped out, so a job that pins more than the host has left fails partway into its first
+// step, or has the kernel's out-of-memory killer end it or another process. The trainer checks
+// before its first step instead.
+//
+// Thread-safety: pure functions, but for ReadMeminfoBytes, which reads the file.
+#ifndef ABLATE_COMMON_HOST_MEMORY_H_
+#define ABLATE_COMMON_HOST_MEMORY_H_
+
+#include <cstdint>
+#include <string_view>
+
+#include "absl/status/status.h"
+
+namespace ablate {
+
+// The bytes of `field` ("MemTotal", "MemAvailable") in a /proc/meminfo text, whose lines read
+// "MemTotal:       16314432 kB" (KiB, labelled kB); 0 when the field is absent or malformed.
+uint64_t MeminfoBytes(std::string_view meminfo, std::string_view field);
+
+// MeminfoBytes of this host's /proc/meminfo now; 0 where it cannot be read.
+uint64_t ReadMeminfoBytes(std::string_view field);
+
+// OK when `ranks` ranks on one host, each pinning `per_rank_bytes` for `offloaded_layers`
+// offloaded layers, take at most 90% of `available_bytes` (MemAvailable; the rest is left to
+// the trainers' own host memory and the host's other work), or when either is 0 (nothing
+// pinned, or unknown). Otherwise ResourceExhausted naming checkpoint_offload_layers, with the
+// bytes needed and available and what to change.
+absl::Status CheckPinnedHostMemory(int64_t per_rank_bytes, int64_t ranks, uint32_t offloaded_layers,
+                                   uint64_t available_bytes);
+
+}  // namespace ablate
+
+#endif  // ABLATE_COMMON_HOST_MEMORY_H_
