@@ -4,12 +4,14 @@
 #include <cmath>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "cli/table.h"
 #include "sweep/tuning.h"
@@ -213,9 +215,12 @@ std::string PlanText(const v1::SweepPlan& plan, size_t max_jobs) {
   std::vector<std::string> headers = {"JOB"};
   const int dims = plan.cells().empty() ? 0 : plan.cells(0).cell_size();
   for (int d = 0; d < dims; ++d) headers.push_back(plan.cells(0).cell(d).dimension());
+  // HOST only where a job offloads checkpoints to pinned host memory.
+  const bool host = absl::c_any_of(
+      plan.cells(), [](const v1::CellPlan& cell) { return cell.host_memory_bytes() > 0; });
   for (const char* h :
-       {"PARAMS", "TOKENS", "FLOPS", "MEMORY", "GPUS", "BATCH", "ACCUM", "LR", "GPU-H"}) {
-    headers.push_back(h);
+       {"PARAMS", "TOKENS", "FLOPS", "MEMORY", "HOST", "GPUS", "BATCH", "ACCUM", "LR", "GPU-H"}) {
+    if (host || absl::string_view(h) != "HOST") headers.push_back(h);
   }
   Table jobs(headers);
   for (size_t c = dims + 1; c < headers.size(); ++c) jobs.SetAlign(c, Table::Align::kRight);
@@ -226,13 +231,14 @@ std::string PlanText(const v1::SweepPlan& plan, size_t max_jobs) {
             ? "(tuned)"
             : std::string(absl::StripPrefix(cell.job_id(), absl::StrCat(plan.sweep_id(), "-")))};
     for (const v1::CellValue& value : cell.cell()) row.push_back(value.value());
-    row.insert(row.end(),
-               {SiCount(static_cast<double>(cell.parameters())),
-                SiCount(static_cast<double>(cell.tokens())), absl::StrFormat("%.3g", cell.flops()),
-                Bytes(cell.memory_bytes()), cell.gpus() == 0 ? "cpu" : absl::StrCat(cell.gpus()),
-                absl::StrCat(cell.batch_size()), absl::StrCat(cell.accumulation_steps()),
-                cell.tuned() ? "tuned" : absl::StrFormat("%g", cell.learning_rate()),
-                cell.has_gpu_hours() ? Hours(cell.gpu_hours()) : "unknown"});
+    row.insert(row.end(), {SiCount(static_cast<double>(cell.parameters())),
+                           SiCount(static_cast<double>(cell.tokens())),
+                           absl::StrFormat("%.3g", cell.flops()), Bytes(cell.memory_bytes())});
+    if (host) row.push_back(Bytes(cell.host_memory_bytes()));
+    row.insert(row.end(), {cell.gpus() == 0 ? "cpu" : absl::StrCat(cell.gpus()),
+                           absl::StrCat(cell.batch_size()), absl::StrCat(cell.accumulation_steps()),
+                           cell.tuned() ? "tuned" : absl::StrFormat("%g", cell.learning_rate()),
+                           cell.has_gpu_hours() ? Hours(cell.gpu_hours()) : "unknown"});
     jobs.AddRow(std::move(row));
   }
   absl::StrAppend(&out, jobs.Render());

@@ -59,5 +59,27 @@ TEST(PlanViewTest, TheTunedExample) {
                                          "and keeps 2 or more trials"));
 }
 
+// A plan with jobs that offload checkpoints to pinned host memory shows HOST: Qwen3-0.6B's 1M
+// cells pin 20 layers x 4 bytes x 1,024 x 2^20 tokens, 80 GiB a rank. Without such jobs the
+// column is left out.
+TEST(PlanViewTest, HostMemoryWhereJobsOffloadCheckpoints) {
+  absl::StatusOr<sweep::ExpandedSweepFile> file =
+      sweep::ExpandSweepFile("examples/research-nsa.yaml");
+  ASSERT_TRUE(file.ok()) << file.status();
+  const std::string text = PlanText(sweep::PlanOf(file->spec, file->expansion));
+  EXPECT_THAT(text, ::testing::ContainsRegex("MEMORY +HOST +GPUS"));
+  EXPECT_THAT(text,
+              ::testing::ContainsRegex(
+                  "qwen3-0\\.6b +nsa +adamw +1M +[^ ]+ +[^ ]+ +[^ ]+ +[^ ]+ GiB +80\\.0 GiB +8 "));
+  EXPECT_THAT(text, ::testing::ContainsRegex(
+                        "qwen3-0\\.6b +nsa +adamw +512K +[^ ]+ +[^ ]+ +[^ ]+ +[^ ]+ GiB +- +8 "));
+
+  absl::StatusOr<sweep::ExpandedSweepFile> tuned =
+      sweep::ExpandSweepFile("examples/optimizer-tuning.yaml");
+  ASSERT_TRUE(tuned.ok()) << tuned.status();
+  EXPECT_THAT(PlanText(sweep::PlanOf(tuned->spec, tuned->expansion)),
+              ::testing::Not(::testing::HasSubstr("HOST")));
+}
+
 }  // namespace
 }  // namespace ablate::cli

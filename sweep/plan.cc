@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/catalog.h"
@@ -168,14 +169,19 @@ v1::SweepPlan PlanOf(const v1::SweepSpec& spec, const Expansion& expansion) {
     const uint64_t tokens =
         uint64_t{config.steps()} * config.batch_size() * config.context_length();
     cell.set_tokens(tokens);
+    const RankWork work = RankWorkOf(config);
     if (const v1::ModelConfig* model = models.Find(config.model())) {
       cell.set_parameters(ParameterCount(*model));
       cell.set_flops(static_cast<double>(tokens) *
                      TrainingFlopsPerToken(*model, config.context_length(), config.attention()));
+      if (work.offloaded_layers > 0) {
+        if (absl::StatusOr<MemoryPlan> memory = PlanMemory(*model, work); memory.ok()) {
+          cell.set_host_memory_bytes(static_cast<uint64_t>(memory->host_checkpoints));
+        }
+      }
     }
     cell.set_memory_bytes(job.memory_bytes());
     cell.set_gpus(config.gpus());
-    const RankWork work = RankWorkOf(config);
     const uint32_t ranks = WorldSize(config);
     cell.set_batch_size(config.batch_size());
     cell.set_micro_batch_size(static_cast<uint32_t>(work.micro_batch_size));
