@@ -95,7 +95,7 @@ torch::Tensor LogitGradient(const torch::Tensor& h, const torch::Tensor& w_compu
 // grad_weight [V, H] fp32 += d^T h, for d [C, V] and h [C, H] in the compute dtype. On CUDA
 // with bf16 inputs cuBLAS accumulates the product into the fp32 gradient in place (addmm's
 // out_dtype); otherwise the product is made in the compute dtype, widened and added, which
-// holds a [V, H] product and its fp32 copy (1.7 GiB at Qwen3's vocabulary and H = 1,024).
+// holds a [V, H] product and its fp32 copy (0.87 GiB at Qwen3's vocabulary and H = 1,024).
 void AccumulateWeightGradient(torch::Tensor& grad_weight, const torch::Tensor& d,
                               const torch::Tensor& h) {
   if (d.is_cuda() && d.scalar_type() == torch::kBFloat16) {
