@@ -38,6 +38,7 @@
 #include "trainer_lib/train/divergence.h"
 #include "trainer_lib/train/nonfinite.h"
 #include "trainer_lib/train/provenance.h"
+#include "trainer_lib/train/rank_memory.h"
 #include "trainer_lib/train/run_state.h"
 #include "trainer_lib/train/step_profiler.h"
 #include "trainer_lib/train/train_step.h"
@@ -155,21 +156,11 @@ absl::Status Trainer::Setup() {
   if (std::optional<std::string> name = DeviceName(device_); name.has_value()) {
     peak_flops_ = PeakMatmulFlops(*name);
   }
-  RankWork work = RankWorkOf(config_);
-  work.optimizer_shards = shard_optimizer_ ? ranks_.world_size : 1;  // as auto decided
-  // The kernels' own conditions (fused_norm.h, fused_swiglu.h, cross_entropy.h) beyond these
-  // hold for Qwen3's layers and loss: fp32 weights, no biases, a bf16 compute dtype.
-  work.fused_kernels = work.bf16 && device_.is_cuda() && FusedKernelsEnabled();
-  if (absl::StatusOr<MemoryPlan> plan = PlanMemory(model_config_, work); plan.ok()) {
-    planned_bytes_ = plan->total();
-    // Every rank of a job runs on one worker's host (worker/spawn.h), each pinning its own.
-    if (absl::Status s = CheckPinnedHostMemory(plan->host_checkpoints, ranks_.world_size,
-                                               config_.checkpoint_offload_layers(),
-                                               ReadMeminfoBytes("MemAvailable"));
-        !s.ok()) {
-      return s;
-    }
-  }
+  absl::StatusOr<int64_t> planned =
+      PlanRankMemory(model_config_, config_, ranks_.world_size, shard_optimizer_,
+                     device_.is_cuda() && FusedKernelsEnabled(), ReadMeminfoBytes("MemAvailable"));
+  if (!planned.ok()) return planned.status();
+  planned_bytes_ = *planned;
 
   int64_t parameters = 0;
   for (const torch::Tensor& p : model_->parameters()) parameters += p.numel();
