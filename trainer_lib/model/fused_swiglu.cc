@@ -93,19 +93,20 @@ class FusedSwiGluMlp : public torch::autograd::Function<FusedSwiGluMlp> {
     const torch::Tensor &x2 = saved[0], &gate_w = saved[2], &up_w = saved[3], &down_w = saved[4];
     const torch::Tensor d_out =
         grads[0].reshape({-1, down_w.size(0)}).to(torch::kBFloat16).contiguous();
-    // down's weight gradient first, so that the recomputed y is freed before dy is made.
-    const torch::Tensor d_down = torch::mm(d_out.t(), Activation(saved[1]));
+    // down's weight gradient first, so that the recomputed y is freed before dy is made. The
+    // weights' gradients come out of the GEMMs' fp32 accumulators as the fp32 weights take
+    // them, not through bf16 and a cast.
+    const torch::Tensor d_down = at::mm(d_out.t(), Activation(saved[1]), down_w.scalar_type());
     torch::Tensor dy = torch::mm(d_out, down_w.to(torch::kBFloat16));
     ActivationBackwardInPlace(saved[1], dy);
     dy.reset();
     const torch::Tensor& d_gate_up = saved[1];
     const torch::Tensor dx = torch::mm(d_gate_up, StackedBf16(gate_w, up_w));
-    const torch::Tensor d_stacked = torch::mm(d_gate_up.t(), x2);
+    const torch::Tensor d_stacked = at::mm(d_gate_up.t(), x2, gate_w.scalar_type());
     const int64_t i = gate_w.size(0);
     const auto x_dtype = static_cast<c10::ScalarType>(ctx->saved_data["x_dtype"].toInt());
     return {dx.view(ctx->saved_data["x_sizes"].toIntVector()).to(x_dtype),
-            d_stacked.narrow(0, 0, i).to(gate_w.scalar_type()),
-            d_stacked.narrow(0, i, i).to(up_w.scalar_type()), d_down.to(down_w.scalar_type())};
+            d_stacked.narrow(0, 0, i), d_stacked.narrow(0, i, i), d_down};
   }
 };
 

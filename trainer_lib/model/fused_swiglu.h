@@ -7,6 +7,8 @@
 //    over both halves rather than two and a sum;
 //  - computes silu(g) * u in one kernel (trainer_lib/kernels/swiglu.h), with both gradients in
 //    one kernel in backward;
+//  - writes the weights' gradients from the GEMMs' fp32 accumulators, as the fp32 weights take
+//    them, rather than in bf16 that a cast then widens;
 //  - keeps for backward x and the [N, 2I] projection (g and u) alone: not silu(g), nor the
 //    activation y (down's input), which backward recomputes from g and u, bit for bit, for
 //    down's weight gradient; nor the weights' bf16 casts, which it casts again. Backward

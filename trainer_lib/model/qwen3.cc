@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "trainer_lib/model/fused_norm.h"
+#include "trainer_lib/model/fused_qkv.h"
 #include "trainer_lib/model/recompute.h"
 
 namespace ablate::train {
@@ -37,11 +38,12 @@ class SelfAttentionImpl : public torch::nn::Module {
     // attention kind reads (v is a token-major view either way).
     const RopeLayout layout =
         attention_->reads_token_major() ? RopeLayout::kTokenMajor : RopeLayout::kHeadsMajor;
+    auto [q_rows, k_rows, v_rows] = QkvProjections(x, *q_proj_, *k_proj_, *v_proj_);
     torch::Tensor q =
-        NormRopeForAttention(*q_norm_, q_proj_(x).view({b, t, heads_, dim_}), rope, layout);
+        NormRopeForAttention(*q_norm_, q_rows.view({b, t, heads_, dim_}), rope, layout);
     torch::Tensor k =
-        NormRopeForAttention(*k_norm_, k_proj_(x).view({b, t, kv_heads_, dim_}), rope, layout);
-    torch::Tensor v = v_proj_(x).view({b, t, kv_heads_, dim_}).transpose(1, 2);
+        NormRopeForAttention(*k_norm_, k_rows.view({b, t, kv_heads_, dim_}), rope, layout);
+    torch::Tensor v = v_rows.view({b, t, kv_heads_, dim_}).transpose(1, 2);
     torch::Tensor y = attention_->Forward(q, k, v, x);  // [B, H, T, D]
     // A view when y is token-major in memory; otherwise a copy, which o_proj keeps.
     return o_proj_(y.transpose(1, 2).reshape({b, t, heads_ * dim_}));
@@ -66,17 +68,40 @@ class DecoderLayerImpl : public torch::nn::Module {
     mlp_ = register_module("mlp", SwiGLU(c.hidden_size(), c.intermediate_size()));
   }
 
-  // h = x + attn(norm1(x)); h + mlp(norm2(h)), the first add fused with norm2. The second add
-  // stays eager: fusing it with the next layer's norm1 would cross the layer boundary that
-  // activation checkpointing recomputes from. With mlp_chunk > 0 the MLP runs per chunk of
-  // that many positions, each recomputed in backward (RecomputeInBackward): its activations,
-  // the largest of the layer ([tokens, 2 I] for the gate and up projections), then exist for
-  // one chunk at a time, for one more forward of the MLP (the Mini-Sequence Transformer's
-  // chunked MLP, Luo et al., 2024). The MLP is per position: the values are the same.
-  torch::Tensor forward(const torch::Tensor& x, const RopeTables& rope, int64_t mlp_chunk = 0) {
-    torch::Tensor attn = self_attn_(NormForProjection(*input_layernorm_, x), rope);
-    auto [h, normed] = AddNormForProjection(*post_attention_layernorm_, x, attn);
-    if (mlp_chunk <= 0 || normed.size(1) <= mlp_chunk) return h + mlp_(normed);
+  // What a layer hands the next: the residual stream, and, when the caller named the next
+  // norm, that norm of it as a projection reads it (else undefined).
+  struct Output {
+    torch::Tensor h;
+    torch::Tensor next_normed;
+  };
+
+  // h = x + attn(norm1(x)); out = h + mlp(norm2(h)), the first add fused with norm2 and, with
+  // `next_norm` (the next layer's norm1), the second with that norm, so that the stream is read
+  // once per add and its gradient summed inside the norm's backward kernel rather than by
+  // autograd's adds (about 3.6 ms a step for Qwen3-0.6B at 4,096 x 4 on an H200). `normed`,
+  // when defined, is norm1(x) as the previous layer computed it. A layer that activation
+  // checkpointing recomputes takes neither: its only input is the stream. With mlp_chunk > 0
+  // the MLP runs per chunk of that many positions, each recomputed in backward
+  // (RecomputeInBackward): its activations, the largest of the layer ([tokens, 2 I] for the
+  // gate and up projections), then exist for one chunk at a time, for one more forward of the
+  // MLP (the Mini-Sequence Transformer's chunked MLP, Luo et al., 2024). The MLP is per
+  // position: the values are the same.
+  Output forward(const torch::Tensor& x, torch::Tensor normed, const RopeTables& rope,
+                 int64_t mlp_chunk, RMSNormImpl* next_norm) {
+    if (!normed.defined()) normed = NormForProjection(*input_layernorm_, x);
+    torch::Tensor attn = self_attn_(normed, rope);
+    auto [h, mlp_in] = AddNormForProjection(*post_attention_layernorm_, x, attn);
+    torch::Tensor mlp_out = Mlp(mlp_in, mlp_chunk);
+    if (next_norm == nullptr) return {h + mlp_out, {}};
+    auto [out, next_normed] = AddNormForProjection(*next_norm, h, mlp_out);
+    return {std::move(out), std::move(next_normed)};
+  }
+
+  RMSNormImpl* input_layernorm() { return input_layernorm_.get(); }
+
+ private:
+  torch::Tensor Mlp(const torch::Tensor& normed, int64_t mlp_chunk) {
+    if (mlp_chunk <= 0 || normed.size(1) <= mlp_chunk) return mlp_(normed);
     // The chunks' nodes return the MLP's weight gradients (RecomputeInBackward's params), so
     // that each weight accumulates once per backward, as gradient sync requires.
     std::vector<torch::Tensor> parts;
@@ -87,10 +112,9 @@ class DecoderLayerImpl : public torch::nn::Module {
           [mlp](const torch::Tensor& in) { return mlp->forward(in); }, chunk, /*offload=*/false,
           weights));
     }
-    return h + torch::cat(parts, /*dim=*/1);
+    return torch::cat(parts, /*dim=*/1);
   }
 
- private:
   RMSNorm input_layernorm_{nullptr}, post_attention_layernorm_{nullptr};
   SelfAttention self_attn_{nullptr};
   SwiGLU mlp_{nullptr};
@@ -145,16 +169,22 @@ torch::Tensor Qwen3Impl::hidden_states(const torch::Tensor& tokens) {
   const int64_t mlp_chunk =
       recompute && tokens.size(1) > 2 * mlp_chunk_tokens_ ? mlp_chunk_tokens_ : 0;
   for (const auto& attention : attention_) attention->set_recomputed(recompute);
+  torch::Tensor normed;  // the next layer's norm1 of h, from the fused add (no recompute)
   for (size_t i = 0; i < layers_->size(); ++i) {
     DecoderLayerImpl* decoder = layers_[i]->as<DecoderLayer>();
     if (recompute) {
       h = RecomputeInBackward(
           [decoder, rope, mlp_chunk](const torch::Tensor& x) {
-            return decoder->forward(x, rope, mlp_chunk);
+            return decoder->forward(x, {}, rope, mlp_chunk, nullptr).h;
           },
           h, static_cast<int64_t>(i) < offloaded_layers_);
     } else {
-      h = decoder->forward(h, rope);
+      RMSNormImpl* next_norm = i + 1 < layers_->size()
+                                   ? layers_[i + 1]->as<DecoderLayer>()->input_layernorm()
+                                   : nullptr;
+      DecoderLayerImpl::Output out = decoder->forward(h, normed, rope, 0, next_norm);
+      h = std::move(out.h);
+      normed = std::move(out.next_normed);
     }
   }
   return norm_(h);

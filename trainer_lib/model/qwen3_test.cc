@@ -1,5 +1,7 @@
 #include "trainer_lib/model/qwen3.h"
 
+#include <optional>
+
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/variable.h>
@@ -7,6 +9,7 @@
 
 #include "common/catalog.h"
 #include "common/model_math.h"
+#include "trainer_lib/model/fused_kernels_testing.h"
 
 namespace ablate::train {
 namespace {
@@ -119,6 +122,53 @@ TEST(Qwen3Test, ChunkedMlpRecomputationGivesTheSameGradients) {
   ASSERT_EQ(grads[0].size(), grads[1].size());
   for (size_t i = 0; i < grads[0].size(); ++i) {
     EXPECT_TRUE(torch::allclose(grads[1][i], grads[0][i], 1e-5, 1e-7)) << i;
+  }
+}
+
+// The tiny model's parameter gradients for tokens [2, 33], with or without activation
+// checkpointing, on `device`, under bf16 autocast on CUDA. Norm weights are drawn apart from 1,
+// so that one norm's weight in another's place shows.
+std::vector<torch::Tensor> GradientsOfTiny(bool checkpointing, const torch::Device& device) {
+  const v1::ModelConfig config = Catalog("tiny");
+  torch::manual_seed(6);
+  const torch::Tensor tokens = torch::randint(0, config.vocab_size(), {2, 33}, torch::kInt64);
+  Qwen3 model = *BuildQwen3(config, "dense");
+  {
+    torch::NoGradGuard no_grad;
+    for (torch::Tensor& p : model->parameters()) {
+      if (p.dim() == 1) p.uniform_(0.5, 1.5);
+    }
+  }
+  model->to(device);
+  model->set_activation_checkpointing(checkpointing);
+  {
+    std::optional<kernel_test::Bf16Autocast> autocast;
+    if (device.is_cuda()) autocast.emplace();
+    model->forward(tokens.to(device)).to(torch::kFloat32).pow(2).mean().backward();
+  }
+  std::vector<torch::Tensor> grads;
+  for (const torch::Tensor& p : model->parameters()) grads.push_back(p.grad().cpu());
+  return grads;
+}
+
+// Without checkpointing, each layer's second residual add runs inside the next layer's first
+// norm; a recomputed layer adds eagerly. The two give the same gradients: to fp32 rounding on
+// the CPU, and on a GPU with the kernels within bf16's error (the norm's bf16 output may
+// differ in its last bit between the two kernels).
+TEST(Qwen3Test, FusedLayerBoundariesGiveTheCheckpointedGradients) {
+  std::vector<torch::Device> devices = {torch::kCPU};
+  if (FusedKernelsEnabled() && torch::cuda::is_available()) devices.emplace_back(torch::kCUDA);
+  for (const torch::Device& device : devices) {
+    const std::vector<torch::Tensor> fused = GradientsOfTiny(false, device);
+    const std::vector<torch::Tensor> recomputed = GradientsOfTiny(true, device);
+    ASSERT_EQ(fused.size(), recomputed.size());
+    const double tolerance = device.is_cuda() ? 2e-2 : 1e-5;
+    for (size_t i = 0; i < fused.size(); ++i) {
+      const double error =
+          ((fused[i] - recomputed[i]).norm() / recomputed[i].norm().clamp_min(1e-12))
+              .item<double>();
+      EXPECT_LT(error, tolerance) << device << " parameter " << i;
+    }
   }
 }
 
