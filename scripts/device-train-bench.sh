@@ -36,6 +36,10 @@
 #
 # With OUT set, logs, the trace and kernels.tsv are left there. ABLATE_ONLY=1 skips the peers;
 # PEERS_ONLY=1 skips the profile and Ablate's runs; PROFILE=0 skips the profile;
+# PROFILE_RUN="MODEL SEQ BATCH CHECKPOINTING STEPS [LOG_EVERY]" profiles that run instead
+# (default "qwen3-0.6b 4096 4 false 6 1"), PROFILE_KERNELS and PROFILE_GAPS how many kernels
+# and idle gaps to print (25, 5), PROFILE_OPS how many of the other kernels' (autograd node,
+# operator) pairs (20);
 # COMPARE_EAGER=1 also runs each of Ablate's runs with its fused kernels off
 # (ABLATE_FUSED_KERNELS=0, row "ablate-eager").
 # Arguments, each "MODEL SEQ BATCH CHECKPOINTING STEPS [LOG_EVERY [LOSS_CHUNK]]" (log_every 1
@@ -87,13 +91,20 @@ JSON
 }
 
 if [ "${PROFILE:-1}" = 1 ] && [ "${PEERS_ONLY:-0}" != 1 ]; then
-  write_job profile qwen3-0.6b 4096 4 false 6 1
+  read -r model seq batch ckpt steps log_every <<<"${PROFILE_RUN:-qwen3-0.6b 4096 4 false 6 1}"
+  write_job profile "$model" "$seq" "$batch" "$ckpt" "$steps" "${log_every:-1}"
   "$build/bin/ablate-train" train --job "$logs/profile.json" --profile-dir "$logs/profile" \
     >"$logs/profile.log" 2>&1 || { tail -3 "$logs/profile.log"; exit 1; }
+  echo "profile of $model at $seq x $batch (checkpointing $ckpt, log_every ${log_every:-1}):"
   grep -o 'profile of steps.*per step: [^;]*' "$logs/profile.log"
   echo "largest kernels (ms per step, share):"
-  tail -n +2 "$logs/profile/kernels.tsv" | head -25 |
+  tail -n +2 "$logs/profile/kernels.tsv" | head -"${PROFILE_KERNELS:-25}" |
     awk -F'\t' '{ printf "  %8.2f %5.1f%%  %-11s %.110s\n", $5, 100*$6, $1, $2 }'
+  # Where the device waited for the host: per step, busy against idle, and the longest gaps.
+  python3 scripts/bench/overlap.py "$logs/profile/trace.json" 2 "${PROFILE_GAPS:-5}"
+  # Which operators the kernels outside the matrix products and attention come from.
+  python3 scripts/bench/kernels_by_op.py "$logs/profile/trace.json" 2 "${PROFILE_OPS:-20}" \
+    '^(?!nvjet|cudnn|cutlass|sm90_|cublas)'
   echo "profiled by ${SECONDS}s"
 fi
 
