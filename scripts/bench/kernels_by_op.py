@@ -60,6 +60,8 @@ def main():
             launches[args["correlation"]] = (e["tid"], float(e["ts"]))
         elif cat in DEVICE_CATEGORIES:
             device.append((e.get("name", ""), float(e.get("dur", 0)), args.get("correlation")))
+    if not device:
+        sys.exit("no device kernels in the trace (a CPU run?)")
     for thread_ops in ops.values():
         thread_ops.sort(key=lambda op: (op[0], -op[1]))
     starts = {tid: [s for s, _, _ in thread_ops] for tid, thread_ops in ops.items()}
