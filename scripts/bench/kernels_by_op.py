@@ -1,7 +1,8 @@
 """Which host operator each kernel's device time comes from, from a profiler trace.
 
 Reads the trace.json that `ablate-train --profile-dir` (or torch.profiler) writes. Each kernel,
-copy or fill is tied to the host call that launched it by its correlation id, and that call to
+copy or fill is tied to the host call that launched it (a runtime or driver API call) by its
+correlation id, and that call to
 the operators running on its thread at that moment: the autograd node whose backward it is
 ("forward" outside backward) and the innermost operator. Prints the device time per step of
 the largest (node, operator, kernel) triples, optionally only kernels whose name matches a
@@ -24,7 +25,9 @@ def parents(ops):
     """For ops sorted by (start, -end), properly nested, each one's enclosing op index or -1."""
     parent, open_ops = [], []
     for i, (start, end, _) in enumerate(ops):
-        while open_ops and ops[open_ops[-1]][1] < start:
+        # An op that ended by this one's start is done, unless both start at once (an op of
+        # no duration holding it).
+        while open_ops and ops[open_ops[-1]][1] <= start and ops[open_ops[-1]][0] < start:
             open_ops.pop()
         parent.append(open_ops[-1] if open_ops else -1)
         open_ops.append(i)
@@ -56,7 +59,7 @@ def main():
         cat, args = e.get("cat"), e.get("args", {})
         if cat == "cpu_op":
             ops[e["tid"]].append((float(e["ts"]), float(e["ts"]) + float(e["dur"]), e["name"]))
-        elif cat == "cuda_runtime" and "correlation" in args:
+        elif cat in ("cuda_runtime", "cuda_driver") and "correlation" in args:
             launches[args["correlation"]] = (e["tid"], float(e["ts"]))
         elif cat in DEVICE_CATEGORIES:
             device.append((e.get("name", ""), float(e.get("dur", 0)), args.get("correlation")))

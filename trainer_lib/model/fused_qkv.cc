@@ -35,6 +35,9 @@ class FusedQkvProjection : public torch::autograd::Function<FusedQkvProjection> 
       out.push_back(Project(x2, casts.back(), x.sizes().vec()));
     }
     ctx->save_for_backward({x2, casts[0], casts[1], casts[2]});
+    // An output that reaches no loss then comes to backward undefined, not as zeros, and its
+    // weight gets no gradient, as eager's linear leaves it.
+    ctx->set_materialize_grads(false);
     ctx->saved_data["x_sizes"] = x.sizes().vec();
     ctx->saved_data["x_dtype"] = static_cast<int64_t>(x.scalar_type());
     return out;

@@ -1,9 +1,9 @@
 // Attention's three input projections, q = x Wq^T, k = x Wk^T, v = x Wv^T (Hugging Face's
 // Qwen3Attention q_proj, k_proj and v_proj, no biases), under bf16 autocast: as one autograd
 // node where it applies, else the three modules eagerly. The node
-//  - computes x's gradient as one sum of three GEMMs accumulated in cuBLAS (beta = 1), rather
-//    than three bf16 products and autograd's two adds of them, which cost Qwen3-0.6B 1.3 ms a
-//    step at 4,096 x 4 on an H200 (docs/benchmarks.md);
+//  - computes x's gradient as three GEMMs into one bf16 sum, each after the first adding in
+//    cuBLAS's epilogue (beta = 1), rather than three bf16 products and autograd's two adds of
+//    them, which cost Qwen3-0.6B 1.3 ms a step at 4,096 x 4 on an H200 (docs/benchmarks.md);
 //  - writes the weights' gradients in fp32 from the GEMMs' fp32 accumulators, rather than in
 //    bf16 that autocast's cast backward then widens in a pass of its own;
 //  - keeps what eager keeps for backward: x and the weights' bf16 casts.
@@ -25,8 +25,10 @@ namespace ablate::train {
 
 // {q(x), k(x), v(x)} for x [..., C] and q, k, v: C -> C_q, C_k, C_v without biases: each
 // [..., C_*], contiguous. With the node: bf16, x's gradient in x's dtype and the weights' in
-// theirs; values as autocast's linear gives them, the gradients rounded once where eager
-// rounds each product before the sum. Otherwise the modules' eager forward, unchanged.
+// theirs; values as autocast's linear gives them. x's gradient is rounded to bf16 three times
+// (after each GEMM) where eager rounds five times for a bf16 x (three products, two adds) and
+// three for an fp32 x (the products; it adds them in fp32). An output that reaches no loss
+// gives its weight no gradient, as eager. Otherwise the modules' eager forward, unchanged.
 std::array<torch::Tensor, 3> QkvProjections(const torch::Tensor& x, torch::nn::LinearImpl& q,
                                             torch::nn::LinearImpl& k, torch::nn::LinearImpl& v);
 

@@ -122,6 +122,25 @@ TEST(FusedQkvTest, MatchesEagerWithinItsError) {
   }
 }
 
+// k and v outside the loss: their weights get no gradient, as eager's linear leaves them, and
+// x's gradient is q's alone.
+TEST(FusedQkvTest, AnOutputOutsideTheLossGivesItsWeightNoGradient) {
+  ABLATE_REQUIRE_FUSED_KERNELS();
+  torch::manual_seed(5);
+  Projections p = MakeProjections(64, torch::kCUDA, torch::kFloat32);
+  torch::Tensor x =
+      torch::randn({2, 9, 64}, torch::TensorOptions().device(torch::kCUDA)).requires_grad_(true);
+  Bf16Autocast autocast;
+  const std::array<torch::Tensor, 3> out =
+      QkvProjections(x, *p.layers[0], *p.layers[1], *p.layers[2]);
+  out[0].to(torch::kFloat32).sum().backward();
+  EXPECT_TRUE(p.layers[0]->weight.grad().defined());
+  EXPECT_FALSE(p.layers[1]->weight.grad().defined());
+  EXPECT_FALSE(p.layers[2]->weight.grad().defined());
+  const torch::Tensor want = p.layers[0]->weight.to(torch::kBFloat16).sum(0).to(torch::kFloat32);
+  EXPECT_TRUE(torch::allclose(x.grad()[0][0], want, 1e-2, 1e-2));
+}
+
 // Without the node's conditions (here: the CPU, or no autocast) the result is the eager
 // modules', bit for bit, through their own autograd graph.
 TEST(FusedQkvTest, FallsBackToTheEagerModules) {
