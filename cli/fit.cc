@@ -17,18 +17,36 @@ uint32_t FittingSlots(const v1::WorkerInfo& worker, const SlotNeed& need) {
                     [&](const v1::Slot& slot) { return SlotFits(slot, need); }));
 }
 
-// The most such slots one known worker has, and which.
+// The most such slots one known worker has, and which; or, when one has enough of them, the
+// most host memory one of those can pin.
 std::string BestOffer(const v1::ListWorkersResponse& workers, const SlotNeed& need) {
   uint32_t best = 0;
-  std::string id;
+  uint64_t most_pinnable = 0;
+  std::string id, pinning_id;
   for (const v1::Worker& worker : workers.workers()) {
-    if (const uint32_t slots = FittingSlots(worker.info(), need); slots > best) {
+    const uint32_t slots = FittingSlots(worker.info(), need);
+    if (slots > best) {
       best = slots;
       id = worker.info().worker_id();
     }
+    if (slots >= need.count && worker.info().pinned_memory_bytes() > most_pinnable) {
+      most_pinnable = worker.info().pinned_memory_bytes();
+      pinning_id = worker.info().worker_id();
+    }
   }
   if (best == 0) return "no known worker has such a slot";
+  if (!pinning_id.empty()) {
+    return absl::StrCat("the most host memory a known worker with such slots can pin is ",
+                        Gigabytes(most_pinnable), " (", pinning_id, ")");
+  }
   return absl::StrCat("the most any known worker has is ", best, " (", id, ")");
+}
+
+// Whether `worker` could ever hold a job of `need`: enough fitting slots, and host memory to
+// pin.
+bool Fits(const v1::WorkerInfo& worker, const SlotNeed& need) {
+  return FittingSlots(worker, need) >= need.count &&
+         PinnedMemoryFits(worker.pinned_memory_bytes(), need);
 }
 
 }  // namespace
@@ -47,9 +65,9 @@ std::vector<std::string> UnfitJobs(const std::vector<v1::JobSpec>& jobs,
   std::map<std::string, Unfit> by_need;
   for (const v1::JobSpec& job : jobs) {
     const SlotNeed need = SlotNeedOf(job);
-    const bool fits = std::any_of(
-        workers.workers().begin(), workers.workers().end(),
-        [&](const v1::Worker& worker) { return FittingSlots(worker.info(), need) >= need.count; });
+    const bool fits =
+        std::any_of(workers.workers().begin(), workers.workers().end(),
+                    [&](const v1::Worker& worker) { return Fits(worker.info(), need); });
     if (fits) continue;
     const std::string description = DescribeNeed(need);
     auto it = by_need.find(description);

@@ -41,11 +41,15 @@ uint64_t ReadMeminfoBytes(std::string_view field) {
   return MeminfoBytes(text.str(), field);
 }
 
+uint64_t PinnableBytes(uint64_t available_bytes) {
+  return static_cast<uint64_t>(kPinnableShare * static_cast<double>(available_bytes));
+}
+
 absl::Status CheckPinnedHostMemory(int64_t per_rank_bytes, int64_t ranks, uint32_t offloaded_layers,
                                    uint64_t available_bytes) {
   if (per_rank_bytes <= 0 || available_bytes == 0) return absl::OkStatus();
   const double need = double(per_rank_bytes) * double(ranks);
-  if (need <= 0.9 * double(available_bytes)) return absl::OkStatus();
+  if (need <= double(PinnableBytes(available_bytes))) return absl::OkStatus();
   return absl::ResourceExhaustedError(absl::StrCat(
       "checkpoint_offload_layers: ", offloaded_layers, " layers pin ", Gib(per_rank_bytes),
       " of host memory per rank, ", Gib(need), " for the job's ", ranks,

@@ -23,11 +23,17 @@ uint64_t MeminfoBytes(std::string_view meminfo, std::string_view field);
 // MeminfoBytes of this host's /proc/meminfo now; 0 where it cannot be read.
 uint64_t ReadMeminfoBytes(std::string_view field);
 
+// The share of a host's available memory (MemAvailable) that jobs' pinned buffers may take in
+// all; the rest is left to the trainers' own host memory and the host's other work.
+inline constexpr double kPinnableShare = 0.9;
+
+// kPinnableShare of `available_bytes`, in bytes.
+uint64_t PinnableBytes(uint64_t available_bytes);
+
 // OK when `ranks` ranks on one host, each pinning `per_rank_bytes` for `offloaded_layers`
-// offloaded layers, take at most 90% of `available_bytes` (MemAvailable; the rest is left to
-// the trainers' own host memory and the host's other work), or when either is 0 (nothing
-// pinned, or unknown). Otherwise ResourceExhausted naming checkpoint_offload_layers, with the
-// bytes needed and available and what to change.
+// offloaded layers, take at most PinnableBytes(`available_bytes`) (MemAvailable), or when
+// either is 0 (nothing pinned, or unknown). Otherwise ResourceExhausted naming
+// checkpoint_offload_layers, with the bytes needed and available and what to change.
 absl::Status CheckPinnedHostMemory(int64_t per_rank_bytes, int64_t ranks, uint32_t offloaded_layers,
                                    uint64_t available_bytes);
 

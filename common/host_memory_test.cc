@@ -33,6 +33,10 @@ TEST(HostMemoryTest, RefusesPinningMoreThanTheHostHasLeft) {
   EXPECT_TRUE(CheckPinnedHostMemory(kPerRank, 1, 20, uint64_t{89} << 30).ok());
   EXPECT_TRUE(CheckPinnedHostMemory(0, 8, 0, uint64_t{1} << 30).ok());  // nothing pinned
   EXPECT_TRUE(CheckPinnedHostMemory(kPerRank, 8, 20, 0).ok());          // unknown host
+  // What a worker offers its jobs is the share the trainer allows: a job it was placed by fits.
+  EXPECT_EQ(PinnableBytes(100'000), 90'000u);
+  EXPECT_LT(PinnableBytes(uint64_t{88} << 30), static_cast<uint64_t>(kPerRank));
+  EXPECT_GE(PinnableBytes(uint64_t{89} << 30), static_cast<uint64_t>(kPerRank));
 }
 
 }  // namespace

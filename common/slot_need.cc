@@ -8,7 +8,13 @@ namespace ablate {
 
 SlotNeed SlotNeedOf(const v1::JobSpec& spec) {
   return {spec.config().gpus() > 0 ? v1::DEVICE_KIND_CUDA : v1::DEVICE_KIND_CPU,
-          WorldSize(spec.config()), spec.memory_bytes()};
+          WorldSize(spec.config()), spec.memory_bytes(), spec.host_memory_bytes()};
+}
+
+uint64_t PinnedBytesOf(const SlotNeed& need) { return need.count * need.host_memory_bytes; }
+
+bool PinnedMemoryFits(uint64_t pinnable_bytes, const SlotNeed& need) {
+  return pinnable_bytes == 0 || PinnedBytesOf(need) <= pinnable_bytes;
 }
 
 bool SlotFits(const v1::Slot& slot, const SlotNeed& need) {
@@ -16,13 +22,17 @@ bool SlotFits(const v1::Slot& slot, const SlotNeed& need) {
          (slot.memory_bytes() == 0 || slot.memory_bytes() >= need.memory_bytes);
 }
 
+std::string Gigabytes(uint64_t bytes) {
+  return absl::StrCat(absl::StrFormat("%.3g", static_cast<double>(bytes) / 1e9), " GB");
+}
+
 std::string DescribeNeed(const SlotNeed& need) {
   std::string text = absl::StrCat(need.count, need.kind == v1::DEVICE_KIND_CUDA ? " CUDA" : " CPU",
                                   need.count == 1 ? " slot" : " slots");
-  if (need.memory_bytes > 0) {
-    // Decimal gigabytes, as GPU memory is sold ("80 GB").
-    absl::StrAppend(&text, " with ",
-                    absl::StrFormat("%.3g", static_cast<double>(need.memory_bytes) / 1e9), " GB");
+  if (need.memory_bytes > 0) absl::StrAppend(&text, " with ", Gigabytes(need.memory_bytes));
+  if (need.host_memory_bytes > 0) {
+    absl::StrAppend(&text, need.memory_bytes > 0 ? " and " : " with ",
+                    Gigabytes(PinnedBytesOf(need)), " of pinned host memory");
   }
   return text;
 }

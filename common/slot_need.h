@@ -6,6 +6,9 @@
 // asks for, or one CPU slot per CPU rank when it asks for none. Each slot it holds must have at
 // least the job's planned memory per rank (JobSpec.memory_bytes, 0 = unknown: fits anywhere); a
 // slot that advertises no memory (Slot.memory_bytes 0, an older worker) is taken to fit any job.
+// A job that pins host memory (JobSpec.host_memory_bytes per rank) also needs a worker that can
+// still pin that much for all its ranks (WorkerInfo.pinned_memory_bytes, less what the jobs it
+// runs pin; 0 = unknown: fits any job).
 //
 // Pure functions; safe from any thread.
 #ifndef ABLATE_COMMON_SLOT_NEED_H_
@@ -21,8 +24,9 @@ namespace ablate {
 
 struct SlotNeed {
   v1::DeviceKind kind = v1::DEVICE_KIND_CPU;
-  uint32_t count = 1;         // slots held, >= 1
-  uint64_t memory_bytes = 0;  // per slot; 0 = any
+  uint32_t count = 1;              // slots held, >= 1
+  uint64_t memory_bytes = 0;       // per slot; 0 = any
+  uint64_t host_memory_bytes = 0;  // pinned host memory per slot (rank); 0 = none
 
   bool operator==(const SlotNeed&) const = default;
 };
@@ -33,7 +37,18 @@ SlotNeed SlotNeedOf(const v1::JobSpec& spec);
 // is free).
 bool SlotFits(const v1::Slot& slot, const SlotNeed& need);
 
-// "1 CUDA slot with 80 GB", "2 CUDA slots", "1 CPU slot": for messages a user reads.
+// The pinned host memory a job of `need` takes on its worker: count x host_memory_bytes.
+uint64_t PinnedBytesOf(const SlotNeed& need);
+
+// Whether a worker offering `pinnable_bytes` of host memory to pin in all
+// (WorkerInfo.pinned_memory_bytes; 0: unknown) could ever hold a job of `need`'s pinned memory.
+bool PinnedMemoryFits(uint64_t pinnable_bytes, const SlotNeed& need);
+
+// `bytes` in decimal gigabytes, as GPU memory is sold: "80 GB", "0.5 GB".
+std::string Gigabytes(uint64_t bytes);
+
+// "1 CUDA slot with 80 GB", "2 CUDA slots", "1 CPU slot", "1 CUDA slot with 150 GB and 86 GB
+// of pinned host memory": for messages a user reads.
 std::string DescribeNeed(const SlotNeed& need);
 
 }  // namespace ablate

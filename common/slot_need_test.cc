@@ -38,10 +38,31 @@ TEST(SlotNeedTest, ASlotFitsByKindAndMemory) {
   EXPECT_TRUE(SlotFits(Slot(v1::DEVICE_KIND_CPU, 1), SlotNeedOf(Job(0, 0))));
 }
 
+// Pinned host memory is the worker's to give, for all of a job's ranks at once.
+TEST(SlotNeedTest, PinnedHostMemoryFitsWhatTheWorkerCanStillPin) {
+  v1::JobSpec spec = Job(2, 0);
+  spec.set_host_memory_bytes(40'000'000'000);
+  const SlotNeed need = SlotNeedOf(spec);
+  EXPECT_EQ(need.host_memory_bytes, 40'000'000'000u);
+  EXPECT_EQ(PinnedBytesOf(need), 80'000'000'000u);
+  EXPECT_TRUE(PinnedMemoryFits(80'000'000'000, need));
+  EXPECT_FALSE(PinnedMemoryFits(79'999'999'999, need));
+  // A worker that does not say what it can pin is not ruled out by it.
+  EXPECT_TRUE(PinnedMemoryFits(0, need));
+  // A job that pins nothing fits wherever its slots do.
+  EXPECT_TRUE(PinnedMemoryFits(1, SlotNeedOf(Job(2, 0))));
+}
+
 TEST(SlotNeedTest, DescribesANeedForAUser) {
   EXPECT_EQ(DescribeNeed(SlotNeedOf(Job(1, 80'000'000'000))), "1 CUDA slot with 80 GB");
   EXPECT_EQ(DescribeNeed(SlotNeedOf(Job(2, 0))), "2 CUDA slots");
   EXPECT_EQ(DescribeNeed(SlotNeedOf(Job(0, 0))), "1 CPU slot");
+  v1::JobSpec pinning = Job(2, 150'000'000'000);
+  pinning.set_host_memory_bytes(43'000'000'000);
+  EXPECT_EQ(DescribeNeed(SlotNeedOf(pinning)),
+            "2 CUDA slots with 150 GB and 86 GB of pinned host memory");
+  pinning.set_memory_bytes(0);
+  EXPECT_EQ(DescribeNeed(SlotNeedOf(pinning)), "2 CUDA slots with 86 GB of pinned host memory");
 }
 
 }  // namespace

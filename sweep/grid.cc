@@ -360,7 +360,9 @@ ResolvedCell ResolveCell(const v1::SweepSpec& spec, const Plan& plan,
   for (v1::JobSpec& job : out.drafts) {
     job.set_sweep_id(sweep_id);
     job.set_priority(spec.priority());
-    job.set_memory_bytes(planner.PeakBytes(job.config()));
+    const internal::MemoryPlanner::Planned& planned = planner.Plan(job.config());
+    job.set_memory_bytes(planned.peak_bytes);
+    job.set_host_memory_bytes(planned.host_bytes);
   }
   return out;
 }

@@ -11,7 +11,7 @@
 
 namespace ablate::sweep::internal {
 
-uint64_t MemoryPlanner::PeakBytes(const v1::TrainConfig& config) {
+const MemoryPlanner::Planned& MemoryPlanner::Plan(const v1::TrainConfig& config) {
   const RankWork work = RankWorkOf(config);
   // Every field of RankWork: cells that differ in any of them plan differently.
   std::string key = absl::StrCat(
@@ -24,7 +24,7 @@ uint64_t MemoryPlanner::PeakBytes(const v1::TrainConfig& config) {
   // A protobuf map's order is unspecified: the arguments in name order.
   const std::map<std::string, double> args(work.optimizer_args.begin(), work.optimizer_args.end());
   for (const auto& [name, value] : args) absl::StrAppend(&key, "|", name, "=", value);
-  auto [it, inserted] = peaks_.try_emplace(key, 0);
+  auto [it, inserted] = plans_.try_emplace(key);
   if (inserted) {
     // Where the job lands decides whether the trainer runs its fused kernels (RankWork's
     // fused_kernels): a bf16 job is planned both ways and placed by the larger.
@@ -34,7 +34,11 @@ uint64_t MemoryPlanner::PeakBytes(const v1::TrainConfig& config) {
       way.fused_kernels = fused;
       absl::StatusOr<MemoryPlan> plan =
           model.ok() ? PlanMemory(*model, way) : absl::StatusOr<MemoryPlan>(model.status());
-      if (plan.ok()) it->second = std::max(it->second, static_cast<uint64_t>(plan->total()));
+      if (!plan.ok()) continue;
+      Planned& planned = it->second;
+      planned.peak_bytes = std::max(planned.peak_bytes, static_cast<uint64_t>(plan->total()));
+      planned.host_bytes =
+          std::max(planned.host_bytes, static_cast<uint64_t>(plan->host_checkpoints));
     }
   }
   return it->second;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "common/catalog.h"
 #include "common/model_math.h"
 #include "common/train_config.h"
@@ -27,10 +29,10 @@ TEST(MemoryPlannerTest, CellsThatDifferInAnyPlannedSettingPlanApart) {
   MemoryPlanner planner;
   std::vector<uint64_t> peaks;
   peaks.reserve(cells.size());
-  for (const v1::TrainConfig& cell : cells) peaks.push_back(planner.PeakBytes(cell));
+  for (const v1::TrainConfig& cell : cells) peaks.push_back(planner.Plan(cell).peak_bytes);
   for (size_t i = 0; i < cells.size(); ++i) {
     MemoryPlanner alone;
-    EXPECT_EQ(peaks[i], alone.PeakBytes(cells[i])) << i;
+    EXPECT_EQ(peaks[i], alone.Plan(cells[i]).peak_bytes) << i;
     for (size_t j = 0; j < i; ++j) EXPECT_NE(peaks[i], peaks[j]) << i << " " << j;
   }
 }
@@ -52,12 +54,36 @@ TEST(MemoryPlannerTest, Bf16JobsArePlacedByTheLargerOfTheirPlans) {
   const int64_t fused = PlanMemory(model, work)->total();
   EXPECT_GT(fused, eager);
   MemoryPlanner planner;
-  EXPECT_EQ(planner.PeakBytes(config), static_cast<uint64_t>(fused));
+  EXPECT_EQ(planner.Plan(config).peak_bytes, static_cast<uint64_t>(fused));
   config.set_context_length(4096);  // dense-like sizes: the eager layers are the larger
   config.set_attention("dense");
   config.set_activation_checkpointing(false);
   work = RankWorkOf(config);
-  EXPECT_EQ(planner.PeakBytes(config), static_cast<uint64_t>(PlanMemory(model, work)->total()));
+  EXPECT_EQ(planner.Plan(config).peak_bytes,
+            static_cast<uint64_t>(PlanMemory(model, work)->total()));
+}
+
+// A job that offloads layers pins their inputs in host memory, planned as the model math plans
+// it; one that offloads none pins nothing.
+TEST(MemoryPlannerTest, OffloadedLayersPlanThePinnedHostMemory) {
+  v1::TrainConfig config = DefaultTrainConfig();
+  config.set_model("qwen3-0.6b");
+  config.set_precision("bf16");
+  config.set_context_length(32768);
+  config.set_batch_size(1);
+  config.set_activation_checkpointing(true);
+  MemoryPlanner planner;
+  EXPECT_EQ(planner.Plan(config).host_bytes, 0u);
+  config.set_checkpoint_offload_layers(20);
+  const MemoryPlanner::Planned& planned = planner.Plan(config);
+  RankWork work = RankWorkOf(config);
+  int64_t host = 0;  // the larger of the plans with and without the fused kernels, as placed
+  for (const bool fused : {false, true}) {
+    work.fused_kernels = fused;
+    host = std::max(host, PlanMemory(*ModelByName("qwen3-0.6b"), work)->host_checkpoints);
+  }
+  EXPECT_GT(host, 0);
+  EXPECT_EQ(planned.host_bytes, static_cast<uint64_t>(host));
 }
 
 }  // namespace

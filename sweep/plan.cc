@@ -174,13 +174,9 @@ v1::SweepPlan PlanOf(const v1::SweepSpec& spec, const Expansion& expansion) {
       cell.set_parameters(ParameterCount(*model));
       cell.set_flops(static_cast<double>(tokens) *
                      TrainingFlopsPerToken(*model, config.context_length(), config.attention()));
-      if (work.offloaded_layers > 0) {
-        if (absl::StatusOr<MemoryPlan> memory = PlanMemory(*model, work); memory.ok()) {
-          cell.set_host_memory_bytes(static_cast<uint64_t>(memory->host_checkpoints));
-        }
-      }
     }
     cell.set_memory_bytes(job.memory_bytes());
+    cell.set_host_memory_bytes(job.host_memory_bytes());
     cell.set_gpus(config.gpus());
     const uint32_t ranks = WorldSize(config);
     cell.set_batch_size(config.batch_size());

@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "common/auth/client_token.h"
 #include "common/auth/tls.h"
+#include "common/host_memory.h"
 #include "common/log.h"
 #include "worker/gpu_monitor.h"
 #include "worker/health_server.h"
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
   ablate::worker::SessionOptions options;
   uint32_t cpu_slots = 0;
   uint64_t slot_memory_mib = 0;
+  uint64_t pinned_memory_mib = 0;
   std::string worker_id;
   std::string work_dir;
   std::string trainer = DefaultTrainer();
@@ -66,6 +68,11 @@ int main(int argc, char** argv) {
   app.add_option("--slot-memory-mib", slot_memory_mib,
                  "memory each CPU slot offers, in MiB (default: the machine's memory divided "
                  "among the CPU slots)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--pinned-memory-mib", pinned_memory_mib,
+                 "host memory this worker's jobs may pin in all, in MiB, for the layers they "
+                 "offload (checkpoint_offload_layers); the coordinator places no more on it "
+                 "(default: 90% of the host's available memory at start)")
       ->check(CLI::PositiveNumber);
   app.add_option("--worker-id", worker_id, "stable id of this worker (default: <hostname>-<pid>)")
       ->envname("ABLATE_WORKER_ID");
@@ -126,6 +133,9 @@ int main(int argc, char** argv) {
   for (ablate::v1::Slot& slot : ablate::worker::DefaultSlots(cpu_slots, slot_memory_mib << 20)) {
     *options.info.add_slots() = std::move(slot);
   }
+  options.info.set_pinned_memory_bytes(
+      pinned_memory_mib > 0 ? pinned_memory_mib << 20
+                            : ablate::PinnableBytes(ablate::ReadMeminfoBytes("MemAvailable")));
   // Absolute, so that logs and job.json paths name them wherever a trainer runs.
   std::error_code error;
   const std::filesystem::path cwd = std::filesystem::current_path(error);

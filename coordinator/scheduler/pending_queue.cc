@@ -9,11 +9,12 @@
 namespace ablate::coordinator {
 
 PendingQueue::NeedKey PendingQueue::KeyOf(const SlotNeed& need) {
-  return {static_cast<int>(need.kind), need.count, need.memory_bytes};
+  return {static_cast<int>(need.kind), need.count, need.memory_bytes, need.host_memory_bytes};
 }
 
 SlotNeed PendingQueue::NeedOf(const NeedKey& key) {
-  return {static_cast<v1::DeviceKind>(std::get<0>(key)), std::get<1>(key), std::get<2>(key)};
+  return {static_cast<v1::DeviceKind>(std::get<0>(key)), std::get<1>(key), std::get<2>(key),
+          std::get<3>(key)};
 }
 
 PendingQueue::Sweep& PendingQueue::SweepOf(const v1::JobSpec& spec) {

@@ -71,7 +71,8 @@ class PendingQueue {
       absl::FunctionRef<void(const std::string& sweep_id, const SlotNeed&, Group&)> visit);
 
  private:
-  using NeedKey = std::tuple<int, uint32_t, uint64_t>;  // kind, count, memory_bytes
+  // kind, count, memory_bytes, host_memory_bytes
+  using NeedKey = std::tuple<int, uint32_t, uint64_t, uint64_t>;
   struct Sweep {
     int32_t priority = 0;
     uint64_t order = 0;   // when the sweep was first queued: older sweeps win ties

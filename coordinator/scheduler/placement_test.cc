@@ -39,6 +39,48 @@ TEST_F(SchedulerTest, AJobThatFitsAnIdleSlotIsNeverStarvedByOnesAhead) {
   EXPECT_EQ(link->Await(1).at(0).assign().job().job_id(), "s-300");
 }
 
+// Pinned host memory is the worker's, shared by all its slots: a job that would pin more than
+// the worker has left waits, jobs behind it that fit are placed, and it runs once an attempt
+// that pinned memory ends.
+TEST_F(SchedulerTest, PlacesNoMorePinnedHostMemoryOnAWorkerThanItOffers) {
+  constexpr uint64_t kGb = 1'000'000'000;
+  AddSweepOf("s", {1, 1, 1}, {}, 0, 3, {60 * kGb, 60 * kGb, 0});
+  v1::WorkerInfo info = Worker("w1", 0, 3);
+  info.set_pinned_memory_bytes(100 * kGb);
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(info, link).ok());
+  std::vector<v1::CoordinatorMessage> sent = link->Await(2);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].assign().job().job_id(), "s-0");
+  EXPECT_EQ(sent[1].assign().job().job_id(), "s-2");
+  Round();
+  EXPECT_EQ(link->Count(), 2u);
+  EXPECT_EQ(Job("s-1").state(), v1::JOB_STATE_PENDING);
+
+  const uint64_t first = sent[0].assign().attempt_id();
+  ASSERT_TRUE(store_
+                  ->EndAttempt("s-0", first, v1::ATTEMPT_STATE_SUCCEEDED, {},
+                               v1::JOB_STATE_SUCCEEDED, "", 1.0)
+                  .ok());
+  scheduler_->AttemptEnded("w1", first, v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(link->Await(3).at(2).assign().job().job_id(), "s-1");
+}
+
+TEST_F(SchedulerTest, AJobThatNoWorkerCanPinForSaysWhy) {
+  constexpr uint64_t kGb = 1'000'000'000;
+  AddSweepOf("s", {2}, {}, 0, 3, {60 * kGb});
+  v1::WorkerInfo info = Worker("w1", 0, 2);
+  info.set_pinned_memory_bytes(100 * kGb);
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(info, link).ok());
+  ASSERT_TRUE(testing::WaitUntil([&] {
+    return Job("s-0").message() ==
+           "waiting: needs 2 CUDA slots with 120 GB of pinned host memory; connected workers "
+           "have 2 CUDA slots, and the most host memory one of them can pin is 100 GB";
+  })) << Job("s-0").message();
+  EXPECT_EQ(link->Count(), 0u);
+}
+
 TEST_F(SchedulerTest, PlacesOnlyOnSlotsWithEnoughMemory) {
   AddSweepOf("s", {1}, {80'000'000'000});
   v1::WorkerInfo small = Worker("small", 0, 1);

@@ -104,6 +104,7 @@ absl::Status Scheduler::AddWorker(const v1::WorkerInfo& info, std::shared_ptr<Wo
   worker.draining = false;
   worker.busy.clear();
   for (const v1::Slot& slot : info.slots()) worker.busy[slot.index()] = false;
+  worker.pinned = 0;
   // The slots the worker says its attempts occupy are taken first, so that no attempt it does
   // not say this of (an older worker's) is given one of them.
   for (const v1::RunningAttempt& running : info.running()) {
@@ -129,6 +130,7 @@ absl::Status Scheduler::AddWorker(const v1::WorkerInfo& info, std::shared_ptr<Wo
     for (uint32_t s : running.slot_indices()) {
       if (worker.busy.contains(s)) slots.push_back(s);
     }
+    bool taken = false;  // by TakeSlots, which counts the attempt's pinned memory itself
     bool known_slots_free = known != previous.end() && !known->slots.empty() &&
                             std::all_of(known->slots.begin(), known->slots.end(), [&](uint32_t s) {
                               auto it = worker.busy.find(s);
@@ -140,6 +142,7 @@ absl::Status Scheduler::AddWorker(const v1::WorkerInfo& info, std::shared_ptr<Wo
       worker.free -= static_cast<uint32_t>(slots.size());
     } else if (slots.empty() && job.ok()) {
       slots = TakeSlots(worker, SlotNeedOf(job->spec()));
+      taken = !slots.empty();
     }
     v1::JobSpec spec;
     if (job.ok()) {
@@ -147,6 +150,8 @@ absl::Status Scheduler::AddWorker(const v1::WorkerInfo& info, std::shared_ptr<Wo
     } else {
       spec.set_job_id(running.job_id());
     }
+    // The pinned memory of an attempt that holds slots, counted against the worker's offer.
+    if (!slots.empty() && !taken) worker.pinned += PinnedBytesOf(SlotNeedOf(spec));
     AddPlacement(worker, {std::move(spec), running.attempt_id(), slots});
     if (known != previous.end()) previous.erase(known);
     if (!current) {
@@ -195,7 +200,7 @@ void Scheduler::AttemptEnded(const std::string& worker_id, uint64_t attempt_id,
   auto placement = std::find_if(placements.begin(), placements.end(),
                                 [&](const Placement& p) { return p.attempt_id == attempt_id; });
   if (placement == placements.end()) return;
-  FreeSlots(it->second, placement->slots);
+  FreeSlots(it->second, placement->slots, placement->spec);
   queue_.CountUnplaced(placement->spec.sweep_id());
   if (job_state == v1::JOB_STATE_PENDING && !placement->spec.sweep_id().empty()) {
     queue_.Add(placement->spec);
@@ -338,7 +343,7 @@ bool Scheduler::PlaceBatch() {
     ABLATE_LOG(ERROR) << "attempts not started jobs=" << decisions.size() << " error=\""
                       << attempts.status().message() << "\"";
     for (Decision& d : decisions) {
-      FreeSlots(*d.worker, d.slots);
+      FreeSlots(*d.worker, d.slots, d.spec);
       queue_.CountUnplaced(d.spec.sweep_id());
       queue_.Add(d.spec);
     }
@@ -349,7 +354,7 @@ bool Scheduler::PlaceBatch() {
     const v1::Attempt& attempt = attempts->at(i);
     if (attempt.id() == 0) {
       // Cancelled since it was queued: it leaves the queue for good.
-      FreeSlots(*d.worker, d.slots);
+      FreeSlots(*d.worker, d.slots, d.spec);
       queue_.CountUnplaced(d.spec.sweep_id());
       ABLATE_LOG(INFO) << "attempt not started, job no longer pending job_id=" << d.spec.job_id();
       continue;
@@ -372,8 +377,10 @@ bool Scheduler::PlaceBatch() {
 }
 
 std::string Scheduler::WhyWaiting(const SlotNeed& need) const {
-  // Slots of connected workers that take new jobs, by kind and memory, for the message.
+  // Slots of connected workers that take new jobs, by kind and memory, and the most host memory
+  // one of them can pin, for the message.
   std::map<std::pair<int, uint64_t>, int, std::greater<>> fleet;
+  uint64_t most_pinnable = 0;
   for (const auto& [id, worker] : workers_) {
     if (!Placeable(worker)) continue;
     uint32_t fitting = 0;
@@ -381,7 +388,9 @@ std::string Scheduler::WhyWaiting(const SlotNeed& need) const {
       fitting += SlotFits(slot, need) ? 1 : 0;
       ++fleet[{slot.kind(), slot.memory_bytes()}];
     }
-    if (fitting >= need.count) return "";
+    const uint64_t pinnable = worker.info.pinned_memory_bytes();
+    if (fitting >= need.count && PinnedMemoryFits(pinnable, need)) return "";
+    most_pinnable = std::max(most_pinnable, pinnable);
   }
   std::string why = absl::StrCat("waiting: needs ", DescribeNeed(need), "; ");
   if (fleet.empty()) return absl::StrCat(why, "no worker is connected");
@@ -391,7 +400,12 @@ std::string Scheduler::WhyWaiting(const SlotNeed& need) const {
                    kind_memory.second};
     have.push_back(DescribeNeed(slots));
   }
-  return absl::StrCat(why, "connected workers have ", absl::StrJoin(have, ", "));
+  absl::StrAppend(&why, "connected workers have ", absl::StrJoin(have, ", "));
+  if (need.host_memory_bytes > 0 && most_pinnable > 0) {
+    absl::StrAppend(&why, ", and the most host memory one of them can pin is ",
+                    Gigabytes(most_pinnable));
+  }
+  return why;
 }
 
 void Scheduler::StoreWaitingMessages() {
@@ -460,12 +474,17 @@ std::vector<uint32_t> Scheduler::TakeSlots(WorkerState& worker, const SlotNeed& 
     if (SlotFits(slot, need) && !worker.busy[slot.index()]) slots.push_back(slot.index());
   }
   if (slots.size() < need.count) return {};
+  const uint64_t offer = worker.info.pinned_memory_bytes();  // 0: unknown, no limit
+  if (offer > 0 && PinnedBytesOf(need) > offer - std::min(offer, worker.pinned)) return {};
   for (uint32_t s : slots) worker.busy[s] = true;
   worker.free -= static_cast<uint32_t>(slots.size());
+  worker.pinned += PinnedBytesOf(need);
   return slots;
 }
 
-void Scheduler::FreeSlots(WorkerState& worker, const std::vector<uint32_t>& slots) {
+void Scheduler::FreeSlots(WorkerState& worker, const std::vector<uint32_t>& slots,
+                          const v1::JobSpec& spec) {
+  if (!slots.empty()) worker.pinned -= std::min(worker.pinned, PinnedBytesOf(SlotNeedOf(spec)));
   for (uint32_t s : slots) {
     auto it = worker.busy.find(s);
     if (it != worker.busy.end() && it->second) {

@@ -11,7 +11,9 @@
 //     checkpoint, while attempts remain, else FAILED "worker <id> lost");
 //  2. places queued jobs in the PendingQueue's order (priority, then fairly across sweeps,
 //     never starving a job that fits) on connected workers' free slots that fit their need
-//     (common/slot_need.h: kind, count, memory), up to `assign_batch` per commit: one
+//     (common/slot_need.h: kind, count, memory, and pinned host memory, which a worker offers
+//     in all: its attempts' pinned bytes are counted against WorkerInfo.pinned_memory_bytes),
+//     up to `assign_batch` per commit: one
 //     Store::StartAttempts for the batch, then each Assignment is queued on its worker's link;
 //  3. stores, for jobs that no connected worker could ever take, why they wait, as the job's
 //     message ("waiting: needs 1 CUDA slot with 80 GB; connected workers have 2 CPU slots"),
@@ -161,6 +163,7 @@ class Scheduler {
     bool draining = false;             // takes no new attempt until its next AddWorker
     std::map<uint32_t, bool> busy;     // Slot.index -> taken
     uint32_t free = 0;                 // slots not taken
+    uint64_t pinned = 0;               // pinned host memory the attempts holding slots take
     std::vector<Placement> placements;
   };
   struct Decision {
@@ -184,9 +187,12 @@ class Scheduler {
   // error when it could not record the loss.
   absl::Status EndLost(const std::string& job_id, uint64_t attempt_id, const std::string& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Takes free slots of `worker` that fit `need`; empty when it has too few.
+  // Takes free slots of `worker` that fit `need`, and the pinned host memory it needs; empty
+  // when the worker has too few such slots or too little host memory left to pin.
   static std::vector<uint32_t> TakeSlots(WorkerState& worker, const SlotNeed& need);
-  static void FreeSlots(WorkerState& worker, const std::vector<uint32_t>& slots);
+  // Gives back the slots of an attempt of `spec` and, when it held any, its pinned memory.
+  static void FreeSlots(WorkerState& worker, const std::vector<uint32_t>& slots,
+                        const v1::JobSpec& spec);
   static bool Placeable(const WorkerState& worker);
   void SendCancel(const WorkerState& worker, const std::string& job_id, uint64_t attempt_id,
                   const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -111,11 +111,12 @@ class SchedulerTest : public ::testing::Test {
     AddSweepOf("s", gpus, {}, 0, max_attempts);
   }
 
-  // A sweep `id` of jobs <id>-0, <id>-1, ... asking for `gpus[i]` GPUs and `memory[i]` bytes
-  // (0 when not given) each, at `priority`; stored, then queued as the API does.
+  // A sweep `id` of jobs <id>-0, <id>-1, ... asking for `gpus[i]` GPUs, `memory[i]` bytes and
+  // `host_memory[i]` pinned host bytes per rank (0 when not given) each, at `priority`; stored,
+  // then queued as the API does.
   void AddSweepOf(const std::string& id, const std::vector<uint32_t>& gpus,
                   const std::vector<uint64_t>& memory, int32_t priority = 0,
-                  uint32_t max_attempts = 3) {
+                  uint32_t max_attempts = 3, const std::vector<uint64_t>& host_memory = {}) {
     v1::Sweep sweep;
     sweep.set_id(id);
     sweep.mutable_spec()->set_name(id);
@@ -129,6 +130,7 @@ class SchedulerTest : public ::testing::Test {
       job.set_index(static_cast<uint32_t>(i));
       job.set_priority(priority);
       job.set_memory_bytes(i < memory.size() ? memory[i] : 0);
+      job.set_host_memory_bytes(i < host_memory.size() ? host_memory[i] : 0);
       job.mutable_config()->set_gpus(gpus[i]);
       job.mutable_config()->set_learning_rate(0.001 * static_cast<double>(i + 1));
     }
