@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/host_memory.h"
 #include "common/slot_need.h"
 
 namespace ablate::cli {
@@ -37,7 +38,7 @@ std::string BestOffer(const v1::ListWorkersResponse& workers, const SlotNeed& ne
   if (best == 0) return "no known worker has such a slot";
   if (!pinning_id.empty()) {
     return absl::StrCat("the most host memory a known worker with such slots can pin is ",
-                        Gigabytes(most_pinnable), " (", pinning_id, ")");
+                        Gibibytes(static_cast<double>(most_pinnable)), " (", pinning_id, ")");
   }
   return absl::StrCat("the most any known worker has is ", best, " (", id, ")");
 }

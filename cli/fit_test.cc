@@ -56,16 +56,16 @@ TEST(FitTest, JobsNoWorkerCouldHoldAreGroupedByNeedWithTheReason) {
 TEST(FitTest, JobsThatPinMoreHostMemoryThanAWorkerOffersDoNotFit) {
   v1::ListWorkersResponse workers;
   *workers.add_workers() = Worker("n1", 2, 150'000'000'000);
-  workers.mutable_workers(0)->mutable_info()->set_pinned_memory_bytes(100'000'000'000);
+  workers.mutable_workers(0)->mutable_info()->set_pinned_memory_bytes(uint64_t{64} << 30);
   v1::JobSpec one = Job("nsa-1m", 1, 140'000'000'000);
-  one.set_host_memory_bytes(86'000'000'000);
+  one.set_host_memory_bytes(uint64_t{40} << 30);
   v1::JobSpec two = one;
   two.mutable_config()->set_gpus(2);
   two.mutable_cell(0)->set_value("nsa-1m-2gpus");
   EXPECT_THAT(UnfitJobs({one, two}, workers),
-              ElementsAre("1 job needs 2 CUDA slots with 140 GB and 172 GB of pinned host memory "
-                          "(first: model=nsa-1m-2gpus); the most host memory a known worker with "
-                          "such slots can pin is 100 GB (n1)"));
+              ElementsAre("1 job needs 2 CUDA slots with 140 GB and 80.0 GiB of pinned host "
+                          "memory (first: model=nsa-1m-2gpus); the most host memory a known "
+                          "worker with such slots can pin is 64.0 GiB (n1)"));
   workers.mutable_workers(0)->mutable_info()->set_pinned_memory_bytes(0);
   EXPECT_TRUE(UnfitJobs({one, two}, workers).empty());
 }

@@ -12,11 +12,7 @@
 #include "absl/strings/strip.h"
 
 namespace ablate {
-namespace {
-
-std::string Gib(double bytes) { return absl::StrFormat("%.1f GiB", bytes / double(1 << 30)); }
-
-}  // namespace
+std::string Gibibytes(double bytes) { return absl::StrFormat("%.1f GiB", bytes / double(1 << 30)); }
 
 uint64_t MeminfoBytes(std::string_view meminfo, std::string_view field) {
   const absl::string_view text(meminfo.data(), meminfo.size());
@@ -50,12 +46,13 @@ absl::Status CheckPinnedHostMemory(int64_t per_rank_bytes, int64_t ranks, uint32
   if (per_rank_bytes <= 0 || available_bytes == 0) return absl::OkStatus();
   const double need = double(per_rank_bytes) * double(ranks);
   if (need <= double(PinnableBytes(available_bytes))) return absl::OkStatus();
-  return absl::ResourceExhaustedError(absl::StrCat(
-      "checkpoint_offload_layers: ", offloaded_layers, " layers pin ", Gib(per_rank_bytes),
-      " of host memory per rank, ", Gib(need), " for the job's ", ranks,
-      ranks == 1 ? " rank" : " ranks", " on this host, more than 90% of the ", Gib(available_bytes),
-      " it has available (MemAvailable); offload fewer layers, or run "
-      "the job on a host with more memory"));
+  return absl::ResourceExhaustedError(
+      absl::StrCat("checkpoint_offload_layers: ", offloaded_layers, " layers pin ",
+                   Gibibytes(per_rank_bytes), " of host memory per rank, ", Gibibytes(need),
+                   " for the job's ", ranks, ranks == 1 ? " rank" : " ranks",
+                   " on this host, more than 90% of the ", Gibibytes(available_bytes),
+                   " it has available (MemAvailable); offload fewer layers, or run "
+                   "the job on a host with more memory"));
 }
 
 }  // namespace ablate

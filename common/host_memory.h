@@ -10,6 +10,7 @@
 #define ABLATE_COMMON_HOST_MEMORY_H_
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -22,6 +23,9 @@ uint64_t MeminfoBytes(std::string_view meminfo, std::string_view field);
 
 // MeminfoBytes of this host's /proc/meminfo now; 0 where it cannot be read.
 uint64_t ReadMeminfoBytes(std::string_view field);
+
+// `bytes` in binary gigabytes with one decimal, as host memory is counted: "80.0 GiB".
+std::string Gibibytes(double bytes);
 
 // The share of a host's available memory (MemAvailable) that jobs' pinned buffers may take in
 // all; the rest is left to the trainers' own host memory and the host's other work.

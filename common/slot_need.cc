@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/host_memory.h"
 #include "common/train_config.h"
 
 namespace ablate {
@@ -23,7 +24,9 @@ bool SlotFits(const v1::Slot& slot, const SlotNeed& need) {
 }
 
 std::string Gigabytes(uint64_t bytes) {
-  return absl::StrCat(absl::StrFormat("%.3g", static_cast<double>(bytes) / 1e9), " GB");
+  const double gb = static_cast<double>(bytes) / 1e9;
+  // Three significant digits, but never an exponent: "0.5 GB", "80 GB", "1800 GB".
+  return absl::StrCat(absl::StrFormat(gb < 1000 ? "%.3g" : "%.0f", gb), " GB");
 }
 
 std::string DescribeNeed(const SlotNeed& need) {
@@ -32,7 +35,7 @@ std::string DescribeNeed(const SlotNeed& need) {
   if (need.memory_bytes > 0) absl::StrAppend(&text, " with ", Gigabytes(need.memory_bytes));
   if (need.host_memory_bytes > 0) {
     absl::StrAppend(&text, need.memory_bytes > 0 ? " and " : " with ",
-                    Gigabytes(PinnedBytesOf(need)), " of pinned host memory");
+                    Gibibytes(static_cast<double>(PinnedBytesOf(need))), " of pinned host memory");
   }
   return text;
 }

@@ -360,9 +360,11 @@ ResolvedCell ResolveCell(const v1::SweepSpec& spec, const Plan& plan,
   for (v1::JobSpec& job : out.drafts) {
     job.set_sweep_id(sweep_id);
     job.set_priority(spec.priority());
-    const internal::MemoryPlanner::Planned& planned = planner.Plan(job.config());
+    const internal::MemoryPlanner::Planned planned = planner.Plan(job.config());
     job.set_memory_bytes(planned.peak_bytes);
-    job.set_host_memory_bytes(planned.host_bytes);
+    // Only a GPU trainer pins its offloaded layers' inputs; a CPU one keeps them in its own
+    // pageable memory (trainer_lib/model/recompute.h).
+    job.set_host_memory_bytes(job.config().gpus() > 0 ? planned.host_bytes : 0);
   }
   return out;
 }

@@ -11,7 +11,7 @@
 
 namespace ablate::sweep::internal {
 
-const MemoryPlanner::Planned& MemoryPlanner::Plan(const v1::TrainConfig& config) {
+MemoryPlanner::Planned MemoryPlanner::Plan(const v1::TrainConfig& config) {
   const RankWork work = RankWorkOf(config);
   // Every field of RankWork: cells that differ in any of them plan differently.
   std::string key = absl::StrCat(

@@ -24,7 +24,7 @@ class MemoryPlanner {
   // larger of its plans with and without the fused kernels, term by term: where the job lands
   // decides which runs. Zeros (fits anywhere) when the model or optimizer has no plan:
   // validation already accepted the names, and a trainer that cannot run them says so itself.
-  const Planned& Plan(const v1::TrainConfig& config);
+  Planned Plan(const v1::TrainConfig& config);
 
  private:
   absl::flat_hash_map<std::string, Planned> plans_;  // RankWork's fields as a key -> plan

@@ -75,7 +75,7 @@ TEST(MemoryPlannerTest, OffloadedLayersPlanThePinnedHostMemory) {
   MemoryPlanner planner;
   EXPECT_EQ(planner.Plan(config).host_bytes, 0u);
   config.set_checkpoint_offload_layers(20);
-  const MemoryPlanner::Planned& planned = planner.Plan(config);
+  const MemoryPlanner::Planned planned = planner.Plan(config);
   RankWork work = RankWorkOf(config);
   int64_t host = 0;  // the larger of the plans with and without the fused kernels, as placed
   for (const bool fused : {false, true}) {

@@ -72,7 +72,9 @@ int main(int argc, char** argv) {
   app.add_option("--pinned-memory-mib", pinned_memory_mib,
                  "host memory this worker's jobs may pin in all, in MiB, for the layers they "
                  "offload (checkpoint_offload_layers); the coordinator places no more on it "
-                 "(default: 90% of the host's available memory at start)")
+                 "(default: 90% of the host's available memory at start; each trainer still "
+                 "refuses to pin more than 90% of what is available when it starts, so a larger "
+                 "figure does not raise that)")
       ->check(CLI::PositiveNumber);
   app.add_option("--worker-id", worker_id, "stable id of this worker (default: <hostname>-<pid>)")
       ->envname("ABLATE_WORKER_ID");
@@ -136,6 +138,10 @@ int main(int argc, char** argv) {
   options.info.set_pinned_memory_bytes(
       pinned_memory_mib > 0 ? pinned_memory_mib << 20
                             : ablate::PinnableBytes(ablate::ReadMeminfoBytes("MemAvailable")));
+  if (options.info.pinned_memory_bytes() == 0) {
+    ABLATE_LOG(WARNING) << "host memory unknown (/proc/meminfo unreadable): jobs that pin host "
+                           "memory are placed here without a limit; pass --pinned-memory-mib";
+  }
   // Absolute, so that logs and job.json paths name them wherever a trainer runs.
   std::error_code error;
   const std::filesystem::path cwd = std::filesystem::current_path(error);
@@ -173,6 +179,8 @@ int main(int argc, char** argv) {
 
   ABLATE_LOG(INFO) << "worker starting worker_id=" << worker_id
                    << " coordinator=" << options.coordinator << " slots=" << DescribeSlots(options)
+                   << " pinned_memory="
+                   << ablate::Gibibytes(static_cast<double>(options.info.pinned_memory_bytes()))
                    << " work_dir=" << options.trainer.work_dir.string()
                    << " trainer=" << options.trainer.trainer_path;
   ablate::worker::Session session(std::move(options));

@@ -10,10 +10,10 @@
 //     sweep on a tie: sweeps share slots fairly, so a one-cell sweep is never stuck behind
 //     another sweep's 100,000 cells.
 //  3. Within a sweep, expansion order (JobSpec.index); a job queued again keeps its place.
-// A job whose need (common/slot_need.h) fits no free slot is skipped, and every job of the
-// same need with it for the rest of the pass, so a job that fits an idle slot is never starved
-// by whatever waits ahead of it. Jobs are grouped by need within each sweep, so skipping costs
-// one step per group, not one per job.
+// A job whose need (common/slot_need.h) fits no free slot, or no worker's pinned host memory
+// left, is skipped, and every job of the same need with it for the rest of the pass, so a job that
+// fits an idle slot is never starved by whatever waits ahead of it. Jobs are grouped by need within
+// each sweep, so skipping costs one step per group, not one per job.
 //
 // Not thread-safe: the scheduler calls it under its own mutex.
 #ifndef ABLATE_COORDINATOR_SCHEDULER_PENDING_QUEUE_H_

@@ -43,10 +43,10 @@ TEST_F(SchedulerTest, AJobThatFitsAnIdleSlotIsNeverStarvedByOnesAhead) {
 // the worker has left waits, jobs behind it that fit are placed, and it runs once an attempt
 // that pinned memory ends.
 TEST_F(SchedulerTest, PlacesNoMorePinnedHostMemoryOnAWorkerThanItOffers) {
-  constexpr uint64_t kGb = 1'000'000'000;
-  AddSweepOf("s", {1, 1, 1}, {}, 0, 3, {60 * kGb, 60 * kGb, 0});
+  constexpr uint64_t kGib = uint64_t{1} << 30;
+  AddSweepOf("s", {1, 1, 1}, {}, 0, 3, {60 * kGib, 60 * kGib, 0});
   v1::WorkerInfo info = Worker("w1", 0, 3);
-  info.set_pinned_memory_bytes(100 * kGb);
+  info.set_pinned_memory_bytes(100 * kGib);
   auto link = std::make_shared<FakeLink>();
   ASSERT_TRUE(scheduler_->AddWorker(info, link).ok());
   std::vector<v1::CoordinatorMessage> sent = link->Await(2);
@@ -66,17 +66,50 @@ TEST_F(SchedulerTest, PlacesNoMorePinnedHostMemoryOnAWorkerThanItOffers) {
   EXPECT_EQ(link->Await(3).at(2).assign().job().job_id(), "s-1");
 }
 
-TEST_F(SchedulerTest, AJobThatNoWorkerCanPinForSaysWhy) {
-  constexpr uint64_t kGb = 1'000'000'000;
-  AddSweepOf("s", {2}, {}, 0, 3, {60 * kGb});
+// A worker that reconnects says which attempts still run there: their pinned memory stays
+// counted, so the job behind them still waits; an attempt it no longer runs frees its memory.
+TEST_F(SchedulerTest, AReconnectingWorkersRunningAttemptsKeepTheirPinnedMemory) {
+  constexpr uint64_t kGib = uint64_t{1} << 30;
+  AddSweepOf("s", {1, 1}, {}, 0, 3, {60 * kGib, 60 * kGib});
   v1::WorkerInfo info = Worker("w1", 0, 2);
-  info.set_pinned_memory_bytes(100 * kGb);
+  info.set_pinned_memory_bytes(100 * kGib);
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(info, link).ok());
+  const v1::Assignment first = link->Await(1).at(0).assign();
+  ASSERT_EQ(first.job().job_id(), "s-0");
+
+  v1::WorkerInfo again = info;
+  v1::RunningAttempt* running = again.add_running();
+  running->set_job_id("s-0");
+  running->set_attempt_id(first.attempt_id());
+  running->mutable_slot_indices()->Add(first.slot_indices().begin(), first.slot_indices().end());
+  auto relink = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(again, relink).ok());
+  Round();
+  EXPECT_EQ(relink->Count(), 0u);
+  EXPECT_EQ(Job("s-1").state(), v1::JOB_STATE_PENDING);
+
+  // Reconnecting without it: s-0 is lost and queued again ahead of s-1, and one of the two
+  // fits the memory it freed.
+  auto bare = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(info, bare).ok());
+  EXPECT_EQ(bare->Await(1).at(0).assign().job().job_id(), "s-0");
+  Round();
+  EXPECT_EQ(bare->Count(), 1u);
+}
+
+TEST_F(SchedulerTest, AJobThatNoWorkerCanPinForSaysWhy) {
+  constexpr uint64_t kGib = uint64_t{1} << 30;
+  AddSweepOf("s", {2}, {}, 0, 3, {60 * kGib});
+  v1::WorkerInfo info = Worker("w1", 0, 2);
+  info.set_pinned_memory_bytes(100 * kGib);
   auto link = std::make_shared<FakeLink>();
   ASSERT_TRUE(scheduler_->AddWorker(info, link).ok());
   ASSERT_TRUE(testing::WaitUntil([&] {
     return Job("s-0").message() ==
-           "waiting: needs 2 CUDA slots with 120 GB of pinned host memory; connected workers "
-           "have 2 CUDA slots, and the most host memory one of them can pin is 100 GB";
+           "waiting: needs 2 CUDA slots with 120.0 GiB of pinned host memory; connected workers "
+           "have 2 CUDA slots, and the most host memory one with such slots can pin is 100.0 "
+           "GiB";
   })) << Job("s-0").message();
   EXPECT_EQ(link->Count(), 0u);
 }

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/host_memory.h"
 #include "common/log.h"
 #include "coordinator/scheduler/attempt_policy.h"
 
@@ -141,7 +142,7 @@ absl::Status Scheduler::AddWorker(const v1::WorkerInfo& info, std::shared_ptr<Wo
       for (uint32_t s : slots) worker.busy[s] = true;
       worker.free -= static_cast<uint32_t>(slots.size());
     } else if (slots.empty() && job.ok()) {
-      slots = TakeSlots(worker, SlotNeedOf(job->spec()));
+      slots = TakeSlots(worker, SlotNeedOf(job->spec()), /*reseat=*/true);
       taken = !slots.empty();
     }
     v1::JobSpec spec;
@@ -378,7 +379,7 @@ bool Scheduler::PlaceBatch() {
 
 std::string Scheduler::WhyWaiting(const SlotNeed& need) const {
   // Slots of connected workers that take new jobs, by kind and memory, and the most host memory
-  // one of them can pin, for the message.
+  // one of those with enough fitting slots can pin, for the message.
   std::map<std::pair<int, uint64_t>, int, std::greater<>> fleet;
   uint64_t most_pinnable = 0;
   for (const auto& [id, worker] : workers_) {
@@ -388,8 +389,9 @@ std::string Scheduler::WhyWaiting(const SlotNeed& need) const {
       fitting += SlotFits(slot, need) ? 1 : 0;
       ++fleet[{slot.kind(), slot.memory_bytes()}];
     }
+    if (fitting < need.count) continue;
     const uint64_t pinnable = worker.info.pinned_memory_bytes();
-    if (fitting >= need.count && PinnedMemoryFits(pinnable, need)) return "";
+    if (PinnedMemoryFits(pinnable, need)) return "";
     most_pinnable = std::max(most_pinnable, pinnable);
   }
   std::string why = absl::StrCat("waiting: needs ", DescribeNeed(need), "; ");
@@ -402,8 +404,8 @@ std::string Scheduler::WhyWaiting(const SlotNeed& need) const {
   }
   absl::StrAppend(&why, "connected workers have ", absl::StrJoin(have, ", "));
   if (need.host_memory_bytes > 0 && most_pinnable > 0) {
-    absl::StrAppend(&why, ", and the most host memory one of them can pin is ",
-                    Gigabytes(most_pinnable));
+    absl::StrAppend(&why, ", and the most host memory one with such slots can pin is ",
+                    Gibibytes(static_cast<double>(most_pinnable)));
   }
   return why;
 }
@@ -467,7 +469,7 @@ absl::Status Scheduler::EndLost(const std::string& job_id, uint64_t attempt_id,
   return absl::OkStatus();
 }
 
-std::vector<uint32_t> Scheduler::TakeSlots(WorkerState& worker, const SlotNeed& need) {
+std::vector<uint32_t> Scheduler::TakeSlots(WorkerState& worker, const SlotNeed& need, bool reseat) {
   std::vector<uint32_t> slots;
   for (const v1::Slot& slot : worker.info.slots()) {
     if (slots.size() == need.count) break;
@@ -475,7 +477,9 @@ std::vector<uint32_t> Scheduler::TakeSlots(WorkerState& worker, const SlotNeed& 
   }
   if (slots.size() < need.count) return {};
   const uint64_t offer = worker.info.pinned_memory_bytes();  // 0: unknown, no limit
-  if (offer > 0 && PinnedBytesOf(need) > offer - std::min(offer, worker.pinned)) return {};
+  if (!reseat && offer > 0 && PinnedBytesOf(need) > offer - std::min(offer, worker.pinned)) {
+    return {};
+  }
   for (uint32_t s : slots) worker.busy[s] = true;
   worker.free -= static_cast<uint32_t>(slots.size());
   worker.pinned += PinnedBytesOf(need);

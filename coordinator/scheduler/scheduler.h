@@ -188,8 +188,10 @@ class Scheduler {
   absl::Status EndLost(const std::string& job_id, uint64_t attempt_id, const std::string& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Takes free slots of `worker` that fit `need`, and the pinned host memory it needs; empty
-  // when the worker has too few such slots or too little host memory left to pin.
-  static std::vector<uint32_t> TakeSlots(WorkerState& worker, const SlotNeed& need);
+  // when the worker has too few such slots or, unless `reseat` (an attempt that already runs
+  // there, whose memory is pinned whatever the offer says), too little host memory left.
+  static std::vector<uint32_t> TakeSlots(WorkerState& worker, const SlotNeed& need,
+                                         bool reseat = false);
   // Gives back the slots of an attempt of `spec` and, when it held any, its pinned memory.
   static void FreeSlots(WorkerState& worker, const std::vector<uint32_t>& slots,
                         const v1::JobSpec& spec);
