@@ -26,7 +26,7 @@ bool SlotFits(const v1::Slot& slot, const SlotNeed& need) {
 std::string Gigabytes(uint64_t bytes) {
   const double gb = static_cast<double>(bytes) / 1e9;
   // Three significant digits, but never an exponent: "0.5 GB", "80 GB", "1800 GB".
-  return absl::StrCat(absl::StrFormat(gb < 1000 ? "%.3g" : "%.0f", gb), " GB");
+  return absl::StrCat(gb < 1000 ? absl::StrFormat("%.3g", gb) : absl::StrFormat("%.0f", gb), " GB");
 }
 
 std::string DescribeNeed(const SlotNeed& need) {
