@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # NSA's CUDA path on a GPU (the NSA issue's tests and benchmark). On a GPU machine with
-# .device-deps/ carried along: builds nsa_cuda_test and nsa_benchmark against the machine's CUDA
-# LibTorch, runs the tests (the selected-branch kernels against the fp32 reference within twice
-# PyTorch's bf16 error, poisoned outputs, every head ratio 1-16, head dims 64, 128 and 256, odd
-# lengths, blocks selected by thousands of queries, tensors near 2^31 elements; the window
-# branch on the same kernels at head ratios 1, 2, 5, 16, windows 512 and 100, blocks 64 and
-# 100; the bf16 compressed branch and its gradients within the same rule at head ratios 1, 2,
-# 5, 16, its selection against the reference's; NsaAttend end to end with and without the
-# window), then the benchmark against dense SDPA (the compressed branch with the selection timed
-# on its own too) at fla's window and, when that is not 512, a second table at the model's
-# window 512, then fla-core's parallel_nsa at the same shapes and fla's window when Python can
-# import fla (FLA_WHEEL, if set, is installed first with --no-deps). Everything lands in OUT
-# (default runs/device-nsa): build.log, tests.log (each case's kernel and PyTorch bf16 errors),
-# benchmark.md (both tables), fla-install.log, fla.md and fla.err, at most six files.
-# Environment: REPS (default 5) timed runs per cell; MAX_T (default 131072) longest length;
-# TESTS_ONLY=1 stops after the tests.
+# .device-deps/ carried along: builds nsa_cuda_test, attention_test and nsa_benchmark against the
+# machine's CUDA LibTorch, runs the tests (the selected-branch kernels against the fp32 reference
+# within twice PyTorch's bf16 error, poisoned outputs, every head ratio 1-16, head dims 64, 128 and
+# 256, odd lengths, blocks selected by thousands of queries, tensors near 2^31 elements; the window
+# branch on the same kernels at head ratios 1, 2, 5, 16, windows 512 and 100, blocks 64 and 100; the
+# bf16 compressed branch and its gradients within the same rule at head ratios 1, 2, 5, 16, its
+# selection against the reference's; the top-blocks kernel against the LibTorch chain it replaces;
+# NsaAttend end to end with and without the window; the gate's kernels against eager products), then
+# the benchmark against dense SDPA (the compressed branch with the selection timed on its own too)
+# at fla's window and, when that is not 512, a second table at the model's window 512, then
+# fla-core's parallel_nsa at the same shapes and fla's window when Python can import fla (FLA_WHEEL,
+# if set, is installed first with --no-deps). Everything lands in OUT (default runs/device-nsa):
+# build.log, tests.log (each case's kernel and PyTorch bf16 errors), benchmark.md (both tables),
+# fla-install.log, fla.md and fla.err, at most six files. Environment: REPS (default 5) timed runs
+# per cell; MAX_T (default 131072) longest length; TESTS_ONLY=1 stops after the tests.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export ABLATE_BUILD_TESTS=ON
@@ -24,10 +24,12 @@ mkdir -p "$logs"
 nvidia-smi -L || true
 start=$(date +%s)
 stage() { echo "== $1 at $(($(date +%s) - start)) s"; }
-device_build "$logs" nsa_cuda_test nsa_benchmark
+device_build "$logs" nsa_cuda_test nsa_benchmark attention_test
 stage "build done"
 
-"$build/tests/nsa_cuda_test" >"$logs/tests.log" 2>&1
+# attention_test's GPU cases: the gate's kernels and NsaAttend on CUDA against the CPU.
+"$build/tests/nsa_cuda_test" >"$logs/tests.log" 2>&1 &&
+  "$build/tests/attention_test" --gtest_filter='NsaGateTest.*:NsaTest.OnCuda*' >>"$logs/tests.log" 2>&1
 status=$?
 echo "nsa_cuda_test exit $status"
 # A crash (an illegal address, say) ends the binary: the last test it started says where.

@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "trainer_lib/attention/nsa_blocks.h"
+#include "trainer_lib/attention/nsa_cuda.h"
 
 namespace ablate::train {
 namespace {
@@ -125,6 +126,21 @@ torch::Tensor ScoreChunks(const torch::Tensor& q16, const torch::Tensor& kf,
     idx.push_back(Select(p, g, r, q16.device()));
   }
   return torch::cat(idx, 2);
+}
+
+// Every chunk's selection [B, H_kv, T, n] int32 on the top-blocks kernel (nsa_cuda.h's
+// NsaTopBlocksInto): per chunk one GEMM of raw scores, then one kernel in place of Probs and
+// Select. q16: [B, H, T, D] bf16 on CUDA; kf: [B H_kv, NF, D] bf16.
+torch::Tensor SelectOnKernel(const torch::Tensor& q16, const torch::Tensor& kf, const Geometry& g,
+                             int64_t chunk) {
+  torch::Tensor idx = torch::empty({g.b, g.h_kv, g.t, g.n}, q16.options().dtype(torch::kInt32));
+  for (int64_t t0 = 0; t0 < g.t; t0 += chunk) {
+    const Rows r = RowsAt(t0, chunk, g);
+    torch::Tensor s;
+    if (r.nfc > 0) s = Bmm32(Group(q16, g, r), kf.narrow(1, 0, r.nfc).transpose(1, 2));
+    NsaTopBlocksInto(s, g.g, r.t0, r.tc, g.l, g.scale, idx);
+  }
+  return idx;
 }
 
 // o_cmp through PyTorch's fused causal attention (cuDNN or flash on CUDA), or undefined where
@@ -254,8 +270,11 @@ NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor
     const Geometry g = GeometryOf(q, k_cmp, l, n);
     const torch::Tensor kf =
         k_cmp.to(torch::kBFloat16).contiguous().view({g.b * g.h_kv, g.nf, q.size(3)});
-    return {fused, ScoreChunks(q.to(torch::kBFloat16), kf, torch::Tensor(), g, chunk,
-                               torch::Tensor())};
+    const torch::Tensor q16 = q.to(torch::kBFloat16);
+    if (NsaTopBlocksKernelTakes(q, k.size(1), l)) {
+      return {fused, SelectOnKernel(q16, kf, g, chunk)};
+    }
+    return {fused, ScoreChunks(q16, kf, torch::Tensor(), g, chunk, torch::Tensor())};
   }
   const tensor_list out = CompressedFunction::apply(q, k_cmp, v_cmp, l, n, chunk);
   return {out[0], out[1]};

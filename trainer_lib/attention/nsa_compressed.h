@@ -23,8 +23,11 @@
 // forward and backward, nothing of [T, NF] size in memory): the l queries whose visible blocks
 // are the same (t = (p + 1) l - 1 + i, i < l, all see c <= p) are folded into l heads, so that
 // SDPA's causal lower triangle over the NF compressed keys is exactly the rule above. The chunks
-// then only score for the selection, without autograd. Where SDPA would fall back to its
-// unfused math kernel, the chunked path computes o_cmp too.
+// then only score for the selection, without autograd: each chunk's raw scores S go to the
+// top-blocks kernel (trainer_lib/kernels/nsa_top_blocks.h), which takes the softmax, the group
+// mean and the top n in two reads of S, where the LibTorch chain above reads and writes the
+// chunk about ten times (NsaTopBlocksKernelTakes says where it runs). Where SDPA would fall back
+// to its unfused math kernel, the chunked path computes o_cmp too.
 //
 // Numerics: outputs and gradients carry bf16 rounding of q, k_cmp, v_cmp, P, do and dS, about
 // PyTorch's own bf16 error (the tests hold them within twice it). The selection reads fp32

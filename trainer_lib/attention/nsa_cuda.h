@@ -43,6 +43,21 @@ at::Tensor NsaSelectedAttention(const at::Tensor& q, const at::Tensor& k, const 
 at::Tensor NsaWindowBlockIndices(int64_t batch, int64_t kv_heads, int64_t seq_len,
                                  int64_t block_size, int64_t window, const at::Device& device);
 
+// True when NsaKernelsEnabled() and the top-blocks kernel (trainer_lib/kernels/nsa_top_blocks.h)
+// takes a selection for q [B, H, T, D] over `kv_heads` heads of blocks of `block_size`: q on
+// CUDA, B H_kv <= 65535, T < 2^31, and a score per block of the last query within the device's
+// shared memory per thread block.
+bool NsaTopBlocksKernelTakes(const at::Tensor& q, int64_t kv_heads, int64_t block_size);
+
+// fla's selection (nsa_blocks.h's NsaTopBlocks over mean-pooled blocks) for the queries
+// first_query .. first_query + queries - 1 from their raw compressed scores, written into
+// those rows of block_idx [B, H_kv, T, n] int32 (contiguous, CUDA). scores: [B H_kv, G queries,
+// NFc] fp32 contiguous on block_idx's device, row g queries + i for head g of the group and
+// query first_query + i, unscaled (q k_cmp^T; `scale` is applied before the softmax); undefined
+// when NFc is 0. Fails (TORCH_CHECK) on tensors that do not fit or a failed launch.
+void NsaTopBlocksInto(const at::Tensor& scores, int64_t group_size, int64_t first_query,
+                      int64_t queries, int64_t block_size, double scale, at::Tensor& block_idx);
+
 // The raw launches on bf16 contiguous inputs. Forward writes o [B, H, T, D] bf16 and lse
 // [B, H, T] fp32 (natural log). Backward reads o, lse and d_o (bf16, o's shape) and writes dq
 // [B, H, T, D] bf16 and dk, dv [B, H_kv, T, D] fp32 (overwritten). block_idx: int32; window:

@@ -1,14 +1,107 @@
 #include "trainer_lib/attention/nsa_gate.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <vector>
 
 #include <torch/torch.h>
+
+#ifdef ABLATE_NSA_KERNELS
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include "trainer_lib/attention/nsa_cuda.h"
+#include "trainer_lib/kernels/nsa_gate.h"
+#endif
 
 namespace ablate::train {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
+
+#ifdef ABLATE_NSA_KERNELS
+namespace k = ablate::kernels;
+
+// The kernels' parameters (trainer_lib/kernels/nsa_gate.h) where they take these tensors: CUDA,
+// contiguous and 4-byte aligned, bf16 branches and output, bf16 or fp32 gates, at most
+// kNsaGateMaxBranches branches, D even. nullopt sends the node down its eager chunks.
+std::optional<k::NsaGateParams> KernelParams(const torch::Tensor& gates,
+                                             at::TensorList branches, at::ScalarType out) {
+  auto fits = [&](const torch::Tensor& x) {
+    return x.is_cuda() && x.device() == gates.device() && x.is_contiguous() &&
+           reinterpret_cast<uintptr_t>(x.data_ptr()) % 4 == 0;
+  };
+  if (!NsaKernelsEnabled() || out != torch::kBFloat16 || !fits(gates) ||
+      (gates.scalar_type() != torch::kBFloat16 && gates.scalar_type() != torch::kFloat32) ||
+      branches.size() > static_cast<size_t>(k::kNsaGateMaxBranches) || gates.size(3) > 32 ||
+      branches[0].size(3) % 2 != 0) {
+    return std::nullopt;
+  }
+  k::NsaGateParams p;
+  p.rows = gates.size(0) * gates.size(1) * gates.size(2);
+  p.head_dim = branches[0].size(3);
+  p.branches = static_cast<int64_t>(branches.size());
+  p.gate_cols = gates.size(3);
+  p.gates_fp32 = gates.scalar_type() == torch::kFloat32;
+  p.gates = gates.data_ptr();
+  for (size_t c = 0; c < branches.size(); ++c) {
+    if (!fits(branches[c]) || branches[c].scalar_type() != torch::kBFloat16) return std::nullopt;
+    p.branch[c] = branches[c].data_ptr();
+  }
+  return p;
+}
+
+void Check(cudaError_t error, const char* what) {
+  TORCH_CHECK(error == cudaSuccess, "nsa gate kernel (", what, "): ", cudaGetErrorString(error));
+}
+#endif
+
+// The forward on the kernel where it takes the tensors: writes out, true. False: the eager
+// chunks are left to do it.
+bool ForwardOnKernel(const torch::Tensor& gates, at::TensorList branches, at::ScalarType dtype,
+                     torch::Tensor& out) {
+#ifdef ABLATE_NSA_KERNELS
+  std::optional<k::NsaGateParams> p = KernelParams(gates, branches, dtype);
+  if (!p) return false;
+  const c10::cuda::CUDAGuard guard(gates.device());
+  p->out = out.data_ptr();
+  Check(k::NsaGateForward(*p, at::cuda::getCurrentCUDAStream(gates.device().index())),
+        "forward");
+  return true;
+#else
+  (void)gates, (void)branches, (void)dtype, (void)out;
+  return false;
+#endif
+}
+
+// The backward on the kernel where it takes the tensors: writes the branches' gradients
+// (grads[1 ..], contiguous, in their dtypes) and d_gates (fp32), true. False: the eager chunks
+// are left to do it.
+bool BackwardOnKernel(const torch::Tensor& gates, const std::vector<torch::Tensor>& branches,
+                      const torch::Tensor& d_out, variable_list& grads, torch::Tensor& d_gates) {
+#ifdef ABLATE_NSA_KERNELS
+  const torch::Tensor d_o = d_out.contiguous();
+  // d_out is read as the forward reads its branches: KernelParams' output dtype check makes it
+  // bf16, the rest is checked here.
+  std::optional<k::NsaGateParams> p = KernelParams(gates, branches, d_o.scalar_type());
+  if (!p || !d_o.is_cuda() || d_o.device() != gates.device() ||
+      reinterpret_cast<uintptr_t>(d_o.data_ptr()) % 4 != 0) {
+    return false;
+  }
+  const c10::cuda::CUDAGuard guard(gates.device());
+  p->d_out = d_o.data_ptr();
+  for (size_t c = 0; c < branches.size(); ++c) p->d_branch[c] = grads[c + 1].data_ptr();
+  p->d_gates = d_gates.data_ptr<float>();
+  Check(k::NsaGateBackward(*p, at::cuda::getCurrentCUDAStream(gates.device().index())),
+        "backward");
+  return true;
+#else
+  (void)gates, (void)branches, (void)d_out, (void)grads, (void)d_gates;
+  return false;
+#endif
+}
 
 // Calls body(rows) for consecutive slices of positions covering [0, T) of x [B, H, T, D], each
 // of about `elements` elements.
@@ -39,6 +132,7 @@ class GateCombine : public torch::autograd::Function<GateCombine> {
     ctx->save_for_backward(saved);
     ctx->saved_data["chunk_elements"] = chunk_elements;
     torch::Tensor out = torch::empty(branches[0].sizes(), branches[0].options().dtype(dtype));
+    if (ForwardOnKernel(gates, branches, dtype, out)) return out;
     ForEachChunk(out, chunk_elements, [&](const torch::indexing::Slice& rows) {
       torch::Tensor sum;
       for (size_t c = 0; c < branches.size(); ++c) {
@@ -60,17 +154,20 @@ class GateCombine : public torch::autograd::Function<GateCombine> {
     for (size_t c = 0; c + 1 < saved.size(); ++c) {
       grads.push_back(torch::empty_like(saved[c + 1], torch::MemoryFormat::Contiguous));
     }
-    const int64_t chunk_elements = ctx->saved_data["chunk_elements"].toInt();
-    ForEachChunk(d_out, chunk_elements, [&](const torch::indexing::Slice& rows) {
-      const torch::Tensor d_o = Rows(d_out, rows).to(torch::kFloat32);
-      const torch::Tensor g = Rows(gates, rows);
-      for (size_t c = 0; c + 1 < saved.size(); ++c) {
-        Rows(grads[c + 1], rows).copy_(Gate(g, c) * d_o);
-        Rows(d_gates, rows)
-            .select(-1, static_cast<int64_t>(c))
-            .copy_((d_o * Rows(saved[c + 1], rows).to(torch::kFloat32)).sum(-1));
-      }
-    });
+    const std::vector<torch::Tensor> branches(saved.begin() + 1, saved.end());
+    if (!BackwardOnKernel(gates, branches, d_out, grads, d_gates)) {
+      const int64_t chunk_elements = ctx->saved_data["chunk_elements"].toInt();
+      ForEachChunk(d_out, chunk_elements, [&](const torch::indexing::Slice& rows) {
+        const torch::Tensor d_o = Rows(d_out, rows).to(torch::kFloat32);
+        const torch::Tensor g = Rows(gates, rows);
+        for (size_t c = 0; c < branches.size(); ++c) {
+          Rows(grads[c + 1], rows).copy_(Gate(g, c) * d_o);
+          Rows(d_gates, rows)
+              .select(-1, static_cast<int64_t>(c))
+              .copy_((d_o * Rows(branches[c], rows).to(torch::kFloat32)).sum(-1));
+        }
+      });
+    }
     grads[0] = d_gates.to(gates.scalar_type());
     grads.push_back(torch::Tensor());  // dtype
     grads.push_back(torch::Tensor());  // chunk_elements

@@ -1,5 +1,6 @@
 #include "trainer_lib/attention/nsa_gate.h"
 
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -74,6 +75,48 @@ TEST(NsaGateTest, MatchesTheEagerProductsItReplaces) {
       ExpectSame(node, eager, branches.size() == 3 ? "three branches" : "two branches");
       if (branches.size() == 2) {
         EXPECT_EQ(node.d_gates.select(-1, 2).abs().max().item<float>(), 0.0f);
+      }
+    }
+  }
+}
+
+// On a GPU, bf16 branches take the kernels (trainer_lib/kernels/nsa_gate.h): their products
+// fuse into FMAs and their dot products sum in another order, so the output and the gates'
+// gradient may differ from eager's by a rounding in their dtype. The branches' gradients, one
+// product each, are the same bits.
+TEST(NsaGateTest, KernelsOnCudaMatchTheEagerProducts) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "needs a GPU";
+  torch::manual_seed(5);
+  const int64_t b = 1, h = 4, t = 1001, d = 128;
+  auto bf16 = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16);
+  const torch::Tensor weights = torch::randn({b, h, t, d}, bf16.dtype(torch::kFloat32));
+  const std::vector<torch::Tensor> three = {torch::randn({b, h, t, d}, bf16),
+                                            torch::randn({b, h, t, d}, bf16),
+                                            torch::randn({b, h, t, d}, bf16)};
+  // Within one rounding of `dtype` (2^-8 relative for bf16 after round-to-nearest, doubled).
+  auto close = [](const torch::Tensor& x, const torch::Tensor& y, double relative) {
+    const torch::Tensor x32 = x.to(torch::kFloat32), y32 = y.to(torch::kFloat32);
+    return ((x32 - y32).abs() <= y32.abs() * relative + 1e-6).all().item<bool>();
+  };
+  for (torch::ScalarType gate_dtype : {torch::kBFloat16, torch::kFloat32}) {
+    const torch::Tensor gates = torch::sigmoid(torch::randn({b, h, t, 3}, bf16)).to(gate_dtype);
+    for (size_t count : {size_t{2}, size_t{3}}) {
+      const std::vector<torch::Tensor> branches(three.begin(), three.begin() + count);
+      const Result eager = Combine(gates, branches, weights, 0);
+      const Result node = Combine(gates, branches, weights, int64_t{1} << 27);
+      const std::string what = std::to_string(count) + " branches, gates " +
+                               std::string(c10::toString(gate_dtype));
+      EXPECT_TRUE(close(node.out, eager.out, 1.0 / 128)) << what << ": output";
+      EXPECT_EQ(node.d_gates.scalar_type(), gate_dtype) << what;
+      EXPECT_TRUE(close(node.d_gates, eager.d_gates,
+                        gate_dtype == torch::kFloat32 ? 1e-4 : 1.0 / 128))
+          << what << ": gates' gradient";
+      for (size_t c = 0; c < count; ++c) {
+        EXPECT_TRUE(torch::equal(node.d_branches[c], eager.d_branches[c]))
+            << what << ": branch " << c << "'s gradient";
+      }
+      if (count == 2) {
+        EXPECT_EQ(node.d_gates.select(-1, 2).abs().max().item<float>(), 0.0f) << what;
       }
     }
   }

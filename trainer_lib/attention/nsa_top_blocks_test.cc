@@ -1,0 +1,183 @@
+// The top-blocks kernel (nsa_cuda.h's NsaTopBlocksInto) against the LibTorch chain it replaces:
+// the scaled, masked softmax of the same fp32 scores, the mean over the group and NsaTopBlocks
+// (fla's rule). Both read the same scores, so they may differ only where two blocks' scores tie
+// to fp32 rounding: the check compares the reference's scores of the blocks each side kept,
+// sorted, rather than the block numbers. The output is poisoned first: rows outside the chunk
+// must keep the poison and every slot inside must be written. Skips without a GPU and the
+// kernels.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <iostream>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <tuple>
+
+#include "trainer_lib/attention/nsa_blocks.h"
+#include "trainer_lib/attention/nsa_cuda.h"
+
+namespace ablate::train {
+namespace {
+
+constexpr int32_t kPoison = 0x5eed;
+
+struct Case {
+  int64_t batch = 1;
+  int64_t kv_heads = 2;
+  int64_t group = 2;  // G
+  int64_t seq_len = 4099;
+  int64_t first_query = 0;
+  int64_t queries = 4099;
+  int64_t block_size = 64;
+  int64_t selected = 16;
+  double spread = 3.0;  // standard deviation of the unscaled scores
+};
+
+std::string Describe(const Case& c) {
+  std::ostringstream s;
+  s << "B=" << c.batch << " H_kv=" << c.kv_heads << " G=" << c.group << " T=" << c.seq_len
+    << " queries " << c.first_query << "+" << c.queries << " l=" << c.block_size
+    << " n=" << c.selected << " spread=" << c.spread;
+  return s.str();
+}
+
+// The group-mean probabilities [B, H_kv, queries, NB] the reference ranks, NB = the last
+// query's own block + 1, with fla's forced blocks still unmarked (NsaTopBlocks marks them).
+torch::Tensor ReferenceScores(const torch::Tensor& scores, const Case& c, double scale) {
+  const int64_t cols = scores.size(2);
+  const auto long_opts = scores.options().dtype(torch::kInt64);
+  torch::Tensor pos = torch::arange(c.first_query, c.first_query + c.queries, long_opts);
+  torch::Tensor hidden = torch::arange(cols, long_opts).unsqueeze(0) >=
+                         torch::floor_divide(pos + 1, c.block_size).unsqueeze(1);
+  torch::Tensor s = (scores * scale)
+                        .view({c.batch * c.kv_heads, c.group, c.queries, cols})
+                        .masked_fill(hidden, -std::numeric_limits<double>::infinity());
+  // A query that sees no block has an all -inf row: its probabilities are 0, as Probs makes them.
+  torch::Tensor p = torch::nan_to_num(torch::softmax(s, -1), 0.0);
+  const int64_t blocks = (c.first_query + c.queries - 1) / c.block_size + 1;
+  torch::Tensor mean = torch::zeros({c.batch, c.kv_heads, c.queries, blocks}, scores.options());
+  mean.narrow(3, 0, std::min(cols, blocks))
+      .copy_(p.mean(1)
+                 .view({c.batch, c.kv_heads, c.queries, cols})
+                 .narrow(3, 0, std::min(cols, blocks)));
+  return mean;
+}
+
+void Check(const Case& c) {
+  torch::manual_seed(c.seq_len * 31 + c.first_query + c.group);
+  const auto f32 = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat32);
+  const double scale = 1.0 / std::sqrt(128.0);
+  // The columns a chunk's GEMM makes: the blocks that ended by its last query, all of them full.
+  const int64_t cols =
+      std::min(c.seq_len / c.block_size, (c.first_query + c.queries) / c.block_size);
+  torch::Tensor scores;
+  if (cols > 0) {
+    scores = torch::randn({c.batch * c.kv_heads, c.group * c.queries, cols}, f32) * c.spread;
+  }
+  torch::Tensor ours =
+      torch::full({c.batch, c.kv_heads, c.seq_len, c.selected}, kPoison, f32.dtype(torch::kInt32));
+  NsaTopBlocksInto(scores, c.group, c.first_query, c.queries, c.block_size, scale, ours);
+  torch::cuda::synchronize();
+
+  const torch::Tensor inside = ours.narrow(2, c.first_query, c.queries);
+  EXPECT_FALSE(inside.eq(kPoison).any().item<bool>()) << "a slot left unwritten: " << Describe(c);
+  EXPECT_TRUE(ours.narrow(2, 0, c.first_query).eq(kPoison).all().item<bool>())
+      << "a row before the chunk written: " << Describe(c);
+  const int64_t after = c.seq_len - c.first_query - c.queries;
+  EXPECT_TRUE(ours.narrow(2, c.first_query + c.queries, after).eq(kPoison).all().item<bool>())
+      << "a row after the chunk written: " << Describe(c);
+
+  NsaShape shape;
+  shape.block_size = c.block_size;
+  shape.selected_blocks = c.selected;
+  const torch::Tensor ranked =
+      cols > 0 ? ReferenceScores(scores, c, scale)
+               : torch::zeros({c.batch, c.kv_heads, c.queries,
+                               (c.first_query + c.queries - 1) / c.block_size + 1},
+                              f32);
+  const torch::Tensor reference = NsaTopBlocks(ranked, c.first_query, shape).to(torch::kInt32);
+  // The same number of kept blocks per query, and the same scores kept (forced ones as 1).
+  EXPECT_TRUE(inside.ge(0).sum(-1).equal(reference.ge(0).sum(-1))) << Describe(c);
+  const auto long_opts = f32.dtype(torch::kInt64);
+  torch::Tensor own =
+      torch::floor_divide(torch::arange(c.first_query, c.first_query + c.queries, long_opts),
+                          c.block_size)
+          .view({1, 1, c.queries, 1});
+  torch::Tensor block = torch::arange(ranked.size(3), long_opts);
+  torch::Tensor forced = (block == own) | (block == 0) | (block == own - 1);
+  const torch::Tensor marked = torch::where(forced, 1.0, ranked);
+  auto kept_scores = [&](const torch::Tensor& idx) {
+    torch::Tensor slot = idx.to(torch::kInt64);
+    return torch::where(slot.ge(0), marked.gather(-1, slot.clamp_min(0)), -1.0);
+  };
+  const torch::Tensor ours_kept = kept_scores(inside);
+  const torch::Tensor reference_kept = std::get<0>(kept_scores(reference).sort(-1, true));
+  // Ours come in descending score (by the reference's scores: to their rounding).
+  const torch::Tensor fall =
+      ours_kept.narrow(-1, 0, c.selected - 1) - ours_kept.narrow(-1, 1, c.selected - 1);
+  EXPECT_GE(fall.min().item<double>(), -1e-6) << Describe(c);
+  const double largest = (ours_kept - reference_kept).abs().max().item<double>();
+  EXPECT_LE(largest, 1e-6) << Describe(c);
+  // No block twice in one query's slots.
+  torch::Tensor sorted = std::get<0>(inside.sort(-1));
+  torch::Tensor repeated =
+      sorted.narrow(-1, 1, c.selected - 1).eq(sorted.narrow(-1, 0, c.selected - 1)) &
+      sorted.narrow(-1, 1, c.selected - 1).ge(0);
+  EXPECT_FALSE(repeated.any().item<bool>()) << Describe(c);
+  const int64_t differ = (sorted != std::get<0>(reference.sort(-1))).any(-1).sum().item<int64_t>();
+  std::cout << "  top blocks " << Describe(c) << ": largest kept-score difference " << largest
+            << ", " << differ << " of " << c.batch * c.kv_heads * c.queries
+            << " queries keep another block (a near-tie)\n";
+}
+
+#define REQUIRE_KERNELS()                                                            \
+  if (!NsaKernelsEnabled() || !torch::cuda::is_available()) {                        \
+    GTEST_SKIP() << "needs the NSA kernels (nvcc and LibTorch with CUDA) and a GPU"; \
+  }
+
+TEST(NsaTopBlocksTest, GroupSizesAgainstTheLibTorchChain) {
+  REQUIRE_KERNELS();
+  for (int64_t g : {1, 2, 5, 8, 16}) Check({.group = g});
+  Check({.batch = 2,
+         .kv_heads = 3,
+         .group = 4,
+         .seq_len = 1001,
+         .queries = 1001,
+         .block_size = 32,
+         .selected = 8});
+}
+
+TEST(NsaTopBlocksTest, ChunksInsideTheSequence) {
+  REQUIRE_KERNELS();
+  // A chunk in the middle, one whose queries see no block yet, one that starts mid-block.
+  Check({.group = 4, .seq_len = 5000, .first_query = 2048, .queries = 1000});
+  Check({.group = 2, .seq_len = 5000, .first_query = 0, .queries = 40});
+  Check({.group = 8,
+         .seq_len = 777,
+         .first_query = 333,
+         .queries = 444,
+         .block_size = 100,
+         .selected = 3});
+}
+
+TEST(NsaTopBlocksTest, FlatAndSharpScores) {
+  REQUIRE_KERNELS();
+  // Near-uniform probabilities (many near-ties), and one block per row far above the rest.
+  Check({.group = 2, .spread = 1e-3});
+  Check({.group = 16, .spread = 60.0});
+}
+
+TEST(NsaTopBlocksTest, MillionTokenQueriesNeedOptInSharedMemory) {
+  REQUIRE_KERNELS();
+  // The last queries of 2^20 tokens rank 16,384 blocks: 64 KiB of scores, past the 48 KiB a
+  // kernel gets without opting in.
+  Check(
+      {.kv_heads = 1, .group = 2, .seq_len = 1 << 20, .first_query = (1 << 20) - 5, .queries = 5});
+}
+
+}  // namespace
+}  // namespace ablate::train

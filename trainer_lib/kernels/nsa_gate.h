@@ -1,0 +1,49 @@
+// NSA's gated sum of its branches (Yuan et al., 2025, eq. 5) as two CUDA kernels, forward and
+// backward, for trainer_lib/attention/nsa_gate.h's node (the math and the reasons are there):
+//
+//   forward:   o[r] = sum_c g[r][c] o_c[r]
+//   backward:  d o_c[r] = g[r][c] do[r],   d g[r][c] = sum_d do[r][d] o_c[r][d]
+//
+// over rows r = (b, h, t) of D elements, in fp32 from bf16 inputs, results rounded once. A warp
+// per row, two elements per lane per step (bf16x2 loads), so that each pass reads and writes
+// every tensor once: the eager chunks they replace cast, multiply, add and copy through fp32
+// temporaries, about 15 passes over [B, H, T, D] per layer between forward and backward.
+//
+// Shapes (contiguous, 4-byte aligned, 64-bit offsets): gates [rows, C] bf16 or fp32; each branch,
+// out, d_out and each branch gradient [rows, D] bf16; d_gates [rows, C] fp32, its columns past
+// the branches written 0. Limits: 1 <= branches <= min(C, kNsaGateMaxBranches), C <= 32, D even.
+#ifndef ABLATE_TRAINER_LIB_KERNELS_NSA_GATE_H_
+#define ABLATE_TRAINER_LIB_KERNELS_NSA_GATE_H_
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace ablate::kernels {
+
+inline constexpr int kNsaGateMaxBranches = 3;
+
+struct NsaGateParams {
+  int64_t rows = 0;         // B * H * T
+  int64_t head_dim = 0;     // D
+  int64_t branches = 0;     // branches summed
+  int64_t gate_cols = 0;    // C, the gates' last dimension
+  bool gates_fp32 = false;  // gates in fp32, else bf16
+  const void* gates = nullptr;
+  const void* branch[kNsaGateMaxBranches] = {};
+  // Forward writes out.
+  void* out = nullptr;
+  // Backward reads d_out, writes d_branch and d_gates.
+  const void* d_out = nullptr;
+  void* d_branch[kNsaGateMaxBranches] = {};
+  float* d_gates = nullptr;
+};
+
+// Launch on `stream`; return the launch's error (cudaSuccess when it started).
+// cudaErrorInvalidValue for sizes or pointers outside the limits above.
+cudaError_t NsaGateForward(const NsaGateParams& p, cudaStream_t stream);
+cudaError_t NsaGateBackward(const NsaGateParams& p, cudaStream_t stream);
+
+}  // namespace ablate::kernels
+
+#endif  // ABLATE_TRAINER_LIB_KERNELS_NSA_GATE_H_
