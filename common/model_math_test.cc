@@ -213,13 +213,18 @@ TEST(ModelMathTest, LongSequencesPlanTheirMlpForOneChunk) {
               8.0 * double(whole) - 4.0 * 3072 * ((1 << 20) - 65536), 8);
 }
 
-// The 1M-token NSA run on an H200 (docs/benchmarks.md): 20 layers' checkpoints on the host, a
-// peak of 146,734,865,408 bytes allocated. The plan stays within 3% of it.
+// The 1M-token NSA run on an H200 (docs/benchmarks.md), 20 layers' checkpoints on the host. Its
+// allocator peak was 146,734,865,408 bytes (136.66 GiB) when the plan's NSA terms were chosen,
+// which the plan met within 3%. The top-blocks and gate kernels then took away the fp32
+// temporaries of the LibTorch chains they replaced, which the plan never counted, and the same
+// run peaked at 132.08 GiB (as its log prints it). The plan must cover that peak, by at most 5%.
 TEST(ModelMathTest, MeasuredMillionTokenNsaRunKeepsItsPlan) {
   RankWork work = MillionTokenNsa(/*fused=*/true);
   work.offloaded_layers = 20;
   const double planned = double(PlanMemory(Model("qwen3-0.6b"), work)->total());
-  EXPECT_NEAR(planned / 146734865408.0, 1.0, 0.03) << planned / double(1 << 30) << " GiB";
+  const double peak = 132.08 * double(1 << 30);
+  EXPECT_GE(planned, peak) << planned / double(1 << 30) << " GiB";
+  EXPECT_LE(planned, 1.05 * peak) << planned / double(1 << 30) << " GiB";
 }
 
 // Offloaded layers move their checkpoints, and nothing else, to host memory.
