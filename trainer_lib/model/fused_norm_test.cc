@@ -19,7 +19,6 @@ namespace ablate::train {
 namespace {
 
 using kernel_test::Bf16Autocast;
-using kernel_test::MaxError;
 using kernel_test::PoisonAllocator;
 
 struct Grads {
@@ -50,22 +49,10 @@ torch::Tensor ExactNorm(const torch::Tensor& x, const torch::Tensor& w) {
   return w * x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + 1e-6);
 }
 
-// Each: a name, then the fused, eager and exact values.
-using Compared = std::tuple<const char*, torch::Tensor, torch::Tensor, torch::Tensor>;
-
-void ExpectEachWithinTwiceEager(const std::vector<Compared>& compared) {
-  for (const auto& [name, a, b, c] : compared) {
-    ASSERT_TRUE(torch::isfinite(a).all().item<bool>()) << name << " has NaN or Inf";
-    const double fused_error = MaxError(a, c);
-    const double eager_error = MaxError(b, c);
-    EXPECT_LE(fused_error, 2 * eager_error + 1e-6) << name << ": eager " << eager_error;
-  }
-}
-
 void ExpectWithinTwiceEager(const Grads& fused, const Grads& eager, const Grads& exact) {
-  ExpectEachWithinTwiceEager({{"y", fused.y, eager.y, exact.y},
-                              {"dx", fused.dx, eager.dx, exact.dx},
-                              {"dw", fused.dw, eager.dw, exact.dw}});
+  kernel_test::ExpectWithinTwiceEagerError({"y", "dx", "dw"}, {fused.y, fused.dx, fused.dw},
+                                           {eager.y, eager.dx, eager.dw},
+                                           {exact.y, exact.dx, exact.dw});
 }
 
 // x's values in a tensor whose data starts one element past an allocation's (16-byte aligned)
@@ -255,10 +242,10 @@ TEST(FusedNormTest, AddNormForProjectionMatchesEagerWithinItsError) {
     ASSERT_EQ(fused.ddelta.scalar_type(), torch::kBFloat16);
     EXPECT_TRUE(torch::equal(fused.residual, eager.residual));
     const AddGrads exact = RunAddExact(x, d, w, g, g_residual);
-    ExpectEachWithinTwiceEager({{"normed", fused.normed, eager.normed, exact.normed},
-                                {"dx", fused.dx, eager.dx, exact.dx},
-                                {"ddelta", fused.ddelta, eager.ddelta, exact.ddelta},
-                                {"dw", fused.dw, eager.dw, exact.dw}});
+    kernel_test::ExpectWithinTwiceEagerError(
+        {"normed", "dx", "ddelta", "dw"}, {fused.normed, fused.dx, fused.ddelta, fused.dw},
+        {eager.normed, eager.dx, eager.ddelta, eager.dw},
+        {exact.normed, exact.dx, exact.ddelta, exact.dw});
     // The gradient of delta is the gradient of x, rounded as eager's add rounds it.
     EXPECT_TRUE(torch::equal(fused.ddelta, fused.dx.to(torch::kBFloat16)));
     for (const auto& [a, b] : {std::pair{fused.normed, again.normed}, std::pair{fused.dx, again.dx},

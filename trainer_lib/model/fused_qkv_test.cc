@@ -17,9 +17,10 @@ namespace ablate::train {
 namespace {
 
 using kernel_test::Bf16Autocast;
-using kernel_test::MaxError;
 
 constexpr char kNode[] = "FusedQkvProjection";
+// Result::values in order.
+const std::vector<std::string> kNames = {"q", "k", "v", "dx", "dwq", "dwk", "dwv"};
 
 struct Projections {
   std::array<torch::nn::Linear, 3> layers;
@@ -107,17 +108,10 @@ TEST(FusedQkvTest, MatchesEagerWithinItsError) {
       eager = RunProjections(/*eager=*/true, p, x, w);
     }
     EXPECT_NE(fused.node.find(kNode), std::string::npos) << fused.node;
-    const Result exact = RunExact(p, x, w);
-    const std::array<const char*, 7> names = {"q", "k", "v", "dx", "dwq", "dwk", "dwv"};
-    for (size_t i = 0; i < names.size(); ++i) {
-      const torch::Tensor &a = fused.values[i], &b = eager.values[i];
-      ASSERT_TRUE(torch::isfinite(a).all().item<bool>()) << names[i] << " has NaN or Inf";
-      ASSERT_EQ(a.sizes(), b.sizes()) << names[i];
-      ASSERT_EQ(a.scalar_type(), b.scalar_type()) << names[i];
-      EXPECT_TRUE(a.is_contiguous()) << names[i];
-      const double fused_error = MaxError(a, exact.values[i]);
-      const double eager_error = MaxError(b, exact.values[i]);
-      EXPECT_LE(fused_error, 2 * eager_error + 1e-6) << names[i] << ": eager " << eager_error;
+    kernel_test::ExpectWithinTwiceEagerError(kNames, fused.values, eager.values,
+                                             RunExact(p, x, w).values);
+    for (size_t i = 0; i < kNames.size(); ++i) {
+      EXPECT_TRUE(fused.values[i].is_contiguous()) << kNames[i];
     }
   }
 }
@@ -157,9 +151,7 @@ TEST(FusedQkvTest, FallsBackToTheEagerModules) {
       const Result eager = RunProjections(/*eager=*/true, p, x, w);
       EXPECT_EQ(fused.node.find(kNode), std::string::npos) << fused.node;
       EXPECT_EQ(fused.node, eager.node);
-      for (size_t i = 0; i < fused.values.size(); ++i) {
-        EXPECT_TRUE(torch::equal(fused.values[i], eager.values[i])) << i;
-      }
+      kernel_test::ExpectBitIdentical(kNames, fused.values, eager.values);
     }
   }
 }
