@@ -78,11 +78,8 @@ TEST_F(SchedulerTest, AReconnectingWorkersRunningAttemptsKeepTheirPinnedMemory) 
   const v1::Assignment first = link->Await(1).at(0).assign();
   ASSERT_EQ(first.job().job_id(), "s-0");
 
-  v1::WorkerInfo again = info;
-  v1::RunningAttempt* running = again.add_running();
-  running->set_job_id("s-0");
-  running->set_attempt_id(first.attempt_id());
-  running->mutable_slot_indices()->Add(first.slot_indices().begin(), first.slot_indices().end());
+  const v1::WorkerInfo again = Running(info, "s-0", first.attempt_id(),
+                                       {first.slot_indices().begin(), first.slot_indices().end()});
   auto relink = std::make_shared<FakeLink>();
   ASSERT_TRUE(scheduler_->AddWorker(again, relink).ok());
   Round();

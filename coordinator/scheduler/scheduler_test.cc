@@ -198,11 +198,7 @@ TEST_F(SchedulerTest, RestartKeepsTheSlotsTheWorkerReports) {
                   .ok());
   StartScheduler();
 
-  v1::WorkerInfo hello = Worker("w1", 2);
-  v1::RunningAttempt* running = hello.add_running();
-  running->set_job_id("s-1");
-  running->set_attempt_id(on_slot_1.attempt_id());
-  running->add_slot_indices(1);
+  const v1::WorkerInfo hello = Running(Worker("w1", 2), "s-1", on_slot_1.attempt_id(), {1});
   auto relink = std::make_shared<FakeLink>();
   ASSERT_TRUE(scheduler_->AddWorker(hello, relink).ok());
 

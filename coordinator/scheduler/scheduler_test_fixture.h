@@ -79,14 +79,20 @@ inline v1::WorkerInfo Worker(const std::string& id, int cpu_slots, int cuda_slot
   return info;
 }
 
+// The hello `info`, reconnecting while the worker still runs `attempt_id` of `job_id` on `slots`.
+inline v1::WorkerInfo Running(v1::WorkerInfo info, const std::string& job_id, uint64_t attempt_id,
+                              const std::vector<uint32_t>& slots = {}) {
+  v1::RunningAttempt* running = info.add_running();
+  running->set_job_id(job_id);
+  running->set_attempt_id(attempt_id);
+  running->mutable_slot_indices()->Add(slots.begin(), slots.end());
+  return info;
+}
+
 // The hello of worker `id` with one CPU slot, reconnecting while it still runs `attempt_id` of
 // job s-0.
 inline v1::WorkerInfo WorkerRunning(const std::string& id, uint64_t attempt_id) {
-  v1::WorkerInfo info = Worker(id, 1);
-  v1::RunningAttempt* running = info.add_running();
-  running->set_job_id("s-0");
-  running->set_attempt_id(attempt_id);
-  return info;
+  return Running(Worker(id, 1), "s-0", attempt_id);
 }
 
 class SchedulerTest : public ::testing::Test {
