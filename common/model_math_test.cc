@@ -215,9 +215,9 @@ TEST(ModelMathTest, LongSequencesPlanTheirMlpForOneChunk) {
 
 // The 1M-token NSA run on an H200 (docs/benchmarks.md), 20 layers' checkpoints on the host. Its
 // allocator peak was 146,734,865,408 bytes (136.66 GiB) when the plan's NSA terms were chosen,
-// which the plan met within 3%. The top-blocks and gate kernels then took away the fp32
-// temporaries of the LibTorch chains they replaced, which the plan never counted, and the same
-// run peaked at 132.08 GiB (as its log prints it). The plan must cover that peak, by at most 5%.
+// which the plan met within 3%. The top-blocks kernel then took away the fp32 temporaries of
+// the LibTorch chain it replaced, which the plan never counted, and the same run peaked at
+// 132.08 GiB (as its log prints it). The plan must cover that peak, by at most 5%.
 TEST(ModelMathTest, MeasuredMillionTokenNsaRunKeepsItsPlan) {
   RankWork work = MillionTokenNsa(/*fused=*/true);
   work.offloaded_layers = 20;

@@ -31,7 +31,7 @@ stage "build done"
 "$build/tests/nsa_cuda_test" >"$logs/tests.log" 2>&1 &&
   "$build/tests/attention_test" --gtest_filter='NsaGateTest.*:NsaTest.OnCuda*' >>"$logs/tests.log" 2>&1
 status=$?
-echo "nsa_cuda_test exit $status"
+echo "tests (nsa_cuda_test, then attention_test's GPU cases) exit $status"
 # A crash (an illegal address, say) ends the binary: the last test it started says where.
 if [ "$status" -ne 0 ]; then grep -E '^\[ RUN' "$logs/tests.log" | tail -1; tail -5 "$logs/tests.log"; fi
 grep -E '^\[ +(OK|FAILED|SKIPPED|PASSED) |Failure|error|kernel [0-9]|fast [0-9]|blocks differ|CUDA path' \

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <optional>
 #include <vector>
 
 #include <torch/torch.h>
@@ -24,21 +23,14 @@ using torch::autograd::variable_list;
 #ifdef ABLATE_NSA_KERNELS
 namespace k = ablate::kernels;
 
-// The kernels' parameters (trainer_lib/kernels/nsa_gate.h) where they take these tensors: CUDA,
-// contiguous and 4-byte aligned, bf16 branches and output, bf16 or fp32 gates, at most
-// kNsaGateMaxBranches branches, D even. nullopt sends the node down its eager chunks.
-std::optional<k::NsaGateParams> KernelParams(const torch::Tensor& gates,
-                                             at::TensorList branches, at::ScalarType out) {
-  auto fits = [&](const torch::Tensor& x) {
-    return x.is_cuda() && x.device() == gates.device() && x.is_contiguous() &&
-           reinterpret_cast<uintptr_t>(x.data_ptr()) % 4 == 0;
-  };
-  if (!NsaKernelsEnabled() || out != torch::kBFloat16 || !fits(gates) ||
-      (gates.scalar_type() != torch::kBFloat16 && gates.scalar_type() != torch::kFloat32) ||
-      branches.size() > static_cast<size_t>(k::kNsaGateMaxBranches) || gates.size(3) > 32 ||
-      branches[0].size(3) % 2 != 0) {
-    return std::nullopt;
-  }
+// A branch or gradient the kernels read or write as bf16 pairs, on the gates' device.
+bool KernelReads(const torch::Tensor& x, const torch::Tensor& gates) {
+  return x.is_cuda() && x.device() == gates.device() && x.scalar_type() == torch::kBFloat16 &&
+         x.is_contiguous() && reinterpret_cast<uintptr_t>(x.data_ptr()) % 4 == 0;
+}
+
+// The kernels' parameters for contiguous gates and branches NsaGateKernelTakes accepted.
+k::NsaGateParams KernelParams(const torch::Tensor& gates, at::TensorList branches) {
   k::NsaGateParams p;
   p.rows = gates.size(0) * gates.size(1) * gates.size(2);
   p.head_dim = branches[0].size(3);
@@ -46,10 +38,7 @@ std::optional<k::NsaGateParams> KernelParams(const torch::Tensor& gates,
   p.gate_cols = gates.size(3);
   p.gates_fp32 = gates.scalar_type() == torch::kFloat32;
   p.gates = gates.data_ptr();
-  for (size_t c = 0; c < branches.size(); ++c) {
-    if (!fits(branches[c]) || branches[c].scalar_type() != torch::kBFloat16) return std::nullopt;
-    p.branch[c] = branches[c].data_ptr();
-  }
+  for (size_t c = 0; c < branches.size(); ++c) p.branch[c] = branches[c].data_ptr();
   return p;
 }
 
@@ -63,12 +52,13 @@ void Check(cudaError_t error, const char* what) {
 bool ForwardOnKernel(const torch::Tensor& gates, at::TensorList branches, at::ScalarType dtype,
                      torch::Tensor& out) {
 #ifdef ABLATE_NSA_KERNELS
-  std::optional<k::NsaGateParams> p = KernelParams(gates, branches, dtype);
-  if (!p) return false;
+  if (!NsaGateKernelTakes(gates, branches, dtype)) return false;
+  // The model's gates are a transposed view of their projection; [B, H, T, C] is small to copy.
+  const torch::Tensor g = gates.contiguous();
+  k::NsaGateParams p = KernelParams(g, branches);
   const c10::cuda::CUDAGuard guard(gates.device());
-  p->out = out.data_ptr();
-  Check(k::NsaGateForward(*p, at::cuda::getCurrentCUDAStream(gates.device().index())),
-        "forward");
+  p.out = out.data_ptr();
+  Check(k::NsaGateForward(p, at::cuda::getCurrentCUDAStream(gates.device().index())), "forward");
   return true;
 #else
   (void)gates, (void)branches, (void)dtype, (void)out;
@@ -83,18 +73,16 @@ bool BackwardOnKernel(const torch::Tensor& gates, const std::vector<torch::Tenso
                       const torch::Tensor& d_out, variable_list& grads, torch::Tensor& d_gates) {
 #ifdef ABLATE_NSA_KERNELS
   const torch::Tensor d_o = d_out.contiguous();
-  // d_out is read as the forward reads its branches: KernelParams' output dtype check makes it
-  // bf16, the rest is checked here.
-  std::optional<k::NsaGateParams> p = KernelParams(gates, branches, d_o.scalar_type());
-  if (!p || !d_o.is_cuda() || d_o.device() != gates.device() ||
-      reinterpret_cast<uintptr_t>(d_o.data_ptr()) % 4 != 0) {
+  if (!NsaGateKernelTakes(gates, branches, torch::kBFloat16) || !KernelReads(d_o, gates)) {
     return false;
   }
+  const torch::Tensor g = gates.contiguous();
+  k::NsaGateParams p = KernelParams(g, branches);
   const c10::cuda::CUDAGuard guard(gates.device());
-  p->d_out = d_o.data_ptr();
-  for (size_t c = 0; c < branches.size(); ++c) p->d_branch[c] = grads[c + 1].data_ptr();
-  p->d_gates = d_gates.data_ptr<float>();
-  Check(k::NsaGateBackward(*p, at::cuda::getCurrentCUDAStream(gates.device().index())),
+  p.d_out = d_o.data_ptr();
+  for (size_t c = 0; c < branches.size(); ++c) p.d_branch[c] = grads[c + 1].data_ptr();
+  p.d_gates = d_gates.data_ptr<float>();
+  Check(k::NsaGateBackward(p, at::cuda::getCurrentCUDAStream(gates.device().index())),
         "backward");
   return true;
 #else
@@ -149,13 +137,14 @@ class GateCombine : public torch::autograd::Function<GateCombine> {
     const variable_list saved = ctx->get_saved_variables();
     const torch::Tensor& gates = saved[0];
     const torch::Tensor& d_out = grad_output[0];
-    torch::Tensor d_gates = torch::zeros(gates.sizes(), gates.options().dtype(torch::kFloat32));
+    torch::Tensor d_gates = torch::empty(gates.sizes(), gates.options().dtype(torch::kFloat32));
     variable_list grads = {torch::Tensor()};  // gates' slot, filled below
     for (size_t c = 0; c + 1 < saved.size(); ++c) {
       grads.push_back(torch::empty_like(saved[c + 1], torch::MemoryFormat::Contiguous));
     }
     const std::vector<torch::Tensor> branches(saved.begin() + 1, saved.end());
     if (!BackwardOnKernel(gates, branches, d_out, grads, d_gates)) {
+      d_gates.zero_();  // a gate without a branch gets 0
       const int64_t chunk_elements = ctx->saved_data["chunk_elements"].toInt();
       ForEachChunk(d_out, chunk_elements, [&](const torch::indexing::Slice& rows) {
         const torch::Tensor d_o = Rows(d_out, rows).to(torch::kFloat32);
@@ -183,6 +172,26 @@ class GateCombine : public torch::autograd::Function<GateCombine> {
 };
 
 }  // namespace
+
+bool NsaGateKernelTakes(const at::Tensor& gates, at::TensorList branches, at::ScalarType dtype) {
+#ifdef ABLATE_NSA_KERNELS
+  if (!NsaKernelsEnabled() || dtype != torch::kBFloat16 || !gates.is_cuda() ||
+      gates.dim() != 4 || gates.numel() == 0 ||
+      (gates.scalar_type() != torch::kBFloat16 && gates.scalar_type() != torch::kFloat32) ||
+      branches.empty() || branches.size() > static_cast<size_t>(k::kNsaGateMaxBranches) ||
+      gates.size(3) > 32 || static_cast<int64_t>(branches.size()) > gates.size(3) ||
+      branches[0].dim() != 4 || branches[0].size(3) % 2 != 0) {
+    return false;
+  }
+  for (const torch::Tensor& b : branches) {
+    if (!KernelReads(b, gates) || b.sizes() != branches[0].sizes()) return false;
+  }
+  return true;
+#else
+  (void)gates, (void)branches, (void)dtype;
+  return false;
+#endif
+}
 
 at::Tensor NsaGateCombine(const at::Tensor& gates, const std::vector<at::Tensor>& branches,
                           at::ScalarType dtype, int64_t chunk_elements) {

@@ -22,6 +22,13 @@
 
 namespace ablate::train {
 
+// True when NsaGateCombine runs these inputs on the CUDA kernels (trainer_lib/kernels/nsa_gate.h):
+// the kernels compiled in and enabled (nsa_cuda.h's NsaKernelsEnabled), CUDA tensors on one
+// device, 1 to 3 bf16 branches of one shape, contiguous and 4-byte aligned, D even, C <= 32,
+// `dtype` bf16, gates bf16 or fp32 in any layout (the kernels read a contiguous copy), at least
+// one position. Elsewhere the node's eager chunks run, with the same results up to rounding.
+bool NsaGateKernelTakes(const at::Tensor& gates, at::TensorList branches, at::ScalarType dtype);
+
 // gates: [B, H, T, C] any float dtype; branches: 1 to C tensors [B, H, T, D] of any float
 // dtypes, branch c weighted by gates[..., c]. Returns [B, H, T, D] in `dtype`. Shapes are
 // checked (TORCH_CHECK). chunk_elements: the fp32 elements of one chunk's temporaries (B H D

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "trainer_lib/attention/nsa_cuda.h"
+
 namespace ablate::train {
 namespace {
 
@@ -83,43 +85,74 @@ TEST(NsaGateTest, MatchesTheEagerProductsItReplaces) {
 // On a GPU, bf16 branches take the kernels (trainer_lib/kernels/nsa_gate.h): their products
 // fuse into FMAs and their dot products sum in another order, so the output and the gates'
 // gradient may differ from eager's by a rounding in their dtype. The branches' gradients, one
-// product each, are the same bits.
+// product each, are the same bits. Gates come contiguous and as the model makes them (a
+// transposed view of their [B, T, H, 3] projection); D 128, and 80, which leaves lanes idle in a
+// row's last pass.
 TEST(NsaGateTest, KernelsOnCudaMatchTheEagerProducts) {
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "needs a GPU";
+  if (!NsaKernelsEnabled() || !torch::cuda::is_available()) {
+    GTEST_SKIP() << "needs the NSA kernels (nvcc and LibTorch with CUDA) and a GPU";
+  }
   torch::manual_seed(5);
-  const int64_t b = 1, h = 4, t = 1001, d = 128;
+  const int64_t b = 1, h = 4, t = 1001;
   auto bf16 = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16);
-  const torch::Tensor weights = torch::randn({b, h, t, d}, bf16.dtype(torch::kFloat32));
-  const std::vector<torch::Tensor> three = {torch::randn({b, h, t, d}, bf16),
-                                            torch::randn({b, h, t, d}, bf16),
-                                            torch::randn({b, h, t, d}, bf16)};
-  // Within one rounding of `dtype` (2^-8 relative for bf16 after round-to-nearest, doubled).
+  // Within one rounding of the dtype (2^-8 relative for bf16 after round-to-nearest, doubled).
   auto close = [](const torch::Tensor& x, const torch::Tensor& y, double relative) {
     const torch::Tensor x32 = x.to(torch::kFloat32), y32 = y.to(torch::kFloat32);
     return ((x32 - y32).abs() <= y32.abs() * relative + 1e-6).all().item<bool>();
   };
-  for (torch::ScalarType gate_dtype : {torch::kBFloat16, torch::kFloat32}) {
-    const torch::Tensor gates = torch::sigmoid(torch::randn({b, h, t, 3}, bf16)).to(gate_dtype);
-    for (size_t count : {size_t{2}, size_t{3}}) {
-      const std::vector<torch::Tensor> branches(three.begin(), three.begin() + count);
-      const Result eager = Combine(gates, branches, weights, 0);
-      const Result node = Combine(gates, branches, weights, int64_t{1} << 27);
-      const std::string what = std::to_string(count) + " branches, gates " +
-                               std::string(c10::toString(gate_dtype));
-      EXPECT_TRUE(close(node.out, eager.out, 1.0 / 128)) << what << ": output";
-      EXPECT_EQ(node.d_gates.scalar_type(), gate_dtype) << what;
-      EXPECT_TRUE(close(node.d_gates, eager.d_gates,
-                        gate_dtype == torch::kFloat32 ? 1e-4 : 1.0 / 128))
-          << what << ": gates' gradient";
-      for (size_t c = 0; c < count; ++c) {
-        EXPECT_TRUE(torch::equal(node.d_branches[c], eager.d_branches[c]))
-            << what << ": branch " << c << "'s gradient";
-      }
-      if (count == 2) {
-        EXPECT_EQ(node.d_gates.select(-1, 2).abs().max().item<float>(), 0.0f) << what;
+  for (int64_t d : {128, 80}) {
+    const torch::Tensor weights = torch::randn({b, h, t, d}, bf16.dtype(torch::kFloat32));
+    const std::vector<torch::Tensor> three = {torch::randn({b, h, t, d}, bf16),
+                                              torch::randn({b, h, t, d}, bf16),
+                                              torch::randn({b, h, t, d}, bf16)};
+    for (bool transposed : {false, true}) {
+      for (torch::ScalarType gate_dtype : {torch::kBFloat16, torch::kFloat32}) {
+        const torch::Tensor projected = torch::sigmoid(torch::randn({b, t, h, 3}, bf16));
+        const torch::Tensor gates =
+            (transposed ? projected.transpose(1, 2) : projected.transpose(1, 2).contiguous())
+                .to(gate_dtype);
+        for (size_t count : {size_t{2}, size_t{3}}) {
+          const std::vector<torch::Tensor> branches(three.begin(), three.begin() + count);
+          const std::string what = std::to_string(count) + " branches, D " + std::to_string(d) +
+                                   ", gates " + std::string(c10::toString(gate_dtype)) +
+                                   (transposed ? " transposed" : " contiguous");
+          ASSERT_TRUE(NsaGateKernelTakes(gates, branches, torch::kBFloat16)) << what;
+          const Result eager = Combine(gates, branches, weights, 0);
+          const Result node = Combine(gates, branches, weights, int64_t{1} << 27);
+          EXPECT_TRUE(close(node.out, eager.out, 1.0 / 128)) << what << ": output";
+          EXPECT_EQ(node.d_gates.scalar_type(), gate_dtype) << what;
+          EXPECT_TRUE(close(node.d_gates, eager.d_gates,
+                            gate_dtype == torch::kFloat32 ? 1e-4 : 1.0 / 128))
+              << what << ": gates' gradient";
+          for (size_t c = 0; c < count; ++c) {
+            EXPECT_TRUE(torch::equal(node.d_branches[c], eager.d_branches[c]))
+                << what << ": branch " << c << "'s gradient";
+          }
+          if (count == 2) {
+            EXPECT_EQ(node.d_gates.select(-1, 2).abs().max().item<float>(), 0.0f) << what;
+          }
+        }
       }
     }
   }
+}
+
+// Where the kernels cannot take the inputs, the node says so and its eager chunks run.
+TEST(NsaGateTest, KernelsRefuseWhatTheyCannotRead) {
+  const torch::Tensor gates = torch::rand({1, 2, 5, 3});
+  const torch::Tensor branch = torch::rand({1, 2, 5, 8}).to(torch::kBFloat16);
+  // The CPU, and a build or run without the kernels, never take them.
+  EXPECT_FALSE(NsaGateKernelTakes(gates, {branch}, torch::kBFloat16));
+  if (!NsaKernelsEnabled() || !torch::cuda::is_available()) return;
+  const torch::Tensor g = gates.cuda(), x = branch.cuda();
+  EXPECT_TRUE(NsaGateKernelTakes(g, {x}, torch::kBFloat16));
+  EXPECT_FALSE(NsaGateKernelTakes(g, {x}, torch::kFloat32)) << "an fp32 output";
+  EXPECT_FALSE(NsaGateKernelTakes(g, {x.to(torch::kFloat32)}, torch::kBFloat16)) << "fp32";
+  EXPECT_FALSE(NsaGateKernelTakes(g, {x.transpose(2, 3)}, torch::kBFloat16)) << "a view";
+  EXPECT_FALSE(NsaGateKernelTakes(g, {x.narrow(3, 0, 7).contiguous()}, torch::kBFloat16))
+      << "odd D";
+  EXPECT_FALSE(NsaGateKernelTakes(g.narrow(2, 0, 0), {x.narrow(2, 0, 0)}, torch::kBFloat16))
+      << "no position";
 }
 
 TEST(NsaGateTest, RejectsBranchesThatDoNotMatchTheGates) {

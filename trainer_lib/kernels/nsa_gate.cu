@@ -89,7 +89,7 @@ bool Aligned(const void* x) { return reinterpret_cast<uintptr_t>(x) % 4 == 0; }
 bool Valid(const NsaGateParams& p, bool backward) {
   if (p.rows <= 0 || p.head_dim <= 0 || p.head_dim % 2 != 0 || p.branches < 1 ||
       p.branches > kNsaGateMaxBranches || p.gate_cols < p.branches || p.gate_cols > 32 ||
-      p.gates == nullptr || p.rows / kWarpsPerBlock >= (int64_t{1} << 31)) {
+      p.gates == nullptr || (p.rows + kWarpsPerBlock - 1) / kWarpsPerBlock >= (int64_t{1} << 31)) {
     return false;
   }
   for (int c = 0; c < p.branches; ++c) {

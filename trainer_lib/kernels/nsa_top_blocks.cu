@@ -69,9 +69,11 @@ __device__ void BlockBest(float& value, int& index, float* warp_value, int* warp
 }
 
 __global__ void __launch_bounds__(kThreads) TopBlocksKernel(NsaTopBlocksParams p) {
-  extern __shared__ float shared[];  // [G] max, [G] 1 / sum, then a score per block
-  __shared__ float warp_value[kWarps];
-  __shared__ int warp_index[kWarps];
+  // All of it dynamic, so that NsaTopBlocksSharedBytes is the whole of it: each warp's best
+  // (value, index) in the top-n rounds, the G rows' max and 1 / sum, then a score per block.
+  extern __shared__ float shared[];
+  float* warp_value = shared;
+  int* warp_index = reinterpret_cast<int*>(shared + kWarps);
   const int64_t i = blockIdx.x, group = blockIdx.y;
   const int64_t t = p.first_query + i;
   const int g_count = static_cast<int>(p.group_size);
@@ -79,9 +81,9 @@ __global__ void __launch_bounds__(kThreads) TopBlocksKernel(NsaTopBlocksParams p
   const int nb = own + 1;  // blocks 0 .. own are the candidates
   const int visible = static_cast<int>(
       (t + 1) / p.block_size < p.score_cols ? (t + 1) / p.block_size : p.score_cols);
-  float* row_max = shared;
-  float* row_inv = shared + g_count;
-  float* score = shared + 2 * g_count;
+  float* row_max = shared + 2 * kWarps;
+  float* row_inv = row_max + g_count;
+  float* score = row_inv + g_count;
   const float scale = p.scale;
   const float* rows =
       visible > 0 ? p.scores + (group * g_count * p.queries + i) * p.score_cols : nullptr;
@@ -140,6 +142,12 @@ __global__ void __launch_bounds__(kThreads) TopBlocksKernel(NsaTopBlocksParams p
     float best = value;
     int winner = index;
     BlockBest(best, winner, warp_value, warp_index);
+    // Nothing left that ranks (the block-wide best is uniform, so every thread leaves here):
+    // only NaN scores, which never rank, are left.
+    if (!(best > kTaken)) {
+      for (int64_t slot = r + threadIdx.x; slot < p.selected; slot += kThreads) out[slot] = -1;
+      return;
+    }
     if (threadIdx.x == 0) out[r] = winner;
     if (winner % kThreads == static_cast<int>(threadIdx.x)) {
       score[winner] = kTaken;
@@ -154,7 +162,7 @@ __global__ void __launch_bounds__(kThreads) TopBlocksKernel(NsaTopBlocksParams p
 size_t NsaTopBlocksSharedBytes(const NsaTopBlocksParams& p) {
   const int64_t last = p.first_query + p.queries - 1;
   const int64_t blocks = p.block_size > 0 && last >= 0 ? last / p.block_size + 1 : 0;
-  return static_cast<size_t>(2 * p.group_size + blocks) * sizeof(float);
+  return static_cast<size_t>(2 * kWarps + 2 * p.group_size + blocks) * sizeof(float);
 }
 
 cudaError_t NsaTopBlocks(const NsaTopBlocksParams& p, cudaStream_t stream) {
@@ -162,6 +170,12 @@ cudaError_t NsaTopBlocks(const NsaTopBlocksParams& p, cudaStream_t stream) {
       p.queries >= (int64_t{1} << 31) || p.seq_len >= (int64_t{1} << 31) || p.first_query < 0 ||
       p.first_query + p.queries > p.seq_len || p.block_size <= 0 || p.selected <= 0 ||
       p.score_cols < 0 || (p.score_cols > 0 && p.scores == nullptr) || p.block_idx == nullptr) {
+    return cudaErrorInvalidValue;
+  }
+  // Every block the chunk's last query sees must have its column: fewer would quietly narrow
+  // the softmax.
+  const int64_t seen = (p.first_query + p.queries) / p.block_size;
+  if (p.score_cols < (seen < p.seq_len / p.block_size ? seen : p.seq_len / p.block_size)) {
     return cudaErrorInvalidValue;
   }
   const size_t bytes = NsaTopBlocksSharedBytes(p);

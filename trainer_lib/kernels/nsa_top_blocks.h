@@ -9,7 +9,10 @@
 //              -1 in the slots left over
 //
 // Every block 0 .. t / l is allowed under fla's rule (it ended by t, or it is t's own block,
-// which is forced), so no mask is left to apply.
+// which is forced), so no mask is left to apply. Two departures from torch::topk's ranking, in
+// cases a healthy run does not meet: a NaN score never ranks (topk ranks it first), and a block
+// whose probability underflows to exactly 0 is kept like any other (topk may rank a block the
+// rule does not allow beside it, and the reference then leaves that slot -1).
 //
 // Design: a thread block of 128 threads per (query, b h_kv). Pass 1: a warp per head row, an
 // online max and sum over the visible columns. Pass 2: each block's group-mean probability into
@@ -22,8 +25,10 @@
 // Shapes (contiguous, 64-bit offsets):
 //   scores:    [groups, G * queries, score_cols] fp32, row g * queries + i holding head g's
 //              unscaled scores q k_cmp^T for query first_query + i over blocks 0 .. score_cols - 1;
-//              columns past a query's visible blocks are never read. May be null when
-//              score_cols is 0 (no query of the chunk sees a block yet).
+//              score_cols at least the blocks the chunk's last query sees,
+//              min((first_query + queries) / l, seq_len / l); columns past a query's visible
+//              blocks are never read. May be null when score_cols is 0 (no query of the chunk
+//              sees a block yet).
 //   block_idx: [groups, seq_len, n] int32; rows first_query .. first_query + queries - 1 are
 //              written, every slot.
 // Limits: groups <= 65535, queries and seq_len < 2^31, 1 <= G, and the shared memory of
@@ -53,8 +58,8 @@ struct NsaTopBlocksParams {
   int32_t* block_idx = nullptr;
 };
 
-// Dynamic shared memory one thread block of this chunk needs: the G rows' max and inverse sum and
-// a score per block of the chunk's last query.
+// Shared memory one thread block of this chunk needs, all of it dynamic: the top-n rounds' per-warp
+// bests, the G rows' max and inverse sum and a score per block of the chunk's last query.
 size_t NsaTopBlocksSharedBytes(const NsaTopBlocksParams& p);
 
 // Launch on `stream`; return the launch's error (cudaSuccess when it started).
