@@ -179,5 +179,44 @@ TEST(NsaTopBlocksTest, MillionTokenQueriesNeedOptInSharedMemory) {
       {.kv_heads = 1, .group = 2, .seq_len = 1 << 20, .first_query = (1 << 20) - 5, .queries = 5});
 }
 
+TEST(NsaTopBlocksTest, SharedMemoryAtExactlyTheDefaultLimit) {
+  REQUIRE_KERNELS();
+  // G = 4 and 12,272 blocks: (8 warp slots + 2 G + 12,272) floats, exactly 48 KiB, the most a
+  // kernel gets without opting in.
+  Check({.kv_heads = 1, .group = 4, .seq_len = 785405, .first_query = 785400, .queries = 5});
+}
+
+TEST(NsaTopBlocksTest, RefusesFewerColumnsThanTheQueriesSee) {
+  REQUIRE_KERNELS();
+  const auto f32 = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat32);
+  torch::Tensor idx = torch::zeros({1, 1, 640, 4}, f32.dtype(torch::kInt32));
+  // Queries 0 .. 639 of blocks of 64 see 10 blocks; 9 columns would narrow their softmax.
+  const torch::Tensor scores = torch::randn({1, 2 * 640, 9}, f32);
+  EXPECT_THROW(NsaTopBlocksInto(scores, 2, 0, 640, 64, 0.1, idx), c10::Error);
+}
+
+// A NaN score never ranks (torch::topk would rank it first): block 5's column is NaN in one
+// head of the group, so only the queries that must keep it (their own block or the one after
+// it) keep it, and every slot is still written, once.
+TEST(NsaTopBlocksTest, NanScoresNeverRank) {
+  REQUIRE_KERNELS();
+  const auto f32 = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat32);
+  const int64_t t = 1000, g = 2, l = 64, n = 8;
+  torch::Tensor scores = torch::randn({1, g * t, t / l}, f32);
+  scores.narrow(1, 0, t).select(2, 5).fill_(std::numeric_limits<float>::quiet_NaN());
+  torch::Tensor idx = torch::full({1, 1, t, n}, kPoison, f32.dtype(torch::kInt32));
+  NsaTopBlocksInto(scores, g, 0, t, l, 0.1, idx);
+  EXPECT_FALSE(idx.eq(kPoison).any().item<bool>());
+  const torch::Tensor own =
+      torch::floor_divide(torch::arange(t, f32.dtype(torch::kInt64)), l).view({1, 1, t});
+  const torch::Tensor keeps_five = idx.eq(5).any(-1);
+  EXPECT_TRUE(keeps_five.eq(own.eq(5) | own.eq(6)).all().item<bool>());
+  torch::Tensor sorted = std::get<0>(idx.sort(-1));
+  EXPECT_FALSE((sorted.narrow(-1, 1, n - 1).eq(sorted.narrow(-1, 0, n - 1)) &
+                sorted.narrow(-1, 1, n - 1).ge(0))
+                   .any()
+                   .item<bool>());
+}
+
 }  // namespace
 }  // namespace ablate::train
