@@ -10,7 +10,8 @@
 //
 // Every block 0 .. t / l is allowed under fla's rule (it ended by t, or it is t's own block,
 // which is forced), so no mask is left to apply. Two departures from torch::topk's ranking, in
-// cases a healthy run does not meet: a NaN score never ranks (topk ranks it first), and a block
+// cases a healthy run does not meet: a NaN score never ranks (topk ranks it first; a NaN makes
+// its head's whole softmax NaN, so such a query keeps only its forced blocks), and a block
 // whose probability underflows to exactly 0 is kept like any other (topk may rank a block the
 // rule does not allow beside it, and the reference then leaves that slot -1).
 //
