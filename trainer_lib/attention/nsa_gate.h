@@ -9,8 +9,10 @@
 // gates: nothing of [B, H, T, D] size of its own. Backward:
 //   d o_c = g_c do,   d g_c = sum_d do o_c
 // in fp32, each returned in its input's dtype; a gate without a branch gets a zero gradient.
-// Both passes run a chunk of positions at a time, so that their fp32 temporaries stay near 2^27
-// elements (whole, several [B, H, T, D] fp32 tensors: 8 GiB each at 1M tokens on Qwen3-0.6B).
+// On CUDA with bf16 branches both passes run on kernels (trainer_lib/kernels/nsa_gate.h, where
+// NsaGateKernelTakes says), which read and write each tensor once. Elsewhere they run eagerly, a
+// chunk of positions at a time, so that their fp32 temporaries stay near 2^27 elements (whole,
+// several [B, H, T, D] fp32 tensors: 8 GiB each at 1M tokens on Qwen3-0.6B).
 //
 // Thread-safety: as LibTorch operators.
 #ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_GATE_H_
