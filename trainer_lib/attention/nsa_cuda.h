@@ -53,8 +53,9 @@ bool NsaTopBlocksKernelTakes(const at::Tensor& q, int64_t kv_heads, int64_t bloc
 // first_query .. first_query + queries - 1 from their raw compressed scores, written into
 // those rows of block_idx [B, H_kv, T, n] int32 (contiguous, CUDA). scores: [B H_kv, G queries,
 // NFc] fp32 contiguous on block_idx's device, row g queries + i for head g of the group and
-// query first_query + i, unscaled (q k_cmp^T; `scale` is applied before the softmax); undefined
-// when NFc is 0. Fails (TORCH_CHECK) on tensors that do not fit or a failed launch.
+// query first_query + i, unscaled (q k_cmp^T; `scale` is applied before the softmax), NFc at
+// least the blocks the last query sees, min((first_query + queries) / l, T / l); undefined when
+// NFc is 0. Fails (TORCH_CHECK) on tensors that do not fit or a failed launch.
 void NsaTopBlocksInto(const at::Tensor& scores, int64_t group_size, int64_t first_query,
                       int64_t queries, int64_t block_size, double scale, at::Tensor& block_idx);
 
