@@ -129,6 +129,19 @@ double NsaKernelBackwardBytesPerToken(const v1::ModelConfig& c) {
   return 3 * 2 * q + (2 * 4 * kv + 2 * q) + (2 * q + 2 * 2 * kv) + 4 * 3 * heads;
 }
 
+// The fp32 dq buffer of the selected kernels' backward where it forms dq inside the dk/dv kernel
+// (trainer_lib/attention/nsa_cuda.h, NsaDqPath::kAuto: where one (b, h_kv) pair's G T D fp32
+// rows fit 1 GiB; the buffer holds as many pairs as fit). The selected and window branches run
+// their backward one after the other: one buffer at a time.
+double NsaDqAccumulatorBytes(const v1::ModelConfig& c, int64_t batch, int64_t seq_len) {
+  const int64_t groups = c.num_attention_heads() / std::max(1u, c.num_key_value_heads());
+  const double pair = 4.0 * double(groups) * double(seq_len) * c.head_dim();
+  const double budget = double(int64_t{1} << 30);
+  if (pair > budget) return 0.0;
+  const double pairs = double(batch) * c.num_key_value_heads();
+  return std::min(pairs, std::floor(budget / pair)) * pair;
+}
+
 // Bytes the MLP keeps for backward per token beyond its input: eager, the gate and up
 // projections, silu(gate) and their product, of `a` bytes each; fused (fused_swiglu.h), the
 // bf16 [2 I] gate-up projection only.
@@ -311,7 +324,10 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
             ? double(work.micro_batch_size) * double(work.context_length - kMlpChunkTokens)
             : 0.0;
     const double nsa_backward =
-        nsa && nsa_kernels ? NsaKernelBackwardBytesPerToken(model) * tokens : 0.0;
+        nsa && nsa_kernels
+            ? NsaKernelBackwardBytesPerToken(model) * tokens +
+                  NsaDqAccumulatorBytes(model, work.micro_batch_size, work.context_length)
+            : 0.0;
     plan.recompute =
         static_cast<int64_t>(layer + nsa_backward - mlp_tokens * MlpBytesPerToken(model, a, fused));
     plan.checkpoints = static_cast<int64_t>(checkpoints);

@@ -6,16 +6,20 @@
 //                        selection in bf16 GEMMs, kernels for the selected and window branches)
 //   compressed+selection NsaCompressedAndSelect alone: o_cmp and the block indices
 //   selected kernels     NsaSelectedAttention alone on precomputed block indices
+//   selected bwd         its backward alone, dq by the dq kernel or in the dk/dv kernel
+//                        (NsaDqPath)
 //   SDPA                 at::scaled_dot_product_attention, causal, k and v repeated to H heads
 // each as forward alone and forward + backward, in milliseconds.
 //
 // Usage: nsa_benchmark [reps (default 5)] [max T (default 131072)] [window (default 512; 0:
-//        no sliding-window branch, to compare with fla where flash-attn is missing)]
+//        no sliding-window branch, to compare with fla where flash-attn is missing)] [shape: fla,
+//        qwen3-0.6b or qwen3-4b; given, only that shape at max T runs (a profiler's run)]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include <torch/torch.h>
@@ -92,13 +96,37 @@ void Row(const Shape& s, int reps, int64_t window) {
   const double cmp_f = time(compressed, false), cmp_fb = time(compressed, true);
   const double sel_f = kernels ? time(selected, false) : NAN;
   const double sel_fb = kernels ? time(selected, true) : NAN;
+  // The selected branch's backward alone (raw launches on one forward's o and lse), by each of
+  // the two ways it forms dq.
+  double bwd_ms[2] = {NAN, NAN};
+  if (kernels) {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor q16 = q.detach(), k16 = k.detach(), v16 = v.detach();
+    const torch::Tensor idx32 = idx.to(torch::kInt32).contiguous();
+    torch::Tensor o = torch::empty_like(q16), dq = torch::empty_like(q16);
+    torch::Tensor lse = torch::empty({1, s.heads, t}, opts.dtype(torch::kFloat32));
+    torch::Tensor dk = torch::empty(k16.sizes(), opts.dtype(torch::kFloat32));
+    torch::Tensor dv = torch::empty_like(dk);
+    ablate::train::NsaSelectedForwardInto(q16, k16, v16, idx32, options.shape.block_size, 0, o,
+                                          lse);
+    const ablate::train::NsaDqPath paths[] = {ablate::train::NsaDqPath::kQueryBlocks,
+                                              ablate::train::NsaDqPath::kInDkv};
+    for (int i = 0; i < 2; ++i) {
+      bwd_ms[i] = MedianMs(
+          [&] {
+            ablate::train::NsaSelectedBackwardInto(q16, k16, v16, idx32, options.shape.block_size,
+                                                   0, o, lse, d_o, dq, dk, dv, paths[i]);
+          },
+          reps);
+    }
+  }
   const double sdpa_f = time(sdpa, false), sdpa_fb = time(sdpa, true);
   std::printf(
       "| %s | %lld/%lld/%lld | %lldK | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | "
-      "%.2f |\n",
+      "%.2f | %.2f | %.2f |\n",
       s.name, static_cast<long long>(s.heads), static_cast<long long>(s.kv_heads),
       static_cast<long long>(d), static_cast<long long>(t / 1024), nsa_f, nsa_fb, cmp_f, cmp_fb,
-      sel_f, sel_fb, sdpa_f, sdpa_fb, sdpa_fb / nsa_fb);
+      sel_f, sel_fb, bwd_ms[0], bwd_ms[1], sdpa_f, sdpa_fb, sdpa_fb / nsa_fb);
   std::fflush(stdout);
 }
 
@@ -112,18 +140,20 @@ int main(int argc, char** argv) {
   const int reps = argc > 1 ? std::atoi(argv[1]) : 5;
   const int64_t max_t = argc > 2 ? std::atoll(argv[2]) : 131072;
   const int64_t window = argc > 3 ? std::atoll(argv[3]) : 512;
+  const std::string only = argc > 4 ? argv[4] : "";
   std::printf("NSA kernels: %s, window %lld\n\n",
               ablate::train::NsaKernelsEnabled() ? "on" : "off", static_cast<long long>(window));
   std::printf("| shape | H/H_kv/D | T | NsaAttend fwd ms | NsaAttend fwd+bwd ms | "
               "compressed+selection fwd ms | compressed+selection fwd+bwd ms | selected "
-              "kernels fwd ms | selected kernels fwd+bwd ms | SDPA fwd ms | SDPA fwd+bwd ms | "
-              "SDPA / NsaAttend (fwd+bwd) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+              "kernels fwd ms | selected kernels fwd+bwd ms | selected bwd, dq kernel ms | "
+              "selected bwd, dq in dk/dv ms | SDPA fwd ms | SDPA fwd+bwd ms | SDPA / NsaAttend "
+              "(fwd+bwd) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::vector<Shape> shapes;
   for (int64_t t : {8192, 16384, 32768, 65536, 131072}) shapes.push_back({"fla", 64, 4, 128, t});
   for (int64_t t : {32768, 131072}) shapes.push_back({"qwen3-0.6b", 16, 8, 128, t});
   for (int64_t t : {32768, 131072}) shapes.push_back({"qwen3-4b", 32, 8, 128, t});
   for (const Shape& s : shapes) {
-    if (s.seq_len > max_t) continue;
+    if (s.seq_len > max_t || (!only.empty() && (only != s.name || s.seq_len != max_t))) continue;
     try {
       Row(s, reps, window);
     } catch (const std::exception& e) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -64,11 +65,16 @@ k::NsaSelectedParams Params(const torch::Tensor& q, const torch::Tensor& key,
 }
 
 // The reverse index of the dk/dv kernel: the query position of every (query, slot) pair whose
-// block holds a key the query sees, grouped by list (b * H_kv + h_kv) * NB + block, and the
-// work items cutting each list into runs of at most kNsaQueriesPerItem. One device-to-host copy
-// (the item count).
-std::pair<torch::Tensor, torch::Tensor> ReverseIndex(const torch::Tensor& idx, int64_t t,
-                                                     int64_t block_size, int64_t window) {
+// block holds a key the query sees, grouped by list (b * H_kv + h_kv) * NB + block; the work
+// items cutting each list into runs of at most kNsaQueriesPerItem; and on the host, where the
+// items of each (b, h_kv) pair start ([B H_kv + 1], the last the item count).
+struct ReverseIndexed {
+  torch::Tensor rev_query, items;
+  std::vector<int64_t> pair_items;
+};
+
+ReverseIndexed ReverseIndex(const torch::Tensor& idx, int64_t t, int64_t block_size,
+                            int64_t window) {
   const int64_t b = idx.size(0), hkv = idx.size(1), n = idx.size(3);
   const int64_t blocks = (t + block_size - 1) / block_size;
   const int64_t lists = b * hkv * blocks;
@@ -95,9 +101,13 @@ std::pair<torch::Tensor, torch::Tensor> ReverseIndex(const torch::Tensor& idx, i
   torch::Tensor within = torch::arange(item_list.size(0), long_opts) -
                          chunk_start.index_select(0, item_list);
   torch::Tensor begin = starts.index_select(0, item_list) + within * k::kNsaQueriesPerItem;
-  torch::Tensor end = torch::minimum(begin + k::kNsaQueriesPerItem,
-                                     (starts + counts).index_select(0, item_list));
-  return {rev_query, torch::stack({item_list, begin, end}, 1).contiguous()};
+  torch::Tensor end =
+      torch::minimum(begin + k::kNsaQueriesPerItem, (starts + counts).index_select(0, item_list));
+  const torch::Tensor pair_ends = chunks.view({b * hkv, blocks}).sum(1).cumsum(0).cpu();
+  std::vector<int64_t> pair_items(1, 0);
+  pair_items.insert(pair_items.end(), pair_ends.data_ptr<int64_t>(),
+                    pair_ends.data_ptr<int64_t>() + b * hkv);
+  return {rev_query, torch::stack({item_list, begin, end}, 1).contiguous(), std::move(pair_items)};
 }
 
 // delta = rowsum(do * o) in fp32 ([B, H, T]; FlashAttention-2's D), a slice of 2^22 rows at a
@@ -295,7 +305,7 @@ void NsaSelectedForwardInto(const at::Tensor& q, const at::Tensor& k, const at::
 void NsaSelectedBackwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                              const at::Tensor& block_idx, int64_t block_size, int64_t window,
                              const at::Tensor& o, const at::Tensor& lse, const at::Tensor& d_o,
-                             at::Tensor& dq, at::Tensor& dk, at::Tensor& dv) {
+                             at::Tensor& dq, at::Tensor& dk, at::Tensor& dv, NsaDqPath dq_path) {
 #ifdef ABLATE_NSA_KERNELS
   k::NsaSelectedParams p = Params(q, k, v, block_idx, block_size, window);
   TORCH_CHECK(d_o.sizes() == q.sizes() && d_o.scalar_type() == torch::kBFloat16 &&
@@ -308,7 +318,7 @@ void NsaSelectedBackwardInto(const at::Tensor& q, const at::Tensor& k, const at:
               k.sizes());
   const c10::cuda::CUDAGuard guard(q.device());
   const torch::Tensor delta = RowDots(d_o, o);
-  const auto [rev_query, items] = ReverseIndex(block_idx, p.seq_len, block_size, window);
+  const ReverseIndexed rev = ReverseIndex(block_idx, p.seq_len, block_size, window);
   dk.zero_();
   dv.zero_();
   p.o = const_cast<void*>(o.data_ptr());
@@ -318,15 +328,45 @@ void NsaSelectedBackwardInto(const at::Tensor& q, const at::Tensor& k, const at:
   p.dq = dq.data_ptr();
   p.dk = dk.data_ptr<float>();
   p.dv = dv.data_ptr<float>();
-  p.rev_query = rev_query.data_ptr<int32_t>();
-  p.items = items.data_ptr<int64_t>();
-  p.num_items = items.size(0);
+  p.rev_query = rev.rev_query.data_ptr<int32_t>();
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream(q.device().index());
-  Check(k::NsaSelectedBackwardDq(p, stream), "dq");
-  Check(k::NsaSelectedBackwardDkv(p, stream), "dk, dv");
+  const int64_t groups = p.heads / p.kv_heads;
+  const int64_t pair_rows = groups * p.seq_len;  // q rows of one (b, h_kv) pair
+  if (dq_path == NsaDqPath::kAuto) {
+    dq_path = pair_rows * p.head_dim * 4 <= kNsaDqAccumBytes ? NsaDqPath::kInDkv
+                                                              : NsaDqPath::kQueryBlocks;
+  }
+  if (dq_path == NsaDqPath::kQueryBlocks) {
+    p.items = rev.items.data_ptr<int64_t>();
+    p.num_items = rev.items.size(0);
+    Check(k::NsaSelectedBackwardDq(p, stream), "dq");
+    Check(k::NsaSelectedBackwardDkv(p, stream), "dk, dv");
+    return;
+  }
+  // dq in the dk/dv kernel: the (b, h_kv) pairs in runs whose fp32 dq fits kNsaDqAccumBytes
+  // (one pair at least), each run's items (contiguous: items go by list) in one launch, its dq
+  // scaled into bf16 after.
+  const int64_t pairs = p.batch * p.kv_heads;
+  const int64_t run =
+      std::clamp<int64_t>(kNsaDqAccumBytes / (pair_rows * p.head_dim * 4), 1, pairs);
+  torch::Tensor accum =
+      torch::empty({run * pair_rows, p.head_dim}, q.options().dtype(torch::kFloat32));
+  const torch::Tensor dq_rows = dq.view({-1, p.head_dim});
+  for (int64_t pair0 = 0; pair0 < pairs; pair0 += run) {
+    const int64_t pair1 = std::min(pairs, pair0 + run);
+    torch::Tensor part = accum.narrow(0, 0, (pair1 - pair0) * pair_rows);
+    part.zero_();
+    p.items = rev.items.data_ptr<int64_t>() + 3 * rev.pair_items[pair0];
+    p.num_items = rev.pair_items[pair1] - rev.pair_items[pair0];
+    p.dq_accum = part.data_ptr<float>();
+    p.dq_row0 = pair0 * pair_rows;
+    Check(k::NsaSelectedBackwardDkv(p, stream), "dq, dk, dv");
+    dq_rows.narrow(0, pair0 * pair_rows, (pair1 - pair0) * pair_rows)
+        .copy_(part.mul_(static_cast<double>(p.scale)));
+  }
 #else
   (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)window, (void)o, (void)lse,
-      (void)d_o, (void)dq, (void)dk, (void)dv;
+      (void)d_o, (void)dq, (void)dk, (void)dv, (void)dq_path;
   TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
 #endif
 }

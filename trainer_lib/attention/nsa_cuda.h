@@ -59,6 +59,18 @@ bool NsaTopBlocksKernelTakes(const at::Tensor& q, int64_t kv_heads, int64_t bloc
 void NsaTopBlocksInto(const at::Tensor& scores, int64_t group_size, int64_t first_query,
                       int64_t queries, int64_t block_size, double scale, at::Tensor& block_idx);
 
+// Where the backward forms dq (trainer_lib/kernels/nsa_selected.h, "Design"):
+//   kQueryBlocks  the dq kernel, a second walk over each query's selected blocks;
+//   kInDkv        inside the dk/dv kernel, added per (query, block) into an fp32 buffer with
+//                 atomics: as many (b, h_kv) pairs' rows at a time as fit kNsaDqAccumBytes, one
+//                 pair (G T D 4 bytes) at least;
+//   kAuto         kInDkv where one pair fits kNsaDqAccumBytes (Qwen3-0.6B to 1M tokens, fla's
+//                 shape to 128K), kQueryBlocks otherwise. On one H200 kInDkv took the backward
+//                 from 108.7 to 38.4 ms on Qwen3-0.6B's shape at 128K and from 79.0 to 64.0 ms
+//                 on fla's (G = 16) at 64K (docs/benchmarks.md).
+enum class NsaDqPath { kAuto, kQueryBlocks, kInDkv };
+inline constexpr int64_t kNsaDqAccumBytes = int64_t{1} << 30;
+
 // The raw launches on bf16 contiguous inputs. Forward writes o [B, H, T, D] bf16 and lse
 // [B, H, T] fp32 (natural log). Backward reads o, lse and d_o (bf16, o's shape) and writes dq
 // [B, H, T, D] bf16 and dk, dv [B, H_kv, T, D] fp32 (overwritten). block_idx: int32; window:
@@ -69,7 +81,8 @@ void NsaSelectedForwardInto(const at::Tensor& q, const at::Tensor& k, const at::
 void NsaSelectedBackwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                              const at::Tensor& block_idx, int64_t block_size, int64_t window,
                              const at::Tensor& o, const at::Tensor& lse, const at::Tensor& d_o,
-                             at::Tensor& dq, at::Tensor& dk, at::Tensor& dv);
+                             at::Tensor& dq, at::Tensor& dk, at::Tensor& dv,
+                             NsaDqPath dq_path = NsaDqPath::kAuto);
 
 }  // namespace ablate::train
 

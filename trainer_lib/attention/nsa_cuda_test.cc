@@ -13,6 +13,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -109,7 +110,11 @@ Inputs RandomInputs(const Case& c, int64_t first_query = 0) {
           round(torch::randn({c.batch, c.heads, tq, c.head_dim}, f32))};
 }
 
-// Forward and backward of the kernels against the reference, all gradients.
+// Both ways the backward forms dq, each checked wherever gradients are.
+constexpr std::pair<NsaDqPath, const char*> kDqPaths[] = {{NsaDqPath::kQueryBlocks, "dq kernel"},
+                                                          {NsaDqPath::kInDkv, "dq in dk/dv"}};
+
+// Forward and backward of the kernels against the reference, all gradients, both dq paths.
 void CheckCase(const Case& c) {
   torch::manual_seed(c.seq_len * 131 + c.heads * 7 + c.head_dim + c.window);
   const Inputs in = RandomInputs(c);
@@ -140,16 +145,17 @@ void CheckCase(const Case& c) {
   torch::Tensor lse = torch::full({c.batch, c.heads, c.seq_len}, NAN,
                                   q.options().dtype(torch::kFloat32));
   NsaSelectedForwardInto(q, k, v, idx, c.block_size, c.window, o, lse);
-  torch::Tensor dq = torch::full_like(q, NAN);
-  torch::Tensor dk = torch::full_like(in.k, NAN), dv = torch::full_like(in.v, NAN);
-  NsaSelectedBackwardInto(q, k, v, idx, c.block_size, c.window, o, lse, d_o, dq, dk, dv);
   torch::cuda::synchronize();
   EXPECT_FALSE(torch::isnan(lse).any().item<bool>()) << "lse has NaN: " << Describe(c);
-
   ExpectWithinRule("o", c, o, bf16[0], exact[0]);
-  ExpectWithinRule("dq", c, dq, bf16[1], exact[1]);
-  ExpectWithinRule("dk", c, dk, bf16[2], exact[2]);
-  ExpectWithinRule("dv", c, dv, bf16[3], exact[3]);
+  for (const auto& [path, name] : kDqPaths) {
+    torch::Tensor dq = torch::full_like(q, NAN);
+    torch::Tensor dk = torch::full_like(in.k, NAN), dv = torch::full_like(in.v, NAN);
+    NsaSelectedBackwardInto(q, k, v, idx, c.block_size, c.window, o, lse, d_o, dq, dk, dv, path);
+    ExpectWithinRule((std::string("dq (") + name + ")").c_str(), c, dq, bf16[1], exact[1]);
+    ExpectWithinRule((std::string("dk (") + name + ")").c_str(), c, dk, bf16[2], exact[2]);
+    ExpectWithinRule((std::string("dv (") + name + ")").c_str(), c, dv, bf16[3], exact[3]);
+  }
 }
 
 TEST(NsaCudaTest, HeadRatiosAtHeadDim128) {
@@ -262,9 +268,9 @@ TEST(NsaCudaTest, WindowOverSelectedBlocks) {
   CheckCase({.heads = 4, .kv_heads = 2, .seq_len = 3000, .hot = true, .window = 200});
 }
 
-// q of more than 2^31 elements: 64-bit offsets. The reference checks the last queries' outputs
-// and dq, which depend on those queries alone.
-void CheckNear2To31Elements(const Case& c) {
+// The last queries' outputs and dq (which depend on those queries alone) against the reference,
+// for inputs too long for the reference whole; both dq paths.
+void CheckLastQueries(const Case& c) {
   torch::manual_seed(3);
   const Inputs in = RandomInputs(c);
   const torch::Tensor idx = Indices(c, 0, c.seq_len, torch::kCUDA);
@@ -274,9 +280,6 @@ void CheckNear2To31Elements(const Case& c) {
   torch::Tensor lse = torch::full({c.batch, c.heads, c.seq_len}, NAN,
                                   q.options().dtype(torch::kFloat32));
   NsaSelectedForwardInto(q, k, v, idx, c.block_size, /*window=*/0, o, lse);
-  torch::Tensor dq = torch::full_like(q, NAN);
-  torch::Tensor dk = torch::empty_like(in.k), dv = torch::empty_like(in.v);
-  NsaSelectedBackwardInto(q, k, v, idx, c.block_size, /*window=*/0, o, lse, d_o, dq, dk, dv);
   torch::cuda::synchronize();
 
   const int64_t tail = 300, first = c.seq_len - tail;
@@ -292,19 +295,34 @@ void CheckNear2To31Elements(const Case& c) {
   const std::vector<torch::Tensor> exact = reference(torch::kFloat32);
   const std::vector<torch::Tensor> bf16 = reference(torch::kBFloat16);
   ExpectWithinRule("o (last rows)", c, rows(o), bf16[0], exact[0]);
-  ExpectWithinRule("dq (last rows)", c, rows(dq), bf16[1], exact[1]);
   EXPECT_FALSE(torch::isnan(o).any().item<bool>());
-  EXPECT_FALSE(torch::isnan(dk).any().item<bool>());
+  for (const auto& [path, name] : kDqPaths) {
+    torch::Tensor dq = torch::full_like(q, NAN);
+    torch::Tensor dk = torch::empty_like(in.k), dv = torch::empty_like(in.v);
+    NsaSelectedBackwardInto(q, k, v, idx, c.block_size, /*window=*/0, o, lse, d_o, dq, dk, dv,
+                            path);
+    ExpectWithinRule((std::string("dq (last rows, ") + name + ")").c_str(), c, rows(dq), bf16[1],
+                     exact[1]);
+    EXPECT_FALSE(torch::isnan(dq).any().item<bool>()) << name;
+    EXPECT_FALSE(torch::isnan(dk).any().item<bool>()) << name;
+  }
 }
 
-// 16 heads x 2^20 + 5 tokens x 128, one query per thread block (G = 16); 2 heads x 2^23 + 5
-// tokens x 128, 8 queries per block (G = 2), the last block of 5.
+// q of more than 2^31 elements: 64-bit offsets. 16 heads x 2^20 + 5 tokens x 128, one query per
+// thread block (G = 16); 2 heads x 2^23 + 5 tokens x 128, 8 queries per block (G = 2), the last
+// block of 5.
 TEST(NsaCudaTest, TensorsNear2To31Elements) {
   REQUIRE_KERNELS();
-  CheckNear2To31Elements({.heads = 16, .kv_heads = 1, .seq_len = (int64_t{1} << 20) + 5,
-                          .selected = 8});
-  CheckNear2To31Elements({.heads = 2, .kv_heads = 1, .seq_len = (int64_t{1} << 23) + 5,
-                          .selected = 8});
+  CheckLastQueries({.heads = 16, .kv_heads = 1, .seq_len = (int64_t{1} << 20) + 5, .selected = 8});
+  CheckLastQueries({.heads = 2, .kv_heads = 1, .seq_len = (int64_t{1} << 23) + 5, .selected = 8});
+}
+
+// dq in the dk/dv kernel over several launches: each (b, h_kv) pair's fp32 dq is 1 GiB
+// (kNsaDqAccumBytes), so the second pair runs in a launch of its own, its rows offset.
+TEST(NsaCudaTest, DqInDkvOverSeveralLaunches) {
+  REQUIRE_KERNELS();
+  static_assert(kNsaDqAccumBytes == int64_t{1} << 30);
+  CheckLastQueries({.heads = 4, .kv_heads = 2, .seq_len = int64_t{1} << 20, .selected = 8});
 }
 
 // NsaAttend on CUDA (the fast path: compressed branch and selection in bf16, the kernels for the

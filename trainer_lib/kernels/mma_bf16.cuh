@@ -16,10 +16,10 @@
 #ifndef ABLATE_TRAINER_LIB_KERNELS_MMA_BF16_CUH_
 #define ABLATE_TRAINER_LIB_KERNELS_MMA_BF16_CUH_
 
+#include <cuda_bf16.h>
+
 #include <cstdint>
 #include <cstring>
-
-#include <cuda_bf16.h>
 
 namespace ablate::kernels::mma {
 
@@ -53,8 +53,7 @@ constexpr int kStride = kCols + 8;
 // Starts copying rows [0, rows) of a shared [rows][kCols] tile, row r from src(r) or zeros where
 // src(r) is null, with threads thread, thread + threads, ... (`base`: any valid address).
 template <int kCols, typename Src>
-__device__ void CopyRows(bf16* dst, int rows, const bf16* base, Src src, int thread,
-                         int threads) {
+__device__ void CopyRows(bf16* dst, int rows, const bf16* base, Src src, int thread, int threads) {
   constexpr int kChunks = kCols / 8;  // 16-byte copies per row
   for (int i = thread; i < rows * kChunks; i += threads) {
     const int r = i / kChunks, c = i % kChunks;
@@ -144,6 +143,19 @@ __device__ void ProductWithTranspose(float (&s)[kN / 8][4], const bf16* a, const
   }
 }
 
+// acc += a m[k0 .. k0 + 15][0 .. kCols - 1] for the A fragment a of 16 rows and 16 columns.
+template <int kCols>
+__device__ void AccumulateTile(float (&acc)[kCols / 8][4], const uint32_t (&a)[4], const bf16* m,
+                               int stride, int k0) {
+#pragma unroll
+  for (int n = 0; n < kCols / 16; ++n) {
+    uint32_t bf[4];
+    LoadB2(bf, m, stride, k0, 16 * n);
+    Mma(acc[2 * n], a, bf[0], bf[1]);
+    Mma(acc[2 * n + 1], a, bf[2], bf[3]);
+  }
+}
+
 // acc += p m for p [16][kK] given as C fragments (rounded to bf16 here) and the rows [0, kK),
 // columns [0, kCols) of shared m.
 template <int kCols, int kK>
@@ -154,13 +166,20 @@ __device__ void AccumulateProduct(float (&acc)[kCols / 8][4], const float (&p)[k
     const uint32_t af[4] = {Pack(p[2 * kk][0], p[2 * kk][1]), Pack(p[2 * kk][2], p[2 * kk][3]),
                             Pack(p[2 * kk + 1][0], p[2 * kk + 1][1]),
                             Pack(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+    AccumulateTile<kCols>(acc, af, m, stride, 16 * kk);
+  }
+}
+
+// acc += a m for shared a [16][kK] (row stride a_stride) and the rows [0, kK), columns
+// [0, kCols) of shared m.
+template <int kCols, int kK>
+__device__ void AccumulateSharedProduct(float (&acc)[kCols / 8][4], const bf16* a, int a_stride,
+                                        const bf16* m, int stride) {
 #pragma unroll
-    for (int n = 0; n < kCols / 16; ++n) {
-      uint32_t bf[4];
-      LoadB2(bf, m, stride, 16 * kk, 16 * n);
-      Mma(acc[2 * n], af, bf[0], bf[1]);
-      Mma(acc[2 * n + 1], af, bf[2], bf[3]);
-    }
+  for (int kk = 0; kk < kK / 16; ++kk) {
+    uint32_t af[4];
+    LoadA(af, a, a_stride, 16 * kk);
+    AccumulateTile<kCols>(acc, af, m, stride, 16 * kk);
   }
 }
 

@@ -1,11 +1,10 @@
-#include "trainer_lib/kernels/nsa_selected.h"
+#include <cuda_bf16.h>
 
 #include <cmath>
 
-#include <cuda_bf16.h>
-
 #include "trainer_lib/kernels/mma_bf16.cuh"
 #include "trainer_lib/kernels/nsa_query_block.cuh"
+#include "trainer_lib/kernels/nsa_selected.h"
 
 namespace ablate::kernels {
 namespace {
@@ -55,10 +54,10 @@ __device__ void CopyKeys(bf16* ks, bf16* vs, const NsaSelectedParams& p, int64_t
                          int thread, int threads) {
   const bf16* k = static_cast<const bf16*>(p.k) + row * D;
   const bf16* v = static_cast<const bf16*>(p.v) + row * D;
-  CopyRows<D>(ks, kKeys, k, [&](int r) { return r < count ? k + r * D : nullptr; }, thread,
-              threads);
-  CopyRows<D>(vs, kKeys, v, [&](int r) { return r < count ? v + r * D : nullptr; }, thread,
-              threads);
+  CopyRows<D>(
+      ks, kKeys, k, [&](int r) { return r < count ? k + r * D : nullptr; }, thread, threads);
+  CopyRows<D>(
+      vs, kKeys, v, [&](int r) { return r < count ? v + r * D : nullptr; }, thread, threads);
 }
 
 // Loads a warp's tiles: keys [row, row + count) of k and v, zeros after them.
@@ -285,9 +284,51 @@ struct DkvTiles {
   static constexpr int kKeys = 64;
   static constexpr int kTileElems = kKeys * kStride<D>;  // K or V
   static constexpr int kRowElems = kRows * kStride<D>;   // one buffer of q or do rows
-  // K, V, two buffers of q rows, two of do rows, two of the rows' (t, lse2, delta).
-  static constexpr size_t kBytes = 2 * (2 * kTileElems + 4 * kRowElems) + 2 * 3 * kRows * 4;
+  static constexpr int kDqCols = D / kWarps;             // dq columns a warp adds (dq_accum)
+  static constexpr int kDsStride = kStride<kKeys>;       // dS [16 rows][64 keys] bf16
+  // K, V, two buffers of q rows, two of do rows, two of the rows' (t, lse2, delta), two of
+  // their rows in q's layout, dS.
+  static constexpr size_t kBytes = 2 * (2 * kTileElems + 4 * kRowElems) + 2 * 3 * kRows * 4 +
+                                   2 * kRows * 8 + 2 * kRows * kDsStride;
 };
+
+// dq in the dk/dv kernel: the step's dS [16 rows][64 keys] into shared `ds` (ds_t: this warp's
+// dS^T fragments where `active`, zeros where none of its keys is seen), then warp w adds dS
+// K[.][its kDqCols columns] into p.dq_accum with atomicAdd. All threads of the block; `rows`: the
+// step's rows in q's layout, -1 for none.
+template <int D>
+__device__ void AddDq(const NsaSelectedParams& p, bf16* ds, const bf16* ks,
+                      const float (&ds_t)[2][4], bool active, const int64_t* rows) {
+  using Tiles = DkvTiles<D>;
+  constexpr int kDqCols = Tiles::kDqCols, kDs = Tiles::kDsStride;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (warp < 4) {  // the warps of the first column part hold the keys' dS^T
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int key = 16 * warp + lane / 4 + 8 * (e / 2), row = 8 * j + 2 * (lane % 4) + e % 2;
+        ds[row * kDs + key] = __float2bfloat16(active ? ds_t[j][e] : 0.0f);
+      }
+    }
+  }
+  // Uniform: whether a row of the step sees a key of the tile.
+  if (!__syncthreads_or(active)) return;
+  const int col0 = kDqCols * warp;
+  float acc[kDqCols / 8][4] = {};
+  mma::AccumulateSharedProduct<kDqCols, Tiles::kKeys>(acc, ds, kDs, ks + col0, kStride<D>);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int64_t row = rows[lane / 4 + 8 * h];
+    if (row < 0) continue;
+    float* out = p.dq_accum + (row - p.dq_row0) * D + col0 + 2 * (lane % 4);
+#pragma unroll
+    for (int n = 0; n < kDqCols / 8; ++n) {
+      atomicAdd(reinterpret_cast<float2*>(out + 8 * n),
+                make_float2(acc[n][2 * h], acc[n][2 * h + 1]));
+    }
+  }
+}
 
 // The item's rows are its (query, head) pairs, entry-major; a step takes 16 of them: S^T =
 // K Q^T and dP^T = V dO^T for the warp's 16 keys, P^T = exp2(S^T - lse), dS^T = P^T (dP^T -
@@ -313,11 +354,13 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* ks = reinterpret_cast<bf16*>(smem);
   bf16* vs = ks + Tiles::kTileElems;
-  bf16* qs = vs + Tiles::kTileElems;      // [2][16][stride]
-  bf16* dos = qs + 2 * Tiles::kRowElems;  // [2][16][stride]
-  int32_t* row_t = reinterpret_cast<int32_t*>(dos + 2 * Tiles::kRowElems);  // [2][16], -1: none
+  bf16* qs = vs + Tiles::kTileElems;                                         // [2][16][stride]
+  bf16* dos = qs + 2 * Tiles::kRowElems;                                     // [2][16][stride]
+  int64_t* row_at = reinterpret_cast<int64_t*>(dos + 2 * Tiles::kRowElems);  // [2][16], -1: none
+  int32_t* row_t = reinterpret_cast<int32_t*>(row_at + 2 * kRows);           // [2][16], -1: none
   float* row_lse2 = reinterpret_cast<float*>(row_t + 2 * kRows);             // [2][16]
   float* row_delta = row_lse2 + 2 * kRows;                                   // [2][16]
+  bf16* ds = reinterpret_cast<bf16*>(row_delta + 2 * kRows);                 // [16][kDsStride]
 
   const int64_t kv_row = (b * p.kv_heads + hk) * p.seq_len + r0;
   CopyKeys<D, kKeys>(ks, vs, p, kv_row, count, threadIdx.x, blockDim.x);
@@ -347,6 +390,7 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
     CopyRows<D>(dos + buf * Tiles::kRowElems, kRows, d_o, rows_of(d_o), threadIdx.x, blockDim.x);
     if (threadIdx.x < kRows) {
       const int64_t x = row_of(i, threadIdx.x, &t);
+      row_at[buf * kRows + threadIdx.x] = x;
       row_t[buf * kRows + threadIdx.x] = x < 0 ? -1 : static_cast<int32_t>(t);
       row_lse2[buf * kRows + threadIdx.x] = x < 0 ? 0.0f : p.lse[x] * kLog2e;
       row_delta[buf * kRows + threadIdx.x] = x < 0 ? 0.0f : p.delta[x];
@@ -385,10 +429,12 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
       }
     }
     // Uniform per warp: the warp has keys and a row of the step sees one of them.
-    if (__any_sync(0xffffffffu, seen != 0)) {
+    const bool active = __any_sync(0xffffffffu, seen != 0);
+    float dp[2][4];  // [16 keys][16 rows]: dP^T, then dS^T
+    if (active) {
       const bf16* qb = qs + buf * Tiles::kRowElems;
       const bf16* dob = dos + buf * Tiles::kRowElems;
-      float s[2][4], dp[2][4];  // [16 keys][16 rows]
+      float s[2][4];  // S^T, then P^T
       mma::ProductWithTranspose<D, kRows>(s, ks + key0 * kS, qb, kS);
       mma::ProductWithTranspose<D, kRows>(dp, vs + key0 * kS, dob, kS);
 #pragma unroll
@@ -405,6 +451,7 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
       mma::AccumulateProduct<kCols, kRows>(dv, s, dob + col0, kS);
       mma::AccumulateProduct<kCols, kRows>(dk, dp, qb + col0, kS);
     }
+    if (p.dq_accum != nullptr) AddDq<D>(p, ds, ks, dp, active, row_at + buf * kRows);
     __syncthreads();  // buffer buf is consumed before step i + 2 loads into it
   }
   if (key0 >= count) return;
@@ -441,8 +488,8 @@ cudaError_t Dispatch(const NsaSelectedParams& p, int which, cudaStream_t stream)
                        static_cast<unsigned>(p.kv_heads), static_cast<unsigned>(p.batch));
   switch (which) {
     case 0:
-      return Launch(ForwardKernel<D>, per_query, 32 * kQueryWarps, QueryTiles<D>::Bytes(1),
-                    stream, p);
+      return Launch(ForwardKernel<D>, per_query, 32 * kQueryWarps, QueryTiles<D>::Bytes(1), stream,
+                    p);
     case 1:
       return Launch(DqKernel<D>, per_query, 32 * kQueryWarps, QueryTiles<D>::Bytes(2), stream, p);
     default: {
@@ -468,8 +515,7 @@ bool NsaSelectedSupported(const NsaSelectedParams& p) {
   return dim && p.batch > 0 && p.batch <= 65535 && p.kv_heads > 0 && p.kv_heads <= 65535 &&
          p.heads % p.kv_heads == 0 && p.heads / p.kv_heads <= kMaxGroup && p.seq_len > 0 &&
          p.seq_len < (int64_t{1} << 31) && p.block_size > 0 && p.selected > 0 &&
-         p.selected < (int64_t{1} << 31) &&
-         p.window >= 0 && p.num_items < (int64_t{1} << 31);
+         p.selected < (int64_t{1} << 31) && p.window >= 0 && p.num_items < (int64_t{1} << 31);
 }
 
 cudaError_t NsaSelectedForward(const NsaSelectedParams& p, cudaStream_t stream) {

@@ -46,6 +46,12 @@
 //    with atomicAdd: a block chosen by many queries (the first block is chosen by every
 //    query) is split over many items, and a duplicate (query, block) pair is simply summed
 //    twice, as the reference's gather would. Needs sm_90 (float2 atomicAdd).
+//  - dq in the dk/dv kernel (dq_accum set): each step's warps also write their dS^T into shared
+//    memory as dS [16 rows][64 keys] bf16; warp w then forms dq[rows][its D / warps columns] =
+//    dS K over the tile's keys and adds it into an fp32 buffer with atomicAdd (FlashAttention-2's
+//    dq accumulation). It saves the dq kernel's second walk over every query's blocks (at small
+//    G the union of Q queries' blocks, most rows masked) for one product and one fp32 atomic
+//    per (row, block, column): on one H200, 2.8x faster at G = 2 and 1.2x at G = 16.
 //
 // Shapes (all contiguous, 64-bit offsets everywhere):
 //   q, o, do, dq: [B, H, T, D] bf16;  k, v: [B, H_kv, T, D] bf16;  lse, delta: [B, H, T] fp32
@@ -55,9 +61,9 @@
 #ifndef ABLATE_TRAINER_LIB_KERNELS_NSA_SELECTED_H_
 #define ABLATE_TRAINER_LIB_KERNELS_NSA_SELECTED_H_
 
-#include <cstdint>
-
 #include <cuda_runtime_api.h>
+
+#include <cstdint>
 
 namespace ablate::kernels {
 
@@ -93,6 +99,12 @@ struct NsaSelectedParams {
   const int32_t* rev_query = nullptr;
   const int64_t* items = nullptr;
   int64_t num_items = 0;
+  // dq inside the dk/dv kernel, where dq_accum is set: the kernel also adds dS K (unscaled,
+  // fp32) into dq_accum, whose row i is row dq_row0 + i of q's layout [B * H * T, D]; the
+  // launch's items must only name (b, h_kv) whose query rows lie in it. NsaSelectedBackwardDq
+  // is then not needed.
+  float* dq_accum = nullptr;
+  int64_t dq_row0 = 0;
 };
 
 // True when the kernels take these sizes (D, G, positive sizes, T and n < 2^31, window >= 0).

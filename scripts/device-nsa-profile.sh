@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Where NSA's time goes on a GPU, kernel by kernel. On a GPU machine with .device-deps/ carried
+# along: builds nsa_benchmark (and, unless NO_TESTS=1, runs nsa_cuda_test, attention_test's GPU
+# cases and model_test's fused-kernel cases first), then runs the benchmark once per shape under
+# Nsight Compute (ncu, clocks left alone):
+#   1. every kernel's duration; kernels.md sums them by name (launches, median, total), largest
+#      first, for each shape;
+#   2. the selected branch's three kernels (forward, dq, dk/dv) and the selection kernel with
+#      ncu's speed-of-light, occupancy, warp-state and memory sections (sections-SHAPE.txt).
+# SHAPES (default "fla:65536 qwen3-0.6b:131072") lists shape:T pairs (nsa_benchmark's names);
+# the window is 0, as in the table compared with fla. Everything lands in OUT (default
+# runs/device-nsa-profile).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export ABLATE_BUILD_TESTS=ON
+source scripts/device-configure.sh Release
+logs=${OUT:-runs/device-nsa-profile}
+mkdir -p "$logs"
+start=$(date +%s)
+stage() { echo "== $1 at $(($(date +%s) - start)) s"; }
+if [ -n "${NO_TESTS:-}" ]; then
+  device_build "$logs" nsa_benchmark
+else
+  device_build "$logs" nsa_benchmark nsa_cuda_test attention_test model_test
+fi
+stage "build done"
+
+if [ -z "${NO_TESTS:-}" ]; then
+  "$build/tests/nsa_cuda_test" >"$logs/tests.log" 2>&1
+  echo "nsa_cuda_test exit $?"
+  "$build/tests/attention_test" --gtest_filter='NsaGateTest.*:NsaTest.OnCuda*' >>"$logs/tests.log" 2>&1
+  echo "attention_test (GPU cases) exit $?"
+  "$build/tests/model_test" --gtest_filter='Fused*' >>"$logs/tests.log" 2>&1
+  echo "model_test (fused kernels) exit $?"
+  grep -E '^\[ +(FAILED|PASSED) |Failure' "$logs/tests.log" | head -40
+  stage "tests done"
+fi
+
+ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+if [ -z "$ncu" ]; then
+  echo "ncu not found: no profile"
+  exit 0
+fi
+for shape in ${SHAPES:-fla:65536 qwen3-0.6b:131072}; do
+  name=${shape%%:*} t=${shape##*:}
+  "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --print-units base \
+    "$build/bin/nsa_benchmark" 1 "$t" 0 "$name" >"$logs/times-$name.csv" 2>"$logs/ncu-$name.err"
+  echo "ncu times ($name $t) exit $?"
+  python3 - "$logs/times-$name.csv" "$name $t" >>"$logs/kernels.md" <<'EOF'
+import csv, statistics, sys
+rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
+head, body = rows[0], rows[1:]
+name_at, value_at = head.index("Kernel Name"), head.index("Metric Value")
+by = {}
+for r in body:
+    by.setdefault(r[name_at][:90], []).append(float(r[value_at].replace(",", "")) / 1e6)
+print(f"\n### {sys.argv[2]}: {len(body)} launches, {sum(map(sum, by.values())):.1f} ms in all\n")
+print("| kernel | launches | median ms | total ms |\n|---|---|---|---|")
+for k, v in sorted(by.items(), key=lambda kv: -sum(kv[1]))[:30]:
+    print(f"| {k} | {len(v)} | {statistics.median(v):.3f} | {sum(v):.1f} |")
+EOF
+  # The first launches of the benchmark: NsaAttend's forward (twice, the selection kernel and the
+  # selected forward each time), then forward + backward (adding dq and dk/dv).
+  "$ncu" --clock-control none -k 'regex:ForwardKernel|DqKernel|DkvKernel|TopBlocks' --launch-count 8 \
+    --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+    --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
+    "$build/bin/nsa_benchmark" 1 "$t" 0 "$name" >"$logs/sections-$name.txt" 2>&1
+  echo "ncu sections ($name $t) exit $?"
+  stage "$name profiled"
+done
+cat "$logs/kernels.md"
+grep -E '^  [A-Za-z].*Kernel|Duration|Compute \(SM\) Throughput|Memory Throughput|L2 Cache Throughput|DRAM Throughput|Achieved Occupancy|Registers Per|Theoretical Occupancy|Warp Cycles Per Issued|Executed Ipc A' \
+  "$logs"/sections-*.txt | head -120
