@@ -204,7 +204,7 @@ TEST(ModelMathTest, CheckpointedBackwardStartsWithEveryLayersInput) {
 // Past 2 x 65,536 tokens the recomputed layer holds its MLP's activations (the fused gate-up
 // projection, 4 x 3,072 bytes a token) for one chunk of 65,536 positions. The rest grows with the
 // tokens, but for the selected kernels' fp32 dq buffer, 1 GiB at both lengths: the 8 KV heads'
-// 128 MiB each at 128K, one head's 1 GiB at a time at 1M (nsa_cuda.h's kNsaDqAccumBytes).
+// 128 MiB each at 128K, one head's 1 GiB at a time at 1M (nsa_cuda.h's kNsaAccumBytes).
 TEST(ModelMathTest, LongSequencesPlanTheirMlpForOneChunk) {
   const v1::ModelConfig model = Model("qwen3-0.6b");
   RankWork work = MillionTokenNsa(/*fused=*/true);

@@ -5,8 +5,9 @@
 # Nsight Compute (ncu, clocks left alone):
 #   1. every kernel's duration; kernels.md sums them by name (launches, median, total), largest
 #      first, for each shape;
-#   2. the selected branch's three kernels (forward, dq, dk/dv) and the selection kernel with
-#      ncu's speed-of-light, occupancy, warp-state and memory sections (sections-SHAPE.txt).
+#   2. the first eight launches of the selected branch's kernels (forward by query blocks or by
+#      key block, dq, dk/dv) with ncu's speed-of-light, occupancy, warp-state and memory
+#      sections (sections-SHAPE.txt).
 # SHAPES (default "fla:65536 qwen3-0.6b:131072") lists shape:T pairs (nsa_benchmark's names);
 # the window is 0, as in the table compared with fla. Everything lands in OUT (default
 # runs/device-nsa-profile).
@@ -59,9 +60,7 @@ print("| kernel | launches | median ms | total ms |\n|---|---|---|---|")
 for k, v in sorted(by.items(), key=lambda kv: -sum(kv[1]))[:30]:
     print(f"| {k} | {len(v)} | {statistics.median(v):.3f} | {sum(v):.1f} |")
 EOF
-  # The first launches of the benchmark: NsaAttend's forward (twice, the selection kernel and the
-  # selected forward each time), then forward + backward (adding dq and dk/dv).
-  "$ncu" --clock-control none -k 'regex:ForwardKernel|DqKernel|DkvKernel|TopBlocks' --launch-count 8 \
+  "$ncu" --clock-control none -k 'regex:ForwardKernel|ForwardByBlockKernel|DqKernel|DkvKernel' --launch-count 8 \
     --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
     --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
     "$build/bin/nsa_benchmark" 1 "$t" 0 "$name" >"$logs/sections-$name.txt" 2>&1

@@ -6,6 +6,7 @@
 //                        selection in bf16 GEMMs, kernels for the selected and window branches)
 //   compressed+selection NsaCompressedAndSelect alone: o_cmp and the block indices
 //   selected kernels     NsaSelectedAttention alone on precomputed block indices
+//   selected fwd         its forward alone, by query blocks or by key block (NsaForwardPath)
 //   selected bwd         its backward alone, dq by the dq kernel or in the dk/dv kernel
 //                        (NsaDqPath)
 //   SDPA                 at::scaled_dot_product_attention, causal, k and v repeated to H heads
@@ -96,9 +97,9 @@ void Row(const Shape& s, int reps, int64_t window) {
   const double cmp_f = time(compressed, false), cmp_fb = time(compressed, true);
   const double sel_f = kernels ? time(selected, false) : NAN;
   const double sel_fb = kernels ? time(selected, true) : NAN;
-  // The selected branch's backward alone (raw launches on one forward's o and lse), by each of
-  // the two ways it forms dq.
-  double bwd_ms[2] = {NAN, NAN};
+  // The selected branch's forward alone (raw launches) by each way it walks the blocks, and its
+  // backward alone on one forward's o and lse by each way it forms dq.
+  double fwd_ms[2] = {NAN, NAN}, bwd_ms[2] = {NAN, NAN};
   if (kernels) {
     torch::NoGradGuard no_grad;
     const torch::Tensor q16 = q.detach(), k16 = k.detach(), v16 = v.detach();
@@ -107,8 +108,16 @@ void Row(const Shape& s, int reps, int64_t window) {
     torch::Tensor lse = torch::empty({1, s.heads, t}, opts.dtype(torch::kFloat32));
     torch::Tensor dk = torch::empty(k16.sizes(), opts.dtype(torch::kFloat32));
     torch::Tensor dv = torch::empty_like(dk);
-    ablate::train::NsaSelectedForwardInto(q16, k16, v16, idx32, options.shape.block_size, 0, o,
-                                          lse);
+    const ablate::train::NsaForwardPath forwards[] = {ablate::train::NsaForwardPath::kQueryBlocks,
+                                                      ablate::train::NsaForwardPath::kByKeyBlock};
+    for (int i = 0; i < 2; ++i) {
+      fwd_ms[i] = MedianMs(
+          [&] {
+            ablate::train::NsaSelectedForwardInto(q16, k16, v16, idx32, options.shape.block_size,
+                                                  0, o, lse, forwards[i]);
+          },
+          reps);
+    }
     const ablate::train::NsaDqPath paths[] = {ablate::train::NsaDqPath::kQueryBlocks,
                                               ablate::train::NsaDqPath::kInDkv};
     for (int i = 0; i < 2; ++i) {
@@ -123,10 +132,11 @@ void Row(const Shape& s, int reps, int64_t window) {
   const double sdpa_f = time(sdpa, false), sdpa_fb = time(sdpa, true);
   std::printf(
       "| %s | %lld/%lld/%lld | %lldK | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | "
-      "%.2f | %.2f | %.2f |\n",
+      "%.2f | %.2f | %.2f | %.2f | %.2f |\n",
       s.name, static_cast<long long>(s.heads), static_cast<long long>(s.kv_heads),
       static_cast<long long>(d), static_cast<long long>(t / 1024), nsa_f, nsa_fb, cmp_f, cmp_fb,
-      sel_f, sel_fb, bwd_ms[0], bwd_ms[1], sdpa_f, sdpa_fb, sdpa_fb / nsa_fb);
+      sel_f, sel_fb, fwd_ms[0], fwd_ms[1], bwd_ms[0], bwd_ms[1], sdpa_f, sdpa_fb,
+      sdpa_fb / nsa_fb);
   std::fflush(stdout);
 }
 
@@ -145,9 +155,10 @@ int main(int argc, char** argv) {
               ablate::train::NsaKernelsEnabled() ? "on" : "off", static_cast<long long>(window));
   std::printf("| shape | H/H_kv/D | T | NsaAttend fwd ms | NsaAttend fwd+bwd ms | "
               "compressed+selection fwd ms | compressed+selection fwd+bwd ms | selected "
-              "kernels fwd ms | selected kernels fwd+bwd ms | selected bwd, dq kernel ms | "
-              "selected bwd, dq in dk/dv ms | SDPA fwd ms | SDPA fwd+bwd ms | SDPA / NsaAttend "
-              "(fwd+bwd) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+              "kernels fwd ms | selected kernels fwd+bwd ms | selected fwd, by query blocks ms | "
+              "selected fwd, by key block ms | selected bwd, dq kernel ms | selected bwd, dq in "
+              "dk/dv ms | SDPA fwd ms | SDPA fwd+bwd ms | SDPA / NsaAttend (fwd+bwd) "
+              "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::vector<Shape> shapes;
   for (int64_t t : {8192, 16384, 32768, 65536, 131072}) shapes.push_back({"fla", 64, 4, 128, t});
   for (int64_t t : {32768, 131072}) shapes.push_back({"qwen3-0.6b", 16, 8, 128, t});

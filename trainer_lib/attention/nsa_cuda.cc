@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include <torch/torch.h>
@@ -108,6 +109,41 @@ ReverseIndexed ReverseIndex(const torch::Tensor& idx, int64_t t, int64_t block_s
   pair_items.insert(pair_items.end(), pair_ends.data_ptr<int64_t>(),
                     pair_ends.data_ptr<int64_t>() + b * hkv);
   return {rev_query, torch::stack({item_list, begin, end}, 1).contiguous(), std::move(pair_items)};
+}
+
+// Rows of q's layout that one (b, h_kv) pair owns: its G heads' T positions.
+int64_t PairRows(const k::NsaSelectedParams& p) { return p.heads / p.kv_heads * p.seq_len; }
+
+// Whether one pair's fp32 rows fit kNsaAccumBytes.
+bool PairFitsAccum(const k::NsaSelectedParams& p) {
+  return PairRows(p) * p.head_dim * 4 <= kNsaAccumBytes;
+}
+
+// Runs `launch` (a by-block pass adding into p.accum) over the (b, h_kv) pairs in runs whose
+// fp32 rows fit kNsaAccumBytes (one pair at least), each run's items (contiguous: items go by
+// list) in one launch into a zeroed buffer, then out's rows ([B H T, D], any dtype) <- the
+// buffer's times `scale`.
+template <typename Launch>
+void OverPairRuns(k::NsaSelectedParams p, const ReverseIndexed& rev, double scale,
+                  const torch::Tensor& out, const Launch& launch) {
+  const int64_t pair_rows = PairRows(p), pairs = p.batch * p.kv_heads;
+  const int64_t run =
+      std::clamp<int64_t>(kNsaAccumBytes / (pair_rows * p.head_dim * 4), 1, pairs);
+  torch::Tensor accum =
+      torch::empty({run * pair_rows, p.head_dim}, out.options().dtype(torch::kFloat32));
+  const torch::Tensor out_rows = out.view({-1, p.head_dim});
+  for (int64_t pair0 = 0; pair0 < pairs; pair0 += run) {
+    const int64_t pair1 = std::min(pairs, pair0 + run);
+    torch::Tensor part = accum.narrow(0, 0, (pair1 - pair0) * pair_rows);
+    part.zero_();
+    p.items = rev.items.data_ptr<int64_t>() + 3 * rev.pair_items[pair0];
+    p.num_items = rev.pair_items[pair1] - rev.pair_items[pair0];
+    p.accum = part.data_ptr<float>();
+    p.accum_row0 = pair0 * pair_rows;
+    launch(p);
+    out_rows.narrow(0, pair0 * pair_rows, (pair1 - pair0) * pair_rows)
+        .copy_(scale == 1.0 ? part : part.mul_(scale));
+  }
 }
 
 // delta = rowsum(do * o) in fp32 ([B, H, T]; FlashAttention-2's D), a slice of 2^22 rows at a
@@ -283,7 +319,7 @@ void NsaTopBlocksInto(const at::Tensor& scores, int64_t group_size, int64_t firs
 
 void NsaSelectedForwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& block_idx, int64_t block_size, int64_t window,
-                            at::Tensor& o, at::Tensor& lse) {
+                            at::Tensor& o, at::Tensor& lse, NsaForwardPath path) {
 #ifdef ABLATE_NSA_KERNELS
   k::NsaSelectedParams p = Params(q, k, v, block_idx, block_size, window);
   TORCH_CHECK(o.sizes() == q.sizes() && o.scalar_type() == torch::kBFloat16 &&
@@ -292,12 +328,39 @@ void NsaSelectedForwardInto(const at::Tensor& q, const at::Tensor& k, const at::
               "nsa selected kernel: o ", o.sizes(), " or lse ", lse.sizes(), " do not fit q ",
               q.sizes());
   const c10::cuda::CUDAGuard guard(q.device());
-  p.o = o.data_ptr();
-  p.lse = lse.data_ptr<float>();
-  Check(k::NsaSelectedForward(p, at::cuda::getCurrentCUDAStream(q.device().index())),
-        "forward");
+  const cudaStream_t stream = at::cuda::getCurrentCUDAStream(q.device().index());
+  if (path == NsaForwardPath::kAuto) {
+    path = window == 0 && p.heads / p.kv_heads <= kNsaByKeyBlockMaxGroup && PairFitsAccum(p)
+               ? NsaForwardPath::kByKeyBlock
+               : NsaForwardPath::kQueryBlocks;
+  }
+  if (path == NsaForwardPath::kQueryBlocks) {
+    p.o = o.data_ptr();
+    p.lse = lse.data_ptr<float>();
+    Check(k::NsaSelectedForward(p, stream), "forward");
+    return;
+  }
+  // By key block: every row's (m, l) = (-inf, 0) (nsa_selected.h's row_stats), the statistics
+  // pass over all items, the output pass over runs of pairs, then lse = (m + log2 l) ln 2.
+  const ReverseIndexed rev = ReverseIndex(block_idx, p.seq_len, block_size, window);
+  p.rev_query = rev.rev_query.data_ptr<int32_t>();
+  constexpr int64_t kNoKey = 0xff800000;  // l = 0's bits above m = -inf's
+  torch::Tensor stats = torch::full({p.batch * p.heads * p.seq_len}, kNoKey,
+                                    q.options().dtype(torch::kInt64));
+  p.row_stats = reinterpret_cast<unsigned long long*>(stats.data_ptr<int64_t>());
+  p.items = rev.items.data_ptr<int64_t>();
+  p.num_items = rev.items.size(0);
+  Check(k::NsaSelectedForwardByBlockStats(p, stream), "forward statistics");
+  OverPairRuns(p, rev, 1.0, o, [&](const k::NsaSelectedParams& run) {
+    Check(k::NsaSelectedForwardByBlockOutput(run, stream), "forward output");
+  });
+  const torch::Tensor ml = stats.view(torch::kFloat32).view({-1, 2});  // (m, l) per row
+  const torch::Tensor m = ml.select(1, 0), l = ml.select(1, 1);
+  lse.view({-1}).copy_(torch::where(l > 0, (m + torch::log2(l)) * std::log(2.0),
+                                    -std::numeric_limits<float>::infinity()));
 #else
-  (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)window, (void)o, (void)lse;
+  (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)window, (void)o, (void)lse,
+      (void)path;
   TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
 #endif
 }
@@ -330,11 +393,8 @@ void NsaSelectedBackwardInto(const at::Tensor& q, const at::Tensor& k, const at:
   p.dv = dv.data_ptr<float>();
   p.rev_query = rev.rev_query.data_ptr<int32_t>();
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream(q.device().index());
-  const int64_t groups = p.heads / p.kv_heads;
-  const int64_t pair_rows = groups * p.seq_len;  // q rows of one (b, h_kv) pair
   if (dq_path == NsaDqPath::kAuto) {
-    dq_path = pair_rows * p.head_dim * 4 <= kNsaDqAccumBytes ? NsaDqPath::kInDkv
-                                                              : NsaDqPath::kQueryBlocks;
+    dq_path = PairFitsAccum(p) ? NsaDqPath::kInDkv : NsaDqPath::kQueryBlocks;
   }
   if (dq_path == NsaDqPath::kQueryBlocks) {
     p.items = rev.items.data_ptr<int64_t>();
@@ -343,27 +403,9 @@ void NsaSelectedBackwardInto(const at::Tensor& q, const at::Tensor& k, const at:
     Check(k::NsaSelectedBackwardDkv(p, stream), "dk, dv");
     return;
   }
-  // dq in the dk/dv kernel: the (b, h_kv) pairs in runs whose fp32 dq fits kNsaDqAccumBytes
-  // (one pair at least), each run's items (contiguous: items go by list) in one launch, its dq
-  // scaled into bf16 after.
-  const int64_t pairs = p.batch * p.kv_heads;
-  const int64_t run =
-      std::clamp<int64_t>(kNsaDqAccumBytes / (pair_rows * p.head_dim * 4), 1, pairs);
-  torch::Tensor accum =
-      torch::empty({run * pair_rows, p.head_dim}, q.options().dtype(torch::kFloat32));
-  const torch::Tensor dq_rows = dq.view({-1, p.head_dim});
-  for (int64_t pair0 = 0; pair0 < pairs; pair0 += run) {
-    const int64_t pair1 = std::min(pairs, pair0 + run);
-    torch::Tensor part = accum.narrow(0, 0, (pair1 - pair0) * pair_rows);
-    part.zero_();
-    p.items = rev.items.data_ptr<int64_t>() + 3 * rev.pair_items[pair0];
-    p.num_items = rev.pair_items[pair1] - rev.pair_items[pair0];
-    p.dq_accum = part.data_ptr<float>();
-    p.dq_row0 = pair0 * pair_rows;
-    Check(k::NsaSelectedBackwardDkv(p, stream), "dq, dk, dv");
-    dq_rows.narrow(0, pair0 * pair_rows, (pair1 - pair0) * pair_rows)
-        .copy_(part.mul_(static_cast<double>(p.scale)));
-  }
+  OverPairRuns(p, rev, p.scale, dq, [&](const k::NsaSelectedParams& run) {
+    Check(k::NsaSelectedBackwardDkv(run, stream), "dq, dk, dv");
+  });
 #else
   (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)window, (void)o, (void)lse,
       (void)d_o, (void)dq, (void)dk, (void)dv, (void)dq_path;

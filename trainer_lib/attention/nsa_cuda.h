@@ -62,14 +62,25 @@ void NsaTopBlocksInto(const at::Tensor& scores, int64_t group_size, int64_t firs
 // Where the backward forms dq (trainer_lib/kernels/nsa_selected.h, "Design"):
 //   kQueryBlocks  the dq kernel, a second walk over each query's selected blocks;
 //   kInDkv        inside the dk/dv kernel, added per (query, block) into an fp32 buffer with
-//                 atomics: as many (b, h_kv) pairs' rows at a time as fit kNsaDqAccumBytes, one
-//                 pair (G T D 4 bytes) at least;
-//   kAuto         kInDkv where one pair fits kNsaDqAccumBytes (Qwen3-0.6B to 1M tokens, fla's
+//                 atomics: as many (b, h_kv) pairs' rows at a time as fit kNsaAccumBytes (a
+//                 pair is G T D 4 bytes), one pair at least;
+//   kAuto         kInDkv where one pair fits kNsaAccumBytes (Qwen3-0.6B to 1M tokens, fla's
 //                 shape to 128K), kQueryBlocks otherwise. On one H200 kInDkv took the backward
 //                 from 108.7 to 38.4 ms on Qwen3-0.6B's shape at 128K and from 79.0 to 64.0 ms
 //                 on fla's (G = 16) at 64K (docs/benchmarks.md).
 enum class NsaDqPath { kAuto, kQueryBlocks, kInDkv };
-inline constexpr int64_t kNsaDqAccumBytes = int64_t{1} << 30;
+inline constexpr int64_t kNsaAccumBytes = int64_t{1} << 30;
+
+// How the forward walks the selected blocks (trainer_lib/kernels/nsa_selected.h, "Design"):
+//   kQueryBlocks  a thread block per 16 / G queries over the union of their blocks;
+//   kByKeyBlock   by key block over the backward's reverse index, in two passes, adding the
+//                 output into fp32 with atomics in runs of pairs as kInDkv does;
+//   kAuto         kByKeyBlock without a window (the selected branch) for head ratios up to
+//                 kNsaByKeyBlockMaxGroup where one pair fits kNsaAccumBytes, kQueryBlocks
+//                 otherwise: the window's blocks are the same for neighbouring queries, and
+//                 the query blocks then mask nothing.
+enum class NsaForwardPath { kAuto, kQueryBlocks, kByKeyBlock };
+inline constexpr int64_t kNsaByKeyBlockMaxGroup = 8;
 
 // The raw launches on bf16 contiguous inputs. Forward writes o [B, H, T, D] bf16 and lse
 // [B, H, T] fp32 (natural log). Backward reads o, lse and d_o (bf16, o's shape) and writes dq
@@ -77,7 +88,8 @@ inline constexpr int64_t kNsaDqAccumBytes = int64_t{1} << 30;
 // as above, 0 for the selected branch.
 void NsaSelectedForwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& block_idx, int64_t block_size, int64_t window,
-                            at::Tensor& o, at::Tensor& lse);
+                            at::Tensor& o, at::Tensor& lse,
+                            NsaForwardPath path = NsaForwardPath::kAuto);
 void NsaSelectedBackwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                              const at::Tensor& block_idx, int64_t block_size, int64_t window,
                              const at::Tensor& o, const at::Tensor& lse, const at::Tensor& d_o,

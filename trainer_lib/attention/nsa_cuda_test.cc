@@ -110,11 +110,29 @@ Inputs RandomInputs(const Case& c, int64_t first_query = 0) {
           round(torch::randn({c.batch, c.heads, tq, c.head_dim}, f32))};
 }
 
-// Both ways the backward forms dq, each checked wherever gradients are.
+// Both ways the forward walks the blocks and both ways the backward forms dq, each checked
+// wherever outputs and gradients are.
+constexpr std::pair<NsaForwardPath, const char*> kForwardPaths[] = {
+    {NsaForwardPath::kQueryBlocks, "by query blocks"},
+    {NsaForwardPath::kByKeyBlock, "by key block"}};
 constexpr std::pair<NsaDqPath, const char*> kDqPaths[] = {{NsaDqPath::kQueryBlocks, "dq kernel"},
                                                           {NsaDqPath::kInDkv, "dq in dk/dv"}};
 
-// Forward and backward of the kernels against the reference, all gradients, both dq paths.
+// The forward's o and lse on poisoned buffers.
+std::pair<torch::Tensor, torch::Tensor> Forward(const torch::Tensor& q, const torch::Tensor& k,
+                                                const torch::Tensor& v, const torch::Tensor& idx,
+                                                const Case& c, NsaForwardPath path) {
+  torch::Tensor o = torch::full_like(q, NAN);
+  torch::Tensor lse =
+      torch::full({c.batch, c.heads, c.seq_len}, NAN, q.options().dtype(torch::kFloat32));
+  NsaSelectedForwardInto(q, k, v, idx, c.block_size, c.window, o, lse, path);
+  torch::cuda::synchronize();
+  return {o, lse};
+}
+
+// Forward and backward of the kernels against the reference, all gradients, every path: each
+// backward from each forward's o and lse. The forwards' lse agree to fp32 rounding, -inf (no
+// key seen) in the same rows.
 void CheckCase(const Case& c) {
   torch::manual_seed(c.seq_len * 131 + c.heads * 7 + c.head_dim + c.window);
   const Inputs in = RandomInputs(c);
@@ -141,20 +159,32 @@ void CheckCase(const Case& c) {
 
   const torch::Tensor q = in.q.to(torch::kBFloat16), k = in.k.to(torch::kBFloat16);
   const torch::Tensor v = in.v.to(torch::kBFloat16), d_o = in.d_o.to(torch::kBFloat16);
-  torch::Tensor o = torch::full_like(q, NAN);
-  torch::Tensor lse = torch::full({c.batch, c.heads, c.seq_len}, NAN,
-                                  q.options().dtype(torch::kFloat32));
-  NsaSelectedForwardInto(q, k, v, idx, c.block_size, c.window, o, lse);
-  torch::cuda::synchronize();
-  EXPECT_FALSE(torch::isnan(lse).any().item<bool>()) << "lse has NaN: " << Describe(c);
-  ExpectWithinRule("o", c, o, bf16[0], exact[0]);
-  for (const auto& [path, name] : kDqPaths) {
-    torch::Tensor dq = torch::full_like(q, NAN);
-    torch::Tensor dk = torch::full_like(in.k, NAN), dv = torch::full_like(in.v, NAN);
-    NsaSelectedBackwardInto(q, k, v, idx, c.block_size, c.window, o, lse, d_o, dq, dk, dv, path);
-    ExpectWithinRule((std::string("dq (") + name + ")").c_str(), c, dq, bf16[1], exact[1]);
-    ExpectWithinRule((std::string("dk (") + name + ")").c_str(), c, dk, bf16[2], exact[2]);
-    ExpectWithinRule((std::string("dv (") + name + ")").c_str(), c, dv, bf16[3], exact[3]);
+  torch::Tensor first_lse;
+  for (const auto& [forward, forward_name] : kForwardPaths) {
+    const auto [o, lse] = Forward(q, k, v, idx, c, forward);
+    const std::string f = std::string(" (") + forward_name;
+    EXPECT_FALSE(torch::isnan(lse).any().item<bool>())
+        << "lse has NaN" << f << "): " << Describe(c);
+    ExpectWithinRule(("o" + f + ")").c_str(), c, o, bf16[0], exact[0]);
+    if (!first_lse.defined()) {
+      first_lse = lse;
+    } else {
+      const torch::Tensor seen = torch::isfinite(first_lse);
+      EXPECT_TRUE(torch::equal(seen, torch::isfinite(lse))) << f << "): " << Describe(c);
+      EXPECT_TRUE(
+          torch::allclose(lse.masked_select(seen), first_lse.masked_select(seen), 1e-5, 1e-5))
+          << "lse" << f << "): " << Describe(c);
+    }
+    for (const auto& [path, name] : kDqPaths) {
+      torch::Tensor dq = torch::full_like(q, NAN);
+      torch::Tensor dk = torch::full_like(in.k, NAN), dv = torch::full_like(in.v, NAN);
+      NsaSelectedBackwardInto(q, k, v, idx, c.block_size, c.window, o, lse, d_o, dq, dk, dv,
+                              path);
+      const std::string b = f + ", " + name + ")";
+      ExpectWithinRule(("dq" + b).c_str(), c, dq, bf16[1], exact[1]);
+      ExpectWithinRule(("dk" + b).c_str(), c, dk, bf16[2], exact[2]);
+      ExpectWithinRule(("dv" + b).c_str(), c, dv, bf16[3], exact[3]);
+    }
   }
 }
 
@@ -276,12 +306,6 @@ void CheckLastQueries(const Case& c) {
   const torch::Tensor idx = Indices(c, 0, c.seq_len, torch::kCUDA);
   const torch::Tensor q = in.q.to(torch::kBFloat16), k = in.k.to(torch::kBFloat16);
   const torch::Tensor v = in.v.to(torch::kBFloat16), d_o = in.d_o.to(torch::kBFloat16);
-  torch::Tensor o = torch::full_like(q, NAN);
-  torch::Tensor lse = torch::full({c.batch, c.heads, c.seq_len}, NAN,
-                                  q.options().dtype(torch::kFloat32));
-  NsaSelectedForwardInto(q, k, v, idx, c.block_size, /*window=*/0, o, lse);
-  torch::cuda::synchronize();
-
   const int64_t tail = 300, first = c.seq_len - tail;
   using torch::indexing::Slice;
   auto rows = [&](const torch::Tensor& x) { return x.index({Slice(), Slice(), Slice(first)}); };
@@ -294,17 +318,22 @@ void CheckLastQueries(const Case& c) {
   };
   const std::vector<torch::Tensor> exact = reference(torch::kFloat32);
   const std::vector<torch::Tensor> bf16 = reference(torch::kBFloat16);
-  ExpectWithinRule("o (last rows)", c, rows(o), bf16[0], exact[0]);
-  EXPECT_FALSE(torch::isnan(o).any().item<bool>());
-  for (const auto& [path, name] : kDqPaths) {
-    torch::Tensor dq = torch::full_like(q, NAN);
-    torch::Tensor dk = torch::empty_like(in.k), dv = torch::empty_like(in.v);
-    NsaSelectedBackwardInto(q, k, v, idx, c.block_size, /*window=*/0, o, lse, d_o, dq, dk, dv,
-                            path);
-    ExpectWithinRule((std::string("dq (last rows, ") + name + ")").c_str(), c, rows(dq), bf16[1],
-                     exact[1]);
-    EXPECT_FALSE(torch::isnan(dq).any().item<bool>()) << name;
-    EXPECT_FALSE(torch::isnan(dk).any().item<bool>()) << name;
+  for (const auto& [forward, forward_name] : kForwardPaths) {
+    const auto [o, lse] = Forward(q, k, v, idx, c, forward);
+    ExpectWithinRule((std::string("o (last rows, ") + forward_name + ")").c_str(), c, rows(o),
+                     bf16[0], exact[0]);
+    EXPECT_FALSE(torch::isnan(o).any().item<bool>()) << forward_name;
+    if (forward != NsaForwardPath::kQueryBlocks) continue;  // one forward feeds the backwards
+    for (const auto& [path, name] : kDqPaths) {
+      torch::Tensor dq = torch::full_like(q, NAN);
+      torch::Tensor dk = torch::empty_like(in.k), dv = torch::empty_like(in.v);
+      NsaSelectedBackwardInto(q, k, v, idx, c.block_size, /*window=*/0, o, lse, d_o, dq, dk, dv,
+                              path);
+      ExpectWithinRule((std::string("dq (last rows, ") + name + ")").c_str(), c, rows(dq),
+                       bf16[1], exact[1]);
+      EXPECT_FALSE(torch::isnan(dq).any().item<bool>()) << name;
+      EXPECT_FALSE(torch::isnan(dk).any().item<bool>()) << name;
+    }
   }
 }
 
@@ -318,10 +347,10 @@ TEST(NsaCudaTest, TensorsNear2To31Elements) {
 }
 
 // dq in the dk/dv kernel over several launches: each (b, h_kv) pair's fp32 dq is 1 GiB
-// (kNsaDqAccumBytes), so the second pair runs in a launch of its own, its rows offset.
+// (kNsaAccumBytes), so the second pair runs in a launch of its own, its rows offset.
 TEST(NsaCudaTest, DqInDkvOverSeveralLaunches) {
   REQUIRE_KERNELS();
-  static_assert(kNsaDqAccumBytes == int64_t{1} << 30);
+  static_assert(kNsaAccumBytes == int64_t{1} << 30);
   CheckLastQueries({.heads = 4, .kv_heads = 2, .seq_len = int64_t{1} << 20, .selected = 8});
 }
 

@@ -46,7 +46,14 @@
 //    with atomicAdd: a block chosen by many queries (the first block is chosen by every
 //    query) is split over many items, and a duplicate (query, block) pair is simply summed
 //    twice, as the reference's gather would. Needs sm_90 (float2 atomicAdd).
-//  - dq in the dk/dv kernel (dq_accum set): each step's warps also write their dS^T into shared
+//  - The forward by key block (for small G, where the query blocks' union is mostly masked
+//    rows): the dk/dv kernel's items and tiles, each warp taking 16 of a step's 64 rows against
+//    the tile's 64 keys (FlashAttention-2's forward layout, the rows gathered). Pass 1: S, the
+//    row's max m and sum l over the tile, merged into the row's (m, l) with a 64-bit atomicCAS
+//    (the online softmax's merge, in any order). Pass 2: S again, P = exp2(S - lse2) exact,
+//    and P V added into fp32 rows with atomicAdd. Three products where the query blocks' forward
+//    has two, but no row is masked out of a tile it does not select.
+//  - dq in the dk/dv kernel (accum set): each step's warps also write their dS^T into shared
 //    memory as dS [16 rows][64 keys] bf16; warp w then forms dq[rows][its D / warps columns] =
 //    dS K over the tile's keys and adds it into an fp32 buffer with atomicAdd (FlashAttention-2's
 //    dq accumulation). It saves the dq kernel's second walk over every query's blocks (at small
@@ -99,12 +106,17 @@ struct NsaSelectedParams {
   const int32_t* rev_query = nullptr;
   const int64_t* items = nullptr;
   int64_t num_items = 0;
-  // dq inside the dk/dv kernel, where dq_accum is set: the kernel also adds dS K (unscaled,
-  // fp32) into dq_accum, whose row i is row dq_row0 + i of q's layout [B * H * T, D]; the
-  // launch's items must only name (b, h_kv) whose query rows lie in it. NsaSelectedBackwardDq
-  // is then not needed.
-  float* dq_accum = nullptr;
-  int64_t dq_row0 = 0;
+  // fp32 rows that the by-block passes add into with atomics: row i is row accum_row0 + i of q's
+  // layout [B * H * T, D]; the launch's items must only name (b, h_kv) whose query rows lie in
+  // it. Set for NsaSelectedBackwardDkv, it also adds dq's dS K (unscaled) there, and
+  // NsaSelectedBackwardDq is not needed; NsaSelectedForwardByBlockOutput adds o's unnormalised
+  // P V there.
+  float* accum = nullptr;
+  int64_t accum_row0 = 0;
+  // The forward by key block's softmax statistics: per row of q's layout, (m, l) = (the max of
+  // scale log2(e) q.k over the keys the row sees, the sum of 2^(scale log2(e) q.k - m)) as two
+  // floats in one 64-bit word, (-inf, 0) before any key (the caller fills it so).
+  unsigned long long* row_stats = nullptr;
 };
 
 // True when the kernels take these sizes (D, G, positive sizes, T and n < 2^31, window >= 0).
@@ -112,6 +124,11 @@ bool NsaSelectedSupported(const NsaSelectedParams& p);
 
 // Launch on `stream`; return the launch's error (cudaSuccess when it started).
 cudaError_t NsaSelectedForward(const NsaSelectedParams& p, cudaStream_t stream);
+// The forward by key block, in two passes over the dk/dv kernel's items: the statistics into
+// row_stats, then P V into accum, P = 2^(scale log2(e) q.k - m - log2 l). The caller divides
+// nothing (P is already normalised) and takes lse = (m + log2 l) ln 2.
+cudaError_t NsaSelectedForwardByBlockStats(const NsaSelectedParams& p, cudaStream_t stream);
+cudaError_t NsaSelectedForwardByBlockOutput(const NsaSelectedParams& p, cudaStream_t stream);
 cudaError_t NsaSelectedBackwardDq(const NsaSelectedParams& p, cudaStream_t stream);
 cudaError_t NsaSelectedBackwardDkv(const NsaSelectedParams& p, cudaStream_t stream);
 
