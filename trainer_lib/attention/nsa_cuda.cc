@@ -88,13 +88,18 @@ ReverseIndexed ReverseIndex(const torch::Tensor& idx, int64_t t, int64_t block_s
   torch::Tensor valid = blk.ge(0) & blk.le(pos.floor_divide(block_size));
   if (window > 0) valid &= ((blk + 1) * block_size - 1).gt(pos - window);
   torch::Tensor list = torch::arange(b * hkv, long_opts).view({b, hkv, 1, 1}) * blocks + blk;
+  // Keys and positions sorted in int32 where list ids fit (positions always do, T < 2^31): the
+  // radix sort then makes half the passes.
   torch::Tensor keys = list.masked_select(valid);
-  torch::Tensor query = pos.masked_select(valid);
-  torch::Tensor order =
-      std::get<1>(torch::sort(keys, /*stable=*/std::optional<bool>(true), /*dim=*/0));
-  torch::Tensor rev_query = query.index_select(0, order).to(torch::kInt32).contiguous();
-  torch::Tensor counts = torch::bincount(keys, /*weights=*/{}, lists);
-  torch::Tensor starts = counts.cumsum(0) - counts;
+  if (lists < (int64_t{1} << 31)) keys = keys.to(torch::kInt32);
+  const torch::Tensor query = pos.masked_select(valid).to(torch::kInt32);
+  const auto [sorted, order] = torch::sort(keys, /*stable=*/std::optional<bool>(true), /*dim=*/0);
+  torch::Tensor rev_query = query.index_select(0, order).contiguous();
+  // bounds[i]: list i's first entry; bounds[lists]: the entry count. (A histogram of the keys
+  // took longer: every query adds to its list of block 0.)
+  const torch::Tensor bounds = torch::searchsorted(sorted, torch::arange(lists + 1, sorted.options()));
+  const torch::Tensor starts = bounds.narrow(0, 0, lists);
+  const torch::Tensor counts = bounds.narrow(0, 1, lists) - starts;
   torch::Tensor chunks = (counts + (k::kNsaQueriesPerItem - 1)).floor_divide(
       k::kNsaQueriesPerItem);
   torch::Tensor item_list = torch::repeat_interleave(torch::arange(lists, long_opts), chunks);
