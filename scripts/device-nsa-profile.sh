@@ -29,7 +29,8 @@ stage "build done"
 if [ -z "${NO_TESTS:-}" ]; then
   "$build/tests/nsa_cuda_test" >"$logs/tests.log" 2>&1
   echo "nsa_cuda_test exit $?"
-  "$build/tests/attention_test" --gtest_filter='NsaGateTest.*:NsaTest.OnCuda*' >>"$logs/tests.log" 2>&1
+  "$build/tests/attention_test" --gtest_filter='NsaGateTest.*:NsaTest.OnCuda*' \
+    >>"$logs/tests.log" 2>&1
   echo "attention_test (GPU cases) exit $?"
   "$build/tests/model_test" --gtest_filter='Fused*' >>"$logs/tests.log" 2>&1
   echo "model_test (fused kernels) exit $?"
@@ -60,13 +61,16 @@ print("| kernel | launches | median ms | total ms |\n|---|---|---|---|")
 for k, v in sorted(by.items(), key=lambda kv: -sum(kv[1]))[:30]:
     print(f"| {k} | {len(v)} | {statistics.median(v):.3f} | {sum(v):.1f} |")
 EOF
-  "$ncu" --clock-control none -k 'regex:ForwardKernel|ForwardByBlockKernel|DqKernel|DkvKernel' --launch-count 8 \
-    --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
-    --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
+  "$ncu" --clock-control none -k 'regex:ForwardKernel|ForwardByBlockKernel|DqKernel|DkvKernel' \
+    --launch-count 8 --section SpeedOfLight --section Occupancy --section LaunchStats \
+    --section WarpStateStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
     "$build/bin/nsa_benchmark" 1 "$t" 0 "$name" >"$logs/sections-$name.txt" 2>&1
   echo "ncu sections ($name $t) exit $?"
   stage "$name profiled"
 done
 cat "$logs/kernels.md"
-grep -E '^  [A-Za-z].*Kernel|Duration|Compute \(SM\) Throughput|Memory Throughput|L2 Cache Throughput|DRAM Throughput|Achieved Occupancy|Registers Per|Theoretical Occupancy|Warp Cycles Per Issued|Executed Ipc A' \
-  "$logs"/sections-*.txt | head -120
+summary='^  [A-Za-z].*Kernel|Duration|Compute \(SM\) Throughput|Memory Throughput'
+summary+='|L2 Cache Throughput|DRAM Throughput|Achieved Occupancy|Registers Per'
+summary+='|Theoretical Occupancy'
+summary+='|Warp Cycles Per Issued|Executed Ipc A'
+grep -E "$summary" "$logs"/sections-*.txt | head -120

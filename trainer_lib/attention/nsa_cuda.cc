@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -65,8 +67,9 @@ k::NsaSelectedParams Params(const torch::Tensor& q, const torch::Tensor& key,
   return p;
 }
 
-// The reverse index of the dk/dv kernel: the query position of every (query, slot) pair whose
-// block holds a key the query sees, grouped by list (b * H_kv + h_kv) * NB + block; the work
+// The reverse index of the by-block kernels (dk/dv, the forward by key block): the query
+// position of every (query, slot) pair whose block holds a key the query sees, grouped by list
+// (b * H_kv + h_kv) * NB + block; the work
 // items cutting each list into runs of at most kNsaQueriesPerItem; and on the host, where the
 // items of each (b, h_kv) pair start ([B H_kv + 1], the last the item count).
 struct ReverseIndexed {
@@ -87,33 +90,50 @@ ReverseIndexed ReverseIndex(const torch::Tensor& idx, int64_t t, int64_t block_s
   // block whose last key (c + 1) l - 1 is at or below t - w.
   torch::Tensor valid = blk.ge(0) & blk.le(pos.floor_divide(block_size));
   if (window > 0) valid &= ((blk + 1) * block_size - 1).gt(pos - window);
-  torch::Tensor list = torch::arange(b * hkv, long_opts).view({b, hkv, 1, 1}) * blocks + blk;
   // Keys and positions sorted in int32 where list ids fit (positions always do, T < 2^31): the
-  // radix sort then makes half the passes.
-  torch::Tensor keys = list.masked_select(valid);
+  // radix sort then makes half the passes. The [B, H_kv, T, n] temporaries go as soon as used:
+  // this runs in the backward too, beside the gradients.
+  torch::Tensor keys =
+      (torch::arange(b * hkv, long_opts).view({b, hkv, 1, 1}) * blocks + blk).masked_select(valid);
+  blk.reset();
   if (lists < (int64_t{1} << 31)) keys = keys.to(torch::kInt32);
-  const torch::Tensor query = pos.masked_select(valid).to(torch::kInt32);
-  const auto [sorted, order] = torch::sort(keys, /*stable=*/std::optional<bool>(true), /*dim=*/0);
+  torch::Tensor query = torch::arange(t, idx.options().dtype(torch::kInt32))
+                            .view({1, 1, t, 1})
+                            .expand({b, hkv, t, n})
+                            .masked_select(valid);
+  valid.reset();
+  pos.reset();
+  auto [sorted, order] = torch::sort(keys, /*stable=*/std::optional<bool>(true), /*dim=*/0);
+  keys.reset();
   torch::Tensor rev_query = query.index_select(0, order).contiguous();
+  query.reset();
+  order.reset();
   // bounds[i]: list i's first entry; bounds[lists]: the entry count. (A histogram of the keys
   // took longer: every query adds to its list of block 0.)
-  const torch::Tensor bounds = torch::searchsorted(sorted, torch::arange(lists + 1, sorted.options()));
+  const torch::Tensor bounds =
+      torch::searchsorted(sorted, torch::arange(lists + 1, sorted.options()));
+  sorted.reset();
   const torch::Tensor starts = bounds.narrow(0, 0, lists);
   const torch::Tensor counts = bounds.narrow(0, 1, lists) - starts;
-  torch::Tensor chunks = (counts + (k::kNsaQueriesPerItem - 1)).floor_divide(
-      k::kNsaQueriesPerItem);
-  torch::Tensor item_list = torch::repeat_interleave(torch::arange(lists, long_opts), chunks);
-  torch::Tensor chunk_start = chunks.cumsum(0) - chunks;
-  torch::Tensor within = torch::arange(item_list.size(0), long_opts) -
-                         chunk_start.index_select(0, item_list);
-  torch::Tensor begin = starts.index_select(0, item_list) + within * k::kNsaQueriesPerItem;
-  torch::Tensor end =
-      torch::minimum(begin + k::kNsaQueriesPerItem, (starts + counts).index_select(0, item_list));
+  const torch::Tensor chunks =
+      (counts + (k::kNsaQueriesPerItem - 1)).floor_divide(k::kNsaQueriesPerItem);
+  // Where each pair's items end, on the host (the one synchronisation beyond masked_select's):
+  // the item count sizes repeat_interleave's output.
   const torch::Tensor pair_ends = chunks.view({b * hkv, blocks}).sum(1).cumsum(0).cpu();
   std::vector<int64_t> pair_items(1, 0);
   pair_items.insert(pair_items.end(), pair_ends.data_ptr<int64_t>(),
                     pair_ends.data_ptr<int64_t>() + b * hkv);
-  return {rev_query, torch::stack({item_list, begin, end}, 1).contiguous(), std::move(pair_items)};
+  const torch::Tensor item_list = torch::repeat_interleave(
+      torch::arange(lists, long_opts), chunks, /*dim=*/0, /*output_size=*/pair_items.back());
+  const torch::Tensor chunk_start = chunks.cumsum(0) - chunks;
+  const torch::Tensor within =
+      torch::arange(item_list.size(0), long_opts) - chunk_start.index_select(0, item_list);
+  const torch::Tensor begin =
+      starts.index_select(0, item_list) + within * k::kNsaQueriesPerItem;
+  const torch::Tensor end = torch::minimum(begin + k::kNsaQueriesPerItem,
+                                           (starts + counts).index_select(0, item_list));
+  return {rev_query, torch::stack({item_list, begin, end}, 1).contiguous(),
+          std::move(pair_items)};
 }
 
 // Rows of q's layout that one (b, h_kv) pair owns: its G heads' T positions.

@@ -66,8 +66,10 @@ void NsaTopBlocksInto(const at::Tensor& scores, int64_t group_size, int64_t firs
 //                 pair is G T D 4 bytes), one pair at least;
 //   kAuto         kInDkv where one pair fits kNsaAccumBytes (Qwen3-0.6B to 1M tokens, fla's
 //                 shape to 128K), kQueryBlocks otherwise. On one H200 kInDkv took the backward
-//                 from 108.7 to 38.4 ms on Qwen3-0.6B's shape at 128K and from 79.0 to 64.0 ms
+//                 from 108.3 to 38.9 ms on Qwen3-0.6B's shape at 128K and from 78.7 to 63.3 ms
 //                 on fla's (G = 16) at 64K (docs/benchmarks.md).
+// Both paths sum dk and dv, and kInDkv dq, with fp32 atomics: the last bits vary from run to
+// run, as the order of the sums does.
 enum class NsaDqPath { kAuto, kQueryBlocks, kInDkv };
 inline constexpr int64_t kNsaAccumBytes = int64_t{1} << 30;
 
@@ -79,6 +81,9 @@ inline constexpr int64_t kNsaAccumBytes = int64_t{1} << 30;
 //                 kNsaByKeyBlockMaxGroup where one pair fits kNsaAccumBytes, kQueryBlocks
 //                 otherwise: the window's blocks are the same for neighbouring queries, and
 //                 the query blocks then mask nothing.
+// kByKeyBlock's o and lse vary from run to run in their last bits (fp32 atomics), and it
+// synchronises with the host once (the reverse index's sizes) and allocates up to
+// kNsaAccumBytes plus 8 bytes per row of q.
 enum class NsaForwardPath { kAuto, kQueryBlocks, kByKeyBlock };
 inline constexpr int64_t kNsaByKeyBlockMaxGroup = 8;
 

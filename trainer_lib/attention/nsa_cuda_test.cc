@@ -346,12 +346,14 @@ TEST(NsaCudaTest, TensorsNear2To31Elements) {
   CheckLastQueries({.heads = 2, .kv_heads = 1, .seq_len = (int64_t{1} << 23) + 5, .selected = 8});
 }
 
-// dq in the dk/dv kernel over several launches: each (b, h_kv) pair's fp32 dq is 1 GiB
-// (kNsaAccumBytes), so the second pair runs in a launch of its own, its rows offset.
+// The by-block passes over several launches (kNsaAccumBytes = 1 GiB of fp32 rows): at G = 2
+// each pair's rows are 1 GiB, so the second pair runs in a launch of its own, its rows offset;
+// at G = 1 they are 512 MiB, so five pairs run two, two and one to a launch.
 TEST(NsaCudaTest, DqInDkvOverSeveralLaunches) {
   REQUIRE_KERNELS();
   static_assert(kNsaAccumBytes == int64_t{1} << 30);
   CheckLastQueries({.heads = 4, .kv_heads = 2, .seq_len = int64_t{1} << 20, .selected = 8});
+  CheckLastQueries({.heads = 5, .kv_heads = 5, .seq_len = int64_t{1} << 20, .selected = 8});
 }
 
 // NsaAttend on CUDA (the fast path: compressed branch and selection in bf16, the kernels for the

@@ -293,8 +293,8 @@ struct ItemTile {
   int count;         // keys in the tile; <= 0: the tile is past the block's or sequence's end
   int groups;        // G
 
-  // Row f's row in q's layout (and lse, delta, accum), its query position in *t; -1 past the
-  // item's rows.
+  // Row f's row in q's layout (and lse and delta; accum's is this minus accum_row0), its query
+  // position in *t; -1 past the item's rows.
   __device__ int64_t Row(const NsaSelectedParams& p, int64_t f, int64_t* t) const {
     if (f >= rows) return -1;
     *t = p.rev_query[e0 + f / groups];
@@ -338,8 +338,8 @@ struct DkvTiles {
   static constexpr int kRowElems = kRows * kStride<D>;   // one buffer of q or do rows
   static constexpr int kDqCols = D / kWarps;             // dq columns a warp adds (accum)
   static constexpr int kDsStride = kStride<kKeys>;       // dS [16 rows][64 keys] bf16
-  // K, V, two buffers of q rows, two of do rows, two of the rows' (t, lse2, delta), two of
-  // their rows in q's layout, dS.
+  // K, V, two buffers of q rows, two of do rows, two of the rows' rows in q's layout, two of
+  // their (t, lse2, delta), dS.
   static constexpr size_t kBytes = 2 * (2 * kTileElems + 4 * kRowElems) + 2 * 3 * kRows * 4 +
                                    2 * kRows * 8 + 2 * kRows * kDsStride;
 };
@@ -459,8 +459,8 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
         for (int e = 0; e < 4; ++e) {
           const int key = key0 + lane / 4 + 8 * (e / 2);
           const int64_t t = row_t[buf * kRows + 8 * j + 2 * (lane % 4) + e % 2];
-          const int64_t at = r0 + key;  // the key's position
-          if (key < count && at <= t && at > t - reach) seen |= 1u << (4 * j + e);
+          const int64_t pos = r0 + key;  // the key's position
+          if (key < count && pos <= t && pos > t - reach) seen |= 1u << (4 * j + e);
         }
       }
     }
@@ -609,14 +609,14 @@ __global__ void __launch_bounds__(32 * ByBlockTiles<D>::kWarps)
     const int64_t t[2] = {row_t[r], row_t[r + 8]};
     // Bit 4 j + e: whether element (row lane / 4 + 8 (e / 2), key 8 j + 2 (lane % 4) + e % 2) of
     // the warp's [16 rows][64 keys] is visible, t - w < s <= t.
-    uint64_t seen = 0;
+    uint32_t seen = 0;
 #pragma unroll
     for (int j = 0; j < kKeys / 8; ++j) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int key = 8 * j + 2 * (lane % 4) + e % 2;
         const int64_t pos = at.r0 + key, tq = t[e / 2];
-        if (key < at.count && pos <= tq && pos > tq - reach) seen |= uint64_t{1} << (4 * j + e);
+        if (key < at.count && pos <= tq && pos > tq - reach) seen |= 1u << (4 * j + e);
       }
     }
     if (__any_sync(0xffffffffu, seen != 0)) {  // uniform per warp

@@ -16,7 +16,8 @@
 //
 // Design (bf16 tensor cores, mma.sync m16n8k16 with fp32 accumulation; P and dS are rounded to
 // bf16 before their products, as FlashAttention-2 does; trainer_lib/kernels/mma_bf16.cuh):
-//  - Forward and dq: one thread block of 4 warps per (b, h_kv, Q = 16 / G consecutive queries;
+//  - Forward and dq by query blocks (NsaSelectedForward, NsaSelectedBackwardDq): one thread
+//    block of 4 warps per (b, h_kv, Q = 16 / G consecutive queries;
 //    Q = 1 for G > 8). The MMA's 16 rows are the Q queries' G heads, row qi G + g, zero rows
 //    below Q G. One query per block (the paper's group-centric loading alone) left 14 of the 16
 //    rows as padding at Qwen3-0.6B's G = 2 (12 at 4B's G = 4), and every query loaded its
@@ -59,6 +60,8 @@
 //    dq accumulation). It saves the dq kernel's second walk over every query's blocks (at small
 //    G the union of Q queries' blocks, most rows masked) for one product and one fp32 atomic
 //    per (row, block, column): on one H200, 2.8x faster at G = 2 and 1.2x at G = 16.
+//  - The atomics make o, lse (by key block), dq (in dk/dv) and dk, dv vary from run to run in
+//    their last bits: fp32 sums in the order the thread blocks reach them.
 //
 // Shapes (all contiguous, 64-bit offsets everywhere):
 //   q, o, do, dq: [B, H, T, D] bf16;  k, v: [B, H_kv, T, D] bf16;  lse, delta: [B, H, T] fp32
@@ -100,7 +103,8 @@ struct NsaSelectedParams {
   void* dq = nullptr;
   float* dk = nullptr;
   float* dv = nullptr;
-  // The reverse index for dk/dv: rev_query[e] is the query position of entry e, entries grouped
+  // The reverse index of the by-block kernels (dk/dv, and the forward by key block): rev_query[e]
+  // is the query position of entry e, entries grouped
   // by list (b * H_kv + h_kv) * NB + block, NB = ceil(T / block_size); items [num_items, 3]
   // int64 rows (list, first entry, end entry), each at most kNsaQueriesPerItem entries.
   const int32_t* rev_query = nullptr;
@@ -109,8 +113,8 @@ struct NsaSelectedParams {
   // fp32 rows that the by-block passes add into with atomics: row i is row accum_row0 + i of q's
   // layout [B * H * T, D]; the launch's items must only name (b, h_kv) whose query rows lie in
   // it. Set for NsaSelectedBackwardDkv, it also adds dq's dS K (unscaled) there, and
-  // NsaSelectedBackwardDq is not needed; NsaSelectedForwardByBlockOutput adds o's unnormalised
-  // P V there.
+  // NsaSelectedBackwardDq is not needed; NsaSelectedForwardByBlockOutput adds o's P V there (P
+  // normalised by the row's statistics).
   float* accum = nullptr;
   int64_t accum_row0 = 0;
   // The forward by key block's softmax statistics: per row of q's layout, (m, l) = (the max of
