@@ -108,26 +108,26 @@ void Row(const Shape& s, int reps, int64_t window) {
     torch::Tensor lse = torch::empty({1, s.heads, t}, opts.dtype(torch::kFloat32));
     torch::Tensor dk = torch::empty(k16.sizes(), opts.dtype(torch::kFloat32));
     torch::Tensor dv = torch::empty_like(dk);
-    const ablate::train::NsaForwardPath forwards[] = {ablate::train::NsaForwardPath::kQueryBlocks,
-                                                      ablate::train::NsaForwardPath::kByKeyBlock};
-    for (int i = 0; i < 2; ++i) {
-      fwd_ms[i] = MedianMs(
+    using ablate::train::NsaDqPath;
+    using ablate::train::NsaForwardPath;
+    const int64_t l = options.shape.block_size;
+    auto forward = [&](NsaForwardPath path) {
+      return MedianMs(
+          [&] { ablate::train::NsaSelectedForwardInto(q16, k16, v16, idx32, l, 0, o, lse, path); },
+          reps);
+    };
+    auto backward = [&](NsaDqPath path) {
+      return MedianMs(
           [&] {
-            ablate::train::NsaSelectedForwardInto(q16, k16, v16, idx32, options.shape.block_size,
-                                                  0, o, lse, forwards[i]);
+            ablate::train::NsaSelectedBackwardInto(q16, k16, v16, idx32, l, 0, o, lse, d_o, dq, dk,
+                                                   dv, path);
           },
           reps);
-    }
-    const ablate::train::NsaDqPath paths[] = {ablate::train::NsaDqPath::kQueryBlocks,
-                                              ablate::train::NsaDqPath::kInDkv};
-    for (int i = 0; i < 2; ++i) {
-      bwd_ms[i] = MedianMs(
-          [&] {
-            ablate::train::NsaSelectedBackwardInto(q16, k16, v16, idx32, options.shape.block_size,
-                                                   0, o, lse, d_o, dq, dk, dv, paths[i]);
-          },
-          reps);
-    }
+    };
+    fwd_ms[0] = forward(NsaForwardPath::kQueryBlocks);
+    fwd_ms[1] = forward(NsaForwardPath::kByKeyBlock);  // whose o and lse the backwards read
+    bwd_ms[0] = backward(NsaDqPath::kQueryBlocks);
+    bwd_ms[1] = backward(NsaDqPath::kInDkv);
   }
   const double sdpa_f = time(sdpa, false), sdpa_fb = time(sdpa, true);
   std::printf(

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "trainer_lib/kernels/mma_bf16.cuh"
+#include "trainer_lib/kernels/nsa_by_block.cuh"
 #include "trainer_lib/kernels/nsa_query_block.cuh"
 #include "trainer_lib/kernels/nsa_selected.h"
 
@@ -14,11 +15,16 @@ using mma::CopyRows;
 using mma::kStride;
 using mma::QuadMax;
 using mma::QuadSum;
+using nsa::CopyKeyTile;
+using nsa::ItemTile;
+using nsa::kLog2e;
 using nsa::kQueryWarps;
 using nsa::kRows;
+using nsa::LaunchKernel;
+using nsa::Reach;
+using nsa::ThisItemTile;
 
 constexpr int kMaxGroup = 16;  // G
-constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
 // ---- Forward and dq: a thread block per (b, h_kv, Q = 16 / G queries), rows r = qi G + g. ----
@@ -46,16 +52,6 @@ struct QueryTiles {
     return matrices * kMatrixBytes + kQueryWarps * kWarpBytes + sizeof(nsa::QueryUnion);
   }
 };
-
-// Starts copying rows [row, row + count) of x (k or v, [B * H_kv * T, D]) into a shared
-// [kKeys][D] tile, zeros after them.
-template <int D, int kKeys>
-__device__ void CopyKeyTile(bf16* dst, const void* x, int64_t row, int count, int thread,
-                            int threads) {
-  const bf16* base = static_cast<const bf16*>(x) + row * D;
-  CopyRows<D>(
-      dst, kKeys, base, [&](int r) { return r < count ? base + r * D : nullptr; }, thread, threads);
-}
 
 // The same for k and v.
 template <int D, int kKeys>
@@ -280,53 +276,6 @@ __global__ void __launch_bounds__(32 * kQueryWarps, 1) DqKernel(NsaSelectedParam
   }
 }
 
-// ---- The by-block kernels (dk/dv, the forward by block): a thread block per (work item,
-// 64-token tile of its block), grid (item, tile). ----
-
-// The thread block's item and key tile. The item's rows are its (query, head) pairs,
-// entry-major: row f is head f % G of query rev_query[e0 + f / G].
-struct ItemTile {
-  int64_t e0, rows;  // the item's first entry of rev_query; its rows, (e1 - e0) G
-  int64_t head0;     // row of (b, h_kv G, 0) in q's layout [B * H * T, D]
-  int64_t kv_row;    // row of the tile's first key in k and v [B * H_kv * T, D]
-  int64_t r0;        // the tile's first key position
-  int count;         // keys in the tile; <= 0: the tile is past the block's or sequence's end
-  int groups;        // G
-
-  // Row f's row in q's layout (and lse and delta; accum's is this minus accum_row0), its query
-  // position in *t; -1 past the item's rows.
-  __device__ int64_t Row(const NsaSelectedParams& p, int64_t f, int64_t* t) const {
-    if (f >= rows) return -1;
-    *t = p.rev_query[e0 + f / groups];
-    return head0 + (f % groups) * p.seq_len + *t;
-  }
-};
-
-template <int kKeys>
-__device__ ItemTile ThisItemTile(const NsaSelectedParams& p) {
-  const int64_t* item = p.items + 3 * static_cast<int64_t>(blockIdx.x);
-  const int64_t list = item[0];
-  const int64_t blocks = (p.seq_len + p.block_size - 1) / p.block_size;
-  const int64_t block = list % blocks, bh = list / blocks;
-  const int64_t hk = bh % p.kv_heads, b = bh / p.kv_heads;
-  const int64_t tile0 = static_cast<int64_t>(blockIdx.y) * kKeys;
-  ItemTile at;
-  at.groups = static_cast<int>(p.heads / p.kv_heads);
-  at.e0 = item[1];
-  at.rows = (item[2] - item[1]) * at.groups;
-  at.head0 = (b * p.heads + hk * at.groups) * p.seq_len;
-  at.r0 = block * p.block_size + tile0;
-  at.kv_row = (b * p.kv_heads + hk) * p.seq_len + at.r0;
-  at.count = static_cast<int>(
-      max(int64_t{0}, min(min(int64_t{kKeys}, p.block_size - tile0), p.seq_len - at.r0)));
-  return at;
-}
-
-// Key s is seen by query t when s > t - Reach(p): the window, or every s >= 0 without one.
-inline __device__ int64_t Reach(const NsaSelectedParams& p) {
-  return p.window > 0 ? p.window : p.seq_len + 1;
-}
-
 // ---- dk, dv ----
 
 template <int D>
@@ -439,16 +388,8 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
   const int64_t reach = Reach(p);
   const int64_t steps = (at.rows + kRows - 1) / kRows;
   float dk[kCols / 8][4] = {}, dv[kCols / 8][4] = {};
-  prefetch(0);  // the K, V tiles travel with step 0's rows
-  for (int64_t i = 0; i < steps; ++i) {
-    const int buf = static_cast<int>(i % 2);
-    if (i + 1 < steps) {
-      prefetch(i + 1);
-      mma::WaitCopies<1>();
-    } else {
-      mma::WaitCopies<0>();
-    }
-    __syncthreads();  // step i's rows are in
+  // The K, V tiles travel with step 0's rows.
+  nsa::ForEachStep(steps, prefetch, [&](int buf) {
     // Bit 4 j + e: whether this lane's element (key, row) of the warp's [16 keys][16 rows] is
     // visible, t - w < s <= t (rows past the end have t = -1 and see nothing).
     unsigned seen = 0;
@@ -488,8 +429,7 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
       mma::AccumulateProduct<kCols, kRows>(dk, dp, qb + col0, kS);
     }
     if (p.accum != nullptr) AddDq<D>(p, ds, ks, dp, active, row_at + buf * kRows);
-    __syncthreads();  // buffer buf is consumed before step i + 2 loads into it
-  }
+  });
   if (key0 >= count) return;
 #pragma unroll
   for (int n = 0; n < kCols / 8; ++n) {
@@ -505,188 +445,6 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
   }
 }
 
-// ---- The forward by key block: each warp takes 16 of a step's 64 rows against the tile's 64
-// keys. ----
-
-template <int D>
-struct ByBlockTiles {
-  static constexpr int kKeys = 64;
-  static constexpr int kWarps = 4;
-  static constexpr int kStepRows = kRows * kWarps;
-  static constexpr int kTileElems = kKeys * kStride<D>;     // K or V
-  static constexpr int kRowElems = kStepRows * kStride<D>;  // one buffer of q rows
-  // K, V (the output pass), two buffers of q rows, two of the rows' (row, t, lse2).
-  static constexpr size_t Bytes(bool output) {
-    return 2 * ((output ? 2 : 1) * kTileElems + 2 * kRowElems) + 2 * kStepRows * (8 + 4 + 4);
-  }
-};
-
-// (m, l) packed as nsa_selected.h's row_stats says, and back.
-inline __device__ unsigned long long PackStats(float m, float l) {
-  return static_cast<unsigned long long>(__float_as_uint(l)) << 32 | __float_as_uint(m);
-}
-inline __device__ float StatsMax(unsigned long long x) {
-  return __uint_as_float(static_cast<unsigned>(x));
-}
-inline __device__ float StatsSum(unsigned long long x) {
-  return __uint_as_float(static_cast<unsigned>(x >> 32));
-}
-
-// Merges a tile's (m, l), l > 0, into a row's: (max, l0 2^(m0 - max) + l 2^(m - max)), the
-// online softmax's merge, in whatever order the tiles come.
-inline __device__ void MergeStats(unsigned long long* stats, float m, float l) {
-  unsigned long long old = *stats, assumed;
-  do {
-    assumed = old;
-    const float m0 = StatsMax(assumed), top = fmaxf(m0, m);
-    const float sum = StatsSum(assumed) * exp2f(m0 - top) + l * exp2f(m - top);  // m0 -inf: 0
-    old = atomicCAS(stats, assumed, PackStats(top, sum));
-  } while (old != assumed);
-}
-
-// Pass 1 (!kOutput): each row's (m, l) over the tile's keys it sees, merged into row_stats.
-// Pass 2 (kOutput): P = exp2(S - lse2) with lse2 = m + log2 l from row_stats, P V added into
-// accum.
-template <int D, bool kOutput>
-__global__ void __launch_bounds__(32 * ByBlockTiles<D>::kWarps)
-    ForwardByBlockKernel(NsaSelectedParams p) {
-  using Tiles = ByBlockTiles<D>;
-  constexpr int kKeys = Tiles::kKeys, kStep = Tiles::kStepRows, kS = kStride<D>;
-  const ItemTile at = ThisItemTile<kKeys>(p);
-  if (at.count <= 0) return;  // uniform
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  extern __shared__ __align__(16) unsigned char smem[];
-  bf16* ks = reinterpret_cast<bf16*>(smem);
-  bf16* vs = ks + Tiles::kTileElems;                                        // the output pass only
-  bf16* qs = vs + (kOutput ? Tiles::kTileElems : 0);                        // [2][64][stride]
-  int64_t* row_at = reinterpret_cast<int64_t*>(qs + 2 * Tiles::kRowElems);  // [2][64], -1: none
-  int32_t* row_t = reinterpret_cast<int32_t*>(row_at + 2 * kStep);          // [2][64], -1: none
-  float* row_lse2 = reinterpret_cast<float*>(row_t + 2 * kStep);            // [2][64]
-
-  CopyKeyTile<D, kKeys>(ks, p.k, at.kv_row, at.count, threadIdx.x, blockDim.x);
-  if constexpr (kOutput)
-    CopyKeyTile<D, kKeys>(vs, p.v, at.kv_row, at.count, threadIdx.x, blockDim.x);
-  const bf16* q = static_cast<const bf16*>(p.q);
-  // Starts loading step i's rows into buffer i % 2.
-  auto prefetch = [&](int64_t i) {
-    const int buf = static_cast<int>(i % 2);
-    int64_t t = 0;
-    CopyRows<D>(
-        qs + buf * Tiles::kRowElems, kStep, q,
-        [&](int r) {
-          const int64_t row = at.Row(p, kStep * i + r, &t);
-          return row < 0 ? nullptr : q + row * D;
-        },
-        threadIdx.x, blockDim.x);
-    for (int r = threadIdx.x; r < kStep; r += blockDim.x) {
-      const int64_t x = at.Row(p, kStep * i + r, &t);
-      row_at[buf * kStep + r] = x;
-      row_t[buf * kStep + r] = x < 0 ? -1 : static_cast<int32_t>(t);
-      if constexpr (kOutput) {
-        const unsigned long long stats = x < 0 ? 0 : p.row_stats[x];
-        const float l = StatsSum(stats);
-        row_lse2[buf * kStep + r] = l > 0.0f ? StatsMax(stats) + log2f(l) : 0.0f;
-      }
-    }
-    mma::CommitCopies();
-  };
-
-  const float scale2 = p.scale * kLog2e;
-  const int64_t reach = Reach(p);
-  const int64_t steps = (at.rows + kStep - 1) / kStep;
-  prefetch(0);  // the K (and V) tile travels with step 0's rows
-  for (int64_t i = 0; i < steps; ++i) {
-    const int buf = static_cast<int>(i % 2);
-    if (i + 1 < steps) {
-      prefetch(i + 1);
-      mma::WaitCopies<1>();
-    } else {
-      mma::WaitCopies<0>();
-    }
-    __syncthreads();  // step i's rows are in
-    // This lane's rows of the warp's 16: r and r + 8 of the step's buffer.
-    const int r = buf * kStep + kRows * warp + lane / 4;
-    const int64_t t[2] = {row_t[r], row_t[r + 8]};
-    // Bit 4 j + e: whether element (row lane / 4 + 8 (e / 2), key 8 j + 2 (lane % 4) + e % 2) of
-    // the warp's [16 rows][64 keys] is visible, t - w < s <= t.
-    uint32_t seen = 0;
-#pragma unroll
-    for (int j = 0; j < kKeys / 8; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int key = 8 * j + 2 * (lane % 4) + e % 2;
-        const int64_t pos = at.r0 + key, tq = t[e / 2];
-        if (key < at.count && pos <= tq && pos > tq - reach) seen |= 1u << (4 * j + e);
-      }
-    }
-    if (__any_sync(0xffffffffu, seen != 0)) {  // uniform per warp
-      float s[kKeys / 8][4];
-      mma::ProductWithTranspose<D, kKeys>(s, qs + (buf * kStep + kRows * warp) * kS, ks, kS);
-      if constexpr (!kOutput) {
-        float top[2] = {-INFINITY, -INFINITY}, sum[2] = {0.0f, 0.0f};
-#pragma unroll
-        for (int j = 0; j < kKeys / 8; ++j) {
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            s[j][e] = (seen >> (4 * j + e)) & 1u ? s[j][e] * scale2 : -INFINITY;
-            top[e / 2] = fmaxf(top[e / 2], s[j][e]);
-          }
-        }
-#pragma unroll
-        for (int h = 0; h < 2; ++h) top[h] = QuadMax(top[h]);
-#pragma unroll
-        for (int j = 0; j < kKeys / 8; ++j) {
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            if ((seen >> (4 * j + e)) & 1u) sum[e / 2] += exp2f(s[j][e] - top[e / 2]);
-          }
-        }
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          sum[h] = QuadSum(sum[h]);
-          if (lane % 4 == 0 && sum[h] > 0.0f)
-            MergeStats(p.row_stats + row_at[r + 8 * h], top[h], sum[h]);
-        }
-      } else {
-#pragma unroll
-        for (int j = 0; j < kKeys / 8; ++j) {
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            s[j][e] = (seen >> (4 * j + e)) & 1u
-                          ? exp2f(s[j][e] * scale2 - row_lse2[r + 8 * (e / 2)])
-                          : 0.0f;
-          }
-        }
-        float acc[D / 8][4] = {};
-        mma::AccumulateProduct<D, kKeys>(acc, s, vs, kS);
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int64_t row = row_at[r + 8 * h];
-          if (row < 0) continue;
-          float* out = p.accum + (row - p.accum_row0) * D + 2 * (lane % 4);
-#pragma unroll
-          for (int n = 0; n < D / 8; ++n) {
-            atomicAdd(reinterpret_cast<float2*>(out + 8 * n),
-                      make_float2(acc[n][2 * h], acc[n][2 * h + 1]));
-          }
-        }
-      }
-    }
-    __syncthreads();  // buffer buf is consumed before step i + 2 loads into it
-  }
-}
-
-template <typename Kernel>
-cudaError_t Launch(Kernel kernel, dim3 grid, int threads, size_t smem, cudaStream_t stream,
-                   const NsaSelectedParams& p) {
-  if (grid.x == 0) return cudaSuccess;
-  const cudaError_t error = cudaFuncSetAttribute(
-      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-  if (error != cudaSuccess) return error;
-  kernel<<<grid, threads, smem, stream>>>(p);
-  return cudaGetLastError();
-}
-
 template <int D>
 cudaError_t Dispatch(const NsaSelectedParams& p, int which, cudaStream_t stream) {
   static_assert((QueryTiles<D>::Bytes(1) + 1024) * QueryTiles<D>::kForwardBlocks <= 228 * 1024);
@@ -695,25 +453,16 @@ cudaError_t Dispatch(const NsaSelectedParams& p, int which, cudaStream_t stream)
                        static_cast<unsigned>(p.kv_heads), static_cast<unsigned>(p.batch));
   switch (which) {
     case 0:
-      return Launch(ForwardKernel<D>, per_query, 32 * kQueryWarps, QueryTiles<D>::Bytes(1), stream,
-                    p);
+      return LaunchKernel(ForwardKernel<D>, per_query, 32 * kQueryWarps, QueryTiles<D>::Bytes(1),
+                          stream, p);
     case 1:
-      return Launch(DqKernel<D>, per_query, 32 * kQueryWarps, QueryTiles<D>::Bytes(2), stream, p);
-    case 3:
-    case 4: {
-      using Tiles = ByBlockTiles<D>;
-      const dim3 grid(static_cast<unsigned>(p.num_items),
-                      static_cast<unsigned>((p.block_size + Tiles::kKeys - 1) / Tiles::kKeys));
-      return which == 3 ? Launch(ForwardByBlockKernel<D, false>, grid, 32 * Tiles::kWarps,
-                                 Tiles::Bytes(false), stream, p)
-                        : Launch(ForwardByBlockKernel<D, true>, grid, 32 * Tiles::kWarps,
-                                 Tiles::Bytes(true), stream, p);
-    }
+      return LaunchKernel(DqKernel<D>, per_query, 32 * kQueryWarps, QueryTiles<D>::Bytes(2), stream,
+                          p);
     default: {
       using Tiles = DkvTiles<D>;
       const dim3 grid(static_cast<unsigned>(p.num_items),
                       static_cast<unsigned>((p.block_size + Tiles::kKeys - 1) / Tiles::kKeys));
-      return Launch(DkvKernel<D>, grid, 32 * Tiles::kWarps, Tiles::kBytes, stream, p);
+      return LaunchKernel(DkvKernel<D>, grid, 32 * Tiles::kWarps, Tiles::kBytes, stream, p);
     }
   }
 }
@@ -745,14 +494,6 @@ cudaError_t NsaSelectedBackwardDq(const NsaSelectedParams& p, cudaStream_t strea
 
 cudaError_t NsaSelectedBackwardDkv(const NsaSelectedParams& p, cudaStream_t stream) {
   return Run(p, 2, stream);
-}
-
-cudaError_t NsaSelectedForwardByBlockStats(const NsaSelectedParams& p, cudaStream_t stream) {
-  return Run(p, 3, stream);
-}
-
-cudaError_t NsaSelectedForwardByBlockOutput(const NsaSelectedParams& p, cudaStream_t stream) {
-  return Run(p, 4, stream);
 }
 
 }  // namespace ablate::kernels

@@ -1,0 +1,108 @@
+// What the by-block kernels of the selected branch share (nsa_selected.cu's dk/dv kernel and
+// nsa_forward_by_block.cu's forward): a thread block per (work item of the reverse index, 64-token
+// tile of its key block), grid (item, tile), walking the item's (query, head) rows in
+// double-buffered steps; and the launch with opt-in shared memory that every kernel of the branch
+// uses. Device code only; the contract is nsa_selected.h's.
+#ifndef ABLATE_TRAINER_LIB_KERNELS_NSA_BY_BLOCK_CUH_
+#define ABLATE_TRAINER_LIB_KERNELS_NSA_BY_BLOCK_CUH_
+
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "trainer_lib/kernels/mma_bf16.cuh"
+#include "trainer_lib/kernels/nsa_selected.h"
+
+namespace ablate::kernels::nsa {
+
+inline constexpr float kLog2e = 1.4426950408889634f;
+
+// Starts copying rows [row, row + count) of x (k or v, [B * H_kv * T, D]) into a shared
+// [kKeys][D] tile, zeros after them.
+template <int D, int kKeys>
+__device__ void CopyKeyTile(__nv_bfloat16* dst, const void* x, int64_t row, int count, int thread,
+                            int threads) {
+  const __nv_bfloat16* base = static_cast<const __nv_bfloat16*>(x) + row * D;
+  mma::CopyRows<D>(
+      dst, kKeys, base, [&](int r) { return r < count ? base + r * D : nullptr; }, thread, threads);
+}
+
+// The thread block's item and key tile. The item's rows are its (query, head) pairs,
+// entry-major: row f is head f % G of query rev_query[e0 + f / G].
+struct ItemTile {
+  int64_t e0, rows;  // the item's first entry of rev_query; its rows, (e1 - e0) G
+  int64_t head0;     // row of (b, h_kv G, 0) in q's layout [B * H * T, D]
+  int64_t kv_row;    // row of the tile's first key in k and v [B * H_kv * T, D]
+  int64_t r0;        // the tile's first key position
+  int count;         // keys in the tile; <= 0: the tile is past the block's or sequence's end
+  int groups;        // G
+
+  // Row f's row in q's layout (and lse and delta; accum's is this minus accum_row0), its query
+  // position in *t; -1 past the item's rows.
+  __device__ int64_t Row(const NsaSelectedParams& p, int64_t f, int64_t* t) const {
+    if (f >= rows) return -1;
+    *t = p.rev_query[e0 + f / groups];
+    return head0 + (f % groups) * p.seq_len + *t;
+  }
+};
+
+template <int kKeys>
+__device__ ItemTile ThisItemTile(const NsaSelectedParams& p) {
+  const int64_t* item = p.items + 3 * static_cast<int64_t>(blockIdx.x);
+  const int64_t list = item[0];
+  const int64_t blocks = (p.seq_len + p.block_size - 1) / p.block_size;
+  const int64_t block = list % blocks, bh = list / blocks;
+  const int64_t hk = bh % p.kv_heads, b = bh / p.kv_heads;
+  const int64_t tile0 = static_cast<int64_t>(blockIdx.y) * kKeys;
+  ItemTile at;
+  at.groups = static_cast<int>(p.heads / p.kv_heads);
+  at.e0 = item[1];
+  at.rows = (item[2] - item[1]) * at.groups;
+  at.head0 = (b * p.heads + hk * at.groups) * p.seq_len;
+  at.r0 = block * p.block_size + tile0;
+  at.kv_row = (b * p.kv_heads + hk) * p.seq_len + at.r0;
+  at.count = static_cast<int>(
+      max(int64_t{0}, min(min(int64_t{kKeys}, p.block_size - tile0), p.seq_len - at.r0)));
+  return at;
+}
+
+// Key s is seen by query t when s > t - Reach(p): the window, or every s >= 0 without one.
+inline __device__ int64_t Reach(const NsaSelectedParams& p) {
+  return p.window > 0 ? p.window : p.seq_len + 1;
+}
+
+// The loop over an item's steps, double-buffered: prefetch(i) starts loading step i's rows into
+// buffer i % 2 and commits its copies; body(buf) runs once step i's are in, and the step after
+// next loads into buf only once every thread has left it. All threads of the block.
+template <typename Prefetch, typename Body>
+__device__ void ForEachStep(int64_t steps, const Prefetch& prefetch, const Body& body) {
+  prefetch(0);
+  for (int64_t i = 0; i < steps; ++i) {
+    if (i + 1 < steps) {
+      prefetch(i + 1);
+      mma::WaitCopies<1>();
+    } else {
+      mma::WaitCopies<0>();
+    }
+    __syncthreads();  // step i's rows are in
+    body(static_cast<int>(i % 2));
+    __syncthreads();  // buffer i % 2 is consumed before step i + 2 loads into it
+  }
+}
+
+// Launches `kernel` with `smem` bytes of dynamic shared memory (opted in past the default
+// 48 KiB); nothing for an empty grid.
+template <typename Kernel>
+cudaError_t LaunchKernel(Kernel kernel, dim3 grid, int threads, size_t smem, cudaStream_t stream,
+                         const NsaSelectedParams& p) {
+  if (grid.x == 0) return cudaSuccess;
+  const cudaError_t error = cudaFuncSetAttribute(
+      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  if (error != cudaSuccess) return error;
+  kernel<<<grid, threads, smem, stream>>>(p);
+  return cudaGetLastError();
+}
+
+}  // namespace ablate::kernels::nsa
+
+#endif  // ABLATE_TRAINER_LIB_KERNELS_NSA_BY_BLOCK_CUH_

@@ -1,0 +1,215 @@
+// The selected branch's forward by key block (nsa_selected.h, "Design"): each warp takes 16 of a
+// step's 64 gathered rows against the tile's 64 keys, in two passes.
+#include <cuda_bf16.h>
+
+#include <cmath>
+
+#include "trainer_lib/kernels/mma_bf16.cuh"
+#include "trainer_lib/kernels/nsa_by_block.cuh"
+#include "trainer_lib/kernels/nsa_query_block.cuh"
+#include "trainer_lib/kernels/nsa_selected.h"
+
+namespace ablate::kernels {
+namespace {
+
+using bf16 = __nv_bfloat16;
+using mma::CopyRows;
+using mma::kStride;
+using mma::QuadMax;
+using mma::QuadSum;
+using nsa::CopyKeyTile;
+using nsa::ForEachStep;
+using nsa::ItemTile;
+using nsa::kLog2e;
+using nsa::kRows;
+using nsa::Reach;
+using nsa::ThisItemTile;
+
+template <int D>
+struct ByBlockTiles {
+  static constexpr int kKeys = 64;
+  static constexpr int kWarps = 4;
+  static constexpr int kStepRows = kRows * kWarps;
+  static constexpr int kTileElems = kKeys * kStride<D>;     // K or V
+  static constexpr int kRowElems = kStepRows * kStride<D>;  // one buffer of q rows
+  // K, V (the output pass), two buffers of q rows, two of the rows' (row, t, lse2).
+  static constexpr size_t Bytes(bool output) {
+    return 2 * ((output ? 2 : 1) * kTileElems + 2 * kRowElems) + 2 * kStepRows * (8 + 4 + 4);
+  }
+};
+
+// (m, l) packed as nsa_selected.h's row_stats says, and back.
+inline __device__ unsigned long long PackStats(float m, float l) {
+  return static_cast<unsigned long long>(__float_as_uint(l)) << 32 | __float_as_uint(m);
+}
+inline __device__ float StatsMax(unsigned long long x) {
+  return __uint_as_float(static_cast<unsigned>(x));
+}
+inline __device__ float StatsSum(unsigned long long x) {
+  return __uint_as_float(static_cast<unsigned>(x >> 32));
+}
+
+// Merges a tile's (m, l), l > 0, into a row's: (max, l0 2^(m0 - max) + l 2^(m - max)), the
+// online softmax's merge, in whatever order the tiles come.
+inline __device__ void MergeStats(unsigned long long* stats, float m, float l) {
+  unsigned long long old = *stats, assumed;
+  do {
+    assumed = old;
+    const float m0 = StatsMax(assumed), top = fmaxf(m0, m);
+    const float sum = StatsSum(assumed) * exp2f(m0 - top) + l * exp2f(m - top);  // m0 -inf: 0
+    old = atomicCAS(stats, assumed, PackStats(top, sum));
+  } while (old != assumed);
+}
+
+// Pass 1 (!kOutput): each row's (m, l) over the tile's keys it sees, merged into row_stats.
+// Pass 2 (kOutput): P = exp2(S - lse2) with lse2 = m + log2 l from row_stats, P V added into
+// accum.
+template <int D, bool kOutput>
+__global__ void __launch_bounds__(32 * ByBlockTiles<D>::kWarps)
+    ForwardByBlockKernel(NsaSelectedParams p) {
+  using Tiles = ByBlockTiles<D>;
+  constexpr int kKeys = Tiles::kKeys, kStep = Tiles::kStepRows, kS = kStride<D>;
+  const ItemTile at = ThisItemTile<kKeys>(p);
+  if (at.count <= 0) return;  // uniform
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16* ks = reinterpret_cast<bf16*>(smem);
+  bf16* vs = ks + Tiles::kTileElems;                                        // the output pass only
+  bf16* qs = vs + (kOutput ? Tiles::kTileElems : 0);                        // [2][64][stride]
+  int64_t* row_at = reinterpret_cast<int64_t*>(qs + 2 * Tiles::kRowElems);  // [2][64], -1: none
+  int32_t* row_t = reinterpret_cast<int32_t*>(row_at + 2 * kStep);          // [2][64], -1: none
+  float* row_lse2 = reinterpret_cast<float*>(row_t + 2 * kStep);            // [2][64]
+
+  CopyKeyTile<D, kKeys>(ks, p.k, at.kv_row, at.count, threadIdx.x, blockDim.x);
+  if constexpr (kOutput)
+    CopyKeyTile<D, kKeys>(vs, p.v, at.kv_row, at.count, threadIdx.x, blockDim.x);
+  const bf16* q = static_cast<const bf16*>(p.q);
+  // Starts loading step i's rows into buffer i % 2.
+  auto prefetch = [&](int64_t i) {
+    const int buf = static_cast<int>(i % 2);
+    int64_t t = 0;
+    CopyRows<D>(
+        qs + buf * Tiles::kRowElems, kStep, q,
+        [&](int r) {
+          const int64_t row = at.Row(p, kStep * i + r, &t);
+          return row < 0 ? nullptr : q + row * D;
+        },
+        threadIdx.x, blockDim.x);
+    for (int r = threadIdx.x; r < kStep; r += blockDim.x) {
+      const int64_t x = at.Row(p, kStep * i + r, &t);
+      row_at[buf * kStep + r] = x;
+      row_t[buf * kStep + r] = x < 0 ? -1 : static_cast<int32_t>(t);
+      if constexpr (kOutput) {
+        const unsigned long long stats = x < 0 ? 0 : p.row_stats[x];
+        const float l = StatsSum(stats);
+        row_lse2[buf * kStep + r] = l > 0.0f ? StatsMax(stats) + log2f(l) : 0.0f;
+      }
+    }
+    mma::CommitCopies();
+  };
+
+  const float scale2 = p.scale * kLog2e;
+  const int64_t reach = Reach(p);
+  const int64_t steps = (at.rows + kStep - 1) / kStep;
+  // The K (and V) tile travels with step 0's rows.
+  ForEachStep(steps, prefetch, [&](int buf) {
+    // This lane's rows of the warp's 16: r and r + 8 of the step's buffer.
+    const int r = buf * kStep + kRows * warp + lane / 4;
+    const int64_t t[2] = {row_t[r], row_t[r + 8]};
+    // Bit 4 j + e: whether element (row lane / 4 + 8 (e / 2), key 8 j + 2 (lane % 4) + e % 2) of
+    // the warp's [16 rows][64 keys] is visible, t - w < s <= t.
+    uint32_t seen = 0;
+#pragma unroll
+    for (int j = 0; j < kKeys / 8; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int key = 8 * j + 2 * (lane % 4) + e % 2;
+        const int64_t pos = at.r0 + key, tq = t[e / 2];
+        if (key < at.count && pos <= tq && pos > tq - reach) seen |= 1u << (4 * j + e);
+      }
+    }
+    if (__any_sync(0xffffffffu, seen != 0)) {  // uniform per warp
+      float s[kKeys / 8][4];
+      mma::ProductWithTranspose<D, kKeys>(s, qs + (buf * kStep + kRows * warp) * kS, ks, kS);
+      if constexpr (!kOutput) {
+        float top[2] = {-INFINITY, -INFINITY}, sum[2] = {0.0f, 0.0f};
+#pragma unroll
+        for (int j = 0; j < kKeys / 8; ++j) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            s[j][e] = (seen >> (4 * j + e)) & 1u ? s[j][e] * scale2 : -INFINITY;
+            top[e / 2] = fmaxf(top[e / 2], s[j][e]);
+          }
+        }
+#pragma unroll
+        for (int h = 0; h < 2; ++h) top[h] = QuadMax(top[h]);
+#pragma unroll
+        for (int j = 0; j < kKeys / 8; ++j) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            if ((seen >> (4 * j + e)) & 1u) sum[e / 2] += exp2f(s[j][e] - top[e / 2]);
+          }
+        }
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          sum[h] = QuadSum(sum[h]);
+          if (lane % 4 == 0 && sum[h] > 0.0f)
+            MergeStats(p.row_stats + row_at[r + 8 * h], top[h], sum[h]);
+        }
+      } else {
+#pragma unroll
+        for (int j = 0; j < kKeys / 8; ++j) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            s[j][e] = (seen >> (4 * j + e)) & 1u
+                          ? exp2f(s[j][e] * scale2 - row_lse2[r + 8 * (e / 2)])
+                          : 0.0f;
+          }
+        }
+        float acc[D / 8][4] = {};
+        mma::AccumulateProduct<D, kKeys>(acc, s, vs, kS);
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int64_t row = row_at[r + 8 * h];
+          if (row < 0) continue;
+          float* out = p.accum + (row - p.accum_row0) * D + 2 * (lane % 4);
+#pragma unroll
+          for (int n = 0; n < D / 8; ++n) {
+            atomicAdd(reinterpret_cast<float2*>(out + 8 * n),
+                      make_float2(acc[n][2 * h], acc[n][2 * h + 1]));
+          }
+        }
+      }
+    }
+  });
+}
+
+template <int D>
+cudaError_t Dispatch(const NsaSelectedParams& p, bool output, cudaStream_t stream) {
+  using Tiles = ByBlockTiles<D>;
+  const dim3 grid(static_cast<unsigned>(p.num_items),
+                  static_cast<unsigned>((p.block_size + Tiles::kKeys - 1) / Tiles::kKeys));
+  return output ? nsa::LaunchKernel(ForwardByBlockKernel<D, true>, grid, 32 * Tiles::kWarps,
+                                    Tiles::Bytes(true), stream, p)
+                : nsa::LaunchKernel(ForwardByBlockKernel<D, false>, grid, 32 * Tiles::kWarps,
+                                    Tiles::Bytes(false), stream, p);
+}
+
+cudaError_t Run(const NsaSelectedParams& p, bool output, cudaStream_t stream) {
+  if (!NsaSelectedSupported(p)) return cudaErrorInvalidValue;
+  if (p.head_dim == 64) return Dispatch<64>(p, output, stream);
+  if (p.head_dim == 128) return Dispatch<128>(p, output, stream);
+  return Dispatch<256>(p, output, stream);
+}
+
+}  // namespace
+
+cudaError_t NsaSelectedForwardByBlockStats(const NsaSelectedParams& p, cudaStream_t stream) {
+  return Run(p, false, stream);
+}
+
+cudaError_t NsaSelectedForwardByBlockOutput(const NsaSelectedParams& p, cudaStream_t stream) {
+  return Run(p, true, stream);
+}
+
+}  // namespace ablate::kernels
