@@ -119,8 +119,9 @@ double NsaKernelBytesPerToken(const v1::ModelConfig& c, const NsaShape& nsa) {
 
 // Bytes per token of the gradients NSA's backward on the kernels holds at once, beyond the
 // layer's kept tensors: the gate node's three bf16 branch gradients (nsa_gate.h), a kernel
-// node's fp32 dk and dv and bf16 dq (nsa_cuda.h), the gradients of q, k and v gathering the
-// branches', and the gates' fp32 gradient. On Qwen3-0.6B at 1M tokens (docs/benchmarks.md) the
+// node's fp32 dk and dv and bf16 dq (nsa_cuda.h; the window's FlashAttention node holds the
+// same, nsa_window.h), the gradients of q, k and v gathering the branches', and the gates' fp32
+// gradient. On Qwen3-0.6B at 1M tokens (docs/benchmarks.md) the
 // plan without them was 31.4 GiB under the measured peak; they are 30.7 GiB.
 double NsaKernelBackwardBytesPerToken(const v1::ModelConfig& c) {
   const double heads = c.num_attention_heads();
@@ -132,7 +133,8 @@ double NsaKernelBackwardBytesPerToken(const v1::ModelConfig& c) {
 // The fp32 dq buffer of the selected kernels' backward where it forms dq inside the dk/dv kernel
 // (trainer_lib/attention/nsa_cuda.h, NsaDqPath::kAuto: where one (b, h_kv) pair's G T D fp32
 // rows fit 1 GiB; the buffer holds as many pairs as fit). The selected and window branches run
-// their backward one after the other: one buffer at a time.
+// their backward one after the other: one buffer at a time, the window's FlashAttention chunks
+// (trainer_lib/attention/nsa_window.h) sized to the same 1 GiB.
 double NsaDqAccumulatorBytes(const v1::ModelConfig& c, int64_t batch, int64_t seq_len) {
   const int64_t groups = c.num_attention_heads() / std::max(1u, c.num_key_value_heads());
   const double pair = 4.0 * double(groups) * double(seq_len) * c.head_dim();

@@ -5,9 +5,9 @@
 # Nsight Compute (ncu, clocks left alone):
 #   1. every kernel's duration; kernels.md sums them by name (launches, median, total), largest
 #      first, for each shape;
-#   2. the first eight launches of the selected branch's kernels (forward by query blocks or by
-#      key block, dq, dk/dv) with ncu's speed-of-light, occupancy, warp-state and memory
-#      sections (sections-SHAPE.txt).
+#   2. the first eight launches of the kernels KERNELS names (an ncu regex; default the selected
+#      branch's: forward by query blocks or by key block, dq, dk/dv) with ncu's speed-of-light,
+#      occupancy, warp-state and memory sections (sections-SHAPE.txt).
 # SHAPES (default "fla:65536 qwen3-0.6b:131072") lists shape:T pairs (nsa_benchmark's names);
 # the window is 0, as in the table compared with fla. Everything lands in OUT (default
 # runs/device-nsa-profile).
@@ -61,9 +61,10 @@ print("| kernel | launches | median ms | total ms |\n|---|---|---|---|")
 for k, v in sorted(by.items(), key=lambda kv: -sum(kv[1]))[:30]:
     print(f"| {k} | {len(v)} | {statistics.median(v):.3f} | {sum(v):.1f} |")
 EOF
-  "$ncu" --clock-control none -k 'regex:ForwardKernel|ForwardByBlockKernel|DqKernel|DkvKernel' \
+  "$ncu" --clock-control none -k "regex:${KERNELS:-ForwardKernel|ForwardByBlockKernel|DqKernel|DkvKernel}" \
     --launch-count 8 --section SpeedOfLight --section Occupancy --section LaunchStats \
     --section WarpStateStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
+    --section SourceCounters \
     "$build/bin/nsa_benchmark" 1 "$t" 0 "$name" >"$logs/sections-$name.txt" 2>&1
   echo "ncu sections ($name $t) exit $?"
   stage "$name profiled"

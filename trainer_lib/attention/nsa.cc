@@ -12,6 +12,7 @@
 #include "trainer_lib/attention/nsa_compressed.h"
 #include "trainer_lib/attention/nsa_cuda.h"
 #include "trainer_lib/attention/nsa_gate.h"
+#include "trainer_lib/attention/nsa_window.h"
 
 namespace ablate::train {
 namespace {
@@ -281,7 +282,8 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   const NsaShape& s = options.shape;
   // The fast path where the kernels take the shapes: the compressed branch and the selection
   // scored once in bf16 (the selection computed in forward only, kept by the selected branch's
-  // autograd node for backward), the selected and window branches on the kernels, gated in
+  // autograd node for backward), the selected branch on the kernels, the window branch on
+  // PyTorch's FlashAttention where it takes the shapes (nsa_window.h; else the kernels), gated in
   // fp32 by one node that keeps the branches as they are (nsa_gate.h). That path scores
   // mean-pooled blocks under fla's rule only: learned compression (windows that overlap, a map
   // with its own gradient) and the paper's rule (rows that may select nothing) run on the
@@ -293,12 +295,14 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     const NsaCompressedOutput cmp = NsaCompressedAndSelect(
         q, k, v, options, selection != nullptr ? *selection : at::Tensor());
     if (selection != nullptr) *selection = cmp.block_idx;
-    // Contiguous once: the two kernel nodes then keep the same tensors, where each would copy
-    // a transposed view (v's) for itself.
+    // Contiguous once: the selected and window nodes then keep the same tensors, where each
+    // would copy a transposed view (v's) for itself.
     const torch::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
     std::vector<torch::Tensor> branches = {
         cmp.out, NsaSelectedAttention(qc, kc, vc, cmp.block_idx, s.block_size)};
-    if (s.window > 0) {
+    if (s.window > 0 && NsaWindowFlashTakes(qc, kc)) {
+      branches.push_back(NsaWindowAttention(qc, kc, vc, s.window));
+    } else if (s.window > 0) {
       const torch::Tensor window_idx =
           NsaWindowBlockIndices(k.size(0), k.size(1), k.size(2), kWindowBlock, s.window,
                                 q.device());

@@ -9,8 +9,11 @@
 //   selected fwd         its forward alone, by query blocks or by key block (NsaForwardPath)
 //   selected bwd         its backward alone, dq by the dq kernel or in the dk/dv kernel
 //                        (NsaDqPath)
+//   window branch        with a window, the branch alone: on FlashAttention (nsa_window.h) and
+//                        on the selected kernels over the window's blocks
 //   SDPA                 at::scaled_dot_product_attention, causal, k and v repeated to H heads
-// each as forward alone and forward + backward, in milliseconds.
+// each as forward alone and forward + backward (the window branch: forward + backward only), in
+// milliseconds.
 //
 // Usage: nsa_benchmark [reps (default 5)] [max T (default 131072)] [window (default 512; 0:
 //        no sliding-window branch, to compare with fla where flash-attn is missing)] [shape: fla,
@@ -28,6 +31,7 @@
 #include "trainer_lib/attention/nsa.h"
 #include "trainer_lib/attention/nsa_compressed.h"
 #include "trainer_lib/attention/nsa_cuda.h"
+#include "trainer_lib/attention/nsa_window.h"
 
 namespace {
 
@@ -89,6 +93,18 @@ void Row(const Shape& s, int reps, int64_t window) {
                                                        /*is_causal=*/true);
     if (backward) o.backward(d_o);
   };
+  auto window_flash = [&](bool backward) {
+    torch::Tensor o = ablate::train::NsaWindowAttention(q, k, v, window);
+    if (backward) o.backward(d_o);
+  };
+  torch::Tensor window_idx;
+  if (window > 0) {
+    window_idx = ablate::train::NsaWindowBlockIndices(1, s.kv_heads, t, 64, window, q.device());
+  }
+  auto window_kernels = [&](bool backward) {
+    torch::Tensor o = ablate::train::NsaSelectedAttention(q, k, v, window_idx, 64, window);
+    if (backward) o.backward(d_o);
+  };
   const bool kernels = ablate::train::NsaSelectedKernelTakes(q, k);
   auto time = [&](const std::function<void(bool)>& f, bool backward) {
     return MedianMs([&] { f(backward); }, reps);
@@ -129,13 +145,17 @@ void Row(const Shape& s, int reps, int64_t window) {
     bwd_ms[0] = backward(NsaDqPath::kQueryBlocks);
     bwd_ms[1] = backward(NsaDqPath::kInDkv);
   }
+  const double win_flash =
+      window > 0 && ablate::train::NsaWindowFlashTakes(q, k) ? time(window_flash, true) : NAN;
+  const double win_kernels = window > 0 && kernels ? time(window_kernels, true) : NAN;
   const double sdpa_f = time(sdpa, false), sdpa_fb = time(sdpa, true);
   std::printf(
       "| %s | %lld/%lld/%lld | %lldK | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | "
-      "%.2f | %.2f | %.2f | %.2f | %.2f |\n",
+      "%.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
       s.name, static_cast<long long>(s.heads), static_cast<long long>(s.kv_heads),
       static_cast<long long>(d), static_cast<long long>(t / 1024), nsa_f, nsa_fb, cmp_f, cmp_fb,
-      sel_f, sel_fb, fwd_ms[0], fwd_ms[1], bwd_ms[0], bwd_ms[1], sdpa_f, sdpa_fb,
+      sel_f, sel_fb, fwd_ms[0], fwd_ms[1], bwd_ms[0], bwd_ms[1], win_flash, win_kernels, sdpa_f,
+      sdpa_fb,
       sdpa_fb / nsa_fb);
   std::fflush(stdout);
 }
@@ -157,8 +177,9 @@ int main(int argc, char** argv) {
               "compressed+selection fwd ms | compressed+selection fwd+bwd ms | selected "
               "kernels fwd ms | selected kernels fwd+bwd ms | selected fwd, by query blocks ms | "
               "selected fwd, by key block ms | selected bwd, dq kernel ms | selected bwd, dq in "
-              "dk/dv ms | SDPA fwd ms | SDPA fwd+bwd ms | SDPA / NsaAttend (fwd+bwd) "
-              "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+              "dk/dv ms | window fwd+bwd, FlashAttention ms | window fwd+bwd, kernels ms | "
+              "SDPA fwd ms | SDPA fwd+bwd ms | SDPA / NsaAttend (fwd+bwd) "
+              "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::vector<Shape> shapes;
   for (int64_t t : {8192, 16384, 32768, 65536, 131072}) shapes.push_back({"fla", 64, 4, 128, t});
   for (int64_t t : {32768, 131072}) shapes.push_back({"qwen3-0.6b", 16, 8, 128, t});

@@ -29,8 +29,9 @@ bool NsaKernelsEnabled();
 bool NsaSelectedKernelTakes(const at::Tensor& q, const at::Tensor& k);
 
 // The selected branch, o_slc (or with a window and NsaWindowBlockIndices, the window branch,
-// o_swa): [B, H, T, D] bf16, differentiable in q, k and v (their gradients come back in their
-// dtypes; dk and dv are summed in fp32 before that).
+// o_swa, which NsaAttend takes from nsa_window.h's FlashAttention where that runs the shapes):
+// [B, H, T, D] bf16, differentiable in q, k and v (their gradients come back in their dtypes;
+// dk and dv are summed in fp32 before that).
 at::Tensor NsaSelectedAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                 const at::Tensor& block_idx, int64_t block_size,
                                 int64_t window = 0);

@@ -35,6 +35,10 @@ struct Case {
   int64_t block_size = 64;
   int64_t selected = 16;
   double spread = 3.0;  // standard deviation of the unscaled scores
+  // Scores that defeat the kernel's filter (nsa_top_blocks.h, "Design"): block c scores
+  // (c mod 128) / 100 + (c / 128) / 10^4, so each of the kernel's 128 threads holds a band of
+  // its own and the top half of the warps' bands pass the threshold whole.
+  bool banded = false;
 };
 
 std::string Describe(const Case& c) {
@@ -77,6 +81,11 @@ void Check(const Case& c) {
   torch::Tensor scores;
   if (cols > 0) {
     scores = torch::randn({c.batch * c.kv_heads, c.group * c.queries, cols}, f32) * c.spread;
+    if (c.banded) {
+      const torch::Tensor col = torch::arange(cols, f32);
+      scores.copy_((torch::remainder(col, 128) / 100 + torch::floor_divide(col, 128) / 1e4)
+                       .expand_as(scores));
+    }
   }
   torch::Tensor ours =
       torch::full({c.batch, c.kv_heads, c.seq_len, c.selected}, kPoison, f32.dtype(torch::kInt32));
@@ -181,9 +190,28 @@ TEST(NsaTopBlocksTest, MillionTokenQueriesNeedOptInSharedMemory) {
 
 TEST(NsaTopBlocksTest, SharedMemoryAtExactlyTheDefaultLimit) {
   REQUIRE_KERNELS();
-  // G = 4 and 12,272 blocks: (8 warp slots + 2 G + 12,272) floats, exactly 48 KiB, the most a
-  // kernel gets without opting in.
-  Check({.kv_heads = 1, .group = 4, .seq_len = 785405, .first_query = 785400, .queries = 5});
+  // G = 4 and 11,743 blocks: 260 64-bit candidate and threshold slots, then (1 count + 8 warp
+  // slots + 2 x 4 partial + 2 G + 11,743) floats, exactly 48 KiB, the most a kernel gets without
+  // opting in.
+  Check({.kv_heads = 1, .group = 4, .seq_len = 751493, .first_query = 751488, .queries = 5});
+}
+
+TEST(NsaTopBlocksTest, ScoresThatDefeatTheFilter) {
+  REQUIRE_KERNELS();
+  // 4,096 blocks: about 480 pass the filter, past its 256 candidates, so the thread block's own
+  // rounds rank them; and 1,024 blocks, where the candidates fit.
+  Check({.kv_heads = 1,
+         .group = 1,
+         .seq_len = 1 << 18,
+         .first_query = (1 << 18) - 3,
+         .queries = 3,
+         .banded = true});
+  Check({.kv_heads = 2,
+         .group = 2,
+         .seq_len = 1 << 16,
+         .first_query = (1 << 16) - 100,
+         .queries = 100,
+         .banded = true});
 }
 
 TEST(NsaTopBlocksTest, RefusesFewerColumnsThanTheQueriesSee) {

@@ -15,13 +15,19 @@
 // whose probability underflows to exactly 0 is kept like any other (topk may rank a block the
 // rule does not allow beside it, and the reference then leaves that slot -1).
 //
-// Design: a thread block of 128 threads per (query, b h_kv). Pass 1: a warp per head row, an
-// online max and sum over the visible columns. Pass 2: each block's group-mean probability into
-// shared memory, the G rows read coalesced (pass 1 has just brought them into L2). Then n rounds
-// of a block-wide argmax, in which only the thread that owned the round's winner scans its share
-// again. This replaces the LibTorch chain it was (scale, mask, softmax, mean, copy, where, topk,
-// gather: about ten passes over the chunk's fp32 scores) by two reads of them. (All 128 threads
-// on each row in turn, four loads in flight each, measured 7-20% slower on an H200.)
+// Design: a thread block of 128 threads per (query, b h_kv). Pass 1: each head row's online max
+// and sum over the visible columns, a row to 4 / G warps where G < 4, four columns a lane per
+// step. Pass 2: each block's group-mean probability into shared memory, the G rows read
+// coalesced (pass 1 has just brought them into L2), each thread keeping its best. Then a filter:
+// in each warp, n threads' bests are at least the warp's n-th largest best, so the top n are at
+// least the largest such threshold, and every block below it is dropped. The few left (at most
+// kCandidates = 256; where the scores are not built to defeat it, far fewer than the blocks) go to one warp: n rounds of a
+// warp-wide max of 64-bit (score, block) keys, in which only the lane that owned the round's
+// winner rescans its share. Where more are left (scores built so), the thread block runs n rounds
+// of a block-wide argmax over every block instead. On one H200 the rounds over every block were
+// most of the kernel's issued instructions (Qwen3-0.6B at 128K: 17 ms a forward, the integer
+// pipe 72% busy). This replaced the LibTorch chain it was (scale, mask, softmax, mean, copy,
+// where, topk, gather: about ten passes over the chunk's fp32 scores) by two reads of them.
 //
 // Shapes (contiguous, 64-bit offsets):
 //   scores:    [groups, G * queries, score_cols] fp32, row g * queries + i holding head g's
@@ -32,7 +38,7 @@
 //              sees a block yet).
 //   block_idx: [groups, seq_len, n] int32; rows first_query .. first_query + queries - 1 are
 //              written, every slot.
-// Limits: groups <= 65535, queries and seq_len < 2^31, 1 <= G, and the shared memory of
+// Limits: groups <= 65535, queries and seq_len < 2^31, 1 <= G <= 128, and the shared memory of
 // NsaTopBlocksSharedBytes within the device's opt-in limit per block (227 KiB on Hopper: about
 // 57,000 blocks, 3.6M tokens at l = 64).
 #ifndef ABLATE_TRAINER_LIB_KERNELS_NSA_TOP_BLOCKS_H_
@@ -59,8 +65,9 @@ struct NsaTopBlocksParams {
   int32_t* block_idx = nullptr;
 };
 
-// Shared memory one thread block of this chunk needs, all of it dynamic: the top-n rounds' per-warp
-// bests, the G rows' max and inverse sum and a score per block of the chunk's last query.
+// Shared memory one thread block of this chunk needs, all of it dynamic: the filter's candidates
+// and thresholds, the block-wide rounds' per-warp bests, the G rows' partial and whole max and
+// inverse sum, and a score per block of the chunk's last query.
 size_t NsaTopBlocksSharedBytes(const NsaTopBlocksParams& p);
 
 // Launch on `stream`; return the launch's error (cudaSuccess when it started).

@@ -1,0 +1,125 @@
+#include "trainer_lib/attention/nsa_window.h"
+
+#include <ATen/Context.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <tuple>
+#include <vector>
+
+#include "trainer_lib/attention/nsa_cuda.h"
+
+namespace ablate::train {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+// FlashAttention's backward holds per query row an fp32 dq accumulator (4 B H D bytes), the
+// per-query-head dk and dv it sums into the KV heads (2 + 2), and dq (2).
+constexpr int64_t kBackwardBytesPerRowHeadDim = 10;
+
+class WindowFunction : public torch::autograd::Function<WindowFunction> {
+ public:
+  // q, k, v: bf16 [B, H(_kv), T, D] with unit stride in D. Returns o [B, H, T, D] contiguous.
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, int64_t window, int64_t backward_rows) {
+    const int64_t t = q.size(2);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(3)));
+    // FlashAttention's layout is [B, T, H, D]: the transposed views, no copies. Its output
+    // takes q's strides, so o comes back contiguous in [B, H, T, D] (contiguous() keeps it).
+    auto [o, lse, seed, offset, unused] = at::_flash_attention_forward(
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), std::nullopt, std::nullopt, t, t,
+        /*dropout_p=*/0.0, /*is_causal=*/true, /*return_debug_mask=*/false, scale,
+        /*window_size_left=*/window - 1, /*window_size_right=*/0);
+    (void)unused;
+    torch::Tensor out = o.transpose(1, 2).contiguous();
+    ctx->save_for_backward({q, k, v, out, lse, seed, offset});
+    ctx->saved_data["window"] = window;
+    ctx->saved_data["rows"] = backward_rows;
+    return out;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &o = saved[3], &lse = saved[4],
+                        &seed = saved[5], &offset = saved[6];
+    const int64_t window = ctx->saved_data["window"].toInt();
+    const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3);
+    int64_t rows = ctx->saved_data["rows"].toInt();
+    if (rows <= 0) {
+      rows = std::max<int64_t>(1, kNsaAccumBytes / (kBackwardBytesPerRowHeadDim * b * h * d));
+    }
+    const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+    const torch::Tensor d_o = grads[0].to(torch::kBFloat16);
+    if (rows >= t) {
+      auto [dq, dk, dv] = Chunk(d_o, q, k, v, o, lse, seed, offset, 0, t, window, scale);
+      return {dq.transpose(1, 2), dk.transpose(1, 2), dv.transpose(1, 2), {}, {}};
+    }
+    // Chunks' key ranges overlap by w - 1 keys, whose dk and dv two chunks add: in fp32, as the
+    // kernels' node sums its own (summed in bf16 they broke the error rule on a GPU where chunks
+    // are shorter than the window). dq starts as NaN so that a row no chunk wrote could not pass
+    // for a gradient.
+    torch::Tensor dq = torch::full_like(q, NAN);
+    torch::Tensor dk = torch::zeros(k.sizes(), k.options().dtype(torch::kFloat32));
+    torch::Tensor dv = torch::zeros_like(dk);
+    for (int64_t t0 = 0; t0 < t; t0 += rows) {
+      const int64_t t1 = std::min(t, t0 + rows);
+      const int64_t s0 = std::max<int64_t>(0, t0 - (window - 1));
+      auto [dq_c, dk_c, dv_c] = Chunk(d_o, q, k, v, o, lse, seed, offset, t0, t1, window, scale);
+      dq.narrow(2, t0, t1 - t0).copy_(dq_c.transpose(1, 2));
+      dk.narrow(2, s0, t1 - s0).add_(dk_c.transpose(1, 2));
+      dv.narrow(2, s0, t1 - s0).add_(dv_c.transpose(1, 2));
+    }
+    return {dq, dk.to(torch::kBFloat16), dv.to(torch::kBFloat16), {}, {}};
+  }
+
+ private:
+  // FlashAttention's backward for queries t0 .. t1 - 1 over the keys s0 .. t1 - 1 their windows
+  // reach; with fewer queries than keys it aligns the last query to the last key, which puts
+  // query t0 + i at key t0 + i. Returns dq, dk, dv in its layout, [B, rows or keys, H(_kv), D].
+  static std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> Chunk(
+      const torch::Tensor& d_o, const torch::Tensor& q, const torch::Tensor& k,
+      const torch::Tensor& v, const torch::Tensor& o, const torch::Tensor& lse,
+      const torch::Tensor& seed, const torch::Tensor& offset, int64_t t0, int64_t t1,
+      int64_t window, double scale) {
+    const int64_t s0 = std::max<int64_t>(0, t0 - (window - 1));
+    auto rows = [&](const torch::Tensor& x) { return x.narrow(2, t0, t1 - t0).transpose(1, 2); };
+    auto keys = [&](const torch::Tensor& x) { return x.narrow(2, s0, t1 - s0).transpose(1, 2); };
+    return at::_flash_attention_backward(
+        rows(d_o), rows(q), keys(k), keys(v), rows(o), lse.narrow(2, t0, t1 - t0).contiguous(),
+        /*cum_seq_q=*/{}, /*cum_seq_k=*/{}, t1 - t0, t1 - s0, /*dropout_p=*/0.0,
+        /*is_causal=*/true, seed, offset, scale, /*window_size_left=*/window - 1,
+        /*window_size_right=*/0);
+  }
+};
+
+}  // namespace
+
+bool NsaWindowFlashTakes(const at::Tensor& q, const at::Tensor& k) {
+  return q.defined() && k.defined() && q.is_cuda() && k.device() == q.device() && q.dim() == 4 &&
+         k.dim() == 4 && q.size(0) == k.size(0) && q.size(2) == k.size(2) &&
+         q.size(3) == k.size(3) && k.size(1) > 0 && q.size(1) % k.size(1) == 0 &&
+         q.size(3) % 8 == 0 && q.size(3) <= 256 && q.size(2) > 0 &&
+         at::globalContext().userEnabledFlashSDP();
+}
+
+at::Tensor NsaWindowAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                              int64_t window, int64_t backward_rows) {
+  TORCH_CHECK(window > 0, "nsa window: window ", window, " must be positive");
+  TORCH_CHECK(NsaWindowFlashTakes(q, k) && v.sizes() == k.sizes() && v.device() == k.device(),
+              "nsa window: FlashAttention does not take q ", q.sizes(), " on ", q.device(), ", k ",
+              k.sizes(), ", v ", v.sizes(), " (see NsaWindowFlashTakes)");
+  // FlashAttention reads rows of D with unit stride; the bf16 rounding is differentiable, so
+  // the gradients come back in the inputs' dtypes.
+  auto bf16 = [](const at::Tensor& x) {
+    torch::Tensor y = x.to(torch::kBFloat16);
+    return y.stride(3) == 1 ? y : y.contiguous();
+  };
+  return WindowFunction::apply(bf16(q), bf16(k), bf16(v), window, backward_rows);
+}
+
+}  // namespace ablate::train

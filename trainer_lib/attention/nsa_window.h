@@ -1,0 +1,49 @@
+// NSA's sliding-window branch (Yuan et al., 2025, section 3.3.3: o_swa) on PyTorch's own
+// FlashAttention-2 kernel (Dao, 2023), whose local-window mask is exactly the branch's:
+//   o_swa[b, h, t] = softmax_s(q_t . k_s / sqrt(D)) v_s   over keys t - w < s <= t,
+// that is FlashAttention's causal window of window_size_left = w - 1 keys before t and none after.
+// Key/value head h / G serves query head h (GQA), as in the other branches.
+//
+// Why not our selected-branch kernels over the window's blocks (nsa_cuda.h, which still take
+// the window where FlashAttention does not): a window is a band, the case FlashAttention's tiles
+// of 128 queries are built for, where our kernels gather blocks for at most 16 query rows at a
+// time. On one H200 the branch's forward and backward took 15.5 ms on FlashAttention against
+// 31.3 ms on the kernels at Qwen3-0.6B's shape and 128K tokens, and 25.4 against 53.9 ms on
+// fla's shape (64 / 4 heads) at 64K (docs/benchmarks.md, "The window branch on FlashAttention").
+//
+// Memory: the forward keeps o and the log-sum-exp (B H T fp32), nothing of [T, w] size. The
+// backward runs FlashAttention's backward over chunks of queries, each with the keys its window
+// reaches (t0 - w + 1 .. t1 - 1, FlashAttention aligning the chunk's queries to its keys'
+// end), so that FlashAttention's fp32 dq accumulator and its per-query-head dk and dv (GQA)
+// stay within kNsaAccumBytes (nsa_cuda.h) whatever T is: 10 B H D bytes a query row, 52,428 rows
+// a chunk on Qwen3-0.6B. Chunks are exact: a query's window lies wholly in its chunk's keys; the
+// w - 1 keys two chunks share get their dk and dv summed in fp32 buffers (B H_kv T D each, as the
+// kernels' node holds).
+//
+// Thread-safety: as LibTorch operators; launches go to the current CUDA stream.
+#ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_WINDOW_H_
+#define ABLATE_TRAINER_LIB_ATTENTION_NSA_WINDOW_H_
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace ablate::train {
+
+// True when NsaWindowAttention runs these tensors: q [B, H, T, D] and k [B, H_kv, T, D] on one
+// CUDA device, H a multiple of H_kv, D a multiple of 8 up to 256 (FlashAttention-2's head dims),
+// and PyTorch's flash backend not disabled (at::globalContext().userEnabledFlashSDP()). The GPU
+// must be sm_80 or newer, as the NSA kernels already require.
+bool NsaWindowFlashTakes(const at::Tensor& q, const at::Tensor& k);
+
+// The window branch o_swa: q [B, H, T, D]; k, v [B, H_kv, T, D], any float dtype (rounded to
+// bf16 first, as the kernels do); window w > 0 (TORCH_CHECK). Returns [B, H, T, D] bf16,
+// contiguous, differentiable in q, k and v (their gradients come back in their dtypes).
+// backward_rows: the queries per backward chunk; 0 sizes chunks by memory as above (tests pass
+// small values to cut chunks inside the window).
+at::Tensor NsaWindowAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                              int64_t window, int64_t backward_rows = 0);
+
+}  // namespace ablate::train
+
+#endif  // ABLATE_TRAINER_LIB_ATTENTION_NSA_WINDOW_H_
