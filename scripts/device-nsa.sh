@@ -7,6 +7,7 @@
 # branch on the same kernels at head ratios 1, 2, 5, 16, windows 512 and 100, blocks 64 and 100; the
 # bf16 compressed branch and its gradients within the same rule at head ratios 1, 2, 5, 16, its
 # selection against the reference's; the top-blocks kernel against the LibTorch chain it replaces;
+# the window branch on FlashAttention against the reference, its backward in chunks too;
 # NsaAttend end to end with and without the window; the gate's kernels against eager products), then
 # the benchmark against dense SDPA (the compressed branch with the selection timed on its own too)
 # at fla's window and, when that is not 512, a second table at the model's window 512, then

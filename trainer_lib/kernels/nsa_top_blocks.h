@@ -26,7 +26,8 @@
 // winner rescans its share. Where more are left (scores built so), the thread block runs n rounds
 // of a block-wide argmax over every block instead. On one H200 the rounds over every block were
 // most of the kernel's issued instructions (Qwen3-0.6B at 128K: 17 ms a forward, the integer
-// pipe 72% busy). This replaced the LibTorch chain it was (scale, mask, softmax, mean, copy,
+// pipe 72% busy); the filter took the compressed branch with the selection there from 24.9 to
+// 21.6 ms a forward (docs/benchmarks.md). This replaced the LibTorch chain it was (scale, mask, softmax, mean, copy,
 // where, topk, gather: about ten passes over the chunk's fp32 scores) by two reads of them.
 //
 // Shapes (contiguous, 64-bit offsets):
