@@ -3,7 +3,8 @@
 // 8, D 128), bf16, batch 1.
 // Prints a markdown table: the median of `reps` timed runs (after one warm-up) of
 //   NsaAttend            the whole layer as the model calls it (the compressed branch and the
-//                        selection in bf16 GEMMs, kernels for the selected and window branches)
+//                        selection in bf16 GEMMs, kernels for the selected branch, the window
+//                        on FlashAttention)
 //   compressed+selection NsaCompressedAndSelect alone: o_cmp and the block indices
 //   selected kernels     NsaSelectedAttention alone on precomputed block indices
 //   selected fwd         its forward alone, by query blocks or by key block (NsaForwardPath)
