@@ -286,7 +286,8 @@ at::Tensor NsaWindowBlockIndices(int64_t batch, int64_t kv_heads, int64_t seq_le
 bool NsaTopBlocksKernelTakes(const at::Tensor& q, int64_t kv_heads, int64_t block_size) {
 #ifdef ABLATE_NSA_KERNELS
   if (!NsaKernelsEnabled() || !q.is_cuda() || q.dim() != 4 || kv_heads <= 0 ||
-      q.size(1) % kv_heads != 0 || block_size <= 0 || q.size(0) * kv_heads > 65535 ||
+      q.size(1) % kv_heads != 0 || q.size(1) / kv_heads > k::kNsaTopBlocksMaxGroup ||
+      block_size <= 0 || q.size(0) * kv_heads > 65535 ||
       q.size(2) <= 0 || q.size(2) >= (int64_t{1} << 31)) {
     return false;
   }

@@ -46,8 +46,8 @@ at::Tensor NsaWindowBlockIndices(int64_t batch, int64_t kv_heads, int64_t seq_le
 
 // True when NsaKernelsEnabled() and the top-blocks kernel (trainer_lib/kernels/nsa_top_blocks.h)
 // takes a selection for q [B, H, T, D] over `kv_heads` heads of blocks of `block_size`: q on
-// CUDA, B H_kv <= 65535, T < 2^31, and a score per block of the last query within the device's
-// shared memory per thread block.
+// CUDA, B H_kv <= 65535, H / H_kv <= 128, T < 2^31, and a score per block of the last query
+// within the device's shared memory per thread block.
 bool NsaTopBlocksKernelTakes(const at::Tensor& q, int64_t kv_heads, int64_t block_size);
 
 // fla's selection (nsa_blocks.h's NsaTopBlocks over mean-pooled blocks) for the queries

@@ -18,9 +18,33 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
-// FlashAttention's backward holds per query row an fp32 dq accumulator (4 B H D bytes), the
-// per-query-head dk and dv it sums into the KV heads (2 + 2), and dq (2).
-constexpr int64_t kBackwardBytesPerRowHeadDim = 10;
+// The queries per backward chunk whose FlashAttention backward allocates at most
+// kNsaAccumBytes. Per query row it holds an fp32 dq accumulator (4 H D bytes), dq (2 H D) and
+// contiguous copies of do and o (4 H D); per key row (the chunk's rows and the w - 1 keys
+// before them) the per-query-head dk and dv it then sums into the KV heads (4 H D) and those
+// sums (4 H_kv D). A window too long for the budget gets one query a chunk.
+int64_t BackwardRows(int64_t b, int64_t h, int64_t h_kv, int64_t d, int64_t window) {
+  const int64_t per_key = b * d * (4 * h + 4 * h_kv);
+  const int64_t per_row = b * d * 10 * h + per_key;
+  return std::max<int64_t>(1, (kNsaAccumBytes - per_key * (window - 1)) / per_row);
+}
+
+// Whether this build's FlashAttention runs on `device`: a call on one row, once per process
+// (the GPUs of one host are of one kind). A build without it, or a GPU older than sm_80, throws.
+bool FlashRuns(const at::Device& device) {
+  static const bool runs = [&] {
+    try {
+      const torch::Tensor x = torch::zeros(
+          {1, 1, 1, 64}, torch::TensorOptions().device(device).dtype(torch::kBFloat16));
+      at::_flash_attention_forward(x, x, x, std::nullopt, std::nullopt, 1, 1, /*dropout_p=*/0.0,
+                                   /*is_causal=*/true, /*return_debug_mask=*/false);
+      return true;
+    } catch (const c10::Error&) {
+      return false;
+    }
+  }();
+  return runs;
+}
 
 class WindowFunction : public torch::autograd::Function<WindowFunction> {
  public:
@@ -48,11 +72,9 @@ class WindowFunction : public torch::autograd::Function<WindowFunction> {
     const torch::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &o = saved[3], &lse = saved[4],
                         &seed = saved[5], &offset = saved[6];
     const int64_t window = ctx->saved_data["window"].toInt();
-    const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3);
+    const int64_t t = q.size(2), d = q.size(3);
     int64_t rows = ctx->saved_data["rows"].toInt();
-    if (rows <= 0) {
-      rows = std::max<int64_t>(1, kNsaAccumBytes / (kBackwardBytesPerRowHeadDim * b * h * d));
-    }
+    if (rows <= 0) rows = BackwardRows(q.size(0), q.size(1), k.size(1), d, window);
     const double scale = 1.0 / std::sqrt(static_cast<double>(d));
     const torch::Tensor d_o = grads[0].to(torch::kBFloat16);
     if (rows >= t) {
@@ -104,7 +126,7 @@ bool NsaWindowFlashTakes(const at::Tensor& q, const at::Tensor& k) {
          k.dim() == 4 && q.size(0) == k.size(0) && q.size(2) == k.size(2) &&
          q.size(3) == k.size(3) && k.size(1) > 0 && q.size(1) % k.size(1) == 0 &&
          q.size(3) % 8 == 0 && q.size(3) <= 256 && q.size(2) > 0 &&
-         at::globalContext().userEnabledFlashSDP();
+         at::globalContext().userEnabledFlashSDP() && FlashRuns(q.device());
 }
 
 at::Tensor NsaWindowAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

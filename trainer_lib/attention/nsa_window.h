@@ -14,11 +14,11 @@
 // Memory: the forward keeps o and the log-sum-exp (B H T fp32), nothing of [T, w] size. The
 // backward runs FlashAttention's backward over chunks of queries, each with the keys its window
 // reaches (t0 - w + 1 .. t1 - 1, FlashAttention aligning the chunk's queries to its keys'
-// end), so that FlashAttention's fp32 dq accumulator and its per-query-head dk and dv (GQA)
-// stay within kNsaAccumBytes (nsa_cuda.h) whatever T is: 10 B H D bytes a query row, 52,428 rows
-// a chunk on Qwen3-0.6B. Chunks are exact: a query's window lies wholly in its chunk's keys; the
-// w - 1 keys two chunks share get their dk and dv summed in fp32 buffers (B H_kv T D each, as the
-// kernels' node holds).
+// end), so that what FlashAttention allocates (its fp32 dq accumulator, its per-query-head dk
+// and dv under GQA, copies of do and o) stays within kNsaAccumBytes (nsa_cuda.h) whatever T is:
+// 14 H D + 4 H_kv D bytes a query row, 32,576 rows a chunk on Qwen3-0.6B with w = 512. Chunks are
+// exact: a query's window lies wholly in its chunk's keys; the w - 1 keys two chunks share get
+// their dk and dv summed in fp32 buffers (B H_kv T D each, as the kernels' node holds).
 //
 // Thread-safety: as LibTorch operators; launches go to the current CUDA stream.
 #ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_WINDOW_H_
@@ -32,8 +32,8 @@ namespace ablate::train {
 
 // True when NsaWindowAttention runs these tensors: q [B, H, T, D] and k [B, H_kv, T, D] on one
 // CUDA device, H a multiple of H_kv, D a multiple of 8 up to 256 (FlashAttention-2's head dims),
-// and PyTorch's flash backend not disabled (at::globalContext().userEnabledFlashSDP()). The GPU
-// must be sm_80 or newer, as the NSA kernels already require.
+// PyTorch's flash backend not disabled (at::globalContext().userEnabledFlashSDP()), and this
+// build's FlashAttention running on the device (probed once per process with a one-row call).
 bool NsaWindowFlashTakes(const at::Tensor& q, const at::Tensor& k);
 
 // The window branch o_swa: q [B, H, T, D]; k, v [B, H_kv, T, D], any float dtype (rounded to

@@ -73,6 +73,13 @@ void CheckCase(const Case& c) {
   EXPECT_TRUE(ours[0].is_contiguous());
   const char* names[] = {"o", "dq", "dk", "dv"};
   for (int i = 0; i < 4; ++i) {
+    // A query alone in its window: every exact dk is 0, which the bf16 reference meets exactly
+    // and FlashAttention to about 1e-6 through its bf16 o in delta = rowsum(do o); the rule's
+    // bound, twice 0, cannot judge it.
+    if (c.window == 1 && i == 2) {
+      EXPECT_LE(ours[i].abs().max().item<double>(), 1e-5) << "dk " << Describe(c);
+      continue;
+    }
     if (i > 0) {
       EXPECT_EQ(ours[i].scalar_type(), torch::kFloat32) << names[i];
     }
@@ -98,8 +105,8 @@ TEST(NsaWindowTest, HeadDimsWindowsAndLengths) {
       {.batch = 2, .heads = 4, .kv_heads = 2, .seq_len = 1001, .head_dim = 64, .window = 100});
   CheckCase({.heads = 8, .kv_heads = 2, .seq_len = 777, .head_dim = 256, .window = 100});
   CheckCase({.heads = 4, .kv_heads = 2, .seq_len = 37, .window = 512});
-  // Three keys a query. (At w = 1 every exact dk is 0, which the bf16 reference meets exactly
-  // and FlashAttention to 1e-6 through its bf16 o in delta = rowsum(do o).)
+  // One key a query (FlashAttention's window of 0 either side) and three.
+  CheckCase({.heads = 2, .kv_heads = 1, .seq_len = 300, .head_dim = 64, .window = 1});
   CheckCase({.heads = 2, .kv_heads = 1, .seq_len = 300, .head_dim = 64, .window = 3});
 }
 

@@ -21,7 +21,10 @@ constexpr int kCandidates = 256;
 struct Layout {
   int warps_per_row, parts, rows;
 };
+static_assert(kNsaTopBlocksMaxGroup <= kThreads, "a thread per head row merges its parts");
+
 __host__ __device__ Layout LayoutOf(int g) {
+  if (g <= 0) return {1, 0, 0};  // refused at launch; sized here as nothing
   const int warps_per_row = g >= kWarps ? 1 : kWarps / g;
   return {warps_per_row, warps_per_row * g, g};
 }
@@ -293,11 +296,11 @@ size_t NsaTopBlocksSharedBytes(const NsaTopBlocksParams& p) {
 }
 
 cudaError_t NsaTopBlocks(const NsaTopBlocksParams& p, cudaStream_t stream) {
-  if (p.groups <= 0 || p.groups > 65535 || p.group_size <= 0 || p.group_size > kThreads ||
-      p.queries <= 0 || p.queries >= (int64_t{1} << 31) || p.seq_len >= (int64_t{1} << 31) ||
-      p.first_query < 0 || p.first_query + p.queries > p.seq_len || p.block_size <= 0 ||
-      p.selected <= 0 || p.score_cols < 0 || (p.score_cols > 0 && p.scores == nullptr) ||
-      p.block_idx == nullptr) {
+  if (p.groups <= 0 || p.groups > 65535 || p.group_size <= 0 ||
+      p.group_size > kNsaTopBlocksMaxGroup || p.queries <= 0 || p.queries >= (int64_t{1} << 31) ||
+      p.seq_len >= (int64_t{1} << 31) || p.first_query < 0 ||
+      p.first_query + p.queries > p.seq_len || p.block_size <= 0 || p.selected <= 0 ||
+      p.score_cols < 0 || (p.score_cols > 0 && p.scores == nullptr) || p.block_idx == nullptr) {
     return cudaErrorInvalidValue;
   }
   // Every block the chunk's last query sees must have its column: fewer would quietly narrow

@@ -20,15 +20,16 @@
 // step. Pass 2: each block's group-mean probability into shared memory, the G rows read
 // coalesced (pass 1 has just brought them into L2), each thread keeping its best. Then a filter:
 // in each warp, n threads' bests are at least the warp's n-th largest best, so the top n are at
-// least the largest such threshold, and every block below it is dropped. The few left (at most
-// kCandidates = 256; where the scores are not built to defeat it, far fewer than the blocks) go to one warp: n rounds of a
-// warp-wide max of 64-bit (score, block) keys, in which only the lane that owned the round's
-// winner rescans its share. Where more are left (scores built so), the thread block runs n rounds
-// of a block-wide argmax over every block instead. On one H200 the rounds over every block were
-// most of the kernel's issued instructions (Qwen3-0.6B at 128K: 17 ms a forward, the integer
-// pipe 72% busy); the filter took the compressed branch with the selection there from 24.9 to
-// 21.6 ms a forward (docs/benchmarks.md). This replaced the LibTorch chain it was (scale, mask, softmax, mean, copy,
-// where, topk, gather: about ten passes over the chunk's fp32 scores) by two reads of them.
+// least the largest such threshold, and every block below it is dropped. What is left goes,
+// when it fits 256 candidates (where the scores are not built to defeat the filter, far fewer
+// than the blocks), to one warp: n rounds of a warp-wide max of 64-bit (score, block) keys, in
+// which only the lane that owned the round's winner rescans its share. Where more are left, the
+// thread block runs n rounds of a block-wide argmax over every block instead. On one H200 the
+// rounds over every block were most of the kernel's issued instructions (Qwen3-0.6B at 128K:
+// 17 ms a forward, the integer pipe 72% busy); the filter took the compressed branch with the
+// selection there from 24.9 to 21.6 ms a forward (docs/benchmarks.md). The kernel replaced the
+// LibTorch chain it was (scale, mask, softmax, mean, copy, where, topk, gather: about ten passes
+// over the chunk's fp32 scores) by two reads of them.
 //
 // Shapes (contiguous, 64-bit offsets):
 //   scores:    [groups, G * queries, score_cols] fp32, row g * queries + i holding head g's
@@ -39,7 +40,8 @@
 //              sees a block yet).
 //   block_idx: [groups, seq_len, n] int32; rows first_query .. first_query + queries - 1 are
 //              written, every slot.
-// Limits: groups <= 65535, queries and seq_len < 2^31, 1 <= G <= 128, and the shared memory of
+// Limits: groups <= 65535, queries and seq_len < 2^31, 1 <= G <= kNsaTopBlocksMaxGroup, and the
+// shared memory of
 // NsaTopBlocksSharedBytes within the device's opt-in limit per block (227 KiB on Hopper: about
 // 57,000 blocks, 3.6M tokens at l = 64).
 #ifndef ABLATE_TRAINER_LIB_KERNELS_NSA_TOP_BLOCKS_H_
@@ -51,6 +53,9 @@
 #include <cstdint>
 
 namespace ablate::kernels {
+
+// The most query heads per key/value head: one thread of the 128 merges each head row's parts.
+inline constexpr int64_t kNsaTopBlocksMaxGroup = 128;
 
 struct NsaTopBlocksParams {
   int64_t groups = 0;       // B * H_kv
