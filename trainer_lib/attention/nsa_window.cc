@@ -53,8 +53,9 @@ class WindowFunction : public torch::autograd::Function<WindowFunction> {
                                const torch::Tensor& v, int64_t window, int64_t backward_rows) {
     const int64_t t = q.size(2);
     const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(3)));
-    // FlashAttention's layout is [B, T, H, D]: the transposed views, no copies. Its output
-    // takes q's strides, so o comes back contiguous in [B, H, T, D] (contiguous() keeps it).
+    // FlashAttention's layout is [B, T, H, D]: the transposed views, no copies. o is made
+    // contiguous in [B, H, T, D] for the gate's kernels (a copy only where FlashAttention
+    // allocated it in its own layout).
     auto [o, lse, seed, offset, unused] = at::_flash_attention_forward(
         q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), std::nullopt, std::nullopt, t, t,
         /*dropout_p=*/0.0, /*is_causal=*/true, /*return_debug_mask=*/false, scale,
