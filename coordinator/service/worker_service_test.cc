@@ -65,13 +65,16 @@ TEST_F(ServiceTest, WorkerRunsAJobToSuccess) {
   EXPECT_EQ(job.metrics(0).name(), "train/loss");
   EXPECT_EQ(job.metrics(0).steps_size(), 3);
 
-  grpc::ClientContext workers_context;
-  SetDeadline(workers_context);
+  // The job's state is stored before the scheduler frees its slot: wait for the slot back.
   v1::ListWorkersResponse workers;
-  ASSERT_TRUE(sweeps_->ListWorkers(&workers_context, {}, &workers).ok());
+  EXPECT_TRUE(WaitUntil([&] {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    return sweeps_->ListWorkers(&context, {}, &workers).ok() && workers.workers_size() == 1 &&
+           workers.workers(0).free_slots() == 1;
+  })) << workers.DebugString();
   ASSERT_EQ(workers.workers_size(), 1);
   EXPECT_TRUE(workers.workers(0).connected());
-  EXPECT_EQ(workers.workers(0).free_slots(), 1u);
   EXPECT_TRUE(worker.Close().ok());
 }
 
