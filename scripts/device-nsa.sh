@@ -6,7 +6,8 @@
 # 256, odd lengths, blocks selected by thousands of queries, tensors near 2^31 elements; the window
 # branch on the same kernels at head ratios 1, 2, 5, 16, windows 512 and 100, blocks 64 and 100; the
 # bf16 compressed branch and its gradients within the same rule at head ratios 1, 2, 5, 16, its
-# selection against the reference's; the top-blocks kernel against the LibTorch chain it replaces;
+# selection against the reference's; the fused selection kernel and the top-blocks kernel against
+# the LibTorch chain they replace;
 # the window branch on FlashAttention against the reference, its backward in chunks too;
 # NsaAttend end to end with and without the window; the gate's kernels against eager products), then
 # the benchmark against dense SDPA (the compressed branch with the selection timed on its own too)

@@ -33,11 +33,12 @@ torch::Tensor PaperAllowed(const torch::Tensor& block, const torch::Tensor& pos,
 
 }  // namespace
 
-at::Tensor NsaMeanPool(const at::Tensor& x, int64_t block_size) {
+at::Tensor NsaMeanPool(const at::Tensor& x, int64_t block_size,
+                       std::optional<at::ScalarType> dtype) {
   const int64_t blocks = x.size(2) / block_size;
   return x.index({Slice(), Slice(), Slice(0, blocks * block_size)})
       .reshape({x.size(0), x.size(1), blocks, block_size, x.size(3)})
-      .mean(3);
+      .mean(3, /*keepdim=*/false, dtype);
 }
 
 at::Tensor NsaLearnedCompress(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& pe,

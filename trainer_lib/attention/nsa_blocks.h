@@ -50,6 +50,7 @@
 #define ABLATE_TRAINER_LIB_ATTENTION_NSA_BLOCKS_H_
 
 #include <cstdint>
+#include <optional>
 
 #include <ATen/core/Tensor.h>
 
@@ -64,8 +65,10 @@ struct NsaCompressionWeights {
 };
 
 // Mean of x over each full block of l tokens: [B, H_kv, T, D] -> [B, H_kv, T / l, D]. A partial
-// last block is left out: no query ever sees it.
-at::Tensor NsaMeanPool(const at::Tensor& x, int64_t block_size);
+// last block is left out: no query ever sees it. The sums and result are in `dtype` where it is
+// given (x's otherwise), without a copy of x in it; x's gradient comes back in x's dtype.
+at::Tensor NsaMeanPool(const at::Tensor& x, int64_t block_size,
+                       std::optional<at::ScalarType> dtype = std::nullopt);
 
 // The learned phi over windows of `kernel` tokens every `stride`: [B, H_kv, T, D] ->
 // [B, H_kv, NC, D], NC = (T - l) / d + 1 for T >= l, else 0. weight: [H_kv, l D, D]; pe:

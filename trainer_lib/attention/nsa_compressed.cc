@@ -10,7 +10,7 @@
 #include <torch/torch.h>
 
 #include "trainer_lib/attention/nsa_blocks.h"
-#include "trainer_lib/attention/nsa_cuda.h"
+#include "trainer_lib/attention/nsa_selection.h"
 
 namespace ablate::train {
 namespace {
@@ -128,7 +128,7 @@ torch::Tensor ScoreChunks(const torch::Tensor& q16, const torch::Tensor& kf,
   return torch::cat(idx, 2);
 }
 
-// Every chunk's selection [B, H_kv, T, n] int32 on the top-blocks kernel (nsa_cuda.h's
+// Every chunk's selection [B, H_kv, T, n] int32 on the top-blocks kernel (nsa_selection.h's
 // NsaTopBlocksInto): per chunk one GEMM of raw scores, then one kernel in place of Probs and
 // Select. q16: [B, H, T, D] bf16 on CUDA; kf: [B H_kv, NF, D] bf16.
 torch::Tensor SelectOnKernel(const torch::Tensor& q16, const torch::Tensor& kf, const Geometry& g,
@@ -247,9 +247,10 @@ NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor
               " must be [B, H, T, D], [B, H_kv, T, D] twice, H a multiple of H_kv");
   const int64_t l = options.shape.block_size, n = options.shape.selected_blocks;
   TORCH_CHECK(l > 0 && n > 0, "nsa compressed: block_size and selected_blocks must be positive");
-  // Pooled in fp32 under autograd: dk_cmp, dv_cmp reach k and v through the mean.
-  torch::Tensor k_cmp = NsaMeanPool(k.to(torch::kFloat32), l);
-  torch::Tensor v_cmp = NsaMeanPool(v.to(torch::kFloat32), l);
+  // Pooled in fp32 under autograd (from k and v as they are, not an fp32 copy of them): dk_cmp,
+  // dv_cmp reach k and v through the mean.
+  torch::Tensor k_cmp = NsaMeanPool(k, l, torch::kFloat32);
+  torch::Tensor v_cmp = NsaMeanPool(v, l, torch::kFloat32);
   int64_t chunk = options.query_chunk;
   if (chunk <= 0) {
     const int64_t per_query = q.size(0) * q.size(1) * std::max<int64_t>(1, k_cmp.size(2));
@@ -267,6 +268,12 @@ NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor
     }
     // The selection is not differentiable: one pass of scores without autograd.
     torch::NoGradGuard no_grad;
+    if (NsaSelectionKernelTakes(q, k.size(1), l, n)) {
+      torch::Tensor idx = torch::empty({q.size(0), k.size(1), q.size(2), n},
+                                       q.options().dtype(torch::kInt32));
+      NsaSelectionInto(q, k_cmp, l, idx);
+      return {fused, idx};
+    }
     const Geometry g = GeometryOf(q, k_cmp, l, n);
     const torch::Tensor kf =
         k_cmp.to(torch::kBFloat16).contiguous().view({g.b * g.h_kv, g.nf, q.size(3)});

@@ -22,19 +22,23 @@
 // On CUDA, o_cmp itself comes from PyTorch's fused causal attention instead (cuDNN or flash,
 // forward and backward, nothing of [T, NF] size in memory): the l queries whose visible blocks
 // are the same (t = (p + 1) l - 1 + i, i < l, all see c <= p) are folded into l heads, so that
-// SDPA's causal lower triangle over the NF compressed keys is exactly the rule above. The chunks
-// then only score for the selection, without autograd: each chunk's raw scores S go to the
-// top-blocks kernel (trainer_lib/kernels/nsa_top_blocks.h), which takes the softmax, the group
-// mean and the top n in two reads of S, where the LibTorch chain above reads and writes the
-// chunk about ten times (NsaTopBlocksKernelTakes says where it runs). Where SDPA would fall back
-// to its unfused math kernel, the chunked path computes o_cmp too.
+// SDPA's causal lower triangle over the NF compressed keys is exactly the rule above. The
+// selection is then made without autograd, by the first of these that runs the shapes
+// (nsa_selection.h):
+//   - the fused selection kernel (trainer_lib/kernels/nsa_selection.h), which scores on tensor
+//     cores and ranks in registers and shared memory: S never reaches memory;
+//   - per chunk, a GEMM of raw scores S and the top-blocks kernel (nsa_top_blocks.h), which
+//     takes the softmax, the group mean and the top n in two reads of S;
+//   - the LibTorch chain above, which reads and writes each chunk about ten times.
+// Where SDPA would fall back to its unfused math kernel, the chunked path computes o_cmp too.
 //
 // Numerics: outputs and gradients carry bf16 rounding of q, k_cmp, v_cmp, P, do and dS, about
 // PyTorch's own bf16 error (the tests hold them within twice it). The selection reads fp32
 // scores of bf16 inputs: it can differ from the fp32 reference's in near-ties only.
 //
-// Memory: a chunk holds about three [B, H, Tc, NFc] fp32 tensors; Tc is chosen so that one stays
-// near 2^28 elements unless NsaOptions::query_chunk sets it. Kept for backward: q in bf16, the
+// Memory: on the chunked paths a chunk holds about three [B, H, Tc, NFc] fp32 tensors (the GEMM
+// and top-blocks path, one); Tc is chosen so that one stays near 2^28 elements unless
+// NsaOptions::query_chunk sets it. The fused selection kernel holds no scores. Kept for backward: q in bf16, the
 // pooled k and v in bf16 and the output (on CUDA, SDPA's own: the folded q, the pooled k and v,
 // its bf16 output and its log-sum-exp).
 //

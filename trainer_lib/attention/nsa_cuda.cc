@@ -17,7 +17,6 @@
 #include <c10/cuda/CUDAGuard.h>
 
 #include "trainer_lib/kernels/nsa_selected.h"
-#include "trainer_lib/kernels/nsa_top_blocks.h"
 #endif
 
 namespace ablate::train {
@@ -281,66 +280,6 @@ at::Tensor NsaWindowBlockIndices(int64_t batch, int64_t kv_heads, int64_t seq_le
   torch::Tensor block = first + torch::arange(slots, opts);  // [T, n]
   torch::Tensor idx = torch::where(block <= pos.floor_divide(block_size), block, -1);
   return idx.to(torch::kInt32).expand({batch, kv_heads, seq_len, slots}).contiguous();
-}
-
-bool NsaTopBlocksKernelTakes(const at::Tensor& q, int64_t kv_heads, int64_t block_size) {
-#ifdef ABLATE_NSA_KERNELS
-  if (!NsaKernelsEnabled() || !q.is_cuda() || q.dim() != 4 || kv_heads <= 0 ||
-      q.size(1) % kv_heads != 0 || q.size(1) / kv_heads > k::kNsaTopBlocksMaxGroup ||
-      block_size <= 0 || q.size(0) * kv_heads > 65535 ||
-      q.size(2) <= 0 || q.size(2) >= (int64_t{1} << 31)) {
-    return false;
-  }
-  k::NsaTopBlocksParams p;
-  p.group_size = q.size(1) / kv_heads;
-  p.queries = q.size(2);
-  p.block_size = block_size;
-  const c10::cuda::CUDAGuard guard(q.device());
-  return k::NsaTopBlocksSharedBytes(p) <=
-         at::cuda::getCurrentDeviceProperties()->sharedMemPerBlockOptin;
-#else
-  (void)q, (void)kv_heads, (void)block_size;
-  return false;
-#endif
-}
-
-void NsaTopBlocksInto(const at::Tensor& scores, int64_t group_size, int64_t first_query,
-                      int64_t queries, int64_t block_size, double scale, at::Tensor& block_idx) {
-#ifdef ABLATE_NSA_KERNELS
-  TORCH_CHECK(block_idx.dim() == 4 && block_idx.is_cuda() && block_idx.is_contiguous() &&
-                  block_idx.scalar_type() == torch::kInt32,
-              "nsa top blocks: block_idx ", block_idx.sizes(),
-              " must be [B, H_kv, T, n] int32, contiguous, on CUDA");
-  k::NsaTopBlocksParams p;
-  p.groups = block_idx.size(0) * block_idx.size(1);
-  p.group_size = group_size;
-  p.first_query = first_query;
-  p.queries = queries;
-  p.seq_len = block_idx.size(2);
-  p.block_size = block_size;
-  p.selected = block_idx.size(3);
-  p.scale = static_cast<float>(scale);
-  p.block_idx = block_idx.data_ptr<int32_t>();
-  if (scores.defined()) {
-    TORCH_CHECK(scores.dim() == 3 && scores.size(0) == p.groups &&
-                    scores.size(1) == group_size * queries &&
-                    scores.scalar_type() == torch::kFloat32 && scores.is_contiguous() &&
-                    scores.device() == block_idx.device(),
-                "nsa top blocks: scores ", scores.sizes(), " must be [", p.groups, ", ",
-                group_size * queries, ", NFc] fp32, contiguous, on block_idx's device");
-    p.score_cols = scores.size(2);
-    p.scores = scores.data_ptr<float>();
-  }
-  const c10::cuda::CUDAGuard guard(block_idx.device());
-  const cudaError_t error =
-      k::NsaTopBlocks(p, at::cuda::getCurrentCUDAStream(block_idx.device().index()));
-  TORCH_CHECK(error == cudaSuccess, "nsa top blocks kernel for queries ", first_query, " .. ",
-              first_query + queries - 1, " of ", p.seq_len, ": ", cudaGetErrorString(error));
-#else
-  (void)scores, (void)group_size, (void)first_query, (void)queries, (void)block_size,
-      (void)scale, (void)block_idx;
-  TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
-#endif
 }
 
 void NsaSelectedForwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

@@ -44,22 +44,6 @@ at::Tensor NsaSelectedAttention(const at::Tensor& q, const at::Tensor& k, const 
 at::Tensor NsaWindowBlockIndices(int64_t batch, int64_t kv_heads, int64_t seq_len,
                                  int64_t block_size, int64_t window, const at::Device& device);
 
-// True when NsaKernelsEnabled() and the top-blocks kernel (trainer_lib/kernels/nsa_top_blocks.h)
-// takes a selection for q [B, H, T, D] over `kv_heads` heads of blocks of `block_size`: q on
-// CUDA, B H_kv <= 65535, H / H_kv <= 128, T < 2^31, and a score per block of the last query
-// within the device's shared memory per thread block.
-bool NsaTopBlocksKernelTakes(const at::Tensor& q, int64_t kv_heads, int64_t block_size);
-
-// fla's selection (nsa_blocks.h's NsaTopBlocks over mean-pooled blocks) for the queries
-// first_query .. first_query + queries - 1 from their raw compressed scores, written into
-// those rows of block_idx [B, H_kv, T, n] int32 (contiguous, CUDA). scores: [B H_kv, G queries,
-// NFc] fp32 contiguous on block_idx's device, row g queries + i for head g of the group and
-// query first_query + i, unscaled (q k_cmp^T; `scale` is applied before the softmax), NFc at
-// least the blocks the last query sees, min((first_query + queries) / l, T / l); undefined when
-// NFc is 0. Fails (TORCH_CHECK) on tensors that do not fit or a failed launch.
-void NsaTopBlocksInto(const at::Tensor& scores, int64_t group_size, int64_t first_query,
-                      int64_t queries, int64_t block_size, double scale, at::Tensor& block_idx);
-
 // Where the backward forms dq (trainer_lib/kernels/nsa_selected.h, "Design"):
 //   kQueryBlocks  the dq kernel, a second walk over each query's selected blocks;
 //   kInDkv        inside the dk/dv kernel, added per (query, block) into an fp32 buffer with

@@ -1,10 +1,15 @@
 #include <climits>
 #include <cmath>
 
+#include "trainer_lib/kernels/nsa_block_rank.cuh"
 #include "trainer_lib/kernels/nsa_top_blocks.h"
 
 namespace ablate::kernels {
 namespace {
+
+using nsa::Key;
+using nsa::KeyBlock;
+using nsa::MergeMaxSum;
 
 constexpr int kThreads = 128;
 constexpr int kWarps = kThreads / 32;
@@ -27,15 +32,6 @@ __host__ __device__ Layout LayoutOf(int g) {
   if (g <= 0) return {1, 0, 0};  // refused at launch; sized here as nothing
   const int warps_per_row = g >= kWarps ? 1 : kWarps / g;
   return {warps_per_row, warps_per_row * g, g};
-}
-
-// (m, z) := the pair for the union of two sets, each given as (max, sum of exp(x - max));
-// (-inf, 0) is the empty set.
-__device__ void MergeMaxSum(float& m, float& z, float m2, float z2) {
-  const float top = fmaxf(m, m2);
-  if (top == -INFINITY) return;
-  z = z * expf(m - top) + z2 * expf(m2 - top);
-  m = top;
 }
 
 // Whether (v, i) ranks before (value, index): higher score, then the lower block.
@@ -81,19 +77,6 @@ __device__ void BlockBest(float& value, int& index, float* warp_value, int* warp
     }
   }
   __syncthreads();  // every thread has read before the next call writes
-}
-
-// A block's rank as one 64-bit key: its score's bits above the complement of its number, so
-// that a larger key is a higher score, then the lower block (non-negative floats order as their
-// bits). 0, which no block's key is, for a NaN score, which never ranks.
-__device__ unsigned long long Key(float v, int c) {
-  if (!(v >= 0.0f)) return 0;
-  const unsigned bits = v == 0.0f ? 0u : __float_as_uint(v);  // -0 as +0
-  return (static_cast<unsigned long long>(bits) << 32) | (0xffffffffu - static_cast<unsigned>(c));
-}
-
-__device__ int KeyBlock(unsigned long long key) {
-  return static_cast<int>(0xffffffffu - static_cast<unsigned>(key & 0xffffffffu));
 }
 
 __device__ unsigned long long WarpMax(unsigned long long key) {

@@ -1,10 +1,15 @@
-// The top-blocks kernel (nsa_cuda.h's NsaTopBlocksInto) against the LibTorch chain it replaces:
-// the scaled, masked softmax of the same fp32 scores, the mean over the group and NsaTopBlocks
-// (fla's rule). Both read the same scores, so they may differ only where two blocks' scores tie
-// to fp32 rounding: the check compares the reference's scores of the blocks each side kept,
-// sorted, rather than the block numbers. The output is poisoned first: rows outside the chunk
-// must keep the poison and every slot inside must be written. Skips without a GPU and the
-// kernels.
+// NSA's two selection kernels (nsa_selection.h) against the LibTorch chain they replace: the
+// scaled, masked softmax of the compressed scores, the mean over the group and NsaTopBlocks
+// (fla's rule).
+//   - The top-blocks kernel (NsaTopBlocksInto) reads the same fp32 scores as the chain.
+//   - The fused kernel (NsaSelectionInto) scores q k_cmp^T itself in bf16 products with fp32 sums;
+//     the chain here gets the same products summed in fp64.
+// So the two sides may differ only where blocks' scores tie to fp32 rounding: the check compares
+// the reference's scores of the blocks each side kept, sorted, rather than the block numbers.
+// Outputs are poisoned first: rows outside a chunk must keep the poison and every slot inside
+// must be written. Skips without a GPU and the kernels.
+#include "trainer_lib/attention/nsa_selection.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -34,7 +39,8 @@ struct Case {
   int64_t queries = 4099;
   int64_t block_size = 64;
   int64_t selected = 16;
-  double spread = 3.0;  // standard deviation of the unscaled scores
+  double spread = 3.0;     // standard deviation of the unscaled scores
+  int64_t head_dim = 128;  // the fused kernel's D (the scale is 1 / sqrt(D) for both)
   // Scores that defeat the kernel's filter (nsa_top_blocks.h, "Design"): block c scores
   // (c mod 128) / 100 + (c / 128) / 10^4, so each of the kernel's 128 threads holds a band of
   // its own and the top half of the warps' bands pass the threshold whole.
@@ -45,7 +51,7 @@ std::string Describe(const Case& c) {
   std::ostringstream s;
   s << "B=" << c.batch << " H_kv=" << c.kv_heads << " G=" << c.group << " T=" << c.seq_len
     << " queries " << c.first_query << "+" << c.queries << " l=" << c.block_size
-    << " n=" << c.selected << " spread=" << c.spread;
+    << " n=" << c.selected << " spread=" << c.spread << " D=" << c.head_dim;
   return s.str();
 }
 
@@ -71,35 +77,13 @@ torch::Tensor ReferenceScores(const torch::Tensor& scores, const Case& c, double
   return mean;
 }
 
-void Check(const Case& c) {
-  torch::manual_seed(c.seq_len * 31 + c.first_query + c.group);
-  const auto f32 = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat32);
-  const double scale = 1.0 / std::sqrt(128.0);
-  // The columns a chunk's GEMM makes: the blocks that ended by its last query, all of them full.
-  const int64_t cols =
-      std::min(c.seq_len / c.block_size, (c.first_query + c.queries) / c.block_size);
-  torch::Tensor scores;
-  if (cols > 0) {
-    scores = torch::randn({c.batch * c.kv_heads, c.group * c.queries, cols}, f32) * c.spread;
-    if (c.banded) {
-      const torch::Tensor col = torch::arange(cols, f32);
-      scores.copy_((torch::remainder(col, 128) / 100 + torch::floor_divide(col, 128) / 1e4)
-                       .expand_as(scores));
-    }
-  }
-  torch::Tensor ours =
-      torch::full({c.batch, c.kv_heads, c.seq_len, c.selected}, kPoison, f32.dtype(torch::kInt32));
-  NsaTopBlocksInto(scores, c.group, c.first_query, c.queries, c.block_size, scale, ours);
-  torch::cuda::synchronize();
-
-  const torch::Tensor inside = ours.narrow(2, c.first_query, c.queries);
-  EXPECT_FALSE(inside.eq(kPoison).any().item<bool>()) << "a slot left unwritten: " << Describe(c);
-  EXPECT_TRUE(ours.narrow(2, 0, c.first_query).eq(kPoison).all().item<bool>())
-      << "a row before the chunk written: " << Describe(c);
-  const int64_t after = c.seq_len - c.first_query - c.queries;
-  EXPECT_TRUE(ours.narrow(2, c.first_query + c.queries, after).eq(kPoison).all().item<bool>())
-      << "a row after the chunk written: " << Describe(c);
-
+// ours: the rows first_query .. first_query + queries - 1 of a kernel's selection; scores: those
+// rows' unscaled compressed scores in the top-blocks kernel's layout (undefined when no query
+// sees a block).
+void Compare(const Case& c, const torch::Tensor& scores, const torch::Tensor& inside,
+             double scale) {
+  const int64_t cols = scores.defined() ? scores.size(2) : 0;
+  const auto f32 = inside.options().dtype(torch::kFloat32);
   NsaShape shape;
   shape.block_size = c.block_size;
   shape.selected_blocks = c.selected;
@@ -126,9 +110,11 @@ void Check(const Case& c) {
   const torch::Tensor ours_kept = kept_scores(inside);
   const torch::Tensor reference_kept = std::get<0>(kept_scores(reference).sort(-1, true));
   // Ours come in descending score (by the reference's scores: to their rounding).
-  const torch::Tensor fall =
-      ours_kept.narrow(-1, 0, c.selected - 1) - ours_kept.narrow(-1, 1, c.selected - 1);
-  EXPECT_GE(fall.min().item<double>(), -1e-6) << Describe(c);
+  if (c.selected > 1) {
+    const torch::Tensor fall =
+        ours_kept.narrow(-1, 0, c.selected - 1) - ours_kept.narrow(-1, 1, c.selected - 1);
+    EXPECT_GE(fall.min().item<double>(), -1e-6) << Describe(c);
+  }
   const double largest = (ours_kept - reference_kept).abs().max().item<double>();
   EXPECT_LE(largest, 1e-6) << Describe(c);
   // No block twice in one query's slots.
@@ -138,9 +124,70 @@ void Check(const Case& c) {
       sorted.narrow(-1, 1, c.selected - 1).ge(0);
   EXPECT_FALSE(repeated.any().item<bool>()) << Describe(c);
   const int64_t differ = (sorted != std::get<0>(reference.sort(-1))).any(-1).sum().item<int64_t>();
-  std::cout << "  top blocks " << Describe(c) << ": largest kept-score difference " << largest
+  std::cout << "  selection " << Describe(c) << ": largest kept-score difference " << largest
             << ", " << differ << " of " << c.batch * c.kv_heads * c.queries
             << " queries keep another block (a near-tie)\n";
+}
+
+void Check(const Case& c) {
+  torch::manual_seed(c.seq_len * 31 + c.first_query + c.group);
+  const auto f32 = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat32);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
+  // The columns a chunk's GEMM makes: the blocks that ended by its last query, all of them full.
+  const int64_t cols =
+      std::min(c.seq_len / c.block_size, (c.first_query + c.queries) / c.block_size);
+  torch::Tensor scores;
+  if (cols > 0) {
+    scores = torch::randn({c.batch * c.kv_heads, c.group * c.queries, cols}, f32) * c.spread;
+    if (c.banded) {
+      const torch::Tensor col = torch::arange(cols, f32);
+      scores.copy_((torch::remainder(col, 128) / 100 + torch::floor_divide(col, 128) / 1e4)
+                       .expand_as(scores));
+    }
+  }
+  torch::Tensor ours =
+      torch::full({c.batch, c.kv_heads, c.seq_len, c.selected}, kPoison, f32.dtype(torch::kInt32));
+  NsaTopBlocksInto(scores, c.group, c.first_query, c.queries, c.block_size, scale, ours);
+  torch::cuda::synchronize();
+
+  const torch::Tensor inside = ours.narrow(2, c.first_query, c.queries);
+  EXPECT_FALSE(inside.eq(kPoison).any().item<bool>()) << "a slot left unwritten: " << Describe(c);
+  EXPECT_TRUE(ours.narrow(2, 0, c.first_query).eq(kPoison).all().item<bool>())
+      << "a row before the chunk written: " << Describe(c);
+  const int64_t after = c.seq_len - c.first_query - c.queries;
+  EXPECT_TRUE(ours.narrow(2, c.first_query + c.queries, after).eq(kPoison).all().item<bool>())
+      << "a row after the chunk written: " << Describe(c);
+  Compare(c, scores, inside, scale);
+}
+
+// The fused kernel on random q and k_cmp (std 1 and spread / sqrt(D): unscaled scores of std
+// about `spread`), every row written, the rows first_query .. + queries compared.
+void CheckFused(const Case& c) {
+  torch::manual_seed(c.seq_len * 37 + c.first_query + c.group + c.head_dim);
+  const auto f32 = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat32);
+  const int64_t h = c.kv_heads * c.group, nf = c.seq_len / c.block_size, d = c.head_dim;
+  const torch::Tensor q = torch::randn({c.batch, h, c.seq_len, d}, f32.dtype(torch::kBFloat16));
+  const torch::Tensor k_cmp =
+      (torch::randn({c.batch, c.kv_heads, nf, d}, f32) * (c.spread / std::sqrt(double(d))))
+          .to(torch::kBFloat16);
+  ASSERT_TRUE(NsaSelectionKernelTakes(q, c.kv_heads, c.block_size, c.selected)) << Describe(c);
+  torch::Tensor ours =
+      torch::full({c.batch, c.kv_heads, c.seq_len, c.selected}, kPoison, f32.dtype(torch::kInt32));
+  NsaSelectionInto(q, k_cmp, c.block_size, ours);
+  torch::cuda::synchronize();
+  EXPECT_FALSE(ours.eq(kPoison).any().item<bool>()) << "a slot left unwritten: " << Describe(c);
+
+  const int64_t cols = std::min(nf, (c.first_query + c.queries) / c.block_size);
+  torch::Tensor scores;
+  if (cols > 0) {
+    const torch::Tensor rows = q.narrow(2, c.first_query, c.queries)
+                                   .to(torch::kFloat64)
+                                   .reshape({c.batch * c.kv_heads, c.group * c.queries, d});
+    const torch::Tensor keys =
+        k_cmp.narrow(2, 0, cols).to(torch::kFloat64).reshape({c.batch * c.kv_heads, cols, d});
+    scores = torch::bmm(rows, keys.transpose(1, 2)).to(torch::kFloat32);
+  }
+  Compare(c, scores, ours.narrow(2, c.first_query, c.queries), 1.0 / std::sqrt(double(d)));
 }
 
 #define REQUIRE_KERNELS()                                                            \
@@ -244,6 +291,62 @@ TEST(NsaTopBlocksTest, NanScoresNeverRank) {
   // Block 5 is visible from query 6 l - 1 on.
   const torch::Tensor want = torch::where(pos >= 6 * l - 1, 3, (own + 1).clamp_max(n));
   EXPECT_TRUE(idx.ge(0).sum(-1).view({t}).equal(want)) << idx.ge(0).sum(-1).view({t});
+}
+
+TEST(NsaSelectionTest, GroupSizesAndHeadDims) {
+  REQUIRE_KERNELS();
+  // G = 3, 5 and 20 leave rows of the thread block's 128 empty (42, 25 and 6 queries of G rows).
+  for (int64_t g : {1, 2, 3, 5, 8, 16, 20}) CheckFused({.group = g});
+  CheckFused({.group = 4, .head_dim = 64});
+  CheckFused({.group = 2, .head_dim = 256});
+  CheckFused({.batch = 2,
+              .kv_heads = 3,
+              .group = 4,
+              .seq_len = 1001,
+              .queries = 1001,
+              .block_size = 32,
+              .selected = 8});
+}
+
+TEST(NsaSelectionTest, FewAndManySelectedBlocks) {
+  REQUIRE_KERNELS();
+  // n = 1 and 2 keep only forced blocks, the lower first; n = 32 is the kernel's most.
+  CheckFused({.group = 2, .selected = 1});
+  CheckFused({.group = 2, .selected = 2});
+  CheckFused({.group = 1, .selected = 32});
+  // Blocks of 100 over 777 tokens: the last block and the last query tile are partial.
+  CheckFused({.group = 8, .seq_len = 777, .queries = 777, .block_size = 100, .selected = 3});
+  // No block ends before the last query.
+  CheckFused({.group = 2, .seq_len = 63, .queries = 63});
+}
+
+TEST(NsaSelectionTest, FlatAndSharpScores) {
+  REQUIRE_KERNELS();
+  CheckFused({.group = 2, .spread = 1e-3});
+  CheckFused({.group = 16, .spread = 60.0});
+}
+
+TEST(NsaSelectionTest, PastTwoToTheThirtyOneElements) {
+  REQUIRE_KERNELS();
+  // q is 8 x 2 x (2^20 + 100) x 128 bf16: offsets past 2^31 elements; the last queries rank
+  // 16,385 blocks over 257 key tiles.
+  const int64_t t = (int64_t{1} << 20) + 100;
+  CheckFused({.kv_heads = 8, .group = 2, .seq_len = t, .first_query = t - 5, .queries = 5});
+  CheckFused({.kv_heads = 8, .group = 2, .seq_len = t, .first_query = t / 2, .queries = 3});
+}
+
+TEST(NsaSelectionTest, TakesOnlyWhatItCanRun) {
+  REQUIRE_KERNELS();
+  const auto bf = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kBFloat16);
+  const torch::Tensor q = torch::randn({1, 4, 256, 128}, bf);
+  EXPECT_TRUE(NsaSelectionKernelTakes(q, 2, 64, 32));
+  EXPECT_FALSE(NsaSelectionKernelTakes(q, 2, 64, 33));  // past the kernel's n
+  EXPECT_FALSE(NsaSelectionKernelTakes(q, 3, 64, 16));  // H not a multiple of H_kv
+  EXPECT_FALSE(NsaSelectionKernelTakes(torch::randn({1, 4, 256, 80}, bf), 2, 64, 16));  // D
+  EXPECT_FALSE(NsaSelectionKernelTakes(q.cpu(), 2, 64, 16));
+  // k_cmp must hold T / l blocks: fewer would narrow the softmax.
+  torch::Tensor idx = torch::zeros({1, 2, 256, 4}, bf.dtype(torch::kInt32));
+  EXPECT_THROW(NsaSelectionInto(q, torch::randn({1, 2, 3, 128}, bf), 64, idx), c10::Error);
 }
 
 }  // namespace
