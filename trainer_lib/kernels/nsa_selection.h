@@ -41,7 +41,7 @@
 //   block_idx: [groups, seq_len, n] int32, every slot of every row written.
 // Limits: groups <= 65535, 0 < seq_len < 2^31, D in {64, 128, 256}, 1 <= G <= 128,
 // 1 <= n <= kNsaSelectionMaxSelected, and NsaSelectionSharedBytes within the device's opt-in
-// shared memory per block (at most 131 KiB: D = 256, G = 1, n = 32).
+// shared memory per block (at most 132.5 KiB: D = 256, G = 1, n = 32).
 #ifndef ABLATE_TRAINER_LIB_KERNELS_NSA_SELECTION_H_
 #define ABLATE_TRAINER_LIB_KERNELS_NSA_SELECTION_H_
 
@@ -52,8 +52,8 @@
 
 namespace ablate::kernels {
 
-// The most blocks a query keeps here: each query's running top n is n 8-byte keys of shared
-// memory. More fall back to the top-blocks kernel.
+// The most blocks a query keeps here: a query's running top n is held a slot per lane of one
+// warp. More fall back to the top-blocks kernel.
 inline constexpr int64_t kNsaSelectionMaxSelected = 32;
 // The most query heads per key/value head: a thread block's 128 rows hold one query's heads.
 inline constexpr int64_t kNsaSelectionMaxGroup = 128;
@@ -73,7 +73,8 @@ struct NsaSelectionParams {
 };
 
 // Dynamic shared memory per thread block: two key tiles, a tile of probabilities for the 128
-// rows, and each query's running top n.
+// rows, and per query its running top n (n 8-byte keys and the smallest) and its own and last
+// visible blocks.
 size_t NsaSelectionSharedBytes(const NsaSelectionParams& p);
 
 // Launch on `stream`; return the launch's error (cudaSuccess when it started).
