@@ -24,8 +24,8 @@ namespace k = ablate::kernels;
 bool NsaSelectionKernelTakes(const at::Tensor& q, int64_t kv_heads, int64_t block_size,
                              int64_t selected) {
 #ifdef ABLATE_NSA_KERNELS
-  if (!NsaKernelsEnabled() || !q.is_cuda() || q.dim() != 4 || kv_heads <= 0 ||
-      q.size(1) % kv_heads != 0 || block_size <= 0) {
+  if (!NsaKernelsEnabled() || !q.is_cuda() || q.dim() != 4 || q.size(0) <= 0 || q.size(1) <= 0 ||
+      kv_heads <= 0 || q.size(1) % kv_heads != 0 || block_size <= 0) {
     return false;
   }
   k::NsaSelectionParams p;
@@ -54,18 +54,23 @@ void NsaSelectionInto(const at::Tensor& q, const at::Tensor& k_cmp, int64_t bloc
 #ifdef ABLATE_NSA_KERNELS
   TORCH_CHECK(q.dim() == 4 && k_cmp.dim() == 4 && k_cmp.size(0) == q.size(0) && k_cmp.size(1) > 0 &&
                   q.size(1) % k_cmp.size(1) == 0 && k_cmp.size(3) == q.size(3) && block_size > 0 &&
-                  k_cmp.size(2) == q.size(2) / block_size && q.device() == k_cmp.device(),
+                  k_cmp.size(2) == q.size(2) / block_size && q.is_cuda() &&
+                  q.device() == k_cmp.device(),
               "nsa selection kernel: q ", q.sizes(), " and k_cmp ", k_cmp.sizes(),
               " must be [B, H, T, D] and [B, H_kv, T / ", block_size,
-              ", D] on one device, H a multiple of H_kv");
+              ", D] on one CUDA device, H a multiple of H_kv");
   TORCH_CHECK(block_idx.dim() == 4 && block_idx.size(0) == q.size(0) &&
                   block_idx.size(1) == k_cmp.size(1) && block_idx.size(2) == q.size(2) &&
                   block_idx.scalar_type() == torch::kInt32 && block_idx.is_contiguous() &&
                   block_idx.device() == q.device(),
               "nsa selection kernel: block_idx ", block_idx.sizes(), " must be [", q.size(0), ", ",
               k_cmp.size(1), ", ", q.size(2), ", n] int32, contiguous, on q's device");
-  const torch::Tensor q16 = q.to(torch::kBFloat16).contiguous();
-  const torch::Tensor k16 = k_cmp.to(torch::kBFloat16).contiguous();
+  // The kernel copies 16-byte rows: a view that starts off that alignment is copied first.
+  auto aligned = [](const torch::Tensor& x) {
+    torch::Tensor y = x.to(torch::kBFloat16).contiguous();
+    return reinterpret_cast<uintptr_t>(y.data_ptr()) % 16 == 0 ? y : y.clone();
+  };
+  const torch::Tensor q16 = aligned(q), k16 = aligned(k_cmp);
   k::NsaSelectionParams p;
   p.groups = q.size(0) * k_cmp.size(1);
   p.group_size = q.size(1) / k_cmp.size(1);

@@ -17,7 +17,7 @@
 namespace ablate::train {
 
 // True when NsaKernelsEnabled() and the fused selection kernel takes q [B, H, T, D] over
-// `kv_heads` key/value heads, blocks of `block_size` and `selected` kept blocks: q on CUDA,
+// `kv_heads` key/value heads, blocks of `block_size` and `selected` kept blocks: q on CUDA, B > 0,
 // D in {64, 128, 256}, H / H_kv <= 128, B H_kv <= 65535, 0 < T < 2^31, n <= 32, and its shared
 // memory within the device's limit per thread block.
 bool NsaSelectionKernelTakes(const at::Tensor& q, int64_t kv_heads, int64_t block_size,

@@ -18,6 +18,14 @@ inline __device__ void MergeMaxSum(float& m, float& z, float m2, float z2) {
   m = top;
 }
 
+// A block's score, the mean of its G head probabilities (their sum times 1 / G), at most 1: the
+// rounding of an exp (a product the compiler fuses into the next subtraction) or of 1 / G can
+// carry it a last bit past 1, where it would outrank the forced blocks' 1. NaN stays NaN.
+inline __device__ float GroupMean(float sum, float inv_g) {
+  const float v = sum * inv_g;
+  return v > 1.0f ? 1.0f : v;
+}
+
 // A block's rank as one 64-bit key: its score's bits above the complement of its number, so
 // that a larger key is a higher score, then the lower block (non-negative floats order as their
 // bits). 0, which no block's key is, for a NaN score, which never ranks.

@@ -10,6 +10,7 @@ namespace ablate::kernels {
 namespace {
 
 using mma::bf16;
+using nsa::GroupMean;
 using nsa::Key;
 using nsa::KeyBlock;
 
@@ -307,7 +308,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 128 ? 2 : 1)
         if (block < seen && block != 0 && block != own && block != own - 1) {
           float v = 0.0f;
           for (int g = 0; g < g_count; ++g) v += prob[(g * queries + i) * kProbStride + c];
-          key[h] = Key(v * inv_g, block);
+          key[h] = Key(GroupMean(v, inv_g), block);
         }
       }
       WarpTop top{.floor = floors[i], .n = n};

@@ -7,6 +7,7 @@
 namespace ablate::kernels {
 namespace {
 
+using nsa::GroupMean;
 using nsa::Key;
 using nsa::KeyBlock;
 using nsa::MergeMaxSum;
@@ -209,7 +210,7 @@ __global__ void __launch_bounds__(kThreads) TopBlocksKernel(NsaTopBlocksParams p
       for (int g = 0; g < g_count; ++g) {
         v += expf(rows[g * row_stride + c] * scale - row_max[g]) * row_inv[g];
       }
-      v *= inv_g;
+      v = GroupMean(v, inv_g);
     }
     if (c == 0 || c == own || c == own - 1) v = 1.0f;
     score[c] = v;
