@@ -15,8 +15,11 @@
 # fla-core's parallel_nsa at the same shapes and fla's window when Python can import fla (FLA_WHEEL,
 # if set, is installed first with --no-deps). Everything lands in OUT (default runs/device-nsa):
 # build.log, tests.log (each case's kernel and PyTorch bf16 errors), benchmark.md (both tables),
-# fla-install.log, fla.md and fla.err, at most six files. Environment: REPS (default 5) timed runs
-# per cell; MAX_T (default 131072) longest length; TESTS_ONLY=1 stops after the tests.
+# fla-install.log, fla.md and fla.err, at most six files (LONG=1: long.out, benchmark-long.md).
+# Environment: REPS (default 5) timed runs per cell; MAX_T (default 131072) longest length;
+# TESTS_ONLY=1 stops after the tests; LONG=1 runs only the tests and the Qwen3 shapes at 512K and
+# 1M tokens with the window of 512 (NSA alone: dense SDPA is not timed there) into
+# benchmark-long.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export ABLATE_BUILD_TESTS=ON
@@ -40,6 +43,18 @@ grep -E '^\[ +(OK|FAILED|SKIPPED|PASSED) |Failure|error|kernel [0-9]|fast [0-9]|
   "$logs/tests.log" | head -300
 stage "tests done"
 if [ -n "${TESTS_ONLY:-}" ]; then exit 0; fi
+if [ -n "${LONG:-}" ]; then
+  for shape in qwen3-0.6b qwen3-4b; do
+    for t in 524288 1048576; do
+      "$build/bin/nsa_benchmark" "${REPS:-5}" "$t" 512 "$shape" >"$logs/long.out" 2>&1
+      echo "nsa_benchmark $shape $t exit $?"
+      tail -1 "$logs/long.out" >>"$logs/benchmark-long.md"
+    done
+  done
+  cat "$logs/benchmark-long.md"
+  stage "long benchmark done"
+  exit 0
+fi
 
 # fla's sliding-window branch needs flash-attn: without it both sides run without the window
 # in the first table; ours also runs with the model's window 512 in a second.
