@@ -195,6 +195,22 @@ void CheckFused(const Case& c) {
   Compare(c, scores, ours.narrow(2, c.first_query, c.queries), 1.0 / std::sqrt(double(d)));
 }
 
+// Cases both kernels run: two batches of three key/value heads at blocks of 32; and scores
+// near-uniform (many near-ties), with one block per row far above the rest, and with one head
+// whose best block takes all the probability, which rounding may put a last bit above the forced
+// blocks' 1 that it must not outrank (block 0 always comes first).
+const Case kBatched{.batch = 2,
+                    .kv_heads = 3,
+                    .group = 4,
+                    .seq_len = 1001,
+                    .queries = 1001,
+                    .block_size = 32,
+                    .selected = 8};
+const Case kSpreads[] = {{.group = 2, .spread = 1e-3},
+                         {.group = 16, .spread = 60.0},
+                         {.group = 1, .selected = 1, .spread = 300.0, .head_dim = 64},
+                         {.group = 1, .selected = 4, .spread = 300.0}};
+
 #define REQUIRE_KERNELS()                                                            \
   if (!NsaKernelsEnabled() || !torch::cuda::is_available()) {                        \
     GTEST_SKIP() << "needs the NSA kernels (nvcc and LibTorch with CUDA) and a GPU"; \
@@ -206,13 +222,7 @@ TEST(NsaTopBlocksTest, GroupSizesAgainstTheLibTorchChain) {
   // threads, so the filter passes every block and the candidates' count decides the path.
   for (int64_t g : {1, 2, 3, 5, 8, 16}) Check({.group = g});
   Check({.group = 2, .selected = 40});
-  Check({.batch = 2,
-         .kv_heads = 3,
-         .group = 4,
-         .seq_len = 1001,
-         .queries = 1001,
-         .block_size = 32,
-         .selected = 8});
+  Check(kBatched);
 }
 
 TEST(NsaTopBlocksTest, ChunksInsideTheSequence) {
@@ -230,13 +240,7 @@ TEST(NsaTopBlocksTest, ChunksInsideTheSequence) {
 
 TEST(NsaTopBlocksTest, FlatAndSharpScores) {
   REQUIRE_KERNELS();
-  // Near-uniform probabilities (many near-ties), and one block per row far above the rest.
-  Check({.group = 2, .spread = 1e-3});
-  Check({.group = 16, .spread = 60.0});
-  // One head whose best block takes all the probability: rounding may put it a last bit above
-  // the forced blocks' 1, which it must not outrank (block 0 always comes first).
-  Check({.group = 1, .selected = 1, .spread = 300.0});
-  Check({.group = 1, .selected = 4, .spread = 300.0});
+  for (const Case& c : kSpreads) Check(c);
 }
 
 TEST(NsaTopBlocksTest, MillionTokenQueriesNeedOptInSharedMemory) {
@@ -308,13 +312,7 @@ TEST(NsaSelectionTest, GroupSizesAndHeadDims) {
   for (int64_t g : {1, 2, 3, 5, 8, 16, 20}) CheckFused({.group = g});
   CheckFused({.group = 4, .head_dim = 64});
   CheckFused({.group = 2, .head_dim = 256});
-  CheckFused({.batch = 2,
-              .kv_heads = 3,
-              .group = 4,
-              .seq_len = 1001,
-              .queries = 1001,
-              .block_size = 32,
-              .selected = 8});
+  CheckFused(kBatched);
 }
 
 TEST(NsaSelectionTest, FewAndManySelectedBlocks) {
@@ -331,11 +329,7 @@ TEST(NsaSelectionTest, FewAndManySelectedBlocks) {
 
 TEST(NsaSelectionTest, FlatAndSharpScores) {
   REQUIRE_KERNELS();
-  CheckFused({.group = 2, .spread = 1e-3});
-  CheckFused({.group = 16, .spread = 60.0});
-  // As NsaTopBlocksTest's: a probability of 1 that rounding could carry past the forced 1s.
-  CheckFused({.group = 1, .selected = 1, .spread = 300.0, .head_dim = 64});
-  CheckFused({.group = 1, .selected = 4, .spread = 300.0});
+  for (const Case& c : kSpreads) CheckFused(c);
 }
 
 TEST(NsaSelectionTest, PastTwoToTheThirtyOneElements) {

@@ -4,6 +4,7 @@
 
 #include "trainer_lib/kernels/mma_bf16.cuh"
 #include "trainer_lib/kernels/nsa_block_rank.cuh"
+#include "trainer_lib/kernels/nsa_by_block.cuh"
 #include "trainer_lib/kernels/nsa_selection.h"
 
 namespace ablate::kernels {
@@ -34,14 +35,10 @@ __host__ __device__ size_t KeyTileBytes(int64_t head_dim) {
 // buffer j % 2.
 template <int kD>
 __device__ void LoadKeyTile(bf16* keys, const bf16* kc, int64_t compressed, int j) {
-  bf16* dst = keys + (j % 2) * kCols * mma::kStride<kD>;
-  mma::CopyRows<kD>(
-      dst, kCols, kc,
-      [&](int r) -> const bf16* {
-        const int64_t c = int64_t{j} * kCols + r;
-        return c < compressed ? kc + c * kD : nullptr;
-      },
-      threadIdx.x, kThreads);
+  const int64_t first = int64_t{j} * kCols;
+  const int count = static_cast<int>(compressed - first < kCols ? compressed - first : kCols);
+  nsa::CopyKeyTile<kD, kCols>(keys + (j % 2) * kCols * mma::kStride<kD>, kc, first, count,
+                              threadIdx.x, kThreads);
   mma::CommitCopies();
 }
 
