@@ -9,8 +9,8 @@
 #      branch's: forward by query blocks or by key block, dq, dk/dv) with ncu's speed-of-light,
 #      occupancy, warp-state and memory sections (sections-SHAPE.txt).
 # SHAPES (default "fla:65536 qwen3-0.6b:131072") lists shape:T pairs (nsa_benchmark's names);
-# the window is 0, as in the table compared with fla. Everything lands in OUT (default
-# runs/device-nsa-profile).
+# WINDOW (default 0, as in the table compared with fla) is the sliding window. Everything lands in
+# OUT (default runs/device-nsa-profile).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export ABLATE_BUILD_TESTS=ON
@@ -46,7 +46,7 @@ fi
 for shape in ${SHAPES:-fla:65536 qwen3-0.6b:131072}; do
   name=${shape%%:*} t=${shape##*:}
   "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --print-units base \
-    "$build/bin/nsa_benchmark" 1 "$t" 0 "$name" >"$logs/times-$name.csv" 2>"$logs/ncu-$name.err"
+    "$build/bin/nsa_benchmark" 1 "$t" "${WINDOW:-0}" "$name" >"$logs/times-$name.csv" 2>"$logs/ncu-$name.err"
   echo "ncu times ($name $t) exit $?"
   python3 - "$logs/times-$name.csv" "$name $t" >>"$logs/kernels.md" <<'EOF'
 import csv, statistics, sys
@@ -65,7 +65,7 @@ EOF
     --launch-count 8 --section SpeedOfLight --section Occupancy --section LaunchStats \
     --section WarpStateStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
     --section SourceCounters \
-    "$build/bin/nsa_benchmark" 1 "$t" 0 "$name" >"$logs/sections-$name.txt" 2>&1
+    "$build/bin/nsa_benchmark" 1 "$t" "${WINDOW:-0}" "$name" >"$logs/sections-$name.txt" 2>&1
   echo "ncu sections ($name $t) exit $?"
   stage "$name profiled"
 done
