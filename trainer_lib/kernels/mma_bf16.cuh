@@ -1,6 +1,7 @@
-// Warp-level building blocks for bf16 tensor-core kernels (sm_80 and later): asynchronous copies
-// into shared memory, the m16n8k16 MMA with fp32 accumulation, and the loads of its operand
-// fragments from shared memory. Device code only; included by the .cu files of this folder.
+// Warp-level building blocks for bf16 tensor-core kernels (sm_80 and later; AtomicAddRows needs
+// sm_90): asynchronous copies into shared memory, the m16n8k16 MMA with fp32 accumulation, and the
+// loads of its operand fragments from shared memory. Device code only; included by the .cu files of
+// this folder.
 //
 // Fragment layouts (PTX ISA, "Matrix Fragments for mma.m16n8k16"), with quad = lane / 4 and
 // pair = lane % 4, each 32-bit register holding two bf16 (the lower column in the low half):
@@ -91,14 +92,16 @@ inline __device__ void Mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, u
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// The A fragment of rows [0, 16) and columns [c0, c0 + 16) of shared matrix m.
+// The A fragment of rows [0, 16) and columns [c0, c0 + 16) of shared matrix m: one ldmatrix of
+// four 8x8 blocks, lanes 8i .. 8i + 7 naming the rows of block i (rows 8 (i % 2), columns
+// c0 + 8 (i / 2)), in a's order.
 inline __device__ void LoadA(uint32_t (&a)[4], const bf16* m, int stride, int c0) {
   const int lane = threadIdx.x % 32;
-  const bf16* p = m + (lane / 4) * stride + c0 + 2 * (lane % 4);
-  a[0] = Word(p);
-  a[1] = Word(p + 8 * stride);
-  a[2] = Word(p + 8);
-  a[3] = Word(p + 8 * stride + 8);
+  const bf16* p = m + ((lane % 8) + 8 * ((lane / 8) % 2)) * stride + c0 + 8 * (lane / 16);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3])
+               : "r"(SharedAddress(p))
+               : "memory");
 }
 
 // The B fragment B[k][n] = m[n0 + n][k0 + k]: B is the transpose of rows [n0, n0 + 8) of m, as
@@ -180,6 +183,29 @@ __device__ void AccumulateSharedProduct(float (&acc)[kCols / 8][4], const bf16* 
     uint32_t af[4];
     LoadA(af, a, a_stride, 16 * kk);
     AccumulateTile<kCols>(acc, af, m, stride, 16 * kk);
+  }
+}
+
+// Adds C fragments acc [16 rows][kCols] into fp32 rows in global memory with 16-byte atomics
+// (sm_90's float4 atomicAdd): `top` is row quad's column 0, `bottom` row quad + 8's, null for a
+// row not to write (16-byte aligned). Lanes pair up (lane ^ 1): the even one adds 4 columns of
+// the top row, the odd one the same 4 of the bottom row, half of each from its partner: half the
+// float2 atomics' instructions for the same bytes. All 32 lanes, converged.
+template <int kCols>
+__device__ void AtomicAddRows(float* top, float* bottom, const float (&acc)[kCols / 8][4]) {
+  const int lane = threadIdx.x % 32;
+  const bool odd = lane % 2 != 0;
+  float* row = odd ? bottom : top;
+  const int col = 2 * (lane % 4 - lane % 2);
+#pragma unroll
+  for (int n = 0; n < kCols / 8; ++n) {
+    // The partner's half: the top row's for the even lane, the bottom row's for the odd one.
+    const float x = __shfl_xor_sync(0xffffffffu, odd ? acc[n][0] : acc[n][2], 1);
+    const float y = __shfl_xor_sync(0xffffffffu, odd ? acc[n][1] : acc[n][3], 1);
+    if (row == nullptr) continue;
+    const float4 v =
+        odd ? make_float4(x, y, acc[n][2], acc[n][3]) : make_float4(acc[n][0], acc[n][1], x, y);
+    atomicAdd(reinterpret_cast<float4*>(row + 8 * n + col), v);
   }
 }
 

@@ -38,11 +38,21 @@ struct ItemTile {
   int groups;        // G
 
   // Row f's row in q's layout (and lse and delta; accum's is this minus accum_row0), its query
-  // position in *t; -1 past the item's rows.
-  __device__ int64_t Row(const NsaSelectedParams& p, int64_t f, int64_t* t) const {
+  // position in *t; -1 past the item's rows. f < rows <= kNsaQueriesPerItem G fits an int, so
+  // that the division is 32-bit.
+  __device__ int64_t Row(const NsaSelectedParams& p, int f, int64_t* t) const {
     if (f >= rows) return -1;
     *t = p.rev_query[e0 + f / groups];
     return head0 + (f % groups) * p.seq_len + *t;
+  }
+
+  // The tile's keys that query t sees, key in [lo, hi] (t - w < r0 + key <= t, key < count),
+  // as 32-bit bounds (empty: hi < lo), so that each element's mask is two 32-bit compares.
+  __device__ int2 SeenKeys(const NsaSelectedParams& p, int64_t t) const {
+    const int64_t reach = p.window > 0 ? p.window : p.seq_len + 1;
+    const int64_t lo = max(int64_t{0}, t - reach + 1 - r0);
+    const int64_t hi = min(int64_t{count} - 1, t - r0);
+    return hi < lo ? make_int2(1, 0) : make_int2(static_cast<int>(lo), static_cast<int>(hi));
   }
 };
 
@@ -66,26 +76,37 @@ __device__ ItemTile ThisItemTile(const NsaSelectedParams& p) {
   return at;
 }
 
-// Key s is seen by query t when s > t - Reach(p): the window, or every s >= 0 without one.
-inline __device__ int64_t Reach(const NsaSelectedParams& p) {
-  return p.window > 0 ? p.window : p.seq_len + 1;
-}
+// The facts of a step's rows that the by-block kernels keep in shared memory: the row in q's
+// layout (-1: none) and the tile's keys it sees. Computed once per row, by one thread.
+struct StepRow {
+  int64_t at;
+  int2 keys;  // ItemTile::SeenKeys
+};
 
-// The loop over an item's steps, double-buffered: prefetch(i) starts loading step i's rows into
-// buffer i % 2 and commits its copies; body(buf) runs once step i's are in, and the step after
-// next loads into buf only once every thread has left it. All threads of the block.
-template <typename Prefetch, typename Body>
-__device__ void ForEachStep(int64_t steps, const Prefetch& prefetch, const Body& body) {
-  prefetch(0);
-  for (int64_t i = 0; i < steps; ++i) {
+// The loop over an item's steps. Rows are double-buffered (prefetch(i, slot) starts loading step
+// i's rows into buffer i % 2 from the facts in `slot` and commits its copies); their facts are
+// triple-buffered (facts(i, slot) writes step i's into slot i % 3), so that each row's facts are
+// computed once and written two steps ahead, with no barrier of their own: slot (i + 2) % 3 was
+// last read by step i - 1, which every thread has left. body(buf, slot) runs once step i's rows
+// are in; the step after next loads into buf only once every thread has left it. All threads of
+// the block.
+template <typename Facts, typename Prefetch, typename Body>
+__device__ void ForEachStep(int steps, const Facts& facts, const Prefetch& prefetch,
+                            const Body& body) {
+  facts(0, 0);
+  if (steps > 1) facts(1, 1);
+  __syncthreads();  // the first two steps' facts are in
+  prefetch(0, 0);
+  for (int i = 0; i < steps; ++i) {
     if (i + 1 < steps) {
-      prefetch(i + 1);
+      prefetch(i + 1, (i + 1) % 3);
       mma::WaitCopies<1>();
     } else {
       mma::WaitCopies<0>();
     }
     __syncthreads();  // step i's rows are in
-    body(static_cast<int>(i % 2));
+    if (i + 2 < steps) facts(i + 2, (i + 2) % 3);
+    body(i % 2, i % 3);
     __syncthreads();  // buffer i % 2 is consumed before step i + 2 loads into it
   }
 }

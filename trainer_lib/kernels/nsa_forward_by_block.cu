@@ -3,6 +3,7 @@
 #include <cuda_bf16.h>
 
 #include <cmath>
+#include <type_traits>
 
 #include "trainer_lib/kernels/mma_bf16.cuh"
 #include "trainer_lib/kernels/nsa_by_block.cuh"
@@ -22,7 +23,7 @@ using nsa::ForEachStep;
 using nsa::ItemTile;
 using nsa::kLog2e;
 using nsa::kRows;
-using nsa::Reach;
+using nsa::StepRow;
 using nsa::ThisItemTile;
 
 template <int D>
@@ -32,9 +33,10 @@ struct ByBlockTiles {
   static constexpr int kStepRows = kRows * kWarps;
   static constexpr int kTileElems = kKeys * kStride<D>;     // K or V
   static constexpr int kRowElems = kStepRows * kStride<D>;  // one buffer of q rows
-  // K, V (the output pass), two buffers of q rows, two of the rows' (row, t, lse2).
+  // K, V (the output pass), two buffers of q rows, three slots of the rows' facts and lse2.
   static constexpr size_t Bytes(bool output) {
-    return 2 * ((output ? 2 : 1) * kTileElems + 2 * kRowElems) + 2 * kStepRows * (8 + 4 + 4);
+    return 2 * ((output ? 2 : 1) * kTileElems + 2 * kRowElems) +
+           3 * kStepRows * (sizeof(StepRow) + 4);
   }
 };
 
@@ -74,70 +76,68 @@ __global__ void __launch_bounds__(32 * ByBlockTiles<D>::kWarps)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* ks = reinterpret_cast<bf16*>(smem);
-  bf16* vs = ks + Tiles::kTileElems;                                        // the output pass only
-  bf16* qs = vs + (kOutput ? Tiles::kTileElems : 0);                        // [2][64][stride]
-  int64_t* row_at = reinterpret_cast<int64_t*>(qs + 2 * Tiles::kRowElems);  // [2][64], -1: none
-  int32_t* row_t = reinterpret_cast<int32_t*>(row_at + 2 * kStep);          // [2][64], -1: none
-  float* row_lse2 = reinterpret_cast<float*>(row_t + 2 * kStep);            // [2][64]
+  bf16* vs = ks + Tiles::kTileElems;                                       // the output pass only
+  bf16* qs = vs + (kOutput ? Tiles::kTileElems : 0);                       // [2][64][stride]
+  StepRow* facts = reinterpret_cast<StepRow*>(qs + 2 * Tiles::kRowElems);  // [3][64]
+  float* row_lse2 = reinterpret_cast<float*>(facts + 3 * kStep);           // [3][64]
 
   CopyKeyTile<D, kKeys>(ks, p.k, at.kv_row, at.count, threadIdx.x, blockDim.x);
   if constexpr (kOutput)
     CopyKeyTile<D, kKeys>(vs, p.v, at.kv_row, at.count, threadIdx.x, blockDim.x);
   const bf16* q = static_cast<const bf16*>(p.q);
-  // Starts loading step i's rows into buffer i % 2.
-  auto prefetch = [&](int64_t i) {
-    const int buf = static_cast<int>(i % 2);
-    int64_t t = 0;
-    CopyRows<D>(
-        qs + buf * Tiles::kRowElems, kStep, q,
-        [&](int r) {
-          const int64_t row = at.Row(p, kStep * i + r, &t);
-          return row < 0 ? nullptr : q + row * D;
-        },
-        threadIdx.x, blockDim.x);
+  // Step i's rows' facts (and, for the output pass, their lse2) into `slot`.
+  auto write_facts = [&](int i, int slot) {
     for (int r = threadIdx.x; r < kStep; r += blockDim.x) {
+      int64_t t = 0;
       const int64_t x = at.Row(p, kStep * i + r, &t);
-      row_at[buf * kStep + r] = x;
-      row_t[buf * kStep + r] = x < 0 ? -1 : static_cast<int32_t>(t);
+      facts[slot * kStep + r] = {x, x < 0 ? make_int2(1, 0) : at.SeenKeys(p, t)};
       if constexpr (kOutput) {
         const unsigned long long stats = x < 0 ? 0 : p.row_stats[x];
         const float l = StatsSum(stats);
-        row_lse2[buf * kStep + r] = l > 0.0f ? StatsMax(stats) + log2f(l) : 0.0f;
+        row_lse2[slot * kStep + r] = l > 0.0f ? StatsMax(stats) + log2f(l) : 0.0f;
       }
     }
+  };
+  // Starts loading step i's rows into buffer i % 2.
+  auto prefetch = [&](int i, int slot) {
+    CopyRows<D>(
+        qs + (i % 2) * Tiles::kRowElems, kStep, q,
+        [&](int r) {
+          const int64_t x = facts[slot * kStep + r].at;
+          return x < 0 ? nullptr : q + x * D;
+        },
+        threadIdx.x, blockDim.x);
     mma::CommitCopies();
   };
 
   const float scale2 = p.scale * kLog2e;
-  const int64_t reach = Reach(p);
-  const int64_t steps = (at.rows + kStep - 1) / kStep;
+  const int steps = static_cast<int>((at.rows + kStep - 1) / kStep);
   // The K (and V) tile travels with step 0's rows.
-  ForEachStep(steps, prefetch, [&](int buf) {
-    // This lane's rows of the warp's 16: r and r + 8 of the step's buffer.
-    const int r = buf * kStep + kRows * warp + lane / 4;
-    const int64_t t[2] = {row_t[r], row_t[r + 8]};
-    // Bit 4 j + e: whether element (row lane / 4 + 8 (e / 2), key 8 j + 2 (lane % 4) + e % 2) of
-    // the warp's [16 rows][64 keys] is visible, t - w < s <= t.
-    uint32_t seen = 0;
-#pragma unroll
-    for (int j = 0; j < kKeys / 8; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
+  ForEachStep(steps, write_facts, prefetch, [&](int buf, int slot) {
+    // This lane's rows of the warp's 16: lane / 4 and lane / 4 + 8 of the step.
+    const int r = slot * kStep + kRows * warp + lane / 4;
+    const int2 seen[2] = {facts[r].keys, facts[r + 8].keys};
+    // Uniform per warp: whether a row sees a key of the tile, and whether all see all of them
+    // (the usual case, a block wholly before its queries): then no element is masked.
+    if (!__any_sync(0xffffffffu, seen[0].x <= seen[0].y || seen[1].x <= seen[1].y)) return;
+    const bool full = __all_sync(0xffffffffu, seen[0].x == 0 && seen[0].y == kKeys - 1 &&
+                                                  seen[1].x == 0 && seen[1].y == kKeys - 1);
+    float s[kKeys / 8][4];
+    mma::ProductWithTranspose<D, kKeys>(s, qs + (buf * kStep + kRows * warp) * kS, ks, kS);
+    // Element (row lane / 4 + 8 (e / 2), key 8 j + 2 (lane % 4) + e % 2) of the warp's [16 rows]
+    // [64 keys]: whether its row sees its key, t - w < s <= t.
+    const auto finish = [&](auto masked) {
+      const auto visible = [&](int j, int e) {
         const int key = 8 * j + 2 * (lane % 4) + e % 2;
-        const int64_t pos = at.r0 + key, tq = t[e / 2];
-        if (key < at.count && pos <= tq && pos > tq - reach) seen |= 1u << (4 * j + e);
-      }
-    }
-    if (__any_sync(0xffffffffu, seen != 0)) {  // uniform per warp
-      float s[kKeys / 8][4];
-      mma::ProductWithTranspose<D, kKeys>(s, qs + (buf * kStep + kRows * warp) * kS, ks, kS);
+        return !decltype(masked)::value || (key >= seen[e / 2].x && key <= seen[e / 2].y);
+      };
       if constexpr (!kOutput) {
         float top[2] = {-INFINITY, -INFINITY}, sum[2] = {0.0f, 0.0f};
 #pragma unroll
         for (int j = 0; j < kKeys / 8; ++j) {
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
-            s[j][e] = (seen >> (4 * j + e)) & 1u ? s[j][e] * scale2 : -INFINITY;
+            s[j][e] = visible(j, e) ? s[j][e] * scale2 : -INFINITY;
             top[e / 2] = fmaxf(top[e / 2], s[j][e]);
           }
         }
@@ -147,39 +147,35 @@ __global__ void __launch_bounds__(32 * ByBlockTiles<D>::kWarps)
         for (int j = 0; j < kKeys / 8; ++j) {
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
-            if ((seen >> (4 * j + e)) & 1u) sum[e / 2] += exp2f(s[j][e] - top[e / 2]);
+            if (visible(j, e)) sum[e / 2] += exp2f(s[j][e] - top[e / 2]);
           }
         }
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           sum[h] = QuadSum(sum[h]);
           if (lane % 4 == 0 && sum[h] > 0.0f)
-            MergeStats(p.row_stats + row_at[r + 8 * h], top[h], sum[h]);
+            MergeStats(p.row_stats + facts[r + 8 * h].at, top[h], sum[h]);
         }
       } else {
+        const float lse2[2] = {row_lse2[r], row_lse2[r + 8]};
 #pragma unroll
         for (int j = 0; j < kKeys / 8; ++j) {
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
-            s[j][e] = (seen >> (4 * j + e)) & 1u
-                          ? exp2f(s[j][e] * scale2 - row_lse2[r + 8 * (e / 2)])
-                          : 0.0f;
+            s[j][e] = visible(j, e) ? exp2f(s[j][e] * scale2 - lse2[e / 2]) : 0.0f;
           }
         }
         float acc[D / 8][4] = {};
         mma::AccumulateProduct<D, kKeys>(acc, s, vs, kS);
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int64_t row = row_at[r + 8 * h];
-          if (row < 0) continue;
-          float* out = p.accum + (row - p.accum_row0) * D + 2 * (lane % 4);
-#pragma unroll
-          for (int n = 0; n < D / 8; ++n) {
-            atomicAdd(reinterpret_cast<float2*>(out + 8 * n),
-                      make_float2(acc[n][2 * h], acc[n][2 * h + 1]));
-          }
-        }
+        const int64_t top = facts[r].at, bottom = facts[r + 8].at;
+        mma::AtomicAddRows<D>(top < 0 ? nullptr : p.accum + (top - p.accum_row0) * D,
+                              bottom < 0 ? nullptr : p.accum + (bottom - p.accum_row0) * D, acc);
       }
+    };
+    if (full) {
+      finish(std::false_type{});
+    } else {
+      finish(std::true_type{});
     }
   });
 }

@@ -21,7 +21,7 @@ using nsa::kLog2e;
 using nsa::kQueryWarps;
 using nsa::kRows;
 using nsa::LaunchKernel;
-using nsa::Reach;
+using nsa::StepRow;
 using nsa::ThisItemTile;
 
 constexpr int kMaxGroup = 16;  // G
@@ -287,19 +287,19 @@ struct DkvTiles {
   static constexpr int kRowElems = kRows * kStride<D>;   // one buffer of q or do rows
   static constexpr int kDqCols = D / kWarps;             // dq columns a warp adds (accum)
   static constexpr int kDsStride = kStride<kKeys>;       // dS [16 rows][64 keys] bf16
-  // K, V, two buffers of q rows, two of do rows, two of the rows' rows in q's layout, two of
-  // their (t, lse2, delta), dS.
-  static constexpr size_t kBytes = 2 * (2 * kTileElems + 4 * kRowElems) + 2 * 3 * kRows * 4 +
-                                   2 * kRows * 8 + 2 * kRows * kDsStride;
+  // K, V, two buffers of q rows, two of do rows, three slots of the rows' facts and (lse2,
+  // delta), dS.
+  static constexpr size_t kBytes = 2 * (2 * kTileElems + 4 * kRowElems) +
+                                   3 * kRows * (sizeof(StepRow) + 8) + 2 * kRows * kDsStride;
 };
 
 // dq in the dk/dv kernel: the step's dS [16 rows][64 keys] into shared `ds` (ds_t: this warp's
 // dS^T fragments where `active`, zeros where none of its keys is seen), then warp w adds dS
 // K[.][its kDqCols columns] into p.accum with atomicAdd. All threads of the block; `rows`: the
-// step's rows in q's layout, -1 for none.
+// step's rows' facts.
 template <int D>
 __device__ void AddDq(const NsaSelectedParams& p, bf16* ds, const bf16* ks,
-                      const float (&ds_t)[2][4], bool active, const int64_t* rows) {
+                      const float (&ds_t)[2][4], bool active, const StepRow* rows) {
   using Tiles = DkvTiles<D>;
   constexpr int kDqCols = Tiles::kDqCols, kDs = Tiles::kDsStride;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -318,17 +318,10 @@ __device__ void AddDq(const NsaSelectedParams& p, bf16* ds, const bf16* ks,
   const int col0 = kDqCols * warp;
   float acc[kDqCols / 8][4] = {};
   mma::AccumulateSharedProduct<kDqCols, Tiles::kKeys>(acc, ds, kDs, ks + col0, kStride<D>);
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int64_t row = rows[lane / 4 + 8 * h];
-    if (row < 0) continue;
-    float* out = p.accum + (row - p.accum_row0) * D + col0 + 2 * (lane % 4);
-#pragma unroll
-    for (int n = 0; n < kDqCols / 8; ++n) {
-      atomicAdd(reinterpret_cast<float2*>(out + 8 * n),
-                make_float2(acc[n][2 * h], acc[n][2 * h + 1]));
-    }
-  }
+  const int64_t top = rows[lane / 4].at, bottom = rows[lane / 4 + 8].at;
+  mma::AtomicAddRows<kDqCols>(top < 0 ? nullptr : p.accum + (top - p.accum_row0) * D + col0,
+                              bottom < 0 ? nullptr : p.accum + (bottom - p.accum_row0) * D + col0,
+                              acc);
 }
 
 // The item's rows are its (query, head) pairs, entry-major; a step takes 16 of them: S^T =
@@ -341,71 +334,66 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
   const ItemTile at = ThisItemTile<kKeys>(p);
   if (at.count <= 0) return;  // uniform
   const int count = at.count;
-  const int64_t r0 = at.r0;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int key0 = 16 * (warp % 4), col0 = kCols * (warp / 4);
 
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* ks = reinterpret_cast<bf16*>(smem);
   bf16* vs = ks + Tiles::kTileElems;
-  bf16* qs = vs + Tiles::kTileElems;                                         // [2][16][stride]
-  bf16* dos = qs + 2 * Tiles::kRowElems;                                     // [2][16][stride]
-  int64_t* row_at = reinterpret_cast<int64_t*>(dos + 2 * Tiles::kRowElems);  // [2][16], -1: none
-  int32_t* row_t = reinterpret_cast<int32_t*>(row_at + 2 * kRows);           // [2][16], -1: none
-  float* row_lse2 = reinterpret_cast<float*>(row_t + 2 * kRows);             // [2][16]
-  float* row_delta = row_lse2 + 2 * kRows;                                   // [2][16]
-  bf16* ds = reinterpret_cast<bf16*>(row_delta + 2 * kRows);                 // [16][kDsStride]
+  bf16* qs = vs + Tiles::kTileElems;                                        // [2][16][stride]
+  bf16* dos = qs + 2 * Tiles::kRowElems;                                    // [2][16][stride]
+  StepRow* facts = reinterpret_cast<StepRow*>(dos + 2 * Tiles::kRowElems);  // [3][16]
+  float2* row_lse2_delta = reinterpret_cast<float2*>(facts + 3 * kRows);    // [3][16]
+  bf16* ds = reinterpret_cast<bf16*>(row_lse2_delta + 3 * kRows);           // [16][kDsStride]
 
   CopyKeys<D, kKeys>(ks, vs, p, at.kv_row, count, threadIdx.x, blockDim.x);
 
   const bf16* q = static_cast<const bf16*>(p.q);
   const bf16* d_o = static_cast<const bf16*>(p.d_o);
-  // Row r of step i: its row in q, do, lse and delta and its query position, or -1 past the end.
-  auto row_of = [&](int64_t i, int r, int64_t* t) { return at.Row(p, kRows * i + r, t); };
-  // Starts loading step i's rows into buffer i % 2.
-  auto prefetch = [&](int64_t i) {
-    const int buf = static_cast<int>(i % 2);
-    int64_t t = 0;
+  // Step i's rows' facts, lse2 and delta into `slot`.
+  auto write_facts = [&](int i, int slot) {
+    if (threadIdx.x < kRows) {
+      int64_t t = 0;
+      const int64_t x = at.Row(p, kRows * i + threadIdx.x, &t);
+      facts[slot * kRows + threadIdx.x] = {x, x < 0 ? make_int2(1, 0) : at.SeenKeys(p, t)};
+      row_lse2_delta[slot * kRows + threadIdx.x] =
+          x < 0 ? make_float2(0.0f, 0.0f) : make_float2(p.lse[x] * kLog2e, p.delta[x]);
+    }
+  };
+  // Starts loading step i's rows of q and do into buffer i % 2.
+  auto prefetch = [&](int i, int slot) {
+    const int buf = i % 2;
     const auto rows_of = [&](const bf16* x) {
       return [&, x](int r) {
-        const int64_t row = row_of(i, r, &t);
+        const int64_t row = facts[slot * kRows + r].at;
         return row < 0 ? nullptr : x + row * D;
       };
     };
     CopyRows<D>(qs + buf * Tiles::kRowElems, kRows, q, rows_of(q), threadIdx.x, blockDim.x);
     CopyRows<D>(dos + buf * Tiles::kRowElems, kRows, d_o, rows_of(d_o), threadIdx.x, blockDim.x);
-    if (threadIdx.x < kRows) {
-      const int64_t x = row_of(i, threadIdx.x, &t);
-      row_at[buf * kRows + threadIdx.x] = x;
-      row_t[buf * kRows + threadIdx.x] = x < 0 ? -1 : static_cast<int32_t>(t);
-      row_lse2[buf * kRows + threadIdx.x] = x < 0 ? 0.0f : p.lse[x] * kLog2e;
-      row_delta[buf * kRows + threadIdx.x] = x < 0 ? 0.0f : p.delta[x];
-    }
     mma::CommitCopies();
   };
 
   const float scale2 = p.scale * kLog2e;
-  const int64_t reach = Reach(p);
-  const int64_t steps = (at.rows + kRows - 1) / kRows;
+  const int steps = static_cast<int>((at.rows + kRows - 1) / kRows);
   float dk[kCols / 8][4] = {}, dv[kCols / 8][4] = {};
   // The K, V tiles travel with step 0's rows.
-  nsa::ForEachStep(steps, prefetch, [&](int buf) {
-    // Bit 4 j + e: whether this lane's element (key, row) of the warp's [16 keys][16 rows] is
-    // visible, t - w < s <= t (rows past the end have t = -1 and see nothing).
+  nsa::ForEachStep(steps, write_facts, prefetch, [&](int buf, int slot) {
+    const StepRow* rows = facts + slot * kRows;
+    // Bit 4 j + e: whether this lane's element (key key0 + lane / 4 + 8 (e / 2), row 8 j +
+    // 2 (lane % 4) + e % 2) of the warp's [16 keys][16 rows] is visible, t - w < s <= t (rows
+    // past the end see nothing).
     unsigned seen = 0;
-    if (key0 < count) {
 #pragma unroll
-      for (int j = 0; j < 2; ++j) {
+    for (int j = 0; j < 2; ++j) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int key = key0 + lane / 4 + 8 * (e / 2);
-          const int64_t t = row_t[buf * kRows + 8 * j + 2 * (lane % 4) + e % 2];
-          const int64_t pos = r0 + key;  // the key's position
-          if (key < count && pos <= t && pos > t - reach) seen |= 1u << (4 * j + e);
-        }
+      for (int e = 0; e < 4; ++e) {
+        const int key = key0 + lane / 4 + 8 * (e / 2);
+        const int2 keys = rows[8 * j + 2 * (lane % 4) + e % 2].keys;
+        if (key >= keys.x && key <= keys.y) seen |= 1u << (4 * j + e);
       }
     }
-    // Uniform per warp: the warp has keys and a row of the step sees one of them.
+    // Uniform per warp: a row of the step sees one of the warp's keys.
     const bool active = __any_sync(0xffffffffu, seen != 0);
     float dp[2][4];  // [16 keys][16 rows]: dP^T, then dS^T
     if (active) {
@@ -418,31 +406,30 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
       for (int j = 0; j < 2; ++j) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          const int r = buf * kRows + 8 * j + 2 * (lane % 4) + e % 2;  // facts' index
+          const float2 ld = row_lse2_delta[slot * kRows + 8 * j + 2 * (lane % 4) + e % 2];
           const bool visible = (seen >> (4 * j + e)) & 1u;
-          const float pr = visible ? exp2f(s[j][e] * scale2 - row_lse2[r]) : 0.0f;
+          const float pr = visible ? exp2f(s[j][e] * scale2 - ld.x) : 0.0f;
           s[j][e] = pr;
-          dp[j][e] = pr * (dp[j][e] - row_delta[r]);
+          dp[j][e] = pr * (dp[j][e] - ld.y);
         }
       }
       mma::AccumulateProduct<kCols, kRows>(dv, s, dob + col0, kS);
       mma::AccumulateProduct<kCols, kRows>(dk, dp, qb + col0, kS);
     }
-    if (p.accum != nullptr) AddDq<D>(p, ds, ks, dp, active, row_at + buf * kRows);
+    if (p.accum != nullptr) AddDq<D>(p, ds, ks, dp, active, rows);
   });
-  if (key0 >= count) return;
+  if (key0 >= count) return;  // uniform per warp
 #pragma unroll
   for (int n = 0; n < kCols / 8; ++n) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int key = key0 + lane / 4 + 8 * h;
-      if (key >= count) continue;
-      const int64_t out = (at.kv_row + key) * D + col0 + 8 * n + 2 * (lane % 4);
-      atomicAdd(reinterpret_cast<float2*>(p.dk + out),
-                make_float2(dk[n][2 * h] * p.scale, dk[n][2 * h + 1] * p.scale));
-      atomicAdd(reinterpret_cast<float2*>(p.dv + out), make_float2(dv[n][2 * h], dv[n][2 * h + 1]));
-    }
+    for (int e = 0; e < 4; ++e) dk[n][e] *= p.scale;
   }
+  const int top = key0 + lane / 4, bottom = top + 8;
+  const auto key_row = [&](float* x, int key) {
+    return key < count ? x + (at.kv_row + key) * D + col0 : nullptr;
+  };
+  mma::AtomicAddRows<kCols>(key_row(p.dk, top), key_row(p.dk, bottom), dk);
+  mma::AtomicAddRows<kCols>(key_row(p.dv, top), key_row(p.dv, bottom), dv);
 }
 
 template <int D>
