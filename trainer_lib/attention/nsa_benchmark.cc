@@ -80,7 +80,9 @@ void Row(const Shape& s, int reps, int64_t window) {
     torch::Tensor o = ablate::train::NsaAttend(q, k, v, gates, options);
     if (backward) o.backward(d_o);
   };
-  const torch::Tensor d_o32 = d_o.to(torch::kFloat32);  // o_cmp is fp32
+  // o_cmp's gradient, made only while the compressed branch is timed: at Qwen3-4B's 1M tokens
+  // an fp32 copy of d_o is 16 GiB that the other cells need.
+  torch::Tensor d_o32;
   auto compressed = [&](bool backward) {
     torch::Tensor o = ablate::train::NsaCompressedAndSelect(q, k, v, options).out;
     if (backward) o.backward(d_o32);
@@ -117,7 +119,9 @@ void Row(const Shape& s, int reps, int64_t window) {
     return MedianMs([&] { f(backward); }, reps);
   };
   const double nsa_f = time(nsa, false), nsa_fb = time(nsa, true);
+  d_o32 = d_o.to(torch::kFloat32);  // o_cmp is fp32
   const double cmp_f = time(compressed, false), cmp_fb = time(compressed, true);
+  d_o32 = torch::Tensor();
   const double sel_f = kernels ? time(selected, false) : NAN;
   const double sel_fb = kernels ? time(selected, true) : NAN;
   // The selected branch's forward alone (raw launches) by each way it walks the blocks, and its
