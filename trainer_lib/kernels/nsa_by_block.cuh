@@ -30,19 +30,20 @@ __device__ void CopyKeyTile(__nv_bfloat16* dst, const void* x, int64_t row, int 
 // The thread block's item and key tile. The item's rows are its (query, head) pairs,
 // entry-major: row f is head f % G of query rev_query[e0 + f / G].
 struct ItemTile {
-  int64_t e0, rows;  // the item's first entry of rev_query; its rows, (e1 - e0) G
-  int64_t head0;     // row of (b, h_kv G, 0) in q's layout [B * H * T, D]
-  int64_t kv_row;    // row of the tile's first key in k and v [B * H_kv * T, D]
-  int64_t r0;        // the tile's first key position
-  int count;         // keys in the tile; <= 0: the tile is past the block's or sequence's end
-  int groups;        // G
+  int64_t e0, rows;        // the item's first entry of rev_query; its rows, (e1 - e0) G
+  const int32_t* queries;  // rev_query[e0 ..] in shared memory (LoadQueries)
+  int64_t head0;           // row of (b, h_kv G, 0) in q's layout [B * H * T, D]
+  int64_t kv_row;          // row of the tile's first key in k and v [B * H_kv * T, D]
+  int64_t r0;              // the tile's first key position
+  int count;               // keys in the tile; <= 0: the tile is past the block's or sequence's end
+  int groups;              // G
 
   // Row f's row in q's layout (and lse and delta; accum's is this minus accum_row0), its query
   // position in *t; -1 past the item's rows. f < rows <= kNsaQueriesPerItem G fits an int, so
   // that the division is 32-bit.
   __device__ int64_t Row(const NsaSelectedParams& p, int f, int64_t* t) const {
     if (f >= rows) return -1;
-    *t = p.rev_query[e0 + f / groups];
+    *t = queries[f / groups];
     return head0 + (f % groups) * p.seq_len + *t;
   }
 
@@ -55,6 +56,16 @@ struct ItemTile {
     return hi < lo ? make_int2(1, 0) : make_int2(static_cast<int>(lo), static_cast<int>(hi));
   }
 };
+
+// The item's queries copied into `queries` (shared, kNsaQueriesPerItem entries), so that the
+// rows' facts are computed without a global load; the caller's barrier makes them visible.
+// `queries` must outlive `at`.
+inline __device__ void LoadQueries(ItemTile& at, const NsaSelectedParams& p, int32_t* queries) {
+  for (int i = threadIdx.x; i < at.rows / at.groups; i += blockDim.x) {
+    queries[i] = p.rev_query[at.e0 + i];
+  }
+  at.queries = queries;
+}
 
 template <int kKeys>
 __device__ ItemTile ThisItemTile(const NsaSelectedParams& p) {
@@ -83,18 +94,20 @@ struct StepRow {
   int2 keys;  // ItemTile::SeenKeys
 };
 
-// The loop over an item's steps. Rows are double-buffered (prefetch(i, slot) starts loading step
-// i's rows into buffer i % 2 from the facts in `slot` and commits its copies); their facts are
-// triple-buffered (facts(i, slot) writes step i's into slot i % 3), so that each row's facts are
-// computed once and written two steps ahead, with no barrier of their own: slot (i + 2) % 3 was
-// last read by step i - 1, which every thread has left. body(buf, slot) runs once step i's rows
-// are in; the step after next loads into buf only once every thread has left it. All threads of
-// the block.
+// The loop over an item's steps. Rows are double-buffered: prefetch(i, slot) starts loading step
+// i's rows into buffer i % 2 from the facts in `slot` and commits its copies. Their facts are
+// triple-buffered and written two steps ahead, in two phases so that their global loads (lse,
+// say) are in flight during a step's products: facts(i) issues step i's loads and returns a
+// callable that writes them into a slot. Slot (i + 2) % 3 was last read by step i - 1, which
+// every thread has left, so the facts need no barrier of their own; those of steps past the end
+// are written (rows of -1) and never read. body(buf, slot) runs once step i's rows are in; the
+// step after next loads into buf only once every thread has left it. All threads of the block,
+// after a barrier that makes LoadQueries' list visible.
 template <typename Facts, typename Prefetch, typename Body>
 __device__ void ForEachStep(int steps, const Facts& facts, const Prefetch& prefetch,
                             const Body& body) {
-  facts(0, 0);
-  if (steps > 1) facts(1, 1);
+  facts(0)(0);
+  facts(1)(1);
   __syncthreads();  // the first two steps' facts are in
   prefetch(0, 0);
   for (int i = 0; i < steps; ++i) {
@@ -105,8 +118,9 @@ __device__ void ForEachStep(int steps, const Facts& facts, const Prefetch& prefe
       mma::WaitCopies<0>();
     }
     __syncthreads();  // step i's rows are in
-    if (i + 2 < steps) facts(i + 2, (i + 2) % 3);
+    const auto write_facts = facts(i + 2);
     body(i % 2, i % 3);
+    write_facts((i + 2) % 3);
     __syncthreads();  // buffer i % 2 is consumed before step i + 2 loads into it
   }
 }

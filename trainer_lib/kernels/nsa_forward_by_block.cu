@@ -30,13 +30,14 @@ template <int D>
 struct ByBlockTiles {
   static constexpr int kKeys = 64;
   static constexpr int kWarps = 4;
-  static constexpr int kStepRows = kRows * kWarps;
+  static constexpr int kStepRows = kRows * kWarps;          // a row's facts per thread
   static constexpr int kTileElems = kKeys * kStride<D>;     // K or V
   static constexpr int kRowElems = kStepRows * kStride<D>;  // one buffer of q rows
-  // K, V (the output pass), two buffers of q rows, three slots of the rows' facts and lse2.
+  // K, V (the output pass), two buffers of q rows, three slots of the rows' facts and lse2, the
+  // item's queries.
   static constexpr size_t Bytes(bool output) {
     return 2 * ((output ? 2 : 1) * kTileElems + 2 * kRowElems) +
-           3 * kStepRows * (sizeof(StepRow) + 4);
+           3 * kStepRows * (sizeof(StepRow) + 4) + 4 * kNsaQueriesPerItem;
   }
 };
 
@@ -71,7 +72,7 @@ __global__ void __launch_bounds__(32 * ByBlockTiles<D>::kWarps)
     ForwardByBlockKernel(NsaSelectedParams p) {
   using Tiles = ByBlockTiles<D>;
   constexpr int kKeys = Tiles::kKeys, kStep = Tiles::kStepRows, kS = kStride<D>;
-  const ItemTile at = ThisItemTile<kKeys>(p);
+  ItemTile at = ThisItemTile<kKeys>(p);
   if (at.count <= 0) return;  // uniform
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   extern __shared__ __align__(16) unsigned char smem[];
@@ -84,19 +85,25 @@ __global__ void __launch_bounds__(32 * ByBlockTiles<D>::kWarps)
   CopyKeyTile<D, kKeys>(ks, p.k, at.kv_row, at.count, threadIdx.x, blockDim.x);
   if constexpr (kOutput)
     CopyKeyTile<D, kKeys>(vs, p.v, at.kv_row, at.count, threadIdx.x, blockDim.x);
+  nsa::LoadQueries(at, p, reinterpret_cast<int32_t*>(row_lse2 + 3 * kStep));
+  __syncthreads();  // the item's queries are in
   const bf16* q = static_cast<const bf16*>(p.q);
-  // Step i's rows' facts (and, for the output pass, their lse2) into `slot`.
-  auto write_facts = [&](int i, int slot) {
-    for (int r = threadIdx.x; r < kStep; r += blockDim.x) {
-      int64_t t = 0;
-      const int64_t x = at.Row(p, kStep * i + r, &t);
-      facts[slot * kStep + r] = {x, x < 0 ? make_int2(1, 0) : at.SeenKeys(p, t)};
+  // Step i's rows' facts (and, for the output pass, their lse2): this thread's row, if any,
+  // found now, written into a slot by the callable returned.
+  auto facts_of = [&](int i) {
+    const int r = threadIdx.x;  // kStep rows, one per thread of the first kStep
+    int64_t t = 0;
+    const int64_t x = r < kStep ? at.Row(p, kStep * i + r, &t) : -1;
+    const StepRow row = {x, x < 0 ? make_int2(1, 0) : at.SeenKeys(p, t)};
+    const unsigned long long stats = kOutput && x >= 0 ? p.row_stats[x] : 0;
+    return [=](int slot) {
+      if (r >= kStep) return;
+      facts[slot * kStep + r] = row;
       if constexpr (kOutput) {
-        const unsigned long long stats = x < 0 ? 0 : p.row_stats[x];
         const float l = StatsSum(stats);
         row_lse2[slot * kStep + r] = l > 0.0f ? StatsMax(stats) + log2f(l) : 0.0f;
       }
-    }
+    };
   };
   // Starts loading step i's rows into buffer i % 2.
   auto prefetch = [&](int i, int slot) {
@@ -113,7 +120,7 @@ __global__ void __launch_bounds__(32 * ByBlockTiles<D>::kWarps)
   const float scale2 = p.scale * kLog2e;
   const int steps = static_cast<int>((at.rows + kStep - 1) / kStep);
   // The K (and V) tile travels with step 0's rows.
-  ForEachStep(steps, write_facts, prefetch, [&](int buf, int slot) {
+  ForEachStep(steps, facts_of, prefetch, [&](int buf, int slot) {
     // This lane's rows of the warp's 16: lane / 4 and lane / 4 + 8 of the step.
     const int r = slot * kStep + kRows * warp + lane / 4;
     const int2 seen[2] = {facts[r].keys, facts[r + 8].keys};

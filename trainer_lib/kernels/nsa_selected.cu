@@ -288,9 +288,10 @@ struct DkvTiles {
   static constexpr int kDqCols = D / kWarps;             // dq columns a warp adds (accum)
   static constexpr int kDsStride = kStride<kKeys>;       // dS [16 rows][64 keys] bf16
   // K, V, two buffers of q rows, two of do rows, three slots of the rows' facts and (lse2,
-  // delta), dS.
+  // delta), dS, the item's queries.
   static constexpr size_t kBytes = 2 * (2 * kTileElems + 4 * kRowElems) +
-                                   3 * kRows * (sizeof(StepRow) + 8) + 2 * kRows * kDsStride;
+                                   3 * kRows * (sizeof(StepRow) + 8) + 2 * kRows * kDsStride +
+                                   4 * kNsaQueriesPerItem;
 };
 
 // dq in the dk/dv kernel: the step's dS [16 rows][64 keys] into shared `ds` (ds_t: this warp's
@@ -331,7 +332,7 @@ template <int D>
 __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelectedParams p) {
   using Tiles = DkvTiles<D>;
   constexpr int kKeys = Tiles::kKeys, kCols = Tiles::kCols, kS = kStride<D>;
-  const ItemTile at = ThisItemTile<kKeys>(p);
+  ItemTile at = ThisItemTile<kKeys>(p);
   if (at.count <= 0) return;  // uniform
   const int count = at.count;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -347,18 +348,25 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
   bf16* ds = reinterpret_cast<bf16*>(row_lse2_delta + 3 * kRows);           // [16][kDsStride]
 
   CopyKeys<D, kKeys>(ks, vs, p, at.kv_row, count, threadIdx.x, blockDim.x);
+  nsa::LoadQueries(at, p, reinterpret_cast<int32_t*>(ds + kRows * Tiles::kDsStride));
+  __syncthreads();  // the item's queries are in
 
   const bf16* q = static_cast<const bf16*>(p.q);
   const bf16* d_o = static_cast<const bf16*>(p.d_o);
-  // Step i's rows' facts, lse2 and delta into `slot`.
-  auto write_facts = [&](int i, int slot) {
-    if (threadIdx.x < kRows) {
-      int64_t t = 0;
-      const int64_t x = at.Row(p, kRows * i + threadIdx.x, &t);
-      facts[slot * kRows + threadIdx.x] = {x, x < 0 ? make_int2(1, 0) : at.SeenKeys(p, t)};
-      row_lse2_delta[slot * kRows + threadIdx.x] =
-          x < 0 ? make_float2(0.0f, 0.0f) : make_float2(p.lse[x] * kLog2e, p.delta[x]);
-    }
+  // Step i's rows' facts, lse2 and delta: this thread's row, if any, found and its lse and delta
+  // loads issued now, written into a slot by the callable returned.
+  auto facts_of = [&](int i) {
+    const int r = threadIdx.x;
+    int64_t t = 0;
+    const int64_t x = r < kRows ? at.Row(p, kRows * i + r, &t) : -1;
+    const StepRow row = {x, x < 0 ? make_int2(1, 0) : at.SeenKeys(p, t)};
+    const float2 lse2_delta =
+        x < 0 ? make_float2(0.0f, 0.0f) : make_float2(p.lse[x] * kLog2e, p.delta[x]);
+    return [=](int slot) {
+      if (r >= kRows) return;
+      facts[slot * kRows + r] = row;
+      row_lse2_delta[slot * kRows + r] = lse2_delta;
+    };
   };
   // Starts loading step i's rows of q and do into buffer i % 2.
   auto prefetch = [&](int i, int slot) {
@@ -378,7 +386,7 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
   const int steps = static_cast<int>((at.rows + kRows - 1) / kRows);
   float dk[kCols / 8][4] = {}, dv[kCols / 8][4] = {};
   // The K, V tiles travel with step 0's rows.
-  nsa::ForEachStep(steps, write_facts, prefetch, [&](int buf, int slot) {
+  nsa::ForEachStep(steps, facts_of, prefetch, [&](int buf, int slot) {
     const StepRow* rows = facts + slot * kRows;
     // Bit 4 j + e: whether this lane's element (key key0 + lane / 4 + 8 (e / 2), row 8 j +
     // 2 (lane % 4) + e % 2) of the warp's [16 keys][16 rows] is visible, t - w < s <= t (rows
