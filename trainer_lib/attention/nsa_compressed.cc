@@ -143,17 +143,42 @@ torch::Tensor SelectOnKernel(const torch::Tensor& q16, const torch::Tensor& kf, 
   return idx;
 }
 
-// o_cmp through PyTorch's fused causal attention (cuDNN or flash on CUDA), or undefined where
-// SDPA would pick its unfused math kernel. The queries that see the same compressed blocks
-// are folded into heads: query t sees the blocks c <= p with p = (t + 1) / l - 1, so the l
-// queries t = (p + 1) l - 1 + i (i < l) form row p of head h l + i, and row p of a causal
+// Rows of a folded [B, H l, NF, X] tensor (FusedCompressedAttention's layout) in query order:
+// [B, H, T, X], the first l - 1 (the queries that see no block) `fill`.
+torch::Tensor Unfold(const torch::Tensor& x, int64_t h, int64_t l, int64_t t, double fill) {
+  const int64_t b = x.size(0), nf = x.size(2);
+  const torch::Tensor rows =
+      x.reshape({b, h, l, nf, -1}).permute({0, 1, 3, 2, 4}).reshape({b, h, nf * l, -1});
+  return torch::constant_pad_nd(rows.narrow(2, 0, t - l + 1), {0, 0, l - 1, 0}, fill);
+}
+
+struct FusedCompressed {
+  torch::Tensor out;  // o_cmp [B, H, T, D] bf16, differentiable in q, k_cmp and v_cmp
+  // [B, H, T] fp32, no gradient: query t's log of the sum over the blocks it sees of
+  // exp(q k_cmp[c] / sqrt(D)) (natural log), -inf for the first l - 1 queries, which see none;
+  // undefined where SDPA's backend is none of those called here.
+  torch::Tensor lse;
+};
+
+// o_cmp through PyTorch's fused causal attention (cuDNN or flash on CUDA), and its log-sum-exp;
+// both undefined where SDPA would pick its unfused math kernel. The queries that see the same
+// compressed blocks are folded into heads: query t sees the blocks c <= p with p = (t + 1) / l - 1,
+// so the l queries t = (p + 1) l - 1 + i (i < l) form row p of head h l + i, and row p of a causal
 // attention over the NF compressed keys sees exactly the keys c <= p. With equal query and key
 // lengths (NF rows: the last query, T - 1, has p = NF - 1) SDPA's causal mask is that lower
 // triangle, and head h l + i reads key/value head h / G as GQA asks. The first l - 1 queries
 // see no block: their rows are 0, as fla's nan_to_num makes them. Autograd differentiates it
-// through SDPA's own backward. q: [B, H, T, D]; k_cmp, v_cmp: [B, H_kv, NF, D]; result bf16.
-torch::Tensor FusedCompressedAttention(const torch::Tensor& q, const torch::Tensor& k_cmp,
-                                       const torch::Tensor& v_cmp, int64_t l) {
+// through the backend's own backward. q: [B, H, T, D]; k_cmp, v_cmp: [B, H_kv, NF, D].
+//
+// The backend's op is called as scaled_dot_product_attention calls it with enable_gqa (PyTorch
+// 2.11 to 2.13, aten/src/ATen/native/transformers/attention.cpp), with its log-sum-exp asked for
+// (no slower on cuDNN at Qwen3-0.6B's shape and 128K on an H200): cuDNN's and the efficient
+// kernel's on the tensors as they are (cuDNN reads the GQA heads itself; the efficient kernel has
+// no GQA and is picked only for H l = H_kv); flash's with D padded to a multiple of 8 and the
+// unpadded D's scale, its output cut back to D. Any other backend runs through SDPA itself,
+// without a log-sum-exp.
+FusedCompressed FusedCompressedAttention(const torch::Tensor& q, const torch::Tensor& k_cmp,
+                                         const torch::Tensor& v_cmp, int64_t l) {
   const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3), nf = k_cmp.size(2);
   if (!q.is_cuda() || nf == 0) return {};
   const torch::Tensor k16 = k_cmp.to(torch::kBFloat16), v16 = v_cmp.to(torch::kBFloat16);
@@ -165,13 +190,58 @@ torch::Tensor FusedCompressedAttention(const torch::Tensor& q, const torch::Tens
   const auto backend = static_cast<at::SDPBackend>(
       at::_fused_sdp_choice(folded, k16, v16, /*attn_mask=*/std::nullopt, /*dropout_p=*/0.0,
                             /*is_causal=*/true, /*scale=*/std::nullopt, /*enable_gqa=*/true));
-  if (backend == at::SDPBackend::math || backend == at::SDPBackend::error) return {};
-  const torch::Tensor o = at::scaled_dot_product_attention(
-      folded, k16, v16, /*attn_mask=*/std::nullopt, /*dropout_p=*/0.0, /*is_causal=*/true,
-      /*scale=*/std::nullopt, /*enable_gqa=*/true);
-  const torch::Tensor rows = o.reshape({b, h, l, nf, d}).permute({0, 1, 3, 2, 4}).reshape(
-      {b, h, nf * l, d});
-  return torch::constant_pad_nd(rows.narrow(2, 0, t - l + 1), {0, 0, l - 1, 0});
+  torch::Tensor o, lse;
+  switch (backend) {
+    case at::SDPBackend::math:
+    case at::SDPBackend::error:
+      return {};
+    case at::SDPBackend::cudnn_attention: {
+      const auto r = at::_scaled_dot_product_cudnn_attention(
+          folded, k16, v16, /*attn_bias=*/std::nullopt, /*compute_log_sumexp=*/true,
+          /*dropout_p=*/0.0, /*is_causal=*/true, /*return_debug_mask=*/false);
+      o = std::get<0>(r);
+      lse = std::get<1>(r);
+      break;
+    }
+    case at::SDPBackend::flash_attention: {
+      auto pad = [&](const torch::Tensor& x) {
+        return d % 8 == 0 ? x : torch::constant_pad_nd(x, {0, 8 - d % 8});
+      };
+      const auto r = at::_scaled_dot_product_flash_attention(
+          pad(folded), pad(k16), pad(v16), /*dropout_p=*/0.0, /*is_causal=*/true,
+          /*return_debug_mask=*/false, /*scale=*/1.0 / std::sqrt(static_cast<double>(d)));
+      o = std::get<0>(r).narrow(3, 0, d);
+      lse = std::get<1>(r);
+      break;
+    }
+    case at::SDPBackend::efficient_attention: {
+      const auto r = at::_scaled_dot_product_efficient_attention(
+          folded, k16, v16, /*attn_bias=*/std::nullopt, /*compute_log_sumexp=*/true,
+          /*dropout_p=*/0.0, /*is_causal=*/true);
+      o = std::get<0>(r);
+      lse = std::get<1>(r);
+      break;
+    }
+    default:
+      o = at::scaled_dot_product_attention(folded, k16, v16, /*attn_mask=*/std::nullopt,
+                                           /*dropout_p=*/0.0, /*is_causal=*/true,
+                                           /*scale=*/std::nullopt, /*enable_gqa=*/true);
+  }
+  FusedCompressed fused{Unfold(o, h, l, t, 0.0), torch::Tensor()};
+  if (lse.defined()) {
+    // Folded rows as the backends return them (PyTorch 2.11 on an H200, and its sources to
+    // 2.13): [B, H l, NF, 1] from cuDNN (strided as [B, NF, H l, 1] where cuDNN runs its ragged
+    // layout; reshape reads the logical order), [B, H l, NF] from flash, and [B, H l, NF rounded
+    // up to 32] from the efficient kernel. Row p of folded head h l + i is query
+    // (p + 1) l - 1 + i, as o's.
+    TORCH_CHECK(lse.dim() >= 3 && lse.size(0) == b && lse.size(1) == h * l && lse.size(2) >= nf &&
+                    lse.numel() == b * h * l * lse.size(2) && lse.scalar_type() == torch::kFloat32,
+                "nsa compressed: SDPA's logsumexp ", lse.sizes(), " ", lse.scalar_type(),
+                " is not [", b, ", ", h * l, ", NF >= ", nf, "(, 1)] fp32");
+    const torch::Tensor rows = lse.detach().reshape({b, h * l, -1, 1}).narrow(2, 0, nf);
+    fused.lse = Unfold(rows, h, l, t, -kInf).squeeze(3);
+  }
+  return fused;
 }
 
 class CompressedFunction : public torch::autograd::Function<CompressedFunction> {
@@ -256,32 +326,33 @@ NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor
     const int64_t per_query = q.size(0) * q.size(1) * std::max<int64_t>(1, k_cmp.size(2));
     chunk = std::max<int64_t>(1, kScoreElements / per_query);
   }
-  torch::Tensor fused = FusedCompressedAttention(q, k_cmp, v_cmp, l);
-  if (fused.defined()) {
+  const FusedCompressed fused = FusedCompressedAttention(q, k_cmp, v_cmp, l);
+  if (fused.out.defined()) {
     if (selection.defined()) {
       TORCH_CHECK(selection.dim() == 4 && selection.size(0) == k.size(0) &&
                       selection.size(1) == k.size(1) && selection.size(2) == k.size(2) &&
                       selection.size(3) == n,
                   "nsa compressed: a kept selection ", selection.sizes(), " does not fit k ",
                   k.sizes(), " and n = ", n);
-      return {fused, selection};
+      return {fused.out, selection};
     }
     // The selection is not differentiable: one pass of scores without autograd.
     torch::NoGradGuard no_grad;
     if (NsaSelectionKernelTakes(q, k.size(1), l, n)) {
       torch::Tensor idx = torch::empty({q.size(0), k.size(1), q.size(2), n},
                                        q.options().dtype(torch::kInt32));
-      NsaSelectionInto(q, k_cmp, l, idx);
-      return {fused, idx};
+      // Pass 1 of the kernel is the log-sum-exp SDPA made: taken from it where the backend gave it.
+      NsaSelectionInto(q, k_cmp, fused.lse, l, idx);
+      return {fused.out, idx};
     }
     const Geometry g = GeometryOf(q, k_cmp, l, n);
     const torch::Tensor kf =
         k_cmp.to(torch::kBFloat16).contiguous().view({g.b * g.h_kv, g.nf, q.size(3)});
     const torch::Tensor q16 = q.to(torch::kBFloat16);
     if (NsaTopBlocksKernelTakes(q, k.size(1), l)) {
-      return {fused, SelectOnKernel(q16, kf, g, chunk)};
+      return {fused.out, SelectOnKernel(q16, kf, g, chunk)};
     }
-    return {fused, ScoreChunks(q16, kf, torch::Tensor(), g, chunk, torch::Tensor())};
+    return {fused.out, ScoreChunks(q16, kf, torch::Tensor(), g, chunk, torch::Tensor())};
   }
   const tensor_list out = CompressedFunction::apply(q, k_cmp, v_cmp, l, n, chunk);
   return {out[0], out[1]};

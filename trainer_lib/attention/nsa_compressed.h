@@ -26,7 +26,9 @@
 // selection is then made without autograd, by the first of these that runs the shapes
 // (nsa_selection.h):
 //   - the fused selection kernel (trainer_lib/kernels/nsa_selection.h), which scores on tensor
-//     cores and ranks in registers and shared memory: S never reaches memory;
+//     cores and ranks in registers and shared memory: S never reaches memory. Each row's softmax
+//     statistics are the fused attention's log-sum-exp, which the backend's op returns beside
+//     o_cmp (cuDNN, flash and the efficient kernel): the kernel then scores once, not twice;
 //   - per chunk, a GEMM of raw scores S and the top-blocks kernel (nsa_top_blocks.h), which
 //     takes the softmax, the group mean and the top n in two reads of S;
 //   - the LibTorch chain above, which reads and writes each chunk about ten times.
@@ -34,7 +36,8 @@
 //
 // Numerics: outputs and gradients carry bf16 rounding of q, k_cmp, v_cmp, P, do and dS, about
 // PyTorch's own bf16 error (the tests hold them within twice it). The selection reads fp32
-// scores of bf16 inputs: it can differ from the fp32 reference's in near-ties only.
+// scores of bf16 inputs (on the fused kernel normalized by the backend's log-sum-exp, about 1e-6
+// from exact on cuDNN): it can differ from the fp32 reference's in near-ties only.
 //
 // Memory: on the chunked paths a chunk holds about three [B, H, Tc, NFc] fp32 tensors (the GEMM
 // and top-blocks path, one); Tc is chosen so that one stays near 2^28 elements unless

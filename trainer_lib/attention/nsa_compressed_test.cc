@@ -166,8 +166,9 @@ TEST(NsaCompressedTest, OddShapesWithinBf16Rule) {
   CheckOutputs({.heads = 4, .kv_heads = 2, .seq_len = 63});
 }
 
-// k constant over each block: the scores match the reference's to rounding, so the choice may
-// differ only in exact ties.
+// k constant over each block: the scores match the reference's to rounding (on CUDA also to the
+// ~1e-6 by which cuDNN's log-sum-exp, which normalizes them, is off), so the choice may differ
+// only in ties to that.
 TEST(NsaCompressedTest, SelectionEqualsTheReferenceWithoutNearTies) {
   for (int64_t g : {1, 2, 5, 16}) {
     CheckSelection({.heads = 2 * g, .kv_heads = 2, .seq_len = 4099}, true, 1e-4);

@@ -49,8 +49,8 @@ bool NsaSelectionKernelTakes(const at::Tensor& q, int64_t kv_heads, int64_t bloc
 #endif
 }
 
-void NsaSelectionInto(const at::Tensor& q, const at::Tensor& k_cmp, int64_t block_size,
-                      at::Tensor& block_idx) {
+void NsaSelectionInto(const at::Tensor& q, const at::Tensor& k_cmp, const at::Tensor& lse,
+                      int64_t block_size, at::Tensor& block_idx) {
 #ifdef ABLATE_NSA_KERNELS
   TORCH_CHECK(q.dim() == 4 && k_cmp.dim() == 4 && k_cmp.size(0) == q.size(0) && k_cmp.size(1) > 0 &&
                   q.size(1) % k_cmp.size(1) == 0 && k_cmp.size(3) == q.size(3) && block_size > 0 &&
@@ -65,12 +65,20 @@ void NsaSelectionInto(const at::Tensor& q, const at::Tensor& k_cmp, int64_t bloc
                   block_idx.device() == q.device(),
               "nsa selection kernel: block_idx ", block_idx.sizes(), " must be [", q.size(0), ", ",
               k_cmp.size(1), ", ", q.size(2), ", n] int32, contiguous, on q's device");
+  if (lse.defined()) {
+    TORCH_CHECK(lse.dim() == 3 && lse.size(0) == q.size(0) && lse.size(1) == q.size(1) &&
+                    lse.size(2) == q.size(2) && lse.scalar_type() == torch::kFloat32 &&
+                    lse.device() == q.device(),
+                "nsa selection kernel: lse ", lse.sizes(), " ", lse.scalar_type(), " must be [",
+                q.size(0), ", ", q.size(1), ", ", q.size(2), "] fp32 on q's device");
+  }
   // The kernel copies 16-byte rows: a view that starts off that alignment is copied first.
   auto aligned = [](const torch::Tensor& x) {
     torch::Tensor y = x.to(torch::kBFloat16).contiguous();
     return reinterpret_cast<uintptr_t>(y.data_ptr()) % 16 == 0 ? y : y.clone();
   };
   const torch::Tensor q16 = aligned(q), k16 = aligned(k_cmp);
+  const torch::Tensor lse32 = lse.defined() ? lse.contiguous() : lse;
   k::NsaSelectionParams p;
   p.groups = q.size(0) * k_cmp.size(1);
   p.group_size = q.size(1) / k_cmp.size(1);
@@ -82,13 +90,14 @@ void NsaSelectionInto(const at::Tensor& q, const at::Tensor& k_cmp, int64_t bloc
   p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(p.head_dim)));
   p.q = q16.data_ptr();
   p.k_cmp = p.compressed > 0 ? k16.data_ptr() : nullptr;
+  p.lse = lse32.defined() ? lse32.data_ptr<float>() : nullptr;
   p.block_idx = block_idx.data_ptr<int32_t>();
   const c10::cuda::CUDAGuard guard(q.device());
   const cudaError_t error = k::NsaSelection(p, at::cuda::getCurrentCUDAStream(q.device().index()));
   TORCH_CHECK(error == cudaSuccess, "nsa selection kernel for q ", q.sizes(), ", ", p.selected,
               " blocks of ", block_size, ": ", cudaGetErrorString(error));
 #else
-  (void)q, (void)k_cmp, (void)block_size, (void)block_idx;
+  (void)q, (void)k_cmp, (void)lse, (void)block_size, (void)block_idx;
   TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
 #endif
 }

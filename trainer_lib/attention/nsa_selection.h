@@ -27,9 +27,13 @@ bool NsaSelectionKernelTakes(const at::Tensor& q, int64_t kv_heads, int64_t bloc
 // q's device): kept blocks in descending score, then -1. q: [B, H, T, D]; k_cmp: [B, H_kv,
 // T / block_size, D], the full blocks' mean-pooled keys (NsaMeanPool); both rounded to bf16
 // (the scores are bf16 products with fp32 sums, as the GEMM path's). The softmax's scale is
-// 1 / sqrt(D). No gradient. Fails (TORCH_CHECK) on tensors that do not fit or a failed launch.
-void NsaSelectionInto(const at::Tensor& q, const at::Tensor& k_cmp, int64_t block_size,
-                      at::Tensor& block_idx);
+// 1 / sqrt(D). lse, when defined: [B, H, T] fp32 on q's device, each (head, query)'s softmax
+// log-sum-exp over the blocks it sees (natural log, of the same bf16 q and k_cmp; any value for
+// the first block_size - 1 queries, which see none), as the compressed attention returns it:
+// the kernel then takes its statistics from it instead of a pass of its own. No gradient. Fails
+// (TORCH_CHECK) on tensors that do not fit or a failed launch.
+void NsaSelectionInto(const at::Tensor& q, const at::Tensor& k_cmp, const at::Tensor& lse,
+                      int64_t block_size, at::Tensor& block_idx);
 
 // True when NsaKernelsEnabled() and the top-blocks kernel (trainer_lib/kernels/nsa_top_blocks.h)
 // takes a selection for q [B, H, T, D] over `kv_heads` heads of blocks of `block_size`: q on

@@ -3,7 +3,9 @@
 // (fla's rule).
 //   - The top-blocks kernel (NsaTopBlocksInto) reads the same fp32 scores as the chain.
 //   - The fused kernel (NsaSelectionInto) scores q k_cmp^T itself in bf16 products with fp32 sums;
-//     the chain here gets the same products summed in fp64.
+//     the chain here gets the same products summed in fp64. Each case runs it twice: with its own
+//     pass of softmax statistics, and with the log-sum-exp of the chain's fp64 scores given (in
+//     fp32, as the compressed attention gives it).
 // So the two sides may differ only where blocks' scores tie to fp32 rounding: the check compares
 // the reference's scores of the blocks each side kept, sorted, rather than the block numbers.
 // Outputs are poisoned first: rows outside a chunk must keep the poison and every slot inside
@@ -45,29 +47,37 @@ struct Case {
   // (c mod 128) / 100 + (c / 128) / 10^4, so each of the kernel's 128 threads holds a band of
   // its own and the top half of the warps' bands pass the threshold whole.
   bool banded = false;
+  bool lse_given = false;  // the fused kernel's softmax statistics from the reference's lse
 };
 
 std::string Describe(const Case& c) {
   std::ostringstream s;
   s << "B=" << c.batch << " H_kv=" << c.kv_heads << " G=" << c.group << " T=" << c.seq_len
     << " queries " << c.first_query << "+" << c.queries << " l=" << c.block_size
-    << " n=" << c.selected << " spread=" << c.spread << " D=" << c.head_dim;
+    << " n=" << c.selected << " spread=" << c.spread << " D=" << c.head_dim
+    << (c.lse_given ? " lse given" : "");
   return s.str();
+}
+
+// The scaled scores [B H_kv, G, queries, cols] of unscaled ones in the top-blocks kernel's layout,
+// -inf where a block has not ended for the query ((c + 1) l - 1 > t).
+torch::Tensor MaskedLogits(const torch::Tensor& scores, const Case& c, double scale) {
+  const int64_t cols = scores.size(2);
+  const auto long_opts = scores.options().dtype(torch::kInt64);
+  torch::Tensor pos = torch::arange(c.first_query, c.first_query + c.queries, long_opts);
+  torch::Tensor hidden = torch::arange(cols, long_opts).unsqueeze(0) >=
+                         torch::floor_divide(pos + 1, c.block_size).unsqueeze(1);
+  return (scores * scale)
+      .view({c.batch * c.kv_heads, c.group, c.queries, cols})
+      .masked_fill(hidden, -std::numeric_limits<double>::infinity());
 }
 
 // The group-mean probabilities [B, H_kv, queries, NB] the reference ranks, NB = the last
 // query's own block + 1, with fla's forced blocks still unmarked (NsaTopBlocks marks them).
 torch::Tensor ReferenceScores(const torch::Tensor& scores, const Case& c, double scale) {
   const int64_t cols = scores.size(2);
-  const auto long_opts = scores.options().dtype(torch::kInt64);
-  torch::Tensor pos = torch::arange(c.first_query, c.first_query + c.queries, long_opts);
-  torch::Tensor hidden = torch::arange(cols, long_opts).unsqueeze(0) >=
-                         torch::floor_divide(pos + 1, c.block_size).unsqueeze(1);
-  torch::Tensor s = (scores * scale)
-                        .view({c.batch * c.kv_heads, c.group, c.queries, cols})
-                        .masked_fill(hidden, -std::numeric_limits<double>::infinity());
   // A query that sees no block has an all -inf row: its probabilities are 0, as Probs makes them.
-  torch::Tensor p = torch::nan_to_num(torch::softmax(s, -1), 0.0);
+  torch::Tensor p = torch::nan_to_num(torch::softmax(MaskedLogits(scores, c, scale), -1), 0.0);
   const int64_t blocks = (c.first_query + c.queries - 1) / c.block_size + 1;
   torch::Tensor mean = torch::zeros({c.batch, c.kv_heads, c.queries, blocks}, scores.options());
   mean.narrow(3, 0, std::min(cols, blocks))
@@ -166,33 +176,45 @@ void Check(const Case& c) {
 }
 
 // The fused kernel on random q and k_cmp (std 1 and spread / sqrt(D): unscaled scores of std
-// about `spread`), every row written, the rows first_query .. + queries compared.
+// about `spread`), every row written, the rows first_query .. + queries compared; once making its
+// own softmax statistics and once from the log-sum-exp of the reference's scores. Rows outside
+// the compared ones get an lse of +inf (every probability 0): they are only checked to be written.
 void CheckFused(const Case& c) {
   torch::manual_seed(c.seq_len * 37 + c.first_query + c.group + c.head_dim);
   const auto f32 = torch::TensorOptions().device(torch::kCUDA).dtype(torch::kFloat32);
   const int64_t h = c.kv_heads * c.group, nf = c.seq_len / c.block_size, d = c.head_dim;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   const torch::Tensor q = torch::randn({c.batch, h, c.seq_len, d}, f32.dtype(torch::kBFloat16));
   const torch::Tensor k_cmp =
       (torch::randn({c.batch, c.kv_heads, nf, d}, f32) * (c.spread / std::sqrt(double(d))))
           .to(torch::kBFloat16);
   ASSERT_TRUE(NsaSelectionKernelTakes(q, c.kv_heads, c.block_size, c.selected)) << Describe(c);
-  torch::Tensor ours =
-      torch::full({c.batch, c.kv_heads, c.seq_len, c.selected}, kPoison, f32.dtype(torch::kInt32));
-  NsaSelectionInto(q, k_cmp, c.block_size, ours);
-  torch::cuda::synchronize();
-  EXPECT_FALSE(ours.eq(kPoison).any().item<bool>()) << "a slot left unwritten: " << Describe(c);
 
   const int64_t cols = std::min(nf, (c.first_query + c.queries) / c.block_size);
   torch::Tensor scores;
+  torch::Tensor lse =
+      torch::full({c.batch, h, c.seq_len}, std::numeric_limits<float>::infinity(), f32);
   if (cols > 0) {
     const torch::Tensor rows = q.narrow(2, c.first_query, c.queries)
                                    .to(torch::kFloat64)
                                    .reshape({c.batch * c.kv_heads, c.group * c.queries, d});
     const torch::Tensor keys =
         k_cmp.narrow(2, 0, cols).to(torch::kFloat64).reshape({c.batch * c.kv_heads, cols, d});
-    scores = torch::bmm(rows, keys.transpose(1, 2)).to(torch::kFloat32);
+    const torch::Tensor products = torch::bmm(rows, keys.transpose(1, 2));
+    lse.narrow(2, c.first_query, c.queries)
+        .copy_(MaskedLogits(products, c, scale).logsumexp(-1).view({c.batch, h, c.queries}));
+    scores = products.to(torch::kFloat32);
   }
-  Compare(c, scores, ours.narrow(2, c.first_query, c.queries), 1.0 / std::sqrt(double(d)));
+  for (const bool given : {false, true}) {
+    Case run = c;
+    run.lse_given = given;
+    torch::Tensor ours = torch::full({c.batch, c.kv_heads, c.seq_len, c.selected}, kPoison,
+                                     f32.dtype(torch::kInt32));
+    NsaSelectionInto(q, k_cmp, given ? lse : torch::Tensor(), c.block_size, ours);
+    torch::cuda::synchronize();
+    EXPECT_FALSE(ours.eq(kPoison).any().item<bool>()) << "a slot left unwritten: " << Describe(run);
+    Compare(run, scores, ours.narrow(2, c.first_query, c.queries), scale);
+  }
 }
 
 // Cases both kernels run: two batches of three key/value heads at blocks of 32; and scores
@@ -352,7 +374,13 @@ TEST(NsaSelectionTest, TakesOnlyWhatItCanRun) {
   EXPECT_FALSE(NsaSelectionKernelTakes(q.cpu(), 2, 64, 16));
   // k_cmp must hold T / l blocks: fewer would narrow the softmax.
   torch::Tensor idx = torch::zeros({1, 2, 256, 4}, bf.dtype(torch::kInt32));
-  EXPECT_THROW(NsaSelectionInto(q, torch::randn({1, 2, 3, 128}, bf), 64, idx), c10::Error);
+  const torch::Tensor no_lse;
+  EXPECT_THROW(NsaSelectionInto(q, torch::randn({1, 2, 3, 128}, bf), no_lse, 64, idx), c10::Error);
+  // lse must be [B, H, T] fp32.
+  const torch::Tensor k_cmp = torch::randn({1, 2, 4, 128}, bf);
+  const auto f32 = bf.dtype(torch::kFloat32);
+  EXPECT_THROW(NsaSelectionInto(q, k_cmp, torch::zeros({1, 4, 255}, f32), 64, idx), c10::Error);
+  EXPECT_THROW(NsaSelectionInto(q, k_cmp, torch::zeros({1, 4, 256}, bf), 64, idx), c10::Error);
 }
 
 }  // namespace

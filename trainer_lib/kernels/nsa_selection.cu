@@ -22,6 +22,7 @@ constexpr int kCols = 64;           // compressed blocks per key tile
 // Probability rows padded by a word: the thread per query reads column c of rows i, i + 1, ...
 // from distinct banks.
 constexpr int kProbStride = kCols + 1;
+constexpr float kLog2e = 1.4426950408889634f;
 
 __host__ __device__ int QueriesPerBlock(int64_t group_size) {
   return static_cast<int>(kRows / group_size);
@@ -181,7 +182,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 128 ? 2 : 1)
   const bf16* q = static_cast<const bf16*>(p.q);
   const bf16* kc = static_cast<const bf16*>(p.k_cmp) + group * p.compressed * kD;
   // Scores in log2 units: exp2 is one instruction where expf is several.
-  const float scale = p.scale * 1.4426950408889634f;
+  const float scale = p.scale * kLog2e;
 
   // The rows into registers, staged through the key buffers (which hold exactly kRows rows).
   mma::CopyRows<kD>(
@@ -216,45 +217,58 @@ __global__ void __launch_bounds__(kThreads, kD <= 128 ? 2 : 1)
   const int tiles = (cols + kCols - 1) / kCols;
   auto column = [&](int j, int jj, int e) { return j * kCols + 8 * jj + 2 * (lane % 4) + (e & 1); };
 
-  // Pass 1: each row's max and sum of exp over its visible blocks, per thread, then per quad.
-  float m[2] = {-INFINITY, -INFINITY}, z[2] = {0.0f, 0.0f};
-  ForEachKeyTile<kD>(keys, kc, p.compressed, tiles, [&](int j, const bf16* tile) {
-    float s[kCols / 8][4];
-    TileScores<kD>(s, qa, tile);
+  // Each row's softmax statistics in log2 units, as pass 2 takes them (P = exp2(scale S - m) inv):
+  // from the caller's log-sum-exp (m = lse log2(e), inv = 1) when it gives one, else pass 1. Only
+  // a row that sees a block reads its log-sum-exp: rows past T or G have none.
+  float m[2] = {-INFINITY, -INFINITY}, inv[2] = {1.0f, 1.0f};
+  if (p.lse != nullptr) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      float top = -INFINITY;
+      const int r = 16 * warp + lane / 4 + 8 * h;
+      if (visible[h] > 0) {
+        m[h] = p.lse[(group * g_count + r / queries) * p.seq_len + t0 + r % queries] * kLog2e;
+      }
+    }
+  } else {
+    // Pass 1: each row's max and sum of exp over its visible blocks, per thread, then per quad.
+    float z[2] = {0.0f, 0.0f};
+    ForEachKeyTile<kD>(keys, kc, p.compressed, tiles, [&](int j, const bf16* tile) {
+      float s[kCols / 8][4];
+      TileScores<kD>(s, qa, tile);
 #pragma unroll
-      for (int jj = 0; jj < kCols / 8; ++jj) {
+      for (int h = 0; h < 2; ++h) {
+        float top = -INFINITY;
 #pragma unroll
-        for (int e = 2 * h; e < 2 * h + 2; ++e) {
-          s[jj][e] = column(j, jj, e) < visible[h] ? s[jj][e] * scale : -INFINITY;
-          top = fmaxf(top, s[jj][e]);
+        for (int jj = 0; jj < kCols / 8; ++jj) {
+#pragma unroll
+          for (int e = 2 * h; e < 2 * h + 2; ++e) {
+            s[jj][e] = column(j, jj, e) < visible[h] ? s[jj][e] * scale : -INFINITY;
+            top = fmaxf(top, s[jj][e]);
+          }
+        }
+        if (top == -INFINITY) continue;
+        if (top > m[h]) {
+          z[h] *= exp2f(m[h] - top);
+          m[h] = top;
+        }
+#pragma unroll
+        for (int jj = 0; jj < kCols / 8; ++jj) {
+          z[h] += exp2f(s[jj][2 * h] - m[h]) + exp2f(s[jj][2 * h + 1] - m[h]);
         }
       }
-      if (top == -INFINITY) continue;
-      if (top > m[h]) {
-        z[h] *= exp2f(m[h] - top);
+    });
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      for (int offset = 1; offset < 4; offset *= 2) {
+        const float m2 = __shfl_xor_sync(0xffffffffu, m[h], offset);
+        const float z2 = __shfl_xor_sync(0xffffffffu, z[h], offset);
+        const float top = fmaxf(m[h], m2);
+        if (top == -INFINITY) continue;
+        z[h] = z[h] * exp2f(m[h] - top) + z2 * exp2f(m2 - top);
         m[h] = top;
       }
-#pragma unroll
-      for (int jj = 0; jj < kCols / 8; ++jj) {
-        z[h] += exp2f(s[jj][2 * h] - m[h]) + exp2f(s[jj][2 * h + 1] - m[h]);
-      }
+      inv[h] = z[h] > 0.0f ? 1.0f / z[h] : 0.0f;
     }
-  });
-  float inv[2];
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    for (int offset = 1; offset < 4; offset *= 2) {
-      const float m2 = __shfl_xor_sync(0xffffffffu, m[h], offset);
-      const float z2 = __shfl_xor_sync(0xffffffffu, z[h], offset);
-      const float top = fmaxf(m[h], m2);
-      if (top == -INFINITY) continue;
-      z[h] = z[h] * exp2f(m[h] - top) + z2 * exp2f(m2 - top);
-      m[h] = top;
-    }
-    inv[h] = z[h] > 0.0f ? 1.0f / z[h] : 0.0f;
   }
 
   // Pass 2: the probabilities tile by tile into shared memory; then a warp per query ranks the

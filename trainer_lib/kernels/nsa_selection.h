@@ -22,12 +22,16 @@
 // shared memory in double-buffered tiles of 64 blocks. Pass 1 takes each row's max and sum of
 // exp over its visible blocks (online, as FlashAttention-2, in log2 units so that each exp is
 // one exp2); pass 2 recomputes the scores and writes each row's probabilities for the tile to
-// shared memory. After a barrier a warp per query sums the G rows of the tile's 64 blocks (a
-// lane per block) and offers them to the query's running top n, kept sorted across the warp's
-// lanes: the forced blocks go in first; a few keys above the n-th go in one by one (the slots
-// below each move down a lane); many (the first tiles) are sorted by a bitonic network and
-// merged with the slots at once. Thread blocks are launched longest rows first. Rows past T and
-// heads past G are zeros and never read.
+// shared memory. Where the caller has each row's log-sum-exp already (the compressed attention
+// makes exactly it, nsa_compressed.h), pass 1 is skipped and pass 2 takes
+// P = exp2(scale log2(e) S - lse log2(e)): the keys stream and the scores are made once, not
+// twice (on one H200 at Qwen3-0.6B's shape and 128K, the compressed branch with the selection
+// took 16.8 ms a forward so, 19.3 with pass 1). After a barrier a warp per query sums the G rows
+// of the tile's 64 blocks (a lane per block) and offers them to the query's running top n, kept
+// sorted across the warp's lanes: the forced blocks go in first; a few keys above the n-th go in
+// one by one (the slots below each move down a lane); many (the first tiles) are sorted by a
+// bitonic network and merged with the slots at once. Thread blocks are launched longest rows
+// first. Rows past T and heads past G are zeros and never read.
 // The scores' sums run in another order than cuBLAS's GEMM and the exps differ in their last
 // bits from expf: selections can differ from the top-blocks kernel's in near-ties only.
 // On one H200 at Qwen3-0.6B's shape and 128K (docs/benchmarks.md) the first form, a thread per
@@ -38,6 +42,10 @@
 //   q:         [groups * G, seq_len, D] bf16 ([B, H, T, D] with head h = h_kv G + g).
 //   k_cmp:     [groups, compressed, D] bf16, compressed = seq_len / l (the full blocks' means);
 //              may be null when compressed is 0.
+//   lse:       [groups * G, seq_len] fp32 ([B, H, T]), or null: each (head, t)'s log of the sum
+//              over c < (t + 1) / l of exp(scale * S[c]) (natural log, of the same bf16 q and
+//              k_cmp; 4-byte alignment suffices); the rows t < l - 1, which see no block, are
+//              never read.
 //   block_idx: [groups, seq_len, n] int32, every slot of every row written.
 // Limits: groups <= 65535, 0 < seq_len < 2^31, D in {64, 128, 256}, 1 <= G <= 128,
 // 1 <= n <= kNsaSelectionMaxSelected, and NsaSelectionSharedBytes within the device's opt-in
@@ -69,6 +77,8 @@ struct NsaSelectionParams {
   float scale = 0.0f;      // applied to the scores before the softmax, usually 1 / sqrt(D)
   const void* q = nullptr;
   const void* k_cmp = nullptr;
+  // Each row's softmax log-sum-exp (Shapes, above): null runs pass 1 to make it.
+  const float* lse = nullptr;
   int32_t* block_idx = nullptr;
 };
 
