@@ -344,6 +344,10 @@ void NsaSelectedBackwardInto(const at::Tensor& q, const at::Tensor& k, const at:
                   dk.is_contiguous() && dv.is_contiguous(),
               "nsa selected kernel: gradient buffers do not fit q ", q.sizes(), " and k ",
               k.sizes());
+  // The dk/dv kernel adds 16 bytes at a time (float4 atomics).
+  TORCH_CHECK(reinterpret_cast<uintptr_t>(dk.data_ptr()) % 16 == 0 &&
+                  reinterpret_cast<uintptr_t>(dv.data_ptr()) % 16 == 0,
+              "nsa selected kernel: dk and dv must start 16-byte aligned");
   const c10::cuda::CUDAGuard guard(q.device());
   const torch::Tensor delta = RowDots(d_o, o);
   const ReverseIndexed rev = ReverseIndex(block_idx, p.seq_len, block_size, window);

@@ -77,8 +77,8 @@ inline constexpr int64_t kNsaByKeyBlockMaxGroup = 8;
 
 // The raw launches on bf16 contiguous inputs. Forward writes o [B, H, T, D] bf16 and lse
 // [B, H, T] fp32 (natural log). Backward reads o, lse and d_o (bf16, o's shape) and writes dq
-// [B, H, T, D] bf16 and dk, dv [B, H_kv, T, D] fp32 (overwritten). block_idx: int32; window:
-// as above, 0 for the selected branch.
+// [B, H, T, D] bf16 and dk, dv [B, H_kv, T, D] fp32 (overwritten, 16-byte aligned). block_idx:
+// int32; window: as above, 0 for the selected branch.
 void NsaSelectedForwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& block_idx, int64_t block_size, int64_t window,
                             at::Tensor& o, at::Tensor& lse,
