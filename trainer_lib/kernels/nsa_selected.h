@@ -37,11 +37,12 @@
 //  - dk/dv: the reverse index. The caller groups the (query, slot) pairs by selected block
 //    (a CSR list per (b, h_kv, block)) and cuts each list into work items of at most
 //    kNsaQueriesPerItem queries. A thread block per (item, 64-token tile of the block) keeps
-//    the tile's K and V in shared memory and walks the item's (query, head) pairs 16 at a time
-//    (their q and do rows double-buffered with cp.async; each row's place in q's layout and the
-//    tile's keys its query sees, as two 32-bit bounds, computed once by one thread two steps
-//    ahead, nsa_by_block.cuh's ForEachStep). Everything is computed transposed, so
-//    that P^T and dS^T come out as the A operand of the next products: for its 16 keys a warp
+//    the tile's K and V in shared memory and walks the item's (query, head) pairs 32 at a time
+//    at D = 128, 16 elsewhere (registers; nsa_selected.cu's DkvTiles), their q and do rows
+//    double-buffered with cp.async (each row's place in q's layout and the tile's keys its
+//    query sees, as two 32-bit bounds, computed once by one thread two steps ahead,
+//    nsa_by_block.cuh's ForEachStep). Everything is computed transposed, so that P^T and dS^T
+//    come out as the A operand of the next products: for its 16 keys a warp
 //    forms S^T = K q^T, dP^T = V do^T, P^T = exp(S^T - lse) (zero unless t - w < s <= t),
 //    dS^T = P^T (dP^T - delta), and accumulates dv += P^T do, dk += dS^T q in fp32 registers
 //    (at D = 256 two warps share the keys, each owning 128 columns); a warp whose 16 keys no
@@ -59,7 +60,7 @@
 //    has two, but no row is masked out of a tile it does not select. A warp whose 16 rows all
 //    see the whole tile (a block wholly before its queries, the usual case) skips the masks.
 //  - dq in the dk/dv kernel (accum set): each step's warps also write their dS^T into shared
-//    memory as dS [16 rows][64 keys] bf16; warp w then forms dq[rows][its D / warps columns] =
+//    memory as dS [step rows][64 keys] bf16; warp w then forms dq[rows][its D / warps columns] =
 //    dS K over the tile's keys and adds it into an fp32 buffer with atomicAdd (FlashAttention-2's
 //    dq accumulation). It saves the dq kernel's second walk over every query's blocks (at small
 //    G the union of Q queries' blocks, most rows masked) for one product and one fp32 atomic
