@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "trainer_lib/attention/nsa_blocks.h"
+#include "trainer_lib/attention/nsa_fold.h"
 #include "trainer_lib/attention/nsa_selection.h"
 
 namespace ablate::train {
@@ -143,15 +144,6 @@ torch::Tensor SelectOnKernel(const torch::Tensor& q16, const torch::Tensor& kf, 
   return idx;
 }
 
-// Rows of a folded [B, H l, NF, X] tensor (FusedCompressedAttention's layout) in query order:
-// [B, H, T, X], the first l - 1 (the queries that see no block) `fill`.
-torch::Tensor Unfold(const torch::Tensor& x, int64_t h, int64_t l, int64_t t, double fill) {
-  const int64_t b = x.size(0), nf = x.size(2);
-  const torch::Tensor rows =
-      x.reshape({b, h, l, nf, -1}).permute({0, 1, 3, 2, 4}).reshape({b, h, nf * l, -1});
-  return torch::constant_pad_nd(rows.narrow(2, 0, t - l + 1), {0, 0, l - 1, 0}, fill);
-}
-
 struct FusedCompressed {
   torch::Tensor out;  // o_cmp [B, H, T, D] bf16, differentiable in q, k_cmp and v_cmp
   // [B, H, T] fp32, no gradient: query t's log of the sum over the blocks it sees of
@@ -162,7 +154,7 @@ struct FusedCompressed {
 
 // o_cmp through PyTorch's fused causal attention (cuDNN or flash on CUDA), and its log-sum-exp;
 // both undefined where SDPA would pick its unfused math kernel. The queries that see the same
-// compressed blocks are folded into heads: query t sees the blocks c <= p with p = (t + 1) / l - 1,
+// compressed blocks are folded into heads (nsa_fold.h, one copy each way): query t sees the blocks c <= p with p = (t + 1) / l - 1,
 // so the l queries t = (p + 1) l - 1 + i (i < l) form row p of head h l + i, and row p of a causal
 // attention over the NF compressed keys sees exactly the keys c <= p. With equal query and key
 // lengths (NF rows: the last query, T - 1, has p = NF - 1) SDPA's causal mask is that lower
@@ -182,11 +174,7 @@ FusedCompressed FusedCompressedAttention(const torch::Tensor& q, const torch::Te
   const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3), nf = k_cmp.size(2);
   if (!q.is_cuda() || nf == 0) return {};
   const torch::Tensor k16 = k_cmp.to(torch::kBFloat16), v16 = v_cmp.to(torch::kBFloat16);
-  // Queries l - 1 .. T - 1, padded at the end to NF l rows (T - l + 1 <= NF l < T + 1).
-  torch::Tensor qs = q.to(torch::kBFloat16).narrow(2, l - 1, t - l + 1);
-  qs = torch::constant_pad_nd(qs, {0, 0, 0, nf * l - (t - l + 1)});
-  const torch::Tensor folded =
-      qs.reshape({b, h, nf, l, d}).permute({0, 1, 3, 2, 4}).reshape({b, h * l, nf, d});
+  const torch::Tensor folded = NsaFoldRows(q.to(torch::kBFloat16), l);  // [B, H l, NF, D]
   const auto backend = static_cast<at::SDPBackend>(
       at::_fused_sdp_choice(folded, k16, v16, /*attn_mask=*/std::nullopt, /*dropout_p=*/0.0,
                             /*is_causal=*/true, /*scale=*/std::nullopt, /*enable_gqa=*/true));
@@ -227,7 +215,7 @@ FusedCompressed FusedCompressedAttention(const torch::Tensor& q, const torch::Te
                                            /*dropout_p=*/0.0, /*is_causal=*/true,
                                            /*scale=*/std::nullopt, /*enable_gqa=*/true);
   }
-  FusedCompressed fused{Unfold(o, h, l, t, 0.0), torch::Tensor()};
+  FusedCompressed fused{NsaUnfoldRows(o, h, l, t, 0.0), torch::Tensor()};
   if (lse.defined()) {
     // Folded rows as the backends return them (PyTorch 2.11 on an H200, and its sources to
     // 2.13): [B, H l, NF, 1] from cuDNN (strided as [B, NF, H l, 1] where cuDNN runs its ragged
@@ -239,7 +227,7 @@ FusedCompressed FusedCompressedAttention(const torch::Tensor& q, const torch::Te
                 "nsa compressed: SDPA's logsumexp ", lse.sizes(), " ", lse.scalar_type(),
                 " is not [", b, ", ", h * l, ", NF >= ", nf, "(, 1)] fp32");
     const torch::Tensor rows = lse.detach().reshape({b, h * l, -1, 1}).narrow(2, 0, nf);
-    fused.lse = Unfold(rows, h, l, t, -kInf).squeeze(3);
+    fused.lse = NsaUnfoldRows(rows, h, l, t, -kInf).squeeze(3);
   }
   return fused;
 }

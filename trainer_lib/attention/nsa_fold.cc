@@ -1,0 +1,96 @@
+#include "trainer_lib/attention/nsa_fold.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace ablate::train {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+// Copies between rows [B, H, T, X] and folded [B, H l, NF, X] (any strides), into folded when
+// `into_folded` (its slots past T zeroed), else into rows (those of the first l - 1 queries left
+// as they are).
+void CopyFolded(const torch::Tensor& rows, const torch::Tensor& folded, int64_t l,
+                bool into_folded) {
+  const int64_t h = rows.size(1), t = rows.size(2), nf = folded.size(2);
+  TORCH_CHECK(l >= 1 && t >= l && nf == t / l && folded.size(1) == h * l, "nsa fold: rows ",
+              rows.sizes(), " and folded ", folded.sizes(), " do not match a fold by ", l);
+  // [B, H, NF, l, X]: slot (p, i) holds query (p + 1) l - 1 + i, the (p l + i)-th from l - 1.
+  const torch::Tensor slots = folded.unflatten(1, {h, l}).permute({0, 1, 3, 2, 4});
+  const torch::Tensor queries = rows.narrow(2, l - 1, t - l + 1);
+  const int64_t full = (t - l + 1) / l;       // rows p whose l slots all hold queries: NF - 1 or NF
+  const int64_t rest = t - l + 1 - full * l;  // then slots of row `full` that do, < l
+  auto copy = [&](const torch::Tensor& r, const torch::Tensor& f) {
+    if (into_folded) {
+      f.copy_(r);
+    } else {
+      r.copy_(f);
+    }
+  };
+  if (full > 0)
+    copy(queries.narrow(2, 0, full * l).unflatten(2, {full, l}), slots.narrow(2, 0, full));
+  if (full == nf) return;
+  const torch::Tensor last = slots.select(2, full);  // [B, H, l, X]
+  if (rest > 0) copy(queries.narrow(2, full * l, rest), last.narrow(2, 0, rest));
+  if (into_folded) last.narrow(2, rest, l - rest).zero_();
+}
+
+class FoldFunction : public torch::autograd::Function<FoldFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, int64_t l) {
+    const int64_t t = x.size(2);
+    TORCH_CHECK(x.dim() == 4 && l >= 1 && t >= l, "nsa fold: x ", x.sizes(),
+                " must be [B, H, T, X] with T >= l = ", l);
+    torch::Tensor folded = torch::empty({x.size(0), x.size(1) * l, t / l, x.size(3)}, x.options());
+    CopyFolded(x, folded, l, /*into_folded=*/true);
+    ctx->saved_data["sizes"] = x.sizes().vec();
+    ctx->saved_data["l"] = l;
+    return folded;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const int64_t l = ctx->saved_data["l"].toInt();
+    torch::Tensor dx = torch::empty(ctx->saved_data["sizes"].toIntVector(), grads[0].options());
+    dx.narrow(2, 0, l - 1).zero_();
+    CopyFolded(dx, grads[0], l, /*into_folded=*/false);
+    return {dx, torch::Tensor()};
+  }
+};
+
+class UnfoldFunction : public torch::autograd::Function<UnfoldFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& folded, int64_t heads,
+                               int64_t l, int64_t t, double fill) {
+    TORCH_CHECK(folded.dim() == 4 && heads >= 1 && folded.size(1) == heads * l,
+                "nsa unfold: folded ", folded.sizes(), " must be [B, heads l, NF, X] with heads ",
+                heads, " and l ", l);
+    torch::Tensor rows = torch::empty({folded.size(0), heads, t, folded.size(3)}, folded.options());
+    rows.narrow(2, 0, std::min(l - 1, t)).fill_(fill);
+    CopyFolded(rows, folded, l, /*into_folded=*/false);
+    ctx->saved_data["sizes"] = folded.sizes().vec();
+    ctx->saved_data["l"] = l;
+    return rows;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    torch::Tensor d_folded =
+        torch::empty(ctx->saved_data["sizes"].toIntVector(), grads[0].options());
+    CopyFolded(grads[0], d_folded, ctx->saved_data["l"].toInt(), /*into_folded=*/true);
+    return {d_folded, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor NsaFoldRows(const at::Tensor& x, int64_t l) { return FoldFunction::apply(x, l); }
+
+at::Tensor NsaUnfoldRows(const at::Tensor& folded, int64_t heads, int64_t l, int64_t t,
+                         double fill) {
+  return UnfoldFunction::apply(folded, heads, l, t, fill);
+}
+
+}  // namespace ablate::train

@@ -1,0 +1,36 @@
+// The compressed branch's queries folded into heads, and rows folded back: the layout in which
+// NSA's compressed attention is one plain causal attention (nsa_compressed.h, "On CUDA").
+// Query t sees the compressed blocks c <= p with p = (t + 1) / l - 1, so the l queries
+// t = (p + 1) l - 1 + i (i < l) become row p of folded head h l + i:
+//
+//   folded[b][h l + i][p] = x[b][h][(p + 1) l - 1 + i]      for (p + 1) l - 1 + i < T, else 0
+//
+// with NF = T / l rows per folded head (T - l + 1 <= NF l < T + 1, so only the last row has
+// slots past T). The first l - 1 queries see no block and have no row.
+//
+// Why a module: written as pad, reshape and permute, LibTorch copies the rows twice each way
+// and again in the backward; here each direction is one strided copy, and each gradient one
+// copy back (at Qwen3-0.6B's shape and 128K tokens q is 512 MB).
+//
+// Both functions are differentiable (autograd), on any device and dtype; x's dim 2 may have
+// any stride, and the results are contiguous.
+#ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_FOLD_H_
+#define ABLATE_TRAINER_LIB_ATTENTION_NSA_FOLD_H_
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace ablate::train {
+
+// x [B, H, T, X] -> [B, H l, T / l, X]; slots past T are 0. Needs l >= 1 and T >= l.
+at::Tensor NsaFoldRows(const at::Tensor& x, int64_t l);
+
+// The inverse: folded [B, heads l, NF, X] -> [B, heads, T, X], rows of the first l - 1
+// queries `fill` (their gradient is dropped). Needs NF = T / l.
+at::Tensor NsaUnfoldRows(const at::Tensor& folded, int64_t heads, int64_t l, int64_t t,
+                         double fill);
+
+}  // namespace ablate::train
+
+#endif  // ABLATE_TRAINER_LIB_ATTENTION_NSA_FOLD_H_
