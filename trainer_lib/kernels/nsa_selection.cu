@@ -22,7 +22,7 @@ constexpr int kCols = 64;           // compressed blocks per key tile
 // Probability rows padded by a word: the thread per query reads column c of rows i, i + 1, ...
 // from distinct banks.
 constexpr int kProbStride = kCols + 1;
-constexpr float kLog2e = 1.4426950408889634f;
+using nsa::kLog2e;
 
 __host__ __device__ int QueriesPerBlock(int64_t group_size) {
   return static_cast<int>(kRows / group_size);
