@@ -17,7 +17,8 @@
 //                        1M on Qwen3-0.6B's shape by extrapolation)
 // each as forward alone and forward + backward (the window branch: forward + backward only), in
 // milliseconds. The Qwen3 shapes also have rows at 512K and 1M tokens, the contexts only NSA
-// cells have: they run when max T reaches them.
+// cells have: they run when max T reaches them. A cell that fails (out of memory, at the longest
+// contexts) reads nan, and a comment after its row says what failed.
 //
 // Usage: nsa_benchmark [reps (default 5)] [max T (default 131072)] [window (default 512; 0:
 //        no sliding-window branch, to compare with fla where flash-attn is missing)] [shape: fla,
@@ -115,52 +116,75 @@ void Row(const Shape& s, int reps, int64_t window) {
     if (backward) o.backward(d_o);
   };
   const bool kernels = ablate::train::NsaSelectedKernelTakes(q, k);
-  auto time = [&](const std::function<void(bool)>& f, bool backward) {
-    return MedianMs([&] { f(backward); }, reps);
+  // A cell's time, or NaN with its failure noted: at the longest contexts an out-of-memory in one
+  // cell leaves the others measured, and the note says which allocation failed where.
+  std::string failures;
+  auto cell = [&](const char* name, const std::function<double()>& f) {
+    try {
+      return f();
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      const size_t line = std::min<size_t>(what.find('\n'), 160);  // its first line
+      failures += std::string(name) + ": " + what.substr(0, line) + "; ";
+      return static_cast<double>(NAN);
+    }
   };
-  const double nsa_f = time(nsa, false), nsa_fb = time(nsa, true);
+  auto time = [&](const char* name, const std::function<void(bool)>& f, bool backward) {
+    return cell(name, [&] { return MedianMs([&] { f(backward); }, reps); });
+  };
+  const double nsa_f = time("NsaAttend fwd", nsa, false);
+  const double nsa_fb = time("NsaAttend fwd+bwd", nsa, true);
   d_o32 = d_o.to(torch::kFloat32);  // o_cmp is fp32
-  const double cmp_f = time(compressed, false), cmp_fb = time(compressed, true);
+  const double cmp_f = time("compressed fwd", compressed, false);
+  const double cmp_fb = time("compressed fwd+bwd", compressed, true);
   d_o32 = torch::Tensor();
-  const double sel_f = kernels ? time(selected, false) : NAN;
-  const double sel_fb = kernels ? time(selected, true) : NAN;
+  const double sel_f = kernels ? time("selected fwd", selected, false) : NAN;
+  const double sel_fb = kernels ? time("selected fwd+bwd", selected, true) : NAN;
   // The selected branch's forward alone (raw launches) by each way it walks the blocks, and its
   // backward alone on one forward's o and lse by each way it forms dq.
   double fwd_ms[2] = {NAN, NAN}, bwd_ms[2] = {NAN, NAN};
   if (kernels) {
-    torch::NoGradGuard no_grad;
-    const torch::Tensor q16 = q.detach(), k16 = k.detach(), v16 = v.detach();
-    const torch::Tensor idx32 = idx.to(torch::kInt32).contiguous();
-    torch::Tensor o = torch::empty_like(q16), dq = torch::empty_like(q16);
-    torch::Tensor lse = torch::empty({1, s.heads, t}, opts.dtype(torch::kFloat32));
-    torch::Tensor dk = torch::empty(k16.sizes(), opts.dtype(torch::kFloat32));
-    torch::Tensor dv = torch::empty_like(dk);
-    using ablate::train::NsaDqPath;
-    using ablate::train::NsaForwardPath;
-    const int64_t l = options.shape.block_size;
-    auto forward = [&](NsaForwardPath path) {
-      return MedianMs(
-          [&] { ablate::train::NsaSelectedForwardInto(q16, k16, v16, idx32, l, 0, o, lse, path); },
-          reps);
-    };
-    auto backward = [&](NsaDqPath path) {
-      return MedianMs(
-          [&] {
-            ablate::train::NsaSelectedBackwardInto(q16, k16, v16, idx32, l, 0, o, lse, d_o, dq, dk,
-                                                   dv, path);
-          },
-          reps);
-    };
-    fwd_ms[0] = forward(NsaForwardPath::kQueryBlocks);
-    fwd_ms[1] = forward(NsaForwardPath::kByKeyBlock);  // whose o and lse the backwards read
-    bwd_ms[0] = backward(NsaDqPath::kQueryBlocks);
-    bwd_ms[1] = backward(NsaDqPath::kInDkv);
+    cell("selected raw", [&] {
+      torch::NoGradGuard no_grad;
+      const torch::Tensor q16 = q.detach(), k16 = k.detach(), v16 = v.detach();
+      const torch::Tensor idx32 = idx.to(torch::kInt32).contiguous();
+      torch::Tensor o = torch::empty_like(q16), dq = torch::empty_like(q16);
+      torch::Tensor lse = torch::empty({1, s.heads, t}, opts.dtype(torch::kFloat32));
+      torch::Tensor dk = torch::empty(k16.sizes(), opts.dtype(torch::kFloat32));
+      torch::Tensor dv = torch::empty_like(dk);
+      using ablate::train::NsaDqPath;
+      using ablate::train::NsaForwardPath;
+      const int64_t l = options.shape.block_size;
+      auto forward = [&](NsaForwardPath path) {
+        return MedianMs(
+            [&] {
+              ablate::train::NsaSelectedForwardInto(q16, k16, v16, idx32, l, 0, o, lse, path);
+            },
+            reps);
+      };
+      auto backward = [&](NsaDqPath path) {
+        return MedianMs(
+            [&] {
+              ablate::train::NsaSelectedBackwardInto(q16, k16, v16, idx32, l, 0, o, lse, d_o, dq,
+                                                     dk, dv, path);
+            },
+            reps);
+      };
+      fwd_ms[0] = forward(NsaForwardPath::kQueryBlocks);
+      fwd_ms[1] = forward(NsaForwardPath::kByKeyBlock);  // whose o and lse the backwards read
+      bwd_ms[0] = backward(NsaDqPath::kQueryBlocks);
+      bwd_ms[1] = backward(NsaDqPath::kInDkv);
+      return 0.0;
+    });
   }
-  const double win_flash =
-      window > 0 && ablate::train::NsaWindowFlashTakes(q, k) ? time(window_flash, true) : NAN;
-  const double win_kernels = window > 0 && kernels ? time(window_kernels, true) : NAN;
+  const double win_flash = window > 0 && ablate::train::NsaWindowFlashTakes(q, k)
+                               ? time("window FlashAttention", window_flash, true)
+                               : NAN;
+  const double win_kernels =
+      window > 0 && kernels ? time("window kernels", window_kernels, true) : NAN;
   const bool dense = t <= kDenseMaxTokens;
-  const double sdpa_f = dense ? time(sdpa, false) : NAN, sdpa_fb = dense ? time(sdpa, true) : NAN;
+  const double sdpa_f = dense ? time("SDPA fwd", sdpa, false) : NAN;
+  const double sdpa_fb = dense ? time("SDPA fwd+bwd", sdpa, true) : NAN;
   std::printf(
       "| %s | %lld/%lld/%lld | %lldK | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | "
       "%.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
@@ -169,6 +193,10 @@ void Row(const Shape& s, int reps, int64_t window) {
       sel_f, sel_fb, fwd_ms[0], fwd_ms[1], bwd_ms[0], bwd_ms[1], win_flash, win_kernels, sdpa_f,
       sdpa_fb,
       sdpa_fb / nsa_fb);
+  if (!failures.empty()) {
+    std::printf("<!-- %s %lldK failed: %s-->\n", s.name, static_cast<long long>(t / 1024),
+                failures.c_str());
+  }
   std::fflush(stdout);
 }
 
