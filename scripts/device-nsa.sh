@@ -15,11 +15,13 @@
 # fla-core's parallel_nsa at the same shapes and fla's window when Python can import fla (FLA_WHEEL,
 # if set, is installed first with --no-deps). Everything lands in OUT (default runs/device-nsa):
 # build.log, tests.log (each case's kernel and PyTorch bf16 errors), benchmark.md (both tables),
-# fla-install.log, fla.md and fla.err, at most six files (LONG=1: long.out, benchmark-long.md).
+# fla-install.log, fla.md and fla.err, at most six files (LONG=1: long.out, benchmark-long.md;
+# ROWS: rows.out, benchmark-rows.md).
 # Environment: REPS (default 5) timed runs per cell; MAX_T (default 131072) longest length;
 # TESTS_ONLY=1 stops after the tests; LONG=1 runs only the tests and the Qwen3 shapes at 512K and
 # 1M tokens with the window of 512 (NSA alone: dense SDPA is not timed there) into
-# benchmark-long.md.
+# benchmark-long.md; ROWS="T:window:shape ..." (e.g. "131072:512:qwen3-0.6b 65536:0:fla") runs
+# only the tests and those rows into benchmark-rows.md, without fla.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export ABLATE_BUILD_TESTS=ON
@@ -43,6 +45,17 @@ grep -E '^\[ +(OK|FAILED|SKIPPED|PASSED) |Failure|error|kernel [0-9]|fast [0-9]|
   "$logs/tests.log" | head -300
 stage "tests done"
 if [ -n "${TESTS_ONLY:-}" ]; then exit 0; fi
+if [ -n "${ROWS:-}" ]; then
+  for row in $ROWS; do
+    IFS=: read -r t w shape <<<"$row"
+    "$build/bin/nsa_benchmark" "${REPS:-5}" "$t" "$w" "$shape" >"$logs/rows.out" 2>&1
+    echo "nsa_benchmark $shape $t window $w exit $?"
+    grep -E '^(\| [a-z]|<!--)' "$logs/rows.out" | grep -v '^| shape' >>"$logs/benchmark-rows.md"
+  done
+  cat "$logs/benchmark-rows.md"
+  stage "rows done"
+  exit 0
+fi
 if [ -n "${LONG:-}" ]; then
   for shape in qwen3-0.6b qwen3-4b; do
     for t in 524288 1048576; do
