@@ -1,6 +1,6 @@
-// What the by-block kernels of the selected branch share (nsa_selected.cu's dk/dv kernel and
-// nsa_forward_by_block.cu's forward): a thread block per (work item of the reverse index, 64-token
-// tile of its key block), grid (item, tile), walking the item's (query, head) rows in
+// What the by-block kernels of the selected branch share (nsa_backward_by_block.cu's dk/dv kernel
+// and nsa_forward_by_block.cu's forward): a thread block per (work item of the reverse index,
+// 64-token tile of its key block), grid (item, tile), walking the item's (query, head) rows in
 // double-buffered steps; and the launch with opt-in shared memory that every kernel of the branch
 // uses. Device code only; the contract is nsa_selected.h's.
 #ifndef ABLATE_TRAINER_LIB_KERNELS_NSA_BY_BLOCK_CUH_
@@ -9,6 +9,7 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "trainer_lib/kernels/mma_bf16.cuh"
 #include "trainer_lib/kernels/nsa_selected.h"
@@ -25,6 +26,14 @@ __device__ void CopyKeyTile(__nv_bfloat16* dst, const void* x, int64_t row, int 
   const __nv_bfloat16* base = static_cast<const __nv_bfloat16*>(x) + row * D;
   mma::CopyRows<D>(
       dst, kKeys, base, [&](int r) { return r < count ? base + r * D : nullptr; }, thread, threads);
+}
+
+// The same for both k and v, into ks and vs.
+template <int D, int kKeys>
+__device__ void CopyKeys(__nv_bfloat16* ks, __nv_bfloat16* vs, const NsaSelectedParams& p,
+                         int64_t row, int count, int thread, int threads) {
+  CopyKeyTile<D, kKeys>(ks, p.k, row, count, thread, threads);
+  CopyKeyTile<D, kKeys>(vs, p.v, row, count, thread, threads);
 }
 
 // The thread block's item and key tile. The item's rows are its (query, head) pairs,
@@ -136,6 +145,16 @@ cudaError_t LaunchKernel(Kernel kernel, dim3 grid, int threads, size_t smem, cud
   if (error != cudaSuccess) return error;
   kernel<<<grid, threads, smem, stream>>>(p);
   return cudaGetLastError();
+}
+
+// f(std::integral_constant<int, D>()) for p's head dim D (64, 128 or 256): each launcher's
+// dispatch to its kernels' instances; cudaErrorInvalidValue where NsaSelectedSupported(p) fails.
+template <typename F>
+cudaError_t WithHeadDim(const NsaSelectedParams& p, const F& f) {
+  if (!NsaSelectedSupported(p)) return cudaErrorInvalidValue;
+  if (p.head_dim == 64) return f(std::integral_constant<int, 64>());
+  if (p.head_dim == 128) return f(std::integral_constant<int, 128>());
+  return f(std::integral_constant<int, 256>());
 }
 
 }  // namespace ablate::kernels::nsa

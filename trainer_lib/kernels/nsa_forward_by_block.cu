@@ -199,10 +199,8 @@ cudaError_t Dispatch(const NsaSelectedParams& p, bool output, cudaStream_t strea
 }
 
 cudaError_t Run(const NsaSelectedParams& p, bool output, cudaStream_t stream) {
-  if (!NsaSelectedSupported(p)) return cudaErrorInvalidValue;
-  if (p.head_dim == 64) return Dispatch<64>(p, output, stream);
-  if (p.head_dim == 128) return Dispatch<128>(p, output, stream);
-  return Dispatch<256>(p, output, stream);
+  return nsa::WithHeadDim(p,
+                          [&](auto d) { return Dispatch<decltype(d)::value>(p, output, stream); });
 }
 
 }  // namespace

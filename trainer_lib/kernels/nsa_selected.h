@@ -38,7 +38,7 @@
 //    (a CSR list per (b, h_kv, block)) and cuts each list into work items of at most
 //    kNsaQueriesPerItem queries. A thread block per (item, 64-token tile of the block) keeps
 //    the tile's K and V in shared memory and walks the item's (query, head) pairs 32 at a time
-//    at D = 128, 16 elsewhere (registers; nsa_selected.cu's DkvTiles), their q and do rows
+//    at D = 128, 16 elsewhere (registers; nsa_backward_by_block.cu's DkvTiles), their q and do rows
 //    double-buffered with cp.async (each row's place in q's layout and the tile's keys its
 //    query sees, as two 32-bit bounds, computed once by one thread two steps ahead,
 //    nsa_by_block.cuh's ForEachStep). Everything is computed transposed, so that P^T and dS^T
