@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <ATen/SDPBackend.h>
@@ -144,6 +146,12 @@ torch::Tensor SelectOnKernel(const torch::Tensor& q16, const torch::Tensor& kf, 
   return idx;
 }
 
+// The output and log-sum-exp of an SDPA backend op's result (its first two elements).
+template <typename Result>
+std::pair<torch::Tensor, torch::Tensor> OutputAndLse(const Result& r) {
+  return {std::get<0>(r), std::get<1>(r)};
+}
+
 struct FusedCompressed {
   torch::Tensor out;  // o_cmp [B, H, T, D] bf16, differentiable in q, k_cmp and v_cmp
   // [B, H, T] fp32, no gradient: query t's log of the sum over the blocks it sees of
@@ -183,33 +191,26 @@ FusedCompressed FusedCompressedAttention(const torch::Tensor& q, const torch::Te
     case at::SDPBackend::math:
     case at::SDPBackend::error:
       return {};
-    case at::SDPBackend::cudnn_attention: {
-      const auto r = at::_scaled_dot_product_cudnn_attention(
+    case at::SDPBackend::cudnn_attention:
+      std::tie(o, lse) = OutputAndLse(at::_scaled_dot_product_cudnn_attention(
           folded, k16, v16, /*attn_bias=*/std::nullopt, /*compute_log_sumexp=*/true,
-          /*dropout_p=*/0.0, /*is_causal=*/true, /*return_debug_mask=*/false);
-      o = std::get<0>(r);
-      lse = std::get<1>(r);
+          /*dropout_p=*/0.0, /*is_causal=*/true, /*return_debug_mask=*/false));
       break;
-    }
     case at::SDPBackend::flash_attention: {
       auto pad = [&](const torch::Tensor& x) {
         return d % 8 == 0 ? x : torch::constant_pad_nd(x, {0, 8 - d % 8});
       };
-      const auto r = at::_scaled_dot_product_flash_attention(
+      std::tie(o, lse) = OutputAndLse(at::_scaled_dot_product_flash_attention(
           pad(folded), pad(k16), pad(v16), /*dropout_p=*/0.0, /*is_causal=*/true,
-          /*return_debug_mask=*/false, /*scale=*/1.0 / std::sqrt(static_cast<double>(d)));
-      o = std::get<0>(r).narrow(3, 0, d);
-      lse = std::get<1>(r);
+          /*return_debug_mask=*/false, /*scale=*/1.0 / std::sqrt(static_cast<double>(d))));
+      o = o.narrow(3, 0, d);
       break;
     }
-    case at::SDPBackend::efficient_attention: {
-      const auto r = at::_scaled_dot_product_efficient_attention(
+    case at::SDPBackend::efficient_attention:
+      std::tie(o, lse) = OutputAndLse(at::_scaled_dot_product_efficient_attention(
           folded, k16, v16, /*attn_bias=*/std::nullopt, /*compute_log_sumexp=*/true,
-          /*dropout_p=*/0.0, /*is_causal=*/true);
-      o = std::get<0>(r);
-      lse = std::get<1>(r);
+          /*dropout_p=*/0.0, /*is_causal=*/true));
       break;
-    }
     default:
       o = at::scaled_dot_product_attention(folded, k16, v16, /*attn_mask=*/std::nullopt,
                                            /*dropout_p=*/0.0, /*is_causal=*/true,
