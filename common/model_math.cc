@@ -99,16 +99,20 @@ double NsaBytesPerToken(const v1::ModelConfig& c, double a, const NsaShape& nsa)
 // The same on the kernels' path (trainer_lib/attention/nsa.h's fast path: CUDA, bf16, pooled
 // compression under fla's rule), from the tensors its autograd nodes keep: the gates in bf16;
 // the selected and window kernels' bf16 outputs, fp32 log-sum-exps and int32 block indices (n
-// selected, and the window's ceil((w - 1) / 64) + 1 blocks of 64); the compressed branch's fused
+// selected, and the window's ceil((w - 1) / 64) + 1 blocks of 64), and the selected branch's
+// reverse index where it is kept (int32, an entry per selected block, up to 256 MiB a layer:
+// nsa_cuda.h's kNsaKeptIndexBytes; `tokens` per micro-batch); the compressed branch's fused
 // attention, which keeps its folded copy of q, its bf16 output and log-sum-exp and the pooled bf16
 // keys and values, and its output padded to T rows, which the gate node keeps (nsa_gate.h). q, k
 // and v themselves are the dense layer's.
-double NsaKernelBytesPerToken(const v1::ModelConfig& c, const NsaShape& nsa) {
+double NsaKernelBytesPerToken(const v1::ModelConfig& c, const NsaShape& nsa, double tokens) {
   const double heads = c.num_attention_heads(), kv_heads = c.num_key_value_heads();
   const double q = heads * c.head_dim();
   const double kv = kv_heads * c.head_dim();
   const double gates = 2 * 3 * heads;
-  const double selected = 2 * q + 4 * heads + 4 * kv_heads * nsa.selected_blocks;
+  const double index = 4 * kv_heads * nsa.selected_blocks;
+  const bool index_kept = index * tokens <= double(int64_t{256} << 20);
+  const double selected = 2 * q + 4 * heads + (index_kept ? 2 : 1) * index;
   // NsaWindowBlockIndices' slots: the blocks of 64 that keys t - w + 1 .. t can touch.
   const int64_t window_blocks = (nsa.window + 62) / 64 + 1;
   const double window =
@@ -130,18 +134,24 @@ double NsaKernelBackwardBytesPerToken(const v1::ModelConfig& c) {
   return 3 * 2 * q + (2 * 4 * kv + 2 * q) + (2 * q + 2 * 2 * kv) + 4 * 3 * heads;
 }
 
-// The fp32 dq buffer of the selected kernels' backward where it forms dq inside the dk/dv kernel
+// The larger of the two backward buffers the selected and window branches hold one after the
+// other: the selected kernels' fp32 dq buffer where they form dq inside the dk/dv kernel
 // (trainer_lib/attention/nsa_cuda.h, NsaDqPath::kAuto: where one (b, h_kv) pair's G T D fp32
-// rows fit 1 GiB; the buffer holds as many pairs as fit). The selected and window branches run
-// their backward one after the other: one buffer at a time, the window's FlashAttention chunks
-// (trainer_lib/attention/nsa_window.h) sized to the same 1 GiB.
-double NsaDqAccumulatorBytes(const v1::ModelConfig& c, int64_t batch, int64_t seq_len) {
+// rows fit 1 GiB; the buffer holds as many pairs as fit), and what the window's FlashAttention
+// backward allocates ((14 H + 4 H_kv) D bytes a query row; all rows at once up to 5 GiB, else
+// chunks of 1 GiB; trainer_lib/attention/nsa_window.h).
+double NsaDqAccumulatorBytes(const v1::ModelConfig& c, const NsaShape& nsa, int64_t batch,
+                             int64_t seq_len) {
+  const double budget = double(int64_t{1} << 30);
+  const double heads = c.num_attention_heads(), kv_heads = c.num_key_value_heads();
+  const double window_all =
+      (14 * heads + 4 * kv_heads) * c.head_dim() * double(batch) * double(seq_len);
+  const double window = nsa.window <= 0 ? 0.0 : (window_all <= 5 * budget ? window_all : budget);
   const int64_t groups = c.num_attention_heads() / std::max(1u, c.num_key_value_heads());
   const double pair = 4.0 * double(groups) * double(seq_len) * c.head_dim();
-  const double budget = double(int64_t{1} << 30);
-  if (pair > budget) return 0.0;
+  if (pair > budget) return window;
   const double pairs = double(batch) * c.num_key_value_heads();
-  return std::min(pairs, std::floor(budget / pair)) * pair;
+  return std::max(window, std::min(pairs, std::floor(budget / pair)) * pair);
 }
 
 // Bytes the MLP keeps for backward per token beyond its input: eager, the gate and up
@@ -288,9 +298,11 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
   // The kernels' path runs where the fused kernels do (a CUDA build, bf16), for the shapes it
   // takes; learned compression and the paper's rule stay on the reference.
   const bool nsa_kernels = fused && !work.nsa.learned_compression && !work.nsa.paper_selection;
-  const double nsa_extra = !nsa          ? 0.0
-                           : nsa_kernels ? NsaKernelBytesPerToken(model, work.nsa)
-                                         : NsaBytesPerToken(model, a, work.nsa);
+  const double nsa_extra =
+      !nsa          ? 0.0
+      : nsa_kernels ? NsaKernelBytesPerToken(model, work.nsa,
+                                             double(work.micro_batch_size) * work.context_length)
+                    : NsaBytesPerToken(model, a, work.nsa);
   const double per_token =
       fused ? FusedLayerActivationBytesPerToken(model) : LayerActivationBytesPerToken(model, a);
   const double layer = (per_token + nsa_extra) * tokens;
@@ -328,7 +340,7 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::ModelConfig& model, const RankWo
     const double nsa_backward =
         nsa && nsa_kernels
             ? NsaKernelBackwardBytesPerToken(model) * tokens +
-                  NsaDqAccumulatorBytes(model, work.micro_batch_size, work.context_length)
+                  NsaDqAccumulatorBytes(model, work.nsa, work.micro_batch_size, work.context_length)
             : 0.0;
     plan.recompute =
         static_cast<int64_t>(layer + nsa_backward - mlp_tokens * MlpBytesPerToken(model, a, fused));

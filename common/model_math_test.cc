@@ -91,11 +91,12 @@ TEST(ModelMathTest, NsaOnTheKernelsKeepsWhatTheirNodesSave) {
   const MemoryPlan a = *PlanMemory(model, dense), b = *PlanMemory(model, nsa);
   const int64_t gates = 28 * 48 * 1024;
   // Per token and layer: the gates (2 x 48); the selected and the window kernels' outputs
-  // (2 x 2048), log-sum-exps (4 x 16) and indices (4 x 8 x 16, then 4 x 8 x 9); the compressed
-  // branch's folded q, output and padded output (3 x 2 x 2048), log-sum-exp (4 x 16) and pooled
-  // bf16 k and v (4 x 1024 / 64).
+  // (2 x 2048), log-sum-exps (4 x 16) and indices (4 x 8 x 16, then 4 x 8 x 9), the selected
+  // branch's reverse index (4 x 8 x 16: 32 MiB a layer at 8K, under the 256 MiB kept); the
+  // compressed branch's folded q, output and padded output (3 x 2 x 2048), log-sum-exp (4 x 16)
+  // and pooled bf16 k and v (4 x 1024 / 64).
   const double per_token =
-      2 * 48 + (4096 + 64 + 512) + (4096 + 64 + 288) + (3 * 4096 + 64 + 4.0 * 1024 / 64);
+      2 * 48 + (4096 + 64 + 2 * 512) + (4096 + 64 + 288) + (3 * 4096 + 64 + 4.0 * 1024 / 64);
   EXPECT_NEAR(double(b.activations - a.activations), 28 * 8192 * per_token + 2.0 * gates, 2);
   // Learned compression runs on the reference: its plan is the reference's.
   nsa.nsa.learned_compression = true;
@@ -197,17 +198,21 @@ TEST(ModelMathTest, CheckpointedBackwardStartsWithEveryLayersInput) {
 
 // Past 2 x 65,536 tokens the recomputed layer holds its MLP's activations (the fused gate-up
 // projection, 4 x 3,072 bytes a token) for one chunk of 65,536 positions. The rest grows with the
-// tokens, but for the selected kernels' fp32 dq buffer, 1 GiB at both lengths: the 8 KV heads'
-// 128 MiB each at 128K, one head's 1 GiB at a time at 1M (nsa_cuda.h's kNsaAccumBytes).
+// tokens, but for three terms. The backward's buffer: at 128K the window's FlashAttention
+// backward in one call, (14 x 16 + 4 x 8) x 128 bytes a token, 4 GiB; at 1M the selected
+// kernels' fp32 dq buffer, one KV head's 1 GiB at a time (nsa_cuda.h's kNsaAccumBytes), and the
+// window's chunks of the same size. The selected branch's reverse index, kept from forward to
+// backward at 128K (64 MiB, 4 x 8 x 16 bytes a token), rebuilt at 1M (512 MiB).
 TEST(ModelMathTest, LongSequencesPlanTheirMlpForOneChunk) {
   const v1::ModelConfig model = Model("qwen3-0.6b");
   RankWork work = MillionTokenNsa(/*fused=*/true);
   work.context_length = 131072;  // not chunked: 2 x 65,536
-  const double dq_buffer = double(int64_t{1} << 30);
-  const double whole = double(PlanMemory(model, work)->recompute) - dq_buffer;
+  const double index = 4.0 * 8 * 16;
+  const double whole =
+      double(PlanMemory(model, work)->recompute) - double(int64_t{4} << 30) - index * 131072;
   work.context_length = 1 << 20;
   EXPECT_NEAR(double(PlanMemory(model, work)->recompute),
-              8.0 * whole + dq_buffer - 4.0 * 3072 * ((1 << 20) - 65536), 8);
+              8.0 * whole + double(int64_t{1} << 30) - 4.0 * 3072 * ((1 << 20) - 65536), 8);
 }
 
 // The 1M-token NSA run on an H200 (docs/benchmarks.md), 20 layers' checkpoints on the host. Its

@@ -7,7 +7,7 @@
 #      first, for each shape;
 #   2. the first eight launches of the kernels KERNELS names (an ncu regex; default the selected
 #      branch's: forward by query blocks or by key block, dq, dk/dv) with ncu's speed-of-light,
-#      occupancy, warp-state and memory sections (sections-SHAPE.txt).
+#      occupancy, warp-state and memory sections (sections-SHAPE.txt); KERNELS=- skips this.
 # SHAPES (default "fla:65536 qwen3-0.6b:131072") lists shape:T pairs (nsa_benchmark's names);
 # WINDOW (default 0, as in the table compared with fla) is the sliding window. Everything lands in
 # OUT (default runs/device-nsa-profile).
@@ -61,6 +61,7 @@ print("| kernel | launches | median ms | total ms |\n|---|---|---|---|")
 for k, v in sorted(by.items(), key=lambda kv: -sum(kv[1]))[:30]:
     print(f"| {k} | {len(v)} | {statistics.median(v):.3f} | {sum(v):.1f} |")
 EOF
+  if [ "${KERNELS:-}" = - ]; then continue; fi
   "$ncu" --clock-control none -k "regex:${KERNELS:-ForwardKernel|ForwardByBlockKernel|DqKernel|DkvKernel}" \
     --launch-count 8 --section SpeedOfLight --section Occupancy --section LaunchStats \
     --section WarpStateStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \

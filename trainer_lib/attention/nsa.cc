@@ -299,7 +299,7 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     // would copy a transposed view (v's) for itself.
     const torch::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
     std::vector<torch::Tensor> branches = {
-        cmp.out, NsaSelectedAttention(qc, kc, vc, cmp.block_idx, s.block_size)};
+        cmp.out, NsaSelectedAttention(qc, kc, vc, cmp.block_idx, s.block_size, 0, cmp.lse)};
     if (s.window > 0 && NsaWindowFlashTakes(qc, kc)) {
       branches.push_back(NsaWindowAttention(qc, kc, vc, s.window));
     } else if (s.window > 0) {

@@ -7,7 +7,8 @@
 //                        kernels, the window on FlashAttention)
 //   compressed+selection NsaCompressedAndSelect alone: o_cmp and the block indices
 //   selected kernels     NsaSelectedAttention alone on precomputed block indices
-//   selected fwd         its forward alone, by query blocks or by key block (NsaForwardPath)
+//   selected fwd         its forward alone, by query blocks or by key block (NsaForwardPath;
+//                        by key block in one pass, on the compressed branch's log-sum-exp)
 //   selected bwd         its backward alone, dq by the dq kernel or in the dk/dv kernel
 //                        (NsaDqPath)
 //   window branch        with a window, the branch alone: on FlashAttention (nsa_window.h) and
@@ -88,13 +89,18 @@ void Row(const Shape& s, int reps, int64_t window) {
     torch::Tensor o = ablate::train::NsaCompressedAndSelect(q, k, v, options).out;
     if (backward) o.backward(d_o32);
   };
-  torch::Tensor idx;
+  // The selection and the compressed branch's log-sum-exp, the selected branch's row shift as
+  // NsaAttend passes it.
+  torch::Tensor idx, shift;
   {
     torch::NoGradGuard no_grad;
-    idx = ablate::train::NsaCompressedAndSelect(q, k, v, options).block_idx;
+    const auto cmp = ablate::train::NsaCompressedAndSelect(q, k, v, options);
+    idx = cmp.block_idx;
+    shift = cmp.lse;
   }
   auto selected = [&](bool backward) {
-    torch::Tensor o = ablate::train::NsaSelectedAttention(q, k, v, idx, options.shape.block_size);
+    torch::Tensor o =
+        ablate::train::NsaSelectedAttention(q, k, v, idx, options.shape.block_size, 0, shift);
     if (backward) o.backward(d_o);
   };
   auto sdpa = [&](bool backward) {
@@ -158,7 +164,8 @@ void Row(const Shape& s, int reps, int64_t window) {
       auto forward = [&](NsaForwardPath path) {
         return MedianMs(
             [&] {
-              ablate::train::NsaSelectedForwardInto(q16, k16, v16, idx32, l, 0, o, lse, path);
+              ablate::train::NsaSelectedForwardInto(q16, k16, v16, idx32, l, 0, o, lse, path,
+                                                    shift);
             },
             reps);
       };

@@ -323,7 +323,7 @@ NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor
                       selection.size(3) == n,
                   "nsa compressed: a kept selection ", selection.sizes(), " does not fit k ",
                   k.sizes(), " and n = ", n);
-      return {fused.out, selection};
+      return {fused.out, selection, fused.lse};
     }
     // The selection is not differentiable: one pass of scores without autograd.
     torch::NoGradGuard no_grad;
@@ -332,19 +332,20 @@ NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor
                                        q.options().dtype(torch::kInt32));
       // Pass 1 of the kernel is the log-sum-exp SDPA made: taken from it where the backend gave it.
       NsaSelectionInto(q, k_cmp, fused.lse, l, idx);
-      return {fused.out, idx};
+      return {fused.out, idx, fused.lse};
     }
     const Geometry g = GeometryOf(q, k_cmp, l, n);
     const torch::Tensor kf =
         k_cmp.to(torch::kBFloat16).contiguous().view({g.b * g.h_kv, g.nf, q.size(3)});
     const torch::Tensor q16 = q.to(torch::kBFloat16);
     if (NsaTopBlocksKernelTakes(q, k.size(1), l)) {
-      return {fused.out, SelectOnKernel(q16, kf, g, chunk)};
+      return {fused.out, SelectOnKernel(q16, kf, g, chunk), fused.lse};
     }
-    return {fused.out, ScoreChunks(q16, kf, torch::Tensor(), g, chunk, torch::Tensor())};
+    return {fused.out, ScoreChunks(q16, kf, torch::Tensor(), g, chunk, torch::Tensor()),
+            fused.lse};
   }
   const tensor_list out = CompressedFunction::apply(q, k_cmp, v_cmp, l, n, chunk);
-  return {out[0], out[1]};
+  return {out[0], out[1], torch::Tensor()};
 }
 
 }  // namespace ablate::train

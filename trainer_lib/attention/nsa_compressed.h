@@ -41,9 +41,9 @@
 //
 // Memory: on the chunked paths a chunk holds about three [B, H, Tc, NFc] fp32 tensors (the GEMM
 // and top-blocks path, one); Tc is chosen so that one stays near 2^28 elements unless
-// NsaOptions::query_chunk sets it. The fused selection kernel holds no scores. Kept for backward: q in bf16, the
-// pooled k and v in bf16 and the output (on CUDA, SDPA's own: the folded q, the pooled k and v,
-// its bf16 output and its log-sum-exp).
+// NsaOptions::query_chunk sets it. The fused selection kernel holds no scores. Kept for backward: q
+// in bf16, the pooled k and v in bf16 and the output (on CUDA, SDPA's own: the folded q, the pooled
+// k and v, its bf16 output and its log-sum-exp).
 //
 // Thread-safety: as LibTorch operators.
 #ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_COMPRESSED_H_
@@ -60,6 +60,10 @@ struct NsaCompressedOutput {
   // output, exactly) from the fused path.
   at::Tensor out;
   at::Tensor block_idx;  // [B, H_kv, T, n] int32, kept blocks then -1; no gradient
+  // [B, H, T] fp32, no gradient: the fused path's log-sum-exp of the compressed scores (natural
+  // log, -inf for the first l - 1 queries, which see no block), the selected branch's row shift
+  // (nsa_cuda.h); undefined on the chunked path and where SDPA's backend gives none.
+  at::Tensor lse;
 };
 
 // q: [B, H, T, D]; k, v: [B, H_kv, T, D] with H a multiple of H_kv, any float dtype (rounded to

@@ -145,17 +145,16 @@ bool PairFitsAccum(const k::NsaSelectedParams& p) {
 
 // Runs `launch` (a by-block pass adding into p.accum) over the (b, h_kv) pairs in runs whose
 // fp32 rows fit kNsaAccumBytes (one pair at least), each run's items (contiguous: items go by
-// list) in one launch into a zeroed buffer, then out's rows ([B H T, D], any dtype) <- the
-// buffer's times `scale`.
-template <typename Launch>
-void OverPairRuns(k::NsaSelectedParams p, const ReverseIndexed& rev, double scale,
-                  const torch::Tensor& out, const Launch& launch) {
+// list) in one launch into a zeroed buffer, then finish(run's params, its rows): the run's rows
+// are rows accum_row0 .. + rows of q's layout.
+template <typename Launch, typename Finish>
+void OverPairRuns(k::NsaSelectedParams p, const ReverseIndexed& rev, const torch::Tensor& like,
+                  const Launch& launch, const Finish& finish) {
   const int64_t pair_rows = PairRows(p), pairs = p.batch * p.kv_heads;
   const int64_t run =
       std::clamp<int64_t>(kNsaAccumBytes / (pair_rows * p.head_dim * 4), 1, pairs);
   torch::Tensor accum =
-      torch::empty({run * pair_rows, p.head_dim}, out.options().dtype(torch::kFloat32));
-  const torch::Tensor out_rows = out.view({-1, p.head_dim});
+      torch::empty({run * pair_rows, p.head_dim}, like.options().dtype(torch::kFloat32));
   for (int64_t pair0 = 0; pair0 < pairs; pair0 += run) {
     const int64_t pair1 = std::min(pairs, pair0 + run);
     torch::Tensor part = accum.narrow(0, 0, (pair1 - pair0) * pair_rows);
@@ -165,26 +164,28 @@ void OverPairRuns(k::NsaSelectedParams p, const ReverseIndexed& rev, double scal
     p.accum = part.data_ptr<float>();
     p.accum_row0 = pair0 * pair_rows;
     launch(p);
-    out_rows.narrow(0, pair0 * pair_rows, (pair1 - pair0) * pair_rows)
-        .copy_(scale == 1.0 ? part : part.mul_(scale));
+    finish(p, part);
   }
 }
 
-// delta = rowsum(do * o) in fp32 ([B, H, T]; FlashAttention-2's D), a slice of 2^22 rows at a
-// time: whole, its fp32 copies of do and o and their product would be three [B, H, T, D] fp32
-// tensors, 24 GiB at 1M tokens on Qwen3-0.6B.
-torch::Tensor RowDots(const torch::Tensor& d_o, const torch::Tensor& o) {
-  const int64_t d = o.size(-1);
-  const torch::Tensor a = d_o.reshape({-1, d}), b = o.reshape({-1, d});
-  torch::Tensor delta = torch::empty({a.size(0)}, o.options().dtype(torch::kFloat32));
-  constexpr int64_t kRows = int64_t{1} << 22;
-  for (int64_t r0 = 0; r0 < a.size(0); r0 += kRows) {
-    const int64_t n = std::min(kRows, a.size(0) - r0);
-    delta.narrow(0, r0, n)
-        .copy_((a.narrow(0, r0, n).to(torch::kFloat32) * b.narrow(0, r0, n).to(torch::kFloat32))
-                   .sum(-1));
-  }
-  return delta.view(o.sizes().slice(0, o.dim() - 1));
+// A finish for OverPairRuns: out's rows ([B H T, D], any dtype) <- the run's fp32 rows.
+auto CopyRowsInto(const torch::Tensor& out) {
+  return [out_rows = out.view({-1, out.size(-1)})](const k::NsaSelectedParams& p,
+                                                   const torch::Tensor& part) {
+    out_rows.narrow(0, p.accum_row0, part.size(0)).copy_(part);
+  };
+}
+
+// delta = rowsum(do * o) in fp32 ([B, H, T]; FlashAttention-2's D), one kernel reading each
+// once (LibTorch's chain of fp32 copies, product and sum took 2.7 ms at Qwen3-0.6B's 128K on an
+// H200, and at 1M tokens three [B, H, T, D] fp32 temporaries).
+torch::Tensor RowDots(const torch::Tensor& d_o, const torch::Tensor& o, cudaStream_t stream) {
+  torch::Tensor delta = torch::empty(o.sizes().slice(0, o.dim() - 1),
+                                     o.options().dtype(torch::kFloat32));
+  Check(k::NsaRowDots(d_o.data_ptr(), o.data_ptr(), delta.data_ptr<float>(), delta.numel(),
+                      o.size(-1), stream),
+        "delta");
+  return delta;
 }
 
 // bf16, contiguous and 16-byte aligned (the kernels load 8 elements at a time): a view that
@@ -195,18 +196,163 @@ torch::Tensor ForKernel(const torch::Tensor& x) {
   return y;
 }
 
+// NsaSelectedForwardInto's work (its contract in nsa_cuda.h), returning the reverse index where
+// the path built one, for the backward to reuse.
+std::optional<ReverseIndexed> Forward(const torch::Tensor& q, const torch::Tensor& k,
+                                      const torch::Tensor& v, const torch::Tensor& block_idx,
+                                      int64_t block_size, int64_t window, const torch::Tensor& o,
+                                      const torch::Tensor& lse, NsaForwardPath path,
+                                      const torch::Tensor& row_shift) {
+  k::NsaSelectedParams p = Params(q, k, v, block_idx, block_size, window);
+  TORCH_CHECK(o.sizes() == q.sizes() && o.scalar_type() == torch::kBFloat16 &&
+                  o.is_contiguous() && lse.scalar_type() == torch::kFloat32 &&
+                  lse.is_contiguous() && lse.numel() == p.batch * p.heads * p.seq_len,
+              "nsa selected kernel: o ", o.sizes(), " or lse ", lse.sizes(), " do not fit q ",
+              q.sizes());
+  TORCH_CHECK(!row_shift.defined() ||
+                  (row_shift.scalar_type() == torch::kFloat32 && row_shift.is_contiguous() &&
+                   row_shift.numel() == lse.numel() && row_shift.device() == q.device()),
+              "nsa selected kernel: the row shift ", row_shift.sizes(),
+              " must be contiguous fp32 [B, H, T] on q's device, q ", q.sizes());
+  const c10::cuda::CUDAGuard guard(q.device());
+  const cudaStream_t stream = at::cuda::getCurrentCUDAStream(q.device().index());
+  if (path == NsaForwardPath::kAuto) {
+    path = window == 0 && p.heads / p.kv_heads <= kNsaByKeyBlockMaxGroup && PairFitsAccum(p)
+               ? NsaForwardPath::kByKeyBlock
+               : NsaForwardPath::kQueryBlocks;
+  }
+  p.o = o.data_ptr();
+  p.lse = lse.data_ptr<float>();
+  if (path == NsaForwardPath::kQueryBlocks) {
+    Check(k::NsaSelectedForward(p, stream), "forward");
+    return std::nullopt;
+  }
+  ReverseIndexed rev = ReverseIndex(block_idx, p.seq_len, block_size, window);
+  p.rev_query = rev.rev_query.data_ptr<int32_t>();
+  const int64_t rows = p.batch * p.heads * p.seq_len;
+  if (row_shift.defined()) {
+    // One pass against the given shifts (nsa_selected.h's row_shift), then one look from the
+    // host at whether every row's max stayed near its shift.
+    torch::Tensor sums = torch::zeros({rows}, q.options().dtype(torch::kFloat32));
+    constexpr int kMinusInfinity = static_cast<int>(0x807fffffu);  // -inf as an ordered int
+    torch::Tensor tops = torch::full({rows}, kMinusInfinity, q.options().dtype(torch::kInt32));
+    torch::Tensor inexact = torch::zeros({1}, q.options().dtype(torch::kInt32));
+    p.row_shift = row_shift.data_ptr<float>();
+    p.row_sum = sums.data_ptr<float>();
+    p.row_max = tops.data_ptr<int32_t>();
+    OverPairRuns(
+        p, rev, q, [&](const k::NsaSelectedParams& run) {
+          Check(k::NsaSelectedForwardByBlockOutput(run, stream), "forward output, one pass");
+        },
+        [&](const k::NsaSelectedParams& run, const torch::Tensor& part) {
+          Check(k::NsaSelectedForwardByBlockFinish(run, part.size(0),
+                                                   inexact.data_ptr<int32_t>(), stream),
+                "forward finish");
+        });
+    if (inexact.item<int32_t>() == 0) return rev;
+    p.row_shift = nullptr;  // rare: the two passes below, exact whatever the scores
+    p.row_sum = nullptr;
+    p.row_max = nullptr;
+  }
+  // Two passes: every row's (m, l) = (-inf, 0) (nsa_selected.h's row_stats), the statistics
+  // pass over all items, the output pass over runs of pairs, then lse = (m + log2 l) ln 2.
+  constexpr int64_t kNoKey = 0xff800000;  // l = 0's bits above m = -inf's
+  torch::Tensor stats = torch::full({rows}, kNoKey, q.options().dtype(torch::kInt64));
+  p.row_stats = reinterpret_cast<unsigned long long*>(stats.data_ptr<int64_t>());
+  p.items = rev.items.data_ptr<int64_t>();
+  p.num_items = rev.items.size(0);
+  Check(k::NsaSelectedForwardByBlockStats(p, stream), "forward statistics");
+  OverPairRuns(
+      p, rev, q,
+      [&](const k::NsaSelectedParams& run) {
+        Check(k::NsaSelectedForwardByBlockOutput(run, stream), "forward output");
+      },
+      CopyRowsInto(o));
+  const torch::Tensor ml = stats.view(torch::kFloat32).view({-1, 2});  // (m, l) per row
+  const torch::Tensor m = ml.select(1, 0), l = ml.select(1, 1);
+  lse.view({-1}).copy_(torch::where(l > 0, (m + torch::log2(l)) * std::log(2.0),
+                                    -std::numeric_limits<float>::infinity()));
+  return rev;
+}
+
+// NsaSelectedBackwardInto's work; `rev`, when given, is the forward's reverse index of the same
+// block_idx.
+void Backward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+              const torch::Tensor& block_idx, int64_t block_size, int64_t window,
+              const torch::Tensor& o, const torch::Tensor& lse, const torch::Tensor& d_o,
+              const torch::Tensor& dq, const torch::Tensor& dk, const torch::Tensor& dv,
+              NsaDqPath dq_path, const ReverseIndexed* rev) {
+  k::NsaSelectedParams p = Params(q, k, v, block_idx, block_size, window);
+  for (const torch::Tensor* x : {&d_o, &o, &dq}) {
+    TORCH_CHECK(x->sizes() == q.sizes() && x->scalar_type() == torch::kBFloat16 &&
+                    x->is_contiguous() && reinterpret_cast<uintptr_t>(x->data_ptr()) % 16 == 0,
+                "nsa selected kernel: o, its gradient and dq must be bf16 like q ", q.sizes(),
+                ", contiguous and 16-byte aligned");
+  }
+  TORCH_CHECK(dk.sizes() == k.sizes() && dv.sizes() == k.sizes() &&
+                  dk.scalar_type() == torch::kFloat32 && dv.scalar_type() == torch::kFloat32 &&
+                  dk.is_contiguous() && dv.is_contiguous(),
+              "nsa selected kernel: gradient buffers do not fit q ", q.sizes(), " and k ",
+              k.sizes());
+  // The dk/dv kernel adds 16 bytes at a time (float4 atomics).
+  TORCH_CHECK(reinterpret_cast<uintptr_t>(dk.data_ptr()) % 16 == 0 &&
+                  reinterpret_cast<uintptr_t>(dv.data_ptr()) % 16 == 0,
+              "nsa selected kernel: dk and dv must start 16-byte aligned");
+  const c10::cuda::CUDAGuard guard(q.device());
+  const cudaStream_t stream = at::cuda::getCurrentCUDAStream(q.device().index());
+  const torch::Tensor delta = RowDots(d_o, o, stream);
+  std::optional<ReverseIndexed> built;
+  if (rev == nullptr) rev = &built.emplace(ReverseIndex(block_idx, p.seq_len, block_size, window));
+  dk.zero_();
+  dv.zero_();
+  p.o = const_cast<void*>(o.data_ptr());
+  p.lse = const_cast<float*>(lse.data_ptr<float>());
+  p.d_o = d_o.data_ptr();
+  p.delta = delta.data_ptr<float>();
+  p.dq = dq.data_ptr();
+  p.dk = dk.data_ptr<float>();
+  p.dv = dv.data_ptr<float>();
+  p.rev_query = rev->rev_query.data_ptr<int32_t>();
+  if (dq_path == NsaDqPath::kAuto) {
+    dq_path = PairFitsAccum(p) ? NsaDqPath::kInDkv : NsaDqPath::kQueryBlocks;
+  }
+  if (dq_path == NsaDqPath::kQueryBlocks) {
+    p.items = rev->items.data_ptr<int64_t>();
+    p.num_items = rev->items.size(0);
+    Check(k::NsaSelectedBackwardDq(p, stream), "dq");
+    Check(k::NsaSelectedBackwardDkv(p, stream), "dk, dv");
+    return;
+  }
+  OverPairRuns(
+      p, *rev, q,
+      [&](const k::NsaSelectedParams& run) {
+        Check(k::NsaSelectedBackwardDkv(run, stream), "dq, dk, dv");
+      },
+      CopyRowsInto(dq));
+}
+
 class NsaSelectedFunction : public torch::autograd::Function<NsaSelectedFunction> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q,
                                const torch::Tensor& key, const torch::Tensor& v,
-                               const torch::Tensor& idx, int64_t block_size, int64_t window) {
+                               const torch::Tensor& idx, int64_t block_size, int64_t window,
+                               const std::optional<torch::Tensor>& row_shift) {
     const torch::Tensor q16 = ForKernel(q), k16 = ForKernel(key), v16 = ForKernel(v);
     const torch::Tensor idx32 = idx.to(torch::kInt32).contiguous();
     torch::Tensor o = torch::empty_like(q16);
     torch::Tensor lse = torch::empty({q.size(0), q.size(1), q.size(2)},
                                      q16.options().dtype(torch::kFloat32));
-    NsaSelectedForwardInto(q16, k16, v16, idx32, block_size, window, o, lse);
-    ctx->save_for_backward({q16, k16, v16, idx32, o, lse});
+    const torch::Tensor shift =
+        row_shift ? row_shift->to(torch::kFloat32).contiguous() : torch::Tensor();
+    std::optional<ReverseIndexed> rev =
+        Forward(q16, k16, v16, idx32, block_size, window, o, lse, NsaForwardPath::kAuto, shift);
+    // The reverse index goes to the backward, which would build the same one again, where
+    // block_idx's slots would take at most kNsaKeptIndexBytes.
+    if (idx32.numel() * 4 > kNsaKeptIndexBytes) rev.reset();
+    ctx->save_for_backward({q16, k16, v16, idx32, o, lse,
+                            rev ? rev->rev_query : torch::Tensor(),
+                            rev ? rev->items : torch::Tensor()});
+    if (rev) ctx->saved_data["pair_items"] = rev->pair_items;
     ctx->saved_data["block_size"] = block_size;
     ctx->saved_data["window"] = window;
     ctx->saved_data["dtypes"] = std::vector<int64_t>{static_cast<int64_t>(q.scalar_type()),
@@ -222,11 +368,19 @@ class NsaSelectedFunction : public torch::autograd::Function<NsaSelectedFunction
     torch::Tensor dq = torch::empty_like(s[0]);
     torch::Tensor dk = torch::empty(s[1].sizes(), s[1].options().dtype(torch::kFloat32));
     torch::Tensor dv = torch::empty_like(dk);
-    NsaSelectedBackwardInto(s[0], s[1], s[2], s[3], ctx->saved_data["block_size"].toInt(),
-                            ctx->saved_data["window"].toInt(), s[4], s[5], d_o, dq, dk, dv);
+    std::optional<ReverseIndexed> rev;
+    if (s[6].defined()) {
+      rev = ReverseIndexed{s[6], s[7], ctx->saved_data["pair_items"].toIntVector()};
+    }
+    Backward(s[0], s[1], s[2], s[3], ctx->saved_data["block_size"].toInt(),
+             ctx->saved_data["window"].toInt(), s[4], s[5], d_o, dq, dk, dv, NsaDqPath::kAuto,
+             rev ? &*rev : nullptr);
     return {dq.to(static_cast<c10::ScalarType>(dtypes[0])),
             dk.to(static_cast<c10::ScalarType>(dtypes[1])),
-            dv.to(static_cast<c10::ScalarType>(dtypes[2])), torch::Tensor(), torch::Tensor(),
+            dv.to(static_cast<c10::ScalarType>(dtypes[2])),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
             torch::Tensor()};
   }
 };
@@ -257,12 +411,15 @@ bool NsaSelectedKernelTakes(const at::Tensor& q, const at::Tensor& k) {
 }
 
 at::Tensor NsaSelectedAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                const at::Tensor& block_idx, int64_t block_size,
-                                int64_t window) {
+                                const at::Tensor& block_idx, int64_t block_size, int64_t window,
+                                const at::Tensor& row_shift) {
 #ifdef ABLATE_NSA_KERNELS
-  return NsaSelectedFunction::apply(q, k, v, block_idx, block_size, window);
+  // An optional, not a tensor: autograd takes every tensor argument for an input, defined or not.
+  return NsaSelectedFunction::apply(
+      q, k, v, block_idx, block_size, window,
+      row_shift.defined() ? std::optional<torch::Tensor>(row_shift) : std::nullopt);
 #else
-  (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)window;
+  (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)window, (void)row_shift;
   TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
 #endif
 }
@@ -284,48 +441,13 @@ at::Tensor NsaWindowBlockIndices(int64_t batch, int64_t kv_heads, int64_t seq_le
 
 void NsaSelectedForwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& block_idx, int64_t block_size, int64_t window,
-                            at::Tensor& o, at::Tensor& lse, NsaForwardPath path) {
+                            at::Tensor& o, at::Tensor& lse, NsaForwardPath path,
+                            const at::Tensor& row_shift) {
 #ifdef ABLATE_NSA_KERNELS
-  k::NsaSelectedParams p = Params(q, k, v, block_idx, block_size, window);
-  TORCH_CHECK(o.sizes() == q.sizes() && o.scalar_type() == torch::kBFloat16 &&
-                  o.is_contiguous() && lse.scalar_type() == torch::kFloat32 &&
-                  lse.is_contiguous() && lse.numel() == p.batch * p.heads * p.seq_len,
-              "nsa selected kernel: o ", o.sizes(), " or lse ", lse.sizes(), " do not fit q ",
-              q.sizes());
-  const c10::cuda::CUDAGuard guard(q.device());
-  const cudaStream_t stream = at::cuda::getCurrentCUDAStream(q.device().index());
-  if (path == NsaForwardPath::kAuto) {
-    path = window == 0 && p.heads / p.kv_heads <= kNsaByKeyBlockMaxGroup && PairFitsAccum(p)
-               ? NsaForwardPath::kByKeyBlock
-               : NsaForwardPath::kQueryBlocks;
-  }
-  if (path == NsaForwardPath::kQueryBlocks) {
-    p.o = o.data_ptr();
-    p.lse = lse.data_ptr<float>();
-    Check(k::NsaSelectedForward(p, stream), "forward");
-    return;
-  }
-  // By key block: every row's (m, l) = (-inf, 0) (nsa_selected.h's row_stats), the statistics
-  // pass over all items, the output pass over runs of pairs, then lse = (m + log2 l) ln 2.
-  const ReverseIndexed rev = ReverseIndex(block_idx, p.seq_len, block_size, window);
-  p.rev_query = rev.rev_query.data_ptr<int32_t>();
-  constexpr int64_t kNoKey = 0xff800000;  // l = 0's bits above m = -inf's
-  torch::Tensor stats = torch::full({p.batch * p.heads * p.seq_len}, kNoKey,
-                                    q.options().dtype(torch::kInt64));
-  p.row_stats = reinterpret_cast<unsigned long long*>(stats.data_ptr<int64_t>());
-  p.items = rev.items.data_ptr<int64_t>();
-  p.num_items = rev.items.size(0);
-  Check(k::NsaSelectedForwardByBlockStats(p, stream), "forward statistics");
-  OverPairRuns(p, rev, 1.0, o, [&](const k::NsaSelectedParams& run) {
-    Check(k::NsaSelectedForwardByBlockOutput(run, stream), "forward output");
-  });
-  const torch::Tensor ml = stats.view(torch::kFloat32).view({-1, 2});  // (m, l) per row
-  const torch::Tensor m = ml.select(1, 0), l = ml.select(1, 1);
-  lse.view({-1}).copy_(torch::where(l > 0, (m + torch::log2(l)) * std::log(2.0),
-                                    -std::numeric_limits<float>::infinity()));
+  Forward(q, k, v, block_idx, block_size, window, o, lse, path, row_shift);
 #else
   (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)window, (void)o, (void)lse,
-      (void)path;
+      (void)path, (void)row_shift;
   TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
 #endif
 }
@@ -335,46 +457,7 @@ void NsaSelectedBackwardInto(const at::Tensor& q, const at::Tensor& k, const at:
                              const at::Tensor& o, const at::Tensor& lse, const at::Tensor& d_o,
                              at::Tensor& dq, at::Tensor& dk, at::Tensor& dv, NsaDqPath dq_path) {
 #ifdef ABLATE_NSA_KERNELS
-  k::NsaSelectedParams p = Params(q, k, v, block_idx, block_size, window);
-  TORCH_CHECK(d_o.sizes() == q.sizes() && d_o.scalar_type() == torch::kBFloat16 &&
-                  d_o.is_contiguous() && dq.sizes() == q.sizes() &&
-                  dq.scalar_type() == torch::kBFloat16 && dq.is_contiguous() &&
-                  dk.sizes() == k.sizes() && dv.sizes() == k.sizes() &&
-                  dk.scalar_type() == torch::kFloat32 && dv.scalar_type() == torch::kFloat32 &&
-                  dk.is_contiguous() && dv.is_contiguous(),
-              "nsa selected kernel: gradient buffers do not fit q ", q.sizes(), " and k ",
-              k.sizes());
-  // The dk/dv kernel adds 16 bytes at a time (float4 atomics).
-  TORCH_CHECK(reinterpret_cast<uintptr_t>(dk.data_ptr()) % 16 == 0 &&
-                  reinterpret_cast<uintptr_t>(dv.data_ptr()) % 16 == 0,
-              "nsa selected kernel: dk and dv must start 16-byte aligned");
-  const c10::cuda::CUDAGuard guard(q.device());
-  const torch::Tensor delta = RowDots(d_o, o);
-  const ReverseIndexed rev = ReverseIndex(block_idx, p.seq_len, block_size, window);
-  dk.zero_();
-  dv.zero_();
-  p.o = const_cast<void*>(o.data_ptr());
-  p.lse = const_cast<float*>(lse.data_ptr<float>());
-  p.d_o = d_o.data_ptr();
-  p.delta = delta.data_ptr<float>();
-  p.dq = dq.data_ptr();
-  p.dk = dk.data_ptr<float>();
-  p.dv = dv.data_ptr<float>();
-  p.rev_query = rev.rev_query.data_ptr<int32_t>();
-  const cudaStream_t stream = at::cuda::getCurrentCUDAStream(q.device().index());
-  if (dq_path == NsaDqPath::kAuto) {
-    dq_path = PairFitsAccum(p) ? NsaDqPath::kInDkv : NsaDqPath::kQueryBlocks;
-  }
-  if (dq_path == NsaDqPath::kQueryBlocks) {
-    p.items = rev.items.data_ptr<int64_t>();
-    p.num_items = rev.items.size(0);
-    Check(k::NsaSelectedBackwardDq(p, stream), "dq");
-    Check(k::NsaSelectedBackwardDkv(p, stream), "dk, dv");
-    return;
-  }
-  OverPairRuns(p, rev, p.scale, dq, [&](const k::NsaSelectedParams& run) {
-    Check(k::NsaSelectedBackwardDkv(run, stream), "dq, dk, dv");
-  });
+  Backward(q, k, v, block_idx, block_size, window, o, lse, d_o, dq, dk, dv, dq_path, nullptr);
 #else
   (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)window, (void)o, (void)lse,
       (void)d_o, (void)dq, (void)dk, (void)dv, (void)dq_path;

@@ -14,9 +14,9 @@
 #ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_CUDA_H_
 #define ABLATE_TRAINER_LIB_ATTENTION_NSA_CUDA_H_
 
-#include <cstdint>
-
 #include <ATen/core/Tensor.h>
+
+#include <cstdint>
 
 namespace ablate::train {
 
@@ -31,10 +31,15 @@ bool NsaSelectedKernelTakes(const at::Tensor& q, const at::Tensor& k);
 // The selected branch, o_slc (or with a window and NsaWindowBlockIndices, the window branch,
 // o_swa, which NsaAttend takes from nsa_window.h's FlashAttention where that runs the shapes):
 // [B, H, T, D] bf16, differentiable in q, k and v (their gradients come back in their dtypes;
-// dk and dv are summed in fp32 before that).
+// dk and dv are summed in fp32 before that). row_shift: as NsaSelectedForwardInto's, no
+// gradient. Where block_idx is at most kNsaKeptIndexBytes (as int32), the forward by key block
+// keeps its reverse index (4 bytes per (query, slot) at most) for the backward, which would
+// build it again: 1.9 ms of a forward and backward at Qwen3-0.6B's 128K on one H200. Past it
+// (Qwen3 at more than 512K tokens, where memory is short) the backward rebuilds it.
+inline constexpr int64_t kNsaKeptIndexBytes = int64_t{256} << 20;
 at::Tensor NsaSelectedAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                const at::Tensor& block_idx, int64_t block_size,
-                                int64_t window = 0);
+                                const at::Tensor& block_idx, int64_t block_size, int64_t window = 0,
+                                const at::Tensor& row_shift = {});
 
 // The blocks of block_size tokens that query t's window (t - w, t] touches, for every query:
 // [batch, kv_heads, T, n] int32 on `device`, blocks max(0, t - w + 1) / l .. t / l ascending,
@@ -70,19 +75,34 @@ inline constexpr int64_t kNsaAccumBytes = int64_t{1} << 30;
 //                 are not measured. The window's blocks are the same for neighbouring queries:
 //                 there too the query blocks mask nothing.
 // kByKeyBlock's o and lse vary from run to run in their last bits (fp32 atomics), and it
-// synchronises with the host once (the reverse index's sizes) and allocates up to
-// kNsaAccumBytes plus 8 bytes per row of q.
+// synchronises with the host once (the reverse index's sizes; twice with a row shift) and
+// allocates up to kNsaAccumBytes plus 8 bytes per row of q.
+//
+// The row shift makes kByKeyBlock one pass instead of two. Softmax is the same for any shift
+// m of a row's scores: o = sum_s exp(S_s - m) v_s / sum_s exp(S_s - m). The statistics pass
+// exists to find the row's max for m; a shift known beforehand that lies near the max does as
+// well in fp32. The compressed branch's log-sum-exp is such a shift (NsaAttend passes it): with
+// mean-pooled blocks a block's compressed score is the mean of its keys' scores, so the row's
+// max over its selected keys is at least the best selected block's compressed score, while the
+// log-sum-exp is at most ln(NF) above the best block's; the top blocks are selected. A row whose
+// max lands more than kNsaMaxShiftGap (64, log2 units; trainer_lib/kernels/nsa_selected.h) from
+// its shift, or an output that is not finite, makes the call run the two passes instead: the
+// result is exact either way. On one H200 the statistics
+// pass took 5.0 ms of the forward's 17.1 at Qwen3-0.6B's 128K (docs/benchmarks.md).
 enum class NsaForwardPath { kAuto, kQueryBlocks, kByKeyBlock };
 inline constexpr int64_t kNsaByKeyBlockMaxGroup = 8;
 
 // The raw launches on bf16 contiguous inputs. Forward writes o [B, H, T, D] bf16 and lse
-// [B, H, T] fp32 (natural log). Backward reads o, lse and d_o (bf16, o's shape) and writes dq
-// [B, H, T, D] bf16 and dk, dv [B, H_kv, T, D] fp32 (overwritten, 16-byte aligned). block_idx:
-// int32; window: as above, 0 for the selected branch.
+// [B, H, T] fp32 (natural log); row_shift, when defined: [B, H, T] fp32 contiguous, a shift per
+// row (natural log, one not finite read as 0) that kByKeyBlock takes in place of its statistics
+// pass (above); ignored by kQueryBlocks. Backward reads o, lse and d_o (bf16, o's shape,
+// contiguous, 16-byte aligned) and writes dq [B, H, T, D] bf16 and dk, dv [B, H_kv, T, D] fp32
+// (overwritten, 16-byte aligned). block_idx: int32; window: as above, 0 for the selected branch.
 void NsaSelectedForwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& block_idx, int64_t block_size, int64_t window,
                             at::Tensor& o, at::Tensor& lse,
-                            NsaForwardPath path = NsaForwardPath::kAuto);
+                            NsaForwardPath path = NsaForwardPath::kAuto,
+                            const at::Tensor& row_shift = {});
 void NsaSelectedBackwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                              const at::Tensor& block_idx, int64_t block_size, int64_t window,
                              const at::Tensor& o, const at::Tensor& lse, const at::Tensor& d_o,

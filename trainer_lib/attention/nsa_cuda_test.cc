@@ -121,11 +121,12 @@ constexpr std::pair<NsaDqPath, const char*> kDqPaths[] = {{NsaDqPath::kQueryBloc
 // The forward's o and lse on poisoned buffers.
 std::pair<torch::Tensor, torch::Tensor> Forward(const torch::Tensor& q, const torch::Tensor& k,
                                                 const torch::Tensor& v, const torch::Tensor& idx,
-                                                const Case& c, NsaForwardPath path) {
+                                                const Case& c, NsaForwardPath path,
+                                                const torch::Tensor& shift = {}) {
   torch::Tensor o = torch::full_like(q, NAN);
   torch::Tensor lse =
       torch::full({c.batch, c.heads, c.seq_len}, NAN, q.options().dtype(torch::kFloat32));
-  NsaSelectedForwardInto(q, k, v, idx, c.block_size, c.window, o, lse, path);
+  NsaSelectedForwardInto(q, k, v, idx, c.block_size, c.window, o, lse, path, shift);
   torch::cuda::synchronize();
   return {o, lse};
 }
@@ -185,6 +186,20 @@ void CheckCase(const Case& c) {
       ExpectWithinRule(("dk" + b).c_str(), c, dk, bf16[2], exact[2]);
       ExpectWithinRule(("dv" + b).c_str(), c, dv, bf16[3], exact[3]);
     }
+  }
+  // The one pass by key block on row shifts near each row's max (the exact lse less 2; rows
+  // that see no key keep -inf, read as 0), and on shifts too far for fp32 (the lse plus 100),
+  // where the call must fall back to the two passes: both give the two passes' o and lse.
+  const torch::Tensor seen = torch::isfinite(first_lse);
+  for (const double offset : {-2.0, 100.0}) {
+    const auto [o, lse] =
+        Forward(q, k, v, idx, c, NsaForwardPath::kByKeyBlock, (first_lse + offset).contiguous());
+    const std::string f = " (by key block, shift lse " + std::to_string(offset) + "): ";
+    ExpectWithinRule(("o" + f).c_str(), c, o, bf16[0], exact[0]);
+    EXPECT_TRUE(torch::equal(seen, torch::isfinite(lse))) << f << Describe(c);
+    EXPECT_TRUE(
+        torch::allclose(lse.masked_select(seen), first_lse.masked_select(seen), 1e-5, 1e-5))
+        << "lse" << f << Describe(c);
   }
 }
 

@@ -11,6 +11,26 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
+// Whether x's bytes read as 8-byte elements: the last dim of unit stride, every offset a
+// multiple of 8 bytes.
+bool FitsWords(const torch::Tensor& x) {
+  const int64_t e = x.element_size();
+  bool fits = x.dim() > 0 && e < 8 && x.stride(-1) == 1 && (x.size(-1) * e) % 8 == 0 &&
+              (x.storage_offset() * e) % 8 == 0;
+  for (int64_t i = 0; fits && i + 1 < x.dim(); ++i) fits = (x.stride(i) * e) % 8 == 0;
+  return fits;
+}
+
+// dst.copy_(src), as 8-byte elements where both allow it. LibTorch's strided copy moves one
+// element per step of its index arithmetic: a fold of bf16 rows then takes a quarter of the steps.
+void CopyRows(const torch::Tensor& dst, const torch::Tensor& src) {
+  if (dst.scalar_type() == src.scalar_type() && FitsWords(dst) && FitsWords(src)) {
+    dst.view(torch::kInt64).copy_(src.view(torch::kInt64));
+  } else {
+    dst.copy_(src);
+  }
+}
+
 // Copies between rows [B, H, T, X] and folded [B, H l, NF, X] (any strides), into folded when
 // `into_folded` (its slots past T zeroed), else into rows (those of the first l - 1 queries left
 // as they are).
@@ -26,9 +46,9 @@ void CopyFolded(const torch::Tensor& rows, const torch::Tensor& folded, int64_t 
   const int64_t rest = t - l + 1 - full * l;  // then slots of row `full` that do, < l
   auto copy = [&](const torch::Tensor& r, const torch::Tensor& f) {
     if (into_folded) {
-      f.copy_(r);
+      CopyRows(f, r);
     } else {
-      r.copy_(f);
+      CopyRows(r, f);
     }
   };
   if (full > 0)

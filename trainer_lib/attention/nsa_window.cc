@@ -18,14 +18,19 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
-// The queries per backward chunk whose FlashAttention backward allocates at most
-// kNsaAccumBytes. Per query row it holds an fp32 dq accumulator (4 H D bytes), dq (2 H D) and
-// contiguous copies of do and o (4 H D); per key row (the chunk's rows and the w - 1 keys
-// before them) the per-query-head dk and dv it then sums into the KV heads (4 H D) and those
-// sums (4 H_kv D). A window too long for the budget gets one query a chunk.
-int64_t BackwardRows(int64_t b, int64_t h, int64_t h_kv, int64_t d, int64_t window) {
+// What FlashAttention's backward may allocate for all T queries at once (nsa_window.h).
+constexpr int64_t kWholeBytes = int64_t{5} << 30;
+
+// The queries per backward chunk: all T where FlashAttention's backward then allocates at most
+// kWholeBytes, else as many as allocate at most kNsaAccumBytes. Per query row it holds an fp32
+// dq accumulator (4 H D bytes), dq (2 H D) and contiguous copies of do and o (4 H D); per key
+// row (the chunk's rows and the w - 1 keys before them) the per-query-head dk and dv it then
+// sums into the KV heads (4 H D) and those sums (4 H_kv D). A window too long for the budget
+// gets one query a chunk.
+int64_t BackwardRows(int64_t b, int64_t h, int64_t h_kv, int64_t t, int64_t d, int64_t window) {
   const int64_t per_key = b * d * (4 * h + 4 * h_kv);
   const int64_t per_row = b * d * 10 * h + per_key;
+  if (per_row * t <= kWholeBytes) return t;
   return std::max<int64_t>(1, (kNsaAccumBytes - per_key * (window - 1)) / per_row);
 }
 
@@ -75,7 +80,7 @@ class WindowFunction : public torch::autograd::Function<WindowFunction> {
     const int64_t window = ctx->saved_data["window"].toInt();
     const int64_t t = q.size(2), d = q.size(3);
     int64_t rows = ctx->saved_data["rows"].toInt();
-    if (rows <= 0) rows = BackwardRows(q.size(0), q.size(1), k.size(1), d, window);
+    if (rows <= 0) rows = BackwardRows(q.size(0), q.size(1), k.size(1), t, d, window);
     const double scale = 1.0 / std::sqrt(static_cast<double>(d));
     const torch::Tensor d_o = grads[0].to(torch::kBFloat16);
     if (rows >= t) {

@@ -44,8 +44,8 @@ struct DkvTiles {
 
 // dq in the dk/dv kernel: the step's dS [kStepRows][64 keys] into shared `ds` (ds_t: this
 // warp's dS^T fragments where `active`, zeros where none of its keys is seen), then warp w adds
-// dS K[.][its kDqCols columns] into p.accum with atomicAdd, a row tile at a time. All threads of
-// the block; `rows`: the step's rows' facts.
+// scale dS K[.][its kDqCols columns] into p.accum with atomicAdd, a row tile at a time. All threads
+// of the block; `rows`: the step's rows' facts.
 template <int D>
 __device__ void AddDq(const NsaSelectedParams& p, bf16* ds, const bf16* ks,
                       const float (&ds_t)[DkvTiles<D>::kStepRows / 8][4], bool active,
@@ -71,6 +71,11 @@ __device__ void AddDq(const NsaSelectedParams& p, bf16* ds, const bf16* ks,
     float acc[kDqCols / 8][4] = {};
     mma::AccumulateSharedProduct<kDqCols, Tiles::kKeys>(acc, ds + kRows * tile * kDs, kDs,
                                                         ks + col0, kStride<D>);
+#pragma unroll
+    for (int n = 0; n < kDqCols / 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[n][e] *= p.scale;
+    }
     const int64_t top = rows[kRows * tile + lane / 4].at;
     const int64_t bottom = rows[kRows * tile + lane / 4 + 8].at;
     mma::AtomicAddRows<kDqCols>(top < 0 ? nullptr : p.accum + (top - p.accum_row0) * D + col0,
@@ -195,6 +200,29 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
   mma::AtomicAddRows<kCols>(key_row(p.dv, top), key_row(p.dv, bottom), dv);
 }
 
+// `lanes` = D / 8 threads a row (a power of two up to 32, so a row's lanes are one aligned group
+// of a warp), each 8 columns of both rows; their fp32 sums then added across the group.
+__global__ void RowDotsKernel(const uint4* d_o, const uint4* o, float* delta, int64_t rows,
+                              int lanes) {
+  const int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
+  const int64_t row = i / lanes;
+  float sum = 0.0f;
+  if (row < rows) {
+    const uint4 a = d_o[i], b = o[i];
+    const auto* x = reinterpret_cast<const __nv_bfloat162*>(&a);
+    const auto* y = reinterpret_cast<const __nv_bfloat162*>(&b);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const float2 fx = __bfloat1622float2(x[k]), fy = __bfloat1622float2(y[k]);
+      sum += fx.x * fy.x + fx.y * fy.y;
+    }
+  }
+  for (int offset = lanes / 2; offset > 0; offset /= 2) {
+    sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+  }
+  if (row < rows && i % lanes == 0) delta[row] = sum;
+}
+
 }  // namespace
 
 cudaError_t NsaSelectedBackwardDkv(const NsaSelectedParams& p, cudaStream_t stream) {
@@ -205,6 +233,18 @@ cudaError_t NsaSelectedBackwardDkv(const NsaSelectedParams& p, cudaStream_t stre
     return nsa::LaunchKernel(DkvKernel<decltype(d)::value>, grid, 32 * Tiles::kWarps, Tiles::kBytes,
                              stream, p);
   });
+}
+
+cudaError_t NsaRowDots(const void* d_o, const void* o, float* delta, int64_t rows, int64_t dim,
+                       cudaStream_t stream) {
+  if (dim != 64 && dim != 128 && dim != 256) return cudaErrorInvalidValue;
+  if (rows <= 0) return cudaSuccess;
+  constexpr int kThreads = 256;
+  const int lanes = static_cast<int>(dim / 8);
+  const int64_t blocks = (rows * lanes + kThreads - 1) / kThreads;
+  RowDotsKernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
+      static_cast<const uint4*>(d_o), static_cast<const uint4*>(o), delta, rows, lanes);
+  return cudaGetLastError();
 }
 
 }  // namespace ablate::kernels

@@ -17,6 +17,7 @@
 namespace ablate::kernels::nsa {
 
 inline constexpr float kLog2e = 1.4426950408889634f;
+inline constexpr float kLn2 = 0.6931471805599453f;
 
 // Starts copying rows [row, row + count) of x (k or v, [B * H_kv * T, D]) into a shared
 // [kKeys][D] tile, zeros after them.

@@ -21,8 +21,10 @@ using mma::QuadSum;
 using nsa::CopyKeyTile;
 using nsa::ForEachStep;
 using nsa::ItemTile;
+using nsa::kLn2;
 using nsa::kLog2e;
 using nsa::kRows;
+
 using nsa::StepRow;
 using nsa::ThisItemTile;
 
@@ -64,12 +66,28 @@ inline __device__ void MergeStats(unsigned long long* stats, float m, float l) {
   } while (old != assumed);
 }
 
-// Pass 1 (!kOutput): each row's (m, l) over the tile's keys it sees, merged into row_stats.
-// Pass 2 (kOutput): P = exp2(S - lse2) with lse2 = m + log2 l from row_stats, P V added into
-// accum.
-template <int D, bool kOutput>
+// A float's order as an int's, for atomicMax: non-negative floats order as their bits, negative
+// ones reversed (the low 31 bits flipped).
+inline __device__ int OrderedInt(float x) {
+  const int i = __float_as_int(x);
+  return i >= 0 ? i : i ^ 0x7fffffff;
+}
+inline __device__ float OrderedFloat(int i) { return __int_as_float(i >= 0 ? i : i ^ 0x7fffffff); }
+
+// A row's shift (nsa_selected.h's row_shift) in log2 units; 0 for one not finite (the compressed
+// branch's -inf for queries that see no compressed block).
+inline __device__ float Shift2(float m) { return isfinite(m) ? m * kLog2e : 0.0f; }
+
+enum class Pass {
+  kStats,    // each row's (m, l) over the tile's keys it sees, merged into row_stats
+  kOutput,   // P = exp2(S - lse2) with lse2 = m + log2 l from row_stats, P V added into accum
+  kShifted,  // P' = exp2(S - shift2), P' V into accum, P''s row sums into row_sum, max row_max
+};
+
+template <int D, Pass kPass>
 __global__ void __launch_bounds__(32 * ByBlockTiles<D>::kWarps)
     ForwardByBlockKernel(NsaSelectedParams p) {
+  constexpr bool kOutput = kPass != Pass::kStats;
   using Tiles = ByBlockTiles<D>;
   constexpr int kKeys = Tiles::kKeys, kStep = Tiles::kStepRows, kS = kStride<D>;
   ItemTile at = ThisItemTile<kKeys>(p);
@@ -88,20 +106,23 @@ __global__ void __launch_bounds__(32 * ByBlockTiles<D>::kWarps)
   nsa::LoadQueries(at, p, reinterpret_cast<int32_t*>(row_lse2 + 3 * kStep));
   __syncthreads();  // the item's queries are in
   const bf16* q = static_cast<const bf16*>(p.q);
-  // Step i's rows' facts (and, for the output pass, their lse2): this thread's row, if any,
-  // found now, written into a slot by the callable returned.
+  // Step i's rows' facts (and, for the output passes, what they subtract before exp2: lse2 or
+  // shift2): this thread's row, if any, found now, written into a slot by the callable returned.
   auto facts_of = [&](int i) {
     const int r = threadIdx.x;  // kStep rows, one per thread of the first kStep
     int64_t t = 0;
     const int64_t x = r < kStep ? at.Row(p, kStep * i + r, &t) : -1;
     const StepRow row = {x, x < 0 ? make_int2(1, 0) : at.SeenKeys(p, t)};
-    const unsigned long long stats = kOutput && x >= 0 ? p.row_stats[x] : 0;
+    const unsigned long long stats = kPass == Pass::kOutput && x >= 0 ? p.row_stats[x] : 0;
+    const float shift = kPass == Pass::kShifted && x >= 0 ? p.row_shift[x] : 0.0f;
     return [=](int slot) {
       if (r >= kStep) return;
       facts[slot * kStep + r] = row;
-      if constexpr (kOutput) {
+      if constexpr (kPass == Pass::kOutput) {
         const float l = StatsSum(stats);
         row_lse2[slot * kStep + r] = l > 0.0f ? StatsMax(stats) + log2f(l) : 0.0f;
+      } else if constexpr (kPass == Pass::kShifted) {
+        row_lse2[slot * kStep + r] = Shift2(shift);
       }
     };
   };
@@ -165,11 +186,35 @@ __global__ void __launch_bounds__(32 * ByBlockTiles<D>::kWarps)
         }
       } else {
         const float lse2[2] = {row_lse2[r], row_lse2[r + 8]};
+        if constexpr (kPass == Pass::kShifted) {
+          float top[2] = {-INFINITY, -INFINITY}, sum[2] = {0.0f, 0.0f};
 #pragma unroll
-        for (int j = 0; j < kKeys / 8; ++j) {
+          for (int j = 0; j < kKeys / 8; ++j) {
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            s[j][e] = visible(j, e) ? exp2f(s[j][e] * scale2 - lse2[e / 2]) : 0.0f;
+            for (int e = 0; e < 4; ++e) {
+              const float x = visible(j, e) ? s[j][e] * scale2 : -INFINITY;
+              top[e / 2] = fmaxf(top[e / 2], x);
+              s[j][e] = exp2f(x - lse2[e / 2]);  // 0 where masked
+              sum[e / 2] += s[j][e];
+            }
+          }
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            top[h] = QuadMax(top[h]);
+            sum[h] = QuadSum(sum[h]);
+            const int64_t x = facts[r + 8 * h].at;
+            if (lane % 4 == 0 && x >= 0 && top[h] > -INFINITY) {
+              atomicMax(p.row_max + x, OrderedInt(top[h]));
+              atomicAdd(p.row_sum + x, sum[h]);
+            }
+          }
+        } else {
+#pragma unroll
+          for (int j = 0; j < kKeys / 8; ++j) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              s[j][e] = visible(j, e) ? exp2f(s[j][e] * scale2 - lse2[e / 2]) : 0.0f;
+            }
           }
         }
         float acc[D / 8][4] = {};
@@ -187,30 +232,65 @@ __global__ void __launch_bounds__(32 * ByBlockTiles<D>::kWarps)
   });
 }
 
-template <int D>
-cudaError_t Dispatch(const NsaSelectedParams& p, bool output, cudaStream_t stream) {
+template <int D, Pass kPass>
+cudaError_t Dispatch(const NsaSelectedParams& p, cudaStream_t stream) {
   using Tiles = ByBlockTiles<D>;
   const dim3 grid(static_cast<unsigned>(p.num_items),
                   static_cast<unsigned>((p.block_size + Tiles::kKeys - 1) / Tiles::kKeys));
-  return output ? nsa::LaunchKernel(ForwardByBlockKernel<D, true>, grid, 32 * Tiles::kWarps,
-                                    Tiles::Bytes(true), stream, p)
-                : nsa::LaunchKernel(ForwardByBlockKernel<D, false>, grid, 32 * Tiles::kWarps,
-                                    Tiles::Bytes(false), stream, p);
+  return nsa::LaunchKernel(ForwardByBlockKernel<D, kPass>, grid, 32 * Tiles::kWarps,
+                           Tiles::Bytes(kPass != Pass::kStats), stream, p);
 }
 
-cudaError_t Run(const NsaSelectedParams& p, bool output, cudaStream_t stream) {
+template <Pass kPass>
+cudaError_t Run(const NsaSelectedParams& p, cudaStream_t stream) {
   return nsa::WithHeadDim(p,
-                          [&](auto d) { return Dispatch<decltype(d)::value>(p, output, stream); });
+                          [&](auto d) { return Dispatch<decltype(d)::value, kPass>(p, stream); });
+}
+
+// A thread per 4 columns of a row: o = accum / row_sum in bf16, lse from the row's shift and sum.
+__global__ void FinishKernel(NsaSelectedParams p, int64_t rows, int* inexact) {
+  const int per_row = static_cast<int>(p.head_dim / 4);
+  const int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
+  if (i >= rows * per_row) return;
+  const int64_t r = i / per_row, row = p.accum_row0 + r;
+  const int c = static_cast<int>(i % per_row);
+  const float top = OrderedFloat(p.row_max[row]), shift2 = Shift2(p.row_shift[row]);
+  float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  float lse = -INFINITY;
+  if (top > -INFINITY || isnan(top)) {
+    const float l = p.row_sum[row];
+    x = reinterpret_cast<const float4*>(p.accum + r * p.head_dim)[c];
+    const float inv = 1.0f / l;
+    x = make_float4(x.x * inv, x.y * inv, x.z * inv, x.w * inv);
+    lse = (shift2 + log2f(l)) * kLn2;
+    const bool fits = fabsf(top - shift2) <= kNsaMaxShiftGap;  // false for NaN
+    if (!fits || !isfinite(x.x) || !isfinite(x.y) || !isfinite(x.z) || !isfinite(x.w)) {
+      *inexact = 1;
+    }
+  }
+  auto* o = reinterpret_cast<__nv_bfloat162*>(static_cast<bf16*>(p.o) + row * p.head_dim) + 2 * c;
+  o[0] = __floats2bfloat162_rn(x.x, x.y);
+  o[1] = __floats2bfloat162_rn(x.z, x.w);
+  if (c == 0) p.lse[row] = lse;
 }
 
 }  // namespace
 
 cudaError_t NsaSelectedForwardByBlockStats(const NsaSelectedParams& p, cudaStream_t stream) {
-  return Run(p, false, stream);
+  return Run<Pass::kStats>(p, stream);
 }
 
 cudaError_t NsaSelectedForwardByBlockOutput(const NsaSelectedParams& p, cudaStream_t stream) {
-  return Run(p, true, stream);
+  return p.row_shift != nullptr ? Run<Pass::kShifted>(p, stream) : Run<Pass::kOutput>(p, stream);
+}
+
+cudaError_t NsaSelectedForwardByBlockFinish(const NsaSelectedParams& p, int64_t rows, int* inexact,
+                                            cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  constexpr int kThreads = 256;
+  const int64_t blocks = (rows * (p.head_dim / 4) + kThreads - 1) / kThreads;
+  FinishKernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(p, rows, inexact);
+  return cudaGetLastError();
 }
 
 }  // namespace ablate::kernels

@@ -18,12 +18,12 @@ using mma::kStride;
 using mma::QuadMax;
 using mma::QuadSum;
 using nsa::kLog2e;
+using nsa::kLn2;
 using nsa::kQueryWarps;
 using nsa::kRows;
 using nsa::LaunchKernel;
 
 constexpr int kMaxGroup = 16;  // G
-constexpr float kLn2 = 0.6931471805599453f;
 
 // ---- Forward and dq: a thread block per (b, h_kv, Q = 16 / G queries), rows r = qi G + g. ----
 // Q queries fill the MMA's rows that one query's G heads left as padding at small G, and load a

@@ -117,7 +117,7 @@ struct NsaSelectedParams {
   int64_t num_items = 0;
   // fp32 rows that the by-block passes add into with atomics: row i is row accum_row0 + i of q's
   // layout [B * H * T, D]; the launch's items must only name (b, h_kv) whose query rows lie in
-  // it. Set for NsaSelectedBackwardDkv, it also adds dq's dS K (unscaled) there, and
+  // it. Set for NsaSelectedBackwardDkv, it also adds dq's scale dS K there, and
   // NsaSelectedBackwardDq is not needed; NsaSelectedForwardByBlockOutput adds o's P V there (P
   // normalised by the row's statistics).
   float* accum = nullptr;
@@ -126,6 +126,15 @@ struct NsaSelectedParams {
   // scale log2(e) q.k over the keys the row sees, the sum of 2^(scale log2(e) q.k - m)) as two
   // floats in one 64-bit word, (-inf, 0) before any key (the caller fills it so).
   unsigned long long* row_stats = nullptr;
+  // The forward by key block in one pass (NsaSelectedForwardByBlockOutput with row_shift set): per
+  // row of q's layout a shift m, natural log (one not finite is taken as 0), that the pass takes
+  // in place of the statistics pass's exact max, P' = exp(scale q.k - m) unnormalised; it adds
+  // each row's sum of P' into row_sum (fp32, zeroed by the caller) and keeps the row's max of
+  // scale log2(e) q.k in row_max (as nsa::OrderedInt, filled with -inf's by the caller).
+  // NsaSelectedForwardByBlockFinish then divides.
+  const float* row_shift = nullptr;
+  float* row_sum = nullptr;
+  int* row_max = nullptr;
 };
 
 // True when the kernels take these sizes (D, G, positive sizes, T and n < 2^31, window >= 0).
@@ -138,6 +147,20 @@ cudaError_t NsaSelectedForward(const NsaSelectedParams& p, cudaStream_t stream);
 // nothing (P is already normalised) and takes lse = (m + log2 l) ln 2.
 cudaError_t NsaSelectedForwardByBlockStats(const NsaSelectedParams& p, cudaStream_t stream);
 cudaError_t NsaSelectedForwardByBlockOutput(const NsaSelectedParams& p, cudaStream_t stream);
+// After the one-pass output (row_shift set) over a run of `rows` rows from accum_row0: o's rows
+// = accum's / row_sum (bf16), lse = m + ln(row_sum); a row without a key (row_max -inf) gets
+// o = 0 and lse = -inf. Sets *inexact (an int the caller zeroed) to 1 where the shift was too far
+// from a row's max for fp32 to hold P' (kNsaMaxShiftGap) or an output is not finite: the caller
+// then runs the two passes instead.
+cudaError_t NsaSelectedForwardByBlockFinish(const NsaSelectedParams& p, int64_t rows, int* inexact,
+                                            cudaStream_t stream);
+// How far, in log2 units, a row's max may lie from its shift for the one pass: P' then stays
+// within 2^+-64, its sums over fewer than 2^63 keys finite and its largest term a normal float.
+inline constexpr float kNsaMaxShiftGap = 64.0f;
+// delta[r] = sum_c d_o[r][c] o[r][c] in fp32 (FlashAttention-2's D = rowsum(dO * O)) for `rows`
+// bf16 rows of D in {64, 128, 256} elements, contiguous and 16-byte aligned.
+cudaError_t NsaRowDots(const void* d_o, const void* o, float* delta, int64_t rows, int64_t dim,
+                       cudaStream_t stream);
 cudaError_t NsaSelectedBackwardDq(const NsaSelectedParams& p, cudaStream_t stream);
 cudaError_t NsaSelectedBackwardDkv(const NsaSelectedParams& p, cudaStream_t stream);
 
