@@ -62,6 +62,10 @@ struct NsaOptions {
   // Queries per recomputed chunk; 0 picks one so that a chunk's gathered keys stay near 2^25
   // elements. Results do not depend on it beyond floating-point summation order.
   int64_t query_chunk = 0;
+  // What the fused compressed attention's backward may allocate at once (nsa_compressed.h): it
+  // runs whole key/value heads at a time, as many as keep 8 bytes per element of their folded
+  // queries within this, one at least; 0 picks 4 GiB. Results do not depend on it.
+  int64_t fused_chunk_bytes = 0;
 };
 
 // The blocks each query reads in the selected branch: [B, H_kv, T, n] int64, kept blocks in

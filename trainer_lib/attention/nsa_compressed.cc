@@ -25,6 +25,8 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 // fp32 elements of one chunk's [B, H, Tc, NF] scores when NsaOptions::query_chunk is 0: about
 // 1 GiB, three of them in backward.
 constexpr int64_t kScoreElements = int64_t{1} << 28;
+// NsaOptions::fused_chunk_bytes's default.
+constexpr int64_t kFusedBytes = int64_t{4} << 30;
 
 // a b for bf16 batches with fp32 accumulation and an fp32 result: bmm's out_dtype overload
 // (cuBLAS's bf16 tensor-core GEMM) on CUDA. The CPU has no such kernel: there the same bf16
@@ -176,45 +178,69 @@ struct FusedCompressed {
 // kernel's on the tensors as they are (cuDNN reads the GQA heads itself; the efficient kernel has
 // no GQA and is picked only for H l = H_kv); flash's with D padded to a multiple of 8 and the
 // unpadded D's scale, its output cut back to D. Any other backend runs through SDPA itself,
-// without a log-sum-exp.
+// without a log-sum-exp. Runs of whole key/value heads bound the backward's memory
+// (NsaOptions::fused_chunk_bytes is `fused_bytes`).
 FusedCompressed FusedCompressedAttention(const torch::Tensor& q, const torch::Tensor& k_cmp,
-                                         const torch::Tensor& v_cmp, int64_t l) {
+                                         const torch::Tensor& v_cmp, int64_t l,
+                                         int64_t fused_bytes) {
   const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3), nf = k_cmp.size(2);
+  const int64_t h_kv = k_cmp.size(1);
   if (!q.is_cuda() || nf == 0) return {};
   const torch::Tensor k16 = k_cmp.to(torch::kBFloat16), v16 = v_cmp.to(torch::kBFloat16);
   const torch::Tensor folded = NsaFoldRows(q.to(torch::kBFloat16), l);  // [B, H l, NF, D]
   const auto backend = static_cast<at::SDPBackend>(
       at::_fused_sdp_choice(folded, k16, v16, /*attn_mask=*/std::nullopt, /*dropout_p=*/0.0,
                             /*is_causal=*/true, /*scale=*/std::nullopt, /*enable_gqa=*/true));
-  torch::Tensor o, lse;
-  switch (backend) {
-    case at::SDPBackend::math:
-    case at::SDPBackend::error:
-      return {};
-    case at::SDPBackend::cudnn_attention:
-      std::tie(o, lse) = OutputAndLse(at::_scaled_dot_product_cudnn_attention(
-          folded, k16, v16, /*attn_bias=*/std::nullopt, /*compute_log_sumexp=*/true,
-          /*dropout_p=*/0.0, /*is_causal=*/true, /*return_debug_mask=*/false));
-      break;
-    case at::SDPBackend::flash_attention: {
-      auto pad = [&](const torch::Tensor& x) {
-        return d % 8 == 0 ? x : torch::constant_pad_nd(x, {0, 8 - d % 8});
-      };
-      std::tie(o, lse) = OutputAndLse(at::_scaled_dot_product_flash_attention(
-          pad(folded), pad(k16), pad(v16), /*dropout_p=*/0.0, /*is_causal=*/true,
-          /*return_debug_mask=*/false, /*scale=*/1.0 / std::sqrt(static_cast<double>(d))));
-      o = o.narrow(3, 0, d);
-      break;
+  if (backend == at::SDPBackend::math || backend == at::SDPBackend::error) return {};
+  // The backend's op on query heads [h0, h0 + hc) of `folded` and their key/value heads.
+  auto attend = [&](int64_t h0, int64_t hc) -> std::pair<torch::Tensor, torch::Tensor> {
+    const int64_t kv0 = h0 / (h * l / h_kv), kvc = hc / (h * l / h_kv);
+    const torch::Tensor qp = folded.narrow(1, h0, hc), kp = k16.narrow(1, kv0, kvc),
+                        vp = v16.narrow(1, kv0, kvc);
+    switch (backend) {
+      case at::SDPBackend::cudnn_attention:
+        return OutputAndLse(at::_scaled_dot_product_cudnn_attention(
+            qp, kp, vp, /*attn_bias=*/std::nullopt, /*compute_log_sumexp=*/true,
+            /*dropout_p=*/0.0, /*is_causal=*/true, /*return_debug_mask=*/false));
+      case at::SDPBackend::flash_attention: {
+        auto pad = [&](const torch::Tensor& x) {
+          return d % 8 == 0 ? x : torch::constant_pad_nd(x, {0, 8 - d % 8});
+        };
+        auto [o, lse] = OutputAndLse(at::_scaled_dot_product_flash_attention(
+            pad(qp), pad(kp), pad(vp), /*dropout_p=*/0.0, /*is_causal=*/true,
+            /*return_debug_mask=*/false, /*scale=*/1.0 / std::sqrt(static_cast<double>(d))));
+        return {o.narrow(3, 0, d), lse};
+      }
+      case at::SDPBackend::efficient_attention:
+        return OutputAndLse(at::_scaled_dot_product_efficient_attention(
+            qp, kp, vp, /*attn_bias=*/std::nullopt, /*compute_log_sumexp=*/true,
+            /*dropout_p=*/0.0, /*is_causal=*/true));
+      default:
+        return {at::scaled_dot_product_attention(qp, kp, vp, /*attn_mask=*/std::nullopt,
+                                                 /*dropout_p=*/0.0, /*is_causal=*/true,
+                                                 /*scale=*/std::nullopt, /*enable_gqa=*/true),
+                torch::Tensor()};
     }
-    case at::SDPBackend::efficient_attention:
-      std::tie(o, lse) = OutputAndLse(at::_scaled_dot_product_efficient_attention(
-          folded, k16, v16, /*attn_bias=*/std::nullopt, /*compute_log_sumexp=*/true,
-          /*dropout_p=*/0.0, /*is_causal=*/true));
-      break;
-    default:
-      o = at::scaled_dot_product_attention(folded, k16, v16, /*attn_mask=*/std::nullopt,
-                                           /*dropout_p=*/0.0, /*is_causal=*/true,
-                                           /*scale=*/std::nullopt, /*enable_gqa=*/true);
+  };
+  // Whole key/value heads at a time, as many as keep 8 bytes per element of their folded q
+  // within fused_bytes: the backends' backward allocates about that (cuDNN's fp32 dq
+  // accumulator and more; one 32 GiB allocation failed for all of Qwen3-4B's heads at 1M
+  // tokens on an H200).
+  const int64_t per_kv = folded.numel() / h_kv;
+  const int64_t kv_run = std::clamp<int64_t>(fused_bytes / (8 * per_kv), 1, h_kv);
+  torch::Tensor o, lse;
+  if (kv_run == h_kv) {
+    std::tie(o, lse) = attend(0, h * l);
+  } else {
+    std::vector<torch::Tensor> os, lses;
+    for (int64_t kv0 = 0; kv0 < h_kv; kv0 += kv_run) {
+      const int64_t heads = (std::min(h_kv, kv0 + kv_run) - kv0) * (h * l / h_kv);
+      auto [op, lp] = attend(kv0 * (h * l / h_kv), heads);
+      os.push_back(op);
+      lses.push_back(lp);
+    }
+    o = torch::cat(os, 1);
+    if (lses[0].defined()) lse = torch::cat(lses, 1);
   }
   FusedCompressed fused{NsaUnfoldRows(o, h, l, t, 0.0), torch::Tensor()};
   if (lse.defined()) {
@@ -315,7 +341,8 @@ NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor
     const int64_t per_query = q.size(0) * q.size(1) * std::max<int64_t>(1, k_cmp.size(2));
     chunk = std::max<int64_t>(1, kScoreElements / per_query);
   }
-  const FusedCompressed fused = FusedCompressedAttention(q, k_cmp, v_cmp, l);
+  const FusedCompressed fused = FusedCompressedAttention(
+      q, k_cmp, v_cmp, l, options.fused_chunk_bytes > 0 ? options.fused_chunk_bytes : kFusedBytes);
   if (fused.out.defined()) {
     if (selection.defined()) {
       TORCH_CHECK(selection.dim() == 4 && selection.size(0) == k.size(0) &&

@@ -28,14 +28,15 @@ struct Case {
   int64_t head_dim = 128;
   int64_t block_size = 64;
   int64_t selected = 16;
-  int64_t chunk = 0;  // NsaOptions::query_chunk
+  int64_t chunk = 0;        // NsaOptions::query_chunk
+  int64_t fused_bytes = 0;  // NsaOptions::fused_chunk_bytes
 };
 
 std::string Describe(const Case& c) {
   std::ostringstream s;
   s << "B=" << c.batch << " H=" << c.heads << " H_kv=" << c.kv_heads << " T=" << c.seq_len
     << " D=" << c.head_dim << " l=" << c.block_size << " n=" << c.selected
-    << " chunk=" << c.chunk;
+    << " chunk=" << c.chunk << " fused bytes=" << c.fused_bytes;
   return s.str();
 }
 
@@ -45,6 +46,7 @@ NsaOptions Options(const Case& c) {
   NsaOptions o;
   o.shape = {c.block_size, c.selected, 0};
   o.query_chunk = c.chunk;
+  o.fused_chunk_bytes = c.fused_bytes;
   return o;
 }
 
@@ -164,6 +166,11 @@ TEST(NsaCompressedTest, OddShapesWithinBf16Rule) {
   CheckOutputs({.heads = 16, .kv_heads = 1, .seq_len = 130, .chunk = 7});
   // No block ends before the last query: o_cmp and its gradients are all 0.
   CheckOutputs({.heads = 4, .kv_heads = 2, .seq_len = 63});
+  // On CUDA the fused attention one key/value head at a time, then two (and a run of one).
+  CheckOutputs({.batch = 2, .heads = 8, .kv_heads = 4, .seq_len = 777, .fused_bytes = 1});
+  // Two heads' 8 bytes per element of their folded q: G l rows of NF = 15 blocks, D = 128 each.
+  CheckOutputs({.heads = 15, .kv_heads = 3, .seq_len = 1001,
+                .fused_bytes = 2 * 8 * (5 * 64) * 15 * 128});
 }
 
 // k constant over each block: the scores match the reference's to rounding (on CUDA also to the
@@ -185,6 +192,8 @@ TEST(NsaCompressedTest, SelectionCloseToTheReference) {
   for (int64_t g : {1, 2, 5, 16}) {
     CheckSelection({.heads = 2 * g, .kv_heads = 2, .seq_len = 4099}, false, 5e-3);
   }
+  // The log-sum-exp the selection takes from the fused attention, run a key/value head at a time.
+  CheckSelection({.heads = 8, .kv_heads = 4, .seq_len = 4099, .fused_bytes = 1}, false, 5e-3);
 }
 
 }  // namespace

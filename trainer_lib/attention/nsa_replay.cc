@@ -57,7 +57,7 @@ absl::StatusOr<NsaOptions> OptionsOf(const Flags& flags) {
         "--arg learned_compression=true: replay compares with fla's mean pooling, which has no "
         "compression weights to replay");
   }
-  return NsaOptions{shape, flags.query_chunk};
+  return NsaOptions{shape, flags.query_chunk, /*fused_chunk_bytes=*/0};
 }
 
 absl::Status Replay(const Flags& flags) {

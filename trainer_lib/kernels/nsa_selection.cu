@@ -19,9 +19,12 @@ constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kRows = 16 * kWarps;  // head rows per thread block: an MMA tile a warp
 constexpr int kCols = 64;           // compressed blocks per key tile
-// Probability rows padded by a word: the thread per query reads column c of rows i, i + 1, ...
-// from distinct banks.
-constexpr int kProbStride = kCols + 1;
+// Probability rows padded by 8 words. An MMA fragment's store (its lanes: 8 consecutive rows by
+// 4 column pairs) meets bank 8 r + c, two lanes a bank, where rows padded by one word (bank
+// r + c) put up to four lanes in a bank. (An XOR swizzle that reaches all 32 banks cost the
+// kernel a spill at D = 128.) A warp reading one row's 32 consecutive columns meets 32 banks.
+constexpr int kProbStride = kCols + 8;
+__device__ int ProbAt(int r, int c) { return r * kProbStride + c; }
 using nsa::kLog2e;
 
 __host__ __device__ int QueriesPerBlock(int64_t group_size) {
@@ -302,7 +305,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 128 ? 2 : 1)
         const int h = e / 2;
         const float v =
             column(j, jj, e) < visible[h] ? exp2f(s[jj][e] * scale - m[h]) * inv[h] : 0.0f;
-        prob[(16 * warp + lane / 4 + 8 * h) * kProbStride + column(0, jj, e)] = v;
+        prob[ProbAt(16 * warp + lane / 4 + 8 * h, column(0, jj, e))] = v;
       }
     }
     __syncthreads();
@@ -310,19 +313,30 @@ __global__ void __launch_bounds__(kThreads, kD <= 128 ? 2 : 1)
     for (int i = warp; i < ranked; i += kWarps) {
       const int own = own_block[i], seen = seen_blocks[i];
       if (c0 >= seen) continue;
-      unsigned long long key[2];
+      WarpTop top{.floor = floors[i], .n = n};
+      // Most tiles offer nothing: a block's key beats the floor only if its score is at least the
+      // floor's (the key's upper word; 0 while slots are empty), a float compare.
+      const float floor_score = __uint_as_float(static_cast<unsigned>(top.floor >> 32));
+      float score[2];
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int c = lane + 32 * h;
-        const int block = c0 + c;
-        key[h] = 0;
-        if (block < seen && block != 0 && block != own && block != own - 1) {
+        score[h] = -1.0f;  // no key
+        if (c0 + c < seen) {
           float v = 0.0f;
-          for (int g = 0; g < g_count; ++g) v += prob[(g * queries + i) * kProbStride + c];
-          key[h] = Key(GroupMean(v, inv_g), block);
+          for (int g = 0; g < g_count; ++g) v += prob[ProbAt(g * queries + i, c)];
+          score[h] = GroupMean(v, inv_g);  // NaN compares false below, as its key (0) would
         }
       }
-      WarpTop top{.floor = floors[i], .n = n};
+      if (!__any_sync(0xffffffffu, score[0] >= floor_score || score[1] >= floor_score)) continue;
+      unsigned long long key[2];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int block = c0 + lane + 32 * h;
+        // Already kept: blocks 0, own - 1 and own.
+        const bool forced = block == 0 || static_cast<unsigned>(own - block) <= 1u;
+        key[h] = forced ? 0 : Key(score[h], block);
+      }
       if (!__any_sync(0xffffffffu, key[0] > top.floor || key[1] > top.floor)) continue;
       top.slot = lane < n ? kept[i * n + lane] : 0;
       top.OfferAll(key[0], key[1]);

@@ -28,7 +28,8 @@
 // twice (on one H200 at Qwen3-0.6B's shape and 128K, the compressed branch with the selection
 // took 16.8 ms a forward so, 19.3 with pass 1). After a barrier a warp per query sums the G rows
 // of the tile's 64 blocks (a lane per block) and offers them to the query's running top n, kept
-// sorted across the warp's lanes: the forced blocks go in first; a few keys above the n-th go in
+// sorted across the warp's lanes (a tile none of whose scores reaches the n-th's is passed over
+// on a float compare): the forced blocks go in first; a few keys above the n-th go in
 // one by one (the slots below each move down a lane); many (the first tiles) are sorted by a
 // bitonic network and merged with the slots at once. Thread blocks are launched longest rows
 // first. Rows past T and heads past G are zeros and never read.
@@ -49,7 +50,7 @@
 //   block_idx: [groups, seq_len, n] int32, every slot of every row written.
 // Limits: groups <= 65535, 0 < seq_len < 2^31, D in {64, 128, 256}, 1 <= G <= 128,
 // 1 <= n <= kNsaSelectionMaxSelected, and NsaSelectionSharedBytes within the device's opt-in
-// shared memory per block (at most 132.5 KiB: D = 256, G = 1, n = 32).
+// shared memory per block (at most 136 KiB: D = 256, G = 1, n = 32).
 #ifndef ABLATE_TRAINER_LIB_KERNELS_NSA_SELECTION_H_
 #define ABLATE_TRAINER_LIB_KERNELS_NSA_SELECTION_H_
 
