@@ -234,7 +234,7 @@ std::optional<ReverseIndexed> Forward(const torch::Tensor& q, const torch::Tenso
     // One pass against the given shifts (nsa_selected.h's row_shift), then one look from the
     // host at whether every row's max stayed near its shift.
     torch::Tensor sums = torch::zeros({rows}, q.options().dtype(torch::kFloat32));
-    constexpr int kMinusInfinity = static_cast<int>(0x807fffffu);  // -inf as an ordered int
+    constexpr int kMinusInfinity = static_cast<int>(0x807fffffu);  // row_max's -inf
     torch::Tensor tops = torch::full({rows}, kMinusInfinity, q.options().dtype(torch::kInt32));
     torch::Tensor inexact = torch::zeros({1}, q.options().dtype(torch::kInt32));
     p.row_shift = row_shift.data_ptr<float>();

@@ -69,11 +69,11 @@ inline constexpr int64_t kNsaAccumBytes = int64_t{1} << 30;
 //                 output into fp32 with atomics in runs of pairs as kInDkv does;
 //   kAuto         kByKeyBlock without a window (the selected branch) for head ratios up to
 //                 kNsaByKeyBlockMaxGroup where one pair fits kNsaAccumBytes, kQueryBlocks
-//                 otherwise. On one H200 at 128K kByKeyBlock took 29.1 ms against 68.9 at
-//                 G = 2 (Qwen3-0.6B) and 51.7 against 75.0 at G = 4; at G = 16 (fla's shape,
-//                 64K) 48.4 against 24.4, the query blocks then masking nothing; G = 5 and 8
-//                 are not measured. The window's blocks are the same for neighbouring queries:
-//                 there too the query blocks mask nothing.
+//                 otherwise. On one H200 at 128K kByKeyBlock (one pass, below) took 16.6 ms
+//                 against 68.9 at G = 2 (Qwen3-0.6B) and 35.7 against 75.0 at G = 4; at G = 16
+//                 (fla's shape, 64K) 40.5 against 25.4, the query blocks then masking nothing;
+//                 G = 5 and 8 are not measured. The window's blocks are the same for neighbouring
+//                 queries: there too the query blocks mask nothing.
 // kByKeyBlock's o and lse vary from run to run in their last bits (fp32 atomics), and it
 // synchronises with the host once (the reverse index's sizes; twice with a row shift) and
 // allocates up to kNsaAccumBytes plus 8 bytes per row of q.

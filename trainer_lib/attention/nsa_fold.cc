@@ -21,16 +21,6 @@ bool FitsWords(const torch::Tensor& x) {
   return fits;
 }
 
-// dst.copy_(src), as 8-byte elements where both allow it. LibTorch's strided copy moves one
-// element per step of its index arithmetic: a fold of bf16 rows then takes a quarter of the steps.
-void CopyRows(const torch::Tensor& dst, const torch::Tensor& src) {
-  if (dst.scalar_type() == src.scalar_type() && FitsWords(dst) && FitsWords(src)) {
-    dst.view(torch::kInt64).copy_(src.view(torch::kInt64));
-  } else {
-    dst.copy_(src);
-  }
-}
-
 // Copies between rows [B, H, T, X] and folded [B, H l, NF, X] (any strides), into folded when
 // `into_folded` (its slots past T zeroed), else into rows (those of the first l - 1 queries left
 // as they are).
@@ -46,9 +36,9 @@ void CopyFolded(const torch::Tensor& rows, const torch::Tensor& folded, int64_t 
   const int64_t rest = t - l + 1 - full * l;  // then slots of row `full` that do, < l
   auto copy = [&](const torch::Tensor& r, const torch::Tensor& f) {
     if (into_folded) {
-      CopyRows(f, r);
+      NsaCopyInWords(f, r);
     } else {
-      CopyRows(r, f);
+      NsaCopyInWords(r, f);
     }
   };
   if (full > 0)
@@ -111,6 +101,14 @@ at::Tensor NsaFoldRows(const at::Tensor& x, int64_t l) { return FoldFunction::ap
 at::Tensor NsaUnfoldRows(const at::Tensor& folded, int64_t heads, int64_t l, int64_t t,
                          double fill) {
   return UnfoldFunction::apply(folded, heads, l, t, fill);
+}
+
+void NsaCopyInWords(const at::Tensor& dst, const at::Tensor& src) {
+  if (dst.scalar_type() == src.scalar_type() && FitsWords(dst) && FitsWords(src)) {
+    dst.view(torch::kInt64).copy_(src.view(torch::kInt64));
+  } else {
+    dst.copy_(src);
+  }
 }
 
 }  // namespace ablate::train

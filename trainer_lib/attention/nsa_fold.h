@@ -31,6 +31,12 @@ at::Tensor NsaFoldRows(const at::Tensor& x, int64_t l);
 at::Tensor NsaUnfoldRows(const at::Tensor& folded, int64_t heads, int64_t l, int64_t t,
                          double fill);
 
+// dst.copy_(src), moved as 8-byte elements where both allow it (one dtype, the last dim of unit
+// stride, every offset a multiple of 8 bytes). LibTorch's strided copy spends its time on index
+// arithmetic per element: bf16 rows so move in a quarter of the steps (on an H200, 0.28 ms for
+// a 512 MB transposed copy that took 0.66 ms element by element). Not differentiable.
+void NsaCopyInWords(const at::Tensor& dst, const at::Tensor& src);
+
 }  // namespace ablate::train
 
 #endif  // ABLATE_TRAINER_LIB_ATTENTION_NSA_FOLD_H_

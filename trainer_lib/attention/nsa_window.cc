@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "trainer_lib/attention/nsa_cuda.h"
+#include "trainer_lib/attention/nsa_fold.h"
 
 namespace ablate::train {
 namespace {
@@ -117,8 +118,17 @@ class WindowFunction : public torch::autograd::Function<WindowFunction> {
     const int64_t s0 = std::max<int64_t>(0, t0 - (window - 1));
     auto rows = [&](const torch::Tensor& x) { return x.narrow(2, t0, t1 - t0).transpose(1, 2); };
     auto keys = [&](const torch::Tensor& x) { return x.narrow(2, s0, t1 - s0).transpose(1, 2); };
+    // do and o contiguous in FlashAttention's layout, which its backward would otherwise copy
+    // them into an element at a time.
+    auto contiguous_rows = [&](const torch::Tensor& x) {
+      const torch::Tensor view = rows(x);
+      torch::Tensor y = torch::empty(view.sizes(), view.options());
+      NsaCopyInWords(y, view);
+      return y;
+    };
     return at::_flash_attention_backward(
-        rows(d_o), rows(q), keys(k), keys(v), rows(o), lse.narrow(2, t0, t1 - t0).contiguous(),
+        contiguous_rows(d_o), rows(q), keys(k), keys(v), contiguous_rows(o),
+        lse.narrow(2, t0, t1 - t0).contiguous(),
         /*cum_seq_q=*/{}, /*cum_seq_k=*/{}, t1 - t0, t1 - s0, /*dropout_p=*/0.0,
         /*is_causal=*/true, seed, offset, scale, /*window_size_left=*/window - 1,
         /*window_size_right=*/0);

@@ -57,8 +57,11 @@
 //    row's max m and sum l over the tile, merged into the row's (m, l) with a 64-bit atomicCAS
 //    (the online softmax's merge, in any order). Pass 2: S again, P = exp2(S - lse2) exact,
 //    and P V added into fp32 rows with atomicAdd. Three products where the query blocks' forward
-//    has two, but no row is masked out of a tile it does not select. A warp whose 16 rows all
-//    see the whole tile (a block wholly before its queries, the usual case) skips the masks.
+//    has two, but no row is masked out of a tile it does not select. Given a shift per row near
+//    its max (row_shift), one pass instead: P' = exp2(S - shift) unnormalised, P' V and the row's
+//    sum and max added with atomics, then a division (NsaSelectedForwardByBlockFinish). A warp
+//    whose 16 rows all see the whole tile (a block wholly before its queries, the usual case) skips
+//    the masks.
 //  - dq in the dk/dv kernel (accum set): each step's warps also write their dS^T into shared
 //    memory as dS [step rows][64 keys] bf16; warp w then forms dq[rows][its D / warps columns] =
 //    dS K over the tile's keys and adds it into an fp32 buffer with atomicAdd (FlashAttention-2's
@@ -130,7 +133,8 @@ struct NsaSelectedParams {
   // row of q's layout a shift m, natural log (one not finite is taken as 0), that the pass takes
   // in place of the statistics pass's exact max, P' = exp(scale q.k - m) unnormalised; it adds
   // each row's sum of P' into row_sum (fp32, zeroed by the caller) and keeps the row's max of
-  // scale log2(e) q.k in row_max (as nsa::OrderedInt, filled with -inf's by the caller).
+  // scale log2(e) q.k in row_max (an int that orders as the float: a negative float's bits with
+  // the low 31 flipped; the caller fills it with -inf's, 0x807fffff).
   // NsaSelectedForwardByBlockFinish then divides.
   const float* row_shift = nullptr;
   float* row_sum = nullptr;
