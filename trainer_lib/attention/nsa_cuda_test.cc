@@ -364,6 +364,29 @@ TEST(NsaCudaTest, TensorsNear2To31Elements) {
 // The by-block passes over several launches (kNsaAccumBytes = 1 GiB of fp32 rows): at G = 2
 // each pair's rows are 1 GiB, so the second pair runs in a launch of its own, its rows offset;
 // at G = 1 they are 512 MiB, so five pairs run two, two and one to a launch.
+// A query head whose scores are all NaN (its q row NaN): the one pass's max passes NaN over, so
+// only the NaN it leaves in its output row tells; it must fall back and give what the two passes
+// give, NaN in that row (lse -inf), the other rows as they were.
+TEST(NsaCudaTest, OnePassGivesTheTwoPassesNanRows) {
+  REQUIRE_KERNELS();
+  const Case c{.seq_len = 300};
+  torch::manual_seed(5);
+  const Inputs in = RandomInputs(c);
+  torch::Tensor q = in.q.to(torch::kBFloat16);
+  q.select(1, 3).select(1, 100).fill_(NAN);
+  const torch::Tensor k = in.k.to(torch::kBFloat16), v = in.v.to(torch::kBFloat16);
+  const torch::Tensor idx = Indices(c, 0, c.seq_len, torch::kCUDA);
+  const auto [o2, lse2] = Forward(q, k, v, idx, c, NsaForwardPath::kByKeyBlock);
+  const auto [o1, lse1] =
+      Forward(q, k, v, idx, c, NsaForwardPath::kByKeyBlock, torch::zeros_like(lse2));
+  const torch::Tensor nan = torch::isnan(o2);
+  EXPECT_TRUE(nan.select(1, 3).select(1, 100).all().item<bool>());
+  EXPECT_TRUE(torch::equal(torch::isnan(o1), nan));
+  EXPECT_TRUE(torch::allclose(o1.masked_select(~nan).to(torch::kFloat32),
+                              o2.masked_select(~nan).to(torch::kFloat32), 1e-2, 1e-2));
+  EXPECT_TRUE(torch::equal(torch::isfinite(lse1), torch::isfinite(lse2)));
+}
+
 TEST(NsaCudaTest, DqInDkvOverSeveralLaunches) {
   REQUIRE_KERNELS();
   static_assert(kNsaAccumBytes == int64_t{1} << 30);

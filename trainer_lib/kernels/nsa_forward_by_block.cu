@@ -255,19 +255,22 @@ __global__ void FinishKernel(NsaSelectedParams p, int64_t rows, int* inexact) {
   const int64_t r = i / per_row, row = p.accum_row0 + r;
   const int c = static_cast<int>(i % per_row);
   const float top = OrderedFloat(p.row_max[row]), shift2 = Shift2(p.row_shift[row]);
-  float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  float4 x = reinterpret_cast<const float4*>(p.accum + r * p.head_dim)[c];
   float lse = -INFINITY;
-  if (top > -INFINITY || isnan(top)) {
-    const float l = p.row_sum[row];
-    x = reinterpret_cast<const float4*>(p.accum + r * p.head_dim)[c];
-    const float inv = 1.0f / l;
+  bool exact = true;
+  if (top == -INFINITY) {
+    // No key seen (accum's row is 0), or only NaN scores, which the max passes over but which
+    // left NaN in accum's row: the two passes give NaN there.
+    exact = isfinite(x.x) && isfinite(x.y) && isfinite(x.z) && isfinite(x.w);
+    x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  } else {
+    const float l = p.row_sum[row], inv = 1.0f / l;
     x = make_float4(x.x * inv, x.y * inv, x.z * inv, x.w * inv);
     lse = (shift2 + log2f(l)) * kLn2;
-    const bool fits = fabsf(top - shift2) <= kNsaMaxShiftGap;  // false for NaN
-    if (!fits || !isfinite(x.x) || !isfinite(x.y) || !isfinite(x.z) || !isfinite(x.w)) {
-      *inexact = 1;
-    }
+    exact = fabsf(top - shift2) <= kNsaMaxShiftGap &&  // false for NaN
+            isfinite(x.x) && isfinite(x.y) && isfinite(x.z) && isfinite(x.w);
   }
+  if (!exact) *inexact = 1;
   auto* o = reinterpret_cast<__nv_bfloat162*>(static_cast<bf16*>(p.o) + row * p.head_dim) + 2 * c;
   o[0] = __floats2bfloat162_rn(x.x, x.y);
   o[1] = __floats2bfloat162_rn(x.z, x.w);
