@@ -192,9 +192,11 @@ FusedCompressed FusedCompressedAttention(const torch::Tensor& q, const torch::Te
       at::_fused_sdp_choice(folded, k16, v16, /*attn_mask=*/std::nullopt, /*dropout_p=*/0.0,
                             /*is_causal=*/true, /*scale=*/std::nullopt, /*enable_gqa=*/true));
   if (backend == at::SDPBackend::math || backend == at::SDPBackend::error) return {};
-  // The backend's op on query heads [h0, h0 + hc) of `folded` and their key/value heads.
+  // The backend's op on query heads [h0, h0 + hc) of `folded` and their key/value heads: folded
+  // head f reads key/value head f / (G l).
+  const int64_t per_kv_head = h * l / h_kv;
   auto attend = [&](int64_t h0, int64_t hc) -> std::pair<torch::Tensor, torch::Tensor> {
-    const int64_t kv0 = h0 / (h * l / h_kv), kvc = hc / (h * l / h_kv);
+    const int64_t kv0 = h0 / per_kv_head, kvc = hc / per_kv_head;
     const torch::Tensor qp = folded.narrow(1, h0, hc), kp = k16.narrow(1, kv0, kvc),
                         vp = v16.narrow(1, kv0, kvc);
     switch (backend) {
@@ -228,20 +230,17 @@ FusedCompressed FusedCompressedAttention(const torch::Tensor& q, const torch::Te
   // tokens on an H200).
   const int64_t per_kv = folded.numel() / h_kv;
   const int64_t kv_run = std::clamp<int64_t>(fused_bytes / (8 * per_kv), 1, h_kv);
-  torch::Tensor o, lse;
-  if (kv_run == h_kv) {
-    std::tie(o, lse) = attend(0, h * l);
-  } else {
-    std::vector<torch::Tensor> os, lses;
-    for (int64_t kv0 = 0; kv0 < h_kv; kv0 += kv_run) {
-      const int64_t heads = (std::min(h_kv, kv0 + kv_run) - kv0) * (h * l / h_kv);
-      auto [op, lp] = attend(kv0 * (h * l / h_kv), heads);
-      os.push_back(op);
-      lses.push_back(lp);
-    }
-    o = torch::cat(os, 1);
-    if (lses[0].defined()) lse = torch::cat(lses, 1);
+  std::vector<torch::Tensor> os, lses;
+  for (int64_t kv0 = 0; kv0 < h_kv; kv0 += kv_run) {
+    const int64_t heads = (std::min(h_kv, kv0 + kv_run) - kv0) * per_kv_head;
+    auto [op, lp] = attend(kv0 * per_kv_head, heads);
+    os.push_back(op);
+    lses.push_back(lp);
   }
+  // One run (the usual case) is taken as it is: cat would copy it.
+  const torch::Tensor o = os.size() == 1 ? os[0] : torch::cat(os, 1);
+  torch::Tensor lse;
+  if (lses[0].defined()) lse = lses.size() == 1 ? lses[0] : torch::cat(lses, 1);
   FusedCompressed fused{NsaUnfoldRows(o, h, l, t, 0.0), torch::Tensor()};
   if (lse.defined()) {
     // Folded rows as the backends return them (PyTorch 2.11 on an H200, and its sources to

@@ -414,7 +414,8 @@ at::Tensor NsaSelectedAttention(const at::Tensor& q, const at::Tensor& k, const 
                                 const at::Tensor& block_idx, int64_t block_size, int64_t window,
                                 const at::Tensor& row_shift) {
 #ifdef ABLATE_NSA_KERNELS
-  // An optional, not a tensor: autograd takes every tensor argument for an input, defined or not.
+  // An optional, not an undefined tensor: autograd records every tensor argument's device, and
+  // an undefined tensor has none.
   return NsaSelectedFunction::apply(
       q, k, v, block_idx, block_size, window,
       row_shift.defined() ? std::optional<torch::Tensor>(row_shift) : std::nullopt);
