@@ -137,9 +137,9 @@ double NsaKernelBackwardBytesPerToken(const v1::ModelConfig& c) {
 // The larger of the two backward buffers the selected and window branches hold one after the
 // other: the selected kernels' fp32 dq buffer where they form dq inside the dk/dv kernel
 // (trainer_lib/attention/nsa_cuda.h, NsaDqPath::kAuto: where one (b, h_kv) pair's G T D fp32
-// rows fit 1 GiB; the buffer holds as many pairs as fit), and what the window's FlashAttention
-// backward allocates ((14 H + 4 H_kv) D bytes a query row; all rows at once up to 5 GiB, else
-// chunks of 1 GiB; trainer_lib/attention/nsa_window.h).
+// rows are at most 4 GiB; the buffer holds as many pairs as fit 1 GiB, one at least), and what
+// the window's FlashAttention backward allocates ((14 H + 4 H_kv) D bytes a query row; all rows
+// at once up to 5 GiB, else chunks of 1 GiB; trainer_lib/attention/nsa_window.h).
 double NsaDqAccumulatorBytes(const v1::ModelConfig& c, const NsaShape& nsa, int64_t batch,
                              int64_t seq_len) {
   const double budget = double(int64_t{1} << 30);
@@ -149,9 +149,9 @@ double NsaDqAccumulatorBytes(const v1::ModelConfig& c, const NsaShape& nsa, int6
   const double window = nsa.window <= 0 ? 0.0 : (window_all <= 5 * budget ? window_all : budget);
   const int64_t groups = c.num_attention_heads() / std::max(1u, c.num_key_value_heads());
   const double pair = 4.0 * double(groups) * double(seq_len) * c.head_dim();
-  if (pair > budget) return window;
+  if (pair > 4 * budget) return window;
   const double pairs = double(batch) * c.num_key_value_heads();
-  return std::max(window, std::min(pairs, std::floor(budget / pair)) * pair);
+  return std::max(window, std::max(1.0, std::min(pairs, std::floor(budget / pair))) * pair);
 }
 
 // Bytes the MLP keeps for backward per token beyond its input: eager, the gate and up

@@ -138,9 +138,9 @@ ReverseIndexed ReverseIndex(const torch::Tensor& idx, int64_t t, int64_t block_s
 // Rows of q's layout that one (b, h_kv) pair owns: its G heads' T positions.
 int64_t PairRows(const k::NsaSelectedParams& p) { return p.heads / p.kv_heads * p.seq_len; }
 
-// Whether one pair's fp32 rows fit kNsaAccumBytes.
-bool PairFitsAccum(const k::NsaSelectedParams& p) {
-  return PairRows(p) * p.head_dim * 4 <= kNsaAccumBytes;
+// Whether the by-block paths take p under kAuto: one pair's fp32 rows at most kNsaMaxPairBytes.
+bool ByBlockTakes(const k::NsaSelectedParams& p) {
+  return PairRows(p) * p.head_dim * 4 <= kNsaMaxPairBytes;
 }
 
 // Runs `launch` (a by-block pass adding into p.accum) over the (b, h_kv) pairs in runs whose
@@ -217,7 +217,7 @@ std::optional<ReverseIndexed> Forward(const torch::Tensor& q, const torch::Tenso
   const c10::cuda::CUDAGuard guard(q.device());
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream(q.device().index());
   if (path == NsaForwardPath::kAuto) {
-    path = window == 0 && p.heads / p.kv_heads <= kNsaByKeyBlockMaxGroup && PairFitsAccum(p)
+    path = window == 0 && p.heads / p.kv_heads <= kNsaByKeyBlockMaxGroup && ByBlockTakes(p)
                ? NsaForwardPath::kByKeyBlock
                : NsaForwardPath::kQueryBlocks;
   }
@@ -314,7 +314,7 @@ void Backward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
   p.dv = dv.data_ptr<float>();
   p.rev_query = rev->rev_query.data_ptr<int32_t>();
   if (dq_path == NsaDqPath::kAuto) {
-    dq_path = PairFitsAccum(p) ? NsaDqPath::kInDkv : NsaDqPath::kQueryBlocks;
+    dq_path = ByBlockTakes(p) ? NsaDqPath::kInDkv : NsaDqPath::kQueryBlocks;
   }
   if (dq_path == NsaDqPath::kQueryBlocks) {
     p.items = rev->items.data_ptr<int64_t>();

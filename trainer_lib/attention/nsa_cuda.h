@@ -54,21 +54,26 @@ at::Tensor NsaWindowBlockIndices(int64_t batch, int64_t kv_heads, int64_t seq_le
 //   kInDkv        inside the dk/dv kernel, added per (query, block) into an fp32 buffer with
 //                 atomics: as many (b, h_kv) pairs' rows at a time as fit kNsaAccumBytes (a
 //                 pair is G T D 4 bytes), one pair at least;
-//   kAuto         kInDkv where one pair fits kNsaAccumBytes (Qwen3-0.6B to 1M tokens, fla's
-//                 shape to 128K), kQueryBlocks otherwise. On one H200 kInDkv took the backward
-//                 from 108.3 to 38.9 ms on Qwen3-0.6B's shape at 128K and from 78.7 to 63.3 ms
-//                 on fla's (G = 16) at 64K (docs/benchmarks.md).
+//   kAuto         kInDkv where one pair is at most kNsaMaxPairBytes (Qwen3-0.6B and 4B to 1M
+//                 tokens, fla's shape to 256K), kQueryBlocks otherwise. On one H200 kInDkv took
+//                 the backward from 108.3 to 38.9 ms on Qwen3-0.6B's shape at 128K and from
+//                 78.7 to 63.3 ms on fla's (G = 16) at 64K (docs/benchmarks.md).
 // Both paths sum dk and dv, and kInDkv dq, with fp32 atomics: the last bits vary from run to
 // run, as the order of the sums does.
 enum class NsaDqPath { kAuto, kQueryBlocks, kInDkv };
 inline constexpr int64_t kNsaAccumBytes = int64_t{1} << 30;
+// The largest (b, h_kv) pair whose fp32 rows the by-block paths (kInDkv, kByKeyBlock) take on
+// their own under kAuto, their buffer then one pair: Qwen3-4B's 2 GiB at 1M tokens, where they
+// took the forward from 775 to 358 ms (docs/benchmarks.md), and Qwen3-32B's (G = 8) 4 GiB. Past
+// it the query-block paths, which need no buffer, run.
+inline constexpr int64_t kNsaMaxPairBytes = int64_t{4} << 30;
 
 // How the forward walks the selected blocks (trainer_lib/kernels/nsa_selected.h, "Design"):
 //   kQueryBlocks  a thread block per 16 / G queries over the union of their blocks;
 //   kByKeyBlock   by key block over the backward's reverse index, in two passes, adding the
 //                 output into fp32 with atomics in runs of pairs as kInDkv does;
 //   kAuto         kByKeyBlock without a window (the selected branch) for head ratios up to
-//                 kNsaByKeyBlockMaxGroup where one pair fits kNsaAccumBytes, kQueryBlocks
+//                 kNsaByKeyBlockMaxGroup where one pair is at most kNsaMaxPairBytes, kQueryBlocks
 //                 otherwise. On one H200 at 128K kByKeyBlock (one pass, below) took 16.6 ms
 //                 against 68.9 at G = 2 (Qwen3-0.6B) and 35.7 against 75.0 at G = 4; at G = 16
 //                 (fla's shape, 64K) 40.5 against 25.4, the query blocks then masking nothing;
@@ -76,7 +81,7 @@ inline constexpr int64_t kNsaAccumBytes = int64_t{1} << 30;
 //                 queries: there too the query blocks mask nothing.
 // kByKeyBlock's o and lse vary from run to run in their last bits (fp32 atomics), and it
 // synchronises with the host once (the reverse index's sizes; twice with a row shift) and
-// allocates up to kNsaAccumBytes plus 8 bytes per row of q.
+// allocates up to kNsaAccumBytes, or one pair's rows where larger, plus 8 bytes per row of q.
 //
 // The row shift makes kByKeyBlock one pass instead of two. Softmax is the same for any shift
 // m of a row's scores: o = sum_s exp(S_s - m) v_s / sum_s exp(S_s - m). The statistics pass

@@ -361,9 +361,6 @@ TEST(NsaCudaTest, TensorsNear2To31Elements) {
   CheckLastQueries({.heads = 2, .kv_heads = 1, .seq_len = (int64_t{1} << 23) + 5, .selected = 8});
 }
 
-// The by-block passes over several launches (kNsaAccumBytes = 1 GiB of fp32 rows): at G = 2
-// each pair's rows are 1 GiB, so the second pair runs in a launch of its own, its rows offset;
-// at G = 1 they are 512 MiB, so five pairs run two, two and one to a launch.
 // A query head whose scores are all NaN (its q row NaN): the one pass's max passes NaN over, so
 // only the NaN it leaves in its output row tells; it must fall back and give what the two passes
 // give, NaN in that row (lse -inf), the other rows as they were.
@@ -387,6 +384,9 @@ TEST(NsaCudaTest, OnePassGivesTheTwoPassesNanRows) {
   EXPECT_TRUE(torch::equal(torch::isfinite(lse1), torch::isfinite(lse2)));
 }
 
+// The by-block passes over several launches (kNsaAccumBytes = 1 GiB of fp32 rows): at G = 2
+// each pair's rows are 1 GiB, so the second pair runs in a launch of its own, its rows offset;
+// at G = 1 they are 512 MiB, so five pairs run two, two and one to a launch.
 TEST(NsaCudaTest, DqInDkvOverSeveralLaunches) {
   REQUIRE_KERNELS();
   static_assert(kNsaAccumBytes == int64_t{1} << 30);
