@@ -54,8 +54,8 @@ at::Tensor NsaWindowBlockIndices(int64_t batch, int64_t kv_heads, int64_t seq_le
 //   kInDkv        inside the dk/dv kernel, added per (query, block) into an fp32 buffer with
 //                 atomics: as many (b, h_kv) pairs' rows at a time as fit kNsaAccumBytes (a
 //                 pair is G T D 4 bytes), one pair at least;
-//   kAuto         kInDkv where one pair is at most kNsaMaxPairBytes (Qwen3-0.6B and 4B to 1M
-//                 tokens, fla's shape to 256K), kQueryBlocks otherwise. On one H200 kInDkv took
+//   kAuto         kInDkv where one pair is at most kNsaMaxPairBytes (Qwen3-0.6B to 4M tokens,
+//                 4B and 8B to 2M, 32B to 1M, fla's shape to 512K), kQueryBlocks otherwise. On one H200 kInDkv took
 //                 the backward from 108.3 to 38.9 ms on Qwen3-0.6B's shape at 128K and from
 //                 78.7 to 63.3 ms on fla's (G = 16) at 64K (docs/benchmarks.md).
 // Both paths sum dk and dv, and kInDkv dq, with fp32 atomics: the last bits vary from run to
@@ -81,7 +81,8 @@ inline constexpr int64_t kNsaMaxPairBytes = int64_t{4} << 30;
 //                 queries: there too the query blocks mask nothing.
 // kByKeyBlock's o and lse vary from run to run in their last bits (fp32 atomics), and it
 // synchronises with the host once (the reverse index's sizes; twice with a row shift) and
-// allocates up to kNsaAccumBytes, or one pair's rows where larger, plus 8 bytes per row of q.
+// allocates up to kNsaAccumBytes, or one pair's rows where larger, plus 8 bytes per row of q
+// (16 where the one pass below falls back to two).
 //
 // The row shift makes kByKeyBlock one pass instead of two. Softmax is the same for any shift
 // m of a row's scores: o = sum_s exp(S_s - m) v_s / sum_s exp(S_s - m). The statistics pass
