@@ -55,9 +55,10 @@ at::Tensor NsaWindowBlockIndices(int64_t batch, int64_t kv_heads, int64_t seq_le
 //                 atomics: as many (b, h_kv) pairs' rows at a time as fit kNsaAccumBytes (a
 //                 pair is G T D 4 bytes), one pair at least;
 //   kAuto         kInDkv where one pair is at most kNsaMaxPairBytes (Qwen3-0.6B to 4M tokens,
-//                 4B and 8B to 2M, 32B to 1M, fla's shape to 512K), kQueryBlocks otherwise. On one H200 kInDkv took
-//                 the backward from 108.3 to 38.9 ms on Qwen3-0.6B's shape at 128K and from
-//                 78.7 to 63.3 ms on fla's (G = 16) at 64K (docs/benchmarks.md).
+//                 4B and 8B to 2M, 32B to 1M, fla's shape to 512K), kQueryBlocks otherwise.
+//                 On one H200 kInDkv took the backward from 108.3 to 38.9 ms on Qwen3-0.6B's
+//                 shape at 128K and from 78.7 to 63.3 ms on fla's (G = 16) at 64K
+//                 (docs/benchmarks.md).
 // Both paths sum dk and dv, and kInDkv dq, with fp32 atomics: the last bits vary from run to
 // run, as the order of the sums does.
 enum class NsaDqPath { kAuto, kQueryBlocks, kInDkv };
