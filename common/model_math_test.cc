@@ -228,6 +228,22 @@ TEST(ModelMathTest, LongSequencesPlanTheirMlpForOneChunk) {
   }
 }
 
+// Qwen3-32B (G = 8): one KV head's fp32 rows are 4 GiB at 1M tokens, the most the selected
+// kernels' dq buffer holds (nsa_cuda.h's kNsaMaxPairBytes), and 8 GiB at 2M, where they form dq
+// by the dq kernel with no buffer and the window's 1 GiB chunks remain. Doubling the tokens
+// doubles the rest of the recomputed layer, but for the MLP's one chunk of 65,536 positions
+// (4 I bytes a token, held once whatever the length) and the buffer.
+TEST(ModelMathTest, PairsPastFourGibibytesPlanNoDqBuffer) {
+  const v1::ModelConfig model = Model("qwen3-32b");
+  RankWork work = MillionTokenNsa(/*fused=*/true);
+  const double one_m = double(PlanMemory(model, work)->recompute);
+  work.context_length = 2 << 20;
+  const double two_m = double(PlanMemory(model, work)->recompute);
+  const double gib = double(int64_t{1} << 30);
+  EXPECT_NEAR(two_m - 2 * one_m, 1 * gib - 2 * 4 * gib - 4.0 * model.intermediate_size() * 65536,
+              8);
+}
+
 // The 1M-token NSA run on an H200 (docs/benchmarks.md), 20 layers' checkpoints on the host. Its
 // allocator peak was 146,734,865,408 bytes (136.66 GiB) when the plan's NSA terms were chosen,
 // which the plan met within 3%. The top-blocks kernel then took away the fp32 temporaries of
