@@ -149,7 +149,8 @@ double NsaDqAccumulatorBytes(const v1::ModelConfig& c, const NsaShape& nsa, int6
   const double window = nsa.window <= 0 ? 0.0 : (window_all <= 5 * budget ? window_all : budget);
   const int64_t groups = c.num_attention_heads() / std::max(1u, c.num_key_value_heads());
   const double pair = 4.0 * double(groups) * double(seq_len) * c.head_dim();
-  if (pair > 4 * budget) return window;
+  const double max_pair = 4 * budget;  // nsa_cuda.h's kNsaMaxPairBytes
+  if (pair > max_pair) return window;
   const double pairs = double(batch) * c.num_key_value_heads();
   return std::max(window, std::max(1.0, std::min(pairs, std::floor(budget / pair))) * pair);
 }
