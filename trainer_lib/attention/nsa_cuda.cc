@@ -66,21 +66,49 @@ k::NsaSelectedParams Params(const torch::Tensor& q, const torch::Tensor& key,
   return p;
 }
 
+// The by-block kernels' work items go query chunk by query chunk. Each (query, slot) pair costs
+// them a gathered q row (and do, in the backward) and an fp32 atomic add into the row's o (dq):
+// 8 G D bytes per query of a (b, h_kv) pair. Items ordered by block alone touch every query's
+// rows at once; at fla's shape at 64K (G = 16, 2 GiB of rows a pair) the dk/dv kernel then read
+// or wrote 48 GB of HBM a launch at an L2 hit rate of 46% (ncu, one H200). Ordered chunk by
+// chunk, the running items share one chunk's rows, kNsaChunkRowBytes, within the H200's 50 MiB
+// of L2. On one H200 (docs/benchmarks.md) the forward by key block went from 39.7 to 22.7 ms at
+// fla's 64K and from 16.7 to 12.8 at Qwen3-0.6B's 128K; the dk/dv kernel hardly moved (40.9 to
+// 38.6 ms at fla's 64K), and chunks of 8 MiB did no better. Shorter chunks cut a block's list
+// into more items, each loading its K and V tile and adding its dk and dv once: a chunk is also
+// long enough that its average item holds kNsaMinItemRows rows at the sequence's end, where a
+// list holds C n G l / T rows on average under random selections.
+constexpr int64_t kNsaChunkRowBytes = int64_t{32} << 20;
+constexpr int64_t kNsaMinItemRows = 256;
+
+// The query chunk length C (a power of two, at most the first one at or past T) for G heads a
+// key/value head, head dim d, T positions, n slots of blocks of l.
+int64_t QueryChunk(int64_t groups, int64_t d, int64_t t, int64_t n, int64_t l) {
+  int64_t chunk = 1;
+  while (chunk < t && 2 * chunk * 8 * groups * d <= kNsaChunkRowBytes) chunk *= 2;
+  while (chunk < t && chunk * groups * n * l < kNsaMinItemRows * t) chunk *= 2;
+  return chunk;
+}
+
 // The reverse index of the by-block kernels (dk/dv, the forward by key block): the query
 // position of every (query, slot) pair whose block holds a key the query sees, grouped by list
-// (b * H_kv + h_kv) * NB + block; the work
-// items cutting each list into runs of at most kNsaQueriesPerItem; and on the host, where the
-// items of each (b, h_kv) pair start ([B H_kv + 1], the last the item count).
+// ((b * H_kv + h_kv) * chunks + t / C) * NB + block for the query chunk length C (QueryChunk,
+// so that a pair's items go chunk by chunk, a list's queries ascending); the work items cutting
+// each list into runs of at most kNsaQueriesPerItem, each naming its list as the kernels read
+// it, (b * H_kv + h_kv) * NB + block; and on the host, where the items of each (b, h_kv) pair
+// start ([B H_kv + 1], the last the item count).
 struct ReverseIndexed {
   torch::Tensor rev_query, items;
   std::vector<int64_t> pair_items;
 };
 
 ReverseIndexed ReverseIndex(const torch::Tensor& idx, int64_t t, int64_t block_size,
-                            int64_t window) {
+                            int64_t window, int64_t groups, int64_t head_dim) {
   const int64_t b = idx.size(0), hkv = idx.size(1), n = idx.size(3);
   const int64_t blocks = (t + block_size - 1) / block_size;
-  const int64_t lists = b * hkv * blocks;
+  const int64_t chunk = QueryChunk(groups, head_dim, t, n, block_size);
+  const int64_t chunks = (t + chunk - 1) / chunk;
+  const int64_t lists = b * hkv * chunks * blocks;
   const auto long_opts = idx.options().dtype(torch::kInt64);
   torch::Tensor blk = idx.to(torch::kInt64);
   torch::Tensor pos = torch::arange(t, long_opts).view({1, 1, t, 1}).expand({b, hkv, t, n});
@@ -92,8 +120,11 @@ ReverseIndexed ReverseIndex(const torch::Tensor& idx, int64_t t, int64_t block_s
   // Keys and positions sorted in int32 where list ids fit (positions always do, T < 2^31): the
   // radix sort then makes half the passes. The [B, H_kv, T, n] temporaries go as soon as used:
   // this runs in the backward too, beside the gradients.
-  torch::Tensor keys =
-      (torch::arange(b * hkv, long_opts).view({b, hkv, 1, 1}) * blocks + blk).masked_select(valid);
+  torch::Tensor keys = ((torch::arange(b * hkv, long_opts).view({b, hkv, 1, 1}) * chunks +
+                         pos.floor_divide(chunk)) *
+                            blocks +
+                        blk)
+                           .masked_select(valid);
   blk.reset();
   if (lists < (int64_t{1} << 31)) keys = keys.to(torch::kInt32);
   torch::Tensor query = torch::arange(t, idx.options().dtype(torch::kInt32))
@@ -114,24 +145,27 @@ ReverseIndexed ReverseIndex(const torch::Tensor& idx, int64_t t, int64_t block_s
   sorted.reset();
   const torch::Tensor starts = bounds.narrow(0, 0, lists);
   const torch::Tensor counts = bounds.narrow(0, 1, lists) - starts;
-  const torch::Tensor chunks =
+  const torch::Tensor pieces =
       (counts + (k::kNsaQueriesPerItem - 1)).floor_divide(k::kNsaQueriesPerItem);
   // Where each pair's items end, on the host (the one synchronisation beyond masked_select's):
   // the item count sizes repeat_interleave's output.
-  const torch::Tensor pair_ends = chunks.view({b * hkv, blocks}).sum(1).cumsum(0).cpu();
+  const torch::Tensor pair_ends = pieces.view({b * hkv, chunks * blocks}).sum(1).cumsum(0).cpu();
   std::vector<int64_t> pair_items(1, 0);
   pair_items.insert(pair_items.end(), pair_ends.data_ptr<int64_t>(),
                     pair_ends.data_ptr<int64_t>() + b * hkv);
   const torch::Tensor item_list = torch::repeat_interleave(
-      torch::arange(lists, long_opts), chunks, /*dim=*/0, /*output_size=*/pair_items.back());
-  const torch::Tensor chunk_start = chunks.cumsum(0) - chunks;
+      torch::arange(lists, long_opts), pieces, /*dim=*/0, /*output_size=*/pair_items.back());
+  const torch::Tensor piece_start = pieces.cumsum(0) - pieces;
   const torch::Tensor within =
-      torch::arange(item_list.size(0), long_opts) - chunk_start.index_select(0, item_list);
+      torch::arange(item_list.size(0), long_opts) - piece_start.index_select(0, item_list);
   const torch::Tensor begin =
       starts.index_select(0, item_list) + within * k::kNsaQueriesPerItem;
   const torch::Tensor end = torch::minimum(begin + k::kNsaQueriesPerItem,
                                            (starts + counts).index_select(0, item_list));
-  return {rev_query, torch::stack({item_list, begin, end}, 1).contiguous(),
+  // The kernels' list: the pair and the block, without the chunk.
+  const torch::Tensor kernel_list =
+      item_list.floor_divide(chunks * blocks) * blocks + item_list.remainder(blocks);
+  return {rev_query, torch::stack({kernel_list, begin, end}, 1).contiguous(),
           std::move(pair_items)};
 }
 
@@ -217,8 +251,7 @@ std::optional<ReverseIndexed> Forward(const torch::Tensor& q, const torch::Tenso
   const c10::cuda::CUDAGuard guard(q.device());
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream(q.device().index());
   if (path == NsaForwardPath::kAuto) {
-    path = window == 0 && p.heads / p.kv_heads <= kNsaByKeyBlockMaxGroup && ByBlockTakes(p)
-               ? NsaForwardPath::kByKeyBlock
+    path = window == 0 && ByBlockTakes(p) ? NsaForwardPath::kByKeyBlock
                : NsaForwardPath::kQueryBlocks;
   }
   p.o = o.data_ptr();
@@ -227,7 +260,8 @@ std::optional<ReverseIndexed> Forward(const torch::Tensor& q, const torch::Tenso
     Check(k::NsaSelectedForward(p, stream), "forward");
     return std::nullopt;
   }
-  ReverseIndexed rev = ReverseIndex(block_idx, p.seq_len, block_size, window);
+  ReverseIndexed rev = ReverseIndex(block_idx, p.seq_len, block_size, window,
+                                    p.heads / p.kv_heads, p.head_dim);
   p.rev_query = rev.rev_query.data_ptr<int32_t>();
   const int64_t rows = p.batch * p.heads * p.seq_len;
   if (row_shift.defined()) {
@@ -302,7 +336,10 @@ void Backward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream(q.device().index());
   const torch::Tensor delta = RowDots(d_o, o, stream);
   std::optional<ReverseIndexed> built;
-  if (rev == nullptr) rev = &built.emplace(ReverseIndex(block_idx, p.seq_len, block_size, window));
+  if (rev == nullptr) {
+    rev = &built.emplace(ReverseIndex(block_idx, p.seq_len, block_size, window,
+                                      p.heads / p.kv_heads, p.head_dim));
+  }
   dk.zero_();
   dv.zero_();
   p.o = const_cast<void*>(o.data_ptr());

@@ -73,13 +73,13 @@ inline constexpr int64_t kNsaMaxPairBytes = int64_t{4} << 30;
 //   kQueryBlocks  a thread block per 16 / G queries over the union of their blocks;
 //   kByKeyBlock   by key block over the backward's reverse index, in two passes, adding the
 //                 output into fp32 with atomics in runs of pairs as kInDkv does;
-//   kAuto         kByKeyBlock without a window (the selected branch) for head ratios up to
-//                 kNsaByKeyBlockMaxGroup where one pair is at most kNsaMaxPairBytes, kQueryBlocks
-//                 otherwise. On one H200 at 128K kByKeyBlock (one pass, below) took 16.6 ms
-//                 against 68.9 at G = 2 (Qwen3-0.6B) and 35.7 against 75.0 at G = 4; at G = 16
-//                 (fla's shape, 64K) 40.5 against 25.4, the query blocks then masking nothing;
-//                 G = 5 and 8 are not measured. The window's blocks are the same for neighbouring
-//                 queries: there too the query blocks mask nothing.
+//   kAuto         kByKeyBlock without a window (the selected branch) where one pair is at most
+//                 kNsaMaxPairBytes, kQueryBlocks otherwise. On one H200 at 128K kByKeyBlock
+//                 (one pass, below) took 12.8 ms against 68.8 at G = 2 (Qwen3-0.6B); at G = 16
+//                 (fla's shape) 22.7 against 24.4 at 64K and 45.2 against 50.2 at 128K, once its
+//                 items went query chunk by query chunk (docs/benchmarks.md); G = 4 took 35.7
+//                 against 75.0 before that. The window's blocks are the same for neighbouring
+//                 queries: there the query blocks mask nothing.
 // kByKeyBlock's o and lse vary from run to run in their last bits (fp32 atomics), and it
 // synchronises with the host once (the reverse index's sizes; twice with a row shift) and
 // allocates up to kNsaAccumBytes, or one pair's rows where larger, plus 8 bytes per row of q
@@ -97,7 +97,6 @@ inline constexpr int64_t kNsaMaxPairBytes = int64_t{4} << 30;
 // result is exact either way. On one H200 the statistics
 // pass took 5.0 ms of the forward's 17.1 at Qwen3-0.6B's 128K (docs/benchmarks.md).
 enum class NsaForwardPath { kAuto, kQueryBlocks, kByKeyBlock };
-inline constexpr int64_t kNsaByKeyBlockMaxGroup = 8;
 
 // The raw launches on bf16 contiguous inputs. Forward writes o [B, H, T, D] bf16 and lse
 // [B, H, T] fp32 (natural log); row_shift, when defined: [B, H, T] fp32 contiguous, a shift per

@@ -35,33 +35,35 @@
 //    partial sums added at the end. The last block of a sequence that Q does not divide has
 //    rows without a query: zero, masked, never written.
 //  - dk/dv: the reverse index. The caller groups the (query, slot) pairs by selected block
-//    (a CSR list per (b, h_kv, block)) and cuts each list into work items of at most
-//    kNsaQueriesPerItem queries. A thread block per (item, 64-token tile of the block) keeps
-//    the tile's K and V in shared memory and walks the item's (query, head) pairs 32 at a time
-//    at D = 128, 16 elsewhere (registers; nsa_backward_by_block.cu's DkvTiles), their q and do rows
-//    double-buffered with cp.async (each row's place in q's layout and the tile's keys its
-//    query sees, as two 32-bit bounds, computed once by one thread two steps ahead,
-//    nsa_by_block.cuh's ForEachStep). Everything is computed transposed, so that P^T and dS^T
-//    come out as the A operand of the next products: for its 16 keys a warp
-//    forms S^T = K q^T, dP^T = V do^T, P^T = exp(S^T - lse) (zero unless t - w < s <= t),
-//    dS^T = P^T (dP^T - delta), and accumulates dv += P^T do, dk += dS^T q in fp32 registers
-//    (at D = 256 two warps share the keys, each owning 128 columns); a warp whose 16 keys no
-//    row of the step sees skips the step's products. At the end it adds them into fp32 dk, dv
-//    with atomicAdd: a block chosen by many queries (the first block is chosen by every
-//    query) is split over many items, and a duplicate (query, block) pair is simply summed
-//    twice, as the reference's gather would. Needs sm_90: the atomics add 16 bytes at a time
-//    (float4 atomicAdd, a pair of lanes trading halves of their fragments).
-//  - The forward by key block (for small G, where the query blocks' union is mostly masked
-//    rows): the dk/dv kernel's items and tiles, each warp taking 16 of a step's 64 rows against
-//    the tile's 64 keys (FlashAttention-2's forward layout, the rows gathered). Pass 1: S, the
-//    row's max m and sum l over the tile, merged into the row's (m, l) with a 64-bit atomicCAS
-//    (the online softmax's merge, in any order). Pass 2: S again, P = exp2(S - lse2) exact,
-//    and P V added into fp32 rows with atomicAdd. Three products where the query blocks' forward
-//    has two, but no row is masked out of a tile it does not select. Given a shift per row near
-//    its max (row_shift), one pass instead: P' = exp2(S - shift) unnormalised, P' V and the row's
-//    sum and max added with atomics, then a division (NsaSelectedForwardByBlockFinish). A warp
-//    whose 16 rows all see the whole tile (a block wholly before its queries, the usual case) skips
-//    the masks.
+//    and query chunk (a CSR list per (b, h_kv, chunk of queries, block)) and cuts each list
+//    into work items of at most kNsaQueriesPerItem queries, a pair's items chunk by chunk so
+//    that the rows the running thread blocks gather and add into stay in L2 (the caller's
+//    choice; the kernels take the items in any order). A thread block per (item, 64-token
+//    tile of the block) keeps the tile's K and V in shared memory and walks the item's (query,
+//    head) pairs 32 at a time at D = 128, 16 elsewhere (registers; nsa_backward_by_block.cu's
+//    DkvTiles), their q and do rows double-buffered with cp.async (each row's place in q's
+//    layout and the tile's keys its query sees, as two 32-bit bounds, computed once by one
+//    thread two steps ahead, nsa_by_block.cuh's ForEachStep). Everything is computed
+//    transposed, so that P^T and dS^T come out as the A operand of the next products: for its
+//    16 keys a warp forms S^T = K q^T, dP^T = V do^T, P^T = exp(S^T - lse) (zero unless
+//    t - w < s <= t), dS^T = P^T (dP^T - delta), and accumulates dv += P^T do, dk += dS^T q in
+//    fp32 registers (at D = 256 two warps share the keys, each owning 128 columns); a warp whose 16
+//    keys no row of the step sees skips the step's products. At the end it adds them into fp32 dk,
+//    dv with atomicAdd: a block chosen by many queries (the first block is chosen by every query)
+//    is split over many items, and a duplicate (query, block) pair is simply summed twice, as the
+//    reference's gather would. Needs sm_90: the atomics add 16 bytes at a time (float4 atomicAdd, a
+//    pair of lanes trading halves of their fragments).
+//  - The forward by key block (each block's K and V read once, where the query blocks read a
+//    query's blocks for each query, and at small G mostly for masked rows): the dk/dv kernel's
+//    items and tiles, each warp taking 16 of a step's 64 rows against the tile's 64 keys
+//    (FlashAttention-2's forward layout, the rows gathered). Pass 1: S, the row's max m and sum l
+//    over the tile, merged into the row's (m, l) with a 64-bit atomicCAS (the online softmax's
+//    merge, in any order). Pass 2: S again, P = exp2(S - lse2) exact, and P V added into fp32 rows
+//    with atomicAdd. Three products where the query blocks' forward has two, but no row is masked
+//    out of a tile it does not select. Given a shift per row near its max (row_shift), one pass
+//    instead: P' = exp2(S - shift) unnormalised, P' V and the row's sum and max added with atomics,
+//    then a division (NsaSelectedForwardByBlockFinish). A warp whose 16 rows all see the whole tile
+//    (a block wholly before its queries, the usual case) skips the masks.
 //  - dq in the dk/dv kernel (accum set): each step's warps also write their dS^T into shared
 //    memory as dS [step rows][64 keys] bf16; warp w then forms dq[rows][its D / warps columns] =
 //    dS K over the tile's keys and adds it into an fp32 buffer with atomicAdd (FlashAttention-2's
@@ -112,9 +114,9 @@ struct NsaSelectedParams {
   float* dk = nullptr;
   float* dv = nullptr;
   // The reverse index of the by-block kernels (dk/dv, and the forward by key block): rev_query[e]
-  // is the query position of entry e, entries grouped
-  // by list (b * H_kv + h_kv) * NB + block, NB = ceil(T / block_size); items [num_items, 3]
-  // int64 rows (list, first entry, end entry), each at most kNsaQueriesPerItem entries.
+  // is the query position of entry e; items [num_items, 3] int64 rows (list, first entry, end
+  // entry), list = (b * H_kv + h_kv) * NB + block, NB = ceil(T / block_size): an item's at most
+  // kNsaQueriesPerItem entries are queries that selected that block of that (b, h_kv) pair.
   const int32_t* rev_query = nullptr;
   const int64_t* items = nullptr;
   int64_t num_items = 0;
