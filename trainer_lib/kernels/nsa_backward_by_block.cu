@@ -36,10 +36,11 @@ struct DkvTiles {
   static constexpr int kDqCols = D / kWarps;                // dq columns a warp adds (accum)
   static constexpr int kDsStride = kStride<kKeys>;          // dS [kStepRows][64 keys] bf16
   // K, V, two buffers of q rows, two of do rows, three slots of the rows' facts and (lse2,
-  // delta), dS, the item's queries.
+  // delta), dS, the item's queries, three slots of the step's flag (whether every row sees the
+  // whole tile).
   static constexpr size_t kBytes = 2 * (2 * kTileElems + 4 * kRowElems) +
                                    3 * kStepRows * (sizeof(StepRow) + 8) +
-                                   2 * kStepRows * kDsStride + 4 * kNsaQueriesPerItem;
+                                   2 * kStepRows * kDsStride + 4 * kNsaQueriesPerItem + 4 * 3;
 };
 
 // dq in the dk/dv kernel: the step's dS [kStepRows][64 keys] into shared `ds` (ds_t: this
@@ -107,14 +108,18 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
   float2* row_lse2_delta = reinterpret_cast<float2*>(facts + 3 * kStep);    // [3][kStep]
   bf16* ds = reinterpret_cast<bf16*>(row_lse2_delta + 3 * kStep);           // [kStep][kDsStride]
 
+  int32_t* queries = reinterpret_cast<int32_t*>(ds + kStep * Tiles::kDsStride);
+  int32_t* step_whole = queries + kNsaQueriesPerItem;  // [3]
   nsa::CopyKeys<D, kKeys>(ks, vs, p, at.kv_row, count, threadIdx.x, blockDim.x);
-  nsa::LoadQueries(at, p, reinterpret_cast<int32_t*>(ds + kStep * Tiles::kDsStride));
+  nsa::LoadQueries(at, p, queries);
   __syncthreads();  // the item's queries are in
 
   const bf16* q = static_cast<const bf16*>(p.q);
   const bf16* d_o = static_cast<const bf16*>(p.d_o);
   // Step i's rows' facts, lse2 and delta: this thread's row, if any, found and its lse and delta
-  // loads issued now, written into a slot by the callable returned.
+  // loads issued now, written into a slot by the callable returned; and the step's flag, from
+  // the first warp (whose lanes hold the step's rows): whether every row sees all 64 keys (a
+  // full tile wholly before its queries, the usual case), so that no element is masked.
   auto facts_of = [&](int i) {
     const int r = threadIdx.x;
     int64_t t = 0;
@@ -122,10 +127,13 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
     const StepRow row = {x, x < 0 ? make_int2(1, 0) : at.SeenKeys(p, t)};
     const float2 lse2_delta =
         x < 0 ? make_float2(0.0f, 0.0f) : make_float2(p.lse[x] * kLog2e, p.delta[x]);
+    const bool whole =
+        __all_sync(0xffffffffu, r >= kStep || (row.keys.x == 0 && row.keys.y == kKeys - 1));
     return [=](int slot) {
       if (r >= kStep) return;
       facts[slot * kStep + r] = row;
       row_lse2_delta[slot * kStep + r] = lse2_delta;
+      if (r == 0) step_whole[slot] = whole;
     };
   };
   // Starts loading step i's rows of q and do into buffer i % 2.
@@ -150,19 +158,22 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
     const StepRow* rows = facts + slot * kStep;
     // Bit 4 j + e: whether this lane's element (key key0 + lane / 4 + 8 (e / 2), row 8 j +
     // 2 (lane % 4) + e % 2) of the warp's [16 keys][kStep rows] is visible, t - w < s <= t
-    // (rows past the end see nothing).
-    unsigned seen = 0;
+    // (rows past the end see nothing); every bit where the step's rows all see the whole tile.
+    const bool whole = step_whole[slot] != 0;  // uniform
+    unsigned seen = whole ? ~0u : 0u;
+    if (!whole) {
 #pragma unroll
-    for (int j = 0; j < kStep / 8; ++j) {
+      for (int j = 0; j < kStep / 8; ++j) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int key = key0 + lane / 4 + 8 * (e / 2);
-        const int2 keys = rows[8 * j + 2 * (lane % 4) + e % 2].keys;
-        if (key >= keys.x && key <= keys.y) seen |= 1u << (4 * j + e);
+        for (int e = 0; e < 4; ++e) {
+          const int key = key0 + lane / 4 + 8 * (e / 2);
+          const int2 keys = rows[8 * j + 2 * (lane % 4) + e % 2].keys;
+          if (key >= keys.x && key <= keys.y) seen |= 1u << (4 * j + e);
+        }
       }
     }
     // Uniform per warp: a row of the step sees one of the warp's keys.
-    const bool active = __any_sync(0xffffffffu, seen != 0);
+    const bool active = whole || __any_sync(0xffffffffu, seen != 0);
     float dp[kStep / 8][4];  // [16 keys][kStep rows]: dP^T, then dS^T
     if (active) {
       const bf16* qb = qs + buf * Tiles::kRowElems;
