@@ -111,20 +111,25 @@ ReverseIndexed ReverseIndex(const torch::Tensor& idx, int64_t t, int64_t block_s
   const int64_t lists = b * hkv * chunks * blocks;
   const auto long_opts = idx.options().dtype(torch::kInt64);
   torch::Tensor blk = idx.to(torch::kInt64);
-  torch::Tensor pos = torch::arange(t, long_opts).view({1, 1, t, 1}).expand({b, hkv, t, n});
+  // Query positions [1, 1, T, 1], broadcast against the [B, H_kv, T, n] slots: this runs in the
+  // backward too, beside the gradients, where each [B, H_kv, T, n] int64 temporary is 1 GiB at
+  // Qwen3-0.6B's 1M tokens. Only blk and keys below are that large, one after the other.
+  const torch::Tensor pos = torch::arange(t, long_opts).view({1, 1, t, 1});
   // A block after the query's own has no key it may see (and one past the end would fall in
   // the next head's lists): only blocks 0 .. t / l enter the index. With a window, nor does a
-  // block whose last key (c + 1) l - 1 is at or below t - w.
+  // block c whose last key (c + 1) l - 1 is at or below t - w, i.e. unless
+  // c > floor((t - w - l + 1) / l).
   torch::Tensor valid = blk.ge(0) & blk.le(pos.floor_divide(block_size));
-  if (window > 0) valid &= ((blk + 1) * block_size - 1).gt(pos - window);
+  if (window > 0) {
+    valid &= blk.gt(torch::div(pos - (window + block_size - 1), block_size, "floor"));
+  }
   // Keys and positions sorted in int32 where list ids fit (positions always do, T < 2^31): the
-  // radix sort then makes half the passes. The [B, H_kv, T, n] temporaries go as soon as used:
-  // this runs in the backward too, beside the gradients.
-  torch::Tensor keys = ((torch::arange(b * hkv, long_opts).view({b, hkv, 1, 1}) * chunks +
-                         pos.floor_divide(chunk)) *
-                            blocks +
-                        blk)
-                           .masked_select(valid);
+  // radix sort then makes half the passes. The list of a slot is its block plus its (pair,
+  // query chunk)'s base, [B, H_kv, T, 1], added into blk in place.
+  const torch::Tensor list_base = (torch::arange(b * hkv, long_opts).view({b, hkv, 1, 1}) * chunks +
+                                   pos.floor_divide(chunk)) *
+                                  blocks;
+  torch::Tensor keys = blk.add_(list_base).masked_select(valid);
   blk.reset();
   if (lists < (int64_t{1} << 31)) keys = keys.to(torch::kInt32);
   torch::Tensor query = torch::arange(t, idx.options().dtype(torch::kInt32))
@@ -132,7 +137,6 @@ ReverseIndexed ReverseIndex(const torch::Tensor& idx, int64_t t, int64_t block_s
                             .expand({b, hkv, t, n})
                             .masked_select(valid);
   valid.reset();
-  pos.reset();
   auto [sorted, order] = torch::sort(keys, /*stable=*/std::optional<bool>(true), /*dim=*/0);
   keys.reset();
   torch::Tensor rev_query = query.index_select(0, order).contiguous();
