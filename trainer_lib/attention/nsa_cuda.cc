@@ -16,6 +16,7 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 
+#include "trainer_lib/attention/nsa_reverse_index.h"
 #include "trainer_lib/kernels/nsa_selected.h"
 #endif
 
@@ -66,111 +67,12 @@ k::NsaSelectedParams Params(const torch::Tensor& q, const torch::Tensor& key,
   return p;
 }
 
-// The by-block kernels' work items go query chunk by query chunk. Each (query, slot) pair costs
-// them a gathered q row (and do, in the backward) and an fp32 atomic add into the row's o (dq):
-// 8 G D bytes per query of a (b, h_kv) pair. Items ordered by block alone touch every query's
-// rows at once; at fla's shape at 64K (G = 16, 2 GiB of rows a pair) the dk/dv kernel then read
-// or wrote 48 GB of HBM a launch at an L2 hit rate of 46% (ncu, one H200). Ordered chunk by
-// chunk, the running items share one chunk's rows, kNsaChunkRowBytes, within the H200's 50 MiB
-// of L2. On one H200 (docs/benchmarks.md) the forward by key block went from 39.7 to 22.7 ms at
-// fla's 64K and from 16.7 to 12.8 at Qwen3-0.6B's 128K; the dk/dv kernel hardly moved (40.9 to
-// 38.6 ms at fla's 64K), and chunks of 8 MiB did no better. Shorter chunks cut a block's list
-// into more items, each loading its K and V tile and adding its dk and dv once: a chunk is also
-// long enough that its average item holds kNsaMinItemRows rows at the sequence's end, where a
-// list holds C n G l / T rows on average under random selections.
-constexpr int64_t kNsaChunkRowBytes = int64_t{32} << 20;
-constexpr int64_t kNsaMinItemRows = 256;
-
-// The query chunk length C (a power of two, at most the first one at or past T) for G heads a
-// key/value head, head dim d, T positions, n slots of blocks of l.
-int64_t QueryChunk(int64_t groups, int64_t d, int64_t t, int64_t n, int64_t l) {
-  int64_t chunk = 1;
-  while (chunk < t && 2 * chunk * 8 * groups * d <= kNsaChunkRowBytes) chunk *= 2;
-  while (chunk < t && chunk * groups * n * l < kNsaMinItemRows * t) chunk *= 2;
-  return chunk;
-}
-
-// The reverse index of the by-block kernels (dk/dv, the forward by key block): the query
-// position of every (query, slot) pair whose block holds a key the query sees, grouped by list
-// ((b * H_kv + h_kv) * chunks + t / C) * NB + block for the query chunk length C (QueryChunk,
-// so that a pair's items go chunk by chunk, a list's queries ascending); the work items cutting
-// each list into runs of at most kNsaQueriesPerItem, each naming its list as the kernels read
-// it, (b * H_kv + h_kv) * NB + block; and on the host, where the items of each (b, h_kv) pair
-// start ([B H_kv + 1], the last the item count).
-struct ReverseIndexed {
-  torch::Tensor rev_query, items;
-  std::vector<int64_t> pair_items;
-};
-
-ReverseIndexed ReverseIndex(const torch::Tensor& idx, int64_t t, int64_t block_size,
-                            int64_t window, int64_t groups, int64_t head_dim) {
-  const int64_t b = idx.size(0), hkv = idx.size(1), n = idx.size(3);
-  const int64_t blocks = (t + block_size - 1) / block_size;
-  const int64_t chunk = QueryChunk(groups, head_dim, t, n, block_size);
-  const int64_t chunks = (t + chunk - 1) / chunk;
-  const int64_t lists = b * hkv * chunks * blocks;
-  const auto long_opts = idx.options().dtype(torch::kInt64);
-  torch::Tensor blk = idx.to(torch::kInt64);
-  // Query positions [1, 1, T, 1], broadcast against the [B, H_kv, T, n] slots: this runs in the
-  // backward too, beside the gradients, where each [B, H_kv, T, n] int64 temporary is 1 GiB at
-  // Qwen3-0.6B's 1M tokens. Only blk and keys below are that large, one after the other.
-  const torch::Tensor pos = torch::arange(t, long_opts).view({1, 1, t, 1});
-  // A block after the query's own has no key it may see (and one past the end would fall in
-  // the next head's lists): only blocks 0 .. t / l enter the index. With a window, nor does a
-  // block c whose last key (c + 1) l - 1 is at or below t - w, i.e. unless
-  // c > floor((t - w - l + 1) / l).
-  torch::Tensor valid = blk.ge(0) & blk.le(pos.floor_divide(block_size));
-  if (window > 0) {
-    valid &= blk.gt(torch::div(pos - (window + block_size - 1), block_size, "floor"));
-  }
-  // Keys and positions sorted in int32 where list ids fit (positions always do, T < 2^31): the
-  // radix sort then makes half the passes. The list of a slot is its block plus its (pair,
-  // query chunk)'s base, [B, H_kv, T, 1], added into blk in place.
-  const torch::Tensor list_base = (torch::arange(b * hkv, long_opts).view({b, hkv, 1, 1}) * chunks +
-                                   pos.floor_divide(chunk)) *
-                                  blocks;
-  torch::Tensor keys = blk.add_(list_base).masked_select(valid);
-  blk.reset();
-  if (lists < (int64_t{1} << 31)) keys = keys.to(torch::kInt32);
-  torch::Tensor query = torch::arange(t, idx.options().dtype(torch::kInt32))
-                            .view({1, 1, t, 1})
-                            .expand({b, hkv, t, n})
-                            .masked_select(valid);
-  valid.reset();
-  auto [sorted, order] = torch::sort(keys, /*stable=*/std::optional<bool>(true), /*dim=*/0);
-  keys.reset();
-  torch::Tensor rev_query = query.index_select(0, order).contiguous();
-  query.reset();
-  order.reset();
-  // bounds[i]: list i's first entry; bounds[lists]: the entry count. (A histogram of the keys
-  // took longer: every query adds to its list of block 0.)
-  const torch::Tensor bounds =
-      torch::searchsorted(sorted, torch::arange(lists + 1, sorted.options()));
-  sorted.reset();
-  const torch::Tensor starts = bounds.narrow(0, 0, lists);
-  const torch::Tensor counts = bounds.narrow(0, 1, lists) - starts;
-  const torch::Tensor pieces =
-      (counts + (k::kNsaQueriesPerItem - 1)).floor_divide(k::kNsaQueriesPerItem);
-  // Where each pair's items end, on the host (the one synchronisation beyond masked_select's):
-  // the item count sizes repeat_interleave's output.
-  const torch::Tensor pair_ends = pieces.view({b * hkv, chunks * blocks}).sum(1).cumsum(0).cpu();
-  std::vector<int64_t> pair_items(1, 0);
-  pair_items.insert(pair_items.end(), pair_ends.data_ptr<int64_t>(),
-                    pair_ends.data_ptr<int64_t>() + b * hkv);
-  const torch::Tensor item_list = torch::repeat_interleave(
-      torch::arange(lists, long_opts), pieces, /*dim=*/0, /*output_size=*/pair_items.back());
-  const torch::Tensor piece_start = pieces.cumsum(0) - pieces;
-  const torch::Tensor within =
-      torch::arange(item_list.size(0), long_opts) - piece_start.index_select(0, item_list);
-  const torch::Tensor begin =
-      starts.index_select(0, item_list) + within * k::kNsaQueriesPerItem;
-  const torch::Tensor end = torch::minimum(begin + k::kNsaQueriesPerItem,
-                                           (starts + counts).index_select(0, item_list));
-  // The kernels' list: the pair and the block, without the chunk.
-  const torch::Tensor kernel_list =
-      item_list.floor_divide(chunks * blocks) * blocks + item_list.remainder(blocks);
-  return {rev_query, torch::stack({kernel_list, begin, end}, 1).contiguous(),
-          std::move(pair_items)};
+// The reverse index (nsa_reverse_index.h) of p's block indices, its items as the kernels take
+// them.
+NsaReverseIndex ReverseIndex(const k::NsaSelectedParams& p, const torch::Tensor& block_idx) {
+  const int64_t chunk = NsaQueryChunk(p.heads / p.kv_heads, p.head_dim, p.seq_len, p.selected,
+                                      p.block_size);
+  return NsaBuildReverseIndex(block_idx, p.block_size, p.window, chunk, k::kNsaQueriesPerItem);
 }
 
 // Rows of q's layout that one (b, h_kv) pair owns: its G heads' T positions.
@@ -182,11 +84,11 @@ bool ByBlockTakes(const k::NsaSelectedParams& p) {
 }
 
 // Runs `launch` (a by-block pass adding into p.accum) over the (b, h_kv) pairs in runs whose
-// fp32 rows fit kNsaAccumBytes (one pair at least), each run's items (contiguous: items go by
-// list) in one launch into a zeroed buffer, then finish(run's params, its rows): the run's rows
+// fp32 rows fit kNsaAccumBytes (one pair at least), each run's items (contiguous: a pair's items
+// are) in one launch into a zeroed buffer, then finish(run's params, its rows): the run's rows
 // are rows accum_row0 .. + rows of q's layout.
 template <typename Launch, typename Finish>
-void OverPairRuns(k::NsaSelectedParams p, const ReverseIndexed& rev, const torch::Tensor& like,
+void OverPairRuns(k::NsaSelectedParams p, const NsaReverseIndex& rev, const torch::Tensor& like,
                   const Launch& launch, const Finish& finish) {
   const int64_t pair_rows = PairRows(p), pairs = p.batch * p.kv_heads;
   const int64_t run =
@@ -236,7 +138,7 @@ torch::Tensor ForKernel(const torch::Tensor& x) {
 
 // NsaSelectedForwardInto's work (its contract in nsa_cuda.h), returning the reverse index where
 // the path built one, for the backward to reuse.
-std::optional<ReverseIndexed> Forward(const torch::Tensor& q, const torch::Tensor& k,
+std::optional<NsaReverseIndex> Forward(const torch::Tensor& q, const torch::Tensor& k,
                                       const torch::Tensor& v, const torch::Tensor& block_idx,
                                       int64_t block_size, int64_t window, const torch::Tensor& o,
                                       const torch::Tensor& lse, NsaForwardPath path,
@@ -264,8 +166,7 @@ std::optional<ReverseIndexed> Forward(const torch::Tensor& q, const torch::Tenso
     Check(k::NsaSelectedForward(p, stream), "forward");
     return std::nullopt;
   }
-  ReverseIndexed rev = ReverseIndex(block_idx, p.seq_len, block_size, window,
-                                    p.heads / p.kv_heads, p.head_dim);
+  NsaReverseIndex rev = ReverseIndex(p, block_idx);
   p.rev_query = rev.rev_query.data_ptr<int32_t>();
   const int64_t rows = p.batch * p.heads * p.seq_len;
   if (row_shift.defined()) {
@@ -319,7 +220,7 @@ void Backward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
               const torch::Tensor& block_idx, int64_t block_size, int64_t window,
               const torch::Tensor& o, const torch::Tensor& lse, const torch::Tensor& d_o,
               const torch::Tensor& dq, const torch::Tensor& dk, const torch::Tensor& dv,
-              NsaDqPath dq_path, const ReverseIndexed* rev) {
+              NsaDqPath dq_path, const NsaReverseIndex* rev) {
   k::NsaSelectedParams p = Params(q, k, v, block_idx, block_size, window);
   for (const torch::Tensor* x : {&d_o, &o, &dq}) {
     TORCH_CHECK(x->sizes() == q.sizes() && x->scalar_type() == torch::kBFloat16 &&
@@ -339,11 +240,8 @@ void Backward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
   const c10::cuda::CUDAGuard guard(q.device());
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream(q.device().index());
   const torch::Tensor delta = RowDots(d_o, o, stream);
-  std::optional<ReverseIndexed> built;
-  if (rev == nullptr) {
-    rev = &built.emplace(ReverseIndex(block_idx, p.seq_len, block_size, window,
-                                      p.heads / p.kv_heads, p.head_dim));
-  }
+  std::optional<NsaReverseIndex> built;
+  if (rev == nullptr) rev = &built.emplace(ReverseIndex(p, block_idx));
   dk.zero_();
   dv.zero_();
   p.o = const_cast<void*>(o.data_ptr());
@@ -385,7 +283,7 @@ class NsaSelectedFunction : public torch::autograd::Function<NsaSelectedFunction
                                      q16.options().dtype(torch::kFloat32));
     const torch::Tensor shift =
         row_shift ? row_shift->to(torch::kFloat32).contiguous() : torch::Tensor();
-    std::optional<ReverseIndexed> rev =
+    std::optional<NsaReverseIndex> rev =
         Forward(q16, k16, v16, idx32, block_size, window, o, lse, NsaForwardPath::kAuto, shift);
     // The reverse index goes to the backward, which would build the same one again, where
     // block_idx's slots would take at most kNsaKeptIndexBytes.
@@ -409,9 +307,9 @@ class NsaSelectedFunction : public torch::autograd::Function<NsaSelectedFunction
     torch::Tensor dq = torch::empty_like(s[0]);
     torch::Tensor dk = torch::empty(s[1].sizes(), s[1].options().dtype(torch::kFloat32));
     torch::Tensor dv = torch::empty_like(dk);
-    std::optional<ReverseIndexed> rev;
+    std::optional<NsaReverseIndex> rev;
     if (s[6].defined()) {
-      rev = ReverseIndexed{s[6], s[7], ctx->saved_data["pair_items"].toIntVector()};
+      rev = NsaReverseIndex{s[6], s[7], ctx->saved_data["pair_items"].toIntVector()};
     }
     Backward(s[0], s[1], s[2], s[3], ctx->saved_data["block_size"].toInt(),
              ctx->saved_data["window"].toInt(), s[4], s[5], d_o, dq, dk, dv, NsaDqPath::kAuto,

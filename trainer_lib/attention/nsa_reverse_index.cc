@@ -1,0 +1,107 @@
+#include "trainer_lib/attention/nsa_reverse_index.h"
+
+#include <torch/torch.h>
+
+#include <optional>
+#include <tuple>
+#include <utility>
+
+namespace ablate::train {
+namespace {
+
+// The chunk's budget of query rows and the entries an item should average (the header's
+// NsaQueryChunk). On one H200 at fla's shape at 64K (G = 16, 2 GiB of rows a pair), items
+// ordered by block alone left the dk/dv kernel at an L2 hit rate of 46%, reading or writing
+// 48 GB of HBM a launch; chunked at 32 MiB the forward by key block went from 39.7 to 22.7 ms,
+// and 8 MiB did no better.
+constexpr int64_t kChunkRowBytes = int64_t{32} << 20;
+constexpr int64_t kMinItemRows = 256;
+
+}  // namespace
+
+int64_t NsaQueryChunk(int64_t groups, int64_t head_dim, int64_t seq_len, int64_t selected,
+                      int64_t block_size) {
+  int64_t chunk = 1;
+  while (chunk < seq_len && 2 * chunk * 8 * groups * head_dim <= kChunkRowBytes) chunk *= 2;
+  while (chunk < seq_len && chunk * groups * selected * block_size < kMinItemRows * seq_len) {
+    chunk *= 2;
+  }
+  return chunk;
+}
+
+NsaReverseIndex NsaBuildReverseIndex(const at::Tensor& block_idx, int64_t block_size,
+                                     int64_t window, int64_t chunk, int64_t queries_per_item) {
+  TORCH_CHECK(block_idx.dim() == 4, "nsa reverse index: block indices ", block_idx.sizes(),
+              " must be [B, H_kv, T, n]");
+  TORCH_CHECK(block_size > 0 && chunk > 0 && queries_per_item > 0 && window >= 0,
+              "nsa reverse index: block size ", block_size, ", chunk ", chunk, " and items of ",
+              queries_per_item, " must be positive, window ", window, " not negative");
+  const int64_t b = block_idx.size(0), hkv = block_idx.size(1), t = block_idx.size(2),
+                n = block_idx.size(3);
+  const int64_t blocks = (t + block_size - 1) / block_size;
+  const int64_t chunks = (t + chunk - 1) / chunk;
+  const int64_t lists = b * hkv * chunks * blocks;
+  const auto long_opts = block_idx.options().dtype(torch::kInt64);
+  // A copy even of int64 indices: the list bases are added into it in place.
+  torch::Tensor blk = block_idx.to(torch::kInt64, /*non_blocking=*/false, /*copy=*/true);
+  // Query positions [1, 1, T, 1], broadcast against the [B, H_kv, T, n] slots: this runs in the
+  // backward too, beside the gradients, where each [B, H_kv, T, n] int64 temporary is 1 GiB at
+  // Qwen3-0.6B's 1M tokens. Only blk and keys below are that large, one after the other.
+  const torch::Tensor pos = torch::arange(t, long_opts).view({1, 1, t, 1});
+  // A block after the query's own has no key it may see (and one past the end would fall in
+  // the next head's lists): only blocks 0 .. t / l enter the index. With a window, nor does a
+  // block c whose last key (c + 1) l - 1 is at or below t - w, i.e. unless
+  // c > floor((t - w - l + 1) / l).
+  torch::Tensor valid = blk.ge(0) & blk.le(pos.floor_divide(block_size));
+  if (window > 0) {
+    valid &= blk.gt(torch::div(pos - (window + block_size - 1), block_size, "floor"));
+  }
+  // Keys and positions sorted in int32 where list ids fit (positions always do, T < 2^31): the
+  // radix sort then makes half the passes. The list of a slot is its block plus its (pair,
+  // query chunk)'s base, [B, H_kv, T, 1], added into blk in place.
+  const torch::Tensor list_base =
+      (torch::arange(b * hkv, long_opts).view({b, hkv, 1, 1}) * chunks + pos.floor_divide(chunk)) *
+      blocks;
+  torch::Tensor keys = blk.add_(list_base).masked_select(valid);
+  blk.reset();
+  if (lists < (int64_t{1} << 31)) keys = keys.to(torch::kInt32);
+  torch::Tensor query = torch::arange(t, block_idx.options().dtype(torch::kInt32))
+                            .view({1, 1, t, 1})
+                            .expand({b, hkv, t, n})
+                            .masked_select(valid);
+  valid.reset();
+  auto [sorted, order] = torch::sort(keys, /*stable=*/std::optional<bool>(true), /*dim=*/0);
+  keys.reset();
+  torch::Tensor rev_query = query.index_select(0, order).contiguous();
+  query.reset();
+  order.reset();
+  // bounds[i]: list i's first entry; bounds[lists]: the entry count. (A histogram of the keys
+  // took longer: every query adds to its list of block 0.)
+  const torch::Tensor bounds =
+      torch::searchsorted(sorted, torch::arange(lists + 1, sorted.options()));
+  sorted.reset();
+  const torch::Tensor starts = bounds.narrow(0, 0, lists);
+  const torch::Tensor counts = bounds.narrow(0, 1, lists) - starts;
+  const torch::Tensor pieces = (counts + (queries_per_item - 1)).floor_divide(queries_per_item);
+  // Where each pair's items end, on the host (the one synchronisation beyond masked_select's):
+  // the item count sizes repeat_interleave's output.
+  const torch::Tensor pair_ends = pieces.view({b * hkv, chunks * blocks}).sum(1).cumsum(0).cpu();
+  std::vector<int64_t> pair_items(1, 0);
+  pair_items.insert(pair_items.end(), pair_ends.data_ptr<int64_t>(),
+                    pair_ends.data_ptr<int64_t>() + b * hkv);
+  const torch::Tensor item_list = torch::repeat_interleave(
+      torch::arange(lists, long_opts), pieces, /*dim=*/0, /*output_size=*/pair_items.back());
+  const torch::Tensor piece_start = pieces.cumsum(0) - pieces;
+  const torch::Tensor within =
+      torch::arange(item_list.size(0), long_opts) - piece_start.index_select(0, item_list);
+  const torch::Tensor begin = starts.index_select(0, item_list) + within * queries_per_item;
+  const torch::Tensor end =
+      torch::minimum(begin + queries_per_item, (starts + counts).index_select(0, item_list));
+  // The kernels' list: the pair and the block, without the chunk.
+  const torch::Tensor kernel_list =
+      item_list.floor_divide(chunks * blocks) * blocks + item_list.remainder(blocks);
+  return {rev_query, torch::stack({kernel_list, begin, end}, 1).contiguous(),
+          std::move(pair_items)};
+}
+
+}  // namespace ablate::train
