@@ -10,10 +10,10 @@ namespace ablate::train {
 namespace {
 
 // The chunk's budget of query rows and the entries an item should average (the header's
-// NsaQueryChunk). On one H200 at fla's shape at 64K (G = 16, 2 GiB of rows a pair), items
+// NsaQueryChunk). On one H200 at fla's shape at 64K (G = 16, 1 GiB of rows a pair), items
 // ordered by block alone left the dk/dv kernel at an L2 hit rate of 46%, reading or writing
-// 48 GB of HBM a launch; chunked at 32 MiB the forward by key block went from 39.7 to 22.7 ms,
-// and 8 MiB did no better.
+// 48 GB of HBM a launch; chunked at 32 MiB the forward by key block went from 39.7 to 22.7 ms.
+// 8 MiB took the forward 4% further but the dk/dv kernel 4% back, the layer no faster.
 constexpr int64_t kChunkRowBytes = int64_t{32} << 20;
 constexpr int64_t kMinItemRows = 256;
 
@@ -45,8 +45,9 @@ NsaReverseIndex NsaBuildReverseIndex(const at::Tensor& block_idx, int64_t block_
   // A copy even of int64 indices: the list bases are added into it in place.
   torch::Tensor blk = block_idx.to(torch::kInt64, /*non_blocking=*/false, /*copy=*/true);
   // Query positions [1, 1, T, 1], broadcast against the [B, H_kv, T, n] slots: this runs in the
-  // backward too, beside the gradients, where each [B, H_kv, T, n] int64 temporary is 1 GiB at
-  // Qwen3-0.6B's 1M tokens. Only blk and keys below are that large, one after the other.
+  // backward too, beside the gradients, where each [B, H_kv, T, n] int64 tensor is 1 GiB at
+  // Qwen3-0.6B's 1M tokens. At most three are alive at once (blk, the entries' slots and their
+  // keys), and only the entries' int32 keys and queries leave this block.
   const torch::Tensor pos = torch::arange(t, long_opts).view({1, 1, t, 1});
   // A block after the query's own has no key it may see (and one past the end would fall in
   // the next head's lists): only blocks 0 .. t / l enter the index. With a window, nor does a
@@ -62,14 +63,16 @@ NsaReverseIndex NsaBuildReverseIndex(const at::Tensor& block_idx, int64_t block_
   const torch::Tensor list_base =
       (torch::arange(b * hkv, long_opts).view({b, hkv, 1, 1}) * chunks + pos.floor_divide(chunk)) *
       blocks;
-  torch::Tensor keys = blk.add_(list_base).masked_select(valid);
+  // The entries' flat slots, found once for both gathers: masked_select on the 4-D mask would
+  // find them twice, each time as an [N, 4] int64 nonzero on CUDA (4 GiB at Qwen3-0.6B's 1M).
+  torch::Tensor slots = valid.view(-1).nonzero().squeeze(1);
+  valid.reset();
+  torch::Tensor keys = blk.add_(list_base).view(-1).index_select(0, slots);
   blk.reset();
   if (lists < (int64_t{1} << 31)) keys = keys.to(torch::kInt32);
-  torch::Tensor query = torch::arange(t, block_idx.options().dtype(torch::kInt32))
-                            .view({1, 1, t, 1})
-                            .expand({b, hkv, t, n})
-                            .masked_select(valid);
-  valid.reset();
+  // Slot ((pair T + t) n + s)'s query t.
+  torch::Tensor query = slots.floor_divide_(n).remainder_(t).to(torch::kInt32);
+  slots.reset();
   auto [sorted, order] = torch::sort(keys, /*stable=*/std::optional<bool>(true), /*dim=*/0);
   keys.reset();
   torch::Tensor rev_query = query.index_select(0, order).contiguous();
@@ -83,7 +86,7 @@ NsaReverseIndex NsaBuildReverseIndex(const at::Tensor& block_idx, int64_t block_
   const torch::Tensor starts = bounds.narrow(0, 0, lists);
   const torch::Tensor counts = bounds.narrow(0, 1, lists) - starts;
   const torch::Tensor pieces = (counts + (queries_per_item - 1)).floor_divide(queries_per_item);
-  // Where each pair's items end, on the host (the one synchronisation beyond masked_select's):
+  // Where each pair's items end, on the host (the one synchronisation beyond nonzero's):
   // the item count sizes repeat_interleave's output.
   const torch::Tensor pair_ends = pieces.view({b * hkv, chunks * blocks}).sum(1).cumsum(0).cpu();
   std::vector<int64_t> pair_items(1, 0);

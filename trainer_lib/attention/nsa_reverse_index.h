@@ -12,8 +12,9 @@
 // block, so that the thread blocks running at once gather and add into one chunk's query rows
 // (NsaQueryChunk says why and how long).
 //
-// Thread-safety: as LibTorch operators. The build synchronises with the host once (the item
-// count), and holds one [B, H_kv, T, n] int64 temporary at a time beside int32 and bool ones.
+// Thread-safety: as LibTorch operators. The build synchronises with the host twice (the entry
+// count and the item count) and holds at most three int64 tensors of [B, H_kv, T, n] elements at
+// once (the block indices' copy, the entries' slots and their keys), beside a bool mask.
 #ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_REVERSE_INDEX_H_
 #define ABLATE_TRAINER_LIB_ATTENTION_NSA_REVERSE_INDEX_H_
 

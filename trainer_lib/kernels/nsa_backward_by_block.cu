@@ -28,7 +28,7 @@ struct DkvTiles {
   static constexpr int kWarps = 4 * (D / kCols);   // warp w: keys 16 (w % 4), column part w / 4
   static constexpr int kKeys = 64;
   // Rows a step takes: at D = 128 two MMA row tiles, so that a step's barriers and copies serve
-  // twice the products (243 registers, still two blocks an SM). One elsewhere: at D = 256 dk and
+  // twice the products (249 registers, still two blocks an SM). One elsewhere: at D = 256 dk and
   // dv leave no registers for the second, and at D = 64 it costs a block an SM, not measured.
   static constexpr int kStepRows = D == 128 ? 2 * kRows : kRows;
   static constexpr int kTileElems = kKeys * kStride<D>;     // K or V
