@@ -81,7 +81,7 @@ inline constexpr int64_t kNsaMaxPairBytes = int64_t{4} << 30;
 //                 against 75.0 before that. The window's blocks are the same for neighbouring
 //                 queries: there the query blocks mask nothing.
 // kByKeyBlock's o and lse vary from run to run in their last bits (fp32 atomics), and it
-// synchronises with the host once (the reverse index's sizes; twice with a row shift) and
+// synchronises with the host twice (the reverse index's sizes; three times with a row shift) and
 // allocates up to kNsaAccumBytes, or one pair's rows where larger, plus 8 bytes per row of q
 // (16 where the one pass below falls back to two).
 //
