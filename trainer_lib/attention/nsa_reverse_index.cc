@@ -2,9 +2,11 @@
 
 #include <torch/torch.h>
 
+#include <cstdint>
 #include <optional>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 namespace ablate::train {
 namespace {
