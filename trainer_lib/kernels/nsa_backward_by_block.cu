@@ -1,6 +1,7 @@
 // The selected branch's dk and dv (and dq, accum set) by key block (nsa_selected.h, "Design"):
 // a thread block per (work item of the reverse index, 64-token tile of its key block), each warp
-// 16 of the tile's keys against a step's gathered (query, head) rows.
+// 16 of the tile's keys against a step's gathered (query, head) rows; at D = 128 on Hopper the
+// block's warpgroup on wgmma instead (DkvWgmmaKernel).
 #include <cuda_bf16.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include "trainer_lib/kernels/nsa_by_block.cuh"
 #include "trainer_lib/kernels/nsa_query_block.cuh"
 #include "trainer_lib/kernels/nsa_selected.h"
+#include "trainer_lib/kernels/wgmma_bf16.cuh"
 
 namespace ablate::kernels {
 namespace {
@@ -211,6 +213,224 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
   mma::AtomicAddRows<kCols>(key_row(p.dv, top), key_row(p.dv, bottom), dv);
 }
 
+// The dk/dv kernel at D = 128 on Hopper's warpgroup MMAs (wgmma_bf16.cuh): the same items, tiles,
+// rows and math as DkvKernel, a step of 64 rows for the block's one warpgroup, warp w holding keys
+// [16 w, 16 w + 16) of S^T, dP^T, dk and dv. Per step: S^T = K q^T and dP^T = V do^T (m64n64, both
+// operands in shared memory), P^T and dS^T in registers, dv += P^T do and dk += dS^T q (m64n128,
+// A from registers, B the rows' tiles read N-major), and with accum dS through shared memory into
+// dq = dS K, a 64-column half at a time (m64n64, K read N-major), added into accum by each warp for
+// its 16 rows. A step costs the warpgroup 32 wgmmas where DkvKernel's warps issue 640 mma.syncs
+// with their fragment loads: the instructions, not the tensor cores, bounded that kernel.
+struct DkvWgmmaTiles {
+  static constexpr int kD = 128, kKeys = 64, kStep = 64, kWarps = 4;
+  static constexpr int kTileElems = kKeys * kD;   // K or V, swizzled
+  static constexpr int kRowElems = kStep * kD;    // one buffer of q or do rows, swizzled
+  static constexpr int kDsElems = kStep * kKeys;  // dS [kStep][64 keys], swizzled
+  // K, V, two buffers of q rows and of do rows, dS, all 1024-byte aligned from the first; three
+  // slots of the rows' facts and (lse2, delta), the item's queries, three slots of each warp's
+  // flag (whether its rows of the step all see the whole tile); 1024 bytes to align the start.
+  static constexpr size_t kBytes = 2 * (2 * kTileElems + 4 * kRowElems + kDsElems) +
+                                   3 * kStep * (sizeof(StepRow) + 8) + 4 * kNsaQueriesPerItem +
+                                   4 * 3 * kWarps + 1024;
+};
+
+__global__ void __launch_bounds__(128, 2) DkvWgmmaKernel(NsaSelectedParams p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using Tiles = DkvWgmmaTiles;
+  constexpr int kD = Tiles::kD, kKeys = Tiles::kKeys, kStep = Tiles::kStep;
+  ItemTile at = ThisItemTile<kKeys>(p);
+  if (at.count <= 0 || at.rows == 0) return;  // uniform; no copy left in flight
+  const int count = at.count;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int key0 = 16 * warp;
+
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  bf16* ks =
+      reinterpret_cast<bf16*>(smem_raw + ((1024 - mma::SharedAddress(smem_raw) % 1024) % 1024));
+  bf16* vs = ks + Tiles::kTileElems;
+  bf16* qs = vs + Tiles::kTileElems;                                      // [2][kRowElems]
+  bf16* dos = qs + 2 * Tiles::kRowElems;                                  // [2][kRowElems]
+  bf16* ds = dos + 2 * Tiles::kRowElems;                                  // [kDsElems]
+  StepRow* facts = reinterpret_cast<StepRow*>(ds + Tiles::kDsElems);      // [3][kStep]
+  float2* row_lse2_delta = reinterpret_cast<float2*>(facts + 3 * kStep);  // [3][kStep]
+  int32_t* queries = reinterpret_cast<int32_t*>(row_lse2_delta + 3 * kStep);
+  int32_t* warp_whole = queries + kNsaQueriesPerItem;  // [3][kWarps]
+
+  const auto key_rows = [&](const void* x) {
+    const bf16* base = static_cast<const bf16*>(x) + at.kv_row * kD;
+    return [base, count](int r) { return r < count ? base + r * kD : nullptr; };
+  };
+  wgmma::CopyRowsSwizzled<kD>(ks, kKeys, static_cast<const bf16*>(p.k), key_rows(p.k), threadIdx.x,
+                              blockDim.x);
+  wgmma::CopyRowsSwizzled<kD>(vs, kKeys, static_cast<const bf16*>(p.v), key_rows(p.v), threadIdx.x,
+                              blockDim.x);
+  nsa::LoadQueries(at, p, queries);
+  __syncthreads();  // the item's queries are in
+
+  const bf16* q = static_cast<const bf16*>(p.q);
+  const bf16* d_o = static_cast<const bf16*>(p.d_o);
+  // As DkvKernel's: thread r < kStep finds row r's facts, each warp whether its rows all see the
+  // whole tile.
+  auto facts_of = [&](int i) {
+    const int r = threadIdx.x;
+    int64_t t = 0;
+    const int64_t x = r < kStep ? at.Row(p, kStep * i + r, &t) : -1;
+    const StepRow row = {x, x < 0 ? make_int2(1, 0) : at.SeenKeys(p, t)};
+    const float2 lse2_delta =
+        x < 0 ? make_float2(0.0f, 0.0f) : make_float2(p.lse[x] * kLog2e, p.delta[x]);
+    const bool whole =
+        __all_sync(0xffffffffu, r >= kStep || (row.keys.x == 0 && row.keys.y == kKeys - 1));
+    return [=](int slot) {
+      if (lane == 0) warp_whole[slot * Tiles::kWarps + warp] = whole;
+      if (r >= kStep) return;
+      facts[slot * kStep + r] = row;
+      row_lse2_delta[slot * kStep + r] = lse2_delta;
+    };
+  };
+  auto prefetch = [&](int i, int slot) {
+    const int buf = i % 2;
+    const auto rows_of = [&](const bf16* x) {
+      return [&, x](int r) {
+        const int64_t row = facts[slot * kStep + r].at;
+        return row < 0 ? nullptr : x + row * kD;
+      };
+    };
+    wgmma::CopyRowsSwizzled<kD>(qs + buf * Tiles::kRowElems, kStep, q, rows_of(q), threadIdx.x,
+                                blockDim.x);
+    wgmma::CopyRowsSwizzled<kD>(dos + buf * Tiles::kRowElems, kStep, d_o, rows_of(d_o), threadIdx.x,
+                                blockDim.x);
+    mma::CommitCopies();
+  };
+
+  const float scale2 = p.scale * kLog2e;
+  const int steps = static_cast<int>((at.rows + kStep - 1) / kStep);
+  float dk[kD / 8][4] = {}, dv[kD / 8][4] = {};
+  nsa::ForEachStep<true>(steps, facts_of, prefetch, [&](int buf, int slot) {
+    const StepRow* rows = facts + slot * kStep;
+    const bf16* qb = qs + buf * Tiles::kRowElems;
+    const bf16* dob = dos + buf * Tiles::kRowElems;
+    float s[kStep / 8][4], dp[kStep / 8][4];  // [this warp's 16 keys][kStep rows]
+    wgmma::Fence();
+#pragma unroll
+    for (int kk = 0; kk < kD / 16; ++kk) {
+      wgmma::MmaShared64<0>(s, wgmma::SwizzledKMajor(ks, kKeys, kk),
+                            wgmma::SwizzledKMajor(qb, kStep, kk), kk > 0);
+    }
+#pragma unroll
+    for (int kk = 0; kk < kD / 16; ++kk) {
+      wgmma::MmaShared64<0>(dp, wgmma::SwizzledKMajor(vs, kKeys, kk),
+                            wgmma::SwizzledKMajor(dob, kStep, kk), kk > 0);
+    }
+    wgmma::Commit();
+    // The masks while the products run: bit 4 j + e for this lane's element (key key0 + lane / 4
+    // + 8 (e / 2), row 8 j + 2 (lane % 4) + e % 2), as in DkvKernel.
+    bool whole = true;
+#pragma unroll
+    for (int w = 0; w < Tiles::kWarps; ++w) whole = whole && warp_whole[slot * Tiles::kWarps + w];
+    unsigned seen = whole ? ~0u : 0u;
+    if (!whole) {
+#pragma unroll
+      for (int j = 0; j < kStep / 8; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = key0 + lane / 4 + 8 * (e / 2);
+          const int2 keys = rows[8 * j + 2 * (lane % 4) + e % 2].keys;
+          if (key >= keys.x && key <= keys.y) seen |= 1u << (4 * j + e);
+        }
+      }
+    }
+    wgmma::Wait<0>();
+    wgmma::FenceOperands(s);
+    wgmma::FenceOperands(dp);
+#pragma unroll
+    for (int j = 0; j < kStep / 8; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float2 ld = row_lse2_delta[slot * kStep + 8 * j + 2 * (lane % 4) + e % 2];
+        const bool visible = (seen >> (4 * j + e)) & 1u;
+        const float pr = visible ? exp2f(s[j][e] * scale2 - ld.x) : 0.0f;
+        s[j][e] = pr;
+        dp[j][e] = pr * (dp[j][e] - ld.y);
+      }
+    }
+    // dv += P^T do, dk += dS^T q: rows 16 kk .. 16 kk + 15 of the step are the K of product kk.
+    wgmma::Fence();
+#pragma unroll
+    for (int kk = 0; kk < kStep / 16; ++kk) {
+      const uint32_t a[4] = {mma::Pack(s[2 * kk][0], s[2 * kk][1]),
+                             mma::Pack(s[2 * kk][2], s[2 * kk][3]),
+                             mma::Pack(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                             mma::Pack(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      wgmma::MmaRegisterA128(dv, a, wgmma::SwizzledMnMajor(dob, kStep, kk));
+    }
+#pragma unroll
+    for (int kk = 0; kk < kStep / 16; ++kk) {
+      const uint32_t a[4] = {mma::Pack(dp[2 * kk][0], dp[2 * kk][1]),
+                             mma::Pack(dp[2 * kk][2], dp[2 * kk][3]),
+                             mma::Pack(dp[2 * kk + 1][0], dp[2 * kk + 1][1]),
+                             mma::Pack(dp[2 * kk + 1][2], dp[2 * kk + 1][3])};
+      wgmma::MmaRegisterA128(dk, a, wgmma::SwizzledMnMajor(qb, kStep, kk));
+    }
+    wgmma::Commit();
+    if (p.accum != nullptr) {
+      // dS [kStep rows][64 keys] into shared memory, then dq = scale dS K a half of the columns
+      // at a time, warp w adding rows 16 w + lane / 4 (+ 8).
+#pragma unroll
+      for (int j = 0; j < kStep / 8; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = key0 + lane / 4 + 8 * (e / 2), row = 8 * j + 2 * (lane % 4) + e % 2;
+          ds[wgmma::SwizzledOffset(kStep, row, key)] = __float2bfloat16(dp[j][e]);
+        }
+      }
+      wgmma::FenceSharedForAsync();
+      __syncthreads();  // dS is in
+      const int64_t top = rows[16 * warp + lane / 4].at;
+      const int64_t bottom = rows[16 * warp + lane / 4 + 8].at;
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        float dq[8][4];
+        wgmma::Fence();
+#pragma unroll
+        for (int kk = 0; kk < kKeys / 16; ++kk) {
+          wgmma::MmaShared64<1>(dq, wgmma::SwizzledKMajor(ds, kStep, kk),
+                                wgmma::SwizzledMnMajor(ks + half * kKeys * 64, kKeys, kk), kk > 0);
+        }
+        wgmma::Commit();
+        wgmma::Wait<0>();
+        wgmma::FenceOperands(dq);
+#pragma unroll
+        for (int n = 0; n < 8; ++n) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) dq[n][e] *= p.scale;
+        }
+        const int col0 = 64 * half;
+        mma::AtomicAddRows<64>(top < 0 ? nullptr : p.accum + (top - p.accum_row0) * kD + col0,
+                               bottom < 0 ? nullptr : p.accum + (bottom - p.accum_row0) * kD + col0,
+                               dq);
+      }
+    }
+    wgmma::Wait<0>();
+    wgmma::FenceOperands(dk);
+    wgmma::FenceOperands(dv);
+  });
+  if (key0 >= count) return;  // uniform per warp
+#pragma unroll
+  for (int n = 0; n < kD / 8; ++n) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) dk[n][e] *= p.scale;
+  }
+  const int top = key0 + lane / 4, bottom = top + 8;
+  const auto key_row = [&](float* x, int key) {
+    return key < count ? x + (at.kv_row + key) * kD : nullptr;
+  };
+  mma::AtomicAddRows<kD>(key_row(p.dk, top), key_row(p.dk, bottom), dk);
+  mma::AtomicAddRows<kD>(key_row(p.dv, top), key_row(p.dv, bottom), dv);
+#else
+  __trap();  // launched only where the sm_90a code is in the build (NsaSelectedBackwardDkv)
+#endif
+}
+
 // `lanes` = D / 8 threads a row (a power of two up to 32, so a row's lanes are one aligned group
 // of a warp), each 8 columns of both rows; their fp32 sums then added across the group.
 __global__ void RowDotsKernel(const uint4* d_o, const uint4* o, float* delta, int64_t rows,
@@ -237,6 +457,19 @@ __global__ void RowDotsKernel(const uint4* d_o, const uint4* o, float* delta, in
 }  // namespace
 
 cudaError_t NsaSelectedBackwardDkv(const NsaSelectedParams& p, cudaStream_t stream) {
+#if defined(ABLATE_SM90A_KERNELS)
+  if (p.head_dim == 128 && NsaSelectedSupported(p)) {
+    int device = 0, major = 0, minor = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+    if (major == 9 && minor == 0) {  // the sm_90a code in this build
+      const dim3 grid(static_cast<unsigned>(p.num_items),
+                      static_cast<unsigned>((p.block_size + 63) / 64));
+      return nsa::LaunchKernel(DkvWgmmaKernel, grid, 128, DkvWgmmaTiles::kBytes, stream, p);
+    }
+  }
+#endif
   return nsa::WithHeadDim(p, [&](auto d) {
     using Tiles = DkvTiles<decltype(d)::value>;
     const dim3 grid(static_cast<unsigned>(p.num_items),

@@ -13,6 +13,7 @@
 
 #include "trainer_lib/kernels/mma_bf16.cuh"
 #include "trainer_lib/kernels/nsa_selected.h"
+#include "trainer_lib/kernels/wgmma_bf16.cuh"
 
 namespace ablate::kernels::nsa {
 
@@ -112,8 +113,9 @@ struct StepRow {
 // every thread has left, so the facts need no barrier of their own; those of steps past the end
 // are written (rows of -1) and never read. body(buf, slot) runs once step i's rows are in; the
 // step after next loads into buf only once every thread has left it. All threads of the block,
-// after a barrier that makes LoadQueries' list visible.
-template <typename Facts, typename Prefetch, typename Body>
+// after a barrier that makes LoadQueries' list visible. kForWgmma: the rows are also fenced for
+// the async proxy before the barrier that publishes them, for a body that reads them with wgmma.
+template <bool kForWgmma = false, typename Facts, typename Prefetch, typename Body>
 __device__ void ForEachStep(int steps, const Facts& facts, const Prefetch& prefetch,
                             const Body& body) {
   facts(0)(0);
@@ -127,6 +129,7 @@ __device__ void ForEachStep(int steps, const Facts& facts, const Prefetch& prefe
     } else {
       mma::WaitCopies<0>();
     }
+    if constexpr (kForWgmma) wgmma::FenceSharedForAsync();
     __syncthreads();  // step i's rows are in
     const auto write_facts = facts(i + 2);
     body(i % 2, i % 3);

@@ -52,7 +52,13 @@
 //    dv with atomicAdd: a block chosen by many queries (the first block is chosen by every query)
 //    is split over many items, and a duplicate (query, block) pair is simply summed twice, as the
 //    reference's gather would. Needs sm_90: the atomics add 16 bytes at a time (float4 atomicAdd, a
-//    pair of lanes trading halves of their fragments).
+//    pair of lanes trading halves of their fragments). At D = 128 on a device of compute
+//    capability 9.0, where the build holds sm_90a code, the block's 4 warps are one warpgroup on
+//    Hopper's wgmma instead (wgmma_bf16.cuh): 64 rows a step, S^T, dP^T and dq's dS K with both
+//    operands in 128-byte-swizzled shared tiles, dv and dk with P^T and dS^T as register A; the
+//    same math and rounding, 32 wgmmas a step where the 4 warps issued 640 mma.syncs and their
+//    fragment loads (on one H200 at fla's shape, 64K: 37.8 to 28.8 ms, the kernel then bound by
+//    L2's throughput for the gathered rows and dq's atomics).
 //  - The forward by key block (each block's K and V read once, where the query blocks read a
 //    query's blocks for each query, and at small G mostly for masked rows): the dk/dv kernel's
 //    items and tiles, each warp taking 16 of a step's 64 rows against the tile's 64 keys
