@@ -6,6 +6,7 @@
 #include "trainer_lib/kernels/nsa_block_rank.cuh"
 #include "trainer_lib/kernels/nsa_by_block.cuh"
 #include "trainer_lib/kernels/nsa_selection.h"
+#include "trainer_lib/kernels/wgmma_bf16.cuh"
 
 namespace ablate::kernels {
 namespace {
@@ -14,6 +15,14 @@ using mma::bf16;
 using nsa::GroupMean;
 using nsa::Key;
 using nsa::KeyBlock;
+
+// The scores on Hopper's warpgroup MMAs where this compilation targets sm_90a (its two warpgroups
+// each 64 of the rows, the key tiles 128-byte swizzled, wgmma_bf16.cuh), else on mma.sync.
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+constexpr bool kWgmmaScores = true;
+#else
+constexpr bool kWgmmaScores = false;
+#endif
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
@@ -41,8 +50,15 @@ template <int kD>
 __device__ void LoadKeyTile(bf16* keys, const bf16* kc, int64_t compressed, int j) {
   const int64_t first = int64_t{j} * kCols;
   const int count = static_cast<int>(compressed - first < kCols ? compressed - first : kCols);
-  nsa::CopyKeyTile<kD, kCols>(keys + (j % 2) * kCols * mma::kStride<kD>, kc, first, count,
-                              threadIdx.x, kThreads);
+  bf16* tile = keys + (j % 2) * kCols * mma::kStride<kD>;
+  if constexpr (kWgmmaScores) {
+    const bf16* base = kc + first * kD;
+    wgmma::CopyRowsSwizzled<kD>(
+        tile, kCols, base, [&](int r) { return r < count ? base + r * kD : nullptr; }, threadIdx.x,
+        kThreads);
+  } else {
+    nsa::CopyKeyTile<kD, kCols>(tile, kc, first, count, threadIdx.x, kThreads);
+  }
   mma::CommitCopies();
 }
 
@@ -59,6 +75,7 @@ __device__ void ForEachKeyTile(bf16* keys, const bf16* kc, int64_t compressed, i
     } else {
       mma::WaitCopies<0>();
     }
+    if constexpr (kWgmmaScores) wgmma::FenceSharedForAsync();
     __syncthreads();
     body(j, keys + (j % 2) * kCols * mma::kStride<kD>);
     __syncthreads();  // the buffer is reloaded two tiles on
@@ -69,15 +86,26 @@ __device__ void ForEachKeyTile(bf16* keys, const bf16* kc, int64_t compressed, i
 template <int kD>
 __device__ void TileScores(float (&s)[kCols / 8][4], const uint32_t (&qa)[kD / 16][4],
                            const bf16* tile) {
+  if constexpr (kWgmmaScores) {
+    wgmma::Fence();
 #pragma unroll
-  for (int j = 0; j < kCols / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+    for (int kk = 0; kk < kD / 16; ++kk) {
+      wgmma::MmaRegisterA64(s, qa[kk], wgmma::SwizzledKMajor(tile, kCols, kk), kk > 0);
+    }
+    wgmma::Commit();
+    wgmma::Wait<0>();
+    wgmma::FenceOperands(s);
+  } else {
 #pragma unroll
-  for (int kk = 0; kk < kD / 16; ++kk) {
+    for (int j = 0; j < kCols / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
 #pragma unroll
-    for (int j = 0; j < kCols / 8; ++j) {
-      uint32_t b[2];
-      mma::LoadBTransposed(b, tile, mma::kStride<kD>, 8 * j, 16 * kk);
-      mma::Mma(s[j], qa[kk], b[0], b[1]);
+    for (int kk = 0; kk < kD / 16; ++kk) {
+#pragma unroll
+      for (int j = 0; j < kCols / 8; ++j) {
+        uint32_t b[2];
+        mma::LoadBTransposed(b, tile, mma::kStride<kD>, 8 * j, 16 * kk);
+        mma::Mma(s[j], qa[kk], b[0], b[1]);
+      }
     }
   }
 }
@@ -171,7 +199,9 @@ template <int kD>
 __global__ void __launch_bounds__(kThreads, kD <= 128 ? 2 : 1)
     SelectionKernel(NsaSelectionParams p) {
   constexpr int kStride = mma::kStride<kD>;
-  extern __shared__ __align__(16) unsigned char shared[];
+  extern __shared__ __align__(16) unsigned char shared_raw[];
+  // 1024-byte aligned, as the swizzled key tiles need.
+  unsigned char* shared = shared_raw + (1024 - mma::SharedAddress(shared_raw) % 1024) % 1024;
   bf16* keys = reinterpret_cast<bf16*>(shared);  // 2 x [kCols][kStride]; first the rows
   float* prob = reinterpret_cast<float*>(shared + KeyTileBytes(kD));  // [kRows][kProbStride]
   auto* kept = reinterpret_cast<unsigned long long*>(prob + kRows * kProbStride);  // [Q][n]
@@ -369,7 +399,8 @@ bool Aligned(const void* x) { return reinterpret_cast<uintptr_t>(x) % 16 == 0; }
 
 size_t NsaSelectionSharedBytes(const NsaSelectionParams& p) {
   if (p.group_size <= 0 || p.group_size > kNsaSelectionMaxGroup) return 0;
-  return KeyTileBytes(p.head_dim) + static_cast<size_t>(kRows) * kProbStride * sizeof(float) +
+  return 1024 + KeyTileBytes(p.head_dim) +
+         static_cast<size_t>(kRows) * kProbStride * sizeof(float) +
          static_cast<size_t>(p.selected + 2) * QueriesPerBlock(p.group_size) *
              sizeof(unsigned long long);
 }

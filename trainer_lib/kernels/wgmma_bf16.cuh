@@ -108,6 +108,21 @@ __device__ void MmaShared64(float (&d)[8][4], uint64_t a, uint64_t b, bool accum
       : "l"(a), "l"(b), "r"(static_cast<int>(accumulate)), "n"(kTransB));
 }
 
+// d (+)= A B for m64n64k16, A in registers (this warp's 16 rows, mma.m16n8k16's A fragment) and B
+// K-major in shared memory; accumulate = false overwrites d. Asynchronous, and A's registers are
+// read until the Wait.
+inline __device__ void MmaRegisterA64(float (&d)[8][4], const uint32_t (&a)[4], uint64_t b,
+                                      bool accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, "
+      "%9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, "
+      "%27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
+      : ABLATE_WGMMA_D4(0), ABLATE_WGMMA_D4(1), ABLATE_WGMMA_D4(2), ABLATE_WGMMA_D4(3),
+        ABLATE_WGMMA_D4(4), ABLATE_WGMMA_D4(5), ABLATE_WGMMA_D4(6), ABLATE_WGMMA_D4(7)
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(static_cast<int>(accumulate)));
+}
+
 // d += A B for m64n128k16, A in registers (this warp's 16 rows, mma.m16n8k16's A fragment) and B
 // N-major in shared memory. Asynchronous, and A's registers are read until the Wait.
 inline __device__ void MmaRegisterA128(float (&d)[16][4], const uint32_t (&a)[4], uint64_t b) {
