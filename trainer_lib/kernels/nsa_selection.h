@@ -19,8 +19,12 @@
 // Design: a thread block of 8 warps per 128 / G queries (G = H / H_kv) and (b, h_kv); their
 // 128 head rows (row g Q + i is head g of query t0 + i, Q = 128 / G, zeros past G Q) are a 16-row
 // MMA tile per warp, held as A fragments in registers. The compressed keys stream through
-// shared memory in double-buffered tiles of 64 blocks. Pass 1 takes each row's max and sum of
-// exp over its visible blocks (online, as FlashAttention-2, in log2 units so that each exp is
+// shared memory in double-buffered tiles of 64 blocks. Where the build targets sm_90a, each
+// warpgroup's 64 rows take a tile's scores as D / 16 wgmmas (the tile 128-byte swizzled,
+// wgmma_bf16.cuh), else each warp as mma.syncs; the tests choose the same blocks with either
+// (on one H200 at fla's shape and 128K, 2.3 ms off the kernel's 19.5: its group means and
+// ranking are most of the rest). Pass 1 takes each row's max and sum of exp over its visible
+// blocks (online, as FlashAttention-2, in log2 units so that each exp is
 // one exp2); pass 2 recomputes the scores and writes each row's probabilities for the tile to
 // shared memory. Where the caller has each row's log-sum-exp already (the compressed attention
 // makes exactly it, nsa_compressed.h), pass 1 is skipped and pass 2 takes
