@@ -1,27 +1,19 @@
 #include "trainer_lib/hf/safetensors.h"
 
-#include <stdlib.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <torch/torch.h>
+#include "tests/support/temp_folder.h"
 
 namespace ablate::train {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-
-// A new empty folder. Not std::filesystem::remove_all on an old one: LibTorch's CUDA build
-// exports a broken copy of it (see trainer_lib/train/checkpoint.cc).
-fs::path FreshDir(const std::string& name) {
-  std::string path = (fs::path(testing::TempDir()) / ("safetensors_" + name + "-XXXXXX")).string();
-  EXPECT_NE(::mkdtemp(path.data()), nullptr) << path;
-  return path;
-}
 
 // Odd sizes and mixed widths, so that some tensors start at offsets no wider type aligns to.
 std::vector<std::pair<std::string, torch::Tensor>> Sample() {
@@ -50,7 +42,8 @@ void ExpectSame(const SafetensorsReader& reader,
 }
 
 TEST(SafetensorsTest, RoundTripKeepsValuesDtypesAndShapes) {
-  const fs::path dir = FreshDir("round_trip");
+  const test::TempFolder folder("safetensors_round_trip");
+  const fs::path dir = folder.path();
   ASSERT_TRUE(WriteSafetensors(dir, Sample()).ok());
   EXPECT_TRUE(fs::exists(dir / "model.safetensors"));
   EXPECT_FALSE(fs::exists(dir / "model.safetensors.index.json"));
@@ -63,7 +56,8 @@ TEST(SafetensorsTest, RoundTripKeepsValuesDtypesAndShapes) {
 }
 
 TEST(SafetensorsTest, HeaderIsTheFormatsLayout) {
-  const fs::path dir = FreshDir("layout");
+  const test::TempFolder folder("safetensors_layout");
+  const fs::path dir = folder.path();
   ASSERT_TRUE(WriteSafetensors(dir, {{"x", torch::arange(3, torch::kFloat32)}}).ok());
   std::ifstream in(dir / "model.safetensors", std::ios::binary);
   uint64_t header_size = 0;
@@ -78,7 +72,8 @@ TEST(SafetensorsTest, HeaderIsTheFormatsLayout) {
 }
 
 TEST(SafetensorsTest, ShardsAboveTheLimitWithAnIndex) {
-  const fs::path dir = FreshDir("sharded");
+  const test::TempFolder folder("safetensors_sharded");
+  const fs::path dir = folder.path();
   // 60 bytes for a.weight alone, so a 64-byte limit gives several shards.
   ASSERT_TRUE(WriteSafetensors(dir, Sample(), /*shard_bytes=*/64).ok());
   EXPECT_FALSE(fs::exists(dir / "model.safetensors"));
@@ -95,7 +90,8 @@ TEST(SafetensorsTest, ShardsAboveTheLimitWithAnIndex) {
 }
 
 TEST(SafetensorsTest, TruncatedFileIsDataLossNamingIt) {
-  const fs::path dir = FreshDir("truncated");
+  const test::TempFolder folder("safetensors_truncated");
+  const fs::path dir = folder.path();
   ASSERT_TRUE(WriteSafetensors(dir, Sample()).ok());
   const fs::path file = dir / "model.safetensors";
   fs::resize_file(file, fs::file_size(file) - 3);
@@ -113,7 +109,8 @@ TEST(SafetensorsTest, TruncatedFileIsDataLossNamingIt) {
 }
 
 TEST(SafetensorsTest, CorruptHeaderIsDataLossNamingTheFile) {
-  const fs::path dir = FreshDir("corrupt");
+  const test::TempFolder folder("safetensors_corrupt");
+  const fs::path dir = folder.path();
   ASSERT_TRUE(WriteSafetensors(dir, Sample()).ok());
   const fs::path file = dir / "model.safetensors";
   std::fstream io(file, std::ios::in | std::ios::out | std::ios::binary);
@@ -126,7 +123,8 @@ TEST(SafetensorsTest, CorruptHeaderIsDataLossNamingTheFile) {
 }
 
 TEST(SafetensorsTest, ShardMissingATensorOfTheIndexIsDataLoss) {
-  const fs::path dir = FreshDir("missing_shard_tensor");
+  const test::TempFolder folder("safetensors_missing_shard_tensor");
+  const fs::path dir = folder.path();
   ASSERT_TRUE(WriteSafetensors(dir, Sample(), /*shard_bytes=*/64).ok());
   ASSERT_TRUE(WriteSafetensors(dir / "other", {{"z", torch::ones({2})}}).ok());
   fs::rename(dir / "other" / "model.safetensors", dir / "model-00002-of-00003.safetensors");
@@ -136,7 +134,8 @@ TEST(SafetensorsTest, ShardMissingATensorOfTheIndexIsDataLoss) {
 }
 
 TEST(SafetensorsTest, EmptyDirectoryIsNotFound) {
-  const fs::path dir = FreshDir("empty");
+  const test::TempFolder folder("safetensors_empty");
+  const fs::path dir = folder.path();
   fs::create_directories(dir);
   EXPECT_EQ(SafetensorsReader::Open(dir).status().code(), absl::StatusCode::kNotFound);
 }

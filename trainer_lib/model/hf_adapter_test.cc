@@ -1,28 +1,19 @@
 #include "trainer_lib/model/hf_adapter.h"
 
-#include <stdlib.h>
-
-#include <filesystem>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <filesystem>
+
 #include "common/catalog.h"
+#include "tests/support/temp_folder.h"
 
 namespace ablate::train {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-
-// A new empty folder. Not std::filesystem::remove_all on an old one: LibTorch's CUDA build
-// exports a broken copy of it (see trainer_lib/train/checkpoint.cc).
-fs::path FreshDir(const std::string& name) {
-  std::string path = (fs::path(testing::TempDir()) / ("hf_adapter_" + name + "-XXXXXX")).string();
-  EXPECT_NE(::mkdtemp(path.data()), nullptr) << path;
-  return path;
-}
 
 Qwen3 Build(const v1::ModelConfig& config, uint64_t seed) {
   torch::manual_seed(seed);
@@ -43,7 +34,8 @@ TEST(HfAdapterTest, SavedModelLoadsBackIntoAnotherInitialisation) {
     v1::ModelConfig config = *ModelByName("tiny");
     config.set_tie_word_embeddings(tied);
     Qwen3 saved = Build(config, 1);
-    const fs::path dir = FreshDir(tied ? "tied" : "untied");
+    const test::TempFolder folder(std::string("hf_adapter_") + (tied ? "tied" : "untied"));
+    const fs::path dir = folder.path();
     ASSERT_TRUE(SaveHfModel(dir, *saved, /*shard_bytes=*/100'000).ok());
     EXPECT_TRUE(fs::exists(dir / "config.json"));
     EXPECT_TRUE(fs::exists(dir / "model.safetensors.index.json"));  // 460 KB in shards
@@ -61,7 +53,8 @@ TEST(HfAdapterTest, SavedModelLoadsBackIntoAnotherInitialisation) {
 }
 
 TEST(HfAdapterTest, AnotherShapeIsRefusedNamingTheFields) {
-  const fs::path dir = FreshDir("other_shape");
+  const test::TempFolder folder("hf_adapter_other_shape");
+  const fs::path dir = folder.path();
   ASSERT_TRUE(SaveHfModel(dir, *Build(*ModelByName("mini"), 1)).ok());
   Qwen3 tiny = Build(*ModelByName("tiny"), 1);
   absl::Status status = LoadHfWeights(dir, *tiny);
@@ -74,11 +67,13 @@ TEST(HfAdapterTest, AnotherShapeIsRefusedNamingTheFields) {
 TEST(HfAdapterTest, MissingWeightIsNamed) {
   v1::ModelConfig config = *ModelByName("tiny");
   config.set_tie_word_embeddings(false);
-  const fs::path dir = FreshDir("missing_head");
+  const test::TempFolder folder("hf_adapter_missing_head");
+  const fs::path dir = folder.path();
   ASSERT_TRUE(SaveHfModel(dir, *Build(*ModelByName("tiny"), 1)).ok());  // tied: no lm_head
   // The same shapes but untied: the config is rewritten, the weights lack lm_head.weight.
   Qwen3 untied = Build(config, 1);
-  const fs::path untied_dir = FreshDir("untied_config");
+  const test::TempFolder untied_folder("hf_adapter_untied_config");
+  const fs::path untied_dir = untied_folder.path();
   ASSERT_TRUE(SaveHfModel(untied_dir, *untied).ok());
   fs::copy_file(untied_dir / "config.json", dir / "config.json",
                 fs::copy_options::overwrite_existing);

@@ -1,9 +1,6 @@
 #include "trainer_lib/train/checkpoint.h"
 
-#include <ftw.h>
-
 #include <algorithm>
-#include <cstdio>
 #include <map>
 #include <string>
 #include <utility>
@@ -15,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/remove_tree.h"
 #include "trainer_lib/state/archive_file.h"
 #include "trainer_lib/state/digest.h"
 
@@ -108,14 +106,6 @@ absl::Status VerifyFolder(const fs::path& folder) {
 }
 
 }  // namespace
-
-void RemoveTree(const fs::path& path) {
-  ::nftw(
-      path.c_str(), [](const char* entry, const struct stat*, int, struct FTW*) {
-        return std::remove(entry);
-      },
-      /*nopenfd=*/16, FTW_DEPTH | FTW_PHYS);
-}
 
 absl::StatusOr<fs::path> CheckpointDir::Save(int64_t step, const std::vector<Stateful*>& pieces) {
   std::error_code error;

@@ -65,11 +65,6 @@ class CheckpointDir {
   const int keep_;
 };
 
-// Removes a folder and all it holds; a missing one is fine. Not std::filesystem::remove_all:
-// LibTorch's CUDA build (2.11) exports a copy of it that programs linking LibTorch call
-// instead of libstdc++'s, and that copy jumps to a null address.
-void RemoveTree(const std::filesystem::path& path);
-
 }  // namespace ablate::train
 
 #endif  // ABLATE_TRAINER_LIB_TRAIN_CHECKPOINT_H_
