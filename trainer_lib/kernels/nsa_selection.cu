@@ -43,6 +43,10 @@ __host__ __device__ int QueriesPerBlock(int64_t group_size) {
 __host__ __device__ size_t KeyTileBytes(int64_t head_dim) {
   return static_cast<size_t>(2 * kCols) * (head_dim + 8) * sizeof(bf16);
 }
+// The second key tile starts kCols (D + 8) bf16 after the first: 1024-byte aligned, as the
+// swizzled tiles need, for every D.
+static_assert(kCols * (64 + 8) * 2 % 1024 == 0 && kCols * (128 + 8) * 2 % 1024 == 0 &&
+              kCols * (256 + 8) * 2 % 1024 == 0);
 
 // Starts copying key tile j (blocks 64 j .. 64 j + 63 of kc, zeros past `compressed`) into
 // buffer j % 2.

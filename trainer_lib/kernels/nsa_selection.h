@@ -54,7 +54,7 @@
 //   block_idx: [groups, seq_len, n] int32, every slot of every row written.
 // Limits: groups <= 65535, 0 < seq_len < 2^31, D in {64, 128, 256}, 1 <= G <= 128,
 // 1 <= n <= kNsaSelectionMaxSelected, and NsaSelectionSharedBytes within the device's opt-in
-// shared memory per block (at most 136 KiB: D = 256, G = 1, n = 32).
+// shared memory per block (at most 137 KiB: D = 256, G = 1, n = 32).
 #ifndef ABLATE_TRAINER_LIB_KERNELS_NSA_SELECTION_H_
 #define ABLATE_TRAINER_LIB_KERNELS_NSA_SELECTION_H_
 

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/catalog.h"
 #include "common/model_math.h"
+#include "common/remove_tree.h"
 #include "common/train_config.h"
 
 namespace ablate::train {
@@ -71,20 +72,6 @@ v1::JobSpec TinyJob(uint32_t steps, const std::string& checkpoint_dir = "") {
 // A folder of this test process alone, so that concurrent test runs never share one.
 fs::path FreshDir(const std::string& name) {
   return fs::path(testing::TempDir()) / absl::StrCat(name, "-", ::getpid());
-}
-
-// Removes a checkpoint folder: folders of files. Not std::filesystem::remove_all, for the
-// reason checkpoint.h gives.
-void RemoveCheckpoints(const fs::path& dir) {
-  std::vector<fs::path> steps;
-  for (const fs::directory_entry& entry : fs::directory_iterator(dir)) steps.push_back(entry);
-  for (const fs::path& step : steps) {
-    std::vector<fs::path> files;
-    for (const fs::directory_entry& entry : fs::directory_iterator(step)) files.push_back(entry);
-    for (const fs::path& file : files) fs::remove(file);
-    fs::remove(step);
-  }
-  fs::remove(dir);
 }
 
 std::vector<int64_t> SavedSteps(const MemorySink& sink) {
@@ -152,7 +139,7 @@ TEST(TrainerTest, ResumesFromTheLatestCheckpointKeepingTheNewestTwo) {
   EXPECT_EQ(sink2.events.front().started().resumed_from_step(), 30);
   EXPECT_EQ(sink2.events.back().finished().steps(), 50);
   EXPECT_EQ(sink2.Values("train/loss").size(), 4u);  // steps 35, 40, 45, 50
-  RemoveCheckpoints(dir);
+  RemoveTree(dir);
 }
 
 TEST(TrainerTest, AnotherModelIsRefusedByNameNotByLibTorch) {
@@ -169,7 +156,7 @@ TEST(TrainerTest, AnotherModelIsRefusedByNameNotByLibTorch) {
   const std::string error = sink2.events.back().finished().error();
   EXPECT_TRUE(absl::StrContains(error, "holds another model")) << error;
   EXPECT_TRUE(absl::StrContains(error, "hidden_size")) << error;
-  RemoveCheckpoints(dir);
+  RemoveTree(dir);
 }
 
 TEST(TrainerTest, CorruptNewestCheckpointResumesFromThePreviousOne) {
@@ -205,7 +192,7 @@ TEST(TrainerTest, CorruptNewestCheckpointResumesFromThePreviousOne) {
   EXPECT_EQ(resumed.Values("train/loss").back(), straight.Values("train/loss").back());
   EXPECT_EQ(resumed.events.back().finished().final_eval_loss(),
             straight.events.back().finished().final_eval_loss());
-  RemoveCheckpoints(dir);
+  RemoveTree(dir);
 }
 
 TEST(TrainerTest, StoppedRunResumesExactlyAsIfUninterrupted) {
@@ -232,7 +219,7 @@ TEST(TrainerTest, StoppedRunResumesExactlyAsIfUninterrupted) {
   EXPECT_EQ(resumed.Values("train/loss").back(), straight.Values("train/loss").back());
   EXPECT_EQ(resumed.events.back().finished().final_eval_loss(),
             straight.events.back().finished().final_eval_loss());
-  RemoveCheckpoints(dir);
+  RemoveTree(dir);
 }
 
 TEST(TrainerTest, PeriodicEvaluationAndBf16) {
@@ -344,7 +331,7 @@ TEST(TrainerTest, StopRequestIsHonouredDuringEvaluation) {
   EXPECT_EQ(sink.events.back().finished().error(), "terminated by SIGTERM at step 10");
   EXPECT_TRUE(sink.Values("eval/loss").empty());
   EXPECT_EQ(SavedSteps(sink), (std::vector<int64_t>{10}));
-  RemoveCheckpoints(dir);
+  RemoveTree(dir);
 }
 
 // A disk that refuses to grow a file: a file-size limit, with SIGXFSZ ignored so that write
@@ -371,7 +358,7 @@ TEST(TrainerTest, DiskThatRefusesWritesFailsTheJobNamingThePath) {
   EXPECT_EQ(error, absl::StrCat("step 5: checkpoint: write ", (dir / ".tmp-step-00000005").string(),
                                 "/model.pt: file too large"));
   EXPECT_TRUE(fs::is_empty(dir));  // the partial folder is gone
-  RemoveCheckpoints(dir);
+  RemoveTree(dir);
 }
 
 TEST(TrainerTest, ProvenanceRecordsCodeConfigSeedsAndData) {
@@ -421,7 +408,7 @@ TEST(TrainerTest, ProfileRecordsTheStepsAskedForAndWritesItsTable) {
   }
   EXPECT_TRUE(saw_matmul);
   EXPECT_GT(fs::file_size(dir / "trace.json"), 1000u);
-  fs::remove_all(dir);
+  RemoveTree(dir);
 }
 
 TEST(TrainerTest, GpuJobRunsOnCudaOrFailsClearlyWithout) {
@@ -493,7 +480,7 @@ TEST_P(NsaTrainerTest, NsaTrainsWithItsArgumentsAndResumesExactly) {
   EXPECT_EQ(resumed.events.front().started().resumed_from_step(), 5);
   EXPECT_EQ(resumed.events.back().finished().final_eval_loss(),
             straight.events.back().finished().final_eval_loss());
-  RemoveCheckpoints(dir);
+  RemoveTree(dir);
 }
 
 }  // namespace
