@@ -219,8 +219,11 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
 // operands in shared memory), P^T and dS^T in registers, dv += P^T do and dk += dS^T q (m64n128,
 // A from registers, B the rows' tiles read N-major), and with accum dS through shared memory into
 // dq = dS K, a 64-column half at a time (m64n64, K read N-major), added into accum by each warp for
-// its 16 rows. A step costs the warpgroup 32 wgmmas where DkvKernel's warps issue 640 mma.syncs
-// with their fragment loads: the instructions, not the tensor cores, bounded that kernel.
+// its 16 rows. 64 rows cost the warpgroup 24 wgmmas (32 with dq) where DkvKernel's 4 warps issue
+// 1,024 mma.syncs (1,280), each with its fragment loads: that kernel, two warps a scheduler, kept
+// its issue slots 31% busy and its tensor pipe 21.5% (docs/benchmarks.md). ptxas inserts a
+// warpgroup arrive before each product with register A, as each packs its fragments after the
+// fence: correct, though it serializes those products.
 struct DkvWgmmaTiles {
   static constexpr int kD = 128, kKeys = 64, kStep = 64, kWarps = 4;
   static constexpr int kTileElems = kKeys * kD;   // K or V, swizzled

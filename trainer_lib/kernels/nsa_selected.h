@@ -56,9 +56,9 @@
 //    capability 9.0, where the build holds sm_90a code, the block's 4 warps are one warpgroup on
 //    Hopper's wgmma instead (wgmma_bf16.cuh): 64 rows a step, S^T, dP^T and dq's dS K with both
 //    operands in 128-byte-swizzled shared tiles, dv and dk with P^T and dS^T as register A; the
-//    same math and rounding, 32 wgmmas a step where the 4 warps issued 640 mma.syncs and their
-//    fragment loads (on one H200 at fla's shape, 64K: 37.8 to 28.8 ms, the kernel then bound by
-//    L2's throughput for the gathered rows and dq's atomics).
+//    same math and rounding, 32 wgmmas per 64 rows where the 4 warps issued 1,280 mma.syncs,
+//    each with its fragment loads (on one H200 at fla's shape, 64K: 37.8 to 28.8 ms, the kernel
+//    then bound by L2's throughput for the gathered rows and dq's atomics).
 //  - The forward by key block (each block's K and V read once, where the query blocks read a
 //    query's blocks for each query, and at small G mostly for masked rows): the dk/dv kernel's
 //    items and tiles, each warp taking 16 of a step's 64 rows against the tile's 64 keys

@@ -1,8 +1,8 @@
 // Warpgroup-level building blocks for Hopper's bf16 tensor cores (sm_90a: wgmma.mma_async, PTX
 // ISA 9.7.15): shared tiles in the 128-byte swizzle, their matrix descriptors, the MMAs a kernel
-// of this folder issues, and the fences around them. Device code only, compiled where
-// __CUDA_ARCH_FEAT_SM90_ALL is defined (an sm_90a target); included by the .cu files of this
-// folder.
+// of this folder issues, and the fences around them. Device code only, included by the .cu files
+// of this folder; the wgmma instructions assemble only for an sm_90a target, so their callers
+// stand under `#if defined(__CUDA_ARCH_FEAT_SM90_ALL)` or `if constexpr` on it.
 //
 // Tiles. A shared tile of R rows and C bf16 columns (C a multiple of 64) is C / 64 panels, each
 // [R][64] with 128-byte rows, 1024-byte aligned; 16-byte chunk j of row r lies at chunk j ^ (r % 8)
