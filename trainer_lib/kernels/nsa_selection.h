@@ -26,8 +26,9 @@
 // 67.2 ms: the scores were the lesser part of the kernel's 19.5 ms, its group means and ranking
 // the greater). Pass 1 takes each row's max and sum of exp over its visible blocks (online, as
 // FlashAttention-2, in log2 units so that each exp is one exp2); pass 2 recomputes the scores
-// and writes each row's probabilities for the tile to shared memory. Where the caller has each row's log-sum-exp already (the compressed attention
-// makes exactly it, nsa_compressed.h), pass 1 is skipped and pass 2 takes
+// and writes each row's probabilities for the tile to shared memory. Where the caller has each
+// row's log-sum-exp already (the compressed attention makes exactly it, nsa_compressed.h), pass 1
+// is skipped and pass 2 takes
 // P = exp2(scale log2(e) S - lse log2(e)): the keys stream and the scores are made once, not
 // twice (on one H200 at Qwen3-0.6B's shape and 128K, the compressed branch with the selection
 // took 16.8 ms a forward so, 19.3 with pass 1). After a barrier a warp per query sums the G rows
