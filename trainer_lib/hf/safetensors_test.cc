@@ -1,11 +1,11 @@
 #include "trainer_lib/hf/safetensors.h"
 
+#include <filesystem>
+#include <fstream>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-
-#include <filesystem>
-#include <fstream>
 
 #include "tests/support/temp_folder.h"
 

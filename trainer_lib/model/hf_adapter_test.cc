@@ -1,10 +1,10 @@
 #include "trainer_lib/model/hf_adapter.h"
 
+#include <filesystem>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-
-#include <filesystem>
 
 #include "common/catalog.h"
 #include "tests/support/temp_folder.h"
