@@ -462,15 +462,7 @@ __global__ void RowDotsKernel(const uint4* d_o, const uint4* o, float* delta, in
 cudaError_t NsaSelectedBackwardDkv(const NsaSelectedParams& p, cudaStream_t stream) {
 #if defined(ABLATE_SM90A_KERNELS)
   if (p.head_dim == 128 && NsaSelectedSupported(p)) {
-    // Asked once per process: the GPUs of one host are of one kind.
-    static const bool hopper = [] {
-      int device = 0, major = 0, minor = 0;
-      cudaGetDevice(&device);
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
-      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
-      return major == 9 && minor == 0;
-    }();
-    if (hopper) {  // the sm_90a code in this build
+    if (wgmma::DeviceRunsSm90a()) {  // the sm_90a code in this build runs here
       const dim3 grid(static_cast<unsigned>(p.num_items),
                       static_cast<unsigned>((p.block_size + 63) / 64));
       return nsa::LaunchKernel(DkvWgmmaKernel, grid, 128, DkvWgmmaTiles::kBytes, stream, p);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "trainer_lib/kernels/launch.cuh"
 #include "trainer_lib/kernels/mma_bf16.cuh"
 #include "trainer_lib/kernels/nsa_selected.h"
 #include "trainer_lib/kernels/wgmma_bf16.cuh"
@@ -138,18 +139,8 @@ __device__ void ForEachStep(int steps, const Facts& facts, const Prefetch& prefe
   }
 }
 
-// Launches `kernel` with `smem` bytes of dynamic shared memory (opted in past the default
-// 48 KiB); nothing for an empty grid.
-template <typename Kernel>
-cudaError_t LaunchKernel(Kernel kernel, dim3 grid, int threads, size_t smem, cudaStream_t stream,
-                         const NsaSelectedParams& p) {
-  if (grid.x == 0) return cudaSuccess;
-  const cudaError_t error = cudaFuncSetAttribute(
-      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-  if (error != cudaSuccess) return error;
-  kernel<<<grid, threads, smem, stream>>>(p);
-  return cudaGetLastError();
-}
+// The kernels of the branch launch with opt-in shared memory (launch.cuh).
+using kernels::LaunchKernel;
 
 // f(std::integral_constant<int, D>()) for p's head dim D (64, 128 or 256): each launcher's
 // dispatch to its kernels' instances; cudaErrorInvalidValue where NsaSelectedSupported(p) fails.

@@ -1,8 +1,9 @@
 // Warpgroup-level building blocks for Hopper's bf16 tensor cores (sm_90a: wgmma.mma_async, PTX
 // ISA 9.7.15): shared tiles in the 128-byte swizzle, their matrix descriptors, the MMAs a kernel
-// of this folder issues, and the fences around them. Device code only, included by the .cu files
-// of this folder; the wgmma instructions assemble only for an sm_90a target, so their callers
-// stand under `#if defined(__CUDA_ARCH_FEAT_SM90_ALL)` or `if constexpr` on it.
+// of this folder issues, and the fences around them; and, host side, whether the device runs
+// them. Included by the .cu files of this folder; the wgmma instructions assemble only for an
+// sm_90a target, so their callers stand under `#if defined(__CUDA_ARCH_FEAT_SM90_ALL)` or
+// `if constexpr` on it.
 //
 // Tiles. A shared tile of R rows and C bf16 columns (C a multiple of 64) is C / 64 panels, each
 // [R][64] with 128-byte rows, 1024-byte aligned; 16-byte chunk j of row r lies at chunk j ^ (r % 8)
@@ -20,6 +21,7 @@
 #define ABLATE_TRAINER_LIB_KERNELS_WGMMA_BF16_CUH_
 
 #include <cuda_bf16.h>
+#include <cuda_runtime.h>
 
 #include <cstdint>
 
@@ -28,6 +30,20 @@
 namespace ablate::kernels::wgmma {
 
 using bf16 = __nv_bfloat16;
+
+// Host code: whether the current device runs sm_90a code (compute capability 9.0), asked once per
+// process (the GPUs of one host are of one kind). Launchers ask it only where the build holds
+// that code (ABLATE_SM90A_KERNELS).
+inline bool DeviceRunsSm90a() {
+  static const bool runs = [] {
+    int device = 0, major = 0, minor = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+    return major == 9 && minor == 0;
+  }();
+  return runs;
+}
 
 // Element offset of (r, col) in a swizzled tile of `rows` rows.
 inline __device__ int SwizzledOffset(int rows, int r, int col) {
@@ -82,13 +98,23 @@ __device__ void Wait() {
 inline __device__ void FenceSharedForAsync() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
-// Keeps the compiler from moving reads of an accumulator above the Wait that completes it.
+// Keeps the compiler from moving reads of an accumulator above the Wait that completes it, or
+// writes of an operand (an accumulator rescaled, register A packed) below the Fence that must
+// follow them.
 template <int kTiles>
 __device__ void FenceOperands(float (&d)[kTiles][4]) {
 #pragma unroll
   for (int n = 0; n < kTiles; ++n) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[n][e])::"memory");
+  }
+}
+template <int kTiles>
+__device__ void FenceOperands(uint32_t (&a)[kTiles][4]) {
+#pragma unroll
+  for (int n = 0; n < kTiles; ++n) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(a[n][e])::"memory");
   }
 }
 
