@@ -282,8 +282,9 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   const NsaShape& s = options.shape;
   // The fast path where the kernels take the shapes: the compressed branch and the selection
   // scored once in bf16 (the selection computed in forward only, kept by the selected branch's
-  // autograd node for backward), the selected branch on the kernels, the window branch on
-  // PyTorch's FlashAttention where it takes the shapes (nsa_window.h; else the kernels), gated in
+  // autograd node for backward), the selected branch on the kernels, the window branch on its own
+  // kernels or PyTorch's FlashAttention where either takes the shapes (nsa_window.h; else on the
+  // selected branch's kernels over the window's blocks), gated in
   // fp32 by one node that keeps the branches as they are (nsa_gate.h). That path scores
   // mean-pooled blocks under fla's rule only: learned compression (windows that overlap, a map
   // with its own gradient) and the paper's rule (rows that may select nothing) run on the
@@ -300,7 +301,7 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     const torch::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
     std::vector<torch::Tensor> branches = {
         cmp.out, NsaSelectedAttention(qc, kc, vc, cmp.block_idx, s.block_size, 0, cmp.lse)};
-    if (s.window > 0 && NsaWindowFlashTakes(qc, kc)) {
+    if (s.window > 0 && NsaWindowTakes(qc, kc)) {
       branches.push_back(NsaWindowAttention(qc, kc, vc, s.window));
     } else if (s.window > 0) {
       const torch::Tensor window_idx =

@@ -4,15 +4,16 @@
 // Prints a markdown table: the median of `reps` timed runs (after one warm-up) of
 //   NsaAttend            the whole layer as the model calls it (the compressed branch on
 //                        PyTorch's fused attention, the selection and the selected branch on our
-//                        kernels, the window on FlashAttention)
+//                        kernels, the window on its wgmma kernels or FlashAttention)
 //   compressed+selection NsaCompressedAndSelect alone: o_cmp and the block indices
 //   selected kernels     NsaSelectedAttention alone on precomputed block indices
 //   selected fwd         its forward alone, by query blocks or by key block (NsaForwardPath;
 //                        by key block in one pass, on the compressed branch's log-sum-exp)
 //   selected bwd         its backward alone, dq by the dq kernel or in the dk/dv kernel
 //                        (NsaDqPath)
-//   window branch        with a window, the branch alone: on FlashAttention (nsa_window.h) and
-//                        on the selected kernels over the window's blocks
+//   window branch        with a window, the branch alone: on FlashAttention and on its wgmma
+//                        kernels (nsa_window.h), and on the selected kernels over the window's
+//                        blocks
 //   SDPA                 at::scaled_dot_product_attention, causal, k and v repeated to H heads;
 //                        up to 128K tokens (past it, quadratic: 29 s a forward and backward at
 //                        1M on Qwen3-0.6B's shape by extrapolation)
@@ -109,9 +110,12 @@ void Row(const Shape& s, int reps, int64_t window) {
                                                        /*is_causal=*/true);
     if (backward) o.backward(d_o);
   };
-  auto window_flash = [&](bool backward) {
-    torch::Tensor o = ablate::train::NsaWindowAttention(q, k, v, window);
-    if (backward) o.backward(d_o);
+  using ablate::train::NsaWindowPath;
+  auto window_on = [&](NsaWindowPath path) {
+    return [&, path](bool backward) {
+      torch::Tensor o = ablate::train::NsaWindowAttention(q, k, v, window, 0, path);
+      if (backward) o.backward(d_o);
+    };
   };
   torch::Tensor window_idx;
   if (window > 0) {
@@ -184,9 +188,14 @@ void Row(const Shape& s, int reps, int64_t window) {
       return 0.0;
     });
   }
-  const double win_flash = window > 0 && ablate::train::NsaWindowFlashTakes(q, k)
-                               ? time("window FlashAttention", window_flash, true)
-                               : NAN;
+  const double win_flash =
+      window > 0 && ablate::train::NsaWindowFlashTakes(q, k)
+          ? time("window FlashAttention", window_on(NsaWindowPath::kFlash), true)
+          : NAN;
+  const double win_wgmma =
+      window > 0 && ablate::train::NsaWindowKernelsTake(q, k)
+          ? time("window wgmma kernels", window_on(NsaWindowPath::kKernels), true)
+          : NAN;
   const double win_kernels =
       window > 0 && kernels ? time("window kernels", window_kernels, true) : NAN;
   const bool dense = t <= kDenseMaxTokens;
@@ -194,12 +203,11 @@ void Row(const Shape& s, int reps, int64_t window) {
   const double sdpa_fb = dense ? time("SDPA fwd+bwd", sdpa, true) : NAN;
   std::printf(
       "| %s | %lld/%lld/%lld | %lldK | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | "
-      "%.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
+      "%.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
       s.name, static_cast<long long>(s.heads), static_cast<long long>(s.kv_heads),
       static_cast<long long>(d), static_cast<long long>(t / 1024), nsa_f, nsa_fb, cmp_f, cmp_fb,
-      sel_f, sel_fb, fwd_ms[0], fwd_ms[1], bwd_ms[0], bwd_ms[1], win_flash, win_kernels, sdpa_f,
-      sdpa_fb,
-      sdpa_fb / nsa_fb);
+      sel_f, sel_fb, fwd_ms[0], fwd_ms[1], bwd_ms[0], bwd_ms[1], win_flash, win_wgmma, win_kernels,
+      sdpa_f, sdpa_fb, sdpa_fb / nsa_fb);
   if (!failures.empty()) {
     std::printf("<!-- %s %lldK failed: %s-->\n", s.name, static_cast<long long>(t / 1024),
                 failures.c_str());
@@ -220,13 +228,15 @@ int main(int argc, char** argv) {
   const std::string only = argc > 4 ? argv[4] : "";
   std::printf("NSA kernels: %s, window %lld\n\n",
               ablate::train::NsaKernelsEnabled() ? "on" : "off", static_cast<long long>(window));
-  std::printf("| shape | H/H_kv/D | T | NsaAttend fwd ms | NsaAttend fwd+bwd ms | "
-              "compressed+selection fwd ms | compressed+selection fwd+bwd ms | selected "
-              "kernels fwd ms | selected kernels fwd+bwd ms | selected fwd, by query blocks ms | "
-              "selected fwd, by key block ms | selected bwd, dq kernel ms | selected bwd, dq in "
-              "dk/dv ms | window fwd+bwd, FlashAttention ms | window fwd+bwd, kernels ms | "
-              "SDPA fwd ms | SDPA fwd+bwd ms | SDPA / NsaAttend (fwd+bwd) "
-              "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "| shape | H/H_kv/D | T | NsaAttend fwd ms | NsaAttend fwd+bwd ms | "
+      "compressed+selection fwd ms | compressed+selection fwd+bwd ms | selected "
+      "kernels fwd ms | selected kernels fwd+bwd ms | selected fwd, by query blocks ms | "
+      "selected fwd, by key block ms | selected bwd, dq kernel ms | selected bwd, dq in "
+      "dk/dv ms | window fwd+bwd, FlashAttention ms | window fwd+bwd, wgmma kernels ms | "
+      "window fwd+bwd, selected kernels ms | "
+      "SDPA fwd ms | SDPA fwd+bwd ms | SDPA / NsaAttend (fwd+bwd) "
+      "|\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::vector<Shape> shapes;
   for (int64_t t : {8192, 16384, 32768, 65536, 131072}) shapes.push_back({"fla", 64, 4, 128, t});
   for (int64_t t : {32768, 131072, 524288, 1048576}) {

@@ -127,14 +127,6 @@ torch::Tensor RowDots(const torch::Tensor& d_o, const torch::Tensor& o, cudaStre
   return delta;
 }
 
-// bf16, contiguous and 16-byte aligned (the kernels load 8 elements at a time): a view that
-// starts mid-row of a larger buffer is copied.
-torch::Tensor ForKernel(const torch::Tensor& x) {
-  torch::Tensor y = x.to(torch::kBFloat16).contiguous();
-  if (reinterpret_cast<uintptr_t>(y.data_ptr()) % 16 != 0) y = y.clone();
-  return y;
-}
-
 // NsaSelectedForwardInto's work (its contract in nsa_cuda.h), returning the reverse index where
 // the path built one, for the backward to reuse.
 std::optional<NsaReverseIndex> Forward(const torch::Tensor& q, const torch::Tensor& k,
@@ -275,7 +267,8 @@ class NsaSelectedFunction : public torch::autograd::Function<NsaSelectedFunction
                                const torch::Tensor& key, const torch::Tensor& v,
                                const torch::Tensor& idx, int64_t block_size, int64_t window,
                                const std::optional<torch::Tensor>& row_shift) {
-    const torch::Tensor q16 = ForKernel(q), k16 = ForKernel(key), v16 = ForKernel(v);
+    const torch::Tensor q16 = NsaKernelInput(q), k16 = NsaKernelInput(key),
+                        v16 = NsaKernelInput(v);
     const torch::Tensor idx32 = idx.to(torch::kInt32).contiguous();
     torch::Tensor o = torch::empty_like(q16);
     torch::Tensor lse = torch::empty({q.size(0), q.size(1), q.size(2)},
@@ -302,7 +295,7 @@ class NsaSelectedFunction : public torch::autograd::Function<NsaSelectedFunction
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
     const tensor_list s = ctx->get_saved_variables();
     const std::vector<int64_t> dtypes = ctx->saved_data["dtypes"].toIntVector();
-    const torch::Tensor d_o = ForKernel(grads[0]);
+    const torch::Tensor d_o = NsaKernelInput(grads[0]);
     torch::Tensor dq = torch::empty_like(s[0]);
     torch::Tensor dk = torch::empty(s[1].sizes(), s[1].options().dtype(torch::kFloat32));
     torch::Tensor dv = torch::empty_like(dk);
@@ -325,6 +318,12 @@ class NsaSelectedFunction : public torch::autograd::Function<NsaSelectedFunction
 #endif
 
 }  // namespace
+
+at::Tensor NsaKernelInput(const at::Tensor& x) {
+  torch::Tensor y = x.to(torch::kBFloat16).contiguous();
+  if (reinterpret_cast<uintptr_t>(y.data_ptr()) % 16 != 0) y = y.clone();
+  return y;
+}
 
 bool NsaKernelsEnabled() {
 #ifdef ABLATE_NSA_KERNELS

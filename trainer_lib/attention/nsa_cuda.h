@@ -24,12 +24,17 @@ namespace ablate::train {
 // "0" (the switch that lets a run compare them with the reference).
 bool NsaKernelsEnabled();
 
+// x as the kernels read it: bf16, contiguous and 16-byte aligned (they load 8 elements at a
+// time); a view that starts mid-row of a larger buffer is copied. Differentiable, any device.
+at::Tensor NsaKernelInput(const at::Tensor& x);
+
 // True when NsaKernelsEnabled() and the kernels take these tensors: CUDA, 4-D, D in {64, 128,
 // 256}, H / H_kv from 1 to 16, T < 2^31.
 bool NsaSelectedKernelTakes(const at::Tensor& q, const at::Tensor& k);
 
 // The selected branch, o_slc (or with a window and NsaWindowBlockIndices, the window branch,
-// o_swa, which NsaAttend takes from nsa_window.h's FlashAttention where that runs the shapes):
+// o_swa, which NsaAttend takes from nsa_window.h's kernels or FlashAttention where either runs
+// the shapes):
 // [B, H, T, D] bf16, differentiable in q, k and v (their gradients come back in their dtypes;
 // dk and dv are summed in fp32 before that). row_shift: as NsaSelectedForwardInto's, no
 // gradient. Where block_idx is at most kNsaKeptIndexBytes (as int32), the forward by key block

@@ -13,6 +13,14 @@
 #include "trainer_lib/attention/nsa_cuda.h"
 #include "trainer_lib/attention/nsa_fold.h"
 
+#ifdef ABLATE_NSA_KERNELS
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include "trainer_lib/kernels/nsa_selected.h"
+#include "trainer_lib/kernels/nsa_window.h"
+#endif
+
 namespace ablate::train {
 namespace {
 
@@ -51,6 +59,77 @@ bool FlashRuns(const at::Device& device) {
   }();
   return runs;
 }
+
+#ifdef ABLATE_NSA_KERNELS
+namespace k = ablate::kernels;
+
+void Check(cudaError_t error, const char* what) {
+  TORCH_CHECK(error == cudaSuccess, "nsa window kernel (", what, "): ", cudaGetErrorString(error));
+}
+
+// The kernels' parameters for contiguous bf16 q [B, H, T, D] and k [B, H_kv, T, D].
+k::NsaWindowParams Params(const torch::Tensor& q, const torch::Tensor& key, int64_t window) {
+  k::NsaWindowParams p;
+  p.batch = q.size(0);
+  p.heads = q.size(1);
+  p.kv_heads = key.size(1);
+  p.seq_len = q.size(2);
+  p.head_dim = q.size(3);
+  p.window = window;
+  p.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(q.size(3))));
+  return p;
+}
+
+// The branch on our kernels (trainer_lib/kernels/nsa_window.h): the forward keeps o and lse, the
+// backward allocates delta (B H T fp32) and the three gradients.
+class WindowKernelFunction : public torch::autograd::Function<WindowKernelFunction> {
+ public:
+  // q, k, v: contiguous bf16. Returns o [B, H, T, D] contiguous bf16.
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q,
+                               const torch::Tensor& key, const torch::Tensor& v, int64_t window) {
+    const c10::cuda::CUDAGuard guard(q.device());
+    torch::Tensor o = torch::empty_like(q);
+    torch::Tensor lse =
+        torch::empty({q.size(0), q.size(1), q.size(2)}, q.options().dtype(torch::kFloat32));
+    k::NsaWindowParams p = Params(q, key, window);
+    p.q = q.data_ptr();
+    p.k = key.data_ptr();
+    p.v = v.data_ptr();
+    p.o = o.data_ptr();
+    p.lse = lse.data_ptr<float>();
+    Check(k::NsaWindowForward(p, at::cuda::getCurrentCUDAStream(q.device().index())), "forward");
+    ctx->save_for_backward({q, key, v, o, lse});
+    ctx->saved_data["window"] = window;
+    return o;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &q = saved[0], &key = saved[1], &v = saved[2], &o = saved[3],
+                        &lse = saved[4];
+    const c10::cuda::CUDAGuard guard(q.device());
+    const cudaStream_t stream = at::cuda::getCurrentCUDAStream(q.device().index());
+    const torch::Tensor d_o = NsaKernelInput(grads[0]);
+    torch::Tensor delta = torch::empty_like(lse);
+    Check(k::NsaRowDots(d_o.data_ptr(), o.data_ptr(), delta.data_ptr<float>(), lse.numel(),
+                        q.size(3), stream),
+          "delta");
+    torch::Tensor dq = torch::empty_like(q), dk = torch::empty_like(key), dv = torch::empty_like(v);
+    k::NsaWindowParams p = Params(q, key, ctx->saved_data["window"].toInt());
+    p.q = q.data_ptr();
+    p.k = key.data_ptr();
+    p.v = v.data_ptr();
+    p.lse = lse.data_ptr<float>();
+    p.d_o = d_o.data_ptr();
+    p.delta = delta.data_ptr<float>();
+    p.dq = dq.data_ptr();
+    p.dk = dk.data_ptr();
+    p.dv = dv.data_ptr();
+    Check(k::NsaWindowBackward(p, stream), "backward");
+    return {dq, dk, dv, torch::Tensor()};
+  }
+};
+#endif
 
 class WindowFunction : public torch::autograd::Function<WindowFunction> {
  public:
@@ -137,6 +216,21 @@ class WindowFunction : public torch::autograd::Function<WindowFunction> {
 
 }  // namespace
 
+bool NsaWindowKernelsTake(const at::Tensor& q, const at::Tensor& k) {
+#ifdef ABLATE_NSA_KERNELS
+  if (!NsaKernelsEnabled() || !q.defined() || !k.defined() || !q.is_cuda() ||
+      k.device() != q.device() || q.dim() != 4 || k.dim() != 4 || q.size(0) != k.size(0) ||
+      q.size(2) != k.size(2) || q.size(3) != k.size(3) || k.size(1) == 0) {
+    return false;
+  }
+  const c10::cuda::CUDAGuard guard(q.device());
+  return k::NsaWindowSupported(Params(q, k, 1)) && k::NsaWindowKernelsRun();
+#else
+  (void)q, (void)k;
+  return false;
+#endif
+}
+
 bool NsaWindowFlashTakes(const at::Tensor& q, const at::Tensor& k) {
   return q.defined() && k.defined() && q.is_cuda() && k.device() == q.device() && q.dim() == 4 &&
          k.dim() == 4 && q.size(0) == k.size(0) && q.size(2) == k.size(2) &&
@@ -145,14 +239,30 @@ bool NsaWindowFlashTakes(const at::Tensor& q, const at::Tensor& k) {
          at::globalContext().userEnabledFlashSDP() && FlashRuns(q.device());
 }
 
+bool NsaWindowTakes(const at::Tensor& q, const at::Tensor& k) {
+  return NsaWindowKernelsTake(q, k) || NsaWindowFlashTakes(q, k);
+}
+
 at::Tensor NsaWindowAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                              int64_t window, int64_t backward_rows) {
+                              int64_t window, int64_t backward_rows, NsaWindowPath path) {
   TORCH_CHECK(window > 0, "nsa window: window ", window, " must be positive");
-  TORCH_CHECK(NsaWindowFlashTakes(q, k) && v.sizes() == k.sizes() && v.device() == k.device(),
-              "nsa window: FlashAttention does not take q ", q.sizes(), " on ", q.device(), ", k ",
-              k.sizes(), ", v ", v.sizes(), " (see NsaWindowFlashTakes)");
-  // FlashAttention reads rows of D with unit stride; the bf16 rounding is differentiable, so
-  // the gradients come back in the inputs' dtypes.
+  TORCH_CHECK(v.defined() && k.defined() && v.sizes() == k.sizes() && v.device() == k.device(),
+              "nsa window: v ", v.defined() ? v.sizes() : at::IntArrayRef{}, " differs from k ",
+              k.defined() ? k.sizes() : at::IntArrayRef{});
+  const bool kernels = path != NsaWindowPath::kFlash && NsaWindowKernelsTake(q, k);
+  TORCH_CHECK(kernels || path != NsaWindowPath::kKernels, "nsa window: our kernels do not take q ",
+              q.sizes(), " on ", q.device(), ", k ", k.sizes(), " (see NsaWindowKernelsTake)");
+#ifdef ABLATE_NSA_KERNELS
+  // The bf16 rounding and copies are differentiable, so the gradients come back in the inputs'
+  // dtypes.
+  if (kernels) {
+    return WindowKernelFunction::apply(NsaKernelInput(q), NsaKernelInput(k), NsaKernelInput(v),
+                                       window);
+  }
+#endif
+  TORCH_CHECK(NsaWindowFlashTakes(q, k), "nsa window: FlashAttention does not take q ", q.sizes(),
+              " on ", q.device(), ", k ", k.sizes(), " (see NsaWindowFlashTakes)");
+  // FlashAttention reads rows of D with unit stride.
   auto bf16 = [](const at::Tensor& x) {
     torch::Tensor y = x.to(torch::kBFloat16);
     return y.stride(3) == 1 ? y : y.contiguous();

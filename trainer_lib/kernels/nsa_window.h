@@ -1,0 +1,86 @@
+// CUDA kernels for the sliding-window branch of Native Sparse Attention (Yuan et al. 2025, arXiv
+// 2502.11089, section 3.3.3: o_swa), on Hopper's warpgroup MMAs (wgmma_bf16.cuh), head dim 128:
+//
+//   S[h][t][s] = scale q[h][t] . k[h_kv][s]       over keys t - w < s <= t (w = window >= 1)
+//   o[h][t]    = softmax_s(S) v[h_kv]             lse[h][t] = log sum_s exp(S[h][t][s])
+//
+// with h = h_kv G + g, G = H / H_kv any integer (Qwen3's 2, 4, 5 and 8 as well as fla's 16), and
+// the backward of FlashAttention-2 (Dao 2023): P = exp(S - lse), dP = do v^T, dS = P (dP - delta)
+// with delta = rowsum(do o) (NsaRowDots, nsa_selected.h), dq = scale dS k, dk = scale sum dS^T q,
+// dv = sum P^T do, the sums over the G heads of the group and the queries whose window holds the
+// key. P and dS are rounded to bf16 before their products, as FlashAttention-2 does.
+//
+// Design. A band, unlike the selected branch's blocks: a query tile of 64 rows sees the key tiles
+// from its own back to the one holding its first query's first key (at most ceil((w - 1) / 64) + 1
+// of them), contiguous, so nothing is gathered and no sum needs atomics.
+//  - Forward: a thread block (one warpgroup) per (b, 64 queries, one or two heads of a group) walks
+//    its key tiles from the diagonal back, K and V double-buffered with cp.async in
+//    128-byte-swizzled shared tiles: S = Q K^T (m64n64k16, both operands in shared memory), an
+//    online softmax in base 2 in registers, O += P V (m64n128k16, P as register A).
+//  - dq: the same walk with S = Q K^T and dP = dO V^T, P = exp(S - lse), dS, dq += dS K
+//    (register A); dq is written as bf16 once, with no fp32 buffer.
+//  - dk, dv: a thread block per (b, h_kv, 64 keys) keeps its K and V tiles and walks the G heads'
+//    query tiles whose windows reach them, q and do double-buffered: S^T = K Q^T, dP^T = V dO^T,
+//    dv += P^T dO and dk += dS^T Q (register A); the group's sum stays in registers.
+//  - Within a warpgroup the chains overlap where they can: the forward's two heads (G even) share
+//    each K and V tile, head 1's S = Q K^T running while head 0's softmax does; dq and dk/dv
+//    commit S and dP as two groups, forming P while dP's products run (and dk/dv's dS^T while
+//    dv's). On one H200 at fla's shape and 64K these took the branch from 28.2 to 20.4 ms
+//    (docs/benchmarks.md, "The window branch on wgmma").
+// FlashAttention-2's backward (PyTorch's, the fallback in trainer_lib/attention/nsa_window.h)
+// adds dq with fp32 atomics and, under GQA, writes dk and dv per query head before summing them
+// over the group; these kernels form dq in a second walk instead (S and dP computed twice, where
+// the atomics need them once, but no fp32 buffer, no atomics and gradients that are the same bits
+// on every run).
+//
+// Layout: q, o, do, dq [B, H, T, D]; k, v, dk, dv [B, H_kv, T, D]; lse, delta [B, H, T] fp32;
+// all contiguous, bf16 where not said, and 16-byte aligned (the tiles are copied 16 bytes at a
+// time). Requires T < 2^31, w >= 1, B and H at most 65535; indices of elements are 64-bit, so T
+// may reach 1M tokens and beyond.
+//
+// Availability: the kernels are compiled where the build targets sm_90a (ABLATE_SM90A_KERNELS)
+// and run on a device of compute capability 9.0; NsaWindowKernelsRun says so. Elsewhere the
+// launchers return cudaErrorNotSupported.
+#ifndef ABLATE_TRAINER_LIB_KERNELS_NSA_WINDOW_H_
+#define ABLATE_TRAINER_LIB_KERNELS_NSA_WINDOW_H_
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace ablate::kernels {
+
+struct NsaWindowParams {
+  const void* q = nullptr;  // bf16 [B, H, T, D]
+  const void* k = nullptr;  // bf16 [B, H_kv, T, D]
+  const void* v = nullptr;
+  void* o = nullptr;             // forward: bf16 [B, H, T, D]
+  float* lse = nullptr;          // forward writes, backward reads: [B, H, T], natural log
+  const void* d_o = nullptr;     // backward: bf16 [B, H, T, D]
+  const float* delta = nullptr;  // backward: rowsum(do o), [B, H, T]
+  void* dq = nullptr;            // backward: bf16 [B, H, T, D]
+  void* dk = nullptr;            // backward: bf16 [B, H_kv, T, D]
+  void* dv = nullptr;
+  int64_t batch = 0, heads = 0, kv_heads = 0, seq_len = 0, head_dim = 0, window = 0;
+  float scale = 0.0f;  // usually 1 / sqrt(D)
+};
+
+// Whether this build holds the kernels and the current device runs them (asked once per
+// process: the GPUs of one host are of one kind).
+bool NsaWindowKernelsRun();
+
+// Whether the kernels take p's shapes: D = 128, H a multiple of H_kv, T in [1, 2^31), w >= 1,
+// B, H and H_kv in [1, 65535].
+bool NsaWindowSupported(const NsaWindowParams& p);
+
+// o and lse from q, k, v. cudaErrorInvalidValue where !NsaWindowSupported(p),
+// cudaErrorNotSupported where !NsaWindowKernelsRun().
+cudaError_t NsaWindowForward(const NsaWindowParams& p, cudaStream_t stream);
+
+// dq, dk and dv from q, k, v, do, lse and delta; every element of the three is written. Errors
+// as NsaWindowForward's.
+cudaError_t NsaWindowBackward(const NsaWindowParams& p, cudaStream_t stream);
+
+}  // namespace ablate::kernels
+
+#endif  // ABLATE_TRAINER_LIB_KERNELS_NSA_WINDOW_H_
