@@ -139,7 +139,9 @@ double NsaKernelBackwardBytesPerToken(const v1::ModelConfig& c) {
 // (trainer_lib/attention/nsa_cuda.h, NsaDqPath::kAuto: where one (b, h_kv) pair's G T D fp32
 // rows are at most 4 GiB; the buffer holds as many pairs as fit 1 GiB, one at least), and what
 // the window's FlashAttention backward allocates ((14 H + 4 H_kv) D bytes a query row; all rows
-// at once up to 5 GiB, else chunks of 1 GiB; trainer_lib/attention/nsa_window.h).
+// at once up to 5 GiB, else chunks of 1 GiB; trainer_lib/attention/nsa_window.h). The plan
+// cannot know the GPU: on Hopper at D = 128 the window's own kernels run instead, which allocate
+// none of that, so there it is an upper bound.
 double NsaDqAccumulatorBytes(const v1::ModelConfig& c, const NsaShape& nsa, int64_t batch,
                              int64_t seq_len) {
   const double budget = double(int64_t{1} << 30);
