@@ -1,0 +1,188 @@
+// The sliding-window branch's backward on wgmma, dq and dk/dv (nsa_window.h: the math, the
+// design, the layout); what it shares with the forward is nsa_window_tiles.cuh.
+#include <cuda_bf16.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "trainer_lib/kernels/launch.cuh"
+#include "trainer_lib/kernels/mma_bf16.cuh"
+#include "trainer_lib/kernels/nsa_window.h"
+#include "trainer_lib/kernels/nsa_window_tiles.cuh"
+#include "trainer_lib/kernels/wgmma_bf16.cuh"
+
+namespace ablate::kernels::nsa_window {
+namespace {
+
+// Shared memory: dq's q and do tiles, K and V double-buffered; dk/dv's K and V, q and do
+// double-buffered, and the rows' (lse, delta) double-buffered.
+constexpr size_t kDqBytes = SharedBytes(6);
+constexpr size_t kDkvBytes = SharedBytes(6, 2 * kTile * sizeof(float2));
+
+// dq: a thread block per (64 queries, head h, batch b), grid (ceil(T / 64), H, B), the forward's
+// walk with S = Q K^T and dP = dO V^T, P = exp2(S - lse), dS = P (dP - delta), dq += dS K.
+__global__ void __launch_bounds__(128, 2) DqKernel(NsaWindowParams p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  const QueryTile at = ThisQueryTile<1>(p);
+
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  bf16* qs = AlignedTiles(smem_raw);
+  bf16* dos = qs + kTileElems;
+  bf16* ks = dos + kTileElems;     // [2][kTileElems]
+  bf16* vs = ks + 2 * kTileElems;  // [2][kTileElems]
+  CopyTile(qs, p.q, at.q_row0, at.rows);
+  CopyTile(dos, p.d_o, at.q_row0, at.rows);
+  const float scale2 = p.scale * kLog2e;
+  // Per row half: lse (base 2) and delta; a row past T sees nothing, P = exp2(S - inf) = 0.
+  float lse2[2], delta[2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int r = FragmentRow(2 * half);
+    lse2[half] = r < at.rows ? p.lse[at.q_row0 + r] * kLog2e : INFINITY;
+    delta[half] = r < at.rows ? p.delta[at.q_row0 + r] : 0.0f;
+  }
+  float dq[16][4] = {};
+  ForEachKeyTile(p, at, ks, vs, [&](int k0, const bf16* kb, const bf16* vb) {
+    float s[8][4], dp[8][4];
+    ScoresThenDp(s, qs, kb, dp, dos, vb);
+    at.Mask(s, k0);
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[n][e] = exp2f(s[n][e] * scale2 - lse2[e / 2]);  // P
+    }
+    wgmma::Wait<0>();
+    wgmma::FenceOperands(dp);
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) dp[n][e] = s[n][e] * (dp[n][e] - delta[e / 2]);  // dS
+    }
+    uint32_t a[4][4];
+    PackA(a, dp);
+    AccumulateRows(dq, a, kb);
+    wgmma::Commit();
+    wgmma::Wait<0>();
+    wgmma::FenceOperands(dq);
+  });
+  const float scale[2] = {p.scale, p.scale};
+  StoreRows(p.dq, at.q_row0, at.rows, dq, scale);
+#else
+  __trap();  // launched only where the sm_90a code is in the build (NsaWindowKernelsRun)
+#endif
+}
+
+// dk and dv: a thread block per (64 keys, KV head, batch), grid (ceil(T / 64), H_kv, B), keeping
+// the keys' K and V tiles and walking the query tiles that reach them, head by head within a tile,
+// q and do double-buffered; each row's (lse in base 2, delta) loaded a step ahead.
+__global__ void __launch_bounds__(128, 2) DkvKernel(NsaWindowParams p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  const int64_t t_len = p.seq_len;
+  const int k0 = static_cast<int>(blockIdx.x) * kTile;
+  const int64_t hk = blockIdx.y, b = blockIdx.z;
+  const int groups = static_cast<int>(p.heads / p.kv_heads);
+  const int64_t kv_row = (b * p.kv_heads + hk) * t_len + k0;
+  const int count = static_cast<int>(min(int64_t{kTile}, t_len - k0));
+  const int w = static_cast<int>(min(p.window, t_len));
+
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  bf16* ks = AlignedTiles(smem_raw);
+  bf16* vs = ks + kTileElems;
+  bf16* qs = vs + kTileElems;                                       // [2][kTileElems]
+  bf16* dos = qs + 2 * kTileElems;                                  // [2][kTileElems]
+  float2* stats = reinterpret_cast<float2*>(dos + 2 * kTileElems);  // [2][kTile]: lse2, delta
+  CopyTile(ks, p.k, kv_row, count);
+  CopyTile(vs, p.v, kv_row, count);
+
+  // Query tiles first .. last hold the queries t in [k0, k0 + count - 1 + w - 1] whose windows
+  // reach these keys; step i takes tile first + i / G for head hk G + i % G.
+  const int first = k0 / kTile;
+  const int last = static_cast<int>(min(t_len - 1, int64_t{k0} + count - 1 + w - 1) / kTile);
+  // An int: at most 2^25 tiles times G, past 2^31 only for a q of over 2^37 elements.
+  const int steps = (last - first + 1) * groups;
+  const auto step_rows = [&](int i, int64_t* row0) {
+    const int t0 = (first + i / groups) * kTile;
+    *row0 = (b * p.heads + hk * groups + i % groups) * t_len + t0;
+    return static_cast<int>(min(int64_t{kTile}, t_len - t0));
+  };
+  const auto prefetch = [&](int i) {
+    int64_t row0 = 0;
+    const int rows = step_rows(i, &row0);
+    CopyTile(qs + (i % 2) * kTileElems, p.q, row0, rows);
+    CopyTile(dos + (i % 2) * kTileElems, p.d_o, row0, rows);
+    mma::CommitCopies();
+  };
+  // Thread r < 64's row of step i: (lse in base 2, delta), or (inf, 0) past T, which zeroes P.
+  const auto load_stats = [&](int i) {
+    int64_t row0 = 0;
+    const int rows = step_rows(i, &row0);
+    const int r = static_cast<int>(threadIdx.x);
+    return r < rows ? make_float2(p.lse[row0 + r] * kLog2e, p.delta[row0 + r])
+                    : make_float2(INFINITY, 0.0f);
+  };
+  if (threadIdx.x < kTile) stats[threadIdx.x] = load_stats(0);
+
+  const float scale2 = p.scale * kLog2e;
+  float dk[16][4] = {}, dv[16][4] = {};
+  // K's and V's copies join step 0's; a step's stats are written a step ahead, into the slot
+  // the step before last read.
+  ForEachBufferedStep(steps, prefetch, [&](int i) {
+    const float2 next = threadIdx.x < kTile && i + 1 < steps ? load_stats(i + 1) : float2{};
+    const bf16* qb = qs + (i % 2) * kTileElems;
+    const bf16* dob = dos + (i % 2) * kTileElems;
+    const float2* st = stats + (i % 2) * kTile;
+    const int t0 = (first + i / groups) * kTile;
+    const bool whole = WholeTile(t0, k0, w);
+    float s[8][4], dp[8][4];               // [64 keys][64 queries]: S^T, dP^T
+    ScoresThenDp(s, ks, qb, dp, vs, dob);  // dS^T is then formed while dv's products run
+    if (!whole) MaskOutsideWindow(s, w, [&](int r, int c) { return t0 - k0 + c - r; });
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[n][e] = exp2f(s[n][e] * scale2 - st[FragmentCol(n, e)].x);
+    }
+    uint32_t pa[4][4], da[4][4];
+    PackA(pa, s);
+    AccumulateRows(dv, pa, dob);  // dv += P^T dO
+    wgmma::Commit();
+    wgmma::Wait<1>();  // dP^T is in
+    wgmma::FenceOperands(dp);
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) dp[n][e] = s[n][e] * (dp[n][e] - st[FragmentCol(n, e)].y);
+    }
+    PackA(da, dp);
+    AccumulateRows(dk, da, qb);  // dk += dS^T Q
+    wgmma::Commit();
+    if (threadIdx.x < kTile && i + 1 < steps) stats[((i + 1) % 2) * kTile + threadIdx.x] = next;
+    wgmma::Wait<0>();
+    wgmma::FenceOperands(dk);
+    wgmma::FenceOperands(dv);
+  });
+  const float scale[2] = {p.scale, p.scale}, one[2] = {1.0f, 1.0f};
+  StoreRows(p.dk, kv_row, count, dk, scale);
+  StoreRows(p.dv, kv_row, count, dv, one);
+#else
+  __trap();  // launched only where the sm_90a code is in the build (NsaWindowKernelsRun)
+#endif
+}
+
+}  // namespace
+}  // namespace ablate::kernels::nsa_window
+
+namespace ablate::kernels {
+
+cudaError_t NsaWindowBackward(const NsaWindowParams& p, cudaStream_t stream) {
+  if (const cudaError_t refused = nsa_window::Refusal(p); refused != cudaSuccess) return refused;
+  const dim3 dq_grid(nsa_window::Tiles(p), static_cast<unsigned>(p.heads),
+                     static_cast<unsigned>(p.batch));
+  const cudaError_t error =
+      LaunchKernel(nsa_window::DqKernel, dq_grid, 128, nsa_window::kDqBytes, stream, p);
+  if (error != cudaSuccess) return error;
+  const dim3 dkv_grid(nsa_window::Tiles(p), static_cast<unsigned>(p.kv_heads),
+                      static_cast<unsigned>(p.batch));
+  return LaunchKernel(nsa_window::DkvKernel, dkv_grid, 128, nsa_window::kDkvBytes, stream, p);
+}
+
+}  // namespace ablate::kernels

@@ -1,0 +1,234 @@
+// What the sliding-window branch's kernels share (nsa_window.cu's forward, nsa_window_backward.cu's
+// dq and dk/dv; the contract is nsa_window.h's): the tile geometry, the swizzled tiles and their
+// products on wgmma, the masks, a query tile's walk over its key tiles, and the launchers' checks.
+// Device code stands under __CUDA_ARCH_FEAT_SM90_ALL: the kernels' bodies exist only in the sm_90a
+// image (elsewhere they trap, unreachable).
+#ifndef ABLATE_TRAINER_LIB_KERNELS_NSA_WINDOW_TILES_CUH_
+#define ABLATE_TRAINER_LIB_KERNELS_NSA_WINDOW_TILES_CUH_
+
+#include <cuda_bf16.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "trainer_lib/kernels/mma_bf16.cuh"
+#include "trainer_lib/kernels/nsa_window.h"
+#include "trainer_lib/kernels/wgmma_bf16.cuh"
+
+namespace ablate::kernels::nsa_window {
+
+using bf16 = __nv_bfloat16;
+
+constexpr int kD = 128;                 // head dim
+constexpr int kTile = 64;               // queries or keys a tile, the warpgroup's M
+constexpr int kTileElems = kTile * kD;  // one swizzled [64][128] tile
+constexpr int kTileBytes = 2 * kTileElems;
+
+// Dynamic shared memory: `tiles` swizzled tiles, 1024-byte aligned (wgmma_bf16.cuh), then `extra`
+// bytes; 1024 bytes of slack to align the start.
+constexpr size_t SharedBytes(int tiles, size_t extra = 0) {
+  return static_cast<size_t>(tiles) * kTileBytes + extra + 1024;
+}
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+// The row and column, in the warpgroup's 64 x N accumulator, of this thread's element e of column
+// tile n (wgmma_bf16.cuh, "Fragments").
+inline __device__ int FragmentRow(int e) {
+  return 16 * static_cast<int>(threadIdx.x / 32) + static_cast<int>(threadIdx.x % 32) / 4 +
+         8 * (e / 2);
+}
+inline __device__ int FragmentCol(int n, int e) {
+  return 8 * n + 2 * static_cast<int>(threadIdx.x % 4) + e % 2;
+}
+
+// Sets the elements of x (a warpgroup's 64 x 64 scores) whose key lies outside its query's
+// window to -inf, diff(row, col) giving t - s: the key is in the window where 0 <= t - s < w.
+template <typename Diff>
+inline __device__ void MaskOutsideWindow(float (&x)[8][4], int w, const Diff& diff) {
+#pragma unroll
+  for (int n = 0; n < 8; ++n) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int d = diff(FragmentRow(e), FragmentCol(n, e));
+      if (d < 0 || d >= w) x[n][e] = -INFINITY;
+    }
+  }
+}
+
+// Whether every query of the tile at q0 sees every key of the tile at k0 (no element masked).
+inline __device__ bool WholeTile(int q0, int k0, int w) {
+  return k0 + kTile - 1 <= q0 && q0 + kTile - 1 - k0 < w;
+}
+
+// Starts copying rows row0 .. row0 + count - 1 of x ([rows, 128] bf16) into a swizzled tile, zeros
+// after them. All threads of the block.
+inline __device__ void CopyTile(bf16* dst, const void* x, int64_t row0, int count) {
+  const bf16* base = static_cast<const bf16*>(x) + row0 * kD;
+  wgmma::CopyRowsSwizzled<kD>(
+      dst, kTile, base, [base, count](int r) { return r < count ? base + r * kD : nullptr; },
+      threadIdx.x, blockDim.x);
+}
+
+// The first 1024-byte-aligned address of the block's dynamic shared memory.
+inline __device__ bf16* AlignedTiles(unsigned char* smem) {
+  return reinterpret_cast<bf16*>(smem + ((1024 - mma::SharedAddress(smem) % 1024) % 1024));
+}
+
+// Packs the warpgroup's 64 x 64 accumulator x, rounded to bf16, as the register A of four
+// m64nNk16 products (chunk kk: columns 16 kk .. 16 kk + 15).
+inline __device__ void PackA(uint32_t (&a)[4][4], const float (&x)[8][4]) {
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) {
+    a[kk][0] = mma::Pack(x[2 * kk][0], x[2 * kk][1]);
+    a[kk][1] = mma::Pack(x[2 * kk][2], x[2 * kk][3]);
+    a[kk][2] = mma::Pack(x[2 * kk + 1][0], x[2 * kk + 1][1]);
+    a[kk][3] = mma::Pack(x[2 * kk + 1][2], x[2 * kk + 1][3]);
+  }
+}
+
+// d = A B^T over D = 128 for two 64-row swizzled tiles (A and B both K-major): S = Q K^T and its
+// kin. Issued, not waited for.
+inline __device__ void ProductOverHeadDim(float (&d)[8][4], const bf16* a, const bf16* b) {
+#pragma unroll
+  for (int kk = 0; kk < kD / 16; ++kk) {
+    wgmma::MmaShared64<0>(d, wgmma::SwizzledKMajor(a, kTile, kk),
+                          wgmma::SwizzledKMajor(b, kTile, kk), kk > 0);
+  }
+}
+
+// s = A_s B_s^T and dp = A_dp B_dp^T over D (ProductOverHeadDim) as two groups, waiting for s
+// alone: the caller forms P while dp's products run, then waits for them.
+inline __device__ void ScoresThenDp(float (&s)[8][4], const bf16* a_s, const bf16* b_s,
+                                    float (&dp)[8][4], const bf16* a_dp, const bf16* b_dp) {
+  wgmma::Fence();
+  ProductOverHeadDim(s, a_s, b_s);
+  wgmma::Commit();
+  ProductOverHeadDim(dp, a_dp, b_dp);
+  wgmma::Commit();
+  wgmma::Wait<1>();
+  wgmma::FenceOperands(s);
+}
+
+// d += A B for register A (PackA's, K = 64) and B a swizzled [64][128] tile read N-major, after
+// the fence that orders this thread's writes of d and a before the products. Issued, not waited
+// for.
+inline __device__ void AccumulateRows(float (&d)[16][4], uint32_t (&a)[4][4], const bf16* b) {
+  wgmma::FenceOperands(d);
+  wgmma::FenceOperands(a);
+  wgmma::Fence();
+#pragma unroll
+  for (int kk = 0; kk < kTile / 16; ++kk)
+    wgmma::MmaRegisterA128(d, a[kk], wgmma::SwizzledMnMajor(b, kTile, kk));
+}
+
+// Writes the warpgroup's 64 x 128 accumulator times `scale[row half]` as bf16 rows row0 ..
+// row0 + rows - 1 of y ([*, 128]).
+inline __device__ void StoreRows(void* y, int64_t row0, int rows, const float (&x)[16][4],
+                                 const float (&scale)[2]) {
+  bf16* out = static_cast<bf16*>(y);
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int r = FragmentRow(2 * half);
+    if (r >= rows) continue;
+    bf16* row = out + (row0 + r) * kD;
+#pragma unroll
+    for (int n = 0; n < 16; ++n) {
+      *reinterpret_cast<uint32_t*>(row + FragmentCol(n, 0)) =
+          mma::Pack(x[n][2 * half] * scale[half], x[n][2 * half + 1] * scale[half]);
+    }
+  }
+}
+
+// The block of a query-tile kernel (the forward, dq): 64 queries from q0 of heads h0 .. h0 +
+// kHeads - 1 (one group) of sequence b, grid (ceil(T / 64), H / kHeads, B).
+struct QueryTile {
+  int q0;           // the first query
+  int rows;         // the queries in the tile, T - q0 in the last
+  int w;            // the window, clamped to T so that every difference fits an int
+  int64_t q_row0;   // the first query's row in q's layout [B H T, D], head h0 (h0 + hd: + hd T)
+  int64_t kv_row0;  // row of (b, h0 / G, 0) in k's and v's layout [B H_kv T, D]
+
+  // Sets the scores s (64 queries x the 64 keys from k0) outside their queries' windows to -inf.
+  __device__ void Mask(float (&s)[8][4], int k0) const {
+    if (WholeTile(q0, k0, w)) return;
+    const int diff0 = q0 - k0;
+    MaskOutsideWindow(s, w, [diff0](int r, int c) { return diff0 + r - c; });
+  }
+};
+
+template <int kHeads>
+inline __device__ QueryTile ThisQueryTile(const NsaWindowParams& p) {
+  QueryTile at;
+  at.q0 = static_cast<int>(blockIdx.x) * kTile;
+  const int64_t h0 = int64_t{blockIdx.y} * kHeads, b = blockIdx.z;
+  at.rows = static_cast<int>(min(int64_t{kTile}, p.seq_len - at.q0));
+  at.w = static_cast<int>(min(p.window, p.seq_len));
+  at.q_row0 = (b * p.heads + h0) * p.seq_len + at.q0;
+  at.kv_row0 = (b * p.kv_heads + h0 / (p.heads / p.kv_heads)) * p.seq_len;
+  return at;
+}
+
+// The double-buffered loop of every kernel here: prefetch(i) starts step i's copies into buffer
+// i % 2 and commits them; body(i) runs once they are in and visible to wgmma, and buffer i % 2 is
+// refilled (step i + 2) only after every thread has left body(i). Copies the caller issued before
+// the loop join step 0's. All threads of the block.
+template <typename Prefetch, typename Body>
+inline __device__ void ForEachBufferedStep(int steps, const Prefetch& prefetch, const Body& body) {
+  prefetch(0);
+  for (int i = 0; i < steps; ++i) {
+    if (i + 1 < steps) {
+      prefetch(i + 1);
+      mma::WaitCopies<1>();
+    } else {
+      mma::WaitCopies<0>();
+    }
+    wgmma::FenceSharedForAsync();
+    __syncthreads();  // step i's copies are in
+    body(i);
+    __syncthreads();  // buffer i % 2 is consumed before step i + 2's copies
+  }
+}
+
+// The walk of a query tile's key tiles, from the diagonal back: tiles max(0, q0 - w + 1) / 64 ..
+// (q0 + rows - 1) / 64, K and V double-buffered (ks, vs: two tiles each), body(k0, k, v) once per
+// tile with its first key and its tiles in shared memory, ready for wgmma. The caller's copies
+// issued before the walk (the query tile's) join the first tile's. All threads of the block.
+template <typename Body>
+inline __device__ void ForEachKeyTile(const NsaWindowParams& p, const QueryTile& at, bf16* ks,
+                                      bf16* vs, const Body& body) {
+  const int last = (at.q0 + at.rows - 1) / kTile;
+  const int steps = last - max(0, at.q0 - at.w + 1) / kTile + 1;
+  const auto prefetch = [&](int i) {
+    const int k0 = (last - i) * kTile;
+    const int count = static_cast<int>(min(int64_t{kTile}, p.seq_len - k0));
+    CopyTile(ks + (i % 2) * kTileElems, p.k, at.kv_row0 + k0, count);
+    CopyTile(vs + (i % 2) * kTileElems, p.v, at.kv_row0 + k0, count);
+    mma::CommitCopies();
+  };
+  ForEachBufferedStep(steps, prefetch, [&](int i) {
+    body((last - i) * kTile, ks + (i % 2) * kTileElems, vs + (i % 2) * kTileElems);
+  });
+}
+
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+// The launchers' refusal of p: cudaErrorInvalidValue where !NsaWindowSupported(p),
+// cudaErrorNotSupported where !NsaWindowKernelsRun(), else cudaSuccess.
+inline cudaError_t Refusal(const NsaWindowParams& p) {
+  if (!NsaWindowSupported(p)) return cudaErrorInvalidValue;
+  if (!NsaWindowKernelsRun()) return cudaErrorNotSupported;
+  return cudaSuccess;
+}
+
+// Query or key tiles of 64 in a sequence: the grids' x.
+inline unsigned Tiles(const NsaWindowParams& p) {
+  return static_cast<unsigned>((p.seq_len + kTile - 1) / kTile);
+}
+
+}  // namespace ablate::kernels::nsa_window
+
+#endif  // ABLATE_TRAINER_LIB_KERNELS_NSA_WINDOW_TILES_CUH_
