@@ -67,9 +67,13 @@ void Check(cudaError_t error, const char* what) {
   TORCH_CHECK(error == cudaSuccess, "nsa window kernel (", what, "): ", cudaGetErrorString(error));
 }
 
-// The kernels' parameters for contiguous bf16 q [B, H, T, D] and k [B, H_kv, T, D].
-k::NsaWindowParams Params(const torch::Tensor& q, const torch::Tensor& key, int64_t window) {
+// The kernels' shapes and inputs for contiguous bf16 q [B, H, T, D] and k, v [B, H_kv, T, D].
+k::NsaWindowParams Params(const torch::Tensor& q, const torch::Tensor& key, const torch::Tensor& v,
+                          int64_t window) {
   k::NsaWindowParams p;
+  p.q = q.data_ptr();
+  p.k = key.data_ptr();
+  p.v = v.data_ptr();
   p.batch = q.size(0);
   p.heads = q.size(1);
   p.kv_heads = key.size(1);
@@ -91,10 +95,7 @@ class WindowKernelFunction : public torch::autograd::Function<WindowKernelFuncti
     torch::Tensor o = torch::empty_like(q);
     torch::Tensor lse =
         torch::empty({q.size(0), q.size(1), q.size(2)}, q.options().dtype(torch::kFloat32));
-    k::NsaWindowParams p = Params(q, key, window);
-    p.q = q.data_ptr();
-    p.k = key.data_ptr();
-    p.v = v.data_ptr();
+    k::NsaWindowParams p = Params(q, key, v, window);
     p.o = o.data_ptr();
     p.lse = lse.data_ptr<float>();
     Check(k::NsaWindowForward(p, at::cuda::getCurrentCUDAStream(q.device().index())), "forward");
@@ -115,10 +116,7 @@ class WindowKernelFunction : public torch::autograd::Function<WindowKernelFuncti
                         q.size(3), stream),
           "delta");
     torch::Tensor dq = torch::empty_like(q), dk = torch::empty_like(key), dv = torch::empty_like(v);
-    k::NsaWindowParams p = Params(q, key, ctx->saved_data["window"].toInt());
-    p.q = q.data_ptr();
-    p.k = key.data_ptr();
-    p.v = v.data_ptr();
+    k::NsaWindowParams p = Params(q, key, v, ctx->saved_data["window"].toInt());
     p.lse = lse.data_ptr<float>();
     p.d_o = d_o.data_ptr();
     p.delta = delta.data_ptr<float>();
@@ -224,7 +222,7 @@ bool NsaWindowKernelsTake(const at::Tensor& q, const at::Tensor& k) {
     return false;
   }
   const c10::cuda::CUDAGuard guard(q.device());
-  return k::NsaWindowSupported(Params(q, k, 1)) && k::NsaWindowKernelsRun();
+  return k::NsaWindowSupported(Params(q, k, k, 1)) && k::NsaWindowKernelsRun();
 #else
   (void)q, (void)k;
   return false;
