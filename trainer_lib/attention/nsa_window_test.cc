@@ -82,11 +82,12 @@ void CheckCase(const Case& c) {
     EXPECT_TRUE(ours[0].is_contiguous()) << path_name;
     const char* names[] = {"o", "dq", "dk", "dv"};
     for (int i = 0; i < 4; ++i) {
-      // A query alone in its window: every exact dq and dk is 0 (dS = P (dP - delta) with P = 1
-      // and delta = dP), which the bf16 reference meets exactly and ours to about 1e-6, as dP
-      // and delta = rowsum(do o) are summed in other orders; the rule's bound, twice 0, cannot
-      // judge it.
-      if (c.window == 1 && (i == 1 || i == 2)) {
+      // Every query alone in its window (w = 1, or T = 1): every exact dq and dk is 0
+      // (dS = P (dP - delta) with P = 1 and delta = dP), which the bf16 reference meets exactly
+      // and both paths to about 1e-6, as dP and delta = rowsum(do o) are summed in other orders;
+      // the rule's bound, twice 0, cannot judge it (at T = 1, B = 2, G = 2 FlashAttention's dk
+      // was 1.2e-6 on an H200).
+      if ((c.window == 1 || c.seq_len == 1) && (i == 1 || i == 2)) {
         EXPECT_LE(ours[i].abs().max().item<double>(), 1e-5)
             << path_name << " " << names[i] << " " << Describe(c);
         continue;
