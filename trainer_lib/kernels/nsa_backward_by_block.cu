@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "trainer_lib/kernels/exp2.cuh"
 #include "trainer_lib/kernels/mma_bf16.cuh"
 #include "trainer_lib/kernels/nsa_by_block.cuh"
 #include "trainer_lib/kernels/nsa_query_block.cuh"
@@ -19,7 +20,6 @@ using bf16 = __nv_bfloat16;
 using mma::CopyRows;
 using mma::kStride;
 using nsa::ItemTile;
-using nsa::kLog2e;
 using nsa::kRows;
 using nsa::StepRow;
 using nsa::ThisItemTile;
@@ -189,7 +189,7 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
         for (int e = 0; e < 4; ++e) {
           const float2 ld = row_lse2_delta[slot * kStep + 8 * j + 2 * (lane % 4) + e % 2];
           const bool visible = (seen >> (4 * j + e)) & 1u;
-          const float pr = visible ? exp2f(s[j][e] * scale2 - ld.x) : 0.0f;
+          const float pr = visible ? Exp2(s[j][e] * scale2 - ld.x) : 0.0f;
           s[j][e] = pr;
           dp[j][e] = pr * (dp[j][e] - ld.y);
         }
@@ -351,7 +351,7 @@ __global__ void __launch_bounds__(128, 2) DkvWgmmaKernel(NsaSelectedParams p) {
       for (int e = 0; e < 4; ++e) {
         const float2 ld = row_lse2_delta[slot * kStep + 8 * j + 2 * (lane % 4) + e % 2];
         const bool visible = (seen >> (4 * j + e)) & 1u;
-        const float pr = visible ? exp2f(s[j][e] * scale2 - ld.x) : 0.0f;
+        const float pr = visible ? Exp2(s[j][e] * scale2 - ld.x) : 0.0f;
         s[j][e] = pr;
         dp[j][e] = pr * (dp[j][e] - ld.y);
       }

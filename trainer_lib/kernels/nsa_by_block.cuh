@@ -11,15 +11,13 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "trainer_lib/kernels/exp2.cuh"
 #include "trainer_lib/kernels/launch.cuh"
 #include "trainer_lib/kernels/mma_bf16.cuh"
 #include "trainer_lib/kernels/nsa_selected.h"
 #include "trainer_lib/kernels/wgmma_bf16.cuh"
 
 namespace ablate::kernels::nsa {
-
-inline constexpr float kLog2e = 1.4426950408889634f;
-inline constexpr float kLn2 = 0.6931471805599453f;
 
 // Starts copying rows [row, row + count) of x (k or v, [B * H_kv * T, D]) into a shared
 // [kKeys][D] tile, zeros after them.

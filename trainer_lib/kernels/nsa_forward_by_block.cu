@@ -5,6 +5,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "trainer_lib/kernels/exp2.cuh"
 #include "trainer_lib/kernels/mma_bf16.cuh"
 #include "trainer_lib/kernels/nsa_by_block.cuh"
 #include "trainer_lib/kernels/nsa_query_block.cuh"
@@ -21,8 +22,6 @@ using mma::QuadSum;
 using nsa::CopyKeyTile;
 using nsa::ForEachStep;
 using nsa::ItemTile;
-using nsa::kLn2;
-using nsa::kLog2e;
 using nsa::kRows;
 
 using nsa::StepRow;
@@ -61,7 +60,7 @@ inline __device__ void MergeStats(unsigned long long* stats, float m, float l) {
   do {
     assumed = old;
     const float m0 = StatsMax(assumed), top = fmaxf(m0, m);
-    const float sum = StatsSum(assumed) * exp2f(m0 - top) + l * exp2f(m - top);  // m0 -inf: 0
+    const float sum = StatsSum(assumed) * Exp2(m0 - top) + l * Exp2(m - top);  // m0 -inf: 0
     old = atomicCAS(stats, assumed, PackStats(top, sum));
   } while (old != assumed);
 }
@@ -175,7 +174,7 @@ __global__ void __launch_bounds__(32 * ByBlockTiles<D>::kWarps)
         for (int j = 0; j < kKeys / 8; ++j) {
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
-            if (visible(j, e)) sum[e / 2] += exp2f(s[j][e] - top[e / 2]);
+            if (visible(j, e)) sum[e / 2] += Exp2(s[j][e] - top[e / 2]);
           }
         }
 #pragma unroll
@@ -194,7 +193,7 @@ __global__ void __launch_bounds__(32 * ByBlockTiles<D>::kWarps)
             for (int e = 0; e < 4; ++e) {
               const float x = visible(j, e) ? s[j][e] * scale2 : -INFINITY;
               top[e / 2] = fmaxf(top[e / 2], x);
-              s[j][e] = exp2f(x - lse2[e / 2]);  // 0 where masked
+              s[j][e] = Exp2(x - lse2[e / 2]);  // 0 where masked
               sum[e / 2] += s[j][e];
             }
           }
@@ -213,7 +212,7 @@ __global__ void __launch_bounds__(32 * ByBlockTiles<D>::kWarps)
           for (int j = 0; j < kKeys / 8; ++j) {
 #pragma unroll
             for (int e = 0; e < 4; ++e) {
-              s[j][e] = visible(j, e) ? exp2f(s[j][e] * scale2 - lse2[e / 2]) : 0.0f;
+              s[j][e] = visible(j, e) ? Exp2(s[j][e] * scale2 - lse2[e / 2]) : 0.0f;
             }
           }
         }

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "trainer_lib/kernels/exp2.cuh"
 #include "trainer_lib/kernels/mma_bf16.cuh"
 #include "trainer_lib/kernels/nsa_by_block.cuh"
 #include "trainer_lib/kernels/nsa_query_block.cuh"
@@ -17,8 +18,6 @@ using bf16 = __nv_bfloat16;
 using mma::kStride;
 using mma::QuadMax;
 using mma::QuadSum;
-using nsa::kLog2e;
-using nsa::kLn2;
 using nsa::kQueryWarps;
 using nsa::kRows;
 using nsa::LaunchKernel;
@@ -145,7 +144,7 @@ __global__ void __launch_bounds__(32 * kQueryWarps, QueryTiles<D>::kForwardBlock
     for (int h = 0; h < 2; ++h) {
       top[h] = QuadMax(top[h]);
       base[h] = top[h] == -INFINITY ? 0.0f : top[h];
-      const float corr = exp2f(m[h] - base[h]);  // 0 while m = -inf, where l and acc are 0
+      const float corr = Exp2(m[h] - base[h]);  // 0 while m = -inf, where l and acc are 0
       m[h] = top[h];
       l[h] *= corr;
 #pragma unroll
@@ -158,7 +157,7 @@ __global__ void __launch_bounds__(32 * kQueryWarps, QueryTiles<D>::kForwardBlock
     for (int j = 0; j < kKeys / 8; ++j) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        s[j][e] = exp2f(s[j][e] - base[e / 2]);
+        s[j][e] = Exp2(s[j][e] - base[e / 2]);
         l[e / 2] += s[j][e];
       }
     }
@@ -187,7 +186,7 @@ __global__ void __launch_bounds__(32 * kQueryWarps, QueryTiles<D>::kForwardBlock
     for (int w = 0; w < kQueryWarps; ++w) {
       const float* stats_w = RowStats<D>(regions, w);
       const float mw = stats_w[r];  // -inf for a warp whose tiles this row saw nothing of
-      f[w] = mw == -INFINITY ? 0.0f : exp2f(mw - top);
+      f[w] = mw == -INFINITY ? 0.0f : Exp2(mw - top);
       sum += f[w] * stats_w[kRows + r];
     }
     const float2 o = SumPartials<D>(regions, r, c, f);
@@ -245,7 +244,7 @@ __global__ void __launch_bounds__(32 * kQueryWarps, 1) DqKernel(NsaSelectedParam
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const bool visible = (seen >> (4 * j + e)) & 1u;
-        const float pr = visible ? exp2f(s[j][e] * scale2 - lse2[e / 2]) : 0.0f;
+        const float pr = visible ? Exp2(s[j][e] * scale2 - lse2[e / 2]) : 0.0f;
         s[j][e] = pr * (dp[j][e] - delta[e / 2]);
       }
     }

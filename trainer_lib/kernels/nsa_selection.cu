@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "trainer_lib/kernels/exp2.cuh"
 #include "trainer_lib/kernels/mma_bf16.cuh"
 #include "trainer_lib/kernels/nsa_block_rank.cuh"
 #include "trainer_lib/kernels/nsa_by_block.cuh"
@@ -34,7 +35,6 @@ constexpr int kCols = 64;           // compressed blocks per key tile
 // kernel a spill at D = 128.) A warp reading one row's 32 consecutive columns meets 32 banks.
 constexpr int kProbStride = kCols + 8;
 __device__ int ProbAt(int r, int c) { return r * kProbStride + c; }
-using nsa::kLog2e;
 
 __host__ __device__ int QueriesPerBlock(int64_t group_size) {
   return static_cast<int>(kRows / group_size);
@@ -285,12 +285,12 @@ __global__ void __launch_bounds__(kThreads, kD <= 128 ? 2 : 1)
         }
         if (top == -INFINITY) continue;
         if (top > m[h]) {
-          z[h] *= exp2f(m[h] - top);
+          z[h] *= Exp2(m[h] - top);
           m[h] = top;
         }
 #pragma unroll
         for (int jj = 0; jj < kCols / 8; ++jj) {
-          z[h] += exp2f(s[jj][2 * h] - m[h]) + exp2f(s[jj][2 * h + 1] - m[h]);
+          z[h] += Exp2(s[jj][2 * h] - m[h]) + Exp2(s[jj][2 * h + 1] - m[h]);
         }
       }
     });
@@ -301,7 +301,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 128 ? 2 : 1)
         const float z2 = __shfl_xor_sync(0xffffffffu, z[h], offset);
         const float top = fmaxf(m[h], m2);
         if (top == -INFINITY) continue;
-        z[h] = z[h] * exp2f(m[h] - top) + z2 * exp2f(m2 - top);
+        z[h] = z[h] * Exp2(m[h] - top) + z2 * Exp2(m2 - top);
         m[h] = top;
       }
       inv[h] = z[h] > 0.0f ? 1.0f / z[h] : 0.0f;
@@ -338,7 +338,7 @@ __global__ void __launch_bounds__(kThreads, kD <= 128 ? 2 : 1)
       for (int e = 0; e < 4; ++e) {
         const int h = e / 2;
         const float v =
-            column(j, jj, e) < visible[h] ? exp2f(s[jj][e] * scale - m[h]) * inv[h] : 0.0f;
+            column(j, jj, e) < visible[h] ? Exp2(s[jj][e] * scale - m[h]) * inv[h] : 0.0f;
         prob[ProbAt(16 * warp + lane / 4 + 8 * h, column(0, jj, e))] = v;
       }
     }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "trainer_lib/kernels/exp2.cuh"
 #include "trainer_lib/kernels/launch.cuh"
 #include "trainer_lib/kernels/mma_bf16.cuh"
 #include "trainer_lib/kernels/nsa_window.h"
@@ -39,7 +40,7 @@ __device__ void SoftmaxStep(float (&s)[8][4], float (&m)[2], float (&l)[2], floa
     mx[half] = mma::QuadMax(mx[half]);
     // A row that has seen no key yet keeps a finite base, so that exp2 gives 0, not NaN.
     base[half] = mx[half] == -INFINITY ? 0.0f : mx[half];
-    alpha[half] = exp2f(m[half] - base[half]);
+    alpha[half] = Exp2(m[half] - base[half]);
     m[half] = mx[half];
     l[half] *= alpha[half];
   }
@@ -47,7 +48,7 @@ __device__ void SoftmaxStep(float (&s)[8][4], float (&m)[2], float (&l)[2], floa
   for (int n = 0; n < 8; ++n) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      s[n][e] = exp2f(s[n][e] - base[e / 2]);
+      s[n][e] = Exp2(s[n][e] - base[e / 2]);
       l[e / 2] += s[n][e];
     }
   }

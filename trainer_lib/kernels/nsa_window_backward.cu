@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "trainer_lib/kernels/exp2.cuh"
 #include "trainer_lib/kernels/launch.cuh"
 #include "trainer_lib/kernels/mma_bf16.cuh"
 #include "trainer_lib/kernels/nsa_window.h"
@@ -49,7 +50,7 @@ __global__ void __launch_bounds__(128, 2) DqKernel(NsaWindowParams p) {
 #pragma unroll
     for (int n = 0; n < 8; ++n) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) s[n][e] = exp2f(s[n][e] * scale2 - lse2[e / 2]);  // P
+      for (int e = 0; e < 4; ++e) s[n][e] = Exp2(s[n][e] * scale2 - lse2[e / 2]);  // P
     }
     wgmma::Wait<0>();
     wgmma::FenceOperands(dp);
@@ -139,7 +140,7 @@ __global__ void __launch_bounds__(128, 2) DkvKernel(NsaWindowParams p) {
 #pragma unroll
     for (int n = 0; n < 8; ++n) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) s[n][e] = exp2f(s[n][e] * scale2 - st[FragmentCol(n, e)].x);
+      for (int e = 0; e < 4; ++e) s[n][e] = Exp2(s[n][e] * scale2 - st[FragmentCol(n, e)].x);
     }
     uint32_t pa[4][4], da[4][4];
     PackA(pa, s);

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "trainer_lib/kernels/exp2.cuh"
 #include "trainer_lib/kernels/mma_bf16.cuh"
 #include "trainer_lib/kernels/nsa_window.h"
 #include "trainer_lib/kernels/wgmma_bf16.cuh"
@@ -32,9 +33,6 @@ constexpr size_t SharedBytes(int tiles, size_t extra = 0) {
 }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-constexpr float kLog2e = 1.4426950408889634f;
-constexpr float kLn2 = 0.6931471805599453f;
-
 // The row and column, in the warpgroup's 64 x N accumulator, of this thread's element e of column
 // tile n (wgmma_bf16.cuh, "Fragments").
 inline __device__ int FragmentRow(int e) {
