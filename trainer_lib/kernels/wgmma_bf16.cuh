@@ -45,9 +45,14 @@ inline bool DeviceRunsSm90a() {
   return runs;
 }
 
-// Element offset of (r, col) in a swizzled tile of `rows` rows.
+// Element offset of (r, col) in a swizzled tile of `rows` rows; r, col >= 0. In unsigned
+// arithmetic, where the divisions and remainders by powers of two are shifts and masks (signed,
+// each needs a rounding fix-up for negative values that never come: in the selection kernel the
+// copies' index math was a tenth of its instructions).
 inline __device__ int SwizzledOffset(int rows, int r, int col) {
-  return (col / 64) * rows * 64 + r * 64 + ((((col % 64) / 8) ^ (r % 8)) * 8) + col % 8;
+  const unsigned ur = r, uc = col;
+  return static_cast<int>((uc / 64) * rows * 64 + ur * 64 + ((((uc % 64) / 8) ^ (ur % 8)) * 8) +
+                          uc % 8);
 }
 
 // Starts copying rows [0, rows) of a swizzled [rows][kCols] tile, row r from src(r) or zeros
@@ -57,7 +62,7 @@ __device__ void CopyRowsSwizzled(bf16* dst, int rows, const bf16* base, Src src,
                                  int threads) {
   constexpr int kChunks = kCols / 8;
   for (int i = thread; i < rows * kChunks; i += threads) {
-    const int r = i / kChunks, c = i % kChunks;
+    const int r = static_cast<unsigned>(i) / kChunks, c = static_cast<unsigned>(i) % kChunks;
     const bf16* from = src(r);
     mma::CopyAsync16(dst + SwizzledOffset(rows, r, 8 * c), from != nullptr ? from + c * 8 : base,
                      from != nullptr);
