@@ -25,13 +25,6 @@ __device__ void Store2(void* base, int64_t at, float2 x) {
   *reinterpret_cast<bf16x2*>(static_cast<bf16*>(base) + at) = __float22bfloat162_rn(x);
 }
 
-// A row's D elements go in chunks of kSteps steps of 64 (two a lane), every load of a chunk issued
-// before its first store: the compiler may not move a load above a store through a pointer that
-// might alias it, and a warp that waited for each load in turn kept too few bytes in flight (the
-// backward, loading a step's four rows between its three stores, ran at half of HBM's rate at
-// fla's shape on an H200).
-constexpr int kSteps = 4;
-
 __global__ void __launch_bounds__(kWarpsPerBlock * 32) GateForwardKernel(NsaGateParams p) {
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
   if (row >= p.rows) return;
@@ -39,23 +32,17 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) GateForwardKernel(NsaGate
 #pragma unroll
   for (int c = 0; c < kNsaGateMaxBranches; ++c) g[c] = c < p.branches ? GateAt(p, row, c) : 0.0f;
   const int64_t base = row * p.head_dim;
-  for (int64_t d0 = 2 * (threadIdx.x % 32); d0 < p.head_dim; d0 += 64 * kSteps) {
-    float2 sum[kSteps] = {};
+  for (int64_t d = 2 * (threadIdx.x % 32); d < p.head_dim; d += 64) {
+    float2 sum = {0.0f, 0.0f};
 #pragma unroll
     for (int c = 0; c < kNsaGateMaxBranches; ++c) {
-#pragma unroll
-      for (int s = 0; s < kSteps; ++s) {
-        if (c < p.branches && d0 + 64 * s < p.head_dim) {
-          const float2 x = Load2(p.branch[c], base + d0 + 64 * s);
-          sum[s].x += g[c] * x.x;
-          sum[s].y += g[c] * x.y;
-        }
+      if (c < p.branches) {
+        const float2 x = Load2(p.branch[c], base + d);
+        sum.x += g[c] * x.x;
+        sum.y += g[c] * x.y;
       }
     }
-#pragma unroll
-    for (int s = 0; s < kSteps; ++s) {
-      if (d0 + 64 * s < p.head_dim) Store2(p.out, base + d0 + 64 * s, sum[s]);
-    }
+    Store2(p.out, base + d, sum);
   }
 }
 
@@ -69,26 +56,14 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) GateBackwardKernel(NsaGat
     dot[c] = 0.0f;
   }
   const int64_t base = row * p.head_dim;
-  for (int64_t d0 = 2 * (threadIdx.x % 32); d0 < p.head_dim; d0 += 64 * kSteps) {
-    float2 d_o[kSteps] = {}, x[kNsaGateMaxBranches][kSteps] = {};
+  for (int64_t d = 2 * (threadIdx.x % 32); d < p.head_dim; d += 64) {
+    const float2 d_o = Load2(p.d_out, base + d);
 #pragma unroll
-    for (int s = 0; s < kSteps; ++s) {
-      if (d0 + 64 * s >= p.head_dim) continue;
-      d_o[s] = Load2(p.d_out, base + d0 + 64 * s);
-#pragma unroll
-      for (int c = 0; c < kNsaGateMaxBranches; ++c) {
-        if (c < p.branches) x[c][s] = Load2(p.branch[c], base + d0 + 64 * s);
-      }
-    }
-#pragma unroll
-    for (int s = 0; s < kSteps; ++s) {
-      if (d0 + 64 * s >= p.head_dim) continue;
-#pragma unroll
-      for (int c = 0; c < kNsaGateMaxBranches; ++c) {
-        if (c < p.branches) {
-          dot[c] += d_o[s].x * x[c][s].x + d_o[s].y * x[c][s].y;
-          Store2(p.d_branch[c], base + d0 + 64 * s, float2{g[c] * d_o[s].x, g[c] * d_o[s].y});
-        }
+    for (int c = 0; c < kNsaGateMaxBranches; ++c) {
+      if (c < p.branches) {
+        const float2 x = Load2(p.branch[c], base + d);
+        dot[c] += d_o.x * x.x + d_o.y * x.y;
+        Store2(p.d_branch[c], base + d, float2{g[c] * d_o.x, g[c] * d_o.y});
       }
     }
   }
