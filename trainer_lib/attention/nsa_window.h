@@ -5,9 +5,9 @@
 //  - our kernels on Hopper's wgmma (trainer_lib/kernels/nsa_window.h) at head dim 128, where the
 //    build holds sm_90a code and the device runs it: dk and dv summed over the group in
 //    registers, dq without atomics, nothing allocated past o, lse, delta and the gradients, the
-//    same bits on every run. On one H200 the branch's forward and backward took 18.7 ms on them
-//    against 24.2 on FlashAttention at fla's shape (64 / 4 heads) and 64K, 39.6 against 48.2 at
-//    128K and 9.5 against 12.2 at Qwen3-0.6B's 128K, in the same calls (docs/benchmarks.md, "The
+//    same bits on every run. On one H200 the branch's forward and backward took 18.6 ms on them
+//    against 24.4 on FlashAttention at fla's shape (64 / 4 heads) and 64K, 37.5 against 48.4 at
+//    128K and 9.5 against 12.0 at Qwen3-0.6B's 128K, in the same calls (docs/benchmarks.md, "The
 //    window branch on wgmma" and "The softmaxes' exponentials on one instruction");
 //  - PyTorch's own FlashAttention-2 kernel (Dao, 2023) everywhere else it runs.
 //
