@@ -237,22 +237,24 @@ FusedCompressed FusedCompressedAttention(const torch::Tensor& q, const torch::Te
     os.push_back(op);
     lses.push_back(lp);
   }
-  // One run (the usual case) is taken as it is: cat would copy it.
-  const torch::Tensor o = os.size() == 1 ? os[0] : torch::cat(os, 1);
-  torch::Tensor lse;
-  if (lses[0].defined()) lse = lses.size() == 1 ? lses[0] : torch::cat(lses, 1);
-  FusedCompressed fused{NsaUnfoldRows(o, h, l, t, 0.0), torch::Tensor()};
-  if (lse.defined()) {
+  FusedCompressed fused{NsaUnfoldRows(os, h, l, t, 0.0), torch::Tensor()};
+  if (lses[0].defined()) {
     // Folded rows as the backends return them (PyTorch 2.11 on an H200, and its sources to
     // 2.13): [B, H l, NF, 1] from cuDNN (strided as [B, NF, H l, 1] where cuDNN runs its ragged
     // layout; reshape reads the logical order), [B, H l, NF] from flash, and [B, H l, NF rounded
     // up to 32] from the efficient kernel. Row p of folded head h l + i is query
     // (p + 1) l - 1 + i, as o's.
-    TORCH_CHECK(lse.dim() >= 3 && lse.size(0) == b && lse.size(1) == h * l && lse.size(2) >= nf &&
-                    lse.numel() == b * h * l * lse.size(2) && lse.scalar_type() == torch::kFloat32,
-                "nsa compressed: SDPA's logsumexp ", lse.sizes(), " ", lse.scalar_type(),
-                " is not [", b, ", ", h * l, ", NF >= ", nf, "(, 1)] fp32");
-    const torch::Tensor rows = lse.detach().reshape({b, h * l, -1, 1}).narrow(2, 0, nf);
+    std::vector<torch::Tensor> rows;
+    for (const torch::Tensor& lse : lses) {
+      const int64_t folded_heads = lse.dim() >= 2 ? lse.size(1) : 0;
+      TORCH_CHECK(lse.dim() >= 3 && lse.size(0) == b && folded_heads % l == 0 &&
+                      lse.size(2) >= nf && lse.numel() == b * folded_heads * lse.size(2) &&
+                      lse.scalar_type() == torch::kFloat32,
+                  "nsa compressed: SDPA's logsumexp ", lse.sizes(), " ", lse.scalar_type(),
+                  " is not [", b, ", heads l, NF >= ", nf, "(, 1)] fp32 with l ", l);
+      rows.push_back(lse.detach().reshape({b, folded_heads, -1, 1}).narrow(2, 0, nf));
+    }
+    torch::NoGradGuard no_grad;
     fused.lse = NsaUnfoldRows(rows, h, l, t, -kInf).squeeze(3);
   }
   return fused;

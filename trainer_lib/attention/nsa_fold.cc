@@ -73,24 +73,50 @@ class FoldFunction : public torch::autograd::Function<FoldFunction> {
 
 class UnfoldFunction : public torch::autograd::Function<UnfoldFunction> {
  public:
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& folded, int64_t heads,
+  static torch::Tensor forward(AutogradContext* ctx, at::TensorList pieces, int64_t heads,
                                int64_t l, int64_t t, double fill) {
-    TORCH_CHECK(folded.dim() == 4 && heads >= 1 && folded.size(1) == heads * l,
-                "nsa unfold: folded ", folded.sizes(), " must be [B, heads l, NF, X] with heads ",
-                heads, " and l ", l);
-    torch::Tensor rows = torch::empty({folded.size(0), heads, t, folded.size(3)}, folded.options());
+    TORCH_CHECK(!pieces.empty() && l >= 1, "nsa unfold: no folded heads, or l ", l, " < 1");
+    int64_t runs_heads = 0;
+    std::vector<int64_t> first_heads;
+    for (const torch::Tensor& piece : pieces) {
+      TORCH_CHECK(piece.dim() == 4 && piece.size(1) % l == 0 &&
+                      piece.sizes().slice(2) == pieces[0].sizes().slice(2) &&
+                      piece.size(0) == pieces[0].size(0),
+                  "nsa unfold: folded run ", piece.sizes(), " must be [B, heads l, NF, X] with l ",
+                  l, " and the first run's B, NF and X");
+      first_heads.push_back(runs_heads);
+      runs_heads += piece.size(1) / l;
+    }
+    TORCH_CHECK(heads >= 1 && runs_heads == heads, "nsa unfold: folded runs of ", runs_heads,
+                " heads in all, for heads ", heads);
+    const torch::Tensor& first = pieces[0];
+    torch::Tensor rows = torch::empty({first.size(0), heads, t, first.size(3)}, first.options());
     rows.narrow(2, 0, std::min(l - 1, t)).fill_(fill);
-    CopyFolded(rows, folded, l, /*into_folded=*/false);
-    ctx->saved_data["sizes"] = folded.sizes().vec();
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      CopyFolded(rows.narrow(1, first_heads[i], pieces[i].size(1) / l), pieces[i], l,
+                 /*into_folded=*/false);
+    }
+    ctx->saved_data["first_heads"] = first_heads;
     ctx->saved_data["l"] = l;
+    ctx->saved_data["folded"] = first.sizes().vec();
     return rows;
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
-    torch::Tensor d_folded =
-        torch::empty(ctx->saved_data["sizes"].toIntVector(), grads[0].options());
-    CopyFolded(grads[0], d_folded, ctx->saved_data["l"].toInt(), /*into_folded=*/true);
-    return {d_folded, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    const int64_t l = ctx->saved_data["l"].toInt();
+    const std::vector<int64_t> first_heads = ctx->saved_data["first_heads"].toIntVector();
+    std::vector<int64_t> sizes = ctx->saved_data["folded"].toIntVector();
+    tensor_list d_pieces;
+    for (size_t i = 0; i < first_heads.size(); ++i) {
+      const int64_t end = i + 1 < first_heads.size() ? first_heads[i + 1] : grads[0].size(1);
+      sizes[1] = (end - first_heads[i]) * l;
+      d_pieces.push_back(torch::empty(sizes, grads[0].options()));
+      CopyFolded(grads[0].narrow(1, first_heads[i], end - first_heads[i]), d_pieces.back(), l,
+                 /*into_folded=*/true);
+    }
+    // One gradient per run, then none for heads, l, t and fill.
+    d_pieces.resize(d_pieces.size() + 4);
+    return d_pieces;
   }
 };
 
@@ -98,9 +124,10 @@ class UnfoldFunction : public torch::autograd::Function<UnfoldFunction> {
 
 at::Tensor NsaFoldRows(const at::Tensor& x, int64_t l) { return FoldFunction::apply(x, l); }
 
-at::Tensor NsaUnfoldRows(const at::Tensor& folded, int64_t heads, int64_t l, int64_t t,
-                         double fill) {
-  return UnfoldFunction::apply(folded, heads, l, t, fill);
+at::Tensor NsaUnfoldRows(const std::vector<at::Tensor>& pieces, int64_t heads, int64_t l,
+                         int64_t t, double fill) {
+  // As a TensorList, so that autograd takes each run as an input.
+  return UnfoldFunction::apply(at::TensorList(pieces), heads, l, t, fill);
 }
 
 void NsaCopyInWords(const at::Tensor& dst, const at::Tensor& src) {

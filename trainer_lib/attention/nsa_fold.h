@@ -20,16 +20,20 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace ablate::train {
 
 // x [B, H, T, X] -> [B, H l, T / l, X]; slots past T are 0. Needs l >= 1 and T >= l.
 at::Tensor NsaFoldRows(const at::Tensor& x, int64_t l);
 
-// The inverse: folded [B, heads l, NF, X] -> [B, heads, T, X], rows of the first l - 1
-// queries `fill` (their gradient is dropped). Needs NF = T / l.
-at::Tensor NsaUnfoldRows(const at::Tensor& folded, int64_t heads, int64_t l, int64_t t,
-                         double fill);
+// The inverse: folded [B, heads l, NF, X], given as runs of whole heads (pieces[i] holds the
+// next pieces[i].size(1) / l heads, as attention called head run by head run returns them) ->
+// [B, heads, T, X], rows of the first l - 1 queries `fill` (their gradient is dropped). Each run
+// lands in its heads' rows directly: joining them first would copy every folded row once more.
+// Needs NF = T / l and the runs' heads to sum to `heads`.
+at::Tensor NsaUnfoldRows(const std::vector<at::Tensor>& pieces, int64_t heads, int64_t l,
+                         int64_t t, double fill);
 
 // dst.copy_(src), moved as 8-byte elements where both allow it (one dtype, the last dim of unit
 // stride, every offset a multiple of 8 bytes). LibTorch's strided copy spends its time on index

@@ -59,7 +59,7 @@ TEST(NsaFoldTest, UnfoldAndItsGradientEqualThePaddedForm) {
       const torch::Tensor base = torch::randn({2, c.t / c.l, 3 * c.l, 5}).transpose(1, 2);
       const torch::Tensor x = base.detach().requires_grad_(true);
       const torch::Tensor x_ref = base.detach().requires_grad_(true);
-      const torch::Tensor rows = NsaUnfoldRows(x, 3, c.l, c.t, fill);
+      const torch::Tensor rows = NsaUnfoldRows({x}, 3, c.l, c.t, fill);
       const torch::Tensor expected = PaddedUnfold(x_ref, 3, c.l, c.t, fill);
       ASSERT_EQ(rows.sizes(), expected.sizes());
       EXPECT_TRUE(torch::equal(rows, expected));
@@ -78,15 +78,39 @@ TEST(NsaFoldTest, UnfoldAndItsGradientEqualThePaddedForm) {
 
 TEST(NsaFoldTest, FoldThenUnfoldGivesBackTheQueriesThatSeeABlock) {
   const torch::Tensor x = torch::randn({1, 2, 43, 4});
-  const torch::Tensor back = NsaUnfoldRows(NsaFoldRows(x, 8), 2, 8, 43, 0.0);
+  const torch::Tensor back = NsaUnfoldRows({NsaFoldRows(x, 8)}, 2, 8, 43, 0.0);
   EXPECT_TRUE(torch::equal(back.narrow(2, 7, 36), x.narrow(2, 7, 36)));
   EXPECT_TRUE(torch::equal(back.narrow(2, 0, 7), torch::zeros({1, 2, 7, 4})));
 }
 
+TEST(NsaFoldTest, RunsOfHeadsUnfoldAsTheirJoinedWhole) {
+  torch::manual_seed(9);
+  // Runs of 1, 2 and 2 heads of l = 8 (T = 43, NF = 5): each run lands in its own heads.
+  const torch::Tensor base = torch::randn({2, 5 * 8, 5, 4});
+  const torch::Tensor whole = base.detach().requires_grad_(true);
+  const torch::Tensor runs = base.detach().requires_grad_(true);
+  const torch::Tensor expected = NsaUnfoldRows({whole}, 5, 8, 43, -1.0);
+  const torch::Tensor rows =
+      NsaUnfoldRows({runs.narrow(1, 0, 8), runs.narrow(1, 8, 16), runs.narrow(1, 24, 16)}, 5, 8,
+                    43, -1.0);
+  EXPECT_TRUE(torch::equal(rows, expected));
+  const torch::Tensor weights = torch::randn(rows.sizes());
+  (expected * weights).sum().backward();
+  (rows * weights).sum().backward();
+  EXPECT_TRUE(torch::equal(runs.grad(), whole.grad()));
+}
+
 TEST(NsaFoldTest, RefusesAFoldThatDoesNotMatch) {
   EXPECT_THROW(NsaFoldRows(torch::randn({1, 2, 5, 4}), 8), c10::Error);                // T < l
-  EXPECT_THROW(NsaUnfoldRows(torch::randn({1, 6, 3, 4}), 2, 4, 12, 0.0), c10::Error);  // H l
-  EXPECT_THROW(NsaUnfoldRows(torch::randn({1, 8, 2, 4}), 2, 4, 12, 0.0), c10::Error);  // NF
+  EXPECT_THROW(NsaUnfoldRows({torch::randn({1, 6, 3, 4})}, 2, 4, 12, 0.0), c10::Error);  // H l
+  EXPECT_THROW(NsaUnfoldRows({torch::randn({1, 8, 2, 4})}, 2, 4, 12, 0.0), c10::Error);  // NF
+  // Runs whose heads do not sum to `heads`, or whose NF differ.
+  EXPECT_THROW(NsaUnfoldRows({torch::randn({1, 4, 3, 4}), torch::randn({1, 4, 3, 4})}, 3, 4, 12,
+                             0.0),
+               c10::Error);
+  EXPECT_THROW(NsaUnfoldRows({torch::randn({1, 4, 3, 4}), torch::randn({1, 4, 2, 4})}, 2, 4, 12,
+                             0.0),
+               c10::Error);
 }
 
 }  // namespace
