@@ -254,7 +254,6 @@ FusedCompressed FusedCompressedAttention(const torch::Tensor& q, const torch::Te
                   " is not [", b, ", heads l, NF >= ", nf, "(, 1)] fp32 with l ", l);
       rows.push_back(lse.detach().reshape({b, folded_heads, -1, 1}).narrow(2, 0, nf));
     }
-    torch::NoGradGuard no_grad;
     fused.lse = NsaUnfoldRows(rows, h, l, t, -kInf).squeeze(3);
   }
   return fused;

@@ -22,8 +22,8 @@
 //  - dk, dv: a thread block per (b, h_kv, 64 keys) keeps its K and V tiles and walks the G heads'
 //    query tiles whose windows reach them, head by head, q and do double-buffered: S^T = K Q^T,
 //    dP^T = V dO^T, dv += P^T dO and dk += dS^T Q (register A); the group's sum stays in
-//    registers. Within a head the blocks of neighbouring key tiles read each query tile at the
-//    same step, so that L2 serves all but the first read.
+//    registers. Within a head the blocks of neighbouring key tiles read each query tile at about
+//    the same step, so that L2 serves most of those reads.
 //  - Within a warpgroup the chains overlap where they can: the forward's two heads (G even) share
 //    each K and V tile, head 1's S = Q K^T running while head 0's softmax does; dq and dk/dv
 //    commit S and dP as two groups, forming P while dP's products run (and dk/dv's dS^T while
