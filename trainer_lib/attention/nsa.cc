@@ -12,6 +12,7 @@
 #include "trainer_lib/attention/nsa_compressed.h"
 #include "trainer_lib/attention/nsa_cuda.h"
 #include "trainer_lib/attention/nsa_gate.h"
+#include "trainer_lib/attention/nsa_sparse.h"
 #include "trainer_lib/attention/nsa_window.h"
 
 namespace ablate::train {
@@ -285,7 +286,9 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   // autograd node for backward), the selected branch on the kernels, the window branch on its own
   // kernels or PyTorch's FlashAttention where either takes the shapes (nsa_window.h; else on the
   // selected branch's kernels over the window's blocks), gated in
-  // fp32 by one node that keeps the branches as they are (nsa_gate.h). That path scores
+  // fp32 by one node that keeps the branches as they are (nsa_gate.h); in bf16 with the window
+  // on our kernels (or none), the selected and window branches and the gates as one node that
+  // passes no gradient tensor between them (nsa_sparse.h). That path scores
   // mean-pooled blocks under fla's rule only: learned compression (windows that overlap, a map
   // with its own gradient) and the paper's rule (rows that may select nothing) run on the
   // chunked reference below, on CUDA too, at its speed.
@@ -299,6 +302,10 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     // Contiguous once: the selected and window nodes then keep the same tensors, where each
     // would copy a transposed view (v's) for itself.
     const torch::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
+    if (NsaGatedBranchesTake(qc, kc, gates, cmp.out, s.window)) {
+      return NsaGatedBranches(qc, kc, vc, gates, cmp.out, cmp.block_idx, cmp.lse, s.block_size,
+                              s.window);
+    }
     std::vector<torch::Tensor> branches = {
         cmp.out, NsaSelectedAttention(qc, kc, vc, cmp.block_idx, s.block_size, 0, cmp.lse)};
     if (s.window > 0 && NsaWindowTakes(qc, kc)) {

@@ -187,18 +187,28 @@ FusedCompressed FusedCompressedAttention(const torch::Tensor& q, const torch::Te
   const int64_t h_kv = k_cmp.size(1);
   if (!q.is_cuda() || nf == 0) return {};
   const torch::Tensor k16 = k_cmp.to(torch::kBFloat16), v16 = v_cmp.to(torch::kBFloat16);
-  const torch::Tensor folded = NsaFoldRows(q.to(torch::kBFloat16), l);  // [B, H l, NF, D]
-  const auto backend = static_cast<at::SDPBackend>(
-      at::_fused_sdp_choice(folded, k16, v16, /*attn_mask=*/std::nullopt, /*dropout_p=*/0.0,
-                            /*is_causal=*/true, /*scale=*/std::nullopt, /*enable_gqa=*/true));
+  // Whole key/value heads at a time, as many as keep 8 bytes per element of their folded q
+  // within fused_bytes: the backends' backward allocates about that (cuDNN's fp32 dq
+  // accumulator and more; one 32 GiB allocation failed for all of Qwen3-4B's heads at 1M
+  // tokens on an H200). Folded head f of a run reads its key/value head f / (G l).
+  const int64_t group = h / h_kv, per_kv = b * group * l * nf * d;
+  const int64_t kv_run = std::clamp<int64_t>(fused_bytes / (8 * per_kv), 1, h_kv);
+  std::vector<int64_t> run_heads;  // query heads per run
+  for (int64_t kv0 = 0; kv0 < h_kv; kv0 += kv_run) {
+    run_heads.push_back((std::min(h_kv, kv0 + kv_run) - kv0) * group);
+  }
+  // [B, heads l, NF, D] a run
+  const std::vector<torch::Tensor> folded = NsaFoldRows(q.to(torch::kBFloat16), l, run_heads);
+  const auto backend = static_cast<at::SDPBackend>(at::_fused_sdp_choice(
+      folded[0], k16.narrow(1, 0, run_heads[0] / group), v16.narrow(1, 0, run_heads[0] / group),
+      /*attn_mask=*/std::nullopt, /*dropout_p=*/0.0, /*is_causal=*/true, /*scale=*/std::nullopt,
+      /*enable_gqa=*/true));
   if (backend == at::SDPBackend::math || backend == at::SDPBackend::error) return {};
-  // The backend's op on query heads [h0, h0 + hc) of `folded` and their key/value heads: folded
-  // head f reads key/value head f / (G l).
-  const int64_t per_kv_head = h * l / h_kv;
-  auto attend = [&](int64_t h0, int64_t hc) -> std::pair<torch::Tensor, torch::Tensor> {
-    const int64_t kv0 = h0 / per_kv_head, kvc = hc / per_kv_head;
-    const torch::Tensor qp = folded.narrow(1, h0, hc), kp = k16.narrow(1, kv0, kvc),
-                        vp = v16.narrow(1, kv0, kvc);
+  // The backend's op on the folded heads qp of key/value heads [kv_first, + kv_count).
+  auto attend = [&](const torch::Tensor& qp, int64_t kv_first,
+                    int64_t kv_count) -> std::pair<torch::Tensor, torch::Tensor> {
+    const torch::Tensor kp = k16.narrow(1, kv_first, kv_count),
+                        vp = v16.narrow(1, kv_first, kv_count);
     switch (backend) {
       case at::SDPBackend::cudnn_attention:
         return OutputAndLse(at::_scaled_dot_product_cudnn_attention(
@@ -224,18 +234,14 @@ FusedCompressed FusedCompressedAttention(const torch::Tensor& q, const torch::Te
                 torch::Tensor()};
     }
   };
-  // Whole key/value heads at a time, as many as keep 8 bytes per element of their folded q
-  // within fused_bytes: the backends' backward allocates about that (cuDNN's fp32 dq
-  // accumulator and more; one 32 GiB allocation failed for all of Qwen3-4B's heads at 1M
-  // tokens on an H200).
-  const int64_t per_kv = folded.numel() / h_kv;
-  const int64_t kv_run = std::clamp<int64_t>(fused_bytes / (8 * per_kv), 1, h_kv);
   std::vector<torch::Tensor> os, lses;
-  for (int64_t kv0 = 0; kv0 < h_kv; kv0 += kv_run) {
-    const int64_t heads = (std::min(h_kv, kv0 + kv_run) - kv0) * per_kv_head;
-    auto [op, lp] = attend(kv0 * per_kv_head, heads);
+  int64_t kv0 = 0;
+  for (size_t i = 0; i < folded.size(); ++i) {
+    const int64_t kvc = run_heads[i] / group;
+    auto [op, lp] = attend(folded[i], kv0, kvc);
     os.push_back(op);
     lses.push_back(lp);
+    kv0 += kvc;
   }
   FusedCompressed fused{NsaUnfoldRows(os, h, l, t, 0.0), torch::Tensor()};
   if (lses[0].defined()) {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -107,11 +108,17 @@ void OverPairRuns(k::NsaSelectedParams p, const NsaReverseIndex& rev, const torc
   }
 }
 
-// A finish for OverPairRuns: out's rows ([B H T, D], any dtype) <- the run's fp32 rows.
-auto CopyRowsInto(const torch::Tensor& out) {
-  return [out_rows = out.view({-1, out.size(-1)})](const k::NsaSelectedParams& p,
-                                                   const torch::Tensor& part) {
-    out_rows.narrow(0, p.accum_row0, part.size(0)).copy_(part);
+// A finish for OverPairRuns: out's rows ([B H T, D], any dtype) <- the run's fp32 rows, or
+// += them when `add` (summed in fp32, rounded once).
+auto CopyRowsInto(const torch::Tensor& out, bool add = false) {
+  return [out_rows = out.view({-1, out.size(-1)}), add](const k::NsaSelectedParams& p,
+                                                        const torch::Tensor& part) {
+    torch::Tensor rows = out_rows.narrow(0, p.accum_row0, part.size(0));
+    if (add) {
+      rows.add_(part);
+    } else {
+      rows.copy_(part);
+    }
   };
 }
 
@@ -206,12 +213,14 @@ std::optional<NsaReverseIndex> Forward(const torch::Tensor& q, const torch::Tens
 }
 
 // NsaSelectedBackwardInto's work; `rev`, when given, is the forward's reverse index of the same
-// block_idx.
+// block_idx; `delta`, when defined, rowsum(d_o o) ([B, H, T] fp32, contiguous), else computed
+// here; add_dq: dq += the branch's dq instead of dq = it.
 void Backward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
               const torch::Tensor& block_idx, int64_t block_size, int64_t window,
               const torch::Tensor& o, const torch::Tensor& lse, const torch::Tensor& d_o,
               const torch::Tensor& dq, const torch::Tensor& dk, const torch::Tensor& dv,
-              NsaDqPath dq_path, const NsaReverseIndex* rev) {
+              NsaDqPath dq_path, const NsaReverseIndex* rev,
+              const torch::Tensor& given_delta = {}, bool add_dq = false) {
   k::NsaSelectedParams p = Params(q, k, v, block_idx, block_size, window);
   for (const torch::Tensor* x : {&d_o, &o, &dq}) {
     TORCH_CHECK(x->sizes() == q.sizes() && x->scalar_type() == torch::kBFloat16 &&
@@ -230,7 +239,12 @@ void Backward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
               "nsa selected kernel: dk and dv must start 16-byte aligned");
   const c10::cuda::CUDAGuard guard(q.device());
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream(q.device().index());
-  const torch::Tensor delta = RowDots(d_o, o, stream);
+  TORCH_CHECK(!given_delta.defined() ||
+                  (given_delta.scalar_type() == torch::kFloat32 && given_delta.is_contiguous() &&
+                   given_delta.numel() == lse.numel()),
+              "nsa selected kernel: delta ", given_delta.sizes(), " must be contiguous fp32 like lse ",
+              lse.sizes());
+  const torch::Tensor delta = given_delta.defined() ? given_delta : RowDots(d_o, o, stream);
   std::optional<NsaReverseIndex> built;
   if (rev == nullptr) rev = &built.emplace(ReverseIndex(p, block_idx));
   dk.zero_();
@@ -247,10 +261,14 @@ void Backward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
     dq_path = ByBlockTakes(p) ? NsaDqPath::kInDkv : NsaDqPath::kQueryBlocks;
   }
   if (dq_path == NsaDqPath::kQueryBlocks) {
+    // The dq kernel writes every row: into a buffer of its own where dq is added into.
+    const torch::Tensor dq_branch = add_dq ? torch::empty_like(dq) : dq;
+    p.dq = dq_branch.data_ptr();
     p.items = rev->items.data_ptr<int64_t>();
     p.num_items = rev->items.size(0);
     Check(k::NsaSelectedBackwardDq(p, stream), "dq");
     Check(k::NsaSelectedBackwardDkv(p, stream), "dk, dv");
+    if (add_dq) dq.add_(dq_branch);
     return;
   }
   OverPairRuns(
@@ -258,7 +276,7 @@ void Backward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
       [&](const k::NsaSelectedParams& run) {
         Check(k::NsaSelectedBackwardDkv(run, stream), "dq, dk, dv");
       },
-      CopyRowsInto(dq));
+      CopyRowsInto(dq, add_dq));
 }
 
 class NsaSelectedFunction : public torch::autograd::Function<NsaSelectedFunction> {
@@ -267,45 +285,29 @@ class NsaSelectedFunction : public torch::autograd::Function<NsaSelectedFunction
                                const torch::Tensor& key, const torch::Tensor& v,
                                const torch::Tensor& idx, int64_t block_size, int64_t window,
                                const std::optional<torch::Tensor>& row_shift) {
-    const torch::Tensor q16 = NsaKernelInput(q), k16 = NsaKernelInput(key),
-                        v16 = NsaKernelInput(v);
-    const torch::Tensor idx32 = idx.to(torch::kInt32).contiguous();
-    torch::Tensor o = torch::empty_like(q16);
-    torch::Tensor lse = torch::empty({q.size(0), q.size(1), q.size(2)},
-                                     q16.options().dtype(torch::kFloat32));
-    const torch::Tensor shift =
-        row_shift ? row_shift->to(torch::kFloat32).contiguous() : torch::Tensor();
-    std::optional<NsaReverseIndex> rev =
-        Forward(q16, k16, v16, idx32, block_size, window, o, lse, NsaForwardPath::kAuto, shift);
-    // The reverse index goes to the backward, which would build the same one again, where
-    // block_idx's slots would take at most kNsaKeptIndexBytes.
-    if (idx32.numel() * 4 > kNsaKeptIndexBytes) rev.reset();
-    ctx->save_for_backward({q16, k16, v16, idx32, o, lse,
-                            rev ? rev->rev_query : torch::Tensor(),
-                            rev ? rev->items : torch::Tensor()});
-    if (rev) ctx->saved_data["pair_items"] = rev->pair_items;
-    ctx->saved_data["block_size"] = block_size;
-    ctx->saved_data["window"] = window;
+    NsaSelectedSaved s = NsaSelectedForwardKept(q, key, v, idx, block_size, window,
+                                                row_shift ? *row_shift : torch::Tensor());
+    ctx->save_for_backward(s.Tensors());
+    ctx->saved_data["pair_items"] = s.pair_items;
+    ctx->saved_data["sizes"] = std::vector<int64_t>{block_size, window};
     ctx->saved_data["dtypes"] = std::vector<int64_t>{static_cast<int64_t>(q.scalar_type()),
                                                      static_cast<int64_t>(key.scalar_type()),
                                                      static_cast<int64_t>(v.scalar_type())};
-    return o;
+    return s.o;
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
-    const tensor_list s = ctx->get_saved_variables();
+    const std::vector<int64_t> sizes = ctx->saved_data["sizes"].toIntVector();
+    const NsaSelectedSaved s =
+        NsaSelectedSaved::FromTensors(ctx->get_saved_variables(),
+                                      ctx->saved_data["pair_items"].toIntVector(), sizes[0],
+                                      sizes[1]);
     const std::vector<int64_t> dtypes = ctx->saved_data["dtypes"].toIntVector();
-    const torch::Tensor d_o = NsaKernelInput(grads[0]);
-    torch::Tensor dq = torch::empty_like(s[0]);
-    torch::Tensor dk = torch::empty(s[1].sizes(), s[1].options().dtype(torch::kFloat32));
+    torch::Tensor dq = torch::empty_like(s.q);
+    torch::Tensor dk = torch::empty(s.k.sizes(), s.k.options().dtype(torch::kFloat32));
     torch::Tensor dv = torch::empty_like(dk);
-    std::optional<NsaReverseIndex> rev;
-    if (s[6].defined()) {
-      rev = NsaReverseIndex{s[6], s[7], ctx->saved_data["pair_items"].toIntVector()};
-    }
-    Backward(s[0], s[1], s[2], s[3], ctx->saved_data["block_size"].toInt(),
-             ctx->saved_data["window"].toInt(), s[4], s[5], d_o, dq, dk, dv, NsaDqPath::kAuto,
-             rev ? &*rev : nullptr);
+    NsaSelectedBackwardKept(s, s.lse, NsaKernelInput(grads[0]), torch::Tensor(), dq, false, dk,
+                            dv);
     return {dq.to(static_cast<c10::ScalarType>(dtypes[0])),
             dk.to(static_cast<c10::ScalarType>(dtypes[1])),
             dv.to(static_cast<c10::ScalarType>(dtypes[2])),
@@ -399,6 +401,68 @@ void NsaSelectedBackwardInto(const at::Tensor& q, const at::Tensor& k, const at:
 #else
   (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)window, (void)o, (void)lse,
       (void)d_o, (void)dq, (void)dk, (void)dv, (void)dq_path;
+  TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
+#endif
+}
+
+std::vector<at::Tensor> NsaSelectedSaved::Tensors() const {
+  return {q, k, v, block_idx, o, lse, rev_query, items};
+}
+
+NsaSelectedSaved NsaSelectedSaved::FromTensors(const std::vector<at::Tensor>& tensors,
+                                               std::vector<int64_t> pair_items,
+                                               int64_t block_size, int64_t window) {
+  TORCH_CHECK(tensors.size() >= 8, "nsa selected: ", tensors.size(), " saved tensors, not 8");
+  return {tensors[0], tensors[1], tensors[2], tensors[3], tensors[4], tensors[5], tensors[6],
+          tensors[7], std::move(pair_items), block_size, window};
+}
+
+NsaSelectedSaved NsaSelectedForwardKept(const at::Tensor& q, const at::Tensor& k,
+                                        const at::Tensor& v, const at::Tensor& block_idx,
+                                        int64_t block_size, int64_t window,
+                                        const at::Tensor& row_shift) {
+#ifdef ABLATE_NSA_KERNELS
+  NsaSelectedSaved s;
+  s.q = NsaKernelInput(q);
+  s.k = NsaKernelInput(k);
+  s.v = NsaKernelInput(v);
+  s.block_idx = block_idx.to(torch::kInt32).contiguous();
+  s.block_size = block_size;
+  s.window = window;
+  s.o = torch::empty_like(s.q);
+  s.lse = torch::empty({q.size(0), q.size(1), q.size(2)}, s.q.options().dtype(torch::kFloat32));
+  const torch::Tensor shift =
+      row_shift.defined() ? row_shift.to(torch::kFloat32).contiguous() : torch::Tensor();
+  std::optional<NsaReverseIndex> rev = Forward(s.q, s.k, s.v, s.block_idx, block_size, window,
+                                               s.o, s.lse, NsaForwardPath::kAuto, shift);
+  // The reverse index goes to the backward, which would build the same one again, where
+  // block_idx's slots would take at most kNsaKeptIndexBytes.
+  if (rev && s.block_idx.numel() * 4 <= kNsaKeptIndexBytes) {
+    s.rev_query = rev->rev_query;
+    s.items = rev->items;
+    s.pair_items = rev->pair_items;
+  }
+  return s;
+#else
+  (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)window, (void)row_shift;
+  TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
+#endif
+}
+
+void NsaSelectedBackwardKept(const NsaSelectedSaved& s, const at::Tensor& lse,
+                             const at::Tensor& d_o, const at::Tensor& delta, at::Tensor& dq,
+                             bool add_dq, at::Tensor& dk, at::Tensor& dv) {
+#ifdef ABLATE_NSA_KERNELS
+  TORCH_CHECK(lse.sizes() == s.lse.sizes() && lse.scalar_type() == torch::kFloat32 &&
+                  lse.is_contiguous(),
+              "nsa selected kernel: the backward's lse ", lse.sizes(),
+              " must be contiguous fp32 like the forward's ", s.lse.sizes());
+  std::optional<NsaReverseIndex> rev;
+  if (s.rev_query.defined()) rev = NsaReverseIndex{s.rev_query, s.items, s.pair_items};
+  Backward(s.q, s.k, s.v, s.block_idx, s.block_size, s.window, s.o, lse, d_o, dq, dk, dv,
+           NsaDqPath::kAuto, rev ? &*rev : nullptr, delta, add_dq);
+#else
+  (void)s, (void)lse, (void)d_o, (void)delta, (void)dq, (void)add_dq, (void)dk, (void)dv;
   TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
 #endif
 }

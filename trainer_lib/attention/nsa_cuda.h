@@ -17,6 +17,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace ablate::train {
 
@@ -45,6 +46,42 @@ inline constexpr int64_t kNsaKeptIndexBytes = int64_t{256} << 20;
 at::Tensor NsaSelectedAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                 const at::Tensor& block_idx, int64_t block_size, int64_t window = 0,
                                 const at::Tensor& row_shift = {});
+
+// What the selected branch's forward keeps for its backward, for nodes that run the branch among
+// others (nsa_sparse.h) as NsaSelectedAttention's node does alone.
+struct NsaSelectedSaved {
+  at::Tensor q, k, v;  // as the kernels read them (NsaKernelInput)
+  at::Tensor block_idx;  // int32, contiguous
+  at::Tensor o, lse;  // the forward's output [B, H, T, D] bf16 and [B, H, T] fp32 (natural log)
+  // The forward by key block's reverse index (nsa_reverse_index.h) where kept (above), else
+  // undefined and empty: the backward builds it again.
+  at::Tensor rev_query, items;
+  std::vector<int64_t> pair_items;
+  int64_t block_size = 0, window = 0;
+
+  // The tensors, in the order FromTensors takes them (for save_for_backward).
+  std::vector<at::Tensor> Tensors() const;
+  static NsaSelectedSaved FromTensors(const std::vector<at::Tensor>& tensors,
+                                      std::vector<int64_t> pair_items, int64_t block_size,
+                                      int64_t window);
+};
+
+// The branch's forward (the kAuto paths, row_shift as NsaSelectedForwardInto's): q, k, v of any
+// float dtype, block_idx of any integer dtype.
+NsaSelectedSaved NsaSelectedForwardKept(const at::Tensor& q, const at::Tensor& k,
+                                        const at::Tensor& v, const at::Tensor& block_idx,
+                                        int64_t block_size, int64_t window,
+                                        const at::Tensor& row_shift = {});
+
+// Its backward (the kAuto path) for d_o [B, H, T, D] bf16 (contiguous, 16-byte aligned): dq
+// [B, H, T, D] bf16 overwritten, or added into when add_dq (the branch's fp32 sums added before
+// the one rounding); dk, dv [B, H_kv, T, D] fp32 overwritten. lse: s.lse, or any [B, H, T] fp32
+// contiguous in its place (P = exp(S - lse): lse - ln g makes every gradient g times the
+// branch's, what a gate g asks of it); delta: rowsum(d_o o) [B, H, T] fp32 contiguous, or
+// undefined to have it computed from s.o.
+void NsaSelectedBackwardKept(const NsaSelectedSaved& s, const at::Tensor& lse,
+                             const at::Tensor& d_o, const at::Tensor& delta, at::Tensor& dq,
+                             bool add_dq, at::Tensor& dk, at::Tensor& dv);
 
 // The blocks of block_size tokens that query t's window (t - w, t] touches, for every query:
 // [batch, kv_heads, T, n] int32 on `device`, blocks max(0, t - w + 1) / l .. t / l ascending,

@@ -397,22 +397,27 @@ TEST(NsaCudaTest, DqInDkvOverSeveralLaunches) {
 // NsaAttend on CUDA (the fast path: compressed branch and selection in bf16, the kernels for the
 // selected and window branches) against NsaAttend on the CPU (all reference), gates included,
 // with the model's window 512 and without one. T <= n l, so every visible block is selected on
-// both devices and the selection cannot differ by a near tie.
-void CheckNsaAttend(int64_t window) {
+// both devices and the selection cannot differ by a near tie. q, k and v reach CUDA in `dtype`:
+// fp32 takes the gate's own node, bf16 (the model's) the node of nsa_sparse.h. Some gates are 0
+// (a sigmoid's underflow), whose branches then get no gradient (lse - ln g = +inf there).
+void CheckNsaAttend(int64_t window, torch::Dtype dtype) {
   const Case c{.heads = 8, .kv_heads = 2, .seq_len = 1000, .window = window};
   torch::manual_seed(11);
   const Inputs in = RandomInputs(c);
   auto cuda = torch::TensorOptions().device(torch::kCUDA);
   const torch::Tensor gates = torch::rand({c.batch, c.heads, c.seq_len, 3}, cuda);
+  gates.narrow(2, 100, 40).select(3, 1).zero_();
+  gates.narrow(2, 600, 40).select(3, 2).zero_();
   NsaOptions options;
   options.shape = {c.block_size, c.selected, c.window};
   auto run = [&](torch::Device device) {
-    torch::Tensor q = in.q.to(device).detach().requires_grad_(true);
-    torch::Tensor k = in.k.to(device).detach().requires_grad_(true);
-    torch::Tensor v = in.v.to(device).detach().requires_grad_(true);
+    const torch::Dtype on = device.is_cuda() ? dtype : torch::kFloat32;
+    torch::Tensor q = in.q.to(device, on).detach().requires_grad_(true);
+    torch::Tensor k = in.k.to(device, on).detach().requires_grad_(true);
+    torch::Tensor v = in.v.to(device, on).detach().requires_grad_(true);
     torch::Tensor g = gates.to(device).detach().requires_grad_(true);
     torch::Tensor o = NsaAttend(q, k, v, g, options);
-    o.backward(in.d_o.to(device));
+    o.backward(in.d_o.to(device, o.scalar_type()));
     return std::vector<torch::Tensor>{o.detach().cpu(), q.grad().cpu(), k.grad().cpu(),
                                       v.grad().cpu(), g.grad().cpu()};
   };
@@ -478,8 +483,14 @@ void CheckNsaAttend(int64_t window) {
 
 TEST(NsaCudaTest, NsaAttendMatchesTheReference) {
   REQUIRE_KERNELS();
-  CheckNsaAttend(512);
-  CheckNsaAttend(0);
+  CheckNsaAttend(512, torch::kFloat32);
+  CheckNsaAttend(0, torch::kFloat32);
+}
+
+TEST(NsaCudaTest, NsaAttendInBf16MatchesTheReference) {
+  REQUIRE_KERNELS();
+  CheckNsaAttend(512, torch::kBFloat16);
+  CheckNsaAttend(0, torch::kBFloat16);
 }
 
 }  // namespace

@@ -51,23 +51,52 @@ void CopyFolded(const torch::Tensor& rows, const torch::Tensor& folded, int64_t 
 
 class FoldFunction : public torch::autograd::Function<FoldFunction> {
  public:
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, int64_t l) {
-    const int64_t t = x.size(2);
+  static tensor_list forward(AutogradContext* ctx, const torch::Tensor& x, int64_t l,
+                             const std::vector<int64_t>& run_heads) {
+    const int64_t t = x.dim() == 4 ? x.size(2) : 0;
     TORCH_CHECK(x.dim() == 4 && l >= 1 && t >= l, "nsa fold: x ", x.sizes(),
                 " must be [B, H, T, X] with T >= l = ", l);
-    torch::Tensor folded = torch::empty({x.size(0), x.size(1) * l, t / l, x.size(3)}, x.options());
-    CopyFolded(x, folded, l, /*into_folded=*/true);
+    int64_t heads = 0;
+    for (int64_t h : run_heads) {
+      TORCH_CHECK(h >= 1, "nsa fold: a run of ", h, " heads");
+      heads += h;
+    }
+    TORCH_CHECK(heads == x.size(1), "nsa fold: runs of ", heads, " heads in all, for x ",
+                x.sizes());
+    tensor_list runs;
+    int64_t h0 = 0;
+    for (int64_t h : run_heads) {
+      runs.push_back(torch::empty({x.size(0), h * l, t / l, x.size(3)}, x.options()));
+      CopyFolded(x.narrow(1, h0, h), runs.back(), l, /*into_folded=*/true);
+      h0 += h;
+    }
     ctx->saved_data["sizes"] = x.sizes().vec();
     ctx->saved_data["l"] = l;
-    return folded;
+    ctx->saved_data["run_heads"] = run_heads;
+    // A run that reaches no loss gets an undefined gradient, not a tensor of zeros to copy.
+    ctx->set_materialize_grads(false);
+    return runs;
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
     const int64_t l = ctx->saved_data["l"].toInt();
-    torch::Tensor dx = torch::empty(ctx->saved_data["sizes"].toIntVector(), grads[0].options());
+    const std::vector<int64_t> run_heads = ctx->saved_data["run_heads"].toIntVector();
+    const auto given = std::find_if(grads.begin(), grads.end(),
+                                    [](const torch::Tensor& g) { return g.defined(); });
+    if (given == grads.end()) return {torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    torch::Tensor dx = torch::empty(ctx->saved_data["sizes"].toIntVector(), given->options());
     dx.narrow(2, 0, l - 1).zero_();
-    CopyFolded(dx, grads[0], l, /*into_folded=*/false);
-    return {dx, torch::Tensor()};
+    int64_t h0 = 0;
+    for (size_t i = 0; i < run_heads.size(); ++i) {
+      const torch::Tensor rows = dx.narrow(1, h0, run_heads[i]);
+      if (grads[i].defined()) {
+        CopyFolded(rows, grads[i], l, /*into_folded=*/false);
+      } else {
+        rows.zero_();  // a run that reached no loss
+      }
+      h0 += run_heads[i];
+    }
+    return {dx, torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -122,7 +151,10 @@ class UnfoldFunction : public torch::autograd::Function<UnfoldFunction> {
 
 }  // namespace
 
-at::Tensor NsaFoldRows(const at::Tensor& x, int64_t l) { return FoldFunction::apply(x, l); }
+std::vector<at::Tensor> NsaFoldRows(const at::Tensor& x, int64_t l,
+                                    const std::vector<int64_t>& run_heads) {
+  return FoldFunction::apply(x, l, run_heads);
+}
 
 at::Tensor NsaUnfoldRows(const std::vector<at::Tensor>& pieces, int64_t heads, int64_t l,
                          int64_t t, double fill) {

@@ -24,8 +24,13 @@
 
 namespace ablate::train {
 
-// x [B, H, T, X] -> [B, H l, T / l, X]; slots past T are 0. Needs l >= 1 and T >= l.
-at::Tensor NsaFoldRows(const at::Tensor& x, int64_t l);
+// x [B, H, T, X] -> runs of whole heads: run i is [B, run_heads[i] l, T / l, X], the folded
+// heads of x's next run_heads[i] heads; slots past T are 0. Attention called run by run then
+// reads each as it is: slices of one folded tensor would each get a gradient of the whole
+// tensor's size from autograd (zeros but for the slice), all of them added up. Needs l >= 1,
+// T >= l and run_heads positive, summing to H.
+std::vector<at::Tensor> NsaFoldRows(const at::Tensor& x, int64_t l,
+                                    const std::vector<int64_t>& run_heads);
 
 // The inverse: folded [B, heads l, NF, X], given as runs of whole heads (pieces[i] holds the
 // next pieces[i].size(1) / l heads, as attention called head run by head run returns them) ->

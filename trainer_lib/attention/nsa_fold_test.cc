@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <limits>
+#include <vector>
 
 namespace ablate::train {
 namespace {
@@ -38,7 +39,7 @@ TEST(NsaFoldTest, FoldAndItsGradientEqualThePaddedForm) {
     const torch::Tensor base = torch::randn({2, c.t, 3, 4}).transpose(1, 2);
     const torch::Tensor x = base.detach().requires_grad_(true);
     const torch::Tensor x_ref = base.detach().requires_grad_(true);
-    const torch::Tensor folded = NsaFoldRows(x, c.l);
+    const torch::Tensor folded = NsaFoldRows(x, c.l, {3})[0];
     const torch::Tensor expected = PaddedFold(x_ref, c.l);
     ASSERT_EQ(folded.sizes(), expected.sizes());
     EXPECT_TRUE(torch::equal(folded, expected));
@@ -78,7 +79,7 @@ TEST(NsaFoldTest, UnfoldAndItsGradientEqualThePaddedForm) {
 
 TEST(NsaFoldTest, FoldThenUnfoldGivesBackTheQueriesThatSeeABlock) {
   const torch::Tensor x = torch::randn({1, 2, 43, 4});
-  const torch::Tensor back = NsaUnfoldRows({NsaFoldRows(x, 8)}, 2, 8, 43, 0.0);
+  const torch::Tensor back = NsaUnfoldRows(NsaFoldRows(x, 8, {1, 1}), 2, 8, 43, 0.0);
   EXPECT_TRUE(torch::equal(back.narrow(2, 7, 36), x.narrow(2, 7, 36)));
   EXPECT_TRUE(torch::equal(back.narrow(2, 0, 7), torch::zeros({1, 2, 7, 4})));
 }
@@ -100,8 +101,31 @@ TEST(NsaFoldTest, RunsOfHeadsUnfoldAsTheirJoinedWhole) {
   EXPECT_TRUE(torch::equal(runs.grad(), whole.grad()));
 }
 
+TEST(NsaFoldTest, RunsOfHeadsFoldAsTheWholeFolded) {
+  torch::manual_seed(10);
+  // Runs of 1, 2 and 2 of 5 heads (T = 43, l = 8): run i is the whole fold's heads of run i.
+  const torch::Tensor base = torch::randn({2, 43, 5, 4}).transpose(1, 2);
+  const torch::Tensor whole = base.detach().requires_grad_(true);
+  const torch::Tensor runs = base.detach().requires_grad_(true);
+  const torch::Tensor expected = NsaFoldRows(whole, 8, {5})[0];
+  const std::vector<torch::Tensor> folded = NsaFoldRows(runs, 8, {1, 2, 2});
+  ASSERT_EQ(folded.size(), 3u);
+  EXPECT_TRUE(torch::equal(folded[0], expected.narrow(1, 0, 8)));
+  EXPECT_TRUE(torch::equal(folded[1], expected.narrow(1, 8, 16)));
+  EXPECT_TRUE(torch::equal(folded[2], expected.narrow(1, 24, 16)));
+  // The second run reaches no loss: its heads get 0, the others the whole fold's gradient.
+  const torch::Tensor weights = torch::randn(expected.sizes());
+  weights.narrow(1, 8, 16).zero_();
+  (expected * weights).sum().backward();
+  ((folded[0] * weights.narrow(1, 0, 8)).sum() + (folded[2] * weights.narrow(1, 24, 16)).sum())
+      .backward();
+  EXPECT_TRUE(torch::equal(runs.grad(), whole.grad()));
+}
+
 TEST(NsaFoldTest, RefusesAFoldThatDoesNotMatch) {
-  EXPECT_THROW(NsaFoldRows(torch::randn({1, 2, 5, 4}), 8), c10::Error);                // T < l
+  EXPECT_THROW(NsaFoldRows(torch::randn({1, 2, 5, 4}), 8, {2}), c10::Error);  // T < l
+  EXPECT_THROW(NsaFoldRows(torch::randn({1, 2, 9, 4}), 8, {1}), c10::Error);  // runs' heads
+  EXPECT_THROW(NsaFoldRows(torch::randn({1, 2, 9, 4}), 8, {2, 0}), c10::Error);
   EXPECT_THROW(NsaUnfoldRows({torch::randn({1, 6, 3, 4})}, 2, 4, 12, 0.0), c10::Error);  // H l
   EXPECT_THROW(NsaUnfoldRows({torch::randn({1, 8, 2, 4})}, 2, 4, 12, 0.0), c10::Error);  // NF
   // Runs whose heads do not sum to `heads`, or whose NF differ.

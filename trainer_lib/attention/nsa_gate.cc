@@ -20,14 +20,14 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-#ifdef ABLATE_NSA_KERNELS
-namespace k = ablate::kernels;
-
 // A branch or gradient the kernels read or write as bf16 pairs, on the gates' device.
 bool KernelReads(const torch::Tensor& x, const torch::Tensor& gates) {
   return x.is_cuda() && x.device() == gates.device() && x.scalar_type() == torch::kBFloat16 &&
          x.is_contiguous() && reinterpret_cast<uintptr_t>(x.data_ptr()) % 4 == 0;
 }
+
+#ifdef ABLATE_NSA_KERNELS
+namespace k = ablate::kernels;
 
 // The kernels' parameters for contiguous gates and branches NsaGateKernelTakes accepted.
 k::NsaGateParams KernelParams(const torch::Tensor& gates, at::TensorList branches) {
@@ -51,19 +51,9 @@ void Check(cudaError_t error, const char* what) {
 // chunks are left to do it.
 bool ForwardOnKernel(const torch::Tensor& gates, at::TensorList branches, at::ScalarType dtype,
                      torch::Tensor& out) {
-#ifdef ABLATE_NSA_KERNELS
   if (!NsaGateKernelTakes(gates, branches, dtype)) return false;
-  // The model's gates are a transposed view of their projection; [B, H, T, C] is small to copy.
-  const torch::Tensor g = gates.contiguous();
-  k::NsaGateParams p = KernelParams(g, branches);
-  const c10::cuda::CUDAGuard guard(gates.device());
-  p.out = out.data_ptr();
-  Check(k::NsaGateForward(p, at::cuda::getCurrentCUDAStream(gates.device().index())), "forward");
+  NsaGateForwardInto(gates, branches, out);
   return true;
-#else
-  (void)gates, (void)branches, (void)dtype, (void)out;
-  return false;
-#endif
 }
 
 // The backward on the kernel where it takes the tensors: writes the branches' gradients
@@ -71,24 +61,12 @@ bool ForwardOnKernel(const torch::Tensor& gates, at::TensorList branches, at::Sc
 // are left to do it.
 bool BackwardOnKernel(const torch::Tensor& gates, const std::vector<torch::Tensor>& branches,
                       const torch::Tensor& d_out, variable_list& grads, torch::Tensor& d_gates) {
-#ifdef ABLATE_NSA_KERNELS
   const torch::Tensor d_o = d_out.contiguous();
   if (!NsaGateKernelTakes(gates, branches, torch::kBFloat16) || !KernelReads(d_o, gates)) {
     return false;
   }
-  const torch::Tensor g = gates.contiguous();
-  k::NsaGateParams p = KernelParams(g, branches);
-  const c10::cuda::CUDAGuard guard(gates.device());
-  p.d_out = d_o.data_ptr();
-  for (size_t c = 0; c < branches.size(); ++c) p.d_branch[c] = grads[c + 1].data_ptr();
-  p.d_gates = d_gates.data_ptr<float>();
-  Check(k::NsaGateBackward(p, at::cuda::getCurrentCUDAStream(gates.device().index())),
-        "backward");
+  NsaGateBackwardInto(gates, branches, d_o, at::TensorList(grads).slice(1), d_gates);
   return true;
-#else
-  (void)gates, (void)branches, (void)d_out, (void)grads, (void)d_gates;
-  return false;
-#endif
 }
 
 // Calls body(rows) for consecutive slices of positions covering [0, T) of x [B, H, T, D], each
@@ -172,6 +150,56 @@ class GateCombine : public torch::autograd::Function<GateCombine> {
 };
 
 }  // namespace
+
+void NsaGateForwardInto(const at::Tensor& gates, at::TensorList branches, at::Tensor& out) {
+#ifdef ABLATE_NSA_KERNELS
+  TORCH_CHECK(NsaGateKernelTakes(gates, branches, torch::kBFloat16) && KernelReads(out, gates) &&
+                  out.sizes() == branches[0].sizes(),
+              "nsa gate kernel: gates ", gates.sizes(), ", branches or out ", out.sizes(),
+              " not as the kernels take them (NsaGateKernelTakes)");
+  // The model's gates are a transposed view of their projection; [B, H, T, C] is small to copy.
+  const torch::Tensor g = gates.contiguous();
+  k::NsaGateParams p = KernelParams(g, branches);
+  const c10::cuda::CUDAGuard guard(gates.device());
+  p.out = out.data_ptr();
+  Check(k::NsaGateForward(p, at::cuda::getCurrentCUDAStream(gates.device().index())), "forward");
+#else
+  (void)gates, (void)branches, (void)out;
+  TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
+#endif
+}
+
+void NsaGateBackwardInto(const at::Tensor& gates, at::TensorList branches,
+                         const at::Tensor& d_out, at::TensorList d_branches, at::Tensor& d_gates) {
+#ifdef ABLATE_NSA_KERNELS
+  TORCH_CHECK(NsaGateKernelTakes(gates, branches, torch::kBFloat16) &&
+                  KernelReads(d_out, gates) && d_out.sizes() == branches[0].sizes() &&
+                  d_branches.size() == branches.size() &&
+                  d_gates.scalar_type() == torch::kFloat32 && d_gates.is_contiguous() &&
+                  d_gates.sizes() == gates.sizes(),
+              "nsa gate kernel: gates ", gates.sizes(), ", d_out ", d_out.sizes(),
+              ", branches or their gradients not as the kernels take them");
+  for (size_t c = 0; c < branches.size(); ++c) {
+    TORCH_CHECK(!d_branches[c].defined() || (KernelReads(d_branches[c], gates) &&
+                                             d_branches[c].sizes() == branches[c].sizes()),
+                "nsa gate kernel: branch ", c, "'s gradient ", d_branches[c].sizes(),
+                " must be contiguous bf16 like the branch");
+  }
+  const torch::Tensor g = gates.contiguous();
+  k::NsaGateParams p = KernelParams(g, branches);
+  const c10::cuda::CUDAGuard guard(gates.device());
+  p.d_out = d_out.data_ptr();
+  for (size_t c = 0; c < branches.size(); ++c) {
+    p.d_branch[c] = d_branches[c].defined() ? d_branches[c].data_ptr() : nullptr;
+  }
+  p.d_gates = d_gates.data_ptr<float>();
+  Check(k::NsaGateBackward(p, at::cuda::getCurrentCUDAStream(gates.device().index())),
+        "backward");
+#else
+  (void)gates, (void)branches, (void)d_out, (void)d_branches, (void)d_gates;
+  TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
+#endif
+}
 
 bool NsaGateKernelTakes(const at::Tensor& gates, at::TensorList branches, at::ScalarType dtype) {
 #ifdef ABLATE_NSA_KERNELS

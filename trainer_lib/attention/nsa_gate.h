@@ -31,6 +31,16 @@ namespace ablate::train {
 // one position. Elsewhere the node's eager chunks run, with the same results up to rounding.
 bool NsaGateKernelTakes(const at::Tensor& gates, at::TensorList branches, at::ScalarType dtype);
 
+// The kernels' passes as NsaGateCombine's node runs them, for nodes that hold the gated sum
+// among other work (nsa_sparse.h); only where NsaGateKernelTakes(gates, branches, bf16)
+// (TORCH_CHECK). out, d_out: [B, H, T, D] bf16, contiguous, 4-byte aligned; d_branches: one per
+// branch, each such a tensor (written g_c do) or undefined (not written: the branch takes do and
+// g_c itself); d_gates: [B, H, T, C] fp32 contiguous, d_gates[..., c] = rowsum(do o_c) for each
+// branch and 0 past them.
+void NsaGateForwardInto(const at::Tensor& gates, at::TensorList branches, at::Tensor& out);
+void NsaGateBackwardInto(const at::Tensor& gates, at::TensorList branches,
+                         const at::Tensor& d_out, at::TensorList d_branches, at::Tensor& d_gates);
+
 // gates: [B, H, T, C] any float dtype; branches: 1 to C tensors [B, H, T, D] of any float
 // dtypes, branch c weighted by gates[..., c]. Returns [B, H, T, D] in `dtype`. Shapes are
 // checked (TORCH_CHECK). chunk_elements: the fp32 elements of one chunk's temporaries (B H D

@@ -91,14 +91,10 @@ class WindowKernelFunction : public torch::autograd::Function<WindowKernelFuncti
   // q, k, v: contiguous bf16. Returns o [B, H, T, D] contiguous bf16.
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q,
                                const torch::Tensor& key, const torch::Tensor& v, int64_t window) {
-    const c10::cuda::CUDAGuard guard(q.device());
     torch::Tensor o = torch::empty_like(q);
     torch::Tensor lse =
         torch::empty({q.size(0), q.size(1), q.size(2)}, q.options().dtype(torch::kFloat32));
-    k::NsaWindowParams p = Params(q, key, v, window);
-    p.o = o.data_ptr();
-    p.lse = lse.data_ptr<float>();
-    Check(k::NsaWindowForward(p, at::cuda::getCurrentCUDAStream(q.device().index())), "forward");
+    NsaWindowKernelForwardInto(q, key, v, window, o, lse);
     ctx->save_for_backward({q, key, v, o, lse});
     ctx->saved_data["window"] = window;
     return o;
@@ -108,22 +104,17 @@ class WindowKernelFunction : public torch::autograd::Function<WindowKernelFuncti
     const auto saved = ctx->get_saved_variables();
     const torch::Tensor &q = saved[0], &key = saved[1], &v = saved[2], &o = saved[3],
                         &lse = saved[4];
-    const c10::cuda::CUDAGuard guard(q.device());
-    const cudaStream_t stream = at::cuda::getCurrentCUDAStream(q.device().index());
     const torch::Tensor d_o = NsaKernelInput(grads[0]);
     torch::Tensor delta = torch::empty_like(lse);
-    Check(k::NsaRowDots(d_o.data_ptr(), o.data_ptr(), delta.data_ptr<float>(), lse.numel(),
-                        q.size(3), stream),
-          "delta");
+    {
+      const c10::cuda::CUDAGuard guard(q.device());
+      Check(k::NsaRowDots(d_o.data_ptr(), o.data_ptr(), delta.data_ptr<float>(), lse.numel(),
+                          q.size(3), at::cuda::getCurrentCUDAStream(q.device().index())),
+            "delta");
+    }
     torch::Tensor dq = torch::empty_like(q), dk = torch::empty_like(key), dv = torch::empty_like(v);
-    k::NsaWindowParams p = Params(q, key, v, ctx->saved_data["window"].toInt());
-    p.lse = lse.data_ptr<float>();
-    p.d_o = d_o.data_ptr();
-    p.delta = delta.data_ptr<float>();
-    p.dq = dq.data_ptr();
-    p.dk = dk.data_ptr();
-    p.dv = dv.data_ptr();
-    Check(k::NsaWindowBackward(p, stream), "backward");
+    NsaWindowKernelBackwardInto(q, key, v, ctx->saved_data["window"].toInt(), lse, d_o, delta, dq,
+                                dk, dv);
     return {dq, dk, dv, torch::Tensor()};
   }
 };
@@ -226,6 +217,64 @@ bool NsaWindowKernelsTake(const at::Tensor& q, const at::Tensor& k) {
 #else
   (void)q, (void)k;
   return false;
+#endif
+}
+
+void NsaWindowKernelForwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                int64_t window, at::Tensor& o, at::Tensor& lse) {
+#ifdef ABLATE_NSA_KERNELS
+  for (const at::Tensor* x : std::initializer_list<const at::Tensor*>{&q, &k, &v, &o}) {
+    TORCH_CHECK(x->scalar_type() == torch::kBFloat16 && x->is_contiguous(),
+                "nsa window kernels: q, k, v and o must be contiguous bf16");
+  }
+  TORCH_CHECK(o.sizes() == q.sizes() && lse.scalar_type() == torch::kFloat32 &&
+                  lse.is_contiguous() && lse.numel() * q.size(3) == q.numel(),
+              "nsa window kernels: o ", o.sizes(), " and lse ", lse.sizes(), " do not fit q ",
+              q.sizes());
+  const c10::cuda::CUDAGuard guard(q.device());
+  k::NsaWindowParams p = Params(q, k, v, window);
+  p.o = o.data_ptr();
+  p.lse = lse.data_ptr<float>();
+  Check(k::NsaWindowForward(p, at::cuda::getCurrentCUDAStream(q.device().index())), "forward");
+#else
+  (void)q, (void)k, (void)v, (void)window, (void)o, (void)lse;
+  TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
+#endif
+}
+
+void NsaWindowKernelBackwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                 int64_t window, const at::Tensor& lse, const at::Tensor& d_o,
+                                 const at::Tensor& delta, at::Tensor& dq, at::Tensor& dk,
+                                 at::Tensor& dv) {
+#ifdef ABLATE_NSA_KERNELS
+  for (const at::Tensor* x :
+       std::initializer_list<const at::Tensor*>{&q, &k, &v, &d_o, &dq, &dk, &dv}) {
+    TORCH_CHECK(x->scalar_type() == torch::kBFloat16 && x->is_contiguous(),
+                "nsa window kernels: q, k, v, d_o and the gradients must be contiguous bf16");
+  }
+  TORCH_CHECK(d_o.sizes() == q.sizes() && dq.sizes() == q.sizes() && dk.sizes() == k.sizes() &&
+                  dv.sizes() == k.sizes(),
+              "nsa window kernels: d_o ", d_o.sizes(), " or the gradients do not fit q ",
+              q.sizes(), " and k ", k.sizes());
+  for (const at::Tensor* x : {&lse, &delta}) {
+    TORCH_CHECK(x->scalar_type() == torch::kFloat32 && x->is_contiguous() &&
+                    x->numel() * q.size(3) == q.numel(),
+                "nsa window kernels: lse and delta must be contiguous fp32 [B, H, T], not ",
+                x->sizes());
+  }
+  const c10::cuda::CUDAGuard guard(q.device());
+  k::NsaWindowParams p = Params(q, k, v, window);
+  p.lse = const_cast<float*>(lse.data_ptr<float>());
+  p.d_o = d_o.data_ptr();
+  p.delta = delta.data_ptr<float>();
+  p.dq = dq.data_ptr();
+  p.dk = dk.data_ptr();
+  p.dv = dv.data_ptr();
+  Check(k::NsaWindowBackward(p, at::cuda::getCurrentCUDAStream(q.device().index())), "backward");
+#else
+  (void)q, (void)k, (void)v, (void)window, (void)lse, (void)d_o, (void)delta, (void)dq, (void)dk,
+      (void)dv;
+  TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
 #endif
 }
 

@@ -63,7 +63,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) GateBackwardKernel(NsaGat
       if (c < p.branches) {
         const float2 x = Load2(p.branch[c], base + d);
         dot[c] += d_o.x * x.x + d_o.y * x.y;
-        Store2(p.d_branch[c], base + d, float2{g[c] * d_o.x, g[c] * d_o.y});
+        if (p.d_branch[c] != nullptr) {
+          Store2(p.d_branch[c], base + d, float2{g[c] * d_o.x, g[c] * d_o.y});
+        }
       }
     }
   }
@@ -94,7 +96,7 @@ bool Valid(const NsaGateParams& p, bool backward) {
   }
   for (int c = 0; c < p.branches; ++c) {
     if (p.branch[c] == nullptr || !Aligned(p.branch[c])) return false;
-    if (backward && (p.d_branch[c] == nullptr || !Aligned(p.d_branch[c]))) return false;
+    if (backward && !Aligned(p.d_branch[c])) return false;
   }
   return backward ? p.d_out != nullptr && Aligned(p.d_out) && p.d_gates != nullptr
                   : p.out != nullptr && Aligned(p.out);

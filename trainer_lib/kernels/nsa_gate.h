@@ -33,7 +33,8 @@ struct NsaGateParams {
   const void* branch[kNsaGateMaxBranches] = {};
   // Forward writes out.
   void* out = nullptr;
-  // Backward reads d_out, writes d_branch and d_gates.
+  // Backward reads d_out, writes d_branch and d_gates. A null d_branch[c] is not written: a
+  // branch that takes do and g_c itself needs only d_gates' column c, which is rowsum(do o_c).
   const void* d_out = nullptr;
   void* d_branch[kNsaGateMaxBranches] = {};
   float* d_gates = nullptr;

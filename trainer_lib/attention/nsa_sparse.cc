@@ -1,0 +1,129 @@
+#include "trainer_lib/attention/nsa_sparse.h"
+
+#include <optional>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "trainer_lib/attention/nsa_cuda.h"
+#include "trainer_lib/attention/nsa_gate.h"
+#include "trainer_lib/attention/nsa_window.h"
+
+namespace ablate::train {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+// Gate columns: nsa.h's branch order.
+constexpr int64_t kCompressed = 0, kSelected = 1, kWindow = 2;
+
+class GatedBranchesFunction : public torch::autograd::Function<GatedBranchesFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q,
+                               const torch::Tensor& key, const torch::Tensor& v,
+                               const torch::Tensor& gates, const torch::Tensor& o_cmp,
+                               const torch::Tensor& block_idx,
+                               const std::optional<torch::Tensor>& row_shift, int64_t block_size,
+                               int64_t window) {
+    const NsaSelectedSaved sel = NsaSelectedForwardKept(
+        q, key, v, block_idx, block_size, 0, row_shift ? *row_shift : torch::Tensor());
+    std::vector<torch::Tensor> branches = {o_cmp, sel.o};
+    torch::Tensor lse_swa;
+    if (window > 0) {
+      branches.push_back(torch::empty_like(sel.o));
+      lse_swa = torch::empty_like(sel.lse);
+      NsaWindowKernelForwardInto(sel.q, sel.k, sel.v, window, branches.back(), lse_swa);
+    }
+    torch::Tensor out = torch::empty_like(sel.o);
+    NsaGateForwardInto(gates, branches, out);
+    std::vector<torch::Tensor> saved = sel.Tensors();
+    saved.insert(saved.end(), {gates, o_cmp, window > 0 ? branches[2] : torch::Tensor(), lse_swa});
+    ctx->save_for_backward(saved);
+    ctx->saved_data["pair_items"] = sel.pair_items;
+    ctx->saved_data["sizes"] = std::vector<int64_t>{block_size, window};
+    ctx->saved_data["dtypes"] = std::vector<int64_t>{
+        static_cast<int64_t>(q.scalar_type()), static_cast<int64_t>(key.scalar_type()),
+        static_cast<int64_t>(v.scalar_type()), static_cast<int64_t>(gates.scalar_type())};
+    return out;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const std::vector<torch::Tensor> saved = ctx->get_saved_variables();
+    const std::vector<int64_t> sizes = ctx->saved_data["sizes"].toIntVector();
+    const std::vector<int64_t> dtypes = ctx->saved_data["dtypes"].toIntVector();
+    const int64_t window = sizes[1];
+    const NsaSelectedSaved sel = NsaSelectedSaved::FromTensors(
+        saved, ctx->saved_data["pair_items"].toIntVector(), sizes[0], 0);
+    const torch::Tensor &gates = saved[8], &o_cmp = saved[9], &o_swa = saved[10],
+                        &lse_swa = saved[11];
+    const torch::Tensor d_o = NsaKernelInput(grads[0]);
+    std::vector<torch::Tensor> branches = {o_cmp, sel.o};
+    if (window > 0) branches.push_back(o_swa);
+    // The gate's backward: d o_cmp, and d g, whose columns are the other branches' delta.
+    torch::Tensor d_gates = torch::empty(gates.sizes(), d_o.options().dtype(torch::kFloat32));
+    torch::Tensor d_cmp = torch::empty_like(o_cmp);
+    std::vector<torch::Tensor> d_branches(branches.size());
+    d_branches[0] = d_cmp;
+    NsaGateBackwardInto(gates, branches, d_o, d_branches, d_gates);
+    const torch::Tensor g = gates.to(torch::kFloat32);
+    // lse - ln g_c and D_c = d g_c for branch c, contiguous [B, H, T] fp32.
+    auto gated_lse = [&](const torch::Tensor& lse, int64_t c) {
+      return (lse - g.select(3, c).log()).contiguous();
+    };
+    auto delta = [&](int64_t c) { return d_gates.select(3, c).contiguous(); };
+    torch::Tensor dq = torch::empty_like(sel.q);
+    torch::Tensor dk = torch::empty(sel.k.sizes(), sel.k.options().dtype(torch::kFloat32));
+    torch::Tensor dv = torch::empty_like(dk);
+    torch::Tensor dk_swa, dv_swa;
+    if (window > 0) {
+      dk_swa = torch::empty_like(sel.k);
+      dv_swa = torch::empty_like(sel.v);
+      NsaWindowKernelBackwardInto(sel.q, sel.k, sel.v, window, gated_lse(lse_swa, kWindow), d_o,
+                                  delta(kWindow), dq, dk_swa, dv_swa);
+    }
+    NsaSelectedBackwardKept(sel, gated_lse(sel.lse, kSelected), d_o, delta(kSelected), dq,
+                            /*add_dq=*/window > 0, dk, dv);
+    if (window > 0) {
+      dk.add_(dk_swa);
+      dv.add_(dv_swa);
+    }
+    return {dq.to(static_cast<c10::ScalarType>(dtypes[0])),
+            dk.to(static_cast<c10::ScalarType>(dtypes[1])),
+            dv.to(static_cast<c10::ScalarType>(dtypes[2])),
+            d_gates.to(static_cast<c10::ScalarType>(dtypes[3])),
+            d_cmp,
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+bool NsaGatedBranchesTake(const at::Tensor& q, const at::Tensor& k, const at::Tensor& gates,
+                          const at::Tensor& o_cmp, int64_t window) {
+  return q.defined() && o_cmp.defined() && q.scalar_type() == torch::kBFloat16 &&
+         gates.dim() == 4 && gates.size(3) > kWindow && NsaSelectedKernelTakes(q, k) &&
+         (window == 0 || NsaWindowKernelsTake(q, k)) && o_cmp.sizes() == q.sizes() &&
+         NsaGateKernelTakes(gates, {o_cmp}, torch::kBFloat16);
+}
+
+at::Tensor NsaGatedBranches(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const at::Tensor& gates, const at::Tensor& o_cmp,
+                            const at::Tensor& block_idx, const at::Tensor& row_shift,
+                            int64_t block_size, int64_t window) {
+  TORCH_CHECK(NsaGatedBranchesTake(q, k, gates, o_cmp, window), "nsa gated branches: q ",
+              q.sizes(), ", k ", k.sizes(), ", gates ", gates.sizes(), " and window ", window,
+              " are not what the kernels take (NsaGatedBranchesTake)");
+  TORCH_CHECK(v.sizes() == k.sizes(), "nsa gated branches: v ", v.sizes(), " differs from k ",
+              k.sizes());
+  // An optional, not an undefined tensor: autograd records every tensor argument's device.
+  return GatedBranchesFunction::apply(
+      q, k, v, gates, o_cmp, block_idx,
+      row_shift.defined() ? std::optional<torch::Tensor>(row_shift) : std::nullopt, block_size,
+      window);
+}
+
+}  // namespace ablate::train

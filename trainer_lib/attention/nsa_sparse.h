@@ -1,0 +1,48 @@
+// NSA's selected and window branches and the gated sum of all three branches as one autograd
+// node on our kernels (Yuan et al., 2025, eq. 5 with branches 2 and 3 of section 3.3):
+//   o = g_cmp o_cmp + g_slc o_slc + g_swa o_swa
+// o_cmp comes in computed (nsa_compressed.h); o_slc and o_swa are computed here.
+//
+// Why one node: a branch's gradient under its gate is d o_c = g_c do, and its backward
+// (FlashAttention-2's: P = exp(S - lse), dP = d o_c v^T, delta = rowsum(d o_c o_c),
+// dS = P (dP - delta), dv = P^T d o_c) reads that [B, H, T, D] tensor. As separate nodes, the
+// gate's backward writes each d o_c, and each branch reads it back and reads o_c again for
+// delta. But g is one number per row:
+//   dS = P (g do v^T - g rowsum(do o_c)) = (g P) (do v^T - D_c),   dv = (g P)^T do,
+// with D_c = rowsum(do o_c), which is also the gate's gradient d g_c, and g P = exp(S - (lse -
+// ln g)). So here the gate's backward writes only d o_cmp (the compressed branch is PyTorch's
+// attention, which reads it) and d g; the selected and window kernels take the raw do,
+// lse - ln g and d g's column as delta: the same math with no [B, H, T, D] tensor between them.
+// The window's dq, written first, then takes the selected branch's fp32 dq added before its one
+// rounding, where autograd would add the two as bf16 tensors. A gate of 0 gives
+// lse - ln g = +inf, so P = 0 and no gradient, as it should.
+//
+// Thread-safety: as LibTorch operators; launches go to the current CUDA stream.
+#ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_SPARSE_H_
+#define ABLATE_TRAINER_LIB_ATTENTION_NSA_SPARSE_H_
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace ablate::train {
+
+// True when NsaGatedBranches runs these tensors: the selected kernels take q and k
+// (nsa_cuda.h), the window's kernels take them where window > 0 (nsa_window.h), q is bf16, and
+// the gate's kernels take the gates with o_cmp's shape and layout (nsa_gate.h).
+bool NsaGatedBranchesTake(const at::Tensor& q, const at::Tensor& k, const at::Tensor& gates,
+                          const at::Tensor& o_cmp, int64_t window);
+
+// q [B, H, T, D], k, v [B, H_kv, T, D]; gates [B, H, T, C >= 3] (columns: compressed,
+// selected, window); o_cmp [B, H, T, D] bf16 contiguous; block_idx [B, H_kv, T, n] the
+// selection; row_shift as NsaSelectedAttention's (undefined: none); window 0 for none (then
+// g_swa's gradient is 0). Returns o [B, H, T, D] bf16, differentiable in q, k, v, gates and
+// o_cmp (gradients in their dtypes). TORCH_CHECK where NsaGatedBranchesTake is false.
+at::Tensor NsaGatedBranches(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const at::Tensor& gates, const at::Tensor& o_cmp,
+                            const at::Tensor& block_idx, const at::Tensor& row_shift,
+                            int64_t block_size, int64_t window);
+
+}  // namespace ablate::train
+
+#endif  // ABLATE_TRAINER_LIB_ATTENTION_NSA_SPARSE_H_
