@@ -296,15 +296,16 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
       !s.learned_compression && !s.paper_selection && NsaSelectedKernelTakes(q, k);
   AutocastOff autocast(q.device().type());
   if (fast) {
-    const NsaCompressedOutput cmp = NsaCompressedAndSelect(
-        q, k, v, options, selection != nullptr ? *selection : at::Tensor());
-    if (selection != nullptr) *selection = cmp.block_idx;
     // Contiguous once: the selected and window nodes then keep the same tensors, where each
     // would copy a transposed view (v's) for itself.
     const torch::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
-    if (NsaGatedBranchesTake(qc, kc, gates, cmp.out, s.window)) {
-      return NsaGatedBranches(qc, kc, vc, gates, cmp.out, cmp.block_idx, cmp.lse, s.block_size,
-                              s.window);
+    const bool gated = NsaGatedBranchesTake(qc, kc, gates, s.window);
+    const NsaCompressedOutput cmp = NsaCompressedAndSelect(
+        q, k, v, options, selection != nullptr ? *selection : at::Tensor(), gated);
+    if (selection != nullptr) *selection = cmp.block_idx;
+    if (gated && !cmp.out_runs.empty()) {
+      return NsaGatedBranches(qc, kc, vc, gates, cmp.out_runs, cmp.block_idx, cmp.lse,
+                              s.block_size, s.window);
     }
     std::vector<torch::Tensor> branches = {
         cmp.out, NsaSelectedAttention(qc, kc, vc, cmp.block_idx, s.block_size, 0, cmp.lse)};

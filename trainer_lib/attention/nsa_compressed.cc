@@ -155,7 +155,10 @@ std::pair<torch::Tensor, torch::Tensor> OutputAndLse(const Result& r) {
 }
 
 struct FusedCompressed {
-  torch::Tensor out;  // o_cmp [B, H, T, D] bf16, differentiable in q, k_cmp and v_cmp
+  // o_cmp [B, H, T, D] bf16, differentiable in q, k_cmp and v_cmp; undefined where `runs` are
+  // asked for instead: o_cmp as the backend returns it, runs of folded heads (nsa_fold.h).
+  torch::Tensor out;
+  std::vector<torch::Tensor> runs;
   // [B, H, T] fp32, no gradient: query t's log of the sum over the blocks it sees of
   // exp(q k_cmp[c] / sqrt(D)) (natural log), -inf for the first l - 1 queries, which see none;
   // undefined where SDPA's backend is none of those called here.
@@ -182,7 +185,7 @@ struct FusedCompressed {
 // (NsaOptions::fused_chunk_bytes is `fused_bytes`).
 FusedCompressed FusedCompressedAttention(const torch::Tensor& q, const torch::Tensor& k_cmp,
                                          const torch::Tensor& v_cmp, int64_t l,
-                                         int64_t fused_bytes) {
+                                         int64_t fused_bytes, bool folded_out) {
   const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3), nf = k_cmp.size(2);
   const int64_t h_kv = k_cmp.size(1);
   if (!q.is_cuda() || nf == 0) return {};
@@ -243,7 +246,12 @@ FusedCompressed FusedCompressedAttention(const torch::Tensor& q, const torch::Te
     lses.push_back(lp);
     kv0 += kvc;
   }
-  FusedCompressed fused{NsaUnfoldRows(os, h, l, t, 0.0), torch::Tensor()};
+  FusedCompressed fused;
+  if (folded_out) {
+    fused.runs = os;
+  } else {
+    fused.out = NsaUnfoldRows(os, h, l, t, 0.0);
+  }
   if (lses[0].defined()) {
     // Folded rows as the backends return them (PyTorch 2.11 on an H200, and its sources to
     // 2.13): [B, H l, NF, 1] from cuDNN (strided as [B, NF, H l, 1] where cuDNN runs its ragged
@@ -330,7 +338,7 @@ class CompressedFunction : public torch::autograd::Function<CompressedFunction> 
 
 NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor& k,
                                            const at::Tensor& v, const NsaOptions& options,
-                                           const at::Tensor& selection) {
+                                           const at::Tensor& selection, bool folded_out) {
   TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.sizes() == k.sizes() && q.size(0) == k.size(0) &&
                   q.size(2) == k.size(2) && q.size(3) == k.size(3) && k.size(1) > 0 &&
                   q.size(1) % k.size(1) == 0,
@@ -348,15 +356,16 @@ NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor
     chunk = std::max<int64_t>(1, kScoreElements / per_query);
   }
   const FusedCompressed fused = FusedCompressedAttention(
-      q, k_cmp, v_cmp, l, options.fused_chunk_bytes > 0 ? options.fused_chunk_bytes : kFusedBytes);
-  if (fused.out.defined()) {
+      q, k_cmp, v_cmp, l, options.fused_chunk_bytes > 0 ? options.fused_chunk_bytes : kFusedBytes,
+      folded_out);
+  if (fused.out.defined() || !fused.runs.empty()) {
     if (selection.defined()) {
       TORCH_CHECK(selection.dim() == 4 && selection.size(0) == k.size(0) &&
                       selection.size(1) == k.size(1) && selection.size(2) == k.size(2) &&
                       selection.size(3) == n,
                   "nsa compressed: a kept selection ", selection.sizes(), " does not fit k ",
                   k.sizes(), " and n = ", n);
-      return {fused.out, selection, fused.lse};
+      return {fused.out, selection, fused.lse, fused.runs};
     }
     // The selection is not differentiable: one pass of scores without autograd.
     torch::NoGradGuard no_grad;
@@ -365,20 +374,20 @@ NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor
                                        q.options().dtype(torch::kInt32));
       // Pass 1 of the kernel is the log-sum-exp SDPA made: taken from it where the backend gave it.
       NsaSelectionInto(q, k_cmp, fused.lse, l, idx);
-      return {fused.out, idx, fused.lse};
+      return {fused.out, idx, fused.lse, fused.runs};
     }
     const Geometry g = GeometryOf(q, k_cmp, l, n);
     const torch::Tensor kf =
         k_cmp.to(torch::kBFloat16).contiguous().view({g.b * g.h_kv, g.nf, q.size(3)});
     const torch::Tensor q16 = q.to(torch::kBFloat16);
     if (NsaTopBlocksKernelTakes(q, k.size(1), l)) {
-      return {fused.out, SelectOnKernel(q16, kf, g, chunk), fused.lse};
+      return {fused.out, SelectOnKernel(q16, kf, g, chunk), fused.lse, fused.runs};
     }
     return {fused.out, ScoreChunks(q16, kf, torch::Tensor(), g, chunk, torch::Tensor()),
-            fused.lse};
+            fused.lse, fused.runs};
   }
   const tensor_list out = CompressedFunction::apply(q, k_cmp, v_cmp, l, n, chunk);
-  return {out[0], out[1], torch::Tensor()};
+  return {out[0], out[1], torch::Tensor(), {}};
 }
 
 }  // namespace ablate::train

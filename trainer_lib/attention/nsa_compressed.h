@@ -51,6 +51,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <vector>
+
 #include "trainer_lib/attention/nsa.h"
 
 namespace ablate::train {
@@ -64,6 +66,11 @@ struct NsaCompressedOutput {
   // log, -inf for the first l - 1 queries, which see no block), the selected branch's row shift
   // (nsa_cuda.h); undefined on the chunked path and where SDPA's backend gives none.
   at::Tensor lse;
+  // With folded_out on the fused path, o_cmp as the fused attention returns it instead of `out`
+  // (then undefined): runs of whole heads folded as nsa_fold.h does, run j [B, heads_j l, T / l,
+  // D] bf16, differentiable. Saves unfolding o_cmp for a consumer that reads the runs in place
+  // (nsa_gate.h's NsaFoldedBranch).
+  std::vector<at::Tensor> out_runs;
 };
 
 // q: [B, H, T, D]; k, v: [B, H_kv, T, D] with H a multiple of H_kv, any float dtype (rounded to
@@ -71,10 +78,12 @@ struct NsaCompressedOutput {
 // multiplies the same bf16 values in fp32). options: block_size, selected_blocks, query_chunk.
 // Shapes are checked (TORCH_CHECK). `selection`, when defined: [B, H_kv, T, n] int32 blocks
 // the fused path returns as block_idx instead of scoring the chunks (the chunked path, which
-// scores as it computes o_cmp, ignores it).
+// scores as it computes o_cmp, ignores it). folded_out: return the fused path's o_cmp as
+// out_runs (above); the chunked path returns `out` whatever it is.
 NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor& k,
                                            const at::Tensor& v, const NsaOptions& options,
-                                           const at::Tensor& selection = at::Tensor());
+                                           const at::Tensor& selection = at::Tensor(),
+                                           bool folded_out = false);
 
 }  // namespace ablate::train
 

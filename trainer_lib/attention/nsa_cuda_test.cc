@@ -398,9 +398,11 @@ TEST(NsaCudaTest, DqInDkvOverSeveralLaunches) {
 // selected and window branches) against NsaAttend on the CPU (all reference), gates included,
 // with the model's window 512 and without one. T <= n l, so every visible block is selected on
 // both devices and the selection cannot differ by a near tie. q, k and v reach CUDA in `dtype`:
-// fp32 takes the gate's own node, bf16 (the model's) the node of nsa_sparse.h. Some gates are 0
-// (a sigmoid's underflow), whose branches then get no gradient (lse - ln g = +inf there).
-void CheckNsaAttend(int64_t window, torch::Dtype dtype) {
+// fp32 takes the gate's own node, bf16 (the model's) the node of nsa_sparse.h, which reads o_cmp
+// as the fused attention's runs of folded heads (fused_bytes > 0 sets NsaOptions::
+// fused_chunk_bytes: 1 makes a run per key/value head). Some gates are 0 (a sigmoid's
+// underflow), whose branches then get no gradient (lse - ln g = +inf there).
+void CheckNsaAttend(int64_t window, torch::Dtype dtype, int64_t fused_bytes = 0) {
   const Case c{.heads = 8, .kv_heads = 2, .seq_len = 1000, .window = window};
   torch::manual_seed(11);
   const Inputs in = RandomInputs(c);
@@ -410,6 +412,7 @@ void CheckNsaAttend(int64_t window, torch::Dtype dtype) {
   gates.narrow(2, 600, 40).select(3, 2).zero_();
   NsaOptions options;
   options.shape = {c.block_size, c.selected, c.window};
+  options.fused_chunk_bytes = fused_bytes;
   auto run = [&](torch::Device device) {
     const torch::Dtype on = device.is_cuda() ? dtype : torch::kFloat32;
     torch::Tensor q = in.q.to(device, on).detach().requires_grad_(true);
@@ -491,6 +494,7 @@ TEST(NsaCudaTest, NsaAttendInBf16MatchesTheReference) {
   REQUIRE_KERNELS();
   CheckNsaAttend(512, torch::kBFloat16);
   CheckNsaAttend(0, torch::kBFloat16);
+  CheckNsaAttend(512, torch::kBFloat16, /*fused_bytes=*/1);
 }
 
 }  // namespace

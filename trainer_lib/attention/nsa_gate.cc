@@ -29,17 +29,53 @@ bool KernelReads(const torch::Tensor& x, const torch::Tensor& gates) {
 #ifdef ABLATE_NSA_KERNELS
 namespace k = ablate::kernels;
 
-// The kernels' parameters for contiguous gates and branches NsaGateKernelTakes accepted.
-k::NsaGateParams KernelParams(const torch::Tensor& gates, at::TensorList branches) {
+// The kernels' parameters for contiguous gates and the branches; with `folded`, branch 0 is its
+// runs and `branches` are branches 1, 2, ...
+k::NsaGateParams KernelParams(const torch::Tensor& gates, at::TensorList branches,
+                              const NsaFoldedBranch* folded) {
+  const int first = folded != nullptr ? 1 : 0;
   k::NsaGateParams p;
   p.rows = gates.size(0) * gates.size(1) * gates.size(2);
-  p.head_dim = branches[0].size(3);
-  p.branches = static_cast<int64_t>(branches.size());
+  p.head_dim = folded != nullptr ? folded->runs[0].size(3) : branches[0].size(3);
+  p.branches = first + static_cast<int64_t>(branches.size());
   p.gate_cols = gates.size(3);
   p.gates_fp32 = gates.scalar_type() == torch::kFloat32;
   p.gates = gates.data_ptr();
-  for (size_t c = 0; c < branches.size(); ++c) p.branch[c] = branches[c].data_ptr();
+  for (size_t c = 0; c < branches.size(); ++c) p.branch[c + first] = branches[c].data_ptr();
+  if (folded != nullptr) {
+    p.fold = folded->l;
+    p.heads = gates.size(1);
+    p.seq_len = gates.size(2);
+    p.run_heads = folded->runs[0].size(1) / folded->l;
+    p.runs = static_cast<int64_t>(folded->runs.size());
+    for (size_t j = 0; j < folded->runs.size(); ++j) p.folded[j] = folded->runs[j].data_ptr();
+  }
   return p;
+}
+
+// TORCH_CHECK that `folded` holds runs of whole heads of `like` ([B, H, T, D]) as nsa_fold.h
+// folds them, each contiguous bf16 on the gates' device, all but the last of one size, at most
+// kNsaGateMaxRuns.
+void CheckFolded(const NsaFoldedBranch& folded, const torch::Tensor& like,
+                 const torch::Tensor& gates) {
+  const int64_t l = folded.l, h = like.size(1), t = like.size(2);
+  TORCH_CHECK(l >= 1 && t >= l && !folded.runs.empty() &&
+                  folded.runs.size() <= static_cast<size_t>(k::kNsaGateMaxRuns),
+              "nsa gate kernel: ", folded.runs.size(), " folded runs (1 to ",
+              k::kNsaGateMaxRuns, ") of l ", l, " for T ", t);
+  const int64_t run_heads = folded.runs[0].dim() == 4 ? folded.runs[0].size(1) / l : 0;
+  int64_t heads = 0;
+  for (size_t j = 0; j < folded.runs.size(); ++j) {
+    const torch::Tensor& run = folded.runs[j];
+    const int64_t expected = std::min(run_heads, h - heads);
+    TORCH_CHECK(KernelReads(run, gates) && run.dim() == 4 && run.size(0) == like.size(0) &&
+                    run.size(1) == expected * l && expected >= 1 && run.size(2) == t / l &&
+                    run.size(3) == like.size(3),
+                "nsa gate kernel: folded run ", j, " ", run.sizes(), " is not [B, ", expected,
+                " l, T / l, D] contiguous bf16 for ", like.sizes(), " and l ", l);
+    heads += expected;
+  }
+  TORCH_CHECK(heads == h, "nsa gate kernel: folded runs of ", heads, " heads for H ", h);
 }
 
 void Check(cudaError_t error, const char* what) {
@@ -151,30 +187,37 @@ class GateCombine : public torch::autograd::Function<GateCombine> {
 
 }  // namespace
 
-void NsaGateForwardInto(const at::Tensor& gates, at::TensorList branches, at::Tensor& out) {
+void NsaGateForwardInto(const at::Tensor& gates, at::TensorList branches, at::Tensor& out,
+                        const NsaFoldedBranch* folded) {
 #ifdef ABLATE_NSA_KERNELS
-  TORCH_CHECK(NsaGateKernelTakes(gates, branches, torch::kBFloat16) && KernelReads(out, gates) &&
-                  out.sizes() == branches[0].sizes(),
+  // `out` stands in for a folded branch 0's shape and layout.
+  std::vector<at::Tensor> all(branches.begin(), branches.end());
+  if (folded != nullptr) all.insert(all.begin(), out);
+  TORCH_CHECK(NsaGateKernelTakes(gates, all, torch::kBFloat16) && KernelReads(out, gates) &&
+                  out.sizes() == all[0].sizes(),
               "nsa gate kernel: gates ", gates.sizes(), ", branches or out ", out.sizes(),
               " not as the kernels take them (NsaGateKernelTakes)");
+  if (folded != nullptr) CheckFolded(*folded, out, gates);
   // The model's gates are a transposed view of their projection; [B, H, T, C] is small to copy.
   const torch::Tensor g = gates.contiguous();
-  k::NsaGateParams p = KernelParams(g, branches);
+  k::NsaGateParams p = KernelParams(g, branches, folded);
   const c10::cuda::CUDAGuard guard(gates.device());
   p.out = out.data_ptr();
   Check(k::NsaGateForward(p, at::cuda::getCurrentCUDAStream(gates.device().index())), "forward");
 #else
-  (void)gates, (void)branches, (void)out;
+  (void)gates, (void)branches, (void)out, (void)folded;
   TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
 #endif
 }
 
 void NsaGateBackwardInto(const at::Tensor& gates, at::TensorList branches,
-                         const at::Tensor& d_out, at::TensorList d_branches, at::Tensor& d_gates) {
+                         const at::Tensor& d_out, at::TensorList d_branches, at::Tensor& d_gates,
+                         const NsaFoldedBranch* folded, at::TensorList d_folded) {
 #ifdef ABLATE_NSA_KERNELS
-  TORCH_CHECK(NsaGateKernelTakes(gates, branches, torch::kBFloat16) &&
-                  KernelReads(d_out, gates) && d_out.sizes() == branches[0].sizes() &&
-                  d_branches.size() == branches.size() &&
+  std::vector<at::Tensor> all(branches.begin(), branches.end());
+  if (folded != nullptr) all.insert(all.begin(), d_out);
+  TORCH_CHECK(NsaGateKernelTakes(gates, all, torch::kBFloat16) && KernelReads(d_out, gates) &&
+                  d_out.sizes() == all[0].sizes() && d_branches.size() == branches.size() &&
                   d_gates.scalar_type() == torch::kFloat32 && d_gates.is_contiguous() &&
                   d_gates.sizes() == gates.sizes(),
               "nsa gate kernel: gates ", gates.sizes(), ", d_out ", d_out.sizes(),
@@ -185,18 +228,32 @@ void NsaGateBackwardInto(const at::Tensor& gates, at::TensorList branches,
                 "nsa gate kernel: branch ", c, "'s gradient ", d_branches[c].sizes(),
                 " must be contiguous bf16 like the branch");
   }
+  if (folded != nullptr) {
+    CheckFolded(*folded, d_out, gates);
+    TORCH_CHECK(d_folded.empty() || d_folded.size() == folded->runs.size(),
+                "nsa gate kernel: ", d_folded.size(), " gradients for ", folded->runs.size(),
+                " folded runs");
+    for (size_t j = 0; j < d_folded.size(); ++j) {
+      TORCH_CHECK(KernelReads(d_folded[j], gates) && d_folded[j].sizes() == folded->runs[j].sizes(),
+                  "nsa gate kernel: folded run ", j, "'s gradient ", d_folded[j].sizes(),
+                  " must be contiguous bf16 like the run");
+    }
+  }
   const torch::Tensor g = gates.contiguous();
-  k::NsaGateParams p = KernelParams(g, branches);
+  k::NsaGateParams p = KernelParams(g, branches, folded);
   const c10::cuda::CUDAGuard guard(gates.device());
   p.d_out = d_out.data_ptr();
+  const int first = folded != nullptr ? 1 : 0;
   for (size_t c = 0; c < branches.size(); ++c) {
-    p.d_branch[c] = d_branches[c].defined() ? d_branches[c].data_ptr() : nullptr;
+    p.d_branch[c + first] = d_branches[c].defined() ? d_branches[c].data_ptr() : nullptr;
   }
+  for (size_t j = 0; j < d_folded.size(); ++j) p.d_folded[j] = d_folded[j].data_ptr();
   p.d_gates = d_gates.data_ptr<float>();
   Check(k::NsaGateBackward(p, at::cuda::getCurrentCUDAStream(gates.device().index())),
         "backward");
 #else
-  (void)gates, (void)branches, (void)d_out, (void)d_branches, (void)d_gates;
+  (void)gates, (void)branches, (void)d_out, (void)d_branches, (void)d_gates, (void)folded,
+      (void)d_folded;
   TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
 #endif
 }

@@ -18,6 +18,7 @@
 #ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_GATE_H_
 #define ABLATE_TRAINER_LIB_ATTENTION_NSA_GATE_H_
 
+#include <cstdint>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -31,15 +32,28 @@ namespace ablate::train {
 // one position. Elsewhere the node's eager chunks run, with the same results up to rounding.
 bool NsaGateKernelTakes(const at::Tensor& gates, at::TensorList branches, at::ScalarType dtype);
 
+// Branch 0 as the compressed branch's fused attention returns it: folded (nsa_fold.h) in runs of
+// whole heads, run j [B, heads_j l, T / l, D] contiguous bf16, every run but the last of the
+// same heads, at most 16 runs. Row t of head h is then read in place: o_cmp needs no unfolding
+// and its gradient no folding (two copies of [B, H, T, D] each way).
+struct NsaFoldedBranch {
+  std::vector<at::Tensor> runs;
+  int64_t l = 0;
+};
+
 // The kernels' passes as NsaGateCombine's node runs them, for nodes that hold the gated sum
 // among other work (nsa_sparse.h); only where NsaGateKernelTakes(gates, branches, bf16)
 // (TORCH_CHECK). out, d_out: [B, H, T, D] bf16, contiguous, 4-byte aligned; d_branches: one per
 // branch, each such a tensor (written g_c do) or undefined (not written: the branch takes do and
 // g_c itself); d_gates: [B, H, T, C] fp32 contiguous, d_gates[..., c] = rowsum(do o_c) for each
-// branch and 0 past them.
-void NsaGateForwardInto(const at::Tensor& gates, at::TensorList branches, at::Tensor& out);
+// branch and 0 past them. With `folded`, branch 0 is its runs and `branches` (and d_branches) are
+// branches 1, 2, ...; d_folded, when not empty, gets branch 0's gradient in the runs' layout (its
+// slots past T are not written), else it is not written.
+void NsaGateForwardInto(const at::Tensor& gates, at::TensorList branches, at::Tensor& out,
+                        const NsaFoldedBranch* folded = nullptr);
 void NsaGateBackwardInto(const at::Tensor& gates, at::TensorList branches,
-                         const at::Tensor& d_out, at::TensorList d_branches, at::Tensor& d_gates);
+                         const at::Tensor& d_out, at::TensorList d_branches, at::Tensor& d_gates,
+                         const NsaFoldedBranch* folded = nullptr, at::TensorList d_folded = {});
 
 // gates: [B, H, T, C] any float dtype; branches: 1 to C tensors [B, H, T, D] of any float
 // dtypes, branch c weighted by gates[..., c]. Returns [B, H, T, D] in `dtype`. Shapes are

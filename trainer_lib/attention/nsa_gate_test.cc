@@ -105,7 +105,9 @@ TEST(NsaGateTest, KernelsOnCudaMatchTheEagerProducts) {
     if (spread.defined()) bound = bound + spread;
     return ((x32 - y32).abs() <= bound).all().item<bool>();
   };
-  for (int64_t d : {128, 80}) {
+  // 16-byte chunks by teams of 16 lanes (2 rows a warp) and of 10 of 16 lanes; bf16 pairs by
+  // teams of 4 lanes (8 rows a warp) and of 1 lane (32 rows a warp, fewer lanes than gates).
+  for (int64_t d : {128, 80, 6, 2}) {
     const torch::Tensor weights = torch::randn({b, h, t, d}, bf16.dtype(torch::kFloat32));
     const std::vector<torch::Tensor> three = {torch::randn({b, h, t, d}, bf16),
                                               torch::randn({b, h, t, d}, bf16),

@@ -15,30 +15,44 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
-// Gate columns: nsa.h's branch order.
-constexpr int64_t kCompressed = 0, kSelected = 1, kWindow = 2;
+// Gate columns in nsa.h's branch order: compressed (0), selected, window.
+constexpr int64_t kSelected = 1, kWindow = 2;
+
+// Zeroes the slots past T of a run of folded heads (nsa_fold.h): row NF - 1 of folded heads
+// h l + i with NF l - 1 + i >= T, which hold no query and must carry no gradient.
+void ZeroSlotsPastT(const torch::Tensor& run, int64_t l, int64_t t) {
+  const int64_t nf = run.size(2), used = t - nf * l + 1;  // slots of row NF - 1 that hold queries
+  if (used >= l) return;
+  run.view({run.size(0), run.size(1) / l, l, nf, run.size(3)})
+      .narrow(2, used, l - used)
+      .select(3, nf - 1)
+      .zero_();
+}
 
 class GatedBranchesFunction : public torch::autograd::Function<GatedBranchesFunction> {
  public:
+  // o_cmp's runs travel as a TensorList: autograd gives each a gradient slot.
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q,
                                const torch::Tensor& key, const torch::Tensor& v,
-                               const torch::Tensor& gates, const torch::Tensor& o_cmp,
+                               const torch::Tensor& gates, at::TensorList o_cmp,
                                const torch::Tensor& block_idx,
                                const std::optional<torch::Tensor>& row_shift, int64_t block_size,
                                int64_t window) {
     const NsaSelectedSaved sel = NsaSelectedForwardKept(
         q, key, v, block_idx, block_size, 0, row_shift ? *row_shift : torch::Tensor());
-    std::vector<torch::Tensor> branches = {o_cmp, sel.o};
+    std::vector<torch::Tensor> branches = {sel.o};  // after the compressed one
     torch::Tensor lse_swa;
     if (window > 0) {
       branches.push_back(torch::empty_like(sel.o));
       lse_swa = torch::empty_like(sel.lse);
       NsaWindowKernelForwardInto(sel.q, sel.k, sel.v, window, branches.back(), lse_swa);
     }
+    const NsaFoldedBranch folded{o_cmp.vec(), block_size};
     torch::Tensor out = torch::empty_like(sel.o);
-    NsaGateForwardInto(gates, branches, out);
+    NsaGateForwardInto(gates, branches, out, &folded);
     std::vector<torch::Tensor> saved = sel.Tensors();
-    saved.insert(saved.end(), {gates, o_cmp, window > 0 ? branches[2] : torch::Tensor(), lse_swa});
+    saved.insert(saved.end(), {gates, window > 0 ? branches[1] : torch::Tensor(), lse_swa});
+    saved.insert(saved.end(), o_cmp.begin(), o_cmp.end());
     ctx->save_for_backward(saved);
     ctx->saved_data["pair_items"] = sel.pair_items;
     ctx->saved_data["sizes"] = std::vector<int64_t>{block_size, window};
@@ -52,20 +66,24 @@ class GatedBranchesFunction : public torch::autograd::Function<GatedBranchesFunc
     const std::vector<torch::Tensor> saved = ctx->get_saved_variables();
     const std::vector<int64_t> sizes = ctx->saved_data["sizes"].toIntVector();
     const std::vector<int64_t> dtypes = ctx->saved_data["dtypes"].toIntVector();
-    const int64_t window = sizes[1];
+    const int64_t l = sizes[0], window = sizes[1];
     const NsaSelectedSaved sel = NsaSelectedSaved::FromTensors(
-        saved, ctx->saved_data["pair_items"].toIntVector(), sizes[0], 0);
-    const torch::Tensor &gates = saved[8], &o_cmp = saved[9], &o_swa = saved[10],
-                        &lse_swa = saved[11];
+        saved, ctx->saved_data["pair_items"].toIntVector(), l, 0);
+    const torch::Tensor &gates = saved[8], &o_swa = saved[9], &lse_swa = saved[10];
+    const NsaFoldedBranch folded{std::vector<torch::Tensor>(saved.begin() + 11, saved.end()), l};
     const torch::Tensor d_o = NsaKernelInput(grads[0]);
-    std::vector<torch::Tensor> branches = {o_cmp, sel.o};
+    std::vector<torch::Tensor> branches = {sel.o};
     if (window > 0) branches.push_back(o_swa);
-    // The gate's backward: d o_cmp, and d g, whose columns are the other branches' delta.
+    // The gate's backward: d o_cmp in the runs' layout, and d g, whose columns are the other
+    // branches' delta.
     torch::Tensor d_gates = torch::empty(gates.sizes(), d_o.options().dtype(torch::kFloat32));
-    torch::Tensor d_cmp = torch::empty_like(o_cmp);
-    std::vector<torch::Tensor> d_branches(branches.size());
-    d_branches[0] = d_cmp;
-    NsaGateBackwardInto(gates, branches, d_o, d_branches, d_gates);
+    std::vector<torch::Tensor> d_cmp;
+    for (const torch::Tensor& run : folded.runs) {
+      d_cmp.push_back(torch::empty_like(run));
+      ZeroSlotsPastT(d_cmp.back(), l, d_o.size(2));
+    }
+    NsaGateBackwardInto(gates, branches, d_o, std::vector<torch::Tensor>(branches.size()),
+                        d_gates, &folded, d_cmp);
     const torch::Tensor g = gates.to(torch::kFloat32);
     // lse - ln g_c and D_c = d g_c for branch c, contiguous [B, H, T] fp32.
     auto gated_lse = [&](const torch::Tensor& lse, int64_t c) {
@@ -88,40 +106,41 @@ class GatedBranchesFunction : public torch::autograd::Function<GatedBranchesFunc
       dk.add_(dk_swa);
       dv.add_(dv_swa);
     }
-    return {dq.to(static_cast<c10::ScalarType>(dtypes[0])),
-            dk.to(static_cast<c10::ScalarType>(dtypes[1])),
-            dv.to(static_cast<c10::ScalarType>(dtypes[2])),
-            d_gates.to(static_cast<c10::ScalarType>(dtypes[3])),
-            d_cmp,
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor()};
+    tensor_list out = {dq.to(static_cast<c10::ScalarType>(dtypes[0])),
+                       dk.to(static_cast<c10::ScalarType>(dtypes[1])),
+                       dv.to(static_cast<c10::ScalarType>(dtypes[2])),
+                       d_gates.to(static_cast<c10::ScalarType>(dtypes[3]))};
+    out.insert(out.end(), d_cmp.begin(), d_cmp.end());
+    out.resize(out.size() + 4);  // none for block_idx, row_shift, block_size and window
+    return out;
   }
 };
 
 }  // namespace
 
 bool NsaGatedBranchesTake(const at::Tensor& q, const at::Tensor& k, const at::Tensor& gates,
-                          const at::Tensor& o_cmp, int64_t window) {
-  return q.defined() && o_cmp.defined() && q.scalar_type() == torch::kBFloat16 &&
+                          int64_t window) {
+  return q.defined() && q.scalar_type() == torch::kBFloat16 && q.is_contiguous() &&
          gates.dim() == 4 && gates.size(3) > kWindow && NsaSelectedKernelTakes(q, k) &&
-         (window == 0 || NsaWindowKernelsTake(q, k)) && o_cmp.sizes() == q.sizes() &&
-         NsaGateKernelTakes(gates, {o_cmp}, torch::kBFloat16);
+         (window == 0 || NsaWindowKernelsTake(q, k)) &&
+         NsaGateKernelTakes(gates, {q}, torch::kBFloat16);
 }
 
 at::Tensor NsaGatedBranches(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                            const at::Tensor& gates, const at::Tensor& o_cmp,
+                            const at::Tensor& gates, const std::vector<at::Tensor>& o_cmp,
                             const at::Tensor& block_idx, const at::Tensor& row_shift,
                             int64_t block_size, int64_t window) {
-  TORCH_CHECK(NsaGatedBranchesTake(q, k, gates, o_cmp, window), "nsa gated branches: q ",
-              q.sizes(), ", k ", k.sizes(), ", gates ", gates.sizes(), " and window ", window,
+  TORCH_CHECK(NsaGatedBranchesTake(q, k, gates, window), "nsa gated branches: q ", q.sizes(),
+              ", k ", k.sizes(), ", gates ", gates.sizes(), " and window ", window,
               " are not what the kernels take (NsaGatedBranchesTake)");
   TORCH_CHECK(v.sizes() == k.sizes(), "nsa gated branches: v ", v.sizes(), " differs from k ",
               k.sizes());
+  // The gate's kernels read the runs contiguous (a copy only where a backend returned others).
+  std::vector<at::Tensor> runs;
+  for (const at::Tensor& run : o_cmp) runs.push_back(run.contiguous());
   // An optional, not an undefined tensor: autograd records every tensor argument's device.
   return GatedBranchesFunction::apply(
-      q, k, v, gates, o_cmp, block_idx,
+      q, k, v, gates, at::TensorList(runs), block_idx,
       row_shift.defined() ? std::optional<torch::Tensor>(row_shift) : std::nullopt, block_size,
       window);
 }

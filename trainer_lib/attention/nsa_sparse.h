@@ -1,7 +1,9 @@
 // NSA's selected and window branches and the gated sum of all three branches as one autograd
 // node on our kernels (Yuan et al., 2025, eq. 5 with branches 2 and 3 of section 3.3):
 //   o = g_cmp o_cmp + g_slc o_slc + g_swa o_swa
-// o_cmp comes in computed (nsa_compressed.h); o_slc and o_swa are computed here.
+// o_cmp comes in computed, as the fused attention returns it: runs of folded heads (nsa_fold.h,
+// nsa_gate.h's NsaFoldedBranch), read in place and given their gradient in place; o_slc and
+// o_swa are computed here.
 //
 // Why one node: a branch's gradient under its gate is d o_c = g_c do, and its backward
 // (FlashAttention-2's: P = exp(S - lse), dP = d o_c v^T, delta = rowsum(d o_c o_c),
@@ -24,22 +26,25 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace ablate::train {
 
 // True when NsaGatedBranches runs these tensors: the selected kernels take q and k
-// (nsa_cuda.h), the window's kernels take them where window > 0 (nsa_window.h), q is bf16, and
-// the gate's kernels take the gates with o_cmp's shape and layout (nsa_gate.h).
+// (nsa_cuda.h), the window's kernels take them where window > 0 (nsa_window.h), q is bf16 and
+// contiguous, and the gate's kernels take the gates with branches of q's shape (nsa_gate.h).
 bool NsaGatedBranchesTake(const at::Tensor& q, const at::Tensor& k, const at::Tensor& gates,
-                          const at::Tensor& o_cmp, int64_t window);
+                          int64_t window);
 
 // q [B, H, T, D], k, v [B, H_kv, T, D]; gates [B, H, T, C >= 3] (columns: compressed,
-// selected, window); o_cmp [B, H, T, D] bf16 contiguous; block_idx [B, H_kv, T, n] the
-// selection; row_shift as NsaSelectedAttention's (undefined: none); window 0 for none (then
-// g_swa's gradient is 0). Returns o [B, H, T, D] bf16, differentiable in q, k, v, gates and
-// o_cmp (gradients in their dtypes). TORCH_CHECK where NsaGatedBranchesTake is false.
+// selected, window); o_cmp: the compressed branch's runs of folded heads by block_size l
+// (NsaCompressedAndSelect's out_runs); block_idx [B, H_kv, T, n] the selection; row_shift as
+// NsaSelectedAttention's (undefined: none); window 0 for none (then g_swa's gradient is 0).
+// Returns o [B, H, T, D] bf16, differentiable in q, k, v, gates and each run (gradients in their
+// dtypes; a run's slots past T get 0). TORCH_CHECK where NsaGatedBranchesTake is false or the
+// runs do not fit.
 at::Tensor NsaGatedBranches(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                            const at::Tensor& gates, const at::Tensor& o_cmp,
+                            const at::Tensor& gates, const std::vector<at::Tensor>& o_cmp,
                             const at::Tensor& block_idx, const at::Tensor& row_shift,
                             int64_t block_size, int64_t window);
 
