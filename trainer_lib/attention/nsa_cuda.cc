@@ -115,7 +115,7 @@ auto CopyRowsInto(const torch::Tensor& out, bool add = false) {
                                                         const torch::Tensor& part) {
     torch::Tensor rows = out_rows.narrow(0, p.accum_row0, part.size(0));
     if (add) {
-      rows.add_(part);
+      NsaAddInto(rows, part);
     } else {
       rows.copy_(part);
     }
@@ -403,6 +403,21 @@ void NsaSelectedBackwardInto(const at::Tensor& q, const at::Tensor& k, const at:
       (void)d_o, (void)dq, (void)dk, (void)dv, (void)dq_path;
   TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
 #endif
+}
+
+void NsaAddInto(const at::Tensor& dst, const at::Tensor& src) {
+  TORCH_CHECK(dst.sizes() == src.sizes(), "nsa add: ", src.sizes(), " into ", dst.sizes());
+#ifdef ABLATE_NSA_KERNELS
+  if (dst.is_cuda() && src.device() == dst.device() && dst.scalar_type() == torch::kBFloat16 &&
+      src.scalar_type() == torch::kFloat32 && dst.is_contiguous() && src.is_contiguous()) {
+    const c10::cuda::CUDAGuard guard(dst.device());
+    if (k::NsaAddInto(dst.data_ptr(), src.data_ptr<float>(), dst.numel(),
+                      at::cuda::getCurrentCUDAStream(dst.device().index())) == cudaSuccess) {
+      return;
+    }
+  }
+#endif
+  dst.add_(src);
 }
 
 std::vector<at::Tensor> NsaSelectedSaved::Tensors() const {

@@ -83,6 +83,11 @@ void NsaSelectedBackwardKept(const NsaSelectedSaved& s, const at::Tensor& lse,
                              const at::Tensor& d_o, const at::Tensor& delta, at::Tensor& dq,
                              bool add_dq, at::Tensor& dk, at::Tensor& dv);
 
+// dst += src, summed in fp32 and rounded once into dst's dtype: one kernel where dst is bf16 and
+// src fp32, both contiguous on one CUDA device (a third of LibTorch's add_ of mixed dtypes on an
+// H200), else add_. Shapes must match (TORCH_CHECK).
+void NsaAddInto(const at::Tensor& dst, const at::Tensor& src);
+
 // The blocks of block_size tokens that query t's window (t - w, t] touches, for every query:
 // [batch, kv_heads, T, n] int32 on `device`, blocks max(0, t - w + 1) / l .. t / l ascending,
 // then -1. n = min(ceil((w - 1) / l) + 1, ceil(T / l)): w consecutive tokens starting at a

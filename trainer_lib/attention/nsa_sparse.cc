@@ -102,9 +102,11 @@ class GatedBranchesFunction : public torch::autograd::Function<GatedBranchesFunc
     }
     NsaSelectedBackwardKept(sel, gated_lse(sel.lse, kSelected), d_o, delta(kSelected), dq,
                             /*add_dq=*/window > 0, dk, dv);
-    if (window > 0) {
-      dk.add_(dk_swa);
-      dv.add_(dv_swa);
+    if (window > 0) {  // the sums in the window's bf16 buffers, rounded once
+      NsaAddInto(dk_swa, dk);
+      NsaAddInto(dv_swa, dv);
+      dk = dk_swa;
+      dv = dv_swa;
     }
     tensor_list out = {dq.to(static_cast<c10::ScalarType>(dtypes[0])),
                        dk.to(static_cast<c10::ScalarType>(dtypes[1])),

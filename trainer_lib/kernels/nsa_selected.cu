@@ -281,7 +281,36 @@ cudaError_t Run(const NsaSelectedParams& p, bool dq, cudaStream_t stream) {
   return nsa::WithHeadDim(p, [&](auto d) { return Dispatch<decltype(d)::value>(p, dq, stream); });
 }
 
+// A thread per 8 elements: dst (bf16) = dst + src (fp32), summed in fp32.
+__global__ void AddIntoKernel(uint4* dst, const float4* src, int64_t chunks) {
+  const int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
+  if (i >= chunks) return;
+  uint4 packed = dst[i];
+  auto* pairs = reinterpret_cast<__nv_bfloat162*>(&packed);
+  const float4 lo = src[2 * i], hi = src[2 * i + 1];
+  const float add[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    const float2 x = __bfloat1622float2(pairs[k]);
+    pairs[k] = __floats2bfloat162_rn(x.x + add[2 * k], x.y + add[2 * k + 1]);
+  }
+  dst[i] = packed;
+}
+
 }  // namespace
+
+cudaError_t NsaAddInto(void* dst, const float* src, int64_t count, cudaStream_t stream) {
+  if (count % 8 != 0 || reinterpret_cast<uintptr_t>(dst) % 16 != 0 ||
+      reinterpret_cast<uintptr_t>(src) % 16 != 0) {
+    return cudaErrorInvalidValue;
+  }
+  if (count <= 0) return cudaSuccess;
+  constexpr int kThreads = 256;
+  const int64_t chunks = count / 8;
+  AddIntoKernel<<<static_cast<unsigned>((chunks + kThreads - 1) / kThreads), kThreads, 0,
+                  stream>>>(static_cast<uint4*>(dst), reinterpret_cast<const float4*>(src), chunks);
+  return cudaGetLastError();
+}
 
 bool NsaSelectedSupported(const NsaSelectedParams& p) {
   const bool dim = p.head_dim == 64 || p.head_dim == 128 || p.head_dim == 256;
