@@ -242,8 +242,8 @@ void Backward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
   TORCH_CHECK(!given_delta.defined() ||
                   (given_delta.scalar_type() == torch::kFloat32 && given_delta.is_contiguous() &&
                    given_delta.numel() == lse.numel()),
-              "nsa selected kernel: delta ", given_delta.sizes(), " must be contiguous fp32 like lse ",
-              lse.sizes());
+              "nsa selected kernel: delta ", given_delta.sizes(),
+              " must be contiguous fp32 like lse ", lse.sizes());
   const torch::Tensor delta = given_delta.defined() ? given_delta : RowDots(d_o, o, stream);
   std::optional<NsaReverseIndex> built;
   if (rev == nullptr) rev = &built.emplace(ReverseIndex(p, block_idx));

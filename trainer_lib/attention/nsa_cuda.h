@@ -84,8 +84,8 @@ void NsaSelectedBackwardKept(const NsaSelectedSaved& s, const at::Tensor& lse,
                              bool add_dq, at::Tensor& dk, at::Tensor& dv);
 
 // dst += src, summed in fp32 and rounded once into dst's dtype: one kernel where dst is bf16 and
-// src fp32, both contiguous on one CUDA device (a third of LibTorch's add_ of mixed dtypes on an
-// H200), else add_. Shapes must match (TORCH_CHECK).
+// src fp32, both contiguous on one CUDA device (half the time of LibTorch's add_ of mixed dtypes
+// on an H200), else add_. Shapes must match (TORCH_CHECK).
 void NsaAddInto(const at::Tensor& dst, const at::Tensor& src);
 
 // The blocks of block_size tokens that query t's window (t - w, t] touches, for every query:

@@ -397,11 +397,10 @@ TEST(NsaCudaTest, DqInDkvOverSeveralLaunches) {
 // NsaAttend on CUDA (the fast path: compressed branch and selection in bf16, the kernels for the
 // selected and window branches) against NsaAttend on the CPU (all reference), gates included,
 // with the model's window 512 and without one. T <= n l, so every visible block is selected on
-// both devices and the selection cannot differ by a near tie. q, k and v reach CUDA in `dtype`:
-// fp32 takes the gate's own node, bf16 (the model's) the node of nsa_sparse.h, which reads o_cmp
-// as the fused attention's runs of folded heads (fused_bytes > 0 sets NsaOptions::
-// fused_chunk_bytes: 1 makes a run per key/value head). Some gates are 0 (a sigmoid's
-// underflow), whose branches then get no gradient (lse - ln g = +inf there).
+// both devices and the selection cannot differ by a near tie. q, k, v reach CUDA in `dtype`:
+// fp32 takes the gate's own node, bf16 (the model's) nsa_sparse.h's, reading o_cmp in the fused
+// attention's runs (fused_bytes: NsaOptions::fused_chunk_bytes; 1 makes a run per key/value
+// head). Some gates are 0 (a sigmoid's underflow): no gradient there (lse - ln g = +inf).
 void CheckNsaAttend(int64_t window, torch::Dtype dtype, int64_t fused_bytes = 0) {
   const Case c{.heads = 8, .kv_heads = 2, .seq_len = 1000, .window = window};
   torch::manual_seed(11);

@@ -1,9 +1,9 @@
 #include "trainer_lib/attention/nsa_sparse.h"
 
+#include <torch/torch.h>
+
 #include <optional>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "trainer_lib/attention/nsa_cuda.h"
 #include "trainer_lib/attention/nsa_gate.h"
@@ -38,8 +38,8 @@ class GatedBranchesFunction : public torch::autograd::Function<GatedBranchesFunc
                                const torch::Tensor& block_idx,
                                const std::optional<torch::Tensor>& row_shift, int64_t block_size,
                                int64_t window) {
-    const NsaSelectedSaved sel = NsaSelectedForwardKept(
-        q, key, v, block_idx, block_size, 0, row_shift ? *row_shift : torch::Tensor());
+    const NsaSelectedSaved sel = NsaSelectedForwardKept(q, key, v, block_idx, block_size, 0,
+                                                        row_shift ? *row_shift : torch::Tensor());
     std::vector<torch::Tensor> branches = {sel.o};  // after the compressed one
     torch::Tensor lse_swa;
     if (window > 0) {
@@ -67,8 +67,8 @@ class GatedBranchesFunction : public torch::autograd::Function<GatedBranchesFunc
     const std::vector<int64_t> sizes = ctx->saved_data["sizes"].toIntVector();
     const std::vector<int64_t> dtypes = ctx->saved_data["dtypes"].toIntVector();
     const int64_t l = sizes[0], window = sizes[1];
-    const NsaSelectedSaved sel = NsaSelectedSaved::FromTensors(
-        saved, ctx->saved_data["pair_items"].toIntVector(), l, 0);
+    const NsaSelectedSaved sel =
+        NsaSelectedSaved::FromTensors(saved, ctx->saved_data["pair_items"].toIntVector(), l, 0);
     const torch::Tensor &gates = saved[8], &o_swa = saved[9], &lse_swa = saved[10];
     const NsaFoldedBranch folded{std::vector<torch::Tensor>(saved.begin() + 11, saved.end()), l};
     const torch::Tensor d_o = NsaKernelInput(grads[0]);
@@ -82,8 +82,8 @@ class GatedBranchesFunction : public torch::autograd::Function<GatedBranchesFunc
       d_cmp.push_back(torch::empty_like(run));
       ZeroSlotsPastT(d_cmp.back(), l, d_o.size(2));
     }
-    NsaGateBackwardInto(gates, branches, d_o, std::vector<torch::Tensor>(branches.size()),
-                        d_gates, &folded, d_cmp);
+    NsaGateBackwardInto(gates, branches, d_o, std::vector<torch::Tensor>(branches.size()), d_gates,
+                        &folded, d_cmp);
     const torch::Tensor g = gates.to(torch::kFloat32);
     // lse - ln g_c and D_c = d g_c for branch c, contiguous [B, H, T] fp32.
     auto gated_lse = [&](const torch::Tensor& lse, int64_t c) {

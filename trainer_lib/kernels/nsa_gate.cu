@@ -62,7 +62,9 @@ __device__ void Store(bf16* to, const Chunk<V>& c, float scale) {
 // A row is read V elements at a time by a team of `team` lanes (a power of two, at most 32): a
 // warp takes 32 / team rows at once, so that each lane keeps a load of every tensor in flight
 // (with a warp per row and a bf16 pair per lane, the backward moved 2.4 TB/s at fla's 128K on
-// an H200, half of HBM's rate). The row of this lane; rows past p.rows are inactive.
+// an H200, half of HBM's rate). Nor does this reach HBM's rate: 5.57 ms there, at 41% of DRAM's
+// throughput and 59% of the SMs', for about 10 GB where the warp per row moved 14 in 6.16 ms;
+// what bounds it is not known yet. The row of this lane; rows past p.rows are inactive.
 __device__ int64_t RowOf(int team) {
   const int64_t warp = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
   return warp * (32 / team) + (threadIdx.x % 32) / team;
@@ -74,9 +76,9 @@ struct FoldedAt {
   int64_t run, offset;
 };
 
-// In I's arithmetic: 64-bit divisions cost a few dozen instructions each, and with them the
-// gate's backward was bound by its instructions (62% of the SMs' throughput, 38% of DRAM's, at
-// fla's 128K on an H200). Every quotient here is below rows, and the offset is formed in 64 bits.
+// In I's arithmetic: 64-bit divisions cost a few dozen instructions each (in 64 bits the gate's
+// backward took 6.02 ms at fla's 128K on an H200, in 32 bits 5.57). Every quotient here is below
+// rows, and the offset is formed in 64 bits.
 template <typename I>
 __device__ FoldedAt FoldedRowIn(const NsaGateParams& p, I row) {
   const I seq_len = static_cast<I>(p.seq_len), fold = static_cast<I>(p.fold);
@@ -117,7 +119,8 @@ __device__ bf16* GradientRow(const NsaGateParams& p, int c, int64_t row) {
 }
 
 template <int V>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32) GateForwardKernel(const __grid_constant__ NsaGateParams p, int team) {
+__global__ void __launch_bounds__(kWarpsPerBlock * 32)
+    GateForwardKernel(const __grid_constant__ NsaGateParams p, int team) {
   const int64_t row = RowOf(team);
   if (row >= p.rows) return;
   float g[kNsaGateMaxBranches];
@@ -143,8 +146,8 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) GateForwardKernel(const _
 }
 
 template <int V>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32) GateBackwardKernel(const __grid_constant__ NsaGateParams p,
-                                                                  int team) {
+__global__ void __launch_bounds__(kWarpsPerBlock * 32)
+    GateBackwardKernel(const __grid_constant__ NsaGateParams p, int team) {
   const int64_t row = RowOf(team);
   // Inactive lanes still take part in their team's shuffles.
   const bool active = row < p.rows;
