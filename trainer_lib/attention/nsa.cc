@@ -11,6 +11,7 @@
 #include "trainer_lib/attention/nsa_blocks.h"
 #include "trainer_lib/attention/nsa_compressed.h"
 #include "trainer_lib/attention/nsa_cuda.h"
+#include "trainer_lib/attention/nsa_fold.h"
 #include "trainer_lib/attention/nsa_gate.h"
 #include "trainer_lib/attention/nsa_sparse.h"
 #include "trainer_lib/attention/nsa_window.h"
@@ -303,12 +304,16 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     const NsaCompressedOutput cmp = NsaCompressedAndSelect(
         q, k, v, options, selection != nullptr ? *selection : at::Tensor(), gated);
     if (selection != nullptr) *selection = cmp.block_idx;
-    if (gated && !cmp.out_runs.empty()) {
+    if (gated && !cmp.out_runs.empty() && cmp.out_runs.size() <= kNsaGateMaxFoldedRuns) {
       return NsaGatedBranches(qc, kc, vc, gates, cmp.out_runs, cmp.block_idx, cmp.lse,
                               s.block_size, s.window);
     }
+    // Runs asked for but more than the gate's kernels read in place: unfolded here.
+    const torch::Tensor o_cmp =
+        cmp.out_runs.empty() ? cmp.out
+                             : NsaUnfoldRows(cmp.out_runs, q.size(1), s.block_size, q.size(2), 0.0);
     std::vector<torch::Tensor> branches = {
-        cmp.out, NsaSelectedAttention(qc, kc, vc, cmp.block_idx, s.block_size, 0, cmp.lse)};
+        o_cmp, NsaSelectedAttention(qc, kc, vc, cmp.block_idx, s.block_size, 0, cmp.lse)};
     if (s.window > 0 && NsaWindowTakes(qc, kc)) {
       branches.push_back(NsaWindowAttention(qc, kc, vc, s.window));
     } else if (s.window > 0) {

@@ -28,6 +28,7 @@ bool KernelReads(const torch::Tensor& x, const torch::Tensor& gates) {
 
 #ifdef ABLATE_NSA_KERNELS
 namespace k = ablate::kernels;
+static_assert(kNsaGateMaxFoldedRuns == static_cast<size_t>(k::kNsaGateMaxRuns));
 
 // The kernels' parameters for contiguous gates and the branches; with `folded`, branch 0 is its
 // runs and `branches` are branches 1, 2, ...

@@ -40,6 +40,9 @@ struct NsaFoldedBranch {
   std::vector<at::Tensor> runs;
   int64_t l = 0;
 };
+// The most runs the kernels read in place (trainer_lib/kernels/nsa_gate.h's kNsaGateMaxRuns):
+// Qwen3's shapes take at most 8 (a run per key/value head at 1M tokens).
+inline constexpr size_t kNsaGateMaxFoldedRuns = 16;
 
 // The kernels' passes as NsaGateCombine's node runs them, for nodes that hold the gated sum
 // among other work (nsa_sparse.h); only where NsaGateKernelTakes(gates, branches, bf16)
