@@ -34,8 +34,8 @@ bool NsaGateKernelTakes(const at::Tensor& gates, at::TensorList branches, at::Sc
 
 // Branch 0 as the compressed branch's fused attention returns it: folded (nsa_fold.h) in runs of
 // whole heads, run j [B, heads_j l, T / l, D] contiguous bf16, every run but the last of the
-// same heads, at most 16 runs. Row t of head h is then read in place: o_cmp needs no unfolding
-// and its gradient no folding (two copies of [B, H, T, D] each way).
+// same heads, at most kNsaGateMaxFoldedRuns runs. Row t of head h is then read in place: o_cmp
+// needs no unfolding and its gradient no folding (a copy of [B, H, T, D] each).
 struct NsaFoldedBranch {
   std::vector<at::Tensor> runs;
   int64_t l = 0;

@@ -44,8 +44,8 @@ struct NsaGateParams {
   // Branch 0 (and its gradient) as the compressed branch's fused attention returns it, when
   // fold = l > 0: folded (trainer_lib/attention/nsa_fold.h) in runs of run_heads whole heads (the
   // last run may hold fewer), run j [B, heads_j l, T / l, D] at folded[j] (d_folded[j]). Row
-  // (b, h, t) is row (t + 1) / l - 1 of folded head (h mod run_heads) l + (t + 1) mod l of run
-  // h / run_heads; rows t < l - 1 have none (read as 0, no gradient written). branch[0] and
+  // (b, h, t) is row (t + 1) / l - 1 of batch b's folded head (h mod run_heads) l + (t + 1) mod l
+  // in run h / run_heads; rows t < l - 1 have none (read as 0, no gradient written). branch[0] and
   // d_branch[0] are then unused. Saves the copies that unfold o_cmp and fold its gradient.
   int64_t fold = 0;
   int64_t heads = 0;    // H
