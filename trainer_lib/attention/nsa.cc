@@ -300,7 +300,11 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     // Contiguous once: the selected and window nodes then keep the same tensors, where each
     // would copy a transposed view (v's) for itself.
     const torch::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
-    const bool gated = NsaGatedBranchesTake(qc, kc, gates, s.window);
+    // The node folds each gate into its branch's lse as ln g: gates must not be negative there
+    // (nsa.h asks for gates in (0, 1); a negative one takes the separate nodes). One look from
+    // the host, only where the node would run.
+    const bool gated = NsaGatedBranchesTake(qc, kc, gates, s.window) &&
+                       !(gates < 0).any().item<bool>();
     const NsaCompressedOutput cmp = NsaCompressedAndSelect(
         q, k, v, options, selection != nullptr ? *selection : at::Tensor(), gated);
     if (selection != nullptr) *selection = cmp.block_idx;

@@ -74,8 +74,9 @@ NsaSelectedSaved NsaSelectedForwardKept(const at::Tensor& q, const at::Tensor& k
                                         const at::Tensor& row_shift = {});
 
 // Its backward (the kAuto path) for d_o [B, H, T, D] bf16 (contiguous, 16-byte aligned): dq
-// [B, H, T, D] bf16 overwritten, or added into when add_dq (the branch's fp32 sums added before
-// the one rounding); dk, dv [B, H_kv, T, D] fp32 overwritten. lse: s.lse, or any [B, H, T] fp32
+// [B, H, T, D] bf16 overwritten, or added into when add_dq (kInDkv's fp32 sums added before the
+// one rounding; kQueryBlocks' dq, past kNsaMaxPairBytes, added as bf16); dk, dv [B, H_kv, T, D]
+// fp32 overwritten. lse: s.lse, or any [B, H, T] fp32
 // contiguous in its place (P = exp(S - lse): lse - ln g makes every gradient g times the
 // branch's, what a gate g asks of it); delta: rowsum(d_o o) [B, H, T] fp32 contiguous, or
 // undefined to have it computed from s.o.

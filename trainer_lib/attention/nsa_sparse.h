@@ -17,7 +17,8 @@
 // lse - ln g and d g's column as delta: the same math with no [B, H, T, D] tensor between them.
 // The window's dq, written first, then takes the selected branch's fp32 dq added before its one
 // rounding, where autograd would add the two as bf16 tensors. A gate of 0 gives
-// lse - ln g = +inf, so P = 0 and no gradient, as it should.
+// lse - ln g = +inf, so P = 0 and no gradient, as it should; a negative gate has no ln g (NaN),
+// so callers send gates below 0 elsewhere (NsaAttend does).
 //
 // Thread-safety: as LibTorch operators; launches go to the current CUDA stream.
 #ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_SPARSE_H_
@@ -37,8 +38,9 @@ bool NsaGatedBranchesTake(const at::Tensor& q, const at::Tensor& k, const at::Te
                           int64_t window);
 
 // q [B, H, T, D], k, v [B, H_kv, T, D]; gates [B, H, T, C >= 3] (columns: compressed,
-// selected, window); o_cmp: the compressed branch's runs of folded heads by block_size l
-// (NsaCompressedAndSelect's out_runs); block_idx [B, H_kv, T, n] the selection; row_shift as
+// selected, window), none below 0 (not checked: that would take a look from the host); o_cmp:
+// the compressed branch's runs of folded heads by block_size l (NsaCompressedAndSelect's
+// out_runs); block_idx [B, H_kv, T, n] the selection; row_shift as
 // NsaSelectedAttention's (undefined: none); window 0 for none (then g_swa's gradient is 0).
 // Returns o [B, H, T, D] bf16, differentiable in q, k, v, gates and each run (gradients in their
 // dtypes; a run's slots past T get 0). TORCH_CHECK where NsaGatedBranchesTake is false or the
