@@ -61,10 +61,11 @@ __device__ void Store(bf16* to, const Chunk<V>& c, float scale) {
 
 // A row is read V elements at a time by a team of `team` lanes (a power of two, at most 32): a
 // warp takes 32 / team rows at once, so that each lane keeps a load of every tensor in flight
-// (with a warp per row and a bf16 pair per lane, the backward moved 2.4 TB/s at fla's 128K on
-// an H200, half of HBM's rate). Nor does this reach HBM's rate: 5.57 ms there, at 41% of DRAM's
-// throughput and 59% of the SMs', for about 10 GB where the warp per row moved 14 in 6.16 ms;
-// what bounds it is not known yet. The row of this lane; rows past p.rows are inactive.
+// (with a warp per row and a bf16 pair per lane, the backward took 6.16 ms at fla's 128K on an
+// H200 for about 14 GB by our count, half of HBM's rate). Nor does this reach HBM's rate: 5.57 ms
+// there, at 41% of DRAM's throughput and 59% of the SMs' by Nsight Compute, for about 10 GB by
+// our count; what bounds it is not known yet. The row of this lane; rows past p.rows are
+// inactive.
 __device__ int64_t RowOf(int team) {
   const int64_t warp = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
   return warp * (32 / team) + (threadIdx.x % 32) / team;
