@@ -252,12 +252,14 @@ TEST(ModelMathTest, PairsPastFourGibibytesPlanNoDqBuffer) {
 // keys built in place (2026-12-03) to 129.11 GiB, and its entries' slots found once, as a flat
 // index (2026-12-03, later), to 137,452,211,200 bytes (128.01 GiB), the plan 8.2% over it. Each
 // of these cut temporaries that the plan never counted; which of its terms counts more than the
-// kernels hold at the peak is not yet known. The plan must cover the peak, by at most 9%.
+// kernels hold at the peak is not yet known. The gated branches' node and the local blocks'
+// terms in the window's backward (2026-12-03, night) then took it up to 142,183,386,112 bytes
+// (132.42 GiB), the plan 4.6% over it. The plan must cover the peak, by at most 9%.
 TEST(ModelMathTest, MeasuredMillionTokenNsaRunKeepsItsPlan) {
   RankWork work = MillionTokenNsa(/*fused=*/true);
   work.offloaded_layers = 20;
   const double planned = double(PlanMemory(Model("qwen3-0.6b"), work)->total());
-  const double peak = 137452211200.0;
+  const double peak = 142183386112.0;
   EXPECT_GE(planned, peak) << planned / double(1 << 30) << " GiB";
   EXPECT_LE(planned, 1.09 * peak) << planned / double(1 << 30) << " GiB";
 }

@@ -220,7 +220,8 @@ void Backward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
               const torch::Tensor& o, const torch::Tensor& lse, const torch::Tensor& d_o,
               const torch::Tensor& dq, const torch::Tensor& dk, const torch::Tensor& dv,
               NsaDqPath dq_path, const NsaReverseIndex* rev,
-              const torch::Tensor& given_delta = {}, bool add_dq = false) {
+              const torch::Tensor& given_delta = {}, bool add_dq = false,
+              int64_t local_blocks = 0) {
   k::NsaSelectedParams p = Params(q, k, v, block_idx, block_size, window);
   for (const torch::Tensor* x : {&d_o, &o, &dq}) {
     TORCH_CHECK(x->sizes() == q.sizes() && x->scalar_type() == torch::kBFloat16 &&
@@ -260,6 +261,9 @@ void Backward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
   if (dq_path == NsaDqPath::kAuto) {
     dq_path = ByBlockTakes(p) ? NsaDqPath::kInDkv : NsaDqPath::kQueryBlocks;
   }
+  TORCH_CHECK(local_blocks == 0 || dq_path == NsaDqPath::kInDkv,
+              "nsa selected kernel: only dq in the dk/dv kernel leaves local blocks out");
+  p.local_blocks = local_blocks;
   if (dq_path == NsaDqPath::kQueryBlocks) {
     // The dq kernel writes every row: into a buffer of its own where dq is added into.
     const torch::Tensor dq_branch = add_dq ? torch::empty_like(dq) : dq;
@@ -466,7 +470,7 @@ NsaSelectedSaved NsaSelectedForwardKept(const at::Tensor& q, const at::Tensor& k
 
 void NsaSelectedBackwardKept(const NsaSelectedSaved& s, const at::Tensor& lse,
                              const at::Tensor& d_o, const at::Tensor& delta, at::Tensor& dq,
-                             bool add_dq, at::Tensor& dk, at::Tensor& dv) {
+                             bool add_dq, at::Tensor& dk, at::Tensor& dv, int64_t local_blocks) {
 #ifdef ABLATE_NSA_KERNELS
   TORCH_CHECK(lse.sizes() == s.lse.sizes() && lse.scalar_type() == torch::kFloat32 &&
                   lse.is_contiguous(),
@@ -475,11 +479,17 @@ void NsaSelectedBackwardKept(const NsaSelectedSaved& s, const at::Tensor& lse,
   std::optional<NsaReverseIndex> rev;
   if (s.rev_query.defined()) rev = NsaReverseIndex{s.rev_query, s.items, s.pair_items};
   Backward(s.q, s.k, s.v, s.block_idx, s.block_size, s.window, s.o, lse, d_o, dq, dk, dv,
-           NsaDqPath::kAuto, rev ? &*rev : nullptr, delta, add_dq);
+           NsaDqPath::kAuto, rev ? &*rev : nullptr, delta, add_dq, local_blocks);
 #else
-  (void)s, (void)lse, (void)d_o, (void)delta, (void)dq, (void)add_dq, (void)dk, (void)dv;
+  (void)s, (void)lse, (void)d_o, (void)delta, (void)dq, (void)add_dq, (void)dk, (void)dv,
+      (void)local_blocks;
   TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
 #endif
+}
+
+bool NsaSelectedBackwardLeavesLocal(const NsaSelectedSaved& s) {
+  // ByBlockTakes's test, from the saved shapes: G T rows of D fp32 a pair.
+  return s.q.size(1) / s.k.size(1) * s.q.size(2) * s.q.size(3) * 4 <= kNsaMaxPairBytes;
 }
 
 }  // namespace ablate::train

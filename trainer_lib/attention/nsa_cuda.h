@@ -80,9 +80,17 @@ NsaSelectedSaved NsaSelectedForwardKept(const at::Tensor& q, const at::Tensor& k
 // contiguous in its place (P = exp(S - lse): lse - ln g makes every gradient g times the
 // branch's, what a gate g asks of it); delta: rowsum(d_o o) [B, H, T] fp32 contiguous, or
 // undefined to have it computed from s.o.
+// local_blocks > 0 leaves out each query's local_blocks last blocks (kernels/nsa_selected.h's
+// local_blocks), for a caller that adds their terms itself; only where
+// NsaSelectedBackwardLeavesLocal(s) (TORCH_CHECK).
 void NsaSelectedBackwardKept(const NsaSelectedSaved& s, const at::Tensor& lse,
                              const at::Tensor& d_o, const at::Tensor& delta, at::Tensor& dq,
-                             bool add_dq, at::Tensor& dk, at::Tensor& dv);
+                             bool add_dq, at::Tensor& dk, at::Tensor& dv,
+                             int64_t local_blocks = 0);
+
+// Whether that backward forms dq inside its dk/dv kernels (one (b, h_kv) pair's fp32 rows within
+// kNsaMaxPairBytes), the path that can leave blocks out.
+bool NsaSelectedBackwardLeavesLocal(const NsaSelectedSaved& s);
 
 // dst += src, summed in fp32 and rounded once into dst's dtype: one kernel where dst is bf16 and
 // src fp32, both contiguous on one CUDA device (half the time of LibTorch's add_ of mixed dtypes

@@ -19,6 +19,13 @@
 // rounding, where autograd would add the two as bf16 tensors. A gate of 0 gives
 // lse - ln g = +inf, so P = 0 and no gradient, as it should; a negative gate has no ln g (NaN),
 // so callers send gates below 0 elsewhere (NsaAttend does).
+// Each query's own block and the one before it (fla's rule forces both into every selection)
+// lie inside a window of at least 128 tokens, where the window's backward already holds their
+// scores and dP = do v^T: with blocks of 64 tokens, its kernels add the selected branch's
+// terms there (one more exp per score of those two key tiles, counted by the slots that hold
+// each block), and the selected branch's dk/dv kernel skips those entries (on one H200 at fla's
+// shape and 64K, its two launches 13.5 to 12.3 ms each, the window's two kernels 0.3 ms slower
+// each; docs/benchmarks.md).
 //
 // Thread-safety: as LibTorch operators; launches go to the current CUDA stream.
 #ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_SPARSE_H_

@@ -245,7 +245,7 @@ void NsaWindowKernelForwardInto(const at::Tensor& q, const at::Tensor& k, const 
 void NsaWindowKernelBackwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                  int64_t window, const at::Tensor& lse, const at::Tensor& d_o,
                                  const at::Tensor& delta, at::Tensor& dq, at::Tensor& dk,
-                                 at::Tensor& dv) {
+                                 at::Tensor& dv, const at::Tensor& local) {
 #ifdef ABLATE_NSA_KERNELS
   for (const at::Tensor* x :
        std::initializer_list<const at::Tensor*>{&q, &k, &v, &d_o, &dq, &dk, &dv}) {
@@ -270,10 +270,17 @@ void NsaWindowKernelBackwardInto(const at::Tensor& q, const at::Tensor& k, const
   p.dq = dq.data_ptr();
   p.dk = dk.data_ptr();
   p.dv = dv.data_ptr();
+  if (local.defined()) {
+    TORCH_CHECK(local.scalar_type() == torch::kFloat32 && local.is_contiguous() &&
+                    local.numel() * q.size(3) == 4 * q.numel() && window >= 128,
+                "nsa window kernels: local must be contiguous fp32 [B, H, T, 4], not ",
+                local.sizes(), ", with a window of at least 128, not ", window);
+    p.local = reinterpret_cast<const float4*>(local.data_ptr<float>());
+  }
   Check(k::NsaWindowBackward(p, at::cuda::getCurrentCUDAStream(q.device().index())), "backward");
 #else
   (void)q, (void)k, (void)v, (void)window, (void)lse, (void)d_o, (void)delta, (void)dq, (void)dk,
-      (void)dv;
+      (void)dv, (void)local;
   TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
 #endif
 }

@@ -231,7 +231,8 @@ struct DkvWgmmaTiles {
   static constexpr int kDsElems = kStep * kKeys;  // dS [kStep][64 keys], swizzled
   // K, V, two buffers of q rows and of do rows, dS, all 1024-byte aligned from the first; three
   // slots of the rows' facts and (lse2, delta), the item's queries, three slots of each warp's
-  // flag (whether its rows of the step all see the whole tile); 1024 bytes to align the start.
+  // flags (bit 0: its rows of the step all see the whole tile; bit 1: it has a row at all);
+  // 1024 bytes to align the start.
   static constexpr size_t kBytes = 2 * (2 * kTileElems + 4 * kRowElems + kDsElems) +
                                    3 * kStep * (sizeof(StepRow) + 8) + 4 * kNsaQueriesPerItem +
                                    4 * 3 * kWarps + 1024;
@@ -257,7 +258,7 @@ __global__ void __launch_bounds__(128, 2) DkvWgmmaKernel(NsaSelectedParams p) {
   StepRow* facts = reinterpret_cast<StepRow*>(ds + Tiles::kDsElems);      // [3][kStep]
   float2* row_lse2_delta = reinterpret_cast<float2*>(facts + 3 * kStep);  // [3][kStep]
   int32_t* queries = reinterpret_cast<int32_t*>(row_lse2_delta + 3 * kStep);
-  int32_t* warp_whole = queries + kNsaQueriesPerItem;  // [3][kWarps]
+  int32_t* warp_flags = queries + kNsaQueriesPerItem;  // [3][kWarps]
 
   const auto key_rows = [&](const void* x) {
     const bf16* base = static_cast<const bf16*>(x) + at.kv_row * kD;
@@ -273,7 +274,8 @@ __global__ void __launch_bounds__(128, 2) DkvWgmmaKernel(NsaSelectedParams p) {
   const bf16* q = static_cast<const bf16*>(p.q);
   const bf16* d_o = static_cast<const bf16*>(p.d_o);
   // As DkvKernel's: thread r < kStep finds row r's facts, each warp whether its rows all see the
-  // whole tile.
+  // whole tile and whether it has one (a step of none, its queries' local blocks left to the
+  // window's kernels, is skipped whole).
   auto facts_of = [&](int i) {
     const int r = threadIdx.x;
     int64_t t = 0;
@@ -283,8 +285,9 @@ __global__ void __launch_bounds__(128, 2) DkvWgmmaKernel(NsaSelectedParams p) {
         x < 0 ? make_float2(0.0f, 0.0f) : make_float2(p.lse[x] * kLog2e, p.delta[x]);
     const bool whole =
         __all_sync(0xffffffffu, r >= kStep || (row.keys.x == 0 && row.keys.y == kKeys - 1));
+    const bool any = __any_sync(0xffffffffu, x >= 0);
     return [=](int slot) {
-      if (lane == 0) warp_whole[slot * Tiles::kWarps + warp] = whole;
+      if (lane == 0) warp_flags[slot * Tiles::kWarps + warp] = whole | (any << 1);
       if (r >= kStep) return;
       facts[slot * kStep + r] = row;
       row_lse2_delta[slot * kStep + r] = lse2_delta;
@@ -309,6 +312,14 @@ __global__ void __launch_bounds__(128, 2) DkvWgmmaKernel(NsaSelectedParams p) {
   const int steps = static_cast<int>((at.rows + kStep - 1) / kStep);
   float dk[kD / 8][4] = {}, dv[kD / 8][4] = {};
   nsa::ForEachStep<true>(steps, facts_of, prefetch, [&](int buf, int slot) {
+    bool whole = true, any = false;  // uniform: every thread reads the same flags
+#pragma unroll
+    for (int w = 0; w < Tiles::kWarps; ++w) {
+      const int32_t flags = warp_flags[slot * Tiles::kWarps + w];
+      whole = whole && (flags & 1);
+      any = any || (flags & 2);
+    }
+    if (!any) return;
     const StepRow* rows = facts + slot * kStep;
     const bf16* qb = qs + buf * Tiles::kRowElems;
     const bf16* dob = dos + buf * Tiles::kRowElems;
@@ -327,9 +338,6 @@ __global__ void __launch_bounds__(128, 2) DkvWgmmaKernel(NsaSelectedParams p) {
     wgmma::Commit();
     // The masks while the products run: bit 4 j + e for this lane's element (key key0 + lane / 4
     // + 8 (e / 2), row 8 j + 2 (lane % 4) + e % 2), as in DkvKernel.
-    bool whole = true;
-#pragma unroll
-    for (int w = 0; w < Tiles::kWarps; ++w) whole = whole && warp_whole[slot * Tiles::kWarps + w];
     unsigned seen = whole ? ~0u : 0u;
     if (!whole) {
 #pragma unroll

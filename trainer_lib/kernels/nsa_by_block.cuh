@@ -45,15 +45,19 @@ struct ItemTile {
   int64_t head0;           // row of (b, h_kv G, 0) in q's layout [B * H * T, D]
   int64_t kv_row;          // row of the tile's first key in k and v [B * H_kv * T, D]
   int64_t r0;              // the tile's first key position
+  int64_t block0;          // the block's first key position
+  int64_t local_span;      // local_blocks l: a query t < block0 + local_span is skipped
   int count;               // keys in the tile; <= 0: the tile is past the block's or sequence's end
   int groups;              // G
 
   // Row f's row in q's layout (and lse and delta; accum's is this minus accum_row0), its query
   // position in *t; -1 past the item's rows. f < rows <= kNsaQueriesPerItem G fits an int, so
   // that the division is 32-bit.
+  // Rows of a query whose local blocks hold the item's (local_blocks) are -1 too.
   __device__ int64_t Row(const NsaSelectedParams& p, int f, int64_t* t) const {
     if (f >= rows) return -1;
     *t = queries[f / groups];
+    if (local_span > 0 && *t - block0 < local_span) return -1;
     return head0 + (f % groups) * p.seq_len + *t;
   }
 
@@ -90,7 +94,9 @@ __device__ ItemTile ThisItemTile(const NsaSelectedParams& p) {
   at.e0 = item[1];
   at.rows = (item[2] - item[1]) * at.groups;
   at.head0 = (b * p.heads + hk * at.groups) * p.seq_len;
-  at.r0 = block * p.block_size + tile0;
+  at.block0 = block * p.block_size;
+  at.local_span = p.local_blocks * p.block_size;
+  at.r0 = at.block0 + tile0;
   at.kv_row = (b * p.kv_heads + hk) * p.seq_len + at.r0;
   at.count = static_cast<int>(
       max(int64_t{0}, min(min(int64_t{kKeys}, p.block_size - tile0), p.seq_len - at.r0)));

@@ -147,6 +147,11 @@ struct NsaSelectedParams {
   const float* row_shift = nullptr;
   float* row_sum = nullptr;
   int* row_max = nullptr;
+  // The dk/dv kernels (NsaSelectedBackwardDkv with accum set) skip every entry whose block is
+  // one of the local_blocks last of its query, t / l - local_blocks < block <= t / l, in each
+  // slot that holds it: another kernel takes their dq, dk and dv (nsa_window.h's `local`,
+  // sharing the window's products). 0: none skipped. The other kernels ignore it.
+  int64_t local_blocks = 0;
 };
 
 // True when the kernels take these sizes (D, G, positive sizes, T and n < 2^31, window >= 0).

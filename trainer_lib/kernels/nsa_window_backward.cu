@@ -16,9 +16,9 @@ namespace ablate::kernels::nsa_window {
 namespace {
 
 // Shared memory: dq's q and do tiles, K and V double-buffered; dk/dv's K and V, q and do
-// double-buffered, and the rows' (lse, delta) double-buffered.
+// double-buffered, and the rows' (lse, delta, and the selected branch's) double-buffered.
 constexpr size_t kDqBytes = SharedBytes(6);
-constexpr size_t kDkvBytes = SharedBytes(6, 2 * kTile * sizeof(float2));
+constexpr size_t kDkvBytes = SharedBytes(6, 2 * kTile * sizeof(float4));
 
 // dq: a thread block per (64 queries, head h, batch b), grid (ceil(T / 64), H, B), the forward's
 // walk with S = Q K^T and dP = dO V^T, P = exp2(S - lse), dS = P (dP - delta), dq += dS K.
@@ -35,29 +35,50 @@ __global__ void __launch_bounds__(128, 2) DqKernel(NsaWindowParams p) {
   CopyTile(dos, p.d_o, at.q_row0, at.rows);
   const float scale2 = p.scale * kLog2e;
   // Per row half: lse (base 2) and delta; a row past T sees nothing, P = exp2(S - inf) = 0.
+  // With p.local, the selected branch's (lse2 of the own block, of the one before, delta).
   float lse2[2], delta[2];
+  float4 near[2] = {make_float4(INFINITY, INFINITY, 0.0f, 0.0f),
+                    make_float4(INFINITY, INFINITY, 0.0f, 0.0f)};
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int r = FragmentRow(2 * half);
     lse2[half] = r < at.rows ? p.lse[at.q_row0 + r] * kLog2e : INFINITY;
     delta[half] = r < at.rows ? p.delta[at.q_row0 + r] : 0.0f;
+    if (p.local != nullptr && r < at.rows) near[half] = p.local[at.q_row0 + r];
   }
   float dq[16][4] = {};
   ForEachKeyTile(p, at, ks, vs, [&](int k0, const bf16* kb, const bf16* vb) {
     float s[8][4], dp[8][4];
     ScoresThenDp(s, qs, kb, dp, dos, vb);
     at.Mask(s, k0);
+    if (p.local != nullptr && (k0 == at.q0 || k0 + kTile == at.q0)) {
+      // The queries' own block or the one before: the selected branch's term joins dS.
+      wgmma::Wait<0>();
+      wgmma::FenceOperands(dp);
+      const bool own = k0 == at.q0;
+      const float sel2[2] = {own ? near[0].x : near[0].y, own ? near[1].x : near[1].y};
 #pragma unroll
-    for (int n = 0; n < 8; ++n) {
+      for (int n = 0; n < 8; ++n) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) s[n][e] = Exp2(s[n][e] * scale2 - lse2[e / 2]);  // P
-    }
-    wgmma::Wait<0>();
-    wgmma::FenceOperands(dp);
+        for (int e = 0; e < 4; ++e) {
+          const float x = s[n][e] * scale2;
+          dp[n][e] = Exp2(x - lse2[e / 2]) * (dp[n][e] - delta[e / 2]) +
+                     Exp2(x - sel2[e / 2]) * (dp[n][e] - near[e / 2].z);
+        }
+      }
+    } else {
 #pragma unroll
-    for (int n = 0; n < 8; ++n) {
+      for (int n = 0; n < 8; ++n) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) dp[n][e] = s[n][e] * (dp[n][e] - delta[e / 2]);  // dS
+        for (int e = 0; e < 4; ++e) s[n][e] = Exp2(s[n][e] * scale2 - lse2[e / 2]);  // P
+      }
+      wgmma::Wait<0>();
+      wgmma::FenceOperands(dp);
+#pragma unroll
+      for (int n = 0; n < 8; ++n) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) dp[n][e] = s[n][e] * (dp[n][e] - delta[e / 2]);  // dS
+      }
     }
     uint32_t a[4][4];
     PackA(a, dp);
@@ -89,9 +110,11 @@ __global__ void __launch_bounds__(128, 2) DkvKernel(NsaWindowParams p) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* ks = AlignedTiles(smem_raw);
   bf16* vs = ks + kTileElems;
-  bf16* qs = vs + kTileElems;                                       // [2][kTileElems]
-  bf16* dos = qs + 2 * kTileElems;                                  // [2][kTileElems]
-  float2* stats = reinterpret_cast<float2*>(dos + 2 * kTileElems);  // [2][kTile]: lse2, delta
+  bf16* qs = vs + kTileElems;       // [2][kTileElems]
+  bf16* dos = qs + 2 * kTileElems;  // [2][kTileElems]
+  // [2][kTile]: lse2, delta, and with p.local the selected branch's lse2 for these keys' block
+  // (+inf but in the steps of its own queries and the next block's) and delta.
+  float4* stats = reinterpret_cast<float4*>(dos + 2 * kTileElems);
   CopyTile(ks, p.k, kv_row, count);
   CopyTile(vs, p.v, kv_row, count);
 
@@ -123,13 +146,25 @@ __global__ void __launch_bounds__(128, 2) DkvKernel(NsaWindowParams p) {
     CopyTile(dos + (i % 2) * kTileElems, p.d_o, row0, rows);
     mma::CommitCopies();
   };
-  // Thread r < 64's row of step i: (lse in base 2, delta), or (inf, 0) past T, which zeroes P.
+  // Thread r < 64's row of step i: (lse in base 2, delta, the selected branch's), or (inf, 0,
+  // inf, 0) past T, which zeroes P.
+  const auto near_step = [&](int i) {
+    return p.local != nullptr && (step_t0(i) == k0 || step_t0(i) == k0 + kTile);
+  };
   const auto load_stats = [&](int i) {
     int64_t row0 = 0;
     const int rows = step_rows(i, &row0);
     const int r = static_cast<int>(threadIdx.x);
-    return r < rows ? make_float2(p.lse[row0 + r] * kLog2e, p.delta[row0 + r])
-                    : make_float2(INFINITY, 0.0f);
+    float4 x = make_float4(INFINITY, 0.0f, INFINITY, 0.0f);
+    if (r >= rows) return x;
+    x.x = p.lse[row0 + r] * kLog2e;
+    x.y = p.delta[row0 + r];
+    if (near_step(i)) {
+      const float4 sel = p.local[row0 + r];
+      x.z = step_t0(i) == k0 ? sel.x : sel.y;
+      x.w = sel.z;
+    }
+    return x;
   };
   if (threadIdx.x < kTile) stats[threadIdx.x] = load_stats(0);
 
@@ -138,30 +173,49 @@ __global__ void __launch_bounds__(128, 2) DkvKernel(NsaWindowParams p) {
   // K's and V's copies join step 0's; a step's stats are written a step ahead, into the slot
   // the step before last read.
   ForEachBufferedStep(steps, prefetch, [&](int i) {
-    const float2 next = threadIdx.x < kTile && i + 1 < steps ? load_stats(i + 1) : float2{};
+    const float4 next = threadIdx.x < kTile && i + 1 < steps ? load_stats(i + 1) : float4{};
     const bf16* qb = qs + (i % 2) * kTileElems;
     const bf16* dob = dos + (i % 2) * kTileElems;
-    const float2* st = stats + (i % 2) * kTile;
+    const float4* st = stats + (i % 2) * kTile;
     const int t0 = step_t0(i);
-    const bool whole = WholeTile(t0, k0, w);
+    const bool whole = WholeTile(t0, k0, w), near = near_step(i);
     float s[8][4], dp[8][4];               // [64 keys][64 queries]: S^T, dP^T
     ScoresThenDp(s, ks, qb, dp, vs, dob);  // dS^T is then formed while dv's products run
     if (!whole) MaskOutsideWindow(s, w, [&](int r, int c) { return t0 - k0 + c - r; });
+    if (near) {
+      // These keys are the block of the step's queries or the one before: the selected
+      // branch's P joins P and its dS dS, both formed once dP^T is in.
+      wgmma::Wait<0>();
+      wgmma::FenceOperands(dp);
 #pragma unroll
-    for (int n = 0; n < 8; ++n) {
+      for (int n = 0; n < 8; ++n) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) s[n][e] = Exp2(s[n][e] * scale2 - st[FragmentCol(n, e)].x);
+        for (int e = 0; e < 4; ++e) {
+          const float4 r = st[FragmentCol(n, e)];
+          const float x = s[n][e] * scale2, pw = Exp2(x - r.x), ps = Exp2(x - r.z);
+          s[n][e] = pw + ps;
+          dp[n][e] = pw * (dp[n][e] - r.y) + ps * (dp[n][e] - r.w);
+        }
+      }
+    } else {
+#pragma unroll
+      for (int n = 0; n < 8; ++n) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[n][e] = Exp2(s[n][e] * scale2 - st[FragmentCol(n, e)].x);
+      }
     }
     uint32_t pa[4][4], da[4][4];
     PackA(pa, s);
     AccumulateRows(dv, pa, dob);  // dv += P^T dO
     wgmma::Commit();
-    wgmma::Wait<1>();  // dP^T is in
+    wgmma::Wait<1>();  // dP^T is in (near: since before dv's products)
     wgmma::FenceOperands(dp);
+    if (!near) {
 #pragma unroll
-    for (int n = 0; n < 8; ++n) {
+      for (int n = 0; n < 8; ++n) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) dp[n][e] = s[n][e] * (dp[n][e] - st[FragmentCol(n, e)].y);
+        for (int e = 0; e < 4; ++e) dp[n][e] = s[n][e] * (dp[n][e] - st[FragmentCol(n, e)].y);
+      }
     }
     PackA(da, dp);
     AccumulateRows(dk, da, qb);  // dk += dS^T Q

@@ -1,0 +1,133 @@
+// The selected and window branches with their gated sum as one node (nsa_sparse.h) against the
+// references in fp32, under the NSA issue's error rule (nsa_error_rule.h), on block indices that
+// no selection rule makes: a query's own block and the one before it in none of its slots, in
+// one or in two, other blocks repeated, empty slots. Where the window holds both blocks (512 and
+// 128 here) the window's kernels take their terms, counted, and the selected branch's dk/dv
+// kernel skips them; a window of 100 keeps them in the selected branch. Skips without the
+// kernels and a GPU.
+#include "trainer_lib/attention/nsa_sparse.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "trainer_lib/attention/nsa.h"
+#include "trainer_lib/attention/nsa_cuda.h"
+#include "trainer_lib/attention/nsa_error_rule.h"
+#include "trainer_lib/attention/nsa_fold.h"
+
+namespace ablate::train {
+namespace {
+
+constexpr int64_t kHeads = 8, kKvHeads = 2, kT = 1000, kD = 128, kBlock = 64, kSlots = 8;
+
+// [1, H_kv, T, n] int32: by t mod 4, slots (own, prev, random ...), (own, own, prev, prev,
+// random ...), (random from blocks below prev ..., -1), (prev, 0, 0, random ..., -1); own = t / l,
+// prev = own - 1 (-1 for the first block's queries), random blocks visible to t.
+torch::Tensor LocalCountIndices() {
+  torch::Tensor idx = torch::full({1, kKvHeads, kT, kSlots}, -1, torch::kInt32);
+  auto a = idx.accessor<int32_t, 4>();
+  for (int64_t h = 0; h < kKvHeads; ++h) {
+    for (int64_t t = 0; t < kT; ++t) {
+      const int32_t own = static_cast<int32_t>(t / kBlock), prev = own - 1;
+      auto random = [&](int32_t below) {
+        return static_cast<int32_t>(torch::randint(0, below + 1, {1}).item<int64_t>());
+      };
+      std::vector<int32_t> slots;
+      switch ((t + h) % 4) {
+        case 0:
+          slots = {own, prev};
+          break;
+        case 1:
+          slots = {own, own, prev, prev};
+          break;
+        case 2:
+          slots = {};
+          break;
+        default:
+          slots = {prev, 0, 0};
+          break;
+      }
+      for (int64_t j = 0; j < kSlots; ++j) {
+        if (j < static_cast<int64_t>(slots.size())) {
+          a[0][h][t][j] = slots[j];
+        } else if ((t + h) % 4 == 2) {
+          a[0][h][t][j] = own >= 2 && j < kSlots - 1 ? random(own - 2) : -1;
+        } else {
+          a[0][h][t][j] = j < kSlots - 1 ? random(own) : -1;
+        }
+      }
+    }
+  }
+  return idx;
+}
+
+// o, dq, dk, dv, d gates and d o_cmp of g_cmp o_cmp + g_sel o_sel + g_swa o_swa: the node on
+// CUDA in bf16 (`node`), or the references in `dtype`.
+std::vector<torch::Tensor> RunBranches(bool node, torch::Dtype dtype,
+                                       const std::vector<torch::Tensor>& in,
+                                       const torch::Tensor& idx, int64_t window) {
+  std::vector<torch::Tensor> leaves;
+  for (int i = 0; i < 5; ++i) {
+    leaves.push_back(in[i].to(node ? torch::kBFloat16 : dtype).detach().requires_grad_(true));
+  }
+  leaves[3] = in[3].detach().requires_grad_(true);  // the gates stay fp32
+  const torch::Tensor &q = leaves[0], &k = leaves[1], &v = leaves[2], &g = leaves[3];
+  const std::vector<torch::Tensor> runs = NsaFoldRows(leaves[4], kBlock, {kHeads});
+  torch::Tensor o;
+  if (node) {
+    o = NsaGatedBranches(q, k, v, g, runs, idx, torch::Tensor(), kBlock, window);
+  } else {
+    const torch::Tensor gates = g.to(dtype);
+    o = gates.select(3, 0).unsqueeze(3) * NsaUnfoldRows(runs, kHeads, kBlock, kT, 0.0) +
+        gates.select(3, 1).unsqueeze(3) * NsaSelectedReference(q, k, v, idx, kBlock) +
+        gates.select(3, 2).unsqueeze(3) * NsaWindowReference(q, k, v, window);
+  }
+  o.backward(in[5].to(o.scalar_type()));
+  std::vector<torch::Tensor> out = {o.detach().to(torch::kFloat32)};
+  for (const torch::Tensor& x : leaves) out.push_back(x.grad().to(torch::kFloat32));
+  return out;
+}
+
+TEST(NsaSparseTest, LocalBlocksInAnyCountMatchTheReference) {
+  if (!NsaKernelsEnabled() || !torch::cuda::is_available()) {
+    GTEST_SKIP() << "needs the NSA kernels (nvcc and LibTorch with CUDA) and a GPU";
+  }
+  torch::manual_seed(17);
+  const torch::Tensor idx = LocalCountIndices().to(torch::kCUDA);
+  auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  auto rounded = [&](std::vector<int64_t> shape) {
+    return torch::randn(shape, cuda).to(torch::kBFloat16).to(torch::kFloat32);
+  };
+  const torch::Tensor gates = torch::rand({1, kHeads, kT, 3}, cuda);
+  gates.narrow(2, 300, 50).select(3, 1).zero_();  // no gradient through the selected branch there
+  const std::vector<torch::Tensor> in = {
+      rounded({1, kHeads, kT, kD}),   rounded({1, kKvHeads, kT, kD}),
+      rounded({1, kKvHeads, kT, kD}), gates,
+      rounded({1, kHeads, kT, kD}),   rounded({1, kHeads, kT, kD})};
+  ASSERT_TRUE(
+      NsaGatedBranchesTake(in[0].to(torch::kBFloat16), in[1].to(torch::kBFloat16), gates, 512));
+  const char* names[] = {"o", "dq", "dk", "dv", "d gates", "d o_cmp"};
+  for (int64_t window : {512, 128, 100}) {
+    SCOPED_TRACE(testing::Message() << "window " << window);
+    const std::vector<torch::Tensor> ours = RunBranches(true, torch::kBFloat16, in, idx, window);
+    const std::vector<torch::Tensor> exact = RunBranches(false, torch::kFloat32, in, idx, window);
+    const std::vector<torch::Tensor> bf16 = RunBranches(false, torch::kBFloat16, in, idx, window);
+    for (int i = 0; i < 6; ++i) {
+      if (i == 4) {  // the gates' gradient sums D products of bf16 outputs: relative to its size
+        const double scale = exact[i].abs().max().item<double>();
+        EXPECT_LE(NsaMeasure(ours[i], exact[i], -1).max, 1e-2 * scale) << names[i];
+        continue;
+      }
+      const double bound = 2 * NsaMeasure(bf16[i], exact[i], -1).max + 1e-4;
+      const NsaError e = NsaMeasure(ours[i], exact[i], bound);
+      EXPECT_LE(e.max, bound) << names[i] << ": first over at " << e.first_over << " of "
+                              << exact[i].sizes();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ablate::train
