@@ -2,7 +2,6 @@
 
 #include <torch/torch.h>
 
-#include <cmath>
 #include <optional>
 #include <vector>
 
@@ -28,29 +27,6 @@ void ZeroSlotsPastT(const torch::Tensor& run, int64_t l, int64_t t) {
       .narrow(2, used, l - used)
       .select(3, nf - 1)
       .zero_();
-}
-
-// The selected branch's terms for each query's own block and the one before it, as the window's
-// kernels take them (kernels/nsa_window.h's `local`): [B, H, T, 4] fp32 rows of (lse2 -
-// log2 c_own, lse2 - log2 c_prev, delta, 0), lse2 = lse log2(e) and c the query's slots that
-// hold the block (+inf where none does: a slot may repeat a block, or lack it, under any rule but
-// fla's). block_idx [B, H_kv, T, n] int32; lse, delta [B, H, T] fp32.
-torch::Tensor LocalBlockRows(const torch::Tensor& block_idx, const torch::Tensor& lse,
-                             const torch::Tensor& delta, int64_t l) {
-  const int64_t t = block_idx.size(2), g = lse.size(1) / block_idx.size(1);
-  const torch::Tensor own =
-      torch::floor_divide(torch::arange(t, block_idx.options()), l).view({1, 1, t, 1});
-  const torch::Tensor lse2 = lse * M_LOG2E;
-  auto term = [&](const torch::Tensor& slots) {
-    const torch::Tensor c = slots.sum(-1).repeat_interleave(g, 1).to(torch::kFloat32);
-    return torch::where(c.gt(0), lse2 - c.log2(), INFINITY);
-  };
-  torch::Tensor out = torch::empty({lse.size(0), lse.size(1), t, 4}, lse.options());
-  out.select(3, 0).copy_(term(block_idx.eq(own)));
-  out.select(3, 1).copy_(term(block_idx.eq(own - 1).logical_and(own.ge(1))));
-  out.select(3, 2).copy_(delta);
-  out.select(3, 3).zero_();
-  return out;
 }
 
 // The window's kernels take the selected branch's local terms for blocks of their tiles' 64
@@ -126,13 +102,14 @@ class GatedBranchesFunction : public torch::autograd::Function<GatedBranchesFunc
     // scores already: the selected branch's dk/dv kernel skips them.
     const bool local =
         window >= kLocalMinWindow && l == kLocalBlockSize && NsaSelectedBackwardLeavesLocal(sel);
+    const NsaWindowLocalTerms local_terms{sel.block_idx, lse_sel, delta_sel};
     torch::Tensor dk_swa, dv_swa;
     if (window > 0) {
       dk_swa = torch::empty_like(sel.k);
       dv_swa = torch::empty_like(sel.v);
-      NsaWindowKernelBackwardInto(
-          sel.q, sel.k, sel.v, window, gated_lse(lse_swa, kWindow), d_o, delta(kWindow), dq, dk_swa,
-          dv_swa, local ? LocalBlockRows(sel.block_idx, lse_sel, delta_sel, l) : torch::Tensor());
+      NsaWindowKernelBackwardInto(sel.q, sel.k, sel.v, window, gated_lse(lse_swa, kWindow), d_o,
+                                  delta(kWindow), dq, dk_swa, dv_swa,
+                                  local ? &local_terms : nullptr);
     }
     NsaSelectedBackwardKept(sel, lse_sel, d_o, delta_sel, dq, /*add_dq=*/window > 0, dk, dv,
                             local ? kLocalBlocks : 0);

@@ -245,7 +245,7 @@ void NsaWindowKernelForwardInto(const at::Tensor& q, const at::Tensor& k, const 
 void NsaWindowKernelBackwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                  int64_t window, const at::Tensor& lse, const at::Tensor& d_o,
                                  const at::Tensor& delta, at::Tensor& dq, at::Tensor& dk,
-                                 at::Tensor& dv, const at::Tensor& local) {
+                                 at::Tensor& dv, const NsaWindowLocalTerms* local) {
 #ifdef ABLATE_NSA_KERNELS
   for (const at::Tensor* x :
        std::initializer_list<const at::Tensor*>{&q, &k, &v, &d_o, &dq, &dk, &dv}) {
@@ -270,12 +270,25 @@ void NsaWindowKernelBackwardInto(const at::Tensor& q, const at::Tensor& k, const
   p.dq = dq.data_ptr();
   p.dk = dk.data_ptr();
   p.dv = dv.data_ptr();
-  if (local.defined()) {
-    TORCH_CHECK(local.scalar_type() == torch::kFloat32 && local.is_contiguous() &&
-                    local.numel() * q.size(3) == 4 * q.numel() && window >= 128,
-                "nsa window kernels: local must be contiguous fp32 [B, H, T, 4], not ",
-                local.sizes(), ", with a window of at least 128, not ", window);
-    p.local = reinterpret_cast<const float4*>(local.data_ptr<float>());
+  if (local != nullptr) {
+    const at::Tensor& idx = local->block_idx;
+    TORCH_CHECK(idx.scalar_type() == torch::kInt32 && idx.is_contiguous() && idx.dim() == 4 &&
+                    idx.size(0) == k.size(0) && idx.size(1) == k.size(1) &&
+                    idx.size(2) == k.size(2) && window >= 128,
+                "nsa window kernels: the local terms' block indices must be contiguous int32 [B, "
+                "H_kv, T, n] like k ",
+                k.sizes(), ", not ", idx.sizes(), ", with a window of at least 128, not ", window);
+    for (const at::Tensor* x : {&local->lse, &local->delta}) {
+      TORCH_CHECK(x->scalar_type() == torch::kFloat32 && x->is_contiguous() &&
+                      x->numel() * q.size(3) == q.numel(),
+                  "nsa window kernels: the local terms' lse and delta must be contiguous fp32 "
+                  "[B, H, T], not ",
+                  x->sizes());
+    }
+    p.local_idx = idx.data_ptr<int32_t>();
+    p.local_slots = idx.size(3);
+    p.local_lse = local->lse.data_ptr<float>();
+    p.local_delta = local->delta.data_ptr<float>();
   }
   Check(k::NsaWindowBackward(p, at::cuda::getCurrentCUDAStream(q.device().index())), "backward");
 #else

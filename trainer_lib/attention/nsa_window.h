@@ -62,16 +62,19 @@ bool NsaWindowTakes(const at::Tensor& q, const at::Tensor& k);
 // layouts). q, o, d_o, dq [B, H, T, D] and k, v, dk, dv [B, H_kv, T, D] contiguous bf16; lse and
 // delta [B, H, T] contiguous fp32. The forward writes o and lse (natural log); the backward reads
 // lse (the forward's, or any row-wise shift of it: lse - ln g makes every gradient g times the
-// branch's) and delta = rowsum(d_o o), and overwrites dq, dk and dv. `local`, when defined,
-// [B, H, T, 4] fp32 contiguous: the selected branch's terms for each query's own block of 64
-// tokens and the one before it, added into the same gradients (kernels/nsa_window.h's `local`;
-// window >= 128).
+// branch's) and delta = rowsum(d_o o), and overwrites dq, dk and dv. `local`, when given, adds
+// the selected branch's terms for each query's own block of 64 tokens and the one before it into
+// the same gradients (kernels/nsa_window.h's local_*; window >= 128).
+struct NsaWindowLocalTerms {
+  at::Tensor block_idx;   // the selection [B, H_kv, T, n] int32, blocks of 64 tokens
+  at::Tensor lse, delta;  // its log-sum-exp (as its backward takes it) and delta, [B, H, T] fp32
+};
 void NsaWindowKernelForwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                 int64_t window, at::Tensor& o, at::Tensor& lse);
 void NsaWindowKernelBackwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                  int64_t window, const at::Tensor& lse, const at::Tensor& d_o,
                                  const at::Tensor& delta, at::Tensor& dq, at::Tensor& dk,
-                                 at::Tensor& dv, const at::Tensor& local = {});
+                                 at::Tensor& dv, const NsaWindowLocalTerms* local = nullptr);
 
 // The window branch o_swa: q [B, H, T, D]; k, v [B, H_kv, T, D], any float dtype (rounded to
 // bf16 first, as the kernels do); window w > 0 (TORCH_CHECK). Returns [B, H, T, D] bf16,

@@ -147,7 +147,7 @@ bool NsaWindowSupported(const NsaWindowParams& p) {
   return p.head_dim == nsa_window::kD && p.batch >= 1 && p.batch <= 65535 && p.kv_heads >= 1 &&
          p.heads >= p.kv_heads && p.heads <= 65535 && p.heads % p.kv_heads == 0 && p.seq_len >= 1 &&
          p.seq_len < (int64_t{1} << 31) &&
-         p.window >= (p.local != nullptr ? 2 * nsa_window::kTile : 1);
+         p.window >= (p.local_idx != nullptr ? 2 * nsa_window::kTile : 1);
 }
 
 cudaError_t NsaWindowForward(const NsaWindowParams& p, cudaStream_t stream) {

@@ -63,15 +63,17 @@ struct NsaWindowParams {
   void* dq = nullptr;            // backward: bf16 [B, H, T, D]
   void* dk = nullptr;            // backward: bf16 [B, H_kv, T, D]
   void* dv = nullptr;
-  // Backward, optional (null: none): the selected branch's terms for each query's own key block
-  // and the one before it, taken here because the window's products already hold their scores
-  // (nsa_selected.h's local_blocks = 2 leaves them out of its dk/dv kernels). Per row of q's
-  // layout, [B, H, T] float4 (x, y, z, unused): x and y the selected branch's log-sum-exp in
-  // base 2 less log2 of how many of the query's slots hold its own block (x) or the one before
-  // (y), +inf where none does; z its delta. For key s of those blocks, t - 128 < s <= t, P_sel =
-  // 2^(scale log2(e) S - x or y) and dS += P_sel (dP - z), dv += P_sel^T do. Needs blocks of 64
-  // tokens (the tiles) and w >= 128 (no key of those blocks outside the window).
-  const float4* local = nullptr;
+  // Backward, optional (local_idx null: none): the selected branch's terms for each query's own
+  // key block and the one before it, taken here because the window's products already hold
+  // their scores (nsa_selected.h's local_blocks = 2 leaves them out of its dk/dv kernels). For
+  // key s of those blocks (t - 128 < s <= t), with c the query's slots that hold the key's block,
+  // P_sel = c 2^(scale log2(e) S - lse_sel log2(e)) joins P in dv and P_sel (dP - delta_sel)
+  // joins dS. Needs blocks of 64 tokens (the tiles) and w >= 128 (no key of those blocks outside
+  // the window).
+  const int32_t* local_idx = nullptr;  // the selection [B, H_kv, T, local_slots], -1 empty
+  int64_t local_slots = 0;
+  const float* local_lse = nullptr;    // lse_sel [B, H, T], natural log
+  const float* local_delta = nullptr;  // delta_sel [B, H, T]
   int64_t batch = 0, heads = 0, kv_heads = 0, seq_len = 0, head_dim = 0, window = 0;
   float scale = 0.0f;  // usually 1 / sqrt(D)
 };
@@ -81,7 +83,7 @@ struct NsaWindowParams {
 bool NsaWindowKernelsRun();
 
 // Whether the kernels take p's shapes: D = 128, H a multiple of H_kv, T in [1, 2^31), w >= 1
-// (w >= 128 with `local`), B, H and H_kv in [1, 65535].
+// (w >= 128 with local_idx), B, H and H_kv in [1, 65535].
 bool NsaWindowSupported(const NsaWindowParams& p);
 
 // o and lse from q, k, v. cudaErrorInvalidValue where !NsaWindowSupported(p),

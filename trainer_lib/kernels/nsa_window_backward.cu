@@ -20,6 +20,16 @@ namespace {
 constexpr size_t kDqBytes = SharedBytes(6);
 constexpr size_t kDkvBytes = SharedBytes(6, 2 * kTile * sizeof(float4));
 
+// The selected branch's log-sum-exp in base 2 for the query of `row` (q's layout) less log2 of
+// how many of its slots (`slots`, p.local_slots of them) hold `block`: +inf where none does,
+// which zeroes its P_sel.
+inline __device__ float LocalLse2(const NsaWindowParams& p, int64_t row, const int32_t* slots,
+                                  int block) {
+  int c = 0;
+  for (int64_t j = 0; j < p.local_slots; ++j) c += slots[j] == block;
+  return c > 0 ? p.local_lse[row] * kLog2e - log2f(static_cast<float>(c)) : INFINITY;
+}
+
 // dq: a thread block per (64 queries, head h, batch b), grid (ceil(T / 64), H, B), the forward's
 // walk with S = Q K^T and dP = dO V^T, P = exp2(S - lse), dS = P (dP - delta), dq += dS K.
 __global__ void __launch_bounds__(128, 2) DqKernel(NsaWindowParams p) {
@@ -35,49 +45,54 @@ __global__ void __launch_bounds__(128, 2) DqKernel(NsaWindowParams p) {
   CopyTile(dos, p.d_o, at.q_row0, at.rows);
   const float scale2 = p.scale * kLog2e;
   // Per row half: lse (base 2) and delta; a row past T sees nothing, P = exp2(S - inf) = 0.
-  // With p.local, the selected branch's (lse2 of the own block, of the one before, delta).
+  // With local terms, per row half the selected branch's lse2 for the own block and the one
+  // before (LocalLse2) and its delta.
+  const bool local = p.local_idx != nullptr;
   float lse2[2], delta[2];
-  float4 near[2] = {make_float4(INFINITY, INFINITY, 0.0f, 0.0f),
-                    make_float4(INFINITY, INFINITY, 0.0f, 0.0f)};
+  float own2[2] = {INFINITY, INFINITY}, prev2[2] = {INFINITY, INFINITY}, delta_sel[2] = {0, 0};
+  const int64_t groups = p.heads / p.kv_heads;
+  const int64_t idx_row0 =
+      (int64_t{blockIdx.z} * p.kv_heads + blockIdx.y / groups) * p.seq_len + at.q0;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int r = FragmentRow(2 * half);
     lse2[half] = r < at.rows ? p.lse[at.q_row0 + r] * kLog2e : INFINITY;
     delta[half] = r < at.rows ? p.delta[at.q_row0 + r] : 0.0f;
-    if (p.local != nullptr && r < at.rows) near[half] = p.local[at.q_row0 + r];
+    if (local && r < at.rows) {
+      const int32_t* slots = p.local_idx + (idx_row0 + r) * p.local_slots;
+      const int own = at.q0 / kTile;
+      own2[half] = LocalLse2(p, at.q_row0 + r, slots, own);
+      if (own > 0) prev2[half] = LocalLse2(p, at.q_row0 + r, slots, own - 1);
+      delta_sel[half] = p.local_delta[at.q_row0 + r];
+    }
   }
   float dq[16][4] = {};
   ForEachKeyTile(p, at, ks, vs, [&](int k0, const bf16* kb, const bf16* vb) {
-    float s[8][4], dp[8][4];
+    float s[8][4], dp[8][4], ps[8][4];
     ScoresThenDp(s, qs, kb, dp, dos, vb);
     at.Mask(s, k0);
-    if (p.local != nullptr && (k0 == at.q0 || k0 + kTile == at.q0)) {
-      // The queries' own block or the one before: the selected branch's term joins dS.
-      wgmma::Wait<0>();
-      wgmma::FenceOperands(dp);
-      const bool own = k0 == at.q0;
-      const float sel2[2] = {own ? near[0].x : near[0].y, own ? near[1].x : near[1].y};
+    // The queries' own block or the one before: the selected branch's P joins, formed with the
+    // window's while dP's products run.
+    const bool near = local && (k0 == at.q0 || k0 + kTile == at.q0);
+    const float sel2[2] = {k0 == at.q0 ? own2[0] : prev2[0], k0 == at.q0 ? own2[1] : prev2[1]};
 #pragma unroll
-      for (int n = 0; n < 8; ++n) {
+    for (int n = 0; n < 8; ++n) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float x = s[n][e] * scale2;
-          dp[n][e] = Exp2(x - lse2[e / 2]) * (dp[n][e] - delta[e / 2]) +
-                     Exp2(x - sel2[e / 2]) * (dp[n][e] - near[e / 2].z);
-        }
+      for (int e = 0; e < 4; ++e) {
+        const float x = s[n][e] * scale2;
+        if (near) ps[n][e] = Exp2(x - sel2[e / 2]);
+        s[n][e] = Exp2(x - lse2[e / 2]);  // P
       }
-    } else {
+    }
+    wgmma::Wait<0>();
+    wgmma::FenceOperands(dp);
 #pragma unroll
-      for (int n = 0; n < 8; ++n) {
+    for (int n = 0; n < 8; ++n) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) s[n][e] = Exp2(s[n][e] * scale2 - lse2[e / 2]);  // P
-      }
-      wgmma::Wait<0>();
-      wgmma::FenceOperands(dp);
-#pragma unroll
-      for (int n = 0; n < 8; ++n) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) dp[n][e] = s[n][e] * (dp[n][e] - delta[e / 2]);  // dS
+      for (int e = 0; e < 4; ++e) {
+        const float d = dp[n][e];
+        dp[n][e] = s[n][e] * (d - delta[e / 2]);  // dS
+        if (near) dp[n][e] += ps[n][e] * (d - delta_sel[e / 2]);
       }
     }
     uint32_t a[4][4];
@@ -112,8 +127,8 @@ __global__ void __launch_bounds__(128, 2) DkvKernel(NsaWindowParams p) {
   bf16* vs = ks + kTileElems;
   bf16* qs = vs + kTileElems;       // [2][kTileElems]
   bf16* dos = qs + 2 * kTileElems;  // [2][kTileElems]
-  // [2][kTile]: lse2, delta, and with p.local the selected branch's lse2 for these keys' block
-  // (+inf but in the steps of its own queries and the next block's) and delta.
+  // [2][kTile]: lse2, delta, and with local terms the selected branch's lse2 for these keys'
+  // block (LocalLse2; +inf but in the steps of its own queries and the next block's) and delta.
   float4* stats = reinterpret_cast<float4*>(dos + 2 * kTileElems);
   CopyTile(ks, p.k, kv_row, count);
   CopyTile(vs, p.v, kv_row, count);
@@ -149,7 +164,7 @@ __global__ void __launch_bounds__(128, 2) DkvKernel(NsaWindowParams p) {
   // Thread r < 64's row of step i: (lse in base 2, delta, the selected branch's), or (inf, 0,
   // inf, 0) past T, which zeroes P.
   const auto near_step = [&](int i) {
-    return p.local != nullptr && (step_t0(i) == k0 || step_t0(i) == k0 + kTile);
+    return p.local_idx != nullptr && (step_t0(i) == k0 || step_t0(i) == k0 + kTile);
   };
   const auto load_stats = [&](int i) {
     int64_t row0 = 0;
@@ -160,9 +175,9 @@ __global__ void __launch_bounds__(128, 2) DkvKernel(NsaWindowParams p) {
     x.x = p.lse[row0 + r] * kLog2e;
     x.y = p.delta[row0 + r];
     if (near_step(i)) {
-      const float4 sel = p.local[row0 + r];
-      x.z = step_t0(i) == k0 ? sel.x : sel.y;
-      x.w = sel.z;
+      const int64_t idx_row = (b * p.kv_heads + hk) * t_len + step_t0(i) + r;
+      x.z = LocalLse2(p, row0 + r, p.local_idx + idx_row * p.local_slots, k0 / kTile);
+      x.w = p.local_delta[row0 + r];
     }
     return x;
   };
