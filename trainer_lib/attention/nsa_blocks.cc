@@ -112,4 +112,19 @@ at::Tensor NsaTopBlocks(const at::Tensor& score, int64_t first_query, const NsaS
   return idx;
 }
 
+at::Tensor NsaWindowBlockIndices(int64_t batch, int64_t kv_heads, int64_t seq_len,
+                                 int64_t block_size, int64_t window, const at::Device& device) {
+  TORCH_CHECK(batch > 0 && kv_heads > 0 && seq_len > 0 && block_size > 0 && window > 0,
+              "nsa window indices: batch ", batch, ", kv heads ", kv_heads, ", length ", seq_len,
+              ", block size ", block_size, ", window ", window, " must be positive");
+  const int64_t blocks = (seq_len + block_size - 1) / block_size;
+  const int64_t slots = std::min((window - 1 + block_size - 1) / block_size + 1, blocks);
+  const auto opts = torch::TensorOptions().dtype(torch::kInt64).device(device);
+  torch::Tensor pos = torch::arange(seq_len, opts).unsqueeze(1);  // [T, 1]
+  torch::Tensor first = (pos - (window - 1)).clamp_min(0).floor_divide(block_size);
+  torch::Tensor block = first + torch::arange(slots, opts);  // [T, n]
+  torch::Tensor idx = torch::where(block <= pos.floor_divide(block_size), block, -1);
+  return idx.to(torch::kInt32).expand({batch, kv_heads, seq_len, slots}).contiguous();
+}
+
 }  // namespace ablate::train

@@ -89,6 +89,14 @@ at::Tensor NsaSelectionScores(const at::Tensor& p_cmp, int64_t blocks, const Nsa
 // ceil(seq_len / l') (blocks past every query's own block can never be kept).
 at::Tensor NsaTopBlocks(const at::Tensor& score, int64_t first_query, const NsaShape& shape);
 
+// The blocks of block_size tokens that query t's window (t - w, t] touches, for every query:
+// [batch, kv_heads, T, n] int32 on `device`, blocks max(0, t - w + 1) / l .. t / l ascending,
+// then -1. n = min(ceil((w - 1) / l) + 1, ceil(T / l)): w consecutive tokens starting at a
+// block's last token touch ceil((w - 1) / l) + 1 blocks, and none touch more. Built with
+// LibTorch on the device (no kernels needed). Requires w, l, T > 0 (TORCH_CHECK).
+at::Tensor NsaWindowBlockIndices(int64_t batch, int64_t kv_heads, int64_t seq_len,
+                                 int64_t block_size, int64_t window, const at::Device& device);
+
 }  // namespace ablate::train
 
 #endif  // ABLATE_TRAINER_LIB_ATTENTION_NSA_BLOCKS_H_

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <utility>
@@ -85,11 +86,13 @@ bool ByBlockTakes(const k::NsaSelectedParams& p) {
 
 // Runs `launch` (a by-block pass adding into p.accum) over the (b, h_kv) pairs in runs whose
 // fp32 rows fit kNsaAccumBytes (one pair at least), each run's items (contiguous: a pair's items
-// are) in one launch into a zeroed buffer, then finish(run's params, its rows): the run's rows
-// are rows accum_row0 .. + rows of q's layout.
+// are) in one launch into a buffer that start(run's rows, pair0, pair1) fills (zeros by default),
+// then finish(run's params, its rows): the run's rows are rows accum_row0 .. + rows of q's layout.
 template <typename Launch, typename Finish>
-void OverPairRuns(k::NsaSelectedParams p, const NsaReverseIndex& rev, const torch::Tensor& like,
-                  const Launch& launch, const Finish& finish) {
+void OverPairRuns(
+    k::NsaSelectedParams p, const NsaReverseIndex& rev, const torch::Tensor& like,
+    const Launch& launch, const Finish& finish,
+    const std::function<void(const torch::Tensor&, int64_t, int64_t)>& start = nullptr) {
   const int64_t pair_rows = PairRows(p), pairs = p.batch * p.kv_heads;
   const int64_t run =
       std::clamp<int64_t>(kNsaAccumBytes / (pair_rows * p.head_dim * 4), 1, pairs);
@@ -98,7 +101,11 @@ void OverPairRuns(k::NsaSelectedParams p, const NsaReverseIndex& rev, const torc
   for (int64_t pair0 = 0; pair0 < pairs; pair0 += run) {
     const int64_t pair1 = std::min(pairs, pair0 + run);
     torch::Tensor part = accum.narrow(0, 0, (pair1 - pair0) * pair_rows);
-    part.zero_();
+    if (start) {
+      start(part, pair0, pair1);
+    } else {
+      part.zero_();
+    }
     p.items = rev.items.data_ptr<int64_t>() + 3 * rev.pair_items[pair0];
     p.num_items = rev.pair_items[pair1] - rev.pair_items[pair0];
     p.accum = part.data_ptr<float>();
@@ -140,7 +147,9 @@ std::optional<NsaReverseIndex> Forward(const torch::Tensor& q, const torch::Tens
                                       const torch::Tensor& v, const torch::Tensor& block_idx,
                                       int64_t block_size, int64_t window, const torch::Tensor& o,
                                       const torch::Tensor& lse, NsaForwardPath path,
-                                      const torch::Tensor& row_shift) {
+                                      const torch::Tensor& row_shift,
+                                      const NsaSelectedRunStart* start = nullptr,
+                                      int64_t local_blocks = 0) {
   k::NsaSelectedParams p = Params(q, k, v, block_idx, block_size, window);
   TORCH_CHECK(o.sizes() == q.sizes() && o.scalar_type() == torch::kBFloat16 &&
                   o.is_contiguous() && lse.scalar_type() == torch::kFloat32 &&
@@ -170,26 +179,39 @@ std::optional<NsaReverseIndex> Forward(const torch::Tensor& q, const torch::Tens
   if (row_shift.defined()) {
     // One pass against the given shifts (nsa_selected.h's row_shift), then one look from the
     // host at whether every row's max stayed near its shift.
-    torch::Tensor sums = torch::zeros({rows}, q.options().dtype(torch::kFloat32));
+    // With `start`, each run's rows start from its values (nothing to fill here).
+    const bool started = start != nullptr && local_blocks > 0;
     constexpr int kMinusInfinity = static_cast<int>(0x807fffffu);  // row_max's -inf
-    torch::Tensor tops = torch::full({rows}, kMinusInfinity, q.options().dtype(torch::kInt32));
-    torch::Tensor inexact = torch::zeros({1}, q.options().dtype(torch::kInt32));
+    const torch::TensorOptions fp32 = q.options().dtype(torch::kFloat32);
+    const torch::TensorOptions int32 = q.options().dtype(torch::kInt32);
+    torch::Tensor sums = started ? torch::empty({rows}, fp32) : torch::zeros({rows}, fp32);
+    torch::Tensor tops =
+        started ? torch::empty({rows}, int32) : torch::full({rows}, kMinusInfinity, int32);
+    torch::Tensor inexact = torch::zeros({1}, int32);
     p.row_shift = row_shift.data_ptr<float>();
     p.row_sum = sums.data_ptr<float>();
     p.row_max = tops.data_ptr<int32_t>();
+    p.local_blocks = started ? local_blocks : 0;
+    const int64_t pair_rows = PairRows(p);
     OverPairRuns(
-        p, rev, q, [&](const k::NsaSelectedParams& run) {
+        p, rev, q,
+        [&](const k::NsaSelectedParams& run) {
           Check(k::NsaSelectedForwardByBlockOutput(run, stream), "forward output, one pass");
         },
         [&](const k::NsaSelectedParams& run, const torch::Tensor& part) {
           Check(k::NsaSelectedForwardByBlockFinish(run, part.size(0),
                                                    inexact.data_ptr<int32_t>(), stream),
                 "forward finish");
-        });
+        },
+        started ? [&](const torch::Tensor& part, int64_t pair0, int64_t pair1) {
+          const int64_t row0 = pair0 * pair_rows, n = (pair1 - pair0) * pair_rows;
+          (*start)({pair0, pair1, part, sums.narrow(0, row0, n), tops.narrow(0, row0, n)});
+        } : std::function<void(const torch::Tensor&, int64_t, int64_t)>());
     if (inexact.item<int32_t>() == 0) return rev;
-    p.row_shift = nullptr;  // rare: the two passes below, exact whatever the scores
-    p.row_sum = nullptr;
+    p.row_shift = nullptr;  // rare: the two passes below, exact whatever the scores, every block
+    p.row_sum = nullptr;    // in them
     p.row_max = nullptr;
+    p.local_blocks = 0;
   }
   // Two passes: every row's (m, l) = (-inf, 0) (nsa_selected.h's row_stats), the statistics
   // pass over all items, the output pass over runs of pairs, then lse = (m + log2 l) ln 2.
@@ -368,21 +390,6 @@ at::Tensor NsaSelectedAttention(const at::Tensor& q, const at::Tensor& k, const 
 #endif
 }
 
-at::Tensor NsaWindowBlockIndices(int64_t batch, int64_t kv_heads, int64_t seq_len,
-                                 int64_t block_size, int64_t window, const at::Device& device) {
-  TORCH_CHECK(batch > 0 && kv_heads > 0 && seq_len > 0 && block_size > 0 && window > 0,
-              "nsa window indices: batch ", batch, ", kv heads ", kv_heads, ", length ", seq_len,
-              ", block size ", block_size, ", window ", window, " must be positive");
-  const int64_t blocks = (seq_len + block_size - 1) / block_size;
-  const int64_t slots = std::min((window - 1 + block_size - 1) / block_size + 1, blocks);
-  const auto opts = torch::TensorOptions().dtype(torch::kInt64).device(device);
-  torch::Tensor pos = torch::arange(seq_len, opts).unsqueeze(1);  // [T, 1]
-  torch::Tensor first = (pos - (window - 1)).clamp_min(0).floor_divide(block_size);
-  torch::Tensor block = first + torch::arange(slots, opts);  // [T, n]
-  torch::Tensor idx = torch::where(block <= pos.floor_divide(block_size), block, -1);
-  return idx.to(torch::kInt32).expand({batch, kv_heads, seq_len, slots}).contiguous();
-}
-
 void NsaSelectedForwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& block_idx, int64_t block_size, int64_t window,
                             at::Tensor& o, at::Tensor& lse, NsaForwardPath path,
@@ -439,7 +446,8 @@ NsaSelectedSaved NsaSelectedSaved::FromTensors(const std::vector<at::Tensor>& te
 NsaSelectedSaved NsaSelectedForwardKept(const at::Tensor& q, const at::Tensor& k,
                                         const at::Tensor& v, const at::Tensor& block_idx,
                                         int64_t block_size, int64_t window,
-                                        const at::Tensor& row_shift) {
+                                        const at::Tensor& row_shift,
+                                        const NsaSelectedRunStart* start, int64_t local_blocks) {
 #ifdef ABLATE_NSA_KERNELS
   NsaSelectedSaved s;
   s.q = NsaKernelInput(q);
@@ -453,7 +461,8 @@ NsaSelectedSaved NsaSelectedForwardKept(const at::Tensor& q, const at::Tensor& k
   const torch::Tensor shift =
       row_shift.defined() ? row_shift.to(torch::kFloat32).contiguous() : torch::Tensor();
   std::optional<NsaReverseIndex> rev = Forward(s.q, s.k, s.v, s.block_idx, block_size, window,
-                                               s.o, s.lse, NsaForwardPath::kAuto, shift);
+                                               s.o, s.lse, NsaForwardPath::kAuto, shift,
+                                               start, local_blocks);
   // The reverse index goes to the backward, which would build the same one again, where
   // block_idx's slots would take at most kNsaKeptIndexBytes.
   if (rev && s.block_idx.numel() * 4 <= kNsaKeptIndexBytes) {
@@ -463,7 +472,8 @@ NsaSelectedSaved NsaSelectedForwardKept(const at::Tensor& q, const at::Tensor& k
   }
   return s;
 #else
-  (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)window, (void)row_shift;
+  (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)window, (void)row_shift,
+      (void)start, (void)local_blocks;
   TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
 #endif
 }

@@ -8,7 +8,8 @@
 // Layout: the reference's, q [B, H, T, D]; k, v [B, H_kv, T, D]; block indices [B, H_kv, T, n]
 // of any integer dtype (NsaBlockIndices' int64 is narrowed to int32), -1 for an empty slot.
 // The kernels read bf16: other dtypes are rounded to bf16 first. `window` w > 0 also hides the
-// keys s <= t - w from query t (nsa.h's branch 3 on NsaWindowBlockIndices); 0 hides none.
+// keys s <= t - w from query t (nsa.h's branch 3 on nsa_blocks.h's NsaWindowBlockIndices); 0
+// hides none.
 //
 // Thread-safety: as LibTorch operators; launches go to the current CUDA stream.
 #ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_CUDA_H_
@@ -17,6 +18,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace ablate::train {
@@ -66,12 +68,28 @@ struct NsaSelectedSaved {
                                       int64_t window);
 };
 
+// A run of (b, h_kv) pairs [pair0, pair1) of the one-pass forward by key block: its rows, pair0
+// G T .. pair1 G T of q's layout, as the pass adds into them: accum ([rows, D] fp32), row_sum
+// ([rows] fp32) and row_max ([rows] int32; kernels/nsa_selected.h's row_sum and row_max).
+struct NsaSelectedRun {
+  int64_t pair0 = 0, pair1 = 0;
+  at::Tensor accum, row_sum, row_max;
+};
+// Writes a run's rows before its pass, in place of zeros (and row_max's -inf): the terms of each
+// query's last `local_blocks` blocks, t / l - local_blocks < block <= t / l, in every slot that
+// holds them, which the pass then leaves out (kernels/nsa_selected.h's local_blocks).
+using NsaSelectedRunStart = std::function<void(const NsaSelectedRun&)>;
+
 // The branch's forward (the kAuto paths, row_shift as NsaSelectedForwardInto's): q, k, v of any
-// float dtype, block_idx of any integer dtype.
+// float dtype, block_idx of any integer dtype. `start`, when given with local_blocks > 0, is
+// called once per run where the one pass runs (kAuto's by-key-block path with row_shift);
+// elsewhere not at all, and every block stays in the branch's own kernels.
 NsaSelectedSaved NsaSelectedForwardKept(const at::Tensor& q, const at::Tensor& k,
                                         const at::Tensor& v, const at::Tensor& block_idx,
                                         int64_t block_size, int64_t window,
-                                        const at::Tensor& row_shift = {});
+                                        const at::Tensor& row_shift = {},
+                                        const NsaSelectedRunStart* start = nullptr,
+                                        int64_t local_blocks = 0);
 
 // Its backward (the kAuto path) for d_o [B, H, T, D] bf16 (contiguous, 16-byte aligned): dq
 // [B, H, T, D] bf16 overwritten, or added into when add_dq (kInDkv's fp32 sums added before the
@@ -96,14 +114,6 @@ bool NsaSelectedBackwardLeavesLocal(const NsaSelectedSaved& s);
 // src fp32, both contiguous on one CUDA device (half the time of LibTorch's add_ of mixed dtypes
 // on an H200), else add_. Shapes must match (TORCH_CHECK).
 void NsaAddInto(const at::Tensor& dst, const at::Tensor& src);
-
-// The blocks of block_size tokens that query t's window (t - w, t] touches, for every query:
-// [batch, kv_heads, T, n] int32 on `device`, blocks max(0, t - w + 1) / l .. t / l ascending,
-// then -1. n = min(ceil((w - 1) / l) + 1, ceil(T / l)): w consecutive tokens starting at a
-// block's last token touch ceil((w - 1) / l) + 1 blocks, and none touch more. Built with
-// LibTorch on the device (no kernels needed). Requires w, l, T > 0 (TORCH_CHECK).
-at::Tensor NsaWindowBlockIndices(int64_t batch, int64_t kv_heads, int64_t seq_len,
-                                 int64_t block_size, int64_t window, const at::Device& device);
 
 // Where the backward forms dq (trainer_lib/kernels/nsa_selected.h, "Design"):
 //   kQueryBlocks  the dq kernel, a second walk over each query's selected blocks;

@@ -20,6 +20,7 @@
 
 #include "trainer_lib/attention/nsa.h"
 #include "trainer_lib/attention/nsa_error_rule.h"
+#include "trainer_lib/attention/nsa_gate.h"
 
 namespace ablate::train {
 namespace {
@@ -400,15 +401,18 @@ TEST(NsaCudaTest, DqInDkvOverSeveralLaunches) {
 // both devices and the selection cannot differ by a near tie. q, k, v reach CUDA in `dtype`:
 // fp32 takes the gate's own node, bf16 (the model's) nsa_sparse.h's, reading o_cmp in the fused
 // attention's runs (fused_bytes: NsaOptions::fused_chunk_bytes; 1 makes a run per key/value
-// head). Some gates are 0 (a sigmoid's underflow): no gradient there (lse - ln g = +inf).
-void CheckNsaAttend(int64_t window, torch::Dtype dtype, int64_t fused_bytes = 0) {
-  const Case c{.heads = 8, .kv_heads = 2, .seq_len = 1000, .window = window};
+// head, and past kNsaGateMaxFoldedRuns of them they are unfolded for the separate nodes, as
+// gates below 0 take them too). Some gates are 0 (a sigmoid's underflow): no gradient there.
+void CheckNsaAttend(int64_t window, torch::Dtype dtype, int64_t fused_bytes = 0,
+                    int64_t kv_heads = 2, bool negative_gates = false) {
+  const Case c{.heads = 4 * kv_heads, .kv_heads = kv_heads, .seq_len = 1000, .window = window};
   torch::manual_seed(11);
   const Inputs in = RandomInputs(c);
   auto cuda = torch::TensorOptions().device(torch::kCUDA);
   const torch::Tensor gates = torch::rand({c.batch, c.heads, c.seq_len, 3}, cuda);
   gates.narrow(2, 100, 40).select(3, 1).zero_();
   gates.narrow(2, 600, 40).select(3, 2).zero_();
+  if (negative_gates) gates.narrow(2, 800, 10).select(3, 1).fill_(-0.25);
   NsaOptions options;
   options.shape = {c.block_size, c.selected, c.window};
   options.fused_chunk_bytes = fused_bytes;
@@ -428,41 +432,28 @@ void CheckNsaAttend(int64_t window, torch::Dtype dtype, int64_t fused_bytes = 0)
   // PyTorch's bf16 errors on the selected and compressed branches bound what the fast path may
   // add.
   const torch::Tensor idx = Indices(c, 0, c.seq_len, torch::kCUDA);
-  // A reference branch f(q, k, v) in `dtype`: its output and the gradients of q, k and v.
-  auto reference = [&](torch::Dtype dtype, const auto& f) {
+  // A reference branch in `dtype` (kSelected, kCompressed or kWindow): its output and the
+  // gradients of q, k and v.
+  enum Branch { kSelected, kCompressed, kWindow };
+  auto reference = [&](Branch branch, torch::Dtype dtype) {
     torch::Tensor q = in.q.to(dtype).detach().requires_grad_(true);
     torch::Tensor k = in.k.to(dtype).detach().requires_grad_(true);
     torch::Tensor v = in.v.to(dtype).detach().requires_grad_(true);
-    torch::Tensor o = f(q, k, v);
+    torch::Tensor o = branch == kSelected     ? NsaSelectedReference(q, k, v, idx, c.block_size)
+                      : branch == kCompressed ? NsaCompressedReference(q, k, v, c.block_size)
+                                              : NsaWindowReference(q, k, v, c.window);
     o.backward(in.d_o.to(dtype));
     return std::vector<torch::Tensor>{o.detach().cpu(), q.grad().cpu(), k.grad().cpu(),
                                       v.grad().cpu()};
   };
-  auto branch = [&](torch::Dtype dtype) {
-    return reference(dtype, [&](const torch::Tensor& q, const torch::Tensor& k,
-                                const torch::Tensor& v) {
-      return NsaSelectedReference(q, k, v, idx, c.block_size);
-    });
-  };
-  auto compressed = [&](torch::Dtype dtype) {
-    return reference(dtype, [&](const torch::Tensor& q, const torch::Tensor& k,
-                                const torch::Tensor& v) {
-      return NsaCompressedReference(q, k, v, c.block_size);
-    });
-  };
-  auto window_branch = [&](torch::Dtype dtype) {
-    return reference(dtype, [&](const torch::Tensor& q, const torch::Tensor& k,
-                                const torch::Tensor& v) {
-      return NsaWindowReference(q, k, v, c.window);
-    });
-  };
-  const std::vector<torch::Tensor> b32 = branch(torch::kFloat32), b16 = branch(torch::kBFloat16);
-  const std::vector<torch::Tensor> c32 = compressed(torch::kFloat32);
-  const std::vector<torch::Tensor> c16 = compressed(torch::kBFloat16);
+  const std::vector<torch::Tensor> b32 = reference(kSelected, torch::kFloat32);
+  const std::vector<torch::Tensor> b16 = reference(kSelected, torch::kBFloat16);
+  const std::vector<torch::Tensor> c32 = reference(kCompressed, torch::kFloat32);
+  const std::vector<torch::Tensor> c16 = reference(kCompressed, torch::kBFloat16);
   std::vector<torch::Tensor> w32, w16;
   if (c.window > 0) {
-    w32 = window_branch(torch::kFloat32);
-    w16 = window_branch(torch::kBFloat16);
+    w32 = reference(kWindow, torch::kFloat32);
+    w16 = reference(kWindow, torch::kBFloat16);
   }
   const char* names[] = {"NsaAttend o", "NsaAttend dq", "NsaAttend dk", "NsaAttend dv"};
   for (int i = 0; i < 4; ++i) {
@@ -494,6 +485,8 @@ TEST(NsaCudaTest, NsaAttendInBf16MatchesTheReference) {
   CheckNsaAttend(512, torch::kBFloat16);
   CheckNsaAttend(0, torch::kBFloat16);
   CheckNsaAttend(512, torch::kBFloat16, /*fused_bytes=*/1);
+  CheckNsaAttend(512, torch::kBFloat16, /*fused_bytes=*/1, /*kv_heads=*/kNsaGateMaxFoldedRuns + 1);
+  CheckNsaAttend(512, torch::kBFloat16, 0, 2, /*negative_gates=*/true);
 }
 
 }  // namespace

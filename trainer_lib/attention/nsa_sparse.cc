@@ -29,6 +29,21 @@ void ZeroSlotsPastT(const torch::Tensor& run, int64_t l, int64_t t) {
       .zero_();
 }
 
+// Pairs [run.pair0, run.pair1) of x ([B, H_x, ...] with H_x a multiple of like's H_kv =
+// like.size(1): each (b, h_kv) pair's H_x / H_kv heads in a row) as a batch of one, a view.
+torch::Tensor PairRun(const torch::Tensor& x, const torch::Tensor& like,
+                      const NsaSelectedRun& run) {
+  const int64_t pairs = like.size(0) * like.size(1), n = run.pair1 - run.pair0;
+  std::vector<int64_t> shape = x.sizes().vec();
+  const int64_t per_pair = shape[0] * shape[1] / pairs;
+  shape[0] = pairs;
+  shape[1] = per_pair;
+  const torch::Tensor runs = x.view(shape).narrow(0, run.pair0, n);
+  shape[0] = 1;
+  shape[1] = n * per_pair;
+  return runs.view(shape);
+}
+
 // The window's kernels take the selected branch's local terms for blocks of their tiles' 64
 // tokens and windows that hold both blocks whole (kernels/nsa_window.h).
 constexpr int64_t kLocalBlockSize = 64, kLocalMinWindow = 128, kLocalBlocks = 2;
@@ -42,20 +57,40 @@ class GatedBranchesFunction : public torch::autograd::Function<GatedBranchesFunc
                                const torch::Tensor& block_idx,
                                const std::optional<torch::Tensor>& row_shift, int64_t block_size,
                                int64_t window) {
-    const NsaSelectedSaved sel = NsaSelectedForwardKept(q, key, v, block_idx, block_size, 0,
-                                                        row_shift ? *row_shift : torch::Tensor());
-    std::vector<torch::Tensor> branches = {sel.o};  // after the compressed one
-    torch::Tensor lse_swa;
+    // As the kernels read them, once (NsaSelectedForwardKept takes them as they are).
+    const torch::Tensor kq = NsaKernelInput(q), kk = NsaKernelInput(key), kv = NsaKernelInput(v);
+    const torch::Tensor idx = block_idx.to(torch::kInt32).contiguous();
+    const torch::Tensor shift = row_shift ? row_shift->to(torch::kFloat32).contiguous()
+                                          : torch::Tensor();
+    torch::Tensor o_swa, lse_swa;
     if (window > 0) {
-      branches.push_back(torch::empty_like(sel.o));
-      lse_swa = torch::empty_like(sel.lse);
-      NsaWindowKernelForwardInto(sel.q, sel.k, sel.v, window, branches.back(), lse_swa);
+      o_swa = torch::empty_like(kq);
+      lse_swa = torch::empty({q.size(0), q.size(1), q.size(2)}, q.options().dtype(torch::kFloat32));
+    }
+    // Where the selected forward runs in one pass, the window's forward runs with it, run by run
+    // of its (b, h_kv) pairs, and starts its rows with the queries' own and previous blocks.
+    bool window_done = false;
+    const NsaSelectedRunStart start = [&](const NsaSelectedRun& run) {
+      const auto part = [&](const torch::Tensor& x) { return PairRun(x, key, run); };
+      torch::Tensor o_run = part(o_swa), lse_run = part(lse_swa);
+      const NsaWindowLocalStart local{part(idx), part(shift), run.accum, run.row_sum,
+                                      run.row_max};
+      NsaWindowKernelForwardInto(part(kq), part(kk), part(kv), window, o_run, lse_run, &local);
+      window_done = true;
+    };
+    const bool local = window >= kLocalMinWindow && block_size == kLocalBlockSize;
+    const NsaSelectedSaved sel = NsaSelectedForwardKept(
+        kq, kk, kv, idx, block_size, 0, shift, local ? &start : nullptr, kLocalBlocks);
+    std::vector<torch::Tensor> branches = {sel.o};  // after the compressed one
+    if (window > 0) {
+      if (!window_done) NsaWindowKernelForwardInto(sel.q, sel.k, sel.v, window, o_swa, lse_swa);
+      branches.push_back(o_swa);
     }
     const NsaFoldedBranch folded{o_cmp.vec(), block_size};
     torch::Tensor out = torch::empty_like(sel.o);
     NsaGateForwardInto(gates, branches, out, &folded);
     std::vector<torch::Tensor> saved = sel.Tensors();
-    saved.insert(saved.end(), {gates, window > 0 ? branches[1] : torch::Tensor(), lse_swa});
+    saved.insert(saved.end(), {gates, o_swa, lse_swa});
     saved.insert(saved.end(), o_cmp.begin(), o_cmp.end());
     ctx->save_for_backward(saved);
     ctx->saved_data["pair_items"] = sel.pair_items;

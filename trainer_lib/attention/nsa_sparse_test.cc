@@ -4,13 +4,14 @@
 // one or in two, other blocks repeated, empty slots. Where the window holds both blocks (512 and
 // 128 here) the window's kernels take their terms, counted, and the selected branch's dk/dv
 // kernel skips them; a window of 100 keeps them in the selected branch. Skips without the
-// kernels and a GPU.
+// kernels and a GPU. The forward is run with the selected branch's row shifts and without.
 #include "trainer_lib/attention/nsa_sparse.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "trainer_lib/attention/nsa.h"
@@ -66,9 +67,11 @@ torch::Tensor LocalCountIndices() {
 
 // o, dq, dk, dv, d gates and d o_cmp of g_cmp o_cmp + g_sel o_sel + g_swa o_swa: the node on
 // CUDA in bf16 (`node`), or the references in `dtype`.
+// shift: the node's row_shift (undefined: none).
 std::vector<torch::Tensor> RunBranches(bool node, torch::Dtype dtype,
                                        const std::vector<torch::Tensor>& in,
-                                       const torch::Tensor& idx, int64_t window) {
+                                       const torch::Tensor& idx, int64_t window,
+                                       const torch::Tensor& shift = {}) {
   std::vector<torch::Tensor> leaves;
   for (int i = 0; i < 5; ++i) {
     leaves.push_back(in[i].to(node ? torch::kBFloat16 : dtype).detach().requires_grad_(true));
@@ -78,7 +81,7 @@ std::vector<torch::Tensor> RunBranches(bool node, torch::Dtype dtype,
   const std::vector<torch::Tensor> runs = NsaFoldRows(leaves[4], kBlock, {kHeads});
   torch::Tensor o;
   if (node) {
-    o = NsaGatedBranches(q, k, v, g, runs, idx, torch::Tensor(), kBlock, window);
+    o = NsaGatedBranches(q, k, v, g, runs, idx, shift, kBlock, window);
   } else {
     const torch::Tensor gates = g.to(dtype);
     o = gates.select(3, 0).unsqueeze(3) * NsaUnfoldRows(runs, kHeads, kBlock, kT, 0.0) +
@@ -89,6 +92,24 @@ std::vector<torch::Tensor> RunBranches(bool node, torch::Dtype dtype,
   std::vector<torch::Tensor> out = {o.detach().to(torch::kFloat32)};
   for (const torch::Tensor& x : leaves) out.push_back(x.grad().to(torch::kFloat32));
   return out;
+}
+
+// Each of the node's outputs against the fp32 reference, within twice the bf16 reference's
+// error.
+void ExpectWithinTheRule(const std::vector<torch::Tensor>& ours,
+                         const std::vector<torch::Tensor>& exact,
+                         const std::vector<torch::Tensor>& bf16, const char* const (&names)[6]) {
+  for (int i = 0; i < 6; ++i) {
+    if (i == 4) {  // the gates' gradient sums D products of bf16 outputs: relative to its size
+      const double scale = exact[i].abs().max().item<double>();
+      EXPECT_LE(NsaMeasure(ours[i], exact[i], -1).max, 1e-2 * scale) << names[i];
+      continue;
+    }
+    const double bound = 2 * NsaMeasure(bf16[i], exact[i], -1).max + 1e-4;
+    const NsaError e = NsaMeasure(ours[i], exact[i], bound);
+    EXPECT_LE(e.max, bound) << names[i] << ": first over at " << e.first_over << " of "
+                            << exact[i].sizes();
+  }
 }
 
 TEST(NsaSparseTest, LocalBlocksInAnyCountMatchTheReference) {
@@ -109,24 +130,64 @@ TEST(NsaSparseTest, LocalBlocksInAnyCountMatchTheReference) {
       rounded({1, kHeads, kT, kD}),   rounded({1, kHeads, kT, kD})};
   ASSERT_TRUE(
       NsaGatedBranchesTake(in[0].to(torch::kBFloat16), in[1].to(torch::kBFloat16), gates, 512));
+  // The selected forward's row shifts: none (its two passes); near the rows' maxima, with the
+  // compressed branch's -inf for the first queries (its one pass, which the window's forward
+  // starts where it takes the local blocks); and some rows too far from theirs for fp32 (the
+  // one pass, then the two passes over every block).
+  torch::Tensor near = torch::zeros({1, kHeads, kT}, cuda);
+  near.narrow(2, 0, 40).fill_(-std::numeric_limits<float>::infinity());
+  torch::Tensor far = near.clone();
+  far.narrow(2, 500, 8).fill_(1000.0f);
+  const torch::Tensor shifts[] = {torch::Tensor(), near, far};
+  const char* shift_names[] = {"none", "near", "far"};
   const char* names[] = {"o", "dq", "dk", "dv", "d gates", "d o_cmp"};
   for (int64_t window : {512, 128, 100}) {
-    SCOPED_TRACE(testing::Message() << "window " << window);
-    const std::vector<torch::Tensor> ours = RunBranches(true, torch::kBFloat16, in, idx, window);
     const std::vector<torch::Tensor> exact = RunBranches(false, torch::kFloat32, in, idx, window);
     const std::vector<torch::Tensor> bf16 = RunBranches(false, torch::kBFloat16, in, idx, window);
-    for (int i = 0; i < 6; ++i) {
-      if (i == 4) {  // the gates' gradient sums D products of bf16 outputs: relative to its size
-        const double scale = exact[i].abs().max().item<double>();
-        EXPECT_LE(NsaMeasure(ours[i], exact[i], -1).max, 1e-2 * scale) << names[i];
-        continue;
-      }
-      const double bound = 2 * NsaMeasure(bf16[i], exact[i], -1).max + 1e-4;
-      const NsaError e = NsaMeasure(ours[i], exact[i], bound);
-      EXPECT_LE(e.max, bound) << names[i] << ": first over at " << e.first_over << " of "
-                              << exact[i].sizes();
+    for (int shift = 0; shift < 3; ++shift) {
+      SCOPED_TRACE(testing::Message() << "window " << window << ", shift " << shift_names[shift]);
+      const std::vector<torch::Tensor> ours =
+          RunBranches(true, torch::kBFloat16, in, idx, window, shifts[shift]);
+      ExpectWithinTheRule(ours, exact, bf16, names);
     }
   }
+}
+
+// Long enough that the selected forward's fp32 rows take two runs of (b, h_kv) pairs
+// (kNsaAccumBytes): the window's forward, run by run on views of the pairs, starts each run's
+// rows where they are. The node's o with row shifts (one pass, started by the window) against
+// its o without (two passes over every block, nothing started): the same math, rounded apart.
+TEST(NsaSparseTest, EveryRunOfPairsStartsItsOwnRows) {
+  if (!NsaKernelsEnabled() || !torch::cuda::is_available()) {
+    GTEST_SKIP() << "needs the NSA kernels (nvcc and LibTorch with CUDA) and a GPU";
+  }
+  constexpr int64_t kLongT = 131072, kPairs = 4, kG = 8, kN = 16;
+  static_assert(2 * kG * kLongT * kD * 4 >= kNsaAccumBytes, "one run would hold every pair");
+  torch::manual_seed(18);
+  auto cuda = torch::TensorOptions().device(torch::kCUDA);
+  const torch::Tensor q = torch::randn({1, kPairs * kG, kLongT, kD}, cuda).to(torch::kBFloat16);
+  const torch::Tensor k = torch::randn({1, kPairs, kLongT, kD}, cuda).to(torch::kBFloat16);
+  const torch::Tensor v = torch::randn({1, kPairs, kLongT, kD}, cuda).to(torch::kBFloat16);
+  const torch::Tensor gates = torch::rand({1, kPairs * kG, kLongT, 3}, cuda);
+  const torch::Tensor o_cmp = torch::randn({1, kPairs * kG, kLongT, kD}, cuda);
+  const std::vector<torch::Tensor> runs =
+      NsaFoldRows(o_cmp.to(torch::kBFloat16), kBlock, {kPairs * kG});
+  // Slots: the own block, the one before, then random blocks at or before the own one.
+  const torch::Tensor t = torch::arange(kLongT, cuda.dtype(torch::kInt32)).view({1, 1, kLongT, 1});
+  const torch::Tensor own = torch::div(t, kBlock, "floor").expand({1, kPairs, kLongT, 1});
+  const torch::Tensor idx = torch::cat(
+      {own, (own - 1).clamp_min(0),
+       (torch::rand({1, kPairs, kLongT, kN - 2}, cuda) * (own + 1)).to(torch::kInt32)},
+      3);
+  const torch::Tensor shift = torch::zeros({1, kPairs * kG, kLongT}, cuda);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor one_pass = NsaGatedBranches(q, k, v, gates, runs, idx, shift, kBlock, 512);
+  const torch::Tensor two = NsaGatedBranches(q, k, v, gates, runs, idx, {}, kBlock, 512);
+  // Apart by bf16's rounding, relative to the larger outputs: two ulps at most.
+  const torch::Tensor two32 = two.to(torch::kFloat32);
+  const torch::Tensor apart = (one_pass.to(torch::kFloat32) - two32).abs() / (two32.abs() + 1);
+  EXPECT_LE(apart.max().item<float>(), 1.6e-2f) << "at " << apart.argmax().item<int64_t>();
+  EXPECT_LE(apart.mean().item<float>(), 1e-3f);
 }
 
 }  // namespace

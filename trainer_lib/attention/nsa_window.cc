@@ -84,6 +84,19 @@ k::NsaWindowParams Params(const torch::Tensor& q, const torch::Tensor& key, cons
   return p;
 }
 
+// The local terms' selection (kernels/nsa_window.h's local_idx) into p, checked against k.
+void SetLocalIndex(k::NsaWindowParams& p, const torch::Tensor& idx, const torch::Tensor& k,
+                   int64_t window) {
+  TORCH_CHECK(idx.scalar_type() == torch::kInt32 && idx.is_contiguous() && idx.dim() == 4 &&
+                  idx.size(0) == k.size(0) && idx.size(1) == k.size(1) &&
+                  idx.size(2) == k.size(2) && window >= 128,
+              "nsa window kernels: the local terms' block indices must be contiguous int32 [B, "
+              "H_kv, T, n] like k ",
+              k.sizes(), ", not ", idx.sizes(), ", with a window of at least 128, not ", window);
+  p.local_idx = idx.data_ptr<int32_t>();
+  p.local_slots = idx.size(3);
+}
+
 // The branch on our kernels (trainer_lib/kernels/nsa_window.h): the forward keeps o and lse, the
 // backward allocates delta (B H T fp32) and the three gradients.
 class WindowKernelFunction : public torch::autograd::Function<WindowKernelFunction> {
@@ -221,7 +234,8 @@ bool NsaWindowKernelsTake(const at::Tensor& q, const at::Tensor& k) {
 }
 
 void NsaWindowKernelForwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                int64_t window, at::Tensor& o, at::Tensor& lse) {
+                                int64_t window, at::Tensor& o, at::Tensor& lse,
+                                const NsaWindowLocalStart* start) {
 #ifdef ABLATE_NSA_KERNELS
   for (const at::Tensor* x : std::initializer_list<const at::Tensor*>{&q, &k, &v, &o}) {
     TORCH_CHECK(x->scalar_type() == torch::kBFloat16 && x->is_contiguous(),
@@ -235,9 +249,31 @@ void NsaWindowKernelForwardInto(const at::Tensor& q, const at::Tensor& k, const 
   k::NsaWindowParams p = Params(q, k, v, window);
   p.o = o.data_ptr();
   p.lse = lse.data_ptr<float>();
+  if (start != nullptr) {
+    SetLocalIndex(p, start->block_idx, k, window);
+    const int64_t rows = lse.numel();
+    TORCH_CHECK(start->shift.scalar_type() == torch::kFloat32 && start->shift.is_contiguous() &&
+                    start->shift.numel() == rows && start->row_sum.is_contiguous() &&
+                    start->row_sum.scalar_type() == torch::kFloat32 &&
+                    start->row_sum.numel() == rows && start->row_max.is_contiguous() &&
+                    start->row_max.scalar_type() == torch::kInt32 &&
+                    start->row_max.numel() == rows && start->accum.is_contiguous() &&
+                    start->accum.scalar_type() == torch::kFloat32 &&
+                    start->accum.numel() == q.numel(),
+                "nsa window kernels: the local start's shift ", start->shift.sizes(), ", row sums ",
+                start->row_sum.sizes(), ", row maxes ", start->row_max.sizes(), " and accum ",
+                start->accum.sizes(),
+                " must be contiguous, fp32 but the int32 maxes, a row or a row of D each per row "
+                "of q ",
+                q.sizes());
+    p.local_shift = start->shift.data_ptr<float>();
+    p.local_accum = start->accum.data_ptr<float>();
+    p.local_sum = start->row_sum.data_ptr<float>();
+    p.local_max = start->row_max.data_ptr<int32_t>();
+  }
   Check(k::NsaWindowForward(p, at::cuda::getCurrentCUDAStream(q.device().index())), "forward");
 #else
-  (void)q, (void)k, (void)v, (void)window, (void)o, (void)lse;
+  (void)q, (void)k, (void)v, (void)window, (void)o, (void)lse, (void)start;
   TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
 #endif
 }
@@ -271,13 +307,7 @@ void NsaWindowKernelBackwardInto(const at::Tensor& q, const at::Tensor& k, const
   p.dk = dk.data_ptr();
   p.dv = dv.data_ptr();
   if (local != nullptr) {
-    const at::Tensor& idx = local->block_idx;
-    TORCH_CHECK(idx.scalar_type() == torch::kInt32 && idx.is_contiguous() && idx.dim() == 4 &&
-                    idx.size(0) == k.size(0) && idx.size(1) == k.size(1) &&
-                    idx.size(2) == k.size(2) && window >= 128,
-                "nsa window kernels: the local terms' block indices must be contiguous int32 [B, "
-                "H_kv, T, n] like k ",
-                k.sizes(), ", not ", idx.sizes(), ", with a window of at least 128, not ", window);
+    SetLocalIndex(p, local->block_idx, k, window);
     for (const at::Tensor* x : {&local->lse, &local->delta}) {
       TORCH_CHECK(x->scalar_type() == torch::kFloat32 && x->is_contiguous() &&
                       x->numel() * q.size(3) == q.numel(),
@@ -285,8 +315,6 @@ void NsaWindowKernelBackwardInto(const at::Tensor& q, const at::Tensor& k, const
                   "[B, H, T], not ",
                   x->sizes());
     }
-    p.local_idx = idx.data_ptr<int32_t>();
-    p.local_slots = idx.size(3);
     p.local_lse = local->lse.data_ptr<float>();
     p.local_delta = local->delta.data_ptr<float>();
   }

@@ -64,13 +64,24 @@ bool NsaWindowTakes(const at::Tensor& q, const at::Tensor& k);
 // lse (the forward's, or any row-wise shift of it: lse - ln g makes every gradient g times the
 // branch's) and delta = rowsum(d_o o), and overwrites dq, dk and dv. `local`, when given, adds
 // the selected branch's terms for each query's own block of 64 tokens and the one before it into
-// the same gradients (kernels/nsa_window.h's local_*; window >= 128).
+// the same gradients (kernels/nsa_window.h's local_*; window >= 128). The forward's `start`,
+// when given, also writes the rows that the selected branch's one-pass forward by key block
+// starts from for those two blocks (kernels/nsa_window.h's local_accum, local_sum and
+// local_max; nsa_cuda.h's NsaSelectedRunStart).
 struct NsaWindowLocalTerms {
   at::Tensor block_idx;   // the selection [B, H_kv, T, n] int32, blocks of 64 tokens
   at::Tensor lse, delta;  // its log-sum-exp (as its backward takes it) and delta, [B, H, T] fp32
 };
+struct NsaWindowLocalStart {
+  at::Tensor block_idx;  // the selection [B, H_kv, T, n] int32, blocks of 64 tokens
+  at::Tensor shift;      // the rows' shifts, [B, H, T] fp32, natural log
+  at::Tensor accum;      // written: [B H T, D] fp32
+  at::Tensor row_sum;    // written: [B H T] fp32
+  at::Tensor row_max;    // written: [B H T] int32
+};
 void NsaWindowKernelForwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                int64_t window, at::Tensor& o, at::Tensor& lse);
+                                int64_t window, at::Tensor& o, at::Tensor& lse,
+                                const NsaWindowLocalStart* start = nullptr);
 void NsaWindowKernelBackwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                  int64_t window, const at::Tensor& lse, const at::Tensor& d_o,
                                  const at::Tensor& delta, at::Tensor& dq, at::Tensor& dk,

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "trainer_lib/attention/nsa.h"
+#include "trainer_lib/attention/nsa_blocks.h"
 #include "trainer_lib/attention/nsa_cuda.h"
 
 namespace ablate::train {

@@ -9,6 +9,7 @@
 #include "trainer_lib/kernels/mma_bf16.cuh"
 #include "trainer_lib/kernels/nsa_by_block.cuh"
 #include "trainer_lib/kernels/nsa_query_block.cuh"
+#include "trainer_lib/kernels/nsa_row_shift.cuh"
 #include "trainer_lib/kernels/nsa_selected.h"
 
 namespace ablate::kernels {
@@ -23,7 +24,9 @@ using nsa::CopyKeyTile;
 using nsa::ForEachStep;
 using nsa::ItemTile;
 using nsa::kRows;
-
+using nsa::OrderedFloat;
+using nsa::OrderedInt;
+using nsa::Shift2;
 using nsa::StepRow;
 using nsa::ThisItemTile;
 
@@ -64,18 +67,6 @@ inline __device__ void MergeStats(unsigned long long* stats, float m, float l) {
     old = atomicCAS(stats, assumed, PackStats(top, sum));
   } while (old != assumed);
 }
-
-// A float's order as an int's, for atomicMax: non-negative floats order as their bits, negative
-// ones reversed (the low 31 bits flipped).
-inline __device__ int OrderedInt(float x) {
-  const int i = __float_as_int(x);
-  return i >= 0 ? i : i ^ 0x7fffffff;
-}
-inline __device__ float OrderedFloat(int i) { return __int_as_float(i >= 0 ? i : i ^ 0x7fffffff); }
-
-// A row's shift (nsa_selected.h's row_shift) in log2 units; 0 for one not finite (the compressed
-// branch's -inf for queries that see no compressed block).
-inline __device__ float Shift2(float m) { return isfinite(m) ? m * kLog2e : 0.0f; }
 
 enum class Pass {
   kStats,    // each row's (m, l) over the tile's keys it sees, merged into row_stats

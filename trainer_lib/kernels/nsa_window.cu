@@ -8,6 +8,7 @@
 #include "trainer_lib/kernels/exp2.cuh"
 #include "trainer_lib/kernels/launch.cuh"
 #include "trainer_lib/kernels/mma_bf16.cuh"
+#include "trainer_lib/kernels/nsa_row_shift.cuh"
 #include "trainer_lib/kernels/nsa_window.h"
 #include "trainer_lib/kernels/nsa_window_tiles.cuh"
 #include "trainer_lib/kernels/wgmma_bf16.cuh"
@@ -60,12 +61,93 @@ __device__ void SoftmaxStep(float (&s)[8][4], float (&m)[2], float (&l)[2], floa
   }
 }
 
+// The selected branch's one-pass terms of head hd's 64 queries over their own key tile (in
+// shared memory at own_k, own_v) and the one before it (prev_k, prev_v; none for the first query
+// tile), written as nsa_window.h's local_accum, local_sum and local_max rows. o, the head's
+// accumulator, is free (its window output stored).
+__device__ void WriteLocalTerms(const NsaWindowParams& p, const QueryTile& at, int hd,
+                                const bf16* qs, const bf16* own_k, const bf16* own_v,
+                                const bf16* prev_k, const bf16* prev_v, float (&o)[16][4]) {
+  const int64_t row0 = at.q_row0 + hd * p.seq_len;
+  const int own = at.q0 / kTile;
+  // Per tile (0: the one before, 1: own) and row half: the shift in log2 units less log2 of the
+  // query's slots holding the tile's block, +inf where none does (P' = 0) or past T.
+  float sel2[2][2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int r = FragmentRow(2 * half);
+    sel2[0][half] = sel2[1][half] = INFINITY;
+    if (r >= at.rows) continue;
+    const int32_t* slots = p.local_idx + (at.kv_row0 + at.q0 + r) * p.local_slots;
+    const float shift2 = nsa::Shift2(p.local_shift[row0 + r]);
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int c = own - 1 + j >= 0 ? LocalCount(p, slots, own - 1 + j) : 0;
+      if (c > 0) sel2[j][half] = shift2 - log2f(static_cast<float>(c));
+    }
+  }
+#pragma unroll
+  for (int n = 0; n < 16; ++n) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o[n][e] = 0.0f;
+  }
+  const float scale2 = p.scale * kLog2e;
+  float top[2] = {-INFINITY, -INFINITY}, sum[2] = {0.0f, 0.0f};
+#pragma unroll
+  for (int j = 0; j < 2; ++j) {
+    if (j == 0 && own == 0) continue;  // uniform: the first query tile has no block before
+    float s[8][4];
+    wgmma::Fence();
+    ProductOverHeadDim(s, qs, j == 0 ? prev_k : own_k);
+    wgmma::Commit();
+    wgmma::Wait<0>();
+    wgmma::FenceOperands(s);
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        // Own tile: key q0 + col is seen by query q0 + row where col <= row.
+        const float bound = sel2[j][e / 2];
+        const bool seen = bound < INFINITY && (j == 0 || FragmentCol(n, e) <= FragmentRow(e));
+        const float x = s[n][e] * scale2;
+        top[e / 2] = seen ? fmaxf(top[e / 2], x) : top[e / 2];
+        s[n][e] = seen ? Exp2(x - bound) : 0.0f;
+        sum[e / 2] += s[n][e];
+      }
+    }
+    uint32_t a[4][4];
+    PackA(a, s);
+    AccumulateRows(o, a, j == 0 ? prev_v : own_v);
+    wgmma::Commit();
+    wgmma::Wait<0>();
+    wgmma::FenceOperands(o);
+  }
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    top[half] = mma::QuadMax(top[half]);
+    sum[half] = mma::QuadSum(sum[half]);
+    const int r = FragmentRow(2 * half);
+    if (r >= at.rows) continue;
+    float* row = p.local_accum + (row0 + r) * kD;
+#pragma unroll
+    for (int n = 0; n < 16; ++n) {
+      *reinterpret_cast<float2*>(row + FragmentCol(n, 0)) =
+          make_float2(o[n][2 * half], o[n][2 * half + 1]);
+    }
+    if (threadIdx.x % 4 == 0) {
+      p.local_sum[row0 + r] = sum[half];
+      p.local_max[row0 + r] = nsa::OrderedInt(top[half]);
+    }
+  }
+}
+
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
 // The forward: a thread block per (64 queries, kHeads heads of one group, batch b), grid
-// (ceil(T / 64), H / kHeads, B). The heads share each K and V tile, and their chains overlap:
-// head 1's S = Q K^T runs while head 0's softmax does, head 0's O += P V while head 1's softmax
-// does. kHeads = 2 where G is even (K and V then cross L2 half as often), else 1.
+// (ceil(T / 64), H / kHeads, B), and with local_accum set the selected branch's local terms. The
+// heads share each K and V tile, and their chains overlap: head 1's S = Q K^T runs while head 0's
+// softmax does, head 0's O += P V while head 1's softmax does. kHeads = 2 where G is even (K and
+// V then cross L2 half as often), else 1.
 template <int kHeads>
 __global__ void __launch_bounds__(128, 2) ForwardKernel(NsaWindowParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -87,7 +169,8 @@ __global__ void __launch_bounds__(128, 2) ForwardKernel(NsaWindowParams p) {
   float m[kHeads][2], l[kHeads][2] = {};
 #pragma unroll
   for (int hd = 0; hd < kHeads; ++hd) m[hd][0] = m[hd][1] = -INFINITY;
-  ForEachKeyTile(p, at, ks, vs, [&](int k0, const bf16* kb, const bf16* vb) {
+  // Up to the diagonal: the own key tile and the one before it are the last two.
+  const int own = ForEachKeyTile<true>(p, at, ks, vs, [&](int k0, const bf16* kb, const bf16* vb) {
     float s[kHeads][8][4];
     wgmma::Fence();
 #pragma unroll
@@ -124,6 +207,11 @@ __global__ void __launch_bounds__(128, 2) ForwardKernel(NsaWindowParams p) {
       }
     }
     StoreRows(p.o, at.q_row0 + hd * t_len, at.rows, o[hd], inv);
+    if (p.local_accum != nullptr) {
+      WriteLocalTerms(p, at, hd, qs + hd * kTileElems, ks + own * kTileElems,
+                      vs + own * kTileElems, ks + (1 - own) * kTileElems,
+                      vs + (1 - own) * kTileElems, o[hd]);
+    }
   }
 #else
   __trap();  // launched only where the sm_90a code is in the build (NsaWindowKernelsRun)
@@ -147,7 +235,9 @@ bool NsaWindowSupported(const NsaWindowParams& p) {
   return p.head_dim == nsa_window::kD && p.batch >= 1 && p.batch <= 65535 && p.kv_heads >= 1 &&
          p.heads >= p.kv_heads && p.heads <= 65535 && p.heads % p.kv_heads == 0 && p.seq_len >= 1 &&
          p.seq_len < (int64_t{1} << 31) &&
-         p.window >= (p.local_idx != nullptr ? 2 * nsa_window::kTile : 1);
+         p.window >= (p.local_idx != nullptr ? 2 * nsa_window::kTile : 1) &&
+         (p.local_accum == nullptr || (p.local_idx != nullptr && p.local_shift != nullptr &&
+                                       p.local_sum != nullptr && p.local_max != nullptr));
 }
 
 cudaError_t NsaWindowForward(const NsaWindowParams& p, cudaStream_t stream) {

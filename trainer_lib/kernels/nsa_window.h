@@ -14,10 +14,11 @@
 // from its own back to the one holding its first query's first key (at most ceil((w - 1) / 64) + 1
 // of them), contiguous, so nothing is gathered and no sum needs atomics.
 //  - Forward: a thread block (one warpgroup) per (b, 64 queries, one or two heads of a group) walks
-//    its key tiles from the diagonal back, K and V double-buffered with cp.async in
+//    its key tiles up to the diagonal, K and V double-buffered with cp.async in
 //    128-byte-swizzled shared tiles: S = Q K^T (m64n64k16, both operands in shared memory), an
 //    online softmax in base 2 in registers, O += P V (m64n128k16, P as register A).
-//  - dq: the same walk with S = Q K^T and dP = dO V^T, P = exp(S - lse), dS, dq += dS K
+//  - dq: the same tiles from the diagonal back, S = Q K^T and dP = dO V^T, P = exp(S - lse), dS,
+//    dq += dS K
 //    (register A); dq is written as bf16 once, with no fp32 buffer.
 //  - dk, dv: a thread block per (b, h_kv, 64 keys) keeps its K and V tiles and walks the G heads'
 //    query tiles whose windows reach them, head by head, q and do double-buffered: S^T = K Q^T,
@@ -74,6 +75,21 @@ struct NsaWindowParams {
   int64_t local_slots = 0;
   const float* local_lse = nullptr;    // lse_sel [B, H, T], natural log
   const float* local_delta = nullptr;  // delta_sel [B, H, T]
+  // Forward, optional (local_idx and these set): the same two blocks' terms of the selected
+  // branch's one-pass forward by key block (nsa_selected.h's row_shift), written as the values
+  // its rows start from, for a pass that then leaves those blocks out (local_blocks = 2). Per
+  // row of q's layout, with c the query's slots that hold key s's block and P'[s] =
+  // c 2^(scale log2(e) S - log2(e) local_shift) over the keys s <= t of both blocks:
+  //   local_accum[row] = sum_s P'[s] v[s]       fp32 [B H T, D]
+  //   local_sum[row]   = sum_s P'[s]            fp32 [B H T]
+  //   local_max[row]   = max scale log2(e) S over those keys with c > 0, nsa_selected.h's
+  //                      row_max order (-inf, 0x807fffff, where there is none)
+  // The walk takes the query tile's own key tile and the one before it last, so that both are
+  // still in shared memory: their scores are formed again, two products of about nine a head.
+  const float* local_shift = nullptr;  // [B, H, T], natural log; one not finite is taken as 0
+  float* local_accum = nullptr;
+  float* local_sum = nullptr;
+  int32_t* local_max = nullptr;
   int64_t batch = 0, heads = 0, kv_heads = 0, seq_len = 0, head_dim = 0, window = 0;
   float scale = 0.0f;  // usually 1 / sqrt(D)
 };

@@ -25,8 +25,7 @@ constexpr size_t kDkvBytes = SharedBytes(6, 2 * kTile * sizeof(float4));
 // which zeroes its P_sel.
 inline __device__ float LocalLse2(const NsaWindowParams& p, int64_t row, const int32_t* slots,
                                   int block) {
-  int c = 0;
-  for (int64_t j = 0; j < p.local_slots; ++j) c += slots[j] == block;
+  const int c = LocalCount(p, slots, block);
   return c > 0 ? p.local_lse[row] * kLog2e - log2f(static_cast<float>(c)) : INFINITY;
 }
 

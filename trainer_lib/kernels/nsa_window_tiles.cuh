@@ -191,28 +191,39 @@ inline __device__ void ForEachBufferedStep(int steps, const Prefetch& prefetch, 
   }
 }
 
-// The walk of a query tile's key tiles, from the diagonal back: tiles max(0, q0 - w + 1) / 64 ..
-// (q0 + rows - 1) / 64, K and V double-buffered (ks, vs: two tiles each), body(k0, k, v) once per
-// tile with its first key and its tiles in shared memory, ready for wgmma. The caller's copies
-// issued before the walk (the query tile's) join the first tile's. All threads of the block.
-template <typename Body>
-inline __device__ void ForEachKeyTile(const NsaWindowParams& p, const QueryTile& at, bf16* ks,
-                                      bf16* vs, const Body& body) {
-  const int last = (at.q0 + at.rows - 1) / kTile;
-  const int steps = last - max(0, at.q0 - at.w + 1) / kTile + 1;
+// The walk of a query tile's key tiles max(0, q0 - w + 1) / 64 .. (q0 + rows - 1) / 64, from the
+// diagonal back (kToDiagonal false) or up to it, K and V double-buffered (ks, vs: two tiles each),
+// body(k0, k, v) once per tile with its first key and its tiles in shared memory, ready for wgmma.
+// The caller's copies issued before the walk (the query tile's) join the first tile's. Returns
+// the buffer (0 or 1) of the last tile, which stays in shared memory after the walk, as does the
+// one before it in the other buffer. All threads of the block.
+template <bool kToDiagonal = false, typename Body>
+inline __device__ int ForEachKeyTile(const NsaWindowParams& p, const QueryTile& at, bf16* ks,
+                                     bf16* vs, const Body& body) {
+  const int first = max(0, at.q0 - at.w + 1) / kTile, last = (at.q0 + at.rows - 1) / kTile;
+  const int steps = last - first + 1;
+  const auto tile = [&](int i) { return kToDiagonal ? first + i : last - i; };
   const auto prefetch = [&](int i) {
-    const int k0 = (last - i) * kTile;
+    const int k0 = tile(i) * kTile;
     const int count = static_cast<int>(min(int64_t{kTile}, p.seq_len - k0));
     CopyTile(ks + (i % 2) * kTileElems, p.k, at.kv_row0 + k0, count);
     CopyTile(vs + (i % 2) * kTileElems, p.v, at.kv_row0 + k0, count);
     mma::CommitCopies();
   };
   ForEachBufferedStep(steps, prefetch, [&](int i) {
-    body((last - i) * kTile, ks + (i % 2) * kTileElems, vs + (i % 2) * kTileElems);
+    body(tile(i) * kTile, ks + (i % 2) * kTileElems, vs + (i % 2) * kTileElems);
   });
+  return (steps - 1) % 2;
 }
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+// How many of a query's p.local_slots slots, from `slots`, hold `block` (nsa_window.h's c).
+inline __device__ int LocalCount(const NsaWindowParams& p, const int32_t* slots, int block) {
+  int c = 0;
+  for (int64_t j = 0; j < p.local_slots; ++j) c += slots[j] == block;
+  return c;
+}
 
 // The launchers' refusal of p: cudaErrorInvalidValue where !NsaWindowSupported(p),
 // cudaErrorNotSupported where !NsaWindowKernelsRun(), else cudaSuccess.
