@@ -192,6 +192,7 @@ std::optional<NsaReverseIndex> Forward(const torch::Tensor& q, const torch::Tens
     p.row_sum = sums.data_ptr<float>();
     p.row_max = tops.data_ptr<int32_t>();
     p.local_blocks = started ? local_blocks : 0;
+    p.skip_first_block = started;
     const int64_t pair_rows = PairRows(p);
     OverPairRuns(
         p, rev, q,
@@ -212,6 +213,7 @@ std::optional<NsaReverseIndex> Forward(const torch::Tensor& q, const torch::Tens
     p.row_sum = nullptr;    // in them
     p.row_max = nullptr;
     p.local_blocks = 0;
+    p.skip_first_block = false;
   }
   // Two passes: every row's (m, l) = (-inf, 0) (nsa_selected.h's row_stats), the statistics
   // pass over all items, the output pass over runs of pairs, then lse = (m + log2 l) ln 2.

@@ -76,8 +76,9 @@ struct NsaSelectedRun {
   at::Tensor accum, row_sum, row_max;
 };
 // Writes a run's rows before its pass, in place of zeros (and row_max's -inf): the terms of each
-// query's last `local_blocks` blocks, t / l - local_blocks < block <= t / l, in every slot that
-// holds them, which the pass then leaves out (kernels/nsa_selected.h's local_blocks).
+// query's last `local_blocks` blocks, t / l - local_blocks < block <= t / l, and of block 0, in
+// every slot that holds them, which the pass then leaves out (kernels/nsa_selected.h's
+// local_blocks and skip_first_block).
 using NsaSelectedRunStart = std::function<void(const NsaSelectedRun&)>;
 
 // The branch's forward (the kAuto paths, row_shift as NsaSelectedForwardInto's): q, k, v of any

@@ -68,7 +68,8 @@ class GatedBranchesFunction : public torch::autograd::Function<GatedBranchesFunc
       lse_swa = torch::empty({q.size(0), q.size(1), q.size(2)}, q.options().dtype(torch::kFloat32));
     }
     // Where the selected forward runs in one pass, the window's forward runs with it, run by run
-    // of its (b, h_kv) pairs, and starts its rows with the queries' own and previous blocks.
+    // of its (b, h_kv) pairs, and starts its rows with the queries' own and previous blocks and
+    // block 0.
     bool window_done = false;
     const NsaSelectedRunStart start = [&](const NsaSelectedRun& run) {
       const auto part = [&](const torch::Tensor& x) { return PairRun(x, key, run); };

@@ -27,8 +27,9 @@
 // shape and 64K, its two launches 13.5 to 12.3 ms each, the window's two kernels 0.3 ms slower
 // each; docs/benchmarks.md). Where the selected forward runs in one pass against the row
 // shifts (its forward by key block), the window's forward runs with it, one launch per run of
-// (b, h_kv) pairs, and writes those two blocks' terms as the values the pass's rows start from:
-// the pass leaves them out, and its zero fills are gone.
+// (b, h_kv) pairs, and writes those two blocks' terms and block 0's (forced into every selection
+// too) as the values the pass's rows start from: the pass leaves them out, and its zero fills
+// are gone.
 //
 // Thread-safety: as LibTorch operators; launches go to the current CUDA stream.
 #ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_SPARSE_H_

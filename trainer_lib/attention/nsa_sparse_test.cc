@@ -172,12 +172,13 @@ TEST(NsaSparseTest, EveryRunOfPairsStartsItsOwnRows) {
   const torch::Tensor o_cmp = torch::randn({1, kPairs * kG, kLongT, kD}, cuda);
   const std::vector<torch::Tensor> runs =
       NsaFoldRows(o_cmp.to(torch::kBFloat16), kBlock, {kPairs * kG});
-  // Slots: the own block, the one before, then random blocks at or before the own one.
+  // Slots as fla's rule fills them: block 0, the own block, the one before, then random blocks
+  // at or before the own one.
   const torch::Tensor t = torch::arange(kLongT, cuda.dtype(torch::kInt32)).view({1, 1, kLongT, 1});
   const torch::Tensor own = torch::div(t, kBlock, "floor").expand({1, kPairs, kLongT, 1});
   const torch::Tensor idx = torch::cat(
-      {own, (own - 1).clamp_min(0),
-       (torch::rand({1, kPairs, kLongT, kN - 2}, cuda) * (own + 1)).to(torch::kInt32)},
+      {torch::zeros_like(own), own, (own - 1).clamp_min(0),
+       (torch::rand({1, kPairs, kLongT, kN - 3}, cuda) * (own + 1)).to(torch::kInt32)},
       3);
   const torch::Tensor shift = torch::zeros({1, kPairs * kG, kLongT}, cuda);
   torch::NoGradGuard no_grad;

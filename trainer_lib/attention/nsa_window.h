@@ -66,8 +66,8 @@ bool NsaWindowTakes(const at::Tensor& q, const at::Tensor& k);
 // the selected branch's terms for each query's own block of 64 tokens and the one before it into
 // the same gradients (kernels/nsa_window.h's local_*; window >= 128). The forward's `start`,
 // when given, also writes the rows that the selected branch's one-pass forward by key block
-// starts from for those two blocks (kernels/nsa_window.h's local_accum, local_sum and
-// local_max; nsa_cuda.h's NsaSelectedRunStart).
+// starts from for those two blocks and block 0 (kernels/nsa_window.h's local_accum, local_sum
+// and local_max; nsa_cuda.h's NsaSelectedRunStart).
 struct NsaWindowLocalTerms {
   at::Tensor block_idx;   // the selection [B, H_kv, T, n] int32, blocks of 64 tokens
   at::Tensor lse, delta;  // its log-sum-exp (as its backward takes it) and delta, [B, H, T] fp32

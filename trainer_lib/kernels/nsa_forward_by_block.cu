@@ -81,7 +81,8 @@ __global__ void __launch_bounds__(32 * ByBlockTiles<D>::kWarps)
   using Tiles = ByBlockTiles<D>;
   constexpr int kKeys = Tiles::kKeys, kStep = Tiles::kStepRows, kS = kStride<D>;
   ItemTile at = ThisItemTile<kKeys>(p);
-  if (at.count <= 0 || at.rows == 0) return;  // uniform; no copy left in flight
+  // Uniform; no copy left in flight.
+  if (at.count <= 0 || at.rows == 0 || (p.skip_first_block && at.block0 == 0)) return;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* ks = reinterpret_cast<bf16*>(smem);

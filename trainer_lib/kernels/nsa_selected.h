@@ -152,6 +152,9 @@ struct NsaSelectedParams {
   // slot that holds it: another kernel takes their dq, dk and dv (nsa_window.h's `local`,
   // sharing the window's products). 0: none skipped. The other kernels ignore it.
   int64_t local_blocks = 0;
+  // The forward by key block skips every item of block 0 when set: another kernel wrote its
+  // terms where the rows start (nsa_window.h's local_accum). The other kernels ignore it.
+  bool skip_first_block = false;
 };
 
 // True when the kernels take these sizes (D, G, positive sizes, T and n < 2^31, window >= 0).

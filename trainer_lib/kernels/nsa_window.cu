@@ -61,82 +61,122 @@ __device__ void SoftmaxStep(float (&s)[8][4], float (&m)[2], float (&l)[2], floa
   }
 }
 
-// The selected branch's one-pass terms of head hd's 64 queries over their own key tile (in
-// shared memory at own_k, own_v) and the one before it (prev_k, prev_v; none for the first query
-// tile), written as nsa_window.h's local_accum, local_sum and local_max rows. o, the head's
-// accumulator, is free (its window output stored).
-__device__ void WriteLocalTerms(const NsaWindowParams& p, const QueryTile& at, int hd,
-                                const bf16* qs, const bf16* own_k, const bf16* own_v,
-                                const bf16* prev_k, const bf16* prev_v, float (&o)[16][4]) {
-  const int64_t row0 = at.q_row0 + hd * p.seq_len;
+// The selected branch's one-pass terms of the block's 64 queries and kHeads heads over the
+// query tile's own key tile (buffer own_buf of ks and vs), the one before it (the other buffer;
+// none for the first query tile) and, from the third query tile on, key tile 0, fla's forced
+// first block (copied into the other buffer once the one before is done), written as
+// nsa_window.h's local_accum, local_sum and local_max rows. o, the heads' accumulators, are free
+// (the window's output stored).
+template <int kHeads>
+__device__ void WriteLocalTerms(const NsaWindowParams& p, const QueryTile& at, const bf16* qs,
+                                bf16* ks, bf16* vs, int own_buf, float (&o)[kHeads][16][4]) {
   const int own = at.q0 / kTile;
-  // Per tile (0: the one before, 1: own) and row half: the shift in log2 units less log2 of the
-  // query's slots holding the tile's block, +inf where none does (P' = 0) or past T.
-  float sel2[2][2];
+  // Per row half: the query's slots holding block 0, the one before its own and its own, a byte
+  // each (tile j's count at bits 8 j; 0 where the tile is not taken here), shared by the heads
+  // of the group; per head and row half, the shift in log2 units (+inf past T: P' = 0).
+  uint32_t counts[2] = {0, 0};
+  float shift2[kHeads][2];
+  float top[kHeads][2], sum[kHeads][2];
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int r = FragmentRow(2 * half);
-    sel2[0][half] = sel2[1][half] = INFINITY;
+#pragma unroll
+    for (int hd = 0; hd < kHeads; ++hd) {
+      top[hd][half] = -INFINITY;
+      sum[hd][half] = 0.0f;
+      shift2[hd][half] =
+          r < at.rows ? nsa::Shift2(p.local_shift[at.q_row0 + hd * p.seq_len + r]) : INFINITY;
+    }
     if (r >= at.rows) continue;
     const int32_t* slots = p.local_idx + (at.kv_row0 + at.q0 + r) * p.local_slots;
-    const float shift2 = nsa::Shift2(p.local_shift[row0 + r]);
+    const int blocks[3] = {own >= 2 ? 0 : -1, own - 1, own};
 #pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const int c = own - 1 + j >= 0 ? LocalCount(p, slots, own - 1 + j) : 0;
-      if (c > 0) sel2[j][half] = shift2 - log2f(static_cast<float>(c));
+    for (int j = 0; j < 3; ++j) {
+      const uint32_t c = blocks[j] >= 0 ? min(LocalCount(p, slots, blocks[j]), 255) : 0;
+      counts[half] |= c << (8 * j);
     }
   }
 #pragma unroll
-  for (int n = 0; n < 16; ++n) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) o[n][e] = 0.0f;
-  }
-  const float scale2 = p.scale * kLog2e;
-  float top[2] = {-INFINITY, -INFINITY}, sum[2] = {0.0f, 0.0f};
-#pragma unroll
-  for (int j = 0; j < 2; ++j) {
-    if (j == 0 && own == 0) continue;  // uniform: the first query tile has no block before
-    float s[8][4];
-    wgmma::Fence();
-    ProductOverHeadDim(s, qs, j == 0 ? prev_k : own_k);
-    wgmma::Commit();
-    wgmma::Wait<0>();
-    wgmma::FenceOperands(s);
-#pragma unroll
-    for (int n = 0; n < 8; ++n) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        // Own tile: key q0 + col is seen by query q0 + row where col <= row.
-        const float bound = sel2[j][e / 2];
-        const bool seen = bound < INFINITY && (j == 0 || FragmentCol(n, e) <= FragmentRow(e));
-        const float x = s[n][e] * scale2;
-        top[e / 2] = seen ? fmaxf(top[e / 2], x) : top[e / 2];
-        s[n][e] = seen ? Exp2(x - bound) : 0.0f;
-        sum[e / 2] += s[n][e];
-      }
-    }
-    uint32_t a[4][4];
-    PackA(a, s);
-    AccumulateRows(o, a, j == 0 ? prev_v : own_v);
-    wgmma::Commit();
-    wgmma::Wait<0>();
-    wgmma::FenceOperands(o);
-  }
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    top[half] = mma::QuadMax(top[half]);
-    sum[half] = mma::QuadSum(sum[half]);
-    const int r = FragmentRow(2 * half);
-    if (r >= at.rows) continue;
-    float* row = p.local_accum + (row0 + r) * kD;
+  for (int hd = 0; hd < kHeads; ++hd) {
 #pragma unroll
     for (int n = 0; n < 16; ++n) {
-      *reinterpret_cast<float2*>(row + FragmentCol(n, 0)) =
-          make_float2(o[n][2 * half], o[n][2 * half + 1]);
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o[hd][n][e] = 0.0f;
     }
-    if (threadIdx.x % 4 == 0) {
-      p.local_sum[row0 + r] = sum[half];
-      p.local_max[row0 + r] = nsa::OrderedInt(top[half]);
+  }
+  const float scale2 = p.scale * kLog2e;
+  const auto add_tile = [&](int j, const bf16* kb, const bf16* vb) {
+#pragma unroll
+    for (int hd = 0; hd < kHeads; ++hd) {
+      // One head's S at a time (both heads' S and P V with them spill at 255 registers); its
+      // wait also takes the head before's P V, which ran beside this S.
+      float s[8][4];
+      wgmma::Fence();
+      ProductOverHeadDim(s, qs + hd * kTileElems, kb);
+      wgmma::Commit();
+      // P' = c 2^(x - shift2) = 2^(x - sel2): +inf where c = 0.
+      float sel2[2];
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const uint32_t c = (counts[half] >> (8 * j)) & 0xffu;
+        sel2[half] = c > 0 ? shift2[hd][half] - log2f(static_cast<float>(c)) : INFINITY;
+      }
+      wgmma::Wait<0>();
+      wgmma::FenceOperands(s);
+#pragma unroll
+      for (int n = 0; n < 8; ++n) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          // Own tile: key q0 + col is seen by query q0 + row where col <= row.
+          const float bound = sel2[e / 2];
+          const bool seen = bound < INFINITY && (j < 2 || FragmentCol(n, e) <= FragmentRow(e));
+          const float x = s[n][e] * scale2;
+          top[hd][e / 2] = seen ? fmaxf(top[hd][e / 2], x) : top[hd][e / 2];
+          s[n][e] = seen ? Exp2(x - bound) : 0.0f;
+          sum[hd][e / 2] += s[n][e];
+        }
+      }
+      uint32_t a[4][4];
+      PackA(a, s);
+      AccumulateRows(o[hd], a, vb);
+      wgmma::Commit();
+    }
+    wgmma::Wait<0>();
+#pragma unroll
+    for (int hd = 0; hd < kHeads; ++hd) wgmma::FenceOperands(o[hd]);
+  };
+  bf16* other_k = ks + (1 - own_buf) * kTileElems;
+  bf16* other_v = vs + (1 - own_buf) * kTileElems;
+  if (own >= 1) add_tile(1, other_k, other_v);  // uniform
+  add_tile(2, ks + own_buf * kTileElems, vs + own_buf * kTileElems);
+  if (own >= 2) {
+    __syncthreads();  // every warpgroup's products of the tile before are done
+    CopyTile(other_k, p.k, at.kv_row0, kTile);
+    CopyTile(other_v, p.v, at.kv_row0, kTile);
+    mma::CommitCopies();
+    mma::WaitCopies<0>();
+    wgmma::FenceSharedForAsync();
+    __syncthreads();
+    add_tile(0, other_k, other_v);
+  }
+#pragma unroll
+  for (int hd = 0; hd < kHeads; ++hd) {
+    const int64_t row0 = at.q_row0 + hd * p.seq_len;
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const float top_h = mma::QuadMax(top[hd][half]), sum_h = mma::QuadSum(sum[hd][half]);
+      const int r = FragmentRow(2 * half);
+      if (r >= at.rows) continue;
+      float* row = p.local_accum + (row0 + r) * kD;
+#pragma unroll
+      for (int n = 0; n < 16; ++n) {
+        *reinterpret_cast<float2*>(row + FragmentCol(n, 0)) =
+            make_float2(o[hd][n][2 * half], o[hd][n][2 * half + 1]);
+      }
+      if (threadIdx.x % 4 == 0) {
+        p.local_sum[row0 + r] = sum_h;
+        p.local_max[row0 + r] = nsa::OrderedInt(top_h);
+      }
     }
   }
 }
@@ -207,12 +247,8 @@ __global__ void __launch_bounds__(128, 2) ForwardKernel(NsaWindowParams p) {
       }
     }
     StoreRows(p.o, at.q_row0 + hd * t_len, at.rows, o[hd], inv);
-    if (p.local_accum != nullptr) {
-      WriteLocalTerms(p, at, hd, qs + hd * kTileElems, ks + own * kTileElems,
-                      vs + own * kTileElems, ks + (1 - own) * kTileElems,
-                      vs + (1 - own) * kTileElems, o[hd]);
-    }
   }
+  if (p.local_accum != nullptr) WriteLocalTerms<kHeads>(p, at, qs, ks, vs, own, o);
 #else
   __trap();  // launched only where the sm_90a code is in the build (NsaWindowKernelsRun)
 #endif

@@ -76,16 +76,17 @@ struct NsaWindowParams {
   const float* local_lse = nullptr;    // lse_sel [B, H, T], natural log
   const float* local_delta = nullptr;  // delta_sel [B, H, T]
   // Forward, optional (local_idx and these set): the same two blocks' terms of the selected
-  // branch's one-pass forward by key block (nsa_selected.h's row_shift), written as the values
-  // its rows start from, for a pass that then leaves those blocks out (local_blocks = 2). Per
-  // row of q's layout, with c the query's slots that hold key s's block and P'[s] =
-  // c 2^(scale log2(e) S - log2(e) local_shift) over the keys s <= t of both blocks:
+  // branch's one-pass forward by key block (nsa_selected.h's row_shift), and block 0's (fla's
+  // rule forces it into every selection) for queries t >= 128, written as the values its rows
+  // start from, for a pass that then leaves those blocks out (local_blocks = 2 and
+  // skip_first_block). Per row of q's layout, with c the query's slots that hold key s's block
+  // and P'[s] = c 2^(scale log2(e) S - log2(e) local_shift) over the keys s <= t of the blocks:
   //   local_accum[row] = sum_s P'[s] v[s]       fp32 [B H T, D]
   //   local_sum[row]   = sum_s P'[s]            fp32 [B H T]
   //   local_max[row]   = max scale log2(e) S over those keys with c > 0, nsa_selected.h's
   //                      row_max order (-inf, 0x807fffff, where there is none)
   // The walk takes the query tile's own key tile and the one before it last, so that both are
-  // still in shared memory: their scores are formed again, two products of about nine a head.
+  // still in shared memory: their scores are formed again, and key tile 0 copied in after them.
   const float* local_shift = nullptr;  // [B, H, T], natural log; one not finite is taken as 0
   float* local_accum = nullptr;
   float* local_sum = nullptr;
