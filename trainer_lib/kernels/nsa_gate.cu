@@ -2,6 +2,8 @@
 
 #include "trainer_lib/kernels/nsa_gate.h"
 
+#include "trainer_lib/kernels/fast_divisor.h"
+
 namespace ablate::kernels {
 namespace {
 
@@ -10,6 +12,13 @@ using bf16x2 = __nv_bfloat162;
 
 constexpr int kWarpsPerBlock = 8;
 constexpr unsigned kFullMask = 0xffffffffu;
+// Blocks an SM keeps resident, which caps each kernel's registers (64K an SM): a pass this thin
+// moves what its lanes have in flight (Little's law: HBM's rate times its latency, about 50 KB
+// an SM on an H200), and each lane holds one 16-byte load per tensor. The compiler's own choice
+// (37 and 72 registers) let 6 forward and 3 backward blocks in: the backward, with 48 KB in
+// flight an SM, moved about 5 GB in 2.35 ms at fla's 64K.
+constexpr int kForwardBlocksPerSm = 8;   // 32 registers
+constexpr int kBackwardBlocksPerSm = 4;  // 64 registers
 
 __device__ float GateAt(const NsaGateParams& p, int64_t row, int c) {
   const int64_t at = row * p.gate_cols + c;
@@ -62,13 +71,11 @@ __device__ void Store(bf16* to, const Chunk<V>& c, float scale) {
 // A row is read V elements at a time by a team of `team` lanes (a power of two, at most 32): a
 // warp takes 32 / team rows at once, so that each lane keeps a load of every tensor in flight
 // (with a warp per row and a bf16 pair per lane, the backward took 6.16 ms at fla's 128K on an
-// H200 for about 14 GB by our count, half of HBM's rate). Nor does this reach HBM's rate: 5.57 ms
-// there, at 41% of DRAM's throughput and 59% of the SMs' by Nsight Compute, for about 10 GB by
-// our count; what bounds it is not known yet. The row of this lane; rows past p.rows are
-// inactive.
+// H200 for about 14 GB by our count, half of HBM's rate). The row of this lane; rows past p.rows
+// are inactive.
 __device__ int64_t RowOf(int team) {
   const int64_t warp = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
-  return warp * (32 / team) + (threadIdx.x % 32) / team;
+  return warp * (32 / team) + ((threadIdx.x % 32) >> (__ffs(team) - 1));
 }
 
 // A folded branch 0's row (NsaGateParams::fold): its run and the element offset there; run -1
@@ -77,81 +84,106 @@ struct FoldedAt {
   int64_t run, offset;
 };
 
-// In I's arithmetic: 64-bit divisions cost a few dozen instructions each (in 64 bits the gate's
-// backward took 6.02 ms at fla's 128K on an H200, in 32 bits 5.57). Every quotient here is below
-// rows, and the offset is formed in 64 bits.
-template <typename I>
-__device__ FoldedAt FoldedRowIn(const NsaGateParams& p, I row) {
-  const I seq_len = static_cast<I>(p.seq_len), fold = static_cast<I>(p.fold);
-  const I heads = static_cast<I>(p.heads), run_heads = static_cast<I>(p.run_heads);
-  const I t = row % seq_len, bh = row / seq_len;
-  if (t + 1 < fold) return {-1, 0};
-  const I h = bh % heads, b = bh / heads, run = h / run_heads;
+// The sizes a folded row's place divides by, in this order: T, H, run_heads, l. As FastDivisors
+// (fast_divisor.h), built by the launcher: with 32-bit divisions by runtime values the gate's
+// backward spent most of its issue slots on them (5.57 ms at fla's 128K on an H200, 59% of the
+// SMs' throughput and 41% of DRAM's by Nsight Compute; 64-bit ones took 6.02 ms).
+struct FoldDivisors {
+  FastDivisor at[4];
+};
+
+// In I's arithmetic, divmod(x, k, &remainder) dividing by size k of FoldDivisors' order. Every
+// quotient is below rows; the offset is formed in 64 bits.
+template <typename I, typename DivMod>
+__device__ FoldedAt FoldedRowIn(const NsaGateParams& p, I row, const DivMod& divmod) {
+  I t, h, head_in_run, slot;
+  const I bh = divmod(row, 0, &t);
+  const I b = divmod(bh, 1, &h);
+  const I run = divmod(h, 2, &head_in_run);
+  const I position = divmod(t + 1, 3, &slot);  // t + 1 = position l + slot
+  if (position == 0) return {-1, 0};           // t < l - 1
+  const I run_heads = static_cast<I>(p.run_heads), heads = static_cast<I>(p.heads);
   const I in_run = min(run_heads, heads - run * run_heads);
-  const I folded_head = (b * in_run + h % run_heads) * fold + (t + 1) % fold;
+  const I folded_head = (b * in_run + head_in_run) * static_cast<I>(p.fold) + slot;
   const int64_t at = static_cast<int64_t>(folded_head) * (p.seq_len / p.fold) +
-                     static_cast<int64_t>((t + 1) / fold - 1);
+                     static_cast<int64_t>(position - 1);
   return {static_cast<int64_t>(run), at * p.head_dim};
 }
 
-__device__ FoldedAt FoldedRow(const NsaGateParams& p, int64_t row) {
-  return p.rows <= int64_t{UINT32_MAX} ? FoldedRowIn<uint32_t>(p, static_cast<uint32_t>(row))
-                                       : FoldedRowIn<int64_t>(p, row);
+// Multiplies and shifts below 2^31 rows (FastDivisor's range), 64-bit divisions past that.
+__device__ FoldedAt FoldedRow(const NsaGateParams& p, const FoldDivisors& d, int64_t row) {
+  if (p.rows < (int64_t{1} << 31)) {
+    const auto divmod = [&](uint32_t x, int k, uint32_t* r) { return d.at[k].DivMod(x, r); };
+    return FoldedRowIn<uint32_t>(p, static_cast<uint32_t>(row), divmod);
+  }
+  const int64_t sizes[4] = {p.seq_len, p.heads, p.run_heads, p.fold};
+  return FoldedRowIn<int64_t>(p, row, [&](int64_t x, int k, int64_t* r) {
+    *r = x % sizes[k];
+    return x / sizes[k];
+  });
 }
 
-// Where row `row` of branch c starts; null where the row has no element there.
-__device__ const bf16* BranchRow(const NsaGateParams& p, int c, int64_t row) {
+// Where row `row` of branch c starts; null where the row has no element there. `folded`:
+// FoldedRow's place of the row where p.fold > 0.
+__device__ const bf16* BranchRow(const NsaGateParams& p, int c, int64_t row,
+                                 const FoldedAt& folded) {
   if (c == 0 && p.fold > 0) {
-    const FoldedAt at = FoldedRow(p, row);
-    return at.run < 0 ? nullptr : static_cast<const bf16*>(p.folded[at.run]) + at.offset;
+    return folded.run < 0 ? nullptr
+                          : static_cast<const bf16*>(p.folded[folded.run]) + folded.offset;
   }
   return static_cast<const bf16*>(p.branch[c]) + row * p.head_dim;
 }
 
 // Where row `row` of branch c's gradient starts; null where it is not written.
-__device__ bf16* GradientRow(const NsaGateParams& p, int c, int64_t row) {
+__device__ bf16* GradientRow(const NsaGateParams& p, int c, int64_t row, const FoldedAt& folded) {
   if (c == 0 && p.fold > 0) {
-    const FoldedAt at = FoldedRow(p, row);
-    return at.run < 0 || p.d_folded[at.run] == nullptr
+    return folded.run < 0 || p.d_folded[folded.run] == nullptr
                ? nullptr
-               : static_cast<bf16*>(p.d_folded[at.run]) + at.offset;
+               : static_cast<bf16*>(p.d_folded[folded.run]) + folded.offset;
   }
   return p.d_branch[c] == nullptr ? nullptr : static_cast<bf16*>(p.d_branch[c]) + row * p.head_dim;
 }
 
+// The row's place in the folded branch 0 where there is one.
+__device__ FoldedAt FoldedPlace(const NsaGateParams& p, const FoldDivisors& d, int64_t row) {
+  return p.fold > 0 ? FoldedRow(p, d, row) : FoldedAt{-1, 0};
+}
+
 template <int V>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    GateForwardKernel(const __grid_constant__ NsaGateParams p, int team) {
+__global__ void __launch_bounds__(kWarpsPerBlock * 32, kForwardBlocksPerSm)
+    GateForwardKernel(const __grid_constant__ NsaGateParams p, const FoldDivisors d, int team) {
   const int64_t row = RowOf(team);
   if (row >= p.rows) return;
+  const FoldedAt folded = FoldedPlace(p, d, row);
   float g[kNsaGateMaxBranches];
   const bf16* from[kNsaGateMaxBranches];
 #pragma unroll
   for (int c = 0; c < kNsaGateMaxBranches; ++c) {
     g[c] = c < p.branches ? GateAt(p, row, c) : 0.0f;
-    from[c] = c < p.branches ? BranchRow(p, c, row) : nullptr;
+    from[c] = c < p.branches ? BranchRow(p, c, row, folded) : nullptr;
   }
   bf16* out = static_cast<bf16*>(p.out) + row * p.head_dim;
-  for (int64_t d = V * (threadIdx.x % team); d < p.head_dim; d += V * team) {
+  for (int64_t e = V * (threadIdx.x & (team - 1)); e < p.head_dim; e += V * team) {
     Chunk<V> sum = {};
 #pragma unroll
     for (int c = 0; c < kNsaGateMaxBranches; ++c) {
       if (from[c] != nullptr) {
-        const Chunk<V> x = Load<V>(from[c] + d);
+        const Chunk<V> x = Load<V>(from[c] + e);
 #pragma unroll
         for (int i = 0; i < V; ++i) sum.x[i] += g[c] * x.x[i];
       }
     }
-    Store<V>(out + d, sum, 1.0f);
+    Store<V>(out + e, sum, 1.0f);
   }
 }
 
 template <int V>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    GateBackwardKernel(const __grid_constant__ NsaGateParams p, int team) {
+__global__ void __launch_bounds__(kWarpsPerBlock * 32, kBackwardBlocksPerSm)
+    GateBackwardKernel(const __grid_constant__ NsaGateParams p, const FoldDivisors d, int team) {
   const int64_t row = RowOf(team);
   // Inactive lanes still take part in their team's shuffles.
   const bool active = row < p.rows;
+  const FoldedAt folded = active ? FoldedPlace(p, d, row) : FoldedAt{-1, 0};
   float g[kNsaGateMaxBranches], dot[kNsaGateMaxBranches];
   const bf16* from[kNsaGateMaxBranches];
   bf16* to[kNsaGateMaxBranches];
@@ -159,27 +191,27 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   for (int c = 0; c < kNsaGateMaxBranches; ++c) {
     const bool here = active && c < p.branches;
     g[c] = here ? GateAt(p, row, c) : 0.0f;
-    from[c] = here ? BranchRow(p, c, row) : nullptr;
-    to[c] = from[c] != nullptr ? GradientRow(p, c, row) : nullptr;
+    from[c] = here ? BranchRow(p, c, row, folded) : nullptr;
+    to[c] = from[c] != nullptr ? GradientRow(p, c, row, folded) : nullptr;
     dot[c] = 0.0f;
   }
   const bf16* d_out = static_cast<const bf16*>(p.d_out) + row * p.head_dim;
-  const int member = threadIdx.x % team;
-  for (int64_t d = V * member; active && d < p.head_dim; d += V * team) {
+  const int member = threadIdx.x & (team - 1);
+  for (int64_t e = V * member; active && e < p.head_dim; e += V * team) {
     // Every load issued before any store, which the compiler may not do itself (a store may
     // alias a later load): 2.79 to 2.69 ms at fla's 64K on an H200.
-    const Chunk<V> d_o = Load<V>(d_out + d);
+    const Chunk<V> d_o = Load<V>(d_out + e);
     Chunk<V> x[kNsaGateMaxBranches];
 #pragma unroll
     for (int c = 0; c < kNsaGateMaxBranches; ++c) {
-      if (from[c] != nullptr) x[c] = Load<V>(from[c] + d);
+      if (from[c] != nullptr) x[c] = Load<V>(from[c] + e);
     }
 #pragma unroll
     for (int c = 0; c < kNsaGateMaxBranches; ++c) {
       if (from[c] != nullptr) {
 #pragma unroll
         for (int i = 0; i < V; ++i) dot[c] += d_o.x[i] * x[c].x[i];
-        if (to[c] != nullptr) Store<V>(to[c] + d, d_o, g[c]);
+        if (to[c] != nullptr) Store<V>(to[c] + e, d_o, g[c]);
       }
     }
   }
@@ -249,7 +281,14 @@ cudaError_t Launch(const NsaGateParams& p, bool wide, Kernel narrow_kernel, Kern
   while (team < 32 && team * v < p.head_dim) team *= 2;
   const int64_t rows_per_block = int64_t{kWarpsPerBlock} * (32 / team);
   const dim3 grid(static_cast<unsigned>((p.rows + rows_per_block - 1) / rows_per_block));
-  (wide ? wide_kernel : narrow_kernel)<<<grid, kWarpsPerBlock * 32, 0, stream>>>(p, team);
+  FoldDivisors d;
+  if (p.fold > 0 && p.rows < (int64_t{1} << 31)) {  // FoldedRow's range for them
+    int k = 0;
+    for (const int64_t size : {p.seq_len, p.heads, p.run_heads, p.fold}) {
+      d.at[k++] = FastDivisor(static_cast<uint32_t>(size));
+    }
+  }
+  (wide ? wide_kernel : narrow_kernel)<<<grid, kWarpsPerBlock * 32, 0, stream>>>(p, d, team);
   return cudaGetLastError();
 }
 
