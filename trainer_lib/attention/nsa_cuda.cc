@@ -238,14 +238,14 @@ std::optional<NsaReverseIndex> Forward(const torch::Tensor& q, const torch::Tens
 
 // NsaSelectedBackwardInto's work; `rev`, when given, is the forward's reverse index of the same
 // block_idx; `delta`, when defined, rowsum(d_o o) ([B, H, T] fp32, contiguous), else computed
-// here; add_dq: dq += the branch's dq instead of dq = it.
+// here; add_dq: dq += the branch's dq instead of dq = it; `start`: NsaSelectedBackwardKept's.
 void Backward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
               const torch::Tensor& block_idx, int64_t block_size, int64_t window,
               const torch::Tensor& o, const torch::Tensor& lse, const torch::Tensor& d_o,
               const torch::Tensor& dq, const torch::Tensor& dk, const torch::Tensor& dv,
               NsaDqPath dq_path, const NsaReverseIndex* rev,
               const torch::Tensor& given_delta = {}, bool add_dq = false,
-              int64_t local_blocks = 0) {
+              int64_t local_blocks = 0, const NsaSelectedRunStart* start = nullptr) {
   k::NsaSelectedParams p = Params(q, k, v, block_idx, block_size, window);
   for (const torch::Tensor* x : {&d_o, &o, &dq}) {
     TORCH_CHECK(x->sizes() == q.sizes() && x->scalar_type() == torch::kBFloat16 &&
@@ -285,8 +285,9 @@ void Backward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
   if (dq_path == NsaDqPath::kAuto) {
     dq_path = ByBlockTakes(p) ? NsaDqPath::kInDkv : NsaDqPath::kQueryBlocks;
   }
-  TORCH_CHECK(local_blocks == 0 || dq_path == NsaDqPath::kInDkv,
-              "nsa selected kernel: only dq in the dk/dv kernel leaves local blocks out");
+  TORCH_CHECK((local_blocks == 0 && start == nullptr) || dq_path == NsaDqPath::kInDkv,
+              "nsa selected kernel: only dq in the dk/dv kernel leaves local blocks out or "
+              "starts from given rows");
   p.local_blocks = local_blocks;
   if (dq_path == NsaDqPath::kQueryBlocks) {
     // The dq kernel writes every row: into a buffer of its own where dq is added into.
@@ -304,7 +305,11 @@ void Backward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
       [&](const k::NsaSelectedParams& run) {
         Check(k::NsaSelectedBackwardDkv(run, stream), "dq, dk, dv");
       },
-      CopyRowsInto(dq, add_dq));
+      CopyRowsInto(dq, add_dq && start == nullptr),
+      start == nullptr ? std::function<void(const torch::Tensor&, int64_t, int64_t)>()
+                       : [&](const torch::Tensor& part, int64_t pair0, int64_t pair1) {
+                           (*start)({pair0, pair1, part, {}, {}});
+                         });
 }
 
 class NsaSelectedFunction : public torch::autograd::Function<NsaSelectedFunction> {
@@ -482,7 +487,8 @@ NsaSelectedSaved NsaSelectedForwardKept(const at::Tensor& q, const at::Tensor& k
 
 void NsaSelectedBackwardKept(const NsaSelectedSaved& s, const at::Tensor& lse,
                              const at::Tensor& d_o, const at::Tensor& delta, at::Tensor& dq,
-                             bool add_dq, at::Tensor& dk, at::Tensor& dv, int64_t local_blocks) {
+                             bool add_dq, at::Tensor& dk, at::Tensor& dv, int64_t local_blocks,
+                             const NsaSelectedRunStart* start) {
 #ifdef ABLATE_NSA_KERNELS
   TORCH_CHECK(lse.sizes() == s.lse.sizes() && lse.scalar_type() == torch::kFloat32 &&
                   lse.is_contiguous(),
@@ -491,10 +497,10 @@ void NsaSelectedBackwardKept(const NsaSelectedSaved& s, const at::Tensor& lse,
   std::optional<NsaReverseIndex> rev;
   if (s.rev_query.defined()) rev = NsaReverseIndex{s.rev_query, s.items, s.pair_items};
   Backward(s.q, s.k, s.v, s.block_idx, s.block_size, s.window, s.o, lse, d_o, dq, dk, dv,
-           NsaDqPath::kAuto, rev ? &*rev : nullptr, delta, add_dq, local_blocks);
+           NsaDqPath::kAuto, rev ? &*rev : nullptr, delta, add_dq, local_blocks, start);
 #else
   (void)s, (void)lse, (void)d_o, (void)delta, (void)dq, (void)add_dq, (void)dk, (void)dv,
-      (void)local_blocks;
+      (void)local_blocks, (void)start;
   TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
 #endif
 }

@@ -70,7 +70,8 @@ struct NsaSelectedSaved {
 
 // A run of (b, h_kv) pairs [pair0, pair1) of the one-pass forward by key block: its rows, pair0
 // G T .. pair1 G T of q's layout, as the pass adds into them: accum ([rows, D] fp32), row_sum
-// ([rows] fp32) and row_max ([rows] int32; kernels/nsa_selected.h's row_sum and row_max).
+// ([rows] fp32) and row_max ([rows] int32; kernels/nsa_selected.h's row_sum and row_max). In
+// the backward (NsaSelectedBackwardKept's start) accum alone, the run's dq rows.
 struct NsaSelectedRun {
   int64_t pair0 = 0, pair1 = 0;
   at::Tensor accum, row_sum, row_max;
@@ -101,11 +102,16 @@ NsaSelectedSaved NsaSelectedForwardKept(const at::Tensor& q, const at::Tensor& k
 // undefined to have it computed from s.o.
 // local_blocks > 0 leaves out each query's local_blocks last blocks (kernels/nsa_selected.h's
 // local_blocks), for a caller that adds their terms itself; only where
-// NsaSelectedBackwardLeavesLocal(s) (TORCH_CHECK).
+// NsaSelectedBackwardLeavesLocal(s) (TORCH_CHECK). `start`, when given (only there too), is
+// called once per run of (b, h_kv) pairs with its fp32 dq rows (NsaSelectedRun's accum; no
+// row_sum or row_max) to write the values they start from in place of zeros: another branch's
+// dq, summed with this one's before the one rounding into dq, which is then overwritten
+// (add_dq ignored).
 void NsaSelectedBackwardKept(const NsaSelectedSaved& s, const at::Tensor& lse,
                              const at::Tensor& d_o, const at::Tensor& delta, at::Tensor& dq,
                              bool add_dq, at::Tensor& dk, at::Tensor& dv,
-                             int64_t local_blocks = 0);
+                             int64_t local_blocks = 0,
+                             const NsaSelectedRunStart* start = nullptr);
 
 // Whether that backward forms dq inside its dk/dv kernels (one (b, h_kv) pair's fp32 rows within
 // kNsaMaxPairBytes), the path that can leave blocks out.

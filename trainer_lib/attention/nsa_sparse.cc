@@ -140,15 +140,27 @@ class GatedBranchesFunction : public torch::autograd::Function<GatedBranchesFunc
         window >= kLocalMinWindow && l == kLocalBlockSize && NsaSelectedBackwardLeavesLocal(sel);
     const NsaWindowLocalTerms local_terms{sel.block_idx, lse_sel, delta_sel};
     torch::Tensor dk_swa, dv_swa;
+    const torch::Tensor lse_swa_gated = window > 0 ? gated_lse(lse_swa, kWindow) : torch::Tensor();
+    const torch::Tensor delta_swa = window > 0 ? delta(kWindow) : torch::Tensor();
+    // With the local terms the window's dq is written per run of (b, h_kv) pairs as the fp32
+    // rows the selected branch's dq is added into (no zeros written, no bf16 sum read back).
+    const NsaSelectedRunStart dq_start = [&](const NsaSelectedRun& run) {
+      const auto part = [&](const torch::Tensor& x) { return PairRun(x, sel.k, run); };
+      const torch::Tensor q_run = part(sel.q);
+      torch::Tensor dq_run = run.accum.view(q_run.sizes()), none;
+      const NsaWindowLocalTerms terms{part(sel.block_idx), part(lse_sel), part(delta_sel)};
+      NsaWindowKernelBackwardInto(q_run, part(sel.k), part(sel.v), window, part(lse_swa_gated),
+                                  part(d_o), part(delta_swa), dq_run, none, none, &terms);
+    };
     if (window > 0) {
       dk_swa = torch::empty_like(sel.k);
       dv_swa = torch::empty_like(sel.v);
-      NsaWindowKernelBackwardInto(sel.q, sel.k, sel.v, window, gated_lse(lse_swa, kWindow), d_o,
-                                  delta(kWindow), dq, dk_swa, dv_swa,
-                                  local ? &local_terms : nullptr);
+      torch::Tensor dq_swa = local ? torch::Tensor() : dq;
+      NsaWindowKernelBackwardInto(sel.q, sel.k, sel.v, window, lse_swa_gated, d_o, delta_swa,
+                                  dq_swa, dk_swa, dv_swa, local ? &local_terms : nullptr);
     }
     NsaSelectedBackwardKept(sel, lse_sel, d_o, delta_sel, dq, /*add_dq=*/window > 0, dk, dv,
-                            local ? kLocalBlocks : 0);
+                            local ? kLocalBlocks : 0, local ? &dq_start : nullptr);
     if (window > 0) {  // the sums in the window's bf16 buffers, rounded once
       NsaAddInto(dk_swa, dk);
       NsaAddInto(dv_swa, dv);

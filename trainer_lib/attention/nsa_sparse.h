@@ -15,8 +15,11 @@
 // ln g)). So here the gate's backward writes only d o_cmp (the compressed branch is PyTorch's
 // attention, which reads it) and d g; the selected and window kernels take the raw do,
 // lse - ln g and d g's column as delta: the same math with no [B, H, T, D] tensor between them.
-// The window's dq, written first, then takes the selected branch's fp32 dq added before its one
-// rounding, where autograd would add the two as bf16 tensors. A gate of 0 gives
+// The window's dq and the selected branch's are summed in fp32 and rounded once, where autograd
+// would add the two as bf16 tensors: with the local terms below, the window's dq kernel runs
+// per run of (b, h_kv) pairs and writes its fp32 dq as the rows the selected branch's dk/dv
+// kernel adds its own into (in place of zeros); elsewhere the window's bf16 dq, written first,
+// takes the selected branch's fp32 sums. A gate of 0 gives
 // lse - ln g = +inf, so P = 0 and no gradient, as it should; a negative gate has no ln g (NaN),
 // so callers send gates below 0 elsewhere (NsaAttend does).
 // Each query's own block and the one before it (fla's rule forces both into every selection)

@@ -153,10 +153,13 @@ TEST(NsaSparseTest, LocalBlocksInAnyCountMatchTheReference) {
   }
 }
 
-// Long enough that the selected forward's fp32 rows take two runs of (b, h_kv) pairs
-// (kNsaAccumBytes): the window's forward, run by run on views of the pairs, starts each run's
-// rows where they are. The node's o with row shifts (one pass, started by the window) against
-// its o without (two passes over every block, nothing started): the same math, rounded apart.
+// Long enough that the selected branch's fp32 rows take two runs of (b, h_kv) pairs
+// (kNsaAccumBytes): the window's forward and its dq kernel, run by run on views of the pairs,
+// start each run's rows where they are. Pairs 2 and 3 are pairs 1 and 0 again (inputs and
+// indices), so the second run's outputs and gradients must be the first's, swapped: a run that
+// read or wrote another run's rows would differ. And the node's o with row shifts (one pass,
+// started by the window) against its o without (two passes over every block, nothing started):
+// the same math, rounded apart.
 TEST(NsaSparseTest, EveryRunOfPairsStartsItsOwnRows) {
   if (!NsaKernelsEnabled() || !torch::cuda::is_available()) {
     GTEST_SKIP() << "needs the NSA kernels (nvcc and LibTorch with CUDA) and a GPU";
@@ -165,30 +168,66 @@ TEST(NsaSparseTest, EveryRunOfPairsStartsItsOwnRows) {
   static_assert(2 * kG * kLongT * kD * 4 >= kNsaAccumBytes, "one run would hold every pair");
   torch::manual_seed(18);
   auto cuda = torch::TensorOptions().device(torch::kCUDA);
-  const torch::Tensor q = torch::randn({1, kPairs * kG, kLongT, kD}, cuda).to(torch::kBFloat16);
-  const torch::Tensor k = torch::randn({1, kPairs, kLongT, kD}, cuda).to(torch::kBFloat16);
-  const torch::Tensor v = torch::randn({1, kPairs, kLongT, kD}, cuda).to(torch::kBFloat16);
-  const torch::Tensor gates = torch::rand({1, kPairs * kG, kLongT, 3}, cuda);
-  const torch::Tensor o_cmp = torch::randn({1, kPairs * kG, kLongT, kD}, cuda);
-  const std::vector<torch::Tensor> runs =
-      NsaFoldRows(o_cmp.to(torch::kBFloat16), kBlock, {kPairs * kG});
+  // x [1, 2 n, ...] with n rows of dim 1 a pair: its two pairs swapped.
+  const auto swapped = [](const torch::Tensor& x) {
+    std::vector<int64_t> pairs = x.sizes().vec();
+    pairs[1] /= 2;
+    pairs.insert(pairs.begin() + 1, 2);
+    return x.reshape(pairs).flip(1).reshape(x.sizes());
+  };
+  const auto mirrored = [&](const torch::Tensor& x) { return torch::cat({x, swapped(x)}, 1); };
+  constexpr int64_t kHalf = kPairs / 2;
+  const torch::Tensor q =
+      mirrored(torch::randn({1, kHalf * kG, kLongT, kD}, cuda)).to(torch::kBFloat16);
+  const torch::Tensor k = mirrored(torch::randn({1, kHalf, kLongT, kD}, cuda)).to(torch::kBFloat16);
+  const torch::Tensor v = mirrored(torch::randn({1, kHalf, kLongT, kD}, cuda)).to(torch::kBFloat16);
+  const torch::Tensor gates = mirrored(torch::rand({1, kHalf * kG, kLongT, 3}, cuda));
+  const torch::Tensor o_cmp =
+      mirrored(torch::randn({1, kHalf * kG, kLongT, kD}, cuda)).to(torch::kBFloat16);
+  const torch::Tensor d_o =
+      mirrored(torch::randn({1, kHalf * kG, kLongT, kD}, cuda)).to(torch::kBFloat16);
   // Slots as fla's rule fills them: block 0, the own block, the one before, then random blocks
   // at or before the own one.
   const torch::Tensor t = torch::arange(kLongT, cuda.dtype(torch::kInt32)).view({1, 1, kLongT, 1});
-  const torch::Tensor own = torch::div(t, kBlock, "floor").expand({1, kPairs, kLongT, 1});
-  const torch::Tensor idx = torch::cat(
-      {torch::zeros_like(own), own, (own - 1).clamp_min(0),
-       (torch::rand({1, kPairs, kLongT, kN - 3}, cuda) * (own + 1)).to(torch::kInt32)},
-      3);
+  const torch::Tensor own = torch::div(t, kBlock, "floor").expand({1, kHalf, kLongT, 1});
+  const torch::Tensor idx = mirrored(
+      torch::cat({torch::zeros_like(own), own, (own - 1).clamp_min(0),
+                  (torch::rand({1, kHalf, kLongT, kN - 3}, cuda) * (own + 1)).to(torch::kInt32)},
+                 3));
   const torch::Tensor shift = torch::zeros({1, kPairs * kG, kLongT}, cuda);
-  torch::NoGradGuard no_grad;
-  const torch::Tensor one_pass = NsaGatedBranches(q, k, v, gates, runs, idx, shift, kBlock, 512);
-  const torch::Tensor two = NsaGatedBranches(q, k, v, gates, runs, idx, {}, kBlock, 512);
-  // Apart by bf16's rounding, relative to the larger outputs: two ulps at most.
-  const torch::Tensor two32 = two.to(torch::kFloat32);
-  const torch::Tensor apart = (one_pass.to(torch::kFloat32) - two32).abs() / (two32.abs() + 1);
-  EXPECT_LE(apart.max().item<float>(), 1.6e-2f) << "at " << apart.argmax().item<int64_t>();
-  EXPECT_LE(apart.mean().item<float>(), 1e-3f);
+  // Apart by bf16's rounding (and fp32 atomics' order), relative to the larger values: two
+  // ulps at most.
+  const auto expect_near = [](const torch::Tensor& x, const torch::Tensor& y, const char* name) {
+    const torch::Tensor y32 = y.to(torch::kFloat32);
+    const torch::Tensor apart = (x.to(torch::kFloat32) - y32).abs() / (y32.abs() + 1);
+    EXPECT_LE(apart.max().item<float>(), 1.6e-2f)
+        << name << " at " << apart.argmax().item<int64_t>();
+    EXPECT_LE(apart.mean().item<float>(), 1e-3f) << name;
+  };
+  {
+    torch::NoGradGuard no_grad;
+    const std::vector<torch::Tensor> runs = NsaFoldRows(o_cmp, kBlock, {kPairs * kG});
+    const torch::Tensor one_pass = NsaGatedBranches(q, k, v, gates, runs, idx, shift, kBlock, 512);
+    const torch::Tensor two = NsaGatedBranches(q, k, v, gates, runs, idx, {}, kBlock, 512);
+    expect_near(one_pass, two, "o, one pass against two");
+  }
+  std::vector<torch::Tensor> leaves;
+  for (const torch::Tensor& x : {q, k, v, gates, o_cmp}) {
+    leaves.push_back(x.detach().requires_grad_(true));
+  }
+  const torch::Tensor o =
+      NsaGatedBranches(leaves[0], leaves[1], leaves[2], leaves[3],
+                       NsaFoldRows(leaves[4], kBlock, {kPairs * kG}), idx, shift, kBlock, 512);
+  o.backward(d_o);
+  const char* names[] = {"dq", "dk", "dv", "d gates", "d o_cmp"};
+  std::vector<torch::Tensor> results = {o.detach()};
+  for (const torch::Tensor& x : leaves) results.push_back(x.grad());
+  for (size_t i = 0; i < results.size(); ++i) {
+    const torch::Tensor& x = results[i];
+    const int64_t half = x.size(1) / 2;
+    expect_near(x.narrow(1, half, half), swapped(x.narrow(1, 0, half)),
+                i == 0 ? "o, the second run against the first" : names[i - 1]);
+  }
 }
 
 }  // namespace

@@ -283,13 +283,19 @@ void NsaWindowKernelBackwardInto(const at::Tensor& q, const at::Tensor& k, const
                                  const at::Tensor& delta, at::Tensor& dq, at::Tensor& dk,
                                  at::Tensor& dv, const NsaWindowLocalTerms* local) {
 #ifdef ABLATE_NSA_KERNELS
+  const bool dq_fp32 = dq.defined() && dq.scalar_type() == torch::kFloat32;
+  TORCH_CHECK(dq.defined() || dk.defined(), "nsa window kernels: no gradient asked for");
+  TORCH_CHECK(dk.defined() == dv.defined(), "nsa window kernels: dk and dv go together");
   for (const at::Tensor* x :
        std::initializer_list<const at::Tensor*>{&q, &k, &v, &d_o, &dq, &dk, &dv}) {
-    TORCH_CHECK(x->scalar_type() == torch::kBFloat16 && x->is_contiguous(),
-                "nsa window kernels: q, k, v, d_o and the gradients must be contiguous bf16");
+    if (!x->defined()) continue;  // a gradient not asked for
+    TORCH_CHECK((x->scalar_type() == torch::kBFloat16 || (x == &dq && dq_fp32)) &&
+                    x->is_contiguous(),
+                "nsa window kernels: q, k, v, d_o and the gradients must be contiguous bf16 "
+                "(dq fp32 too)");
   }
-  TORCH_CHECK(d_o.sizes() == q.sizes() && dq.sizes() == q.sizes() && dk.sizes() == k.sizes() &&
-                  dv.sizes() == k.sizes(),
+  TORCH_CHECK(d_o.sizes() == q.sizes() && (!dq.defined() || dq.sizes() == q.sizes()) &&
+                  (!dk.defined() || (dk.sizes() == k.sizes() && dv.sizes() == k.sizes())),
               "nsa window kernels: d_o ", d_o.sizes(), " or the gradients do not fit q ",
               q.sizes(), " and k ", k.sizes());
   for (const at::Tensor* x : {&lse, &delta}) {
@@ -303,9 +309,15 @@ void NsaWindowKernelBackwardInto(const at::Tensor& q, const at::Tensor& k, const
   p.lse = const_cast<float*>(lse.data_ptr<float>());
   p.d_o = d_o.data_ptr();
   p.delta = delta.data_ptr<float>();
-  p.dq = dq.data_ptr();
-  p.dk = dk.data_ptr();
-  p.dv = dv.data_ptr();
+  if (dq_fp32) {
+    p.dq_fp32 = dq.data_ptr<float>();
+  } else if (dq.defined()) {
+    p.dq = dq.data_ptr();
+  }
+  if (dk.defined()) {
+    p.dk = dk.data_ptr();
+    p.dv = dv.data_ptr();
+  }
   if (local != nullptr) {
     SetLocalIndex(p, local->block_idx, k, window);
     for (const at::Tensor* x : {&local->lse, &local->delta}) {

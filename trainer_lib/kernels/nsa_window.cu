@@ -159,20 +159,16 @@ __device__ void WriteLocalTerms(const NsaWindowParams& p, const QueryTile& at, c
     __syncthreads();
     add_tile(0, other_k, other_v);
   }
+  const float one[2] = {1.0f, 1.0f};
 #pragma unroll
   for (int hd = 0; hd < kHeads; ++hd) {
     const int64_t row0 = at.q_row0 + hd * p.seq_len;
+    StoreRows(p.local_accum, row0, at.rows, o[hd], one);
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const float top_h = mma::QuadMax(top[hd][half]), sum_h = mma::QuadSum(sum[hd][half]);
       const int r = FragmentRow(2 * half);
       if (r >= at.rows) continue;
-      float* row = p.local_accum + (row0 + r) * kD;
-#pragma unroll
-      for (int n = 0; n < 16; ++n) {
-        *reinterpret_cast<float2*>(row + FragmentCol(n, 0)) =
-            make_float2(o[hd][n][2 * half], o[hd][n][2 * half + 1]);
-      }
       if (threadIdx.x % 4 == 0) {
         p.local_sum[row0 + r] = sum_h;
         p.local_max[row0 + r] = nsa::OrderedInt(top_h);
@@ -246,7 +242,7 @@ __global__ void __launch_bounds__(128, 2) ForwardKernel(NsaWindowParams p) {
         p.lse[at.q_row0 + hd * t_len + r] = (m[hd][half] + log2f(sum)) * kLn2;
       }
     }
-    StoreRows(p.o, at.q_row0 + hd * t_len, at.rows, o[hd], inv);
+    StoreRows(static_cast<bf16*>(p.o), at.q_row0 + hd * t_len, at.rows, o[hd], inv);
   }
   if (p.local_accum != nullptr) WriteLocalTerms<kHeads>(p, at, qs, ks, vs, own, o);
 #else

@@ -19,7 +19,8 @@
 //    online softmax in base 2 in registers, O += P V (m64n128k16, P as register A).
 //  - dq: the same tiles from the diagonal back, S = Q K^T and dP = dO V^T, P = exp(S - lse), dS,
 //    dq += dS K
-//    (register A); dq is written as bf16 once, with no fp32 buffer.
+//    (register A); dq is written once, as bf16 or as the fp32 rows the selected branch's
+//    dk/dv kernel then adds its dq into.
 //  - dk, dv: a thread block per (b, h_kv, 64 keys) keeps its K and V tiles and walks the G heads'
 //    query tiles whose windows reach them, head by head, q and do double-buffered: S^T = K Q^T,
 //    dP^T = V dO^T, dv += P^T dO and dk += dS^T Q (register A); the group's sum stays in
@@ -61,8 +62,12 @@ struct NsaWindowParams {
   float* lse = nullptr;          // forward writes, backward reads: [B, H, T], natural log
   const void* d_o = nullptr;     // backward: bf16 [B, H, T, D]
   const float* delta = nullptr;  // backward: rowsum(do o), [B, H, T]
-  void* dq = nullptr;            // backward: bf16 [B, H, T, D]
-  void* dk = nullptr;            // backward: bf16 [B, H_kv, T, D]
+  // Backward: bf16 [B, H, T, D]; or, dq_fp32 set instead, dq in fp32 there ([B H T, D]), the
+  // values a pass that adds into fp32 rows starts from (nsa_selected.h's accum). Each of dq and
+  // dk with dv is formed only where set.
+  void* dq = nullptr;
+  float* dq_fp32 = nullptr;
+  void* dk = nullptr;  // backward: bf16 [B, H_kv, T, D]
   void* dv = nullptr;
   // Backward, optional (local_idx null: none): the selected branch's terms for each query's own
   // key block and the one before it, taken here because the window's products already hold
@@ -107,8 +112,9 @@ bool NsaWindowSupported(const NsaWindowParams& p);
 // cudaErrorNotSupported where !NsaWindowKernelsRun().
 cudaError_t NsaWindowForward(const NsaWindowParams& p, cudaStream_t stream);
 
-// dq, dk and dv from q, k, v, do, lse and delta; every element of the three is written. Errors
-// as NsaWindowForward's.
+// dq (into dq or dq_fp32), dk and dv from q, k, v, do, lse and delta, one launch for dq and one
+// for dk with dv, each only where its outputs are set; every element of those is written.
+// Errors as NsaWindowForward's.
 cudaError_t NsaWindowBackward(const NsaWindowParams& p, cudaStream_t stream);
 
 }  // namespace ablate::kernels

@@ -102,7 +102,11 @@ __global__ void __launch_bounds__(128, 2) DqKernel(NsaWindowParams p) {
     wgmma::FenceOperands(dq);
   });
   const float scale[2] = {p.scale, p.scale};
-  StoreRows(p.dq, at.q_row0, at.rows, dq, scale);
+  if (p.dq_fp32 != nullptr) {
+    StoreRows(p.dq_fp32, at.q_row0, at.rows, dq, scale);
+  } else {
+    StoreRows(static_cast<bf16*>(p.dq), at.q_row0, at.rows, dq, scale);
+  }
 #else
   __trap();  // launched only where the sm_90a code is in the build (NsaWindowKernelsRun)
 #endif
@@ -240,8 +244,8 @@ __global__ void __launch_bounds__(128, 2) DkvKernel(NsaWindowParams p) {
     wgmma::FenceOperands(dv);
   });
   const float scale[2] = {p.scale, p.scale}, one[2] = {1.0f, 1.0f};
-  StoreRows(p.dk, kv_row, count, dk, scale);
-  StoreRows(p.dv, kv_row, count, dv, one);
+  StoreRows(static_cast<bf16*>(p.dk), kv_row, count, dk, scale);
+  StoreRows(static_cast<bf16*>(p.dv), kv_row, count, dv, one);
 #else
   __trap();  // launched only where the sm_90a code is in the build (NsaWindowKernelsRun)
 #endif
@@ -254,11 +258,14 @@ namespace ablate::kernels {
 
 cudaError_t NsaWindowBackward(const NsaWindowParams& p, cudaStream_t stream) {
   if (const cudaError_t refused = nsa_window::Refusal(p); refused != cudaSuccess) return refused;
-  const dim3 dq_grid(nsa_window::Tiles(p), static_cast<unsigned>(p.heads),
-                     static_cast<unsigned>(p.batch));
-  const cudaError_t error =
-      LaunchKernel(nsa_window::DqKernel, dq_grid, 128, nsa_window::kDqBytes, stream, p);
-  if (error != cudaSuccess) return error;
+  if (p.dq != nullptr || p.dq_fp32 != nullptr) {
+    const dim3 dq_grid(nsa_window::Tiles(p), static_cast<unsigned>(p.heads),
+                       static_cast<unsigned>(p.batch));
+    const cudaError_t error =
+        LaunchKernel(nsa_window::DqKernel, dq_grid, 128, nsa_window::kDqBytes, stream, p);
+    if (error != cudaSuccess) return error;
+  }
+  if (p.dk == nullptr) return cudaSuccess;
   const dim3 dkv_grid(nsa_window::Tiles(p), static_cast<unsigned>(p.kv_heads),
                       static_cast<unsigned>(p.batch));
   return LaunchKernel(nsa_window::DkvKernel, dkv_grid, 128, nsa_window::kDkvBytes, stream, p);

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "trainer_lib/kernels/exp2.cuh"
 #include "trainer_lib/kernels/mma_bf16.cuh"
@@ -123,20 +124,24 @@ inline __device__ void AccumulateRows(float (&d)[16][4], uint32_t (&a)[4][4], co
     wgmma::MmaRegisterA128(d, a[kk], wgmma::SwizzledMnMajor(b, kTile, kk));
 }
 
-// Writes the warpgroup's 64 x 128 accumulator times `scale[row half]` as bf16 rows row0 ..
-// row0 + rows - 1 of y ([*, 128]).
-inline __device__ void StoreRows(void* y, int64_t row0, int rows, const float (&x)[16][4],
+// Writes the warpgroup's 64 x 128 accumulator times `scale[row half]` as rows row0 .. row0 +
+// rows - 1 of y ([*, 128], bf16 rounded once, or fp32).
+template <typename T>
+inline __device__ void StoreRows(T* y, int64_t row0, int rows, const float (&x)[16][4],
                                  const float (&scale)[2]) {
-  bf16* out = static_cast<bf16*>(y);
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const int r = FragmentRow(2 * half);
     if (r >= rows) continue;
-    bf16* row = out + (row0 + r) * kD;
+    T* row = y + (row0 + r) * kD;
 #pragma unroll
     for (int n = 0; n < 16; ++n) {
-      *reinterpret_cast<uint32_t*>(row + FragmentCol(n, 0)) =
-          mma::Pack(x[n][2 * half] * scale[half], x[n][2 * half + 1] * scale[half]);
+      const float a = x[n][2 * half] * scale[half], b = x[n][2 * half + 1] * scale[half];
+      if constexpr (std::is_same_v<T, float>) {
+        *reinterpret_cast<float2*>(row + FragmentCol(n, 0)) = make_float2(a, b);
+      } else {
+        *reinterpret_cast<uint32_t*>(row + FragmentCol(n, 0)) = mma::Pack(a, b);
+      }
     }
   }
 }
