@@ -64,12 +64,16 @@
 //    items and tiles, each warp taking 16 of a step's 64 rows against the tile's 64 keys
 //    (FlashAttention-2's forward layout, the rows gathered). Pass 1: S, the row's max m and sum l
 //    over the tile, merged into the row's (m, l) with a 64-bit atomicCAS (the online softmax's
-//    merge, in any order). Pass 2: S again, P = exp2(S - lse2) exact, and P V added into fp32 rows
-//    with atomicAdd. Three products where the query blocks' forward has two, but no row is masked
-//    out of a tile it does not select. Given a shift per row near its max (row_shift), one pass
-//    instead: P' = exp2(S - shift) unnormalised, P' V and the row's sum and max added with atomics,
-//    then a division (NsaSelectedForwardByBlockFinish). A warp whose 16 rows all see the whole tile
-//    (a block wholly before its queries, the usual case) skips the masks.
+//    merge, in any order). Pass 2: S again, P = exp2(S - lse2) exact, and P V added into fp32 rows:
+//    each warp writes its 16 rows as fp32 over its own q rows in shared memory, half the columns
+//    at a time, and the copy engine adds each row into global memory (bulk_add.cuh; on one H200
+//    at fla's 64K a launch went from 7.50 to 6.65 ms against float4 atomics, which sent a request
+//    per 16 bytes; the dk/dv kernel's dq gained nothing so, docs/benchmarks.md). Three products
+//    where the query blocks' forward has two, but no row is masked out of a tile it does not
+//    select. Given a shift per row near its max (row_shift), one pass instead: P' = exp2(S -
+//    shift) unnormalised, P' V added the same way and the row's sum and max with atomics, then a
+//    division (NsaSelectedForwardByBlockFinish). A warp whose 16 rows all see the whole tile (a
+//    block wholly before its queries, the usual case) skips the masks.
 //  - dq in the dk/dv kernel (accum set): each step's warps also write their dS^T into shared
 //    memory as dS [step rows][64 keys] bf16; warp w then forms dq[rows][its D / warps columns] =
 //    dS K over the tile's keys and adds it into an fp32 buffer with atomicAdd (FlashAttention-2's
