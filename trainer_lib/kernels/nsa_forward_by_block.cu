@@ -75,7 +75,8 @@ inline __device__ void MergeStats(unsigned long long* stats, float m, float l) {
 // warp's own q rows of the step (16 kStride<D> bf16, free once S is formed; 16 rows of D / 2
 // fp32 fit), added by the copy engine (bulk_add.cuh) a row per lane of the first 16. With
 // float4 atomics, 32 requests a row at D = 128, the kernel ran at 85% of L2's throughput.
-// All lanes of the warp; the stage is read again only after the step's closing barrier.
+// All lanes of the warp. Each issuing lane has waited for the engine's reads when it returns:
+// the stage is loaded into again only after the step's closing barrier.
 template <int D>
 __device__ void AddRows(const NsaSelectedParams& p, const float (&acc)[D / 8][4], bf16* stage_q,
                         const StepRow* rows) {
