@@ -16,7 +16,8 @@ constexpr unsigned kFullMask = 0xffffffffu;
 // moves what its lanes have in flight (Little's law: HBM's rate times its latency, about 50 KB
 // an SM on an H200), and each lane holds one 16-byte load per tensor. The compiler's own choice
 // (37 and 72 registers) let 6 forward and 3 backward blocks in: the backward, with 48 KB in
-// flight an SM, moved about 5 GB in 2.35 ms at fla's 64K.
+// flight an SM, moved about 5 GB in 2.35 ms at fla's 64K, and 2.14 ms with these bounds (the
+// forward 1.14 and 1.03; docs/benchmarks.md).
 constexpr int kForwardBlocksPerSm = 8;   // 32 registers
 constexpr int kBackwardBlocksPerSm = 4;  // 64 registers
 
