@@ -26,8 +26,6 @@ namespace {
 
 #ifdef ABLATE_NSA_KERNELS
 namespace k = ablate::kernels;
-using torch::autograd::AutogradContext;
-using torch::autograd::tensor_list;
 
 void Check(cudaError_t error, const char* what) {
   TORCH_CHECK(error == cudaSuccess, "nsa selected kernel (", what,
@@ -311,45 +309,6 @@ void Backward(const torch::Tensor& q, const torch::Tensor& k, const torch::Tenso
                            (*start)({pair0, pair1, part, {}, {}});
                          });
 }
-
-class NsaSelectedFunction : public torch::autograd::Function<NsaSelectedFunction> {
- public:
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& q,
-                               const torch::Tensor& key, const torch::Tensor& v,
-                               const torch::Tensor& idx, int64_t block_size, int64_t window,
-                               const std::optional<torch::Tensor>& row_shift) {
-    NsaSelectedSaved s = NsaSelectedForwardKept(q, key, v, idx, block_size, window,
-                                                row_shift ? *row_shift : torch::Tensor());
-    ctx->save_for_backward(s.Tensors());
-    ctx->saved_data["pair_items"] = s.pair_items;
-    ctx->saved_data["sizes"] = std::vector<int64_t>{block_size, window};
-    ctx->saved_data["dtypes"] = std::vector<int64_t>{static_cast<int64_t>(q.scalar_type()),
-                                                     static_cast<int64_t>(key.scalar_type()),
-                                                     static_cast<int64_t>(v.scalar_type())};
-    return s.o;
-  }
-
-  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
-    const std::vector<int64_t> sizes = ctx->saved_data["sizes"].toIntVector();
-    const NsaSelectedSaved s =
-        NsaSelectedSaved::FromTensors(ctx->get_saved_variables(),
-                                      ctx->saved_data["pair_items"].toIntVector(), sizes[0],
-                                      sizes[1]);
-    const std::vector<int64_t> dtypes = ctx->saved_data["dtypes"].toIntVector();
-    torch::Tensor dq = torch::empty_like(s.q);
-    torch::Tensor dk = torch::empty(s.k.sizes(), s.k.options().dtype(torch::kFloat32));
-    torch::Tensor dv = torch::empty_like(dk);
-    NsaSelectedBackwardKept(s, s.lse, NsaKernelInput(grads[0]), torch::Tensor(), dq, false, dk,
-                            dv);
-    return {dq.to(static_cast<c10::ScalarType>(dtypes[0])),
-            dk.to(static_cast<c10::ScalarType>(dtypes[1])),
-            dv.to(static_cast<c10::ScalarType>(dtypes[2])),
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor()};
-  }
-};
 #endif
 
 }  // namespace
@@ -380,21 +339,6 @@ bool NsaSelectedKernelTakes(const at::Tensor& q, const at::Tensor& k) {
   return (d == 64 || d == 128 || d == 256) && k.size(1) > 0 && q.size(1) % k.size(1) == 0 &&
          q.size(1) / k.size(1) <= 16 && q.size(0) <= 65535 && k.size(1) <= 65535 &&
          q.size(2) > 0 && q.size(2) < (int64_t{1} << 31);
-}
-
-at::Tensor NsaSelectedAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                const at::Tensor& block_idx, int64_t block_size, int64_t window,
-                                const at::Tensor& row_shift) {
-#ifdef ABLATE_NSA_KERNELS
-  // An optional, not an undefined tensor: autograd records every tensor argument's device, and
-  // an undefined tensor has none.
-  return NsaSelectedFunction::apply(
-      q, k, v, block_idx, block_size, window,
-      row_shift.defined() ? std::optional<torch::Tensor>(row_shift) : std::nullopt);
-#else
-  (void)q, (void)k, (void)v, (void)block_idx, (void)block_size, (void)window, (void)row_shift;
-  TORCH_CHECK(false, "nsa: this build has no CUDA kernels");
-#endif
 }
 
 void NsaSelectedForwardInto(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
