@@ -1,5 +1,8 @@
 #include <cuda_bf16.h>
 
+#include <cstdint>
+#include <type_traits>
+
 #include "trainer_lib/kernels/nsa_gate.h"
 
 #include "trainer_lib/kernels/fast_divisor.h"
@@ -16,8 +19,9 @@ constexpr unsigned kFullMask = 0xffffffffu;
 // moves what its lanes have in flight (Little's law: HBM's rate times its latency, about 50 KB
 // an SM on an H200), and each lane holds one 16-byte load per tensor. The compiler's own choice
 // (37 and 72 registers) let 6 forward and 3 backward blocks in: the backward, with 48 KB in
-// flight an SM, moved about 5 GB in 2.35 ms at fla's 64K, and 2.14 ms with these bounds (the
-// forward 1.14 and 1.03; docs/benchmarks.md).
+// flight an SM, moved about 5 GB in 2.35 ms at fla's 64K, 2.14 ms with these bounds, and 1.80
+// with its loads kept packed, unspilled (the forward 1.14 and 1.03; docs/benchmarks.md). Two rows
+// a lane at 2 blocks an SM, the same bytes in flight, took 2.41.
 constexpr int kForwardBlocksPerSm = 8;   // 32 registers
 constexpr int kBackwardBlocksPerSm = 4;  // 64 registers
 
@@ -33,24 +37,35 @@ struct Chunk {
   float x[V];
 };
 
+// V consecutive bf16 elements as loaded, 2 V bytes: kept so until used, half the registers of
+// their fp32 values.
 template <int V>
-__device__ Chunk<V> Load(const bf16* from) {
+struct Raw {
+  static_assert(V == 8 || V == 2);
+  std::conditional_t<V == 8, uint4, uint32_t> bits;
+};
+
+template <int V>
+__device__ Raw<V> LoadRaw(const bf16* from) {
+  return {*reinterpret_cast<const decltype(Raw<V>::bits)*>(from)};
+}
+
+template <int V>
+__device__ Chunk<V> Widen(const Raw<V>& raw) {
   Chunk<V> c;
-  if constexpr (V == 8) {
-    const uint4 raw = *reinterpret_cast<const uint4*>(from);
-    const bf16x2* pairs = reinterpret_cast<const bf16x2*>(&raw);
+  const bf16x2* pairs = reinterpret_cast<const bf16x2*>(&raw.bits);
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const float2 f = __bfloat1622float2(pairs[i]);
-      c.x[2 * i] = f.x;
-      c.x[2 * i + 1] = f.y;
-    }
-  } else {
-    const float2 f = __bfloat1622float2(*reinterpret_cast<const bf16x2*>(from));
-    c.x[0] = f.x;
-    c.x[1] = f.y;
+  for (int i = 0; i < V / 2; ++i) {
+    const float2 f = __bfloat1622float2(pairs[i]);
+    c.x[2 * i] = f.x;
+    c.x[2 * i + 1] = f.y;
   }
   return c;
+}
+
+template <int V>
+__device__ Chunk<V> Load(const bf16* from) {
+  return Widen<V>(LoadRaw<V>(from));
 }
 
 // Stores scale * c.
@@ -200,19 +215,23 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, kBackwardBlocksPerSm)
   const int member = threadIdx.x & (team - 1);
   for (int64_t e = V * member; active && e < p.head_dim; e += V * team) {
     // Every load issued before any store, which the compiler may not do itself (a store may
-    // alias a later load): 2.79 to 2.69 ms at fla's 64K on an H200.
-    const Chunk<V> d_o = Load<V>(d_out + e);
-    Chunk<V> x[kNsaGateMaxBranches];
+    // alias a later load): 2.79 to 2.69 ms at fla's 64K on an H200. The loads stay packed until
+    // used: widened at once they took 32 registers and spilled under the 64 that the resident
+    // blocks allow (2.14 to 1.80 ms).
+    const Raw<V> d_o = LoadRaw<V>(d_out + e);
+    Raw<V> x[kNsaGateMaxBranches];
 #pragma unroll
     for (int c = 0; c < kNsaGateMaxBranches; ++c) {
-      if (from[c] != nullptr) x[c] = Load<V>(from[c] + e);
+      if (from[c] != nullptr) x[c] = LoadRaw<V>(from[c] + e);
     }
+    const Chunk<V> d_o_wide = Widen<V>(d_o);
 #pragma unroll
     for (int c = 0; c < kNsaGateMaxBranches; ++c) {
       if (from[c] != nullptr) {
+        const Chunk<V> xc = Widen<V>(x[c]);
 #pragma unroll
-        for (int i = 0; i < V; ++i) dot[c] += d_o.x[i] * x[c].x[i];
-        if (to[c] != nullptr) Store<V>(to[c] + e, d_o, g[c]);
+        for (int i = 0; i < V; ++i) dot[c] += d_o_wide.x[i] * xc.x[i];
+        if (to[c] != nullptr) Store<V>(to[c] + e, d_o_wide, g[c]);
       }
     }
   }
