@@ -247,6 +247,12 @@ torch::Tensor Compress(const torch::Tensor& x32, const at::Tensor& weight, const
                             shape.compression_kernel, shape.compression_stride);
 }
 
+// NsaAttention's gates are sigmoid(g_proj(hidden)), in [0, 1] (Compute).
+NsaOptions WithSigmoidGates(NsaOptions options) {
+  options.gates_nonnegative = true;
+  return options;
+}
+
 }  // namespace
 
 at::Tensor NsaBlockIndices(const at::Tensor& q, const at::Tensor& k, const NsaOptions& options,
@@ -302,9 +308,9 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     const torch::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
     // The node folds each gate into its branch's lse as ln g: gates must not be negative there
     // (nsa.h asks for gates in (0, 1); a negative one takes the separate nodes). One look from
-    // the host, only where the node would run.
+    // the host, only where the node would run and the caller has not vouched for the sign.
     const bool gated = NsaGatedBranchesTake(qc, kc, gates, s.window) &&
-                       !(gates < 0).any().item<bool>();
+                       (options.gates_nonnegative || !(gates < 0).any().item<bool>());
     const NsaCompressedOutput cmp = NsaCompressedAndSelect(
         q, k, v, options, selection != nullptr ? *selection : at::Tensor(), gated);
     if (selection != nullptr) *selection = cmp.block_idx;
@@ -396,7 +402,7 @@ at::Tensor NsaWindowReference(const at::Tensor& q, const at::Tensor& k, const at
 
 NsaAttention::NsaAttention(int64_t hidden_size, int64_t heads, int64_t kv_heads,
                            int64_t head_dim, const NsaOptions& options)
-    : heads_(heads), options_(options) {
+    : heads_(heads), options_(WithSigmoidGates(options)) {
   g_proj_ = register_module(
       "g_proj", torch::nn::Linear(torch::nn::LinearOptions(hidden_size, 3 * heads).bias(false)));
   if (!options.shape.learned_compression) return;

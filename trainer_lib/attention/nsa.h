@@ -66,6 +66,11 @@ struct NsaOptions {
   // runs whole key/value heads at a time, as many as keep 8 bytes per element of their folded
   // queries within this, one at least; 0 picks 4 GiB. Results do not depend on it.
   int64_t fused_chunk_bytes = 0;
+  // Whether the caller vouches that no gate is below 0, as a sigmoid's are (NsaAttention's):
+  // NsaAttend then takes the gated branches' one node (nsa_sparse.h) without reading the gates'
+  // sign back to the host, a wait for the device on every call. A negative gate under it is
+  // undefined behaviour (that node folds each gate into its branch's lse as ln g).
+  bool gates_nonnegative = false;
 };
 
 // The blocks each query reads in the selected branch: [B, H_kv, T, n] int64, kept blocks in

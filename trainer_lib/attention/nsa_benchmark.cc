@@ -78,6 +78,7 @@ void Row(const Shape& s, int reps, int64_t window) {
   torch::Tensor d_o = torch::randn({1, s.heads, t, d}, opts);
   NsaOptions options;  // the defaults: block 64, 16 selected blocks; the window as asked
   options.shape.window = window;
+  options.gates_nonnegative = true;  // sigmoids, as NsaAttention's
 
   auto nsa = [&](bool backward) {
     torch::Tensor o = ablate::train::NsaAttend(q, k, v, gates, options);

@@ -403,8 +403,9 @@ TEST(NsaCudaTest, DqInDkvOverSeveralLaunches) {
 // attention's runs (fused_bytes: NsaOptions::fused_chunk_bytes; 1 makes a run per key/value
 // head, and past kNsaGateMaxFoldedRuns of them they are unfolded for the separate nodes, as
 // gates below 0 take them too). Some gates are 0 (a sigmoid's underflow): no gradient there.
+// `vouched`: NsaOptions::gates_nonnegative, the sign then not read by the host.
 void CheckNsaAttend(int64_t window, torch::Dtype dtype, int64_t fused_bytes = 0,
-                    int64_t kv_heads = 2, bool negative_gates = false) {
+                    int64_t kv_heads = 2, bool negative_gates = false, bool vouched = false) {
   const Case c{.heads = 4 * kv_heads, .kv_heads = kv_heads, .seq_len = 1000, .window = window};
   torch::manual_seed(11);
   const Inputs in = RandomInputs(c);
@@ -416,6 +417,7 @@ void CheckNsaAttend(int64_t window, torch::Dtype dtype, int64_t fused_bytes = 0,
   NsaOptions options;
   options.shape = {c.block_size, c.selected, c.window};
   options.fused_chunk_bytes = fused_bytes;
+  options.gates_nonnegative = vouched;
   auto run = [&](torch::Device device) {
     const torch::Dtype on = device.is_cuda() ? dtype : torch::kFloat32;
     torch::Tensor q = in.q.to(device, on).detach().requires_grad_(true);
@@ -487,6 +489,7 @@ TEST(NsaCudaTest, NsaAttendInBf16MatchesTheReference) {
   CheckNsaAttend(512, torch::kBFloat16, /*fused_bytes=*/1);
   CheckNsaAttend(512, torch::kBFloat16, /*fused_bytes=*/1, /*kv_heads=*/kNsaGateMaxFoldedRuns + 1);
   CheckNsaAttend(512, torch::kBFloat16, 0, 2, /*negative_gates=*/true);
+  CheckNsaAttend(512, torch::kBFloat16, 0, 2, /*negative_gates=*/false, /*vouched=*/true);
 }
 
 }  // namespace
