@@ -206,9 +206,10 @@ double FusedLayerActivationBytesPerToken(const v1::ModelConfig& c) {
 
 }  // namespace
 
-int64_t ParameterCount(const v1::ModelConfig& config) {
+int64_t ParameterCount(const v1::ModelConfig& config, absl::string_view attention,
+                       const NsaShape& nsa) {
   int64_t total = 0;
-  for (const Weight& w : Weights(config)) total += w.size();
+  for (const Weight& w : Weights(config, attention == "nsa" ? &nsa : nullptr)) total += w.size();
   return total;
 }
 

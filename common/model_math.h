@@ -25,10 +25,6 @@
 
 namespace ablate {
 
-// Trainable parameters, counting a tied embedding once. Qwen3-0.6B: 596,049,920, the figure
-// transformers reports.
-int64_t ParameterCount(const v1::ModelConfig& config);
-
 // The shape of Native Sparse Attention's three branches (Yuan et al. 2025, section 3.3). By
 // default as fla-core builds them: keys and values mean-pooled per block, with one block size
 // for compression, its stride and selection (the paper's l = d = l'), and fla's selection rule.
@@ -57,6 +53,13 @@ struct NsaShape {
   int64_t kernel() const { return learned_compression ? compression_kernel : block_size; }
   int64_t stride() const { return learned_compression ? compression_stride : block_size; }
 };
+
+// Trainable parameters, counting a tied embedding once. Qwen3-0.6B: 596,049,920, the figure
+// transformers reports. `attention` is "dense" or "nsa"; NSA adds its gate projection per layer,
+// and under learned compression its maps and position encodings (trainer_lib/attention/nsa.h's
+// NsaAttention registers them).
+int64_t ParameterCount(const v1::ModelConfig& config, absl::string_view attention = "dense",
+                       const NsaShape& nsa = {});
 
 // Keys one query at position t (0-based) attends to, averaged over t in [0, context_length):
 // t+1 for dense causal attention; for NSA the compressed windows that ended by t, plus up to

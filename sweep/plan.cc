@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/attention_args.h"
 #include "common/catalog.h"
 #include "common/model_math.h"
 #include "common/train_config.h"
@@ -171,9 +172,13 @@ v1::SweepPlan PlanOf(const v1::SweepSpec& spec, const Expansion& expansion) {
     cell.set_tokens(tokens);
     const RankWork work = RankWorkOf(config);
     if (const v1::ModelConfig* model = models.Find(config.model())) {
-      cell.set_parameters(ParameterCount(*model));
-      cell.set_flops(static_cast<double>(tokens) *
-                     TrainingFlopsPerToken(*model, config.context_length(), config.attention()));
+      // The cell's own attention shape: NSA's block, selection and window set its FLOPs, its
+      // gates and learned compression its parameters.
+      const NsaShape nsa = NsaShapeOf(config);
+      cell.set_parameters(ParameterCount(*model, config.attention(), nsa));
+      cell.set_flops(static_cast<double>(tokens) * TrainingFlopsPerToken(*model,
+                                                                         config.context_length(),
+                                                                         config.attention(), nsa));
     }
     cell.set_memory_bytes(job.memory_bytes());
     cell.set_host_memory_bytes(job.host_memory_bytes());

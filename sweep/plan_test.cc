@@ -96,6 +96,44 @@ TEST(PlanTest, TheNsaResearchGrid) {
   }
 }
 
+// Regression: every NSA cell was costed with the default shape and counted dense's parameters,
+// so a grid over attention_args showed one cost for all.
+TEST(PlanTest, NsaCellsAreCostedWithTheirOwnShape) {
+  absl::StatusOr<v1::SweepSpec> spec = ParseSweepYaml(R"(
+name: nsa-shapes
+grid:
+  attention: [dense, nsa]
+  attention_args.window: [0, 512]
+  attention_args.learned_compression: [false, true]
+fixed: {model: qwen3-0.6b, context_length: 32K, steps: 1, warmup_steps: 0, batch_size: 1}
+)",
+                                                      "nsa-shapes.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  absl::StatusOr<Expansion> expansion = ExpandSweep(*spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  const v1::SweepPlan plan = PlanOf(*spec, *expansion);
+  ASSERT_EQ(plan.cells_size(), 8);
+  const v1::ModelConfig model = *ModelByName("qwen3-0.6b");
+  for (const v1::CellPlan& cell : plan.cells()) {
+    const bool nsa = ValueOf(cell, "attention") == "nsa";
+    const bool learned = ValueOf(cell, "attention_args.learned_compression") == "true";
+    NsaShape shape;
+    shape.window = ValueOf(cell, "attention_args.window") == "0" ? 0 : 512;
+    shape.learned_compression = learned;
+    // 28 layers of gates [3 * 16 heads, 1024]; under learned compression the maps [8, 32 * 128,
+    // 128] and encodings [8, 32, 128] of keys and values: 2 * 28 * (4,194,304 + 32,768).
+    const int64_t extra = !nsa ? 0 : 1'376'256 + (learned ? 236'716'032 : 0);
+    EXPECT_EQ(cell.parameters(), 596'049'920 + extra) << cell.job_id();
+    EXPECT_DOUBLE_EQ(cell.flops(),
+                     32768.0 * TrainingFlopsPerToken(model, 32768, nsa ? "nsa" : "dense", shape))
+        << cell.job_id();
+  }
+  // Qwen3-0.6B under NSA at 32K with fla's shape (block 64, 16 blocks, window 512): 6 *
+  // (596,049,920 + 1,376,256) + 12 * 28 * 16 * 128 * (255.515625 compressed + 1008.015625
+  // selected + 508.0078125 window keys per query) = 4,803,602,688 FLOPs per token.
+  EXPECT_DOUBLE_EQ(TrainingFlopsPerToken(model, 32768, "nsa", NsaShape{}), 4'803'602'688.0);
+}
+
 TEST(PlanTest, TheAdamw8bitGridAtA64KContext) {
   const v1::SweepPlan plan = PlanFile("examples/research-64k.yaml");
   ASSERT_EQ(plan.cells_size(), 12);  // 3 x 2 x 2, nothing excluded
