@@ -61,7 +61,8 @@ int RunCli(int argc, char** argv) {
   bool submit_update = false;
   CLI::App* submit = app.add_subcommand("submit", "validate a sweep file and submit it");
   submit->footer(
-      "It prints the plan first (see `ablate plan --help`). With tuning, the coordinator queues "
+      "It validates the file first (`ablate validate --help` says what a sweep file holds) and "
+      "prints the plan (see `ablate plan --help`). With tuning, the coordinator queues "
       "only the first rung's trials at once; each later rung, and each cell's final jobs, "
       "follow as rungs end, so the job count printed is an upper bound.");
   submit->add_option("FILE", file, "the sweep file (YAML)")->required();
@@ -72,12 +73,25 @@ int RunCli(int argc, char** argv) {
 
   CLI::App* validate = app.add_subcommand(
       "validate", "check a sweep file and every cell of its grid, without a coordinator");
+  validate->footer(
+      "A sweep file has a `name:`, a `grid:` of dimensions, each a list of values (model: "
+      "[qwen3-0.6b, qwen3-4b], attention: [dense, nsa], optimizer: [adamw, muon, soap], "
+      "context_length: [32K, 128K, 1M]), and the settings every cell shares under `fixed:`; "
+      "`constraints:`, `derived:`, `overrides:`, `throughput:` and `tuning:` are optional. "
+      "Settings are TrainConfig's fields (proto/ablate/v1/config.proto). `attention: nsa` is "
+      "Native Sparse Attention, set by `attention_args:` (block_size 64, selected_blocks 16, "
+      "window 512, learned_compression, compression_kernel 32, compression_stride 16, "
+      "paper_selection); dense attention takes contexts up to 128K, NSA up to 1M. The README's "
+      "\"Sweep files\" and examples/ (tiny-grid.yaml, nsa-vs-dense.yaml, research-nsa.yaml) "
+      "show whole files; an error names the file, line, column and setting.");
   validate->add_option("FILE", file, "the sweep file (YAML)")->required();
 
   bool plan_json = false;
   CLI::App* plan = app.add_subcommand(
       "plan", "expand a sweep file and show each job's size and cost, without submitting");
   plan->footer(
+      "PARAMS, FLOPS (forward and backward, all steps) and MEMORY (one GPU's peak) follow each "
+      "cell's model, context and attention_args. "
       "With a `tuning:` section it shows the search each cell runs, each cell's rungs (trials x "
       "steps) and their cost, and the final jobs, whose LR reads \"tuned\" (in --json: "
       "learningRate 0 and tunedParameters, the search space). The search's points: without "

@@ -7,13 +7,17 @@
 namespace ablate {
 namespace {
 
+// Blocks fla's rule forces into every query's selection: the first and the two local ones.
+constexpr int64_t kNsaForcedBlocks = 3;
+
 const std::vector<TypedArg>& NsaArgs() {
   static const auto* args = new std::vector<TypedArg>{
       // fla-core's naive_nsa and parallel_nsa default block_size 64; the paper's l' = 64.
       {"block_size", ArgType::kInt, 64, 1, true, 65536, true,
        "fla-core naive_nsa block_size; paper l' = 64"},
-      // The paper's n = 16, which counts the initial and two local blocks fla forces in.
-      {"selected_blocks", ArgType::kInt, 16, 3, true, 65536, true,
+      // The paper's n = 16, which counts the initial and two local blocks fla forces in (so at
+      // least 3 under fla's rule: ValidateAttentionArgs).
+      {"selected_blocks", ArgType::kInt, 16, 1, true, 65536, true,
        "fla-core naive_nsa block_counts; paper n = 16 (section 4.1)"},
       {"window", ArgType::kInt, 512, 0, true, 1 << 20, true, "paper w = 512 (section 4.1)"},
       {"learned_compression", ArgType::kBool, 0, 0, true, 1, true,
@@ -40,9 +44,15 @@ absl::Status ValidateAttentionArgs(const v1::TrainConfig& config) {
       !s.ok()) {
     return s;
   }
+  const NsaShape shape = NsaShapeOf(config);
+  if (!shape.paper_selection && shape.selected_blocks < kNsaForcedBlocks) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "attention_args.selected_blocks: ", shape.selected_blocks, " is below ", kNsaForcedBlocks,
+        ", the blocks fla's rule forces into every selection (the first and the two local ones); "
+        "paper_selection: true (eq. 11, none forced) takes from 1"));
+  }
   // Eq. 9 maps compressed scores onto selection blocks given l <= l', d | l and d | l'
   // (section 3.3.2); the window and stride matter only to learned compression.
-  const NsaShape shape = NsaShapeOf(config);
   if (!shape.learned_compression) return absl::OkStatus();
   const int64_t l = shape.compression_kernel, d = shape.compression_stride;
   if (l % d != 0) {

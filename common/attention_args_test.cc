@@ -54,8 +54,18 @@ TEST(AttentionArgsTest, MisspeltTypedAndOutOfRangeArgumentsAreRefusedByName) {
             "attention_args.paper_selection: 2 must be true or false for nsa");
   EXPECT_EQ(Problem(Nsa({{"block_size", "0"}})),
             "attention_args.block_size: 0 is outside [1, 65536] for nsa");
+  EXPECT_EQ(Problem(Nsa({{"selected_blocks", "0"}})),
+            "attention_args.selected_blocks: 0 is outside [1, 65536] for nsa");
   EXPECT_EQ(Problem(Nsa({{"selected_blocks", "2"}})),
-            "attention_args.selected_blocks: 2 is outside [3, 65536] for nsa");
+            "attention_args.selected_blocks: 2 is below 3, the blocks fla's rule forces into "
+            "every selection (the first and the two local ones); paper_selection: true (eq. 11, "
+            "none forced) takes from 1");
+  EXPECT_EQ(Problem(Nsa({{"selected_blocks", "1"}, {"paper_selection", "true"}})), "");
+  // Whole numbers in full, not in a double's shortest form (1.04858e+06).
+  EXPECT_EQ(Problem(Nsa({{"window", "-1"}})),
+            "attention_args.window: -1 is outside [0, 1048576] for nsa");
+  EXPECT_EQ(Problem(Nsa({{"window", "2000000"}})),
+            "attention_args.window: 2000000 is outside [0, 1048576] for nsa");
   EXPECT_EQ(Problem(Nsa({{"window", "1.5"}})),
             "attention_args.window: 1.5 must be a whole number for nsa");
   EXPECT_EQ(Problem(Nsa({{"window", "nan"}})),

@@ -129,6 +129,13 @@ bool IsTrainField(absl::string_view name) {
   return Scalar(name) != nullptr;
 }
 
+bool IsTrainArgMap(absl::string_view name) {
+  for (absl::string_view prefix : kArgMaps) {
+    if (absl::StartsWith(prefix, name) && prefix.size() == name.size() + 1) return true;
+  }
+  return false;
+}
+
 absl::Status SetTrainField(v1::TrainConfig& config, absl::string_view name,
                            absl::string_view value) {
   value = absl::StripAsciiWhitespace(value);
@@ -256,7 +263,7 @@ absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
   if (c.context_length() == 0) return fail("context_length: must be positive");
   if (c.context_length() > kLongestDenseContext && c.attention() != "nsa") {
     return fail("context_length: ", c.context_length(), " requires attention nsa (got ",
-                c.attention(), ")");
+                c.attention(), ", which takes at most ", kLongestDenseContext, ")");
   }
   if (c.steps() == 0) return fail("steps: must be positive");
   if (c.batch_size() == 0) return fail("batch_size: must be positive");

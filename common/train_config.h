@@ -40,6 +40,10 @@ std::string GetTrainField(const v1::TrainConfig& config, absl::string_view name)
 // True when `name` is a field SetTrainField accepts.
 bool IsTrainField(absl::string_view name);
 
+// True when `name` is a map whose keys SetTrainField sets one at a time ("attention_args",
+// "optimizer_args"): not a field itself, but a sweep file's map of them.
+bool IsTrainArgMap(absl::string_view name);
+
 // Upper bounds of a job's sizes, far above any real run: 100M steps, 2^20 sequences per step,
 // 2^20 tokens per sequence (the 1M context NSA sweeps use), 4,096 GPUs, 256 CPU ranks.
 inline constexpr uint32_t kMaxSteps = 100'000'000;

@@ -40,13 +40,19 @@ TEST(TrainConfigTest, RefusesUnknownNamesAndBadValues) {
   EXPECT_FALSE(SetTrainField(c, "optimizer", "").ok());
   EXPECT_FALSE(IsTrainField("optimizer_args."));
   EXPECT_TRUE(IsTrainField("optimizer_args.eps"));
+  EXPECT_TRUE(IsTrainArgMap("attention_args"));
+  EXPECT_TRUE(IsTrainArgMap("optimizer_args"));
+  EXPECT_FALSE(IsTrainArgMap("attention_args."));
+  EXPECT_FALSE(IsTrainArgMap("attention"));
+  EXPECT_FALSE(IsTrainArgMap(""));
 }
 
 TEST(TrainConfigTest, LongContextsNeedSparseAttention) {
   v1::TrainConfig c = DefaultTrainConfig();
   c.set_context_length(524288);
-  EXPECT_EQ(ValidateTrainConfig(c).message(),
-            "context_length: 524288 requires attention nsa (got dense)");
+  EXPECT_EQ(
+      ValidateTrainConfig(c).message(),
+      "context_length: 524288 requires attention nsa (got dense, which takes at most 131072)");
   c.set_attention("nsa");
   EXPECT_TRUE(ValidateTrainConfig(c).ok());
 }

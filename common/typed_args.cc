@@ -12,9 +12,18 @@
 namespace ablate {
 namespace {
 
+// v as a user writes it: a whole number of an int argument in full (1048576, where a double's
+// shortest form is 1.04858e+06).
+std::string Number(const TypedArg& arg, double v) {
+  if (arg.type == ArgType::kInt && std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15) {
+    return absl::StrFormat("%.0f", v);
+  }
+  return absl::StrCat(v);
+}
+
 std::string Range(const TypedArg& arg) {
-  return absl::StrCat(arg.low_inclusive ? "[" : "(", arg.low, ", ", arg.high,
-                      arg.high_inclusive ? "]" : ")");
+  return absl::StrCat(arg.low_inclusive ? "[" : "(", Number(arg, arg.low), ", ",
+                      Number(arg, arg.high), arg.high_inclusive ? "]" : ")");
 }
 
 std::string TypeProblem(const TypedArg& arg, double v) {
@@ -55,7 +64,7 @@ absl::Status CheckTypedArgs(absl::string_view field, absl::string_view owner,
     }
     if (std::string problem = TypeProblem(*arg, value); !problem.empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(key, ": ", value, " ", problem, " for ", owner));
+          absl::StrCat(key, ": ", Number(*arg, value), " ", problem, " for ", owner));
     }
   }
   return absl::OkStatus();

@@ -251,7 +251,7 @@ TEST(GridTest, InvalidCellIsNamed) {
   ASSERT_FALSE(expansion.ok());
   EXPECT_EQ(expansion.status().message(),
             "cell model=tiny context_length=1M: context_length: 1048576 requires attention nsa "
-            "(got dense)");
+            "(got dense, which takes at most 131072)");
 }
 
 // Regression: `beta_2: [0.5, 0.999]`, a typo for beta2, gave two bit-identical runs under
@@ -380,11 +380,13 @@ TEST(GridTest, ALargeSweepNamesItsFirstInvalidCell) {
   absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
   ASSERT_FALSE(expansion.ok());
   // The other cells the same override broke are counted after it.
-  EXPECT_THAT(std::string(expansion.status().message()),
-              ::testing::MatchesRegex("cell seed=3 learning_rate=1e-4: context_length: 1048576 "
-                                      "requires attention nsa \\(got dense\\) \\(so do cells "
-                                      "seed=3 learning_rate=[^,]+, seed=3 learning_rate=[^,]+, "
-                                      "seed=3 learning_rate=[^ ]+ and [0-9]+ more\\)"));
+  EXPECT_THAT(
+      std::string(expansion.status().message()),
+      ::testing::MatchesRegex("cell seed=3 learning_rate=1e-4: context_length: 1048576 "
+                              "requires attention nsa \\(got dense, which takes at most 131072\\) "
+                              "\\(so do cells "
+                              "seed=3 learning_rate=[^,]+, seed=3 learning_rate=[^,]+, "
+                              "seed=3 learning_rate=[^ ]+ and [0-9]+ more\\)"));
 }
 
 }  // namespace

@@ -80,8 +80,8 @@ TEST(ShapeTest, OneFactorReportsAnExcludedChangeAndNeverAltersIt) {
                           "model=tiny attention=nsa optimizer=adamw context_length=256"));
   ASSERT_EQ(expansion->dropped.size(), 1u);
   EXPECT_EQ(ExcludedLine(expansion->dropped[0]),
-            "model=tiny attention=nsa optimizer=adamw context_length=64: NSA needs at least two "
-            "compressed blocks");
+            "model=tiny attention=nsa optimizer=adamw context_length=64: 64 tokens are one NSA "
+            "block, nothing to select from");
   EXPECT_EQ(expansion->dropped[0].constraint(), 0);
 }
 

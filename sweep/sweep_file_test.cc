@@ -96,6 +96,13 @@ TEST(SweepFileTest, UnknownSetting) {
             "s.yaml:3:3: grid.optimzer: unknown setting (did you mean optimizer?)");
 }
 
+// Regression: a value where the map belongs was "unknown setting", though the name exists.
+TEST(SweepFileTest, AnArgumentMapGivenAValue) {
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny]\nfixed:\n  attention_args: 16\n"),
+            "s.yaml:5:3: fixed.attention_args: takes named settings, not a value "
+            "(attention_args: {name: value})");
+}
+
 TEST(SweepFileTest, UnknownOptimizerListsTheKnownOnes) {
   EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny]\n  optimizer: [adamw, adamx]\n"),
             "s.yaml:4:22: grid.optimizer: unknown optimizer 'adamx' (known: adamw, adamw8bit, "

@@ -133,6 +133,10 @@ class SpecChecker {
 
   static std::optional<SpecIssue> CheckField(const std::string& key, const std::string& name) {
     if (IsTrainField(name)) return std::nullopt;
+    if (IsTrainArgMap(name)) {
+      return Fail(key, "",
+                  absl::StrCat("takes named settings, not a value (", name, ": {name: value})"));
+    }
     return Fail(key, "", absl::StrCat("unknown setting", DidYouMean(name, TrainFieldNames())));
   }
 

@@ -135,6 +135,8 @@ TEST(NsaBlocksTest, ThePapersRuleRanksByScoreAloneWhereFlasForcesTheFirstAndLoca
   EXPECT_EQ(idx[0][0][0][0].item<int64_t>(), 2);  // in descending score
   EXPECT_EQ(Kept(idx, 0), (std::set<int64_t>{1, 2, 3}));
   EXPECT_EQ(Kept(at(2, paper), 0), (std::set<int64_t>{}));  // nothing scored yet
+  paper.selected_blocks = 1;  // fewer than fla forces: the paper's rule alone takes it
+  EXPECT_EQ(Kept(at(21, paper), 0), (std::set<int64_t>{2}));
 
   // Under learned compression (l = 4, d = 2, l' = 8) a block holds a score once the first
   // window overlapping it has ended: block 1's first is window 3 (tokens 6-9), ended at t = 9.
