@@ -7,7 +7,8 @@
 // nsa (Yuan et al. 2025; fla-core's NSA):
 //   block_size           int   64     the selection block l' (and, pooling, the compression
 //                                     window and stride)
-//   selected_blocks      int   16     blocks per query, fla's 3 forced ones included (so >= 3)
+//   selected_blocks      int   16     blocks per query, fla's 3 forced ones included (so >= 3
+//                                     under fla's rule, >= 1 under paper_selection)
 //   window               int   512    sliding window in tokens; 0 turns the branch off
 //   learned_compression  bool  false  the paper's learned compression instead of fla's mean
 //                                     pooling (trainer_lib/attention/nsa_blocks.h)
@@ -21,6 +22,7 @@
 #ifndef ABLATE_COMMON_ATTENTION_ARGS_H_
 #define ABLATE_COMMON_ATTENTION_ARGS_H_
 
+#include <string>
 #include <vector>
 
 #include "ablate/v1/config.pb.h"
@@ -43,6 +45,12 @@ absl::Status ValidateAttentionArgs(const v1::TrainConfig& config);
 
 // NSA's shape from a validated config: the arguments set, else their defaults.
 NsaShape NsaShapeOf(const v1::TrainConfig& config);
+
+// Why an NSA config reads every key of its context, which no check refuses but which leaves
+// no sparsity to compare: a window, or selected_blocks * block_size tokens, as long as the
+// context ("the window of 512 holds every key of a 256-token context: ..."); "" where it does
+// not, or where attention is not nsa.
+std::string NsaReadsEveryKey(const v1::TrainConfig& config);
 
 }  // namespace ablate
 

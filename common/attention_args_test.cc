@@ -75,6 +75,26 @@ TEST(AttentionArgsTest, MisspeltTypedAndOutOfRangeArgumentsAreRefusedByName) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(AttentionArgsTest, ShapesThatReadEveryKeyAreNamed) {
+  v1::TrainConfig c = Nsa({});  // window 512, 16 blocks of 64
+  c.set_context_length(4096);
+  EXPECT_EQ(NsaReadsEveryKey(c), "");
+  c.set_context_length(512);
+  EXPECT_EQ(NsaReadsEveryKey(c),
+            "the window of 512 holds every key of a 512-token context: NSA computes dense "
+            "attention there, and more");
+  c.set_context_length(1024);
+  (*c.mutable_attention_args())["window"] = 0;
+  EXPECT_EQ(NsaReadsEveryKey(c),
+            "16 selected blocks of 64 tokens hold every key of a 1024-token context: NSA "
+            "computes dense attention there, and more");
+  c.set_context_length(1025);
+  EXPECT_EQ(NsaReadsEveryKey(c), "");
+  c.set_context_length(256);
+  c.set_attention("dense");
+  EXPECT_EQ(NsaReadsEveryKey(c), "");
+}
+
 TEST(AttentionArgsTest, ThePapersCompressionAndRuleReachTheShape) {
   const NsaShape defaults = NsaShapeOf(Nsa({}));
   EXPECT_FALSE(defaults.learned_compression);

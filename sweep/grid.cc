@@ -486,4 +486,6 @@ std::string ExcludedLine(const v1::ExcludedCell& excluded) {
   return absl::StrCat(Label(excluded.cell()), ": ", excluded.reason());
 }
 
+std::string CellLabel(const v1::JobSpec& job) { return Label(job.cell()); }
+
 }  // namespace ablate::sweep

@@ -38,6 +38,9 @@ inline constexpr char kRepeatDimension[] = "seed";
 // "model=tiny attention=dense context_length=512K: <reason>", as a submission reports it.
 std::string ExcludedLine(const v1::ExcludedCell& excluded);
 
+// "model=tiny attention=nsa context_length=256": a job's cell, as the sweep's messages name it.
+std::string CellLabel(const v1::JobSpec& job);
+
 // Checks a spec that did not come through ParseSweepYaml (a gRPC or JSON submission): a
 // name, at least one dimension, each naming a TrainConfig field, non-empty and without
 // repeated values (compared once parsed: "32K" repeats "32768"), at most 1,000,000 cells;

@@ -80,8 +80,8 @@ TEST(ShapeTest, OneFactorReportsAnExcludedChangeAndNeverAltersIt) {
                           "model=tiny attention=nsa optimizer=adamw context_length=256"));
   ASSERT_EQ(expansion->dropped.size(), 1u);
   EXPECT_EQ(ExcludedLine(expansion->dropped[0]),
-            "model=tiny attention=nsa optimizer=adamw context_length=64: 64 tokens are one NSA "
-            "block, nothing to select from");
+            "model=tiny attention=nsa optimizer=adamw context_length=64: 64 tokens are NSA's 4 "
+            "selected blocks of 16, nothing left to choose");
   EXPECT_EQ(expansion->dropped[0].constraint(), 0);
 }
 

@@ -143,6 +143,24 @@ TEST_F(CliTest, ValidateChecksEveryCellWithoutACoordinator) {
   EXPECT_EQ(r.out, "");
 }
 
+// An NSA cell whose window holds its whole context is valid, and noted on stderr: it compares
+// no sparse attention. The output is what it was.
+TEST_F(CliTest, ValidateNotesNsaCellsThatReadEveryKey) {
+  const std::string path = WriteFile(
+      "dense-nsa.yaml",
+      "name: x\ngrid:\n  attention: [dense, nsa]\nfixed:\n  context_length: 256\n  steps: 10\n");
+  const Result r = Run({"--coordinator", unreachable_, "validate", path});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(": 2 jobs; 0 cells excluded by constraints\n"));
+  EXPECT_EQ(r.err,
+            "note: cell attention=nsa: the window of 512 holds every key of a 256-token context: "
+            "NSA computes dense attention there, and more\n");
+  const Result sparse =
+      Run({"--coordinator", unreachable_, "validate", "examples/nsa-vs-dense.yaml"});
+  EXPECT_EQ(sparse.exit_code, 0) << sparse.err;
+  EXPECT_EQ(sparse.err, "");
+}
+
 // `plan` needs no coordinator: the example's counts, derived batches and estimates, as text
 // and as JSON that parses into the SweepPlan message; a bad file is one line naming the field.
 TEST_F(CliTest, PlanShowsCountsDerivedSettingsAndCostWithoutACoordinator) {
