@@ -1,0 +1,222 @@
+// The `ablate` binary's commands against a real coordinator (tests/cli_fixture.h): submit, ls,
+// status, results, cancel, watch, and a tuned sweep's job count.
+#include "tests/cli_fixture.h"
+
+namespace ablate::cli_test {
+namespace {
+
+TEST_F(CliCoordinatorTest, SubmitTwiceSaysItWasAlreadySubmitted) {
+  const std::string id = Submit();
+  const Result again = Ablate({"submit", WriteFile("ok.yaml", kValidSweep)});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.out,
+              ::testing::EndsWith(absl::StrCat("\nsweep ", id, " was already submitted\n")));
+}
+
+TEST_F(CliCoordinatorTest, ListAndStatusShowTheSweep) {
+  const std::string id = Submit();
+  const Result ls = Ablate({"ls"});
+  EXPECT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_THAT(ls.out, ContainsRegex("^SWEEP +NAME +STATE +DONE +CREATED\n"));
+  EXPECT_THAT(ls.out, ContainsRegex(absl::StrCat(id, " +cli-test +ACTIVE +0/2 ")));
+
+  const Result status = Ablate({"status", id});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_THAT(status.out, ContainsRegex("^JOB +seed +STATE +ATTEMPTS +STEP +LOSS +EVAL LOSS"));
+  EXPECT_THAT(status.out, ContainsRegex(absl::StrCat(id, "-[0-9a-f]+ +1 +PENDING ")));
+  EXPECT_THAT(status.out, ContainsRegex(absl::StrCat(id, "-[0-9a-f]+ +2 +PENDING ")));
+  EXPECT_THAT(status.out, ::testing::EndsWith("\n2 jobs: 2 pending\n"));
+}
+
+TEST_F(CliCoordinatorTest, StatusJsonIsOneSnapshot) {
+  const std::string id = Submit();
+  const Result r = Ablate({"status", id, "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  v1::SweepSnapshot snapshot;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &snapshot).ok()) << r.out;
+  EXPECT_EQ(snapshot.sweep().id(), id);
+  ASSERT_EQ(snapshot.jobs_size(), 2);
+  EXPECT_EQ(snapshot.jobs(0).state(), v1::JOB_STATE_PENDING);
+}
+
+// A sweep's name stands for its id while one sweep has it; results and compare read it.
+TEST_F(CliCoordinatorTest, SweepsAreNamedWhereTheNameIsUnique) {
+  const std::string id = Submit();
+  const Result status = Ablate({"status", "cli-test"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_THAT(status.out, HasSubstr(absl::StrCat(id, "-")));
+
+  // No job has run: every cell is known, none has a value yet.
+  const Result results = Ablate({"results", "cli-test"});
+  EXPECT_EQ(results.exit_code, 0) << results.err;
+  EXPECT_THAT(results.out, ContainsRegex("^seed +RUNS +eval/loss +95% CI +STD +VS BASELINE"));
+  EXPECT_THAT(results.out, ContainsRegex("\n1 +0/1 +- +- +- +- +-\n2 +0/1 "));
+  const Result csv = Ablate({"results", "cli-test", "--csv"});
+  EXPECT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_EQ(csv.out,
+            "seed,jobs,succeeded,n,mean,std,ci95_low,ci95_high,diff,diff_ci95_low,"
+            "diff_ci95_high\n1,1,0,0,,,,,,,\n2,1,0,0,,,,,,,\n");
+  const Result json = Ablate({"results", id, "--json", "--metric", "train/loss"});
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  v1::SweepResults parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &parsed).ok()) << json.out;
+  EXPECT_EQ(parsed.sweep_id(), id);
+  EXPECT_EQ(parsed.cells_size(), 2);
+  const Result same = Ablate({"compare", "cli-test", "--rows", "seed", "--cols", "seed"});
+  EXPECT_EQ(same.exit_code, 2);
+  EXPECT_EQ(same.err, "ablate: --cols: the same dimension as --rows\n");
+  const Result metric = Ablate({"results", "cli-test", "--metric", "eval/acc"});
+  EXPECT_EQ(metric.exit_code, 2);
+  EXPECT_THAT(metric.err, HasSubstr("--metric: unknown metric 'eval/acc'"));
+
+  // A second sweep of the same name: the name no longer says which.
+  const Result second =
+      Ablate({"submit", WriteFile("twin.yaml", absl::StrCat(kValidSweep, "  seed: 3\n"))});
+  ASSERT_EQ(second.exit_code, 2) << second.out;  // seed is a grid dimension: refused
+  const std::string twin = R"(name: cli-test
+grid:
+  seed: [1, 2]
+fixed:
+  steps: 20
+)";
+  ASSERT_EQ(Ablate({"submit", WriteFile("twin.yaml", twin)}).exit_code, 0);
+  const Result ambiguous = Ablate({"status", "cli-test"});
+  EXPECT_EQ(ambiguous.exit_code, 1);
+  EXPECT_THAT(ambiguous.err, IsOneLine());
+  EXPECT_THAT(ambiguous.err, HasSubstr("2 sweeps are named 'cli-test'; give one of their ids: "));
+  EXPECT_THAT(ambiguous.err, HasSubstr(id));
+  // Cancel and retry resolve names as the coordinator does: not an ambiguous one.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"cancel", "cli-test"},
+        std::vector<std::string>{"retry", "cli-test", "--cancelled"}}) {
+    const Result refused = Ablate(args);
+    EXPECT_EQ(refused.exit_code, 1) << args[0];
+    EXPECT_THAT(refused.err, HasSubstr("2 sweeps are named 'cli-test'")) << args[0];
+  }
+  EXPECT_EQ(Ablate({"cancel", id}).exit_code, 0);
+  const Result retried = Ablate({"retry", id, "--cancelled"});
+  EXPECT_EQ(retried.exit_code, 0) << retried.err;
+  EXPECT_THAT(retried.out, ::testing::StartsWith(absl::StrCat("requeued 2 jobs of ", id, ":\n")));
+}
+
+TEST_F(CliCoordinatorTest, UnknownSweepIsAServerError) {
+  const Result r = Ablate({"status", "no-such-sweep"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, IsOneLine());
+  EXPECT_THAT(r.err, HasSubstr("ablate: GetSweep: "));
+  EXPECT_THAT(r.err, HasSubstr("no-such-sweep"));
+}
+
+TEST_F(CliCoordinatorTest, CancelNamesJobsAndWatchEndsWithFailure) {
+  const std::string id = Submit();
+  const Result cancel = Ablate({"cancel", id});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
+  EXPECT_THAT(cancel.out, ::testing::StartsWith("cancelled 2 jobs:\n"));
+  const Result again = Ablate({"cancel", id});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.out, HasSubstr("nothing to cancel"));
+
+  // Every job has ended: watch prints the final table at once and fails, since none succeeded.
+  const Result watch = Ablate({"watch", id});
+  EXPECT_EQ(watch.exit_code, 1) << watch.err;
+  EXPECT_EQ(watch.out.find('\x1b'), std::string::npos) << "escape codes on a pipe";
+  EXPECT_THAT(watch.out, HasSubstr("2 jobs: 2 cancelled\n"));
+}
+
+TEST_F(CliCoordinatorTest, WatchReconnectsAfterTheCoordinatorRestarts) {
+  const std::string id = Submit();
+  const int grpc_port = coordinator_->grpc_port();
+  absl::StatusOr<std::unique_ptr<test::Subprocess>> watch = test::Subprocess::Start(
+      {ablate_, "--coordinator", coordinator_->grpc_address(), "watch", id});
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  // The watch has begun once it printed the sweep's first line.
+  ASSERT_TRUE(Eventually([&] { return (*watch)->Stdout().find(id) != std::string::npos; },
+                         absl::Seconds(15)))
+      << (*watch)->Stderr();
+
+  coordinator_->process().Signal(SIGKILL);
+  ASSERT_TRUE(coordinator_->Stop().ok());
+  absl::StatusOr<std::unique_ptr<test::TestCoordinator>> restarted =
+      test::TestCoordinator::Start(*test::BinDir(), dir_, {}, grpc_port);
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  coordinator_ = *std::move(restarted);
+  ASSERT_TRUE(
+      Eventually([&] { return (*watch)->Stderr().find("reconnected") != std::string::npos; },
+                 absl::Seconds(20)))
+      << (*watch)->Stderr();
+
+  // What changes on the new coordinator reaches the old watch, which then ends.
+  EXPECT_EQ(Ablate({"cancel", id}).exit_code, 0);
+  absl::StatusOr<int> code = (*watch)->WaitFor(absl::Seconds(15));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 1) << (*watch)->Stderr();
+  EXPECT_THAT((*watch)->Stderr(), HasSubstr("reconnecting"));
+  EXPECT_THAT((*watch)->Stdout(), HasSubstr("2 jobs: 2 cancelled\n"));
+}
+
+// A tuned sweep's job count is one figure, in the same words, from validate, plan, plan --json
+// and submit; status then shows each trial's seed (its cell's first).
+TEST_F(CliCoordinatorTest, ATunedSweepsJobCountAgreesEverywhere) {
+  const std::string file = "examples/optimizer-tuning.yaml";
+  const std::string count =
+      "48 jobs at most: 9 final (3 cells x 3 seeds) + 39 trials (rung 0: 30 x 25 steps, rung 1: "
+      "9 x 75 steps); 0 cells excluded by constraints; rung 0's 30 trials run first\n";
+  const Result validate = Ablate({"validate", file});
+  EXPECT_THAT(validate.out, ::testing::EndsWith(absl::StrCat(": ", count))) << validate.err;
+  EXPECT_THAT(Ablate({"plan", file}).out, HasSubstr(absl::StrCat("(baseline): ", count)));
+  v1::SweepPlan plan;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(Ablate({"plan", "--json", file}).out, &plan)
+          .ok());
+  EXPECT_EQ(plan.job_count().total(), 48u);
+  EXPECT_EQ(plan.job_count().submitted(), 30u);
+  const Result submitted = Ablate({"submit", file});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  std::smatch match;
+  ASSERT_TRUE(
+      std::regex_search(submitted.out, match, std::regex(R"(\nsubmitted sweep (\S+): (.*\n))")))
+      << submitted.out;
+  EXPECT_EQ(match[2].str(), count);
+  const Result status = Ablate({"status", match[1].str()});
+  EXPECT_THAT(status.out, ContainsRegex("^JOB +optimizer +seed +tuning +STATE"));
+  EXPECT_THAT(status.out, ContainsRegex("-[0-9a-f]+ +muon +1 +rung 0: lr 0.005 wd 0 +PENDING"));
+}
+
+TEST_F(CliCoordinatorTest, StatusAllAndJsonPageThroughEveryJob) {
+  // 120 jobs: more than kTableJobs, so plain `status` summarises; pages of the API are 1000,
+  // so this checks the paging path end to end with one page, and the forms agree.
+  const std::string path = WriteFile("big.yaml", R"(name: cli-big
+grid:
+  seed: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+  learning_rate: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+fixed:
+  steps: 10
+)");
+  const Result submitted = Ablate({"submit", path});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(submitted.out, match, std::regex(R"(sweep (\S+): 120 jobs)")))
+      << submitted.out;
+  const std::string id = match[1].str();
+
+  const Result summary = Ablate({"status", id});
+  EXPECT_EQ(summary.exit_code, 0) << summary.err;
+  EXPECT_THAT(summary.out, ::testing::StartsWith(
+                               absl::StrCat("sweep ", id, " ACTIVE: 120 jobs: 120 pending\n")));
+  EXPECT_THAT(summary.out, HasSubstr("--all"));
+  EXPECT_THAT(summary.out, ::testing::Not(ContainsRegex("PENDING +0 +0")));  // no job rows
+
+  const Result all = Ablate({"status", id, "--all"});
+  EXPECT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(std::count(all.out.begin(), all.out.end(), '\n'), 1 + 120 + 1);
+  EXPECT_THAT(all.out, ::testing::EndsWith("\n120 jobs: 120 pending\n"));
+
+  const Result json = Ablate({"status", id, "--json"});
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  v1::SweepSnapshot snapshot;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &snapshot).ok());
+  EXPECT_EQ(snapshot.jobs_size(), 120);
+}
+
+}  // namespace
+}  // namespace ablate::cli_test
