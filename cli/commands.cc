@@ -45,11 +45,12 @@ TerminalSize QueryTerminalSize() {
   return size;
 }
 
-// Reads and expands the file; on a problem prints its one line ("file:line:col: key: problem"
-// from the parser or, for a cell's problem, at the node that gave the value) and returns
-// nullopt.
 // At most this many cells are named in a note; the rest are counted.
 constexpr int kNotedCells = 3;
+
+// Reads and expands the file; on a problem prints its one line ("file:line:col: key: problem"
+// from the parser or, for a cell's problem, at the node that gave the value) and returns
+// nullopt. Notes NSA cells that read every key (NsaReadsEveryKey) on stderr.
 
 std::optional<sweep::ExpandedSweepFile> CheckSweepFile(const std::string& path, const Io& io) {
   absl::StatusOr<sweep::ExpandedSweepFile> checked = sweep::ExpandSweepFile(path);
@@ -64,8 +65,9 @@ std::optional<sweep::ExpandedSweepFile> CheckSweepFile(const std::string& path, 
   for (const v1::JobSpec& job : checked->expansion.jobs) {
     const std::string why = NsaReadsEveryKey(job.config());
     if (why.empty()) continue;
-    if (noted++ < kNotedCells)
+    if (noted++ < kNotedCells) {
       io.err << "note: cell " << sweep::CellLabel(job) << ": " << why << '\n';
+    }
   }
   if (noted > kNotedCells) {
     io.err << "note: " << noted - kNotedCells << " more cells read every key the same way\n";
