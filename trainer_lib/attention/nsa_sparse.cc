@@ -60,8 +60,8 @@ class GatedBranchesFunction : public torch::autograd::Function<GatedBranchesFunc
     // As the kernels read them, once (NsaSelectedForwardKept takes them as they are).
     const torch::Tensor kq = NsaKernelInput(q), kk = NsaKernelInput(key), kv = NsaKernelInput(v);
     const torch::Tensor idx = block_idx.to(torch::kInt32).contiguous();
-    const torch::Tensor shift = row_shift ? row_shift->to(torch::kFloat32).contiguous()
-                                          : torch::Tensor();
+    const torch::Tensor shift =
+        row_shift ? row_shift->to(torch::kFloat32).contiguous() : torch::Tensor();
     torch::Tensor o_swa, lse_swa;
     if (window > 0) {
       o_swa = torch::empty_like(kq);
@@ -74,14 +74,13 @@ class GatedBranchesFunction : public torch::autograd::Function<GatedBranchesFunc
     const NsaSelectedRunStart start = [&](const NsaSelectedRun& run) {
       const auto part = [&](const torch::Tensor& x) { return PairRun(x, key, run); };
       torch::Tensor o_run = part(o_swa), lse_run = part(lse_swa);
-      const NsaWindowLocalStart local{part(idx), part(shift), run.accum, run.row_sum,
-                                      run.row_max};
+      const NsaWindowLocalStart local{part(idx), part(shift), run.accum, run.row_sum, run.row_max};
       NsaWindowKernelForwardInto(part(kq), part(kk), part(kv), window, o_run, lse_run, &local);
       window_done = true;
     };
     const bool local = window >= kLocalMinWindow && block_size == kLocalBlockSize;
-    const NsaSelectedSaved sel = NsaSelectedForwardKept(
-        kq, kk, kv, idx, block_size, 0, shift, local ? &start : nullptr, kLocalBlocks);
+    const NsaSelectedSaved sel = NsaSelectedForwardKept(kq, kk, kv, idx, block_size, 0, shift,
+                                                        local ? &start : nullptr, kLocalBlocks);
     std::vector<torch::Tensor> branches = {sel.o};  // after the compressed one
     if (window > 0) {
       if (!window_done) NsaWindowKernelForwardInto(sel.q, sel.k, sel.v, window, o_swa, lse_swa);
@@ -138,26 +137,26 @@ class GatedBranchesFunction : public torch::autograd::Function<GatedBranchesFunc
     // scores already: the selected branch's dk/dv kernel skips them.
     const bool local =
         window >= kLocalMinWindow && l == kLocalBlockSize && NsaSelectedBackwardLeavesLocal(sel);
-    const NsaWindowLocalTerms local_terms{sel.block_idx, lse_sel, delta_sel};
-    torch::Tensor dk_swa, dv_swa;
+    torch::Tensor dk_swa = window > 0 ? torch::empty_like(sel.k) : torch::Tensor();
+    torch::Tensor dv_swa = window > 0 ? torch::empty_like(sel.v) : torch::Tensor();
     const torch::Tensor lse_swa_gated = window > 0 ? gated_lse(lse_swa, kWindow) : torch::Tensor();
     const torch::Tensor delta_swa = window > 0 ? delta(kWindow) : torch::Tensor();
-    // With the local terms the window's dq is written per run of (b, h_kv) pairs as the fp32
-    // rows the selected branch's dq is added into (no zeros written, no bf16 sum read back).
+    // With the local terms the window's backward runs per run of (b, h_kv) pairs, its dk/dv
+    // kernel adding dq into the fp32 rows the selected branch's dq is then added into (no bf16
+    // sum read back, and no second walk of the window for dq).
     const NsaSelectedRunStart dq_start = [&](const NsaSelectedRun& run) {
       const auto part = [&](const torch::Tensor& x) { return PairRun(x, sel.k, run); };
       const torch::Tensor q_run = part(sel.q);
-      torch::Tensor dq_run = run.accum.view(q_run.sizes()), none;
+      run.accum.zero_();
+      torch::Tensor dq_run = run.accum.view(q_run.sizes());
+      torch::Tensor dk_run = part(dk_swa), dv_run = part(dv_swa);
       const NsaWindowLocalTerms terms{part(sel.block_idx), part(lse_sel), part(delta_sel)};
       NsaWindowKernelBackwardInto(q_run, part(sel.k), part(sel.v), window, part(lse_swa_gated),
-                                  part(d_o), part(delta_swa), dq_run, none, none, &terms);
+                                  part(d_o), part(delta_swa), dq_run, dk_run, dv_run, &terms);
     };
-    if (window > 0) {
-      dk_swa = torch::empty_like(sel.k);
-      dv_swa = torch::empty_like(sel.v);
-      torch::Tensor dq_swa = local ? torch::Tensor() : dq;
-      NsaWindowKernelBackwardInto(sel.q, sel.k, sel.v, window, lse_swa_gated, d_o, delta_swa,
-                                  dq_swa, dk_swa, dv_swa, local ? &local_terms : nullptr);
+    if (window > 0 && !local) {
+      NsaWindowKernelBackwardInto(sel.q, sel.k, sel.v, window, lse_swa_gated, d_o, delta_swa, dq,
+                                  dk_swa, dv_swa);
     }
     NsaSelectedBackwardKept(sel, lse_sel, d_o, delta_sel, dq, /*add_dq=*/window > 0, dk, dv,
                             local ? kLocalBlocks : 0, local ? &dq_start : nullptr);

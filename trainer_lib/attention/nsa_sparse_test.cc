@@ -154,8 +154,8 @@ TEST(NsaSparseTest, LocalBlocksInAnyCountMatchTheReference) {
 }
 
 // Long enough that the selected branch's fp32 rows take two runs of (b, h_kv) pairs
-// (kNsaAccumBytes): the window's forward and its dq kernel, run by run on views of the pairs,
-// start each run's rows where they are. Pairs 2 and 3 are pairs 1 and 0 again (inputs and
+// (kNsaAccumBytes): the window's forward and backward, run by run on views of the pairs, start
+// and add into each run's rows where they are. Pairs 2 and 3 are pairs 1 and 0 again (inputs and
 // indices), so the second run's outputs and gradients must be the first's, swapped: a run that
 // read or wrote another run's rows would differ. And the node's o with row shifts (one pass,
 // started by the window) against its o without (two passes over every block, nothing started):

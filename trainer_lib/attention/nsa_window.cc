@@ -252,20 +252,19 @@ void NsaWindowKernelForwardInto(const at::Tensor& q, const at::Tensor& k, const 
   if (start != nullptr) {
     SetLocalIndex(p, start->block_idx, k, window);
     const int64_t rows = lse.numel();
-    TORCH_CHECK(start->shift.scalar_type() == torch::kFloat32 && start->shift.is_contiguous() &&
-                    start->shift.numel() == rows && start->row_sum.is_contiguous() &&
-                    start->row_sum.scalar_type() == torch::kFloat32 &&
-                    start->row_sum.numel() == rows && start->row_max.is_contiguous() &&
-                    start->row_max.scalar_type() == torch::kInt32 &&
-                    start->row_max.numel() == rows && start->accum.is_contiguous() &&
-                    start->accum.scalar_type() == torch::kFloat32 &&
-                    start->accum.numel() == q.numel(),
-                "nsa window kernels: the local start's shift ", start->shift.sizes(), ", row sums ",
-                start->row_sum.sizes(), ", row maxes ", start->row_max.sizes(), " and accum ",
-                start->accum.sizes(),
-                " must be contiguous, fp32 but the int32 maxes, a row or a row of D each per row "
-                "of q ",
-                q.sizes());
+    TORCH_CHECK(
+        start->shift.scalar_type() == torch::kFloat32 && start->shift.is_contiguous() &&
+            start->shift.numel() == rows && start->row_sum.is_contiguous() &&
+            start->row_sum.scalar_type() == torch::kFloat32 && start->row_sum.numel() == rows &&
+            start->row_max.is_contiguous() && start->row_max.scalar_type() == torch::kInt32 &&
+            start->row_max.numel() == rows && start->accum.is_contiguous() &&
+            start->accum.scalar_type() == torch::kFloat32 && start->accum.numel() == q.numel(),
+        "nsa window kernels: the local start's shift ", start->shift.sizes(), ", row sums ",
+        start->row_sum.sizes(), ", row maxes ", start->row_max.sizes(), " and accum ",
+        start->accum.sizes(),
+        " must be contiguous, fp32 but the int32 maxes, a row or a row of D each per row "
+        "of q ",
+        q.sizes());
     p.local_shift = start->shift.data_ptr<float>();
     p.local_accum = start->accum.data_ptr<float>();
     p.local_sum = start->row_sum.data_ptr<float>();
@@ -286,18 +285,21 @@ void NsaWindowKernelBackwardInto(const at::Tensor& q, const at::Tensor& k, const
   const bool dq_fp32 = dq.defined() && dq.scalar_type() == torch::kFloat32;
   TORCH_CHECK(dq.defined() || dk.defined(), "nsa window kernels: no gradient asked for");
   TORCH_CHECK(dk.defined() == dv.defined(), "nsa window kernels: dk and dv go together");
+  TORCH_CHECK(!dq_fp32 || dk.defined(),
+              "nsa window kernels: an fp32 dq is added into by the dk/dv kernel, so dk and dv "
+              "must be asked for with it");
   for (const at::Tensor* x :
        std::initializer_list<const at::Tensor*>{&q, &k, &v, &d_o, &dq, &dk, &dv}) {
     if (!x->defined()) continue;  // a gradient not asked for
-    TORCH_CHECK((x->scalar_type() == torch::kBFloat16 || (x == &dq && dq_fp32)) &&
-                    x->is_contiguous(),
-                "nsa window kernels: q, k, v, d_o and the gradients must be contiguous bf16 "
-                "(dq fp32 too)");
+    TORCH_CHECK(
+        (x->scalar_type() == torch::kBFloat16 || (x == &dq && dq_fp32)) && x->is_contiguous(),
+        "nsa window kernels: q, k, v, d_o and the gradients must be contiguous bf16 "
+        "(dq fp32 too)");
   }
   TORCH_CHECK(d_o.sizes() == q.sizes() && (!dq.defined() || dq.sizes() == q.sizes()) &&
                   (!dk.defined() || (dk.sizes() == k.sizes() && dv.sizes() == k.sizes())),
-              "nsa window kernels: d_o ", d_o.sizes(), " or the gradients do not fit q ",
-              q.sizes(), " and k ", k.sizes());
+              "nsa window kernels: d_o ", d_o.sizes(), " or the gradients do not fit q ", q.sizes(),
+              " and k ", k.sizes());
   for (const at::Tensor* x : {&lse, &delta}) {
     TORCH_CHECK(x->scalar_type() == torch::kFloat32 && x->is_contiguous() &&
                     x->numel() * q.size(3) == q.numel(),
@@ -310,7 +312,7 @@ void NsaWindowKernelBackwardInto(const at::Tensor& q, const at::Tensor& k, const
   p.d_o = d_o.data_ptr();
   p.delta = delta.data_ptr<float>();
   if (dq_fp32) {
-    p.dq_fp32 = dq.data_ptr<float>();
+    p.dq_accum = dq.data_ptr<float>();
   } else if (dq.defined()) {
     p.dq = dq.data_ptr();
   }

@@ -62,9 +62,10 @@ bool NsaWindowTakes(const at::Tensor& q, const at::Tensor& k);
 // layouts). q, o, d_o, dq [B, H, T, D] and k, v, dk, dv [B, H_kv, T, D] contiguous bf16; lse and
 // delta [B, H, T] contiguous fp32. The forward writes o and lse (natural log); the backward reads
 // lse (the forward's, or any row-wise shift of it: lse - ln g makes every gradient g times the
-// branch's) and delta = rowsum(d_o o), and overwrites dq, dk and dv; dq may be fp32 instead
-// (the rows the selected branch's dk/dv kernel then adds its dq into), and either dq or dk with
-// dv may be undefined, not formed then (a launch each). `local`, when given, adds
+// branch's) and delta = rowsum(d_o o), and overwrites dq, dk and dv; dq may be fp32 instead,
+// then added into (with atomics, by the dk/dv kernel: dk and dv must be asked for too; the rows
+// the selected branch's dk/dv kernel also adds its dq into), and either dq or dk with dv may be
+// undefined, not formed then (a launch each). `local`, when given, adds
 // the selected branch's terms for each query's own block of 64 tokens and the one before it into
 // the same gradients (kernels/nsa_window.h's local_*; window >= 128). The forward's `start`,
 // when given, also writes the rows that the selected branch's one-pass forward by key block

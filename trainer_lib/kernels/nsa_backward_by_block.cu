@@ -9,6 +9,7 @@
 #include "trainer_lib/kernels/exp2.cuh"
 #include "trainer_lib/kernels/mma_bf16.cuh"
 #include "trainer_lib/kernels/nsa_by_block.cuh"
+#include "trainer_lib/kernels/nsa_ds_k.cuh"
 #include "trainer_lib/kernels/nsa_query_block.cuh"
 #include "trainer_lib/kernels/nsa_selected.h"
 #include "trainer_lib/kernels/wgmma_bf16.cuh"
@@ -219,14 +220,14 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
 // operands in shared memory), P^T and dS^T in registers, dv += P^T do and dk += dS^T q (m64n128,
 // A from registers, B the rows' tiles read N-major), and with accum dS through shared memory into
 // dq = dS K, a 64-column half at a time (m64n64, K read N-major), added into accum by each warp for
-// its 16 rows. 64 rows cost the warpgroup 24 wgmmas (32 with dq) where DkvKernel's 4 warps issue
-// 1,024 mma.syncs (1,280), each with its fragment loads: that kernel, two warps a scheduler, kept
-// its issue slots 31% busy and its tensor pipe 21.5% (docs/benchmarks.md). ptxas inserts a
-// warpgroup arrive before each product with register A, as each packs its fragments after the
-// fence: correct, though it serializes those products.
+// its 16 rows (nsa_ds_k.cuh's AddDsK). 64 rows cost the warpgroup 24 wgmmas (32 with dq) where
+// DkvKernel's 4 warps issue 1,024 mma.syncs (1,280), each with its fragment loads: that kernel, two
+// warps a scheduler, kept its issue slots 31% busy and its tensor pipe 21.5% (docs/benchmarks.md).
+// ptxas inserts a warpgroup arrive before each product with register A, as each packs its fragments
+// after the fence: correct, though it serializes those products.
 struct DkvWgmmaTiles {
-  static constexpr int kD = 128, kKeys = 64, kStep = 64, kWarps = 4;
-  static constexpr int kTileElems = kKeys * kD;   // K or V, swizzled
+  static constexpr int kD = 128, kKeys = 64, kStep = 64, kWarps = 4;  // AddDsK's 64 and 64
+  static constexpr int kTileElems = kKeys * kD;                       // K or V, swizzled
   static constexpr int kRowElems = kStep * kD;    // one buffer of q or do rows, swizzled
   static constexpr int kDsElems = kStep * kKeys;  // dS [kStep][64 keys], swizzled
   // K, V, two buffers of q rows and of do rows, dS, all 1024-byte aligned from the first; three
@@ -384,42 +385,12 @@ __global__ void __launch_bounds__(128, 2) DkvWgmmaKernel(NsaSelectedParams p) {
     }
     wgmma::Commit();
     if (p.accum != nullptr) {
-      // dS [kStep rows][64 keys] into shared memory, then dq = scale dS K a half of the columns
-      // at a time, warp w adding rows 16 w + lane / 4 (+ 8).
-#pragma unroll
-      for (int j = 0; j < kStep / 8; ++j) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int key = key0 + lane / 4 + 8 * (e / 2), row = 8 * j + 2 * (lane % 4) + e % 2;
-          ds[wgmma::SwizzledOffset(kStep, row, key)] = __float2bfloat16(dp[j][e]);
-        }
-      }
-      wgmma::FenceSharedForAsync();
-      __syncthreads();  // dS is in
       const int64_t top = rows[16 * warp + lane / 4].at;
       const int64_t bottom = rows[16 * warp + lane / 4 + 8].at;
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        float dq[8][4];
-        wgmma::Fence();
-#pragma unroll
-        for (int kk = 0; kk < kKeys / 16; ++kk) {
-          wgmma::MmaShared64<1>(dq, wgmma::SwizzledKMajor(ds, kStep, kk),
-                                wgmma::SwizzledMnMajor(ks + half * kKeys * 64, kKeys, kk), kk > 0);
-        }
-        wgmma::Commit();
-        wgmma::Wait<0>();
-        wgmma::FenceOperands(dq);
-#pragma unroll
-        for (int n = 0; n < 8; ++n) {
-#pragma unroll
-          for (int e = 0; e < 4; ++e) dq[n][e] *= p.scale;
-        }
-        const int col0 = 64 * half;
-        mma::AtomicAddRows<64>(top < 0 ? nullptr : p.accum + (top - p.accum_row0) * kD + col0,
-                               bottom < 0 ? nullptr : p.accum + (bottom - p.accum_row0) * kD + col0,
-                               dq);
-      }
+      const auto accum_row = [&](int64_t row) {
+        return row < 0 ? nullptr : p.accum + (row - p.accum_row0) * kD;
+      };
+      nsa::AddDsK(dp, ds, ks, p.scale, accum_row(top), accum_row(bottom));
     }
     wgmma::Wait<0>();
     wgmma::FenceOperands(dk);

@@ -268,6 +268,7 @@ bool NsaWindowSupported(const NsaWindowParams& p) {
          p.heads >= p.kv_heads && p.heads <= 65535 && p.heads % p.kv_heads == 0 && p.seq_len >= 1 &&
          p.seq_len < (int64_t{1} << 31) &&
          p.window >= (p.local_idx != nullptr ? 2 * nsa_window::kTile : 1) &&
+         (p.dq_accum == nullptr || (p.dk != nullptr && p.dv != nullptr && p.dq == nullptr)) &&
          (p.local_accum == nullptr || (p.local_idx != nullptr && p.local_shift != nullptr &&
                                        p.local_sum != nullptr && p.local_max != nullptr));
 }

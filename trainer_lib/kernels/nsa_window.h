@@ -18,9 +18,9 @@
 //    128-byte-swizzled shared tiles: S = Q K^T (m64n64k16, both operands in shared memory), an
 //    online softmax in base 2 in registers, O += P V (m64n128k16, P as register A).
 //  - dq: the same tiles from the diagonal back, S = Q K^T and dP = dO V^T, P = exp(S - lse), dS,
-//    dq += dS K
-//    (register A); dq is written once, as bf16 or as the fp32 rows the selected branch's
-//    dk/dv kernel then adds its dq into.
+//    dq += dS K (register A); dq is written once, in bf16. Or, where the caller gives fp32 rows
+//    (dq_accum), the dk/dv kernel below adds each step's dS K into them with atomics, as
+//    FlashAttention-2 does, and S and dP are formed once where the walk forms them twice.
 //  - dk, dv: a thread block per (b, h_kv, 64 keys) keeps its K and V tiles and walks the G heads'
 //    query tiles whose windows reach them, head by head, q and do double-buffered: S^T = K Q^T,
 //    dP^T = V dO^T, dv += P^T dO and dk += dS^T Q (register A); the group's sum stays in
@@ -33,9 +33,9 @@
 //    (docs/benchmarks.md, "The window branch on wgmma").
 // FlashAttention-2's backward (PyTorch's, the fallback in trainer_lib/attention/nsa_window.h)
 // adds dq with fp32 atomics and, under GQA, writes dk and dv per query head before summing them
-// over the group; these kernels form dq in a second walk instead (S and dP computed twice, where
-// the atomics need them once, but no fp32 buffer, no atomics and gradients that are the same bits
-// on every run).
+// over the group. dq's own walk computes S and dP a second time, but needs no fp32 buffer and
+// gives the same bits on every run; the selected branch, whose dq is summed with atomics in fp32
+// rows anyway, takes the dk/dv kernel's atomics (dq_accum), 7 products a step down to 5.
 //
 // Layout: q, o, do, dq [B, H, T, D]; k, v, dk, dv [B, H_kv, T, D]; lse, delta [B, H, T] fp32;
 // all contiguous, bf16 where not said, and 16-byte aligned (the tiles are copied 16 bytes at a
@@ -62,11 +62,12 @@ struct NsaWindowParams {
   float* lse = nullptr;          // forward writes, backward reads: [B, H, T], natural log
   const void* d_o = nullptr;     // backward: bf16 [B, H, T, D]
   const float* delta = nullptr;  // backward: rowsum(do o), [B, H, T]
-  // Backward: bf16 [B, H, T, D]; or, dq_fp32 set instead, dq in fp32 there ([B H T, D]), the
-  // values a pass that adds into fp32 rows starts from (nsa_selected.h's accum). Each of dq and
-  // dk with dv is formed only where set.
+  // Backward: bf16 [B, H, T, D], written by dq's own walk; or, dq_accum set instead (with dk and
+  // dv), fp32 rows ([B H T, D]) that the dk/dv kernel adds scale dS K into with atomics (the
+  // caller zeroes them, or holds what dq adds to: nsa_selected.h's accum). Each of dq and dk with
+  // dv is formed only where set.
   void* dq = nullptr;
-  float* dq_fp32 = nullptr;
+  float* dq_accum = nullptr;
   void* dk = nullptr;  // backward: bf16 [B, H_kv, T, D]
   void* dv = nullptr;
   // Backward, optional (local_idx null: none): the selected branch's terms for each query's own
@@ -105,15 +106,16 @@ struct NsaWindowParams {
 bool NsaWindowKernelsRun();
 
 // Whether the kernels take p's shapes: D = 128, H a multiple of H_kv, T in [1, 2^31), w >= 1
-// (w >= 128 with local_idx), B, H and H_kv in [1, 65535].
+// (w >= 128 with local_idx), B, H and H_kv in [1, 65535]; dq_accum only with dk and without dq.
 bool NsaWindowSupported(const NsaWindowParams& p);
 
 // o and lse from q, k, v. cudaErrorInvalidValue where !NsaWindowSupported(p),
 // cudaErrorNotSupported where !NsaWindowKernelsRun().
 cudaError_t NsaWindowForward(const NsaWindowParams& p, cudaStream_t stream);
 
-// dq (into dq or dq_fp32), dk and dv from q, k, v, do, lse and delta, one launch for dq and one
-// for dk with dv, each only where its outputs are set; every element of those is written.
+// dq (into dq, or added into dq_accum), dk and dv from q, k, v, do, lse and delta, one launch for
+// dq (dq set) and one for dk with dv, each only where its outputs are set; every element of dq,
+// dk and dv is written.
 // Errors as NsaWindowForward's.
 cudaError_t NsaWindowBackward(const NsaWindowParams& p, cudaStream_t stream);
 

@@ -8,6 +8,7 @@
 #include "trainer_lib/kernels/exp2.cuh"
 #include "trainer_lib/kernels/launch.cuh"
 #include "trainer_lib/kernels/mma_bf16.cuh"
+#include "trainer_lib/kernels/nsa_ds_k.cuh"
 #include "trainer_lib/kernels/nsa_window.h"
 #include "trainer_lib/kernels/nsa_window_tiles.cuh"
 #include "trainer_lib/kernels/wgmma_bf16.cuh"
@@ -16,9 +17,11 @@ namespace ablate::kernels::nsa_window {
 namespace {
 
 // Shared memory: dq's q and do tiles, K and V double-buffered; dk/dv's K and V, q and do
-// double-buffered, and the rows' (lse, delta, and the selected branch's) double-buffered.
+// double-buffered, dS [64 rows][64 keys] for dq_accum, and the rows' (lse, delta, and the
+// selected branch's) double-buffered.
 constexpr size_t kDqBytes = SharedBytes(6);
-constexpr size_t kDkvBytes = SharedBytes(6, 2 * kTile * sizeof(float4));
+constexpr size_t kDsBytes = kTile * kTile * sizeof(bf16);
+constexpr size_t kDkvBytes = SharedBytes(6, kDsBytes + 2 * kTile * sizeof(float4));
 
 // The selected branch's log-sum-exp in base 2 for the query of `row` (q's layout) less log2 of
 // how many of its slots (`slots`, p.local_slots of them) hold `block`: +inf where none does,
@@ -102,11 +105,7 @@ __global__ void __launch_bounds__(128, 2) DqKernel(NsaWindowParams p) {
     wgmma::FenceOperands(dq);
   });
   const float scale[2] = {p.scale, p.scale};
-  if (p.dq_fp32 != nullptr) {
-    StoreRows(p.dq_fp32, at.q_row0, at.rows, dq, scale);
-  } else {
-    StoreRows(static_cast<bf16*>(p.dq), at.q_row0, at.rows, dq, scale);
-  }
+  StoreRows(static_cast<bf16*>(p.dq), at.q_row0, at.rows, dq, scale);
 #else
   __trap();  // launched only where the sm_90a code is in the build (NsaWindowKernelsRun)
 #endif
@@ -114,7 +113,8 @@ __global__ void __launch_bounds__(128, 2) DqKernel(NsaWindowParams p) {
 
 // dk and dv: a thread block per (64 keys, KV head, batch), grid (ceil(T / 64), H_kv, B), keeping
 // the keys' K and V tiles and walking the query tiles that reach them, head by head within a tile,
-// q and do double-buffered; each row's (lse in base 2, delta) loaded a step ahead.
+// q and do double-buffered; each row's (lse in base 2, delta) loaded a step ahead. With dq_accum,
+// each step's dS also goes through shared memory into dq's rows (nsa_ds_k.cuh's AddDsK).
 __global__ void __launch_bounds__(128, 2) DkvKernel(NsaWindowParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   const int64_t t_len = p.seq_len;
@@ -130,9 +130,10 @@ __global__ void __launch_bounds__(128, 2) DkvKernel(NsaWindowParams p) {
   bf16* vs = ks + kTileElems;
   bf16* qs = vs + kTileElems;       // [2][kTileElems]
   bf16* dos = qs + 2 * kTileElems;  // [2][kTileElems]
+  bf16* ds = dos + 2 * kTileElems;  // 1024-byte aligned, as wgmma reads it
   // [2][kTile]: lse2, delta, and with local terms the selected branch's lse2 for these keys'
   // block (LocalLse2; +inf but in the steps of its own queries and the next block's) and delta.
-  float4* stats = reinterpret_cast<float4*>(dos + 2 * kTileElems);
+  float4* stats = reinterpret_cast<float4*>(ds + kTile * kTile);
   CopyTile(ks, p.k, kv_row, count);
   CopyTile(vs, p.v, kv_row, count);
 
@@ -239,6 +240,12 @@ __global__ void __launch_bounds__(128, 2) DkvKernel(NsaWindowParams p) {
     AccumulateRows(dk, da, qb);  // dk += dS^T Q
     wgmma::Commit();
     if (threadIdx.x < kTile && i + 1 < steps) stats[((i + 1) % 2) * kTile + threadIdx.x] = next;
+    if (p.dq_accum != nullptr) {  // dq += scale dS K while dk's and dv's products run
+      int64_t row0 = 0;
+      const int rows = step_rows(i, &row0);
+      const auto dq_row = [&](int r) { return r < rows ? p.dq_accum + (row0 + r) * kD : nullptr; };
+      nsa::AddDsK(dp, ds, ks, p.scale, dq_row(FragmentRow(0)), dq_row(FragmentRow(2)));
+    }
     wgmma::Wait<0>();
     wgmma::FenceOperands(dk);
     wgmma::FenceOperands(dv);
@@ -258,7 +265,7 @@ namespace ablate::kernels {
 
 cudaError_t NsaWindowBackward(const NsaWindowParams& p, cudaStream_t stream) {
   if (const cudaError_t refused = nsa_window::Refusal(p); refused != cudaSuccess) return refused;
-  if (p.dq != nullptr || p.dq_fp32 != nullptr) {
+  if (p.dq != nullptr) {
     const dim3 dq_grid(nsa_window::Tiles(p), static_cast<unsigned>(p.heads),
                        static_cast<unsigned>(p.batch));
     const cudaError_t error =
