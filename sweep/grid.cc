@@ -394,29 +394,50 @@ void ForEachIndex(size_t n, absl::FunctionRef<void(size_t, internal::MemoryPlann
   if (helper.has_value()) helper->join();
 }
 
-// The first cell that could not be resolved, naming up to three more with the same problem,
-// so that a file whose setting breaks several cells is fixed in one round.
-absl::Status FirstBadCell(const std::vector<ResolvedCell>& resolved) {
-  const ResolvedCell* first = nullptr;
-  std::vector<std::string> others;
-  size_t more = 0;
+// The cells that could not be resolved, by problem in run order, a line each: the first three
+// problems, each with its first cell and up to three more cells it breaks, then a count of the
+// cells with yet other problems, so that a file with several mistakes is fixed in one round.
+absl::Status BadCells(const std::vector<ResolvedCell>& resolved) {
+  constexpr size_t kProblems = 3, kOthers = 3;
+  struct Problem {
+    const ResolvedCell* first;
+    std::vector<std::string> others;  // up to kOthers more cells with it
+    size_t more = 0;                  // the rest
+  };
+  std::vector<Problem> problems;
+  size_t beyond = 0;  // cells whose problem is not among those named
   for (const ResolvedCell& cell : resolved) {
     if (!cell.problem.has_value()) continue;
-    if (first == nullptr) {
-      first = &cell;
-    } else if (*cell.problem != *first->problem) {
-      continue;
-    } else if (others.size() < 3) {
-      others.push_back(Label(cell.values));
+    auto same = std::find_if(problems.begin(), problems.end(), [&](const Problem& problem) {
+      return *problem.first->problem == *cell.problem;
+    });
+    if (same == problems.end()) {
+      if (problems.size() < kProblems) {
+        problems.push_back({&cell, {}, 0});
+      } else {
+        ++beyond;
+      }
+    } else if (same->others.size() < kOthers) {
+      same->others.push_back(Label(cell.values));
     } else {
-      ++more;
+      ++same->more;
     }
   }
-  if (first == nullptr) return absl::OkStatus();
-  std::string message = absl::StrCat("cell ", Label(first->values), ": ", *first->problem);
-  if (!others.empty()) {
-    absl::StrAppend(&message, " (so do cells ", absl::StrJoin(others, ", "),
-                    more > 0 ? absl::StrCat(" and ", more, " more") : "", ")");
+  if (problems.empty()) return absl::OkStatus();
+  std::vector<std::string> parts;
+  for (const Problem& problem : problems) {
+    std::string part =
+        absl::StrCat("cell ", Label(problem.first->values), ": ", *problem.first->problem);
+    if (!problem.others.empty()) {
+      absl::StrAppend(&part, " (so do cells ", absl::StrJoin(problem.others, ", "),
+                      problem.more > 0 ? absl::StrCat(" and ", problem.more, " more") : "", ")");
+    }
+    parts.push_back(std::move(part));
+  }
+  std::string message = absl::StrJoin(parts, "\n");
+  if (beyond > 0) {
+    absl::StrAppend(&message, "\nand ", beyond, beyond == 1 ? " more cell" : " more cells",
+                    " with other problems");
   }
   return absl::InvalidArgumentError(message);
 }
@@ -452,7 +473,7 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
   out.jobs.reserve(drafts);
   absl::flat_hash_map<uint64_t, size_t> job_by_hash;  // config hash -> job index
   job_by_hash.reserve(drafts);
-  if (absl::Status bad = FirstBadCell(resolved); !bad.ok()) return bad;
+  if (absl::Status bad = BadCells(resolved); !bad.ok()) return bad;
   for (ResolvedCell& cell : resolved) {
     if (cell.rule.has_value()) {
       v1::ExcludedCell& excluded = out.dropped.emplace_back();

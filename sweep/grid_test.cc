@@ -368,6 +368,23 @@ TEST(GridTest, HundredThousandCells) {
   EXPECT_EQ(CellOf(expansion->jobs[54321]), "seed=543 learning_rate=22e-4");
 }
 
+// Cells broken in different ways are reported together, a line a problem in run order, so that
+// a file is fixed in one round: three problems named, the cells with a fourth counted.
+TEST(GridTest, CellsWithDifferentProblemsAreAllReported) {
+  absl::StatusOr<Expansion> expansion =
+      ExpandSweep(Parse("name: t\ngrid:\n  context_length: [128, 1M]\n"
+                        "  optimizer_args.beta2: [0.9, 1.0, 2.0, 3.0]\n"));
+  ASSERT_FALSE(expansion.ok());
+  EXPECT_EQ(expansion.status().message(),
+            "cell context_length=128 optimizer_args.beta2=1.0: optimizer_args.beta2: 1 is outside "
+            "[0, 1) for adamw (so do cells context_length=1M optimizer_args.beta2=1.0)\n"
+            "cell context_length=128 optimizer_args.beta2=2.0: optimizer_args.beta2: 2 is outside "
+            "[0, 1) for adamw (so do cells context_length=1M optimizer_args.beta2=2.0)\n"
+            "cell context_length=128 optimizer_args.beta2=3.0: optimizer_args.beta2: 3 is outside "
+            "[0, 1) for adamw (so do cells context_length=1M optimizer_args.beta2=3.0)\n"
+            "and 1 more cell with other problems");
+}
+
 // Of several invalid cells, the first in run order is named, whichever thread resolved it.
 TEST(GridTest, ALargeSweepNamesItsFirstInvalidCell) {
   v1::SweepSpec spec = HundredThousandCellSpec();

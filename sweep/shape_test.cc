@@ -234,7 +234,8 @@ grid: {context_length: [64, 128]}
 derived: {tokens_per_step: 100}
 )"),
             "cell context_length=64: derived.tokens_per_step: 100 tokens is not a whole number "
-            "of 64-token sequences");
+            "of 64-token sequences\ncell context_length=128: derived.tokens_per_step: 100 tokens "
+            "is not a whole number of 128-token sequences");
   EXPECT_EQ(ErrorOf(R"(
 name: t
 grid: {context_length: [64]}

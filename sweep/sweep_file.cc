@@ -4,10 +4,13 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -411,8 +414,14 @@ absl::StatusOr<ExpandedSweepFile> ExpandSweepYaml(absl::string_view yaml,
   if (!spec.ok()) return spec.status();
   absl::StatusOr<Expansion> expansion = ExpandSweep(*spec);
   if (!expansion.ok()) {
-    return absl::Status(expansion.status().code(),
-                        reader.PlaceCellProblem(*spec, expansion.status().message()));
+    // A line per problem (ExpandSweep's), each cell's at the setting that gave it.
+    std::vector<std::string> lines;
+    for (absl::string_view line : absl::StrSplit(expansion.status().message(), '\n')) {
+      lines.push_back(lines.empty() || absl::StartsWith(line, "cell ")
+                          ? reader.PlaceCellProblem(*spec, line)
+                          : std::string(line));
+    }
+    return absl::Status(expansion.status().code(), absl::StrJoin(lines, "\n"));
   }
   return ExpandedSweepFile{*std::move(spec), *std::move(expansion)};
 }

@@ -241,7 +241,8 @@ TEST(SweepFileTest, ACellsProblemIsPlacedAtTheSettingThatGaveIt) {
                     "1.0}\n"),
             "s.yaml:5:27: cell optimizer=adamw: optimizer_args.beta2: 1 is outside [0, 1) for "
             "adamw");
-  // muon's override sets beta2 as well; the override that holds for the cell is the one named.
+  // Two cells' problems, each at the setting that gave it: adamw's at the override that holds
+  // for it (not at the fixed beta2 the override replaced), muon's at that fixed beta2.
   EXPECT_EQ(problem(R"(name: t
 grid:
   optimizer: [adamw, muon]
@@ -254,7 +255,9 @@ overrides:
     set: {optimizer_args.beta2: 1.5}
 )"),
             "s.yaml:10:33: cell optimizer=adamw: optimizer_args.beta2: 1.5 is outside [0, 1) for "
-            "adamw");
+            "adamw\ns.yaml:5:27: cell optimizer=muon: optimizer_args.beta2: muon has no argument "
+            "beta2 (it takes momentum, nesterov, ns_steps, ns_a, ns_b, ns_c, ns_eps, "
+            "match_rms_adamw, adam_lr_ratio, adam_beta1, adam_beta2, adam_eps)");
   // A problem with no node of its own in the file names the file alone.
   EXPECT_EQ(problem("name: t\ngrid:\n  optimizer: [adamw]\nconstraints:\n  - when: {optimizer: "
                     "adamw}\n    require: {optimizer: muon}\n"),
