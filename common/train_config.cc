@@ -277,8 +277,8 @@ absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
     return fail("warmup_steps: ", c.warmup_steps(), " is longer than the run (", c.steps(),
                 " steps)");
   }
-  if (c.weight_decay() < 0) return fail("weight_decay: must not be negative");
-  if (c.grad_clip() < 0) return fail("grad_clip: must not be negative");
+  if (c.weight_decay() < 0) return fail("weight_decay: ", c.weight_decay(), " is below 0");
+  if (c.grad_clip() < 0) return fail("grad_clip: ", c.grad_clip(), " is below 0");
   if (c.log_every() == 0) return fail("log_every: must be positive");
   if (c.eval_batches() == 0) return fail("eval_batches: must be positive");
   if (c.dataset().empty()) return fail("dataset: must name a corpus");

@@ -95,6 +95,13 @@ TEST(TrainConfigTest, NonFiniteNumbersAndAbsurdSizesAreRefusedByName) {
   c = DefaultTrainConfig();
   c.set_min_lr_ratio(std::nan(""));
   EXPECT_EQ(ValidateTrainConfig(c).message(), "min_lr_ratio: nan is not a finite number");
+  // A negative one is named with its value, as a sweep file's reader needs it.
+  c = DefaultTrainConfig();
+  c.set_weight_decay(-0.1);
+  EXPECT_EQ(ValidateTrainConfig(c).message(), "weight_decay: -0.1 is below 0");
+  c = DefaultTrainConfig();
+  c.set_grad_clip(-1);
+  EXPECT_EQ(ValidateTrainConfig(c).message(), "grad_clip: -1 is below 0");
   c = DefaultTrainConfig();
   c.set_steps(4294967295u);
   EXPECT_EQ(ValidateTrainConfig(c).message(),

@@ -487,9 +487,9 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
       const auto [twin, inserted] =
           job_by_hash.emplace(internal::HashNumber(draft.config_hash()), out.jobs.size());
       if (!inserted) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "cells ", Label(out.jobs[twin->second].cell()), " and ", Label(draft.cell()),
-            " resolve to the same config; an override hides a grid dimension"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("cells ", Label(out.jobs[twin->second].cell()), " and ",
+                         Label(draft.cell()), " resolve to the same config"));
       }
       v1::JobSpec& job = out.jobs.emplace_back(std::move(draft));
       job.set_index(static_cast<uint32_t>(out.jobs.size() - 1));

@@ -228,23 +228,6 @@ TEST(GridTest, GoldenIdsOfTheDemoSweep) {
                                               "tiny-grid-5f6276bffc82a109-83bf31"));
 }
 
-TEST(GridTest, DuplicateConfigsNameBothCells) {
-  absl::StatusOr<Expansion> expansion = ExpandSweep(Parse(R"(
-name: t
-grid:
-  model: [tiny, mini]
-  optimizer: [adamw]
-overrides:
-  - when: {model: mini}
-    set: {model: tiny}
-)"));
-  ASSERT_FALSE(expansion.ok());
-  EXPECT_EQ(expansion.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(expansion.status().message(),
-              HasSubstr("cells model=tiny optimizer=adamw and model=mini optimizer=adamw resolve "
-                        "to the same config"));
-}
-
 TEST(GridTest, InvalidCellIsNamed) {
   absl::StatusOr<Expansion> expansion =
       ExpandSweep(Parse("name: t\ngrid:\n  model: [tiny]\n  context_length: [128, 1M]\n"));
@@ -345,6 +328,21 @@ TEST(GridTest, ValidatesSpecsFromOtherSources) {
   spec.mutable_fixed()->insert({"optimizer", "soap"});
   EXPECT_EQ(ValidateSweepSpec(spec).message(),
             "fixed.optimizer: also a grid dimension; set it in one place");
+  spec.clear_fixed();
+  // An override that changed a grid dimension would run muon under adamw's label (or two cells'
+  // one config): refused before any cell is resolved.
+  dimension.add_values("muon");
+  v1::Override& override = *spec.add_overrides();
+  v1::Condition& when = *override.add_when();
+  when.set_dimension("optimizer");
+  when.add_values("adamw");
+  (*override.mutable_set())["optimizer"] = "muon";
+  absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
+  ASSERT_FALSE(expansion.ok());
+  EXPECT_EQ(expansion.status().message(),
+            "overrides[0].set.optimizer: a grid dimension, which an override may not change (its "
+            "cells would run what their labels do not say); drop cells with constraints, or list "
+            "them with cells");
 }
 
 // A large sweep's cells resolve on two threads; its jobs come out as a serial expansion gave

@@ -163,6 +163,14 @@ TEST(SweepFileTest, OverrideProblems) {
             "s.yaml:5:5: overrides[0].when: needs at least one condition");
   EXPECT_EQ(ErrorOf(head + "  - when: {model: mini}\n    sett: {steps: 10}\n"),
             "s.yaml:6:5: overrides[0].sett: unknown key (did you mean set?) (known: when, set)");
+  EXPECT_EQ(ErrorOf(head + "  - when: {modle: mini}\n    set: {steps: 10}\n"),
+            "s.yaml:5:12: overrides[0].when.modle: not a grid dimension (did you mean model?) "
+            "(grid: model)");
+  // Applied after the grid's value, it would run mini under tiny's label.
+  EXPECT_EQ(ErrorOf(head + "  - when: {model: tiny}\n    set: {model: mini}\n"),
+            "s.yaml:6:11: overrides[0].set.model: a grid dimension, which an override may not "
+            "change (its cells would run what their labels do not say); drop cells with "
+            "constraints, or list them with cells");
 }
 
 TEST(SweepFileTest, ShapeProblems) {

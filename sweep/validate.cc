@@ -87,7 +87,17 @@ class SpecChecker {
       Add(CheckConditions(key + ".when", override.when()));
       if (override.set().empty()) Add(Fail(key + ".set", "", "an override must set something"));
       for (const auto& [name, value] : Sorted(override.set())) {
-        Add(CheckSetting(absl::StrCat(key, ".set.", name), name, value));
+        const std::string set_key = absl::StrCat(key, ".set.", name);
+        if (grid_.contains(name)) {
+          // Applied after the grid's value, it would run a config its cell's label and id do not
+          // name (or two cells' one config).
+          Add(Fail(set_key, "",
+                   "a grid dimension, which an override may not change (its cells would run what "
+                   "their labels do not say); drop cells with constraints, or list them with "
+                   "cells"));
+          continue;
+        }
+        Add(CheckSetting(set_key, name, value));
       }
     }
     if (spec_.max_attempts() > kMaxAttempts) {
@@ -289,8 +299,10 @@ class SpecChecker {
   std::optional<SpecIssue> NotADimension(const std::string& key) const {
     std::vector<std::string> names;
     for (const v1::Dimension& d : spec_.grid()) names.push_back(d.name());
+    const std::string name = key.substr(key.rfind('.') + 1);
     return Fail(key, "",
-                absl::StrCat("not a grid dimension (grid: ", absl::StrJoin(names, ", "), ")"));
+                absl::StrCat("not a grid dimension", DidYouMean(name, names),
+                             " (grid: ", absl::StrJoin(names, ", "), ")"));
   }
 
   const v1::SweepSpec& spec_;
