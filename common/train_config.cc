@@ -122,6 +122,25 @@ uint32_t WorldSize(const v1::TrainConfig& config) {
   return std::max(1u, config.gpus() > 0 ? config.gpus() : config.cpu_ranks());
 }
 
+absl::StatusOr<uint32_t> MicroBatchPerRank(const v1::TrainConfig& config, uint32_t ranks) {
+  const uint32_t batch = config.batch_size();
+  if (ranks == 0 || batch % ranks != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batch_size: ", batch, " does not split evenly over the job's ", ranks, " ranks"));
+  }
+  const uint32_t rows = batch / ranks;
+  const uint32_t micro =
+      config.micro_batch_size() == 0 ? rows : std::min(config.micro_batch_size(), rows);
+  if (micro == 0 || rows % micro != 0) {
+    return absl::InvalidArgumentError(
+        ranks == 1
+            ? absl::StrCat("micro_batch_size: ", micro, " does not divide batch_size ", batch)
+            : absl::StrCat("micro_batch_size: ", micro, " does not divide the ", rows,
+                           " rows of each of ", ranks, " ranks"));
+  }
+  return micro;
+}
+
 bool IsTrainField(absl::string_view name) {
   for (absl::string_view prefix : kArgMaps) {
     if (absl::StartsWith(name, prefix)) return name.size() > prefix.size();
@@ -296,9 +315,8 @@ absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
                   c.model(), "'s ", layers, " layers");
     }
   }
-  if (c.micro_batch_size() > 0 && c.batch_size() % c.micro_batch_size() != 0) {
-    return fail("micro_batch_size: ", c.micro_batch_size(), " does not divide batch_size ",
-                c.batch_size());
+  if (absl::StatusOr<uint32_t> micro = MicroBatchPerRank(c, WorldSize(c)); !micro.ok()) {
+    return micro.status();
   }
   // Empty names below mean the default (WithLoopDefaults).
   if (!c.lr_schedule().empty()) {

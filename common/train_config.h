@@ -10,6 +10,7 @@
 
 #include "ablate/v1/config.pb.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace ablate {
@@ -57,11 +58,18 @@ inline constexpr uint32_t kMaxCpuRanks = 256;
 // and the plan's per-rank batch.
 uint32_t WorldSize(const v1::TrainConfig& config);
 
+// Each of `ranks` data-parallel ranks' micro-batch: micro_batch_size (0: the rank's whole
+// share) capped at the rank's batch_size / ranks rows. InvalidArgument, naming the field, when
+// batch_size does not split evenly over the ranks or the micro-batch does not divide a rank's
+// rows: "batch_size: 64 does not split evenly over the job's 3 ranks".
+absl::StatusOr<uint32_t> MicroBatchPerRank(const v1::TrainConfig& config, uint32_t ranks);
+
 // Checks a resolved config: every number finite, sizes within the bounds above, known model,
 // attention and optimizer names, optimizer_args and attention_args as their optimizer and
 // attention kind declare them, positive steps, batch and context, a learning rate in (0, 1],
-// warmup not longer than the run, context lengths above 128K only with NSA, a
-// micro_batch_size that divides batch_size, a known lr_schedule and nonfinite policy,
+// warmup not longer than the run, context lengths above 128K only with NSA, a batch that
+// splits over its WorldSize ranks in micro-batches (MicroBatchPerRank), a known lr_schedule and
+// nonfinite policy,
 // decay_fraction in [0, 1], a divergence_factor of 0 or above 1, and cpu_ranks only without
 // gpus. The message names the
 // field:

@@ -72,6 +72,7 @@ TEST(TrainConfigTest, WorldSizeCountsGpusOrCpuRanks) {
   EXPECT_EQ(WorldSize(c), 1u);
   c.set_cpu_ranks(3);
   EXPECT_EQ(WorldSize(c), 3u);
+  c.set_batch_size(12);  // 4 rows a rank
   EXPECT_TRUE(ValidateTrainConfig(c).ok());
   c.set_gpus(2);
   EXPECT_EQ(WorldSize(c), 2u);
@@ -110,6 +111,31 @@ TEST(TrainConfigTest, NonFiniteNumbersAndAbsurdSizesAreRefusedByName) {
   c.set_batch_size(4294967295u);
   EXPECT_EQ(ValidateTrainConfig(c).message(),
             "batch_size: 4294967295 is more than the limit of 1048576");
+}
+
+// Each rank takes an even share of the batch, in micro-batches capped at it; a config whose
+// batch does not split so is refused when the sweep is checked, not when its ranks start.
+TEST(TrainConfigTest, EachRankTakesAnEvenShareInMicroBatchesCappedAtIt) {
+  v1::TrainConfig config = DefaultTrainConfig();
+  config.set_batch_size(12);
+  config.set_micro_batch_size(2);
+  EXPECT_EQ(*MicroBatchPerRank(config, 2), 2u);
+  config.set_micro_batch_size(12);
+  EXPECT_EQ(*MicroBatchPerRank(config, 3), 4u);  // capped at the 4 rows of a rank
+  config.set_micro_batch_size(0);
+  EXPECT_EQ(*MicroBatchPerRank(config, 3), 4u);  // 0: the rank's whole share
+  EXPECT_EQ(MicroBatchPerRank(config, 5).status().message(),
+            "batch_size: 12 does not split evenly over the job's 5 ranks");
+  config.set_micro_batch_size(4);
+  EXPECT_EQ(MicroBatchPerRank(config, 2).status().message(),
+            "micro_batch_size: 4 does not divide the 6 rows of each of 2 ranks");
+  config.set_micro_batch_size(5);
+  EXPECT_EQ(MicroBatchPerRank(config, 1).status().message(),
+            "micro_batch_size: 5 does not divide batch_size 12");
+  config.set_micro_batch_size(2);
+  config.set_gpus(5);
+  EXPECT_EQ(ValidateTrainConfig(config).message(),
+            "batch_size: 12 does not split evenly over the job's 5 ranks");
 }
 
 TEST(TrainConfigTest, LoopSettingsAreCheckedByName) {

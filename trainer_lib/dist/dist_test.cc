@@ -85,18 +85,8 @@ TEST(RankInfoTest, RefusesWhatTheJobDoesNotAskForOrTheLauncherLeftOut) {
   }
 }
 
-TEST(PlacementTest, EachRankTakesAnEvenShareInMicroBatchesCappedAtIt) {
+TEST(PlacementTest, ACpuJobsRanksRunOnTheCpu) {
   v1::TrainConfig config = DefaultTrainConfig();
-  config.set_batch_size(12);
-  config.set_micro_batch_size(2);
-  EXPECT_EQ(*RankMicroBatch(config, 2), 2);
-  config.set_micro_batch_size(12);
-  EXPECT_EQ(*RankMicroBatch(config, 3), 4);  // capped at the 4 rows of a rank
-  EXPECT_EQ(RankMicroBatch(config, 5).status().message(),
-            "batch_size 12 does not split evenly over the job's 5 ranks");
-  config.set_micro_batch_size(4);
-  EXPECT_EQ(RankMicroBatch(config, 2).status().message(),
-            "micro_batch_size 4 does not divide the 6 rows of each of 2 ranks");
   EXPECT_TRUE(RankDevice(config, 0)->is_cpu());
 }
 

@@ -1,7 +1,5 @@
 #include "trainer_lib/dist/placement.h"
 
-#include <algorithm>
-
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
@@ -21,22 +19,6 @@ absl::StatusOr<c10::Device> RankDevice(const v1::TrainConfig& config, int local_
                                                torch::cuda::device_count(), " GPUs are visible"));
   }
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
-}
-
-absl::StatusOr<int64_t> RankMicroBatch(const v1::TrainConfig& config, int world_size) {
-  const int64_t batch = config.batch_size();
-  if (batch % world_size != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "batch_size ", batch, " does not split evenly over the job's ", world_size, " ranks"));
-  }
-  const int64_t rows = batch / world_size;
-  const int64_t micro = std::min<int64_t>(config.micro_batch_size(), rows);
-  if (rows % micro != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("micro_batch_size ", micro, " does not divide ",
-                                                   "the ", rows, " rows of each of ", world_size,
-                                                   " ranks"));
-  }
-  return micro;
 }
 
 }  // namespace ablate::train::dist

@@ -22,11 +22,6 @@ namespace ablate::train::dist {
 // when CUDA is missing or shows fewer devices (another host may have them: not permanent).
 absl::StatusOr<c10::Device> RankDevice(const v1::TrainConfig& config, int local_rank);
 
-// The micro-batch size of each of `world_size` ranks. InvalidArgument when batch_size does
-// not split evenly over the ranks, or the capped micro-batch does not divide a rank's rows.
-// `config` has been through WithLoopDefaults (micro_batch_size > 0).
-absl::StatusOr<int64_t> RankMicroBatch(const v1::TrainConfig& config, int world_size);
-
 }  // namespace ablate::train::dist
 
 #endif  // ABLATE_TRAINER_LIB_DIST_PLACEMENT_H_

@@ -213,7 +213,8 @@ absl::Status Trainer::BuildModel() {
       config_, NamedParameters(*model_), shard_optimizer_ ? group_.get() : nullptr);
   if (!optimizer.ok()) return optimizer.status();
   optimizer_ = *std::move(optimizer);
-  absl::StatusOr<int64_t> micro = dist::RankMicroBatch(config_, ranks_.world_size);
+  absl::StatusOr<uint32_t> micro =
+      MicroBatchPerRank(config_, static_cast<uint32_t>(ranks_.world_size));
   if (!micro.ok()) return micro.status();
   v1::TrainConfig step_config = config_;
   step_config.set_micro_batch_size(static_cast<uint32_t>(*micro));
