@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "common/ids.h"
 #include "common/train_config.h"
+#include "sweep/cell_problems.h"
 #include "sweep/job_ids.h"
 #include "sweep/memory_planner.h"
 #include "sweep/tuning.h"
@@ -394,54 +395,6 @@ void ForEachIndex(size_t n, absl::FunctionRef<void(size_t, internal::MemoryPlann
   if (helper.has_value()) helper->join();
 }
 
-// The cells that could not be resolved, by problem in run order, a line each: the first three
-// problems, each with its first cell and up to three more cells it breaks, then a count of the
-// cells with yet other problems, so that a file with several mistakes is fixed in one round.
-absl::Status BadCells(const std::vector<ResolvedCell>& resolved) {
-  constexpr size_t kProblems = 3, kOthers = 3;
-  struct Problem {
-    const ResolvedCell* first;
-    std::vector<std::string> others;  // up to kOthers more cells with it
-    size_t more = 0;                  // the rest
-  };
-  std::vector<Problem> problems;
-  size_t beyond = 0;  // cells whose problem is not among those named
-  for (const ResolvedCell& cell : resolved) {
-    if (!cell.problem.has_value()) continue;
-    auto same = std::find_if(problems.begin(), problems.end(), [&](const Problem& problem) {
-      return *problem.first->problem == *cell.problem;
-    });
-    if (same == problems.end()) {
-      if (problems.size() < kProblems) {
-        problems.push_back({&cell, {}, 0});
-      } else {
-        ++beyond;
-      }
-    } else if (same->others.size() < kOthers) {
-      same->others.push_back(Label(cell.values));
-    } else {
-      ++same->more;
-    }
-  }
-  if (problems.empty()) return absl::OkStatus();
-  std::vector<std::string> parts;
-  for (const Problem& problem : problems) {
-    std::string part =
-        absl::StrCat("cell ", Label(problem.first->values), ": ", *problem.first->problem);
-    if (!problem.others.empty()) {
-      absl::StrAppend(&part, " (so do cells ", absl::StrJoin(problem.others, ", "),
-                      problem.more > 0 ? absl::StrCat(" and ", problem.more, " more") : "", ")");
-    }
-    parts.push_back(std::move(part));
-  }
-  std::string message = absl::StrJoin(parts, "\n");
-  if (beyond > 0) {
-    absl::StrAppend(&message, "\nand ", beyond, beyond == 1 ? " more cell" : " more cells",
-                    " with other problems");
-  }
-  return absl::InvalidArgumentError(message);
-}
-
 }  // namespace
 
 std::string SweepId(const v1::SweepSpec& spec) {
@@ -473,7 +426,13 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
   out.jobs.reserve(drafts);
   absl::flat_hash_map<uint64_t, size_t> job_by_hash;  // config hash -> job index
   job_by_hash.reserve(drafts);
-  if (absl::Status bad = BadCells(resolved); !bad.ok()) return bad;
+  if (absl::Status bad = internal::CellProblems(
+          resolved.size(),
+          [&](size_t i) { return resolved[i].problem ? &*resolved[i].problem : nullptr; },
+          [&](size_t i) { return Label(resolved[i].values); });
+      !bad.ok()) {
+    return bad;
+  }
   for (ResolvedCell& cell : resolved) {
     if (cell.rule.has_value()) {
       v1::ExcludedCell& excluded = out.dropped.emplace_back();

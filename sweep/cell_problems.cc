@@ -1,0 +1,58 @@
+#include "sweep/cell_problems.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace ablate::sweep::internal {
+
+absl::Status CellProblems(size_t cells, absl::FunctionRef<const std::string*(size_t)> problem,
+                          absl::FunctionRef<std::string(size_t)> label) {
+  constexpr size_t kProblems = 3, kOthers = 3;
+  struct Problem {
+    size_t first;  // the first cell with it
+    const std::string* text;
+    std::vector<std::string> others;  // up to kOthers more cells with it
+    size_t more = 0;                  // the rest
+  };
+  std::vector<Problem> problems;
+  size_t beyond = 0;  // cells whose problem is not among those named
+  for (size_t i = 0; i < cells; ++i) {
+    const std::string* text = problem(i);
+    if (text == nullptr) continue;
+    auto same = std::find_if(problems.begin(), problems.end(),
+                             [&](const Problem& named) { return *named.text == *text; });
+    if (same == problems.end()) {
+      if (problems.size() < kProblems) {
+        problems.push_back({i, text, {}, 0});
+      } else {
+        ++beyond;
+      }
+    } else if (same->others.size() < kOthers) {
+      same->others.push_back(label(i));
+    } else {
+      ++same->more;
+    }
+  }
+  if (problems.empty()) return absl::OkStatus();
+  std::vector<std::string> parts;
+  for (const Problem& named : problems) {
+    std::string part = absl::StrCat("cell ", label(named.first), ": ", *named.text);
+    if (!named.others.empty()) {
+      absl::StrAppend(&part, " (so do cells ", absl::StrJoin(named.others, ", "),
+                      named.more > 0 ? absl::StrCat(" and ", named.more, " more") : "", ")");
+    }
+    parts.push_back(std::move(part));
+  }
+  std::string message = absl::StrJoin(parts, "\n");
+  if (beyond > 0) {
+    absl::StrAppend(&message, "\nand ", beyond, beyond == 1 ? " more cell" : " more cells",
+                    " with other problems");
+  }
+  return absl::InvalidArgumentError(message);
+}
+
+}  // namespace ablate::sweep::internal

@@ -1,0 +1,25 @@
+// How a sweep's expansion (grid.h) reports the cells that could not be resolved: problems
+// grouped so that a file with several mistakes is fixed in one round. Pure; safe from any
+// thread.
+#ifndef ABLATE_SWEEP_CELL_PROBLEMS_H_
+#define ABLATE_SWEEP_CELL_PROBLEMS_H_
+
+#include <cstddef>
+#include <string>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+
+namespace ablate::sweep::internal {
+
+// For `cells` cells in run order, problem(i) the problem of cell i (null: it resolved) and
+// label(i) its label ("optimizer=adamw context_length=1M"), asked only for the cells named:
+// InvalidArgument with a line for each of the first three distinct problems, "cell LABEL:
+// PROBLEM", with up to three more cells it breaks ("(so do cells A, B, C and 4 more)"), then
+// "and N more cells with other problems"; OK when no cell has one.
+absl::Status CellProblems(size_t cells, absl::FunctionRef<const std::string*(size_t)> problem,
+                          absl::FunctionRef<std::string(size_t)> label);
+
+}  // namespace ablate::sweep::internal
+
+#endif  // ABLATE_SWEEP_CELL_PROBLEMS_H_
