@@ -50,7 +50,8 @@ constexpr int kNotedCells = 3;
 
 // Reads and expands the file; on a problem prints its one line ("file:line:col: key: problem"
 // from the parser or, for a cell's problem, at the node that gave the value) and returns
-// nullopt. Notes NSA cells that read every key (NsaReadsEveryKey) on stderr.
+// nullopt. Notes on stderr NSA cells that read every key (NsaReadsEveryKey), then the file's
+// own notes (idle overrides).
 
 std::optional<sweep::ExpandedSweepFile> CheckSweepFile(const std::string& path, const Io& io) {
   absl::StatusOr<sweep::ExpandedSweepFile> checked = sweep::ExpandSweepFile(path);
@@ -72,6 +73,7 @@ std::optional<sweep::ExpandedSweepFile> CheckSweepFile(const std::string& path, 
   if (noted > kNotedCells) {
     io.err << "note: " << noted - kNotedCells << " more cells read every key the same way\n";
   }
+  for (const std::string& note : checked->notes) io.err << "note: " << note << '\n';
   return *std::move(checked);
 }
 

@@ -457,6 +457,14 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
   if (out.jobs.empty()) {
     return absl::InvalidArgumentError("constraints leave no cell of the grid to run");
   }
+  for (size_t i = 0; i < plan->overrides.size(); ++i) {
+    const Conjunction& when = plan->overrides[i].first;
+    bool used = false;
+    for (size_t c = 0; c < cells.size() && !used; ++c) {
+      used = !resolved[c].rule.has_value() && Holds(when, cells[c]);
+    }
+    if (!used) out.idle_overrides.push_back(static_cast<int>(i));
+  }
   internal::AssignJobIds(out.sweep_id, internal::CheckpointRootOf(spec),
                          {job_by_hash.begin(), job_by_hash.end()}, out.jobs);
   return out;

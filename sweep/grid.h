@@ -30,6 +30,10 @@ struct Expansion {
   // Cells left out by constraints, every dimension in grid order with the value as written,
   // and the first constraint each breaks.
   std::vector<v1::ExcludedCell> dropped;
+  // The overrides (indices into spec.overrides) whose conditions no kept cell meets: they
+  // change nothing. Legal (a file may keep a rule for cells it leaves out for now), but more
+  // often a value mistyped or a cell excluded, so `validate`, `plan` and `submit` note them.
+  std::vector<int> idle_overrides;
 };
 
 // With `repeats`, each job's cell ends with this dimension, the repeat's seed (1..repeats).

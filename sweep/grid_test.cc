@@ -183,6 +183,32 @@ overrides:
   EXPECT_EQ(expansion->jobs[1].config().steps(), 50u);
 }
 
+// An override whose conditions only cells the constraints drop meet, or no cell at all, changes
+// nothing: the expansion names it, and it changes no job.
+TEST(GridTest, OverridesNoKeptCellMeetsAreIdle) {
+  absl::StatusOr<Expansion> expansion = ExpandSweep(Parse(R"(
+name: t
+grid:
+  attention: [dense, nsa]
+  context_length: [32K, 1M]
+constraints:
+  - when: {context_length: 1M}
+    require: {attention: nsa}
+overrides:
+  - when: {attention: dense, context_length: 1M}
+    set: {steps: 50}
+  - when: {attention: nsa}
+    set: {steps: 70}
+  - when: {context_length: 128K}
+    set: {steps: 90}
+)"));
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  EXPECT_EQ(expansion->idle_overrides, (std::vector<int>{0, 2}));
+  ASSERT_EQ(expansion->jobs.size(), 3u);
+  EXPECT_NE(expansion->jobs[0].config().steps(), 50u);
+  EXPECT_EQ(expansion->jobs[1].config().steps(), 70u);
+}
+
 TEST(GridTest, IdsAreStableAndFollowTheSpec) {
   const std::string yaml = "name: Stable Ids\ngrid:\n  model: [tiny, mini]\n";
   absl::StatusOr<Expansion> first = ExpandSweep(Parse(yaml));
@@ -298,7 +324,9 @@ TEST(GridTest, EveryExampleExpands) {
     absl::StatusOr<v1::SweepSpec> spec = LoadSweepFile(entry.path().string());
     ASSERT_TRUE(spec.ok()) << entry.path() << ": " << spec.status();
     absl::StatusOr<Expansion> expansion = ExpandSweep(*spec);
-    EXPECT_TRUE(expansion.ok()) << entry.path() << ": " << expansion.status();
+    ASSERT_TRUE(expansion.ok()) << entry.path() << ": " << expansion.status();
+    EXPECT_TRUE(expansion->idle_overrides.empty())
+        << entry.path() << ": an override changes nothing";
   }
 }
 

@@ -77,6 +77,14 @@ class SweepFileReader : public internal::YamlReader {
     return spec;
   }
 
+  // "file:line:col: text" at the node of key `at`, or at the file alone where it has none.
+  std::string Placed(const std::string& at, absl::string_view text) const {
+    const YAML::Mark* mark = MarkOf(at);
+    return mark == nullptr
+               ? absl::StrCat(source(), ": ", text)
+               : absl::StrFormat("%s:%d:%d: %s", source(), mark->line + 1, mark->column + 1, text);
+  }
+
   // `problem`, ExpandSweep's, prefixed by the file's position of the node that gave the value
   // it names (ExpandSweepYaml says which), or by the file's name alone.
   std::string PlaceCellProblem(const v1::SweepSpec& spec, absl::string_view problem) const {
@@ -93,9 +101,7 @@ class SweepFileReader : public internal::YamlReader {
     rest.remove_prefix(label_end - 3);  // "cell " and the label's ": "
     const std::string key(rest.substr(0, rest.find_first_of(": ")));
     for (const std::string& at : NodesOf(spec, cell, key)) {
-      if (const YAML::Mark* mark = MarkOf(at)) {
-        return absl::StrFormat("%s:%d:%d: %s", source(), mark->line + 1, mark->column + 1, problem);
-      }
+      if (MarkOf(at) != nullptr) return Placed(at, problem);
     }
     return absl::StrCat(source(), ": ", problem);
   }
@@ -423,7 +429,15 @@ absl::StatusOr<ExpandedSweepFile> ExpandSweepYaml(absl::string_view yaml,
     }
     return absl::Status(expansion.status().code(), absl::StrJoin(lines, "\n"));
   }
-  return ExpandedSweepFile{*std::move(spec), *std::move(expansion)};
+  ExpandedSweepFile out{*std::move(spec), *std::move(expansion), {}};
+  for (const int i : out.expansion.idle_overrides) {
+    const std::string at = absl::StrCat("overrides[", i, "].when");
+    out.notes.push_back(reader.Placed(
+        at, absl::StrCat(at,
+                         ": no cell that the grid and its constraints keep meets it, so the "
+                         "override changes nothing")));
+  }
+  return out;
 }
 
 absl::StatusOr<ExpandedSweepFile> ExpandSweepFile(const std::string& path) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ablate/v1/sweep.pb.h"
 #include "absl/status/statusor.h"
@@ -33,6 +34,10 @@ absl::StatusOr<v1::SweepSpec> LoadSweepFile(const std::string& path);
 struct ExpandedSweepFile {
   v1::SweepSpec spec;
   Expansion expansion;
+  // What is legal but likely a mistake, a line each, placed in the file as problems are: each
+  // idle override ("s.yaml:12:5: overrides[1].when: no cell ... meets it: the override changes
+  // nothing").
+  std::vector<std::string> notes;
 };
 
 // ParseSweepYaml, then ExpandSweep: how `ablate validate`, `plan` and `submit` check a file.

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -270,6 +271,25 @@ overrides:
   EXPECT_EQ(problem("name: t\ngrid:\n  optimizer: [adamw]\nconstraints:\n  - when: {optimizer: "
                     "adamw}\n    require: {optimizer: muon}\n"),
             "s.yaml: constraints leave no cell of the grid to run");
+}
+
+// An override that no kept cell meets is legal and noted, at its conditions; one that meets a
+// cell is not.
+TEST(SweepFileTest, AnIdleOverrideIsNotedAtItsConditions) {
+  absl::StatusOr<ExpandedSweepFile> expanded = ExpandSweepYaml(R"(name: t
+grid:
+  optimizer: [adamw, muon]
+overrides:
+  - when: {optimizer: muon}
+    set: {steps: 70}
+  - when: {optimizer: soap}
+    set: {steps: 90}
+)",
+                                                               "s.yaml");
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_EQ(expanded->notes,
+            std::vector<std::string>{"s.yaml:7:5: overrides[1].when: no cell that the grid and its "
+                                     "constraints keep meets it, so the override changes nothing"});
 }
 
 TEST(SweepFileLimitsTest, AHugeGridIsRefusedWithItsCountAndTheLimit) {

@@ -60,6 +60,28 @@ TEST_F(CliTest, ValidateNotesNsaCellsThatReadEveryKey) {
   EXPECT_EQ(sparse.err, "");
 }
 
+// An override no cell meets (a value mistyped, or its cells excluded) is legal, and noted at its
+// conditions by each command that checks the file.
+TEST_F(CliTest, ValidateAndPlanNoteAnOverrideThatChangesNothing) {
+  const std::string path = WriteFile("idle.yaml", R"(name: x
+grid:
+  context_length: [256, 512]
+fixed:
+  steps: 10
+overrides:
+  - when: {context_length: 1K}
+    set: {learning_rate: 1e-3}
+)");
+  for (const char* command : {"validate", "plan"}) {
+    const Result r = Run({"--coordinator", unreachable_, command, path});
+    EXPECT_EQ(r.exit_code, 0) << command << ": " << r.err;
+    EXPECT_EQ(r.err, absl::StrCat("note: ", path,
+                                  ":7:5: overrides[0].when: no cell that the grid and its "
+                                  "constraints keep meets it, so the override changes nothing\n"))
+        << command;
+  }
+}
+
 // `plan` needs no coordinator: the example's counts, derived batches and estimates, as text
 // and as JSON that parses into the SweepPlan message; a bad file is one line naming the field.
 TEST_F(CliTest, PlanShowsCountsDerivedSettingsAndCostWithoutACoordinator) {
