@@ -106,16 +106,23 @@ int PlanCommand(const std::string& path, bool json, const Io& io) {
 
 namespace {
 
-// What an update did, in a line or two.
-void PrintUpdate(const v1::SubmitSweepResponse& response, const Io& io) {
+// What an update did, in a line or two. `file_sweep_id` is the id the plan above was headed with:
+// the file's own, which an update does not take.
+void PrintUpdate(const v1::SubmitSweepResponse& response, const std::string& file_sweep_id,
+                 const Io& io) {
   const v1::Sweep& sweep = response.sweep();
   io.out << "updated sweep " << sweep.id() << ": " << response.reused_jobs() << " jobs reused, "
          << response.added_jobs() << " added, " << response.dropped_jobs()
          << " no longer in the file (kept, not run"
          << (sweep.spec().has_tuning() ? "; tuning takes back those it needs again" : "") << ")\n";
+  if (file_sweep_id != sweep.id()) {
+    io.out << "the sweep keeps its id; " << file_sweep_id
+           << " above is the id this file alone would have\n";
+  }
   if (response.reused_unfinished() > 0) {
-    io.out << response.reused_unfinished() << " reused jobs have not succeeded; `ablate retry "
-           << sweep.id() << " --failed` runs the failed ones again\n";
+    io.out << response.reused_unfinished()
+           << " reused jobs have not succeeded yet (pending, running or failed); `ablate retry "
+           << sweep.id() << " --failed` runs again those that failed\n";
   }
 }
 
@@ -139,7 +146,7 @@ int SubmitCommand(Client& client, const std::string& path, bool update, bool wat
 
   const v1::Sweep& sweep = response->sweep();
   if (response->updated()) {
-    PrintUpdate(*response, io);
+    PrintUpdate(*response, checked->expansion.sweep_id, io);
   } else if (response->already_existed()) {
     io.out << "sweep " << sweep.id() << " was already submitted\n";
   } else {

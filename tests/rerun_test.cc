@@ -22,7 +22,9 @@
 namespace ablate {
 namespace {
 
+using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr absl::Duration kSweepTimeout = absl::Seconds(240);
 
@@ -160,6 +162,10 @@ TEST_F(RerunTest, UpdateReusesFinishedCellsAndRunsOnlyNewOrChangedOnes) {
               HasSubstr(absl::StrCat("\nupdated sweep ", sweep_id,
                                      ": 1 jobs reused, 2 added, 2 no longer in the file "
                                      "(kept, not run)\n")));
+  // The plan above it was headed by the edited file's own id, which the update does not take.
+  EXPECT_THAT(update.out, ContainsRegex("\nthe sweep keeps its id; rerun-[0-9a-f]+ above is the "
+                                        "id this file alone would have\n"));
+  EXPECT_THAT(update.out, Not(HasSubstr(absl::StrCat("keeps its id; ", sweep_id))));
   EXPECT_EQ(WaitForEnded(5), "1=SUCCEEDED 2=SUCCEEDED 3=SUCCEEDED 3=SUCCEEDED 4=SUCCEEDED");
 
   const v1::ListJobsResponse after = Jobs();
