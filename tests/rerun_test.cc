@@ -147,6 +147,35 @@ TEST_F(RerunTest, RetryFailedRunsExactlyTheFailedCells) {
   EXPECT_EQ(usage.exit_code, 2);
 }
 
+// A job an update drops before it ran is cancelled, not run, and leaves the sweep completed; an
+// update that has its cell again runs it.
+TEST_F(RerunTest, AnUpdateCancelsThePendingJobsItDropsAndRunsThoseItTakesBack) {
+  ASSERT_TRUE(Submit(WriteSweep("1, 2, 3, 4")).ok());
+  // One slot: seed 4 waits behind three trainers' starts and steps.
+  const Cli dropped = Ablate({"submit", "--update", WriteSweep("1, 2, 3")});
+  ASSERT_EQ(dropped.exit_code, 0) << dropped.err;
+  EXPECT_EQ(WaitForEnded(4), "1=SUCCEEDED 2=SUCCEEDED 3=SUCCEEDED 4=CANCELLED");
+  const v1::ListJobsResponse jobs = Jobs();
+  const v1::Job* fourth = JobOfSeed(jobs, 4);
+  ASSERT_NE(fourth, nullptr);
+  EXPECT_TRUE(fourth->dropped());
+  EXPECT_EQ(fourth->attempts(), 0u);
+  EXPECT_THAT(fourth->message(), HasSubstr("left out of its sweep by an update before it ran"));
+  EXPECT_EQ(OnlySweep()->state(), v1::SWEEP_STATE_COMPLETED);
+  // Not a cell of the sweep now: retrying its cancelled jobs leaves it be.
+  const Cli retry = Ablate({"retry", "rerun", "--cancelled"});
+  EXPECT_EQ(retry.exit_code, 0) << retry.err;
+  const v1::ListJobsResponse after_retry = Jobs();
+  ASSERT_NE(JobOfSeed(after_retry, 4), nullptr);
+  EXPECT_EQ(JobOfSeed(after_retry, 4)->state(), v1::JOB_STATE_CANCELLED);
+
+  const Cli back = Ablate({"submit", "--update", WriteSweep("1, 2, 3, 4")});
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  EXPECT_THAT(back.out, HasSubstr(": 4 jobs reused, 0 added, 0 no longer in the file"));
+  EXPECT_EQ(WaitForEnded(4), "1=SUCCEEDED 2=SUCCEEDED 3=SUCCEEDED 4=SUCCEEDED");
+  EXPECT_EQ(OnlySweep()->state(), v1::SWEEP_STATE_COMPLETED);
+}
+
 TEST_F(RerunTest, UpdateReusesFinishedCellsAndRunsOnlyNewOrChangedOnes) {
   ASSERT_TRUE(Submit(WriteSweep("1, 2, 3")).ok());
   EXPECT_EQ(WaitForEnded(3), "1=SUCCEEDED 2=SUCCEEDED 3=SUCCEEDED");

@@ -39,8 +39,9 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::UpdateSweep(const v1::SweepSpe
   absl::Status added = store_.AddJobs(updated, update.added, update.dropped, MaxAttemptsOf(spec));
   if (!added.ok()) return added;
   scheduler_.JobsQueued(update.added);
-  WatchTuning(stored->id(), spec);
   const absl::flat_hash_set<std::string> reused(update.reused.begin(), update.reused.end());
+  scheduler_.JobsQueued(TakenBack(*jobs, reused));
+  WatchTuning(stored->id(), spec);
   const uint32_t reused_unfinished =
       static_cast<uint32_t>(std::count_if(jobs->begin(), jobs->end(), [&](const v1::Job& job) {
         return job.state() != v1::JOB_STATE_SUCCEEDED && reused.contains(job.spec().job_id());
@@ -89,7 +90,10 @@ absl::StatusOr<v1::RetryJobsResponse> SweepApi::RetryJobs(const v1::RetryJobsReq
     std::sort(ended.begin(), ended.end(), [](const v1::Job& a, const v1::Job& b) {
       return a.spec().index() < b.spec().index();
     });
-    for (const v1::Job& job : ended) job_ids.push_back(job.spec().job_id());
+    // A job an update dropped is no cell of the spec now: named by id, it may run again.
+    for (const v1::Job& job : ended) {
+      if (!job.dropped()) job_ids.push_back(job.spec().job_id());
+    }
   }
 
   v1::RetryJobsResponse response;

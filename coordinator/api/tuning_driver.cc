@@ -149,6 +149,7 @@ absl::StatusOr<bool> TuningDriver::Step(const std::string& sweep_id) {
     return added;
   }
   scheduler_.JobsQueued(step.add);
+  scheduler_.JobsQueued(TakenBack(*jobs, revive));
   for (const std::string& job_id : step.revive) {
     ABLATE_LOG(INFO) << "tuning kept job_id=" << job_id
                      << " (dropped by an update, and its result is needed again)";

@@ -207,7 +207,17 @@ absl::StatusOr<v1::SweepState> ReadSweepState(Db& db, const std::string& sweep_i
   if (by_counts == v1::SWEEP_STATE_ACTIVE) return by_counts;
   absl::StatusOr<v1::SweepSpec> spec = Parse<v1::SweepSpec>(spec_bytes, "sweep spec");
   if (!spec.ok()) return spec.status();
-  if (!spec->has_tuning()) return by_counts;
+  if (!spec->has_tuning()) {
+    if (by_counts != v1::SWEEP_STATE_CANCELLED) return by_counts;
+    // Only jobs an update left out before they ran were cancelled: the sweep completed.
+    absl::StatusOr<Statement> kept = db.Prepare(absl::StrCat(
+        "SELECT 1 FROM jobs WHERE sweep_id = ?1 AND state = ", int64_t{v1::JOB_STATE_CANCELLED},
+        " AND NOT dropped LIMIT 1"));
+    if (!kept.ok()) return kept.status();
+    absl::StatusOr<bool> found = kept->Bind(1, sweep_id).Step();
+    if (!found.ok()) return found.status();
+    return *found ? by_counts : v1::SWEEP_STATE_COMPLETED;
+  }
   absl::StatusOr<Statement> query = db.Prepare(
       absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE sweep_id = ?1 ORDER BY idx"));
   if (!query.ok()) return query.status();

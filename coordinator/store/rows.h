@@ -82,7 +82,8 @@ absl::Status InsertPendingJobs(Db& db, const std::string& sweep_id,
                                uint32_t max_attempts, int64_t now, std::vector<int64_t>* rowids);
 
 // The sweep's state: from `counts` alone (SweepStateOf) while a job is live or the sweep has no
-// tuning; a tuned sweep whose every job ended reads its jobs and decides from
+// tuning, but COMPLETED where its only cancelled jobs are those an update left out before they
+// ran (Store::AddJobs); a tuned sweep whose every job ended reads its jobs and decides from
 // sweep::TuningOutcomes, so it stays ACTIVE at a rung's barrier and its trials' failures do not
 // fail it. `spec_bytes` is the stored (serialized) spec. DataLoss when it does not parse.
 absl::StatusOr<v1::SweepState> ReadSweepState(Db& db, const std::string& sweep_id,

@@ -9,6 +9,15 @@ namespace ablate::coordinator {
 using internal::Db;
 using internal::Statement;
 
+namespace {
+
+// SQL: `then` where `condition` holds, else `otherwise`.
+std::string When(absl::string_view condition, absl::string_view then, absl::string_view otherwise) {
+  return absl::StrCat("CASE WHEN ", condition, " THEN ", then, " ELSE ", otherwise, " END");
+}
+
+}  // namespace
+
 absl::Status SqliteStore::AddJobs(const v1::Sweep& sweep, const std::vector<v1::JobSpec>& jobs,
                                   const std::vector<std::string>& dropped, uint32_t max_attempts) {
   const int64_t now = NowMicros();
@@ -31,21 +40,39 @@ absl::Status SqliteStore::AddJobs(const v1::Sweep& sweep, const std::vector<v1::
         absl::Status jobs_inserted =
             internal::InsertPendingJobs(db, sweep.id(), jobs, specs, max_attempts, now, &rowids);
         if (!jobs_inserted.ok()) return jobs_inserted;
-        // Jobs whose flag changes are sent to watchers as changed rows.
+        // Jobs whose flag changes are sent to watchers as changed rows. Every flag is cleared,
+        // and the jobs an earlier update cancelled before they ran are PENDING again, then
+        // `dropped` is marked anew (SET reads the row as it was before the statement).
+        const std::string pending = absl::StrCat(int64_t{v1::JOB_STATE_PENDING});
+        const std::string cancelled = absl::StrCat(int64_t{v1::JOB_STATE_CANCELLED});
+        // A job an update cancelled before it ran (DroppedBeforeItRan), ?2 that message.
+        const std::string by_drop = absl::StrCat("(state = ", cancelled, " AND message = ?2)");
         absl::StatusOr<Statement> undrop = db.Prepare(
-            "UPDATE jobs SET dropped = 0 WHERE sweep_id = ?1 AND dropped RETURNING rowid");
+            absl::StrCat("UPDATE jobs SET dropped = 0, state = ", When(by_drop, pending, "state"),
+                         ", message = ", When(by_drop, "''", "message"),
+                         ", updated_at = ", When(by_drop, "?3", "updated_at"),
+                         " WHERE sweep_id = ?1 AND dropped RETURNING rowid, state"));
         if (!undrop.ok()) return undrop.status();
-        undrop->Bind(1, sweep.id());
+        undrop->Bind(1, sweep.id()).Bind(2, absl::string_view(kDroppedBeforeItRan)).Bind(3, now);
+        bool taken_back = false;  // a job is PENDING again
         absl::Status undropped = undrop->ForEachRow([&](const Statement& row) {
           rowids.push_back(row.Int(0));
+          taken_back = taken_back || row.Int(1) == v1::JOB_STATE_PENDING;
           return absl::OkStatus();
         });
         if (!undropped.ok()) return undropped;
-        absl::StatusOr<Statement> drop = db.Prepare(
-            "UPDATE jobs SET dropped = 1 WHERE id = ?1 AND sweep_id = ?2 RETURNING rowid");
+        const std::string is_pending = absl::StrCat("state = ", pending);
+        absl::StatusOr<Statement> drop = db.Prepare(absl::StrCat(
+            "UPDATE jobs SET dropped = 1, state = ", When(is_pending, cancelled, "state"),
+            ", message = ", When(is_pending, "?3", "message"),
+            ", updated_at = ", When(is_pending, "?4", "updated_at"),
+            " WHERE id = ?1 AND sweep_id = ?2 RETURNING rowid"));
         if (!drop.ok()) return drop.status();
         for (const std::string& job_id : dropped) {
-          drop->Bind(1, job_id).Bind(2, sweep.id());
+          drop->Bind(1, job_id)
+              .Bind(2, sweep.id())
+              .Bind(3, absl::string_view(kDroppedBeforeItRan))
+              .Bind(4, now);
           absl::Status marked = drop->ForEachRow([&](const Statement& row) {
             rowids.push_back(row.Int(0));
             return absl::OkStatus();
@@ -55,7 +82,7 @@ absl::Status SqliteStore::AddJobs(const v1::Sweep& sweep, const std::vector<v1::
         }
         if (absl::Status released = savepoint->Release(); !released.ok()) return released;
         for (int64_t rowid : rowids) changes.Job(rowid, sweep.id());
-        if (!jobs.empty()) changes.Pending();
+        if (!jobs.empty() || taken_back) changes.Pending();
         return absl::OkStatus();
       },
       static_cast<int64_t>(jobs.size() + dropped.size()) + 1, [&] { specs.Serialize(); });

@@ -54,6 +54,7 @@
 #include "ablate/v1/sweep_service.pb.h"
 #include "ablate/v1/trainer.pb.h"
 #include "ablate/v1/worker.pb.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -63,6 +64,29 @@
 namespace ablate::coordinator {
 
 class ChangeFeed;
+
+// The message of a job that an update of its sweep left out before it ran (Store::AddJobs).
+inline constexpr char kDroppedBeforeItRan[] =
+    "left out of its sweep by an update before it ran; an update that has its cell again "
+    "queues it";
+
+// Whether `job` is one: dropped, CANCELLED by that update.
+inline bool DroppedBeforeItRan(const v1::Job& job) {
+  return job.dropped() && job.state() == v1::JOB_STATE_CANCELLED &&
+         job.message() == kDroppedBeforeItRan;
+}
+
+// The specs of those of `jobs` (a sweep's, read before an AddJobs) that are DroppedBeforeItRan
+// and that `kept` names: the AddJobs that no longer drops them makes them PENDING, and its
+// caller queues them.
+inline std::vector<v1::JobSpec> TakenBack(const std::vector<v1::Job>& jobs,
+                                          const absl::flat_hash_set<std::string>& kept) {
+  std::vector<v1::JobSpec> out;
+  for (const v1::Job& job : jobs) {
+    if (DroppedBeforeItRan(job) && kept.contains(job.spec().job_id())) out.push_back(job.spec());
+  }
+  return out;
+}
 
 struct StoreOptions {
   // A group holds at most this many rows (a metric point counts one, another write one; a
@@ -165,7 +189,10 @@ class Store {
   // An update of the stored sweep `sweep.id()`, in one transaction: stores `sweep.spec()` as
   // its spec, adds `jobs` (new cells; their indexes follow the sweep's) as PENDING, each with
   // `max_attempts`, and marks the sweep's jobs named in `dropped` as Job.dropped and its
-  // other jobs as not. NotFound for an unknown sweep; AlreadyExists, changing nothing, when a
+  // other jobs as not. A dropped job still PENDING is not run: it becomes CANCELLED with the
+  // message kDroppedBeforeItRan (one that started runs on, and keeps what it gives); a job
+  // that an earlier update cancelled so and that is not in `dropped` is PENDING again, which
+  // the caller queues. NotFound for an unknown sweep; AlreadyExists, changing nothing, when a
   // job id or index is already stored.
   virtual absl::Status AddJobs(const v1::Sweep& sweep, const std::vector<v1::JobSpec>& jobs,
                                const std::vector<std::string>& dropped, uint32_t max_attempts) = 0;

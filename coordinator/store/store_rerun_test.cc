@@ -107,7 +107,8 @@ TEST_F(StoreRerunTest, AddsJobsToAStoredSweepAndStoresItsNewSpec) {
   const v1::Sweep sweep = store_->GetSweep("s").value();
   EXPECT_EQ(sweep.spec().description(), "edited");
   EXPECT_EQ(sweep.counts().total(), 4u);
-  EXPECT_EQ(sweep.counts().pending(), 3u);
+  EXPECT_EQ(sweep.counts().pending(), 2u);
+  EXPECT_EQ(sweep.counts().cancelled(), 1u);  // s-j1, dropped before it ran
   EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_ACTIVE);
   absl::StatusOr<std::vector<v1::Job>> jobs = store_->ListJobs("s");
   ASSERT_TRUE(jobs.ok()) << jobs.status();
@@ -119,11 +120,23 @@ TEST_F(StoreRerunTest, AddsJobsToAStoredSweepAndStoresItsNewSpec) {
   EXPECT_FALSE(Job("s-j0").dropped());
   EXPECT_TRUE(Job("s-j1").dropped());
   EXPECT_FALSE(Job("s-j2").dropped());
+  // Dropped while PENDING: not run, which its state and message say.
+  EXPECT_TRUE(DroppedBeforeItRan(Job("s-j1")));
+  EXPECT_EQ(store_->StartAttempt("s-j1", "w1").status().code(),
+            absl::StatusCode::kFailedPrecondition);
 
-  // A later update whose spec has s-j1's cell again takes it back, and may drop another.
-  ASSERT_TRUE(store_->AddJobs(updated, {}, {"s-j3"}, 5).ok());
+  // A later update whose spec has s-j1's cell again takes it back, PENDING, and may drop
+  // another; a job dropped after it ran keeps its state.
+  RunTo("s-j2", v1::JOB_STATE_FAILED, v1::ATTEMPT_STATE_FAILED);
+  ASSERT_TRUE(store_->AddJobs(updated, {}, {"s-j2", "s-j3"}, 5).ok());
   EXPECT_FALSE(Job("s-j1").dropped());
-  EXPECT_TRUE(Job("s-j3").dropped());
+  EXPECT_EQ(Job("s-j1").state(), v1::JOB_STATE_PENDING);
+  EXPECT_EQ(Job("s-j1").message(), "");
+  EXPECT_TRUE(Job("s-j2").dropped());
+  EXPECT_EQ(Job("s-j2").state(), v1::JOB_STATE_FAILED);
+  EXPECT_TRUE(DroppedBeforeItRan(Job("s-j3")));
+  EXPECT_EQ(store_->GetSweep("s").value().counts().pending(), 1u);
+  EXPECT_EQ(store_->GetSweep("s").value().counts().cancelled(), 1u);
 
   // A job id already stored refuses the whole update.
   updated.mutable_spec()->set_description("again");
@@ -133,6 +146,24 @@ TEST_F(StoreRerunTest, AddsJobsToAStoredSweepAndStoresItsNewSpec) {
   EXPECT_EQ(store_->GetSweep("s").value().spec().description(), "edited");
   EXPECT_EQ(store_->GetSweep("s").value().counts().total(), 4u);
   EXPECT_EQ(store_->AddJobs(MakeSweep("nope"), {}, {}, 3).code(), absl::StatusCode::kNotFound);
+}
+
+// A sweep whose only cancelled jobs are those an update left out before they ran completed; one
+// its user cancelled as well did not.
+TEST_F(StoreRerunTest, JobsDroppedBeforeTheyRanLeaveTheSweepCompleted) {
+  ASSERT_TRUE(store_->CreateSweep(MakeSweep("s"), MakeJobs("s", 3), 3).ok());
+  RunTo("s-j0", v1::JOB_STATE_SUCCEEDED, v1::ATTEMPT_STATE_SUCCEEDED);
+  RunTo("s-j1", v1::JOB_STATE_SUCCEEDED, v1::ATTEMPT_STATE_SUCCEEDED);
+  ASSERT_TRUE(store_->AddJobs(MakeSweep("s"), {}, {"s-j2"}, 3).ok());
+  v1::Sweep sweep = store_->GetSweep("s").value();
+  EXPECT_EQ(sweep.counts().cancelled(), 1u);
+  EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_COMPLETED);
+
+  ASSERT_TRUE(store_->CreateSweep(MakeSweep("t"), MakeJobs("t", 3), 3).ok());
+  RunTo("t-j0", v1::JOB_STATE_SUCCEEDED, v1::ATTEMPT_STATE_SUCCEEDED);
+  RunTo("t-j1", v1::JOB_STATE_CANCELLED, v1::ATTEMPT_STATE_CANCELLED);
+  ASSERT_TRUE(store_->AddJobs(MakeSweep("t"), {}, {"t-j2"}, 3).ok());
+  EXPECT_EQ(store_->GetSweep("t").value().state(), v1::SWEEP_STATE_CANCELLED);
 }
 
 TEST_F(StoreRerunTest, FindsSweepsByName) {
