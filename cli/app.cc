@@ -164,7 +164,7 @@ int RunCli(int argc, char** argv) {
   std::string export_out;
   CLI::App* export_command = app.add_subcommand(
       "export", "write a sweep's results as csv, parquet, tensorboard or wandb (offline) files");
-  export_command->add_option("SWEEP", sweep_id, "the sweep's id")->required();
+  export_command->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
   export_command->add_option("--format", export_format, "csv | parquet | tensorboard | wandb")
       ->required()
       ->check(CLI::IsMember(kExportFormats));

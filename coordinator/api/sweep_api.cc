@@ -179,18 +179,25 @@ uint32_t SweepApi::MaxAttemptsOf(const v1::SweepSpec& spec) {
   return spec.max_attempts() == 0 ? kDefaultMaxAttempts : spec.max_attempts();
 }
 
+absl::StatusOr<std::string> SweepApi::SweepIdNamed(const std::string& name,
+                                                   absl::Status not_found) {
+  absl::StatusOr<std::vector<std::string>> ids = store_.SweepIdsNamed(name);
+  if (!ids.ok()) return ids.status();
+  if (ids->empty()) return not_found;
+  if (ids->size() > 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(ids->size(), " sweeps are named '", name,
+                     "'; give one of their ids: ", absl::StrJoin(*ids, ", ")));
+  }
+  return ids->front();
+}
+
 absl::StatusOr<v1::Sweep> SweepApi::FindSweep(const std::string& name_or_id) {
   absl::StatusOr<v1::Sweep> sweep = store_.GetSweep(name_or_id);
   if (sweep.status().code() != absl::StatusCode::kNotFound) return sweep;
-  absl::StatusOr<std::vector<std::string>> ids = store_.SweepIdsNamed(name_or_id);
-  if (!ids.ok()) return ids.status();
-  if (ids->empty()) return sweep.status();
-  if (ids->size() > 1) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(ids->size(), " sweeps are named '", name_or_id,
-                     "'; give one of their ids: ", absl::StrJoin(*ids, ", ")));
-  }
-  return store_.GetSweep(ids->front());
+  absl::StatusOr<std::string> id = SweepIdNamed(name_or_id, sweep.status());
+  if (!id.ok()) return id.status();
+  return store_.GetSweep(*id);
 }
 
 absl::StatusOr<v1::Sweep> SweepApi::GetSweep(const v1::GetSweepRequest& request) {
@@ -224,6 +231,12 @@ absl::StatusOr<v1::ListJobsResponse> SweepApi::ListJobs(const v1::ListJobsReques
   // One job more than the page tells whether another page follows.
   query.limit = static_cast<int>(page_size) + 1;
   absl::StatusOr<std::vector<v1::Job>> jobs = store_.ListJobs(request.sweep_id(), query);
+  // Not an id: a name, read after the id, so that a page by id costs no second lookup.
+  if (absl::IsNotFound(jobs.status())) {
+    absl::StatusOr<std::string> id = SweepIdNamed(request.sweep_id(), jobs.status());
+    if (!id.ok()) return id.status();
+    jobs = store_.ListJobs(*id, query);
+  }
   if (!jobs.ok()) return jobs.status();
   v1::ListJobsResponse response;
   if (jobs->size() > page_size) {
@@ -324,7 +337,12 @@ absl::Status SweepApi::Watch(const v1::WatchSweepRequest& request, const Snapsho
                              const StopCheck& stop, const WatchOptions& options) {
   telemetry_.CountRpc("WatchSweep");
   if (absl::Status s = Require(request.sweep_id(), "sweep_id"); !s.ok()) return s;
-  const std::string& sweep_id = request.sweep_id();
+  std::string sweep_id = request.sweep_id();
+  if (absl::Status known = store_.GetSweep(sweep_id).status(); absl::IsNotFound(known)) {
+    absl::StatusOr<std::string> id = SweepIdNamed(sweep_id, known);
+    if (!id.ok()) return id.status();
+    sweep_id = *std::move(id);
+  }
 
   std::unique_ptr<ChangeFeed::Subscription> subscription;
   bool ended = false;

@@ -70,9 +70,9 @@ class SweepApi {
   // `sweep_id` may also be a name exactly one sweep has; the answer holds the sweep's id.
   absl::StatusOr<v1::Sweep> GetSweep(const v1::GetSweepRequest& request);
   absl::StatusOr<v1::ListSweepsResponse> ListSweeps(const v1::ListSweepsRequest& request);
-  // A page of the sweep's jobs in expansion order: page_size 0 reads kDefaultPageSize, and
-  // more than kMaxPageSize reads kMaxPageSize. InvalidArgument for a page_token this method
-  // did not give.
+  // A page of the sweep's jobs in expansion order (`sweep_id` may be a name exactly one sweep
+  // has): page_size 0 reads kDefaultPageSize, and more than kMaxPageSize reads kMaxPageSize.
+  // InvalidArgument for a page_token this method did not give.
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
   static constexpr uint32_t kDefaultPageSize = 100;
   static constexpr uint32_t kMaxPageSize = 5000;
@@ -101,7 +101,8 @@ class SweepApi {
   // Stored workers, with the free slots and jobs of the connected ones.
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::ListWorkersRequest& request);
 
-  // Sends the whole sweep at once (delta false), then each change the change feed publishes
+  // Sends the whole sweep (`sweep_id` may be a name exactly one sweep has) at once (delta
+  // false), then each change the change feed publishes
   // for it (delta true: one message per commit that touched the sweep; see
   // sweep_service.proto's SweepSnapshot). When the watcher falls behind the feed (a slow
   // reader, or one commit changing thousands of jobs) it is sent the whole sweep again. OK once
@@ -120,6 +121,9 @@ class SweepApi {
   // The sweep `name_or_id` names: its id, or a name exactly one sweep has. NotFound when
   // neither; FailedPrecondition, listing the ids, when several sweeps have the name.
   absl::StatusOr<v1::Sweep> FindSweep(const std::string& name_or_id);
+  // The id of the one sweep named `name`; `not_found` when none is, FailedPrecondition, listing
+  // the ids, when several are.
+  absl::StatusOr<std::string> SweepIdNamed(const std::string& name, absl::Status not_found);
   // SubmitSweep of a valid spec with `update`, of the sweep `sweep_id` its name names.
   absl::StatusOr<v1::SubmitSweepResponse> UpdateSweep(const v1::SweepSpec& spec,
                                                       const std::string& sweep_id);

@@ -236,7 +236,7 @@ namespace ablate::coordinator {
 namespace {
 
 // An update of a sweep by name: new cells join it, dropped ones are flagged, and a name two
-// sweeps share is refused; names stand for ids in GetSweep and Cancel.
+// sweeps share is refused; names stand for ids in GetSweep, ListJobs, Watch and Cancel.
 TEST_F(SweepApiWatchTest, UpdatesTheSweepOfTheNameAndFindsSweepsByName) {
   v1::SubmitSweepRequest update;
   *update.mutable_spec() = TinySweepSpec("watch", 3);  // lr 0.001, 0.002 kept; 0.003 new
@@ -266,6 +266,23 @@ TEST_F(SweepApiWatchTest, UpdatesTheSweepOfTheNameAndFindsSweepsByName) {
   absl::StatusOr<v1::Sweep> found = api_->GetSweep(by_name);
   ASSERT_TRUE(found.ok()) << found.status();
   EXPECT_EQ(found->id(), request_.sweep_id());
+  v1::ListJobsRequest list_by_name;
+  list_by_name.set_sweep_id("watch");
+  absl::StatusOr<v1::ListJobsResponse> listed = api_->ListJobs(list_by_name);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(listed->jobs_size(), 3);
+  v1::WatchSweepRequest watch_by_name;
+  watch_by_name.set_sweep_id("watch");
+  std::string watched_id;
+  EXPECT_TRUE(api_->Watch(
+                      watch_by_name,
+                      [&](const v1::SweepSnapshot& s) {
+                        watched_id = s.sweep().id();
+                        return false;
+                      },
+                      [] { return false; })
+                  .ok());
+  EXPECT_EQ(watched_id, request_.sweep_id());
 
   // A second sweep of the name (a plain submit of another spec): the name says neither.
   v1::SubmitSweepRequest twin;
@@ -273,6 +290,7 @@ TEST_F(SweepApiWatchTest, UpdatesTheSweepOfTheNameAndFindsSweepsByName) {
   (*twin.mutable_spec()->mutable_fixed())["steps"] = "30";
   ASSERT_TRUE(api_->SubmitSweep(twin).ok());
   EXPECT_EQ(api_->GetSweep(by_name).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(api_->ListJobs(list_by_name).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(api_->SubmitSweep(update).status().code(), absl::StatusCode::kFailedPrecondition);
   v1::CancelRequest cancel;
   cancel.set_id("watch");

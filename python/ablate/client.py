@@ -112,8 +112,14 @@ class Client:
         response = self._call(self._stub.ListSweeps, service_pb2.ListSweepsRequest())
         return frames.frame([frames.sweep_row(s) for s in response.sweeps], frames.SWEEP_COLUMNS)
 
+    def sweep_id(self, sweep: str) -> str:
+        """The id of `sweep`: an id, or a name exactly one sweep has. NotFound when neither;
+        FailedPrecondition, listing the ids, when several sweeps have the name."""
+        return self._call(self._stub.GetSweep, service_pb2.GetSweepRequest(sweep_id=sweep)).id
+
     def job_messages(self, sweep: str) -> list:
-        """The sweep's jobs as ablate.v1.Job messages, in expansion order (every page)."""
+        """The sweep's jobs as ablate.v1.Job messages, in expansion order (every page). Here
+        and below, `sweep` is a sweep's id or a name exactly one sweep has."""
         jobs, token = [], ""
         while True:
             response = self._call(self._stub.ListJobs, service_pb2.ListJobsRequest(

@@ -35,6 +35,8 @@ class ClientTest(unittest.TestCase):
         self.assertTrue(again.already_existed)
 
         jobs = self.client.jobs(submitted.sweep_id)
+        # A name one sweep has stands for its id, as in the CLI.
+        pd.testing.assert_frame_equal(self.client.jobs("from-dict"), jobs)
         self.assertEqual(list(jobs.columns[:4]), ["job_id", "index", "model", "learning_rate"])
         self.assertEqual(jobs["index"].tolist(), [0, 1])
         self.assertEqual(jobs["model"].tolist(), ["tiny", "tiny"])

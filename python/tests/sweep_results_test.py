@@ -174,20 +174,22 @@ class SweepResultsTest(unittest.TestCase):
         out = self.out / "cli"
         exporter = shutil.which("ablate-export")
         self.assertIsNotNone(exporter, "ablate-export is not on PATH")
+        # By the sweep's name, which stands for its id.
         done = subprocess.run(
             [str(bin_dir() / "ablate"), "--coordinator", self.cluster.address, "export",
-             self.sweep.sweep_id, "--format", "csv", "--out", str(out)],
+             "py-results", "--format", "csv", "--out", str(out)],
             env={**os.environ, "ABLATE_TOKEN": USER_TOKEN}, capture_output=True, text=True,
             timeout=120)
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertEqual(len(pd.read_csv(out / "results.csv")), 2)
         refused = subprocess.run(
             [str(bin_dir() / "ablate"), "--coordinator", self.cluster.address, "export",
-             "no-such-sweep", "--format", "csv", "--out", str(out)],
+             "no-such-sweep", "--format", "csv", "--out", str(self.out / "refused")],
             env={**os.environ, "ABLATE_TOKEN": USER_TOKEN}, capture_output=True, text=True,
             timeout=120)
         self.assertEqual(refused.returncode, 1)
         self.assertIn("no-such-sweep", refused.stderr)
+        self.assertFalse((self.out / "refused").exists(), "a refused export made its folder")
 
 
 if __name__ == "__main__":

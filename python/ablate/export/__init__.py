@@ -43,9 +43,11 @@ def export(client: Client, sweep: str, fmt: str, out: pathlib.Path) -> list[path
     format's package is not installed (`pip install 'ablate[FORMAT]'`)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
-    out.mkdir(parents=True, exist_ok=True)
+    # A unique name stands for the id, which the runs written are named by either way.
+    sweep = client.sweep_id(sweep)
     results = client.results(sweep)
     metrics = client.metrics(sweep)
+    out.mkdir(parents=True, exist_ok=True)  # once there is something to write
     if fmt in ("csv", "parquet"):
         from ablate.export import tables
         return tables.write(results, metrics, fmt, out)
@@ -60,7 +62,7 @@ def export(client: Client, sweep: str, fmt: str, out: pathlib.Path) -> list[path
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ablate-export", description="Export a sweep's results and metrics.")
-    parser.add_argument("sweep", metavar="SWEEP", help="the sweep's id")
+    parser.add_argument("sweep", metavar="SWEEP", help="the sweep's id or unique name")
     parser.add_argument("--format", required=True, choices=FORMATS)
     parser.add_argument("--out", required=True, type=pathlib.Path, help="folder to write")
     parser.add_argument("--coordinator", help="HOST:PORT (default: $ABLATE_COORDINATOR)")
