@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "coordinator/api/sweep_api.h"
@@ -77,7 +78,11 @@ absl::StatusOr<v1::RetryJobsResponse> SweepApi::RetryJobs(const v1::RetryJobsReq
   absl::StatusOr<v1::Sweep> sweep = FindSweep(request.sweep());
   if (!sweep.ok()) return sweep.status();
 
-  std::vector<std::string> job_ids(request.job_ids().begin(), request.job_ids().end());
+  // A job id's part after the sweep's (`ablate plan`'s JOB column) stands for the whole id.
+  std::vector<std::string> job_ids;
+  for (const std::string& id : request.job_ids()) {
+    job_ids.push_back(absl::StrContains(id, '-') ? id : absl::StrCat(sweep->id(), "-", id));
+  }
   if (!request.states().empty()) {
     std::vector<v1::Job> ended;
     for (int state : request.states()) {

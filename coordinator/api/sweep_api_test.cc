@@ -307,6 +307,22 @@ TEST_F(SweepApiWatchTest, UpdatesTheSweepOfTheNameAndFindsSweepsByName) {
   EXPECT_EQ(cancelled->cancelled_job_ids_size(), 1);
 }
 
+// A job id's part after the sweep's, as `ablate status` and `plan` show it, names the job.
+TEST_F(SweepApiWatchTest, RetryTakesTheJobIdsPartAfterTheSweeps) {
+  const std::vector<v1::Job> jobs = store_->ListJobs(request_.sweep_id()).value();
+  ASSERT_FALSE(jobs.empty());
+  const std::string& id = jobs[0].spec().job_id();
+  v1::RetryJobsRequest request;
+  request.set_sweep(request_.sweep_id());
+  request.add_job_ids(id.substr(request_.sweep_id().size() + 1));
+  absl::StatusOr<v1::RetryJobsResponse> response = api_->RetryJobs(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_EQ(response->refused_size(), 1);  // found, but PENDING: nothing to run again
+  EXPECT_EQ(response->refused(0).job_id(), id);
+  EXPECT_TRUE(absl::StartsWith(response->refused(0).reason(), "PENDING"))
+      << response->refused(0).reason();
+}
+
 TEST_F(SweepApiWatchTest, RetryRefusesMalformedRequests) {
   v1::RetryJobsRequest request;
   EXPECT_EQ(api_->RetryJobs(request).status().code(), absl::StatusCode::kInvalidArgument);
