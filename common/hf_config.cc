@@ -110,6 +110,13 @@ absl::StatusOr<v1::ModelConfig> ParseHfConfig(absl::string_view text, absl::stri
   if (root.is_discarded() || !root.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": not a JSON object"));
   }
+  // An Ablate checkpoint's folder holds a config.json too: its job's TrainConfig.
+  if (!root.contains("vocab_size") && root.contains("optimizer") && root.contains("steps")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source,
+        ": an Ablate checkpoint's TrainConfig, not a model's config; `ablate-train export "
+        "--checkpoint DIR --out OUT` writes its model as a Hugging Face directory"));
+  }
   Fields f(root, source);
   CheckSupported(f);
   v1::ModelConfig c;

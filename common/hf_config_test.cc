@@ -96,6 +96,13 @@ TEST(HfConfigTest, MalformedFieldsAreNamedWithTheSource) {
               HasSubstr("/m/config.json: hidden_size: is missing"));
   EXPECT_THAT(ParseHfConfig("{\"hidden_size\": -4", "/m/config.json").status().message(),
               HasSubstr("/m/config.json: not a JSON object"));
+  // A checkpoint's step folder, mistaken for a model's: said so, with the way to one.
+  EXPECT_THAT(ParseHfConfig(R"({"model": "mini", "optimizer": "adamw", "steps": 20})",
+                            "/c/step-00000020/config.json")
+                  .status()
+                  .message(),
+              HasSubstr("/c/step-00000020/config.json: an Ablate checkpoint's TrainConfig, not a "
+                        "model's config; `ablate-train export --checkpoint DIR --out OUT`"));
   std::string bad_heads = kTransformers5;
   bad_heads.replace(bad_heads.find("\"num_key_value_heads\": 1"), 24, "\"num_key_value_heads\": 2");
   EXPECT_THAT(ParseHfConfig(bad_heads, "c").status().message(),

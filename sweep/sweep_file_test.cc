@@ -119,6 +119,10 @@ TEST(SweepFileTest, HfModelIsReadWhenValidated) {
   EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny, hf:" + dir + "]\n"), "");
   EXPECT_THAT(ErrorOf("name: t\ngrid:\n  model: [hf:" + dir + "/nowhere]\n"),
               HasSubstr("grid.model: " + dir + "/nowhere: cannot open"));
+  EXPECT_THAT(ErrorOf("name: t\ngrid:\n  model: [hf:models/qwen3]\n"),
+              HasSubstr("grid.model: hf:models/qwen3: give an absolute path (the CLI, the "
+                        "coordinator and each trainer read it, each from its own working "
+                        "directory)"));
 }
 
 TEST(SweepFileTest, BadNumber) {

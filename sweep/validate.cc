@@ -368,6 +368,14 @@ absl::StatusOr<std::string> ValueKey(absl::string_view field, absl::string_view 
   }
   std::string name = reflection->GetString(scratch, descriptor);
   if (field == "model" && absl::StartsWith(name, kHfModelPrefix)) {
+    // A relative path would be read from the CLI's folder by `validate` and from the
+    // coordinator's and each trainer's own by the job: maybe three files, or none.
+    if (!absl::StartsWith(name.substr(kHfModelPrefix.size()), "/")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name,
+          ": give an absolute path (the CLI, the coordinator and each trainer read it, each "
+          "from its own working directory)"));
+    }
     if (absl::StatusOr<v1::ModelConfig> model = ModelByName(name); !model.ok()) {
       return absl::InvalidArgumentError(model.status().message());
     }

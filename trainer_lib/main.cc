@@ -106,9 +106,13 @@ int main(int argc, char** argv) {
   CLI::App* eval = app.add_subcommand("eval", "Mean next-token loss of a model on a token file");
   std::string model_dir;
   ablate::train::EvalOptions eval_options;
-  eval->add_option("--model", model_dir, "Hugging Face model directory")->required();
-  eval->add_option("--tokens", eval_options.tokens_path, "Token file: little-endian uint16/32")
-      ->required();
+  eval->add_option("--model", model_dir, "Hugging Face model directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  eval->add_option("--tokens", eval_options.tokens_path,
+                   "Token file: little-endian uint16/32 (a prepared dataset's .bin)")
+      ->required()
+      ->check(CLI::ExistingFile);
   eval->add_option("--context", eval_options.context, "Tokens predicted per window")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -124,7 +128,8 @@ int main(int argc, char** argv) {
   ablate::train::ExportOptions export_options;
   export_command->add_option("--checkpoint", export_options.checkpoint,
                              "A job's checkpoint directory or one step-N folder in it")
-      ->required();
+      ->required()
+      ->check(CLI::ExistingDirectory);
   export_command->add_option(
       "--model", export_options.model,
       "The job's model, a catalog name or hf:PATH (default: the one the checkpoint records)");

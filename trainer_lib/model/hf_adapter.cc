@@ -30,6 +30,12 @@ std::string HfTensorName(const std::string& parameter_name) {
 }
 
 absl::Status LoadHfWeights(const std::filesystem::path& dir, Qwen3Impl& model) {
+  // The weights lie beside config.json, so a path to that file (which hf:PATH may be) names none.
+  if (std::error_code error; std::filesystem::is_regular_file(dir, error)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dir.string(), " is a file; give the model's directory (config.json beside "
+                      "model.safetensors, or its shards and model.safetensors.index.json)"));
+  }
   absl::StatusOr<v1::ModelConfig> config =
       ReadHfConfig(dir.string(), absl::StrCat(kHfModelPrefix, dir.string()));
   if (!config.ok()) return config.status();

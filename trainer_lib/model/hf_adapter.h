@@ -25,7 +25,8 @@ namespace ablate::train {
 std::string HfTensorName(const std::string& parameter_name);
 
 // Copies the weights of the model directory `dir` into `model`, converting dtype and device
-// to the model's. FailedPrecondition naming the differing fields when dir's config.json
+// to the model's. FailedPrecondition when `dir` is a file (config.json, say), and naming the
+// differing fields when dir's config.json
 // describes another shape than model->config(); NotFound or DataLoss (naming the file) when
 // config.json or the safetensors are missing or corrupt; FailedPrecondition naming the tensor
 // when one is missing or has another shape.

@@ -64,6 +64,17 @@ TEST(HfAdapterTest, AnotherShapeIsRefusedNamingTheFields) {
   EXPECT_THAT(status.message(), HasSubstr(dir.string()));
 }
 
+// config.json itself, which `model: hf:` may name, holds no weights: the directory is asked for.
+TEST(HfAdapterTest, AConfigFileIsRefusedForItsDirectory) {
+  const test::TempFolder folder("hf_adapter_config_file");
+  const fs::path dir = folder.path();
+  Qwen3 tiny = Build(*ModelByName("tiny"), 1);
+  ASSERT_TRUE(SaveHfModel(dir, *tiny).ok());
+  absl::Status status = LoadHfWeights(dir / "config.json", *tiny);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("config.json is a file; give the model's directory"));
+}
+
 TEST(HfAdapterTest, MissingWeightIsNamed) {
   v1::ModelConfig config = *ModelByName("tiny");
   config.set_tie_word_embeddings(false);
