@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/catalog.h"
+#include "common/train_config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -124,6 +125,31 @@ TEST(HfConfigTest, UnsupportedSettingsAreRefused) {
   std::string llama = kQwen3_0_6B;
   llama.replace(llama.find("\"qwen3\""), 7, "\"llama\"");
   EXPECT_THAT(ParseHfConfig(llama, "c").status().message(), HasSubstr("model_type"));
+}
+
+// A job records the config its hf: model had when its sweep was expanded (so that an edited
+// file makes another job), and refuses to run once the file holds another model.
+TEST(HfConfigTest, AJobRecordsItsModelAndRefusesAnEditedOne) {
+  const std::filesystem::path dir = std::filesystem::path(testing::TempDir()) / "hf_config_job";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "config.json") << kTransformers5;
+  v1::TrainConfig config = DefaultTrainConfig();
+  ASSERT_TRUE(SetTrainField(config, "model", "hf:" + dir.string()).ok());
+  ASSERT_TRUE(RecordHfModel(config).ok());
+  EXPECT_EQ(config.hf_model().num_hidden_layers(), 2u);
+  EXPECT_TRUE(ModelOfConfig(config).ok());
+  EXPECT_FALSE(IsTrainField("hf_model")) << "a sweep file could set what expansion records";
+
+  std::string deeper = kTransformers5;
+  deeper.replace(deeper.find("\"num_hidden_layers\": 2"), 22, "\"num_hidden_layers\": 3");
+  std::ofstream(dir / "config.json", std::ios::trunc) << deeper;
+  absl::StatusOr<v1::ModelConfig> edited = ModelOfConfig(config);
+  EXPECT_EQ(edited.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(edited.status().message(),
+              HasSubstr("changed since its sweep was expanded (num_hidden_layers 2 vs 3)"));
+  v1::TrainConfig catalog = DefaultTrainConfig();
+  ASSERT_TRUE(RecordHfModel(catalog).ok());
+  EXPECT_FALSE(catalog.has_hf_model());
 }
 
 TEST(HfConfigTest, ModelByNameReadsADirectoryOrTheFile) {

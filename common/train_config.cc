@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "common/attention_args.h"
 #include "common/catalog.h"
+#include "common/hf_config.h"
 #include "common/optimizer_args.h"
 
 namespace ablate {
@@ -42,7 +43,11 @@ bool ParseCount(absl::string_view text, uint64_t max, uint64_t& out) {
 
 const FieldDescriptor* Scalar(absl::string_view name) {
   const FieldDescriptor* field = v1::TrainConfig::descriptor()->FindFieldByName(std::string(name));
-  if (field == nullptr || field->is_repeated()) return nullptr;
+  // A message field (hf_model) is what expansion records, not a setting.
+  if (field == nullptr || field->is_repeated() ||
+      field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+    return nullptr;
+  }
   return field;
 }
 
@@ -344,6 +349,26 @@ absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status RecordHfModel(v1::TrainConfig& config) {
+  if (!absl::StartsWith(config.model(), kHfModelPrefix)) return absl::OkStatus();
+  absl::StatusOr<v1::ModelConfig> model = ModelByName(config.model());
+  if (!model.ok()) return model.status();
+  *config.mutable_hf_model() = *std::move(model);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::ModelConfig> ModelOfConfig(const v1::TrainConfig& config) {
+  absl::StatusOr<v1::ModelConfig> model = ModelByName(config.model());
+  if (!model.ok() || !config.has_hf_model()) return model;
+  if (std::string differences = ModelConfigDifferences(config.hf_model(), *model);
+      !differences.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model: ", config.model(), " changed since its sweep was expanded (",
+                     differences, "); submit the edited model as a new sweep or with --update"));
+  }
+  return model;
 }
 
 }  // namespace ablate

@@ -76,6 +76,16 @@ absl::StatusOr<uint32_t> MicroBatchPerRank(const v1::TrainConfig& config, uint32
 // "context_length: 524288 requires attention nsa (got dense)".
 absl::Status ValidateTrainConfig(const v1::TrainConfig& config);
 
+// `config` with, for a model hf:PATH, hf_model set to the config PATH holds now: what a sweep's
+// expansion records. Fails as ModelByName does; `config` unchanged for a catalog model.
+absl::Status RecordHfModel(v1::TrainConfig& config);
+
+// The model a job runs: ModelByName(config.model()), and where the config recorded hf_model,
+// FailedPrecondition naming the fields when PATH no longer holds it ("model: hf:/m changed since
+// its sweep was expanded (num_hidden_layers 2 vs 3); submit the edited model as a new sweep or
+// with --update").
+absl::StatusOr<v1::ModelConfig> ModelOfConfig(const v1::TrainConfig& config);
+
 }  // namespace ablate
 
 #endif  // ABLATE_COMMON_TRAIN_CONFIG_H_

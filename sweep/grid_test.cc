@@ -1,6 +1,7 @@
 #include "sweep/grid.h"
 
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 
@@ -207,6 +208,32 @@ overrides:
   ASSERT_EQ(expansion->jobs.size(), 3u);
   EXPECT_NE(expansion->jobs[0].config().steps(), 50u);
   EXPECT_EQ(expansion->jobs[1].config().steps(), 70u);
+}
+
+// An hf: model's cell is the model its config.json holds, not its path: editing the file makes
+// another job, which a resubmission then runs rather than finding the old one's result.
+TEST(GridTest, AnHfModelsJobFollowsItsConfigFile) {
+  const std::string dir = ::testing::TempDir() + "/grid_hf_model";
+  std::filesystem::create_directories(dir);
+  const auto write = [&](int layers) {
+    std::ofstream(dir + "/config.json", std::ios::trunc)
+        << R"({"vocab_size": 300, "hidden_size": 48, "intermediate_size": 88,
+        "num_hidden_layers": )"
+        << layers << R"(, "num_attention_heads": 10, "num_key_value_heads": 2, "head_dim": 8,
+        "rope_theta": 500.0})";
+  };
+  const v1::SweepSpec spec = Parse("name: t\ngrid:\n  model: [hf:" + dir + "]\n");
+  write(2);
+  absl::StatusOr<Expansion> before = ExpandSweep(spec);
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_EQ(before->jobs.size(), 1u);
+  EXPECT_EQ(before->jobs[0].config().hf_model().num_hidden_layers(), 2u);
+  EXPECT_EQ(ExpandSweep(spec)->jobs[0].job_id(), before->jobs[0].job_id());
+  write(3);
+  absl::StatusOr<Expansion> after = ExpandSweep(spec);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->jobs[0].config().hf_model().num_hidden_layers(), 3u);
+  EXPECT_NE(after->jobs[0].job_id(), before->jobs[0].job_id());
 }
 
 TEST(GridTest, IdsAreStableAndFollowTheSpec) {

@@ -186,7 +186,7 @@ absl::Status Trainer::LoadData() {
 }
 
 absl::Status Trainer::BuildModel() {
-  absl::StatusOr<v1::ModelConfig> model_config = ModelByName(config_.model());
+  absl::StatusOr<v1::ModelConfig> model_config = ModelOfConfig(config_);
   if (!model_config.ok()) return model_config.status();
   model_config_ = *model_config;
   if (absl::Status s = dataset_->CheckVocabulary(model_config->vocab_size()); !s.ok()) return s;
