@@ -127,7 +127,11 @@ class SweepResultsTest(unittest.TestCase):
     def test_tensorboard_runs_read_by_tensorboard(self):
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
         from tensorboard.plugins.hparams import plugin_data_pb2
-        out = self.export("tensorboard")
+        self.export("tensorboard")
+        out = self.export("tensorboard")  # again: each run keeps one event file
+        job_ids = self.client.jobs(self.sweep.sweep_id)["job_id"]
+        for folder in [out] + [out / job_id for job_id in job_ids]:
+            self.assertEqual(len(list(folder.glob("events.out.tfevents.*"))), 1, folder)
         metrics = self.client.metrics(self.sweep.sweep_id)
         results = self.client.results(self.sweep.sweep_id)
         for _, job in results.iterrows():

@@ -17,6 +17,9 @@ from ablate.export import runs
 
 
 def _write_events(folder: pathlib.Path, events: list[event_pb2.Event]) -> pathlib.Path:
+    # An earlier export's file beside the new one would show TensorBoard every point twice.
+    for old in folder.glob("events.out.tfevents.*"):
+        old.unlink()
     writer = EventFileWriter(str(folder))
     for event in events:
         writer.add_event(event)
@@ -27,7 +30,8 @@ def _write_events(folder: pathlib.Path, events: list[event_pb2.Event]) -> pathli
 def write(sweep: str, results: pd.DataFrame, metrics: pd.DataFrame, dimensions: list[str],
           out: pathlib.Path) -> list[pathlib.Path]:
     """OUT/<job_id>/events.out.tfevents.* per job and OUT/events.out.tfevents.* holding the
-    HParams experiment; returns the run folders, OUT first."""
+    HParams experiment, each replacing the event file an earlier export wrote there; returns
+    the run folders, OUT first."""
     names = sorted(metrics["name"].unique())
     experiment = hp.hparams_config_pb(hparams=[hp.HParam(d) for d in dimensions],
                                       metrics=[hp.Metric(n) for n in names])
