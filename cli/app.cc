@@ -57,8 +57,7 @@ int RunCli(int argc, char** argv) {
       ->envname(auth::kTlsCaEnv);
 
   std::string file;
-  bool submit_watch = false;
-  bool submit_update = false;
+  SubmitChoice submit_choice;
   CLI::App* submit = app.add_subcommand("submit", "validate a sweep file and submit it");
   submit->footer(
       "It validates the file first (`ablate validate --help` says what a sweep file holds) and "
@@ -66,10 +65,16 @@ int RunCli(int argc, char** argv) {
       "only the first rung's trials at once; each later rung, and each cell's final jobs, "
       "follow as rungs end, so the job count printed is an upper bound.");
   submit->add_option("FILE", file, "the sweep file (YAML)")->required();
-  submit->add_flag("--watch", submit_watch, "follow the sweep until every job ended");
-  submit->add_flag("--update", submit_update,
-                   "update the sweep of the file's name: keep its cells whose config is "
-                   "unchanged, run only new or changed ones");
+  submit->add_flag("--watch", submit_choice.watch, "follow the sweep until every job ended");
+  CLI::Option* update =
+      submit->add_flag("--update", submit_choice.update,
+                       "update the sweep of the file's name: keep its cells whose config is "
+                       "unchanged, run only new or changed ones");
+  submit
+      ->add_option("--sweep", submit_choice.update_sweep,
+                   "with --update, where several sweeps have the file's name: the id of the one "
+                   "to update")
+      ->needs(update);
 
   CLI::App* validate = app.add_subcommand(
       "validate", "check a sweep file and every cell of its grid, without a coordinator");
@@ -213,7 +218,7 @@ int RunCli(int argc, char** argv) {
     return kExitUsage;
   }
   Client client(coordinator, *token, *credentials);
-  if (*submit) return SubmitCommand(client, file, submit_update, submit_watch, io);
+  if (*submit) return SubmitCommand(client, file, submit_choice, io);
   if (*ls) return ListCommand(client, io);
   if (*status) {
     const StatusForm form =

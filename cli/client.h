@@ -40,9 +40,11 @@ class Client {
 
   const std::string& address() const { return address_; }
 
-  // With `update`, updates the sweep of the spec's name (SubmitSweepRequest.update).
+  // With `update`, updates the sweep of the spec's name (SubmitSweepRequest.update), or the one
+  // `update_sweep` names where several have it.
   absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(const v1::SweepSpec& spec,
-                                                      bool update = false);
+                                                      bool update = false,
+                                                      const std::string& update_sweep = "");
   absl::StatusOr<v1::ListSweepsResponse> ListSweeps();
   absl::StatusOr<v1::Sweep> GetSweep(const std::string& sweep_id);
   // One page of the sweep's jobs (see ListJobsRequest).

@@ -128,7 +128,8 @@ void PrintUpdate(const v1::SubmitSweepResponse& response, const std::string& fil
 
 }  // namespace
 
-int SubmitCommand(Client& client, const std::string& path, bool update, bool watch, const Io& io) {
+int SubmitCommand(Client& client, const std::string& path, const SubmitChoice& choice,
+                  const Io& io) {
   std::optional<sweep::ExpandedSweepFile> checked = CheckSweepFile(path, io);
   if (!checked) return kExitUsage;
   const v1::SweepSpec& spec = checked->spec;
@@ -141,7 +142,8 @@ int SubmitCommand(Client& client, const std::string& path, bool update, bool wat
     }
   }
   io.out.flush();
-  absl::StatusOr<v1::SubmitSweepResponse> response = client.SubmitSweep(spec, update);
+  absl::StatusOr<v1::SubmitSweepResponse> response =
+      client.SubmitSweep(spec, choice.update, choice.update_sweep);
   if (!response.ok()) return Fail(io, response.status());
 
   const v1::Sweep& sweep = response->sweep();
@@ -155,7 +157,7 @@ int SubmitCommand(Client& client, const std::string& path, bool update, bool wat
     io.out << "submitted sweep " << sweep.id() << ": " << JobCountText(plan.job_count()) << '\n';
   }
   io.out.flush();
-  return watch ? WatchCommand(client, sweep.id(), io) : kExitOk;
+  return choice.watch ? WatchCommand(client, sweep.id(), io) : kExitOk;
 }
 
 int ListCommand(Client& client, const Io& io) {

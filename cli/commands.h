@@ -53,7 +53,13 @@ int PlanCommand(const std::string& path, bool json, const Io& io);
 // as WatchCommand does. With `update`, the file updates the sweep of its name
 // (SubmitSweepRequest.update), and the command says how many jobs were reused, added, and are no
 // longer in the file.
-int SubmitCommand(Client& client, const std::string& path, bool update, bool watch, const Io& io);
+struct SubmitChoice {
+  bool update = false;
+  std::string update_sweep;  // with update: the sweep's id, where several have the file's name
+  bool watch = false;
+};
+int SubmitCommand(Client& client, const std::string& path, const SubmitChoice& choice,
+                  const Io& io);
 
 // A table of every sweep, newest first.
 int ListCommand(Client& client, const Io& io);

@@ -93,6 +93,15 @@ fixed:
     EXPECT_EQ(refused.exit_code, 1) << args[0];
     EXPECT_THAT(refused.err, HasSubstr("2 sweeps are named 'cli-test'")) << args[0];
   }
+  // An update of an ambiguous name says how to name the sweep, and does so with --sweep.
+  const std::string edited = WriteFile("edited.yaml", absl::StrCat(twin, "  log_every: 5\n"));
+  const Result unnamed = Ablate({"submit", "--update", edited});
+  EXPECT_EQ(unnamed.exit_code, 1);
+  EXPECT_THAT(unnamed.err, HasSubstr("`ablate submit --update --sweep ID`"));
+  const Result named = Ablate({"submit", "--update", "--sweep", id, edited});
+  EXPECT_EQ(named.exit_code, 0) << named.err;
+  EXPECT_THAT(named.out, HasSubstr(absl::StrCat("updated sweep ", id, ": ")));
+  EXPECT_EQ(Ablate({"submit", "--sweep", id, edited}).exit_code, 2);  // --sweep needs --update
   EXPECT_EQ(Ablate({"cancel", id}).exit_code, 0);
   const Result retried = Ablate({"retry", id, "--cancelled"});
   EXPECT_EQ(retried.exit_code, 0) << retried.err;

@@ -90,6 +90,7 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
     v1::SubmitSweepRequest parsed;
     *parsed.mutable_spec() = *std::move(spec);
     parsed.set_update(request.update());
+    parsed.set_update_sweep(request.update_sweep());
     return SubmitSweep(parsed);
   }
   telemetry_.CountRpc("SubmitSweep");
@@ -97,10 +98,21 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
     if (absl::Status valid = sweep::ValidateSweepSpec(request.spec()); !valid.ok()) return valid;
     absl::StatusOr<std::vector<std::string>> named = store_.SweepIdsNamed(request.spec().name());
     if (!named.ok()) return named.status();
+    const std::string& chosen = request.update_sweep();
+    if (!chosen.empty()) {
+      if (std::find(named->begin(), named->end(), chosen) == named->end()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "update_sweep: ", chosen, " is not a sweep named '", request.spec().name(), "'",
+            named->empty() ? "" : absl::StrCat(" (those are: ", absl::StrJoin(*named, ", "), ")")));
+      }
+      return UpdateSweep(request.spec(), chosen);
+    }
     if (named->size() > 1) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(named->size(), " sweeps are named '", request.spec().name(),
-                       "'; an update needs one: ", absl::StrJoin(*named, ", ")));
+      return absl::FailedPreconditionError(absl::StrCat(
+          named->size(), " sweeps are named '", request.spec().name(),
+          "'; an update needs one: give its id as update_sweep (`ablate submit --update --sweep "
+          "ID`): ",
+          absl::StrJoin(*named, ", ")));
     }
     if (!named->empty()) return UpdateSweep(request.spec(), named->front());
   }

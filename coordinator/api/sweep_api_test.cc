@@ -292,6 +292,15 @@ TEST_F(SweepApiWatchTest, UpdatesTheSweepOfTheNameAndFindsSweepsByName) {
   EXPECT_EQ(api_->GetSweep(by_name).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(api_->ListJobs(list_by_name).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(api_->SubmitSweep(update).status().code(), absl::StatusCode::kFailedPrecondition);
+  // ... but an update may name the sweep by its id, which must have the spec's name.
+  update.set_update_sweep(request_.sweep_id());
+  absl::StatusOr<v1::SubmitSweepResponse> chosen = api_->SubmitSweep(update);
+  ASSERT_TRUE(chosen.ok()) << chosen.status();
+  EXPECT_TRUE(chosen->updated());
+  EXPECT_EQ(chosen->sweep().id(), request_.sweep_id());
+  update.set_update_sweep("fresh-0000");
+  EXPECT_EQ(api_->SubmitSweep(update).status().code(), absl::StatusCode::kInvalidArgument);
+  update.clear_update_sweep();
   v1::CancelRequest cancel;
   cancel.set_id("watch");
   EXPECT_EQ(api_->Cancel(cancel).status().code(), absl::StatusCode::kFailedPrecondition);
