@@ -162,8 +162,8 @@ int RunCli(int argc, char** argv) {
       "retry", "run a sweep's failed or cancelled jobs again, each as a new attempt");
   retry->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
   retry->add_option("JOB", retry_choice.job_ids,
-                    "jobs of the sweep to run again: whole ids, or the part after the sweep's "
-                    "id that status and plan show");
+                    "jobs of the sweep to run again: whole ids, or their part after the "
+                    "sweep's id (as plan prints them)");
   retry->add_flag("--failed", retry_choice.failed, "every failed job of the sweep");
   retry->add_flag("--cancelled", retry_choice.cancelled, "every cancelled job of the sweep");
 

@@ -316,7 +316,7 @@ TEST_F(SweepApiWatchTest, UpdatesTheSweepOfTheNameAndFindsSweepsByName) {
   EXPECT_EQ(cancelled->cancelled_job_ids_size(), 1);
 }
 
-// A job id's part after the sweep's, as `ablate status` and `plan` show it, names the job.
+// A job id's part after the sweep's, as `ablate plan` prints it, names the job.
 TEST_F(SweepApiWatchTest, RetryTakesTheJobIdsPartAfterTheSweeps) {
   const std::vector<v1::Job> jobs = store_->ListJobs(request_.sweep_id()).value();
   ASSERT_FALSE(jobs.empty());
