@@ -135,7 +135,9 @@ int RunCli(int argc, char** argv) {
       "are left out of the runs and the metric) and the learning rate and weight decay its "
       "tuning chose: \"tuning\" until it has, \"failed: N of M trials\" when every point of "
       "its search failed (the cell then has no final jobs and no result, and counts as failed), "
-      "\"cancelled: retry --cancelled\" when a cancelled trial holds its tuning back.");
+      "\"cancelled: retry --cancelled\" when a cancelled trial holds its tuning back. "
+      "When no job has the metric, a note says so on stderr; the exit status is 1 once no job "
+      "is left to run, since no value will come.");
   results->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
   results->add_option("--metric", metric, "eval/loss or train/loss")->capture_default_str();
   results->add_flag("--csv", csv, "print CSV");

@@ -306,6 +306,24 @@ int FailResults(const Io& io, const absl::Status& status) {
   return Fail(io, status);
 }
 
+// A table of dashes does not say why, nor tells a script that nothing more will come. When no
+// cell has the metric, says so on io.err: kExitFailed once no job is left to run, else kExitOk.
+int NoteMissingResults(const v1::Sweep& sweep, const v1::SweepResults& results, const Io& io) {
+  for (const v1::CellResult& cell : results.cells()) {
+    if (cell.has_metric()) return kExitOk;
+  }
+  const v1::JobCounts& n = sweep.counts();
+  io.err << "note: no job of " << sweep.id() << " has " << results.metric();
+  if (const uint32_t unfinished = n.pending() + n.assigned() + n.running(); unfinished > 0) {
+    io.err << " yet (" << unfinished << " of " << n.total() << " jobs still to run)\n";
+    return kExitOk;
+  }
+  io.err << ", and none is left to run (" << n.failed() << " failed, " << n.cancelled()
+         << " cancelled, " << n.succeeded() << " succeeded without it); `ablate status "
+         << sweep.id() << "` shows why\n";
+  return kExitFailed;
+}
+
 }  // namespace
 
 int ResultsCommand(Client& client, const std::string& sweep, const std::string& metric,
@@ -322,7 +340,7 @@ int ResultsCommand(Client& client, const std::string& sweep, const std::string& 
   } else {
     io.out << ResultsText(swept, table);
   }
-  return kExitOk;
+  return NoteMissingResults(swept, table, io);
 }
 
 int CompareCommand(Client& client, const std::string& sweep, const std::string& rows,

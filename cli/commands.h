@@ -84,7 +84,8 @@ inline constexpr absl::Duration kReconnectFor = absl::Minutes(5);
 enum class ResultsForm { kTable, kCsv, kJson };
 
 // The sweep's results per cell over its repeats (cli/results.h) for `metric`: a table, CSV, or
-// the SweepResults message as one line of JSON.
+// the SweepResults message as one line of JSON. When no cell has the metric, a note on
+// `io.err`, and kExitFailed if no job is left to run: a script then knows nothing will come.
 int ResultsCommand(Client& client, const std::string& sweep, const std::string& metric,
                    ResultsForm form, const Io& io);
 

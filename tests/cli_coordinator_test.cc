@@ -51,6 +51,8 @@ TEST_F(CliCoordinatorTest, SweepsAreNamedWhereTheNameIsUnique) {
   EXPECT_EQ(results.exit_code, 0) << results.err;
   EXPECT_THAT(results.out, ContainsRegex("^seed +RUNS +eval/loss +95% CI +STD +VS BASELINE"));
   EXPECT_THAT(results.out, ContainsRegex("\n1 +0/1 +- +- +- +- +-\n2 +0/1 "));
+  EXPECT_EQ(results.err, absl::StrCat("note: no job of ", id,
+                                      " has eval/loss yet (2 of 2 jobs still to run)\n"));
   const Result csv = Ablate({"results", "cli-test", "--csv"});
   EXPECT_EQ(csv.exit_code, 0) << csv.err;
   EXPECT_EQ(csv.out,
@@ -130,6 +132,16 @@ TEST_F(CliCoordinatorTest, CancelNamesJobsAndWatchEndsWithFailure) {
   EXPECT_EQ(watch.exit_code, 1) << watch.err;
   EXPECT_EQ(watch.out.find('\x1b'), std::string::npos) << "escape codes on a pipe";
   EXPECT_THAT(watch.out, HasSubstr("2 jobs: 2 cancelled\n"));
+
+  // Nor will any result come: results says so, and fails, so that a script stops there.
+  const Result results = Ablate({"results", id, "--csv"});
+  EXPECT_EQ(results.exit_code, 1) << results.err;
+  EXPECT_THAT(results.out, HasSubstr("\n1,1,0,0,,,,,,,\n"));
+  EXPECT_EQ(results.err,
+            absl::StrCat("note: no job of ", id,
+                         " has eval/loss, and none is left to run (0 "
+                         "failed, 2 cancelled, 0 succeeded without it); `ablate status ",
+                         id, "` shows why\n"));
 }
 
 TEST_F(CliCoordinatorTest, WatchReconnectsAfterTheCoordinatorRestarts) {
