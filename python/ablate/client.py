@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import warnings
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import grpc
@@ -181,12 +182,35 @@ class Client:
         if max_points is not None and max_points < 1:
             raise ValueError(f"max_points must be at least 1, got {max_points}")
         rows: list[tuple] = []
-        for job in self.job_messages(sweep):
+        jobs = self.job_messages(sweep)
+        for job in jobs:
             detail = self._call(self._stub.GetJob, service_pb2.GetJobRequest(
                 job_id=job.spec.job_id, metric_names=list(names or []),
                 max_points=_EVERY_POINT if max_points is None else max_points))
             rows.extend(frames.metric_rows(job.spec.job_id, detail.metrics))
+        if names:
+            self._warn_of_missing_series(sweep, jobs, names, rows)
         return frames.metrics_frame(rows)
+
+    def _warn_of_missing_series(self, sweep: str, jobs: list, names: Sequence[str],
+                                rows: list[tuple]) -> None:
+        """Warns (UserWarning) of each asked series that no job has a point of, naming those
+        the jobs have: a mistyped name would otherwise read as a frame without its rows. A
+        warning, not an error, since a series may simply not have a point yet (eval/loss
+        before the first evaluation)."""
+        found = {row[1] for row in rows}
+        missing = [name for name in names if name not in found]
+        if not missing:
+            return
+        known: set[str] = set()
+        for job in jobs:
+            detail = self._call(self._stub.GetJob, service_pb2.GetJobRequest(
+                job_id=job.spec.job_id, max_points=1))
+            known.update(series.name for series in detail.metrics)
+        warnings.warn(
+            f"no job of {sweep} has a point of {', '.join(map(repr, missing))}; "
+            f"the series its jobs have: {', '.join(sorted(known)) or 'none yet'}",
+            stacklevel=3)
 
     # Writing.
 

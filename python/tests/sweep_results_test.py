@@ -104,6 +104,12 @@ class SweepResultsTest(unittest.TestCase):
             self.assertEqual(points["step"].tolist(), [1, 6])
         with self.assertRaises(ValueError):
             self.client.metrics(self.sweep.sweep_id, max_points=0)
+        # A mistyped series gives an empty frame, and a warning naming the series there are.
+        with self.assertWarnsRegex(UserWarning, r"has a point of 'train/los'; the series its "
+                                   r"jobs have: .*eval/loss, .*train/loss"):
+            mistyped = self.client.metrics(self.sweep.sweep_id, names=["train/loss",
+                                                                        "train/los"])
+        self.assertEqual(set(mistyped["name"]), {"train/loss"})
 
     def export(self, fmt):
         out = self.out / fmt
