@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -52,6 +53,17 @@ class Fields {
       return 0;
     }
     return value->get<double>();
+  }
+
+  // A token id: an integer in [0, 2^32), or nothing when absent.
+  std::optional<uint32_t> TokenId(const json* value, absl::string_view key) {
+    if (value == nullptr) return std::nullopt;
+    if (!value->is_number_integer() || value->get<int64_t>() < 0 ||
+        value->get<int64_t>() > int64_t{UINT32_MAX}) {
+      Fail(key, absl::StrCat(value->dump(), " is not a token id"));
+      return std::nullopt;
+    }
+    return value->get<uint32_t>();
   }
 
   bool Bool(const char* key, bool fallback) {
@@ -103,6 +115,22 @@ void CheckSupported(Fields& f) {
   }
 }
 
+// bos_token_id, and eos_token_id as one id or a list of them (transformers writes both).
+void ReadTokenIds(Fields& f, v1::ModelConfig& c) {
+  if (std::optional<uint32_t> bos = f.TokenId(f.Find("bos_token_id"), "bos_token_id")) {
+    c.set_bos_token_id(*bos);
+  }
+  const json* eos = f.Find("eos_token_id");
+  if (eos == nullptr || !eos->is_array()) {
+    if (std::optional<uint32_t> id = f.TokenId(eos, "eos_token_id")) c.add_eos_token_id(*id);
+    return;
+  }
+  for (size_t i = 0; i < eos->size(); ++i) {
+    const std::string key = absl::StrCat("eos_token_id[", i, "]");
+    if (std::optional<uint32_t> id = f.TokenId(&(*eos)[i], key)) c.add_eos_token_id(*id);
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<v1::ModelConfig> ParseHfConfig(absl::string_view text, absl::string_view source) {
@@ -138,6 +166,7 @@ absl::StatusOr<v1::ModelConfig> ParseHfConfig(absl::string_view text, absl::stri
   } else {
     c.set_rope_theta(f.PositiveNumber(f.Find("rope_theta"), "rope_theta", 0));
   }
+  ReadTokenIds(f, c);
   if (!f.status().ok()) return f.status();
   if (c.num_attention_heads() % c.num_key_value_heads() != 0) {
     return absl::InvalidArgumentError(
@@ -193,6 +222,11 @@ std::string HfConfigJson(const v1::ModelConfig& c) {
       {"torch_dtype", "float32"},
       {"dtype", "float32"},
   };
+  if (c.has_bos_token_id()) j["bos_token_id"] = c.bos_token_id();
+  if (c.eos_token_id_size() == 1) j["eos_token_id"] = c.eos_token_id(0);
+  if (c.eos_token_id_size() > 1) {
+    j["eos_token_id"] = std::vector<uint32_t>(c.eos_token_id().begin(), c.eos_token_id().end());
+  }
   return j.dump(2) + "\n";
 }
 
@@ -201,7 +235,10 @@ std::string ModelConfigDifferences(const v1::ModelConfig& a, const v1::ModelConf
   const google::protobuf::Descriptor* descriptor = v1::ModelConfig::descriptor();
   for (int i = 0; i < descriptor->field_count(); ++i) {
     const google::protobuf::FieldDescriptor* field = descriptor->field(i);
-    if (field->name() == "name" || field->name() == "max_position_embeddings") continue;
+    if (field->name() == "name" || field->name() == "max_position_embeddings" ||
+        field->name() == "bos_token_id" || field->name() == "eos_token_id") {
+      continue;
+    }
     google::protobuf::util::MessageDifferencer differencer;
     std::vector<const google::protobuf::FieldDescriptor*> only = {field};
     if (differencer.CompareWithFields(a, b, only, only)) continue;

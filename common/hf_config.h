@@ -9,6 +9,7 @@
 // to 1e-6, tie_word_embeddings to false, max_position_embeddings to 32768). Settings this
 // trainer does not implement (a RoPE type other than "default", attention_bias, sliding-window
 // layers, an activation other than silu) are refused rather than silently ignored.
+// bos_token_id and eos_token_id (one id or a list) are kept when present, for an export.
 //
 // Stateless; safe from any thread.
 #ifndef ABLATE_COMMON_HF_CONFIG_H_
@@ -40,7 +41,8 @@ std::string HfConfigJson(const v1::ModelConfig& config);
 
 // The fields in which `a` and `b` describe different weights or computations, comma-separated
 // ("hidden_size 64 vs 128, tie_word_embeddings true vs false"), or empty when they agree.
-// The name and max_position_embeddings are not compared: neither changes a weight or a result.
+// The name, max_position_embeddings and the token ids are not compared: none changes a weight
+// or a result.
 std::string ModelConfigDifferences(const v1::ModelConfig& a, const v1::ModelConfig& b);
 
 }  // namespace ablate

@@ -92,6 +92,32 @@ TEST(HfConfigTest, WrittenConfigReadsBackTheSame) {
   }
 }
 
+// The token ids travel from a config.json to an export's, as one id or a list, and change no
+// comparison: they name tokens, not weights.
+TEST(HfConfigTest, TokenIdsAreKeptForAnExport) {
+  absl::StatusOr<v1::ModelConfig> qwen = ParseHfConfig(kQwen3_0_6B, "config.json");
+  ASSERT_TRUE(qwen.ok()) << qwen.status();
+  ASSERT_TRUE(qwen->has_bos_token_id());
+  EXPECT_EQ(qwen->bos_token_id(), 151643u);
+  EXPECT_THAT(qwen->eos_token_id(), ::testing::ElementsAre(151645u));
+  EXPECT_THAT(HfConfigJson(*qwen), HasSubstr("\"eos_token_id\": 151645"));
+
+  std::string listed = kTransformers5;
+  listed.replace(listed.find("\"vocab_size\""), 12, R"("eos_token_id": [3, 0], "vocab_size")");
+  absl::StatusOr<v1::ModelConfig> two = ParseHfConfig(listed, "c");
+  ASSERT_TRUE(two.ok()) << two.status();
+  EXPECT_FALSE(two->has_bos_token_id());
+  absl::StatusOr<v1::ModelConfig> back = ParseHfConfig(HfConfigJson(*two), "back");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_THAT(back->eos_token_id(), ::testing::ElementsAre(3u, 0u));
+  EXPECT_FALSE(back->has_bos_token_id());
+  EXPECT_EQ(ModelConfigDifferences(*two, *ParseHfConfig(kTransformers5, "c")), "");
+
+  listed.replace(listed.find("[3, 0]"), 6, "[3, -1]");
+  EXPECT_EQ(ParseHfConfig(listed, "c").status().message(),
+            "c: eos_token_id[1]: -1 is not a token id");
+}
+
 TEST(HfConfigTest, MalformedFieldsAreNamedWithTheSource) {
   EXPECT_THAT(ParseHfConfig(R"({"vocab_size": 10})", "/m/config.json").status().message(),
               HasSubstr("/m/config.json: hidden_size: is missing"));

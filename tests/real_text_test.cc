@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,8 +55,8 @@ std::string TinyJob(const std::string& dataset) {
                       dataset, R"("}})");
 }
 
-// Trains with `ablate-train train --job FILE --events-fd 3`, descriptor 3 open on a file, and
-// returns the events it wrote and its exit code.
+// Trains with `ablate-train train --job FILE --events-fd 3 --checkpoint-dir DIR/checkpoints`,
+// descriptor 3 open on a file, and returns the events it wrote and its exit code.
 std::vector<v1::TrainerEvent> Train(const fs::path& dir, const std::string& dataset, int* code) {
   const fs::path job = dir / "job.json";
   const fs::path events = dir / "events.bin";
@@ -63,8 +64,9 @@ std::vector<v1::TrainerEvent> Train(const fs::path& dir, const std::string& data
   absl::StatusOr<std::string> bin = test::BinDir();
   EXPECT_TRUE(bin.ok()) << bin.status();
   absl::StatusOr<std::unique_ptr<test::Subprocess>> trainer = test::Subprocess::Start(
-      {"/bin/sh", "-c", "exec \"$0\" train --job \"$1\" --events-fd 3 3>\"$2\"",
-       *bin + "/ablate-train", job.string(), events.string()});
+      {"/bin/sh", "-c",
+       "exec \"$0\" train --job \"$1\" --events-fd 3 --checkpoint-dir \"$3\" 3>\"$2\"",
+       *bin + "/ablate-train", job.string(), events.string(), (dir / "checkpoints").string()});
   EXPECT_TRUE(trainer.ok()) << trainer.status();
   absl::StatusOr<int> exit = (*trainer)->WaitFor(absl::Seconds(300));
   EXPECT_TRUE(exit.ok()) << exit.status();
@@ -129,6 +131,19 @@ TEST_F(RealTextTest, TheTinyModelLearnsPreparedCMakeDocumentation) {
   const double last = (loss[loss.size() - 1] + loss[loss.size() - 2] + loss[loss.size() - 3]) / 3;
   EXPECT_LT(last, loss.front() - 0.6);
   EXPECT_LT(events.back().finished().final_eval_loss(), std::log(256.0) - 1.0);
+
+  // Its export names the dataset's document separator as the end token, for generate().
+  std::string err;
+  ASSERT_EQ(RunToEnd({*test::BinDir() + "/ablate-train", "export", "--checkpoint",
+                      (dir_ / "checkpoints").string(), "--out", (dir_ / "export").string()},
+                     &err),
+            0)
+      << err;
+  const nlohmann::json manifest = nlohmann::json::parse(std::ifstream(data / "dataset.json"));
+  const nlohmann::json exported = nlohmann::json::parse(std::ifstream(dir_ / "export/config.json"));
+  ASSERT_TRUE(manifest.contains("eos_id"));
+  EXPECT_EQ(exported.value("eos_token_id", -1), manifest["eos_id"].get<int>());
+  EXPECT_FALSE(exported.contains("bos_token_id"));
 }
 
 TEST_F(RealTextTest, ADirectoryWithoutAManifestFailsTheJobAtSetup) {

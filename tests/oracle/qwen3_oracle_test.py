@@ -7,8 +7,9 @@
    relative in fp32, on windows of an odd length (97).
 2. A job starting from one of them (`model: hf:DIR`, `init_from: DIR`) trains, is exported
    with `ablate-train export`, loads in transformers with no missing or unexpected weights,
-   and gives the same loss there as in `ablate-train eval`.
-3. A tiny model trained from scratch by Ablate does the same.
+   and gives the same loss there as in `ablate-train eval`; its config keeps the start's
+   bos_token_id and eos_token_id (a list of two here).
+3. A tiny model trained from scratch by Ablate does the same (no token ids: byte tokens).
 4. `init_from` a model of another shape fails the job, naming the fields that differ.
 
 Usage: qwen3_oracle_test.py BIN_DIR  (the folder holding ablate-train).
@@ -37,7 +38,8 @@ def random_model(heads, kv_heads, tied, seed):
         vocab_size=VOCAB, hidden_size=48, intermediate_size=88, num_hidden_layers=2,
         num_attention_heads=heads, num_key_value_heads=kv_heads, head_dim=8,
         rope_parameters={"rope_type": "default", "rope_theta": 500.0}, rms_norm_eps=1e-5,
-        max_position_embeddings=256, tie_word_embeddings=tied)
+        max_position_embeddings=256, tie_word_embeddings=tied, bos_token_id=1,
+        eos_token_id=[2, 3])
     torch.manual_seed(seed)
     model = Qwen3ForCausalLM(config).eval()
     # transformers' initialisation (std 0.02, norms at one) leaves the loss near log(vocab)
@@ -103,8 +105,9 @@ def train(binary, work, name, **fields):
     return result, checkpoints
 
 
-def export_and_compare(binary, work, name, model, checkpoints, ids, tokens_path):
-    """Exports the checkpoint, naming `model`, or when it is None the model it records."""
+def export_and_compare(binary, work, name, model, checkpoints, ids, tokens_path, bos, eos):
+    """Exports the checkpoint, naming `model`, or when it is None the model it records; the
+    export's config must name the tokens `bos` and `eos`."""
     out = os.path.join(work, name + "-export")
     run(binary, "export", "--checkpoint", checkpoints, "--out", out,
         *(["--model", model] if model else []))
@@ -112,6 +115,7 @@ def export_and_compare(binary, work, name, model, checkpoints, ids, tokens_path)
     missing = [k for k in info["missing_keys"] if k != "lm_head.weight" or
                not loaded.config.tie_word_embeddings]
     assert not missing and not info["unexpected_keys"], info
+    assert (loaded.config.bos_token_id, loaded.config.eos_token_id) == (bos, eos), loaded.config
     check_close(f"{name} exported", ablate_loss(binary, out, tokens_path),
                 reference_loss(loaded.eval(), ids, CONTEXT))
 
@@ -141,7 +145,7 @@ def main():
                                     learning_rate=1e-12, weight_decay=0.0)
         assert result.returncode == 0, result.stdout + result.stderr
         export_and_compare(binary, work, "init_from", "hf:" + start, checkpoints, ids,
-                           tokens_path)
+                           tokens_path, bos=1, eos=[2, 3])
         reference = reference_loss(Qwen3ForCausalLM.from_pretrained(start).eval(), ids, CONTEXT)
         check_close("init_from kept the start", ablate_loss(
             binary, os.path.join(work, "init_from-export"), tokens_path), reference)
@@ -154,7 +158,8 @@ def main():
         write_tokens(text_path, text_ids)
         result, checkpoints = train(binary, work, "tiny")
         assert result.returncode == 0, result.stdout + result.stderr
-        export_and_compare(binary, work, "tiny", None, checkpoints, text_ids, text_path)
+        export_and_compare(binary, work, "tiny", None, checkpoints, text_ids, text_path,
+                           bos=None, eos=None)
 
         # init_from a model of another shape: the job fails and says how they differ.
         result, _ = train(binary, work, "mismatch", init_from=dirs[0])

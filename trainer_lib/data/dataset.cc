@@ -79,6 +79,7 @@ namespace {
 
 struct OpenedSplits {
   int64_t vocab_size;
+  std::optional<int64_t> eos_id;
   std::string sha256;
   std::variant<TokenFile, at::Tensor> train;
   std::variant<TokenFile, at::Tensor> valid;
@@ -101,8 +102,8 @@ absl::StatusOr<OpenedSplits> OpenPrepared(const fs::path& dir) {
     }
     files[index++] = *std::move(file);
   }
-  return OpenedSplits{manifest->vocab_size, manifest->sha256, *std::move(files[0]),
-                      *std::move(files[1])};
+  return OpenedSplits{manifest->vocab_size, manifest->eos_id, manifest->sha256,
+                      *std::move(files[0]), *std::move(files[1])};
 }
 
 absl::StatusOr<std::string> ReadText(const fs::path& path) {
@@ -124,7 +125,7 @@ absl::StatusOr<OpenedSplits> OpenByteCorpus(const fs::path& dir) {
   absl::StatusOr<std::string> valid = ReadText(valid_path);
   if (!valid.ok()) return valid.status();
   return OpenedSplits{
-      kByteVocabSize,
+      kByteVocabSize, std::nullopt,
       ListingSha256(Sha256Hex(*train), train_path, Sha256Hex(*valid), valid_path),
       EncodeBytes(*train), EncodeBytes(*valid)};
 }
@@ -146,7 +147,7 @@ absl::StatusOr<Dataset> Dataset::Open(const std::string& name, int64_t context_l
   }
   if (!splits.ok()) return WithDataset(name, splits.status());
 
-  Dataset dataset(name, splits->vocab_size, std::move(splits->sha256),
+  Dataset dataset(name, splits->vocab_size, splits->eos_id, std::move(splits->sha256),
                   std::make_unique<const Split>(std::move(splits->train)),
                   std::make_unique<const Split>(std::move(splits->valid)));
   for (const auto& [split, tokens] : {std::pair{"train", dataset.train_tokens()},
@@ -160,10 +161,12 @@ absl::StatusOr<Dataset> Dataset::Open(const std::string& name, int64_t context_l
   return dataset;
 }
 
-Dataset::Dataset(std::string name, int64_t vocab_size, std::string sha256,
-                 std::unique_ptr<const Split> train, std::unique_ptr<const Split> valid)
+Dataset::Dataset(std::string name, int64_t vocab_size, std::optional<int64_t> eos_id,
+                 std::string sha256, std::unique_ptr<const Split> train,
+                 std::unique_ptr<const Split> valid)
     : name_(std::move(name)),
       vocab_size_(vocab_size),
+      eos_id_(eos_id),
       sha256_(std::move(sha256)),
       train_(std::move(train)),
       valid_(std::move(valid)) {}

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <ATen/core/Tensor.h>
@@ -60,6 +61,9 @@ class Dataset {
 
   const std::string& name() const { return name_; }
   int64_t vocab_size() const { return vocab_size_; }
+  // The token a prepared dataset writes after every document (its manifest's eos_id); none
+  // for a byte corpus.
+  std::optional<int64_t> eos_id() const { return eos_id_; }
   int64_t train_tokens() const;
   int64_t valid_tokens() const;
 
@@ -72,14 +76,16 @@ class Dataset {
  private:
   class Split;  // one split's tokens: a TokenFile or an in-memory byte tensor
 
-  Dataset(std::string name, int64_t vocab_size, std::string sha256,
-          std::unique_ptr<const Split> train, std::unique_ptr<const Split> valid);
+  Dataset(std::string name, int64_t vocab_size, std::optional<int64_t> eos_id,
+          std::string sha256, std::unique_ptr<const Split> train,
+          std::unique_ptr<const Split> valid);
 
   absl::StatusOr<Batch> Gather(const Split& split, const std::vector<int64_t>& sequences,
                                int64_t context_length) const;
 
   std::string name_;
   int64_t vocab_size_ = 0;
+  std::optional<int64_t> eos_id_;
   std::string sha256_;
   std::unique_ptr<const Split> train_;
   std::unique_ptr<const Split> valid_;

@@ -79,6 +79,7 @@ TEST_F(PreparedDatasetTest, BatchesArePackedSequencesOfTheFiles) {
   ASSERT_TRUE(dataset.ok()) << dataset.status();
   EXPECT_EQ(dataset->vocab_size(), 300);
   EXPECT_EQ(dataset->sha256(), "cafe");
+  EXPECT_EQ(dataset->eos_id(), 0);
   EXPECT_EQ(dataset->train_tokens(), 1000);
   EXPECT_EQ(dataset->valid_tokens(), 100);
 
@@ -190,6 +191,7 @@ TEST(ByteCorpusTest, TheBuiltinCorpusIsBytesWithTheHashSha256sumGives) {
   absl::StatusOr<Dataset> dataset = Dataset::Open("builtin:tiny-corpus", 64);
   ASSERT_TRUE(dataset.ok()) << dataset.status();
   EXPECT_EQ(dataset->vocab_size(), kByteVocabSize);
+  EXPECT_EQ(dataset->eos_id(), std::nullopt);  // bytes: no document separator
   EXPECT_GT(dataset->train_tokens(), 300000);
   EXPECT_GT(dataset->valid_tokens(), 30000);
   // Tests run in the source tree, where the built-in corpus is.

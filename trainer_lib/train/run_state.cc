@@ -12,9 +12,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "common/hf_config.h"
 #include "common/train_config.h"
 #include "google/protobuf/util/json_util.h"
-#include "google/protobuf/util/message_differencer.h"
 #include "trainer_lib/state/archive_file.h"
 
 namespace ablate::train {
@@ -73,13 +73,13 @@ class ConfigRecordImpl : public Stateful {
     v1::ModelConfig saved_model;
     if (absl::Status s = FromJson(dir / "config.json", saved_config); !s.ok()) return s;
     if (absl::Status s = FromJson(dir / "model.json", saved_model); !s.ok()) return s;
-    std::string differences;
-    google::protobuf::util::MessageDifferencer differ;
-    differ.ReportDifferencesToString(&differences);
-    if (!differ.Compare(saved_model, model_)) {
+    // Only what changes a weight or a result: a checkpoint written before the model recorded
+    // its token ids, or under another name for the same shape, resumes.
+    if (std::string differences = ModelConfigDifferences(saved_model, model_);
+        !differences.empty()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "checkpoint ", dir.string(), " holds another model, which cannot be resumed: ",
-          absl::StrJoin(absl::StrSplit(differences, '\n', absl::SkipEmpty()), "; ")));
+          differences));
     }
     const std::vector<std::string> changed = ConfigDifferences(saved_config, config_);
     if (!changed.empty() && !config_.allow_config_change()) {

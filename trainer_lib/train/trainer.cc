@@ -190,11 +190,16 @@ absl::Status Trainer::BuildModel() {
   if (!model_config.ok()) return model_config.status();
   model_config_ = *model_config;
   if (absl::Status s = dataset_->CheckVocabulary(model_config->vocab_size()); !s.ok()) return s;
+  // An export's config.json names the token that ends a document, so that generation stops
+  // there: the model's own (an hf: config's), else the separator the dataset was prepared with.
+  if (model_config_.eos_token_id().empty() && dataset_->eos_id().has_value()) {
+    model_config_.add_eos_token_id(static_cast<uint32_t>(*dataset_->eos_id()));
+  }
   // Initialisation draws from torch's generator seeded by `seed`; batches are chosen by the
   // dataset from data_seed alone (Dataset::TrainBatch), so the two never interfere.
   torch::manual_seed(config_.seed());
   absl::StatusOr<Qwen3> model =
-      BuildQwen3(*model_config, config_.attention(), NsaShapeOf(config_));
+      BuildQwen3(model_config_, config_.attention(), NsaShapeOf(config_));
   if (!model.ok()) return model.status();
   if (!config_.init_from().empty()) {
     if (absl::Status s = LoadHfWeights(config_.init_from(), **model); !s.ok()) {
