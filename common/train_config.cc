@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <tuple>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -53,6 +55,15 @@ const FieldDescriptor* Scalar(absl::string_view name) {
 
 absl::Status BadValue(absl::string_view name, absl::string_view value, absl::string_view want) {
   return absl::InvalidArgumentError(absl::StrCat(name, ": '", value, "' is not ", want));
+}
+
+// A count (steps, sizes, seeds) that does not parse: "is negative" says more than "not a whole
+// number" for -5, which is one.
+absl::Status BadCount(absl::string_view name, absl::string_view value) {
+  if (absl::StartsWith(value, "-")) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": ", value, " is negative"));
+  }
+  return BadValue(name, value, "a whole number");
 }
 
 absl::Status CheckName(absl::string_view field, const std::string& value,
@@ -160,8 +171,10 @@ bool IsTrainArgMap(absl::string_view name) {
   return false;
 }
 
-absl::Status SetTrainField(v1::TrainConfig& config, absl::string_view name,
-                           absl::string_view value) {
+namespace {
+
+absl::Status SetScalarOrArgument(v1::TrainConfig& config, absl::string_view name,
+                                 absl::string_view value) {
   value = absl::StripAsciiWhitespace(value);
   std::string key;
   if (google::protobuf::Map<std::string, double>* args = ArgMap(config, name, key)) {
@@ -187,7 +200,7 @@ absl::Status SetTrainField(v1::TrainConfig& config, absl::string_view name,
     case FieldDescriptor::CPPTYPE_UINT32: {
       uint64_t n = 0;
       if (!ParseCount(value, std::numeric_limits<uint32_t>::max(), n)) {
-        return BadValue(name, value, "a whole number");
+        return BadCount(name, value);
       }
       reflection->SetUInt32(&config, field, static_cast<uint32_t>(n));
       return absl::OkStatus();
@@ -195,7 +208,7 @@ absl::Status SetTrainField(v1::TrainConfig& config, absl::string_view name,
     case FieldDescriptor::CPPTYPE_UINT64: {
       uint64_t n = 0;
       if (!ParseCount(value, std::numeric_limits<uint64_t>::max(), n)) {
-        return BadValue(name, value, "a whole number");
+        return BadCount(name, value);
       }
       reflection->SetUInt64(&config, field, n);
       return absl::OkStatus();
@@ -215,6 +228,41 @@ absl::Status SetTrainField(v1::TrainConfig& config, absl::string_view name,
     default:
       return absl::InvalidArgumentError(absl::StrCat(name, ": cannot be set from a sweep file"));
   }
+}
+
+// Settings whose 0 stands for a default (WithLoopDefaults, or the trainer's for
+// grad_bucket_mb), with that default in words. A sweep that wrote 0 would run the default under
+// a label that says 0, and as a job of another id than the same cell left unset.
+absl::Status RefuseZeroThatMeansADefault(absl::string_view name, const v1::TrainConfig& config) {
+  // Empty: WithLoopDefaults says it.
+  static constexpr std::pair<absl::string_view, absl::string_view> kDefaults[] = {
+      {"micro_batch_size", "a rank's whole share of batch_size"},
+      {"loss_chunk_tokens", ""},
+      {"decay_fraction", ""},
+      {"keep_checkpoints", ""},
+      {"divergence_evals", ""},
+      {"grad_bucket_mb", "100"},
+  };
+  const auto* it = std::find_if(std::begin(kDefaults), std::end(kDefaults),
+                                [name](const auto& entry) { return entry.first == name; });
+  if (it == std::end(kDefaults) || GetTrainField(config, name) != "0") return absl::OkStatus();
+  const std::string meaning = it->second.empty()
+                                  ? GetTrainField(WithLoopDefaults(v1::TrainConfig()), name)
+                                  : std::string(it->second);
+  return absl::InvalidArgumentError(
+      absl::StrCat(name, ": 0 would mean the default, ", meaning,
+                   ", not zero; leave the setting out for the default",
+                   name == "decay_fraction"
+                       ? " (a constant rate after warmup: lr_schedule cosine, min_lr_ratio 1)"
+                       : ""));
+}
+
+}  // namespace
+
+absl::Status SetTrainField(v1::TrainConfig& config, absl::string_view name,
+                           absl::string_view value) {
+  if (absl::Status s = SetScalarOrArgument(config, name, value); !s.ok()) return s;
+  return RefuseZeroThatMeansADefault(name, config);
 }
 
 std::string GetTrainField(const v1::TrainConfig& config, absl::string_view name) {

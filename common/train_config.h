@@ -30,7 +30,9 @@ v1::TrainConfig WithLoopDefaults(v1::TrainConfig config);
 // "attention_args.window")
 // from its text form. Integers accept a K/M suffix in powers of two ("32K" = 32768).
 // InvalidArgument names the field and the value when the name is unknown or the value does
-// not parse as the field's type.
+// not parse as the field's type, and refuses 0 for a setting whose 0 stands for its default
+// (micro_batch_size, loss_chunk_tokens, decay_fraction, keep_checkpoints, divergence_evals,
+// grad_bucket_mb): a sweep writing it would run the default under a label that says 0.
 absl::Status SetTrainField(v1::TrainConfig& config, absl::string_view name,
                            absl::string_view value);
 

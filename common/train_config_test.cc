@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace ablate {
@@ -203,6 +204,31 @@ TEST(TrainConfigTest, ZeroLoopSettingsMeanTheDefaults) {
   EXPECT_EQ(c.keep_checkpoints(), 2u);
   EXPECT_EQ(c.divergence_evals(), 3u);
   EXPECT_EQ(c.divergence_factor(), 0);  // off
+}
+
+// A sweep that writes 0 where 0 stands for a default would run the default under a label that
+// says 0: refused, with the default named.
+TEST(TrainConfigTest, AZeroThatMeansTheDefaultIsRefused) {
+  v1::TrainConfig c = DefaultTrainConfig();
+  EXPECT_EQ(SetTrainField(c, "decay_fraction", "0").message(),
+            "decay_fraction: 0 would mean the default, 0.2, not zero; leave the setting out for "
+            "the default (a constant rate after warmup: lr_schedule cosine, min_lr_ratio 1)");
+  EXPECT_EQ(SetTrainField(c, "keep_checkpoints", "0").message(),
+            "keep_checkpoints: 0 would mean the default, 2, not zero; leave the setting out for "
+            "the default");
+  for (const char* name :
+       {"micro_batch_size", "loss_chunk_tokens", "divergence_evals", "grad_bucket_mb"}) {
+    EXPECT_THAT(SetTrainField(c, name, "0").message(),
+                ::testing::HasSubstr(": 0 would mean the default, "))
+        << name;
+  }
+  // Where 0 is a value of its own, it stays one.
+  for (const char* name : {"weight_decay", "warmup_steps", "eval_every", "checkpoint_every",
+                           "divergence_factor", "min_lr_ratio", "seed"}) {
+    EXPECT_TRUE(SetTrainField(c, name, "0").ok()) << name;
+  }
+  EXPECT_TRUE(SetTrainField(c, "decay_fraction", "0.1").ok());
+  EXPECT_EQ(SetTrainField(c, "steps", "-5").message(), "steps: -5 is negative");
 }
 
 }  // namespace
