@@ -111,9 +111,9 @@ namespace {
 void PrintUpdate(const v1::SubmitSweepResponse& response, const std::string& file_sweep_id,
                  const Io& io) {
   const v1::Sweep& sweep = response.sweep();
-  io.out << "updated sweep " << sweep.id() << ": " << response.reused_jobs() << " jobs reused, "
-         << response.added_jobs() << " added, " << response.dropped_jobs()
-         << " no longer in the file (kept, not run"
+  io.out << "updated sweep " << sweep.id() << ": " << response.reused_jobs()
+         << (response.reused_jobs() == 1 ? " job" : " jobs") << " reused, " << response.added_jobs()
+         << " added, " << response.dropped_jobs() << " no longer in the file (kept, not run"
          << (sweep.spec().has_tuning() ? "; tuning takes back those it needs again" : "") << ")\n";
   if (file_sweep_id != sweep.id()) {
     io.out << "the sweep keeps its id; " << file_sweep_id
@@ -313,14 +313,13 @@ int NoteMissingResults(const v1::Sweep& sweep, const v1::SweepResults& results, 
     if (cell.has_metric()) return kExitOk;
   }
   const v1::JobCounts& n = sweep.counts();
-  io.err << "note: no job of " << sweep.id() << " has " << results.metric();
+  io.err << "note: no cell of " << sweep.id() << " has a value of " << results.metric();
   if (const uint32_t unfinished = n.pending() + n.assigned() + n.running(); unfinished > 0) {
     io.err << " yet (" << unfinished << " of " << n.total() << " jobs still to run)\n";
     return kExitOk;
   }
-  io.err << ", and none is left to run (" << n.failed() << " failed, " << n.cancelled()
-         << " cancelled, " << n.succeeded() << " succeeded without it); `ablate status "
-         << sweep.id() << "` shows why\n";
+  io.err << ", and no job is left to run (" << n.failed() << " failed, " << n.cancelled()
+         << " cancelled); `ablate status " << sweep.id() << "` shows why\n";
   return kExitFailed;
 }
 
@@ -387,6 +386,14 @@ int RetryCommand(Client& client, const std::string& sweep, const RetryChoice& ch
            << (choice.failed && choice.cancelled ? "failed or cancelled"
                                                  : (choice.failed ? "failed" : "cancelled"))
            << (choice.failed && !choice.cancelled ? " (cancelled jobs: --cancelled)" : "") << '\n';
+    if (const uint32_t dropped = response->dropped_left(); dropped > 0) {
+      io.out << (dropped == 1 ? "1 such job was dropped by an update and is left as it is; name "
+                                "it to run it again\n"
+                              : absl::StrCat(dropped,
+                                             " such jobs were dropped by an update and "
+                                             "are left as they are; name one to run it "
+                                             "again\n"));
+    }
     return kExitOk;
   }
   if (n > 0) {

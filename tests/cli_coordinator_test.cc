@@ -51,8 +51,9 @@ TEST_F(CliCoordinatorTest, SweepsAreNamedWhereTheNameIsUnique) {
   EXPECT_EQ(results.exit_code, 0) << results.err;
   EXPECT_THAT(results.out, ContainsRegex("^seed +RUNS +eval/loss +95% CI +STD +VS BASELINE"));
   EXPECT_THAT(results.out, ContainsRegex("\n1 +0/1 +- +- +- +- +-\n2 +0/1 "));
-  EXPECT_EQ(results.err, absl::StrCat("note: no job of ", id,
-                                      " has eval/loss yet (2 of 2 jobs still to run)\n"));
+  EXPECT_EQ(results.err,
+            absl::StrCat("note: no cell of ", id,
+                         " has a value of eval/loss yet (2 of 2 jobs still to run)\n"));
   const Result csv = Ablate({"results", "cli-test", "--csv"});
   EXPECT_EQ(csv.exit_code, 0) << csv.err;
   EXPECT_EQ(csv.out,
@@ -138,9 +139,9 @@ TEST_F(CliCoordinatorTest, CancelNamesJobsAndWatchEndsWithFailure) {
   EXPECT_EQ(results.exit_code, 1) << results.err;
   EXPECT_THAT(results.out, HasSubstr("\n1,1,0,0,,,,,,,\n"));
   EXPECT_EQ(results.err,
-            absl::StrCat("note: no job of ", id,
-                         " has eval/loss, and none is left to run (0 "
-                         "failed, 2 cancelled, 0 succeeded without it); `ablate status ",
+            absl::StrCat("note: no cell of ", id,
+                         " has a value of eval/loss, and no job is left to run (0 failed, 2 "
+                         "cancelled); `ablate status ",
                          id, "` shows why\n"));
 }
 

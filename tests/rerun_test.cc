@@ -165,6 +165,8 @@ TEST_F(RerunTest, AnUpdateCancelsThePendingJobsItDropsAndRunsThoseItTakesBack) {
   // Not a cell of the sweep now: retrying its cancelled jobs leaves it be.
   const Cli retry = Ablate({"retry", "rerun", "--cancelled"});
   EXPECT_EQ(retry.exit_code, 0) << retry.err;
+  EXPECT_THAT(retry.out, HasSubstr(" is cancelled\n1 such job was dropped by an update and is "
+                                   "left as it is; name it to run it again\n"));
   const v1::ListJobsResponse after_retry = Jobs();
   ASSERT_NE(JobOfSeed(after_retry, 4), nullptr);
   EXPECT_EQ(JobOfSeed(after_retry, 4)->state(), v1::JOB_STATE_CANCELLED);
@@ -187,10 +189,9 @@ TEST_F(RerunTest, UpdateReusesFinishedCellsAndRunsOnlyNewOrChangedOnes) {
       WriteSweep("2, 3, 4", "overrides:\n  - when: {seed: [3]}\n    set: {steps: 8}\n");
   const Cli update = Ablate({"submit", "--update", edited});
   ASSERT_EQ(update.exit_code, 0) << update.err;
-  EXPECT_THAT(update.out,
-              HasSubstr(absl::StrCat("\nupdated sweep ", sweep_id,
-                                     ": 1 jobs reused, 2 added, 2 no longer in the file "
-                                     "(kept, not run)\n")));
+  EXPECT_THAT(update.out, HasSubstr(absl::StrCat("\nupdated sweep ", sweep_id,
+                                                 ": 1 job reused, 2 added, 2 no longer in the file "
+                                                 "(kept, not run)\n")));
   // The plan above it was headed by the edited file's own id, which the update does not take.
   EXPECT_THAT(update.out, ContainsRegex("\nthe sweep keeps its id; rerun-[0-9a-f]+ above is the "
                                         "id this file alone would have\n"));

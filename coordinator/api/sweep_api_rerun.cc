@@ -66,7 +66,8 @@ absl::StatusOr<v1::RetryJobsResponse> SweepApi::RetryJobs(const v1::RetryJobsReq
   if (request.sweep().empty()) return absl::InvalidArgumentError("sweep is required");
   if (request.job_ids().empty() == request.states().empty()) {
     return absl::InvalidArgumentError(
-        "give job_ids or states (JOB_STATE_FAILED, JOB_STATE_CANCELLED), not both");
+        absl::StrCat("give job_ids or states (JOB_STATE_FAILED, JOB_STATE_CANCELLED)",
+                     request.job_ids().empty() ? "" : ", not both"));
   }
   for (int state : request.states()) {
     if (state != v1::JOB_STATE_FAILED && state != v1::JOB_STATE_CANCELLED) {
@@ -83,6 +84,7 @@ absl::StatusOr<v1::RetryJobsResponse> SweepApi::RetryJobs(const v1::RetryJobsReq
   for (const std::string& id : request.job_ids()) {
     job_ids.push_back(absl::StrContains(id, '-') ? id : absl::StrCat(sweep->id(), "-", id));
   }
+  uint32_t dropped_left = 0;
   if (!request.states().empty()) {
     std::vector<v1::Job> ended;
     for (int state : request.states()) {
@@ -97,12 +99,17 @@ absl::StatusOr<v1::RetryJobsResponse> SweepApi::RetryJobs(const v1::RetryJobsReq
     });
     // A job an update dropped is no cell of the spec now: named by id, it may run again.
     for (const v1::Job& job : ended) {
-      if (!job.dropped()) job_ids.push_back(job.spec().job_id());
+      if (job.dropped()) {
+        ++dropped_left;
+      } else {
+        job_ids.push_back(job.spec().job_id());
+      }
     }
   }
 
   v1::RetryJobsResponse response;
   response.set_sweep_id(sweep->id());
+  response.set_dropped_left(dropped_left);
   if (job_ids.empty()) return response;
   absl::StatusOr<RequeueResult> requeued =
       store_.RequeueJobs(sweep->id(), job_ids, MaxAttemptsOf(sweep->spec()));
