@@ -188,14 +188,25 @@ absl::StatusOr<v1::Sweep> ReadSweepHeader(Db& db, const std::string& sweep_id) {
   v1::Sweep sweep;
   sweep.set_id(sweep_id);
   *sweep.mutable_created_at() = TimestampOf(query->Int(0));
-  absl::StatusOr<v1::JobCounts> counts = ReadCounts(db, sweep_id);
+  if (absl::Status read = ReadProgress(db, query->Blob(1), sweep); !read.ok()) return read;
+  return sweep;
+}
+
+absl::Status ReadProgress(Db& db, absl::string_view spec_bytes, v1::Sweep& sweep) {
+  absl::StatusOr<v1::JobCounts> counts = ReadCounts(db, sweep.id());
   if (!counts.ok()) return counts.status();
   *sweep.mutable_counts() = *std::move(counts);
-  absl::StatusOr<v1::SweepState> state =
-      ReadSweepState(db, sweep_id, query->Blob(1), sweep.counts());
+  absl::StatusOr<v1::SweepState> state = ReadSweepState(db, sweep.id(), spec_bytes, sweep.counts());
   if (!state.ok()) return state.status();
   sweep.set_state(*state);
-  return sweep;
+  if (*state == v1::SWEEP_STATE_ACTIVE) return absl::OkStatus();
+  absl::StatusOr<Statement> last =
+      db.Prepare("SELECT MAX(updated_at) FROM jobs WHERE sweep_id = ?1");
+  if (!last.ok()) return last.status();
+  absl::StatusOr<bool> found = last->Bind(1, sweep.id()).Step();
+  if (!found.ok()) return found.status();
+  if (*found && !last->IsNull(0)) *sweep.mutable_ended_at() = TimestampOf(last->Int(0));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::SweepState> ReadSweepState(Db& db, const std::string& sweep_id,

@@ -33,8 +33,12 @@ absl::StatusOr<v1::Attempt> AttemptFromRow(const Statement& row);
 
 // The sweep's job counts, from the per-state counts the store keeps (a few rows).
 absl::StatusOr<v1::JobCounts> ReadCounts(Db& db, const std::string& sweep_id);
-// The sweep's id, created_at, counts and state, without its spec. NotFound for an unknown id.
+// The sweep's id, created_at, counts, state and ended_at, without its spec. NotFound for an
+// unknown id.
 absl::StatusOr<v1::Sweep> ReadSweepHeader(Db& db, const std::string& sweep_id);
+// Fills the counts, state (ReadSweepState, from its stored `spec_bytes`) and, once it ended,
+// ended_at of the sweep that `sweep.id()` names.
+absl::Status ReadProgress(Db& db, absl::string_view spec_bytes, v1::Sweep& sweep);
 
 // A job row's spec column holds the JobSpec without what the row's own columns hold: no
 // job_id, sweep_id or index, and a checkpoint_dir of <root>/<sweep_id>/<job_id> cut to

@@ -64,7 +64,7 @@ absl::StatusOr<std::unique_ptr<Db>> OpenReader(const std::string& path) {
   return db;
 }
 
-// A sweep from a row of (id, spec, created_at), with its counts and state.
+// A sweep from a row of (id, spec, created_at), with its counts, state and ended_at.
 absl::StatusOr<v1::Sweep> SweepFromRow(Db& db, const Statement& row) {
   v1::Sweep sweep;
   sweep.set_id(row.Text(0));
@@ -73,13 +73,7 @@ absl::StatusOr<v1::Sweep> SweepFromRow(Db& db, const Statement& row) {
     return absl::DataLossError(absl::StrCat("sweep ", sweep.id(), ": stored spec does not parse"));
   }
   *sweep.mutable_created_at() = internal::TimestampOf(row.Int(2));
-  absl::StatusOr<v1::JobCounts> counts = internal::ReadCounts(db, sweep.id());
-  if (!counts.ok()) return counts.status();
-  *sweep.mutable_counts() = *std::move(counts);
-  absl::StatusOr<v1::SweepState> state =
-      internal::ReadSweepState(db, sweep.id(), spec, sweep.counts());
-  if (!state.ok()) return state.status();
-  sweep.set_state(*state);
+  if (absl::Status read = internal::ReadProgress(db, spec, sweep); !read.ok()) return read;
   return sweep;
 }
 

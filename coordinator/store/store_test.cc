@@ -197,6 +197,7 @@ TEST_F(StoreTest, AttemptLifecycleUpdatesJobAndCounts) {
   EXPECT_EQ(sweep.counts().succeeded(), 1u);
   EXPECT_EQ(sweep.counts().pending(), 1u);
   EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_ACTIVE);
+  EXPECT_FALSE(sweep.has_ended_at());  // no end while a job is still to run
 
   absl::StatusOr<v1::Attempt> second = store_->StartAttempt("s-j1", "w1");
   ASSERT_TRUE(second.ok());
@@ -207,6 +208,11 @@ TEST_F(StoreTest, AttemptLifecycleUpdatesJobAndCounts) {
   EXPECT_EQ(Job("s-j1").message(), "out of memory");
   EXPECT_EQ(Sweep("s").state(), v1::SWEEP_STATE_FAILED);
   ExpectCountsMatchJobs("s");
+  // Ended: when its last job changed, in GetSweep and ListSweeps alike.
+  const int64_t last = Job("s-j1").updated_at().seconds();
+  EXPECT_EQ(last - Sweep("s").created_at().seconds(), 300);
+  EXPECT_EQ(Sweep("s").ended_at().seconds(), last);
+  EXPECT_EQ(store_->ListSweeps().value().at(0).ended_at().seconds(), last);
 }
 
 TEST_F(StoreTest, StaleAttemptReportsAreRefused) {
