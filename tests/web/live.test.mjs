@@ -63,8 +63,9 @@ test('curves grow live, survive a coordinator restart, and cancel works', async 
   const jobPage = await openDashboard(browser, coordinator, `#/jobs/${running.spec.jobId}`);
   await jobPage.waitForFunction(() => /^step \d+\/5000 loss /m.test(
     document.querySelector('#job-log')?.textContent ?? ''), null, { timeout: 60000 });
+  // The job's own attempt ordinal, not the coordinator-wide attempt id.
   assert.match(await jobPage.locator('#job-log-caption').textContent(),
-    /^The last \d+ lines of rank 0's log, attempt \d+/);
+    /^The last \d+ lines of rank 0's log, attempt 1, /);
   const lastStep = (text) => Math.max(...[...text.matchAll(/^step (\d+)\//gm)].map((m) => +m[1]));
   const firstSeen = lastStep(await jobPage.locator('#job-log').textContent());
   // It follows the log while the job runs (the worker sends it every 5 s).
@@ -74,6 +75,24 @@ test('curves grow live, survive a coordinator restart, and cancel works', async 
   }, firstSeen, { timeout: 30000 });
   assert.ok(lastStep(await jobPage.locator('#job-log').textContent()) > firstSeen);
   await screenshot(jobPage, 'job-log');
+  // What the trainer ran with, from its provenance: the micro-batch it resolved from zero.
+  await jobPage.waitForSelector('#job-provenance tr');
+  assert.equal(await jobPage.locator('#job-settings tr', { hasText: 'microBatchSize' })
+    .locator('td').textContent(), '4 (default)');
+
+  // At 800 px nothing runs off the window: not the job's dataSha256, not the sweeps' Cancel.
+  await jobPage.setViewportSize({ width: 800, height: 900 });
+  const fits = () => jobPage.evaluate(() =>
+    document.documentElement.scrollWidth <= document.documentElement.clientWidth);
+  assert.equal(await fits(), true, 'the job view is wider than 800 px');
+  await screenshot(jobPage, 'job-800px');
+  await jobPage.goto(`${coordinator.url}#/`);
+  const cancel = jobPage.locator(`button[data-action="cancel"][data-id="${sweep.id}"]`);
+  await cancel.waitFor();
+  assert.equal(await fits(), true, 'the sweeps view is wider than 800 px');
+  const box = await cancel.boundingBox();
+  assert.ok(box.x + box.width <= 800, `Cancel ends at ${box.x + box.width} px`);
+  await screenshot(jobPage, 'sweeps-800px');
   await jobPage.close();
 
   // A viewer's token: the coordinator says so, and the page offers no cancel.

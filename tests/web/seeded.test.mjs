@@ -71,12 +71,10 @@ describe('seeded ablation sweep', () => {
     assert.equal(lines.length, 9);
     assert.match(lines.find((l) => l.startsWith('small,muon,nsa,')), /^small,muon,nsa,2,1,2\.49\d*,$/);
 
-    // Difference from the baseline (tiny, adamw, dense), paired by seed.
-    await page.selectOption('#grid-metric', 'baseline_diff');
-    await page.waitForSelector('td.cell.baseline');
-    assert.equal(await cell(BEST).locator('.value').textContent(), '−0.550');
-    assert.equal(await cell('tiny/adamw/dense').locator('.value').textContent(), '+0.000');
-    await screenshot(page, 'grid-baseline-difference');
+    // The sweep's spec names no baseline: no difference from one is offered (as `ablate
+    // results` shows none), and no cell is outlined as one.
+    assert.equal(await page.locator('#grid-metric option[value="baseline_diff"]').count(), 0);
+    assert.equal(await page.locator('td.cell.baseline').count(), 0);
 
     // Peak memory comes from each job's last memory point.
     await page.selectOption('#grid-metric', 'peak_memory');
@@ -93,6 +91,15 @@ describe('seeded ablation sweep', () => {
     assert.match(page.url(), /#\/jobs\/ablation-\d{5}$/);
     assert.equal(await page.locator('#job-state').textContent(), 'succeeded');
     assert.equal(await page.locator('#attempts tbody tr').count(), 1);
+    // The job's own attempt ordinal, the coordinator's attempt id only in its tooltip.
+    const attempt = page.locator('#attempts tbody td[data-attempt-id]');
+    assert.equal(await attempt.textContent(), '1');
+    assert.equal(await attempt.getAttribute('title'),
+      `attempt id ${await attempt.getAttribute('data-attempt-id')}`);
+    // A seeded job never started a trainer: zeros that stand for defaults say so.
+    const setting = (name) => page.locator('#job-settings tr', { hasText: name }).locator('td');
+    assert.equal(await setting('microBatchSize').textContent(), 'default (the whole batch)');
+    assert.equal(await setting('divergenceEvals').textContent(), 'default (3)');
     await page.waitForSelector('#job-chart canvas');
     await screenshot(page, 'job');
     await page.close();
@@ -144,6 +151,9 @@ describe('seeded ablation sweep', () => {
     assert.match(row, /15 succeeded/);
     assert.match(row, /1 failed/);
     assert.match(row, /16\/16/);
+    // An ended sweep's elapsed time is its whole run, from its jobs' last change.
+    await page.waitForFunction(() => /\d/.test(document.querySelector(
+      'tr[data-sweep-id="ablation"] td.elapsed')?.textContent ?? ''));
     await screenshot(page, 'sweeps');
     await page.click('#theme');
     await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark');
@@ -176,6 +186,44 @@ describe('seeded ablation sweep', () => {
     await screenshot(page, 'job-gpus');
     await page.close();
   });
+
+  test('bad addresses say not found; no token says so; 800 px keeps to the window',
+    async () => {
+      const page = await openDashboard(browser, seeded.coordinator, '#/sweeps/nosuch-123');
+      const notFound = async (hash, text) => {
+        await page.goto(`${seeded.coordinator.url}${hash}`);
+        await page.waitForSelector('[data-view="not-found"]');
+        assert.match(await page.locator('#not-found').textContent(), text);
+        // One message: no tabs, no empty sections, no error line beside it.
+        assert.equal(await page.locator('[role="tablist"], #attempts, #sweeps').count(), 0);
+        assert.equal(await page.locator('#error').isHidden(), true);
+      };
+      await notFound('#/sweeps/nosuch-123', /^No sweep nosuch-123 on this coordinator/);
+      await notFound('#/sweeps/nosuch-123/curves', /^No sweep nosuch-123/);
+      await notFound('#/jobs/nosuch-00000', /^No job nosuch-00000 on this coordinator/);
+      await notFound('#/bogus/route', /^Nothing lives at #\/bogus\/route/);
+      await screenshot(page, 'not-found');
+
+      // Nothing runs off an 800 px window: wide tables scroll in their own box, hashes break.
+      await page.setViewportSize({ width: 800, height: 900 });
+      const fits = () => page.evaluate(() =>
+        document.documentElement.scrollWidth <= document.documentElement.clientWidth);
+      for (const [hash, name] of [['#/', 'sweeps'], ['#/jobs/ablation-00000', 'job'],
+        ['#/workers', 'workers']]) {
+        await page.goto(`${seeded.coordinator.url}${hash}`);
+        await page.waitForSelector('tbody tr');
+        assert.equal(await fits(), true, `${hash} is wider than 800 px`);
+        await screenshot(page, `${name}-800px`);
+      }
+
+      // Cleared token: the indicator and the error line say what to do in the page.
+      await page.goto(`${seeded.coordinator.url}#/`);
+      await page.click('#token-form button[type="submit"]');
+      await page.waitForSelector('#connection[data-state="unauthenticated"]');
+      assert.equal(await page.locator('#connection').textContent(), 'no token');
+      assert.match(await page.locator('#error .error-message').textContent(), /^no token: enter/);
+      await page.close();
+    });
 });
 
 describe('retrying a failed job', () => {
@@ -192,11 +240,33 @@ describe('retrying a failed job', () => {
     await viewer.waitForFunction(() => document.body.dataset.role === 'viewer');
     await viewer.waitForSelector(retry, { state: 'attached' });
     assert.equal(await viewer.locator(retry).isVisible(), false);
+    // Another token through the address bar of the open tab, as `make demo`'s link hands one
+    // over: the role is asked again, both ways.
+    const handOver = (token) => viewer.evaluate((hash) => { location.hash = hash; },
+      `#/jobs/${jobId}&token=${token}`);
+    await handOver(tokens.user);
+    await viewer.waitForFunction(() => document.body.dataset.role === 'user');
+    await viewer.waitForSelector(retry);
+    await handOver(tokens.viewer);
+    await viewer.waitForFunction(() => document.body.dataset.role === 'viewer');
+    await viewer.waitForSelector(retry, { state: 'hidden' });
     await viewer.close();
 
     const page = await openDashboard(browser, seeded.coordinator, `#/jobs/${jobId}`);
     await page.waitForSelector(retry);
     page.on('dialog', (dialog) => dialog.accept());
+    // A refused action's error outlives the view's refreshes (every 2 s) until dismissed.
+    const refusal = 'retry needs a token of role user; this token\'s role is viewer';
+    await page.route('**/retry', (r) => r.fulfill({ status: 403,
+      contentType: 'application/json', body: JSON.stringify({ error: refusal }) }));
+    await page.click(retry);
+    await page.waitForSelector('#error:not([hidden])');
+    await page.waitForTimeout(4500);
+    assert.equal(await page.locator('#error .error-message').textContent(),
+      `retry ${jobId}: ${refusal}`);
+    await page.click('#error .dismiss');
+    assert.equal(await page.locator('#error').isHidden(), true);
+    await page.unroute('**/retry');
     await page.click(retry);
     await page.waitForFunction(() => document.querySelector('#job-state')?.textContent ===
       'pending', null, { timeout: 30000 });

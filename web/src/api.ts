@@ -20,13 +20,35 @@ const TOKEN_KEY = 'ablate.token';
 // A request that got no answer from the coordinator, as opposed to an answer that is an error.
 export class Unreachable extends Error {}
 
+// A 401: no token, or one the coordinator does not know. Its message tells the page's reader
+// what to do (the coordinator's own speaks to CLI users).
+export class Unauthenticated extends Error {}
+
+// A 404: the sweep or job asked for is not on this coordinator.
+export class NotFound extends Error {}
+
 export function token(): string | null {
   return localStorage.getItem(TOKEN_KEY);
 }
 
+const tokenListeners = new Set<() => void>();
+
+// Calls `listener` whenever the token changes, however it changes: the header's field, an
+// address carrying one, or another tab of this origin (whose change arrives as a storage event).
+export function onTokenChange(listener: () => void): void {
+  if (!tokenListeners.size) {
+    window.addEventListener('storage', (event) => {
+      if (event.key === TOKEN_KEY || event.key === null) for (const l of tokenListeners) l();
+    });
+  }
+  tokenListeners.add(listener);
+}
+
 export function setToken(value: string): void {
+  if (value === (token() ?? '')) return;
   if (value) localStorage.setItem(TOKEN_KEY, value);
   else localStorage.removeItem(TOKEN_KEY);
+  for (const l of tokenListeners) l();
 }
 
 // Takes #token=... (or ...&token=...) out of the address into storage, as `make demo`'s link
@@ -62,7 +84,13 @@ async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
   } catch {
     throw new Unreachable(`${path}: HTTP ${response.status} without a JSON body`);
   }
-  if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+  const message = body.error || `HTTP ${response.status}`;
+  if (response.status === 401) {
+    throw new Unauthenticated(token() ? `the token was refused (${message}): enter another ` +
+      'in the field above' : 'no token: enter a viewer\'s or a user\'s token in the field above');
+  }
+  if (response.status === 404) throw new NotFound(message);
+  if (!response.ok) throw new Error(message);
   return body as T;
 }
 

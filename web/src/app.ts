@@ -1,12 +1,14 @@
 // What every view shares: the connection indicator in the header, the error line, and the
 // live session of the sweep being looked at (its event stream and model), kept across the
 // sweep's tabs so switching views does not reload a large sweep.
-import { Unreachable, allJobs, api, authHeaders } from './api';
-import { TokenEventSource, type StreamState } from './event_source';
+import { NotFound, Unauthenticated, Unreachable, allJobs, api, authHeaders, token } from './api';
+import { h } from './dom';
+import { TokenEventSource } from './event_source';
 import type { SweepSnapshot } from './gen/ablate/v1/sweep_service';
 import { SweepModel } from './sweep_model';
 
-export type Connection = 'live' | 'connecting' | 'reconnecting';
+// 'unauthenticated': the coordinator answers, but not to this page's token (or to none).
+export type Connection = 'live' | 'connecting' | 'reconnecting' | 'unauthenticated';
 
 let connection: Connection = 'connecting';
 
@@ -16,7 +18,7 @@ export function setConnection(state: Connection): void {
   if (!el) return;
   el.dataset.state = state;
   el.textContent = state === 'live' ? 'live' : state === 'connecting' ? 'connecting…' :
-    'reconnecting…';
+    state === 'reconnecting' ? 'reconnecting…' : token() ? 'token refused' : 'no token';
   document.body.classList.toggle('offline', state === 'reconnecting');
 }
 
@@ -24,29 +26,49 @@ export function connectionState(): Connection {
   return connection;
 }
 
+let shownError = '';
+
+// Shows `message` on the error line until the reader dismisses it, the page navigates, an
+// action starts, or whoever showed it takes it back (clearError).
 export function showError(message: string): void {
   const el = document.getElementById('error');
   if (!el) return;
-  el.textContent = message;
+  shownError = message;
+  el.replaceChildren(...(message ? [h('span', { className: 'error-message' }, message),
+    h('button', { type: 'button', className: 'ghost dismiss', 'aria-label': 'dismiss',
+      onclick: () => showError('') }, '×')] : []));
   el.hidden = !message;
 }
 
+// Takes back `message` if the error line still shows it, leaving any other error in place.
+export function clearError(message: string): void {
+  if (message && message === shownError) showError('');
+}
+
 // Runs `refresh` now and every `ms` until the returned stop is called; an unreachable
-// coordinator shows as reconnecting, and the next success as live again.
+// coordinator shows as reconnecting, a refused token as such, and the next success as live
+// again, taking back the error it showed (not an action's, which stays until dismissed).
 export function poll(refresh: () => Promise<void>, ms = 2000): () => void {
   let stopped = false;
+  let shown = '';
   let timer: ReturnType<typeof setTimeout> | undefined;
   const run = async () => {
     try {
       await refresh();
       if (!stopped) {
         setConnection('live');
-        showError('');
+        clearError(shown);
+        shown = '';
       }
     } catch (e) {
       if (stopped) return;
-      if (e instanceof Unreachable) setConnection('reconnecting');
-      else showError((e as Error).message);
+      if (e instanceof Unreachable) {
+        setConnection('reconnecting');
+      } else {
+        if (e instanceof Unauthenticated) setConnection('unauthenticated');
+        shown = (e as Error).message;
+        showError(shown);
+      }
     }
     if (!stopped) timer = setTimeout(run, ms);
   };
@@ -63,10 +85,11 @@ type Listener = (grown: Set<string>) => void;
 // Where the stream is refused (or the page asks with ?poll=1) the JSON API is polled instead.
 export class SweepSession {
   readonly model = new SweepModel();
+  // Set when the coordinator has no such sweep: what to tell the reader instead of its views.
+  missing = '';
   private source: TokenEventSource | null = null;
   private stopPoll: (() => void) | null = null;
   private readonly listeners = new Set<Listener>();
-  private streamState: StreamState = 'connecting';
 
   constructor(readonly sweepId: string) {
     if (new URLSearchParams(location.search).has('poll')) this.startPolling();
@@ -75,7 +98,7 @@ export class SweepSession {
 
   listen(listener: Listener): () => void {
     this.listeners.add(listener);
-    if (this.model.sweep) listener(new Set());
+    if (this.model.sweep || this.missing) listener(new Set());
     return () => this.listeners.delete(listener);
   }
 
@@ -96,11 +119,8 @@ export class SweepSession {
         this.notify(grown);
       },
       state: (state) => {
-        const wasDown = this.streamState === 'reconnecting';
-        this.streamState = state;
         if (state === 'open') {
           setConnection('live');
-          if (wasDown) showError('');
         } else if (state === 'reconnecting') {
           // A stream ends by itself once every job has ended: that is no lost connection.
           if (this.model.ended()) {
@@ -119,8 +139,18 @@ export class SweepSession {
 
   private startPolling(): void {
     this.stopPoll = poll(async () => {
-      const [sweep, jobs] = await Promise.all([api.sweep(this.sweepId), allJobs(this.sweepId)]);
-      this.model.reset(sweep, jobs);
+      let sweep;
+      try {
+        sweep = await api.sweep(this.sweepId);
+      } catch (e) {
+        if (!(e instanceof NotFound)) throw e;
+        this.missing = `No sweep ${this.sweepId} on this coordinator.`;
+        this.stopPoll?.();
+        setConnection('live');
+        this.notify(new Set());
+        return;
+      }
+      this.model.reset(sweep, await allJobs(this.sweepId));
       this.notify(new Set());
     }, 3000);
   }

@@ -1,4 +1,6 @@
-import { bytes, duration, loss, num, rate, relative, signed, stateName } from './format';
+import {
+  bytes, duration, loss, noValues, num, rate, relative, signed, stateName,
+} from './format';
 
 describe('format', () => {
   it('writes units with sensible digits', () => {
@@ -27,5 +29,10 @@ describe('format', () => {
   it('names states', () => {
     expect(stateName('JOB_STATE_RUNNING')).toBe('running');
     expect(stateName('SWEEP_STATE_COMPLETED')).toBe('completed');
+  });
+
+  it('says "yet" of a missing value only while one may still come', () => {
+    expect(noValues('MFU', false)).toBe('no MFU yet');
+    expect(noValues('MFU', true)).toBe('no MFU: no job reported it');
   });
 });

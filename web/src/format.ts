@@ -67,6 +67,12 @@ export function seconds(time: string | undefined): number | undefined {
   return Number.isFinite(ms) ? ms / 1000 : undefined;
 }
 
+// What a chart or scale says when no job has `what`: not yet, or, once the sweep ended, not at
+// all (a CPU job reports no GPU memory or MFU).
+export function noValues(what: string, ended: boolean): string {
+  return ended ? `no ${what}: no job reported it` : `no ${what} yet`;
+}
+
 // "JOB_STATE_RUNNING" -> "running".
 export function stateName(value: string | undefined): string {
   return (value ?? 'UNSPECIFIED').replace(/^(JOB|SWEEP|ATTEMPT)_STATE_/, '').toLowerCase();

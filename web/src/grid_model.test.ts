@@ -2,7 +2,8 @@ import type { Job } from './gen/ablate/v1/job';
 import type { Sweep } from './gen/ablate/v1/sweep';
 import { baselineKey, cellsOf, differencesFrom, extent, pivot } from './grid_model';
 
-const sweep: Sweep = { id: 's', spec: { grid: [
+const sweep: Sweep = { id: 's', spec: { baseline: { opt: 'adamw', attn: 'dense', size: 's' },
+  grid: [
   { name: 'opt', values: ['adamw', 'muon'] },
   { name: 'attn', values: ['dense', 'nsa'] },
   { name: 'size', values: ['s', 'm'] },
@@ -48,7 +49,7 @@ describe('cellsOf', () => {
 describe('differencesFrom', () => {
   it('pairs repeats by seed against the baseline cell', () => {
     const cells = cellsOf(sweep, jobs, (j) => j.finalEvalLoss);
-    const diffs = differencesFrom(cells, baselineKey(sweep));
+    const diffs = differencesFrom(cells, baselineKey(sweep) ?? '');
     expect(diffs[0].mean).toBeCloseTo(0, 10);
     const muonDenseS = diffs.find((c) => c.key === 'muon\u0000dense\u0000s');
     expect(muonDenseS?.mean).toBeCloseTo(-0.2, 10);
@@ -56,9 +57,11 @@ describe('differencesFrom', () => {
     expect(muonDenseS?.std).toBeCloseTo(0, 10);
   });
 
-  it('uses the spec baseline when it names one', () => {
-    const named: Sweep = { ...sweep, spec: { ...sweep.spec, baseline: { opt: 'muon' } } };
-    expect(baselineKey(named)).toBe('muon\u0000dense\u0000s');
+  it('uses the spec baseline, and invents none for a sweep without one', () => {
+    const named: Sweep = { ...sweep, spec: { ...sweep.spec,
+      baseline: { opt: 'muon', attn: 'nsa', size: 'm' } } };
+    expect(baselineKey(named)).toBe('muon\u0000nsa\u0000m');
+    expect(baselineKey({ ...sweep, spec: { ...sweep.spec, baseline: {} } })).toBeNull();
   });
 });
 

@@ -30,6 +30,11 @@ export function dimensionsOf(sweep: Sweep | null): { name: string; values: strin
   return (sweep?.spec?.grid ?? []).map((d) => ({ name: d.name ?? '', values: d.values ?? [] }));
 }
 
+// The grid's dimensions of more than one value: those that tell its jobs apart.
+export function varyingDimensions(sweep: Sweep | null): Set<string> {
+  return new Set(dimensionsOf(sweep).filter((d) => d.values.length > 1).map((d) => d.name));
+}
+
 // The grid's dimensions a cell is keyed by: all but the repeat's seed.
 export function cellDimensions(sweep: Sweep | null): string[] {
   return dimensionsOf(sweep).map((d) => d.name).filter((n) => n !== REPEAT_DIMENSION);
@@ -82,10 +87,11 @@ export function cellsOf(sweep: Sweep | null, jobs: Job[], metric: Metric): CellS
   return cells;
 }
 
-// The baseline cell: the spec's `baseline` where it names one, else the first value of every
-// dimension.
-export function baselineKey(sweep: Sweep | null): string {
+// The key of the baseline cell the spec names, or null where it names none (then there is no
+// difference to show, as `ablate results` shows none).
+export function baselineKey(sweep: Sweep | null): string | null {
   const named = sweep?.spec?.baseline ?? {};
+  if (!Object.keys(named).length) return null;
   return dimensionsOf(sweep).filter((d) => d.name !== REPEAT_DIMENSION)
     .map((d) => named[d.name] ?? d.values[0] ?? '').join('\u0000');
 }

@@ -1,13 +1,14 @@
 // The Ablate dashboard: routes (#/, #/sweeps/<id>[/grid|curves|cost], #/jobs/<id>, #/workers),
 // the header's theme switch and token field, and keyboard shortcuts (g s: sweeps, g w: workers,
 // 1-3: a sweep's tabs).
-import { setToken, takeTokenFromAddress } from './api';
-import { closeSweepSession, showError } from './app';
+import { onTokenChange, setToken, takeTokenFromAddress } from './api';
+import { closeSweepSession, setConnection, showError } from './app';
 import './style.css';
 import { jobView } from './views/job';
 import { TABS, sweepView, type Tab } from './views/sweep';
 import { sweepsView } from './views/sweeps';
 import { loadRole } from './views/actions';
+import { notFoundView } from './views/not_found';
 import { workersView } from './views/workers';
 
 const THEME_KEY = 'ablate.theme';
@@ -17,33 +18,50 @@ function applyTheme(theme: string | null): void {
   document.documentElement.dataset.theme = dark ? 'dark' : 'light';
 }
 
-let current: { dispose: () => void } | null = null;
+let current: { el: HTMLElement; dispose: () => void } | null = null;
+let routing = false;
+
+function view(hash: string): { el: HTMLElement; dispose: () => void } {
+  const sweep = hash.match(/^#\/sweeps\/([^/]+)(?:\/(\w+))?$/);
+  if (sweep) {
+    const tab = (TABS as readonly string[]).includes(sweep[2] ?? '') ? sweep[2] as Tab : 'grid';
+    return sweepView(decodeURIComponent(sweep[1]), tab);
+  }
+  closeSweepSession();
+  document.title = 'Ablate';
+  const job = hash.match(/^#\/jobs\/([^/]+)$/);
+  if (job) return jobView(decodeURIComponent(job[1]));
+  if (hash === '#/workers') return workersView();
+  if (['', '#', '#/'].includes(hash)) return sweepsView();
+  return notFoundView(`Nothing lives at ${hash}: the dashboard's pages are #/ (sweeps), ` +
+    '#/sweeps/ID, #/jobs/ID and #/workers.');
+}
 
 function route(): void {
+  routing = true;
   takeTokenFromAddress();
+  routing = false;
   current?.dispose();
   showError('');
   const hash = location.hash.replace(/\?.*$/, '');
-  const sweep = hash.match(/^#\/sweeps\/([^/]+)(?:\/(\w+))?$/);
-  const job = hash.match(/^#\/jobs\/([^/]+)$/);
-  let view;
-  if (sweep) {
-    const tab = (TABS as readonly string[]).includes(sweep[2] ?? '') ? sweep[2] as Tab : 'grid';
-    view = sweepView(decodeURIComponent(sweep[1]), tab);
-  } else {
-    closeSweepSession();
-    document.title = 'Ablate';
-    view = job ? jobView(decodeURIComponent(job[1])) :
-      hash === '#/workers' ? workersView() : sweepsView();
-  }
-  current = view;
+  current = view(hash);
   const main = document.getElementById('view') as HTMLElement;
-  main.replaceChildren(view.el);
+  main.replaceChildren(current.el);
   for (const a of document.querySelectorAll<HTMLAnchorElement>('[data-nav]')) {
     const active = a.dataset.nav === (hash === '#/workers' ? 'workers' : 'sweeps');
     a.classList.toggle('active', active);
   }
 }
+
+// A new token may grant another role and sees through other eyes: the role is asked again,
+// the sweep's stream reopened with it and the view drawn afresh (route does that itself when
+// the token came in the address it is reading).
+onTokenChange(() => {
+  closeSweepSession();
+  setConnection('connecting');
+  void loadRole();
+  if (!routing) route();
+});
 
 let prefix = '';
 document.addEventListener('keydown', (event) => {
@@ -77,9 +95,6 @@ document.getElementById('token-form')?.addEventListener('submit', (event) => {
   const input = document.getElementById('token-input') as HTMLInputElement;
   setToken(input.value.trim());
   input.value = '';
-  closeSweepSession();
-  void loadRole();
-  route();
 });
 
 applyTheme(localStorage.getItem(THEME_KEY));

@@ -7,26 +7,41 @@ import { api } from '../api';
 import { showError } from '../app';
 import { h } from '../dom';
 
+let asked = 0;
+
 // Asks the coordinator who the token is and marks the page with it; a failure (no token, an
-// unknown one) leaves the page unmarked, and the views say what went wrong on their own.
+// unknown one) leaves the page unmarked, and the views say what went wrong on their own. Only
+// the newest question's answer counts: the token may have changed while an older one was out.
 export async function loadRole(): Promise<void> {
+  const question = ++asked;
   let role = '';
   try {
     role = (await api.whoami()).role ?? '';
   } catch {
     role = '';
   }
-  document.body.dataset.role = role;
+  if (question === asked) document.body.dataset.role = role;
 }
 
-export function cancelButton(id: string, what: string, done?: () => void): HTMLButtonElement {
+const CANCEL_EFFECT = {
+  sweep: 'Its running jobs stop and pending ones never start.',
+  job: 'It stops if it runs, and never starts if it waits.',
+};
+
+// The question a Cancel button asks before it acts, worded for what it cancels.
+export function cancelQuestion(kind: keyof typeof CANCEL_EFFECT, id: string): string {
+  return `Cancel ${kind} ${id}? ${CANCEL_EFFECT[kind]}`;
+}
+
+export function cancelButton(id: string, kind: keyof typeof CANCEL_EFFECT,
+  done?: () => void): HTMLButtonElement {
   const button = h('button', { type: 'button', className: 'danger', 'data-action': 'cancel',
     'data-id': id }, 'Cancel');
   button.addEventListener('click', async (event) => {
     event.stopPropagation();
-    if (!window.confirm(`Cancel ${what}? Its running jobs stop and pending ones never start.`)) {
-      return;
-    }
+    if (!window.confirm(cancelQuestion(kind, id))) return;
+    // A new action: the last one's error, if any, is old news.
+    showError('');
     button.disabled = true;
     try {
       const { cancelledJobIds = [] } = await api.cancel(id);
@@ -46,6 +61,7 @@ export function retryButton(sweepId: string, jobId: string, done?: () => void): 
   button.addEventListener('click', async (event) => {
     event.stopPropagation();
     if (!window.confirm(`Retry job ${jobId}? It runs again as a new attempt.`)) return;
+    showError('');
     button.disabled = true;
     try {
       const { requeuedJobIds = [], refused = [] } = await api.retry(sweepId, [jobId]);

@@ -6,7 +6,7 @@ import { api } from '../api';
 import type { SweepSession } from '../app';
 import { download } from '../csv';
 import { h } from '../dom';
-import { bytes, escapeHtml, loss, num } from '../format';
+import { bytes, escapeHtml, loss, noValues, num } from '../format';
 import type { GetJobResponse } from '../gen/ablate/v1/sweep_service';
 import { cellsOf, type CellStats } from '../grid_model';
 import { SERIES } from '../metrics';
@@ -34,10 +34,11 @@ function cellMean(cell: CellStats, perJob: Map<string, number>): number | undefi
 }
 
 // An SVG scatter of `points`, the front joined and its points filled.
+// `ended`: the sweep has, so a missing value will never come.
 export function scatterSvg(points: Point[], xLabel: string, format: (v: number) => string,
-  id: string): string {
+  id: string, ended: boolean): string {
   const W = 520, H = 340, L = 64, B = 44, T = 16, R = 48;
-  if (!points.length) return `<p class="empty">No ended cells with ${escapeHtml(xLabel)} yet.</p>`;
+  if (!points.length) return `<p class="empty">${escapeHtml(noValues(xLabel, ended))}.</p>`;
   const xs = points.map((p) => p.x), ys = points.map((p) => p.y);
   const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
   const [y0, y1] = [Math.min(...ys), Math.max(...ys)];
@@ -89,7 +90,8 @@ export function costView(session: SweepSession): { el: HTMLElement; dispose: () 
       ['peak memory', 'cost-memory', memory, bytes],
     ] as const) {
       const fig = h('figure', { className: 'panel' }, h('figcaption', {}, `loss vs ${title}`));
-      fig.insertAdjacentHTML('beforeend', scatterSvg(pointsOf(perJob), title, format, id));
+      fig.insertAdjacentHTML('beforeend', scatterSvg(pointsOf(perJob), title, format, id,
+        session.model.ended()));
       fig.append(h('button', { type: 'button', onclick: () => {
         const svg = fig.querySelector('svg');
         if (svg) download(`${session.sweepId}-${id}.svg`, new Blob([svg.outerHTML],

@@ -3,7 +3,7 @@ import type { MetricSeries } from '../gen/ablate/v1/metrics';
 
 // uPlot asks for matchMedia as it loads, which jsdom lacks.
 window.matchMedia = (() => ({ addEventListener() {}, removeEventListener() {} })) as never;
-const { linesOf } = await import('./curves');
+const { jobLabel, linesOf } = await import('./curves');
 
 describe('curves on the FLOPs axis', () => {
   it('places each job by its FLOPs per token and marks one the coordinator could not', () => {
@@ -20,5 +20,17 @@ describe('curves on the FLOPs axis', () => {
     // 128 tokens a step at 1e6 FLOPs each.
     expect(lines[0]).toEqual({ label: 'model=tiny', x: [1.28e8, 2.56e8], y: [3, 2.5] });
     expect(lines[1]).toEqual({ label: 'model=old (FLOPs unknown)', x: [], y: [] });
+  });
+});
+
+describe('job labels', () => {
+  it('name only the dimensions that tell jobs apart', () => {
+    const job = { spec: { jobId: 'j', cell: [{ dimension: 'model', value: 'tiny' },
+      { dimension: 'optimizer', value: 'adamw' },
+      { dimension: 'context_length', value: '64' }] } };
+    expect(jobLabel(job, new Set(['context_length']))).toBe('context_length=64');
+    expect(jobLabel(job)).toBe('model=tiny optimizer=adamw context_length=64');
+    // A sweep of one cell varies nothing: the whole cell.
+    expect(jobLabel(job, new Set())).toBe('model=tiny optimizer=adamw context_length=64');
   });
 });

@@ -9,12 +9,17 @@ import { h, select } from '../dom';
 import { stateName } from '../format';
 import type { Job } from '../gen/ablate/v1/job';
 import type { MetricSeries } from '../gen/ablate/v1/metrics';
+import { varyingDimensions } from '../grid_model';
 import { smooth } from '../pareto';
 import type uPlot from 'uplot';
 
-export function jobLabel(job: Job): string {
-  const cell = (job.spec?.cell ?? []).map((c) => `${c.dimension}=${c.value}`).join(' ');
-  return cell || job.spec?.jobId || '';
+// A job's cell as "dimension=value ..."; given `varying`, only those dimensions, since the values
+// every job shares make long labels that look alike once cut short.
+export function jobLabel(job: Job, varying?: Set<string>): string {
+  const cell = job.spec?.cell ?? [];
+  const shown = varying ? cell.filter((c) => varying.has(c.dimension ?? '')) : cell;
+  return (shown.length ? shown : cell).map((c) => `${c.dimension}=${c.value}`).join(' ') ||
+    job.spec?.jobId || '';
 }
 
 interface State {
@@ -27,13 +32,15 @@ interface State {
 // Lines of `metric` for `jobs` from `fetched` series and `live` points.
 export function linesOf(jobs: Job[], fetched: Map<string, MetricSeries | undefined>,
   session: SweepSession | null, state: State): Line[] {
+  const varying = varyingDimensions(session?.model.sweep ?? null);
   return jobs.map((job) => {
     const id = job.spec?.jobId ?? '';
     const pts = curvePoints(fetched.get(id), session?.model.livePoints.get(id), state.metric);
     const x = xValues(pts, state.axis, job);
+    const label = jobLabel(job, varying);
     // A job the axis cannot place keeps its legend entry, without points.
-    if (!x) return { label: `${jobLabel(job)} (FLOPs unknown)`, x: [], y: [] };
-    return { label: jobLabel(job), x, y: smooth(pts.values, state.smoothing) };
+    if (!x) return { label: `${label} (FLOPs unknown)`, x: [], y: [] };
+    return { label, x, y: smooth(pts.values, state.smoothing) };
   });
 }
 
@@ -107,10 +114,14 @@ export function curvesView(session: SweepSession): { el: HTMLElement; dispose: (
       picker.replaceChildren(...shown.map((j) => h('option', { value: j.spec?.jobId ?? '',
         selected: chosen.includes(j.spec?.jobId ?? '') })));
     }
+    const varying = varyingDimensions(session.model.sweep);
     shown.forEach((j, i) => {
-      const text = `${jobLabel(j)} · ${stateName(j.state)}`;
+      const text = `${jobLabel(j, varying)} · ${stateName(j.state)}`;
       const option = picker.options[i];
-      if (option && option.text !== text) option.text = text;
+      if (option && option.text !== text) {
+        option.text = text;
+        option.title = `${jobLabel(j)} (job ${j.spec?.jobId ?? ''})`;
+      }
     });
     // Until the user picks, the first eight jobs that have points are shown.
     if (!chosen.length) {

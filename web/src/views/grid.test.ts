@@ -1,10 +1,11 @@
 // @vitest-environment jsdom
+import type { SweepSession } from '../app';
 import { SweepModel } from '../sweep_model';
 import { viridis } from '../palette';
-import { cellColor, cellLabel, gridHtml } from './grid';
+import { cellColor, cellLabel, gridHtml, gridView } from './grid';
 import { GRID_METRICS } from '../metrics';
 
-function model(): SweepModel {
+function model(baseline?: Record<string, string>): SweepModel {
   const m = new SweepModel();
   const jobs = [];
   for (const opt of ['adamw', 'muon']) {
@@ -16,15 +17,32 @@ function model(): SweepModel {
       finalEvalLoss: opt === 'muon' && attn === 'nsa' ? undefined : loss });
     }
   }
-  m.reset({ id: 's', spec: { grid: [{ name: 'opt', values: ['adamw', 'muon'] },
+  m.reset({ id: 's', spec: { baseline, grid: [{ name: 'opt', values: ['adamw', 'muon'] },
     { name: 'attn', values: ['dense', 'nsa'] }] } }, jobs);
   return m;
 }
 
-function render(metric: string): HTMLElement {
+function render(metric: string, baseline?: Record<string, string>): HTMLElement {
   const div = document.createElement('div');
-  div.innerHTML = gridHtml({ model: model() }, { rows: 'opt', cols: 'attn', metric }).html;
+  div.innerHTML = gridHtml({ model: model(baseline) }, { rows: 'opt', cols: 'attn', metric }).html;
   return div;
+}
+
+// The grid view of a session that has `m` already, drawn (its first draw waits for a timer).
+async function view(m: SweepModel): Promise<HTMLElement> {
+  const session = { sweepId: 's', model: m, listen: (l: (g: Set<string>) => void) => {
+    l(new Set());
+    return () => true;
+  } } as unknown as SweepSession;
+  const { el } = gridView(session);
+  await new Promise((r) => setTimeout(r, 10));
+  return el;
+}
+
+function choose(el: HTMLElement, id: string, value: string): void {
+  const s = el.querySelector(`#${id}`) as HTMLSelectElement;
+  s.value = value;
+  s.dispatchEvent(new Event('change'));
 }
 
 function cell(div: HTMLElement, name: string): HTMLElement {
@@ -55,11 +73,41 @@ describe('grid view', () => {
     expect(cellLabel(stats, GRID_METRICS[0])).toBe('opt=muon, attn=nsa: – (0 of 1 repeats; 1 failed)');
   });
 
-  it('shows differences from the baseline on a diverging scale', () => {
+  it('shows differences from the spec\'s baseline on a diverging scale', () => {
+    const div = render('baseline_diff', { opt: 'muon', attn: 'dense' });
+    expect(div.querySelectorAll('td.baseline')).toHaveLength(1);
+    expect(cell(div, 'muon/dense').classList.contains('baseline')).toBe(true);
+    expect(cell(div, 'muon/dense').querySelector('.value')?.textContent).toBe('+0.000');
+    expect(cell(div, 'adamw/dense').querySelector('.value')?.textContent).toBe('+0.200');
+    expect(cell(div, 'muon/dense').dataset.color).toBe('#f7f7f7');
+  });
+
+  it('invents no baseline for a sweep whose spec names none', async () => {
     const div = render('baseline_diff');
-    expect(cell(div, 'adamw/dense').classList.contains('baseline')).toBe(true);
-    expect(cell(div, 'adamw/dense').querySelector('.value')?.textContent).toBe('+0.000');
-    expect(cell(div, 'muon/dense').querySelector('.value')?.textContent).toBe('−0.200');
-    expect(cell(div, 'adamw/dense').dataset.color).toBe('#f7f7f7');
+    expect(div.querySelectorAll('td.baseline')).toHaveLength(0);
+    expect(cell(div, 'adamw/dense').querySelector('.value')?.textContent).toBe('3.000');
+    const options = (el: HTMLElement) => [...(el.querySelector('#grid-metric') as
+      HTMLSelectElement).options].map((o) => o.value);
+    expect(options(await view(model()))).not.toContain('baseline_diff');
+    expect(options(await view(model({ opt: 'adamw', attn: 'dense' })))).toContain('baseline_diff');
+  });
+
+  it('draws one column on "—", and swaps rows and columns when asked for both', async () => {
+    const el = await view(model());
+    choose(el, 'grid-cols', '');
+    expect((el.querySelector('#grid-cols') as HTMLSelectElement).value).toBe('');
+    // Rows opt, one column, a panel per attn.
+    const tables = [...el.querySelectorAll('table.heat')];
+    expect(tables.map((t) => t.querySelectorAll('th[scope="col"]').length)).toEqual([1, 1]);
+    expect(el.querySelectorAll('td.cell')).toHaveLength(4);
+    // One column leaves no dimension to swap into the rows: refused, with the reason.
+    choose(el, 'grid-cols', 'opt');
+    expect((el.querySelector('#grid-cols') as HTMLSelectElement).value).toBe('');
+    expect(el.querySelector('#grid-notice')?.textContent).toMatch(/opt is the rows already/);
+    choose(el, 'grid-cols', 'attn');
+    choose(el, 'grid-rows', 'attn');
+    expect((el.querySelector('#grid-rows') as HTMLSelectElement).value).toBe('attn');
+    expect((el.querySelector('#grid-cols') as HTMLSelectElement).value).toBe('opt');
+    expect(el.querySelector('#grid-notice')?.textContent).toMatch(/swapped/);
   });
 });

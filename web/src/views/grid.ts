@@ -6,7 +6,7 @@
 import type { SweepSession } from '../app';
 import { download, resultsCsv } from '../csv';
 import { h, select } from '../dom';
-import { escapeHtml, stateName } from '../format';
+import { escapeHtml, noValues, stateName } from '../format';
 import {
   baselineKey, cellDimensions, cellsOf, differencesFrom, extent, pivot, type CellStats,
 } from '../grid_model';
@@ -19,7 +19,7 @@ const MARKS: Record<string, string> = { JOB_STATE_FAILED: '✕', JOB_STATE_CANCE
 
 export interface GridChoice {
   rows: string;
-  cols: string;
+  cols: string;  // '' for one column
   metric: string;
 }
 
@@ -78,7 +78,7 @@ export function cellLabel(cell: CellStats, choice: MetricChoice): string {
 }
 
 function cellHtml(cell: CellStats | undefined, index: number, choice: MetricChoice,
-  range: [number, number] | null, baseline: string): string {
+  range: [number, number] | null, baseline: string | null): string {
   if (!cell) return '<td class="cell empty" aria-label="no job">·</td>';
   let marks = '';
   for (const s in cell.states) {
@@ -108,10 +108,10 @@ function cellHtml(cell: CellStats | undefined, index: number, choice: MetricChoi
 export function gridHtml(session: Pick<SweepSession, 'model'>, choice: GridChoice): { html: string;
   cells: CellStats[]; metric: MetricChoice } {
   const { sweep, jobs } = session.model;
-  const metric = GRID_METRICS.find((m) => m.id === choice.metric) ?? GRID_METRICS[0];
-  let cells = cellsOf(sweep, jobs, (j) => valueOf(metric, j));
   const baseline = baselineKey(sweep);
-  if (metric.difference) cells = differencesFrom(cells, baseline);
+  const metric = metricsOf(baseline).find((m) => m.id === choice.metric) ?? GRID_METRICS[0];
+  let cells = cellsOf(sweep, jobs, (j) => valueOf(metric, j));
+  if (metric.difference && baseline !== null) cells = differencesFrom(cells, baseline);
   const range = extent(cells);
   const panels = pivot(sweep, cells, choice.rows, choice.cols);
   const indexOf = new Map(cells.map((c, i) => [c, i]));
@@ -119,8 +119,8 @@ export function gridHtml(session: Pick<SweepSession, 'model'>, choice: GridChoic
   for (const p of panels) {
     parts.push(`<figure class="panel"><figcaption>${escapeHtml(p.label || 'all cells')}</figcaption>` +
       `<table class="heat" data-panel="${escapeHtml(p.label)}"><thead><tr><th>` +
-      `${escapeHtml(choice.rows)} \\ ${escapeHtml(choice.cols)}</th>`);
-    for (const c of p.cols) parts.push(`<th scope="col">${escapeHtml(c)}</th>`);
+      `${escapeHtml(choice.cols ? `${choice.rows} \\ ${choice.cols}` : choice.rows)}</th>`);
+    for (const c of p.cols) parts.push(`<th scope="col">${escapeHtml(c || metric.label)}</th>`);
     parts.push('</tr></thead><tbody>');
     for (const r of p.rows) {
       parts.push(`<tr><th scope="row">${escapeHtml(r)}</th>`);
@@ -135,8 +135,15 @@ export function gridHtml(session: Pick<SweepSession, 'model'>, choice: GridChoic
   return { html: parts.join(''), cells, metric };
 }
 
-function legend(metric: MetricChoice, range: [number, number] | null): HTMLElement {
-  if (!range) return h('p', { className: 'muted legend' }, `no ${metric.label} yet`);
+// The metrics a sweep's cells can be colored by: differences only where its spec names a
+// baseline.
+function metricsOf(baseline: string | null): MetricChoice[] {
+  return GRID_METRICS.filter((m) => !m.difference || baseline !== null);
+}
+
+function legend(metric: MetricChoice, range: [number, number] | null, ended: boolean):
+  HTMLElement {
+  if (!range) return h('p', { className: 'muted legend' }, noValues(metric.label, ended));
   const stops = Array.from({ length: 11 }, (_, i) => {
     const v = range[0] + ((range[1] - range[0]) * i) / 10;
     return cellColor(metric, v, range[0], range[1]);
@@ -176,39 +183,65 @@ export function gridView(session: SweepSession): { el: HTMLElement; dispose: () 
   const panels = h('div', { className: 'panels', id: 'grid-panels' });
   const scale = h('style');
   const note = h('p', { className: 'muted', id: 'grid-note' });
-  const el = h('section', { className: 'view', 'data-view': 'grid' }, scale, controls, legendSlot,
-    note, panels);
+  const notice = h('p', { className: 'muted', id: 'grid-notice', role: 'status' });
+  const el = h('section', { className: 'view', 'data-view': 'grid' }, scale, controls, notice,
+    legendSlot, note, panels);
   const params = new URLSearchParams(location.hash.split('?')[1] ?? '');
-  let choice: GridChoice = { rows: params.get('rows') ?? '', cols: params.get('cols') ?? '',
-    metric: params.get('metric') ?? 'eval_loss' };
+  // Columns unset until the address or the reader picks them ('' is one column).
+  let choice: Omit<GridChoice, 'cols'> & { cols?: string } = { rows: params.get('rows') ?? '',
+    cols: params.get('cols') ?? undefined, metric: params.get('metric') ?? 'eval_loss' };
   let fetching = false;
   let last: { cells: CellStats[]; metric: MetricChoice } | null = null;
+  let drawn: GridChoice | null = null;
 
+  // A dimension is rows or columns, not both: picking for one axis what the other shows swaps
+  // them, unless the other is left with none (one column), when the pick is refused.
+  const pick = (axis: 'rows' | 'cols', value: string) => {
+    const other = axis === 'rows' ? 'cols' : 'rows';
+    notice.textContent = '';
+    if (value && value === choice[other]) {
+      if (choice[axis]) {
+        choice = { ...choice, [axis]: value, [other]: choice[axis] };
+        notice.textContent = `Rows and columns swapped: ${value} can be one or the other.`;
+      } else {
+        notice.textContent = `${value} is the rows already: pick other rows first.`;
+      }
+    } else {
+      choice = { ...choice, [axis]: value };
+    }
+    render();
+  };
+  const draw = (out: ReturnType<typeof gridHtml>) => {
+    panels.innerHTML = out.html;
+    last = out;
+    legendSlot.replaceChildren(legend(out.metric, extent(out.cells), session.model.ended()));
+  };
   const render = () => {
     const dims = cellDimensions(session.model.sweep);
     if (!dims.includes(choice.rows)) choice.rows = dims[0] ?? '';
-    if (!dims.includes(choice.cols) || choice.cols === choice.rows) {
+    if (choice.cols === undefined || choice.cols === choice.rows ||
+      (choice.cols && !dims.includes(choice.cols))) {
       choice.cols = dims.find((d) => d !== choice.rows) ?? '';
     }
+    const full: GridChoice = { ...choice, cols: choice.cols };
+    drawn = full;
     const options = dims.map((d) => [d, d] as [string, string]);
+    const metrics = metricsOf(baselineKey(session.model.sweep));
     controls.replaceChildren(
-      select('rows', options, choice.rows, (v) => { choice = { ...choice, rows: v }; render(); },
-        'grid-rows'),
-      select('columns', [['', '—'], ...options], choice.cols,
-        (v) => { choice = { ...choice, cols: v }; render(); }, 'grid-cols'),
-      select('color by', GRID_METRICS.map((m) => [m.id, m.label] as [string, string]),
-        choice.metric, (v) => { choice = { ...choice, metric: v }; render(); }, 'grid-metric'),
+      select('rows', options, full.rows, (v) => pick('rows', v), 'grid-rows'),
+      select('columns', [['', '— (one column)'], ...options], full.cols, (v) => pick('cols', v),
+        'grid-cols'),
+      select('color by', metrics.map((m) => [m.id, m.label] as [string, string]),
+        full.metric, (v) => { choice = { ...choice, metric: v }; render(); }, 'grid-metric'),
       h('button', { type: 'button', id: 'export-csv', onclick: () => {
         if (!last) return;
         download(`${session.sweepId}-results.csv`, new Blob([resultsCsv(cellDimensions(
           session.model.sweep), last.cells, last.metric.id)], { type: 'text/csv' }));
       } }, 'Export CSV'));
     const t0 = performance.now();
-    const out = gridHtml(session, choice);
+    const out = gridHtml(session, full);
     scale.textContent = scaleCss(out.metric);
-    panels.innerHTML = out.html;
-    last = out;
-    legendSlot.replaceChildren(legend(out.metric, extent(out.cells)));
+    draw(out);
     const ms = performance.now() - t0;
     panels.dataset.renderMs = ms.toFixed(1);
     panels.dataset.cells = String(out.cells.length);
@@ -216,12 +249,8 @@ export function gridView(session: SweepSession): { el: HTMLElement; dispose: () 
       (out.metric.difference ? '; the baseline cell is outlined' : '');
     if (out.metric.series && !fetching) {
       fetching = true;
-      void fetchLastValues(session.model.jobs, () => {
-        const again = gridHtml(session, choice);
-        panels.innerHTML = again.html;
-        last = again;
-        legendSlot.replaceChildren(legend(again.metric, extent(again.cells)));
-      }).finally(() => { fetching = false; });
+      void fetchLastValues(session.model.jobs, () => draw(gridHtml(session, drawn ?? full)))
+        .finally(() => { fetching = false; });
     }
   };
   const describe = (event: Event) => {

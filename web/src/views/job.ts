@@ -1,16 +1,18 @@
 // Job: one job's settings, provenance, attempts with their workers and outcomes, its curves and
 // its GPUs' health (gpu_panel.ts), the tail of its log as its worker last sent it, and where its
 // checkpoints go; refreshed every two seconds while it runs.
-import { api } from '../api';
+import { NotFound, api } from '../api';
 import { poll } from '../app';
 import { drawChart } from '../chart';
 import { h } from '../dom';
 import { duration, escapeHtml, loss, relative, seconds, stateName } from '../format';
 import type { GetJobResponse, JobLog } from '../gen/ablate/v1/sweep_service';
 import { gpuSeriesNames } from '../gpu';
+import { attemptOrdinals, flatten, settingsRows } from '../job_details';
 import type uPlot from 'uplot';
 import { cancelButton, retryButton } from './actions';
 import { gpuPanel } from './gpu_panel';
+import { showNotFound } from './not_found';
 
 const ENDED = ['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'];
 const RETRYABLE = ['JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'];
@@ -18,20 +20,11 @@ const CURVES = ['train/loss', 'eval/loss'];
 // Refreshes of the log after the job ended: its last lines arrive with its end, or just after.
 const LOG_REFRESHES_AFTER_END = 3;
 
-function table(rows: [string, string][], id: string): HTMLTableElement {
+function table(rows: [string, string][], id: string): HTMLElement {
   const t = h('table', { className: 'table kv', id });
   t.innerHTML = rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`)
     .join('');
-  return t;
-}
-
-// A message as [field, value] rows, nested fields dotted.
-export function flatten(value: unknown, prefix = ''): [string, string][] {
-  if (value === null || typeof value !== 'object') return [[prefix, String(value)]];
-  if (Array.isArray(value)) return [[prefix, value.map((v) => JSON.stringify(v)).join(', ')]];
-  return Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined && v !== '' && !(Array.isArray(v) && !v.length))
-    .flatMap(([k, v]) => flatten(v, prefix ? `${prefix}.${k}` : k));
+  return h('div', { className: 'scroll' }, t);
 }
 
 export function jobView(jobId: string): { el: HTMLElement; dispose: () => void } {
@@ -50,6 +43,7 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
   let plot: uPlot | null = null;
   let lastStep = '';
   let done = false;
+  let ordinals = new Map<string, number>();
 
   const render = (r: GetJobResponse) => {
     const job = r.job ?? {};
@@ -62,7 +56,7 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
       `${loss(job.finalEvalLoss)} · attempts ${job.attempts ?? 0}/${job.maxAttempts ?? 0}` +
       `${job.workerId ? ` · on ${escapeHtml(job.workerId)}` : ''}</p>` +
       `${job.message ? `<p class="error-text">${escapeHtml(job.message)}</p>` : ''}`;
-    if (!ENDED.includes(job.state ?? '')) head.append(cancelButton(jobId, `job ${jobId}`));
+    if (!ENDED.includes(job.state ?? '')) head.append(cancelButton(jobId, 'job'));
     if (RETRYABLE.includes(job.state ?? '')) {
       // Polling resumes: the job runs again.
       head.append(retryButton(sweepId, jobId, () => { done = false; refreshesAfterEnd = 0; }));
@@ -76,12 +70,15 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
       plot = drawChart(chartEl, lines, { xLabel: 'step', yLabel: 'loss', logY: false,
         time: false, height: 280 });
     }
+    ordinals = attemptOrdinals(r.attempts ?? []);
     const attempts = h('table', { className: 'table', id: 'attempts' });
     attempts.innerHTML = '<thead><tr><th>Attempt</th><th>Worker</th><th>State</th><th>Started</th>' +
       '<th>Ran</th><th>Exit</th></tr></thead><tbody>' + (r.attempts ?? []).map((a) => {
       const start = seconds(a.startedAt);
       const end = seconds(a.endedAt) ?? Date.now() / 1000;
-      return `<tr><td>${escapeHtml(a.id ?? '')}</td><td>${escapeHtml(a.workerId ?? '')}</td>` +
+      const id = String(a.id ?? '');
+      return `<tr><td title="attempt id ${escapeHtml(id)}" data-attempt-id="${escapeHtml(id)}">` +
+        `${ordinals.get(id)}</td><td>${escapeHtml(a.workerId ?? '')}</td>` +
         `<td><span class="badge state-${stateName(a.state)}">${stateName(a.state)}</span></td>` +
         `<td>${relative(a.startedAt)}</td><td>${duration(start === undefined ? undefined : end - start)}` +
         `</td><td>${escapeHtml(a.exit?.reason || (a.exit?.exitCode !== undefined && a.endedAt ?
@@ -89,13 +86,14 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
     }).join('') + '</tbody>';
     const cell = (job.spec?.cell ?? []).map((c) => [c.dimension ?? '', c.value ?? ''] as [string, string]);
     details.replaceChildren(
-      h('h2', {}, 'Attempts'), attempts,
+      h('h2', {}, 'Attempts'), h('div', { className: 'scroll' }, attempts),
       h('div', { className: 'two-col' },
         h('div', {}, h('h2', {}, 'Cell'), table(cell, 'job-cell'),
           h('h2', {}, 'Checkpoints'), table([['folder', job.spec?.checkpointDir ?? '–']], 'job-ckpt'),
           h('h2', {}, 'Provenance'), table(flatten(job.provenance ?? {}).filter(([k]) =>
             k !== 'configJson'), 'job-provenance')),
-        h('div', {}, h('h2', {}, 'Settings'), table(flatten(job.spec?.config ?? {}), 'job-settings'))));
+        h('div', {}, h('h2', {}, 'Settings'), table(settingsRows(job.spec?.config ?? {},
+          job.provenance?.configJson), 'job-settings'))));
     gpus.update(r.metrics ?? []);
     done = ENDED.includes(job.state ?? '');
   };
@@ -109,8 +107,11 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
       if (atEnd) logEl.scrollTop = logEl.scrollHeight;
     }
     logEl.hidden = !lines.length;
+    const attempt = ordinals.get(String(log.attemptId ?? ''));
+    logCaption.title = lines.length ? `attempt id ${log.attemptId}` : '';
     logCaption.textContent = lines.length ?
-      `The last ${lines.length} lines of rank 0's log, attempt ${log.attemptId}, received ` +
+      `The last ${lines.length} lines of rank 0's log, ` +
+        `${attempt ? `attempt ${attempt}` : 'its newest attempt'}, received ` +
         `${relative(log.updatedAt)}${log.truncated ? ' (earlier lines left out)' : ''}.` :
       'No log lines have arrived: the worker sends them every few seconds while the job runs.';
   };
@@ -127,7 +128,19 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
   let refreshesAfterEnd = 0;
   const stop = poll(async () => {
     if (refreshesAfterEnd > LOG_REFRESHES_AFTER_END) return;
-    if (!done) render(await fetchJob());
+    if (!done) {
+      let r;
+      try {
+        r = await fetchJob();
+      } catch (e) {
+        if (!(e instanceof NotFound)) throw e;
+        // No such job: one line says so, in place of its empty sections.
+        stop();
+        showNotFound(el, `No job ${jobId} on this coordinator.`);
+        return;
+      }
+      render(r);
+    }
     renderLog(await api.jobLog(jobId));
     if (done) refreshesAfterEnd++;
   });

@@ -7,6 +7,7 @@ import { cancelButton } from './actions';
 import { costView } from './cost';
 import { curvesView } from './curves';
 import { gridView } from './grid';
+import { showNotFound } from './not_found';
 import { ended } from './sweeps';
 
 export const TABS = ['grid', 'curves', 'cost'] as const;
@@ -26,6 +27,11 @@ export function sweepView(sweepId: string, tab: Tab): { el: HTMLElement; dispose
     h('p', {}, h('a', { href: '#/' }, '← all sweeps')), head, actions, tabs, inner.el);
   let cancellable: boolean | null = null;
   const unlisten = session.listen(() => {
+    // No such sweep: one line says so, in place of its header and empty tabs.
+    if (session.missing) {
+      showNotFound(el, session.missing);
+      return;
+    }
     const sweep = session.model.sweep;
     if (!sweep) return;
     const state = stateName(sweep.state);
@@ -38,7 +44,7 @@ export function sweepView(sweepId: string, tab: Tab): { el: HTMLElement; dispose
     const active = state === 'active';
     if (active !== cancellable) {
       cancellable = active;
-      actions.replaceChildren(...(active ? [cancelButton(sweepId, `sweep ${sweepId}`)] : []));
+      actions.replaceChildren(...(active ? [cancelButton(sweepId, 'sweep')] : []));
     }
     document.title = `Ablate · ${sweepId}`;
   });

@@ -1,6 +1,6 @@
-// Sweeps: every sweep with its jobs' counts by state, progress, elapsed time and an estimate
-// of the rest (elapsed time per ended job, times the jobs left: a rough guide that assumes the
-// remaining jobs cost what the ended ones did).
+// Sweeps: every sweep with its jobs' counts by state, progress, elapsed time (an ended sweep's
+// whole duration) and an estimate of the rest (elapsed time per ended job, times the jobs left:
+// a rough guide that assumes the remaining jobs cost what the ended ones did).
 import { api } from '../api';
 import { poll } from '../app';
 import { h } from '../dom';
@@ -23,14 +23,21 @@ export function estimateLeft(counts: JobCounts | undefined, elapsed: number): nu
   return (elapsed / done) * (total - done);
 }
 
+// Seconds from the sweep's creation to `now` (ms since the epoch) while it is active, else to
+// its end (Sweep.ended_at); undefined where a time is missing.
+export function elapsedSeconds(sweep: Sweep, now: number): number | undefined {
+  const created = seconds(sweep.createdAt);
+  const end = stateName(sweep.state) === 'active' ? now / 1000 : seconds(sweep.endedAt);
+  return created === undefined || end === undefined ? undefined : end - created;
+}
+
 function row(sweep: Sweep, now: number): HTMLTableRowElement {
   const counts = sweep.counts ?? {};
   const total = counts.total ?? 0;
   const done = ended(counts);
   const state = stateName(sweep.state);
   const active = state === 'active';
-  const created = seconds(sweep.createdAt);
-  const elapsed = created === undefined ? undefined : now / 1000 - created;
+  const elapsed = elapsedSeconds(sweep, now);
   const id = sweep.id ?? '';
   const tr = h('tr', { 'data-sweep-id': id });
   tr.innerHTML = `
@@ -43,10 +50,10 @@ function row(sweep: Sweep, now: number): HTMLTableRowElement {
       aria-valuenow="${done}"><span class="fill" style="width:${total ? (100 * done) / total : 0}%">
       </span></span> <span class="count">${done}/${total}</span></td>
     <td title="${escapeHtml(sweep.createdAt ?? '')}">${relative(sweep.createdAt, now)}</td>
-    <td class="num">${active ? duration(elapsed) : '–'}</td>
+    <td class="num elapsed">${duration(elapsed)}</td>
     <td class="num">${active ? duration(estimateLeft(counts, elapsed ?? 0)) : '–'}</td>
     <td class="actions"></td>`;
-  if (active) tr.cells[7].append(cancelButton(id, `sweep ${id}`));
+  if (active) tr.cells[7].append(cancelButton(id, 'sweep'));
   return tr;
 }
 
@@ -57,10 +64,10 @@ export function sweepsView(): { el: HTMLElement; dispose: () => void } {
     ' (or run <code>make demo</code>).';
   const el = h('section', { className: 'view', 'data-view': 'sweeps' },
     h('h1', {}, 'Sweeps'),
-    h('table', { className: 'table', id: 'sweeps' },
+    h('div', { className: 'scroll' }, h('table', { className: 'table', id: 'sweeps' },
       h('thead', {}, h('tr', {}, ...['Sweep', 'State', 'Jobs by state', 'Progress', 'Created',
         'Elapsed', 'Estimated rest', ''].map((t) => h('th', {}, t)))),
-      tbody),
+      tbody)),
     empty);
   const dispose = poll(async () => {
     const { sweeps = [] } = await api.sweeps();

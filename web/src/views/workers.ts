@@ -43,9 +43,9 @@ export function workersView(): { el: HTMLElement; dispose: () => void } {
   const empty = h('p', { className: 'empty', hidden: true },
     'No workers have connected: start one with ablate-worker --coordinator HOST:PORT.');
   const el = h('section', { className: 'view', 'data-view': 'workers' }, h('h1', {}, 'Workers'),
-    h('table', { className: 'table', id: 'workers' }, h('thead', {}, h('tr', {},
-      ...['Worker', 'Connected', 'Slots', 'GPUs', 'Free', 'Running jobs', 'Last heartbeat']
-        .map((t) => h('th', {}, t)))), tbody), empty,
+    h('div', { className: 'scroll' }, h('table', { className: 'table', id: 'workers' },
+      h('thead', {}, h('tr', {}, ...['Worker', 'Connected', 'Slots', 'GPUs', 'Free',
+        'Running jobs', 'Last heartbeat'].map((t) => h('th', {}, t)))), tbody)), empty,
     h('h2', {}, 'Timeline'), caption, timeline);
   let timelineAt = 0;
   const dispose = poll(async () => {

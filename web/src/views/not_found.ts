@@ -1,0 +1,16 @@
+// What an address that names nothing shows: one line saying so and the way back, in place of
+// a view's empty sections.
+import { h } from '../dom';
+
+// Turns the view `el` into the not-found page: `message` and a link to the sweeps.
+export function showNotFound(el: HTMLElement, message: string): void {
+  el.dataset.view = 'not-found';
+  el.replaceChildren(h('h1', {}, 'Not found'), h('p', { id: 'not-found' }, message),
+    h('p', {}, h('a', { href: '#/' }, '← all sweeps')));
+}
+
+export function notFoundView(message: string): { el: HTMLElement; dispose: () => void } {
+  const el = h('section', { className: 'view' });
+  showNotFound(el, message);
+  return { el, dispose: () => {} };
+}
