@@ -258,9 +258,11 @@ RankWork RankWorkOf(const v1::TrainConfig& train) {
   RankWork work;
   work.optimizer = train.optimizer();
   const int64_t ranks = WorldSize(train);
-  work.micro_batch_size = train.micro_batch_size() > 0
-                              ? int64_t{train.micro_batch_size()}
-                              : std::max<int64_t>(1, int64_t{train.batch_size()} / ranks);
+  // What each rank runs: capped at its share of the batch, as the trainer does. A config that
+  // breaks MicroBatchPerRank's rule is refused by validation; it is planned at the share.
+  absl::StatusOr<uint32_t> micro = MicroBatchPerRank(train, static_cast<uint32_t>(ranks));
+  work.micro_batch_size =
+      micro.ok() ? int64_t{*micro} : std::max<int64_t>(1, int64_t{train.batch_size()} / ranks);
   work.context_length = train.context_length();
   work.bf16 = train.precision() == "bf16";
   work.activation_checkpointing = train.activation_checkpointing();

@@ -60,6 +60,21 @@ TEST(ModelMathTest, Zero1SplitsTheOptimizerStateOverTheJobsRanks) {
   EXPECT_EQ(RankWorkOf(train).optimizer_shards, 1);
 }
 
+// A micro-batch above a rank's share of the batch runs at the share (MicroBatchPerRank), and is
+// planned so: a plan at the micro-batch asked for would count memory no rank holds.
+TEST(ModelMathTest, TheMicroBatchIsPlannedAtARanksShareAtMost) {
+  v1::TrainConfig train;
+  train.set_batch_size(16);
+  train.set_gpus(2);
+  EXPECT_EQ(RankWorkOf(train).micro_batch_size, 8);
+  train.set_micro_batch_size(32);
+  EXPECT_EQ(RankWorkOf(train).micro_batch_size, 8);
+  train.set_micro_batch_size(4);
+  EXPECT_EQ(RankWorkOf(train).micro_batch_size, 4);
+  train.set_gpus(3);  // 16 does not split over 3 ranks: refused by validation, planned at 5
+  EXPECT_EQ(RankWorkOf(train).micro_batch_size, 5);
+}
+
 TEST(ModelMathTest, OptimizerStateOrdersAsTheMethodsDo) {
   const v1::ModelConfig model = Model("qwen3-0.6b");
   auto state = [&](const std::string& optimizer) {
