@@ -23,6 +23,14 @@ absl::StatusOr<std::string> ClientToken(const std::string& token_file) {
     return absl::InvalidArgumentError(
         absl::StrCat("token file ", token_file, " holds no token on its first line"));
   }
+  // The coordinator's file (ROLE TOKEN [WORKER_ID] lines, comments) is the likely mistake; the
+  // line is not echoed, since it holds a token.
+  if (token.front() == '#' || token.find_first_of(" \t") != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "token file ", token_file,
+        ": its first line is a comment or holds several words; a client's token file holds the "
+        "token alone on its first line (the coordinator's ROLE TOKEN lines are not one)"));
+  }
   return token;
 }
 

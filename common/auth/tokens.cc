@@ -173,8 +173,12 @@ absl::StatusOr<Principal> Authenticator::Check(absl::string_view authorization, 
     absl::MutexLock lock(&mu_);
     table = table_;
   }
+  // The scheme's name is case-insensitive (RFC 7235, section 2.1).
   absl::string_view token = authorization;
-  if (!absl::ConsumePrefix(&token, "Bearer ") || token.empty()) {
+  constexpr absl::string_view kScheme = "bearer ";
+  const bool bearer = absl::StartsWithIgnoreCase(token, kScheme);
+  if (bearer) token.remove_prefix(kScheme.size());
+  if (!bearer || token.empty()) {
     return absl::UnauthenticatedError(absl::StrCat(
         what, " needs a bearer token of role ", RolesFor(access),
         " (Authorization: Bearer TOKEN; clients read it from --token-file or ", "ABLATE_TOKEN)"));

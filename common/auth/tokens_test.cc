@@ -77,6 +77,7 @@ TEST(AuthenticatorTest, EveryRoleBoundary) {
   EXPECT_EQ(code(worker, Access::kWorker), absl::StatusCode::kOk);
   EXPECT_EQ(code("", Access::kRead), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(code(kUser, Access::kRead), absl::StatusCode::kUnauthenticated);  // no "Bearer "
+  EXPECT_EQ(code(absl::StrCat("bearer ", kViewer), Access::kRead), absl::StatusCode::kOk);
   EXPECT_EQ(code("Bearer not-a-known-token-at-all", Access::kRead),
             absl::StatusCode::kUnauthenticated);
 
@@ -115,6 +116,15 @@ TEST(ClientTokenTest, FileFirstThenEnvironment) {
   EXPECT_EQ(ClientToken(path + ".missing").status().code(), absl::StatusCode::kNotFound);
   std::ofstream(path) << "\n";
   EXPECT_EQ(ClientToken(path).status().code(), absl::StatusCode::kInvalidArgument);
+  // The coordinator's file, given to a client: said so, without echoing a token.
+  for (const std::string& first : {absl::StrCat("user ", kUser), std::string("# tokens")}) {
+    std::ofstream(path) << first << "\n" << kUser << "\n";
+    const absl::Status refused = ClientToken(path).status();
+    EXPECT_THAT(std::string(refused.message()),
+                HasSubstr("its first line is a comment or holds several words"))
+        << first;
+    EXPECT_THAT(std::string(refused.message()), Not(HasSubstr(kUser))) << first;
+  }
   EXPECT_EQ(std::remove(path.c_str()), 0);
 }
 
