@@ -115,6 +115,25 @@ TEST_F(HttpAuthTest, ViewerReadsButCannotCancelAndWorkerReadsNothing) {
   EXPECT_EQ(cancel->status, 403);
   EXPECT_THAT(cancel->body, HasSubstr("needs a token of role user"));
   EXPECT_EQ(JobsCancelled(sweep_id), 0);
+  // The role is named first, whatever the other headers; the scheme is case-insensitive.
+  httplib::Result untyped = client_->Post(
+      "/api/v1/cancel", {{"Authorization", absl::StrCat("bearer ", test::kViewerToken)}}, "{}",
+      "text/plain");
+  ASSERT_TRUE(untyped);
+  EXPECT_EQ(untyped->status, 403) << untyped->body;
+  // A method the API does not take: 405 in JSON, saying which it takes, for any token.
+  for (const char* token : {"", test::kViewerToken}) {
+    httplib::Result put = client_->Put(absl::StrCat("/api/v1/sweeps/", sweep_id), As(token), "{}",
+                                       "application/json");
+    ASSERT_TRUE(put);
+    EXPECT_EQ(put->status, 405);
+    EXPECT_EQ(put->get_header_value("Allow"), "GET, POST");
+    EXPECT_THAT(put->body, HasSubstr("\"code\":\"UNIMPLEMENTED\""));
+    httplib::Result del = client_->Delete("/api/v1/sweeps", As(token));
+    ASSERT_TRUE(del);
+    EXPECT_EQ(del->status, 405);
+  }
+  EXPECT_EQ(JobsCancelled(sweep_id), 0);
 
   httplib::Result worker = Get("/api/v1/sweeps", test::WorkerToken("w-a"));
   ASSERT_TRUE(worker);
@@ -230,12 +249,12 @@ TEST_F(HttpAuthTest, APageOfAnotherOriginCannotCancel) {
 
   httplib::Result plain = Post("/api/v1/cancel", "", body, "text/plain", foreign);
   ASSERT_TRUE(plain);
-  EXPECT_EQ(plain->status, 400);
-  EXPECT_THAT(plain->body, HasSubstr("Content-Type: application/json"));
+  EXPECT_EQ(plain->status, 401);
   // Even with the user's token (which a foreign page cannot read) neither passes.
   httplib::Result plain_token = Post("/api/v1/cancel", test::kUserToken, body, "text/plain");
   ASSERT_TRUE(plain_token);
   EXPECT_EQ(plain_token->status, 400);
+  EXPECT_THAT(plain_token->body, HasSubstr("Content-Type: application/json"));
   httplib::Result cross =
       Post("/api/v1/cancel", test::kUserToken, body, "application/json", foreign);
   ASSERT_TRUE(cross);

@@ -262,6 +262,18 @@ void HttpServer::Route() {
   };
   s.Get(R"(/api/.*)", unknown);
   s.Post(R"(/api/.*)", unknown);
+  // The API reads with GET and acts with POST: another method is 405, in JSON too (with
+  // UNIMPLEMENTED, as grpc-gateway answers it).
+  auto not_allowed = [](const httplib::Request& req, httplib::Response& res) {
+    ReplyError(absl::UnimplementedError(
+                   absl::StrCat(req.method, " ", req.path, ": the API takes GET and POST only")),
+               res);
+    res.status = 405;
+    res.set_header("Allow", "GET, POST");
+  };
+  s.Put(R"(/api/.*)", not_allowed);
+  s.Delete(R"(/api/.*)", not_allowed);
+  s.Patch(R"(/api/.*)", not_allowed);
 }
 
 }  // namespace ablate::coordinator

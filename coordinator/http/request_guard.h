@@ -2,7 +2,9 @@
 // httplib's pre-routing handler, so no route can be added without it.
 //  - GET /healthz and the web app's files (anything outside /api/ and /metrics) are open;
 //  - /metrics needs a viewer or user token unless `metrics_need_token` is false;
-//  - GET and HEAD under /api/ need a viewer or user token; any other method a user token;
+//  - GET and HEAD under /api/ need a viewer or user token, POST a user token; another method
+//    changes nothing there (its route answers 405) and passes;
+//  - the token is checked first, so a wrong role is named whatever the other headers say;
 //  - a state-changing request (any method but GET, HEAD and OPTIONS) must also say
 //    Content-Type: application/json, and when it carries an Origin header, that origin must be
 //    the Host it was sent to. A browser page of another site can neither send a JSON body nor
