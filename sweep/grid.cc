@@ -14,7 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "common/ids.h"
+#include "common/optimizer_args.h"
 #include "common/train_config.h"
 #include "sweep/cell_problems.h"
 #include "sweep/job_ids.h"
@@ -150,6 +152,16 @@ std::string Label(const CellValues& values) {
   return label;
 }
 
+// Whether `field` is "optimizer_args.KEY" for a KEY that `optimizer` declares; true for any
+// other field, which every optimizer has.
+bool TakesOptimizerArg(const std::string& optimizer, absl::string_view field) {
+  absl::string_view key = field;
+  if (!absl::ConsumePrefix(&key, "optimizer_args.")) return true;
+  const std::vector<OptimizerArg>* args = OptimizerArgs(optimizer);
+  return args != nullptr && std::any_of(args->begin(), args->end(),
+                                        [key](const OptimizerArg& arg) { return arg.name == key; });
+}
+
 // The derived settings: a batch that keeps tokens per step, values that follow the optimizer.
 absl::Status ApplyDerived(const Plan& plan, v1::TrainConfig& config) {
   if (plan.tokens_per_step > 0) {
@@ -169,6 +181,9 @@ absl::Status ApplyDerived(const Plan& plan, v1::TrainConfig& config) {
   for (const auto& [field, values] : plan.by_optimizer) {
     const auto it = values.find(config.optimizer());
     if (it == values.end()) {
+      // An argument of some optimizers: those without it take none (a value for one would be
+      // refused as an argument it does not have).
+      if (!TakesOptimizerArg(config.optimizer(), field)) continue;
       return absl::InvalidArgumentError(
           absl::StrCat("derived.", field, ": no value for optimizer ", config.optimizer()));
     }

@@ -220,6 +220,29 @@ fixed: {micro_batch_size: 4}
   EXPECT_EQ(expansion->jobs[2].config().batch_size(), 8u);
 }
 
+// A derived optimizer argument names the optimizers that take it; the others take none, and
+// one that takes it must have a value.
+TEST(ShapeTest, ADerivedOptimizerArgumentSkipsTheOptimizersWithoutIt) {
+  absl::StatusOr<Expansion> expansion = ExpandYaml(R"(
+name: t
+grid: {optimizer: [adamw, muon]}
+derived:
+  optimizer_args.beta2: {adamw: 0.99}
+)");
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  ASSERT_EQ(expansion->jobs.size(), 2u);
+  EXPECT_EQ(expansion->jobs[0].config().optimizer_args().at("beta2"), 0.99);
+  EXPECT_FALSE(expansion->jobs[1].config().optimizer_args().contains("beta2"));
+  EXPECT_EQ(ErrorOf(R"(
+name: t
+grid: {optimizer: [adamw, adamw8bit]}
+derived:
+  optimizer_args.beta2: {adamw: 0.99}
+)"),
+            "cell optimizer=adamw8bit: derived.optimizer_args.beta2: no value for optimizer "
+            "adamw8bit");
+}
+
 TEST(ShapeTest, DerivedSettingProblemsNameTheField) {
   EXPECT_EQ(ErrorOf(R"(
 name: t
