@@ -95,6 +95,11 @@ TEST(SweepFileTest, UnknownTopLevelKey) {
 TEST(SweepFileTest, UnknownSetting) {
   EXPECT_EQ(ErrorOf("name: t\ngrid:\n  optimzer: [adamw]\n"),
             "s.yaml:3:3: grid.optimzer: unknown setting (did you mean optimizer?)");
+  // Other trainers' names, which no typo explains, point to ours.
+  EXPECT_EQ(ErrorOf("name: t\ngrid: {seed: [1]}\nfixed:\n  eval_interval: 50\n"),
+            "s.yaml:4:3: fixed.eval_interval: unknown setting (did you mean eval_every?)");
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  seed: [1]\n  lr: [1e-3]\n"),
+            "s.yaml:4:3: grid.lr: unknown setting (did you mean learning_rate?)");
 }
 
 // Regression: a value where the map belongs was "unknown setting", though the name exists.

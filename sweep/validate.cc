@@ -147,7 +147,44 @@ class SpecChecker {
       return Fail(key, "",
                   absl::StrCat("takes named settings, not a value (", name, ": {name: value})"));
     }
+    if (std::optional<absl::string_view> ours = OursFor(name)) {
+      return Fail(key, "", absl::StrCat("unknown setting (did you mean ", *ours, "?)"));
+    }
     return Fail(key, "", absl::StrCat("unknown setting", DidYouMean(name, TrainFieldNames())));
+  }
+
+  // The setting other trainers' names mean (nanoGPT's, Hugging Face Trainer's, torchtitan's),
+  // which no edit distance finds.
+  static std::optional<absl::string_view> OursFor(absl::string_view name) {
+    static constexpr std::pair<absl::string_view, absl::string_view> kAliases[] = {
+        {"lr", "learning_rate"},
+        {"max_steps", "steps"},
+        {"train_steps", "steps"},
+        {"max_iters", "steps"},
+        {"warmup", "warmup_steps"},
+        {"warmup_iters", "warmup_steps"},
+        {"eval_interval", "eval_every"},
+        {"eval_steps", "eval_every"},
+        {"eval_iters", "eval_batches"},
+        {"log_interval", "log_every"},
+        {"logging_steps", "log_every"},
+        {"save_steps", "checkpoint_every"},
+        {"save_interval", "checkpoint_every"},
+        {"seq_len", "context_length"},
+        {"seq_length", "context_length"},
+        {"max_seq_len", "context_length"},
+        {"max_grad_norm", "grad_clip"},
+        {"gradient_clipping", "grad_clip"},
+        {"global_batch_size", "batch_size"},
+        {"per_device_train_batch_size", "micro_batch_size"},
+        {"gradient_checkpointing", "activation_checkpointing"},
+        {"lr_scheduler_type", "lr_schedule"},
+        {"min_lr", "min_lr_ratio"},
+    };
+    for (const auto& [theirs, ours] : kAliases) {
+      if (theirs == name) return ours;
+    }
+    return std::nullopt;
   }
 
   static std::optional<SpecIssue> CheckSetting(const std::string& key, const std::string& name,
