@@ -358,7 +358,7 @@ int CancelCommand(Client& client, const std::string& id, const Io& io) {
   absl::StatusOr<v1::CancelResponse> response = client.Cancel(id);
   if (!response.ok()) return Fail(io, response.status());
   if (response->cancelled_job_ids().empty()) {
-    io.out << "nothing to cancel: every job of " << id << " has already ended\n";
+    io.out << "nothing to cancel: " << id << " has already ended\n";
     return kExitOk;
   }
   const int n = response->cancelled_job_ids_size();

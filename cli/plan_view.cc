@@ -208,7 +208,8 @@ std::string PlanText(const v1::SweepPlan& plan, size_t max_jobs) {
     absl::StrAppend(&out, "excluded:\n");
     for (const v1::ExcludedCell& excluded : plan.excluded()) {
       absl::StrAppend(&out, "  ", CellLabel(excluded.cell()), ": constraints[",
-                      excluded.constraint(), "]: ", excluded.reason(), "\n");
+                      excluded.constraint(), "]", excluded.reason().empty() ? "" : ": ",
+                      excluded.reason(), "\n");
     }
   }
 

@@ -103,9 +103,7 @@ absl::StatusOr<Plan> MakePlan(const v1::SweepSpec& spec) {
     absl::StatusOr<Conjunction> require = ResolveConditions(constraint.require(), plan, keys);
     if (!require.ok()) return require.status();
     plan.constraints.emplace_back(*std::move(when), *std::move(require));
-    plan.reasons.push_back(constraint.reason().empty()
-                               ? absl::StrCat("left out by constraints[", i, "]")
-                               : constraint.reason());
+    plan.reasons.push_back(constraint.reason());  // empty when the file gives none
   }
   for (const v1::Override& override : spec.overrides()) {
     absl::StatusOr<Conjunction> when = ResolveConditions(override.when(), plan, keys);
@@ -273,9 +271,10 @@ absl::Status ForEachCell(const v1::SweepSpec& spec, const Plan& plan,
   if (!spec.baseline().empty()) {
     const Cell baseline = CellOf(plan, spec.baseline());
     if (std::optional<size_t> rule = Violated(plan, baseline)) {
-      return absl::InvalidArgumentError(absl::StrCat("baseline: ", Label(ValuesOf(plan, baseline)),
-                                                     " is excluded by constraints[", *rule, "] (",
-                                                     plan.reasons[*rule], ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "baseline: ", Label(ValuesOf(plan, baseline)), " is excluded by constraints[", *rule, "]",
+          plan.reasons[*rule].empty() ? "" : " (", plan.reasons[*rule],
+          plan.reasons[*rule].empty() ? "" : ")"));
     }
     if (absl::Status status = fn(baseline); !status.ok()) return status;
     for (size_t d = 0; d < baseline.size(); ++d) {
@@ -473,6 +472,7 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
   if (out.jobs.empty()) {
     return absl::InvalidArgumentError("constraints leave no cell of the grid to run");
   }
+  out.kept_cells = cells.size() - out.dropped.size();
   for (size_t i = 0; i < plan->overrides.size(); ++i) {
     const Conjunction& when = plan->overrides[i].first;
     bool used = false;
@@ -487,7 +487,10 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
 }
 
 std::string ExcludedLine(const v1::ExcludedCell& excluded) {
-  return absl::StrCat(Label(excluded.cell()), ": ", excluded.reason());
+  return absl::StrCat(Label(excluded.cell()), ": ",
+                      excluded.reason().empty()
+                          ? absl::StrCat("left out by constraints[", excluded.constraint(), "]")
+                          : excluded.reason());
 }
 
 std::string CellLabel(const v1::JobSpec& job) { return Label(job.cell()); }

@@ -34,6 +34,9 @@ struct Expansion {
   // change nothing. Legal (a file may keep a rule for cells it leaves out for now), but more
   // often a value mistyped or a cell excluded, so `validate`, `plan` and `submit` note them.
   std::vector<int> idle_overrides;
+  // Cells the constraints keep (jobs count each one's repeats and trials): with a sample, fewer
+  // than sample.count when the constraints allow fewer, which `validate` notes.
+  uint64_t kept_cells = 0;
 };
 
 // With `repeats`, each job's cell ends with this dimension, the repeat's seed (1..repeats).

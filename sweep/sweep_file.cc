@@ -437,6 +437,13 @@ absl::StatusOr<ExpandedSweepFile> ExpandSweepYaml(absl::string_view yaml,
                          ": no cell that the grid and its constraints keep meets it, so the "
                          "override changes nothing")));
   }
+  if (const v1::SweepSpec& kept = out.spec;
+      kept.has_sample() && kept.sample().count() > out.expansion.kept_cells) {
+    out.notes.push_back(reader.Placed(
+        "sample.count", absl::StrCat("sample.count: ", kept.sample().count(), " is more than the ",
+                                     out.expansion.kept_cells,
+                                     " cells the grid and its constraints keep; all of them run")));
+  }
   return out;
 }
 

@@ -301,6 +301,28 @@ overrides:
                                      "constraints keep meets it, so the override changes nothing"});
 }
 
+TEST(SweepFileTest, ASampleLargerThanTheKeptCellsIsNoted) {
+  const std::string yaml = R"(name: t
+grid:
+  optimizer: [adamw, muon]
+  seed: [1, 2]
+sample:
+  count: 5
+  seed: 1
+)";
+  absl::StatusOr<ExpandedSweepFile> expanded = ExpandSweepYaml(yaml, "s.yaml");
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_EQ(expanded->expansion.jobs.size(), 4u);
+  EXPECT_EQ(expanded->notes,
+            std::vector<std::string>{"s.yaml:6:3: sample.count: 5 is more than the 4 cells the "
+                                     "grid and its constraints keep; all of them run"});
+  std::string four = yaml;
+  four.replace(four.find("count: 5"), 8, "count: 4");
+  expanded = ExpandSweepYaml(four, "s.yaml");
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_TRUE(expanded->notes.empty());
+}
+
 TEST(SweepFileLimitsTest, AHugeGridIsRefusedWithItsCountAndTheLimit) {
   std::string yaml = "name: huge\ngrid:\n";
   for (const char* name : {"seed", "learning_rate", "warmup_steps", "batch_size", "steps",
