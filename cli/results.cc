@@ -345,10 +345,15 @@ absl::StatusOr<std::string> CompareText(const v1::Sweep& sweep, const v1::SweepR
   const v1::Dimension& col_dim = one_column ? metric_column : *find(cols);
 
   // Panels in the order their first cell comes; each maps (row value, col value) -> mean.
+  struct Mean {
+    double value;
+    bool partial;  // over fewer runs than the cell has jobs (seeds): marked, as results' RUNS
+  };
   struct Panel {
     std::string label;
-    std::map<std::pair<std::string, std::string>, double> means;
+    std::map<std::pair<std::string, std::string>, Mean> means;
   };
+  bool any_partial = false;
   std::vector<Panel> panels;
   double lowest = std::numeric_limits<double>::infinity();
   double highest = -lowest;
@@ -370,7 +375,9 @@ absl::StatusOr<std::string> CompareText(const v1::Sweep& sweep, const v1::SweepR
                               [&](const Panel& p) { return p.label == label; });
     if (panel == panels.end()) panel = panels.insert(panels.end(), Panel{label, {}});
     if (!cell.has_metric()) continue;
-    panel->means[{row_value, col_value}] = cell.metric().mean();
+    const bool partial = cell.metric().n() < cell.jobs();
+    any_partial = any_partial || partial;
+    panel->means[{row_value, col_value}] = {cell.metric().mean(), partial};
     lowest = std::min(lowest, cell.metric().mean());
     highest = std::max(highest, cell.metric().mean());
   }
@@ -396,16 +403,23 @@ absl::StatusOr<std::string> CompareText(const v1::Sweep& sweep, const v1::SweepR
       absl::StrAppend(&out, PadRight(row_value, first));
       for (int c = 0; c < col_dim.values_size(); ++c) {
         const auto it = panel.means.find({row_value, col_dim.values(c)});
-        const std::string text = it == panel.means.end() ? "-" : Number(it->second);
+        const std::string text =
+            it == panel.means.end()
+                ? "-"
+                : absl::StrCat(Number(it->second.value), it->second.partial ? "*" : "");
         std::string padded = PadLeft(text, widths[c]);
         if (color && it != panel.means.end()) {
-          const double t = highest > lowest ? (it->second - lowest) / (highest - lowest) : 0;
+          const double t = highest > lowest ? (it->second.value - lowest) / (highest - lowest) : 0;
           padded = absl::StrCat("\x1b[38;5;", RampColor(t), "m", padded, "\x1b[0m");
         }
         absl::StrAppend(&out, "  ", padded);
       }
       out += '\n';
     }
+  }
+  if (any_partial) {
+    absl::StrAppend(&out, "* a mean over fewer runs than the cell's seeds (`ablate results` ",
+                    "shows how many)\n");
   }
   return out;
 }

@@ -215,6 +215,22 @@ TEST(CompareTest, OnePanelPerRemainingValue) {
             "soap                    4.0000   4.5000\n");
 }
 
+// A mean over fewer runs than the cell's seeds is marked, as results' RUNS column marks it.
+TEST(CompareTest, AMeanOfSomeSeedsIsMarked) {
+  const v1::Sweep sweep = TwoByTwoByTwo();
+  v1::SweepResults results = GridResults(sweep);
+  ASSERT_EQ(results.cells(0).metric().n(), 1u);
+  results.mutable_cells(0)->set_jobs(2);  // tiny, adamw, dense: one of two seeds ended
+  absl::StatusOr<std::string> text =
+      CompareText(sweep, results, "optimizer", "attention", /*color=*/false);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_THAT(*text, HasSubstr("\nadamw                  1.0000*   1.5000\n"));
+  EXPECT_THAT(*text, ::testing::EndsWith("\n* a mean over fewer runs than the cell's seeds "
+                                         "(`ablate results` shows how many)\n"));
+  EXPECT_THAT(*CompareText(sweep, GridResults(sweep), "optimizer", "attention", false),
+              ::testing::Not(HasSubstr("*")));
+}
+
 // Left out, --rows and --cols are the grid's first two dimensions (model x optimizer here, a
 // panel per attention); on a grid of one dimension the metric is the one column.
 TEST(CompareTest, FlagsLeftOutTakeTheGridsDimensionsInOrder) {
