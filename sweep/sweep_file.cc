@@ -103,7 +103,15 @@ class SweepFileReader : public internal::YamlReader {
     for (const std::string& at : NodesOf(spec, cell, key)) {
       if (MarkOf(at) != nullptr) return Placed(at, problem);
     }
-    return absl::StrCat(source(), ": ", problem);
+    // No node gave it: when the value named ("warmup_steps: 10 ...") is the default, say so,
+    // since the reader did not write it.
+    absl::string_view value = rest.substr(std::min(rest.size(), key.size() + 2));
+    value = value.substr(0, value.find(' '));
+    const bool by_default = !value.empty() && value == GetTrainField(DefaultTrainConfig(), key);
+    return absl::StrCat(
+        source(), ": ", problem,
+        by_default ? absl::StrCat(" (", key, " is not set in the file: ", value, " is its default)")
+                   : "");
   }
 
  private:

@@ -259,6 +259,10 @@ TEST(SweepFileTest, ACellsProblemIsPlacedAtTheSettingThatGaveIt) {
                     "1.0}\n"),
             "s.yaml:5:27: cell optimizer=adamw: optimizer_args.beta2: 1 is outside [0, 1) for "
             "adamw");
+  // A default the file does not set is said to be one.
+  EXPECT_EQ(problem("name: t\ngrid:\n  optimizer: [adamw]\nfixed:\n  steps: 5\n"),
+            "s.yaml: cell optimizer=adamw: warmup_steps: 10 is longer than the run (5 steps) "
+            "(warmup_steps is not set in the file: 10 is its default)");
   // Two cells' problems, each at the setting that gave it: adamw's at the override that holds
   // for it (not at the fixed beta2 the override replaced), muon's at that fixed beta2.
   EXPECT_EQ(problem(R"(name: t
