@@ -239,6 +239,9 @@ TEST_F(HttpTest, ErrorsAreJson) {
   google::protobuf::Struct malformed =
       Parse<google::protobuf::Struct>(Post("/api/v1/sweeps", "{not json", 400));
   EXPECT_EQ(malformed.fields().at("code").string_value(), "INVALID_ARGUMENT");
+  EXPECT_THAT(
+      malformed.fields().at("error").string_value(),
+      HasSubstr("the request body is not JSON of the message ablate.v1.SubmitSweepRequest"));
 
   google::protobuf::Struct unknown =
       Parse<google::protobuf::Struct>(Get("/api/v1/nothing-here", 404));

@@ -52,8 +52,9 @@ absl::Status ParseJsonBody(const std::string& body, google::protobuf::Message& m
   google::protobuf::util::Status parsed =
       google::protobuf::util::JsonStringToMessage(body, &message);
   if (!parsed.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("request body is not a ", message.GetTypeName(),
-                                                   " in JSON: ", std::string(parsed.message())));
+    return absl::InvalidArgumentError(absl::StrCat("the request body is not JSON of the message ",
+                                                   message.GetTypeName(), ": ",
+                                                   std::string(parsed.message())));
   }
   return absl::OkStatus();
 }
