@@ -34,6 +34,12 @@ std::string LossText(bool present, double value) {
 
 }  // namespace
 
+std::optional<double> EvalLossOf(const v1::Job& job) {
+  if (job.has_final_eval_loss()) return job.final_eval_loss();
+  if (job.has_last_eval_loss()) return job.last_eval_loss();
+  return std::nullopt;
+}
+
 std::string JobStateName(v1::JobState state) {
   return std::string(absl::StripPrefix(v1::JobState_Name(state), "JOB_STATE_"));
 }
@@ -156,7 +162,8 @@ Table JobsTable(const v1::Sweep& sweep, const Jobs& jobs) {
     row.push_back(absl::StrCat(job.attempts()));
     row.push_back(absl::StrCat(job.step()));
     row.push_back(LossText(job.has_last_loss(), job.last_loss()));
-    row.push_back(LossText(job.has_final_eval_loss(), job.final_eval_loss()));
+    const std::optional<double> eval = EvalLossOf(job);
+    row.push_back(LossText(eval.has_value(), eval.value_or(0)));
     if (state_bytes) {
       const double bytes = job.provenance().optimizer_state_bytes_per_parameter();
       row.push_back(bytes > 0 ? absl::StrFormat("%.2f", bytes) : "-");

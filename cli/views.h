@@ -5,6 +5,7 @@
 #define ABLATE_CLI_VIEWS_H_
 
 #include <cstdint>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -29,6 +30,10 @@ std::string SweepStateName(v1::SweepState state);
 
 // Jobs that ended (succeeded, failed or cancelled).
 uint32_t DoneCount(const v1::JobCounts& counts);
+
+// The job's eval/loss: its final one once it succeeded, else the newest its run reported (an
+// evaluation during the run), else none.
+std::optional<double> EvalLossOf(const v1::Job& job);
 
 // The job id without its sweep's id in front ("460358" for "tiny-grid-5f6276bf-460358"), for
 // views that already name the sweep.

@@ -82,6 +82,18 @@ TEST(ViewsTest, JobsTableHasAColumnPerDimension) {
             "trainer exited with code 1\n");
 }
 
+// A running job shows its newest evaluation; a finished one its final evaluation.
+TEST(ViewsTest, EvalLossIsTheNewestDuringTheRunThenTheFinalOne) {
+  Jobs jobs = TwoJobs();
+  jobs[0].set_last_eval_loss(2.5);
+  EXPECT_THAT(JobsTable(TwoDimensionSweep(), jobs).Render(),
+              HasSubstr("RUNNING         1    40  2.3100     2.5000\n"));
+  jobs[0].set_final_eval_loss(2.25);
+  EXPECT_THAT(JobsTable(TwoDimensionSweep(), jobs).Render(),
+              HasSubstr("RUNNING         1    40  2.3100     2.2500\n"));
+  EXPECT_EQ(EvalLossOf(jobs[1]), std::nullopt);
+}
+
 TEST(ViewsTest, JobsTableShowsOptimizerStateBytesOnceReported) {
   Jobs jobs = TwoJobs();
   jobs[0].mutable_provenance()->set_optimizer_state_bytes_per_parameter(2.03125);

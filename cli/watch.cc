@@ -34,8 +34,8 @@ std::string JobLine(const v1::Job& job) {
   if (job.attempts() > 1) absl::StrAppend(&line, " (attempt ", job.attempts(), ")");
   if (job.step() > 0) absl::StrAppend(&line, " step ", job.step());
   if (job.has_last_loss()) absl::StrAppend(&line, absl::StrFormat(" loss %.4f", job.last_loss()));
-  if (job.has_final_eval_loss()) {
-    absl::StrAppend(&line, absl::StrFormat(" eval loss %.4f", job.final_eval_loss()));
+  if (const std::optional<double> eval = EvalLossOf(job)) {
+    absl::StrAppend(&line, absl::StrFormat(" eval loss %.4f", *eval));
   }
   if (!job.message().empty()) absl::StrAppend(&line, ": ", job.message());
   return line;

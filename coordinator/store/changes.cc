@@ -10,6 +10,7 @@ namespace ablate::coordinator::internal {
 namespace {
 
 constexpr char kTrainLoss[] = "train/loss";
+constexpr char kEvalLoss[] = "eval/loss";
 
 }  // namespace
 
@@ -45,14 +46,19 @@ void Changes::Progress(int64_t rowid, const std::string& sweep_id, const std::st
   JobProgress& progress = progress_[rowid];
   int64_t step = points[0].step();
   const v1::MetricPoint* loss = nullptr;
+  const v1::MetricPoint* eval_loss = nullptr;
+  // The newest point of `name` so far, in `newest`.
+  auto keep_newest = [](const v1::MetricPoint& point, const v1::MetricPoint*& newest) {
+    if (newest == nullptr || point.step() >= newest->step()) newest = &point;
+  };
   for (const v1::MetricPoint& point : points) {
     step = std::max(step, point.step());
-    if (point.name() == kTrainLoss && (loss == nullptr || point.step() >= loss->step())) {
-      loss = &point;
-    }
+    if (point.name() == kTrainLoss) keep_newest(point, loss);
+    if (point.name() == kEvalLoss) keep_newest(point, eval_loss);
   }
   progress.step = step;
   if (loss != nullptr) progress.last_loss = loss->value();
+  if (eval_loss != nullptr) progress.last_eval_loss = eval_loss->value();
 
   SweepChanges& sweep = Sweep(sweep_id);
   if (!sweep.wanted) return;
@@ -75,14 +81,15 @@ std::optional<uint64_t> Changes::SequenceOf(uint64_t attempt_id) const {
 absl::Status Changes::Flush(Db& db, int64_t now) {
   if (!progress_.empty()) {
     absl::StatusOr<Statement> update = db.Prepare(
-        "UPDATE jobs SET step = ?2, last_loss = COALESCE(?3, last_loss), updated_at = ?4 "
-        "WHERE rowid = ?1");
+        "UPDATE jobs SET step = ?2, last_loss = COALESCE(?3, last_loss), updated_at = ?4, "
+        "last_eval_loss = COALESCE(?5, last_eval_loss) WHERE rowid = ?1");
     if (!update.ok()) return update.status();
     for (const auto& [rowid, progress] : progress_) {
       absl::Status run = update->Bind(1, rowid)
                              .Bind(2, progress.step)
                              .Bind(3, progress.last_loss)
                              .Bind(4, now)
+                             .Bind(5, progress.last_eval_loss)
                              .Run();
       if (!run.ok()) return run;
       update->Reset();

@@ -87,6 +87,7 @@ class Changes {
   struct JobProgress {
     int64_t step = 0;
     std::optional<double> last_loss;
+    std::optional<double> last_eval_loss;
   };
   struct SweepChanges {
     bool wanted = false;  // the feed wants deltas of it

@@ -91,6 +91,7 @@ absl::StatusOr<v1::Job> JobFromRow(const Statement& row, int first_column) {
     *job.mutable_provenance() = *std::move(provenance);
   }
   job.set_dropped(row.Int(c + 13) != 0);
+  if (auto loss = row.OptionalDouble(c + 14)) job.set_last_eval_loss(*loss);
   return job;
 }
 

@@ -23,7 +23,7 @@ namespace ablate::coordinator::internal {
 inline constexpr char kJobColumns[] =
     "id, sweep_id, idx, spec, state, attempts, max_attempts, current_attempt_id, worker_id, step, "
     "last_loss, "
-    "final_eval_loss, message, created_at, updated_at, provenance, dropped";
+    "final_eval_loss, message, created_at, updated_at, provenance, dropped, last_eval_loss";
 absl::StatusOr<v1::Job> JobFromRow(const Statement& row, int first_column = 0);
 
 // Columns AttemptFromRow reads, in its order.

@@ -90,6 +90,11 @@ constexpr char kSchemaV4[] = R"sql(
 ALTER TABLE jobs ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// The newest eval/loss of a job (Job.last_eval_loss), so a run's progress shows its evaluations.
+constexpr char kSchemaV5[] = R"sql(
+ALTER TABLE jobs ADD COLUMN last_eval_loss REAL;
+)sql";
+
 // Migration i brings version i to version i + 1. Append only: a released migration never
 // changes, since files written by that release have already run it.
 const std::vector<std::string>& Migrations() {
@@ -98,6 +103,7 @@ const std::vector<std::string>& Migrations() {
       kSchemaV2,
       MetricTable::kSchemaV2,
       kSchemaV4,
+      kSchemaV5,
   };
   return *migrations;
 }

@@ -176,6 +176,14 @@ TEST_F(StoreTest, AttemptLifecycleUpdatesJobAndCounts) {
   job = Job("s-j0");
   EXPECT_EQ(job.step(), 20);
   EXPECT_DOUBLE_EQ(job.last_loss(), 3.5);
+  EXPECT_FALSE(job.has_last_eval_loss());
+  // An evaluation during the run is the job's newest eval/loss; a report without one keeps it.
+  ASSERT_TRUE(store_
+                  ->AppendMetrics("s-j0", attempt->id(),
+                                  {Point("eval/loss", 20, 3.75), Point("eval/loss", 10, 3.9)})
+                  .ok());
+  ASSERT_TRUE(store_->AppendMetrics("s-j0", attempt->id(), {Point("train/loss", 30, 3.4)}).ok());
+  EXPECT_DOUBLE_EQ(Job("s-j0").last_eval_loss(), 3.75);
 
   v1::ExitStatus exit;
   exit.set_reason("done");
