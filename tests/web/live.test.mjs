@@ -1,8 +1,9 @@
 // The dashboard following a running sweep in Chromium: a real coordinator, a real worker
 // training the tiny model on CPU, and the page's event stream. Curves grow as metrics arrive
 // (without a reload), a running job's page shows the tail of its trainer's log, the page shows
-// that it reconnects while the coordinator restarts and carries on after, a viewer's page
-// offers no cancel, and cancelling the sweep from a user's page cancels its jobs.
+// that it reconnects while the coordinator restarts (its action buttons disabled meanwhile) and
+// carries on after, a viewer's page offers no cancel, and cancelling the sweep from a user's
+// page cancels its jobs.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -82,8 +83,11 @@ test('curves grow live, survive a coordinator restart, and cancel works', async 
 
   // At 800 px nothing runs off the window: not the job's dataSha256, not the sweeps' Cancel.
   await jobPage.setViewportSize({ width: 800, height: 900 });
-  const fits = () => jobPage.evaluate(() =>
-    document.documentElement.scrollWidth <= document.documentElement.clientWidth);
+  // Measured after the next frame, once the chart has followed its narrowed box (a
+  // ResizeObserver's callback, which runs in that frame).
+  const fits = () => jobPage.evaluate(() => new Promise((resolve) => requestAnimationFrame(() =>
+    setTimeout(() => resolve(document.documentElement.scrollWidth <=
+      document.documentElement.clientWidth)))));
   assert.equal(await fits(), true, 'the job view is wider than 800 px');
   await screenshot(jobPage, 'job-800px');
   await jobPage.goto(`${coordinator.url}#/`);
@@ -113,9 +117,13 @@ test('curves grow live, survive a coordinator restart, and cancel works', async 
   await coordinator.stop();
   await page.waitForSelector('#connection[data-state="reconnecting"]', { timeout: 30000 });
   assert.equal(await page.locator('#connection').textContent(), 'reconnecting…');
+  // No action can reach the coordinator meanwhile: the sweep's Cancel is disabled till then.
+  const sweepCancel = page.locator(`button[data-action="cancel"][data-id="${sweep.id}"]`);
+  assert.equal(await sweepCancel.isDisabled(), true);
   await screenshot(page, 'reconnecting');
   await coordinator.restart();
   await page.waitForSelector('#connection[data-state="live"]', { timeout: 60000 });
+  assert.equal(await sweepCancel.isEnabled(), true);
   assert.equal(await page.evaluate(() => window.__notReloaded), true);
 
   // Cancel the sweep from its page.

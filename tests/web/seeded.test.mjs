@@ -81,11 +81,27 @@ describe('seeded ablation sweep', () => {
     await page.waitForFunction(() => document.querySelector(
       'td.cell[data-cell="small/muon/dense"] .value')?.textContent === '7.0 GiB');
 
-    // Keyboard: focus a cell, move right, Enter opens that cell's job.
+    // Keyboard: focus a cell, move right, on past the panel's edge into the next panel and
+    // back; Enter opens the focused cell's job.
+    const focused = () => page.evaluate(() => document.activeElement?.dataset.cell);
+    const press = async (key, cellName) => {
+      await page.keyboard.press(key);
+      assert.equal(await focused(), cellName, `after ${key}`);
+    };
     await cell('tiny/adamw/dense').focus();
-    await page.keyboard.press('ArrowRight');
-    const focused = await page.evaluate(() => document.activeElement?.dataset.cell);
-    assert.equal(focused, 'tiny/muon/dense');
+    await press('ArrowRight', 'tiny/muon/dense');
+    await press('ArrowRight', 'tiny/adamw/nsa');
+    await press('ArrowLeft', 'tiny/muon/dense');
+    // A narrow window stacks the panels: Down from the last row goes into the one below.
+    await page.setViewportSize({ width: 420, height: 900 });
+    const tops = await page.locator('figure.panel').evaluateAll(
+      (ps) => ps.map((p) => p.getBoundingClientRect().top));
+    assert.ok(tops[1] > tops[0], `panels at ${tops} are not stacked`);
+    await press('ArrowDown', 'small/muon/dense');
+    await press('ArrowDown', 'tiny/muon/nsa');
+    await press('ArrowUp', 'small/muon/dense');
+    await press('ArrowUp', 'tiny/muon/dense');
+    await page.setViewportSize({ width: 1400, height: 900 });
     await page.keyboard.press('Enter');
     await page.waitForSelector('#attempts tbody tr');
     assert.match(page.url(), /#\/jobs\/ablation-\d{5}$/);
@@ -143,6 +159,13 @@ describe('seeded ablation sweep', () => {
     assert.equal(await page.locator('tr[data-worker-id="gpu-node-1"] td.gpus').textContent(),
       '0: NVIDIA H200 · 141 GiB');
     assert.equal(await page.locator('#timeline rect').count(), 16);
+    // The timeline's sweep can be picked; its axis names clock times, the first with its date.
+    assert.deepEqual(await page.locator('#timeline-sweep option').allTextContents(),
+      ['ablation']);
+    const ticks = await page.locator('#timeline .axis text.tick').allTextContents();
+    assert.equal(ticks.length, 5);
+    assert.match(ticks[0], /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    assert.match(ticks[4], /\d\d:\d\d:\d\d$/);
     await screenshot(page, 'workers');
 
     await page.goto(`${seeded.coordinator.url}#/`);
@@ -216,12 +239,18 @@ describe('seeded ablation sweep', () => {
         await screenshot(page, `${name}-800px`);
       }
 
-      // Cleared token: the indicator and the error line say what to do in the page.
+      // The header names the token's role and forgets the token on request; the indicator and
+      // the error line then say what to do in the page.
       await page.goto(`${seeded.coordinator.url}#/`);
-      await page.click('#token-form button[type="submit"]');
+      await page.waitForSelector('#role:not([hidden])');
+      assert.equal(await page.locator('#role').textContent(), 'role: user');
+      await page.click('#token-forget');
       await page.waitForSelector('#connection[data-state="unauthenticated"]');
       assert.equal(await page.locator('#connection').textContent(), 'no token');
       assert.match(await page.locator('#error .error-message').textContent(), /^no token: enter/);
+      assert.equal(await page.evaluate(() => localStorage.getItem('ablate.token')), null);
+      await page.waitForSelector('#role', { state: 'hidden' });
+      assert.equal(await page.locator('#token-forget').isHidden(), true);
       await page.close();
     });
 });
@@ -240,6 +269,7 @@ describe('retrying a failed job', () => {
     await viewer.waitForFunction(() => document.body.dataset.role === 'viewer');
     await viewer.waitForSelector(retry, { state: 'attached' });
     assert.equal(await viewer.locator(retry).isVisible(), false);
+    assert.equal(await viewer.locator('#role').textContent(), 'role: viewer');
     // Another token through the address bar of the open tab, as `make demo`'s link hands one
     // over: the role is asked again, both ways.
     const handOver = (token) => viewer.evaluate((hash) => { location.hash = hash; },
@@ -279,6 +309,45 @@ describe('retrying a failed job', () => {
     await page.waitForFunction(() => document.querySelector('#job-state')?.textContent ===
       'succeeded');
     assert.equal(await page.locator('button[data-action="retry"]').count(), 0);
+    await page.close();
+  });
+});
+
+describe('retrying a sweep\'s failed jobs', () => {
+  const seeded = seededCoordinator('grid');
+
+  test('a user retries them from the sweep\'s page; a viewer is offered none', async () => {
+    const retry = 'button[data-action="retry-failed"][data-id="ablation"]';
+    const viewer = await openDashboard(browser, seeded.coordinator, '#/sweeps/ablation/grid',
+      tokens.viewer);
+    await viewer.waitForSelector('body[data-role="viewer"]');
+    await viewer.waitForSelector(retry, { state: 'attached' });
+    assert.equal(await viewer.locator(retry).isVisible(), false);
+    await viewer.close();
+
+    const page = await openDashboard(browser, seeded.coordinator, '#/sweeps/ablation/grid');
+    await page.waitForSelector('body[data-role="user"]');
+    await page.waitForSelector(retry);
+    // No job was cancelled: none to retry.
+    assert.equal(await page.locator('button[data-action="retry-cancelled"]').count(), 0);
+    page.on('dialog', (dialog) => dialog.accept());
+    // A request that gets no answer says so in words, not the browser's.
+    await page.route('**/retry', (r) => r.abort('connectionrefused'));
+    await page.click(retry);
+    await page.waitForSelector('#error:not([hidden])');
+    assert.equal(await page.locator('#error .error-message').textContent(),
+      'retry failed jobs of ablation: the coordinator cannot be reached; try again when the ' +
+      'page is live');
+    await page.unroute('**/retry');
+    await page.click(retry);
+    await page.waitForFunction(() =>
+      document.querySelector('#sweep-action-result')?.textContent === 'requeued 1 job');
+    // The page follows the sweep again: no failed job is left to offer.
+    await page.waitForSelector(retry, { state: 'detached', timeout: 30000 });
+    await screenshot(page, 'sweep-retried');
+    const { jobs } = await seeded.coordinator.api('/api/v1/sweeps/ablation/jobs?page_size=100');
+    assert.equal(jobs.filter((j) => j.state === 'JOB_STATE_FAILED').length, 0);
+    assert.equal(jobs.filter((j) => j.state === 'JOB_STATE_PENDING').length, 1);
     await page.close();
   });
 });

@@ -13,7 +13,7 @@ import type {
   WhoAmIResponse,
 } from './gen/ablate/v1/sweep_service';
 import type { Sweep } from './gen/ablate/v1/sweep';
-import type { Job } from './gen/ablate/v1/job';
+import type { Job, JobState } from './gen/ablate/v1/job';
 
 const TOKEN_KEY = 'ablate.token';
 
@@ -114,12 +114,13 @@ export const api = {
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ id }),
     }),
-  // Ended jobs of a sweep back to PENDING as new attempts; each one refused says why.
-  retry: (sweepId: string, jobIds: string[]) =>
+  // Ended jobs of a sweep back to PENDING as new attempts, named or by state; each one refused
+  // says why.
+  retry: (sweepId: string, which: { jobIds: string[] } | { states: JobState[] }) =>
     request<RetryJobsResponse>(`/api/v1/sweeps/${enc(sweepId)}/retry`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ jobIds }),
+      body: JSON.stringify(which),
     }),
 };
 

@@ -20,6 +20,15 @@ export function setConnection(state: Connection): void {
   el.textContent = state === 'live' ? 'live' : state === 'connecting' ? 'connecting…' :
     state === 'reconnecting' ? 'reconnecting…' : token() ? 'token refused' : 'no token';
   document.body.classList.toggle('offline', state === 'reconnecting');
+  for (const b of document.querySelectorAll<HTMLButtonElement>('button[data-action]')) {
+    syncActionButton(b);
+  }
+}
+
+// An action needs the coordinator: its button is disabled while the page reconnects, as well as
+// while the action runs (data-busy, views/actions.ts).
+export function syncActionButton(button: HTMLButtonElement): void {
+  button.disabled = connection === 'reconnecting' || button.dataset.busy === 'true';
 }
 
 export function connectionState(): Connection {
@@ -102,6 +111,12 @@ export class SweepSession {
     return () => this.listeners.delete(listener);
   }
 
+  // Follows the sweep again where its stream ended with its jobs, as a retry runs some again
+  // (a polled sweep is followed still).
+  follow(): void {
+    if (!this.source && !this.stopPoll) this.startStream();
+  }
+
   close(): void {
     this.source?.close();
     this.stopPoll?.();
@@ -125,6 +140,7 @@ export class SweepSession {
           // A stream ends by itself once every job has ended: that is no lost connection.
           if (this.model.ended()) {
             this.source?.close();
+            this.source = null;
             setConnection('live');
           } else {
             setConnection('reconnecting');

@@ -1,7 +1,7 @@
 // The Ablate dashboard: routes (#/, #/sweeps/<id>[/grid|curves|cost], #/jobs/<id>, #/workers),
-// the header's theme switch and token field, and keyboard shortcuts (g s: sweeps, g w: workers,
-// 1-3: a sweep's tabs).
-import { onTokenChange, setToken, takeTokenFromAddress } from './api';
+// the header's theme switch, token field and its forget button, and keyboard shortcuts (g s:
+// sweeps, g w: workers, 1-3: a sweep's tabs).
+import { onTokenChange, setToken, takeTokenFromAddress, token } from './api';
 import { closeSweepSession, setConnection, showError } from './app';
 import './style.css';
 import { jobView } from './views/job';
@@ -53,10 +53,18 @@ function route(): void {
   }
 }
 
+const forget = document.getElementById('token-forget') as HTMLButtonElement;
+
+// Forgetting is offered only while there is a token to forget.
+function showTokenControls(): void {
+  forget.hidden = !token();
+}
+
 // A new token may grant another role and sees through other eyes: the role is asked again,
 // the sweep's stream reopened with it and the view drawn afresh (route does that itself when
 // the token came in the address it is reading).
 onTokenChange(() => {
+  showTokenControls();
   closeSweepSession();
   setConnection('connecting');
   void loadRole();
@@ -97,7 +105,10 @@ document.getElementById('token-form')?.addEventListener('submit', (event) => {
   input.value = '';
 });
 
+forget.addEventListener('click', () => setToken(''));
+
 applyTheme(localStorage.getItem(THEME_KEY));
 window.addEventListener('hashchange', route);
 route();  // takes a token handed over in the address first
+showTokenControls();
 void loadRole();

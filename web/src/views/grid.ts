@@ -2,7 +2,7 @@
 // dimension (but the repeat's seed) makes one panel per combination. A cell shows the chosen
 // metric's mean over its repeats, colored on viridis (or, for differences from the baseline, a
 // blue-orange diverging scale centred on zero), its repeats' spread, and marks for jobs that
-// are not done. Enter or a click opens the cell's job; arrow keys move between cells.
+// are not done. Enter or a click opens the cell's job; arrow keys move between cells and panels.
 import type { SweepSession } from '../app';
 import { download, resultsCsv } from '../csv';
 import { h, select } from '../dom';
@@ -12,6 +12,7 @@ import {
 } from '../grid_model';
 import { GRID_METRICS, fetchLastValues, valueOf, type MetricChoice } from '../metrics';
 import { diverging, textOn, viridis } from '../palette';
+import { arrowTarget } from './grid_keys';
 
 // By JobState: a cell's jobs that are not done, or did not succeed.
 const MARKS: Record<string, string> = { JOB_STATE_FAILED: '✕', JOB_STATE_CANCELLED: '⊘',
@@ -156,7 +157,8 @@ function legend(metric: MetricChoice, range: [number, number] | null, ended: boo
       ' (bright: higher, better)'));
 }
 
-// Arrow keys move focus between the cells of one table; Enter opens the focused cell's job.
+// Arrow keys move focus between cells, across panels too (grid_keys.ts); Enter opens the focused
+// cell's job.
 function onKey(event: KeyboardEvent): void {
   const td = (event.target as HTMLElement).closest('td.cell') as HTMLTableCellElement | null;
   if (!td) return;
@@ -164,14 +166,8 @@ function onKey(event: KeyboardEvent): void {
     location.hash = `#/jobs/${encodeURIComponent(td.dataset.jobId)}`;
     return;
   }
-  const moves: Record<string, [number, number]> = { ArrowLeft: [0, -1], ArrowRight: [0, 1],
-    ArrowUp: [-1, 0], ArrowDown: [1, 0] };
-  const move = moves[event.key];
-  if (!move) return;
-  const row = td.parentElement as HTMLTableRowElement;
-  const body = row.parentElement as HTMLTableSectionElement;
-  const next = body.rows[row.sectionRowIndex + move[0]]?.cells[td.cellIndex + move[1]];
-  if (next instanceof HTMLTableCellElement && next.tabIndex >= 0) {
+  const next = arrowTarget(td, event.key);
+  if (next) {
     event.preventDefault();
     next.focus();
   }

@@ -1,9 +1,9 @@
-// One sweep: its header (state, counts, progress, cancel) and tabs for the Grid, Curves and
-// Cost views, which share the sweep's live session.
+// One sweep: its header (state, counts, progress, cancel, retry of its failed or cancelled jobs)
+// and tabs for the Grid, Curves and Cost views, which share the sweep's live session.
 import { sweepSession } from '../app';
 import { h } from '../dom';
 import { escapeHtml, stateName } from '../format';
-import { cancelButton } from './actions';
+import { cancelButton, retrySweepButton } from './actions';
 import { costView } from './cost';
 import { curvesView } from './curves';
 import { gridView } from './grid';
@@ -17,6 +17,7 @@ export function sweepView(sweepId: string, tab: Tab): { el: HTMLElement; dispose
   const session = sweepSession(sweepId);
   const head = h('div', { className: 'sweep-head' });
   const actions = h('span', { className: 'actions' });
+  const outcome = h('span', { className: 'muted', id: 'sweep-action-result', role: 'status' });
   const tabs = h('nav', { className: 'tabs', role: 'tablist', 'aria-label': 'sweep views' },
     ...TABS.map((t) => h('a', { href: `#/sweeps/${encodeURIComponent(sweepId)}/${t}`,
       role: 'tab', 'aria-selected': String(t === tab), className: t === tab ? 'active' : '',
@@ -24,8 +25,14 @@ export function sweepView(sweepId: string, tab: Tab): { el: HTMLElement; dispose
   const inner = tab === 'curves' ? curvesView(session) : tab === 'cost' ? costView(session) :
     gridView(session);
   const el = h('section', { className: 'view', 'data-view': 'sweep', 'data-sweep-id': sweepId },
-    h('p', {}, h('a', { href: '#/' }, '← all sweeps')), head, actions, tabs, inner.el);
-  let cancellable: boolean | null = null;
+    h('p', {}, h('a', { href: '#/' }, '← all sweeps')), head,
+    h('div', { className: 'sweep-actions' }, actions, outcome), tabs, inner.el);
+  // A retry's outcome; the jobs it requeued run, and the page follows them.
+  const report = (text: string) => {
+    outcome.textContent = text;
+    if (text) session.follow();
+  };
+  let offered = '';
   const unlisten = session.listen(() => {
     // No such sweep: one line says so, in place of its header and empty tabs.
     if (session.missing) {
@@ -41,10 +48,15 @@ export function sweepView(sweepId: string, tab: Tab): { el: HTMLElement; dispose
       `<p id="sweep-summary">${ended(counts)}/${counts.total ?? 0} ended · ` +
       (['running', 'assigned', 'pending', 'succeeded', 'failed', 'cancelled'] as const)
         .filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`).join(', ') + '</p>';
+    // Buttons are made afresh only when what they act on changed, not on every event.
     const active = state === 'active';
-    if (active !== cancellable) {
-      cancellable = active;
-      actions.replaceChildren(...(active ? [cancelButton(sweepId, 'sweep')] : []));
+    const { failed = 0, cancelled = 0 } = counts;
+    if (`${active} ${failed} ${cancelled}` !== offered) {
+      offered = `${active} ${failed} ${cancelled}`;
+      actions.replaceChildren(...[active && cancelButton(sweepId, 'sweep'),
+        failed > 0 && retrySweepButton(sweepId, 'failed', failed, report),
+        cancelled > 0 && retrySweepButton(sweepId, 'cancelled', cancelled, report)]
+        .filter((b): b is HTMLButtonElement => !!b));
     }
     document.title = `Ablate · ${sweepId}`;
   });

@@ -1,0 +1,54 @@
+// @vitest-environment jsdom
+import { SweepModel } from '../sweep_model';
+
+// uPlot (the Curves tab's) asks for matchMedia as it loads, which jsdom lacks.
+window.matchMedia = (() => ({ addEventListener() {}, removeEventListener() {} })) as never;
+const { sweepView } = await import('./sweep');
+
+const model = new SweepModel();
+const follow = vi.fn();
+let notify: () => void = () => {};
+
+vi.mock('../app', async (original) => ({ ...await original<typeof import('../app')>(),
+  sweepSession: () => ({ sweepId: 's', model, missing: '', follow,
+    listen: (l: () => void) => {
+      notify = l;
+      l();
+      return () => true;
+    } }) }));
+
+const offered = (el: HTMLElement) =>
+  [...el.querySelectorAll('button[data-action]')].map((b) => b.textContent);
+
+describe('a sweep\'s actions', () => {
+  it('offers to retry its failed and cancelled jobs only while it has some', () => {
+    model.reset({ id: 's', state: 'SWEEP_STATE_ACTIVE', counts: { total: 4, failed: 1,
+      running: 3 } }, []);
+    const { el, dispose } = sweepView('s', 'grid');
+    expect(offered(el)).toEqual(['Cancel', 'Retry failed']);
+    model.reset({ id: 's', state: 'SWEEP_STATE_CANCELLED', counts: { total: 4, failed: 1,
+      cancelled: 3 } }, []);
+    notify();
+    expect(offered(el)).toEqual(['Retry failed', 'Retry cancelled']);
+    model.reset({ id: 's', state: 'SWEEP_STATE_COMPLETED', counts: { total: 4,
+      succeeded: 4 } }, []);
+    notify();
+    expect(offered(el)).toEqual([]);
+    dispose();
+  });
+
+  it('says what a retry came to, and follows the jobs it requeued', async () => {
+    vi.stubGlobal('confirm', () => true);
+    vi.stubGlobal('fetch', vi.fn(async () =>
+      new Response(JSON.stringify({ requeuedJobIds: ['s-1'] }), { status: 200 })));
+    model.reset({ id: 's', state: 'SWEEP_STATE_COMPLETED', counts: { total: 2, failed: 1,
+      succeeded: 1 } }, []);
+    const { el, dispose } = sweepView('s', 'grid');
+    (el.querySelector('button[data-action="retry-failed"]') as HTMLButtonElement).click();
+    await new Promise((r) => setTimeout(r, 0));
+    dispose();
+    vi.unstubAllGlobals();
+    expect(el.querySelector('#sweep-action-result')?.textContent).toBe('requeued 1 job');
+    expect(follow).toHaveBeenCalled();
+  });
+});
