@@ -121,8 +121,9 @@ void PrintUpdate(const v1::SubmitSweepResponse& response, const std::string& fil
   }
   if (response.reused_unfinished() > 0) {
     io.out << response.reused_unfinished()
-           << " reused jobs have not succeeded yet (pending, running or failed); `ablate retry "
-           << sweep.id() << " --failed` runs again those that failed\n";
+           << (response.reused_unfinished() == 1 ? " reused job has" : " reused jobs have")
+           << " not succeeded yet (pending, running or failed); `ablate retry " << sweep.id()
+           << " --failed` runs again those that failed\n";
   }
 }
 
@@ -385,6 +386,7 @@ int RetryCommand(Client& client, const std::string& sweep, const RetryChoice& ch
     io.out << "nothing to retry: no job of " << response->sweep_id() << " is "
            << (choice.failed && choice.cancelled ? "failed or cancelled"
                                                  : (choice.failed ? "failed" : "cancelled"))
+           << (response->dropped_left() > 0 ? " that the sweep still has" : "")
            << (choice.failed && !choice.cancelled ? " (cancelled jobs: --cancelled)" : "") << '\n';
     if (const uint32_t dropped = response->dropped_left(); dropped > 0) {
       io.out << (dropped == 1 ? "1 such job was dropped by an update and is left as it is; name "

@@ -165,8 +165,8 @@ TEST_F(RerunTest, AnUpdateCancelsThePendingJobsItDropsAndRunsThoseItTakesBack) {
   // Not a cell of the sweep now: retrying its cancelled jobs leaves it be.
   const Cli retry = Ablate({"retry", "rerun", "--cancelled"});
   EXPECT_EQ(retry.exit_code, 0) << retry.err;
-  EXPECT_THAT(retry.out, HasSubstr(" is cancelled\n1 such job was dropped by an update and is "
-                                   "left as it is; name it to run it again\n"));
+  EXPECT_THAT(retry.out, HasSubstr(" is cancelled that the sweep still has\n1 such job was dropped "
+                                   "by an update and is left as it is; name it to run it again\n"));
   const v1::ListJobsResponse after_retry = Jobs();
   ASSERT_NE(JobOfSeed(after_retry, 4), nullptr);
   EXPECT_EQ(JobOfSeed(after_retry, 4)->state(), v1::JOB_STATE_CANCELLED);

@@ -78,8 +78,10 @@ void Session::Shutdown() {
              !outbox_.HasUnsent() && !writing_ && (!acks_seen_ || outbox_.unacked() == 0);
     };
     if (!mu_.AwaitWithTimeout(absl::Condition(&drained), options_.drain_timeout)) {
-      ABLATE_LOG(WARNING) << "reports not delivered at shutdown events_unacked="
-                          << outbox_.unacked();
+      // Said as it is: with the coordinator away, nothing may be left undelivered.
+      ABLATE_LOG(WARNING) << "shutdown not acknowledged by the coordinator connected=" << connected_
+                          << " events_unacked=" << outbox_.unacked()
+                          << " events_unsent=" << outbox_.HasUnsent();
       // Ends a write the coordinator is not reading, which the sender's join would wait for.
       if (context_ != nullptr) context_->TryCancel();
     }

@@ -16,8 +16,8 @@ inline constexpr char kTokenEnv[] = "ABLATE_TOKEN";
 
 // The token from `token_file` when it is not empty, else from $ABLATE_TOKEN; empty when neither
 // is set (the coordinator will then answer UNAUTHENTICATED). NotFound or InvalidArgument when
-// the file cannot be read, holds no token, or its first line is a comment or several words
-// (the coordinator's token file, say).
+// the file cannot be read or holds no token, or when the token (the file's first line, or
+// $ABLATE_TOKEN) is a comment or several words (the coordinator's token file, say).
 absl::StatusOr<std::string> ClientToken(const std::string& token_file);
 
 // The value of the Authorization header or metadata for `token`: "Bearer TOKEN".

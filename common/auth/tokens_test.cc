@@ -125,6 +125,10 @@ TEST(ClientTokenTest, FileFirstThenEnvironment) {
         << first;
     EXPECT_THAT(std::string(refused.message()), Not(HasSubstr(kUser))) << first;
   }
+  ASSERT_EQ(setenv(kTokenEnv, absl::StrCat("user ", kUser).c_str(), 1), 0);
+  EXPECT_THAT(std::string(ClientToken("").status().message()),
+              HasSubstr("$ABLATE_TOKEN is a comment or holds several words"));
+  ASSERT_EQ(unsetenv(kTokenEnv), 0);
   EXPECT_EQ(std::remove(path.c_str()), 0);
 }
 
