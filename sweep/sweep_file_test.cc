@@ -305,6 +305,19 @@ overrides:
                                      "constraints keep meets it, so the override changes nothing"});
 }
 
+// Every derived setting's problem is reported, as fixed's are: a file is mended in one round.
+TEST(SweepFileTest, EachDerivedSettingsProblemIsReported) {
+  const std::string error = ErrorOf(R"(name: t
+grid: {optimizer: [adamw]}
+derived:
+  lr: {adamw: 1e-3}
+  keep_checkpoints: {adamw: 0}
+)");
+  EXPECT_THAT(error, HasSubstr("s.yaml:4:3: derived.lr: unknown setting (did you mean "
+                               "learning_rate?)"));
+  EXPECT_THAT(error, HasSubstr("derived.keep_checkpoints.adamw: 0 would mean the default, 2"));
+}
+
 TEST(SweepFileTest, ASampleLargerThanTheKeptCellsIsNoted) {
   const std::string yaml = R"(name: t
 grid:

@@ -105,7 +105,7 @@ class SpecChecker {
     }
     Add(CheckShape());
     Add(CheckRepeats(cells));
-    Add(CheckDerived());
+    CheckDerived();
     if (spec_.has_tuning()) AddAll(FindTuningIssues(spec_, cells));
     for (int i = 0; i < spec_.throughput_size(); ++i) {
       const v1::Throughput& throughput = spec_.throughput(i);
@@ -292,36 +292,42 @@ class SpecChecker {
     return std::nullopt;
   }
 
-  std::optional<SpecIssue> CheckDerived() {
+  // Every derived setting's first problem, as fixed's are all reported.
+  void CheckDerived() {
     if (spec_.tokens_per_step() > 0) {
-      if (grid_.contains("batch_size")) {
-        return Fail("grid.batch_size", "", "derived.tokens_per_step sets it; keep one of them");
-      }
-      if (spec_.fixed().contains("batch_size")) {
-        return Fail("fixed.batch_size", "", "derived.tokens_per_step sets it; keep one of them");
+      for (absl::string_view where : {"grid", "fixed"}) {
+        if (where == "grid" ? grid_.contains("batch_size") : spec_.fixed().contains("batch_size")) {
+          Add(Fail(absl::StrCat(where, ".batch_size"), "",
+                   "derived.tokens_per_step sets it; keep one of them"));
+        }
       }
     }
     absl::flat_hash_set<std::string> fields;
     for (const v1::OptimizerSetting& setting : spec_.by_optimizer()) {
-      const std::string key = absl::StrCat("derived.", setting.field());
-      if (auto issue = CheckField(key, setting.field())) return issue;
-      if (setting.field() == "optimizer" || setting.field() == "batch_size") {
-        return Fail(key, "", "cannot depend on the optimizer");
+      Add(CheckDerivedSetting(setting, fields));
+    }
+  }
+
+  std::optional<SpecIssue> CheckDerivedSetting(const v1::OptimizerSetting& setting,
+                                               absl::flat_hash_set<std::string>& fields) const {
+    const std::string key = absl::StrCat("derived.", setting.field());
+    if (auto issue = CheckField(key, setting.field())) return issue;
+    if (setting.field() == "optimizer" || setting.field() == "batch_size") {
+      return Fail(key, "", "cannot depend on the optimizer");
+    }
+    if (!fields.insert(setting.field()).second) return Fail(key, "", "listed twice");
+    if (grid_.contains(setting.field()) || spec_.fixed().contains(setting.field())) {
+      return Fail(key, "",
+                  absl::StrCat("also set in ", grid_.contains(setting.field()) ? "grid" : "fixed",
+                               "; set it in one place"));
+    }
+    if (setting.values().empty()) return Fail(key, "", "needs a value per optimizer");
+    for (const auto& [optimizer, value] : Sorted(setting.values())) {
+      const std::string value_key = absl::StrCat(key, ".", optimizer);
+      if (auto known = ValueKey("optimizer", optimizer); !known.ok()) {
+        return Fail(value_key, "", std::string(known.status().message()));
       }
-      if (!fields.insert(setting.field()).second) return Fail(key, "", "listed twice");
-      if (grid_.contains(setting.field()) || spec_.fixed().contains(setting.field())) {
-        return Fail(key, "",
-                    absl::StrCat("also set in ", grid_.contains(setting.field()) ? "grid" : "fixed",
-                                 "; set it in one place"));
-      }
-      if (setting.values().empty()) return Fail(key, "", "needs a value per optimizer");
-      for (const auto& [optimizer, value] : Sorted(setting.values())) {
-        const std::string value_key = absl::StrCat(key, ".", optimizer);
-        if (auto known = ValueKey("optimizer", optimizer); !known.ok()) {
-          return Fail(value_key, "", std::string(known.status().message()));
-        }
-        if (auto issue = CheckSetting(value_key, setting.field(), value)) return issue;
-      }
+      if (auto issue = CheckSetting(value_key, setting.field(), value)) return issue;
     }
     return std::nullopt;
   }
