@@ -2,6 +2,13 @@
 
 #include <torch/torch.h>
 
+#ifdef ABLATE_NSA_KERNELS
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include "trainer_lib/kernels/nsa_reverse_index.h"
+#endif
+
 #include <cstdint>
 #include <optional>
 #include <tuple>
@@ -19,25 +26,9 @@ namespace {
 constexpr int64_t kChunkRowBytes = int64_t{32} << 20;
 constexpr int64_t kMinItemRows = 256;
 
-}  // namespace
-
-int64_t NsaQueryChunk(int64_t groups, int64_t head_dim, int64_t seq_len, int64_t selected,
-                      int64_t block_size) {
-  int64_t chunk = 1;
-  while (chunk < seq_len && 2 * chunk * 8 * groups * head_dim <= kChunkRowBytes) chunk *= 2;
-  while (chunk < seq_len && chunk * groups * selected * block_size < kMinItemRows * seq_len) {
-    chunk *= 2;
-  }
-  return chunk;
-}
-
-NsaReverseIndex NsaBuildReverseIndex(const at::Tensor& block_idx, int64_t block_size,
-                                     int64_t window, int64_t chunk, int64_t queries_per_item) {
-  TORCH_CHECK(block_idx.dim() == 4, "nsa reverse index: block indices ", block_idx.sizes(),
-              " must be [B, H_kv, T, n]");
-  TORCH_CHECK(block_size > 0 && chunk > 0 && queries_per_item > 0 && window >= 0,
-              "nsa reverse index: block size ", block_size, ", chunk ", chunk, " and items of ",
-              queries_per_item, " must be positive, window ", window, " not negative");
+// The header's build with LibTorch operators, on any device: a stable sort of every entry's list.
+NsaReverseIndex BuildWithLibTorch(const at::Tensor& block_idx, int64_t block_size, int64_t window,
+                                  int64_t chunk, int64_t queries_per_item) {
   const int64_t b = block_idx.size(0), hkv = block_idx.size(1), t = block_idx.size(2),
                 n = block_idx.size(3);
   const int64_t blocks = (t + block_size - 1) / block_size;
@@ -107,6 +98,96 @@ NsaReverseIndex NsaBuildReverseIndex(const at::Tensor& block_idx, int64_t block_
       item_list.floor_divide(chunks * blocks) * blocks + item_list.remainder(blocks);
   return {rev_query, torch::stack({kernel_list, begin, end}, 1).contiguous(),
           std::move(pair_items)};
+}
+
+#ifdef ABLATE_NSA_KERNELS
+namespace k = ablate::kernels;
+
+void Check(cudaError_t error, const char* what) {
+  TORCH_CHECK(error == cudaSuccess, "nsa reverse index kernel (", what,
+              "): ", cudaGetErrorString(error));
+}
+
+// The same index from trainer_lib/kernels/nsa_reverse_index.h's kernels, where block_idx is on a
+// GPU and its sizes fit them; nullopt otherwise. One read by the host: the item and entry counts.
+std::optional<NsaReverseIndex> BuildWithKernels(const at::Tensor& block_idx, int64_t block_size,
+                                                int64_t window, int64_t chunk,
+                                                int64_t queries_per_item) {
+  if (!block_idx.is_cuda()) return std::nullopt;
+  k::NsaReverseIndexParams p;
+  p.pairs = block_idx.size(0) * block_idx.size(1);
+  p.seq_len = block_idx.size(2);
+  p.slots = block_idx.size(3);
+  p.block_size = block_size;
+  p.window = window;
+  p.chunk = chunk;
+  p.blocks = (p.seq_len + block_size - 1) / block_size;
+  p.chunks = (p.seq_len + chunk - 1) / chunk;
+  p.queries_per_item = queries_per_item;
+  if (p.pairs == 0 || p.seq_len == 0 || p.slots == 0) return std::nullopt;
+  p.parts = k::NsaReverseIndexParts(p.pairs, p.chunks, chunk);
+  if (!k::NsaReverseIndexKernelsFit(p)) return std::nullopt;
+  const c10::cuda::CUDAGuard guard(block_idx.device());
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  // Indices past every block (a wider dtype's) stay past them in int32, so that none becomes one.
+  const at::Tensor idx = block_idx.scalar_type() == torch::kInt32
+                             ? block_idx.contiguous()
+                             : block_idx.clamp(-1, p.blocks).to(torch::kInt32).contiguous();
+  p.block_idx = idx.data_ptr<int32_t>();
+  const int64_t lists = p.pairs * p.chunks * p.blocks;
+  const auto opts = idx.options();
+  const at::Tensor part_counts = torch::empty({lists * p.parts}, opts);
+  p.part_counts = part_counts.data_ptr<int32_t>();
+  Check(k::NsaReverseIndexCount(p, stream), "count");
+  const at::Tensor part_ends = part_counts.cumsum(0, torch::kInt64);
+  p.part_ends = part_ends.data_ptr<int64_t>();
+  const at::Tensor list_counts = part_counts.view({lists, p.parts}).sum(1, false, torch::kInt64);
+  const at::Tensor item_ends =
+      (list_counts + (queries_per_item - 1)).floor_divide_(queries_per_item).cumsum(0);
+  // Each pair's item end, then the entry count: what sizes the outputs.
+  const at::Tensor ends =
+      torch::cat({item_ends.view({p.pairs, -1}).select(1, -1), part_ends.narrow(0, -1, 1)}).cpu();
+  const int64_t* host = ends.data_ptr<int64_t>();
+  std::vector<int64_t> pair_items(1, 0);
+  pair_items.insert(pair_items.end(), host, host + p.pairs);
+  at::Tensor rev_query = torch::empty({host[p.pairs]}, opts);
+  at::Tensor items = torch::empty({pair_items.back(), 3}, opts.dtype(torch::kInt64));
+  if (pair_items.back() == 0) return NsaReverseIndex{rev_query, items, std::move(pair_items)};
+  p.rev_query = rev_query.data_ptr<int32_t>();
+  Check(k::NsaReverseIndexFill(p, stream), "fill");
+  p.list_counts = list_counts.data_ptr<int64_t>();
+  p.item_ends = item_ends.data_ptr<int64_t>();
+  p.items = items.data_ptr<int64_t>();
+  Check(k::NsaReverseIndexItems(p, stream), "items");
+  return NsaReverseIndex{std::move(rev_query), std::move(items), std::move(pair_items)};
+}
+#endif
+
+}  // namespace
+
+int64_t NsaQueryChunk(int64_t groups, int64_t head_dim, int64_t seq_len, int64_t selected,
+                      int64_t block_size) {
+  int64_t chunk = 1;
+  while (chunk < seq_len && 2 * chunk * 8 * groups * head_dim <= kChunkRowBytes) chunk *= 2;
+  while (chunk < seq_len && chunk * groups * selected * block_size < kMinItemRows * seq_len) {
+    chunk *= 2;
+  }
+  return chunk;
+}
+
+NsaReverseIndex NsaBuildReverseIndex(const at::Tensor& block_idx, int64_t block_size,
+                                     int64_t window, int64_t chunk, int64_t queries_per_item) {
+  TORCH_CHECK(block_idx.dim() == 4, "nsa reverse index: block indices ", block_idx.sizes(),
+              " must be [B, H_kv, T, n]");
+  TORCH_CHECK(block_size > 0 && chunk > 0 && queries_per_item > 0 && window >= 0,
+              "nsa reverse index: block size ", block_size, ", chunk ", chunk, " and items of ",
+              queries_per_item, " must be positive, window ", window, " not negative");
+#ifdef ABLATE_NSA_KERNELS
+  if (auto built = BuildWithKernels(block_idx, block_size, window, chunk, queries_per_item)) {
+    return *std::move(built);
+  }
+#endif
+  return BuildWithLibTorch(block_idx, block_size, window, chunk, queries_per_item);
 }
 
 }  // namespace ablate::train

@@ -1,7 +1,9 @@
 // The reverse index of NSA's by-block selected kernels (trainer_lib/kernels/nsa_selected.h,
 // "Design": the dk/dv kernel and the forward by key block): for each selected block, the
-// queries that selected it, cut into work items. Built with LibTorch on the block indices'
-// device; nsa_cuda.cc hands it to the kernels.
+// queries that selected it, cut into work items. Built on the block indices' device: on a GPU
+// by trainer_lib/kernels/nsa_reverse_index.h's kernels where its sizes fit them, else with
+// LibTorch operators (the CPU's build, and the GPU's past the kernels' limits); both give the
+// same index. nsa_cuda.cc hands it to the kernels.
 //
 // For block indices [B, H_kv, T, n] (block c of l tokens in slot s of query t, -1 for none),
 // an entry is a (pair, query, slot) whose block holds a key the query sees: 0 <= c <= t / l,
@@ -12,9 +14,11 @@
 // block, so that the thread blocks running at once gather and add into one chunk's query rows
 // (NsaQueryChunk says why and how long).
 //
-// Thread-safety: as LibTorch operators. The build synchronises with the host twice (the entry
-// count and the item count) and holds at most three int64 tensors of [B, H_kv, T, n] elements at
-// once (the block indices' copy, the entries' slots and their keys), beside a bool mask.
+// Thread-safety: as LibTorch operators. The kernels' build synchronises with the host once (the
+// entry and item counts) and holds [B H_kv, ceil(T / C), ceil(T / l), parts] counts, int32 and
+// their int64 sums, beside its outputs. The LibTorch build synchronises twice (the entry count
+// and the item count) and holds at most three int64 tensors of [B, H_kv, T, n] elements at once
+// (the block indices' copy, the entries' slots and their keys), beside a bool mask.
 #ifndef ABLATE_TRAINER_LIB_ATTENTION_NSA_REVERSE_INDEX_H_
 #define ABLATE_TRAINER_LIB_ATTENTION_NSA_REVERSE_INDEX_H_
 

@@ -144,5 +144,42 @@ TEST(NsaReverseIndexTest, QueryChunkLengths) {
   EXPECT_EQ(NsaQueryChunk(1, 64, 1, 1, 1), 1);
 }
 
+// On a GPU the index comes from kernels (trainer_lib/kernels/nsa_reverse_index.h) where its sizes
+// fit them: the same entries, order and items as the CPU's LibTorch build, checked above.
+void ExpectGpuIndexIsTheCpus(const torch::Tensor& idx, int64_t l, int64_t w, int64_t chunk,
+                             int64_t per_item) {
+  SCOPED_TRACE(testing::Message() << "idx " << idx.sizes() << " " << idx.scalar_type() << " l "
+                                  << l << " w " << w << " chunk " << chunk << " per item "
+                                  << per_item);
+  const NsaReverseIndex cpu = NsaBuildReverseIndex(idx, l, w, chunk, per_item);
+  const NsaReverseIndex gpu = NsaBuildReverseIndex(idx.cuda(), l, w, chunk, per_item);
+  ASSERT_TRUE(gpu.rev_query.is_cuda() && gpu.items.is_cuda());
+  EXPECT_EQ(gpu.pair_items, cpu.pair_items);
+  EXPECT_TRUE(torch::equal(gpu.rev_query.cpu(), cpu.rev_query));
+  EXPECT_TRUE(torch::equal(gpu.items.cpu(), cpu.items));
+}
+
+TEST(NsaReverseIndexTest, OnTheGpuTheSameIndex) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no GPU";
+  torch::manual_seed(6);
+  const torch::Tensor idx = RandomIndices(2, 3, 301, 5, 16);
+  for (int64_t chunk : {int64_t{1} << 20, int64_t{64}, int64_t{7}, int64_t{1}}) {
+    for (int64_t per_item : {256, 3, 1}) ExpectGpuIndexIsTheCpus(idx, 16, 0, chunk, per_item);
+  }
+  for (int64_t w : {1, 3, 17, 100, 1000}) {
+    ExpectGpuIndexIsTheCpus(RandomIndices(1, 2, 157, 4, 8), 8, w, 32, 5);
+  }
+  ExpectGpuIndexIsTheCpus(RandomIndices(1, 1, 50, 3, 1), 1, 5, 16, 4);
+  ExpectGpuIndexIsTheCpus(RandomIndices(1, 2, 40, 2, 64), 64, 0, 8, 2);
+  ExpectGpuIndexIsTheCpus(RandomIndices(1, 2, 99, 3, 8).to(torch::kInt64), 8, 0, 16, 4);
+  ExpectGpuIndexIsTheCpus(torch::full({2, 1, 10, 2}, -1, torch::kInt32), 4, 0, 4, 8);
+  // fla's shape at 64K (a part of 64 queries a thread block, rounds of every slot), and
+  // Qwen3-0.6B's 8 pairs at 128K with its window of 512.
+  ExpectGpuIndexIsTheCpus(RandomIndices(1, 4, 65536, 16, 64), 64, 0, 2048, 256);
+  ExpectGpuIndexIsTheCpus(RandomIndices(1, 8, 131072, 16, 64), 64, 512, 16384, 256);
+  // More blocks than the kernels' cursors fit: LibTorch's build on the GPU.
+  ExpectGpuIndexIsTheCpus(RandomIndices(1, 1, 50000, 2, 1), 1, 0, 4096, 64);
+}
+
 }  // namespace
 }  // namespace ablate::train
