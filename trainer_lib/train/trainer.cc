@@ -36,6 +36,7 @@
 #include "trainer_lib/optim/optimizer.h"
 #include "trainer_lib/train/checkpoint.h"
 #include "trainer_lib/train/divergence.h"
+#include "trainer_lib/train/model_for_data.h"
 #include "trainer_lib/train/nonfinite.h"
 #include "trainer_lib/train/provenance.h"
 #include "trainer_lib/train/rank_memory.h"
@@ -186,15 +187,9 @@ absl::Status Trainer::LoadData() {
 }
 
 absl::Status Trainer::BuildModel() {
-  absl::StatusOr<v1::ModelConfig> model_config = ModelOfConfig(config_);
+  absl::StatusOr<v1::ModelConfig> model_config = ModelForData(config_, *dataset_);
   if (!model_config.ok()) return model_config.status();
   model_config_ = *model_config;
-  if (absl::Status s = dataset_->CheckVocabulary(model_config->vocab_size()); !s.ok()) return s;
-  // An export's config.json names the token that ends a document, so that generation stops
-  // there: the model's own (an hf: config's), else the separator the dataset was prepared with.
-  if (model_config_.eos_token_id().empty() && dataset_->eos_id().has_value()) {
-    model_config_.add_eos_token_id(static_cast<uint32_t>(*dataset_->eos_id()));
-  }
   // Initialisation draws from torch's generator seeded by `seed`; batches are chosen by the
   // dataset from data_seed alone (Dataset::TrainBatch), so the two never interfere.
   torch::manual_seed(config_.seed());
