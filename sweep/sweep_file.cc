@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <system_error>
@@ -412,6 +413,27 @@ absl::StatusOr<std::string> ReadSweepFile(const std::string& path) {
   return text.str();
 }
 
+// A micro-batch above a rank's share of the batch runs as the whole share (MicroBatchPerRank):
+// legal, but the file then asks for more than the run does, most often by a batch_size that an
+// override or a grid value made smaller. Named at its first cell, with how many more.
+std::optional<std::string> MicroBatchAboveShareNote(const std::vector<v1::JobSpec>& jobs) {
+  const auto above = [](const v1::JobSpec& job) {
+    const v1::TrainConfig& c = job.config();
+    return c.micro_batch_size() > c.batch_size() / WorldSize(c);
+  };
+  const auto first = std::find_if(jobs.begin(), jobs.end(), above);
+  if (first == jobs.end()) return std::nullopt;
+  const int64_t more = std::count_if(first + 1, jobs.end(), above);
+  const v1::TrainConfig& c = first->config();
+  const uint32_t share = c.batch_size() / WorldSize(c);
+  return absl::StrCat("cell ", CellLabel(*first), ": micro_batch_size: ", c.micro_batch_size(),
+                      " is more than ",
+                      WorldSize(c) > 1 ? absl::StrCat("a rank's share of batch_size (", share, ")")
+                                       : absl::StrCat("batch_size (", share, ")"),
+                      more > 0 ? absl::StrCat(", as in ", more, more == 1 ? " more job" : " more jobs") : "",
+                      "; the whole share runs at once");
+}
+
 }  // namespace
 
 absl::StatusOr<v1::SweepSpec> LoadSweepFile(const std::string& path) {
@@ -451,6 +473,9 @@ absl::StatusOr<ExpandedSweepFile> ExpandSweepYaml(absl::string_view yaml,
         "sample.count", absl::StrCat("sample.count: ", kept.sample().count(), " is more than the ",
                                      out.expansion.kept_cells,
                                      " cells the grid and its constraints keep; all of them run")));
+  }
+  if (std::optional<std::string> note = MicroBatchAboveShareNote(out.expansion.jobs)) {
+    out.notes.push_back(reader.PlaceCellProblem(out.spec, *note));
   }
   return out;
 }

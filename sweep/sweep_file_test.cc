@@ -340,6 +340,26 @@ sample:
   EXPECT_TRUE(expanded->notes.empty());
 }
 
+TEST(SweepFileTest, AMicroBatchAboveTheBatchIsNotedAtItsFirstCell) {
+  const std::string yaml = R"(name: t
+fixed:
+  micro_batch_size: 8
+grid:
+  batch_size: [4, 8, 2]
+)";
+  absl::StatusOr<ExpandedSweepFile> expanded = ExpandSweepYaml(yaml, "s.yaml");
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_EQ(expanded->notes,
+            std::vector<std::string>{"s.yaml:3:21: cell batch_size=4: micro_batch_size: 8 is more "
+                                     "than batch_size (4), as in 1 more job; the whole share "
+                                     "runs at once"});
+  std::string fits = yaml;
+  fits.replace(fits.find("[4, 8, 2]"), 9, "[8, 16]");
+  expanded = ExpandSweepYaml(fits, "s.yaml");
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_TRUE(expanded->notes.empty());
+}
+
 TEST(SweepFileLimitsTest, AHugeGridIsRefusedWithItsCountAndTheLimit) {
   std::string yaml = "name: huge\ngrid:\n";
   for (const char* name : {"seed", "learning_rate", "warmup_steps", "batch_size", "steps",
