@@ -131,6 +131,7 @@ v1::TrainConfig WithLoopDefaults(v1::TrainConfig config) {
   // Left at zero in DefaultTrainConfig too, so configs resolved before it existed, and their
   // hashes (job ids), stay as they were.
   if (config.divergence_evals() == 0) config.set_divergence_evals(3);
+  if (config.grad_bucket_mb() == 0) config.set_grad_bucket_mb(kDefaultGradBucketMb);
   return config;
 }
 
@@ -230,25 +231,21 @@ absl::Status SetScalarOrArgument(v1::TrainConfig& config, absl::string_view name
   }
 }
 
-// Settings whose 0 stands for a default (WithLoopDefaults, or the trainer's for
-// grad_bucket_mb), with that default in words. A sweep that wrote 0 would run the default under
-// a label that says 0, and as a job of another id than the same cell left unset.
+// Numbers whose 0 stands for WithLoopDefaults' value, said in words. A sweep that wrote 0 would
+// run the default under a label that says 0, and as a job of another id than the same cell left
+// unset.
 absl::Status RefuseZeroThatMeansADefault(absl::string_view name, const v1::TrainConfig& config) {
-  // Empty: WithLoopDefaults says it.
-  static constexpr std::pair<absl::string_view, absl::string_view> kDefaults[] = {
-      {"micro_batch_size", "a rank's whole share of batch_size"},
-      {"loss_chunk_tokens", ""},
-      {"decay_fraction", ""},
-      {"keep_checkpoints", ""},
-      {"divergence_evals", ""},
-      {"grad_bucket_mb", "100"},
-  };
-  const auto* it = std::find_if(std::begin(kDefaults), std::end(kDefaults),
-                                [name](const auto& entry) { return entry.first == name; });
-  if (it == std::end(kDefaults) || GetTrainField(config, name) != "0") return absl::OkStatus();
-  const std::string meaning = it->second.empty()
-                                  ? GetTrainField(WithLoopDefaults(v1::TrainConfig()), name)
-                                  : std::string(it->second);
+  static constexpr absl::string_view kNames[] = {"micro_batch_size", "loss_chunk_tokens",
+                                                 "decay_fraction",   "keep_checkpoints",
+                                                 "divergence_evals", "grad_bucket_mb"};
+  if (std::find(std::begin(kNames), std::end(kNames), name) == std::end(kNames) ||
+      GetTrainField(config, name) != "0") {
+    return absl::OkStatus();
+  }
+  // micro_batch_size's default is no number: the batch, capped at a rank's share.
+  const std::string meaning = name == "micro_batch_size"
+                                  ? "a rank's whole share of batch_size"
+                                  : GetTrainField(WithLoopDefaults(v1::TrainConfig()), name);
   return absl::InvalidArgumentError(
       absl::StrCat(name, ": 0 would mean the default, ", meaning,
                    ", not zero; leave the setting out for the default",

@@ -204,6 +204,7 @@ TEST(TrainConfigTest, ZeroLoopSettingsMeanTheDefaults) {
   EXPECT_EQ(c.keep_checkpoints(), 2u);
   EXPECT_EQ(c.divergence_evals(), 3u);
   EXPECT_EQ(c.divergence_factor(), 0);  // off
+  EXPECT_EQ(c.grad_bucket_mb(), 100u);
 }
 
 // A sweep that writes 0 where 0 stands for a default would run the default under a label that
@@ -215,6 +216,9 @@ TEST(TrainConfigTest, AZeroThatMeansTheDefaultIsRefused) {
             "the default (a constant rate after warmup: lr_schedule cosine, min_lr_ratio 1)");
   EXPECT_EQ(SetTrainField(c, "keep_checkpoints", "0").message(),
             "keep_checkpoints: 0 would mean the default, 2, not zero; leave the setting out for "
+            "the default");
+  EXPECT_EQ(SetTrainField(c, "grad_bucket_mb", "0").message(),
+            "grad_bucket_mb: 0 would mean the default, 100, not zero; leave the setting out for "
             "the default");
   for (const char* name :
        {"micro_batch_size", "loss_chunk_tokens", "divergence_evals", "grad_bucket_mb"}) {

@@ -39,16 +39,11 @@ namespace ablate::train::dist {
 
 class GradientSync {
  public:
-  // 100 MB, where DDP's bucket_cap_mb is 25: on 2 H200s (Qwen3-0.6B, 4,096 x 4 tokens per GPU)
-  // it kept 96.5% and 96.5% of the 1-GPU throughput per GPU against 96.0% and 96.1% for 25 MB,
-  // in alternating runs of one call (docs/benchmarks.md, "Data parallelism on 2 H200s").
-  static constexpr int64_t kDefaultBucketBytes = int64_t{100} << 20;
-
   // Borrows `group`, which must outlive it. `parameters`: the model's trainable parameters,
   // in module order, fp32 or bf16, on the group's device; each gets a hook, removed by the
-  // destructor. `bucket_bytes` > 0; a parameter larger than it gets a bucket of its own.
-  GradientSync(ProcessGroup& group, std::vector<at::Tensor> parameters,
-               int64_t bucket_bytes = kDefaultBucketBytes);
+  // destructor. `bucket_bytes` > 0 (a config's grad_bucket_mb, common/train_config.h's
+  // kDefaultGradBucketMb unless set); a parameter larger than it gets a bucket of its own.
+  GradientSync(ProcessGroup& group, std::vector<at::Tensor> parameters, int64_t bucket_bytes);
   ~GradientSync();
   GradientSync(const GradientSync&) = delete;
   GradientSync& operator=(const GradientSync&) = delete;

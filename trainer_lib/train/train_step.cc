@@ -79,10 +79,7 @@ TrainStep::TrainStep(Qwen3Impl& model, torch::optim::Optimizer& optimizer,
       group_(group),
       sync_(group == nullptr ? nullptr
                              : std::make_unique<dist::GradientSync>(
-                                   *group, parameters_,
-                                   config.grad_bucket_mb() > 0
-                                       ? int64_t{config.grad_bucket_mb()} << 20
-                                       : dist::GradientSync::kDefaultBucketBytes)),
+                                   *group, parameters_, int64_t{config.grad_bucket_mb()} << 20)),
       sharded_(sharded) {
   model_.set_activation_checkpointing(config.activation_checkpointing(),
                                       config.checkpoint_offload_layers());

@@ -48,7 +48,7 @@ class TrainStep {
 
   // Borrows `model` and `optimizer`, which must outlive it. `config` has been through
   // WithLoopDefaults; uses its grad_clip (0: no clipping), precision, micro_batch_size,
-  // loss_chunk_tokens and nonfinite. Turns the model's activation checkpointing on or off as
+  // loss_chunk_tokens, nonfinite and grad_bucket_mb. Turns the model's activation checkpointing on or off as
   // config.activation_checkpointing says. With `group` (borrowed; null for one process),
   // gradients and the loss are summed over its ranks. With `sharded` (borrowed), `optimizer`
   // is its local() share and every update is followed by its BroadcastUpdated.
