@@ -288,6 +288,9 @@ TEST_F(HttpAuthTest, ABodyOverTheLimitIsRefusedWith413) {
   httplib::Result result = Post("/api/v1/sweeps", test::kUserToken, body, "application/json");
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 413);
+  EXPECT_THAT(result->body, HasSubstr("\"error\":\"the request body is larger than 4096 KiB, "
+                                      "the most this coordinator reads\""));
+  EXPECT_THAT(result->body, HasSubstr("\"code\":\"RESOURCE_EXHAUSTED\""));
   // Without a token it is refused before any of it is read.
   httplib::Result anonymous = Post("/api/v1/sweeps", "", body, "application/json");
   if (anonymous) {

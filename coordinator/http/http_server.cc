@@ -117,6 +117,13 @@ absl::Status HttpServer::Start() {
   server_->set_tcp_nodelay(true);
   server_->set_keep_alive_max_count(options_.keep_alive_max_requests);
   server_->set_payload_max_length(options_.max_body_bytes);
+  // httplib's own 5 s for each read would cut a request short of the request_timeout that
+  // ConnectionDeadlines gives it whole.
+  server_->set_read_timeout(absl::ToChronoMicroseconds(options_.request_timeout));
+  // httplib's refusals (413, 414, 400) come with no body: say which limit, as the API's errors do.
+  server_->set_error_handler([this](const httplib::Request&, httplib::Response& res) {
+    if (res.body.empty()) ExplainRefusal(res);
+  });
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     deadlines_.RequestRead(req);
     absl::Status admitted = AdmitRequest(req, options_.authenticator, options_.metrics_need_token);
@@ -181,6 +188,37 @@ void HttpServer::Stop() {
   if (thread_.joinable()) thread_.join();
   server_.reset();
   deadlines_.Stop();
+}
+
+void HttpServer::ExplainRefusal(httplib::Response& res) const {
+  const int status = res.status;
+  switch (status) {
+    case 413:
+      ReplyError(absl::ResourceExhaustedError(absl::StrCat(
+                     "the request body is larger than ", options_.max_body_bytes >> 10,
+                     " KiB, the most this coordinator reads")),
+                 res);
+      break;
+    case 414:
+      ReplyError(absl::ResourceExhaustedError(absl::StrCat(
+                     "the URL is longer than ", CPPHTTPLIB_REQUEST_URI_MAX_LENGTH >> 10,
+                     " KiB, the most this coordinator reads")),
+                 res);
+      break;
+    case 400:
+      ReplyError(absl::InvalidArgumentError(absl::StrCat(
+                     "the request could not be read: it is not HTTP/1.1, or it was not sent "
+                     "whole within ",
+                     absl::FormatDuration(options_.request_timeout))),
+                 res);
+      break;
+    case 404:
+      ReplyError(absl::NotFoundError("no such page or endpoint"), res);
+      break;
+    default:
+      return;
+  }
+  res.status = status;  // ReplyError's mapping of the code has no 413 or 414
 }
 
 void HttpServer::Route() {

@@ -93,6 +93,8 @@ class HttpServer {
 
  private:
   void Route();
+  // Gives httplib's bodiless refusals (413, 414, 400, 404) the API's JSON error naming the limit.
+  void ExplainRefusal(httplib::Response& res) const;
 
   // Constant after construction.
   SweepApi& api_;

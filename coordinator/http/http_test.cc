@@ -226,7 +226,11 @@ TEST_F(HttpMetricsTest, MaxPointsThinsEachSeriesKeepingItsEnds) {
 // A URL is bounded like a body: httplib refuses a request line past 8 KiB with 414 before any
 // route runs, and the server goes on serving.
 TEST_F(HttpTest, AnOverlongUrlIsRefusedWith414) {
-  Get("/api/v1/sweeps/" + std::string(9000, 'x'), 414);
+  google::protobuf::Struct refused =
+      Parse<google::protobuf::Struct>(Get("/api/v1/sweeps/" + std::string(9000, 'x'), 414));
+  EXPECT_EQ(refused.fields().at("code").string_value(), "RESOURCE_EXHAUSTED");
+  EXPECT_EQ(refused.fields().at("error").string_value(),
+            "the URL is longer than 8 KiB, the most this coordinator reads");
   EXPECT_EQ(Get("/healthz"), "ok");
 }
 
