@@ -35,7 +35,7 @@ absl::StatusOr<JobRow> LoadJob(Db& db, const std::string& job_id) {
 
 // The fence: a report counts only for the job's current attempt while the job is ASSIGNED or
 // RUNNING. A late report from a worker that lost its lease, or one after the job ended, is
-// refused before it changes anything.
+// refused before it changes anything (save a lost attempt's points: AppendStaleMetrics).
 absl::Status CheckLive(const JobRow& job, const std::string& job_id, uint64_t attempt_id) {
   if (job.current_attempt_id != attempt_id ||
       (job.state != v1::JOB_STATE_ASSIGNED && job.state != v1::JOB_STATE_RUNNING)) {
@@ -140,6 +140,39 @@ absl::Status EndJobRow(Db& db, int64_t rowid, v1::JobState state, const std::str
       .Bind(4, final_eval_loss)
       .Bind(5, now)
       .Run();
+}
+
+// The points of a LOST attempt: its worker lost the lease (stalled, or cut off) while its trainer
+// ran on and wrote checkpoints, which the next attempt resumes from. Dropping them would leave
+// the job's curves a hole from where the coordinator lost sight of the run to where the next
+// attempt resumed. Kept (MetricTable::Read lets the newest value of a step win), and the job's
+// progress moves forward from them, never back. Anything but points (the attempt's state, its
+// end) stays fenced, as do the points of an attempt that ended on its own. `not_live`,
+// CheckLive's refusal, is the answer for those, and for an attempt that is not this job's.
+absl::Status AppendStaleMetrics(Db& db, const ReportKey& report, const v1::MetricBatch& batch,
+                                internal::Changes& changes, const absl::Status& not_live) {
+  absl::StatusOr<Statement> query = db.Prepare(
+      "SELECT j.rowid, j.sweep_id, j.step FROM attempts a JOIN jobs j ON j.id = a.job_id "
+      "WHERE a.id = ?1 AND a.job_id = ?2 AND a.state = ?3");
+  if (!query.ok()) return query.status();
+  absl::StatusOr<bool> found = query->Bind(1, static_cast<int64_t>(report.attempt_id))
+                                   .Bind(2, report.job_id)
+                                   .Bind(3, int64_t{v1::ATTEMPT_STATE_LOST})
+                                   .Step();
+  if (!found.ok()) return found.status();
+  if (!*found) return not_live;
+  const int64_t rowid = query->Int(0), step = query->Int(2);
+  const std::string sweep_id = query->Text(1);
+  if (batch.points().empty()) return absl::OkStatus();
+  if (absl::Status append = internal::MetricTable(db).Append(rowid, report.attempt_id, batch);
+      !append.ok()) {
+    return append;
+  }
+  const bool forward = std::any_of(batch.points().begin(), batch.points().end(),
+                                   [step](const v1::MetricPoint& p) { return p.step() > step; });
+  if (forward) changes.Progress(rowid, sweep_id, report.job_id, batch.points());
+  if (report.sequence != 0) changes.Sequence(report.attempt_id, report.sequence);
+  return absl::OkStatus();
 }
 
 bool IsEndedAttempt(v1::AttemptState state) {
@@ -300,6 +333,9 @@ SqliteStore::Body SqliteStore::AppendMetricsBody(ReportKey report, v1::MetricBat
              Db& db, internal::Changes& changes) -> absl::Status {
     const auto& points = batch.points();
     absl::StatusOr<CheckedReport> checked = CheckReport(db, report, changes);
+    if (absl::IsFailedPrecondition(checked.status())) {
+      return AppendStaleMetrics(db, report, batch, changes, checked.status());
+    }
     if (!checked.ok()) return checked.status();
     if (!checked->has_value()) return absl::OkStatus();  // a resend
     const JobRow& job = **checked;

@@ -223,8 +223,8 @@ TEST_F(StoreTest, AttemptLifecycleUpdatesJobAndCounts) {
   EXPECT_EQ(store_->ListSweeps().value().at(0).ended_at().seconds(), last);
 }
 
-TEST_F(StoreTest, StaleAttemptReportsAreRefused) {
-  const uint64_t first = CreateAndRunFirst(1);
+TEST_F(StoreTest, StaleAttemptReportsAreRefusedSaveALostAttemptsPoints) {
+  const uint64_t first = CreateAndRunFirst(2);
   // The worker is lost; the job goes back to the queue and starts again elsewhere.
   ASSERT_TRUE(store_
                   ->EndAttempt("s-j0", first, v1::ATTEMPT_STATE_LOST, {}, v1::JOB_STATE_PENDING,
@@ -236,9 +236,6 @@ TEST_F(StoreTest, StaleAttemptReportsAreRefused) {
   EXPECT_EQ(Job("s-j0").attempts(), 2u);
 
   const int64_t version = store_->Version();
-  absl::Status stale = store_->AppendMetrics("s-j0", first, {Point("train/loss", 50, 1.0)});
-  EXPECT_EQ(stale.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(stale.message(), HasSubstr("not live"));
   EXPECT_EQ(store_->MarkRunning("s-j0", first).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(store_
                 ->EndAttempt("s-j0", first, v1::ATTEMPT_STATE_SUCCEEDED, {},
@@ -250,6 +247,18 @@ TEST_F(StoreTest, StaleAttemptReportsAreRefused) {
   EXPECT_EQ(job.state(), v1::JOB_STATE_ASSIGNED);
   EXPECT_EQ(job.step(), 0);
   EXPECT_TRUE(store_->ReadMetrics("s-j0", {}, 100).value().empty());
+
+  // The lost attempt's points are kept, since the second attempt may resume from a checkpoint
+  // the first wrote after the coordinator lost sight of it; the job's step moves only forward.
+  ASSERT_TRUE(store_->AppendMetrics("s-j0", first, {Point("train/loss", 50, 1.0)}).ok());
+  ASSERT_TRUE(store_->AppendMetrics("s-j0", first, {Point("train/loss", 40, 2.0)}).ok());
+  EXPECT_EQ(Job("s-j0").step(), 50);
+  EXPECT_EQ(Job("s-j0").state(), v1::JOB_STATE_ASSIGNED);
+  ASSERT_EQ(store_->ReadMetrics("s-j0", {}, 100).value().size(), 1u);
+  EXPECT_EQ(store_->ReadMetrics("s-j0", {}, 100).value()[0].steps_size(), 2);
+  // Another job's attempt is not this job's.
+  EXPECT_EQ(store_->AppendMetrics("s-j1", first, {Point("train/loss", 60, 1.0)}).code(),
+            absl::StatusCode::kFailedPrecondition);
 
   // Reports after the job ended are refused too, even from its last attempt.
   ASSERT_TRUE(store_
