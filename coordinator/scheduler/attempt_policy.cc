@@ -17,7 +17,10 @@ AttemptOutcome RetryOrFail(const v1::Job& job, v1::AttemptState attempt_state,
                                    " ended: ", why, "; retrying");
   } else {
     outcome.job_state = v1::JOB_STATE_FAILED;
-    outcome.message = why;
+    outcome.message = job.max_attempts() > 1
+                          ? absl::StrCat(why, " (attempt ", job.attempts(), " of ",
+                                         job.max_attempts(), ": no retry left)")
+                          : why;
   }
   return outcome;
 }
@@ -35,8 +38,16 @@ AttemptOutcome OutcomeOfReport(const v1::Job& job, const v1::AttemptEnded& ended
   }
   const v1::ExitStatus& exit = ended.exit();
   if (ended.interrupted()) {
-    return RetryOrFail(job, v1::ATTEMPT_STATE_LOST,
-                       exit.reason().empty() ? "interrupted by its worker" : exit.reason());
+    // The worker's choice, not the job's fault: the attempt is given back.
+    AttemptOutcome outcome;
+    outcome.attempt_state = v1::ATTEMPT_STATE_LOST;
+    outcome.job_state = v1::JOB_STATE_PENDING;
+    outcome.message = absl::StrCat(
+        "attempt ", job.attempts(), " ended: ",
+        exit.reason().empty() ? "interrupted by its worker" : exit.reason(),
+        "; requeued, not counted against max_attempts");
+    outcome.uncounted = true;
+    return outcome;
   }
   if (exit.signal() != 0) {
     std::string why =

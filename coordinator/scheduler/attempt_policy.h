@@ -16,6 +16,8 @@ struct AttemptOutcome {
   v1::AttemptState attempt_state = v1::ATTEMPT_STATE_UNSPECIFIED;
   v1::JobState job_state = v1::JOB_STATE_UNSPECIFIED;
   std::string message;  // the job's message: why it failed, or why it was retried
+  // The attempt costs the job none of its max_attempts (AttemptEnd::uncounted).
+  bool uncounted = false;
 };
 
 // A worker reported the end of the current attempt of `job`. `trainer_error` is the error of
@@ -23,7 +25,8 @@ struct AttemptOutcome {
 //  - succeeded: attempt and job SUCCEEDED.
 //  - cancelled: attempt and job CANCELLED.
 //  - interrupted by its worker (shutdown, drain): the attempt LOST, and the job goes back to
-//    PENDING while attempts remain, to resume from its checkpoint, else FAILED.
+//    PENDING to resume from its checkpoint, the attempt uncounted: restarting workers never
+//    uses up a job's retries.
 //  - killed by a signal the coordinator did not ask for (OOM killer, node drain, preemption):
 //    the attempt FAILED, and the job goes back to PENDING while attempts remain, else FAILED.
 //  - exit code kTrainerFailed (common/trainer_exit.h: a failure another attempt may not meet,
@@ -32,6 +35,8 @@ struct AttemptOutcome {
 //  - any other exit code (kTrainerFailedPermanently: a full disk, a diverged run; or bad
 //    usage): attempt and job FAILED, no retry, since running the same config again fails the
 //    same way.
+// A job that fails once its attempts are used up says so after the reason, when it had more
+// than one ("(attempt 3 of 3: no retry left)").
 AttemptOutcome OutcomeOfReport(const v1::Job& job, const v1::AttemptEnded& ended,
                                const std::string& trainer_error);
 

@@ -38,7 +38,7 @@ TEST(AttemptPolicyTest, SignalRetriesWhileAttemptsRemain) {
 
   AttemptOutcome failed = OutcomeOfReport(JobWithAttempts(2, 2), ended, "");
   EXPECT_EQ(failed.job_state, v1::JOB_STATE_FAILED);
-  EXPECT_EQ(failed.message, "killed by signal 9");
+  EXPECT_EQ(failed.message, "killed by signal 9 (attempt 2 of 2: no retry left)");
 }
 
 TEST(AttemptPolicyTest, PermanentExitCodesFailAtOnceWithTheTrainersReason) {
@@ -66,7 +66,9 @@ TEST(AttemptPolicyTest, AFailureAnotherAttemptMayNotMeetIsRetriedThenFails) {
   EXPECT_EQ(retried.message, "attempt 1 of 3 ended: CUDA error; retrying");
   AttemptOutcome failed = OutcomeOfReport(JobWithAttempts(3, 3), ended, "CUDA error");
   EXPECT_EQ(failed.job_state, v1::JOB_STATE_FAILED);
-  EXPECT_EQ(failed.message, "CUDA error");
+  EXPECT_EQ(failed.message, "CUDA error (attempt 3 of 3: no retry left)");
+  EXPECT_FALSE(failed.uncounted);
+  EXPECT_EQ(OutcomeOfReport(JobWithAttempts(1, 1), ended, "CUDA error").message, "CUDA error");
 }
 
 TEST(AttemptPolicyTest, InterruptionByTheWorkerRetriesEvenAfterAnExitCode) {
@@ -77,7 +79,13 @@ TEST(AttemptPolicyTest, InterruptionByTheWorkerRetriesEvenAfterAnExitCode) {
   AttemptOutcome retried = OutcomeOfReport(JobWithAttempts(1, 3), ended, "terminated by SIGTERM");
   EXPECT_EQ(retried.attempt_state, v1::ATTEMPT_STATE_LOST);
   EXPECT_EQ(retried.job_state, v1::JOB_STATE_PENDING);
-  EXPECT_EQ(OutcomeOfReport(JobWithAttempts(3, 3), ended, "").job_state, v1::JOB_STATE_FAILED);
+  EXPECT_TRUE(retried.uncounted);
+  // A worker's shutdown never uses up the job's retries, even its last one.
+  AttemptOutcome last = OutcomeOfReport(JobWithAttempts(3, 3), ended, "");
+  EXPECT_EQ(last.job_state, v1::JOB_STATE_PENDING);
+  EXPECT_TRUE(last.uncounted);
+  EXPECT_EQ(last.message,
+            "attempt 3 ended: worker shutting down; requeued, not counted against max_attempts");
 }
 
 TEST(AttemptPolicyTest, LossRetriesThenFails) {
@@ -85,7 +93,7 @@ TEST(AttemptPolicyTest, LossRetriesThenFails) {
   AttemptOutcome failed = OutcomeOfLoss(JobWithAttempts(3, 3), "worker w lost");
   EXPECT_EQ(failed.attempt_state, v1::ATTEMPT_STATE_LOST);
   EXPECT_EQ(failed.job_state, v1::JOB_STATE_FAILED);
-  EXPECT_EQ(failed.message, "worker w lost");
+  EXPECT_EQ(failed.message, "worker w lost (attempt 3 of 3: no retry left)");
 }
 
 }  // namespace

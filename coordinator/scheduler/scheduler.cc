@@ -161,7 +161,8 @@ absl::Status Scheduler::AddWorker(const v1::WorkerInfo& info, std::shared_ptr<Wo
   }
   for (Placement& gone : previous) {
     std::string why =
-        absl::StrCat("worker ", info.worker_id(), " reconnected without attempt ", gone.attempt_id);
+        absl::StrCat("worker ", info.worker_id(), " restarted (it came back without attempt ",
+                     gone.attempt_id, ", whose trainer was lost with it)");
     if (!EndLost(gone.spec.job_id(), gone.attempt_id, why).ok()) {
       // The store failed: keep the attempt, holding no slot, so the next lease expiry of this
       // worker tries again.

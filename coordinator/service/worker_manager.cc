@@ -295,6 +295,7 @@ void WorkerManager::HandleAttemptEnded(const std::shared_ptr<WorkerStream>& stre
     end.attempt_state = outcome.attempt_state;
     end.job_state = job_state = outcome.job_state;
     end.message = message = outcome.message;
+    end.uncounted = outcome.uncounted;
     if (ended.succeeded() && trainer && trainer->ok()) {
       end.final_eval_loss = trainer->final_eval_loss();
     }

@@ -127,18 +127,20 @@ absl::Status EndAttemptRow(Db& db, uint64_t attempt_id, v1::AttemptState state,
   return update->Run();
 }
 
-// Moves the job to `state` with `message`; final_eval_loss is kept when not given.
+// Moves the job to `state` with `message`; final_eval_loss is kept when not given. `uncounted`
+// gives the ended attempt back to the job's budget.
 absl::Status EndJobRow(Db& db, int64_t rowid, v1::JobState state, const std::string& message,
-                       std::optional<double> final_eval_loss, int64_t now) {
+                       std::optional<double> final_eval_loss, bool uncounted, int64_t now) {
   absl::StatusOr<Statement> update = db.Prepare(
       "UPDATE jobs SET state = ?2, message = ?3, final_eval_loss = COALESCE(?4, "
-      "final_eval_loss), updated_at = ?5 WHERE rowid = ?1");
+      "final_eval_loss), updated_at = ?5, max_attempts = max_attempts + ?6 WHERE rowid = ?1");
   if (!update.ok()) return update.status();
   return update->Bind(1, rowid)
       .Bind(2, int64_t{state})
       .Bind(3, message)
       .Bind(4, final_eval_loss)
       .Bind(5, now)
+      .Bind(6, int64_t{uncounted ? 1 : 0})
       .Run();
 }
 
@@ -390,7 +392,8 @@ SqliteStore::Body SqliteStore::EndAttemptBody(ReportKey report, AttemptEnd end) 
       return ended;
     }
     absl::Status moved =
-        EndJobRow(db, job.rowid, end.job_state, end.message, end.final_eval_loss, now);
+        EndJobRow(db, job.rowid, end.job_state, end.message, end.final_eval_loss, end.uncounted,
+                  now);
     if (!moved.ok()) return moved;
     changes.Job(job.rowid, job.sweep_id);
     if (end.job_state == v1::JOB_STATE_PENDING) changes.Pending();
@@ -457,7 +460,7 @@ absl::StatusOr<std::vector<v1::Job>> SqliteStore::CancelJobs(
             if (!ended.ok()) return ended;
           }
           absl::Status cancelled =
-              EndJobRow(db, rowid, v1::JOB_STATE_CANCELLED, message, std::nullopt, now);
+              EndJobRow(db, rowid, v1::JOB_STATE_CANCELLED, message, std::nullopt, false, now);
           if (!cancelled.ok()) return cancelled;
           before.push_back(*std::move(job));
           changed.emplace_back(rowid, std::move(sweep_id));

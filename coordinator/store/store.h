@@ -127,6 +127,9 @@ struct AttemptEnd {
   v1::JobState job_state = v1::JOB_STATE_UNSPECIFIED;
   std::string message;
   std::optional<double> final_eval_loss;
+  // The job's max_attempts grows by one, so that this attempt uses none of its budget (an
+  // attempt its worker interrupted: attempt_policy.h).
+  bool uncounted = false;
 };
 
 // A page of a sweep's jobs, in expansion order.

@@ -134,6 +134,23 @@ TEST_F(StoreReportsTest, AResentEndIsOkThoughTheAttemptEnded) {
   EXPECT_EQ(late.Wait().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_F(StoreReportsTest, AnUncountedAttemptGivesItsJobOneMoreAttempt) {
+  const uint64_t attempt = RunAll(1)[0];
+  const uint32_t before = store_->GetJob("s-j0").value().max_attempts();
+  AttemptEnd end;
+  end.attempt_state = v1::ATTEMPT_STATE_LOST;
+  end.job_state = v1::JOB_STATE_PENDING;
+  end.message = "worker shutting down";
+  end.uncounted = true;
+  Outcome outcome;
+  store_->EndAttemptAsync({"s-j0", attempt, 1}, end, outcome.Done());
+  ASSERT_TRUE(outcome.Wait().ok());
+  const v1::Job job = store_->GetJob("s-j0").value();
+  EXPECT_EQ(job.state(), v1::JOB_STATE_PENDING);
+  EXPECT_EQ(job.attempts(), 1u);
+  EXPECT_EQ(job.max_attempts(), before + 1);
+}
+
 TEST_F(StoreReportsTest, ARefusedReportLeavesTheOthersOfItsGroupCommitted) {
   const std::vector<uint64_t> attempts = RunAll(3);
   // Hold the writer in the first write's WriteDone so that the next ones queue up and commit
