@@ -12,6 +12,8 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
+import time
 import warnings
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -27,6 +29,20 @@ DEFAULT_ADDRESS = "127.0.0.1:7070"
 _JOBS_PAGE = 5000
 # GetJob's max_points for "every point": the field is a uint32 the server reads as an int.
 _EVERY_POINT = 2**31 - 1
+# How long `watch` keeps reconnecting to a coordinator it lost, and its backoff between tries:
+# the CLI's `ablate watch` (cli/commands.h, kReconnectFor; cli/commands.cc, WatchCommand).
+RECONNECT_FOR_S = 300.0
+_FIRST_BACKOFF_S = 0.25
+_LAST_BACKOFF_S = 5.0
+# The channel's own reconnection backoff, as the CLI's (cli/client.cc): a watch reconnecting to a
+# restarted coordinator finds it within seconds, not after gRPC's default has grown to 2 minutes.
+_CHANNEL_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 250),
+                    ("grpc.max_reconnect_backoff_ms", 2000))
+# The name a dict given to `submit` goes by, and the place the coordinator's parser puts before
+# each of its problems ("<dict>:1:71: " or "<dict>: "): a line and column of the JSON text the
+# dict was sent as, which the caller never saw.
+_DICT_SOURCE = "<dict>"
+_DICT_PLACE = re.compile(r"^" + re.escape(_DICT_SOURCE) + r"(?::\d+:\d+)?: ", re.MULTILINE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +62,8 @@ class Change:
     The first is the whole sweep (delta False); each later one is what one commit of the
     coordinator changed: the sweep's state and counts, the jobs whose row changed (rows as
     `Client.jobs` gives them) and the metric points that commit appended (rows as
-    `Client.metrics` gives them).
+    `Client.metrics` gives them). After `watch` reconnected to a restarted coordinator, the
+    next one is the whole sweep again (delta False).
     """
 
     version: int  # the coordinator's store version after the commit
@@ -77,7 +94,8 @@ class Client:
         token: the bearer token; default the first line of `token_file`, else $ABLATE_TOKEN.
             Reading needs a viewer or user token, submit and cancel a user token.
         token_file: a file whose first line is the token.
-        timeout: seconds each unary call may take; `watch` has no deadline.
+        timeout: seconds each unary call may take; `watch` has no deadline (it has
+            `reconnect_for` instead).
     """
 
     def __init__(self, address: str | None = None, token: str | None = None, *,
@@ -86,7 +104,7 @@ class Client:
         token = _token_from(token, token_file)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._timeout = timeout
-        self._channel = grpc.insecure_channel(self.address)
+        self._channel = grpc.insecure_channel(self.address, options=_CHANNEL_OPTIONS)
         self._stub = service_grpc.SweepServiceStub(self._channel)
 
     def close(self) -> None:
@@ -217,14 +235,25 @@ class Client:
     def submit(self, sweep_file: str | os.PathLike | Mapping[str, Any]) -> Submitted:
         """Submits a sweep: a sweep file's path, or a dict shaped as a sweep file (grid,
         fixed, constraints, overrides, ...). The coordinator parses and validates it as
-        `ablate submit` does; InvalidArgument names the offending key. Needs a user token."""
+        `ablate submit` does; InvalidArgument names each offending key, a line per problem:
+        for a file, placed at its line and column ("tiny-grid.yaml:3:14: grid.optimizer:
+        unknown optimizer 'adamx' ..."); for a dict, by its key alone ("fixed.learnig_rate:
+        unknown setting (did you mean learning_rate?)"). Needs a user token."""
         if isinstance(sweep_file, Mapping):
-            text, name = json.dumps(sweep_file), "<dict>"
+            # Sent as JSON, which the coordinator's YAML parser reads too.
+            text, name = json.dumps(sweep_file), _DICT_SOURCE
         else:
             path = pathlib.Path(sweep_file)
             text, name = path.read_text(encoding="utf-8"), str(path)
-        response = self._call(self._stub.SubmitSweep, service_pb2.SubmitSweepRequest(
-            sweep_file=text, sweep_file_name=name))
+        try:
+            response = self._call(self._stub.SubmitSweep, service_pb2.SubmitSweepRequest(
+                sweep_file=text, sweep_file_name=name))
+        except errors.AblateError as error:
+            if name != _DICT_SOURCE or not _DICT_PLACE.search(error.message):
+                raise
+            # The problems' places are in the JSON text made here, not in anything the caller
+            # wrote: the key path each names is the place.
+            raise type(error)(error.code, _DICT_PLACE.sub("", error.message)) from None
         return Submitted(sweep_id=response.sweep.id, jobs=response.sweep.counts.total,
                          already_existed=response.already_existed,
                          dropped_cells=list(response.dropped_cells))
@@ -237,25 +266,85 @@ class Client:
 
     # Following.
 
-    def watch(self, sweep: str) -> Iterator[Change]:
+    def watch(self, sweep: str, *, reconnect_for: float = RECONNECT_FOR_S) -> Iterator[Change]:
         """The sweep now, then each change as the coordinator commits it, until every job has
         ended. Stop early by leaving the loop (the call is cancelled when the iterator is
-        closed or collected)."""
-        call = self._stub.WatchSweep(service_pb2.WatchSweepRequest(sweep_id=sweep),
-                                     metadata=self._metadata)
-        try:
-            for snapshot in call:
-                rows: list[tuple] = []
-                for job_metrics in snapshot.metrics:
-                    rows.extend((job_metrics.job_id, p.name, p.step, p.value, p.wall_time)
-                                for p in job_metrics.points)
-                yield Change(
-                    version=snapshot.version, delta=snapshot.delta,
-                    sweep=pd.Series(frames.sweep_row(snapshot.sweep)),
-                    jobs=frames.frame([frames.job_row(j) for j in snapshot.jobs],
-                                      frames.JOB_COLUMNS),
-                    metrics=frames.metrics_frame(rows))
-        except grpc.RpcError as error:
-            raise errors.from_rpc_error(error) from None
-        finally:
-            call.cancel()
+        closed or collected).
+
+        When the connection is lost after the watch began (the coordinator restarted), the
+        watch reconnects as `ablate watch` does: it warns once per loss (a UserWarning naming
+        the coordinator and the cause), retries with backoff (from 0.25 s, doubling up to 5 s)
+        and, once back, goes on from a whole sweep again: the first Change after a reconnection
+        has delta False and holds every job as it is then, since the coordinator cannot resume
+        a WatchSweep stream after a version. So treat each Change with delta False as a
+        replacement of the state, not an addition to it; metric points the sweep appended while
+        the connection was down are not sent (`metrics` reads them). Any other error, or a
+        coordinator unreachable before the first Change, raises at once, as before.
+
+        Args:
+            reconnect_for: seconds to keep reconnecting after a loss before raising
+                `ablate.Unavailable` (default 300, the CLI's 5 minutes); 0 raises at once.
+        """
+        if reconnect_for < 0:
+            raise ValueError(f"reconnect_for must not be negative, got {reconnect_for}")
+        return self._watch(sweep, reconnect_for)
+
+    def _watch(self, sweep: str, reconnect_for: float) -> Iterator[Change]:
+        request = service_pb2.WatchSweepRequest(sweep_id=sweep)
+        began = False  # a Change came: a lost connection is worth reconnecting
+        lost_at: float | None = None  # time.monotonic() when the connection was lost
+        backoff = _FIRST_BACKOFF_S
+        version = None  # of the last Change
+        while True:
+            call = self._stub.WatchSweep(request, metadata=self._metadata)
+            try:
+                for snapshot in call:
+                    if lost_at is not None:  # back: the next loss is a new one
+                        lost_at, backoff = None, _FIRST_BACKOFF_S
+                    began, version = True, snapshot.version
+                    yield _change(snapshot)
+                return
+            except grpc.RpcError as error:
+                failed = errors.from_rpc_error(error)
+                if not isinstance(failed, errors.Unavailable) or not began or reconnect_for == 0:
+                    raise failed from None
+                if lost_at is None:
+                    lost_at = time.monotonic()
+                    # The version keeps each loss's text apart, so that the warnings module's
+                    # "once per text and place" still shows every loss. stacklevel 2: the
+                    # caller's loop, the frame that resumed this generator.
+                    warnings.warn(
+                        f"ablate: watching {sweep}: lost the coordinator at {self.address} "
+                        f"after version {version} ({failed.message}); reconnecting for up to "
+                        f"{_duration(reconnect_for)}", stacklevel=2)
+                elif time.monotonic() - lost_at >= reconnect_for:
+                    raise errors.Unavailable(failed.code, (
+                        f"{failed.message} (watching {sweep}: no answer from {self.address} "
+                        f"for {_duration(reconnect_for)})")) from None
+            finally:
+                call.cancel()
+            time.sleep(max(0.0, min(backoff, lost_at + reconnect_for - time.monotonic())))
+            backoff = min(backoff * 2, _LAST_BACKOFF_S)
+
+
+def _change(snapshot: Any) -> Change:
+    """A SweepSnapshot as a Change."""
+    rows: list[tuple] = []
+    for job_metrics in snapshot.metrics:
+        rows.extend((job_metrics.job_id, p.name, p.step, p.value, p.wall_time)
+                    for p in job_metrics.points)
+    return Change(
+        version=snapshot.version, delta=snapshot.delta,
+        sweep=pd.Series(frames.sweep_row(snapshot.sweep)),
+        jobs=frames.frame([frames.job_row(j) for j in snapshot.jobs], frames.JOB_COLUMNS),
+        metrics=frames.metrics_frame(rows))
+
+
+def _duration(seconds: float) -> str:
+    """Seconds as the CLI writes a duration: "5m", "1m30s", "45s", "0.5s"."""
+    minutes, rest = divmod(seconds, 60)
+    if minutes and not rest:
+        return f"{minutes:.0f}m"
+    if minutes:
+        return f"{minutes:.0f}m{rest:g}s"
+    return f"{rest:g}s"

@@ -32,7 +32,8 @@ def bin_dir() -> pathlib.Path:
 
 class Cluster:
     """A coordinator and `workers` workers of one CPU slot each, stopped by `stop` (SIGTERM,
-    then SIGKILL after 15 s). Use as a context manager."""
+    then SIGKILL after 15 s). Use as a context manager. `kill_coordinator` and
+    `restart_coordinator` crash and restart the coordinator on the same port and database."""
 
     def __init__(self, workers: int = 0) -> None:
         self._scratch = tempfile.TemporaryDirectory(prefix="ablate-py-")
@@ -42,11 +43,8 @@ class Cluster:
         tokens = self.dir / "tokens"
         tokens.write_text(f"user {USER_TOKEN}\nviewer {VIEWER_TOKEN}\n" + "".join(
             f"worker {worker_token(w)} {w}\n" for w in worker_ids))
-        ports = self.dir / "ports"
-        self.coordinator = self._start([
-            bin_dir() / "ablate-coordinator", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
-            "--db", self.dir / "a.db", "--ports-file", ports, "--token-file", tokens], "coordinator")
-        self.grpc_port = self._wait_for_port(ports, "grpc", self.coordinator)
+        self._coordinator_starts = 0
+        self.grpc_port = self._start_coordinator(0)
         self.address = f"127.0.0.1:{self.grpc_port}"
         self.checkpoint_root = self.dir / "checkpoints"
         for w in worker_ids:
@@ -54,6 +52,34 @@ class Cluster:
                          "--worker-id", w, "--work-dir", self.dir / w, "--slots", "1",
                          "--checkpoint-root", self.checkpoint_root], w,
                         {"ABLATE_TOKEN": worker_token(w)})
+
+    def _start_coordinator(self, grpc_port: int) -> int:
+        """Starts the coordinator on `grpc_port` (0: one the kernel picks) with the cluster's
+        database and tokens; returns its gRPC port once it listens. Each start logs to its own
+        file (coordinator.log, then coordinator-2.log, ...)."""
+        self._coordinator_starts += 1
+        ports = self.dir / "ports"
+        ports.unlink(missing_ok=True)
+        name = "coordinator" if self._coordinator_starts == 1 else \
+            f"coordinator-{self._coordinator_starts}"
+        self.coordinator = self._start([
+            bin_dir() / "ablate-coordinator", "--listen", f"127.0.0.1:{grpc_port}",
+            "--http", "127.0.0.1:0", "--db", self.dir / "a.db", "--ports-file", ports,
+            "--token-file", self.dir / "tokens"], name)
+        # Stopped last, as the first one would have been: the workers leave before it.
+        self._processes.remove(self.coordinator)
+        self._processes.insert(0, self.coordinator)
+        return self._wait_for_port(ports, "grpc", self.coordinator)
+
+    def kill_coordinator(self) -> None:
+        """SIGKILL: the coordinator ends without closing anything, as in a crash."""
+        self.coordinator.kill()
+        self.coordinator.wait()
+        self._processes.remove(self.coordinator)
+
+    def restart_coordinator(self) -> None:
+        """A new coordinator on the same address and database, after `kill_coordinator`."""
+        self._start_coordinator(self.grpc_port)
 
     def _start(self, argv: list, name: str, env: dict | None = None) -> subprocess.Popen:
         log = open(self.dir / f"{name}.log", "wb")
