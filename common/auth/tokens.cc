@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -93,15 +94,24 @@ absl::StatusOr<TokenTable> TokenTable::Parse(absl::string_view text) {
   int line_number = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++line_number;
+    // A '#' after a blank starts a comment (a token holds no blank, so it cannot be in one).
+    for (size_t at = line.find('#'); at != absl::string_view::npos; at = line.find('#', at + 1)) {
+      if (at == 0 || absl::ascii_isspace(static_cast<unsigned char>(line[at - 1]))) {
+        line = line.substr(0, at);
+        break;
+      }
+    }
     line = absl::StripAsciiWhitespace(line);
-    if (line.empty() || absl::StartsWith(line, "#")) continue;
+    if (line.empty()) continue;
     std::vector<absl::string_view> fields =
         absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
     auto bad = [line_number](absl::string_view why) {
       return absl::InvalidArgumentError(absl::StrCat("token file line ", line_number, ": ", why));
     };
     if (fields.size() < 2 || fields.size() > 3) {
-      return bad("expected ROLE TOKEN [WORKER_ID]");
+      return bad(absl::StrCat("expected ROLE TOKEN [WORKER_ID], found ", fields.size(),
+                              fields.size() == 1 ? " word" : " words",
+                              " (a comment starts with '#' after a blank)"));
     }
     absl::StatusOr<Role> role = ParseRole(fields[0]);
     if (!role.ok()) return bad(role.status().message());

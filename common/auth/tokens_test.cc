@@ -50,7 +50,7 @@ TEST(TokenTableTest, RefusesBadLinesByNumberWithoutEchoingTokens) {
            Case{"user abcdefghijklmnopqrstuvwxyz node\n", "only a worker token names"},
            Case{"user abcdefghijklmnopqrstuvwxyz\nviewer abcdefghijklmnopqrstuvwxyz\n",
                 "line 2: this token is already granted"},
-           Case{"user\n", "expected ROLE TOKEN"},
+           Case{"user\n", "expected ROLE TOKEN [WORKER_ID], found 1 word"},
        }) {
     absl::StatusOr<TokenTable> table = TokenTable::Parse(c.text);
     ASSERT_FALSE(table.ok()) << c.text;
@@ -58,6 +58,20 @@ TEST(TokenTableTest, RefusesBadLinesByNumberWithoutEchoingTokens) {
     EXPECT_THAT(std::string(table.status().message()), HasSubstr(c.why));
     EXPECT_THAT(std::string(table.status().message()), Not(HasSubstr("abcdefghijklmnop")));
   }
+}
+
+TEST(TokenTableTest, ACommentMayFollowALine) {
+  absl::StatusOr<TokenTable> table = TokenTable::Parse(
+      "# the team's tokens\n"
+      "user   abcdefghijklmnopqrstuvwxyz   # alice\n"
+      "worker 0123456789abcdef#not-a-comment n1\t# the first node\n");
+  ASSERT_TRUE(table.ok()) << table.status();
+  Authenticator auth(*std::move(table));
+  EXPECT_TRUE(auth.Check(BearerOf("abcdefghijklmnopqrstuvwxyz"), Access::kWrite, "Call").ok());
+  absl::StatusOr<Principal> worker =
+      auth.Check(BearerOf("0123456789abcdef#not-a-comment"), Access::kWorker, "Call");
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  EXPECT_EQ(worker->worker_id, "n1");
 }
 
 TEST(AuthenticatorTest, EveryRoleBoundary) {
