@@ -11,7 +11,9 @@
 #include "ablate/v1/sweep_service.pb.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "cli/fit.h"
 #include "cli/live_sweep.h"
@@ -22,6 +24,7 @@
 #include "cli/views.h"
 #include "cli/watch.h"
 #include "common/attention_args.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "sweep/grid.h"
 #include "sweep/plan.h"
 #include "sweep/sweep_file.h"
@@ -127,6 +130,24 @@ void PrintUpdate(const v1::SubmitSweepResponse& response, const std::string& fil
   }
 }
 
+// After a submission that made a new sweep: the other sweeps of its name, since an edited file
+// submitted without --update is a new sweep beside the old one, not a change to it.
+void NoteSweepsOfTheSameName(Client& client, const v1::Sweep& made, const Io& io) {
+  absl::StatusOr<v1::ListSweepsResponse> listed = client.ListSweeps();
+  if (!listed.ok()) return;
+  std::vector<std::string> others;
+  for (const v1::Sweep& sweep : listed->sweeps()) {
+    if (sweep.spec().name() == made.spec().name() && sweep.id() != made.id()) {
+      others.push_back(sweep.id());
+    }
+  }
+  if (others.empty()) return;
+  io.err << "note: " << (others.size() == 1 ? "another sweep is" : "other sweeps are") << " named '"
+         << made.spec().name() << "' (" << absl::StrJoin(others, ", ")
+         << "); to change one instead of adding a sweep beside it, `ablate submit --update` the "
+            "file (with --sweep ID when several share the name)\n";
+}
+
 }  // namespace
 
 int SubmitCommand(Client& client, const std::string& path, const SubmitChoice& choice,
@@ -145,17 +166,35 @@ int SubmitCommand(Client& client, const std::string& path, const SubmitChoice& c
   io.out.flush();
   absl::StatusOr<v1::SubmitSweepResponse> response =
       client.SubmitSweep(spec, choice.update, choice.update_sweep);
-  if (!response.ok()) return Fail(io, response.status());
+  if (!response.ok()) {
+    const int code = Fail(io, response.status());
+    // Cut off mid-call (Client's "the connection was closed", a deadline), not refused before
+    // anything was sent: the user cannot tell whether the sweep was stored.
+    const absl::Status& failed = response.status();
+    if ((absl::IsUnavailable(failed) || absl::IsDeadlineExceeded(failed)) &&
+        !absl::StrContains(failed.message(), "connection refused") &&
+        !absl::StrContains(failed.message(), "cannot resolve")) {
+      io.err << "ablate: submitting again is safe: a sweep is stored whole or not at all, and "
+                "the same file gives the same sweep\n";
+    }
+    return code;
+  }
 
   const v1::Sweep& sweep = response->sweep();
   if (response->updated()) {
     PrintUpdate(*response, checked->expansion.sweep_id, io);
   } else if (response->already_existed()) {
     io.out << "sweep " << sweep.id() << " was already submitted\n";
+    if (!google::protobuf::util::MessageDifferencer::Equals(sweep.spec(), spec)) {
+      io.err << "note: an update (`submit --update`) has changed sweep " << sweep.id()
+             << " since: it runs the updated file's cells, not these; `ablate submit --update "
+             << path << " --sweep " << sweep.id() << "` makes it this file's again\n";
+    }
   } else {
     // The plan's count, which the file fixes: the coordinator stores a tuned sweep's later
     // rungs and final jobs only as its rungs end.
     io.out << "submitted sweep " << sweep.id() << ": " << JobCountText(plan.job_count()) << '\n';
+    NoteSweepsOfTheSameName(client, sweep, io);
   }
   io.out.flush();
   return choice.watch ? WatchCommand(client, sweep.id(), io) : kExitOk;
@@ -376,7 +415,8 @@ int RetryCommand(Client& client, const std::string& sweep, const RetryChoice& ch
   if (choice.failed) request.add_states(v1::JOB_STATE_FAILED);
   if (choice.cancelled) request.add_states(v1::JOB_STATE_CANCELLED);
   if (request.job_ids().empty() == request.states().empty()) {
-    io.err << "ablate: retry: name jobs, or pass --failed or --cancelled (not both)\n";
+    io.err << "ablate: retry: name jobs, or pass --failed and/or --cancelled, not jobs and flags "
+              "together\n";
     return kExitUsage;
   }
   absl::StatusOr<v1::RetryJobsResponse> response = client.RetryJobs(request);

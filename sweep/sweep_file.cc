@@ -404,10 +404,18 @@ namespace {
 absl::StatusOr<std::string> ReadSweepFile(const std::string& path) {
   // Refused before reading, so a huge file is never held in memory.
   std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": is a directory, not a sweep file (a .yaml file)"));
+  }
   const uintmax_t bytes = std::filesystem::file_size(path, error);
   if (!error && bytes > kMaxSweepFileBytes) return TooLarge(path, bytes);
   std::ifstream file(path, std::ios::binary);
-  if (!file) return absl::NotFoundError(absl::StrCat(path, ": cannot read the sweep file"));
+  if (!file) {
+    return absl::NotFoundError(
+        absl::StrCat(path, ": cannot read the sweep file: ",
+                     error ? error.message() : std::string("permission denied")));
+  }
   std::ostringstream text;
   text << file.rdbuf();
   return text.str();
@@ -426,12 +434,12 @@ std::optional<std::string> MicroBatchAboveShareNote(const std::vector<v1::JobSpe
   const int64_t more = std::count_if(first + 1, jobs.end(), above);
   const v1::TrainConfig& c = first->config();
   const uint32_t share = c.batch_size() / WorldSize(c);
-  return absl::StrCat("cell ", CellLabel(*first), ": micro_batch_size: ", c.micro_batch_size(),
-                      " is more than ",
-                      WorldSize(c) > 1 ? absl::StrCat("a rank's share of batch_size (", share, ")")
-                                       : absl::StrCat("batch_size (", share, ")"),
-                      more > 0 ? absl::StrCat(", as in ", more, more == 1 ? " more job" : " more jobs") : "",
-                      "; the whole share runs at once");
+  return absl::StrCat(
+      "cell ", CellLabel(*first), ": micro_batch_size: ", c.micro_batch_size(), " is more than ",
+      WorldSize(c) > 1 ? absl::StrCat("a rank's share of batch_size (", share, ")")
+                       : absl::StrCat("batch_size (", share, ")"),
+      more > 0 ? absl::StrCat(", as in ", more, more == 1 ? " more job" : " more jobs") : "",
+      "; the whole share runs at once");
 }
 
 }  // namespace

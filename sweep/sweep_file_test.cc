@@ -79,6 +79,10 @@ TEST(SweepFileTest, LoadsTheExamples) {
 
 TEST(SweepFileTest, MissingFileIsNotFound) {
   EXPECT_EQ(LoadSweepFile("no/such/sweep.yaml").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(LoadSweepFile("no/such/sweep.yaml").status().message(),
+            "no/such/sweep.yaml: cannot read the sweep file: No such file or directory");
+  EXPECT_EQ(LoadSweepFile("sweep").status().message(),
+            "sweep: is a directory, not a sweep file (a .yaml file)");
 }
 
 TEST(SweepFileTest, BadYamlNamesItsPosition) {

@@ -11,6 +11,7 @@ TEST_F(CliCoordinatorTest, SubmitTwiceSaysItWasAlreadySubmitted) {
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_THAT(again.out,
               ::testing::EndsWith(absl::StrCat("\nsweep ", id, " was already submitted\n")));
+  EXPECT_EQ(again.err, "");
 }
 
 TEST_F(CliCoordinatorTest, ListAndStatusShowTheSweep) {
@@ -82,7 +83,11 @@ grid:
 fixed:
   steps: 20
 )";
-  ASSERT_EQ(Ablate({"submit", WriteFile("twin.yaml", twin)}).exit_code, 0);
+  const Result twin_submitted = Ablate({"submit", WriteFile("twin.yaml", twin)});
+  ASSERT_EQ(twin_submitted.exit_code, 0);
+  EXPECT_THAT(twin_submitted.err,
+              HasSubstr(absl::StrCat("note: another sweep is named 'cli-test' (", id,
+                                     "); to change one instead")));
   const Result ambiguous = Ablate({"status", "cli-test"});
   EXPECT_EQ(ambiguous.exit_code, 1);
   EXPECT_THAT(ambiguous.err, IsOneLine());
@@ -104,6 +109,13 @@ fixed:
   const Result named = Ablate({"submit", "--update", "--sweep", id, edited});
   EXPECT_EQ(named.exit_code, 0) << named.err;
   EXPECT_THAT(named.out, HasSubstr(absl::StrCat("updated sweep ", id, ": ")));
+  // The original file again, without --update: that sweep now runs the edited file's cells.
+  const Result original = Ablate({"submit", WriteFile("ok.yaml", kValidSweep)});
+  EXPECT_EQ(original.exit_code, 0) << original.err;
+  EXPECT_THAT(original.out, HasSubstr(absl::StrCat("sweep ", id, " was already submitted")));
+  EXPECT_THAT(original.err, HasSubstr(absl::StrCat("note: an update (`submit --update`) has "
+                                                   "changed sweep ",
+                                                   id, " since")));
   EXPECT_EQ(Ablate({"submit", "--sweep", id, edited}).exit_code, 2);  // --sweep needs --update
   EXPECT_EQ(Ablate({"cancel", id}).exit_code, 0);
   const Result retried = Ablate({"retry", id, "--cancelled"});

@@ -194,9 +194,9 @@ void HttpServer::ExplainRefusal(httplib::Response& res) const {
   const int status = res.status;
   switch (status) {
     case 413:
-      ReplyError(absl::ResourceExhaustedError(absl::StrCat(
-                     "the request body is larger than ", options_.max_body_bytes >> 10,
-                     " KiB, the most this coordinator reads")),
+      ReplyError(absl::ResourceExhaustedError(
+                     absl::StrCat("the request body is larger than ", options_.max_body_bytes >> 10,
+                                  " KiB, the most this coordinator reads")),
                  res);
       break;
     case 414:

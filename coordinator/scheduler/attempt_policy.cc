@@ -43,8 +43,8 @@ AttemptOutcome OutcomeOfReport(const v1::Job& job, const v1::AttemptEnded& ended
     outcome.attempt_state = v1::ATTEMPT_STATE_LOST;
     outcome.job_state = v1::JOB_STATE_PENDING;
     outcome.message = absl::StrCat(
-        "attempt ", job.attempts(), " ended: ",
-        exit.reason().empty() ? "interrupted by its worker" : exit.reason(),
+        "attempt ", job.attempts(),
+        " ended: ", exit.reason().empty() ? "interrupted by its worker" : exit.reason(),
         "; requeued, not counted against max_attempts");
     outcome.uncounted = true;
     return outcome;

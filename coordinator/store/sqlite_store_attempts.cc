@@ -391,9 +391,8 @@ SqliteStore::Body SqliteStore::EndAttemptBody(ReportKey report, AttemptEnd end) 
         !ended.ok()) {
       return ended;
     }
-    absl::Status moved =
-        EndJobRow(db, job.rowid, end.job_state, end.message, end.final_eval_loss, end.uncounted,
-                  now);
+    absl::Status moved = EndJobRow(db, job.rowid, end.job_state, end.message, end.final_eval_loss,
+                                   end.uncounted, now);
     if (!moved.ok()) return moved;
     changes.Job(job.rowid, job.sweep_id);
     if (end.job_state == v1::JOB_STATE_PENDING) changes.Pending();
