@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -183,6 +184,9 @@ int main(int argc, char** argv) {
                    << ablate::Gibibytes(static_cast<double>(options.info.pinned_memory_bytes()))
                    << " work_dir=" << options.trainer.work_dir.string()
                    << " trainer=" << options.trainer.trainer_path;
+  // A refusal of the worker's credentials ends the daemon, as a signal would, but failing.
+  options.on_refused = [] { kill(getpid(), SIGTERM); };
+  const std::string coordinator = options.coordinator;
   ablate::worker::Session session(std::move(options));
   std::unique_ptr<ablate::worker::HealthServer> health;
   if (!health_address.empty()) {
@@ -202,5 +206,10 @@ int main(int argc, char** argv) {
   ABLATE_LOG(INFO) << "signal received signal=" << signal_number;
   session.Shutdown();
   health.reset();
+  if (absl::Status refused = session.refused(); !refused.ok()) {
+    std::cerr << "ablate-worker: the coordinator at " << coordinator
+              << " refuses this worker: " << refused.message() << '\n';
+    return EXIT_FAILURE;
+  }
   return EXIT_SUCCESS;
 }

@@ -72,6 +72,10 @@ void Session::Shutdown() {
       ABLATE_LOG(WARNING) << "trainers still running at shutdown count=" << running_.size();
     }
     auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      // Never welcomed, nothing to say: no coordinator knows this worker, and no trainer ran.
+      if (!ever_welcomed_ && batcher_.open() == 0 && !outbox_.HasUnsent() && !writing_) {
+        return true;
+      }
       // Written on a stream that is still open (one that broke may have lost them), nothing in
       // the sender's hands, and acknowledged when the coordinator acknowledges.
       return connected_ && welcomed_ && drain_sent_ && batcher_.open() == 0 &&
@@ -120,6 +124,13 @@ void Session::RunConnection() {
     if (Converse()) {
       backoff = options_.min_backoff;
       attempt = 0;
+    }
+    if (absl::Status refused = this->refused(); !refused.ok()) {
+      ABLATE_LOG(ERROR) << "the coordinator refuses this worker, so it stops connecting: "
+                        << refused.message() << " (check --token-file or ABLATE_TOKEN, and "
+                        << "--worker-id " << options_.info.worker_id() << ")";
+      if (options_.on_refused) options_.on_refused();
+      return;
     }
     // Jitter spreads the reconnects of a fleet of workers after a coordinator restart.
     const absl::Duration delay = backoff * absl::Uniform(random, 0.5, 1.0);
@@ -197,6 +208,11 @@ bool Session::Converse() {
   const grpc::Status status = stream->Finish();
   absl::MutexLock lock(&mu_);
   context_ = nullptr;
+  if (!heard && (status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+                 status.error_code() == grpc::StatusCode::PERMISSION_DENIED)) {
+    refused_ = absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                            status.error_message());
+  }
   ABLATE_LOG(INFO) << "disconnected coordinator=" << options_.coordinator
                    << " code=" << status.error_code() << " error=\"" << status.error_message()
                    << "\" events_unacked=" << outbox_.unacked()
@@ -328,6 +344,7 @@ void Session::HandleWelcome(const v1::Welcome& welcome) {
   }
   for (const v1::Ack& ack : welcome.acks()) HandleAck(ack);
   welcomed_ = true;
+  ever_welcomed_ = true;
 }
 
 void Session::HandleAck(const v1::Ack& ack) {
@@ -473,6 +490,11 @@ void Session::OnTrainerExit(v1::AttemptEnded ended) {
   v1::WorkerMessage message;
   *message.mutable_attempt_ended() = std::move(ended);
   Report(std::move(message));
+}
+
+absl::Status Session::refused() const {
+  absl::MutexLock lock(&mu_);
+  return refused_;
 }
 
 bool Session::Ready() const {

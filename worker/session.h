@@ -54,6 +54,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -65,6 +66,7 @@
 #include "ablate/v1/worker.grpc.pb.h"
 #include "ablate/v1/worker.pb.h"
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -108,6 +110,10 @@ struct SessionOptions {
   std::shared_ptr<GpuMonitor> gpu_monitor;
   absl::Duration gpu_sample_interval = absl::Seconds(10);
   LogShipperOptions log_tails;
+  // Called once, from the connection thread, when the coordinator refuses this worker's
+  // credentials (UNAUTHENTICATED or PERMISSION_DENIED before it said anything): a wrong token
+  // or worker id, which no reconnect mends. The session stops connecting; refused() says why.
+  std::function<void()> on_refused;
 };
 
 class Session {
@@ -127,6 +133,10 @@ class Session {
   // closes the stream and joins every thread. Assignments arriving meanwhile are refused.
   // Returns at once when the session was never started or is already shut down.
   void Shutdown();
+
+  // The coordinator's refusal of this worker's credentials (SessionOptions::on_refused); OK
+  // until one came.
+  absl::Status refused() const;
 
   // True while the worker can take work: connected, welcomed by the coordinator, and not
   // shutting down. What a readiness probe asks (worker/health_server.h).
@@ -198,6 +208,8 @@ class Session {
   bool connected_ ABSL_GUARDED_BY(mu_) = false;   // a stream is open and its hello written
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // the open stream's number
   bool welcomed_ ABSL_GUARDED_BY(mu_) = false;    // its welcome arrived: reports may go out
+  bool ever_welcomed_ ABSL_GUARDED_BY(mu_) = false;  // some stream was welcomed since Start()
+  absl::Status refused_ ABSL_GUARDED_BY(mu_);        // the coordinator refused the credentials
   bool drain_sent_ ABSL_GUARDED_BY(mu_) = false;  // the drain was written on it
   bool acks_seen_ ABSL_GUARDED_BY(mu_) = false;   // the coordinator acknowledges reports
   bool writing_ ABSL_GUARDED_BY(mu_) = false;     // the sender holds a message to write

@@ -17,7 +17,6 @@ namespace ablate::coordinator {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 
 using testing::FakeClock;
 

@@ -1,0 +1,44 @@
+// The real ablate-worker against the real coordinator with credentials the coordinator refuses:
+// the daemon says so and exits failing, instead of reconnecting forever.
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/coordinator.h"
+#include "tests/support/process.h"
+
+namespace ablate {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(WorkerRefusedTest, AWorkerWhoseTokenTheCoordinatorRefusesExitsSayingWhy) {
+  absl::StatusOr<std::string> bin_dir = test::BinDir();
+  ASSERT_TRUE(bin_dir.ok()) << bin_dir.status();
+  absl::StatusOr<std::string> dir = test::MakeTempDir();
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  {
+    // Only n1 holds a worker token; n2's token is unknown to this coordinator.
+    absl::StatusOr<std::unique_ptr<test::TestCoordinator>> coordinator =
+        test::TestCoordinator::Start(*bin_dir, *dir, {}, 0, {"n1"});
+    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+    absl::StatusOr<std::unique_ptr<test::Subprocess>> worker = test::StartWorker(
+        *bin_dir, (*coordinator)->grpc_address(), "n2", absl::StrCat(*dir, "/work"));
+    ASSERT_TRUE(worker.ok()) << worker.status();
+    absl::StatusOr<int> exit = (*worker)->WaitFor(absl::Seconds(20));
+    ASSERT_TRUE(exit.ok()) << "still running: " << (*worker)->Stderr();
+    EXPECT_EQ(*exit, 1);
+    EXPECT_THAT((*worker)->Stderr(),
+                HasSubstr(absl::StrCat("ablate-worker: the coordinator at ",
+                                       (*coordinator)->grpc_address(), " refuses this worker: ")));
+    EXPECT_THAT((*worker)->Stderr(), HasSubstr("--worker-id n2"));
+  }
+  std::filesystem::remove_all(*dir);
+}
+
+}  // namespace
+}  // namespace ablate
