@@ -203,16 +203,16 @@ class Session {
 
   mutable absl::Mutex mu_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;    // Shutdown() began: no new attempts
-  bool closing_ ABSL_GUARDED_BY(mu_) = false;     // the threads are to finish
-  bool connected_ ABSL_GUARDED_BY(mu_) = false;   // a stream is open and its hello written
-  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // the open stream's number
-  bool welcomed_ ABSL_GUARDED_BY(mu_) = false;    // its welcome arrived: reports may go out
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;       // Shutdown() began: no new attempts
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;        // the threads are to finish
+  bool connected_ ABSL_GUARDED_BY(mu_) = false;      // a stream is open and its hello written
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;     // the open stream's number
+  bool welcomed_ ABSL_GUARDED_BY(mu_) = false;       // its welcome arrived: reports may go out
   bool ever_welcomed_ ABSL_GUARDED_BY(mu_) = false;  // some stream was welcomed since Start()
   absl::Status refused_ ABSL_GUARDED_BY(mu_);        // the coordinator refused the credentials
-  bool drain_sent_ ABSL_GUARDED_BY(mu_) = false;  // the drain was written on it
-  bool acks_seen_ ABSL_GUARDED_BY(mu_) = false;   // the coordinator acknowledges reports
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;     // the sender holds a message to write
+  bool drain_sent_ ABSL_GUARDED_BY(mu_) = false;     // the drain was written on it
+  bool acks_seen_ ABSL_GUARDED_BY(mu_) = false;      // the coordinator acknowledges reports
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;        // the sender holds a message to write
   // The outbox counters as last logged.
   uint64_t logged_spilled_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t logged_dropped_ ABSL_GUARDED_BY(mu_) = 0;
