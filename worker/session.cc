@@ -210,8 +210,8 @@ bool Session::Converse() {
   context_ = nullptr;
   if (!heard && (status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
                  status.error_code() == grpc::StatusCode::PERMISSION_DENIED)) {
-    refused_ = absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                            status.error_message());
+    refused_ =
+        absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
   }
   ABLATE_LOG(INFO) << "disconnected coordinator=" << options_.coordinator
                    << " code=" << status.error_code() << " error=\"" << status.error_message()
