@@ -135,6 +135,17 @@ v1::TrainConfig WithLoopDefaults(v1::TrainConfig config) {
   return config;
 }
 
+v1::TrainConfig WithoutExplicitDefaults(v1::TrainConfig config) {
+  const v1::TrainConfig loop = WithLoopDefaults(v1::TrainConfig());
+  const uint32_t share = config.batch_size() / WorldSize(config);
+  if (config.micro_batch_size() == share) config.set_micro_batch_size(0);
+  if (config.divergence_evals() == loop.divergence_evals()) config.set_divergence_evals(0);
+  if (config.grad_bucket_mb() == loop.grad_bucket_mb()) config.set_grad_bucket_mb(0);
+  if (config.optimizer_sharding() == "auto") config.clear_optimizer_sharding();
+  if (config.cpu_ranks() == 1) config.set_cpu_ranks(0);
+  return config;
+}
+
 uint32_t WorldSize(const v1::TrainConfig& config) {
   return std::max(1u, config.gpus() > 0 ? config.gpus() : config.cpu_ranks());
 }

@@ -26,6 +26,13 @@ v1::TrainConfig DefaultTrainConfig();
 // DefaultTrainConfig()'s values, grad_bucket_mb kDefaultGradBucketMb.
 v1::TrainConfig WithLoopDefaults(v1::TrainConfig config);
 
+// `config` with every setting that a sweep wrote at the value its unset form runs as put back
+// to that unset form (micro_batch_size equal to a rank's whole share, divergence_evals 3,
+// grad_bucket_mb kDefaultGradBucketMb, optimizer_sharding "auto", cpu_ranks 1): a cell that
+// writes a default and one that leaves it out are then one job, of one id. Settings that
+// DefaultTrainConfig sets (loss_chunk_tokens 4096, ...) are already equal either way.
+v1::TrainConfig WithoutExplicitDefaults(v1::TrainConfig config);
+
 // Megabytes of gradients per all-reduce bucket when grad_bucket_mb is 0: 100, where PyTorch
 // DDP's bucket_cap_mb is 25. On 2 H200s (Qwen3-0.6B, 4,096 x 4 tokens per GPU) it kept 96.5% and
 // 96.5% of the 1-GPU throughput per GPU against 96.0% and 96.1% for 25 MB, in alternating runs

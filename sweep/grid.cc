@@ -212,7 +212,7 @@ absl::StatusOr<v1::TrainConfig> ResolveConfig(const Plan& plan, const Cell& cell
   }
   if (absl::Status valid = ValidateTrainConfig(config); !valid.ok()) return valid;
   if (absl::Status recorded = RecordHfModel(config); !recorded.ok()) return recorded;
-  return config;
+  return WithoutExplicitDefaults(std::move(config));
 }
 
 // Moves `cell` to the next cell of the cross product, the last dimension fastest; false after

@@ -364,6 +364,26 @@ grid:
   EXPECT_TRUE(expanded->notes.empty());
 }
 
+TEST(SweepFileTest, ASettingWrittenAtItsDefaultIsTheSameJobAsOneLeftOut) {
+  const std::string plain = "name: t\ngrid:\n  seed: [1]\nfixed:\n  batch_size: 8\n";
+  absl::StatusOr<ExpandedSweepFile> left_out = ExpandSweepYaml(plain, "s.yaml");
+  ASSERT_TRUE(left_out.ok()) << left_out.status();
+  for (const char* setting :
+       {"micro_batch_size: 8", "divergence_evals: 3", "grad_bucket_mb: 100",
+        "optimizer_sharding: auto", "cpu_ranks: 1", "decay_fraction: 0.2",
+        "loss_chunk_tokens: 4096", "keep_checkpoints: 2"}) {
+    absl::StatusOr<ExpandedSweepFile> written =
+        ExpandSweepYaml(absl::StrCat(plain, "  ", setting, "\n"), "s.yaml");
+    ASSERT_TRUE(written.ok()) << setting << ": " << written.status();
+    EXPECT_EQ(written->expansion.jobs[0].config_hash(), left_out->expansion.jobs[0].config_hash())
+        << setting;
+  }
+  absl::StatusOr<ExpandedSweepFile> other =
+      ExpandSweepYaml(absl::StrCat(plain, "  micro_batch_size: 4\n"), "s.yaml");
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_NE(other->expansion.jobs[0].config_hash(), left_out->expansion.jobs[0].config_hash());
+}
+
 TEST(SweepFileLimitsTest, AHugeGridIsRefusedWithItsCountAndTheLimit) {
   std::string yaml = "name: huge\ngrid:\n";
   for (const char* name : {"seed", "learning_rate", "warmup_steps", "batch_size", "steps",
