@@ -368,10 +368,9 @@ TEST(SweepFileTest, ASettingWrittenAtItsDefaultIsTheSameJobAsOneLeftOut) {
   const std::string plain = "name: t\ngrid:\n  seed: [1]\nfixed:\n  batch_size: 8\n";
   absl::StatusOr<ExpandedSweepFile> left_out = ExpandSweepYaml(plain, "s.yaml");
   ASSERT_TRUE(left_out.ok()) << left_out.status();
-  for (const char* setting :
-       {"micro_batch_size: 8", "divergence_evals: 3", "grad_bucket_mb: 100",
-        "optimizer_sharding: auto", "cpu_ranks: 1", "decay_fraction: 0.2",
-        "loss_chunk_tokens: 4096", "keep_checkpoints: 2"}) {
+  for (const char* setting : {"micro_batch_size: 8", "divergence_evals: 3", "grad_bucket_mb: 100",
+                              "optimizer_sharding: auto", "cpu_ranks: 1", "decay_fraction: 0.2",
+                              "loss_chunk_tokens: 4096", "keep_checkpoints: 2"}) {
     absl::StatusOr<ExpandedSweepFile> written =
         ExpandSweepYaml(absl::StrCat(plain, "  ", setting, "\n"), "s.yaml");
     ASSERT_TRUE(written.ok()) << setting << ": " << written.status();
