@@ -169,11 +169,18 @@ absl::StatusOr<std::optional<CheckpointDir::Loaded>> CheckpointDir::LoadLatest(
   if (!steps.ok()) return steps.status();
   for (const auto& [step, path] : *steps) {
     if (absl::Status verified = VerifyFolder(path); !verified.ok()) {
-      const fs::path aside = path.string() + kCorruptSuffix;
+      // A name no earlier set-aside holds: renaming onto one fails, and the next save of this
+      // step would then replace the folder, losing what the message says was kept.
+      fs::path aside = path.string() + kCorruptSuffix;
+      for (int n = 2; fs::exists(aside); ++n) {
+        aside = absl::StrCat(path.string(), kCorruptSuffix, "-", n);
+      }
       std::error_code error;
       fs::rename(path, aside, error);
-      skipped.push_back(absl::StrCat("checkpoint ", path.string(), " is unreadable (",
-                                         verified.message(), "); moved to ", aside.string()));
+      skipped.push_back(absl::StrCat(
+          "checkpoint ", path.string(), " is unreadable (", verified.message(), "); ",
+          error ? absl::StrCat("could not be moved aside (", error.message(), "), left in place")
+                : absl::StrCat("moved to ", aside.string())));
       continue;
     }
     for (Stateful* piece : pieces) {

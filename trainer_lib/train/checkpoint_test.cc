@@ -102,6 +102,20 @@ TEST_F(CheckpointDirTest, AFlippedByteSetsTheNewestAsideAndLoadsThePrevious) {
   SaveSteps(checkpoints, 2, 2);
   EXPECT_EQ(Entries(), (std::vector<std::string>{"step-00000001", "step-00000002",
                                                  "step-00000002.corrupt"}));
+
+  // Corrupt again: set aside beside the first one, not onto it.
+  {
+    std::ofstream(dir_ / "step-00000002" / "a.txt", std::ios::trunc) << "8";
+  }
+  skipped.clear();
+  loaded = checkpoints.LoadLatest({&a_, &b_}, skipped);
+  ASSERT_TRUE(loaded.ok() && loaded->has_value()) << loaded.status();
+  EXPECT_EQ((*loaded)->step, 1);
+  ASSERT_EQ(skipped.size(), 1u);
+  const std::string aside = (dir_ / "step-00000002.corrupt-2").string();
+  EXPECT_TRUE(absl::StrContains(skipped[0], "moved to " + aside)) << skipped[0];
+  EXPECT_EQ(Entries(), (std::vector<std::string>{"step-00000001", "step-00000002.corrupt",
+                                                 "step-00000002.corrupt-2"}));
 }
 
 TEST_F(CheckpointDirTest, ALeftoverOfAKilledWriteIsIgnoredThenCleared) {
