@@ -44,6 +44,7 @@
 #include "trainer_lib/tools/export.h"
 #include "trainer_lib/train/event_sink.h"
 #include "trainer_lib/train/job_file.h"
+#include "trainer_lib/train/run_status.h"
 #include "trainer_lib/train/trainer.h"
 
 namespace {

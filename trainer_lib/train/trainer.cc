@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -13,8 +12,6 @@
 #include <torch/torch.h>
 
 #include "absl/status/statusor.h"
-#include "absl/strings/cord.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/attention_args.h"
@@ -40,6 +37,7 @@
 #include "trainer_lib/train/nonfinite.h"
 #include "trainer_lib/train/provenance.h"
 #include "trainer_lib/train/rank_memory.h"
+#include "trainer_lib/train/run_status.h"
 #include "trainer_lib/train/run_state.h"
 #include "trainer_lib/train/step_profiler.h"
 #include "trainer_lib/train/train_step.h"
@@ -48,12 +46,6 @@ namespace ablate::train {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
-
-std::string SignalName(int signal) {
-  if (signal == SIGTERM) return "SIGTERM";
-  if (signal == SIGINT) return "SIGINT";
-  return absl::StrCat("signal ", signal);
-}
 
 // LibTorch's messages carry a C++ backtrace after their first line.
 std::string FirstLine(absl::string_view text) {
@@ -72,7 +64,8 @@ class Trainer {
         events_(events),
         stop_(stop),
         shape_{config_.batch_size(), config_.context_length()},
-        skip_nonfinite_(config_.nonfinite() == "skip") {
+        skip_nonfinite_(config_.nonfinite() == "skip"),
+        autosave_interval_(options.autosave_interval) {
     if (options.profile.steps > 0) profiler_.emplace(options.profile);
   }
 
@@ -94,7 +87,13 @@ class Trainer {
   absl::Status Evaluate();
   absl::Status Checkpoint();  // when a checkpoint_dir is set and this step is not saved yet
   absl::Status Stopped(int signal);  // saves a checkpoint; Cancelled
-  int StopSignal() const;            // the stop request, agreed by every rank
+  // What every rank agrees on at a step boundary: the stop request (a signal, 0 for none) and
+  // whether RunOptions::autosave_interval has passed.
+  struct StepAgreement {
+    int signal = 0;
+    bool autosave = false;
+  };
+  StepAgreement AgreeAtStep() const;
   bool Leader() const { return ranks_.rank == 0; }
   // memory/* metrics: the allocator's peak beside the plan's total; none on a CPU.
   std::vector<std::pair<std::string, double>> MemoryMetrics() const;
@@ -110,6 +109,8 @@ class Trainer {
   const StopRequest& stop_;
   const BatchShape shape_;
   const bool skip_nonfinite_;  // nonfinite "skip": TrainStep leaves such steps out
+  const absl::Duration autosave_interval_;  // RunOptions'
+  SteadyClock::time_point last_save_;       // of the last checkpoint, or the start of Train
   torch::Device device_{torch::kCPU};
   dist::RankInfo ranks_;                       // world_size 1: one process
   std::unique_ptr<dist::ProcessGroup> group_;  // null for one process
@@ -258,9 +259,14 @@ absl::Status Trainer::Resume() {
 absl::Status Trainer::Train() {
   const int64_t total = config_.steps();
   throughput_start_ = SteadyClock::now();
+  last_save_ = throughput_start_;
   throughput_step_ = step_;
   while (step_ < total) {
-    if (const int signal = StopSignal(); signal != 0) return Stopped(signal);
+    const StepAgreement agreed = AgreeAtStep();
+    if (agreed.signal != 0) return Stopped(agreed.signal);
+    if (agreed.autosave && step_ > 0 && step_ > saved_step_) {
+      if (absl::Status s = Checkpoint(); !s.ok()) return s;
+    }
     const double lr = LearningRate(config_, step_);
     const absl::StatusOr<Batch> batch =
         dataset_->TrainBatch(shape_, config_.data_seed(), next_batch_++);
@@ -330,18 +336,20 @@ absl::Status Trainer::LogStep(const TrainStep::Result& result, double lr) {
 
 absl::Status Trainer::Stopped(int signal) {
   if (absl::Status s = Checkpoint(); !s.ok()) return s;
-  absl::Status cancelled =
-      absl::CancelledError(absl::StrCat("terminated by ", SignalName(signal), " at step ", step_));
-  cancelled.SetPayload(kStopSignalPayload, absl::Cord(absl::StrCat(signal)));
-  return cancelled;
+  return StoppedBy(signal, step_);
 }
 
-int Trainer::StopSignal() const {
-  const int local = stop_.load();
-  if (!group_) return local;
+Trainer::StepAgreement Trainer::AgreeAtStep() const {
+  const bool autosave = !checkpoint_dir_.empty() && config_.checkpoint_every() == 0 &&
+                        autosave_interval_ > absl::ZeroDuration() &&
+                        absl::FromChrono(SteadyClock::now() - last_save_) >= autosave_interval_;
+  // signal * 2 + autosave: the largest over the ranks carries the largest signal, and where no
+  // rank has one, whether any rank's clock says a save is due. One collective a step.
+  int64_t local = int64_t{stop_.load()} * 2 + (autosave ? 1 : 0);
   // A signal may reach some ranks only, or reach them between two steps: the ranks stop at
   // the first step boundary where any of them has one, all with the same signal.
-  return static_cast<int>(group_->Max(local));
+  if (group_) local = group_->Max(local);
+  return {static_cast<int>(local / 2), local % 2 == 1};
 }
 
 std::vector<std::pair<std::string, double>> Trainer::MemoryMetrics() const {
@@ -364,7 +372,7 @@ absl::Status Trainer::Evaluate() {
   double total = 0;
   for (int64_t i = 0; i < batches; ++i) {
     // A stop request is honoured between batches: an evaluation can take minutes.
-    if (const int signal = StopSignal(); signal != 0) return Stopped(signal);
+    if (const int signal = AgreeAtStep().signal; signal != 0) return Stopped(signal);
     const absl::StatusOr<Batch> batch = dataset_->EvalBatch(shape_, i);
     if (!batch.ok()) return batch.status();
     total += train_step_->EvalLoss(batch->inputs.to(device_), batch->targets.to(device_));
@@ -411,6 +419,7 @@ absl::Status Trainer::Checkpoint() {
                                                            path.status().message()));
   }
   saved_step_ = step_;
+  last_save_ = SteadyClock::now();
   if (!Leader()) return absl::OkStatus();
   v1::TrainerEvent event;
   event.mutable_checkpoint()->set_step(step_);
@@ -445,27 +454,6 @@ absl::Status Trainer::Log(const std::string& level, const std::string& text) {
 }
 
 }  // namespace
-
-int StopSignalOf(const absl::Status& status) {
-  const auto payload = status.GetPayload(kStopSignalPayload);
-  int signal = 0;
-  if (!payload.has_value() || !absl::SimpleAtoi(std::string(*payload), &signal)) return 0;
-  return signal;
-}
-
-bool IsPermanent(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kOk:
-    case absl::StatusCode::kCancelled:
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kUnknown:
-    case absl::StatusCode::kDeadlineExceeded:
-      return false;
-    default:
-      return true;
-  }
-}
 
 absl::Status Run(const v1::JobSpec& job, EventSink& events, const StopRequest& stop,
                  const RunOptions& options) {

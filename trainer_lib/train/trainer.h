@@ -66,6 +66,10 @@ struct ProfileOptions {
 // What a run does beyond its job: settings for whoever runs ablate-train by hand.
 struct RunOptions {
   ProfileOptions profile;
+  // With a checkpoint_dir and checkpoint_every 0, a checkpoint at the first step boundary after
+  // this much training time since the last one, so that a crash or a lost worker costs at most
+  // this much of the run; 0 writes only the final one.
+  absl::Duration autosave_interval = absl::Minutes(30);
 };
 
 // Trains job.config(), which the caller has validated (ValidateTrainConfig). Resumes from the
@@ -73,7 +77,7 @@ struct RunOptions {
 // none. Returns:
 //   OK                   every step ran;
 //   Cancelled            "terminated by SIGTERM at step N" after a stop request, step N's
-//                        checkpoint saved (given a checkpoint_dir); StopSignalOf names it;
+//                        checkpoint saved (given a checkpoint_dir); run_status.h's StopSignalOf names it;
 //   InvalidArgument      WORLD_SIZE other than the job's ranks (gpus, or cpu_ranks), or a
 //                        batch_size or micro_batch_size that does not split over them;
 //   Unimplemented        an attention kind or optimizer not built yet, or data parallelism
@@ -92,17 +96,6 @@ struct RunOptions {
 // are written when it ends and its summary is sent as an "info" log event.
 absl::Status Run(const v1::JobSpec& job, EventSink& events, const StopRequest& stop,
                  const RunOptions& options = {});
-
-// The signal that stopped a run whose status is Cancelled (every rank of a job stops with the
-// one some rank received), or 0 for any other status.
-int StopSignalOf(const absl::Status& status);
-inline constexpr char kStopSignalPayload[] = "ablate.train/stop-signal";
-
-// True when a failed run would fail the same way if retried (a full disk, a bad setting, a
-// diverged run, a refused checkpoint): every code but Internal, Unavailable, Unknown and
-// DeadlineExceeded (LibTorch, device and host errors, which a fresh process or another host
-// may not meet), OK and Cancelled.
-bool IsPermanent(const absl::Status& status);
 
 }  // namespace ablate::train
 

@@ -20,6 +20,7 @@
 #include "common/model_math.h"
 #include "common/remove_tree.h"
 #include "common/train_config.h"
+#include "trainer_lib/train/run_status.h"
 
 namespace ablate::train {
 namespace {
@@ -110,6 +111,27 @@ TEST(TrainerTest, LossFallsOnTheBuiltinCorpus) {
   EXPECT_TRUE(finished.ok());
   EXPECT_EQ(finished.steps(), 60);
   EXPECT_DOUBLE_EQ(finished.final_eval_loss(), eval[0]);
+}
+
+// checkpoint_every 0 saves by the clock, so a crash costs at most autosave_interval of the run:
+// every step here takes longer than the interval, so each one saves; a zero interval saves
+// only the final step.
+TEST(TrainerTest, WithoutCheckpointEveryARunSavesByTheClock) {
+  const fs::path dir = FreshDir("autosave");
+  RunOptions options;
+  options.autosave_interval = absl::Nanoseconds(1);
+  MemorySink sink;
+  StopRequest stop{0};
+  ASSERT_TRUE(train::Run(TinyJob(6, dir.string()), sink, stop, options).ok());
+  // Step 0 is not saved (nothing trained), the last once (the final save sees it saved).
+  EXPECT_EQ(SavedSteps(sink), (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
+  RemoveTree(dir);
+
+  options.autosave_interval = absl::ZeroDuration();
+  MemorySink final_only;
+  ASSERT_TRUE(train::Run(TinyJob(6, dir.string()), final_only, stop, options).ok());
+  EXPECT_EQ(SavedSteps(final_only), (std::vector<int64_t>{6}));
+  RemoveTree(dir);
 }
 
 TEST(TrainerTest, ResumesFromTheLatestCheckpointKeepingTheNewestTwo) {
