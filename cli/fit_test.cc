@@ -41,9 +41,9 @@ TEST(FitTest, JobsNoWorkerCouldHoldAreGroupedByNeedWithTheReason) {
                                          Job("c", 8, 60'000'000'000),
                                          Job("d", 2, 100'000'000'000)};  // no slot has 100 GB
   EXPECT_THAT(UnfitJobs(jobs, workers),
-              ElementsAre("2 jobs need 8 CUDA slots with 60 GB (first: model=b); the most any "
+              ElementsAre("2 jobs need 8 CUDA slots with 55.9 GiB (first: model=b); the most any "
                           "known worker has is 4 (n1)",
-                          "1 job needs 2 CUDA slots with 100 GB (first: model=d); no known "
+                          "1 job needs 2 CUDA slots with 93.1 GiB (first: model=d); no known "
                           "worker has such a slot"));
   EXPECT_TRUE(UnfitJobs({jobs[0], jobs[1]}, workers).empty());
   EXPECT_THAT(UnfitJobs(jobs, v1::ListWorkersResponse()),
@@ -63,7 +63,7 @@ TEST(FitTest, JobsThatPinMoreHostMemoryThanAWorkerOffersDoNotFit) {
   two.mutable_config()->set_gpus(2);
   two.mutable_cell(0)->set_value("nsa-1m-2gpus");
   EXPECT_THAT(UnfitJobs({one, two}, workers),
-              ElementsAre("1 job needs 2 CUDA slots with 140 GB and 80.0 GiB of pinned host "
+              ElementsAre("1 job needs 2 CUDA slots with 130.4 GiB and 80.0 GiB of pinned host "
                           "memory (first: model=nsa-1m-2gpus); the most host memory a known "
                           "worker with such slots can pin is 64.0 GiB (n1)"));
   workers.mutable_workers(0)->mutable_info()->set_pinned_memory_bytes(0);

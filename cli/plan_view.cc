@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "cli/table.h"
+#include "common/slot_need.h"
 #include "sweep/tuning.h"
 
 namespace ablate::cli {
@@ -180,12 +181,7 @@ std::string SiCount(double value) {
   return absl::StrFormat("%.2f%s", value, kSuffixes[i]);
 }
 
-std::string Bytes(uint64_t bytes) {
-  if (bytes == 0) return "-";
-  const double gib = static_cast<double>(bytes) / (1ull << 30);
-  if (gib >= 1) return absl::StrFormat("%.1f GiB", gib);
-  return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / (1ull << 20));
-}
+std::string Bytes(uint64_t bytes) { return bytes == 0 ? "-" : MemoryText(bytes); }
 
 std::string PlanText(const v1::SweepPlan& plan, size_t max_jobs) {
   std::string out = absl::StrCat("sweep ", plan.sweep_id(), " (", plan.shape(),

@@ -2,7 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/host_memory.h"
 #include "common/train_config.h"
 
 namespace ablate {
@@ -23,19 +22,19 @@ bool SlotFits(const v1::Slot& slot, const SlotNeed& need) {
          (slot.memory_bytes() == 0 || slot.memory_bytes() >= need.memory_bytes);
 }
 
-std::string Gigabytes(uint64_t bytes) {
-  const double gb = static_cast<double>(bytes) / 1e9;
-  // Three significant digits, but never an exponent: "0.5 GB", "80 GB", "1800 GB".
-  return absl::StrCat(gb < 1000 ? absl::StrFormat("%.3g", gb) : absl::StrFormat("%.0f", gb), " GB");
+std::string MemoryText(uint64_t bytes) {
+  const double gib = static_cast<double>(bytes) / double(uint64_t{1} << 30);
+  if (gib >= 1) return absl::StrFormat("%.1f GiB", gib);
+  return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / double(uint64_t{1} << 20));
 }
 
 std::string DescribeNeed(const SlotNeed& need) {
   std::string text = absl::StrCat(need.count, need.kind == v1::DEVICE_KIND_CUDA ? " CUDA" : " CPU",
                                   need.count == 1 ? " slot" : " slots");
-  if (need.memory_bytes > 0) absl::StrAppend(&text, " with ", Gigabytes(need.memory_bytes));
+  if (need.memory_bytes > 0) absl::StrAppend(&text, " with ", MemoryText(need.memory_bytes));
   if (need.host_memory_bytes > 0) {
     absl::StrAppend(&text, need.memory_bytes > 0 ? " and " : " with ",
-                    Gibibytes(static_cast<double>(PinnedBytesOf(need))), " of pinned host memory");
+                    MemoryText(PinnedBytesOf(need)), " of pinned host memory");
   }
   return text;
 }

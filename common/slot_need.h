@@ -44,12 +44,12 @@ uint64_t PinnedBytesOf(const SlotNeed& need);
 // (WorkerInfo.pinned_memory_bytes; 0: unknown) could ever hold a job of `need`'s pinned memory.
 bool PinnedMemoryFits(uint64_t pinnable_bytes, const SlotNeed& need);
 
-// `bytes` in decimal gigabytes, as GPU memory is sold: "80 GB", "0.5 GB", "1800 GB".
-std::string Gigabytes(uint64_t bytes);
+// `bytes` in binary units, as plans, trainers and the worker's flags count memory: "74.5 GiB",
+// "476.8 MiB", "1676.4 GiB" (never an exponent).
+std::string MemoryText(uint64_t bytes);
 
-// "1 CUDA slot with 80 GB", "2 CUDA slots", "1 CPU slot", "1 CUDA slot with 150 GB and 80.0
-// GiB of pinned host memory" (host memory in GiB, as plans and trainers count it): for
-// messages a user reads.
+// "1 CUDA slot with 74.5 GiB", "2 CUDA slots", "1 CPU slot", "1 CUDA slot with 139.7 GiB and
+// 80.0 GiB of pinned host memory" (MemoryText): for messages a user reads.
 std::string DescribeNeed(const SlotNeed& need);
 
 }  // namespace ablate

@@ -54,18 +54,18 @@ TEST(SlotNeedTest, PinnedHostMemoryFitsWhatTheWorkerCanStillPin) {
 }
 
 TEST(SlotNeedTest, DescribesANeedForAUser) {
-  EXPECT_EQ(DescribeNeed(SlotNeedOf(Job(1, 80'000'000'000))), "1 CUDA slot with 80 GB");
+  EXPECT_EQ(DescribeNeed(SlotNeedOf(Job(1, 80'000'000'000))), "1 CUDA slot with 74.5 GiB");
   EXPECT_EQ(DescribeNeed(SlotNeedOf(Job(2, 0))), "2 CUDA slots");
   EXPECT_EQ(DescribeNeed(SlotNeedOf(Job(0, 0))), "1 CPU slot");
   v1::JobSpec pinning = Job(2, 150'000'000'000);
   pinning.set_host_memory_bytes(uint64_t{40} << 30);
   EXPECT_EQ(DescribeNeed(SlotNeedOf(pinning)),
-            "2 CUDA slots with 150 GB and 80.0 GiB of pinned host memory");
+            "2 CUDA slots with 139.7 GiB and 80.0 GiB of pinned host memory");
   pinning.set_memory_bytes(0);
   EXPECT_EQ(DescribeNeed(SlotNeedOf(pinning)), "2 CUDA slots with 80.0 GiB of pinned host memory");
   // Never an exponent, however large.
-  EXPECT_EQ(Gigabytes(1'800'000'000'000), "1800 GB");
-  EXPECT_EQ(Gigabytes(500'000'000), "0.5 GB");
+  EXPECT_EQ(MemoryText(1'800'000'000'000), "1676.4 GiB");
+  EXPECT_EQ(MemoryText(500'000'000), "476.8 MiB");
 }
 
 }  // namespace

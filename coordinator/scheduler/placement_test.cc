@@ -120,7 +120,8 @@ TEST_F(SchedulerTest, PlacesOnlyOnSlotsWithEnoughMemory) {
   // The message may first say that no worker is connected; it then names the small one.
   ASSERT_TRUE(testing::WaitUntil([&] {
     return Job("s-0").message() ==
-           "waiting: needs 1 CUDA slot with 80 GB; connected workers have 1 CUDA slot with 40 GB";
+           "waiting: needs 1 CUDA slot with 74.5 GiB; connected workers have 1 CUDA slot with 37.3 "
+           "GiB";
   })) << Job("s-0").message();
   EXPECT_EQ(small_link->Count(), 0u);
 

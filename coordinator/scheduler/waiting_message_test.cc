@@ -25,11 +25,11 @@ v1::WorkerInfo Worker(int cuda_slots, uint64_t slot_memory, uint64_t pinnable) {
 TEST(WaitingMessageTest, SaysWhatNoWorkerHas) {
   const SlotNeed gpu{v1::DEVICE_KIND_CUDA, 1, 80'000'000'000};
   EXPECT_EQ(WaitingMessage({}, gpu),
-            "waiting: needs 1 CUDA slot with 80 GB; no worker is connected");
+            "waiting: needs 1 CUDA slot with 74.5 GiB; no worker is connected");
   const v1::WorkerInfo small = Worker(2, 40'000'000'000, 0);
   EXPECT_EQ(WaitingMessage({&small}, gpu),
-            "waiting: needs 1 CUDA slot with 80 GB; connected workers have 2 CUDA slots with 40 "
-            "GB, 1 CPU slot");
+            "waiting: needs 1 CUDA slot with 74.5 GiB; connected workers have 2 CUDA slots with "
+            "37.3 GiB, 1 CPU slot");
   const v1::WorkerInfo big = Worker(1, 80'000'000'000, 0);
   EXPECT_EQ(WaitingMessage({&small, &big}, gpu), "");
 }
