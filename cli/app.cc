@@ -49,7 +49,8 @@ int RunCli(int argc, char** argv) {
       ->capture_default_str();
   std::string token_file;
   app.add_option("--token-file", token_file,
-                 "file whose first line is your bearer token (default: $ABLATE_TOKEN)");
+                 "file whose first line is your bearer token (default: $ABLATE_TOKEN)")
+      ->envname("ABLATE_TOKEN_FILE");
   std::string tls_ca;
   app.add_option("--tls-ca", tls_ca,
                  "PEM file of the CA that signed the coordinator's certificate: speak TLS "

@@ -64,11 +64,14 @@ int main(int argc, char** argv) {
       ->envname("ABLATE_COORDINATOR")
       ->capture_default_str();
   app.add_option("--slots", cpu_slots,
-                 "offer this many CPU slots (default: one slot per CUDA device, else 1 CPU slot)")
+                 "offer this many CPU slots (default: one slot per CUDA device, else 1 CPU slot); "
+                 "given, the worker offers CPU slots only, never its GPUs")
+      ->envname("ABLATE_SLOTS")
       ->check(CLI::Range(1, 4096));
   app.add_option("--slot-memory-mib", slot_memory_mib,
                  "memory each CPU slot offers, in MiB (default: the machine's memory divided "
                  "among the CPU slots)")
+      ->envname("ABLATE_SLOT_MEMORY_MIB")
       ->check(CLI::PositiveNumber);
   app.add_option("--pinned-memory-mib", pinned_memory_mib,
                  "host memory this worker's jobs may pin in all, in MiB, for the layers they "
@@ -76,23 +79,29 @@ int main(int argc, char** argv) {
                  "(default: 90% of the host's available memory at start; each trainer still "
                  "refuses to pin more than 90% of what is available when it starts, so a larger "
                  "figure does not raise that)")
+      ->envname("ABLATE_PINNED_MEMORY_MIB")
       ->check(CLI::PositiveNumber);
   app.add_option("--worker-id", worker_id, "stable id of this worker (default: <hostname>-<pid>)")
       ->envname("ABLATE_WORKER_ID");
   app.add_option("--work-dir", work_dir,
                  "where attempts keep job.json and trainer.log (default: ./runs/worker-<id>)")
       ->envname("ABLATE_WORK_DIR");
-  app.add_option("--trainer", trainer, "the ablate-train executable")->capture_default_str();
+  app.add_option("--trainer", trainer, "the ablate-train executable")
+      ->envname("ABLATE_TRAINER")
+      ->capture_default_str();
   app.add_option("--cpu-threads-per-slot", options.trainer.cpu_threads_per_slot,
                  "threads per slot for jobs whose config leaves cpu_threads at 0")
+      ->envname("ABLATE_CPU_THREADS_PER_SLOT")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   std::vector<std::string> checkpoint_roots;
   app.add_option("--checkpoint-root", checkpoint_roots,
-                 "a folder jobs may checkpoint under; repeatable (default: ./runs)");
+                 "a folder jobs may checkpoint under; repeatable (default: ./runs)")
+      ->envname("ABLATE_CHECKPOINT_ROOT");
   std::vector<std::string> data_roots;
   app.add_option("--data-root", data_roots,
-                 "a folder jobs may read datasets from; repeatable (default: ./data)");
+                 "a folder jobs may read datasets from; repeatable (default: ./data)")
+      ->envname("ABLATE_DATA_ROOT");
   std::string token_file;
   app.add_option("--token-file", token_file,
                  "file whose first line is this worker's bearer token (default: $ABLATE_TOKEN)")

@@ -308,7 +308,10 @@ absl::StatusOr<v1::CancelResponse> SweepApi::Cancel(const v1::CancelRequest& req
   } else if (sweep.status().code() == absl::StatusCode::kNotFound) {
     absl::StatusOr<v1::Job> job = store_.GetJob(request.id());
     if (job.status().code() == absl::StatusCode::kNotFound) {
-      return absl::NotFoundError(absl::StrCat("no sweep or job with id '", request.id(), "'"));
+      return absl::NotFoundError(absl::StrCat(
+          "no sweep or job with id '", request.id(),
+          "' (a job's id is its sweep's id, a dash and the short id `plan` and `retry` show: "
+          "`ablate status SWEEP` lists them)"));
     }
     if (!job.ok()) return job.status();
     job_ids.push_back(request.id());
