@@ -323,7 +323,7 @@ TEST_F(ServiceTest, AJobNoWorkerCanTakeSaysWhyInItsMessage) {
     // The tiny model's planned memory (common/model_math) is part of the need.
     const std::string message = Job(job_id).message();
     return absl::StartsWith(message, "waiting: needs 1 CUDA slot with ") &&
-           absl::EndsWith(message, " GB; connected workers have 2 CPU slots");
+           absl::EndsWith(message, "iB; connected workers have 2 CPU slots");
   }));
   EXPECT_EQ(Job(job_id).state(), v1::JOB_STATE_PENDING);
   EXPECT_TRUE(worker.Close().ok());
