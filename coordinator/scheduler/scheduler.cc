@@ -8,7 +8,6 @@
 #include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "coordinator/scheduler/attempt_policy.h"
-#include "coordinator/scheduler/waiting_message.h"
 
 namespace ablate::coordinator {
 namespace {
@@ -116,6 +115,7 @@ absl::Status Scheduler::AddWorker(const v1::WorkerInfo& info, std::shared_ptr<Wo
   worker.free = static_cast<uint32_t>(std::count_if(worker.busy.begin(), worker.busy.end(),
                                                     [](const auto& s) { return !s.second; }));
 
+  std::vector<std::pair<std::string, uint64_t>> back;  // current attempts it still runs
   for (const v1::RunningAttempt& running : info.running()) {
     absl::StatusOr<v1::Job> job = store_.GetJob(running.job_id());
     bool current = job.ok() && IsActive(job->state()) &&
@@ -157,6 +157,8 @@ absl::Status Scheduler::AddWorker(const v1::WorkerInfo& info, std::shared_ptr<Wo
     if (known != previous.end()) previous.erase(known);
     if (!current) {
       SendCancel(worker, running.job_id(), running.attempt_id(), "attempt is no longer current");
+    } else {
+      back.emplace_back(running.job_id(), running.attempt_id());
     }
   }
   for (Placement& gone : previous) {
@@ -170,6 +172,8 @@ absl::Status Scheduler::AddWorker(const v1::WorkerInfo& info, std::shared_ptr<Wo
       AddPlacement(worker, std::move(gone));
     }
   }
+  // RemoveWorker's word on their jobs no longer holds.
+  if (!back.empty()) SetAttemptMessages(back, "");
   kicked_ = true;
   messages_dirty_ = true;
   ABLATE_LOG(INFO) << "worker connected worker_id=" << info.worker_id()
@@ -190,6 +194,7 @@ void Scheduler::RemoveWorker(const std::string& worker_id, const WorkerLink* lin
   }
   ABLATE_LOG(INFO) << "worker disconnected worker_id=" << worker_id
                    << " placed_attempts=" << it->second.placements.size();
+  NoteDisconnected(it->second);
 }
 
 void Scheduler::AttemptEnded(const std::string& worker_id, uint64_t attempt_id,
@@ -376,44 +381,6 @@ bool Scheduler::PlaceBatch() {
     d.worker->placements.push_back({std::move(d.spec), attempt.id(), std::move(d.slots)});
   }
   return static_cast<int>(decisions.size()) == options_.assign_batch;
-}
-
-std::string Scheduler::WhyWaiting(const SlotNeed& need) const {
-  std::vector<const v1::WorkerInfo*> placeable;
-  for (const auto& [id, worker] : workers_) {
-    if (Placeable(worker)) placeable.push_back(&worker.info);
-  }
-  return WaitingMessage(placeable, need);
-}
-
-void Scheduler::StoreWaitingMessages() {
-  messages_dirty_ = false;
-  queue_.ForEachGroup(
-      [&](const std::string& sweep_id, const SlotNeed& need, PendingQueue::Group& group) {
-        std::string why = WhyWaiting(need);
-        if (why == group.message && !group.message_stale) return;
-        // A message that no longer holds is cleared; one never stored leaves the job's own (why it
-        // was retried) in place.
-        if (why.empty() && group.message.empty()) {
-          group.message_stale = false;
-          return;
-        }
-        std::vector<std::string> job_ids;
-        job_ids.reserve(group.jobs.size());
-        for (const auto& [index, spec] : group.jobs) job_ids.push_back(spec.job_id());
-        if (absl::Status s = store_.SetPendingMessages(job_ids, why); !s.ok()) {
-          ABLATE_LOG(ERROR) << "waiting message not stored sweep_id=" << sweep_id << " error=\""
-                            << s.message() << "\"";
-          messages_dirty_ = true;
-          return;
-        }
-        if (!why.empty()) {
-          ABLATE_LOG(INFO) << "jobs cannot be placed sweep_id=" << sweep_id
-                           << " jobs=" << job_ids.size() << " why=\"" << why << "\"";
-        }
-        group.message = std::move(why);
-        group.message_stale = false;
-      });
 }
 
 absl::Status Scheduler::EndLost(const std::string& job_id, uint64_t attempt_id,

@@ -175,6 +175,11 @@ class Scheduler {
   void Run();
   bool Woken() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void ExpireLeases() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Says on the jobs of `worker`'s attempts that it disconnected, and when they are requeued.
+  void NoteDisconnected(const WorkerState& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Store::SetAttemptMessages, a failure logged (a message is a courtesy, not state).
+  void SetAttemptMessages(const std::vector<std::pair<std::string, uint64_t>>& attempts,
+                          const std::string& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // One batch of placements; false when nothing more can be placed now.
   bool PlaceBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StoreWaitingMessages() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -104,11 +104,18 @@ TEST_F(SchedulerTest, ReconnectListingTheAttemptKeepsIt) {
   ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1), link).ok());
   v1::Assignment assigned = link->Await(1).at(0).assign();
   scheduler_->RemoveWorker("w1", link.get());
+  // Its job says so while the lease runs, instead of looking as ASSIGNED as ever.
+  EXPECT_THAT(Job("s-0").message(), ::testing::StartsWith("worker w1 disconnected at "));
+  EXPECT_THAT(Job("s-0").message(),
+              ::testing::EndsWith(absl::StrCat("; the job goes back to the queue unless the "
+                                               "worker is back within ",
+                                               absl::FormatDuration(kLease))));
 
   std::shared_ptr<FakeLink> relink = ReconnectAndOutliveTheLease(assigned.attempt_id());
-  // Its one slot is still taken by the kept attempt.
+  // Its one slot is still taken by the kept attempt, whose job's word is taken back.
   EXPECT_EQ(relink->Count(), 0u);
   EXPECT_EQ(Job("s-1").state(), v1::JOB_STATE_PENDING);
+  EXPECT_EQ(Job("s-0").message(), "");
 }
 
 TEST_F(SchedulerTest, ReconnectWithoutTheAttemptLosesItAtOnce) {

@@ -51,6 +51,8 @@ class SqliteStore final : public Store {
       const std::vector<AttemptStart>& starts) override;
   absl::Status SetPendingMessages(const std::vector<std::string>& job_ids,
                                   const std::string& message) override;
+  absl::Status SetAttemptMessages(const std::vector<std::pair<std::string, uint64_t>>& attempts,
+                                  const std::string& message) override;
   absl::Status MarkRunning(const std::string& job_id, uint64_t attempt_id) override;
   void MarkRunningAsync(const ReportKey& report, std::optional<v1::Provenance> provenance,
                         WriteDone done) override;

@@ -250,6 +250,12 @@ class Store {
   // transaction; jobs in any other state, and unknown ids, are left alone.
   virtual absl::Status SetPendingMessages(const std::vector<std::string>& job_ids,
                                           const std::string& message) = 0;
+  // Sets the message of each job whose current attempt is one of `attempts` (job id, attempt
+  // id) while it is ASSIGNED or RUNNING (what befell that attempt's worker), in one
+  // transaction; any other job, and unknown ids, are left alone.
+  virtual absl::Status SetAttemptMessages(
+      const std::vector<std::pair<std::string, uint64_t>>& attempts,
+      const std::string& message) = 0;
 
   // The trainer of the current attempt started: job and attempt become RUNNING. A repeated
   // report for an attempt already RUNNING succeeds and changes nothing.

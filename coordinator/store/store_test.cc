@@ -149,6 +149,19 @@ TEST_F(StoreTest, SetPendingMessagesTouchesOnlyPendingJobs) {
   EXPECT_EQ(Job("s-j1").message(), "waiting: why");
 }
 
+TEST_F(StoreTest, SetAttemptMessagesTouchesOnlyThatAttemptsActiveJob) {
+  ASSERT_TRUE(store_->CreateSweep(MakeSweep("s"), MakeJobs("s", 2), 3).ok());
+  const uint64_t attempt = store_->StartAttempt("s-j0", "w1").value().id();
+  ASSERT_TRUE(store_
+                  ->SetAttemptMessages({{"s-j0", attempt + 1}, {"s-j1", 0}, {"nope", attempt}},
+                                       "worker w1 disconnected")
+                  .ok());
+  EXPECT_EQ(Job("s-j0").message(), "");  // another attempt's
+  EXPECT_EQ(Job("s-j1").message(), "");  // pending
+  ASSERT_TRUE(store_->SetAttemptMessages({{"s-j0", attempt}}, "worker w1 disconnected").ok());
+  EXPECT_EQ(Job("s-j0").message(), "worker w1 disconnected");
+}
+
 TEST_F(StoreTest, AttemptLifecycleUpdatesJobAndCounts) {
   ASSERT_TRUE(store_->CreateSweep(MakeSweep("s"), MakeJobs("s", 2), 3).ok());
   absl::StatusOr<v1::Attempt> attempt = store_->StartAttempt("s-j0", "w1");
