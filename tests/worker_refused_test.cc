@@ -26,8 +26,11 @@ TEST(WorkerRefusedTest, AWorkerWhoseTokenTheCoordinatorRefusesExitsSayingWhy) {
     absl::StatusOr<std::unique_ptr<test::TestCoordinator>> coordinator =
         test::TestCoordinator::Start(*bin_dir, *dir, {}, 0, {"n1"});
     ASSERT_TRUE(coordinator.ok()) << coordinator.status();
-    absl::StatusOr<std::unique_ptr<test::Subprocess>> worker = test::StartWorker(
-        *bin_dir, (*coordinator)->grpc_address(), "n2", absl::StrCat(*dir, "/work"));
+    // The fake trainer: builds without LibTorch (the sanitizers') have no ablate-train, which
+    // the worker checks for before it connects.
+    absl::StatusOr<std::unique_ptr<test::Subprocess>> worker =
+        test::StartWorker(*bin_dir, (*coordinator)->grpc_address(), "n2",
+                          absl::StrCat(*dir, "/work"), 1, {"--trainer", ABLATE_FAKE_TRAINER});
     ASSERT_TRUE(worker.ok()) << worker.status();
     absl::StatusOr<int> exit = (*worker)->WaitFor(absl::Seconds(20));
     ASSERT_TRUE(exit.ok()) << "still running: " << (*worker)->Stderr();
