@@ -221,24 +221,6 @@ bool Session::Converse() {
   return heard || absl::Now() - opened >= options_.max_backoff;
 }
 
-v1::WorkerMessage Session::Hello() {
-  v1::WorkerMessage message;
-  v1::WorkerInfo& hello = *message.mutable_hello();
-  hello = options_.info;
-  hello.clear_running();
-  absl::MutexLock lock(&mu_);
-  // A new stream: what the last one carried may not have arrived.
-  outbox_.Rewind();
-  for (const auto& [attempt_id, running] : running_) {
-    v1::RunningAttempt& attempt = *hello.add_running();
-    attempt.set_job_id(running.job_id);
-    attempt.set_attempt_id(attempt_id);
-    attempt.mutable_slot_indices()->Add(running.slots.begin(), running.slots.end());
-  }
-  for (const auto& [attempt_id, reporting] : reporting_) *hello.add_running() = reporting;
-  return message;
-}
-
 void Session::RunSender() {
   absl::Time next_heartbeat = absl::Now();
   absl::Time next_gpu_sample = absl::Now() + options_.gpu_sample_interval;

@@ -1,11 +1,30 @@
-// What a Session reports beside its trainers' events: its GPUs' health, sampled for the
-// attempts that run on them, and the tails of its attempts' logs (session.h).
+// What a Session reports beside its trainers' events: the attempts it runs, in each stream's
+// hello; its GPUs' health, sampled for the attempts that run on them; and the tails of its
+// attempts' logs (session.h).
 #include <utility>
 
 #include "common/log.h"
 #include "worker/session.h"
 
 namespace ablate::worker {
+
+v1::WorkerMessage Session::Hello() {
+  v1::WorkerMessage message;
+  v1::WorkerInfo& hello = *message.mutable_hello();
+  hello = options_.info;
+  hello.clear_running();
+  absl::MutexLock lock(&mu_);
+  // A new stream: what the last one carried may not have arrived.
+  outbox_.Rewind();
+  for (const auto& [attempt_id, running] : running_) {
+    v1::RunningAttempt& attempt = *hello.add_running();
+    attempt.set_job_id(running.job_id);
+    attempt.set_attempt_id(attempt_id);
+    attempt.mutable_slot_indices()->Add(running.slots.begin(), running.slots.end());
+  }
+  for (const auto& [attempt_id, reporting] : reporting_) *hello.add_running() = reporting;
+  return message;
+}
 
 std::vector<Session::GpuTarget> Session::GpuTargets(absl::Time& next_sample) {
   std::vector<GpuTarget> targets;

@@ -289,4 +289,15 @@ bool HasEnded(v1::JobState state) {
          state == v1::JOB_STATE_CANCELLED;
 }
 
+absl::StatusOr<JobRow> LoadJob(Db& db, const std::string& job_id) {
+  absl::StatusOr<Statement> query =
+      db.Prepare("SELECT rowid, state, current_attempt_id, sweep_id FROM jobs WHERE id = ?1");
+  if (!query.ok()) return query.status();
+  absl::StatusOr<bool> found = query->Bind(1, job_id).Step();
+  if (!found.ok()) return found.status();
+  if (!*found) return absl::NotFoundError(absl::StrCat("unknown job ", job_id));
+  return JobRow{query->Int(0), static_cast<v1::JobState>(query->Int(1)),
+                static_cast<uint64_t>(query->Int(2)), query->Text(3)};
+}
+
 }  // namespace ablate::coordinator::internal

@@ -104,6 +104,17 @@ google::protobuf::Timestamp TimestampOf(int64_t unix_micros);
 // True for the states a job leaves no more: SUCCEEDED, FAILED, CANCELLED.
 bool HasEnded(v1::JobState state);
 
+// A job as a report about one of its attempts needs it, or a change of its message.
+struct JobRow {
+  int64_t rowid = 0;
+  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+  uint64_t current_attempt_id = 0;
+  std::string sweep_id;
+};
+
+// The row of job `job_id`; NotFound naming it when there is none.
+absl::StatusOr<JobRow> LoadJob(Db& db, const std::string& job_id);
+
 }  // namespace ablate::coordinator::internal
 
 #endif  // ABLATE_COORDINATOR_STORE_ROWS_H_

@@ -10,28 +10,11 @@
 namespace ablate::coordinator {
 
 using internal::Db;
+using internal::JobRow;
+using internal::LoadJob;
 using internal::Statement;
 
 namespace {
-
-// A job as a report about one of its attempts needs it.
-struct JobRow {
-  int64_t rowid = 0;
-  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
-  uint64_t current_attempt_id = 0;
-  std::string sweep_id;
-};
-
-absl::StatusOr<JobRow> LoadJob(Db& db, const std::string& job_id) {
-  absl::StatusOr<Statement> query =
-      db.Prepare("SELECT rowid, state, current_attempt_id, sweep_id FROM jobs WHERE id = ?1");
-  if (!query.ok()) return query.status();
-  absl::StatusOr<bool> found = query->Bind(1, job_id).Step();
-  if (!found.ok()) return found.status();
-  if (!*found) return absl::NotFoundError(absl::StrCat("unknown job ", job_id));
-  return JobRow{query->Int(0), static_cast<v1::JobState>(query->Int(1)),
-                static_cast<uint64_t>(query->Int(2)), query->Text(3)};
-}
 
 // The fence: a report counts only for the job's current attempt while the job is ASSIGNED or
 // RUNNING. A late report from a worker that lost its lease, or one after the job ended, is
@@ -177,27 +160,6 @@ absl::Status AppendStaleMetrics(Db& db, const ReportKey& report, const v1::Metri
   return absl::OkStatus();
 }
 
-// Sets `message` on the jobs of `jobs` (job id, and an attempt id for `keep`) whose row `keep`
-// accepts; unknown ids are skipped.
-template <typename Keep>
-absl::Status SetMessages(Db& db, internal::Changes& changes,
-                         const std::vector<std::pair<std::string, uint64_t>>& jobs,
-                         const std::string& message, const Keep& keep) {
-  absl::StatusOr<Statement> update = db.Prepare("UPDATE jobs SET message = ?2 WHERE rowid = ?1");
-  if (!update.ok()) return update.status();
-  for (const auto& [job_id, attempt_id] : jobs) {
-    absl::StatusOr<JobRow> job = LoadJob(db, job_id);
-    if (absl::IsNotFound(job.status())) continue;
-    if (!job.ok()) return job.status();
-    if (!keep(*job, attempt_id)) continue;
-    absl::Status updated = update->Bind(1, job->rowid).Bind(2, message).Run();
-    if (!updated.ok()) return updated;
-    update->Reset();
-    changes.Job(job->rowid, job->sweep_id);
-  }
-  return absl::OkStatus();
-}
-
 bool IsEndedAttempt(v1::AttemptState state) {
   return state == v1::ATTEMPT_STATE_SUCCEEDED || state == v1::ATTEMPT_STATE_FAILED ||
          state == v1::ATTEMPT_STATE_CANCELLED || state == v1::ATTEMPT_STATE_LOST;
@@ -277,33 +239,6 @@ absl::StatusOr<std::vector<v1::Attempt>> SqliteStore::StartAttempts(
       static_cast<int64_t>(starts.size()));
   if (!status.ok()) return status;
   return attempts;
-}
-
-absl::Status SqliteStore::SetPendingMessages(const std::vector<std::string>& job_ids,
-                                             const std::string& message) {
-  std::vector<std::pair<std::string, uint64_t>> jobs;
-  jobs.reserve(job_ids.size());
-  for (const std::string& job_id : job_ids) jobs.emplace_back(job_id, 0);
-  return Write(
-      [&](Db& db, internal::Changes& changes) {
-        return SetMessages(db, changes, jobs, message, [](const JobRow& job, uint64_t) {
-          return job.state == v1::JOB_STATE_PENDING;
-        });
-      },
-      static_cast<int64_t>(jobs.size()));
-}
-
-absl::Status SqliteStore::SetAttemptMessages(
-    const std::vector<std::pair<std::string, uint64_t>>& attempts, const std::string& message) {
-  return Write(
-      [&](Db& db, internal::Changes& changes) {
-        return SetMessages(
-            db, changes, attempts, message, [](const JobRow& job, uint64_t attempt_id) {
-              return job.current_attempt_id == attempt_id &&
-                     (job.state == v1::JOB_STATE_ASSIGNED || job.state == v1::JOB_STATE_RUNNING);
-            });
-      },
-      static_cast<int64_t>(attempts.size()));
 }
 
 SqliteStore::Body SqliteStore::MarkRunningBody(ReportKey report,

@@ -21,67 +21,16 @@
 #include "common/remove_tree.h"
 #include "common/train_config.h"
 #include "trainer_lib/train/run_status.h"
+#include "trainer_lib/train/trainer_test_support.h"
 
 namespace ablate::train {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Keeps every event; `on_event` may act on one as it arrives (to ask for a stop).
-class MemorySink : public EventSink {
- public:
-  absl::Status Send(const v1::TrainerEvent& event) override {
-    events.push_back(event);
-    if (on_event) on_event(event);
-    return absl::OkStatus();
-  }
-
-  // The values of one metric, in step order.
-  std::vector<double> Values(const std::string& name) const {
-    std::vector<double> values;
-    for (const v1::TrainerEvent& e : events) {
-      for (const v1::MetricPoint& p : e.metrics().points()) {
-        if (p.name() == name) values.push_back(p.value());
-      }
-    }
-    return values;
-  }
-
-  std::vector<v1::TrainerEvent> events;
-  std::function<void(const v1::TrainerEvent&)> on_event;
-};
-
-v1::JobSpec TinyJob(uint32_t steps, const std::string& checkpoint_dir = "") {
-  v1::JobSpec job;
-  job.set_job_id("trainer-test");
-  job.set_checkpoint_dir(checkpoint_dir);
-  v1::TrainConfig* c = job.mutable_config();
-  *c = DefaultTrainConfig();
-  c->set_model("tiny");
-  c->set_steps(steps);
-  c->set_batch_size(8);
-  c->set_context_length(64);
-  c->set_learning_rate(1e-2);
-  c->set_warmup_steps(5);
-  c->set_log_every(5);
-  c->set_eval_batches(2);
-  c->set_cpu_threads(1);
-  EXPECT_TRUE(ValidateTrainConfig(*c).ok());
-  return job;
-}
-
-// A folder of this test process alone, so that concurrent test runs never share one.
-fs::path FreshDir(const std::string& name) {
-  return fs::path(testing::TempDir()) / absl::StrCat(name, "-", ::getpid());
-}
-
-std::vector<int64_t> SavedSteps(const MemorySink& sink) {
-  std::vector<int64_t> saved;
-  for (const auto& e : sink.events) {
-    if (e.has_checkpoint()) saved.push_back(e.checkpoint().step());
-  }
-  return saved;
-}
+using trainer_test::FreshDir;
+using trainer_test::MemorySink;
+using trainer_test::SavedSteps;
+using trainer_test::TinyJob;
 
 TEST(TrainerTest, LossFallsOnTheBuiltinCorpus) {
   MemorySink sink;
@@ -111,27 +60,6 @@ TEST(TrainerTest, LossFallsOnTheBuiltinCorpus) {
   EXPECT_TRUE(finished.ok());
   EXPECT_EQ(finished.steps(), 60);
   EXPECT_DOUBLE_EQ(finished.final_eval_loss(), eval[0]);
-}
-
-// checkpoint_every 0 saves by the clock, so a crash costs at most autosave_interval of the run:
-// every step here takes longer than the interval, so each one saves; a zero interval saves
-// only the final step.
-TEST(TrainerTest, WithoutCheckpointEveryARunSavesByTheClock) {
-  const fs::path dir = FreshDir("autosave");
-  RunOptions options;
-  options.autosave_interval = absl::Nanoseconds(1);
-  MemorySink sink;
-  StopRequest stop{0};
-  ASSERT_TRUE(train::Run(TinyJob(6, dir.string()), sink, stop, options).ok());
-  // Step 0 is not saved (nothing trained), the last once (the final save sees it saved).
-  EXPECT_EQ(SavedSteps(sink), (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
-  RemoveTree(dir);
-
-  options.autosave_interval = absl::ZeroDuration();
-  MemorySink final_only;
-  ASSERT_TRUE(train::Run(TinyJob(6, dir.string()), final_only, stop, options).ok());
-  EXPECT_EQ(SavedSteps(final_only), (std::vector<int64_t>{6}));
-  RemoveTree(dir);
 }
 
 TEST(TrainerTest, ResumesFromTheLatestCheckpointKeepingTheNewestTwo) {
@@ -398,39 +326,6 @@ TEST(TrainerTest, ProvenanceRecordsCodeConfigSeedsAndData) {
   MemorySink again;
   ASSERT_TRUE(train::Run(TinyJob(5), again, stop).ok());
   EXPECT_EQ(again.events.front().started().provenance().data_sha256(), p.data_sha256());
-}
-
-// The profiled window is the steps asked for: its summary is logged once, after them, and the
-// files it names hold the operators a tiny model's step runs.
-TEST(TrainerTest, ProfileRecordsTheStepsAskedForAndWritesItsTable) {
-  const fs::path dir = FreshDir("profile");
-  RunOptions options;
-  options.profile = {dir, /*first_step=*/2, /*steps=*/2};
-  MemorySink sink;
-  std::vector<size_t> metrics_before_summary;
-  sink.on_event = [&](const v1::TrainerEvent& e) {
-    if (e.has_log() && absl::StartsWith(e.log().text(), "profile of steps 3..4:")) {
-      metrics_before_summary.push_back(sink.Values("train/loss").size());
-    }
-  };
-  StopRequest stop{0};
-  v1::JobSpec job = TinyJob(6);
-  job.mutable_config()->set_log_every(1);
-  ASSERT_TRUE(train::Run(job, sink, stop, options).ok());
-  // Logged once, as soon as step 4 ran: after step 3's metrics, before step 4's.
-  ASSERT_EQ(metrics_before_summary, std::vector<size_t>{3});
-
-  std::ifstream table(dir / "kernels.tsv");
-  std::string header;
-  std::getline(table, header);
-  EXPECT_EQ(header, "kind\tname\tcalls\ttotal_ms\tms_per_step\tshare");
-  bool saw_matmul = false;
-  for (std::string line; std::getline(table, line);) {
-    if (absl::StartsWith(line, "matmul\t")) saw_matmul = true;
-  }
-  EXPECT_TRUE(saw_matmul);
-  EXPECT_GT(fs::file_size(dir / "trace.json"), 1000u);
-  RemoveTree(dir);
 }
 
 TEST(TrainerTest, GpuJobRunsOnCudaOrFailsClearlyWithout) {
