@@ -29,9 +29,9 @@ describe('the error line and the connection indicator', () => {
     await tick();
     expect(errorText()).toBe('HTTP 500');
     fail = false;
-    await new Promise((r) => setTimeout(r, 20));
+    await vi.waitFor(() => expect((document.getElementById('error') as HTMLElement).hidden)
+      .toBe(true), { timeout: 5000 });
     stop();
-    expect((document.getElementById('error') as HTMLElement).hidden).toBe(true);
   });
 
   it('says when there is no token, rather than live or connecting', async () => {

@@ -28,14 +28,15 @@ function render(metric: string, baseline?: Record<string, string>): HTMLElement 
   return div;
 }
 
-// The grid view of a session that has `m` already, drawn (its first draw waits for a timer).
+// The grid view of a session that has `m` already, drawn (its first draw waits for a timer, which
+// a loaded machine may run late: wait for the controls rather than for a fixed time).
 async function view(m: SweepModel): Promise<HTMLElement> {
   const session = { sweepId: 's', model: m, listen: (l: (g: Set<string>) => void) => {
     l(new Set());
     return () => true;
   } } as unknown as SweepSession;
   const { el } = gridView(session);
-  await new Promise((r) => setTimeout(r, 10));
+  await vi.waitFor(() => expect(el.querySelector('#grid-metric')).not.toBeNull(), { timeout: 5000 });
   return el;
 }
 

@@ -62,16 +62,15 @@ describe('the workers view', () => {
       return new Response('{}', { status: 404 });
     }));
     const { el, dispose } = workersView();
-    const settled = () => new Promise((r) => setTimeout(r, 20));
-    await settled();
+    // The view fetches in the background: wait for what it draws, not for a fixed time.
+    const caption = () => el.querySelector('#timeline-caption')?.textContent ?? '';
+    await vi.waitFor(() => expect(caption()).toMatch(/^Attempts of sweep new /), { timeout: 5000 });
     const picker = el.querySelector('#timeline-sweep') as HTMLSelectElement;
     expect([...picker.options].map((o) => o.value)).toEqual(['new', 'old']);
-    expect(el.querySelector('#timeline-caption')?.textContent).toMatch(/^Attempts of sweep new /);
     picker.value = 'old';
     picker.dispatchEvent(new Event('change'));
-    await settled();
+    await vi.waitFor(() => expect(caption()).toMatch(/^Attempts of sweep old /), { timeout: 5000 });
     dispose();
-    expect(el.querySelector('#timeline-caption')?.textContent).toMatch(/^Attempts of sweep old /);
     expect(el.querySelector('#timeline rect')?.getAttribute('data-job-id')).toBe('old-0');
   });
 });
