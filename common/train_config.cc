@@ -5,8 +5,10 @@
 #include <cstdint>
 #include <iterator>
 #include <limits>
+#include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -299,7 +301,46 @@ std::string GetTrainField(const v1::TrainConfig& config, absl::string_view name)
   }
 }
 
+namespace {
+
+// A config's problems, a line each, "field: text", and only the first of each field: a NaN
+// learning rate is "not a finite number", not that and "outside (0, 1]" as well.
+class Problems {
+ public:
+  template <typename... Parts>
+  void Add(absl::string_view field, const Parts&... parts) {
+    if (Has(field)) return;
+    fields_.emplace_back(field);
+    lines_.push_back(absl::StrCat(field, ": ", parts...));
+  }
+  // A status whose message names its field first ("optimizer_args.beta2: ..."), as the
+  // checks this file calls write them.
+  void Add(const absl::Status& status) {
+    if (status.ok()) return;
+    const absl::string_view message = status.message();
+    const absl::string_view field = message.substr(0, message.find(": "));
+    if (Has(field)) return;
+    fields_.emplace_back(field);
+    lines_.emplace_back(message);
+  }
+  bool Has(absl::string_view field) const {
+    return std::find(fields_.begin(), fields_.end(), field) != fields_.end();
+  }
+  bool empty() const { return lines_.empty(); }
+  absl::Status ToStatus() const {
+    return lines_.empty() ? absl::OkStatus()
+                          : absl::InvalidArgumentError(absl::StrJoin(lines_, "\n"));
+  }
+
+ private:
+  std::vector<std::string> fields_;
+  std::vector<std::string> lines_;
+};
+
+}  // namespace
+
 absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
+  Problems problems;
   // No run survives a NaN or infinite setting; comparisons with NaN are false, so the range
   // checks below would let it through. Every number field, named by the field.
   const google::protobuf::Descriptor* descriptor = c.GetDescriptor();
@@ -308,8 +349,7 @@ absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
     const FieldDescriptor* field = descriptor->field(i);
     if (field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE && !field->is_repeated() &&
         !std::isfinite(reflection->GetDouble(c, field))) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field->name(), ": ", reflection->GetDouble(c, field), " is not a finite number"));
+      problems.Add(field->name(), reflection->GetDouble(c, field), " is not a finite number");
     }
   }
   // Sizes no machine can run: they would only overflow products of them further on.
@@ -319,92 +359,79 @@ absl::Status ValidateTrainConfig(const v1::TrainConfig& c) {
         std::tuple{"context_length", c.context_length(), kMaxContext},
         std::tuple{"gpus", c.gpus(), kMaxGpus},
         std::tuple{"cpu_ranks", c.cpu_ranks(), kMaxCpuRanks}}) {
-    if (value > limit) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(name, ": ", value, " is more than the limit of ", limit));
-    }
+    if (value > limit) problems.Add(name, value, " is more than the limit of ", limit);
   }
   if (c.gpus() > 0 && c.cpu_ranks() > 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cpu_ranks: ", c.cpu_ranks(), " is for CPU jobs; this one asks for gpus: ", c.gpus()));
+    problems.Add("cpu_ranks", c.cpu_ranks(),
+                 " is for CPU jobs; this one asks for gpus: ", c.gpus());
   }
-  if (absl::StatusOr<v1::ModelConfig> model = ModelByName(c.model()); !model.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("model: ", model.status().message()));
-  }
-  if (auto s = CheckName("attention", c.attention(), AttentionNames(), "attention"); !s.ok()) {
-    return s;
-  }
-  if (auto s = CheckName("optimizer", c.optimizer(), OptimizerNames(), "optimizer"); !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = ValidateOptimizerArgs(c); !s.ok()) return s;
-  if (absl::Status s = ValidateAttentionArgs(c); !s.ok()) return s;
-  auto fail = [](auto... parts) { return absl::InvalidArgumentError(absl::StrCat(parts...)); };
-  if (c.context_length() == 0) return fail("context_length: must be positive");
+  const absl::StatusOr<v1::ModelConfig> model = ModelByName(c.model());
+  if (!model.ok()) problems.Add("model", model.status().message());
+  // Each kind's arguments are checked against what its name declares: only for a known name.
+  const absl::Status attention =
+      CheckName("attention", c.attention(), AttentionNames(), "attention");
+  const absl::Status optimizer =
+      CheckName("optimizer", c.optimizer(), OptimizerNames(), "optimizer");
+  problems.Add(attention);
+  problems.Add(optimizer);
+  if (optimizer.ok()) problems.Add(ValidateOptimizerArgs(c));
+  if (attention.ok()) problems.Add(ValidateAttentionArgs(c));
+  if (c.context_length() == 0) problems.Add("context_length", "must be positive");
   if (c.context_length() > kLongestDenseContext && c.attention() != "nsa") {
-    return fail("context_length: ", c.context_length(), " requires attention nsa (got ",
-                c.attention(), ", which takes at most ", kLongestDenseContext, ")");
+    problems.Add("context_length", c.context_length(), " requires attention nsa (got ",
+                 c.attention(), ", which takes at most ", kLongestDenseContext, ")");
   }
-  if (c.steps() == 0) return fail("steps: must be positive");
-  if (c.batch_size() == 0) return fail("batch_size: must be positive");
+  if (c.steps() == 0) problems.Add("steps", "must be positive");
+  if (c.batch_size() == 0) problems.Add("batch_size", "must be positive");
   if (!(c.learning_rate() > 0 && c.learning_rate() <= 1)) {
-    return fail("learning_rate: ", c.learning_rate(), " is outside (0, 1]");
+    problems.Add("learning_rate", c.learning_rate(), " is outside (0, 1]");
   }
   if (c.min_lr_ratio() < 0 || c.min_lr_ratio() > 1) {
-    return fail("min_lr_ratio: ", c.min_lr_ratio(), " is outside [0, 1]");
+    problems.Add("min_lr_ratio", c.min_lr_ratio(), " is outside [0, 1]");
   }
-  if (c.warmup_steps() > c.steps()) {
-    return fail("warmup_steps: ", c.warmup_steps(), " is longer than the run (", c.steps(),
-                " steps)");
+  if (c.warmup_steps() > c.steps() && !problems.Has("steps")) {
+    problems.Add("warmup_steps", c.warmup_steps(), " is longer than the run (", c.steps(),
+                 " steps)");
   }
-  if (c.weight_decay() < 0) return fail("weight_decay: ", c.weight_decay(), " is below 0");
-  if (c.grad_clip() < 0) return fail("grad_clip: ", c.grad_clip(), " is below 0");
-  if (c.log_every() == 0) return fail("log_every: must be positive");
-  if (c.eval_batches() == 0) return fail("eval_batches: must be positive");
-  if (c.dataset().empty()) return fail("dataset: must name a corpus");
+  if (c.weight_decay() < 0) problems.Add("weight_decay", c.weight_decay(), " is below 0");
+  if (c.grad_clip() < 0) problems.Add("grad_clip", c.grad_clip(), " is below 0");
+  if (c.log_every() == 0) problems.Add("log_every", "must be positive");
+  if (c.eval_batches() == 0) problems.Add("eval_batches", "must be positive");
+  if (c.dataset().empty()) problems.Add("dataset", "must name a corpus");
   if (c.precision() != "fp32" && c.precision() != "bf16") {
-    return fail("precision: unknown precision '", c.precision(), "' (known: fp32, bf16)");
+    problems.Add("precision", "unknown precision '", c.precision(), "' (known: fp32, bf16)");
   }
   if (c.checkpoint_offload_layers() > 0) {
     if (!c.activation_checkpointing()) {
-      return fail("checkpoint_offload_layers: ", c.checkpoint_offload_layers(),
-                  " needs activation_checkpointing: true (it moves the checkpoints)");
-    }
-    const uint32_t layers = ModelByName(c.model())->num_hidden_layers();
-    if (c.checkpoint_offload_layers() > layers) {
-      return fail("checkpoint_offload_layers: ", c.checkpoint_offload_layers(), " is more than ",
-                  c.model(), "'s ", layers, " layers");
+      problems.Add("checkpoint_offload_layers", c.checkpoint_offload_layers(),
+                   " needs activation_checkpointing: true (it moves the checkpoints)");
+    } else if (model.ok() && c.checkpoint_offload_layers() > model->num_hidden_layers()) {
+      problems.Add("checkpoint_offload_layers", c.checkpoint_offload_layers(), " is more than ",
+                   c.model(), "'s ", model->num_hidden_layers(), " layers");
     }
   }
-  if (absl::StatusOr<uint32_t> micro = MicroBatchPerRank(c, WorldSize(c)); !micro.ok()) {
-    return micro.status();
+  // The split is only asked of sizes that are themselves valid.
+  if (!problems.Has("batch_size") && !problems.Has("gpus") && !problems.Has("cpu_ranks")) {
+    problems.Add(MicroBatchPerRank(c, WorldSize(c)).status());
   }
   // Empty names below mean the default (WithLoopDefaults).
   if (!c.lr_schedule().empty()) {
-    if (auto s = CheckName("lr_schedule", c.lr_schedule(), {"cosine", "wsd"}, "schedule");
-        !s.ok()) {
-      return s;
-    }
+    problems.Add(CheckName("lr_schedule", c.lr_schedule(), {"cosine", "wsd"}, "schedule"));
   }
   if (!(c.decay_fraction() >= 0 && c.decay_fraction() <= 1)) {
-    return fail("decay_fraction: ", c.decay_fraction(), " is outside [0, 1]");
+    problems.Add("decay_fraction", c.decay_fraction(), " is outside [0, 1]");
   }
   if (c.divergence_factor() != 0 && !(c.divergence_factor() > 1)) {
-    return fail("divergence_factor: ", c.divergence_factor(), " must be 0 (off) or above 1");
+    problems.Add("divergence_factor", c.divergence_factor(), " must be 0 (off) or above 1");
   }
   if (!c.nonfinite().empty()) {
-    if (auto s = CheckName("nonfinite", c.nonfinite(), {"fail", "skip"}, "policy"); !s.ok()) {
-      return s;
-    }
+    problems.Add(CheckName("nonfinite", c.nonfinite(), {"fail", "skip"}, "policy"));
   }
   if (!c.optimizer_sharding().empty()) {
-    if (auto s = CheckName("optimizer_sharding", c.optimizer_sharding(), {"auto", "zero1", "none"},
-                           "sharding");
-        !s.ok()) {
-      return s;
-    }
+    problems.Add(CheckName("optimizer_sharding", c.optimizer_sharding(), {"auto", "zero1", "none"},
+                           "sharding"));
   }
-  return absl::OkStatus();
+  return problems.ToStatus();
 }
 
 absl::Status RecordHfModel(v1::TrainConfig& config) {

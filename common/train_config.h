@@ -84,11 +84,10 @@ absl::StatusOr<uint32_t> MicroBatchPerRank(const v1::TrainConfig& config, uint32
 // attention kind declare them, positive steps, batch and context, a learning rate in (0, 1],
 // warmup not longer than the run, context lengths above 128K only with NSA, a batch that
 // splits over its WorldSize ranks in micro-batches (MicroBatchPerRank), a known lr_schedule and
-// nonfinite policy,
-// decay_fraction in [0, 1], a divergence_factor of 0 or above 1, and cpu_ranks only without
-// gpus. The message names the
-// field:
-// "context_length: 524288 requires attention nsa (got dense)".
+// nonfinite policy, decay_fraction in [0, 1], a divergence_factor of 0 or above 1, and
+// cpu_ranks only without gpus. InvalidArgument with a line for each problem, each naming its
+// field first, the first problem of a field only, so that one round of edits fixes them all:
+// "steps: must be positive\ncontext_length: 524288 requires attention nsa (got dense, ...)".
 absl::Status ValidateTrainConfig(const v1::TrainConfig& config);
 
 // `config` with, for a model hf:PATH, hf_model set to the config PATH holds now: what a sweep's

@@ -6,42 +6,50 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 
 namespace ablate::sweep::internal {
 
 absl::Status CellProblems(size_t cells, absl::FunctionRef<const std::string*(size_t)> problem,
                           absl::FunctionRef<std::string(size_t)> label) {
-  constexpr size_t kProblems = 3, kOthers = 3;
+  constexpr size_t kProblems = 5, kOthers = 3;
   struct Problem {
     size_t first;  // the first cell with it
-    const std::string* text;
+    absl::string_view text;
     std::vector<std::string> others;  // up to kOthers more cells with it
     size_t more = 0;                  // the rest
   };
   std::vector<Problem> problems;
-  size_t beyond = 0;  // cells whose problem is not among those named
+  size_t beyond = 0;  // cells with a problem not among those named
   for (size_t i = 0; i < cells; ++i) {
     const std::string* text = problem(i);
     if (text == nullptr) continue;
-    auto same = std::find_if(problems.begin(), problems.end(),
-                             [&](const Problem& named) { return *named.text == *text; });
-    if (same == problems.end()) {
-      if (problems.size() < kProblems) {
-        problems.push_back({i, text, {}, 0});
+    bool unnamed = false;
+    for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+      auto same = std::find_if(problems.begin(), problems.end(),
+                               [&](const Problem& named) { return named.text == line; });
+      if (same == problems.end()) {
+        if (problems.size() < kProblems) {
+          problems.push_back({i, line, {}, 0});
+        } else {
+          unnamed = true;
+        }
+      } else if (same->others.size() < kOthers) {
+        same->others.push_back(label(i));
       } else {
-        ++beyond;
+        ++same->more;
       }
-    } else if (same->others.size() < kOthers) {
-      same->others.push_back(label(i));
-    } else {
-      ++same->more;
     }
+    beyond += unnamed ? 1 : 0;
   }
   if (problems.empty()) return absl::OkStatus();
   std::vector<std::string> parts;
   for (const Problem& named : problems) {
-    std::string part = absl::StrCat("cell ", label(named.first), ": ", *named.text);
-    if (!named.others.empty()) {
+    std::string part = absl::StrCat("cell ", label(named.first), ": ", named.text);
+    if (named.others.size() + named.more + 1 == cells && cells > 2) {
+      absl::StrAppend(&part, " (so do all ", cells - 1, " other cells)");
+    } else if (!named.others.empty()) {
       absl::StrAppend(&part, " (so do cells ", absl::StrJoin(named.others, ", "),
                       named.more > 0 ? absl::StrCat(" and ", named.more, " more") : "", ")");
     }

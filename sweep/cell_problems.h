@@ -12,11 +12,12 @@
 
 namespace ablate::sweep::internal {
 
-// For `cells` cells in run order, problem(i) the problem of cell i (null: it resolved) and
-// label(i) its label ("optimizer=adamw context_length=1M"), asked only for the cells named:
-// InvalidArgument with a line for each of the first three distinct problems, "cell LABEL:
-// PROBLEM", with up to three more cells it breaks ("(so do cells A, B, C and 4 more)"), then
-// "and N more cells with other problems"; OK when no cell has one.
+// For `cells` cells in run order, problem(i) the problems of cell i, a line each (null: it
+// resolved), and label(i) its label ("optimizer=adamw context_length=1M"), asked only for the
+// cells named: InvalidArgument with a line for each of the first five distinct problems, in the
+// order of the first cell with each, "cell LABEL: PROBLEM", with up to three more cells it
+// breaks ("(so do cells A, B, C and 4 more)", or "(so do all 7 other cells)" when every cell
+// has it), then "and N more cells with other problems"; OK when no cell has one.
 absl::Status CellProblems(size_t cells, absl::FunctionRef<const std::string*(size_t)> problem,
                           absl::FunctionRef<std::string(size_t)> label);
 

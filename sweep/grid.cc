@@ -320,9 +320,9 @@ absl::Status ForEachCell(const v1::SweepSpec& spec, const Plan& plan,
   return absl::OkStatus();
 }
 
-// What one cell of the sweep comes to: left out by a constraint (`rule`), a problem that keeps
-// it from resolving (without the cell's label, so that cells with the same problem compare
-// equal), or its jobs without ids and indices (drafts).
+// What one cell of the sweep comes to: left out by a constraint (`rule`), the problems that keep
+// it from resolving, a line each (without the cell's label, so that cells with the same problem
+// compare equal), or its jobs without ids and indices (drafts).
 struct ResolvedCell {
   CellValues values;
   std::optional<size_t> rule;

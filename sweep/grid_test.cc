@@ -422,7 +422,7 @@ TEST(GridTest, HundredThousandCells) {
 }
 
 // Cells broken in different ways are reported together, a line a problem in run order, so that
-// a file is fixed in one round: three problems named, the cells with a fourth counted.
+// a file is fixed in one round: each of a cell's problems, grouped by the cells they break.
 TEST(GridTest, CellsWithDifferentProblemsAreAllReported) {
   absl::StatusOr<Expansion> expansion =
       ExpandSweep(Parse("name: t\ngrid:\n  context_length: [128, 1M]\n"
@@ -435,7 +435,10 @@ TEST(GridTest, CellsWithDifferentProblemsAreAllReported) {
             "[0, 1) for adamw (so do cells context_length=1M optimizer_args.beta2=2.0)\n"
             "cell context_length=128 optimizer_args.beta2=3.0: optimizer_args.beta2: 3 is outside "
             "[0, 1) for adamw (so do cells context_length=1M optimizer_args.beta2=3.0)\n"
-            "and 1 more cell with other problems");
+            "cell context_length=1M optimizer_args.beta2=0.9: context_length: 1048576 requires "
+            "attention nsa (got dense, which takes at most 131072) (so do cells context_length=1M "
+            "optimizer_args.beta2=1.0, context_length=1M optimizer_args.beta2=2.0, "
+            "context_length=1M optimizer_args.beta2=3.0)");
 }
 
 // Of several invalid cells, the first in run order is named, whichever thread resolved it.

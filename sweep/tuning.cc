@@ -5,13 +5,17 @@
 #include <map>
 #include <random>
 #include <set>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/ids.h"
 #include "common/train_config.h"
 #include "sweep/job_ids.h"
@@ -335,18 +339,21 @@ absl::StatusOr<std::vector<v1::JobSpec>> TrialsOfCell(const v1::Tuning& tuning,
     }
     config.set_steps(rungs[0].steps());
     if (absl::Status valid = ValidateTrainConfig(config); !valid.ok()) {
-      // Named by the tuning setting that made the trial's config: a tuned value, or the
-      // first rung's budget.
-      const auto tuned = std::find_if(
-          points[i].values().begin(), points[i].values().end(), [&](const v1::CellValue& v) {
-            return absl::StartsWith(valid.message(), absl::StrCat(v.dimension(), ":"));
-          });
-      return absl::InvalidArgumentError(tuned != points[i].values().end()
-                                            ? absl::StrCat("tuning.parameters.", tuned->dimension(),
-                                                           ": point ", i, ": ", valid.message())
-                                            : absl::StrCat("tuning.min_steps: the first rung's ",
-                                                           rungs[0].steps(),
-                                                           " steps: ", valid.message()));
+      // Each problem named by the tuning setting that made the trial's config: a tuned value,
+      // or the first rung's budget.
+      std::vector<std::string> lines;
+      for (absl::string_view problem : absl::StrSplit(valid.message(), '\n')) {
+        const auto tuned = std::find_if(
+            points[i].values().begin(), points[i].values().end(), [&](const v1::CellValue& v) {
+              return absl::StartsWith(problem, absl::StrCat(v.dimension(), ":"));
+            });
+        lines.push_back(tuned != points[i].values().end()
+                            ? absl::StrCat("tuning.parameters.", tuned->dimension(), ": point ", i,
+                                           ": ", problem)
+                            : absl::StrCat("tuning.min_steps: the first rung's ", rungs[0].steps(),
+                                           " steps: ", problem));
+      }
+      return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
     }
     job.mutable_trial()->set_point(static_cast<uint32_t>(i));
     job.mutable_trial()->set_cell_steps(cell.steps());
