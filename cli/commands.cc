@@ -123,10 +123,22 @@ void PrintUpdate(const v1::SubmitSweepResponse& response, const std::string& fil
            << " above is the id this file alone would have\n";
   }
   if (response.reused_unfinished() > 0) {
+    const uint32_t ended = response.reused_failed() + response.reused_cancelled();
+    const uint32_t live =
+        response.reused_unfinished() - std::min(ended, response.reused_unfinished());
+    std::vector<std::string> parts;
+    if (live > 0) parts.push_back(absl::StrCat(live, " queued or running"));
+    if (response.reused_failed() > 0) {
+      parts.push_back(absl::StrCat(response.reused_failed(), " failed (`ablate retry ", sweep.id(),
+                                   " --failed` runs them again)"));
+    }
+    if (response.reused_cancelled() > 0) {
+      parts.push_back(absl::StrCat(response.reused_cancelled(), " cancelled (`ablate retry ",
+                                   sweep.id(), " --cancelled` runs them again)"));
+    }
     io.out << response.reused_unfinished()
            << (response.reused_unfinished() == 1 ? " reused job has" : " reused jobs have")
-           << " not succeeded yet (pending, running or failed); `ablate retry " << sweep.id()
-           << " --failed` runs again those that failed\n";
+           << " not succeeded yet: " << absl::StrJoin(parts, ", ") << '\n';
   }
 }
 

@@ -43,10 +43,16 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::UpdateSweep(const v1::SweepSpe
   const absl::flat_hash_set<std::string> reused(update.reused.begin(), update.reused.end());
   scheduler_.JobsQueued(TakenBack(*jobs, reused));
   WatchTuning(stored->id(), spec);
-  const uint32_t reused_unfinished =
-      static_cast<uint32_t>(std::count_if(jobs->begin(), jobs->end(), [&](const v1::Job& job) {
-        return job.state() != v1::JOB_STATE_SUCCEEDED && reused.contains(job.spec().job_id());
-      }));
+  // The reused jobs by state: a reused job keeps its state, but one that an earlier update
+  // cancelled before it ran is queued again (TakenBack).
+  uint32_t reused_unfinished = 0, reused_failed = 0, reused_cancelled = 0;
+  for (const v1::Job& job : *jobs) {
+    if (job.state() == v1::JOB_STATE_SUCCEEDED || !reused.contains(job.spec().job_id())) continue;
+    ++reused_unfinished;
+    if (DroppedBeforeItRan(job)) continue;
+    reused_failed += job.state() == v1::JOB_STATE_FAILED ? 1 : 0;
+    reused_cancelled += job.state() == v1::JOB_STATE_CANCELLED ? 1 : 0;
+  }
   ABLATE_LOG(INFO) << "sweep updated sweep_id=" << stored->id()
                    << " reused=" << update.reused.size() << " added=" << update.added.size()
                    << " dropped=" << update.dropped.size();
@@ -56,6 +62,8 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::UpdateSweep(const v1::SweepSpe
   response.set_updated(true);
   response.set_reused_jobs(static_cast<uint32_t>(update.reused.size()));
   response.set_reused_unfinished(reused_unfinished);
+  response.set_reused_failed(reused_failed);
+  response.set_reused_cancelled(reused_cancelled);
   response.set_added_jobs(static_cast<uint32_t>(update.added.size()));
   response.set_dropped_jobs(static_cast<uint32_t>(update.dropped.size()));
   return response;

@@ -238,6 +238,7 @@ namespace {
 // An update of a sweep by name: new cells join it, dropped ones are flagged, and a name two
 // sweeps share is refused; names stand for ids in GetSweep, ListJobs, Watch and Cancel.
 TEST_F(SweepApiWatchTest, UpdatesTheSweepOfTheNameAndFindsSweepsByName) {
+  Cancel(job_ids_[1]);  // lr 0.002, which the update keeps
   v1::SubmitSweepRequest update;
   *update.mutable_spec() = TinySweepSpec("watch", 3);  // lr 0.001, 0.002 kept; 0.003 new
   update.mutable_spec()->mutable_grid(0)->mutable_values()->erase(
@@ -248,7 +249,10 @@ TEST_F(SweepApiWatchTest, UpdatesTheSweepOfTheNameAndFindsSweepsByName) {
   EXPECT_TRUE(updated->updated());
   EXPECT_EQ(updated->sweep().id(), request_.sweep_id());
   EXPECT_EQ(updated->reused_jobs(), 1u);
-  EXPECT_EQ(updated->reused_unfinished(), 1u);  // pending: no worker here
+  // lr 0.002 cancelled: it runs again by a retry of its state, not by the update.
+  EXPECT_EQ(updated->reused_unfinished(), 1u);
+  EXPECT_EQ(updated->reused_failed(), 0u);
+  EXPECT_EQ(updated->reused_cancelled(), 1u);
   EXPECT_EQ(updated->added_jobs(), 1u);
   EXPECT_EQ(updated->dropped_jobs(), 1u);
   EXPECT_EQ(updated->sweep().counts().total(), 3u);
