@@ -1,18 +1,18 @@
 """Ablate from Python: `Client` reads sweeps, jobs, results and metrics as pandas DataFrames,
-submits, cancels and watches sweeps; `ablate.export` writes a sweep's results as CSV, Parquet,
-TensorBoard event files or W&B offline runs; `ablate.prepare` tokenizes text into a dataset
-the trainer reads.
+submits, cancels, retries and watches sweeps and reads a job's log; `ablate.export` writes a
+sweep's results as CSV, Parquet, TensorBoard event files or W&B offline runs; `ablate.prepare`
+tokenizes text into a dataset the trainer reads.
 
     import ablate
     client = ablate.Client("127.0.0.1:7070", token=...)
     results = client.results("tiny-grid-1a2b3c4d")
 """
 
-from ablate.client import Change, Client, Submitted
+from ablate.client import Change, Client, JobLog, Retried, Submitted
 from ablate.errors import (AblateError, AlreadyExists, DeadlineExceeded, FailedPrecondition,
                            InvalidArgument, NotFound, PermissionDenied, Unauthenticated,
                            Unavailable)
 
 __all__ = ["AblateError", "AlreadyExists", "Change", "Client", "DeadlineExceeded",
-           "FailedPrecondition", "InvalidArgument", "NotFound", "PermissionDenied",
-           "Submitted", "Unauthenticated", "Unavailable"]
+           "FailedPrecondition", "InvalidArgument", "JobLog", "NotFound", "PermissionDenied",
+           "Retried", "Submitted", "Unauthenticated", "Unavailable"]

@@ -15,12 +15,13 @@ import pathlib
 import re
 import time
 import warnings
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import grpc
 import pandas as pd
 
-from ablate import errors, frames
+from ablate import errors, frames, tokens
+from ablate.v1 import job_pb2, sweep_pb2
 from ablate.v1 import sweep_service_pb2 as service_pb2
 from ablate.v1 import sweep_service_pb2_grpc as service_grpc
 
@@ -56,6 +57,27 @@ class Submitted:
 
 
 @dataclasses.dataclass(frozen=True)
+class Retried:
+    """What `Client.retry` got back."""
+
+    sweep_id: str
+    requeued: list[str]  # ids of the jobs now pending again, in the order asked
+    refused: dict[str, str]  # job id -> why it was not requeued ("SUCCEEDED: its result stands")
+    dropped_left: int  # jobs in the states asked that an update of the spec dropped, left as is
+
+
+@dataclasses.dataclass(frozen=True)
+class JobLog:
+    """What `Client.job_log` got back: the end of a job's log as its worker last sent it."""
+
+    job_id: str
+    attempt_id: int  # the attempt the lines are of; 0 when no worker has sent any yet
+    lines: list[str]  # oldest first
+    truncated: bool  # the log holds earlier lines than these
+    updated_at: pd.Timestamp  # when the coordinator received them; NaT without lines
+
+
+@dataclasses.dataclass(frozen=True)
 class Change:
     """One message of `Client.watch`.
 
@@ -68,21 +90,11 @@ class Change:
 
     version: int  # the coordinator's store version after the commit
     delta: bool
-    sweep: pd.Series  # a row of `Client.sweeps`
+    # A row of `Client.sweeps`; name, description and priority (the spec's) as of the last
+    # Change with delta False.
+    sweep: pd.Series
     jobs: pd.DataFrame
     metrics: pd.DataFrame
-
-
-def _token_from(token: str | None, token_file: str | os.PathLike | None) -> str:
-    """The token as the CLI finds it: the argument, else a file's first line, else $ABLATE_TOKEN."""
-    if token:
-        return token
-    if token_file:
-        lines = pathlib.Path(token_file).read_text().strip().splitlines()
-        if not lines or not lines[0].strip():
-            raise ValueError(f"{token_file}: holds no token")
-        return lines[0].strip()
-    return os.environ.get("ABLATE_TOKEN", "")
 
 
 class Client:
@@ -91,17 +103,26 @@ class Client:
     Args:
         address: the coordinator's gRPC address, HOST:PORT; default $ABLATE_COORDINATOR, else
             127.0.0.1:7070 (as the `ablate` CLI).
-        token: the bearer token; default the first line of `token_file`, else $ABLATE_TOKEN.
-            Reading needs a viewer or user token, submit and cancel a user token.
+        token: the bearer token; default the first line of `token_file`, else of the file
+            $ABLATE_TOKEN_FILE names, else $ABLATE_TOKEN, as the `ablate` CLI reads it
+            (surrounding whitespace dropped). Reading needs a viewer or user token; submit,
+            cancel and retry a user token.
         token_file: a file whose first line is the token.
         timeout: seconds each unary call may take; `watch` has no deadline (it has
             `reconnect_for` instead).
+
+    Raises:
+        ablate.Unauthenticated: the token cannot be sent (a character gRPC metadata cannot
+            carry, as a line break inside it) or is not one (a comment, or several words as
+            a line of the coordinator's token file), naming where it came from; the token
+            itself is never shown.
+        OSError: the token file cannot be read.
     """
 
     def __init__(self, address: str | None = None, token: str | None = None, *,
                  token_file: str | os.PathLike | None = None, timeout: float = 30.0) -> None:
         self.address = address or os.environ.get("ABLATE_COORDINATOR") or DEFAULT_ADDRESS
-        token = _token_from(token, token_file)
+        token = tokens.client_token(token, token_file)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._timeout = timeout
         self._channel = grpc.insecure_channel(self.address, options=_CHANNEL_OPTIONS)
@@ -117,32 +138,70 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, method: Callable[..., Any], request: Any) -> Any:
+    def _call(self, method: str, request: Any) -> Any:
         try:
-            return method(request, metadata=self._metadata, timeout=self._timeout)
+            return getattr(self._stub, method)(request, metadata=self._metadata,
+                                               timeout=self._timeout)
         except grpc.RpcError as error:
-            raise errors.from_rpc_error(error) from None
+            raise self._error(method, error) from None
+
+    def _error(self, method: str, error: grpc.RpcError) -> errors.AblateError:
+        """The exception for a failed call; one that never reached the coordinator names the
+        call and the address, which gRPC's own message does not."""
+        failed = errors.from_rpc_error(error)
+        if isinstance(failed, errors.DeadlineExceeded):
+            return errors.DeadlineExceeded(failed.code, (
+                f"{method}: no answer from the coordinator at {self.address} within "
+                f"{_duration(self._timeout)} ({failed.message}); Client(timeout=...) waits "
+                "longer"))
+        if isinstance(failed, errors.Unavailable):
+            return errors.Unavailable(failed.code, (
+                f"{method}: cannot reach the coordinator at {self.address}: {failed.message}"))
+        return failed
+
+    def _sweep_call(self, method: str, request: Any, sweep: str) -> Any:
+        """A call about `sweep`; when no sweep is found by that id, tells a job id given for a
+        sweep's apart from a mistyped one."""
+        try:
+            return self._call(method, request)
+        except errors.NotFound as error:
+            raise self._not_a_sweep(sweep, error) from None
+
+    def _not_a_sweep(self, sweep: str, error: errors.AblateError) -> errors.AblateError:
+        try:
+            job = self._call("GetJob", service_pb2.GetJobRequest(job_id=sweep, max_points=1))
+        except errors.AblateError:
+            return error
+        parent = job.job.spec.sweep_id
+        return errors.NotFound(error.code, (
+            f"{sweep!r} is a job's id, not a sweep's: its sweep is {parent!r}. Its row is "
+            f"client.jobs({parent!r}).set_index('job_id').loc[{sweep!r}], its log "
+            f"client.job_log({sweep!r})"))
 
     # Reading.
 
     def sweeps(self) -> pd.DataFrame:
         """Every sweep, newest first: one row each, frames.SWEEP_COLUMNS (id, name, state,
         job counts by state, priority, created_at, description)."""
-        response = self._call(self._stub.ListSweeps, service_pb2.ListSweepsRequest())
+        response = self._call("ListSweeps", service_pb2.ListSweepsRequest())
         return frames.frame([frames.sweep_row(s) for s in response.sweeps], frames.SWEEP_COLUMNS)
 
     def sweep_id(self, sweep: str) -> str:
-        """The id of `sweep`: an id, or a name exactly one sweep has. NotFound when neither;
-        FailedPrecondition, listing the ids, when several sweeps have the name."""
-        return self._call(self._stub.GetSweep, service_pb2.GetSweepRequest(sweep_id=sweep)).id
+        """The id of `sweep`: an id, or a name exactly one sweep has. NotFound when neither
+        (saying so when it is a job's id); FailedPrecondition, listing the ids, when several
+        sweeps have the name."""
+        return self._sweep(sweep).id
+
+    def _sweep(self, sweep: str) -> Any:
+        return self._sweep_call("GetSweep", service_pb2.GetSweepRequest(sweep_id=sweep), sweep)
 
     def job_messages(self, sweep: str) -> list:
         """The sweep's jobs as ablate.v1.Job messages, in expansion order (every page). Here
         and below, `sweep` is a sweep's id or a name exactly one sweep has."""
         jobs, token = [], ""
         while True:
-            response = self._call(self._stub.ListJobs, service_pb2.ListJobsRequest(
-                sweep_id=sweep, page_size=_JOBS_PAGE, page_token=token))
+            response = self._sweep_call("ListJobs", service_pb2.ListJobsRequest(
+                sweep_id=sweep, page_size=_JOBS_PAGE, page_token=token), sweep)
             jobs.extend(response.jobs)
             token = response.next_page_token
             if not token:
@@ -150,42 +209,56 @@ class Client:
 
     def jobs(self, sweep: str) -> pd.DataFrame:
         """One row per job of `sweep`, in expansion order: job_id, index, one column per grid
-        dimension, then state, attempts, step, last_loss, final_eval_loss, worker_id, message,
-        created_at, updated_at, config_hash, and the job's part in its cell's tuning (role:
-        trial, final or job; trial_rung, trial_point, tuned_learning_rate, tuned_weight_decay;
-        frames.tuning_row). NotFound for an unknown sweep."""
-        rows = [frames.job_row(job) for job in self.job_messages(sweep)]
-        return frames.frame(rows, frames.JOB_COLUMNS)
+        dimension (the sweep file's grid in its order, then `seed` when it has repeats; a
+        tuning trial, run with the first seed, has <NA> there), then state (a Categorical in
+        the order pending, assigned, running, succeeded, failed, cancelled), attempts, step,
+        last_loss, final_eval_loss, worker_id, message, created_at, updated_at, config_hash,
+        and the job's part in its cell's tuning (role: trial, final or job; trial_rung,
+        trial_point, tuned_learning_rate, tuned_weight_decay; frames.tuning_row). NotFound
+        for an unknown sweep."""
+        spec = self._sweep(sweep).spec
+        messages = self.job_messages(sweep)
+        return frames.frame([frames.job_row(job) for job in messages],
+                            frames.job_columns(frames.dimensions(spec, messages)))
 
     def results(self, sweep: str) -> pd.DataFrame:
         """One row per job: the columns of `jobs`, then the last value of every metric series
-        the job reported (a column per series name, as "train/loss" or "eval/loss"; NaN where
-        a job has none), then its provenance (code_version, seed, data_seed, data_sha256,
-        device, optimizer_state_bytes_per_parameter, config_json), then `trials`: the number of
-        trials its cell's tuning ran (0 without tuning; `ablate results`' TRIALS). One GetJob
-        call per job."""
+        the job reported (a column per series name, as "train/loss"; NaN where a job has
+        none; always one of "eval/loss", so that a table of it works before any evaluation),
+        then its provenance (code_version, seed, data_seed, data_sha256, device,
+        optimizer_state_bytes_per_parameter, config_json; seed and data_seed only where they
+        are not grid dimensions), then `trials`: the number of trials its cell's tuning ran
+        (0 without tuning; `ablate results`' TRIALS). One GetJob call per job."""
+        spec = self._sweep(sweep).spec
         messages = self.job_messages(sweep)
-        grid_size = len(self._call(self._stub.GetSweep,
-                                   service_pb2.GetSweepRequest(sweep_id=sweep)).spec.grid)
+        grid_size = len(spec.grid)
+        grid = frames.dimensions(spec, messages)
         trials: dict[tuple, int] = {}
         for job in messages:
             if job.spec.HasField("trial") and not job.dropped:
                 key = frames.cell_key(job.spec, grid_size)
                 trials[key] = trials.get(key, 0) + 1
-        rows = []
+        rows, series = [], {}
         for job in messages:
-            detail = self._call(self._stub.GetJob, service_pb2.GetJobRequest(
+            detail = self._call("GetJob", service_pb2.GetJobRequest(
                 job_id=job.spec.job_id, max_points=1))
             row = frames.job_row(detail.job)
-            row.update(frames.final_values(detail.metrics))
-            # A grid dimension named seed or data_seed keeps its column: the same value once
-            # the trainer started, and the cell's value before.
-            for name, value in frames.provenance_row(detail.job).items():
-                row.setdefault(name, value)
+            finals = frames.final_values(detail.metrics)
+            series.update(dict.fromkeys(finals, "float64"))
+            row.update(finals)
+            # A grid dimension named seed or data_seed keeps the cell's value, which the
+            # trainer uses: <NA> on a tuning trial that is no repeat, not the seed it ran with.
+            row.update((name, value) for name, value in frames.provenance_row(detail.job).items()
+                       if name not in grid)
             row["trials"] = trials.get(frames.cell_key(job.spec, grid_size), 0)
             rows.append(row)
-        return frames.frame(rows,
-                            frames.JOB_COLUMNS + frames.PROVENANCE_COLUMNS + frames.CELL_COLUMNS)
+        columns = frames.job_columns(grid)
+        series.setdefault(frames.RESULT_METRIC, "float64")
+        columns.update(series)
+        columns.update((name, dtype) for name, dtype in frames.PROVENANCE_COLUMNS.items()
+                       if name not in grid)
+        columns.update(frames.CELL_COLUMNS)
+        return frames.frame(rows, columns)
 
     def metrics(self, sweep: str, names: Sequence[str] | None = None,
                 max_points: int | None = None) -> pd.DataFrame:
@@ -202,7 +275,7 @@ class Client:
         rows: list[tuple] = []
         jobs = self.job_messages(sweep)
         for job in jobs:
-            detail = self._call(self._stub.GetJob, service_pb2.GetJobRequest(
+            detail = self._call("GetJob", service_pb2.GetJobRequest(
                 job_id=job.spec.job_id, metric_names=list(names or []),
                 max_points=_EVERY_POINT if max_points is None else max_points))
             rows.extend(frames.metric_rows(job.spec.job_id, detail.metrics))
@@ -222,7 +295,7 @@ class Client:
             return
         known: set[str] = set()
         for job in jobs:
-            detail = self._call(self._stub.GetJob, service_pb2.GetJobRequest(
+            detail = self._call("GetJob", service_pb2.GetJobRequest(
                 job_id=job.spec.job_id, max_points=1))
             known.update(series.name for series in detail.metrics)
         warnings.warn(
@@ -238,15 +311,19 @@ class Client:
         `ablate submit` does; InvalidArgument names each offending key, a line per problem:
         for a file, placed at its line and column ("tiny-grid.yaml:3:14: grid.optimizer:
         unknown optimizer 'adamx' ..."); for a dict, by its key alone ("fixed.learnig_rate:
-        unknown setting (did you mean learning_rate?)"). Needs a user token."""
+        unknown setting (did you mean learning_rate?)"). Needs a user token.
+
+        A dict's values may be numpy arrays and scalars (np.logspace(-4, -2, 3)), ranges and
+        tuples besides lists and plain numbers; ValueError, naming its key path
+        ("grid.learning_rate[1]"), for a value of another kind."""
         if isinstance(sweep_file, Mapping):
             # Sent as JSON, which the coordinator's YAML parser reads too.
-            text, name = json.dumps(sweep_file), _DICT_SOURCE
+            text, name = json.dumps(_plain(sweep_file, "")), _DICT_SOURCE
         else:
             path = pathlib.Path(sweep_file)
             text, name = path.read_text(encoding="utf-8"), str(path)
         try:
-            response = self._call(self._stub.SubmitSweep, service_pb2.SubmitSweepRequest(
+            response = self._call("SubmitSweep", service_pb2.SubmitSweepRequest(
                 sweep_file=text, sweep_file_name=name))
         except errors.AblateError as error:
             if name != _DICT_SOURCE or not _DICT_PLACE.search(error.message):
@@ -261,8 +338,39 @@ class Client:
     def cancel(self, id: str) -> list[str]:
         """Cancels a sweep's unfinished jobs, or one job, by id; returns the ids of the jobs
         cancelled (none when all had ended). Needs a user token."""
-        response = self._call(self._stub.Cancel, service_pb2.CancelRequest(id=id))
+        response = self._call("Cancel", service_pb2.CancelRequest(id=id))
         return list(response.cancelled_job_ids)
+
+    def retry(self, sweep: str, job_ids: Sequence[str] | None = None, *, failed: bool = False,
+              cancelled: bool = False) -> Retried:
+        """Runs ended jobs of `sweep` again (the RetryJobs call): each goes back to pending for
+        a new attempt with the sweep's max_attempts afresh, resuming from its last
+        checkpoint where one was written. Give `job_ids` (whole ids, or their part after the
+        sweep's id), or `failed` and/or `cancelled` for every job of the sweep in that state
+        (but those an update of the spec dropped); not both. A job asked for by id that has not
+        ended, or succeeded, is refused, with why, in `Retried.refused`. Needs a user token."""
+        states = [state for state, chosen in ((job_pb2.JOB_STATE_FAILED, failed),
+                                              (job_pb2.JOB_STATE_CANCELLED, cancelled))
+                  if chosen]
+        if isinstance(job_ids, str):
+            job_ids = [job_ids]
+        if bool(job_ids) == bool(states):
+            raise ValueError("retry: give job_ids, or failed=True and/or cancelled=True"
+                             + (", not both" if states else ""))
+        response = self._sweep_call("RetryJobs", service_pb2.RetryJobsRequest(
+            sweep=sweep, job_ids=list(job_ids or []), states=states), sweep)
+        return Retried(sweep_id=response.sweep_id, requeued=list(response.requeued_job_ids),
+                       refused={r.job_id: r.reason for r in response.refused},
+                       dropped_left=response.dropped_left)
+
+    def job_log(self, job_id: str) -> JobLog:
+        """The end of a job's log (rank 0's) as its worker last sent it, for its newest attempt
+        that sent one. The coordinator keeps these in memory only: after it restarted, a job's
+        log is empty until its worker sends it again, which a running attempt does within
+        seconds and an ended one never. NotFound for an unknown job."""
+        log = self._call("GetJobLog", service_pb2.GetJobLogRequest(job_id=job_id))
+        return JobLog(job_id=log.job_id, attempt_id=log.attempt_id, lines=list(log.lines),
+                      truncated=log.truncated, updated_at=frames.timestamp(log.updated_at))
 
     # Following.
 
@@ -295,6 +403,7 @@ class Client:
         lost_at: float | None = None  # time.monotonic() when the connection was lost
         backoff = _FIRST_BACKOFF_S
         version = None  # of the last Change
+        whole = None  # the sweep of the last Change with delta False
         while True:
             call = self._stub.WatchSweep(request, metadata=self._metadata)
             try:
@@ -302,11 +411,16 @@ class Client:
                     if lost_at is not None:  # back: the next loss is a new one
                         lost_at, backoff = None, _FIRST_BACKOFF_S
                     began, version = True, snapshot.version
-                    yield _change(snapshot)
+                    if not snapshot.delta:
+                        whole = snapshot.sweep
+                    yield _change(snapshot, whole)
                 return
             except grpc.RpcError as error:
                 failed = errors.from_rpc_error(error)
                 if not isinstance(failed, errors.Unavailable) or not began or reconnect_for == 0:
+                    failed = self._error("WatchSweep", error)
+                    if isinstance(failed, errors.NotFound) and not began:
+                        failed = self._not_a_sweep(sweep, failed)
                     raise failed from None
                 if lost_at is None:
                     lost_at = time.monotonic()
@@ -327,17 +441,44 @@ class Client:
             backoff = min(backoff * 2, _LAST_BACKOFF_S)
 
 
-def _change(snapshot: Any) -> Change:
-    """A SweepSnapshot as a Change."""
+def _change(snapshot: Any, whole: Any) -> Change:
+    """A SweepSnapshot as a Change; `whole` is the sweep of the last whole snapshot."""
     rows: list[tuple] = []
     for job_metrics in snapshot.metrics:
         rows.extend((job_metrics.job_id, p.name, p.step, p.value, p.wall_time)
                     for p in job_metrics.points)
+    sweep = snapshot.sweep
+    if snapshot.delta:
+        # A delta carries the sweep's header (id, state, counts, created_at), not its spec.
+        sweep = sweep_pb2.Sweep()
+        sweep.CopyFrom(snapshot.sweep)
+        sweep.spec.CopyFrom(whole.spec)
+        if not sweep.HasField("created_at"):
+            sweep.created_at.CopyFrom(whole.created_at)
+    grid = frames.dimensions(whole.spec, snapshot.jobs)
     return Change(
         version=snapshot.version, delta=snapshot.delta,
-        sweep=pd.Series(frames.sweep_row(snapshot.sweep)),
-        jobs=frames.frame([frames.job_row(j) for j in snapshot.jobs], frames.JOB_COLUMNS),
+        sweep=pd.Series(frames.sweep_row(sweep)),
+        jobs=frames.frame([frames.job_row(j) for j in snapshot.jobs], frames.job_columns(grid)),
         metrics=frames.metrics_frame(rows))
+
+
+def _plain(value: Any, key: str) -> Any:
+    """A dict's value as JSON holds it: numpy arrays and scalars (anything with tolist),
+    ranges and tuples as lists and numbers. `key` is its path in the dict, for the error."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple, range)):
+        return [_plain(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist(), key)
+    raise ValueError(f"{key or 'the sweep'}: cannot send a value of type "
+                     f"{type(value).__name__} (give numbers, strings, bools, and lists or dicts "
+                     "of them)")
 
 
 def _duration(seconds: float) -> str:

@@ -38,7 +38,8 @@ class FailedPrecondition(AblateError):
 
 
 class Unauthenticated(AblateError):
-    """No token, or one the coordinator does not know: pass token= or set ABLATE_TOKEN."""
+    """No token, or one the coordinator does not know, or one the client cannot send (named
+    before any call): pass token= or token_file=, or set ABLATE_TOKEN_FILE or ABLATE_TOKEN."""
 
 
 class PermissionDenied(AblateError):

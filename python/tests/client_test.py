@@ -3,8 +3,10 @@ files and dicts submitted, cancellation, each refusal raised as its own exceptio
 coordinator's message, and a watch reconnecting to a coordinator killed and restarted. Other
 jobs that train are in sweep_results_test.py."""
 
+import contextlib
 import os
 import pathlib
+import signal
 import socket
 import threading
 import time
@@ -12,13 +14,30 @@ import unittest
 import warnings
 
 import grpc
+import numpy as np
 import pandas as pd
 
 import ablate
+import ablate.export
 from cluster import Cluster, USER_TOKEN, VIEWER_TOKEN, bin_dir, tiny_sweep
 
 # The most a test that trains may take before its watch is cut off (by closing its client).
 WATCH_LIMIT_S = 120.0
+
+
+@contextlib.contextmanager
+def environment(**values):
+    """os.environ with `values` set and ABLATE_TOKEN* otherwise unset, restored afterwards."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("ABLATE_TOKEN")}
+    for name in saved:
+        del os.environ[name]
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name in values:
+            os.environ.pop(name, None)
+        os.environ.update(saved)
 
 
 class ClientTest(unittest.TestCase):
@@ -120,34 +139,59 @@ class ClientTest(unittest.TestCase):
 
     def test_token_from_a_file_or_the_environment(self):
         token_file = self.cluster.dir / "my-token"
-        token_file.write_text(f"  {VIEWER_TOKEN}  \n")
+        token_file.write_text(f"  {VIEWER_TOKEN}  \n# the viewer's token\n")
         with ablate.Client(self.cluster.address, token_file=token_file) as client:
             self.assertIsInstance(client.sweeps(), pd.DataFrame)
-        os.environ["ABLATE_TOKEN"] = VIEWER_TOKEN
-        try:
+        # As the CLI: $ABLATE_TOKEN_FILE first, then $ABLATE_TOKEN, each stripped.
+        for name, value in (("ABLATE_TOKEN_FILE", str(token_file)),
+                            ("ABLATE_TOKEN", f"{VIEWER_TOKEN}\n")):
+            with self.subTest(name), environment(**{name: value}):
+                with ablate.Client(self.cluster.address) as client:
+                    self.assertIsInstance(client.sweeps(), pd.DataFrame)
+        with environment(ABLATE_TOKEN_FILE=str(token_file), ABLATE_TOKEN="not-a-token-0123"):
             with ablate.Client(self.cluster.address) as client:
                 self.assertIsInstance(client.sweeps(), pd.DataFrame)
-        finally:
-            del os.environ["ABLATE_TOKEN"]
         with ablate.Client(self.cluster.address, token="not-a-token-0123456789") as client:
             with self.assertRaises(ablate.Unauthenticated):
                 client.sweeps()
+
+    def test_a_token_that_cannot_be_sent_is_refused_by_name(self):
+        # gRPC itself would refuse the call as INTERNAL "Invalid metadata", token unnamed.
+        with self.assertRaises(ablate.Unauthenticated) as refused:
+            ablate.Client(self.cluster.address, token=f"{USER_TOKEN}\nsecond-line")
+        self.assertIn("'\\n' at character 27", refused.exception.message)
+        self.assertNotIn(USER_TOKEN, refused.exception.message)
+        self.assertEqual(refused.exception.code, grpc.StatusCode.UNAUTHENTICATED)
+        with environment(ABLATE_TOKEN=f"t\u00f6ken-{USER_TOKEN}"):
+            with self.assertRaisesRegex(ablate.Unauthenticated, r"^\$ABLATE_TOKEN holds"):
+                ablate.Client(self.cluster.address)
+        lines = self.cluster.dir / "coordinator-lines"
+        lines.write_text(f"user {USER_TOKEN}\n")
+        with self.assertRaisesRegex(ablate.Unauthenticated, "several words"):
+            ablate.Client(self.cluster.address, token_file=lines)
+        lines.write_text("\n")
+        with environment(ABLATE_TOKEN_FILE=str(lines)):
+            with self.assertRaisesRegex(ablate.Unauthenticated, "no token on its first line"):
+                ablate.Client(self.cluster.address)
 
     def test_no_coordinator_is_unavailable(self):
         with socket.socket() as s:  # a port nobody listens on once this closes
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         with ablate.Client(f"127.0.0.1:{port}", token=USER_TOKEN, timeout=5) as client:
-            with self.assertRaises(ablate.Unavailable):
+            with self.assertRaises(ablate.Unavailable) as refused:
                 client.sweeps()
+            self.assertIn(f"ListSweeps: cannot reach the coordinator at 127.0.0.1:{port}",
+                          refused.exception.message)
             # A watch that never began has nothing to go on with: it raises at once, as
             # `ablate watch` does, instead of reconnecting.
             started = time.monotonic()
             with warnings.catch_warnings(record=True) as warned:
                 warnings.simplefilter("always")
-                with self.assertRaises(ablate.Unavailable):
+                with self.assertRaises(ablate.Unavailable) as refused:
                     next(client.watch("any-sweep"))
             self.assertEqual(warned, [])
+            self.assertIn("WatchSweep: cannot reach", refused.exception.message)
             self.assertLess(time.monotonic() - started, 5)
 
     def test_a_watch_gives_up_reconnecting_after_reconnect_for(self):
@@ -170,11 +214,143 @@ class ClientTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             client.watch(sweep, reconnect_for=-1)
 
-    def test_an_empty_sweep_list_keeps_its_columns(self):
-        with Cluster() as empty, ablate.Client(empty.address, token=USER_TOKEN) as client:
-            sweeps = client.sweeps()
-        self.assertEqual(len(sweeps), 0)
-        self.assertIn("state", sweeps.columns)
+    def test_a_stopped_coordinator_times_out_naming_the_call_and_address(self):
+        with Cluster() as cluster, \
+                ablate.Client(cluster.address, token=USER_TOKEN, timeout=1) as client:
+            # Stopped, its kernel still accepts the connection, but nothing answers.
+            os.kill(cluster.coordinator.pid, signal.SIGSTOP)
+            try:
+                with self.assertRaises(ablate.DeadlineExceeded) as late:
+                    client.jobs("any-sweep")
+            finally:
+                os.kill(cluster.coordinator.pid, signal.SIGCONT)
+        self.assertIn(f"GetSweep: no answer from the coordinator at {cluster.address} within "
+                      "1s", late.exception.message)
+
+    def test_an_empty_sweep_list_has_the_dtypes_of_a_full_one(self):
+        with Cluster() as cluster, ablate.Client(cluster.address, token=USER_TOKEN) as client:
+            empty = client.sweeps()
+            client.submit(tiny_sweep("one", cluster.checkpoint_root))
+            full = client.sweeps()
+        self.assertEqual(len(empty), 0)
+        self.assertEqual(len(full), 1)
+        pd.testing.assert_series_equal(empty.dtypes, full.dtypes)
+        self.assertEqual(list(full["state"].cat.categories),
+                         ["active", "completed", "failed", "cancelled"])
+
+    def test_columns_follow_the_spec_with_their_dtypes(self):
+        sweep = tiny_sweep("dtypes", self.cluster.checkpoint_root)
+        sweep["grid"]["optimizer_args.beta2"] = [0.9, 0.95]
+        sweep["grid"]["context_length"] = [32]
+        sweep["fixed"].pop("context_length")
+        sweep_id = self.client.submit(sweep).sweep_id
+        jobs = self.client.jobs(sweep_id)
+        self.assertEqual(ablate.export.grid_columns(jobs),
+                         ["model", "learning_rate", "optimizer_args.beta2", "context_length"])
+        self.assertEqual(jobs["optimizer_args.beta2"].dtype, "float64")
+        self.assertEqual(jobs["optimizer_args.beta2"].tolist(), [0.9, 0.95, 0.9, 0.95])
+        self.assertEqual(jobs["context_length"].dtype, "Int64")
+        self.assertEqual(list(jobs["state"].cat.categories), [
+            "pending", "assigned", "running", "succeeded", "failed", "cancelled"])
+        self.assertTrue(jobs["state"].cat.ordered)
+        # Before any job evaluated, a table of eval/loss is there, empty.
+        results = self.client.results(sweep_id)
+        self.assertTrue(results["eval/loss"].isna().all())
+        table = results.pivot_table(index="model", columns="learning_rate",
+                                    values="eval/loss", dropna=False)
+        self.assertEqual(table.shape, (1, 2))
+
+    def test_a_tuned_sweep_with_repeats_puts_seed_after_the_grid(self):
+        sweep = tiny_sweep("tuned-repeats", self.cluster.checkpoint_root)
+        del sweep["grid"]["learning_rate"]
+        for name in ("seed", "data_seed"):
+            del sweep["fixed"][name]
+        sweep.update(repeats=2, tuning={"parameters": {"learning_rate": [1e-3, 3e-3]},
+                                        "min_steps": 2})
+        sweep_id = self.client.submit(sweep).sweep_id
+        for frame in (self.client.jobs(sweep_id), self.client.results(sweep_id)):
+            # Only the trials so far, of the first seed, none of them a repeat.
+            self.assertEqual(ablate.export.grid_columns(frame), ["model", "seed"])
+            self.assertEqual(frame["seed"].dtype, "Int64")
+            self.assertEqual(frame["seed"].isna().tolist(), [True, True])
+            self.assertEqual(frame["role"].tolist(), ["trial", "trial"])
+
+    def test_submit_takes_numpy_arrays_ranges_and_tuples(self):
+        sweep = tiny_sweep("numpy", self.cluster.checkpoint_root)
+        sweep["grid"] = {"model": ("tiny",), "learning_rate": np.logspace(-4, -2, 3),
+                         "seed": range(1, 3)}
+        del sweep["fixed"]["seed"]
+        sweep["fixed"]["steps"] = np.int64(6)
+        submitted = self.client.submit(sweep)
+        self.assertEqual(submitted.jobs, 6)
+        jobs = self.client.jobs(submitted.sweep_id)
+        self.assertEqual(sorted(set(jobs["learning_rate"])), [1e-4, 1e-3, 1e-2])
+        self.assertEqual(jobs["seed"].tolist(), [1, 2] * 3)
+        sweep["grid"]["learning_rate"] = [1e-3, object()]
+        with self.assertRaisesRegex(ValueError, r"^grid\.learning_rate\[1\]: .* object"):
+            self.client.submit(sweep)
+
+    def test_a_job_id_given_for_a_sweep_says_so(self):
+        sweep = self.client.submit(tiny_sweep("job-for-sweep", self.cluster.checkpoint_root))
+        job_id = self.client.jobs(sweep.sweep_id)["job_id"].iloc[0]
+        for read in (self.client.jobs, self.client.results, self.client.sweep_id,
+                     lambda id: next(self.client.watch(id))):
+            with self.assertRaises(ablate.NotFound) as refused:
+                read(job_id)
+            self.assertIn(f"{job_id!r} is a job's id, not a sweep's: its sweep is "
+                          f"{sweep.sweep_id!r}", refused.exception.message)
+            self.assertIn(f"client.jobs({sweep.sweep_id!r})", refused.exception.message)
+
+    def test_a_delta_keeps_the_sweep_name_description_and_priority(self):
+        sweep = tiny_sweep("delta-row", self.cluster.checkpoint_root)
+        sweep.update(description="rows in full", priority=3)
+        sweep_id = self.client.submit(sweep).sweep_id
+        watch = self.client.watch(sweep_id)
+        first = next(watch)
+        self.client.cancel(sweep_id)  # no worker: cancelling is what changes
+        deltas = []
+        for change in watch:
+            deltas.append(change)
+        self.assertFalse(first.delta)
+        self.assertTrue(deltas and all(c.delta for c in deltas))
+        row = self.client.sweeps().set_index("sweep_id").loc[sweep_id]
+        for change in [first] + deltas:
+            self.assertEqual(change.sweep["name"], "delta-row")
+            self.assertEqual(change.sweep["description"], "rows in full")
+            self.assertEqual(change.sweep["priority"], 3)
+            self.assertEqual(change.sweep["created_at"], row["created_at"])
+        self.assertEqual(deltas[-1].sweep["state"], "cancelled")
+        self.assertEqual(set(deltas[-1].jobs["state"]), {"cancelled"})
+
+    def test_retry_requeues_ended_jobs(self):
+        sweep_id = self.client.submit(tiny_sweep("retry", self.cluster.checkpoint_root)).sweep_id
+        first, second = self.client.jobs(sweep_id)["job_id"]
+        self.client.cancel(second)
+        refused = self.client.retry(sweep_id, [first, second])
+        self.assertEqual(refused.requeued, [second])
+        self.assertEqual(list(refused.refused), [first])
+        self.assertIn("PENDING", refused.refused[first])
+        self.client.cancel(sweep_id)
+        retried = self.client.retry("retry", cancelled=True)
+        self.assertEqual(retried.sweep_id, sweep_id)
+        self.assertEqual(retried.requeued, [first, second])
+        self.assertEqual(self.client.jobs(sweep_id)["state"].tolist(), ["pending", "pending"])
+        self.assertEqual(self.client.retry(sweep_id, failed=True).requeued, [])
+        for wrong in ({}, {"job_ids": [first], "failed": True}):
+            with self.assertRaises(ValueError):
+                self.client.retry(sweep_id, **wrong)
+        with ablate.Client(self.cluster.address, token=VIEWER_TOKEN) as viewer:
+            with self.assertRaises(ablate.PermissionDenied):
+                viewer.retry(sweep_id, cancelled=True)
+
+    def test_a_job_log_before_any_worker_sent_one(self):
+        sweep_id = self.client.submit(tiny_sweep("no-log", self.cluster.checkpoint_root)).sweep_id
+        job_id = self.client.jobs(sweep_id)["job_id"].iloc[0]
+        log = self.client.job_log(job_id)
+        self.assertEqual((log.job_id, log.attempt_id, log.lines), (job_id, 0, []))
+        self.assertIs(log.updated_at, pd.NaT)
+        with self.assertRaises(ablate.NotFound):
+            self.client.job_log(f"{sweep_id}-nope")
 
 
 @unittest.skipUnless((bin_dir() / "ablate-train").exists(), "ablate-train is not built")

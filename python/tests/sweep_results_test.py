@@ -10,6 +10,7 @@ import pathlib
 import shutil
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -71,6 +72,8 @@ class SweepResultsTest(unittest.TestCase):
         self.assertEqual(len(first.jobs), 2)
         self.assertTrue(all(c.delta for c in self.changes[1:]))
         self.assertEqual(last.sweep["state"], "completed", self.cluster.logs())
+        # Each a whole row of sweeps(), the spec's name included, not only the first.
+        self.assertEqual({c.sweep["name"] for c in self.changes}, {"py-results"})
         versions = [c.version for c in self.changes]
         self.assertEqual(versions, sorted(versions))
         streamed = pd.concat([c.metrics for c in self.changes])
@@ -200,6 +203,49 @@ class SweepResultsTest(unittest.TestCase):
         self.assertEqual(refused.returncode, 1)
         self.assertIn("no-such-sweep", refused.stderr)
         self.assertFalse((self.out / "refused").exists(), "a refused export made its folder")
+
+    def test_ablate_export_reads_the_token_file_the_cli_reads(self):
+        token_file = self.out / "token"
+        token_file.write_text(f"{USER_TOKEN}  \n")
+        for env, code in (({"ABLATE_TOKEN_FILE": str(token_file)}, 0),
+                          ({"ABLATE_TOKEN": f"{USER_TOKEN}\nnext"}, 2)):
+            with self.subTest(env=list(env)):
+                out = self.out / f"token-{code}"
+                done = subprocess.run(
+                    [shutil.which("ablate-export"), "py-results", "--format", "csv", "--out",
+                     str(out), "--coordinator", self.cluster.address],
+                    env={**{k: v for k, v in os.environ.items()
+                            if not k.startswith("ABLATE_TOKEN")}, **env},
+                    capture_output=True, text=True, timeout=120)
+                self.assertEqual(done.returncode, code, done.stderr)
+                self.assertEqual((out / "results.csv").exists(), code == 0)
+        self.assertIn("$ABLATE_TOKEN holds '\\n' at character 27", done.stderr)
+
+    def test_a_format_without_its_package_fails_before_asking_anything(self):
+        # No coordinator at this address: an export that asked first would exit 3, unreachable.
+        program = ("import sys; sys.modules['tensorboard'] = None; import ablate.export; "
+                   "sys.exit(ablate.export.main(sys.argv[1:]))")
+        out = self.out / "no-tensorboard"
+        done = subprocess.run(
+            [sys.executable, "-c", program, "py-results", "--format", "tensorboard", "--out",
+             str(out), "--coordinator", "127.0.0.1:1"],
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 2, done.stderr)
+        self.assertIn("pip install 'ablate[tensorboard]'", done.stderr)
+        self.assertFalse(out.exists())
+
+    def test_a_job_log_holds_the_end_of_its_trainer_output(self):
+        job_id = self.client.jobs(self.sweep.sweep_id)["job_id"].iloc[0]
+        # An ended attempt's tail comes once, shortly after its end.
+        deadline = time.monotonic() + 30
+        log = self.client.job_log(job_id)
+        while not log.lines and time.monotonic() < deadline:
+            time.sleep(0.2)
+            log = self.client.job_log(job_id)
+        self.assertEqual(log.job_id, job_id)
+        self.assertGreater(log.attempt_id, 0, self.cluster.logs())
+        self.assertTrue(log.lines, self.cluster.logs())
+        self.assertGreaterEqual(log.updated_at, pd.Timestamp(self.started, unit="s", tz="UTC"))
 
 
 if __name__ == "__main__":

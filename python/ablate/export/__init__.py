@@ -11,15 +11,18 @@ where researchers read them.
                 point logged at its step; `wandb sync DIR/wandb/offline-run-*` uploads them.
 
 The `ablate` CLI's `export` command runs this program. The coordinator's address and the token
-come as for the CLI: --coordinator or $ABLATE_COORDINATOR, --token-file or $ABLATE_TOKEN.
-Exit status as the CLI's: 0 done, 1 the coordinator refused, 2 usage, 3 unreachable.
+come as for the CLI: --coordinator or $ABLATE_COORDINATOR; --token-file, $ABLATE_TOKEN_FILE or
+$ABLATE_TOKEN. Exit status as the CLI's: 0 done, 1 the coordinator refused, 2 usage (a token
+that is not one, or a format whose package is not installed), 3 unreachable.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import pathlib
 import sys
+from types import ModuleType
 from typing import Sequence
 
 import pandas as pd
@@ -28,6 +31,11 @@ from ablate import errors
 from ablate.client import Client
 
 FORMATS = ("csv", "parquet", "tensorboard", "wandb")
+# The module that writes each format; those of the optional formats import their package.
+_WRITERS = {"csv": "ablate.export.tables", "parquet": "ablate.export.tables",
+            "tensorboard": "ablate.export.tensorboard_runs", "wandb": "ablate.export.wandb_runs"}
+# A format's package beyond the writer's own imports: pandas reaches pyarrow only when writing.
+_NEEDS = {"parquet": "pyarrow"}
 
 
 def grid_columns(results: pd.DataFrame) -> list[str]:
@@ -36,27 +44,35 @@ def grid_columns(results: pd.DataFrame) -> list[str]:
     return columns[columns.index("index") + 1:columns.index("state")]
 
 
+def writer(fmt: str) -> ModuleType:
+    """The module that writes format `fmt`, its package imported.
+    Raises ImportError, saying what to install, when the package is not installed."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    try:
+        if fmt in _NEEDS:
+            importlib.import_module(_NEEDS[fmt])
+        return importlib.import_module(_WRITERS[fmt])
+    except ImportError as error:
+        raise ImportError(f"--format {fmt} needs a package that is not installed ({error}): "
+                          f"pip install 'ablate[{fmt}]'") from error
+
+
 def export(client: Client, sweep: str, fmt: str, out: pathlib.Path) -> list[pathlib.Path]:
     """Writes `sweep`'s results in format `fmt` under `out` (created); returns the files or run
     folders written.
-    Raises ablate.errors.AblateError when the coordinator refuses, ImportError when the
-    format's package is not installed (`pip install 'ablate[FORMAT]'`)."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    Raises ImportError, before asking the coordinator anything, when the format's package is
+    not installed (`pip install 'ablate[FORMAT]'`); ablate.errors.AblateError when the
+    coordinator refuses."""
+    module = writer(fmt)
     # A unique name stands for the id, which the runs written are named by either way.
     sweep = client.sweep_id(sweep)
     results = client.results(sweep)
     metrics = client.metrics(sweep)
     out.mkdir(parents=True, exist_ok=True)  # once there is something to write
     if fmt in ("csv", "parquet"):
-        from ablate.export import tables
-        return tables.write(results, metrics, fmt, out)
-    dimensions = grid_columns(results)
-    if fmt == "tensorboard":
-        from ablate.export import tensorboard_runs as writer
-    else:
-        from ablate.export import wandb_runs as writer
-    return writer.write(sweep, results, metrics, dimensions, out)
+        return module.write(results, metrics, fmt, out)
+    return module.write(sweep, results, metrics, grid_columns(results), out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,13 +83,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=pathlib.Path, help="folder to write")
     parser.add_argument("--coordinator", help="HOST:PORT (default: $ABLATE_COORDINATOR)")
     parser.add_argument("--token-file", help="file whose first line is your token "
-                        "(default: $ABLATE_TOKEN)")
+                        "(default: $ABLATE_TOKEN_FILE, else $ABLATE_TOKEN)")
     args = parser.parse_args(argv)
     try:
-        with Client(args.coordinator, token_file=args.token_file) as client:
+        client = Client(args.coordinator, token_file=args.token_file)
+    except (errors.Unauthenticated, OSError) as error:
+        # Found here, before any call: a usage error, as the CLI's own reading of the token.
+        print(f"ablate-export: {error}", file=sys.stderr)
+        return 2
+    try:
+        with client:
             written = export(client, args.sweep, args.format, args.out)
     except errors.Unavailable as error:
-        print(f"ablate-export: cannot reach the coordinator: {error.message}", file=sys.stderr)
+        print(f"ablate-export: {error.message}", file=sys.stderr)
         return 3
     except errors.AblateError as error:
         print(f"ablate-export: {error.message}", file=sys.stderr)
