@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/train_config.h"
+#include "sweep/expansion_notes.h"
 #include "sweep/tuning_file.h"
 #include "sweep/validate.h"
 #include "sweep/yaml_limits.h"
@@ -185,6 +186,12 @@ class SweepFileReader : public internal::YamlReader {
     if (name == "repeats") {
       absl::StatusOr<uint64_t> repeats = WholeNumber<uint64_t>(value, key);
       if (!repeats.ok()) return repeats.status();
+      // 0 is what leaving it out means; written, it is more likely a mistake than a wish.
+      if (*repeats == 0) {
+        return Error(value, key,
+                     "0 is what leaving repeats out means (each cell once, with its configured "
+                     "seeds): leave it out, or give 1 or more (seeds 1 to N)");
+      }
       if (*repeats > UINT32_MAX) return Error(value, key, "too many repeats");
       spec.set_repeats(static_cast<uint32_t>(*repeats));
       return absl::OkStatus();
@@ -421,27 +428,6 @@ absl::StatusOr<std::string> ReadSweepFile(const std::string& path) {
   return text.str();
 }
 
-// A micro-batch above a rank's share of the batch runs as the whole share (MicroBatchPerRank):
-// legal, but the file then asks for more than the run does, most often by a batch_size that an
-// override or a grid value made smaller. Named at its first cell, with how many more.
-std::optional<std::string> MicroBatchAboveShareNote(const std::vector<v1::JobSpec>& jobs) {
-  const auto above = [](const v1::JobSpec& job) {
-    const v1::TrainConfig& c = job.config();
-    return c.micro_batch_size() > c.batch_size() / WorldSize(c);
-  };
-  const auto first = std::find_if(jobs.begin(), jobs.end(), above);
-  if (first == jobs.end()) return std::nullopt;
-  const int64_t more = std::count_if(first + 1, jobs.end(), above);
-  const v1::TrainConfig& c = first->config();
-  const uint32_t share = c.batch_size() / WorldSize(c);
-  return absl::StrCat(
-      "cell ", CellLabel(*first), ": micro_batch_size: ", c.micro_batch_size(), " is more than ",
-      WorldSize(c) > 1 ? absl::StrCat("a rank's share of batch_size (", share, ")")
-                       : absl::StrCat("batch_size (", share, ")"),
-      more > 0 ? absl::StrCat(", as in ", more, more == 1 ? " more job" : " more jobs") : "",
-      "; the whole share runs at once");
-}
-
 }  // namespace
 
 absl::StatusOr<v1::SweepSpec> LoadSweepFile(const std::string& path) {
@@ -468,22 +454,9 @@ absl::StatusOr<ExpandedSweepFile> ExpandSweepYaml(absl::string_view yaml,
     return absl::Status(expansion.status().code(), absl::StrJoin(lines, "\n"));
   }
   ExpandedSweepFile out{*std::move(spec), *std::move(expansion), {}};
-  for (const int i : out.expansion.idle_overrides) {
-    const std::string at = absl::StrCat("overrides[", i, "].when");
-    out.notes.push_back(reader.Placed(
-        at, absl::StrCat(at,
-                         ": no cell that the grid and its constraints keep meets it, so the "
-                         "override changes nothing")));
-  }
-  if (const v1::SweepSpec& kept = out.spec;
-      kept.has_sample() && kept.sample().count() > out.expansion.kept_cells) {
-    out.notes.push_back(reader.Placed(
-        "sample.count", absl::StrCat("sample.count: ", kept.sample().count(), " is more than the ",
-                                     out.expansion.kept_cells,
-                                     " cells the grid and its constraints keep; all of them run")));
-  }
-  if (std::optional<std::string> note = MicroBatchAboveShareNote(out.expansion.jobs)) {
-    out.notes.push_back(reader.PlaceCellProblem(out.spec, *note));
+  for (const internal::ExpansionNote& note : internal::ExpansionNotes(out.spec, out.expansion)) {
+    out.notes.push_back(note.at.empty() ? reader.PlaceCellProblem(out.spec, note.text)
+                                        : reader.Placed(note.at, note.text));
   }
   return out;
 }

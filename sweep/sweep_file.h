@@ -34,9 +34,9 @@ absl::StatusOr<v1::SweepSpec> LoadSweepFile(const std::string& path);
 struct ExpandedSweepFile {
   v1::SweepSpec spec;
   Expansion expansion;
-  // What is legal but likely a mistake, a line each, placed in the file as problems are: each
-  // idle override ("s.yaml:12:5: overrides[1].when: no cell ... meets it: the override changes
-  // nothing").
+  // What is legal but likely a mistake (expansion_notes.h), a line each, placed in the file as
+  // problems are: "s.yaml:12:5: overrides[1].when: no cell ... meets it, so the override
+  // changes nothing".
   std::vector<std::string> notes;
 };
 

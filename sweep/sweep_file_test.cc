@@ -165,6 +165,15 @@ TEST(SweepFileTest, ConditionOnDimensionOutsideTheGrid) {
             "context_length)");
 }
 
+// A repeats value of 0 is what leaving it out means; -1 is negative, not "not whole".
+TEST(SweepFileTest, RepeatsOfZeroOrBelow) {
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny]\nrepeats: 0\n"),
+            "s.yaml:4:10: repeats: 0 is what leaving repeats out means (each cell once, with its "
+            "configured seeds): leave it out, or give 1 or more (seeds 1 to N)");
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny]\nrepeats: -1\n"),
+            "s.yaml:4:10: repeats: '-1' is negative");
+}
+
 TEST(SweepFileTest, OverrideProblems) {
   const std::string head = "name: t\ngrid:\n  model: [tiny, mini]\noverrides:\n";
   EXPECT_EQ(ErrorOf(head + "  - when: {model: mini}\n    set: {learnign_rate: 1e-3}\n"),
@@ -320,6 +329,33 @@ derived:
   EXPECT_THAT(error, HasSubstr("s.yaml:4:3: derived.lr: unknown setting (did you mean "
                                "learning_rate?)"));
   EXPECT_THAT(error, HasSubstr("derived.keep_checkpoints.adamw: 0 would mean the default, 2"));
+}
+
+// A grid value whose every cell a constraint drops runs nowhere: legal (a rule kept for later),
+// but most often a require naming a value the grid lacks. Noted at the value.
+TEST(SweepFileTest, AGridValueTheConstraintsDropEverywhereIsNoted) {
+  const std::string yaml = R"(name: t
+grid:
+  optimizer: [adamw, muon]
+  context_length: [1K, 2K]
+constraints:
+  - when: {optimizer: muon}
+    require: {context_length: [4K]}
+)";
+  absl::StatusOr<ExpandedSweepFile> expanded = ExpandSweepYaml(yaml, "s.yaml");
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_EQ(expanded->expansion.jobs.size(), 2u);
+  EXPECT_EQ(expanded->notes,
+            std::vector<std::string>{"s.yaml:3:22: grid.optimizer: 'muon' is in no cell that the "
+                                     "constraints keep (constraints[0] drops every cell with it), "
+                                     "so it runs nowhere"});
+  // A constraint that drops some of a value's cells leaves the value running: no note.
+  std::string some = yaml;
+  some.replace(some.find("[4K]"), 4, "[2K]");
+  expanded = ExpandSweepYaml(some, "s.yaml");
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_EQ(expanded->expansion.jobs.size(), 3u);
+  EXPECT_TRUE(expanded->notes.empty());
 }
 
 TEST(SweepFileTest, ASampleLargerThanTheKeptCellsIsNoted) {

@@ -15,6 +15,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -96,9 +97,12 @@ absl::StatusOr<Int> YamlReader::WholeNumber(const YAML::Node& node, const std::s
   if (!text.ok()) return text.status();
   Int number = 0;
   if (!absl::SimpleAtoi(*text, &number) || (positive && number <= 0)) {
+    // "-1 is not a whole number" would be false: it is one, below the range.
     return Error(
         node, key,
-        absl::StrCat("'", *text, "' is not a ", positive ? "positive " : "", "whole number"));
+        !positive && absl::StartsWith(*text, "-")
+            ? absl::StrCat("'", *text, "' is negative")
+            : absl::StrCat("'", *text, "' is not a ", positive ? "positive " : "", "whole number"));
   }
   Remember(key + "[0]", node);
   return number;

@@ -1,0 +1,97 @@
+#include "sweep/expansion_notes.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/train_config.h"
+
+namespace ablate::sweep::internal {
+namespace {
+
+bool HasValue(const google::protobuf::RepeatedPtrField<v1::CellValue>& cell,
+              const std::string& dimension, const std::string& value) {
+  return std::any_of(cell.begin(), cell.end(), [&](const v1::CellValue& v) {
+    return v.dimension() == dimension && v.value() == value;
+  });
+}
+
+// Cells carry their grid values as written, so values compare as text here.
+void AddDroppedValues(const v1::SweepSpec& spec, const Expansion& expansion,
+                      std::vector<ExpansionNote>& notes) {
+  if (expansion.dropped.empty()) return;
+  for (const v1::Dimension& dimension : spec.grid()) {
+    for (int i = 0; i < dimension.values_size(); ++i) {
+      const std::string& value = dimension.values(i);
+      const bool kept = std::any_of(
+          expansion.jobs.begin(), expansion.jobs.end(),
+          [&](const v1::JobSpec& job) { return HasValue(job.cell(), dimension.name(), value); });
+      if (kept) continue;
+      std::set<int> by;  // the constraints that dropped its cells
+      for (const v1::ExcludedCell& excluded : expansion.dropped) {
+        if (HasValue(excluded.cell(), dimension.name(), value)) by.insert(excluded.constraint());
+      }
+      // A value in no cell at all was left out by `cells` or `sample`, as asked.
+      if (by.empty()) continue;
+      std::vector<std::string> names;
+      names.reserve(by.size());
+      for (const int c : by) names.push_back(absl::StrCat("constraints[", c, "]"));
+      notes.push_back(
+          {absl::StrCat("grid.", dimension.name(), "[", i, "]"),
+           absl::StrCat("grid.", dimension.name(), ": '", value,
+                        "' is in no cell that the constraints keep (", absl::StrJoin(names, ", "),
+                        by.size() == 1 ? " drops" : " drop",
+                        " every cell with it), so it runs nowhere")});
+    }
+  }
+}
+
+// A micro-batch above a rank's share of the batch runs as the whole share (MicroBatchPerRank):
+// legal, but the file then asks for more than the run does, most often by a batch_size that an
+// override or a grid value made smaller.
+void AddMicroBatchAboveShare(const std::vector<v1::JobSpec>& jobs,
+                             std::vector<ExpansionNote>& notes) {
+  const auto above = [](const v1::JobSpec& job) {
+    const v1::TrainConfig& c = job.config();
+    return c.micro_batch_size() > c.batch_size() / WorldSize(c);
+  };
+  const auto first = std::find_if(jobs.begin(), jobs.end(), above);
+  if (first == jobs.end()) return;
+  const int64_t more = std::count_if(first + 1, jobs.end(), above);
+  const v1::TrainConfig& c = first->config();
+  const uint32_t share = c.batch_size() / WorldSize(c);
+  notes.push_back(
+      {"", absl::StrCat(
+               "cell ", CellLabel(*first), ": micro_batch_size: ", c.micro_batch_size(),
+               " is more than ",
+               WorldSize(c) > 1 ? absl::StrCat("a rank's share of batch_size (", share, ")")
+                                : absl::StrCat("batch_size (", share, ")"),
+               more > 0 ? absl::StrCat(", as in ", more, more == 1 ? " more job" : " more jobs")
+                        : "",
+               "; the whole share runs at once")});
+}
+
+}  // namespace
+
+std::vector<ExpansionNote> ExpansionNotes(const v1::SweepSpec& spec, const Expansion& expansion) {
+  std::vector<ExpansionNote> notes;
+  for (const int i : expansion.idle_overrides) {
+    const std::string at = absl::StrCat("overrides[", i, "].when");
+    notes.push_back({at, absl::StrCat(at,
+                                      ": no cell that the grid and its constraints keep meets it, "
+                                      "so the override changes nothing")});
+  }
+  AddDroppedValues(spec, expansion, notes);
+  if (spec.has_sample() && spec.sample().count() > expansion.kept_cells) {
+    notes.push_back({"sample.count",
+                     absl::StrCat("sample.count: ", spec.sample().count(), " is more than the ",
+                                  expansion.kept_cells,
+                                  " cells the grid and its constraints keep; all of them run")});
+  }
+  AddMicroBatchAboveShare(expansion.jobs, notes);
+  return notes;
+}
+
+}  // namespace ablate::sweep::internal

@@ -1,0 +1,36 @@
+// What a valid sweep expands to that its file most likely did not mean: notes that
+// `ablate validate`, `plan` and `submit` print beside the plan, never refusals (a file may
+// keep a rule for cells it leaves out for now). Pure; safe from any thread.
+#ifndef ABLATE_SWEEP_EXPANSION_NOTES_H_
+#define ABLATE_SWEEP_EXPANSION_NOTES_H_
+
+#include <string>
+#include <vector>
+
+#include "ablate/v1/sweep.pb.h"
+#include "sweep/grid.h"
+
+namespace ablate::sweep::internal {
+
+struct ExpansionNote {
+  // The file's key whose place the note goes to ("overrides[1].when", "grid.optimizer[1]"), or
+  // empty for a note about cells, whose text then starts "cell LABEL: " and is placed as a
+  // cell's problem is (sweep_file.h).
+  std::string at;
+  std::string text;
+};
+
+// The notes of `expansion`, ExpandSweep(spec)'s, in this order:
+// - each override no kept cell meets ("overrides[1].when: no cell ... meets it, so the override
+//   changes nothing");
+// - each grid value the constraints dropped from every cell that has it ("grid.optimizer:
+//   'muon' is in no cell that the constraints keep (constraints[0] drops every cell with it)"),
+//   most often a require that names a value the grid lacks;
+// - a sample.count above the cells the constraints keep;
+// - a micro_batch_size above a rank's share of the batch (MicroBatchPerRank runs the whole
+//   share), at its first cell, with how many more jobs have it.
+std::vector<ExpansionNote> ExpansionNotes(const v1::SweepSpec& spec, const Expansion& expansion);
+
+}  // namespace ablate::sweep::internal
+
+#endif  // ABLATE_SWEEP_EXPANSION_NOTES_H_
