@@ -259,18 +259,34 @@ absl::StatusOr<v1::ListJobsResponse> SweepApi::ListJobs(const v1::ListJobsReques
   return response;
 }
 
+absl::StatusOr<v1::Job> SweepApi::FindJob(const std::string& id) {
+  absl::StatusOr<v1::Job> job = store_.GetJob(id);
+  if (job.status().code() != absl::StatusCode::kNotFound) return job;
+  constexpr int kNamed = 4;  // ids named when a short id is ambiguous
+  absl::StatusOr<std::vector<std::string>> ids = store_.JobIdsEndingWith(id, kNamed);
+  if (!ids.ok()) return ids.status();
+  if (ids->empty()) return job;
+  if (ids->size() > 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the short id ", id, " ends the ids of several jobs (", absl::StrJoin(*ids, ", "),
+        ids->size() == kNamed ? ", ..." : "", "); give the whole id"));
+  }
+  return store_.GetJob(ids->front());
+}
+
 absl::StatusOr<v1::GetJobResponse> SweepApi::GetJob(const v1::GetJobRequest& request) {
   telemetry_.CountRpc("GetJob");
   if (absl::Status s = Require(request.job_id(), "job_id"); !s.ok()) return s;
-  absl::StatusOr<v1::Job> job = store_.GetJob(request.job_id());
+  absl::StatusOr<v1::Job> job = FindJob(request.job_id());
   if (!job.ok()) return job.status();
-  absl::StatusOr<std::vector<v1::Attempt>> attempts = store_.ListAttempts(request.job_id());
+  const std::string& job_id = job->spec().job_id();
+  absl::StatusOr<std::vector<v1::Attempt>> attempts = store_.ListAttempts(job_id);
   if (!attempts.ok()) return attempts.status();
   std::vector<std::string> names(request.metric_names().begin(), request.metric_names().end());
   int max_points =
       request.max_points() == 0 ? kDefaultMaxPoints : static_cast<int>(request.max_points());
   absl::StatusOr<std::vector<v1::MetricSeries>> metrics =
-      store_.ReadMetrics(request.job_id(), names, max_points);
+      store_.ReadMetrics(job_id, names, max_points);
   if (!metrics.ok()) return metrics.status();
 
   v1::GetJobResponse response;
@@ -283,15 +299,14 @@ absl::StatusOr<v1::GetJobResponse> SweepApi::GetJob(const v1::GetJobRequest& req
 absl::StatusOr<v1::JobLog> SweepApi::GetJobLog(const v1::GetJobLogRequest& request) {
   telemetry_.CountRpc("GetJobLog");
   if (absl::Status s = Require(request.job_id(), "job_id"); !s.ok()) return s;
-  if (absl::StatusOr<v1::Job> job = store_.GetJob(request.job_id()); !job.ok()) {
-    return job.status();
-  }
+  absl::StatusOr<v1::Job> job = FindJob(request.job_id());
+  if (!job.ok()) return job.status();
   if (log_tails_ == nullptr) {
     v1::JobLog empty;
-    empty.set_job_id(request.job_id());
+    empty.set_job_id(job->spec().job_id());
     return empty;
   }
-  return log_tails_->Get(request.job_id());
+  return log_tails_->Get(job->spec().job_id());
 }
 
 absl::StatusOr<v1::CancelResponse> SweepApi::Cancel(const v1::CancelRequest& request) {
@@ -306,7 +321,7 @@ absl::StatusOr<v1::CancelResponse> SweepApi::Cancel(const v1::CancelRequest& req
       if (!HasEnded(job.state())) job_ids.push_back(job.spec().job_id());
     }
   } else if (sweep.status().code() == absl::StatusCode::kNotFound) {
-    absl::StatusOr<v1::Job> job = store_.GetJob(request.id());
+    absl::StatusOr<v1::Job> job = FindJob(request.id());
     if (job.status().code() == absl::StatusCode::kNotFound) {
       return absl::NotFoundError(absl::StrCat(
           "no sweep or job with id '", request.id(),
@@ -314,7 +329,7 @@ absl::StatusOr<v1::CancelResponse> SweepApi::Cancel(const v1::CancelRequest& req
           "`ablate status SWEEP` lists them)"));
     }
     if (!job.ok()) return job.status();
-    job_ids.push_back(request.id());
+    job_ids.push_back(job->spec().job_id());
   } else {
     return sweep.status();
   }

@@ -121,6 +121,10 @@ class SweepApi {
   // The sweep `name_or_id` names: its id, or a name exactly one sweep has. NotFound when
   // neither; FailedPrecondition, listing the ids, when several sweeps have the name.
   absl::StatusOr<v1::Sweep> FindSweep(const std::string& name_or_id);
+  // The job `id` names, read: the job of that id, else the one job whose id ends with "-" +
+  // `id` (the short id `plan`, `watch` and `retry` show). NotFound when neither; when several
+  // jobs end so, FailedPrecondition naming them.
+  absl::StatusOr<v1::Job> FindJob(const std::string& id);
   // The id of the one sweep named `name`; `not_found` when none is, FailedPrecondition, listing
   // the ids, when several are.
   absl::StatusOr<std::string> SweepIdNamed(const std::string& name, absl::Status not_found);

@@ -336,6 +336,36 @@ TEST_F(SweepApiWatchTest, RetryTakesTheJobIdsPartAfterTheSweeps) {
       << response->refused(0).reason();
 }
 
+// A job's short id (after its sweep's id) finds it wherever a job id is asked for alone; one
+// that ends several jobs' ids is refused with them named.
+TEST_F(SweepApiWatchTest, AJobIsFoundByItsShortId) {
+  const std::string& id = job_ids_[0];
+  const std::string short_id = id.substr(request_.sweep_id().size() + 1);
+  v1::GetJobRequest get;
+  get.set_job_id(short_id);
+  absl::StatusOr<v1::GetJobResponse> found = api_->GetJob(get);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->job().spec().job_id(), id);
+  v1::GetJobLogRequest log;
+  log.set_job_id(short_id);
+  ASSERT_TRUE(api_->GetJobLog(log).ok());
+  v1::CancelRequest cancel;
+  cancel.set_id(short_id);
+  absl::StatusOr<v1::CancelResponse> cancelled = api_->Cancel(cancel);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  ASSERT_EQ(cancelled->cancelled_job_ids_size(), 1);
+  EXPECT_EQ(cancelled->cancelled_job_ids(0), id);
+
+  ASSERT_TRUE(store_->CreateSweep(testing::MakeSweep("x"), testing::MakeJobs("x", 1), 1).ok());
+  ASSERT_TRUE(store_->CreateSweep(testing::MakeSweep("y"), testing::MakeJobs("y", 1), 1).ok());
+  get.set_job_id("j0");
+  const absl::Status ambiguous = api_->GetJob(get).status();
+  EXPECT_EQ(ambiguous.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(ambiguous.message(), "x-j0")) << ambiguous;
+  get.set_job_id("f00000");
+  EXPECT_EQ(api_->GetJob(get).status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(SweepApiWatchTest, RetryRefusesMalformedRequests) {
   v1::RetryJobsRequest request;
   EXPECT_EQ(api_->RetryJobs(request).status().code(), absl::StatusCode::kInvalidArgument);

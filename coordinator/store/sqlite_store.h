@@ -34,6 +34,8 @@ class SqliteStore final : public Store {
   absl::Status AddJobs(const v1::Sweep& sweep, const std::vector<v1::JobSpec>& jobs,
                        const std::vector<std::string>& dropped, uint32_t max_attempts) override;
   absl::StatusOr<std::vector<std::string>> SweepIdsNamed(const std::string& name) override;
+  absl::StatusOr<std::vector<std::string>> JobIdsEndingWith(const std::string& short_id,
+                                                            int limit) override;
   absl::StatusOr<v1::Sweep> GetSweep(const std::string& sweep_id) override;
   absl::StatusOr<std::vector<v1::Sweep>> ListSweeps() override;
   absl::StatusOr<std::vector<v1::Job>> ListJobs(const std::string& sweep_id) override;

@@ -104,6 +104,25 @@ absl::StatusOr<std::vector<std::string>> SqliteStore::SweepIdsNamed(const std::s
   return out;
 }
 
+absl::StatusOr<std::vector<std::string>> SqliteStore::JobIdsEndingWith(const std::string& short_id,
+                                                                       int limit) {
+  std::vector<std::string> out;
+  absl::Status status = Read([&](Db& db) -> absl::Status {
+    // Compared as text, not by LIKE, so no character of the short id is a pattern.
+    absl::StatusOr<Statement> query =
+        db.Prepare("SELECT id FROM jobs WHERE substr(id, -length(?1) - 1) = '-' || ?1 LIMIT ?2");
+    if (!query.ok()) return query.status();
+    query->Bind(1, short_id);
+    query->Bind(2, int64_t{limit});
+    return query->ForEachRow([&](const Statement& row) {
+      out.push_back(row.Text(0));
+      return absl::OkStatus();
+    });
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
 absl::StatusOr<RequeueResult> SqliteStore::RequeueJobs(const std::string& sweep_id,
                                                        const std::vector<std::string>& job_ids,
                                                        uint32_t more_attempts) {

@@ -224,6 +224,11 @@ class Store {
   virtual absl::StatusOr<v1::SweepSnapshot> Snapshot(const std::string& sweep_id,
                                                      const JobQuery& jobs) = 0;
   virtual absl::StatusOr<v1::Job> GetJob(const std::string& job_id) = 0;
+  // The ids of up to `limit` jobs whose id ends with "-" + `short_id` (the part after the
+  // sweep's id that `plan`, `watch` and `retry` show), in no set order; empty when none does.
+  // Reads every job's id: for the rare lookup by short id, not for hot paths.
+  virtual absl::StatusOr<std::vector<std::string>> JobIdsEndingWith(const std::string& short_id,
+                                                                    int limit) = 0;
   // The job's attempts, oldest first. NotFound for an unknown job.
   virtual absl::StatusOr<std::vector<v1::Attempt>> ListAttempts(const std::string& job_id) = 0;
 

@@ -179,5 +179,17 @@ TEST_F(StoreRerunTest, FindsSweepsByName) {
   EXPECT_TRUE(store_->SweepIdsNamed("a-1").value().empty());
 }
 
+// A short id is the end of a job's id after a dash, compared as text (no pattern).
+TEST_F(StoreRerunTest, FindsJobIdsByTheirEnd) {
+  ASSERT_TRUE(store_->CreateSweep(MakeSweep("a"), MakeJobs("a", 2), 1).ok());
+  ASSERT_TRUE(store_->CreateSweep(MakeSweep("b"), MakeJobs("b", 1), 1).ok());
+  EXPECT_THAT(store_->JobIdsEndingWith("j1", 4).value(), ElementsAre("a-j1"));
+  EXPECT_THAT(store_->JobIdsEndingWith("j0", 4).value(),
+              ::testing::UnorderedElementsAre("a-j0", "b-j0"));
+  EXPECT_EQ(store_->JobIdsEndingWith("j0", 1).value().size(), 1u);
+  EXPECT_TRUE(store_->JobIdsEndingWith("0", 4).value().empty());  // "j0" follows the dash
+  EXPECT_TRUE(store_->JobIdsEndingWith("%", 4).value().empty());
+}
+
 }  // namespace
 }  // namespace ablate::coordinator
