@@ -114,6 +114,10 @@ int RunCli(int argc, char** argv) {
   plan->add_flag("--json", plan_json, "print the plan as one line of JSON");
 
   CLI::App* ls = app.add_subcommand("ls", "list sweeps, newest first");
+  ls->footer(
+      "DONE counts the jobs that ended, however they ended (succeeded, failed or cancelled, "
+      "jobs an update dropped included), of all the sweep's jobs; STATE says how the sweep "
+      "ended, and `ablate status SWEEP` counts its jobs by state.");
 
   std::string sweep_id;
   bool json = false;
@@ -123,6 +127,13 @@ int RunCli(int argc, char** argv) {
   status->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
   status->add_flag("--all", all, "one row per job, however many");
   status->add_flag("--json", json, "print {\"sweep\": ..., \"jobs\": [...]} as JSON");
+  status->footer(
+      "Columns: a grid dimension each; STATE (\"*\": a result of other code than the newest "
+      "result's; \"(dropped)\": an update left its cell out of the file, and it does not run); "
+      "ATTEMPTS, retries included; STEP, the last the trainer reported; LOSS, the training loss "
+      "last logged (every log_every steps, so maybe of a step before STEP); EVAL LOSS, the "
+      "final evaluation's, else the last one so far; OPT B/PARAM, the optimizer's state in "
+      "bytes per parameter, once reported; MESSAGE, why a job failed, waits or was retried.");
 
   CLI::App* watch = app.add_subcommand("watch", "follow a sweep live until every job ended");
   watch->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
@@ -159,10 +170,17 @@ int RunCli(int argc, char** argv) {
                       "the grid dimension across the top (left out: the next one, or on a grid "
                       "of one dimension the metric as the one column)");
   compare->add_option("--metric", metric, "eval/loss or train/loss")->capture_default_str();
+  compare->footer(
+      "When no job has the metric, a note says so on stderr; the exit status is 1 once no job "
+      "is left to run, as for results.");
 
   std::string cancel_id;
   CLI::App* cancel = app.add_subcommand("cancel", "cancel a sweep's unfinished jobs, or one job");
-  cancel->add_option("ID", cancel_id, "a sweep's id or unique name, or a job id")->required();
+  cancel
+      ->add_option("ID", cancel_id,
+                   "a sweep's id or unique name, or a job's id (whole, or the short id "
+                   "after the sweep's id)")
+      ->required();
 
   RetryChoice retry_choice;
   CLI::App* retry = app.add_subcommand(

@@ -81,9 +81,13 @@ absl::Status Client::CallError(absl::string_view method, const grpc::Status& sta
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
     return Unreachable(TransportCause(status));
   }
-  // gRPC's codes are numbered as absl's.
+  // gRPC's codes are numbered as absl's. A message that names the call already (the
+  // coordinator's token checks do) is not prefixed with it twice.
+  const std::string& message = status.error_message();
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      absl::StrCat("ablate: ", method, ": ", status.error_message()));
+                      absl::StartsWith(message, absl::StrCat(method, " "))
+                          ? absl::StrCat("ablate: ", message)
+                          : absl::StrCat("ablate: ", method, ": ", message));
 }
 
 template <typename Request, typename Response>

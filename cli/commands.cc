@@ -403,7 +403,7 @@ int CompareCommand(Client& client, const std::string& sweep, const std::string& 
   if (!text.ok()) return FailResults(io, text.status());
   io.out << results->second.metric() << " of " << results->first.id() << ", mean over seeds\n"
          << *text;
-  return kExitOk;
+  return NoteMissingResults(results->first, results->second, io);
 }
 
 int CancelCommand(Client& client, const std::string& id, const Io& io) {
@@ -427,8 +427,9 @@ int RetryCommand(Client& client, const std::string& sweep, const RetryChoice& ch
   if (choice.failed) request.add_states(v1::JOB_STATE_FAILED);
   if (choice.cancelled) request.add_states(v1::JOB_STATE_CANCELLED);
   if (request.job_ids().empty() == request.states().empty()) {
-    io.err << "ablate: retry: name jobs, or pass --failed and/or --cancelled, not jobs and flags "
-              "together\n";
+    io.err << "ablate: retry: name jobs, or pass --failed and/or --cancelled"
+           << (request.job_ids().empty() ? " (what to run again)" : ", not jobs and flags together")
+           << '\n';
     return kExitUsage;
   }
   absl::StatusOr<v1::RetryJobsResponse> response = client.RetryJobs(request);

@@ -5,12 +5,17 @@
 #include <cmath>
 #include <iterator>
 #include <limits>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "cli/stats.h"
 #include "cli/table.h"
 #include "sweep/grid.h"
@@ -83,6 +88,34 @@ int RampColor(double t) {
   static constexpr int kRamp[] = {46, 82, 118, 154, 190, 226, 220, 214, 208, 202, 196};
   const int last = static_cast<int>(std::size(kRamp)) - 1;
   return kRamp[std::clamp(static_cast<int>(std::lround(t * last)), 0, last)];
+}
+
+// " ↑" when the search's `chosen` point holds the largest value of `parameter` the search
+// tried, " ↓" the smallest, else "" (also when it tried one value): the best value may lie
+// beyond the range. A relative value ("x0.25") compares by its multiple, as every cell's does.
+std::string EdgeMark(const std::vector<v1::SearchPoint>& points, uint32_t chosen,
+                     const std::string& parameter) {
+  auto value_of = [&](const v1::SearchPoint& point) -> std::optional<double> {
+    for (const v1::CellValue& value : point.values()) {
+      double number = 0;
+      if (value.dimension() == parameter &&
+          absl::SimpleAtod(absl::StripPrefix(value.value(), sweep::kRelativeMark), &number)) {
+        return number;
+      }
+    }
+    return std::nullopt;
+  };
+  if (chosen >= points.size()) return "";
+  const std::optional<double> mine = value_of(points[chosen]);
+  if (!mine.has_value()) return "";
+  bool below = false, above = false;
+  for (const v1::SearchPoint& point : points) {
+    const std::optional<double> other = value_of(point);
+    below = below || (other.has_value() && *other < *mine);
+    above = above || (other.has_value() && *other > *mine);
+  }
+  if (below == above) return "";
+  return below ? " ↑" : " ↓";
 }
 
 std::string PadLeft(const std::string& text, size_t width) {
@@ -214,13 +247,23 @@ std::string ResultsText(const v1::Sweep& sweep, const v1::SweepResults& results)
   if (tuned) headers.insert(headers.end(), {"TRIALS", "TUNED LR"});
   if (tuned_wd) headers.push_back("TUNED WD");
   for (const std::string& h :
-       {std::string("RUNS"), results.metric(), std::string("95% CI"), std::string("STD"),
-        std::string("VS BASELINE"), std::string("95% CI (PAIRED)")}) {
+       {std::string("RUNS"), results.metric(), std::string("95% CI"), std::string("STD")}) {
     headers.push_back(h);
   }
+  // Without a baseline there is nothing to be paired with: no columns of dashes.
+  const bool has_baseline = !sweep.spec().baseline().empty();
+  if (has_baseline) headers.insert(headers.end(), {"VS BASELINE", "95% CI (PAIRED)"});
   Table table(headers);
   for (size_t c = dims; c < headers.size(); ++c) table.SetAlign(c, Table::Align::kRight);
   std::set<std::string> other_versions;
+  const std::vector<v1::SearchPoint> points =
+      tuned ? sweep::SearchPoints(sweep.spec().tuning()) : std::vector<v1::SearchPoint>();
+  bool at_edge = false;  // a choice marked at its search's edge
+  auto chosen_text = [&](const v1::CellResult& cell, double value, const std::string& parameter) {
+    const std::string mark = EdgeMark(points, cell.tuned().point(), parameter);
+    at_edge = at_edge || !mark.empty();
+    return absl::StrCat(absl::StrFormat("%g", value), mark);
+  };
   for (const v1::CellResult& cell : results.cells()) {
     std::vector<std::string> row;
     for (const v1::CellValue& value : cell.cell()) row.push_back(value.value());
@@ -241,9 +284,9 @@ std::string ResultsText(const v1::Sweep& sweep, const v1::SweepResults& results)
           {absl::StrCat(cell.trials(), cell.failed_trials() > 0
                                            ? absl::StrCat(" (", cell.failed_trials(), " failed)")
                                            : ""),
-           chose ? absl::StrFormat("%g", cell.tuned().learning_rate()) : waiting});
+           chose ? chosen_text(cell, cell.tuned().learning_rate(), "learning_rate") : waiting});
       if (tuned_wd) {
-        row.push_back(chose ? absl::StrFormat("%g", cell.tuned().weight_decay()) : "-");
+        row.push_back(chose ? chosen_text(cell, cell.tuned().weight_decay(), "weight_decay") : "-");
       }
     }
     row.push_back(absl::StrCat(cell.succeeded(), "/", cell.jobs(),
@@ -252,7 +295,9 @@ std::string ResultsText(const v1::Sweep& sweep, const v1::SweepResults& results)
     row.push_back(has ? Number(cell.metric().mean()) : "-");
     row.push_back(has ? Interval(cell.metric()) : "-");
     row.push_back(has && cell.metric().has_std() ? Number(cell.metric().std()) : "-");
-    if (cell.baseline()) {
+    if (!has_baseline) {
+      // No columns to fill.
+    } else if (cell.baseline()) {
       row.insert(row.end(), {"baseline", ""});
     } else if (cell.has_difference()) {
       row.push_back(absl::StrFormat("%+.4f", cell.difference().mean()));
@@ -263,6 +308,24 @@ std::string ResultsText(const v1::Sweep& sweep, const v1::SweepResults& results)
     table.AddRow(std::move(row));
   }
   std::string out = table.Render();
+  if (at_edge) {
+    absl::StrAppend(&out,
+                    "↑ ↓: the tuning chose the largest (smallest) value it searched; the best may "
+                    "lie beyond: widen the range\n");
+  }
+  // Every difference needs the baseline's value of the same seed: say why there are none.
+  const auto baseline = std::find_if(results.cells().begin(), results.cells().end(),
+                                     [](const v1::CellResult& cell) { return cell.baseline(); });
+  if (baseline != results.cells().end() && !baseline->has_metric()) {
+    std::vector<std::string> values;
+    for (const v1::CellValue& value : baseline->cell()) {
+      values.push_back(absl::StrCat(value.dimension(), "=", value.value()));
+    }
+    absl::StrAppend(&out, "the baseline cell (", absl::StrJoin(values, " "), ") has no ",
+                    results.metric(), " (", baseline->succeeded(), " of ", baseline->jobs(),
+                    " jobs succeeded), so no cell has a difference from it; `ablate status ",
+                    sweep.id(), "` shows its jobs\n");
+  }
   if (!other_versions.empty()) {
     absl::StrAppend(&out, "* some runs come from code ", absl::StrJoin(other_versions, ", "),
                     ", not ", results.code_version(), " (the newest result's)\n");

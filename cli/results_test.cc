@@ -129,6 +129,28 @@ TEST(ResultsTest, TableAndCsv) {
 
 // Runs from an older trainer are marked against the newest result's version; jobs an update
 // of the sweep dropped are no cell's runs.
+// A baseline without a value leaves every difference blank: the table says why.
+TEST(ResultsTest, ABaselineWithoutAValueIsNamed) {
+  absl::StatusOr<ResultsBuilder> builder = ResultsBuilder::Create(StudySweep(), "eval/loss");
+  ASSERT_TRUE(builder.ok()) << builder.status();
+  // Qualified: inside a test, Run alone names the test's own.
+  builder->Add(cli::Run("adamw", 1, 0, v1::JOB_STATE_FAILED));
+  builder->Add(cli::Run("muon", 1, 2.9));
+  EXPECT_THAT(ResultsText(StudySweep(), builder->Finish()),
+              ::testing::EndsWith("the baseline cell (optimizer=adamw) has no eval/loss (0 of 1 "
+                                  "jobs succeeded), so no cell has a difference from it; `ablate "
+                                  "status study-00` shows its jobs\n"));
+  // Without a baseline in the spec, there are no columns of differences.
+  v1::Sweep plain = StudySweep();
+  plain.mutable_spec()->clear_baseline();
+  absl::StatusOr<ResultsBuilder> without = ResultsBuilder::Create(plain, "eval/loss");
+  ASSERT_TRUE(without.ok()) << without.status();
+  without->Add(cli::Run("muon", 1, 2.9));
+  const std::string text = ResultsText(plain, without->Finish());
+  EXPECT_THAT(text, HasSubstr("STD\n"));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("BASELINE")));
+}
+
 TEST(ResultsTest, MarksCellsOfOtherCodeVersionsAndLeavesOutDroppedJobs) {
   ResultsBuilder builder = *ResultsBuilder::Create(StudySweep(), "eval/loss");
   int64_t second = 100;
@@ -371,6 +393,36 @@ TEST(ResultsTest, ATuningWhoseEveryTrialFailedSaysSo) {
   // The chosen trial, its rung and its eval loss, each number as short as reads back exactly.
   EXPECT_THAT(csv, HasSubstr(absl::StrCat("\nsoap,3,1,false,0.002,0.1,", jobs[7].spec().job_id(),
                                           ",0,2.3,1,0,")));
+}
+
+// A choice at the edge of its search is marked: the best value may lie beyond the range.
+TEST(ResultsTest, AChoiceAtTheEdgeOfItsSearchIsMarked) {
+  absl::StatusOr<v1::SweepSpec> spec = TunedSpec("[adamw, muon]");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  absl::StatusOr<sweep::Expansion> expansion = sweep::ExpandSweep(*spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  ASSERT_EQ(expansion->jobs.size(), 6u);
+  std::vector<v1::Job> jobs;
+  // adamw's trials (lr 1e-3, 2e-3, 4e-3) best at the largest, muon's at the middle.
+  for (const double loss : {3.0, 2.9, 2.8, 3.0, 2.7, 2.8}) {
+    v1::Job& job = jobs.emplace_back();
+    *job.mutable_spec() = expansion->jobs[jobs.size() - 1];
+    job.set_state(v1::JOB_STATE_SUCCEEDED);
+    job.set_final_eval_loss(loss);
+  }
+  for (v1::JobSpec& final : sweep::NextTuningJobs(*spec, jobs).add) {
+    *jobs.emplace_back().mutable_spec() = std::move(final);
+  }
+  v1::Sweep sweep;
+  sweep.set_id("tuned-00");
+  *sweep.mutable_spec() = *spec;
+  absl::StatusOr<ResultsBuilder> builder = ResultsBuilder::Create(sweep, "eval/loss");
+  ASSERT_TRUE(builder.ok()) << builder.status();
+  for (const v1::Job& job : jobs) builder->Add(job);
+  const std::string text = ResultsText(sweep, builder->Finish());
+  EXPECT_THAT(text, ::testing::ContainsRegex("adamw +3 +0.004 ↑ +0/1 "));
+  EXPECT_THAT(text, ::testing::ContainsRegex("muon +3 +0.002 +0/1 "));
+  EXPECT_THAT(text, HasSubstr("↑ ↓: the tuning chose the largest (smallest) value it searched"));
 }
 
 // A cell whose tuning a cancelled trial holds back says so, not "failed: 0 of 3 trials".

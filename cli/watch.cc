@@ -28,14 +28,22 @@ std::string DoneText(const v1::Sweep& sweep) {
   return out;
 }
 
-// "job tiny-3f2a1b RUNNING step 40 loss 2.3100", with what else the state makes worth saying.
+// "job tiny-3f2a1b RUNNING step 40 last loss 2.3100", with what else the state makes worth
+// saying. While a job runs, its losses are the last logged (every log_every steps, and
+// evaluations every eval_every), so maybe of an earlier step than the one it reached: "last".
 std::string JobLine(const v1::Job& job) {
   std::string line = absl::StrCat("job ", job.spec().job_id(), " ", JobStateName(job.state()));
   if (job.attempts() > 1) absl::StrAppend(&line, " (attempt ", job.attempts(), ")");
   if (job.step() > 0) absl::StrAppend(&line, " step ", job.step());
-  if (job.has_last_loss()) absl::StrAppend(&line, absl::StrFormat(" loss %.4f", job.last_loss()));
+  const bool ended = job.state() == v1::JOB_STATE_SUCCEEDED ||
+                     job.state() == v1::JOB_STATE_FAILED || job.state() == v1::JOB_STATE_CANCELLED;
+  if (job.has_last_loss()) {
+    absl::StrAppend(&line, ended ? " loss " : " last loss ",
+                    absl::StrFormat("%.4f", job.last_loss()));
+  }
   if (const std::optional<double> eval = EvalLossOf(job)) {
-    absl::StrAppend(&line, absl::StrFormat(" eval loss %.4f", *eval));
+    absl::StrAppend(&line, job.has_final_eval_loss() ? " final eval loss " : " last eval loss ",
+                    absl::StrFormat("%.4f", *eval));
   }
   if (!job.message().empty()) absl::StrAppend(&line, ": ", job.message());
   return line;

@@ -84,6 +84,24 @@ TEST(ChangeLinesTest, OneLinePerChangedJob) {
   EXPECT_TRUE(ChangeLines(&after, after, kNoon, absl::UTCTimeZone()).empty());
 }
 
+// A running job's losses are the last logged, maybe of an earlier step: said so; an ended
+// job's evaluation is its final one.
+TEST(ChangeLinesTest, LossesSayWhetherTheyAreTheLastOrTheFinal) {
+  const auto before = Snapshot("JOB_STATE_PENDING", 0, "total: 2 pending: 2");
+  auto running = Snapshot("JOB_STATE_RUNNING", 40, "total: 2 pending: 1 running: 1");
+  running.mutable_jobs(0)->set_last_loss(2.5);
+  running.mutable_jobs(0)->set_last_eval_loss(2.75);
+  EXPECT_THAT(ChangeLines(&before, running, kNoon, absl::UTCTimeZone()),
+              ElementsAre("[12:01:03] 0/2 done · job grid-0123abcd-aaaaaa RUNNING step 40 last "
+                          "loss 2.5000 last eval loss 2.7500"));
+  auto ended = Snapshot("JOB_STATE_SUCCEEDED", 50, "total: 2 pending: 1 succeeded: 1");
+  ended.mutable_jobs(0)->set_last_loss(2.25);
+  ended.mutable_jobs(0)->set_final_eval_loss(2.5);
+  EXPECT_THAT(ChangeLines(&running, ended, kNoon, absl::UTCTimeZone()),
+              ElementsAre("[12:01:03] 1/2 done · job grid-0123abcd-aaaaaa SUCCEEDED step 50 "
+                          "loss 2.2500 final eval loss 2.5000"));
+}
+
 TEST(WatchViewTest, PlainOutputHasNoEscapeCodes) {
   std::ostringstream out;
   WatchView view(out, /*interactive=*/false, absl::UTCTimeZone());

@@ -143,7 +143,9 @@ TEST_F(TuningSweepTest, PromotesTheBestTrialsAndTrainsTheChosenPointForTheCellsS
   EXPECT_THAT(results, HasSubstr("TRIALS"));
   EXPECT_THAT(results, HasSubstr("TUNED LR"));
   // No TUNED WD column: the search leaves weight decay at the cell's own.
-  EXPECT_THAT(results, testing::ContainsRegex("tiny +6 +0.003 +1/1"));
+  // 0.003 is the largest learning rate searched: marked, as the best may lie beyond.
+  EXPECT_THAT(results, testing::ContainsRegex("tiny +6 +0.003 ↑ +1/1"));
+  EXPECT_THAT(results, HasSubstr("↑ ↓: the tuning chose the largest (smallest) value"));
 
   // Widening the search trains the new point alone: the rung it joins ranks it last, so the
   // second rung and the final job are those already trained, kept rather than run again.
