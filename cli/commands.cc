@@ -260,9 +260,9 @@ int StatusCommand(Client& client, const std::string& name_or_id, StatusForm form
   // against its own newest result.
   std::vector<size_t> widths;
   std::string legend;
-  TrialCounts trials;
+  CountNotes notes;
   absl::Status read = client.ForEachPage(sweep_id, [&](const v1::ListJobsResponse& page) {
-    for (const v1::Job& job : page.jobs()) trials.Add(job);
+    for (const v1::Job& job : page.jobs()) notes.Add(job);
     Table table = JobsTable(*sweep, page.jobs());
     table.SetMinWidths(widths);
     io.out << table.Render(/*header=*/widths.empty());
@@ -270,7 +270,7 @@ int StatusCommand(Client& client, const std::string& name_or_id, StatusForm form
     if (legend.empty()) legend = CodeVersionLegend(page.jobs());
   });
   if (!read.ok()) return Fail(io, read);
-  io.out << legend << CountsSummary(sweep->counts()) << '\n' << trials.Summary();
+  io.out << legend << CountsSummary(sweep->counts()) << '\n' << notes.Summary();
   return kExitOk;
 }
 

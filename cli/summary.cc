@@ -36,7 +36,7 @@ std::string Section(const std::string& title, const v1::Sweep& sweep,
 SweepSummary::SweepSummary(size_t keep) : keep_(keep) {}
 
 void SweepSummary::Add(const v1::Job& job) {
-  trials_.Add(job);
+  notes_.Add(job);
   if (job.state() == v1::JOB_STATE_FAILED) {
     ++failed_total_;
     if (failed_.size() < keep_) failed_.push_back(job);
@@ -50,7 +50,7 @@ void SweepSummary::Add(const v1::Job& job) {
 
 std::string SweepSummary::Render(const v1::Sweep& sweep) const {
   std::string out = absl::StrCat("sweep ", sweep.id(), " ", SweepStateName(sweep.state()), ": ",
-                                 CountsSummary(sweep.counts()), "\n", trials_.Summary());
+                                 CountsSummary(sweep.counts()), "\n", notes_.Summary());
   if (!best_.empty()) {
     absl::StrAppend(&out, Section(absl::StrCat("best ", best_.size(), " by loss"), sweep, best_));
     absl::StrAppend(&out,

@@ -41,7 +41,7 @@ class SweepSummary {
   std::vector<v1::Job> worst_;   // highest loss first, at most keep_
   std::vector<v1::Job> failed_;  // the first keep_ failures, in expansion order
   size_t failed_total_ = 0;
-  TrialCounts trials_;
+  CountNotes notes_;
 };
 
 }  // namespace ablate::cli

@@ -189,32 +189,46 @@ std::string CountsSummary(const v1::JobCounts& counts) {
   return summary;
 }
 
-void TrialCounts::Add(const v1::Job& job) {
-  if (!job.spec().has_trial() || job.dropped()) return;
-  ++total;
-  if (job.state() == v1::JOB_STATE_FAILED) ++failed;
-  if (job.state() == v1::JOB_STATE_CANCELLED) ++cancelled;
+void CountNotes::Add(const v1::Job& job) {
+  if (job.dropped()) {
+    ++dropped;
+    return;
+  }
+  if (!job.spec().has_trial()) return;
+  ++trials;
+  if (job.state() == v1::JOB_STATE_FAILED) ++failed_trials;
+  if (job.state() == v1::JOB_STATE_CANCELLED) ++cancelled_trials;
 }
 
-std::string TrialCounts::Summary() const {
-  if (total == 0) return "";
-  // What each kind of ended trial does to its cell's tuning (sweep/tuning.h).
-  std::vector<std::string> ended;
-  if (failed > 0) ended.push_back(absl::StrCat(failed, " failed (ranked last, never chosen)"));
-  if (cancelled > 0) {
-    ended.push_back(absl::StrCat(cancelled,
-                                 " cancelled (their cells' tuning waits for `ablate retry "
-                                 "--cancelled`)"));
+std::string CountNotes::Summary() const {
+  std::string out;
+  if (trials > 0) {
+    // What each kind of ended trial does to its cell's tuning (sweep/tuning.h).
+    std::vector<std::string> ended;
+    if (failed_trials > 0) {
+      ended.push_back(absl::StrCat(failed_trials, " failed (ranked last, never chosen)"));
+    }
+    if (cancelled_trials > 0) {
+      ended.push_back(absl::StrCat(cancelled_trials,
+                                   " cancelled (their cells' tuning waits for `ablate retry "
+                                   "--cancelled`)"));
+    }
+    absl::StrAppend(&out, "of which ", trials, trials == 1 ? " trial" : " trials",
+                    ended.empty() ? "" : ": ", absl::StrJoin(ended, ", "), "\n");
   }
-  return absl::StrCat("of which ", total, total == 1 ? " trial" : " trials",
-                      ended.empty() ? "" : ": ", absl::StrJoin(ended, ", "), "\n");
+  if (dropped > 0) {
+    absl::StrAppend(&out, "of which ", dropped,
+                    " dropped by an update (out of the file, kept as they are, not run; "
+                    "`retry` runs one named)\n");
+  }
+  return out;
 }
 
 std::string StatusText(const v1::Sweep& sweep, const Jobs& jobs) {
-  TrialCounts trials;
-  for (const v1::Job& job : jobs) trials.Add(job);
+  CountNotes notes;
+  for (const v1::Job& job : jobs) notes.Add(job);
   return absl::StrCat(JobsTable(sweep, jobs).Render(), CodeVersionLegend(jobs),
-                      CountsSummary(sweep.counts()), "\n", trials.Summary());
+                      CountsSummary(sweep.counts()), "\n", notes.Summary());
 }
 
 absl::StatusOr<std::string> OneLineJson(const google::protobuf::Message& message) {

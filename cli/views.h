@@ -73,22 +73,25 @@ std::string CodeVersionLegend(const Jobs& jobs);
 // "4 jobs: 2 succeeded, 1 failed, 1 running"; states with no job are left out.
 std::string CountsSummary(const v1::JobCounts& counts);
 
-// A tuned sweep's trials among its jobs. A trial that failed or was cancelled ranks last in
-// its rung and is never chosen; the sweep's state is decided by its cells' final jobs, so the
-// trials' ends are told apart here.
-struct TrialCounts {
-  uint32_t total = 0;
-  uint32_t failed = 0;
-  uint32_t cancelled = 0;
+// What the counts by state hold that needs telling apart, from the sweep's jobs: a tuned
+// sweep's trials (a trial that failed or was cancelled ranks last in its rung and is never
+// chosen; the sweep's state is decided by its cells' final jobs, so the trials' ends are told
+// apart here), and the jobs an update dropped (out of the file, kept with their state, not run).
+struct CountNotes {
+  uint32_t trials = 0;
+  uint32_t failed_trials = 0;
+  uint32_t cancelled_trials = 0;
+  uint32_t dropped = 0;
 
   void Add(const v1::Job& job);
-  // "of which 6 trials: 2 failed, 1 cancelled (ranked last, never chosen)\n", "of which 6
-  // trials\n" when none failed; empty without trials.
+  // A line each, of what there is: "of which 6 trials: 2 failed (ranked last, never chosen),
+  // 1 cancelled (...)\n" ("of which 6 trials\n" when none failed); "of which 2 dropped by an
+  // update (...)\n". Empty when neither.
   std::string Summary() const;
 };
 
 // The `status` command's whole text: the jobs table, the code version legend, then the
-// summary line and, with tuning, the trials' line.
+// summary line and the lines of CountNotes.
 std::string StatusText(const v1::Sweep& sweep, const Jobs& jobs);
 
 // `message` in protobuf's JSON mapping on one line, every field printed, even at its default,

@@ -207,7 +207,7 @@ TEST(ViewsTest, SummaryLeavesOutEmptyStates) {
 }
 
 TEST(ViewsTest, TrialsAreCountedApartWithTheirFailures) {
-  TrialCounts trials;
+  CountNotes trials;
   EXPECT_EQ(trials.Summary(), "");
   trials.Add(Parse<v1::Job>("spec { trial { rung: 0 } } state: JOB_STATE_FAILED"));
   trials.Add(Parse<v1::Job>("spec { trial { rung: 0 } } state: JOB_STATE_SUCCEEDED"));
@@ -216,10 +216,22 @@ TEST(ViewsTest, TrialsAreCountedApartWithTheirFailures) {
   trials.Add(Parse<v1::Job>("spec { tuned { point: 1 } } state: JOB_STATE_FAILED"));
   EXPECT_EQ(trials.Summary(),
             "of which 3 trials: 1 failed (ranked last, never chosen), 1 cancelled (their cells' "
-            "tuning waits for `ablate retry --cancelled`)\n");
-  TrialCounts fine;
+            "tuning waits for `ablate retry --cancelled`)\nof which 1 dropped by an update (out "
+            "of the file, kept as they are, not run; `retry` runs one named)\n");
+  CountNotes fine;
   fine.Add(Parse<v1::Job>("spec { trial { rung: 0 } } state: JOB_STATE_SUCCEEDED"));
   EXPECT_EQ(fine.Summary(), "of which 1 trial\n");
+}
+
+// Jobs an update dropped stay in the counts by state; the summary says how many they are.
+TEST(ViewsTest, DroppedJobsAreCountedApart) {
+  CountNotes notes;
+  notes.Add(Parse<v1::Job>("state: JOB_STATE_SUCCEEDED dropped: true"));
+  notes.Add(Parse<v1::Job>("state: JOB_STATE_CANCELLED dropped: true"));
+  notes.Add(Parse<v1::Job>("state: JOB_STATE_SUCCEEDED"));
+  EXPECT_EQ(notes.Summary(),
+            "of which 2 dropped by an update (out of the file, kept as they are, not run; `retry` "
+            "runs one named)\n");
 }
 
 TEST(ViewsTest, SweepsTableShowsProgressAndCreationTime) {
