@@ -155,7 +155,12 @@ int RunCli(int argc, char** argv) {
       "When no job has the metric, a note says so on stderr; the exit status is 1 once no job "
       "is left to run, since no value will come.");
   results->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
-  results->add_option("--metric", metric, "eval/loss or train/loss")->capture_default_str();
+  results
+      ->add_option(
+          "--metric", metric,
+          "eval/loss, train/loss, or another series the jobs report (train/tokens_per_sec, "
+          "eval/perplexity, ...: its last point, read job by job)")
+      ->capture_default_str();
   results->add_flag("--csv", csv, "print CSV");
   results->add_flag("--json", results_json, "print the results as one line of JSON");
   results->get_option("--csv")->excludes(results->get_option("--json"));
@@ -169,7 +174,12 @@ int RunCli(int argc, char** argv) {
   compare->add_option("--cols", cols,
                       "the grid dimension across the top (left out: the next one, or on a grid "
                       "of one dimension the metric as the one column)");
-  compare->add_option("--metric", metric, "eval/loss or train/loss")->capture_default_str();
+  compare
+      ->add_option(
+          "--metric", metric,
+          "eval/loss, train/loss, or another series the jobs report (train/tokens_per_sec, "
+          "eval/perplexity, ...: its last point, read job by job)")
+      ->capture_default_str();
   compare->footer(
       "When no job has the metric, a note says so on stderr; the exit status is 1 once no job "
       "is left to run, as for results.");

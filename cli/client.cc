@@ -127,6 +127,10 @@ absl::StatusOr<v1::Sweep> Client::GetSweep(const std::string& sweep_id) {
   return Call("GetSweep", &v1::SweepService::Stub::GetSweep, request);
 }
 
+absl::StatusOr<v1::GetJobResponse> Client::GetJob(const v1::GetJobRequest& request) {
+  return Call("GetJob", &v1::SweepService::Stub::GetJob, request);
+}
+
 absl::StatusOr<v1::ListJobsResponse> Client::ListJobs(const std::string& sweep_id,
                                                       uint32_t page_size,
                                                       const std::string& page_token) {

@@ -30,13 +30,12 @@
 #include "sweep/sweep_file.h"
 
 namespace ablate::cli {
-namespace {
-
-// Prints a failed call's line; an unreachable coordinator and a refusal end differently.
 int Fail(const Io& io, const absl::Status& status) {
   io.err << status.message() << '\n';
   return status.code() == absl::StatusCode::kUnavailable ? kExitUnreachable : kExitFailed;
 }
+
+namespace {
 
 TerminalSize QueryTerminalSize() {
   TerminalSize size;
@@ -328,82 +327,6 @@ int WatchCommand(Client& client, const std::string& name_or_id, const Io& io) {
   // The sweep's state, not its job counts: a tuned sweep completes when every cell's final
   // jobs succeeded, whatever some of its trials did.
   return last.sweep().state() == v1::SWEEP_STATE_COMPLETED ? kExitOk : kExitFailed;
-}
-
-namespace {
-
-// Reads every job of the sweep into results for `metric`.
-absl::StatusOr<std::pair<v1::Sweep, v1::SweepResults>> ReadResults(Client& client,
-                                                                   const std::string& name_or_id,
-                                                                   const std::string& metric) {
-  absl::StatusOr<std::string> id = ResolveSweep(client, name_or_id);
-  if (!id.ok()) return id.status();
-  absl::StatusOr<v1::Sweep> sweep = client.GetSweep(*id);
-  if (!sweep.ok()) return sweep.status();
-  absl::StatusOr<ResultsBuilder> builder = ResultsBuilder::Create(*sweep, metric);
-  if (!builder.ok()) return builder.status();
-  absl::Status read = client.ForEachPage(*id, [&](const v1::ListJobsResponse& page) {
-    for (const v1::Job& job : page.jobs()) builder->Add(job);
-  });
-  if (!read.ok()) return read;
-  return std::pair{*std::move(sweep), builder->Finish()};
-}
-
-// A problem with the command's own flags is a usage error; the coordinator's, a failure.
-int FailResults(const Io& io, const absl::Status& status) {
-  if (status.code() == absl::StatusCode::kInvalidArgument) {
-    io.err << "ablate: " << status.message() << '\n';
-    return kExitUsage;
-  }
-  return Fail(io, status);
-}
-
-// A table of dashes does not say why, nor tells a script that nothing more will come. When no
-// cell has the metric, says so on io.err: kExitFailed once no job is left to run, else kExitOk.
-int NoteMissingResults(const v1::Sweep& sweep, const v1::SweepResults& results, const Io& io) {
-  for (const v1::CellResult& cell : results.cells()) {
-    if (cell.has_metric()) return kExitOk;
-  }
-  const v1::JobCounts& n = sweep.counts();
-  io.err << "note: no cell of " << sweep.id() << " has a value of " << results.metric();
-  if (const uint32_t unfinished = n.pending() + n.assigned() + n.running(); unfinished > 0) {
-    io.err << " yet (" << unfinished << " of " << n.total() << " jobs still to run)\n";
-    return kExitOk;
-  }
-  io.err << ", and no job is left to run (" << n.failed() << " failed, " << n.cancelled()
-         << " cancelled); `ablate status " << sweep.id() << "` shows why\n";
-  return kExitFailed;
-}
-
-}  // namespace
-
-int ResultsCommand(Client& client, const std::string& sweep, const std::string& metric,
-                   ResultsForm form, const Io& io) {
-  auto results = ReadResults(client, sweep, metric);
-  if (!results.ok()) return FailResults(io, results.status());
-  const auto& [swept, table] = *results;
-  if (form == ResultsForm::kCsv) {
-    io.out << ResultsCsv(swept, table);
-  } else if (form == ResultsForm::kJson) {
-    absl::StatusOr<std::string> json = OneLineJson(table);
-    if (!json.ok()) return Fail(io, json.status());
-    io.out << *json << '\n';
-  } else {
-    io.out << ResultsText(swept, table);
-  }
-  return NoteMissingResults(swept, table, io);
-}
-
-int CompareCommand(Client& client, const std::string& sweep, const std::string& rows,
-                   const std::string& cols, const std::string& metric, const Io& io) {
-  auto results = ReadResults(client, sweep, metric);
-  if (!results.ok()) return FailResults(io, results.status());
-  absl::StatusOr<std::string> text =
-      CompareText(results->first, results->second, rows, cols, io.color);
-  if (!text.ok()) return FailResults(io, text.status());
-  io.out << results->second.metric() << " of " << results->first.id() << ", mean over seeds\n"
-         << *text;
-  return NoteMissingResults(results->first, results->second, io);
 }
 
 int CancelCommand(Client& client, const std::string& id, const Io& io) {

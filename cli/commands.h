@@ -28,6 +28,10 @@ struct Io {
   bool color = false;  // `out` shows ANSI colors: a terminal, and NO_COLOR is not set
 };
 
+// Prints a failed call's line on io.err; kExitUnreachable for an unreachable coordinator,
+// else kExitFailed.
+int Fail(const Io& io, const absl::Status& status);
+
 // The sweep `name_or_id` names: a sweep id, or a sweep name that exactly one sweep has (the
 // coordinator resolves it). A name several sweeps share is refused, listing their ids.
 absl::StatusOr<std::string> ResolveSweep(Client& client, const std::string& name_or_id);

@@ -11,11 +11,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/strip.h"
 #include "cli/stats.h"
 #include "cli/table.h"
 #include "sweep/grid.h"
@@ -83,39 +81,17 @@ std::string Optional(bool present, double value) {
   return std::string(text, written.ptr);
 }
 
+// Whether a higher value of `metric` is the better one, for the colors: throughput and
+// utilization. Every other series reads lower as better (losses, perplexity).
+bool HigherIsBetter(absl::string_view metric) {
+  return absl::EndsWith(metric, "tokens_per_sec") || absl::EndsWith(metric, "/mfu");
+}
+
 // A 256-color terminal's green -> yellow -> red ramp, for a value at `t` in [0, 1].
 int RampColor(double t) {
   static constexpr int kRamp[] = {46, 82, 118, 154, 190, 226, 220, 214, 208, 202, 196};
   const int last = static_cast<int>(std::size(kRamp)) - 1;
   return kRamp[std::clamp(static_cast<int>(std::lround(t * last)), 0, last)];
-}
-
-// " ↑" when the search's `chosen` point holds the largest value of `parameter` the search
-// tried, " ↓" the smallest, else "" (also when it tried one value): the best value may lie
-// beyond the range. A relative value ("x0.25") compares by its multiple, as every cell's does.
-std::string EdgeMark(const std::vector<v1::SearchPoint>& points, uint32_t chosen,
-                     const std::string& parameter) {
-  auto value_of = [&](const v1::SearchPoint& point) -> std::optional<double> {
-    for (const v1::CellValue& value : point.values()) {
-      double number = 0;
-      if (value.dimension() == parameter &&
-          absl::SimpleAtod(absl::StripPrefix(value.value(), sweep::kRelativeMark), &number)) {
-        return number;
-      }
-    }
-    return std::nullopt;
-  };
-  if (chosen >= points.size()) return "";
-  const std::optional<double> mine = value_of(points[chosen]);
-  if (!mine.has_value()) return "";
-  bool below = false, above = false;
-  for (const v1::SearchPoint& point : points) {
-    const std::optional<double> other = value_of(point);
-    below = below || (other.has_value() && *other < *mine);
-    above = above || (other.has_value() && *other > *mine);
-  }
-  if (below == above) return "";
-  return below ? " ↑" : " ↓";
 }
 
 std::string PadLeft(const std::string& text, size_t width) {
@@ -132,17 +108,21 @@ std::string PadRight(const std::string& text, size_t width) {
 
 absl::StatusOr<ResultsBuilder> ResultsBuilder::Create(const v1::Sweep& sweep,
                                                       const std::string& metric) {
-  if (metric != "eval/loss" && metric != "train/loss") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--metric: unknown metric '", metric, "' (known: eval/loss, train/loss)"));
+  const size_t slash = metric.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == metric.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--metric: '", metric,
+        "' is no series name (GROUP/NAME, as eval/loss, train/loss, train/tokens_per_sec)"));
   }
   return ResultsBuilder(sweep, metric);
 }
 
+bool ResultsBuilder::ReadsJobs() const { return metric_ == "eval/loss" || metric_ == "train/loss"; }
+
 ResultsBuilder::ResultsBuilder(const v1::Sweep& sweep, std::string metric)
     : sweep_(sweep), metric_(std::move(metric)) {}
 
-void ResultsBuilder::Add(const v1::Job& job) {
+void ResultsBuilder::Add(const v1::Job& job, std::optional<double> value) {
   if (job.dropped()) return;
   CellValues cell = GridValues(sweep_, job.spec().cell());
   const std::string label = Label(cell);
@@ -181,10 +161,10 @@ void ResultsBuilder::Add(const v1::Job& job) {
   entry.result.set_jobs(entry.result.jobs() + 1);
   if (job.state() != v1::JOB_STATE_SUCCEEDED) return;
   entry.result.set_succeeded(entry.result.succeeded() + 1);
-  const bool eval = metric_ == "eval/loss";
-  if (eval ? job.has_final_eval_loss() : job.has_last_loss()) {
-    entry.runs.emplace_back(job.spec().config().seed(),
-                            eval ? job.final_eval_loss() : job.last_loss());
+  if (metric_ == "eval/loss" && job.has_final_eval_loss()) value = job.final_eval_loss();
+  if (metric_ == "train/loss" && job.has_last_loss()) value = job.last_loss();
+  if (value.has_value()) {
+    entry.runs.emplace_back(job.spec().config().seed(), *value);
     const std::string& version = job.provenance().code_version();
     if (version.empty()) return;
     entry.code_versions.insert(version);
@@ -260,7 +240,8 @@ std::string ResultsText(const v1::Sweep& sweep, const v1::SweepResults& results)
       tuned ? sweep::SearchPoints(sweep.spec().tuning()) : std::vector<v1::SearchPoint>();
   bool at_edge = false;  // a choice marked at its search's edge
   auto chosen_text = [&](const v1::CellResult& cell, double value, const std::string& parameter) {
-    const std::string mark = EdgeMark(points, cell.tuned().point(), parameter);
+    const int edge = sweep::EdgeOfSearch(points, cell.tuned().point(), parameter);
+    const std::string mark = edge > 0 ? " ↑" : (edge < 0 ? " ↓" : "");
     at_edge = at_edge || !mark.empty();
     return absl::StrCat(absl::StrFormat("%g", value), mark);
   };
@@ -472,7 +453,8 @@ absl::StatusOr<std::string> CompareText(const v1::Sweep& sweep, const v1::SweepR
                 : absl::StrCat(Number(it->second.value), it->second.partial ? "*" : "");
         std::string padded = PadLeft(text, widths[c]);
         if (color && it != panel.means.end()) {
-          const double t = highest > lowest ? (it->second.value - lowest) / (highest - lowest) : 0;
+          double t = highest > lowest ? (it->second.value - lowest) / (highest - lowest) : 0;
+          if (HigherIsBetter(results.metric())) t = 1 - t;
           padded = absl::StrCat("\x1b[38;5;", RampColor(t), "m", padded, "\x1b[0m");
         }
         absl::StrAppend(&out, "  ", padded);

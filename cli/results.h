@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -33,11 +34,16 @@ namespace ablate::cli {
 
 class ResultsBuilder {
  public:
-  // InvalidArgument unless `metric` is eval/loss (each job's final evaluation) or train/loss
-  // (its last logged training loss).
+  // `metric` is eval/loss (each job's final evaluation), train/loss (its last logged training
+  // loss), both read from the Job, or any other series a trainer reports ("train/tokens_per_sec",
+  // "eval/perplexity"), whose last point the caller reads and passes to Add. InvalidArgument
+  // for a name that is no series name ("group/name").
   static absl::StatusOr<ResultsBuilder> Create(const v1::Sweep& sweep, const std::string& metric);
 
-  void Add(const v1::Job& job);
+  // Whether the metric is one the Job carries (eval/loss, train/loss); else Add needs its value.
+  bool ReadsJobs() const;
+  // `value`: the job's last point of a metric the Job does not carry, nullopt when it has none.
+  void Add(const v1::Job& job, std::optional<double> value = std::nullopt);
   v1::SweepResults Finish() const;
 
  private:
@@ -76,9 +82,9 @@ std::string ResultsCsv(const v1::Sweep& sweep, const v1::SweepResults& results);
 // rows are the first dimension and the columns the next, or on a grid of one dimension the
 // metric as the one column), one panel per
 // combination of the remaining dimensions, each headed by it. With `color`, each value is
-// colored on one scale over every panel, green at the lowest value through yellow to red at
-// the highest (for a loss, green is best). InvalidArgument names a flag that is not a grid
-// dimension, or the same dimension twice.
+// colored on one scale over every panel, green at the best value through yellow to red at the
+// worst: the lowest for a loss, the highest for throughput (tokens_per_sec) and mfu.
+// InvalidArgument names a flag that is not a grid dimension, or the same dimension twice.
 absl::StatusOr<std::string> CompareText(const v1::Sweep& sweep, const v1::SweepResults& results,
                                         const std::string& rows, const std::string& cols,
                                         bool color);

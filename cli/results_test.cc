@@ -107,7 +107,19 @@ TEST(ResultsTest, MeansIntervalsAndPairedDifferencesByHand) {
 
   const v1::SweepResults train = StudyResults("train/loss");
   EXPECT_NEAR(train.cells(1).metric().mean(), 4.1, 1e-12);
-  EXPECT_FALSE(ResultsBuilder::Create(StudySweep(), "eval/acc").ok());
+  EXPECT_FALSE(ResultsBuilder::Create(StudySweep(), "accuracy").ok());
+  EXPECT_FALSE(ResultsBuilder::Create(StudySweep(), "eval/").ok());
+  // Another series: its values come from the caller, one per job.
+  absl::StatusOr<ResultsBuilder> speed =
+      ResultsBuilder::Create(StudySweep(), "train/tokens_per_sec");
+  ASSERT_TRUE(speed.ok()) << speed.status();
+  EXPECT_FALSE(speed->ReadsJobs());
+  speed->Add(cli::Run("adamw", 1, 3.0), 1000.0);
+  speed->Add(cli::Run("adamw", 2, 3.0), 3000.0);
+  speed->Add(cli::Run("muon", 1, 3.0), std::nullopt);
+  const v1::SweepResults speeds = speed->Finish();
+  EXPECT_EQ(speeds.cells(0).metric().mean(), 2000.0);
+  EXPECT_FALSE(speeds.cells(1).has_metric());
 }
 
 TEST(ResultsTest, TableAndCsv) {

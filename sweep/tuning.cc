@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -16,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/ids.h"
 #include "common/train_config.h"
 #include "sweep/job_ids.h"
@@ -295,6 +297,31 @@ std::vector<v1::SearchPoint> SearchPoints(const v1::Tuning& tuning) {
     }
   }
   return out;
+}
+
+int EdgeOfSearch(const std::vector<v1::SearchPoint>& points, uint32_t chosen,
+                 const std::string& parameter) {
+  auto value_of = [&](const v1::SearchPoint& point) -> std::optional<double> {
+    for (const v1::CellValue& value : point.values()) {
+      double number = 0;
+      if (value.dimension() == parameter &&
+          absl::SimpleAtod(absl::StripPrefix(value.value(), kRelativeMark), &number)) {
+        return number;
+      }
+    }
+    return std::nullopt;
+  };
+  if (chosen >= points.size()) return 0;
+  const std::optional<double> mine = value_of(points[chosen]);
+  if (!mine.has_value()) return 0;
+  bool below = false, above = false;
+  for (const v1::SearchPoint& point : points) {
+    const std::optional<double> other = value_of(point);
+    below = below || (other.has_value() && *other < *mine);
+    above = above || (other.has_value() && *other > *mine);
+  }
+  if (below == above) return 0;
+  return below ? 1 : -1;
 }
 
 std::vector<v1::RungPlan> RungsOf(const v1::Tuning& tuning, size_t points, uint32_t cell_steps) {

@@ -56,6 +56,13 @@ inline constexpr char kRelativeMark[] = "x";
 // multiple of the cell's own, written after kRelativeMark ("x0.25"). `tuning` must be valid.
 std::vector<v1::SearchPoint> SearchPoints(const v1::Tuning& tuning);
 
+// Where `points`[chosen] lies in the search for `parameter`: 1 at its largest value, -1 at its
+// smallest, 0 inside (or when the search tried one value, or chosen is out of range). A choice
+// at the edge may have its best beyond the range. Relative values compare by their multiple,
+// as they do for every cell.
+int EdgeOfSearch(const std::vector<v1::SearchPoint>& points, uint32_t chosen,
+                 const std::string& parameter);
+
 // The rungs of a cell of `cell_steps` steps searching `points` points; empty when even the
 // first rung's budget is not below cell_steps.
 std::vector<v1::RungPlan> RungsOf(const v1::Tuning& tuning, size_t points, uint32_t cell_steps);

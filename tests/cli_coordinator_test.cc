@@ -70,9 +70,9 @@ TEST_F(CliCoordinatorTest, SweepsAreNamedWhereTheNameIsUnique) {
   const Result same = Ablate({"compare", "cli-test", "--rows", "seed", "--cols", "seed"});
   EXPECT_EQ(same.exit_code, 2);
   EXPECT_EQ(same.err, "ablate: --cols: the same dimension as --rows\n");
-  const Result metric = Ablate({"results", "cli-test", "--metric", "eval/acc"});
+  const Result metric = Ablate({"results", "cli-test", "--metric", "accuracy"});
   EXPECT_EQ(metric.exit_code, 2);
-  EXPECT_THAT(metric.err, HasSubstr("--metric: unknown metric 'eval/acc'"));
+  EXPECT_THAT(metric.err, HasSubstr("--metric: 'accuracy' is no series name (GROUP/NAME"));
 
   // A second sweep of the same name: the name no longer says which.
   const Result second =

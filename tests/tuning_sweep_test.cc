@@ -146,6 +146,15 @@ TEST_F(TuningSweepTest, PromotesTheBestTrialsAndTrainsTheChosenPointForTheCellsS
   // 0.003 is the largest learning rate searched: marked, as the best may lie beyond.
   EXPECT_THAT(results, testing::ContainsRegex("tiny +6 +0.003 ↑ +1/1"));
   EXPECT_THAT(results, HasSubstr("↑ ↓: the tuning chose the largest (smallest) value"));
+  // Any series the trainers report, read job by job; a name none reports is said so, with
+  // the names they do.
+  const test::Cli speed = Ablate({"results", "tune", "--metric", "train/tokens_per_sec"});
+  ASSERT_EQ(speed.exit_code, 0) << speed.err;
+  EXPECT_THAT(speed.out, testing::ContainsRegex("tiny +6 +0.003 ↑ +1/1 +[0-9]+\\.[0-9]{4} "));
+  const test::Cli typo = Ablate({"results", "tune", "--metric", "train/tokens_per_s"});
+  EXPECT_EQ(typo.exit_code, 1);
+  EXPECT_THAT(typo.err, HasSubstr("has a value of train/tokens_per_s (its jobs report "));
+  EXPECT_THAT(typo.err, HasSubstr("train/tokens_per_sec"));
 
   // Widening the search trains the new point alone: the rung it joins ranks it last, so the
   // second rung and the final job are those already trained, kept rather than run again.

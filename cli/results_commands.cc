@@ -1,0 +1,143 @@
+// `ablate results` and `ablate compare`: a sweep's jobs read into cli/results.h's tables.
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "cli/commands.h"
+#include "cli/results.h"
+#include "cli/views.h"
+
+namespace ablate::cli {
+namespace {
+
+struct ReadOut {
+  v1::Sweep sweep;
+  v1::SweepResults results;
+  std::string a_job_id;  // a job that could have had a value: where a missing series is named
+};
+
+// The last point of `metric` in job `job_id`'s series, nullopt when it has none.
+absl::StatusOr<std::optional<double>> LastValue(Client& client, const std::string& job_id,
+                                                const std::string& metric) {
+  v1::GetJobRequest request;
+  request.set_job_id(job_id);
+  request.add_metric_names(metric);
+  request.set_max_points(1);  // the last point (the store's thinning keeps the last)
+  absl::StatusOr<v1::GetJobResponse> response = client.GetJob(request);
+  if (!response.ok()) return response.status();
+  for (const v1::MetricSeries& series : response->metrics()) {
+    if (series.name() == metric && !series.values().empty()) return series.values().rbegin()[0];
+  }
+  return std::nullopt;
+}
+
+// Reads every job of the sweep into results for `metric`; a metric the Job does not carry is
+// read job by job, from the jobs that can have a result (succeeded, not a trial, not dropped).
+absl::StatusOr<ReadOut> ReadResults(Client& client, const std::string& name_or_id,
+                                    const std::string& metric) {
+  absl::StatusOr<std::string> id = ResolveSweep(client, name_or_id);
+  if (!id.ok()) return id.status();
+  ReadOut out;
+  absl::StatusOr<v1::Sweep> sweep = client.GetSweep(*id);
+  if (!sweep.ok()) return sweep.status();
+  out.sweep = *std::move(sweep);
+  absl::StatusOr<ResultsBuilder> builder = ResultsBuilder::Create(out.sweep, metric);
+  if (!builder.ok()) return builder.status();
+  absl::Status failed;
+  absl::Status read = client.ForEachPage(*id, [&](const v1::ListJobsResponse& page) {
+    for (const v1::Job& job : page.jobs()) {
+      const bool can_have = job.state() == v1::JOB_STATE_SUCCEEDED && !job.dropped() &&
+                            !job.spec().has_trial();
+      if (builder->ReadsJobs() || !can_have || !failed.ok()) {
+        builder->Add(job);
+        continue;
+      }
+      if (out.a_job_id.empty()) out.a_job_id = job.spec().job_id();
+      absl::StatusOr<std::optional<double>> value = LastValue(client, job.spec().job_id(), metric);
+      if (!value.ok()) failed = value.status();
+      builder->Add(job, value.value_or(std::nullopt));
+    }
+  });
+  if (!read.ok()) return read;
+  if (!failed.ok()) return failed;
+  out.results = builder->Finish();
+  return out;
+}
+
+// A problem with the command's own flags is a usage error; the coordinator's, a failure.
+int FailResults(const Io& io, const absl::Status& status) {
+  if (status.code() == absl::StatusCode::kInvalidArgument) {
+    io.err << "ablate: " << status.message() << '\n';
+    return kExitUsage;
+  }
+  return Fail(io, status);
+}
+
+// The series job `job_id` reports, for a note on a metric none has: "" when it cannot be read.
+std::string SeriesOf(Client& client, const std::string& job_id) {
+  v1::GetJobRequest request;
+  request.set_job_id(job_id);
+  request.set_max_points(1);
+  absl::StatusOr<v1::GetJobResponse> response = client.GetJob(request);
+  if (!response.ok()) return "";
+  std::set<std::string> names;
+  for (const v1::MetricSeries& series : response->metrics()) names.insert(series.name());
+  return absl::StrJoin(names, ", ");
+}
+
+// A table of dashes does not say why, nor tells a script that nothing more will come. When no
+// cell has the metric, says so on io.err: kExitFailed once no job is left to run, else kExitOk.
+int NoteMissingResults(Client& client, const ReadOut& read, const Io& io) {
+  for (const v1::CellResult& cell : read.results.cells()) {
+    if (cell.has_metric()) return kExitOk;
+  }
+  const v1::JobCounts& n = read.sweep.counts();
+  io.err << "note: no cell of " << read.sweep.id() << " has a value of " << read.results.metric();
+  // A job that ended well without the series: the name is likely mistyped.
+  if (!read.a_job_id.empty()) {
+    const std::string series = SeriesOf(client, read.a_job_id);
+    if (!series.empty()) io.err << " (its jobs report " << series << ")";
+  }
+  if (const uint32_t unfinished = n.pending() + n.assigned() + n.running(); unfinished > 0) {
+    io.err << " yet (" << unfinished << " of " << n.total() << " jobs still to run)\n";
+    return kExitOk;
+  }
+  io.err << ", and no job is left to run (" << n.failed() << " failed, " << n.cancelled()
+         << " cancelled); `ablate status " << read.sweep.id() << "` shows why\n";
+  return kExitFailed;
+}
+
+}  // namespace
+
+int ResultsCommand(Client& client, const std::string& sweep, const std::string& metric,
+                   ResultsForm form, const Io& io) {
+  absl::StatusOr<ReadOut> read = ReadResults(client, sweep, metric);
+  if (!read.ok()) return FailResults(io, read.status());
+  if (form == ResultsForm::kCsv) {
+    io.out << ResultsCsv(read->sweep, read->results);
+  } else if (form == ResultsForm::kJson) {
+    absl::StatusOr<std::string> json = OneLineJson(read->results);
+    if (!json.ok()) return Fail(io, json.status());
+    io.out << *json << '\n';
+  } else {
+    io.out << ResultsText(read->sweep, read->results);
+  }
+  return NoteMissingResults(client, *read, io);
+}
+
+int CompareCommand(Client& client, const std::string& sweep, const std::string& rows,
+                   const std::string& cols, const std::string& metric, const Io& io) {
+  absl::StatusOr<ReadOut> read = ReadResults(client, sweep, metric);
+  if (!read.ok()) return FailResults(io, read.status());
+  absl::StatusOr<std::string> text = CompareText(read->sweep, read->results, rows, cols, io.color);
+  if (!text.ok()) return FailResults(io, text.status());
+  io.out << read->results.metric() << " of " << read->sweep.id() << ", mean over seeds\n"
+         << *text;
+  return NoteMissingResults(client, *read, io);
+}
+
+}  // namespace ablate::cli
