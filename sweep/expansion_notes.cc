@@ -38,12 +38,11 @@ void AddDroppedValues(const v1::SweepSpec& spec, const Expansion& expansion,
       std::vector<std::string> names;
       names.reserve(by.size());
       for (const int c : by) names.push_back(absl::StrCat("constraints[", c, "]"));
-      notes.push_back(
-          {absl::StrCat("grid.", dimension.name(), "[", i, "]"),
-           absl::StrCat("grid.", dimension.name(), ": '", value,
-                        "' is in no cell that the constraints keep (", absl::StrJoin(names, ", "),
-                        by.size() == 1 ? " drops" : " drop",
-                        " every cell with it), so it runs nowhere")});
+      notes.push_back({absl::StrCat("grid.", dimension.name(), "[", i, "]"),
+                       absl::StrCat("grid.", dimension.name(), ": '", value,
+                                    "' is in no cell that the constraints keep (",
+                                    absl::StrJoin(names, ", "), by.size() == 1 ? " drops" : " drop",
+                                    " every cell with it), so it runs nowhere")});
     }
   }
 }
@@ -63,14 +62,14 @@ void AddMicroBatchAboveShare(const std::vector<v1::JobSpec>& jobs,
   const v1::TrainConfig& c = first->config();
   const uint32_t share = c.batch_size() / WorldSize(c);
   notes.push_back(
-      {"", absl::StrCat(
-               "cell ", CellLabel(*first), ": micro_batch_size: ", c.micro_batch_size(),
-               " is more than ",
-               WorldSize(c) > 1 ? absl::StrCat("a rank's share of batch_size (", share, ")")
-                                : absl::StrCat("batch_size (", share, ")"),
-               more > 0 ? absl::StrCat(", as in ", more, more == 1 ? " more job" : " more jobs")
-                        : "",
-               "; the whole share runs at once")});
+      {"",
+       absl::StrCat(
+           "cell ", CellLabel(*first), ": micro_batch_size: ", c.micro_batch_size(),
+           " is more than ",
+           WorldSize(c) > 1 ? absl::StrCat("a rank's share of batch_size (", share, ")")
+                            : absl::StrCat("batch_size (", share, ")"),
+           more > 0 ? absl::StrCat(", as in ", more, more == 1 ? " more job" : " more jobs") : "",
+           "; the whole share runs at once")});
 }
 
 }  // namespace
