@@ -50,8 +50,8 @@ absl::StatusOr<ReadOut> ReadResults(Client& client, const std::string& name_or_i
   absl::Status failed;
   absl::Status read = client.ForEachPage(*id, [&](const v1::ListJobsResponse& page) {
     for (const v1::Job& job : page.jobs()) {
-      const bool can_have = job.state() == v1::JOB_STATE_SUCCEEDED && !job.dropped() &&
-                            !job.spec().has_trial();
+      const bool can_have =
+          job.state() == v1::JOB_STATE_SUCCEEDED && !job.dropped() && !job.spec().has_trial();
       if (builder->ReadsJobs() || !can_have || !failed.ok()) {
         builder->Add(job);
         continue;
@@ -135,8 +135,7 @@ int CompareCommand(Client& client, const std::string& sweep, const std::string& 
   if (!read.ok()) return FailResults(io, read.status());
   absl::StatusOr<std::string> text = CompareText(read->sweep, read->results, rows, cols, io.color);
   if (!text.ok()) return FailResults(io, text.status());
-  io.out << read->results.metric() << " of " << read->sweep.id() << ", mean over seeds\n"
-         << *text;
+  io.out << read->results.metric() << " of " << read->sweep.id() << ", mean over seeds\n" << *text;
   return NoteMissingResults(client, *read, io);
 }
 
