@@ -147,8 +147,11 @@ int main(int argc, char** argv) {
   }
   if (eval->parsed()) return Eval(model_dir, eval_options);
   if (export_command->parsed()) {
-    const absl::Status status = ablate::train::ExportCheckpoint(export_options);
-    return status.ok() ? 0 : Failed(status);
+    const absl::StatusOr<std::string> read = ablate::train::ExportCheckpoint(export_options);
+    if (!read.ok()) return Failed(read.status());
+    std::cout << "exported " << *read << " to " << export_options.out
+              << " (config.json and safetensors weights, float32)\n";
+    return 0;
   }
 
   absl::StatusOr<ablate::v1::JobSpec> job = ablate::train::ReadJobFile(job_path);

@@ -161,6 +161,27 @@ def main():
         export_and_compare(binary, work, "tiny", None, checkpoints, text_ids, text_path,
                            bos=None, eos=None)
 
+        # A second export into the same folder replaces the first's weights: sharded now, the
+        # model it loads is still the checkpoint's.
+        run(binary, "export", "--checkpoint", checkpoints, "--out",
+            os.path.join(work, "tiny-export"), "--shard-bytes", "100000")
+        assert not os.path.exists(os.path.join(work, "tiny-export", "model.safetensors"))
+        check_close("tiny re-exported in shards",
+                    ablate_loss(binary, os.path.join(work, "tiny-export"), text_path),
+                    reference_loss(Qwen3ForCausalLM.from_pretrained(
+                        os.path.join(work, "tiny-export")).eval(), text_ids, CONTEXT))
+
+        # An NSA model's gates have no place in transformers' Qwen3: export refuses it.
+        result, checkpoints = train(binary, work, "nsa", attention="nsa",
+                                    attention_args={"block_size": 8, "selected_blocks": 3,
+                                                    "window": 8})
+        assert result.returncode == 0, result.stdout + result.stderr
+        result = run(binary, "export", "--checkpoint", checkpoints, "--out",
+                     os.path.join(work, "nsa-export"), expect_ok=False)
+        assert result.returncode != 0, result.stdout
+        assert "attention nsa" in result.stderr and "g_proj" in result.stderr, result.stderr
+        assert not os.path.exists(os.path.join(work, "nsa-export"))
+
         # init_from a model of another shape: the job fails and says how they differ.
         result, _ = train(binary, work, "mismatch", init_from=dirs[0])
         message = result.stdout + result.stderr

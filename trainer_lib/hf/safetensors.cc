@@ -11,10 +11,13 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -284,6 +287,20 @@ absl::Status WriteSafetensors(const fs::path& dir,
   fs::create_directories(dir, error);
   if (error) {
     return absl::InternalError(absl::StrCat("mkdir ", dir.string(), ": ", error.message()));
+  }
+  // An earlier save's weights would be read beside these or instead of them (a single file
+  // before an index, or shards of another count): removed first, as save_pretrained does.
+  std::vector<fs::path> stale;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    const bool shard = absl::StartsWith(name, "model-") && absl::StrContains(name, "-of-") &&
+                       absl::EndsWith(name, ".safetensors");
+    if (name == kSingleFile || name == kIndexFile || shard) stale.push_back(entry.path());
+  }
+  for (const fs::path& path : stale) {
+    if (fs::remove(path, error); error) {
+      return absl::InternalError(absl::StrCat("remove ", path.string(), ": ", error.message()));
+    }
   }
   if (shards.size() == 1) return WriteFile(dir / kSingleFile, shards[0]);
 

@@ -73,8 +73,10 @@ class SafetensorsReader {
 // Writes `tensors` (any device, any supported dtype, stored as they are) under `dir`, which is
 // created when missing: one model.safetensors when their bytes total at most `shard_bytes`,
 // else model-0000i-of-0000n.safetensors shards of at most `shard_bytes` each (a tensor larger
-// than that gets a shard of its own) and model.safetensors.index.json. Internal naming the
-// path when a write fails; InvalidArgument for an unsupported dtype or a repeated name.
+// than that gets a shard of its own) and model.safetensors.index.json. Weight files of an
+// earlier write to `dir` (model.safetensors, its index, model-*-of-*.safetensors) are removed
+// first. Internal naming the path when a write or removal fails; InvalidArgument for an
+// unsupported dtype or a repeated name.
 absl::Status WriteSafetensors(const std::filesystem::path& dir,
                               const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                               int64_t shard_bytes = kDefaultShardBytes);

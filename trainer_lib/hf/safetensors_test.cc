@@ -89,6 +89,28 @@ TEST(SafetensorsTest, ShardsAboveTheLimitWithAnIndex) {
   ExpectSame(**reader, Sample());
 }
 
+// A second write to the same folder leaves only its own weights: a reader would otherwise
+// take the first write's single file, or mix shards of two writes.
+TEST(SafetensorsTest, ASecondWriteReplacesTheFirstsWeights) {
+  const test::TempFolder folder("safetensors_rewrite");
+  const fs::path dir = folder.path();
+  ASSERT_TRUE(WriteSafetensors(dir, {{"old", torch::ones({2})}}).ok());
+  std::ofstream(dir / "notes.txt") << "kept";
+  ASSERT_TRUE(WriteSafetensors(dir, Sample(), /*shard_bytes=*/64).ok());
+  EXPECT_FALSE(fs::exists(dir / "model.safetensors"));
+  EXPECT_TRUE(fs::exists(dir / "notes.txt"));  // not a weights file: left alone
+  absl::StatusOr<std::unique_ptr<SafetensorsReader>> sharded = SafetensorsReader::Open(dir);
+  ASSERT_TRUE(sharded.ok()) << sharded.status();
+  ExpectSame(**sharded, Sample());
+  // Back to one file: the shards and their index go.
+  ASSERT_TRUE(WriteSafetensors(dir, Sample()).ok());
+  EXPECT_FALSE(fs::exists(dir / "model.safetensors.index.json"));
+  EXPECT_FALSE(fs::exists(dir / "model-00001-of-00003.safetensors"));
+  absl::StatusOr<std::unique_ptr<SafetensorsReader>> single = SafetensorsReader::Open(dir);
+  ASSERT_TRUE(single.ok()) << single.status();
+  ExpectSame(**single, Sample());
+}
+
 TEST(SafetensorsTest, TruncatedFileIsDataLossNamingIt) {
   const test::TempFolder folder("safetensors_truncated");
   const fs::path dir = folder.path();

@@ -12,7 +12,7 @@
 
 namespace ablate::train {
 
-absl::Status ExportCheckpoint(const ExportOptions& options) {
+absl::StatusOr<std::string> ExportCheckpoint(const ExportOptions& options) {
   // A step-N folder holds its MANIFEST; a job's checkpoint_dir holds step folders.
   std::filesystem::path folder = options.checkpoint;
   if (!std::filesystem::exists(folder / "MANIFEST")) {
@@ -21,17 +21,29 @@ absl::Status ExportCheckpoint(const ExportOptions& options) {
     if (!newest.ok()) return newest.status();
     folder = *newest;
   }
+  // NSA's gates are weights that transformers' Qwen3 has no place for: written without them,
+  // the model would compute another function than the one trained.
+  if (absl::StatusOr<v1::TrainConfig> trained = SavedTrainConfig(folder);
+      trained.ok() && trained->attention() != "dense") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        folder.string(), " is a checkpoint of a model with attention ", trained->attention(),
+        ", whose weights (the gates' g_proj) transformers' Qwen3ForCausalLM has no place for; "
+        "export writes dense-attention models only"));
+  }
   absl::StatusOr<v1::ModelConfig> config =
       options.model.empty() ? SavedModelConfig(folder) : ModelByName(options.model);
   if (!config.ok()) return config.status();
-  // The attention kind owns no weights today, so any kind reads the same checkpoint.
   absl::StatusOr<Qwen3> model = BuildQwen3(*config, "dense");
   if (!model.ok()) return model.status();
   if (absl::Status loaded = ModelState(**model, torch::kCPU)->Load(folder); !loaded.ok()) {
     return loaded;
   }
-  return SaveHfModel(options.out, **model,
-                     options.shard_bytes > 0 ? options.shard_bytes : kDefaultShardBytes);
+  if (absl::Status saved = SaveHfModel(
+          options.out, **model, options.shard_bytes > 0 ? options.shard_bytes : kDefaultShardBytes);
+      !saved.ok()) {
+    return saved;
+  }
+  return folder.string();
 }
 
 }  // namespace ablate::train

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace ablate::train {
 
@@ -22,10 +23,13 @@ struct ExportOptions {
 };
 
 // Builds the model (options.model, or the one the checkpoint records), loads the checkpoint's
-// weights into it and writes it to `out` in float32. Fails as ModelByName,
-// CheckpointDir::NewestComplete (NotFound when there is none), SavedModelConfig, the model
-// piece (naming the tensor when the checkpoint is of another model) and SaveHfModel do.
-absl::Status ExportCheckpoint(const ExportOptions& options);
+// weights into it and writes it to `out` in float32, replacing the weight files of an earlier
+// export there; returns the step folder it read. FailedPrecondition for a checkpoint of
+// another attention than dense (NSA's gates have no place in transformers' Qwen3). Fails as
+// ModelByName, CheckpointDir::NewestComplete (NotFound when there is none), SavedModelConfig,
+// the model piece (naming the tensor when the checkpoint is of another model) and SaveHfModel
+// do.
+absl::StatusOr<std::string> ExportCheckpoint(const ExportOptions& options);
 
 }  // namespace ablate::train
 

@@ -242,14 +242,28 @@ std::unique_ptr<Stateful> ConfigRecord(const v1::TrainConfig& config,
   return std::make_unique<ConfigRecordImpl>(config, model);
 }
 
-absl::StatusOr<v1::ModelConfig> SavedModelConfig(const fs::path& dir) {
-  const fs::path path = dir / "model.json";
+namespace {
+
+// The message `file` of checkpoint folder `dir` holds.
+template <typename Message>
+absl::StatusOr<Message> SavedMessage(const fs::path& dir, absl::string_view file) {
+  const fs::path path = dir / std::string(file);
   if (!fs::exists(path)) {
     return absl::NotFoundError(absl::StrCat(path.string(), " does not exist"));
   }
-  v1::ModelConfig model;
-  if (absl::Status s = FromJson(path, model); !s.ok()) return s;
-  return model;
+  Message message;
+  if (absl::Status s = FromJson(path, message); !s.ok()) return s;
+  return message;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ModelConfig> SavedModelConfig(const fs::path& dir) {
+  return SavedMessage<v1::ModelConfig>(dir, "model.json");
+}
+
+absl::StatusOr<v1::TrainConfig> SavedTrainConfig(const fs::path& dir) {
+  return SavedMessage<v1::TrainConfig>(dir, "config.json");
 }
 
 std::unique_ptr<Stateful> ModelState(torch::nn::Module& model, const c10::Device& device) {

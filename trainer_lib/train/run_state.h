@@ -40,6 +40,9 @@ std::unique_ptr<Stateful> ConfigRecord(const v1::TrainConfig& config,
 // it is not told the model. NotFound without model.json (a checkpoint of an older Ablate),
 // DataLoss when it does not parse.
 absl::StatusOr<v1::ModelConfig> SavedModelConfig(const std::filesystem::path& dir);
+// The TrainConfig the "config" piece saved in checkpoint folder `dir` (its config.json).
+// NotFound without it, DataLoss when it does not parse.
+absl::StatusOr<v1::TrainConfig> SavedTrainConfig(const std::filesystem::path& dir);
 
 std::unique_ptr<Stateful> ModelState(torch::nn::Module& model, const c10::Device& device);
 
