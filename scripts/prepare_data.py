@@ -314,8 +314,14 @@ def prepare(args):
         progress.report(writers, final=True)
         for split, writer in writers.items():
             if writer.documents == 0:
-                raise InputError(f"{args.out}: the {split} split received no documents; "
-                                 "give more input or change --valid-fraction")
+                received = sum(w.documents for w in writers.values())
+                # A lone text file is one document unless split at its blank lines.
+                hint = (" (a text file is one document; --txt-documents paragraphs makes each "
+                        "blank-line paragraph one)"
+                        if received < 2 and args.txt_documents != "paragraphs" else "")
+                raise InputError(f"{args.out}: the {split} split received no documents of "
+                                 f"{received}{hint}; give more input or change "
+                                 "--valid-fraction")
     except BaseException:
         for writer in writers.values():
             writer.abandon()

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -144,6 +145,34 @@ TEST_F(RealTextTest, TheTinyModelLearnsPreparedCMakeDocumentation) {
   ASSERT_TRUE(manifest.contains("eos_id"));
   EXPECT_EQ(exported.value("eos_token_id", -1), manifest["eos_id"].get<int>());
   EXPECT_FALSE(exported.contains("bos_token_id"));
+
+  // eval reads a split at the width its dataset.json gives: the same ids as uint32, in a
+  // dataset whose manifest says 4 bytes, give the same loss, though the vocabulary of 256
+  // would say 2.
+  const fs::path wide = dir_ / "wide";
+  fs::create_directories(wide);
+  std::ifstream narrow_file(data / "valid.bin", std::ios::binary);
+  std::ofstream wide_file(wide / "valid.bin", std::ios::binary);
+  for (uint16_t id = 0; narrow_file.read(reinterpret_cast<char*>(&id), sizeof(id));) {
+    const uint32_t widened = id;
+    wide_file.write(reinterpret_cast<const char*>(&widened), sizeof(widened));
+  }
+  wide_file.close();
+  nlohmann::json wide_manifest = manifest;
+  wide_manifest["token_bytes"] = 4;
+  std::ofstream(wide / "dataset.json") << wide_manifest.dump();
+  auto eval = [&](const fs::path& tokens) {
+    absl::StatusOr<std::unique_ptr<test::Subprocess>> process = test::Subprocess::Start(
+        {*test::BinDir() + "/ablate-train", "eval", "--model", (dir_ / "export").string(),
+         "--tokens", tokens.string(), "--context", "64", "--batches", "4"});
+    EXPECT_TRUE(process.ok()) << process.status();
+    if (!process.ok()) return std::string();
+    EXPECT_EQ((*process)->WaitFor(absl::Seconds(120)).value_or(-1), 0) << (*process)->Stderr();
+    return (*process)->Stdout();
+  };
+  const std::string narrow_loss = eval(data / "valid.bin");
+  EXPECT_THAT(narrow_loss, ::testing::StartsWith("loss "));
+  EXPECT_EQ(eval(wide / "valid.bin"), narrow_loss);
 }
 
 TEST_F(RealTextTest, ADirectoryWithoutAManifestFailsTheJobAtSetup) {

@@ -82,6 +82,10 @@ int main(int argc, char** argv) {
   int events_fd = -1;
   bool allow_config_change = false;
   train->add_option("--job", job_path, "JobSpec or TrainConfig as protobuf JSON")->required();
+  train->footer(
+      "A TrainConfig's fields, their units and defaults are in proto/ablate/v1/config.proto "
+      "(examples/job-tiny.json is a JobSpec). Without a checkpoint directory (the JobSpec's "
+      "checkpoint_dir or --checkpoint-dir) the run keeps no checkpoint and cannot resume.");
   train->add_option("--events-fd", events_fd,
                     "Write length-delimited TrainerEvents to this open descriptor");
   train->add_option("--checkpoint-dir", checkpoint_dir,
@@ -118,7 +122,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   eval->add_option("--token-bytes", eval_options.token_bytes,
-                   "Bytes per token id (default: 2 when vocab_size <= 65536, else 4)")
+                   "Bytes per token id (default: the dataset.json beside the file says; "
+                   "else 2 when vocab_size <= 65536, else 4)")
       ->check(CLI::IsMember({2, 4}));
   eval->add_option("--batches", eval_options.max_windows,
                    "Evaluate at most this many windows (default: all)")
@@ -157,6 +162,10 @@ int main(int argc, char** argv) {
   absl::StatusOr<ablate::v1::JobSpec> job = ablate::train::ReadJobFile(job_path);
   if (!job.ok()) return BadUsage(std::string(job.status().message()));
   if (!checkpoint_dir.empty()) job->set_checkpoint_dir(checkpoint_dir);
+  if (job->checkpoint_dir().empty()) {
+    std::cerr << "ablate-train: note: no checkpoint directory (the job file's checkpoint_dir or "
+                 "--checkpoint-dir): the run keeps no checkpoint, not even its last\n";
+  }
   if (allow_config_change) job->mutable_config()->set_allow_config_change(true);
   if (profile_dir.empty()) {
     profile.steps = 0;

@@ -140,6 +140,13 @@ class PrepareDataTest(unittest.TestCase):
         manifest = json.loads((out / "dataset.json").read_text())
         self.assertEqual(manifest["splits"]["train"]["documents"]
                          + manifest["splits"]["valid"]["documents"], 50)
+        # Without the flag the file is one document, which cannot fill both splits: said so.
+        result = run("--tokenizer", self.dir / "tokenizer.json", "--out", self.dir / "one",
+                     "--valid-fraction", "0.2", text)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("split received no documents of 1 (a text file is one document; "
+                      "--txt-documents paragraphs makes each blank-line paragraph one)",
+                      result.stderr)
 
     def test_a_large_vocabulary_writes_four_byte_ids(self):
         vocab = {"<|endoftext|>": 0, "[UNK]": 1}

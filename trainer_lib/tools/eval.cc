@@ -1,11 +1,13 @@
 #include "trainer_lib/tools/eval.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include <torch/torch.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "trainer_lib/data/manifest.h"
 #include "trainer_lib/data/token_file.h"
 #include "trainer_lib/model/hf_adapter.h"
 #include "trainer_lib/model/qwen3.h"
@@ -13,8 +15,18 @@
 namespace ablate::train {
 
 absl::StatusOr<EvalResult> EvaluateTokenFile(Qwen3Impl& model, const EvalOptions& options) {
+  // A prepared dataset's split knows its own width: the manifest beside it says, whatever the
+  // model's vocabulary would suggest.
+  int token_bytes = options.token_bytes;
+  if (token_bytes == 0) {
+    const std::filesystem::path dir = std::filesystem::path(options.tokens_path).parent_path();
+    if (absl::StatusOr<DatasetManifest> manifest = ReadManifest(dir.empty() ? "." : dir);
+        manifest.ok()) {
+      token_bytes = manifest->token_bytes;
+    }
+  }
   absl::StatusOr<TokenFile> file =
-      TokenFile::Open(options.tokens_path, options.token_bytes, model.config().vocab_size());
+      TokenFile::Open(options.tokens_path, token_bytes, model.config().vocab_size());
   if (!file.ok()) return file.status();
   const int64_t n = file->size();
   if (n < 2) {

@@ -23,7 +23,9 @@ class Qwen3Impl;  // trainer_lib/model/qwen3.h; declared here so this header nee
 
 struct EvalOptions {
   std::string tokens_path;  // little-endian uint16 or uint32 ids, nothing else (nanoGPT's .bin)
-  int token_bytes = 0;      // 2 or 4; 0: 2 when the model's vocab_size <= 65536, else 4
+  // 2 or 4; 0: the token_bytes of the dataset.json beside the file (a prepared dataset's
+  // split), else 2 when the model's vocab_size <= 65536, else 4.
+  int token_bytes = 0;
   int64_t context = 1024;   // tokens predicted per window
   int64_t max_windows = 0;  // 0: every whole window of the file
 };
