@@ -1,5 +1,8 @@
 #include "trainer_lib/train/job_file.h"
 
+#include <string>
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "common/train_config.h"
@@ -64,6 +67,19 @@ TEST(JobFileTest, RejectsUnknownFieldsAndInvalidSettings) {
   absl::StatusOr<v1::JobSpec> bad = ParseJobJson(R"({"config": {"model": "huge"}})");
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(bad.status().message().find("model"), absl::string_view::npos);
+}
+
+// A misspelt field is named, with the field it likely means, in a TrainConfig and in a
+// JobSpec's config alike.
+TEST(JobFileTest, AMisspeltFieldIsNamedWithTheLikelyOne) {
+  EXPECT_EQ(ParseJobJson(R"({"learning_rte": 0.1, "steps": 3})").status().message(),
+            "unknown field learning_rte (did you mean learning_rate?) (the fields of "
+            "proto/ablate/v1/config.proto's TrainConfig, or of a JobSpec whose config holds them)");
+  EXPECT_THAT(std::string(ParseJobJson(R"({"job_idd": "x", "config": {"stepz": 3}})")
+                              .status()
+                              .message()),
+              ::testing::StartsWith("unknown fields job_idd (did you mean job_id?), config.stepz "
+                                    "(did you mean steps?) ("));
 }
 
 TEST(JobFileTest, MissingFileIsNotFound) {
