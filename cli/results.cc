@@ -182,7 +182,26 @@ v1::SweepResults ResultsBuilder::Finish() const {
   for (const Cell& cell : cells_) {
     if (cell.result.baseline()) baseline.insert(cell.runs.begin(), cell.runs.end());
   }
+  // Cells in the file's grid order, however their jobs came (an update appends its new cells'
+  // jobs after the old ones); a value the grid no longer lists goes last.
+  std::vector<std::pair<std::vector<int>, const Cell*>> ordered;
+  ordered.reserve(cells_.size());
   for (const Cell& cell : cells_) {
+    std::vector<int> key;
+    for (const v1::Dimension& dimension : sweep_.spec().grid()) {
+      for (const v1::CellValue& value : cell.result.cell()) {
+        if (value.dimension() != dimension.name()) continue;
+        key.push_back(static_cast<int>(
+            std::find(dimension.values().begin(), dimension.values().end(), value.value()) -
+            dimension.values().begin()));
+      }
+    }
+    ordered.emplace_back(std::move(key), &cell);
+  }
+  std::stable_sort(ordered.begin(), ordered.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [key, ordered_cell] : ordered) {
+    const Cell& cell = *ordered_cell;
     v1::CellResult& result = *out.add_cells();
     result = cell.result;
     if (!cell.trials.empty() && !result.has_tuned()) {
