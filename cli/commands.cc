@@ -220,8 +220,18 @@ int ListCommand(Client& client, const Io& io) {
 
 absl::StatusOr<std::string> ResolveSweep(Client& client, const std::string& name_or_id) {
   absl::StatusOr<v1::Sweep> sweep = client.GetSweep(name_or_id);
-  if (!sweep.ok()) return sweep.status();
-  return sweep->id();
+  if (sweep.ok()) return sweep->id();
+  if (sweep.status().code() != absl::StatusCode::kNotFound) return sweep.status();
+  // A job's id where a sweep's belongs: say whose it is rather than "unknown sweep".
+  v1::GetJobRequest request;
+  request.set_job_id(name_or_id);
+  request.set_max_points(1);
+  absl::StatusOr<v1::GetJobResponse> job = client.GetJob(request);
+  if (!job.ok()) return sweep.status();
+  const std::string& parent = job->job().spec().sweep_id();
+  return absl::NotFoundError(absl::StrCat("ablate: ", name_or_id, " is a job's id, not a sweep's; ",
+                                          "its sweep is ", parent, " (`ablate status ", parent,
+                                          "` lists its jobs)"));
 }
 
 int StatusCommand(Client& client, const std::string& name_or_id, StatusForm form, const Io& io) {

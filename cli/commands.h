@@ -33,7 +33,8 @@ struct Io {
 int Fail(const Io& io, const absl::Status& status);
 
 // The sweep `name_or_id` names: a sweep id, or a sweep name that exactly one sweep has (the
-// coordinator resolves it). A name several sweeps share is refused, listing their ids.
+// coordinator resolves it). A name several sweeps share is refused, listing their ids; a job's
+// id is NotFound naming the job's sweep.
 absl::StatusOr<std::string> ResolveSweep(Client& client, const std::string& name_or_id);
 
 // Checks the sweep file without a coordinator: parses it (errors name the line), then expands

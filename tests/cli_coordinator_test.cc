@@ -147,6 +147,20 @@ TEST_F(CliCoordinatorTest, AViewersRefusalNamesTheCallOnce) {
                                            "token's role is viewer"));
 }
 
+// A job's id given where a sweep's belongs is named as a job's, with its sweep.
+TEST_F(CliCoordinatorTest, AJobIdForASweepNamesItsSweep) {
+  const std::string id = Submit();
+  const Result json = Ablate({"status", id, "--json"});
+  v1::SweepSnapshot snapshot;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json.out, &snapshot).ok()) << json.out;
+  ASSERT_GT(snapshot.jobs_size(), 0);
+  const Result r = Ablate({"status", snapshot.jobs(0).spec().job_id()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, absl::StrCat("ablate: ", snapshot.jobs(0).spec().job_id(),
+                                " is a job's id, not a sweep's; its sweep is ", id,
+                                " (`ablate status ", id, "` lists its jobs)\n"));
+}
+
 TEST_F(CliCoordinatorTest, UnknownSweepIsAServerError) {
   const Result r = Ablate({"status", "no-such-sweep"});
   EXPECT_EQ(r.exit_code, 1);
