@@ -36,7 +36,8 @@ async function view(m: SweepModel): Promise<HTMLElement> {
     return () => true;
   } } as unknown as SweepSession;
   const { el } = gridView(session);
-  await vi.waitFor(() => expect(el.querySelector('#grid-metric')).not.toBeNull(), { timeout: 5000 });
+  await vi.waitFor(() => expect(el.querySelector('#grid-metric')).not.toBeNull(),
+    { timeout: 5000 });
   return el;
 }
 
