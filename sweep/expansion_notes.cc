@@ -3,7 +3,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/train_config.h"
@@ -11,38 +16,37 @@
 namespace ablate::sweep::internal {
 namespace {
 
-bool HasValue(const google::protobuf::RepeatedPtrField<v1::CellValue>& cell,
-              const std::string& dimension, const std::string& value) {
-  return std::any_of(cell.begin(), cell.end(), [&](const v1::CellValue& v) {
-    return v.dimension() == dimension && v.value() == value;
-  });
-}
-
-// Cells carry their grid values as written, so values compare as text here.
+// Cells carry their grid values as written, so values compare as text here. One pass over the
+// kept jobs and one over the dropped cells, whatever the grid's size.
 void AddDroppedValues(const v1::SweepSpec& spec, const Expansion& expansion,
                       std::vector<ExpansionNote>& notes) {
   if (expansion.dropped.empty()) return;
+  using Key = std::pair<std::string, std::string>;  // dimension, value
+  absl::flat_hash_set<Key> kept;
+  for (const v1::JobSpec& job : expansion.jobs) {
+    for (const v1::CellValue& v : job.cell()) kept.emplace(v.dimension(), v.value());
+  }
+  absl::flat_hash_map<Key, std::set<int>> dropped_by;  // the constraints that dropped its cells
+  for (const v1::ExcludedCell& excluded : expansion.dropped) {
+    for (const v1::CellValue& v : excluded.cell()) {
+      dropped_by[Key(v.dimension(), v.value())].insert(excluded.constraint());
+    }
+  }
   for (const v1::Dimension& dimension : spec.grid()) {
     for (int i = 0; i < dimension.values_size(); ++i) {
-      const std::string& value = dimension.values(i);
-      const bool kept = std::any_of(
-          expansion.jobs.begin(), expansion.jobs.end(),
-          [&](const v1::JobSpec& job) { return HasValue(job.cell(), dimension.name(), value); });
-      if (kept) continue;
-      std::set<int> by;  // the constraints that dropped its cells
-      for (const v1::ExcludedCell& excluded : expansion.dropped) {
-        if (HasValue(excluded.cell(), dimension.name(), value)) by.insert(excluded.constraint());
-      }
+      const Key key(dimension.name(), dimension.values(i));
       // A value in no cell at all was left out by `cells` or `sample`, as asked.
-      if (by.empty()) continue;
+      const auto by = dropped_by.find(key);
+      if (kept.contains(key) || by == dropped_by.end()) continue;
       std::vector<std::string> names;
-      names.reserve(by.size());
-      for (const int c : by) names.push_back(absl::StrCat("constraints[", c, "]"));
-      notes.push_back({absl::StrCat("grid.", dimension.name(), "[", i, "]"),
-                       absl::StrCat("grid.", dimension.name(), ": '", value,
-                                    "' is in no cell that the constraints keep (",
-                                    absl::StrJoin(names, ", "), by.size() == 1 ? " drops" : " drop",
-                                    " every cell with it), so it runs nowhere")});
+      names.reserve(by->second.size());
+      for (const int c : by->second) names.push_back(absl::StrCat("constraints[", c, "]"));
+      notes.push_back(
+          {absl::StrCat("grid.", dimension.name(), "[", i, "]"),
+           absl::StrCat("grid.", dimension.name(), ": '", key.second,
+                        "' is in no cell that the constraints keep (", absl::StrJoin(names, ", "),
+                        by->second.size() == 1 ? " drops" : " drop",
+                        " every cell with it), so it runs nowhere")});
     }
   }
 }
