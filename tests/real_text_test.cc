@@ -20,6 +20,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -145,6 +146,13 @@ TEST_F(RealTextTest, TheTinyModelLearnsPreparedCMakeDocumentation) {
   ASSERT_TRUE(manifest.contains("eos_id"));
   EXPECT_EQ(exported.value("eos_token_id", -1), manifest["eos_id"].get<int>());
   EXPECT_FALSE(exported.contains("bos_token_id"));
+  // It carries the tokenizer that prepared the data, for AutoTokenizer.
+  const auto contents = [](const fs::path& path) {
+    std::ostringstream bytes;
+    bytes << std::ifstream(path, std::ios::binary).rdbuf();
+    return bytes.str();
+  };
+  EXPECT_EQ(contents(dir_ / "export/tokenizer.json"), contents(data / "tokenizer.json"));
 
   // eval reads a split at the width its dataset.json gives: the same ids as uint32, in a
   // dataset whose manifest says 4 bytes, give the same loss, though the vocabulary of 256
@@ -173,6 +181,16 @@ TEST_F(RealTextTest, TheTinyModelLearnsPreparedCMakeDocumentation) {
   const std::string narrow_loss = eval(data / "valid.bin");
   EXPECT_THAT(narrow_loss, ::testing::StartsWith("loss "));
   EXPECT_EQ(eval(wide / "valid.bin"), narrow_loss);
+
+  // A tokenizer changed since it prepared the data would map the ids to other text: exported
+  // again, the directory has none, not even the earlier export's.
+  std::ofstream(data / "tokenizer.json", std::ios::app) << "\n";
+  ASSERT_EQ(RunToEnd({*test::BinDir() + "/ablate-train", "export", "--checkpoint",
+                      (dir_ / "checkpoints").string(), "--out", (dir_ / "export").string()},
+                     &err),
+            0)
+      << err;
+  EXPECT_FALSE(fs::exists(dir_ / "export/tokenizer.json"));
 }
 
 TEST_F(RealTextTest, ADirectoryWithoutAManifestFailsTheJobAtSetup) {

@@ -38,6 +38,7 @@
 #include <CLI/CLI.hpp>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/trainer_exit.h"
 #include "trainer_lib/tools/eval.h"
@@ -130,7 +131,9 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
 
   CLI::App* export_command =
-      app.add_subcommand("export", "Write a checkpoint as a Hugging Face model directory");
+      app.add_subcommand("export",
+                         "Write a checkpoint as a Hugging Face model directory, with the "
+                         "tokenizer that prepared its dataset");
   ablate::train::ExportOptions export_options;
   export_command->add_option("--checkpoint", export_options.checkpoint,
                              "A job's checkpoint directory or one step-N folder in it")
@@ -152,10 +155,17 @@ int main(int argc, char** argv) {
   }
   if (eval->parsed()) return Eval(model_dir, eval_options);
   if (export_command->parsed()) {
-    const absl::StatusOr<std::string> read = ablate::train::ExportCheckpoint(export_options);
-    if (!read.ok()) return Failed(read.status());
-    std::cout << "exported " << *read << " to " << export_options.out
+    const absl::StatusOr<ablate::train::ExportResult> done =
+        ablate::train::ExportCheckpoint(export_options);
+    if (!done.ok()) return Failed(done.status());
+    std::cout << "exported " << done->folder << " to " << export_options.out
               << " (config.json and safetensors weights, float32)\n";
+    if (done->tokenizer_files.empty()) {
+      std::cout << "no tokenizer copied: " << done->tokenizer_note << "\n";
+    } else {
+      std::cout << "copied the dataset's tokenizer: "
+                << absl::StrJoin(done->tokenizer_files, ", ") << "\n";
+    }
     return 0;
   }
 
