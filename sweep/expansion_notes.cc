@@ -17,10 +17,16 @@ namespace ablate::sweep::internal {
 namespace {
 
 // Cells carry their grid values as written, so values compare as text here. One pass over the
-// kept jobs and one over the dropped cells, whatever the grid's size.
+// kept jobs and one over the dropped cells, whatever the grid's size. Not where baseline, cells
+// or sample pick the cells: they pick few, and the plan's excluded list names each one that a
+// constraint dropped (in one-factor's example, the only cell of a context its baseline's
+// attention is refused at).
 void AddDroppedValues(const v1::SweepSpec& spec, const Expansion& expansion,
                       std::vector<ExpansionNote>& notes) {
-  if (expansion.dropped.empty()) return;
+  if (expansion.dropped.empty() || !spec.baseline().empty() || spec.cells_size() > 0 ||
+      spec.has_sample()) {
+    return;
+  }
   using Key = std::pair<std::string, std::string>;  // dimension, value
   absl::flat_hash_set<Key> kept;
   for (const v1::JobSpec& job : expansion.jobs) {

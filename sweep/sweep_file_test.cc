@@ -356,6 +356,11 @@ constraints:
   ASSERT_TRUE(expanded.ok()) << expanded.status();
   EXPECT_EQ(expanded->expansion.jobs.size(), 3u);
   EXPECT_TRUE(expanded->notes.empty());
+  // Where a baseline picks the cells, the plan's excluded list names the dropped one: no note.
+  expanded = ExpandSweepYaml(yaml + "baseline: {optimizer: adamw, context_length: 1K}\n", "s.yaml");
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_EQ(expanded->expansion.dropped.size(), 1u);
+  EXPECT_TRUE(expanded->notes.empty());
 }
 
 TEST(SweepFileTest, ASampleLargerThanTheKeptCellsIsNoted) {
