@@ -220,15 +220,26 @@ absl::StatusOr<v1::SweepState> ReadSweepState(Db& db, const std::string& sweep_i
   absl::StatusOr<v1::SweepSpec> spec = Parse<v1::SweepSpec>(spec_bytes, "sweep spec");
   if (!spec.ok()) return spec.status();
   if (!spec->has_tuning()) {
-    if (by_counts != v1::SWEEP_STATE_CANCELLED) return by_counts;
-    // Only jobs an update left out before they ran were cancelled: the sweep completed.
-    absl::StatusOr<Statement> kept = db.Prepare(absl::StrCat(
-        "SELECT 1 FROM jobs WHERE sweep_id = ?1 AND state = ", int64_t{v1::JOB_STATE_CANCELLED},
-        " AND NOT dropped LIMIT 1"));
-    if (!kept.ok()) return kept.status();
-    absl::StatusOr<bool> found = kept->Bind(1, sweep_id).Step();
-    if (!found.ok()) return found.status();
-    return *found ? by_counts : v1::SWEEP_STATE_COMPLETED;
+    if (by_counts == v1::SWEEP_STATE_COMPLETED) return by_counts;
+    // Jobs an update dropped (Job.dropped) are no cells of the spec now: whatever they ended
+    // as, the sweep's state is that of the jobs it still has. One look per state, each stopping
+    // at its first row.
+    const auto kept_in = [&](v1::JobState state) -> absl::StatusOr<bool> {
+      absl::StatusOr<Statement> kept = db.Prepare(
+          absl::StrCat("SELECT 1 FROM jobs WHERE sweep_id = ?1 AND state = ", int64_t{state},
+                       " AND NOT dropped LIMIT 1"));
+      if (!kept.ok()) return kept.status();
+      return kept->Bind(1, sweep_id).Step();
+    };
+    if (by_counts == v1::SWEEP_STATE_FAILED) {
+      absl::StatusOr<bool> failed = kept_in(v1::JOB_STATE_FAILED);
+      if (!failed.ok()) return failed.status();
+      if (*failed) return by_counts;
+    }
+    if (counts.cancelled() == 0) return v1::SWEEP_STATE_COMPLETED;
+    absl::StatusOr<bool> cancelled = kept_in(v1::JOB_STATE_CANCELLED);
+    if (!cancelled.ok()) return cancelled.status();
+    return *cancelled ? v1::SWEEP_STATE_CANCELLED : v1::SWEEP_STATE_COMPLETED;
   }
   absl::StatusOr<Statement> query = db.Prepare(
       absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE sweep_id = ?1 ORDER BY idx"));

@@ -166,6 +166,25 @@ TEST_F(StoreRerunTest, JobsDroppedBeforeTheyRanLeaveTheSweepCompleted) {
   EXPECT_EQ(store_->GetSweep("t").value().state(), v1::SWEEP_STATE_CANCELLED);
 }
 
+// A job that failed, or that its user cancelled, and that an update then dropped (its cell
+// edited away) no longer decides the sweep's state: its jobs now are the spec's cells.
+TEST_F(StoreRerunTest, JobsDroppedAfterTheyEndedLeaveTheSweepToItsCells) {
+  ASSERT_TRUE(store_->CreateSweep(MakeSweep("s"), MakeJobs("s", 3), 3).ok());
+  RunTo("s-j0", v1::JOB_STATE_SUCCEEDED, v1::ATTEMPT_STATE_SUCCEEDED);
+  RunTo("s-j1", v1::JOB_STATE_FAILED, v1::ATTEMPT_STATE_FAILED);
+  RunTo("s-j2", v1::JOB_STATE_CANCELLED, v1::ATTEMPT_STATE_CANCELLED);
+  EXPECT_EQ(store_->GetSweep("s").value().state(), v1::SWEEP_STATE_FAILED);
+  ASSERT_TRUE(store_->AddJobs(MakeSweep("s"), {}, {"s-j1"}, 3).ok());
+  EXPECT_EQ(store_->GetSweep("s").value().state(), v1::SWEEP_STATE_CANCELLED);
+  ASSERT_TRUE(store_->AddJobs(MakeSweep("s"), {}, {"s-j1", "s-j2"}, 3).ok());
+  const v1::Sweep sweep = store_->GetSweep("s").value();
+  EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_COMPLETED);
+  EXPECT_EQ(sweep.counts().failed(), 1u);  // still counted by state
+  // A dropped job's cell taken back by a later update counts again.
+  ASSERT_TRUE(store_->AddJobs(MakeSweep("s"), {}, {"s-j2"}, 3).ok());
+  EXPECT_EQ(store_->GetSweep("s").value().state(), v1::SWEEP_STATE_FAILED);
+}
+
 TEST_F(StoreRerunTest, FindsSweepsByName) {
   v1::Sweep a = MakeSweep("a-1");
   a.mutable_spec()->set_name("a");
