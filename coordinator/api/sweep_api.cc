@@ -238,6 +238,7 @@ absl::StatusOr<v1::ListJobsResponse> SweepApi::ListJobs(const v1::ListJobsReques
     return absl::InvalidArgumentError(absl::StrCat(
         "page_token '", request.page_token(), "' is not one ListJobs gave; start without one"));
   }
+  if (request.state() != v1::JOB_STATE_UNSPECIFIED) query.state = request.state();
   const uint32_t page_size =
       request.page_size() == 0 ? kDefaultPageSize : std::min(request.page_size(), kMaxPageSize);
   // One job more than the page tells whether another page follows.

@@ -5,12 +5,18 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <initializer_list>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -58,17 +64,50 @@ absl::Status ParseUint(const httplib::Request& req, const char* name, uint32_t* 
   return absl::OkStatus();
 }
 
+// A query parameter the endpoint does not take is refused by name: ignored, a misspelt filter
+// (?stat=failed) would answer as if none were asked.
+absl::Status OnlyParams(const httplib::Request& req,
+                        std::initializer_list<absl::string_view> known) {
+  for (const auto& [name, value] : req.params) {
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown query parameter '", name, "' (",
+                                                     req.path, " takes ",
+                                                     absl::StrJoin(known, ", "), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// ?state=S as a job state: its enum name, with or without JOB_STATE_, in any case ("failed").
+absl::Status ParseJobState(const httplib::Request& req, v1::JobState* state) {
+  if (!req.has_param("state")) return absl::OkStatus();
+  const std::string given = req.get_param_value("state");
+  std::string name = absl::AsciiStrToUpper(given);
+  if (!absl::StartsWith(name, "JOB_STATE_")) name = absl::StrCat("JOB_STATE_", name);
+  if (v1::JobState_Parse(name, state) && *state != v1::JOB_STATE_UNSPECIFIED) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "state: '", given,
+      "' is not a job state (pending, assigned, running, succeeded, failed or cancelled)"));
+}
+
 absl::StatusOr<v1::ListJobsRequest> ListJobsRequestOf(const httplib::Request& req) {
+  if (absl::Status s = OnlyParams(req, {"page_size", "page_token", "state"}); !s.ok()) return s;
   v1::ListJobsRequest request;
   request.set_sweep_id(req.matches[1]);
   uint32_t page_size = 0;
   if (absl::Status s = ParseUint(req, "page_size", &page_size); !s.ok()) return s;
   request.set_page_size(page_size);
   request.set_page_token(req.get_param_value("page_token"));
+  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+  if (absl::Status s = ParseJobState(req, &state); !s.ok()) return s;
+  request.set_state(state);
   return request;
 }
 
 absl::StatusOr<v1::GetJobRequest> GetJobRequestOf(const httplib::Request& req) {
+  if (absl::Status s = OnlyParams(req, {"metrics", "max_points"}); !s.ok()) return s;
   v1::GetJobRequest request;
   request.set_job_id(req.matches[1]);
   if (req.has_param("metrics")) {

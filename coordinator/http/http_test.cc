@@ -153,6 +153,35 @@ TEST_F(HttpTest, JobsComeInPages) {
   EXPECT_EQ(bad.fields().at("code").string_value(), "INVALID_ARGUMENT");
 }
 
+// ?state= keeps the jobs in one state, named as the enum or its short form in any case; a
+// parameter the endpoint does not take is refused by name rather than answered unfiltered.
+TEST_F(HttpTest, JobsFilterByState) {
+  v1::SubmitSweepRequest submit;
+  *submit.mutable_spec() = TinySweepSpec("filtered", 3);
+  const std::string sweep_id =
+      Parse<v1::SubmitSweepResponse>(Post("/api/v1/sweeps", ToJson(submit))).sweep().id();
+  const std::string jobs = "/api/v1/sweeps/" + sweep_id + "/jobs";
+  const v1::ListJobsResponse all = Parse<v1::ListJobsResponse>(Get(jobs));
+  ASSERT_EQ(all.jobs_size(), 3);
+  v1::CancelRequest cancel;
+  cancel.set_id(all.jobs(1).spec().job_id());
+  Post("/api/v1/cancel", ToJson(cancel));
+
+  for (const std::string state : {"cancelled", "JOB_STATE_CANCELLED", "Cancelled"}) {
+    const v1::ListJobsResponse cancelled =
+        Parse<v1::ListJobsResponse>(Get(jobs + "?state=" + state));
+    ASSERT_EQ(cancelled.jobs_size(), 1) << state;
+    EXPECT_EQ(cancelled.jobs(0).spec().job_id(), all.jobs(1).spec().job_id());
+  }
+  EXPECT_EQ(Parse<v1::ListJobsResponse>(Get(jobs + "?state=pending&page_size=1")).jobs_size(), 1);
+  EXPECT_EQ(Parse<v1::ListJobsResponse>(Get(jobs + "?state=failed")).jobs_size(), 0);
+
+  EXPECT_THAT(Get(jobs + "?state=done", 400), HasSubstr("'done' is not a job state"));
+  EXPECT_THAT(Get(jobs + "?stat=failed", 400), HasSubstr("unknown query parameter 'stat'"));
+  EXPECT_THAT(Get("/api/v1/jobs/" + all.jobs(0).spec().job_id() + "?metric=train/loss", 400),
+              HasSubstr("takes metrics, max_points"));
+}
+
 // A job with 2,000 train/loss points (loss = 1000 / (step + 1)) and 20 eval/loss points,
 // stored before the coordinator starts, as a worker's reports would have left them.
 class HttpMetricsTest : public HttpTest {
