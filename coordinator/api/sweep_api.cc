@@ -353,6 +353,8 @@ absl::StatusOr<v1::ListWorkersResponse> SweepApi::ListWorkers(const v1::ListWork
   absl::flat_hash_map<std::string, WorkerLoad> loads = scheduler_.Loads();
   v1::ListWorkersResponse response;
   for (v1::Worker& worker : *workers) {
+    // What it held when it last connected, stale since; job_ids is what it runs now.
+    worker.mutable_info()->clear_running();
     auto load = loads.find(worker.info().worker_id());
     if (worker.connected() && load != loads.end()) {
       worker.set_free_slots(load->second.free_slots);

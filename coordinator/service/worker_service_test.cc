@@ -218,6 +218,15 @@ TEST_F(ServiceTest, AReconnectedWorkerLearnsWhatIsCommittedAndEndsWithTheFinalEv
   ASSERT_EQ(welcome.welcome().acks_size(), 1);
   EXPECT_EQ(welcome.welcome().acks(0).attempt_id(), assignment.attempt_id());
   EXPECT_EQ(welcome.welcome().acks(0).sequence(), 1u);
+  // Listed, it runs the job (job_ids); what its hello held is not repeated beside that.
+  v1::ListWorkersResponse workers;
+  ASSERT_TRUE(WaitUntil([&] {
+    grpc::ClientContext context;
+    SetDeadline(context);
+    return sweeps_->ListWorkers(&context, {}, &workers).ok() && workers.workers_size() == 1 &&
+           workers.workers(0).job_ids_size() == 1;
+  })) << workers.DebugString();
+  EXPECT_EQ(workers.workers(0).info().running_size(), 0);
   v1::WorkerMessage ended;
   ended.mutable_attempt_ended()->set_job_id(assignment.job().job_id());
   ended.mutable_attempt_ended()->set_attempt_id(assignment.attempt_id());
