@@ -332,6 +332,16 @@ void HttpServer::Route() {
                request.set_sweep(sweep);
                return api_.RetryJobs(request);
              }));
+  // The actions read with GET: 405 naming the method they take, not "no endpoint".
+  auto post_only = [](const httplib::Request& req, httplib::Response& res) {
+    ReplyError(absl::UnimplementedError(
+                   absl::StrCat(req.method, " ", req.path, ": this endpoint acts, with POST only")),
+               res);
+    res.status = 405;
+    res.set_header("Allow", "POST");
+  };
+  s.Get("/api/v1/cancel", post_only);
+  s.Get(R"(/api/v1/sweeps/([^/]+)/retry)", post_only);
   // Anything else under /api is a JSON 404 too, so API clients never have to parse HTML.
   auto unknown = [](const httplib::Request& req, httplib::Response& res) {
     ReplyError(absl::NotFoundError(absl::StrCat("no API endpoint ", req.method, " ", req.path)),

@@ -279,6 +279,15 @@ TEST_F(HttpTest, ErrorsAreJson) {
   google::protobuf::Struct unknown =
       Parse<google::protobuf::Struct>(Get("/api/v1/nothing-here", 404));
   EXPECT_EQ(unknown.fields().at("code").string_value(), "NOT_FOUND");
+
+  // An action asked for with GET names the method it takes.
+  for (const std::string action : {"/api/v1/cancel", "/api/v1/sweeps/some-sweep/retry"}) {
+    httplib::Result result = client_->Get(action);
+    ASSERT_TRUE(result) << action;
+    EXPECT_EQ(result->status, 405) << action;
+    EXPECT_EQ(result->get_header_value("Allow"), "POST");
+    EXPECT_THAT(result->body, HasSubstr("with POST only"));
+  }
 }
 
 TEST_F(HttpTest, ServesTheWebDirectory) {
