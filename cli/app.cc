@@ -76,6 +76,12 @@ int RunCli(int argc, char** argv) {
                    "with --update, where several sweeps have the file's name: the id of the one "
                    "to update")
       ->needs(update);
+  submit
+      ->add_flag("--new", submit_choice.new_sweep,
+                 "add a sweep beside those of the file's name: without it (or --update), a file "
+                 "whose name another sweep has is refused, since most often it is that sweep's "
+                 "file edited")
+      ->excludes(update);
 
   CLI::App* validate = app.add_subcommand(
       "validate", "check a sweep file and every cell of its grid, without a coordinator");

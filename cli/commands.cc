@@ -141,22 +141,18 @@ void PrintUpdate(const v1::SubmitSweepResponse& response, const std::string& fil
   }
 }
 
-// After a submission that made a new sweep: the other sweeps of its name, since an edited file
-// submitted without --update is a new sweep beside the old one, not a change to it.
-void NoteSweepsOfTheSameName(Client& client, const v1::Sweep& made, const Io& io) {
+// The sweeps named `name` that a new sweep `sweep_id` would stand beside: none where
+// `sweep_id` is stored already (a resubmission, which adds nothing), or the error of listing.
+absl::StatusOr<std::vector<std::string>> OtherSweepsNamed(Client& client, const std::string& name,
+                                                          const std::string& sweep_id) {
   absl::StatusOr<v1::ListSweepsResponse> listed = client.ListSweeps();
-  if (!listed.ok()) return;
+  if (!listed.ok()) return listed.status();
   std::vector<std::string> others;
   for (const v1::Sweep& sweep : listed->sweeps()) {
-    if (sweep.spec().name() == made.spec().name() && sweep.id() != made.id()) {
-      others.push_back(sweep.id());
-    }
+    if (sweep.id() == sweep_id) return std::vector<std::string>();
+    if (sweep.spec().name() == name) others.push_back(sweep.id());
   }
-  if (others.empty()) return;
-  io.err << "note: " << (others.size() == 1 ? "another sweep is" : "other sweeps are") << " named '"
-         << made.spec().name() << "' (" << absl::StrJoin(others, ", ")
-         << "); to change one instead of adding a sweep beside it, `ablate submit --update` the "
-            "file (with --sweep ID when several share the name)\n";
+  return others;
 }
 
 }  // namespace
@@ -166,6 +162,22 @@ int SubmitCommand(Client& client, const std::string& path, const SubmitChoice& c
   std::optional<sweep::ExpandedSweepFile> checked = CheckSweepFile(path, io);
   if (!checked) return kExitUsage;
   const v1::SweepSpec& spec = checked->spec;
+  if (!choice.update && !choice.new_sweep) {
+    absl::StatusOr<std::vector<std::string>> others =
+        OtherSweepsNamed(client, spec.name(), checked->expansion.sweep_id);
+    if (!others.ok()) return Fail(io, others.status());
+    if (!others->empty()) {
+      const bool one = others->size() == 1;
+      io.err << "ablate: submit: " << (one ? "sweep " : "sweeps ") << absl::StrJoin(*others, ", ")
+             << (one ? " is" : " are") << " named '" << spec.name()
+             << "' too, with other cells or settings than this file's: `ablate submit --update "
+             << (one ? "" : "--sweep ID ") << path << "` changes " << (one ? "it" : "one of them")
+             << " (only new or changed cells run); "
+             << "`ablate submit --new " << path
+             << "` adds a sweep beside it (every cell runs again)\n";
+      return kExitUsage;
+    }
+  }
   const v1::SweepPlan plan = sweep::PlanOf(spec, checked->expansion);
   io.out << PlanText(plan, kTableJobs);
   // Workers may join later, so a job no known worker fits is a warning, not a refusal.
@@ -205,7 +217,6 @@ int SubmitCommand(Client& client, const std::string& path, const SubmitChoice& c
     // The plan's count, which the file fixes: the coordinator stores a tuned sweep's later
     // rungs and final jobs only as its rungs end.
     io.out << "submitted sweep " << sweep.id() << ": " << JobCountText(plan.job_count()) << '\n';
-    NoteSweepsOfTheSameName(client, sweep, io);
   }
   io.out.flush();
   return choice.watch ? WatchCommand(client, sweep.id(), io) : kExitOk;

@@ -61,6 +61,10 @@ int PlanCommand(const std::string& path, bool json, const Io& io);
 struct SubmitChoice {
   bool update = false;
   std::string update_sweep;  // with update: the sweep's id, where several have the file's name
+  // A sweep beside those of the file's name. Without it (or update), a file whose name another
+  // sweep has is refused before anything is queued: most often it is that sweep's file edited,
+  // and a second sweep would run again every cell the two share.
+  bool new_sweep = false;
   bool watch = false;
 };
 int SubmitCommand(Client& client, const std::string& path, const SubmitChoice& choice,

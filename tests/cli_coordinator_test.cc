@@ -84,11 +84,18 @@ grid:
 fixed:
   steps: 20
 )";
-  const Result twin_submitted = Ablate({"submit", WriteFile("twin.yaml", twin)});
-  ASSERT_EQ(twin_submitted.exit_code, 0);
-  EXPECT_THAT(twin_submitted.err,
-              HasSubstr(absl::StrCat("note: another sweep is named 'cli-test' (", id,
-                                     "); to change one instead")));
+  // An edited file of a stored sweep's name is refused before anything is queued...
+  const Result twin_refused = Ablate({"submit", WriteFile("twin.yaml", twin)});
+  EXPECT_EQ(twin_refused.exit_code, 2);
+  EXPECT_THAT(twin_refused.err, IsOneLine());
+  EXPECT_THAT(twin_refused.err,
+              HasSubstr(absl::StrCat("sweep ", id, " is named 'cli-test' too, with other cells")));
+  EXPECT_THAT(twin_refused.err, HasSubstr("`ablate submit --new "));
+  EXPECT_EQ(twin_refused.out, "");
+  // ...and --new adds it beside.
+  EXPECT_EQ(Ablate({"submit", "--new", "--update", WriteFile("twin.yaml", twin)}).exit_code, 2);
+  const Result twin_submitted = Ablate({"submit", "--new", WriteFile("twin.yaml", twin)});
+  ASSERT_EQ(twin_submitted.exit_code, 0) << twin_submitted.err;
   const Result ambiguous = Ablate({"status", "cli-test"});
   EXPECT_EQ(ambiguous.exit_code, 1);
   EXPECT_THAT(ambiguous.err, IsOneLine());
