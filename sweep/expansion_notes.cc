@@ -9,8 +9,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/attention_args.h"
 #include "common/train_config.h"
 
 namespace ablate::sweep::internal {
@@ -57,6 +59,60 @@ void AddDroppedValues(const v1::SweepSpec& spec, const Expansion& expansion,
   }
 }
 
+// Settings the file gives that no job reads, at each place that gives them: arguments of an
+// attention kind no cell has, the learned compression's without it, a wsd decay under no wsd
+// schedule. Accepted (a file may keep them for cells it leaves out for now), but most often
+// the file means a cell it does not have.
+void AddUnreadSettings(const v1::SweepSpec& spec, const Expansion& expansion,
+                       std::vector<ExpansionNote>& notes) {
+  bool any_args = false, any_learned = false, any_wsd = false;
+  for (const v1::JobSpec& job : expansion.jobs) {
+    const v1::TrainConfig& c = job.config();
+    if (AttentionArgs(c.attention()) != nullptr) {
+      any_args = true;
+      const auto learned = c.attention_args().find("learned_compression");
+      any_learned |= learned != c.attention_args().end() && learned->second != 0;
+    }
+    any_wsd |= c.lr_schedule() == "wsd";
+  }
+  const auto why_unread = [&](absl::string_view setting) -> std::string {
+    if (absl::StartsWith(setting, "attention_args.")) {
+      if (!any_args) return "no cell's attention takes arguments (dense takes none)";
+      if ((setting == "attention_args.compression_kernel" ||
+           setting == "attention_args.compression_stride") &&
+          !any_learned) {
+        return "read only under attention_args.learned_compression, which no cell sets";
+      }
+    }
+    if (setting == "decay_fraction" && !any_wsd) {
+      return "read only by lr_schedule wsd, which no cell uses";
+    }
+    return "";
+  };
+  // Sorted: a protobuf map's order is not the file's.
+  const auto note_each = [&](const std::string& prefix,
+                             const google::protobuf::Map<std::string, std::string>& settings) {
+    std::vector<std::string> names;
+    for (const auto& [name, value] : settings) names.push_back(name);
+    std::sort(names.begin(), names.end());
+    for (const std::string& name : names) {
+      const std::string why = why_unread(name);
+      const std::string at = prefix + name;
+      if (!why.empty())
+        notes.push_back({at, absl::StrCat(at, ": ", why, ", so it changes nothing")});
+    }
+  };
+  note_each("fixed.", spec.fixed());
+  for (int i = 0; i < spec.overrides_size(); ++i) {
+    note_each(absl::StrCat("overrides[", i, "].set."), spec.overrides(i).set());
+  }
+  for (const v1::Dimension& dimension : spec.grid()) {
+    const std::string why = why_unread(dimension.name());
+    const std::string at = "grid." + dimension.name();
+    if (!why.empty()) notes.push_back({at, absl::StrCat(at, ": ", why, ", so it changes nothing")});
+  }
+}
+
 // A micro-batch above a rank's share of the batch runs as the whole share (MicroBatchPerRank):
 // legal, but the file then asks for more than the run does, most often by a batch_size that an
 // override or a grid value made smaller.
@@ -93,6 +149,7 @@ std::vector<ExpansionNote> ExpansionNotes(const v1::SweepSpec& spec, const Expan
                                       "so the override changes nothing")});
   }
   AddDroppedValues(spec, expansion, notes);
+  AddUnreadSettings(spec, expansion, notes);
   if (spec.has_sample() && spec.sample().count() > expansion.kept_cells) {
     notes.push_back({"sample.count",
                      absl::StrCat("sample.count: ", spec.sample().count(), " is more than the ",

@@ -26,6 +26,10 @@ struct ExpansionNote {
 // - each grid value the constraints dropped from every cell that has it ("grid.optimizer:
 //   'muon' is in no cell that the constraints keep (constraints[0] drops every cell with it)"),
 //   most often a require that names a value the grid lacks;
+// - each setting the file gives that no job reads, at each place that gives it
+//   ("fixed.decay_fraction: read only by lr_schedule wsd, which no cell uses, so it changes
+//   nothing"; attention_args with no NSA cell, compression_kernel or compression_stride with no
+//   learned_compression);
 // - a sample.count above the cells the constraints keep;
 // - a micro_batch_size above a rank's share of the batch (MicroBatchPerRank runs the whole
 //   share), at its first cell, with how many more jobs have it.

@@ -331,6 +331,41 @@ derived:
   EXPECT_THAT(error, HasSubstr("derived.keep_checkpoints.adamw: 0 would mean the default, 2"));
 }
 
+// A setting no cell reads is accepted, and noted where the file gives it.
+TEST(SweepFileTest, SettingsNoCellReadsAreNoted) {
+  const std::string yaml = R"(name: t
+grid:
+  attention: [dense]
+fixed:
+  decay_fraction: 0.3
+  attention_args: {block_size: 32}
+overrides:
+  - when: {attention: dense}
+    set: {attention_args.window: 128}
+)";
+  absl::StatusOr<ExpandedSweepFile> expanded = ExpandSweepYaml(yaml, "s.yaml");
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_THAT(
+      expanded->notes,
+      ElementsAre("s.yaml:6:20: fixed.attention_args.block_size: no cell's attention takes "
+                  "arguments (dense takes none), so it changes nothing",
+                  "s.yaml:5:3: fixed.decay_fraction: read only by lr_schedule wsd, which no "
+                  "cell uses, so it changes nothing",
+                  HasSubstr("overrides[0].set.attention_args.window: no cell's attention")));
+  // Read by some cell: no note. The learned compression's kernel needs it set somewhere.
+  expanded = ExpandSweepYaml(R"(name: t
+grid:
+  attention: [dense, nsa]
+  lr_schedule: [cosine, wsd]
+fixed: {decay_fraction: 0.3, context_length: 256, attention_args.compression_kernel: 64}
+)",
+                             "s.yaml");
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_THAT(expanded->notes,
+              ElementsAre(HasSubstr("fixed.attention_args.compression_kernel: read only under "
+                                    "attention_args.learned_compression")));
+}
+
 // A grid value whose every cell a constraint drops runs nowhere: legal (a rule kept for later),
 // but most often a require naming a value the grid lacks. Noted at the value.
 TEST(SweepFileTest, AGridValueTheConstraintsDropEverywhereIsNoted) {
