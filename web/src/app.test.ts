@@ -1,6 +1,6 @@
 // @vitest-environment jsdom
 import { Unauthenticated } from './api';
-import { poll, showError } from './app';
+import { SweepSession, poll, showError } from './app';
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 const errorText = () => document.querySelector('#error .error-message')?.textContent ?? '';
@@ -42,5 +42,32 @@ describe('the error line and the connection indicator', () => {
     stop();
     expect(document.getElementById('connection')?.textContent).toBe('no token');
     expect(document.getElementById('connection')?.dataset.state).toBe('unauthenticated');
+  });
+
+  it('tells a lost connection on an ended sweep, whose stream has closed by itself', async () => {
+    let up = true;
+    vi.stubGlobal('fetch', vi.fn(async (url: string) => {
+      if (!up) throw new TypeError('connection refused');
+      if (url.endsWith('/events')) {
+        // The whole sweep, ended, then the end of the stream.
+        const body = `data: ${JSON.stringify({ sweep: { id: 's',
+          state: 'SWEEP_STATE_COMPLETED' } })}\n\n`;
+        return new Response(body, { headers: { 'Content-Type': 'text/event-stream' } });
+      }
+      return new Response(JSON.stringify({ role: 'viewer' }));
+    }));
+    // Its checks, two seconds apart, on a clock the test moves on.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'], shouldAdvanceTime: true });
+    const session = new SweepSession('s');
+    const state = () => document.getElementById('connection')?.dataset.state;
+    await vi.waitFor(() => expect(session.model.ended()).toBe(true));
+    await vi.waitFor(() => expect(state()).toBe('live'));
+    // The coordinator goes away: the next check finds it gone.
+    up = false;
+    await vi.advanceTimersByTimeAsync(2000);
+    await vi.waitFor(() => expect(state()).toBe('reconnecting'));
+    session.close();
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
   });
 });

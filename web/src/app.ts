@@ -88,6 +88,15 @@ export function poll(refresh: () => Promise<void>, ms = 2000): () => void {
   };
 }
 
+// Asks the coordinator every two seconds (as the pages poll) whom this page's token names, for
+// nothing but whether it answers: a page with nothing left to fetch (its sweep ended) still
+// shows a lost connection.
+export function watchConnection(): () => void {
+  return poll(async () => {
+    await api.whoami();
+  });
+}
+
 type Listener = (grown: Set<string>) => void;
 
 // One sweep followed live: its event stream feeds the model; listeners hear of every change.
@@ -98,6 +107,8 @@ export class SweepSession {
   missing = '';
   private source: TokenEventSource | null = null;
   private stopPoll: (() => void) | null = null;
+  // Set once the sweep ended and its stream with it (watchConnection).
+  private stopWatch: (() => void) | null = null;
   private readonly listeners = new Set<Listener>();
 
   constructor(readonly sweepId: string) {
@@ -114,12 +125,16 @@ export class SweepSession {
   // Follows the sweep again where its stream ended with its jobs, as a retry runs some again
   // (a polled sweep is followed still).
   follow(): void {
-    if (!this.source && !this.stopPoll) this.startStream();
+    if (this.source || this.stopPoll) return;
+    this.stopWatch?.();
+    this.stopWatch = null;
+    this.startStream();
   }
 
   close(): void {
     this.source?.close();
     this.stopPoll?.();
+    this.stopWatch?.();
   }
 
   private notify(grown: Set<string>): void {
@@ -137,11 +152,12 @@ export class SweepSession {
         if (state === 'open') {
           setConnection('live');
         } else if (state === 'reconnecting') {
-          // A stream ends by itself once every job has ended: that is no lost connection.
+          // A stream ends by itself once every job has ended: that is no lost connection, but
+          // one may come later, and the header must tell it still.
           if (this.model.ended()) {
             this.source?.close();
             this.source = null;
-            setConnection('live');
+            this.stopWatch = watchConnection();
           } else {
             setConnection('reconnecting');
           }

@@ -32,11 +32,47 @@ export function bytes(value: number | undefined | null): string {
   return `${v.toFixed(v >= 100 || unit === 0 ? 0 : 1)} ${BYTE_UNITS[unit]}`;
 }
 
-export function rate(value: number | undefined | null, unit = 'tok/s'): string {
+const SI_PREFIXES: [number, string][] = [[1e15, 'P'], [1e12, 'T'], [1e9, 'G'], [1e6, 'M'],
+  [1e3, 'k']];
+
+// The SI prefix a count as large as `value` is written with, and its scale (1, '' below 1000).
+function prefixFor(value: number): [number, string] {
+  return SI_PREFIXES.find(([scale]) => Math.abs(value) >= scale) ?? [1, ''];
+}
+
+// A count in short form, as tokens, FLOPs and throughputs are written: 950, 1.2k, 320k, 400G.
+export function count(value: number | undefined | null): string {
   if (value === undefined || value === null || !Number.isFinite(value)) return '–';
-  const [scaled, prefix] = value >= 1e9 ? [value / 1e9, 'G'] : value >= 1e6 ? [value / 1e6, 'M'] :
-    value >= 1e3 ? [value / 1e3, 'k'] : [value, ''];
-  return `${scaled.toFixed(scaled >= 100 ? 0 : 1)}${prefix} ${unit}`;
+  const [scale, prefix] = prefixFor(value);
+  const scaled = value / scale;
+  return `${scaled.toFixed(Math.abs(scaled) >= 100 ? 0 : 1)}${prefix}`;
+}
+
+export function rate(value: number | undefined | null, unit = 'tok/s'): string {
+  return value === undefined || value === null || !Number.isFinite(value) ? '–' :
+    `${count(value)} ${unit}`;
+}
+
+// Decimals that tell values `step` apart (ticks never read alike), and one more where that
+// writes a round step exactly (2.5 keeps its .5).
+export function decimalsFor(step: number): number {
+  if (!(step > 0) || !Number.isFinite(step)) return 0;
+  const d = Math.max(0, Math.ceil(-Math.log10(step) - 1e-9));
+  const whole = (x: number) => Math.abs(x - Math.round(x)) <= 1e-6 * x;
+  return !whole(step * 10 ** d) && whole(step * 10 ** (d + 1)) ? d + 1 : d;
+}
+
+// Axis labels for counts at `ticks`, `step` apart: the largest tick's SI prefix for all, and
+// the decimals the step needs in it (0, 200G, 400G; 1.20G, 1.25G).
+export function countTicks(ticks: number[], step: number): string[] {
+  const [scale, prefix] = prefixFor(Math.max(0, ...ticks.map(Math.abs)));
+  const decimals = decimalsFor(step / scale);
+  return ticks.map((t) => (t === 0 ? '0' : `${(t / scale).toFixed(decimals)}${prefix}`));
+}
+
+// "1 line", "3 lines": a count and its noun, plural (by adding s) unless one.
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 // 3725 s -> "1 h 2 min".

@@ -35,7 +35,24 @@ describe('cellsOf', () => {
     expect(c.jobs).toHaveLength(2);
     expect(c.mean).toBeCloseTo(3.01, 10);
     expect(c.std).toBeCloseTo(Math.sqrt(2 * 0.01 ** 2), 10);
+    // Half the 95% interval, as `ablate results`: t(0.975, 1) = 12.706 times std / sqrt(2).
+    expect(c.half).toBeCloseTo((12.706 * (c.std ?? 0)) / Math.sqrt(2), 10);
     expect(c.states).toEqual({ JOB_STATE_SUCCEEDED: 2 });
+    expect(c.provisional.size).toBe(0);
+  });
+
+  it('marks the values of jobs still running as not final', () => {
+    const running = job('adamw', 'dense', 's', '2', 2.9, 'JOB_STATE_RUNNING');
+    const cells = cellsOf(sweep, [job('adamw', 'dense', 's', '1', 3), running],
+      (j) => j.finalEvalLoss);
+    expect(cells[0].samples.size).toBe(2);
+    expect([...cells[0].provisional]).toEqual(['2']);
+    // A difference with a running job on either side is not final either.
+    const other = cellsOf(sweep, [job('adamw', 'dense', 's', '1', 3), running,
+      job('muon', 'dense', 's', '1', 2.5), job('muon', 'dense', 's', '2', 2.4)],
+    (j) => j.finalEvalLoss);
+    const diffs = differencesFrom(other, baselineKey(sweep) ?? '');
+    expect([...diffs[1].provisional]).toEqual(['2']);
   });
 
   it('leaves the mean unset where no repeat has the metric', () => {

@@ -4,6 +4,8 @@
 // pivots in milliseconds.
 import type { Job } from './gen/ablate/v1/job';
 import type { Sweep } from './gen/ablate/v1/sweep';
+import { estimate } from './stats';
+import { jobEnded } from './sweep_model';
 
 export const REPEAT_DIMENSION = 'seed';
 
@@ -14,6 +16,8 @@ export interface CellStats {
   samples: Map<string, number>;  // seed ('' without repeats) -> metric value
   mean?: number;
   std?: number;                // sample standard deviation over repeats; unset with one value
+  half?: number;               // half the 95% interval of the mean (stats.ts); unset with one
+  provisional: Set<string>;    // seeds whose value is a running job's latest, not its final
   states: Record<string, number>;  // JobState -> count
 }
 
@@ -30,9 +34,13 @@ export function dimensionsOf(sweep: Sweep | null): { name: string; values: strin
   return (sweep?.spec?.grid ?? []).map((d) => ({ name: d.name ?? '', values: d.values ?? [] }));
 }
 
-// The grid's dimensions of more than one value: those that tell its jobs apart.
+// The grid's dimensions of more than one value: those that tell its jobs apart, with the seed
+// that repeats add to every cell (the spec's grid does not list it).
 export function varyingDimensions(sweep: Sweep | null): Set<string> {
-  return new Set(dimensionsOf(sweep).filter((d) => d.values.length > 1).map((d) => d.name));
+  const varying = new Set(dimensionsOf(sweep).filter((d) => d.values.length > 1)
+    .map((d) => d.name));
+  if ((sweep?.spec?.repeats ?? 0) > 1) varying.add(REPEAT_DIMENSION);
+  return varying;
 }
 
 // The grid's dimensions a cell is keyed by: all but the repeat's seed.
@@ -54,11 +62,7 @@ function repeatOf(values: Record<string, string>): string {
 function finish(cell: CellStats): void {
   const xs = [...cell.samples.values()].filter(Number.isFinite);
   if (!xs.length) return;
-  cell.mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  if (xs.length > 1) {
-    const m = cell.mean;
-    cell.std = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
-  }
+  ({ mean: cell.mean, std: cell.std, half: cell.half } = estimate(xs));
 }
 
 // Every cell of the sweep, in expansion order, with `metric` per repeat.
@@ -73,14 +77,17 @@ export function cellsOf(sweep: Sweep | null, jobs: Job[], metric: Metric): CellS
     if (!cell) {
       const own: Record<string, string> = {};
       for (const d of dims) own[d] = values[d] ?? '';
-      cell = { key, values: own, jobs: [], samples: new Map(), states: {} };
+      cell = { key, values: own, jobs: [], samples: new Map(), provisional: new Set(),
+        states: {} };
       byKey.set(key, cell);
     }
     cell.jobs.push(job);
     const state = job.state ?? 'JOB_STATE_UNSPECIFIED';
     cell.states[state] = (cell.states[state] ?? 0) + 1;
     const v = metric(job);
-    if (v !== undefined && Number.isFinite(v)) cell.samples.set(repeatOf(values), v);
+    if (v === undefined || !Number.isFinite(v)) continue;
+    cell.samples.set(repeatOf(values), v);
+    if (!jobEnded(state)) cell.provisional.add(repeatOf(values));
   }
   const cells = [...byKey.values()];
   cells.forEach(finish);
@@ -98,17 +105,22 @@ export function baselineKey(sweep: Sweep | null): string | null {
 
 // Replaces each cell's samples by its difference from the baseline cell, paired by seed (what
 // a seed shares, initialisation and data order, cancels); seeds the baseline lacks drop out.
+// A difference with a running job's value on either side is not final either.
 export function differencesFrom(cells: CellStats[], baseline: string): CellStats[] {
   const base = cells.find((c) => c.key === baseline);
   return cells.map((c) => {
     const samples = new Map<string, number>();
+    const provisional = new Set<string>();
     if (base) {
       for (const [seed, v] of c.samples) {
         const b = base.samples.get(seed);
-        if (b !== undefined) samples.set(seed, v - b);
+        if (b === undefined) continue;
+        samples.set(seed, v - b);
+        if (c.provisional.has(seed) || base.provisional.has(seed)) provisional.add(seed);
       }
     }
-    const out: CellStats = { ...c, samples, mean: undefined, std: undefined };
+    const out: CellStats = { ...c, samples, provisional, mean: undefined, std: undefined,
+      half: undefined };
     finish(out);
     return out;
   });

@@ -1,4 +1,14 @@
-import { attemptOrdinals, settingsRows } from './job_details';
+import { attemptOrdinals, evalLossText, settingsRows } from './job_details';
+
+describe('evalLossText', () => {
+  it('shows a running job\'s last eval loss, and calls only a finished one\'s final', () => {
+    expect(evalLossText({ state: 'JOB_STATE_RUNNING', lastEvalLoss: 2.34567 }))
+      .toBe('last eval loss 2.346');
+    expect(evalLossText({ state: 'JOB_STATE_SUCCEEDED', finalEvalLoss: 2.1, lastEvalLoss: 2.1 }))
+      .toBe('final eval loss 2.100');
+    expect(evalLossText({ state: 'JOB_STATE_RUNNING' })).toBe('eval loss –');
+  });
+});
 
 describe('attemptOrdinals', () => {
   it('numbers a job\'s attempts from 1 in the order the coordinator made them', () => {

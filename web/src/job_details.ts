@@ -1,8 +1,17 @@
-// What the Job view says of a job beyond its row: its attempts numbered as the job counts them
-// (1, 2, ...; the coordinator's attempt ids count every job's attempts together), and its
-// settings as it ran them, with the zeros that stand for a default named so.
+// What the Job view says of a job beyond its row: which eval loss it has, its attempts numbered
+// as the job counts them (1, 2, ...; the coordinator's attempt ids count every job's attempts
+// together), and its settings as it ran them, with the zeros that stand for a default named so.
+import { loss } from './format';
 import type { TrainConfig } from './gen/ablate/v1/config';
-import type { Attempt } from './gen/ablate/v1/job';
+import type { Attempt, Job } from './gen/ablate/v1/job';
+
+// The job's eval loss as its header names it: the final one once it succeeded, else the newest
+// its trainer reported (while it runs, or where it stopped), called the last so.
+export function evalLossText(job: Job): string {
+  if (job.finalEvalLoss !== undefined) return `final eval loss ${loss(job.finalEvalLoss)}`;
+  if (job.lastEvalLoss !== undefined) return `last eval loss ${loss(job.lastEvalLoss)}`;
+  return 'eval loss –';
+}
 
 // A message as [field, value] rows, nested fields dotted.
 export function flatten(value: unknown, prefix = ''): [string, string][] {

@@ -1,9 +1,11 @@
 // What a grid cell or a cost point can be colored or placed by, and where each value comes
-// from: the job row itself (final eval loss) or the last point of one of its series, fetched
-// once per job and kept (an ended job's series never change).
+// from: the job row itself (final eval loss; a running job's last one until it ends) or the last
+// point of one of its series, fetched once per job and kept (an ended job's series never
+// change).
 import { api } from './api';
 import { bytes, loss, num, rate, signed } from './format';
 import type { Job } from './gen/ablate/v1/job';
+import { jobEnded } from './sweep_model';
 
 export const SERIES = {
   tokensPerSec: 'train/tokens_per_sec',
@@ -21,11 +23,17 @@ export interface MetricChoice {
   lowerIsBetter: boolean;
 }
 
+// A job's final eval loss, or while it runs its newest (the grid marks it as not final); a job
+// that failed or was cancelled has none, as in `ablate results`.
+function evalLoss(job: Job): number | undefined {
+  return job.finalEvalLoss ?? (jobEnded(job.state) ? undefined : job.lastEvalLoss) ?? undefined;
+}
+
 export const GRID_METRICS: MetricChoice[] = [
   { id: 'eval_loss', label: 'final eval loss', format: loss, lowerIsBetter: true,
-    fromJob: (j) => j.finalEvalLoss ?? undefined },
+    fromJob: evalLoss },
   { id: 'baseline_diff', label: 'difference from baseline (eval loss)', format: signed,
-    lowerIsBetter: true, difference: true, fromJob: (j) => j.finalEvalLoss ?? undefined },
+    lowerIsBetter: true, difference: true, fromJob: evalLoss },
   { id: 'tokens_per_sec', label: 'tokens/s', format: (v) => rate(v), lowerIsBetter: false,
     series: SERIES.tokensPerSec },
   { id: 'peak_memory', label: 'peak memory', format: bytes, lowerIsBetter: true,
@@ -41,16 +49,12 @@ export function lastValue(jobId: string, series: string): number | undefined {
   return lastValues.get(jobId)?.[series];
 }
 
-function settled(job: Job): boolean {
-  return ['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'].includes(job.state ?? '');
-}
-
 // Fetches the last values of every series above for `jobs` that have run (at most `limit`,
 // eight requests at a time); calls `progress` after each batch.
 export async function fetchLastValues(jobs: Job[], progress: () => void, limit = 2000):
   Promise<number> {
-  const todo = jobs.filter((j) => Number(j.step ?? 0) > 0 || settled(j))
-    .filter((j) => !(settled(j) && lastValues.has(j.spec?.jobId ?? ''))).slice(0, limit);
+  const todo = jobs.filter((j) => Number(j.step ?? 0) > 0 || jobEnded(j.state))
+    .filter((j) => !(jobEnded(j.state) && lastValues.has(j.spec?.jobId ?? ''))).slice(0, limit);
   for (let i = 0; i < todo.length; i += 8) {
     await Promise.all(todo.slice(i, i + 8).map(async (job) => {
       const id = job.spec?.jobId ?? '';

@@ -6,6 +6,12 @@ import type { MetricPoint } from './gen/ablate/v1/metrics';
 import type { Sweep } from './gen/ablate/v1/sweep';
 import type { SweepSnapshot } from './gen/ablate/v1/sweep_service';
 
+// Whether a job in `state` has ended: its row and series change no more (unless retried).
+export function jobEnded(state: string | undefined): boolean {
+  return state === 'JOB_STATE_SUCCEEDED' || state === 'JOB_STATE_FAILED' ||
+    state === 'JOB_STATE_CANCELLED';
+}
+
 export class SweepModel {
   sweep: Sweep | null = null;
   jobs: Job[] = [];

@@ -1,22 +1,24 @@
-// Cost: each cell's final eval loss (mean over repeats) against what it cost, in GPU-hours
-// (the attempts' wall time times the job's GPUs, a CPU job counting as one device) and in peak
-// memory; the Pareto front (no other cell both cheaper and better) is joined by a line.
-// Scatter plots are SVG, so they export as SVG.
+// Cost: each cell's final eval loss (mean over repeats) against what it cost, in device time
+// (the attempts' wall time times the job's GPUs, a CPU job counting as one device: GPU-hours
+// where every job has a GPU, device-hours otherwise) and in peak memory; the Pareto front (no
+// other cell both cheaper and better) is joined by a line. Scatter plots are SVG, so they
+// export as SVG.
 import { api } from '../api';
 import type { SweepSession } from '../app';
 import { download } from '../csv';
 import { h } from '../dom';
-import { bytes, escapeHtml, loss, noValues, num } from '../format';
+import { bytes, decimalsFor, escapeHtml, loss, noValues, plural, seconds } from '../format';
+import type { Job } from '../gen/ablate/v1/job';
 import type { GetJobResponse } from '../gen/ablate/v1/sweep_service';
 import { cellsOf, type CellStats } from '../grid_model';
 import { SERIES } from '../metrics';
 import { OKABE_ITO } from '../palette';
 import { paretoFront, type Point } from '../pareto';
-import { seconds } from '../format';
 
 const MAX_JOBS = 1000;
 
-export function gpuHours(detail: GetJobResponse): number {
+// The job's attempts' wall time in hours, times its devices (its GPUs, or one for a CPU job).
+export function deviceHours(detail: GetJobResponse): number {
   const gpus = Math.max(1, detail.job?.spec?.config?.gpus ?? 0);
   let total = 0;
   for (const a of detail.attempts ?? []) {
@@ -25,6 +27,30 @@ export function gpuHours(detail: GetJobResponse): number {
     if (start !== undefined && end !== undefined && end > start) total += end - start;
   }
   return (total / 3600) * gpus;
+}
+
+// Hours per unit, the unit's name and its short form.
+const TIME_UNITS: [number, string, string][] = [[1, 'hours', 'h'], [1 / 60, 'minutes', 'min'],
+  [1 / 3600, 'seconds', 's']];
+
+export interface CostAxis {
+  label: string;                      // "GPU-hours", "device-seconds"
+  format: (hours: number) => string;  // for ticks and tooltips alike: "10.4 device-s"
+}
+
+// The time axis for costs of `hours`: "GPU" where every job has one, else "device", in the
+// largest unit the costliest point reaches (a small sweep's 0.0029 device-hours read 10.4
+// device-s), with the decimals that tell the axis' ticks, half its range apart, from each other.
+export function costAxis(hours: number[], jobs: Job[]): CostAxis {
+  const device = jobs.every((j) => (j.spec?.config?.gpus ?? 0) > 0) ? 'GPU' : 'device';
+  const hi = Math.max(...hours);
+  const lo = Math.min(...hours);
+  const [per, name, short] = hours.length ?
+    TIME_UNITS.find(([p]) => hi >= p) ?? TIME_UNITS[2] : TIME_UNITS[0];
+  // One value, or every point's the same: three significant digits of it.
+  const decimals = decimalsFor((hi > lo ? (hi - lo) / 2 : hi / 100) / per);
+  return { label: `${device}-${name}`,
+    format: (v) => `${(v / per).toFixed(decimals)} ${device}-${short}` };
 }
 
 function cellMean(cell: CellStats, perJob: Map<string, number>): number | undefined {
@@ -52,11 +78,12 @@ export function scatterSvg(points: Point[], xLabel: string, format: (v: number) 
       OKABE_ITO[5] : OKABE_ITO[0]}" stroke-width="1.5"><title>${escapeHtml(p.id)}: loss ` +
     `${loss(p.y)}, ${escapeHtml(format(p.x))}</title></circle>`).join('');
   const line = front.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ');
-  const ticks = [0, 0.5, 1].map((t) => {
-    const x = x0 + (x1 - x0) * t, y = y0 + (y1 - y0) * t;
-    return `<text x="${sx(x)}" y="${H - B + 16}" text-anchor="middle">${escapeHtml(format(x))}</text>` +
-      `<text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${loss(y)}</text>`;
-  }).join('');
+  // Both ends and the middle; one tick where every point has the same value.
+  const spots = (lo: number, hi: number) => (hi > lo ? [lo, (lo + hi) / 2, hi] : [lo]);
+  const ticks = spots(x0, x1).map((x) => `<text x="${sx(x)}" y="${H - B + 16}"` +
+    ` text-anchor="middle">${escapeHtml(format(x))}</text>`).join('') +
+    spots(y0, y1).map((y) => `<text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">` +
+    `${loss(y)}</text>`).join('');
   return `<svg xmlns="http://www.w3.org/2000/svg" id="${id}" class="scatter" viewBox="0 0 ${W} ${H}"` +
     ` width="${W}" height="${H}" role="img" aria-label="final eval loss against ${escapeHtml(xLabel)}">` +
     `<style>text{font:11px sans-serif;fill:currentColor}</style>` +
@@ -84,13 +111,15 @@ export function costView(session: SweepSession): { el: HTMLElement; dispose: () 
       const x = cellMean(c, perJob);
       return c.mean !== undefined && x !== undefined ? [{ x, y: c.mean, id: label(c) }] : [];
     });
+    const timePoints = pointsOf(hours);
+    const time = costAxis(timePoints.map((p) => p.x), finished());
     plots.innerHTML = '';
-    for (const [title, id, perJob, format] of [
-      ['GPU-hours', 'cost-gpu-hours', hours, (v: number) => `${num(v, 2)} GPU-h`],
-      ['peak memory', 'cost-memory', memory, bytes],
+    for (const [title, id, points, format] of [
+      [time.label, 'cost-gpu-hours', timePoints, time.format],
+      ['peak memory', 'cost-memory', pointsOf(memory), bytes],
     ] as const) {
       const fig = h('figure', { className: 'panel' }, h('figcaption', {}, `loss vs ${title}`));
-      fig.insertAdjacentHTML('beforeend', scatterSvg(pointsOf(perJob), title, format, id,
+      fig.insertAdjacentHTML('beforeend', scatterSvg(points, title, format, id,
         session.model.ended()));
       fig.append(h('button', { type: 'button', onclick: () => {
         const svg = fig.querySelector('svg');
@@ -100,20 +129,25 @@ export function costView(session: SweepSession): { el: HTMLElement; dispose: () 
       plots.append(fig);
     }
   };
+  // The jobs with a final eval loss: those that succeeded.
+  const finished = () => session.model.jobs.filter((j) => j.finalEvalLoss !== undefined);
   const load = async () => {
-    const jobs = session.model.jobs.filter((j) => j.finalEvalLoss !== undefined).slice(0, MAX_JOBS);
+    const succeeded = finished().length;
+    const jobs = finished().slice(0, MAX_JOBS);
     for (let i = 0; i < jobs.length; i += 8) {
       await Promise.all(jobs.slice(i, i + 8).map(async (job) => {
         const detail = await api.job(job.spec?.jobId ?? '', [SERIES.peakMemory], 2);
         const id = job.spec?.jobId ?? '';
-        hours.set(id, gpuHours(detail));
+        hours.set(id, deviceHours(detail));
         const mem = detail.metrics?.find((m) => m.name === SERIES.peakMemory)?.values;
         if (mem?.length) memory.set(id, mem[mem.length - 1]);
       }));
     }
-    status.textContent = `${jobs.length} ended jobs` +
-      (jobs.length === MAX_JOBS ? ` (the first ${MAX_JOBS})` : '') +
-      '; the dashed line is the Pareto front (no other cell is both cheaper and better).';
+    status.textContent = 'Each point is a cell: the mean over its jobs that succeeded ' +
+      `(${succeeded} of ${plural(session.model.jobs.length, 'job')}` +
+      `${succeeded > MAX_JOBS ? `; the first ${MAX_JOBS} plotted` : ''}), as a failed or ` +
+      'cancelled job has no final eval loss. The dashed line is the Pareto front (no other ' +
+      'cell is both cheaper and better).';
     render();
   };
   const unlisten = session.listen(() => {

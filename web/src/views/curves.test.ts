@@ -1,5 +1,6 @@
 // @vitest-environment jsdom
 import type { MetricSeries } from '../gen/ablate/v1/metrics';
+import { varyingDimensions } from '../grid_model';
 
 // uPlot asks for matchMedia as it loads, which jsdom lacks.
 window.matchMedia = (() => ({ addEventListener() {}, removeEventListener() {} })) as never;
@@ -32,5 +33,18 @@ describe('job labels', () => {
     expect(jobLabel(job)).toBe('model=tiny optimizer=adamw context_length=64');
     // A sweep of one cell varies nothing: the whole cell.
     expect(jobLabel(job, new Set())).toBe('model=tiny optimizer=adamw context_length=64');
+  });
+
+  it('tell a cell\'s repeats apart by the seed they add to it', () => {
+    const sweep = { spec: { repeats: 3, grid: [{ name: 'model', values: ['tiny'] },
+      { name: 'optimizer', values: ['adamw', 'muon'] }] } };
+    const repeat = (seed: string) => ({ spec: { jobId: `j${seed}`, cell: [
+      { dimension: 'model', value: 'tiny' }, { dimension: 'optimizer', value: 'adamw' },
+      { dimension: 'seed', value: seed }] } });
+    const labels = ['1', '2', '3'].map((s) => jobLabel(repeat(s), varyingDimensions(sweep)));
+    expect(labels).toEqual(['optimizer=adamw seed=1', 'optimizer=adamw seed=2',
+      'optimizer=adamw seed=3']);
+    expect(varyingDimensions({ spec: { ...sweep.spec, repeats: 1 } })).toEqual(
+      new Set(['optimizer']));
   });
 });

@@ -1,6 +1,6 @@
 // Curves: chosen jobs' series overlaid (loss, eval loss, learning rate, grad norm, tokens/s)
-// against step, tokens, training FLOPs or wall time, linear or log, smoothed by an exponential moving average;
-// new points from the sweep's event stream extend the lines as they arrive.
+// against step, tokens, training FLOPs or wall time, linear or log, smoothed by an exponential
+// moving average; new points from the sweep's event stream extend the lines as they arrive.
 import { api } from '../api';
 import type { SweepSession } from '../app';
 import { align, drawChart, exportPng, type Line } from '../chart';
@@ -65,7 +65,7 @@ export function curvesView(session: SweepSession): { el: HTMLElement; dispose: (
     plot?.destroy();
     plot = drawChart(chartEl, linesOf(jobs, current, session, state), {
       xLabel: X_LABELS[state.axis], yLabel: state.metric, logY: state.log,
-      time: state.axis === 'wall' });
+      time: state.axis === 'wall', xCounts: state.axis === 'tokens' || state.axis === 'flops' });
   };
   // New live points: the same lines, longer; uPlot redraws from new data without a rebuild.
   const extend = () => {

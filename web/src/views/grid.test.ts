@@ -2,7 +2,7 @@
 import type { SweepSession } from '../app';
 import { SweepModel } from '../sweep_model';
 import { viridis } from '../palette';
-import { cellColor, cellLabel, gridHtml, gridView } from './grid';
+import { cellColor, cellLabel, gridHtml, gridNote, gridView } from './grid';
 import { GRID_METRICS } from '../metrics';
 
 function model(baseline?: Record<string, string>): SweepModel {
@@ -73,6 +73,43 @@ describe('grid view', () => {
     const out = gridHtml({ model: model() }, { rows: 'opt', cols: 'attn', metric: 'eval_loss' });
     const stats = out.cells[Number(failed.dataset.index)];
     expect(cellLabel(stats, GRID_METRICS[0])).toBe('opt=muon, attn=nsa: – (0 of 1 repeats; 1 failed)');
+  });
+
+  it('shows a running job\'s last eval loss, marked as not final', () => {
+    const m = new SweepModel();
+    m.reset({ id: 's', spec: { grid: [{ name: 'opt', values: ['adamw', 'muon'] }] } }, [
+      { spec: { jobId: 'a', cell: [{ dimension: 'opt', value: 'adamw' }] },
+        state: 'JOB_STATE_RUNNING', lastEvalLoss: 2.9 },
+      { spec: { jobId: 'm', cell: [{ dimension: 'opt', value: 'muon' }] },
+        state: 'JOB_STATE_SUCCEEDED', finalEvalLoss: 2.5, lastEvalLoss: 2.5 }]);
+    const out = gridHtml({ model: m }, { rows: 'opt', cols: '', metric: 'eval_loss' });
+    const div = document.createElement('div');
+    div.innerHTML = out.html;
+    const running = cell(div, 'adamw').querySelector('.value') as HTMLElement;
+    expect(running.textContent).toBe('~2.900');
+    expect(running.classList.contains('provisional')).toBe(true);
+    expect(cell(div, 'muon').querySelector('.value')?.textContent).toBe('2.500');
+    expect(cellLabel(out.cells[0], GRID_METRICS[0])).toMatch(/1 from running jobs, not final/);
+    expect(gridNote(out.cells, 2, GRID_METRICS[0])).toMatch(/~ marks a value with running jobs/);
+  });
+
+  it('says its ± is the 95% interval over seeds, as the CLI\'s', () => {
+    const m = new SweepModel();
+    m.reset({ id: 's', spec: { repeats: 3, grid: [{ name: 'opt', values: ['adamw'] }] } },
+      [2.0025452077388763, 1.9647450000047684, 1.9047718048095703].map((loss, i) => ({
+        spec: { jobId: `a${i}`, cell: [{ dimension: 'opt', value: 'adamw' },
+          { dimension: 'seed', value: String(i + 1) }] },
+        state: 'JOB_STATE_SUCCEEDED', finalEvalLoss: loss })));
+    const out = gridHtml({ model: m }, { rows: 'opt', cols: '', metric: 'eval_loss' });
+    const div = document.createElement('div');
+    div.innerHTML = out.html;
+    // `ablate results` gives this cell 1.9574 [1.8349, 2.0798]; its std is 0.049.
+    expect(cell(div, 'adamw').querySelector('.spread')?.textContent).toBe('±0.122');
+    expect(cellLabel(out.cells[0], GRID_METRICS[0])).toBe(
+      'opt=adamw: 1.957, 95% interval [1.835, 2.080] (3 of 3 repeats; 3 succeeded)');
+    expect(gridNote(out.cells, 3, GRID_METRICS[0])).toBe('1 cell of 3 jobs; ± is half the ' +
+      '95% confidence interval of the mean over a cell\'s seeds (Student\'s t, as ' +
+      'ablate results gives it).');
   });
 
   it('shows differences from the spec\'s baseline on a diverging scale', () => {

@@ -1,12 +1,13 @@
 // Grid: the sweep as heatmaps. Rows and columns are dimensions the user picks; every other
 // dimension (but the repeat's seed) makes one panel per combination. A cell shows the chosen
 // metric's mean over its repeats, colored on viridis (or, for differences from the baseline, a
-// blue-orange diverging scale centred on zero), its repeats' spread, and marks for jobs that
-// are not done. Enter or a click opens the cell's job; arrow keys move between cells and panels.
+// blue-orange diverging scale centred on zero), half its 95% interval over them, and marks for
+// jobs that are not done (a "~" where running jobs' latest values are in the mean). Enter or a
+// click opens the cell's job; arrow keys move between cells and panels.
 import type { SweepSession } from '../app';
 import { download, resultsCsv } from '../csv';
 import { h, select } from '../dom';
-import { escapeHtml, noValues, stateName } from '../format';
+import { escapeHtml, noValues, plural, stateName } from '../format';
 import {
   baselineKey, cellDimensions, cellsOf, differencesFrom, extent, pivot, type CellStats,
 } from '../grid_model';
@@ -69,13 +70,31 @@ export function scaleCss(choice: MetricChoice): string {
 }
 
 // What a cell says in its tooltip and to a screen reader: its coordinates, the metric's mean
-// and spread, and its jobs' states. Written when the cell is first hovered or focused, so a
-// large grid's markup stays small.
+// and 95% interval, its jobs' states, and whether running jobs' values are in it. Written when
+// the cell is first hovered or focused, so a large grid's markup stays small.
 export function cellLabel(cell: CellStats, choice: MetricChoice): string {
   const states = Object.entries(cell.states).map(([s, n]) => `${n} ${stateName(s)}`).join(', ');
+  const interval = cell.mean !== undefined && cell.half !== undefined ? `, 95% interval ` +
+    `[${choice.format(cell.mean - cell.half)}, ${choice.format(cell.mean + cell.half)}]` : '';
+  const running = cell.provisional.size ?
+    `; ${cell.provisional.size} from running jobs, not final` : '';
   return `${Object.entries(cell.values).map(([d, v]) => `${d}=${v}`).join(', ')}: ` +
-    `${choice.format(cell.mean)}${cell.std !== undefined ? ` ± ${choice.format(cell.std)}` : ''}` +
-    ` (${cell.samples.size} of ${cell.jobs.length} repeats; ${states})`;
+    `${choice.format(cell.mean)}${interval} (${cell.samples.size} of ${cell.jobs.length}` +
+    ` repeats; ${states}${running})`;
+}
+
+// The line under the legend: what the grid counts, and what its marks mean where it has them.
+export function gridNote(cells: CellStats[], jobs: number, metric: MetricChoice): string {
+  const parts = [`${plural(cells.length, 'cell')} of ${plural(jobs, 'job')}`];
+  if (metric.difference) parts.push('the baseline cell is outlined');
+  if (cells.some((c) => c.half !== undefined)) {
+    parts.push('± is half the 95% confidence interval of the mean over a cell\'s seeds ' +
+      '(Student\'s t, as ablate results gives it)');
+  }
+  if (cells.some((c) => c.provisional.size)) {
+    parts.push('~ marks a value with running jobs\' latest in it, not final');
+  }
+  return `${parts.join('; ')}.`;
 }
 
 function cellHtml(cell: CellStats | undefined, index: number, choice: MetricChoice,
@@ -96,13 +115,15 @@ function cellHtml(cell: CellStats | undefined, index: number, choice: MetricChoi
     color = levelColor(choice, level);
     heat = ` heat-${level}`;
   }
-  const spread = cell.std !== undefined ?
-    `<span class="spread">±${escapeHtml(choice.format(cell.std).replace(/^[+−]/, ''))}</span>` : '';
+  const spread = cell.half !== undefined ?
+    `<span class="spread">±${escapeHtml(choice.format(cell.half).replace(/^[+−]/, ''))}</span>` :
+    '';
+  const [provisional, tilde] = cell.provisional.size ? [' provisional', '~'] : ['', ''];
   const base = cell.key === baseline && choice.difference ? ' baseline' : '';
   return `<td class="cell${base}${heat}" tabindex="0" data-index="${index}" data-job-id="${escapeHtml(id)}"` +
     ` data-cell="${escapeHtml(Object.values(cell.values).join('/'))}"` +
-    ` data-value="${cell.mean ?? ''}" data-color="${color}"><span class="value">` +
-    `${escapeHtml(choice.format(cell.mean))}</span>${spread}${marks}</td>`;
+    ` data-value="${cell.mean ?? ''}" data-color="${color}"><span class="value${provisional}">` +
+    `${tilde}${escapeHtml(choice.format(cell.mean))}</span>${spread}${marks}</td>`;
 }
 
 // The markup of every panel: linear in the number of cells, written in one go.
@@ -211,6 +232,7 @@ export function gridView(session: SweepSession): { el: HTMLElement; dispose: () 
     panels.innerHTML = out.html;
     last = out;
     legendSlot.replaceChildren(legend(out.metric, extent(out.cells), session.model.ended()));
+    note.textContent = gridNote(out.cells, session.model.jobs.length, out.metric);
   };
   const render = () => {
     const dims = cellDimensions(session.model.sweep);
@@ -241,8 +263,6 @@ export function gridView(session: SweepSession): { el: HTMLElement; dispose: () 
     const ms = performance.now() - t0;
     panels.dataset.renderMs = ms.toFixed(1);
     panels.dataset.cells = String(out.cells.length);
-    note.textContent = `${out.cells.length} cells of ${session.model.jobs.length} jobs` +
-      (out.metric.difference ? '; the baseline cell is outlined' : '');
     if (out.metric.series && !fetching) {
       fetching = true;
       void fetchLastValues(session.model.jobs, () => draw(gridHtml(session, drawn ?? full)))

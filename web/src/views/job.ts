@@ -6,19 +6,29 @@ import { poll } from '../app';
 import { drawChart } from '../chart';
 import { h } from '../dom';
 import { duration, escapeHtml, loss, relative, seconds, stateName } from '../format';
+import type { Job } from '../gen/ablate/v1/job';
 import type { GetJobResponse, JobLog } from '../gen/ablate/v1/sweep_service';
 import { gpuSeriesNames } from '../gpu';
-import { attemptOrdinals, flatten, settingsRows } from '../job_details';
+import { attemptOrdinals, evalLossText, flatten, settingsRows } from '../job_details';
+import { jobEnded } from '../sweep_model';
 import type uPlot from 'uplot';
 import { cancelButton, retryButton } from './actions';
 import { gpuPanel } from './gpu_panel';
 import { showNotFound } from './not_found';
 
-const ENDED = ['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'];
 const RETRYABLE = ['JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'];
 const CURVES = ['train/loss', 'eval/loss'];
 // Refreshes of the log after the job ended: its last lines arrive with its end, or just after.
 const LOG_REFRESHES_AFTER_END = 3;
+
+// What the Curves box says of a job with no point: none yet, or none ever.
+function noMetrics(job: Job): string {
+  if (!jobEnded(job.state)) {
+    return 'No metrics yet: they arrive with the job\'s first logged steps.';
+  }
+  return `No metrics: the job ended before reporting any${Number(job.step ?? 0) === 0 ?
+    ' (it never started training)' : ''}.`;
+}
 
 function table(rows: [string, string][], id: string): HTMLElement {
   const t = h('table', { className: 'table kv', id });
@@ -32,13 +42,14 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
     h('h1', {}, 'Job ', h('span', { id: 'job-id' }, jobId)));
   const head = h('div', { className: 'job-head' });
   const chartEl = h('div', { className: 'chart', id: 'job-chart' });
+  const noCurves = h('p', { className: 'empty', id: 'job-chart-empty', hidden: true });
   const details = h('div', { className: 'job-details' });
   const logCaption = h('p', { className: 'muted', id: 'job-log-caption' });
   const logEl = h('pre', { className: 'log', id: 'job-log', tabIndex: 0,
     'aria-label': 'the end of the job\'s log' });
   const gpus = gpuPanel();
-  el.append(head, h('h2', {}, 'Curves'), chartEl, gpus.el, h('h2', {}, 'Log'), logCaption, logEl,
-    details);
+  el.append(head, h('h2', {}, 'Curves'), noCurves, chartEl, gpus.el, h('h2', {}, 'Log'),
+    logCaption, logEl, details);
   let gpuNames: string[] = [];
   let plot: uPlot | null = null;
   let lastStep = '';
@@ -52,11 +63,11 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
     head.innerHTML = `<p><a href="#/sweeps/${encodeURIComponent(sweepId)}">← sweep ` +
       `${escapeHtml(sweepId)}</a></p><p><span class="badge state-${state}" id="job-state">` +
       `${state}</span> step ${escapeHtml(String(job.step ?? 0))} of ` +
-      `${job.spec?.config?.steps ?? '?'} · last loss ${loss(job.lastLoss)} · final eval loss ` +
-      `${loss(job.finalEvalLoss)} · attempts ${job.attempts ?? 0}/${job.maxAttempts ?? 0}` +
+      `${job.spec?.config?.steps ?? '?'} · last loss ${loss(job.lastLoss)} · ` +
+      `${evalLossText(job)} · attempts ${job.attempts ?? 0}/${job.maxAttempts ?? 0}` +
       `${job.workerId ? ` · on ${escapeHtml(job.workerId)}` : ''}</p>` +
       `${job.message ? `<p class="error-text">${escapeHtml(job.message)}</p>` : ''}`;
-    if (!ENDED.includes(job.state ?? '')) head.append(cancelButton(jobId, 'job'));
+    if (!jobEnded(job.state)) head.append(cancelButton(jobId, 'job'));
     if (RETRYABLE.includes(job.state ?? '')) {
       // Polling resumes: the job runs again.
       head.append(retryButton(sweepId, jobId, () => { done = false; refreshesAfterEnd = 0; }));
@@ -67,8 +78,16 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
         .map((m) => ({ label: m.name ?? '', x: (m.steps ?? []).map(Number),
           y: m.values ?? [] }));
       plot?.destroy();
-      plot = drawChart(chartEl, lines, { xLabel: 'step', yLabel: 'loss', logY: false,
-        time: false, height: 280 });
+      plot = null;
+      // No point to draw: a line says why, in place of empty axes.
+      const empty = !lines.some((l) => l.x.length);
+      chartEl.hidden = empty;
+      noCurves.hidden = !empty;
+      noCurves.textContent = noMetrics(job);
+      if (!empty) {
+        plot = drawChart(chartEl, lines, { xLabel: 'step', yLabel: 'loss', logY: false,
+          time: false, height: 280 });
+      }
     }
     ordinals = attemptOrdinals(r.attempts ?? []);
     const attempts = h('table', { className: 'table', id: 'attempts' });
@@ -84,18 +103,21 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
         `</td><td>${escapeHtml(a.exit?.reason || (a.exit?.exitCode !== undefined && a.endedAt ?
           `exit ${a.exit.exitCode}` : ''))}</td></tr>`;
     }).join('') + '</tbody>';
-    const cell = (job.spec?.cell ?? []).map((c) => [c.dimension ?? '', c.value ?? ''] as [string, string]);
+    const cell = (job.spec?.cell ?? []).map((c) => [c.dimension ?? '', c.value ?? ''] as
+      [string, string]);
+    const provenance = flatten(job.provenance ?? {}).filter(([k]) => k !== 'configJson');
     details.replaceChildren(
       h('h2', {}, 'Attempts'), h('div', { className: 'scroll' }, attempts),
       h('div', { className: 'two-col' },
         h('div', {}, h('h2', {}, 'Cell'), table(cell, 'job-cell'),
           h('h2', {}, 'Checkpoints'), table([['folder', job.spec?.checkpointDir ?? '–']], 'job-ckpt'),
-          h('h2', {}, 'Provenance'), table(flatten(job.provenance ?? {}).filter(([k]) =>
-            k !== 'configJson'), 'job-provenance')),
+          h('h2', {}, 'Provenance'), provenance.length ? table(provenance, 'job-provenance') :
+            h('p', { className: 'empty', id: 'job-provenance' }, 'None recorded: a job\'s ' +
+              'trainer reports its code version, seeds and device as it starts.')),
         h('div', {}, h('h2', {}, 'Settings'), table(settingsRows(job.spec?.config ?? {},
           job.provenance?.configJson), 'job-settings'))));
     gpus.update(r.metrics ?? []);
-    done = ENDED.includes(job.state ?? '');
+    done = jobEnded(job.state);
   };
   const renderLog = (log: JobLog) => {
     const lines = log.lines ?? [];
@@ -110,7 +132,7 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
     const attempt = ordinals.get(String(log.attemptId ?? ''));
     logCaption.title = lines.length ? `attempt id ${log.attemptId}` : '';
     logCaption.textContent = lines.length ?
-      `The last ${lines.length} lines of rank 0's log, ` +
+      `The last ${lines.length === 1 ? 'line' : `${lines.length} lines`} of rank 0's log, ` +
         `${attempt ? `attempt ${attempt}` : 'its newest attempt'}, received ` +
         `${relative(log.updatedAt)}${log.truncated ? ' (earlier lines left out)' : ''}.` :
       'No log lines have arrived: the worker sends them every few seconds while the job runs.';
@@ -127,7 +149,11 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
   };
   let refreshesAfterEnd = 0;
   const stop = poll(async () => {
-    if (refreshesAfterEnd > LOG_REFRESHES_AFTER_END) return;
+    if (refreshesAfterEnd > LOG_REFRESHES_AFTER_END) {
+      // Nothing left to fetch; asking still keeps the header's indicator true to the connection.
+      await api.whoami();
+      return;
+    }
     if (!done) {
       let r;
       try {

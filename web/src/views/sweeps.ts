@@ -23,6 +23,22 @@ export function estimateLeft(counts: JobCounts | undefined, elapsed: number): nu
   return (elapsed / done) * (total - done);
 }
 
+// The bar's segments, left to right: jobs that succeeded, failed, were cancelled, then those
+// running; pending ones leave the track empty. A failed or cancelled job has ended without
+// succeeding, so a sweep of them never reads as complete.
+const BAR: (keyof JobCounts)[] = ['succeeded', 'failed', 'cancelled', 'running', 'assigned'];
+
+export function progressBar(counts: JobCounts): string {
+  const total = counts.total ?? 0;
+  const done = ended(counts);
+  const said = STATES.filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`).join(', ');
+  return `<span class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="${total}"` +
+    ` aria-valuenow="${done}" aria-valuetext="${done} of ${total} ended: ${said}"` +
+    ` title="${said}">${BAR.filter((s) => counts[s]).map((s) => `<span class="fill ` +
+    `fill-${s}" style="width:${(100 * (counts[s] ?? 0)) / total}%"></span>`).join('')}</span>` +
+    ` <span class="count">${done}/${total}</span>`;
+}
+
 // Seconds from the sweep's creation to `now` (ms since the epoch) while it is active, else to
 // its end (Sweep.ended_at); undefined where a time is missing.
 export function elapsedSeconds(sweep: Sweep, now: number): number | undefined {
@@ -33,8 +49,6 @@ export function elapsedSeconds(sweep: Sweep, now: number): number | undefined {
 
 function row(sweep: Sweep, now: number): HTMLTableRowElement {
   const counts = sweep.counts ?? {};
-  const total = counts.total ?? 0;
-  const done = ended(counts);
   const state = stateName(sweep.state);
   const active = state === 'active';
   const elapsed = elapsedSeconds(sweep, now);
@@ -46,9 +60,7 @@ function row(sweep: Sweep, now: number): HTMLTableRowElement {
     <td><span class="badge state-${state}">${state}</span></td>
     <td class="counts">${STATES.filter((s) => counts[s]).map((s) =>
       `<span class="chip state-${s}" title="${s}">${counts[s]} ${s}</span>`).join(' ')}</td>
-    <td><span class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="${total}"
-      aria-valuenow="${done}"><span class="fill" style="width:${total ? (100 * done) / total : 0}%">
-      </span></span> <span class="count">${done}/${total}</span></td>
+    <td>${progressBar(counts)}</td>
     <td title="${escapeHtml(sweep.createdAt ?? '')}">${relative(sweep.createdAt, now)}</td>
     <td class="num elapsed">${duration(elapsed)}</td>
     <td class="num">${active ? duration(estimateLeft(counts, elapsed ?? 0)) : '–'}</td>

@@ -1,0 +1,74 @@
+// @vitest-environment jsdom
+import type { Job } from '../gen/ablate/v1/job';
+
+// uPlot (the job's curves) asks for matchMedia as it loads, which jsdom lacks.
+window.matchMedia = (() => ({ addEventListener() {}, removeEventListener() {} })) as never;
+const { jobView } = await import('./job');
+
+let up = true;
+
+// The job page of `job`, which has no metric point, whose log holds `lines`, once drawn.
+async function page(job: Job, lines: string[]): Promise<{ el: HTMLElement; dispose: () => void }> {
+  vi.stubGlobal('fetch', vi.fn(async (url: string) => {
+    if (!up) throw new TypeError('connection refused');
+    return new Response(JSON.stringify(url.endsWith('/log') ? { lines, attemptId: '7' } :
+      url.endsWith('/whoami') ? { role: 'viewer' } : { job, attempts: [], metrics: [] }));
+  }));
+  const view = jobView('j');
+  document.body.append(view.el);
+  await vi.waitFor(() => expect(view.el.querySelector('#job-state')).not.toBeNull());
+  await vi.waitFor(() => expect(view.el.querySelector('#job-log-caption')?.textContent)
+    .not.toBe(''));
+  return view;
+}
+
+const text = (el: HTMLElement, selector: string) => el.querySelector(selector)?.textContent;
+
+describe('the job page', () => {
+  beforeEach(() => {
+    up = true;
+    document.body.innerHTML = '<span id="connection"></span>';
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+    document.body.replaceChildren();
+  });
+
+  it('says why a job that never started has no curves and no provenance', async () => {
+    const { el, dispose } = await page({ spec: { jobId: 'j', config: { steps: 200 } },
+      state: 'JOB_STATE_FAILED', step: '0', message: 'not started: no dataset' }, ['no dataset']);
+    dispose();
+    expect(text(el, '#job-chart-empty')).toBe(
+      'No metrics: the job ended before reporting any (it never started training).');
+    expect((el.querySelector('#job-chart') as HTMLElement).hidden).toBe(true);
+    expect(el.querySelector('#job-chart canvas')).toBeNull();
+    expect(text(el, '#job-provenance')).toMatch(/^None recorded: /);
+    // One line of log, in the singular.
+    expect(text(el, '#job-log-caption')).toMatch(/^The last line of rank 0's log, /);
+  });
+
+  it('shows a running job\'s last eval loss as such, and waits for its first points', async () => {
+    const { el, dispose } = await page({ spec: { jobId: 'j', config: { steps: 200 } },
+      state: 'JOB_STATE_RUNNING', step: '0', lastEvalLoss: 2.34567 }, ['a', 'b']);
+    dispose();
+    expect(text(el, '.job-head')).toMatch(/ · last eval loss 2\.346 · /);
+    expect(text(el, '#job-chart-empty')).toMatch(/^No metrics yet: /);
+    expect(text(el, '#job-log-caption')).toMatch(/^The last 2 lines of rank 0's log, /);
+  });
+
+  it('tells a lost connection after its job ended and there is nothing left to fetch',
+    async () => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'], shouldAdvanceTime: true });
+      const { dispose } = await page({ spec: { jobId: 'j' }, state: 'JOB_STATE_SUCCEEDED',
+        step: '10', finalEvalLoss: 2 }, ['done']);
+      const state = () => document.getElementById('connection')?.dataset.state;
+      // The log's last refreshes after the end, then only the check that the coordinator answers.
+      await vi.advanceTimersByTimeAsync(10000);
+      expect(state()).toBe('live');
+      up = false;
+      await vi.advanceTimersByTimeAsync(2000);
+      await vi.waitFor(() => expect(state()).toBe('reconnecting'));
+      dispose();
+    });
+});
