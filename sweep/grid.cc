@@ -14,11 +14,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
-#include "absl/strings/strip.h"
 #include "common/ids.h"
-#include "common/optimizer_args.h"
 #include "common/train_config.h"
 #include "sweep/cell_problems.h"
+#include "sweep/derived.h"
 #include "sweep/job_ids.h"
 #include "sweep/memory_planner.h"
 #include "sweep/tuning.h"
@@ -56,9 +55,7 @@ struct Plan {
   std::vector<std::pair<Conjunction, Settings>> overrides;
   v1::TrainConfig base;                        // defaults, then `fixed`
   std::vector<std::vector<std::string>> keys;  // ValueKey of each value, per dimension
-  uint64_t tokens_per_step = 0;
-  // Field -> (optimizer -> value as written).
-  std::vector<std::pair<std::string, absl::flat_hash_map<std::string, std::string>>> by_optimizer;
+  internal::Derived derived;
   uint32_t repeats = 0;
 };
 
@@ -117,14 +114,7 @@ absl::StatusOr<Plan> MakePlan(const v1::SweepSpec& spec) {
   for (const auto& [name, value] : spec.fixed()) {
     if (absl::Status set = SetTrainField(plan.base, name, value); !set.ok()) return set;
   }
-  plan.tokens_per_step = spec.tokens_per_step();
-  for (const v1::OptimizerSetting& setting : spec.by_optimizer()) {
-    absl::flat_hash_map<std::string, std::string> values;
-    for (const auto& [optimizer, value] : setting.values()) {
-      values.emplace(*internal::ValueKey("optimizer", optimizer), value);
-    }
-    plan.by_optimizer.emplace_back(setting.field(), std::move(values));
-  }
+  plan.derived = internal::DerivedOf(spec);
   plan.repeats = spec.repeats();
   return plan;
 }
@@ -150,46 +140,6 @@ std::string Label(const CellValues& values) {
   return label;
 }
 
-// Whether `field` is "optimizer_args.KEY" for a KEY that `optimizer` declares; true for any
-// other field, which every optimizer has.
-bool TakesOptimizerArg(const std::string& optimizer, absl::string_view field) {
-  absl::string_view key = field;
-  if (!absl::ConsumePrefix(&key, "optimizer_args.")) return true;
-  const std::vector<OptimizerArg>* args = OptimizerArgs(optimizer);
-  return args != nullptr && std::any_of(args->begin(), args->end(),
-                                        [key](const OptimizerArg& arg) { return arg.name == key; });
-}
-
-// The derived settings: a batch that keeps tokens per step, values that follow the optimizer.
-absl::Status ApplyDerived(const Plan& plan, v1::TrainConfig& config) {
-  if (plan.tokens_per_step > 0) {
-    const uint64_t context = config.context_length();
-    if (context == 0 || plan.tokens_per_step % context != 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("derived.tokens_per_step: ", plan.tokens_per_step,
-                       " tokens is not a whole number of ", context, "-token sequences"));
-    }
-    if (plan.tokens_per_step / context > kMaxBatch) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("derived.tokens_per_step: ", plan.tokens_per_step / context,
-                       " sequences of ", context, " tokens per step; the limit is ", kMaxBatch));
-    }
-    config.set_batch_size(static_cast<uint32_t>(plan.tokens_per_step / context));
-  }
-  for (const auto& [field, values] : plan.by_optimizer) {
-    const auto it = values.find(config.optimizer());
-    if (it == values.end()) {
-      // An argument of some optimizers: those without it take none (a value for one would be
-      // refused as an argument it does not have).
-      if (!TakesOptimizerArg(config.optimizer(), field)) continue;
-      return absl::InvalidArgumentError(
-          absl::StrCat("derived.", field, ": no value for optimizer ", config.optimizer()));
-    }
-    if (absl::Status set = SetTrainField(config, field, it->second); !set.ok()) return set;
-  }
-  return absl::OkStatus();
-}
-
 // The config of `cell` for repeat `seed` (0: no repeats, the configured seeds).
 absl::StatusOr<v1::TrainConfig> ResolveConfig(const Plan& plan, const Cell& cell, uint32_t seed) {
   v1::TrainConfig config = plan.base;
@@ -199,7 +149,8 @@ absl::StatusOr<v1::TrainConfig> ResolveConfig(const Plan& plan, const Cell& cell
       return set;
     }
   }
-  if (absl::Status derived = ApplyDerived(plan, config); !derived.ok()) return derived;
+  // Its problems come with validation's, so that one round of edits fixes both.
+  const absl::Status derived = internal::ApplyDerived(plan.derived, config);
   if (seed > 0) {
     config.set_seed(seed);
     config.set_data_seed(seed);
@@ -210,7 +161,14 @@ absl::StatusOr<v1::TrainConfig> ResolveConfig(const Plan& plan, const Cell& cell
       if (absl::Status set = SetTrainField(config, name, value); !set.ok()) return set;
     }
   }
-  if (absl::Status valid = ValidateTrainConfig(config); !valid.ok()) return valid;
+  const absl::Status valid = ValidateTrainConfig(config);
+  if (!derived.ok() || !valid.ok()) {
+    std::vector<absl::string_view> lines;
+    for (const absl::Status* s : {&derived, &valid}) {
+      if (!s->ok()) lines.push_back(s->message());
+    }
+    return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
+  }
   if (absl::Status recorded = RecordHfModel(config); !recorded.ok()) return recorded;
   return WithoutExplicitDefaults(std::move(config));
 }

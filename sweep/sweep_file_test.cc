@@ -366,6 +366,24 @@ fixed: {decay_fraction: 0.3, context_length: 256, attention_args.compression_ker
                                     "attention_args.learned_compression")));
 }
 
+// A cell's derived problems come with its others: a missing value for one setting does not
+// hide what validation finds.
+TEST(SweepFileTest, ACellsDerivedProblemsComeWithItsOthers) {
+  const absl::StatusOr<ExpandedSweepFile> expanded = ExpandSweepYaml(R"(name: t
+grid: {optimizer: [adamw, muon]}
+derived:
+  weight_decay: {adamw: 0.1}
+  learning_rate: {adamw: 3e-3, muon: 2e-2}
+  optimizer_args.beta2: {adamw: 0.99, muon: 0.9}
+)",
+                                                                     "s.yaml");
+  ASSERT_FALSE(expanded.ok());
+  const std::string error(expanded.status().message());
+  EXPECT_THAT(error, HasSubstr("s.yaml:4:3: cell optimizer=muon: derived.weight_decay: no value "
+                               "for optimizer muon"));
+  EXPECT_THAT(error, HasSubstr("cell optimizer=muon: optimizer_args.beta2: muon has no argument"));
+}
+
 // A grid value whose every cell a constraint drops runs nowhere: legal (a rule kept for later),
 // but most often a require naming a value the grid lacks. Noted at the value.
 TEST(SweepFileTest, AGridValueTheConstraintsDropEverywhereIsNoted) {
