@@ -23,7 +23,6 @@
 #include "cli/table.h"
 #include "cli/views.h"
 #include "cli/watch.h"
-#include "common/attention_args.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "sweep/grid.h"
 #include "sweep/plan.h"
@@ -47,33 +46,14 @@ TerminalSize QueryTerminalSize() {
   return size;
 }
 
-// At most this many cells are named in a note; the rest are counted.
-constexpr int kNotedCells = 3;
-
 // Reads and expands the file; on a problem prints its one line ("file:line:col: key: problem"
 // from the parser or, for a cell's problem, at the node that gave the value) and returns
-// nullopt. Notes on stderr NSA cells that read every key (NsaReadsEveryKey), then the file's
-// own notes (idle overrides).
-
+// nullopt. Prints the file's notes on stderr (sweep_file.h), the command's output unchanged.
 std::optional<sweep::ExpandedSweepFile> CheckSweepFile(const std::string& path, const Io& io) {
   absl::StatusOr<sweep::ExpandedSweepFile> checked = sweep::ExpandSweepFile(path);
   if (!checked.ok()) {
     io.err << checked.status().message() << '\n';
     return std::nullopt;
-  }
-  // NSA cells with no sparsity left are legal (a tiny model's smoke test may want one), but a
-  // comparison of attention kinds built on them compares nothing: said on stderr, the
-  // command's output unchanged.
-  int noted = 0;
-  for (const v1::JobSpec& job : checked->expansion.jobs) {
-    const std::string why = NsaReadsEveryKey(job.config());
-    if (why.empty()) continue;
-    if (noted++ < kNotedCells) {
-      io.err << "note: cell " << sweep::CellLabel(job) << ": " << why << '\n';
-    }
-  }
-  if (noted > kNotedCells) {
-    io.err << "note: " << noted - kNotedCells << " more cells read every key the same way\n";
   }
   for (const std::string& note : checked->notes) io.err << "note: " << note << '\n';
   return *std::move(checked);

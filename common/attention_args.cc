@@ -93,12 +93,12 @@ std::string NsaReadsEveryKey(const v1::TrainConfig& config) {
   const NsaShape shape = NsaShapeOf(config);
   const int64_t t = config.context_length();
   if (shape.window >= t) {
-    return absl::StrCat("the window of ", shape.window, " holds every key of a ", t,
+    return absl::StrCat("attention_args.window: ", shape.window, " tokens hold every key of a ", t,
                         "-token context: NSA computes dense attention there, and more");
   }
   if (shape.selected_blocks * shape.block_size >= t) {
-    return absl::StrCat(shape.selected_blocks, " selected blocks of ", shape.block_size,
-                        " tokens hold every key of a ", t,
+    return absl::StrCat("attention_args.selected_blocks: ", shape.selected_blocks, " blocks of ",
+                        shape.block_size, " tokens hold every key of a ", t,
                         "-token context: NSA computes dense attention there, and more");
   }
   return "";

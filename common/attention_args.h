@@ -48,8 +48,8 @@ NsaShape NsaShapeOf(const v1::TrainConfig& config);
 
 // Why an NSA config reads every key of its context, which no check refuses but which leaves
 // no sparsity to compare: a window, or selected_blocks * block_size tokens, as long as the
-// context ("the window of 512 holds every key of a 256-token context: ..."); "" where it does
-// not, or where attention is not nsa.
+// context, named by the argument that does ("attention_args.window: 512 tokens hold every key
+// of a 256-token context: ..."); "" where it does not, or where attention is not nsa.
 std::string NsaReadsEveryKey(const v1::TrainConfig& config);
 
 }  // namespace ablate

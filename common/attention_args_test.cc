@@ -81,13 +81,13 @@ TEST(AttentionArgsTest, ShapesThatReadEveryKeyAreNamed) {
   EXPECT_EQ(NsaReadsEveryKey(c), "");
   c.set_context_length(512);
   EXPECT_EQ(NsaReadsEveryKey(c),
-            "the window of 512 holds every key of a 512-token context: NSA computes dense "
-            "attention there, and more");
+            "attention_args.window: 512 tokens hold every key of a 512-token context: NSA "
+            "computes dense attention there, and more");
   c.set_context_length(1024);
   (*c.mutable_attention_args())["window"] = 0;
   EXPECT_EQ(NsaReadsEveryKey(c),
-            "16 selected blocks of 64 tokens hold every key of a 1024-token context: NSA "
-            "computes dense attention there, and more");
+            "attention_args.selected_blocks: 16 blocks of 64 tokens hold every key of a "
+            "1024-token context: NSA computes dense attention there, and more");
   c.set_context_length(1025);
   EXPECT_EQ(NsaReadsEveryKey(c), "");
   c.set_context_length(256);

@@ -113,6 +113,23 @@ void AddUnreadSettings(const v1::SweepSpec& spec, const Expansion& expansion,
   }
 }
 
+// NSA cells with no sparsity left are legal (a tiny model's smoke test may want one), but a
+// comparison of attention kinds built on them compares nothing. The first few are named, the
+// rest counted.
+void AddCellsReadingEveryKey(const std::vector<v1::JobSpec>& jobs,
+                             std::vector<ExpansionNote>& notes) {
+  constexpr int kNamed = 3;
+  int found = 0;
+  for (const v1::JobSpec& job : jobs) {
+    const std::string why = NsaReadsEveryKey(job.config());
+    if (why.empty() || found++ >= kNamed) continue;
+    notes.push_back({"", absl::StrCat("cell ", CellLabel(job), ": ", why)});
+  }
+  if (found > kNamed) {
+    notes.push_back({"", absl::StrCat(found - kNamed, " more cells read every key the same way")});
+  }
+}
+
 // A micro-batch above a rank's share of the batch runs as the whole share (MicroBatchPerRank):
 // legal, but the file then asks for more than the run does, most often by a batch_size that an
 // override or a grid value made smaller.
@@ -156,6 +173,7 @@ std::vector<ExpansionNote> ExpansionNotes(const v1::SweepSpec& spec, const Expan
                                   expansion.kept_cells,
                                   " cells the grid and its constraints keep; all of them run")});
   }
+  AddCellsReadingEveryKey(expansion.jobs, notes);
   AddMicroBatchAboveShare(expansion.jobs, notes);
   return notes;
 }

@@ -31,6 +31,9 @@ struct ExpansionNote {
 //   nothing"; attention_args with no NSA cell, compression_kernel or compression_stride with no
 //   learned_compression);
 // - a sample.count above the cells the constraints keep;
+// - NSA cells that read every key of their context (NsaReadsEveryKey), the first three named
+//   ("cell attention=nsa: attention_args.window: 512 tokens hold every key of a 256-token
+//   context: ..."), the rest counted;
 // - a micro_batch_size above a rank's share of the batch (MicroBatchPerRank runs the whole
 //   share), at its first cell, with how many more jobs have it.
 std::vector<ExpansionNote> ExpansionNotes(const v1::SweepSpec& spec, const Expansion& expansion);

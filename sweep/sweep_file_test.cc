@@ -357,7 +357,7 @@ overrides:
 grid:
   attention: [dense, nsa]
   lr_schedule: [cosine, wsd]
-fixed: {decay_fraction: 0.3, context_length: 256, attention_args.compression_kernel: 64}
+fixed: {decay_fraction: 0.3, context_length: 2048, attention_args.compression_kernel: 64}
 )",
                              "s.yaml");
   ASSERT_TRUE(expanded.ok()) << expanded.status();
