@@ -64,9 +64,9 @@ test('curves grow live, survive a coordinator restart, and cancel works', async 
   const jobPage = await openDashboard(browser, coordinator, `#/jobs/${running.spec.jobId}`);
   await jobPage.waitForFunction(() => /^step \d+\/5000 loss /m.test(
     document.querySelector('#job-log')?.textContent ?? ''), null, { timeout: 60000 });
-  // The job's own attempt ordinal, not the coordinator-wide attempt id.
+  // The job's own attempt ordinal, with the coordinator-wide id the worker's folder is named by.
   assert.match(await jobPage.locator('#job-log-caption').textContent(),
-    /^The last \d+ lines of rank 0's log, attempt 1, /);
+    /^The last \d+ lines of rank 0's log, attempt 1 \(id \d+\), /);
   const lastStep = (text) => Math.max(...[...text.matchAll(/^step (\d+)\//gm)].map((m) => +m[1]));
   const firstSeen = lastStep(await jobPage.locator('#job-log').textContent());
   // It follows the log while the job runs (the worker sends it every 5 s).
@@ -78,7 +78,7 @@ test('curves grow live, survive a coordinator restart, and cancel works', async 
   await screenshot(jobPage, 'job-log');
   // What the trainer ran with, from its provenance: the micro-batch it resolved from zero.
   await jobPage.waitForSelector('#job-provenance tr');
-  assert.equal(await jobPage.locator('#job-settings tr', { hasText: 'microBatchSize' })
+  assert.equal(await jobPage.locator('#job-settings tr', { hasText: 'micro_batch_size' })
     .locator('td').textContent(), '4 (default)');
 
   // At 800 px nothing runs off the window: not the job's dataSha256, not the sweeps' Cancel.

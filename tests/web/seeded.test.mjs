@@ -115,8 +115,8 @@ describe('seeded ablation sweep', () => {
       `attempt id ${await attempt.getAttribute('data-attempt-id')}`);
     // A seeded job never started a trainer: zeros that stand for defaults say so.
     const setting = (name) => page.locator('#job-settings tr', { hasText: name }).locator('td');
-    assert.equal(await setting('microBatchSize').textContent(), 'default (the whole batch)');
-    assert.equal(await setting('divergenceEvals').textContent(), 'default (3)');
+    assert.equal(await setting('micro_batch_size').textContent(), 'default (the whole batch)');
+    assert.equal(await setting('divergence_evals').textContent(), 'default (3)');
     await page.waitForSelector('#job-chart canvas');
     await screenshot(page, 'job');
     await page.close();

@@ -1,9 +1,9 @@
-// What the Job view says of a job beyond its row: which eval loss it has, its attempts numbered
-// as the job counts them (1, 2, ...; the coordinator's attempt ids count every job's attempts
-// together), and its settings as it ran them, with the zeros that stand for a default named so.
+// What the Job view says of a job beyond its row: which eval loss it has, and its settings as it
+// ran them, named as sweep files name them, with the zeros that stand for a default or for
+// something else named so.
 import { loss } from './format';
 import type { TrainConfig } from './gen/ablate/v1/config';
-import type { Attempt, Job } from './gen/ablate/v1/job';
+import type { Job } from './gen/ablate/v1/job';
 
 // The job's eval loss as its header names it: the final one once it succeeded, else the newest
 // its trainer reported (while it runs, or where it stopped), called the last so.
@@ -22,35 +22,30 @@ export function flatten(value: unknown, prefix = ''): [string, string][] {
     .flatMap(([k, v]) => flatten(v, prefix ? `${prefix}.${k}` : k));
 }
 
-// Attempt ids are uint64s in decimal strings: the shorter is the smaller.
-function byId(a: string, b: string): number {
-  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
-}
-
-// Each of a job's attempts' ordinal (1 for its first), by attempt id.
-export function attemptOrdinals(attempts: Attempt[]): Map<string, number> {
-  const ids = attempts.map((a) => String(a.id ?? '')).sort(byId);
-  return new Map(ids.map((id, i) => [id, i + 1]));
-}
-
-// TrainConfig fields whose zero (or empty string) means a default, and that default, as
-// config.proto's brackets give it.
+// What a zero (or empty string) of a TrainConfig field means, as config.proto says: a default,
+// given in its brackets there, or what the field does at zero. The keys are the proto's names.
 const ZERO_MEANS: Record<string, string> = {
-  cpuThreads: "default (PyTorch's)",
-  microBatchSize: 'default (the whole batch)',
-  lossChunkTokens: 'default (4096)',
-  lrSchedule: 'default (cosine)',
-  decayFraction: 'default (0.2)',
+  eval_every: '0 (evaluates only at the end)',
+  checkpoint_every: '0 (one every 30 minutes of training, and the final step)',
+  grad_clip: '0 (no clipping)',
+  gpus: '0 (runs on CPU)',
+  // The worker fills it in before the trainer starts (worker/trainer_process.h).
+  cpu_threads: "default (its worker's --cpu-threads-per-slot per slot, 1 unless set)",
+  micro_batch_size: 'default (the whole batch)',
+  loss_chunk_tokens: 'default (4096)',
+  lr_schedule: 'default (cosine)',
+  decay_fraction: 'default (0.2)',
   nonfinite: 'default (fail)',
-  keepCheckpoints: 'default (2)',
-  divergenceFactor: 'default (off)',
-  divergenceEvals: 'default (3)',
-  cpuRanks: 'default (one rank)',
-  optimizerSharding: 'default (auto)',
-  gradBucketMb: 'default (100)',
+  keep_checkpoints: 'default (2)',
+  divergence_factor: 'default (off)',
+  divergence_evals: 'default (3)',
+  cpu_ranks: 'default (one rank)',
+  optimizer_sharding: 'default (auto)',
+  grad_bucket_mb: 'default (100)',
 };
 
-// config_json's fields are the proto's (snake_case); the JSON API's are camelCase.
+// The JSON API's names are camelCase; sweep files and config_json use the proto's (snake_case).
+// Map keys (optimizer_args.beta2) are the user's own and lowercase already.
 const snake = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 function ranWith(configJson: string | undefined): Map<string, string> {
@@ -62,17 +57,18 @@ function ranWith(configJson: string | undefined): Map<string, string> {
   }
 }
 
-// The job's settings as [field, value] rows: what it ran with where its trainer reported the
-// config it resolved (`configJson`, the provenance's), else the spec's, a zero that stands for
-// a default saying so either way.
+// The job's settings as [field, value] rows, by the proto's names: what it ran with where its
+// trainer reported the config it resolved (`configJson`, the provenance's), else the spec's, a
+// zero that stands for something saying what either way (the JSON leaves zeros out, and a
+// field the spec lacks is zero too).
 export function settingsRows(config: TrainConfig, configJson?: string): [string, string][] {
   const ran = ranWith(configJson);
-  const spec: Record<string, unknown> = { ...config };
-  for (const key of Object.keys(ZERO_MEANS)) spec[key] ||= 0;
-  return flatten(spec).map(([key, value]) => {
-    const byDefault = key in ZERO_MEANS && value === '0';
-    const actual = ran.get(snake(key));
-    if (actual !== undefined) return [key, byDefault ? `${actual} (default)` : actual];
-    return [key, byDefault ? ZERO_MEANS[key] : value];
+  const spec = new Map(flatten(config).map(([key, value]) => [snake(key), value]));
+  for (const key of Object.keys(ZERO_MEANS)) if (!spec.has(key)) spec.set(key, '0');
+  return [...spec].map(([key, value]) => {
+    const zero = key in ZERO_MEANS && value === '0';
+    const actual = ran.get(key);
+    if (actual !== undefined) return [key, zero ? `${actual} (default)` : actual];
+    return [key, zero ? ZERO_MEANS[key] : value];
   });
 }

@@ -5,7 +5,7 @@ import { onTokenChange, setToken, takeTokenFromAddress, token } from './api';
 import { closeSweepSession, setConnection, showError } from './app';
 import './style.css';
 import { jobView } from './views/job';
-import { TABS, sweepView, type Tab } from './views/sweep';
+import { TABS, sweepView, tabOf, unknownTabView } from './views/sweep';
 import { sweepsView } from './views/sweeps';
 import { loadRole } from './views/actions';
 import { notFoundView } from './views/not_found';
@@ -22,13 +22,12 @@ let current: { el: HTMLElement; dispose: () => void } | null = null;
 let routing = false;
 
 function view(hash: string): { el: HTMLElement; dispose: () => void } {
-  const sweep = hash.match(/^#\/sweeps\/([^/]+)(?:\/(\w+))?$/);
-  if (sweep) {
-    const tab = (TABS as readonly string[]).includes(sweep[2] ?? '') ? sweep[2] as Tab : 'grid';
-    return sweepView(decodeURIComponent(sweep[1]), tab);
-  }
+  const sweep = hash.match(/^#\/sweeps\/([^/]+)(?:\/([^/]+))?$/);
+  const tab = sweep && tabOf(sweep[2]);
+  if (sweep && tab) return sweepView(decodeURIComponent(sweep[1]), tab);
   closeSweepSession();
   document.title = 'Ablate';
+  if (sweep) return unknownTabView(decodeURIComponent(sweep[1]), sweep[2]);
   const job = hash.match(/^#\/jobs\/([^/]+)$/);
   if (job) return jobView(decodeURIComponent(job[1]));
   if (hash === '#/workers') return workersView();

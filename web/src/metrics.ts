@@ -1,7 +1,8 @@
 // What a grid cell or a cost point can be colored or placed by, and where each value comes
 // from: the job row itself (final eval loss; a running job's last one until it ends) or the last
 // point of one of its series, fetched once per job and kept (an ended job's series never
-// change).
+// change). A series' last point is one logged sample, not a mean over the run, as `ablate
+// results --metric` reads a series too: such a choice's label says "(last logged)".
 import { api } from './api';
 import { bytes, loss, num, rate, signed } from './format';
 import type { Job } from './gen/ablate/v1/job';
@@ -34,12 +35,12 @@ export const GRID_METRICS: MetricChoice[] = [
     fromJob: evalLoss },
   { id: 'baseline_diff', label: 'difference from baseline (eval loss)', format: signed,
     lowerIsBetter: true, difference: true, fromJob: evalLoss },
-  { id: 'tokens_per_sec', label: 'tokens/s', format: (v) => rate(v), lowerIsBetter: false,
-    series: SERIES.tokensPerSec },
-  { id: 'peak_memory', label: 'peak memory', format: bytes, lowerIsBetter: true,
+  { id: 'tokens_per_sec', label: 'tokens/s (last logged)', format: (v) => rate(v),
+    lowerIsBetter: false, series: SERIES.tokensPerSec },
+  { id: 'peak_memory', label: 'peak memory (last logged)', format: bytes, lowerIsBetter: true,
     series: SERIES.peakMemory },
-  { id: 'mfu', label: 'MFU', format: (v) => (v === undefined ? '–' : `${num(100 * v, 2)}%`),
-    lowerIsBetter: false, series: SERIES.mfu },
+  { id: 'mfu', label: 'MFU (last logged)', format: (v) => (v === undefined ? '–' :
+    `${num(100 * v, 2)}%`), lowerIsBetter: false, series: SERIES.mfu },
 ];
 
 // Last values of the series above, per job id.

@@ -1,6 +1,8 @@
 // @vitest-environment jsdom
 import { setConnection } from '../app';
-import { cancelButton, loadRole, retryOutcome, retrySweepButton } from './actions';
+import {
+  cancelButton, loadRole, retryButton, retryOutcome, retryQuestion, retrySweepButton,
+} from './actions';
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 const answer = (body: object) => vi.fn(async (..._: unknown[]) =>
@@ -23,6 +25,33 @@ describe('actions', () => {
       ['Cancel job j1? It stops if it runs, and never starts if it waits.']);
     expect(confirm.mock.calls[1]).toEqual(
       ['Cancel sweep s1? Its running jobs stop and pending ones never start.']);
+  });
+
+  it('puts what a cancel did in the button\'s place, as a sentence', async () => {
+    vi.stubGlobal('confirm', () => true);
+    vi.stubGlobal('fetch', answer({ cancelledJobIds: ['j1'] }));
+    const job = cancelButton('j1', 'job');
+    document.body.append(job);
+    job.click();
+    await tick();
+    expect(job.isConnected).toBe(false);
+    expect(document.querySelector('[role="status"]')?.textContent).toBe('Cancelled.');
+    vi.stubGlobal('fetch', answer({ cancelledJobIds: ['s-1', 's-2'] }));
+    const sweep = cancelButton('s', 'sweep');
+    document.body.replaceChildren(sweep);
+    sweep.click();
+    await tick();
+    expect(document.body.textContent).toBe('Cancelled 2 jobs.');
+  });
+
+  it('warns before retrying a job whose last attempt failed permanently', async () => {
+    expect(retryQuestion('j1')).toBe('Retry job j1? It runs again as a new attempt.');
+    const confirm = vi.fn(() => false);
+    vi.stubGlobal('confirm', confirm);
+    retryButton('s', 'j1', 'exited with code 3: dataset /d: no directory /d').click();
+    expect(confirm.mock.calls[0]).toEqual(['Retry job j1? It runs again as a new attempt. ' +
+      'Its last attempt failed permanently (exited with code 3: dataset /d: no directory /d): ' +
+      'unless that cause was fixed, the retry will most likely fail the same way.']);
   });
 
   it('marks the page with the newest token\'s role, whichever answer comes first', async () => {

@@ -7,6 +7,7 @@
 import { Unreachable, api } from '../api';
 import { showError, syncActionButton } from '../app';
 import { h } from '../dom';
+import { plural } from '../format';
 import type { JobState } from '../gen/ablate/v1/job';
 import type { RetryJobsResponse } from '../gen/ablate/v1/sweep_service';
 
@@ -46,7 +47,7 @@ function setBusy(button: HTMLButtonElement, busy: boolean): void {
 
 // A button that asks `question` and then runs `act`; a failure shows on the error line as
 // `what: why` and frees the button for another try. `act` says whether its work is done, when
-// the button stays disabled.
+// the button stays disabled (or gives way to what it did: settle).
 function actionButton(props: { action: string; id: string; label: string; danger?: boolean },
   question: string, what: string, act: (button: HTMLButtonElement) => Promise<boolean>):
   HTMLButtonElement {
@@ -69,6 +70,12 @@ function actionButton(props: { action: string; id: string; label: string; danger
   return button;
 }
 
+// Puts `outcome`, a sentence, where the button was: what the action did is a state of the page,
+// not a button to press again. The view's next refresh shows what followed.
+function settle(button: HTMLButtonElement, outcome: string): void {
+  button.replaceWith(h('span', { className: 'muted', role: 'status' }, outcome));
+}
+
 const CANCEL_EFFECT = {
   sweep: 'Its running jobs stop and pending ones never start.',
   job: 'It stops if it runs, and never starts if it waits.',
@@ -79,30 +86,44 @@ export function cancelQuestion(kind: keyof typeof CANCEL_EFFECT, id: string): st
   return `Cancel ${kind} ${id}? ${CANCEL_EFFECT[kind]}`;
 }
 
+// What a cancel came to, given the jobs it cancelled: none where every one had ended already.
+function cancelOutcome(kind: keyof typeof CANCEL_EFFECT, cancelled: number): string {
+  if (kind === 'job') return cancelled ? 'Cancelled.' : 'Nothing to cancel: it had ended.';
+  return cancelled ? `Cancelled ${plural(cancelled, 'job')}.` :
+    'Nothing to cancel: every job had ended.';
+}
+
 export function cancelButton(id: string, kind: keyof typeof CANCEL_EFFECT,
   done?: () => void): HTMLButtonElement {
   return actionButton({ action: 'cancel', id, label: 'Cancel', danger: true },
     cancelQuestion(kind, id), `cancel ${id}`, async (button) => {
       const { cancelledJobIds = [] } = await api.cancel(id);
-      button.textContent = `cancelled ${cancelledJobIds.length}`;
+      settle(button, cancelOutcome(kind, cancelledJobIds.length));
       done?.();
       return true;
     });
+}
+
+// The question a job's Retry asks; `permanent`, why its last attempt failed where it failed in
+// a way another attempt meets again (attempts.ts), warns that a retry will likely fail alike.
+export function retryQuestion(jobId: string, permanent?: string): string {
+  const warning = permanent ? ` Its last attempt failed permanently (${permanent}): unless ` +
+    'that cause was fixed, the retry will most likely fail the same way.' : '';
+  return `Retry job ${jobId}? It runs again as a new attempt.${warning}`;
 }
 
 // Runs a failed or cancelled job again (a new attempt, from its last checkpoint if it has one).
-export function retryButton(sweepId: string, jobId: string, done?: () => void): HTMLButtonElement {
+export function retryButton(sweepId: string, jobId: string, permanent?: string,
+  done?: () => void): HTMLButtonElement {
   return actionButton({ action: 'retry', id: jobId, label: 'Retry' },
-    `Retry job ${jobId}? It runs again as a new attempt.`, `retry ${jobId}`, async (button) => {
+    retryQuestion(jobId, permanent), `retry ${jobId}`, async (button) => {
       const { requeuedJobIds = [], refused = [] } = await api.retry(sweepId, { jobIds: [jobId] });
       if (refused.length > 0) throw new Error(refused.map((r) => r.reason ?? '').join('; '));
-      button.textContent = requeuedJobIds.length > 0 ? 'requeued' : 'nothing to retry';
+      settle(button, requeuedJobIds.length > 0 ? 'Requeued.' : 'Nothing to retry.');
       done?.();
       return true;
     });
 }
-
-const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 // What a sweep's retry came to: the jobs requeued, those refused with why, and those an update
 // dropped from the sweep's spec, which a retry by state leaves alone.

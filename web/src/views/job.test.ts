@@ -1,5 +1,5 @@
 // @vitest-environment jsdom
-import type { Job } from '../gen/ablate/v1/job';
+import type { Attempt, Job } from '../gen/ablate/v1/job';
 
 // uPlot (the job's curves) asks for matchMedia as it loads, which jsdom lacks.
 window.matchMedia = (() => ({ addEventListener() {}, removeEventListener() {} })) as never;
@@ -7,12 +7,14 @@ const { jobView } = await import('./job');
 
 let up = true;
 
-// The job page of `job`, which has no metric point, whose log holds `lines`, once drawn.
-async function page(job: Job, lines: string[]): Promise<{ el: HTMLElement; dispose: () => void }> {
+// The job page of `job`, which has no metric point, whose log (of attempt id 7) holds `lines`,
+// once drawn.
+async function page(job: Job, lines: string[], attempts: Attempt[] = []):
+  Promise<{ el: HTMLElement; dispose: () => void }> {
   vi.stubGlobal('fetch', vi.fn(async (url: string) => {
     if (!up) throw new TypeError('connection refused');
     return new Response(JSON.stringify(url.endsWith('/log') ? { lines, attemptId: '7' } :
-      url.endsWith('/whoami') ? { role: 'viewer' } : { job, attempts: [], metrics: [] }));
+      url.endsWith('/whoami') ? { role: 'viewer' } : { job, attempts, metrics: [] }));
   }));
   const view = jobView('j');
   document.body.append(view.el);
@@ -46,6 +48,24 @@ describe('the job page', () => {
     expect(text(el, '#job-provenance')).toMatch(/^None recorded: /);
     // One line of log, in the singular.
     expect(text(el, '#job-log-caption')).toMatch(/^The last line of rank 0's log, /);
+  });
+
+  it('numbers its attempts as the job counts them, beside the ids its worker uses', async () => {
+    const failed = (id: string, reason: string): Attempt => ({ id, jobId: 'j', workerId: 'w1',
+      state: 'ATTEMPT_STATE_FAILED', exit: { exitCode: 0, signal: 0, reason } });
+    const outside = 'not started: dataset /x is outside this worker\'s --data-root (/data)';
+    const { el, dispose } = await page({ spec: { jobId: 'j', sweepId: 's' },
+      state: 'JOB_STATE_FAILED', step: '0', message: outside }, ['no dataset'],
+    [failed('7', outside), failed('3', outside)]);
+    dispose();
+    const rows = [...el.querySelectorAll('#attempts tbody tr')].map((tr) =>
+      [...tr.querySelectorAll('td')].slice(0, 2).map((td) => td.textContent));
+    expect(rows).toEqual([['2', '7'], ['1', '3']]);
+    expect(text(el, '#job-log-caption')).toMatch(/^The last line of rank 0's log, attempt 2 /);
+    expect(text(el, '#job-log-caption')).toContain('attempt 2 (id 7), received ');
+    // Its last attempt failed as any other would: the Retry beside says so.
+    expect(el.querySelector('button[data-action="retry"]')).not.toBeNull();
+    expect(text(el, '#job-retry-warning')).toMatch(/^ Its last attempt failed permanently: /);
   });
 
   it('shows a running job\'s last eval loss as such, and waits for its first points', async () => {

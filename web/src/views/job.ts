@@ -1,15 +1,17 @@
-// Job: one job's settings, provenance, attempts with their workers and outcomes, its curves and
-// its GPUs' health (gpu_panel.ts), the tail of its log as its worker last sent it, and where its
-// checkpoints go; refreshed every two seconds while it runs.
+// Job: one job's settings, provenance, attempts (numbered as the job counts them, beside the
+// coordinator's ids) with their workers and outcomes, its curves and its GPUs' health
+// (gpu_panel.ts), the tail of its log as its worker last sent it, and where its checkpoints go;
+// refreshed every two seconds while it runs.
 import { NotFound, api } from '../api';
 import { poll } from '../app';
 import { drawChart } from '../chart';
 import { h } from '../dom';
 import { duration, escapeHtml, loss, relative, seconds, stateName } from '../format';
-import type { Job } from '../gen/ablate/v1/job';
+import type { Attempt, Job } from '../gen/ablate/v1/job';
 import type { GetJobResponse, JobLog } from '../gen/ablate/v1/sweep_service';
+import { attemptName, attemptOrdinals, permanentFailure } from '../attempts';
 import { gpuSeriesNames } from '../gpu';
-import { attemptOrdinals, evalLossText, flatten, settingsRows } from '../job_details';
+import { evalLossText, flatten, settingsRows } from '../job_details';
 import { jobEnded } from '../sweep_model';
 import type uPlot from 'uplot';
 import { cancelButton, retryButton } from './actions';
@@ -35,6 +37,29 @@ function table(rows: [string, string][], id: string): HTMLElement {
   t.innerHTML = rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`)
     .join('');
   return h('div', { className: 'scroll' }, t);
+}
+
+// The job's attempts: its own count of each and the coordinator's id, which the worker's folder
+// (attempt-ID) and the logs go by.
+function attemptsTable(attempts: Attempt[], ordinals: Map<string, number>): HTMLElement {
+  const t = h('table', { className: 'table', id: 'attempts' });
+  t.innerHTML = '<thead><tr><th>Attempt</th><th title="the coordinator\'s attempt id: its ' +
+    'worker\'s folder attempt-ID and the logs go by it">Id</th><th>Worker</th><th>State</th>' +
+    '<th>Started</th><th>Ran</th><th>Exit</th></tr></thead><tbody>' + attempts.map((a) => {
+    const start = seconds(a.startedAt);
+    const end = seconds(a.endedAt) ?? Date.now() / 1000;
+    const id = escapeHtml(String(a.id ?? ''));
+    const state = stateName(a.state);
+    return `<tr><td title="attempt id ${id}" data-attempt-id="${id}">` +
+      `${ordinals.get(String(a.id ?? ''))}</td><td>${id}</td>` +
+      `<td>${escapeHtml(a.workerId ?? '')}</td>` +
+      `<td><span class="badge state-${state}">${state}</span></td>` +
+      `<td>${relative(a.startedAt)}</td>` +
+      `<td>${duration(start === undefined ? undefined : end - start)}</td>` +
+      `<td>${escapeHtml(a.exit?.reason || (a.exit?.exitCode !== undefined && a.endedAt ?
+        `exit ${a.exit.exitCode}` : ''))}</td></tr>`;
+  }).join('') + '</tbody>';
+  return t;
 }
 
 export function jobView(jobId: string): { el: HTMLElement; dispose: () => void } {
@@ -69,8 +94,17 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
       `${job.message ? `<p class="error-text">${escapeHtml(job.message)}</p>` : ''}`;
     if (!jobEnded(job.state)) head.append(cancelButton(jobId, 'job'));
     if (RETRYABLE.includes(job.state ?? '')) {
+      const permanent = permanentFailure(r.attempts ?? []);
       // Polling resumes: the job runs again.
-      head.append(retryButton(sweepId, jobId, () => { done = false; refreshesAfterEnd = 0; }));
+      head.append(retryButton(sweepId, jobId, permanent, () => {
+        done = false;
+        refreshesAfterEnd = 0;
+      }));
+      if (permanent) {
+        head.append(h('span', { className: 'muted', id: 'job-retry-warning' }, ' Its last ' +
+          'attempt failed permanently: a retry will most likely fail the same way unless the ' +
+          'cause was fixed.'));
+      }
     }
     if (String(job.step) !== lastStep || !plot) {
       lastStep = String(job.step);
@@ -90,19 +124,7 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
       }
     }
     ordinals = attemptOrdinals(r.attempts ?? []);
-    const attempts = h('table', { className: 'table', id: 'attempts' });
-    attempts.innerHTML = '<thead><tr><th>Attempt</th><th>Worker</th><th>State</th><th>Started</th>' +
-      '<th>Ran</th><th>Exit</th></tr></thead><tbody>' + (r.attempts ?? []).map((a) => {
-      const start = seconds(a.startedAt);
-      const end = seconds(a.endedAt) ?? Date.now() / 1000;
-      const id = String(a.id ?? '');
-      return `<tr><td title="attempt id ${escapeHtml(id)}" data-attempt-id="${escapeHtml(id)}">` +
-        `${ordinals.get(id)}</td><td>${escapeHtml(a.workerId ?? '')}</td>` +
-        `<td><span class="badge state-${stateName(a.state)}">${stateName(a.state)}</span></td>` +
-        `<td>${relative(a.startedAt)}</td><td>${duration(start === undefined ? undefined : end - start)}` +
-        `</td><td>${escapeHtml(a.exit?.reason || (a.exit?.exitCode !== undefined && a.endedAt ?
-          `exit ${a.exit.exitCode}` : ''))}</td></tr>`;
-    }).join('') + '</tbody>';
+    const attempts = attemptsTable(r.attempts ?? [], ordinals);
     const cell = (job.spec?.cell ?? []).map((c) => [c.dimension ?? '', c.value ?? ''] as
       [string, string]);
     const provenance = flatten(job.provenance ?? {}).filter(([k]) => k !== 'configJson');
@@ -129,11 +151,10 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
       if (atEnd) logEl.scrollTop = logEl.scrollHeight;
     }
     logEl.hidden = !lines.length;
-    const attempt = ordinals.get(String(log.attemptId ?? ''));
-    logCaption.title = lines.length ? `attempt id ${log.attemptId}` : '';
+    const id = String(log.attemptId ?? '');
     logCaption.textContent = lines.length ?
       `The last ${lines.length === 1 ? 'line' : `${lines.length} lines`} of rank 0's log, ` +
-        `${attempt ? `attempt ${attempt}` : 'its newest attempt'}, received ` +
+        `${id ? attemptName(ordinals.get(id), id) : 'its newest attempt'}, received ` +
         `${relative(log.updatedAt)}${log.truncated ? ' (earlier lines left out)' : ''}.` :
       'No log lines have arrived: the worker sends them every few seconds while the job runs.';
   };

@@ -3,7 +3,7 @@ import { SweepModel } from '../sweep_model';
 
 // uPlot (the Curves tab's) asks for matchMedia as it loads, which jsdom lacks.
 window.matchMedia = (() => ({ addEventListener() {}, removeEventListener() {} })) as never;
-const { sweepView } = await import('./sweep');
+const { sweepView, tabOf, unknownTabView } = await import('./sweep');
 
 const model = new SweepModel();
 const follow = vi.fn();
@@ -50,5 +50,22 @@ describe('a sweep\'s actions', () => {
     vi.unstubAllGlobals();
     expect(el.querySelector('#sweep-action-result')?.textContent).toBe('requeued 1 job');
     expect(follow).toHaveBeenCalled();
+  });
+});
+
+describe('a sweep\'s address', () => {
+  it('names one of its tabs, the Grid where it names none', () => {
+    expect(tabOf(undefined)).toBe('grid');
+    expect(tabOf('cost')).toBe('cost');
+    expect(tabOf('bogus')).toBeNull();
+  });
+
+  it('naming no tab says so, and links the sweep\'s views', () => {
+    const { el } = unknownTabView('s 1', 'bogus');
+    expect(el.dataset.view).toBe('not-found');
+    expect(el.querySelector('#not-found')?.textContent).toBe(
+      'No view bogus of sweep s 1: its views are Grid, Curves and Cost.');
+    expect([...el.querySelectorAll('#not-found a')].map((a) => a.getAttribute('href')))
+      .toEqual(['#/sweeps/s%201/grid', '#/sweeps/s%201/curves', '#/sweeps/s%201/cost']);
   });
 });

@@ -7,11 +7,29 @@ import { cancelButton, retrySweepButton } from './actions';
 import { costView } from './cost';
 import { curvesView } from './curves';
 import { gridView } from './grid';
-import { showNotFound } from './not_found';
+import { notFoundView, showNotFound } from './not_found';
 import { ended } from './sweeps';
 
 export const TABS = ['grid', 'curves', 'cost'] as const;
 export type Tab = (typeof TABS)[number];
+
+const tabName = (tab: Tab) => tab[0].toUpperCase() + tab.slice(1);
+
+// The tab an address (#/sweeps/ID/NAME) names, the Grid where it names none; null where NAME
+// is none of the sweep's tabs.
+export function tabOf(name: string | undefined): Tab | null {
+  if (name === undefined) return 'grid';
+  return (TABS as readonly string[]).includes(name) ? name as Tab : null;
+}
+
+// What an address naming no tab of the sweep shows, in place of a tab it did not ask for: that
+// the view is unknown, and the sweep's views as links ("Grid, Curves and Cost").
+export function unknownTabView(sweepId: string, name: string):
+  { el: HTMLElement; dispose: () => void } {
+  const links = TABS.flatMap((t, i) => [i === 0 ? '' : i < TABS.length - 1 ? ', ' : ' and ',
+    h('a', { href: `#/sweeps/${encodeURIComponent(sweepId)}/${t}` }, tabName(t))]);
+  return notFoundView(`No view ${name} of sweep ${sweepId}: its views are `, ...links, '.');
+}
 
 export function sweepView(sweepId: string, tab: Tab): { el: HTMLElement; dispose: () => void } {
   const session = sweepSession(sweepId);
@@ -21,7 +39,7 @@ export function sweepView(sweepId: string, tab: Tab): { el: HTMLElement; dispose
   const tabs = h('nav', { className: 'tabs', role: 'tablist', 'aria-label': 'sweep views' },
     ...TABS.map((t) => h('a', { href: `#/sweeps/${encodeURIComponent(sweepId)}/${t}`,
       role: 'tab', 'aria-selected': String(t === tab), className: t === tab ? 'active' : '',
-      'data-tab': t }, t[0].toUpperCase() + t.slice(1))));
+      'data-tab': t }, tabName(t))));
   const inner = tab === 'curves' ? curvesView(session) : tab === 'cost' ? costView(session) :
     gridView(session);
   const el = h('section', { className: 'view', 'data-view': 'sweep', 'data-sweep-id': sweepId },

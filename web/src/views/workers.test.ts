@@ -29,6 +29,17 @@ describe('the attempts timeline', () => {
     expect(Number(bar.getAttribute('x')) + Number(bar.getAttribute('width'))).toBe(890);
   });
 
+  it('names each attempt as its job\'s page does: its count in the job, and its id', () => {
+    const div = document.createElement('div');
+    const attempt = (id: string, jobId: string) => ({ id, jobId, workerId: 'w1',
+      state: 'ATTEMPT_STATE_FAILED' as never, startedAt: '2025-03-01T10:00:00Z',
+      endedAt: '2025-03-01T10:30:00Z' });
+    div.innerHTML = timelineSvg([attempt('19', 'a'), attempt('15', 'b'), attempt('9', 'a')], 0);
+    expect([...div.querySelectorAll('rect title')].map((t) => t.textContent)).toEqual([
+      'job a, attempt 2 (id 19): failed', 'job b, attempt 1 (id 15): failed',
+      'job a, attempt 1 (id 9): failed']);
+  });
+
   it('names the date again only where a day begins', () => {
     const div = document.createElement('div');
     // Local times (no zone): 22:00 to 02:00 the next day, a tick an hour.

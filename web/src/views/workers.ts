@@ -1,9 +1,11 @@
 // Workers: each worker's slots and the GPUs it advertises (name and memory), the jobs it runs,
 // its last heartbeat, and a timeline of which job ran where and when for a sweep the reader
 // picks, the newest at first (its attempts as bars per worker on a time axis, colored by
-// outcome; gaps are idle time, a lost attempt is a preemption).
+// outcome, each named as its job's page names it; gaps are idle time, a lost attempt is a
+// preemption).
 import { api } from '../api';
 import { poll } from '../app';
+import { attemptName, attemptOrdinals } from '../attempts';
 import { h, select } from '../dom';
 import { bytes, escapeHtml, relative, seconds, stateName } from '../format';
 import type { Attempt } from '../gen/ablate/v1/job';
@@ -36,6 +38,7 @@ export function timelineSvg(attempts: Attempt[], now: number): string {
   const t1 = Math.max(...attempts.map((a) => seconds(a.endedAt) ?? now));
   const W = 900, L = 120, R = 10, RH = 26, AXIS = 24;
   const x = (t: number) => L + ((t - t0) / (t1 - t0 || 1)) * (W - L - R);
+  const ordinals = attemptOrdinals(attempts);
   const bars = attempts.map((a, i) => {
     const y = rows.indexOf(a.workerId ?? '') * RH + 4;
     const s = stateName(a.state);
@@ -43,7 +46,8 @@ export function timelineSvg(attempts: Attempt[], now: number): string {
     const w = Math.max(2, x(seconds(a.endedAt) ?? now) - x0);
     return `<rect x="${x0.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${RH - 8}"` +
       ` fill="${OUTCOME[s] ?? OKABE_ITO[7]}" data-job-id="${escapeHtml(a.jobId ?? '')}">` +
-      `<title>${escapeHtml(a.jobId ?? '')} · attempt ${escapeHtml(a.id ?? '')} · ${s}</title></rect>`;
+      `<title>job ${escapeHtml(a.jobId ?? '')}, ${escapeHtml(attemptName(
+        ordinals.get(a.id ?? ''), a.id ?? ''))}: ${s}</title></rect>`;
   }).join('');
   const labels = rows.map((r, i) => `<text x="4" y="${i * RH + 18}">${escapeHtml(r)}</text>`).join('');
   const base = rows.length * RH + 6;
