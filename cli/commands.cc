@@ -294,8 +294,12 @@ int WatchCommand(Client& client, const std::string& name_or_id, const Io& io) {
     });
     if (watched.ok()) break;
     // Only a watch that began reconnects: an unreachable coordinator at the start, or an
-    // error of the sweep itself, is reported at once.
-    if (watched.code() != absl::StatusCode::kUnavailable || !live.known()) {
+    // error of the sweep itself, is reported at once. A coordinator that stops (SIGTERM) ends
+    // the calls it has open as CANCELLED, or is UNAVAILABLE, depending on when the call meets
+    // its shutdown: both mean it may be back.
+    if ((watched.code() != absl::StatusCode::kUnavailable &&
+         watched.code() != absl::StatusCode::kCancelled) ||
+        !live.known()) {
       return Fail(io, watched);
     }
     if (!lost_at.has_value()) {

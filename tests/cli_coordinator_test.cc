@@ -213,16 +213,27 @@ TEST_F(CliCoordinatorTest, WatchReconnectsAfterTheCoordinatorRestarts) {
                          absl::Seconds(15)))
       << (*watch)->Stderr();
 
-  coordinator_->process().Signal(SIGKILL);
-  ASSERT_TRUE(coordinator_->Stop().ok());
-  absl::StatusOr<std::unique_ptr<test::TestCoordinator>> restarted =
-      test::TestCoordinator::Start(*test::BinDir(), dir_, {}, grpc_port);
-  ASSERT_TRUE(restarted.ok()) << restarted.status();
-  coordinator_ = *std::move(restarted);
-  ASSERT_TRUE(
-      Eventually([&] { return (*watch)->Stderr().find("reconnected") != std::string::npos; },
-                 absl::Seconds(20)))
-      << (*watch)->Stderr();
+  // Stopped (its open calls end CANCELLED or UNAVAILABLE) and killed.
+  const auto reconnections = [&] {
+    const std::string err = (*watch)->Stderr();
+    int n = 0;
+    for (size_t at = err.find("reconnected"); at != std::string::npos;
+         at = err.find("reconnected", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  for (const int signal : {SIGTERM, SIGKILL}) {
+    const int before = reconnections();
+    coordinator_->process().Signal(signal);
+    ASSERT_TRUE(coordinator_->Stop().ok());
+    absl::StatusOr<std::unique_ptr<test::TestCoordinator>> restarted =
+        test::TestCoordinator::Start(*test::BinDir(), dir_, {}, grpc_port);
+    ASSERT_TRUE(restarted.ok()) << restarted.status();
+    coordinator_ = *std::move(restarted);
+    ASSERT_TRUE(Eventually([&] { return reconnections() > before; }, absl::Seconds(20)))
+        << "signal " << signal << ": " << (*watch)->Stderr();
+  }
 
   // What changes on the new coordinator reaches the old watch, which then ends.
   EXPECT_EQ(Ablate({"cancel", id}).exit_code, 0);
