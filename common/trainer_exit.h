@@ -16,6 +16,14 @@ inline constexpr int kTrainerBadUsage = 2;
 // Failed in a way another attempt would meet again (a full disk, a diverged run, a refused
 // checkpoint): the job fails at once.
 inline constexpr int kTrainerFailedPermanently = 3;
+// 128 + the signal (143 for SIGTERM): stopped by that signal at a step boundary, after its
+// checkpoint, by someone other than its worker (which reports the stops it makes itself), such
+// as a batch system preempting the job's processes. Another attempt resumes there: the
+// coordinator retries while the job has attempts left.
+inline constexpr int kTrainerStoppedBySignal = 128;
+inline bool StoppedBySignal(int exit_code) {
+  return exit_code > kTrainerStoppedBySignal && exit_code < kTrainerStoppedBySignal + 64;
+}
 
 }  // namespace ablate
 

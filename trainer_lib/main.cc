@@ -219,7 +219,9 @@ int main(int argc, char** argv) {
   }
   const absl::Status status = ablate::train::Run(*job, *events, stop_request, run_options);
   if (status.ok()) return 0;
-  if (const int signal = ablate::train::StopSignalOf(status); signal != 0) return 128 + signal;
+  if (const int signal = ablate::train::StopSignalOf(status); signal != 0) {
+    return ablate::kTrainerStoppedBySignal + signal;
+  }
   const bool permanent = ablate::train::IsPermanent(status);
   ABLATE_LOG(ERROR) << "training failed job_id=" << job->job_id() << " permanent=" << permanent
                     << " error=" << status;

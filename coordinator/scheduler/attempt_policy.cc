@@ -57,7 +57,9 @@ AttemptOutcome OutcomeOfReport(const v1::Job& job, const v1::AttemptEnded& ended
   std::string why = !trainer_error.empty()   ? trainer_error
                     : !exit.reason().empty() ? exit.reason()
                                              : absl::StrCat("exit code ", exit.exit_code());
-  if (exit.exit_code() == kTrainerFailed) return RetryOrFail(job, v1::ATTEMPT_STATE_FAILED, why);
+  if (exit.exit_code() == kTrainerFailed || StoppedBySignal(exit.exit_code())) {
+    return RetryOrFail(job, v1::ATTEMPT_STATE_FAILED, why);
+  }
   return {v1::ATTEMPT_STATE_FAILED, v1::JOB_STATE_FAILED, why};
 }
 

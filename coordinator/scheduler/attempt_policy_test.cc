@@ -1,5 +1,7 @@
 #include "coordinator/scheduler/attempt_policy.h"
 
+#include <csignal>
+
 #include "absl/strings/str_cat.h"
 #include "common/trainer_exit.h"
 #include "gtest/gtest.h"
@@ -69,6 +71,18 @@ TEST(AttemptPolicyTest, AFailureAnotherAttemptMayNotMeetIsRetriedThenFails) {
   EXPECT_EQ(failed.message, "CUDA error (attempt 3 of 3: no retry left)");
   EXPECT_FALSE(failed.uncounted);
   EXPECT_EQ(OutcomeOfReport(JobWithAttempts(1, 1), ended, "CUDA error").message, "CUDA error");
+}
+
+// A trainer stopped by a signal its worker did not send (a batch system's SIGTERM) checkpointed
+// first: another attempt resumes there.
+TEST(AttemptPolicyTest, AStopBySomeoneElsesSignalIsRetriedThenFails) {
+  v1::AttemptEnded ended;
+  ended.mutable_exit()->set_exit_code(kTrainerStoppedBySignal + SIGTERM);
+  const std::string why = "terminated by SIGTERM at step 1875";
+  AttemptOutcome retried = OutcomeOfReport(JobWithAttempts(1, 2), ended, why);
+  EXPECT_EQ(retried.job_state, v1::JOB_STATE_PENDING);
+  EXPECT_EQ(retried.message, "attempt 1 of 2 ended: " + why + "; retrying");
+  EXPECT_EQ(OutcomeOfReport(JobWithAttempts(2, 2), ended, why).job_state, v1::JOB_STATE_FAILED);
 }
 
 TEST(AttemptPolicyTest, InterruptionByTheWorkerRetriesEvenAfterAnExitCode) {
