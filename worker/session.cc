@@ -449,9 +449,11 @@ void Session::HandleCancel(const v1::CancelAttempt& cancel) {
                    << " attempt_id=" << cancel.attempt_id() << " reason=\"" << cancel.reason()
                    << "\"";
   it->second.cancelled = true;
-  it->second.process->Stop(options_.stop_grace, cancel.reason().empty()
-                                                    ? "cancelled"
-                                                    : absl::StrCat("cancelled: ", cancel.reason()));
+  // A stale attempt's checkpoint would land beside the current attempt's, which may run
+  // elsewhere now: no grace, so the SIGKILL comes before any step boundary.
+  it->second.process->Stop(
+      cancel.stale() ? absl::ZeroDuration() : options_.stop_grace,
+      cancel.reason().empty() ? "cancelled" : absl::StrCat("cancelled: ", cancel.reason()));
 }
 
 void Session::OnTrainerExit(v1::AttemptEnded ended) {

@@ -162,6 +162,25 @@ TEST_F(SessionTest, CancelStopsTheAttemptAndUnknownCancelsAreIgnored) {
   for (const auto& m : server.coordinator().Received()) EXPECT_FALSE(IsEnded(99)(m));
 }
 
+// A stale attempt (its job may run elsewhere now) is killed at once, not given the grace in
+// which it would checkpoint: the trainer below ignores SIGTERM.
+TEST_F(SessionTest, AStaleAttemptIsKilledWithoutGrace) {
+  TestServer server(0);
+  auto session = MakeSession(server.port(), 1);
+  ASSERT_TRUE(server.coordinator().WaitFor(IsHello()));
+  ASSERT_TRUE(server.coordinator().Send(Assign(4, "ignore-term")));
+  ASSERT_TRUE(server.coordinator().WaitFor(IsStarted(4)));
+  v1::CoordinatorMessage stale = Cancel(4);
+  stale.mutable_cancel()->set_reason("attempt is no longer current");
+  stale.mutable_cancel()->set_stale(true);
+  ASSERT_TRUE(server.coordinator().Send(stale));
+  std::optional<v1::WorkerMessage> ended = server.coordinator().WaitFor(IsEnded(4));
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_TRUE(ended->attempt_ended().cancelled());
+  EXPECT_EQ(ended->attempt_ended().exit().reason(),
+            "cancelled: attempt is no longer current: killed by SIGKILL after 0");
+}
+
 TEST_F(SessionTest, AssignmentWithoutAFreeSlotIsRefused) {
   TestServer server(0);
   auto session = MakeSession(server.port(), 1);

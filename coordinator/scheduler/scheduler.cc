@@ -156,7 +156,8 @@ absl::Status Scheduler::AddWorker(const v1::WorkerInfo& info, std::shared_ptr<Wo
     AddPlacement(worker, {std::move(spec), running.attempt_id(), slots});
     if (known != previous.end()) previous.erase(known);
     if (!current) {
-      SendCancel(worker, running.job_id(), running.attempt_id(), "attempt is no longer current");
+      SendCancel(worker, running.job_id(), running.attempt_id(), "attempt is no longer current",
+                 /*stale=*/true);
     } else {
       back.emplace_back(running.job_id(), running.attempt_id());
     }
@@ -442,12 +443,13 @@ void Scheduler::FreeSlots(WorkerState& worker, const std::vector<uint32_t>& slot
 }
 
 void Scheduler::SendCancel(const WorkerState& worker, const std::string& job_id,
-                           uint64_t attempt_id, const std::string& reason) {
+                           uint64_t attempt_id, const std::string& reason, bool stale) {
   v1::CoordinatorMessage message;
   v1::CancelAttempt* cancel = message.mutable_cancel();
   cancel->set_job_id(job_id);
   cancel->set_attempt_id(attempt_id);
   cancel->set_reason(reason);
+  cancel->set_stale(stale);
   if (!worker.link->Send(message)) {
     ABLATE_LOG(WARNING) << "worker link closed, cancel dropped job_id=" << job_id
                         << " attempt_id=" << attempt_id;

@@ -201,8 +201,9 @@ class Scheduler {
   static void FreeSlots(WorkerState& worker, const std::vector<uint32_t>& slots,
                         const v1::JobSpec& spec);
   static bool Placeable(const WorkerState& worker);
+  // CancelAttempt.stale: killed at once rather than stopped after a checkpoint.
   void SendCancel(const WorkerState& worker, const std::string& job_id, uint64_t attempt_id,
-                  const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                  const std::string& reason, bool stale = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Constant after construction.
   Store& store_;

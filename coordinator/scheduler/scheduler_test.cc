@@ -64,7 +64,7 @@ TEST_F(SchedulerTest, ExpiredLeaseRequeuesTheJobForAnotherWorker) {
   AddSweep({0});
   auto link = std::make_shared<FakeLink>();
   ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1), link).ok());
-  link->Await(1);
+  const uint64_t first_attempt = link->Await(1).at(0).assign().attempt_id();
   scheduler_->RemoveWorker("w1", link.get());
 
   clock_.Advance(kLease - absl::Seconds(1));
@@ -84,6 +84,19 @@ TEST_F(SchedulerTest, ExpiredLeaseRequeuesTheJobForAnotherWorker) {
   ASSERT_TRUE(scheduler_->AddWorker(Worker("w2", 1), other).ok());
   EXPECT_EQ(other->Await(1).at(0).assign().job().job_id(), "s-0");
   EXPECT_EQ(Job("s-0").attempts(), 2u);
+
+  // w1 comes back still running the first attempt (it was paused, say): killed at once, so
+  // that it writes no checkpoint beside the second's.
+  v1::WorkerInfo back = Worker("w1", 1);
+  v1::RunningAttempt* running = back.add_running();
+  running->set_job_id("s-0");
+  running->set_attempt_id(first_attempt);
+  running->add_slot_indices(0);
+  auto again = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(back, again).ok());
+  const v1::CoordinatorMessage cancel = again->Await(1).at(0);
+  EXPECT_EQ(cancel.cancel().attempt_id(), first_attempt);
+  EXPECT_TRUE(cancel.cancel().stale());
 }
 
 TEST_F(SchedulerTest, ExpiredLeaseFailsTheJobWithoutAttemptsLeft) {
@@ -162,6 +175,7 @@ TEST_F(SchedulerTest, StopAttemptsSendsCancelToTheWorker) {
   ASSERT_EQ(sent.size(), 2u);
   EXPECT_EQ(sent[1].cancel().job_id(), "s-0");
   EXPECT_EQ(sent[1].cancel().attempt_id(), attempt_id);
+  EXPECT_FALSE(sent[1].cancel().stale());  // a user's cancel: the trainer checkpoints first
 }
 
 TEST_F(SchedulerTest, RestartLeasesOutAttemptsWhoseWorkerNeverReturns) {
