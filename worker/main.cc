@@ -110,12 +110,20 @@ int main(int argc, char** argv) {
   app.add_option("--health-http", health_address,
                  "serve /healthz and /readyz for an orchestrator's probes on HOST:PORT")
       ->envname("ABLATE_HEALTH_HTTP");
+  double stop_grace_s = absl::ToDoubleSeconds(options.stop_grace);
+  app.add_option("--stop-grace-s", stop_grace_s,
+                 "seconds a stopped trainer (cancel, or this worker's SIGTERM) has to write its "
+                 "checkpoint before SIGKILL; keep it under the orchestrator's own grace period")
+      ->envname("ABLATE_STOP_GRACE_S")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   std::string tls_ca;
   app.add_option("--tls-ca", tls_ca,
                  "CA certificate to trust the coordinator's TLS with (default: $ABLATE_TLS_CA; "
                  "$ABLATE_TLS_CERT and $ABLATE_TLS_KEY add a client certificate); none: "
                  "plaintext");
   CLI11_PARSE(app, argc, argv);
+  options.stop_grace = absl::Seconds(stop_grace_s);
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       ablate::auth::GrpcChannelCredentials(tls_ca);
   if (!credentials.ok()) {

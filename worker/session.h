@@ -97,8 +97,11 @@ struct SessionOptions {
   absl::Duration heartbeat_interval = absl::Seconds(3);
   absl::Duration min_backoff = absl::Milliseconds(200);
   absl::Duration max_backoff = absl::Seconds(5);
-  // Between SIGTERM and SIGKILL when a trainer is cancelled or the worker shuts down.
-  absl::Duration stop_grace = kDefaultStopGrace;
+  // Between SIGTERM and SIGKILL when a trainer is cancelled or the worker shuts down: long
+  // enough for a large model's checkpoint to reach its storage (an 8B model's weights and
+  // AdamW states are some 128 GB); a SIGKILL mid-write loses that checkpoint, and the run
+  // resumes from the one before.
+  absl::Duration stop_grace = absl::Minutes(5);
   // How long Shutdown() waits for the last reports to be written, reconnecting if need be.
   absl::Duration drain_timeout = absl::Seconds(5);
   // Reports held in memory before the rest spill to <trainer.work_dir>/outbox.spill.
