@@ -213,6 +213,19 @@ bool Session::Converse() {
     refused_ =
         absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
   }
+  if (heard || status.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
+    duplicate_since_.reset();
+  } else if (!duplicate_since_.has_value()) {
+    duplicate_since_ = absl::Now();
+    ABLATE_LOG(WARNING) << "another worker is connected as " << options_.info.worker_id()
+                        << "; retrying for up to " << absl::FormatDuration(options_.duplicate_for)
+                        << " in case it is this worker before a restart";
+  } else if (absl::Now() - *duplicate_since_ >= options_.duplicate_for) {
+    refused_ = absl::AlreadyExistsError(absl::StrCat(
+        "another worker has been connected as ", options_.info.worker_id(), " for ",
+        absl::FormatDuration(absl::Trunc(absl::Now() - *duplicate_since_, absl::Seconds(1))),
+        ": each worker needs an id of its own"));
+  }
   ABLATE_LOG(INFO) << "disconnected coordinator=" << options_.coordinator
                    << " code=" << status.error_code() << " error=\"" << status.error_message()
                    << "\" events_unacked=" << outbox_.unacked()

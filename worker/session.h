@@ -102,6 +102,10 @@ struct SessionOptions {
   // AdamW states are some 128 GB); a SIGKILL mid-write loses that checkpoint, and the run
   // resumes from the one before.
   absl::Duration stop_grace = absl::Minutes(5);
+  // How long the coordinator may refuse this worker's hello because another stream holds its
+  // id (ALREADY_EXISTS) before the worker gives up as refused: a restarted worker's old stream
+  // ends within a lease, a second daemon under the same --worker-id never does.
+  absl::Duration duplicate_for = absl::Minutes(1);
   // How long Shutdown() waits for the last reports to be written, reconnecting if need be.
   absl::Duration drain_timeout = absl::Seconds(5);
   // Reports held in memory before the rest spill to <trainer.work_dir>/outbox.spill.
@@ -114,8 +118,9 @@ struct SessionOptions {
   absl::Duration gpu_sample_interval = absl::Seconds(10);
   LogShipperOptions log_tails;
   // Called once, from the connection thread, when the coordinator refuses this worker's
-  // credentials (UNAUTHENTICATED or PERMISSION_DENIED before it said anything): a wrong token
-  // or worker id, which no reconnect mends. The session stops connecting; refused() says why.
+  // credentials (UNAUTHENTICATED or PERMISSION_DENIED before it said anything: a wrong token
+  // or worker id), or its id stays another stream's past duplicate_for: what no reconnect
+  // mends. The session stops connecting; refused() says why.
   std::function<void()> on_refused;
 };
 
@@ -213,9 +218,11 @@ class Session {
   bool welcomed_ ABSL_GUARDED_BY(mu_) = false;       // its welcome arrived: reports may go out
   bool ever_welcomed_ ABSL_GUARDED_BY(mu_) = false;  // some stream was welcomed since Start()
   absl::Status refused_ ABSL_GUARDED_BY(mu_);        // the coordinator refused the credentials
-  bool drain_sent_ ABSL_GUARDED_BY(mu_) = false;     // the drain was written on it
-  bool acks_seen_ ABSL_GUARDED_BY(mu_) = false;      // the coordinator acknowledges reports
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;        // the sender holds a message to write
+  // When the coordinator began refusing hellos as duplicates of another stream's id.
+  std::optional<absl::Time> duplicate_since_ ABSL_GUARDED_BY(mu_);
+  bool drain_sent_ ABSL_GUARDED_BY(mu_) = false;  // the drain was written on it
+  bool acks_seen_ ABSL_GUARDED_BY(mu_) = false;   // the coordinator acknowledges reports
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;     // the sender holds a message to write
   // The outbox counters as last logged.
   uint64_t logged_spilled_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t logged_dropped_ ABSL_GUARDED_BY(mu_) = 0;

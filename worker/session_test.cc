@@ -181,6 +181,29 @@ TEST_F(SessionTest, AStaleAttemptIsKilledWithoutGrace) {
             "cancelled: attempt is no longer current: killed by SIGKILL after 0");
 }
 
+// A hello refused because another stream holds the worker's id is retried (a restarted worker's
+// old stream may not have ended yet), then, past duplicate_for, taken as a refusal.
+TEST_F(SessionTest, AnIdAnotherWorkerHoldsIsRefusedAfterAWhile) {
+  TestServer server(0);
+  server.coordinator().SetHelloRefusal(
+      grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "worker w1 is already connected"));
+  duplicate_for_ = absl::Milliseconds(500);
+  bool refused = false;
+  absl::Mutex mu;
+  on_refused_ = [&] {
+    absl::MutexLock lock(&mu);
+    refused = true;
+  };
+  auto session = MakeSession(server.port(), 1);
+  ASSERT_TRUE(server.coordinator().WaitUntil([](const std::vector<v1::WorkerMessage>& m) {
+    return std::count_if(m.begin(), m.end(), [](const auto& x) { return x.has_hello(); }) >= 2;
+  }));
+  absl::MutexLock lock(&mu);
+  EXPECT_TRUE(mu.AwaitWithTimeout(absl::Condition(&refused), absl::Seconds(5)));
+  EXPECT_EQ(session->refused().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(session->refused().message(), HasSubstr("each worker needs an id of its own"));
+}
+
 TEST_F(SessionTest, AssignmentWithoutAFreeSlotIsRefused) {
   TestServer server(0);
   auto session = MakeSession(server.port(), 1);

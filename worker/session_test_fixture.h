@@ -103,6 +103,8 @@ class SessionTest : public ::testing::Test {
     options.stop_grace = absl::Seconds(2);
     options.drain_timeout = absl::Seconds(2);
     options.max_buffered = max_buffered;
+    options.duplicate_for = duplicate_for_;
+    options.on_refused = on_refused_;
     options.batching = batching_;
     options.roots.checkpoint_roots = {work_dir_ / "checkpoints"};
     auto session = std::make_unique<Session>(std::move(options));
@@ -112,6 +114,8 @@ class SessionTest : public ::testing::Test {
 
   // The trainer's metric events coalesce as in production unless a test says otherwise.
   ReportBatcherOptions batching_;
+  absl::Duration duplicate_for_ = absl::Minutes(1);
+  std::function<void()> on_refused_;
   static inline int counter_ = 0;
   const std::filesystem::path work_dir_ = std::filesystem::path(::testing::TempDir()) /
                                           absl::StrCat("session_test-", getpid(), "-", counter_++);

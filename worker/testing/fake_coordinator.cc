@@ -15,11 +15,16 @@ grpc::Status FakeCoordinator::Connect(
     stream_ = stream;
   }
   v1::WorkerMessage message;
+  grpc::Status refusal;
   while (stream->Read(&message)) {
     std::optional<v1::CoordinatorMessage> answer;
     {
       absl::MutexLock lock(&mu_);
       received_.push_back(message);
+      if (message.has_hello() && !hello_refusal_.ok()) {
+        refusal = hello_refusal_;
+        break;
+      }
       if (message.has_hello()) {
         v1::Welcome& welcome = *answer.emplace().mutable_welcome();
         welcome.set_heartbeat_interval_ms(200);
@@ -42,7 +47,12 @@ grpc::Status FakeCoordinator::Connect(
   }
   absl::MutexLock lock(&mu_);
   ++closed_streams_;
-  return grpc::Status::OK;
+  return refusal;
+}
+
+void FakeCoordinator::SetHelloRefusal(grpc::Status refusal) {
+  absl::MutexLock lock(&mu_);
+  hello_refusal_ = std::move(refusal);
 }
 
 bool FakeCoordinator::Send(const v1::CoordinatorMessage& message) {

@@ -50,6 +50,8 @@ class FakeCoordinator final : public v1::WorkerService::Service {
 
   void SetWelcomeAcks(std::vector<v1::Ack> acks);
   void SetAutoAck(bool on);
+  // Answers every hello from now on by ending its stream with `refusal` (OK: welcomes again).
+  void SetHelloRefusal(grpc::Status refusal);
 
  private:
   absl::Mutex write_mu_;
@@ -59,6 +61,7 @@ class FakeCoordinator final : public v1::WorkerService::Service {
   std::vector<v1::WorkerMessage> received_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::Ack> welcome_acks_ ABSL_GUARDED_BY(mu_);
   bool auto_ack_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status hello_refusal_ ABSL_GUARDED_BY(mu_);
   int closed_streams_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
