@@ -136,6 +136,17 @@ httplib::Server::Handler JsonPost(Call call) {
   };
 }
 
+// A 405 in JSON (with UNIMPLEMENTED, as grpc-gateway answers it): `allow` the methods the path
+// takes, `takes` the words that say so.
+httplib::Server::Handler NotAllowed(std::string allow, std::string takes) {
+  return [allow = std::move(allow), takes = std::move(takes)](const httplib::Request& req,
+                                                              httplib::Response& res) {
+    ReplyError(absl::UnimplementedError(absl::StrCat(req.method, " ", req.path, ": ", takes)), res);
+    res.status = 405;
+    res.set_header("Allow", allow);
+  };
+}
+
 }  // namespace
 
 HttpServer::HttpServer(SweepApi& api, Telemetry& telemetry, HttpOptions options, Clock& clock)
@@ -333,13 +344,8 @@ void HttpServer::Route() {
                return api_.RetryJobs(request);
              }));
   // The actions read with GET: 405 naming the method they take, not "no endpoint".
-  auto post_only = [](const httplib::Request& req, httplib::Response& res) {
-    ReplyError(absl::UnimplementedError(
-                   absl::StrCat(req.method, " ", req.path, ": this endpoint acts, with POST only")),
-               res);
-    res.status = 405;
-    res.set_header("Allow", "POST");
-  };
+  const httplib::Server::Handler post_only =
+      NotAllowed("POST", "this endpoint acts, with POST only");
   s.Get("/api/v1/cancel", post_only);
   s.Get(R"(/api/v1/sweeps/([^/]+)/retry)", post_only);
   // Anything else under /api is a JSON 404 too, so API clients never have to parse HTML.
@@ -349,15 +355,9 @@ void HttpServer::Route() {
   };
   s.Get(R"(/api/.*)", unknown);
   s.Post(R"(/api/.*)", unknown);
-  // The API reads with GET and acts with POST: another method is 405, in JSON too (with
-  // UNIMPLEMENTED, as grpc-gateway answers it).
-  auto not_allowed = [](const httplib::Request& req, httplib::Response& res) {
-    ReplyError(absl::UnimplementedError(
-                   absl::StrCat(req.method, " ", req.path, ": the API takes GET and POST only")),
-               res);
-    res.status = 405;
-    res.set_header("Allow", "GET, POST");
-  };
+  // The API reads with GET and acts with POST: another method is 405.
+  const httplib::Server::Handler not_allowed =
+      NotAllowed("GET, POST", "the API takes GET and POST only");
   s.Put(R"(/api/.*)", not_allowed);
   s.Delete(R"(/api/.*)", not_allowed);
   s.Patch(R"(/api/.*)", not_allowed);
