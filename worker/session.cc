@@ -218,8 +218,7 @@ bool Session::Converse() {
   } else if (!duplicate_since_.has_value()) {
     duplicate_since_ = absl::Now();
     ABLATE_LOG(WARNING) << "another worker is connected as " << options_.info.worker_id()
-                        << "; retrying for up to " << absl::FormatDuration(options_.duplicate_for)
-                        << " in case it is this worker before a restart";
+                        << "; retrying for up to " << absl::FormatDuration(options_.duplicate_for);
   } else if (absl::Now() - *duplicate_since_ >= options_.duplicate_for) {
     refused_ = absl::AlreadyExistsError(absl::StrCat(
         "another worker has been connected as ", options_.info.worker_id(), " for ",
@@ -462,8 +461,7 @@ void Session::HandleCancel(const v1::CancelAttempt& cancel) {
                    << " attempt_id=" << cancel.attempt_id() << " reason=\"" << cancel.reason()
                    << "\"";
   it->second.cancelled = true;
-  // A stale attempt's checkpoint would land beside the current attempt's, which may run
-  // elsewhere now: no grace, so the SIGKILL comes before any step boundary.
+  // A stale attempt's checkpoint would land beside the current one's: SIGKILL without grace.
   it->second.process->Stop(
       cancel.stale() ? absl::ZeroDuration() : options_.stop_grace,
       cancel.reason().empty() ? "cancelled" : absl::StrCat("cancelled: ", cancel.reason()));
