@@ -15,6 +15,7 @@
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/export.h"
+#include "cli/job_log.h"
 #include "cli/slurm.h"
 #include "common/auth/client_token.h"
 #include "common/auth/tls.h"
@@ -147,6 +148,20 @@ int RunCli(int argc, char** argv) {
       "Exits 0 when the sweep ended COMPLETED, 1 otherwise. A tuned sweep completes when each "
       "cell's final jobs succeeded: trials that failed or diverged only rank last.");
 
+  std::string log_job;
+  LogChoice log_choice;
+  CLI::App* log = app.add_subcommand("log", "print the end of a job's log (rank 0's trainer.log)");
+  log->add_option("JOB", log_job,
+                  "a job's id (whole, or the short id after the sweep's id, as status prints it)")
+      ->required();
+  log->add_flag("--follow,-f", log_choice.follow,
+                "keep printing new lines, a retry's included, until the job ended; exit 0 if it "
+                "succeeded, 1 if not");
+  log->footer(
+      "The log's lines go to stdout; notes (where the whole log is, an attempt starting) to "
+      "stderr. The coordinator keeps the last 200 lines of each job's newest attempt, in memory "
+      "only; the whole log stays on the worker, in <its --work-dir>/JOB/attempt-N/trainer.log.");
+
   std::string metric = "eval/loss";
   bool csv = false;
   bool results_json = false;
@@ -267,6 +282,7 @@ int RunCli(int argc, char** argv) {
     return StatusCommand(client, sweep_id, form, io);
   }
   if (*watch) return WatchCommand(client, sweep_id, io);
+  if (*log) return LogCommand(client, log_job, log_choice, io);
   if (*results) {
     const ResultsForm form =
         csv ? ResultsForm::kCsv : (results_json ? ResultsForm::kJson : ResultsForm::kTable);

@@ -131,6 +131,12 @@ absl::StatusOr<v1::GetJobResponse> Client::GetJob(const v1::GetJobRequest& reque
   return Call("GetJob", &v1::SweepService::Stub::GetJob, request);
 }
 
+absl::StatusOr<v1::JobLog> Client::GetJobLog(const std::string& job_id) {
+  v1::GetJobLogRequest request;
+  request.set_job_id(job_id);
+  return Call("GetJobLog", &v1::SweepService::Stub::GetJobLog, request);
+}
+
 absl::StatusOr<v1::ListJobsResponse> Client::ListJobs(const std::string& sweep_id,
                                                       uint32_t page_size,
                                                       const std::string& page_token) {

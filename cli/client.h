@@ -56,6 +56,7 @@ class Client {
                            const std::function<void(const v1::ListJobsResponse&)>& on_page);
   static constexpr uint32_t kPageSize = 1000;
   absl::StatusOr<v1::GetJobResponse> GetJob(const v1::GetJobRequest& request);
+  absl::StatusOr<v1::JobLog> GetJobLog(const std::string& job_id);
   absl::StatusOr<v1::CancelResponse> Cancel(const std::string& id);
   absl::StatusOr<v1::RetryJobsResponse> RetryJobs(const v1::RetryJobsRequest& request);
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers();

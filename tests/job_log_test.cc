@@ -1,7 +1,9 @@
 // The tail of a job's log, from the trainer's file on the worker to the coordinator's JSON API:
 // a real coordinator, a real worker and ablate-train on a tiny model. While the job runs its
 // log's progress lines arrive within seconds; once it ends, GET /api/v1/jobs/{id}/log answers
-// the last lines of the trainer.log on the worker's disk, exactly.
+// the last lines of the trainer.log on the worker's disk, exactly, and so does `ablate log`;
+// `ablate log --follow`, started while the job runs, prints each line of the file from where it
+// started to the end once, in order, and exits with the job.
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -11,13 +13,16 @@
 #include "ablate/v1/sweep_service.pb.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "tests/support/cluster_test.h"
 #include "tests/support/coordinator.h"
+#include "tests/support/process.h"
 #include "tests/support/tokens.h"
 
 namespace ablate {
@@ -83,6 +88,9 @@ TEST_F(JobLogTest, TheApiServesTheTailOfTheTrainersLog) {
   ASSERT_TRUE(HasLine(running, "step ")) << running.DebugString() << Logs();
   EXPECT_EQ(running.attempt_id(), job->current_attempt_id());
   EXPECT_TRUE(running.has_updated_at());
+  auto follow = test::Subprocess::Start({bin_dir_ + "/ablate", "--coordinator",
+                                         coordinator_->grpc_address(), "log", "--follow", job_id});
+  ASSERT_TRUE(follow.ok()) << follow.status();
 
   // Once it ended: the last lines of the file on the worker's disk, exactly.
   job = WaitForOnlyJob([](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; },
@@ -105,6 +113,31 @@ TEST_F(JobLogTest, TheApiServesTheTailOfTheTrainersLog) {
   EXPECT_TRUE(ended.truncated());
   const std::vector<std::string> last(lines.end() - 200, lines.end());
   EXPECT_EQ(std::vector<std::string>(ended.lines().begin(), ended.lines().end()), last);
+
+  // `ablate log` by the short id: the same lines; where the rest is, on stderr.
+  const std::string short_id = job_id.substr(job->spec().sweep_id().size() + 1);
+  test::Cli printed = Ablate({"log", short_id});
+  EXPECT_EQ(printed.exit_code, 0) << printed.err;
+  EXPECT_EQ(printed.out, absl::StrCat(absl::StrJoin(last, "\n"), "\n"));
+  EXPECT_THAT(printed.err, testing::HasSubstr(absl::StrCat(
+                               job_id, "/attempt-", job->current_attempt_id(), "/ on worker w")));
+
+  // --follow: a run of the file's lines that ends where the file does, none twice, none
+  // skipped; exit 0 for a job that succeeded.
+  absl::StatusOr<int> followed = (*follow)->WaitFor(absl::Seconds(30));
+  ASSERT_TRUE(followed.ok()) << followed.status();
+  EXPECT_EQ(*followed, 0) << (*follow)->Stderr();
+  EXPECT_THAT((*follow)->Stderr(), testing::HasSubstr("SUCCEEDED"));
+  std::vector<std::string> tail = absl::StrSplit((*follow)->Stdout(), '\n');
+  ASSERT_FALSE(tail.empty());
+  ASSERT_TRUE(tail.back().empty());
+  tail.pop_back();
+  ASSERT_GE(tail.size(), 200u) << (*follow)->Stdout();
+  EXPECT_EQ(tail,
+            std::vector<std::string>(lines.end() - static_cast<long>(tail.size()), lines.end()));
+  EXPECT_THAT((*follow)->Stderr(), testing::Not(testing::HasSubstr("skipped")));
+
+  EXPECT_EQ(Ablate({"log", "no-such-job"}).exit_code, 1);
 
   v1::JobLog unknown;
   EXPECT_EQ(Get("/api/v1/jobs/no-such-job/log", unknown), 404);

@@ -1,0 +1,188 @@
+#include "cli/job_log.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "ablate/v1/job.pb.h"
+#include "ablate/v1/sweep_service.pb.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "cli/views.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace ablate::cli {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+bool HasEnded(v1::JobState state) {
+  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
+         state == v1::JOB_STATE_CANCELLED;
+}
+
+// The job and its attempts, without its metrics (one point of one series: GetJob has no way
+// to ask for none).
+absl::StatusOr<v1::GetJobResponse> JobOnly(Client& client, const std::string& job_id) {
+  v1::GetJobRequest request;
+  request.set_job_id(job_id);
+  request.add_metric_names("train/loss");
+  request.set_max_points(1);
+  return client.GetJob(request);
+}
+
+const v1::Attempt* FindAttempt(const v1::GetJobResponse& job, uint64_t attempt_id) {
+  for (const v1::Attempt& attempt : job.attempts()) {
+    if (attempt.id() == attempt_id) return &attempt;
+  }
+  return nullptr;
+}
+
+// "trainer.log in <work dir>/JOB/attempt-A/ on worker W": the whole log of the attempt.
+std::string WholeLog(const v1::GetJobResponse& job, uint64_t attempt_id) {
+  const v1::Attempt* attempt = FindAttempt(job, attempt_id);
+  const std::string worker =
+      attempt != nullptr ? attempt->worker_id() : std::string(job.job().worker_id());
+  return absl::StrCat("trainer.log in <work dir>/", job.job().spec().job_id(), "/attempt-",
+                      attempt_id, "/ on worker ", worker.empty() ? "(none yet)" : worker);
+}
+
+// Why a job has no log lines at the coordinator.
+std::string NoLines(const v1::GetJobResponse& job) {
+  const v1::Job& j = job.job();
+  if (j.current_attempt_id() == 0) {
+    return absl::StrCat("ablate: log: ", j.spec().job_id(), " is ", JobStateName(j.state()),
+                        " and has not started: no log yet");
+  }
+  if (!HasEnded(j.state())) {
+    return absl::StrCat("ablate: log: no line of ", j.spec().job_id(),
+                        "'s log has arrived yet (its worker sends the log every few seconds)");
+  }
+  return absl::StrCat(
+      "ablate: log: the coordinator holds no line of ", j.spec().job_id(),
+      "'s log: it keeps logs in memory, so after it restarts an ended attempt's log returns only "
+      "when its worker reconnects. The whole log is ",
+      WholeLog(job, j.current_attempt_id()));
+}
+
+// Whether `log` holds the last lines of the job's current attempt, which ended: its worker
+// sent them after the attempt ended.
+bool HasLastLines(const v1::GetJobResponse& job, const v1::JobLog& log) {
+  if (log.attempt_id() != job.job().current_attempt_id()) return false;
+  const v1::Attempt* attempt = FindAttempt(job, log.attempt_id());
+  return attempt != nullptr && attempt->has_ended_at() &&
+         TimeUtil::TimestampToNanoseconds(log.updated_at()) >=
+             TimeUtil::TimestampToNanoseconds(attempt->ended_at());
+}
+
+// Follows the log until the job ended and its last lines arrived (LogChoice.follow).
+class Follower {
+ public:
+  Follower(Client& client, const LogChoice& choice, const Io& io)
+      : client_(client), choice_(choice), io_(io) {}
+
+  int Run(const std::string& id) {
+    absl::StatusOr<v1::GetJobResponse> job = JobOnly(client_, id);
+    if (!job.ok()) return Fail(io_, job.status());
+    const std::string job_id = job->job().spec().job_id();
+    std::optional<absl::Time> ended_seen;
+    bool said_waiting = false;
+    while (true) {
+      absl::StatusOr<v1::JobLog> log = client_.GetJobLog(job_id);
+      if (!log.ok()) return Fail(io_, log.status());
+      const bool ended = HasEnded(job->job().state());
+      if (ended && !ended_seen) ended_seen = absl::Now();
+      const bool last = ended && (HasLastLines(*job, *log) ||
+                                  absl::Now() - *ended_seen >= choice_.last_lines_wait);
+      if (log->attempt_id() == 0 && !said_waiting && !last) {
+        io_.err << NoLines(*job) << '\n';
+        said_waiting = true;
+      }
+      Show(*job, *log, /*all=*/last);
+      if (last) return End(*job, *log);
+      absl::SleepFor(choice_.poll);
+      job = JobOnly(client_, job_id);
+      if (!job.ok()) return Fail(io_, job.status());
+    }
+  }
+
+ private:
+  // Prints the lines of `log` not shown yet; all of them once the attempt ended, else all
+  // but its newest, which the trainer may still be writing (a tail keeps a last line without
+  // its newline as it stands).
+  void Show(const v1::GetJobResponse& job, const v1::JobLog& log, bool all) {
+    if (log.attempt_id() == 0) return;
+    std::vector<std::string> lines(log.lines().begin(), log.lines().end());
+    if (log.attempt_id() != attempt_id_) {
+      if (attempt_id_ != 0 || log.truncated()) {
+        io_.err << "ablate: log: attempt " << log.attempt_id()
+                << (log.truncated()
+                        ? absl::StrCat(" (earlier lines: ", WholeLog(job, log.attempt_id()), ")")
+                        : std::string())
+                << '\n';
+      }
+      attempt_id_ = log.attempt_id();
+      shown_.clear();
+    }
+    const size_t keep = all || lines.empty() ? lines.size() : lines.size() - 1;
+    const size_t shared = SharedLines(shown_, lines);
+    if (shared == 0 && !shown_.empty() && keep > 0) {
+      io_.err << "ablate: log: lines skipped (the log moved on by more than the coordinator "
+                 "keeps between two reads; they are in "
+              << WholeLog(job, attempt_id_) << ")\n";
+    }
+    for (size_t i = std::min(shared, keep); i < keep; ++i) io_.out << lines[i] << '\n';
+    io_.out.flush();
+    if (keep > shared) shown_.assign(lines.begin(), lines.begin() + static_cast<long>(keep));
+  }
+
+  int End(const v1::GetJobResponse& job, const v1::JobLog& log) {
+    const v1::Job& j = job.job();
+    if (j.current_attempt_id() != 0 && !HasLastLines(job, log)) {
+      io_.err << "ablate: log: the attempt's last lines did not arrive within "
+              << absl::FormatDuration(choice_.last_lines_wait) << "; the whole log is "
+              << WholeLog(job, j.current_attempt_id()) << '\n';
+    }
+    io_.err << "ablate: log: " << j.spec().job_id() << " " << JobStateName(j.state())
+            << (j.message().empty() ? "" : absl::StrCat(": ", j.message())) << '\n';
+    return j.state() == v1::JOB_STATE_SUCCEEDED ? kExitOk : kExitFailed;
+  }
+
+  Client& client_;
+  const LogChoice& choice_;
+  const Io& io_;
+  uint64_t attempt_id_ = 0;
+  std::vector<std::string> shown_;  // the current attempt's lines printed last, oldest first
+};
+
+}  // namespace
+
+size_t SharedLines(const std::vector<std::string>& shown, const std::vector<std::string>& next) {
+  for (size_t n = std::min(shown.size(), next.size()); n > 0; --n) {
+    if (std::equal(shown.end() - static_cast<long>(n), shown.end(), next.begin())) return n;
+  }
+  return 0;
+}
+
+int LogCommand(Client& client, const std::string& job_id, const LogChoice& choice, const Io& io) {
+  if (choice.follow) return Follower(client, choice, io).Run(job_id);
+  absl::StatusOr<v1::GetJobResponse> job = JobOnly(client, job_id);
+  if (!job.ok()) return Fail(io, job.status());
+  absl::StatusOr<v1::JobLog> log = client.GetJobLog(job->job().spec().job_id());
+  if (!log.ok()) return Fail(io, log.status());
+  if (log->attempt_id() == 0) {
+    io.err << NoLines(*job) << '\n';
+    return kExitOk;
+  }
+  for (const std::string& line : log->lines()) io.out << line << '\n';
+  if (log->truncated()) {
+    io.err << "ablate: log: the last " << log->lines_size() << " lines; the whole log is "
+           << WholeLog(*job, log->attempt_id()) << '\n';
+  }
+  if (log->attempt_id() != job->job().current_attempt_id()) {
+    io.err << "ablate: log: these lines are attempt " << log->attempt_id() << "'s; attempt "
+           << job->job().current_attempt_id() << " has sent none yet\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace ablate::cli
