@@ -222,8 +222,8 @@ TEST(GridTest, AnHfModelsJobFollowsItsConfigFile) {
         << layers << R"(, "num_attention_heads": 10, "num_key_value_heads": 2, "head_dim": 8,
         "rope_theta": 500.0})";
   };
+  write(2);  // before the parse, which checks that the model's config is there
   const v1::SweepSpec spec = Parse("name: t\ngrid:\n  model: [hf:" + dir + "]\n");
-  write(2);
   absl::StatusOr<Expansion> before = ExpandSweep(spec);
   ASSERT_TRUE(before.ok()) << before.status();
   ASSERT_EQ(before->jobs.size(), 1u);
