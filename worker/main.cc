@@ -117,6 +117,14 @@ int main(int argc, char** argv) {
       ->envname("ABLATE_STOP_GRACE_S")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  double stall_timeout_s = 1800;
+  app.add_option("--stall-timeout-s", stall_timeout_s,
+                 "seconds a trainer may send nothing (it reports at least once a minute while it "
+                 "steps) before it is taken as hung and stopped, its attempt retried while the "
+                 "job has attempts left; 0: never")
+      ->envname("ABLATE_STALL_TIMEOUT_S")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   std::string tls_ca;
   app.add_option("--tls-ca", tls_ca,
                  "CA certificate to trust the coordinator's TLS with (default: $ABLATE_TLS_CA; "
@@ -124,6 +132,8 @@ int main(int argc, char** argv) {
                  "plaintext");
   CLI11_PARSE(app, argc, argv);
   options.stop_grace = absl::Seconds(stop_grace_s);
+  options.trainer.stall_timeout = absl::Seconds(stall_timeout_s);
+  options.trainer.stall_grace = options.stop_grace;
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       ablate::auth::GrpcChannelCredentials(tls_ca);
   if (!credentials.ok()) {

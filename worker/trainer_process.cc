@@ -164,22 +164,24 @@ absl::StatusOr<std::unique_ptr<TrainerProcess>> TrainerProcess::Start(
   ABLATE_LOG(INFO) << "trainer started job_id=" << job.job_id() << " attempt_id=" << attempt_id
                    << " pid=" << group << " ranks=" << world_size << " dir=" << dir.string();
   return std::unique_ptr<TrainerProcess>(new TrainerProcess(
-      job, attempt_id, options.work_dir, std::move(dir), std::move(ranks), std::move(read_end),
+      options, job, attempt_id, std::move(dir), std::move(ranks), std::move(read_end),
       std::move(wake), std::move(on_event), std::move(on_exit)));
 }
 
-TrainerProcess::TrainerProcess(const v1::JobSpec& job, uint64_t attempt_id,
-                               std::filesystem::path work_dir, std::filesystem::path attempt_dir,
+TrainerProcess::TrainerProcess(const TrainerOptions& options, const v1::JobSpec& job,
+                               uint64_t attempt_id, std::filesystem::path attempt_dir,
                                std::vector<Rank> ranks, UniqueFd events, UniqueFd wake,
                                EventCallback on_event, ExitCallback on_exit)
     : job_id_(job.job_id()),
       attempt_id_(attempt_id),
-      work_dir_(std::move(work_dir)),
+      work_dir_(options.work_dir),
       attempt_dir_(std::move(attempt_dir)),
       ranks_(std::move(ranks)),
       group_(ranks_.front().pid),
       events_(std::move(events)),
       wake_(std::move(wake)),
+      stall_timeout_(options.stall_timeout),
+      stall_grace_(options.stall_grace),
       on_event_(std::move(on_event)),
       on_exit_(std::move(on_exit)) {
   reader_ = std::thread(&TrainerProcess::ReadEvents, this);
@@ -193,6 +195,25 @@ TrainerProcess::~TrainerProcess() {
 
 void TrainerProcess::Stop(absl::Duration grace, const std::string& reason) {
   absl::MutexLock lock(&mu_);
+  StopLocked(grace, reason);
+}
+
+absl::Duration TrainerProcess::StallCheckLocked() {
+  if (stall_timeout_ == absl::ZeroDuration() || stop_reason_.has_value()) {
+    return absl::InfiniteDuration();
+  }
+  const absl::Duration left = last_event_ + stall_timeout_ - absl::Now();
+  if (left > absl::ZeroDuration()) return left;
+  ABLATE_LOG(WARNING) << "trainer stalled job_id=" << job_id_ << " attempt_id=" << attempt_id_
+                      << " silent_for=" << absl::FormatDuration(stall_timeout_)
+                      << " last_step=" << last_step_;
+  StopLocked(stall_grace_, absl::StrCat("stalled: the trainer sent nothing for ",
+                                        absl::FormatDuration(stall_timeout_), " after step ",
+                                        last_step_, " (the worker's --stall-timeout-s)"));
+  return absl::InfiniteDuration();
+}
+
+void TrainerProcess::StopLocked(absl::Duration grace, const std::string& reason) {
   if (reaped_ || stop_reason_.has_value()) return;
   stop_reason_ = reason;
   stop_grace_ = grace;
@@ -226,10 +247,16 @@ void TrainerProcess::ReadEvents() {
     }
     if (!next->has_value()) return;
     const v1::TrainerEvent& event = **next;
-    if (event.has_finished()) {
+    {
       absl::MutexLock lock(&mu_);
-      finished_ = event.finished();
+      last_event_ = absl::Now();
+      if (event.has_finished()) finished_ = event.finished();
+      if (event.has_progress()) last_step_ = std::max(last_step_, event.progress().step());
+      for (const v1::MetricPoint& point : event.metrics().points()) {
+        last_step_ = std::max(last_step_, point.step());
+      }
     }
+    if (event.has_progress()) continue;  // the stall watch's alone
     on_event_(event);
   }
 }
@@ -243,15 +270,19 @@ void TrainerProcess::Supervise() {
     int timeout_ms = -1;
     {
       absl::MutexLock lock(&mu_);
+      absl::Duration wait = StallCheckLocked();
       if (kill_deadline_.has_value() && !killed_) {
         const absl::Duration left = *kill_deadline_ - absl::Now();
         if (left <= absl::ZeroDuration()) {
           killed_ = true;
           kill(-group_, SIGKILL);
         } else {
-          timeout_ms = static_cast<int>(std::min<int64_t>(
-              INT_MAX, absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1)))));
+          wait = std::min(wait, left);
         }
+      }
+      if (wait != absl::InfiniteDuration()) {
+        timeout_ms = static_cast<int>(std::min<int64_t>(
+            INT_MAX, absl::ToInt64Milliseconds(absl::Ceil(wait, absl::Milliseconds(1)))));
       }
     }
     std::vector<pollfd> fds = {{wake_.get(), POLLIN, 0}};

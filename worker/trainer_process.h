@@ -29,8 +29,9 @@
 // then calls on_exit once. The destructor stops the ranks (SIGTERM, SIGKILL after
 // kDefaultStopGrace) and joins both threads, so no process of the group outlives the object.
 //
-// Callbacks: on_event calls come in the order the trainer wrote the events, all of them before
-// the single on_exit call. They run on the object's threads with none of its locks held; they
+// Callbacks: on_event calls come in the order the trainer wrote the events (but TrainerProgress,
+// which only the stall watch reads: TrainerOptions.stall_timeout), all of them before the
+// single on_exit call. They run on the object's threads with none of its locks held; they
 // may call Stop() but must not destroy the object (it cannot join its own thread).
 //
 // Thread-safety: Stop(), WaitForExit() and the accessors may be called from any thread.
@@ -69,6 +70,13 @@ struct TrainerOptions {
   // TrainConfig.cpu_threads for a job that leaves it 0: this many threads per assigned slot,
   // shared by the ranks (each rank gets its share).
   uint32_t cpu_threads_per_slot = 1;
+  // A trainer that sends no event for this long is taken as hung (a collective that never
+  // returns, a stopped process) and stopped as Stop(stall_grace, "stalled: ...") would; the
+  // attempt ends with that reason and, not being the coordinator's stop, is retried while the
+  // job has attempts left. ablate-train sends a TrainerProgress event at least every minute
+  // while it steps or evaluates (trainer.proto), whatever its log_every. Zero: never.
+  absl::Duration stall_timeout = absl::ZeroDuration();
+  absl::Duration stall_grace = kDefaultStopGrace;
 };
 
 class TrainerProcess {
@@ -115,7 +123,7 @@ class TrainerProcess {
     std::filesystem::path log;
   };
 
-  TrainerProcess(const v1::JobSpec& job, uint64_t attempt_id, std::filesystem::path work_dir,
+  TrainerProcess(const TrainerOptions& options, const v1::JobSpec& job, uint64_t attempt_id,
                  std::filesystem::path attempt_dir, std::vector<Rank> ranks, UniqueFd events,
                  UniqueFd wake, EventCallback on_event, ExitCallback on_exit);
 
@@ -124,6 +132,12 @@ class TrainerProcess {
   // Records that rank `index` has exited with `wait_status` (not yet reaped); the first failure
   // of a rank while no stop was asked for kills the group.
   void RankExited(size_t index, int wait_status);
+  // Stop()'s body.
+  void StopLocked(absl::Duration grace, const std::string& reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stops a trainer silent for stall_timeout_; else how long until it would be (InfiniteDuration
+  // when there is no such deadline).
+  absl::Duration StallCheckLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The attempt's end from the ranks' wait statuses (rank order).
   v1::AttemptEnded Outcome(const std::vector<int>& wait_statuses);
 
@@ -136,6 +150,8 @@ class TrainerProcess {
   const pid_t group_;
   const UniqueFd events_;
   const UniqueFd wake_;  // eventfd: Stop() wakes the supervisor to arm the SIGKILL deadline
+  const absl::Duration stall_timeout_;  // TrainerOptions'
+  const absl::Duration stall_grace_;
   const EventCallback on_event_;
   const ExitCallback on_exit_;
 
@@ -147,6 +163,8 @@ class TrainerProcess {
   std::optional<absl::Time> kill_deadline_ ABSL_GUARDED_BY(mu_);
   bool killed_ ABSL_GUARDED_BY(mu_) = false;  // the grace ran out and SIGKILL was sent
   std::optional<v1::TrainerFinished> finished_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_event_ ABSL_GUARDED_BY(mu_) = absl::Now();  // or the start
+  int64_t last_step_ ABSL_GUARDED_BY(mu_) = 0;                // the newest step an event named
   // The first rank that failed on its own (not by a stop or by the gang's SIGKILL).
   std::optional<size_t> failed_rank_ ABSL_GUARDED_BY(mu_);
   std::optional<v1::AttemptEnded> ended_ ABSL_GUARDED_BY(mu_);

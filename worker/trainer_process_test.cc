@@ -245,6 +245,40 @@ TEST_F(TrainerProcessTest, StopEscalatesToSigkillAfterTheGrace) {
   EXPECT_TRUE(EventuallyDead(grandchild, kWait));
 }
 
+// A trainer that reports progress more often than the stall timeout runs to its end, however
+// long; one that goes silent (SIGSTOPped here, as a hung collective would leave it, and a
+// stopped process cannot act on SIGTERM) is stopped as stalled, SIGKILL after the grace.
+TEST_F(TrainerProcessTest, ATrainerSilentForTheStallTimeoutIsStoppedAsStalled) {
+  options_.stall_timeout = absl::Milliseconds(600);
+  options_.stall_grace = absl::Milliseconds(200);
+  v1::JobSpec job = FakeJob("progress");
+  v1::CellValue& steps = *job.add_cell();
+  steps.set_dimension("steps");
+  steps.set_value("12");  // 1.2 s of progress, twice the timeout
+  auto steady = Start(job);
+  ASSERT_TRUE(steady.ok()) << steady.status();
+  std::optional<v1::AttemptEnded> ended = (*steady)->WaitForExit(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_TRUE(ended->succeeded()) << ended->exit().reason();
+
+  // Progress is the stall watch's alone: none reaches on_event.
+  for (const v1::TrainerEvent& event : Events()) EXPECT_FALSE(event.has_progress());
+
+  steps.set_value("100");
+  auto hung = Start(job);
+  ASSERT_TRUE(hung.ok()) << hung.status();
+  absl::SleepFor(absl::Milliseconds(350));  // a few steps' progress first
+  ASSERT_EQ(kill((*hung)->pid(), SIGSTOP), 0);
+  ended = (*hung)->WaitForExit(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_FALSE(ended->succeeded());
+  EXPECT_EQ(ended->exit().signal(), SIGKILL);
+  EXPECT_THAT(ended->exit().reason(),
+              StartsWith("stalled: the trainer sent nothing for 600ms after step "));
+  EXPECT_THAT(ended->exit().reason(),
+              HasSubstr("(the worker's --stall-timeout-s): killed by SIGKILL after 200ms"));
+}
+
 TEST_F(TrainerProcessTest, DestructorStopsAndJoins) {
   pid_t pid = 0;
   {

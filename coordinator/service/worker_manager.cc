@@ -251,6 +251,7 @@ void WorkerManager::HandleJobEvent(const std::shared_ptr<WorkerStream>& stream,
     case v1::TrainerEvent::kFinished:
       finished_[report.attempt_id] = trainer.finished();
       break;
+    case v1::TrainerEvent::kProgress:  // workers keep these to themselves
     case v1::TrainerEvent::EVENT_NOT_SET:
       break;
   }

@@ -47,6 +47,7 @@ absl::Status ConsoleEventSink::Send(const v1::TrainerEvent& event) {
       }
       break;
     }
+    case v1::TrainerEvent::kProgress:  // for the worker's stall watch; the log has the steps
     case v1::TrainerEvent::EVENT_NOT_SET:
       break;
   }

@@ -1,5 +1,5 @@
 // RunOptions, what a caller adds to a job: the clock-based checkpoints of a job without
-// checkpoint_every, and a profiled window of steps.
+// checkpoint_every, progress events by the clock, and a profiled window of steps.
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -41,6 +41,32 @@ TEST(TrainerTest, WithoutCheckpointEveryARunSavesByTheClock) {
   ASSERT_TRUE(train::Run(TinyJob(6, dir.string()), final_only, stop, options).ok());
   EXPECT_EQ(SavedSteps(final_only), (std::vector<int64_t>{6}));
   RemoveTree(dir);
+}
+
+// Progress by the clock, whatever log_every is, so that a worker can tell a slow trainer from a
+// hung one: with progress_every 0 one at each step and each evaluation batch; with the default
+// minute none in a run of a second, where the metrics say enough.
+TEST(TrainerTest, ProgressEventsComeByTheClock) {
+  auto progress_steps = [](const MemorySink& sink) {
+    std::vector<int64_t> steps;
+    for (const v1::TrainerEvent& e : sink.events) {
+      if (e.has_progress()) steps.push_back(e.progress().step());
+    }
+    return steps;
+  };
+  v1::JobSpec job = TinyJob(6);
+  job.mutable_config()->set_log_every(100);
+  StopRequest stop{0};
+  RunOptions options;
+  options.progress_every = absl::ZeroDuration();
+  MemorySink every;
+  ASSERT_TRUE(train::Run(job, every, stop, options).ok());
+  // Before each of the 6 steps, then before each of the final evaluation's 2 batches.
+  EXPECT_EQ(progress_steps(every), (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 6}));
+
+  MemorySink by_default;
+  ASSERT_TRUE(train::Run(job, by_default, stop, RunOptions()).ok());
+  EXPECT_TRUE(progress_steps(by_default).empty());
 }
 
 // The profiled window is the steps asked for: its summary is logged once, after them, and the

@@ -70,6 +70,10 @@ struct RunOptions {
   // this much training time since the last one, so that a crash or a lost worker costs at most
   // this much of the run; 0 writes only the final one.
   absl::Duration autosave_interval = absl::Minutes(30);
+  // A TrainerProgress event at a step or evaluation batch once this much time has passed since
+  // the last event, whatever log_every is: the worker takes a trainer that sends nothing for
+  // its --stall-timeout-s as hung. Zero: one at every step and batch.
+  absl::Duration progress_every = absl::Minutes(1);
 };
 
 // Trains job.config(), which the caller has validated (ValidateTrainConfig). Resumes from the

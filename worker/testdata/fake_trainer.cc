@@ -8,6 +8,8 @@
 //   sleep        started, starts a grandchild in its process group, reports its pid, sleeps
 //   ignore-term  like sleep, but ignores SIGTERM
 //   slow         started, sleeps for the cell value "delay_ms", then metrics and finished
+//   progress     started, then a TrainerProgress (step i) every 100 ms for i = 1 .. the cell
+//                value "steps", then finished
 //   rank-fail    (several ranks) rank 1 writes an error to stderr and exits 1; the others sleep
 //   (none)       a job of a sweep file, which has no such dimension: started, one metric per
 //                step, finished with its learning rate as final eval loss (the lowest learning
@@ -92,6 +94,11 @@ class Trainer {
       point->set_value(10.0 / step);
       Send(event);
     }
+  }
+  void Progress(int64_t step) {
+    ablate::v1::TrainerEvent event;
+    event.mutable_progress()->set_step(step);
+    Send(event);
   }
   void Finished(bool ok, const std::string& error, double final_eval_loss = 0) {
     ablate::v1::TrainerEvent event;
@@ -206,6 +213,14 @@ int main(int argc, char** argv) {
   if (behavior == "slow") {
     (void)usleep(static_cast<useconds_t>(std::atoi(CellValue(job, "delay_ms").c_str())) * 1000);
     trainer.Metrics();
+    trainer.Finished(true, "");
+    return 0;
+  }
+  if (behavior == "progress") {
+    for (int step = 1; step <= std::atoi(CellValue(job, "steps").c_str()); ++step) {
+      (void)usleep(100'000);
+      trainer.Progress(step);
+    }
     trainer.Finished(true, "");
     return 0;
   }
