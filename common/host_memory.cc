@@ -1,7 +1,10 @@
 #include "common/host_memory.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -35,6 +38,57 @@ uint64_t ReadMeminfoBytes(std::string_view field) {
   std::stringstream text;
   text << file.rdbuf();
   return MeminfoBytes(text.str(), field);
+}
+
+namespace {
+
+// The first line of `path`'s file as a byte count; 0 when it is absent, "max" or malformed, or
+// so large that it means no limit (v1 writes LONG_MAX rounded down to a page).
+uint64_t LimitIn(const std::filesystem::path& path) {
+  std::ifstream file(path);
+  std::string line;
+  uint64_t bytes = 0;
+  if (!std::getline(file, line) || !absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &bytes) ||
+      bytes >= (uint64_t{1} << 62)) {
+    return 0;
+  }
+  return bytes;
+}
+
+// `file` in the cgroup folder `path` names under `root`, else at `root` itself.
+uint64_t LimitAt(const std::filesystem::path& root, absl::string_view path, const char* file) {
+  const std::filesystem::path own = root / std::string(absl::StripPrefix(path, "/")) / file;
+  std::error_code error;
+  return std::filesystem::exists(own, error) ? LimitIn(own) : LimitIn(root / file);
+}
+
+}  // namespace
+
+uint64_t CgroupMemoryLimitBytes(const std::filesystem::path& cgroup_root,
+                                std::string_view self_cgroup) {
+  for (absl::string_view line :
+       absl::StrSplit(absl::string_view(self_cgroup.data(), self_cgroup.size()), '\n')) {
+    // "hierarchy-ID:controller-list:cgroup-path" (cgroups(7)).
+    const std::vector<absl::string_view> parts = absl::StrSplit(line, absl::MaxSplits(':', 2));
+    if (parts.size() != 3) continue;
+    if (parts[0] == "0" && parts[1].empty()) {
+      return LimitAt(cgroup_root, parts[2], "memory.max");
+    }
+    const std::vector<absl::string_view> controllers = absl::StrSplit(parts[1], ',');
+    if (std::find(controllers.begin(), controllers.end(), "memory") != controllers.end()) {
+      return LimitAt(cgroup_root / "memory", parts[2], "memory.limit_in_bytes");
+    }
+  }
+  return 0;
+}
+
+uint64_t ReadUsableMemoryBytes() {
+  std::ifstream file("/proc/self/cgroup");
+  std::stringstream text;
+  text << file.rdbuf();
+  const uint64_t total = ReadMeminfoBytes("MemTotal");
+  const uint64_t limit = CgroupMemoryLimitBytes("/sys/fs/cgroup", text.str());
+  return limit > 0 && (total == 0 || limit < total) ? limit : total;
 }
 
 uint64_t PinnableBytes(uint64_t available_bytes) {

@@ -10,6 +10,7 @@
 #define ABLATE_COMMON_HOST_MEMORY_H_
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,18 @@ uint64_t MeminfoBytes(std::string_view meminfo, std::string_view field);
 
 // MeminfoBytes of this host's /proc/meminfo now; 0 where it cannot be read.
 uint64_t ReadMeminfoBytes(std::string_view field);
+
+// The memory limit of the cgroup `self_cgroup` (the text of /proc/self/cgroup) names, read
+// under `cgroup_root` (/sys/fs/cgroup): cgroup v2's memory.max ("0::PATH"), else v1's
+// memory.limit_in_bytes (a "N:...memory...:PATH" line), at PATH under the root or, in a
+// container's cgroup namespace where PATH is not there, at the root itself. 0 when there is
+// no limit ("max", or v1's near-2^63 "unlimited") or nothing can be read. A container's memory
+// limit (Kubernetes' resources.limits.memory) is this, not MemTotal, which is the host's.
+uint64_t CgroupMemoryLimitBytes(const std::filesystem::path& cgroup_root,
+                                std::string_view self_cgroup);
+
+// This process's memory: MemTotal, or its cgroup's limit where that is lower.
+uint64_t ReadUsableMemoryBytes();
 
 // `bytes` in binary gigabytes with one decimal, as host memory is counted: "80.0 GiB".
 std::string Gibibytes(double bytes);

@@ -1,6 +1,15 @@
 #include "common/host_memory.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 
 namespace ablate {
 namespace {
@@ -15,6 +24,47 @@ TEST(HostMemoryTest, ReadsMeminfoFieldsInBytes) {
   EXPECT_EQ(MeminfoBytes("MemFree: 1 kB\n", "MemTotal"), 0u);
   EXPECT_EQ(MeminfoBytes("MemTotal: lots\n", "MemTotal"), 0u);
   EXPECT_GT(ReadMeminfoBytes("MemTotal"), 0u);  // this host's
+}
+
+// A folder laid out as /sys/fs/cgroup, with `files` (path under it -> first line) written.
+std::filesystem::path CgroupTree(const std::string& name,
+                                 const std::vector<std::pair<std::string, std::string>>& files) {
+  const std::filesystem::path root = std::filesystem::path(::testing::TempDir()) /
+                                     absl::StrCat("host_memory_test-", getpid(), "-", name);
+  std::filesystem::remove_all(root);
+  for (const auto& [path, text] : files) {
+    std::filesystem::create_directories((root / path).parent_path());
+    std::ofstream(root / path) << text << "\n";
+  }
+  return root;
+}
+
+// A container's limit, not the host's MemTotal: the worker's slots are sized by it.
+TEST(HostMemoryTest, ReadsTheCgroupsMemoryLimit) {
+  // cgroup v2, the pod's own folder (no cgroup namespace) and, namespaced, the root.
+  const auto v2 =
+      CgroupTree("v2", {{"kubepods/pod1/memory.max", "4294967296"}, {"memory.max", "max"}});
+  EXPECT_EQ(CgroupMemoryLimitBytes(v2, "0::/kubepods/pod1\n"), uint64_t{4} << 30);
+  EXPECT_EQ(CgroupMemoryLimitBytes(v2, "0::/\n"), 0u);  // "max": no limit
+  const auto namespaced = CgroupTree("ns", {{"memory.max", "2147483648"}});
+  EXPECT_EQ(CgroupMemoryLimitBytes(namespaced, "0::/\n"), uint64_t{2} << 30);
+  EXPECT_EQ(CgroupMemoryLimitBytes(namespaced, "0::/not/here\n"), uint64_t{2} << 30);
+
+  // cgroup v1: the memory controller's line, whatever else shares it; "unlimited" is none.
+  const auto v1 = CgroupTree("v1", {{"memory/docker/abc/memory.limit_in_bytes", "1073741824"},
+                                    {"memory/memory.limit_in_bytes", "9223372036854771712"}});
+  EXPECT_EQ(CgroupMemoryLimitBytes(v1,
+                                   "12:cpu,cpuacct:/docker/abc\n"
+                                   "4:memory:/docker/abc\n"),
+            uint64_t{1} << 30);
+  EXPECT_EQ(CgroupMemoryLimitBytes(v1, "4:hugetlb,memory:/\n"), 0u);
+
+  EXPECT_EQ(CgroupMemoryLimitBytes(v2, ""), 0u);
+  EXPECT_EQ(CgroupMemoryLimitBytes(CgroupTree("empty", {}), "0::/\n"), 0u);
+  // This process's: never more than the host's.
+  EXPECT_GT(ReadUsableMemoryBytes(), 0u);
+  EXPECT_LE(ReadUsableMemoryBytes(), ReadMeminfoBytes("MemTotal"));
+  for (const auto& root : {v2, namespaced, v1}) std::filesystem::remove_all(root);
 }
 
 // Qwen3-0.6B at 1M tokens with 20 layers offloaded pins 80 GiB a rank (docs/benchmarks.md).

@@ -139,7 +139,7 @@ std::vector<v1::Slot> DefaultSlots(uint32_t cpu_slots, uint64_t cpu_slot_memory_
     cpu_slots = 1;
   }
   if (cpu_slot_memory_bytes == 0) {
-    cpu_slot_memory_bytes = ReadMeminfoBytes("MemTotal") / cpu_slots;
+    cpu_slot_memory_bytes = ReadUsableMemoryBytes() / cpu_slots;
   }
   return CpuSlots(cpu_slots, cpu_slot_memory_bytes);
 }

@@ -3,7 +3,8 @@
 // falls back to the driver's /proc entries. Each slot says how much memory a job placed on it
 // may use (Slot.memory_bytes): a CUDA slot its device's memory as nvidia-smi reports it (0,
 // unknown, from the /proc fallback, which does not say); a CPU slot the memory it is given, by
-// default the machine's MemTotal (/proc/meminfo) divided evenly among the CPU slots.
+// default the machine's MemTotal (/proc/meminfo), or the worker's cgroup memory limit where
+// lower (a container's: common/host_memory.h), divided evenly among the CPU slots.
 // Stateless; safe from any thread.
 #ifndef ABLATE_WORKER_SLOTS_H_
 #define ABLATE_WORKER_SLOTS_H_
