@@ -70,9 +70,9 @@ absl::Status OnlyParams(const httplib::Request& req,
                         std::initializer_list<absl::string_view> known) {
   for (const auto& [name, value] : req.params) {
     if (std::find(known.begin(), known.end(), name) == known.end()) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown query parameter '", name, "' (",
-                                                     req.path, " takes ",
-                                                     absl::StrJoin(known, ", "), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown query parameter '", name, "' (", req.path, " takes ",
+                       known.size() == 0 ? "none" : absl::StrJoin(known, ", "), ")"));
     }
   }
   return absl::OkStatus();
@@ -279,10 +279,12 @@ void HttpServer::Route() {
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(telemetry_.Scrape(), "text/plain; version=0.0.4");
   });
-  s.Get("/api/v1/sweeps", [this](const httplib::Request&, httplib::Response& res) {
+  s.Get("/api/v1/sweeps", [this](const httplib::Request& req, httplib::Response& res) {
+    if (absl::Status s = OnlyParams(req, {}); !s.ok()) return ReplyError(s, res);
     Reply(api_.ListSweeps({}), res);
   });
   s.Get(R"(/api/v1/sweeps/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    if (absl::Status s = OnlyParams(req, {}); !s.ok()) return ReplyError(s, res);
     v1::GetSweepRequest request;
     request.set_sweep_id(req.matches[1]);
     Reply(api_.GetSweep(request), res);
@@ -302,12 +304,14 @@ void HttpServer::Route() {
     Reply(api_.GetJob(*request), res);
   });
   s.Get(R"(/api/v1/jobs/([^/]+)/log)", [this](const httplib::Request& req, httplib::Response& res) {
+    if (absl::Status s = OnlyParams(req, {}); !s.ok()) return ReplyError(s, res);
     v1::GetJobLogRequest request;
     request.set_job_id(req.matches[1]);
     Reply(api_.GetJobLog(request), res);
   });
   s.Get("/api/v1/whoami", [this](const httplib::Request& req, httplib::Response& res) {
     // The guard has admitted the token (or there are none to check, which lets anyone act).
+    if (absl::Status s = OnlyParams(req, {}); !s.ok()) return ReplyError(s, res);
     v1::WhoAmIResponse response;
     response.set_role("user");
     if (options_.authenticator != nullptr) {
@@ -318,7 +322,8 @@ void HttpServer::Route() {
     }
     ReplyJson(response, res);
   });
-  s.Get("/api/v1/workers", [this](const httplib::Request&, httplib::Response& res) {
+  s.Get("/api/v1/workers", [this](const httplib::Request& req, httplib::Response& res) {
+    if (absl::Status s = OnlyParams(req, {}); !s.ok()) return ReplyError(s, res);
     Reply(api_.ListWorkers({}), res);
   });
   s.Post("/api/v1/sweeps",

@@ -180,6 +180,13 @@ TEST_F(HttpTest, JobsFilterByState) {
   EXPECT_THAT(Get(jobs + "?stat=failed", 400), HasSubstr("unknown query parameter 'stat'"));
   EXPECT_THAT(Get("/api/v1/jobs/" + all.jobs(0).spec().job_id() + "?metric=train/loss", 400),
               HasSubstr("takes metrics, max_points"));
+  // Endpoints that take none refuse any: /sweeps has no paging, though /sweeps/ID/jobs does.
+  for (const std::string& path : {std::string("/api/v1/sweeps"), "/api/v1/sweeps/" + sweep_id,
+                                  "/api/v1/jobs/" + all.jobs(0).spec().job_id() + "/log",
+                                  std::string("/api/v1/workers"), std::string("/api/v1/whoami")}) {
+    EXPECT_THAT(Get(path + "?page_size=1", 400),
+                HasSubstr("unknown query parameter 'page_size' (" + path + " takes none)"));
+  }
 }
 
 // A job with 2,000 train/loss points (loss = 1000 / (step + 1)) and 20 eval/loss points,
