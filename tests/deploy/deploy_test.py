@@ -112,8 +112,14 @@ class KubernetesTest(unittest.TestCase):
         kinds = {(d["kind"], d["metadata"]["name"]): d for d in gpu}
         scaled = kinds[("ScaledObject", "ablate-worker")]
         self.assertEqual(scaled["spec"]["scaleTargetRef"]["name"], "ablate-worker")
-        self.assertIn('ablate_jobs{state="pending"}',
-                      scaled["spec"]["triggers"][0]["metadata"]["query"])
+        # The pool follows the unfinished jobs, the running ones included: sized by the pending
+        # ones alone it would stop busy workers as soon as they took the queue.
+        query = scaled["spec"]["triggers"][0]["metadata"]["query"]
+        matcher = re.fullmatch(r'sum\(ablate_jobs\{state=~"([a-z|]+)"\}\)', query)
+        self.assertIsNotNone(matcher, query)
+        counted = [state for state in ("pending", "assigned", "running", "succeeded", "failed",
+                                       "cancelled") if re.fullmatch(matcher.group(1), state)]
+        self.assertEqual(counted, ["pending", "assigned", "running"])
         worker = kinds[("StatefulSet", "ablate-worker")]["spec"]["template"]["spec"]
         limits = worker["containers"][0]["resources"]["limits"]
         self.assertIn("nvidia.com/gpu", limits)
