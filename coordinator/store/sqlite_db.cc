@@ -167,6 +167,8 @@ Db::~Db() {
   sqlite3_close(db_);
 }
 
+bool Db::ReadOnly() const { return sqlite3_db_readonly(db_, "main") == 1; }
+
 absl::Status Db::Exec(absl::string_view sql) {
   char* error = nullptr;
   const int rc = sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &error);

@@ -80,6 +80,9 @@ class Db {
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
 
+  // Whether SQLite opened the file read-only, as it does without saying when the file is not
+  // writable by this process: every write then fails.
+  bool ReadOnly() const;
   // Runs SQL text that may hold several statements and binds nothing: pragmas and schema.
   absl::Status Exec(absl::string_view sql);
   // A statement for `sql`, prepared on first use and kept for the connection's life.

@@ -2,6 +2,8 @@
 // lifecycle and metrics are in sqlite_store_attempts.cc.
 #include "coordinator/store/sqlite_store.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -38,6 +40,11 @@ absl::StatusOr<std::string> UseWal(Db& db) {
 absl::StatusOr<std::unique_ptr<Db>> OpenWriter(const std::string& path) {
   absl::StatusOr<std::unique_ptr<Db>> db = Db::Open(path, /*create=*/true);
   if (!db.ok()) return db.status();
+  if ((*db)->ReadOnly()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(path, ": the database file is read-only to this process (uid ", geteuid(),
+                     "); the coordinator writes it, so give it a file it may write"));
+  }
   absl::StatusOr<std::string> mode = UseWal(**db);
   if (!mode.ok()) return mode.status();
   if (*mode != "wal" && path != kInMemory) {

@@ -1,11 +1,16 @@
 #include "coordinator/store/store.h"
 
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "coordinator/store/schema.h"
 #include "coordinator/store/sqlite_db.h"
@@ -370,6 +375,31 @@ TEST_F(StoreTest, RecordsTheSchemaVersionAndRefusesANewerOne) {
   }
   absl::StatusOr<std::unique_ptr<Store>> newer = Store::Open(path_, clock_);
   EXPECT_EQ(newer.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// A database file this process may not write is refused when opened, naming the file, rather
+// than served until the first write fails. Root writes any file, so as root the open runs in a
+// child that has become nobody.
+TEST_F(StoreTest, AFileItMayNotWriteIsRefusedAtOpen) {
+  store_.reset();
+  ASSERT_EQ(chmod(path_.c_str(), 0444), 0);
+  ASSERT_EQ(chmod(std::filesystem::path(path_).parent_path().c_str(), 0755), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(2);
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path_, clock_);
+    const bool refused =
+        store.status().code() == absl::StatusCode::kPermissionDenied &&
+        absl::StrContains(store.status().message(), path_ + ": the database file is read-only");
+    _exit(refused ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: not refused as read-only; 2: cannot become nobody";
+  ASSERT_EQ(chmod(path_.c_str(), 0644), 0);
+  EXPECT_TRUE(Store::Open(path_, clock_).ok());  // writable again
 }
 
 TEST_F(StoreTest, WaitForChangeWakesOnAWriteFromAnotherThread) {
