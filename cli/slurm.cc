@@ -8,9 +8,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -118,11 +120,69 @@ CLI::App* AddSlurmCommands(CLI::App& app, SlurmUpOptions& options) {
   return up;
 }
 
+namespace {
+
+// Characters the script's quoting cannot hold: the fields sit in double quotes inside the single
+// quotes of `bash -c '...'`, so each of these would end a quote or expand on the node.
+constexpr char kUnquotable[] = "'\"$`\\\n";
+
+absl::Status Quotable(absl::string_view flag, const std::string& value) {
+  if (value.find_first_of(kUnquotable) == std::string::npos) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      flag, ": '", value,
+      "' holds a quote, $, `, \\ or a line break, which the batch script cannot quote; use a "
+      "path or name without them"));
+}
+
+// sbatch's --time in seconds: minutes, minutes:seconds, hours:minutes:seconds, days-hours,
+// days-hours:minutes or days-hours:minutes:seconds (sbatch(1)); nullopt for anything else.
+std::optional<int64_t> TimeSeconds(const std::string& time) {
+  std::smatch m;
+  if (!std::regex_match(time, m, std::regex(R"((?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?)"))) {
+    return std::nullopt;
+  }
+  std::vector<int64_t> parts;  // the numbers after the days, in order
+  for (size_t i = 2; i <= 4; ++i) {
+    if (m[i].matched) parts.push_back(std::stoll(m[i].str()));
+  }
+  if (m[1].matched) {  // days-hours[:minutes[:seconds]]
+    static constexpr int64_t kUnit[] = {3600, 60, 1};
+    int64_t seconds = std::stoll(m[1].str()) * 86400;
+    for (size_t i = 0; i < parts.size(); ++i) seconds += parts[i] * kUnit[i];
+    return seconds;
+  }
+  if (parts.size() == 1) return parts[0] * 60;
+  if (parts.size() == 2) return parts[0] * 60 + parts[1];
+  return parts[0] * 3600 + parts[1] * 60 + parts[2];
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> RenderSlurmScript(const std::string& template_text,
                                               const SlurmUpOptions& options,
                                               const std::string& coordinator) {
-  if (options.time.empty() || options.time.find_first_of(" \n'\"") != std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("--time: bad value '", options.time, "'"));
+  const std::optional<int64_t> time = TimeSeconds(options.time);
+  if (!time.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--time: bad value '", options.time,
+        "' (as sbatch reads it: MINUTES, HOURS:MINUTES:SECONDS or DAYS-HOURS[:MINUTES])"));
+  }
+  if (options.grace_s >= *time) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--grace-s: ", options.grace_s, " s is not less than --time ", options.time,
+                     " (", *time, " s): the workers would be told to stop before they start"));
+  }
+  for (const auto& [flag, value] : std::vector<std::pair<absl::string_view, std::string>>{
+           {"--coordinator", coordinator},
+           {"--partition", options.partition},
+           {"--worker-prefix", options.worker_prefix},
+           {"--token-dir", options.token_dir},
+           {"--worker", options.worker},
+           {"--trainer", options.trainer},
+           {"--work-dir", options.work_dir},
+           {"--checkpoint-root", options.checkpoint_root},
+           {"--data-root", options.data_root}}) {
+    if (absl::Status s = Quotable(flag, value); !s.ok()) return s;
   }
   const fs::path own = OwnFolder();
   const std::string work_dir = Absolute(options.work_dir);

@@ -66,6 +66,40 @@ TEST_F(SlurmUpTest, UnknownTemplateFieldIsNamed) {
             "template: unknown field @QOS@ (see ablate slurm up --help)");
 }
 
+// What the script cannot quote is refused by flag, as is a time sbatch would not read or one
+// the stop signal's lead does not fit in; sbatch's time forms are all taken.
+TEST_F(SlurmUpTest, RefusesWhatTheScriptCannotHold) {
+  options_.time = "2:00:00";
+  for (const std::string bad : {"q'dir", "d$HOME", "a\"b", "back`tick`"}) {
+    options_.token_dir = bad;
+    absl::StatusOr<std::string> script = RenderSlurmScript(kSlurmWorkersTemplate, options_, "c:1");
+    ASSERT_FALSE(script.ok()) << bad;
+    EXPECT_TRUE(absl::StartsWith(script.status().message(), "--token-dir: '" + bad + "' holds"))
+        << script.status();
+  }
+  options_.token_dir = (dir_ / "tokens").string();
+  EXPECT_TRUE(absl::StartsWith(
+      RenderSlurmScript(kSlurmWorkersTemplate, options_, "c:1\"").status().message(),
+      "--coordinator: "));
+
+  for (const std::string bad : {"banana", "", "1:2:3:4", "2 hours"}) {
+    options_.time = bad;
+    EXPECT_TRUE(absl::StartsWith(
+        RenderSlurmScript(kSlurmWorkersTemplate, options_, "c:1").status().message(),
+        "--time: bad value '" + bad + "'"));
+  }
+  options_.time = "00:01:00";
+  options_.grace_s = 600;
+  EXPECT_EQ(RenderSlurmScript(kSlurmWorkersTemplate, options_, "c:1").status().message(),
+            "--grace-s: 600 s is not less than --time 00:01:00 (60 s): the workers would be "
+            "told to stop before they start");
+  options_.grace_s = 120;
+  for (const std::string good : {"30", "30:00", "2:00:00", "1-0", "1-12:30", "1-12:30:00"}) {
+    options_.time = good;
+    EXPECT_TRUE(RenderSlurmScript(kSlurmWorkersTemplate, options_, "c:1").ok()) << good;
+  }
+}
+
 TEST_F(SlurmUpTest, EveryWorkerNeedsItsToken) {
   options_.nodes = 2;
   WriteTokens(1);
