@@ -206,7 +206,9 @@ absl::Status CoordinatorServer::Start() {
 
 absl::Status CoordinatorServer::ReloadTokens() {
   if (authenticator_ == nullptr) return absl::OkStatus();
-  return authenticator_->Reload();
+  if (absl::Status s = authenticator_->Reload(); !s.ok()) return s;
+  if (worker_service_ != nullptr) worker_service_->CloseRevoked();
+  return absl::OkStatus();
 }
 
 void CoordinatorServer::Shutdown() {

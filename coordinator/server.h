@@ -88,8 +88,8 @@ class CoordinatorServer {
   void Shutdown();
 
   // Reads the token file again (SIGHUP): new tokens work and removed ones stop working from the
-  // next call on. On error the old tokens stay and the error is returned. OK when no token file
-  // is used.
+  // next call on, and a worker's open stream whose token was removed is ended at once. On error
+  // the old tokens stay and the error is returned. OK when no token file is used.
   absl::Status ReloadTokens();
 
   int grpc_port() const { return grpc_port_; }

@@ -286,5 +286,33 @@ TEST_F(AuthTest, ReloadedTokensTakeEffectAndRemovedOnesStopWorking) {
   EXPECT_TRUE(SubmitAs("rotated-user-token-0123456789").ok());
 }
 
+// The failure this fixes: a worker whose token was removed kept its open stream, and was
+// assigned and ran new jobs, until it happened to reconnect.
+TEST_F(AuthTest, ARevokedWorkersOpenStreamIsEndedAtTheReload) {
+  FakeWorker kept(Channel(test::WorkerToken("w-a")), "w-a");
+  FakeWorker revoked(Channel(test::WorkerToken("w-b")), "w-b");
+  ASSERT_TRUE(kept.SendHello());
+  ASSERT_TRUE(revoked.SendHello());
+  v1::CoordinatorMessage message;
+  ASSERT_TRUE(kept.Read(message));  // welcomed
+  ASSERT_TRUE(revoked.Read(message));
+  ASSERT_TRUE(test::WriteTokenFile(dir_.File("tokens"), {"w-a"}).ok());
+  ASSERT_TRUE(server_->ReloadTokens().ok());
+
+  while (revoked.Read(message)) {
+  }
+  grpc::Status ended = revoked.Close();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(ended.error_message(), HasSubstr("this worker's token was revoked"));
+  FakeWorker again(Channel(test::WorkerToken("w-b")), "w-b");
+  again.SendHello();
+  EXPECT_EQ(again.Close().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  // The worker whose token stays keeps its stream: a job submitted now reaches it.
+  Submit(TinySweepSpec("after", 1));
+  v1::Assignment assignment;
+  EXPECT_TRUE(ReadAssignment(kept, assignment));
+}
+
 }  // namespace
 }  // namespace ablate::coordinator::service_test

@@ -32,7 +32,7 @@ WorkerServiceImpl::~WorkerServiceImpl() { Stop(); }
 void WorkerServiceImpl::Shutdown() {
   absl::MutexLock lock(&mu_);
   stopping_ = true;
-  for (WorkerStream* stream : streams_) stream->Close("coordinator is stopping");
+  for (const auto& [stream, opened] : streams_) stream->Close("coordinator is stopping");
 }
 
 void WorkerServiceImpl::Stop() { manager_.Stop(); }
@@ -60,8 +60,31 @@ grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>* WorkerServic
         absl::MutexLock done_lock(&mu_);
         streams_.erase(stream);
       });
-  streams_.insert(started.stream);
+  std::string authorization;
+  if (auto it = context->client_metadata().find("authorization");
+      it != context->client_metadata().end()) {
+    authorization.assign(it->second.data(), it->second.size());
+  }
+  streams_[started.stream] = {caller->worker_id, std::move(authorization)};
   return started.reactor;
+}
+
+int WorkerServiceImpl::CloseRevoked() {
+  if (authenticator_ == nullptr) return 0;
+  absl::MutexLock lock(&mu_);
+  int closed = 0;
+  for (const auto& [stream, opened] : streams_) {
+    absl::StatusOr<auth::Principal> now =
+        authenticator_->Check(opened.authorization, auth::Access::kWorker, "WorkerService.Connect");
+    if (now.ok() && now->worker_id == opened.worker_id) continue;
+    ABLATE_LOG(WARNING) << "worker stream closed: its token was revoked worker_id="
+                        << opened.worker_id;
+    stream->Close(
+        "this worker's token was revoked (the coordinator's token file no longer "
+        "grants it)");
+    ++closed;
+  }
+  return closed;
 }
 
 }  // namespace ablate::coordinator

@@ -14,7 +14,7 @@
 
 #include "ablate/v1/worker.grpc.pb.h"
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "common/auth/tokens.h"
 #include "coordinator/scheduler/scheduler.h"
@@ -49,6 +49,11 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
   // server stopped.
   void Stop();
 
+  // Ends, with UNAVAILABLE, each open stream whose token the authenticator no longer grants
+  // for its worker (after a reload of the token file), so that a revoked worker is cut off now,
+  // not at its next reconnect; its reconnect is then refused. Returns how many it ended.
+  int CloseRevoked();
+
   grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>* Connect(
       grpc::CallbackServerContext* context) override;
 
@@ -61,8 +66,13 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  // Streams whose call is not done: alive while listed here.
-  absl::flat_hash_set<WorkerStream*> streams_ ABSL_GUARDED_BY(mu_);
+  // Streams whose call is not done, alive while listed here, with the worker they speak for
+  // and the authorization they opened with (to check again on a reload).
+  struct Opened {
+    std::string worker_id;
+    std::string authorization;
+  };
+  absl::flat_hash_map<WorkerStream*, Opened> streams_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ablate::coordinator
