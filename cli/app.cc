@@ -273,7 +273,7 @@ int RunCli(int argc, char** argv) {
     std::cerr << "ablate: " << credentials.status().message() << "\n";
     return kExitUsage;
   }
-  Client client(coordinator, *token, *credentials);
+  Client client(coordinator, *token, *credentials, /*tls=*/!tls_ca.empty());
   if (*submit) return SubmitCommand(client, file, submit_choice, io);
   if (*ls) return ListCommand(client, io);
   if (*status) {

@@ -23,14 +23,20 @@ std::chrono::system_clock::time_point After(absl::Duration d) {
 // The short cause inside gRPC's transport error text, which is long and changes between
 // gRPC versions ("failed to connect to all addresses; last error: UNKNOWN: ipv4:...: Failed
 // to connect to remote host: Connection refused").
-std::string TransportCause(const grpc::Status& status) {
+std::string TransportCause(const grpc::Status& status, bool tls) {
   const std::string message = absl::AsciiStrToLower(status.error_message());
   if (absl::StrContains(message, "connection refused")) return "connection refused";
+  if (absl::StrContains(message, "http1.x")) {
+    return "it answers HTTP/1, not gRPC: is that the coordinator's web port? the CLI needs its "
+           "gRPC port, --listen's, 7070 by default";
+  }
   if (absl::StrContains(message, "dns") || absl::StrContains(message, "resolve")) {
     return "cannot resolve the host name";
   }
   if (absl::StrContains(message, "connection reset") || absl::StrContains(message, "closed")) {
-    return "the connection was closed";
+    // A coordinator that serves TLS closes a plaintext connection without a word.
+    return tls ? "the connection was closed"
+               : "the connection was closed; if the coordinator serves TLS, pass --tls-ca";
   }
   return status.error_message();
 }
@@ -38,8 +44,10 @@ std::string TransportCause(const grpc::Status& status) {
 }  // namespace
 
 Client::Client(std::string address, const std::string& token,
-               const std::shared_ptr<grpc::ChannelCredentials>& credentials)
-    : address_(std::move(address)), authorization_(token.empty() ? "" : auth::BearerOf(token)) {
+               const std::shared_ptr<grpc::ChannelCredentials>& credentials, bool tls)
+    : address_(std::move(address)),
+      authorization_(token.empty() ? "" : auth::BearerOf(token)),
+      tls_(credentials != nullptr && tls) {
   grpc::ChannelArguments args;
   // A sweep's job list grows with its grid (pages of kPageSize jobs); the 4 MB default would cap
   // a page of large specs. Bounded all the same, so a broken or hostile server cannot make the
@@ -79,7 +87,7 @@ absl::Status Client::Unreachable(absl::string_view cause) const {
 
 absl::Status Client::CallError(absl::string_view method, const grpc::Status& status) const {
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    return Unreachable(TransportCause(status));
+    return Unreachable(TransportCause(status, tls_));
   }
   // gRPC's codes are numbered as absl's. A message that names the call already (the
   // coordinator's token checks do) is not prefixed with it twice.

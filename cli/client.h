@@ -34,9 +34,11 @@ class Client {
  public:
   // Prepares a channel to `address` (HOST:PORT); nothing touches the network until a call.
   // Every call carries `token` as its bearer token when it is not empty. Null `credentials`
-  // speak plaintext (common/auth/tls.h makes TLS ones).
+  // speak plaintext; `tls` says whether non-null ones speak TLS (common/auth/tls.h makes both
+  // kinds), for the hint an unreachable coordinator's message gives.
   explicit Client(std::string address, const std::string& token = "",
-                  const std::shared_ptr<grpc::ChannelCredentials>& credentials = nullptr);
+                  const std::shared_ptr<grpc::ChannelCredentials>& credentials = nullptr,
+                  bool tls = false);
 
   const std::string& address() const { return address_; }
 
@@ -88,6 +90,7 @@ class Client {
 
   const std::string address_;
   const std::string authorization_;  // "Bearer TOKEN", or empty
+  const bool tls_;                   // the channel speaks TLS
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::SweepService::Stub> stub_;
 };

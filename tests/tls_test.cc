@@ -126,8 +126,10 @@ TEST_F(TlsTest, ASweepIsSubmittedAndListedOverTls) {
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_THAT(listed.out, HasSubstr("tls-sweep"));
 
-  // Plaintext, or TLS trusting another CA, reaches nothing.
-  EXPECT_NE(Ablate({"ls"}).exit_code, 0);
+  // Plaintext, or TLS trusting another CA, reaches nothing; plaintext is told of --tls-ca.
+  const Result plain = Ablate({"ls"});
+  EXPECT_EQ(plain.exit_code, 3);
+  EXPECT_THAT(plain.err, HasSubstr("if the coordinator serves TLS, pass --tls-ca"));
   EXPECT_NE(Ablate({"--tls-ca", File("other-ca.pem"), "ls"}).exit_code, 0);
 }
 
