@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "cli/fit.h"
+#include "cli/interrupt.h"
 #include "cli/live_sweep.h"
 #include "cli/plan_view.h"
 #include "cli/results.h"
@@ -278,6 +279,9 @@ int WatchCommand(Client& client, const std::string& name_or_id, const Io& io) {
   absl::StatusOr<std::string> resolved = ResolveSweep(client, name_or_id);
   if (!resolved.ok()) return Fail(io, resolved.status());
   const std::string& sweep_id = *resolved;
+  SayOnInterrupt(absl::StrCat("ablate: stopped watching; sweep ", sweep_id,
+                              " goes on (ablate watch ", sweep_id,
+                              " follows it again, ablate cancel ", sweep_id, " stops it)"));
   WatchView view(io.out, io.interactive, io.zone);
   LiveSweep live;
   std::optional<absl::Time> lost_at;  // set while the connection is down

@@ -7,6 +7,7 @@
 #include "ablate/v1/sweep_service.pb.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "cli/interrupt.h"
 #include "cli/views.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -84,6 +85,8 @@ class Follower {
     absl::StatusOr<v1::GetJobResponse> job = JobOnly(client_, id);
     if (!job.ok()) return Fail(io_, job.status());
     const std::string job_id = job->job().spec().job_id();
+    SayOnInterrupt(absl::StrCat("ablate: stopped following the log; job ", job_id,
+                                " goes on (ablate log -f ", job_id, " follows it again)"));
     std::optional<absl::Time> ended_seen;
     bool said_waiting = false;
     while (true) {

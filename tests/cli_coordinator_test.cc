@@ -168,12 +168,44 @@ TEST_F(CliCoordinatorTest, AJobIdForASweepNamesItsSweep) {
                                 " (`ablate status ", id, "` lists its jobs)\n"));
 }
 
+// The dashboard's port given for the gRPC one: said so, not gRPC's transport error.
+TEST_F(CliCoordinatorTest, TheWebPortIsNamedForWhatItIs) {
+  const Result r =
+      Run({"--coordinator", absl::StrCat("127.0.0.1:", coordinator_->http_port()), "ls"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, IsOneLine());
+  EXPECT_THAT(r.err, HasSubstr("it answers HTTP/1, not gRPC: is that the coordinator's web "
+                               "port? the CLI needs its gRPC port"));
+}
+
 TEST_F(CliCoordinatorTest, UnknownSweepIsAServerError) {
   const Result r = Ablate({"status", "no-such-sweep"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, IsOneLine());
   EXPECT_THAT(r.err, HasSubstr("ablate: GetSweep: "));
   EXPECT_THAT(r.err, HasSubstr("no-such-sweep"));
+}
+
+// Ctrl-C is how one leaves a watch: exit 130 with a line saying the sweep goes on, which it
+// does.
+TEST_F(CliCoordinatorTest, CtrlCLeavesAWatchSayingTheSweepGoesOn) {
+  const std::string id = Submit();
+  auto watch = test::Subprocess::Start(
+      {(*test::BinDir()) + "/ablate", "--coordinator", coordinator_->grpc_address(), "watch", id});
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while ((*watch)->Stdout().empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_FALSE((*watch)->Stdout().empty()) << (*watch)->Stderr();
+  (*watch)->Signal(SIGINT);
+  absl::StatusOr<int> code = (*watch)->WaitFor(absl::Seconds(10));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 130);
+  EXPECT_THAT((*watch)->Stderr(), HasSubstr(absl::StrCat("ablate: stopped watching; sweep ", id,
+                                                         " goes on (ablate watch ", id)));
+  const Result status = Ablate({"status", id});
+  EXPECT_THAT(status.out, HasSubstr("PENDING"));
 }
 
 TEST_F(CliCoordinatorTest, CancelNamesJobsAndWatchEndsWithFailure) {
