@@ -126,6 +126,14 @@ int RunCli(int argc, char** argv) {
       "jobs an update dropped included), of all the sweep's jobs; STATE says how the sweep "
       "ended, and `ablate status SWEEP` counts its jobs by state.");
 
+  bool workers_json = false;
+  CLI::App* workers = app.add_subcommand("workers", "list the workers, their slots and jobs");
+  workers->add_flag("--json", workers_json, "print the workers as one line of JSON");
+  workers->footer(
+      "STATE is connected, or gone with when the worker was last seen; SLOTS groups alike "
+      "slots (GPU model or CPU, and the memory a job placed on one may use); FREE counts the "
+      "slots no job holds; JOBS, the jobs it runs.");
+
   std::string sweep_id;
   bool json = false;
   bool all = false;
@@ -276,6 +284,7 @@ int RunCli(int argc, char** argv) {
   Client client(coordinator, *token, *credentials, /*tls=*/!tls_ca.empty());
   if (*submit) return SubmitCommand(client, file, submit_choice, io);
   if (*ls) return ListCommand(client, io);
+  if (*workers) return WorkersCommand(client, workers_json, io);
   if (*status) {
     const StatusForm form =
         json ? StatusForm::kJson : (all ? StatusForm::kAll : StatusForm::kDefault);

@@ -210,6 +210,23 @@ int ListCommand(Client& client, const Io& io) {
   return kExitOk;
 }
 
+int WorkersCommand(Client& client, bool json, const Io& io) {
+  absl::StatusOr<v1::ListWorkersResponse> response = client.ListWorkers();
+  if (!response.ok()) return Fail(io, response.status());
+  if (json) {
+    absl::StatusOr<std::string> line = OneLineJson(*response);
+    if (!line.ok()) return Fail(io, line.status());
+    io.out << *line << '\n';
+    return kExitOk;
+  }
+  if (response->workers().empty()) {
+    io.out << "no worker has connected to the coordinator at " << client.address() << '\n';
+    return kExitOk;
+  }
+  io.out << WorkersTable(*response, io.zone).Render();
+  return kExitOk;
+}
+
 absl::StatusOr<std::string> ResolveSweep(Client& client, const std::string& name_or_id) {
   absl::StatusOr<v1::Sweep> sweep = client.GetSweep(name_or_id);
   if (sweep.ok()) return sweep->id();

@@ -73,6 +73,10 @@ int SubmitCommand(Client& client, const std::string& path, const SubmitChoice& c
 // A table of every sweep, newest first.
 int ListCommand(Client& client, const Io& io);
 
+// The workers the coordinator knows, connected or not (WorkersTable); with `json`,
+// ListWorkersResponse in protobuf's JSON mapping on one line.
+int WorkersCommand(Client& client, bool json, const Io& io);
+
 enum class StatusForm {
   kDefault,  // one row per job when the sweep has at most kTableJobs, else a SweepSummary
   kAll,      // one row per job, printed a page at a time

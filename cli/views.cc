@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "common/clock.h"
+#include "common/slot_need.h"
 #include "google/protobuf/util/json_util.h"
 #include "sweep/grid.h"
 
@@ -97,6 +98,37 @@ Table SweepsTable(const v1::ListSweepsResponse& response, absl::TimeZone zone) {
     table.AddRow({sweep.id(), sweep.spec().name(), SweepStateName(sweep.state()),
                   absl::StrCat(DoneCount(sweep.counts()), "/", sweep.counts().total()),
                   FormatTime(sweep.created_at(), zone)});
+  }
+  return table;
+}
+
+Table WorkersTable(const v1::ListWorkersResponse& response, absl::TimeZone zone) {
+  Table table({"WORKER", "HOST", "STATE", "SLOTS", "FREE", "JOBS", "VERSION"});
+  table.SetAlign(4, Table::Align::kRight);
+  table.SetAlign(5, Table::Align::kRight);
+  for (const v1::Worker& worker : response.workers()) {
+    // Slots alike (kind, name, memory) as one group, in the order the worker lists them.
+    std::vector<std::pair<std::string, int>> groups;
+    for (const v1::Slot& slot : worker.info().slots()) {
+      std::string what = slot.kind() == v1::DEVICE_KIND_CUDA ? slot.name() : "CPU";
+      if (slot.memory_bytes() > 0) absl::StrAppend(&what, ", ", MemoryText(slot.memory_bytes()));
+      auto it = std::find_if(groups.begin(), groups.end(),
+                             [&](const auto& group) { return group.first == what; });
+      if (it == groups.end()) {
+        groups.emplace_back(what, 1);
+      } else {
+        ++it->second;
+      }
+    }
+    std::vector<std::string> slots;
+    for (const auto& [what, count] : groups) slots.push_back(absl::StrCat(count, " × ", what));
+    table.AddRow({worker.info().worker_id(), worker.info().hostname(),
+                  worker.connected()
+                      ? "connected"
+                      : absl::StrCat("gone (last seen ", FormatTime(worker.last_seen(), zone), ")"),
+                  slots.empty() ? "-" : absl::StrJoin(slots, "; "),
+                  worker.connected() ? absl::StrCat(worker.free_slots()) : "-",
+                  absl::StrCat(worker.job_ids_size()), worker.info().version()});
   }
   return table;
 }

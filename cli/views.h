@@ -55,6 +55,11 @@ std::string FormatTime(const google::protobuf::Timestamp& time, absl::TimeZone z
 // A sweep per row: id, name, state, done/total, created.
 Table SweepsTable(const v1::ListSweepsResponse& response, absl::TimeZone zone);
 
+// A worker per row, as ListWorkers answers: id, host, whether it is connected (else when it
+// was last seen), its slots by kind, name and memory ("8 × NVIDIA H200, 139.7 GiB"), how many
+// are free, how many jobs it runs, its version.
+Table WorkersTable(const v1::ListWorkersResponse& response, absl::TimeZone zone);
+
 // The code version (Provenance.code_version) of the succeeded job among `jobs` updated last;
 // "" when none reported one.
 std::string NewestCodeVersion(const Jobs& jobs);

@@ -128,6 +128,37 @@ TEST(ViewsTest, JobsTableMarksOtherCodeVersionsAndDroppedJobs) {
   EXPECT_THAT(JobsTable(TwoDimensionSweep(), jobs).Render(), ::testing::Not(HasSubstr("*")));
 }
 
+TEST(ViewsTest, WorkersTableGroupsAlikeSlotsAndSaysWhoIsGone) {
+  const auto workers = Parse<v1::ListWorkersResponse>(R"pb(
+    workers {
+      info {
+        worker_id: "gpu-0"
+        hostname: "node-a"
+        version: "0.1.0"
+        slots { kind: DEVICE_KIND_CUDA index: 0 name: "NVIDIA H200" memory_bytes: 150000000000 }
+        slots { kind: DEVICE_KIND_CUDA index: 1 name: "NVIDIA H200" memory_bytes: 150000000000 }
+        slots { kind: DEVICE_KIND_CUDA index: 2 name: "NVIDIA H100" memory_bytes: 85000000000 }
+      }
+      connected: true
+      free_slots: 1
+      job_ids: [ "s-1", "s-2" ]
+    }
+    workers {
+      info {
+        worker_id: "cpu-0"
+        hostname: "node-b"
+        slots { kind: DEVICE_KIND_CPU index: 0 name: "cpu" }
+      }
+      last_seen { seconds: 1764936000 }
+    }
+  )pb");
+  const std::string table = WorkersTable(workers, absl::UTCTimeZone()).Render();
+  EXPECT_THAT(table, HasSubstr("gpu-0   node-a  connected"));
+  EXPECT_THAT(
+      table, HasSubstr("2 × NVIDIA H200, 139.7 GiB; 1 × NVIDIA H100, 79.2 GiB     1     2  0.1.0"));
+  EXPECT_THAT(table, HasSubstr("cpu-0   node-b  gone (last seen 2025-12-05 12:00:00)  1 × CPU"));
+}
+
 TEST(ViewsTest, ShortJobIdDropsTheSweepId) {
   v1::Job job = TwoJobs()[0];
   EXPECT_EQ(ShortJobId(job), "grid-0123abcd-aaaaaa");  // no sweep_id in the spec

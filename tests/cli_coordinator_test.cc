@@ -168,6 +168,16 @@ TEST_F(CliCoordinatorTest, AJobIdForASweepNamesItsSweep) {
                                 " (`ablate status ", id, "` lists its jobs)\n"));
 }
 
+TEST_F(CliCoordinatorTest, WorkersSaysWhenNoneHasConnected) {
+  const Result r = Ablate({"workers"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, absl::StrCat("no worker has connected to the coordinator at ",
+                                coordinator_->grpc_address(), "\n"));
+  const Result json = Ablate({"workers", "--json"});
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_EQ(json.out, "{\"workers\":[]}\n");
+}
+
 // The dashboard's port given for the gRPC one: said so, not gRPC's transport error.
 TEST_F(CliCoordinatorTest, TheWebPortIsNamedForWhatItIs) {
   const Result r =
