@@ -121,6 +121,7 @@ Table WorkersTable(const v1::ListWorkersResponse& response, absl::TimeZone zone)
       }
     }
     std::vector<std::string> slots;
+    slots.reserve(groups.size());
     for (const auto& [what, count] : groups) slots.push_back(absl::StrCat(count, " × ", what));
     table.AddRow({worker.info().worker_id(), worker.info().hostname(),
                   worker.connected()
