@@ -1,7 +1,13 @@
 #include "coordinator/server.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <utility>
 
 #include "ablate/v1/sweep_service.grpc.pb.h"
@@ -64,6 +70,40 @@ void EnableHealthAndReflection() {
 
 absl::Status WithContext(const absl::Status& status, absl::string_view context) {
   return absl::Status(status.code(), absl::StrCat(context, ": ", status.message()));
+}
+
+// Why a TCP listener on `address` cannot be had, found by binding one as the servers would
+// (gRPC and httplib say only that they failed): "address already in use", "cannot assign
+// requested address" (a host that is not this machine's), "permission denied" (a port below
+// 1024). Empty when the bind succeeds now or the host does not resolve.
+std::string BindProblem(const HostPort& address) {
+  addrinfo hints = {};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  const std::string port = absl::StrCat(address.port);
+  if (getaddrinfo(address.host.empty() ? nullptr : address.host.c_str(), port.c_str(), &hints,
+                  &found) != 0) {
+    return "";
+  }
+  std::string problem;
+  const int fd = socket(found->ai_family, found->ai_socktype, found->ai_protocol);
+  if (fd >= 0) {
+    const int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, found->ai_addr, found->ai_addrlen) != 0) problem = std::strerror(errno);
+    close(fd);
+  }
+  freeaddrinfo(found);
+  return problem;
+}
+
+// `status` with BindProblem's reason appended, where there is one.
+absl::Status WithBindProblem(const absl::Status& status, const HostPort& address) {
+  const std::string problem = BindProblem(address);
+  if (problem.empty()) return status;
+  return absl::Status(status.code(), absl::StrCat(status.message(), ": ", problem));
 }
 
 }  // namespace
@@ -165,8 +205,10 @@ absl::Status CoordinatorServer::Start() {
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || grpc_port_ == 0) {
     Shutdown();
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen for gRPC on ", options_.grpc_address));
+    const absl::Status failed =
+        absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ", options_.grpc_address));
+    absl::StatusOr<HostPort> grpc = ParseHostPort(options_.grpc_address);
+    return grpc.ok() ? WithBindProblem(failed, *grpc) : failed;
   }
   // The empty name, the whole server, is SERVING by default; each service is named too.
   for (const char* service :
@@ -186,7 +228,7 @@ absl::Status CoordinatorServer::Start() {
   http_server_ = std::make_unique<HttpServer>(*api_, *telemetry_, http_options, clock_);
   if (absl::Status s = http_server_->Start(); !s.ok()) {
     Shutdown();
-    return s;
+    return s.code() == absl::StatusCode::kUnavailable ? WithBindProblem(s, *http) : s;
   }
   http_port_ = http_server_->port();
   if (lock_ != nullptr) {
