@@ -152,24 +152,39 @@ Authenticator::Authenticator(TokenTable table) : Authenticator(std::string(), st
 Authenticator::Authenticator(std::string path, TokenTable table)
     : path_(std::move(path)), table_(std::make_shared<const TokenTable>(std::move(table))) {}
 
-absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::FromFile(std::string path) {
+namespace {
+
+// The table of the token file at `path`. A file of no token is refused: it would leave nobody,
+// the operator included, able to call the coordinator, and is more often a mistake (an empty
+// Secret, the wrong file) than a wish.
+absl::StatusOr<TokenTable> ReadTable(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFile(path);
   if (!text.ok()) return text.status();
   absl::StatusOr<TokenTable> table = TokenTable::Parse(*text);
   if (!table.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", table.status().message()));
   }
+  if (table->size() == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path,
+        ": holds no token, so nobody could call the coordinator; give each caller a line "
+        "ROLE TOKEN [WORKER_ID]"));
+  }
+  return table;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::FromFile(std::string path) {
+  absl::StatusOr<TokenTable> table = ReadTable(path);
+  if (!table.ok()) return table.status();
   return std::unique_ptr<Authenticator>(new Authenticator(std::move(path), *std::move(table)));
 }
 
 absl::Status Authenticator::Reload() {
   if (path_.empty()) return absl::OkStatus();
-  absl::StatusOr<std::string> text = ReadFile(path_);
-  if (!text.ok()) return text.status();
-  absl::StatusOr<TokenTable> table = TokenTable::Parse(*text);
-  if (!table.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(path_, ": ", table.status().message()));
-  }
+  absl::StatusOr<TokenTable> table = ReadTable(path_);
+  if (!table.ok()) return table.status();
   auto fresh = std::make_shared<const TokenTable>(*std::move(table));
   absl::MutexLock lock(&mu_);
   table_ = std::move(fresh);

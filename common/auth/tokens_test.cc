@@ -116,6 +116,15 @@ TEST(AuthenticatorTest, ReloadRotatesTokensAndKeepsTheOldTableOnABadFile) {
   std::ofstream(path) << "nobody x\n";
   EXPECT_FALSE((*auth)->Reload().ok());
   EXPECT_TRUE((*auth)->Check(BearerOf(kViewer), Access::kWrite, "Submit").ok());
+  // A file of no token (an empty Secret): refused, the old table kept.
+  std::ofstream(path) << "# rotated\n";
+  const absl::Status empty = (*auth)->Reload();
+  EXPECT_EQ(empty.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(empty.message(), path +
+                                 ": holds no token, so nobody could call the coordinator; "
+                                 "give each caller a line ROLE TOKEN [WORKER_ID]");
+  EXPECT_TRUE((*auth)->Check(BearerOf(kViewer), Access::kWrite, "Submit").ok());
+  EXPECT_EQ(Authenticator::FromFile(path).status().message(), empty.message());
   EXPECT_EQ(std::remove(path.c_str()), 0);
 }
 
