@@ -39,6 +39,9 @@ TEST(WorkerRefusedTest, AWorkerWhoseTokenTheCoordinatorRefusesExitsSayingWhy) {
                 HasSubstr(absl::StrCat("ablate-worker: the coordinator at ",
                                        (*coordinator)->grpc_address(), " refuses this worker: ")));
     EXPECT_THAT((*worker)->Stderr(), HasSubstr("--worker-id n2"));
+    // No signal stopped it, and its log does not say one did.
+    EXPECT_THAT((*worker)->Stderr(), HasSubstr("stopping: the coordinator refuses this worker"));
+    EXPECT_THAT((*worker)->Stderr(), ::testing::Not(HasSubstr("signal received")));
   }
   std::filesystem::remove_all(*dir);
 }

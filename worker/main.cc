@@ -230,7 +230,12 @@ int main(int argc, char** argv) {
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  ABLATE_LOG(INFO) << "signal received signal=" << signal_number;
+  // A refusal stops the daemon through the same wait (on_refused): say which it was.
+  if (session.refused().ok()) {
+    ABLATE_LOG(INFO) << "signal received signal=" << signal_number;
+  } else {
+    ABLATE_LOG(INFO) << "stopping: the coordinator refuses this worker";
+  }
   session.Shutdown();
   health.reset();
   if (absl::Status refused = session.refused(); !refused.ok()) {
