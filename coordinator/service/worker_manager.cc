@@ -23,7 +23,9 @@ void LogRefused(const absl::Status& status, const char* report, const std::strin
                 uint64_t attempt_id) {
   if (status.ok()) return;
   if (IsStale(status)) {
-    ABLATE_LOG(WARNING) << "stale report dropped report=" << report << " job_id=" << job_id
+    // Expected, not a fault: the last reports of an attempt that was cancelled, lost or
+    // superseded while its worker still spoke.
+    ABLATE_LOG(INFO) << "stale report dropped report=" << report << " job_id=" << job_id
                         << " attempt_id=" << attempt_id << " error=\"" << status.message() << "\"";
   } else {
     ABLATE_LOG(ERROR) << "report not stored report=" << report << " job_id=" << job_id
