@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "common/attention_args.h"
 #include "common/train_config.h"
+#include "sweep/validate.h"
 
 namespace ablate::sweep::internal {
 namespace {
@@ -113,6 +114,26 @@ void AddUnreadSettings(const v1::SweepSpec& spec, const Expansion& expansion,
   }
 }
 
+// A `derived:` value for an optimizer no cell uses: legal (kept for a cell the file leaves out
+// for now), but most often a misspelt optimizer or a grid that lost one. Noted at the value.
+void AddDerivedForNoCell(const v1::SweepSpec& spec, const Expansion& expansion,
+                         std::vector<ExpansionNote>& notes) {
+  absl::flat_hash_set<std::string> used;
+  for (const v1::JobSpec& job : expansion.jobs) used.insert(job.config().optimizer());
+  for (const v1::OptimizerSetting& setting : spec.by_optimizer()) {
+    std::vector<std::string> optimizers;  // sorted: a protobuf map's order is not the file's
+    for (const auto& [optimizer, value] : setting.values()) optimizers.push_back(optimizer);
+    std::sort(optimizers.begin(), optimizers.end());
+    for (const std::string& optimizer : optimizers) {
+      absl::StatusOr<std::string> key = ValueKey("optimizer", optimizer);
+      if (!key.ok() || used.contains(*key)) continue;
+      const std::string at = absl::StrCat("derived.", setting.field(), ".", optimizer);
+      notes.push_back({at, absl::StrCat(at, ": no cell uses optimizer ", optimizer,
+                                        ", so it changes nothing")});
+    }
+  }
+}
+
 // NSA cells with no sparsity left are legal (a tiny model's smoke test may want one), but a
 // comparison of attention kinds built on them compares nothing. The first few are named, the
 // rest counted.
@@ -167,6 +188,7 @@ std::vector<ExpansionNote> ExpansionNotes(const v1::SweepSpec& spec, const Expan
   }
   AddDroppedValues(spec, expansion, notes);
   AddUnreadSettings(spec, expansion, notes);
+  AddDerivedForNoCell(spec, expansion, notes);
   if (spec.has_sample() && spec.sample().count() > expansion.kept_cells) {
     notes.push_back({"sample.count",
                      absl::StrCat("sample.count: ", spec.sample().count(), " is more than the ",

@@ -30,6 +30,8 @@ struct ExpansionNote {
 //   ("fixed.decay_fraction: read only by lr_schedule wsd, which no cell uses, so it changes
 //   nothing"; attention_args with no NSA cell, compression_kernel or compression_stride with no
 //   learned_compression);
+// - each `derived:` value for an optimizer no cell uses ("derived.learning_rate.soap: no cell
+//   uses optimizer soap, so it changes nothing");
 // - a sample.count above the cells the constraints keep;
 // - NSA cells that read every key of their context (NsaReadsEveryKey), the first three named
 //   ("cell attention=nsa: attention_args.window: 512 tokens hold every key of a 256-token

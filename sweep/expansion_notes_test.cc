@@ -69,6 +69,22 @@ fixed: {decay_fraction: 0.3, context_length: 2048, attention_args.compression_ke
                                     "attention_args.learned_compression")));
 }
 
+// A derived value for an optimizer that no cell has changes nothing: noted at the value, as an
+// override that no cell meets is.
+TEST(ExpansionNotesTest, ADerivedValueForAnOptimizerNoCellUsesIsNoted) {
+  absl::StatusOr<ExpandedSweepFile> expanded = ExpandSweepYaml(R"(name: t
+grid:
+  optimizer: [adamw]
+derived:
+  learning_rate: {adamw: 3e-3, soap: 1e-3}
+)",
+                                                               "s.yaml");
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_EQ(expanded->notes,
+            std::vector<std::string>{"s.yaml:5:32: derived.learning_rate.soap: no cell uses "
+                                     "optimizer soap, so it changes nothing"});
+}
+
 // A grid value whose every cell a constraint drops runs nowhere: legal (a rule kept for later),
 // but most often a require naming a value the grid lacks. Noted at the value.
 TEST(ExpansionNotesTest, AGridValueTheConstraintsDropEverywhereIsNoted) {
