@@ -26,7 +26,7 @@ void LogRefused(const absl::Status& status, const char* report, const std::strin
     // Expected, not a fault: the last reports of an attempt that was cancelled, lost or
     // superseded while its worker still spoke.
     ABLATE_LOG(INFO) << "stale report dropped report=" << report << " job_id=" << job_id
-                        << " attempt_id=" << attempt_id << " error=\"" << status.message() << "\"";
+                     << " attempt_id=" << attempt_id << " error=\"" << status.message() << "\"";
   } else {
     ABLATE_LOG(ERROR) << "report not stored report=" << report << " job_id=" << job_id
                       << " attempt_id=" << attempt_id << " error=\"" << status.message() << "\"";
@@ -227,6 +227,7 @@ void WorkerManager::HandleJobEvent(const std::shared_ptr<WorkerStream>& stream,
       if (trainer.started().has_provenance()) provenance = trainer.started().provenance();
       store_.MarkRunningAsync(report, std::move(provenance),
                               Acknowledge(stream, report, "started", nullptr));
+      NoteStartBehindCheckpoint(report, stream->worker_id(), trainer.started().resumed_from_step());
       return;
     }
     case v1::TrainerEvent::kMetrics: {
@@ -240,6 +241,11 @@ void WorkerManager::HandleJobEvent(const std::shared_ptr<WorkerStream>& stream,
       return;
     }
     case v1::TrainerEvent::kCheckpoint:
+      if (checkpoints_.size() >= kMaxHolders) checkpoints_.clear();
+      if (trainer.checkpoint().step() > checkpoints_[report.job_id].step) {
+        checkpoints_[report.job_id] = {trainer.checkpoint().step(), report.attempt_id,
+                                       stream->worker_id()};
+      }
       ABLATE_LOG(INFO) << "checkpoint saved job_id=" << report.job_id
                        << " attempt_id=" << report.attempt_id
                        << " step=" << trainer.checkpoint().step()
@@ -260,6 +266,33 @@ void WorkerManager::HandleJobEvent(const std::shared_ptr<WorkerStream>& stream,
   // Nothing is stored of it. It is not acked on its own, since an ack covers every earlier
   // report and those may still wait for their commit; the next stored report's ack covers it.
   stream->Processed();
+}
+
+void WorkerManager::NoteStartBehindCheckpoint(const ReportKey& report, const std::string& worker_id,
+                                              int64_t resumed_from_step) {
+  const auto it = checkpoints_.find(report.job_id);
+  if (it == checkpoints_.end() || it->second.attempt_id == report.attempt_id ||
+      resumed_from_step >= it->second.step) {
+    return;
+  }
+  const Checkpointed& saved = it->second;
+  std::string message =
+      absl::StrCat("started from step ", resumed_from_step, ", though attempt ", saved.attempt_id,
+                   " on worker ", saved.worker_id, " saved a checkpoint at step ", saved.step);
+  if (saved.worker_id != worker_id) {
+    absl::StrAppend(&message, ": worker ", worker_id,
+                    " does not see that checkpoint_dir (a relative checkpoint_root is taken from "
+                    "each worker's own folder; give one on storage every worker mounts)");
+  }
+  ABLATE_LOG(WARNING) << "attempt started behind a checkpoint job_id=" << report.job_id
+                      << " attempt_id=" << report.attempt_id << " worker_id=" << worker_id
+                      << " resumed_from_step=" << resumed_from_step
+                      << " checkpoint_step=" << saved.step << " saved_by=" << saved.worker_id;
+  if (absl::Status s = store_.SetAttemptMessages({{report.job_id, report.attempt_id}}, message);
+      !s.ok()) {
+    ABLATE_LOG(ERROR) << "message not stored job_id=" << report.job_id << " error=\"" << s.message()
+                      << "\"";
+  }
 }
 
 void WorkerManager::HandleAttemptEnded(const std::shared_ptr<WorkerStream>& stream,

@@ -82,6 +82,10 @@ class WorkerManager final : public StreamHandler {
   // Both may move what they store out of the message (a report's points).
   void Handle(const std::shared_ptr<WorkerStream>& stream, v1::WorkerMessage& message);
   void HandleJobEvent(const std::shared_ptr<WorkerStream>& stream, v1::JobEvent& event);
+  // Says so on the job when `report`'s attempt started from `resumed_from_step`, behind a
+  // checkpoint an earlier attempt saved.
+  void NoteStartBehindCheckpoint(const ReportKey& report, const std::string& worker_id,
+                                 int64_t resumed_from_step);
   void HandleAttemptEnded(const std::shared_ptr<WorkerStream>& stream,
                           const v1::AttemptEnded& ended);
   // False when `attempt_id` is the current attempt of `job_id` and `stream`'s worker does not
@@ -118,6 +122,15 @@ class WorkerManager final : public StreamHandler {
     std::string worker_id;
   };
   absl::flat_hash_map<uint64_t, Holder> holders_;
+  // Only on the manager's thread: the newest checkpoint each job's trainers reported, so that
+  // an attempt that starts behind it (its worker does not see that checkpoint_dir) is said on
+  // the job rather than silently run again from there.
+  struct Checkpointed {
+    int64_t step = 0;
+    uint64_t attempt_id = 0;
+    std::string worker_id;
+  };
+  absl::flat_hash_map<std::string, Checkpointed> checkpoints_;
 
   std::thread thread_;  // last: started when everything above is ready
 };

@@ -9,6 +9,47 @@
 namespace ablate::coordinator::service_test {
 namespace {
 
+// A job that moves to a worker that does not see its checkpoints runs again from the start;
+// the job says so, naming the attempt, worker and step it fell behind, rather than silently.
+TEST_F(ServiceTest, AnAttemptThatStartsBehindAnEarlierCheckpointSaysSo) {
+  Submit(TinySweepSpec("moved", 1));
+  const auto assignment_of = [](FakeWorker& worker) {
+    v1::CoordinatorMessage message;
+    while (worker.Read(message) && !message.has_assign()) {
+    }
+    return message.assign();
+  };
+  v1::TrainerEvent started;
+  started.mutable_started()->set_device("cpu");
+  FakeWorker a(channel_, "a");
+  ASSERT_TRUE(a.SendHello());
+  const v1::Assignment first = assignment_of(a);
+  const std::string job_id = first.job().job_id();
+  ASSERT_FALSE(job_id.empty());
+  ASSERT_TRUE(a.SendEvent(job_id, first.attempt_id(), started));
+  v1::TrainerEvent checkpoint;
+  checkpoint.mutable_checkpoint()->set_step(200);
+  ASSERT_TRUE(a.SendEvent(job_id, first.attempt_id(), checkpoint));
+  v1::WorkerMessage drained;  // its worker stopped: back to the queue
+  drained.mutable_attempt_ended()->set_job_id(job_id);
+  drained.mutable_attempt_ended()->set_attempt_id(first.attempt_id());
+  drained.mutable_attempt_ended()->set_interrupted(true);
+  ASSERT_TRUE(a.Send(drained));
+  EXPECT_TRUE(a.Close().ok());
+
+  FakeWorker b(channel_, "b");
+  ASSERT_TRUE(b.SendHello());
+  const v1::Assignment second = assignment_of(b);
+  ASSERT_EQ(second.job().job_id(), job_id);
+  ASSERT_TRUE(b.SendEvent(job_id, second.attempt_id(), started));  // resumed_from_step 0
+  ASSERT_TRUE(WaitUntil([&] { return !Job(job_id).message().empty(); }));
+  EXPECT_EQ(Job(job_id).message(),
+            absl::StrCat("started from step 0, though attempt ", first.attempt_id(),
+                         " on worker a saved a checkpoint at step 200: worker b does not see "
+                         "that checkpoint_dir (a relative checkpoint_root is taken from each "
+                         "worker's own folder; give one on storage every worker mounts)"));
+}
+
 TEST_F(ServiceTest, WorkerRunsAJobToSuccess) {
   std::string sweep_id = Submit(TinySweepSpec("run", 1)).sweep().id();
   FakeWorker worker(channel_, "w1");
