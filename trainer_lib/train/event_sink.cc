@@ -16,6 +16,18 @@ absl::Status TeeEventSink::Send(const v1::TrainerEvent& event) {
   return status;
 }
 
+absl::Status ProgressEventSink::Send(const v1::TrainerEvent& event) {
+  last_ = absl::Now();
+  return next_.Send(event);
+}
+
+absl::Status ProgressEventSink::Progress(int64_t step) {
+  if (absl::Now() - last_ < every_) return absl::OkStatus();
+  v1::TrainerEvent event;
+  event.mutable_progress()->set_step(step);
+  return Send(event);
+}
+
 absl::Status ConsoleEventSink::Send(const v1::TrainerEvent& event) {
   switch (event.event_case()) {
     case v1::TrainerEvent::kStarted: {

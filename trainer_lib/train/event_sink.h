@@ -12,6 +12,8 @@
 
 #include "ablate/v1/trainer.pb.h"
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/event_pipe.h"
 
 namespace ablate::train {
@@ -62,6 +64,24 @@ class TeeEventSink : public EventSink {
  private:
   EventSink& primary_;
   EventSink& copy_;
+};
+
+// Each event to `next`, and a TrainerProgress event on Progress() once `every` has passed since
+// the last event of any kind, so that the worker hears from a trainer whose metrics come seldom
+// (a large log_every, a long evaluation) and can tell it from a hung one (trainer.proto).
+class ProgressEventSink : public EventSink {
+ public:
+  // `next` is borrowed: it must outlive this sink. `every` zero: a progress event at each call.
+  ProgressEventSink(EventSink& next, absl::Duration every)
+      : next_(next), every_(every), last_(absl::Now()) {}
+  absl::Status Send(const v1::TrainerEvent& event) override;
+  // `step` steps done; sends a progress event when one is due.
+  absl::Status Progress(int64_t step);
+
+ private:
+  EventSink& next_;
+  const absl::Duration every_;
+  absl::Time last_;  // of the last event sent, or the sink's creation
 };
 
 }  // namespace ablate::train

@@ -2,6 +2,7 @@
 
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -37,6 +38,28 @@ TEST(ConsoleEventSinkTest, PrintsAStepLineWithMemoryWhereTheDeviceReportsIt) {
             "training 1000 parameters on cuda:0 for 200 steps\n"
             "step 40/200 loss 2.913 lr 3.0e-03 tok/s 51234\n"
             "step 40/200 loss 2.913 lr 3.0e-03 tok/s 51234 peak 12.50 GiB planned 13.00 GiB\n");
+}
+
+// Progress comes by the clock, counted from the last event of any kind.
+TEST(ProgressEventSinkTest, SendsProgressOnlyOnceItIsDue) {
+  struct Counting : EventSink {
+    absl::Status Send(const v1::TrainerEvent& event) override {
+      steps.push_back(event.has_progress() ? event.progress().step() : -1);
+      return absl::OkStatus();
+    }
+    std::vector<int64_t> steps;  // -1: not a progress event
+  } counting;
+  ProgressEventSink every(counting, absl::ZeroDuration());
+  ASSERT_TRUE(every.Progress(1).ok());
+  ASSERT_TRUE(every.Send(v1::TrainerEvent()).ok());
+  ASSERT_TRUE(every.Progress(2).ok());
+  EXPECT_EQ(counting.steps, (std::vector<int64_t>{1, -1, 2}));
+
+  counting.steps.clear();
+  ProgressEventSink hourly(counting, absl::Hours(1));
+  ASSERT_TRUE(hourly.Progress(1).ok());  // an hour has not passed since its creation
+  ASSERT_TRUE(hourly.Send(v1::TrainerEvent()).ok());
+  EXPECT_EQ(counting.steps, (std::vector<int64_t>{-1}));
 }
 
 }  // namespace

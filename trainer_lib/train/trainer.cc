@@ -61,12 +61,11 @@ class Trainer {
       : config_(WithLoopDefaults(job.config())),
         checkpoint_dir_(job.checkpoint_dir()),
         checkpoints_(checkpoint_dir_, static_cast<int>(config_.keep_checkpoints())),
-        events_(events),
+        events_(events, options.progress_every),
         stop_(stop),
         shape_{config_.batch_size(), config_.context_length()},
         skip_nonfinite_(config_.nonfinite() == "skip"),
-        autosave_interval_(options.autosave_interval),
-        progress_every_(options.progress_every) {
+        autosave_interval_(options.autosave_interval) {
     if (options.profile.steps > 0) profiler_.emplace(options.profile);
   }
 
@@ -102,20 +101,15 @@ class Trainer {
   bool WeightsFinite() const;        // waits for the device
   absl::Status EmitMetrics(const std::vector<std::pair<std::string, double>>& values);
   absl::Status Log(const std::string& level, const std::string& text);
-  absl::Status Send(const v1::TrainerEvent& event);  // every event goes through here
-  // A TrainerProgress event when RunOptions.progress_every has passed since the last event.
-  absl::Status SendProgress();
 
   const v1::TrainConfig config_;  // resolved: WithLoopDefaults
   const std::filesystem::path checkpoint_dir_;
   CheckpointDir checkpoints_;
-  EventSink& events_;
+  ProgressEventSink events_;  // RunOptions' progress_every between the run's own events
   const StopRequest& stop_;
   const BatchShape shape_;
   const bool skip_nonfinite_;  // nonfinite "skip": TrainStep leaves such steps out
   const absl::Duration autosave_interval_;  // RunOptions'
-  const absl::Duration progress_every_;     // RunOptions'
-  SteadyClock::time_point last_event_ = SteadyClock::now();  // of the last event sent
   SteadyClock::time_point last_save_;       // of the last checkpoint, or the start of Train
   torch::Device device_{torch::kCPU};
   dist::RankInfo ranks_;                       // world_size 1: one process
@@ -179,7 +173,7 @@ absl::Status Trainer::Setup() {
   facts.data_sha256 = dataset_->sha256();
   facts.optimizer_state_bytes_per_parameter = StateBytesPerParameter(optimizer_->local());
   const v1::TrainerEvent event = StartedEvent(config_, facts);
-  if (absl::Status s = Send(event); !s.ok()) return s;
+  if (absl::Status s = events_.Send(event); !s.ok()) return s;
   for (const std::string& note : resume_notes_) {
     if (absl::Status s = Log("warning", note); !s.ok()) return s;
   }
@@ -270,7 +264,7 @@ absl::Status Trainer::Train() {
   while (step_ < total) {
     const StepAgreement agreed = AgreeAtStep();
     if (agreed.signal != 0) return Stopped(agreed.signal);
-    if (absl::Status s = SendProgress(); !s.ok()) return s;
+    if (absl::Status s = events_.Progress(step_); !s.ok()) return s;
     if (agreed.autosave && step_ > 0 && step_ > saved_step_) {
       if (absl::Status s = Checkpoint(); !s.ok()) return s;
     }
@@ -380,7 +374,7 @@ absl::Status Trainer::Evaluate() {
   for (int64_t i = 0; i < batches; ++i) {
     // A stop request is honoured between batches: an evaluation can take minutes.
     if (const int signal = AgreeAtStep().signal; signal != 0) return Stopped(signal);
-    if (absl::Status s = SendProgress(); !s.ok()) return s;
+    if (absl::Status s = events_.Progress(step_); !s.ok()) return s;
     const absl::StatusOr<Batch> batch = dataset_->EvalBatch(shape_, i);
     if (!batch.ok()) return batch.status();
     total += train_step_->EvalLoss(batch->inputs.to(device_), batch->targets.to(device_));
@@ -432,7 +426,7 @@ absl::Status Trainer::Checkpoint() {
   v1::TrainerEvent event;
   event.mutable_checkpoint()->set_step(step_);
   event.mutable_checkpoint()->set_path(path->string());
-  return Send(event);
+  return events_.Send(event);
 }
 
 bool Trainer::WeightsFinite() const {
@@ -451,28 +445,14 @@ absl::Status Trainer::EmitMetrics(const std::vector<std::pair<std::string, doubl
     point->set_value(value);
     point->set_wall_time(now);
   }
-  return Send(event);
-}
-
-absl::Status Trainer::Send(const v1::TrainerEvent& event) {
-  last_event_ = SteadyClock::now();
   return events_.Send(event);
-}
-
-absl::Status Trainer::SendProgress() {
-  if (SteadyClock::now() - last_event_ < absl::ToChronoNanoseconds(progress_every_)) {
-    return absl::OkStatus();
-  }
-  v1::TrainerEvent event;
-  event.mutable_progress()->set_step(step_);
-  return Send(event);
 }
 
 absl::Status Trainer::Log(const std::string& level, const std::string& text) {
   v1::TrainerEvent event;
   event.mutable_log()->set_level(level);
   event.mutable_log()->set_text(text);
-  return Send(event);
+  return events_.Send(event);
 }
 
 }  // namespace
