@@ -29,8 +29,8 @@ TEST(HostMemoryTest, ReadsMeminfoFieldsInBytes) {
 // A folder laid out as /sys/fs/cgroup, with `files` (path under it -> first line) written.
 std::filesystem::path CgroupTree(const std::string& name,
                                  const std::vector<std::pair<std::string, std::string>>& files) {
-  const std::filesystem::path root = std::filesystem::path(::testing::TempDir()) /
-                                     absl::StrCat("host_memory_test-", getpid(), "-", name);
+  std::filesystem::path root = std::filesystem::path(::testing::TempDir()) /
+                               absl::StrCat("host_memory_test-", getpid(), "-", name);
   std::filesystem::remove_all(root);
   for (const auto& [path, text] : files) {
     std::filesystem::create_directories((root / path).parent_path());

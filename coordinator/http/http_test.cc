@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ablate/v1/sweep_service.pb.h"
+#include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "coordinator/http/loopback_coordinator.h"
 #include "coordinator/server.h"
@@ -169,7 +170,7 @@ TEST_F(HttpTest, JobsFilterByState) {
 
   for (const std::string state : {"cancelled", "JOB_STATE_CANCELLED", "Cancelled"}) {
     const v1::ListJobsResponse cancelled =
-        Parse<v1::ListJobsResponse>(Get(jobs + "?state=" + state));
+        Parse<v1::ListJobsResponse>(Get(absl::StrCat(jobs, "?state=", state)));
     ASSERT_EQ(cancelled.jobs_size(), 1) << state;
     EXPECT_EQ(cancelled.jobs(0).spec().job_id(), all.jobs(1).spec().job_id());
   }
