@@ -94,8 +94,10 @@ class Follower {
       if (!log.ok()) return Fail(io_, log.status());
       const bool ended = HasEnded(job->job().state());
       if (ended && !ended_seen) ended_seen = absl::Now();
-      const bool last = ended && (HasLastLines(*job, *log) ||
-                                  absl::Now() - *ended_seen >= choice_.last_lines_wait);
+      // The worker sends an ended attempt's tail once more only where its lines changed, so an
+      // unchanged tail a moment after the end is the whole of it.
+      const bool last =
+          ended && (HasLastLines(*job, *log) || absl::Now() - *ended_seen >= choice_.settle);
       if (log->attempt_id() == 0 && !said_waiting && !last) {
         io_.err << NoLines(*job) << '\n';
         said_waiting = true;
@@ -116,8 +118,9 @@ class Follower {
     if (log.attempt_id() == 0) return;
     std::vector<std::string> lines(log.lines().begin(), log.lines().end());
     if (log.attempt_id() != attempt_id_) {
+      if (attempt_id_ != 0) EndOfAttempt(job);
       if (attempt_id_ != 0 || log.truncated()) {
-        io_.err << "ablate: log: attempt " << log.attempt_id()
+        io_.err << "ablate: log: " << AttemptName(job, log.attempt_id())
                 << (log.truncated()
                         ? absl::StrCat(" (earlier lines: ", WholeLog(job, log.attempt_id()), ")")
                         : std::string())
@@ -125,6 +128,7 @@ class Follower {
       }
       attempt_id_ = log.attempt_id();
       shown_.clear();
+      holding_ = false;
     }
     const size_t keep = all || lines.empty() ? lines.size() : lines.size() - 1;
     const size_t shared = SharedLines(shown_, lines);
@@ -136,13 +140,44 @@ class Follower {
     for (size_t i = std::min(shared, keep); i < keep; ++i) io_.out << lines[i] << '\n';
     io_.out.flush();
     if (keep > shared) shown_.assign(lines.begin(), lines.begin() + static_cast<long>(keep));
+    holding_ = keep < lines.size();
+    if (holding_) held_ = lines.back();
+  }
+
+  // "attempt 2 (id 9) on worker w2": the attempt's number among the job's, as status counts.
+  static std::string AttemptName(const v1::GetJobResponse& job, uint64_t attempt_id) {
+    int number = 0;
+    std::string worker;
+    for (const v1::Attempt& attempt : job.attempts()) {
+      ++number;
+      if (attempt.id() == attempt_id) {
+        worker = attempt.worker_id();
+        break;
+      }
+    }
+    return absl::StrCat("attempt ", number, " (id ", attempt_id, ")",
+                        worker.empty() ? "" : absl::StrCat(" on worker ", worker));
+  }
+
+  // The attempt followed so far was replaced: its held-back last line (complete now), then
+  // how it ended.
+  void EndOfAttempt(const v1::GetJobResponse& job) {
+    if (holding_) io_.out << held_ << '\n';
+    io_.out.flush();
+    const v1::Attempt* ended = FindAttempt(job, attempt_id_);
+    if (ended != nullptr && !ended->exit().reason().empty()) {
+      io_.err << "ablate: log: " << AttemptName(job, attempt_id_)
+              << " ended: " << ended->exit().reason()
+              << " (any later lines: " << WholeLog(job, attempt_id_) << ")\n";
+    }
   }
 
   int End(const v1::GetJobResponse& job, const v1::JobLog& log) {
     const v1::Job& j = job.job();
-    if (j.current_attempt_id() != 0 && !HasLastLines(job, log)) {
-      io_.err << "ablate: log: the attempt's last lines did not arrive within "
-              << absl::FormatDuration(choice_.last_lines_wait) << "; the whole log is "
+    const v1::Attempt* current = FindAttempt(job, j.current_attempt_id());
+    if (current != nullptr && current->state() == v1::ATTEMPT_STATE_LOST) {
+      io_.err << "ablate: log: its worker is gone, so the last lines may be missing; the whole "
+                 "log is "
               << WholeLog(job, j.current_attempt_id()) << '\n';
     }
     io_.err << "ablate: log: " << j.spec().job_id() << " " << JobStateName(j.state())
@@ -155,6 +190,10 @@ class Follower {
   const Io& io_;
   uint64_t attempt_id_ = 0;
   std::vector<std::string> shown_;  // the current attempt's lines printed last, oldest first
+  // Its newest line, not printed while it may grow (a flag beside the text: an empty line is
+  // a line).
+  bool holding_ = false;
+  std::string held_;
 };
 
 }  // namespace

@@ -24,8 +24,9 @@ struct LogChoice {
   // its last lines arrived; then exit 0 if it succeeded, 1 if not.
   bool follow = false;
   absl::Duration poll = absl::Seconds(1);  // between two reads while following
-  // After the job ended, how long to wait for its worker to send the attempt's last lines.
-  absl::Duration last_lines_wait = absl::Seconds(15);
+  // After the job ended, how long to wait for its worker to send the attempt's last lines: the
+  // worker sends them at once where they changed since its last send.
+  absl::Duration settle = absl::Seconds(3);
 };
 
 // Prints the log of the job `job_id` names (a whole id, or the short id after its sweep's id).

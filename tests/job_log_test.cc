@@ -4,6 +4,9 @@
 // the last lines of the trainer.log on the worker's disk, exactly, and so does `ablate log`;
 // `ablate log --follow`, started while the job runs, prints each line of the file from where it
 // started to the end once, in order, and exits with the job.
+#include <signal.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -141,6 +144,66 @@ TEST_F(JobLogTest, TheApiServesTheTailOfTheTrainersLog) {
 
   v1::JobLog unknown;
   EXPECT_EQ(Get("/api/v1/jobs/no-such-job/log", unknown), 404);
+}
+
+// `ablate log -f` across a retry: attempt 1's lines to the end of its file (its last line
+// too, held back while it might still grow), how it ended, then attempt 2's to the end of its.
+TEST_F(JobLogTest, FollowingTheLogCarriesOnThroughARetry) {
+  auto coordinator = test::TestCoordinator::Start(bin_dir_, dir_, {}, 0, {"w"});
+  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+  coordinator_ = std::move(*coordinator);
+  auto worker = StartNamedWorker("w", 1);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  workers_.push_back(std::move(*worker));
+  ASSERT_TRUE(Submit(WriteTinySweep(/*jobs=*/1, /*steps=*/1500)).ok()) << Logs();
+  absl::StatusOr<v1::Job> job =
+      WaitForOnlyJob([](const v1::Job& j) { return j.step() >= 25; }, absl::Minutes(2));
+  ASSERT_TRUE(job.ok()) << job.status() << Logs();
+  const std::string job_id = job->spec().job_id();
+  const uint64_t first = job->current_attempt_id();
+  auto follow = test::Subprocess::Start(
+      {bin_dir_ + "/ablate", "--coordinator", coordinator_->grpc_address(), "log", "-f", job_id});
+  ASSERT_TRUE(follow.ok()) << follow.status();
+  absl::SleepFor(absl::Seconds(1));  // a read of attempt 1
+
+  // A signal the worker did not send ends attempt 1 (as the OOM killer would): retried.
+  std::ifstream pid_file(std::filesystem::path(dir_) / "w" / "trainer-pids" /
+                         absl::StrCat("attempt-", first, ".pid"));
+  pid_t pid = 0;
+  ASSERT_TRUE(pid_file >> pid) << Logs();
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  absl::StatusOr<int> followed = (*follow)->WaitFor(absl::Minutes(3));
+  ASSERT_TRUE(followed.ok()) << followed.status() << Logs();
+  EXPECT_EQ(*followed, 0) << (*follow)->Stderr();
+  job = WaitForOnlyJob([](const v1::Job&) { return true; }, absl::Seconds(5));
+  ASSERT_TRUE(job.ok());
+  const uint64_t second = job->current_attempt_id();
+  ASSERT_NE(second, first);
+
+  const auto file_lines = [&](uint64_t attempt) {
+    std::ifstream in(std::filesystem::path(dir_) / "w" / job_id /
+                     absl::StrCat("attempt-", attempt) / "trainer.log");
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+  };
+  const std::vector<std::string> one = file_lines(first), two = file_lines(second);
+  ASSERT_FALSE(one.empty());
+  ASSERT_FALSE(two.empty());
+  std::vector<std::string> out = absl::StrSplit((*follow)->Stdout(), '\n');
+  ASSERT_TRUE(!out.empty() && out.back().empty());
+  out.pop_back();
+  // Attempt 1's last line, then attempt 2's lines to the end of its file.
+  const auto last_of_one = std::find(out.begin(), out.end(), one.back());
+  ASSERT_NE(last_of_one, out.end()) << (*follow)->Stdout();
+  const std::vector<std::string> rest(last_of_one + 1, out.end());
+  ASSERT_LE(rest.size(), two.size());
+  EXPECT_EQ(rest, std::vector<std::string>(two.end() - static_cast<long>(rest.size()), two.end()));
+  EXPECT_THAT((*follow)->Stderr(),
+              testing::HasSubstr(
+                  absl::StrCat("ablate: log: attempt 1 (id ", first, ") on worker w ended: ")));
+  EXPECT_THAT((*follow)->Stderr(), testing::HasSubstr(absl::StrCat("ablate: log: attempt 2 (id ",
+                                                                   second, ") on worker w")));
 }
 
 }  // namespace
