@@ -132,7 +132,7 @@ int RunCli(int argc, char** argv) {
   workers->footer(
       "STATE is connected, or gone with when the worker was last seen; SLOTS groups alike "
       "slots (GPU model or CPU, and the memory a job placed on one may use); FREE counts the "
-      "slots no job holds; JOBS, the jobs it runs.");
+      "slots no job holds; JOBS, how many jobs it runs.");
 
   std::string sweep_id;
   bool json = false;

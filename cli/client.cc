@@ -80,9 +80,12 @@ absl::Status Client::AwaitConnection() {
 }
 
 absl::Status Client::Unreachable(absl::string_view cause) const {
-  return absl::UnavailableError(
-      absl::StrCat("ablate: cannot reach the coordinator at ", address_, " (", cause,
-                   "); is ablate-coordinator running? set --coordinator or ABLATE_COORDINATOR"));
+  // Something answered HTTP/1 there: the question whether the coordinator runs would mislead.
+  const bool answered = absl::StrContains(cause, "HTTP/1");
+  return absl::UnavailableError(absl::StrCat("ablate: cannot reach the coordinator at ", address_,
+                                             " (", cause, "); ",
+                                             answered ? "" : "is ablate-coordinator running? ",
+                                             "set --coordinator or ABLATE_COORDINATOR"));
 }
 
 absl::Status Client::CallError(absl::string_view method, const grpc::Status& status) const {

@@ -186,6 +186,7 @@ TEST_F(CliCoordinatorTest, TheWebPortIsNamedForWhatItIs) {
   EXPECT_THAT(r.err, IsOneLine());
   EXPECT_THAT(r.err, HasSubstr("it answers HTTP/1, not gRPC: is that the coordinator's web "
                                "port? the CLI needs its gRPC port"));
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("is ablate-coordinator running?")));
 }
 
 TEST_F(CliCoordinatorTest, UnknownSweepIsAServerError) {
