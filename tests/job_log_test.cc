@@ -72,12 +72,7 @@ bool HasLine(const v1::JobLog& log, absl::string_view prefix) {
 }
 
 TEST_F(JobLogTest, TheApiServesTheTailOfTheTrainersLog) {
-  auto coordinator = test::TestCoordinator::Start(bin_dir_, dir_, {}, 0, {"w"});
-  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
-  coordinator_ = std::move(*coordinator);
-  auto worker = StartNamedWorker("w", 1);
-  ASSERT_TRUE(worker.ok()) << worker.status();
-  workers_.push_back(std::move(*worker));
+  ASSERT_NO_FATAL_FAILURE(StartCoordinatorAndWorker("w", 1));
   ASSERT_TRUE(Submit(WriteTinySweep(/*jobs=*/1, /*steps=*/300)).ok()) << Logs();
 
   absl::StatusOr<v1::Job> job =
@@ -149,12 +144,7 @@ TEST_F(JobLogTest, TheApiServesTheTailOfTheTrainersLog) {
 // `ablate log -f` across a retry: attempt 1's lines to the end of its file (its last line
 // too, held back while it might still grow), how it ended, then attempt 2's to the end of its.
 TEST_F(JobLogTest, FollowingTheLogCarriesOnThroughARetry) {
-  auto coordinator = test::TestCoordinator::Start(bin_dir_, dir_, {}, 0, {"w"});
-  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
-  coordinator_ = std::move(*coordinator);
-  auto worker = StartNamedWorker("w", 1);
-  ASSERT_TRUE(worker.ok()) << worker.status();
-  workers_.push_back(std::move(*worker));
+  ASSERT_NO_FATAL_FAILURE(StartCoordinatorAndWorker("w", 1));
   ASSERT_TRUE(Submit(WriteTinySweep(/*jobs=*/1, /*steps=*/1500)).ok()) << Logs();
   absl::StatusOr<v1::Job> job =
       WaitForOnlyJob([](const v1::Job& j) { return j.step() >= 25; }, absl::Minutes(2));
