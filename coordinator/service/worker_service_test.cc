@@ -30,7 +30,12 @@ TEST_F(ServiceTest, AnAttemptThatStartsBehindAnEarlierCheckpointSaysSo) {
   v1::TrainerEvent checkpoint;
   checkpoint.mutable_checkpoint()->set_step(200);
   ASSERT_TRUE(a.SendEvent(job_id, first.attempt_id(), checkpoint));
-  v1::WorkerMessage drained;  // its worker stopped: back to the queue
+  // Its worker stops, as on SIGTERM: a drain (so it is offered nothing more), then the attempt
+  // ended as interrupted, back to the queue.
+  v1::WorkerMessage drain;
+  drain.mutable_drain()->set_reason("shutting down");
+  ASSERT_TRUE(a.Send(drain));
+  v1::WorkerMessage drained;
   drained.mutable_attempt_ended()->set_job_id(job_id);
   drained.mutable_attempt_ended()->set_attempt_id(first.attempt_id());
   drained.mutable_attempt_ended()->set_interrupted(true);
