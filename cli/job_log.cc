@@ -9,17 +9,13 @@
 #include "absl/time/clock.h"
 #include "cli/interrupt.h"
 #include "cli/views.h"
+#include "common/job_state.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace ablate::cli {
 namespace {
 
 using google::protobuf::util::TimeUtil;
-
-bool HasEnded(v1::JobState state) {
-  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
-         state == v1::JOB_STATE_CANCELLED;
-}
 
 // The job and its attempts, without its metrics (one point of one series: GetJob has no way
 // to ask for none).
@@ -54,7 +50,7 @@ std::string NoLines(const v1::GetJobResponse& job) {
     return absl::StrCat("ablate: log: ", j.spec().job_id(), " is ", JobStateName(j.state()),
                         " and has not started: no log yet");
   }
-  if (!HasEnded(j.state())) {
+  if (!JobStateHasEnded(j.state())) {
     return absl::StrCat("ablate: log: no line of ", j.spec().job_id(),
                         "'s log has arrived yet (its worker sends the log every few seconds)");
   }
@@ -92,7 +88,7 @@ class Follower {
     while (true) {
       absl::StatusOr<v1::JobLog> log = client_.GetJobLog(job_id);
       if (!log.ok()) return Fail(io_, log.status());
-      const bool ended = HasEnded(job->job().state());
+      const bool ended = JobStateHasEnded(job->job().state());
       if (ended && !ended_seen) ended_seen = absl::Now();
       // The worker sends an ended attempt's tail once more only where its lines changed, so an
       // unchanged tail a moment after the end is the whole of it.

@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "cli/stats.h"
 #include "cli/table.h"
+#include "common/job_state.h"
 #include "sweep/grid.h"
 #include "sweep/tuning.h"
 #include "sweep/validate.h"
@@ -135,9 +136,7 @@ void ResultsBuilder::Add(const v1::Job& job, std::optional<double> value) {
   Cell& entry = cells_[it->second];
   if (job.spec().has_trial()) {
     entry.result.set_trials(entry.result.trials() + 1);
-    const bool ended = job.state() == v1::JOB_STATE_SUCCEEDED ||
-                       job.state() == v1::JOB_STATE_FAILED ||
-                       job.state() == v1::JOB_STATE_CANCELLED;
+    const bool ended = JobStateHasEnded(job.state());
     const bool result = job.state() == v1::JOB_STATE_SUCCEEDED && job.has_final_eval_loss() &&
                         std::isfinite(job.final_eval_loss());
     // A cancelled trial did not fail: it waits for a retry (sweep/tuning.h).

@@ -11,6 +11,7 @@
 #include "absl/strings/string_view.h"
 #include "cli/table.h"
 #include "cli/views.h"
+#include "common/job_state.h"
 
 namespace ablate::cli {
 namespace {
@@ -35,10 +36,8 @@ std::string JobLine(const v1::Job& job) {
   std::string line = absl::StrCat("job ", job.spec().job_id(), " ", JobStateName(job.state()));
   if (job.attempts() > 1) absl::StrAppend(&line, " (attempt ", job.attempts(), ")");
   if (job.step() > 0) absl::StrAppend(&line, " step ", job.step());
-  const bool ended = job.state() == v1::JOB_STATE_SUCCEEDED ||
-                     job.state() == v1::JOB_STATE_FAILED || job.state() == v1::JOB_STATE_CANCELLED;
   if (job.has_last_loss()) {
-    absl::StrAppend(&line, ended ? " loss " : " last loss ",
+    absl::StrAppend(&line, JobStateHasEnded(job.state()) ? " loss " : " last loss ",
                     absl::StrFormat("%.4f", job.last_loss()));
   }
   if (const std::optional<double> eval = EvalLossOf(job)) {

@@ -19,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/ids.h"
+#include "common/job_state.h"
 #include "common/train_config.h"
 #include "sweep/job_ids.h"
 
@@ -45,11 +46,6 @@ std::vector<std::string> LogGrid(const v1::TunedParameter& parameter) {
 // std::uniform_real_distribution's output is not).
 double Uniform(std::mt19937_64& generator) {
   return static_cast<double>(generator() >> 11) * 0x1.0p-53;
-}
-
-bool Ended(v1::JobState state) {
-  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
-         state == v1::JOB_STATE_CANCELLED;
 }
 
 bool Succeeded(const v1::Job& job) {
@@ -131,7 +127,7 @@ const v1::Job* Choose(const CellJobs& cell, size_t top) {
   std::set<Point> failed;
   for (const Rung& rung : cell.rungs) {
     for (const auto& [point, job] : rung) {
-      if (Ended(job->state()) && !Succeeded(*job)) failed.insert(point);
+      if (JobStateHasEnded(job->state()) && !Succeeded(*job)) failed.insert(point);
     }
   }
   for (size_t k = top + 1; k-- > 0;) {
@@ -151,8 +147,9 @@ bool StepCell(const v1::SweepSpec& spec, size_t points, const CellJobs& cell,
   const std::vector<v1::RungPlan> rungs = RungsOf(spec.tuning(), points, any.trial().cell_steps());
   for (size_t k = 0; k < rungs.size() && k < cell.rungs.size(); ++k) {
     const auto& rung = cell.rungs[k];
-    const bool running = std::any_of(
-        rung.begin(), rung.end(), [](const auto& entry) { return !Ended(entry.second->state()); });
+    const bool running = std::any_of(rung.begin(), rung.end(), [](const auto& entry) {
+      return !JobStateHasEnded(entry.second->state());
+    });
     if (rung.empty() || running) return false;
     // A cancelled trial stops its cell's tuning until it is retried: cancelling a sweep ends
     // the trials it is running, and ranking them last would promote the rest and train on.

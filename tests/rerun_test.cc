@@ -11,6 +11,7 @@
 #include "ablate/v1/sweep_service.grpc.pb.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/job_state.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -70,7 +71,7 @@ class RerunTest : public test::ClusterTest {
       int ended = 0;
       states.clear();
       for (const v1::Job& job : jobs.jobs()) {
-        if (job.state() >= v1::JOB_STATE_SUCCEEDED) ++ended;
+        if (JobStateHasEnded(job.state())) ++ended;
         absl::StrAppend(&states, states.empty() ? "" : " ", job.spec().config().seed(), "=",
                         v1::JobState_Name(job.state()).substr(sizeof("JOB_STATE_") - 1));
       }

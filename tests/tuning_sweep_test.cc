@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
+#include "common/job_state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/cluster_test.h"
@@ -60,7 +61,7 @@ class TuningSweepTest : public test::ClusterTest {
       if (read.ok()) {
         jobs = *std::move(read);
         const bool ended = std::any_of(jobs.begin(), jobs.end(), [](const v1::Job& job) {
-          return job.spec().has_tuned() && job.state() >= v1::JOB_STATE_SUCCEEDED;
+          return job.spec().has_tuned() && JobStateHasEnded(job.state());
         });
         if (ended) return jobs;
       }

@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "common/attention_args.h"
 #include "common/catalog.h"
+#include "common/job_state.h"
 #include "common/log.h"
 #include "common/model_math.h"
 #include "coordinator/scheduler/pending_queue.h"
@@ -27,11 +28,6 @@ namespace {
 constexpr uint32_t kDefaultMaxAttempts = 3;
 constexpr int kDefaultMaxPoints = 1000;
 constexpr char kCancelledByUser[] = "cancelled by user";
-
-bool HasEnded(v1::JobState state) {
-  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
-         state == v1::JOB_STATE_CANCELLED;
-}
 
 bool HasEnded(const v1::Sweep& sweep) {
   return sweep.state() == v1::SWEEP_STATE_COMPLETED || sweep.state() == v1::SWEEP_STATE_FAILED ||
@@ -319,7 +315,7 @@ absl::StatusOr<v1::CancelResponse> SweepApi::Cancel(const v1::CancelRequest& req
     absl::StatusOr<std::vector<v1::Job>> jobs = store_.ListJobs(sweep->id());
     if (!jobs.ok()) return jobs.status();
     for (const v1::Job& job : *jobs) {
-      if (!HasEnded(job.state())) job_ids.push_back(job.spec().job_id());
+      if (!JobStateHasEnded(job.state())) job_ids.push_back(job.spec().job_id());
     }
   } else if (sweep.status().code() == absl::StatusCode::kNotFound) {
     absl::StatusOr<v1::Job> job = FindJob(request.id());

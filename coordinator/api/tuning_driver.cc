@@ -4,19 +4,12 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "common/job_state.h"
 #include "common/log.h"
 #include "coordinator/api/sweep_api.h"
 #include "sweep/tuning.h"
 
 namespace ablate::coordinator {
-namespace {
-
-bool Ended(v1::JobState state) {
-  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
-         state == v1::JOB_STATE_CANCELLED;
-}
-
-}  // namespace
 
 TuningDriver::TuningDriver(Store& store, Scheduler& scheduler, ChangeFeed& feed,
                            TuningDriverOptions options)
@@ -72,7 +65,7 @@ bool TuningDriver::JobEnded(ChangeFeed::Subscription& subscription) {
   while (true) {
     switch (subscription.Next(&delta, absl::ZeroDuration())) {
       case ChangeFeed::Subscription::Result::kDelta:
-        for (const v1::Job& job : delta->jobs()) ended = ended || Ended(job.state());
+        for (const v1::Job& job : delta->jobs()) ended = ended || JobStateHasEnded(job.state());
         break;
       case ChangeFeed::Subscription::Result::kFellBehind:
         ended = true;  // what was lost may have ended a job

@@ -295,11 +295,6 @@ google::protobuf::Timestamp TimestampOf(int64_t unix_micros) {
   return ToProto(absl::FromUnixMicros(unix_micros));
 }
 
-bool HasEnded(v1::JobState state) {
-  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
-         state == v1::JOB_STATE_CANCELLED;
-}
-
 absl::StatusOr<JobRow> LoadJob(Db& db, const std::string& job_id) {
   absl::StatusOr<Statement> query =
       db.Prepare("SELECT rowid, state, current_attempt_id, sweep_id FROM jobs WHERE id = ?1");

@@ -101,9 +101,6 @@ v1::SweepState SweepStateOf(const v1::JobCounts& counts);
 
 google::protobuf::Timestamp TimestampOf(int64_t unix_micros);
 
-// True for the states a job leaves no more: SUCCEEDED, FAILED, CANCELLED.
-bool HasEnded(v1::JobState state);
-
 // A job as a report about one of its attempts needs it, or a change of its message.
 struct JobRow {
   int64_t rowid = 0;

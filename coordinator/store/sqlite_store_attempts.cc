@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/job_state.h"
 #include "coordinator/store/metric_table.h"
 #include "coordinator/store/rows.h"
 #include "coordinator/store/sqlite_store.h"
@@ -338,7 +339,7 @@ SqliteStore::Body SqliteStore::EndAttemptBody(ReportKey report, AttemptEnd end) 
       return absl::InvalidArgumentError(
           absl::StrCat("an attempt cannot end in ", v1::AttemptState_Name(end.attempt_state)));
     }
-    if (end.job_state != v1::JOB_STATE_PENDING && !internal::HasEnded(end.job_state)) {
+    if (end.job_state != v1::JOB_STATE_PENDING && !JobStateHasEnded(end.job_state)) {
       return absl::InvalidArgumentError(absl::StrCat("an attempt's end cannot move its job to ",
                                                      v1::JobState_Name(end.job_state)));
     }
@@ -413,7 +414,7 @@ absl::StatusOr<std::vector<v1::Job>> SqliteStore::CancelJobs(
           absl::StatusOr<v1::Job> job = internal::JobFromRow(*query, /*first_column=*/2);
           query->Reset();
           if (!job.ok()) return job.status();
-          if (internal::HasEnded(job->state())) continue;
+          if (JobStateHasEnded(job->state())) continue;
           if (job->state() != v1::JOB_STATE_PENDING) {
             absl::Status ended = EndAttemptRow(db, job->current_attempt_id(),
                                                v1::ATTEMPT_STATE_CANCELLED, nullptr, now);
