@@ -7,7 +7,11 @@
 #      first, for each shape;
 #   2. the first eight launches of the kernels KERNELS names (an ncu regex; default the selected
 #      branch's: forward by query blocks or by key block, dq, dk/dv) with ncu's speed-of-light,
-#      occupancy, warp-state and memory sections (sections-SHAPE.txt); KERNELS=- skips this.
+#      occupancy, warp-state and memory sections (sections-SHAPE.txt); KERNELS=- skips this;
+#   3. the first two launches of each kernel STALLS names (space-separated function names, as
+#      "DkvKernel DkvWgmmaKernel"): stall reasons per issued instruction, L2's sectors and
+#      throughput (stalls-SHAPE.txt).
+# TIMES=- skips step 1.
 # SHAPES (default "fla:65536 qwen3-0.6b:131072") lists shape:T pairs (nsa_benchmark's names);
 # WINDOW (default 0, as in the table compared with fla) is the sliding window. Everything lands in
 # OUT (default runs/device-nsa-profile).
@@ -45,10 +49,11 @@ if [ -z "$ncu" ]; then
 fi
 for shape in ${SHAPES:-fla:65536 qwen3-0.6b:131072}; do
   name=${shape%%:*} t=${shape##*:}
-  "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --print-units base \
-    "$build/bin/nsa_benchmark" 1 "$t" "${WINDOW:-0}" "$name" >"$logs/times-$name.csv" 2>"$logs/ncu-$name.err"
-  echo "ncu times ($name $t) exit $?"
-  python3 - "$logs/times-$name.csv" "$name $t" >>"$logs/kernels.md" <<'EOF'
+  if [ "${TIMES:-}" != - ]; then
+    "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv --print-units base \
+      "$build/bin/nsa_benchmark" 1 "$t" "${WINDOW:-0}" "$name" >"$logs/times-$name.csv" 2>"$logs/ncu-$name.err"
+    echo "ncu times ($name $t) exit $?"
+    python3 - "$logs/times-$name.csv" "$name $t" >>"$logs/kernels.md" <<'EOF'
 import csv, statistics, sys
 rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
 head, body = rows[0], rows[1:]
@@ -61,8 +66,21 @@ print("| kernel | launches | median ms | total ms |\n|---|---|---|---|")
 for k, v in sorted(by.items(), key=lambda kv: -sum(kv[1]))[:30]:
     print(f"| {k} | {len(v)} | {statistics.median(v):.3f} | {sum(v):.1f} |")
 EOF
+  fi
+  kernels=${KERNELS:-ForwardKernel|ForwardByBlockKernel|DqKernel|DkvKernel}
+  # Each kernel STALLS names alone: the benchmark launches its forwards many times before
+  # its first backward, so a regex over several kernels would fill --launch-count with those.
+  for kernel in ${STALLS:-}; do
+    stalls='regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio'
+    stalls+=',smsp__average_warp_latency_per_inst_issued.ratio,gpu__time_duration.sum'
+    stalls+=',lts__t_sectors.sum,lts__throughput.avg.pct_of_peak_sustained_elapsed'
+    "$ncu" --clock-control none -k "regex:(^|:)$kernel(<|$)" --launch-count 2 \
+      --metrics "$stalls" "$build/bin/nsa_benchmark" 1 "$t" "${WINDOW:-0}" "$name" \
+      >>"$logs/stalls-$name.txt" 2>&1
+    echo "ncu stalls ($kernel, $name $t) exit $?"
+  done
   if [ "${KERNELS:-}" = - ]; then continue; fi
-  "$ncu" --clock-control none -k "regex:${KERNELS:-ForwardKernel|ForwardByBlockKernel|DqKernel|DkvKernel}" \
+  "$ncu" --clock-control none -k "regex:$kernels" \
     --launch-count 8 --section SpeedOfLight --section Occupancy --section LaunchStats \
     --section WarpStateStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
     --section SourceCounters \
@@ -70,9 +88,9 @@ EOF
   echo "ncu sections ($name $t) exit $?"
   stage "$name profiled"
 done
-cat "$logs/kernels.md"
+cat "$logs/kernels.md" 2>/dev/null
 summary='^  [A-Za-z].*Kernel|Duration|Compute \(SM\) Throughput|Memory Throughput'
 summary+='|L2 Cache Throughput|DRAM Throughput|Achieved Occupancy|Registers Per'
 summary+='|Theoretical Occupancy'
 summary+='|Warp Cycles Per Issued|Executed Ipc A'
-grep -E "$summary" "$logs"/sections-*.txt | head -120
+grep -E "$summary" "$logs"/sections-*.txt 2>/dev/null | head -120
