@@ -23,6 +23,7 @@ constexpr size_t kDqBytes = SharedBytes(6);
 constexpr size_t kDsBytes = kTile * kTile * sizeof(bf16);
 constexpr size_t kDkvBytes = SharedBytes(6, kDsBytes + 2 * kTile * sizeof(float4));
 
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 // The selected branch's log-sum-exp in base 2 for the query of `row` (q's layout) less log2 of
 // how many of its slots (`slots`, p.local_slots of them) hold `block`: +inf where none does,
 // which zeroes its P_sel.
@@ -31,6 +32,7 @@ inline __device__ float LocalLse2(const NsaWindowParams& p, int64_t row, const i
   const int c = LocalCount(p, slots, block);
   return c > 0 ? p.local_lse[row] * kLog2e - log2f(static_cast<float>(c)) : INFINITY;
 }
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
 // dq: a thread block per (64 queries, head h, batch b), grid (ceil(T / 64), H, B), the forward's
 // walk with S = Q K^T and dP = dO V^T, P = exp2(S - lse), dS = P (dP - delta), dq += dS K.
