@@ -186,26 +186,23 @@ __device__ void AccumulateSharedProduct(float (&acc)[kCols / 8][4], const bf16* 
   }
 }
 
-// Adds C fragments acc [16 rows][kCols] into fp32 rows in global memory with 16-byte atomics
-// (sm_90's float4 atomicAdd): `top` is row quad's column 0, `bottom` row quad + 8's, null for a
-// row not to write (16-byte aligned). Lanes pair up (lane ^ 1): the even one adds 4 columns of
-// the top row, the odd one the same 4 of the bottom row, half of each from its partner: half the
-// float2 atomics' instructions for the same bytes. All 32 lanes, converged.
+// Adds C fragments acc [16 rows][kCols] into fp32 rows in global memory with 8-byte atomics
+// (sm_90's float2 atomicAdd): `top` is row quad's column 0, `bottom` row quad + 8's, null for a
+// row not to write (8-byte aligned). Each lane adds its own two adjacent columns of each row, with
+// no shuffles: where lanes paired up to add float4s (half the atomic instructions, two shuffles
+// each), the selected branch's dk/dv kernel ran 2% slower at fla's 64K on an H100
+// (docs/benchmarks.md, "The large kernels at fla's 64K profiled"). Any lanes may call it.
 template <int kCols>
 __device__ void AtomicAddRows(float* top, float* bottom, const float (&acc)[kCols / 8][4]) {
-  const int lane = threadIdx.x % 32;
-  const bool odd = lane % 2 != 0;
-  float* row = odd ? bottom : top;
-  const int col = 2 * (lane % 4 - lane % 2);
+  const int col = 2 * (static_cast<int>(threadIdx.x) % 4);
 #pragma unroll
   for (int n = 0; n < kCols / 8; ++n) {
-    // The partner's half: the top row's for the even lane, the bottom row's for the odd one.
-    const float x = __shfl_xor_sync(0xffffffffu, odd ? acc[n][0] : acc[n][2], 1);
-    const float y = __shfl_xor_sync(0xffffffffu, odd ? acc[n][1] : acc[n][3], 1);
-    if (row == nullptr) continue;
-    const float4 v =
-        odd ? make_float4(x, y, acc[n][2], acc[n][3]) : make_float4(acc[n][0], acc[n][1], x, y);
-    atomicAdd(reinterpret_cast<float4*>(row + 8 * n + col), v);
+    if (top != nullptr) {
+      atomicAdd(reinterpret_cast<float2*>(top + 8 * n + col), make_float2(acc[n][0], acc[n][1]));
+    }
+    if (bottom != nullptr) {
+      atomicAdd(reinterpret_cast<float2*>(bottom + 8 * n + col), make_float2(acc[n][2], acc[n][3]));
+    }
   }
 }
 

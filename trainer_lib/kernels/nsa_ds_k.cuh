@@ -19,7 +19,8 @@ namespace ablate::kernels::nsa {
 // swizzled [64][128] tile. dS goes, rounded to bf16 as FlashAttention-2 rounds it, into ds (a
 // swizzled [64 rows][64 keys] tile, 1024-byte aligned), then dq = dS K a 64-column half at a time
 // (m64n64, k read N-major), and each warp adds its rows 16 warp + lane / 4 (`top`: that row's
-// column 0) and 16 warp + lane / 4 + 8 (`bottom`) with float4 atomics; a null row is not added.
+// column 0) and 16 warp + lane / 4 + 8 (`bottom`) with float2 atomics (mma::AtomicAddRows); a null
+// row is not added.
 // Waits for every wgmma the warpgroup has in flight. All threads of the block, which is one
 // warpgroup; ds may be rewritten once every thread has passed a barrier after this.
 inline __device__ void AddDsK(const float (&ds_t)[8][4], __nv_bfloat16* ds, const __nv_bfloat16* k,

@@ -51,8 +51,8 @@
 //    keys no row of the step sees skips the step's products. At the end it adds them into fp32 dk,
 //    dv with atomicAdd: a block chosen by many queries (the first block is chosen by every query)
 //    is split over many items, and a duplicate (query, block) pair is simply summed twice, as the
-//    reference's gather would. Needs sm_90: the atomics add 16 bytes at a time (float4 atomicAdd, a
-//    pair of lanes trading halves of their fragments). At D = 128 on a device of compute
+//    reference's gather would. Needs sm_90: the atomics add 8 bytes at a time (float2 atomicAdd,
+//    each lane its own two columns; docs/benchmarks.md has the float4 form measured). At D = 128 on a device of compute
 //    capability 9.0, where the build holds sm_90a code, the block's 4 warps are one warpgroup on
 //    Hopper's wgmma instead (wgmma_bf16.cuh): 64 rows a step, S^T, dP^T and dq's dS K with both
 //    operands in 128-byte-swizzled shared tiles, dv and dk with P^T and dS^T as register A; the
