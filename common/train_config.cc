@@ -29,7 +29,8 @@ using google::protobuf::FieldDescriptor;
 constexpr absl::string_view kArgMaps[] = {"optimizer_args.", "attention_args."};
 constexpr uint64_t kLongestDenseContext = 131072;
 
-// Reads "524288", "512K" or "1M" (powers of two, as context lengths are written).
+// Reads "524288", "512K" or "1M" (powers of two, as context lengths are written), and a whole
+// number written with a zero fraction ("64.0", as Python's float and some YAML writers print it).
 bool ParseCount(absl::string_view text, uint64_t max, uint64_t& out) {
   uint64_t scale = 1;
   if (!text.empty()) {
@@ -37,6 +38,11 @@ bool ParseCount(absl::string_view text, uint64_t max, uint64_t& out) {
     if (suffix == 'K') scale = uint64_t{1} << 10;
     if (suffix == 'M') scale = uint64_t{1} << 20;
     if (scale != 1) text.remove_suffix(1);
+  }
+  if (const size_t point = text.find('.'); point != absl::string_view::npos) {
+    const absl::string_view fraction = text.substr(point + 1);
+    if (point == 0 || fraction.find_first_not_of('0') != absl::string_view::npos) return false;
+    text = text.substr(0, point);
   }
   uint64_t value = 0;
   if (!absl::SimpleAtoi(text, &value)) return false;
@@ -64,6 +70,9 @@ absl::Status BadValue(absl::string_view name, absl::string_view value, absl::str
 absl::Status BadCount(absl::string_view name, absl::string_view value) {
   if (absl::StartsWith(value, "-")) {
     return absl::InvalidArgumentError(absl::StrCat(name, ": ", value, " is negative"));
+  }
+  if (absl::StrContains(value, '.')) {
+    return BadValue(name, value, "a whole number (only a zero fraction, as in 64.0, is read)");
   }
   return BadValue(name, value, "a whole number");
 }

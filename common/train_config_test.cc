@@ -31,6 +31,20 @@ TEST(TrainConfigTest, SetsFieldsOfEveryTypeByName) {
   EXPECT_EQ(c.context_length(), 1048576u);
 }
 
+TEST(TrainConfigTest, ACountWithAZeroFractionIsThatWholeNumber) {
+  v1::TrainConfig c = DefaultTrainConfig();
+  ASSERT_TRUE(SetTrainField(c, "steps", "64.0").ok());
+  EXPECT_EQ(c.steps(), 64u);
+  ASSERT_TRUE(SetTrainField(c, "context_length", "32.00K").ok());
+  EXPECT_EQ(c.context_length(), 32768u);
+  EXPECT_EQ(SetTrainField(c, "steps", "64.5").message(),
+            "steps: '64.5' is not a whole number (only a zero fraction, as in 64.0, is read)");
+  EXPECT_FALSE(SetTrainField(c, "steps", ".0").ok());
+  ASSERT_TRUE(SetTrainField(c, "steps", "65.").ok());
+  EXPECT_EQ(c.steps(), 65u);
+  EXPECT_FALSE(SetTrainField(c, "steps", "6.4e1").ok());
+}
+
 TEST(TrainConfigTest, RefusesUnknownNamesAndBadValues) {
   v1::TrainConfig c;
   EXPECT_EQ(SetTrainField(c, "learnin_rate", "1").message(), "learnin_rate: unknown setting");
