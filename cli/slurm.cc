@@ -12,9 +12,11 @@
 #include <regex>
 #include <sstream>
 #include <system_error>
+#include <tuple>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
@@ -92,6 +94,14 @@ CLI::App* AddSlurmCommands(CLI::App& app, SlurmUpOptions& options) {
   up->add_option("--gpus-per-node", options.gpus_per_node, "GPUs per node (0: CPU workers)")
       ->capture_default_str()
       ->check(CLI::Range(0, 64));
+  up->add_option("--cpus-per-node", options.cpus_per_node,
+                 "CPUs for each node's worker and its trainers (0: the cluster's default for one "
+                 "task, often a single CPU)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 4096));
+  up->add_option("--mem-per-node", options.mem_per_node,
+                 "memory for each node's worker, as sbatch --mem reads it: 64G, 512000M "
+                 "(default: the cluster's)");
   up->add_option("--partition", options.partition, "Slurm partition (default: the cluster's)");
   up->add_option("--time", options.time, "the allocation's time limit, as sbatch reads it")
       ->capture_default_str();
@@ -184,6 +194,24 @@ absl::StatusOr<std::string> RenderSlurmScript(const std::string& template_text,
            {"--data-root", options.data_root}}) {
     if (absl::Status s = Quotable(flag, value); !s.ok()) return s;
   }
+  if (!options.mem_per_node.empty() &&
+      !std::regex_match(options.mem_per_node, std::regex("[0-9]+[KMGT]?"))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--mem-per-node: bad value '", options.mem_per_node,
+                     "' (as sbatch's --mem reads it: a number of megabytes, or one ending in K, "
+                     "M, G or T, as 64G)"));
+  }
+  // A flag whose line the template has no place for would be dropped without a word.
+  for (const auto& [flag, given, word] :
+       {std::tuple<absl::string_view, bool, absl::string_view>{
+            "--cpus-per-node", options.cpus_per_node > 0, "@CPUS_LINE@"},
+        {"--mem-per-node", !options.mem_per_node.empty(), "@MEM_LINE@"}}) {
+    if (given && !absl::StrContains(template_text, word)) {
+      return absl::InvalidArgumentError(absl::StrCat("template: no ", word, " for ", flag,
+                                                     " (add the word where its #SBATCH line "
+                                                     "belongs)"));
+    }
+  }
   const fs::path own = OwnFolder();
   const std::string work_dir = Absolute(options.work_dir);
   const std::string script = absl::StrReplaceAll(
@@ -193,6 +221,11 @@ absl::StatusOr<std::string> RenderSlurmScript(const std::string& template_text,
        {"@GPUS_LINE@", options.gpus_per_node == 0
                            ? ""
                            : absl::StrCat("#SBATCH --gpus-per-node=", options.gpus_per_node)},
+       {"@CPUS_LINE@", options.cpus_per_node == 0
+                           ? ""
+                           : absl::StrCat("#SBATCH --cpus-per-task=", options.cpus_per_node)},
+       {"@MEM_LINE@",
+        options.mem_per_node.empty() ? "" : absl::StrCat("#SBATCH --mem=", options.mem_per_node)},
        {"@JOB_NAME@", absl::StrCat("ablate-", options.worker_prefix)},
        {"@NODES@", absl::StrCat(options.nodes)},
        {"@TIME@", options.time},
@@ -240,6 +273,10 @@ int SlurmUpCommand(const SlurmUpOptions& options, const std::string& coordinator
   if (!script.ok()) {
     io.err << "ablate: " << script.status().message() << "\n";
     return kExitUsage;
+  }
+  if (options.cpus_per_node == 0) {
+    io.err << "ablate: note: no --cpus-per-node: each worker gets the cluster's default CPUs for "
+              "one task, often a single one; CPU slots and data loading want the node's\n";
   }
   if (options.dry_run) {
     io.out << *script;

@@ -5,7 +5,8 @@
 // checkpoint and go back to the queue).
 //
 // A template's fields are @NAME@ words: @JOB_NAME@, @NODES@, @TIME@, @GRACE_S@, @LOG_DIR@,
-// @PARTITION_LINE@ and @GPUS_LINE@ (an #SBATCH line, or nothing), @COORDINATOR@,
+// @PARTITION_LINE@, @GPUS_LINE@, @CPUS_LINE@ and @MEM_LINE@ (an #SBATCH line, or nothing; a
+// template without the CPU or memory word is refused when that flag is given), @COORDINATOR@,
 // @WORKER_PREFIX@, @TOKEN_DIR@, @WORKER@, @TRAINER@, @WORK_DIR@, @CHECKPOINT_ROOT@,
 // @DATA_ROOT@. Paths are made absolute: the script runs on other machines.
 #ifndef ABLATE_CLI_SLURM_H_
@@ -22,7 +23,11 @@ namespace ablate::cli {
 struct SlurmUpOptions {
   int nodes = 1;
   int gpus_per_node = 0;  // 0: no GPUs asked for (CPU workers)
-  std::string partition;  // empty: the cluster's default partition
+  // The worker's CPUs (sbatch --cpus-per-task, one task a node); 0: the cluster's default for a
+  // task, often a single CPU, which `up` notes.
+  int cpus_per_node = 0;
+  std::string mem_per_node;  // sbatch --mem, as "64G"; empty: the cluster's default
+  std::string partition;     // empty: the cluster's default partition
   std::string time = "24:00:00";
   int grace_s = 120;                    // SIGTERM this long before the time limit
   std::string worker_prefix = "slurm";  // worker ids: PREFIX-0 .. PREFIX-(nodes-1)

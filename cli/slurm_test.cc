@@ -58,6 +58,45 @@ TEST_F(SlurmUpTest, BuiltInTemplateFillsEveryField) {
   EXPECT_TRUE(absl::StrContains(*script, "id=\"slurm-${SLURM_NODEID}\""));
 }
 
+// CPUs and memory are asked for only when given (else the cluster's defaults, and a note that
+// those are often one CPU); a bad size, or a template with no place for the line, is refused.
+TEST_F(SlurmUpTest, CpusAndMemoryPerNode) {
+  absl::StatusOr<std::string> script =
+      RenderSlurmScript(kSlurmWorkersTemplate, options_, "coord:50051");
+  ASSERT_TRUE(script.ok()) << script.status();
+  EXPECT_FALSE(absl::StrContains(*script, "--cpus-per-task"));
+  EXPECT_FALSE(absl::StrContains(*script, "--mem"));
+
+  options_.cpus_per_node = 32;
+  options_.mem_per_node = "256G";
+  script = RenderSlurmScript(kSlurmWorkersTemplate, options_, "coord:50051");
+  ASSERT_TRUE(script.ok()) << script.status();
+  EXPECT_TRUE(absl::StrContains(*script, "#SBATCH --cpus-per-task=32\n"));
+  EXPECT_TRUE(absl::StrContains(*script, "#SBATCH --mem=256G\n"));
+
+  for (const std::string bad : {"256GB", "lots", "-4G", "1.5G"}) {
+    options_.mem_per_node = bad;
+    EXPECT_TRUE(absl::StartsWith(
+        RenderSlurmScript(kSlurmWorkersTemplate, options_, "c:1").status().message(),
+        "--mem-per-node: bad value '" + bad + "'"));
+  }
+  options_.mem_per_node.clear();
+  EXPECT_EQ(RenderSlurmScript("#SBATCH --nodes=@NODES@\n", options_, "c:1").status().message(),
+            "template: no @CPUS_LINE@ for --cpus-per-node (add the word where its #SBATCH line "
+            "belongs)");
+}
+
+TEST_F(SlurmUpTest, WithoutCpusPerNodeItNotesTheClustersDefault) {
+  WriteTokens(1);
+  options_.dry_run = true;
+  ASSERT_EQ(SlurmUpCommand(options_, "c:1", io_), kExitOk) << err_.str();
+  EXPECT_TRUE(absl::StrContains(err_.str(), "note: no --cpus-per-node")) << err_.str();
+  err_.str("");
+  options_.cpus_per_node = 8;
+  ASSERT_EQ(SlurmUpCommand(options_, "c:1", io_), kExitOk) << err_.str();
+  EXPECT_EQ(err_.str(), "");
+}
+
 TEST_F(SlurmUpTest, UnknownTemplateFieldIsNamed) {
   absl::StatusOr<std::string> script =
       RenderSlurmScript("#SBATCH --nodes=@NODES@\n#SBATCH --qos=@QOS@\n", options_, "c:1");
