@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <initializer_list>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -147,6 +148,15 @@ httplib::Server::Handler NotAllowed(std::string allow, std::string takes) {
   };
 }
 
+// The route label of a response's request (Telemetry::CountHttpResponse): a few fixed words, so
+// that paths holding ids, or made up by a client, add no series.
+std::string_view RouteLabel(std::string_view path) {
+  if (path == "/metrics") return "metrics";
+  if (path == "/healthz") return "healthz";
+  if (path.starts_with("/api/")) return path.ends_with("/events") ? "events" : "api";
+  return "dashboard";
+}
+
 }  // namespace
 
 HttpServer::HttpServer(SweepApi& api, Telemetry& telemetry, HttpOptions options, Clock& clock)
@@ -184,6 +194,10 @@ absl::Status HttpServer::Start() {
   });
   server_->set_post_routing_handler([this](const httplib::Request&, httplib::Response& res) {
     deadlines_.ResponseStarting(res);
+  });
+  // Called once a response is written, refusals and errors included.
+  server_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    telemetry_.CountHttpResponse(RouteLabel(req.path), res.status);
   });
   Route();
   if (std::filesystem::exists(std::filesystem::path(options_.web_dir) / "index.html")) {

@@ -22,6 +22,7 @@ namespace ablate::coordinator {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::TempDir;
 using testing::TinySweepSpec;
 
@@ -92,6 +93,21 @@ TEST_F(HttpTest, MetricsExposeJobsAndWorkers) {
   EXPECT_THAT(text, HasSubstr("ablate_workers_connected 0"));
   EXPECT_THAT(text, HasSubstr("ablate_sweeps_submitted_total 1"));
   EXPECT_THAT(text, HasSubstr("ablate_rpcs_total{method=\"SubmitSweep\"} 1"));
+}
+
+// Every response is counted by route and code, the API's refusals too; an id in a path is not
+// a label (a client could otherwise add a series per made-up id).
+TEST_F(HttpTest, MetricsCountResponsesByRouteAndCode) {
+  Get("/api/v1/sweeps");
+  Get("/api/v1/sweeps");
+  Get("/api/v1/sweeps/no-such-sweep", 404);
+  Get("/api/v1/jobs/no-such-job-either", 404);
+  Get("/healthz");
+  std::string text = Get("/metrics");
+  EXPECT_THAT(text, HasSubstr("ablate_http_responses_total{code=\"200\",route=\"api\"} 2"));
+  EXPECT_THAT(text, HasSubstr("ablate_http_responses_total{code=\"404\",route=\"api\"} 2"));
+  EXPECT_THAT(text, HasSubstr("ablate_http_responses_total{code=\"200\",route=\"healthz\"} 1"));
+  EXPECT_THAT(text, Not(HasSubstr("no-such")));
 }
 
 TEST_F(HttpTest, JsonApiAnswersWithTheServiceMessages) {

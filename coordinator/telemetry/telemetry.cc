@@ -23,6 +23,10 @@ Telemetry::Telemetry(Store& store)
                 .Name("ablate_rpcs_total")
                 .Help("SweepService calls, over gRPC and the JSON API, by method")
                 .Register(registry_)),
+      http_responses_(prometheus::BuildCounter()
+                          .Name("ablate_http_responses_total")
+                          .Help("HTTP responses of the coordinator, by route and status code")
+                          .Register(registry_)),
       metric_points_(prometheus::BuildCounter()
                          .Name("ablate_metric_points_ingested_total")
                          .Help("Metric points stored from workers' reports")
@@ -48,6 +52,10 @@ Telemetry::Telemetry(Store& store)
 
 void Telemetry::CountRpc(std::string_view method) {
   rpcs_.Add({{"method", std::string(method)}}).Increment();
+}
+
+void Telemetry::CountHttpResponse(std::string_view route, int code) {
+  http_responses_.Add({{"route", std::string(route)}, {"code", std::to_string(code)}}).Increment();
 }
 
 void Telemetry::CountMetricPoints(int64_t points) {

@@ -5,7 +5,9 @@
 // Series:
 //   ablate_jobs{state="pending"|"assigned"|"running"|"succeeded"|"failed"|"cancelled"}
 //   ablate_workers_connected
-//   ablate_rpcs_total{method="SubmitSweep"|...}
+//   ablate_rpcs_total{method="SubmitSweep"|...}   API calls, over gRPC or the JSON API
+//   ablate_http_responses_total{route="api"|"events"|"metrics"|"healthz"|"dashboard",
+//                               code="200"|"404"|...}   every HTTP response, refusals included
 //   ablate_metric_points_ingested_total
 //   ablate_sweeps_submitted_total
 //   ablate_worker_events_spilled{worker="<id>"}   the counters of each worker's last heartbeat:
@@ -36,6 +38,9 @@ class Telemetry {
   Telemetry& operator=(const Telemetry&) = delete;
 
   void CountRpc(std::string_view method);
+  // One HTTP response with status `code` to a request for `route` (one of the few route labels
+  // above, never a raw path: paths hold ids, and a label per id would grow without bound).
+  void CountHttpResponse(std::string_view route, int code);
   void CountMetricPoints(int64_t points);
   void CountSweepSubmitted();
   // Records the counters of a heartbeat from `worker_id`.
@@ -52,6 +57,7 @@ class Telemetry {
   prometheus::Family<prometheus::Gauge>& jobs_;
   prometheus::Gauge& workers_connected_;
   prometheus::Family<prometheus::Counter>& rpcs_;
+  prometheus::Family<prometheus::Counter>& http_responses_;
   prometheus::Counter& metric_points_;
   prometheus::Counter& sweeps_submitted_;
   prometheus::Family<prometheus::Gauge>& events_spilled_;
