@@ -88,7 +88,8 @@ std::vector<std::string> CellValues(const v1::Sweep& sweep, const v1::Job& job) 
 
 std::string FormatTime(const google::protobuf::Timestamp& time, absl::TimeZone zone) {
   if (time.seconds() == 0 && time.nanos() == 0) return "-";
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(time.seconds()), zone);
+  // The zone's abbreviation too: the table reads in the local zone, which a pasted copy loses.
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S %Z", absl::FromUnixSeconds(time.seconds()), zone);
 }
 
 Table SweepsTable(const v1::ListSweepsResponse& response, absl::TimeZone zone) {

@@ -156,7 +156,8 @@ TEST(ViewsTest, WorkersTableGroupsAlikeSlotsAndSaysWhoIsGone) {
   EXPECT_THAT(table, HasSubstr("gpu-0   node-a  connected"));
   EXPECT_THAT(
       table, HasSubstr("2 × NVIDIA H200, 139.7 GiB; 1 × NVIDIA H100, 79.2 GiB     1     2  0.1.0"));
-  EXPECT_THAT(table, HasSubstr("cpu-0   node-b  gone (last seen 2025-12-05 12:00:00)  1 × CPU"));
+  EXPECT_THAT(table,
+              HasSubstr("cpu-0   node-b  gone (last seen 2025-12-05 12:00:00 UTC)  1 × CPU"));
 }
 
 TEST(ViewsTest, ShortJobIdDropsTheSweepId) {
@@ -270,7 +271,7 @@ TEST(ViewsTest, SweepsTableShowsProgressAndCreationTime) {
   *response.add_sweeps() = TwoDimensionSweep();
   const std::string text = SweepsTable(response, absl::UTCTimeZone()).Render();
   EXPECT_THAT(text, HasSubstr("SWEEP          NAME  STATE   DONE  CREATED\n"));
-  EXPECT_THAT(text, HasSubstr("grid-0123abcd  grid  ACTIVE   1/2  2023-11-14 22:13:20\n"));
+  EXPECT_THAT(text, HasSubstr("grid-0123abcd  grid  ACTIVE   1/2  2023-11-14 22:13:20 UTC\n"));
 }
 
 TEST(ViewsTest, StatusJsonIsOneSweepSnapshotOnOneLine) {
