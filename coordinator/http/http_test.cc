@@ -7,7 +7,10 @@
 #include <vector>
 
 #include "ablate/v1/sweep_service.pb.h"
+#include "absl/algorithm/container.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/clock.h"
 #include "coordinator/http/loopback_coordinator.h"
 #include "coordinator/server.h"
@@ -103,10 +106,21 @@ TEST_F(HttpTest, MetricsCountResponsesByRouteAndCode) {
   Get("/api/v1/sweeps/no-such-sweep", 404);
   Get("/api/v1/jobs/no-such-job-either", 404);
   Get("/healthz");
+  // A response is counted once written, so the client may read it first: poll, bounded.
+  const std::vector<std::string> counted = {
+      "ablate_http_responses_total{code=\"200\",route=\"api\"} 2",
+      "ablate_http_responses_total{code=\"404\",route=\"api\"} 2",
+      "ablate_http_responses_total{code=\"200\",route=\"healthz\"} 1"};
+  const auto all_in = [&](const std::string& text) {
+    return absl::c_all_of(counted,
+                          [&](const std::string& s) { return absl::StrContains(text, s); });
+  };
   std::string text = Get("/metrics");
-  EXPECT_THAT(text, HasSubstr("ablate_http_responses_total{code=\"200\",route=\"api\"} 2"));
-  EXPECT_THAT(text, HasSubstr("ablate_http_responses_total{code=\"404\",route=\"api\"} 2"));
-  EXPECT_THAT(text, HasSubstr("ablate_http_responses_total{code=\"200\",route=\"healthz\"} 1"));
+  for (int i = 0; i < 100 && !all_in(text); ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+    text = Get("/metrics");
+  }
+  for (const std::string& series : counted) EXPECT_THAT(text, HasSubstr(series));
   EXPECT_THAT(text, Not(HasSubstr("no-such")));
 }
 
