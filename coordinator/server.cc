@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <string>
 #include <utility>
 
 #include "ablate/v1/sweep_service.grpc.pb.h"
@@ -249,7 +250,13 @@ absl::Status CoordinatorServer::Start() {
 absl::Status CoordinatorServer::ReloadTokens() {
   if (authenticator_ == nullptr) return absl::OkStatus();
   if (absl::Status s = authenticator_->Reload(); !s.ok()) return s;
-  if (worker_service_ != nullptr) worker_service_->CloseRevoked();
+  if (worker_service_ == nullptr) return absl::OkStatus();
+  // A revoked worker's reconnect is refused, so its jobs are not left to wait out its lease.
+  // This runs on the caller's thread (main's signal loop), never in a gRPC reaction, so the
+  // scheduler may block on the store here.
+  for (const std::string& worker_id : worker_service_->CloseRevoked()) {
+    scheduler_->LoseWorker(worker_id, "its token was revoked");
+  }
   return absl::OkStatus();
 }
 

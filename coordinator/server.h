@@ -88,8 +88,10 @@ class CoordinatorServer {
   void Shutdown();
 
   // Reads the token file again (SIGHUP): new tokens work and removed ones stop working from the
-  // next call on, and a worker's open stream whose token was removed is ended at once. On error
-  // the old tokens stay and the error is returned. OK when no token file is used.
+  // next call on, and a worker's open stream whose token was removed is ended at once, its
+  // attempts ended LOST and their jobs queued again without waiting for its lease. On error the
+  // old tokens stay and the error is returned. OK when no token file is used. Blocks for store
+  // commits: call it from a thread that may block, never a gRPC reaction.
   absl::Status ReloadTokens();
 
   int grpc_port() const { return grpc_port_; }

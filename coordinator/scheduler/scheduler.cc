@@ -186,13 +186,7 @@ void Scheduler::RemoveWorker(const std::string& worker_id, const WorkerLink* lin
   absl::MutexLock lock(&mu_);
   auto it = workers_.find(worker_id);
   if (it == workers_.end() || it->second.link.get() != link) return;
-  it->second.link = nullptr;
-  it->second.disconnected_at = clock_.Now();
-  messages_dirty_ = true;
-  if (absl::Status s = store_.UpsertWorker(it->second.info, /*connected=*/false); !s.ok()) {
-    ABLATE_LOG(ERROR) << "worker disconnection not recorded worker_id=" << worker_id << " error=\""
-                      << s.message() << "\"";
-  }
+  RecordDisconnected(it->second, clock_.Now());
   ABLATE_LOG(INFO) << "worker disconnected worker_id=" << worker_id
                    << " placed_attempts=" << it->second.placements.size();
   NoteDisconnected(it->second);
@@ -289,30 +283,57 @@ void Scheduler::ExpireLeases() {
       ABLATE_LOG(WARNING) << "worker silent, stream closed worker_id=" << it->first
                           << " placed_attempts=" << worker.placements.size();
       worker.link->Close(why);
-      worker.link = nullptr;
-      worker.disconnected_at = worker.last_heard;
-      messages_dirty_ = true;
-      if (absl::Status s = store_.UpsertWorker(worker.info, /*connected=*/false); !s.ok()) {
-        ABLATE_LOG(ERROR) << "worker disconnection not recorded worker_id=" << it->first
-                          << " error=\"" << s.message() << "\"";
-      }
+      RecordDisconnected(worker, worker.last_heard);
     }
     if (now - worker.disconnected_at < options_.lease_timeout) {
       ++it;
       continue;
     }
-    std::vector<Placement> kept;
-    for (Placement& p : worker.placements) {
-      queue_.CountUnplaced(p.spec.sweep_id());
-      if (!EndLost(p.spec.job_id(), p.attempt_id, absl::StrCat("worker ", it->first, " lost"))
-               .ok()) {
-        kept.push_back(std::move(p));
-      }
-    }
-    worker.placements.clear();
-    for (Placement& p : kept) AddPlacement(worker, std::move(p));
-    it = worker.placements.empty() ? workers_.erase(it) : std::next(it);
+    it = TakeBack(it, absl::StrCat("worker ", it->first, " lost"));
   }
+}
+
+void Scheduler::LoseWorker(const std::string& worker_id, const std::string& reason) {
+  absl::MutexLock lock(&mu_);
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end()) return;
+  WorkerState& worker = it->second;
+  ABLATE_LOG(WARNING) << "worker lost worker_id=" << worker_id
+                      << " placed_attempts=" << worker.placements.size() << " reason=\"" << reason
+                      << "\"";
+  // It will not be back, so it holds no lease: an attempt whose loss the store fails to record
+  // now is tried again on the next round, as after a lease expiry.
+  const absl::Time gone = clock_.Now() - options_.lease_timeout;
+  if (worker.link != nullptr) {
+    worker.link->Close(reason);
+    RecordDisconnected(worker, gone);
+  } else {
+    worker.disconnected_at = gone;
+  }
+  TakeBack(it, absl::StrCat("worker ", worker_id, " lost: ", reason));
+  kicked_ = true;
+}
+
+void Scheduler::RecordDisconnected(WorkerState& worker, absl::Time since) {
+  worker.link = nullptr;
+  worker.disconnected_at = since;
+  messages_dirty_ = true;
+  if (absl::Status s = store_.UpsertWorker(worker.info, /*connected=*/false); !s.ok()) {
+    ABLATE_LOG(ERROR) << "worker disconnection not recorded worker_id=" << worker.info.worker_id()
+                      << " error=\"" << s.message() << "\"";
+  }
+}
+
+Scheduler::Workers::iterator Scheduler::TakeBack(Workers::iterator it, const std::string& why) {
+  WorkerState& worker = it->second;
+  std::vector<Placement> kept;
+  for (Placement& p : worker.placements) {
+    queue_.CountUnplaced(p.spec.sweep_id());
+    if (!EndLost(p.spec.job_id(), p.attempt_id, why).ok()) kept.push_back(std::move(p));
+  }
+  worker.placements.clear();
+  for (Placement& p : kept) AddPlacement(worker, std::move(p));
+  return worker.placements.empty() ? workers_.erase(it) : std::next(it);
 }
 
 bool Scheduler::Placeable(const WorkerState& worker) {

@@ -27,6 +27,9 @@
 // only for workers that do not, the scheduler picks the slots it remembers, or else the lowest
 // free ones that fit.
 //
+// A worker that cannot come back (LoseWorker: its token was revoked) is not waited for: its
+// attempts are taken back at once, as at the end of its lease.
+//
 // A draining worker (DrainWorker) is given no new attempt until it says hello on a new stream;
 // the attempts it holds stay placed and end as usual.
 //
@@ -131,6 +134,14 @@ class Scheduler {
   // reconnect never ends up recorded as disconnected.
   void RemoveWorker(const std::string& worker_id, const WorkerLink* link);
 
+  // The worker will not be back (its token was revoked): what the end of its lease would do,
+  // done now. Its link, if open, is closed with `reason` and it is recorded as disconnected; its
+  // attempts end LOST with "worker <id> lost: <reason>" (the job is queued again while attempts
+  // remain, else FAILED with that message), and the worker is forgotten. An attempt whose loss
+  // the store cannot record stays placed and is tried again on the next round. Nothing changes
+  // for a worker the scheduler does not know. Writes to the store, so it blocks for commits.
+  void LoseWorker(const std::string& worker_id, const std::string& reason);
+
   // The worker reported the end of `attempt_id`, and the store left its job in `job_state`
   // (UNSPECIFIED when the report was refused): its slots are free again, and a job back in
   // PENDING joins the queue.
@@ -172,9 +183,19 @@ class Scheduler {
     std::vector<uint32_t> slots;
   };
 
+  using Workers = std::map<std::string, WorkerState>;  // ordered: stable placement
+
   void Run();
   bool Woken() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void ExpireLeases() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops `worker`'s link (closed or ended already) and records it as disconnected since
+  // `since`, when its lease clock starts; a store failure is logged, not returned.
+  void RecordDisconnected(WorkerState& worker, absl::Time since) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends each attempt placed on the worker at `it` as LOST for `why` (EndLost) and forgets the
+  // worker, unless the store failed to record a loss: that attempt stays placed, for the next
+  // try. Returns the iterator to the next worker.
+  Workers::iterator TakeBack(Workers::iterator it, const std::string& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Says on the jobs of `worker`'s attempts that it disconnected, and when they are requeued.
   void NoteDisconnected(const WorkerState& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Store::SetAttemptMessages, a failure logged (a message is a courtesy, not state).
@@ -211,7 +232,7 @@ class Scheduler {
   const SchedulerOptions options_;
 
   mutable absl::Mutex mu_;
-  std::map<std::string, WorkerState> workers_ ABSL_GUARDED_BY(mu_);  // ordered: stable placement
+  Workers workers_ ABSL_GUARDED_BY(mu_);
   PendingQueue queue_ ABSL_GUARDED_BY(mu_);
   bool kicked_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

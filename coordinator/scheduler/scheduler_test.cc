@@ -1,5 +1,5 @@
 // The scheduler's lifecycle: placement on free slots, attempts that end, leases that expire,
-// reconnects, restarts, drains and cancels.
+// workers lost at once, reconnects, restarts, drains and cancels.
 #include "coordinator/scheduler/scheduler_test_fixture.h"
 
 namespace ablate::coordinator::scheduler_test {
@@ -109,6 +109,53 @@ TEST_F(SchedulerTest, ExpiredLeaseFailsTheJobWithoutAttemptsLeft) {
   scheduler_->Kick();
   ASSERT_TRUE(JobReaches("s-0", v1::JOB_STATE_FAILED));
   EXPECT_EQ(Job("s-0").message(), "worker w1 lost");
+}
+
+// A worker whose token was revoked cannot reconnect, so its jobs are not left to wait out its
+// lease: they are back in the queue when LoseWorker returns, with no time passing.
+TEST_F(SchedulerTest, LostWorkersAttemptsAreTakenBackAtOnce) {
+  AddSweep({0, 0});
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1), link).ok());
+  const uint64_t attempt_id = link->Await(1).at(0).assign().attempt_id();
+
+  scheduler_->LoseWorker("w1", "its token was revoked");
+  EXPECT_EQ(Job("s-0").state(), v1::JOB_STATE_PENDING);
+  absl::StatusOr<std::vector<v1::Attempt>> attempts = store_->ListAttempts("s-0");
+  ASSERT_TRUE(attempts.ok());
+  ASSERT_EQ(attempts->size(), 1u);
+  EXPECT_EQ(attempts->at(0).id(), attempt_id);
+  EXPECT_EQ(attempts->at(0).state(), v1::ATTEMPT_STATE_LOST);
+  // The job's own message may already say why it waits now; the attempt keeps why it ended.
+  EXPECT_EQ(attempts->at(0).exit().reason(), "worker w1 lost: its token was revoked");
+  EXPECT_EQ(link->Closed(), "its token was revoked");
+  EXPECT_EQ(scheduler_->Loads().count("w1"), 0u);
+  EXPECT_FALSE(store_->ListWorkers()->at(0).connected());
+
+  // The end of its stream, which follows, changes nothing; the job goes to the next worker,
+  // ahead of s-1.
+  scheduler_->RemoveWorker("w1", link.get());
+  auto other = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w2", 1), other).ok());
+  EXPECT_EQ(other->Await(1).at(0).assign().job().job_id(), "s-0");
+  EXPECT_EQ(Job("s-0").worker_id(), "w2");
+}
+
+// Whether its stream ended first or not, and with no attempt left to retry with.
+TEST_F(SchedulerTest, LosingADisconnectedWorkerFailsAJobWithoutAttemptsLeft) {
+  AddSweep({0}, /*max_attempts=*/1);
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1), link).ok());
+  link->Await(1);
+  scheduler_->RemoveWorker("w1", link.get());
+
+  scheduler_->LoseWorker("w1", "its token was revoked");
+  EXPECT_EQ(Job("s-0").state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(Job("s-0").message(), "worker w1 lost: its token was revoked");
+  // A worker the scheduler no longer knows: nothing to do.
+  scheduler_->LoseWorker("w1", "its token was revoked");
+  scheduler_->LoseWorker("w9", "its token was revoked");
+  EXPECT_EQ(Job("s-0").state(), v1::JOB_STATE_FAILED);
 }
 
 TEST_F(SchedulerTest, ReconnectListingTheAttemptKeepsIt) {

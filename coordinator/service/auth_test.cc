@@ -1,7 +1,8 @@
 // Roles over real gRPC on loopback: every SweepService and WorkerService method refuses a call
 // without a token, each role is held to its methods, a worker token speaks only for its own
-// worker id, a worker cannot report for another worker's attempt, and a second stream cannot
-// take a connected worker's place.
+// worker id, a worker cannot report for another worker's attempt, a second stream cannot
+// take a connected worker's place, and a revoked worker is cut off and its job taken back.
+#include <algorithm>
 #include <fstream>
 #include <map>
 
@@ -15,12 +16,17 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+// Far beyond any wait of these tests, so a job that comes back within one did not come back
+// because a lease ran out.
+constexpr absl::Duration kLease = absl::Seconds(60);
+
 class AuthTest : public ServiceTest {
  protected:
   void SetUp() override {
     ASSERT_TRUE(test::WriteTokenFile(dir_.File("tokens"), {"w-a", "w-b"}).ok());
     CoordinatorOptions options;
     options.token_file = dir_.File("tokens");
+    options.lease_timeout = kLease;
     StartServer(options);
     // The fixture's own channel and stub carry the user token.
     channel_ = Channel(test::kUserToken);
@@ -286,18 +292,48 @@ TEST_F(AuthTest, ReloadedTokensTakeEffectAndRemovedOnesStopWorking) {
   EXPECT_TRUE(SubmitAs("rotated-user-token-0123456789").ok());
 }
 
-// The failure this fixes: a worker whose token was removed kept its open stream, and was
-// assigned and ran new jobs, until it happened to reconnect.
+// The failures this fixes: a worker whose token was removed kept its open stream, and was
+// assigned and ran new jobs, until it happened to reconnect; and then the job it ran waited
+// out the worker's lease although the worker could not come back.
 TEST_F(AuthTest, ARevokedWorkersOpenStreamIsEndedAtTheReload) {
-  FakeWorker kept(Channel(test::WorkerToken("w-a")), "w-a");
   FakeWorker revoked(Channel(test::WorkerToken("w-b")), "w-b");
-  ASSERT_TRUE(kept.SendHello());
   ASSERT_TRUE(revoked.SendHello());
+  v1::Assignment held;
+  Submit(TinySweepSpec("held", 1));
+  ASSERT_TRUE(ReadAssignment(revoked, held));
+  const std::string job_id = held.job().job_id();
+  v1::TrainerEvent started;
+  started.mutable_started()->set_device("cpu");
+  ASSERT_TRUE(revoked.SendEvent(job_id, held.attempt_id(), started));
+  ASSERT_TRUE(WaitUntil([&] { return JobState(job_id) == v1::JOB_STATE_RUNNING; }));
+  // Connected once the job runs on w-b, so that the job was w-b's to lose: two slots, one for
+  // the job w-b loses and one for a job submitted after.
+  FakeWorker kept(Channel(test::WorkerToken("w-a")), "w-a", /*cpu_slots=*/2);
+  ASSERT_TRUE(kept.SendHello());
   v1::CoordinatorMessage message;
   ASSERT_TRUE(kept.Read(message));  // welcomed
-  ASSERT_TRUE(revoked.Read(message));
+
   ASSERT_TRUE(test::WriteTokenFile(dir_.File("tokens"), {"w-a"}).ok());
+  const absl::Time revoked_at = absl::Now();
   ASSERT_TRUE(server_->ReloadTokens().ok());
+
+  // The reload took the attempt back before it returned, a lease (kLease) early: the job is
+  // queued again or already placed on w-a.
+  v1::GetJobResponse after;
+  ASSERT_TRUE(GetJob(job_id, after).ok());
+  EXPECT_TRUE(after.job().state() == v1::JOB_STATE_PENDING ||
+              (after.job().state() == v1::JOB_STATE_ASSIGNED && after.job().worker_id() == "w-a"))
+      << v1::JobState_Name(after.job().state()) << " on " << after.job().worker_id();
+  auto lost = std::find_if(after.attempts().begin(), after.attempts().end(),
+                           [&](const v1::Attempt& a) { return a.id() == held.attempt_id(); });
+  ASSERT_NE(lost, after.attempts().end());
+  EXPECT_EQ(lost->state(), v1::ATTEMPT_STATE_LOST);
+  EXPECT_THAT(lost->exit().reason(), HasSubstr("worker w-b lost: its token was revoked"));
+  v1::Assignment again_held;
+  ASSERT_TRUE(ReadAssignment(kept, again_held));
+  EXPECT_EQ(again_held.job().job_id(), job_id);
+  EXPECT_NE(again_held.attempt_id(), held.attempt_id());
+  EXPECT_LT(absl::Now() - revoked_at, kLease / 4);
 
   while (revoked.Read(message)) {
   }
@@ -316,6 +352,7 @@ TEST_F(AuthTest, ARevokedWorkersOpenStreamIsEndedAtTheReload) {
   Submit(TinySweepSpec("after", 1));
   v1::Assignment assignment;
   EXPECT_TRUE(ReadAssignment(kept, assignment));
+  EXPECT_NE(assignment.job().job_id(), job_id);
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 #include "coordinator/service/worker_service.h"
 
 #include <memory>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -69,10 +71,10 @@ grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>* WorkerServic
   return started.reactor;
 }
 
-int WorkerServiceImpl::CloseRevoked() {
-  if (authenticator_ == nullptr) return 0;
+std::vector<std::string> WorkerServiceImpl::CloseRevoked() {
+  if (authenticator_ == nullptr) return {};
   absl::MutexLock lock(&mu_);
-  int closed = 0;
+  std::vector<std::string> closed;
   for (const auto& [stream, opened] : streams_) {
     absl::StatusOr<auth::Principal> now =
         authenticator_->Check(opened.authorization, auth::Access::kWorker, "WorkerService.Connect");
@@ -82,7 +84,7 @@ int WorkerServiceImpl::CloseRevoked() {
     stream->Close(
         "this worker's token was revoked (the coordinator's token file no longer "
         "grants it)");
-    ++closed;
+    closed.push_back(opened.worker_id);
   }
   return closed;
 }

@@ -11,6 +11,8 @@
 #define ABLATE_COORDINATOR_SERVICE_WORKER_SERVICE_H_
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "ablate/v1/worker.grpc.pb.h"
 #include "absl/base/thread_annotations.h"
@@ -51,8 +53,10 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
 
   // Ends, with UNAVAILABLE, each open stream whose token the authenticator no longer grants
   // for its worker (after a reload of the token file), so that a revoked worker is cut off now,
-  // not at its next reconnect; its reconnect is then refused. Returns how many it ended.
-  int CloseRevoked();
+  // not at its next reconnect; its reconnect is then refused. Returns the ids of the workers
+  // whose streams it ended, for the caller to hand their jobs back (Scheduler::LoseWorker):
+  // this method never blocks, and so never calls the scheduler itself.
+  std::vector<std::string> CloseRevoked();
 
   grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>* Connect(
       grpc::CallbackServerContext* context) override;
