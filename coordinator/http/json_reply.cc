@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/http/json_enums.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -49,8 +50,14 @@ int HttpStatusOf(absl::StatusCode code) {
 }
 
 absl::Status ParseJsonBody(const std::string& body, google::protobuf::Message& message) {
+  absl::StatusOr<std::string> expanded = ExpandEnumShortNames(body, *message.GetDescriptor());
+  if (!expanded.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("the request body is not JSON of the message ",
+                                                   message.GetTypeName(), ": ",
+                                                   expanded.status().message()));
+  }
   google::protobuf::util::Status parsed =
-      google::protobuf::util::JsonStringToMessage(body, &message);
+      google::protobuf::util::JsonStringToMessage(*expanded, &message);
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("the request body is not JSON of the message ",
                                                    message.GetTypeName(), ": ",

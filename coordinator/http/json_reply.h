@@ -19,7 +19,8 @@ namespace ablate::coordinator {
 
 int HttpStatusOf(absl::StatusCode code);
 
-// Reads a request body in protobuf's JSON mapping into `message`. InvalidArgument naming the
+// Reads a request body in protobuf's JSON mapping into `message`, its enum values by their full
+// or short names (json_enums.h: "JOB_STATE_FAILED" or "failed"). InvalidArgument naming the
 // message type and the parser's complaint when it is not one.
 absl::Status ParseJsonBody(const std::string& body, google::protobuf::Message& message);
 
