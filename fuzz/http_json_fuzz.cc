@@ -15,6 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string body(reinterpret_cast<const char*>(data), size);
   ablate::v1::CancelRequest cancel;
   (void)ablate::coordinator::ParseJsonBody(body, cancel);
+  ablate::v1::RetryJobsRequest retry;  // enum values by short name (json_enums.h)
+  (void)ablate::coordinator::ParseJsonBody(body, retry);
   ablate::v1::SubmitSweepRequest submit;
   if (!ablate::coordinator::ParseJsonBody(body, submit).ok()) return 0;
   ablate::v1::SweepSpec spec = submit.spec();
