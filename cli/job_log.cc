@@ -54,11 +54,9 @@ std::string NoLines(const v1::GetJobResponse& job) {
     return absl::StrCat("ablate: log: no line of ", j.spec().job_id(),
                         "'s log has arrived yet (its worker sends the log every few seconds)");
   }
-  return absl::StrCat(
-      "ablate: log: the coordinator holds no line of ", j.spec().job_id(),
-      "'s log: it keeps logs in memory, so after it restarts an ended attempt's log returns only "
-      "when its worker reconnects. The whole log is ",
-      WholeLog(job, j.current_attempt_id()));
+  return absl::StrCat("ablate: log: the coordinator holds no line of ", j.spec().job_id(),
+                      "'s log: none arrived before its attempt ended. The whole log is ",
+                      WholeLog(job, j.current_attempt_id()));
 }
 
 // Whether `log` holds the last lines of the job's current attempt, which ended: its worker

@@ -4,8 +4,9 @@
 // line has arrived yet, an attempt that starts while following) goes to io.err.
 //
 // The coordinator keeps a tail of each job's newest attempt (worker.proto's LogTail, 200
-// lines by default) and keeps it in memory only; the whole log stays on the worker, at
-// <its --work-dir>/<job id>/attempt-<attempt id>/trainer.log, and the notes name it.
+// lines by default): in memory while the attempt runs, and in its database once it ended; the
+// whole log stays on the worker, at <its --work-dir>/<job id>/attempt-<attempt id>/trainer.log,
+// and the notes name it.
 #ifndef ABLATE_CLI_JOB_LOG_H_
 #define ABLATE_CLI_JOB_LOG_H_
 

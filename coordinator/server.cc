@@ -164,13 +164,17 @@ absl::Status CoordinatorServer::Start() {
   scheduling.lease_timeout = options_.lease_timeout;
   // Notice an expired lease within a quarter of its length, and at least once a second.
   scheduling.tick = std::min(absl::Seconds(1), options_.lease_timeout / 4);
+  log_tails_ = std::make_unique<LogTails>(clock_, store_.get());
+  scheduling.attempt_lost = [tails = log_tails_.get()](const std::string& job_id,
+                                                       uint64_t attempt_id) {
+    tails->Ended(job_id, attempt_id);
+  };
   scheduler_ = std::make_unique<Scheduler>(*store_, clock_, scheduling);
   if (absl::Status s = scheduler_->Start(); !s.ok()) {
     Shutdown();
     return WithContext(s, "rebuilding the scheduler from the store");
   }
 
-  log_tails_ = std::make_unique<LogTails>(clock_);
   api_ = std::make_unique<SweepApi>(*store_, *feed_, *scheduler_, *telemetry_, clock_,
                                     log_tails_.get());
   tuning_ = std::make_unique<TuningDriver>(*store_, *scheduler_, *feed_);
@@ -279,8 +283,8 @@ void CoordinatorServer::Shutdown() {
   sweep_service_.reset();
   api_.reset();
   tuning_.reset();
-  log_tails_.reset();
   scheduler_.reset();
+  log_tails_.reset();
   telemetry_.reset();
   if (feed_ != nullptr) feed_->Close();
   if (store_ != nullptr) {

@@ -107,8 +107,8 @@ class CoordinatorServer {
   std::unique_ptr<ChangeFeed> feed_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Telemetry> telemetry_;
+  std::unique_ptr<LogTails> log_tails_;  // the scheduler's lost attempts store their tails
   std::unique_ptr<Scheduler> scheduler_;
-  std::unique_ptr<LogTails> log_tails_;
   std::unique_ptr<SweepApi> api_;
   std::unique_ptr<TuningDriver> tuning_;  // runs tuned sweeps' promotions
   std::unique_ptr<SweepServiceImpl> sweep_service_;

@@ -3,7 +3,8 @@
 // log's progress lines arrive within seconds; once it ends, GET /api/v1/jobs/{id}/log answers
 // the last lines of the trainer.log on the worker's disk, exactly, and so does `ablate log`;
 // `ablate log --follow`, started while the job runs, prints each line of the file from where it
-// started to the end once, in order, and exits with the job.
+// started to the end once, in order, and exits with the job. An ended job's last lines are still
+// served after the coordinator restarts.
 #include <signal.h>
 
 #include <algorithm>
@@ -139,6 +140,43 @@ TEST_F(JobLogTest, TheApiServesTheTailOfTheTrainersLog) {
 
   v1::JobLog unknown;
   EXPECT_EQ(Get("/api/v1/jobs/no-such-job/log", unknown), 404);
+}
+
+// An ended job's log outlives a restart of the coordinator: its worker, gone by then, never
+// sends it again, so `ablate log` and the API answer it from the coordinator's database.
+TEST_F(JobLogTest, AnEndedJobsLogOutlivesACoordinatorRestart) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinatorAndWorker("w", 1));
+  ASSERT_TRUE(Submit(WriteTinySweep(/*jobs=*/1, /*steps=*/10)).ok()) << Logs();
+  absl::StatusOr<v1::Job> job = WaitForOnlyJob(
+      [](const v1::Job& j) { return j.state() == v1::JOB_STATE_SUCCEEDED; }, absl::Minutes(1));
+  ASSERT_TRUE(job.ok()) << job.status() << Logs();
+  const std::string job_id = job->spec().job_id();
+  const v1::JobLog before = WaitForLog(
+      job_id, [](const v1::JobLog& log) { return HasLine(log, "done after "); }, absl::Seconds(20));
+  ASSERT_TRUE(HasLine(before, "done after ")) << before.DebugString() << Logs();
+
+  ASSERT_TRUE(DrainFirstWorker(absl::Seconds(20)).ok()) << Logs();
+  absl::StatusOr<int> stopped = coordinator_->Stop();
+  ASSERT_TRUE(stopped.ok() && *stopped == 0) << Logs();
+  coordinator_.reset();
+  auto restarted = test::TestCoordinator::Start(bin_dir_, dir_, {}, 0, {"w"});
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  coordinator_ = *std::move(restarted);
+
+  v1::JobLog after;
+  ASSERT_EQ(Get(absl::StrCat("/api/v1/jobs/", job_id, "/log"), after), 200);
+  EXPECT_EQ(after.attempt_id(), job->current_attempt_id());
+  EXPECT_EQ(std::vector<std::string>(after.lines().begin(), after.lines().end()),
+            std::vector<std::string>(before.lines().begin(), before.lines().end()));
+  // `ablate log`: the last lines of the file on the worker's disk (all of them: a short run).
+  std::ifstream in(std::filesystem::path(dir_) / "w" / job_id /
+                   absl::StrCat("attempt-", job->current_attempt_id()) / "trainer.log");
+  ASSERT_TRUE(in);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  test::Cli printed = Ablate({"log", job_id});
+  EXPECT_EQ(printed.exit_code, 0) << printed.err;
+  EXPECT_EQ(printed.out, text);
+  EXPECT_THAT(printed.out, testing::HasSubstr("done after "));
 }
 
 // `ablate log -f` across a retry: attempt 1's lines to the end of its file (its last line

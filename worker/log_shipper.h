@@ -5,7 +5,7 @@
 //  - an attempt that ended is read once more at once, so that its last lines arrive, and then
 //    no more while the stream lasts;
 //  - on a new stream every tail the worker still holds is sent again, since the coordinator
-//    keeps tails in memory only and may have restarted.
+//    keeps running attempts' tails in memory only and may have restarted.
 // A tail is at most `max_lines` lines of the log's last `max_bytes` bytes (log_tail.h), so
 // neither the stream nor the coordinator's memory grows with a chatty trainer.
 //

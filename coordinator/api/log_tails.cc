@@ -1,8 +1,13 @@
 #include "coordinator/api/log_tails.h"
 
+#include <utility>
+
+#include "common/log.h"
+
 namespace ablate::coordinator {
 
-LogTails::LogTails(Clock& clock, size_t max_bytes) : clock_(clock), max_bytes_(max_bytes) {}
+LogTails::LogTails(Clock& clock, Store* store, size_t max_bytes)
+    : clock_(clock), store_(store), max_bytes_(max_bytes) {}
 
 void LogTails::Put(const v1::LogTail& tail) {
   size_t bytes = 0;
@@ -34,7 +39,30 @@ void LogTails::Put(const v1::LogTail& tail) {
   }
 }
 
-v1::JobLog LogTails::Get(const std::string& job_id) const {
+void LogTails::Ended(const std::string& job_id, uint64_t attempt_id) {
+  if (store_ == nullptr) return;
+  v1::JobLog log = InMemory(job_id);
+  if (log.attempt_id() != attempt_id) return;  // none arrived, or only an older attempt's
+  store_->SaveJobLogAsync(std::move(log), [job_id, attempt_id](const absl::Status& status) {
+    if (status.ok()) return;
+    ABLATE_LOG(ERROR) << "log tail not stored job_id=" << job_id << " attempt_id=" << attempt_id
+                      << " error=\"" << status.message() << "\"";
+  });
+}
+
+absl::StatusOr<v1::JobLog> LogTails::Get(const std::string& job_id,
+                                         uint64_t current_attempt_id) const {
+  v1::JobLog memory = InMemory(job_id);
+  // A running attempt's tail is in memory; the store is read for ended attempts only.
+  if (store_ == nullptr || current_attempt_id == 0 || memory.attempt_id() == current_attempt_id) {
+    return memory;
+  }
+  absl::StatusOr<v1::JobLog> stored = store_->ReadJobLog(job_id);
+  if (!stored.ok()) return stored.status();
+  return stored->attempt_id() > memory.attempt_id() ? *std::move(stored) : memory;
+}
+
+v1::JobLog LogTails::InMemory(const std::string& job_id) const {
   absl::MutexLock lock(&mu_);
   if (auto it = tails_.find(job_id); it != tails_.end()) return it->second.log;
   v1::JobLog empty;

@@ -303,7 +303,7 @@ absl::StatusOr<v1::JobLog> SweepApi::GetJobLog(const v1::GetJobLogRequest& reque
     empty.set_job_id(job->spec().job_id());
     return empty;
   }
-  return log_tails_->Get(job->spec().job_id());
+  return log_tails_->Get(job->spec().job_id(), job->current_attempt_id());
 }
 
 absl::StatusOr<v1::CancelResponse> SweepApi::Cancel(const v1::CancelRequest& request) {

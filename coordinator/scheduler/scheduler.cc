@@ -19,7 +19,7 @@ bool IsActive(v1::JobState state) {
 }  // namespace
 
 Scheduler::Scheduler(Store& store, Clock& clock, SchedulerOptions options)
-    : store_(store), clock_(clock), options_(options) {}
+    : store_(store), clock_(clock), options_(std::move(options)) {}
 
 Scheduler::~Scheduler() { Stop(); }
 
@@ -423,6 +423,7 @@ absl::Status Scheduler::EndLost(const std::string& job_id, uint64_t attempt_id,
                       << " attempt_id=" << attempt_id << " error=\"" << status.message() << "\"";
     return status;
   }
+  if (status.ok() && options_.attempt_lost) options_.attempt_lost(job_id, attempt_id);
   if (status.ok() && outcome.job_state == v1::JOB_STATE_PENDING) {
     queue_.Add(job->spec());
     messages_dirty_ = true;

@@ -43,6 +43,7 @@
 #define ABLATE_COORDINATOR_SCHEDULER_SCHEDULER_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -87,6 +88,10 @@ struct SchedulerOptions {
   absl::Duration tick = absl::Seconds(1);
   // The most attempts started in one store commit.
   int assign_batch = 1000;
+  // When set, called with each attempt the scheduler ended LOST (a lease ran out, a worker was
+  // lost, a reconnecting worker no longer listed it), after the store committed the end. It
+  // runs with the scheduler's mutex held: it must not call the scheduler, nor block.
+  std::function<void(const std::string& job_id, uint64_t attempt_id)> attempt_lost;
 };
 
 // What one connected worker holds, for ListWorkers.

@@ -304,6 +304,10 @@ void WorkerManager::HandleAttemptEnded(const std::shared_ptr<WorkerStream>& stre
   }
   holders_.erase(report.attempt_id);
   stream->ForgetAssignment(report.attempt_id);
+  // Its last lines came before this report (the worker sends them first). Stored whatever the
+  // store makes of the end: an attempt cancelled, or lost, before its worker reported it ended
+  // there too.
+  if (log_tails_ != nullptr) log_tails_->Ended(report.job_id, report.attempt_id);
   const std::string worker_id = stream->worker_id();
   // The trainer's last word travels in AttemptEnded; a finished event relayed earlier (by a
   // worker that does not fill it in) stands in for it.

@@ -1,5 +1,6 @@
 #include "coordinator/store/schema.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,18 @@ constexpr char kSchemaV5[] = R"sql(
 ALTER TABLE jobs ADD COLUMN last_eval_loss REAL;
 )sql";
 
+// The log tail of each job's newest ended attempt, as its worker last sent it (a serialized
+// v1.JobLog), so that an ended job's log outlives a restart of the coordinator; running
+// attempts' tails stay in memory (LogTails). One row per job, replaced by a newer attempt's:
+// the store holds at most one tail of at most kMaxStoredLogBytes per job.
+constexpr char kSchemaV6[] = R"sql(
+CREATE TABLE job_logs (
+  job_id TEXT PRIMARY KEY REFERENCES jobs (id),
+  attempt_id INTEGER NOT NULL,
+  log BLOB NOT NULL
+);
+)sql";
+
 // Migration i brings version i to version i + 1. Append only: a released migration never
 // changes, since files written by that release have already run it.
 const std::vector<std::string>& Migrations() {
@@ -104,6 +117,7 @@ const std::vector<std::string>& Migrations() {
       MetricTable::kSchemaV2,
       kSchemaV4,
       kSchemaV5,
+      kSchemaV6,
   };
   return *migrations;
 }
@@ -120,7 +134,9 @@ absl::StatusOr<int> UserVersion(Db& db) {
 
 int CurrentSchemaVersion() { return static_cast<int>(Migrations().size()); }
 
-absl::Status Migrate(Db& db) {
+absl::Status Migrate(Db& db) { return Migrate(db, CurrentSchemaVersion()); }
+
+absl::Status Migrate(Db& db, int to_version) {
   absl::StatusOr<int> version = UserVersion(db);
   if (!version.ok()) return version.status();
   if (*version > CurrentSchemaVersion()) {
@@ -128,7 +144,7 @@ absl::Status Migrate(Db& db) {
         absl::StrCat("the database has schema version ", *version, "; this binary knows up to ",
                      CurrentSchemaVersion(), " (upgrade ablate-coordinator)"));
   }
-  for (int v = *version; v < CurrentSchemaVersion(); ++v) {
+  for (int v = *version; v < std::min(to_version, CurrentSchemaVersion()); ++v) {
     absl::StatusOr<Transaction> transaction = Transaction::Begin(db, /*write=*/true);
     if (!transaction.ok()) return transaction.status();
     // user_version lives in the file's header page, so it commits with the migration.

@@ -14,6 +14,9 @@ int CurrentSchemaVersion();
 
 // Brings `db` to CurrentSchemaVersion(). FailedPrecondition when the file's version is newer.
 absl::Status Migrate(Db& db);
+// Brings `db` to `to_version` only (at most CurrentSchemaVersion()), as an older release left
+// its files: for tests of the migrations that follow.
+absl::Status Migrate(Db& db, int to_version);
 
 }  // namespace ablate::coordinator::internal
 

@@ -79,6 +79,9 @@ class SqliteStore final : public Store {
                                                             const std::vector<std::string>& names,
                                                             int max_points) override;
 
+  void SaveJobLogAsync(v1::JobLog log, WriteDone done) override;
+  absl::StatusOr<v1::JobLog> ReadJobLog(const std::string& job_id) override;
+
   absl::Status UpsertWorker(const v1::WorkerInfo& info, bool connected) override;
   void UpsertWorkerAsync(const v1::WorkerInfo& info, bool connected, WriteDone done) override;
   void TouchWorkerAsync(const std::string& worker_id, WriteDone done) override;

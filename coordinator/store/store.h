@@ -1,6 +1,6 @@
-// Store owns the coordinator's SQLite database: sweeps, jobs, attempts, metric points and
-// workers. It is the coordinator's only durable state: a caller told a write succeeded can
-// count on it surviving a crash of the process.
+// Store owns the coordinator's SQLite database: sweeps, jobs, attempts, metric points, ended
+// attempts' log tails and workers. It is the coordinator's only durable state: a caller told a
+// write succeeded can count on it surviving a crash of the process.
 //
 // Writes. Every change goes through one writer thread, which runs them in order and commits
 // them in groups: a group is one SQLite transaction holding what queued while the previous one
@@ -41,6 +41,7 @@
 #ifndef ABLATE_COORDINATOR_STORE_STORE_H_
 #define ABLATE_COORDINATOR_STORE_STORE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -87,6 +88,10 @@ inline std::vector<v1::JobSpec> TakenBack(const std::vector<v1::Job>& jobs,
   }
   return out;
 }
+
+// The most bytes of lines a stored job log holds (Store::SaveJobLogAsync); a longer one keeps
+// its newest lines. Four times a worker's default tail (64 KiB), so such a tail is kept whole.
+inline constexpr size_t kMaxStoredLogBytes = size_t{256} << 10;
 
 struct StoreOptions {
   // A group holds at most this many rows (a metric point counts one, another write one; a
@@ -327,6 +332,18 @@ class Store {
   // out. NotFound for an unknown job.
   virtual absl::StatusOr<std::vector<v1::MetricSeries>> ReadMetrics(
       const std::string& job_id, const std::vector<std::string>& names, int max_points) = 0;
+
+  // --- Job logs ---------------------------------------------------------------------------
+
+  // Stores `log`, the tail of the job's attempt log.attempt_id() as LogTails keeps it, as the
+  // job's log: it replaces a stored log of the same or an older attempt; beside one of a newer
+  // attempt it changes nothing (OK). A job keeps one stored log, of at most kMaxStoredLogBytes
+  // of lines: past that its oldest lines are dropped and `truncated` set. NotFound, changing
+  // nothing, when log.attempt_id() is not an attempt of log.job_id().
+  virtual void SaveJobLogAsync(v1::JobLog log, WriteDone done) = 0;
+  // The job's stored log; attempt_id 0 and no lines when none was stored (as for an unknown
+  // job).
+  virtual absl::StatusOr<v1::JobLog> ReadJobLog(const std::string& job_id) = 0;
 
   // --- Workers ----------------------------------------------------------------------------
 

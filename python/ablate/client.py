@@ -365,9 +365,9 @@ class Client:
 
     def job_log(self, job_id: str) -> JobLog:
         """The end of a job's log (rank 0's) as its worker last sent it, for its newest attempt
-        that sent one. The coordinator keeps these in memory only: after it restarted, a job's
-        log is empty until its worker sends it again, which a running attempt does within
-        seconds and an ended one never. NotFound for an unknown job."""
+        that sent one. The coordinator stores an ended attempt's tail, so it survives a restart
+        of the coordinator; a running attempt's is kept in memory, and after a restart is empty
+        until its worker sends it again, within seconds. NotFound for an unknown job."""
         log = self._call("GetJobLog", service_pb2.GetJobLogRequest(job_id=job_id))
         return JobLog(job_id=log.job_id, attempt_id=log.attempt_id, lines=list(log.lines),
                       truncated=log.truncated, updated_at=frames.timestamp(log.updated_at))

@@ -1,0 +1,81 @@
+// Job logs: the tail of each job's newest ended attempt, kept across restarts (schema.cc's
+// job_logs). Part of SqliteStore (sqlite_store.h).
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/store/sqlite_store.h"
+
+namespace ablate::coordinator {
+
+using internal::Db;
+using internal::Statement;
+
+namespace {
+
+// Drops the oldest lines of `log` until its lines hold at most kMaxStoredLogBytes.
+void KeepNewestLines(v1::JobLog& log) {
+  size_t bytes = 0;
+  int first = log.lines_size();
+  while (first > 0 && bytes + log.lines(first - 1).size() <= kMaxStoredLogBytes) {
+    bytes += log.lines(first - 1).size();
+    --first;
+  }
+  if (first == 0) return;
+  log.mutable_lines()->DeleteSubrange(0, first);
+  log.set_truncated(true);
+}
+
+absl::Status SaveJobLogRow(Db& db, const v1::JobLog& log) {
+  absl::StatusOr<Statement> attempt =
+      db.Prepare("SELECT 1 FROM attempts WHERE id = ?1 AND job_id = ?2");
+  if (!attempt.ok()) return attempt.status();
+  const auto attempt_id = static_cast<int64_t>(log.attempt_id());
+  absl::StatusOr<bool> found = attempt->Bind(1, attempt_id).Bind(2, log.job_id()).Step();
+  if (!found.ok()) return found.status();
+  if (!*found) {
+    return absl::NotFoundError(
+        absl::StrCat("job ", log.job_id(), " has no attempt ", log.attempt_id()));
+  }
+  // An older attempt's log, saved late (its worker's end arrived after a newer attempt's), never
+  // replaces a newer one.
+  absl::StatusOr<Statement> upsert = db.Prepare(
+      "INSERT INTO job_logs (job_id, attempt_id, log) VALUES (?1, ?2, ?3) ON CONFLICT (job_id) "
+      "DO UPDATE SET attempt_id = excluded.attempt_id, log = excluded.log "
+      "WHERE excluded.attempt_id >= job_logs.attempt_id");
+  if (!upsert.ok()) return upsert.status();
+  return upsert->Bind(1, log.job_id())
+      .Bind(2, attempt_id)
+      .BindBlob(3, log.SerializeAsString())
+      .Run();
+}
+
+}  // namespace
+
+void SqliteStore::SaveJobLogAsync(v1::JobLog log, WriteDone done) {
+  KeepNewestLines(log);  // here, on the caller's thread, rather than on the writer's
+  writer_.Submit(
+      [log = std::move(log)](Db& db, internal::Changes&) { return SaveJobLogRow(db, log); }, 1,
+      std::move(done));
+}
+
+absl::StatusOr<v1::JobLog> SqliteStore::ReadJobLog(const std::string& job_id) {
+  v1::JobLog out;
+  absl::Status status = Read([&](Db& db) -> absl::Status {
+    absl::StatusOr<Statement> query = db.Prepare("SELECT log FROM job_logs WHERE job_id = ?1");
+    if (!query.ok()) return query.status();
+    absl::StatusOr<bool> found = query->Bind(1, job_id).Step();
+    if (!found.ok()) return found.status();
+    if (!*found) return absl::OkStatus();
+    const absl::string_view log = query->Blob(0);
+    if (!out.ParseFromArray(log.data(), static_cast<int>(log.size()))) {
+      return absl::DataLossError(absl::StrCat("job ", job_id, ": stored log does not parse"));
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  out.set_job_id(job_id);
+  return out;
+}
+
+}  // namespace ablate::coordinator
