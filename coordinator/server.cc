@@ -165,9 +165,10 @@ absl::Status CoordinatorServer::Start() {
   // Notice an expired lease within a quarter of its length, and at least once a second.
   scheduling.tick = std::min(absl::Seconds(1), options_.lease_timeout / 4);
   log_tails_ = std::make_unique<LogTails>(clock_, store_.get());
-  scheduling.attempt_lost = [tails = log_tails_.get()](const std::string& job_id,
-                                                       uint64_t attempt_id) {
+  scheduling.attempt_lost = [tails = log_tails_.get(), telemetry = telemetry_.get()](
+                                const std::string& job_id, uint64_t attempt_id) {
     tails->Ended(job_id, attempt_id);
+    telemetry->CountAttemptEnded(v1::ATTEMPT_STATE_LOST);
   };
   scheduler_ = std::make_unique<Scheduler>(*store_, clock_, scheduling);
   if (absl::Status s = scheduler_->Start(); !s.ok()) {

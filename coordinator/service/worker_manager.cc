@@ -346,11 +346,13 @@ void WorkerManager::HandleAttemptEnded(const std::shared_ptr<WorkerStream>& stre
     end.attempt_state = v1::ATTEMPT_STATE_LOST;
     end.job_state = v1::JOB_STATE_PENDING;
   }
+  const v1::AttemptState attempt_state = end.attempt_state;
   store_.EndAttemptAsync(
       report, std::move(end),
       Acknowledge(stream, report, "attempt_ended",
-                  [this, worker_id, report, job_state, message](bool ok) {
+                  [this, worker_id, report, job_state, attempt_state, message](bool ok) {
                     if (ok && job_state != v1::JOB_STATE_UNSPECIFIED) {
+                      telemetry_.CountAttemptEnded(attempt_state);
                       ABLATE_LOG(INFO) << "attempt ended job_id=" << report.job_id
                                        << " attempt_id=" << report.attempt_id
                                        << " job_state=" << v1::JobState_Name(job_state)

@@ -4,6 +4,7 @@
 #include <memory>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "coordinator/service/service_test_fixture.h"
 
 namespace ablate::coordinator::service_test {
@@ -101,6 +102,14 @@ TEST_F(ServiceTest, WorkerRunsAJobToSuccess) {
   ASSERT_TRUE(worker.Send(ended));
 
   ASSERT_TRUE(WaitUntil([&] { return JobState(job_id) == v1::JOB_STATE_SUCCEEDED; }));
+  // Counted once committed (the stale report above ended nothing).
+  httplib::Client http("127.0.0.1", server_->http_port());
+  EXPECT_TRUE(WaitUntil([&] {
+    httplib::Result scraped = http.Get("/metrics");
+    return scraped &&
+           absl::StrContains(scraped->body, "ablate_attempts_ended_total{state=\"succeeded\"} 1");
+  }));
+  EXPECT_FALSE(absl::StrContains(http.Get("/metrics")->body, "state=\"lost\""));
   v1::GetJobResponse job;
   ASSERT_TRUE(GetJob(job_id, job).ok());
   EXPECT_EQ(job.job().final_eval_loss(), 1.75);
@@ -366,6 +375,13 @@ TEST_F(ServiceTest, ASilentOpenStreamLosesItsJobAfterOneLease) {
   ASSERT_TRUE(GetJob(job_id, job).ok());
   ASSERT_EQ(job.attempts_size(), 1);
   EXPECT_EQ(job.attempts(0).state(), v1::ATTEMPT_STATE_LOST);
+  // Ended by the scheduler, not by a report: counted all the same (once committed).
+  httplib::Client http("127.0.0.1", server_->http_port());
+  EXPECT_TRUE(WaitUntil([&] {
+    httplib::Result scraped = http.Get("/metrics");
+    return scraped &&
+           absl::StrContains(scraped->body, "ablate_attempts_ended_total{state=\"lost\"} 1");
+  }));
 }
 
 TEST_F(ServiceTest, AJobNoWorkerCanTakeSaysWhyInItsMessage) {

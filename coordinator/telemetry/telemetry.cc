@@ -3,6 +3,8 @@
 #include <map>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/strip.h"
 #include "common/log.h"
 #include "prometheus/text_serializer.h"
 
@@ -26,6 +28,10 @@ Telemetry::Telemetry(Store& store)
       http_responses_(prometheus::BuildCounter()
                           .Name("ablate_http_responses_total")
                           .Help("HTTP responses of the coordinator, by route and status code")
+                          .Register(registry_)),
+      attempts_ended_(prometheus::BuildCounter()
+                          .Name("ablate_attempts_ended_total")
+                          .Help("Attempts whose end the store recorded, by how they ended")
                           .Register(registry_)),
       metric_points_(prometheus::BuildCounter()
                          .Name("ablate_metric_points_ingested_total")
@@ -56,6 +62,13 @@ void Telemetry::CountRpc(std::string_view method) {
 
 void Telemetry::CountHttpResponse(std::string_view route, int code) {
   http_responses_.Add({{"route", std::string(route)}, {"code", std::to_string(code)}}).Increment();
+}
+
+void Telemetry::CountAttemptEnded(v1::AttemptState state) {
+  // ATTEMPT_STATE_SUCCEEDED -> "succeeded", as ablate_jobs names job states.
+  absl::string_view name = v1::AttemptState_Name(state);
+  absl::ConsumePrefix(&name, "ATTEMPT_STATE_");
+  attempts_ended_.Add({{"state", absl::AsciiStrToLower(name)}}).Increment();
 }
 
 void Telemetry::CountMetricPoints(int64_t points) {

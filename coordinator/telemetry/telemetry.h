@@ -8,6 +8,8 @@
 //   ablate_rpcs_total{method="SubmitSweep"|...}   API calls, over gRPC or the JSON API
 //   ablate_http_responses_total{route="api"|"events"|"metrics"|"healthz"|"dashboard",
 //                               code="200"|"404"|...}   every HTTP response, refusals included
+//   ablate_attempts_ended_total{state="succeeded"|"failed"|"lost"|"cancelled"}   attempts whose
+//                               end the store recorded: a worker's report, or a lease run out
 //   ablate_metric_points_ingested_total
 //   ablate_sweeps_submitted_total
 //   ablate_worker_events_spilled{worker="<id>"}   the counters of each worker's last heartbeat:
@@ -41,6 +43,8 @@ class Telemetry {
   // One HTTP response with status `code` to a request for `route` (one of the few route labels
   // above, never a raw path: paths hold ids, and a label per id would grow without bound).
   void CountHttpResponse(std::string_view route, int code);
+  // An attempt ended in `state` (its end committed).
+  void CountAttemptEnded(v1::AttemptState state);
   void CountMetricPoints(int64_t points);
   void CountSweepSubmitted();
   // Records the counters of a heartbeat from `worker_id`.
@@ -58,6 +62,7 @@ class Telemetry {
   prometheus::Gauge& workers_connected_;
   prometheus::Family<prometheus::Counter>& rpcs_;
   prometheus::Family<prometheus::Counter>& http_responses_;
+  prometheus::Family<prometheus::Counter>& attempts_ended_;
   prometheus::Counter& metric_points_;
   prometheus::Counter& sweeps_submitted_;
   prometheus::Family<prometheus::Gauge>& events_spilled_;
