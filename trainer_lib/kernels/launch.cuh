@@ -9,16 +9,16 @@
 
 namespace ablate::kernels {
 
-// Launches kernel<<<grid, threads, smem, stream>>>(p) after raising its shared-memory limit to
-// smem bytes; nothing for an empty grid. Returns the first CUDA error.
-template <typename Kernel, typename Params>
+// Launches kernel<<<grid, threads, smem, stream>>>(args...) after raising its shared-memory limit
+// to smem bytes; nothing for an empty grid. Returns the first CUDA error.
+template <typename Kernel, typename... Args>
 cudaError_t LaunchKernel(Kernel kernel, dim3 grid, int threads, size_t smem, cudaStream_t stream,
-                         const Params& p) {
+                         const Args&... args) {
   if (grid.x == 0) return cudaSuccess;
   const cudaError_t error = cudaFuncSetAttribute(
       kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (error != cudaSuccess) return error;
-  kernel<<<grid, threads, smem, stream>>>(p);
+  kernel<<<grid, threads, smem, stream>>>(args...);
   return cudaGetLastError();
 }
 

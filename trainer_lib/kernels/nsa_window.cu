@@ -185,7 +185,8 @@ __device__ void WriteLocalTerms(const NsaWindowParams& p, const QueryTile& at, c
 // softmax does, head 0's O += P V while head 1's softmax does. kHeads = 2 where G is even (K and
 // V then cross L2 half as often), else 1.
 template <int kHeads>
-__global__ void __launch_bounds__(128, 2) ForwardKernel(NsaWindowParams p) {
+__global__ void __launch_bounds__(128, 2)
+    ForwardKernel(NsaWindowParams p, const __grid_constant__ StepMaps maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   const QueryTile at = ThisQueryTile<kHeads>(p);
   const int64_t t_len = p.seq_len;
@@ -194,6 +195,7 @@ __global__ void __launch_bounds__(128, 2) ForwardKernel(NsaWindowParams p) {
   bf16* qs = AlignedTiles(smem_raw);    // [kHeads][kTileElems]
   bf16* ks = qs + kHeads * kTileElems;  // [2][kTileElems]
   bf16* vs = ks + 2 * kTileElems;       // [2][kTileElems]
+  auto* bars = reinterpret_cast<uint64_t*>(vs + 2 * kTileElems);
 #pragma unroll
   for (int hd = 0; hd < kHeads; ++hd) {
     CopyTile(qs + hd * kTileElems, p.q, at.q_row0 + hd * t_len, at.rows);
@@ -206,7 +208,7 @@ __global__ void __launch_bounds__(128, 2) ForwardKernel(NsaWindowParams p) {
 #pragma unroll
   for (int hd = 0; hd < kHeads; ++hd) m[hd][0] = m[hd][1] = -INFINITY;
   // Up to the diagonal: the own key tile and the one before it are the last two.
-  const int own = ForEachKeyTile<true>(p, at, ks, vs, [&](int k0, const bf16* kb, const bf16* vb) {
+  const auto step = [&](int k0, const bf16* kb, const bf16* vb) {
     float s[kHeads][8][4];
     wgmma::Fence();
 #pragma unroll
@@ -229,7 +231,8 @@ __global__ void __launch_bounds__(128, 2) ForwardKernel(NsaWindowParams p) {
     wgmma::Wait<0>();
 #pragma unroll
     for (int hd = 0; hd < kHeads; ++hd) wgmma::FenceOperands(o[hd]);
-  });
+  };
+  const int own = ForEachKeyTile<true>(at, maps, ks, vs, bars, step);
 #pragma unroll
   for (int hd = 0; hd < kHeads; ++hd) {
     float inv[2];
@@ -275,16 +278,20 @@ bool NsaWindowSupported(const NsaWindowParams& p) {
 
 cudaError_t NsaWindowForward(const NsaWindowParams& p, cudaStream_t stream) {
   if (const cudaError_t refused = nsa_window::Refusal(p); refused != cudaSuccess) return refused;
+  nsa_window::StepMaps maps;
+  const cudaError_t error =
+      nsa_window::EncodeStepMaps(&maps, p.k, p.v, p.batch, p.kv_heads, p.seq_len);
+  if (error != cudaSuccess) return error;
   if ((p.heads / p.kv_heads) % 2 == 0) {
     const dim3 grid(nsa_window::Tiles(p), static_cast<unsigned>(p.heads / 2),
                     static_cast<unsigned>(p.batch));
     return LaunchKernel(nsa_window::ForwardKernel<2>, grid, 128, nsa_window::kForwardBytes<2>,
-                        stream, p);
+                        stream, p, maps);
   }
   const dim3 grid(nsa_window::Tiles(p), static_cast<unsigned>(p.heads),
                   static_cast<unsigned>(p.batch));
   return LaunchKernel(nsa_window::ForwardKernel<1>, grid, 128, nsa_window::kForwardBytes<1>, stream,
-                      p);
+                      p, maps);
 }
 
 }  // namespace ablate::kernels

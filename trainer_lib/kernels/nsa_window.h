@@ -14,18 +14,20 @@
 // from its own back to the one holding its first query's first key (at most ceil((w - 1) / 64) + 1
 // of them), contiguous, so nothing is gathered and no sum needs atomics.
 //  - Forward: a thread block (one warpgroup) per (b, 64 queries, one or two heads of a group) walks
-//    its key tiles up to the diagonal, K and V double-buffered with cp.async in
-//    128-byte-swizzled shared tiles: S = Q K^T (m64n64k16, both operands in shared memory), an
-//    online softmax in base 2 in registers, O += P V (m64n128k16, P as register A).
+//    its key tiles up to the diagonal, K and V double-buffered in 128-byte-swizzled shared tiles,
+//    each step's loaded by the tensor memory accelerator (tma.cuh: one thread issues them, where
+//    cp.async took every thread's issue slots; 2.76 to 2.26 ms a launch at fla's 64K on an H200):
+//    S = Q K^T (m64n64k16, both operands in shared memory), an online softmax in base 2 in
+//    registers, O += P V (m64n128k16, P as register A).
 //  - dq: the same tiles from the diagonal back, S = Q K^T and dP = dO V^T, P = exp(S - lse), dS,
 //    dq += dS K (register A); dq is written once, in bf16. Or, where the caller gives fp32 rows
 //    (dq_accum), the dk/dv kernel below adds each step's dS K into them with atomics, as
 //    FlashAttention-2 does, and S and dP are formed once where the walk forms them twice.
 //  - dk, dv: a thread block per (b, h_kv, 64 keys) keeps its K and V tiles and walks the G heads'
-//    query tiles whose windows reach them, head by head, q and do double-buffered: S^T = K Q^T,
-//    dP^T = V dO^T, dv += P^T dO and dk += dS^T Q (register A); the group's sum stays in
-//    registers. Within a head the blocks of neighbouring key tiles read each query tile at about
-//    the same step, so that L2 serves most of those reads.
+//    query tiles whose windows reach them, head by head, q and do double-buffered (loaded as the
+//    forward's K and V are): S^T = K Q^T, dP^T = V dO^T, dv += P^T dO and dk += dS^T Q (register
+//    A); the group's sum stays in registers. Within a head the blocks of neighbouring key tiles
+//    read each query tile at about the same step, so that L2 serves most of those reads.
 //  - Within a warpgroup the chains overlap where they can: the forward's two heads (G even) share
 //    each K and V tile, head 1's S = Q K^T running while head 0's softmax does; dq and dk/dv
 //    commit S and dP as two groups, forming P while dP's products run (and dk/dv's dS^T while
@@ -39,8 +41,8 @@
 //
 // Layout: q, o, do, dq [B, H, T, D]; k, v, dk, dv [B, H_kv, T, D]; lse, delta [B, H, T] fp32;
 // all contiguous, bf16 where not said, and 16-byte aligned (the tiles are copied 16 bytes at a
-// time). Requires T < 2^31, w >= 1, B and H at most 65535; indices of elements are 64-bit, so T
-// may reach 1M tokens and beyond.
+// time, and the tensor memory accelerator asks it). Requires T < 2^31, w >= 1, B and H at most
+// 65535; indices of elements are 64-bit, so T may reach 1M tokens and beyond.
 //
 // Availability: the kernels are compiled where the build targets sm_90a (ABLATE_SM90A_KERNELS)
 // and run on a device of compute capability 9.0; NsaWindowKernelsRun says so. Elsewhere the

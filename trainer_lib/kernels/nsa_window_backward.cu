@@ -36,7 +36,8 @@ inline __device__ float LocalLse2(const NsaWindowParams& p, int64_t row, const i
 
 // dq: a thread block per (64 queries, head h, batch b), grid (ceil(T / 64), H, B), the forward's
 // walk with S = Q K^T and dP = dO V^T, P = exp2(S - lse), dS = P (dP - delta), dq += dS K.
-__global__ void __launch_bounds__(128, 2) DqKernel(NsaWindowParams p) {
+__global__ void __launch_bounds__(128, 2)
+    DqKernel(NsaWindowParams p, const __grid_constant__ StepMaps maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   const QueryTile at = ThisQueryTile<1>(p);
 
@@ -45,6 +46,7 @@ __global__ void __launch_bounds__(128, 2) DqKernel(NsaWindowParams p) {
   bf16* dos = qs + kTileElems;
   bf16* ks = dos + kTileElems;     // [2][kTileElems]
   bf16* vs = ks + 2 * kTileElems;  // [2][kTileElems]
+  auto* bars = reinterpret_cast<uint64_t*>(vs + 2 * kTileElems);
   CopyTile(qs, p.q, at.q_row0, at.rows);
   CopyTile(dos, p.d_o, at.q_row0, at.rows);
   const float scale2 = p.scale * kLog2e;
@@ -71,7 +73,7 @@ __global__ void __launch_bounds__(128, 2) DqKernel(NsaWindowParams p) {
     }
   }
   float dq[16][4] = {};
-  ForEachKeyTile(p, at, ks, vs, [&](int k0, const bf16* kb, const bf16* vb) {
+  ForEachKeyTile(at, maps, ks, vs, bars, [&](int k0, const bf16* kb, const bf16* vb) {
     float s[8][4], dp[8][4], ps[8][4];
     ScoresThenDp(s, qs, kb, dp, dos, vb);
     at.Mask(s, k0);
@@ -117,7 +119,8 @@ __global__ void __launch_bounds__(128, 2) DqKernel(NsaWindowParams p) {
 // the keys' K and V tiles and walking the query tiles that reach them, head by head within a tile,
 // q and do double-buffered; each row's (lse in base 2, delta) loaded a step ahead. With dq_accum,
 // each step's dS also goes through shared memory into dq's rows (nsa_ds_k.cuh's AddDsK).
-__global__ void __launch_bounds__(128, 2) DkvKernel(NsaWindowParams p) {
+__global__ void __launch_bounds__(128, 2)
+    DkvKernel(NsaWindowParams p, const __grid_constant__ StepMaps maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   const int64_t t_len = p.seq_len;
   const int k0 = static_cast<int>(blockIdx.x) * kTile;
@@ -136,6 +139,7 @@ __global__ void __launch_bounds__(128, 2) DkvKernel(NsaWindowParams p) {
   // [2][kTile]: lse2, delta, and with local terms the selected branch's lse2 for these keys'
   // block (LocalLse2; +inf but in the steps of its own queries and the next block's) and delta.
   float4* stats = reinterpret_cast<float4*>(ds + kTile * kTile);
+  auto* bars = reinterpret_cast<uint64_t*>(stats + 2 * kTile);
   CopyTile(ks, p.k, kv_row, count);
   CopyTile(vs, p.v, kv_row, count);
 
@@ -155,17 +159,16 @@ __global__ void __launch_bounds__(128, 2) DkvKernel(NsaWindowParams p) {
     const unsigned j = static_cast<unsigned>(i) % tiles;
     return (first + static_cast<int>((j + tiles - first % tiles) % tiles)) * kTile;
   };
+  const auto step_head = [&](int i) { return static_cast<int>(hk) * groups + i / tiles; };
   const auto step_rows = [&](int i, int64_t* row0) {
     const int t0 = step_t0(i);
-    *row0 = (b * p.heads + hk * groups + i / tiles) * t_len + t0;
+    *row0 = (b * p.heads + step_head(i)) * t_len + t0;
     return static_cast<int>(min(int64_t{kTile}, t_len - t0));
   };
-  const auto prefetch = [&](int i) {
-    int64_t row0 = 0;
-    const int rows = step_rows(i, &row0);
-    CopyTile(qs + (i % 2) * kTileElems, p.q, row0, rows);
-    CopyTile(dos + (i % 2) * kTileElems, p.d_o, row0, rows);
-    mma::CommitCopies();
+  const auto load = [&](int i, uint64_t* bar) {
+    const int t0 = step_t0(i), h = step_head(i), bi = static_cast<int>(b);
+    tma::LoadTile(qs + (i % 2) * kTileElems, &maps.first, t0, h, bi, bar);
+    tma::LoadTile(dos + (i % 2) * kTileElems, &maps.second, t0, h, bi, bar);
   };
   // Thread r < 64's row of step i: (lse in base 2, delta, the selected branch's), or (inf, 0,
   // inf, 0) past T, which zeroes P.
@@ -191,9 +194,9 @@ __global__ void __launch_bounds__(128, 2) DkvKernel(NsaWindowParams p) {
 
   const float scale2 = p.scale * kLog2e;
   float dk[16][4] = {}, dv[16][4] = {};
-  // K's and V's copies join step 0's; a step's stats are written a step ahead, into the slot
-  // the step before last read.
-  ForEachBufferedStep(steps, prefetch, [&](int i) {
+  // K's and V's copies are in before step 0; a step's stats are written a step ahead, into the
+  // slot the step before last read.
+  ForEachLoadedStep(steps, bars, load, [&](int i) {
     const float4 next = threadIdx.x < kTile && i + 1 < steps ? load_stats(i + 1) : float4{};
     const bf16* qb = qs + (i % 2) * kTileElems;
     const bf16* dob = dos + (i % 2) * kTileElems;
@@ -267,17 +270,24 @@ namespace ablate::kernels {
 
 cudaError_t NsaWindowBackward(const NsaWindowParams& p, cudaStream_t stream) {
   if (const cudaError_t refused = nsa_window::Refusal(p); refused != cudaSuccess) return refused;
+  nsa_window::StepMaps maps;
   if (p.dq != nullptr) {
     const dim3 dq_grid(nsa_window::Tiles(p), static_cast<unsigned>(p.heads),
                        static_cast<unsigned>(p.batch));
-    const cudaError_t error =
-        LaunchKernel(nsa_window::DqKernel, dq_grid, 128, nsa_window::kDqBytes, stream, p);
+    cudaError_t error = nsa_window::EncodeStepMaps(&maps, p.k, p.v, p.batch, p.kv_heads, p.seq_len);
+    if (error == cudaSuccess) {
+      error =
+          LaunchKernel(nsa_window::DqKernel, dq_grid, 128, nsa_window::kDqBytes, stream, p, maps);
+    }
     if (error != cudaSuccess) return error;
   }
   if (p.dk == nullptr) return cudaSuccess;
+  const cudaError_t error =
+      nsa_window::EncodeStepMaps(&maps, p.q, p.d_o, p.batch, p.heads, p.seq_len);
+  if (error != cudaSuccess) return error;
   const dim3 dkv_grid(nsa_window::Tiles(p), static_cast<unsigned>(p.kv_heads),
                       static_cast<unsigned>(p.batch));
-  return LaunchKernel(nsa_window::DkvKernel, dkv_grid, 128, nsa_window::kDkvBytes, stream, p);
+  return LaunchKernel(nsa_window::DkvKernel, dkv_grid, 128, nsa_window::kDkvBytes, stream, p, maps);
 }
 
 }  // namespace ablate::kernels

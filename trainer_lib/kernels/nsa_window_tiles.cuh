@@ -16,6 +16,7 @@
 #include "trainer_lib/kernels/exp2.cuh"
 #include "trainer_lib/kernels/mma_bf16.cuh"
 #include "trainer_lib/kernels/nsa_window.h"
+#include "trainer_lib/kernels/tma.cuh"
 #include "trainer_lib/kernels/wgmma_bf16.cuh"
 
 namespace ablate::kernels::nsa_window {
@@ -27,10 +28,28 @@ constexpr int kTile = 64;               // queries or keys a tile, the warpgroup
 constexpr int kTileElems = kTile * kD;  // one swizzled [64][128] tile
 constexpr int kTileBytes = 2 * kTileElems;
 
+static_assert(kD == tma::kRowElems && kTile == tma::kBoxRows &&
+              static_cast<uint32_t>(kTileBytes) == tma::kTileBytes);
+
 // Dynamic shared memory: `tiles` swizzled tiles, 1024-byte aligned (wgmma_bf16.cuh), then `extra`
-// bytes; 1024 bytes of slack to align the start.
+// bytes, then the two mbarriers of ForEachLoadedStep; 1024 bytes of slack to align the start.
 constexpr size_t SharedBytes(int tiles, size_t extra = 0) {
-  return static_cast<size_t>(tiles) * kTileBytes + extra + 1024;
+  return static_cast<size_t>(tiles) * kTileBytes + extra + 2 * sizeof(uint64_t) + 1024;
+}
+
+// The tensor maps of the two tiles a step of a kernel here loads (tma.cuh): K and V for the
+// forward's and dq's walks, q and do for dk/dv's. A __grid_constant__ kernel parameter.
+struct StepMaps {
+  CUtensorMap first;
+  CUtensorMap second;
+};
+
+// Host: maps of first and second, both [batch, heads, rows, 128] bf16 (tma::EncodeRowTiles).
+inline cudaError_t EncodeStepMaps(StepMaps* maps, const void* first, const void* second,
+                                  int64_t batch, int64_t heads, int64_t rows) {
+  const cudaError_t error = tma::EncodeRowTiles(&maps->first, first, batch, heads, rows);
+  if (error != cudaSuccess) return error;
+  return tma::EncodeRowTiles(&maps->second, second, batch, heads, rows);
 }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -154,6 +173,7 @@ struct QueryTile {
   int w;            // the window, clamped to T so that every difference fits an int
   int64_t q_row0;   // the first query's row in q's layout [B H T, D], head h0 (h0 + hd: + hd T)
   int64_t kv_row0;  // row of (b, h0 / G, 0) in k's and v's layout [B H_kv T, D]
+  int h_kv, b;      // the key/value head h0 / G and the sequence
 
   // Sets the scores s (64 queries x the 64 keys from k0) outside their queries' windows to -inf.
   __device__ void Mask(float (&s)[8][4], int k0) const {
@@ -171,51 +191,66 @@ inline __device__ QueryTile ThisQueryTile(const NsaWindowParams& p) {
   at.rows = static_cast<int>(min(int64_t{kTile}, p.seq_len - at.q0));
   at.w = static_cast<int>(min(p.window, p.seq_len));
   at.q_row0 = (b * p.heads + h0) * p.seq_len + at.q0;
-  at.kv_row0 = (b * p.kv_heads + h0 / (p.heads / p.kv_heads)) * p.seq_len;
+  at.h_kv = static_cast<int>(h0 / (p.heads / p.kv_heads));
+  at.b = static_cast<int>(b);
+  at.kv_row0 = (b * p.kv_heads + at.h_kv) * p.seq_len;
   return at;
 }
 
-// The double-buffered loop of every kernel here: prefetch(i) starts step i's copies into buffer
-// i % 2 and commits them; body(i) runs once they are in and visible to wgmma, and buffer i % 2 is
-// refilled (step i + 2) only after every thread has left body(i). Copies the caller issued before
-// the loop join step 0's. All threads of the block.
-template <typename Prefetch, typename Body>
-inline __device__ void ForEachBufferedStep(int steps, const Prefetch& prefetch, const Body& body) {
-  prefetch(0);
+// The double-buffered loop of every kernel here, its tiles loaded by the tensor memory
+// accelerator: load(i, bar), called by thread 0, starts step i's two [64][128] tiles into buffer
+// i % 2 (tma::LoadTile twice, on bar); body(i) runs once they are in, and buffer i % 2 is refilled
+// (step i + 2) only after every thread has left body(i). bars: two mbarriers in shared memory.
+// Copies the caller started with cp.async before the loop are in before body(0). All threads of
+// the block.
+template <typename Load, typename Body>
+inline __device__ void ForEachLoadedStep(int steps, uint64_t* bars, const Load& load,
+                                         const Body& body) {
+  if (threadIdx.x == 0) {
+    tma::InitBarrier(bars);
+    tma::InitBarrier(bars + 1);
+    tma::FenceBarrierInit();
+  }
+  __syncthreads();
+  const auto start = [&](int i) {
+    uint64_t* bar = bars + i % 2;
+    tma::ExpectBytes(bar, 2 * tma::kTileBytes);
+    load(i, bar);
+  };
+  if (threadIdx.x == 0) start(0);
+  mma::CommitCopies();  // wait_group waits for committed groups only
+  mma::WaitCopies<0>();
+  wgmma::FenceSharedForAsync();
+  __syncthreads();  // the caller's copies are in
   for (int i = 0; i < steps; ++i) {
-    if (i + 1 < steps) {
-      prefetch(i + 1);
-      mma::WaitCopies<1>();
-    } else {
-      mma::WaitCopies<0>();
-    }
-    wgmma::FenceSharedForAsync();
-    __syncthreads();  // step i's copies are in
+    if (threadIdx.x == 0 && i + 1 < steps) start(i + 1);
+    tma::Wait(bars + i % 2, static_cast<uint32_t>(i / 2) % 2);
+    // Thread 0's loads took it apart from its warp, whose wgmmas (.sync.aligned) need it whole.
+    __syncwarp();
     body(i);
-    __syncthreads();  // buffer i % 2 is consumed before step i + 2's copies
+    __syncthreads();  // buffer i % 2 is consumed before step i + 2's loads
   }
 }
 
 // The walk of a query tile's key tiles max(0, q0 - w + 1) / 64 .. (q0 + rows - 1) / 64, from the
-// diagonal back (kToDiagonal false) or up to it, K and V double-buffered (ks, vs: two tiles each),
-// body(k0, k, v) once per tile with its first key and its tiles in shared memory, ready for wgmma.
-// The caller's copies issued before the walk (the query tile's) join the first tile's. Returns
-// the buffer (0 or 1) of the last tile, which stays in shared memory after the walk, as does the
-// one before it in the other buffer. All threads of the block.
+// diagonal back (kToDiagonal false) or up to it, K and V double-buffered (ks, vs: two tiles each;
+// maps: K's and V's, bars: ForEachLoadedStep's), body(k0, k, v) once per tile with its first key
+// and its tiles in shared memory, ready for wgmma. The caller's copies issued before the walk (the
+// query tile's) are in before the first body. Returns the buffer (0 or 1) of the last tile, which
+// stays in shared memory after the walk, as does the one before it in the other buffer. All
+// threads of the block.
 template <bool kToDiagonal = false, typename Body>
-inline __device__ int ForEachKeyTile(const NsaWindowParams& p, const QueryTile& at, bf16* ks,
-                                     bf16* vs, const Body& body) {
+inline __device__ int ForEachKeyTile(const QueryTile& at, const StepMaps& maps, bf16* ks, bf16* vs,
+                                     uint64_t* bars, const Body& body) {
   const int first = max(0, at.q0 - at.w + 1) / kTile, last = (at.q0 + at.rows - 1) / kTile;
   const int steps = last - first + 1;
   const auto tile = [&](int i) { return kToDiagonal ? first + i : last - i; };
-  const auto prefetch = [&](int i) {
+  const auto load = [&](int i, uint64_t* bar) {
     const int k0 = tile(i) * kTile;
-    const int count = static_cast<int>(min(int64_t{kTile}, p.seq_len - k0));
-    CopyTile(ks + (i % 2) * kTileElems, p.k, at.kv_row0 + k0, count);
-    CopyTile(vs + (i % 2) * kTileElems, p.v, at.kv_row0 + k0, count);
-    mma::CommitCopies();
+    tma::LoadTile(ks + (i % 2) * kTileElems, &maps.first, k0, at.h_kv, at.b, bar);
+    tma::LoadTile(vs + (i % 2) * kTileElems, &maps.second, k0, at.h_kv, at.b, bar);
   };
-  ForEachBufferedStep(steps, prefetch, [&](int i) {
+  ForEachLoadedStep(steps, bars, load, [&](int i) {
     body(tile(i) * kTile, ks + (i % 2) * kTileElems, vs + (i % 2) * kTileElems);
   });
   return (steps - 1) % 2;
