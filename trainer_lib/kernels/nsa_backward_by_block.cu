@@ -224,7 +224,9 @@ __global__ void __launch_bounds__(32 * DkvTiles<D>::kWarps) DkvKernel(NsaSelecte
 // DkvKernel's 4 warps issue 1,024 mma.syncs (1,280), each with its fragment loads: that kernel, two
 // warps a scheduler, kept its issue slots 31% busy and its tensor pipe 21.5% (docs/benchmarks.md).
 // ptxas inserts a warpgroup arrive before each product with register A, as each packs its fragments
-// after the fence: correct, though it serializes those products.
+// after the fence: correct, though it serializes those products. kByTma (G = 8 or 16): a step's
+// q and do rows come by TMA, a box of G heads a query (nsa_by_block.cuh's ForEachLoadedStep),
+// 13.4 to 12.9 ms a launch at fla's 64K on an H100; elsewhere by every thread's cp.async.
 struct DkvWgmmaTiles {
   static constexpr int kD = 128, kKeys = 64, kStep = 64, kWarps = 4;  // AddDsK's 64 and 64
   static constexpr int kTileElems = kKeys * kD;                       // K or V, swizzled
@@ -234,12 +236,21 @@ struct DkvWgmmaTiles {
   // slots of the rows' facts and (lse2, delta), the item's queries, three slots of each warp's
   // flags (bit 0: its rows of the step all see the whole tile; bit 1: it has a row at all);
   // 1024 bytes to align the start.
+  // Then two mbarriers (ForEachLoadedStep's), 8-byte aligned.
   static constexpr size_t kBytes = 2 * (2 * kTileElems + 4 * kRowElems + kDsElems) +
                                    3 * kStep * (sizeof(StepRow) + 8) + 4 * kNsaQueriesPerItem +
-                                   4 * 3 * kWarps + 1024;
+                                   4 * 3 * kWarps + 8 + 16 + 1024;
 };
 
-__global__ void __launch_bounds__(128, 2) DkvWgmmaKernel(NsaSelectedParams p) {
+// The maps of q and do for rows loaded by TMA, a box a query's G heads (unused otherwise).
+struct RowMaps {
+  CUtensorMap q;
+  CUtensorMap d_o;
+};
+
+template <bool kByTma>
+__global__ void __launch_bounds__(128, 2)
+    DkvWgmmaKernel(NsaSelectedParams p, const __grid_constant__ RowMaps maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using Tiles = DkvWgmmaTiles;
   constexpr int kD = Tiles::kD, kKeys = Tiles::kKeys, kStep = Tiles::kStep;
@@ -260,6 +271,8 @@ __global__ void __launch_bounds__(128, 2) DkvWgmmaKernel(NsaSelectedParams p) {
   float2* row_lse2_delta = reinterpret_cast<float2*>(facts + 3 * kStep);  // [3][kStep]
   int32_t* queries = reinterpret_cast<int32_t*>(row_lse2_delta + 3 * kStep);
   int32_t* warp_flags = queries + kNsaQueriesPerItem;  // [3][kWarps]
+  auto* bars = reinterpret_cast<uint64_t*>(
+      (reinterpret_cast<uintptr_t>(warp_flags + 3 * Tiles::kWarps) + 7) & ~uintptr_t{7});
 
   const auto key_rows = [&](const void* x) {
     const bf16* base = static_cast<const bf16*>(x) + at.kv_row * kD;
@@ -309,10 +322,25 @@ __global__ void __launch_bounds__(128, 2) DkvWgmmaKernel(NsaSelectedParams p) {
     mma::CommitCopies();
   };
 
+  // With kByTma: step i's queries' G rows a box each (kStep / G of them, a query past the item's
+  // at T, whose rows come in as zeros); a query whose local blocks hold this block loads its rows,
+  // which its facts then mask.
+  auto load = [&](int i, uint64_t* bar) {
+    const int per_step = kStep / at.groups;
+    const int64_t entries = at.rows / at.groups;
+    for (int j = 0; j < per_step; ++j) {
+      const int64_t e = static_cast<int64_t>(i) * per_step + j;
+      const int t = e < entries ? at.queries[e] : static_cast<int>(p.seq_len);
+      const int offset = (i % 2) * Tiles::kRowElems + j * at.groups * 64;
+      tma::LoadBox(qs + offset, kStep * 64, &maps.q, t, at.h0, at.b, bar);
+      tma::LoadBox(dos + offset, kStep * 64, &maps.d_o, t, at.h0, at.b, bar);
+    }
+  };
+
   const float scale2 = p.scale * kLog2e;
   const int steps = static_cast<int>((at.rows + kStep - 1) / kStep);
   float dk[kD / 8][4] = {}, dv[kD / 8][4] = {};
-  nsa::ForEachStep<true>(steps, facts_of, prefetch, [&](int buf, int slot) {
+  const auto body = [&](int buf, int slot) {
     bool whole = true, any = false;  // uniform: every thread reads the same flags
 #pragma unroll
     for (int w = 0; w < Tiles::kWarps; ++w) {
@@ -395,7 +423,12 @@ __global__ void __launch_bounds__(128, 2) DkvWgmmaKernel(NsaSelectedParams p) {
     wgmma::Wait<0>();
     wgmma::FenceOperands(dk);
     wgmma::FenceOperands(dv);
-  });
+  };
+  if constexpr (kByTma) {
+    nsa::ForEachLoadedStep(steps, bars, 4 * kStep * 128, facts_of, load, body);
+  } else {
+    nsa::ForEachStep<true>(steps, facts_of, prefetch, body);
+  }
   if (key0 >= count) return;  // uniform per warp
 #pragma unroll
   for (int n = 0; n < kD / 8; ++n) {
@@ -421,7 +454,20 @@ cudaError_t NsaSelectedBackwardDkv(const NsaSelectedParams& p, cudaStream_t stre
     if (wgmma::DeviceRunsSm90a()) {  // the sm_90a code in this build runs here
       const dim3 grid(static_cast<unsigned>(p.num_items),
                       static_cast<unsigned>((p.block_size + 63) / 64));
-      return nsa::LaunchKernel(DkvWgmmaKernel, grid, 128, DkvWgmmaTiles::kBytes, stream, p);
+      RowMaps maps{};
+      const int64_t groups = p.heads / p.kv_heads;
+      if (nsa::RowsByTma(groups)) {
+        const auto encode = [&](CUtensorMap* map, const void* x) {
+          return tma::EncodeRows(map, x, p.batch, p.heads, p.seq_len, 1, static_cast<int>(groups));
+        };
+        cudaError_t error = encode(&maps.q, p.q);
+        if (error == cudaSuccess) error = encode(&maps.d_o, p.d_o);
+        if (error != cudaSuccess) return error;
+        return nsa::LaunchKernel(DkvWgmmaKernel<true>, grid, 128, DkvWgmmaTiles::kBytes, stream, p,
+                                 maps);
+      }
+      return nsa::LaunchKernel(DkvWgmmaKernel<false>, grid, 128, DkvWgmmaTiles::kBytes, stream, p,
+                               maps);
     }
   }
 #endif

@@ -15,6 +15,7 @@
 #include "trainer_lib/kernels/launch.cuh"
 #include "trainer_lib/kernels/mma_bf16.cuh"
 #include "trainer_lib/kernels/nsa_selected.h"
+#include "trainer_lib/kernels/tma.cuh"
 #include "trainer_lib/kernels/wgmma_bf16.cuh"
 
 namespace ablate::kernels::nsa {
@@ -49,6 +50,7 @@ struct ItemTile {
   int64_t local_span;      // local_blocks l: a query t < block0 + local_span is skipped
   int count;               // keys in the tile; <= 0: the tile is past the block's or sequence's end
   int groups;              // G
+  int h0, b;               // the group's first head h_kv G and the sequence
 
   // Row f's row in q's layout (and lse and delta; accum's is this minus accum_row0), its query
   // position in *t; -1 past the item's rows. f < rows <= kNsaQueriesPerItem G fits an int, so
@@ -93,6 +95,8 @@ __device__ ItemTile ThisItemTile(const NsaSelectedParams& p) {
   at.groups = static_cast<int>(p.heads / p.kv_heads);
   at.e0 = item[1];
   at.rows = (item[2] - item[1]) * at.groups;
+  at.h0 = static_cast<int>(hk * at.groups);
+  at.b = static_cast<int>(b);
   at.head0 = (b * p.heads + hk * at.groups) * p.seq_len;
   at.block0 = block * p.block_size;
   at.local_span = p.local_blocks * p.block_size;
@@ -142,6 +146,46 @@ __device__ void ForEachStep(int steps, const Facts& facts, const Prefetch& prefe
     __syncthreads();  // buffer i % 2 is consumed before step i + 2 loads into it
   }
 }
+
+// ForEachStep's loop with the rows loaded by the tensor memory accelerator (tma.cuh) where G is 8
+// or 16: load(i, bar), called by thread 0, starts step i's rows into buffer i % 2, `bytes` of them
+// completing on bar (one of the two mbarriers at `bars`), a box of the G heads' rows a query, so
+// that each lands 1024-byte aligned in its swizzled tile. One thread issues a step's 8 or 16 boxes
+// where cp.async has every thread issue 16-byte chunks of gathered rows. The caller's cp.async
+// copies (K and V) are in before the first body. Otherwise as ForEachStep<true>.
+template <typename Facts, typename Load, typename Body>
+__device__ void ForEachLoadedStep(int steps, uint64_t* bars, uint32_t bytes, const Facts& facts,
+                                  const Load& load, const Body& body) {
+  facts(0)(0);
+  facts(1)(1);
+  if (threadIdx.x == 0) {
+    tma::InitBarrier(bars);
+    tma::InitBarrier(bars + 1);
+    tma::FenceBarrierInit();
+  }
+  mma::CommitCopies();  // wait_group waits for committed groups only
+  mma::WaitCopies<0>();
+  wgmma::FenceSharedForAsync();
+  __syncthreads();  // the first two steps' facts, the caller's copies and the barriers are in
+  const auto start = [&](int i) {
+    uint64_t* bar = bars + i % 2;
+    tma::ExpectBytes(bar, bytes);
+    load(i, bar);
+  };
+  if (threadIdx.x == 0) start(0);
+  for (int i = 0; i < steps; ++i) {
+    if (threadIdx.x == 0 && i + 1 < steps) start(i + 1);
+    tma::Wait(bars + i % 2, static_cast<uint32_t>(i / 2) % 2);
+    __syncwarp();  // thread 0's loads took it apart from its warp; wgmma needs it whole
+    const auto write_facts = facts(i + 2);
+    body(i % 2, i % 3);
+    write_facts((i + 2) % 3);
+    __syncthreads();  // buffer i % 2 is consumed before step i + 2 loads into it
+  }
+}
+
+// Whether the by-block kernels load a step's rows by TMA (ForEachLoadedStep) at head ratio G.
+inline bool RowsByTma(int64_t groups) { return groups == 8 || groups == 16; }
 
 // The kernels of the branch launch with opt-in shared memory (launch.cuh).
 using kernels::LaunchKernel;

@@ -167,8 +167,8 @@ __global__ void __launch_bounds__(128, 2)
   };
   const auto load = [&](int i, uint64_t* bar) {
     const int t0 = step_t0(i), h = step_head(i), bi = static_cast<int>(b);
-    tma::LoadTile(qs + (i % 2) * kTileElems, &maps.first, t0, h, bi, bar);
-    tma::LoadTile(dos + (i % 2) * kTileElems, &maps.second, t0, h, bi, bar);
+    LoadTile(qs + (i % 2) * kTileElems, &maps.first, t0, h, bi, bar);
+    LoadTile(dos + (i % 2) * kTileElems, &maps.second, t0, h, bi, bar);
   };
   // Thread r < 64's row of step i: (lse in base 2, delta, the selected branch's), or (inf, 0,
   // inf, 0) past T, which zeroes P.

@@ -44,12 +44,19 @@ struct StepMaps {
   CUtensorMap second;
 };
 
-// Host: maps of first and second, both [batch, heads, rows, 128] bf16 (tma::EncodeRowTiles).
+// Host: maps of first and second, both [batch, heads, rows, 128] bf16, a box a [64][128] tile.
 inline cudaError_t EncodeStepMaps(StepMaps* maps, const void* first, const void* second,
                                   int64_t batch, int64_t heads, int64_t rows) {
-  const cudaError_t error = tma::EncodeRowTiles(&maps->first, first, batch, heads, rows);
+  const cudaError_t error = tma::EncodeRows(&maps->first, first, batch, heads, rows, kTile, 1);
   if (error != cudaSuccess) return error;
-  return tma::EncodeRowTiles(&maps->second, second, batch, heads, rows);
+  return tma::EncodeRows(&maps->second, second, batch, heads, rows, kTile, 1);
+}
+
+// Starts loading rows [row, row + 64) of (b, h) into the swizzled [64][128] tile dst, completing
+// on bar (tma::LoadBox). One thread.
+inline __device__ void LoadTile(bf16* dst, const CUtensorMap* map, int row, int h, int b,
+                                uint64_t* bar) {
+  tma::LoadBox(dst, kTile * 64, map, row, h, b, bar);
 }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -199,7 +206,7 @@ inline __device__ QueryTile ThisQueryTile(const NsaWindowParams& p) {
 
 // The double-buffered loop of every kernel here, its tiles loaded by the tensor memory
 // accelerator: load(i, bar), called by thread 0, starts step i's two [64][128] tiles into buffer
-// i % 2 (tma::LoadTile twice, on bar); body(i) runs once they are in, and buffer i % 2 is refilled
+// i % 2 (LoadTile twice, on bar); body(i) runs once they are in, and buffer i % 2 is refilled
 // (step i + 2) only after every thread has left body(i). bars: two mbarriers in shared memory.
 // Copies the caller started with cp.async before the loop are in before body(0). All threads of
 // the block.
@@ -247,8 +254,8 @@ inline __device__ int ForEachKeyTile(const QueryTile& at, const StepMaps& maps, 
   const auto tile = [&](int i) { return kToDiagonal ? first + i : last - i; };
   const auto load = [&](int i, uint64_t* bar) {
     const int k0 = tile(i) * kTile;
-    tma::LoadTile(ks + (i % 2) * kTileElems, &maps.first, k0, at.h_kv, at.b, bar);
-    tma::LoadTile(vs + (i % 2) * kTileElems, &maps.second, k0, at.h_kv, at.b, bar);
+    LoadTile(ks + (i % 2) * kTileElems, &maps.first, k0, at.h_kv, at.b, bar);
+    LoadTile(vs + (i % 2) * kTileElems, &maps.second, k0, at.h_kv, at.b, bar);
   };
   ForEachLoadedStep(steps, bars, load, [&](int i) {
     body(tile(i) * kTile, ks + (i % 2) * kTileElems, vs + (i % 2) * kTileElems);

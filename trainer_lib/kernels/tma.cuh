@@ -32,11 +32,13 @@ constexpr int kBoxRows = 64;    // a box's rows, and a tile's
 constexpr int kPanelElems = 64;
 constexpr uint32_t kTileBytes = kBoxRows * kRowElems * 2;  // one [64][128] tile, both panels
 
-// Host: fills *map for x, bf16 [batch, heads, rows, 128] contiguous and 16-byte aligned.
+// Host: fills *map for x, bf16 [batch, heads, rows, 128] contiguous and 16-byte aligned, its box
+// box_rows rows of box_heads heads (one 64-column panel of each): [64 rows] of one head for the
+// tiles of contiguous rows, [1 row] of G heads for rows gathered query by query.
 // cudaErrorNotSupported where the driver has no encoder (before CUDA 12), cudaErrorInvalidValue
 // where it refuses the shape (a stride of 2^40 bytes or more).
-inline cudaError_t EncodeRowTiles(CUtensorMap* map, const void* x, int64_t batch, int64_t heads,
-                                  int64_t rows) {
+inline cudaError_t EncodeRows(CUtensorMap* map, const void* x, int64_t batch, int64_t heads,
+                              int64_t rows, int box_rows, int box_heads) {
   static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
     void* fn = nullptr;
     cudaDriverEntryPointQueryResult found{};
@@ -51,7 +53,8 @@ inline cudaError_t EncodeRowTiles(CUtensorMap* map, const void* x, int64_t batch
   const cuuint64_t dims[4] = {kRowElems, static_cast<cuuint64_t>(rows),
                               static_cast<cuuint64_t>(heads), static_cast<cuuint64_t>(batch)};
   const cuuint64_t strides[3] = {kRowBytes, kRowBytes * rows, kRowBytes * rows * heads};
-  const cuuint32_t box[4] = {kPanelElems, kBoxRows, 1, 1};
+  const cuuint32_t box[4] = {kPanelElems, static_cast<cuuint32_t>(box_rows),
+                             static_cast<cuuint32_t>(box_heads), 1};
   const cuuint32_t element_strides[4] = {1, 1, 1, 1};
   const CUresult result =
       encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, const_cast<void*>(x), dims, strides, box,
@@ -93,16 +96,16 @@ inline __device__ void Wait(uint64_t* bar, uint32_t parity) {
   } while (done == 0);
 }
 
-// Starts loading rows [row, row + 64) of (b, h) into the swizzled [64][128] tile dst (1024-byte
-// aligned), kTileBytes completing on bar. One thread.
-inline __device__ void LoadTile(__nv_bfloat16* dst, const CUtensorMap* map, int row, int h, int b,
-                                uint64_t* bar) {
+// Starts loading the map's box at row `row` of head h of sequence b, both 64-column panels, into
+// dst (1024-byte aligned) and dst + panel_elems, its bytes completing on bar. One thread.
+inline __device__ void LoadBox(__nv_bfloat16* dst, int panel_elems, const CUtensorMap* map, int row,
+                               int h, int b, uint64_t* bar) {
 #pragma unroll
   for (int panel = 0; panel < kRowElems / kPanelElems; ++panel) {
     asm volatile(
         "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
         " [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(
-            mma::SharedAddress(dst + panel * kBoxRows * kPanelElems)),
+            mma::SharedAddress(dst + panel * panel_elems)),
         "l"(reinterpret_cast<uint64_t>(map)), "r"(panel * kPanelElems), "r"(row), "r"(h), "r"(b),
         "r"(mma::SharedAddress(bar))
         : "memory");
