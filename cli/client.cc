@@ -174,6 +174,10 @@ absl::StatusOr<v1::ListWorkersResponse> Client::ListWorkers() {
   return Call("ListWorkers", &v1::SweepService::Stub::ListWorkers, v1::ListWorkersRequest());
 }
 
+absl::StatusOr<v1::WhoAmIResponse> Client::WhoAmI() {
+  return Call("WhoAmI", &v1::SweepService::Stub::WhoAmI, v1::WhoAmIRequest());
+}
+
 absl::StatusOr<v1::CancelResponse> Client::Cancel(const std::string& id) {
   v1::CancelRequest request;
   request.set_id(id);

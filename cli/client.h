@@ -62,6 +62,8 @@ class Client {
   absl::StatusOr<v1::CancelResponse> Cancel(const std::string& id);
   absl::StatusOr<v1::RetryJobsResponse> RetryJobs(const v1::RetryJobsRequest& request);
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers();
+  // The role of this client's token. Unimplemented from a coordinator older than the call.
+  absl::StatusOr<v1::WhoAmIResponse> WhoAmI();
 
   // Calls `on_snapshot` with every message of the sweep's watch, from the whole sweep the
   // coordinator sends at once, through the changes after it, until it closes the stream

@@ -24,6 +24,7 @@
 #include "cli/table.h"
 #include "cli/views.h"
 #include "cli/watch.h"
+#include "common/auth/tokens.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "sweep/grid.h"
 #include "sweep/plan.h"
@@ -122,6 +123,21 @@ void PrintUpdate(const v1::SubmitSweepResponse& response, const std::string& fil
   }
 }
 
+// OK unless the token's role may not submit: asked before the plan is printed, so that a
+// viewer learns it at once rather than under a plan it cannot run. Only a role known to be
+// read-only is refused here; a coordinator older than WhoAmI (Unimplemented) leaves the
+// answer to SubmitSweep, as before.
+absl::Status MaySubmit(Client& client) {
+  absl::StatusOr<v1::WhoAmIResponse> who = client.WhoAmI();
+  if (absl::IsUnimplemented(who.status())) return absl::OkStatus();
+  if (!who.ok()) return who.status();
+  if (who->role() != auth::RoleName(auth::Role::kViewer)) return absl::OkStatus();
+  return absl::PermissionDeniedError(
+      absl::StrCat("ablate: submit: this token's role is ", who->role(),
+                   ", which only reads; submitting needs a token of role ",
+                   auth::RolesFor(auth::Access::kWrite), " (ABLATE_TOKEN or --token-file)"));
+}
+
 // The sweeps named `name` that a new sweep `sweep_id` would stand beside: none where
 // `sweep_id` is stored already (a resubmission, which adds nothing), or the error of listing.
 absl::StatusOr<std::vector<std::string>> OtherSweepsNamed(Client& client, const std::string& name,
@@ -143,6 +159,7 @@ int SubmitCommand(Client& client, const std::string& path, const SubmitChoice& c
   std::optional<sweep::ExpandedSweepFile> checked = CheckSweepFile(path, io);
   if (!checked) return kExitUsage;
   const v1::SweepSpec& spec = checked->spec;
+  if (absl::Status may = MaySubmit(client); !may.ok()) return Fail(io, may);
   if (!choice.update && !choice.new_sweep) {
     absl::StatusOr<std::vector<std::string>> others =
         OtherSweepsNamed(client, spec.name(), checked->expansion.sweep_id);

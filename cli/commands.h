@@ -52,8 +52,10 @@ int ValidateCommand(const std::string& path, const Io& io);
 // fails as ValidateCommand does.
 int PlanCommand(const std::string& path, bool json, const Io& io);
 
-// Checks the sweep file locally as ValidateCommand does (so errors name its line), prints its
-// plan (at most kTableJobs job rows), submits it (saying the plan's job count: the coordinator
+// Checks the sweep file locally as ValidateCommand does (so errors name its line), asks the
+// coordinator the token's role (SweepService.WhoAmI; a viewer's token fails here, before any
+// plan, and a coordinator without the call is not asked), prints its plan (at most kTableJobs
+// job rows), submits it (saying the plan's job count: the coordinator
 // stores a tuned sweep's first rung at once and the rest as rungs end), and with `watch` follows it
 // as WatchCommand does. With `update`, the file updates the sweep of its name
 // (SubmitSweepRequest.update), and the command says how many jobs were reused, added, and are no

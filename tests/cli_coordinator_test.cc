@@ -1,5 +1,6 @@
-// The `ablate` binary's commands against a real coordinator (tests/cli_fixture.h): submit, ls,
-// status, results, cancel, watch, and a tuned sweep's job count.
+// The `ablate` binary's commands against a real coordinator (tests/cli_fixture.h): submit (and
+// a viewer's refused before its plan), ls, status, results, cancel, watch, and a tuned sweep's
+// job count.
 #include "tests/cli_fixture.h"
 
 namespace ablate::cli_test {
@@ -152,6 +153,29 @@ TEST_F(CliCoordinatorTest, AViewersRefusalNamesTheCallOnce) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, ::testing::StartsWith("ablate: Cancel needs a token of role user; this "
                                            "token's role is viewer"));
+}
+
+// A viewer learns that its token cannot submit before a plan it cannot run is printed, whether
+// the file would be a new sweep or an update; nothing is queued. A user's submit is unchanged.
+TEST_F(CliCoordinatorTest, AViewersSubmitFailsBeforeThePlan) {
+  const std::string path = WriteFile("ok.yaml", kValidSweep);
+  setenv("ABLATE_TOKEN", test::kViewerToken, 1);
+  const Result plain = Ablate({"submit", path});
+  const Result update = Ablate({"submit", "--update", path});
+  const Result ls = Ablate({"ls"});
+  setenv("ABLATE_TOKEN", test::kUserToken, 1);
+  for (const Result* r : {&plain, &update}) {
+    EXPECT_EQ(r->exit_code, 1) << r->out;
+    EXPECT_EQ(r->out, "");
+    EXPECT_THAT(r->err, IsOneLine());
+    EXPECT_THAT(r->err, ::testing::StartsWith("ablate: submit: this token's role is viewer, "));
+    EXPECT_THAT(r->err, HasSubstr("submitting needs a token of role user"));
+  }
+  EXPECT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_THAT(ls.out, ::testing::Not(HasSubstr("cli-test")));
+
+  // Submit() checks that the plan comes first, then the submission.
+  EXPECT_FALSE(Submit().empty());
 }
 
 // A job's id given where a sweep's belongs is named as a job's, with its sweep.

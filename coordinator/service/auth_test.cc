@@ -1,7 +1,8 @@
 // Roles over real gRPC on loopback: every SweepService and WorkerService method refuses a call
-// without a token, each role is held to its methods, a worker token speaks only for its own
-// worker id, a worker cannot report for another worker's attempt, a second stream cannot
-// take a connected worker's place, and a revoked worker is cut off and its job taken back.
+// without a token, each role is held to its methods, WhoAmI names a token's role, a worker
+// token speaks only for its own worker id, a worker cannot report for another worker's attempt,
+// a second stream cannot take a connected worker's place, and a revoked worker, connected or
+// not, loses its job at the reload (a connected one is cut off).
 #include <algorithm>
 #include <fstream>
 #include <map>
@@ -106,6 +107,10 @@ class AuthTest : public ServiceTest {
       v1::ListWorkersResponse out;
       return stub->ListWorkers(&c, v1::ListWorkersRequest(), &out);
     });
+    unary("WhoAmI", [&](grpc::ClientContext& c) {
+      v1::WhoAmIResponse out;
+      return stub->WhoAmI(&c, v1::WhoAmIRequest(), &out);
+    });
     unary("WatchSweep", [&](grpc::ClientContext& c) {
       auto reader = stub->WatchSweep(&c, v1::WatchSweepRequest());
       v1::SweepSnapshot snapshot;
@@ -143,8 +148,8 @@ TEST_F(AuthTest, AnUnknownTokenIsUnauthenticated) {
 TEST_F(AuthTest, AViewerReadsButCannotSubmitCancelOrRetry) {
   const std::string sweep_id = Submit(TinySweepSpec("viewed", 1)).sweep().id();
   std::map<std::string, grpc::Status> statuses = CallEveryMethod(test::kViewerToken);
-  for (const char* read :
-       {"GetSweep", "ListSweeps", "ListJobs", "GetJob", "GetJobLog", "ListWorkers", "WatchSweep"}) {
+  for (const char* read : {"GetSweep", "ListSweeps", "ListJobs", "GetJob", "GetJobLog",
+                           "ListWorkers", "WatchSweep", "WhoAmI"}) {
     EXPECT_NE(statuses[read].error_code(), grpc::StatusCode::UNAUTHENTICATED) << read;
     EXPECT_NE(statuses[read].error_code(), grpc::StatusCode::PERMISSION_DENIED) << read;
   }
@@ -193,6 +198,33 @@ TEST_F(AuthTest, AWorkerTokenOpensItsStreamOnlyAndCannotSubmit) {
   grpc::Status refused = user.Close();
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_THAT(refused.error_message(), HasSubstr("needs a token of role worker"));
+}
+
+// What a client asks before it acts (`ablate submit` before it prints a plan): the role of its
+// token, refused as every read is to a token that may not read.
+TEST_F(AuthTest, WhoAmINamesTheRoleOfTheToken) {
+  auto who = [&](const std::string& token, v1::WhoAmIResponse& response) {
+    auto stub = v1::SweepService::NewStub(Channel(token));
+    grpc::ClientContext context;
+    SetDeadline(context);
+    return stub->WhoAmI(&context, v1::WhoAmIRequest(), &response);
+  };
+  v1::WhoAmIResponse viewer;
+  ASSERT_TRUE(who(test::kViewerToken, viewer).ok());
+  EXPECT_EQ(viewer.role(), "viewer");
+  v1::WhoAmIResponse user;
+  ASSERT_TRUE(who(test::kUserToken, user).ok());
+  EXPECT_EQ(user.role(), "user");
+
+  v1::WhoAmIResponse refused;
+  grpc::Status worker = who(test::WorkerToken("w-a"), refused);
+  EXPECT_EQ(worker.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(worker.error_message(), HasSubstr("WhoAmI needs a token of role viewer or user"));
+  EXPECT_THAT(worker.error_message(), HasSubstr("role is worker"));
+  EXPECT_EQ(who("", refused).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(who("not-a-token-of-this-coordinator", refused).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(refused.role(), "");
 }
 
 TEST_F(AuthTest, AWorkerTokenSpeaksOnlyForItsOwnWorkerId) {
@@ -353,6 +385,61 @@ TEST_F(AuthTest, ARevokedWorkersOpenStreamIsEndedAtTheReload) {
   v1::Assignment assignment;
   EXPECT_TRUE(ReadAssignment(kept, assignment));
   EXPECT_NE(assignment.job().job_id(), job_id);
+}
+
+// The failure this fixes: a worker already disconnected when its token was revoked kept its job
+// until its lease ran out, although it could not reconnect. A disconnected worker whose token
+// stays keeps its job for its lease, to come back to.
+TEST_F(AuthTest, ARevokedDisconnectedWorkersJobIsTakenBackAtTheReload) {
+  Submit(TinySweepSpec("held", 2));
+  std::map<std::string, std::string> job_of;  // by worker id
+  std::map<std::string, uint64_t> attempt_of;
+  for (const char* id : {"w-a", "w-b"}) {
+    FakeWorker worker(Channel(test::WorkerToken(id)), id);
+    ASSERT_TRUE(worker.SendHello());
+    v1::Assignment held;
+    ASSERT_TRUE(ReadAssignment(worker, held));
+    job_of[id] = held.job().job_id();
+    attempt_of[id] = held.attempt_id();
+    v1::TrainerEvent started;
+    started.mutable_started()->set_device("cpu");
+    ASSERT_TRUE(worker.SendEvent(job_of[id], held.attempt_id(), started));
+    ASSERT_TRUE(WaitUntil([&] { return JobState(job_of[id]) == v1::JOB_STATE_RUNNING; }));
+    EXPECT_TRUE(worker.Close().ok());
+    ASSERT_TRUE(WaitUntil([&] {
+      return absl::StartsWith(Job(job_of[id]).message(),
+                              absl::StrCat("worker ", id, " disconnected at "));
+    }));
+  }
+
+  ASSERT_TRUE(test::WriteTokenFile(dir_.File("tokens"), {"w-a"}).ok());
+  const absl::Time revoked_at = absl::Now();
+  ASSERT_TRUE(server_->ReloadTokens().ok());
+
+  // Taken back before the reload returned, a lease (kLease) early, with no worker to run it.
+  v1::GetJobResponse after;
+  ASSERT_TRUE(GetJob(job_of["w-b"], after).ok());
+  EXPECT_EQ(after.job().state(), v1::JOB_STATE_PENDING) << v1::JobState_Name(after.job().state());
+  ASSERT_EQ(after.attempts_size(), 1);
+  EXPECT_EQ(after.attempts(0).id(), attempt_of["w-b"]);
+  EXPECT_EQ(after.attempts(0).state(), v1::ATTEMPT_STATE_LOST);
+  EXPECT_THAT(after.attempts(0).exit().reason(),
+              HasSubstr("worker w-b lost: its token was revoked"));
+  EXPECT_LT(absl::Now() - revoked_at, kLease / 4);
+  EXPECT_EQ(JobState(job_of["w-a"]), v1::JOB_STATE_RUNNING);
+
+  // w-a comes back to its own job, and then takes the one w-b lost.
+  FakeWorker back(Channel(test::WorkerToken("w-a")), "w-a", /*cpu_slots=*/2);
+  v1::RunningAttempt* running = back.hello().add_running();
+  running->set_job_id(job_of["w-a"]);
+  running->set_attempt_id(attempt_of["w-a"]);
+  running->add_slot_indices(0);
+  ASSERT_TRUE(back.SendHello());
+  v1::Assignment again;
+  ASSERT_TRUE(ReadAssignment(back, again));
+  EXPECT_EQ(again.job().job_id(), job_of["w-b"]);
+  EXPECT_NE(again.attempt_id(), attempt_of["w-b"]);
+  EXPECT_EQ(JobState(job_of["w-a"]), v1::JOB_STATE_RUNNING);
 }
 
 }  // namespace

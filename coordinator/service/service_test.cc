@@ -41,6 +41,16 @@ TEST_F(ServiceTest, SubmitListGetAndResubmit) {
             grpc::StatusCode::NOT_FOUND);
 }
 
+// A coordinator that checks no tokens lets every call through, so it says every caller may act.
+TEST_F(ServiceTest, WhoAmIIsAUserWhereNoTokensAreChecked) {
+  grpc::ClientContext context;
+  SetDeadline(context);
+  v1::WhoAmIResponse response;
+  grpc::Status status = sweeps_->WhoAmI(&context, v1::WhoAmIRequest(), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.role(), "user");
+}
+
 TEST_F(ServiceTest, InvalidSpecIsInvalidArgument) {
   grpc::ClientContext context;
   SetDeadline(context);

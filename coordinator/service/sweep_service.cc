@@ -1,5 +1,6 @@
 #include "coordinator/service/sweep_service.h"
 
+#include <string>
 #include <utility>
 
 #include "coordinator/service/call_auth.h"
@@ -106,6 +107,18 @@ grpc::Status SweepServiceImpl::ListWorkers(grpc::ServerContext* context,
                                            v1::ListWorkersResponse* response) {
   return Authorized(authenticator_, context, auth::Access::kRead, "ListWorkers",
                     [&] { return Reply(api_.ListWorkers(*request), response); });
+}
+
+grpc::Status SweepServiceImpl::WhoAmI(grpc::ServerContext* context,
+                                      const v1::WhoAmIRequest* /*request*/,
+                                      v1::WhoAmIResponse* response) {
+  absl::StatusOr<auth::Principal> caller =
+      AuthorizeCall(authenticator_, *context, auth::Access::kRead, "WhoAmI");
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  // AuthorizeCall's Principal without an authenticator is a default one, not the caller's.
+  response->set_role(authenticator_ == nullptr ? "user"
+                                               : std::string(auth::RoleName(caller->role)));
+  return grpc::Status::OK;
 }
 
 }  // namespace ablate::coordinator

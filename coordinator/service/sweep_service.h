@@ -1,7 +1,7 @@
 // SweepServiceImpl is SweepService over gRPC's synchronous API: each handler checks the
-// caller's role (call_auth.h: reads need viewer or user; SubmitSweep, Cancel and RetryJobs
-// need user), then calls SweepApi and maps its Status with ToGrpcStatus. It owns nothing but
-// the flag that ends running WatchSweep calls when the server stops.
+// caller's role (call_auth.h: reads and WhoAmI need viewer or user; SubmitSweep, Cancel and
+// RetryJobs need user), then calls SweepApi and maps its Status with ToGrpcStatus. It owns nothing
+// but the flag that ends running WatchSweep calls when the server stops.
 //
 // Thread safety: gRPC calls the handlers from many threads at once; Shutdown() may be called
 // from any thread.
@@ -45,6 +45,9 @@ class SweepServiceImpl final : public v1::SweepService::Service {
                           grpc::ServerWriter<v1::SweepSnapshot>* writer) override;
   grpc::Status ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest* request,
                            v1::ListWorkersResponse* response) override;
+  // The caller's role; "user" when no tokens are checked, as every call is then allowed.
+  grpc::Status WhoAmI(grpc::ServerContext* context, const v1::WhoAmIRequest* request,
+                      v1::WhoAmIResponse* response) override;
 
  private:
   SweepApi& api_;

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "coordinator/service/call_auth.h"
@@ -60,7 +61,10 @@ grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>* WorkerServic
   WorkerStream::Started started = WorkerStream::Start(
       context, manager_, options_.stream, caller->worker_id, [this](WorkerStream* stream) {
         absl::MutexLock done_lock(&mu_);
-        streams_.erase(stream);
+        auto it = streams_.find(stream);
+        if (it == streams_.end()) return;
+        ended_[it->second.worker_id] = std::move(it->second.authorization);
+        streams_.erase(it);
       });
   std::string authorization;
   if (auto it = context->client_metadata().find("authorization");
@@ -73,20 +77,35 @@ grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>* WorkerServic
 
 std::vector<std::string> WorkerServiceImpl::CloseRevoked() {
   if (authenticator_ == nullptr) return {};
-  absl::MutexLock lock(&mu_);
-  std::vector<std::string> closed;
-  for (const auto& [stream, opened] : streams_) {
+  auto granted = [this](const std::string& authorization, const std::string& worker_id) {
     absl::StatusOr<auth::Principal> now =
-        authenticator_->Check(opened.authorization, auth::Access::kWorker, "WorkerService.Connect");
-    if (now.ok() && now->worker_id == opened.worker_id) continue;
+        authenticator_->Check(authorization, auth::Access::kWorker, "WorkerService.Connect");
+    return now.ok() && now->worker_id == worker_id;
+  };
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> revoked;
+  absl::flat_hash_set<std::string> open;
+  for (const auto& [stream, opened] : streams_) {
+    open.insert(opened.worker_id);
+    if (granted(opened.authorization, opened.worker_id)) continue;
     ABLATE_LOG(WARNING) << "worker stream closed: its token was revoked worker_id="
                         << opened.worker_id;
     stream->Close(
         "this worker's token was revoked (the coordinator's token file no longer "
         "grants it)");
-    closed.push_back(opened.worker_id);
+    revoked.push_back(opened.worker_id);
   }
-  return closed;
+  // A worker with an open stream was judged by it above; one without cannot reconnect with the
+  // token it last used.
+  for (auto it = ended_.begin(); it != ended_.end();) {
+    if (granted(it->second, it->first)) {
+      ++it;
+      continue;
+    }
+    if (!open.contains(it->first)) revoked.push_back(it->first);
+    ended_.erase(it++);
+  }
+  return revoked;
 }
 
 }  // namespace ablate::coordinator

@@ -54,8 +54,10 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
   // Ends, with UNAVAILABLE, each open stream whose token the authenticator no longer grants
   // for its worker (after a reload of the token file), so that a revoked worker is cut off now,
   // not at its next reconnect; its reconnect is then refused. Returns the ids of the workers
-  // whose streams it ended, for the caller to hand their jobs back (Scheduler::LoseWorker):
-  // this method never blocks, and so never calls the scheduler itself.
+  // whose streams it ended, and of those with no open stream whose last stream's token it no
+  // longer grants (they cannot come back either), for the caller to hand their jobs back
+  // (Scheduler::LoseWorker, which ignores a worker it no longer knows): this method never
+  // blocks, and so never calls the scheduler itself.
   std::vector<std::string> CloseRevoked();
 
   grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>* Connect(
@@ -77,6 +79,11 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
     std::string authorization;
   };
   absl::flat_hash_map<WorkerStream*, Opened> streams_ ABSL_GUARDED_BY(mu_);
+  // The authorization of each worker's stream that ended last, by worker id, so that a reload
+  // that revokes a disconnected worker's token hands its jobs back at once rather than after
+  // its lease. An entry leaves once its token is revoked, so there are at most as many as the
+  // worker ids the token file grants.
+  absl::flat_hash_map<std::string, std::string> ended_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ablate::coordinator
