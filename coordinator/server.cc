@@ -73,11 +73,31 @@ absl::Status WithContext(const absl::Status& status, absl::string_view context) 
   return absl::Status(status.code(), absl::StrCat(context, ": ", status.message()));
 }
 
-// Why a TCP listener on `address` cannot be had, found by binding one as the servers would
-// (gRPC and httplib say only that they failed): "address already in use", "cannot assign
-// requested address" (a host that is not this machine's), "permission denied" (a port below
-// 1024). Empty when the bind succeeds now or the host does not resolve.
-std::string BindProblem(const HostPort& address) {
+// What a user can do about a failed bind of the address given with `flag`; empty when the
+// error names no likely cause.
+std::string BindAdvice(int error, absl::string_view flag) {
+  switch (error) {
+    case EADDRINUSE:
+      return absl::StrCat("stop the program that listens there, or give ", flag,
+                          " another port (port 0 picks a free one)");
+    case EADDRNOTAVAIL:
+      return absl::StrCat("the host is not an address of this machine; give ", flag,
+                          " one that is (0.0.0.0 listens on all)");
+    case EACCES:
+      return absl::StrCat("ports below 1024 need privileges; give ", flag,
+                          " a port of 1024 or more");
+    default:
+      return "";
+  }
+}
+
+// Why no TCP listener on `address` (given with `flag`) can be had, found by binding one as the
+// servers would (gRPC and httplib say only that they failed): "Address already in use",
+// "Cannot assign requested address" (a host that is not this machine's), "Permission denied"
+// (a port below 1024), each with what to do. Like gRPC, which listens on every address the
+// host resolves to and fails only when none binds, it names the first address's problem only
+// when none of them binds. Empty when one binds now, or the host does not resolve.
+std::string BindProblem(const HostPort& address, absl::string_view flag) {
   addrinfo hints = {};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -88,23 +108,49 @@ std::string BindProblem(const HostPort& address) {
                   &found) != 0) {
     return "";
   }
-  std::string problem;
-  const int fd = socket(found->ai_family, found->ai_socktype, found->ai_protocol);
-  if (fd >= 0) {
+  int first_error = 0;
+  bool bound = false;
+  for (const addrinfo* candidate = found; candidate != nullptr && !bound;
+       candidate = candidate->ai_next) {
+    const int fd = socket(candidate->ai_family, candidate->ai_socktype, candidate->ai_protocol);
+    if (fd < 0) continue;
     const int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, found->ai_addr, found->ai_addrlen) != 0) problem = std::strerror(errno);
+    if (bind(fd, candidate->ai_addr, candidate->ai_addrlen) == 0) {
+      bound = true;
+    } else if (first_error == 0) {
+      first_error = errno;
+    }
     close(fd);
   }
   freeaddrinfo(found);
+  if (bound || first_error == 0) return "";
+  std::string problem = std::strerror(first_error);
+  if (std::string advice = BindAdvice(first_error, flag); !advice.empty()) {
+    absl::StrAppend(&problem, "; ", advice);
+  }
   return problem;
 }
 
 // `status` with BindProblem's reason appended, where there is one.
-absl::Status WithBindProblem(const absl::Status& status, const HostPort& address) {
-  const std::string problem = BindProblem(address);
+absl::Status WithBindProblem(const absl::Status& status, const HostPort& address,
+                             absl::string_view flag) {
+  const std::string problem = BindProblem(address, flag);
   if (problem.empty()) return status;
   return absl::Status(status.code(), absl::StrCat(status.message(), ": ", problem));
+}
+
+// gRPC's core logs a raw line of its own when its bind fails, before BuildAndStart returns,
+// so the user would read it beside our error. Binding first, as gRPC is about to, answers the
+// common failures (a port another program holds, a host not of this machine) in our words
+// alone, without touching gRPC's process-wide logging: lowering its verbosity around
+// BuildAndStart would also hide other threads' gRPC errors meanwhile, and its logging API
+// differs between gRPC releases. A port taken between this probe and gRPC's own bind still
+// fails, with gRPC's line before ours. Called just before BuildAndStart, to keep that short.
+absl::Status ProbeGrpcAddress(const std::string& address, const HostPort& parsed) {
+  const std::string problem = BindProblem(parsed, "--listen");
+  if (problem.empty()) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ", address, ": ", problem));
 }
 
 }  // namespace
@@ -200,6 +246,13 @@ absl::Status CoordinatorServer::Start() {
     Shutdown();
     return credentials.status();
   }
+  const absl::StatusOr<HostPort> listen = ParseHostPort(options_.grpc_address);
+  if (listen.ok()) {
+    if (absl::Status s = ProbeGrpcAddress(options_.grpc_address, *listen); !s.ok()) {
+      Shutdown();
+      return s;
+    }
+  }
   builder.AddListeningPort(options_.grpc_address, *credentials, &grpc_port_);
   builder.RegisterService(sweep_service_.get());
   builder.RegisterService(worker_service_.get());
@@ -213,8 +266,7 @@ absl::Status CoordinatorServer::Start() {
     Shutdown();
     const absl::Status failed =
         absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ", options_.grpc_address));
-    absl::StatusOr<HostPort> grpc = ParseHostPort(options_.grpc_address);
-    return grpc.ok() ? WithBindProblem(failed, *grpc) : failed;
+    return listen.ok() ? WithBindProblem(failed, *listen, "--listen") : failed;
   }
   // The empty name, the whole server, is SERVING by default; each service is named too.
   for (const char* service :
@@ -234,7 +286,7 @@ absl::Status CoordinatorServer::Start() {
   http_server_ = std::make_unique<HttpServer>(*api_, *telemetry_, http_options, clock_);
   if (absl::Status s = http_server_->Start(); !s.ok()) {
     Shutdown();
-    return s.code() == absl::StatusCode::kUnavailable ? WithBindProblem(s, *http) : s;
+    return s.code() == absl::StatusCode::kUnavailable ? WithBindProblem(s, *http, "--http") : s;
   }
   http_port_ = http_server_->port();
   if (lock_ != nullptr) {
@@ -243,10 +295,9 @@ absl::Status CoordinatorServer::Start() {
       return s;
     }
   }
-  absl::StatusOr<HostPort> grpc = ParseHostPort(options_.grpc_address);
   ABLATE_LOG(INFO) << "coordinator listening grpc="
-                   << (grpc.ok() ? absl::StrCat(grpc->host, ":", grpc_port_)
-                                 : options_.grpc_address)
+                   << (listen.ok() ? absl::StrCat(listen->host, ":", grpc_port_)
+                                   : options_.grpc_address)
                    << " http=" << http->host << ":" << http_port_ << " db=" << options_.db_path
                    << " web_dir=" << options_.web_dir;
   return absl::OkStatus();

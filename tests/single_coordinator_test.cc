@@ -1,7 +1,11 @@
 // One coordinator per database, and ports that are one process's alone: a second real
-// coordinator process started on a database a live one holds, or on a port it listens on,
-// refuses to start and says why; once the first is gone (even by SIGKILL) the next starts.
+// coordinator process started on a database a live one holds, or on a port it (or any other
+// program) listens on, refuses to start and says why, in its own words only; once the first is
+// gone (even by SIGKILL) the next starts.
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <memory>
@@ -19,6 +23,12 @@ namespace ablate::test {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
+
+// What gRPC's core logger prints when it cannot bind (chttp2_server.cc: "No address added out
+// of total 1 resolved for ..."), which a user should never see beside the coordinator's error.
+constexpr char kGrpcBindLine[] = "address added out of total";
+constexpr char kGrpcSource[] = "chttp2_server";
 
 class SingleCoordinatorTest : public ::testing::Test {
  protected:
@@ -78,11 +88,36 @@ TEST_F(SingleCoordinatorTest, PortsAreNotShared) {
   EXPECT_EQ(RunSecond(dir_ + "/other-grpc.db", first_->grpc_address(), "127.0.0.1:0", err), 1);
   EXPECT_THAT(err, HasSubstr(absl::StrCat("cannot listen for gRPC on ", first_->grpc_address(),
                                           ": Address already in use")));
+  EXPECT_THAT(err, Not(HasSubstr(kGrpcBindLine)));
   EXPECT_EQ(RunSecond(dir_ + "/other-http.db", "127.0.0.1:0",
                       absl::StrCat("127.0.0.1:", first_->http_port()), err),
             1);
   EXPECT_THAT(err, HasSubstr(absl::StrCat("cannot listen for HTTP on 127.0.0.1:",
                                           first_->http_port(), ": Address already in use")));
+}
+
+// A port another program holds (here a plain listening socket): the error names the address
+// and the flag and says what to do, and gRPC's own log line about the failed bind is not shown.
+TEST_F(SingleCoordinatorTest, APortAnotherProgramHoldsIsReportedOnceInOurWords) {
+  const int holder = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(holder, 0);
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(bind(holder, reinterpret_cast<sockaddr*>(&address), length), 0);
+  ASSERT_EQ(listen(holder, 1), 0);
+  ASSERT_EQ(getsockname(holder, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const std::string held = absl::StrCat("127.0.0.1:", ntohs(address.sin_port));
+
+  std::string err;
+  EXPECT_EQ(RunSecond(dir_ + "/held.db", held, "127.0.0.1:0", err), 1);
+  close(holder);
+  EXPECT_THAT(err, HasSubstr(absl::StrCat("cannot listen for gRPC on ", held,
+                                          ": Address already in use; stop the program that "
+                                          "listens there, or give --listen another port")));
+  EXPECT_THAT(err, Not(HasSubstr(kGrpcBindLine))) << err;
+  EXPECT_THAT(err, Not(HasSubstr(kGrpcSource))) << err;
 }
 
 }  // namespace

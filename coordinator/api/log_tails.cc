@@ -1,5 +1,6 @@
 #include "coordinator/api/log_tails.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "common/log.h"
@@ -9,45 +10,74 @@ namespace ablate::coordinator {
 LogTails::LogTails(Clock& clock, Store* store, size_t max_bytes)
     : clock_(clock), store_(store), max_bytes_(max_bytes) {}
 
+LogTails::~LogTails() {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return writes_queued_ == 0; };
+  mu_.Await(absl::Condition(&idle));
+}
+
 void LogTails::Put(const v1::LogTail& tail) {
   size_t bytes = 0;
   for (const std::string& line : tail.lines()) bytes += line.size();
-  absl::MutexLock lock(&mu_);
-  auto [it, inserted] = tails_.try_emplace(tail.job_id());
-  Entry& entry = it->second;
-  if (inserted) {
-    entry.age = by_age_.insert(by_age_.end(), tail.job_id());
-  } else if (tail.attempt_id() < entry.log.attempt_id()) {
-    return;
-  } else {
-    by_age_.splice(by_age_.end(), by_age_, entry.age);
+  std::optional<v1::JobLog> write;
+  {
+    absl::MutexLock lock(&mu_);
+    auto [it, inserted] = tails_.try_emplace(tail.job_id());
+    Entry& entry = it->second;
+    if (inserted) {
+      entry.age = by_age_.insert(by_age_.end(), tail.job_id());
+    } else if (tail.attempt_id() < entry.log.attempt_id()) {
+      return;
+    } else {
+      by_age_.splice(by_age_.end(), by_age_, entry.age);
+    }
+    // A worker resends the same tail on every new stream; only a changed one is written again.
+    const bool same_attempt = tail.attempt_id() == entry.log.attempt_id();
+    const bool changed = !same_attempt || tail.truncated() != entry.log.truncated() ||
+                         !std::equal(tail.lines().begin(), tail.lines().end(),
+                                     entry.log.lines().begin(), entry.log.lines().end());
+    if (!same_attempt) {
+      entry.ended = false;
+      entry.rewrite = false;
+    }
+    bytes_ -= entry.bytes;
+    entry.bytes = bytes;
+    bytes_ += bytes;
+    entry.log.set_job_id(tail.job_id());
+    entry.log.set_attempt_id(tail.attempt_id());
+    *entry.log.mutable_lines() = tail.lines();
+    entry.log.set_truncated(tail.truncated());
+    *entry.log.mutable_updated_at() = ToProto(clock_.Now());
+    if (store_ != nullptr) {
+      if (!entry.ended) entry.ended = TakeUntailedEnd(tail.job_id(), tail.attempt_id());
+      if (entry.ended && changed) write = StartWrite(entry);
+    }
+    // The newest tail stays even when it alone is over the bound.
+    while (bytes_ > max_bytes_ && by_age_.size() > 1) {
+      auto oldest = tails_.find(by_age_.front());
+      bytes_ -= oldest->second.bytes;
+      tails_.erase(oldest);
+      by_age_.pop_front();
+    }
   }
-  bytes_ -= entry.bytes;
-  entry.bytes = bytes;
-  bytes_ += bytes;
-  entry.log.set_job_id(tail.job_id());
-  entry.log.set_attempt_id(tail.attempt_id());
-  *entry.log.mutable_lines() = tail.lines();
-  entry.log.set_truncated(tail.truncated());
-  *entry.log.mutable_updated_at() = ToProto(clock_.Now());
-  // The newest tail stays even when it alone is over the bound.
-  while (bytes_ > max_bytes_ && by_age_.size() > 1) {
-    auto oldest = tails_.find(by_age_.front());
-    bytes_ -= oldest->second.bytes;
-    tails_.erase(oldest);
-    by_age_.pop_front();
-  }
+  if (write.has_value()) Write(*std::move(write));
 }
 
 void LogTails::Ended(const std::string& job_id, uint64_t attempt_id) {
   if (store_ == nullptr) return;
-  v1::JobLog log = InMemory(job_id);
-  if (log.attempt_id() != attempt_id) return;  // none arrived, or only an older attempt's
-  store_->SaveJobLogAsync(std::move(log), [job_id, attempt_id](const absl::Status& status) {
-    if (status.ok()) return;
-    ABLATE_LOG(ERROR) << "log tail not stored job_id=" << job_id << " attempt_id=" << attempt_id
-                      << " error=\"" << status.message() << "\"";
-  });
+  std::optional<v1::JobLog> write;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = tails_.find(job_id);
+    if (it != tails_.end() && it->second.log.attempt_id() == attempt_id) {
+      it->second.ended = true;
+      write = StartWrite(it->second);
+    } else if (it == tails_.end() || it->second.log.attempt_id() < attempt_id) {
+      RememberUntailedEnd(job_id, attempt_id);
+    }
+    // Else memory holds a newer attempt's tail, and this attempt's can no longer be kept.
+  }
+  if (write.has_value()) Write(*std::move(write));
 }
 
 absl::StatusOr<v1::JobLog> LogTails::Get(const std::string& job_id,
@@ -68,6 +98,75 @@ v1::JobLog LogTails::InMemory(const std::string& job_id) const {
   v1::JobLog empty;
   empty.set_job_id(job_id);
   return empty;
+}
+
+void LogTails::RememberUntailedEnd(const std::string& job_id, uint64_t attempt_id) {
+  auto [it, inserted] = untailed_ends_.try_emplace(job_id, attempt_id);
+  if (!inserted && it->second >= attempt_id) return;
+  it->second = attempt_id;
+  untailed_order_.emplace_back(job_id, attempt_id);
+  while (untailed_order_.size() > kMaxUntailedEnds) {
+    const auto& [oldest_job, oldest_attempt] = untailed_order_.front();
+    auto oldest = untailed_ends_.find(oldest_job);
+    if (oldest != untailed_ends_.end() && oldest->second == oldest_attempt) {
+      untailed_ends_.erase(oldest);
+    }
+    untailed_order_.pop_front();
+  }
+}
+
+bool LogTails::TakeUntailedEnd(const std::string& job_id, uint64_t attempt_id) {
+  auto it = untailed_ends_.find(job_id);
+  if (it == untailed_ends_.end()) return false;
+  if (it->second > attempt_id) return true;  // an older attempt than one that ended: ended too
+  const bool ended = it->second == attempt_id;
+  untailed_ends_.erase(it);  // this tail, or a newer attempt's, now stands for it
+  return ended;
+}
+
+std::optional<v1::JobLog> LogTails::StartWrite(Entry& entry) {
+  if (entry.writing) {
+    entry.rewrite = true;
+    return std::nullopt;
+  }
+  entry.writing = true;
+  ++writes_queued_;
+  return entry.log;
+}
+
+void LogTails::Write(v1::JobLog log) {
+  std::string job_id = log.job_id();
+  const uint64_t attempt_id = log.attempt_id();
+  store_->SaveJobLogAsync(
+      std::move(log), [this, job_id = std::move(job_id), attempt_id](const absl::Status& status) {
+        WriteDone(job_id, attempt_id, status);
+      });
+}
+
+void LogTails::WriteDone(const std::string& job_id, uint64_t attempt_id,
+                         const absl::Status& status) {
+  if (!status.ok()) {
+    ABLATE_LOG(ERROR) << "log tail not stored job_id=" << job_id << " attempt_id=" << attempt_id
+                      << " error=\"" << status.message() << "\"";
+  }
+  std::optional<v1::JobLog> again;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = tails_.find(job_id);
+    if (it != tails_.end() && it->second.writing) {
+      Entry& entry = it->second;
+      if (entry.rewrite && entry.ended) {
+        again = entry.log;  // still writing: this write's place in writes_queued_ passes on
+      } else {
+        entry.writing = false;
+      }
+      entry.rewrite = false;
+    }
+    // With none left queued the destructor may finish once the lock is released, so nothing
+    // below touches the object unless this write's place passed on.
+    if (!again.has_value()) --writes_queued_;
+  }
+  if (again.has_value()) Write(*std::move(again));
 }
 
 }  // namespace ablate::coordinator

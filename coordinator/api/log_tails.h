@@ -2,8 +2,10 @@
 // LogTail), for SweepApi::GetJobLog and the dashboard's Job view. A running attempt's tail
 // changes every few seconds, so tails are kept in memory; when an attempt ends (Ended), the
 // tail memory holds of it is also written to the store (Store::SaveJobLogAsync), so that the
-// log a user most wants, an ended attempt's, outlives a restart of the coordinator. Get reads
-// memory first, and the store only when memory holds no tail of the job's current attempt.
+// log a user most wants, an ended attempt's, outlives a restart of the coordinator. A tail of
+// an ended attempt that arrives later (a worker that sends its last lines after the end, or
+// that reconnects after its attempt was declared lost) is stored too. Get reads memory first,
+// and the store only when memory holds no tail of the job's current attempt.
 //
 // Invariants:
 //  1. A job holds the tail of the newest attempt that sent one: a tail of an older attempt is
@@ -12,18 +14,28 @@
 //     updated longest ago are dropped first. A worker bounds each tail (64 KiB by default), so
 //     the default 128 MiB keeps at least the 2,048 most recently updated jobs' tails.
 //  3. The store keeps one tail per job, of its newest ended attempt whose tail memory held at
-//     its end (see Store::SaveJobLogAsync for its bound). Tails of running attempts are never
-//     written to it.
+//     or after its end (see Store::SaveJobLogAsync for its bound). Tails of running attempts
+//     are never written to it.
+//  4. A job has at most one store write of its tail queued at a time: tails that arrive while
+//     one is queued are written together, the newest, once it is done. So late tails cost one
+//     write per group commit at most, not one per tail.
+//  5. An attempt that ended before memory held a tail of it is remembered (for at most
+//     kMaxUntailedEnds jobs; past that the oldest are forgotten), so that its late tail is
+//     stored. What this process did not see end (before its start) is taken as running.
 //
-// Thread safety: every method may be called from any thread. Ended never blocks (the store
-// write is asynchronous); Get may wait for a store read.
+// Thread safety: every method may be called from any thread. Put and Ended never block (the
+// store writes are asynchronous); Get may wait for a store read; the destructor waits for the
+// writes queued.
 #ifndef ABLATE_COORDINATOR_API_LOG_TAILS_H_
 #define ABLATE_COORDINATOR_API_LOG_TAILS_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <list>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "ablate/v1/sweep_service.pb.h"
 #include "ablate/v1/worker.pb.h"
@@ -41,14 +53,21 @@ class LogTails {
   // `clock` must outlive the LogTails; it stamps each tail's updated_at. `store` (may be null:
   // tails in memory only) must too.
   LogTails(Clock& clock, Store* store, size_t max_bytes = size_t{128} << 20);
+  // Waits until the store has answered every write queued (their WriteDone use this object).
+  ~LogTails();
   LogTails(const LogTails&) = delete;
   LogTails& operator=(const LogTails&) = delete;
 
+  // Jobs whose attempt ended with no tail in memory that are remembered (invariant 5): a few
+  // megabytes of ids at most.
+  static constexpr size_t kMaxUntailedEnds = 65'536;
+
   // Keeps `tail` as its job's (invariant 1). The caller has checked that its worker holds
-  // the attempt.
+  // the attempt. A tail of an attempt that already ended is stored as well (invariant 4).
   void Put(const v1::LogTail& tail);
-  // Attempt `attempt_id` of `job_id` ended: the tail memory holds of it, if any, is stored.
-  // A store that fails the write logs it; memory still serves the tail until a restart.
+  // Attempt `attempt_id` of `job_id` ended: the tail memory holds of it, if any, is stored,
+  // and so is any that arrives later. A store that fails a write logs it; memory still serves
+  // the tail until a restart.
   void Ended(const std::string& job_id, uint64_t attempt_id);
   // The job's tail, whose current attempt (Job.current_attempt_id) is `current_attempt_id`:
   // memory's when it is of that attempt, else the newer of memory's and the stored one;
@@ -60,10 +79,29 @@ class LogTails {
     v1::JobLog log;
     size_t bytes = 0;
     std::list<std::string>::iterator age;  // its place in by_age_
+    // Whether log's attempt has ended (its tail belongs in the store), a store write of log is
+    // queued, and log changed since that write took its copy.
+    bool ended = false;
+    bool writing = false;
+    bool rewrite = false;
   };
 
   // The tail memory holds of the job; attempt_id 0 and no lines when none.
   v1::JobLog InMemory(const std::string& job_id) const;
+  // Notes that attempt `attempt_id` of `job_id` ended before memory held a tail of it.
+  void RememberUntailedEnd(const std::string& job_id, uint64_t attempt_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether Ended saw attempt `attempt_id` of `job_id` end before any tail of it (forgetting
+  // it: the tail now in memory carries the fact).
+  bool TakeUntailedEnd(const std::string& job_id, uint64_t attempt_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The copy of `entry`'s tail to write now, or nothing when a write of it is queued already
+  // (that write's end then writes the newest, invariant 4).
+  std::optional<v1::JobLog> StartWrite(Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues the write of `log`; its end writes the job's tail again if it changed meanwhile.
+  void Write(v1::JobLog log) ABSL_LOCKS_EXCLUDED(mu_);
+  void WriteDone(const std::string& job_id, uint64_t attempt_id, const absl::Status& status)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   Clock& clock_;
   Store* const store_;
@@ -73,6 +111,12 @@ class LogTails {
   absl::flat_hash_map<std::string, Entry> tails_ ABSL_GUARDED_BY(mu_);  // by job id
   std::list<std::string> by_age_ ABSL_GUARDED_BY(mu_);  // job ids, updated longest ago first
   size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Attempts that ended with no tail of them in memory, by job id (invariant 5), and the same
+  // (job id, attempt id) pairs in the order they ended, to forget the oldest first; a pair no
+  // longer in the map (its tail arrived, or a newer attempt ended) is skipped then.
+  absl::flat_hash_map<std::string, uint64_t> untailed_ends_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::pair<std::string, uint64_t>> untailed_order_ ABSL_GUARDED_BY(mu_);
+  int writes_queued_ ABSL_GUARDED_BY(mu_) = 0;  // the destructor waits for 0
 };
 
 }  // namespace ablate::coordinator

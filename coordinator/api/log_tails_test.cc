@@ -3,7 +3,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "coordinator/store/store.h"
 #include "coordinator/testing/fixtures.h"
@@ -67,15 +69,27 @@ class StoredLogTailsTest : public ::testing::Test {
 
   uint64_t Start() { return store_->StartAttempt("s-j0", "w1").value().id(); }
 
-  // Ends `attempt` as its worker would report it, and waits for the tail's write.
-  void End(LogTails& tails, uint64_t attempt) {
+  // Ends `attempt` in the store as its worker would report it.
+  void EndInStore(uint64_t attempt) {
     ASSERT_TRUE(store_
                     ->EndAttempt("s-j0", attempt, v1::ATTEMPT_STATE_FAILED, {},
                                  v1::JOB_STATE_PENDING, "", std::nullopt)
                     .ok());
+  }
+
+  // Ends `attempt` as its worker would report it, and waits for the tail's write.
+  void End(LogTails& tails, uint64_t attempt) {
+    ASSERT_NO_FATAL_FAILURE(EndInStore(attempt));
     const int64_t ended = store_->Version();
     tails.Ended("s-j0", attempt);
     EXPECT_GT(store_->WaitForChange(ended, absl::Seconds(10)), ended);
+  }
+
+  // Closes the database (its queued writes done) and opens the same file again, as a
+  // restarted coordinator does.
+  void Reopen() {
+    store_.reset();
+    store_ = Store::Open(dir_.File("ablate.db"), RealClock()).value();
   }
 
   testing::TempDir dir_;
@@ -120,6 +134,89 @@ TEST_F(StoredLogTailsTest, AnAttemptThatSentNoTailStoresNothing) {
   tails.Ended("s-j0", attempt);
   EXPECT_EQ(store_->ReadJobLog("s-j0").value().attempt_id(), 0u);
   EXPECT_EQ(tails.Get("s-j0", attempt).value().lines_size(), 0);
+}
+
+// Lines that arrive after their attempt ended (its worker sent them late) reach the stored tail
+// too, bounded as every stored tail is, and so outlive a restart.
+TEST_F(StoredLogTailsTest, ALateTailOfAnEndedAttemptOutlivesARestart) {
+  const uint64_t attempt = Start();
+  std::vector<std::string> late;
+  {
+    LogTails tails(RealClock(), store_.get());
+    tails.Put(Tail("s-j0", attempt, "before the end"));
+    ASSERT_NO_FATAL_FAILURE(End(tails, attempt));
+    ASSERT_EQ(store_->ReadJobLog("s-j0").value().lines(0), "before the end");
+    // More than a stored tail holds: its newest lines are kept.
+    v1::LogTail tail = Tail("s-j0", attempt, "before the end");
+    const size_t n = 2 * kMaxStoredLogBytes / 90;
+    for (size_t i = 0; i < n; ++i) {
+      late.push_back(absl::StrCat("late ", i, " ", std::string(90, 'x')));
+      tail.add_lines(late.back());
+    }
+    tails.Put(tail);
+  }  // the LogTails waits for its writes
+
+  Reopen();
+  LogTails restarted(RealClock(), store_.get());
+  const v1::JobLog log = restarted.Get("s-j0", attempt).value();
+  EXPECT_EQ(log.attempt_id(), attempt);
+  ASSERT_GT(log.lines_size(), 0);
+  EXPECT_EQ(log.lines(log.lines_size() - 1), late.back());
+  EXPECT_NE(log.lines(0), "before the end");
+  EXPECT_TRUE(log.truncated());
+  size_t bytes = 0;
+  for (const std::string& line : log.lines()) bytes += line.size();
+  EXPECT_LE(bytes, kMaxStoredLogBytes);
+}
+
+// An attempt that ended before any tail of it arrived (its worker lost, then back): the tail
+// that comes afterwards is stored.
+TEST_F(StoredLogTailsTest, TheTailOfAnAttemptThatEndedWithoutOneIsStoredWhenItComes) {
+  const uint64_t attempt = Start();
+  {
+    LogTails tails(RealClock(), store_.get());
+    ASSERT_NO_FATAL_FAILURE(EndInStore(attempt));
+    tails.Ended("s-j0", attempt);
+    tails.Put(Tail("s-j0", attempt, "sent after a reconnect"));
+  }
+  Reopen();
+  LogTails restarted(RealClock(), store_.get());
+  const v1::JobLog log = restarted.Get("s-j0", attempt).value();
+  EXPECT_EQ(log.attempt_id(), attempt);
+  ASSERT_EQ(log.lines_size(), 1);
+  EXPECT_EQ(log.lines(0), "sent after a reconnect");
+}
+
+// Late tails that arrive faster than the store commits share writes, and the last one is what
+// is stored.
+TEST_F(StoredLogTailsTest, LateTailsInABurstShareWrites) {
+  const uint64_t attempt = Start();
+  auto tails = std::make_unique<LogTails>(RealClock(), store_.get());
+  tails->Put(Tail("s-j0", attempt, "last words"));
+  ASSERT_NO_FATAL_FAILURE(End(*tails, attempt));
+  const int64_t before = store_->Stats().writes;
+  // One write per tail would be kTails; the writer commits in far less time than that many
+  // Puts take only if this thread is held off the processor hundreds of times meanwhile.
+  constexpr int kTails = 1000;
+  for (int i = 0; i < kTails; ++i) tails->Put(Tail("s-j0", attempt, absl::StrCat("late ", i)));
+  tails.reset();  // waits for its writes
+  const int64_t writes = store_->Stats().writes - before;
+  EXPECT_GE(writes, 1);
+  EXPECT_LT(writes, kTails / 2);
+  EXPECT_EQ(store_->ReadJobLog("s-j0").value().lines(0), absl::StrCat("late ", kTails - 1));
+}
+
+// A worker resends its tail on every new stream: the same tail of an ended attempt again is
+// not written again.
+TEST_F(StoredLogTailsTest, AResentTailIsNotWrittenAgain) {
+  const uint64_t attempt = Start();
+  auto tails = std::make_unique<LogTails>(RealClock(), store_.get());
+  tails->Put(Tail("s-j0", attempt, "last words"));
+  ASSERT_NO_FATAL_FAILURE(End(*tails, attempt));
+  const int64_t before = store_->Stats().writes;
+  tails->Put(Tail("s-j0", attempt, "last words"));
+  tails.reset();  // waits for its writes
+  EXPECT_EQ(store_->Stats().writes, before);
 }
 
 }  // namespace
