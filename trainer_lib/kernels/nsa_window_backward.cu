@@ -8,7 +8,6 @@
 #include "trainer_lib/kernels/exp2.cuh"
 #include "trainer_lib/kernels/launch.cuh"
 #include "trainer_lib/kernels/mma_bf16.cuh"
-#include "trainer_lib/kernels/nsa_ds_k.cuh"
 #include "trainer_lib/kernels/nsa_window.h"
 #include "trainer_lib/kernels/nsa_window_tiles.cuh"
 #include "trainer_lib/kernels/wgmma_bf16.cuh"
@@ -16,12 +15,17 @@
 namespace ablate::kernels::nsa_window {
 namespace {
 
-// Shared memory: dq's q and do tiles, K and V double-buffered; dk/dv's K and V, q and do
-// double-buffered, dS [64 rows][64 keys] for dq_accum, and the rows' (lse, delta, and the
-// selected branch's) double-buffered.
+// dk/dv's block: two warpgroups, each 64 of its 128 keys; q and do in three buffers (a step's
+// loads start once every thread has left the step before last), dS [64 rows][128 keys] in two.
+constexpr int kDkvGroups = 2, kDkvKeys = kDkvGroups * kTile, kDkvBuffers = 3;
+
+// Shared memory: dq's q and do tiles, K and V double-buffered; dk/dv's K and V (a tile of each
+// for each warpgroup), q and do tiles, dS (two tiles of [64][128]), each warpgroup's rows' (lse,
+// delta, and the selected branch's) in three slots, and a third mbarrier.
 constexpr size_t kDqBytes = SharedBytes(6);
-constexpr size_t kDsBytes = kTile * kTile * sizeof(bf16);
-constexpr size_t kDkvBytes = SharedBytes(6, kDsBytes + 2 * kTile * sizeof(float4));
+constexpr size_t kDkvBytes =
+    SharedBytes(2 * kDkvGroups + 2 * kDkvBuffers + 2,
+                kDkvBuffers* kDkvGroups* kTile * sizeof(float4) + sizeof(uint64_t));
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 // The selected branch's log-sum-exp in base 2 for the query of `row` (q's layout) less log2 of
@@ -115,43 +119,55 @@ __global__ void __launch_bounds__(128, 2)
 #endif
 }
 
-// dk and dv: a thread block per (64 keys, KV head, batch), grid (ceil(T / 64), H_kv, B), keeping
-// the keys' K and V tiles and walking the query tiles that reach them, head by head within a tile,
-// q and do double-buffered; each row's (lse in base 2, delta) loaded a step ahead. With dq_accum,
-// each step's dS also goes through shared memory into dq's rows (nsa_ds_k.cuh's AddDsK).
-__global__ void __launch_bounds__(128, 2)
+// dk and dv: a thread block per (128 keys, KV head, batch), grid (ceil(T / 128), H_kv, B), two
+// warpgroups, warpgroup g keeping keys [k0 + 64 g, + 64)'s K and V tiles, both walking the query
+// tiles that reach the block's keys, head by head within a tile, each step's q and do tiles
+// loaded by TMA (tma.cuh) for both; each warpgroup's rows' (lse in base 2, delta) loaded a step
+// ahead. With dq_accum, each warpgroup writes its dS^T into the step's dS [64 rows][128 keys] and,
+// after the step's barrier, adds dS K for its 64 of dq's columns over all 128 keys into dq's
+// rows with atomics: FlashAttention-3's split of dq between its warpgroups, half the q and do
+// loads and half the atomics a key of a one-warpgroup block of 64 keys. One barrier a step: it
+// publishes dS and the next step's rows, and tells thread 0 that the step before's buffer is
+// free, so that its loads start a step and a half ahead.
+__global__ void __launch_bounds__(kDkvGroups * 128, 1)
     DkvKernel(NsaWindowParams p, const __grid_constant__ StepMaps maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   const int64_t t_len = p.seq_len;
-  const int k0 = static_cast<int>(blockIdx.x) * kTile;
+  const int k0 = static_cast<int>(blockIdx.x) * kDkvKeys;
+  const int wg = static_cast<int>(threadIdx.x / 128), tid = static_cast<int>(threadIdx.x % 128);
+  const int kw = k0 + kTile * wg;  // this warpgroup's first key
   const int64_t hk = blockIdx.y, b = blockIdx.z;
   const int groups = static_cast<int>(p.heads / p.kv_heads);
-  const int64_t kv_row = (b * p.kv_heads + hk) * t_len + k0;
-  const int count = static_cast<int>(min(int64_t{kTile}, t_len - k0));
+  const int64_t kv_row = (b * p.kv_heads + hk) * t_len + kw;
+  const int count = static_cast<int>(min(int64_t{kTile}, t_len - kw));  // <= 0: keys past T
   const int w = static_cast<int>(min(p.window, t_len));
 
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  bf16* ks = AlignedTiles(smem_raw);
-  bf16* vs = ks + kTileElems;
-  bf16* qs = vs + kTileElems;       // [2][kTileElems]
-  bf16* dos = qs + 2 * kTileElems;  // [2][kTileElems]
-  bf16* ds = dos + 2 * kTileElems;  // 1024-byte aligned, as wgmma reads it
-  // [2][kTile]: lse2, delta, and with local terms the selected branch's lse2 for these keys'
-  // block (LocalLse2; +inf but in the steps of its own queries and the next block's) and delta.
-  float4* stats = reinterpret_cast<float4*>(ds + kTile * kTile);
-  auto* bars = reinterpret_cast<uint64_t*>(stats + 2 * kTile);
-  CopyTile(ks, p.k, kv_row, count);
-  CopyTile(vs, p.v, kv_row, count);
+  bf16* ks = AlignedTiles(smem_raw);          // [kDkvGroups][kTileElems]
+  bf16* vs = ks + kDkvGroups * kTileElems;    // [kDkvGroups][kTileElems]
+  bf16* qs = vs + kDkvGroups * kTileElems;    // [kDkvBuffers][kTileElems]
+  bf16* dos = qs + kDkvBuffers * kTileElems;  // [kDkvBuffers][kTileElems]
+  bf16* ds = dos + kDkvBuffers * kTileElems;  // [2][64 rows][128 keys], swizzled
+  // [kDkvBuffers][kDkvGroups][kTile]: lse2, delta, and with local terms the selected branch's
+  // lse2 for the warpgroup's block (LocalLse2; +inf but in the steps of its own queries and the
+  // next block's) and delta.
+  auto* stats = reinterpret_cast<float4*>(ds + 2 * kTileElems);
+  auto* bars = reinterpret_cast<uint64_t*>(stats + kDkvBuffers * kDkvGroups * kTile);
+  bf16* my_k = ks + wg * kTileElems;
+  bf16* my_v = vs + wg * kTileElems;
+  CopyTile(my_k, p.k, kv_row, max(count, 0), tid, 128);  // each warpgroup its own keys
+  CopyTile(my_v, p.v, kv_row, max(count, 0), tid, 128);
 
-  // Query tiles first .. last hold the queries t in [k0, k0 + count - 1 + w - 1] whose windows
-  // reach these keys. The walk is head by head (head hk G + i / tiles at step i), and within a
-  // head step i takes the one tile j of them with j = i (mod tiles): the blocks of neighbouring
+  // Query tiles first .. last hold the queries t in [k0, k0 + keys - 1 + w - 1] whose windows
+  // reach the block's keys. The walk is head by head (head hk G + i / tiles at step i), and within
+  // a head step i takes the one tile j of them with j = i (mod tiles): the blocks of neighbouring
   // key tiles, which run side by side, then read each (head, query tile) at about the same step,
   // and L2 serves most reads (DRAM 7.5% of its throughput at fla's 128K on an H200). Walked tile
   // by tile with the heads inside, a tile's readers were up to 8 tiles' worth of steps apart (by
   // our count 135 MB of other reads between them at fla's shape, L2 holding 50): DRAM 54.7%.
+  const int keys = static_cast<int>(min(int64_t{kDkvKeys}, t_len - k0));
   const int first = k0 / kTile;
-  const int last = static_cast<int>(min(t_len - 1, int64_t{k0} + count - 1 + w - 1) / kTile);
+  const int last = static_cast<int>(min(t_len - 1, int64_t{k0} + keys - 1 + w - 1) / kTile);
   const int tiles = last - first + 1;
   // An int: at most 2^25 tiles times G, past 2^31 only for a q of over 2^37 elements.
   const int steps = tiles * groups;
@@ -165,47 +181,66 @@ __global__ void __launch_bounds__(128, 2)
     *row0 = (b * p.heads + step_head(i)) * t_len + t0;
     return static_cast<int>(min(int64_t{kTile}, t_len - t0));
   };
-  const auto load = [&](int i, uint64_t* bar) {
+  const auto start = [&](int i) {  // thread 0
+    uint64_t* bar = bars + i % kDkvBuffers;
+    tma::ExpectBytes(bar, 2 * tma::kTileBytes);
     const int t0 = step_t0(i), h = step_head(i), bi = static_cast<int>(b);
-    LoadTile(qs + (i % 2) * kTileElems, &maps.first, t0, h, bi, bar);
-    LoadTile(dos + (i % 2) * kTileElems, &maps.second, t0, h, bi, bar);
+    LoadTile(qs + (i % kDkvBuffers) * kTileElems, &maps.first, t0, h, bi, bar);
+    LoadTile(dos + (i % kDkvBuffers) * kTileElems, &maps.second, t0, h, bi, bar);
   };
-  // Thread r < 64's row of step i: (lse in base 2, delta, the selected branch's), or (inf, 0,
-  // inf, 0) past T, which zeroes P.
+  // Thread r < 64 of a warpgroup's row of step i: (lse in base 2, delta, the selected branch's),
+  // or (inf, 0, inf, 0) past T, which zeroes P.
   const auto near_step = [&](int i) {
-    return p.local_idx != nullptr && (step_t0(i) == k0 || step_t0(i) == k0 + kTile);
+    return p.local_idx != nullptr && (step_t0(i) == kw || step_t0(i) == kw + kTile);
   };
   const auto load_stats = [&](int i) {
     int64_t row0 = 0;
     const int rows = step_rows(i, &row0);
-    const int r = static_cast<int>(threadIdx.x);
     float4 x = make_float4(INFINITY, 0.0f, INFINITY, 0.0f);
-    if (r >= rows) return x;
-    x.x = p.lse[row0 + r] * kLog2e;
-    x.y = p.delta[row0 + r];
+    if (tid >= rows) return x;
+    x.x = p.lse[row0 + tid] * kLog2e;
+    x.y = p.delta[row0 + tid];
     if (near_step(i)) {
-      const int64_t idx_row = (b * p.kv_heads + hk) * t_len + step_t0(i) + r;
-      x.z = LocalLse2(p, row0 + r, p.local_idx + idx_row * p.local_slots, k0 / kTile);
-      x.w = p.local_delta[row0 + r];
+      const int64_t idx_row = (b * p.kv_heads + hk) * t_len + step_t0(i) + tid;
+      x.z = LocalLse2(p, row0 + tid, p.local_idx + idx_row * p.local_slots, kw / kTile);
+      x.w = p.local_delta[row0 + tid];
     }
     return x;
   };
-  if (threadIdx.x < kTile) stats[threadIdx.x] = load_stats(0);
+  const auto stats_slot = [&](int i) {
+    return stats + ((i % kDkvBuffers) * kDkvGroups + wg) * kTile;
+  };
+  if (tid < kTile) stats_slot(0)[tid] = load_stats(0);
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < kDkvBuffers; ++i) tma::InitBarrier(bars + i);
+    tma::FenceBarrierInit();
+  }
+  mma::CommitCopies();  // wait_group waits for committed groups only
+  mma::WaitCopies<0>();
+  wgmma::FenceSharedForAsync();
+  __syncthreads();  // K, V, step 0's rows and the barriers are in
+  if (threadIdx.x == 0) {
+    start(0);
+    if (steps > 1) start(1);
+  }
 
   const float scale2 = p.scale * kLog2e;
   float dk[16][4] = {}, dv[16][4] = {};
-  // K's and V's copies are in before step 0; a step's stats are written a step ahead, into the
-  // slot the step before last read.
-  ForEachLoadedStep(steps, bars, load, [&](int i) {
-    const float4 next = threadIdx.x < kTile && i + 1 < steps ? load_stats(i + 1) : float4{};
-    const bf16* qb = qs + (i % 2) * kTileElems;
-    const bf16* dob = dos + (i % 2) * kTileElems;
-    const float4* st = stats + (i % 2) * kTile;
+  for (int i = 0; i < steps; ++i) {
+    const float4 next = tid < kTile && i + 1 < steps ? load_stats(i + 1) : float4{};
+    tma::Wait(bars + i % kDkvBuffers, static_cast<uint32_t>(i / kDkvBuffers) % 2);
+    __syncwarp();  // thread 0's loads took it apart from its warp; wgmma needs it whole
+    const bf16* qb = qs + (i % kDkvBuffers) * kTileElems;
+    const bf16* dob = dos + (i % kDkvBuffers) * kTileElems;
+    const float4* st = stats_slot(i);
     const int t0 = step_t0(i);
-    const bool whole = WholeTile(t0, k0, w), near = near_step(i);
-    float s[8][4], dp[8][4];               // [64 keys][64 queries]: S^T, dP^T
-    ScoresThenDp(s, ks, qb, dp, vs, dob);  // dS^T is then formed while dv's products run
-    if (!whole) MaskOutsideWindow(s, w, [&](int r, int c) { return t0 - k0 + c - r; });
+    const bool whole = WholeTile(t0, kw, w), near = near_step(i);
+    float s[8][4], dp[8][4];                   // [64 keys][64 queries]: S^T, dP^T
+    ScoresThenDp(s, my_k, qb, dp, my_v, dob);  // dS^T is then formed while dv's products run
+    // Slot (i + 1) % 3 was last read in step i - 2, which every thread left before the last
+    // barrier; the barrier below publishes it.
+    if (tid < kTile && i + 1 < steps) stats_slot(i + 1)[tid] = next;
+    if (!whole) MaskOutsideWindow(s, w, [&](int r, int c) { return t0 - kw + c - r; });
     if (near) {
       // These keys are the block of the step's queries or the one before: the selected
       // branch's P joins P and its dS dS, both formed once dP^T is in.
@@ -244,17 +279,54 @@ __global__ void __launch_bounds__(128, 2)
     PackA(da, dp);
     AccumulateRows(dk, da, qb);  // dk += dS^T Q
     wgmma::Commit();
-    if (threadIdx.x < kTile && i + 1 < steps) stats[((i + 1) % 2) * kTile + threadIdx.x] = next;
-    if (p.dq_accum != nullptr) {  // dq += scale dS K while dk's and dv's products run
+    bf16* ds_step = ds + (i % 2) * kTileElems;
+    if (p.dq_accum != nullptr) {
+      // dS^T's element (key FragmentRow(e), row FragmentCol(n, e)) as dS's (row, 64 wg + key),
+      // rounded to bf16 as FlashAttention-2 rounds it.
+#pragma unroll
+      for (int n = 0; n < 8; ++n) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          ds_step[wgmma::SwizzledOffset(kTile, FragmentCol(n, e), kTile * wg + FragmentRow(e))] =
+              __float2bfloat16(dp[n][e]);
+        }
+      }
+      wgmma::FenceSharedForAsync();
+    }
+    // dS and step i + 1's rows are in, and every thread has left step i - 1: its buffer takes
+    // step i + 2's loads.
+    __syncthreads();
+    if (threadIdx.x == 0 && i + 2 < steps) start(i + 2);
+    __syncwarp();                 // warp 0 whole again for the wgmmas below
+    if (p.dq_accum != nullptr) {  // dq[., 64 wg ..] += scale dS K over the block's 128 keys
+      float acc[8][4];
+      wgmma::Fence();
+#pragma unroll
+      for (int kk = 0; kk < kDkvKeys / 16; ++kk) {
+        const bf16* k_tile = ks + (kk / 4) * kTileElems + wg * kTile * 64;  // panel wg
+        wgmma::MmaShared64<1>(acc, wgmma::SwizzledKMajor(ds_step, kTile, kk),
+                              wgmma::SwizzledMnMajor(k_tile, kTile, kk % 4), kk > 0);
+      }
+      wgmma::Commit();
+      wgmma::Wait<0>();
+      wgmma::FenceOperands(acc);
+#pragma unroll
+      for (int n = 0; n < 8; ++n) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[n][e] *= p.scale;
+      }
       int64_t row0 = 0;
       const int rows = step_rows(i, &row0);
-      const auto dq_row = [&](int r) { return r < rows ? p.dq_accum + (row0 + r) * kD : nullptr; };
-      nsa::AddDsK(dp, ds, ks, p.scale, dq_row(FragmentRow(0)), dq_row(FragmentRow(2)));
+      const auto dq_row = [&](int r) {
+        return r < rows ? p.dq_accum + (row0 + r) * kD + kTile * wg : nullptr;
+      };
+      mma::AtomicAddRows<64>(dq_row(FragmentRow(0)), dq_row(FragmentRow(2)), acc);
     }
     wgmma::Wait<0>();
     wgmma::FenceOperands(dk);
     wgmma::FenceOperands(dv);
-  });
+  }
+  if (count <= 0) return;
   const float scale[2] = {p.scale, p.scale}, one[2] = {1.0f, 1.0f};
   StoreRows(static_cast<bf16*>(p.dk), kv_row, count, dk, scale);
   StoreRows(static_cast<bf16*>(p.dv), kv_row, count, dv, one);
@@ -285,9 +357,11 @@ cudaError_t NsaWindowBackward(const NsaWindowParams& p, cudaStream_t stream) {
   const cudaError_t error =
       nsa_window::EncodeStepMaps(&maps, p.q, p.d_o, p.batch, p.heads, p.seq_len);
   if (error != cudaSuccess) return error;
-  const dim3 dkv_grid(nsa_window::Tiles(p), static_cast<unsigned>(p.kv_heads),
-                      static_cast<unsigned>(p.batch));
-  return LaunchKernel(nsa_window::DkvKernel, dkv_grid, 128, nsa_window::kDkvBytes, stream, p, maps);
+  const dim3 dkv_grid(
+      static_cast<unsigned>((p.seq_len + nsa_window::kDkvKeys - 1) / nsa_window::kDkvKeys),
+      static_cast<unsigned>(p.kv_heads), static_cast<unsigned>(p.batch));
+  return LaunchKernel(nsa_window::DkvKernel, dkv_grid, nsa_window::kDkvGroups * 128,
+                      nsa_window::kDkvBytes, stream, p, maps);
 }
 
 }  // namespace ablate::kernels

@@ -60,10 +60,10 @@ inline __device__ void LoadTile(bf16* dst, const CUtensorMap* map, int row, int 
 }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-// The row and column, in the warpgroup's 64 x N accumulator, of this thread's element e of column
-// tile n (wgmma_bf16.cuh, "Fragments").
+// The row and column, in its warpgroup's 64 x N accumulator, of this thread's element e of column
+// tile n (wgmma_bf16.cuh, "Fragments"); a block may hold several warpgroups.
 inline __device__ int FragmentRow(int e) {
-  return 16 * static_cast<int>(threadIdx.x / 32) + static_cast<int>(threadIdx.x % 32) / 4 +
+  return 16 * static_cast<int>(threadIdx.x % 128 / 32) + static_cast<int>(threadIdx.x % 32) / 4 +
          8 * (e / 2);
 }
 inline __device__ int FragmentCol(int n, int e) {
@@ -90,12 +90,14 @@ inline __device__ bool WholeTile(int q0, int k0, int w) {
 }
 
 // Starts copying rows row0 .. row0 + count - 1 of x ([rows, 128] bf16) into a swizzled tile, zeros
-// after them. All threads of the block.
-inline __device__ void CopyTile(bf16* dst, const void* x, int64_t row0, int count) {
+// after them, with threads thread, thread + threads, ... (all threads of the block by default).
+inline __device__ void CopyTile(bf16* dst, const void* x, int64_t row0, int count,
+                                int thread = static_cast<int>(threadIdx.x),
+                                int threads = static_cast<int>(blockDim.x)) {
   const bf16* base = static_cast<const bf16*>(x) + row0 * kD;
   wgmma::CopyRowsSwizzled<kD>(
       dst, kTile, base, [base, count](int r) { return r < count ? base + r * kD : nullptr; },
-      threadIdx.x, blockDim.x);
+      thread, threads);
 }
 
 // The first 1024-byte-aligned address of the block's dynamic shared memory.
