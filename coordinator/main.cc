@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
                  "after binding, write grpc=PORT and http=PORT lines to this file")
       ->envname("ABLATE_PORTS_FILE");
   app.add_option("--lease-timeout-s", lease_timeout_s,
-                 "seconds a worker may stay disconnected before its jobs are requeued")
+                 "seconds a worker may stay disconnected before its jobs are requeued; a worker "
+                 "that has had no answer for half of it stops its trainers first")
       ->envname("ABLATE_LEASE_TIMEOUT_S")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

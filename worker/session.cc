@@ -54,6 +54,7 @@ void Session::Start() {
   }
   connection_thread_ = std::thread(&Session::RunConnection, this);
   sender_thread_ = std::thread(&Session::RunSender, this);
+  lease_thread_ = std::thread(&Session::RunLeaseWatch, this);
 }
 
 void Session::Shutdown() {
@@ -92,6 +93,7 @@ void Session::Shutdown() {
     closing_ = true;
   }
   sender_thread_.join();
+  lease_thread_.join();
   {
     // A clean end of the stream: the coordinator sees the writes end and closes the call.
     absl::MutexLock lock(&stream_mu_);
@@ -164,6 +166,7 @@ bool Session::Converse() {
   std::unique_ptr<Stream> stream = stub->Connect(&context);
   bool heard = false;
   absl::Time opened = absl::InfiniteFuture();
+  const absl::Time hello_at = absl::Now();  // before the write: the lease errs early
   if (stream->Write(Hello())) {
     opened = absl::Now();
     uint64_t generation = 0;
@@ -184,7 +187,10 @@ bool Session::Converse() {
     while (stream->Read(&message)) {
       heard = true;
       if (message.has_welcome()) {
-        HandleWelcome(message.welcome());
+        HandleWelcome(message.welcome(), hello_at);
+      } else if (message.has_heartbeat_reply()) {
+        absl::MutexLock lock(&mu_);
+        HandleHeartbeatReply(message.heartbeat_reply());
       } else if (message.has_assign()) {
         HandleAssign(message.assign());
       } else if (message.has_cancel()) {
@@ -304,6 +310,8 @@ v1::WorkerMessage Session::Heartbeat() {
   heartbeat.set_events_spilled(outbox_.spilled());
   heartbeat.set_events_dropped(outbox_.dropped());
   heartbeat.set_events_unacked(outbox_.unacked());
+  heartbeat.set_number(++heartbeats_);
+  lease_.Sent(heartbeats_, absl::Now());  // before the write, as the hello's
   if (outbox_.spilled() != logged_spilled_ || outbox_.dropped() != logged_dropped_) {
     logged_spilled_ = outbox_.spilled();
     logged_dropped_ = outbox_.dropped();
@@ -327,11 +335,16 @@ void Session::Report(v1::WorkerMessage report) {
   }
 }
 
-void Session::HandleWelcome(const v1::Welcome& welcome) {
+void Session::HandleWelcome(const v1::Welcome& welcome, absl::Time hello_at) {
   ABLATE_LOG(INFO) << "welcome coordinator_version=" << welcome.coordinator_version()
                    << " heartbeat_interval_ms=" << welcome.heartbeat_interval_ms()
+                   << " lease_timeout_ms=" << welcome.lease_timeout_ms()
                    << " acks=" << welcome.acks_size();
   absl::MutexLock lock(&mu_);
+  const absl::Time before = lease_.renewed();
+  lease_.SetDuration(absl::Milliseconds(welcome.lease_timeout_ms()));
+  lease_.Renew(hello_at);
+  LeaseRenewed(before);
   if (welcome.heartbeat_interval_ms() > 0) {
     heartbeat_interval_ =
         std::max(kMinHeartbeatInterval, absl::Milliseconds(welcome.heartbeat_interval_ms()));
@@ -357,6 +370,12 @@ void Session::HandleAssign(const v1::Assignment& assignment) {
   // Held while the trainer starts, so that its callbacks find it registered.
   absl::MutexLock lock(&mu_);
   if (stopping_) return Refuse(assignment, "the worker is shutting down");
+  if (std::optional<absl::Duration> silent = Lapsed(absl::Now()); silent.has_value()) {
+    return Refuse(assignment,
+                  absl::StrCat("the coordinator answered nothing for ",
+                               absl::FormatDuration(absl::Trunc(*silent, absl::Milliseconds(100))),
+                               ", over half its lease"));
+  }
   if (running_.contains(attempt_id) || reporting_.contains(attempt_id)) {
     ABLATE_LOG(INFO) << "ignoring repeated assignment job_id=" << job_id
                      << " attempt_id=" << attempt_id;
@@ -447,44 +466,6 @@ void Session::Refuse(const v1::Assignment& assignment, const std::string& reason
   v1::RunningAttempt& reporting = reporting_[assignment.attempt_id()];
   reporting.set_job_id(assignment.job().job_id());
   reporting.set_attempt_id(assignment.attempt_id());
-}
-
-void Session::HandleCancel(const v1::CancelAttempt& cancel) {
-  absl::MutexLock lock(&mu_);
-  auto it = running_.find(cancel.attempt_id());
-  if (it == running_.end() || it->second.job_id != cancel.job_id()) {
-    ABLATE_LOG(INFO) << "ignoring cancel of an attempt not running job_id=" << cancel.job_id()
-                     << " attempt_id=" << cancel.attempt_id();
-    return;
-  }
-  ABLATE_LOG(INFO) << "cancelling job_id=" << cancel.job_id()
-                   << " attempt_id=" << cancel.attempt_id() << " reason=\"" << cancel.reason()
-                   << "\"";
-  it->second.cancelled = true;
-  // A stale attempt's checkpoint would land beside the current one's: SIGKILL without grace.
-  it->second.process->Stop(
-      cancel.stale() ? absl::ZeroDuration() : options_.stop_grace,
-      cancel.reason().empty() ? "cancelled" : absl::StrCat("cancelled: ", cancel.reason()));
-}
-
-void Session::OnTrainerExit(v1::AttemptEnded ended) {
-  absl::MutexLock lock(&mu_);
-  auto it = running_.find(ended.attempt_id());
-  if (it != running_.end()) {
-    ended.set_cancelled(it->second.cancelled);
-    ended.set_interrupted(stopping_ && !it->second.cancelled);
-    for (const uint32_t slot : it->second.slots) busy_slots_.erase(slot);
-    v1::RunningAttempt& reporting = reporting_[ended.attempt_id()];
-    reporting.set_job_id(it->second.job_id);
-    reporting.set_attempt_id(ended.attempt_id());
-    reporting.mutable_slot_indices()->Add(it->second.slots.begin(), it->second.slots.end());
-    ended_logs_[ended.attempt_id()] = it->second.process->log();
-    ended_.push_back(std::move(it->second.process));
-    running_.erase(it);
-  }
-  v1::WorkerMessage message;
-  *message.mutable_attempt_ended() = std::move(ended);
-  Report(std::move(message));
 }
 
 absl::Status Session::refused() const {

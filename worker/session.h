@@ -36,7 +36,17 @@
 // written directly rather than through the outbox: they are neither numbered nor acknowledged.
 //
 // When a stream fails, the session reconnects with exponential backoff (min_backoff doubling
-// to max_backoff, each wait jittered), logging every try. Trainers keep running meanwhile.
+// to max_backoff, each wait jittered), logging every try. Trainers keep running meanwhile, but
+// not past the lease (lease.h): once the coordinator has answered nothing (no welcome, no
+// heartbeat reply) for half the lease its welcome stated, whether the stream broke or stays
+// open to a stuck coordinator, every running trainer is stopped as a cancel stops it (SIGTERM,
+// so it checkpoints; SIGKILL by three quarters of the lease, or after stop_grace if sooner),
+// and the fence is logged with the jobs and how long the coordinator had been silent. Such an
+// attempt ends with attempt_ended{interrupted: true} and the fence as its reason, delivered as
+// any report is, once a stream is welcomed again; the coordinator ends the attempt once,
+// whichever comes first of that report and its own lease expiry. Assignments arriving while
+// the lease is lapsed are refused as interrupted. A welcome without a lease (an older
+// coordinator) means no fencing.
 //
 // Start() first stops any trainer left running by an earlier worker on the same work_dir (see
 // trainer_pids.h), so that no orphan trains beside the job's next attempt.
@@ -45,6 +55,8 @@
 //   the connection thread connects, says hello, reads CoordinatorMessages and acts on them;
 //   the sender thread writes the outbox and the heartbeats, one write at a time, and
 //     destroys trainers that have ended (a trainer's own thread cannot join itself);
+//   the lease thread, which fences the trainers when the lease lapses (a write blocked on a
+//     stuck stream holds the sender, so the sender cannot be the one to watch);
 //   each TrainerProcess's threads, which append its reports to the outbox and, at its exit,
 //     free its slots.
 //
@@ -73,6 +85,7 @@
 #include "grpcpp/grpcpp.h"
 #include "worker/gpu_monitor.h"
 #include "worker/job_paths.h"
+#include "worker/lease.h"
 #include "worker/log_shipper.h"
 #include "worker/outbox.h"
 #include "worker/report_batcher.h"
@@ -157,6 +170,7 @@ class Session {
     std::string job_id;
     std::vector<uint32_t> slots;
     bool cancelled = false;  // the coordinator asked for the stop
+    bool fenced = false;     // stopped because the lease lapsed
     bool cuda = false;       // its slots are GPUs, whose health it reports
     int64_t last_step = 0;   // of the trainer's latest metric point
     std::unique_ptr<TrainerProcess> process;
@@ -171,6 +185,7 @@ class Session {
 
   void RunConnection();  // the connection thread
   void RunSender();      // the sender thread
+  void RunLeaseWatch();  // the lease thread
   // One stream, from connect to its end. True when the stream was healthy, which resets the
   // backoff: the coordinator said something on it, or it stayed open for max_backoff.
   bool Converse();
@@ -194,8 +209,16 @@ class Session {
       ABSL_LOCKS_EXCLUDED(mu_);
   // Hands `report` to the batcher, and what leaves it to the outbox.
   void Report(v1::WorkerMessage report) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void HandleWelcome(const v1::Welcome& welcome);
+  // `hello_at`: when the hello it answers was written.
+  void HandleWelcome(const v1::Welcome& welcome, absl::Time hello_at);
   void HandleAck(const v1::Ack& ack) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void HandleHeartbeatReply(const v1::HeartbeatReply& reply) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The lease was renewed from `before`: says so when a fence had stopped trainers meanwhile.
+  void LeaseRenewed(absl::Time before) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stops every running trainer not yet fenced (lease.h), and logs the fence.
+  void Fence(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // How long the coordinator has answered nothing, when that is past FenceAt(); else nullopt.
+  std::optional<absl::Duration> Lapsed(absl::Time now) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   void HandleAssign(const v1::Assignment& assignment);
   void HandleCancel(const v1::CancelAttempt& cancel);
@@ -227,6 +250,9 @@ class Session {
   uint64_t logged_spilled_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t logged_dropped_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_);
+  uint64_t heartbeats_ ABSL_GUARDED_BY(mu_) = 0;  // the last Heartbeat.number sent
+  Lease lease_ ABSL_GUARDED_BY(mu_);
+  bool fenced_ ABSL_GUARDED_BY(mu_) = false;  // a fence stopped trainers since the last renewal
   ReportBatcher batcher_ ABSL_GUARDED_BY(mu_);
   Outbox outbox_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, Running> running_ ABSL_GUARDED_BY(mu_);  // by attempt id
@@ -248,6 +274,7 @@ class Session {
 
   std::thread connection_thread_;
   std::thread sender_thread_;
+  std::thread lease_thread_;
 };
 
 }  // namespace ablate::worker

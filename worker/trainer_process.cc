@@ -214,11 +214,20 @@ absl::Duration TrainerProcess::StallCheckLocked() {
 }
 
 void TrainerProcess::StopLocked(absl::Duration grace, const std::string& reason) {
-  if (reaped_ || stop_reason_.has_value()) return;
-  stop_reason_ = reason;
-  stop_grace_ = grace;
-  kill_deadline_ = absl::Now() + grace;
-  kill(-group_, SIGTERM);
+  if (reaped_) return;
+  const absl::Time deadline = absl::Now() + grace;
+  if (stop_reason_.has_value()) {
+    // Stopping already: a later stop (a worker whose lease lapses while it shuts down) may
+    // bring the SIGKILL forward, never back; the first reason stands.
+    if (killed_ || deadline >= *kill_deadline_) return;
+    stop_grace_ = deadline - (*kill_deadline_ - stop_grace_);
+    kill_deadline_ = deadline;
+  } else {
+    stop_reason_ = reason;
+    stop_grace_ = grace;
+    kill_deadline_ = deadline;
+    kill(-group_, SIGTERM);
+  }
   const uint64_t one = 1;
   if (write(wake_.get(), &one, sizeof(one)) < 0) {
     ABLATE_LOG(ERROR) << "cannot wake the trainer supervisor pid=" << group_;

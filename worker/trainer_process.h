@@ -102,8 +102,9 @@ class TrainerProcess {
   // Asks the trainer to stop: SIGTERM to its process group now (the ranks save a checkpoint
   // and exit), SIGKILL to the group once `grace` has passed. The attempt then
   // ends as not succeeded, with `reason` as its exit reason ("cancelled"), followed by
-  // ": killed by SIGKILL after <grace>" when the grace ran out. Returns at once; only the first
-  // call counts, and a call after the exit does nothing.
+  // ": killed by SIGKILL after <grace>" when the grace ran out. Returns at once. A later call
+  // may only bring the SIGKILL forward (the first call's reason stands, and the grace counts
+  // from it); a call after the exit does nothing.
   void Stop(absl::Duration grace, const std::string& reason);
 
   // Blocks until on_exit has returned, for at most `timeout`. Returns what on_exit received,

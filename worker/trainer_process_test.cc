@@ -245,6 +245,23 @@ TEST_F(TrainerProcessTest, StopEscalatesToSigkillAfterTheGrace) {
   EXPECT_TRUE(EventuallyDead(grandchild, kWait));
 }
 
+// A second stop may hurry the first (a lease lapsing while the worker shuts down), never delay
+// it, and the first stop's reason stays the attempt's.
+TEST_F(TrainerProcessTest, ALaterStopOnlyBringsTheSigkillForward) {
+  auto process = Start(FakeJob("ignore-term"));
+  ASSERT_TRUE(process.ok()) << process.status();
+  Grandchild(FirstLog());  // running, its SIGTERM handler set
+  const absl::Time start = absl::Now();
+  (*process)->Stop(absl::Minutes(5), "worker shutting down");
+  (*process)->Stop(absl::Milliseconds(300), "fenced");
+  (*process)->Stop(absl::Minutes(1), "cancelled");
+  std::optional<v1::AttemptEnded> ended = (*process)->WaitForExit(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_EQ(ended->exit().signal(), SIGKILL);
+  EXPECT_THAT(ended->exit().reason(), StartsWith("worker shutting down: killed by SIGKILL after "));
+}
+
 // A trainer that reports progress more often than the stall timeout runs to its end, however
 // long; one that goes silent (SIGSTOPped here, as a hung collective would leave it, and a
 // stopped process cannot act on SIGTERM) is stopped as stalled, SIGKILL after the grace.

@@ -248,6 +248,15 @@ absl::flat_hash_map<std::string, WorkerLoad> Scheduler::Loads() const {
   return loads;
 }
 
+std::vector<std::string> Scheduler::DisconnectedWorkers() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> ids;
+  for (const auto& [id, worker] : workers_) {
+    if (worker.link == nullptr) ids.push_back(id);
+  }
+  return ids;
+}
+
 bool Scheduler::Woken() const { return kicked_ || stopping_; }
 
 void Scheduler::Run() {

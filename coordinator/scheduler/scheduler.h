@@ -118,6 +118,10 @@ class Scheduler {
   // Asks for a round soon.
   void Kick();
 
+  // SchedulerOptions::lease_timeout, which workers are told so that they stop their trainers
+  // before it runs out (worker/lease.h).
+  absl::Duration lease_timeout() const { return options_.lease_timeout; }
+
   // `jobs` were stored as PENDING (a sweep was submitted): they join the pending queue, moved
   // there rather than copied (a sweep may hold 100,000).
   void JobsQueued(std::vector<v1::JobSpec> jobs);
@@ -163,6 +167,9 @@ class Scheduler {
 
   // Free slots and placed jobs of each connected worker, by worker id.
   absl::flat_hash_map<std::string, WorkerLoad> Loads() const;
+  // The ids of the workers it knows that are disconnected: those whose attempts it keeps for
+  // their lease (restored by Start() after a restart, or whose stream ended).
+  std::vector<std::string> DisconnectedWorkers() const;
 
  private:
   struct Placement {

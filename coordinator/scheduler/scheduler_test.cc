@@ -238,6 +238,27 @@ TEST_F(SchedulerTest, RestartLeasesOutAttemptsWhoseWorkerNeverReturns) {
   ASSERT_TRUE(JobReaches("s-0", v1::JOB_STATE_PENDING));
 }
 
+// What a reload of the token file asks (server.cc): the workers whose attempts wait for them
+// with no stream open, those a restart restored from the store included.
+TEST_F(SchedulerTest, DisconnectedWorkersIncludeThoseARestartRestored) {
+  AddSweep({0, 0});
+  auto w1 = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1), w1).ok());
+  w1->Await(1);
+  auto w2 = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w2", 1), w2).ok());
+  w2->Await(1);
+  EXPECT_TRUE(scheduler_->DisconnectedWorkers().empty());
+  scheduler_->RemoveWorker("w2", w2.get());
+  EXPECT_THAT(scheduler_->DisconnectedWorkers(), ElementsAre("w2"));
+
+  scheduler_->Stop();
+  StartScheduler();
+  EXPECT_THAT(scheduler_->DisconnectedWorkers(), ElementsAre("w1", "w2"));
+  scheduler_->LoseWorker("w2", "its token was revoked");
+  EXPECT_THAT(scheduler_->DisconnectedWorkers(), ElementsAre("w1"));
+}
+
 TEST_F(SchedulerTest, RestartKeepsAttemptsTheirWorkerStillRuns) {
   AddSweep({0});
   auto link = std::make_shared<FakeLink>();

@@ -1,5 +1,8 @@
 #include "coordinator/service/worker_manager.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -119,7 +122,13 @@ void WorkerManager::Hello(const std::shared_ptr<WorkerStream>& stream,
   // the rest.
   v1::CoordinatorMessage welcome;
   welcome.mutable_welcome()->set_coordinator_version(ABLATE_VERSION);
-  welcome.mutable_welcome()->set_heartbeat_interval_ms(heartbeat_interval_ms_);
+  const int64_t lease_ms = absl::ToInt64Milliseconds(scheduler_.lease_timeout());
+  welcome.mutable_welcome()->set_lease_timeout_ms(static_cast<uint32_t>(
+      std::clamp<int64_t>(lease_ms, 1, std::numeric_limits<uint32_t>::max())));
+  // At least six heartbeats a lease, however short it is, so that a few lost ones never cost
+  // it (nor make the worker stop its trainers: worker/lease.h).
+  welcome.mutable_welcome()->set_heartbeat_interval_ms(static_cast<uint32_t>(
+      std::max<int64_t>(1, std::min<int64_t>(lease_ms / 6, heartbeat_interval_ms_))));
   for (const v1::RunningAttempt& running : hello.running()) {
     absl::StatusOr<uint64_t> committed = store_.CommittedSequence(running.attempt_id());
     if (!committed.ok() || *committed == 0) continue;

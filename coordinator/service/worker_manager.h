@@ -5,9 +5,9 @@
 // Protocol, as the worker sees it:
 //  1. hello: refused with ALREADY_EXISTS while another stream of the same worker id is open, so
 //     a second stream never takes a connected worker's place (or its jobs); else the worker
-//     is recorded as connected and gets a Welcome (heartbeat interval and,
-//     per attempt it lists, what is already committed), then assignments. A hello the store
-//     cannot record ends the stream with the store's error.
+//     is recorded as connected and gets a Welcome (the scheduler's lease, a heartbeat interval
+//     of at most a sixth of it and, per attempt it lists, what is already committed), then
+//     assignments. A hello the store cannot record ends the stream with the store's error.
 //  2. job_event.started -> the attempt RUNNING; metrics -> stored; finished -> kept for the
 //     attempt's end; checkpoint and log -> logged. attempt_ended -> the attempt ends as
 //     attempt_policy.h decides, with the final eval loss of AttemptEnded.finished (or of a

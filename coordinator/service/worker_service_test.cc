@@ -400,6 +400,30 @@ TEST_F(ServiceTest, AJobNoWorkerCanTakeSaysWhyInItsMessage) {
   EXPECT_TRUE(worker.Close().ok());
 }
 
+// The worker's side of the lease (worker/lease.h): the welcome states it, with heartbeats at
+// least six times a lease, and every heartbeat is answered with its number as it is read.
+TEST_F(ServiceTest, TheWelcomeStatesTheLeaseAndEveryHeartbeatIsAnswered) {
+  CoordinatorOptions options;
+  options.lease_timeout = absl::Seconds(3);
+  StartServer(options);
+  FakeWorker worker(channel_, "w1");
+  ASSERT_TRUE(worker.SendHello());
+  v1::CoordinatorMessage message;
+  ASSERT_TRUE(worker.Read(message));
+  ASSERT_TRUE(message.has_welcome());
+  EXPECT_EQ(message.welcome().lease_timeout_ms(), 3000u);
+  EXPECT_EQ(message.welcome().heartbeat_interval_ms(), 500u);
+  for (uint64_t number : {7, 8}) {
+    v1::WorkerMessage heartbeat;
+    heartbeat.mutable_heartbeat()->set_number(number);
+    ASSERT_TRUE(worker.Send(heartbeat));
+    ASSERT_TRUE(ReadUntil(
+        worker, [](const auto& m) { return m.has_heartbeat_reply(); }, message));
+    EXPECT_EQ(message.heartbeat_reply().number(), number);
+  }
+  EXPECT_TRUE(worker.Close().ok());
+}
+
 TEST_F(ServiceTest, HeartbeatCountersAreExported) {
   FakeWorker worker(channel_, "w1");
   ASSERT_TRUE(worker.SendHello());

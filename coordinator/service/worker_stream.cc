@@ -65,6 +65,10 @@ void WorkerStream::ForgetAssignment(uint64_t attempt_id) {
 
 bool WorkerStream::Send(const v1::CoordinatorMessage& message) {
   absl::MutexLock lock(&mu_);
+  return SendLocked(message);
+}
+
+bool WorkerStream::SendLocked(const v1::CoordinatorMessage& message) {
   if (reactor_ == nullptr || finished_ || finish_after_write_) return false;
   if (outgoing_.size() >= options_.max_queued) {
     FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
@@ -135,6 +139,13 @@ void WorkerStream::ReadDone(bool ok) {
       worker_id_ = in_.hello().worker_id();
       hello = std::move(*in_.mutable_hello());
     } else {
+      if (in_.has_heartbeat()) {
+        // Answered here, as read, under the lock that orders it before any message queued once
+        // received_ has grown: the worker's lease then runs from what the scheduler counts.
+        v1::CoordinatorMessage reply;
+        reply.mutable_heartbeat_reply()->set_number(in_.heartbeat().number());
+        SendLocked(reply);
+      }
       message = std::move(in_);
       ++unprocessed_;
     }

@@ -7,6 +7,8 @@
 //    to OnMessage. At most `read_ahead` messages are handed over and not yet Processed(); the
 //    next read starts when one is, so a slow handler slows its worker's stream (HTTP/2 flow
 //    control) instead of growing a queue;
+//  - heartbeats: each is answered at once, as it is read, with a HeartbeatReply of its number
+//    (the worker's side of the lease: worker/lease.h), then handed over like any message;
 //  - writes: Send() queues a message and returns at once. One write is in flight; the next
 //    starts from OnWriteDone. A worker that lets more than `max_queued` messages pile up (it
 //    stopped reading) has its call ended, so it cannot hold memory without bound;
@@ -105,6 +107,7 @@ class WorkerStream final : public WorkerLink, public std::enable_shared_from_thi
   void Cancelled();
   void Done();
 
+  bool SendLocked(const v1::CoordinatorMessage& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `cancel_write`: a write in flight may never end (the worker stopped reading), so the call
   // is cancelled rather than waited for.

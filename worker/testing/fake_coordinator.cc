@@ -28,7 +28,10 @@ grpc::Status FakeCoordinator::Connect(
       if (message.has_hello()) {
         v1::Welcome& welcome = *answer.emplace().mutable_welcome();
         welcome.set_heartbeat_interval_ms(200);
+        welcome.set_lease_timeout_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(lease_)));
         for (const v1::Ack& ack : welcome_acks_) *welcome.add_acks() = ack;
+      } else if (message.has_heartbeat() && lease_ > absl::ZeroDuration() && answer_heartbeats_) {
+        answer.emplace().mutable_heartbeat_reply()->set_number(message.heartbeat().number());
       } else if (auto_ack_ && (message.has_job_event() || message.has_attempt_ended())) {
         v1::Ack& ack = *answer.emplace().mutable_ack();
         const bool event = message.has_job_event();
@@ -102,6 +105,16 @@ void FakeCoordinator::SetWelcomeAcks(std::vector<v1::Ack> acks) {
 void FakeCoordinator::SetAutoAck(bool on) {
   absl::MutexLock lock(&mu_);
   auto_ack_ = on;
+}
+
+void FakeCoordinator::SetLease(absl::Duration lease) {
+  absl::MutexLock lock(&mu_);
+  lease_ = lease;
+}
+
+void FakeCoordinator::SetAnswerHeartbeats(bool on) {
+  absl::MutexLock lock(&mu_);
+  answer_heartbeats_ = on;
 }
 
 TestServer::TestServer(int port, bool auto_ack, std::vector<v1::Ack> welcome_acks) {

@@ -1,7 +1,8 @@
 // A stand-in for the coordinator's WorkerService in the worker's tests: a gRPC server on
 // loopback that records every message a worker sends, welcomes each stream (heartbeats every
-// 200 ms, with the acks the test set), optionally acknowledges each report as it arrives, and
-// sends whatever else the test tells it to. Plus builders of the messages those tests send and
+// 200 ms, with the acks the test set, and no lease unless the test set one: then it answers
+// each heartbeat, while the test lets it), optionally acknowledges each report as it arrives,
+// and sends whatever else the test tells it to. Plus builders of the messages those tests send and
 // predicates over the ones they receive; assignments name the fake trainer's behaviour
 // (worker/testdata/fake_trainer.cc).
 //
@@ -50,6 +51,10 @@ class FakeCoordinator final : public v1::WorkerService::Service {
 
   void SetWelcomeAcks(std::vector<v1::Ack> acks);
   void SetAutoAck(bool on);
+  // Welcomes with this lease from now on and, while `answer_heartbeats`, answers every
+  // heartbeat with its HeartbeatReply; a zero lease (the default) answers none.
+  void SetLease(absl::Duration lease);
+  void SetAnswerHeartbeats(bool on);
   // Answers every hello from now on by ending its stream with `refusal` (OK: welcomes again).
   void SetHelloRefusal(grpc::Status refusal);
 
@@ -61,6 +66,8 @@ class FakeCoordinator final : public v1::WorkerService::Service {
   std::vector<v1::WorkerMessage> received_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::Ack> welcome_acks_ ABSL_GUARDED_BY(mu_);
   bool auto_ack_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Duration lease_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+  bool answer_heartbeats_ ABSL_GUARDED_BY(mu_) = true;
   grpc::Status hello_refusal_ ABSL_GUARDED_BY(mu_);
   int closed_streams_ ABSL_GUARDED_BY(mu_) = 0;
 };
