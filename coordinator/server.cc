@@ -313,6 +313,14 @@ absl::Status CoordinatorServer::ReloadTokens() {
   for (const std::string& worker_id : worker_service_->CloseRevoked()) {
     scheduler_->LoseWorker(worker_id, "its token was revoked");
   }
+  // The service knows the token of streams that ended in this process only; a worker restored
+  // from the database after a restart is judged by whether any token still grants its id. One
+  // the loop above lost already is no longer known to the scheduler.
+  for (const std::string& worker_id : scheduler_->DisconnectedWorkers()) {
+    if (!authenticator_->GrantsWorker(worker_id)) {
+      scheduler_->LoseWorker(worker_id, "its token was revoked");
+    }
+  }
   return absl::OkStatus();
 }
 

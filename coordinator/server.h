@@ -89,9 +89,11 @@ class CoordinatorServer {
 
   // Reads the token file again (SIGHUP): new tokens work and removed ones stop working from the
   // next call on, and a worker's open stream whose token was removed is ended at once, its
-  // attempts ended LOST and their jobs queued again without waiting for its lease. On error the
-  // old tokens stay and the error is returned. OK when no token file is used. Blocks for store
-  // commits: call it from a thread that may block, never a gRPC reaction.
+  // attempts ended LOST and their jobs queued again without waiting for its lease; so are those
+  // of a disconnected worker whose last stream's token was removed or, whatever stream it had
+  // (one before a restart of the coordinator included), whose id no token grants any more. On
+  // error the old tokens stay and the error is returned. OK when no token file is used. Blocks
+  // for store commits: call it from a thread that may block, never a gRPC reaction.
   absl::Status ReloadTokens();
 
   int grpc_port() const { return grpc_port_; }

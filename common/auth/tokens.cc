@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -147,6 +148,13 @@ const Principal* TokenTable::Find(absl::string_view token) const {
   return found;
 }
 
+bool TokenTable::GrantsWorker(absl::string_view worker_id) const {
+  // Worker ids are not secret, so an early return leaks nothing.
+  return std::any_of(entries_.begin(), entries_.end(), [worker_id](const Entry& entry) {
+    return entry.principal.role == Role::kWorker && entry.principal.worker_id == worker_id;
+  });
+}
+
 Authenticator::Authenticator(TokenTable table) : Authenticator(std::string(), std::move(table)) {}
 
 Authenticator::Authenticator(std::string path, TokenTable table)
@@ -189,6 +197,11 @@ absl::Status Authenticator::Reload() {
   absl::MutexLock lock(&mu_);
   table_ = std::move(fresh);
   return absl::OkStatus();
+}
+
+bool Authenticator::GrantsWorker(absl::string_view worker_id) const {
+  absl::MutexLock lock(&mu_);
+  return table_->GrantsWorker(worker_id);
 }
 
 absl::StatusOr<Principal> Authenticator::Check(absl::string_view authorization, Access access,

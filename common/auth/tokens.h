@@ -69,6 +69,8 @@ class TokenTable {
   // The grant of `token`; nullptr when no line holds it. Takes the same time whatever the
   // token and wherever its line is.
   const Principal* Find(absl::string_view token) const;
+  // Whether a worker token of the table is bound to `worker_id`.
+  bool GrantsWorker(absl::string_view worker_id) const;
   size_t size() const { return entries_.size(); }
 
  private:
@@ -100,6 +102,11 @@ class Authenticator {
   // call. Both messages name the roles that may.
   absl::StatusOr<Principal> Check(absl::string_view authorization, Access access,
                                   absl::string_view what) const;
+
+  // Whether the current table holds a worker token bound to `worker_id`: whether a worker of
+  // that id could connect now (the coordinator asks after a reload, for each disconnected
+  // worker whose stream's token it does not know).
+  bool GrantsWorker(absl::string_view worker_id) const;
 
  private:
   Authenticator(std::string path, TokenTable table);

@@ -128,6 +128,30 @@ TEST(AuthenticatorTest, ReloadRotatesTokensAndKeepsTheOldTableOnABadFile) {
   EXPECT_EQ(std::remove(path.c_str()), 0);
 }
 
+// What the coordinator asks of a disconnected worker after a reload: whether any token still
+// lets a worker of its id connect.
+TEST(AuthenticatorTest, GrantsWorkerWhileSomeWorkerTokenIsBoundToTheId) {
+  std::string path = ::testing::TempDir() + "/tokens_test_grants";
+  std::ofstream(path) << "user " << kUser << "\nworker " << kWorkerA << " node-a\n";
+  absl::StatusOr<std::unique_ptr<Authenticator>> auth = Authenticator::FromFile(path);
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  EXPECT_TRUE((*auth)->GrantsWorker("node-a"));
+  EXPECT_FALSE((*auth)->GrantsWorker("node-b"));
+  EXPECT_FALSE((*auth)->GrantsWorker("node"));  // a prefix
+  EXPECT_FALSE((*auth)->GrantsWorker(""));      // the user token names no worker
+
+  // Rotated: another token now grants node-a, and node-b none.
+  std::ofstream(path) << "user " << kUser << "\nworker worker-a-rotated-0123456789 node-a\n";
+  ASSERT_TRUE((*auth)->Reload().ok());
+  EXPECT_TRUE((*auth)->GrantsWorker("node-a"));
+  // Revoked: no token grants node-a.
+  std::ofstream(path) << "user " << kUser << "\nworker " << kWorkerA << " node-b\n";
+  ASSERT_TRUE((*auth)->Reload().ok());
+  EXPECT_FALSE((*auth)->GrantsWorker("node-a"));
+  EXPECT_TRUE((*auth)->GrantsWorker("node-b"));
+  EXPECT_EQ(std::remove(path.c_str()), 0);
+}
+
 TEST(ClientTokenTest, FileFirstThenEnvironment) {
   std::string path = ::testing::TempDir() + "/tokens_test_client";
   std::ofstream(path) << "  " << kUser << "  \nignored\n";

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "common/log.h"
 
@@ -19,6 +20,11 @@ LogTails::~LogTails() {
 void LogTails::Put(const v1::LogTail& tail) {
   size_t bytes = 0;
   for (const std::string& line : tail.lines()) bytes += line.size();
+  // An attempt may have ended before this process started, unseen by Ended: the store says so,
+  // asked once, when memory first meets the attempt (its entry then carries the answer). The
+  // answer cannot go stale: an ended attempt stays ended.
+  const bool ended_before = store_ != nullptr && !Knows(tail.job_id(), tail.attempt_id()) &&
+                            EndedInStore(tail.job_id(), tail.attempt_id());
   std::optional<v1::JobLog> write;
   {
     absl::MutexLock lock(&mu_);
@@ -49,7 +55,9 @@ void LogTails::Put(const v1::LogTail& tail) {
     entry.log.set_truncated(tail.truncated());
     *entry.log.mutable_updated_at() = ToProto(clock_.Now());
     if (store_ != nullptr) {
-      if (!entry.ended) entry.ended = TakeUntailedEnd(tail.job_id(), tail.attempt_id());
+      if (!entry.ended) {
+        entry.ended = TakeUntailedEnd(tail.job_id(), tail.attempt_id()) || ended_before;
+      }
       if (entry.ended && changed) write = StartWrite(entry);
     }
     // The newest tail stays even when it alone is over the bound.
@@ -98,6 +106,34 @@ v1::JobLog LogTails::InMemory(const std::string& job_id) const {
   v1::JobLog empty;
   empty.set_job_id(job_id);
   return empty;
+}
+
+bool LogTails::Knows(const std::string& job_id, uint64_t attempt_id) const {
+  absl::MutexLock lock(&mu_);
+  if (auto it = tails_.find(job_id);
+      it != tails_.end() && it->second.log.attempt_id() >= attempt_id) {
+    return true;
+  }
+  auto ended = untailed_ends_.find(job_id);
+  return ended != untailed_ends_.end() && ended->second >= attempt_id;
+}
+
+bool LogTails::EndedInStore(const std::string& job_id, uint64_t attempt_id) const {
+  absl::StatusOr<std::vector<v1::Attempt>> attempts = store_->ListAttempts(job_id);
+  if (!attempts.ok()) {
+    // Taken as running: the tail stays in memory, and is stored if Ended comes.
+    ABLATE_LOG(WARNING) << "attempt state not read job_id=" << job_id
+                        << " attempt_id=" << attempt_id << " error=\""
+                        << attempts.status().message() << "\"";
+    return false;
+  }
+  for (const v1::Attempt& attempt : *attempts) {
+    if (attempt.id() != attempt_id) continue;
+    return attempt.state() != v1::ATTEMPT_STATE_ASSIGNED &&
+           attempt.state() != v1::ATTEMPT_STATE_RUNNING &&
+           attempt.state() != v1::ATTEMPT_STATE_UNSPECIFIED;
+  }
+  return false;  // not an attempt of the job: its tail cannot be stored anyway
 }
 
 void LogTails::RememberUntailedEnd(const std::string& job_id, uint64_t attempt_id) {

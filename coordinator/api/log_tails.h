@@ -21,10 +21,14 @@
 //     write per group commit at most, not one per tail.
 //  5. An attempt that ended before memory held a tail of it is remembered (for at most
 //     kMaxUntailedEnds jobs; past that the oldest are forgotten), so that its late tail is
-//     stored. What this process did not see end (before its start) is taken as running.
+//     stored. An attempt whose tail memory meets first, with no end seen (it may have ended
+//     before this process started), is looked up in the store once: ended there, its tail is
+//     stored as well. Later tails of the same attempt need no lookup while memory keeps its
+//     tail.
 //
-// Thread safety: every method may be called from any thread. Put and Ended never block (the
-// store writes are asynchronous); Get may wait for a store read; the destructor waits for the
+// Thread safety: every method may be called from any thread. Ended never blocks (the store
+// writes are asynchronous); Put waits for one store read when memory first meets an attempt
+// (invariant 5), never for a write; Get may wait for a store read; the destructor waits for the
 // writes queued.
 #ifndef ABLATE_COORDINATOR_API_LOG_TAILS_H_
 #define ABLATE_COORDINATOR_API_LOG_TAILS_H_
@@ -63,7 +67,8 @@ class LogTails {
   static constexpr size_t kMaxUntailedEnds = 65'536;
 
   // Keeps `tail` as its job's (invariant 1). The caller has checked that its worker holds
-  // the attempt. A tail of an attempt that already ended is stored as well (invariant 4).
+  // the attempt. A tail of an attempt that already ended is stored as well (invariants 4, 5):
+  // the first tail of an attempt memory knows nothing of costs one store read.
   void Put(const v1::LogTail& tail);
   // Attempt `attempt_id` of `job_id` ended: the tail memory holds of it, if any, is stored,
   // and so is any that arrives later. A store that fails a write logs it; memory still serves
@@ -88,6 +93,13 @@ class LogTails {
 
   // The tail memory holds of the job; attempt_id 0 and no lines when none.
   v1::JobLog InMemory(const std::string& job_id) const;
+  // Whether memory holds a tail of `attempt_id` of `job_id` or of a newer attempt, or Ended saw
+  // that attempt or a newer one end with no tail: what memory knows of the attempt's end then
+  // needs no word from the store.
+  bool Knows(const std::string& job_id, uint64_t attempt_id) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether the store holds attempt `attempt_id` of `job_id` as ended; false when it does not
+  // know the attempt or cannot be read (logged). One store read.
+  bool EndedInStore(const std::string& job_id, uint64_t attempt_id) const ABSL_LOCKS_EXCLUDED(mu_);
   // Notes that attempt `attempt_id` of `job_id` ended before memory held a tail of it.
   void RememberUntailedEnd(const std::string& job_id, uint64_t attempt_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

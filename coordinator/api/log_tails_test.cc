@@ -187,6 +187,31 @@ TEST_F(StoredLogTailsTest, TheTailOfAnAttemptThatEndedWithoutOneIsStoredWhenItCo
   EXPECT_EQ(log.lines(0), "sent after a reconnect");
 }
 
+// An attempt that ended before this LogTails existed (a coordinator restarted since): no Ended
+// comes for it, yet its late tail is stored, the newest one. A running attempt's is not.
+TEST_F(StoredLogTailsTest, TheLateTailOfAnAttemptThatEndedBeforeTheStartIsStored) {
+  const uint64_t ended = Start();
+  ASSERT_NO_FATAL_FAILURE(EndInStore(ended));
+  Reopen();
+  {
+    LogTails restarted(RealClock(), store_.get());
+    restarted.Put(Tail("s-j0", ended, "late"));
+    restarted.Put(Tail("s-j0", ended, "later"));
+  }  // waits for its writes
+  Reopen();
+  EXPECT_EQ(store_->ReadJobLog("s-j0").value().lines(0), "later");
+
+  const uint64_t running = Start();
+  {
+    LogTails restarted(RealClock(), store_.get());
+    restarted.Put(Tail("s-j0", running, "running"));
+    EXPECT_EQ(restarted.Get("s-j0", running).value().lines(0), "running");
+  }
+  const v1::JobLog stored = store_->ReadJobLog("s-j0").value();
+  EXPECT_EQ(stored.attempt_id(), ended);
+  EXPECT_EQ(stored.lines(0), "later");
+}
+
 // Late tails that arrive faster than the store commits share writes, and the last one is what
 // is stored.
 TEST_F(StoredLogTailsTest, LateTailsInABurstShareWrites) {

@@ -237,18 +237,6 @@ TEST_F(AuthTest, AWorkerTokenSpeaksOnlyForItsOwnWorkerId) {
   EXPECT_THAT(status.error_message(), HasSubstr("speaks for worker 'w-a', not for 'w-b'"));
 }
 
-// Reads until an assignment; false when the stream ends first.
-bool ReadAssignment(FakeWorker& worker, v1::Assignment& assignment) {
-  v1::CoordinatorMessage message;
-  while (worker.Read(message)) {
-    if (message.has_assign()) {
-      assignment = message.assign();
-      return true;
-    }
-  }
-  return false;
-}
-
 // The failure this fixes: any client that read a job's and its attempt's ids from the API
 // could mark another worker's running job SUCCEEDED with an eval loss of its choosing.
 TEST_F(AuthTest, WorkerACannotReportForWorkerBsAttempt) {

@@ -85,6 +85,18 @@ class FakeWorker {
   v1::WorkerInfo hello_;
 };
 
+// Reads until an assignment; false when the stream ends first.
+inline bool ReadAssignment(FakeWorker& worker, v1::Assignment& assignment) {
+  v1::CoordinatorMessage message;
+  while (worker.Read(message)) {
+    if (message.has_assign()) {
+      assignment = message.assign();
+      return true;
+    }
+  }
+  return false;
+}
+
 class ServiceTest : public ::testing::Test {
  protected:
   void SetUp() override { StartServer(CoordinatorOptions()); }
