@@ -226,7 +226,15 @@ TEST_F(JobLogTest, FollowingTheLogCarriesOnThroughARetry) {
   ASSERT_NE(last_of_one, out.end()) << (*follow)->Stdout();
   const std::vector<std::string> rest(last_of_one + 1, out.end());
   ASSERT_LE(rest.size(), two.size());
-  EXPECT_EQ(rest, std::vector<std::string>(two.end() - static_cast<long>(rest.size()), two.end()));
+  // A follower slowed by a loaded machine may fall more than a tail's lines behind between two
+  // reads (the tiny trainer writes some 200 lines a second); it says so, and what must hold then
+  // is that it still ends with attempt 2's last lines.
+  const std::string err = (*follow)->Stderr();
+  const long compared = static_cast<long>(
+      absl::StrContains(err, "lines skipped") ? std::min<size_t>(rest.size(), 8) : rest.size());
+  EXPECT_EQ(std::vector<std::string>(rest.end() - compared, rest.end()),
+            std::vector<std::string>(two.end() - compared, two.end()))
+      << err;
   EXPECT_THAT((*follow)->Stderr(),
               testing::HasSubstr(
                   absl::StrCat("ablate: log: attempt 1 (id ", first, ") on worker w ended: ")));
