@@ -107,21 +107,7 @@ class TokenServerTest : public ServerTest {
  protected:
   void SetUp() override {
     ASSERT_TRUE(test::WriteTokenFile(dir_.File("tokens"), {"w-a", "w-b"}).ok());
-    Restart();
-  }
-
-  // (Re)starts the server on the test's database and token file.
-  void Restart() {
-    CoordinatorOptions options;
-    options.token_file = dir_.File("tokens");
-    options.lease_timeout = kLease;
-    StartServer(options);
-    channel_ = Channel(test::kUserToken);
-    sweeps_ = v1::SweepService::NewStub(channel_);
-  }
-
-  std::shared_ptr<grpc::Channel> Channel(const std::string& token) {
-    return test::TokenChannel(absl::StrCat("127.0.0.1:", server_->grpc_port()), token);
+    StartWithTokens(kLease);
   }
 };
 
@@ -143,7 +129,7 @@ TEST_F(TokenServerTest, AWorkerRevokedAfterARestartLosesItsJobAtTheReload) {
     EXPECT_TRUE(worker.Close().ok());
   }
 
-  Restart();  // the same database: both workers are restored as disconnected
+  StartWithTokens(kLease);  // the same database: both workers are restored as disconnected
   ASSERT_TRUE(test::WriteTokenFile(dir_.File("tokens"), {"w-a"}).ok());
   const absl::Time revoked_at = absl::Now();
   ASSERT_TRUE(server_->ReloadTokens().ok());

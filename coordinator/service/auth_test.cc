@@ -25,17 +25,7 @@ class AuthTest : public ServiceTest {
  protected:
   void SetUp() override {
     ASSERT_TRUE(test::WriteTokenFile(dir_.File("tokens"), {"w-a", "w-b"}).ok());
-    CoordinatorOptions options;
-    options.token_file = dir_.File("tokens");
-    options.lease_timeout = kLease;
-    StartServer(options);
-    // The fixture's own channel and stub carry the user token.
-    channel_ = Channel(test::kUserToken);
-    sweeps_ = v1::SweepService::NewStub(channel_);
-  }
-
-  std::shared_ptr<grpc::Channel> Channel(const std::string& token) {
-    return test::TokenChannel(absl::StrCat("127.0.0.1:", server_->grpc_port()), token);
+    StartWithTokens(kLease);
   }
 
   // Submit and Cancel as `token`'s holder.

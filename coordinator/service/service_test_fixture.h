@@ -20,6 +20,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
+#include "tests/support/tokens.h"
 
 namespace ablate::coordinator::service_test {
 
@@ -114,6 +115,22 @@ class ServiceTest : public ::testing::Test {
                                    grpc::InsecureChannelCredentials());
     sweeps_ = v1::SweepService::NewStub(channel_);
   }
+  // (Re)starts the server checking the tokens in dir_'s "tokens" (test::WriteTokenFile's), its
+  // lease `lease`; the fixture's channel and stub then carry the user token.
+  void StartWithTokens(absl::Duration lease) {
+    CoordinatorOptions options;
+    options.token_file = dir_.File("tokens");
+    options.lease_timeout = lease;
+    StartServer(options);
+    channel_ = Channel(test::kUserToken);
+    sweeps_ = v1::SweepService::NewStub(channel_);
+  }
+
+  // A channel to the server that carries `token`.
+  std::shared_ptr<grpc::Channel> Channel(const std::string& token) {
+    return test::TokenChannel(absl::StrCat("127.0.0.1:", server_->grpc_port()), token);
+  }
+
   void TearDown() override { server_->Shutdown(); }
 
   v1::SubmitSweepResponse Submit(const v1::SweepSpec& spec) {
