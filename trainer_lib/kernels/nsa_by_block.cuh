@@ -158,11 +158,7 @@ __device__ void ForEachLoadedStep(int steps, uint64_t* bars, uint32_t bytes, con
                                   const Load& load, const Body& body) {
   facts(0)(0);
   facts(1)(1);
-  if (threadIdx.x == 0) {
-    tma::InitBarrier(bars);
-    tma::InitBarrier(bars + 1);
-    tma::FenceBarrierInit();
-  }
+  if (threadIdx.x == 0) tma::InitBarriers(bars, 2);
   mma::CommitCopies();  // wait_group waits for committed groups only
   mma::WaitCopies<0>();
   wgmma::FenceSharedForAsync();

@@ -212,8 +212,7 @@ __global__ void __launch_bounds__(kDkvGroups * 128, 1)
   };
   if (tid < kTile) stats_slot(0)[tid] = load_stats(0);
   if (threadIdx.x == 0) {
-    for (int i = 0; i < kDkvBuffers; ++i) tma::InitBarrier(bars + i);
-    tma::FenceBarrierInit();
+    tma::InitBarriers(bars, kDkvBuffers);
   }
   mma::CommitCopies();  // wait_group waits for committed groups only
   mma::WaitCopies<0>();

@@ -215,11 +215,7 @@ inline __device__ QueryTile ThisQueryTile(const NsaWindowParams& p) {
 template <typename Load, typename Body>
 inline __device__ void ForEachLoadedStep(int steps, uint64_t* bars, const Load& load,
                                          const Body& body) {
-  if (threadIdx.x == 0) {
-    tma::InitBarrier(bars);
-    tma::InitBarrier(bars + 1);
-    tma::FenceBarrierInit();
-  }
+  if (threadIdx.x == 0) tma::InitBarriers(bars, 2);
   __syncthreads();
   const auto start = [&](int i) {
     uint64_t* bar = bars + i % 2;

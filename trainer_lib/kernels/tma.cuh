@@ -63,13 +63,14 @@ inline cudaError_t EncodeRows(CUtensorMap* map, const void* x, int64_t batch, in
   return result == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
 }
 
-// Initializes the mbarrier at bar for one arrival a phase. One thread; a barrier of the block
-// (after FenceBarrierInit) before any other thread waits on it.
-inline __device__ void InitBarrier(uint64_t* bar) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(mma::SharedAddress(bar))
-               : "memory");
-}
-inline __device__ void FenceBarrierInit() {
+// Initializes the `count` mbarriers from bars for one arrival a phase each, and makes them
+// visible to the barrier's async proxy. One thread; a barrier of the block before any other
+// thread waits on them.
+inline __device__ void InitBarriers(uint64_t* bars, int count) {
+  for (int i = 0; i < count; ++i) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(mma::SharedAddress(bars + i))
+                 : "memory");
+  }
   asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
 }
 
