@@ -1,7 +1,8 @@
 // dq's share of a dk/dv kernel's step (FlashAttention-2's dq = scale dS K, Dao 2023), added into
-// fp32 rows with atomics, as both NSA dk/dv kernels on wgmma form it: the selected branch's by key
-// block (nsa_backward_by_block.cu) and the window's (nsa_window_backward.cu). Device code only,
-// sm_90a (under __CUDA_ARCH_FEAT_SM90_ALL).
+// fp32 rows with atomics, as the selected branch's dk/dv kernel by key block on wgmma forms it
+// (nsa_backward_by_block.cu; the window's two-warpgroup kernel splits dq's columns between its
+// warpgroups instead, nsa_window_backward.cu). Device code only, sm_90a (under
+// __CUDA_ARCH_FEAT_SM90_ALL).
 #ifndef ABLATE_TRAINER_LIB_KERNELS_NSA_DS_K_CUH_
 #define ABLATE_TRAINER_LIB_KERNELS_NSA_DS_K_CUH_
 
