@@ -181,6 +181,8 @@ int RunCli(int argc, char** argv) {
       "tuning chose: \"tuning\" until it has, \"failed: N of M trials\" when every point of "
       "its search failed (the cell then has no final jobs and no result, and counts as failed), "
       "\"cancelled: retry --cancelled\" when a cancelled trial holds its tuning back. "
+      "Jobs an update of the sweep dropped (`ablate status` marks them \"(dropped)\") are "
+      "left out: their runs are of cells its file no longer has. "
       "When no job has the metric, a note says so on stderr; the exit status is 1 once no job "
       "is left to run, since no value will come.");
   results->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
@@ -231,15 +233,24 @@ int RunCli(int argc, char** argv) {
   retry->add_flag("--failed", retry_choice.failed, "every failed job of the sweep");
   retry->add_flag("--cancelled", retry_choice.cancelled, "every cancelled job of the sweep");
 
-  std::string export_format;
-  std::string export_out;
+  ExportChoice export_choice;
   CLI::App* export_command = app.add_subcommand(
       "export", "write a sweep's results as csv, parquet, tensorboard or wandb (offline) files");
   export_command->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
-  export_command->add_option("--format", export_format, "csv | parquet | tensorboard | wandb")
+  export_command
+      ->add_option("--format", export_choice.format, "csv | parquet | tensorboard | wandb")
       ->required()
       ->check(CLI::IsMember(kExportFormats));
-  export_command->add_option("--out", export_out, "the folder to write")->required();
+  export_command->add_option("--out", export_choice.out, "the folder to write")->required();
+  export_command->add_flag("--include-dropped", export_choice.include_dropped,
+                           "also the jobs an update of the sweep dropped, marked: true in the "
+                           "results' `dropped` column (csv, parquet), a `dropped` HParam "
+                           "(tensorboard), config value and tag (wandb)");
+  export_command->footer(
+      "One row (or run) per job, with its grid values, state, final metrics and provenance, "
+      "and every metric point. Jobs an update of the sweep dropped (`ablate submit --update` "
+      "of a file without their cells; `ablate status` marks them \"(dropped)\") are left "
+      "out, as `ablate results` leaves them out; --include-dropped writes them too.");
 
   SlurmUpOptions slurm_up;
   CLI::App* slurm_up_command = AddSlurmCommands(app, slurm_up);
@@ -273,7 +284,7 @@ int RunCli(int argc, char** argv) {
     return kExitUsage;
   }
   if (*export_command) {
-    return ExportCommand(coordinator, *token, sweep_id, export_format, export_out, io);
+    return ExportCommand(coordinator, *token, sweep_id, export_choice, io);
   }
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       auth::GrpcChannelCredentials(tls_ca);

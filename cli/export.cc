@@ -10,11 +10,11 @@
 namespace ablate::cli {
 
 int ExportCommand(const std::string& coordinator, const std::string& token,
-                  const std::string& sweep_id, const std::string& format, const std::string& out,
-                  const Io& io) {
+                  const std::string& sweep_id, const ExportChoice& choice, const Io& io) {
   constexpr char kProgram[] = "ablate-export";
-  std::vector<std::string> args = {kProgram, sweep_id, "--format",      format,
-                                   "--out",  out,      "--coordinator", coordinator};
+  std::vector<std::string> args = {kProgram, sweep_id,   "--format",      choice.format,
+                                   "--out",  choice.out, "--coordinator", coordinator};
+  if (choice.include_dropped) args.emplace_back("--include-dropped");
   std::vector<char*> argv;
   argv.reserve(args.size() + 1);
   for (std::string& arg : args) argv.push_back(arg.data());

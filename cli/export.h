@@ -15,13 +15,21 @@ namespace ablate::cli {
 // The formats ablate-export writes.
 inline const std::vector<std::string> kExportFormats = {"csv", "parquet", "tensorboard", "wandb"};
 
+// What `ablate export` writes, and where.
+struct ExportChoice {
+  std::string format;  // one of kExportFormats
+  std::string out;     // the folder
+  // Also the jobs an update of the sweep dropped, marked so. Left out by default, as
+  // `ablate results` leaves them out: their runs are of cells the sweep's file no longer has.
+  bool include_dropped = false;
+};
+
 // Replaces this process with `ablate-export SWEEP --format FORMAT --out OUT --coordinator
-// COORDINATOR`, found on PATH, with `token` in its environment as ABLATE_TOKEN (never on its
-// command line). Returns only when that program cannot be run: kExitUsage, with a line on
-// `io.err` saying how to install it.
+// COORDINATOR [--include-dropped]`, found on PATH, with `token` in its environment as
+// ABLATE_TOKEN (never on its command line). Returns only when that program cannot be run:
+// kExitUsage, with a line on `io.err` saying how to install it.
 int ExportCommand(const std::string& coordinator, const std::string& token,
-                  const std::string& sweep_id, const std::string& format, const std::string& out,
-                  const Io& io);
+                  const std::string& sweep_id, const ExportChoice& choice, const Io& io);
 
 }  // namespace ablate::cli
 

@@ -207,30 +207,38 @@ class Client:
             if not token:
                 return jobs
 
+    def _result_jobs(self, sweep: str, include_dropped: bool) -> list:
+        """The jobs `results` and `metrics` read: those an update dropped only if asked."""
+        jobs = self.job_messages(sweep)
+        return jobs if include_dropped else [job for job in jobs if not job.dropped]
+
     def jobs(self, sweep: str) -> pd.DataFrame:
         """One row per job of `sweep`, in expansion order: job_id, index, one column per grid
         dimension (the sweep file's grid in its order, then `seed` when it has repeats; a
         tuning trial, run with the first seed, has <NA> there), then state (a Categorical in
-        the order pending, assigned, running, succeeded, failed, cancelled), attempts, step,
-        last_loss, final_eval_loss, worker_id, message, created_at, updated_at, config_hash,
-        and the job's part in its cell's tuning (role: trial, final or job; trial_rung,
-        trial_point, tuned_learning_rate, tuned_weight_decay; frames.tuning_row). NotFound
-        for an unknown sweep."""
+        the order pending, assigned, running, succeeded, failed, cancelled), dropped (an
+        update left its cell out of the sweep's file: `ablate status`' "(dropped)"), attempts,
+        step, last_loss, final_eval_loss, worker_id, message, created_at, updated_at,
+        config_hash, and the job's part in its cell's tuning (role: trial, final or job;
+        trial_rung, trial_point, tuned_learning_rate, tuned_weight_decay; frames.tuning_row).
+        NotFound for an unknown sweep."""
         spec = self._sweep(sweep).spec
         messages = self.job_messages(sweep)
         return frames.frame([frames.job_row(job) for job in messages],
                             frames.job_columns(frames.dimensions(spec, messages)))
 
-    def results(self, sweep: str) -> pd.DataFrame:
+    def results(self, sweep: str, *, include_dropped: bool = False) -> pd.DataFrame:
         """One row per job: the columns of `jobs`, then the last value of every metric series
         the job reported (a column per series name, as "train/loss"; NaN where a job has
         none; always one of "eval/loss", so that a table of it works before any evaluation),
         then its provenance (code_version, seed, data_seed, data_sha256, device,
         optimizer_state_bytes_per_parameter, config_json; seed and data_seed only where they
         are not grid dimensions), then `trials`: the number of trials its cell's tuning ran
-        (0 without tuning; `ablate results`' TRIALS). One GetJob call per job."""
+        (0 without tuning; `ablate results`' TRIALS). One GetJob call per job. Jobs an update
+        dropped (their cells no longer in the sweep's file) are left out, as by `ablate results`,
+        lest a mean mix them with the cells' runs; `include_dropped` keeps them, `dropped` True."""
         spec = self._sweep(sweep).spec
-        messages = self.job_messages(sweep)
+        messages = self._result_jobs(sweep, include_dropped)
         grid_size = len(spec.grid)
         grid = frames.dimensions(spec, messages)
         trials: dict[tuple, int] = {}
@@ -261,7 +269,7 @@ class Client:
         return frames.frame(rows, columns)
 
     def metrics(self, sweep: str, names: Sequence[str] | None = None,
-                max_points: int | None = None) -> pd.DataFrame:
+                max_points: int | None = None, *, include_dropped: bool = False) -> pd.DataFrame:
         """Every job's metric points as a long DataFrame: job_id, name, step, value, wall_time
         (seconds since the Unix epoch; NaN where the trainer did not say).
 
@@ -269,11 +277,12 @@ class Client:
             names: series to read (as "train/loss"); None or empty: every series.
             max_points: thin each series of each job evenly to at most this many points, the
                 first and last kept; None keeps every point.
+            include_dropped: also the jobs an update dropped, left out otherwise (as by `results`).
         """
         if max_points is not None and max_points < 1:
             raise ValueError(f"max_points must be at least 1, got {max_points}")
         rows: list[tuple] = []
-        jobs = self.job_messages(sweep)
+        jobs = self._result_jobs(sweep, include_dropped)
         for job in jobs:
             detail = self._call("GetJob", service_pb2.GetJobRequest(
                 job_id=job.spec.job_id, metric_names=list(names or []),

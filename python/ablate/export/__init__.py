@@ -10,6 +10,11 @@ where researchers read them.
                 the grid values and the resolved TrainConfig; tags: dimension=value), every
                 point logged at its step; `wandb sync DIR/wandb/offline-run-*` uploads them.
 
+Jobs an update of the sweep dropped (their cells no longer in its file) are left out, as by
+`ablate results` and Client.results; --include-dropped writes them too, marked: True in the
+results' `dropped` column, and `dropped` among a run's HParams (TensorBoard) or its config and
+tags (W&B) beside the grid values.
+
 The `ablate` CLI's `export` command runs this program. The coordinator's address and the token
 come as for the CLI: --coordinator or $ABLATE_COORDINATOR; --token-file, $ABLATE_TOKEN_FILE or
 $ABLATE_TOKEN. Exit status as the CLI's: 0 done, 1 the coordinator refused, 2 usage (a token
@@ -58,21 +63,25 @@ def writer(fmt: str) -> ModuleType:
                           f"pip install 'ablate[{fmt}]'") from error
 
 
-def export(client: Client, sweep: str, fmt: str, out: pathlib.Path) -> list[pathlib.Path]:
+def export(client: Client, sweep: str, fmt: str, out: pathlib.Path, *,
+           include_dropped: bool = False) -> list[pathlib.Path]:
     """Writes `sweep`'s results in format `fmt` under `out` (created); returns the files or run
-    folders written.
+    folders written. With `include_dropped`, the jobs an update dropped too (see above).
     Raises ImportError, before asking the coordinator anything, when the format's package is
     not installed (`pip install 'ablate[FORMAT]'`); ablate.errors.AblateError when the
     coordinator refuses."""
     module = writer(fmt)
     # A unique name stands for the id, which the runs written are named by either way.
     sweep = client.sweep_id(sweep)
-    results = client.results(sweep)
-    metrics = client.metrics(sweep)
+    results = client.results(sweep, include_dropped=include_dropped)
+    metrics = client.metrics(sweep, include_dropped=include_dropped)
     out.mkdir(parents=True, exist_ok=True)  # once there is something to write
     if fmt in ("csv", "parquet"):
         return module.write(results, metrics, fmt, out)
-    return module.write(sweep, results, metrics, grid_columns(results), out)
+    # A run's mark is among its labels (HParams; W&B config and tags), given only where runs
+    # of both kinds are written: otherwise it would be False on every run.
+    labels = grid_columns(results) + (["dropped"] if include_dropped else [])
+    return module.write(sweep, results, metrics, labels, out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("sweep", metavar="SWEEP", help="the sweep's id or unique name")
     parser.add_argument("--format", required=True, choices=FORMATS)
     parser.add_argument("--out", required=True, type=pathlib.Path, help="folder to write")
+    parser.add_argument("--include-dropped", action="store_true",
+                        help="also the jobs an update of the sweep dropped (left out by "
+                        "default, as by `ablate results`), marked dropped")
     parser.add_argument("--coordinator", help="HOST:PORT (default: $ABLATE_COORDINATOR)")
     parser.add_argument("--token-file", help="file whose first line is your token "
                         "(default: $ABLATE_TOKEN_FILE, else $ABLATE_TOKEN)")
@@ -93,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         with client:
-            written = export(client, args.sweep, args.format, args.out)
+            written = export(client, args.sweep, args.format, args.out,
+                             include_dropped=args.include_dropped)
     except errors.Unavailable as error:
         print(f"ablate-export: {error.message}", file=sys.stderr)
         return 3

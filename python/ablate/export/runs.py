@@ -19,8 +19,9 @@ def plain(value: Any) -> Any:
 
 
 def hparams(row: pd.Series, dimensions: list[str]) -> dict[str, Any]:
-    """The job's grid values, as plain Python scalars; one it has none of (a tuning trial's
-    repeat seed) left out, since neither TensorBoard nor W&B holds a missing value."""
+    """The job's values of `dimensions` (the grid's, and `dropped` when the export includes
+    dropped jobs), as plain Python scalars; one it has none of (a tuning trial's repeat seed)
+    left out, since neither TensorBoard nor W&B holds a missing value."""
     return {d: plain(row[d]) for d in dimensions if not pd.isna(row[d])}
 
 
