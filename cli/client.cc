@@ -142,9 +142,10 @@ absl::StatusOr<v1::GetJobResponse> Client::GetJob(const v1::GetJobRequest& reque
   return Call("GetJob", &v1::SweepService::Stub::GetJob, request);
 }
 
-absl::StatusOr<v1::JobLog> Client::GetJobLog(const std::string& job_id) {
+absl::StatusOr<v1::JobLog> Client::GetJobLog(const std::string& job_id, uint64_t attempt_id) {
   v1::GetJobLogRequest request;
   request.set_job_id(job_id);
+  request.set_attempt_id(attempt_id);
   return Call("GetJobLog", &v1::SweepService::Stub::GetJobLog, request);
 }
 

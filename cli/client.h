@@ -9,6 +9,7 @@
 #ifndef ABLATE_CLI_CLIENT_H_
 #define ABLATE_CLI_CLIENT_H_
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -58,7 +59,9 @@ class Client {
                            const std::function<void(const v1::ListJobsResponse&)>& on_page);
   static constexpr uint32_t kPageSize = 1000;
   absl::StatusOr<v1::GetJobResponse> GetJob(const v1::GetJobRequest& request);
-  absl::StatusOr<v1::JobLog> GetJobLog(const std::string& job_id);
+  // The tail of the job's newest attempt that sent one, or of attempt `attempt_id` where it is
+  // not 0 (GetJobLogRequest.attempt_id).
+  absl::StatusOr<v1::JobLog> GetJobLog(const std::string& job_id, uint64_t attempt_id = 0);
   absl::StatusOr<v1::CancelResponse> Cancel(const std::string& id);
   absl::StatusOr<v1::RetryJobsResponse> RetryJobs(const v1::RetryJobsRequest& request);
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers();

@@ -1,10 +1,12 @@
 #include "cli/job_log.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <optional>
 
 #include "ablate/v1/job.pb.h"
 #include "ablate/v1/sweep_service.pb.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "cli/interrupt.h"
@@ -86,6 +88,12 @@ class Follower {
     while (true) {
       absl::StatusOr<v1::JobLog> log = client_.GetJobLog(job_id);
       if (!log.ok()) return Fail(io_, log.status());
+      // The tail of an attempt that started between the two reads: the job again, which names
+      // that attempt and says how its predecessor ended.
+      if (log->attempt_id() != 0 && FindAttempt(*job, log->attempt_id()) == nullptr) {
+        job = JobOnly(client_, job_id);
+        if (!job.ok()) return Fail(io_, job.status());
+      }
       const bool ended = JobStateHasEnded(job->job().state());
       if (ended && !ended_seen) ended_seen = absl::Now();
       // The worker sends an ended attempt's tail once more only where its lines changed, so an
@@ -96,7 +104,9 @@ class Follower {
         io_.err << NoLines(*job) << '\n';
         said_waiting = true;
       }
-      Show(*job, *log, /*all=*/last);
+      if (absl::Status shown = Show(*job, *log, /*all=*/last); !shown.ok()) {
+        return Fail(io_, shown);
+      }
       if (last) return End(*job, *log);
       absl::SleepFor(choice_.poll);
       job = JobOnly(client_, job_id);
@@ -105,14 +115,14 @@ class Follower {
   }
 
  private:
-  // Prints the lines of `log` not shown yet; all of them once the attempt ended, else all
-  // but its newest, which the trainer may still be writing (a tail keeps a last line without
-  // its newline as it stands).
-  void Show(const v1::GetJobResponse& job, const v1::JobLog& log, bool all) {
-    if (log.attempt_id() == 0) return;
-    std::vector<std::string> lines(log.lines().begin(), log.lines().end());
+  // Prints the lines of `log` not shown yet, after the rest of the attempt followed so far
+  // where `log` is a newer one's. The error of a failed read.
+  absl::Status Show(const v1::GetJobResponse& job, const v1::JobLog& log, bool all) {
+    if (log.attempt_id() == 0) return absl::OkStatus();
     if (log.attempt_id() != attempt_id_) {
-      if (attempt_id_ != 0) EndOfAttempt(job);
+      if (attempt_id_ != 0) {
+        if (absl::Status ended = EndOfAttempt(job); !ended.ok()) return ended;
+      }
       if (attempt_id_ != 0 || log.truncated()) {
         io_.err << "ablate: log: " << AttemptName(job, log.attempt_id())
                 << (log.truncated()
@@ -122,8 +132,19 @@ class Follower {
       }
       attempt_id_ = log.attempt_id();
       shown_.clear();
+      shown_at_ = 0;
       holding_ = false;
     }
+    ShowLines(job, log, all);
+    return absl::OkStatus();
+  }
+
+  // Prints the lines of `log`, a tail of the attempt followed, not shown yet; all of them once
+  // the attempt ended, else all but its newest, which the trainer may still be writing (a tail
+  // keeps a last line without its newline as it stands).
+  void ShowLines(const v1::GetJobResponse& job, const v1::JobLog& log, bool all) {
+    std::vector<std::string> lines(log.lines().begin(), log.lines().end());
+    shown_at_ = TimeUtil::TimestampToNanoseconds(log.updated_at());
     const size_t keep = all || lines.empty() ? lines.size() : lines.size() - 1;
     const size_t shared = SharedLines(shown_, lines);
     if (shared == 0 && !shown_.empty() && keep > 0) {
@@ -153,17 +174,27 @@ class Follower {
                         worker.empty() ? "" : absl::StrCat(" on worker ", worker));
   }
 
-  // The attempt followed so far was replaced: its held-back last line (complete now), then
-  // how it ended.
-  void EndOfAttempt(const v1::GetJobResponse& job) {
-    if (holding_) io_.out << held_ << '\n';
-    io_.out.flush();
+  // The attempt followed so far was replaced: the rest of its lines, then how it ended. The
+  // newer attempt's first tail may have replaced its last one at the coordinator between two
+  // reads, so that one is asked for by the attempt's id. Where the coordinator holds none newer
+  // than the one shown, the line held back is the last one seen. The error of a failed read.
+  absl::Status EndOfAttempt(const v1::GetJobResponse& job) {
+    absl::StatusOr<v1::JobLog> last = client_.GetJobLog(job.job().spec().job_id(), attempt_id_);
+    if (!last.ok()) return last.status();
+    if (last->attempt_id() == attempt_id_ &&
+        TimeUtil::TimestampToNanoseconds(last->updated_at()) >= shown_at_) {
+      ShowLines(job, *last, /*all=*/true);
+    } else if (holding_) {
+      io_.out << held_ << '\n';
+      io_.out.flush();
+    }
     const v1::Attempt* ended = FindAttempt(job, attempt_id_);
     if (ended != nullptr && !ended->exit().reason().empty()) {
       io_.err << "ablate: log: " << AttemptName(job, attempt_id_)
               << " ended: " << ended->exit().reason()
               << " (any later lines: " << WholeLog(job, attempt_id_) << ")\n";
     }
+    return absl::OkStatus();
   }
 
   int End(const v1::GetJobResponse& job, const v1::JobLog& log) {
@@ -184,6 +215,7 @@ class Follower {
   const Io& io_;
   uint64_t attempt_id_ = 0;
   std::vector<std::string> shown_;  // the current attempt's lines printed last, oldest first
+  int64_t shown_at_ = 0;            // when the coordinator received the tail shown last (ns)
   // Its newest line, not printed while it may grow (a flag beside the text: an empty line is
   // a line).
   bool holding_ = false;

@@ -100,6 +100,20 @@ absl::StatusOr<v1::JobLog> LogTails::Get(const std::string& job_id,
   return stored->attempt_id() > memory.attempt_id() ? *std::move(stored) : memory;
 }
 
+absl::StatusOr<v1::JobLog> LogTails::GetAttempt(const std::string& job_id,
+                                                uint64_t attempt_id) const {
+  v1::JobLog log = InMemory(job_id);
+  if (log.attempt_id() != attempt_id && store_ != nullptr) {
+    absl::StatusOr<v1::JobLog> stored = store_->ReadJobLog(job_id);
+    if (!stored.ok()) return stored.status();
+    log = *std::move(stored);
+  }
+  if (log.attempt_id() == attempt_id) return log;
+  v1::JobLog none;
+  none.set_job_id(job_id);
+  return none;
+}
+
 v1::JobLog LogTails::InMemory(const std::string& job_id) const {
   absl::MutexLock lock(&mu_);
   if (auto it = tails_.find(job_id); it != tails_.end()) return it->second.log;

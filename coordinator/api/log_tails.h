@@ -28,8 +28,8 @@
 //
 // Thread safety: every method may be called from any thread. Ended never blocks (the store
 // writes are asynchronous); Put waits for one store read when memory first meets an attempt
-// (invariant 5), never for a write; Get may wait for a store read; the destructor waits for the
-// writes queued.
+// (invariant 5), never for a write; Get and GetAttempt may wait for a store read; the destructor
+// waits for the writes queued.
 #ifndef ABLATE_COORDINATOR_API_LOG_TAILS_H_
 #define ABLATE_COORDINATOR_API_LOG_TAILS_H_
 
@@ -78,6 +78,10 @@ class LogTails {
   // memory's when it is of that attempt, else the newer of memory's and the stored one;
   // attempt_id 0 and no lines when there is neither. The store's error when it cannot be read.
   absl::StatusOr<v1::JobLog> Get(const std::string& job_id, uint64_t current_attempt_id) const;
+  // The tail of attempt `attempt_id` of `job_id`, from memory (the newest attempt's) or the
+  // store (the newest ended attempt's); attempt_id 0 and no lines when neither holds it. The
+  // store's error when it cannot be read.
+  absl::StatusOr<v1::JobLog> GetAttempt(const std::string& job_id, uint64_t attempt_id) const;
 
  private:
   struct Entry {

@@ -128,6 +128,38 @@ TEST_F(StoredLogTailsTest, AnEndedAttemptsTailOutlivesMemory) {
   EXPECT_EQ(log.lines(0), "third's last words");
 }
 
+// A retry's first tail replaces its predecessor's in memory; the predecessor's last lines are
+// still served by its attempt id, from the store, until a newer attempt ends.
+TEST_F(StoredLogTailsTest, AnEndedAttemptsTailIsServedByItsIdAfterARetrysTailArrived) {
+  LogTails tails(RealClock(), store_.get());
+  const uint64_t first = Start();
+  EXPECT_EQ(tails.GetAttempt("s-j0", first).value().attempt_id(), 0u);
+  tails.Put(Tail("s-j0", first, "first, running"));
+  EXPECT_EQ(tails.GetAttempt("s-j0", first).value().lines(0), "first, running");
+  tails.Put(Tail("s-j0", first, "first's last words"));
+  ASSERT_NO_FATAL_FAILURE(End(tails, first));
+  const uint64_t second = Start();
+  tails.Put(Tail("s-j0", second, "second, running"));
+
+  v1::JobLog log = tails.GetAttempt("s-j0", first).value();
+  EXPECT_EQ(log.job_id(), "s-j0");
+  EXPECT_EQ(log.attempt_id(), first);
+  ASSERT_EQ(log.lines_size(), 1);
+  EXPECT_EQ(log.lines(0), "first's last words");
+  EXPECT_EQ(tails.GetAttempt("s-j0", second).value().lines(0), "second, running");
+  EXPECT_EQ(tails.Get("s-j0", second).value().lines(0), "second, running");
+
+  // Once the second ended, the store keeps its tail instead: the first's is gone.
+  ASSERT_NO_FATAL_FAILURE(End(tails, second));
+  const uint64_t third = Start();
+  tails.Put(Tail("s-j0", third, "third, running"));
+  EXPECT_EQ(tails.GetAttempt("s-j0", second).value().lines(0), "second, running");
+  log = tails.GetAttempt("s-j0", first).value();
+  EXPECT_EQ(log.job_id(), "s-j0");
+  EXPECT_EQ(log.attempt_id(), 0u);
+  EXPECT_EQ(log.lines_size(), 0);
+}
+
 TEST_F(StoredLogTailsTest, AnAttemptThatSentNoTailStoresNothing) {
   const uint64_t attempt = Start();
   LogTails tails(RealClock(), store_.get());

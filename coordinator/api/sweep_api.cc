@@ -303,6 +303,9 @@ absl::StatusOr<v1::JobLog> SweepApi::GetJobLog(const v1::GetJobLogRequest& reque
     empty.set_job_id(job->spec().job_id());
     return empty;
   }
+  if (request.attempt_id() != 0) {
+    return log_tails_->GetAttempt(job->spec().job_id(), request.attempt_id());
+  }
   return log_tails_->Get(job->spec().job_id(), job->current_attempt_id());
 }
 

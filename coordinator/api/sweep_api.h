@@ -79,7 +79,8 @@ class SweepApi {
   // The job, its attempts and its metric series (max_points 0 reads 1000 points per series).
   absl::StatusOr<v1::GetJobResponse> GetJob(const v1::GetJobRequest& request);
   // The job's log tail as its worker last sent it, from memory or, for an ended attempt, the
-  // store (log_tails.h); NotFound for an unknown job.
+  // store (log_tails.h), of the attempt the request names if it does; NotFound for an unknown
+  // job.
   absl::StatusOr<v1::JobLog> GetJobLog(const v1::GetJobLogRequest& request);
   // `id` names a sweep (all its unfinished jobs: its id, or a name exactly one sweep has) or
   // one job. PENDING jobs end at once; the workers of ASSIGNED and RUNNING ones are told to
