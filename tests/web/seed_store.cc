@@ -3,6 +3,9 @@
 //   seed_store --db FILE --scenario grid   "ablation": model x optimizer x attention, 2 seeds,
 //                                          every job ended, with curves and costs (below)
 //   seed_store --db FILE --scenario big    "big": 10,000 succeeded jobs over four dimensions
+//   seed_store --db FILE --scenario updated
+//                                          "updated": a sweep an update changed, some of its
+//                                          jobs dropped (below)
 // Attempts run on a clock that starts 30 hours ago and moves one job's duration at a time, so
 // elapsed times and GPU-hours are those the formulas below give.
 #include <algorithm>
@@ -23,7 +26,7 @@
 #include "coordinator/store/store.h"
 
 ABSL_FLAG(std::string, db, "", "database file to create");
-ABSL_FLAG(std::string, scenario, "grid", "grid or big");
+ABSL_FLAG(std::string, scenario, "grid", "grid, big or updated");
 
 namespace ablate::coordinator {
 namespace {
@@ -83,13 +86,15 @@ std::vector<Cell> Expand(
   return cells;
 }
 
-std::vector<v1::JobSpec> SpecsOf(const std::string& sweep_id, const std::vector<Cell>& cells) {
+// The jobs of `cells`, numbered from `first` on.
+std::vector<v1::JobSpec> SpecsOf(const std::string& sweep_id, const std::vector<Cell>& cells,
+                                 size_t first = 0) {
   std::vector<v1::JobSpec> specs;
   for (size_t i = 0; i < cells.size(); ++i) {
     v1::JobSpec& spec = specs.emplace_back();
-    spec.set_job_id(absl::StrFormat("%s-%05d", sweep_id, i));
+    spec.set_job_id(absl::StrFormat("%s-%05d", sweep_id, first + i));
     spec.set_sweep_id(sweep_id);
-    spec.set_index(static_cast<uint32_t>(i));
+    spec.set_index(static_cast<uint32_t>(first + i));
     for (const auto& [d, v] : cells[i].values) {
       v1::CellValue& value = *spec.add_cell();
       value.set_dimension(d);
@@ -248,6 +253,48 @@ void SeedBig(Store& store, SteppedClock& clock) {
   Check(failed, "EndAttemptAsync");
 }
 
+// Runs `job_id` to success on gpu-node-1, in ten minutes, with `final_eval_loss`.
+void Succeed(Store& store, SteppedClock& clock, const std::string& job_id, double final_eval_loss) {
+  absl::StatusOr<v1::Attempt> attempt = store.StartAttempt(job_id, "gpu-node-1");
+  Check(attempt.status(), "StartAttempt");
+  Check(store.MarkRunning(job_id, attempt->id()), "MarkRunning");
+  clock.Advance(absl::Minutes(10));
+  Check(store.EndAttempt(job_id, attempt->id(), v1::ATTEMPT_STATE_SUCCEEDED, v1::ExitStatus(),
+                         v1::JOB_STATE_SUCCEEDED, "", final_eval_loss),
+        "EndAttempt");
+}
+
+// "updated": optimizer [adamw, muon, soap] x seed [1, 2] (jobs 0-5), every job but soap's
+// seed 2 succeeded; then updated (SubmitSweepRequest.update) by a file without soap and with
+// muon's settings changed: muon's cells are new jobs (6, 7), which succeeded, and the update
+// dropped the old muon jobs and soap's (its seed 2 had not run: the update cancelled it). Final
+// eval loss 3.0 (adamw), 2.9 (muon before the change), 2.7 (muon after), 2.5 (soap), each
+// + 0.01 (seed - 1.5).
+void SeedUpdated(Store& store, SteppedClock& clock) {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> grid = {
+      {"optimizer", {"adamw", "muon", "soap"}}, {"seed", {"1", "2"}}};
+  const std::vector<Cell> cells = Expand(grid);
+  const std::vector<v1::JobSpec> specs = SpecsOf("updated", cells);
+  Check(store.CreateSweep(SweepOf("updated", grid, clock.Now()), specs, 3), "CreateSweep");
+  const auto loss = [](const Cell& cell, double base) {
+    return base + 0.01 * (ValueOf(cell, "seed") == "2" ? 0.5 : -0.5);
+  };
+  for (size_t i = 0; i + 1 < cells.size(); ++i) {
+    const std::string optimizer = ValueOf(cells[i], "optimizer");
+    const double base = optimizer == "adamw" ? 3.0 : optimizer == "muon" ? 2.9 : 2.5;
+    Succeed(store, clock, specs[i].job_id(), loss(cells[i], base));
+  }
+  const std::vector<v1::JobSpec> rerun = SpecsOf("updated", {cells[2], cells[3]}, cells.size());
+  std::vector<std::string> dropped;
+  for (size_t i = 2; i < cells.size(); ++i) dropped.push_back(specs[i].job_id());
+  const std::vector<std::pair<std::string, std::vector<std::string>>> without_soap = {
+      {"optimizer", {"adamw", "muon"}}, grid[1]};
+  Check(store.AddJobs(SweepOf("updated", without_soap, clock.Now()), rerun, dropped, 3), "AddJobs");
+  for (size_t i = 0; i < rerun.size(); ++i) {
+    Succeed(store, clock, rerun[i].job_id(), loss(cells[2 + i], 2.7));
+  }
+}
+
 }  // namespace
 }  // namespace ablate::coordinator
 
@@ -262,6 +309,8 @@ int main(int argc, char** argv) {
     SeedGrid(**store, clock);
   } else if (scenario == "big") {
     SeedBig(**store, clock);
+  } else if (scenario == "updated") {
+    SeedUpdated(**store, clock);
   } else {
     (void)std::fprintf(stderr, "seed_store: unknown --scenario %s\n", scenario.c_str());
     return 2;

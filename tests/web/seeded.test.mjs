@@ -353,6 +353,66 @@ describe('retrying a sweep\'s failed jobs', () => {
   });
 });
 
+describe('a sweep an update changed', () => {
+  // seed_store's "updated": adamw's cell as it was; muon's ran again with changed settings
+  // (2.7, where its jobs the update dropped had 2.9); soap's, 2.5, dropped with its cell.
+  const seeded = seededCoordinator('updated');
+
+  test('its grid, counts and costs leave out the jobs the update dropped', async () => {
+    const page = await openDashboard(browser, seeded.coordinator, '#/sweeps/updated/grid');
+    await page.waitForSelector('td.cell[data-value]:not([data-value=""])');
+    assert.equal(await page.locator('td.cell').count(), 2);
+    const muon = page.locator('td.cell[data-cell="muon"]');
+    assert.equal(await muon.locator('.value').textContent(), '2.700');
+    assert.equal(await muon.getAttribute('data-job-id'), 'updated-00006');
+    // The best cell of the spec's, soap's dropped 2.5 no end of the scale.
+    assert.equal(await muon.getAttribute('data-color'), '#fde725');
+    await muon.hover();
+    const title = await muon.getAttribute('title');
+    assert.match(title, /^optimizer=muon: 2\.700, 95% interval \[[\d.]+, [\d.]+\] \(2 of 2 /);
+    assert.match(title, /; 2 succeeded; updated-00002, updated-00003 dropped by an update, /);
+    assert.match(await page.locator('#grid-note').textContent(),
+      /^2 cells of 4 jobs; 4 jobs an update dropped from the sweep left out, /);
+    // The header counts them apart; the cancelled one is no cell's, so no retry is offered.
+    assert.equal(await page.locator('#sweep-summary').textContent(),
+      '4/4 ended · 4 succeeded · 4 jobs an update dropped, not counted');
+    assert.equal(await page.locator('#sweep-state').textContent(), 'completed');
+    assert.equal(await page.locator('button[data-action="retry-cancelled"]').count(), 0);
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.click('#export-csv')]);
+    const lines = readFileSync(await csv.path(), 'utf8').trim().split('\r\n');
+    assert.equal(lines.length, 3);
+    assert.match(lines[2], /^muon,2,2,2\.(7|69)/);
+    await screenshot(page, 'grid-updated');
+
+    await page.goto(`${seeded.coordinator.url}#/sweeps/updated/cost`);
+    await page.waitForSelector('#cost-gpu-hours circle');
+    assert.equal(await page.locator('#cost-gpu-hours circle').count(), 2);
+    assert.match(await page.locator('#cost-status').textContent(),
+      /\(4 of 4 jobs\).*; 4 jobs an update dropped left out\./);
+    await page.close();
+  });
+
+  test('its job lists keep the dropped jobs, marked', async () => {
+    const page = await openDashboard(browser, seeded.coordinator, '#/sweeps/updated/curves');
+    await page.waitForFunction(() => document.querySelectorAll('#curve-jobs option').length === 8);
+    const marked = await page.locator('#curve-jobs option').evaluateAll((os) => os
+      .filter((o) => o.textContent.endsWith(' (dropped by an update)')).map((o) => o.value));
+    assert.deepEqual(marked, ['updated-00002', 'updated-00003', 'updated-00004',
+      'updated-00005']);
+    // soap's seed 2 had not run: the update cancelled it.
+    await page.goto(`${seeded.coordinator.url}#/jobs/updated-00005`);
+    await page.waitForSelector('#job-dropped');
+    assert.equal(await page.locator('#job-state').textContent(), 'cancelled');
+    assert.equal(await page.locator('#job-dropped').textContent(), 'dropped by an update');
+    await screenshot(page, 'job-dropped');
+    await page.goto(`${seeded.coordinator.url}#/jobs/updated-00006`);
+    await page.waitForFunction(() => document.querySelector('#job-state')?.textContent ===
+      'succeeded');
+    assert.equal(await page.locator('#job-dropped').count(), 0);
+    await page.close();
+  });
+});
+
 describe('10,000-job sweep', () => {
   const seeded = seededCoordinator('big');
 

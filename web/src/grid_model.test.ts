@@ -55,6 +55,24 @@ describe('cellsOf', () => {
     expect([...diffs[1].provisional]).toEqual(['2']);
   });
 
+  it('leaves out the jobs an update dropped, as ablate results does, listing them apart', () => {
+    const dropped = (j: Job): Job => ({ ...j, dropped: true });
+    const old = dropped(job('adamw', 'dense', 's', '2', 2.5));
+    // A changed cell's old run comes first; a cell the spec no longer has makes no cell.
+    const cells = cellsOf(sweep, [job('adamw', 'dense', 's', '1', 3), old,
+      dropped(job('adamw', 'dense', 's', '1', 2.4, 'JOB_STATE_CANCELLED')),
+      job('adamw', 'dense', 's', '2', 3.02), dropped(job('adamw', 'nsa', 'm', '1', 1))],
+    (j) => j.finalEvalLoss);
+    expect(cells).toHaveLength(1);
+    expect(cells[0].jobs.map((j) => j.spec?.jobId)).toEqual(['adamw-dense-s-1',
+      'adamw-dense-s-2']);
+    expect(cells[0].states).toEqual({ JOB_STATE_SUCCEEDED: 2 });
+    expect(cells[0].mean).toBeCloseTo(3.01, 10);
+    expect(cells[0].dropped).toEqual([old, expect.objectContaining({ dropped: true,
+      state: 'JOB_STATE_CANCELLED' })]);
+    expect(extent(cells)).toEqual([expect.closeTo(3.01, 10), expect.closeTo(3.01, 10)]);
+  });
+
   it('leaves the mean unset where no repeat has the metric', () => {
     const cells = cellsOf(sweep, [job('adamw', 'dense', 's', '1', undefined, 'JOB_STATE_RUNNING')],
       (j) => j.finalEvalLoss);

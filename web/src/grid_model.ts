@@ -1,7 +1,9 @@
 // The sweep as a matrix: jobs grouped into cells (one per combination of the grid's dimensions
 // other than the repeat's seed), cells laid out by a row and a column dimension, one panel per
-// combination of the others. Pure and linear in the number of jobs, so a 10,000-job sweep
-// pivots in milliseconds.
+// combination of the others. Jobs an update of the sweep dropped (Job.dropped: no cells of its
+// spec now) are in no value or count, as `ablate results` leaves them out; a cell lists those
+// of its values apart. Pure and linear in the number of jobs, so a 10,000-job sweep pivots in
+// milliseconds.
 import type { Job } from './gen/ablate/v1/job';
 import type { Sweep } from './gen/ablate/v1/sweep';
 import { estimate } from './stats';
@@ -19,6 +21,7 @@ export interface CellStats {
   half?: number;               // half the 95% interval of the mean (stats.ts); unset with one
   provisional: Set<string>;    // seeds whose value is a running job's latest, not its final
   states: Record<string, number>;  // JobState -> count
+  dropped: Job[];              // jobs of its values an update dropped: listed, never counted
 }
 
 export interface Panel {
@@ -65,20 +68,26 @@ function finish(cell: CellStats): void {
   ({ mean: cell.mean, std: cell.std, half: cell.half } = estimate(xs));
 }
 
-// Every cell of the sweep, in expansion order, with `metric` per repeat.
+// Every cell of the sweep, in expansion order, with `metric` per repeat. A cell is made by the
+// jobs of the spec; those an update dropped only join the cell of their values, if it has one.
 export function cellsOf(sweep: Sweep | null, jobs: Job[], metric: Metric): CellStats[] {
   const dims = cellDimensions(sweep);
   const byKey = new Map<string, CellStats>();
+  const dropped: [string, Job][] = [];
   for (const job of jobs) {
     const values = cellValues(job);
     let key = '';
     for (let i = 0; i < dims.length; i++) key += (i ? '\u0000' : '') + (values[dims[i]] ?? '');
+    if (job.dropped) {
+      dropped.push([key, job]);
+      continue;
+    }
     let cell = byKey.get(key);
     if (!cell) {
       const own: Record<string, string> = {};
       for (const d of dims) own[d] = values[d] ?? '';
       cell = { key, values: own, jobs: [], samples: new Map(), provisional: new Set(),
-        states: {} };
+        states: {}, dropped: [] };
       byKey.set(key, cell);
     }
     cell.jobs.push(job);
@@ -89,6 +98,7 @@ export function cellsOf(sweep: Sweep | null, jobs: Job[], metric: Metric): CellS
     cell.samples.set(repeatOf(values), v);
     if (!jobEnded(state)) cell.provisional.add(repeatOf(values));
   }
+  for (const [key, job] of dropped) byKey.get(key)?.dropped.push(job);
   const cells = [...byKey.values()];
   cells.forEach(finish);
   return cells;

@@ -129,10 +129,13 @@ export function costView(session: SweepSession): { el: HTMLElement; dispose: () 
       plots.append(fig);
     }
   };
-  // The jobs with a final eval loss: those that succeeded.
-  const finished = () => session.model.jobs.filter((j) => j.finalEvalLoss !== undefined);
+  // The jobs with a final eval loss, those that succeeded, of the spec's cells: the jobs an
+  // update dropped are in no cell (grid_model.ts).
+  const finished = () => session.model.jobs.filter((j) => j.finalEvalLoss !== undefined &&
+    !j.dropped);
   const load = async () => {
     const succeeded = finished().length;
+    const dropped = session.model.jobs.filter((j) => j.dropped).length;
     const jobs = finished().slice(0, MAX_JOBS);
     for (let i = 0; i < jobs.length; i += 8) {
       await Promise.all(jobs.slice(i, i + 8).map(async (job) => {
@@ -144,10 +147,11 @@ export function costView(session: SweepSession): { el: HTMLElement; dispose: () 
       }));
     }
     status.textContent = 'Each point is a cell: the mean over its jobs that succeeded ' +
-      `(${succeeded} of ${plural(session.model.jobs.length, 'job')}` +
+      `(${succeeded} of ${plural(session.model.jobs.length - dropped, 'job')}` +
       `${succeeded > MAX_JOBS ? `; the first ${MAX_JOBS} plotted` : ''}), as a failed or ` +
-      'cancelled job has no final eval loss. The dashed line is the Pareto front (no other ' +
-      'cell is both cheaper and better).';
+      'cancelled job has no final eval loss' +
+      `${dropped ? `; ${plural(dropped, 'job')} an update dropped left out` : ''}. The dashed ` +
+      'line is the Pareto front (no other cell is both cheaper and better).';
     render();
   };
   const unlisten = session.listen(() => {

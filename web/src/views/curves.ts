@@ -116,16 +116,17 @@ export function curvesView(session: SweepSession): { el: HTMLElement; dispose: (
     }
     const varying = varyingDimensions(session.model.sweep);
     shown.forEach((j, i) => {
-      const text = `${jobLabel(j, varying)} · ${stateName(j.state)}`;
+      const text = `${jobLabel(j, varying)} · ${stateName(j.state)}${j.dropped ?
+        ' (dropped by an update)' : ''}`;
       const option = picker.options[i];
       if (option && option.text !== text) {
         option.text = text;
         option.title = `${jobLabel(j)} (job ${j.spec?.jobId ?? ''})`;
       }
     });
-    // Until the user picks, the first eight jobs that have points are shown.
+    // Until the user picks, the first eight jobs of the spec's cells that have points are shown.
     if (!chosen.length) {
-      const started = jobs.filter((j) => Number(j.step ?? 0) > 0).slice(0, 8);
+      const started = jobs.filter((j) => !j.dropped && Number(j.step ?? 0) > 0).slice(0, 8);
       if (started.length) setChosen(started.map((j) => j.spec?.jobId ?? ''));
       return;
     }

@@ -112,6 +112,34 @@ describe('grid view', () => {
       'ablate results gives it).');
   });
 
+  it('leaves out the jobs an update dropped, naming them in their cell\'s label', async () => {
+    const m = model();
+    // adamw/dense ran again with a changed config; a cell the spec no longer has.
+    m.reset(m.sweep ?? {}, [
+      { spec: { jobId: 'old', cell: m.jobs[0].spec?.cell }, state: 'JOB_STATE_SUCCEEDED',
+        finalEvalLoss: 1, dropped: true },
+      ...m.jobs,
+      { spec: { jobId: 'gone', cell: [{ dimension: 'opt', value: 'soap' },
+        { dimension: 'attn', value: 'dense' }] }, state: 'JOB_STATE_CANCELLED', dropped: true },
+    ]);
+    const out = gridHtml({ model: m }, { rows: 'opt', cols: 'attn', metric: 'eval_loss' });
+    expect(out.cells).toHaveLength(4);
+    const div = document.createElement('div');
+    div.innerHTML = out.html;
+    const first = cell(div, 'adamw/dense');
+    expect(first.querySelector('.value')?.textContent).toBe('3.000');
+    expect(first.dataset.jobId).toBe('adamw-dense');
+    expect(cellLabel(out.cells[Number(first.dataset.index)], GRID_METRICS[0])).toBe(
+      'opt=adamw, attn=dense: 3.000 (1 of 1 repeats; 1 succeeded; old dropped by an update, ' +
+      'not counted)');
+    // The dropped job's loss of 1 is no end of the colour scale.
+    expect(cell(div, 'muon/dense').dataset.color).toBe(viridis(1));
+    expect(gridNote(out.cells, 4, GRID_METRICS[0], 2)).toBe('4 cells of 4 jobs; 2 jobs an ' +
+      'update dropped from the sweep left out, as ablate results leaves them out.');
+    expect((await view(m)).querySelector('#grid-note')?.textContent).toMatch(
+      /^4 cells of 4 jobs; 2 jobs an update dropped/);
+  });
+
   it('shows differences from the spec\'s baseline on a diverging scale', () => {
     const div = render('baseline_diff', { opt: 'muon', attn: 'dense' });
     expect(div.querySelectorAll('td.baseline')).toHaveLength(1);

@@ -2,8 +2,9 @@
 // dimension (but the repeat's seed) makes one panel per combination. A cell shows the chosen
 // metric's mean over its repeats, colored on viridis (or, for differences from the baseline, a
 // blue-orange diverging scale centred on zero), half its 95% interval over them, and marks for
-// jobs that are not done (a "~" where running jobs' latest values are in the mean). Enter or a
-// click opens the cell's job; arrow keys move between cells and panels.
+// jobs that are not done (a "~" where running jobs' latest values are in the mean); jobs an update
+// dropped are in no value or count (grid_model.ts). Enter or a click opens the cell's job; arrow
+// keys move between cells and panels.
 import type { SweepSession } from '../app';
 import { download, resultsCsv } from '../csv';
 import { h, select } from '../dom';
@@ -70,22 +71,32 @@ export function scaleCss(choice: MetricChoice): string {
 }
 
 // What a cell says in its tooltip and to a screen reader: its coordinates, the metric's mean
-// and 95% interval, its jobs' states, and whether running jobs' values are in it. Written when
-// the cell is first hovered or focused, so a large grid's markup stays small.
+// and 95% interval, its jobs' states, whether running jobs' values are in it, and the jobs of
+// its values an update dropped, which are in none of that. Written when the cell is first
+// hovered or focused, so a large grid's markup stays small.
 export function cellLabel(cell: CellStats, choice: MetricChoice): string {
   const states = Object.entries(cell.states).map(([s, n]) => `${n} ${stateName(s)}`).join(', ');
   const interval = cell.mean !== undefined && cell.half !== undefined ? `, 95% interval ` +
     `[${choice.format(cell.mean - cell.half)}, ${choice.format(cell.mean + cell.half)}]` : '';
   const running = cell.provisional.size ?
     `; ${cell.provisional.size} from running jobs, not final` : '';
+  const dropped = cell.dropped.length ?
+    `; ${cell.dropped.map((j) => j.spec?.jobId ?? '').join(', ')} dropped by an update, ` +
+    'not counted' : '';
   return `${Object.entries(cell.values).map(([d, v]) => `${d}=${v}`).join(', ')}: ` +
     `${choice.format(cell.mean)}${interval} (${cell.samples.size} of ${cell.jobs.length}` +
-    ` repeats; ${states}${running})`;
+    ` repeats; ${states}${running}${dropped})`;
 }
 
-// The line under the legend: what the grid counts, and what its marks mean where it has them.
-export function gridNote(cells: CellStats[], jobs: number, metric: MetricChoice): string {
+// The line under the legend: what the grid counts (`jobs` of the spec's cells; `dropped`, those
+// an update dropped, left out), and what its marks mean where it has them.
+export function gridNote(cells: CellStats[], jobs: number, metric: MetricChoice, dropped = 0):
+  string {
   const parts = [`${plural(cells.length, 'cell')} of ${plural(jobs, 'job')}`];
+  if (dropped) {
+    parts.push(`${plural(dropped, 'job')} an update dropped from the sweep left out, as ` +
+      'ablate results leaves them out');
+  }
   if (metric.difference) parts.push('the baseline cell is outlined');
   if (cells.some((c) => c.half !== undefined)) {
     parts.push('± is half the 95% confidence interval of the mean over a cell\'s seeds ' +
@@ -232,7 +243,9 @@ export function gridView(session: SweepSession): { el: HTMLElement; dispose: () 
     panels.innerHTML = out.html;
     last = out;
     legendSlot.replaceChildren(legend(out.metric, extent(out.cells), session.model.ended()));
-    note.textContent = gridNote(out.cells, session.model.jobs.length, out.metric);
+    const dropped = session.model.jobs.filter((j) => j.dropped).length;
+    note.textContent = gridNote(out.cells, session.model.jobs.length - dropped, out.metric,
+      dropped);
   };
   const render = () => {
     const dims = cellDimensions(session.model.sweep);
@@ -265,8 +278,8 @@ export function gridView(session: SweepSession): { el: HTMLElement; dispose: () 
     panels.dataset.cells = String(out.cells.length);
     if (out.metric.series && !fetching) {
       fetching = true;
-      void fetchLastValues(session.model.jobs, () => draw(gridHtml(session, drawn ?? full)))
-        .finally(() => { fetching = false; });
+      void fetchLastValues(session.model.jobs.filter((j) => !j.dropped),
+        () => draw(gridHtml(session, drawn ?? full))).finally(() => { fetching = false; });
     }
   };
   const describe = (event: Event) => {

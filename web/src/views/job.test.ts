@@ -77,6 +77,18 @@ describe('the job page', () => {
     expect(text(el, '#job-log-caption')).toMatch(/^The last 2 lines of rank 0's log, /);
   });
 
+  it('marks a job an update of its sweep dropped', async () => {
+    const job = { spec: { jobId: 'j' }, state: 'JOB_STATE_SUCCEEDED' as const, step: '10',
+      finalEvalLoss: 2 };
+    const kept = await page(job, ['done']);
+    kept.dispose();
+    expect(kept.el.querySelector('#job-dropped')).toBeNull();
+    const { el, dispose } = await page({ ...job, dropped: true }, ['done']);
+    dispose();
+    expect(text(el, '#job-dropped')).toBe('dropped by an update');
+    expect(el.querySelector('#job-dropped')?.getAttribute('title')).toMatch(/leave it out$/);
+  });
+
   it('tells a lost connection after its job ended and there is nothing left to fetch',
     async () => {
       vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'], shouldAdvanceTime: true });

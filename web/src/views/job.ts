@@ -20,6 +20,10 @@ import { showNotFound } from './not_found';
 
 const RETRYABLE = ['JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'];
 const CURVES = ['train/loss', 'eval/loss'];
+// Beside the state of a job an update of its sweep dropped (Job.dropped).
+const DROPPED_BADGE = '<span class="badge dropped" id="job-dropped" title="an update of its ' +
+  'sweep left its cell out or changed its settings: ablate results and the sweep\'s grid ' +
+  'leave it out">dropped by an update</span>';
 // Refreshes of the log after the job ended: its last lines arrive with its end, or just after.
 const LOG_REFRESHES_AFTER_END = 3;
 
@@ -87,7 +91,8 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
     const sweepId = job.spec?.sweepId ?? '';
     head.innerHTML = `<p><a href="#/sweeps/${encodeURIComponent(sweepId)}">← sweep ` +
       `${escapeHtml(sweepId)}</a></p><p><span class="badge state-${state}" id="job-state">` +
-      `${state}</span> step ${escapeHtml(String(job.step ?? 0))} of ` +
+      `${state}</span>${job.dropped ? ` ${DROPPED_BADGE}` : ''} step ` +
+      `${escapeHtml(String(job.step ?? 0))} of ` +
       `${job.spec?.config?.steps ?? '?'} · last loss ${loss(job.lastLoss)} · ` +
       `${evalLossText(job)} · attempts ${job.attempts ?? 0}/${job.maxAttempts ?? 0}` +
       `${job.workerId ? ` · on ${escapeHtml(job.workerId)}` : ''}</p>` +

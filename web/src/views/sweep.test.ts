@@ -37,6 +37,18 @@ describe('a sweep\'s actions', () => {
     dispose();
   });
 
+  it('counts the jobs an update dropped apart, and offers no retry of them', () => {
+    model.reset({ id: 's', state: 'SWEEP_STATE_COMPLETED', counts: { total: 4, succeeded: 3,
+      cancelled: 1 } }, [{ state: 'JOB_STATE_SUCCEEDED' }, { state: 'JOB_STATE_SUCCEEDED' },
+      { state: 'JOB_STATE_SUCCEEDED', dropped: true },
+      { state: 'JOB_STATE_CANCELLED', dropped: true }]);
+    const { el, dispose } = sweepView('s', 'grid');
+    expect(el.querySelector('#sweep-summary')?.textContent).toBe('2/2 ended · 2 succeeded · ' +
+      '2 jobs an update dropped, not counted');
+    expect(offered(el)).toEqual([]);
+    dispose();
+  });
+
   it('says what a retry came to, and follows the jobs it requeued', async () => {
     vi.stubGlobal('confirm', () => true);
     vi.stubGlobal('fetch', vi.fn(async () =>

@@ -1,8 +1,10 @@
-// One sweep: its header (state, counts, progress, cancel, retry of its failed or cancelled jobs)
+// One sweep: its header (state, counts, progress, cancel, retry of its failed or cancelled jobs;
+// the jobs an update dropped counted apart, as its state and a retry by state leave them out)
 // and tabs for the Grid, Curves and Cost views, which share the sweep's live session.
 import { sweepSession } from '../app';
 import { h } from '../dom';
-import { escapeHtml, stateName } from '../format';
+import { escapeHtml, plural, stateName } from '../format';
+import { keptCounts } from '../sweep_model';
 import { cancelButton, retrySweepButton } from './actions';
 import { costView } from './cost';
 import { curvesView } from './curves';
@@ -60,12 +62,13 @@ export function sweepView(sweepId: string, tab: Tab): { el: HTMLElement; dispose
     const sweep = session.model.sweep;
     if (!sweep) return;
     const state = stateName(sweep.state);
-    const counts = sweep.counts ?? {};
+    const { counts, dropped } = keptCounts(sweep.counts, session.model.jobs);
     head.innerHTML = `<h1>${escapeHtml(sweep.id ?? sweepId)} <span class="badge state-${state}"` +
       ` id="sweep-state">${state}</span></h1><p class="muted">${escapeHtml(sweep.spec?.description ?? '')}</p>` +
       `<p id="sweep-summary">${ended(counts)}/${counts.total ?? 0} ended · ` +
       (['running', 'assigned', 'pending', 'succeeded', 'failed', 'cancelled'] as const)
-        .filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`).join(', ') + '</p>';
+        .filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`).join(', ') +
+      (dropped ? ` · ${plural(dropped, 'job')} an update dropped, not counted` : '') + '</p>';
     // Buttons are made afresh only when what they act on changed, not on every event.
     const active = state === 'active';
     const { failed = 0, cancelled = 0 } = counts;
