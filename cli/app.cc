@@ -145,10 +145,18 @@ int RunCli(int argc, char** argv) {
   status->footer(
       "Columns: a grid dimension each; STATE (\"*\": a result of other code than the newest "
       "result's; \"(dropped)\": an update left its cell out of the file, and it does not run); "
-      "ATTEMPTS, retries included; STEP, the last the trainer reported; LOSS, the training loss "
-      "last logged (every log_every steps, so maybe of a step before STEP); EVAL LOSS, the "
-      "final evaluation's, else the last one so far; OPT B/PARAM, the optimizer's state in "
-      "bytes per parameter, once reported; MESSAGE, why a job failed, waits or was retried.");
+      "ATTEMPTS, the attempts counted against the sweep's max_attempts, then \"(+K not "
+      "counted)\" for the job's other attempts: those its worker interrupted (a shutdown or "
+      "drain, or a refusal to start that another worker may not meet), which are given back, "
+      "and those before an `ablate retry`, which grants max_attempts afresh; STEP, the last "
+      "the trainer reported; LOSS, the training loss last logged (every log_every steps, so "
+      "maybe of a step before STEP); EVAL LOSS, the final evaluation's, else the last one so "
+      "far; OPT B/PARAM, the optimizer's state in bytes per parameter, once reported; MESSAGE, "
+      "why a job failed, waits or was retried. A job's max_attempts (--json) and MESSAGE's "
+      "\"attempt N of M\" count every attempt, those not counted too: M is the sweep's "
+      "max_attempts plus them. A worker keeps an attempt's files in <its "
+      "--work-dir>/JOB/attempt-ID/, ID being the attempt's id, unique across the coordinator, "
+      "not its number among the job's attempts (`ablate log JOB` names it).");
 
   CLI::App* watch = app.add_subcommand("watch", "follow a sweep live until every job ended");
   watch->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
@@ -167,8 +175,14 @@ int RunCli(int argc, char** argv) {
                 "succeeded, 1 if not");
   log->footer(
       "The log's lines go to stdout; notes (where the whole log is, an attempt starting) to "
-      "stderr. The coordinator keeps the last 200 lines of each job's newest attempt, in memory "
-      "only; the whole log stays on the worker, in <its --work-dir>/JOB/attempt-N/trainer.log.");
+      "stderr. The coordinator keeps the last 200 lines of each job's newest attempt: in memory "
+      "while the attempt runs, and in its database once the attempt ended, so an ended "
+      "attempt's lines are still shown after the coordinator restarts. The whole log stays on "
+      "the worker, in <its --work-dir>/JOB/attempt-ID/trainer.log, ID being the attempt's id, "
+      "unique across the coordinator, not its number among the job's attempts (the notes say "
+      "\"attempt 2 (id 9)\" for the one in attempt-9/). An attempt the worker refused before "
+      "starting a trainer (\"not started: ...\", such as a checkpoint_dir outside its "
+      "--checkpoint-root) has no log, and the notes say why.");
 
   std::string metric = "eval/loss";
   bool csv = false;

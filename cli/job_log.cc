@@ -7,7 +7,9 @@
 #include "ablate/v1/job.pb.h"
 #include "ablate/v1/sweep_service.pb.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "cli/interrupt.h"
 #include "cli/views.h"
@@ -36,7 +38,9 @@ const v1::Attempt* FindAttempt(const v1::GetJobResponse& job, uint64_t attempt_i
   return nullptr;
 }
 
-// "trainer.log in <work dir>/JOB/attempt-A/ on worker W": the whole log of the attempt.
+// "trainer.log in <work dir>/JOB/attempt-A/ on worker W": the whole log of the attempt. Its
+// folder is named by the attempt's id, unique across the coordinator, not by its number among
+// the job's attempts.
 std::string WholeLog(const v1::GetJobResponse& job, uint64_t attempt_id) {
   const v1::Attempt* attempt = FindAttempt(job, attempt_id);
   const std::string worker =
@@ -45,12 +49,47 @@ std::string WholeLog(const v1::GetJobResponse& job, uint64_t attempt_id) {
                       attempt_id, "/ on worker ", worker.empty() ? "(none yet)" : worker);
 }
 
+// "attempt 2 (id 9) on worker w2": the attempt's number among the job's (every attempt, those
+// not counted against max_attempts too), then the id that names its folder; "attempt id 9"
+// for one newer than `job` knows.
+std::string AttemptName(const v1::GetJobResponse& job, uint64_t attempt_id) {
+  for (int i = 0; i < job.attempts_size(); ++i) {
+    const v1::Attempt& attempt = job.attempts(i);
+    if (attempt.id() != attempt_id) continue;
+    return absl::StrCat(
+        "attempt ", i + 1, " (id ", attempt_id, ")",
+        attempt.worker_id().empty() ? "" : absl::StrCat(" on worker ", attempt.worker_id()));
+  }
+  return absl::StrCat("attempt id ", attempt_id);
+}
+
+// How a worker's reason begins when it refused an attempt before starting its trainer
+// (worker/session.cc, Session::Refuse: a path outside its roots, no free slot, shutting down):
+// such an attempt wrote no trainer.log, and mostly has no folder at all.
+constexpr absl::string_view kNotStarted = "not started: ";
+
+// Why the attempt ended before its trainer started, without kNotStarted; nullopt when it
+// started one, or has not ended, or the job has no such attempt.
+std::optional<std::string> WhyNotStarted(const v1::GetJobResponse& job, uint64_t attempt_id) {
+  const v1::Attempt* attempt = FindAttempt(job, attempt_id);
+  if (attempt == nullptr || !absl::StartsWith(attempt->exit().reason(), kNotStarted)) {
+    return std::nullopt;
+  }
+  return attempt->exit().reason().substr(kNotStarted.size());
+}
+
 // Why a job has no log lines at the coordinator.
 std::string NoLines(const v1::GetJobResponse& job) {
   const v1::Job& j = job.job();
   if (j.current_attempt_id() == 0) {
     return absl::StrCat("ablate: log: ", j.spec().job_id(), " is ", JobStateName(j.state()),
                         " and has not started: no log yet");
+  }
+  if (std::optional<std::string> why = WhyNotStarted(job, j.current_attempt_id())) {
+    return absl::StrCat("ablate: log: ", j.spec().job_id(), " is ", JobStateName(j.state()),
+                        " and has no log", JobStateHasEnded(j.state()) ? "" : " yet", ": ",
+                        AttemptName(job, j.current_attempt_id()),
+                        " never started its trainer: ", *why);
   }
   if (!JobStateHasEnded(j.state())) {
     return absl::StrCat("ablate: log: no line of ", j.spec().job_id(),
@@ -159,21 +198,6 @@ class Follower {
     if (holding_) held_ = lines.back();
   }
 
-  // "attempt 2 (id 9) on worker w2": the attempt's number among the job's, as status counts.
-  static std::string AttemptName(const v1::GetJobResponse& job, uint64_t attempt_id) {
-    int number = 0;
-    std::string worker;
-    for (const v1::Attempt& attempt : job.attempts()) {
-      ++number;
-      if (attempt.id() == attempt_id) {
-        worker = attempt.worker_id();
-        break;
-      }
-    }
-    return absl::StrCat("attempt ", number, " (id ", attempt_id, ")",
-                        worker.empty() ? "" : absl::StrCat(" on worker ", worker));
-  }
-
   // The attempt followed so far was replaced: the rest of its lines, then how it ended. The
   // newer attempt's first tail may have replaced its last one at the coordinator between two
   // reads, so that one is asked for by the attempt's id. Where the coordinator holds none newer
@@ -200,7 +224,8 @@ class Follower {
   int End(const v1::GetJobResponse& job, const v1::JobLog& log) {
     const v1::Job& j = job.job();
     const v1::Attempt* current = FindAttempt(job, j.current_attempt_id());
-    if (current != nullptr && current->state() == v1::ATTEMPT_STATE_LOST) {
+    if (current != nullptr && current->state() == v1::ATTEMPT_STATE_LOST &&
+        !WhyNotStarted(job, current->id()).has_value()) {
       io_.err << "ablate: log: its worker is gone, so the last lines may be missing; the whole "
                  "log is "
               << WholeLog(job, j.current_attempt_id()) << '\n';
@@ -246,9 +271,13 @@ int LogCommand(Client& client, const std::string& job_id, const LogChoice& choic
     io.err << "ablate: log: the last " << log->lines_size() << " lines; the whole log is "
            << WholeLog(*job, log->attempt_id()) << '\n';
   }
-  if (log->attempt_id() != job->job().current_attempt_id()) {
-    io.err << "ablate: log: these lines are attempt " << log->attempt_id() << "'s; attempt "
-           << job->job().current_attempt_id() << " has sent none yet\n";
+  // Attempt ids grow, so a tail newer than the job read before it is the newest attempt's.
+  if (const uint64_t current = job->job().current_attempt_id(); log->attempt_id() < current) {
+    const std::optional<std::string> why = WhyNotStarted(*job, current);
+    io.err << "ablate: log: these lines are " << AttemptName(*job, log->attempt_id()) << "'s; "
+           << AttemptName(*job, current)
+           << (why ? absl::StrCat(" never started its trainer: ", *why) : " has sent none yet")
+           << '\n';
   }
   return kExitOk;
 }

@@ -128,6 +128,39 @@ TEST(ViewsTest, JobsTableMarksOtherCodeVersionsAndDroppedJobs) {
   EXPECT_THAT(JobsTable(TwoDimensionSweep(), jobs).Render(), ::testing::Not(HasSubstr("*")));
 }
 
+// ATTEMPTS counts what max_attempts limits, and the rest apart: the coordinator gives back an
+// attempt its worker interrupted (max_attempts + 1) and grants the budget afresh at a retry
+// (max_attempts = attempts + the sweep's).
+TEST(ViewsTest, AttemptsNotCountedAgainstMaxAttemptsAreShownApart) {
+  v1::Sweep sweep = TwoDimensionSweep();
+  sweep.mutable_spec()->set_max_attempts(2);
+  v1::Job job;
+  const auto shown = [&](uint32_t attempts, uint32_t max_attempts) {
+    job.set_attempts(attempts);
+    job.set_max_attempts(max_attempts);
+    return AttemptsText(sweep, job);
+  };
+  EXPECT_EQ(shown(0, 2), "0");
+  EXPECT_EQ(shown(2, 2), "2");
+  // A drained worker's attempt, then two that failed: the budget of 2 is used up.
+  EXPECT_EQ(shown(3, 3), "2 (+1 not counted)");
+  // One failed attempt, retried (1 + 2), then one more.
+  EXPECT_EQ(shown(1, 3), "0 (+1 not counted)");
+  EXPECT_EQ(shown(2, 3), "1 (+1 not counted)");
+  // Numbers an update of the sweep's max_attempts left behind: the attempts alone.
+  EXPECT_EQ(shown(1, 1), "1");
+  EXPECT_EQ(shown(1, 5), "1");
+  // max_attempts: 0 in the file is the default of 3.
+  sweep.mutable_spec()->set_max_attempts(0);
+  EXPECT_EQ(shown(2, 4), "1 (+1 not counted)");
+  EXPECT_EQ(shown(3, 3), "3");
+
+  Jobs jobs = TwoJobs();
+  jobs[1].set_max_attempts(4);
+  EXPECT_THAT(JobsTable(TwoDimensionSweep(), jobs).Render(),
+              HasSubstr("  FAILED   2 (+1 not counted)     0  "));
+}
+
 TEST(ViewsTest, WorkersTableGroupsAlikeSlotsAndSaysWhoIsGone) {
   const auto workers = Parse<v1::ListWorkersResponse>(R"pb(
     workers {

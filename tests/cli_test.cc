@@ -177,6 +177,11 @@ TEST_F(CliTest, HelpGoesToStdoutAndSucceeds) {
   // Tuning is documented where it is met: what `samples` draws, what a failed tuning shows.
   EXPECT_THAT(Run({"plan", "--help"}).out, HasSubstr("with `samples: N`, N points drawn"));
   EXPECT_THAT(Run({"results", "--help"}).out, HasSubstr("\"failed: N of M trials\""));
+  // Where an attempt's log lives, and how long the coordinator keeps its tail.
+  const std::string log = Run({"log", "--help"}).out;
+  EXPECT_THAT(log, HasSubstr("in its database once the attempt ended"));
+  EXPECT_THAT(log, HasSubstr("JOB/attempt-ID/trainer.log, ID being the attempt's id"));
+  EXPECT_THAT(Run({"status", "--help"}).out, HasSubstr("\"(+K not counted)\""));
 }
 
 }  // namespace

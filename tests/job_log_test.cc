@@ -4,7 +4,8 @@
 // the last lines of the trainer.log on the worker's disk, exactly, and so does `ablate log`;
 // `ablate log --follow`, started while the job runs, prints each line of the file from where it
 // started to the end once, in order, and exits with the job. An ended job's last lines are still
-// served after the coordinator restarts.
+// served after the coordinator restarts. An attempt its worker refused before starting a
+// trainer has no log, and `ablate log` says why rather than naming a folder never made.
 #include <signal.h>
 
 #include <algorithm>
@@ -199,6 +200,43 @@ TEST_F(JobLogTest, AnEndedJobsLogOutlivesACoordinatorRestart) {
   EXPECT_EQ(printed.exit_code, 0) << printed.err;
   EXPECT_EQ(printed.out, text);
   EXPECT_THAT(printed.out, testing::HasSubstr("done after "));
+}
+
+// A job whose checkpoint_dir lies outside the worker's --checkpoint-root: the worker refuses
+// its attempt before making the attempt's folder or starting a trainer, so no log exists.
+// `ablate log` says that attempt never started, and why, and names no folder.
+TEST_F(JobLogTest, AnAttemptThatNeverStartedHasNoLogAndSaysWhy) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinatorAndWorker("w", 1));
+  const std::string sweep = WriteTinySweep(/*jobs=*/1, /*steps=*/10);
+  std::string text;
+  {
+    std::ifstream in(sweep);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string inside = absl::StrCat("checkpoint_root: ", dir_, "/checkpoints");
+  const size_t at = text.find(inside);
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at, inside.size(), absl::StrCat("checkpoint_root: ", dir_, "/elsewhere"));
+  std::ofstream(sweep) << text;
+  ASSERT_TRUE(Submit(sweep).ok()) << Logs();
+  absl::StatusOr<v1::Job> job = WaitForOnlyJob(
+      [](const v1::Job& j) { return j.state() == v1::JOB_STATE_FAILED; }, absl::Minutes(1));
+  ASSERT_TRUE(job.ok()) << job.status() << Logs();
+  const std::string job_id = job->spec().job_id();
+  const uint64_t attempt = job->current_attempt_id();
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(dir_) / "w" / job_id /
+                                       absl::StrCat("attempt-", attempt)));
+
+  test::Cli printed = Ablate({"log", job_id});
+  EXPECT_EQ(printed.exit_code, 0) << printed.err;
+  EXPECT_EQ(printed.out, "");
+  EXPECT_THAT(printed.err, testing::StartsWith(absl::StrCat(
+                               "ablate: log: ", job_id, " is FAILED and has no log: attempt 1 (id ",
+                               attempt, ") on worker w never started its trainer: checkpoint_dir ",
+                               dir_, "/elsewhere/")));
+  EXPECT_THAT(printed.err, testing::HasSubstr(" is outside this worker's --checkpoint-root ("));
+  EXPECT_THAT(printed.err, testing::Not(testing::HasSubstr("trainer.log in")));
+  EXPECT_THAT(printed.err, testing::Not(testing::HasSubstr("/attempt-")));
 }
 
 // `ablate log -f` across a retry: attempt 1's lines to the end of its file (its last line

@@ -123,6 +123,21 @@ TEST_F(RerunTest, RetryFailedRunsExactlyTheFailedCells) {
     EXPECT_NE(rerun.current_attempt_id(), JobOfSeed(before, seed)->current_attempt_id());
     EXPECT_TRUE(rerun.has_final_eval_loss()) << seed;
   }
+  // ATTEMPTS counts against max_attempts (1 here) only what ran since the retry, which granted
+  // it afresh: the attempt before it is shown apart.
+  const Cli status = Ablate({"status", "rerun"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  for (uint64_t seed : {1, 2, 3}) {
+    const std::string& id = JobOfSeed(after, seed)->spec().job_id();
+    const size_t row = status.out.find(absl::StrCat(id, " "));
+    ASSERT_NE(row, std::string::npos) << status.out;
+    const std::string line = status.out.substr(row, status.out.find('\n', row) - row);
+    if (seed == 1) {
+      EXPECT_THAT(line, ContainsRegex("SUCCEEDED +1 ")) << status.out;
+    } else {
+      EXPECT_THAT(line, HasSubstr("SUCCEEDED  1 (+1 not counted)")) << status.out;
+    }
+  }
   // The failed attempt stays in the job's history.
   auto stub = v1::SweepService::NewStub(
       test::TokenChannel(coordinator_->grpc_address(), test::kViewerToken));
