@@ -50,7 +50,9 @@ int RunCli(int argc, char** argv) {
       ->capture_default_str();
   std::string token_file;
   app.add_option("--token-file", token_file,
-                 "file whose first line is your bearer token (default: $ABLATE_TOKEN)")
+                 "file whose first line is your bearer token. The token sent is the first set "
+                 "of: --token-file, else $ABLATE_TOKEN_FILE, else $ABLATE_TOKEN (a token file "
+                 "given either way wins over $ABLATE_TOKEN)")
       ->envname("ABLATE_TOKEN_FILE");
   std::string tls_ca;
   app.add_option("--tls-ca", tls_ca,
@@ -197,8 +199,9 @@ int RunCli(int argc, char** argv) {
       "\"cancelled: retry --cancelled\" when a cancelled trial holds its tuning back. "
       "Jobs an update of the sweep dropped (`ablate status` marks them \"(dropped)\") are "
       "left out: their runs are of cells its file no longer has. "
-      "When no job has the metric, a note says so on stderr; the exit status is 1 once no job "
-      "is left to run, since no value will come.");
+      "When no job has the metric, a note says so on stderr, with the series the succeeded "
+      "jobs did log and the nearest name among them; the exit status is 1 once no job is left "
+      "to run, since no value will come.");
   results->add_option("SWEEP", sweep_id, "the sweep's id or unique name")->required();
   results
       ->add_option(

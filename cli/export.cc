@@ -5,7 +5,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <string>
+#include <system_error>
 #include <vector>
+
+#include "absl/strings/str_cat.h"
 
 namespace ablate::cli {
 
@@ -25,9 +30,24 @@ int ExportCommand(const std::string& coordinator, const std::string& token,
   execvp(kProgram, argv.data());
   const int error = errno;
   io.err << "ablate: export: cannot run " << kProgram << " (" << std::strerror(error)
-         << "); it comes with the Python package: "
-         << "pip install './python[parquet,tensorboard,wandb]'\n";
+         << "); it comes with the Python package: " << InstallHint(ABLATE_SOURCE_DIR, choice.format)
+         << "\n";
   return kExitUsage;
+}
+
+std::string InstallHint(const std::string& source_dir, const std::string& format) {
+  // The package's extras are named after the formats that need one; csv needs none.
+  const std::string extra = format == "csv" ? "" : absl::StrCat("[", format, "]");
+  const std::filesystem::path package = std::filesystem::path(source_dir) / "python";
+  std::error_code absent;
+  if (!std::filesystem::exists(package / "pyproject.toml", absent)) {
+    return absl::StrCat("pip install 'SOURCE/python", extra,
+                        "', SOURCE being a copy of Ablate's source tree (the one this ablate was "
+                        "built from, ",
+                        source_dir, ", is gone)");
+  }
+  // An absolute path, so that the command works from any folder.
+  return absl::StrCat("pip install '", package.string(), extra, "'");
 }
 
 }  // namespace ablate::cli

@@ -27,9 +27,16 @@ struct ExportChoice {
 // Replaces this process with `ablate-export SWEEP --format FORMAT --out OUT --coordinator
 // COORDINATOR [--include-dropped]`, found on PATH, with `token` in its environment as
 // ABLATE_TOKEN (never on its command line). Returns only when that program cannot be run:
-// kExitUsage, with a line on `io.err` saying how to install it.
+// kExitUsage, with a line on `io.err` saying how to install it (InstallHint of the source tree
+// this binary was built from).
 int ExportCommand(const std::string& coordinator, const std::string& token,
                   const std::string& sweep_id, const ExportChoice& choice, const Io& io);
+
+// The command that installs ablate-export with what `format` needs, from any folder: pip
+// install of `source_dir`'s python/ package by its absolute path, with the format's extra
+// ("pip install '/src/ablate/python[parquet]'"); when that package is not there (a binary
+// copied away from its source tree), the same with SOURCE in its place, saying why.
+std::string InstallHint(const std::string& source_dir, const std::string& format);
 
 }  // namespace ablate::cli
 

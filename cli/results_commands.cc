@@ -1,7 +1,7 @@
 // `ablate results` and `ablate compare`: a sweep's jobs read into cli/results.h's tables.
+#include <algorithm>
 #include <cstdint>
 #include <optional>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/results.h"
 #include "cli/views.h"
+#include "common/did_you_mean.h"
 
 namespace ablate::cli {
 namespace {
@@ -77,16 +78,18 @@ int FailResults(const Io& io, const absl::Status& status) {
   return Fail(io, status);
 }
 
-// The series job `job_id` reports, for a note on a metric none has: "" when it cannot be read.
-std::string SeriesOf(Client& client, const std::string& job_id) {
+// The series job `job_id` reports, by name, for a note on a metric none has: empty when it
+// cannot be read.
+std::vector<std::string> SeriesOf(Client& client, const std::string& job_id) {
   v1::GetJobRequest request;
   request.set_job_id(job_id);
   request.set_max_points(1);
   absl::StatusOr<v1::GetJobResponse> response = client.GetJob(request);
-  if (!response.ok()) return "";
-  std::set<std::string> names;
-  for (const v1::MetricSeries& series : response->metrics()) names.insert(series.name());
-  return absl::StrJoin(names, ", ");
+  std::vector<std::string> names;
+  if (!response.ok()) return names;
+  for (const v1::MetricSeries& series : response->metrics()) names.push_back(series.name());
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 // A table of dashes does not say why, nor tells a script that nothing more will come. When no
@@ -96,19 +99,27 @@ int NoteMissingResults(Client& client, const ReadOut& read, const Io& io) {
     if (cell.has_metric()) return kExitOk;
   }
   const v1::JobCounts& n = read.sweep.counts();
-  io.err << "note: no cell of " << read.sweep.id() << " has a value of " << read.results.metric();
-  // A job that ended well without the series: the name is likely mistyped.
+  const std::string& metric = read.results.metric();
+  const uint32_t unfinished = n.pending() + n.assigned() + n.running();
+  const int code = unfinished > 0 ? kExitOk : kExitFailed;
+  // A job that ended well without the series: the name is likely mistyped, and the jobs'
+  // states say nothing about it.
   if (!read.a_job_id.empty()) {
-    const std::string series = SeriesOf(client, read.a_job_id);
-    if (!series.empty()) io.err << " (its jobs report " << series << ")";
+    const std::vector<std::string> series = SeriesOf(client, read.a_job_id);
+    if (!series.empty()) {
+      io.err << "note: no succeeded job of " << read.sweep.id() << " logged " << metric
+             << DidYouMean(metric, series) << "; they log " << absl::StrJoin(series, ", ") << "\n";
+      return code;
+    }
   }
-  if (const uint32_t unfinished = n.pending() + n.assigned() + n.running(); unfinished > 0) {
+  io.err << "note: no cell of " << read.sweep.id() << " has a value of " << metric;
+  if (unfinished > 0) {
     io.err << " yet (" << unfinished << " of " << n.total() << " jobs still to run)\n";
-    return kExitOk;
+    return code;
   }
   io.err << ", and no job is left to run (" << n.failed() << " failed, " << n.cancelled()
          << " cancelled); `ablate status " << read.sweep.id() << "` shows why\n";
-  return kExitFailed;
+  return code;
 }
 
 }  // namespace

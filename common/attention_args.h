@@ -22,6 +22,7 @@
 #ifndef ABLATE_COMMON_ATTENTION_ARGS_H_
 #define ABLATE_COMMON_ATTENTION_ARGS_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,10 @@
 #include "common/typed_args.h"
 
 namespace ablate {
+
+// The longest context dense attention takes (128K tokens); a longer one needs attention nsa,
+// which takes up to kMaxContext (train_config.h).
+inline constexpr uint64_t kLongestDenseContext = 131072;
 
 // The arguments `attention` declares, or null for a kind that declares none.
 const std::vector<TypedArg>* AttentionArgs(absl::string_view attention);

@@ -27,7 +27,6 @@ using google::protobuf::FieldDescriptor;
 
 // The map fields a sweep sets one key at a time ("optimizer_args.beta2").
 constexpr absl::string_view kArgMaps[] = {"optimizer_args.", "attention_args."};
-constexpr uint64_t kLongestDenseContext = 131072;
 
 // Reads "524288", "512K" or "1M" (powers of two, as context lengths are written), and a whole
 // number written with a zero fraction ("64.0", as Python's float and some YAML writers print it).

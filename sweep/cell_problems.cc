@@ -11,8 +11,10 @@
 
 namespace ablate::sweep::internal {
 
-absl::Status CellProblems(size_t cells, absl::FunctionRef<const std::string*(size_t)> problem,
-                          absl::FunctionRef<std::string(size_t)> label) {
+std::vector<std::string> GroupedCellLines(size_t cells,
+                                          absl::FunctionRef<const std::string*(size_t)> problem,
+                                          absl::FunctionRef<std::string(size_t)> label,
+                                          absl::string_view others) {
   constexpr size_t kProblems = 5, kOthers = 3;
   struct Problem {
     size_t first;  // the first cell with it
@@ -43,7 +45,6 @@ absl::Status CellProblems(size_t cells, absl::FunctionRef<const std::string*(siz
     }
     beyond += unnamed ? 1 : 0;
   }
-  if (problems.empty()) return absl::OkStatus();
   std::vector<std::string> parts;
   for (const Problem& named : problems) {
     std::string part = absl::StrCat("cell ", label(named.first), ": ", named.text);
@@ -55,12 +56,18 @@ absl::Status CellProblems(size_t cells, absl::FunctionRef<const std::string*(siz
     }
     parts.push_back(std::move(part));
   }
-  std::string message = absl::StrJoin(parts, "\n");
   if (beyond > 0) {
-    absl::StrAppend(&message, "\nand ", beyond, beyond == 1 ? " more cell" : " more cells",
-                    " with other problems");
+    parts.push_back(absl::StrCat("and ", beyond, beyond == 1 ? " more cell" : " more cells",
+                                 " with other ", others));
   }
-  return absl::InvalidArgumentError(message);
+  return parts;
+}
+
+absl::Status CellProblems(size_t cells, absl::FunctionRef<const std::string*(size_t)> problem,
+                          absl::FunctionRef<std::string(size_t)> label) {
+  const std::vector<std::string> lines = GroupedCellLines(cells, problem, label, "problems");
+  if (lines.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
 }
 
 }  // namespace ablate::sweep::internal

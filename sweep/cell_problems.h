@@ -6,9 +6,11 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace ablate::sweep::internal {
 
@@ -20,6 +22,14 @@ namespace ablate::sweep::internal {
 // has it), then "and N more cells with other problems"; OK when no cell has one.
 absl::Status CellProblems(size_t cells, absl::FunctionRef<const std::string*(size_t)> problem,
                           absl::FunctionRef<std::string(size_t)> label);
+
+// The same grouping, as lines, for what is said of cells without refusing them (an expansion
+// note): `others` names the last line's kind ("and 2 more cells with other notes"). Empty when
+// no cell has one.
+std::vector<std::string> GroupedCellLines(size_t cells,
+                                          absl::FunctionRef<const std::string*(size_t)> problem,
+                                          absl::FunctionRef<std::string(size_t)> label,
+                                          absl::string_view others);
 
 }  // namespace ablate::sweep::internal
 

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "common/attention_args.h"
 #include "common/train_config.h"
+#include "sweep/cell_problems.h"
 #include "sweep/validate.h"
 
 namespace ablate::sweep::internal {
@@ -135,20 +136,71 @@ void AddDerivedForNoCell(const v1::SweepSpec& spec, const Expansion& expansion,
 }
 
 // NSA cells with no sparsity left are legal (a tiny model's smoke test may want one), but a
-// comparison of attention kinds built on them compares nothing. The first few are named, the
-// rest counted.
+// comparison of attention kinds built on them compares nothing. Grouped as the cells' problems
+// are: a line per reason, naming a few more cells it holds for and counting the rest.
 void AddCellsReadingEveryKey(const std::vector<v1::JobSpec>& jobs,
                              std::vector<ExpansionNote>& notes) {
-  constexpr int kNamed = 3;
-  int found = 0;
-  for (const v1::JobSpec& job : jobs) {
-    const std::string why = NsaReadsEveryKey(job.config());
-    if (why.empty() || found++ >= kNamed) continue;
-    notes.push_back({"", absl::StrCat("cell ", CellLabel(job), ": ", why)});
+  std::vector<std::string> why(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) why[i] = NsaReadsEveryKey(jobs[i].config());
+  for (std::string& line : GroupedCellLines(
+           jobs.size(), [&](size_t i) { return why[i].empty() ? nullptr : &why[i]; },
+           [&](size_t i) { return CellLabel(jobs[i]); }, "notes")) {
+    notes.push_back({"", std::move(line)});
   }
-  if (found > kNamed) {
-    notes.push_back({"", absl::StrCat(found - kNamed, " more cells read every key the same way")});
+}
+
+// A baseline runs one factor at a time: the grid's cells that change two or more dimensions
+// from it do not run. Often meant, but a `baseline:` added to a whole grid for its differences
+// changes which cells run without a word; noted at the baseline, with the first few such cells
+// in grid order.
+void AddCellsTheBaselineLeavesOut(const v1::SweepSpec& spec, std::vector<ExpansionNote>& notes) {
+  if (spec.baseline().empty()) return;
+  const int dims = spec.grid_size();
+  std::vector<int> base(dims, 0), cell(dims, 0);  // value index per dimension
+  uint64_t grid = 1, run = 1;
+  for (int d = 0; d < dims; ++d) {
+    const v1::Dimension& dimension = spec.grid(d);
+    grid *= dimension.values_size();
+    run += dimension.values_size() - 1;
+    const auto chosen = spec.baseline().find(dimension.name());
+    if (chosen == spec.baseline().end()) return;  // refused by validation before this
+    const std::string key = ValueKey(dimension.name(), chosen->second).value_or("");
+    for (int v = 0; v < dimension.values_size(); ++v) {
+      if (ValueKey(dimension.name(), dimension.values(v)).value_or("") == key) base[d] = v;
+    }
   }
+  if (grid == run) return;
+  constexpr size_t kNamed = 3;
+  std::vector<std::string> named;
+  // The first cells in grid order (first dimension slowest) that change two dimensions or more.
+  for (bool more = true; more && named.size() < kNamed;) {
+    int changed = 0;
+    for (int d = 0; d < dims; ++d) changed += cell[d] != base[d] ? 1 : 0;
+    if (changed >= 2) {
+      v1::JobSpec labelled;
+      for (int d = 0; d < dims; ++d) {
+        v1::CellValue& value = *labelled.add_cell();
+        value.set_dimension(spec.grid(d).name());
+        value.set_value(spec.grid(d).values(cell[d]));
+      }
+      named.push_back(CellLabel(labelled));
+    }
+    more = false;
+    for (int d = dims - 1; d >= 0 && !more; --d) {
+      more = ++cell[d] < spec.grid(d).values_size();
+      if (!more) cell[d] = 0;
+    }
+  }
+  const uint64_t left_out = grid - run;
+  notes.push_back(
+      {"baseline",
+       absl::StrCat("baseline: one factor at a time runs ", run, " of the grid's ", grid,
+                    " cells (the baseline and each cell that changes one dimension from it); the ",
+                    left_out, left_out == 1 ? " cell" : " cells",
+                    " that change two or more do not run: ", absl::StrJoin(named, ", "),
+                    left_out > named.size()
+                        ? absl::StrCat(" and ", left_out - named.size(), " more")
+                        : "")});
 }
 
 // A micro-batch above a rank's share of the batch runs as the whole share (MicroBatchPerRank):
@@ -180,6 +232,7 @@ void AddMicroBatchAboveShare(const std::vector<v1::JobSpec>& jobs,
 
 std::vector<ExpansionNote> ExpansionNotes(const v1::SweepSpec& spec, const Expansion& expansion) {
   std::vector<ExpansionNote> notes;
+  AddCellsTheBaselineLeavesOut(spec, notes);
   for (const int i : expansion.idle_overrides) {
     const std::string at = absl::StrCat("overrides[", i, "].when");
     notes.push_back({at, absl::StrCat(at,

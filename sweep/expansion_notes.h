@@ -21,6 +21,10 @@ struct ExpansionNote {
 };
 
 // The notes of `expansion`, ExpandSweep(spec)'s, in this order:
+// - with a baseline, the grid's cells that one factor at a time leaves out, counted, the first
+//   three named ("baseline: one factor at a time runs 7 of the grid's 36 cells (...); the 29
+//   cells that change two or more do not run: model=tiny attention=dense optimizer=muon
+//   context_length=64, ... and 26 more");
 // - each override no kept cell meets ("overrides[1].when: no cell ... meets it, so the override
 //   changes nothing");
 // - each grid value the constraints dropped from every cell that has it ("grid.optimizer:
@@ -33,9 +37,9 @@ struct ExpansionNote {
 // - each `derived:` value for an optimizer no cell uses ("derived.learning_rate.soap: no cell
 //   uses optimizer soap, so it changes nothing");
 // - a sample.count above the cells the constraints keep;
-// - NSA cells that read every key of their context (NsaReadsEveryKey), the first three named
-//   ("cell attention=nsa: attention_args.window: 512 tokens hold every key of a 256-token
-//   context: ..."), the rest counted;
+// - NSA cells that read every key of their context (NsaReadsEveryKey), grouped by reason as
+//   CellProblems groups problems ("cell attention=nsa seed=1: attention_args.window: 512 tokens
+//   hold every key of a 256-token context: ... (so do cells attention=nsa seed=2)");
 // - a micro_batch_size above a rank's share of the batch (MicroBatchPerRank runs the whole
 //   share), at its first cell, with how many more jobs have it.
 std::vector<ExpansionNote> ExpansionNotes(const v1::SweepSpec& spec, const Expansion& expansion);

@@ -110,11 +110,12 @@ constraints:
   ASSERT_TRUE(expanded.ok()) << expanded.status();
   EXPECT_EQ(expanded->expansion.jobs.size(), 3u);
   EXPECT_TRUE(expanded->notes.empty());
-  // Where a baseline picks the cells, the plan's excluded list names the dropped one: no note.
+  // Where a baseline picks the cells, the plan's excluded list names the dropped one: no note
+  // of it, only the baseline's own.
   expanded = ExpandSweepYaml(yaml + "baseline: {optimizer: adamw, context_length: 1K}\n", "s.yaml");
   ASSERT_TRUE(expanded.ok()) << expanded.status();
   EXPECT_EQ(expanded->expansion.dropped.size(), 1u);
-  EXPECT_TRUE(expanded->notes.empty());
+  EXPECT_THAT(expanded->notes, ElementsAre(HasSubstr("baseline: one factor at a time")));
 }
 
 TEST(ExpansionNotesTest, ASampleLargerThanTheKeptCellsIsNoted) {
@@ -157,6 +158,59 @@ grid:
   expanded = ExpandSweepYaml(fits, "s.yaml");
   ASSERT_TRUE(expanded.ok()) << expanded.status();
   EXPECT_TRUE(expanded->notes.empty());
+}
+
+// A baseline runs one factor at a time: the grid's cells that change two dimensions or more
+// from it do not run, which the plan says once, at the baseline, naming the first few.
+TEST(ExpansionNotesTest, TheCellsABaselineLeavesOutAreNotedOnce) {
+  const std::string yaml = R"(name: t
+grid:
+  optimizer: [adamw, muon, soap]
+  context_length: [128, 256]
+  seed: [1, 2]
+baseline: {optimizer: adamw, context_length: 128, seed: 1}
+)";
+  absl::StatusOr<ExpandedSweepFile> expanded = ExpandSweepYaml(yaml, "s.yaml");
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_EQ(expanded->expansion.jobs.size(), 5u);
+  EXPECT_EQ(expanded->notes,
+            std::vector<std::string>{
+                "s.yaml:6:1: baseline: one factor at a time runs 5 of the grid's 12 cells (the "
+                "baseline and each cell that changes one dimension from it); the 7 cells that "
+                "change two or more do not run: optimizer=adamw context_length=256 seed=2, "
+                "optimizer=muon context_length=128 seed=2, optimizer=muon context_length=256 "
+                "seed=1 and 4 more"});
+  // A grid of one dimension runs whole under its baseline: nothing is left out.
+  expanded = ExpandSweepYaml("name: t\ngrid:\n  seed: [1, 2, 3]\nbaseline: {seed: 2}\n", "s.yaml");
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_TRUE(expanded->notes.empty());
+}
+
+// NSA cells that read every key are noted as cell problems are reported: a line per reason,
+// naming a few more cells it holds for and counting the rest, not a line per cell.
+TEST(ExpansionNotesTest, CellsThatReadEveryKeyAreGroupedByReason) {
+  const std::string yaml = R"(name: t
+grid:
+  attention: [dense, nsa]
+  optimizer: [adamw, muon, soap]
+  context_length: [128, 256]
+  seed: [1, 2, 3]
+fixed:
+  steps: 10
+)";
+  absl::StatusOr<ExpandedSweepFile> expanded = ExpandSweepYaml(yaml, "s.yaml");
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_THAT(
+      expanded->notes,
+      ElementsAre("s.yaml: cell attention=nsa optimizer=adamw context_length=128 seed=1: "
+                  "attention_args.window: 512 tokens hold every key of a 128-token context: NSA "
+                  "computes dense attention there, and more (so do cells attention=nsa "
+                  "optimizer=adamw context_length=128 seed=2, attention=nsa optimizer=adamw "
+                  "context_length=128 seed=3, attention=nsa optimizer=muon context_length=128 "
+                  "seed=1 and 5 more)",
+                  HasSubstr("of a 256-token context: NSA computes dense attention there, and "
+                            "more (so do cells attention=nsa optimizer=adamw context_length=256 "
+                            "seed=2, ")));
 }
 
 }  // namespace

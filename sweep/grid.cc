@@ -19,6 +19,7 @@
 #include "sweep/cell_problems.h"
 #include "sweep/derived.h"
 #include "sweep/job_ids.h"
+#include "sweep/long_context_fix.h"
 #include "sweep/memory_planner.h"
 #include "sweep/tuning.h"
 #include "sweep/validate.h"
@@ -404,7 +405,11 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
           [&](size_t i) { return resolved[i].problem ? &*resolved[i].problem : nullptr; },
           [&](size_t i) { return Label(resolved[i].values); });
       !bad.ok()) {
-    return bad;
+    std::vector<const CellValues*> failed;
+    for (const ResolvedCell& cell : resolved) {
+      if (cell.problem.has_value()) failed.push_back(&cell.values);
+    }
+    return internal::WithLongContextFix(spec, bad, failed);
   }
   for (ResolvedCell& cell : resolved) {
     if (cell.rule.has_value()) {

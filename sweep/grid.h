@@ -68,8 +68,9 @@ std::string SweepId(const v1::SweepSpec& spec);
 // or a derived setting cannot be derived for it (the message names the cell and the field:
 // "cell context_length=384: derived.tokens_per_step: 4096 tokens is not a whole number of
 // 384-token sequences"; a line for each of the first three such problems, with up to three
-// more cells each breaks, and a count of the rest), when the baseline is excluded, when two
-// cells resolve to the same config (naming both), or when no cell is left.
+// more cells each breaks, and a count of the rest; cells of dense attention past 128K tokens
+// end it with the rule that fixes them, long_context_fix.h), when the baseline is excluded,
+// when two cells resolve to the same config (naming both), or when no cell is left.
 absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec);
 
 }  // namespace ablate::sweep

@@ -287,7 +287,12 @@ TEST(GridTest, InvalidCellIsNamed) {
   ASSERT_FALSE(expansion.ok());
   EXPECT_EQ(expansion.status().message(),
             "cell model=tiny context_length=1M: context_length: 1048576 requires attention nsa "
-            "(got dense, which takes at most 131072)");
+            "(got dense, which takes at most 131072)\n"
+            "dense attention takes at most 131072 tokens; to train the cells at context_length "
+            "1M with NSA instead, add to the file:\n"
+            "  overrides:\n"
+            "    - when: {context_length: [1M]}\n"
+            "      set: {attention: nsa}");
 }
 
 // Regression: `beta_2: [0.5, 0.999]`, a typo for beta2, gave two bit-identical runs under
@@ -438,7 +443,12 @@ TEST(GridTest, CellsWithDifferentProblemsAreAllReported) {
             "cell context_length=1M optimizer_args.beta2=0.9: context_length: 1048576 requires "
             "attention nsa (got dense, which takes at most 131072) (so do cells context_length=1M "
             "optimizer_args.beta2=1.0, context_length=1M optimizer_args.beta2=2.0, "
-            "context_length=1M optimizer_args.beta2=3.0)");
+            "context_length=1M optimizer_args.beta2=3.0)\n"
+            "dense attention takes at most 131072 tokens; to train the cells at context_length "
+            "1M with NSA instead, add to the file:\n"
+            "  overrides:\n"
+            "    - when: {context_length: [1M]}\n"
+            "      set: {attention: nsa}");
 }
 
 // Of several invalid cells, the first in run order is named, whichever thread resolved it.

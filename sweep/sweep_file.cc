@@ -53,13 +53,17 @@ class SweepFileReader : public internal::YamlReader {
     try {
       root = YAML::Load(std::string(yaml));
     } catch (const YAML::Exception& e) {
-      return absl::InvalidArgumentError(absl::StrFormat("%s:%d:%d: invalid YAML: %s", source(),
-                                                        e.mark.line + 1, e.mark.column + 1, e.msg));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s:%d:%d: invalid YAML: %s%s", source(), e.mark.line + 1,
+                          e.mark.column + 1, e.msg, internal::TabIndentNote(yaml, e.mark.line)));
     }
     if (!root.IsMap()) {
       return Error(
           root.Mark(), "sweep",
-          absl::StrCat("expected a map of settings (", absl::StrJoin(TopLevelKeys(), ", "), ")"));
+          absl::StrCat(internal::HoldsOnlyComments(yaml)
+                           ? "the file is empty (no settings, at most comments); "
+                           : "",
+                       "expected a map of settings (", absl::StrJoin(TopLevelKeys(), ", "), ")"));
     }
     v1::SweepSpec spec;
     ForEachEntry(root, "",

@@ -16,6 +16,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::Pair;
+using ::testing::StartsWith;
 using ::testing::UnorderedElementsAre;
 
 // The one line a bad file gives, or "" when it parses.
@@ -89,6 +90,30 @@ TEST(SweepFileTest, BadYamlNamesItsPosition) {
   const std::string error = ErrorOf("name: t\ngrid:\n  model: [tiny, mini\n");
   EXPECT_THAT(error, HasSubstr("s.yaml:4:1: invalid YAML: "));
   EXPECT_THAT(error, Not(HasSubstr("\n")));
+}
+
+// YAML takes no tab in indentation, and yaml-cpp's complaint ("illegal map value") does not
+// say that a tab is what it met.
+TEST(SweepFileTest, ATabInTheIndentationIsNamed) {
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n\tmodel: [tiny]\n"),
+            "s.yaml:3:7: invalid YAML: illegal map value; line 3 is indented with a tab, which "
+            "YAML does not allow (indent with spaces)");
+  EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny]\n \tattention: [dense]\n"),
+            "s.yaml:4:3: invalid YAML: end of map not found; line 4 is indented with a tab, "
+            "which YAML does not allow (indent with spaces)");
+  // A tab after the indentation is no indentation: the complaint is yaml-cpp's alone.
+  EXPECT_THAT(ErrorOf("name: t\ngrid:\n  model: [tiny,\tmini\n"), Not(HasSubstr("tab")));
+}
+
+// An empty file is said to be empty, not only "not a map".
+TEST(SweepFileTest, AnEmptyFileIsSaidToBe) {
+  for (const std::string text : {"", "\n\n", "# a sweep, one day\n  # more\n"}) {
+    EXPECT_THAT(ErrorOf(text),
+                StartsWith("s.yaml:1:1: sweep: the file is empty (no settings, at most "
+                           "comments); expected a map of settings (name, description, grid, "))
+        << text;
+  }
+  EXPECT_THAT(ErrorOf("[name, t]\n"), StartsWith("s.yaml:1:1: sweep: expected a map of settings"));
 }
 
 TEST(SweepFileTest, UnknownTopLevelKey) {
@@ -214,7 +239,7 @@ TEST(SweepFileTest, ShapeProblems) {
             "s.yaml:4:11: priority: 'high' is not a whole number");
   EXPECT_EQ(ErrorOf("name: t\ngrid:\n  model: [tiny]\nfixed:\n  steps:\n"),
             "s.yaml:5:3: fixed.steps: missing value");
-  EXPECT_EQ(ErrorOf(""),
+  EXPECT_EQ(ErrorOf("just text\n"),
             "s.yaml:1:1: sweep: expected a map of settings (name, description, "
             "grid, constraints, fixed, overrides, priority, max_attempts, checkpoint_root, "
             "baseline, cells, sample, repeats, derived, throughput, tuning)");

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace ablate::sweep::internal {
 namespace {
@@ -156,6 +159,25 @@ absl::Status YamlReader::Report() const {
   lines.reserve(sorted.size());
   for (const Problem* problem : sorted) lines.push_back(problem->text);
   return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
+}
+
+std::string TabIndentNote(absl::string_view yaml, int line) {
+  if (line < 0) return "";
+  std::vector<absl::string_view> lines = absl::StrSplit(yaml, '\n');
+  if (static_cast<size_t>(line) >= lines.size()) return "";
+  const absl::string_view text = lines[line];
+  const absl::string_view indent = text.substr(0, text.find_first_not_of(" \t"));
+  if (!absl::StrContains(indent, '\t')) return "";
+  return absl::StrCat("; line ", line + 1,
+                      " is indented with a tab, which YAML does not allow (indent with spaces)");
+}
+
+bool HoldsOnlyComments(absl::string_view yaml) {
+  for (absl::string_view line : absl::StrSplit(yaml, '\n')) {
+    line = absl::StripLeadingAsciiWhitespace(line);
+    if (!line.empty() && line.front() != '#') return false;
+  }
+  return true;
 }
 
 }  // namespace ablate::sweep::internal

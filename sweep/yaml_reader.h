@@ -90,6 +90,14 @@ class YamlReader {
   std::vector<Problem> problems_;  // in the order found
 };
 
+// What a YAML parser's complaint about line `line` (0-based) of `yaml` leaves out: "; line 3 is
+// indented with a tab, which YAML does not allow (indent with spaces)" when that line's
+// indentation holds a tab (yaml-cpp says "illegal map value" or "end of map not found"), else "".
+std::string TabIndentNote(absl::string_view yaml, int line);
+
+// Whether `yaml` holds nothing but blank lines and comments: a file that reads as no value.
+bool HoldsOnlyComments(absl::string_view yaml);
+
 template <typename Int>
 absl::StatusOr<Int> YamlReader::WholeNumber(const YAML::Node& node, const std::string& key,
                                             bool positive) {

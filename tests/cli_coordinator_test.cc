@@ -15,6 +15,23 @@ TEST_F(CliCoordinatorTest, SubmitTwiceSaysItWasAlreadySubmitted) {
   EXPECT_EQ(again.err, "");
 }
 
+// With a token file and $ABLATE_TOKEN both set, the file's token is the one sent (README,
+// `ablate --help`): here the file's is a user's and the variable's one the coordinator refuses.
+TEST_F(CliCoordinatorTest, ATokenFileWinsOverTheTokenVariable) {
+  const std::string file = WriteFile("token", absl::StrCat(test::kUserToken, "\n"));
+  const auto ls = [&](const std::map<std::string, std::string>& env) {
+    absl::StatusOr<std::unique_ptr<test::Subprocess>> process = test::Subprocess::Start(
+        {ablate_, "--coordinator", coordinator_->grpc_address(), "ls"}, env);
+    EXPECT_TRUE(process.ok()) << process.status();
+    if (!process.ok()) return -1;
+    absl::StatusOr<int> code = (*process)->WaitFor(absl::Seconds(15));
+    return code.ok() ? *code : -1;
+  };
+  const std::string refused = "not-a-token-this-coordinator-knows";
+  EXPECT_EQ(ls({{"ABLATE_TOKEN_FILE", file}, {"ABLATE_TOKEN", refused}}), 0);
+  EXPECT_NE(ls({{"ABLATE_TOKEN_FILE", ""}, {"ABLATE_TOKEN", refused}}), 0);
+}
+
 TEST_F(CliCoordinatorTest, ListAndStatusShowTheSweep) {
   const std::string id = Submit();
   const Result ls = Ablate({"ls"});

@@ -169,6 +169,23 @@ TEST_F(CliTest, UsageErrorsExit2WithOneLine) {
   }
 }
 
+// Without the Python package's ablate-export on PATH, export says how to install it with a
+// command that works from any folder: the package by its absolute path, with the format's extra.
+TEST_F(CliTest, ExportWithoutThePackageSaysHowToInstallIt) {
+  absl::StatusOr<std::unique_ptr<test::Subprocess>> process =
+      test::Subprocess::Start({ablate_, "--coordinator", unreachable_, "export", "s", "--format",
+                               "parquet", "--out", dir_ + "/out"},
+                              {{"PATH", dir_}});
+  ASSERT_TRUE(process.ok()) << process.status();
+  absl::StatusOr<int> code = (*process)->WaitFor(absl::Seconds(15));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 2);
+  EXPECT_THAT((*process)->Stderr(), IsOneLine());
+  EXPECT_THAT((*process)->Stderr(),
+              HasSubstr(absl::StrCat("it comes with the Python package: pip install '",
+                                     ABLATE_SOURCE_DIR, "/python[parquet]'\n")));
+}
+
 TEST_F(CliTest, HelpGoesToStdoutAndSucceeds) {
   const Result r = Run({"--help"});
   EXPECT_EQ(r.exit_code, 0);
@@ -182,6 +199,21 @@ TEST_F(CliTest, HelpGoesToStdoutAndSucceeds) {
   EXPECT_THAT(log, HasSubstr("in its database once the attempt ended"));
   EXPECT_THAT(log, HasSubstr("JOB/attempt-ID/trainer.log, ID being the attempt's id"));
   EXPECT_THAT(Run({"status", "--help"}).out, HasSubstr("\"(+K not counted)\""));
+  // Which token is sent when several are given.
+  EXPECT_THAT(r.out, HasSubstr("--token-file, else $ABLATE_TOKEN_FILE, else $ABLATE_TOKEN"));
+}
+
+// The mistakes of a file that YAML cannot read, or that holds nothing, are said in their words.
+TEST_F(CliTest, ATabOrAnEmptyFileIsNamed) {
+  const Result tab = Run({"--coordinator", unreachable_, "validate",
+                          WriteFile("tab.yaml", "name: x\ngrid:\n\tseed: [1, 2]\n")});
+  EXPECT_EQ(tab.exit_code, 2);
+  EXPECT_THAT(tab.err, IsOneLine());
+  EXPECT_THAT(tab.err, HasSubstr("tab.yaml:3:6: invalid YAML: illegal map value; line 3 is "
+                                 "indented with a tab, which YAML does not allow"));
+  const Result empty = Run({"--coordinator", unreachable_, "validate", WriteFile("e.yaml", "")});
+  EXPECT_EQ(empty.exit_code, 2);
+  EXPECT_THAT(empty.err, HasSubstr("e.yaml:1:1: sweep: the file is empty"));
 }
 
 }  // namespace

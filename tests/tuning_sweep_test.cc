@@ -154,8 +154,9 @@ TEST_F(TuningSweepTest, PromotesTheBestTrialsAndTrainsTheChosenPointForTheCellsS
   EXPECT_THAT(speed.out, testing::ContainsRegex("tiny +6 +0.003 ↑ +1/1 +[0-9]+\\.[0-9]{4} "));
   const test::Cli typo = Ablate({"results", "tune", "--metric", "train/tokens_per_s"});
   EXPECT_EQ(typo.exit_code, 1);
-  EXPECT_THAT(typo.err, HasSubstr("has a value of train/tokens_per_s (its jobs report "));
-  EXPECT_THAT(typo.err, HasSubstr("train/tokens_per_sec"));
+  EXPECT_THAT(typo.err, HasSubstr(" logged train/tokens_per_s (did you mean "
+                                  "train/tokens_per_sec?); they log "));
+  EXPECT_THAT(typo.err, HasSubstr("train/loss"));
 
   // Widening the search trains the new point alone: the rung it joins ranks it last, so the
   // second rung and the final job are those already trained, kept rather than run again.

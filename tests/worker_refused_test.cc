@@ -1,5 +1,6 @@
 // The real ablate-worker against the real coordinator with credentials the coordinator refuses:
-// the daemon says so and exits failing, instead of reconnecting forever.
+// the daemon says so and exits failing, instead of reconnecting forever; and its help says which
+// of its credentials it sends.
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -44,6 +45,21 @@ TEST(WorkerRefusedTest, AWorkerWhoseTokenTheCoordinatorRefusesExitsSayingWhy) {
     EXPECT_THAT((*worker)->Stderr(), ::testing::Not(HasSubstr("signal received")));
   }
   std::filesystem::remove_all(*dir);
+}
+
+// Which token the worker sends when several are given is said where its flags are.
+TEST(WorkerRefusedTest, TheHelpSaysWhichTokenIsSent) {
+  absl::StatusOr<std::string> bin_dir = test::BinDir();
+  ASSERT_TRUE(bin_dir.ok()) << bin_dir.status();
+  absl::StatusOr<std::unique_ptr<test::Subprocess>> help =
+      test::Subprocess::Start({*bin_dir + "/ablate-worker", "--help"});
+  ASSERT_TRUE(help.ok()) << help.status();
+  absl::StatusOr<int> exit = (*help)->WaitFor(absl::Seconds(10));
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_EQ(*exit, 0);
+  EXPECT_THAT((*help)->Stdout(),
+              HasSubstr("--token-file, else $ABLATE_TOKEN_FILE, else $ABLATE_TOKEN (a token file "
+                        "given either way wins over $ABLATE_TOKEN)"));
 }
 
 }  // namespace

@@ -104,7 +104,9 @@ int main(int argc, char** argv) {
       ->envname("ABLATE_DATA_ROOT");
   std::string token_file;
   app.add_option("--token-file", token_file,
-                 "file whose first line is this worker's bearer token (default: $ABLATE_TOKEN)")
+                 "file whose first line is this worker's bearer token. The token sent is the "
+                 "first set of: --token-file, else $ABLATE_TOKEN_FILE, else $ABLATE_TOKEN (a "
+                 "token file given either way wins over $ABLATE_TOKEN)")
       ->envname("ABLATE_TOKEN_FILE");
   std::string health_address;
   app.add_option("--health-http", health_address,

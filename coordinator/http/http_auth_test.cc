@@ -9,6 +9,7 @@
 #include "ablate/v1/sweep_service.pb.h"
 #include "absl/strings/str_cat.h"
 #include "coordinator/http/http_server.h"
+#include "coordinator/http/http_test_fixture.h"
 #include "coordinator/http/loopback_coordinator.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
@@ -30,9 +31,7 @@ class HttpAuthTest : public ::testing::Test {
         testing::StartLoopbackCoordinator(dir_, dir_.path(), dir_.File("tokens"));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->http_port());
-    client_->set_connection_timeout(5);
-    client_->set_read_timeout(5);
+    client_ = testing::ClientOf(*server_);
   }
   void TearDown() override { server_->Shutdown(); }
 
@@ -254,7 +253,9 @@ TEST_F(HttpAuthTest, APageOfAnotherOriginCannotCancel) {
   httplib::Result plain_token = Post("/api/v1/cancel", test::kUserToken, body, "text/plain");
   ASSERT_TRUE(plain_token);
   EXPECT_EQ(plain_token->status, 400);
-  EXPECT_THAT(plain_token->body, HasSubstr("Content-Type: application/json"));
+  EXPECT_THAT(plain_token->body,
+              HasSubstr("POST /api/v1/cancel needs the header Content-Type: application/json (the "
+                        "body is JSON); this request says 'text/plain'"));
   httplib::Result cross =
       Post("/api/v1/cancel", test::kUserToken, body, "application/json", foreign);
   ASSERT_TRUE(cross);

@@ -5,23 +5,17 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <filesystem>
-#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <utility>
-#include <vector>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "coordinator/http/job_reads.h"
 #include "coordinator/http/json_reply.h"
+#include "coordinator/http/query_params.h"
 #include "coordinator/http/request_guard.h"
 
 namespace ablate::coordinator {
@@ -54,73 +48,6 @@ httplib::SocketOptions ListenSocketOptions(int* listening) {
     setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
     *listening = sock;
   };
-}
-
-// ?name=N as an unsigned number; `*value` is left alone when the parameter is absent.
-absl::Status ParseUint(const httplib::Request& req, const char* name, uint32_t* value) {
-  if (!req.has_param(name)) return absl::OkStatus();
-  if (!absl::SimpleAtoi(req.get_param_value(name), value)) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": expected a non-negative integer"));
-  }
-  return absl::OkStatus();
-}
-
-// A query parameter the endpoint does not take is refused by name: ignored, a misspelt filter
-// (?stat=failed) would answer as if none were asked.
-absl::Status OnlyParams(const httplib::Request& req,
-                        std::initializer_list<absl::string_view> known) {
-  for (const auto& [name, value] : req.params) {
-    if (std::find(known.begin(), known.end(), name) == known.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown query parameter '", name, "' (", req.path, " takes ",
-                       known.size() == 0 ? "none" : absl::StrJoin(known, ", "), ")"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-// ?state=S as a job state: its enum name, with or without JOB_STATE_, in any case ("failed").
-absl::Status ParseJobState(const httplib::Request& req, v1::JobState* state) {
-  if (!req.has_param("state")) return absl::OkStatus();
-  const std::string given = req.get_param_value("state");
-  std::string name = absl::AsciiStrToUpper(given);
-  if (!absl::StartsWith(name, "JOB_STATE_")) name = absl::StrCat("JOB_STATE_", name);
-  if (v1::JobState_Parse(name, state) && *state != v1::JOB_STATE_UNSPECIFIED) {
-    return absl::OkStatus();
-  }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "state: '", given,
-      "' is not a job state (pending, assigned, running, succeeded, failed or cancelled)"));
-}
-
-absl::StatusOr<v1::ListJobsRequest> ListJobsRequestOf(const httplib::Request& req) {
-  if (absl::Status s = OnlyParams(req, {"page_size", "page_token", "state"}); !s.ok()) return s;
-  v1::ListJobsRequest request;
-  request.set_sweep_id(req.matches[1]);
-  uint32_t page_size = 0;
-  if (absl::Status s = ParseUint(req, "page_size", &page_size); !s.ok()) return s;
-  request.set_page_size(page_size);
-  request.set_page_token(req.get_param_value("page_token"));
-  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
-  if (absl::Status s = ParseJobState(req, &state); !s.ok()) return s;
-  request.set_state(state);
-  return request;
-}
-
-absl::StatusOr<v1::GetJobRequest> GetJobRequestOf(const httplib::Request& req) {
-  if (absl::Status s = OnlyParams(req, {"metrics", "max_points"}); !s.ok()) return s;
-  v1::GetJobRequest request;
-  request.set_job_id(req.matches[1]);
-  if (req.has_param("metrics")) {
-    for (absl::string_view name :
-         absl::StrSplit(req.get_param_value("metrics"), ',', absl::SkipEmpty())) {
-      request.add_metric_names(std::string(name));
-    }
-  }
-  uint32_t max_points = 0;
-  if (absl::Status s = ParseUint(req, "max_points", &max_points); !s.ok()) return s;
-  request.set_max_points(max_points);
-  return request;
 }
 
 // A POST route whose body is `Request` in protobuf's JSON mapping: answers what `call` returns
@@ -294,38 +221,39 @@ void HttpServer::Route() {
     res.set_content(telemetry_.Scrape(), "text/plain; version=0.0.4");
   });
   s.Get("/api/v1/sweeps", [this](const httplib::Request& req, httplib::Response& res) {
-    if (absl::Status s = OnlyParams(req, {}); !s.ok()) return ReplyError(s, res);
+    if (absl::Status s = CheckQueryParams(req, {}); !s.ok()) return ReplyError(s, res);
     Reply(api_.ListSweeps({}), res);
   });
   s.Get(R"(/api/v1/sweeps/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-    if (absl::Status s = OnlyParams(req, {}); !s.ok()) return ReplyError(s, res);
+    if (absl::Status s = CheckQueryParams(req, {}); !s.ok()) return ReplyError(s, res);
     v1::GetSweepRequest request;
     request.set_sweep_id(req.matches[1]);
     Reply(api_.GetSweep(request), res);
   });
   s.Get(R"(/api/v1/sweeps/([^/]+)/jobs)",
         [this](const httplib::Request& req, httplib::Response& res) {
-          absl::StatusOr<v1::ListJobsRequest> request = ListJobsRequestOf(req);
-          if (!request.ok()) return ReplyError(request.status(), res);
-          Reply(api_.ListJobs(*request), res);
+          ServeListJobs(api_, req, res);
         });
   s.Get(R"(/api/v1/sweeps/([^/]+)/events)",
-        [this](const httplib::Request& req, httplib::Response& res) { events_.Serve(req, res); });
+        [this](const httplib::Request& req, httplib::Response& res) {
+          if (absl::Status s = CheckQueryParams(req, {{"last_event_id"}}); !s.ok()) {
+            return ReplyError(s, res);
+          }
+          events_.Serve(req, res);
+        });
 
   s.Get(R"(/api/v1/jobs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-    absl::StatusOr<v1::GetJobRequest> request = GetJobRequestOf(req);
-    if (!request.ok()) return ReplyError(request.status(), res);
-    Reply(api_.GetJob(*request), res);
+    ServeGetJob(api_, req, res);
   });
   s.Get(R"(/api/v1/jobs/([^/]+)/log)", [this](const httplib::Request& req, httplib::Response& res) {
-    if (absl::Status s = OnlyParams(req, {}); !s.ok()) return ReplyError(s, res);
+    if (absl::Status s = CheckQueryParams(req, {}); !s.ok()) return ReplyError(s, res);
     v1::GetJobLogRequest request;
     request.set_job_id(req.matches[1]);
     Reply(api_.GetJobLog(request), res);
   });
   s.Get("/api/v1/whoami", [this](const httplib::Request& req, httplib::Response& res) {
     // The guard has admitted the token (or there are none to check, which lets anyone act).
-    if (absl::Status s = OnlyParams(req, {}); !s.ok()) return ReplyError(s, res);
+    if (absl::Status s = CheckQueryParams(req, {}); !s.ok()) return ReplyError(s, res);
     v1::WhoAmIResponse response;
     response.set_role("user");
     if (options_.authenticator != nullptr) {
@@ -337,7 +265,7 @@ void HttpServer::Route() {
     ReplyJson(response, res);
   });
   s.Get("/api/v1/workers", [this](const httplib::Request& req, httplib::Response& res) {
-    if (absl::Status s = OnlyParams(req, {}); !s.ok()) return ReplyError(s, res);
+    if (absl::Status s = CheckQueryParams(req, {}); !s.ok()) return ReplyError(s, res);
     Reply(api_.ListWorkers({}), res);
   });
   s.Post("/api/v1/sweeps",

@@ -3,9 +3,11 @@
 //   GET  /metrics                  Prometheus text (Telemetry::Scrape)
 //   GET  /api/v1/sweeps            ListSweepsResponse
 //   GET  /api/v1/sweeps/{id}       Sweep ({id} may be a name exactly one sweep has)
-//   GET  /api/v1/sweeps/{id}/jobs  ListJobsResponse, a page: ?page_size=100&page_token=...
+//   GET  /api/v1/sweeps/{id}/jobs  ListJobsResponse, a page: ?page_size=100&page_token=...,
+//                                  ?state=failed,cancelled (job_reads.h)
 //   GET  /api/v1/sweeps/{id}/events  WatchSweep as server-sent events (event_stream.h)
-//   GET  /api/v1/jobs/{id}         GetJobResponse; ?metrics=train/loss,eval/loss&max_points=200
+//   GET  /api/v1/jobs/{id}         GetJobResponse; ?metrics=train/loss,eval/loss&max_points=200,
+//                                  and the names asked that the job has no series of
 //   GET  /api/v1/jobs/{id}/log     JobLog: the tail of the job's log its worker last sent
 //   GET  /api/v1/whoami            WhoAmIResponse: the role of the request's token
 //   GET  /api/v1/workers           ListWorkersResponse
@@ -16,6 +18,8 @@
 //                                  {"jobIds": [...]} or {"states": ["JOB_STATE_FAILED"]}
 //   GET  / and /static/...         files of the web directory (the built dashboard); without
 //                                  an index.html there, GET / is a 503 page saying how to build it
+// A query parameter is refused when the endpoint does not take it, or when it takes one value
+// and is given two (query_params.h); list filters take repeats and commas alike.
 // Every request passes request_guard.h first: tokens for the API (and /metrics), the JSON
 // content type and a matching origin for state-changing requests.
 // The JSON API is protobuf's JSON mapping of sweep_service.proto (camelCase names, every field

@@ -1,7 +1,6 @@
 // The HTTP endpoints of a whole CoordinatorServer on loopback, read with httplib's client.
 #include <httplib.h>
 
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,82 +9,26 @@
 #include "absl/algorithm/container.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
-#include "common/clock.h"
+#include "coordinator/http/http_test_fixture.h"
 #include "coordinator/http/loopback_coordinator.h"
 #include "coordinator/server.h"
-#include "coordinator/store/store.h"
-#include "coordinator/testing/fixtures.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 
 namespace ablate::coordinator {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::HttpMetricsTest;
+using testing::HttpTest;
 using ::testing::Not;
+using testing::Parse;
 using testing::TempDir;
 using testing::TinySweepSpec;
-
-template <typename T>
-T Parse(const std::string& json) {
-  T message;
-  google::protobuf::util::Status parsed =
-      google::protobuf::util::JsonStringToMessage(json, &message);
-  EXPECT_TRUE(parsed.ok()) << parsed.ToString() << " in " << json;
-  return message;
-}
-
-std::string ToJson(const google::protobuf::Message& message) {
-  std::string json;
-  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(message, &json).ok());
-  return json;
-}
-
-class HttpTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::ofstream(dir_.File("index.html")) << "<!doctype html><title>ablate</title>";
-    std::ofstream(dir_.File("app.js")) << "console.log('ablate');";
-    absl::StatusOr<std::unique_ptr<CoordinatorServer>> server =
-        testing::StartLoopbackCoordinator(dir_, dir_.path());
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->http_port());
-    client_->set_connection_timeout(5);
-    client_->set_read_timeout(5);
-  }
-  void TearDown() override { server_->Shutdown(); }
-
-  // GETs `path`, expecting `status`; returns the body.
-  std::string Get(const std::string& path, int status = 200) {
-    httplib::Result result = client_->Get(path);
-    EXPECT_TRUE(result) << path;
-    if (!result) return "";
-    EXPECT_EQ(result->status, status) << path << ": " << result->body;
-    return result->body;
-  }
-
-  std::string Post(const std::string& path, const std::string& body, int status = 200) {
-    httplib::Result result = client_->Post(path, body, "application/json");
-    EXPECT_TRUE(result) << path;
-    if (!result) return "";
-    EXPECT_EQ(result->status, status) << path << ": " << result->body;
-    return result->body;
-  }
-
-  std::string SubmitTinySweep() {
-    v1::SubmitSweepRequest request;
-    *request.mutable_spec() = TinySweepSpec("http", 2);
-    return Parse<v1::SubmitSweepResponse>(Post("/api/v1/sweeps", ToJson(request))).sweep().id();
-  }
-
-  TempDir dir_;
-  std::unique_ptr<CoordinatorServer> server_;
-  std::unique_ptr<httplib::Client> client_;
-};
+using testing::ToJson;
 
 TEST_F(HttpTest, HealthzIsOk) { EXPECT_EQ(Get("/healthz"), "ok"); }
 
@@ -139,8 +82,8 @@ TEST_F(HttpTest, JsonApiAnswersWithTheServiceMessages) {
   ASSERT_EQ(jobs.jobs_size(), 2);
 
   const std::string job_id = jobs.jobs(0).spec().job_id();
-  v1::GetJobResponse job = Parse<v1::GetJobResponse>(
-      Get("/api/v1/jobs/" + job_id + "?metrics=train/loss,eval/loss&max_points=200"));
+  v1::GetJobResponse job =
+      Parse<v1::GetJobResponse>(Get("/api/v1/jobs/" + job_id + "?max_points=200"));
   EXPECT_EQ(job.job().spec().job_id(), job_id);
   EXPECT_EQ(job.job().state(), v1::JOB_STATE_PENDING);
 
@@ -152,6 +95,23 @@ TEST_F(HttpTest, JsonApiAnswersWithTheServiceMessages) {
   v1::CancelResponse cancelled = Parse<v1::CancelResponse>(Post("/api/v1/cancel", ToJson(cancel)));
   ASSERT_EQ(cancelled.cancelled_job_ids_size(), 1);
   EXPECT_EQ(cancelled.cancelled_job_ids(0), job_id);
+}
+
+// POST /api/v1/sweeps takes a sweep file's text (sweepFile), checked as `ablate submit` checks
+// it, each problem placed in the file by the name sweepFileName gives it.
+TEST_F(HttpTest, ASweepFilesTextIsSubmittedWithItsProblemsPlaced) {
+  const std::string grid = "name: from-text\ngrid:\n  seed: [1, 2]\n";
+  const std::string good = R"({"sweepFile": ")" + absl::StrReplaceAll(grid, {{"\n", "\\n"}}) +
+                           R"(", "sweepFileName": "text.yaml"})";
+  EXPECT_EQ(Parse<v1::SubmitSweepResponse>(Post("/api/v1/sweeps", good)).sweep().counts().total(),
+            2u);
+  v1::SubmitSweepRequest bad;
+  bad.set_sweep_file(grid + "  optimizer: [adamx]\n");
+  bad.set_sweep_file_name("text.yaml");
+  google::protobuf::Struct refused =
+      Parse<google::protobuf::Struct>(Post("/api/v1/sweeps", ToJson(bad), 400));
+  EXPECT_THAT(refused.fields().at("error").string_value(),
+              HasSubstr("text.yaml:4:15: grid.optimizer: unknown optimizer 'adamx'"));
 }
 
 TEST_F(HttpTest, JobsComeInPages) {
@@ -220,36 +180,6 @@ TEST_F(HttpTest, JobsFilterByState) {
   }
 }
 
-// A job with 2,000 train/loss points (loss = 1000 / (step + 1)) and 20 eval/loss points,
-// stored before the coordinator starts, as a worker's reports would have left them.
-class HttpMetricsTest : public HttpTest {
- protected:
-  void SetUp() override {
-    {
-      absl::StatusOr<std::unique_ptr<Store>> store =
-          Store::Open(dir_.File("ablate.db"), RealClock());
-      ASSERT_TRUE(store.ok()) << store.status();
-      v1::JobSpec job;
-      job.set_job_id("m-000001");
-      job.set_sweep_id("m");
-      ASSERT_TRUE((*store)->CreateSweep(testing::MakeSweep("m"), {job}, 3).ok());
-      absl::StatusOr<v1::Attempt> attempt = (*store)->StartAttempt("m-000001", "w1");
-      ASSERT_TRUE(attempt.ok()) << attempt.status();
-      std::vector<v1::MetricPoint> points;
-      for (int step = 0; step < 2000; ++step) {
-        points.push_back(testing::Point("train/loss", step, 1000.0 / (step + 1)));
-        if (step % 100 == 99) points.push_back(testing::Point("eval/loss", step, 3.0));
-      }
-      ASSERT_TRUE((*store)->AppendMetrics("m-000001", attempt->id(), points).ok());
-    }
-    HttpTest::SetUp();
-  }
-
-  v1::GetJobResponse GetJob(const std::string& query) {
-    return Parse<v1::GetJobResponse>(Get("/api/v1/jobs/m-000001" + query));
-  }
-};
-
 TEST_F(HttpMetricsTest, MetricsNamesTheSeriesReturned) {
   v1::GetJobResponse one = GetJob("?metrics=eval/loss");
   ASSERT_EQ(one.metrics_size(), 1);
@@ -261,7 +191,6 @@ TEST_F(HttpMetricsTest, MetricsNamesTheSeriesReturned) {
   EXPECT_EQ(both.metrics(0).name(), "eval/loss");
   EXPECT_EQ(both.metrics(1).name(), "train/loss");
 
-  EXPECT_EQ(GetJob("?metrics=no/such").metrics_size(), 0);
   EXPECT_EQ(GetJob("").metrics_size(), 2);  // none named: every series
 }
 

@@ -25,10 +25,13 @@ absl::string_view AuthorityOf(absl::string_view origin) {
 }
 
 absl::Status CheckBrowserSafety(const httplib::Request& req, const std::string& what) {
-  std::string type = absl::AsciiStrToLower(req.get_header_value("Content-Type"));
+  const std::string sent = req.get_header_value("Content-Type");
+  std::string type = absl::AsciiStrToLower(sent);
   if (type != "application/json" && !absl::StartsWith(type, "application/json;")) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " needs Content-Type: application/json (the body is JSON)"));
+    // Naming what came: curl -d sends application/x-www-form-urlencoded unless told otherwise.
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " needs the header Content-Type: application/json (the body is JSON); this request ",
+        sent.empty() ? "has none" : absl::StrCat("says '", sent, "'")));
   }
   if (req.has_header("Origin")) {
     const std::string origin_header = req.get_header_value("Origin");
