@@ -252,6 +252,13 @@ TEST_F(JobLogTest, FollowingTheLogCarriesOnThroughARetry) {
   ASSERT_TRUE(job.ok()) << job.status() << Logs();
   const std::string job_id = job->spec().job_id();
   const uint64_t first = job->current_attempt_id();
+  // Attempt 1's trainer held still (SIGSTOP) from here until it is killed: an idle machine runs
+  // the tiny model's 1,500 steps in a few seconds, faster than the follower's first tail comes.
+  std::ifstream pid_file(std::filesystem::path(dir_) / "w" / "trainer-pids" /
+                         absl::StrCat("attempt-", first, ".pid"));
+  pid_t pid = 0;
+  ASSERT_TRUE(pid_file >> pid) << Logs();
+  ASSERT_EQ(kill(pid, SIGSTOP), 0);
   auto follow = test::Subprocess::Start(
       {bin_dir_ + "/ablate", "--coordinator", coordinator_->grpc_address(), "log", "-f", job_id});
   ASSERT_TRUE(follow.ok()) << follow.status();
@@ -265,10 +272,6 @@ TEST_F(JobLogTest, FollowingTheLogCarriesOnThroughARetry) {
   // send ends attempt 1 (as the OOM killer would), until attempt 2's first tail has replaced
   // attempt 1's last one at the coordinator.
   (*follow)->Signal(SIGSTOP);
-  std::ifstream pid_file(std::filesystem::path(dir_) / "w" / "trainer-pids" /
-                         absl::StrCat("attempt-", first, ".pid"));
-  pid_t pid = 0;
-  ASSERT_TRUE(pid_file >> pid) << Logs();
   ASSERT_EQ(kill(pid, SIGKILL), 0);
   const v1::JobLog replaced = WaitForLog(
       job_id, [first](const v1::JobLog& log) { return log.attempt_id() > first; },
