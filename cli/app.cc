@@ -132,9 +132,10 @@ int RunCli(int argc, char** argv) {
   CLI::App* workers = app.add_subcommand("workers", "list the workers, their slots and jobs");
   workers->add_flag("--json", workers_json, "print the workers as one line of JSON");
   workers->footer(
-      "STATE is connected, or gone with when the worker was last seen; SLOTS groups alike "
-      "slots (GPU model or CPU, and the memory a job placed on one may use); FREE counts the "
-      "slots no job holds; JOBS, how many jobs it runs.");
+      "STATE is connected, backing off (trainers failed to start there: a line below the "
+      "table says why and when it is tried again), or gone with when the worker was last "
+      "seen; SLOTS groups alike slots (GPU model or CPU, and the memory a job placed on one "
+      "may use); FREE counts the slots a new job could take; JOBS, how many jobs it runs.");
 
   std::string sweep_id;
   bool json = false;

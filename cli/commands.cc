@@ -240,7 +240,7 @@ int WorkersCommand(Client& client, bool json, const Io& io) {
     io.out << "no worker has connected to the coordinator at " << client.address() << '\n';
     return kExitOk;
   }
-  io.out << WorkersTable(*response, io.zone).Render();
+  io.out << WorkersTable(*response, io.zone).Render() << WorkerBackoffLines(*response, absl::Now());
   return kExitOk;
 }
 

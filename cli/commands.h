@@ -75,8 +75,9 @@ int SubmitCommand(Client& client, const std::string& path, const SubmitChoice& c
 // A table of every sweep, newest first.
 int ListCommand(Client& client, const Io& io);
 
-// The workers the coordinator knows, connected or not (WorkersTable); with `json`,
-// ListWorkersResponse in protobuf's JSON mapping on one line.
+// The workers the coordinator knows, connected or not (WorkersTable, then
+// WorkerBackoffLines); with `json`, ListWorkersResponse in protobuf's JSON mapping on one
+// line.
 int WorkersCommand(Client& client, bool json, const Io& io);
 
 enum class StatusForm {

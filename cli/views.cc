@@ -143,15 +143,37 @@ Table WorkersTable(const v1::ListWorkersResponse& response, absl::TimeZone zone)
     std::vector<std::string> slots;
     slots.reserve(groups.size());
     for (const auto& [what, count] : groups) slots.push_back(absl::StrCat(count, " × ", what));
-    table.AddRow({worker.info().worker_id(), worker.info().hostname(),
-                  worker.connected()
-                      ? "connected"
-                      : absl::StrCat("gone (last seen ", FormatTime(worker.last_seen(), zone), ")"),
+    const std::string state =
+        !worker.connected()
+            ? absl::StrCat("gone (last seen ", FormatTime(worker.last_seen(), zone), ")")
+        : worker.has_backoff() ? "backing off"
+                               : "connected";
+    table.AddRow({worker.info().worker_id(), worker.info().hostname(), state,
                   slots.empty() ? "-" : absl::StrJoin(slots, "; "),
                   worker.connected() ? absl::StrCat(worker.free_slots()) : "-",
                   absl::StrCat(worker.job_ids_size()), worker.info().version()});
   }
   return table;
+}
+
+std::string WorkerBackoffLines(const v1::ListWorkersResponse& response, absl::Time now) {
+  std::string lines;
+  for (const v1::Worker& worker : response.workers()) {
+    if (!worker.connected() || !worker.has_backoff()) continue;
+    const v1::WorkerBackoff& backoff = worker.backoff();
+    absl::StrAppend(&lines, worker.info().worker_id(), ": not taking work: ", backoff.reason());
+    if (backoff.failures() > 1) {
+      absl::StrAppend(&lines, " (", backoff.failures(), " failed starts in a row)");
+    }
+    const absl::Duration left = FromProto(backoff.retry_at()) - now;
+    if (backoff.has_retry_at() && left > absl::ZeroDuration()) {
+      absl::StrAppend(&lines, "; next try in ",
+                      absl::ToInt64Seconds(absl::Ceil(left, absl::Seconds(1))), " s\n");
+    } else {
+      absl::StrAppend(&lines, "; trying one job until a trainer starts there\n");
+    }
+  }
+  return lines;
 }
 
 std::string NewestCodeVersion(const Jobs& jobs) {

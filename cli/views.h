@@ -55,10 +55,16 @@ std::string FormatTime(const google::protobuf::Timestamp& time, absl::TimeZone z
 // A sweep per row: id, name, state, done/total, created.
 Table SweepsTable(const v1::ListSweepsResponse& response, absl::TimeZone zone);
 
-// A worker per row, as ListWorkers answers: id, host, whether it is connected (else when it
-// was last seen), its slots by kind, name and memory ("8 × NVIDIA H200, 139.7 GiB"), how many
-// are free, how many jobs it runs, its version.
+// A worker per row, as ListWorkers answers: id, host, whether it is connected ("backing off"
+// while it takes no work after failed starts; else when it was last seen), its slots by kind,
+// name and memory ("8 × NVIDIA H200, 139.7 GiB"), how many are free, how many jobs it runs,
+// its version.
 Table WorkersTable(const v1::ListWorkersResponse& response, absl::TimeZone zone);
+
+// A line per connected worker backing off (Worker.backoff), for below WorkersTable: "n1: not
+// taking work: <the failed start's reason> (2 failed starts in a row); next try in 8 s", or,
+// its rest over at `now`, "...; trying one job until a trainer starts there". "" when none is.
+std::string WorkerBackoffLines(const v1::ListWorkersResponse& response, absl::Time now);
 
 // The code version (Provenance.code_version) of the succeeded job among `jobs` updated last;
 // "" when none reported one.

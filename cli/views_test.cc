@@ -193,6 +193,42 @@ TEST(ViewsTest, WorkersTableGroupsAlikeSlotsAndSaysWhoIsGone) {
               HasSubstr("cpu-0   node-b  gone (last seen 2025-12-05 12:00:00 UTC)  1 × CPU"));
 }
 
+TEST(ViewsTest, AWorkerBackingOffSaysWhyAndWhenItIsTriedAgain) {
+  auto workers = Parse<v1::ListWorkersResponse>(R"pb(
+    workers {
+      info {
+        worker_id: "n1"
+        hostname: "node-a"
+        slots { kind: DEVICE_KIND_CPU index: 0 name: "cpu" }
+      }
+      connected: true
+      backoff {
+        reason: "cannot run /opt/ablate-train: Permission denied"
+        failures: 4
+        retry_at { seconds: 1764936008 }
+      }
+    }
+    workers {
+      info { worker_id: "n2" }
+      connected: true
+      free_slots: 1
+    }
+  )pb");
+  const absl::Time now = absl::FromUnixSeconds(1764936000) + absl::Milliseconds(400);
+  EXPECT_THAT(WorkersTable(workers, absl::UTCTimeZone()).Render(),
+              HasSubstr("n1      node-a  backing off  1 × CPU     0"));
+  EXPECT_EQ(WorkerBackoffLines(workers, now),
+            "n1: not taking work: cannot run /opt/ablate-train: Permission denied (4 failed "
+            "starts in a row); next try in 8 s\n");
+  // Its rest over: one job goes to it, and more once a trainer starts there.
+  workers.mutable_workers(0)->mutable_backoff()->set_failures(1);
+  EXPECT_EQ(WorkerBackoffLines(workers, now + absl::Seconds(9)),
+            "n1: not taking work: cannot run /opt/ablate-train: Permission denied; trying one "
+            "job until a trainer starts there\n");
+  workers.mutable_workers(0)->clear_backoff();
+  EXPECT_EQ(WorkerBackoffLines(workers, now), "");
+}
+
 TEST(ViewsTest, ShortJobIdDropsTheSweepId) {
   v1::Job job = TwoJobs()[0];
   EXPECT_EQ(ShortJobId(job), "grid-0123abcd-aaaaaa");  // no sweep_id in the spec

@@ -9,8 +9,8 @@
 
 namespace ablate::worker {
 
-absl::StatusOr<std::unique_ptr<HealthServer>> HealthServer::Start(const std::string& address,
-                                                                  std::function<bool()> ready) {
+absl::StatusOr<std::unique_ptr<HealthServer>> HealthServer::Start(
+    const std::string& address, std::function<absl::Status()> readiness) {
   const size_t colon = address.rfind(':');
   int port = -1;
   if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
@@ -26,12 +26,13 @@ absl::StatusOr<std::unique_ptr<HealthServer>> HealthServer::Start(const std::str
     res.set_content("ok", "text/plain");
   });
   server.Get("/readyz",
-             [ready = std::move(ready)](const httplib::Request&, httplib::Response& res) {
-               if (ready()) {
+             [readiness = std::move(readiness)](const httplib::Request&, httplib::Response& res) {
+               const absl::Status ready = readiness();
+               if (ready.ok()) {
                  res.set_content("ready", "text/plain");
                } else {
                  res.status = 503;
-                 res.set_content("not connected to the coordinator", "text/plain");
+                 res.set_content(std::string(ready.message()), "text/plain");
                }
              });
   if (port == 0) {

@@ -86,7 +86,10 @@ int main(int argc, char** argv) {
   app.add_option("--work-dir", work_dir,
                  "where attempts keep job.json and trainer.log (default: ./runs/worker-<id>)")
       ->envname("ABLATE_WORK_DIR");
-  app.add_option("--trainer", trainer, "the ablate-train executable")
+  app.add_option("--trainer", trainer,
+                 "the ablate-train executable; checked as the worker starts, and a job it later "
+                 "cannot run goes back to the coordinator, which gives this worker no work "
+                 "for a while (ablate workers says why)")
       ->envname("ABLATE_TRAINER")
       ->capture_default_str();
   app.add_option("--cpu-threads-per-slot", options.trainer.cpu_threads_per_slot,
@@ -110,7 +113,9 @@ int main(int argc, char** argv) {
       ->envname("ABLATE_TOKEN_FILE");
   std::string health_address;
   app.add_option("--health-http", health_address,
-                 "serve /healthz and /readyz for an orchestrator's probes on HOST:PORT")
+                 "serve /healthz and /readyz for an orchestrator's probes on HOST:PORT; /readyz "
+                 "answers 503 with the reason while not connected, or after a trainer failed "
+                 "to start until one starts")
       ->envname("ABLATE_HEALTH_HTTP");
   double stop_grace_s = absl::ToDoubleSeconds(options.stop_grace);
   app.add_option("--stop-grace-s", stop_grace_s,
@@ -220,7 +225,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<ablate::worker::HealthServer> health;
   if (!health_address.empty()) {
     absl::StatusOr<std::unique_ptr<ablate::worker::HealthServer>> started =
-        ablate::worker::HealthServer::Start(health_address, [&session] { return session.Ready(); });
+        ablate::worker::HealthServer::Start(health_address,
+                                            [&session] { return session.Readiness(); });
     if (!started.ok()) {
       ABLATE_LOG(ERROR) << "health endpoints error=\"" << started.status().message() << "\"";
       return EXIT_FAILURE;

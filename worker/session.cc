@@ -8,10 +8,8 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "common/auth/client_token.h"
 #include "common/log.h"
-#include "common/slot_need.h"
 #include "worker/trainer_pids.h"
 
 namespace ablate::worker {
@@ -364,118 +362,19 @@ void Session::HandleAck(const v1::Ack& ack) {
   }
 }
 
-void Session::HandleAssign(const v1::Assignment& assignment) {
-  const std::string& job_id = assignment.job().job_id();
-  const uint64_t attempt_id = assignment.attempt_id();
-  // Held while the trainer starts, so that its callbacks find it registered.
-  absl::MutexLock lock(&mu_);
-  if (stopping_) return Refuse(assignment, "the worker is shutting down");
-  if (std::optional<absl::Duration> silent = Lapsed(absl::Now()); silent.has_value()) {
-    return Refuse(assignment,
-                  absl::StrCat("the coordinator answered nothing for ",
-                               absl::FormatDuration(absl::Trunc(*silent, absl::Milliseconds(100))),
-                               ", over half its lease"));
-  }
-  if (running_.contains(attempt_id) || reporting_.contains(attempt_id)) {
-    ABLATE_LOG(INFO) << "ignoring repeated assignment job_id=" << job_id
-                     << " attempt_id=" << attempt_id;
-    return;
-  }
-  if (absl::Status allowed = CheckJobPaths(assignment.job(), options_.roots); !allowed.ok()) {
-    return Refuse(assignment, std::string(allowed.message()), /*permanent=*/true);
-  }
-  absl::StatusOr<std::vector<v1::Slot>> slots = PickSlots(assignment);
-  if (!slots.ok()) return Refuse(assignment, std::string(slots.status().message()));
-  absl::StatusOr<std::unique_ptr<TrainerProcess>> process = TrainerProcess::Start(
-      options_.trainer, assignment.job(), attempt_id, *slots,
-      [this, job_id, attempt_id](const v1::TrainerEvent& event) {
-        v1::WorkerMessage message;
-        v1::JobEvent& job_event = *message.mutable_job_event();
-        job_event.set_job_id(job_id);
-        job_event.set_attempt_id(attempt_id);
-        *job_event.mutable_event() = event;
-        absl::MutexLock lock(&mu_);
-        if (auto running = running_.find(attempt_id); running != running_.end()) {
-          for (const v1::MetricPoint& point : event.metrics().points()) {
-            running->second.last_step = std::max(running->second.last_step, point.step());
-          }
-        }
-        Report(std::move(message));
-      },
-      [this](const v1::AttemptEnded& ended) { OnTrainerExit(ended); });
-  if (!process.ok()) return Refuse(assignment, std::string(process.status().message()));
-
-  Running& running = running_[attempt_id];
-  running.job_id = job_id;
-  for (const v1::Slot& slot : *slots) {
-    running.slots.push_back(slot.index());
-    running.cuda = running.cuda || slot.kind() == v1::DEVICE_KIND_CUDA;
-    busy_slots_.insert(slot.index());
-  }
-  running.process = *std::move(process);
-  ABLATE_LOG(INFO) << "attempt started job_id=" << job_id << " attempt_id=" << attempt_id
-                   << " slots=" << absl::StrJoin(running.slots, ",");
-}
-
-absl::StatusOr<std::vector<v1::Slot>> Session::PickSlots(const v1::Assignment& assignment) {
-  std::vector<v1::Slot> picked;
-  if (assignment.slot_indices().empty()) {
-    const uint32_t wanted = SlotNeedOf(assignment.job()).count;
-    for (const v1::Slot& slot : options_.info.slots()) {
-      if (picked.size() < wanted && !busy_slots_.contains(slot.index())) picked.push_back(slot);
-    }
-    if (picked.size() < wanted) {
-      return absl::ResourceExhaustedError(absl::StrCat("no free slot: the job needs ", wanted,
-                                                       " and ", picked.size(), " of ",
-                                                       options_.info.slots_size(), " are free"));
-    }
-    return picked;
-  }
-  for (const uint32_t index : assignment.slot_indices()) {
-    auto slot = std::find_if(options_.info.slots().begin(), options_.info.slots().end(),
-                             [index](const v1::Slot& s) { return s.index() == index; });
-    if (slot == options_.info.slots().end()) {
-      return absl::InvalidArgumentError(absl::StrCat("slot ", index, " does not exist"));
-    }
-    if (std::any_of(picked.begin(), picked.end(),
-                    [index](const v1::Slot& s) { return s.index() == index; })) {
-      return absl::InvalidArgumentError(absl::StrCat("slot ", index, " is named twice"));
-    }
-    if (busy_slots_.contains(index)) {
-      return absl::ResourceExhaustedError(absl::StrCat("no free slot: slot ", index, " is busy"));
-    }
-    picked.push_back(*slot);
-  }
-  return picked;
-}
-
-void Session::Refuse(const v1::Assignment& assignment, const std::string& reason, bool permanent) {
-  ABLATE_LOG(WARNING) << "assignment refused job_id=" << assignment.job().job_id()
-                      << " attempt_id=" << assignment.attempt_id() << " reason=\"" << reason
-                      << "\"";
-  v1::WorkerMessage message;
-  v1::AttemptEnded& ended = *message.mutable_attempt_ended();
-  ended.set_job_id(assignment.job().job_id());
-  ended.set_attempt_id(assignment.attempt_id());
-  ended.set_succeeded(false);
-  // Interrupted attempts are retried elsewhere; a permanent refusal fails the job, since every
-  // attempt would be refused the same way.
-  ended.set_interrupted(!permanent);
-  ended.mutable_exit()->set_reason(absl::StrCat("not started: ", reason));
-  Report(std::move(message));
-  v1::RunningAttempt& reporting = reporting_[assignment.attempt_id()];
-  reporting.set_job_id(assignment.job().job_id());
-  reporting.set_attempt_id(assignment.attempt_id());
-}
-
 absl::Status Session::refused() const {
   absl::MutexLock lock(&mu_);
   return refused_;
 }
 
-bool Session::Ready() const {
+absl::Status Session::Readiness() const {
   absl::MutexLock lock(&mu_);
-  return connected_ && welcomed_ && !stopping_;
+  if (stopping_) return absl::UnavailableError("shutting down");
+  if (!connected_ || !welcomed_) return absl::UnavailableError("not connected to the coordinator");
+  if (!start_failure_.empty()) {
+    return absl::UnavailableError(absl::StrCat("cannot start trainers: ", start_failure_));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace ablate::worker

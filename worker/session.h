@@ -7,9 +7,14 @@
 // attempt_ended per attempt and a heartbeat every Welcome.heartbeat_interval_ms; the
 // coordinator answers with welcome, assign, cancel and ack:
 //   assign  starts a TrainerProcess on the assigned slots (on free ones when it names none);
-//           one that cannot start (slot busy or unknown, trainer missing, shutting down) ends
-//           at once with attempt_ended{succeeded: false, interrupted: true} and the reason: a
-//           refusal is never the job's fault.
+//           one that cannot start ends at once with attempt_ended{succeeded: false,
+//           interrupted: true} and the reason, since the refusal is not the job's fault, and
+//           with start_failed too when it is the worker's (a slot busy or unknown, a trainer
+//           that cannot be run, a work folder that cannot be written), so that the coordinator
+//           backs off from this worker rather than hand it the job again at once. Ready() is
+//           false from such a failure until a trainer starts again. Only a job that no worker
+//           could start (checkpoint_dir or dataset outside the roots, a job id that names no
+//           folder) ends not interrupted: its job fails.
 //   cancel  stops that attempt (SIGTERM, SIGKILL after stop_grace); it then ends with
 //           attempt_ended{cancelled: true}. A cancel for an attempt not running is ignored.
 //   ack     (and Welcome.acks) the coordinator has committed the attempt's reports up to a
@@ -159,9 +164,11 @@ class Session {
   // until one came.
   absl::Status refused() const;
 
-  // True while the worker can take work: connected, welcomed by the coordinator, and not
-  // shutting down. What a readiness probe asks (worker/health_server.h).
-  bool Ready() const;
+  // OK while the worker can take work: connected, welcomed by the coordinator, not shutting
+  // down, and its last try to start a trainer did not fail (start_failed); else Unavailable
+  // saying why. What a readiness probe asks (worker/health_server.h).
+  absl::Status Readiness() const;
+  bool Ready() const { return Readiness().ok(); }
 
  private:
   using Stream = grpc::ClientReaderWriter<v1::WorkerMessage, v1::CoordinatorMessage>;
@@ -225,10 +232,14 @@ class Session {
   void OnTrainerExit(v1::AttemptEnded ended);
   absl::StatusOr<std::vector<v1::Slot>> PickSlots(const v1::Assignment& assignment)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Reports the assignment ended unstarted: interrupted (the job is retried) unless
-  // `permanent` (it fails with `reason`).
-  void Refuse(const v1::Assignment& assignment, const std::string& reason, bool permanent = false)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // How an assignment that started no trainer ends (AttemptEnded).
+  enum class Refusal {
+    kInterrupted,  // the worker stops or is cut off: the job is retried, uncounted
+    kStartFailed,  // the worker cannot start trainers: as kInterrupted, and start_failed
+    kPermanent,    // every worker would refuse it: the job fails with the reason
+  };
+  void Refuse(const v1::Assignment& assignment, const std::string& reason,
+              Refusal refusal = Refusal::kInterrupted) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SessionOptions options_;
 
@@ -241,6 +252,8 @@ class Session {
   bool welcomed_ ABSL_GUARDED_BY(mu_) = false;       // its welcome arrived: reports may go out
   bool ever_welcomed_ ABSL_GUARDED_BY(mu_) = false;  // some stream was welcomed since Start()
   absl::Status refused_ ABSL_GUARDED_BY(mu_);        // the coordinator refused the credentials
+  // Why the last trainer start failed (Refusal::kStartFailed); empty once one started.
+  std::string start_failure_ ABSL_GUARDED_BY(mu_);
   // When the coordinator began refusing hellos as duplicates of another stream's id.
   std::optional<absl::Time> duplicate_since_ ABSL_GUARDED_BY(mu_);
   bool drain_sent_ ABSL_GUARDED_BY(mu_) = false;  // the drain was written on it

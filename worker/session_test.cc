@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -215,14 +216,57 @@ TEST_F(SessionTest, AssignmentWithoutAFreeSlotIsRefused) {
   std::optional<v1::WorkerMessage> ended = server.coordinator().WaitFor(IsEnded(2));
   ASSERT_TRUE(ended.has_value());
   EXPECT_FALSE(ended->attempt_ended().succeeded());
-  // A refusal is not the job's fault: the coordinator is to place the job again.
+  // A refusal is not the job's fault: the coordinator is to place the job again, and to back
+  // off from this worker, whose slots it sees otherwise.
   EXPECT_TRUE(ended->attempt_ended().interrupted());
+  EXPECT_TRUE(ended->attempt_ended().start_failed());
   EXPECT_FALSE(ended->attempt_ended().cancelled());
   EXPECT_THAT(ended->attempt_ended().exit().reason(), StartsWith("not started: no free slot"));
   ended = server.coordinator().WaitFor(IsEnded(3));
   ASSERT_TRUE(ended.has_value());
   EXPECT_TRUE(ended->attempt_ended().interrupted());
+  EXPECT_TRUE(ended->attempt_ended().start_failed());
   EXPECT_THAT(ended->attempt_ended().exit().reason(), HasSubstr("slot 5 does not exist"));
+}
+
+// The failure this fixes: a worker whose trainer could not be run reported each assignment
+// interrupted, and was handed the job again at once, thousands of times a minute, leaving an
+// attempt folder each time.
+TEST_F(SessionTest, ATrainerThatCannotBeRunFailsTheStartUntilItCanAgain) {
+  std::filesystem::create_directories(work_dir_);
+  const std::filesystem::path trainer = work_dir_ / "ablate-train";
+  std::filesystem::copy_file(ABLATE_FAKE_TRAINER, trainer);
+  constexpr auto kExec = std::filesystem::perms::owner_exec | std::filesystem::perms::group_exec |
+                         std::filesystem::perms::others_exec;
+  std::filesystem::permissions(trainer, kExec, std::filesystem::perm_options::remove);
+  trainer_path_ = trainer.string();
+  TestServer server(0);
+  auto session = MakeSession(server.port(), 1);
+  ASSERT_TRUE(server.coordinator().WaitFor(IsHello()));
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (!session->Ready() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_TRUE(session->Ready());
+
+  ASSERT_TRUE(server.coordinator().Send(Assign(1, "succeed", {0})));
+  std::optional<v1::WorkerMessage> ended = server.coordinator().WaitFor(IsEnded(1));
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_FALSE(ended->attempt_ended().succeeded());
+  EXPECT_TRUE(ended->attempt_ended().interrupted());
+  EXPECT_TRUE(ended->attempt_ended().start_failed());
+  const std::string reason = absl::StrCat("cannot run ", trainer.string(), ": Permission denied");
+  EXPECT_EQ(ended->attempt_ended().exit().reason(), absl::StrCat("not started: ", reason));
+  EXPECT_FALSE(std::filesystem::exists(work_dir_ / "job-1"));
+  // A readiness probe says why it cannot take work.
+  EXPECT_EQ(session->Readiness().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(session->Readiness().message(), absl::StrCat("cannot start trainers: ", reason));
+
+  std::filesystem::permissions(trainer, kExec, std::filesystem::perm_options::add);
+  ASSERT_TRUE(server.coordinator().Send(Assign(2, "succeed", {0})));
+  ended = server.coordinator().WaitFor(IsEnded(2));
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_TRUE(ended->attempt_ended().succeeded());
+  EXPECT_FALSE(ended->attempt_ended().start_failed());
+  EXPECT_TRUE(session->Ready());
 }
 
 // The failure this fixes: a sweep's checkpoint_root made workers create, write and prune
@@ -238,8 +282,11 @@ TEST_F(SessionTest, AJobCheckpointingOutsideTheRootsFailsUnstarted) {
   std::optional<v1::WorkerMessage> ended = server.coordinator().WaitFor(IsEnded(4));
   ASSERT_TRUE(ended.has_value());
   EXPECT_FALSE(ended->attempt_ended().succeeded());
-  // Not interrupted: every worker would refuse it the same way, so the job fails for good.
+  // Not interrupted: every worker would refuse it the same way, so the job fails for good; nor
+  // is it this worker's failure to start a trainer.
   EXPECT_FALSE(ended->attempt_ended().interrupted());
+  EXPECT_FALSE(ended->attempt_ended().start_failed());
+  EXPECT_TRUE(session->Ready());
   EXPECT_THAT(ended->attempt_ended().exit().reason(),
               HasSubstr(absl::StrCat("checkpoint_dir ", outside.string(), " is outside")));
   for (const auto& m : server.coordinator().Received()) EXPECT_FALSE(IsStarted(4)(m));

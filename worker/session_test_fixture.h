@@ -95,7 +95,7 @@ class SessionTest : public ::testing::Test {
     }
     options.gpu_monitor = std::move(gpus);
     options.gpu_sample_interval = absl::Milliseconds(50);
-    options.trainer.trainer_path = ABLATE_FAKE_TRAINER;
+    options.trainer.trainer_path = trainer_path_;
     options.trainer.work_dir = work_dir_;
     options.heartbeat_interval = absl::Milliseconds(200);
     options.min_backoff = absl::Milliseconds(50);
@@ -114,6 +114,7 @@ class SessionTest : public ::testing::Test {
 
   // The trainer's metric events coalesce as in production unless a test says otherwise.
   ReportBatcherOptions batching_;
+  std::string trainer_path_ = ABLATE_FAKE_TRAINER;
   absl::Duration duplicate_for_ = absl::Minutes(1);
   std::function<void()> on_refused_;
   static inline int counter_ = 0;

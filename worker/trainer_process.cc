@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "absl/algorithm/container.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/event_pipe.h"
 #include "common/log.h"
@@ -81,10 +82,18 @@ absl::StatusOr<std::unique_ptr<TrainerProcess>> TrainerProcess::Start(
   std::filesystem::path dir =
       options.work_dir / job.job_id() / absl::StrCat("attempt-", attempt_id);
   std::error_code error;
-  std::filesystem::create_directories(dir, error);
+  const bool created = std::filesystem::create_directories(dir, error);
   if (error) {
     return absl::InternalError(absl::StrCat("cannot create ", dir.string(), ": ", error.message()));
   }
+  // A trainer that cannot start leaves no folder behind: a worker whose trainer cannot be run
+  // is asked again and again, and would otherwise fill its work dir with empty attempts.
+  absl::Cleanup remove_dir = [&dir, created] {
+    if (!created) return;
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+    std::filesystem::remove(dir.parent_path(), ignored);  // the job's, unless it holds others
+  };
 
   const uint32_t world_size = WorldSize(job.config());
   v1::JobSpec spec = job;
@@ -152,6 +161,7 @@ absl::StatusOr<std::unique_ptr<TrainerProcess>> TrainerProcess::Start(
     }
   }
   write_end->Reset();  // rank 0 holds the only write end, so its exit ends the stream
+  std::move(remove_dir).Cancel();
 
   const pid_t group = ranks.front().pid;
   // A safety net for a restarted worker (trainer_pids.h); the death signal already covers

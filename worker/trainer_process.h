@@ -90,7 +90,8 @@ class TrainerProcess {
   // Starts the trainer's ranks for `attempt_id` of `job` on `slots`. InvalidArgument when the
   // job id cannot name a directory; Internal (with the path and errno text) when the attempt's
   // directory or files cannot be written or the trainer cannot be executed. On error no
-  // process is left running and no callback is ever called.
+  // process is left running, no callback is ever called, and the attempt's directory is
+  // removed when this call created it (with the job's, when that is left empty).
   static absl::StatusOr<std::unique_ptr<TrainerProcess>> Start(
       const TrainerOptions& options, const v1::JobSpec& job, uint64_t attempt_id,
       const std::vector<v1::Slot>& slots, EventCallback on_event, ExitCallback on_exit);

@@ -321,6 +321,14 @@ TEST_F(TrainerProcessTest, StartErrorsLeaveNothingRunning) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
   EXPECT_THAT(std::string(status.message()), StartsWith("cannot run "));
   EXPECT_THAT(std::string(status.message()), HasSubstr("No such file or directory"));
+  // No folder is left for an attempt that never ran, nor for its job.
+  EXPECT_FALSE(std::filesystem::exists(options_.work_dir / "job-succeed"));
+  // A folder this start did not create is kept, with what else it holds.
+  const std::filesystem::path earlier = options_.work_dir / "job-succeed" / "attempt-7";
+  std::filesystem::create_directories(earlier);
+  std::ofstream(earlier / "notes.txt") << "kept\n";
+  EXPECT_FALSE(Start(FakeJob("succeed")).ok());
+  EXPECT_TRUE(std::filesystem::exists(earlier / "notes.txt"));
   absl::MutexLock lock(&mu_);
   EXPECT_TRUE(events_.empty());
   EXPECT_TRUE(exits_.empty());

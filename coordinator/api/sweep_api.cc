@@ -359,6 +359,7 @@ absl::StatusOr<v1::ListWorkersResponse> SweepApi::ListWorkers(const v1::ListWork
       worker.set_free_slots(load->second.free_slots);
       worker.clear_job_ids();
       for (const std::string& job_id : load->second.job_ids) worker.add_job_ids(job_id);
+      if (load->second.backoff.has_value()) *worker.mutable_backoff() = *load->second.backoff;
     }
     *response.add_workers() = std::move(worker);
   }

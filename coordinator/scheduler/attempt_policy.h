@@ -24,9 +24,10 @@ struct AttemptOutcome {
 // the trainer's finished event, empty when there was none.
 //  - succeeded: attempt and job SUCCEEDED.
 //  - cancelled: attempt and job CANCELLED.
-//  - interrupted by its worker (shutdown, drain): the attempt LOST, and the job goes back to
-//    PENDING to resume from its checkpoint, the attempt uncounted: restarting workers never
-//    uses up a job's retries.
+//  - interrupted by its worker (shutdown, drain, a trainer it could not start: start_failed):
+//    the attempt LOST, and the job goes back to PENDING to resume from its checkpoint, the
+//    attempt uncounted: restarting workers, or a broken one, never uses up a job's retries
+//    (the scheduler backs off from a worker that fails to start trainers, so it cannot spin).
 //  - killed by a signal the coordinator did not ask for (OOM killer, node drain, preemption):
 //    the attempt FAILED, and the job goes back to PENDING while attempts remain, else FAILED.
 //  - exit code kTrainerFailed (common/trainer_exit.h: a failure another attempt may not meet,

@@ -102,6 +102,22 @@ TEST(AttemptPolicyTest, InterruptionByTheWorkerRetriesEvenAfterAnExitCode) {
             "attempt 3 ended: worker shutting down; requeued, not counted against max_attempts");
 }
 
+// A broken worker does not fail the jobs it cannot start; the scheduler's backoff keeps it from
+// spinning instead.
+TEST(AttemptPolicyTest, AFailedStartIsRequeuedUncountedEvenOnTheLastAttempt) {
+  v1::AttemptEnded ended;
+  ended.set_interrupted(true);
+  ended.set_start_failed(true);
+  ended.mutable_exit()->set_reason("not started: cannot run /opt/t: Permission denied");
+  AttemptOutcome outcome = OutcomeOfReport(JobWithAttempts(1, 1), ended, "");
+  EXPECT_EQ(outcome.attempt_state, v1::ATTEMPT_STATE_LOST);
+  EXPECT_EQ(outcome.job_state, v1::JOB_STATE_PENDING);
+  EXPECT_TRUE(outcome.uncounted);
+  EXPECT_EQ(outcome.message,
+            "attempt 1 ended: not started: cannot run /opt/t: Permission denied; requeued, not "
+            "counted against max_attempts");
+}
+
 TEST(AttemptPolicyTest, LossRetriesThenFails) {
   EXPECT_EQ(OutcomeOfLoss(JobWithAttempts(1, 3), "worker w lost").job_state, v1::JOB_STATE_PENDING);
   AttemptOutcome failed = OutcomeOfLoss(JobWithAttempts(3, 3), "worker w lost");

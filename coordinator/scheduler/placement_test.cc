@@ -1,5 +1,5 @@
 // Placement: priority, fairness across sweeps, memory fit, why a job waits, the in-memory
-// queue across restarts, and batched assignment.
+// queue across restarts, batched assignment, and workers whose trainers fail to start.
 #include "coordinator/scheduler/scheduler_test_fixture.h"
 
 namespace ablate::coordinator::scheduler_test {
@@ -191,6 +191,80 @@ TEST_F(SchedulerTest, ManyAssignmentsGoOutInBatches) {
   for (auto& link : links) total += link->Await(kJobs / 5).size();
   EXPECT_EQ(total, static_cast<size_t>(kJobs));
   EXPECT_EQ(store_->GetSweep("s")->counts().assigned(), static_cast<uint32_t>(kJobs));
+}
+
+// What the worker service does with a report of a trainer that did not start on "w1": the
+// attempt ends LOST and uncounted, the job is queued again, and the scheduler is told why.
+void FailStart(Store& store, Scheduler& scheduler, const v1::Assignment& assignment) {
+  const std::string reason = "cannot run /bin/t: Permission denied";
+  v1::ExitStatus exit;
+  exit.set_reason(absl::StrCat("not started: ", reason));
+  ASSERT_TRUE(store
+                  .EndAttempt(assignment.job().job_id(), assignment.attempt_id(),
+                              v1::ATTEMPT_STATE_LOST, exit, v1::JOB_STATE_PENDING, exit.reason(),
+                              std::nullopt)
+                  .ok());
+  scheduler.AttemptEnded("w1", assignment.attempt_id(), v1::JOB_STATE_PENDING, reason);
+}
+
+TEST_F(SchedulerTest, AWorkerWhoseTrainersFailToStartRestsThenGetsOneJobAtATime) {
+  AddSweep({0, 0});
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 2), link).ok());
+  std::vector<v1::CoordinatorMessage> sent = link->Await(2);
+  ASSERT_EQ(sent.size(), 2u);
+  // Both fail at once: one failure, a rest of a second, during which nothing goes out.
+  FailStart(*store_, *scheduler_, sent[0].assign());
+  FailStart(*store_, *scheduler_, sent[1].assign());
+  Round();
+  EXPECT_EQ(link->Count(), 2u);
+  WorkerLoad load = scheduler_->Loads()["w1"];
+  EXPECT_EQ(load.free_slots, 0u);
+  ASSERT_TRUE(load.backoff.has_value());
+  EXPECT_EQ(load.backoff->reason(), "cannot run /bin/t: Permission denied");
+  EXPECT_EQ(load.backoff->failures(), 1u);
+  EXPECT_EQ(FromProto(load.backoff->retry_at()), clock_.Now() + absl::Seconds(1));
+
+  // After the rest, one job only (the probe), though two wait and two slots are free.
+  clock_.Advance(absl::Seconds(1));
+  sent = link->Await(3);
+  ASSERT_EQ(sent.size(), 3u);
+  Round();
+  EXPECT_EQ(link->Count(), 3u);
+  // It fails too: two seconds now.
+  FailStart(*store_, *scheduler_, sent[2].assign());
+  clock_.Advance(absl::Seconds(1));
+  Round();
+  EXPECT_EQ(link->Count(), 3u);
+  EXPECT_EQ(scheduler_->Loads()["w1"].backoff->failures(), 2u);
+  clock_.Advance(absl::Seconds(1));
+  sent = link->Await(4);
+  ASSERT_EQ(sent.size(), 4u);
+
+  // Its trainer starts: the worker takes work as before, and the other job goes out.
+  scheduler_->AttemptStarted("w1", sent[3].assign().attempt_id());
+  sent = link->Await(5);
+  ASSERT_EQ(sent.size(), 5u);
+  EXPECT_NE(sent[4].assign().job().job_id(), sent[3].assign().job().job_id());
+  EXPECT_FALSE(scheduler_->Loads()["w1"].backoff.has_value());
+  // Each failed attempt was given back, uncounted by the worker service's rule.
+  EXPECT_EQ(Job("s-0").state(), v1::JOB_STATE_ASSIGNED);
+  EXPECT_EQ(Job("s-1").state(), v1::JOB_STATE_ASSIGNED);
+}
+
+TEST_F(SchedulerTest, AJobAnotherWorkerFailedToStartGoesToAHealthyOne) {
+  AddSweep({0});
+  auto broken = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w1", 1), broken).ok());
+  const v1::Assignment first = broken->Await(1).at(0).assign();
+  auto healthy = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(Worker("w2", 1), healthy).ok());
+  FailStart(*store_, *scheduler_, first);
+  EXPECT_EQ(healthy->Await(1).at(0).assign().job().job_id(), "s-0");
+  EXPECT_EQ(Job("s-0").worker_id(), "w2");
+  EXPECT_EQ(broken->Count(), 1u);
+  // The other end of an attempt (a job that failed) is no reason to back off.
+  EXPECT_FALSE(scheduler_->Loads()["w2"].backoff.has_value());
 }
 
 }  // namespace

@@ -102,6 +102,11 @@ absl::Status Scheduler::AddWorker(const v1::WorkerInfo& info, std::shared_ptr<Wo
   worker.received = worker.link->Received();
   worker.last_heard = clock_.Now();
   worker.draining = false;
+  if (worker.backoff.backing_off()) {
+    worker.backoff.Reconnected();
+  } else {
+    worker.backoff = StartBackoff(options_.start_backoff);
+  }
   worker.busy.clear();
   for (const v1::Slot& slot : info.slots()) worker.busy[slot.index()] = false;
   worker.pinned = 0;
@@ -193,7 +198,8 @@ void Scheduler::RemoveWorker(const std::string& worker_id, const WorkerLink* lin
 }
 
 void Scheduler::AttemptEnded(const std::string& worker_id, uint64_t attempt_id,
-                             v1::JobState job_state) {
+                             v1::JobState job_state,
+                             const std::optional<std::string>& start_failure) {
   absl::MutexLock lock(&mu_);
   kicked_ = true;
   auto it = workers_.find(worker_id);
@@ -201,7 +207,9 @@ void Scheduler::AttemptEnded(const std::string& worker_id, uint64_t attempt_id,
   std::vector<Placement>& placements = it->second.placements;
   auto placement = std::find_if(placements.begin(), placements.end(),
                                 [&](const Placement& p) { return p.attempt_id == attempt_id; });
+  // Not placed there (any more): a resent report, whose failure was counted the first time.
   if (placement == placements.end()) return;
+  NoteStart(it->second, attempt_id, start_failure);
   FreeSlots(it->second, placement->slots, placement->spec);
   queue_.CountUnplaced(placement->spec.sweep_id());
   if (job_state == v1::JOB_STATE_PENDING && !placement->spec.sweep_id().empty()) {
@@ -234,27 +242,6 @@ void Scheduler::StopAttempts(const std::vector<v1::Job>& jobs, const std::string
     SendCancel(it->second, job.spec().job_id(), job.current_attempt_id(), reason);
   }
   kicked_ = true;
-}
-
-absl::flat_hash_map<std::string, WorkerLoad> Scheduler::Loads() const {
-  absl::MutexLock lock(&mu_);
-  absl::flat_hash_map<std::string, WorkerLoad> loads;
-  for (const auto& [id, worker] : workers_) {
-    if (worker.link == nullptr) continue;
-    WorkerLoad& load = loads[id];
-    load.free_slots = worker.draining ? 0 : worker.free;
-    for (const Placement& p : worker.placements) load.job_ids.push_back(p.spec.job_id());
-  }
-  return loads;
-}
-
-std::vector<std::string> Scheduler::DisconnectedWorkers() const {
-  absl::MutexLock lock(&mu_);
-  std::vector<std::string> ids;
-  for (const auto& [id, worker] : workers_) {
-    if (worker.link == nullptr) ids.push_back(id);
-  }
-  return ids;
 }
 
 bool Scheduler::Woken() const { return kicked_ || stopping_; }
@@ -350,8 +337,12 @@ bool Scheduler::Placeable(const WorkerState& worker) {
 }
 
 bool Scheduler::PlaceBatch() {
-  bool any_free = std::any_of(workers_.begin(), workers_.end(), [](const auto& entry) {
-    return Placeable(entry.second) && entry.second.free > 0;
+  const absl::Time now = clock_.Now();
+  auto takes_work = [now](const WorkerState& worker) {
+    return Placeable(worker) && worker.backoff.MayPlace(now);
+  };
+  bool any_free = std::any_of(workers_.begin(), workers_.end(), [&](const auto& entry) {
+    return takes_work(entry.second) && entry.second.free > 0;
   });
   if (!any_free || queue_.size() == 0) return false;
 
@@ -359,9 +350,10 @@ bool Scheduler::PlaceBatch() {
   queue_.Place(
       [&](const v1::JobSpec& spec, const SlotNeed& need) {
         for (auto& [id, worker] : workers_) {
-          if (!Placeable(worker) || worker.free < need.count) continue;
+          if (!takes_work(worker) || worker.free < need.count) continue;
           std::vector<uint32_t> slots = TakeSlots(worker, need);
           if (slots.empty()) continue;
+          worker.backoff.Placing();
           decisions.push_back({&worker, spec, std::move(slots)});
           return true;
         }
@@ -382,6 +374,7 @@ bool Scheduler::PlaceBatch() {
                       << attempts.status().message() << "\"";
     for (Decision& d : decisions) {
       FreeSlots(*d.worker, d.slots, d.spec);
+      d.worker->backoff.Placed(0);
       queue_.CountUnplaced(d.spec.sweep_id());
       queue_.Add(d.spec);
     }
@@ -390,6 +383,7 @@ bool Scheduler::PlaceBatch() {
   for (size_t i = 0; i < decisions.size(); ++i) {
     Decision& d = decisions[i];
     const v1::Attempt& attempt = attempts->at(i);
+    d.worker->backoff.Placed(attempt.id());
     if (attempt.id() == 0) {
       // Cancelled since it was queued: it leaves the queue for good.
       FreeSlots(*d.worker, d.slots, d.spec);

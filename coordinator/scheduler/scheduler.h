@@ -33,6 +33,11 @@
 // A draining worker (DrainWorker) is given no new attempt until it says hello on a new stream;
 // the attempts it holds stay placed and end as usual.
 //
+// A worker whose trainers fail to start (AttemptEnded.start_failed, reported to AttemptEnded)
+// backs off as start_backoff.h says: it rests, then gets one attempt, and takes work as before
+// once a trainer started there (AttemptStarted). Meanwhile its jobs go to other workers, or
+// wait. A rest's end is noticed within a `tick`.
+//
 // Thread safety: every public method may be called from any thread, but most write to the
 // store and so block for a commit: call them from a thread that may block (never a gRPC
 // reaction). Store calls are made with the scheduler's mutex held; the store never calls back,
@@ -46,6 +51,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,6 +66,7 @@
 #include "common/clock.h"
 #include "common/slot_need.h"
 #include "coordinator/scheduler/pending_queue.h"
+#include "coordinator/scheduler/start_backoff.h"
 #include "coordinator/store/store.h"
 
 namespace ablate::coordinator {
@@ -92,12 +99,16 @@ struct SchedulerOptions {
   // lost, a reconnecting worker no longer listed it), after the store committed the end. It
   // runs with the scheduler's mutex held: it must not call the scheduler, nor block.
   std::function<void(const std::string& job_id, uint64_t attempt_id)> attempt_lost;
+  // How long a worker whose trainers failed to start rests (start_backoff.h).
+  StartBackoffOptions start_backoff;
 };
 
 // What one connected worker holds, for ListWorkers.
 struct WorkerLoad {
-  uint32_t free_slots = 0;  // slots a new attempt could take: none while the worker drains
+  // Slots a new attempt could take: none while the worker drains or rests after failed starts.
+  uint32_t free_slots = 0;
   std::vector<std::string> job_ids;
+  std::optional<v1::WorkerBackoff> backoff;  // while it backs off from failed starts
 };
 
 class Scheduler {
@@ -153,8 +164,14 @@ class Scheduler {
 
   // The worker reported the end of `attempt_id`, and the store left its job in `job_state`
   // (UNSPECIFIED when the report was refused): its slots are free again, and a job back in
-  // PENDING joins the queue.
-  void AttemptEnded(const std::string& worker_id, uint64_t attempt_id, v1::JobState job_state);
+  // PENDING joins the queue. `start_failure`, when set, is the worker's reason that the
+  // attempt's trainer did not start there (AttemptEnded.start_failed): the worker backs off.
+  void AttemptEnded(const std::string& worker_id, uint64_t attempt_id, v1::JobState job_state,
+                    const std::optional<std::string>& start_failure = std::nullopt);
+
+  // The trainer of `attempt_id` said it started on the worker: one that backs off from failed
+  // starts takes work again, when the attempt was placed after its last failed start.
+  void AttemptStarted(const std::string& worker_id, uint64_t attempt_id);
 
   // The worker behind `link` said it takes no new assignments (it is shutting down): no attempt
   // is placed on it until it connects again through AddWorker. Its placed attempts are kept.
@@ -165,7 +182,7 @@ class Scheduler {
   // leave the queue, and the workers of ASSIGNED or RUNNING ones are told to stop them.
   void StopAttempts(const std::vector<v1::Job>& jobs, const std::string& reason);
 
-  // Free slots and placed jobs of each connected worker, by worker id.
+  // Free slots, placed jobs and backoff of each connected worker, by worker id.
   absl::flat_hash_map<std::string, WorkerLoad> Loads() const;
   // The ids of the workers it knows that are disconnected: those whose attempts it keeps for
   // their lease (restored by Start() after a restart, or whose stream ended).
@@ -184,6 +201,7 @@ class Scheduler {
     uint64_t received = 0;             // link->Received() when last looked at
     absl::Time last_heard;             // when `received` last grew, or the link was added
     bool draining = false;             // takes no new attempt until its next AddWorker
+    StartBackoff backoff;              // after failed starts of its trainers
     std::map<uint32_t, bool> busy;     // Slot.index -> taken
     uint32_t free = 0;                 // slots not taken
     uint64_t pinned = 0;               // pinned host memory the attempts holding slots take
@@ -220,6 +238,11 @@ class Scheduler {
   std::string WhyWaiting(const SlotNeed& need) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   void AddPlacement(WorkerState& worker, Placement placement) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Tells `worker`'s backoff how its `attempt_id` ended: its trainer failed to start there for
+  // `start_failure`, or (nullopt) it ended otherwise.
+  void NoteStart(WorkerState& worker, uint64_t attempt_id,
+                 const std::optional<std::string>& start_failure)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends `attempt_id` of `job_id` as LOST when it is still the job's current attempt, queueing
   // the job again when the policy says so. OK also when there was nothing to end; the store's
   // error when it could not record the loss.
@@ -233,6 +256,7 @@ class Scheduler {
   // Gives back the slots of an attempt of `spec` and, when it held any, its pinned memory.
   static void FreeSlots(WorkerState& worker, const std::vector<uint32_t>& slots,
                         const v1::JobSpec& spec);
+  // Connected and not draining: it takes jobs, now or once its backoff allows.
   static bool Placeable(const WorkerState& worker);
   // CancelAttempt.stale: killed at once rather than stopped after a checkpoint.
   void SendCancel(const WorkerState& worker, const std::string& job_id, uint64_t attempt_id,

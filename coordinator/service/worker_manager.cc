@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/log.h"
 #include "coordinator/scheduler/attempt_policy.h"
 #include "coordinator/service/grpc_status.h"
@@ -237,6 +238,8 @@ void WorkerManager::HandleJobEvent(const std::shared_ptr<WorkerStream>& stream,
       store_.MarkRunningAsync(report, std::move(provenance),
                               Acknowledge(stream, report, "started", nullptr));
       NoteStartBehindCheckpoint(report, stream->worker_id(), trainer.started().resumed_from_step());
+      // A worker that backs off from failed starts takes work again once a trainer started.
+      scheduler_.AttemptStarted(stream->worker_id(), report.attempt_id);
       return;
     }
     case v1::TrainerEvent::kMetrics: {
@@ -356,25 +359,32 @@ void WorkerManager::HandleAttemptEnded(const std::shared_ptr<WorkerStream>& stre
     end.job_state = v1::JOB_STATE_PENDING;
   }
   const v1::AttemptState attempt_state = end.attempt_state;
+  // The worker's fault, whatever the store makes of the report: the scheduler backs off from it.
+  // Its reason opens with "not started: ", which the backoff says in its own words.
+  std::optional<std::string> start_failure;
+  if (ended.start_failed()) {
+    start_failure = std::string(absl::StripPrefix(ended.exit().reason(), "not started: "));
+  }
   store_.EndAttemptAsync(
       report, std::move(end),
-      Acknowledge(stream, report, "attempt_ended",
-                  [this, worker_id, report, job_state, attempt_state, message](bool ok) {
-                    if (ok && job_state != v1::JOB_STATE_UNSPECIFIED) {
-                      telemetry_.CountAttemptEnded(attempt_state);
-                      ABLATE_LOG(INFO) << "attempt ended job_id=" << report.job_id
-                                       << " attempt_id=" << report.attempt_id
-                                       << " job_state=" << v1::JobState_Name(job_state)
-                                       << " message=\"" << message << "\"";
-                    }
-                    // The trainer is gone whatever the store made of the report: its slots
-                    // are free. This runs on the store's writer thread, which the scheduler
-                    // may be waiting for, so the scheduler is told from the manager's.
-                    v1::JobState now = ok ? job_state : v1::JOB_STATE_UNSPECIFIED;
-                    Post([this, worker_id, attempt_id = report.attempt_id, now] {
-                      scheduler_.AttemptEnded(worker_id, attempt_id, now);
-                    });
-                  }));
+      Acknowledge(
+          stream, report, "attempt_ended",
+          [this, worker_id, report, job_state, attempt_state, message, start_failure](bool ok) {
+            if (ok && job_state != v1::JOB_STATE_UNSPECIFIED) {
+              telemetry_.CountAttemptEnded(attempt_state);
+              ABLATE_LOG(INFO) << "attempt ended job_id=" << report.job_id
+                               << " attempt_id=" << report.attempt_id
+                               << " job_state=" << v1::JobState_Name(job_state) << " message=\""
+                               << message << "\"";
+            }
+            // The trainer is gone whatever the store made of the report: its slots
+            // are free. This runs on the store's writer thread, which the scheduler
+            // may be waiting for, so the scheduler is told from the manager's.
+            v1::JobState now = ok ? job_state : v1::JOB_STATE_UNSPECIFIED;
+            Post([this, worker_id, attempt_id = report.attempt_id, now, start_failure] {
+              scheduler_.AttemptEnded(worker_id, attempt_id, now, start_failure);
+            });
+          }));
 }
 
 }  // namespace ablate::coordinator

@@ -12,11 +12,12 @@
 //     attempt's end; checkpoint and log -> logged. attempt_ended -> the attempt ends as
 //     attempt_policy.h decides, with the final eval loss of AttemptEnded.finished (or of a
 //     finished event seen before on any stream), its log tail is stored (LogTails::Ended),
-//     and its slots are free; started keeps the trainer's provenance with the job. After each
-//     report is committed (or refused as stale: resending it would change nothing) an
-//     Ack(attempt, sequence) is queued to the worker; a report the store failed to write is not
-//     acked, so the worker sends it again after it reconnects, and the store stores a resend
-//     once.
+//     and its slots are free (one that says start_failed makes the scheduler back off from
+//     the worker; a started lets it take work again: scheduler.h); started keeps the
+//     trainer's provenance with the job. After each report is committed (or refused as
+//     stale: resending it would change nothing) an Ack(attempt, sequence) is queued to the
+//     worker; a report the store failed to write is not acked, so the worker sends it again
+//     after it reconnects, and the store stores a resend once.
 //  3. log_tail: kept in LogTails (in memory, unacknowledged; stored when its attempt ends),
 //     when the stream's worker holds the attempt. heartbeat: the worker's event counters go to
 //     telemetry (the lease follows every message, see Scheduler). drain: no new assignments.

@@ -1,5 +1,5 @@
 // @vitest-environment jsdom
-import { timelineSvg, workersView } from './workers';
+import { backoffText, timelineSvg, workersView } from './workers';
 
 const at = (iso: string) => Date.parse(iso) / 1000;
 const local = (t: number) => {
@@ -48,6 +48,19 @@ describe('the attempts timeline', () => {
       endedAt: new Date('2025-03-02T02:00:00').toISOString() }], 0);
     expect([...div.querySelectorAll('.axis text.tick')].map((t) => t.textContent)).toEqual([
       '2025-03-01 22:00:00', '23:00:00', '2025-03-02 00:00:00', '01:00:00', '02:00:00']);
+  });
+});
+
+describe('a worker backing off', () => {
+  it('says why it takes no work and when it is tried again', () => {
+    const backoff = { reason: 'cannot run /opt/ablate-train: Permission denied', failures: 4,
+      retryAt: '2025-03-01T10:00:08Z' };
+    expect(backoffText(backoff, Date.parse('2025-03-01T10:00:00.400Z'))).toBe(
+      'not taking work: cannot run /opt/ablate-train: Permission denied (4 failed starts in a ' +
+      'row); next try in 8 s');
+    expect(backoffText({ ...backoff, failures: 1 }, Date.parse('2025-03-01T10:00:09Z'))).toBe(
+      'not taking work: cannot run /opt/ablate-train: Permission denied; trying one job until ' +
+      'a trainer starts there');
   });
 });
 

@@ -1,5 +1,6 @@
 // Workers: each worker's slots and the GPUs it advertises (name and memory), the jobs it runs,
-// its last heartbeat, and a timeline of which job ran where and when for a sweep the reader
+// its last heartbeat, whether it backs off after trainers failed to start there (why, and when
+// it is tried again), and a timeline of which job ran where and when for a sweep the reader
 // picks, the newest at first (its attempts as bars per worker on a time axis, colored by
 // outcome, each named as its job's page names it; gaps are idle time, a lost attempt is a
 // preemption).
@@ -9,6 +10,7 @@ import { attemptName, attemptOrdinals } from '../attempts';
 import { h, select } from '../dom';
 import { bytes, escapeHtml, relative, seconds, stateName } from '../format';
 import type { Attempt } from '../gen/ablate/v1/job';
+import type { WorkerBackoff } from '../gen/ablate/v1/worker';
 import { OKABE_ITO } from '../palette';
 
 const OUTCOME: Record<string, string> = { succeeded: OKABE_ITO[2], failed: OKABE_ITO[5],
@@ -23,6 +25,16 @@ function clock(t: number, from?: number): string {
   const day = (x: Date) => `${x.getFullYear()}-${pad(x.getMonth() + 1)}-${pad(x.getDate())}`;
   const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
   return from !== undefined && day(d) === day(new Date(from * 1000)) ? time : `${day(d)} ${time}`;
+}
+
+// Why a worker takes no work and when it is tried again, as `ablate workers` says it.
+export function backoffText(backoff: WorkerBackoff, nowMs: number): string {
+  const failures = backoff.failures ?? 0;
+  const left = backoff.retryAt ? Date.parse(backoff.retryAt) - nowMs : 0;
+  return `not taking work: ${backoff.reason ?? ''}` +
+    (failures > 1 ? ` (${failures} failed starts in a row)` : '') +
+    (left > 0 ? `; next try in ${Math.ceil(left / 1000)} s` :
+      '; trying one job until a trainer starts there');
 }
 
 // Where the axis below the bars puts its ticks, as fractions of the time shown.
@@ -117,8 +129,10 @@ export function workersView(): { el: HTMLElement; dispose: () => void } {
       const gpus = slots.filter((s) => s.kind === 'DEVICE_KIND_CUDA');
       return `<tr data-worker-id="${escapeHtml(w.info?.workerId ?? '')}">` +
         `<td>${escapeHtml(w.info?.workerId ?? '')}<div class="muted">${escapeHtml(w.info?.hostname ?? '')}</div></td>` +
-        `<td>${w.connected ? '<span class="badge state-running">connected</span>' :
-          '<span class="badge state-cancelled">gone</span>'}</td>` +
+        `<td>${!w.connected ? '<span class="badge state-cancelled">gone</span>' :
+          w.backoff ? '<span class="badge state-failed">backing off</span>' +
+            `<div class="muted">${escapeHtml(backoffText(w.backoff, now))}</div>` :
+            '<span class="badge state-running">connected</span>'}</td>` +
         `<td class="num">${slots.length} ${gpus.length ? 'GPU' : 'CPU'}</td>` +
         `<td class="gpus">${gpus.map((g) => `<div data-gpu="${g.index ?? 0}">` +
           `${g.index ?? 0}: ${escapeHtml(g.name ?? 'GPU')} · ${bytes(Number(g.memoryBytes ?? 0))}` +
