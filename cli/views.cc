@@ -115,8 +115,11 @@ Table SweepsTable(const v1::ListSweepsResponse& response, absl::TimeZone zone) {
   Table table({"SWEEP", "NAME", "STATE", "DONE", "CREATED"});
   table.SetAlign(3, Table::Align::kRight);
   for (const v1::Sweep& sweep : response.sweeps()) {
-    table.AddRow({sweep.id(), sweep.spec().name(), SweepStateName(sweep.state()),
-                  absl::StrCat(DoneCount(sweep.counts()), "/", sweep.counts().total()),
+    // Jobs an update dropped are no cells of the sweep: apart, after its own.
+    std::string done = absl::StrCat(DoneCount(sweep.counts()), "/", sweep.counts().total());
+    if (sweep.counts().dropped() > 0)
+      absl::StrAppend(&done, " +", sweep.counts().dropped(), " dropped");
+    table.AddRow({sweep.id(), sweep.spec().name(), SweepStateName(sweep.state()), std::move(done),
                   FormatTime(sweep.created_at(), zone)});
   }
   return table;
@@ -261,15 +264,19 @@ std::string CountsSummary(const v1::JobCounts& counts) {
   }
   std::string summary = absl::StrCat(counts.total(), counts.total() == 1 ? " job" : " jobs");
   if (!shown.empty()) absl::StrAppend(&summary, ": ", absl::StrJoin(shown, ", "));
+  if (counts.dropped() > 0) {
+    absl::StrAppend(&summary, "; ", counts.dropped(),
+                    " more dropped by an update (out of the file, kept as they are, not counted; "
+                    "`retry` runs one named)");
+    if (counts.dropped_live() > 0) {
+      absl::StrAppend(&summary, ", ", counts.dropped_live(), " of them not ended");
+    }
+  }
   return summary;
 }
 
 void CountNotes::Add(const v1::Job& job) {
-  if (job.dropped()) {
-    ++dropped;
-    return;
-  }
-  if (!job.spec().has_trial()) return;
+  if (job.dropped() || !job.spec().has_trial()) return;
   ++trials;
   if (job.state() == v1::JOB_STATE_FAILED) ++failed_trials;
   if (job.state() == v1::JOB_STATE_CANCELLED) ++cancelled_trials;
@@ -290,11 +297,6 @@ std::string CountNotes::Summary() const {
     }
     absl::StrAppend(&out, "of which ", trials, trials == 1 ? " trial" : " trials",
                     ended.empty() ? "" : ": ", absl::StrJoin(ended, ", "), "\n");
-  }
-  if (dropped > 0) {
-    absl::StrAppend(&out, "of which ", dropped,
-                    " dropped by an update (out of the file, kept as they are, not run; "
-                    "`retry` runs one named)\n");
   }
   return out;
 }

@@ -90,23 +90,23 @@ Table JobsTable(const v1::Sweep& sweep, const Jobs& jobs);
 // job of `jobs`; else "".
 std::string CodeVersionLegend(const Jobs& jobs);
 
-// "4 jobs: 2 succeeded, 1 failed, 1 running"; states with no job are left out.
+// "4 jobs: 2 succeeded, 1 failed, 1 running"; states with no job are left out. The jobs an
+// update dropped, which the counts by state leave out, follow: "; 2 more dropped by an update
+// (...), 1 of them not ended".
 std::string CountsSummary(const v1::JobCounts& counts);
 
 // What the counts by state hold that needs telling apart, from the sweep's jobs: a tuned
 // sweep's trials (a trial that failed or was cancelled ranks last in its rung and is never
 // chosen; the sweep's state is decided by its cells' final jobs, so the trials' ends are told
-// apart here), and the jobs an update dropped (out of the file, kept with their state, not run).
+// apart here). Jobs an update dropped are no trials of the sweep now.
 struct CountNotes {
   uint32_t trials = 0;
   uint32_t failed_trials = 0;
   uint32_t cancelled_trials = 0;
-  uint32_t dropped = 0;
 
   void Add(const v1::Job& job);
-  // A line each, of what there is: "of which 6 trials: 2 failed (ranked last, never chosen),
-  // 1 cancelled (...)\n" ("of which 6 trials\n" when none failed); "of which 2 dropped by an
-  // update (...)\n". Empty when neither.
+  // "of which 6 trials: 2 failed (ranked last, never chosen), 1 cancelled (...)\n" ("of which
+  // 6 trials\n" when none failed); empty without trials.
   std::string Summary() const;
 };
 

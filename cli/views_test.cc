@@ -317,22 +317,21 @@ TEST(ViewsTest, TrialsAreCountedApartWithTheirFailures) {
   trials.Add(Parse<v1::Job>("spec { tuned { point: 1 } } state: JOB_STATE_FAILED"));
   EXPECT_EQ(trials.Summary(),
             "of which 3 trials: 1 failed (ranked last, never chosen), 1 cancelled (their cells' "
-            "tuning waits for `ablate retry --cancelled`)\nof which 1 dropped by an update (out "
-            "of the file, kept as they are, not run; `retry` runs one named)\n");
+            "tuning waits for `ablate retry --cancelled`)\n");
   CountNotes fine;
   fine.Add(Parse<v1::Job>("spec { trial { rung: 0 } } state: JOB_STATE_SUCCEEDED"));
   EXPECT_EQ(fine.Summary(), "of which 1 trial\n");
 }
 
-// Jobs an update dropped stay in the counts by state; the summary says how many they are.
+// Jobs an update dropped are in none of the counts by state; the summary says how many they
+// are, and how many still hold a worker.
 TEST(ViewsTest, DroppedJobsAreCountedApart) {
-  CountNotes notes;
-  notes.Add(Parse<v1::Job>("state: JOB_STATE_SUCCEEDED dropped: true"));
-  notes.Add(Parse<v1::Job>("state: JOB_STATE_CANCELLED dropped: true"));
-  notes.Add(Parse<v1::Job>("state: JOB_STATE_SUCCEEDED"));
-  EXPECT_EQ(notes.Summary(),
-            "of which 2 dropped by an update (out of the file, kept as they are, not run; `retry` "
-            "runs one named)\n");
+  EXPECT_EQ(CountsSummary(Parse<v1::JobCounts>("total: 1 succeeded: 1 dropped: 2")),
+            "1 job: 1 succeeded; 2 more dropped by an update (out of the file, kept as they are, "
+            "not counted; `retry` runs one named)");
+  EXPECT_THAT(CountsSummary(Parse<v1::JobCounts>("total: 1 succeeded: 1 dropped: 2 "
+                                                 "dropped_live: 1")),
+              ::testing::EndsWith("runs one named), 1 of them not ended"));
 }
 
 TEST(ViewsTest, SweepsTableShowsProgressAndCreationTime) {
@@ -341,6 +340,9 @@ TEST(ViewsTest, SweepsTableShowsProgressAndCreationTime) {
   const std::string text = SweepsTable(response, absl::UTCTimeZone()).Render();
   EXPECT_THAT(text, HasSubstr("SWEEP          NAME  STATE   DONE  CREATED\n"));
   EXPECT_THAT(text, HasSubstr("grid-0123abcd  grid  ACTIVE   1/2  2023-11-14 22:13:20 UTC\n"));
+  response.mutable_sweeps(0)->mutable_counts()->set_dropped(3);
+  EXPECT_THAT(SweepsTable(response, absl::UTCTimeZone()).Render(),
+              HasSubstr("  ACTIVE  1/2 +3 dropped  "));
 }
 
 TEST(ViewsTest, StatusJsonIsOneSweepSnapshotOnOneLine) {

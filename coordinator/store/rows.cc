@@ -173,7 +173,18 @@ absl::StatusOr<v1::JobCounts> ReadCounts(Db& db, const std::string& sweep_id) {
   counts->Bind(1, sweep_id);
   v1::JobCounts out;
   absl::Status read = counts->ForEachRow([&](const Statement& row) {
-    CountJobs(static_cast<v1::JobState>(row.Int(0)), static_cast<uint32_t>(row.Int(1)), out);
+    const int64_t state = row.Int(0);
+    const auto n = static_cast<uint32_t>(row.Int(1));
+    if (state >= 0) {
+      CountJobs(static_cast<v1::JobState>(state), n, out);
+      return absl::OkStatus();
+    }
+    // A dropped job's row is keyed by its negated state (schema.cc, version 7).
+    out.set_dropped(out.dropped() + n);
+    if (-state == v1::JOB_STATE_PENDING || -state == v1::JOB_STATE_ASSIGNED ||
+        -state == v1::JOB_STATE_RUNNING) {
+      out.set_dropped_live(out.dropped_live() + n);
+    }
     return absl::OkStatus();
   });
   if (!read.ok()) return read;
@@ -219,28 +230,8 @@ absl::StatusOr<v1::SweepState> ReadSweepState(Db& db, const std::string& sweep_i
   if (by_counts == v1::SWEEP_STATE_ACTIVE) return by_counts;
   absl::StatusOr<v1::SweepSpec> spec = Parse<v1::SweepSpec>(spec_bytes, "sweep spec");
   if (!spec.ok()) return spec.status();
-  if (!spec->has_tuning()) {
-    if (by_counts == v1::SWEEP_STATE_COMPLETED) return by_counts;
-    // Jobs an update dropped (Job.dropped) are no cells of the spec now: whatever they ended
-    // as, the sweep's state is that of the jobs it still has. One look per state, each stopping
-    // at its first row.
-    const auto kept_in = [&](v1::JobState state) -> absl::StatusOr<bool> {
-      absl::StatusOr<Statement> kept = db.Prepare(
-          absl::StrCat("SELECT 1 FROM jobs WHERE sweep_id = ?1 AND state = ", int64_t{state},
-                       " AND NOT dropped LIMIT 1"));
-      if (!kept.ok()) return kept.status();
-      return kept->Bind(1, sweep_id).Step();
-    };
-    if (by_counts == v1::SWEEP_STATE_FAILED) {
-      absl::StatusOr<bool> failed = kept_in(v1::JOB_STATE_FAILED);
-      if (!failed.ok()) return failed.status();
-      if (*failed) return by_counts;
-    }
-    if (counts.cancelled() == 0) return v1::SWEEP_STATE_COMPLETED;
-    absl::StatusOr<bool> cancelled = kept_in(v1::JOB_STATE_CANCELLED);
-    if (!cancelled.ok()) return cancelled.status();
-    return *cancelled ? v1::SWEEP_STATE_CANCELLED : v1::SWEEP_STATE_COMPLETED;
-  }
+  // The counts leave out the jobs an update dropped, which count for nothing once they ended.
+  if (!spec->has_tuning()) return by_counts;
   absl::StatusOr<Statement> query = db.Prepare(
       absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE sweep_id = ?1 ORDER BY idx"));
   if (!query.ok()) return query.status();
@@ -285,7 +276,9 @@ void CountJobs(v1::JobState state, uint32_t n, v1::JobCounts& counts) {
 }
 
 v1::SweepState SweepStateOf(const v1::JobCounts& counts) {
-  if (counts.pending() + counts.assigned() + counts.running() > 0) return v1::SWEEP_STATE_ACTIVE;
+  if (counts.pending() + counts.assigned() + counts.running() + counts.dropped_live() > 0) {
+    return v1::SWEEP_STATE_ACTIVE;
+  }
   if (counts.failed() > 0) return v1::SWEEP_STATE_FAILED;
   if (counts.cancelled() > 0) return v1::SWEEP_STATE_CANCELLED;
   return v1::SWEEP_STATE_COMPLETED;

@@ -31,7 +31,8 @@ inline constexpr char kAttemptColumns[] =
     "id, job_id, worker_id, state, exit, started_at, ended_at";
 absl::StatusOr<v1::Attempt> AttemptFromRow(const Statement& row);
 
-// The sweep's job counts, from the per-state counts the store keeps (a few rows).
+// The sweep's job counts, from the per-state counts the store keeps (a few rows), the jobs an
+// update dropped apart (JobCounts.dropped).
 absl::StatusOr<v1::JobCounts> ReadCounts(Db& db, const std::string& sweep_id);
 // The sweep's id, created_at, counts, state and ended_at, without its spec. NotFound for an
 // unknown id.
@@ -86,10 +87,11 @@ absl::Status InsertPendingJobs(Db& db, const std::string& sweep_id,
                                uint32_t max_attempts, int64_t now, std::vector<int64_t>* rowids);
 
 // The sweep's state: from `counts` alone (SweepStateOf) while a job is live or the sweep has no
-// tuning, but COMPLETED where its only cancelled jobs are those an update left out before they
-// ran (Store::AddJobs); a tuned sweep whose every job ended reads its jobs and decides from
-// sweep::TuningOutcomes, so it stays ACTIVE at a rung's barrier and its trials' failures do not
-// fail it. `spec_bytes` is the stored (serialized) spec. DataLoss when it does not parse.
+// tuning (so the jobs an update dropped, counted apart, decide nothing once they ended, not even
+// those it cancelled before they ran); a tuned sweep whose every job ended reads its jobs and
+// decides from sweep::TuningOutcomes, so it stays ACTIVE at a rung's barrier and its trials'
+// failures do not fail it. `spec_bytes` is the stored (serialized) spec. DataLoss when it does not
+// parse.
 absl::StatusOr<v1::SweepState> ReadSweepState(Db& db, const std::string& sweep_id,
                                               absl::string_view spec_bytes,
                                               const v1::JobCounts& counts);

@@ -108,6 +108,27 @@ CREATE TABLE job_logs (
 );
 )sql";
 
+// Jobs an update dropped are counted apart from the sweep's cells (JobCounts.dropped): their
+// sweep_counts rows are keyed by the negated state, so that a sweep's counts stay a few rows.
+// The trigger moves a job between counts when its state or its flag changes; the counts are
+// recounted once from the jobs, which version 4 onwards may have dropped.
+constexpr char kSchemaV7[] = R"sql(
+DROP TRIGGER jobs_move_count;
+CREATE TRIGGER jobs_move_count AFTER UPDATE OF state, dropped ON jobs
+  WHEN old.state <> new.state OR old.dropped <> new.dropped
+BEGIN
+  UPDATE sweep_counts SET n = n - 1 WHERE sweep_id = old.sweep_id
+    AND state = CASE WHEN old.dropped THEN -old.state ELSE old.state END;
+  INSERT INTO sweep_counts (sweep_id, state, n)
+    VALUES (new.sweep_id, CASE WHEN new.dropped THEN -new.state ELSE new.state END, 1)
+    ON CONFLICT (sweep_id, state) DO UPDATE SET n = n + 1;
+END;
+DELETE FROM sweep_counts;
+INSERT INTO sweep_counts (sweep_id, state, n)
+  SELECT sweep_id, CASE WHEN dropped THEN -state ELSE state END, COUNT(*) FROM jobs
+  GROUP BY 1, 2;
+)sql";
+
 // Migration i brings version i to version i + 1. Append only: a released migration never
 // changes, since files written by that release have already run it.
 const std::vector<std::string>& Migrations() {
@@ -118,6 +139,7 @@ const std::vector<std::string>& Migrations() {
       kSchemaV4,
       kSchemaV5,
       kSchemaV6,
+      kSchemaV7,
   };
   return *migrations;
 }

@@ -3,6 +3,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "coordinator/store/schema.h"
+#include "coordinator/store/sqlite_db.h"
 #include "coordinator/store/store.h"
 #include "coordinator/testing/fixtures.h"
 #include "gmock/gmock.h"
@@ -106,9 +109,11 @@ TEST_F(StoreRerunTest, AddsJobsToAStoredSweepAndStoresItsNewSpec) {
 
   const v1::Sweep sweep = store_->GetSweep("s").value();
   EXPECT_EQ(sweep.spec().description(), "edited");
-  EXPECT_EQ(sweep.counts().total(), 4u);
+  EXPECT_EQ(sweep.counts().total(), 3u);  // s-j1, dropped before it ran, is counted apart
   EXPECT_EQ(sweep.counts().pending(), 2u);
-  EXPECT_EQ(sweep.counts().cancelled(), 1u);  // s-j1, dropped before it ran
+  EXPECT_EQ(sweep.counts().cancelled(), 0u);
+  EXPECT_EQ(sweep.counts().dropped(), 1u);
+  EXPECT_EQ(sweep.counts().dropped_live(), 0u);
   EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_ACTIVE);
   absl::StatusOr<std::vector<v1::Job>> jobs = store_->ListJobs("s");
   ASSERT_TRUE(jobs.ok()) << jobs.status();
@@ -135,8 +140,12 @@ TEST_F(StoreRerunTest, AddsJobsToAStoredSweepAndStoresItsNewSpec) {
   EXPECT_TRUE(Job("s-j2").dropped());
   EXPECT_EQ(Job("s-j2").state(), v1::JOB_STATE_FAILED);
   EXPECT_TRUE(DroppedBeforeItRan(Job("s-j3")));
-  EXPECT_EQ(store_->GetSweep("s").value().counts().pending(), 1u);
-  EXPECT_EQ(store_->GetSweep("s").value().counts().cancelled(), 1u);
+  const v1::JobCounts counts = store_->GetSweep("s").value().counts();
+  EXPECT_EQ(counts.total(), 2u);
+  EXPECT_EQ(counts.pending(), 1u);
+  EXPECT_EQ(counts.failed(), 0u);
+  EXPECT_EQ(counts.cancelled(), 0u);
+  EXPECT_EQ(counts.dropped(), 2u);
 
   // A job id already stored refuses the whole update.
   updated.mutable_spec()->set_description("again");
@@ -144,7 +153,7 @@ TEST_F(StoreRerunTest, AddsJobsToAStoredSweepAndStoresItsNewSpec) {
             absl::StatusCode::kAlreadyExists);
   EXPECT_FALSE(Job("s-j0").dropped());
   EXPECT_EQ(store_->GetSweep("s").value().spec().description(), "edited");
-  EXPECT_EQ(store_->GetSweep("s").value().counts().total(), 4u);
+  EXPECT_EQ(store_->GetSweep("s").value().counts().total(), 2u);
   EXPECT_EQ(store_->AddJobs(MakeSweep("nope"), {}, {}, 3).code(), absl::StatusCode::kNotFound);
 }
 
@@ -156,7 +165,8 @@ TEST_F(StoreRerunTest, JobsDroppedBeforeTheyRanLeaveTheSweepCompleted) {
   RunTo("s-j1", v1::JOB_STATE_SUCCEEDED, v1::ATTEMPT_STATE_SUCCEEDED);
   ASSERT_TRUE(store_->AddJobs(MakeSweep("s"), {}, {"s-j2"}, 3).ok());
   v1::Sweep sweep = store_->GetSweep("s").value();
-  EXPECT_EQ(sweep.counts().cancelled(), 1u);
+  EXPECT_EQ(sweep.counts().cancelled(), 0u);
+  EXPECT_EQ(sweep.counts().dropped(), 1u);
   EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_COMPLETED);
 
   ASSERT_TRUE(store_->CreateSweep(MakeSweep("t"), MakeJobs("t", 3), 3).ok());
@@ -179,10 +189,90 @@ TEST_F(StoreRerunTest, JobsDroppedAfterTheyEndedLeaveTheSweepToItsCells) {
   ASSERT_TRUE(store_->AddJobs(MakeSweep("s"), {}, {"s-j1", "s-j2"}, 3).ok());
   const v1::Sweep sweep = store_->GetSweep("s").value();
   EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_COMPLETED);
-  EXPECT_EQ(sweep.counts().failed(), 1u);  // still counted by state
+  EXPECT_EQ(sweep.counts().total(), 1u);
+  EXPECT_EQ(sweep.counts().failed(), 0u);
+  EXPECT_EQ(sweep.counts().dropped(), 2u);
   // A dropped job's cell taken back by a later update counts again.
   ASSERT_TRUE(store_->AddJobs(MakeSweep("s"), {}, {"s-j2"}, 3).ok());
   EXPECT_EQ(store_->GetSweep("s").value().state(), v1::SWEEP_STATE_FAILED);
+  EXPECT_EQ(store_->GetSweep("s").value().counts().failed(), 1u);
+  EXPECT_EQ(store_->GetSweep("s").value().counts().dropped(), 1u);
+}
+
+// A job an update dropped while it ran keeps its worker until it ends: the sweep stays ACTIVE
+// until then, though its cells all ended, and its end moves it within the dropped count.
+TEST_F(StoreRerunTest, AJobDroppedWhileItRunsKeepsTheSweepActive) {
+  ASSERT_TRUE(store_->CreateSweep(MakeSweep("s"), MakeJobs("s", 2), 3).ok());
+  RunTo("s-j0", v1::JOB_STATE_SUCCEEDED, v1::ATTEMPT_STATE_SUCCEEDED);
+  const v1::Attempt attempt = store_->StartAttempt("s-j1", "w1").value();
+  ASSERT_TRUE(store_->MarkRunning("s-j1", attempt.id()).ok());
+  ASSERT_TRUE(store_->AddJobs(MakeSweep("s"), {}, {"s-j1"}, 3).ok());
+  v1::Sweep sweep = store_->GetSweep("s").value();
+  EXPECT_EQ(sweep.counts().total(), 1u);
+  EXPECT_EQ(sweep.counts().running(), 0u);
+  EXPECT_EQ(sweep.counts().dropped(), 1u);
+  EXPECT_EQ(sweep.counts().dropped_live(), 1u);
+  EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_ACTIVE);
+
+  ASSERT_TRUE(store_
+                  ->EndAttempt("s-j1", attempt.id(), v1::ATTEMPT_STATE_FAILED, {},
+                               v1::JOB_STATE_FAILED, "exit 1", std::nullopt)
+                  .ok());
+  sweep = store_->GetSweep("s").value();
+  EXPECT_EQ(sweep.counts().dropped(), 1u);
+  EXPECT_EQ(sweep.counts().dropped_live(), 0u);
+  EXPECT_EQ(sweep.counts().failed(), 0u);
+  EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_COMPLETED);
+}
+
+// A file of the release before dropped jobs were counted apart (schema version 6), whose counts
+// hold a dropped job by its state: opening it counts that job apart, and later changes of the
+// flag move it between the counts.
+TEST_F(StoreRerunTest, MigratesAFileWhoseCountsHoldDroppedJobs) {
+  store_.reset();
+  const std::string old_path = dir_.File("v6.db");
+  {
+    auto db = internal::Db::Open(old_path, /*create=*/true).value();
+    ASSERT_TRUE(internal::Migrate(*db, 6).ok());
+    auto sweep =
+        db->Prepare("INSERT INTO sweeps (id, name, spec, created_at) VALUES ('s', 's', ?1, 0)")
+            .value();
+    ASSERT_TRUE(sweep.BindBlob(1, MakeSweep("s").spec().SerializeAsString()).Run().ok());
+    auto job = db->Prepare(
+                     "INSERT INTO jobs (id, sweep_id, idx, spec, state, max_attempts, "
+                     "created_at, updated_at, dropped) VALUES (?1, 's', ?2, ?3, ?4, 3, 0, 0, ?5)")
+                   .value();
+    const std::vector<v1::JobSpec> specs = MakeJobs("s", 2);
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_TRUE(job.Bind(1, specs[i].job_id())
+                      .Bind(2, int64_t{i})
+                      .BindBlob(3, specs[i].SerializeAsString())
+                      .Bind(4, int64_t{i == 0 ? v1::JOB_STATE_SUCCEEDED : v1::JOB_STATE_FAILED})
+                      .Bind(5, int64_t{i})
+                      .Run()
+                      .ok());
+      job.Reset();
+    }
+    ASSERT_TRUE(db->Exec(absl::StrCat("INSERT INTO sweep_counts (sweep_id, state, n) VALUES ('s', ",
+                                      v1::JOB_STATE_SUCCEEDED, ", 1), ('s', ", v1::JOB_STATE_FAILED,
+                                      ", 1)"))
+                    .ok());
+  }
+  store_ = Store::Open(old_path, clock_).value();
+  v1::Sweep sweep = store_->GetSweep("s").value();
+  EXPECT_EQ(sweep.counts().total(), 1u);
+  EXPECT_EQ(sweep.counts().succeeded(), 1u);
+  EXPECT_EQ(sweep.counts().failed(), 0u);
+  EXPECT_EQ(sweep.counts().dropped(), 1u);
+  EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_COMPLETED);
+
+  ASSERT_TRUE(store_->AddJobs(MakeSweep("s"), {}, {"s-j0"}, 3).ok());  // s-j1 back, s-j0 out
+  sweep = store_->GetSweep("s").value();
+  EXPECT_EQ(sweep.counts().total(), 1u);
+  EXPECT_EQ(sweep.counts().succeeded(), 0u);
+  EXPECT_EQ(sweep.counts().failed(), 1u);
+  EXPECT_EQ(sweep.counts().dropped(), 1u);
+  EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_FAILED);
 }
 
 TEST_F(StoreRerunTest, FindsSweepsByName) {

@@ -96,6 +96,8 @@ std::string Telemetry::Scrape() {
       total.set_succeeded(total.succeeded() + c.succeeded());
       total.set_failed(total.failed() + c.failed());
       total.set_cancelled(total.cancelled() + c.cancelled());
+      total.set_dropped(total.dropped() + c.dropped());
+      total.set_dropped_live(total.dropped_live() + c.dropped_live());
     }
     jobs_.Add({{"state", "pending"}}).Set(total.pending());
     jobs_.Add({{"state", "assigned"}}).Set(total.assigned());
@@ -103,6 +105,8 @@ std::string Telemetry::Scrape() {
     jobs_.Add({{"state", "succeeded"}}).Set(total.succeeded());
     jobs_.Add({{"state", "failed"}}).Set(total.failed());
     jobs_.Add({{"state", "cancelled"}}).Set(total.cancelled());
+    jobs_.Add({{"state", "dropped"}}).Set(total.dropped() - total.dropped_live());
+    jobs_.Add({{"state", "dropped_unfinished"}}).Set(total.dropped_live());
   } else {
     ABLATE_LOG(WARNING) << "job gauges not refreshed error=\"" << sweeps.status().message() << "\"";
   }

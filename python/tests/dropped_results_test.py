@@ -66,6 +66,12 @@ class DroppedResultsTest(unittest.TestCase):
         self.assertEqual(jobs["dropped"].dtype, "bool")
         self.assertEqual(jobs.loc[jobs["dropped"], "job_id"].tolist(), [self.dropped_id])
         self.assertEqual(jobs["state"].tolist(), ["succeeded"] * 3, self.cluster.logs())
+        # The sweep's counts are its cells' jobs; the dropped one is counted apart.
+        sweep = self.client.sweeps().set_index("sweep_id").loc[self.sweep_id]
+        self.assertEqual((sweep["total"], sweep["succeeded"], sweep["dropped"]), (2, 2, 1))
+        self.assertIn(" 2/2 +1 dropped ", self.ablate("ls").stdout)
+        self.assertIn("2 jobs: 2 succeeded; 1 more dropped by an update",
+                      self.ablate("status", NAME).stdout)
 
     def test_results_and_metrics_leave_the_dropped_job_out_as_ablate_results_does(self):
         results = self.client.results(self.sweep_id)

@@ -115,11 +115,12 @@ class KubernetesTest(unittest.TestCase):
         # The pool follows the unfinished jobs, the running ones included: sized by the pending
         # ones alone it would stop busy workers as soon as they took the queue.
         query = scaled["spec"]["triggers"][0]["metadata"]["query"]
-        matcher = re.fullmatch(r'sum\(ablate_jobs\{state=~"([a-z|]+)"\}\)', query)
+        matcher = re.fullmatch(r'sum\(ablate_jobs\{state=~"([a-z_|]+)"\}\)', query)
         self.assertIsNotNone(matcher, query)
         counted = [state for state in ("pending", "assigned", "running", "succeeded", "failed",
-                                       "cancelled") if re.fullmatch(matcher.group(1), state)]
-        self.assertEqual(counted, ["pending", "assigned", "running"])
+                                       "cancelled", "dropped_unfinished", "dropped")
+                   if re.fullmatch(matcher.group(1), state)]
+        self.assertEqual(counted, ["pending", "assigned", "running", "dropped_unfinished"])
         worker = kinds[("StatefulSet", "ablate-worker")]["spec"]["template"]["spec"]
         limits = worker["containers"][0]["resources"]["limits"]
         self.assertIn("nvidia.com/gpu", limits)

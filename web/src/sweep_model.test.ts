@@ -1,4 +1,4 @@
-import { SweepModel, keptCounts } from './sweep_model';
+import { SweepModel } from './sweep_model';
 
 describe('SweepModel', () => {
   it('applies a snapshot, then deltas of jobs and metric points', () => {
@@ -21,16 +21,5 @@ describe('SweepModel', () => {
     expect(m.ended()).toBe(false);
     m.apply({ delta: true, sweep: { state: 'SWEEP_STATE_COMPLETED' } });
     expect(m.ended()).toBe(true);
-  });
-});
-
-describe('keptCounts', () => {
-  it('counts the jobs an update dropped apart from the sweep\'s', () => {
-    const counts = { total: 5, succeeded: 3, cancelled: 1, running: 1 };
-    expect(keptCounts(counts, [{ state: 'JOB_STATE_SUCCEEDED' }])).toEqual({ counts,
-      dropped: 0 });
-    expect(keptCounts(counts, [{ state: 'JOB_STATE_SUCCEEDED', dropped: true },
-      { state: 'JOB_STATE_SUCCEEDED' }, { state: 'JOB_STATE_CANCELLED', dropped: true }]))
-      .toEqual({ counts: { total: 3, succeeded: 2, cancelled: 0, running: 1 }, dropped: 2 });
   });
 });

@@ -1,33 +1,15 @@
 // One sweep as the page knows it: the whole sweep from the event stream's first message, then
 // each delta applied in place (the sweep's counts and state, the jobs whose row changed, the
 // metric points a commit appended). Pure: the stream and the views live elsewhere.
-import { stateName } from './format';
 import type { Job } from './gen/ablate/v1/job';
 import type { MetricPoint } from './gen/ablate/v1/metrics';
-import type { JobCounts, Sweep } from './gen/ablate/v1/sweep';
+import type { Sweep } from './gen/ablate/v1/sweep';
 import type { SweepSnapshot } from './gen/ablate/v1/sweep_service';
 
 // Whether a job in `state` has ended: its row and series change no more (unless retried).
 export function jobEnded(state: string | undefined): boolean {
   return state === 'JOB_STATE_SUCCEEDED' || state === 'JOB_STATE_FAILED' ||
     state === 'JOB_STATE_CANCELLED';
-}
-
-// The sweep's `counts` less its `jobs` that an update dropped (Job.dropped: no cells of its
-// spec now, which its state and `ablate results` leave out too), and how many those are.
-export function keptCounts(counts: JobCounts | undefined, jobs: Job[]):
-  { counts: JobCounts; dropped: number } {
-  const kept: JobCounts = { ...counts };
-  let dropped = 0;
-  for (const job of jobs) {
-    if (!job.dropped) continue;
-    dropped++;
-    const state = stateName(job.state) as keyof JobCounts;
-    const n = kept[state];
-    if (n) kept[state] = n - 1;
-  }
-  kept.total = Math.max(0, (kept.total ?? 0) - dropped);
-  return { counts: kept, dropped };
 }
 
 export class SweepModel {

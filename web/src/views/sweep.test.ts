@@ -38,14 +38,20 @@ describe('a sweep\'s actions', () => {
   });
 
   it('counts the jobs an update dropped apart, and offers no retry of them', () => {
-    model.reset({ id: 's', state: 'SWEEP_STATE_COMPLETED', counts: { total: 4, succeeded: 3,
-      cancelled: 1 } }, [{ state: 'JOB_STATE_SUCCEEDED' }, { state: 'JOB_STATE_SUCCEEDED' },
+    model.reset({ id: 's', state: 'SWEEP_STATE_COMPLETED', counts: { total: 2, succeeded: 2,
+      dropped: 2 } }, [{ state: 'JOB_STATE_SUCCEEDED' }, { state: 'JOB_STATE_SUCCEEDED' },
       { state: 'JOB_STATE_SUCCEEDED', dropped: true },
       { state: 'JOB_STATE_CANCELLED', dropped: true }]);
     const { el, dispose } = sweepView('s', 'grid');
     expect(el.querySelector('#sweep-summary')?.textContent).toBe('2/2 ended · 2 succeeded · ' +
       '2 jobs an update dropped, not counted');
     expect(offered(el)).toEqual([]);
+    model.reset({ id: 's', state: 'SWEEP_STATE_ACTIVE', counts: { total: 2, succeeded: 2,
+      dropped: 1, droppedLive: 1 } }, []);
+    notify();
+    expect(el.querySelector('#sweep-summary')?.textContent).toBe('2/2 ended · 2 succeeded · ' +
+      '1 job an update dropped, not counted (1 of them not ended)');
+    expect(offered(el)).toEqual(['Cancel']);
     dispose();
   });
 

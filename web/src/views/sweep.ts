@@ -4,7 +4,6 @@
 import { sweepSession } from '../app';
 import { h } from '../dom';
 import { escapeHtml, plural, stateName } from '../format';
-import { keptCounts } from '../sweep_model';
 import { cancelButton, retrySweepButton } from './actions';
 import { costView } from './cost';
 import { curvesView } from './curves';
@@ -62,13 +61,16 @@ export function sweepView(sweepId: string, tab: Tab): { el: HTMLElement; dispose
     const sweep = session.model.sweep;
     if (!sweep) return;
     const state = stateName(sweep.state);
-    const { counts, dropped } = keptCounts(sweep.counts, session.model.jobs);
+    // The counts leave out the jobs an update dropped (JobCounts.dropped), as its state does.
+    const counts = sweep.counts ?? {};
+    const { dropped = 0, droppedLive = 0 } = counts;
     head.innerHTML = `<h1>${escapeHtml(sweep.id ?? sweepId)} <span class="badge state-${state}"` +
       ` id="sweep-state">${state}</span></h1><p class="muted">${escapeHtml(sweep.spec?.description ?? '')}</p>` +
       `<p id="sweep-summary">${ended(counts)}/${counts.total ?? 0} ended · ` +
       (['running', 'assigned', 'pending', 'succeeded', 'failed', 'cancelled'] as const)
         .filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`).join(', ') +
-      (dropped ? ` · ${plural(dropped, 'job')} an update dropped, not counted` : '') + '</p>';
+      (dropped ? ` · ${plural(dropped, 'job')} an update dropped, not counted` +
+        (droppedLive ? ` (${droppedLive} of them not ended)` : '') : '') + '</p>';
     // Buttons are made afresh only when what they act on changed, not on every event.
     const active = state === 'active';
     const { failed = 0, cancelled = 0 } = counts;
