@@ -1,5 +1,4 @@
 // `ablate results` and `ablate compare`: a sweep's jobs read into cli/results.h's tables.
-#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,19 +17,25 @@ namespace {
 struct ReadOut {
   v1::Sweep sweep;
   v1::SweepResults results;
-  std::string a_job_id;  // a job that could have had a value: where a missing series is named
+  // The series the first job that could have had a value logged, by name: what a note on a
+  // missing series names. Empty when no such job was read (or it logged none).
+  std::vector<std::string> a_job_series;
 };
 
-// The last point of `metric` in job `job_id`'s series, nullopt when it has none.
-absl::StatusOr<std::optional<double>> LastValue(Client& client, const std::string& job_id,
-                                                const std::string& metric) {
+// Job `job_id` with its series `metric` thinned to the last point (the store's thinning keeps
+// the last), and the names of every series it logged.
+absl::StatusOr<v1::GetJobResponse> LastPoint(Client& client, const std::string& job_id,
+                                             const std::string& metric) {
   v1::GetJobRequest request;
   request.set_job_id(job_id);
   request.add_metric_names(metric);
-  request.set_max_points(1);  // the last point (the store's thinning keeps the last)
-  absl::StatusOr<v1::GetJobResponse> response = client.GetJob(request);
-  if (!response.ok()) return response.status();
-  for (const v1::MetricSeries& series : response->metrics()) {
+  request.set_max_points(1);
+  return client.GetJob(request);
+}
+
+// The value of LastPoint's point of `metric`; nullopt when the job has none.
+std::optional<double> LastValue(const v1::GetJobResponse& job, const std::string& metric) {
+  for (const v1::MetricSeries& series : job.metrics()) {
     if (series.name() == metric && !series.values().empty()) return series.values().rbegin()[0];
   }
   return std::nullopt;
@@ -49,6 +54,7 @@ absl::StatusOr<ReadOut> ReadResults(Client& client, const std::string& name_or_i
   absl::StatusOr<ResultsBuilder> builder = ResultsBuilder::Create(out.sweep, metric);
   if (!builder.ok()) return builder.status();
   absl::Status failed;
+  bool series_read = false;  // a_job_series is the first such job's
   absl::Status read = client.ForEachPage(*id, [&](const v1::ListJobsResponse& page) {
     for (const v1::Job& job : page.jobs()) {
       const bool can_have =
@@ -57,10 +63,18 @@ absl::StatusOr<ReadOut> ReadResults(Client& client, const std::string& name_or_i
         builder->Add(job);
         continue;
       }
-      if (out.a_job_id.empty()) out.a_job_id = job.spec().job_id();
-      absl::StatusOr<std::optional<double>> value = LastValue(client, job.spec().job_id(), metric);
-      if (!value.ok()) failed = value.status();
-      builder->Add(job, value.value_or(std::nullopt));
+      absl::StatusOr<v1::GetJobResponse> point = LastPoint(client, job.spec().job_id(), metric);
+      if (!point.ok()) {
+        failed = point.status();
+        builder->Add(job, std::nullopt);
+        continue;
+      }
+      if (!series_read) {
+        out.a_job_series.assign(point->logged_metric_names().begin(),
+                                point->logged_metric_names().end());
+        series_read = true;
+      }
+      builder->Add(job, LastValue(*point, metric));
     }
   });
   if (!read.ok()) return read;
@@ -78,23 +92,9 @@ int FailResults(const Io& io, const absl::Status& status) {
   return Fail(io, status);
 }
 
-// The series job `job_id` reports, by name, for a note on a metric none has: empty when it
-// cannot be read.
-std::vector<std::string> SeriesOf(Client& client, const std::string& job_id) {
-  v1::GetJobRequest request;
-  request.set_job_id(job_id);
-  request.set_max_points(1);
-  absl::StatusOr<v1::GetJobResponse> response = client.GetJob(request);
-  std::vector<std::string> names;
-  if (!response.ok()) return names;
-  for (const v1::MetricSeries& series : response->metrics()) names.push_back(series.name());
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 // A table of dashes does not say why, nor tells a script that nothing more will come. When no
 // cell has the metric, says so on io.err: kExitFailed once no job is left to run, else kExitOk.
-int NoteMissingResults(Client& client, const ReadOut& read, const Io& io) {
+int NoteMissingResults(const ReadOut& read, const Io& io) {
   for (const v1::CellResult& cell : read.results.cells()) {
     if (cell.has_metric()) return kExitOk;
   }
@@ -104,13 +104,10 @@ int NoteMissingResults(Client& client, const ReadOut& read, const Io& io) {
   const int code = unfinished > 0 ? kExitOk : kExitFailed;
   // A job that ended well without the series: the name is likely mistyped, and the jobs'
   // states say nothing about it.
-  if (!read.a_job_id.empty()) {
-    const std::vector<std::string> series = SeriesOf(client, read.a_job_id);
-    if (!series.empty()) {
-      io.err << "note: no succeeded job of " << read.sweep.id() << " logged " << metric
-             << DidYouMean(metric, series) << "; they log " << absl::StrJoin(series, ", ") << "\n";
-      return code;
-    }
+  if (const std::vector<std::string>& series = read.a_job_series; !series.empty()) {
+    io.err << "note: no succeeded job of " << read.sweep.id() << " logged " << metric
+           << DidYouMean(metric, series) << "; they log " << absl::StrJoin(series, ", ") << "\n";
+    return code;
   }
   io.err << "note: no cell of " << read.sweep.id() << " has a value of " << metric;
   if (unfinished > 0) {
@@ -137,7 +134,7 @@ int ResultsCommand(Client& client, const std::string& sweep, const std::string& 
   } else {
     io.out << ResultsText(read->sweep, read->results);
   }
-  return NoteMissingResults(client, *read, io);
+  return NoteMissingResults(*read, io);
 }
 
 int CompareCommand(Client& client, const std::string& sweep, const std::string& rows,
@@ -147,7 +144,7 @@ int CompareCommand(Client& client, const std::string& sweep, const std::string& 
   absl::StatusOr<std::string> text = CompareText(read->sweep, read->results, rows, cols, io.color);
   if (!text.ok()) return FailResults(io, text.status());
   io.out << read->results.metric() << " of " << read->sweep.id() << ", mean over seeds\n" << *text;
-  return NoteMissingResults(client, *read, io);
+  return NoteMissingResults(*read, io);
 }
 
 }  // namespace ablate::cli

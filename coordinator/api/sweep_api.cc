@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -37,6 +38,42 @@ bool HasEnded(const v1::Sweep& sweep) {
 absl::Status Require(const std::string& value, const char* field) {
   if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
   return absl::OkStatus();
+}
+
+// The states a ListJobs request filters by, each once: `states` with the singular `state` of
+// older clients, JOB_STATE_UNSPECIFIED naming none; empty: every job. InvalidArgument naming
+// the field of a value no JobState has (proto3 keeps unknown enum values as numbers).
+absl::StatusOr<std::vector<v1::JobState>> StatesAsked(const v1::ListJobsRequest& request) {
+  std::vector<v1::JobState> states;
+  auto add = [&](int value, const char* field) {
+    if (!v1::JobState_IsValid(value)) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ": ", value, " is not a job state"));
+    }
+    const auto state = static_cast<v1::JobState>(value);
+    if (state != v1::JOB_STATE_UNSPECIFIED &&
+        std::find(states.begin(), states.end(), state) == states.end()) {
+      states.push_back(state);
+    }
+    return absl::OkStatus();
+  };
+  for (const int value : request.states()) {
+    if (absl::Status s = add(value, "states"); !s.ok()) return s;
+  }
+  if (absl::Status s = add(request.state(), "state"); !s.ok()) return s;
+  return states;
+}
+
+// Those of `asked` not in `logged` (sorted), each once, in the order asked.
+std::vector<std::string> UnknownNames(const google::protobuf::RepeatedPtrField<std::string>& asked,
+                                      const std::vector<std::string>& logged) {
+  std::vector<std::string> unknown;
+  absl::flat_hash_set<std::string> named;
+  for (const std::string& name : asked) {
+    if (!std::binary_search(logged.begin(), logged.end(), name) && named.insert(name).second) {
+      unknown.push_back(name);
+    }
+  }
+  return unknown;
 }
 
 }  // namespace
@@ -234,7 +271,9 @@ absl::StatusOr<v1::ListJobsResponse> SweepApi::ListJobs(const v1::ListJobsReques
     return absl::InvalidArgumentError(absl::StrCat(
         "page_token '", request.page_token(), "' is not one ListJobs gave; start without one"));
   }
-  if (request.state() != v1::JOB_STATE_UNSPECIFIED) query.state = request.state();
+  absl::StatusOr<std::vector<v1::JobState>> states = StatesAsked(request);
+  if (!states.ok()) return states.status();
+  query.states = *std::move(states);
   const uint32_t page_size =
       request.page_size() == 0 ? kDefaultPageSize : std::min(request.page_size(), kMaxPageSize);
   // One job more than the page tells whether another page follows.
@@ -282,14 +321,23 @@ absl::StatusOr<v1::GetJobResponse> SweepApi::GetJob(const v1::GetJobRequest& req
   std::vector<std::string> names(request.metric_names().begin(), request.metric_names().end());
   int max_points =
       request.max_points() == 0 ? kDefaultMaxPoints : static_cast<int>(request.max_points());
+  // Every answer names the series the job has, not only one that asks for a name it lacks:
+  // reading the asked series decodes every point of the job whatever the names, so the names
+  // cost no more reading, and a client needs no second call to tell a typo from a series to
+  // come.
+  std::vector<std::string> logged;
   absl::StatusOr<std::vector<v1::MetricSeries>> metrics =
-      store_.ReadMetrics(job_id, names, max_points);
+      store_.ReadMetrics(job_id, names, max_points, &logged);
   if (!metrics.ok()) return metrics.status();
 
   v1::GetJobResponse response;
   *response.mutable_job() = *std::move(job);
   for (v1::Attempt& attempt : *attempts) *response.add_attempts() = std::move(attempt);
   for (v1::MetricSeries& series : *metrics) *response.add_metrics() = std::move(series);
+  for (std::string& name : UnknownNames(request.metric_names(), logged)) {
+    response.add_unknown_metric_names(std::move(name));
+  }
+  for (std::string& name : logged) response.add_logged_metric_names(std::move(name));
   return response;
 }
 

@@ -71,12 +71,15 @@ class SweepApi {
   absl::StatusOr<v1::Sweep> GetSweep(const v1::GetSweepRequest& request);
   absl::StatusOr<v1::ListSweepsResponse> ListSweeps(const v1::ListSweepsRequest& request);
   // A page of the sweep's jobs in expansion order (`sweep_id` may be a name exactly one sweep
-  // has): page_size 0 reads kDefaultPageSize, and more than kMaxPageSize reads kMaxPageSize.
-  // InvalidArgument for a page_token this method did not give.
+  // has), only those in one of the states asked (`states` and `state`) when any is: one store
+  // read whatever their number. page_size 0 reads kDefaultPageSize, and more than kMaxPageSize
+  // reads kMaxPageSize; next_page_token is the expansion index the next page starts at.
+  // InvalidArgument for a page_token this method did not give, or a state no JobState has.
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
   static constexpr uint32_t kDefaultPageSize = 100;
   static constexpr uint32_t kMaxPageSize = 5000;
-  // The job, its attempts and its metric series (max_points 0 reads 1000 points per series).
+  // The job, its attempts and its metric series (max_points 0 reads 1000 points per series),
+  // with the names asked that the job has no series of and those it has (GetJobResponse).
   absl::StatusOr<v1::GetJobResponse> GetJob(const v1::GetJobRequest& request);
   // The job's log tail as its worker last sent it, from memory or, for an ended attempt, the
   // store (log_tails.h), of the attempt the request names if it does; NotFound for an unknown

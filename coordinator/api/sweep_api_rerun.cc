@@ -1,7 +1,5 @@
 // Running cells again: an update of a sweep by an edited spec, and retries of its ended jobs.
 // Part of SweepApi (sweep_api.h).
-#include <algorithm>
-#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -94,19 +92,14 @@ absl::StatusOr<v1::RetryJobsResponse> SweepApi::RetryJobs(const v1::RetryJobsReq
   }
   uint32_t dropped_left = 0;
   if (!request.states().empty()) {
-    std::vector<v1::Job> ended;
-    for (int state : request.states()) {
-      JobQuery query;
-      query.state = static_cast<v1::JobState>(state);
-      absl::StatusOr<std::vector<v1::Job>> jobs = store_.ListJobs(sweep->id(), query);
-      if (!jobs.ok()) return jobs.status();
-      std::move(jobs->begin(), jobs->end(), std::back_inserter(ended));
+    JobQuery query;
+    for (const int state : request.states()) {
+      query.states.push_back(static_cast<v1::JobState>(state));
     }
-    std::sort(ended.begin(), ended.end(), [](const v1::Job& a, const v1::Job& b) {
-      return a.spec().index() < b.spec().index();
-    });
+    absl::StatusOr<std::vector<v1::Job>> ended = store_.ListJobs(sweep->id(), query);
+    if (!ended.ok()) return ended.status();
     // A job an update dropped is no cell of the spec now: named by id, it may run again.
-    for (const v1::Job& job : ended) {
+    for (const v1::Job& job : *ended) {
       if (job.dropped()) {
         ++dropped_left;
       } else {

@@ -18,6 +18,7 @@
 namespace ablate::coordinator {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using testing::HttpMetricsTest;
 using testing::HttpTest;
@@ -156,27 +157,23 @@ TEST_F(HttpMetricsTest, MetricsAreAListOfRepeatsOrCommas) {
 TEST_F(HttpMetricsTest, AMetricTheJobNeverLoggedIsNamedWithTheSeriesItHas) {
   const nlohmann::json typo = nlohmann::json::parse(Get("/api/v1/jobs/m-000001?metrics=train/los"));
   EXPECT_EQ(typo["metrics"], nlohmann::json::array());
-  EXPECT_EQ(typo["unknownMetrics"], nlohmann::json({"train/los"}));
-  EXPECT_EQ(typo["loggedMetrics"], nlohmann::json({"eval/loss", "train/loss"}));
+  EXPECT_EQ(typo["unknownMetricNames"], nlohmann::json({"train/los"}));
+  EXPECT_EQ(typo["loggedMetricNames"], nlohmann::json({"eval/loss", "train/loss"}));
   EXPECT_EQ(typo["job"]["spec"]["jobId"], "m-000001");
 
-  const nlohmann::json some =
-      nlohmann::json::parse(Get("/api/v1/jobs/m-000001?metrics=no/such,train/loss&metrics=b/c"));
-  ASSERT_EQ(some["metrics"].size(), 1u);
-  EXPECT_EQ(some["metrics"][0]["name"], "train/loss");
-  EXPECT_EQ(some["unknownMetrics"], nlohmann::json({"no/such", "b/c"}));
-  EXPECT_EQ(some["loggedMetrics"], nlohmann::json({"eval/loss", "train/loss"}));
-  // Without the two notes the answer is the message itself.
-  nlohmann::json message = some;
-  message.erase("unknownMetrics");
-  message.erase("loggedMetrics");
-  EXPECT_EQ(Parse<v1::GetJobResponse>(message.dump()).metrics(0).steps_size(), 1000);
+  const v1::GetJobResponse some =
+      GetJob("?metrics=no/such,train/loss&metrics=b/c&metrics=no/such,eval/los");
+  ASSERT_EQ(some.metrics_size(), 1);
+  EXPECT_EQ(some.metrics(0).name(), "train/loss");
+  EXPECT_EQ(some.metrics(0).steps_size(), 1000);
+  EXPECT_THAT(some.unknown_metric_names(), ElementsAre("no/such", "b/c", "eval/los"));
+  EXPECT_THAT(some.logged_metric_names(), ElementsAre("eval/loss", "train/loss"));
 
-  // A name the job has, or none at all: the message alone, as before.
+  // A name the job has, or none at all: no name is unknown, and the job's are named as ever.
   for (const std::string query : {"?metrics=eval/loss", ""}) {
     const nlohmann::json found = nlohmann::json::parse(Get("/api/v1/jobs/m-000001" + query));
-    EXPECT_FALSE(found.contains("unknownMetrics")) << query;
-    EXPECT_FALSE(found.contains("loggedMetrics")) << query;
+    EXPECT_EQ(found["unknownMetricNames"], nlohmann::json::array()) << query;
+    EXPECT_EQ(found["loggedMetricNames"], nlohmann::json({"eval/loss", "train/loss"})) << query;
   }
 }
 

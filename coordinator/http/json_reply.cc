@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/http/json_enums.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace ablate::coordinator {
@@ -76,28 +77,14 @@ void ReplyError(const absl::Status& status, httplib::Response& res) {
 }
 
 void ReplyJson(const google::protobuf::Message& message, httplib::Response& res) {
-  ReplyJson(message, google::protobuf::Struct(), res);
-}
-
-void ReplyJson(const google::protobuf::Message& message, const google::protobuf::Struct& extra,
-               httplib::Response& res) {
   google::protobuf::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;
   std::string json;
   google::protobuf::util::Status printed =
       google::protobuf::util::MessageToJsonString(message, &json, options);
-  std::string added;
-  if (printed.ok() && !extra.fields().empty()) {
-    printed = google::protobuf::util::MessageToJsonString(extra, &added);
-  }
   if (!printed.ok()) {
     ReplyError(absl::InternalError(std::string(printed.message())), res);
     return;
-  }
-  // Both are JSON objects, "{...}": the extra fields join the message's before its last brace.
-  if (!added.empty()) {
-    json.pop_back();
-    json.append(json.size() > 1 ? "," : "").append(added, 1, std::string::npos);
   }
   res.status = 200;
   res.set_content(json, kJson);

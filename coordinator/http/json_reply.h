@@ -10,7 +10,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "google/protobuf/message.h"
-#include "google/protobuf/struct.pb.h"
 
 namespace httplib {
 struct Response;
@@ -29,10 +28,6 @@ void ReplyError(const absl::Status& status, httplib::Response& res);
 
 // 200 with every field printed, defaults included, so clients find every key.
 void ReplyJson(const google::protobuf::Message& message, httplib::Response& res);
-// The same, with the fields of `extra` after the message's: what the HTTP edge adds to a
-// message (a warning about the request), under names the message does not use.
-void ReplyJson(const google::protobuf::Message& message, const google::protobuf::Struct& extra,
-               httplib::Response& res);
 
 template <typename T>
 void Reply(const absl::StatusOr<T>& result, httplib::Response& res) {

@@ -6,8 +6,6 @@
 #include <limits>
 
 #include "ablate/v1/sweep_service.pb.h"
-#include "google/protobuf/empty.pb.h"
-#include "google/protobuf/struct.pb.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -41,24 +39,6 @@ TEST(JsonReplyTest, NonFiniteValuesAndHugeStepsAreValidJson) {
   EXPECT_EQ(values[2], "-Infinity");
   EXPECT_EQ(values[3], 2.5);
   EXPECT_EQ(json["metrics"][0]["steps"][3], "9223372036854775807");
-}
-
-// What the HTTP edge adds to a message (GetJob's unknownMetrics) joins the message's object;
-// a message that prints no field takes the added fields alone.
-TEST(JsonReplyTest, ExtraFieldsJoinTheMessagesObject) {
-  google::protobuf::Struct extra;
-  (*extra.mutable_fields())["note"].set_string_value("added");
-  v1::WhoAmIResponse who;
-  who.set_role("viewer");
-  httplib::Response res;
-  ReplyJson(who, extra, res);
-  EXPECT_EQ(res.status, 200);
-  EXPECT_EQ(nlohmann::json::parse(res.body),
-            nlohmann::json({{"role", "viewer"}, {"note", "added"}}));
-  ReplyJson(google::protobuf::Empty(), extra, res);
-  EXPECT_EQ(nlohmann::json::parse(res.body), nlohmann::json({{"note", "added"}}));
-  ReplyJson(who, google::protobuf::Struct(), res);
-  EXPECT_EQ(res.body, R"({"role":"viewer"})");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ablate/v1/trainer.pb.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -91,11 +92,17 @@ absl::Status MetricTable::Append(int64_t job, uint64_t attempt_id, const v1::Met
 }
 
 absl::StatusOr<std::vector<v1::MetricSeries>> MetricTable::Read(
-    int64_t job, const std::vector<std::string>& names, int max_points) {
+    int64_t job, const std::vector<std::string>& names, int max_points,
+    std::vector<std::string>* logged) {
   const absl::flat_hash_set<std::string> wanted(names.begin(), names.end());
   std::map<std::string, std::vector<Sample>> by_name;  // sorted: series come out by name
+  // Every name met, with its series' samples when asked for (null when not): a point costs one
+  // lookup, which also collects the names for `logged`.
+  absl::flat_hash_map<std::string, std::vector<Sample>*> met;
   auto keep = [&](const std::string& name, Sample sample) {
-    if (wanted.empty() || wanted.contains(name)) by_name[name].push_back(sample);
+    auto [it, added] = met.try_emplace(name, nullptr);
+    if (added && (wanted.empty() || wanted.contains(name))) it->second = &by_name[name];
+    if (it->second != nullptr) it->second->push_back(sample);
   };
   absl::StatusOr<Statement> legacy =
       db_.Prepare("SELECT name, step, value, wall_time FROM metrics WHERE job = ?1 ORDER BY rowid");
@@ -127,6 +134,11 @@ absl::StatusOr<std::vector<v1::MetricSeries>> MetricTable::Read(
   std::vector<v1::MetricSeries> out;
   out.reserve(by_name.size());
   for (auto& [name, samples] : by_name) out.push_back(ToSeries(name, samples, max_points));
+  if (logged != nullptr) {
+    logged->clear();
+    for (const auto& entry : met) logged->push_back(entry.first);
+    std::sort(logged->begin(), logged->end());
+  }
   return out;
 }
 

@@ -42,10 +42,13 @@ class MetricTable {
   // The job's series named in `names` (all when empty), by name, each sorted by step. Where
   // a step was reported twice (a retry resumes from a checkpoint before the step its
   // predecessor reached), the newest value wins. Each series is thinned evenly to at most
-  // `max_points`, keeping its last point; `max_points` <= 0 keeps every point.
+  // `max_points`, keeping its last point; `max_points` <= 0 keeps every point. `logged`, when
+  // not null, receives the name of every series the job has, by name, whatever `names` asks:
+  // the read decodes every report of the job anyway.
   absl::StatusOr<std::vector<v1::MetricSeries>> Read(int64_t job,
                                                      const std::vector<std::string>& names,
-                                                     int max_points);
+                                                     int max_points,
+                                                     std::vector<std::string>* logged = nullptr);
 
  private:
   Db& db_;

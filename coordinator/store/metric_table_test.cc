@@ -104,6 +104,27 @@ TEST_F(MetricTableTest, PointsOfLayoutV1AreReadBeforeThePackedReports) {
   EXPECT_THAT(all[0].values(), ElementsAre(4.0, 2.9, 2.5));
 }
 
+// The names of the job's series come with any read, from either layout and whichever series
+// are asked: a caller tells a name never logged from one not asked for without a second read.
+TEST_F(MetricTableTest, ReadNamesEverySeriesTheJobHas) {
+  ASSERT_TRUE(db_->Exec("INSERT INTO metrics (job, attempt_id, name, step, value, wall_time) "
+                        "VALUES (1, 1, 'val/acc', 10, 0.5, 1.0), (2, 9, 'other', 10, 7.0, 1.0)")
+                  .ok());
+  MetricTable table(*db_);
+  ASSERT_TRUE(
+      Append(table, 1, 2, {Point("train/loss", 20, 2.9), Point("eval/loss", 20, 3.1)}).ok());
+  std::vector<std::string> logged = {"left from before"};
+  std::vector<v1::MetricSeries> asked =
+      table.Read(1, {"train/loss", "missing"}, 0, &logged).value();
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].name(), "train/loss");
+  EXPECT_THAT(logged, ElementsAre("eval/loss", "train/loss", "val/acc"));
+  ASSERT_TRUE(table.Read(1, {}, 1, &logged).ok());
+  EXPECT_THAT(logged, ElementsAre("eval/loss", "train/loss", "val/acc"));
+  ASSERT_TRUE(table.Read(7, {"train/loss"}, 1, &logged).ok());  // a job with no point
+  EXPECT_THAT(logged, ElementsAre());
+}
+
 // The encoding is MetricBatch's own: a reader of the column needs nothing but the proto.
 TEST(EncodeMetricBatchTest, IsASerializedMetricBatch) {
   std::vector<v1::MetricPoint> points = {Point("train/loss", 3, 2.5),

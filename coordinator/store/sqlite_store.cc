@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/slot_need.h"
 #include "coordinator/store/rows.h"
@@ -103,18 +104,26 @@ absl::Status ReadJobs(Statement& jobs, std::vector<v1::Job>& out) {
 }
 
 // Appends the page of the sweep's jobs `query` asks for to `out`. Walks jobs_by_sweep from
-// start_index, so a page costs its own rows (and the rows a state filter skips).
+// start_index, so a page costs its own rows (and the rows a state filter skips). Several
+// states are one walk: the page is the first `limit` jobs in any of them.
 absl::Status ReadJobPage(Db& db, const std::string& sweep_id, const JobQuery& query,
                          std::vector<v1::Job>& out) {
+  constexpr int kFirstState = 4;  // the states' parameters: ?4, ?5, ...
+  std::vector<std::string> states;
+  for (size_t i = 0; i < query.states.size(); ++i) {
+    states.push_back(absl::StrCat("?", kFirstState + i));
+  }
   absl::StatusOr<Statement> jobs = db.Prepare(absl::StrCat(
-      "SELECT ", internal::kJobColumns,
-      " FROM jobs WHERE sweep_id = ?1 AND idx >= ?2 AND (?3 < 0 OR state = ?3) ORDER BY idx "
-      "LIMIT ?4"));
+      "SELECT ", internal::kJobColumns, " FROM jobs WHERE sweep_id = ?1 AND idx >= ?2",
+      states.empty() ? "" : absl::StrCat(" AND state IN (", absl::StrJoin(states, ", "), ")"),
+      " ORDER BY idx LIMIT ?3"));
   if (!jobs.ok()) return jobs.status();
   jobs->Bind(1, sweep_id)
       .Bind(2, int64_t{query.start_index})
-      .Bind(3, query.state.has_value() ? int64_t{*query.state} : int64_t{-1})
-      .Bind(4, query.limit > 0 ? int64_t{query.limit} : int64_t{-1});
+      .Bind(3, query.limit > 0 ? int64_t{query.limit} : int64_t{-1});
+  for (size_t i = 0; i < query.states.size(); ++i) {
+    jobs->Bind(kFirstState + static_cast<int>(i), int64_t{query.states[i]});
+  }
   return ReadJobs(*jobs, out);
 }
 

@@ -75,9 +75,10 @@ class SqliteStore final : public Store {
                                             const std::vector<std::string>& job_ids,
                                             uint32_t more_attempts) override;
 
-  absl::StatusOr<std::vector<v1::MetricSeries>> ReadMetrics(const std::string& job_id,
-                                                            const std::vector<std::string>& names,
-                                                            int max_points) override;
+  using Store::ReadMetrics;
+  absl::StatusOr<std::vector<v1::MetricSeries>> ReadMetrics(
+      const std::string& job_id, const std::vector<std::string>& names, int max_points,
+      std::vector<std::string>* logged) override;
 
   void SaveJobLogAsync(v1::JobLog log, WriteDone done) override;
   absl::StatusOr<v1::JobLog> ReadJobLog(const std::string& job_id) override;

@@ -456,12 +456,13 @@ absl::StatusOr<std::vector<v1::Attempt>> SqliteStore::ListAttempts(const std::st
 }
 
 absl::StatusOr<std::vector<v1::MetricSeries>> SqliteStore::ReadMetrics(
-    const std::string& job_id, const std::vector<std::string>& names, int max_points) {
+    const std::string& job_id, const std::vector<std::string>& names, int max_points,
+    std::vector<std::string>* logged) {
   absl::StatusOr<std::vector<v1::MetricSeries>> out;
   absl::Status status = Read([&](Db& db) -> absl::Status {
     absl::StatusOr<JobRow> job = LoadJob(db, job_id);
     if (!job.ok()) return job.status();
-    out = internal::MetricTable(db).Read(job->rowid, names, max_points);
+    out = internal::MetricTable(db).Read(job->rowid, names, max_points, logged);
     return out.status();
   });
   if (!status.ok()) return status;

@@ -141,8 +141,9 @@ struct AttemptEnd {
 struct JobQuery {
   uint32_t start_index = 0;  // the first JobSpec.index to include
   int limit = 0;             // at most this many jobs; 0: all (unbounded: avoid on big sweeps)
-  // Only jobs in this state; unset: all. Filtering walks the sweep's jobs from start_index.
-  std::optional<v1::JobState> state;
+  // Only jobs in one of these states; empty: all. Filtering walks the sweep's jobs from
+  // start_index.
+  std::vector<v1::JobState> states;
 };
 
 // One attempt to start: which PENDING job, on which worker.
@@ -329,9 +330,17 @@ class Store {
   // `max_points` points (the first and last always kept; `max_points` <= 0 keeps every
   // point). A step reported twice (a retry resuming before where its predecessor stopped)
   // shows the newest value. Empty `names` reads every series; names without points are left
-  // out. NotFound for an unknown job.
+  // out. `logged`, when not null, receives the name of every series the job has a point of,
+  // in name order, whatever `names` asks (the read meets every point of the job anyway).
+  // NotFound for an unknown job.
   virtual absl::StatusOr<std::vector<v1::MetricSeries>> ReadMetrics(
-      const std::string& job_id, const std::vector<std::string>& names, int max_points) = 0;
+      const std::string& job_id, const std::vector<std::string>& names, int max_points,
+      std::vector<std::string>* logged) = 0;
+  absl::StatusOr<std::vector<v1::MetricSeries>> ReadMetrics(const std::string& job_id,
+                                                            const std::vector<std::string>& names,
+                                                            int max_points) {
+    return ReadMetrics(job_id, names, max_points, nullptr);
+  }
 
   // --- Job logs ---------------------------------------------------------------------------
 

@@ -250,16 +250,16 @@ TEST_F(StoreReportsTest, JobsArePagedAndSnapshotsCarryTheirVersion) {
   ASSERT_TRUE(store_->StartAttempt("s-j4", "w1").ok());
   ASSERT_TRUE(store_->StartAttempt("s-j7", "w1").ok());
 
-  std::vector<v1::Job> page = store_->ListJobs("s", JobQuery{3, 4, std::nullopt}).value();
+  std::vector<v1::Job> page = store_->ListJobs("s", JobQuery{3, 4, {}}).value();
   ASSERT_EQ(page.size(), 4u);
   EXPECT_EQ(page.front().spec().index(), 3u);
   EXPECT_EQ(page.back().spec().index(), 6u);
-  page = store_->ListJobs("s", JobQuery{5, 10, v1::JOB_STATE_ASSIGNED}).value();
+  page = store_->ListJobs("s", JobQuery{5, 10, {v1::JOB_STATE_ASSIGNED}}).value();
   ASSERT_EQ(page.size(), 1u);
   EXPECT_EQ(page[0].spec().job_id(), "s-j7");
   EXPECT_EQ(store_->ListJobs("nope", JobQuery{}).status().code(), absl::StatusCode::kNotFound);
 
-  v1::SweepSnapshot snapshot = store_->Snapshot("s", JobQuery{0, 2, std::nullopt}).value();
+  v1::SweepSnapshot snapshot = store_->Snapshot("s", JobQuery{0, 2, {}}).value();
   EXPECT_FALSE(snapshot.delta());
   EXPECT_EQ(snapshot.version(), store_->Version());
   EXPECT_EQ(snapshot.jobs_size(), 2);
@@ -273,6 +273,32 @@ TEST_F(StoreReportsTest, JobsArePagedAndSnapshotsCarryTheirVersion) {
   EXPECT_EQ(store_->Version(), version);
   ASSERT_TRUE(store_->StartAttempt("s-j0", "w1").ok());
   EXPECT_GT(store_->Version(), version);
+}
+
+// Several states are one filter: a page holds the first jobs in any of them from start_index,
+// in index order, as a page of one state does.
+TEST_F(StoreReportsTest, APageOfSeveralStatesIsTheirUnionInIndexOrder) {
+  ASSERT_TRUE(store_->CreateSweep(MakeSweep("s"), MakeJobs("s", 10), 3).ok());
+  ASSERT_TRUE(store_->StartAttempt("s-j4", "w1").ok());
+  ASSERT_TRUE(store_->StartAttempt("s-j7", "w1").ok());
+  ASSERT_TRUE(store_->CancelJobs({"s-j2", "s-j8"}, "asked").ok());
+  auto ids = [&](const JobQuery& query) {
+    std::vector<std::string> out;
+    absl::StatusOr<std::vector<v1::Job>> page = store_->ListJobs("s", query);
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (page.ok()) {
+      for (const v1::Job& job : *page) out.push_back(job.spec().job_id());
+    }
+    return out;
+  };
+  const std::vector<v1::JobState> both = {v1::JOB_STATE_CANCELLED, v1::JOB_STATE_ASSIGNED};
+  EXPECT_THAT(ids({0, 0, both}), ::testing::ElementsAre("s-j2", "s-j4", "s-j7", "s-j8"));
+  EXPECT_THAT(ids({3, 2, both}), ::testing::ElementsAre("s-j4", "s-j7"));
+  EXPECT_THAT(ids({8, 5, both}), ::testing::ElementsAre("s-j8"));
+  // A state given twice is one state; a state no job is in adds none.
+  EXPECT_THAT(ids({0, 0, {v1::JOB_STATE_ASSIGNED, v1::JOB_STATE_FAILED, v1::JOB_STATE_ASSIGNED}}),
+              ::testing::ElementsAre("s-j4", "s-j7"));
+  EXPECT_EQ(ids({0, 0, {}}).size(), 10u);
 }
 
 }  // namespace

@@ -283,35 +283,16 @@ class Client:
         if max_points is not None and max_points < 1:
             raise ValueError(f"max_points must be at least 1, got {max_points}")
         rows: list[tuple] = []
-        jobs = self._result_jobs(sweep, include_dropped)
-        for job in jobs:
+        logged: set[str] = set()
+        for job in self._result_jobs(sweep, include_dropped):
             detail = self._call("GetJob", service_pb2.GetJobRequest(
                 job_id=job.spec.job_id, metric_names=list(names or []),
                 max_points=_EVERY_POINT if max_points is None else max_points))
             rows.extend(frames.metric_rows(job.spec.job_id, detail.metrics))
+            logged.update(detail.logged_metric_names)
         if names:
-            self._warn_of_missing_series(sweep, jobs, names, rows)
+            _warn_of_missing_series(sweep, names, logged)
         return frames.metrics_frame(rows)
-
-    def _warn_of_missing_series(self, sweep: str, jobs: list, names: Sequence[str],
-                                rows: list[tuple]) -> None:
-        """Warns (UserWarning) of each asked series that no job has a point of, naming those
-        the jobs have: a mistyped name would otherwise read as a frame without its rows. A
-        warning, not an error, since a series may simply not have a point yet (eval/loss
-        before the first evaluation)."""
-        found = {row[1] for row in rows}
-        missing = [name for name in names if name not in found]
-        if not missing:
-            return
-        known: set[str] = set()
-        for job in jobs:
-            detail = self._call("GetJob", service_pb2.GetJobRequest(
-                job_id=job.spec.job_id, max_points=1))
-            known.update(series.name for series in detail.metrics)
-        warnings.warn(
-            f"no job of {sweep} has a point of {', '.join(map(repr, missing))}; "
-            f"the series its jobs have: {', '.join(sorted(known)) or 'none yet'}",
-            stacklevel=3)
 
     # Writing.
 
@@ -449,6 +430,19 @@ class Client:
                 call.cancel()
             time.sleep(max(0.0, min(backoff, lost_at + reconnect_for - time.monotonic())))
             backoff = min(backoff * 2, _LAST_BACKOFF_S)
+
+
+def _warn_of_missing_series(sweep: str, names: Sequence[str], logged: set[str]) -> None:
+    """Warns (UserWarning) of each asked series that no job has a point of, naming those
+    the jobs have (GetJob's logged_metric_names): a mistyped name would otherwise read as a
+    frame without its rows. A warning, not an error, since a series may simply not have a
+    point yet (eval/loss before the first evaluation)."""
+    missing = [name for name in names if name not in logged]
+    if missing:
+        warnings.warn(
+            f"no job of {sweep} has a point of {', '.join(map(repr, missing))}; "
+            f"the series its jobs have: {', '.join(sorted(logged)) or 'none yet'}",
+            stacklevel=3)
 
 
 def _change(snapshot: Any, whole: Any) -> Change:
