@@ -148,16 +148,17 @@ int RunCli(int argc, char** argv) {
   status->footer(
       "Columns: a grid dimension each; STATE (\"*\": a result of other code than the newest "
       "result's; \"(dropped)\": an update left its cell out of the file, and it does not run); "
-      "ATTEMPTS, the attempts counted against the sweep's max_attempts, then \"(+K not "
+      "ATTEMPTS, the attempts counted against the job's max_attempts, then \"(+K not "
       "counted)\" for the job's other attempts: those its worker interrupted (a shutdown or "
       "drain, or a refusal to start that another worker may not meet), which are given back, "
       "and those before an `ablate retry`, which grants max_attempts afresh; STEP, the last "
       "the trainer reported; LOSS, the training loss last logged (every log_every steps, so "
       "maybe of a step before STEP); EVAL LOSS, the final evaluation's, else the last one so "
       "far; OPT B/PARAM, the optimizer's state in bytes per parameter, once reported; MESSAGE, "
-      "why a job failed, waits or was retried. A job's max_attempts (--json) and MESSAGE's "
-      "\"attempt N of M\" count every attempt, those not counted too: M is the sweep's "
-      "max_attempts plus them. A worker keeps an attempt's files in <its "
+      "why a job failed, waits or was retried. MESSAGE's \"attempt N of M\" counts as ATTEMPTS "
+      "does: the Nth counted attempt of the job's max_attempts M (--json gives max_attempts, "
+      "attempts, every one, and K as uncounted_attempts). A worker keeps an attempt's files in "
+      "<its "
       "--work-dir>/JOB/attempt-ID/, ID being the attempt's id, unique across the coordinator, "
       "not its number among the job's attempts (`ablate log JOB` names it).");
 

@@ -7,9 +7,9 @@
 #include "ablate/v1/job.pb.h"
 #include "ablate/v1/sweep_service.pb.h"
 #include "absl/status/status.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "cli/interrupt.h"
 #include "cli/views.h"
@@ -63,19 +63,15 @@ std::string AttemptName(const v1::GetJobResponse& job, uint64_t attempt_id) {
   return absl::StrCat("attempt id ", attempt_id);
 }
 
-// How a worker's reason begins when it refused an attempt before starting its trainer
-// (worker/session.cc, Session::Refuse: a path outside its roots, no free slot, shutting down):
-// such an attempt wrote no trainer.log, and mostly has no folder at all.
-constexpr absl::string_view kNotStarted = "not started: ";
-
-// Why the attempt ended before its trainer started, without kNotStarted; nullopt when it
-// started one, or has not ended, or the job has no such attempt.
+// Why the attempt ended before its trainer started (Attempt.never_started: its worker refused
+// it, for a path outside its roots, no free slot, a shutdown), which left no trainer.log and
+// mostly no folder at all; nullopt when it started one, or has not ended, or the job has no
+// such attempt. The reason loses the "not started: " the worker opens it with, which the
+// caller's words say.
 std::optional<std::string> WhyNotStarted(const v1::GetJobResponse& job, uint64_t attempt_id) {
   const v1::Attempt* attempt = FindAttempt(job, attempt_id);
-  if (attempt == nullptr || !absl::StartsWith(attempt->exit().reason(), kNotStarted)) {
-    return std::nullopt;
-  }
-  return attempt->exit().reason().substr(kNotStarted.size());
+  if (attempt == nullptr || !attempt->never_started()) return std::nullopt;
+  return std::string(absl::StripPrefix(attempt->exit().reason(), "not started: "));
 }
 
 // Why a job has no log lines at the coordinator.

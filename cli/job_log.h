@@ -6,8 +6,8 @@
 // The coordinator keeps a tail of each job's newest attempt (worker.proto's LogTail, 200
 // lines by default): in memory while the attempt runs, and in its database once it ended; the
 // whole log stays on the worker, at <its --work-dir>/<job id>/attempt-<attempt id>/trainer.log,
-// and the notes name it. An attempt its worker refused before starting a trainer (its reason
-// "not started: ...") wrote no log: the notes say so and why, and name no folder.
+// and the notes name it. An attempt its worker refused before starting a trainer
+// (Attempt.never_started) wrote no log: the notes say so and why, and name no folder.
 #ifndef ABLATE_CLI_JOB_LOG_H_
 #define ABLATE_CLI_JOB_LOG_H_
 

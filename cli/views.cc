@@ -33,24 +33,11 @@ std::string LossText(bool present, double value) {
   return present ? absl::StrFormat("%.4f", value) : "-";
 }
 
-// SweepSpec.max_attempts of 0 means this many (sweep.proto states it; the coordinator applies
-// it when it queues jobs).
-constexpr uint32_t kDefaultMaxAttempts = 3;
-
 }  // namespace
 
-std::string AttemptsText(const v1::Sweep& sweep, const v1::Job& job) {
-  const uint32_t budget =
-      sweep.spec().max_attempts() == 0 ? kDefaultMaxAttempts : sweep.spec().max_attempts();
-  // The coordinator sets a job's max_attempts to the budget when it queues the job, to its
-  // attempts so far plus the budget when it is retried, and adds one for each attempt its worker
-  // interrupted: what exceeds the budget is the attempts not counted. Numbers that cannot be
-  // read so (an update changed the sweep's max_attempts after the job was queued) are shown
-  // as the attempts alone.
-  if (job.max_attempts() <= budget || job.max_attempts() - budget > job.attempts()) {
-    return absl::StrCat(job.attempts());
-  }
-  const uint32_t uncounted = job.max_attempts() - budget;
+std::string AttemptsText(const v1::Job& job) {
+  const uint32_t uncounted = job.uncounted_attempts();
+  if (uncounted == 0) return absl::StrCat(job.attempts());
   return absl::StrCat(job.attempts() - uncounted, " (+", uncounted, " not counted)");
 }
 
@@ -237,7 +224,7 @@ Table JobsTable(const v1::Sweep& sweep, const Jobs& jobs) {
     for (std::string& value : CellValues(sweep, job)) row.push_back(std::move(value));
     row.push_back(absl::StrCat(JobStateName(job.state()), OtherCode(job, newest) ? "*" : "",
                                job.dropped() ? " (dropped)" : ""));
-    row.push_back(AttemptsText(sweep, job));
+    row.push_back(AttemptsText(job));
     row.push_back(absl::StrCat(job.step()));
     row.push_back(LossText(job.has_last_loss(), job.last_loss()));
     const std::optional<double> eval = EvalLossOf(job);

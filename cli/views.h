@@ -70,14 +70,10 @@ std::string WorkerBackoffLines(const v1::ListWorkersResponse& response, absl::Ti
 // "" when none reported one.
 std::string NewestCodeVersion(const Jobs& jobs);
 
-// The ATTEMPTS cell of a job of `sweep`: the attempts counted against the sweep's max_attempts,
-// then "(+K not counted)" where the job has others: attempts its worker interrupted, which the
-// coordinator gives back, and attempts before a retry, which grants the budget afresh ("2 (+1
-// not counted)"; "2" when there are none). Job carries no count of them: they are read from
-// how far its max_attempts exceeds the sweep's. A job queued before an update changed the
-// sweep's max_attempts is read against the new value; where its numbers cannot fit that, its
-// attempts alone are shown.
-std::string AttemptsText(const v1::Sweep& sweep, const v1::Job& job);
+// The ATTEMPTS cell of a job: the attempts counted against its max_attempts, then "(+K not
+// counted)" for its Job.uncounted_attempts: those its worker interrupted, and those before a
+// retry, which grants the budget afresh ("2 (+1 not counted)"; "2" when there are none).
+std::string AttemptsText(const v1::Job& job);
 
 // A job per row: id, one column per grid dimension, state, attempts, step, last loss, final
 // eval loss, the optimizer's state in bytes per parameter (OPT B/PARAM, only once some job's

@@ -128,35 +128,29 @@ TEST(ViewsTest, JobsTableMarksOtherCodeVersionsAndDroppedJobs) {
   EXPECT_THAT(JobsTable(TwoDimensionSweep(), jobs).Render(), ::testing::Not(HasSubstr("*")));
 }
 
-// ATTEMPTS counts what max_attempts limits, and the rest apart: the coordinator gives back an
-// attempt its worker interrupted (max_attempts + 1) and grants the budget afresh at a retry
-// (max_attempts = attempts + the sweep's).
+// ATTEMPTS counts what max_attempts limits, and the job's uncounted attempts apart: those its
+// worker interrupted, and those before a retry, which grants the budget afresh. Both come from
+// the job as stored, whatever the sweep's max_attempts is now.
 TEST(ViewsTest, AttemptsNotCountedAgainstMaxAttemptsAreShownApart) {
-  v1::Sweep sweep = TwoDimensionSweep();
-  sweep.mutable_spec()->set_max_attempts(2);
   v1::Job job;
-  const auto shown = [&](uint32_t attempts, uint32_t max_attempts) {
+  const auto shown = [&](uint32_t attempts, uint32_t uncounted) {
     job.set_attempts(attempts);
-    job.set_max_attempts(max_attempts);
-    return AttemptsText(sweep, job);
+    job.set_uncounted_attempts(uncounted);
+    return AttemptsText(job);
   };
-  EXPECT_EQ(shown(0, 2), "0");
-  EXPECT_EQ(shown(2, 2), "2");
-  // A drained worker's attempt, then two that failed: the budget of 2 is used up.
-  EXPECT_EQ(shown(3, 3), "2 (+1 not counted)");
-  // One failed attempt, retried (1 + 2), then one more.
-  EXPECT_EQ(shown(1, 3), "0 (+1 not counted)");
-  EXPECT_EQ(shown(2, 3), "1 (+1 not counted)");
-  // Numbers an update of the sweep's max_attempts left behind: the attempts alone.
-  EXPECT_EQ(shown(1, 1), "1");
-  EXPECT_EQ(shown(1, 5), "1");
-  // max_attempts: 0 in the file is the default of 3.
-  sweep.mutable_spec()->set_max_attempts(0);
-  EXPECT_EQ(shown(2, 4), "1 (+1 not counted)");
-  EXPECT_EQ(shown(3, 3), "3");
+  EXPECT_EQ(shown(0, 0), "0");
+  EXPECT_EQ(shown(2, 0), "2");
+  // A drained worker's attempt, then two that failed.
+  EXPECT_EQ(shown(3, 1), "2 (+1 not counted)");
+  // One failed attempt, retried: none counted yet, then one.
+  EXPECT_EQ(shown(1, 1), "0 (+1 not counted)");
+  EXPECT_EQ(shown(2, 1), "1 (+1 not counted)");
+  // The job's max_attempts and its sweep's play no part.
+  job.set_max_attempts(7);
+  EXPECT_EQ(shown(2, 1), "1 (+1 not counted)");
 
   Jobs jobs = TwoJobs();
-  jobs[1].set_max_attempts(4);
+  jobs[1].set_uncounted_attempts(1);
   EXPECT_THAT(JobsTable(TwoDimensionSweep(), jobs).Render(),
               HasSubstr("  FAILED   2 (+1 not counted)     0  "));
 }

@@ -120,6 +120,9 @@ TEST_F(RerunTest, RetryFailedRunsExactlyTheFailedCells) {
   for (uint64_t seed : {2, 3}) {
     const v1::Job& rerun = *JobOfSeed(after, seed);
     EXPECT_EQ(rerun.attempts(), 2u) << seed;
+    // The retry granted the file's budget afresh: the attempt before it is not charged.
+    EXPECT_EQ(rerun.uncounted_attempts(), 1u) << seed;
+    EXPECT_EQ(rerun.max_attempts(), 1u) << seed;
     EXPECT_NE(rerun.current_attempt_id(), JobOfSeed(before, seed)->current_attempt_id());
     EXPECT_TRUE(rerun.has_final_eval_loss()) << seed;
   }

@@ -125,6 +125,9 @@ TEST_F(StartFailureTest, AWorkerThatCannotRunItsTrainerBacksOffAndTheJobRunsOnce
                        absl::Seconds(30));
   ASSERT_TRUE(job.ok()) << job.status() << Logs();
   EXPECT_LE(job->attempts(), 5u);
+  // Every failed start is stored apart from the budget, which stays the file's.
+  EXPECT_EQ(job->uncounted_attempts(), job->attempts() - 1);
+  EXPECT_EQ(job->max_attempts(), 1u);
   EXPECT_EQ(AttemptFolders("w", job->spec().job_id()), 1);
   const std::string healthy = Ablate({"workers"}).out;
   EXPECT_THAT(healthy, HasSubstr("connected"));

@@ -8,13 +8,14 @@
 // coordinator answers with welcome, assign, cancel and ack:
 //   assign  starts a TrainerProcess on the assigned slots (on free ones when it names none);
 //           one that cannot start ends at once with attempt_ended{succeeded: false,
-//           interrupted: true} and the reason, since the refusal is not the job's fault, and
-//           with start_failed too when it is the worker's (a slot busy or unknown, a trainer
-//           that cannot be run, a work folder that cannot be written), so that the coordinator
-//           backs off from this worker rather than hand it the job again at once. Ready() is
-//           false from such a failure until a trainer starts again. Only a job that no worker
-//           could start (checkpoint_dir or dataset outside the roots, a job id that names no
-//           folder) ends not interrupted: its job fails.
+//           interrupted: true, never_started: true} and the reason ("not started: ..."), since
+//           the refusal is not the job's fault, and with start_failed too when it is the
+//           worker's (a slot busy or unknown, a trainer that cannot be run, a work folder that
+//           cannot be written), so that the coordinator backs off from this worker rather than
+//           hand it the job again at once. Ready() is false from such a failure until a trainer
+//           starts again. Only a job that no worker could start (checkpoint_dir or dataset
+//           outside the roots, a job id that names no folder) ends not interrupted (still
+//           never_started): its job fails.
 //   cancel  stops that attempt (SIGTERM, SIGKILL after stop_grace); it then ends with
 //           attempt_ended{cancelled: true}. A cancel for an attempt not running is ignored.
 //   ack     (and Welcome.acks) the coordinator has committed the attempt's reports up to a

@@ -128,6 +128,7 @@ void Session::Refuse(const v1::Assignment& assignment, const std::string& reason
   // attempt would be refused the same way.
   ended.set_interrupted(refusal != Refusal::kPermanent);
   ended.set_start_failed(refusal == Refusal::kStartFailed);
+  ended.set_never_started(true);
   if (refusal == Refusal::kStartFailed) start_failure_ = reason;
   ended.mutable_exit()->set_reason(absl::StrCat("not started: ", reason));
   Report(std::move(message));

@@ -64,6 +64,7 @@ TEST_F(SessionTest, ASilentCoordinatorGetsTheTrainersStoppedWithinItsLease) {
     EXPECT_TRUE(ended.interrupted());
     EXPECT_FALSE(ended.cancelled());
     EXPECT_FALSE(ended.succeeded());
+    EXPECT_FALSE(ended.never_started());
     EXPECT_THAT(ended.exit().reason(), StartsWith("fenced: the coordinator answered nothing for "));
   }
   EXPECT_THAT(second->attempt_ended().exit().reason(), HasSubstr("killed by SIGKILL after"));
@@ -73,6 +74,7 @@ TEST_F(SessionTest, ASilentCoordinatorGetsTheTrainersStoppedWithinItsLease) {
   std::optional<v1::WorkerMessage> refused = server.coordinator().WaitFor(IsEnded(3));
   ASSERT_TRUE(refused.has_value());
   EXPECT_TRUE(refused->attempt_ended().interrupted());
+  EXPECT_TRUE(refused->attempt_ended().never_started());
   EXPECT_THAT(refused->attempt_ended().exit().reason(),
               StartsWith("not started: the coordinator answered nothing for "));
 

@@ -220,6 +220,7 @@ TEST_F(SessionTest, AssignmentWithoutAFreeSlotIsRefused) {
   // off from this worker, whose slots it sees otherwise.
   EXPECT_TRUE(ended->attempt_ended().interrupted());
   EXPECT_TRUE(ended->attempt_ended().start_failed());
+  EXPECT_TRUE(ended->attempt_ended().never_started());
   EXPECT_FALSE(ended->attempt_ended().cancelled());
   EXPECT_THAT(ended->attempt_ended().exit().reason(), StartsWith("not started: no free slot"));
   ended = server.coordinator().WaitFor(IsEnded(3));
@@ -253,6 +254,7 @@ TEST_F(SessionTest, ATrainerThatCannotBeRunFailsTheStartUntilItCanAgain) {
   EXPECT_FALSE(ended->attempt_ended().succeeded());
   EXPECT_TRUE(ended->attempt_ended().interrupted());
   EXPECT_TRUE(ended->attempt_ended().start_failed());
+  EXPECT_TRUE(ended->attempt_ended().never_started());
   const std::string reason = absl::StrCat("cannot run ", trainer.string(), ": Permission denied");
   EXPECT_EQ(ended->attempt_ended().exit().reason(), absl::StrCat("not started: ", reason));
   EXPECT_FALSE(std::filesystem::exists(work_dir_ / "job-1"));
@@ -266,6 +268,7 @@ TEST_F(SessionTest, ATrainerThatCannotBeRunFailsTheStartUntilItCanAgain) {
   ASSERT_TRUE(ended.has_value());
   EXPECT_TRUE(ended->attempt_ended().succeeded());
   EXPECT_FALSE(ended->attempt_ended().start_failed());
+  EXPECT_FALSE(ended->attempt_ended().never_started());
   EXPECT_TRUE(session->Ready());
 }
 
@@ -283,9 +286,10 @@ TEST_F(SessionTest, AJobCheckpointingOutsideTheRootsFailsUnstarted) {
   ASSERT_TRUE(ended.has_value());
   EXPECT_FALSE(ended->attempt_ended().succeeded());
   // Not interrupted: every worker would refuse it the same way, so the job fails for good; nor
-  // is it this worker's failure to start a trainer.
+  // is it this worker's failure to start a trainer. No trainer ran all the same.
   EXPECT_FALSE(ended->attempt_ended().interrupted());
   EXPECT_FALSE(ended->attempt_ended().start_failed());
+  EXPECT_TRUE(ended->attempt_ended().never_started());
   EXPECT_TRUE(session->Ready());
   EXPECT_THAT(ended->attempt_ended().exit().reason(),
               HasSubstr(absl::StrCat("checkpoint_dir ", outside.string(), " is outside")));

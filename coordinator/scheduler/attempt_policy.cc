@@ -6,21 +6,22 @@
 namespace ablate::coordinator {
 namespace {
 
-// A retry while the budget lasts, else the end of the job.
+// A retry while the budget lasts, else the end of the job. "attempt N of M" counts what the
+// budget limits: the attempt that ended is the Nth counted against the job's max_attempts M.
 AttemptOutcome RetryOrFail(const v1::Job& job, v1::AttemptState attempt_state,
                            const std::string& why) {
   AttemptOutcome outcome;
   outcome.attempt_state = attempt_state;
-  if (job.attempts() < job.max_attempts()) {
+  const uint32_t counted = job.attempts() - job.uncounted_attempts();
+  if (counted < job.max_attempts()) {
     outcome.job_state = v1::JOB_STATE_PENDING;
-    outcome.message = absl::StrCat("attempt ", job.attempts(), " of ", job.max_attempts(),
-                                   " ended: ", why, "; retrying");
+    outcome.message = absl::StrCat("attempt ", counted, " of ", job.max_attempts(), " ended: ", why,
+                                   "; retrying");
   } else {
     outcome.job_state = v1::JOB_STATE_FAILED;
-    outcome.message = job.max_attempts() > 1
-                          ? absl::StrCat(why, " (attempt ", job.attempts(), " of ",
-                                         job.max_attempts(), ": no retry left)")
-                          : why;
+    outcome.message = job.max_attempts() > 1 ? absl::StrCat(why, " (attempt ", counted, " of ",
+                                                            job.max_attempts(), ": no retry left)")
+                                             : why;
   }
   return outcome;
 }

@@ -28,6 +28,8 @@ struct AttemptOutcome {
 //    the attempt LOST, and the job goes back to PENDING to resume from its checkpoint, the
 //    attempt uncounted: restarting workers, or a broken one, never uses up a job's retries
 //    (the scheduler backs off from a worker that fails to start trainers, so it cannot spin).
+//    Being none of the counted ones, it is named by its number among all the job's attempts,
+//    as `ablate log` names it ("attempt 3 ended: ...; requeued, not counted ...").
 //  - killed by a signal the coordinator did not ask for (OOM killer, node drain, preemption):
 //    the attempt FAILED, and the job goes back to PENDING while attempts remain, else FAILED.
 //  - exit code kTrainerFailed (common/trainer_exit.h: a failure another attempt may not meet,
@@ -36,8 +38,11 @@ struct AttemptOutcome {
 //  - any other exit code (kTrainerFailedPermanently: a full disk, a diverged run; or bad
 //    usage): attempt and job FAILED, no retry, since running the same config again fails the
 //    same way.
-// A job that fails once its attempts are used up says so after the reason, when it had more
-// than one ("(attempt 3 of 3: no retry left)").
+// Retries are bounded by the attempts counted against the job's max_attempts (Job.attempts
+// less Job.uncounted_attempts), and messages number the attempt among those: "attempt 1 of 3
+// ended: ...; retrying" for the first counted one, whatever attempts its worker interrupted
+// before it. A job that fails once its budget is used up says so after the reason, when it had
+// more than one ("(attempt 3 of 3: no retry left)").
 AttemptOutcome OutcomeOfReport(const v1::Job& job, const v1::AttemptEnded& ended,
                                const std::string& trainer_error);
 

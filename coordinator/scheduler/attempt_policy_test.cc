@@ -9,10 +9,11 @@
 namespace ablate::coordinator {
 namespace {
 
-v1::Job JobWithAttempts(uint32_t attempts, uint32_t max_attempts) {
+v1::Job JobWithAttempts(uint32_t attempts, uint32_t max_attempts, uint32_t uncounted = 0) {
   v1::Job job;
   job.set_attempts(attempts);
   job.set_max_attempts(max_attempts);
+  job.set_uncounted_attempts(uncounted);
   return job;
 }
 
@@ -71,6 +72,26 @@ TEST(AttemptPolicyTest, AFailureAnotherAttemptMayNotMeetIsRetriedThenFails) {
   EXPECT_EQ(failed.message, "CUDA error (attempt 3 of 3: no retry left)");
   EXPECT_FALSE(failed.uncounted);
   EXPECT_EQ(OutcomeOfReport(JobWithAttempts(1, 1), ended, "CUDA error").message, "CUDA error");
+}
+
+// Attempts its worker interrupted are neither charged nor numbered: a job of max_attempts 3
+// whose first attempt a drain interrupted has two retries left after its second, which was its
+// first counted one.
+TEST(AttemptPolicyTest, UncountedAttemptsAreLeftOutOfTheBudgetAndTheNumbers) {
+  v1::AttemptEnded ended;
+  ended.mutable_exit()->set_exit_code(kTrainerFailed);
+  AttemptOutcome retried = OutcomeOfReport(JobWithAttempts(2, 3, 1), ended, "CUDA error");
+  EXPECT_EQ(retried.job_state, v1::JOB_STATE_PENDING);
+  EXPECT_EQ(retried.message, "attempt 1 of 3 ended: CUDA error; retrying");
+  EXPECT_FALSE(retried.uncounted);
+  // Four attempts, three counted: the budget is used up.
+  AttemptOutcome failed = OutcomeOfReport(JobWithAttempts(4, 3, 1), ended, "CUDA error");
+  EXPECT_EQ(failed.job_state, v1::JOB_STATE_FAILED);
+  EXPECT_EQ(failed.message, "CUDA error (attempt 3 of 3: no retry left)");
+  // A lost attempt is counted the same way.
+  AttemptOutcome lost = OutcomeOfLoss(JobWithAttempts(3, 2, 2), "worker w lost");
+  EXPECT_EQ(lost.job_state, v1::JOB_STATE_PENDING);
+  EXPECT_EQ(lost.message, "attempt 1 of 2 ended: worker w lost; retrying");
 }
 
 // A trainer stopped by a signal its worker did not send (a batch system's SIGTERM) checkpointed

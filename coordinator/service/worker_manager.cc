@@ -332,6 +332,8 @@ void WorkerManager::HandleAttemptEnded(const std::shared_ptr<WorkerStream>& stre
 
   AttemptEnd end;
   end.exit = ended.exit();
+  // start_failed says it too, from a worker older than never_started.
+  end.never_started = ended.never_started() || ended.start_failed();
   v1::JobState job_state = v1::JOB_STATE_UNSPECIFIED;  // what the job becomes when stored
   std::string message;
   absl::StatusOr<v1::Job> job = store_.GetJob(report.job_id);

@@ -56,6 +56,44 @@ TEST_F(ServiceTest, AnAttemptThatStartsBehindAnEarlierCheckpointSaysSo) {
                          "worker's own folder; give one on storage every worker mounts)"));
 }
 
+// A worker that refuses an assignment before starting its trainer, for a reason of its own:
+// the job is queued again, its budget untouched and the attempt counted apart, and the attempt
+// is stored as never started, which `ablate log` reads rather than its reason's words.
+TEST_F(ServiceTest, ARefusedAttemptIsStoredAsNeverStartedAndUncounted) {
+  Submit(TinySweepSpec("refused", 1));
+  FakeWorker worker(channel_, "w1");
+  ASSERT_TRUE(worker.SendHello());
+  v1::CoordinatorMessage message;
+  while (worker.Read(message) && !message.has_assign()) {
+  }
+  const v1::Assignment assignment = message.assign();
+  const std::string job_id = assignment.job().job_id();
+  ASSERT_FALSE(job_id.empty());
+  // Draining, so that the job is not offered to it again.
+  v1::WorkerMessage drain;
+  drain.mutable_drain()->set_reason("shutting down");
+  ASSERT_TRUE(worker.Send(drain));
+  v1::WorkerMessage refused;
+  v1::AttemptEnded& ended = *refused.mutable_attempt_ended();
+  ended.set_job_id(job_id);
+  ended.set_attempt_id(assignment.attempt_id());
+  ended.set_interrupted(true);
+  ended.set_never_started(true);
+  ended.mutable_exit()->set_reason("not started: the worker is shutting down");
+  ASSERT_TRUE(worker.Send(refused));
+
+  ASSERT_TRUE(WaitUntil([&] { return JobState(job_id) == v1::JOB_STATE_PENDING; }));
+  v1::GetJobResponse response;
+  ASSERT_TRUE(GetJob(job_id, response).ok());
+  EXPECT_EQ(response.job().attempts(), 1u);
+  EXPECT_EQ(response.job().uncounted_attempts(), 1u);
+  EXPECT_EQ(response.job().max_attempts(), 2u);
+  ASSERT_EQ(response.attempts_size(), 1);
+  EXPECT_TRUE(response.attempts(0).never_started());
+  EXPECT_EQ(response.attempts(0).state(), v1::ATTEMPT_STATE_LOST);
+  EXPECT_TRUE(worker.Close().ok());
+}
+
 TEST_F(ServiceTest, WorkerRunsAJobToSuccess) {
   std::string sweep_id = Submit(TinySweepSpec("run", 1)).sweep().id();
   FakeWorker worker(channel_, "w1");

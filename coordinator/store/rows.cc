@@ -92,6 +92,7 @@ absl::StatusOr<v1::Job> JobFromRow(const Statement& row, int first_column) {
   }
   job.set_dropped(row.Int(c + 13) != 0);
   if (auto loss = row.OptionalDouble(c + 14)) job.set_last_eval_loss(*loss);
+  job.set_uncounted_attempts(static_cast<uint32_t>(row.Int(c + 15)));
   return job;
 }
 
@@ -163,6 +164,7 @@ absl::StatusOr<v1::Attempt> AttemptFromRow(const Statement& row) {
   }
   *attempt.mutable_started_at() = TimestampOf(row.Int(5));
   if (!row.IsNull(6)) *attempt.mutable_ended_at() = TimestampOf(row.Int(6));
+  attempt.set_never_started(row.Int(7) != 0);
   return attempt;
 }
 

@@ -23,12 +23,13 @@ namespace ablate::coordinator::internal {
 inline constexpr char kJobColumns[] =
     "id, sweep_id, idx, spec, state, attempts, max_attempts, current_attempt_id, worker_id, step, "
     "last_loss, "
-    "final_eval_loss, message, created_at, updated_at, provenance, dropped, last_eval_loss";
+    "final_eval_loss, message, created_at, updated_at, provenance, dropped, last_eval_loss, "
+    "uncounted_attempts";
 absl::StatusOr<v1::Job> JobFromRow(const Statement& row, int first_column = 0);
 
 // Columns AttemptFromRow reads, in its order.
 inline constexpr char kAttemptColumns[] =
-    "id, job_id, worker_id, state, exit, started_at, ended_at";
+    "id, job_id, worker_id, state, exit, started_at, ended_at, never_started";
 absl::StatusOr<v1::Attempt> AttemptFromRow(const Statement& row);
 
 // The sweep's job counts, from the per-state counts the store keeps (a few rows), the jobs an

@@ -129,6 +129,19 @@ INSERT INTO sweep_counts (sweep_id, state, n)
   GROUP BY 1, 2;
 )sql";
 
+// Stored facts about attempts, where readers used to infer them.
+// `jobs.uncounted_attempts` (Job.uncounted_attempts): the attempts not charged against the
+// job's max_attempts, which used to grow by one for each instead. Older rows keep that grown
+// max_attempts with 0 here, which bounds their retries as before (attempts < max_attempts).
+// `attempts.never_started` (Attempt.never_started): the worker refused the attempt before
+// starting its trainer. Older rows are filled from what every refusal's reason opened with
+// until the worker said so itself, "not started: " (ExitStatus.reason, inside the stored exit).
+constexpr char kSchemaV8[] = R"sql(
+ALTER TABLE jobs ADD COLUMN uncounted_attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE attempts ADD COLUMN never_started INTEGER NOT NULL DEFAULT 0;
+UPDATE attempts SET never_started = 1 WHERE instr(exit, CAST('not started: ' AS BLOB)) > 0;
+)sql";
+
 // Migration i brings version i to version i + 1. Append only: a released migration never
 // changes, since files written by that release have already run it.
 const std::vector<std::string>& Migrations() {
@@ -140,6 +153,7 @@ const std::vector<std::string>& Migrations() {
       kSchemaV5,
       kSchemaV6,
       kSchemaV7,
+      kSchemaV8,
   };
   return *migrations;
 }

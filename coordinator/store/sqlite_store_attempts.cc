@@ -102,22 +102,26 @@ absl::Status SetAttemptState(Db& db, uint64_t attempt_id, v1::AttemptState state
 }
 
 absl::Status EndAttemptRow(Db& db, uint64_t attempt_id, v1::AttemptState state,
-                           const v1::ExitStatus* exit, int64_t now) {
-  absl::StatusOr<Statement> update =
-      db.Prepare("UPDATE attempts SET state = ?2, exit = ?3, ended_at = ?4 WHERE id = ?1");
+                           const v1::ExitStatus* exit, bool never_started, int64_t now) {
+  absl::StatusOr<Statement> update = db.Prepare(
+      "UPDATE attempts SET state = ?2, exit = ?3, ended_at = ?4, never_started = ?5 WHERE id = ?1");
   if (!update.ok()) return update.status();
-  update->Bind(1, static_cast<int64_t>(attempt_id)).Bind(2, int64_t{state}).Bind(4, now);
+  update->Bind(1, static_cast<int64_t>(attempt_id))
+      .Bind(2, int64_t{state})
+      .Bind(4, now)
+      .Bind(5, int64_t{never_started ? 1 : 0});
   if (exit != nullptr) update->BindBlob(3, exit->SerializeAsString());
   return update->Run();
 }
 
 // Moves the job to `state` with `message`; final_eval_loss is kept when not given. `uncounted`
-// gives the ended attempt back to the job's budget.
+// counts the ended attempt among the job's uncounted_attempts, out of its budget.
 absl::Status EndJobRow(Db& db, int64_t rowid, v1::JobState state, const std::string& message,
                        std::optional<double> final_eval_loss, bool uncounted, int64_t now) {
   absl::StatusOr<Statement> update = db.Prepare(
       "UPDATE jobs SET state = ?2, message = ?3, final_eval_loss = COALESCE(?4, "
-      "final_eval_loss), updated_at = ?5, max_attempts = max_attempts + ?6 WHERE rowid = ?1");
+      "final_eval_loss), updated_at = ?5, uncounted_attempts = uncounted_attempts + ?6 "
+      "WHERE rowid = ?1");
   if (!update.ok()) return update.status();
   return update->Bind(1, rowid)
       .Bind(2, int64_t{state})
@@ -348,8 +352,8 @@ SqliteStore::Body SqliteStore::EndAttemptBody(ReportKey report, AttemptEnd end) 
     if (!checked->has_value()) return absl::OkStatus();  // a resend
     const JobRow& job = **checked;
     const int64_t now = NowMicros();
-    if (absl::Status ended =
-            EndAttemptRow(db, report.attempt_id, end.attempt_state, &end.exit, now);
+    if (absl::Status ended = EndAttemptRow(db, report.attempt_id, end.attempt_state, &end.exit,
+                                           end.never_started, now);
         !ended.ok()) {
       return ended;
     }
@@ -417,7 +421,7 @@ absl::StatusOr<std::vector<v1::Job>> SqliteStore::CancelJobs(
           if (JobStateHasEnded(job->state())) continue;
           if (job->state() != v1::JOB_STATE_PENDING) {
             absl::Status ended = EndAttemptRow(db, job->current_attempt_id(),
-                                               v1::ATTEMPT_STATE_CANCELLED, nullptr, now);
+                                               v1::ATTEMPT_STATE_CANCELLED, nullptr, false, now);
             if (!ended.ok()) return ended;
           }
           absl::Status cancelled =

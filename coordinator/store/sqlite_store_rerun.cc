@@ -141,8 +141,8 @@ absl::StatusOr<RequeueResult> SqliteStore::RequeueJobs(const std::string& sweep_
         if (!query.ok()) return query.status();
         // A job named twice is read again after the first moved it: PENDING, so refused.
         absl::StatusOr<Statement> requeue = db.Prepare(
-            "UPDATE jobs SET state = ?2, max_attempts = attempts + ?3, message = '', "
-            "worker_id = '', updated_at = ?4 WHERE rowid = ?1");
+            "UPDATE jobs SET state = ?2, max_attempts = ?3, uncounted_attempts = attempts, "
+            "message = '', worker_id = '', updated_at = ?4 WHERE rowid = ?1");
         if (!requeue.ok()) return requeue.status();
         std::vector<int64_t> rowids;
         for (const std::string& job_id : job_ids) {

@@ -132,9 +132,12 @@ struct AttemptEnd {
   v1::JobState job_state = v1::JOB_STATE_UNSPECIFIED;
   std::string message;
   std::optional<double> final_eval_loss;
-  // The job's max_attempts grows by one, so that this attempt uses none of its budget (an
-  // attempt its worker interrupted: attempt_policy.h).
+  // The attempt is added to the job's uncounted_attempts, so that it uses none of its
+  // max_attempts (an attempt its worker interrupted: attempt_policy.h).
   bool uncounted = false;
+  // The worker ended the attempt before starting its trainer (AttemptEnded.never_started):
+  // stored as Attempt.never_started.
+  bool never_started = false;
 };
 
 // A page of a sweep's jobs, in expansion order.
@@ -316,10 +319,11 @@ class Store {
                                                           const std::string& message) = 0;
 
   // Queues ended jobs of sweep `sweep_id` again, in one transaction: each FAILED or CANCELLED
-  // one becomes PENDING with its message cleared and max_attempts = attempts + `more_attempts`
-  // (a fresh retry budget); its attempts so far stay as they were, and the next StartAttempt
-  // makes a new one. Every other id is refused, with why (see RequeueResult), and changes
-  // nothing. NotFound for an unknown sweep.
+  // one becomes PENDING with its message cleared, max_attempts = `more_attempts` and
+  // uncounted_attempts = attempts (a fresh retry budget, which none of its attempts so far is
+  // charged against); its attempts so far stay as they were, and the next StartAttempt makes a
+  // new one. Every other id is refused, with why (see RequeueResult), and changes nothing.
+  // NotFound for an unknown sweep.
   virtual absl::StatusOr<RequeueResult> RequeueJobs(const std::string& sweep_id,
                                                     const std::vector<std::string>& job_ids,
                                                     uint32_t more_attempts) = 0;

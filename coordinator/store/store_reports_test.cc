@@ -134,21 +134,36 @@ TEST_F(StoreReportsTest, AResentEndIsOkThoughTheAttemptEnded) {
   EXPECT_EQ(late.Wait().code(), absl::StatusCode::kFailedPrecondition);
 }
 
-TEST_F(StoreReportsTest, AnUncountedAttemptGivesItsJobOneMoreAttempt) {
+// An attempt its worker interrupted is counted apart, the budget untouched; one refused before
+// its trainer started says so. Both are kept across a restart.
+TEST_F(StoreReportsTest, AnUncountedAttemptIsStoredApartFromTheBudget) {
   const uint64_t attempt = RunAll(1)[0];
-  const uint32_t before = store_->GetJob("s-j0").value().max_attempts();
   AttemptEnd end;
   end.attempt_state = v1::ATTEMPT_STATE_LOST;
   end.job_state = v1::JOB_STATE_PENDING;
-  end.message = "worker shutting down";
+  end.exit.set_reason("not started: no free slot");
+  end.message = "no free slot";
   end.uncounted = true;
+  end.never_started = true;
   Outcome outcome;
   store_->EndAttemptAsync({"s-j0", attempt, 1}, end, outcome.Done());
   ASSERT_TRUE(outcome.Wait().ok());
+  const uint64_t second = store_->StartAttempt("s-j0", "w1").value().id();
+  end.exit.set_reason("worker shutting down");
+  end.never_started = false;
+  Outcome again;
+  store_->EndAttemptAsync({"s-j0", second, 1}, end, again.Done());
+  ASSERT_TRUE(again.Wait().ok());
+  Reopen();
   const v1::Job job = store_->GetJob("s-j0").value();
   EXPECT_EQ(job.state(), v1::JOB_STATE_PENDING);
-  EXPECT_EQ(job.attempts(), 1u);
-  EXPECT_EQ(job.max_attempts(), before + 1);
+  EXPECT_EQ(job.attempts(), 2u);
+  EXPECT_EQ(job.uncounted_attempts(), 2u);
+  EXPECT_EQ(job.max_attempts(), 3u);
+  const std::vector<v1::Attempt> attempts = store_->ListAttempts("s-j0").value();
+  ASSERT_EQ(attempts.size(), 2u);
+  EXPECT_TRUE(attempts[0].never_started());
+  EXPECT_FALSE(attempts[1].never_started());
 }
 
 TEST_F(StoreReportsTest, ARefusedReportLeavesTheOthersOfItsGroupCommitted) {

@@ -71,11 +71,12 @@ TEST_F(StoreRerunTest, RequeuesEndedJobsAsNewAttemptsAndRefusesTheRest) {
                           "s-j4: PENDING: it has not ended", "t-j0: not a job of sweep s",
                           "nope: not a job of sweep s", "s-j0: PENDING: it has not ended"));
 
-  // A fresh budget beyond the attempts made; the history stays.
+  // A fresh budget, which none of the attempts made is charged against; the history stays.
   const v1::Job failed = Job("s-j0");
   EXPECT_EQ(failed.state(), v1::JOB_STATE_PENDING);
   EXPECT_EQ(failed.attempts(), 1u);
-  EXPECT_EQ(failed.max_attempts(), 3u);
+  EXPECT_EQ(failed.uncounted_attempts(), 1u);
+  EXPECT_EQ(failed.max_attempts(), 2u);
   EXPECT_EQ(failed.message(), "");
   EXPECT_EQ(Job("s-j1").state(), v1::JOB_STATE_SUCCEEDED);
   const v1::Sweep sweep = store_->GetSweep("s").value();

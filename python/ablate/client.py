@@ -218,9 +218,10 @@ class Client:
         dimension (the sweep file's grid in its order, then `seed` when it has repeats; a
         tuning trial, run with the first seed, has <NA> there), then state (a Categorical in
         the order pending, assigned, running, succeeded, failed, cancelled), dropped (an
-        update left its cell out of the sweep's file: `ablate status`' "(dropped)"), attempts,
-        step, last_loss, final_eval_loss, worker_id, message, created_at, updated_at,
-        config_hash, and the job's part in its cell's tuning (role: trial, final or job;
+        update left its cell out of the sweep's file: `ablate status`' "(dropped)"), attempts
+        (every one), max_attempts, uncounted_attempts (those max_attempts does not count: its
+        worker interrupted them, or they came before a retry), step, last_loss,
+        final_eval_loss, worker_id, message, created_at, updated_at, config_hash, and the job's part in its cell's tuning (role: trial, final or job;
         trial_rung, trial_point, tuned_learning_rate, tuned_weight_decay; frames.tuning_row).
         NotFound for an unknown sweep."""
         spec = self._sweep(sweep).spec

@@ -49,8 +49,8 @@ SWEEP_COLUMNS = {
 JOB_ID_COLUMNS = {"job_id": TEXT, "index": "int64"}
 JOB_COLUMNS = {
     **JOB_ID_COLUMNS, "state": JOB_STATES, "dropped": "bool", "attempts": "int64",
-    "max_attempts": "int64", "step": "int64", "last_loss": "float64",
-    "final_eval_loss": "float64", "worker_id": TEXT, "message": TEXT, "created_at": TIME,
+    "max_attempts": "int64", "uncounted_attempts": "int64", "step": "int64",
+    "last_loss": "float64", "final_eval_loss": "float64", "worker_id": TEXT, "message": TEXT, "created_at": TIME,
     "updated_at": TIME, "config_hash": TEXT, "role": TEXT, "trial_rung": "float64",
     "trial_point": "float64", "tuned_learning_rate": "float64", "tuned_weight_decay": "float64"}
 PROVENANCE_COLUMNS = {
@@ -182,12 +182,15 @@ def job_columns(grid: list[str]) -> dict[str, Any]:
 def job_row(job: job_pb2.Job) -> dict[str, Any]:
     """One job: its id and index, its grid values, then JOB_COLUMNS' state and progress.
     `dropped` is Job.dropped: an update of the sweep left the job's cell out of its file (the
-    job is kept with its results, but is none of the sweep's cells now)."""
+    job is kept with its results, but is none of the sweep's cells now). `max_attempts` bounds
+    the attempts less `uncounted_attempts` (Job.uncounted_attempts: those its worker
+    interrupted, and those before a retry)."""
     row: dict[str, Any] = {"job_id": job.spec.job_id, "index": job.spec.index}
     row.update(grid_values(job.spec))
     row.update({
         "state": state_name(job_pb2.JobState, job.state), "dropped": job.dropped,
-        "attempts": job.attempts, "max_attempts": job.max_attempts, "step": job.step,
+        "attempts": job.attempts, "max_attempts": job.max_attempts,
+        "uncounted_attempts": job.uncounted_attempts, "step": job.step,
         "last_loss": job.last_loss if job.HasField("last_loss") else float("nan"),
         "final_eval_loss": (job.final_eval_loss if job.HasField("final_eval_loss")
                             else float("nan")),

@@ -256,6 +256,8 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(list(jobs["state"].cat.categories), [
             "pending", "assigned", "running", "succeeded", "failed", "cancelled"])
         self.assertTrue(jobs["state"].cat.ordered)
+        self.assertEqual(jobs["uncounted_attempts"].dtype, "int64")
+        self.assertEqual(jobs["uncounted_attempts"].tolist(), [0, 0, 0, 0])
         # Before any job evaluated, a table of eval/loss is there, empty.
         results = self.client.results(sweep_id)
         self.assertTrue(results["eval/loss"].isna().all())

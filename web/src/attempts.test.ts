@@ -1,5 +1,6 @@
 import type { Attempt } from './gen/ablate/v1/job';
-import { attemptName, attemptOrdinals, permanentFailure } from './attempts';
+import { attemptName, attemptOrdinals, attemptsText, permanentFailure, whyNotStarted } from
+  './attempts';
 
 describe('attemptOrdinals', () => {
   it('numbers a job\'s attempts from 1 in the order the coordinator made them', () => {
@@ -18,6 +19,30 @@ describe('attemptName', () => {
   it('gives the job\'s count and the coordinator\'s id', () => {
     expect(attemptName(2, '19')).toBe('attempt 2 (id 19)');
     expect(attemptName(undefined, '19')).toBe('attempt id 19');
+  });
+});
+
+describe('attemptsText', () => {
+  it('counts what max_attempts limits, and the job\'s uncounted attempts apart', () => {
+    expect(attemptsText({ attempts: 2, maxAttempts: 3 })).toBe('2/3');
+    expect(attemptsText({ attempts: 3, maxAttempts: 2, uncountedAttempts: 1 }))
+      .toBe('2/2 (+1 not counted)');
+    expect(attemptsText({})).toBe('0/0');
+  });
+});
+
+describe('whyNotStarted', () => {
+  const refused = 'not started: no free slot: slot 0 is busy';
+  it('gives the worker\'s reason where the attempt never started its trainer', () => {
+    expect(whyNotStarted({ id: '4', neverStarted: true, exit: { reason: refused } }))
+      .toBe('no free slot: slot 0 is busy');
+  });
+
+  it('goes by the stored fact, not by the reason\'s words', () => {
+    expect(whyNotStarted({ id: '4', exit: { reason: refused } })).toBeUndefined();
+    expect(whyNotStarted({ id: '4', neverStarted: true, exit: { reason: 'shutting down' } }))
+      .toBe('shutting down');
+    expect(whyNotStarted(undefined)).toBeUndefined();
   });
 });
 

@@ -3,7 +3,7 @@
 // coordinator's attempt id counts every job's together, and is the name the worker's folder
 // (attempt-19), the logs (attempt_id=19) and the JSON API (attemptId) use, so the views show
 // both.
-import type { Attempt } from './gen/ablate/v1/job';
+import type { Attempt, Job } from './gen/ablate/v1/job';
 
 // Attempt ids are uint64s in decimal strings: the shorter is the smaller.
 function byId(a: Attempt, b: Attempt): number {
@@ -25,6 +25,26 @@ export function attemptOrdinals(attempts: Attempt[]): Map<string, number> {
 // "attempt 2 (id 19)": the job's count, and the id its worker's folder and logs go by.
 export function attemptName(ordinal: number | undefined, id: string): string {
   return ordinal ? `attempt ${ordinal} (id ${id})` : `attempt id ${id}`;
+}
+
+// "1/3 (+1 not counted)": the job's attempts counted against its max_attempts, of those, then
+// its others (Job.uncountedAttempts: those its worker interrupted, and those before a retry,
+// which grants the budget afresh), as `ablate status` counts them.
+export function attemptsText(job: Job): string {
+  const uncounted = job.uncountedAttempts ?? 0;
+  return `${(job.attempts ?? 0) - uncounted}/${job.maxAttempts ?? 0}` +
+    (uncounted ? ` (+${uncounted} not counted)` : '');
+}
+
+// How a worker's reason for refusing an attempt opens (worker/session_assign.cc).
+const NOT_STARTED = 'not started: ';
+
+// Why the attempt never started its trainer (Attempt.neverStarted: its worker refused it, so
+// it wrote no log), in its worker's words less NOT_STARTED; undefined where it started one.
+export function whyNotStarted(attempt: Attempt | undefined): string | undefined {
+  if (!attempt?.neverStarted) return undefined;
+  const reason = attempt.exit?.reason ?? '';
+  return reason.startsWith(NOT_STARTED) ? reason.slice(NOT_STARTED.length) : reason;
 }
 
 // The one exit code after which the coordinator retries a failed attempt (common/trainer_exit.h's

@@ -68,6 +68,18 @@ describe('the job page', () => {
     expect(text(el, '#job-retry-warning')).toMatch(/^ Its last attempt failed permanently: /);
   });
 
+  it('counts its attempts as max_attempts does, and says why one never started', async () => {
+    const refused: Attempt = { id: '9', jobId: 'j', workerId: 'w1', state: 'ATTEMPT_STATE_LOST',
+      neverStarted: true, exit: { exitCode: 0, signal: 0, reason: 'not started: no free slot' } };
+    const { el, dispose } = await page({ spec: { jobId: 'j' }, state: 'JOB_STATE_PENDING',
+      step: '0', attempts: 2, maxAttempts: 3, uncountedAttempts: 1, currentAttemptId: '9' }, [],
+    [{ id: '4', jobId: 'j', state: 'ATTEMPT_STATE_FAILED' }, refused]);
+    dispose();
+    expect(text(el, '.job-head')).toContain(' · attempts 1/3 (+1 not counted)');
+    expect(text(el, '#job-log-caption')).toBe(
+      'No log: attempt 2 (id 9) never started its trainer: no free slot');
+  });
+
   it('shows a running job\'s last eval loss as such, and waits for its first points', async () => {
     const { el, dispose } = await page({ spec: { jobId: 'j', config: { steps: 200 } },
       state: 'JOB_STATE_RUNNING', step: '0', lastEvalLoss: 2.34567 }, ['a', 'b']);

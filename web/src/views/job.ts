@@ -9,7 +9,8 @@ import { h } from '../dom';
 import { duration, escapeHtml, loss, relative, seconds, stateName } from '../format';
 import type { Attempt, Job } from '../gen/ablate/v1/job';
 import type { GetJobResponse, JobLog } from '../gen/ablate/v1/sweep_service';
-import { attemptName, attemptOrdinals, permanentFailure } from '../attempts';
+import { attemptName, attemptOrdinals, attemptsText, permanentFailure, whyNotStarted } from
+  '../attempts';
 import { gpuSeriesNames } from '../gpu';
 import { evalLossText, flatten, settingsRows } from '../job_details';
 import { jobEnded } from '../sweep_model';
@@ -84,6 +85,8 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
   let lastStep = '';
   let done = false;
   let ordinals = new Map<string, number>();
+  // Where the job's current attempt never started its trainer: what the log's caption says.
+  let noLog: string | undefined;
 
   const render = (r: GetJobResponse) => {
     const job = r.job ?? {};
@@ -94,7 +97,7 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
       `${state}</span>${job.dropped ? ` ${DROPPED_BADGE}` : ''} step ` +
       `${escapeHtml(String(job.step ?? 0))} of ` +
       `${job.spec?.config?.steps ?? '?'} · last loss ${loss(job.lastLoss)} · ` +
-      `${evalLossText(job)} · attempts ${job.attempts ?? 0}/${job.maxAttempts ?? 0}` +
+      `${evalLossText(job)} · attempts ${escapeHtml(attemptsText(job))}` +
       `${job.workerId ? ` · on ${escapeHtml(job.workerId)}` : ''}</p>` +
       `${job.message ? `<p class="error-text">${escapeHtml(job.message)}</p>` : ''}`;
     if (!jobEnded(job.state)) head.append(cancelButton(jobId, 'job'));
@@ -129,6 +132,10 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
       }
     }
     ordinals = attemptOrdinals(r.attempts ?? []);
+    const current = String(job.currentAttemptId ?? '');
+    const why = whyNotStarted((r.attempts ?? []).find((a) => String(a.id ?? '') === current));
+    noLog = why === undefined ? undefined :
+      `No log: ${attemptName(ordinals.get(current), current)} never started its trainer: ${why}`;
     const attempts = attemptsTable(r.attempts ?? [], ordinals);
     const cell = (job.spec?.cell ?? []).map((c) => [c.dimension ?? '', c.value ?? ''] as
       [string, string]);
@@ -161,7 +168,8 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
       `The last ${lines.length === 1 ? 'line' : `${lines.length} lines`} of rank 0's log, ` +
         `${id ? attemptName(ordinals.get(id), id) : 'its newest attempt'}, received ` +
         `${relative(log.updatedAt)}${log.truncated ? ' (earlier lines left out)' : ''}.` :
-      'No log lines have arrived: the worker sends them every few seconds while the job runs.';
+      noLog ?? 'No log lines have arrived: the worker sends them every few seconds while the job ' +
+        'runs.';
   };
   const fetchJob = async () => {
     let r = await api.job(jobId, [...CURVES, ...gpuNames], 1000);
