@@ -274,14 +274,8 @@ __global__ void __launch_bounds__(128, 2)
   auto* bars = reinterpret_cast<uint64_t*>(
       (reinterpret_cast<uintptr_t>(warp_flags + 3 * Tiles::kWarps) + 7) & ~uintptr_t{7});
 
-  const auto key_rows = [&](const void* x) {
-    const bf16* base = static_cast<const bf16*>(x) + at.kv_row * kD;
-    return [base, count](int r) { return r < count ? base + r * kD : nullptr; };
-  };
-  wgmma::CopyRowsSwizzled<kD>(ks, kKeys, static_cast<const bf16*>(p.k), key_rows(p.k), threadIdx.x,
-                              blockDim.x);
-  wgmma::CopyRowsSwizzled<kD>(vs, kKeys, static_cast<const bf16*>(p.v), key_rows(p.v), threadIdx.x,
-                              blockDim.x);
+  nsa::CopyKeyTileSwizzled<kD, kKeys>(ks, p.k, at, threadIdx.x, blockDim.x);
+  nsa::CopyKeyTileSwizzled<kD, kKeys>(vs, p.v, at, threadIdx.x, blockDim.x);
   nsa::LoadQueries(at, p, queries);
   __syncthreads();  // the item's queries are in
 
@@ -322,19 +316,11 @@ __global__ void __launch_bounds__(128, 2)
     mma::CommitCopies();
   };
 
-  // With kByTma: step i's queries' G rows a box each (kStep / G of them, a query past the item's
-  // at T, whose rows come in as zeros); a query whose local blocks hold this block loads its rows,
-  // which its facts then mask.
+  // With kByTma: step i's q and do rows, a box of G heads a query (nsa_by_block.cuh).
   auto load = [&](int i, uint64_t* bar) {
-    const int per_step = kStep / at.groups;
-    const int64_t entries = at.rows / at.groups;
-    for (int j = 0; j < per_step; ++j) {
-      const int64_t e = static_cast<int64_t>(i) * per_step + j;
-      const int t = e < entries ? at.queries[e] : static_cast<int>(p.seq_len);
-      const int offset = (i % 2) * Tiles::kRowElems + j * at.groups * 64;
-      tma::LoadBox(qs + offset, kStep * 64, &maps.q, t, at.h0, at.b, bar);
-      tma::LoadBox(dos + offset, kStep * 64, &maps.d_o, t, at.h0, at.b, bar);
-    }
+    const int offset = (i % 2) * Tiles::kRowElems;
+    nsa::LoadStepRows(at, p, i, qs + offset, &maps.q, bar);
+    nsa::LoadStepRows(at, p, i, dos + offset, &maps.d_o, bar);
   };
 
   const float scale2 = p.scale * kLog2e;
@@ -455,13 +441,9 @@ cudaError_t NsaSelectedBackwardDkv(const NsaSelectedParams& p, cudaStream_t stre
       const dim3 grid(static_cast<unsigned>(p.num_items),
                       static_cast<unsigned>((p.block_size + 63) / 64));
       RowMaps maps{};
-      const int64_t groups = p.heads / p.kv_heads;
-      if (nsa::RowsByTma(groups)) {
-        const auto encode = [&](CUtensorMap* map, const void* x) {
-          return tma::EncodeRows(map, x, p.batch, p.heads, p.seq_len, 1, static_cast<int>(groups));
-        };
-        cudaError_t error = encode(&maps.q, p.q);
-        if (error == cudaSuccess) error = encode(&maps.d_o, p.d_o);
+      if (nsa::RowsByTma(p.heads / p.kv_heads)) {
+        cudaError_t error = nsa::EncodeStepRows(&maps.q, p.q, p);
+        if (error == cudaSuccess) error = nsa::EncodeStepRows(&maps.d_o, p.d_o, p);
         if (error != cudaSuccess) return error;
         return nsa::LaunchKernel(DkvWgmmaKernel<true>, grid, 128, DkvWgmmaTiles::kBytes, stream, p,
                                  maps);

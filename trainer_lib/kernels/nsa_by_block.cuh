@@ -107,6 +107,18 @@ __device__ ItemTile ThisItemTile(const NsaSelectedParams& p) {
   return at;
 }
 
+// Starts copying the tile's keys of x (k or v, [B * H_kv * T, D]) into a swizzled [kKeys][D] tile
+// (wgmma_bf16.cuh), zeros after them.
+template <int D, int kKeys>
+__device__ void CopyKeyTileSwizzled(__nv_bfloat16* dst, const void* x, const ItemTile& at,
+                                    int thread, int threads) {
+  const __nv_bfloat16* base = static_cast<const __nv_bfloat16*>(x) + at.kv_row * D;
+  const int count = at.count;
+  wgmma::CopyRowsSwizzled<D>(
+      dst, kKeys, base, [base, count](int r) { return r < count ? base + r * D : nullptr; }, thread,
+      threads);
+}
+
 // The facts of a step's rows that the by-block kernels keep in shared memory: the row in q's
 // layout (-1: none) and the tile's keys it sees. Computed once per row, by one thread.
 struct StepRow {
@@ -182,6 +194,30 @@ __device__ void ForEachLoadedStep(int steps, uint64_t* bars, uint32_t bytes, con
 
 // Whether the by-block kernels load a step's rows by TMA (ForEachLoadedStep) at head ratio G.
 inline bool RowsByTma(int64_t groups) { return groups == 8 || groups == 16; }
+
+// Host: fills *map for x ([B, H, T, 128] bf16 contiguous: q, or do), its box a query's G heads,
+// for LoadStepRows. cudaError_t as tma::EncodeRows's.
+inline cudaError_t EncodeStepRows(CUtensorMap* map, const void* x, const NsaSelectedParams& p) {
+  return tma::EncodeRows(map, x, p.batch, p.heads, p.seq_len, 1,
+                         static_cast<int>(p.heads / p.kv_heads));
+}
+
+// Starts loading step i's 64 rows of the map's tensor into `tile` (a swizzled [64][128] tile,
+// wgmma_bf16.cuh), completing on bar: a box of the G heads' rows a query, 64 / G of them, a query
+// past the item's at T, whose rows come in as zeros. A query whose local blocks hold this block
+// loads its rows, which its facts then mask. Thread 0, as ForEachLoadedStep's load.
+inline __device__ void LoadStepRows(const ItemTile& at, const NsaSelectedParams& p, int i,
+                                    __nv_bfloat16* tile, const CUtensorMap* map, uint64_t* bar) {
+  constexpr int kStep = tma::kBoxRows;
+  const int per_step = kStep / at.groups;
+  const int64_t entries = at.rows / at.groups;
+  for (int j = 0; j < per_step; ++j) {
+    const int64_t e = static_cast<int64_t>(i) * per_step + j;
+    const int t = e < entries ? at.queries[e] : static_cast<int>(p.seq_len);
+    tma::LoadBox(tile + j * at.groups * tma::kPanelElems, kStep * tma::kPanelElems, map, t, at.h0,
+                 at.b, bar);
+  }
+}
 
 // The kernels of the branch launch with opt-in shared memory (launch.cuh).
 using kernels::LaunchKernel;
