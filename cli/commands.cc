@@ -97,8 +97,14 @@ void PrintUpdate(const v1::SubmitSweepResponse& response, const std::string& fil
   const v1::Sweep& sweep = response.sweep();
   io.out << "updated sweep " << sweep.id() << ": " << response.reused_jobs()
          << (response.reused_jobs() == 1 ? " job" : " jobs") << " reused, " << response.added_jobs()
-         << " added, " << response.dropped_jobs() << " no longer in the file (kept, not run"
+         << " added, " << response.dropped_jobs()
+         << " no longer in the file (kept as they are; one not started is cancelled"
          << (sweep.spec().has_tuning() ? "; tuning takes back those it needs again" : "") << ")\n";
+  // An update cancels a job it drops only while it waits: one running goes on to its end.
+  if (const uint32_t live = sweep.counts().dropped_live(); live > 0) {
+    io.out << live << (live == 1 ? " dropped job has" : " dropped jobs have")
+           << " not ended: the sweep stays ACTIVE until they do (`ablate cancel JOB` stops one)\n";
+  }
   if (file_sweep_id != sweep.id()) {
     io.out << "the sweep keeps its id; " << file_sweep_id
            << " above is the id this file alone would have\n";

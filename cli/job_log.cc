@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "ablate/v1/job.pb.h"
 #include "ablate/v1/sweep_service.pb.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -47,6 +50,19 @@ std::string WholeLog(const v1::GetJobResponse& job, uint64_t attempt_id) {
       attempt != nullptr ? attempt->worker_id() : std::string(job.job().worker_id());
   return absl::StrCat("trainer.log in <work dir>/", job.job().spec().job_id(), "/attempt-",
                       attempt_id, "/ on worker ", worker.empty() ? "(none yet)" : worker);
+}
+
+// "other attempts' whole logs: <work dir>/JOB/attempt-9/ on worker w1, ...": each attempt of
+// `job` but `attempt_id` that ran a trainer (one refused before has no folder).
+std::string OtherLogs(const v1::GetJobResponse& job, uint64_t attempt_id) {
+  std::vector<std::string> folders;
+  for (const v1::Attempt& attempt : job.attempts()) {
+    if (attempt.id() == attempt_id || attempt.never_started()) continue;
+    folders.push_back(absl::StrCat("<work dir>/", job.job().spec().job_id(), "/attempt-",
+                                   attempt.id(), "/ on worker ", attempt.worker_id()));
+  }
+  if (folders.empty()) return "other attempts never started a trainer";
+  return absl::StrCat("other attempts' whole logs (trainer.log): ", absl::StrJoin(folders, ", "));
 }
 
 // "attempt 2 (id 9) on worker w2": the attempt's number among the job's (every attempt, those
@@ -266,6 +282,13 @@ int LogCommand(Client& client, const std::string& job_id, const LogChoice& choic
   if (log->truncated()) {
     io.err << "ablate: log: the last " << log->lines_size() << " lines; the whole log is "
            << WholeLog(*job, log->attempt_id()) << '\n';
+  }
+  // The coordinator keeps the newest attempt's lines only: where the job had others, say whose
+  // these are and where the others' whole logs are (a tail older than the current attempt is
+  // told apart below).
+  if (job->attempts_size() > 1 && log->attempt_id() >= job->job().current_attempt_id()) {
+    io.err << "ablate: log: " << AttemptName(*job, log->attempt_id()) << "'s lines; the job's "
+           << OtherLogs(*job, log->attempt_id()) << '\n';
   }
   // Attempt ids grow, so a tail newer than the job read before it is the newest attempt's.
   if (const uint64_t current = job->job().current_attempt_id(); log->attempt_id() < current) {

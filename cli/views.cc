@@ -104,8 +104,13 @@ Table SweepsTable(const v1::ListSweepsResponse& response, absl::TimeZone zone) {
   for (const v1::Sweep& sweep : response.sweeps()) {
     // Jobs an update dropped are no cells of the sweep: apart, after its own.
     std::string done = absl::StrCat(DoneCount(sweep.counts()), "/", sweep.counts().total());
-    if (sweep.counts().dropped() > 0)
+    if (sweep.counts().dropped() > 0) {
       absl::StrAppend(&done, " +", sweep.counts().dropped(), " dropped");
+      // Those keep the sweep ACTIVE though its own jobs may all have ended.
+      if (const uint32_t live = sweep.counts().dropped_live(); live > 0) {
+        absl::StrAppend(&done, ", ", live, " not ended");
+      }
+    }
     table.AddRow({sweep.id(), sweep.spec().name(), SweepStateName(sweep.state()), std::move(done),
                   FormatTime(sweep.created_at(), zone)});
   }
@@ -254,7 +259,7 @@ std::string CountsSummary(const v1::JobCounts& counts) {
   if (counts.dropped() > 0) {
     absl::StrAppend(&summary, "; ", counts.dropped(),
                     " more dropped by an update (out of the file, kept as they are, not counted; "
-                    "`retry` runs one named)");
+                    "`retry` runs a failed or cancelled one named)");
     if (counts.dropped_live() > 0) {
       absl::StrAppend(&summary, ", ", counts.dropped_live(), " of them not ended");
     }

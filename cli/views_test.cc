@@ -322,10 +322,10 @@ TEST(ViewsTest, TrialsAreCountedApartWithTheirFailures) {
 TEST(ViewsTest, DroppedJobsAreCountedApart) {
   EXPECT_EQ(CountsSummary(Parse<v1::JobCounts>("total: 1 succeeded: 1 dropped: 2")),
             "1 job: 1 succeeded; 2 more dropped by an update (out of the file, kept as they are, "
-            "not counted; `retry` runs one named)");
+            "not counted; `retry` runs a failed or cancelled one named)");
   EXPECT_THAT(CountsSummary(Parse<v1::JobCounts>("total: 1 succeeded: 1 dropped: 2 "
                                                  "dropped_live: 1")),
-              ::testing::EndsWith("runs one named), 1 of them not ended"));
+              ::testing::EndsWith("cancelled one named), 1 of them not ended"));
 }
 
 TEST(ViewsTest, SweepsTableShowsProgressAndCreationTime) {
@@ -337,6 +337,9 @@ TEST(ViewsTest, SweepsTableShowsProgressAndCreationTime) {
   response.mutable_sweeps(0)->mutable_counts()->set_dropped(3);
   EXPECT_THAT(SweepsTable(response, absl::UTCTimeZone()).Render(),
               HasSubstr("  ACTIVE  1/2 +3 dropped  "));
+  response.mutable_sweeps(0)->mutable_counts()->set_dropped_live(1);
+  EXPECT_THAT(SweepsTable(response, absl::UTCTimeZone()).Render(),
+              HasSubstr("  ACTIVE  1/2 +3 dropped, 1 not ended  "));
 }
 
 TEST(ViewsTest, StatusJsonIsOneSweepSnapshotOnOneLine) {

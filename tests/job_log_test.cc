@@ -318,6 +318,15 @@ TEST_F(JobLogTest, FollowingTheLogCarriesOnThroughARetry) {
       << err;
   EXPECT_TRUE(EndsTheFile(of_two, two, absl::StrContains(err.substr(named_two), "lines skipped")))
       << err;
+
+  // Without -f: attempt 2's lines, and where attempt 1's whole log is.
+  const test::Cli printed = Ablate({"log", job_id});
+  EXPECT_EQ(printed.exit_code, 0) << printed.err;
+  EXPECT_THAT(printed.err,
+              testing::HasSubstr(absl::StrCat("ablate: log: attempt 2 (id ", second,
+                                              ") on worker w's lines; the job's other "
+                                              "attempts' whole logs (trainer.log): <work dir>/",
+                                              job_id, "/attempt-", first, "/ on worker w\n")));
 }
 
 }  // namespace

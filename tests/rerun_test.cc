@@ -208,9 +208,10 @@ TEST_F(RerunTest, UpdateReusesFinishedCellsAndRunsOnlyNewOrChangedOnes) {
       WriteSweep("2, 3, 4", "overrides:\n  - when: {seed: [3]}\n    set: {steps: 8}\n");
   const Cli update = Ablate({"submit", "--update", edited});
   ASSERT_EQ(update.exit_code, 0) << update.err;
-  EXPECT_THAT(update.out, HasSubstr(absl::StrCat("\nupdated sweep ", sweep_id,
-                                                 ": 1 job reused, 2 added, 2 no longer in the file "
-                                                 "(kept, not run)\n")));
+  EXPECT_THAT(update.out,
+              HasSubstr(absl::StrCat("\nupdated sweep ", sweep_id,
+                                     ": 1 job reused, 2 added, 2 no longer in the file "
+                                     "(kept as they are; one not started is cancelled)\n")));
   // The plan above it was headed by the edited file's own id, which the update does not take.
   EXPECT_THAT(update.out, ContainsRegex("\nthe sweep keeps its id; rerun-[0-9a-f]+ above is the "
                                         "id this file alone would have\n"));
@@ -239,9 +240,10 @@ TEST_F(RerunTest, UpdateReusesFinishedCellsAndRunsOnlyNewOrChangedOnes) {
   // The same file again: every cell reused, nothing to run.
   const Cli again = Ablate({"submit", "--update", edited});
   ASSERT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_THAT(again.out, HasSubstr(absl::StrCat("\nupdated sweep ", sweep_id,
-                                                ": 3 jobs reused, 0 added, 2 no longer in the "
-                                                "file (kept, not run)\n")));
+  EXPECT_THAT(again.out,
+              HasSubstr(absl::StrCat("\nupdated sweep ", sweep_id,
+                                     ": 3 jobs reused, 0 added, 2 no longer in the "
+                                     "file (kept as they are; one not started is cancelled)\n")));
 }
 
 }  // namespace

@@ -105,8 +105,8 @@ std::string Telemetry::Scrape() {
     jobs_.Add({{"state", "succeeded"}}).Set(total.succeeded());
     jobs_.Add({{"state", "failed"}}).Set(total.failed());
     jobs_.Add({{"state", "cancelled"}}).Set(total.cancelled());
-    jobs_.Add({{"state", "dropped"}}).Set(total.dropped() - total.dropped_live());
-    jobs_.Add({{"state", "dropped_unfinished"}}).Set(total.dropped_live());
+    jobs_.Add({{"state", "dropped_ended"}}).Set(total.dropped() - total.dropped_live());
+    jobs_.Add({{"state", "dropped_live"}}).Set(total.dropped_live());
   } else {
     ABLATE_LOG(WARNING) << "job gauges not refreshed error=\"" << sweeps.status().message() << "\"";
   }

@@ -5,8 +5,9 @@
 // Series:
 //   ablate_jobs{state="pending"|"assigned"|"running"|"succeeded"|"failed"|"cancelled"}   the
 //                               sweeps' cells' jobs by state (JobCounts)
-//   ablate_jobs{state="dropped_unfinished"|"dropped"}   jobs an update of their sweep dropped:
-//                               not ended (they may hold a slot), or ended
+//   ablate_jobs{state="dropped_live"|"dropped_ended"}   jobs an update of their sweep dropped,
+//                               not ended (they may hold a slot: JobCounts.dropped_live) or
+//                               ended; JobCounts.dropped is the two together
 //   ablate_workers_connected
 //   ablate_rpcs_total{method="SubmitSweep"|...}   API calls, over gRPC or the JSON API
 //   ablate_http_responses_total{route="api"|"events"|"metrics"|"healthz"|"dashboard",

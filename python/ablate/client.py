@@ -182,8 +182,8 @@ class Client:
 
     def sweeps(self) -> pd.DataFrame:
         """Every sweep, newest first: one row each, frames.SWEEP_COLUMNS (id, name, state,
-        job counts by state, the jobs an update dropped apart in `dropped`, priority,
-        created_at, description)."""
+        job counts by state, the jobs an update dropped apart in `dropped` (`dropped_live` of
+        them not ended, which keep the sweep active), priority, created_at, description)."""
         response = self._call("ListSweeps", service_pb2.ListSweepsRequest())
         return frames.frame([frames.sweep_row(s) for s in response.sweeps], frames.SWEEP_COLUMNS)
 

@@ -42,8 +42,8 @@ SWEEP_STATES = _states(sweep_pb2.SweepState)
 SWEEP_COLUMNS = {
     "sweep_id": TEXT, "name": TEXT, "state": SWEEP_STATES, "total": "int64",
     "pending": "int64", "assigned": "int64", "running": "int64", "succeeded": "int64",
-    "failed": "int64", "cancelled": "int64", "dropped": "int64", "priority": "int64",
-    "created_at": TIME,
+    "failed": "int64", "cancelled": "int64", "dropped": "int64", "dropped_live": "int64",
+    "priority": "int64", "created_at": TIME,
     "description": TEXT}
 # A job's columns: these two, then its grid dimensions (job_columns), then the rest.
 JOB_ID_COLUMNS = {"job_id": TEXT, "index": "int64"}
@@ -87,8 +87,9 @@ def sweep_row(sweep: sweep_pb2.Sweep) -> dict[str, Any]:
         "state": state_name(sweep_pb2.SweepState, sweep.state), "total": counts.total,
         "pending": counts.pending, "assigned": counts.assigned, "running": counts.running,
         "succeeded": counts.succeeded, "failed": counts.failed, "cancelled": counts.cancelled,
-        # Jobs an update dropped, in none of the counts before (JobCounts.dropped).
-        "dropped": counts.dropped,
+        # Jobs an update dropped, in none of the counts before (JobCounts.dropped), and those of
+        # them not ended, which keep the sweep active.
+        "dropped": counts.dropped, "dropped_live": counts.dropped_live,
         "priority": sweep.spec.priority, "created_at": timestamp(sweep.created_at),
         "description": sweep.spec.description,
     }

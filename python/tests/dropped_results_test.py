@@ -68,7 +68,8 @@ class DroppedResultsTest(unittest.TestCase):
         self.assertEqual(jobs["state"].tolist(), ["succeeded"] * 3, self.cluster.logs())
         # The sweep's counts are its cells' jobs; the dropped one is counted apart.
         sweep = self.client.sweeps().set_index("sweep_id").loc[self.sweep_id]
-        self.assertEqual((sweep["total"], sweep["succeeded"], sweep["dropped"]), (2, 2, 1))
+        self.assertEqual((sweep["total"], sweep["succeeded"], sweep["dropped"],
+                          sweep["dropped_live"]), (2, 2, 1, 0))
         self.assertIn(" 2/2 +1 dropped ", self.ablate("ls").stdout)
         self.assertIn("2 jobs: 2 succeeded; 1 more dropped by an update",
                       self.ablate("status", NAME).stdout)

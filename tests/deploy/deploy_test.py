@@ -118,9 +118,9 @@ class KubernetesTest(unittest.TestCase):
         matcher = re.fullmatch(r'sum\(ablate_jobs\{state=~"([a-z_|]+)"\}\)', query)
         self.assertIsNotNone(matcher, query)
         counted = [state for state in ("pending", "assigned", "running", "succeeded", "failed",
-                                       "cancelled", "dropped_unfinished", "dropped")
+                                       "cancelled", "dropped_live", "dropped_ended")
                    if re.fullmatch(matcher.group(1), state)]
-        self.assertEqual(counted, ["pending", "assigned", "running", "dropped_unfinished"])
+        self.assertEqual(counted, ["pending", "assigned", "running", "dropped_live"])
         worker = kinds[("StatefulSet", "ablate-worker")]["spec"]["template"]["spec"]
         limits = worker["containers"][0]["resources"]["limits"]
         self.assertIn("nvidia.com/gpu", limits)
