@@ -223,6 +223,7 @@ int SubmitCommand(Client& client, const std::string& path, const SubmitChoice& c
     io.out << "submitted sweep " << sweep.id() << ": " << JobCountText(plan.job_count()) << '\n';
   }
   io.out.flush();
+  for (const std::string& warning : response->warnings()) io.err << "warning: " << warning << '\n';
   return choice.watch ? WatchCommand(client, sweep.id(), io) : kExitOk;
 }
 

@@ -52,21 +52,6 @@ class StartFailureTest : public test::ClusterTest {
     return path;
   }
 
-  // Whether `count` workers are connected, as `ablate workers --json` says within 10 s.
-  bool Connected(int count) {
-    for (const absl::Time deadline = absl::Now() + absl::Seconds(10); absl::Now() < deadline;
-         absl::SleepFor(absl::Milliseconds(100))) {
-      const std::string json = Ablate({"workers", "--json"}).out;
-      int connected = 0;
-      for (size_t at = json.find(R"("connected":true)"); at != std::string::npos;
-           at = json.find(R"("connected":true)", at + 1)) {
-        ++connected;
-      }
-      if (connected == count) return true;
-    }
-    return false;
-  }
-
   // `ablate workers` once it shows `text` (polled for up to 10 s); the last output otherwise.
   std::string WorkersShowing(const std::string& text) {
     std::string out;

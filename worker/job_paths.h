@@ -10,6 +10,7 @@
 #define ABLATE_WORKER_JOB_PATHS_H_
 
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include "ablate/v1/job.pb.h"
@@ -25,6 +26,15 @@ struct PathRoots {
 // OK when `job`'s checkpoint_dir (when set) and dataset are inside `roots`; else
 // PermissionDenied naming the field, the path and the roots it must lie under.
 absl::Status CheckJobPaths(const v1::JobSpec& job, const PathRoots& roots);
+
+// `path` as CheckJobPaths compares it: absolute (from the working directory), normalized, with
+// the symbolic links of the parts that exist resolved.
+std::filesystem::path ResolvedPath(const std::filesystem::path& path);
+
+// The roots as this worker tells the coordinator (WorkerInfo.checkpoint_roots, data_roots):
+// each absolute and normalized as given and, where a symbolic link leads elsewhere, resolved
+// too, since a job's path under either spelling is inside the root. Each name once, in order.
+std::vector<std::string> RootNames(const std::vector<std::filesystem::path>& roots);
 
 }  // namespace ablate::worker
 

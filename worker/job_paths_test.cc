@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -11,6 +12,7 @@
 namespace ablate::worker {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 class JobPathsTest : public ::testing::Test {
@@ -67,6 +69,21 @@ TEST_F(JobPathsTest, NoRootsConfiguredRefusesEveryPath) {
   roots_ = PathRoots();
   absl::Status s = Check((base_ / "ckpt/s1/j1").string(), "builtin:tiny-corpus");
   EXPECT_THAT(s.message(), HasSubstr("(none configured)"));
+}
+
+// What the worker tells the coordinator: each root absolute, spelled once, and where a symbolic
+// link leads elsewhere its target too, since a job's path under either is inside the root.
+TEST_F(JobPathsTest, RootNamesAreAbsoluteOnceEachAndResolvedWhereALinkLeads) {
+  const std::string ckpt = ResolvedPath(base_ / "ckpt").string();
+  std::vector<std::string> names = RootNames({base_ / "ckpt" / "escape"});
+  ASSERT_EQ(names.size(), 2u);
+  EXPECT_EQ(names[0], (base_ / "ckpt" / "escape").lexically_normal().string());
+  EXPECT_EQ(names[1], ResolvedPath(base_ / "elsewhere").string());
+  names = RootNames({ckpt, ckpt + "/", ckpt + "/./"});
+  EXPECT_THAT(names, ElementsAre(ckpt));
+  EXPECT_EQ(RootNames({"relative-root"}).front(),
+            (std::filesystem::current_path() / "relative-root").string());
+  EXPECT_THAT(RootNames({}), ::testing::IsEmpty());
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +23,7 @@
 #include "common/log.h"
 #include "worker/gpu_monitor.h"
 #include "worker/health_server.h"
+#include "worker/job_paths.h"
 #include "worker/session.h"
 #include "worker/slots.h"
 
@@ -190,6 +192,13 @@ int main(int argc, char** argv) {
     options.roots.checkpoint_roots.push_back(cwd / root);
   }
   for (const std::string& root : data_roots) options.roots.data_roots.push_back(cwd / root);
+  // So that the coordinator can warn at submit of a sweep whose paths no worker accepts.
+  for (std::string& name : ablate::worker::RootNames(options.roots.checkpoint_roots)) {
+    options.info.add_checkpoint_roots(std::move(name));
+  }
+  for (std::string& name : ablate::worker::RootNames(options.roots.data_roots)) {
+    options.info.add_data_roots(std::move(name));
+  }
   options.trainer.trainer_path = (cwd / trainer).string();
   options.trainer.work_dir = cwd / work_dir;
   if (std::any_of(options.info.slots().begin(), options.info.slots().end(),

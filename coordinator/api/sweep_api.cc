@@ -17,6 +17,7 @@
 #include "common/job_state.h"
 #include "common/log.h"
 #include "common/model_math.h"
+#include "coordinator/api/root_check.h"
 #include "coordinator/scheduler/pending_queue.h"
 #include "sweep/grid.h"
 #include "sweep/sweep_file.h"
@@ -166,6 +167,7 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
   for (const v1::ExcludedCell& dropped : expansion->dropped) {
     response.add_dropped_cells(sweep::ExcludedLine(dropped));
   }
+  WarnOfRoots(expansion->jobs, &response);
 
   v1::Sweep sweep;
   sweep.set_id(expansion->sweep_id);
@@ -214,6 +216,19 @@ bool SweepApi::Ended(const v1::Sweep& sweep) {
   if (!jobs.ok()) return true;
   const sweep::TuningStep step = sweep::NextTuningJobs(stored->spec(), *jobs);
   return step.done && step.add.empty() && step.revive.empty();
+}
+
+void SweepApi::WarnOfRoots(const std::vector<v1::JobSpec>& jobs,
+                           v1::SubmitSweepResponse* response) {
+  absl::StatusOr<std::vector<v1::Worker>> workers = store_.ListWorkers();
+  if (!workers.ok()) {
+    ABLATE_LOG(WARNING) << "workers unread, submission not checked against their roots error=\""
+                        << workers.status().message() << "\"";
+    return;
+  }
+  for (std::string& warning : RootWarnings(*workers, jobs)) {
+    response->add_warnings(std::move(warning));
+  }
 }
 
 void SweepApi::WatchTuning(const std::string& sweep_id, const v1::SweepSpec& spec) {

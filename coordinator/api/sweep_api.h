@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <vector>
 
 #include "ablate/v1/sweep_service.pb.h"
 #include "absl/status/status.h"
@@ -139,6 +140,10 @@ class SweepApi {
   // Whether every job of the sweep ended and, with tuning, the tuning will add none: between a
   // rung's last trial and its promotions every job has ended, but the sweep goes on.
   bool Ended(const v1::Sweep& sweep);
+  // Adds to `response` a warning for each path of `jobs` that no connected worker's roots hold
+  // (root_check.h). A failed read of the workers is logged, not returned: the warnings are
+  // advice, and the submission goes on without them.
+  void WarnOfRoots(const std::vector<v1::JobSpec>& jobs, v1::SubmitSweepResponse* response);
   // Hands a sweep of `spec` to the tuning driver, when it has tuning and there is one.
   void WatchTuning(const std::string& sweep_id, const v1::SweepSpec& spec);
   // Sets each job's train_flops_per_token (common/model_math), computed once per model and

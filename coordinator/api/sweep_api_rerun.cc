@@ -31,6 +31,7 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::UpdateSweep(const v1::SweepSpe
   for (const v1::Job& job : *jobs) specs.push_back(job.spec());
   sweep::Update update = sweep::UpdateOf(stored->id(), specs, spec, *std::move(expansion));
   SetTrainFlops(update.added);
+  WarnOfRoots(update.added, &response);
 
   v1::Sweep updated;
   updated.set_id(stored->id());

@@ -54,6 +54,9 @@ class Submitted:
     jobs: int  # jobs of the sweep
     already_existed: bool  # the same spec was submitted before: nothing new was queued
     dropped_cells: list[str]  # cells the sweep's constraints left out, each with its reason
+    # Paths of the sweep that no connected worker's --checkpoint-root or --data-root holds:
+    # their jobs are refused until a worker with such a root connects. Also issued as warnings.
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -307,7 +310,11 @@ class Client:
 
         A dict's values may be numpy arrays and scalars (np.logspace(-4, -2, 3)), ranges and
         tuples besides lists and plain numbers; ValueError, naming its key path
-        ("grid.learning_rate[1]"), for a value of another kind."""
+        ("grid.learning_rate[1]"), for a value of another kind.
+
+        A path of the sweep that no connected worker's --checkpoint-root or --data-root holds
+        does not fail the submit (such a worker may connect later): its warning is issued with
+        `warnings.warn` and kept in `Submitted.warnings`."""
         if isinstance(sweep_file, Mapping):
             # Sent as JSON, which the coordinator's YAML parser reads too.
             text, name = json.dumps(_plain(sweep_file, "")), _DICT_SOURCE
@@ -323,9 +330,12 @@ class Client:
             # The problems' places are in the JSON text made here, not in anything the caller
             # wrote: the key path each names is the place.
             raise type(error)(error.code, _DICT_PLACE.sub("", error.message)) from None
+        for warning in response.warnings:
+            warnings.warn(warning, stacklevel=2)
         return Submitted(sweep_id=response.sweep.id, jobs=response.sweep.counts.total,
                          already_existed=response.already_existed,
-                         dropped_cells=list(response.dropped_cells))
+                         dropped_cells=list(response.dropped_cells),
+                         warnings=list(response.warnings))
 
     def cancel(self, id: str) -> list[str]:
         """Cancels a sweep's unfinished jobs, or one job, by id; returns the ids of the jobs

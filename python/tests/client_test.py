@@ -19,6 +19,7 @@ import pandas as pd
 
 import ablate
 import ablate.export
+from ablate.v1 import sweep_service_pb2 as service_pb2
 from cluster import Cluster, USER_TOKEN, VIEWER_TOKEN, bin_dir, tiny_sweep
 
 # The most a test that trains may take before its watch is cut off (by closing its client).
@@ -132,6 +133,25 @@ class ClientTest(unittest.TestCase):
         with self.assertRaises(ablate.NotFound) as refused:
             next(self.client.watch("no-such-sweep"))
         self.assertIn("no-such-sweep", refused.exception.message)
+
+    def test_submit_warns_of_a_checkpoint_root_no_connected_worker_holds(self):
+        with Cluster(workers=1) as cluster, \
+                ablate.Client(cluster.address, token=USER_TOKEN) as client:
+            deadline = time.monotonic() + 30
+            while not any(w.connected for w in client._call(
+                    "ListWorkers", service_pb2.ListWorkersRequest()).workers):
+                self.assertLess(time.monotonic(), deadline, "the worker never connected")
+                time.sleep(0.1)
+            with warnings.catch_warnings(record=True) as warned:
+                warnings.simplefilter("always")
+                outside = client.submit(tiny_sweep("outside", cluster.dir / "elsewhere"))
+                inside = client.submit(tiny_sweep("inside", cluster.checkpoint_root))
+        self.assertEqual(len(outside.warnings), 1, outside.warnings)
+        self.assertIn(f"checkpoint_dir {cluster.dir}/elsewhere/", outside.warnings[0])
+        self.assertIn("is outside every connected worker's --checkpoint-root (py-1: "
+                      f"{cluster.checkpoint_root}", outside.warnings[0])
+        self.assertEqual(inside.warnings, [])
+        self.assertEqual([str(w.message) for w in warned], outside.warnings)
 
     def test_a_viewer_reads_but_may_not_submit(self):
         with ablate.Client(self.cluster.address, token=VIEWER_TOKEN) as viewer:

@@ -111,6 +111,21 @@ class ClusterTest : public ::testing::Test {
     return out;
   }
 
+  // Whether `count` workers are connected, as `ablate workers --json` says within 10 s.
+  bool Connected(int count) {
+    for (const absl::Time deadline = absl::Now() + absl::Seconds(10); absl::Now() < deadline;
+         absl::SleepFor(absl::Milliseconds(100))) {
+      const std::string json = Ablate({"workers", "--json"}).out;
+      int connected = 0;
+      for (size_t at = json.find(R"("connected":true)"); at != std::string::npos;
+           at = json.find(R"("connected":true)", at + 1)) {
+        ++connected;
+      }
+      if (connected == count) return true;
+    }
+    return false;
+  }
+
   // A worker of `slots` CPU slots named `id`, its work under dir_/id, its checkpoints allowed
   // under dir_/checkpoints; `extra_args` are added to its command line.
   absl::StatusOr<std::unique_ptr<Subprocess>> StartNamedWorker(
