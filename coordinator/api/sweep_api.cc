@@ -28,7 +28,6 @@ namespace {
 
 // SweepSpec.max_attempts of 0 means this many.
 constexpr uint32_t kDefaultMaxAttempts = 3;
-constexpr int kDefaultMaxPoints = 1000;
 constexpr char kCancelledByUser[] = "cancelled by user";
 
 bool HasEnded(const v1::Sweep& sweep) {
@@ -36,48 +35,12 @@ bool HasEnded(const v1::Sweep& sweep) {
          sweep.state() == v1::SWEEP_STATE_CANCELLED;
 }
 
-absl::Status Require(const std::string& value, const char* field) {
+}  // namespace
+
+absl::Status SweepApi::Require(const std::string& value, const char* field) {
   if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
   return absl::OkStatus();
 }
-
-// The states a ListJobs request filters by, each once: `states` with the singular `state` of
-// older clients, JOB_STATE_UNSPECIFIED naming none; empty: every job. InvalidArgument naming
-// the field of a value no JobState has (proto3 keeps unknown enum values as numbers).
-absl::StatusOr<std::vector<v1::JobState>> StatesAsked(const v1::ListJobsRequest& request) {
-  std::vector<v1::JobState> states;
-  auto add = [&](int value, const char* field) {
-    if (!v1::JobState_IsValid(value)) {
-      return absl::InvalidArgumentError(absl::StrCat(field, ": ", value, " is not a job state"));
-    }
-    const auto state = static_cast<v1::JobState>(value);
-    if (state != v1::JOB_STATE_UNSPECIFIED &&
-        std::find(states.begin(), states.end(), state) == states.end()) {
-      states.push_back(state);
-    }
-    return absl::OkStatus();
-  };
-  for (const int value : request.states()) {
-    if (absl::Status s = add(value, "states"); !s.ok()) return s;
-  }
-  if (absl::Status s = add(request.state(), "state"); !s.ok()) return s;
-  return states;
-}
-
-// Those of `asked` not in `logged` (sorted), each once, in the order asked.
-std::vector<std::string> UnknownNames(const google::protobuf::RepeatedPtrField<std::string>& asked,
-                                      const std::vector<std::string>& logged) {
-  std::vector<std::string> unknown;
-  absl::flat_hash_set<std::string> named;
-  for (const std::string& name : asked) {
-    if (!std::binary_search(logged.begin(), logged.end(), name) && named.insert(name).second) {
-      unknown.push_back(name);
-    }
-  }
-  return unknown;
-}
-
-}  // namespace
 
 SweepApi::SweepApi(Store& store, ChangeFeed& feed, Scheduler& scheduler, Telemetry& telemetry,
                    Clock& clock, const LogTails* log_tails)
@@ -275,41 +238,6 @@ absl::StatusOr<v1::ListSweepsResponse> SweepApi::ListSweeps(const v1::ListSweeps
   return response;
 }
 
-absl::StatusOr<v1::ListJobsResponse> SweepApi::ListJobs(const v1::ListJobsRequest& request) {
-  telemetry_.CountRpc("ListJobs");
-  if (absl::Status s = Require(request.sweep_id(), "sweep_id"); !s.ok()) return s;
-  // The token is the expansion index the next page starts at; it stays valid however the
-  // jobs change, since a sweep's jobs and their order are fixed when it is stored.
-  JobQuery query;
-  if (!request.page_token().empty() &&
-      !absl::SimpleAtoi(request.page_token(), &query.start_index)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "page_token '", request.page_token(), "' is not one ListJobs gave; start without one"));
-  }
-  absl::StatusOr<std::vector<v1::JobState>> states = StatesAsked(request);
-  if (!states.ok()) return states.status();
-  query.states = *std::move(states);
-  const uint32_t page_size =
-      request.page_size() == 0 ? kDefaultPageSize : std::min(request.page_size(), kMaxPageSize);
-  // One job more than the page tells whether another page follows.
-  query.limit = static_cast<int>(page_size) + 1;
-  absl::StatusOr<std::vector<v1::Job>> jobs = store_.ListJobs(request.sweep_id(), query);
-  // Not an id: a name, read after the id, so that a page by id costs no second lookup.
-  if (absl::IsNotFound(jobs.status())) {
-    absl::StatusOr<std::string> id = SweepIdNamed(request.sweep_id(), jobs.status());
-    if (!id.ok()) return id.status();
-    jobs = store_.ListJobs(*id, query);
-  }
-  if (!jobs.ok()) return jobs.status();
-  v1::ListJobsResponse response;
-  if (jobs->size() > page_size) {
-    jobs->resize(page_size);
-    response.set_next_page_token(absl::StrCat(jobs->back().spec().index() + 1));
-  }
-  for (v1::Job& job : *jobs) *response.add_jobs() = std::move(job);
-  return response;
-}
-
 absl::StatusOr<v1::Job> SweepApi::FindJob(const std::string& id) {
   absl::StatusOr<v1::Job> job = store_.GetJob(id);
   if (job.status().code() != absl::StatusCode::kNotFound) return job;
@@ -323,37 +251,6 @@ absl::StatusOr<v1::Job> SweepApi::FindJob(const std::string& id) {
         ids->size() == kNamed ? ", ..." : "", "); give the whole id"));
   }
   return store_.GetJob(ids->front());
-}
-
-absl::StatusOr<v1::GetJobResponse> SweepApi::GetJob(const v1::GetJobRequest& request) {
-  telemetry_.CountRpc("GetJob");
-  if (absl::Status s = Require(request.job_id(), "job_id"); !s.ok()) return s;
-  absl::StatusOr<v1::Job> job = FindJob(request.job_id());
-  if (!job.ok()) return job.status();
-  const std::string& job_id = job->spec().job_id();
-  absl::StatusOr<std::vector<v1::Attempt>> attempts = store_.ListAttempts(job_id);
-  if (!attempts.ok()) return attempts.status();
-  std::vector<std::string> names(request.metric_names().begin(), request.metric_names().end());
-  int max_points =
-      request.max_points() == 0 ? kDefaultMaxPoints : static_cast<int>(request.max_points());
-  // Every answer names the series the job has, not only one that asks for a name it lacks:
-  // reading the asked series decodes every point of the job whatever the names, so the names
-  // cost no more reading, and a client needs no second call to tell a typo from a series to
-  // come.
-  std::vector<std::string> logged;
-  absl::StatusOr<std::vector<v1::MetricSeries>> metrics =
-      store_.ReadMetrics(job_id, names, max_points, &logged);
-  if (!metrics.ok()) return metrics.status();
-
-  v1::GetJobResponse response;
-  *response.mutable_job() = *std::move(job);
-  for (v1::Attempt& attempt : *attempts) *response.add_attempts() = std::move(attempt);
-  for (v1::MetricSeries& series : *metrics) *response.add_metrics() = std::move(series);
-  for (std::string& name : UnknownNames(request.metric_names(), logged)) {
-    response.add_unknown_metric_names(std::move(name));
-  }
-  for (std::string& name : logged) response.add_logged_metric_names(std::move(name));
-  return response;
 }
 
 absl::StatusOr<v1::JobLog> SweepApi::GetJobLog(const v1::GetJobLogRequest& request) {

@@ -124,6 +124,8 @@ class SweepApi {
   }
 
  private:
+  // OK, or InvalidArgument "<field> is required" when `value` is empty.
+  static absl::Status Require(const std::string& value, const char* field);
   // The sweep `name_or_id` names: its id, or a name exactly one sweep has. NotFound when
   // neither; FailedPrecondition, listing the ids, when several sweeps have the name.
   absl::StatusOr<v1::Sweep> FindSweep(const std::string& name_or_id);

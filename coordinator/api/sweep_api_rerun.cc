@@ -70,7 +70,7 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::UpdateSweep(const v1::SweepSpe
 
 absl::StatusOr<v1::RetryJobsResponse> SweepApi::RetryJobs(const v1::RetryJobsRequest& request) {
   telemetry_.CountRpc("RetryJobs");
-  if (request.sweep().empty()) return absl::InvalidArgumentError("sweep is required");
+  if (absl::Status s = Require(request.sweep(), "sweep"); !s.ok()) return s;
   if (request.job_ids().empty() == request.states().empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("give job_ids or states (JOB_STATE_FAILED, JOB_STATE_CANCELLED)",

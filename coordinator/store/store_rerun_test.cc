@@ -3,9 +3,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "coordinator/store/schema.h"
-#include "coordinator/store/sqlite_db.h"
 #include "coordinator/store/store.h"
 #include "coordinator/testing/fixtures.h"
 #include "gmock/gmock.h"
@@ -224,56 +221,6 @@ TEST_F(StoreRerunTest, AJobDroppedWhileItRunsKeepsTheSweepActive) {
   EXPECT_EQ(sweep.counts().dropped_live(), 0u);
   EXPECT_EQ(sweep.counts().failed(), 0u);
   EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_COMPLETED);
-}
-
-// A file of the release before dropped jobs were counted apart (schema version 6), whose counts
-// hold a dropped job by its state: opening it counts that job apart, and later changes of the
-// flag move it between the counts.
-TEST_F(StoreRerunTest, MigratesAFileWhoseCountsHoldDroppedJobs) {
-  store_.reset();
-  const std::string old_path = dir_.File("v6.db");
-  {
-    auto db = internal::Db::Open(old_path, /*create=*/true).value();
-    ASSERT_TRUE(internal::Migrate(*db, 6).ok());
-    auto sweep =
-        db->Prepare("INSERT INTO sweeps (id, name, spec, created_at) VALUES ('s', 's', ?1, 0)")
-            .value();
-    ASSERT_TRUE(sweep.BindBlob(1, MakeSweep("s").spec().SerializeAsString()).Run().ok());
-    auto job = db->Prepare(
-                     "INSERT INTO jobs (id, sweep_id, idx, spec, state, max_attempts, "
-                     "created_at, updated_at, dropped) VALUES (?1, 's', ?2, ?3, ?4, 3, 0, 0, ?5)")
-                   .value();
-    const std::vector<v1::JobSpec> specs = MakeJobs("s", 2);
-    for (int i = 0; i < 2; ++i) {
-      ASSERT_TRUE(job.Bind(1, specs[i].job_id())
-                      .Bind(2, int64_t{i})
-                      .BindBlob(3, specs[i].SerializeAsString())
-                      .Bind(4, int64_t{i == 0 ? v1::JOB_STATE_SUCCEEDED : v1::JOB_STATE_FAILED})
-                      .Bind(5, int64_t{i})
-                      .Run()
-                      .ok());
-      job.Reset();
-    }
-    ASSERT_TRUE(db->Exec(absl::StrCat("INSERT INTO sweep_counts (sweep_id, state, n) VALUES ('s', ",
-                                      v1::JOB_STATE_SUCCEEDED, ", 1), ('s', ", v1::JOB_STATE_FAILED,
-                                      ", 1)"))
-                    .ok());
-  }
-  store_ = Store::Open(old_path, clock_).value();
-  v1::Sweep sweep = store_->GetSweep("s").value();
-  EXPECT_EQ(sweep.counts().total(), 1u);
-  EXPECT_EQ(sweep.counts().succeeded(), 1u);
-  EXPECT_EQ(sweep.counts().failed(), 0u);
-  EXPECT_EQ(sweep.counts().dropped(), 1u);
-  EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_COMPLETED);
-
-  ASSERT_TRUE(store_->AddJobs(MakeSweep("s"), {}, {"s-j0"}, 3).ok());  // s-j1 back, s-j0 out
-  sweep = store_->GetSweep("s").value();
-  EXPECT_EQ(sweep.counts().total(), 1u);
-  EXPECT_EQ(sweep.counts().succeeded(), 0u);
-  EXPECT_EQ(sweep.counts().failed(), 1u);
-  EXPECT_EQ(sweep.counts().dropped(), 1u);
-  EXPECT_EQ(sweep.state(), v1::SWEEP_STATE_FAILED);
 }
 
 TEST_F(StoreRerunTest, FindsSweepsByName) {

@@ -362,62 +362,6 @@ TEST_F(StoreTest, ReopeningKeepsEverything) {
   EXPECT_TRUE(store_->AppendMetrics("s-j0", attempt, {Point("train/loss", 6, 2.4)}).ok());
 }
 
-// A file as the release before stored attempt facts left it (schema version 6): a job whose
-// max_attempts grew by one for an interrupted attempt, whose first attempt its worker refused
-// before starting a trainer. The refusal is marked never_started from its stored reason; the
-// job keeps its grown budget with no uncounted attempts, which bounds its retries as before.
-TEST_F(StoreTest, MigratesAFileOfTheSchemaBeforeStoredAttemptFacts) {
-  store_.reset();
-  path_ = dir_.File("v6.db");
-  {
-    auto db = internal::Db::Open(path_, /*create=*/true).value();
-    ASSERT_TRUE(internal::Migrate(*db, 6).ok());
-    auto sweep =
-        db->Prepare("INSERT INTO sweeps (id, name, spec, created_at) VALUES ('s', 's', ?1, 0)")
-            .value();
-    ASSERT_TRUE(sweep.BindBlob(1, MakeSweep("s").spec().SerializeAsString()).Run().ok());
-    const v1::JobSpec spec = MakeJobs("s", 1)[0];
-    auto job = db->Prepare(
-                     "INSERT INTO jobs (id, sweep_id, idx, spec, state, attempts, max_attempts, "
-                     "current_attempt_id, created_at, updated_at) VALUES (?1, 's', 0, ?2, ?3, 2, "
-                     "4, 2, 0, 0)")
-                   .value();
-    ASSERT_TRUE(job.Bind(1, spec.job_id())
-                    .BindBlob(2, spec.SerializeAsString())
-                    .Bind(3, int64_t{v1::JOB_STATE_PENDING})
-                    .Run()
-                    .ok());
-    ASSERT_TRUE(db->Exec(absl::StrCat("INSERT INTO sweep_counts (sweep_id, state, n) VALUES ('s', ",
-                                      v1::JOB_STATE_PENDING, ", 1)"))
-                    .ok());
-    auto attempt = db->Prepare(
-                         "INSERT INTO attempts (job_id, worker_id, state, exit, started_at, "
-                         "ended_at) VALUES (?1, 'w1', ?2, ?3, 0, 1)")
-                       .value();
-    for (const auto& [state, reason] :
-         {std::pair{v1::ATTEMPT_STATE_LOST, "not started: no free slot: slot 0 is busy"},
-          std::pair{v1::ATTEMPT_STATE_FAILED, "CUDA error"}}) {
-      v1::ExitStatus exit;
-      exit.set_reason(reason);
-      ASSERT_TRUE(attempt.Bind(1, spec.job_id())
-                      .Bind(2, int64_t{state})
-                      .BindBlob(3, exit.SerializeAsString())
-                      .Run()
-                      .ok());
-      attempt.Reset();
-    }
-  }
-  Reopen();
-  const v1::Job job = Job("s-j0");
-  EXPECT_EQ(job.attempts(), 2u);
-  EXPECT_EQ(job.max_attempts(), 4u);
-  EXPECT_EQ(job.uncounted_attempts(), 0u);
-  const std::vector<v1::Attempt> attempts = store_->ListAttempts("s-j0").value();
-  ASSERT_EQ(attempts.size(), 2u);
-  EXPECT_TRUE(attempts[0].never_started());
-  EXPECT_FALSE(attempts[1].never_started());
-}
-
 TEST_F(StoreTest, RecordsTheSchemaVersionAndRefusesANewerOne) {
   store_.reset();
   {

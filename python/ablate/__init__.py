@@ -8,10 +8,11 @@ tokenizes text into a dataset the trainer reads.
     results = client.results("tiny-grid-1a2b3c4d")
 """
 
-from ablate.client import Change, Client, JobLog, Retried, Submitted
+from ablate.client import Client
 from ablate.errors import (AblateError, AlreadyExists, DeadlineExceeded, FailedPrecondition,
                            InvalidArgument, NotFound, PermissionDenied, Unauthenticated,
                            Unavailable)
+from ablate.replies import Change, JobLog, Retried, Submitted
 
 __all__ = ["AblateError", "AlreadyExists", "Change", "Client", "DeadlineExceeded",
            "FailedPrecondition", "InvalidArgument", "JobLog", "NotFound", "PermissionDenied",

@@ -8,7 +8,6 @@ carries the coordinator's message.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import pathlib
@@ -21,7 +20,8 @@ import grpc
 import pandas as pd
 
 from ablate import errors, frames, tokens
-from ablate.v1 import job_pb2, sweep_pb2
+from ablate.replies import Change, JobLog, Retried, Submitted, change_of
+from ablate.v1 import job_pb2
 from ablate.v1 import sweep_service_pb2 as service_pb2
 from ablate.v1 import sweep_service_pb2_grpc as service_grpc
 
@@ -44,60 +44,6 @@ _CHANNEL_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 250),
 # dict was sent as, which the caller never saw.
 _DICT_SOURCE = "<dict>"
 _DICT_PLACE = re.compile(r"^" + re.escape(_DICT_SOURCE) + r"(?::\d+:\d+)?: ", re.MULTILINE)
-
-
-@dataclasses.dataclass(frozen=True)
-class Submitted:
-    """What `Client.submit` got back."""
-
-    sweep_id: str
-    jobs: int  # jobs of the sweep
-    already_existed: bool  # the same spec was submitted before: nothing new was queued
-    dropped_cells: list[str]  # cells the sweep's constraints left out, each with its reason
-    # Paths of the sweep that no connected worker's --checkpoint-root or --data-root holds:
-    # their jobs are refused until a worker with such a root connects. Also issued as warnings.
-    warnings: list[str] = dataclasses.field(default_factory=list)
-
-
-@dataclasses.dataclass(frozen=True)
-class Retried:
-    """What `Client.retry` got back."""
-
-    sweep_id: str
-    requeued: list[str]  # ids of the jobs now pending again, in the order asked
-    refused: dict[str, str]  # job id -> why it was not requeued ("SUCCEEDED: its result stands")
-    dropped_left: int  # jobs in the states asked that an update of the spec dropped, left as is
-
-
-@dataclasses.dataclass(frozen=True)
-class JobLog:
-    """What `Client.job_log` got back: the end of a job's log as its worker last sent it."""
-
-    job_id: str
-    attempt_id: int  # the attempt the lines are of; 0 when no worker has sent any yet
-    lines: list[str]  # oldest first
-    truncated: bool  # the log holds earlier lines than these
-    updated_at: pd.Timestamp  # when the coordinator received them; NaT without lines
-
-
-@dataclasses.dataclass(frozen=True)
-class Change:
-    """One message of `Client.watch`.
-
-    The first is the whole sweep (delta False); each later one is what one commit of the
-    coordinator changed: the sweep's state and counts, the jobs whose row changed (rows as
-    `Client.jobs` gives them) and the metric points that commit appended (rows as
-    `Client.metrics` gives them). After `watch` reconnected to a restarted coordinator, the
-    next one is the whole sweep again (delta False).
-    """
-
-    version: int  # the coordinator's store version after the commit
-    delta: bool
-    # A row of `Client.sweeps`; name, description and priority (the spec's) as of the last
-    # Change with delta False.
-    sweep: pd.Series
-    jobs: pd.DataFrame
-    metrics: pd.DataFrame
 
 
 class Client:
@@ -415,7 +361,7 @@ class Client:
                     began, version = True, snapshot.version
                     if not snapshot.delta:
                         whole = snapshot.sweep
-                    yield _change(snapshot, whole)
+                    yield change_of(snapshot, whole)
                 return
             except grpc.RpcError as error:
                 failed = errors.from_rpc_error(error)
@@ -454,28 +400,6 @@ def _warn_of_missing_series(sweep: str, names: Sequence[str], logged: set[str]) 
             f"no job of {sweep} has a point of {', '.join(map(repr, missing))}; "
             f"the series its jobs have: {', '.join(sorted(logged)) or 'none yet'}",
             stacklevel=3)
-
-
-def _change(snapshot: Any, whole: Any) -> Change:
-    """A SweepSnapshot as a Change; `whole` is the sweep of the last whole snapshot."""
-    rows: list[tuple] = []
-    for job_metrics in snapshot.metrics:
-        rows.extend((job_metrics.job_id, p.name, p.step, p.value, p.wall_time)
-                    for p in job_metrics.points)
-    sweep = snapshot.sweep
-    if snapshot.delta:
-        # A delta carries the sweep's header (id, state, counts, created_at), not its spec.
-        sweep = sweep_pb2.Sweep()
-        sweep.CopyFrom(snapshot.sweep)
-        sweep.spec.CopyFrom(whole.spec)
-        if not sweep.HasField("created_at"):
-            sweep.created_at.CopyFrom(whole.created_at)
-    grid = frames.dimensions(whole.spec, snapshot.jobs)
-    return Change(
-        version=snapshot.version, delta=snapshot.delta,
-        sweep=pd.Series(frames.sweep_row(sweep)),
-        jobs=frames.frame([frames.job_row(j) for j in snapshot.jobs], frames.job_columns(grid)),
-        metrics=frames.metrics_frame(rows))
 
 
 def _plain(value: Any, key: str) -> Any:
