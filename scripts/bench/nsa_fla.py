@@ -5,7 +5,8 @@ parallel_nsa runs the whole layer (mean-pooled compression, top-k selection, sel
 sliding-window branches, gates) with block 64, 16 selected blocks and window 512, as our
 NsaAttend defaults. fla refuses head ratios that are not a power of two of at least 16, so the
 Qwen3-0.6B rows (ratio 2) say so. Timing: torch.cuda.Event around each run, median of REPS runs
-after one warm-up.
+after one warm-up, the inputs' gradients cleared before each run (as Triton's
+do_bench(grad_to_none=...) and nsa_benchmark.cc do).
 
 Usage: python scripts/bench/nsa_fla.py [reps (default 5)] [max T (default 131072)]
        [window (default 512; 0 turns the sliding-window branch off)]
@@ -18,11 +19,17 @@ import torch
 import torch.nn.functional as F
 
 
-def median_ms(run, reps):
+def median_ms(run, reps, leaves=()):
+    def clear_grads():
+        for leaf in leaves:
+            leaf.grad = None
+
+    clear_grads()
     run()
     torch.cuda.synchronize()
     times = []
     for _ in range(reps):
+        clear_grads()
         start = torch.cuda.Event(enable_timing=True)
         end = torch.cuda.Event(enable_timing=True)
         start.record()
@@ -60,12 +67,12 @@ def row(name, heads, kv_heads, dim, t, reps, window, parallel_nsa):
 
     try:
         fla_f = median_ms(lambda: fla(False), reps)
-        fla_fb = median_ms(lambda: fla(True), reps)
+        fla_fb = median_ms(lambda: fla(True), reps, (q, k, v, *gates))
     except Exception as e:  # fla refuses some head ratios; the row says why
         fla_f = fla_fb = float("nan")
         print(f"<!-- {name} {t}: parallel_nsa failed: {str(e)[:200]} -->")
     sdpa_f = median_ms(lambda: sdpa(False), reps)
-    sdpa_fb = median_ms(lambda: sdpa(True), reps)
+    sdpa_fb = median_ms(lambda: sdpa(True), reps, (qs, ks, vs))
     print(f"| {name} | {heads}/{kv_heads}/{dim} | {t // 1024}K | {fla_f:.2f} | {fla_fb:.2f} | "
           f"{sdpa_f:.2f} | {sdpa_fb:.2f} | {sdpa_fb / fla_fb:.2f} |", flush=True)
 

@@ -18,13 +18,19 @@
 //                        up to 128K tokens (past it, quadratic: 29 s a forward and backward at
 //                        1M on Qwen3-0.6B's shape by extrapolation)
 // each as forward alone and forward + backward (the window branch: forward + backward only), in
-// milliseconds. The Qwen3 shapes also have rows at 512K and 1M tokens, the contexts only NSA
-// cells have: they run when max T reaches them. A cell that fails (out of memory, at the longest
-// contexts) reads nan, and a comment after its row says what failed.
+// milliseconds. The inputs' gradients are cleared before each run, as a training step's
+// zero_grad(set_to_none) and Triton's do_bench(grad_to_none=...) do: otherwise every backward
+// after the first adds its dq into q.grad, a [B, H, T, D] sum (0.7 ms at fla's shape and 64K on
+// an H200) that a model, whose q is no leaf, never runs. The Qwen3 shapes also have rows at 512K
+// and 1M tokens, the contexts only NSA cells have: they run when max T reaches them. A cell that
+// fails (out of memory, at the longest contexts) reads nan, and a comment after its row says what
+// failed.
 //
 // Usage: nsa_benchmark [reps (default 5)] [max T (default 131072)] [window (default 512; 0:
 //        no sliding-window branch, to compare with fla where flash-attn is missing)] [shape: fla,
 //        qwen3-0.6b or qwen3-4b; given, only that shape at max T runs (a profiler's run)]
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -32,8 +38,6 @@
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "trainer_lib/attention/nsa.h"
 #include "trainer_lib/attention/nsa_compressed.h"
@@ -44,16 +48,23 @@ namespace {
 
 using ablate::train::NsaOptions;
 
-double MedianMs(const std::function<void()>& run, int reps) {
+// The median of `reps` timed runs after one warm-up, the leaves' gradients cleared (untimed)
+// before each.
+double MedianMs(const std::function<void()>& run, int reps,
+                const std::vector<torch::Tensor>& leaves = {}) {
+  auto clear_grads = [&] {
+    for (torch::Tensor leaf : leaves) leaf.mutable_grad().reset();
+  };
+  clear_grads();
   run();  // warm-up: allocator, cuBLAS handles, first launches
   torch::cuda::synchronize();
   std::vector<double> ms;
   for (int i = 0; i < reps; ++i) {
+    clear_grads();
     const auto start = std::chrono::steady_clock::now();
     run();
     torch::cuda::synchronize();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                           start)
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                      .count());
   }
   std::sort(ms.begin(), ms.end());
@@ -141,7 +152,7 @@ void Row(const Shape& s, int reps, int64_t window) {
     }
   };
   auto time = [&](const char* name, const std::function<void(bool)>& f, bool backward) {
-    return cell(name, [&] { return MedianMs([&] { f(backward); }, reps); });
+    return cell(name, [&] { return MedianMs([&] { f(backward); }, reps, {q, k, v, gates}); });
   };
   const double nsa_f = time("NsaAttend fwd", nsa, false);
   const double nsa_fb = time("NsaAttend fwd+bwd", nsa, true);
@@ -227,8 +238,8 @@ int main(int argc, char** argv) {
   const int64_t max_t = argc > 2 ? std::atoll(argv[2]) : 131072;
   const int64_t window = argc > 3 ? std::atoll(argv[3]) : 512;
   const std::string only = argc > 4 ? argv[4] : "";
-  std::printf("NSA kernels: %s, window %lld\n\n",
-              ablate::train::NsaKernelsEnabled() ? "on" : "off", static_cast<long long>(window));
+  std::printf("NSA kernels: %s, window %lld\n\n", ablate::train::NsaKernelsEnabled() ? "on" : "off",
+              static_cast<long long>(window));
   std::printf(
       "| shape | H/H_kv/D | T | NsaAttend fwd ms | NsaAttend fwd+bwd ms | "
       "compressed+selection fwd ms | compressed+selection fwd+bwd ms | selected "
