@@ -29,10 +29,11 @@ constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kRows = 16 * kWarps;  // head rows per thread block: an MMA tile a warp
 constexpr int kCols = 64;           // compressed blocks per key tile
-// Probability rows padded by 8 words. An MMA fragment's store (its lanes: 8 consecutive rows by
-// 4 column pairs) meets bank 8 r + c, two lanes a bank, where rows padded by one word (bank
-// r + c) put up to four lanes in a bank. (An XOR swizzle that reaches all 32 banks cost the
-// kernel a spill at D = 128.) A warp reading one row's 32 consecutive columns meets 32 banks.
+// Probability rows padded by 8 words. An MMA fragment's store, a column pair a lane as one
+// 8-byte store (its half-warps: 4 consecutive rows by 4 column pairs each), meets banks 8 r + c
+// for r < 4 and c < 8: all 32 once a half-warp. (Stored a word at a time, 8 rows by 4 columns,
+// two lanes met in each bank, and ncu counted a fifth of the kernel's shared-memory wavefronts
+// as conflicts.) A warp reading one row's 64 columns as pairs meets each bank once a half-warp.
 constexpr int kProbStride = kCols + 8;
 __device__ int ProbAt(int r, int c) { return r * kProbStride + c; }
 
@@ -335,11 +336,15 @@ __global__ void __launch_bounds__(kThreads, kD <= 128 ? 2 : 1)
 #pragma unroll
     for (int jj = 0; jj < kCols / 8; ++jj) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int h = e / 2;
-        const float v =
-            column(j, jj, e) < visible[h] ? Exp2(s[jj][e] * scale - m[h]) * inv[h] : 0.0f;
-        prob[ProbAt(16 * warp + lane / 4 + 8 * h, column(0, jj, e))] = v;
+      for (int h = 0; h < 2; ++h) {
+        float v[2];
+#pragma unroll
+        for (int e = 2 * h; e < 2 * h + 2; ++e) {
+          v[e % 2] = column(j, jj, e) < visible[h] ? Exp2(s[jj][e] * scale - m[h]) * inv[h] : 0.0f;
+        }
+        *reinterpret_cast<float2*>(
+            &prob[ProbAt(16 * warp + lane / 4 + 8 * h, column(0, jj, 2 * h))]) =
+            make_float2(v[0], v[1]);
       }
     }
     __syncthreads();
@@ -351,22 +356,25 @@ __global__ void __launch_bounds__(kThreads, kD <= 128 ? 2 : 1)
       // Most tiles offer nothing: a block's key beats the floor only if its score is at least the
       // floor's (the key's upper word; 0 while slots are empty), a float compare.
       const float floor_score = __uint_as_float(static_cast<unsigned>(top.floor >> 32));
-      float score[2];
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int c = lane + 32 * h;
-        score[h] = -1.0f;  // no key
-        if (c0 + c < seen) {
-          float v = 0.0f;
-          for (int g = 0; g < g_count; ++g) v += prob[ProbAt(g * queries + i, c)];
-          score[h] = GroupMean(v, inv_g);  // NaN compares false below, as its key (0) would
+      // Lane j scores blocks c0 + 2 j and c0 + 2 j + 1 (its columns' pair of probabilities).
+      float score[2] = {-1.0f, -1.0f};  // no key
+      if (c0 + 2 * lane < seen) {
+        float2 v = make_float2(0.0f, 0.0f);
+        for (int g = 0; g < g_count; ++g) {
+          const float2 x =
+              *reinterpret_cast<const float2*>(&prob[ProbAt(g * queries + i, 2 * lane)]);
+          v.x += x.x;
+          v.y += x.y;
         }
+        // NaN compares false below, as its key (0) would.
+        score[0] = GroupMean(v.x, inv_g);
+        if (c0 + 2 * lane + 1 < seen) score[1] = GroupMean(v.y, inv_g);
       }
       if (!__any_sync(0xffffffffu, score[0] >= floor_score || score[1] >= floor_score)) continue;
       unsigned long long key[2];
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        const int block = c0 + lane + 32 * h;
+        const int block = c0 + 2 * lane + h;
         // Already kept: blocks 0, own - 1 and own.
         const bool forced = block == 0 || static_cast<unsigned>(own - block) <= 1u;
         key[h] = forced ? 0 : Key(score[h], block);
