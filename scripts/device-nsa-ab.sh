@@ -34,7 +34,7 @@ else
   stage "change built"
   "$build/tests/nsa_cuda_test" >"$logs/tests.log" 2>&1
   cuda_rc=$?
-  "$build/tests/attention_test" --gtest_filter='NsaGateTest.*:NsaTest.OnCuda*' \
+  "$build/tests/attention_test" --gtest_filter='NsaGateTest.*:NsaTest.OnCuda*:NsaFoldTest.*' \
     >>"$logs/tests.log" 2>&1
   attention_rc=$?
   echo "nsa_cuda_test exit $cuda_rc, attention_test (GPU cases) exit $attention_rc"

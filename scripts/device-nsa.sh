@@ -36,7 +36,7 @@ stage "build done"
 
 # attention_test's GPU cases: the gate's kernels and NsaAttend on CUDA against the CPU.
 "$build/tests/nsa_cuda_test" >"$logs/tests.log" 2>&1 &&
-  "$build/tests/attention_test" --gtest_filter='NsaGateTest.*:NsaTest.OnCuda*' >>"$logs/tests.log" 2>&1
+  "$build/tests/attention_test" --gtest_filter='NsaGateTest.*:NsaTest.OnCuda*:NsaFoldTest.*' >>"$logs/tests.log" 2>&1
 status=$?
 echo "tests (nsa_cuda_test, then attention_test's GPU cases) exit $status"
 # A crash (an illegal address, say) ends the binary: the last test it started says where.

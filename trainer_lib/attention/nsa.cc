@@ -314,14 +314,16 @@ at::Tensor NsaAttend(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     const NsaCompressedOutput cmp = NsaCompressedAndSelect(
         q, k, v, options, selection != nullptr ? *selection : at::Tensor(), gated);
     if (selection != nullptr) *selection = cmp.block_idx;
-    if (gated && !cmp.out_runs.empty() && cmp.out_runs.size() <= kNsaGateMaxFoldedRuns) {
-      return NsaGatedBranches(qc, kc, vc, gates, cmp.out_runs, cmp.block_idx, cmp.lse,
-                              s.block_size, s.window);
+    const std::vector<torch::Tensor>& runs = cmp.folded.runs;
+    if (gated && !runs.empty() && runs.size() <= kNsaGateMaxFoldedRuns) {
+      return NsaGatedBranches(qc, kc, vc, gates, cmp.folded, cmp.block_idx, cmp.lse, s.block_size,
+                              s.window);
     }
-    // Runs asked for but more than the gate's kernels read in place: unfolded here.
+    // Runs asked for but more than the gate's kernels read in place: unfolded here (such runs are
+    // differentiable in q, k and v, never on a graph of their own).
+    TORCH_INTERNAL_ASSERT(cmp.folded.leaves.empty());
     const torch::Tensor o_cmp =
-        cmp.out_runs.empty() ? cmp.out
-                             : NsaUnfoldRows(cmp.out_runs, q.size(1), s.block_size, q.size(2), 0.0);
+        runs.empty() ? cmp.out : NsaUnfoldRows(runs, q.size(1), s.block_size, q.size(2), 0.0);
     std::vector<torch::Tensor> branches = {
         o_cmp, NsaSelectedAttention(qc, kc, vc, cmp.block_idx, s.block_size, 0, cmp.lse)};
     if (s.window > 0 && NsaWindowTakes(qc, kc)) {

@@ -29,8 +29,6 @@
 // Usage: nsa_benchmark [reps (default 5)] [max T (default 131072)] [window (default 512; 0:
 //        no sliding-window branch, to compare with fla where flash-attn is missing)] [shape: fla,
 //        qwen3-0.6b or qwen3-4b; given, only that shape at max T runs (a profiler's run)]
-#include <torch/torch.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -38,6 +36,8 @@
 #include <functional>
 #include <string>
 #include <vector>
+
+#include <torch/torch.h>
 
 #include "trainer_lib/attention/nsa.h"
 #include "trainer_lib/attention/nsa_compressed.h"
@@ -64,7 +64,8 @@ double MedianMs(const std::function<void()>& run, int reps,
     const auto start = std::chrono::steady_clock::now();
     run();
     torch::cuda::synchronize();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                           start)
                      .count());
   }
   std::sort(ms.begin(), ms.end());
@@ -238,8 +239,8 @@ int main(int argc, char** argv) {
   const int64_t max_t = argc > 2 ? std::atoll(argv[2]) : 131072;
   const int64_t window = argc > 3 ? std::atoll(argv[3]) : 512;
   const std::string only = argc > 4 ? argv[4] : "";
-  std::printf("NSA kernels: %s, window %lld\n\n", ablate::train::NsaKernelsEnabled() ? "on" : "off",
-              static_cast<long long>(window));
+  std::printf("NSA kernels: %s, window %lld\n\n",
+              ablate::train::NsaKernelsEnabled() ? "on" : "off", static_cast<long long>(window));
   std::printf(
       "| shape | H/H_kv/D | T | NsaAttend fwd ms | NsaAttend fwd+bwd ms | "
       "compressed+selection fwd ms | compressed+selection fwd+bwd ms | selected "

@@ -13,6 +13,7 @@
 
 #include "trainer_lib/attention/nsa_blocks.h"
 #include "trainer_lib/attention/nsa_fold.h"
+#include "trainer_lib/attention/nsa_gate.h"
 #include "trainer_lib/attention/nsa_selection.h"
 
 namespace ablate::train {
@@ -155,10 +156,10 @@ std::pair<torch::Tensor, torch::Tensor> OutputAndLse(const Result& r) {
 }
 
 struct FusedCompressed {
-  // o_cmp [B, H, T, D] bf16, differentiable in q, k_cmp and v_cmp; undefined where `runs` are
+  // o_cmp [B, H, T, D] bf16, differentiable in q, k_cmp and v_cmp; undefined where `folded` is
   // asked for instead: o_cmp as the backend returns it, runs of folded heads (nsa_fold.h).
   torch::Tensor out;
-  std::vector<torch::Tensor> runs;
+  NsaFoldedCompressed folded;
   // [B, H, T] fp32, no gradient: query t's log of the sum over the blocks it sees of
   // exp(q k_cmp[c] / sqrt(D)) (natural log), -inf for the first l - 1 queries, which see none;
   // undefined where SDPA's backend is none of those called here.
@@ -182,14 +183,14 @@ struct FusedCompressed {
 // no GQA and is picked only for H l = H_kv); flash's with D padded to a multiple of 8 and the
 // unpadded D's scale, its output cut back to D. Any other backend runs through SDPA itself,
 // without a log-sum-exp. Runs of whole key/value heads bound the backward's memory
-// (NsaOptions::fused_chunk_bytes is `fused_bytes`).
+// (NsaOptions::fused_chunk_bytes is `fused_bytes`). folded_out: o_cmp as NsaCompressedAndSelect's
+// `folded`, on a graph of its own where that function says.
 FusedCompressed FusedCompressedAttention(const torch::Tensor& q, const torch::Tensor& k_cmp,
                                          const torch::Tensor& v_cmp, int64_t l,
                                          int64_t fused_bytes, bool folded_out) {
   const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3), nf = k_cmp.size(2);
   const int64_t h_kv = k_cmp.size(1);
   if (!q.is_cuda() || nf == 0) return {};
-  const torch::Tensor k16 = k_cmp.to(torch::kBFloat16), v16 = v_cmp.to(torch::kBFloat16);
   // Whole key/value heads at a time, as many as keep 8 bytes per element of their folded q
   // within fused_bytes: the backends' backward allocates about that (cuDNN's fp32 dq
   // accumulator and more; one 32 GiB allocation failed for all of Qwen3-4B's heads at 1M
@@ -200,8 +201,26 @@ FusedCompressed FusedCompressedAttention(const torch::Tensor& q, const torch::Te
   for (int64_t kv0 = 0; kv0 < h_kv; kv0 += kv_run) {
     run_heads.push_back((std::min(h_kv, kv0 + kv_run) - kv0) * group);
   }
-  // [B, heads l, NF, D] a run
-  const std::vector<torch::Tensor> folded = NsaFoldRows(q.to(torch::kBFloat16), l, run_heads);
+  const bool own_graph = folded_out && run_heads.size() <= kNsaGateMaxFoldedRuns &&
+                         torch::GradMode::is_enabled() &&
+                         (q.requires_grad() || k_cmp.requires_grad() || v_cmp.requires_grad());
+  // [B, heads l, NF, D] a run; on a graph of its own, folded without history and then leaves
+  // (as the bf16 keys and values), so that the caller's graph never sees them.
+  std::vector<torch::Tensor> folded;
+  torch::Tensor k16, v16;
+  if (own_graph) {
+    {
+      torch::NoGradGuard no_grad;
+      folded = NsaFoldRows(q.to(torch::kBFloat16), l, run_heads);
+    }
+    for (torch::Tensor& run : folded) run.requires_grad_(true);
+    k16 = k_cmp.detach().to(torch::kBFloat16).requires_grad_(true);
+    v16 = v_cmp.detach().to(torch::kBFloat16).requires_grad_(true);
+  } else {
+    folded = NsaFoldRows(q.to(torch::kBFloat16), l, run_heads);
+    k16 = k_cmp.to(torch::kBFloat16);
+    v16 = v_cmp.to(torch::kBFloat16);
+  }
   const auto backend = static_cast<at::SDPBackend>(at::_fused_sdp_choice(
       folded[0], k16.narrow(1, 0, run_heads[0] / group), v16.narrow(1, 0, run_heads[0] / group),
       /*attn_mask=*/std::nullopt, /*dropout_p=*/0.0, /*is_causal=*/true, /*scale=*/std::nullopt,
@@ -247,8 +266,10 @@ FusedCompressed FusedCompressedAttention(const torch::Tensor& q, const torch::Te
     kv0 += kvc;
   }
   FusedCompressed fused;
-  if (folded_out) {
-    fused.runs = os;
+  if (own_graph) {
+    fused.folded = {os, {k16, v16}, {k_cmp, v_cmp}, folded};
+  } else if (folded_out) {
+    fused.folded.runs = os;
   } else {
     fused.out = NsaUnfoldRows(os, h, l, t, 0.0);
   }
@@ -358,14 +379,14 @@ NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor
   const FusedCompressed fused = FusedCompressedAttention(
       q, k_cmp, v_cmp, l, options.fused_chunk_bytes > 0 ? options.fused_chunk_bytes : kFusedBytes,
       folded_out);
-  if (fused.out.defined() || !fused.runs.empty()) {
+  if (fused.out.defined() || !fused.folded.runs.empty()) {
     if (selection.defined()) {
       TORCH_CHECK(selection.dim() == 4 && selection.size(0) == k.size(0) &&
                       selection.size(1) == k.size(1) && selection.size(2) == k.size(2) &&
                       selection.size(3) == n,
                   "nsa compressed: a kept selection ", selection.sizes(), " does not fit k ",
                   k.sizes(), " and n = ", n);
-      return {fused.out, selection, fused.lse, fused.runs};
+      return {fused.out, selection, fused.lse, fused.folded};
     }
     // The selection is not differentiable: one pass of scores without autograd.
     torch::NoGradGuard no_grad;
@@ -374,17 +395,17 @@ NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor
                                        q.options().dtype(torch::kInt32));
       // Pass 1 of the kernel is the log-sum-exp SDPA made: taken from it where the backend gave it.
       NsaSelectionInto(q, k_cmp, fused.lse, l, idx);
-      return {fused.out, idx, fused.lse, fused.runs};
+      return {fused.out, idx, fused.lse, fused.folded};
     }
     const Geometry g = GeometryOf(q, k_cmp, l, n);
     const torch::Tensor kf =
         k_cmp.to(torch::kBFloat16).contiguous().view({g.b * g.h_kv, g.nf, q.size(3)});
     const torch::Tensor q16 = q.to(torch::kBFloat16);
     if (NsaTopBlocksKernelTakes(q, k.size(1), l)) {
-      return {fused.out, SelectOnKernel(q16, kf, g, chunk), fused.lse, fused.runs};
+      return {fused.out, SelectOnKernel(q16, kf, g, chunk), fused.lse, fused.folded};
     }
-    return {fused.out, ScoreChunks(q16, kf, torch::Tensor(), g, chunk, torch::Tensor()),
-            fused.lse, fused.runs};
+    return {fused.out, ScoreChunks(q16, kf, torch::Tensor(), g, chunk, torch::Tensor()), fused.lse,
+            fused.folded};
   }
   const tensor_list out = CompressedFunction::apply(q, k_cmp, v_cmp, l, n, chunk);
   return {out[0], out[1], torch::Tensor(), {}};

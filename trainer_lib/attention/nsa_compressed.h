@@ -57,6 +57,23 @@
 
 namespace ablate::train {
 
+// The compressed branch's output as runs of whole heads folded as nsa_fold.h does, run j
+// [B, heads_j l, T / l, D] bf16, for a consumer that reads them in place (NsaGatedBranches,
+// nsa_sparse.h). Either the runs are differentiable in the caller's graph (`leaves` empty), or
+// they were computed under autograd from a graph of their own, whose backward the consumer runs
+// inside its own:
+//   leaves  tensors without history that require grad, one per `inputs` tensor: the pooled keys
+//           and values in bf16; the consumer gives each input its leaf's gradient (in the
+//           input's dtype), so the caller's graph continues from the inputs;
+//   q_runs  q's folded runs, leaves too: the consumer sums their gradient into dq itself, in fp32
+//           with its other branches' and rounded once, where autograd would unfold the bf16 dq of
+//           this branch into a [B, H, T, D] tensor and add it to theirs (about 1.3 ms of copies
+//           and sums at fla's shape and 64K on an H200, docs/benchmarks.md).
+struct NsaFoldedCompressed {
+  std::vector<at::Tensor> runs;
+  std::vector<at::Tensor> leaves, inputs, q_runs;
+};
+
 struct NsaCompressedOutput {
   // o_cmp: [B, H, T, D], differentiable in q, k and v; fp32 from the chunks, bf16 (SDPA's
   // output, exactly) from the fused path.
@@ -67,10 +84,8 @@ struct NsaCompressedOutput {
   // (nsa_cuda.h); undefined on the chunked path and where SDPA's backend gives none.
   at::Tensor lse;
   // With folded_out on the fused path, o_cmp as the fused attention returns it instead of `out`
-  // (then undefined): runs of whole heads folded as nsa_fold.h does, run j [B, heads_j l, T / l,
-  // D] bf16, differentiable. Saves unfolding o_cmp for a consumer that reads the runs in place
-  // (nsa_gate.h's NsaFoldedBranch).
-  std::vector<at::Tensor> out_runs;
+  // (then undefined), bf16: saves unfolding o_cmp for a consumer that reads the runs in place.
+  NsaFoldedCompressed folded;
 };
 
 // q: [B, H, T, D]; k, v: [B, H_kv, T, D] with H a multiple of H_kv, any float dtype (rounded to
@@ -79,7 +94,9 @@ struct NsaCompressedOutput {
 // Shapes are checked (TORCH_CHECK). `selection`, when defined: [B, H_kv, T, n] int32 blocks
 // the fused path returns as block_idx instead of scoring the chunks (the chunked path, which
 // scores as it computes o_cmp, ignores it). folded_out: return the fused path's o_cmp as
-// out_runs (above); the chunked path returns `out` whatever it is.
+// `folded` (above), from a graph of its own where grad mode is on and there are at most
+// kNsaGateMaxFoldedRuns runs (nsa_gate.h: then NsaGatedBranches takes them), else
+// differentiable in q, k and v; the chunked path returns `out` whatever it is.
 NsaCompressedOutput NsaCompressedAndSelect(const at::Tensor& q, const at::Tensor& k,
                                            const at::Tensor& v, const NsaOptions& options,
                                            const at::Tensor& selection = at::Tensor(),

@@ -5,6 +5,13 @@
 #include <algorithm>
 #include <vector>
 
+#ifdef ABLATE_NSA_KERNELS
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include "trainer_lib/kernels/nsa_selected.h"
+#endif
+
 namespace ablate::train {
 namespace {
 
@@ -160,6 +167,29 @@ at::Tensor NsaUnfoldRows(const std::vector<at::Tensor>& pieces, int64_t heads, i
                          int64_t t, double fill) {
   // As a TensorList, so that autograd takes each run as an input.
   return UnfoldFunction::apply(at::TensorList(pieces), heads, l, t, fill);
+}
+
+void NsaUnfoldRowsInto(const at::Tensor& rows, const at::Tensor& folded, int64_t l) {
+  TORCH_CHECK(rows.dim() == 4 && folded.dim() == 4 && l >= 1 && rows.size(2) >= l &&
+                  folded.size(0) == rows.size(0) && folded.size(1) == rows.size(1) * l &&
+                  folded.size(2) == rows.size(2) / l && folded.size(3) == rows.size(3),
+              "nsa unfold: rows ", rows.sizes(), " and folded ", folded.sizes(),
+              " do not match a fold by ", l);
+#ifdef ABLATE_NSA_KERNELS
+  if (rows.is_cuda() && folded.device() == rows.device() && rows.scalar_type() == torch::kFloat32 &&
+      folded.scalar_type() == torch::kBFloat16 && rows.is_contiguous() && folded.is_contiguous()) {
+    const c10::cuda::CUDAGuard guard(rows.device());
+    const cudaError_t error = ablate::kernels::NsaUnfoldRowsToFloat(
+        folded.data_ptr(), rows.data_ptr<float>(), rows.size(0) * rows.size(1), rows.size(2), l,
+        rows.size(3), at::cuda::getCurrentCUDAStream(rows.device().index()));
+    // Shapes the kernel does not take (its refusal) go the copies' way; a launch's error is one.
+    TORCH_CHECK(error == cudaSuccess || error == cudaErrorInvalidValue, "nsa unfold: ",
+                cudaGetErrorString(error));
+    if (error == cudaSuccess) return;
+  }
+#endif
+  rows.narrow(2, 0, l - 1).zero_();
+  CopyFolded(rows, folded, l, /*into_folded=*/false);
 }
 
 void NsaCopyInWords(const at::Tensor& dst, const at::Tensor& src) {

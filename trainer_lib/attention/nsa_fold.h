@@ -40,6 +40,13 @@ std::vector<at::Tensor> NsaFoldRows(const at::Tensor& x, int64_t l,
 at::Tensor NsaUnfoldRows(const std::vector<at::Tensor>& pieces, int64_t heads, int64_t l,
                          int64_t t, double fill);
 
+// rows [B, H, T, X] <- folded [B, H l, NF, X] (NF = T / l), converting dtypes, rows of the first
+// l - 1 queries 0: NsaUnfoldRows without autograd, into a given tensor. On CUDA with rows fp32,
+// folded bf16, both contiguous, one kernel (trainer_lib/kernels/nsa_selected.h's
+// NsaUnfoldRowsToFloat, where the build has it): the compressed branch's dq unfolded as the fp32
+// rows the sparse branches add theirs into (nsa_sparse.h). Shapes are checked (TORCH_CHECK).
+void NsaUnfoldRowsInto(const at::Tensor& rows, const at::Tensor& folded, int64_t l);
+
 // dst.copy_(src), moved as 8-byte elements where both allow it (one dtype, the last dim of unit
 // stride, every offset a multiple of 8 bytes). LibTorch's strided copy spends its time on index
 // arithmetic per element: bf16 rows so move in a quarter of the steps (on an H200, 0.28 ms for

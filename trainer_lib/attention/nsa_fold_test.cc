@@ -122,7 +122,34 @@ TEST(NsaFoldTest, RunsOfHeadsFoldAsTheWholeFolded) {
   EXPECT_TRUE(torch::equal(runs.grad(), whole.grad()));
 }
 
+// Into a given tensor, widened to fp32, the first l - 1 rows zeroed over what was there: the
+// padded form's rows. On the CPU (LibTorch's copies) and, with a GPU, on CUDA at head dims 64,
+// 128 and 256, where the kernel takes bf16 into fp32.
+TEST(NsaFoldTest, UnfoldIntoAGivenTensorEqualsThePaddedForm) {
+  torch::manual_seed(11);
+  std::vector<torch::Device> devices = {torch::kCPU};
+  if (torch::cuda::is_available()) devices.push_back(torch::kCUDA);
+  for (const torch::Device device : devices) {
+    for (const Case& c : kCases) {
+      for (int64_t d : {8, 64, 128, 256}) {
+        SCOPED_TRACE(testing::Message() << device << " T " << c.t << " l " << c.l << " D " << d);
+        const auto opts = torch::TensorOptions().device(device);
+        const torch::Tensor folded =
+            torch::randn({2, 3 * c.l, c.t / c.l, d}, opts).to(torch::kBFloat16);
+        const torch::Tensor rows = torch::full({2, 3, c.t, d}, 7.0, opts);
+        NsaUnfoldRowsInto(rows, folded, c.l);
+        EXPECT_TRUE(torch::equal(rows, PaddedUnfold(folded, 3, c.l, c.t, 0.0).to(torch::kFloat32)));
+      }
+    }
+  }
+}
+
 TEST(NsaFoldTest, RefusesAFoldThatDoesNotMatch) {
+  // Folded heads not H l, NF not T / l.
+  EXPECT_THROW(NsaUnfoldRowsInto(torch::empty({1, 2, 12, 4}), torch::randn({1, 6, 3, 4}), 4),
+               c10::Error);
+  EXPECT_THROW(NsaUnfoldRowsInto(torch::empty({1, 2, 12, 4}), torch::randn({1, 8, 2, 4}), 4),
+               c10::Error);
   EXPECT_THROW(NsaFoldRows(torch::randn({1, 2, 5, 4}), 8, {2}), c10::Error);  // T < l
   EXPECT_THROW(NsaFoldRows(torch::randn({1, 2, 9, 4}), 8, {1}), c10::Error);  // runs' heads
   EXPECT_THROW(NsaFoldRows(torch::randn({1, 2, 9, 4}), 8, {2, 0}), c10::Error);

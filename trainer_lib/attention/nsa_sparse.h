@@ -3,7 +3,10 @@
 //   o = g_cmp o_cmp + g_slc o_slc + g_swa o_swa
 // o_cmp comes in computed, as the fused attention returns it: runs of folded heads (nsa_fold.h,
 // nsa_gate.h's NsaFoldedBranch), read in place and given their gradient in place; o_slc and
-// o_swa are computed here.
+// o_swa are computed here. Where o_cmp comes on a graph of its own (nsa_compressed.h's
+// NsaFoldedCompressed), this node runs that graph's backward inside its own, and the compressed
+// branch's dq, unfolded in one pass into the fp32 rows below (in place of their zeros), is summed
+// with the sparse branches' and rounded once.
 //
 // Why one node: a branch's gradient under its gate is d o_c = g_c do, and its backward
 // (FlashAttention-2's: P = exp(S - lse), dP = d o_c v^T, delta = rowsum(d o_c o_c),
@@ -41,7 +44,8 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
-#include <vector>
+
+#include "trainer_lib/attention/nsa_compressed.h"
 
 namespace ablate::train {
 
@@ -54,13 +58,15 @@ bool NsaGatedBranchesTake(const at::Tensor& q, const at::Tensor& k, const at::Te
 // q [B, H, T, D], k, v [B, H_kv, T, D]; gates [B, H, T, C >= 3] (columns: compressed,
 // selected, window), none below 0 (not checked: that would take a look from the host); o_cmp:
 // the compressed branch's runs of folded heads by block_size l (NsaCompressedAndSelect's
-// out_runs); block_idx [B, H_kv, T, n] the selection; row_shift as
-// NsaSelectedAttention's (undefined: none); window 0 for none (then g_swa's gradient is 0).
-// Returns o [B, H, T, D] bf16, differentiable in q, k, v, gates and each run (gradients in their
-// dtypes; a run's slots past T get 0). TORCH_CHECK where NsaGatedBranchesTake is false or the
-// runs do not fit.
+// `folded`; its q_runs, where given, folded from this q); block_idx [B, H_kv, T, n] the
+// selection; row_shift as NsaSelectedAttention's (undefined: none); window 0 for none (then
+// g_swa's gradient is 0). Returns o [B, H, T, D] bf16, differentiable in q, k, v, gates and each
+// run, or where o_cmp has a graph of its own, each of its inputs (gradients in their dtypes; a
+// run's slots past T get 0). Runs the graph's backward once: a second backward through the
+// node fails as autograd's does. TORCH_CHECK where NsaGatedBranchesTake is false or the runs do
+// not fit.
 at::Tensor NsaGatedBranches(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                            const at::Tensor& gates, const std::vector<at::Tensor>& o_cmp,
+                            const at::Tensor& gates, const NsaFoldedCompressed& o_cmp,
                             const at::Tensor& block_idx, const at::Tensor& row_shift,
                             int64_t block_size, int64_t window);
 

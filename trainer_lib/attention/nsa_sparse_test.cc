@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "trainer_lib/attention/nsa.h"
@@ -65,8 +66,17 @@ torch::Tensor LocalCountIndices() {
   return idx;
 }
 
-// o, dq, dk, dv, d gates and d o_cmp of g_cmp o_cmp + g_sel o_sel + g_swa o_swa: the node on
-// CUDA in bf16 (`node`), or the references in `dtype`.
+// o_cmp as runs differentiable in the caller's graph.
+NsaFoldedCompressed Runs(std::vector<torch::Tensor> runs) {
+  NsaFoldedCompressed cmp;
+  cmp.runs = std::move(runs);
+  return cmp;
+}
+
+// o, dq, dk, dv, d gates and d o_cmp of g_cmp (o_cmp + q / 2) + g_sel o_sel + g_swa o_swa: the
+// node on CUDA in bf16 (`node`), or the references in `dtype`. The node takes the compressed
+// branch on a graph of its own, as NsaAttend gives it: its runs made from a leaf in o_cmp's
+// place and q's folded runs, so that the branch's dq reaches dq through the node's fp32 rows.
 // shift: the node's row_shift (undefined: none).
 std::vector<torch::Tensor> RunBranches(bool node, torch::Dtype dtype,
                                        const std::vector<torch::Tensor>& in,
@@ -78,13 +88,24 @@ std::vector<torch::Tensor> RunBranches(bool node, torch::Dtype dtype,
   }
   leaves[3] = in[3].detach().requires_grad_(true);  // the gates stay fp32
   const torch::Tensor &q = leaves[0], &k = leaves[1], &v = leaves[2], &g = leaves[3];
-  const std::vector<torch::Tensor> runs = NsaFoldRows(leaves[4], kBlock, {kHeads});
   torch::Tensor o;
   if (node) {
-    o = NsaGatedBranches(q, k, v, g, runs, idx, shift, kBlock, window);
+    NsaFoldedCompressed cmp;
+    cmp.inputs = {leaves[4]};
+    cmp.leaves = {leaves[4].detach().requires_grad_(true)};
+    {
+      torch::NoGradGuard no_grad;
+      cmp.q_runs = NsaFoldRows(q, kBlock, {kHeads});
+    }
+    cmp.q_runs[0].requires_grad_(true);
+    cmp.runs = {NsaFoldRows(cmp.leaves[0], kBlock, {kHeads})[0] + cmp.q_runs[0] / 2};
+    o = NsaGatedBranches(q, k, v, g, cmp, idx, shift, kBlock, window);
   } else {
     const torch::Tensor gates = g.to(dtype);
-    o = gates.select(3, 0).unsqueeze(3) * NsaUnfoldRows(runs, kHeads, kBlock, kT, 0.0) +
+    // Folded and unfolded back: the first l - 1 queries see no compressed block (o_cmp 0).
+    const torch::Tensor o_cmp =
+        NsaUnfoldRows(NsaFoldRows(leaves[4] + q / 2, kBlock, {kHeads}), kHeads, kBlock, kT, 0.0);
+    o = gates.select(3, 0).unsqueeze(3) * o_cmp +
         gates.select(3, 1).unsqueeze(3) * NsaSelectedReference(q, k, v, idx, kBlock) +
         gates.select(3, 2).unsqueeze(3) * NsaWindowReference(q, k, v, window);
   }
@@ -207,17 +228,18 @@ TEST(NsaSparseTest, EveryRunOfPairsStartsItsOwnRows) {
   {
     torch::NoGradGuard no_grad;
     const std::vector<torch::Tensor> runs = NsaFoldRows(o_cmp, kBlock, {kPairs * kG});
-    const torch::Tensor one_pass = NsaGatedBranches(q, k, v, gates, runs, idx, shift, kBlock, 512);
-    const torch::Tensor two = NsaGatedBranches(q, k, v, gates, runs, idx, {}, kBlock, 512);
+    const torch::Tensor one_pass =
+        NsaGatedBranches(q, k, v, gates, Runs(runs), idx, shift, kBlock, 512);
+    const torch::Tensor two = NsaGatedBranches(q, k, v, gates, Runs(runs), idx, {}, kBlock, 512);
     expect_near(one_pass, two, "o, one pass against two");
   }
   std::vector<torch::Tensor> leaves;
   for (const torch::Tensor& x : {q, k, v, gates, o_cmp}) {
     leaves.push_back(x.detach().requires_grad_(true));
   }
-  const torch::Tensor o =
-      NsaGatedBranches(leaves[0], leaves[1], leaves[2], leaves[3],
-                       NsaFoldRows(leaves[4], kBlock, {kPairs * kG}), idx, shift, kBlock, 512);
+  const torch::Tensor o = NsaGatedBranches(leaves[0], leaves[1], leaves[2], leaves[3],
+                                           Runs(NsaFoldRows(leaves[4], kBlock, {kPairs * kG})), idx,
+                                           shift, kBlock, 512);
   o.backward(d_o);
   const char* names[] = {"dq", "dk", "dv", "d gates", "d o_cmp"};
   std::vector<torch::Tensor> results = {o.detach()};

@@ -190,6 +190,13 @@ cudaError_t NsaRowDots(const void* d_o, const void* o, float* delta, int64_t row
 // on an H200, LibTorch's add_ of mixed dtypes took 0.99 ms, this 0.48 at 92% of DRAM's
 // throughput). count a multiple of 8 and both 16-byte aligned, else cudaErrorInvalidValue.
 cudaError_t NsaAddInto(void* dst, const float* src, int64_t count, cudaStream_t stream);
+// rows[h][t] = folded[h l + (t + 1) mod l][(t + 1) / l - 1] widened to fp32 for t >= l - 1, 0
+// for the first l - 1 rows: the compressed branch's dq, folded by nsa_fold.h's rule, as the fp32
+// rows the sparse branches then add their dq into. folded: [heads l][T / l][dim] bf16; rows:
+// [heads][T][dim] fp32; both contiguous and 16-byte aligned, dim 8 times a power of two up to
+// 512, T >= l >= 1 and T dim / 8 < 2^31, else cudaErrorInvalidValue.
+cudaError_t NsaUnfoldRowsToFloat(const void* folded, float* rows, int64_t heads, int64_t t,
+                                 int64_t l, int64_t dim, cudaStream_t stream);
 cudaError_t NsaSelectedBackwardDq(const NsaSelectedParams& p, cudaStream_t stream);
 cudaError_t NsaSelectedBackwardDkv(const NsaSelectedParams& p, cudaStream_t stream);
 
