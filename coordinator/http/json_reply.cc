@@ -4,9 +4,9 @@
 
 #include <string>
 
+#include "ablate/v1/sweep_service.pb.h"
 #include "absl/strings/str_cat.h"
 #include "coordinator/http/json_enums.h"
-#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace ablate::coordinator {
@@ -67,9 +67,9 @@ absl::Status ParseJsonBody(const std::string& body, google::protobuf::Message& m
 }
 
 void ReplyError(const absl::Status& status, httplib::Response& res) {
-  google::protobuf::Struct body;
-  (*body.mutable_fields())["error"].set_string_value(std::string(status.message()));
-  (*body.mutable_fields())["code"].set_string_value(absl::StatusCodeToString(status.code()));
+  v1::HttpError body;
+  body.set_error(std::string(status.message()));
+  body.set_code(absl::StatusCodeToString(status.code()));
   std::string json;
   google::protobuf::util::MessageToJsonString(body, &json);
   res.status = HttpStatusOf(status.code());

@@ -24,6 +24,7 @@ int HttpStatusOf(absl::StatusCode code);
 // message type and the parser's complaint when it is not one.
 absl::Status ParseJsonBody(const std::string& body, google::protobuf::Message& message);
 
+// The status's HTTP code with v1::HttpError's body: {"error": ..., "code": ...}, in that order.
 void ReplyError(const absl::Status& status, httplib::Response& res);
 
 // 200 with every field printed, defaults included, so clients find every key.
