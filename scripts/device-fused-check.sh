@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The fused kernels on a GPU (the trainer-speed issue's correctness check). On a GPU machine
-# with .device-deps/ carried along: builds model_test, train_step_test, optim_test,
+# (packages as scripts/device-configure.sh says): builds model_test, train_step_test, optim_test,
 # optimizer_benchmark and ablate-train against the machine's CUDA LibTorch, runs the kernels'
 # tests (FusedNormTest, FusedSwiGluTest and ChunkedCrossEntropyTest: outputs and gradients
 # within twice the eager bf16 error against fp64, poisoned outputs, deterministic weight

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# On a GPU machine with .device-deps/ carried along: builds ablate-train against that machine's
+# On a GPU machine (packages as scripts/device-configure.sh says): builds ablate-train against that machine's
 # CUDA LibTorch, trains qwen3-0.6b and qwen3-4b for a few bf16 steps at 4K and 32K tokens per
 # sequence, and prints, for each run, the peak memory PyTorch's caching allocator held beside
 # common/model_math's plan (both reported by the trainer at the end of the run), the plan's

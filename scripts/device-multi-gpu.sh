@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Data-parallel scaling on one machine of several GPUs, Ablate beside PyTorch DDP in one call.
-# On a GPU machine with .device-deps/ carried along, and the peers' scripts (pt_qwen3_train.py,
+# On a GPU machine (packages as scripts/device-configure.sh says), and the peers' scripts (pt_qwen3_train.py,
 # pt_qwen3_ddp.py) in $PEERS (default .peers/, carried along):
 #   1. builds ablate-train against the machine's CUDA LibTorch;
 #   2. trains $MODEL (default qwen3-0.6b) with $OPTIMIZER (default adamw), bf16, $ROWS (4) x

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A kernel change against its base in one GPU call: the change's tests, then its speed and the
-# base's, measured on the same card. On a GPU machine with .device-deps/ carried along, in a
+# base's, measured on the same card. On a GPU machine (packages as scripts/device-configure.sh says), in a
 # working tree that holds the change, PATCH naming the change as a patch file in that tree
 # (made beforehand with `git diff BASE -- trainer_lib/kernels > exp/change.patch`):
 #   1. builds nsa_cuda_test, attention_test and nsa_benchmark with the change and, unless

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Where NSA's time goes on a GPU, kernel by kernel. On a GPU machine with .device-deps/ carried
-# along: builds nsa_benchmark (and, unless NO_TESTS=1, runs nsa_cuda_test, attention_test's GPU
+# Where NSA's time goes on a GPU, kernel by kernel. On a GPU machine (packages as scripts/device-configure.sh
+# says): builds nsa_benchmark (and, unless NO_TESTS=1, runs nsa_cuda_test, attention_test's GPU
 # cases and model_test's fused-kernel cases first), then runs the benchmark once per shape under
 # Nsight Compute (ncu, clocks left alone):
 #   1. every kernel's duration; kernels.md sums them by name (launches, median, total), largest

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# NSA's CUDA path on a GPU (the NSA issue's tests and benchmark). On a GPU machine with
-# .device-deps/ carried along: builds nsa_cuda_test, attention_test and nsa_benchmark against the
+# NSA's CUDA path on a GPU (the NSA issue's tests and benchmark). On a GPU machine (packages as
+# scripts/device-configure.sh says): builds nsa_cuda_test, attention_test and nsa_benchmark against the
 # machine's CUDA LibTorch, runs the tests (the selected-branch kernels against the fp32 reference
 # within twice PyTorch's bf16 error, poisoned outputs, every head ratio 1-16, head dims 64, 128 and
 # 256, odd lengths, blocks selected by thousands of queries, tensors near 2^31 elements; the window

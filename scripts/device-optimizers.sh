@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# On a GPU machine with .device-deps/ carried along (and, for the references, the wheel of
+# On a GPU machine (packages as scripts/device-configure.sh says; for the references, the wheel of
 # pytorch-optimizer in .whl/): builds optimizer_benchmark against that machine's CUDA LibTorch
 # and times one step of each of Ablate's optimizers on Qwen3-0.6B's and 4B's parameter shapes,
 # amortized over the preconditioning frequency, then the same for the references

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# On a GPU machine with the Debian packages of .device-deps/ carried along: builds Ablate's
-# binaries against that machine's CUDA LibTorch, then runs a sweep (default
+# On a GPU machine (scripts/device-configure.sh says where the build's packages come from):
+# builds Ablate's binaries against that machine's CUDA LibTorch, then runs a sweep (default
 # examples/tiny-grid-gpu.yaml) through a real coordinator and one worker that offers the
 # machine's CUDA devices as slots, exactly as a user would: `ablate submit --watch`, then
 # `ablate results` and `ablate status`, and the dashboard's JSON API for the sweep. Prints a

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Trainer speed on one GPU, Ablate beside its peers in one call (the trainer-speed issue).
-# On a GPU machine with .device-deps/ carried along, and the peers' scripts
+# On a GPU machine (packages as scripts/device-configure.sh says), and the peers' scripts
 # (pt_qwen3_train.py, hf_qwen3_train.py) in $PEERS (default .peers/, carried along):
 #   1. builds ablate-train against the machine's CUDA LibTorch;
 #   2. profiles 2 steps (4 and 5) of qwen3-0.6b at 4,096 x 4, or of PROFILE_RUN, with

@@ -38,7 +38,9 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 
-# LibTorch comes from the CPU wheel of torch, kept in a virtual environment inside the repo.
+# LibTorch comes from torch's wheel, kept in a virtual environment inside the repo: the build
+# pip's index offers. PyPI's for Linux is the CUDA build, which runs on CPU too; pip's own
+# PIP_EXTRA_INDEX_URL set to PyTorch's CPU wheel index gives the smaller +cpu build.
 TORCH_VERSION=2.13.0
 if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
   echo "install-deps: installing torch $TORCH_VERSION into .venv"
