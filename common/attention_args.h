@@ -42,10 +42,11 @@ inline constexpr uint64_t kLongestDenseContext = 131072;
 const std::vector<TypedArg>* AttentionArgs(absl::string_view attention);
 
 // Checks config.attention_args against config.attention's arguments: InvalidArgument naming
-// the field, as CheckTypedArgs does ("attention_args.blok_size: nsa has no argument blok_size
-// (did you mean block_size?)"), and under learned_compression a kernel, stride and block that
-// eq. 9 cannot map ("attention_args.compression_stride: 24 does not divide compression_kernel
-// 32 ...").
+// the field, as CheckTypedArgs does, a line for each bad key ("attention_args.blok_size: nsa
+// has no argument blok_size (did you mean block_size?)"); once every key is good, the first of
+// selected_blocks below fla's forced blocks and, under learned_compression, a kernel, stride
+// and block that eq. 9 cannot map ("attention_args.compression_stride: 24 does not divide
+// compression_kernel 32 ...").
 absl::Status ValidateAttentionArgs(const v1::TrainConfig& config);
 
 // NSA's shape from a validated config: the arguments set, else their defaults.

@@ -47,6 +47,11 @@ TEST(AttentionArgsTest, MisspeltTypedAndOutOfRangeArgumentsAreRefusedByName) {
             "attention_args.stride: nsa has no argument stride (it takes block_size, "
             "selected_blocks, window, learned_compression, compression_kernel, "
             "compression_stride, paper_selection)");
+  // Every bad key, a line each, in the order of the keys.
+  EXPECT_EQ(Problem(Nsa({{"windw", "64"}, {"blok_size", "16"}, {"window", "1.5"}})),
+            "attention_args.blok_size: nsa has no argument blok_size (did you mean block_size?)\n"
+            "attention_args.window: 1.5 must be a whole number for nsa\n"
+            "attention_args.windw: nsa has no argument windw (did you mean window?)");
   EXPECT_EQ(Problem(Nsa({{"compression_strid", "8"}})),
             "attention_args.compression_strid: nsa has no argument compression_strid (did you "
             "mean compression_stride?)");

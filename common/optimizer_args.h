@@ -25,10 +25,11 @@ using OptimizerArg = TypedArg;
 const std::vector<OptimizerArg>* OptimizerArgs(absl::string_view optimizer);
 
 // Checks config.optimizer_args against the arguments of config.optimizer: InvalidArgument
-// naming the field, the optimizer and what is wrong, for a key the optimizer does not have
-// ("optimizer_args.beta_2: adamw has no argument beta_2 (did you mean beta2?)"), a value out
-// of range ("optimizer_args.beta2: 1 is outside [0, 1) for adamw"), a fractional int, a bool
-// other than true/false, and NaN or infinity. OK for an optimizer that declares none.
+// naming the field, the optimizer and what is wrong, a line for each bad key, for a key the
+// optimizer does not have ("optimizer_args.beta_2: adamw has no argument beta_2 (did you mean
+// beta2?)"), a value out of range ("optimizer_args.beta2: 1 is outside [0, 1) for adamw"), a
+// fractional int, a bool other than true/false, and NaN or infinity. OK for an optimizer that
+// declares none.
 absl::Status ValidateOptimizerArgs(const v1::TrainConfig& config);
 
 // The value of argument `name` of config.optimizer: the one set, else its declared default.

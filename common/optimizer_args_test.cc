@@ -33,6 +33,10 @@ TEST(OptimizerArgsTest, AMisspeltArgumentIsRefusedWithASuggestion) {
             "optimizer_args.beta_2: adamw has no argument beta_2 (did you mean beta2?)");
   EXPECT_EQ(Problem(With("adamw", {{"momentum", "0.9"}})),
             "optimizer_args.momentum: adamw has no argument momentum (it takes beta1, beta2, eps)");
+  // Every bad key, a line each, in the order of the keys.
+  EXPECT_EQ(Problem(With("adamw", {{"eps", "-1"}, {"beta_2", "0.5"}, {"beta1", "0.9"}})),
+            "optimizer_args.beta_2: adamw has no argument beta_2 (did you mean beta2?)\n"
+            "optimizer_args.eps: -1 is outside [0, inf) for adamw");
 }
 
 TEST(OptimizerArgsTest, AValueOutOfRangeIsRefused) {

@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/attention_args.h"
 #include "common/catalog.h"
 #include "common/hf_config.h"
@@ -321,15 +322,16 @@ class Problems {
     fields_.emplace_back(field);
     lines_.push_back(absl::StrCat(field, ": ", parts...));
   }
-  // A status whose message names its field first ("optimizer_args.beta2: ..."), as the
-  // checks this file calls write them.
+  // A status with a line per problem, each naming its field first ("optimizer_args.beta2:
+  // ..."), as the checks this file calls write them.
   void Add(const absl::Status& status) {
     if (status.ok()) return;
-    const absl::string_view message = status.message();
-    const absl::string_view field = message.substr(0, message.find(": "));
-    if (Has(field)) return;
-    fields_.emplace_back(field);
-    lines_.emplace_back(message);
+    for (absl::string_view line : absl::StrSplit(status.message(), '\n')) {
+      const absl::string_view field = line.substr(0, line.find(": "));
+      if (Has(field)) continue;
+      fields_.emplace_back(field);
+      lines_.emplace_back(line);
+    }
   }
   bool Has(absl::string_view field) const {
     return std::find(fields_.begin(), fields_.end(), field) != fields_.end();

@@ -221,6 +221,22 @@ TEST(TrainConfigTest, ZeroLoopSettingsMeanTheDefaults) {
   EXPECT_EQ(c.grad_bucket_mb(), 100u);
 }
 
+// Every bad key of an argument map is reported, a line each in the order of their keys, so that
+// one round of edits fixes them all.
+TEST(TrainConfigTest, EveryBadArgumentIsReported) {
+  v1::TrainConfig c = DefaultTrainConfig();
+  c.set_attention("nsa");
+  (*c.mutable_attention_args())["windw"] = 64;
+  (*c.mutable_attention_args())["blok_size"] = 16;
+  (*c.mutable_optimizer_args())["beta_2"] = 0.9;
+  (*c.mutable_optimizer_args())["eps"] = -1;
+  EXPECT_EQ(ValidateTrainConfig(c).message(),
+            "optimizer_args.beta_2: adamw has no argument beta_2 (did you mean beta2?)\n"
+            "optimizer_args.eps: -1 is outside [0, inf) for adamw\n"
+            "attention_args.blok_size: nsa has no argument blok_size (did you mean block_size?)\n"
+            "attention_args.windw: nsa has no argument windw (did you mean window?)");
+}
+
 // A sweep that writes 0 where 0 stands for a default would run the default under a label that
 // says 0: refused, with the default named.
 TEST(TrainConfigTest, AZeroThatMeansTheDefaultIsRefused) {

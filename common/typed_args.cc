@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -48,6 +50,7 @@ absl::Status CheckTypedArgs(absl::string_view field, absl::string_view owner,
                             const std::vector<TypedArg>& declared,
                             const google::protobuf::Map<std::string, double>& args) {
   const std::map<std::string, double> sorted(args.begin(), args.end());
+  std::vector<std::string> problems;
   for (const auto& [name, value] : sorted) {
     const TypedArg* arg = nullptr;
     std::vector<std::string> names;
@@ -59,15 +62,14 @@ absl::Status CheckTypedArgs(absl::string_view field, absl::string_view owner,
     if (arg == nullptr) {
       std::string hint = DidYouMean(name, names);
       if (hint.empty()) hint = absl::StrCat(" (it takes ", absl::StrJoin(names, ", "), ")");
-      return absl::InvalidArgumentError(
-          absl::StrCat(key, ": ", owner, " has no argument ", name, hint));
-    }
-    if (std::string problem = TypeProblem(*arg, value); !problem.empty()) {
-      return absl::InvalidArgumentError(
+      problems.push_back(absl::StrCat(key, ": ", owner, " has no argument ", name, hint));
+    } else if (std::string problem = TypeProblem(*arg, value); !problem.empty()) {
+      problems.push_back(
           absl::StrCat(key, ": ", Number(*arg, value), " ", problem, " for ", owner));
     }
   }
-  return absl::OkStatus();
+  if (problems.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(problems, "\n"));
 }
 
 double TypedArgOr(absl::string_view owner, const std::vector<TypedArg>* declared,

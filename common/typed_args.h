@@ -36,8 +36,9 @@ struct TypedArg {
 // "nsa") declares `declared`: InvalidArgument for an undeclared key
 // ("optimizer_args.beta_2: adamw has no argument beta_2 (did you mean beta2?)"), a value out of
 // range ("optimizer_args.beta2: 1 is outside [0, 1) for adamw"), a fractional int, a bool other
-// than true/false, and NaN or infinity. Keys are checked in sorted order, so the problem
-// reported does not depend on the map's order.
+// than true/false, and NaN or infinity. Every bad key is reported, a line each, in sorted order
+// of the keys, so that one round of edits fixes them all and the message does not depend on
+// the map's order.
 absl::Status CheckTypedArgs(absl::string_view field, absl::string_view owner,
                             const std::vector<TypedArg>& declared,
                             const google::protobuf::Map<std::string, double>& args);

@@ -324,6 +324,29 @@ overrides:
             "s.yaml: constraints leave no cell of the grid to run");
 }
 
+// Every bad key of an argument map is reported, each at its own key: a file is mended in one
+// round.
+TEST(SweepFileTest, EveryBadArgumentIsPlacedAtItsKey) {
+  const absl::StatusOr<ExpandedSweepFile> expanded = ExpandSweepYaml(R"(name: t
+grid:
+  attention: [nsa]
+fixed:
+  attention_args: {windw: 64, blok_size: 16}
+  optimizer_args: {beta_2: 0.9, eps: -1}
+)",
+                                                                     "s.yaml");
+  ASSERT_FALSE(expanded.ok());
+  EXPECT_EQ(std::string(expanded.status().message()),
+            "s.yaml:6:28: cell attention=nsa: optimizer_args.beta_2: adamw has no argument beta_2 "
+            "(did you mean beta2?)\n"
+            "s.yaml:6:38: cell attention=nsa: optimizer_args.eps: -1 is outside [0, inf) for "
+            "adamw\n"
+            "s.yaml:5:42: cell attention=nsa: attention_args.blok_size: nsa has no argument "
+            "blok_size (did you mean block_size?)\n"
+            "s.yaml:5:27: cell attention=nsa: attention_args.windw: nsa has no argument windw "
+            "(did you mean window?)");
+}
+
 // Every derived setting's problem is reported, as fixed's are: a file is mended in one round.
 TEST(SweepFileTest, EachDerivedSettingsProblemIsReported) {
   const std::string error = ErrorOf(R"(name: t
