@@ -18,7 +18,8 @@
 //                                     rule (the first and two local blocks forced in)
 // Under learned_compression the paper's eq. 9 needs d | l, d | l' and l <= l'.
 // dense takes none; arguments given to a kind that declares none are ignored, as a grid over
-// attention with fixed NSA arguments needs.
+// attention with fixed NSA arguments needs, and are no part of its job's config
+// (WithoutExplicitDefaults, train_config.h).
 #ifndef ABLATE_COMMON_ATTENTION_ARGS_H_
 #define ABLATE_COMMON_ATTENTION_ARGS_H_
 

@@ -154,6 +154,8 @@ v1::TrainConfig WithoutExplicitDefaults(v1::TrainConfig config) {
   if (config.grad_bucket_mb() == loop.grad_bucket_mb()) config.set_grad_bucket_mb(0);
   if (config.optimizer_sharding() == "auto") config.clear_optimizer_sharding();
   if (config.cpu_ranks() == 1) config.set_cpu_ranks(0);
+  EraseDefaultArgs(AttentionArgs(config.attention()), *config.mutable_attention_args());
+  EraseDefaultArgs(OptimizerArgs(config.optimizer()), *config.mutable_optimizer_args());
   return config;
 }
 

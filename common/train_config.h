@@ -28,9 +28,14 @@ v1::TrainConfig WithLoopDefaults(v1::TrainConfig config);
 
 // `config` with every setting that a sweep wrote at the value its unset form runs as put back
 // to that unset form (micro_batch_size equal to a rank's whole share, divergence_evals 3,
-// grad_bucket_mb kDefaultGradBucketMb, optimizer_sharding "auto", cpu_ranks 1): a cell that
-// writes a default and one that leaves it out are then one job, of one id. Settings that
-// DefaultTrainConfig sets (loss_chunk_tokens 4096, ...) are already equal either way.
+// grad_bucket_mb kDefaultGradBucketMb, optimizer_sharding "auto", cpu_ranks 1, an
+// attention_args or optimizer_args entry at its declared default), and without the
+// attention_args of an attention that takes none (dense): a cell that writes a default, or an
+// argument its attention ignores, and one that leaves it out are then one job, of one id
+// (EraseDefaultArgs, typed_args.h, says why what trains is the same). Settings that
+// DefaultTrainConfig sets (loss_chunk_tokens 4096, ...) are already equal either way. A config
+// that is already so comes back unchanged, so a stored job's config normalized again is the
+// config an expansion gives its cell now.
 v1::TrainConfig WithoutExplicitDefaults(v1::TrainConfig config);
 
 // Megabytes of gradients per all-reduce bucket when grad_bucket_mb is 0: 100, where PyTorch

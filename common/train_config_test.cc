@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "common/optimizer_args.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -219,6 +220,46 @@ TEST(TrainConfigTest, ZeroLoopSettingsMeanTheDefaults) {
   EXPECT_EQ(c.divergence_evals(), 3u);
   EXPECT_EQ(c.divergence_factor(), 0);  // off
   EXPECT_EQ(c.grad_bucket_mb(), 100u);
+}
+
+// Arguments at their declared defaults, and a dense config's attention_args, which dense never
+// reads, leave the config that identifies a job; every other argument stays.
+TEST(TrainConfigTest, ArgumentsAtTheirDefaultsOrUnreadLeaveTheConfig) {
+  v1::TrainConfig nsa = DefaultTrainConfig();
+  nsa.set_attention("nsa");
+  (*nsa.mutable_attention_args())["window"] = 512;  // the default
+  (*nsa.mutable_attention_args())["block_size"] = 16;
+  (*nsa.mutable_attention_args())["paper_selection"] = 0;  // false, the default
+  (*nsa.mutable_optimizer_args())["beta2"] = 0.95;         // adamw's default
+  (*nsa.mutable_optimizer_args())["beta1"] = 0.8;
+  const v1::TrainConfig c = WithoutExplicitDefaults(nsa);
+  ASSERT_EQ(c.attention_args().size(), 1u);
+  EXPECT_EQ(c.attention_args().at("block_size"), 16);
+  ASSERT_EQ(c.optimizer_args().size(), 1u);
+  EXPECT_EQ(c.optimizer_args().at("beta1"), 0.8);
+
+  v1::TrainConfig dense = nsa;
+  dense.set_attention("dense");
+  EXPECT_TRUE(WithoutExplicitDefaults(dense).attention_args().empty());
+  // Normalizing twice changes nothing: a stored config normalized again is what it was.
+  EXPECT_EQ(WithoutExplicitDefaults(c).SerializeAsString(), c.SerializeAsString());
+}
+
+// soap's shampoo_beta defaults to -1, which the optimizer reads as "beta2": -1 written is the
+// default and leaves; a value equal to beta2 trains the same but is kept, since the table's
+// default is compared as declared, not resolved (typed_args.h, EraseDefaultArgs).
+TEST(TrainConfigTest, ADefaultThatStandsForAnotherArgumentIsComparedAsDeclared) {
+  v1::TrainConfig soap = DefaultTrainConfig();
+  soap.set_optimizer("soap");
+  (*soap.mutable_optimizer_args())["shampoo_beta"] = -1;
+  (*soap.mutable_optimizer_args())["beta2"] = 0.95;  // soap's default
+  EXPECT_TRUE(WithoutExplicitDefaults(soap).optimizer_args().empty());
+  (*soap.mutable_optimizer_args())["shampoo_beta"] = 0.95;
+  const v1::TrainConfig kept = WithoutExplicitDefaults(soap);
+  ASSERT_EQ(kept.optimizer_args().size(), 1u);
+  EXPECT_EQ(kept.optimizer_args().at("shampoo_beta"), 0.95);
+  // The optimizer reads every argument left out as its declared default.
+  EXPECT_EQ(OptimizerArgOr(kept, "beta2"), 0.95);
 }
 
 // Every bad key of an argument map is reported, a line each in the order of their keys, so that

@@ -72,6 +72,18 @@ absl::Status CheckTypedArgs(absl::string_view field, absl::string_view owner,
   return absl::InvalidArgumentError(absl::StrJoin(problems, "\n"));
 }
 
+void EraseDefaultArgs(const std::vector<TypedArg>* declared,
+                      google::protobuf::Map<std::string, double>& args) {
+  if (declared == nullptr) {
+    args.clear();
+    return;
+  }
+  for (const TypedArg& arg : *declared) {
+    const auto it = args.find(arg.name);
+    if (it != args.end() && it->second == arg.default_value) args.erase(it);
+  }
+}
+
 double TypedArgOr(absl::string_view owner, const std::vector<TypedArg>* declared,
                   const google::protobuf::Map<std::string, double>& args, absl::string_view name) {
   auto set = args.find(std::string(name));

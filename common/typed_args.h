@@ -43,6 +43,18 @@ absl::Status CheckTypedArgs(absl::string_view field, absl::string_view owner,
                             const std::vector<TypedArg>& declared,
                             const google::protobuf::Map<std::string, double>& args);
 
+// Erases from `args` each entry equal to its declared default, and every entry where
+// `declared` is null (an owner that declares no argument reads none): a setting written at its
+// default and one left out are then one config, of one job id. Nothing that trains can tell
+// the difference, since every reader looks arguments up through TypedArgOr, which gives the
+// declared default for a key left out. A default that stands for another argument's value
+// (soap's shampoo_beta, whose -1 means "beta2") is compared as declared, never resolved: -1 is
+// erased, but a shampoo_beta written equal to beta2 stays, a job of its own id that trains as
+// one without it. Resolving it would teach this table each optimizer's rules; keeping it
+// never makes one job of two that train differently.
+void EraseDefaultArgs(const std::vector<TypedArg>* declared,
+                      google::protobuf::Map<std::string, double>& args);
+
 // The value of `name` in `args`, else its declared default. `name` must be declared (a
 // programming error otherwise: it aborts, naming `owner` and `name`).
 double TypedArgOr(absl::string_view owner, const std::vector<TypedArg>* declared,

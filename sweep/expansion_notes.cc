@@ -228,6 +228,24 @@ void AddMicroBatchAboveShare(const std::vector<v1::JobSpec>& jobs,
            "; the whole share runs at once")});
 }
 
+// Cells that share an earlier cell's jobs (Expansion::shared_cells): meant when a grid crosses
+// attention kinds with NSA arguments, but the file lists more cells than run. A few named, as
+// cells' problems are, at the first attention_args value they differ in.
+void AddSharedCells(const Expansion& expansion, std::vector<ExpansionNote>& notes) {
+  std::vector<std::string> why;
+  why.reserve(expansion.shared_cells.size());
+  for (const Expansion::SharedCell& cell : expansion.shared_cells) {
+    why.push_back(absl::StrCat(cell.dimension, ": ", cell.attention,
+                               " takes no attention_args, so the cell runs as cell ", cell.runs_as,
+                               " does, in its jobs"));
+  }
+  for (std::string& line : GroupedCellLines(
+           why.size(), [&](size_t i) { return &why[i]; },
+           [&](size_t i) { return expansion.shared_cells[i].label; }, "notes")) {
+    notes.push_back({"", std::move(line)});
+  }
+}
+
 }  // namespace
 
 std::vector<ExpansionNote> ExpansionNotes(const v1::SweepSpec& spec, const Expansion& expansion) {
@@ -248,6 +266,7 @@ std::vector<ExpansionNote> ExpansionNotes(const v1::SweepSpec& spec, const Expan
                                   expansion.kept_cells,
                                   " cells the grid and its constraints keep; all of them run")});
   }
+  AddSharedCells(expansion, notes);
   AddCellsReadingEveryKey(expansion.jobs, notes);
   AddMicroBatchAboveShare(expansion.jobs, notes);
   return notes;

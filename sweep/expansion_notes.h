@@ -37,6 +37,10 @@ struct ExpansionNote {
 // - each `derived:` value for an optimizer no cell uses ("derived.learning_rate.soap: no cell
 //   uses optimizer soap, so it changes nothing");
 // - a sample.count above the cells the constraints keep;
+// - cells that run as an earlier cell's jobs (Expansion::shared_cells), grouped as CellProblems
+//   groups problems ("cell attention=dense attention_args.window=128: attention_args.window:
+//   dense takes no attention_args, so the cell runs as cell attention=dense
+//   attention_args.window=0 does, in its jobs");
 // - NSA cells that read every key of their context (NsaReadsEveryKey), grouped by reason as
 //   CellProblems groups problems ("cell attention=nsa seed=1: attention_args.window: 512 tokens
 //   hold every key of a 256-token context: ... (so do cells attention=nsa seed=2)");

@@ -186,6 +186,24 @@ baseline: {optimizer: adamw, context_length: 128, seed: 1}
   EXPECT_TRUE(expanded->notes.empty());
 }
 
+// A cell that runs as an earlier cell's job, since it differs only in arguments its attention
+// ignores, is noted at its grid value.
+TEST(ExpansionNotesTest, ACellThatSharesAnEarlierCellsJobIsNoted) {
+  absl::StatusOr<ExpandedSweepFile> expanded = ExpandSweepYaml(R"(name: t
+grid:
+  attention: [dense, nsa]
+  attention_args.window: [64, 128]
+fixed: {context_length: 4096}
+)",
+                                                               "s.yaml");
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_EQ(expanded->expansion.jobs.size(), 3u);
+  EXPECT_THAT(expanded->notes,
+              ElementsAre("s.yaml:4:31: cell attention=dense attention_args.window=128: "
+                          "attention_args.window: dense takes no attention_args, so the cell runs "
+                          "as cell attention=dense attention_args.window=64 does, in its jobs"));
+}
+
 // NSA cells that read every key are noted as cell problems are reported: a line per reason,
 // naming a few more cells it holds for and counting the rest, not a line per cell.
 TEST(ExpansionNotesTest, CellsThatReadEveryKeyAreGroupedByReason) {

@@ -11,9 +11,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "common/attention_args.h"
 #include "common/ids.h"
 #include "common/train_config.h"
 #include "sweep/cell_problems.h"
@@ -344,6 +346,24 @@ ResolvedCell ResolveCell(const v1::SweepSpec& spec, const Plan& plan,
   return out;
 }
 
+// The first dimension in which `later`'s cell differs from `earlier`'s, where every one they
+// differ in is an attention_args key and `later`'s attention takes no arguments: their equal
+// configs are then one run, by design (dense ignores them). Empty otherwise.
+std::string IgnoredArgumentDimension(const v1::JobSpec& earlier, const v1::JobSpec& later) {
+  if (AttentionArgs(later.config().attention()) != nullptr ||
+      earlier.cell_size() != later.cell_size()) {
+    return "";
+  }
+  std::string first;
+  for (int d = 0; d < later.cell_size(); ++d) {
+    const v1::CellValue& value = later.cell(d);
+    if (value.value() == earlier.cell(d).value()) continue;
+    if (!absl::StartsWith(value.dimension(), "attention_args.")) return "";
+    if (first.empty()) first = value.dimension();
+  }
+  return first;
+}
+
 // Below this many cells a sweep resolves on the calling thread alone: a second thread costs
 // more to start than it saves.
 constexpr size_t kCellsPerThread = 4096;
@@ -424,9 +444,24 @@ absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec) {
       const auto [twin, inserted] =
           job_by_hash.emplace(internal::HashNumber(draft.config_hash()), out.jobs.size());
       if (!inserted) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("cells ", Label(out.jobs[twin->second].cell()), " and ",
-                         Label(draft.cell()), " resolve to the same config"));
+        const v1::JobSpec& earlier = out.jobs[twin->second];
+        std::string dimension = IgnoredArgumentDimension(earlier, draft);
+        if (dimension.empty()) {
+          return absl::InvalidArgumentError(absl::StrCat("cells ", Label(earlier.cell()), " and ",
+                                                         Label(draft.cell()),
+                                                         " resolve to the same config"));
+        }
+        // Each of the cell's jobs (repeats, trials) is the earlier cell's: named once, by its
+        // grid values (without a repeat's seed).
+        if (&draft == &cell.drafts.front()) {
+          const auto grid_label = [&](const v1::JobSpec& job) {
+            CellValues values(job.cell().begin(), job.cell().begin() + spec.grid_size());
+            return Label(values);
+          };
+          out.shared_cells.push_back({grid_label(draft), grid_label(earlier), std::move(dimension),
+                                      draft.config().attention()});
+        }
+        continue;
       }
       v1::JobSpec& job = out.jobs.emplace_back(std::move(draft));
       job.set_index(static_cast<uint32_t>(out.jobs.size() - 1));

@@ -37,6 +37,16 @@ struct Expansion {
   // Cells the constraints keep (jobs count each one's repeats and trials): with a sample, fewer
   // than sample.count when the constraints allow fewer, which `validate` notes.
   uint64_t kept_cells = 0;
+  // Kept cells that run as an earlier cell's jobs: they differ from it only in attention_args
+  // dimensions, which their attention (dense) takes none of, so they resolve to its configs.
+  // One run serves both; `validate`, `plan` and `submit` note each.
+  struct SharedCell {
+    std::string label;      // the cell's ("attention=dense attention_args.window=128")
+    std::string runs_as;    // the label of the cell whose jobs it shares
+    std::string dimension;  // the first dimension they differ in ("attention_args.window")
+    std::string attention;  // the attention that takes no arguments ("dense")
+  };
+  std::vector<SharedCell> shared_cells;
 };
 
 // With `repeats`, each job's cell ends with this dimension, the repeat's seed (1..repeats).
@@ -70,7 +80,8 @@ std::string SweepId(const v1::SweepSpec& spec);
 // 384-token sequences"; a line for each of the first three such problems, with up to three
 // more cells each breaks, and a count of the rest; cells of dense attention past 128K tokens
 // end it with the rule that fixes them, long_context_fix.h), when the baseline is excluded,
-// when two cells resolve to the same config (naming both), or when no cell is left.
+// when two cells resolve to the same config (naming both) other than through attention_args
+// their attention ignores (Expansion::shared_cells), or when no cell is left.
 absl::StatusOr<Expansion> ExpandSweep(const v1::SweepSpec& spec);
 
 }  // namespace ablate::sweep

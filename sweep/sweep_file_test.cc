@@ -397,6 +397,36 @@ TEST(SweepFileTest, ASettingWrittenAtItsDefaultIsTheSameJobAsOneLeftOut) {
   EXPECT_NE(other->expansion.jobs[0].config_hash(), left_out->expansion.jobs[0].config_hash());
 }
 
+// The same for arguments: one at its optimizer's or attention's declared default, or any
+// attention argument of a dense cell, is the job left out; another value is another job.
+TEST(SweepFileTest, AnArgumentAtItsDefaultOrUnreadIsTheSameJobAsOneLeftOut) {
+  const auto hashes_of = [](absl::string_view fixed) {
+    absl::StatusOr<ExpandedSweepFile> expanded = ExpandSweepYaml(
+        absl::StrCat("name: t\ngrid:\n  attention: [dense, nsa]\nfixed:\n  batch_size: 8\n", fixed),
+        "s.yaml");
+    EXPECT_TRUE(expanded.ok()) << fixed << ": " << expanded.status();
+    std::vector<std::string> hashes;
+    if (expanded.ok()) {
+      for (const v1::JobSpec& job : expanded->expansion.jobs) hashes.push_back(job.config_hash());
+    }
+    return hashes;
+  };
+  const std::vector<std::string> left_out = hashes_of("");
+  ASSERT_EQ(left_out.size(), 2u);
+  for (const char* setting :
+       {"  attention_args: {window: 512}\n",
+        "  attention_args: {window: 512, paper_selection: false}\n",
+        "  optimizer_args: {beta2: 0.95}\n", "  optimizer_args: {beta1: 0.9, eps: 1e-8}\n"}) {
+    EXPECT_EQ(hashes_of(setting), left_out) << setting;
+  }
+  // A window of 64 is another NSA job; dense, which ignores it, is the same one.
+  const std::vector<std::string> window = hashes_of("  attention_args: {window: 64}\n");
+  ASSERT_EQ(window.size(), 2u);
+  EXPECT_EQ(window[0], left_out[0]);
+  EXPECT_NE(window[1], left_out[1]);
+  EXPECT_NE(hashes_of("  optimizer_args: {beta2: 0.99}\n"), left_out);
+}
+
 TEST(SweepFileLimitsTest, AHugeGridIsRefusedWithItsCountAndTheLimit) {
   std::string yaml = "name: huge\ngrid:\n";
   for (const char* name : {"seed", "learning_rate", "warmup_steps", "batch_size", "steps",

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/algorithm/container.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -420,6 +421,25 @@ TEST(TuningTest, AnUpdateKeepsLaterTrialsAndFinalsWhileTheSearchStands) {
   Update changed = UpdateOf(expansion->sweep_id, stored, wider, *ExpandSweep(wider));
   EXPECT_EQ(changed.added.size(), 8u);
   EXPECT_THAT(changed.dropped, ElementsAre(jobs[16].spec().job_id(), jobs[17].spec().job_id()));
+}
+
+// Trials stored by a release that kept an argument dense ignores in their configs (and hashed
+// them so) are still the cells' first rung: an update of the same file keeps every stored job.
+TEST(TuningTest, AnUpdateKeepsTrialsStoredWithArgumentsNowLeftOut) {
+  const v1::SweepSpec spec = Parse(kTuned);
+  absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
+  ASSERT_TRUE(expansion.ok()) << expansion.status();
+  std::vector<v1::JobSpec> stored = expansion->jobs;
+  for (v1::JobSpec& job : stored) {
+    (*job.mutable_config()->mutable_attention_args())["window"] = 64;
+    job.set_config_hash(TrialHash(job));
+    job.set_job_id(absl::StrCat(expansion->sweep_id, "-", job.config_hash().substr(0, 6)));
+  }
+  ASSERT_NE(stored[0].job_id(), expansion->jobs[0].job_id());
+  Update update = UpdateOf(expansion->sweep_id, stored, spec, *ExpandSweep(spec));
+  EXPECT_TRUE(update.added.empty());
+  EXPECT_TRUE(update.dropped.empty());
+  EXPECT_EQ(update.reused.size(), stored.size());
 }
 
 // A search widened after the cell chose: the new point trains alone, and the later rung's

@@ -1,7 +1,10 @@
 // An edited spec set against the jobs of the stored sweep it updates (`ablate submit
 // --update`). A cell's identity is its resolved config (JobSpec.config_hash): a cell the
 // sweep holds is the same cell whatever its position in the grid or the spelling of its
-// values, and a cell whose config changed is a new cell. With tuning, a cell's later trials
+// values, and a cell whose config changed is a new cell. A stored job is matched by its config
+// normalized as an expansion normalizes one now (WithoutExplicitDefaults, train_config.h), so
+// a job stored by a release that kept a setting written at its default, or a dense job's
+// attention_args, is still its cell's and keeps its id. With tuning, a cell's later trials
 // and final jobs (which the spec does not list) are kept while its search and first-rung
 // trials are unchanged, and dropped with them otherwise. Pure; safe from any thread.
 #ifndef ABLATE_SWEEP_UPDATE_H_

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "common/ids.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sweep/grid.h"
@@ -104,6 +106,59 @@ TEST(UpdateTest, ANewIdIsLengthenedPastAStoredIdItsHashShares) {
   for (const v1::JobSpec& job : old_sweep.jobs) ids.insert(job.job_id());
   for (const v1::JobSpec& job : update.added) ids.insert(job.job_id());
   EXPECT_EQ(ids.size(), old_sweep.jobs.size() + update.added.size());
+}
+
+constexpr char kNsaVsDense[] = R"(name: n
+grid:
+  attention: [dense, nsa]
+fixed:
+  context_length: 256
+  attention_args: {block_size: 16, selected_blocks: 4, window: 64}
+)";
+
+// Regression: a changed NSA argument ran the finished dense cell again, since dense configs
+// carried the attention_args they ignore.
+TEST(UpdateTest, AChangedNsaArgumentKeepsTheDenseJob) {
+  const Expansion old_sweep = ExpandYaml(kNsaVsDense);
+  ASSERT_EQ(old_sweep.jobs.size(), 2u);
+  const std::string edited_yaml = absl::StrReplaceAll(kNsaVsDense, {{"window: 64", "window: 32"}});
+  absl::StatusOr<v1::SweepSpec> spec = ParseSweepYaml(edited_yaml, "s.yaml");
+  ASSERT_TRUE(spec.ok());
+  const Update update =
+      UpdateOf(old_sweep.sweep_id, old_sweep.jobs, *spec, ExpandYaml(edited_yaml));
+  EXPECT_THAT(update.reused, ElementsAre(old_sweep.jobs[0].job_id()));  // dense
+  EXPECT_THAT(update.dropped, ElementsAre(old_sweep.jobs[1].job_id()));
+  ASSERT_EQ(update.added.size(), 1u);
+  EXPECT_EQ(update.added[0].config().attention(), "nsa");
+  EXPECT_EQ(update.added[0].config().attention_args().at("window"), 32);
+}
+
+// Jobs stored by a release that kept a dense cell's attention_args and arguments written at
+// their defaults in its config (and hashed it so) are the cells they are: an update of the same
+// file keeps every one of them, with the id it has.
+TEST(UpdateTest, JobsStoredWithExplicitDefaultsAreKept) {
+  const std::string yaml = absl::StrCat(kNsaVsDense, "  optimizer_args: {beta2: 0.95}\n");
+  Expansion old_sweep = ExpandYaml(yaml);
+  ASSERT_EQ(old_sweep.jobs.size(), 2u);
+  for (v1::JobSpec& job : old_sweep.jobs) {
+    v1::TrainConfig& config = *job.mutable_config();
+    ASSERT_FALSE(config.optimizer_args().contains("beta2"));
+    (*config.mutable_optimizer_args())["beta2"] = 0.95;
+    (*config.mutable_attention_args())["block_size"] = 16;
+    (*config.mutable_attention_args())["selected_blocks"] = 4;
+    (*config.mutable_attention_args())["window"] = 64;
+    (*config.mutable_attention_args())["paper_selection"] = 0;
+    job.set_config_hash(MessageHash(config));
+    job.set_job_id(absl::StrCat(old_sweep.sweep_id, "-", job.config_hash().substr(0, 6)));
+  }
+  absl::StatusOr<v1::SweepSpec> spec = ParseSweepYaml(yaml, "s.yaml");
+  ASSERT_TRUE(spec.ok());
+  const Expansion now = ExpandYaml(yaml);
+  ASSERT_NE(now.jobs[0].job_id(), old_sweep.jobs[0].job_id()) << "the stored ids are the old ones";
+  const Update update = UpdateOf(old_sweep.sweep_id, old_sweep.jobs, *spec, now);
+  EXPECT_THAT(update.reused, ElementsAre(old_sweep.jobs[0].job_id(), old_sweep.jobs[1].job_id()));
+  EXPECT_TRUE(update.added.empty());
+  EXPECT_TRUE(update.dropped.empty());
 }
 
 }  // namespace
