@@ -4,7 +4,7 @@
 // "/data/../etc" is not either. Nothing is read from a filesystem: symbolic links are not
 // followed and relative paths are compared as spelled. A worker resolves both sides on its
 // own machine first (worker/job_paths.h); the coordinator, which cannot see that machine,
-// compares the roots a worker reported with the paths of a sweep (coordinator/api/root_check.h).
+// compares the roots a worker reported with a job's paths (coordinator/scheduler/worker_roots.h).
 //
 // Stateless; safe from any thread.
 #ifndef ABLATE_COMMON_LEXICAL_PATH_H_

@@ -202,11 +202,17 @@ TEST_F(JobLogTest, AnEndedJobsLogOutlivesACoordinatorRestart) {
   EXPECT_THAT(printed.out, testing::HasSubstr("done after "));
 }
 
-// A job whose checkpoint_dir lies outside the worker's --checkpoint-root: the worker refuses
-// its attempt before making the attempt's folder or starting a trainer, so no log exists.
-// `ablate log` says that attempt never started, and why, and names no folder.
+// A job whose checkpoint_dir leads, through a symbolic link, outside the worker's
+// --checkpoint-root: the coordinator, which compares spellings, places it there, and the
+// worker, which resolves links, refuses its attempt before making the attempt's folder or
+// starting a trainer, so no log exists. `ablate log` says that attempt never started, and why,
+// and names no folder.
 TEST_F(JobLogTest, AnAttemptThatNeverStartedHasNoLogAndSaysWhy) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinatorAndWorker("w", 1));
+  const std::filesystem::path link = std::filesystem::path(dir_) / "checkpoints" / "elsewhere";
+  std::filesystem::create_directories(link.parent_path());
+  std::filesystem::create_directories(std::filesystem::path(dir_) / "elsewhere");
+  std::filesystem::create_directory_symlink(std::filesystem::path(dir_) / "elsewhere", link);
   const std::string sweep = WriteTinySweep(/*jobs=*/1, /*steps=*/10);
   std::string text;
   {
@@ -216,7 +222,7 @@ TEST_F(JobLogTest, AnAttemptThatNeverStartedHasNoLogAndSaysWhy) {
   const std::string inside = absl::StrCat("checkpoint_root: ", dir_, "/checkpoints");
   const size_t at = text.find(inside);
   ASSERT_NE(at, std::string::npos) << text;
-  text.replace(at, inside.size(), absl::StrCat("checkpoint_root: ", dir_, "/elsewhere"));
+  text.replace(at, inside.size(), absl::StrCat("checkpoint_root: ", link.string()));
   std::ofstream(sweep) << text;
   ASSERT_TRUE(Submit(sweep).ok()) << Logs();
   absl::StatusOr<v1::Job> job = WaitForOnlyJob(
@@ -230,10 +236,10 @@ TEST_F(JobLogTest, AnAttemptThatNeverStartedHasNoLogAndSaysWhy) {
   test::Cli printed = Ablate({"log", job_id});
   EXPECT_EQ(printed.exit_code, 0) << printed.err;
   EXPECT_EQ(printed.out, "");
-  EXPECT_THAT(printed.err, testing::StartsWith(absl::StrCat(
-                               "ablate: log: ", job_id, " is FAILED and has no log: attempt 1 (id ",
-                               attempt, ") on worker w never started its trainer: checkpoint_dir ",
-                               dir_, "/elsewhere/")));
+  EXPECT_THAT(printed.err,
+              testing::StartsWith(absl::StrCat(
+                  "ablate: log: ", job_id, " is FAILED and has no log: attempt 1 (id ", attempt,
+                  ") on worker w never started its trainer: checkpoint_dir ", link.string(), "/")));
   EXPECT_THAT(printed.err, testing::HasSubstr(" is outside this worker's --checkpoint-root ("));
   EXPECT_THAT(printed.err, testing::Not(testing::HasSubstr("trainer.log in")));
   EXPECT_THAT(printed.err, testing::Not(testing::HasSubstr("/attempt-")));

@@ -1,11 +1,12 @@
 // A sweep whose paths no connected worker accepts, through the real coordinator, worker and CLI
 // processes (the fake trainer in ablate-train's place): the worker reports its --checkpoint-root
-// and --data-root as it connects, and `ablate submit` warns of a checkpoint_dir or dataset
-// outside them, while the sweep is still submitted (a worker with such roots may come later).
-// Before, the user learnt it only when every job failed, refused by the worker. Seconds.
+// and --data-root as it connects, `ablate submit` warns of a checkpoint_dir or dataset outside
+// them, while the sweep is still submitted (a worker with such roots may come later), and its
+// job waits, saying why, rather than being handed to a worker that would refuse it. Seconds.
 #include <fstream>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -51,7 +52,19 @@ TEST_F(RootWarningTest, SubmitWarnsOfPathsOutsideEveryConnectedWorkersRoots) {
                                      "/data2/corpus.bin is outside every connected worker's "
                                      "--data-root (w: ",
                                      dir_, "/data")));
-  EXPECT_THAT(outside.err, HasSubstr("will be refused until a worker with such a root connects"));
+  EXPECT_THAT(outside.err, HasSubstr("will wait until a worker with such a root connects"));
+  absl::StatusOr<v1::Job> waiting = WaitForOnlyJob(
+      [](const v1::Job& job) { return absl::StartsWith(job.message(), "waiting: "); },
+      absl::Seconds(20));
+  ASSERT_TRUE(waiting.ok()) << waiting.status() << Logs();
+  EXPECT_EQ(waiting->state(), v1::JOB_STATE_PENDING);
+  EXPECT_EQ(waiting->attempts(), 0u);
+  EXPECT_THAT(
+      waiting->message(),
+      HasSubstr(absl::StrCat("checkpoint_dir ", dir_, "/elsewhere/", waiting->spec().sweep_id(),
+                             "/<job id> is outside every connected worker's "
+                             "--checkpoint-root (w: ",
+                             dir_, "/checkpoints")));
 
   const test::Cli inside =
       Ablate({"submit", WriteSweep("inside", dir_ + "/checkpoints/", dir_ + "/data/corpus.bin")});

@@ -1,11 +1,11 @@
-// What a submission is told when no connected worker would accept its paths: a worker refuses
-// an attempt whose checkpoint_dir lies outside its --checkpoint-root or whose dataset lies
-// outside its --data-root (worker/job_paths.h), and the job fails then, long after the submit.
-// The coordinator cannot see a worker's filesystem, so it compares spellings
-// (common/lexical_path.h) of the roots each worker reported (WorkerInfo.checkpoint_roots,
-// data_roots) with the sweep's absolute paths; a relative path is left alone, since each worker
-// takes it from its own working directory. A warning only: a worker with such a root may
-// connect later, and a worker still checks with its symbolic links resolved.
+// What a submission is told when no connected worker may take its paths: a worker refuses an
+// attempt whose checkpoint_dir lies outside its --checkpoint-root or whose dataset lies outside
+// its --data-root (worker/job_paths.h), so the scheduler places a job only on a worker whose
+// reported roots (WorkerInfo.checkpoint_roots, data_roots) hold its paths, and a job that no
+// connected worker's roots hold waits for one. The rule, comparing spellings, is the scheduler's
+// own (coordinator/scheduler/worker_roots.h), so the warning says at submit what placement will
+// do. A warning only: the sweep is stored and queued as always, since a worker with such a root
+// may connect later.
 //
 // Stateless; safe from any thread.
 #ifndef ABLATE_COORDINATOR_API_ROOT_CHECK_H_
@@ -19,11 +19,11 @@
 
 namespace ablate::coordinator {
 
-// One line for the first job's checkpoint_dir when it lies outside every connected worker's
-// checkpoint roots, and one for each dataset path (not "builtin:") outside every connected
-// worker's data roots, each naming the workers' roots. Workers that are not connected, and
-// those that reported no roots (older workers, whose roots are unknown), are not asked; none
-// when no worker is left to ask.
+// One line for the first job's checkpoint_dir when no connected worker's roots may hold it, and
+// one for each dataset path no connected worker's roots may hold, each naming the workers'
+// roots. Workers that are not connected are not asked; a connected one that reported no roots
+// (an older worker, whose roots are unknown) may take any path, as the scheduler places on it,
+// so nothing is warned then; nor when no worker is connected.
 std::vector<std::string> RootWarnings(const std::vector<v1::Worker>& workers,
                                       const std::vector<v1::JobSpec>& jobs);
 

@@ -43,8 +43,8 @@ TEST(RootWarningsTest, ACheckpointDirOutsideEveryWorkersRootsIsNamedOnce) {
                                            Connected("w2", {}, {"/data"})};
   EXPECT_THAT(RootWarnings(workers, {Job("/ab/s/j0", ""), Job("/ab/s/j1", "")}),
               ElementsAre("checkpoint_dir /ab/s/j0 is outside every connected worker's "
-                          "--checkpoint-root (w1: /a, /b; w2: none); the sweep's jobs will be "
-                          "refused until a worker with such a root connects"));
+                          "--checkpoint-root (w1: /a, /b; w2: none); the sweep's jobs will wait "
+                          "until a worker with such a root connects"));
 }
 
 TEST(RootWarningsTest, EachDatasetOutsideEveryWorkersRootsIsNamedWithItsJobs) {
@@ -54,9 +54,9 @@ TEST(RootWarningsTest, EachDatasetOutsideEveryWorkersRootsIsNamedWithItsJobs) {
                              Job("/ckpt/s/j2", "/data2/set"), Job("/ckpt/s/j3", "/data/ok"),
                              Job("/ckpt/s/j4", "builtin:tiny")}),
       ElementsAre("dataset /data2/set is outside every connected worker's --data-root (w1: "
-                  "/data); its 2 jobs will be refused until a worker with such a root connects",
+                  "/data); its 2 jobs will wait until a worker with such a root connects",
                   "dataset /data/../x is outside every connected worker's --data-root (w1: "
-                  "/data); its job will be refused until a worker with such a root connects"));
+                  "/data); its job will wait until a worker with such a root connects"));
 }
 
 TEST(RootWarningsTest, RelativePathsAndWorkersOfUnknownRootsAreNotJudged) {
@@ -65,6 +65,11 @@ TEST(RootWarningsTest, RelativePathsAndWorkersOfUnknownRootsAreNotJudged) {
   const std::vector<v1::Worker> workers = {Connected("old", {}, {}), gone};
   // Only an older worker and a disconnected one: nobody to ask.
   EXPECT_THAT(RootWarnings(workers, {Job("/x/s/j0", "/y/set")}), IsEmpty());
+  // An older worker beside one whose roots hold nothing of the sweep: the scheduler places the
+  // sweep's jobs on the older one, so they do not wait.
+  EXPECT_THAT(RootWarnings({Connected("old", {}, {}), Connected("w1", {"/ckpt"}, {"/data"})},
+                           {Job("/x/s/j0", "/y/set")}),
+              IsEmpty());
   // A relative path is taken from each worker's own working directory.
   EXPECT_THAT(RootWarnings({Connected("w1", {"/ckpt"}, {"/data"})},
                            {Job("runs/checkpoints/s/j0", "data/set")}),

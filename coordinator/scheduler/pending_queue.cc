@@ -6,13 +6,22 @@
 #include <set>
 #include <utility>
 
+#include "coordinator/scheduler/worker_roots.h"
+
 namespace ablate::coordinator {
 
-PendingQueue::NeedKey PendingQueue::KeyOf(const SlotNeed& need) {
-  return {static_cast<int>(need.kind), need.count, need.memory_bytes, need.host_memory_bytes};
+PendingQueue::GroupKey PendingQueue::KeyOf(const v1::JobSpec& spec) {
+  const SlotNeed need = SlotNeedOf(spec);
+  RootedPaths paths = RootedPathsOf(spec);
+  return {static_cast<int>(need.kind),
+          need.count,
+          need.memory_bytes,
+          need.host_memory_bytes,
+          CheckpointFolder(paths.checkpoint_dir),
+          std::move(paths.dataset)};
 }
 
-SlotNeed PendingQueue::NeedOf(const NeedKey& key) {
+SlotNeed PendingQueue::NeedOf(const GroupKey& key) {
   return {static_cast<v1::DeviceKind>(std::get<0>(key)), std::get<1>(key), std::get<2>(key),
           std::get<3>(key)};
 }
@@ -34,7 +43,7 @@ void PendingQueue::DropIfIdle(const std::string& sweep_id) {
 }
 
 void PendingQueue::Add(v1::JobSpec spec) {
-  const NeedKey key = KeyOf(SlotNeedOf(spec));
+  const GroupKey key = KeyOf(spec);
   if (!where_.try_emplace(spec.job_id(), Where{spec.sweep_id(), key, spec.index()}).second) return;
   Group& group = SweepOf(spec).groups[key];
   group.message_stale = group.message_stale || !group.message.empty();
@@ -46,12 +55,12 @@ void PendingQueue::Add(v1::JobSpec spec) {
 PendingQueue::Staged::Staged(const std::vector<v1::JobSpec>& jobs) {
   where_.reserve(jobs.size());
   slots_.reserve(jobs.size());
-  // A sweep's jobs come together and mostly share a need: look each up once per run of them.
+  // A sweep's jobs come together and mostly share a group: look each up once per run of them.
   Sweep* sweep = nullptr;
   const std::string* sweep_id = nullptr;
-  std::map<NeedKey, Group>::iterator group;
+  std::map<GroupKey, Group>::iterator group;
   for (const v1::JobSpec& spec : jobs) {
-    const NeedKey key = KeyOf(SlotNeedOf(spec));
+    GroupKey key = KeyOf(spec);
     if (sweep_id == nullptr || *sweep_id != spec.sweep_id()) {
       auto [it, inserted] = sweeps_.try_emplace(spec.sweep_id());
       if (inserted) {
@@ -67,7 +76,7 @@ PendingQueue::Staged::Staged(const std::vector<v1::JobSpec>& jobs) {
     }
     auto job = group->second.jobs.try_emplace(group->second.jobs.end(), spec.index());
     slots_.push_back(&job->second);
-    where_.emplace_back(spec.job_id(), Where{spec.sweep_id(), key, spec.index()});
+    where_.emplace_back(spec.job_id(), Where{spec.sweep_id(), std::move(key), spec.index()});
   }
 }
 
@@ -80,7 +89,7 @@ void PendingQueue::Splice(Staged staged) {
   for (auto& [job_id, where] : staged.where_) {
     if (where_.try_emplace(std::move(job_id), std::move(where)).second) continue;
     // Queued already: it stays as it is.
-    staged.sweeps_[where.sweep_id].groups[where.need].jobs.erase(where.index);
+    staged.sweeps_[where.sweep_id].groups[where.group].jobs.erase(where.index);
   }
   std::vector<std::pair<const std::string, Sweep>*> in_order;
   for (auto& entry : staged.sweeps_) in_order.push_back(&entry);
@@ -112,7 +121,7 @@ bool PendingQueue::Remove(const std::string& job_id) {
   const Where where = std::move(it->second);
   where_.erase(it);
   Sweep& sweep = sweeps_[where.sweep_id];
-  auto group = sweep.groups.find(where.need);
+  auto group = sweep.groups.find(where.group);
   group->second.jobs.erase(where.index);
   if (group->second.jobs.empty()) sweep.groups.erase(group);
   DropIfIdle(where.sweep_id);
@@ -135,8 +144,9 @@ int PendingQueue::Place(absl::FunctionRef<bool(const v1::JobSpec&, const SlotNee
   for (auto& [id, sweep] : sweeps_) {
     if (!sweep.groups.empty()) levels[sweep.priority].emplace_back(&id, &sweep);
   }
-  // Free slots only shrink during a pass, so a need that found none stays skipped.
-  std::set<NeedKey> unfit;
+  // Free slots only shrink during a pass, so a group whose first job found none stays skipped,
+  // and every group of the same key, in any sweep: its jobs fit the same workers.
+  std::set<GroupKey> unfit;
   int placed = 0;
   for (auto& [priority, members] : levels) {
     // The sweep with the fewest placed jobs on top, the older one on a tie.

@@ -10,10 +10,13 @@
 //     sweep on a tie: sweeps share slots fairly, so a one-cell sweep is never stuck behind
 //     another sweep's 100,000 cells.
 //  3. Within a sweep, expansion order (JobSpec.index); a job queued again keeps its place.
-// A job whose need (common/slot_need.h) fits no free slot, or no worker's pinned host memory
-// left, is skipped, and every job of the same need with it for the rest of the pass, so a job that
-// fits an idle slot is never starved by whatever waits ahead of it. Jobs are grouped by need within
-// each sweep, so skipping costs one step per group, not one per job.
+// A job that no worker takes now (its need, common/slot_need.h, fits no free slot or no
+// worker's pinned host memory left, or no worker with such slots has roots that hold its paths,
+// worker_roots.h) is skipped, and every job of its group with it for the rest of the pass, so a
+// job that fits an idle slot is never starved by whatever waits ahead of it. Jobs are grouped
+// within each sweep by need and by the paths that limit where they run (the dataset, and the
+// checkpoint_dir by the folder a sweep's jobs share), so that the jobs of a group fit the same
+// workers, and skipping costs one step per group, not one per job.
 //
 // Not thread-safe: the scheduler calls it under its own mutex.
 #ifndef ABLATE_COORDINATOR_SCHEDULER_PENDING_QUEUE_H_
@@ -35,8 +38,9 @@ namespace ablate::coordinator {
 
 class PendingQueue {
  public:
-  // The jobs of one sweep that share one need, in expansion order, and the waiting message the
-  // scheduler last stored for them.
+  // The jobs of one sweep that share one need and the paths a worker's roots must hold
+  // (worker_roots.h; the checkpoint_dir by its folder), in expansion order, and the waiting
+  // message the scheduler last stored for them.
   struct Group {
     std::map<uint32_t, v1::JobSpec> jobs;  // by JobSpec.index
     std::string message;                   // "" when none was stored
@@ -61,33 +65,34 @@ class PendingQueue {
   void CountUnplaced(const std::string& sweep_id);
 
   // Offers queued jobs in the order above to `try_place`, which returns true when it placed
-  // the job (the job then leaves the queue and counts as placed) and false when no free slot
-  // fits it (its need is skipped for the rest of the pass). Stops after `limit` placements or
+  // the job (the job then leaves the queue and counts as placed) and false when no worker takes
+  // it now (its group is skipped for the rest of the pass). Stops after `limit` placements or
   // when nothing is left to offer. Returns the number placed.
   int Place(absl::FunctionRef<bool(const v1::JobSpec&, const SlotNeed&)> try_place, int limit);
 
-  // Calls `visit` for every group of queued jobs.
+  // Calls `visit` for every group of queued jobs (none is empty).
   void ForEachGroup(
       absl::FunctionRef<void(const std::string& sweep_id, const SlotNeed&, Group&)> visit);
 
  private:
-  // kind, count, memory_bytes, host_memory_bytes
-  using NeedKey = std::tuple<int, uint32_t, uint64_t, uint64_t>;
+  // kind, count, memory_bytes, host_memory_bytes; then the checkpoint folder and the dataset of
+  // RootedPaths (worker_roots.h)
+  using GroupKey = std::tuple<int, uint32_t, uint64_t, uint64_t, std::string, std::string>;
   struct Sweep {
     int32_t priority = 0;
     uint64_t order = 0;   // when the sweep was first queued: older sweeps win ties
     uint32_t placed = 0;  // jobs of the sweep now placed on workers
-    std::map<NeedKey, Group> groups;
+    std::map<GroupKey, Group> groups;
   };
   struct Where {
     std::string sweep_id;
-    NeedKey need;
+    GroupKey group;
     uint32_t index = 0;
   };
 
   friend class Staged;
-  static NeedKey KeyOf(const SlotNeed& need);
-  static SlotNeed NeedOf(const NeedKey& key);
+  static GroupKey KeyOf(const v1::JobSpec& spec);
+  static SlotNeed NeedOf(const GroupKey& key);
   Sweep& SweepOf(const v1::JobSpec& spec);
   void DropIfIdle(const std::string& sweep_id);
 

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -103,6 +104,41 @@ TEST(PendingQueueTest, GroupsRememberTheirMessageAndNewcomersMakeItStale) {
     EXPECT_TRUE(group.message_stale);
   });
   EXPECT_EQ(groups, 1);
+}
+
+// `spec` checkpointing in <checkpoint_root>/<sweep id>/<job id> and reading `dataset`.
+v1::JobSpec Under(v1::JobSpec spec, const std::string& checkpoint_root,
+                  const std::string& dataset) {
+  spec.set_checkpoint_dir(absl::StrCat(checkpoint_root, "/", spec.sweep_id(), "/", spec.job_id()));
+  spec.mutable_config()->set_dataset(dataset);
+  return spec;
+}
+
+// A job that no worker's roots hold is skipped with the jobs of its sweep that read the same
+// dataset, not with those that read another, nor with another sweep's.
+TEST(PendingQueueTest, JobsOfOneNeedAreSkippedApartByTheirPaths) {
+  PendingQueue queue;
+  queue.Add(Under(Spec("a", 0), "/far", "/data/set"));
+  queue.Add(Under(Spec("a", 1), "/far", "/data/set"));
+  queue.Add(Under(Spec("b", 0), "/ckpt", "/other/set"));
+  queue.Add(Under(Spec("b", 1), "/ckpt", "/data/set"));
+  queue.Add(Under(Spec("b", 2), "/ckpt", "/other/set"));
+  std::vector<std::string> offered;
+  std::vector<std::string> placed;
+  queue.Place(
+      [&](const v1::JobSpec& spec, const SlotNeed&) {
+        offered.push_back(spec.job_id());
+        const bool held = absl::StartsWith(spec.checkpoint_dir(), "/ckpt/") &&
+                          spec.config().dataset() == "/data/set";
+        if (held) placed.push_back(spec.job_id());
+        return held;
+      },
+      100);
+  EXPECT_THAT(offered, ElementsAre("a-0", "b-0", "b-1"));
+  EXPECT_THAT(placed, ElementsAre("b-1"));
+  int groups = 0;
+  queue.ForEachGroup([&](const std::string&, const SlotNeed&, PendingQueue::Group&) { ++groups; });
+  EXPECT_EQ(groups, 2);  // a's jobs share their folder and dataset; b-0 and b-2 theirs
 }
 
 // `jobs` staged and taken, ready to splice.

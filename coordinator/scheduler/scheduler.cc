@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "coordinator/scheduler/attempt_policy.h"
+#include "coordinator/scheduler/worker_roots.h"
 
 namespace ablate::coordinator {
 namespace {
@@ -349,8 +350,11 @@ bool Scheduler::PlaceBatch() {
   std::vector<Decision> decisions;
   queue_.Place(
       [&](const v1::JobSpec& spec, const SlotNeed& need) {
+        const RootedPaths paths = RootedPathsOf(spec);
         for (auto& [id, worker] : workers_) {
           if (!takes_work(worker) || worker.free < need.count) continue;
+          // The worker would refuse it, and the job would come back to be placed again.
+          if (!RootsHold(worker.info, paths)) continue;
           std::vector<uint32_t> slots = TakeSlots(worker, need);
           if (slots.empty()) continue;
           worker.backoff.Placing();

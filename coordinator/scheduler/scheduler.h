@@ -13,10 +13,13 @@
 //     never starving a job that fits) on connected workers' free slots that fit their need
 //     (common/slot_need.h: kind, count, memory, and pinned host memory, which a worker offers
 //     in all: its attempts' pinned bytes are counted against WorkerInfo.pinned_memory_bytes),
-//     up to `assign_batch` per commit: one
-//     Store::StartAttempts for the batch, then each Assignment is queued on its worker's link;
+//     of workers whose reported roots hold the job's absolute checkpoint_dir and dataset
+//     (worker_roots.h; a worker refuses a job outside its roots, which would only come back to
+//     the queue), up to `assign_batch` per commit: one Store::StartAttempts for the batch, then
+//     each Assignment is queued on its worker's link;
 //  3. stores, for jobs that no connected worker could ever take, why they wait, as the job's
-//     message ("waiting: needs 1 CUDA slot with 80 GB; connected workers have 2 CPU slots"),
+//     message ("waiting: needs 1 CUDA slot with 80 GB; connected workers have 2 CPU slots",
+//     "waiting: dataset /d/set is outside every connected worker's --data-root (w1: /data)"),
 //     and clears it once a worker that fits connects.
 //
 // The store holds the truth; the scheduler's view is rebuilt from it by Start() after a
@@ -67,6 +70,7 @@
 #include "common/slot_need.h"
 #include "coordinator/scheduler/pending_queue.h"
 #include "coordinator/scheduler/start_backoff.h"
+#include "coordinator/scheduler/worker_roots.h"
 #include "coordinator/store/store.h"
 
 namespace ablate::coordinator {
@@ -234,8 +238,10 @@ class Scheduler {
   // One batch of placements; false when nothing more can be placed now.
   bool PlaceBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StoreWaitingMessages() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Why a job of `need` waits when no connected worker could ever take it; "" when one could.
-  std::string WhyWaiting(const SlotNeed& need) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Why a job of `need` and `paths` waits when no connected worker could ever take it; "" when
+  // one could.
+  std::string WhyWaiting(const SlotNeed& need, const RootedPaths& paths) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   void AddPlacement(WorkerState& worker, Placement placement) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Tells `worker`'s backoff how its `attempt_id` ended: its trainer failed to start there for

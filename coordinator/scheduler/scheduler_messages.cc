@@ -9,22 +9,24 @@
 #include "common/log.h"
 #include "coordinator/scheduler/scheduler.h"
 #include "coordinator/scheduler/waiting_message.h"
+#include "coordinator/scheduler/worker_roots.h"
 
 namespace ablate::coordinator {
 
-std::string Scheduler::WhyWaiting(const SlotNeed& need) const {
+std::string Scheduler::WhyWaiting(const SlotNeed& need, const RootedPaths& paths) const {
   std::vector<const v1::WorkerInfo*> placeable;
   for (const auto& [id, worker] : workers_) {
     if (Placeable(worker)) placeable.push_back(&worker.info);
   }
-  return WaitingMessage(placeable, need);
+  return WaitingMessage(placeable, need, paths);
 }
 
 void Scheduler::StoreWaitingMessages() {
   messages_dirty_ = false;
   queue_.ForEachGroup(
       [&](const std::string& sweep_id, const SlotNeed& need, PendingQueue::Group& group) {
-        std::string why = WhyWaiting(need);
+        // The jobs of a group fit the same workers, so its first speaks for all.
+        std::string why = WhyWaiting(need, RootedPathsOf(group.jobs.begin()->second));
         if (why == group.message && !group.message_stale) return;
         // A message that no longer holds is cleared; one never stored leaves the job's own (why it
         // was retried) in place.

@@ -123,23 +123,35 @@ class SchedulerTest : public ::testing::Test {
   void AddSweepOf(const std::string& id, const std::vector<uint32_t>& gpus,
                   const std::vector<uint64_t>& memory, int32_t priority = 0,
                   uint32_t max_attempts = 3, const std::vector<uint64_t>& host_memory = {}) {
+    std::vector<v1::JobSpec> jobs;
+    for (size_t i = 0; i < gpus.size(); ++i) {
+      v1::JobSpec& job = jobs.emplace_back(JobOf(id, i, priority));
+      job.set_memory_bytes(i < memory.size() ? memory[i] : 0);
+      job.set_host_memory_bytes(i < host_memory.size() ? host_memory[i] : 0);
+      job.mutable_config()->set_gpus(gpus[i]);
+    }
+    QueueSweep(id, jobs, priority, max_attempts);
+  }
+
+  // Job <id>-<i> of sweep `id`, at `priority`, on one CPU slot.
+  static v1::JobSpec JobOf(const std::string& id, size_t i, int32_t priority = 0) {
+    v1::JobSpec job;
+    job.set_job_id(absl::StrCat(id, "-", i));
+    job.set_sweep_id(id);
+    job.set_index(static_cast<uint32_t>(i));
+    job.set_priority(priority);
+    job.mutable_config()->set_learning_rate(0.001 * static_cast<double>(i + 1));
+    return job;
+  }
+
+  // Stores sweep `id` of `jobs` (as JobOf makes them), then queues them as the API does.
+  void QueueSweep(const std::string& id, const std::vector<v1::JobSpec>& jobs, int32_t priority = 0,
+                  uint32_t max_attempts = 3) {
     v1::Sweep sweep;
     sweep.set_id(id);
     sweep.mutable_spec()->set_name(id);
     sweep.mutable_spec()->set_priority(priority);
     *sweep.mutable_created_at() = ToProto(clock_.Now());
-    std::vector<v1::JobSpec> jobs;
-    for (size_t i = 0; i < gpus.size(); ++i) {
-      v1::JobSpec& job = jobs.emplace_back();
-      job.set_job_id(absl::StrCat(id, "-", i));
-      job.set_sweep_id(id);
-      job.set_index(static_cast<uint32_t>(i));
-      job.set_priority(priority);
-      job.set_memory_bytes(i < memory.size() ? memory[i] : 0);
-      job.set_host_memory_bytes(i < host_memory.size() ? host_memory[i] : 0);
-      job.mutable_config()->set_gpus(gpus[i]);
-      job.mutable_config()->set_learning_rate(0.001 * static_cast<double>(i + 1));
-    }
     absl::Status created = store_->CreateSweep(sweep, jobs, max_attempts);
     ASSERT_TRUE(created.ok()) << created;
     scheduler_->JobsQueued(jobs);

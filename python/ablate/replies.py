@@ -21,7 +21,7 @@ class Submitted:
     already_existed: bool  # the same spec was submitted before: nothing new was queued
     dropped_cells: list[str]  # cells the sweep's constraints left out, each with its reason
     # Paths of the sweep that no connected worker's --checkpoint-root or --data-root holds:
-    # their jobs are refused until a worker with such a root connects. Also issued as warnings.
+    # their jobs wait until a worker with such a root connects. Also issued as warnings.
     warnings: list[str] = dataclasses.field(default_factory=list)
 
 
