@@ -1,6 +1,7 @@
 // examples/nsa-vs-dense.yaml through the real binaries: ablate-coordinator, one ablate-worker
 // running ablate-train per job, driven by the `ablate` CLI, on loopback and on CPU. Both cells
-// train, NSA with the attention_args the sweep file gave it. About 20 s on 2 cores: in the long set.
+// train, NSA with the attention_args the sweep file gave it. About 20 s on 2 cores: in the long
+// set.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
