@@ -11,7 +11,6 @@
 #include "common/model_math.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "sweep/large_spec.h"
 #include "sweep/sweep_file.h"
 
 namespace ablate::sweep {
@@ -24,14 +23,6 @@ v1::SweepSpec Parse(const std::string& yaml) {
   absl::StatusOr<v1::SweepSpec> spec = ParseSweepYaml(yaml, "test.yaml");
   EXPECT_TRUE(spec.ok()) << spec.status();
   return spec.value_or(v1::SweepSpec());
-}
-
-std::string CellOf(const v1::JobSpec& job) {
-  std::string out;
-  for (const v1::CellValue& value : job.cell()) {
-    absl::StrAppend(&out, out.empty() ? "" : " ", value.dimension(), "=", value.value());
-  }
-  return out;
 }
 
 TEST(GridTest, CrossProductFirstDimensionSlowest) {
@@ -48,7 +39,7 @@ TEST(GridTest, CrossProductFirstDimensionSlowest) {
                          "model=mini optimizer=adamw context_length=128"};
   for (size_t i = 0; i < 4; ++i) {
     const v1::JobSpec& job = expansion->jobs[i];
-    EXPECT_EQ(CellOf(job), cells[i]);
+    EXPECT_EQ(CellLabel(job), cells[i]);
     EXPECT_EQ(job.index(), i);
     EXPECT_EQ(job.sweep_id(), expansion->sweep_id);
     EXPECT_EQ(job.config_hash().size(), 16u);
@@ -124,7 +115,7 @@ TEST(GridTest, ConstraintDropsLongDenseCellsOfTheResearchGrid) {
             "128K need sparse attention");
   for (const v1::JobSpec& job : expansion->jobs) {
     EXPECT_TRUE(job.config().context_length() <= 131072 || job.config().attention() == "nsa")
-        << CellOf(job);
+        << CellLabel(job);
     const std::string& optimizer = job.config().optimizer();
     EXPECT_DOUBLE_EQ(job.config().learning_rate(),
                      optimizer == "adamw" || optimizer == "adamw8bit" ? 3e-4 : 1e-3);
@@ -343,7 +334,7 @@ fixed:
   ASSERT_TRUE(grid.ok()) << grid.status();
   // Dense takes no attention_args, so its two cells are one config, one job: the first's.
   ASSERT_EQ(grid->jobs.size(), 3u);
-  EXPECT_EQ(CellOf(grid->jobs[0]), "attention=dense attention_args.window=0");
+  EXPECT_EQ(CellLabel(grid->jobs[0]), "attention=dense attention_args.window=0");
   EXPECT_TRUE(grid->jobs[0].config().attention_args().empty());
   ASSERT_EQ(grid->shared_cells.size(), 1u);
   EXPECT_EQ(grid->shared_cells[0].label, "attention=dense attention_args.window=128");
@@ -374,8 +365,8 @@ repeats: 2
 )"));
   ASSERT_TRUE(grid.ok()) << grid.status();
   ASSERT_EQ(grid->jobs.size(), 8u);  // dense twice, nsa 3 x 2
-  EXPECT_EQ(CellOf(grid->jobs[0]), "attention_args.window=0 attention=dense seed=1");
-  EXPECT_EQ(CellOf(grid->jobs[1]), "attention_args.window=0 attention=dense seed=2");
+  EXPECT_EQ(CellLabel(grid->jobs[0]), "attention_args.window=0 attention=dense seed=1");
+  EXPECT_EQ(CellLabel(grid->jobs[1]), "attention_args.window=0 attention=dense seed=2");
   ASSERT_EQ(grid->shared_cells.size(), 2u);
   EXPECT_EQ(grid->shared_cells[1].label, "attention_args.window=128 attention=dense");
   EXPECT_EQ(grid->shared_cells[1].runs_as, "attention_args.window=0 attention=dense");
@@ -446,27 +437,6 @@ TEST(GridTest, ValidatesSpecsFromOtherSources) {
             "them with cells");
 }
 
-// A large sweep's cells resolve on two threads; its jobs come out as a serial expansion gave
-// them: the digest of its 100,000 ids in order is the one of the expansion before threads.
-TEST(GridTest, HundredThousandCells) {
-  const v1::SweepSpec spec = HundredThousandCellSpec();
-  absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
-  ASSERT_TRUE(expansion.ok()) << expansion.status();
-  ASSERT_EQ(expansion->jobs.size(), 100000u);
-  // Six hex digits collide among 100,000 hashes; ids lengthen where they would.
-  absl::flat_hash_set<absl::string_view> ids;
-  uint64_t digest = 14695981039346656037u;  // FNV-1a of the ids, each ended by a newline
-  for (const v1::JobSpec& job : expansion->jobs) {
-    ids.insert(job.job_id());
-    for (const char c : job.job_id() + "\n")
-      digest = (digest ^ static_cast<uint8_t>(c)) * 1099511628211u;
-  }
-  EXPECT_EQ(ids.size(), expansion->jobs.size());
-  EXPECT_EQ(digest, 5674393773621922941u);
-  EXPECT_EQ(expansion->jobs[54321].index(), 54321u);
-  EXPECT_EQ(CellOf(expansion->jobs[54321]), "seed=543 learning_rate=22e-4");
-}
-
 // Cells broken in different ways are reported together, a line a problem in run order, so that
 // a file is fixed in one round: each of a cell's problems, grouped by the cells they break.
 TEST(GridTest, CellsWithDifferentProblemsAreAllReported) {
@@ -490,27 +460,6 @@ TEST(GridTest, CellsWithDifferentProblemsAreAllReported) {
             "  overrides:\n"
             "    - when: {context_length: [1M]}\n"
             "      set: {attention: nsa}");
-}
-
-// Of several invalid cells, the first in run order is named, whichever thread resolved it.
-TEST(GridTest, ALargeSweepNamesItsFirstInvalidCell) {
-  v1::SweepSpec spec = HundredThousandCellSpec();
-  v1::Override& long_context = *spec.add_overrides();
-  v1::Condition& when = *long_context.add_when();
-  when.set_dimension("seed");
-  when.add_values("900");
-  when.add_values("3");
-  (*long_context.mutable_set())["context_length"] = "1M";
-  absl::StatusOr<Expansion> expansion = ExpandSweep(spec);
-  ASSERT_FALSE(expansion.ok());
-  // The other cells the same override broke are counted after it.
-  EXPECT_THAT(
-      std::string(expansion.status().message()),
-      ::testing::MatchesRegex("cell seed=3 learning_rate=1e-4: context_length: 1048576 "
-                              "requires attention nsa \\(got dense, which takes at most 131072\\) "
-                              "\\(so do cells "
-                              "seed=3 learning_rate=[^,]+, seed=3 learning_rate=[^,]+, "
-                              "seed=3 learning_rate=[^ ]+ and [0-9]+ more\\)"));
 }
 
 }  // namespace

@@ -311,66 +311,6 @@ TEST(TuningTest, OutcomesAreTheCellsFinalJobsNotTheirTrials) {
               ElementsAre(v1::JOB_STATE_FAILED, v1::JOB_STATE_CANCELLED));
 }
 
-TEST(TuningTest, ThePlanCountsTheTrialsOfTheExample) {
-  absl::StatusOr<v1::SweepSpec> spec = LoadSweepFile("examples/optimizer-tuning.yaml");
-  ASSERT_TRUE(spec.ok()) << spec.status();
-  absl::StatusOr<Expansion> expansion = ExpandSweep(*spec);
-  ASSERT_TRUE(expansion.ok()) << expansion.status();
-  EXPECT_EQ(expansion->jobs.size(), 30u);  // 3 optimizers x 10 points on the first rung
-  const v1::SweepPlan plan = PlanOf(*spec, *expansion);
-  ASSERT_EQ(plan.cells_size(), 9);    // 3 optimizers x 3 seeds, at 300 steps
-  EXPECT_EQ(plan.search_size(), 10);  // 5 multiples of each optimizer's rate x 2 decays
-  EXPECT_EQ(plan.search(0).values(0).value(), "x0.25");
-  EXPECT_EQ(plan.reduction_factor(), 3u);
-  EXPECT_EQ(plan.trials(), 39u);  // 3 cells x (10 + 3)
-  // The one count validate, plan and submit print: 9 finals + 39 trials, 30 queued at once.
-  const v1::JobCountPlan& count = plan.job_count();
-  EXPECT_EQ(count.cells(), 3u);
-  EXPECT_EQ(count.seeds(), 3u);
-  EXPECT_EQ(count.finals(), 9u);
-  ASSERT_EQ(count.rungs_size(), 2);
-  EXPECT_EQ(count.rungs(0).trials(), 30u);  // 3 cells x 10 points
-  EXPECT_EQ(count.rungs(0).steps(), 25u);
-  EXPECT_EQ(count.rungs(1).trials(), 9u);  // 3 cells x floor(10 / 3)
-  EXPECT_EQ(count.rungs(1).steps(), 75u);
-  EXPECT_EQ(count.trials(), 39u);
-  EXPECT_EQ(count.total(), 48u);
-  EXPECT_EQ(count.submitted(), expansion->jobs.size());
-  const uint64_t per_step = 16 * 128;  // the default batch of 16 sequences of 128 tokens
-  uint64_t trial_tokens = 0;
-  for (int i = 0; i < plan.cells_size(); ++i) {
-    const v1::CellPlan& cell = plan.cells(i);
-    EXPECT_TRUE(cell.tuned());
-    EXPECT_TRUE(cell.job_id().empty());
-    // No learning rate of its own until the tuning chooses: the search space instead.
-    EXPECT_EQ(cell.learning_rate(), 0);
-    ASSERT_EQ(cell.tuned_parameters_size(), 2);
-    EXPECT_EQ(cell.tuned_parameters(0).name(), "learning_rate");
-    EXPECT_TRUE(cell.tuned_parameters(0).relative());
-    EXPECT_EQ(cell.tuned_parameters(0).high(), 4);
-    EXPECT_EQ(cell.tuned_parameters(1).name(), "weight_decay");
-    EXPECT_EQ(cell.tokens(), 300 * per_step);
-    EXPECT_EQ(cell.has_tuning(), i % 3 == 0) << i;  // on each cell's first seed
-    if (!cell.has_tuning()) continue;
-    ASSERT_EQ(cell.tuning().rungs_size(), 2);
-    EXPECT_EQ(cell.tuning().rungs(0).trials(), 10u);
-    EXPECT_EQ(cell.tuning().rungs(0).steps(), 25u);
-    EXPECT_EQ(cell.tuning().rungs(1).trials(), 3u);
-    EXPECT_EQ(cell.tuning().rungs(1).steps(), 75u);
-    EXPECT_EQ(cell.tuning().steps(), 475u);  // 10 x 25 + 3 x 75
-    EXPECT_EQ(cell.tuning().tokens(), 475 * per_step);
-    EXPECT_TRUE(cell.tuning().has_gpu_hours());
-    ASSERT_EQ(cell.tuning().points_size(), 10);
-    trial_tokens += cell.tuning().tokens();
-  }
-  // Each optimizer searches a quarter to four times its own rate (derived.learning_rate).
-  EXPECT_EQ(plan.cells(0).tuning().points(0).values(0).value(), "0.00075");  // adamw 3e-3
-  EXPECT_EQ(plan.cells(3).tuning().points(8).values(0).value(), "0.08");     // muon 2e-2
-  EXPECT_EQ(plan.tokens(), 9 * 300 * per_step + trial_tokens);
-  // 20,000 tokens a second: (2700 + 1425) steps x 2048 tokens / 20,000 / 3600.
-  EXPECT_NEAR(plan.gpu_hours(), 4125.0 * 2048 / 20000 / 3600, 1e-9);
-}
-
 // Cells of different steps have different rungs: the count sums each cell's own.
 TEST(TuningTest, TheJobCountSumsEachCellsOwnRungs) {
   std::string yaml = kTuned;
