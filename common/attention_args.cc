@@ -22,8 +22,10 @@ const std::vector<TypedArg>& NsaArgs() {
       {"window", ArgType::kInt, 512, 0, true, 1 << 20, true, "paper w = 512 (section 4.1)"},
       {"learned_compression", ArgType::kBool, 0, 0, true, 1, true,
        "fla-core mean pooling; true: the paper's learned compression (section 3.3.1, eq. 7)"},
-      {"compression_kernel", ArgType::kInt, 32, 1, true, 65536, true, "paper l = 32 (section 4.1)"},
-      {"compression_stride", ArgType::kInt, 16, 1, true, 65536, true, "paper d = 16 (section 4.1)"},
+      {"compression_kernel", ArgType::kInt, 32, 1, true, 65536, true, "paper l = 32 (section 4.1)",
+       "learned_compression"},
+      {"compression_stride", ArgType::kInt, 16, 1, true, 65536, true, "paper d = 16 (section 4.1)",
+       "learned_compression"},
       {"paper_selection", ArgType::kBool, 0, 0, true, 1, true,
        "fla-core naive_nsa_topk (forces the first and two local blocks); true: paper eq. 11"},
   };

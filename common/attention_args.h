@@ -12,8 +12,9 @@
 //   window               int   512    sliding window in tokens; 0 turns the branch off
 //   learned_compression  bool  false  the paper's learned compression instead of fla's mean
 //                                     pooling (trainer_lib/attention/nsa_blocks.h)
-//   compression_kernel   int   32     its window l (read only under learned_compression)
-//   compression_stride   int   16     its stride d (read only under learned_compression)
+//   compression_kernel   int   32     its window l (read only under learned_compression,
+//                                     and no part of a job's config without it)
+//   compression_stride   int   16     its stride d (the same)
 //   paper_selection      bool  false  the paper's eq. 11 (top n, none forced) instead of fla's
 //                                     rule (the first and two local blocks forced in)
 // Under learned_compression the paper's eq. 9 needs d | l, d | l' and l <= l'.

@@ -245,6 +245,25 @@ TEST(TrainConfigTest, ArgumentsAtTheirDefaultsOrUnreadLeaveTheConfig) {
   EXPECT_EQ(WithoutExplicitDefaults(c).SerializeAsString(), c.SerializeAsString());
 }
 
+// NSA's compression kernel and stride are read only under learned_compression: without it they
+// leave the config, whatever they are; with it, a kernel off its default stays.
+TEST(TrainConfigTest, ArgumentsReadOnlyUnderASwitchLeaveTheConfigWhileItIsOff) {
+  v1::TrainConfig nsa = DefaultTrainConfig();
+  nsa.set_attention("nsa");
+  (*nsa.mutable_attention_args())["compression_kernel"] = 64;
+  (*nsa.mutable_attention_args())["compression_stride"] = 32;
+  EXPECT_TRUE(WithoutExplicitDefaults(nsa).attention_args().empty());
+  (*nsa.mutable_attention_args())["learned_compression"] = 0;  // off, written
+  EXPECT_TRUE(WithoutExplicitDefaults(nsa).attention_args().empty());
+
+  (*nsa.mutable_attention_args())["learned_compression"] = 1;
+  (*nsa.mutable_attention_args())["compression_stride"] = 16;  // the default
+  const v1::TrainConfig learned = WithoutExplicitDefaults(nsa);
+  ASSERT_EQ(learned.attention_args().size(), 2u);
+  EXPECT_EQ(learned.attention_args().at("learned_compression"), 1);
+  EXPECT_EQ(learned.attention_args().at("compression_kernel"), 64);
+}
+
 // soap's shampoo_beta defaults to -1, which the optimizer reads as "beta2": -1 written is the
 // default and leaves; a value equal to beta2 trains the same but is kept, since the table's
 // default is compared as declared, not resolved (typed_args.h, EraseDefaultArgs).

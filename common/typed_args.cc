@@ -78,6 +78,15 @@ void EraseDefaultArgs(const std::vector<TypedArg>* declared,
     args.clear();
     return;
   }
+  // Whether each switch is on is read before anything is erased: a switch at its default is
+  // erased too.
+  std::vector<std::string> unread;
+  for (const TypedArg& arg : *declared) {
+    if (!arg.read_only_under.empty() && TypedArgOr("", declared, args, arg.read_only_under) == 0) {
+      unread.push_back(arg.name);
+    }
+  }
+  for (const std::string& name : unread) args.erase(name);
   for (const TypedArg& arg : *declared) {
     const auto it = args.find(arg.name);
     if (it != args.end() && it->second == arg.default_value) args.erase(it);

@@ -30,6 +30,9 @@ struct TypedArg {
   double high;
   bool high_inclusive;
   std::string source;  // where the default comes from ("torch.optim.AdamW")
+  // The bool argument under which alone this one is read ("learned_compression" for NSA's
+  // compression_kernel), or "" for one always read.
+  std::string read_only_under = "";
 };
 
 // Checks `args`, the map field `field` ("optimizer_args") of a config whose `owner` ("adamw",
@@ -43,9 +46,11 @@ absl::Status CheckTypedArgs(absl::string_view field, absl::string_view owner,
                             const std::vector<TypedArg>& declared,
                             const google::protobuf::Map<std::string, double>& args);
 
-// Erases from `args` each entry equal to its declared default, and every entry where
-// `declared` is null (an owner that declares no argument reads none): a setting written at its
-// default and one left out are then one config, of one job id. Nothing that trains can tell
+// Erases from `args` each entry equal to its declared default, each entry read only under a
+// bool argument that is off (NSA's compression_kernel without learned_compression), and every
+// entry where `declared` is null (an owner that declares no argument reads none): a setting
+// written at its default, or one nothing reads, and one left out are then one config, of one
+// job id. Nothing that trains can tell
 // the difference, since every reader looks arguments up through TypedArgOr, which gives the
 // declared default for a key left out. A default that stands for another argument's value
 // (soap's shampoo_beta, whose -1 means "beta2") is compared as declared, never resolved: -1 is

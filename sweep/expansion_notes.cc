@@ -9,11 +9,12 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "common/attention_args.h"
 #include "common/train_config.h"
+#include "common/typed_args.h"
 #include "sweep/cell_problems.h"
 #include "sweep/validate.h"
 
@@ -67,24 +68,34 @@ void AddDroppedValues(const v1::SweepSpec& spec, const Expansion& expansion,
 // the file means a cell it does not have.
 void AddUnreadSettings(const v1::SweepSpec& spec, const Expansion& expansion,
                        std::vector<ExpansionNote>& notes) {
-  bool any_args = false, any_learned = false, any_wsd = false;
+  bool any_args = false, any_wsd = false;
+  // Each argument read only under a switch (typed_args.h), mapped to that switch, and those
+  // some cell reads.
+  absl::flat_hash_map<std::string, std::string> switched;
+  absl::flat_hash_set<std::string> read;
   for (const v1::JobSpec& job : expansion.jobs) {
     const v1::TrainConfig& c = job.config();
-    if (AttentionArgs(c.attention()) != nullptr) {
+    if (const std::vector<TypedArg>* declared = AttentionArgs(c.attention())) {
       any_args = true;
-      const auto learned = c.attention_args().find("learned_compression");
-      any_learned |= learned != c.attention_args().end() && learned->second != 0;
+      for (const TypedArg& arg : *declared) {
+        if (arg.read_only_under.empty()) continue;
+        switched.emplace(arg.name, arg.read_only_under);
+        if (TypedArgOr(c.attention(), declared, c.attention_args(), arg.read_only_under) != 0) {
+          read.insert(arg.name);
+        }
+      }
     }
     any_wsd |= c.lr_schedule() == "wsd";
   }
   const auto why_unread = [&](absl::string_view setting) -> std::string {
-    if (absl::StartsWith(setting, "attention_args.")) {
+    if (absl::ConsumePrefix(&setting, "attention_args.")) {
       if (!any_args) return "no cell's attention takes arguments (dense takes none)";
-      if ((setting == "attention_args.compression_kernel" ||
-           setting == "attention_args.compression_stride") &&
-          !any_learned) {
-        return "read only under attention_args.learned_compression, which no cell sets";
+      const auto under = switched.find(setting);
+      if (under != switched.end() && !read.contains(setting)) {
+        return absl::StrCat("read only under attention_args.", under->second,
+                            ", which no cell sets");
       }
+      return "";
     }
     if (setting == "decay_fraction" && !any_wsd) {
       return "read only by lr_schedule wsd, which no cell uses";

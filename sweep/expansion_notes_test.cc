@@ -14,6 +14,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 // An override that no kept cell meets is legal and noted, at its conditions; one that meets a
 // cell is not.
@@ -67,6 +68,14 @@ fixed: {decay_fraction: 0.3, context_length: 2048, attention_args.compression_ke
   EXPECT_THAT(expanded->notes,
               ElementsAre(HasSubstr("fixed.attention_args.compression_kernel: read only under "
                                     "attention_args.learned_compression")));
+  expanded = ExpandSweepYaml(R"(name: t
+grid:
+  attention_args.learned_compression: [false, true]
+fixed: {attention: nsa, context_length: 2048, attention_args.compression_kernel: 64}
+)",
+                             "s.yaml");
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_THAT(expanded->notes, IsEmpty());
 }
 
 // A derived value for an optimizer that no cell has changes nothing: noted at the value, as an
