@@ -177,11 +177,17 @@ int RunCli(int argc, char** argv) {
   log->add_flag("--follow,-f", log_choice.follow,
                 "keep printing new lines, a retry's included, until the job ended; exit 0 if it "
                 "succeeded, 1 if not");
+  log->add_option("--attempt", log_choice.attempt,
+                  "print the last lines of the job's Nth attempt instead of its newest's (1 its "
+                  "first, as the notes number them)")
+      ->check(CLI::PositiveNumber)
+      ->excludes("--follow");
   log->footer(
       "The log's lines go to stdout; notes (where the whole log is, an attempt starting) to "
-      "stderr. The coordinator keeps the last 200 lines of each job's newest attempt: in memory "
-      "while the attempt runs, and in its database once the attempt ended, so an ended "
-      "attempt's lines are still shown after the coordinator restarts. The whole log stays on "
+      "stderr. The coordinator keeps the last 200 lines of each job's newest attempt in memory "
+      "while the attempt runs, and of each of its 8 newest ended attempts in its database, so "
+      "a failed attempt's lines are still shown (--attempt) after a retry replaced it or the "
+      "coordinator restarted. The whole log stays on "
       "the worker, in <its --work-dir>/JOB/attempt-ID/trainer.log, ID being the attempt's id, "
       "unique across the coordinator, not its number among the job's attempts (the notes say "
       "\"attempt 2 (id 9)\" for the one in attempt-9/). An attempt the worker refused before "

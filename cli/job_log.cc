@@ -62,7 +62,9 @@ std::string OtherLogs(const v1::GetJobResponse& job, uint64_t attempt_id) {
                                    attempt.id(), "/ on worker ", attempt.worker_id()));
   }
   if (folders.empty()) return "other attempts never started a trainer";
-  return absl::StrCat("other attempts' whole logs (trainer.log): ", absl::StrJoin(folders, ", "));
+  return absl::StrCat("other attempts' whole logs (trainer.log): ", absl::StrJoin(folders, ", "),
+                      " (ablate log --attempt N ", job.job().spec().job_id(),
+                      " prints the Nth attempt's last lines)");
 }
 
 // "attempt 2 (id 9) on worker w2": the attempt's number among the job's (every attempt, those
@@ -259,6 +261,44 @@ class Follower {
   std::string held_;
 };
 
+// Prints the tail of the job's attempt number `number` (LogChoice.attempt).
+int AttemptLog(Client& client, const v1::GetJobResponse& job, uint32_t number, const Io& io) {
+  const std::string& job_id = job.job().spec().job_id();
+  if (number > static_cast<uint32_t>(job.attempts_size())) {
+    io.err << "ablate: log: --attempt " << number << ": " << job_id << " has "
+           << (job.attempts_size() == 0 ? std::string("no attempt yet")
+                                        : absl::StrCat(job.attempts_size(), " attempt",
+                                                       job.attempts_size() == 1 ? "" : "s"))
+           << '\n';
+    return kExitFailed;
+  }
+  const v1::Attempt& attempt = job.attempts(static_cast<int>(number) - 1);
+  const std::string name = AttemptName(job, attempt.id());
+  if (std::optional<std::string> why = WhyNotStarted(job, attempt.id())) {
+    io.err << "ablate: log: " << name << " never started its trainer, so it has no log: " << *why
+           << '\n';
+    return kExitOk;
+  }
+  absl::StatusOr<v1::JobLog> log = client.GetJobLog(job_id, attempt.id());
+  if (!log.ok()) return Fail(io, log.status());
+  if (log->attempt_id() != attempt.id()) {
+    io.err << "ablate: log: the coordinator holds no line of " << name
+           << " (it keeps the newest attempt's and those of the 8 newest that ended); the whole "
+              "log is "
+           << WholeLog(job, attempt.id()) << '\n';
+    return kExitOk;
+  }
+  for (const std::string& line : log->lines()) io.out << line << '\n';
+  io.err << "ablate: log: " << name << "'s "
+         << (log->truncated()
+                 ? absl::StrCat("last ", log->lines_size(), " lines; the whole log is ",
+                                WholeLog(job, attempt.id()))
+                 : std::string("lines"));
+  if (!attempt.exit().reason().empty()) io.err << "; it ended: " << attempt.exit().reason();
+  io.err << '\n';
+  return kExitOk;
+}
+
 }  // namespace
 
 size_t SharedLines(const std::vector<std::string>& shown, const std::vector<std::string>& next) {
@@ -272,6 +312,7 @@ int LogCommand(Client& client, const std::string& job_id, const LogChoice& choic
   if (choice.follow) return Follower(client, choice, io).Run(job_id);
   absl::StatusOr<v1::GetJobResponse> job = JobOnly(client, job_id);
   if (!job.ok()) return Fail(io, job.status());
+  if (choice.attempt != 0) return AttemptLog(client, *job, choice.attempt, io);
   absl::StatusOr<v1::JobLog> log = client.GetJobLog(job->job().spec().job_id());
   if (!log.ok()) return Fail(io, log.status());
   if (log->attempt_id() == 0) {
@@ -283,9 +324,8 @@ int LogCommand(Client& client, const std::string& job_id, const LogChoice& choic
     io.err << "ablate: log: the last " << log->lines_size() << " lines; the whole log is "
            << WholeLog(*job, log->attempt_id()) << '\n';
   }
-  // The coordinator keeps the newest attempt's lines only: where the job had others, say whose
-  // these are and where the others' whole logs are (a tail older than the current attempt is
-  // told apart below).
+  // Where the job had other attempts, say whose lines these are and where the others' whole
+  // logs are (a tail older than the current attempt is told apart below).
   if (job->attempts_size() > 1 && log->attempt_id() >= job->job().current_attempt_id()) {
     io.err << "ablate: log: " << AttemptName(*job, log->attempt_id()) << "'s lines; the job's "
            << OtherLogs(*job, log->attempt_id()) << '\n';

@@ -1,10 +1,11 @@
-// `ablate log JOB [--follow]`: the end of a job's log (rank 0's trainer.log) as its worker last
-// sent it to the coordinator (SweepService.GetJobLog). The log's lines go to io.out as they
-// are, so that they pipe into grep; what the CLI itself says (where the whole log is, that no
+// `ablate log JOB [--follow | --attempt N]`: the end of a job's log (rank 0's trainer.log) as its
+// worker last sent it to the coordinator (SweepService.GetJobLog). The log's lines go to io.out as
+// they are, so that they pipe into grep; what the CLI itself says (where the whole log is, that no
 // line has arrived yet, an attempt that starts while following) goes to io.err.
 //
 // The coordinator keeps a tail of each job's newest attempt (worker.proto's LogTail, 200
-// lines by default): in memory while the attempt runs, and in its database once it ended; the
+// lines by default) in memory while the attempt runs, and of each of its newest 8 ended
+// attempts in its database (a failed attempt's lines outlive the retry that replaced it); the
 // whole log stays on the worker, at <its --work-dir>/<job id>/attempt-<attempt id>/trainer.log,
 // and the notes name it. An attempt its worker refused before starting a trainer
 // (Attempt.never_started) wrote no log: the notes say so and why, and name no folder.
@@ -12,6 +13,7 @@
 #define ABLATE_CLI_JOB_LOG_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,9 @@ struct LogChoice {
   // Keep printing the log's new lines, a new attempt's included, until the job has ended and
   // its last lines arrived; then exit 0 if it succeeded, 1 if not.
   bool follow = false;
+  // Print the tail of the job's attempt of this number (1 its first, counting every attempt, as
+  // the notes name them) instead of its newest's; 0 for the newest. Not with follow.
+  uint32_t attempt = 0;
   absl::Duration poll = absl::Seconds(1);  // between two reads while following
   // After the job ended, how long to wait for its worker to send the attempt's last lines: the
   // worker sends them at once where they changed since its last send.

@@ -196,7 +196,7 @@ TEST_F(CliTest, HelpGoesToStdoutAndSucceeds) {
   EXPECT_THAT(Run({"results", "--help"}).out, HasSubstr("\"failed: N of M trials\""));
   // Where an attempt's log lives, and how long the coordinator keeps its tail.
   const std::string log = Run({"log", "--help"}).out;
-  EXPECT_THAT(log, HasSubstr("in its database once the attempt ended"));
+  EXPECT_THAT(log, HasSubstr("of each of its 8 newest ended attempts in its database"));
   EXPECT_THAT(log, HasSubstr("JOB/attempt-ID/trainer.log, ID being the attempt's id"));
   EXPECT_THAT(Run({"status", "--help"}).out, HasSubstr("\"(+K not counted)\""));
   // Which token is sent when several are given.

@@ -4,8 +4,9 @@
 // the last lines of the trainer.log on the worker's disk, exactly, and so does `ablate log`;
 // `ablate log --follow`, started while the job runs, prints each line of the file from where it
 // started to the end once, in order, and exits with the job. An ended job's last lines are still
-// served after the coordinator restarts. An attempt its worker refused before starting a
-// trainer has no log, and `ablate log` says why rather than naming a folder never made.
+// served after the coordinator restarts, and so are a retried attempt's (`ablate log --attempt`).
+// An attempt its worker refused before starting a trainer has no log, and `ablate log` says why
+// rather than naming a folder never made.
 #include <signal.h>
 
 #include <algorithm>
@@ -329,10 +330,39 @@ TEST_F(JobLogTest, FollowingTheLogCarriesOnThroughARetry) {
   const test::Cli printed = Ablate({"log", job_id});
   EXPECT_EQ(printed.exit_code, 0) << printed.err;
   EXPECT_THAT(printed.err,
-              testing::HasSubstr(absl::StrCat("ablate: log: attempt 2 (id ", second,
-                                              ") on worker w's lines; the job's other "
-                                              "attempts' whole logs (trainer.log): <work dir>/",
-                                              job_id, "/attempt-", first, "/ on worker w\n")));
+              testing::HasSubstr(absl::StrCat(
+                  "ablate: log: attempt 2 (id ", second,
+                  ") on worker w's lines; the job's other attempts' whole logs (trainer.log): "
+                  "<work dir>/",
+                  job_id, "/attempt-", first, "/ on worker w (ablate log --attempt N ", job_id,
+                  " prints the Nth attempt's last lines)\n")));
+
+  // --attempt 1: attempt 1's last lines, which the retry replaced as the job's log, and how it
+  // ended; they are still there after the coordinator restarts.
+  for (const bool restarted : {false, true}) {
+    if (restarted) {
+      ASSERT_TRUE(DrainFirstWorker(absl::Seconds(20)).ok()) << Logs();
+      absl::StatusOr<int> stopped = coordinator_->Stop();
+      ASSERT_TRUE(stopped.ok() && *stopped == 0) << Logs();
+      coordinator_.reset();
+      auto again = test::TestCoordinator::Start(bin_dir_, dir_, {}, 0, {"w"});
+      ASSERT_TRUE(again.ok()) << again.status();
+      coordinator_ = *std::move(again);
+    }
+    const test::Cli first_log = Ablate({"log", "--attempt", "1", job_id});
+    EXPECT_EQ(first_log.exit_code, 0) << first_log.err;
+    std::vector<std::string> lines = absl::StrSplit(first_log.out, '\n');
+    ASSERT_TRUE(lines.size() > 1 && lines.back().empty()) << first_log.out << first_log.err;
+    lines.pop_back();
+    EXPECT_TRUE(EndsTheFile(lines, one, /*skipped=*/false)) << first_log.err;
+    EXPECT_THAT(first_log.err, testing::HasSubstr(absl::StrCat("ablate: log: attempt 1 (id ", first,
+                                                               ") on worker w's ")));
+    EXPECT_THAT(first_log.err, testing::HasSubstr("; it ended: "));
+  }
+  const test::Cli none = Ablate({"log", "--attempt", "3", job_id});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_EQ(none.err, absl::StrCat("ablate: log: --attempt 3: ", job_id, " has 2 attempts\n"));
+  EXPECT_EQ(Ablate({"log", "--attempt", "1", "-f", job_id}).exit_code, 2);
 }
 
 }  // namespace

@@ -27,12 +27,24 @@ void LogTails::Put(const v1::LogTail& tail) {
                             EndedInStore(tail.job_id(), tail.attempt_id());
   std::optional<v1::JobLog> write;
   {
-    absl::MutexLock lock(&mu_);
+    absl::ReleasableMutexLock lock(&mu_);
     auto [it, inserted] = tails_.try_emplace(tail.job_id());
     Entry& entry = it->second;
     if (inserted) {
       entry.age = by_age_.insert(by_age_.end(), tail.job_id());
     } else if (tail.attempt_id() < entry.log.attempt_id()) {
+      // An older attempt's tail, which memory no longer keeps (invariant 1). A job runs one
+      // attempt at a time, so that attempt has ended: its tail goes to the store (invariant 3).
+      if (store_ == nullptr) return;
+      ++writes_queued_;
+      v1::JobLog late;
+      late.set_job_id(tail.job_id());
+      late.set_attempt_id(tail.attempt_id());
+      *late.mutable_lines() = tail.lines();
+      late.set_truncated(tail.truncated());
+      *late.mutable_updated_at() = ToProto(clock_.Now());
+      lock.Release();
+      WriteLate(std::move(late));
       return;
     } else {
       by_age_.splice(by_age_.end(), by_age_, entry.age);
@@ -95,7 +107,7 @@ absl::StatusOr<v1::JobLog> LogTails::Get(const std::string& job_id,
   if (store_ == nullptr || current_attempt_id == 0 || memory.attempt_id() == current_attempt_id) {
     return memory;
   }
-  absl::StatusOr<v1::JobLog> stored = store_->ReadJobLog(job_id);
+  absl::StatusOr<v1::JobLog> stored = store_->ReadJobLog(job_id, 0);
   if (!stored.ok()) return stored.status();
   return stored->attempt_id() > memory.attempt_id() ? *std::move(stored) : memory;
 }
@@ -104,7 +116,7 @@ absl::StatusOr<v1::JobLog> LogTails::GetAttempt(const std::string& job_id,
                                                 uint64_t attempt_id) const {
   v1::JobLog log = InMemory(job_id);
   if (log.attempt_id() != attempt_id && store_ != nullptr) {
-    absl::StatusOr<v1::JobLog> stored = store_->ReadJobLog(job_id);
+    absl::StatusOr<v1::JobLog> stored = store_->ReadJobLog(job_id, attempt_id);
     if (!stored.ok()) return stored.status();
     log = *std::move(stored);
   }
@@ -193,12 +205,28 @@ void LogTails::Write(v1::JobLog log) {
       });
 }
 
-void LogTails::WriteDone(const std::string& job_id, uint64_t attempt_id,
-                         const absl::Status& status) {
+void LogTails::WriteLate(v1::JobLog log) {
+  std::string job_id = log.job_id();
+  const uint64_t attempt_id = log.attempt_id();
+  store_->SaveJobLogAsync(
+      std::move(log), [this, job_id = std::move(job_id), attempt_id](const absl::Status& status) {
+        LogWriteError(job_id, attempt_id, status);
+        absl::MutexLock lock(&mu_);
+        --writes_queued_;
+      });
+}
+
+void LogTails::LogWriteError(const std::string& job_id, uint64_t attempt_id,
+                             const absl::Status& status) {
   if (!status.ok()) {
     ABLATE_LOG(ERROR) << "log tail not stored job_id=" << job_id << " attempt_id=" << attempt_id
                       << " error=\"" << status.message() << "\"";
   }
+}
+
+void LogTails::WriteDone(const std::string& job_id, uint64_t attempt_id,
+                         const absl::Status& status) {
+  LogWriteError(job_id, attempt_id, status);
   std::optional<v1::JobLog> again;
   {
     absl::MutexLock lock(&mu_);

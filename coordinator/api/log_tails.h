@@ -8,14 +8,15 @@
 // and the store only when memory holds no tail of the job's current attempt.
 //
 // Invariants:
-//  1. A job holds the tail of the newest attempt that sent one: a tail of an older attempt is
-//     ignored.
+//  1. A job holds in memory the tail of the newest attempt that sent one: a tail of an older
+//     attempt, which has ended, goes to the store alone (invariant 3).
 //  2. The lines of all tails in memory together hold at most `max_bytes`; past that, the tails
 //     updated longest ago are dropped first. A worker bounds each tail (64 KiB by default), so
 //     the default 128 MiB keeps at least the 2,048 most recently updated jobs' tails.
-//  3. The store keeps one tail per job, of its newest ended attempt whose tail memory held at
-//     or after its end (see Store::SaveJobLogAsync for its bound). Tails of running attempts
-//     are never written to it.
+//  3. The store keeps the tail of each ended attempt that memory held at or after its end, or
+//     that arrived after a newer attempt's, of a job's kStoredLogsPerJob newest such attempts
+//     (see Store::SaveJobLogAsync for its bounds). Tails of running attempts are never written
+//     to it.
 //  4. A job has at most one store write of its tail queued at a time: tails that arrive while
 //     one is queued are written together, the newest, once it is done. So late tails cost one
 //     write per group commit at most, not one per tail.
@@ -79,7 +80,7 @@ class LogTails {
   // attempt_id 0 and no lines when there is neither. The store's error when it cannot be read.
   absl::StatusOr<v1::JobLog> Get(const std::string& job_id, uint64_t current_attempt_id) const;
   // The tail of attempt `attempt_id` of `job_id`, from memory (the newest attempt's) or the
-  // store (the newest ended attempt's); attempt_id 0 and no lines when neither holds it. The
+  // store (each ended attempt's, invariant 3); attempt_id 0 and no lines when neither holds it. The
   // store's error when it cannot be read.
   absl::StatusOr<v1::JobLog> GetAttempt(const std::string& job_id, uint64_t attempt_id) const;
 
@@ -118,6 +119,11 @@ class LogTails {
   void Write(v1::JobLog log) ABSL_LOCKS_EXCLUDED(mu_);
   void WriteDone(const std::string& job_id, uint64_t attempt_id, const absl::Status& status)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Queues the write of `log`, a tail of an attempt older than memory's (invariant 1), whose
+  // place in writes_queued_ the caller took; its end only gives that place back.
+  void WriteLate(v1::JobLog log) ABSL_LOCKS_EXCLUDED(mu_);
+  static void LogWriteError(const std::string& job_id, uint64_t attempt_id,
+                            const absl::Status& status);
 
   Clock& clock_;
   Store* const store_;

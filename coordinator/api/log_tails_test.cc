@@ -114,7 +114,7 @@ TEST_F(StoredLogTailsTest, AnEndedAttemptsTailOutlivesMemory) {
   const uint64_t second = Start();
   restarted.Put(Tail("s-j0", second, "running"));
   EXPECT_EQ(restarted.Get("s-j0", second).value().lines(0), "running");
-  EXPECT_EQ(store_->ReadJobLog("s-j0").value().attempt_id(), first);
+  EXPECT_EQ(store_->ReadJobLog("s-j0", 0).value().attempt_id(), first);
   ASSERT_NO_FATAL_FAILURE(End(restarted, second));
 
   // Memory holding an older attempt's tail (its worker resent it) than the stored one.
@@ -129,7 +129,8 @@ TEST_F(StoredLogTailsTest, AnEndedAttemptsTailOutlivesMemory) {
 }
 
 // A retry's first tail replaces its predecessor's in memory; the predecessor's last lines are
-// still served by its attempt id, from the store, until a newer attempt ends.
+// still served by its attempt id, from the store, after newer attempts ended too, and lines of
+// it that arrive after the retry's are stored.
 TEST_F(StoredLogTailsTest, AnEndedAttemptsTailIsServedByItsIdAfterARetrysTailArrived) {
   LogTails tails(RealClock(), store_.get());
   const uint64_t first = Start();
@@ -149,22 +150,29 @@ TEST_F(StoredLogTailsTest, AnEndedAttemptsTailIsServedByItsIdAfterARetrysTailArr
   EXPECT_EQ(tails.GetAttempt("s-j0", second).value().lines(0), "second, running");
   EXPECT_EQ(tails.Get("s-j0", second).value().lines(0), "second, running");
 
-  // Once the second ended, the store keeps its tail instead: the first's is gone.
+  // The first's worker sends its lines again, changed, after the second's arrived.
+  const int64_t before = store_->Version();
+  tails.Put(Tail("s-j0", first, "first's later words"));
+  EXPECT_GT(store_->WaitForChange(before, absl::Seconds(10)), before);
+  EXPECT_EQ(tails.GetAttempt("s-j0", first).value().lines(0), "first's later words");
+  EXPECT_EQ(tails.Get("s-j0", second).value().lines(0), "second, running");
+
+  // Once the second ended, the store keeps its tail as well as the first's.
   ASSERT_NO_FATAL_FAILURE(End(tails, second));
   const uint64_t third = Start();
   tails.Put(Tail("s-j0", third, "third, running"));
   EXPECT_EQ(tails.GetAttempt("s-j0", second).value().lines(0), "second, running");
   log = tails.GetAttempt("s-j0", first).value();
-  EXPECT_EQ(log.job_id(), "s-j0");
-  EXPECT_EQ(log.attempt_id(), 0u);
-  EXPECT_EQ(log.lines_size(), 0);
+  EXPECT_EQ(log.attempt_id(), first);
+  EXPECT_EQ(log.lines(0), "first's later words");
+  EXPECT_EQ(tails.GetAttempt("s-j0", third + 1).value().attempt_id(), 0u);
 }
 
 TEST_F(StoredLogTailsTest, AnAttemptThatSentNoTailStoresNothing) {
   const uint64_t attempt = Start();
   LogTails tails(RealClock(), store_.get());
   tails.Ended("s-j0", attempt);
-  EXPECT_EQ(store_->ReadJobLog("s-j0").value().attempt_id(), 0u);
+  EXPECT_EQ(store_->ReadJobLog("s-j0", 0).value().attempt_id(), 0u);
   EXPECT_EQ(tails.Get("s-j0", attempt).value().lines_size(), 0);
 }
 
@@ -177,7 +185,7 @@ TEST_F(StoredLogTailsTest, ALateTailOfAnEndedAttemptOutlivesARestart) {
     LogTails tails(RealClock(), store_.get());
     tails.Put(Tail("s-j0", attempt, "before the end"));
     ASSERT_NO_FATAL_FAILURE(End(tails, attempt));
-    ASSERT_EQ(store_->ReadJobLog("s-j0").value().lines(0), "before the end");
+    ASSERT_EQ(store_->ReadJobLog("s-j0", 0).value().lines(0), "before the end");
     // More than a stored tail holds: its newest lines are kept.
     v1::LogTail tail = Tail("s-j0", attempt, "before the end");
     const size_t n = 2 * kMaxStoredLogBytes / 90;
@@ -231,7 +239,7 @@ TEST_F(StoredLogTailsTest, TheLateTailOfAnAttemptThatEndedBeforeTheStartIsStored
     restarted.Put(Tail("s-j0", ended, "later"));
   }  // waits for its writes
   Reopen();
-  EXPECT_EQ(store_->ReadJobLog("s-j0").value().lines(0), "later");
+  EXPECT_EQ(store_->ReadJobLog("s-j0", 0).value().lines(0), "later");
 
   const uint64_t running = Start();
   {
@@ -239,7 +247,7 @@ TEST_F(StoredLogTailsTest, TheLateTailOfAnAttemptThatEndedBeforeTheStartIsStored
     restarted.Put(Tail("s-j0", running, "running"));
     EXPECT_EQ(restarted.Get("s-j0", running).value().lines(0), "running");
   }
-  const v1::JobLog stored = store_->ReadJobLog("s-j0").value();
+  const v1::JobLog stored = store_->ReadJobLog("s-j0", 0).value();
   EXPECT_EQ(stored.attempt_id(), ended);
   EXPECT_EQ(stored.lines(0), "later");
 }
@@ -260,7 +268,7 @@ TEST_F(StoredLogTailsTest, LateTailsInABurstShareWrites) {
   const int64_t writes = store_->Stats().writes - before;
   EXPECT_GE(writes, 1);
   EXPECT_LT(writes, kTails / 2);
-  EXPECT_EQ(store_->ReadJobLog("s-j0").value().lines(0), absl::StrCat("late ", kTails - 1));
+  EXPECT_EQ(store_->ReadJobLog("s-j0", 0).value().lines(0), absl::StrCat("late ", kTails - 1));
 }
 
 // A worker resends its tail on every new stream: the same tail of an ended attempt again is

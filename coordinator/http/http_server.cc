@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -246,9 +247,16 @@ void HttpServer::Route() {
     ServeGetJob(api_, req, res);
   });
   s.Get(R"(/api/v1/jobs/([^/]+)/log)", [this](const httplib::Request& req, httplib::Response& res) {
-    if (absl::Status s = CheckQueryParams(req, {}); !s.ok()) return ReplyError(s, res);
+    if (absl::Status s = CheckQueryParams(req, {{"attempt_id"}}); !s.ok()) {
+      return ReplyError(s, res);
+    }
+    uint64_t attempt_id = 0;
+    if (absl::Status s = ParseUintParam(req, "attempt_id", &attempt_id); !s.ok()) {
+      return ReplyError(s, res);
+    }
     v1::GetJobLogRequest request;
     request.set_job_id(req.matches[1]);
+    request.set_attempt_id(attempt_id);
     Reply(api_.GetJobLog(request), res);
   });
   s.Get("/api/v1/whoami", [this](const httplib::Request& req, httplib::Response& res) {

@@ -173,9 +173,14 @@ TEST_F(HttpTest, JobsFilterByState) {
   EXPECT_THAT(Get(jobs + "?stat=failed", 400), HasSubstr("unknown query parameter 'stat'"));
   EXPECT_THAT(Get("/api/v1/jobs/" + all.jobs(0).spec().job_id() + "?metric=train/loss", 400),
               HasSubstr("takes metrics, max_points"));
+  const std::string log = "/api/v1/jobs/" + all.jobs(0).spec().job_id() + "/log";
+  EXPECT_THAT(Get(log + "?page_size=1", 400),
+              HasSubstr("unknown query parameter 'page_size' (" + log + " takes attempt_id)"));
+  EXPECT_THAT(Get(log + "?attempt_id=first", 400),
+              HasSubstr("attempt_id: expected a non-negative integer"));
+  EXPECT_EQ(Parse<v1::JobLog>(Get(log + "?attempt_id=99999")).attempt_id(), 0u);
   // Endpoints that take none refuse any: /sweeps has no paging, though /sweeps/ID/jobs does.
   for (const std::string& path : {std::string("/api/v1/sweeps"), "/api/v1/sweeps/" + sweep_id,
-                                  "/api/v1/jobs/" + all.jobs(0).spec().job_id() + "/log",
                                   std::string("/api/v1/workers"), std::string("/api/v1/whoami")}) {
     EXPECT_THAT(Get(path + "?page_size=1", 400),
                 HasSubstr("unknown query parameter 'page_size' (" + path + " takes none)"));

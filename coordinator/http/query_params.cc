@@ -54,12 +54,25 @@ std::vector<std::string> ListParam(const httplib::Request& req, const std::strin
   return values;
 }
 
-absl::Status ParseUintParam(const httplib::Request& req, const std::string& name, uint32_t* value) {
+namespace {
+
+template <typename Uint>
+absl::Status ParseUint(const httplib::Request& req, const std::string& name, Uint* value) {
   if (!req.has_param(name)) return absl::OkStatus();
   if (!absl::SimpleAtoi(req.get_param_value(name), value)) {
     return absl::InvalidArgumentError(absl::StrCat(name, ": expected a non-negative integer"));
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ParseUintParam(const httplib::Request& req, const std::string& name, uint32_t* value) {
+  return ParseUint(req, name, value);
+}
+
+absl::Status ParseUintParam(const httplib::Request& req, const std::string& name, uint64_t* value) {
+  return ParseUint(req, name, value);
 }
 
 }  // namespace ablate::coordinator

@@ -41,6 +41,7 @@ std::vector<std::string> ListParam(const httplib::Request& req, const std::strin
 // ?name=N as an unsigned number; `*value` is left alone when the parameter is absent.
 // InvalidArgument naming the parameter when it is not a non-negative integer.
 absl::Status ParseUintParam(const httplib::Request& req, const std::string& name, uint32_t* value);
+absl::Status ParseUintParam(const httplib::Request& req, const std::string& name, uint64_t* value);
 
 }  // namespace ablate::coordinator
 

@@ -142,6 +142,20 @@ ALTER TABLE attempts ADD COLUMN never_started INTEGER NOT NULL DEFAULT 0;
 UPDATE attempts SET never_started = 1 WHERE instr(exit, CAST('not started: ' AS BLOB)) > 0;
 )sql";
 
+// Job logs keyed by attempt: the tails of each job's newest kStoredLogsPerJob ended attempts
+// (store.h), where version 6 kept the newest one's, so that a failed attempt's lines outlive the
+// retry that replaced it (`ablate log --attempt`). The rows version 6 kept move over as they are.
+constexpr char kSchemaV9[] = R"sql(
+CREATE TABLE attempt_logs (
+  job_id TEXT NOT NULL REFERENCES jobs (id),
+  attempt_id INTEGER NOT NULL,
+  log BLOB NOT NULL,
+  PRIMARY KEY (job_id, attempt_id)
+) WITHOUT ROWID;
+INSERT INTO attempt_logs (job_id, attempt_id, log) SELECT job_id, attempt_id, log FROM job_logs;
+DROP TABLE job_logs;
+)sql";
+
 // Migration i brings version i to version i + 1. Append only: a released migration never
 // changes, since files written by that release have already run it.
 const std::vector<std::string>& Migrations() {
@@ -154,6 +168,7 @@ const std::vector<std::string>& Migrations() {
       kSchemaV6,
       kSchemaV7,
       kSchemaV8,
+      kSchemaV9,
   };
   return *migrations;
 }

@@ -81,7 +81,7 @@ class SqliteStore final : public Store {
       std::vector<std::string>* logged) override;
 
   void SaveJobLogAsync(v1::JobLog log, WriteDone done) override;
-  absl::StatusOr<v1::JobLog> ReadJobLog(const std::string& job_id) override;
+  absl::StatusOr<v1::JobLog> ReadJobLog(const std::string& job_id, uint64_t attempt_id) override;
 
   absl::Status UpsertWorker(const v1::WorkerInfo& info, bool connected) override;
   void UpsertWorkerAsync(const v1::WorkerInfo& info, bool connected, WriteDone done) override;

@@ -1,5 +1,6 @@
-// Job logs: the tail of each job's newest ended attempt, kept across restarts (schema.cc's
-// job_logs). Part of SqliteStore (sqlite_store.h).
+// Job logs: the tails of each job's newest ended attempts, kept across restarts (schema.cc's
+// attempt_logs). Part of SqliteStore (sqlite_store.h).
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -37,17 +38,21 @@ absl::Status SaveJobLogRow(Db& db, const v1::JobLog& log) {
     return absl::NotFoundError(
         absl::StrCat("job ", log.job_id(), " has no attempt ", log.attempt_id()));
   }
-  // An older attempt's log, saved late (its worker's end arrived after a newer attempt's), never
-  // replaces a newer one.
   absl::StatusOr<Statement> upsert = db.Prepare(
-      "INSERT INTO job_logs (job_id, attempt_id, log) VALUES (?1, ?2, ?3) ON CONFLICT (job_id) "
-      "DO UPDATE SET attempt_id = excluded.attempt_id, log = excluded.log "
-      "WHERE excluded.attempt_id >= job_logs.attempt_id");
+      "INSERT INTO attempt_logs (job_id, attempt_id, log) VALUES (?1, ?2, ?3) "
+      "ON CONFLICT (job_id, attempt_id) DO UPDATE SET log = excluded.log");
   if (!upsert.ok()) return upsert.status();
-  return upsert->Bind(1, log.job_id())
-      .Bind(2, attempt_id)
-      .BindBlob(3, log.SerializeAsString())
-      .Run();
+  absl::Status saved =
+      upsert->Bind(1, log.job_id()).Bind(2, attempt_id).BindBlob(3, log.SerializeAsString()).Run();
+  if (!saved.ok()) return saved;
+  // The bound per job. A late log of an attempt older than the job's kStoredLogsPerJob newest
+  // goes again at once: stored and dropped in one transaction, it changes nothing.
+  absl::StatusOr<Statement> trim = db.Prepare(
+      "DELETE FROM attempt_logs WHERE job_id = ?1 AND attempt_id < (SELECT MIN(attempt_id) FROM "
+      "(SELECT attempt_id FROM attempt_logs WHERE job_id = ?1 ORDER BY attempt_id DESC "
+      "LIMIT ?2))");
+  if (!trim.ok()) return trim.status();
+  return trim->Bind(1, log.job_id()).Bind(2, int64_t{kStoredLogsPerJob}).Run();
 }
 
 }  // namespace
@@ -59,12 +64,16 @@ void SqliteStore::SaveJobLogAsync(v1::JobLog log, WriteDone done) {
       std::move(done));
 }
 
-absl::StatusOr<v1::JobLog> SqliteStore::ReadJobLog(const std::string& job_id) {
+absl::StatusOr<v1::JobLog> SqliteStore::ReadJobLog(const std::string& job_id, uint64_t attempt_id) {
   v1::JobLog out;
   absl::Status status = Read([&](Db& db) -> absl::Status {
-    absl::StatusOr<Statement> query = db.Prepare("SELECT log FROM job_logs WHERE job_id = ?1");
+    // Attempt 0 matches every attempt; the newest comes first.
+    absl::StatusOr<Statement> query = db.Prepare(
+        "SELECT log FROM attempt_logs WHERE job_id = ?1 AND ?2 IN (0, attempt_id) "
+        "ORDER BY attempt_id DESC LIMIT 1");
     if (!query.ok()) return query.status();
-    absl::StatusOr<bool> found = query->Bind(1, job_id).Step();
+    absl::StatusOr<bool> found =
+        query->Bind(1, job_id).Bind(2, static_cast<int64_t>(attempt_id)).Step();
     if (!found.ok()) return found.status();
     if (!*found) return absl::OkStatus();
     const absl::string_view log = query->Blob(0);

@@ -92,6 +92,10 @@ inline std::vector<v1::JobSpec> TakenBack(const std::vector<v1::Job>& jobs,
 // The most bytes of lines a stored job log holds (Store::SaveJobLogAsync); a longer one keeps
 // its newest lines. Four times a worker's default tail (64 KiB), so such a tail is kept whole.
 inline constexpr size_t kMaxStoredLogBytes = size_t{256} << 10;
+// The most ended attempts of one job whose logs the store keeps (Store::SaveJobLogAsync): the
+// newest, by attempt id. With kMaxStoredLogBytes, at most 2 MiB of lines per job, while a
+// job's attempts are bounded only by its max_attempts and every `ablate retry`.
+inline constexpr int kStoredLogsPerJob = 8;
 
 struct StoreOptions {
   // A group holds at most this many rows (a metric point counts one, another write one; a
@@ -348,15 +352,16 @@ class Store {
 
   // --- Job logs ---------------------------------------------------------------------------
 
-  // Stores `log`, the tail of the job's attempt log.attempt_id() as LogTails keeps it, as the
-  // job's log: it replaces a stored log of the same or an older attempt; beside one of a newer
-  // attempt it changes nothing (OK). A job keeps one stored log, of at most kMaxStoredLogBytes
-  // of lines: past that its oldest lines are dropped and `truncated` set. NotFound, changing
-  // nothing, when log.attempt_id() is not an attempt of log.job_id().
+  // Stores `log`, the tail of the job's attempt log.attempt_id() as LogTails keeps it, as that
+  // attempt's log, replacing one stored of the same attempt. A job keeps the logs of its
+  // kStoredLogsPerJob newest attempts that stored one: a save past that drops the oldest (a
+  // late save of an attempt older than all of them changes nothing, OK). Each log holds at most
+  // kMaxStoredLogBytes of lines: past that its oldest lines are dropped and `truncated` set.
+  // NotFound, changing nothing, when log.attempt_id() is not an attempt of log.job_id().
   virtual void SaveJobLogAsync(v1::JobLog log, WriteDone done) = 0;
-  // The job's stored log; attempt_id 0 and no lines when none was stored (as for an unknown
-  // job).
-  virtual absl::StatusOr<v1::JobLog> ReadJobLog(const std::string& job_id) = 0;
+  // The stored log of attempt `attempt_id` of the job, or with 0 of its newest attempt that
+  // stored one; attempt_id 0 and no lines when there is none (as for an unknown job).
+  virtual absl::StatusOr<v1::JobLog> ReadJobLog(const std::string& job_id, uint64_t attempt_id) = 0;
 
   // --- Workers ----------------------------------------------------------------------------
 

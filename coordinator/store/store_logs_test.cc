@@ -1,6 +1,7 @@
 // Job logs in the store: an ended attempt's tail survives closing and reopening the file, one
-// per job (the newest attempt's), bounded; and a file of the schema before job logs existed
-// is migrated with its jobs intact.
+// per attempt for a job's newest kStoredLogsPerJob attempts, bounded; a file of the schema
+// before job logs existed is migrated with its jobs intact, and one of the schema that kept a
+// log per job keeps that log.
 #include <memory>
 #include <string>
 #include <vector>
@@ -68,38 +69,62 @@ class StoreLogsTest : public ::testing::Test {
 
 TEST_F(StoreLogsTest, AStoredLogSurvivesReopeningTheFile) {
   ASSERT_TRUE(store_->CreateSweep(MakeSweep("s"), MakeJobs("s", 2), 3).ok());
-  EXPECT_EQ(store_->ReadJobLog("s-j0").value().attempt_id(), 0u);  // none stored yet
+  EXPECT_EQ(store_->ReadJobLog("s-j0", 0).value().attempt_id(), 0u);  // none stored yet
   const uint64_t attempt = RunAndEnd("s-j0");
   v1::JobLog log = Log("s-j0", attempt, {"step 9 loss 2.5", "done after 10 steps"});
   log.set_truncated(true);
   ASSERT_TRUE(Save(log).ok());
 
   Reopen();
-  EXPECT_EQ(store_->ReadJobLog("s-j0").value().SerializeAsString(), log.SerializeAsString());
-  const v1::JobLog other = store_->ReadJobLog("s-j1").value();
+  EXPECT_EQ(store_->ReadJobLog("s-j0", 0).value().SerializeAsString(), log.SerializeAsString());
+  const v1::JobLog other = store_->ReadJobLog("s-j1", 0).value();
   EXPECT_EQ(other.job_id(), "s-j1");
   EXPECT_EQ(other.attempt_id(), 0u);
-  EXPECT_EQ(store_->ReadJobLog("no-such-job").value().lines_size(), 0);
+  EXPECT_EQ(store_->ReadJobLog("no-such-job", 0).value().lines_size(), 0);
 }
 
-TEST_F(StoreLogsTest, AJobKeepsItsNewestAttemptsLogOnly) {
-  ASSERT_TRUE(store_->CreateSweep(MakeSweep("s"), MakeJobs("s", 2), 3).ok());
+TEST_F(StoreLogsTest, EachAttemptKeepsItsLogForAJobsNewestAttempts) {
+  ASSERT_TRUE(store_->CreateSweep(MakeSweep("s"), MakeJobs("s", 2), 100).ok());
   const uint64_t first = RunAndEnd("s-j0");
   const uint64_t second = RunAndEnd("s-j0");
   ASSERT_TRUE(Save(Log("s-j0", first, {"first"})).ok());
   ASSERT_TRUE(Save(Log("s-j0", second, {"second"})).ok());
-  // The first attempt's, saved late (its end reported after the second's): nothing changes.
+  // The first attempt's again, later (its end reported after the second's): it replaces the
+  // first's only, and 0 still reads the newest attempt's.
   ASSERT_TRUE(Save(Log("s-j0", first, {"first, late"})).ok());
-  v1::JobLog stored = store_->ReadJobLog("s-j0").value();
+  v1::JobLog stored = store_->ReadJobLog("s-j0", 0).value();
   EXPECT_EQ(stored.attempt_id(), second);
   ASSERT_EQ(stored.lines_size(), 1);
   EXPECT_EQ(stored.lines(0), "second");
+  EXPECT_EQ(store_->ReadJobLog("s-j0", first).value().lines(0), "first, late");
+  EXPECT_EQ(store_->ReadJobLog("s-j0", second + 100).value().attempt_id(), 0u);
 
   // An attempt that is not the job's changes nothing.
   const uint64_t of_other_job = RunAndEnd("s-j1");
   EXPECT_EQ(Save(Log("s-j0", of_other_job, {"not mine"})).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(Save(Log("s-j0", second + 100, {"unknown"})).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store_->ReadJobLog("s-j0").value().lines(0), "second");
+  EXPECT_EQ(store_->ReadJobLog("s-j0", 0).value().lines(0), "second");
+  EXPECT_EQ(store_->ReadJobLog("s-j0", of_other_job).value().attempt_id(), 0u);
+
+  // Past kStoredLogsPerJob attempts the oldest logs go, and a late one older than every kept
+  // one is not kept; the other job's log stays.
+  ASSERT_TRUE(Save(Log("s-j1", of_other_job, {"other job"})).ok());
+  std::vector<uint64_t> attempts = {first, second};
+  for (int i = 2; i < kStoredLogsPerJob + 2; ++i) {
+    attempts.push_back(RunAndEnd("s-j0"));
+    ASSERT_TRUE(Save(Log("s-j0", attempts.back(), {absl::StrCat("attempt ", i)})).ok());
+  }
+  Reopen();
+  EXPECT_EQ(store_->ReadJobLog("s-j0", first).value().attempt_id(), 0u);
+  EXPECT_EQ(store_->ReadJobLog("s-j0", second).value().attempt_id(), 0u);
+  ASSERT_TRUE(Save(Log("s-j0", first, {"first, later still"})).ok());
+  EXPECT_EQ(store_->ReadJobLog("s-j0", first).value().attempt_id(), 0u);
+  for (size_t i = 2; i < attempts.size(); ++i) {
+    EXPECT_EQ(store_->ReadJobLog("s-j0", attempts[i]).value().lines(0),
+              absl::StrCat("attempt ", i));
+  }
+  EXPECT_EQ(store_->ReadJobLog("s-j0", 0).value().attempt_id(), attempts.back());
+  EXPECT_EQ(store_->ReadJobLog("s-j1", 0).value().lines(0), "other job");
 }
 
 TEST_F(StoreLogsTest, AStoredLogKeepsItsNewestLinesWithinTheBound) {
@@ -111,7 +136,7 @@ TEST_F(StoreLogsTest, AStoredLogKeepsItsNewestLinesWithinTheBound) {
   for (size_t i = 0; i < n; ++i) lines.push_back(absl::StrCat(i, line));
   ASSERT_TRUE(Save(Log("s-j0", attempt, lines)).ok());
 
-  const v1::JobLog stored = store_->ReadJobLog("s-j0").value();
+  const v1::JobLog stored = store_->ReadJobLog("s-j0", 0).value();
   EXPECT_TRUE(stored.truncated());
   size_t bytes = 0;
   for (const std::string& l : stored.lines()) bytes += l.size();
@@ -159,11 +184,39 @@ TEST_F(StoreLogsTest, MigratesAFileOfTheSchemaBeforeJobLogs) {
     EXPECT_EQ(version.Int(0), internal::CurrentSchemaVersion());
   }
   EXPECT_EQ(store_->GetJob("old-j0").value().state(), v1::JOB_STATE_PENDING);
-  EXPECT_EQ(store_->ReadJobLog("old-j0").value().attempt_id(), 0u);
+  EXPECT_EQ(store_->ReadJobLog("old-j0", 0).value().attempt_id(), 0u);
   const uint64_t attempt = RunAndEnd("old-j0");
   ASSERT_TRUE(Save(Log("old-j0", attempt, {"after the upgrade"})).ok());
   Reopen();
-  EXPECT_EQ(store_->ReadJobLog("old-j0").value().lines(0), "after the upgrade");
+  EXPECT_EQ(store_->ReadJobLog("old-j0", 0).value().lines(0), "after the upgrade");
+}
+
+// A file of schema version 8, which kept one log per job in job_logs: its log is then its
+// attempt's, read by the attempt's id or as the job's newest.
+TEST_F(StoreLogsTest, MigratesAFileThatKeptOneLogPerJob) {
+  ASSERT_TRUE(store_->CreateSweep(MakeSweep("s"), MakeJobs("s", 1), 3).ok());
+  const uint64_t attempt = RunAndEnd("s-j0");
+  store_.reset();
+  const v1::JobLog log = Log("s-j0", attempt, {"kept by version 8"});
+  {
+    auto db = internal::Db::Open(path_, /*create=*/false).value();
+    // The file as version 8 left it: the table that version 9 replaced, with one row.
+    ASSERT_TRUE(db->Exec("CREATE TABLE job_logs (job_id TEXT PRIMARY KEY REFERENCES jobs (id), "
+                         "attempt_id INTEGER NOT NULL, log BLOB NOT NULL); DROP TABLE "
+                         "attempt_logs; PRAGMA user_version = 8")
+                    .ok());
+    auto row =
+        db->Prepare("INSERT INTO job_logs (job_id, attempt_id, log) VALUES (?1, ?2, ?3)").value();
+    ASSERT_TRUE(row.Bind(1, std::string("s-j0"))
+                    .Bind(2, static_cast<int64_t>(attempt))
+                    .BindBlob(3, log.SerializeAsString())
+                    .Run()
+                    .ok());
+  }
+  Reopen();
+  EXPECT_EQ(store_->ReadJobLog("s-j0", attempt).value().SerializeAsString(),
+            log.SerializeAsString());
+  EXPECT_EQ(store_->ReadJobLog("s-j0", 0).value().lines(0), "kept by version 8");
 }
 
 }  // namespace

@@ -311,12 +311,15 @@ class Client:
                        refused={r.job_id: r.reason for r in response.refused},
                        dropped_left=response.dropped_left)
 
-    def job_log(self, job_id: str) -> JobLog:
+    def job_log(self, job_id: str, attempt_id: int = 0) -> JobLog:
         """The end of a job's log (rank 0's) as its worker last sent it, for its newest attempt
-        that sent one. The coordinator stores an ended attempt's tail, so it survives a restart
-        of the coordinator; a running attempt's is kept in memory, and after a restart is empty
-        until its worker sends it again, within seconds. NotFound for an unknown job."""
-        log = self._call("GetJobLog", service_pb2.GetJobLogRequest(job_id=job_id))
+        that sent one, or with `attempt_id` (an `Attempt.id`, as `ablate log` names it) for that
+        attempt. The coordinator stores the tails of a job's 8 newest ended attempts, so they
+        survive a retry and a restart of the coordinator; a running attempt's is kept in memory,
+        and after a restart is empty until its worker sends it again, within seconds. An attempt
+        whose tail is not held gives attempt_id 0 and no lines. NotFound for an unknown job."""
+        log = self._call("GetJobLog",
+                         service_pb2.GetJobLogRequest(job_id=job_id, attempt_id=attempt_id))
         return JobLog(job_id=log.job_id, attempt_id=log.attempt_id, lines=list(log.lines),
                       truncated=log.truncated, updated_at=frames.timestamp(log.updated_at))
 

@@ -221,6 +221,8 @@ class SweepResultsTest(unittest.TestCase):
         self.assertGreater(log.attempt_id, 0, self.cluster.logs())
         self.assertTrue(log.lines, self.cluster.logs())
         self.assertGreaterEqual(log.updated_at, pd.Timestamp(self.started, unit="s", tz="UTC"))
+        # The same attempt's, asked for by its id.
+        self.assertEqual(self.client.job_log(job_id, attempt_id=log.attempt_id).lines, log.lines)
 
 
 if __name__ == "__main__":

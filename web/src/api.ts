@@ -105,7 +105,9 @@ export const api = {
   job: (id: string, metrics: string[] = [], maxPoints = 1000) =>
     request<GetJobResponse>(
       `/api/v1/jobs/${enc(id)}?metrics=${enc(metrics.join(','))}&max_points=${maxPoints}`),
-  jobLog: (id: string) => request<JobLog>(`/api/v1/jobs/${enc(id)}/log`),
+  // attemptId '' for the job's newest attempt's log.
+  jobLog: (id: string, attemptId = '') => request<JobLog>(`/api/v1/jobs/${enc(id)}/log` +
+    (attemptId ? `?attempt_id=${enc(attemptId)}` : '')),
   workers: () => request<ListWorkersResponse>('/api/v1/workers'),
   whoami: () => request<WhoAmIResponse>('/api/v1/whoami'),
   cancel: (id: string) =>

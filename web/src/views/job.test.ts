@@ -8,13 +8,15 @@ const { jobView } = await import('./job');
 let up = true;
 
 // The job page of `job`, which has no metric point, whose log (of attempt id 7) holds `lines`,
-// once drawn.
+// once drawn. Asked for by id, attempt 3's log holds one line, any other's none.
 async function page(job: Job, lines: string[], attempts: Attempt[] = []):
   Promise<{ el: HTMLElement; dispose: () => void }> {
   vi.stubGlobal('fetch', vi.fn(async (url: string) => {
     if (!up) throw new TypeError('connection refused');
+    const attempt = /\/log\?attempt_id=(\d+)$/.exec(url)?.[1];
     return new Response(JSON.stringify(url.endsWith('/log') ? { lines, attemptId: '7' } :
-      url.endsWith('/whoami') ? { role: 'viewer' } : { job, attempts, metrics: [] }));
+      attempt === '3' ? { lines: ['attempt 3 ended'], attemptId: '3' } : attempt ? {} :
+        url.endsWith('/whoami') ? { role: 'viewer' } : { job, attempts, metrics: [] }));
   }));
   const view = jobView('j');
   document.body.append(view.el);
@@ -67,6 +69,34 @@ describe('the job page', () => {
     expect(el.querySelector('button[data-action="retry"]')).not.toBeNull();
     expect(text(el, '#job-retry-warning')).toMatch(/^ Its last attempt failed permanently: /);
   });
+
+  it('shows an earlier attempt\'s log, and says where one the coordinator dropped is',
+    async () => {
+      const ended = (id: string): Attempt => ({ id, jobId: 'j', workerId: 'w1',
+        state: 'ATTEMPT_STATE_FAILED' });
+      const refused: Attempt = { ...ended('5'), neverStarted: true,
+        exit: { exitCode: 0, signal: 0, reason: 'not started: no free slot' } };
+      const { el, dispose } = await page({ spec: { jobId: 'j' }, state: 'JOB_STATE_FAILED',
+        step: '10', currentAttemptId: '7' }, ['last'], [ended('3'), ended('4'), refused,
+        ended('7')]);
+      const picker = el.querySelector('#job-log-attempt') as HTMLSelectElement;
+      // The newest first; the refused attempt wrote no log, so it is not offered.
+      expect([...picker.options].map((o) => o.textContent)).toEqual(['newest',
+        'attempt 4 (id 7)', 'attempt 2 (id 4)', 'attempt 1 (id 3)']);
+      picker.value = '3';
+      picker.dispatchEvent(new Event('change'));
+      await vi.waitFor(() => expect(text(el, '#job-log')).toBe('attempt 3 ended'));
+      expect(text(el, '#job-log-caption')).toMatch(
+        /^The last line of rank 0's log, attempt 1 \(id 3\), received /);
+      picker.value = '4';
+      picker.dispatchEvent(new Event('change'));
+      await vi.waitFor(() => expect(text(el, '#job-log-caption')).toBe(
+        'The coordinator holds no line of attempt 2 (id 4): it keeps the newest attempt\'s and ' +
+        'the 8 newest ended ones\'. Its whole log is trainer.log in <work dir>/j/attempt-4/ on ' +
+        'worker w1.'));
+      expect((el.querySelector('#job-log') as HTMLElement).hidden).toBe(true);
+      dispose();
+    });
 
   it('counts its attempts as max_attempts does, and says why one never started', async () => {
     const refused: Attempt = { id: '9', jobId: 'j', workerId: 'w1', state: 'ATTEMPT_STATE_LOST',

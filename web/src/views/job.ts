@@ -5,7 +5,7 @@
 import { NotFound, api } from '../api';
 import { poll } from '../app';
 import { drawChart } from '../chart';
-import { h } from '../dom';
+import { h, select } from '../dom';
 import { duration, escapeHtml, loss, relative, seconds, stateName } from '../format';
 import type { Attempt, Job } from '../gen/ablate/v1/job';
 import type { GetJobResponse, JobLog } from '../gen/ablate/v1/sweep_service';
@@ -44,6 +44,16 @@ function table(rows: [string, string][], id: string): HTMLElement {
   return h('div', { className: 'scroll' }, t);
 }
 
+// Above the log: whose log it shows, the newest attempt's ('') or an earlier one's by id, among
+// those that started a trainer (one refused before wrote no log), newest first.
+function logPicker(attempts: Attempt[], ordinals: Map<string, number>, chosen: string,
+  onChange: (id: string) => void): HTMLElement {
+  const started = attempts.filter((a) => !a.neverStarted).map((a) => String(a.id ?? ''))
+    .sort((x, y) => (ordinals.get(y) ?? 0) - (ordinals.get(x) ?? 0));
+  return select('Attempt', [['', 'newest'], ...started.map((id): [string, string] =>
+    [id, attemptName(ordinals.get(id), id)])], chosen, onChange, 'job-log-attempt');
+}
+
 // The job's attempts: its own count of each and the coordinator's id, which the worker's folder
 // (attempt-ID) and the logs go by.
 function attemptsTable(attempts: Attempt[], ordinals: Map<string, number>): HTMLElement {
@@ -78,8 +88,9 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
   const logEl = h('pre', { className: 'log', id: 'job-log', tabIndex: 0,
     'aria-label': 'the end of the job\'s log' });
   const gpus = gpuPanel();
+  const pickerEl = h('div', { id: 'job-log-picker' });
   el.append(head, h('h2', {}, 'Curves'), noCurves, chartEl, gpus.el, h('h2', {}, 'Log'),
-    logCaption, logEl, details);
+    pickerEl, logCaption, logEl, details);
   let gpuNames: string[] = [];
   let plot: uPlot | null = null;
   let lastStep = '';
@@ -87,6 +98,10 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
   let ordinals = new Map<string, number>();
   // Where the job's current attempt never started its trainer: what the log's caption says.
   let noLog: string | undefined;
+  // The attempt whose log is shown ('' the newest), and the attempts the picker was drawn for.
+  let chosen = '';
+  let pickerFor = '';
+  let attemptList: Attempt[] = [];
 
   const render = (r: GetJobResponse) => {
     const job = r.job ?? {};
@@ -136,7 +151,18 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
     const why = whyNotStarted((r.attempts ?? []).find((a) => String(a.id ?? '') === current));
     noLog = why === undefined ? undefined :
       `No log: ${attemptName(ordinals.get(current), current)} never started its trainer: ${why}`;
-    const attempts = attemptsTable(r.attempts ?? [], ordinals);
+    attemptList = r.attempts ?? [];
+    const listed = attemptList.map((a) => `${a.id}:${a.neverStarted ? 1 : 0}`).join(',');
+    if (listed !== pickerFor) {
+      pickerFor = listed;
+      pickerEl.replaceChildren(logPicker(attemptList, ordinals, chosen, (id) => {
+        chosen = id;
+        // An earlier attempt's log may be asked for after the job ended: fetch it at once.
+        refreshesAfterEnd = 0;
+        void api.jobLog(jobId, chosen).then(renderLog);
+      }));
+    }
+    const attempts = attemptsTable(attemptList, ordinals);
     const cell = (job.spec?.cell ?? []).map((c) => [c.dimension ?? '', c.value ?? ''] as
       [string, string]);
     const provenance = flatten(job.provenance ?? {}).filter(([k]) => k !== 'configJson');
@@ -154,6 +180,8 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
     done = jobEnded(job.state);
   };
   const renderLog = (log: JobLog) => {
+    // An answer for the attempt shown before the picker changed, which arrived after.
+    if (chosen && log.attemptId && String(log.attemptId) !== chosen) return;
     const lines = log.lines ?? [];
     const text = lines.join('\n');
     if (logEl.textContent !== text) {
@@ -164,7 +192,12 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
     }
     logEl.hidden = !lines.length;
     const id = String(log.attemptId ?? '');
-    logCaption.textContent = lines.length ?
+    const wanted = attemptList.find((a) => String(a.id ?? '') === chosen);
+    logCaption.textContent = chosen && !lines.length ?
+      `The coordinator holds no line of ${attemptName(ordinals.get(chosen), chosen)}: it keeps ` +
+        'the newest attempt\'s and the 8 newest ended ones\'. Its whole log is trainer.log in ' +
+        `<work dir>/${jobId}/attempt-${chosen}/ on worker ${wanted?.workerId ?? '?'}.` :
+      lines.length ?
       `The last ${lines.length === 1 ? 'line' : `${lines.length} lines`} of rank 0's log, ` +
         `${id ? attemptName(ordinals.get(id), id) : 'its newest attempt'}, received ` +
         `${relative(log.updatedAt)}${log.truncated ? ' (earlier lines left out)' : ''}.` :
@@ -201,7 +234,7 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
       }
       render(r);
     }
-    renderLog(await api.jobLog(jobId));
+    renderLog(await api.jobLog(jobId, chosen));
     if (done) refreshesAfterEnd++;
   });
   return { el, dispose: () => { stop(); plot?.destroy(); gpus.dispose(); } };
