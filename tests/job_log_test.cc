@@ -51,6 +51,18 @@ class JobLogTest : public test::ClusterTest {
     return result->status;
   }
 
+  // Drains the worker, stops the coordinator and starts it again on the same database, as an
+  // upgrade would.
+  void RestartCoordinator() {
+    ASSERT_TRUE(DrainFirstWorker(absl::Seconds(20)).ok()) << Logs();
+    absl::StatusOr<int> stopped = coordinator_->Stop();
+    ASSERT_TRUE(stopped.ok() && *stopped == 0) << Logs();
+    coordinator_.reset();
+    auto restarted = test::TestCoordinator::Start(bin_dir_, dir_, {}, 0, {"w"});
+    ASSERT_TRUE(restarted.ok()) << restarted.status();
+    coordinator_ = *std::move(restarted);
+  }
+
   // The job's log as the API answers it, once `done` holds for it (polled), or the last seen.
   v1::JobLog WaitForLog(const std::string& job_id,
                         const std::function<bool(const v1::JobLog&)>& done,
@@ -179,13 +191,7 @@ TEST_F(JobLogTest, AnEndedJobsLogOutlivesACoordinatorRestart) {
       job_id, [](const v1::JobLog& log) { return HasLine(log, "done after "); }, absl::Seconds(20));
   ASSERT_TRUE(HasLine(before, "done after ")) << before.DebugString() << Logs();
 
-  ASSERT_TRUE(DrainFirstWorker(absl::Seconds(20)).ok()) << Logs();
-  absl::StatusOr<int> stopped = coordinator_->Stop();
-  ASSERT_TRUE(stopped.ok() && *stopped == 0) << Logs();
-  coordinator_.reset();
-  auto restarted = test::TestCoordinator::Start(bin_dir_, dir_, {}, 0, {"w"});
-  ASSERT_TRUE(restarted.ok()) << restarted.status();
-  coordinator_ = *std::move(restarted);
+  ASSERT_NO_FATAL_FAILURE(RestartCoordinator());
 
   v1::JobLog after;
   ASSERT_EQ(Get(absl::StrCat("/api/v1/jobs/", job_id, "/log"), after), 200);
@@ -341,13 +347,7 @@ TEST_F(JobLogTest, FollowingTheLogCarriesOnThroughARetry) {
   // ended; they are still there after the coordinator restarts.
   for (const bool restarted : {false, true}) {
     if (restarted) {
-      ASSERT_TRUE(DrainFirstWorker(absl::Seconds(20)).ok()) << Logs();
-      absl::StatusOr<int> stopped = coordinator_->Stop();
-      ASSERT_TRUE(stopped.ok() && *stopped == 0) << Logs();
-      coordinator_.reset();
-      auto again = test::TestCoordinator::Start(bin_dir_, dir_, {}, 0, {"w"});
-      ASSERT_TRUE(again.ok()) << again.status();
-      coordinator_ = *std::move(again);
+      ASSERT_NO_FATAL_FAILURE(RestartCoordinator());
     }
     const test::Cli first_log = Ablate({"log", "--attempt", "1", job_id});
     EXPECT_EQ(first_log.exit_code, 0) << first_log.err;

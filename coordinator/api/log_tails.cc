@@ -44,7 +44,7 @@ void LogTails::Put(const v1::LogTail& tail) {
       late.set_truncated(tail.truncated());
       *late.mutable_updated_at() = ToProto(clock_.Now());
       lock.Release();
-      WriteLate(std::move(late));
+      Write(std::move(late), /*late=*/true);
       return;
     } else {
       by_age_.splice(by_age_.end(), by_age_, entry.age);
@@ -196,37 +196,26 @@ std::optional<v1::JobLog> LogTails::StartWrite(Entry& entry) {
   return entry.log;
 }
 
-void LogTails::Write(v1::JobLog log) {
+void LogTails::Write(v1::JobLog log, bool late) {
   std::string job_id = log.job_id();
   const uint64_t attempt_id = log.attempt_id();
-  store_->SaveJobLogAsync(
-      std::move(log), [this, job_id = std::move(job_id), attempt_id](const absl::Status& status) {
-        WriteDone(job_id, attempt_id, status);
-      });
+  store_->SaveJobLogAsync(std::move(log), [this, job_id = std::move(job_id), attempt_id,
+                                           late](const absl::Status& status) {
+    WriteDone(job_id, attempt_id, late, status);
+  });
 }
 
-void LogTails::WriteLate(v1::JobLog log) {
-  std::string job_id = log.job_id();
-  const uint64_t attempt_id = log.attempt_id();
-  store_->SaveJobLogAsync(
-      std::move(log), [this, job_id = std::move(job_id), attempt_id](const absl::Status& status) {
-        LogWriteError(job_id, attempt_id, status);
-        absl::MutexLock lock(&mu_);
-        --writes_queued_;
-      });
-}
-
-void LogTails::LogWriteError(const std::string& job_id, uint64_t attempt_id,
-                             const absl::Status& status) {
+void LogTails::WriteDone(const std::string& job_id, uint64_t attempt_id, bool late,
+                         const absl::Status& status) {
   if (!status.ok()) {
     ABLATE_LOG(ERROR) << "log tail not stored job_id=" << job_id << " attempt_id=" << attempt_id
                       << " error=\"" << status.message() << "\"";
   }
-}
-
-void LogTails::WriteDone(const std::string& job_id, uint64_t attempt_id,
-                         const absl::Status& status) {
-  LogWriteError(job_id, attempt_id, status);
+  if (late) {
+    absl::MutexLock lock(&mu_);
+    --writes_queued_;
+    return;
+  }
   std::optional<v1::JobLog> again;
   {
     absl::MutexLock lock(&mu_);

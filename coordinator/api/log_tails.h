@@ -115,15 +115,12 @@ class LogTails {
   // The copy of `entry`'s tail to write now, or nothing when a write of it is queued already
   // (that write's end then writes the newest, invariant 4).
   std::optional<v1::JobLog> StartWrite(Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Queues the write of `log`; its end writes the job's tail again if it changed meanwhile.
-  void Write(v1::JobLog log) ABSL_LOCKS_EXCLUDED(mu_);
-  void WriteDone(const std::string& job_id, uint64_t attempt_id, const absl::Status& status)
-      ABSL_LOCKS_EXCLUDED(mu_);
-  // Queues the write of `log`, a tail of an attempt older than memory's (invariant 1), whose
-  // place in writes_queued_ the caller took; its end only gives that place back.
-  void WriteLate(v1::JobLog log) ABSL_LOCKS_EXCLUDED(mu_);
-  static void LogWriteError(const std::string& job_id, uint64_t attempt_id,
-                            const absl::Status& status);
+  // Queues the write of `log`. Its end writes the job's tail again if it changed meanwhile;
+  // for `late`, a tail of an attempt older than memory's (invariant 1) whose place in
+  // writes_queued_ the caller took, it only gives that place back.
+  void Write(v1::JobLog log, bool late = false) ABSL_LOCKS_EXCLUDED(mu_);
+  void WriteDone(const std::string& job_id, uint64_t attempt_id, bool late,
+                 const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
 
   Clock& clock_;
   Store* const store_;
