@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -180,7 +181,14 @@ int RunCli(int argc, char** argv) {
   log->add_option("--attempt", log_choice.attempt,
                   "print the last lines of the job's Nth attempt instead of its newest's (1 its "
                   "first, as the notes number them)")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Validator(
+          [](const std::string& value) -> std::string {
+            uint32_t n = 0;
+            if (absl::SimpleAtoi(value, &n) && n >= 1) return "";
+            return "takes an attempt's number, 1 or more (1: the job's first attempt), not '" +
+                   value + "'";
+          },
+          "N"))
       ->excludes("--follow");
   log->footer(
       "The log's lines go to stdout; notes (where the whole log is, an attempt starting) to "
@@ -287,7 +295,13 @@ int RunCli(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::string message = absl::StrReplaceAll(e.what(), {{"\n", " "}});
     absl::StripTrailingAsciiWhitespace(&message);
-    std::cerr << "ablate: " << message << " (see ablate --help)\n";
+    // The help of the command the error is in: that of its deepest subcommand parsed.
+    std::string command = "ablate";
+    for (CLI::App* at = &app; !at->get_subcommands().empty();) {
+      at = at->get_subcommands().front();
+      command += " " + at->get_name();
+    }
+    std::cerr << "ablate: " << message << " (see " << command << " --help)\n";
     return kExitUsage;
   }
   // NO_COLOR (no-color.org): present and not empty turns colors off.

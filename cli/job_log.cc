@@ -294,7 +294,11 @@ int AttemptLog(Client& client, const v1::GetJobResponse& job, uint32_t number, c
                  ? absl::StrCat("last ", log->lines_size(), " lines; the whole log is ",
                                 WholeLog(job, attempt.id()))
                  : std::string("lines"));
-  if (!attempt.exit().reason().empty()) io.err << "; it ended: " << attempt.exit().reason();
+  if (!attempt.has_ended_at()) {
+    io.err << "; it is still running";
+  } else if (!attempt.exit().reason().empty()) {
+    io.err << "; it ended: " << attempt.exit().reason();
+  }
   io.err << '\n';
   return kExitOk;
 }

@@ -363,6 +363,11 @@ TEST_F(JobLogTest, FollowingTheLogCarriesOnThroughARetry) {
   EXPECT_EQ(none.exit_code, 1);
   EXPECT_EQ(none.err, absl::StrCat("ablate: log: --attempt 3: ", job_id, " has 2 attempts\n"));
   EXPECT_EQ(Ablate({"log", "--attempt", "1", "-f", job_id}).exit_code, 2);
+  const test::Cli zero = Ablate({"log", "--attempt", "0", job_id});
+  EXPECT_EQ(zero.exit_code, 2);
+  EXPECT_EQ(zero.err,
+            "ablate: --attempt: takes an attempt's number, 1 or more (1: the job's first "
+            "attempt), not '0' (see ablate log --help)\n");
 }
 
 }  // namespace

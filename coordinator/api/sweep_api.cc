@@ -264,7 +264,19 @@ absl::StatusOr<v1::JobLog> SweepApi::GetJobLog(const v1::GetJobLogRequest& reque
     return empty;
   }
   if (request.attempt_id() != 0) {
-    return log_tails_->GetAttempt(job->spec().job_id(), request.attempt_id());
+    absl::StatusOr<std::vector<v1::Attempt>> attempts = store_.ListAttempts(job->spec().job_id());
+    if (!attempts.ok()) return attempts.status();
+    std::vector<std::string> ids;
+    for (const v1::Attempt& attempt : *attempts) {
+      if (attempt.id() == request.attempt_id()) {
+        return log_tails_->GetAttempt(job->spec().job_id(), request.attempt_id());
+      }
+      ids.push_back(absl::StrCat(attempt.id()));
+    }
+    return absl::NotFoundError(absl::StrCat(
+        "job ", job->spec().job_id(), " has no attempt of id ", request.attempt_id(),
+        ids.empty() ? " (it has none yet)"
+                    : absl::StrCat(" (its attempts' ids: ", absl::StrJoin(ids, ", "), ")")));
   }
   return log_tails_->Get(job->spec().job_id(), job->current_attempt_id());
 }

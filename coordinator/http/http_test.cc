@@ -178,7 +178,8 @@ TEST_F(HttpTest, JobsFilterByState) {
               HasSubstr("unknown query parameter 'page_size' (" + log + " takes attempt_id)"));
   EXPECT_THAT(Get(log + "?attempt_id=first", 400),
               HasSubstr("attempt_id: expected a non-negative integer"));
-  EXPECT_EQ(Parse<v1::JobLog>(Get(log + "?attempt_id=99999")).attempt_id(), 0u);
+  EXPECT_THAT(Get(log + "?attempt_id=99999", 404),
+              HasSubstr("has no attempt of id 99999 (it has none yet)"));
   // Endpoints that take none refuse any: /sweeps has no paging, though /sweeps/ID/jobs does.
   for (const std::string& path : {std::string("/api/v1/sweeps"), "/api/v1/sweeps/" + sweep_id,
                                   std::string("/api/v1/workers"), std::string("/api/v1/whoami")}) {

@@ -317,7 +317,8 @@ class Client:
         attempt. The coordinator stores the tails of a job's 8 newest ended attempts, so they
         survive a retry and a restart of the coordinator; a running attempt's is kept in memory,
         and after a restart is empty until its worker sends it again, within seconds. An attempt
-        whose tail is not held gives attempt_id 0 and no lines. NotFound for an unknown job."""
+        whose tail is not held gives attempt_id 0 and no lines. NotFound for an unknown job, or
+        an attempt_id that is not one of its attempts."""
         log = self._call("GetJobLog",
                          service_pb2.GetJobLogRequest(job_id=job_id, attempt_id=attempt_id))
         return JobLog(job_id=log.job_id, attempt_id=log.attempt_id, lines=list(log.lines),

@@ -377,7 +377,8 @@ class ClientTest(unittest.TestCase):
         log = self.client.job_log(job_id)
         self.assertEqual((log.job_id, log.attempt_id, log.lines), (job_id, 0, []))
         self.assertIs(log.updated_at, pd.NaT)
-        self.assertEqual(self.client.job_log(job_id, attempt_id=12345).attempt_id, 0)
+        with self.assertRaises(ablate.NotFound):
+            self.client.job_log(job_id, attempt_id=12345)
         with self.assertRaises(ablate.NotFound):
             self.client.job_log(f"{sweep_id}-nope")
 
