@@ -280,6 +280,10 @@ TEST_F(JobLogTest, FollowingTheLogCarriesOnThroughARetry) {
     absl::SleepFor(absl::Milliseconds(50));
   }
   ASSERT_FALSE((*follow)->Stdout().empty()) << (*follow)->Stderr() << Logs();  // attempt 1's
+  // Attempt 1, held, still runs, and `ablate log --attempt 1` says so.
+  const test::Cli running = Ablate({"log", "--attempt", "1", job_id});
+  EXPECT_EQ(running.exit_code, 0) << running.err;
+  EXPECT_THAT(running.err, testing::EndsWith("; it is still running\n"));
 
   // The follower held still, as a loaded machine may hold it, while a signal the worker did not
   // send ends attempt 1 (as the OOM killer would), until attempt 2's first tail has replaced
