@@ -82,9 +82,9 @@ void EraseDefaultArgs(const std::vector<TypedArg>* declared,
   // erased too.
   std::vector<std::string> unread;
   for (const TypedArg& arg : *declared) {
-    if (!arg.read_only_under.empty() && TypedArgOr("", declared, args, arg.read_only_under) == 0) {
-      unread.push_back(arg.name);
-    }
+    if (arg.read_only_under.empty()) continue;
+    const std::string owner = absl::StrCat("the table of ", arg.name);
+    if (TypedArgOr(owner, declared, args, arg.read_only_under) == 0) unread.push_back(arg.name);
   }
   for (const std::string& name : unread) args.erase(name);
   for (const TypedArg& arg : *declared) {

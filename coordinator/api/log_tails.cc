@@ -7,6 +7,20 @@
 #include "common/log.h"
 
 namespace ablate::coordinator {
+namespace {
+
+// The log a worker's tail reads as, received at `now`.
+v1::JobLog JobLogOf(const v1::LogTail& tail, absl::Time now) {
+  v1::JobLog log;
+  log.set_job_id(tail.job_id());
+  log.set_attempt_id(tail.attempt_id());
+  *log.mutable_lines() = tail.lines();
+  log.set_truncated(tail.truncated());
+  *log.mutable_updated_at() = ToProto(now);
+  return log;
+}
+
+}  // namespace
 
 LogTails::LogTails(Clock& clock, Store* store, size_t max_bytes)
     : clock_(clock), store_(store), max_bytes_(max_bytes) {}
@@ -37,14 +51,8 @@ void LogTails::Put(const v1::LogTail& tail) {
       // attempt at a time, so that attempt has ended: its tail goes to the store (invariant 3).
       if (store_ == nullptr) return;
       ++writes_queued_;
-      v1::JobLog late;
-      late.set_job_id(tail.job_id());
-      late.set_attempt_id(tail.attempt_id());
-      *late.mutable_lines() = tail.lines();
-      late.set_truncated(tail.truncated());
-      *late.mutable_updated_at() = ToProto(clock_.Now());
       lock.Release();
-      Write(std::move(late), /*late=*/true);
+      Write(JobLogOf(tail, clock_.Now()), /*late=*/true);
       return;
     } else {
       by_age_.splice(by_age_.end(), by_age_, entry.age);
@@ -61,11 +69,7 @@ void LogTails::Put(const v1::LogTail& tail) {
     bytes_ -= entry.bytes;
     entry.bytes = bytes;
     bytes_ += bytes;
-    entry.log.set_job_id(tail.job_id());
-    entry.log.set_attempt_id(tail.attempt_id());
-    *entry.log.mutable_lines() = tail.lines();
-    entry.log.set_truncated(tail.truncated());
-    *entry.log.mutable_updated_at() = ToProto(clock_.Now());
+    entry.log = JobLogOf(tail, clock_.Now());
     if (store_ != nullptr) {
       if (!entry.ended) {
         entry.ended = TakeUntailedEnd(tail.job_id(), tail.attempt_id()) || ended_before;
