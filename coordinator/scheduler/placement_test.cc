@@ -66,6 +66,33 @@ TEST_F(SchedulerTest, PlacesNoMorePinnedHostMemoryOnAWorkerThanItOffers) {
   EXPECT_EQ(link->Await(3).at(2).assign().job().job_id(), "s-1");
 }
 
+// Two workers on one host (a daemon per GPU, say) each offer the host's memory: the attempts
+// of both count against it, so a second 60 GiB job waits where 100 GiB are offered, while a
+// worker on another host takes it.
+TEST_F(SchedulerTest, WorkersOfOneHostShareItsPinnedHostMemory) {
+  constexpr uint64_t kGib = uint64_t{1} << 30;
+  AddSweepOf("s", {1, 1}, {}, 0, 3, {60 * kGib, 60 * kGib});
+  std::vector<std::shared_ptr<FakeLink>> links;
+  for (const char* id : {"w1", "w2"}) {
+    v1::WorkerInfo info = Worker(id, 0, 1);
+    info.set_hostname("node-a");
+    info.set_pinned_memory_bytes(100 * kGib);
+    links.push_back(std::make_shared<FakeLink>());
+    ASSERT_TRUE(scheduler_->AddWorker(info, links.back()).ok());
+  }
+  ASSERT_EQ(links[0]->Await(1).size(), 1u);
+  Round();
+  EXPECT_EQ(links[0]->Count() + links[1]->Count(), 1u);
+  EXPECT_EQ(Job("s-1").state(), v1::JOB_STATE_PENDING);
+
+  v1::WorkerInfo elsewhere = Worker("w3", 0, 1);
+  elsewhere.set_hostname("node-b");
+  elsewhere.set_pinned_memory_bytes(100 * kGib);
+  auto link = std::make_shared<FakeLink>();
+  ASSERT_TRUE(scheduler_->AddWorker(elsewhere, link).ok());
+  EXPECT_EQ(link->Await(1).at(0).assign().job().job_id(), "s-1");
+}
+
 // A worker that reconnects says which attempts still run there: their pinned memory stays
 // counted, so the job behind them still waits; an attempt it no longer runs frees its memory.
 TEST_F(SchedulerTest, AReconnectingWorkersRunningAttemptsKeepTheirPinnedMemory) {

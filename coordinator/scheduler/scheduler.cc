@@ -450,13 +450,23 @@ std::vector<uint32_t> Scheduler::TakeSlots(WorkerState& worker, const SlotNeed& 
   }
   if (slots.size() < need.count) return {};
   const uint64_t offer = worker.info.pinned_memory_bytes();  // 0: unknown, no limit
-  if (!reseat && offer > 0 && PinnedBytesOf(need) > offer - std::min(offer, worker.pinned)) {
-    return {};
+  if (!reseat && offer > 0) {
+    const uint64_t pinned = HostPinned(worker);
+    if (PinnedBytesOf(need) > offer - std::min(offer, pinned)) return {};
   }
   for (uint32_t s : slots) worker.busy[s] = true;
   worker.free -= static_cast<uint32_t>(slots.size());
   worker.pinned += PinnedBytesOf(need);
   return slots;
+}
+
+uint64_t Scheduler::HostPinned(const WorkerState& worker) const {
+  if (worker.info.hostname().empty()) return worker.pinned;
+  uint64_t pinned = 0;
+  for (const auto& [id, other] : workers_) {
+    if (other.info.hostname() == worker.info.hostname()) pinned += other.pinned;
+  }
+  return pinned;
 }
 
 void Scheduler::FreeSlots(WorkerState& worker, const std::vector<uint32_t>& slots,

@@ -12,7 +12,8 @@
 //  2. places queued jobs in the PendingQueue's order (priority, then fairly across sweeps,
 //     never starving a job that fits) on connected workers' free slots that fit their need
 //     (common/slot_need.h: kind, count, memory, and pinned host memory, which a worker offers
-//     in all: its attempts' pinned bytes are counted against WorkerInfo.pinned_memory_bytes),
+//     in all: the pinned bytes of the attempts on its host, by every worker of its hostname,
+//     are counted against WorkerInfo.pinned_memory_bytes),
 //     of workers whose reported roots hold the job's absolute checkpoint_dir and dataset
 //     (worker_roots.h; a worker refuses a job outside its roots, which would only come back to
 //     the queue), up to `assign_batch` per commit: one Store::StartAttempts for the batch, then
@@ -256,9 +257,14 @@ class Scheduler {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Takes free slots of `worker` that fit `need`, and the pinned host memory it needs; empty
   // when the worker has too few such slots or, unless `reseat` (an attempt that already runs
-  // there, whose memory is pinned whatever the offer says), too little host memory left.
-  static std::vector<uint32_t> TakeSlots(WorkerState& worker, const SlotNeed& need,
-                                         bool reseat = false);
+  // there, whose memory is pinned whatever the offer says), too little host memory left on its
+  // host (HostPinned against the worker's offer).
+  std::vector<uint32_t> TakeSlots(WorkerState& worker, const SlotNeed& need, bool reseat = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The pinned host memory taken on `worker`'s host: by every worker of its hostname, since
+  // each daemon on a host (one per GPU group, say) offers the same host's memory; a worker
+  // without a hostname counts alone.
+  uint64_t HostPinned(const WorkerState& worker) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Gives back the slots of an attempt of `spec` and, when it held any, its pinned memory.
   static void FreeSlots(WorkerState& worker, const std::vector<uint32_t>& slots,
                         const v1::JobSpec& spec);
