@@ -173,7 +173,11 @@ const std::vector<std::string>& Migrations() {
   return *migrations;
 }
 
-absl::StatusOr<int> UserVersion(Db& db) {
+}  // namespace
+
+int CurrentSchemaVersion() { return static_cast<int>(Migrations().size()); }
+
+absl::StatusOr<int> SchemaVersion(Db& db) {
   absl::StatusOr<Statement> query = db.Prepare("PRAGMA user_version");
   if (!query.ok()) return query.status();
   absl::StatusOr<bool> row = query->Step();
@@ -181,14 +185,10 @@ absl::StatusOr<int> UserVersion(Db& db) {
   return static_cast<int>(query->Int(0));
 }
 
-}  // namespace
-
-int CurrentSchemaVersion() { return static_cast<int>(Migrations().size()); }
-
 absl::Status Migrate(Db& db) { return Migrate(db, CurrentSchemaVersion()); }
 
 absl::Status Migrate(Db& db, int to_version) {
-  absl::StatusOr<int> version = UserVersion(db);
+  absl::StatusOr<int> version = SchemaVersion(db);
   if (!version.ok()) return version.status();
   if (*version > CurrentSchemaVersion()) {
     return absl::FailedPreconditionError(

@@ -5,12 +5,16 @@
 #define ABLATE_COORDINATOR_STORE_SCHEMA_H_
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "coordinator/store/sqlite_db.h"
 
 namespace ablate::coordinator::internal {
 
 // The version this binary writes: the number of migrations it knows.
 int CurrentSchemaVersion();
+
+// The version `db`'s file records (0 for a new file).
+absl::StatusOr<int> SchemaVersion(Db& db);
 
 // Brings `db` to CurrentSchemaVersion(). FailedPrecondition when the file's version is newer.
 absl::Status Migrate(Db& db);

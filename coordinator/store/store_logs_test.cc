@@ -171,17 +171,13 @@ TEST_F(StoreLogsTest, MigratesAFileOfTheSchemaBeforeJobLogs) {
                                       "('old', ",
                                       v1::JOB_STATE_PENDING, ", 1)"))
                     .ok());
-    auto version = db->Prepare("PRAGMA user_version").value();
-    ASSERT_TRUE(version.Step().value());
-    ASSERT_EQ(version.Int(0), 5);
+    ASSERT_EQ(internal::SchemaVersion(*db).value(), 5);
   }
   path_ = old_path;
   Reopen();
   {
     auto db = internal::Db::Open(old_path, /*create=*/false).value();
-    auto version = db->Prepare("PRAGMA user_version").value();
-    ASSERT_TRUE(version.Step().value());
-    EXPECT_EQ(version.Int(0), internal::CurrentSchemaVersion());
+    EXPECT_EQ(internal::SchemaVersion(*db).value(), internal::CurrentSchemaVersion());
   }
   EXPECT_EQ(store_->GetJob("old-j0").value().state(), v1::JOB_STATE_PENDING);
   EXPECT_EQ(store_->ReadJobLog("old-j0", 0).value().attempt_id(), 0u);

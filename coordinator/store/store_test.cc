@@ -366,9 +366,7 @@ TEST_F(StoreTest, RecordsTheSchemaVersionAndRefusesANewerOne) {
   store_.reset();
   {
     auto db = internal::Db::Open(path_, false).value();
-    auto version = db->Prepare("PRAGMA user_version").value();
-    ASSERT_TRUE(version.Step().value());
-    EXPECT_EQ(version.Int(0), internal::CurrentSchemaVersion());
+    EXPECT_EQ(internal::SchemaVersion(*db).value(), internal::CurrentSchemaVersion());
   }
   {
     auto db = internal::Db::Open(path_, false).value();
