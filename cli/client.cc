@@ -119,12 +119,7 @@ absl::StatusOr<Response> Client::Call(
   return response;
 }
 
-absl::StatusOr<v1::SubmitSweepResponse> Client::SubmitSweep(const v1::SweepSpec& spec, bool update,
-                                                            const std::string& update_sweep) {
-  v1::SubmitSweepRequest request;
-  *request.mutable_spec() = spec;
-  request.set_update(update);
-  request.set_update_sweep(update_sweep);
+absl::StatusOr<v1::SubmitSweepResponse> Client::SubmitSweep(const v1::SubmitSweepRequest& request) {
   return Call("SubmitSweep", &v1::SweepService::Stub::SubmitSweep, request);
 }
 

@@ -43,11 +43,8 @@ class Client {
 
   const std::string& address() const { return address_; }
 
-  // With `update`, updates the sweep of the spec's name (SubmitSweepRequest.update), or the one
-  // `update_sweep` names where several have it.
-  absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(const v1::SweepSpec& spec,
-                                                      bool update = false,
-                                                      const std::string& update_sweep = "");
+  // SubmitSweepRequest's spec, update (with update_sweep) or new_sweep, as set in `request`.
+  absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(const v1::SubmitSweepRequest& request);
   absl::StatusOr<v1::ListSweepsResponse> ListSweeps();
   absl::StatusOr<v1::Sweep> GetSweep(const std::string& sweep_id);
   // One page of the sweep's jobs (see ListJobsRequest).

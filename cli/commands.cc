@@ -25,7 +25,6 @@
 #include "cli/views.h"
 #include "cli/watch.h"
 #include "common/auth/tokens.h"
-#include "google/protobuf/util/message_differencer.h"
 #include "sweep/grid.h"
 #include "sweep/plan.h"
 #include "sweep/sweep_file.h"
@@ -144,20 +143,6 @@ absl::Status MaySubmit(Client& client) {
                    auth::RolesFor(auth::Access::kWrite), " (ABLATE_TOKEN or --token-file)"));
 }
 
-// The sweeps named `name` that a new sweep `sweep_id` would stand beside: none where
-// `sweep_id` is stored already (a resubmission, which adds nothing), or the error of listing.
-absl::StatusOr<std::vector<std::string>> OtherSweepsNamed(Client& client, const std::string& name,
-                                                          const std::string& sweep_id) {
-  absl::StatusOr<v1::ListSweepsResponse> listed = client.ListSweeps();
-  if (!listed.ok()) return listed.status();
-  std::vector<std::string> others;
-  for (const v1::Sweep& sweep : listed->sweeps()) {
-    if (sweep.id() == sweep_id) return std::vector<std::string>();
-    if (sweep.spec().name() == name) others.push_back(sweep.id());
-  }
-  return others;
-}
-
 }  // namespace
 
 int SubmitCommand(Client& client, const std::string& path, const SubmitChoice& choice,
@@ -166,33 +151,17 @@ int SubmitCommand(Client& client, const std::string& path, const SubmitChoice& c
   if (!checked) return kExitUsage;
   const v1::SweepSpec& spec = checked->spec;
   if (absl::Status may = MaySubmit(client); !may.ok()) return Fail(io, may);
-  if (!choice.update && !choice.new_sweep) {
-    absl::StatusOr<std::vector<std::string>> others =
-        OtherSweepsNamed(client, spec.name(), checked->expansion.sweep_id);
-    if (!others.ok()) return Fail(io, others.status());
-    if (!others->empty()) {
-      const bool one = others->size() == 1;
-      io.err << "ablate: submit: " << (one ? "sweep " : "sweeps ") << absl::StrJoin(*others, ", ")
-             << (one ? " is" : " are") << " named '" << spec.name()
-             << "' too, with other cells or settings than this file's: `ablate submit --update "
-             << (one ? "" : "--sweep ID ") << path << "` changes " << (one ? "it" : "one of them")
-             << " (only new or changed cells run); "
-             << "`ablate submit --new " << path
-             << "` adds a sweep beside it (every cell runs again)\n";
-      return kExitUsage;
-    }
+  v1::SubmitSweepRequest request;
+  *request.mutable_spec() = spec;
+  request.set_update(choice.update);
+  request.set_update_sweep(choice.update_sweep);
+  request.set_new_sweep(choice.new_sweep);
+  absl::StatusOr<v1::SubmitSweepResponse> response = client.SubmitSweep(request);
+  if (absl::IsAlreadyExists(response.status())) {
+    // Another sweep has the file's name: the user chooses between --update and --new.
+    io.err << response.status().message() << '\n';
+    return kExitUsage;
   }
-  const v1::SweepPlan plan = sweep::PlanOf(spec, checked->expansion);
-  io.out << PlanText(plan, kTableJobs);
-  // Workers may join later, so a job no known worker fits is a warning, not a refusal.
-  if (absl::StatusOr<v1::ListWorkersResponse> workers = client.ListWorkers(); workers.ok()) {
-    for (const std::string& line : UnfitJobs(checked->expansion.jobs, *workers)) {
-      io.out << "fits no known worker: " << line << '\n';
-    }
-  }
-  io.out.flush();
-  absl::StatusOr<v1::SubmitSweepResponse> response =
-      client.SubmitSweep(spec, choice.update, choice.update_sweep);
   if (!response.ok()) {
     const int code = Fail(io, response.status());
     // Cut off mid-call (Client's "the connection was closed", a deadline), not refused before
@@ -207,16 +176,20 @@ int SubmitCommand(Client& client, const std::string& path, const SubmitChoice& c
     return code;
   }
 
+  // Printed once the coordinator has taken the sweep, so that a refused one prints nothing.
+  const v1::SweepPlan plan = sweep::PlanOf(spec, checked->expansion);
+  io.out << PlanText(plan, kTableJobs);
+  // Workers may join later, so a job no known worker fits is a warning, not a refusal.
+  if (absl::StatusOr<v1::ListWorkersResponse> workers = client.ListWorkers(); workers.ok()) {
+    for (const std::string& line : UnfitJobs(checked->expansion.jobs, *workers)) {
+      io.out << "fits no known worker: " << line << '\n';
+    }
+  }
   const v1::Sweep& sweep = response->sweep();
   if (response->updated()) {
     PrintUpdate(*response, checked->expansion.sweep_id, io);
   } else if (response->already_existed()) {
     io.out << "sweep " << sweep.id() << " was already submitted\n";
-    if (!google::protobuf::util::MessageDifferencer::Equals(sweep.spec(), spec)) {
-      io.err << "note: an update (`submit --update`) has changed sweep " << sweep.id()
-             << " since: it runs the updated file's cells, not these; `ablate submit --update "
-             << path << " --sweep " << sweep.id() << "` makes it this file's again\n";
-    }
   } else {
     // The plan's count, which the file fixes: the coordinator stores a tuned sweep's later
     // rungs and final jobs only as its rungs end.

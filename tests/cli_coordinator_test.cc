@@ -108,7 +108,7 @@ fixed:
   EXPECT_THAT(twin_refused.err, IsOneLine());
   EXPECT_THAT(twin_refused.err,
               HasSubstr(absl::StrCat("sweep ", id, " is named 'cli-test' too, with other cells")));
-  EXPECT_THAT(twin_refused.err, HasSubstr("`ablate submit --new "));
+  EXPECT_THAT(twin_refused.err, HasSubstr("`ablate submit --new`"));
   EXPECT_EQ(twin_refused.out, "");
   // ...and --new adds it beside.
   EXPECT_EQ(Ablate({"submit", "--new", "--update", WriteFile("twin.yaml", twin)}).exit_code, 2);
@@ -139,9 +139,10 @@ fixed:
   const Result original = Ablate({"submit", WriteFile("ok.yaml", kValidSweep)});
   EXPECT_EQ(original.exit_code, 0) << original.err;
   EXPECT_THAT(original.out, HasSubstr(absl::StrCat("sweep ", id, " was already submitted")));
-  EXPECT_THAT(original.err, HasSubstr(absl::StrCat("note: an update (`submit --update`) has "
-                                                   "changed sweep ",
-                                                   id, " since")));
+  EXPECT_THAT(original.err,
+              HasSubstr(absl::StrCat("warning: an update has changed sweep ", id, " since")));
+  EXPECT_THAT(original.err,
+              HasSubstr(absl::StrCat("`ablate submit --update --sweep ", id, "`) makes it")));
   EXPECT_EQ(Ablate({"submit", "--sweep", id, edited}).exit_code, 2);  // --sweep needs --update
   EXPECT_EQ(Ablate({"cancel", id}).exit_code, 0);
   const Result retried = Ablate({"retry", id, "--cancelled"});

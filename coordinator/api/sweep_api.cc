@@ -19,6 +19,7 @@
 #include "common/model_math.h"
 #include "coordinator/api/root_check.h"
 #include "coordinator/scheduler/pending_queue.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "sweep/grid.h"
 #include "sweep/sweep_file.h"
 #include "sweep/tuning.h"
@@ -88,9 +89,15 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
     *parsed.mutable_spec() = *std::move(spec);
     parsed.set_update(request.update());
     parsed.set_update_sweep(request.update_sweep());
+    parsed.set_new_sweep(request.new_sweep());
     return SubmitSweep(parsed);
   }
   telemetry_.CountRpc("SubmitSweep");
+  if (request.update() && request.new_sweep()) {
+    return absl::InvalidArgumentError(
+        "update and new_sweep: an update changes a sweep of the name, new_sweep adds one beside "
+        "it; give one of them");
+  }
   if (request.update()) {
     if (absl::Status valid = sweep::ValidateSweepSpec(request.spec()); !valid.ok()) return valid;
     absl::StatusOr<std::vector<std::string>> named = store_.SweepIdsNamed(request.spec().name());
@@ -119,10 +126,21 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
   absl::StatusOr<v1::Sweep> stored = store_.GetSweep(sweep::SweepId(request.spec()));
   if (stored.ok()) {
     response.set_already_existed(true);
+    if (!google::protobuf::util::MessageDifferencer::Equals(stored->spec(), request.spec())) {
+      response.add_warnings(absl::StrCat(
+          "an update has changed sweep ", stored->id(),
+          " since this spec was submitted: it runs the updated spec's cells, not these; an "
+          "update with update_sweep ",
+          stored->id(), " (`ablate submit --update --sweep ", stored->id(),
+          "`) makes it this spec's again"));
+    }
     *response.mutable_sweep() = *std::move(stored);
     return response;
   }
   if (stored.status().code() != absl::StatusCode::kNotFound) return stored.status();
+  if (!request.update() && !request.new_sweep()) {
+    if (absl::Status unique = RefuseTwinName(request.spec().name()); !unique.ok()) return unique;
+  }
 
   absl::StatusOr<sweep::Expansion> expansion = sweep::ExpandSweep(request.spec());
   if (!expansion.ok()) return expansion.status();
@@ -167,6 +185,20 @@ absl::StatusOr<v1::SubmitSweepResponse> SweepApi::SubmitSweep(
   if (!stored.ok()) return stored.status();
   *response.mutable_sweep() = *std::move(stored);
   return response;
+}
+
+absl::Status SweepApi::RefuseTwinName(const std::string& name) {
+  absl::StatusOr<std::vector<std::string>> named = store_.SweepIdsNamed(name);
+  if (!named.ok()) return named.status();
+  if (named->empty()) return absl::OkStatus();
+  const bool one = named->size() == 1;
+  return absl::AlreadyExistsError(absl::StrCat(
+      one ? "sweep " : "sweeps ", absl::StrJoin(*named, ", "), one ? " is" : " are", " named '",
+      name, "' too, with other cells or settings than this spec's: an update (update",
+      one ? "" : " with update_sweep", "; `ablate submit --update", one ? "" : " --sweep ID",
+      "`) changes ", one ? "it" : "one of them",
+      " (only new or changed cells run); new_sweep (`ablate submit --new`) adds a sweep beside ",
+      one ? "it" : "them", " (every cell runs again)"));
 }
 
 bool SweepApi::Ended(const v1::Sweep& sweep) {

@@ -146,6 +146,12 @@ class SweepApi {
   // (root_check.h). A failed read of the workers is logged, not returned: the warnings are
   // advice, and the submission goes on without them.
   void WarnOfRoots(const std::vector<v1::JobSpec>& jobs, v1::SubmitSweepResponse* response);
+  // Sets each attempt's folder from its worker's work_dir (Attempt.folder), where the store
+  // knows it; a failed read of the workers leaves them empty.
+  void SetFolders(const std::string& job_id, std::vector<v1::Attempt>& attempts);
+  // AlreadyExists naming the sweeps stored under `name`, for a new spec of that name submitted
+  // without update or new_sweep (an edited file, whose user must choose); OK where none is.
+  absl::Status RefuseTwinName(const std::string& name);
   // Hands a sweep of `spec` to the tuning driver, when it has tuning and there is one.
   void WatchTuning(const std::string& sweep_id, const v1::SweepSpec& spec);
   // Sets each job's train_flops_per_token (common/model_math), computed once per model and

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/catalog.h"
 #include "common/model_math.h"
 #include "coordinator/api/api_test_fixture.h"
@@ -19,6 +20,7 @@
 #include "coordinator/store/store.h"
 #include "coordinator/telemetry/telemetry.h"
 #include "coordinator/testing/fixtures.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace ablate::coordinator {
@@ -289,11 +291,25 @@ TEST_F(SweepApiWatchTest, UpdatesTheSweepOfTheNameAndFindsSweepsByName) {
                   .ok());
   EXPECT_EQ(watched_id, request_.sweep_id());
 
-  // A second sweep of the name (a plain submit of another spec): the name says neither.
+  // Another spec of the name, neither an update nor new_sweep (an edited file): refused,
+  // naming the sweep, since the user must choose; with new_sweep, a second sweep of the name,
+  // which the name then no longer says.
   v1::SubmitSweepRequest twin;
   *twin.mutable_spec() = TinySweepSpec("watch", 1);
   (*twin.mutable_spec()->mutable_fixed())["steps"] = "30";
+  absl::StatusOr<v1::SubmitSweepResponse> refused = api_->SubmitSweep(twin);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(
+      refused.status().message(),
+      ::testing::HasSubstr(absl::StrCat("sweep ", request_.sweep_id(), " is named 'watch' too")));
+  twin.set_update(true);
+  twin.set_new_sweep(true);
+  EXPECT_EQ(api_->SubmitSweep(twin).status().code(), absl::StatusCode::kInvalidArgument);
+  twin.set_update(false);
   ASSERT_TRUE(api_->SubmitSweep(twin).ok());
+  // The same spec again is a resubmission, new_sweep or not.
+  twin.set_new_sweep(false);
+  EXPECT_TRUE(api_->SubmitSweep(twin)->already_existed());
   EXPECT_EQ(api_->GetSweep(by_name).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(api_->ListJobs(list_by_name).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(api_->SubmitSweep(update).status().code(), absl::StatusCode::kFailedPrecondition);

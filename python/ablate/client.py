@@ -246,7 +246,8 @@ class Client:
 
     # Writing.
 
-    def submit(self, sweep_file: str | os.PathLike | Mapping[str, Any]) -> Submitted:
+    def submit(self, sweep_file: str | os.PathLike | Mapping[str, Any], *, update: bool = False,
+               update_sweep: str = "", new_sweep: bool = False) -> Submitted:
         """Submits a sweep: a sweep file's path, or a dict shaped as a sweep file (grid,
         fixed, constraints, overrides, ...). The coordinator parses and validates it as
         `ablate submit` does; InvalidArgument names each offending key, a line per problem:
@@ -260,7 +261,14 @@ class Client:
 
         A path of the sweep that no connected worker's --checkpoint-root or --data-root holds
         does not fail the submit (such a worker may connect later): its warning is issued with
-        `warnings.warn` and kept in `Submitted.warnings`."""
+        `warnings.warn` and kept in `Submitted.warnings`.
+
+        A sweep of the same name but other cells or settings (an edited file) raises
+        AlreadyExists naming it: `update=True` changes that sweep, keeping its cells whose
+        config is unchanged and running only new or changed ones (`update_sweep` names the
+        sweep's id where several have the name), as `ablate submit --update` does;
+        `new_sweep=True` adds a sweep beside it, whose cells all run again (`ablate submit
+        --new`)."""
         if isinstance(sweep_file, Mapping):
             # Sent as JSON, which the coordinator's YAML parser reads too.
             text, name = json.dumps(_plain(sweep_file, "")), _DICT_SOURCE
@@ -269,7 +277,8 @@ class Client:
             text, name = path.read_text(encoding="utf-8"), str(path)
         try:
             response = self._call("SubmitSweep", service_pb2.SubmitSweepRequest(
-                sweep_file=text, sweep_file_name=name))
+                sweep_file=text, sweep_file_name=name, update=update, update_sweep=update_sweep,
+                new_sweep=new_sweep))
         except errors.AblateError as error:
             if name != _DICT_SOURCE or not _DICT_PLACE.search(error.message):
                 raise
@@ -281,7 +290,9 @@ class Client:
         return Submitted(sweep_id=response.sweep.id, jobs=response.sweep.counts.total,
                          already_existed=response.already_existed,
                          dropped_cells=list(response.dropped_cells),
-                         warnings=list(response.warnings))
+                         warnings=list(response.warnings), updated=response.updated,
+                         added_jobs=response.added_jobs, reused_jobs=response.reused_jobs,
+                         dropped_jobs=response.dropped_jobs)
 
     def cancel(self, id: str) -> list[str]:
         """Cancels a sweep's unfinished jobs, or one job, by id; returns the ids of the jobs

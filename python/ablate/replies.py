@@ -23,6 +23,11 @@ class Submitted:
     # Paths of the sweep that no connected worker's --checkpoint-root or --data-root holds:
     # their jobs wait until a worker with such a root connects. Also issued as warnings.
     warnings: list[str] = dataclasses.field(default_factory=list)
+    # An update (submit(update=True)) of a stored sweep: what it did to the sweep's jobs.
+    updated: bool = False
+    added_jobs: int = 0  # new or changed cells, queued
+    reused_jobs: int = 0  # cells the sweep already held, kept as they were
+    dropped_jobs: int = 0  # jobs whose cell the file no longer has, kept and counted
 
 
 @dataclasses.dataclass(frozen=True)

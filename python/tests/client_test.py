@@ -82,6 +82,26 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(row["total"], 2)
         self.assertEqual(row["pending"], 2)
 
+    def test_an_edited_sweep_is_refused_until_updated_or_added_beside(self):
+        sweep = tiny_sweep("edited", self.cluster.checkpoint_root)
+        first = self.client.submit(sweep)
+        sweep["grid"]["learning_rate"] = [1e-3, 2e-3]
+        with self.assertRaises(ablate.AlreadyExists) as refused:
+            self.client.submit(sweep)
+        self.assertIn(f"sweep {first.sweep_id} is named 'edited' too", refused.exception.message)
+        updated = self.client.submit(sweep, update=True)
+        self.assertEqual(updated.sweep_id, first.sweep_id)
+        self.assertTrue(updated.updated)
+        self.assertEqual((updated.reused_jobs, updated.added_jobs, updated.dropped_jobs),
+                         (1, 1, 1))
+        sweep["grid"]["learning_rate"] = [3e-3]
+        beside = self.client.submit(sweep, new_sweep=True)
+        self.assertNotEqual(beside.sweep_id, first.sweep_id)
+        self.assertFalse(beside.updated)
+        self.assertEqual(beside.jobs, 1)
+        self.client.cancel(first.sweep_id)
+        self.client.cancel(beside.sweep_id)
+
     def test_submit_a_sweep_file_then_cancel_it(self):
         path = self.cluster.dir / "cancel-me.yaml"
         path.write_text("name: cancel-me\ngrid:\n  seed: [1, 2, 3]\n"
