@@ -7,8 +7,10 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
@@ -20,6 +22,7 @@
 #include "cli/slurm.h"
 #include "common/auth/client_token.h"
 #include "common/auth/tls.h"
+#include "common/did_you_mean.h"
 
 namespace ablate::cli {
 namespace {
@@ -34,6 +37,20 @@ bool IsHostPort(absl::string_view address) {
   return absl::SimpleAtoi(address.substr(colon + 1), &port) && port > 0 && port < 65536;
 }
 
+// The word where `ablate` expected its command, when no command parsed: the first argument that
+// is neither an option nor the value of an option of `app`'s own ("ablate --coordinator X
+// sumbit" gives "sumbit"); "" when there is none.
+std::string CommandWord(CLI::App& app, int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const absl::string_view arg = argv[i];
+    if (!absl::StartsWith(arg, "-")) return std::string(arg);
+    if (absl::StrContains(arg, '=')) continue;
+    const CLI::Option* option = app.get_option_no_throw(std::string(arg));
+    if (option != nullptr && option->get_type_size() > 0) ++i;  // its value
+  }
+  return "";
+}
+
 bool StdoutIsInteractive() {
   const char* term = std::getenv("TERM");
   return isatty(STDOUT_FILENO) == 1 && (term == nullptr || absl::string_view(term) != "dumb");
@@ -44,6 +61,7 @@ bool StdoutIsInteractive() {
 int RunCli(int argc, char** argv) {
   CLI::App app("Runs ablation sweeps of LLM training on an Ablate coordinator.", "ablate");
   app.require_subcommand(1);
+  app.set_version_flag("--version", ABLATE_VERSION);
 
   std::string coordinator = kDefaultCoordinator;
   app.add_option("--coordinator", coordinator, "the coordinator's gRPC address, HOST:PORT")
@@ -157,8 +175,9 @@ int RunCli(int argc, char** argv) {
       "maybe of a step before STEP); EVAL LOSS, the final evaluation's, else the last one so "
       "far; OPT B/PARAM, the optimizer's state in bytes per parameter, once reported; MESSAGE, "
       "why a job failed, waits or was retried. MESSAGE's \"attempt N of M\" counts as ATTEMPTS "
-      "does: the Nth counted attempt of the job's max_attempts M (--json gives max_attempts, "
-      "attempts, every one, and K as uncounted_attempts). A worker keeps an attempt's files in "
+      "does: the Nth counted attempt of the job's max_attempts M (--json gives maxAttempts, "
+      "attempts, every one, and K as uncountedAttempts; its keys are proto3 JSON's "
+      "lowerCamelCase, as the HTTP API's). A worker keeps an attempt's files in "
       "<its "
       "--work-dir>/JOB/attempt-ID/, ID being the attempt's id, unique across the coordinator, "
       "not its number among the job's attempts (`ablate log JOB` names it).");
@@ -172,8 +191,9 @@ int RunCli(int argc, char** argv) {
   std::string log_job;
   LogChoice log_choice;
   CLI::App* log = app.add_subcommand("log", "print the end of a job's log (rank 0's trainer.log)");
-  log->add_option("JOB", log_job,
-                  "a job's id (whole, or the short id after the sweep's id, as status prints it)")
+  log->add_option(
+         "JOB", log_job,
+         "a job's id (whole, or the short id after the sweep's id, as `ablate plan` prints it)")
       ->required();
   log->add_flag("--follow,-f", log_choice.follow,
                 "keep printing new lines, a retry's included, until the job ended; exit 0 if it "
@@ -293,6 +313,18 @@ int RunCli(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // Help and version requests are "errors" that exit 0 and print to stdout.
     if (e.get_exit_code() == 0) return app.exit(e);
+    if (app.get_subcommands().empty()) {
+      // No command parsed: a misspelt one reads better named, with the nearest known one.
+      if (const std::string word = CommandWord(app, argc, argv); !word.empty()) {
+        std::vector<std::string> known;
+        for (const CLI::App* command : app.get_subcommands([](CLI::App*) { return true; })) {
+          known.push_back(command->get_name());
+        }
+        std::cerr << "ablate: unknown command '" << word << "'" << DidYouMean(word, known)
+                  << " (see ablate --help)\n";
+        return kExitUsage;
+      }
+    }
     std::string message = absl::StrReplaceAll(e.what(), {{"\n", " "}});
     absl::StripTrailingAsciiWhitespace(&message);
     // The help of the command the error is in: that of its deepest subcommand parsed.
@@ -311,6 +343,12 @@ int RunCli(int argc, char** argv) {
               interactive && (no_color == nullptr || *no_color == '\0')};
   if (*validate) return ValidateCommand(file, io);
   if (*plan) return PlanCommand(file, plan_json, io);
+  if (absl::StrContains(coordinator, "://")) {
+    std::cerr << "ablate: --coordinator: expected HOST:PORT without a scheme (the address of "
+                 "the coordinator's gRPC --listen), got '"
+              << coordinator << "'\n";
+    return kExitUsage;
+  }
   if (!IsHostPort(coordinator)) {
     std::cerr << "ablate: --coordinator: expected HOST:PORT, got '" << coordinator << "'\n";
     return kExitUsage;

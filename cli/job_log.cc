@@ -41,25 +41,32 @@ const v1::Attempt* FindAttempt(const v1::GetJobResponse& job, uint64_t attempt_i
   return nullptr;
 }
 
-// "trainer.log in <work dir>/JOB/attempt-A/ on worker W": the whole log of the attempt. Its
-// folder is named by the attempt's id, unique across the coordinator, not by its number among
-// the job's attempts.
+// The attempt's folder on its worker: as the coordinator gives it (Attempt.folder), else
+// "<work dir>/JOB/attempt-ID/" where its worker did not say its work dir. The folder is named by
+// the attempt's id, unique across the coordinator, not by its number among the job's attempts.
+std::string Folder(const v1::GetJobResponse& job, const v1::Attempt* attempt,
+                   uint64_t attempt_id) {
+  if (attempt != nullptr && !attempt->folder().empty()) return attempt->folder();
+  return absl::StrCat("<work dir>/", job.job().spec().job_id(), "/attempt-", attempt_id, "/");
+}
+
+// "trainer.log in /runs/w1/JOB/attempt-A/ on worker W": the whole log of the attempt.
 std::string WholeLog(const v1::GetJobResponse& job, uint64_t attempt_id) {
   const v1::Attempt* attempt = FindAttempt(job, attempt_id);
   const std::string worker =
       attempt != nullptr ? attempt->worker_id() : std::string(job.job().worker_id());
-  return absl::StrCat("trainer.log in <work dir>/", job.job().spec().job_id(), "/attempt-",
-                      attempt_id, "/ on worker ", worker.empty() ? "(none yet)" : worker);
+  return absl::StrCat("trainer.log in ", Folder(job, attempt, attempt_id), " on worker ",
+                      worker.empty() ? "(none yet)" : worker);
 }
 
-// "other attempts' whole logs: <work dir>/JOB/attempt-9/ on worker w1, ...": each attempt of
+// "other attempts' whole logs: /runs/w1/JOB/attempt-9/ on worker w1, ...": each attempt of
 // `job` but `attempt_id` that ran a trainer (one refused before has no folder).
 std::string OtherLogs(const v1::GetJobResponse& job, uint64_t attempt_id) {
   std::vector<std::string> folders;
   for (const v1::Attempt& attempt : job.attempts()) {
     if (attempt.id() == attempt_id || attempt.never_started()) continue;
-    folders.push_back(absl::StrCat("<work dir>/", job.job().spec().job_id(), "/attempt-",
-                                   attempt.id(), "/ on worker ", attempt.worker_id()));
+    folders.push_back(absl::StrCat(Folder(job, &attempt, attempt.id()), " on worker ",
+                                   attempt.worker_id()));
   }
   if (folders.empty()) return "other attempts never started a trainer";
   return absl::StrCat("other attempts' whole logs (trainer.log): ", absl::StrJoin(folders, ", "),
@@ -97,7 +104,8 @@ std::string NoLines(const v1::GetJobResponse& job) {
   const v1::Job& j = job.job();
   if (j.current_attempt_id() == 0) {
     return absl::StrCat("ablate: log: ", j.spec().job_id(), " is ", JobStateName(j.state()),
-                        " and has not started: no log yet");
+                        " and has not started: no log yet",
+                        j.message().empty() ? "" : absl::StrCat(" (", j.message(), ")"));
   }
   if (std::optional<std::string> why = WhyNotStarted(job, j.current_attempt_id())) {
     return absl::StrCat("ablate: log: ", j.spec().job_id(), " is ", JobStateName(j.state()),

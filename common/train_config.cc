@@ -29,9 +29,12 @@ using google::protobuf::FieldDescriptor;
 // The map fields a sweep sets one key at a time ("optimizer_args.beta2").
 constexpr absl::string_view kArgMaps[] = {"optimizer_args.", "attention_args."};
 
+// Why a count did not parse, for its error.
+enum class CountProblem { kNone, kNotWhole, kTooLarge };
+
 // Reads "524288", "512K" or "1M" (powers of two, as context lengths are written), and a whole
 // number written with a zero fraction ("64.0", as Python's float and some YAML writers print it).
-bool ParseCount(absl::string_view text, uint64_t max, uint64_t& out) {
+CountProblem ParseCount(absl::string_view text, uint64_t max, uint64_t& out) {
   uint64_t scale = 1;
   if (!text.empty()) {
     const char suffix = absl::ascii_toupper(static_cast<unsigned char>(text.back()));
@@ -41,14 +44,20 @@ bool ParseCount(absl::string_view text, uint64_t max, uint64_t& out) {
   }
   if (const size_t point = text.find('.'); point != absl::string_view::npos) {
     const absl::string_view fraction = text.substr(point + 1);
-    if (point == 0 || fraction.find_first_not_of('0') != absl::string_view::npos) return false;
+    if (point == 0 || fraction.find_first_not_of('0') != absl::string_view::npos) {
+      return CountProblem::kNotWhole;
+    }
     text = text.substr(0, point);
   }
   uint64_t value = 0;
-  if (!absl::SimpleAtoi(text, &value)) return false;
-  if (value > max / scale) return false;
+  if (!absl::SimpleAtoi(text, &value)) {
+    // Digits alone that do not fit 64 bits are a number too large, not a malformed one.
+    const bool digits = !text.empty() && std::all_of(text.begin(), text.end(), absl::ascii_isdigit);
+    return digits ? CountProblem::kTooLarge : CountProblem::kNotWhole;
+  }
+  if (value > max / scale) return CountProblem::kTooLarge;
   out = value * scale;
-  return true;
+  return CountProblem::kNone;
 }
 
 const FieldDescriptor* Scalar(absl::string_view name) {
@@ -66,10 +75,15 @@ absl::Status BadValue(absl::string_view name, absl::string_view value, absl::str
 }
 
 // A count (steps, sizes, seeds) that does not parse: "is negative" says more than "not a whole
-// number" for -5, which is one.
-absl::Status BadCount(absl::string_view name, absl::string_view value) {
+// number" for -5, which is one, and "is more than" for a number past the field's `max`.
+absl::Status BadCount(absl::string_view name, absl::string_view value, CountProblem problem,
+                      uint64_t max) {
   if (absl::StartsWith(value, "-")) {
     return absl::InvalidArgumentError(absl::StrCat(name, ": ", value, " is negative"));
+  }
+  if (problem == CountProblem::kTooLarge) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": ", value, " is more than the field holds (at most ", max, ")"));
   }
   if (absl::StrContains(value, '.')) {
     return BadValue(name, value, "a whole number (only a zero fraction, as in 64.0, is read)");
@@ -224,16 +238,18 @@ absl::Status SetScalarOrArgument(v1::TrainConfig& config, absl::string_view name
       return absl::OkStatus();
     case FieldDescriptor::CPPTYPE_UINT32: {
       uint64_t n = 0;
-      if (!ParseCount(value, std::numeric_limits<uint32_t>::max(), n)) {
-        return BadCount(name, value);
+      constexpr uint64_t kMax = std::numeric_limits<uint32_t>::max();
+      if (const CountProblem problem = ParseCount(value, kMax, n); problem != CountProblem::kNone) {
+        return BadCount(name, value, problem, kMax);
       }
       reflection->SetUInt32(&config, field, static_cast<uint32_t>(n));
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_UINT64: {
       uint64_t n = 0;
-      if (!ParseCount(value, std::numeric_limits<uint64_t>::max(), n)) {
-        return BadCount(name, value);
+      constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+      if (const CountProblem problem = ParseCount(value, kMax, n); problem != CountProblem::kNone) {
+        return BadCount(name, value, problem, kMax);
       }
       reflection->SetUInt64(&config, field, n);
       return absl::OkStatus();

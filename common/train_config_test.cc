@@ -323,6 +323,15 @@ TEST(TrainConfigTest, AZeroThatMeansTheDefaultIsRefused) {
   }
   EXPECT_TRUE(SetTrainField(c, "decay_fraction", "0.1").ok());
   EXPECT_EQ(SetTrainField(c, "steps", "-5").message(), "steps: -5 is negative");
+  // A number past the field's bits is too large, not malformed: 32 and 64 bits, and a suffix.
+  EXPECT_EQ(SetTrainField(c, "batch_size", "99999999999").message(),
+            "batch_size: 99999999999 is more than the field holds (at most 4294967295)");
+  EXPECT_EQ(SetTrainField(c, "batch_size", "8192M").message(),
+            "batch_size: 8192M is more than the field holds (at most 4294967295)");
+  EXPECT_EQ(SetTrainField(c, "seed", "99999999999999999999").message(),
+            "seed: 99999999999999999999 is more than the field holds (at most "
+            "18446744073709551615)");
+  EXPECT_EQ(SetTrainField(c, "steps", "0x40").message(), "steps: '0x40' is not a whole number");
 }
 
 }  // namespace

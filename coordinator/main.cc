@@ -9,12 +9,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <system_error>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/command_line.h"
 #include "common/log.h"
 #include "coordinator/server.h"
 
@@ -60,7 +62,8 @@ int main(int argc, char** argv) {
   double lease_timeout_s = absl::ToDoubleSeconds(options.lease_timeout);
   double worker_retention_s = absl::ToDoubleSeconds(options.worker_retention);
 
-  CLI::App app{"Ablate coordinator: stores sweeps, places their jobs on workers, serves the API"};
+  CLI::App app{"Ablate coordinator: stores sweeps, places their jobs on workers, serves the API",
+               "ablate-coordinator"};
   app.add_option("--listen", options.grpc_address, "gRPC address, host:port (port 0: any)")
       ->envname("ABLATE_LISTEN")
       ->capture_default_str();
@@ -104,7 +107,9 @@ int main(int argc, char** argv) {
   app.add_flag("--public-metrics", public_metrics,
                "serve GET /metrics without a token (else it needs viewer or user)")
       ->envname("ABLATE_PUBLIC_METRICS");
-  CLI11_PARSE(app, argc, argv);
+  if (std::optional<int> exit_code = ablate::ParseCommandLine(app, argc, argv)) {
+    return *exit_code;
+  }
   options.metrics_need_token = !public_metrics;
   options.lease_timeout = absl::Seconds(lease_timeout_s);
   options.worker_retention = absl::Seconds(worker_retention_s);

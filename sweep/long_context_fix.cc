@@ -31,9 +31,12 @@ std::string ValueOf(const CellValueList& cell, const std::string& dimension) {
   return "";
 }
 
-bool TooLongForDense(const std::string& context_key) {
+// Past dense attention's limit but within NSA's: a context only NSA can train. One past both
+// gets no fix, since NSA would be refused too.
+bool NsaOnly(const std::string& context_key) {
   uint64_t tokens = 0;
-  return absl::SimpleAtoi(context_key, &tokens) && tokens > kLongestDenseContext;
+  return absl::SimpleAtoi(context_key, &tokens) && tokens > kLongestDenseContext &&
+         tokens <= kMaxContext;
 }
 
 }  // namespace
@@ -49,11 +52,11 @@ absl::Status WithLongContextFix(const v1::SweepSpec& spec, const absl::Status& p
   if (const auto fixed = spec.fixed().find(kAttention); fixed != spec.fixed().end()) {
     attention = ValueKey(kAttention, fixed->second).value_or(fixed->second);
   }
-  std::vector<std::string> long_keys;  // parsed contexts of dense cells past the limit
+  std::vector<std::string> long_keys;  // parsed contexts of dense cells only NSA can train
   for (const CellValueList* cell : failed) {
     const std::string context = ValueOf(*cell, kContext);
     if (attention_in_grid) attention = ValueOf(*cell, kAttention);
-    if (attention != "nsa" && TooLongForDense(context)) long_keys.push_back(context);
+    if (attention != "nsa" && NsaOnly(context)) long_keys.push_back(context);
   }
   // The values as the file writes them, in its order.
   std::vector<std::string> values;

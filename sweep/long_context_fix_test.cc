@@ -89,6 +89,13 @@ TEST(LongContextFixTest, WithoutAnAttentionDimensionTheOverrideSetsNsa) {
   EXPECT_EQ(JobsWithTheFix(yaml, refusal), 2u);
 }
 
+// A context past NSA's limit too gets no rule that sets NSA: the cells would be refused again.
+TEST(LongContextFixTest, AContextPastNsasLimitGetsNoRule) {
+  const std::string refusal = RefusalOf("name: t\ngrid:\n  context_length: [64, 2M]\n");
+  EXPECT_THAT(refusal, HasSubstr("context_length"));
+  EXPECT_THAT(refusal, Not(HasSubstr("add to the file")));
+}
+
 // A context the grid does not vary is the file's own setting: no rule over cells fixes it.
 TEST(LongContextFixTest, AFixedContextGetsNoRule) {
   EXPECT_THAT(

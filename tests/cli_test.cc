@@ -1,6 +1,11 @@
 // The `ablate` binary as a user meets it: for each kind of mistake, the exit status and the
 // single stderr line that names the problem and where it is, without a coordinator
 // (cli_coordinator_test.cc runs each command against a real one).
+#include <fstream>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "tests/cli_fixture.h"
 
 namespace ablate::cli_test {
@@ -81,6 +86,44 @@ overrides:
                                   "constraints keep meets it, so the override changes nothing\n"))
         << command;
   }
+}
+
+// A misspelt command is named with the nearest one, past the options before it; --version
+// prints the version and exits 0.
+TEST_F(CliTest, AMisspeltCommandIsNamedWithTheNearestOne) {
+  const Result misspelt = Run({"--coordinator", unreachable_, "sumbit", "x.yaml"});
+  EXPECT_EQ(misspelt.exit_code, 2);
+  EXPECT_EQ(misspelt.err,
+            "ablate: unknown command 'sumbit' (did you mean submit?) (see ablate --help)\n");
+  const Result none = Run({"--coordinator", unreachable_});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_THAT(none.err, HasSubstr("A subcommand is required"));
+  const Result scheme = Run({"--coordinator", "http://127.0.0.1:7070", "ls"});
+  EXPECT_EQ(scheme.exit_code, 2);
+  EXPECT_THAT(scheme.err, HasSubstr("expected HOST:PORT without a scheme"));
+  const Result version = Run({"--version"});
+  EXPECT_EQ(version.exit_code, 0) << version.err;
+  EXPECT_THAT(version.out, ContainsRegex("^[0-9]+\\.[0-9]+\\.[0-9]+\n$"));
+}
+
+// The README's example of `ablate plan` is what the command prints: its job ids are the ones a
+// reader's own run shows, which a change of job identity would otherwise leave stale.
+TEST_F(CliTest, TheReadmesPlanExampleIsWhatPlanPrints) {
+  std::ifstream readme("README.md");
+  ASSERT_TRUE(readme.good());
+  const std::string prompt = "$ ablate plan examples/shapes/one-factor.yaml";
+  std::string line, shown;
+  bool in_example = false;
+  while (std::getline(readme, line)) {
+    if (in_example && absl::StartsWith(line, "$ ")) break;
+    if (in_example) absl::StrAppend(&shown, line, "\n");
+    if (line == prompt) in_example = true;
+  }
+  ASSERT_FALSE(shown.empty()) << "README.md has no line '" << prompt << "'";
+  const Result plan =
+      Run({"--coordinator", unreachable_, "plan", "examples/shapes/one-factor.yaml"});
+  EXPECT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_EQ(plan.out, shown);
 }
 
 // `plan` needs no coordinator: the example's counts, derived batches and estimates, as text

@@ -342,9 +342,9 @@ TEST_F(JobLogTest, FollowingTheLogCarriesOnThroughARetry) {
   EXPECT_THAT(printed.err,
               testing::HasSubstr(absl::StrCat(
                   "ablate: log: attempt 2 (id ", second,
-                  ") on worker w's lines; the job's other attempts' whole logs (trainer.log): "
-                  "<work dir>/",
-                  job_id, "/attempt-", first, "/ on worker w (ablate log --attempt N ", job_id,
+                  ") on worker w's lines; the job's other attempts' whole logs (trainer.log): ",
+                  dir_, "/w/", job_id, "/attempt-", first, "/ on worker w (ablate log --attempt N ",
+                  job_id,
                   " prints the Nth attempt's last lines)\n")));
 
   // --attempt 1: attempt 1's last lines, which the retry replaced as the job's log, and how it

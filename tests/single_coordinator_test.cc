@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -118,6 +119,23 @@ TEST_F(SingleCoordinatorTest, APortAnotherProgramHoldsIsReportedOnceInOurWords) 
                                           "listens there, or give --listen another port")));
   EXPECT_THAT(err, Not(HasSubstr(kGrpcBindLine))) << err;
   EXPECT_THAT(err, Not(HasSubstr(kGrpcSource))) << err;
+}
+
+// A usage error of either daemon is one line naming the option, and exit status 2 as `ablate`
+// gives, where CLI11's own would be 106.
+TEST_F(SingleCoordinatorTest, ADaemonsUsageErrorIsOneLineAndStatusTwo) {
+  for (const char* daemon : {"ablate-coordinator", "ablate-worker"}) {
+    absl::StatusOr<std::unique_ptr<Subprocess>> run =
+        Subprocess::Start({absl::StrCat(bin_, "/", daemon), "--no-such-option"});
+    ASSERT_TRUE(run.ok()) << run.status();
+    absl::StatusOr<int> code = (*run)->WaitFor(absl::Seconds(30));
+    ASSERT_TRUE(code.ok()) << daemon;
+    EXPECT_EQ(*code, 2) << daemon;
+    const std::string err = (*run)->Stderr();
+    EXPECT_THAT(err, ::testing::StartsWith(absl::StrCat(daemon, ": "))) << err;
+    EXPECT_THAT(err, ::testing::EndsWith(absl::StrCat(" (see ", daemon, " --help)\n"))) << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  }
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -19,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "common/auth/client_token.h"
 #include "common/auth/tls.h"
+#include "common/command_line.h"
 #include "common/host_memory.h"
 #include "common/log.h"
 #include "worker/gpu_monitor.h"
@@ -61,7 +63,8 @@ int main(int argc, char** argv) {
   std::string work_dir;
   std::string trainer = DefaultTrainer();
 
-  CLI::App app{"ablate-worker: runs the coordinator's training jobs on this machine"};
+  CLI::App app{"ablate-worker: runs the coordinator's training jobs on this machine",
+               "ablate-worker"};
   app.add_option("--coordinator", options.coordinator, "coordinator address, HOST:PORT")
       ->envname("ABLATE_COORDINATOR")
       ->capture_default_str();
@@ -139,7 +142,9 @@ int main(int argc, char** argv) {
                  "CA certificate to trust the coordinator's TLS with (default: $ABLATE_TLS_CA; "
                  "$ABLATE_TLS_CERT and $ABLATE_TLS_KEY add a client certificate); none: "
                  "plaintext");
-  CLI11_PARSE(app, argc, argv);
+  if (std::optional<int> exit_code = ablate::ParseCommandLine(app, argc, argv)) {
+    return *exit_code;
+  }
   options.stop_grace = absl::Seconds(stop_grace_s);
   options.trainer.stall_timeout = absl::Seconds(stall_timeout_s);
   options.trainer.stall_grace = options.stop_grace;
@@ -201,6 +206,7 @@ int main(int argc, char** argv) {
   }
   options.trainer.trainer_path = (cwd / trainer).string();
   options.trainer.work_dir = cwd / work_dir;
+  options.info.set_work_dir(options.trainer.work_dir.lexically_normal().string());
   if (std::any_of(options.info.slots().begin(), options.info.slots().end(),
                   [](const ablate::v1::Slot& slot) {
                     return slot.kind() == ablate::v1::DEVICE_KIND_CUDA;

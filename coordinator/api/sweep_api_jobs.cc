@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -88,6 +89,22 @@ absl::StatusOr<v1::ListJobsResponse> SweepApi::ListJobs(const v1::ListJobsReques
   return response;
 }
 
+void SweepApi::SetFolders(const std::string& job_id, std::vector<v1::Attempt>& attempts) {
+  absl::StatusOr<std::vector<v1::Worker>> workers = store_.ListWorkers();
+  if (!workers.ok()) return;  // the folders are a hint: the answer goes without them
+  absl::flat_hash_map<std::string, std::string> work_dirs;
+  for (const v1::Worker& worker : *workers) {
+    if (!worker.info().work_dir().empty()) {
+      work_dirs[worker.info().worker_id()] = worker.info().work_dir();
+    }
+  }
+  for (v1::Attempt& attempt : attempts) {
+    auto it = work_dirs.find(attempt.worker_id());
+    if (it == work_dirs.end() || attempt.never_started()) continue;
+    attempt.set_folder(absl::StrCat(it->second, "/", job_id, "/attempt-", attempt.id(), "/"));
+  }
+}
+
 absl::StatusOr<v1::GetJobResponse> SweepApi::GetJob(const v1::GetJobRequest& request) {
   telemetry_.CountRpc("GetJob");
   if (absl::Status s = Require(request.job_id(), "job_id"); !s.ok()) return s;
@@ -108,6 +125,7 @@ absl::StatusOr<v1::GetJobResponse> SweepApi::GetJob(const v1::GetJobRequest& req
       store_.ReadMetrics(job_id, names, max_points, &logged);
   if (!metrics.ok()) return metrics.status();
 
+  SetFolders(job_id, *attempts);
   v1::GetJobResponse response;
   *response.mutable_job() = *std::move(job);
   for (v1::Attempt& attempt : *attempts) *response.add_attempts() = std::move(attempt);

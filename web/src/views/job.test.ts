@@ -77,8 +77,8 @@ describe('the job page', () => {
       const refused: Attempt = { ...ended('5'), neverStarted: true,
         exit: { exitCode: 0, signal: 0, reason: 'not started: no free slot' } };
       const { el, dispose } = await page({ spec: { jobId: 'j' }, state: 'JOB_STATE_FAILED',
-        step: '10', currentAttemptId: '7' }, ['last'], [ended('3'), ended('4'), refused,
-        ended('7')]);
+        step: '10', currentAttemptId: '7' }, ['last'], [ended('3'),
+        { ...ended('4'), folder: '/runs/w1/j/attempt-4/' }, refused, ended('7')]);
       const picker = el.querySelector('#job-log-attempt') as HTMLSelectElement;
       // The newest first; the refused attempt wrote no log, so it is not offered.
       expect([...picker.options].map((o) => o.textContent)).toEqual(['newest',
@@ -92,7 +92,7 @@ describe('the job page', () => {
       picker.dispatchEvent(new Event('change'));
       await vi.waitFor(() => expect(text(el, '#job-log-caption')).toBe(
         'The coordinator holds no line of attempt 2 (id 4): it keeps the newest attempt\'s and ' +
-        'the 8 newest ended ones\'. Its whole log is trainer.log in <work dir>/j/attempt-4/ on ' +
+        'the 8 newest ended ones\'. Its whole log is trainer.log in /runs/w1/j/attempt-4/ on ' +
         'worker w1.'));
       expect((el.querySelector('#job-log') as HTMLElement).hidden).toBe(true);
       dispose();

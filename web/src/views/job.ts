@@ -196,7 +196,8 @@ export function jobView(jobId: string): { el: HTMLElement; dispose: () => void }
     logCaption.textContent = chosen && !lines.length ?
       `The coordinator holds no line of ${attemptName(ordinals.get(chosen), chosen)}: it keeps ` +
         'the newest attempt\'s and the 8 newest ended ones\'. Its whole log is trainer.log in ' +
-        `<work dir>/${jobId}/attempt-${chosen}/ on worker ${wanted?.workerId ?? '?'}.` :
+        `${wanted?.folder || `<work dir>/${jobId}/attempt-${chosen}/`} on worker ` +
+        `${wanted?.workerId ?? '?'}.` :
       lines.length ?
       `The last ${lines.length === 1 ? 'line' : `${lines.length} lines`} of rank 0's log, ` +
         `${id ? attemptName(ordinals.get(id), id) : 'its newest attempt'}, received ` +
