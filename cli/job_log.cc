@@ -44,8 +44,7 @@ const v1::Attempt* FindAttempt(const v1::GetJobResponse& job, uint64_t attempt_i
 // The attempt's folder on its worker: as the coordinator gives it (Attempt.folder), else
 // "<work dir>/JOB/attempt-ID/" where its worker did not say its work dir. The folder is named by
 // the attempt's id, unique across the coordinator, not by its number among the job's attempts.
-std::string Folder(const v1::GetJobResponse& job, const v1::Attempt* attempt,
-                   uint64_t attempt_id) {
+std::string Folder(const v1::GetJobResponse& job, const v1::Attempt* attempt, uint64_t attempt_id) {
   if (attempt != nullptr && !attempt->folder().empty()) return attempt->folder();
   return absl::StrCat("<work dir>/", job.job().spec().job_id(), "/attempt-", attempt_id, "/");
 }
@@ -65,8 +64,8 @@ std::string OtherLogs(const v1::GetJobResponse& job, uint64_t attempt_id) {
   std::vector<std::string> folders;
   for (const v1::Attempt& attempt : job.attempts()) {
     if (attempt.id() == attempt_id || attempt.never_started()) continue;
-    folders.push_back(absl::StrCat(Folder(job, &attempt, attempt.id()), " on worker ",
-                                   attempt.worker_id()));
+    folders.push_back(
+        absl::StrCat(Folder(job, &attempt, attempt.id()), " on worker ", attempt.worker_id()));
   }
   if (folders.empty()) return "other attempts never started a trainer";
   return absl::StrCat("other attempts' whole logs (trainer.log): ", absl::StrJoin(folders, ", "),

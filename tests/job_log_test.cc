@@ -344,8 +344,7 @@ TEST_F(JobLogTest, FollowingTheLogCarriesOnThroughARetry) {
                   "ablate: log: attempt 2 (id ", second,
                   ") on worker w's lines; the job's other attempts' whole logs (trainer.log): ",
                   dir_, "/w/", job_id, "/attempt-", first, "/ on worker w (ablate log --attempt N ",
-                  job_id,
-                  " prints the Nth attempt's last lines)\n")));
+                  job_id, " prints the Nth attempt's last lines)\n")));
 
   // --attempt 1: attempt 1's last lines, which the retry replaced as the job's log, and how it
   // ended; they are still there after the coordinator restarts.
